@@ -1,0 +1,64 @@
+"""The types that cross the boundary between data and model, and the dimension legend.
+
+Legend used by every ``Shapes:`` block and ``# -> (...)`` comment in this package:
+    B batch, L lookback, H horizon, T any time length, C channels (C_in inputs, C_fut known future
+    covariates, C_out targets), S static features, D hidden or feature size, P loss parameters,
+    Q quantile levels.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Batch", "ModelDims"]
+
+
+@dataclass
+class Batch:
+    """A batch of forecast windows, gathered in one indexing step by the data module.
+
+    Not frozen: Lightning moves a batch to the device by rebuilding it field by field.
+    The targets come first among the ``past`` channels: ``past[..., :C_out]`` are the targets' own
+    history. ``target_scale`` and ``target_offset`` invert the target scaling per window
+    (original = scaled * scale + offset), so the model reports metrics in original units without
+    knowing how the data were scaled.
+
+    Shapes:
+        past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out),
+        series: (B,) index of the series, time: (B,) row of the first forecast step in its series,
+        target_scale: (B, C_out), target_offset: (B, C_out).
+    """
+
+    past: torch.Tensor
+    future: torch.Tensor
+    static: torch.Tensor
+    target: torch.Tensor
+    series: torch.Tensor
+    time: torch.Tensor
+    target_scale: torch.Tensor
+    target_offset: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.past.shape[0]
+
+    def to_original(self, values: torch.Tensor) -> torch.Tensor:
+        """Map target-scaled values (B, H, C_out) back to original units."""
+        return values * self.target_scale[:, None, :] + self.target_offset[:, None, :]
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """The sizes a head needs, known only once data, encoder and loss are chosen.
+
+    The Forecaster builds it, so no size is written twice in a config.
+    """
+
+    lookback: int
+    horizon: int
+    input_size: int
+    target_size: int
+    future_size: int
+    static_size: int
+    encoder_steps: int
+    encoder_size: int
+    num_params: int

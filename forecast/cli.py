@@ -1,0 +1,85 @@
+"""The command line: ``python -m forecast {fit,validate,test,predict} --config ...``."""
+
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+from .callbacks import PredictionWriter
+from .data.datamodule import TimeSeriesDataModule
+from .model import Forecaster
+
+__all__ = ["ForecastCLI", "main", "resolve_checkpoint"]
+
+
+def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
+    """Turn ``best`` or ``last`` into the file of the newest run under ``root``; other paths pass.
+
+    Each CLI subcommand is a new process, where Lightning's own ``best``/``last`` know no earlier
+    run; the newest ``last.ckpt`` under ``root`` marks the newest run, and its ModelCheckpoint state
+    names the best file.
+
+    Raises:
+        FileNotFoundError: no run under ``root`` has a ``last.ckpt``, or the best file is gone.
+    """
+    if ckpt_path not in ("best", "last"):
+        return ckpt_path
+    lasts = sorted(Path(root).glob("**/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
+    if not lasts:
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt; "
+            "run `fit` first with the same trainer.default_root_dir, or give a checkpoint path"
+        )
+    last = lasts[-1]
+    if ckpt_path == "last":
+        return str(last)
+    callbacks = torch.load(last, map_location="cpu", weights_only=True).get("callbacks", {})
+    for key, state in callbacks.items():
+        if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
+            best = last.parent / Path(state["best_model_path"]).name
+            if best.is_file():
+                return str(best)
+    raise FileNotFoundError(f"ckpt_path='best': the run of {str(last)!r} records no best checkpoint that still exists")
+
+
+class ForecastCLI(LightningCLI):
+    """Lightning's CLI with the data sizes linked into the model and checkpointing on by default.
+
+    ``data.lookback``/``data.horizon`` and the data's channel counts flow into the model, so no number
+    is written twice; ``checkpoint.*`` configures the ModelCheckpoint (best on ``val/loss`` plus
+    ``last.ckpt``) and ``prediction_writer.*`` where ``predict`` writes its table.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min", "checkpoint.save_last": True})
+        parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
+        parser.link_arguments("data.lookback", "model.lookback")
+        parser.link_arguments("data.horizon", "model.horizon")
+        for size in ("input_size", "target_size", "future_size", "static_size"):
+            parser.link_arguments(f"data.{size}", f"model.{size}", apply_on="instantiate")
+
+    def _resolve_ckpt_path(self) -> None:
+        config = self.config_init[self.subcommand]
+        config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), self.trainer.default_root_dir)
+        if config["ckpt_path"]:
+            rank_zero_info(f"{self.subcommand}: checkpoint {config['ckpt_path']}")
+
+    before_fit = before_validate = before_test = before_predict = _resolve_ckpt_path
+
+    def after_fit(self) -> None:
+        rank_zero_info(f"run directory: {self.trainer.log_dir}")
+        rank_zero_info(f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the CLI; ``args`` replaces ``sys.argv[1:]`` (for tests and notebooks)."""
+    ForecastCLI(
+        Forecaster,
+        TimeSeriesDataModule,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )

@@ -1,0 +1,129 @@
+"""Forecaster: the LightningModule that composes an encoder, a head and a loss."""
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+
+from .batch import Batch, ModelDims
+from .losses import Loss, MSELoss
+from .nn.encoders import Encoder, GRUEncoder
+from .nn.heads import Head, LinearHead
+from .nn.normalization import Normalization, NoNormalization
+
+__all__ = ["Forecaster"]
+
+
+class Forecaster(L.LightningModule):
+    """A recurrent forecaster: encoder over the lookback window, head to all horizon steps, loss.
+
+    Parts whose sizes depend on other parts come in as factories: the Forecaster calls
+    ``encoder(input_size)`` and ``head(ModelDims(...))`` with the sizes it knows, so the head learns
+    the encoder's ``output_size`` (doubled when bidirectional) and the loss's ``num_params`` without
+    anyone writing them twice. Metrics are logged as ``{split}/{metric}`` on the scaled data (the
+    ETT protocol) and ``{split}/{metric}_orig`` in original units.
+
+    Args:
+        lookback: L, past steps per window (linked from the data module by the CLI).
+        horizon: H, steps forecast per window (linked from the data module).
+        input_size: C_in, channels of ``past`` (linked from the data module).
+        target_size: C_out, channels forecast (linked from the data module).
+        future_size: C_fut, known future covariates (linked from the data module).
+        static_size: S, static features per series (linked from the data module).
+        normalization: factory of the per-window input normalization, called with ``input_size``.
+        encoder: factory of the encoder, called with the encoder's input size.
+        head: factory of the head, called with the model's sizes.
+        loss: the training loss; ``None`` means ``MSELoss()``.
+        optimizer: factory of the optimizer, called with the parameters.
+        lr_scheduler: factory of a learning-rate scheduler, called with the optimizer; it is
+            stepped every epoch and may monitor ``val/loss``.
+    """
+
+    def __init__(
+        self,
+        lookback: int,
+        horizon: int,
+        input_size: int,
+        target_size: int,
+        future_size: int = 0,
+        static_size: int = 0,
+        normalization: Callable[[int], Normalization] = NoNormalization,
+        encoder: Callable[[int], Encoder] = GRUEncoder,
+        head: Callable[[ModelDims], Head] = LinearHead,
+        loss: Loss | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["loss"] if isinstance(loss, torch.nn.Module) else None)
+        self.normalization = normalization(input_size)
+        self.encoder = encoder(input_size)
+        self.loss = MSELoss() if loss is None else loss
+        self.dims = ModelDims(
+            lookback=lookback,
+            horizon=horizon,
+            input_size=input_size,
+            target_size=target_size,
+            future_size=future_size,
+            static_size=static_size,
+            encoder_steps=lookback,
+            encoder_size=self.encoder.output_size,
+            num_params=self.loss.num_params,
+        )
+        self.head = head(self.dims)
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
+        self.metrics = torch.nn.ModuleDict(
+            {
+                f"{split}{units}": metrics.clone(prefix=f"{split}/", postfix=units)
+                for split in ("val", "test")
+                for units in ("", "_orig")
+            }
+        )
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+        """Loss parameters for every horizon step.
+
+        Shapes:
+            past: (B, L, C_in), future: (B, H, C_fut), static: (B, S) -> (B, H, C_out, P)
+        """
+        normalized, (loc, scale) = self.normalization(past, self.dims.target_size)  # -> (B, L, C_in)
+        encoded = self.encoder(normalized)  # -> sequence (B, L, D)
+        params = self.head(encoded, future, static)  # -> (B, H, C_out, P)
+        return self.loss.rescale(params, loc, scale)  # -> (B, H, C_out, P)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self(batch.past, batch.future, batch.static), batch.target)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def _evaluate(self, batch: Batch, split: str) -> None:
+        params = self(batch.past, batch.future, batch.static)
+        self.log(f"{split}/loss", self.loss(params, batch.target), prog_bar=True, batch_size=len(batch))
+        forecast = self.loss.point(params)  # -> (B, H, C_out)
+        scaled, original = self.metrics[split], self.metrics[f"{split}_orig"]
+        scaled.update(forecast, batch.target)
+        original.update(batch.to_original(forecast), batch.to_original(batch.target))
+        self.log_dict(scaled, batch_size=len(batch))
+        self.log_dict(original, batch_size=len(batch))
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """The point forecast in original units, with the series and first forecast row of each window."""
+        forecast = self.loss.point(self(batch.past, batch.future, batch.static))
+        return {"forecast": batch.to_original(forecast), "series": batch.series, "time": batch.time}
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameters())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}

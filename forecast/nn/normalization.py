@@ -1,0 +1,75 @@
+"""Input normalizations: take each window's level (and scale) out before encoding, put it back after.
+
+ETTh1's test part sits at other levels than its training part; normalizing each window by its own
+statistics is what lets recurrent and linear models generalize across that shift (Kim et al.,
+"Reversible Instance Normalization", ICLR 2022; Lin et al., "SegRNN", 2023, Section 3.1).
+"""
+
+import torch
+from torch import nn
+
+__all__ = ["Normalization", "NoNormalization", "LastValueNormalization", "InstanceNormalization"]
+
+Rescale = tuple[torch.Tensor, torch.Tensor]
+
+
+class Normalization(nn.Module):
+    """The contract: normalize the window, and say how to map a forecast back.
+
+    ``forward`` returns the normalized window and ``(loc, scale)`` for the target channels, such that
+    a forecast in original scale is ``normalized_forecast * scale + loc``.
+
+    Shapes:
+        past: (B, L, C_in) -> normalized past (B, L, C_in), loc (B, 1, C_out), scale (B, 1, C_out)
+    """
+
+    def forward(self, past: torch.Tensor, target_size: int) -> tuple[torch.Tensor, Rescale]:
+        raise NotImplementedError
+
+
+class NoNormalization(Normalization):
+    """Leave the window as it is (the data module's scaling still applies)."""
+
+    def __init__(self, input_size: int):
+        super().__init__()
+
+    def forward(self, past: torch.Tensor, target_size: int) -> tuple[torch.Tensor, Rescale]:
+        zero = past.new_zeros(past.shape[0], 1, target_size)
+        return past, (zero, torch.ones_like(zero))
+
+
+class LastValueNormalization(Normalization):
+    """Subtract each channel's last observed value (SegRNN, Section 3.1): forecasts become changes."""
+
+    def __init__(self, input_size: int):
+        super().__init__()
+
+    def forward(self, past: torch.Tensor, target_size: int) -> tuple[torch.Tensor, Rescale]:
+        last = past[:, -1:]  # -> (B, 1, C_in)
+        loc = last[..., :target_size]  # -> (B, 1, C_out)
+        return past - last, (loc, torch.ones_like(loc))
+
+
+class InstanceNormalization(Normalization):
+    """RevIN: standardize each channel by the window's mean and deviation, with a learned affine map.
+
+    Args:
+        input_size: C_in, channels of the window (given by the Forecaster).
+        affine: learn a per-channel scale and shift applied after standardizing (RevIN's gamma, beta).
+        eps: added to the variance, for flat windows.
+    """
+
+    def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(input_size), requires_grad=affine)
+        self.bias = nn.Parameter(torch.zeros(input_size), requires_grad=affine)
+
+    def forward(self, past: torch.Tensor, target_size: int) -> tuple[torch.Tensor, Rescale]:
+        mean = past.mean(dim=1, keepdim=True)  # -> (B, 1, C_in)
+        std = (past.var(dim=1, keepdim=True, unbiased=False) + self.eps).sqrt()  # -> (B, 1, C_in)
+        normalized = (past - mean) / std * self.weight + self.bias  # -> (B, L, C_in)
+        # Invert y_norm = (y - mean) / std * w + b for the targets: y = y_norm * (std / w) + mean - b * std / w.
+        scale = std[..., :target_size] / self.weight[:target_size]  # -> (B, 1, C_out)
+        loc = mean[..., :target_size] - self.bias[:target_size] * scale  # -> (B, 1, C_out)
+        return normalized, (loc, scale)

@@ -1,0 +1,62 @@
+import pytest
+import torch
+from torch import nn
+
+from forecast.nn import GRUEncoder, LSTMEncoder, RNNEncoder
+
+ENCODERS = {
+    "rnn": lambda: RNNEncoder(3, hidden_size=8, num_layers=2),
+    "lstm": lambda: LSTMEncoder(3, hidden_size=8, num_layers=2),
+    "gru": lambda: GRUEncoder(3, hidden_size=8, num_layers=2),
+    "bigru": lambda: GRUEncoder(3, hidden_size=8, num_layers=2, bidirectional=True),
+}
+
+
+@pytest.fixture(params=sorted(ENCODERS))
+def encoder(request):
+    torch.manual_seed(0)
+    return ENCODERS[request.param]().eval()
+
+
+def test_encoder_output_shape_matches_output_size(encoder):
+    sequence, _ = encoder(torch.randn(4, 11, 3))
+    assert sequence.shape == (4, 11, encoder.output_size)
+    assert encoder.output_size == (16 if encoder.rnn.bidirectional else 8)
+
+
+def test_encoder_every_parameter_gets_a_gradient(encoder):
+    encoder(torch.randn(4, 11, 3)).sequence.sum().backward()
+    for name, parameter in encoder.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"No gradient for {name}"
+
+
+def test_encoder_batched_equals_per_sample(encoder):
+    x = torch.randn(5, 7, 3)
+    batched = encoder(x).sequence
+    single = torch.cat([encoder(x[i : i + 1]).sequence for i in range(5)])
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
+
+
+def test_encoder_is_causal_unless_bidirectional(encoder):
+    x = torch.randn(2, 9, 3)
+    changed = x.clone()
+    changed[:, 5:] += 1.0
+    before, after = encoder(x).sequence[:, :5], encoder(changed).sequence[:, :5]
+    if encoder.rnn.bidirectional:  # the backward direction reads the window's later steps, by design
+        assert not torch.allclose(before, after)
+    else:
+        torch.testing.assert_close(before, after)
+
+
+def test_gru_encoder_equals_torch_gru_step_by_step():
+    torch.manual_seed(0)
+    encoder = GRUEncoder(3, hidden_size=5)
+    cell = nn.GRUCell(3, 5)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        getattr(cell, name).data.copy_(getattr(encoder.rnn, f"{name}_l0"))
+    x, h = torch.randn(2, 6, 3), torch.zeros(2, 5)
+    steps = []
+    for t in range(6):
+        h = cell(x[:, t], h)
+        steps.append(h)
+    torch.testing.assert_close(encoder(x).sequence, torch.stack(steps, 1))

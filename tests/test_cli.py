@@ -1,0 +1,129 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from forecast import Forecaster, TimeSeriesDataModule
+from forecast.cli import main, resolve_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(ROOT.glob("configs/**/*.yaml"))
+
+
+def print_config(args: list[str], capsys) -> dict:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--print_config"])
+    assert exit_info.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: str(path.relative_to(ROOT / "configs")))
+def test_config_parses_with_the_real_cli_and_reprints_itself(config, capsys, tmp_path):
+    printed = print_config(["fit", "--config", str(config)], capsys)
+    assert printed["model"]["encoder"]["class_path"].startswith("forecast.nn.")
+    assert "lookback" not in printed["model"]  # linked from data, never written twice
+    again = tmp_path / "printed.yaml"
+    again.write_text(yaml.safe_dump(printed))
+    assert print_config(["fit", "--config", str(again)], capsys) == printed
+
+
+def test_unknown_config_key_is_named(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(ROOT / "configs/quickstart.yaml"), "--model.encoder.init_args.hiden_size", "8"])
+    assert exit_info.value.code != 0
+    assert "hiden_size" in capsys.readouterr().err
+
+
+def test_best_and_last_need_an_earlier_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `fit` first"):
+        resolve_checkpoint("last", tmp_path)
+    assert resolve_checkpoint("some/file.ckpt", tmp_path) == "some/file.ckpt"
+
+
+def run_cli(subcommand: str, *args: str, root: Path, csv: str) -> subprocess.CompletedProcess:
+    """One subcommand in a fresh process, on a tiny frame, as a user would run it; ``args`` come last."""
+    command = [sys.executable, "-m", "forecast", subcommand, "--config", str(ROOT / "configs/quickstart.yaml")]
+    command += ["--data.source", csv, "--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "32"]
+    command += ["--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(root)]
+    command += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *args]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def metrics_of(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "metrics.csv")
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A two-epoch fit on a 200-row frame, in its own process; shared by the round-trip tests."""
+    root = tmp_path_factory.mktemp("runs")
+    steps = np.arange(200)
+    frame = pd.DataFrame(
+        {"a": 10 + np.sin(steps / 4), "b": -5 + 2 * np.cos(steps / 6)},
+        index=pd.date_range("2024-01-01", periods=200, freq="h", name="date"),
+    )
+    csv = str(root / "wide.csv")
+    frame.to_csv(csv)
+    fit = run_cli("fit", root=root, csv=csv)
+    return root, csv, frame, fit
+
+
+def independent_forecast(checkpoint: str, csv: str, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts and targets (original units) computed outside the CLI from the checkpoint file."""
+    model = Forecaster.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    data = TimeSeriesDataModule(csv, lookback=24, horizon=6)
+    data.setup("test")
+    batch = data.dataset(part).__getitems__(list(range(len(data.dataset(part)))))
+    with torch.no_grad():
+        forecast = model.loss.point(model(batch.past, batch.future, batch.static))
+    return batch.to_original(forecast).numpy(), batch.to_original(batch.target).numpy()
+
+
+def test_fit_writes_best_and_last_checkpoints(fitted):
+    root, _, _, fit = fitted
+    checkpoints = sorted(path.name for path in root.glob("lightning_logs/version_0/checkpoints/*.ckpt"))
+    assert len(checkpoints) == 2 and "last.ckpt" in checkpoints
+    assert "run directory:" in fit.stderr + fit.stdout
+    assert metrics_of(root / "lightning_logs/version_0")["val/loss"].notna().sum() == 2
+
+
+def test_test_in_a_new_process_uses_the_best_checkpoint(fitted):
+    root, csv, _, _ = fitted
+    result = run_cli("test", "--ckpt_path", "best", root=root, csv=csv)
+    best = resolve_checkpoint("best", root)
+    assert Path(best).name != "last.ckpt" and best in result.stderr + result.stdout
+    run_dir = max(root.glob("lightning_logs/version_*"), key=lambda path: int(path.name.split("_")[1]))
+    logged = metrics_of(run_dir).iloc[-1]
+    forecast, target = independent_forecast(best, csv, "test")
+    assert logged["test/mse_orig"] == pytest.approx(np.mean((forecast - target) ** 2), rel=1e-4)
+    assert logged["test/mae_orig"] == pytest.approx(np.mean(np.abs(forecast - target)), rel=1e-4)
+
+
+def test_predict_writes_the_forecast_after_the_data(fitted):
+    root, csv, frame, _ = fitted
+    output = root / "forecast.csv"
+    run_cli("predict", "--ckpt_path", "last", "--prediction_writer.output", str(output), root=root, csv=csv)
+    table = pd.read_csv(output, parse_dates=["time"])
+    assert list(table.columns) == ["id", "time", "a", "b"]
+    expected_times = pd.date_range(frame.index[-1] + pd.Timedelta(hours=1), periods=6, freq="h")
+    assert list(table["time"]) == list(expected_times)
+    forecast, _ = independent_forecast(resolve_checkpoint("last", root), csv, "predict")
+    np.testing.assert_allclose(table[["a", "b"]].to_numpy(), forecast[0], rtol=1e-4)
+
+
+def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted):
+    root, csv, _, _ = fitted
+    run_cli("fit", "--ckpt_path", "last", "--trainer.max_epochs", "3", root=root, csv=csv)
+    resumed = torch.load(resolve_checkpoint("last", root), map_location="cpu", weights_only=True)
+    assert resumed["epoch"] == 2  # zero-based: the third epoch, after two done in the first run
+    run_dir = Path(resolve_checkpoint("last", root)).parents[1]
+    assert set(metrics_of(run_dir)["epoch"].dropna()) == {2}

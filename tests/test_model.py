@@ -1,0 +1,54 @@
+import functools
+
+import pytest
+import torch
+
+from forecast import Forecaster, TimeSeriesDataModule
+from forecast.data import RowSplit
+from forecast.losses import MAELoss
+from forecast.nn import GRUEncoder, InstanceNormalization, LinearHead
+
+
+def build(**kwargs):
+    torch.manual_seed(0)
+    options = dict(lookback=12, horizon=4, input_size=3, target_size=2)
+    return Forecaster(**(options | kwargs))
+
+
+@pytest.mark.parametrize("from_sequence", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_forecaster_sizes_the_head_from_encoder_and_loss(from_sequence, bidirectional):
+    model = build(
+        encoder=functools.partial(GRUEncoder, hidden_size=6, bidirectional=bidirectional),
+        head=functools.partial(LinearHead, from_sequence=from_sequence),
+    )
+    params = model(torch.randn(5, 12, 3), torch.zeros(5, 4, 0), torch.zeros(5, 0))
+    assert params.shape == (5, 4, 2, 1)
+    width = 12 if bidirectional else 6
+    assert model.head.linear.in_features == width * (12 if from_sequence else 1)
+
+
+def test_forecaster_output_follows_the_level_of_its_input():
+    # With instance normalization, shifting and scaling a window shifts and scales its forecast.
+    model = build(normalization=InstanceNormalization).eval()
+    past = torch.randn(2, 12, 3)
+    no_future, no_static = torch.zeros(2, 4, 0), torch.zeros(2, 0)
+    base = model(past, no_future, no_static)
+    moved = model(past * 3 + 100, no_future, no_static)
+    torch.testing.assert_close(moved, base * 3 + 100, rtol=1e-4, atol=1e-3)
+
+
+def test_forecaster_learns_a_sine(wide_frame):
+    data = TimeSeriesDataModule(wide_frame, 24, 6, targets=["a"], split=RowSplit(140, 170), batch_size=16)
+    data.setup("fit")
+    model = build(lookback=24, horizon=6, input_size=1, target_size=1, loss=MAELoss())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = data.dataset("train").__getitems__(list(range(0, 110, 5)))
+    losses = []
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = model.training_step(batch, 0)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
