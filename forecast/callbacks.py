@@ -36,7 +36,7 @@ class PredictionWriter(BasePredictionWriter):
             pd.DataFrame(values, columns=data.targets).assign(
                 id=data.series_names[index], time=data.forecast_times(index, row)
             )
-            for values, index, row in zip(forecast, series, time)
+            for values, index, row in zip(forecast, series, time, strict=True)
         ]
         table = pd.concat(frames, ignore_index=True)[["id", "time", *data.targets]]
         path = Path(self.output) if self.output else Path(trainer.log_dir) / "predictions.csv"

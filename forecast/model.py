@@ -11,7 +11,7 @@ from .batch import Batch, ModelDims
 from .losses import Loss, MSELoss
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Head, LinearHead
-from .nn.normalization import Normalization, NoNormalization
+from .nn.normalization import NoNormalization, Normalization
 
 __all__ = ["Forecaster"]
 

@@ -47,9 +47,7 @@ def check_wide_frame(frame: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
     """
     missing = [column for column in targets if column not in frame.columns]
     if missing:
-        raise ForecastDataError(
-            f"target column(s) {missing} not in the data; its columns are {list(frame.columns)}"
-        )
+        raise ForecastDataError(f"target column(s) {missing} not in the data; its columns are {list(frame.columns)}")
     for column in targets:
         if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
             raise ForecastDataError(

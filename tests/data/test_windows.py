@@ -29,9 +29,7 @@ def scaled(wide_frame):
     return StandardScaler().fit(values[:120]).transform(values).astype(np.float32)
 
 
-@pytest.mark.parametrize(
-    "part, starts", [("train", (0, 50, 105)), ("val", (110, 130, 145)), ("test", (150, 170, 185))]
-)
+@pytest.mark.parametrize("part, starts", [("train", (0, 50, 105)), ("val", (110, 130, 145)), ("test", (150, 170, 185))])
 def test_windows_equal_hand_computed_slices(data, scaled, part, starts):
     dataset = data.dataset(part)
     assert len(dataset) == starts[-1] - starts[0] + 1
