@@ -74,9 +74,10 @@ class ForecastCLI(LightningCLI):
         rank_zero_info(f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}")
 
 
-def main(args: list[str] | None = None) -> None:
-    """Run the CLI; ``args`` replaces ``sys.argv[1:]`` (for tests and notebooks)."""
-    ForecastCLI(
+def main(args: list[str] | None = None) -> ForecastCLI:
+    """Run the CLI; ``args`` replaces ``sys.argv[1:]`` (for tests and notebooks). Returns it, with its
+    ``model``, ``datamodule`` and ``trainer``."""
+    return ForecastCLI(
         Forecaster,
         TimeSeriesDataModule,
         args=args,

@@ -1,7 +1,13 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+# Triton reads TRITON_INTERPRET when it is first imported; without a GPU its kernels run on its CPU interpreter.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(autouse=True)

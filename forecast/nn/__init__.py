@@ -1,8 +1,9 @@
-"""The network parts a Forecaster composes: encoders and heads."""
+"""The network parts a Forecaster composes: normalizations, encoders and heads."""
 
-from .encoders import Encoder, EncoderOutput, GRUEncoder, LSTMEncoder, RNNEncoder
+from .encoders import Encoder, EncoderOutput, GRUEncoder, LSTMEncoder, RNNEncoder, StackedEncoder
 from .heads import Head, LinearHead
 from .normalization import InstanceNormalization, LastValueNormalization, NoNormalization, Normalization
+from .sru import SRUEncoder, SRULayer
 
 __all__ = [
     "Encoder",
@@ -10,6 +11,9 @@ __all__ = [
     "RNNEncoder",
     "LSTMEncoder",
     "GRUEncoder",
+    "SRUEncoder",
+    "SRULayer",
+    "StackedEncoder",
     "Head",
     "LinearHead",
     "Normalization",

@@ -5,7 +5,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["EncoderOutput", "Encoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
+__all__ = ["EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
 
 
 class EncoderOutput(NamedTuple):
@@ -36,8 +36,47 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
 
-class _TorchRecurrentEncoder(Encoder):
-    """A stack of ``torch.nn`` recurrent layers (the class attribute ``cell`` says which).
+def _stack_states(states: list) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Per-layer states (dirs, B, hidden), or tuples of them -> (num_layers * dirs, B, hidden), as in torch.nn."""
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*states, strict=True))
+    return torch.cat(states)
+
+
+class StackedEncoder(Encoder):
+    """Recurrent layers one above the other, with dropout and, optionally, layer normalization between them.
+
+    The encoders below only say which layers to stack. Each layer maps ``(B, T, D)`` to
+    ``((B, T, output_size), state)`` with its state's directions first, as ``torch.nn`` does.
+
+    Args:
+        layers: the recurrent layers, bottom first.
+        output_size: features per step out of every layer.
+        dropout: dropout between layers (not after the last one).
+        layer_norm: normalize each layer's output before the next layer reads it.
+    """
+
+    def __init__(self, layers: list[nn.Module], output_size: int, dropout: float, layer_norm: bool):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.between = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(output_size) if layer_norm else nn.Identity(), nn.Dropout(dropout))
+            for _ in layers[1:]
+        )
+        self.output_size = output_size
+
+    def forward(self, x: torch.Tensor) -> EncoderOutput:
+        # x: (B, T, D_in)
+        sequence, state = self.layers[0](x)  # -> (B, T, output_size)
+        states = [state]
+        for between, layer in zip(self.between, self.layers[1:], strict=True):
+            sequence, state = layer(between(sequence))  # -> (B, T, output_size)
+            states.append(state)
+        return EncoderOutput(sequence, _stack_states(states))
+
+
+class _TorchRecurrentEncoder(StackedEncoder):
+    """A stack of single-layer ``torch.nn`` recurrent modules (the class attribute ``cell`` says which).
 
     Args:
         input_size: D_in, features per step (given by the Forecaster, not the config).
@@ -46,6 +85,7 @@ class _TorchRecurrentEncoder(Encoder):
         dropout: dropout between layers (not after the last one).
         bidirectional: also read the window backwards; the whole window is past data, so this
             leaks nothing, and ``output_size`` doubles.
+        layer_norm: layer normalization between layers.
     """
 
     cell: type[nn.RNNBase]
@@ -58,22 +98,14 @@ class _TorchRecurrentEncoder(Encoder):
         num_layers: int = 1,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        layer_norm: bool = False,
     ):
-        super().__init__()
-        self.rnn = self.cell(
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            dropout=dropout if num_layers > 1 else 0.0,
-            bidirectional=bidirectional,
-            batch_first=True,
-        )
-        self.output_size = hidden_size * (2 if bidirectional else 1)
-
-    def forward(self, x: torch.Tensor) -> EncoderOutput:
-        # x: (B, T, D_in)
-        sequence, state = self.rnn(x)  # -> (B, T, output_size)
-        return EncoderOutput(sequence, state)
+        output_size = hidden_size * (2 if bidirectional else 1)
+        layers = [
+            self.cell(size, hidden_size, bidirectional=bidirectional, batch_first=True)
+            for size in [input_size] + [output_size] * (num_layers - 1)
+        ]
+        super().__init__(layers, output_size, dropout, layer_norm)
 
 
 class RNNEncoder(_TorchRecurrentEncoder):

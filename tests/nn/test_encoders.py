@@ -2,29 +2,44 @@ import pytest
 import torch
 from torch import nn
 
-from forecast.nn import GRUEncoder, LSTMEncoder, RNNEncoder
+from forecast.nn import GRUEncoder, LSTMEncoder, RNNEncoder, SRUEncoder
 
 ENCODERS = {
     "rnn": lambda: RNNEncoder(3, hidden_size=8, num_layers=2),
     "lstm": lambda: LSTMEncoder(3, hidden_size=8, num_layers=2),
     "gru": lambda: GRUEncoder(3, hidden_size=8, num_layers=2),
     "bigru": lambda: GRUEncoder(3, hidden_size=8, num_layers=2, bidirectional=True),
+    "gru-layer-norm": lambda: GRUEncoder(3, hidden_size=8, num_layers=2, layer_norm=True, dropout=0.1),
+    "sru": lambda: SRUEncoder(3, hidden_size=8, num_layers=2),
+    "bisru": lambda: SRUEncoder(3, hidden_size=8, num_layers=2, bidirectional=True, use_tanh=True),
+    "sru-projected": lambda: SRUEncoder(3, hidden_size=8, num_layers=3, projection_size=2, layer_norm=True),
 }
+BIDIRECTIONAL = {"bigru", "bisru"}
 
 
 @pytest.fixture(params=sorted(ENCODERS))
 def encoder(request):
     torch.manual_seed(0)
-    return ENCODERS[request.param]().eval()
+    encoder = ENCODERS[request.param]().eval()
+    encoder.bidirectional = request.param in BIDIRECTIONAL
+    return encoder
 
 
 def test_encoder_output_shape_matches_output_size(encoder):
     sequence, _ = encoder(torch.randn(4, 11, 3))
     assert sequence.shape == (4, 11, encoder.output_size)
-    assert encoder.output_size == (16 if encoder.rnn.bidirectional else 8)
+    assert encoder.output_size == (16 if encoder.bidirectional else 8)
+
+
+def test_encoder_state_is_stacked_as_torch_nn_stacks_it(encoder):
+    _, state = encoder(torch.randn(4, 11, 3))
+    layers_and_directions = len(encoder.layers) * (2 if encoder.bidirectional else 1)
+    for part in state if isinstance(state, tuple) else (state,):
+        assert part.shape == (layers_and_directions, 4, 8)
 
 
 def test_encoder_every_parameter_gets_a_gradient(encoder):
+    encoder.train()
     encoder(torch.randn(4, 11, 3)).sequence.sum().backward()
     for name, parameter in encoder.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"No gradient for {name}"
@@ -42,7 +57,7 @@ def test_encoder_is_causal_unless_bidirectional(encoder):
     changed = x.clone()
     changed[:, 5:] += 1.0
     before, after = encoder(x).sequence[:, :5], encoder(changed).sequence[:, :5]
-    if encoder.rnn.bidirectional:  # the backward direction reads the window's later steps, by design
+    if encoder.bidirectional:  # the backward direction reads the window's later steps, by design
         assert not torch.allclose(before, after)
     else:
         torch.testing.assert_close(before, after)
@@ -53,10 +68,24 @@ def test_gru_encoder_equals_torch_gru_step_by_step():
     encoder = GRUEncoder(3, hidden_size=5)
     cell = nn.GRUCell(3, 5)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-        getattr(cell, name).data.copy_(getattr(encoder.rnn, f"{name}_l0"))
+        getattr(cell, name).data.copy_(getattr(encoder.layers[0], f"{name}_l0"))
     x, h = torch.randn(2, 6, 3), torch.zeros(2, 5)
     steps = []
     for t in range(6):
         h = cell(x[:, t], h)
         steps.append(h)
     torch.testing.assert_close(encoder(x).sequence, torch.stack(steps, 1))
+
+
+def test_stacked_gru_equals_torch_multilayer_gru():
+    torch.manual_seed(0)
+    encoder = GRUEncoder(3, hidden_size=5, num_layers=2, bidirectional=True)
+    reference = nn.GRU(3, 5, num_layers=2, bidirectional=True, batch_first=True)
+    for layer_index, layer in enumerate(encoder.layers):
+        for name, parameter in layer.named_parameters():  # e.g. weight_ih_l0_reverse -> weight_ih_l1_reverse
+            getattr(reference, name.replace("_l0", f"_l{layer_index}")).data.copy_(parameter)
+    x = torch.randn(2, 6, 3)
+    sequence, state = encoder(x)
+    expected_sequence, expected_state = reference(x)
+    torch.testing.assert_close(sequence, expected_sequence)
+    torch.testing.assert_close(state, expected_state)

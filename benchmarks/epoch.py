@@ -1,0 +1,71 @@
+"""One training epoch of the same forecaster with each encoder: what a user waits for.
+
+BENCHMARKS.md's peer setting: hidden 64, 2 layers, univariate OT, lookback 96, horizon 24, batch 64,
+Adam 1e-3, ETTh1's training split (8521 windows), Lightning's own loop with no validation. Median of
+``--repeats`` epochs, each on a freshly built model.
+
+    python benchmarks/epoch.py
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see BENCHMARKS.md's thread trap
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import lightning as L  # noqa: E402
+import torch  # noqa: E402
+
+from forecast import Forecaster, TimeSeriesDataModule  # noqa: E402
+from forecast.data import ETTSplit  # noqa: E402
+from forecast.nn import GRUEncoder, LSTMEncoder, SRUEncoder  # noqa: E402
+
+ENCODERS = {"GRU": GRUEncoder, "LSTM": LSTMEncoder, "SRU": SRUEncoder}
+
+
+def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str) -> float:
+    model = Forecaster(
+        lookback=96,
+        horizon=24,
+        input_size=data.input_size,
+        target_size=data.target_size,
+        encoder=lambda size: encoder(size, hidden_size=64, num_layers=2),
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_val_batches=0,
+        accelerator=accelerator,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    start = time.perf_counter()
+    trainer.fit(model, data)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = TimeSeriesDataModule("etth1", lookback=96, horizon=24, targets=["OT"], split=ETTSplit(), batch_size=64)
+    data.setup("fit")
+    windows = len(data.dataset("train"))
+    print(f"one training epoch, {windows} windows, {args.accelerator}, {args.threads} threads, "
+          f"median of {args.repeats}")  # fmt: skip
+    print(f"{'encoder':<8}{'epoch s':>9}{'windows/s':>11}{'GRU/this':>10}")
+    seconds = {}
+    for name, encoder in ENCODERS.items():
+        seconds[name] = statistics.median(epoch_seconds(encoder, data, args.accelerator) for _ in range(args.repeats))
+    for name, value in seconds.items():
+        print(f"{name:<8}{value:>9.2f}{windows / value:>11.0f}{seconds['GRU'] / value:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The SRU recurrence, and the one place that picks how it runs.
+
+CUDA tensors go to the Triton kernels (imported on first use: nothing compiles at import); without
+Triton they take the CPU path's tensor ops, with one warning. Everything else takes the fused CPU path.
+``sru_reference`` is the readable oracle the tests hold both to.
+"""
+
+import functools
+import warnings
+
+import torch
+
+from .sru_cpu import SRURecurrence
+from .sru_reference import sru_recurrence_reference
+
+__all__ = ["sru_recurrence", "sru_recurrence_reference"]
+
+
+@functools.cache
+def _triton_recurrence() -> type[torch.autograd.Function] | None:
+    try:
+        from .sru_triton import SRURecurrenceTriton
+    except ImportError as error:
+        warnings.warn(
+            f"Triton is not available ({error}); the SRU runs on the GPU through its slower tensor-op path. "
+            "`pip install triton` for the fused GPU kernels.",
+            stacklevel=3,
+        )
+        return None
+    return SRURecurrenceTriton
+
+
+def sru_recurrence(
+    u: torch.Tensor,
+    highway: torch.Tensor | None,
+    v: torch.Tensor,
+    b: torch.Tensor,
+    c0: torch.Tensor | None = None,
+    use_tanh: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SRU recurrence on the fastest path for the tensors' device.
+
+    Arguments and shapes as in ``sru_recurrence_reference``: ``u`` (B, T, dirs, 3 or 4, D) holds the
+    pre-activations ``[x~, f, r(, x')]`` of every step from one matrix product; returns ``h``
+    (B, T, dirs, D) and the final cell state (B, dirs, D).
+    """
+    if c0 is None:
+        c0 = u.new_zeros(u.shape[0], u.shape[2], u.shape[4])
+    recurrence = (_triton_recurrence() if u.is_cuda else None) or SRURecurrence
+    return recurrence.apply(u, highway, v, b, c0, use_tanh)

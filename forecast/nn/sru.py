@@ -1,0 +1,122 @@
+"""The Simple Recurrent Unit: one matrix product for all time steps, then a cheap element-wise recurrence.
+
+Lei et al., "Simple Recurrent Units for Highly Parallelizable Recurrence", EMNLP 2018, §2, with the
+v2 peephole terms:
+
+    [x~_t, f'_t, r'_t] = x_t W                         (every t in one product)
+    f_t = σ(f'_t + v_f ⊙ c_{t-1} + b_f)
+    r_t = σ(r'_t + v_r ⊙ c_{t-1} + b_r)
+    c_t = f_t ⊙ c_{t-1} + (1 - f_t) ⊙ x~_t
+    h_t = r_t ⊙ g(c_t) + (1 - r_t) ⊙ x'_t              (highway; x' = x, or a 4th column block of x W)
+
+Only the last four lines are sequential, and they are element-wise: ``forecast.kernels`` runs them fused.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from ..kernels import sru_recurrence
+from .encoders import StackedEncoder
+
+__all__ = ["SRULayer", "SRUEncoder"]
+
+
+class SRULayer(nn.Module):
+    """One SRU layer, one or both directions.
+
+    Args:
+        input_size: D_in, features per step.
+        hidden_size: features of the cell state, per direction.
+        bidirectional: also read the window backwards.
+        projection_size: if > 0, ``W`` is the product of two matrices through this rank (fewer
+            parameters and flops when ``input_size`` is large).
+        highway_bias: initial ``b_r``; negative values start the layer close to passing its input through,
+            which helps deep stacks train (paper §3.3).
+        use_tanh: ``g = tanh``; otherwise ``g`` is the identity (SRU v2's default).
+
+    Shapes:
+        x: (B, T, D_in) -> (B, T, dirs * hidden_size), state (dirs, B, hidden_size)
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bidirectional: bool = False,
+        projection_size: int = 0,
+        highway_bias: float = 0.0,
+        use_tanh: bool = False,
+    ):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.directions = 2 if bidirectional else 1
+        # x' is the input itself only when its width is the output's; otherwise W projects it too.
+        self.components = 3 if input_size == self.directions * hidden_size else 4
+        width = self.directions * self.components * hidden_size
+        if projection_size > 0:
+            self.weight = nn.Sequential(
+                nn.Linear(input_size, projection_size, bias=False), nn.Linear(projection_size, width, bias=False)
+            )
+        else:
+            self.weight = nn.Linear(input_size, width, bias=False)
+        self.v = nn.Parameter(torch.empty(2, self.directions, hidden_size))
+        self.b = nn.Parameter(torch.zeros(2, self.directions, hidden_size))
+        self.use_tanh = use_tanh
+        self.reset_parameters(highway_bias)
+
+    def reset_parameters(self, highway_bias: float = 0.0) -> None:
+        """Unit-variance pre-activations for unit-variance inputs (paper §3.3), zero forget bias."""
+        for linear in self.weight.modules():
+            if isinstance(linear, nn.Linear):
+                bound = math.sqrt(3 / linear.in_features)
+                nn.init.uniform_(linear.weight, -bound, bound)
+        nn.init.uniform_(self.v, -1 / math.sqrt(self.hidden_size), 1 / math.sqrt(self.hidden_size))
+        with torch.no_grad():
+            self.b.zero_()
+            self.b[1].fill_(highway_bias)
+
+    def forward(self, x: torch.Tensor, c0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        # x: (B, T, D_in), c0: (B, dirs, hidden) or None
+        batch, steps, _ = x.shape
+        u = self.weight(x).view(batch, steps, self.directions, self.components, -1)  # -> (B, T, dirs, k, D)
+        highway = x.reshape(batch, steps, self.directions, self.hidden_size) if self.components == 3 else None
+        h, c = sru_recurrence(u, highway, self.v, self.b, c0, self.use_tanh)  # -> (B, T, dirs, D), (B, dirs, D)
+        return h.reshape(batch, steps, -1), c.transpose(0, 1)  # -> (B, T, dirs * D), (dirs, B, D)
+
+
+class SRUEncoder(StackedEncoder):
+    """Stacked SRU layers: trains several times faster than a GRU of the same size on CPU and GPU.
+
+    Args:
+        input_size: D_in, features per step (given by the Forecaster, not the config).
+        hidden_size: features of each layer's state, per direction.
+        num_layers: stacked SRU layers.
+        dropout: dropout between layers (not after the last one).
+        bidirectional: also read the window backwards; ``output_size`` doubles.
+        layer_norm: layer normalization between layers.
+        projection_size: rank of a low-rank input matrix (0: full rank).
+        highway_bias: initial bias of the highway (reset) gate.
+        use_tanh: ``g = tanh`` on the cell state; identity otherwise.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        *,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        layer_norm: bool = False,
+        projection_size: int = 0,
+        highway_bias: float = 0.0,
+        use_tanh: bool = False,
+    ):
+        output_size = hidden_size * (2 if bidirectional else 1)
+        layers = [
+            SRULayer(size, hidden_size, bidirectional, projection_size, highway_bias, use_tanh)
+            for size in [input_size] + [output_size] * (num_layers - 1)
+        ]
+        super().__init__(layers, output_size, dropout, layer_norm)

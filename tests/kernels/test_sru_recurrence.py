@@ -1,0 +1,150 @@
+import os
+import sys
+import warnings
+
+import pytest
+import torch
+
+import forecast.kernels as kernels
+from forecast.kernels import sru_recurrence, sru_recurrence_reference
+from forecast.kernels.sru_cpu import SRURecurrence
+
+CASES = [  # (directions, components): 3 = the highway carries the input, 4 = a projection of it
+    pytest.param(1, 3, id="uni"),
+    pytest.param(1, 4, id="uni-projected"),
+    pytest.param(2, 3, id="bi"),
+    pytest.param(2, 4, id="bi-projected"),
+]
+
+
+def make_inputs(directions, components, dtype=torch.float32, batch=3, steps=7, size=5, device="cpu"):
+    torch.manual_seed(0)
+
+    def leaf(*shape):
+        return torch.randn(*shape, dtype=dtype, device=device, requires_grad=True)
+
+    highway = leaf(batch, steps, directions, size) if components == 3 else None
+    return (
+        leaf(batch, steps, directions, components, size),
+        highway,
+        leaf(2, directions, size),
+        leaf(2, directions, size),
+        leaf(batch, directions, size),
+    )
+
+
+def sru_recurrence_cpu(u, highway, v, b, c0, use_tanh=False):
+    return SRURecurrence.apply(u, highway, v, b, c0, use_tanh)
+
+
+def outputs_and_gradients(recurrence, inputs, use_tanh):
+    """h, c_last and the gradients of a random projection of both, for every input."""
+    h, c_last = recurrence(*inputs, use_tanh=use_tanh)
+    generator = torch.Generator(device=h.device).manual_seed(1)
+    weights_h = torch.randn(h.shape, generator=generator, dtype=h.dtype, device=h.device)
+    weights_c = torch.randn(c_last.shape, generator=generator, dtype=h.dtype, device=h.device)
+    leaves = [tensor for tensor in inputs if tensor is not None]
+    gradients = torch.autograd.grad((h * weights_h).sum() + (c_last * weights_c).sum(), leaves)
+    return [h, c_last, *gradients]
+
+
+@pytest.mark.parametrize("use_tanh", [False, True], ids=["identity", "tanh"])
+@pytest.mark.parametrize(("directions", "components"), CASES)
+def test_sru_cpu_matches_reference(directions, components, use_tanh):
+    inputs = make_inputs(directions, components)
+    expected = outputs_and_gradients(sru_recurrence_reference, inputs, use_tanh)
+    actual = outputs_and_gradients(sru_recurrence_cpu, inputs, use_tanh)
+    for got, want in zip(actual, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("directions", "components"), CASES)
+def test_sru_cpu_backward_passes_gradcheck(directions, components):
+    u, highway, v, b, c0 = make_inputs(directions, components, torch.float64, batch=2, steps=5, size=3)
+    leaves = (u, v, b, c0) if highway is None else (u, highway, v, b, c0)
+
+    def recurrence(*leaves):
+        if highway is None:
+            return SRURecurrence.apply(leaves[0], None, *leaves[1:], True)
+        return SRURecurrence.apply(*leaves, True)
+
+    assert torch.autograd.gradcheck(recurrence, leaves)
+
+
+def test_sru_reference_matches_the_equations_by_hand():
+    """One unit, one step from c0 = 0.5: the paper's equations written out in plain floats."""
+    u = torch.tensor([0.3, -0.2, 0.4]).view(1, 1, 1, 3, 1)
+    highway, v, b, c0 = torch.tensor([[[[0.7]]]]), torch.tensor([0.5, -1.0]).view(2, 1, 1), torch.zeros(2, 1, 1), None
+    c0 = torch.tensor([[[0.5]]])
+    h, c = sru_recurrence_reference(u, highway, v, b, c0)
+    f = 1 / (1 + torch.exp(torch.tensor(-(-0.2 + 0.5 * 0.5))))
+    r = 1 / (1 + torch.exp(torch.tensor(-(0.4 - 1.0 * 0.5))))
+    c_expected = f * 0.5 + (1 - f) * 0.3
+    torch.testing.assert_close(c.flatten(), c_expected.view(1))
+    torch.testing.assert_close(h.flatten(), (r * c_expected + (1 - r) * 0.7).view(1))
+
+
+def test_sru_backward_direction_reads_the_window_from_its_end():
+    u, highway, v, b, c0 = make_inputs(2, 3)
+    h, c_last = sru_recurrence_cpu(u, highway, v, b, c0)
+    reversed_in_time = u.flip(1, 2), highway.flip(1, 2), v.flip(1), b.flip(1), c0.flip(1)  # and directions swapped
+    flipped_h, flipped_c = sru_recurrence_cpu(*reversed_in_time)
+    torch.testing.assert_close(h[:, :, 1], flipped_h.flip(1)[:, :, 0])
+    torch.testing.assert_close(c_last[:, 1], flipped_c[:, 0])
+
+
+def test_sru_dispatch_warns_once_and_falls_back_without_triton(monkeypatch):
+    monkeypatch.setitem(sys.modules, "forecast.kernels.sru_triton", None)  # makes the import fail
+    kernels._triton_recurrence.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="Triton is not available"):
+            assert kernels._triton_recurrence() is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert kernels._triton_recurrence() is None
+    finally:
+        kernels._triton_recurrence.cache_clear()
+
+
+def test_sru_dispatch_uses_the_fused_cpu_path_on_cpu():
+    inputs = make_inputs(1, 3)
+    h, _ = sru_recurrence(*inputs)
+    assert h.grad_fn.name() == "SRURecurrenceBackward"
+
+
+@pytest.fixture(scope="module")
+def interpreted_triton():
+    """``sru_triton`` on Triton's CPU interpreter (conftest.py turns it on where there is no GPU)."""
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("set TRITON_INTERPRET=1 before Triton is imported to run its kernels on the CPU")
+    return pytest.importorskip("forecast.kernels.sru_triton", exc_type=ImportError)
+
+
+@pytest.mark.parametrize("use_tanh", [False, True], ids=["identity", "tanh"])
+@pytest.mark.parametrize(("directions", "components"), CASES)
+def test_sru_triton_matches_reference_interpreted(interpreted_triton, directions, components, use_tanh):
+    inputs = make_inputs(directions, components, batch=2, steps=5, size=70)  # 280 lanes: a partial last block
+    expected = outputs_and_gradients(sru_recurrence_reference, inputs, use_tanh)
+
+    def recurrence(*inputs, use_tanh):
+        return interpreted_triton.SRURecurrenceTriton.apply(*inputs, use_tanh)
+
+    actual = outputs_and_gradients(recurrence, inputs, use_tanh)
+    for got, want in zip(actual, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize(("directions", "components"), CASES)
+def test_sru_triton_matches_reference_on_gpu(directions, components):
+    pytest.importorskip("triton")
+    inputs = make_inputs(directions, components, batch=16, steps=48, size=96, device="cuda")
+    expected = outputs_and_gradients(sru_recurrence_reference, inputs, True)
+    actual = outputs_and_gradients(sru_recurrence, inputs, True)
+    assert actual[0].grad_fn.name() == "SRURecurrenceTritonBackward"
+    for got, want in zip(actual, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
