@@ -6,7 +6,8 @@ Legend used by every ``Shapes:`` block and ``# -> (...)`` comment in this packag
     Q quantile levels.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -41,6 +42,10 @@ class Batch:
     def __len__(self) -> int:
         return self.past.shape[0]
 
+    def pin_memory(self) -> "Batch":
+        """The batch in page-locked memory; a DataLoader with ``pin_memory=True`` calls this."""
+        return Batch(**{field.name: getattr(self, field.name).pin_memory() for field in fields(self)})
+
     def to_original(self, values: torch.Tensor) -> torch.Tensor:
         """Map target-scaled values (B, H, C_out) back to original units."""
         return values * self.target_scale[:, None, :] + self.target_offset[:, None, :]
@@ -48,9 +53,11 @@ class Batch:
 
 @dataclass(frozen=True)
 class ModelDims:
-    """The sizes a head needs, known only once data, encoder and loss are chosen.
+    """The sizes a head needs, known only once data, embedding, encoder and loss are chosen.
 
-    The Forecaster builds it, so no size is written twice in a config.
+    The Forecaster builds it, so no size is written twice in a config. Under channel independence
+    the head sees one channel at a time: ``target_size`` is 1 and ``static_size`` includes the
+    channel embedding.
     """
 
     lookback: int
@@ -62,3 +69,5 @@ class ModelDims:
     encoder_steps: int
     encoder_size: int
     num_params: int
+    encoder_factory: Callable[[int], torch.nn.Module] | None = None
+    """The encoder's own factory: recurrent heads build their decoder from it (GRU decodes GRU)."""

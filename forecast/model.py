@@ -1,4 +1,4 @@
-"""Forecaster: the LightningModule that composes an encoder, a head and a loss."""
+"""Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
 from collections.abc import Callable
 
@@ -9,6 +9,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from .batch import Batch, ModelDims
 from .losses import Loss, MSELoss
+from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
@@ -17,13 +18,15 @@ __all__ = ["Forecaster"]
 
 
 class Forecaster(L.LightningModule):
-    """A recurrent forecaster: encoder over the lookback window, head to all horizon steps, loss.
+    """A recurrent forecaster: encoder over the embedded lookback window, head to all horizon steps, loss.
 
     Parts whose sizes depend on other parts come in as factories: the Forecaster calls
-    ``encoder(input_size)`` and ``head(ModelDims(...))`` with the sizes it knows, so the head learns
-    the encoder's ``output_size`` (doubled when bidirectional) and the loss's ``num_params`` without
-    anyone writing them twice. Metrics are logged as ``{split}/{metric}`` on the scaled data (the
-    ETT protocol) and ``{split}/{metric}_orig`` in original units.
+    ``embedding(input_size, lookback)``, ``encoder(embedding.output_size)`` and ``head(ModelDims(...))``
+    with the sizes it knows, so the head learns the encoder's ``output_size`` (doubled when
+    bidirectional) and the loss's ``num_params`` without anyone writing them twice. With
+    ``channel_independent`` each target channel is its own series through the same weights (with its
+    past covariates alongside), as in PatchTST and SegRNN. Metrics are logged as ``{split}/{metric}``
+    on the scaled data (the ETT protocol) and ``{split}/{metric}_orig`` in original units.
 
     Args:
         lookback: L, past steps per window (linked from the data module by the CLI).
@@ -33,12 +36,19 @@ class Forecaster(L.LightningModule):
         future_size: C_fut, known future covariates (linked from the data module).
         static_size: S, static features per series (linked from the data module).
         normalization: factory of the per-window input normalization, called with ``input_size``.
-        encoder: factory of the encoder, called with the encoder's input size.
+        embedding: factory of the input embedding, called with the channels per series and ``lookback``.
+        encoder: factory of the encoder, called with the embedding's output size.
         head: factory of the head, called with the model's sizes.
         loss: the training loss; ``None`` means ``MSELoss()``.
         optimizer: factory of the optimizer, called with the parameters.
         lr_scheduler: factory of a learning-rate scheduler, called with the optimizer; it is
             stepped every epoch and may monitor ``val/loss``.
+        channel_independent: forecast each target channel as its own series with shared weights.
+        channel_embedding_size: with ``channel_independent``, a learned embedding of each channel's
+            identity of this size, handed to the head with the static features (0: none).
+
+    Raises:
+        ValueError: ``channel_embedding_size`` is set without ``channel_independent``.
     """
 
     def __init__(
@@ -50,27 +60,42 @@ class Forecaster(L.LightningModule):
         future_size: int = 0,
         static_size: int = 0,
         normalization: Callable[[int], Normalization] = NoNormalization,
+        embedding: Callable[[int, int], Embedding] = IdentityEmbedding,
         encoder: Callable[[int], Encoder] = GRUEncoder,
         head: Callable[[ModelDims], Head] = LinearHead,
         loss: Loss | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
+        channel_independent: bool = False,
+        channel_embedding_size: int = 0,
     ):
         super().__init__()
+        if channel_embedding_size and not channel_independent:
+            raise ValueError(
+                f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true"
+            )
         self.save_hyperparameters(ignore=["loss"] if isinstance(loss, torch.nn.Module) else None)
+        self.target_size = target_size
+        self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
-        self.encoder = encoder(input_size)
+        series_size = 1 + input_size - target_size if channel_independent else input_size
+        self.channel_embedding = (
+            torch.nn.Embedding(target_size, channel_embedding_size) if channel_embedding_size else None
+        )
+        self.embedding = embedding(series_size, lookback)
+        self.encoder = encoder(self.embedding.output_size)
         self.loss = MSELoss() if loss is None else loss
         self.dims = ModelDims(
             lookback=lookback,
             horizon=horizon,
-            input_size=input_size,
-            target_size=target_size,
+            input_size=series_size,
+            target_size=1 if channel_independent else target_size,
             future_size=future_size,
-            static_size=static_size,
-            encoder_steps=lookback,
+            static_size=static_size + channel_embedding_size,
+            encoder_steps=self.embedding.steps,
             encoder_size=self.encoder.output_size,
             num_params=self.loss.num_params,
+            encoder_factory=encoder,
         )
         self.head = head(self.dims)
         self.optimizer = optimizer
@@ -90,10 +115,34 @@ class Forecaster(L.LightningModule):
         Shapes:
             past: (B, L, C_in), future: (B, H, C_fut), static: (B, S) -> (B, H, C_out, P)
         """
-        normalized, (loc, scale) = self.normalization(past, self.dims.target_size)  # -> (B, L, C_in)
-        encoded = self.encoder(normalized)  # -> sequence (B, L, D)
+        normalized, (loc, scale) = self.normalization(past, self.target_size)  # -> (B, L, C_in)
+        if self.channel_independent:
+            normalized, future, static = self._per_channel(normalized, future, static)  # B -> B * C_out series
+        encoded = self.encoder(self.embedding(normalized))  # -> sequence (B, T, D)
         params = self.head(encoded, future, static)  # -> (B, H, C_out, P)
+        if self.channel_independent:
+            _, horizon, _, num_params = params.shape
+            params = params.view(-1, self.target_size, horizon, num_params)  # -> (B, C_out, H, P)
+            params = params.transpose(1, 2).contiguous()  # -> (B, H, C_out, P)
         return self.loss.rescale(params, loc, scale)  # -> (B, H, C_out, P)
+
+    def _per_channel(
+        self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each target channel as its own series, row ``b * C_out + c``, with the window's covariates.
+
+        Shapes:
+            past: (B, L, C_in), future: (B, H, C_fut), static: (B, S)
+            -> (B * C_out, L, 1 + C_in - C_out), (B * C_out, H, C_fut), (B * C_out, S + channel embedding)
+        """
+        batch, lookback, _ = past.shape
+        channels = self.target_size
+        targets = past[..., :channels].transpose(1, 2).reshape(batch * channels, lookback, 1)  # -> (B * C_out, L, 1)
+        covariates = past[..., channels:].repeat_interleave(channels, dim=0)  # -> (B * C_out, L, C_in - C_out)
+        static = static.repeat_interleave(channels, dim=0)  # -> (B * C_out, S)
+        if self.channel_embedding is not None:
+            static = torch.cat([static, self.channel_embedding.weight.repeat(batch, 1)], dim=-1)
+        return torch.cat([targets, covariates], dim=-1), future.repeat_interleave(channels, dim=0), static
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch.past, batch.future, batch.static), batch.target)

@@ -15,14 +15,26 @@ def without_encoder_and_run_dir(config: dict) -> dict:
     return config
 
 
-def test_etth1_configs_differ_only_in_the_encoder():
-    configs = {path.stem: yaml.safe_load(path.read_text()) for path in sorted(ETTH1.glob("*.yaml"))}
-    assert set(configs) >= {"rnn", "lstm", "gru", "bigru", "sru"}
-    reference = without_encoder_and_run_dir(configs["gru"])
-    for name, config in configs.items():
+def configs(prefix: str) -> dict[str, dict]:
+    """The ETTh1 configs named ``{prefix}{encoder}.yaml``, by encoder."""
+    return {
+        path.stem.removeprefix(prefix): yaml.safe_load(path.read_text())
+        for path in sorted(ETTH1.glob(f"{prefix}*.yaml"))
+        if path.stem.removeprefix(prefix) in {"rnn", "lstm", "gru", "bigru", "sru"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("prefix", "encoders"), [("", {"rnn", "lstm", "gru", "bigru", "sru"}), ("segrnn_", {"gru", "sru"})]
+)
+def test_etth1_configs_differ_only_in_the_encoder(prefix, encoders):
+    family = configs(prefix)
+    assert set(family) == encoders
+    reference = without_encoder_and_run_dir(family["gru"])
+    for name, config in family.items():
         assert without_encoder_and_run_dir(config) == reference, name
-        assert config["trainer"]["default_root_dir"] == f"runs/etth1-{name}"  # best/last resolve per encoder
-    assert configs["bigru"]["model"]["encoder"]["init_args"]["bidirectional"] is True
+        run_dir = f"runs/etth1-{prefix.replace('_', '-')}{name}"
+        assert config["trainer"]["default_root_dir"] == run_dir  # best and last resolve per config
 
 
 @pytest.mark.parametrize("config", sorted(ETTH1.glob("*.yaml")), ids=lambda path: path.stem)
@@ -31,6 +43,8 @@ def test_etth1_config_fits_and_tests_through_the_cli(config, wide_csv, tmp_path)
     tiny = ["--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.split",
             "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
             "--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]  # fmt: skip
+    if "seg_len" in config.read_text():
+        tiny += ["--model.embedding.init_args.seg_len", "6", "--model.head.init_args.seg_len", "6"]
     model = main(["fit", "--config", str(config), *tiny, "--trainer.fast_dev_run", "1"]).model
     scores = main(["test", "--config", str(config), *tiny, "--trainer.fast_dev_run", "1"]).trainer.callback_metrics
     class_path = yaml.safe_load(config.read_text())["model"]["encoder"]["class_path"]

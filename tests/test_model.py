@@ -52,3 +52,24 @@ def test_forecaster_learns_a_sine(wide_frame):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0]
+
+
+def test_channel_independent_model_treats_channels_alike():
+    """Shared weights, no channel embedding: swapping two target channels swaps their forecasts."""
+    model = build(input_size=2, target_size=2, channel_independent=True).eval()
+    past, no_future, no_static = torch.randn(4, 12, 2), torch.zeros(4, 4, 0), torch.zeros(4, 0)
+    forecast = model(past, no_future, no_static)
+    swapped = model(past.flip(-1), no_future, no_static)
+    torch.testing.assert_close(swapped, forecast.flip(2))
+
+
+def test_channel_embedding_tells_channels_apart():
+    model = build(input_size=2, target_size=2, channel_independent=True, channel_embedding_size=4).eval()
+    same = torch.randn(4, 12, 1).expand(-1, -1, 2)  # both channels carry the same history
+    forecast = model(same, torch.zeros(4, 4, 0), torch.zeros(4, 0))
+    assert not torch.allclose(forecast[:, :, 0], forecast[:, :, 1])
+
+
+def test_channel_embedding_needs_channel_independence():
+    with pytest.raises(ValueError, match="channel_embedding_size=4 needs model.channel_independent"):
+        build(channel_embedding_size=4)

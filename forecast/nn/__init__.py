@@ -1,7 +1,8 @@
 """The network parts a Forecaster composes: normalizations, encoders and heads."""
 
+from .embeddings import Embedding, IdentityEmbedding, LinearEmbedding, SegmentEmbedding
 from .encoders import Encoder, EncoderOutput, GRUEncoder, LSTMEncoder, RNNEncoder, StackedEncoder
-from .heads import Head, LinearHead
+from .heads import Head, LinearHead, SegmentHead
 from .normalization import InstanceNormalization, LastValueNormalization, NoNormalization, Normalization
 from .sru import SRUEncoder, SRULayer
 
@@ -16,6 +17,11 @@ __all__ = [
     "StackedEncoder",
     "Head",
     "LinearHead",
+    "SegmentHead",
+    "Embedding",
+    "IdentityEmbedding",
+    "LinearEmbedding",
+    "SegmentEmbedding",
     "Normalization",
     "NoNormalization",
     "LastValueNormalization",

@@ -5,7 +5,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
+__all__ = ["State", "EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
+
+
+State = torch.Tensor | tuple[torch.Tensor, ...]
 
 
 class EncoderOutput(NamedTuple):
@@ -18,13 +21,14 @@ class EncoderOutput(NamedTuple):
     """
 
     sequence: torch.Tensor
-    state: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    state: State
 
 
 class Encoder(nn.Module):
     """The contract every encoder keeps, so that swapping one is one line of YAML.
 
-    Subclasses set ``output_size`` and implement ``forward(x) -> EncoderOutput``.
+    Subclasses set ``output_size`` and implement ``forward(x, state=None) -> EncoderOutput``; ``state``,
+    when given, is a state this encoder returned (a recurrent decoder starts from the encoder's).
 
     Shapes:
         x: (B, T, D_in) -> EncoderOutput(sequence (B, T, output_size), state)
@@ -32,15 +36,24 @@ class Encoder(nn.Module):
 
     output_size: int
 
-    def forward(self, x: torch.Tensor) -> EncoderOutput:
+    def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
         raise NotImplementedError
 
 
-def _stack_states(states: list) -> torch.Tensor | tuple[torch.Tensor, ...]:
+def _stack_states(states: list[State]) -> State:
     """Per-layer states (dirs, B, hidden), or tuples of them -> (num_layers * dirs, B, hidden), as in torch.nn."""
     if isinstance(states[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*states, strict=True))
     return torch.cat(states)
+
+
+def _split_state(state: State | None, num_layers: int) -> list[State | None]:
+    """The inverse of ``_stack_states``; ``None`` (start from zeros) for every layer when ``state`` is."""
+    if state is None:
+        return [None] * num_layers
+    if isinstance(state, tuple):
+        return list(zip(*(part.chunk(num_layers) for part in state), strict=True))
+    return list(state.chunk(num_layers))
 
 
 class StackedEncoder(Encoder):
@@ -65,13 +78,14 @@ class StackedEncoder(Encoder):
         )
         self.output_size = output_size
 
-    def forward(self, x: torch.Tensor) -> EncoderOutput:
-        # x: (B, T, D_in)
-        sequence, state = self.layers[0](x)  # -> (B, T, output_size)
-        states = [state]
-        for between, layer in zip(self.between, self.layers[1:], strict=True):
-            sequence, state = layer(between(sequence))  # -> (B, T, output_size)
-            states.append(state)
+    def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
+        # x: (B, T, D_in), state: (num_layers * dirs, B, hidden) or a tuple of those, or None
+        initial = _split_state(state, len(self.layers))
+        sequence, last = self.layers[0](x, initial[0])  # -> (B, T, output_size)
+        states = [last]
+        for between, layer, start in zip(self.between, self.layers[1:], initial[1:], strict=True):
+            sequence, last = layer(between(sequence), start)  # -> (B, T, output_size)
+            states.append(last)
         return EncoderOutput(sequence, _stack_states(states))
 
 

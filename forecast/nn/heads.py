@@ -4,9 +4,9 @@ import torch
 from torch import nn
 
 from ..batch import ModelDims
-from .encoders import EncoderOutput
+from .encoders import EncoderOutput, State
 
-__all__ = ["Head", "LinearHead"]
+__all__ = ["Head", "LinearHead", "SegmentHead"]
 
 
 class Head(nn.Module):
@@ -23,10 +23,14 @@ class Head(nn.Module):
 class LinearHead(Head):
     """Direct multi-horizon forecast: one linear map to all H steps at once, no recurrence.
 
+    The map reads the encoder's summary of the window, the static features and the whole horizon's
+    future covariates.
+
     Args:
         dims: sizes from the Forecaster (encoder output size, horizon, targets, loss parameters).
-        from_sequence: map the whole flattened output sequence (T x D features) instead of the last
-            step's output only; more parameters, but every step of the window reaches every forecast.
+        from_sequence: map the whole flattened output sequence (T x D features) instead of the top
+            layer's final state (for a bidirectional encoder: each direction's, having read the whole
+            window); more parameters, but every step of the window reaches every forecast.
         dropout: dropout on the features before the linear map.
     """
 
@@ -34,7 +38,9 @@ class LinearHead(Head):
         super().__init__()
         self.from_sequence = from_sequence
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
+        self.encoder_size = dims.encoder_size
         in_features = dims.encoder_size * (dims.encoder_steps if from_sequence else 1)
+        in_features += dims.static_size + dims.horizon * dims.future_size
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(in_features, dims.horizon * dims.target_size * dims.num_params)
 
@@ -43,6 +49,73 @@ class LinearHead(Head):
         if self.from_sequence:
             features = encoded.sequence.flatten(1)  # -> (B, T * D)
         else:
-            features = encoded.sequence[:, -1]  # -> (B, D)
+            features = _final_state(encoded, self.encoder_size)  # -> (B, D)
+        features = torch.cat([features, static, future.flatten(1)], dim=-1)  # -> (B, features + S + H * C_fut)
         params = self.linear(self.dropout(features))  # -> (B, H * C_out * P)
         return params.view(-1, *self.out_shape)  # -> (B, H, C_out, P)
+
+
+def _final_state(encoded: EncoderOutput, size: int) -> torch.Tensor:
+    """The top layer's final state, directions side by side: (layers * dirs, B, D / dirs) -> (B, D)."""
+    state = encoded.state[0] if isinstance(encoded.state, tuple) else encoded.state  # LSTM: (h, c)
+    directions = size // state.shape[-1]
+    return state[-directions:].transpose(0, 1).reshape(state.shape[1], size)
+
+
+class SegmentHead(Head):
+    """Parallel multi-step decoding (SegRNN's PMF): the horizon in segments, all decoded at once.
+
+    Each of the H / seg_len segments is one recurrent step from the encoder's final state, whose
+    input says which segment it is (a learned position embedding), plus the static features
+    (including a channel embedding under channel independence) and the segment's future covariates.
+    A linear layer maps each step's output to the segment's values. The decoder is built from the
+    encoder's own factory, so a GRU decodes GRU and an SRU decodes SRU (Lin et al., "SegRNN", 2023,
+    Section 3.3).
+
+    Args:
+        dims: sizes from the Forecaster, including the encoder's factory.
+        seg_len: forecast steps per segment; must divide the horizon.
+        position_size: features of the position embedding; ``None`` means half the encoder's size.
+        dropout: dropout on the decoder's output before the linear map.
+
+    Raises:
+        ValueError: ``seg_len`` does not divide the horizon, or the Forecaster gave no encoder factory.
+    """
+
+    def __init__(self, dims: ModelDims, *, seg_len: int = 24, position_size: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        if seg_len < 1 or dims.horizon % seg_len:
+            raise ValueError(
+                f"model.head.init_args.seg_len={seg_len} must divide the horizon {dims.horizon}; "
+                "choose a divisor of data.horizon"
+            )
+        if dims.encoder_factory is None:
+            raise ValueError("SegmentHead decodes with the encoder's own factory; build it through Forecaster")
+        self.seg_len, self.segments = seg_len, dims.horizon // seg_len
+        self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
+        position_size = position_size or max(dims.encoder_size // 2, 1)
+        self.position = nn.Parameter(torch.randn(self.segments, position_size) / position_size**0.5)
+        self.decoder = dims.encoder_factory(position_size + dims.static_size + seg_len * dims.future_size)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(self.decoder.output_size, seg_len * dims.target_size * dims.num_params)
+
+    def forward(self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+        # encoded.state: (layers * dirs, B, D) or a tuple of those, future: (B, H, C_fut), static: (B, S)
+        batch = static.shape[0]
+        inputs = [
+            self.position.expand(batch, -1, -1),  # -> (B, H / seg_len, position_size)
+            static[:, None].expand(-1, self.segments, -1),  # -> (B, H / seg_len, S)
+            future.reshape(batch, self.segments, -1),  # -> (B, H / seg_len, seg_len * C_fut)
+        ]
+        inputs = torch.cat(inputs, dim=-1).reshape(batch * self.segments, 1, -1)  # one step per segment
+        state = _repeat_state(encoded.state, self.segments)  # -> (layers * dirs, B * H / seg_len, D)
+        decoded = self.decoder(inputs, state).sequence  # -> (B * H / seg_len, 1, D)
+        params = self.linear(self.dropout(decoded))  # -> (B * H / seg_len, 1, seg_len * C_out * P)
+        return params.view(batch, *self.out_shape)  # -> (B, H, C_out, P)
+
+
+def _repeat_state(state: State, times: int) -> State:
+    """Each batch row's state ``times`` times over, row-major: (N, B, D) -> (N, B * times, D)."""
+    if isinstance(state, tuple):
+        return tuple(part.repeat_interleave(times, dim=1) for part in state)
+    return state.repeat_interleave(times, dim=1)

@@ -37,7 +37,7 @@ class SRULayer(nn.Module):
         use_tanh: ``g = tanh``; otherwise ``g`` is the identity (SRU v2's default).
 
     Shapes:
-        x: (B, T, D_in) -> (B, T, dirs * hidden_size), state (dirs, B, hidden_size)
+        x: (B, T, D_in), state: (dirs, B, hidden_size) or None -> (B, T, dirs * hidden_size), state
     """
 
     def __init__(
@@ -77,9 +77,10 @@ class SRULayer(nn.Module):
             self.b.zero_()
             self.b[1].fill_(highway_bias)
 
-    def forward(self, x: torch.Tensor, c0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        # x: (B, T, D_in), c0: (B, dirs, hidden) or None
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        # x: (B, T, D_in), state: (dirs, B, hidden) as this layer returns it, or None for zeros
         batch, steps, _ = x.shape
+        c0 = None if state is None else state.transpose(0, 1).contiguous()  # -> (B, dirs, D)
         u = self.weight(x).view(batch, steps, self.directions, self.components, -1)  # -> (B, T, dirs, k, D)
         highway = x.reshape(batch, steps, self.directions, self.hidden_size) if self.components == 3 else None
         h, c = sru_recurrence(u, highway, self.v, self.b, c0, self.use_tanh)  # -> (B, T, dirs, D), (B, dirs, D)

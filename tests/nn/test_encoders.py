@@ -89,3 +89,14 @@ def test_stacked_gru_equals_torch_multilayer_gru():
     expected_sequence, expected_state = reference(x)
     torch.testing.assert_close(sequence, expected_sequence)
     torch.testing.assert_close(state, expected_state)
+
+
+def test_encoder_continues_from_its_own_state(encoder):
+    """Encoding a window in two halves, the second from the first's state, equals encoding it at once."""
+    if encoder.bidirectional:
+        pytest.skip("a bidirectional encoder reads the whole window; halves cannot equal the whole")
+    x = torch.randn(3, 10, 3)
+    whole = encoder(x)
+    first = encoder(x[:, :6])
+    second = encoder(x[:, 6:], first.state)
+    torch.testing.assert_close(torch.cat([first.sequence, second.sequence], 1), whole.sequence, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,27 @@
+import pytest
+import torch
+
+from forecast.nn import IdentityEmbedding, LinearEmbedding, SegmentEmbedding
+
+
+def test_segment_embedding_maps_each_hand_cut_segment():
+    torch.manual_seed(0)
+    embedding = SegmentEmbedding(2, 12, seg_len=4, embedding_size=5)
+    past = torch.randn(3, 12, 2)
+    embedded = embedding(past)
+    assert embedding.steps == 3 and embedding.output_size == 5 and embedded.shape == (3, 3, 5)
+    for segment in range(3):
+        rows = past[:, 4 * segment : 4 * (segment + 1)].reshape(3, 8)  # 4 steps x 2 channels, time-major
+        torch.testing.assert_close(embedded[:, segment], torch.relu(embedding.linear(rows)))
+
+
+def test_segment_embedding_needs_seg_len_to_divide_the_lookback():
+    with pytest.raises(ValueError, match="seg_len=5 must divide the lookback 12"):
+        SegmentEmbedding(2, 12, seg_len=5)
+
+
+def test_identity_and_linear_embeddings_keep_every_step():
+    past = torch.randn(3, 12, 2)
+    assert torch.equal(IdentityEmbedding(2, 12)(past), past)
+    linear = LinearEmbedding(2, 12, embedding_size=7)
+    assert linear(past).shape == (3, 12, 7) and (linear.steps, linear.output_size) == (12, 7)
