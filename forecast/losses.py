@@ -1,29 +1,73 @@
-"""Losses: each says how many parameters P per forecast value it needs, and how to read a point forecast."""
+"""Losses: each says how many parameters P per forecast value the head must output, and how to read
+point forecasts and quantiles from them.
+
+The head's raw output becomes the loss's parameters in one place, ``Loss.rescale``, which the
+Forecaster calls on every forward pass. It first constrains the raw output on the window's
+normalized scale (softplus for scales and degrees of freedom, ordered increments for quantiles),
+then maps the constrained parameters to the target's units (``value * scale + loc``). Everything
+after it (``forward``, ``point``, ``quantiles``, ``distribution``) reads constrained parameters in
+the target's units. Constraining before the affine map keeps the map exact: the distribution of
+the rescaled parameters is the normalized distribution mapped by ``value * scale + loc``, with no
+inverse softplus in between. A softplus floor such as ``min_scale`` is therefore in normalized
+units, where 1 is the size of the window's own variation.
+
+Shapes use the legend of ``forecast.batch``; P is ``num_params`` and Q the number of quantile levels.
+"""
+
+import math
+from collections.abc import Sequence
 
 import torch
-from torch import nn
+from torch import distributions, nn
+from torch.nn import functional
 
-__all__ = ["Loss", "MSELoss", "MAELoss"]
+from .metrics import check_quantile_levels, mean_pinball_loss
+
+__all__ = ["Loss", "MSELoss", "MAELoss", "HuberLoss", "GaussianNLLLoss", "StudentTNLLoss", "QuantileLoss"]
 
 
 class Loss(nn.Module):
-    """The contract every loss keeps; ``num_params`` sizes the head.
+    """The contract every loss keeps: ``num_params`` sizes the head, ``levels`` names quantile columns.
+
+    Attributes:
+        num_params: P, parameters per forecast value; the head's last dimension.
+        levels: the quantile levels a prediction writes as columns by default, in increasing order;
+            empty for point losses, which have no quantiles.
 
     Shapes:
-        params: (B, H, C, P), target: (B, H, C) -> scalar; point(params) -> (B, H, C)
+        rescale(raw (B, H, C, P), loc (B, 1, C), scale (B, 1, C)) -> params (B, H, C, P);
+        forward(params, target (B, H, C)) -> scalar; point(params) -> (B, H, C);
+        quantiles(params, levels) -> (B, H, C, Q)
     """
 
     num_params: int
+    levels: tuple[float, ...]
 
     def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of forecasts with parameters ``params`` (from ``rescale``) for ``target``, averaged."""
         raise NotImplementedError
 
     def point(self, params: torch.Tensor) -> torch.Tensor:
         """The point forecast, (B, H, C)."""
         raise NotImplementedError
 
-    def rescale(self, params: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """The parameters of the same forecast after ``value * scale + loc``; loc, scale: (B, 1, C)."""
+    def quantiles(self, params: torch.Tensor, levels: Sequence[float]) -> torch.Tensor:
+        """The forecast's quantiles at ``levels`` (strictly increasing, in (0, 1)), (B, H, C, Q).
+
+        Raises:
+            ValueError: for a loss that gives point forecasts only, or bad levels.
+        """
+        raise NotImplementedError
+
+    def rescale(self, raw: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """The parameters, in the target's units, of the forecast the head made on the normalized scale.
+
+        Args:
+            raw: the head's unconstrained output, on the normalized scale.
+            loc: what normalization took out; (0, 1) when there was none.
+            scale: what normalization divided by, positive. A negative scale (a RevIN weight turned
+                negative) maps the location exactly and the spread by its absolute value.
+        """
         raise NotImplementedError
 
 
@@ -31,23 +75,217 @@ class _PointLoss(Loss):
     """A loss on one value per forecast step: the head's output is the forecast itself."""
 
     num_params = 1
+    levels = ()
 
     def point(self, params: torch.Tensor) -> torch.Tensor:
         return params[..., 0]
 
-    def rescale(self, params: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        return params * scale[..., None] + loc[..., None]
+    def quantiles(self, params: torch.Tensor, levels: Sequence[float]) -> torch.Tensor:
+        # A point forecast repeated as every quantile would claim zero uncertainty and show 0% coverage.
+        raise ValueError(
+            f"{type(self).__name__} gives point forecasts only, so it has no quantiles; train with "
+            "GaussianNLLLoss, StudentTNLLoss or QuantileLoss to forecast quantiles"
+        )
+
+    def rescale(self, raw: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return raw * scale.unsqueeze(-1) + loc.unsqueeze(-1)  # -> (B, H, C, 1)
 
 
 class MSELoss(_PointLoss):
     """Mean squared error of a point forecast; its optimum is the conditional mean."""
 
     def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.mse_loss(self.point(params), target)
+        return functional.mse_loss(self.point(params), target)
 
 
 class MAELoss(_PointLoss):
     """Mean absolute error of a point forecast; its optimum is the conditional median."""
 
     def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.l1_loss(self.point(params), target)
+        return functional.l1_loss(self.point(params), target)
+
+
+class HuberLoss(_PointLoss):
+    """Huber loss of a point forecast: squared for small errors, absolute for large ones (Huber, 1964).
+
+    Less swayed by outliers than MSE, smoother than MAE near zero; its optimum lies between the
+    conditional mean and median.
+
+    Args:
+        delta: the error size where the loss turns from squared to absolute, in the target's units
+            (standardized units when the data module scales).
+
+    Raises:
+        ValueError: if ``delta`` is not positive.
+    """
+
+    def __init__(self, delta: float = 1.0):
+        super().__init__()
+        if not delta > 0:
+            raise ValueError(f"HuberLoss needs a positive delta; got {delta}")
+        self.delta = delta
+
+    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return functional.huber_loss(self.point(params), target, delta=self.delta)
+
+
+class _LocationScaleLoss(Loss):
+    """Negative log-likelihood of a location-scale family; params are (loc, scale, shape...)."""
+
+    def __init__(self, quantiles: Sequence[float], min_scale: float):
+        super().__init__()
+        if not min_scale > 0:
+            raise ValueError(f"{type(self).__name__} needs a positive min_scale; got {min_scale}")
+        self.levels = check_quantile_levels(quantiles)
+        self.min_scale = min_scale
+
+    def distribution(self, params: torch.Tensor) -> distributions.Distribution:
+        """The forecast distribution of each value, with batch shape (B, H, C)."""
+        raise NotImplementedError
+
+    def _standard_quantiles(self, params: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
+        """Quantiles of the family at loc 0 and scale 1, (Q,) or (B, H, C, Q)."""
+        raise NotImplementedError
+
+    def _constrain_shape(self, raw_shape: torch.Tensor) -> torch.Tensor:
+        """Shape parameters (B, H, C, P - 2) from the head's raw output; none by default."""
+        return raw_shape
+
+    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return -self.distribution(params).log_prob(target).mean()
+
+    def point(self, params: torch.Tensor) -> torch.Tensor:
+        return params[..., 0]
+
+    def quantiles(self, params: torch.Tensor, levels: Sequence[float]) -> torch.Tensor:
+        standard = self._standard_quantiles(params, check_quantile_levels(levels))  # -> (Q,) or (B, H, C, Q)
+        return params[..., :1] + params[..., 1:2] * standard  # -> (B, H, C, Q)
+
+    def rescale(self, raw: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        location = raw[..., 0] * scale + loc  # -> (B, H, C)
+        spread = (functional.softplus(raw[..., 1]) + self.min_scale) * scale.abs()  # -> (B, H, C)
+        shape = self._constrain_shape(raw[..., 2:])  # -> (B, H, C, P - 2)
+        return torch.cat([location.unsqueeze(-1), spread.unsqueeze(-1), shape], dim=-1)  # -> (B, H, C, P)
+
+
+class GaussianNLLLoss(_LocationScaleLoss):
+    """Negative log-likelihood of a normal forecast: params are (mean, standard deviation).
+
+    The standard deviation is ``softplus(raw) + min_scale`` on the normalized scale (applied in
+    ``rescale``), times the normalization's scale. ``point`` is the mean; quantiles are exact
+    (``torch.special.ndtri``) and differentiable.
+
+    Args:
+        quantiles: the levels a prediction writes as columns, strictly increasing in (0, 1).
+        min_scale: the smallest standard deviation, in normalized units; keeps the likelihood bounded.
+
+    Raises:
+        ValueError: on bad quantile levels or a non-positive ``min_scale``.
+    """
+
+    num_params = 2
+
+    def __init__(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9), min_scale: float = 1e-3):
+        super().__init__(quantiles, min_scale)
+
+    def distribution(self, params: torch.Tensor) -> distributions.Normal:
+        return distributions.Normal(params[..., 0], params[..., 1])
+
+    def _standard_quantiles(self, params: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
+        return torch.special.ndtri(params.new_tensor(levels))  # -> (Q,)
+
+
+class StudentTNLLoss(_LocationScaleLoss):
+    """Negative log-likelihood of a Student-t forecast: params are (loc, scale[, degrees of freedom]).
+
+    Heavier tails than the normal make it robust to outliers. The scale is ``softplus(raw) +
+    min_scale`` on the normalized scale, times the normalization's scale; learned degrees of
+    freedom are ``2 + softplus(raw)``, so the variance stays finite. Both are applied in ``rescale``.
+    ``point`` is ``loc``, the median, and the mean whenever the degrees of freedom exceed 1.
+    Quantiles come from SciPy's inverse t distribution (torch has none), so they carry no gradient.
+
+    Args:
+        quantiles: the levels a prediction writes as columns, strictly increasing in (0, 1).
+        df: fixed degrees of freedom (positive), or ``None`` to learn them per value (P = 3 instead of 2).
+        min_scale: the smallest scale, in normalized units; keeps the likelihood bounded.
+
+    Raises:
+        ValueError: on bad quantile levels, a non-positive ``df`` or a non-positive ``min_scale``.
+    """
+
+    def __init__(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9), df: float | None = None, min_scale: float = 1e-3):
+        super().__init__(quantiles, min_scale)
+        if df is not None and not df > 0:
+            raise ValueError(f"StudentTNLLoss needs positive degrees of freedom df, or None to learn them; got {df}")
+        self.df = df
+        self.num_params = 3 if df is None else 2
+
+    def _degrees_of_freedom(self, params: torch.Tensor) -> torch.Tensor | float:
+        return params[..., 2] if self.df is None else self.df
+
+    def distribution(self, params: torch.Tensor) -> distributions.StudentT:
+        return distributions.StudentT(self._degrees_of_freedom(params), params[..., 0], params[..., 1])
+
+    def _constrain_shape(self, raw_shape: torch.Tensor) -> torch.Tensor:
+        # Empty when df is fixed; otherwise one column of degrees of freedom above 2.
+        return 2.0 + functional.softplus(raw_shape)
+
+    def _standard_quantiles(self, params: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
+        # SciPy comes with scikit-learn, a dependency; imported here to keep it out of `import forecast`.
+        from scipy.special import stdtrit
+
+        df = torch.as_tensor(self._degrees_of_freedom(params.detach()), dtype=torch.float64).cpu().unsqueeze(-1)
+        standard = stdtrit(df.numpy(), torch.tensor(levels, dtype=torch.float64).numpy())  # -> (Q,) or (B, H, C, Q)
+        return torch.from_numpy(standard).to(params)
+
+
+class QuantileLoss(Loss):
+    """Pinball loss of quantile forecasts, averaged over values and levels: params are the quantiles.
+
+    The quantiles cannot cross, in training or prediction: ``rescale`` takes the level closest to
+    0.5 (the anchor; the lower one on a tie) from the head as it is, and builds the others outward
+    from it by cumulative softplus increments, above and below. ``point`` is the anchor, the median
+    when 0.5 is among the levels.
+
+    Args:
+        quantiles: the levels to forecast, strictly increasing in (0, 1); P is their number.
+
+    Raises:
+        ValueError: on bad levels.
+    """
+
+    def __init__(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9)):
+        super().__init__()
+        self.levels = check_quantile_levels(quantiles)
+        self.num_params = len(self.levels)
+        self.anchor = min(range(self.num_params), key=lambda index: abs(self.levels[index] - 0.5))
+
+    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return mean_pinball_loss(params, target, self.levels)
+
+    def point(self, params: torch.Tensor) -> torch.Tensor:
+        return params[..., self.anchor]
+
+    def quantiles(self, params: torch.Tensor, levels: Sequence[float]) -> torch.Tensor:
+        """The forecast's quantiles at ``levels``, which must be among the trained ``self.levels``.
+
+        Raises:
+            ValueError: for bad levels or a level the loss was not trained for.
+        """
+        columns = []
+        for level in check_quantile_levels(levels):
+            matches = [index for index, known in enumerate(self.levels) if math.isclose(level, known, abs_tol=1e-9)]
+            if not matches:
+                raise ValueError(
+                    f"QuantileLoss forecasts the levels {list(self.levels)} only; got {level}. "
+                    "Add it to `quantiles` and train again"
+                )
+            columns.append(matches[0])
+        return params[..., columns]  # -> (B, H, C, Q)
+
+    def rescale(self, raw: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        anchor = (raw[..., self.anchor] * scale + loc).unsqueeze(-1)  # -> (B, H, C, 1)
+        spread = scale.abs().unsqueeze(-1)  # -> (B, 1, C, 1)
+        above = functional.softplus(raw[..., self.anchor + 1 :]).cumsum(dim=-1)  # -> (B, H, C, Q_above)
+        below = functional.softplus(raw[..., : self.anchor]).flip(-1).cumsum(dim=-1).flip(-1)  # -> (B, H, C, Q_below)
+        return torch.cat([anchor - below * spread, anchor, anchor + above * spread], dim=-1)  # -> (B, H, C, Q)
