@@ -79,7 +79,7 @@ def main() -> None:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"encoders, fp32, {name}, median of {args.repeats} after a warm-up; times in ms per batch")
-    print(f"{'T':>4} {'B':>3} {'hidden':>6}  {'encoder':<8}{'fwd':>9}{'fwd+bwd':>10}{'/bound':>8}{'GRU/this':>10}")
+    print(f"{'T':>4} {'B':>3} {'hidden':>6}  {'encoder':<13}{'fwd':>9}{'fwd+bwd':>10}{'/bound':>8}{'GRU/this':>10}")
     for shape in args.shapes.split(","):
         steps, batch, size = map(int, shape.split("x"))
         torch.manual_seed(0)
@@ -91,7 +91,7 @@ def main() -> None:
         rows["matmul bound"] = (bound_forward, bound_both)
         for encoder, (forward, both) in rows.items():
             speedup = rows["GRU"][1] / both
-            print(f"{steps:>4} {batch:>3} {size:>6}  {encoder:<8}{forward:>9.2f}{both:>10.2f}"
+            print(f"{steps:>4} {batch:>3} {size:>6}  {encoder:<13}{forward:>9.2f}{both:>10.2f}"
                   f"{both / bound_both:>8.2f}{speedup:>10.2f}")  # fmt: skip
 
 

@@ -47,8 +47,9 @@ class Batch:
         return Batch(**{field.name: getattr(self, field.name).pin_memory() for field in fields(self)})
 
     def to_original(self, values: torch.Tensor) -> torch.Tensor:
-        """Map target-scaled values (B, H, C_out) back to original units."""
-        return values * self.target_scale[:, None, :] + self.target_offset[:, None, :]
+        """Map target-scaled values (B, H, C_out, ...), e.g. forecasts or their quantiles, to original units."""
+        shape = (len(self), 1, self.target_scale.shape[-1]) + (1,) * (values.dim() - 3)
+        return values * self.target_scale.view(shape) + self.target_offset.view(shape)
 
 
 @dataclass(frozen=True)

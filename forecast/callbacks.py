@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -15,7 +16,8 @@ __all__ = ["PredictionWriter"]
 class PredictionWriter(BasePredictionWriter):
     """Writes the forecasts of ``predict`` as a long table: ``id``, ``time``, one column per target.
 
-    Forecasts are in original units, with times continuing each series at its frequency.
+    Forecasts are in original units, with times continuing each series at its frequency. A
+    probabilistic model adds a column per target and quantile level, e.g. ``OT_q0.9``.
 
     Args:
         output: a ``.csv`` or ``.parquet`` path; ``None`` writes ``predictions.csv`` in the run directory.
@@ -32,13 +34,18 @@ class PredictionWriter(BasePredictionWriter):
         forecast = torch.cat([p["forecast"] for p in predictions]).cpu().numpy()  # -> (N, H, C_out)
         series = torch.cat([p["series"] for p in predictions]).tolist()
         time = torch.cat([p["time"] for p in predictions]).tolist()
+        columns = list(data.targets)
+        if "quantiles" in predictions[0]:
+            quantiles = torch.cat([p["quantiles"] for p in predictions]).cpu().numpy()  # -> (N, H, C_out, Q)
+            forecast = np.concatenate([forecast, quantiles.reshape(*forecast.shape[:2], -1)], axis=-1)
+            columns += [f"{target}_q{level:g}" for target in data.targets for level in pl_module.loss.levels]
         frames = [
-            pd.DataFrame(values, columns=data.targets).assign(
+            pd.DataFrame(values, columns=columns).assign(
                 id=data.series_names[index], time=data.forecast_times(index, row)
             )
             for values, index, row in zip(forecast, series, time, strict=True)
         ]
-        table = pd.concat(frames, ignore_index=True)[["id", "time", *data.targets]]
+        table = pd.concat(frames, ignore_index=True)[["id", "time", *columns]]
         path = Path(self.output) if self.output else Path(trainer.log_dir) / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".parquet":

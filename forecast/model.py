@@ -9,6 +9,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from .batch import Batch, ModelDims
 from .losses import Loss, MSELoss
+from .metrics import IntervalCoverage, MeanPinballLoss
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Head, LinearHead
@@ -26,7 +27,9 @@ class Forecaster(L.LightningModule):
     bidirectional) and the loss's ``num_params`` without anyone writing them twice. With
     ``channel_independent`` each target channel is its own series through the same weights (with its
     past covariates alongside), as in PatchTST and SegRNN. Metrics are logged as ``{split}/{metric}``
-    on the scaled data (the ETT protocol) and ``{split}/{metric}_orig`` in original units.
+    on the scaled data (the ETT protocol) and ``{split}/{metric}_orig`` in original units. A
+    probabilistic loss adds ``{split}/coverage``, the share of targets inside the interval between its
+    lowest and highest quantile levels, and ``{split}/pinball``; ``predict`` then returns its quantiles.
 
     Args:
         lookback: L, past steps per window (linked from the data module by the CLI).
@@ -108,6 +111,16 @@ class Forecaster(L.LightningModule):
                 for units in ("", "_orig")
             }
         )
+        if self.loss.levels:
+            quantile_metrics = MetricCollection(
+                {
+                    "coverage": IntervalCoverage(lower_index=0, upper_index=-1),
+                    "pinball": MeanPinballLoss(self.loss.levels),
+                }
+            )
+            self.quantile_metrics = torch.nn.ModuleDict(
+                {split: quantile_metrics.clone(prefix=f"{split}/") for split in ("val", "test")}
+            )
 
     def forward(self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         """Loss parameters for every horizon step.
@@ -164,11 +177,23 @@ class Forecaster(L.LightningModule):
         original.update(batch.to_original(forecast), batch.to_original(batch.target))
         self.log_dict(scaled, batch_size=len(batch))
         self.log_dict(original, batch_size=len(batch))
+        if self.loss.levels:
+            quantiles = self.quantile_metrics[split]
+            quantiles.update(self.loss.quantiles(params, self.loss.levels), batch.target)  # (B, H, C_out, Q)
+            self.log_dict(quantiles, batch_size=len(batch))
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        """The point forecast in original units, with the series and first forecast row of each window."""
-        forecast = self.loss.point(self(batch.past, batch.future, batch.static))
-        return {"forecast": batch.to_original(forecast), "series": batch.series, "time": batch.time}
+        """The point forecast (and quantiles at ``loss.levels``) in original units, with the series and
+        first forecast row of each window."""
+        params = self(batch.past, batch.future, batch.static)
+        prediction = {
+            "forecast": batch.to_original(self.loss.point(params)),
+            "series": batch.series,
+            "time": batch.time,
+        }
+        if self.loss.levels:
+            prediction["quantiles"] = batch.to_original(self.loss.quantiles(params, self.loss.levels))
+        return prediction
 
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameters())

@@ -50,3 +50,5 @@ def test_etth1_config_fits_and_tests_through_the_cli(config, wide_csv, tmp_path)
     class_path = yaml.safe_load(config.read_text())["model"]["encoder"]["class_path"]
     assert f"{type(model.encoder).__module__}.{type(model.encoder).__name__}".endswith(class_path.split(".")[-1])
     assert torch.isfinite(scores["test/mse"])
+    if model.loss.levels:  # a probabilistic config also reports its interval's coverage
+        assert 0 <= scores["test/coverage"] <= 1

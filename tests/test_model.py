@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from forecast import Forecaster, TimeSeriesDataModule
+from forecast.batch import Batch
 from forecast.data import RowSplit
-from forecast.losses import MAELoss
+from forecast.losses import MAELoss, QuantileLoss
 from forecast.nn import GRUEncoder, InstanceNormalization, LinearHead
 
 
@@ -73,3 +74,23 @@ def test_channel_embedding_tells_channels_apart():
 def test_channel_embedding_needs_channel_independence():
     with pytest.raises(ValueError, match="channel_embedding_size=4 needs model.channel_independent"):
         build(channel_embedding_size=4)
+
+
+def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
+    model = build(loss=QuantileLoss([0.1, 0.5, 0.9])).eval()
+    batch = Batch(
+        past=torch.randn(8, 12, 3),
+        future=torch.zeros(8, 4, 0),
+        static=torch.zeros(8, 0),
+        target=torch.randn(8, 4, 2),
+        series=torch.zeros(8, dtype=torch.long),
+        time=torch.arange(8),
+        target_scale=torch.full((8, 2), 2.0),
+        target_offset=torch.full((8, 2), 10.0),
+    )
+    model._evaluate(batch, "test")
+    quantiles = model.loss.quantiles(model(batch.past, batch.future, batch.static), (0.1, 0.5, 0.9))
+    inside = (quantiles[..., 0] <= batch.target) & (batch.target <= quantiles[..., 2])
+    torch.testing.assert_close(model.quantile_metrics["test"]["coverage"].compute(), inside.float().mean())
+    prediction = model.predict_step(batch, 0)
+    torch.testing.assert_close(prediction["quantiles"], quantiles * 2.0 + 10.0)

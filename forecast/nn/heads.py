@@ -105,7 +105,7 @@ class SegmentHead(Head):
         inputs = [
             self.position.expand(batch, -1, -1),  # -> (B, H / seg_len, position_size)
             static[:, None].expand(-1, self.segments, -1),  # -> (B, H / seg_len, S)
-            future.reshape(batch, self.segments, -1),  # -> (B, H / seg_len, seg_len * C_fut)
+            future.reshape(batch, self.segments, -1),  # -> (B, H / seg_len, seg_len * C_fut), also for C_fut = 0
         ]
         inputs = torch.cat(inputs, dim=-1).reshape(batch * self.segments, 1, -1)  # one step per segment
         state = _repeat_state(encoded.state, self.segments)  # -> (layers * dirs, B * H / seg_len, D)
