@@ -1,6 +1,8 @@
 """The error users see when their data cannot be forecast as given."""
 
-__all__ = ["ForecastDataError"]
+from typing import Any
+
+__all__ = ["ForecastDataError", "where"]
 
 
 class ForecastDataError(ValueError):
@@ -8,3 +10,18 @@ class ForecastDataError(ValueError):
 
     The message names the column, series, row or time at fault, and the fix.
     """
+
+
+def where(*, column: str | None = None, series: str | None = None, row: int | None = None, time: Any = None) -> str:
+    """The place of a problem, for messages: ``column 'b', series 'A', row 42, time 2024-01-02 18:00:00``.
+
+    Rows count from 0 in the frame as it was given (before any grouping by series). Parts that are
+    ``None`` are left out, so the same helper serves wide frames (one series, no name) and long ones.
+    """
+    parts = [
+        f"column {column!r}" if column is not None else None,
+        f"series {series!r}" if series is not None else None,
+        f"row {row}" if row is not None else None,
+        f"time {time}" if time is not None else None,
+    ]
+    return ", ".join(part for part in parts if part)

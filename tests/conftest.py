@@ -38,3 +38,34 @@ def wide_csv(tmp_path, wide_frame) -> str:
     path = tmp_path / "wide.csv"
     wide_frame.to_csv(path)
     return str(path)
+
+
+@pytest.fixture
+def long_frame() -> pd.DataFrame:
+    """Three hourly series of different lengths and starts in long format, with a column of every role.
+
+    ``y`` is the target, ``load`` a past covariate, ``price`` a future covariate, ``region`` a
+    categorical and ``size`` a numeric static covariate.
+    """
+    rng = np.random.default_rng(1)
+    parts = []
+    for name, start, rows, region, size in [
+        ("A", "2024-01-01 00:00", 120, "north", 1.5),
+        ("B", "2024-01-02 05:00", 90, "south", 2.0),
+        ("C", "2023-12-30 10:00", 150, "north", 0.5),
+    ]:
+        steps = np.arange(rows)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": name,
+                    "time": pd.date_range(start, periods=rows, freq="h"),
+                    "y": 10 * size + np.sin(steps / 5) + 0.1 * rng.standard_normal(rows),
+                    "load": rng.normal(3 * size, 1, rows),
+                    "price": 50 + 5 * np.cos(steps / 7),
+                    "region": region,
+                    "size": size,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)

@@ -1,6 +1,15 @@
 """From pandas frames to batches of windows."""
 
 from .datamodule import TimeSeriesDataModule
-from .splits import ETTSplit, FractionSplit, RowSplit, Split
+from .sampling import SeriesBalancedSampler
+from .splits import DateSplit, ETTSplit, FractionSplit, RowSplit, Split
 
-__all__ = ["TimeSeriesDataModule", "Split", "RowSplit", "ETTSplit", "FractionSplit"]
+__all__ = [
+    "TimeSeriesDataModule",
+    "Split",
+    "RowSplit",
+    "ETTSplit",
+    "FractionSplit",
+    "DateSplit",
+    "SeriesBalancedSampler",
+]

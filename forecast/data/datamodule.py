@@ -1,8 +1,9 @@
-"""TimeSeriesDataModule: a pandas frame in, windows of scaled float32 series out."""
+"""TimeSeriesDataModule: a pandas frame in (wide or long, many series), windows of scaled float32 series out."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -12,36 +13,64 @@ from sklearn.base import TransformerMixin
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader
 
-from ..errors import ForecastDataError
+from ..errors import ForecastDataError, where
+from .buffer import SeriesBuffer, build_buffer, encode_statics, static_vocabularies
+from .calendar import CalendarEncoding, calendar_columns
+from .frames import read_source, resolve_roles, to_table
+from .sampling import SeriesBalancedSampler
 from .scaling import AffineScaling, fit_scaling
-from .splits import FractionSplit, Split
-from .validate import check_wide_frame, infer_frequency, read_source
+from .splits import FractionSplit, Split, part_windows
+from .validate import NanPolicy, check_lengths, check_times, find_future_rows, repair_missing
 from .windows import WindowDataset, collate_batch
 
 __all__ = ["TimeSeriesDataModule"]
 
+_ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
+
 
 class TimeSeriesDataModule(L.LightningDataModule):
-    """Windows a wide time series frame for training, validation, testing and forecasting.
+    """Windows one or many time series for training, validation, testing and forecasting.
 
-    The frame is checked and its sizes are known once constructed; ``setup`` splits it by time and
-    fits the scaler on the training rows only. The series is stored once as a float32 array, and each
-    batch is gathered with one indexing step. ``state_dict()`` (columns, frequency, scaling, borders)
-    travels in every checkpoint.
+    The frame is read and checked, and its sizes are known, once constructed; ``setup`` fits the
+    scalers on the training rows only. All series are stored once in one float32 array, and each
+    batch is gathered with one indexing step per field. ``state_dict()`` (column roles, frequency,
+    scaler parameters, vocabularies, split borders) travels in every checkpoint.
 
     Args:
-        source: a built-in data set name (``"etth1"``), a CSV/Parquet path (first column the time),
-            or a DataFrame with a DatetimeIndex, one column per channel.
+        source: a built-in data set name (``"etth1"``), a CSV/Parquet path, or a DataFrame. Wide:
+            a time index (a file's first column), one column per channel of one series. Long: an
+            ``id_column``, a ``time_column`` and value columns, many series.
         lookback: L, past steps the model sees.
         horizon: H, future steps it forecasts.
-        targets: columns to forecast, in this order; ``None`` means every column.
-        split: where train, validation and test lie; ``None`` means ``FractionSplit()`` (70/10/20).
-        scaler: a scikit-learn scaler class (or factory), fitted per channel on training rows;
-            ``None`` for no scaling.
+        targets: columns to forecast, in this order; ``None`` means every column without a role.
+        past_covariates: numeric columns known only up to the forecast start (``past`` after the targets).
+        future_covariates: numeric columns known over the horizon too (``future``). To forecast
+            beyond the data, give each series ``horizon`` more rows with these and empty targets.
+        static_covariates: columns with one value per series (``static``): numbers as they are,
+            anything else (text, categories) as an index into a sorted vocabulary.
+        calendar: calendar features as future covariates, from ``minute, hour, dayofweek, day,
+            dayofyear, weekofyear, month, quarter``.
+        calendar_encoding: ``cyclical`` (sine and cosine of each) or ``integer`` (zero-based index).
+        split: where train, validation and test lie, per series; ``None`` means ``FractionSplit()``.
+        train_stride: rows between consecutive training windows of a series.
+        eval_stride: rows between consecutive validation and test windows (1: every window).
+        scaler: a scikit-learn scaler class (or factory) for the targets, fitted per channel on
+            training rows; ``None`` for no scaling.
+        covariate_scaler: the same for past and future covariates (never calendar or static features).
+        scale_per_series: fit one scaler per series (on its training rows) instead of one for all.
+        sampling: training windows drawn ``windows`` uniformly, or ``series`` with equal weight per
+            series (then with replacement).
         batch_size: windows per batch.
-        num_workers: DataLoader worker processes (0 loads in the training process; batches are one
-            gather, so workers rarely pay off and compete for CPU cores with the model).
-        freq: the pandas frequency of the time index (e.g. ``"h"``), when it cannot be inferred.
+        num_workers: DataLoader worker processes (0 loads in the training process; a batch is a few
+            gathers, so workers rarely pay off and compete for CPU cores with the model).
+        pin_memory: page-locked batches, for faster copies to a GPU.
+        freq: the pandas frequency of the times (e.g. ``"h"``), when it cannot be inferred.
+        nan_policy: what to do with NaN or infinite values: ``error``, or repair them within each
+            series by ``ffill``, ``interpolate`` or ``zero`` (logging how many).
+        drop_short: leave out series shorter than ``lookback + horizon``, with a warning naming
+            them, instead of refusing the data.
+        id_column: the series id column of long data.
+        time_column: the time column of long data (or of a wide file, else its first column).
     """
 
     def __init__(
@@ -50,85 +79,163 @@ class TimeSeriesDataModule(L.LightningDataModule):
         lookback: int = 96,
         horizon: int = 96,
         targets: list[str] | None = None,
+        past_covariates: list[str] | None = None,
+        future_covariates: list[str] | None = None,
+        static_covariates: list[str] | None = None,
+        calendar: list[str] | None = None,
+        calendar_encoding: CalendarEncoding = "cyclical",
         split: Split | None = None,
+        train_stride: int = 1,
+        eval_stride: int = 1,
         scaler: Callable[[], TransformerMixin] | None = StandardScaler,
+        covariate_scaler: Callable[[], TransformerMixin] | None = StandardScaler,
+        scale_per_series: bool = False,
+        sampling: Literal["windows", "series"] = "windows",
         batch_size: int = 64,
         num_workers: int = 0,
+        pin_memory: bool = False,
         freq: str | None = None,
+        nan_policy: NanPolicy = "error",
+        drop_short: bool = False,
+        id_column: str = "id",
+        time_column: str = "time",
     ):
         super().__init__()
-        if lookback < 1 or horizon < 1:
-            raise ValueError(f"lookback and horizon must be >= 1; got lookback={lookback}, horizon={horizon}")
+        counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
+        if min(counts.values()) < 1:
+            raise ValueError(f"lookback, horizon and strides must be >= 1; got {counts}")
         self.save_hyperparameters(ignore=["source"] if isinstance(source, pd.DataFrame) else None)
-        frame = read_source(source)
-        self.targets = list(frame.columns) if targets is None else list(targets)
-        frame = check_wide_frame(frame, self.targets)
-        self.freq = infer_frequency(frame.index, freq)
-        self.lookback = lookback
-        self.horizon = horizon
+        self.lookback, self.horizon = lookback, horizon
         self.split = split or FractionSplit()
-        self.scaler = scaler
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.input_size = len(self.targets)
-        self.target_size = len(self.targets)
-        self.future_size = 0
-        self.static_size = 0
-        self.series_names = ["0"]
-        self.start_times = [frame.index[0]]
-        self.raw = frame[self.targets].to_numpy(dtype=np.float64)
-        self.borders = self.split.borders(len(frame), lookback, horizon)
-        self.scaling: AffineScaling | None = None
-        self._values: torch.Tensor | None = None
+        self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}
+        self.scaler, self.covariate_scaler, self.scale_per_series = scaler, covariate_scaler, scale_per_series
+        self.sampling, self.batch_size = sampling, batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.calendar = (list(calendar or []), calendar_encoding)
+        frame = read_source(source, id_column, time_column)
+        columns = [str(column) for column in frame.columns if column not in (id_column, time_column)]
+        self.roles = resolve_roles(columns, targets, past_covariates, future_covariates, static_covariates)
+        self._read(frame, id_column, time_column, freq, nan_policy, drop_short)
+        self.targets = self.roles.targets
+        self.target_size = len(self.roles.targets)
+        self.input_size = len(self.roles.targets) + len(self.roles.past)
+        self.future_size = len(self.roles.future) + len(calendar_columns(*self.calendar))
+        self.static_size = len(self.roles.static)
+        self.scalings: tuple[AffineScaling, AffineScaling] | None = None
+        self._buffer: SeriesBuffer | None = None
+        self._static: torch.Tensor | None = None
+
+    def _read(self, frame: pd.DataFrame, id_column: str, time_column: str, freq, nan_policy, drop_short) -> None:
+        """Validate the frame into the series table, and take what follows from it."""
+        table = to_table(frame, self.roles, id_column, time_column)
+        self.freq = check_times(table, freq)
+        find_future_rows(table, self.roles)
+        table = check_lengths(table, self.lookback + self.horizon, drop_short)
+        repair_missing(table, self.roles, nan_policy)
+        self.table = table
+        self.series_names = table.names
+        self.start_times = list(table.times[table.offsets[:-1]])
+        self.vocabularies = static_vocabularies(table)
+        self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
+        self.borders = self.split.target_borders(table)
 
     def setup(self, stage: str) -> None:
-        """Fit the scaling on the training rows (once; a checkpoint's scaling takes precedence)."""
-        if self.scaling is None:
-            start, end = self.borders["train"]
-            self.scaling = fit_scaling(self.scaler, self.raw[start:end])
+        """Fit the scalings on the training rows (once; a checkpoint's take precedence), check the parts.
+
+        Raises:
+            ForecastDataError: a part that ``stage`` needs has no window in any series.
+        """
+        if self.scalings is None:
+            table, roles = self.table, self.roles
+            starts = table.offsets[:-1]
+            ends = starts + self.borders[:, 0]
+            names = table.names if self.scale_per_series else None
+            covariates = roles.past + roles.future
+            self.scalings = (
+                fit_scaling(self.scaler, [table.values[c] for c in roles.targets], starts, ends, names),
+                fit_scaling(self.covariate_scaler, [table.values[c] for c in covariates], starts, ends, names),
+            )
+        for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
+            self._windows(part)
 
     @property
-    def values(self) -> torch.Tensor:
-        """The scaled series, float32, shape (rows, C_in)."""
-        if self._values is None:
-            if self.scaling is None:
-                raise RuntimeError("call setup() (or load_state_dict) before reading values")
-            self._values = torch.from_numpy(self.scaling.transform(self.raw))
-        return self._values
+    def buffer(self) -> SeriesBuffer:
+        """All series, scaled, in one float32 array (built on first use, after any checkpoint is loaded)."""
+        if self._buffer is None:
+            if self.scalings is None:
+                raise RuntimeError("call setup() (or load_state_dict) before reading windows")
+            pad = self.horizon if self.future_size else 0
+            self._buffer = build_buffer(self.table, self.roles, self.scalings, self.calendar, self.freq, pad)
+        return self._buffer
+
+    @property
+    def static(self) -> torch.Tensor:
+        """Static features per series, categories as vocabulary indices, shape (N, S)."""
+        if self._static is None:
+            self._static = encode_statics(self.table, self.vocabularies)
+        return self._static
+
+    def _windows(self, part: str):
+        windows = part_windows(self.borders, self.table.observed, part, self.lookback, self.horizon, self.strides[part])
+        if part != "predict" and windows.counts.sum() == 0:
+            i = int(np.argmax(self.table.observed))
+            first, end = {"train": (0, 0), "val": (0, 1), "test": (1, 2)}[part]
+            start = 0 if part == "train" else self.borders[i, first]
+            series = f" ({where(series=self.table.names[i])}, the longest)" if self.table.named else ""
+            raise ForecastDataError(
+                f"the {part} part has no window: its targets span rows [{start}, {self.borders[i, end]}) of "
+                f"{self.table.observed[i]}{series}, too few for one window of lookback {self.lookback} + horizon "
+                f"{self.horizon}; use longer series, a shorter lookback/horizon, or other split borders"
+            )
+        return windows
 
     def dataset(self, part: str) -> WindowDataset:
-        """The windows of ``"train"``, ``"val"``, ``"test"`` (stride 1), or ``"predict"``.
+        """The windows of ``"train"``, ``"val"``, ``"test"``, or ``"predict"``.
 
-        ``"predict"`` is one window per series whose lookback ends at the last row: it forecasts the
+        ``"predict"`` is one window per series whose lookback ends at its last row: it forecasts the
         ``horizon`` steps after the data, so it has no target.
+
+        Raises:
+            ForecastDataError: the part has no window, or (predict) a series lacks the future
+                covariates of the steps after its data.
         """
-        if part == "predict":
-            starts = np.array([len(self.raw) - self.lookback])
-            time = starts + self.lookback
-        else:
-            first, end = self.borders[part]
-            starts = np.arange(first, end - self.lookback - self.horizon + 1)
-            time = starts + self.lookback
+        buffer = self.buffer
+        if part == "predict" and self.roles.future and (buffer.future_rows < self.horizon).any():
+            i = int(np.argmax(buffer.future_rows < self.horizon))
+            raise ForecastDataError(
+                f"{where(series=self.table.names[i]) or 'the data'} gives future covariates {self.roles.future} for "
+                f"{buffer.future_rows[i]} of the {self.horizon} steps after its last target; to forecast, append "
+                f"{self.horizon} rows with the future covariates and empty targets"
+            )
+        shape = (len(self.series_names), self.target_size)  # one map for all series, or one per series
+        scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
         return WindowDataset(
-            values=self.values,
-            starts=torch.as_tensor(starts, dtype=torch.long),
-            series=torch.zeros(len(starts), dtype=torch.long),
-            time=torch.as_tensor(time, dtype=torch.long),
+            buffer=buffer,
+            windows=self._windows(part),
             lookback=self.lookback,
             horizon=self.horizon,
-            target_size=self.target_size,
-            target_scale=torch.tensor(self.scaling.scale[None, : self.target_size], dtype=torch.float32),
-            target_offset=torch.tensor(self.scaling.offset[None, : self.target_size], dtype=torch.float32),
+            sizes=(self.target_size, self.input_size, self.future_size),
+            static=self.static,
+            target_scale=torch.tensor(scale, dtype=torch.float32),
+            target_offset=torch.tensor(offset, dtype=torch.float32),
             with_target=part != "predict",
         )
 
     def _loader(self, part: str, shuffle: bool = False) -> DataLoader:
+        dataset = self.dataset(part)
+        sampler = None
+        if shuffle and self.sampling == "series":
+            # Lightning's own DistributedSampler takes its seed from here too.
+            sampler = SeriesBalancedSampler(dataset.counts, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)))
+            shuffle = False
         return DataLoader(
-            self.dataset(part),
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=collate_batch,
+            pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
 
@@ -149,33 +256,58 @@ class TimeSeriesDataModule(L.LightningDataModule):
         start = self.start_times[series] + time * pd.tseries.frequencies.to_offset(self.freq)
         return pd.date_range(start, periods=self.horizon, freq=self.freq)
 
+    def _schema(self) -> dict[str, Any]:
+        """What a checkpoint must agree on with these data."""
+        roles = (self.roles.targets, self.roles.past, self.roles.future, self.roles.static)
+        return {
+            **{role: list(columns) for role, columns in zip(_ROLES, roles, strict=True)},
+            "calendar": list(self.calendar[0]),
+            "calendar_encoding": self.calendar[1],
+            "freq": self.freq,
+        }
+
     def state_dict(self) -> dict[str, Any]:
-        """Plain data that predict needs: columns, frequency, scaling, series, borders."""
-        if self.scaling is None:
+        """Plain data that predict needs: column roles, frequency, scalings, vocabularies, series, borders."""
+        if self.scalings is None:
             return {}
         return {
-            "targets": self.targets,
-            "freq": self.freq,
+            **self._schema(),
             "lookback": self.lookback,
             "horizon": self.horizon,
-            "series": self.series_names,
+            "series": list(self.series_names),
             "start_times": [str(time) for time in self.start_times],
-            "scaling": self.scaling.state_dict(),
-            "borders": {part: list(rows) for part, rows in self.borders.items()},
+            "borders": self.borders.tolist(),
+            "scale_per_series": self.scale_per_series,
+            "scaling": {"targets": self.scalings[0].state_dict(), "covariates": self.scalings[1].state_dict()},
+            "vocabularies": {column: list(words) for column, words in self.vocabularies.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Take the scaling of a checkpoint, after checking it was trained on the same columns.
+        """Take the scalings and vocabularies of a checkpoint, after checking it fits these data.
 
         Raises:
-            ForecastDataError: the checkpoint was trained on other target columns.
+            ForecastDataError: the checkpoint was trained on other columns, calendar features or
+                frequency, or (scaled per series) lacks a series of these data.
         """
         if not state:
             return
-        if state["targets"] != self.targets:
-            raise ForecastDataError(
-                f"the checkpoint was trained on target columns {state['targets']}, but the data module "
-                f"has {self.targets}; set data.targets to match the checkpoint"
-            )
-        self.scaling = AffineScaling(**state["scaling"])
-        self._values = None
+        for key, value in self._schema().items():
+            if state[key] != value:
+                raise ForecastDataError(
+                    f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
+                    f"{key}={value!r}; set data.{key} to match the checkpoint"
+                )
+        scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in ("targets", "covariates"))
+        if state["scale_per_series"]:
+            position = {name: i for i, name in enumerate(state["series"])}
+            unknown = [name for name in self.series_names if name not in position]
+            if unknown:
+                raise ForecastDataError(
+                    f"the checkpoint scaled each series with its own scaler, but knows no series {unknown[:10]}; "
+                    "forecast the series it was trained on, or train with scale_per_series: false"
+                )
+            order = np.array([position[name] for name in self.series_names])
+            scalings = tuple(scaling.take(order) for scaling in scalings)
+        self.scalings, self.scale_per_series = scalings, state["scale_per_series"]
+        self.vocabularies = state["vocabularies"]
+        self._buffer = self._static = None

@@ -1,61 +1,157 @@
-"""Per-channel scaling fitted on training rows only, kept as plain numbers for the checkpoint."""
+"""Per-channel scaling fitted on training rows only, for all series at once or each series alone.
 
-from collections.abc import Callable
+scikit-learn does the fitting; what it learned is kept as an affine map per group (one group for all
+series, or one per series) and channel, as plain lists, so the state loads with
+``torch.load(weights_only=True)`` and the inverse runs on tensors inside the model.
+"""
+
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from sklearn.base import TransformerMixin
 
-__all__ = ["AffineScaling", "fit_scaling"]
+from ..errors import ForecastDataError, where
+
+__all__ = ["AffineScaling", "fit_scaling", "series_chunks"]
+
+Scaler = Callable[[], TransformerMixin]
+
+_CHUNK_CELLS = 1 << 22  # values handed to scikit-learn at once (32 MiB of float64)
 
 
 class AffineScaling:
-    """A fitted per-channel affine map: ``scaled = (x - offset) / scale``.
-
-    scikit-learn does the fitting; what it learned is kept as two lists, so the state loads with
-    ``torch.load(weights_only=True)`` and the inverse runs on tensors inside the model.
+    """A fitted affine map per group and channel: ``scaled = (x - offset) / scale``.
 
     Args:
-        scale: one factor per channel (original = scaled * scale + offset).
-        offset: one offset per channel.
+        scale: per group (one, or one per series) a factor per channel (original = scaled * scale + offset).
+        offset: per group an offset per channel.
     """
 
-    def __init__(self, scale: list[float], offset: list[float]):
-        self.scale = np.asarray(scale, dtype=np.float64)
-        self.offset = np.asarray(offset, dtype=np.float64)
+    def __init__(self, scale: list[list[float]], offset: list[list[float]]):
+        self.scale = np.asarray(scale, dtype=np.float64).reshape(len(scale), -1)
+        self.offset = np.asarray(offset, dtype=np.float64).reshape(len(offset), -1)
 
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        """Scale ``values`` of shape (rows, C) to float32."""
-        return ((values - self.offset) / self.scale).astype(np.float32)
+    def transform(self, values: np.ndarray, group: int | np.ndarray = 0) -> np.ndarray:
+        """Scale ``values`` of shape (rows, C) to float32, with the map of ``group`` (or one group per row)."""
+        return ((values - self.offset[group]) / self.scale[group]).astype(np.float32)
 
-    def inverse_transform(self, values: np.ndarray) -> np.ndarray:
+    def inverse_transform(self, values: np.ndarray, group: int | np.ndarray = 0) -> np.ndarray:
         """Map scaled ``values`` of shape (..., C) back to original units."""
-        return values * self.scale + self.offset
+        return values * self.scale[group] + self.offset[group]
 
-    def state_dict(self) -> dict[str, list[float]]:
+    def channels(self, selection: slice) -> "AffineScaling":
+        """The maps of some channels (the past covariates among all covariates)."""
+        return AffineScaling(self.scale[:, selection].tolist(), self.offset[:, selection].tolist())
+
+    def take(self, groups: np.ndarray) -> "AffineScaling":
+        """The maps of ``groups``, in that order (a checkpoint's series in the data's order)."""
+        return AffineScaling(self.scale[groups].tolist(), self.offset[groups].tolist())
+
+    def state_dict(self) -> dict[str, list[list[float]]]:
         """Plain lists, for checkpoints."""
         return {"scale": self.scale.tolist(), "offset": self.offset.tolist()}
 
 
-def fit_scaling(scaler: Callable[[], TransformerMixin] | None, train: np.ndarray) -> AffineScaling:
-    """Fit a scikit-learn scaler on the training rows and keep its per-channel affine map.
+def fit_scaling(
+    scaler: Scaler | None,
+    columns: list[np.ndarray],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    per_series: list[str] | None = None,
+) -> AffineScaling:
+    """Fit a scikit-learn scaler on the training rows of every series and keep its affine map.
 
     Args:
         scaler: a factory of a scikit-learn scaler (``StandardScaler``, ``MinMaxScaler``,
             ``RobustScaler``, ``MaxAbsScaler``), or ``None`` for no scaling.
-        train: training rows only, shape (rows, C).
+        columns: the channels, each of shape (rows,), all series one after the other.
+        starts: first training row of each series in ``columns``, shape (N,).
+        ends: end (exclusive) of each series' training rows, shape (N,).
+        per_series: the series' names to fit one map per series; ``None`` fits one map for all.
+            Series are fitted side by side as the columns of one NaN-padded block, which
+            scikit-learn's scalers ignore in ``fit``.
 
     Raises:
+        ForecastDataError: there are no training rows (for some series, when per series).
         ValueError: the scaler is not a per-channel affine map (e.g. ``QuantileTransformer``).
     """
-    num_channels = train.shape[1]
-    if scaler is None:
-        return AffineScaling([1.0] * num_channels, [0.0] * num_channels)
-    fitted = scaler().fit(train)
-    probe = np.repeat(np.array([[0.0], [1.0], [2.0]]), num_channels, axis=1)
+    groups, num_channels = (1 if per_series is None else len(starts)), len(columns)
+    if scaler is None or num_channels == 0:
+        return AffineScaling(np.ones((groups, num_channels)).tolist(), np.zeros((groups, num_channels)).tolist())
+    rows = ends - starts
+    if per_series is None:
+        if rows.sum() == 0:
+            raise ForecastDataError("no series has training rows; move the validation start later")
+        scale, offset = _affine(_fit_all(scaler, columns, starts, ends), num_channels)
+        return AffineScaling([scale.tolist()], [offset.tolist()])
+    if (rows == 0).any():
+        name = per_series[int(np.argmax(rows == 0))]
+        raise ForecastDataError(
+            f"{where(series=name)} has no training rows to fit its own scaler; "
+            "set scale_per_series: false, or leave the series out"
+        )
+    scale, offset = np.empty((groups, num_channels)), np.empty((groups, num_channels))
+    order = np.argsort(rows, kind="stable")
+    for chunk in series_chunks(rows[order] * num_channels, _CHUNK_CELLS, ascending=True):
+        series = order[chunk]
+        block = np.full((rows[series].max(), len(series) * num_channels), np.nan)  # -> (T, N_chunk * C)
+        for j, i in enumerate(series):
+            for c, column in enumerate(columns):
+                block[: rows[i], j * num_channels + c] = column[starts[i] : ends[i]]
+        chunk_scale, chunk_offset = _affine(scaler().fit(block), block.shape[1])
+        scale[series], offset[series] = chunk_scale.reshape(-1, num_channels), chunk_offset.reshape(-1, num_channels)
+    return AffineScaling(scale.tolist(), offset.tolist())
+
+
+def _fit_all(scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray) -> TransformerMixin:
+    """One scaler over the training rows of all series, in chunks when it can ``partial_fit``."""
+    fitted = scaler()
+    if not hasattr(fitted, "partial_fit"):
+        return fitted.fit(_gather(columns, starts, ends))
+    starts, ends = _split_ranges(starts, ends, max(1, _CHUNK_CELLS // len(columns)))
+    for chunk in series_chunks((ends - starts) * len(columns), _CHUNK_CELLS):
+        if (ends[chunk] > starts[chunk]).any():
+            fitted.partial_fit(_gather(columns, starts[chunk], ends[chunk]))
+    return fitted
+
+
+def _split_ranges(starts: np.ndarray, ends: np.ndarray, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same rows as ranges of at most ``max_rows`` rows, so that one long series comes in pieces too."""
+    pieces = np.maximum(1, -(-(ends - starts) // max_rows))
+    owner = np.repeat(np.arange(len(starts)), pieces)
+    step = np.arange(len(owner)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    piece_starts = starts[owner] + step * max_rows
+    return piece_starts, np.minimum(piece_starts + max_rows, ends[owner])
+
+
+def _gather(columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The rows ``[starts[i], ends[i])`` of every series, stacked, shape (rows, C)."""
+    pieces = [np.concatenate([column[s:e] for s, e in zip(starts, ends, strict=True)]) for column in columns]
+    return np.stack(pieces, axis=1)
+
+
+def series_chunks(cells: np.ndarray, limit: int, ascending: bool = False) -> Iterator[slice]:
+    """Consecutive runs of series of at most ``limit`` values in all (a larger series is a run alone).
+
+    With ``ascending`` sizes, a run counts as padded to the size of its last series.
+    """
+    start, total = 0, 0
+    for i, size in enumerate(cells.tolist()):
+        grown = (i - start + 1) * size if ascending else total + size
+        if i > start and grown > limit:
+            yield slice(start, i)
+            start, grown = i, size
+        total = grown
+    yield slice(start, len(cells))
+
+
+def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and offset per column of a fitted scaler, checked to be an affine map."""
+    probe = np.repeat(np.array([[0.0], [1.0], [2.0]]), num_columns, axis=1)
     zero, one, two = fitted.inverse_transform(probe)
     if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (np.abs(zero).max() + 1)):
         raise ValueError(
             f"scaler {type(fitted).__name__} is not a per-channel affine map, which the model needs to "
             "report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
-    return AffineScaling((one - zero).tolist(), zero.tolist())
+    return one - zero, zero

@@ -1,52 +1,50 @@
-"""Where the training, validation and test windows of a series lie, as row borders.
+"""Where the training, validation and test windows of each series lie.
 
-A split gives each part a half-open row range ``[start, end)``. Validation and test ranges start
-``lookback`` rows before their first target row, so their first windows look back into the previous
-part (the ETT protocol) while their targets never overlap the training targets.
+A split gives every series three target borders: the first target row of validation, of test, and
+the end of test. Training targets are the rows before validation's; validation and test windows may
+look back ``lookback`` rows into the part before (the ETT protocol), but their targets never overlap
+another part's. Long data is split per series: by its own fractions, rows, or the same dates.
 """
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
-from ..errors import ForecastDataError
+import numpy as np
+import pandas as pd
 
-__all__ = ["Split", "RowSplit", "ETTSplit", "FractionSplit"]
+from ..errors import ForecastDataError, where
+from .frames import SeriesTable
 
-Borders = dict[str, tuple[int, int]]
+__all__ = ["Split", "RowSplit", "ETTSplit", "FractionSplit", "DateSplit", "Windows", "part_windows", "PARTS"]
+
+PARTS = ("train", "val", "test")
 
 
 class Split(ABC):
-    """Chooses the row ranges of the train, val and test parts of a series of ``num_rows`` rows."""
+    """Chooses the target borders of the train, val and test parts of every series."""
 
     @abstractmethod
-    def target_borders(self, num_rows: int) -> tuple[int, int, int]:
-        """The first target row of val, of test, and the end of test."""
+    def _borders(self, table: SeriesTable) -> np.ndarray:
+        """Per series: first target row of val, of test, and the end of test, shape (N, 3)."""
 
-    def borders(self, num_rows: int, lookback: int, horizon: int) -> Borders:
-        """Row ranges per part, each holding at least one window of ``lookback + horizon`` rows.
+    def target_borders(self, table: SeriesTable) -> np.ndarray:
+        """Per series: first target row of val, of test, and the end of test, shape (N, 3).
 
         Raises:
-            ForecastDataError: a part is too short for one window, or the borders exceed the data.
+            ForecastDataError: the borders of a series do not fit its rows.
         """
-        val_start, test_start, test_end = self.target_borders(num_rows)
-        if not 0 < val_start <= test_start <= test_end <= num_rows:
+        borders = np.asarray(self._borders(table), dtype=np.int64)
+        ordered = (borders[:, 0] >= 0) & (np.diff(borders, axis=1) >= 0).all(axis=1) & (borders[:, 2] <= table.observed)
+        if not ordered.all():
+            i = int(np.argmax(~ordered))
+            val_start, test_start, test_end = borders[i].tolist()
+            place = f" of {where(series=table.names[i])}" if table.named else ""
             raise ForecastDataError(
-                f"{self!r} gives borders val_start={val_start}, test_start={test_start}, "
-                f"test_end={test_end} that do not fit a series of {num_rows} rows; "
-                "choose borders with 0 < val_start <= test_start <= test_end <= rows"
+                f"{self!r} gives borders val_start={val_start}, test_start={test_start}, test_end={test_end} "
+                f"that do not fit the {table.observed[i]} rows{place}; choose borders with "
+                "0 <= val_start <= test_start <= test_end <= rows (FractionSplit or DateSplit fit any length)"
             )
-        parts = {
-            "train": (0, val_start),
-            "val": (val_start - lookback, test_start),
-            "test": (test_start - lookback, test_end),
-        }
-        for name, (start, end) in parts.items():
-            if start < 0 or end - start < lookback + horizon:
-                raise ForecastDataError(
-                    f"the {name} part of {self!r} spans rows [{max(start, 0)}, {end}) of {num_rows}, "
-                    f"too few for one window of lookback {lookback} + horizon {horizon}; "
-                    "use a longer series, a shorter lookback/horizon, or other split borders"
-                )
-        return parts
+        return borders
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -54,12 +52,12 @@ class Split(ABC):
 
 
 class RowSplit(Split):
-    """Split at fixed rows: targets of val start at ``val_start``, of test at ``test_start``.
+    """Split at fixed rows, counted from the start of each series.
 
     Args:
         val_start: first target row of the validation part (training rows are ``[0, val_start)``).
         test_start: first target row of the test part.
-        test_end: end of the test part (exclusive); ``None`` means the end of the series.
+        test_end: end of the test part (exclusive); ``None`` means the end of each series.
     """
 
     def __init__(self, val_start: int, test_start: int, test_end: int | None = None):
@@ -67,9 +65,9 @@ class RowSplit(Split):
         self.test_start = test_start
         self.test_end = test_end
 
-    def target_borders(self, num_rows: int) -> tuple[int, int, int]:
-        test_end = num_rows if self.test_end is None else self.test_end
-        return self.val_start, self.test_start, test_end
+    def _borders(self, table: SeriesTable) -> np.ndarray:
+        test_end = table.observed if self.test_end is None else np.full(len(table.names), self.test_end)
+        return np.stack([np.full_like(test_end, self.val_start), np.full_like(test_end, self.test_start), test_end], 1)
 
 
 class ETTSplit(RowSplit):
@@ -92,7 +90,7 @@ class ETTSplit(RowSplit):
 
 
 class FractionSplit(Split):
-    """Split by fractions of the rows: the last ``test`` for test, the ``val`` before it for validation.
+    """Split each series by fractions of its rows: the last ``test`` for test, the ``val`` before it for validation.
 
     Rounded as in the long-horizon literature's custom data sets: ``int(rows * (1 - val - test))``
     training rows, ``int(rows * test)`` test rows, and the rest for validation.
@@ -108,7 +106,85 @@ class FractionSplit(Split):
         self.val = val
         self.test = test
 
-    def target_borders(self, num_rows: int) -> tuple[int, int, int]:
-        num_train = int(num_rows * (1 - self.val - self.test))
-        num_test = int(num_rows * self.test)
-        return num_train, num_rows - num_test, num_rows
+    def _borders(self, table: SeriesTable) -> np.ndarray:
+        rows = table.observed
+        num_train = (rows * (1 - self.val - self.test)).astype(np.int64)
+        num_test = (rows * self.test).astype(np.int64)
+        return np.stack([num_train, rows - num_test, rows], axis=1)
+
+
+class DateSplit(Split):
+    """Split every series at the same times: targets from ``val_start`` on validate, from ``test_start`` on test.
+
+    A series that ends before ``val_start`` only trains; one that starts after ``test_start`` only tests.
+
+    Args:
+        val_start: first time of the validation targets, e.g. ``"2017-06-26"`` (in the data's time zone).
+        test_start: first time of the test targets.
+        test_end: first time after the test targets; ``None`` means the end of each series.
+    """
+
+    def __init__(self, val_start: str, test_start: str, test_end: str | None = None):
+        if pd.Timestamp(test_start) < pd.Timestamp(val_start):
+            raise ValueError(f"DateSplit needs val_start <= test_start; got {val_start} and {test_start}")
+        self.val_start = val_start
+        self.test_start = test_start
+        self.test_end = test_end
+
+    def _borders(self, table: SeriesTable) -> np.ndarray:
+        def rows_before(time: str | None) -> np.ndarray:
+            if time is None:
+                return table.observed
+            stamp = pd.Timestamp(time)
+            if table.times.tz is not None and stamp.tz is None:
+                stamp = stamp.tz_localize(table.times.tz)
+            before = np.add.reduceat(table.times < stamp, table.offsets[:-1], dtype=np.int64)
+            return np.minimum(before, table.observed)
+
+        return np.stack([rows_before(self.val_start), rows_before(self.test_start), rows_before(self.test_end)], 1)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The windows of one part: per series, the first window's first target row, and how many follow.
+
+    Window ``k`` of series ``i`` forecasts rows ``first[i] + k * stride`` onwards of that series.
+
+    Args:
+        first: row (within its series) of the first target step of each series' first window, shape (N,).
+        counts: windows per series, shape (N,).
+        stride: rows between consecutive windows of a series.
+    """
+
+    first: np.ndarray
+    counts: np.ndarray
+    stride: int
+
+
+def part_windows(
+    borders: np.ndarray, observed: np.ndarray, part: str, lookback: int, horizon: int, stride: int
+) -> Windows:
+    """The windows of ``part`` (``train``, ``val``, ``test``, or ``predict``) from the target borders.
+
+    A window fits when its lookback starts at row 0 or later and its targets lie in the part;
+    ``predict`` is one window per series whose lookback ends at the last observed row.
+
+    Args:
+        borders: per series first target row of val, of test, and end of test, shape (N, 3).
+        observed: rows with known targets per series, shape (N,).
+        part: which windows.
+        lookback: L.
+        horizon: H.
+        stride: rows between windows (``predict`` ignores it).
+    """
+    if part == "predict":
+        return Windows(first=observed.copy(), counts=np.ones_like(observed), stride=1)
+    target_start, target_end = {
+        "train": (np.zeros_like(observed), borders[:, 0]),
+        "val": (borders[:, 0], borders[:, 1]),
+        "test": (borders[:, 1], borders[:, 2]),
+    }[part]
+    first = np.maximum(target_start, lookback)
+    room = target_end - horizon - first
+    counts = np.where(room >= 0, room // stride + 1, 0)
+    return Windows(first=first, counts=counts, stride=stride)

@@ -1,103 +1,197 @@
-"""Checks on the frames users hand in: refuse, with the place and the fix, rather than repair silently."""
+"""Checks on the series users hand in: refuse, naming the place and the fix, or repair on request and say so.
 
-from pathlib import Path
+Every check runs over all series at once on the table's flat arrays; only series that need a repair
+are visited one by one.
+"""
+
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-from .. import datasets
 from ..errors import ForecastDataError
+from .calendar import fixed_step
+from .frames import Roles, SeriesTable
 
-__all__ = ["read_source", "check_wide_frame", "infer_frequency"]
+__all__ = ["NanPolicy", "check_times", "find_future_rows", "check_lengths", "repair_missing"]
 
-
-def read_source(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """A wide frame from a built-in name, a CSV or Parquet path, or a DataFrame.
-
-    A CSV's first column is the time index; a Parquet file keeps its own DatetimeIndex or, failing
-    that, uses its first column.
-
-    Raises:
-        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file.
-    """
-    if isinstance(source, pd.DataFrame):
-        return source
-    if isinstance(source, str) and source.lower() in datasets.names():
-        return datasets.load(source)
-    path = Path(source)
-    if not path.is_file():
-        raise ForecastDataError(
-            f"data source {str(source)!r} is neither a built-in data set {datasets.names()} "
-            "nor an existing file; give a CSV/Parquet path or a DataFrame"
-        )
-    if path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path)
-        return frame if isinstance(frame.index, pd.DatetimeIndex) else frame.set_index(frame.columns[0])
-    if path.suffix.lower() in {".csv", ".gz"}:
-        return pd.read_csv(path, index_col=0)
-    raise ForecastDataError(f"data source {str(path)!r}: unknown file type {path.suffix!r}; use .csv or .parquet")
+NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
 
 
-def check_wide_frame(frame: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
-    """Check a wide frame and return it with a DatetimeIndex.
+def check_times(table: SeriesTable, freq: str | None) -> str:
+    """Check that every series moves forward in regular steps, and return the frequency.
+
+    The frequency is ``freq`` when given, else inferred by pandas from the first series of at least
+    three rows; every series must follow it without gaps.
 
     Raises:
-        ForecastDataError: a target column is missing or not numeric, the index is not times, or
-            a time is duplicated, out of order, or a value is NaN or infinite.
+        ForecastDataError: a time repeats or goes backwards within a series, the frequency cannot be
+            inferred, ``freq`` is not a pandas frequency, or a step does not follow the frequency.
     """
-    missing = [column for column in targets if column not in frame.columns]
-    if missing:
-        raise ForecastDataError(f"target column(s) {missing} not in the data; its columns are {list(frame.columns)}")
-    for column in targets:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+    stamps = table.times.asi8
+    steps = np.diff(stamps)  # steps[k] leads from row k to row k + 1
+    inside = np.ones(len(steps), dtype=bool)
+    inside[table.offsets[1:-1] - 1] = False  # steps from one series to the next
+    backwards = (steps <= 0) & inside
+    if backwards.any():
+        row = int(np.argmax(backwards)) + 1
+        if steps[row - 1] == 0:
             raise ForecastDataError(
-                f"column {column!r} has dtype {frame[column].dtype}, not numbers; convert it or leave it out of targets"
+                f"duplicate time at {table.where(row)}: the row before has the same time; remove one of them"
             )
-    try:
-        index = pd.DatetimeIndex(frame.index)
-    except (TypeError, ValueError) as error:
         raise ForecastDataError(
-            f"the index (first column of a CSV) must hold times; row 0 holds {frame.index[0]!r}"
-        ) from error
-    duplicated = index.duplicated()
-    if duplicated.any():
-        row = int(np.argmax(duplicated))
-        raise ForecastDataError(f"time {index[row]} appears twice (row {row}); remove the duplicate rows")
-    if not index.is_monotonic_increasing:
-        row = int(np.argmax(index[1:] < index[:-1])) + 1
-        raise ForecastDataError(
-            f"time goes backwards at row {row} ({index[row - 1]} then {index[row]}); sort the frame by time"
+            f"time goes backwards at {table.where(row)} (the row before is at {table.times[row - 1]}); "
+            "sort the frame by time"
         )
-    values = frame[targets].to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, channel = np.argwhere(bad)[0]
+    freq = freq or _infer_frequency(table)
+    offset = _as_offset(freq)
+    fixed = fixed_step(offset, table.times.tz is not None)
+    if fixed is not None:
+        off_step = (steps != fixed) & inside
+        row = int(np.argmax(off_step)) + 1 if off_step.any() else None
+    else:
+        row = _first_off_calendar(table, offset)
+    if row is not None:
+        starts = row == table.offsets[table.series_of(row)]
+        expected = "a time on that frequency" if starts else table.times[row - 1] + offset
         raise ForecastDataError(
-            f"column {targets[channel]!r} holds {values[row, channel]} at row {row} (time {index[row]}); "
-            "fill or drop the missing values before forecasting"
-        )
-    return frame.set_axis(index, axis=0)
-
-
-def infer_frequency(index: pd.DatetimeIndex, freq: str | None) -> str:
-    """The frequency of a regular time index, or the ``freq`` given, checked against the index.
-
-    Raises:
-        ForecastDataError: the steps are irregular, or do not match ``freq``.
-    """
-    if freq is None:
-        inferred = pd.DatetimeIndex(index, freq="infer").freq if len(index) >= 3 else None
-        if inferred is None:
-            steps = pd.Series(index[1:] - index[:-1]).value_counts()
-            raise ForecastDataError(
-                f"cannot infer a regular frequency from the time index (its steps: {dict(steps.head(3))}); "
-                "state it with freq=, e.g. freq: h"
-            )
-        return inferred.freqstr
-    expected = pd.date_range(index[0], periods=len(index), freq=freq)
-    if not expected.equals(index):
-        row = int(np.argmax(expected != index))
-        raise ForecastDataError(
-            f"time {index[row]} at row {row} does not follow frequency {freq!r} (expected {expected[row]})"
+            f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); "
+            "fill the gap (reindex to the full range, then choose a nan_policy) or state the frequency with freq="
         )
     return freq
+
+
+def _infer_frequency(table: SeriesTable) -> str:
+    """pandas' frequency of one of the longest series, else the most common step (checked afterwards)."""
+    for series in np.argsort(-table.lengths, kind="stable")[:5]:
+        times = table.times[table.offsets[series] : table.offsets[series + 1]]
+        inferred = pd.DatetimeIndex(times, freq="infer").freq if len(times) >= 3 else None
+        if inferred is not None:
+            return inferred.freqstr
+    steps = np.diff(table.times.asi8)
+    steps = np.delete(steps, table.offsets[1:-1] - 1)  # only steps within a series
+    if len(steps) == 0:
+        raise ForecastDataError(
+            "cannot infer a frequency from series of one row each; state it with freq=, e.g. freq: h"
+        )
+    values, counts = np.unique(steps, return_counts=True)
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(int(values[np.argmax(counts)]))).freqstr
+
+
+def _as_offset(freq: str) -> pd.DateOffset:
+    try:
+        return pd.tseries.frequencies.to_offset(freq)
+    except ValueError as error:
+        raise ForecastDataError(f"freq={freq!r} is not a pandas frequency; use e.g. h, 15min, D, W-SUN, MS") from error
+
+
+def _first_off_calendar(table: SeriesTable, offset: pd.DateOffset) -> int | None:
+    """The first row off a calendar frequency (months, business days), checked one series at a time."""
+    for start, end in zip(table.offsets[:-1], table.offsets[1:], strict=True):
+        times = table.times[start:end]
+        expected = pd.date_range(times[0], periods=len(times), freq=offset)
+        if not expected.equals(times):
+            return int(start + np.argmax(expected != times))
+    return None
+
+
+def find_future_rows(table: SeriesTable, roles: Roles) -> None:
+    """Mark each series' trailing rows without any target as future-only rows (``table.observed``).
+
+    Only with future covariates: such rows carry the covariates of the horizon after the data, which
+    a forecast beyond the data needs.
+    """
+    if not roles.future:
+        return
+    known = np.zeros(len(table.times), dtype=bool)
+    for column in roles.targets:
+        known |= np.isfinite(table.values[column])
+    for i, (start, end) in enumerate(zip(table.offsets[:-1], table.offsets[1:], strict=True)):
+        segment = known[start:end]
+        table.observed[i] = len(segment) - int(np.argmax(segment[::-1])) if segment.any() else 0
+
+
+def check_lengths(table: SeriesTable, min_rows: int, drop_short: bool) -> SeriesTable:
+    """The table, without the series shorter than ``min_rows`` if ``drop_short`` (with a warning).
+
+    Raises:
+        ForecastDataError: a series is shorter than ``min_rows`` and ``drop_short`` is false, or all are.
+    """
+    short = table.observed < min_rows
+    if not short.any():
+        return table
+    if not table.named:
+        raise ForecastDataError(
+            f"the data has {table.observed[0]} rows, fewer than lookback + horizon = {min_rows}; "
+            "give more rows or shorten lookback or horizon"
+        )
+    listed = [f"{table.names[i]!r} ({table.observed[i]} rows)" for i in np.flatnonzero(short)[:10]]
+    more = f" and {short.sum() - 10} more" if short.sum() > 10 else ""
+    listing = f"{short.sum()} series shorter than lookback + horizon = {min_rows} rows: {', '.join(listed)}{more}"
+    if not drop_short or short.all():
+        raise ForecastDataError(f"{listing}; set drop_short: true to leave them out, or shorten lookback or horizon")
+    rank_zero_warn(f"drop_short: leaving out {listing}")
+    return table.select(~short)
+
+
+def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy) -> None:
+    """Refuse NaN or infinite values, or (by ``policy``) repair them within each series and log how many.
+
+    ``ffill`` carries the last value forward (values before the first one take the first);
+    ``interpolate`` draws a straight line between neighbours (the ends take the nearest value);
+    ``zero`` puts 0. Future-only rows are checked only in the future covariates they carry.
+
+    Raises:
+        ForecastDataError: a value is NaN or infinite and the policy is ``error``, or a column of a
+            series has no finite value to repair from.
+    """
+    limits = None if (table.observed == table.lengths).all() else table.offsets[:-1] + table.observed
+    repaired = {}
+    for column in roles.dynamic:
+        values = table.values[column]
+        bad = ~np.isfinite(values)
+        if limits is not None and column not in roles.future:
+            rows = np.flatnonzero(bad)
+            bad[rows[_in_future_rows(table, rows, limits)]] = False  # targets unknown there by definition
+        if not bad.any():
+            continue
+        if policy == "error":
+            row = int(np.argmax(bad))
+            raise ForecastDataError(
+                f"value {values[row]} at {table.where(row, column)}; fill or drop it, or set nan_policy "
+                "to ffill, interpolate or zero"
+            )
+        table.values[column] = _repair(table, column, bad, policy, limits if column not in roles.future else None)
+        repaired[column] = int(bad.sum())
+    if repaired:
+        rank_zero_info(f"nan_policy={policy}: repaired {sum(repaired.values())} NaN or infinite values {repaired}")
+
+
+def _in_future_rows(table: SeriesTable, rows: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """Whether each of ``rows`` lies in the future-only rows of its series."""
+    series = np.searchsorted(table.offsets, rows, side="right") - 1
+    return rows >= limits[series]
+
+
+def _repair(table: SeriesTable, column: str, bad: np.ndarray, policy: NanPolicy, limits: np.ndarray | None):
+    """A repaired copy of one column (the user's frame is never changed)."""
+    values = table.values[column].copy()
+    values[bad] = np.nan
+    for series in np.unique(np.searchsorted(table.offsets, np.flatnonzero(bad), side="right") - 1):
+        start = table.offsets[series]
+        end = table.offsets[series + 1] if limits is None else limits[series]
+        segment = pd.Series(values[start:end])
+        if policy == "zero":
+            segment = segment.fillna(0.0)
+        elif policy == "ffill":
+            segment = segment.ffill().bfill()
+        else:
+            segment = segment.interpolate(limit_direction="both")
+        if segment.isna().any():
+            raise ForecastDataError(
+                f"no finite value to repair from at {table.where(int(start), column)} and after; "
+                "give the series some values in this column, or leave the series out"
+            )
+        values[start:end] = segment.to_numpy()
+    return values

@@ -1,78 +1,108 @@
-"""Forecast windows as indices into series stored once: a batch is one vectorised gather."""
+"""Forecast windows as indices into series stored once: a batch is one vectorised gather per field.
 
+The windows of a part are never listed: window ``k`` belongs to the series whose cumulative window
+count passes ``k`` (one ``searchsorted``), so the index costs O(series), not O(windows).
+"""
+
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ..batch import Batch
+from .buffer import SeriesBuffer
+from .splits import Windows
 
 __all__ = ["WindowDataset", "collate_batch"]
 
 
 class WindowDataset(Dataset):
-    """The windows of one split over series stored as one contiguous float32 array.
+    """The windows of one part over all series, gathered from one float32 array.
 
-    A window is the row where its lookback starts. ``__getitems__`` gathers a whole batch with one
-    indexing operation, so memory stays O(rows), not O(rows x lookback), and no per-window Python runs.
+    ``__getitems__`` gathers a whole batch: each field is one ``index_select`` on a strided view of
+    the buffer whose first dimension is the window's start row, so no per-window Python runs and
+    nothing is copied but the batch itself.
 
     Args:
-        values: all series, scaled and concatenated along time, shape (rows, C_in); targets first.
-        starts: first lookback row of each window in ``values``, shape (windows,).
-        series: series index of each window, shape (windows,).
-        time: row of each window's first forecast step within its own series, shape (windows,).
+        buffer: the scaled series; its channels are ``[targets | past covariates | future channels]``.
+        windows: per series the first window's first target row, the window counts, and the stride.
         lookback: L, rows of history per window.
         horizon: H, rows to forecast per window.
-        target_size: C_out, the leading channels of ``values`` that are forecast.
-        target_scale: per-series factor back to original units, shape (series, C_out).
-        target_offset: per-series offset back to original units, shape (series, C_out).
+        sizes: (C_out, C_in, C_fut): targets, ``past`` channels (targets first), ``future`` channels.
+        static: static features per series, shape (N, S).
+        target_scale: per series factor back to original units, shape (N, C_out).
+        target_offset: per series offset back to original units, shape (N, C_out).
         with_target: ``False`` for windows whose horizon lies beyond the data (forecasting the
             future): their ``target`` is NaN.
     """
 
     def __init__(
         self,
-        values: torch.Tensor,
-        starts: torch.Tensor,
-        series: torch.Tensor,
-        time: torch.Tensor,
+        buffer: SeriesBuffer,
+        windows: Windows,
         lookback: int,
         horizon: int,
-        target_size: int,
+        sizes: tuple[int, int, int],
+        static: torch.Tensor,
         target_scale: torch.Tensor,
         target_offset: torch.Tensor,
         with_target: bool = True,
     ):
-        self.values = values
-        self.starts = starts
-        self.series = series
-        self.time = time
+        self.values = buffer.values
         self.lookback = lookback
         self.horizon = horizon
-        self.target_size = target_size
+        self.target_size, self.input_size, self.future_size = sizes
+        self.static = static
         self.target_scale = target_scale
         self.target_offset = target_offset
         self.with_target = with_target
-        self._past_steps = torch.arange(lookback)
-        self._target_steps = torch.arange(lookback, lookback + horizon)
+        self.stride = windows.stride
+        self.series_rows = torch.as_tensor(buffer.offsets, dtype=torch.long)  # (N,) first buffer row
+        self.first = torch.as_tensor(windows.first, dtype=torch.long)  # (N,) first target row in series
+        self.counts = torch.as_tensor(windows.counts, dtype=torch.long)  # (N,)
+        self.cumulative = torch.as_tensor(np.concatenate([[0], np.cumsum(windows.counts)]), dtype=torch.long)
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return int(self.cumulative[-1])
+
+    def locate(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The series of each window and the row (within it) of its first target step.
+
+        Shapes:
+            index: (B,) -> series (B,), time (B,)
+        """
+        series = torch.searchsorted(self.cumulative, index, right=True) - 1  # -> (B,)
+        time = self.first[series] + (index - self.cumulative[series]) * self.stride  # -> (B,)
+        return series, time
+
+    def _view(self, steps: int, first_channel: int, channels: int) -> torch.Tensor:
+        """Every run of ``steps`` rows of some channels, as a view: (rows - steps + 1, steps, channels)."""
+        rows, width = self.values.shape
+        size = (max(rows - steps + 1, 0), steps, channels)
+        return self.values.as_strided(size, (width, width, 1), self.values.storage_offset() + first_channel)
 
     def __getitems__(self, indices: list[int]) -> Batch:
         index = torch.as_tensor(indices, dtype=torch.long)
-        series = self.series[index]
-        starts = self.starts[index, None]  # -> (B, 1)
-        past = self.values[starts + self._past_steps]  # -> (B, L, C_in)
+        if len(self) and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"window index out of range [0, {len(self)})")
+        series, time = self.locate(index)
+        start = self.series_rows[series] + time  # -> (B,) buffer row of the first target step
+        batch_size = len(index)
+        past = self._view(self.lookback, 0, self.input_size).index_select(0, start - self.lookback)  # -> (B, L, C_in)
         if self.with_target:
-            target = self.values[starts + self._target_steps, : self.target_size]  # -> (B, H, C_out)
+            target = self._view(self.horizon, 0, self.target_size).index_select(0, start)  # -> (B, H, C_out)
         else:
-            target = past.new_full((len(index), self.horizon, self.target_size), float("nan"))
+            target = past.new_full((batch_size, self.horizon, self.target_size), float("nan"))
+        if self.future_size:
+            future = self._view(self.horizon, self.input_size, self.future_size).index_select(0, start)
+        else:
+            future = past.new_empty(batch_size, self.horizon, 0)  # -> (B, H, 0)
         return Batch(
             past=past,
-            future=past.new_empty(len(index), self.horizon, 0),
-            static=past.new_empty(len(index), 0),
+            future=future,  # -> (B, H, C_fut)
+            static=self.static[series],  # -> (B, S)
             target=target,
             series=series,
-            time=self.time[index],
+            time=time,
             target_scale=self.target_scale[series],  # -> (B, C_out)
             target_offset=self.target_offset[series],  # -> (B, C_out)
         )

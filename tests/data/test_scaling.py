@@ -2,41 +2,118 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
 
-from forecast import TimeSeriesDataModule
-from forecast.data import RowSplit
+from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast.data import DateSplit, RowSplit, scaling
 from forecast.data.scaling import fit_scaling
 
+SCALERS = [StandardScaler, MinMaxScaler, RobustScaler, MaxAbsScaler]
 
-@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler, RobustScaler, MaxAbsScaler])
-def test_scaling_matches_sklearn(scaler):
+
+@pytest.fixture
+def series():
+    """Two channels of three series of 50, 80 and 30 rows, one after the other, at different levels."""
     rng = np.random.default_rng(1)
-    train, other = rng.normal(5, 3, (50, 4)), rng.normal(2, 7, (20, 4))
-    scaling = fit_scaling(scaler, train)
-    np.testing.assert_allclose(scaling.transform(other), scaler().fit(train).transform(other), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(scaling.inverse_transform(scaling.transform(other)), other, rtol=1e-5, atol=1e-5)
+    lengths = np.array([50, 80, 30])
+    columns = [np.concatenate([rng.normal(5 * i, i + 1, n) for i, n in enumerate(lengths)]) for _ in range(2)]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return columns, starts, starts + lengths * 7 // 10  # the first 70% of each series trains
 
 
-def test_no_scaler_is_identity():
-    values = np.arange(6.0).reshape(3, 2)
-    np.testing.assert_array_equal(fit_scaling(None, values).transform(values), values)
+@pytest.fixture(params=[False, True], ids=["whole", "chunked"])
+def chunked(request, monkeypatch):
+    """Run once as is, and once with chunks of 16 values, so that partial fits and padded blocks are used."""
+    if request.param:
+        monkeypatch.setattr(scaling, "_CHUNK_CELLS", 16)
 
 
-def test_non_affine_scaler_is_refused():
+@pytest.mark.parametrize("scaler", SCALERS)
+def test_global_scaling_matches_sklearn_on_the_training_rows(series, scaler, chunked):
+    columns, starts, ends = series
+    train = np.stack([np.concatenate([c[s:e] for s, e in zip(starts, ends, strict=True)]) for c in columns], 1)
+    fitted = fit_scaling(scaler, columns, starts, ends)
+    other = np.stack(columns, axis=1)
+    np.testing.assert_allclose(fitted.transform(other), scaler().fit(train).transform(other), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fitted.inverse_transform(fitted.transform(other)), other, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scaler", SCALERS)
+def test_per_series_scaling_matches_one_sklearn_fit_per_series(series, scaler, chunked):
+    columns, starts, ends = series
+    fitted = fit_scaling(scaler, columns, starts, ends, per_series=["a", "b", "c"])
+    other = np.stack(columns, axis=1)
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        expected = scaler().fit(other[start:end]).transform(other)
+        np.testing.assert_allclose(fitted.transform(other, i), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_no_scaler_is_identity(series):
+    columns, starts, ends = series
+    values = np.stack(columns, axis=1)
+    np.testing.assert_allclose(fit_scaling(None, columns, starts, ends).transform(values), values, rtol=1e-6)
+
+
+def test_non_affine_scaler_is_refused(series):
     with pytest.raises(ValueError, match="QuantileTransformer is not a per-channel affine map"):
-        fit_scaling(lambda: QuantileTransformer(n_quantiles=10), np.random.default_rng(0).normal(size=(40, 2)))
+        fit_scaling(lambda: QuantileTransformer(n_quantiles=10), *series)
 
 
 def test_scaler_ignores_test_rows(wide_frame):
     split = RowSplit(val_start=120, test_start=160)
     changed = wide_frame.copy()
-    changed.iloc[170:] *= 1000  # only test targets change
+    changed.iloc[120:] *= 1000  # only validation and test rows change
 
     def fitted(frame):
         data = TimeSeriesDataModule(frame, lookback=10, horizon=5, split=split)
         data.setup("fit")
-        return data.scaling.state_dict()
+        return data.scalings[0].state_dict()
 
     assert fitted(changed) == fitted(wide_frame)
     expected = StandardScaler().fit(wide_frame.iloc[:120].to_numpy())
-    np.testing.assert_allclose(fitted(wide_frame)["offset"], expected.mean_)
-    np.testing.assert_allclose(fitted(wide_frame)["scale"], expected.scale_)
+    np.testing.assert_allclose(fitted(wide_frame)["offset"], [expected.mean_])
+    np.testing.assert_allclose(fitted(wide_frame)["scale"], [expected.scale_])
+
+
+def per_series_module(frame, **kwargs):
+    split = DateSplit(val_start="2024-01-04 00:00", test_start="2024-01-05 00:00")
+    roles = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"])
+    data = TimeSeriesDataModule(frame, 10, 5, split=split, scale_per_series=True, **roles, **kwargs)
+    data.setup("fit")
+    return data
+
+
+def test_per_series_scaler_sees_only_each_series_training_rows(long_frame):
+    data = per_series_module(long_frame)
+    changed = long_frame.copy()
+    changed.loc[changed["time"] >= "2024-01-04", ["y", "load", "price"]] *= 1000
+    assert per_series_module(changed).scalings[0].state_dict() == data.scalings[0].state_dict()
+    for i, name in enumerate(data.series_names):
+        rows = long_frame[(long_frame["id"] == name) & (long_frame["time"] < "2024-01-04")]
+        expected = StandardScaler().fit(rows[["y"]])
+        np.testing.assert_allclose(data.scalings[0].offset[i], expected.mean_)
+        np.testing.assert_allclose(data.scalings[0].scale[i], expected.scale_)
+        covariates = StandardScaler().fit(rows[["load", "price"]])
+        np.testing.assert_allclose(data.scalings[1].offset[i], covariates.mean_)
+
+
+def test_targets_and_covariates_are_scaled_separately(long_frame):
+    data = per_series_module(long_frame, scaler=MinMaxScaler, covariate_scaler=None)
+    batch = data.dataset("train").__getitems__(list(range(len(data.dataset("train")))))
+    past = batch.past.numpy()
+    assert past[..., 0].min() >= -1e-6 and past[..., 0].max() <= 1 + 1e-6  # targets to [0, 1] on training rows
+    original_load = long_frame["load"].to_numpy()
+    assert np.isin(past[..., 1].round(4), original_load.astype(np.float32).round(4)).all()  # covariates as given
+
+
+def test_batch_maps_back_to_each_series_units(long_frame):
+    data = per_series_module(long_frame)
+    test = data.dataset("test")
+    batch = test.__getitems__(list(range(len(test))))
+    for i in range(len(batch)):
+        name, row = data.series_names[batch.series[i]], int(batch.time[i])
+        expected = long_frame.loc[long_frame["id"] == name, "y"].to_numpy()[row : row + 5]
+        np.testing.assert_allclose(batch.to_original(batch.target)[i, :, 0].numpy(), expected, rtol=1e-5)
+
+
+def test_per_series_scaler_needs_training_rows(long_frame):
+    with pytest.raises(ForecastDataError, match="series 'C' has no training rows to fit its own scaler"):
+        per_series_module(long_frame[~((long_frame["id"] == "C") & (long_frame["time"] < "2024-01-04"))])

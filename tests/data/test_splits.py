@@ -1,29 +1,69 @@
+import numpy as np
+import pandas as pd
 import pytest
 
-from forecast import ForecastDataError
-from forecast.data import ETTSplit, FractionSplit, RowSplit
+from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast.data import DateSplit, ETTSplit, FractionSplit, RowSplit
+
+ROLES = dict(targets=["y"], past_covariates=["load"])
+
+
+def hourly(rows: int) -> pd.DataFrame:
+    return pd.DataFrame({"x": np.arange(rows, dtype=float)}, index=pd.date_range("2020", periods=rows, freq="h"))
 
 
 def test_ett_split_gives_the_protocol_borders():
-    borders = ETTSplit().borders(17420, lookback=96, horizon=96)
-    assert borders == {"train": (0, 8640), "val": (8640 - 96, 11520), "test": (11520 - 96, 14400)}
+    data = TimeSeriesDataModule("etth1", lookback=96, horizon=96, split=ETTSplit())
+    assert data.borders.tolist() == [[8640, 11520, 14400]]
+    data.setup("fit")
+    test = data.dataset("test")
+    assert len(test) == 2880 - 96 + 1  # the protocol's test windows, none dropped
+    assert test.__getitems__([0, len(test) - 1]).time.tolist() == [11520, 14400 - 96]
 
 
 def test_ett_split_scales_to_quarter_hours():
-    assert ETTSplit(rows_per_hour=4).borders(69680, 96, 96)["test"] == (46080 - 96, 57600)
+    data = TimeSeriesDataModule(hourly(69680), lookback=96, horizon=96, split=ETTSplit(rows_per_hour=4))
+    assert data.borders.tolist() == [[46080 - 11520, 46080, 57600]]
 
 
-def test_fraction_split_rounds_like_the_literature():
+def test_fraction_split_rounds_like_the_literature_per_series(long_frame):
     # Autoformer's custom data: int(0.7 n) train rows, int(0.2 n) test rows, the rest validation.
-    borders = FractionSplit(val=0.1, test=0.2).borders(1001, lookback=10, horizon=5)
-    assert borders == {"train": (0, 700), "val": (690, 801), "test": (791, 1001)}
+    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=FractionSplit(val=0.1, test=0.2), **ROLES)
+    assert data.borders.tolist() == [[84, 96, 120], [62, 72, 90], [105, 120, 150]]
 
 
-def test_split_too_short_for_a_window_names_the_part():
-    with pytest.raises(ForecastDataError, match="the val part .* too few for one window of lookback 50 \\+ horizon 20"):
-        RowSplit(val_start=100, test_start=110).borders(200, lookback=50, horizon=20)
+def test_date_split_cuts_every_series_at_the_same_time(long_frame):
+    split = DateSplit(val_start="2024-01-04 00:00", test_start="2024-01-05 00:00")
+    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=split, **ROLES)
+    for (val_start, test_start, test_end), name in zip(data.borders, data.series_names, strict=True):
+        times = long_frame.loc[long_frame["id"] == name, "time"]
+        assert val_start == (times < "2024-01-04").sum() and test_start == (times < "2024-01-05").sum()
+        assert test_end == len(times)
+    assert data.borders[0].tolist() == [72, 96, 120]  # A starts 2024-01-01 00:00
+
+
+def test_date_split_lets_a_series_end_before_validation(long_frame):
+    split = DateSplit(val_start="2024-01-05 16:00", test_start="2024-01-05 20:00")
+    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=2, split=split, **ROLES)
+    assert data.borders.tolist() == [[112, 116, 120], [83, 87, 90], [150, 150, 150]]  # C ends at 15:00: trains only
+    data.setup("fit")
+    assert (data.dataset("val").counts.tolist(), data.dataset("test").counts.tolist()) == ([3, 3, 0], [3, 2, 0])
+
+
+def test_part_without_a_window_is_named():
+    data = TimeSeriesDataModule(hourly(200), lookback=50, horizon=20, split=RowSplit(val_start=100, test_start=110))
+    with pytest.raises(
+        ForecastDataError, match=r"the val part has no window: its targets span rows \[100, 110\) of 200, "
+    ):
+        data.setup("fit")
+    data.setup("predict")  # forecasting needs no split part
 
 
 def test_split_beyond_the_data_is_refused():
-    with pytest.raises(ForecastDataError, match="do not fit a series of 1000 rows"):
-        ETTSplit().borders(1000, lookback=96, horizon=96)
+    with pytest.raises(ForecastDataError, match="do not fit the 1000 rows"):
+        TimeSeriesDataModule(hourly(1000), lookback=96, horizon=96, split=ETTSplit())
+
+
+def test_row_split_beyond_one_series_names_it(long_frame):
+    with pytest.raises(ForecastDataError, match="test_end=100 that do not fit the 90 rows of series 'B'"):
+        TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=RowSplit(60, 80, 100), **ROLES)

@@ -1,45 +1,161 @@
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecast import ForecastDataError, TimeSeriesDataModule
 
+ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"])
+
 
 def make(frame, **kwargs):
     return TimeSeriesDataModule(frame, lookback=10, horizon=5, **kwargs)
 
 
+def make_long(frame, **kwargs):
+    return make(frame, **(ROLES | kwargs))
+
+
 def test_missing_target_column_is_named(wide_frame):
-    with pytest.raises(ForecastDataError, match=r"target column\(s\) \['OT'\] not in the data"):
+    with pytest.raises(ForecastDataError, match=r"targets column 'OT' is not in the data; its columns are \['a', 'b'"):
         make(wide_frame, targets=["a", "OT"])
+
+
+@pytest.mark.parametrize("role", ["past_covariates", "future_covariates", "static_covariates"])
+def test_missing_role_column_is_named_with_its_role(long_frame, role):
+    with pytest.raises(ForecastDataError, match=rf"{role} column 'temp' is not in the data.*data\.{role}"):
+        make_long(long_frame, **{role: ["temp"]})
+
+
+def test_column_with_two_roles_is_refused(long_frame):
+    with pytest.raises(ForecastDataError, match="column 'load' is in both targets and past_covariates"):
+        make_long(long_frame, targets=["y", "load"])
 
 
 def test_nan_names_column_row_and_time(wide_frame):
     wide_frame.iloc[42, 1] = np.nan
-    with pytest.raises(ForecastDataError, match=r"column 'b' holds nan at row 42 \(time 2024-01-02 18:00:00\)"):
+    with pytest.raises(
+        ForecastDataError, match=r"value nan at column 'b', row 42, time 2024-01-02 18:00:00; .*nan_policy"
+    ):
         make(wide_frame)
+
+
+def test_nan_in_long_data_names_the_series_and_the_given_row(long_frame):
+    long_frame.loc[130, "load"] = np.inf  # row 130 of the frame is row 10 of series B
+    with pytest.raises(
+        ForecastDataError, match=r"value inf at column 'load', series 'B', row 130, time 2024-01-02 15:00"
+    ):
+        make_long(long_frame)
+
+
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ("ffill", lambda s: s.ffill().bfill()),
+        ("interpolate", lambda s: s.interpolate(limit_direction="both")),
+        ("zero", lambda s: s.fillna(0.0)),
+    ],
+)
+def test_nan_policy_repairs_within_each_series_and_logs_the_count(long_frame, policy, expected, caplog):
+    holes = [0, 1, 50, 51, 52, 121, 208]  # A's first rows, A's middle, B's second and second-last rows
+    given = long_frame.copy()
+    long_frame.loc[holes, "y"] = np.nan
+    long_frame.loc[[125], "load"] = -np.inf
+    with caplog.at_level(logging.INFO):
+        data = make_long(long_frame, nan_policy=policy, scaler=None)
+    assert "repaired 8 NaN or infinite values {'y': 7, 'load': 1}" in caplog.text
+    for column in ("y", "load"):
+        series = long_frame[column].replace(-np.inf, np.nan).groupby(long_frame["id"])
+        repaired = series.transform(lambda s: expected(s)).to_numpy()
+        np.testing.assert_allclose(data.table.values[column], repaired)
+    assert np.isnan(long_frame.loc[holes, "y"]).all() and not given.equals(long_frame)  # the user's frame is kept
+
+
+def test_nan_policy_needs_a_value_to_repair_from(long_frame):
+    long_frame.loc[long_frame["id"] == "B", "load"] = np.nan
+    with pytest.raises(ForecastDataError, match="no finite value to repair from at column 'load', series 'B', row 120"):
+        make_long(long_frame, nan_policy="ffill")
 
 
 def test_duplicate_time_is_named(wide_frame):
     frame = pd.concat([wide_frame.iloc[:11], wide_frame.iloc[10:]])
-    with pytest.raises(ForecastDataError, match="time 2024-01-01 10:00:00 appears twice \\(row 11\\)"):
+    with pytest.raises(ForecastDataError, match="duplicate time at row 11, time 2024-01-01 10:00:00"):
         make(frame)
+
+
+def test_duplicate_time_in_long_data_names_the_series(long_frame):
+    long_frame.loc[250, "time"] = long_frame.loc[249, "time"]
+    with pytest.raises(ForecastDataError, match="duplicate time at series 'C', row 250, time 2024-01-01 01:00:00"):
+        make_long(long_frame)
 
 
 def test_unsorted_time_is_named(wide_frame):
     frame = wide_frame.iloc[[0, 1, 3, 2, *range(4, 200)]]
-    with pytest.raises(ForecastDataError, match="time goes backwards at row 3"):
+    with pytest.raises(ForecastDataError, match="time goes backwards at row 3, time 2024-01-01 02:00:00"):
         make(frame)
 
 
-def test_irregular_frequency_asks_for_freq(wide_frame):
-    with pytest.raises(ForecastDataError, match="cannot infer a regular frequency .* state it with freq="):
+def test_unsorted_time_in_long_data_is_not_sorted_silently(long_frame):
+    frame = long_frame.iloc[[*range(0, 200), 201, 200, *range(202, 360)]]
+    with pytest.raises(ForecastDataError, match="time goes backwards at series 'B', row 201, time 2024-01-05 13:00:00"):
+        make_long(frame)
+
+
+def test_irregular_frequency_names_the_gap_and_asks_for_freq(wide_frame):
+    with pytest.raises(ForecastDataError, match="row 50, time 2024-01-03 03:00:00 does not follow .* with freq="):
         make(wide_frame.drop(wide_frame.index[50]))
 
 
+def test_unknown_frequency_asks_for_freq(wide_frame):
+    with pytest.raises(ForecastDataError, match="cannot infer a frequency from series of one row each; state it"):
+        TimeSeriesDataModule(wide_frame.iloc[:1], lookback=1, horizon=1)
+
+
+def test_gap_in_one_series_is_named(long_frame):
+    frame = long_frame.drop(index=300)  # a missing hour in series C: given row 300 is the hour after it
+    with pytest.raises(
+        ForecastDataError, match=r"series 'C', row 300, time 2024-01-03 05:00:00 does not follow .*04:00"
+    ):
+        make_long(frame)
+
+
 def test_stated_frequency_is_checked(wide_frame):
-    with pytest.raises(ForecastDataError, match="does not follow frequency '2h'"):
+    with pytest.raises(ForecastDataError, match="row 1, time 2024-01-01 01:00:00 does not follow frequency '2h'"):
         make(wide_frame, freq="2h")
+
+
+def test_calendar_frequency_is_checked_per_series():
+    index = pd.date_range("2000-01-31", periods=39, freq="ME").append(pd.DatetimeIndex(["2003-04-15"]))
+    frame = pd.DataFrame({"y": np.arange(40.0)}, index=index)
+    with pytest.raises(
+        ForecastDataError, match=r"row 39, time 2003-04-15 00:00:00 does not follow .* \(expected 2003-04-30"
+    ):
+        make(frame, freq="ME", split=None)
+
+
+def test_unknown_frequency_name_is_refused(wide_frame):
+    with pytest.raises(ForecastDataError, match="freq='fortnight' is not a pandas frequency"):
+        make(wide_frame, freq="fortnight")
+
+
+def test_short_series_are_listed(long_frame):
+    with pytest.raises(
+        ForecastDataError, match=r"1 series shorter than lookback \+ horizon = 100 rows: 'B' \(90 rows\)"
+    ):
+        TimeSeriesDataModule(long_frame, lookback=80, horizon=20, **ROLES)
+
+
+def test_drop_short_leaves_them_out_with_a_warning(long_frame):
+    with pytest.warns(UserWarning, match=r"drop_short: leaving out 1 series .* 'B' \(90 rows\)"):
+        data = TimeSeriesDataModule(long_frame, lookback=80, horizon=20, drop_short=True, **ROLES)
+    assert data.series_names == ["A", "C"]
+    np.testing.assert_array_equal(data.table.values["y"], long_frame.loc[long_frame["id"] != "B", "y"])
+
+
+def test_short_wide_data_is_refused(wide_frame):
+    with pytest.raises(ForecastDataError, match="the data has 200 rows, fewer than lookback \\+ horizon = 250"):
+        TimeSeriesDataModule(wide_frame, lookback=200, horizon=50)
 
 
 def test_non_numeric_column_is_named(wide_frame):
@@ -48,15 +164,48 @@ def test_non_numeric_column_is_named(wide_frame):
         make(wide_frame)
 
 
+def test_non_numeric_covariate_is_named(long_frame):
+    with pytest.raises(ForecastDataError, match="column 'region' has dtype .*, not numbers"):
+        make_long(long_frame, past_covariates=["region"], static_covariates=None)
+
+
+def test_static_covariate_that_changes_is_named(long_frame):
+    long_frame.loc[300, "region"] = "south"
+    with pytest.raises(
+        ForecastDataError, match="static covariate changes within a series at column 'region', series 'C', row 300"
+    ):
+        make_long(long_frame)
+
+
+def test_time_that_is_not_a_time_is_named(long_frame):
+    long_frame["time"] = long_frame["time"].astype(str)
+    long_frame.loc[7, "time"] = "yesterday"
+    with pytest.raises(
+        ForecastDataError, match="the time column holds 'yesterday', not a time, at column 'time', row 7"
+    ):
+        make_long(long_frame)
+
+
 def test_unknown_source_is_explained():
     with pytest.raises(ForecastDataError, match="neither a built-in data set"):
         make("no/such/file.csv")
 
 
-def test_csv_and_parquet_sources_read_like_the_frame(tmp_path, wide_frame, wide_csv):
+def test_csv_and_parquet_sources_read_like_the_frame(tmp_path, wide_frame, wide_csv, long_frame):
     wide_frame.to_parquet(tmp_path / "wide.parquet")
-    expected = make(wide_frame)
-    for source in (wide_csv, str(tmp_path / "wide.parquet")):
-        data = make(source)
-        np.testing.assert_allclose(data.raw, expected.raw)
-        assert (data.freq, data.start_times) == ("h", expected.start_times)
+    long_frame.to_csv(tmp_path / "long.csv", index=False)
+    long_frame.to_parquet(tmp_path / "long.parquet")
+    for frame, sources, kwargs in [
+        (wide_frame, [wide_csv, str(tmp_path / "wide.parquet")], {}),
+        (long_frame, [str(tmp_path / "long.csv"), str(tmp_path / "long.parquet")], ROLES),
+    ]:
+        expected = make(frame, **kwargs)
+        for source in sources:
+            data = make(source, **kwargs)
+            for column, values in expected.table.values.items():
+                np.testing.assert_allclose(data.table.values[column], values)
+            assert (data.freq, data.start_times, data.series_names) == (
+                "h",
+                expected.start_times,
+                expected.series_names,
+            )

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.preprocessing import StandardScaler
 
-from forecast import TimeSeriesDataModule
-from forecast.data import RowSplit
+from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast.data import FractionSplit, RowSplit
 
 LOOKBACK, HORIZON = 10, 5
 TARGETS = ["c", "a"]
@@ -62,30 +62,96 @@ def test_predict_window_ends_at_the_last_row(data, scaled, wide_frame):
     assert times[0] == wide_frame.index[-1] + pd.Timedelta(hours=1) and len(times) == HORIZON
 
 
-@settings(max_examples=30, deadline=None)
-@given(
-    rows=st.integers(30, 120),
-    lookback=st.integers(1, 8),
-    horizon=st.integers(1, 6),
-    cuts=st.tuples(st.floats(0.3, 0.6), st.floats(0.65, 0.9)),
-)
-def test_windows_property(rows, lookback, horizon, cuts):
-    values = np.arange(rows * 2, dtype=np.float64).reshape(rows, 2)
-    frame = pd.DataFrame(values, columns=["x", "y"], index=pd.date_range("2020", periods=rows, freq="D"))
-    val_start, test_start = int(rows * cuts[0]), int(rows * cuts[1])
-    if min(val_start, test_start - val_start + lookback, rows - test_start + lookback) < lookback + horizon:
-        return  # too short for a window in some part: covered by the split tests
-    data = TimeSeriesDataModule(frame, lookback, horizon, split=RowSplit(val_start, test_start), scaler=None)
-    data.setup("fit")
-    parts = {"train": (lookback, val_start), "val": (val_start, test_start), "test": (test_start, rows)}
-    for part, (first_target, end) in parts.items():
-        dataset = data.dataset(part)
+def long_series(lengths: list[int], shifts: list[int]) -> pd.DataFrame:
+    """Series ``s{i}`` with ``y = 1000 i + row`` and ``x = -y``, interleaved by time as a panel would be."""
+    parts = [
+        pd.DataFrame(
+            {
+                "id": f"s{i}",
+                "time": pd.date_range("2020-01-01", periods=rows, freq="D") + pd.Timedelta(days=shift),
+                "y": 1000.0 * i + np.arange(rows),
+            }
+        )
+        for i, (rows, shift) in enumerate(zip(lengths, shifts, strict=True))
+    ]
+    frame = pd.concat(parts, ignore_index=True).sort_values("time", kind="stable", ignore_index=True)
+    return frame.assign(x=-frame["y"])
+
+
+def expected_windows(lengths, fractions, part, lookback, horizon, stride):
+    """(series, first target row) of every window, enumerated one by one."""
+    val, test = fractions
+    windows = []
+    for i, rows in enumerate(lengths):
+        val_start, test_start = int(rows * (1 - val - test)), rows - int(rows * test)
+        start, end = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, rows)}[part]
+        time = max(start, lookback)
+        while time + horizon <= end:
+            windows.append((i, time))
+            time += stride
+    return windows
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_windows_are_exact_slices_within_series_and_parts(data):
+    lookback, horizon = data.draw(st.integers(1, 8), "lookback"), data.draw(st.integers(1, 6), "horizon")
+    lengths = data.draw(st.lists(st.integers(lookback + horizon, 70), min_size=1, max_size=4), "lengths")
+    shifts = data.draw(st.lists(st.integers(0, 30), min_size=len(lengths), max_size=len(lengths)), "shifts")
+    fractions = data.draw(st.tuples(st.floats(0.05, 0.35), st.floats(0.05, 0.35)), "fractions")
+    stride, scaled = data.draw(st.integers(1, 4), "stride"), data.draw(st.booleans(), "scaled")
+    frame = long_series(lengths, shifts)
+    module = TimeSeriesDataModule(
+        frame, lookback, horizon, targets=["y"], past_covariates=["x"], split=FractionSplit(*fractions),
+        train_stride=stride, scaler=StandardScaler if scaled else None, covariate_scaler=None,
+    )  # fmt: skip
+    module.setup("predict")
+    source = {f"s{i}": 1000.0 * i + np.arange(rows) for i, rows in enumerate(lengths)}
+    train_rows = np.concatenate([y[: int(len(y) * (1 - sum(fractions)))] for y in source.values()])
+    mean, std = (train_rows.mean(), train_rows.std()) if scaled else (0.0, 1.0)
+    targets_of = {}
+    for part in ("train", "val", "test"):
+        expected = expected_windows(lengths, fractions, part, lookback, horizon, stride if part == "train" else 1)
+        if not expected:
+            with pytest.raises(ForecastDataError, match=f"the {part} part has no window"):
+                module.dataset(part)
+            continue
+        dataset = module.dataset(part)
         batch = dataset.__getitems__(list(range(len(dataset))))
-        first_rows = batch.past[:, 0, 0].numpy() / 2  # row numbers, since value = 2 * row + channel
-        target_rows = batch.target[:, :, 0].numpy() / 2
-        np.testing.assert_array_equal(batch.past[..., 1].numpy(), batch.past[..., 0].numpy() + 1)
-        np.testing.assert_array_equal(np.diff(batch.past[:, :, 0].numpy(), axis=1), 2)
-        np.testing.assert_array_equal(target_rows[:, 0], first_rows + lookback)
-        # every target row inside its own part; the windows are exactly the starts that fit
-        assert target_rows.min() == first_target and target_rows.max() == end - 1
-        assert len(dataset) == end - first_target - horizon + 1
+        names = [module.series_names[s] for s in batch.series.tolist()]
+        assert sorted(zip([int(n[1:]) for n in names], batch.time.tolist(), strict=True)) == expected  # exact count
+        for i, (name, time) in enumerate(zip(names, batch.time.tolist(), strict=True)):
+            y = source[name]
+            past, target = y[time - lookback : time], y[time : time + horizon]  # slices of one series only
+            np.testing.assert_allclose(batch.past[i, :, 0].numpy(), (past - mean) / std, rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(batch.past[i, :, 1].numpy(), -past)  # the covariate, unscaled
+            np.testing.assert_allclose(batch.target[i, :, 0].numpy(), (target - mean) / std, rtol=1e-5, atol=1e-4)
+            targets_of.setdefault(part, set()).update((name, row) for row in range(time, time + horizon))
+    for part, other in [("train", "val"), ("train", "test"), ("val", "test")]:
+        assert not targets_of.get(part, set()) & targets_of.get(other, set())
+
+
+def test_every_training_window_once_per_shuffled_epoch(long_frame):
+    module = TimeSeriesDataModule(
+        long_frame, 10, 5, targets=["y"], split=FractionSplit(), batch_size=16, train_stride=3
+    )
+    module.setup("fit")
+    batches = list(module.train_dataloader())
+    seen = torch.stack([torch.cat([b.series for b in batches]), torch.cat([b.time for b in batches])], 1).tolist()
+    seen = [tuple(window) for window in seen]
+    expected = expected_windows([120, 90, 150], (0.1, 0.2), "train", 10, 5, 3)
+    assert sorted(seen) == expected and seen != expected  # all windows, once each, shuffled
+
+
+def test_predict_gives_one_window_per_series_ending_at_its_last_row(long_frame):
+    module = TimeSeriesDataModule(
+        long_frame, 10, 5, targets=["y"], past_covariates=["load"], scaler=None, covariate_scaler=None
+    )
+    module.setup("predict")
+    (batch,) = list(module.predict_dataloader())
+    assert batch.time.tolist() == [120, 90, 150] and torch.isnan(batch.target).all()
+    for i, name in enumerate(module.series_names):
+        rows = long_frame[long_frame["id"] == name]
+        np.testing.assert_allclose(batch.past[i].numpy(), rows[["y", "load"]].to_numpy()[-10:], rtol=1e-6)
+        times = module.forecast_times(i, int(batch.time[i]))
+        assert list(times) == list(pd.date_range(rows["time"].iloc[-1], periods=6, freq="h")[1:])

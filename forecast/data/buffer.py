@@ -1,0 +1,126 @@
+"""All series in one float32 array, scaled, series after series; and the static features per series.
+
+Channels: targets, past covariates, future covariates, calendar features. With future channels, every
+series is followed by ``horizon`` rows (its future-only rows where given, NaN past channels) so that a
+forecast beyond the data finds its future covariates in the same array. Rows are copied in chunks of
+series, so no more than a chunk of float64 exists beside the buffer.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import ForecastDataError
+from .calendar import CalendarEncoding, calendar_columns, calendar_features, step_times
+from .frames import Roles, SeriesTable
+from .scaling import AffineScaling, series_chunks
+
+__all__ = ["SeriesBuffer", "build_buffer", "static_vocabularies", "encode_statics"]
+
+_CHUNK_CELLS = 1 << 22  # values copied at once (32 MiB of float64)
+
+
+@dataclass
+class SeriesBuffer:
+    """The scaled series of all series in one array.
+
+    Args:
+        values: channels ``[targets | past covariates | future covariates | calendar]``, shape (rows, C).
+        offsets: first row of each series, shape (N,).
+        future_rows: rows of future covariates each series has after its last observed row, shape (N,).
+    """
+
+    values: torch.Tensor
+    offsets: np.ndarray
+    future_rows: np.ndarray
+
+
+def build_buffer(
+    table: SeriesTable,
+    roles: Roles,
+    scalings: tuple[AffineScaling, AffineScaling],
+    calendar: tuple[list[str], CalendarEncoding],
+    freq: str,
+    pad: int,
+) -> SeriesBuffer:
+    """Scale the table's columns into one float32 array.
+
+    Args:
+        table: the validated series.
+        roles: the columns' roles; targets, past and future covariates fill the first channels in order.
+        scalings: the target scaling and the covariate scaling (one group, or one per series).
+        calendar: the calendar features and their encoding, computed from the times.
+        freq: the series' frequency, to extend the times over the ``pad`` rows.
+        pad: rows after each series' last observed row (``horizon`` when there are future channels).
+    """
+    features, encoding = calendar
+    capacity = table.observed + pad
+    offsets = np.concatenate([[0], np.cumsum(capacity)])
+    given = np.minimum(table.lengths, capacity)  # future covariates exist on the future-only rows given
+    past = len(roles.past)  # the covariate scaling maps past covariates first, then future ones
+    groups = [
+        (roles.targets, scalings[0], table.observed),
+        (roles.past, scalings[1].channels(slice(0, past)), table.observed),
+        (roles.future, scalings[1].channels(slice(past, None)), given),
+    ]
+    width = len(roles.dynamic) + len(calendar_columns(features, encoding))
+    values = np.full((offsets[-1], width), np.nan, dtype=np.float32)
+    for chunk in series_chunks(capacity * width, _CHUNK_CELLS):
+        series = np.arange(chunk.start, chunk.stop)
+        channel = 0
+        for columns, scaling, rows in groups:
+            source = _ranges(table.offsets[series], rows[series])
+            target = _ranges(offsets[series], rows[series])
+            group = np.repeat(series, rows[series]) if len(scaling.scale) > 1 else 0
+            block = np.stack([table.values[column][source] for column in columns], axis=1) if columns else None
+            if block is not None:
+                values[target, channel : channel + len(columns)] = scaling.transform(block, group)
+            channel += len(columns)
+        if features:
+            times = step_times(table.times[table.offsets[series]], capacity[series], freq)
+            values[offsets[chunk.start] : offsets[chunk.stop], channel:] = calendar_features(times, features, encoding)
+    return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The rows ``starts[i] + k`` for ``k < counts[i]``, series after series."""
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + np.arange(counts.sum()) - first
+
+
+def static_vocabularies(table: SeriesTable) -> dict[str, list[str]]:
+    """The sorted categories of each static column that does not hold numbers."""
+    return {
+        column: sorted({str(value) for value in values})
+        for column, values in table.statics.items()
+        if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+    }
+
+
+def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]]) -> torch.Tensor:
+    """Static features per series: numbers as they are, categories as their index in the vocabulary.
+
+    Shapes:
+        -> (N, S)
+
+    Raises:
+        ForecastDataError: a series has a category the vocabulary (of a checkpoint) does not know.
+    """
+    channels = []
+    for column, values in table.statics.items():
+        if column not in vocabularies:
+            channels.append(values.astype(np.float64))
+            continue
+        index = {category: position for position, category in enumerate(vocabularies[column])}
+        codes = [index.get(str(value), -1) for value in values]
+        if -1 in codes:
+            series = table.names[codes.index(-1)]
+            raise ForecastDataError(
+                f"static covariate {column!r} of series {series!r} is {values[codes.index(-1)]!r}, a category "
+                f"the model was not trained on (it knows {vocabularies[column][:10]}); map it to a known one"
+            )
+        channels.append(np.asarray(codes, dtype=np.float64))
+    stacked = np.stack(channels, axis=1) if channels else np.empty((len(table.names), 0))
+    return torch.from_numpy(stacked.astype(np.float32))

@@ -1,0 +1,107 @@
+"""Calendar features of the time index, known for any future step, so they serve as future covariates.
+
+pandas derives every field (hour, day of week, days in the month, leap years, ISO weeks); nothing
+here counts days by hand. A feature is either a zero-based integer index (for an embedding) or a
+point on the unit circle, ``sin`` and ``cos`` of ``2 pi index / period``, so that the last hour of
+a day sits next to the first.
+"""
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ForecastDataError
+
+__all__ = ["CALENDAR_FEATURES", "CalendarEncoding", "calendar_columns", "calendar_features", "fixed_step", "step_times"]
+
+CalendarEncoding = Literal["cyclical", "integer"]
+
+Field = Callable[[pd.DatetimeIndex], np.ndarray]
+
+# name -> (zero-based index, its period); periods that vary (days in a month) are arrays.
+CALENDAR_FEATURES: dict[str, tuple[Field, Field]] = {
+    "minute": (lambda t: t.minute, lambda t: 60),
+    "hour": (lambda t: t.hour, lambda t: 24),
+    "dayofweek": (lambda t: t.dayofweek, lambda t: 7),
+    "day": (lambda t: t.day - 1, lambda t: t.days_in_month),
+    "dayofyear": (lambda t: t.dayofyear - 1, lambda t: 365 + t.is_leap_year),
+    "weekofyear": (lambda t: t.isocalendar().week.to_numpy(dtype=np.int64) - 1, lambda t: 53),
+    "month": (lambda t: t.month - 1, lambda t: 12),
+    "quarter": (lambda t: t.quarter - 1, lambda t: 4),
+}
+
+
+def _check(features: list[str]) -> None:
+    unknown = [name for name in features if name not in CALENDAR_FEATURES]
+    if unknown:
+        raise ForecastDataError(
+            f"calendar feature(s) {unknown} unknown; choose from {list(CALENDAR_FEATURES)} in data.calendar"
+        )
+
+
+def calendar_columns(features: list[str], encoding: CalendarEncoding) -> list[str]:
+    """The names of the channels :func:`calendar_features` makes, e.g. ``hour_sin, hour_cos``.
+
+    Raises:
+        ForecastDataError: a feature is not one of ``CALENDAR_FEATURES``.
+    """
+    _check(features)
+    if encoding == "integer":
+        return list(features)
+    return [f"{name}_{part}" for name in features for part in ("sin", "cos")]
+
+
+def calendar_features(times: pd.DatetimeIndex, features: list[str], encoding: CalendarEncoding) -> np.ndarray:
+    """The calendar features of ``times``, one channel per name of :func:`calendar_columns`.
+
+    Args:
+        times: any times; their own time zone (if any) decides the hour and the day.
+        features: names from ``CALENDAR_FEATURES``.
+        encoding: ``integer`` for the zero-based index, ``cyclical`` for its sine and cosine.
+
+    Shapes:
+        (T,) -> (T, len(calendar_columns(features, encoding)))
+
+    Raises:
+        ForecastDataError: a feature is not one of ``CALENDAR_FEATURES``.
+    """
+    _check(features)
+    channels = []
+    for name in features:
+        index_of, period_of = CALENDAR_FEATURES[name]
+        index = np.asarray(index_of(times), dtype=np.float64)  # -> (T,)
+        if encoding == "integer":
+            channels.append(index)
+        else:
+            angle = 2 * np.pi * index / np.asarray(period_of(times), dtype=np.float64)  # -> (T,)
+            channels += [np.sin(angle), np.cos(angle)]
+    return np.stack(channels, axis=1).astype(np.float32) if channels else np.empty((len(times), 0), np.float32)
+
+
+def fixed_step(offset: pd.DateOffset, zoned: bool) -> int | None:
+    """The step of a frequency in nanoseconds when it never varies (hours, minutes; days without time zones)."""
+    if zoned and not isinstance(offset, pd.offsets.Tick):
+        return None
+    try:
+        return pd.Timedelta(offset).value
+    except ValueError:
+        return None
+
+
+def step_times(starts: pd.DatetimeIndex, counts: np.ndarray, freq: str) -> pd.DatetimeIndex:
+    """``counts[i]`` times from ``starts[i]`` on at frequency ``freq``, series after series.
+
+    Shapes:
+        starts: (N,), counts: (N,) -> (sum(counts),)
+    """
+    offset = pd.tseries.frequencies.to_offset(freq)
+    step = fixed_step(offset, starts.tz is not None)
+    if step is None:
+        ranges = [pd.date_range(start, periods=count, freq=offset) for start, count in zip(starts, counts, strict=True)]
+        return ranges[0].append(ranges[1:]) if ranges else starts[:0]
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    stamps = np.repeat(starts.as_unit("ns").asi8, counts) + (np.arange(counts.sum()) - first) * step
+    times = pd.DatetimeIndex(stamps.view("datetime64[ns]"))
+    return times if starts.tz is None else times.tz_localize("UTC").tz_convert(starts.tz)

@@ -1,0 +1,278 @@
+"""From what users hand in (a name, a CSV/Parquet path, a wide or long frame) to series in one table.
+
+Wide: a time index (or the first column of a file), one column per channel of a single series.
+Long: an ``id`` column naming the series, a ``time`` column, and value columns; the rows of a series
+need not be adjacent (they are grouped by id, keeping their order), but each series must be in time
+order. Either way the result is a :class:`SeriesTable`: every series one contiguous run of rows.
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import datasets
+from ..errors import ForecastDataError, where
+
+__all__ = ["Roles", "SeriesTable", "read_source", "resolve_roles", "to_table"]
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which columns play which part.
+
+    Args:
+        targets: columns to forecast; the first channels of ``past``.
+        past: covariates known only up to the forecast start; the next channels of ``past``.
+        future: covariates known over the horizon too; the channels of ``future``.
+        static: one value per series (numbers as they are, anything else a category index).
+    """
+
+    targets: list[str]
+    past: list[str]
+    future: list[str]
+    static: list[str]
+
+    @property
+    def dynamic(self) -> list[str]:
+        """The columns that change over time, in buffer order."""
+        return [*self.targets, *self.past, *self.future]
+
+
+@dataclass
+class SeriesTable:
+    """Validated series, each a contiguous run of rows in time order, values still unscaled.
+
+    Args:
+        names: the series' ids as strings, in order of first appearance; ``["0"]`` for a wide frame.
+        offsets: series ``i`` is rows ``[offsets[i], offsets[i + 1])``, shape (N + 1,).
+        times: the time of every row, shape (rows,).
+        values: every dynamic column as float64, shape (rows,) each.
+        statics: every static column's value per series, shape (N,) each.
+        positions: the row of the given frame that each row comes from, or ``None`` when the rows
+            are in the given order; only for naming rows in messages.
+        observed: rows per series whose targets are known; rows after them carry only future
+            covariates (the horizon of a forecast beyond the data), shape (N,).
+        named: whether series have names worth stating in messages (long data).
+    """
+
+    names: list[str]
+    offsets: np.ndarray
+    times: pd.DatetimeIndex
+    values: dict[str, np.ndarray]
+    statics: dict[str, np.ndarray]
+    positions: np.ndarray | None
+    observed: np.ndarray
+    named: bool
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Rows per series, future-only rows included, shape (N,)."""
+        return np.diff(self.offsets)
+
+    def series_of(self, row: int) -> int:
+        """The series that table row ``row`` belongs to."""
+        return int(np.searchsorted(self.offsets, row, side="right") - 1)
+
+    def where(self, row: int, column: str | None = None) -> str:
+        """Name the place of table row ``row`` as the user knows it: column, series, given row, time."""
+        given = int(self.positions[row]) if self.positions is not None else row
+        series = self.names[self.series_of(row)] if self.named else None
+        return where(column=column, series=series, row=given, time=self.times[row])
+
+    def select(self, keep: np.ndarray) -> "SeriesTable":
+        """The table of the series where ``keep`` is true (copies their rows)."""
+        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in np.flatnonzero(keep)])
+        return replace(
+            self,
+            names=[name for name, kept in zip(self.names, keep, strict=True) if kept],
+            offsets=np.concatenate([[0], np.cumsum(self.lengths[keep])]),
+            times=self.times[rows],
+            values={column: values[rows] for column, values in self.values.items()},
+            statics={column: values[keep] for column, values in self.statics.items()},
+            positions=rows if self.positions is None else self.positions[rows],
+            observed=self.observed[keep],
+        )
+
+
+def read_source(source: str | Path | pd.DataFrame, id_column: str, time_column: str) -> pd.DataFrame:
+    """A frame from a built-in name, a CSV or Parquet path, or a DataFrame, as given.
+
+    A file with an ``id_column`` is long; otherwise its ``time_column`` (or, failing that, its first
+    column) becomes the index of a wide frame, unless a Parquet file kept its own DatetimeIndex.
+
+    Raises:
+        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, str) and source.lower() in datasets.names():
+        return datasets.load(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ForecastDataError(
+            f"data source {str(source)!r} is neither a built-in data set {datasets.names()} "
+            "nor an existing file; give a CSV/Parquet path or a DataFrame"
+        )
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+        if isinstance(frame.index, pd.DatetimeIndex):
+            return frame
+    elif path.suffix.lower() in {".csv", ".gz"}:
+        frame = pd.read_csv(path)
+    else:
+        raise ForecastDataError(f"data source {str(path)!r}: unknown file type {path.suffix!r}; use .csv or .parquet")
+    if id_column in frame.columns:
+        return frame
+    return frame.set_index(time_column if time_column in frame.columns else frame.columns[0])
+
+
+def is_long(frame: pd.DataFrame, id_column: str) -> bool:
+    """Whether ``frame`` is in long format: it has an ``id_column`` (as a column or index level)."""
+    return id_column in frame.columns or id_column in (frame.index.names or [])
+
+
+def resolve_roles(
+    columns: list[str],
+    targets: list[str] | None,
+    past: list[str] | None,
+    future: list[str] | None,
+    static: list[str] | None,
+) -> Roles:
+    """Check the role columns against ``columns``; ``targets=None`` takes every column left over.
+
+    Raises:
+        ForecastDataError: a role names a column that does not exist, a column has two roles, or
+            no column is left to forecast.
+    """
+    given = {"targets": targets, "past_covariates": past, "future_covariates": future, "static_covariates": static}
+    seen: dict[str, str] = {}
+    for role, names in given.items():
+        for column in names or []:
+            if column not in columns:
+                raise ForecastDataError(
+                    f"{role} column {column!r} is not in the data; its columns are {columns}; "
+                    f"correct the name in data.{role}"
+                )
+            if column in seen:
+                raise ForecastDataError(
+                    f"column {column!r} is in both {seen[column]} and {role}; give each column one role"
+                )
+            seen[column] = role
+    if targets is None:
+        targets = [column for column in columns if column not in seen]
+    if not targets:
+        raise ForecastDataError(f"no column is left to forecast among {columns}; name them in data.targets")
+    return Roles(list(targets), list(past or []), list(future or []), list(static or []))
+
+
+def to_table(frame: pd.DataFrame, roles: Roles, id_column: str, time_column: str) -> SeriesTable:
+    """Group a long frame by series (or take a wide one as one series) into a table of float64 columns.
+
+    Raises:
+        ForecastDataError: the frame is empty, an id or time is missing or not a time, a dynamic column
+            is not numeric, or a static column is missing or changes within a series.
+    """
+    if len(frame) == 0:
+        raise ForecastDataError("the data has no rows; give a frame with at least lookback + horizon rows per series")
+    if is_long(frame, id_column):
+        levels = [name for name in frame.index.names if name in (id_column, time_column)]
+        frame = frame.reset_index(levels) if levels else frame
+        if time_column not in frame.columns:
+            raise ForecastDataError(
+                f"the long frame has an {id_column!r} column but no {time_column!r} column; "
+                f"name its time column with data.time_column"
+            )
+        names, offsets, positions = _group_by_series(frame[id_column])
+        times = _as_times(frame[time_column], time_column)
+    else:
+        names, offsets, positions = ["0"], np.array([0, len(frame)]), None
+        times = _as_times(pd.Series(frame.index), time_column if frame.index.name is None else frame.index.name)
+    if positions is not None:
+        times = times[positions]
+    table = SeriesTable(
+        names=names,
+        offsets=offsets,
+        times=times,
+        values={column: _numeric(frame[column], column, positions) for column in roles.dynamic},
+        statics={},
+        positions=positions,
+        observed=np.diff(offsets),
+        named=is_long(frame, id_column),
+    )
+    table.statics = {column: _static_values(frame[column], column, table) for column in roles.static}
+    return table
+
+
+def _group_by_series(ids: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Names, offsets, and the row order that makes each series contiguous (``None``: already is)."""
+    codes, uniques = pd.factorize(ids, sort=False)
+    if (codes < 0).any():
+        row = int(np.argmax(codes < 0))
+        raise ForecastDataError(f"the series id is missing at {where(column=ids.name, row=row)}; fill or drop the row")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
+    runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
+    positions = None if runs == len(uniques) else np.argsort(codes, kind="stable")
+    return [str(name) for name in uniques], offsets, positions
+
+
+def _as_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
+    """The column as nanosecond times.
+
+    Raises:
+        ForecastDataError: a value is missing or is not a time.
+    """
+    try:
+        times = pd.DatetimeIndex(pd.to_datetime(column))
+    except (TypeError, ValueError) as error:
+        bad = pd.to_datetime(column, errors="coerce").isna() & column.notna()
+        row = int(np.argmax(bad.to_numpy())) if bad.any() else 0
+        raise ForecastDataError(
+            f"the time column holds {column.iloc[row]!r}, not a time, at {where(column=name, row=row)}; "
+            "give times (the index of a wide frame, the first column of a wide CSV)"
+        ) from error
+    if times.hasnans:
+        row = int(np.argmax(times.isna()))
+        raise ForecastDataError(f"the time is missing at {where(column=name, row=row)}; fill or drop the row")
+    return times.as_unit("ns")
+
+
+def _numeric(column: pd.Series, name: str, positions: np.ndarray | None) -> np.ndarray:
+    """A dynamic column as float64 (a view of the frame's own array where it is float64 already).
+
+    Raises:
+        ForecastDataError: the column holds something other than numbers.
+    """
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        raise ForecastDataError(
+            f"column {name!r} has dtype {column.dtype}, not numbers; convert it, or give it no role "
+            "(or a static_covariates role, where text is a category)"
+        )
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values if positions is None else values[positions]
+
+
+def _static_values(column: pd.Series, name: str, table: SeriesTable) -> np.ndarray:
+    """The value of a static column per series, shape (N,).
+
+    Raises:
+        ForecastDataError: a value is missing, or the value changes within a series.
+    """
+    grouped = (column if table.positions is None else column.iloc[table.positions]).reset_index(drop=True)
+    missing = grouped.isna().to_numpy()
+    if missing.any():
+        row = int(np.argmax(missing))
+        raise ForecastDataError(
+            f"static covariate missing at {table.where(row, name)}; give every series its value on every row"
+        )
+    changed = grouped.ne(grouped.shift()).to_numpy(copy=True)
+    changed[table.offsets[:-1]] = False
+    if changed.any():
+        row = int(np.argmax(changed))
+        raise ForecastDataError(
+            f"static covariate changes within a series at {table.where(row, name)}: "
+            f"{grouped.iloc[row - 1]!r} then {grouped.iloc[row]!r}; give each series one value "
+            "(or make the column a past or future covariate)"
+        )
+    return grouped.iloc[table.offsets[:-1]].to_numpy()
