@@ -25,7 +25,8 @@ def configs(prefix: str) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize(
-    ("prefix", "encoders"), [("", {"rnn", "lstm", "gru", "bigru", "sru"}), ("segrnn_", {"gru", "sru"})]
+    ("prefix", "encoders"),
+    [("", {"rnn", "lstm", "gru", "bigru", "sru"}), ("segrnn_", {"rnn", "lstm", "gru", "bigru", "sru"})],
 )
 def test_etth1_configs_differ_only_in_the_encoder(prefix, encoders):
     family = configs(prefix)
