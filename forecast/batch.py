@@ -72,3 +72,6 @@ class ModelDims:
     num_params: int
     encoder_factory: Callable[[int], torch.nn.Module] | None = None
     """The encoder's own factory: recurrent heads build their decoder from it (GRU decodes GRU)."""
+    point: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """The loss's point forecast from a head's raw output (B, H, C_out, P) -> (B, H, C_out), on the
+    normalized scale: heads that feed back their own forecasts read them with it."""

@@ -1,5 +1,6 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
+import functools
 from collections.abc import Callable
 
 import lightning as L
@@ -16,6 +17,12 @@ from .nn.heads import Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 
 __all__ = ["Forecaster"]
+
+
+def _raw_point(loss: Loss, raw: torch.Tensor) -> torch.Tensor:
+    """The loss's point forecast from a head's raw output, on the normalized scale: (B, H, C, P) -> (B, H, C)."""
+    unit = raw.new_ones(1, 1, 1)
+    return loss.point(loss.rescale(raw, unit - 1, unit))
 
 
 class Forecaster(L.LightningModule):
@@ -99,6 +106,7 @@ class Forecaster(L.LightningModule):
             encoder_size=self.encoder.output_size,
             num_params=self.loss.num_params,
             encoder_factory=encoder,
+            point=functools.partial(_raw_point, self.loss),
         )
         self.head = head(self.dims)
         self.optimizer = optimizer
@@ -122,17 +130,23 @@ class Forecaster(L.LightningModule):
                 {split: quantile_metrics.clone(prefix=f"{split}/") for split in ("val", "test")}
             )
 
-    def forward(self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
-        """Loss parameters for every horizon step.
+    def forward(
+        self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Loss parameters for every horizon step; ``target`` (training only) lets a head teacher-force.
 
         Shapes:
-            past: (B, L, C_in), future: (B, H, C_fut), static: (B, S) -> (B, H, C_out, P)
+            past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out) -> (B, H, C_out, P)
         """
         normalized, (loc, scale) = self.normalization(past, self.target_size)  # -> (B, L, C_in)
+        if target is not None:
+            target = (target - loc) / scale  # -> (B, H, C_out), on the scale the head forecasts in
         if self.channel_independent:
             normalized, future, static = self._per_channel(normalized, future, static)  # B -> B * C_out series
+            if target is not None:
+                target = target.transpose(1, 2).reshape(-1, future.shape[1], 1)  # -> (B * C_out, H, 1)
         encoded = self.encoder(self.embedding(normalized))  # -> sequence (B, T, D)
-        params = self.head(encoded, future, static)  # -> (B, H, C_out, P)
+        params = self.head(encoded, future, static, target)  # -> (B, H, C_out, P)
         if self.channel_independent:
             _, horizon, _, num_params = params.shape
             params = params.view(-1, self.target_size, horizon, num_params)  # -> (B, C_out, H, P)
@@ -158,7 +172,7 @@ class Forecaster(L.LightningModule):
         return torch.cat([targets, covariates], dim=-1), future.repeat_interleave(channels, dim=0), static
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch.past, batch.future, batch.static), batch.target)
+        loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
         return loss
 

@@ -2,7 +2,7 @@
 
 from .embeddings import Embedding, IdentityEmbedding, LinearEmbedding, SegmentEmbedding
 from .encoders import Encoder, EncoderOutput, GRUEncoder, LSTMEncoder, RNNEncoder, StackedEncoder
-from .heads import Head, LinearHead, SegmentHead
+from .heads import AutoregressiveHead, Head, LinearHead, SegmentHead
 from .normalization import InstanceNormalization, LastValueNormalization, NoNormalization, Normalization
 from .sru import SRUEncoder, SRULayer
 
@@ -18,6 +18,7 @@ __all__ = [
     "Head",
     "LinearHead",
     "SegmentHead",
+    "AutoregressiveHead",
     "Embedding",
     "IdentityEmbedding",
     "LinearEmbedding",

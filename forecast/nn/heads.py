@@ -6,17 +6,23 @@ from torch import nn
 from ..batch import ModelDims
 from .encoders import EncoderOutput, State
 
-__all__ = ["Head", "LinearHead", "SegmentHead"]
+__all__ = ["Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
 
 
 class Head(nn.Module):
     """The contract every head keeps: encoder output (and covariates) in, loss parameters out.
 
+    ``target``, the normalized target, is given in training only, for heads that teacher-force; the
+    others ignore it.
+
     Shapes:
-        encoded.sequence: (B, T, D), future: (B, H, C_fut), static: (B, S) -> (B, H, C_out, P)
+        encoded.sequence: (B, T, D), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out)
+        -> (B, H, C_out, P)
     """
 
-    def forward(self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -44,7 +50,9 @@ class LinearHead(Head):
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(in_features, dims.horizon * dims.target_size * dims.num_params)
 
-    def forward(self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         # encoded.sequence: (B, T, D)
         if self.from_sequence:
             features = encoded.sequence.flatten(1)  # -> (B, T * D)
@@ -99,7 +107,9 @@ class SegmentHead(Head):
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(self.decoder.output_size, seg_len * dims.target_size * dims.num_params)
 
-    def forward(self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         # encoded.state: (layers * dirs, B, D) or a tuple of those, future: (B, H, C_fut), static: (B, S)
         batch = static.shape[0]
         inputs = [
@@ -112,6 +122,61 @@ class SegmentHead(Head):
         decoded = self.decoder(inputs, state).sequence  # -> (B * H / seg_len, 1, D)
         params = self.linear(self.dropout(decoded))  # -> (B * H / seg_len, 1, seg_len * C_out * P)
         return params.view(batch, *self.out_shape)  # -> (B, H, C_out, P)
+
+
+class AutoregressiveHead(Head):
+    """Sequence-to-sequence decoding: a recurrent decoder forecasts ``step`` steps at a time, reading
+    its own previous forecast.
+
+    The decoder starts from the encoder's final state; each of its steps reads the previous
+    ``step`` forecast values (zeros before the first: after last-value normalization, the last
+    observed value), those steps' future covariates and the static features. In training,
+    ``teacher_forcing`` is the probability that a batch reads the true previous values instead
+    (Williams and Zipser, 1989), which speeds training up but shows the decoder inputs it never
+    sees at prediction time. The decoder is built from the encoder's own factory.
+
+    Args:
+        dims: sizes from the Forecaster, including the encoder's factory and the loss's point forecast.
+        step: forecast steps per decoder step (1: step by step; larger: segment by segment); must
+            divide the horizon.
+        teacher_forcing: probability, per training batch, of feeding the true previous values.
+        dropout: dropout on the decoder's output before the linear map.
+
+    Raises:
+        ValueError: ``step`` does not divide the horizon, or the Forecaster gave no encoder factory.
+    """
+
+    def __init__(self, dims: ModelDims, *, step: int = 1, teacher_forcing: float = 0.0, dropout: float = 0.0):
+        super().__init__()
+        if step < 1 or dims.horizon % step:
+            raise ValueError(
+                f"model.head.init_args.step={step} must divide the horizon {dims.horizon}; "
+                "choose a divisor of data.horizon"
+            )
+        if dims.encoder_factory is None or dims.point is None:
+            raise ValueError("AutoregressiveHead decodes with the encoder's own factory; build it through Forecaster")
+        self.step, self.teacher_forcing, self.point = step, teacher_forcing, dims.point
+        self.out_shape = (step, dims.target_size, dims.num_params)
+        self.decoder = dims.encoder_factory(step * (dims.target_size + dims.future_size) + dims.static_size)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(self.decoder.output_size, step * dims.target_size * dims.num_params)
+
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        # encoded.state: (layers * dirs, B, D) or a tuple, future: (B, H, C_fut), static: (B, S), target: (B, H, C_out)
+        batch, horizon = future.shape[:2]
+        teacher = target is not None and self.training and bool(torch.rand(()) < self.teacher_forcing)
+        previous = future.new_zeros(batch, self.step * self.out_shape[1])  # -> (B, step * C_out)
+        state, outputs = encoded.state, []
+        for start in range(0, horizon, self.step):
+            window = slice(start, start + self.step)
+            inputs = torch.cat([previous, future[:, window].flatten(1), static], dim=-1)[:, None]  # -> (B, 1, in)
+            decoded, state = self.decoder(inputs, state)  # -> (B, 1, D)
+            params = self.linear(self.dropout(decoded[:, 0])).view(batch, *self.out_shape)  # -> (B, step, C_out, P)
+            outputs.append(params)
+            previous = (target[:, window] if teacher else self.point(params)).flatten(1)  # -> (B, step * C_out)
+        return torch.cat(outputs, dim=1)  # -> (B, H, C_out, P)
 
 
 def _repeat_state(state: State, times: int) -> State:

@@ -5,7 +5,16 @@ import pytest
 import torch
 
 from forecast import Forecaster
-from forecast.nn import GRUEncoder, LinearHead, LSTMEncoder, RNNEncoder, SegmentEmbedding, SegmentHead, SRUEncoder
+from forecast.nn import (
+    AutoregressiveHead,
+    GRUEncoder,
+    LinearHead,
+    LSTMEncoder,
+    RNNEncoder,
+    SegmentEmbedding,
+    SegmentHead,
+    SRUEncoder,
+)
 
 ENCODERS = {
     "rnn": functools.partial(RNNEncoder, hidden_size=8),
@@ -18,6 +27,8 @@ HEADS = {
     "linear-last": LinearHead,
     "linear-sequence": functools.partial(LinearHead, from_sequence=True),
     "segment": functools.partial(SegmentHead, seg_len=2),
+    "autoregressive": functools.partial(AutoregressiveHead, teacher_forcing=0.5),
+    "autoregressive-segments": functools.partial(AutoregressiveHead, step=2),
 }
 
 
@@ -42,9 +53,10 @@ def test_head_shapes_and_gradients_with_every_encoder(encoder, head):
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"No gradient for {name}"
 
 
+@pytest.mark.parametrize("head", ["segment", "autoregressive"])
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
-def test_segment_head_decodes_with_the_encoders_family(encoder):
-    model = build(encoder, "segment")
+def test_recurrent_heads_decode_with_the_encoders_family(encoder, head):
+    model = build(encoder, head)
     assert type(model.head.decoder) is type(model.encoder)
     assert model.head.decoder.output_size == model.encoder.output_size
 
@@ -87,3 +99,30 @@ def test_tiny_model_overfits_a_sine_with_every_head(head):
         loss.backward()
         optimizer.step()
     assert loss.item() < 1e-3  # the series' variance is 0.5
+
+
+def test_autoregressive_head_is_causal_over_the_horizon():
+    """Step k's forecast depends on future covariates up to step k only."""
+    model = build("gru", "autoregressive").eval()
+    past, future, static = inputs()
+    changed = future.clone()
+    changed[:, 3] += 1.0
+    before, after = model(past, future, static), model(past, changed, static)
+    torch.testing.assert_close(before[:, :3], after[:, :3])
+    assert not torch.allclose(before[:, 3], after[:, 3])
+
+
+def test_autoregressive_head_teacher_forcing_feeds_the_true_previous_values():
+    model = build("gru", "autoregressive", loss=None)
+    model.head.teacher_forcing = 1.0
+    model.train()
+    past, future, static = inputs()
+    model.head.dropout.p = 0.0
+    target = torch.randn(5, 4, 2)
+    changed = target.clone()
+    changed[:, 2] += 1.0  # seen by step 3 only, as its previous value
+    before, after = model(past, future, static, target), model(past, future, static, changed)
+    torch.testing.assert_close(before[:, :3], after[:, :3])
+    assert not torch.allclose(before[:, 3], after[:, 3])
+    model.eval()  # at prediction time the target is never read
+    torch.testing.assert_close(model(past, future, static, target), model(past, future, static, changed))
