@@ -28,6 +28,26 @@ __all__ = ["TimeSeriesDataModule"]
 _ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
 
 
+def _plain(value: Any) -> Any:
+    """A hyperparameter as plain data, so that checkpoints load with ``torch.load(weights_only=True)``.
+
+    Classes and functions become their import path, other objects ``{"class_path", "init_args"}``
+    as in the CLI's own configs (which arrive plain already).
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    init_args = {name: _plain(item) for name, item in vars(value).items()}
+    return {"class_path": f"{type(value).__module__}.{type(value).__qualname__}", "init_args": init_args}
+
+
 class TimeSeriesDataModule(L.LightningDataModule):
     """Windows one or many time series for training, validation, testing and forecasting.
 
@@ -104,7 +124,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
         counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
         if min(counts.values()) < 1:
             raise ValueError(f"lookback, horizon and strides must be >= 1; got {counts}")
-        self.save_hyperparameters(ignore=["source"] if isinstance(source, pd.DataFrame) else None)
+        ignore = ["source"] if isinstance(source, pd.DataFrame) else None
+        self.save_hyperparameters(ignore=ignore)
+        self.save_hyperparameters({name: _plain(value) for name, value in self.hparams.items()}, ignore=ignore)
         self.lookback, self.horizon = lookback, horizon
         self.split = split or FractionSplit()
         self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}

@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast.data.calendar import CALENDAR_FEATURES, calendar_columns, calendar_features
+
+TIMES = pd.date_range("2023-12-30 22:45", periods=24 * 70, freq="h").append(pd.DatetimeIndex(["2024-02-29 07:15"]))
+
+
+def test_integer_features_are_pandas_fields_from_zero():
+    features = calendar_features(TIMES, list(CALENDAR_FEATURES), "integer")
+    expected = {
+        "minute": TIMES.minute,
+        "hour": TIMES.hour,
+        "dayofweek": TIMES.dayofweek,
+        "day": TIMES.day - 1,
+        "dayofyear": TIMES.dayofyear - 1,
+        "weekofyear": TIMES.isocalendar().week.to_numpy() - 1,
+        "month": TIMES.month - 1,
+        "quarter": TIMES.quarter - 1,
+    }
+    assert calendar_columns(list(CALENDAR_FEATURES), "integer") == list(expected)
+    for channel, values in enumerate(expected.values()):
+        np.testing.assert_array_equal(features[:, channel], np.asarray(values, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "time, feature, angle",
+    [
+        ("2024-02-29 07:15", "day", 2 * np.pi * 28 / 29),  # leap February has 29 days
+        ("2023-02-28 00:00", "day", 2 * np.pi * 27 / 28),
+        ("2024-12-31 00:00", "dayofyear", 2 * np.pi * 365 / 366),
+        ("2024-01-07 23:00", "hour", 2 * np.pi * 23 / 24),
+        ("2024-01-07 23:00", "dayofweek", 2 * np.pi * 6 / 7),  # a Sunday
+        ("2024-11-30 00:00", "month", 2 * np.pi * 10 / 12),
+    ],
+)
+def test_cyclical_features_are_points_on_the_circle(time, feature, angle):
+    features = calendar_features(pd.DatetimeIndex([time]), [feature], "cyclical")
+    assert calendar_columns([feature], "cyclical") == [f"{feature}_sin", f"{feature}_cos"]
+    np.testing.assert_allclose(features[0], [np.sin(angle), np.cos(angle)], atol=1e-6)
+
+
+def test_unknown_feature_is_named():
+    with pytest.raises(ForecastDataError, match=r"calendar feature\(s\) \['weekday'\] unknown; choose from"):
+        TimeSeriesDataModule("etth1", calendar=["hour", "weekday"])
+
+
+def test_calendar_features_are_future_covariates_of_each_window(long_frame):
+    data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], calendar=["hour", "dayofweek"])
+    assert (data.input_size, data.future_size) == (1, 4)
+    data.setup("fit")
+    val = data.dataset("val")
+    batch = val.__getitems__(list(range(len(val))))
+    for i in range(0, len(batch), 7):
+        times = data.forecast_times(int(batch.series[i]), int(batch.time[i]))
+        expected = calendar_features(times, ["hour", "dayofweek"], "cyclical")
+        np.testing.assert_allclose(batch.future[i].numpy(), expected, atol=1e-6)
+
+
+def test_calendar_of_a_forecast_continues_past_the_data(long_frame):
+    data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], calendar=["hour"], calendar_encoding="integer")
+    data.setup("predict")
+    batch = data.dataset("predict").__getitems__([0, 1, 2])
+    for i, name in enumerate(data.series_names):
+        last = long_frame.loc[long_frame["id"] == name, "time"].iloc[-1]
+        expected = pd.date_range(last, periods=6, freq="h")[1:].hour
+        np.testing.assert_array_equal(batch.future[i, :, 0].numpy(), expected)
+
+
+def test_calendar_uses_the_data_time_zone():
+    index = pd.date_range("2024-03-30", periods=72, freq="h", tz="Europe/Berlin")  # over a DST change
+    frame = pd.DataFrame({"x": np.arange(72.0)}, index=index)
+    data = TimeSeriesDataModule(frame, 8, 4, calendar=["hour"], calendar_encoding="integer", split=None)
+    data.setup("fit")
+    batch = data.dataset("train").__getitems__(list(range(len(data.dataset("train")))))
+    np.testing.assert_array_equal(batch.future[:, 0, 0].numpy(), index[batch.time.numpy()].hour)

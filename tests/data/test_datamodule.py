@@ -1,0 +1,203 @@
+import functools
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.preprocessing import StandardScaler
+
+from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
+from forecast.data import RowSplit
+from forecast.nn import GRUEncoder
+
+ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region", "size"])
+
+
+def all_windows(data, part):
+    dataset = data.dataset(part)
+    return dataset.__getitems__(list(range(len(dataset))))
+
+
+def assert_same_batches(first, second):
+    for field in ("past", "future", "static", "target", "series", "time", "target_scale", "target_offset"):
+        torch.testing.assert_close(getattr(first, field), getattr(second, field), equal_nan=True, msg=field)
+
+
+def test_long_frame_of_one_series_equals_the_wide_frame(wide_frame):
+    long = wide_frame.rename_axis("time").reset_index().assign(id="only")
+    wide, as_long = (
+        TimeSeriesDataModule(frame, 10, 5, targets=["c", "a"], split=RowSplit(120, 160)) for frame in (wide_frame, long)
+    )
+    for data in (wide, as_long):
+        data.setup("fit")
+    assert (as_long.input_size, as_long.series_names, as_long.freq) == (wide.input_size, ["only"], wide.freq)
+    for part in ("train", "val", "test", "predict"):
+        assert_same_batches(all_windows(wide, part), all_windows(as_long, part))
+
+
+def test_wide_columns_melted_to_long_are_series_scaled_like_channels(wide_frame):
+    wide = TimeSeriesDataModule(wide_frame, 10, 5, split=RowSplit(120, 160))
+    melted = wide_frame.rename_axis("time").reset_index().melt("time", var_name="id", value_name="value")
+    long = TimeSeriesDataModule(melted, 10, 5, split=RowSplit(120, 160), scale_per_series=True)
+    for data in (wide, long):
+        data.setup("fit")
+    assert long.series_names == ["a", "b", "c"] and long.input_size == 1
+    for part in ("train", "test"):
+        channels, series = all_windows(wide, part), all_windows(long, part)
+        for i, name in enumerate(long.series_names):
+            mine = series.series == i
+            torch.testing.assert_close(series.past[mine, :, 0], channels.past[..., i])
+            torch.testing.assert_close(series.target[mine, :, 0], channels.target[..., i])
+            torch.testing.assert_close(
+                series.to_original(series.target)[mine, :, 0],
+                torch.tensor(
+                    wide_frame[name].to_numpy()[channels.time[:, None] + torch.arange(5)], dtype=torch.float32
+                ),
+            )
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "indexed"])
+def test_long_rows_in_any_series_order_give_the_same_windows(long_frame, layout):
+    grouped = TimeSeriesDataModule(long_frame, 10, 5, **ROLES)
+    if layout == "interleaved":
+        other = long_frame.sort_values("time", kind="stable")  # a panel: all series at each time
+    else:
+        other = long_frame.set_index(["id", "time"])
+    other = TimeSeriesDataModule(other, 10, 5, **ROLES)
+    for data in (grouped, other):
+        data.setup("fit")
+    order = [other.series_names.index(name) for name in grouped.series_names]
+    assert sorted(other.series_names) == sorted(grouped.series_names)
+    for part in ("train", "val"):
+        mine, theirs = all_windows(grouped, part), all_windows(other, part)
+        key = lambda batch, names: np.lexsort((batch.time.numpy(), [names[s] for s in batch.series.tolist()]))  # noqa: E731
+        a, b = key(mine, grouped.series_names), key(theirs, other.series_names)
+        torch.testing.assert_close(mine.past[a], theirs.past[b])
+        torch.testing.assert_close(mine.future[a], theirs.future[b])
+        torch.testing.assert_close(mine.static[a], theirs.static[b])
+    assert order  # every series found in both
+
+
+def test_covariates_and_statics_fill_their_fields(long_frame):
+    data = TimeSeriesDataModule(long_frame, 10, 5, covariate_scaler=None, scaler=None, **ROLES)
+    assert (data.input_size, data.target_size, data.future_size, data.static_size) == (2, 1, 1, 2)
+    assert data.static_cardinalities == [2, 0]  # region: north, south; size: a number
+    data.setup("fit")
+    batch = all_windows(data, "val")
+    assert (batch.future.shape, batch.static.shape) == ((len(batch), 5, 1), (len(batch), 2))
+    for i in range(0, len(batch), 5):
+        rows = long_frame[long_frame["id"] == data.series_names[batch.series[i]]].iloc[int(batch.time[i]) :]
+        np.testing.assert_allclose(batch.future[i, :, 0].numpy(), rows["price"].to_numpy()[:5], rtol=1e-6)
+        region, size = rows.iloc[0][["region", "size"]]
+        assert batch.static[i].tolist() == [["north", "south"].index(region), size]
+
+
+def with_future_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """Each series followed by ``rows`` hours of known prices and no targets, as a forecast needs them."""
+    tails = [
+        pd.DataFrame({"id": name, "time": pd.date_range(part["time"].iloc[-1], periods=rows + 1, freq="h")[1:]}).assign(
+            y=np.nan,
+            load=np.nan,
+            price=100.0 + np.arange(rows),
+            region=part["region"].iloc[0],
+            size=part["size"].iloc[0],
+        )
+        for name, part in frame.groupby("id", sort=False)
+    ]
+    return pd.concat([frame, *tails], ignore_index=True)
+
+
+def test_forecast_takes_future_covariates_from_rows_after_the_data(long_frame):
+    data = TimeSeriesDataModule(with_future_rows(long_frame, 7), 10, 5, covariate_scaler=None, **ROLES)
+    assert data.table.observed.tolist() == [120, 90, 150]  # the rows without targets are no training data
+    data.setup("fit")
+    batch = all_windows(data, "predict")
+    assert batch.time.tolist() == [120, 90, 150]
+    np.testing.assert_allclose(batch.future[..., 0].numpy(), np.tile(100.0 + np.arange(5), (3, 1)))
+    plain = TimeSeriesDataModule(long_frame, 10, 5, covariate_scaler=None, **ROLES)
+    plain.setup("fit")
+    assert_same_batches(all_windows(plain, "train"), all_windows(data, "train"))
+
+
+def test_forecast_without_future_covariates_names_the_series(long_frame):
+    data = TimeSeriesDataModule(with_future_rows(long_frame, 3), 10, 5, **ROLES)
+    data.setup("predict")
+    with pytest.raises(ForecastDataError, match=r"series 'A' gives future covariates \['price'\] for 3 of the 5 steps"):
+        data.dataset("predict")
+
+
+def test_state_is_plain_data_that_round_trips(long_frame, tmp_path):
+    long_frame = with_future_rows(long_frame, 5)
+    data = TimeSeriesDataModule(long_frame, 10, 5, scale_per_series=True, **ROLES)
+    data.setup("fit")
+    torch.save({"datamodule": data.state_dict()}, tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)["datamodule"]
+    assert state["vocabularies"] == {"region": ["north", "south"]} and state["freq"] == "h"
+    assert state["borders"] == data.borders.tolist() and state["series"] == ["A", "B", "C"]
+    changed = long_frame.copy()
+    changed["y"] *= 3  # data whose own scalers would differ; and series in another order
+    changed = changed.iloc[::-1].sort_values(["id", "time"], ascending=[False, True])
+    fresh = TimeSeriesDataModule(changed, 10, 5, scale_per_series=True, **ROLES)
+    fresh.setup("predict")
+    fresh.load_state_dict(state)
+    assert fresh.series_names == ["C", "B", "A"]
+    for kind in (0, 1):
+        np.testing.assert_allclose(fresh.scalings[kind].scale, data.scalings[kind].scale[::-1])
+    original = all_windows(data, "predict")
+    again = all_windows(fresh, "predict")
+    torch.testing.assert_close(
+        again.to_original(again.past[..., :1]), original.to_original(original.past[..., :1]).flip(0) * 3
+    )
+
+
+def test_state_of_other_columns_is_refused(long_frame):
+    data = TimeSeriesDataModule(long_frame, 10, 5, **ROLES)
+    data.setup("fit")
+    other = TimeSeriesDataModule(long_frame, 10, 5, **(ROLES | {"past_covariates": None}))
+    with pytest.raises(
+        ForecastDataError,
+        match=r"trained with past_covariates=\['load'\], but the data module has past_covariates=\[\]",
+    ):
+        other.load_state_dict(data.state_dict())
+
+
+def test_state_of_per_series_scalers_needs_the_series(long_frame):
+    data = TimeSeriesDataModule(long_frame[long_frame["id"] != "B"], 10, 5, scale_per_series=True, **ROLES)
+    data.setup("fit")
+    with pytest.raises(ForecastDataError, match=r"knows no series \['B'\]"):
+        TimeSeriesDataModule(long_frame, 10, 5, **ROLES).load_state_dict(data.state_dict())
+
+
+def test_trainer_restores_the_data_state_from_the_checkpoint(long_frame, tmp_path):
+    def module(frame):
+        return TimeSeriesDataModule(with_future_rows(frame, 4), 12, 4, batch_size=32, scale_per_series=True, **ROLES)
+
+    data = module(long_frame)
+    sizes = dict(input_size=2, target_size=1, future_size=1, static_size=2)
+    model = Forecaster(lookback=12, horizon=4, **sizes, encoder=functools.partial(GRUEncoder, hidden_size=4))
+    options = dict(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(**options, default_root_dir=tmp_path)
+    trainer.fit(model, data)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    fresh = module(long_frame.assign(y=long_frame["y"] * 10))  # its own scalers would be 10 times larger
+    # weights_only=False for the model's own hyperparameters (its factories); the data's are plain:
+    L.Trainer(**options, default_root_dir=tmp_path).predict(
+        model, fresh, ckpt_path=tmp_path / "model.ckpt", weights_only=False
+    )
+    np.testing.assert_allclose(fresh.scalings[0].scale, data.scalings[0].scale)
+    expected = data.buffer.values[:5, 0].numpy() * 10 + 9 * data.scalings[0].offset[0, 0] / data.scalings[0].scale[0, 0]
+    np.testing.assert_allclose(fresh.buffer.values[:5, 0].numpy(), expected, rtol=1e-4)
+
+
+def test_checkpoint_data_entries_load_with_weights_only(long_frame, tmp_path):
+    data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], split=RowSplit(60, 75), scaler=StandardScaler)
+    data.setup("fit")
+    assert data.hparams["split"] == {
+        "class_path": "forecast.data.splits.RowSplit",
+        "init_args": {"val_start": 60, "test_start": 75, "test_end": None},
+    }
+    assert data.hparams["scaler"] == "sklearn.preprocessing._data.StandardScaler"
+    torch.save({"hyper_parameters": dict(data.hparams), "state": data.state_dict()}, tmp_path / "data.pt")
+    loaded = torch.load(tmp_path / "data.pt", weights_only=True)
+    assert loaded["state"] == data.state_dict() and loaded["hyper_parameters"] == dict(data.hparams)
