@@ -19,7 +19,7 @@ from .scaling import AffineScaling, series_chunks
 
 __all__ = ["SeriesBuffer", "build_buffer", "static_vocabularies", "encode_statics"]
 
-_CHUNK_CELLS = 1 << 22  # values copied at once (32 MiB of float64)
+_CHUNK_CELLS = 1 << 20  # values copied at once (8 MiB of float64; the row indices take four times that)
 
 
 @dataclass

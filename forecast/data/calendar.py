@@ -80,12 +80,12 @@ def calendar_features(times: pd.DatetimeIndex, features: list[str], encoding: Ca
     return np.stack(channels, axis=1).astype(np.float32) if channels else np.empty((len(times), 0), np.float32)
 
 
-def fixed_step(offset: pd.DateOffset, zoned: bool) -> int | None:
-    """The step of a frequency in nanoseconds when it never varies (hours, minutes; days without time zones)."""
-    if zoned and not isinstance(offset, pd.offsets.Tick):
+def fixed_step(offset: pd.DateOffset, times: pd.DatetimeIndex) -> int | None:
+    """The step of a frequency in ticks of ``times``' unit, when it never varies (hours; days without time zones)."""
+    if times.tz is not None and not isinstance(offset, pd.offsets.Tick):
         return None
     try:
-        return pd.Timedelta(offset).value
+        return pd.Timedelta(offset) // pd.Timedelta(1, unit=times.unit)
     except ValueError:
         return None
 
@@ -97,11 +97,11 @@ def step_times(starts: pd.DatetimeIndex, counts: np.ndarray, freq: str) -> pd.Da
         starts: (N,), counts: (N,) -> (sum(counts),)
     """
     offset = pd.tseries.frequencies.to_offset(freq)
-    step = fixed_step(offset, starts.tz is not None)
+    step = fixed_step(offset, starts)
     if step is None:
         ranges = [pd.date_range(start, periods=count, freq=offset) for start, count in zip(starts, counts, strict=True)]
         return ranges[0].append(ranges[1:]) if ranges else starts[:0]
     first = np.repeat(np.cumsum(counts) - counts, counts)
-    stamps = np.repeat(starts.as_unit("ns").asi8, counts) + (np.arange(counts.sum()) - first) * step
-    times = pd.DatetimeIndex(stamps.view("datetime64[ns]"))
+    stamps = np.repeat(starts.asi8, counts) + (np.arange(counts.sum()) - first) * step
+    times = pd.DatetimeIndex(stamps.view(f"datetime64[{starts.unit}]"))
     return times if starts.tz is None else times.tz_localize("UTC").tz_convert(starts.tz)

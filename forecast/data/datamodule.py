@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
 from sklearn.preprocessing import StandardScaler
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from ..errors import ForecastDataError, where
 from .buffer import SeriesBuffer, build_buffer, encode_statics, static_vocabularies
@@ -21,7 +21,7 @@ from .sampling import SeriesBalancedSampler
 from .scaling import AffineScaling, fit_scaling
 from .splits import FractionSplit, Split, part_windows
 from .validate import NanPolicy, check_lengths, check_times, find_future_rows, repair_missing
-from .windows import WindowDataset, collate_batch
+from .windows import WindowBatchSampler, WindowDataset, collate_batch
 
 __all__ = ["TimeSeriesDataModule"]
 
@@ -245,21 +245,19 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     def _loader(self, part: str, shuffle: bool = False) -> DataLoader:
         dataset = self.dataset(part)
-        sampler = None
-        if shuffle and self.sampling == "series":
-            # Lightning's own DistributedSampler takes its seed from here too.
-            sampler = SeriesBalancedSampler(dataset.counts, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)))
-            shuffle = False
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
+        options = dict(
             num_workers=self.num_workers,
             collate_fn=collate_batch,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
+        if shuffle and self.sampling == "series":
+            # A plain sampler, which Lightning wraps under DDP; its seed is the one Lightning's own samplers take.
+            seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+            sampler = SeriesBalancedSampler(torch.from_numpy(dataset.counts), seed=seed)
+            return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, **options)
+        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, batch_sampler=WindowBatchSampler(order, self.batch_size, drop_last=False), **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -187,6 +187,8 @@ def to_table(frame: pd.DataFrame, roles: Roles, id_column: str, time_column: str
         names, offsets, positions = _group_by_series(frame[id_column])
         times = _as_times(frame[time_column], time_column)
     else:
+        if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
+            frame = frame.set_index(time_column)
         names, offsets, positions = ["0"], np.array([0, len(frame)]), None
         times = _as_times(pd.Series(frame.index), time_column if frame.index.name is None else frame.index.name)
     if positions is not None:
@@ -218,11 +220,18 @@ def _group_by_series(ids: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray 
 
 
 def _as_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
-    """The column as nanosecond times.
+    """The column as times (in the column's own unit: no copy of a column of times).
 
     Raises:
         ForecastDataError: a value is missing or is not a time.
     """
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return _no_missing(pd.DatetimeIndex(column), name)  # a view: no copy of a column of times
+    if pd.api.types.is_numeric_dtype(column):
+        raise ForecastDataError(
+            f"the time column holds numbers ({column.dtype}), not times, at {where(column=name, row=0)}; "
+            "convert them with pandas.to_datetime (e.g. unit='s'), or give a wide frame a DatetimeIndex"
+        )
     try:
         times = pd.DatetimeIndex(pd.to_datetime(column))
     except (TypeError, ValueError) as error:
@@ -232,10 +241,14 @@ def _as_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
             f"the time column holds {column.iloc[row]!r}, not a time, at {where(column=name, row=row)}; "
             "give times (the index of a wide frame, the first column of a wide CSV)"
         ) from error
+    return _no_missing(times, name)
+
+
+def _no_missing(times: pd.DatetimeIndex, name: str) -> pd.DatetimeIndex:
     if times.hasnans:
         row = int(np.argmax(times.isna()))
         raise ForecastDataError(f"the time is missing at {where(column=name, row=row)}; fill or drop the row")
-    return times.as_unit("ns")
+    return times
 
 
 def _numeric(column: pd.Series, name: str, positions: np.ndarray | None) -> np.ndarray:

@@ -46,7 +46,7 @@ def check_times(table: SeriesTable, freq: str | None) -> str:
         )
     freq = freq or _infer_frequency(table)
     offset = _as_offset(freq)
-    fixed = fixed_step(offset, table.times.tz is not None)
+    fixed = fixed_step(offset, table.times)
     if fixed is not None:
         off_step = (steps != fixed) & inside
         row = int(np.argmax(off_step)) + 1 if off_step.any() else None
@@ -76,7 +76,8 @@ def _infer_frequency(table: SeriesTable) -> str:
             "cannot infer a frequency from series of one row each; state it with freq=, e.g. freq: h"
         )
     values, counts = np.unique(steps, return_counts=True)
-    return pd.tseries.frequencies.to_offset(pd.Timedelta(int(values[np.argmax(counts)]))).freqstr
+    step = pd.Timedelta(int(values[np.argmax(counts)]), unit=table.times.unit)
+    return pd.tseries.frequencies.to_offset(step).freqstr
 
 
 def _as_offset(freq: str) -> pd.DateOffset:
