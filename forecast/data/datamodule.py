@@ -19,7 +19,7 @@ from .calendar import CalendarEncoding, calendar_columns
 from .frames import read_source, resolve_roles, to_table
 from .sampling import SeriesBalancedSampler
 from .scaling import AffineScaling, fit_scaling
-from .splits import FractionSplit, Split, part_windows
+from .splits import FractionSplit, Split, Windows, part_windows
 from .validate import NanPolicy, check_lengths, check_times, find_future_rows, repair_missing
 from .windows import WindowBatchSampler, WindowDataset, collate_batch
 
@@ -147,7 +147,15 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self._buffer: SeriesBuffer | None = None
         self._static: torch.Tensor | None = None
 
-    def _read(self, frame: pd.DataFrame, id_column: str, time_column: str, freq, nan_policy, drop_short) -> None:
+    def _read(
+        self,
+        frame: pd.DataFrame,
+        id_column: str,
+        time_column: str,
+        freq: str | None,
+        nan_policy: NanPolicy,
+        drop_short: bool,
+    ) -> None:
         """Validate the frame into the series table, and take what follows from it."""
         table = to_table(frame, self.roles, id_column, time_column)
         self.freq = check_times(table, freq)
@@ -197,17 +205,22 @@ class TimeSeriesDataModule(L.LightningDataModule):
             self._static = encode_statics(self.table, self.vocabularies)
         return self._static
 
-    def _windows(self, part: str):
+    def _windows(self, part: str) -> Windows:
+        """The windows of ``part``.
+
+        Raises:
+            ForecastDataError: a split part has no window in any series.
+        """
         windows = part_windows(self.borders, self.table.observed, part, self.lookback, self.horizon, self.strides[part])
         if part != "predict" and windows.counts.sum() == 0:
-            i = int(np.argmax(self.table.observed))
-            first, end = {"train": (0, 0), "val": (0, 1), "test": (1, 2)}[part]
-            start = 0 if part == "train" else self.borders[i, first]
+            i = int(np.argmax(self.table.observed))  # the longest series, for the message
+            val_start, test_start, test_end = self.borders[i].tolist()
+            start, end = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, test_end)}[part]
             series = f" ({where(series=self.table.names[i])}, the longest)" if self.table.named else ""
             raise ForecastDataError(
-                f"the {part} part has no window: its targets span rows [{start}, {self.borders[i, end]}) of "
-                f"{self.table.observed[i]}{series}, too few for one window of lookback {self.lookback} + horizon "
-                f"{self.horizon}; use longer series, a shorter lookback/horizon, or other split borders"
+                f"the {part} part has no window: its targets span rows [{start}, {end}) of {self.table.observed[i]}"
+                f"{series}, too few for one window of lookback {self.lookback} + horizon {self.horizon}; "
+                "use longer series, a shorter lookback/horizon, or other split borders"
             )
         return windows
 
@@ -225,7 +238,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if part == "predict" and self.roles.future and (buffer.future_rows < self.horizon).any():
             i = int(np.argmax(buffer.future_rows < self.horizon))
             raise ForecastDataError(
-                f"{where(series=self.table.names[i]) or 'the data'} gives future covariates {self.roles.future} for "
+                f"{where(series=self.table.names[i]) if self.table.named else 'the data'} gives future covariates "
+                f"{self.roles.future} for "
                 f"{buffer.future_rows[i]} of the {self.horizon} steps after its last target; to forecast, append "
                 f"{self.horizon} rows with the future covariates and empty targets"
             )

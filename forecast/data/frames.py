@@ -15,7 +15,7 @@ import pandas as pd
 from .. import datasets
 from ..errors import ForecastDataError, where
 
-__all__ = ["Roles", "SeriesTable", "read_source", "resolve_roles", "to_table"]
+__all__ = ["Roles", "SeriesTable", "read_source", "is_long", "resolve_roles", "to_table"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def read_source(source: str | Path | pd.DataFrame, id_column: str, time_column: 
         ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file.
     """
     if isinstance(source, pd.DataFrame):
-        return source
+        return source.rename(columns=str)  # column names as the roles spell them; no copy of the data
     if isinstance(source, str) and source.lower() in datasets.names():
         return datasets.load(source)
     path = Path(source)
