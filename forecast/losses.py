@@ -132,11 +132,11 @@ class HuberLoss(_PointLoss):
 class _LocationScaleLoss(Loss):
     """Negative log-likelihood of a location-scale family; params are (loc, scale, shape...)."""
 
-    def __init__(self, quantiles: Sequence[float], min_scale: float):
+    def __init__(self, levels: Sequence[float], min_scale: float):
         super().__init__()
         if not min_scale > 0:
             raise ValueError(f"{type(self).__name__} needs a positive min_scale; got {min_scale}")
-        self.levels = check_quantile_levels(quantiles)
+        self.levels = check_quantile_levels(levels)
         self.min_scale = min_scale
 
     def distribution(self, params: torch.Tensor) -> distributions.Distribution:
@@ -176,7 +176,7 @@ class GaussianNLLLoss(_LocationScaleLoss):
     (``torch.special.ndtri``) and differentiable.
 
     Args:
-        quantiles: the levels a prediction writes as columns, strictly increasing in (0, 1).
+        levels: the quantile levels a prediction writes as columns, strictly increasing in (0, 1).
         min_scale: the smallest standard deviation, in normalized units; keeps the likelihood bounded.
 
     Raises:
@@ -185,8 +185,8 @@ class GaussianNLLLoss(_LocationScaleLoss):
 
     num_params = 2
 
-    def __init__(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9), min_scale: float = 1e-3):
-        super().__init__(quantiles, min_scale)
+    def __init__(self, levels: Sequence[float] = (0.1, 0.5, 0.9), min_scale: float = 1e-3):
+        super().__init__(levels, min_scale)
 
     def distribution(self, params: torch.Tensor) -> distributions.Normal:
         return distributions.Normal(params[..., 0], params[..., 1])
@@ -205,7 +205,7 @@ class StudentTNLLoss(_LocationScaleLoss):
     Quantiles come from SciPy's inverse t distribution (torch has none), so they carry no gradient.
 
     Args:
-        quantiles: the levels a prediction writes as columns, strictly increasing in (0, 1).
+        levels: the quantile levels a prediction writes as columns, strictly increasing in (0, 1).
         df: fixed degrees of freedom (positive), or ``None`` to learn them per value (P = 3 instead of 2).
         min_scale: the smallest scale, in normalized units; keeps the likelihood bounded.
 
@@ -213,8 +213,8 @@ class StudentTNLLoss(_LocationScaleLoss):
         ValueError: on bad quantile levels, a non-positive ``df`` or a non-positive ``min_scale``.
     """
 
-    def __init__(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9), df: float | None = None, min_scale: float = 1e-3):
-        super().__init__(quantiles, min_scale)
+    def __init__(self, levels: Sequence[float] = (0.1, 0.5, 0.9), df: float | None = None, min_scale: float = 1e-3):
+        super().__init__(levels, min_scale)
         if df is not None and not df > 0:
             raise ValueError(f"StudentTNLLoss needs positive degrees of freedom df, or None to learn them; got {df}")
         self.df = df
@@ -248,15 +248,15 @@ class QuantileLoss(Loss):
     when 0.5 is among the levels.
 
     Args:
-        quantiles: the levels to forecast, strictly increasing in (0, 1); P is their number.
+        levels: the quantile levels to forecast, strictly increasing in (0, 1); P is their number.
 
     Raises:
         ValueError: on bad levels.
     """
 
-    def __init__(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9)):
+    def __init__(self, levels: Sequence[float] = (0.1, 0.5, 0.9)):
         super().__init__()
-        self.levels = check_quantile_levels(quantiles)
+        self.levels = check_quantile_levels(levels)
         self.num_params = len(self.levels)
         self.anchor = min(range(self.num_params), key=lambda index: abs(self.levels[index] - 0.5))
 
@@ -278,7 +278,7 @@ class QuantileLoss(Loss):
             if not matches:
                 raise ValueError(
                     f"QuantileLoss forecasts the levels {list(self.levels)} only; got {level}. "
-                    "Add it to `quantiles` and train again"
+                    "Add it to `levels` and train again"
                 )
             columns.append(matches[0])
         return params[..., columns]  # -> (B, H, C, Q)

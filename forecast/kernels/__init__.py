@@ -2,7 +2,8 @@
 
 CUDA tensors go to the Triton kernels (imported on first use: nothing compiles at import); without
 Triton they take the CPU path's tensor ops, with one warning. Everything else takes the fused CPU path.
-``sru_reference`` is the readable oracle the tests hold both to.
+``sru_reference`` is the readable oracle the tests hold both to, and what ``torch.export`` and
+TorchScript tracing record: plain tensor ops that any exporter can represent.
 """
 
 import functools
@@ -44,6 +45,8 @@ def sru_recurrence(
     pre-activations ``[x~, f, r(, x')]`` of every step from one matrix product; returns ``h``
     (B, T, dirs, D) and the final cell state (B, dirs, D).
     """
+    if torch.compiler.is_exporting() or torch.jit.is_tracing():
+        return sru_recurrence_reference(u, highway, v, b, c0, use_tanh)
     if c0 is None:
         c0 = u.new_zeros(u.shape[0], u.shape[2], u.shape[4])
     recurrence = (_triton_recurrence() if u.is_cuda else None) or SRURecurrence
