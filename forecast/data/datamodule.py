@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from ..errors import ForecastDataError, where
+from ..specs import to_spec
 from .buffer import SeriesBuffer, build_buffer, encode_statics, static_vocabularies
 from .calendar import CalendarEncoding, calendar_columns
 from .frames import read_source, resolve_roles, to_table
@@ -28,24 +29,16 @@ __all__ = ["TimeSeriesDataModule"]
 _ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
 
 
-def _plain(value: Any) -> Any:
+def _recorded(value: Any) -> Any:
     """A hyperparameter as plain data, so that checkpoints load with ``torch.load(weights_only=True)``.
 
-    Classes and functions become their import path, other objects ``{"class_path", "init_args"}``
-    as in the CLI's own configs (which arrive plain already).
+    What cannot be a spec (a lambda scaler factory) is recorded by its ``repr``: hyperparameters are
+    a record; what predict needs travels in ``state_dict()``.
     """
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
-        return f"{value.__module__}.{value.__qualname__}"
-    init_args = {name: _plain(item) for name, item in vars(value).items()}
-    return {"class_path": f"{type(value).__module__}.{type(value).__qualname__}", "init_args": init_args}
+    try:
+        return to_spec(value)
+    except TypeError:
+        return repr(value)
 
 
 class TimeSeriesDataModule(L.LightningDataModule):
@@ -126,7 +119,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             raise ValueError(f"lookback, horizon and strides must be >= 1; got {counts}")
         ignore = ["source"] if isinstance(source, pd.DataFrame) else None
         self.save_hyperparameters(ignore=ignore)
-        self.save_hyperparameters({name: _plain(value) for name, value in self.hparams.items()}, ignore=ignore)
+        self.save_hyperparameters({name: _recorded(value) for name, value in self.hparams.items()}, ignore=ignore)
         self.lookback, self.horizon = lookback, horizon
         self.split = split or FractionSplit()
         self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}

@@ -197,7 +197,7 @@ def test_checkpoint_data_entries_load_with_weights_only(long_frame, tmp_path):
         "class_path": "forecast.data.splits.RowSplit",
         "init_args": {"val_start": 60, "test_start": 75, "test_end": None},
     }
-    assert data.hparams["scaler"] == "sklearn.preprocessing._data.StandardScaler"
+    assert data.hparams["scaler"] == {"class_path": "sklearn.preprocessing._data.StandardScaler"}
     torch.save({"hyper_parameters": dict(data.hparams), "state": data.state_dict()}, tmp_path / "data.pt")
     loaded = torch.load(tmp_path / "data.pt", weights_only=True)
     assert loaded["state"] == data.state_dict() and loaded["hyper_parameters"] == dict(data.hparams)
