@@ -1,15 +1,20 @@
-"""The command line: ``python -m forecast {fit,validate,test,predict} --config ...``."""
+"""The command line: ``python -m forecast {fit,validate,test,predict,backtest} --config ...``."""
 
+import os
 from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.trainer import Trainer
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
+from .backtest import ForecastTrainer
 from .callbacks import PredictionWriter
 from .data.datamodule import TimeSeriesDataModule
 from .model import Forecaster
+from .reports import EvaluationReport
 
 __all__ = ["ForecastCLI", "main", "resolve_checkpoint"]
 
@@ -49,13 +54,21 @@ class ForecastCLI(LightningCLI):
 
     ``data.lookback``/``data.horizon`` and the data's channel counts flow into the model, so no number
     is written twice; ``checkpoint.*`` configures the ModelCheckpoint (best on ``val/loss`` plus
-    ``last.ckpt``) and ``prediction_writer.*`` where ``predict`` writes its table.
+    ``last.ckpt``), ``prediction_writer.*`` where ``predict`` writes its table, and ``report.*`` the
+    metrics tables and plots of ``test`` and ``backtest``. Runs log to CSV unless ``trainer.logger``
+    names another logger (e.g. ``lightning.pytorch.loggers.TensorBoardLogger``).
     """
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's subcommands and ``backtest`` (``ForecastTrainer.backtest``)."""
+        return LightningCLI.subcommands() | {"backtest": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min", "checkpoint.save_last": True})
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
+        parser.add_lightning_class_args(EvaluationReport, "report")
         parser.link_arguments("data.lookback", "model.lookback")
         parser.link_arguments("data.horizon", "model.horizon")
         for size in ("input_size", "target_size", "future_size", "static_size"):
@@ -66,8 +79,24 @@ class ForecastCLI(LightningCLI):
         config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), self.trainer.default_root_dir)
         if config["ckpt_path"]:
             rank_zero_info(f"{self.subcommand}: checkpoint {config['ckpt_path']}")
+        elif self.subcommand != "fit" and any(parameter.requires_grad for parameter in self.model.parameters()):
+            rank_zero_warn(
+                f"{self.subcommand} without --ckpt_path evaluates untrained weights; "
+                "pass --ckpt_path best (only parameter-free baselines need none)"
+            )
 
-    before_fit = before_validate = before_test = before_predict = _resolve_ckpt_path
+    before_fit = before_validate = before_test = before_predict = before_backtest = _resolve_ckpt_path
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger.
+
+        Lightning's own default is TensorBoard whenever it is installed; CSV needs no extra install
+        and keeps ``metrics.csv`` in the same place on every machine.
+        """
+        trainer = self._get(self.config_init, "trainer", default={})
+        if trainer.get("logger") in (None, True):
+            kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
+        return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
         rank_zero_info(f"run directory: {self.trainer.log_dir}")
@@ -80,6 +109,7 @@ def main(args: list[str] | None = None) -> ForecastCLI:
     return ForecastCLI(
         Forecaster,
         TimeSeriesDataModule,
+        trainer_class=ForecastTrainer,
         args=args,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,

@@ -1,4 +1,4 @@
-"""Forecasting metrics that torchmetrics lacks: pinball loss, interval coverage and MASE.
+"""Forecasting metrics that torchmetrics lacks: pinball loss, CRPS from quantiles, interval coverage and MASE.
 
 Each follows torchmetrics' own layout (``regression/mae.py``): a pure ``_update`` function returns
 a sum and a count, a pure ``_compute`` function divides them, and the ``Metric`` keeps both as
@@ -20,9 +20,11 @@ from torchmetrics import Metric
 __all__ = [
     "check_quantile_levels",
     "mean_pinball_loss",
+    "continuous_ranked_probability_score",
     "interval_coverage",
     "mean_absolute_scaled_error",
     "MeanPinballLoss",
+    "ContinuousRankedProbabilityScore",
     "IntervalCoverage",
     "MeanAbsoluteScaledError",
 ]
@@ -98,6 +100,23 @@ def mean_pinball_loss(preds: Tensor, target: Tensor, quantiles: Sequence[float])
         tensor(0.1500)
     """
     return _mean_compute(*_pinball_loss_update(preds, target, quantiles))
+
+
+def continuous_ranked_probability_score(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
+    """CRPS of quantile forecasts: twice the pinball loss, averaged over values and levels.
+
+    The CRPS is the integral over all levels tau of twice the pinball loss of the tau-quantile
+    (Gneiting and Raftery, "Strictly Proper Scoring Rules", 2007, Section 4.2; Laio and Tamea,
+    2007); the mean over the forecast's levels approximates it, closely for many evenly spaced levels.
+    It is in the target's units, and equals the MAE for a point forecast read as one median.
+    Arguments and shapes are those of ``mean_pinball_loss``.
+
+    Example:
+        >>> import torch
+        >>> continuous_ranked_probability_score(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2.5]), [0.1, 0.5, 0.9])
+        tensor(0.3000)
+    """
+    return 2 * mean_pinball_loss(preds, target, quantiles)
 
 
 def _interval_coverage_update(preds: Tensor, target: Tensor, lower_index: int, upper_index: int) -> tuple[Tensor, int]:
@@ -262,6 +281,31 @@ class MeanPinballLoss(_MeanOverObservations):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         self._accumulate(*_pinball_loss_update(preds, target, self.quantiles))
+
+
+class ContinuousRankedProbabilityScore(MeanPinballLoss):
+    """CRPS of quantile forecasts (twice the mean pinball loss over levels); lower is better.
+
+    torchmetrics' metric of the same name scores an ensemble of samples; this one scores the
+    quantiles a ``QuantileLoss`` or a distribution gives (see ``continuous_ranked_probability_score``).
+
+    Args:
+        quantiles: the level of each column of the predictions, strictly increasing in (0, 1).
+        kwargs: torchmetrics' ``Metric`` options.
+
+    Shapes:
+        update(preds (B, H, C, Q), target (B, H, C)); any leading shape works alike.
+
+    Example:
+        >>> import torch
+        >>> metric = ContinuousRankedProbabilityScore([0.1, 0.5, 0.9])
+        >>> metric.update(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2.5]))
+        >>> metric.compute()
+        tensor(0.3000)
+    """
+
+    def compute(self) -> Tensor:
+        return 2 * super().compute()
 
 
 class IntervalCoverage(_MeanOverObservations):

@@ -6,11 +6,17 @@ from collections.abc import Callable
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics import (
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MetricCollection,
+    SymmetricMeanAbsolutePercentageError,
+)
 
 from .batch import Batch, ModelDims
 from .losses import Loss, MSELoss
-from .metrics import IntervalCoverage, MeanPinballLoss
+from .metrics import ContinuousRankedProbabilityScore, IntervalCoverage, MeanPinballLoss
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Head, LinearHead
@@ -111,7 +117,15 @@ class Forecaster(L.LightningModule):
         self.head = head(self.dims)
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
-        metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
+        metrics = MetricCollection(
+            {
+                "mse": MeanSquaredError(),
+                "mae": MeanAbsoluteError(),
+                "rmse": MeanSquaredError(squared=False),
+                "mape": MeanAbsolutePercentageError(),
+                "smape": SymmetricMeanAbsolutePercentageError(),
+            }
+        )
         self.metrics = torch.nn.ModuleDict(
             {
                 f"{split}{units}": metrics.clone(prefix=f"{split}/", postfix=units)
@@ -124,6 +138,7 @@ class Forecaster(L.LightningModule):
                 {
                     "coverage": IntervalCoverage(lower_index=0, upper_index=-1),
                     "pinball": MeanPinballLoss(self.loss.levels),
+                    "crps": ContinuousRankedProbabilityScore(self.loss.levels),
                 }
             )
             self.quantile_metrics = torch.nn.ModuleDict(
@@ -174,15 +189,16 @@ class Forecaster(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
-        return loss
+        return loss if loss.requires_grad else None  # a baseline with nothing to learn skips the step
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate(batch, "val")
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Logs the test metrics; returns the scaled point ``forecast`` (and ``quantiles``) for callbacks."""
+        return self._evaluate(batch, "test")
 
-    def _evaluate(self, batch: Batch, split: str) -> None:
+    def _evaluate(self, batch: Batch, split: str) -> dict[str, torch.Tensor]:
         params = self(batch.past, batch.future, batch.static)
         self.log(f"{split}/loss", self.loss(params, batch.target), prog_bar=True, batch_size=len(batch))
         forecast = self.loss.point(params)  # -> (B, H, C_out)
@@ -192,9 +208,11 @@ class Forecaster(L.LightningModule):
         self.log_dict(scaled, batch_size=len(batch))
         self.log_dict(original, batch_size=len(batch))
         if self.loss.levels:
-            quantiles = self.quantile_metrics[split]
-            quantiles.update(self.loss.quantiles(params, self.loss.levels), batch.target)  # (B, H, C_out, Q)
-            self.log_dict(quantiles, batch_size=len(batch))
+            quantiles = self.loss.quantiles(params, self.loss.levels)  # -> (B, H, C_out, Q)
+            self.quantile_metrics[split].update(quantiles, batch.target)
+            self.log_dict(self.quantile_metrics[split], batch_size=len(batch))
+            return {"forecast": forecast, "quantiles": quantiles}
+        return {"forecast": forecast}
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         """The point forecast (and quantiles at ``loss.levels``) in original units, with the series and
@@ -210,6 +228,8 @@ class Forecaster(L.LightningModule):
         return prediction
 
     def configure_optimizers(self):
+        if not any(parameter.requires_grad for parameter in self.parameters()):
+            return None  # a parameter-free baseline: fit only records the data state and checkpoints
         optimizer = self.optimizer(self.parameters())
         if self.lr_scheduler is None:
             return optimizer

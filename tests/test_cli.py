@@ -127,3 +127,26 @@ def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted):
     assert resumed["epoch"] == 2  # zero-based: the third epoch, after two done in the first run
     run_dir = Path(resolve_checkpoint("last", root)).parents[1]
     assert set(metrics_of(run_dir)["epoch"].dropna()) == {2}
+
+
+def test_runs_log_to_csv_by_default(wide_csv, tmp_path):
+    args = ["test", "--config", str(ROOT / "configs/etth1/last_value.yaml"), "--data.source", wide_csv,
+            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    cli = main(args)
+    assert type(cli.trainer.logger).__name__ == "CSVLogger"
+    assert (tmp_path / "lightning_logs/version_0/metrics.csv").is_file()
+    assert (tmp_path / "lightning_logs/version_0/metrics.json").is_file()
+
+
+def test_yaml_chooses_tensorboard(wide_csv, tmp_path):
+    pytest.importorskip("tensorboard")
+    logger = tmp_path / "tensorboard.yaml"
+    logger.write_text(
+        "trainer:\n  logger:\n    class_path: lightning.pytorch.loggers.TensorBoardLogger\n"
+        f"    init_args:\n      save_dir: {tmp_path}\n"
+    )
+    args = ["test", "--config", str(ROOT / "configs/etth1/last_value.yaml"), "--config", str(logger),
+            "--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6",
+            "--data.split", "forecast.data.FractionSplit", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    assert type(main(args).trainer.logger).__name__ == "TensorBoardLogger"

@@ -1,13 +1,16 @@
 import numpy as np
 import pytest
 import torch
+from scipy.stats import norm
 from sklearn.metrics import mean_pinball_loss as sklearn_mean_pinball_loss
 
 from forecast.metrics import (
+    ContinuousRankedProbabilityScore,
     IntervalCoverage,
     MeanAbsoluteScaledError,
     MeanPinballLoss,
     check_quantile_levels,
+    continuous_ranked_probability_score,
     interval_coverage,
     mean_absolute_scaled_error,
 )
@@ -86,10 +89,11 @@ def test_mean_absolute_scaled_error_stays_finite_on_a_flat_history():
     ("build", "inputs"),
     [
         (lambda: MeanPinballLoss(LEVELS), ("quantiles", "target")),
+        (lambda: ContinuousRankedProbabilityScore(LEVELS), ("quantiles", "target")),
         (lambda: IntervalCoverage(), ("quantiles", "target")),
         (lambda: MeanAbsoluteScaledError(seasonal_period=2), ("point", "target", "history")),
     ],
-    ids=["pinball", "coverage", "mase"],
+    ids=["pinball", "crps", "coverage", "mase"],
 )
 def test_metric_over_batches_equals_metric_over_their_concatenation(data, build, inputs):
     whole, parts = build(), build()
@@ -124,3 +128,24 @@ def test_mase_refuses_a_period_that_is_not_a_positive_whole_number(period):
 
 def test_check_quantile_levels_returns_floats_in_order():
     assert check_quantile_levels(np.array([0.1, 0.5])) == (0.1, 0.5)
+
+
+def test_crps_is_twice_the_pinball_loss_averaged_over_levels(data):
+    quantiles, target = data["quantiles"], data["target"]
+    error = target[..., None] - quantiles
+    levels = np.array(LEVELS)
+    expected = 2 * np.mean(np.maximum(levels * error, (levels - 1) * error))
+    metric = ContinuousRankedProbabilityScore(LEVELS)
+    metric.update(*tensors(quantiles, target))
+    assert metric.compute().item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_crps_from_many_quantiles_approaches_the_gaussian_closed_form():
+    # CRPS of N(0, 1) at y (Gneiting and Raftery 2007, eq. 21): y (2 Phi(y) - 1) + 2 phi(y) - 1 / sqrt(pi).
+    levels = np.arange(1, 1000) / 1000
+    target = np.array([-1.5, 0.0, 0.3, 2.0])
+    quantiles = np.broadcast_to(norm.ppf(levels), (len(target), len(levels)))
+    expected = target * (2 * norm.cdf(target) - 1) + 2 * norm.pdf(target) - 1 / np.sqrt(np.pi)
+    for i, y in enumerate(target):
+        value = continuous_ranked_probability_score(*tensors(quantiles[i : i + 1].copy(), np.array([y])), levels)
+        assert value.item() == pytest.approx(expected[i], rel=2e-3)

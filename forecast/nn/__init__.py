@@ -1,5 +1,6 @@
 """The network parts a Forecaster composes: normalizations, encoders and heads."""
 
+from .baselines import IdentityEncoder, LastValueHead, LookbackLinearHead, LookbackMeanHead, SeasonalNaiveHead
 from .embeddings import Embedding, IdentityEmbedding, LinearEmbedding, SegmentEmbedding
 from .encoders import Encoder, EncoderOutput, GRUEncoder, LSTMEncoder, RNNEncoder, StackedEncoder
 from .heads import AutoregressiveHead, Head, LinearHead, SegmentHead
@@ -15,10 +16,15 @@ __all__ = [
     "SRUEncoder",
     "SRULayer",
     "StackedEncoder",
+    "IdentityEncoder",
     "Head",
     "LinearHead",
     "SegmentHead",
     "AutoregressiveHead",
+    "LastValueHead",
+    "SeasonalNaiveHead",
+    "LookbackMeanHead",
+    "LookbackLinearHead",
     "Embedding",
     "IdentityEmbedding",
     "LinearEmbedding",

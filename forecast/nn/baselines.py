@@ -1,0 +1,171 @@
+"""Baselines as Forecaster parts: the simple forecasts every model is reported against.
+
+A baseline reads the lookback window itself, so it runs with ``IdentityEmbedding`` (the default)
+and ``IdentityEncoder``, which hands the window on unchanged; the head is the baseline. The naive
+heads have no parameters, so ``test`` runs them without ``fit`` or a checkpoint; the linear head
+is trained like any model. The target channels come first in ``past`` (see ``forecast.batch``).
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from ..batch import ModelDims
+from .encoders import Encoder, EncoderOutput, State
+from .heads import Head
+
+__all__ = ["IdentityEncoder", "LastValueHead", "SeasonalNaiveHead", "LookbackMeanHead", "LookbackLinearHead"]
+
+
+class IdentityEncoder(Encoder):
+    """No encoder: the sequence is the embedded window itself, for heads that read the window.
+
+    Args:
+        input_size: D_in, features per step (given by the Forecaster).
+    """
+
+    def __init__(self, input_size: int):
+        super().__init__()
+        self.output_size = input_size
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
+        # x: (B, T, D_in)
+        return EncoderOutput(sequence=x, state=x[:, -1])  # -> (B, T, D_in), (B, D_in)
+
+
+class _WindowHead(Head):
+    """A head that reads the targets' own lookback from the encoder's sequence.
+
+    Raises:
+        ValueError: the sequence is not the window (another encoder or embedding), or (``point_only``)
+            the loss needs more than one parameter per value.
+    """
+
+    def __init__(self, dims: ModelDims, point_only: bool = True):
+        super().__init__()
+        name = type(self).__name__
+        if dims.encoder_steps != dims.lookback or dims.encoder_size != dims.input_size:
+            raise ValueError(
+                f"model.head={name} reads the lookback window itself; set model.encoder: "
+                "forecast.nn.IdentityEncoder and model.embedding: forecast.nn.IdentityEmbedding"
+            )
+        if point_only and dims.num_params != 1:
+            raise ValueError(
+                f"model.head={name} gives point forecasts only, but model.loss needs {dims.num_params} "
+                "parameters per value; use a point loss (MSELoss, MAELoss, HuberLoss) or LookbackLinearHead"
+            )
+        self.horizon, self.target_size = dims.horizon, dims.target_size
+
+    def _targets(self, encoded: EncoderOutput) -> torch.Tensor:
+        return encoded.sequence[..., : self.target_size]  # -> (B, L, C_out)
+
+
+class LastValueHead(_WindowHead):
+    """Naive forecast: the last observed value of each target, repeated over the horizon.
+
+    Args:
+        dims: sizes from the Forecaster.
+    """
+
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        last = self._targets(encoded)[:, -1:]  # -> (B, 1, C_out)
+        return last.expand(-1, self.horizon, -1).unsqueeze(-1)  # -> (B, H, C_out, 1)
+
+
+class SeasonalNaiveHead(_WindowHead):
+    """Seasonal naive forecast: each step repeats the value one season earlier, ``y[t] = y[t - period]``.
+
+    Steps beyond the first season repeat the last observed season again.
+
+    Args:
+        dims: sizes from the Forecaster.
+        period: steps per season (24 for a daily cycle of hourly data); at most the lookback.
+
+    Raises:
+        ValueError: ``period`` is below 1 or longer than the lookback.
+    """
+
+    def __init__(self, dims: ModelDims, *, period: int = 24):
+        super().__init__(dims)
+        if not 1 <= period <= dims.lookback:
+            raise ValueError(
+                f"model.head.init_args.period={period} must lie in [1, lookback={dims.lookback}]: the last season "
+                "must be inside the window; lower the period or raise data.lookback"
+            )
+        steps = dims.lookback - period + torch.arange(dims.horizon) % period  # -> (H,) rows of the last season
+        self.register_buffer("steps", steps, persistent=False)
+
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self._targets(encoded)[:, self.steps].unsqueeze(-1)  # -> (B, H, C_out, 1)
+
+
+class LookbackMeanHead(_WindowHead):
+    """Mean forecast: the mean of each target over the lookback, repeated over the horizon.
+
+    Args:
+        dims: sizes from the Forecaster.
+    """
+
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        mean = self._targets(encoded).mean(dim=1, keepdim=True)  # -> (B, 1, C_out)
+        return mean.expand(-1, self.horizon, -1).unsqueeze(-1)  # -> (B, H, C_out, 1)
+
+
+class LookbackLinearHead(_WindowHead):
+    """A linear map from each target's lookback to its horizon, shared by all channels (DLinear).
+
+    With ``moving_average`` the window is split into a trend (its moving average, edges padded by
+    repetition) and the remainder, each with its own linear map, as in DLinear (Zeng et al., "Are
+    Transformers Effective for Time Series Forecasting?", AAAI 2023, Section 4); without, it is one
+    linear map (their NLinear when combined with ``LastValueNormalization``). For a probabilistic
+    loss it maps to all P parameters of every step.
+
+    Args:
+        dims: sizes from the Forecaster.
+        moving_average: odd kernel size of the trend's moving average; 0 for no decomposition.
+        individual: one map per target channel instead of one shared map.
+
+    Raises:
+        ValueError: ``moving_average`` is negative or even.
+    """
+
+    def __init__(self, dims: ModelDims, *, moving_average: int = 0, individual: bool = False):
+        super().__init__(dims, point_only=False)
+        if moving_average < 0 or moving_average and moving_average % 2 == 0:
+            raise ValueError(
+                f"model.head.init_args.moving_average={moving_average} must be 0 (no decomposition) or odd, "
+                "so that the moving average is centred; DLinear uses 25"
+            )
+        self.moving_average, self.num_params = moving_average, dims.num_params
+        maps = dims.target_size if individual else 1
+        parts = 2 if moving_average else 1
+        out_features = dims.horizon * dims.num_params
+        self.weight = nn.Parameter(torch.empty(parts, maps, out_features, dims.lookback))
+        self.bias = nn.Parameter(torch.zeros(parts, maps, out_features))
+        nn.init.uniform_(self.weight, -(dims.lookback**-0.5), dims.lookback**-0.5)  # nn.Linear's own range
+
+    def _parts(self, window: torch.Tensor) -> torch.Tensor:
+        """The window, or its remainder and trend: (B, C, L) -> (parts, B, C, L)."""
+        if not self.moving_average:
+            return window.unsqueeze(0)  # -> (1, B, C, L)
+        pad = self.moving_average // 2
+        padded = functional.pad(window, (pad, pad), mode="replicate")  # -> (B, C, L + 2 pad)
+        trend = functional.avg_pool1d(padded, self.moving_average, stride=1)  # -> (B, C, L)
+        return torch.stack([window - trend, trend])  # -> (2, B, C, L)
+
+    def forward(
+        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        window = self._targets(encoded).transpose(1, 2)  # -> (B, C_out, L)
+        batch, channels, _ = window.shape
+        parts = self._parts(window)  # -> (parts, B, C_out, L)
+        weight = self.weight.expand(-1, channels, -1, -1)  # -> (parts, C_out, H * P, L)
+        params = torch.einsum("pbcl,pcol->bco", parts, weight) + self.bias.sum(0)  # -> (B, C_out, H * P)
+        params = params.reshape(batch, channels, self.horizon, self.num_params)  # -> (B, C_out, H, P)
+        return params.transpose(1, 2).contiguous()  # -> (B, H, C_out, P)

@@ -1,0 +1,127 @@
+"""Plots of forecasts and their errors, for reports and notebooks (matplotlib, imported when used).
+
+The functions read the tables that ``test`` and ``backtest`` write, so a notebook draws the same
+figures from ``forecasts.csv`` and ``metrics_by_horizon.csv`` as the run directory holds:
+- a forecasts table: ``id``, ``origin``, ``time``, ``step``, and per target column ``{target}``
+  (the forecast), ``{target}_actual`` and quantiles ``{target}_q{level}``;
+- a history table: ``id``, ``time`` and the target columns (e.g. the data as given).
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["plot_forecasts", "plot_error_by_horizon", "save_png"]
+
+_PANEL_SIZE = (4.0, 2.5)  # inches per panel; at the default 100 dpi a panel is 400 x 250 pixels
+
+
+def _figure(rows: int, columns: int) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure  # no pyplot: no display, no global state
+
+    figure = Figure(figsize=(_PANEL_SIZE[0] * columns, _PANEL_SIZE[1] * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    return figure, axes
+
+
+def _band(window: pd.DataFrame, target: str) -> tuple[str, str] | None:
+    """The columns of the lowest and highest quantile level of ``target``, if the table has quantiles."""
+    prefix = f"{target}_q"
+    levels = sorted((float(column.removeprefix(prefix)), column) for column in window if column.startswith(prefix))
+    return (levels[0][1], levels[-1][1]) if len(levels) > 1 else None
+
+
+def plot_forecasts(
+    forecasts: pd.DataFrame,
+    targets: Sequence[str] | None = None,
+    max_windows: int = 3,
+    history: pd.DataFrame | None = None,
+    history_steps: int = 96,
+) -> Any:
+    """Forecast against actual values for a few windows (rows) and target columns (columns).
+
+    Each panel draws the actual values, the point forecast, and the band between the lowest and
+    highest quantile level when the table has quantile columns; with ``history``, the
+    ``history_steps`` values before the window's first forecast step too.
+
+    Args:
+        forecasts: a forecasts table (see the module docstring).
+        targets: the target columns to draw; ``None`` means every column with an ``_actual`` twin.
+        max_windows: windows drawn, evenly spaced over the table's (id, origin) pairs.
+        history: the series' earlier values, for context.
+        history_steps: steps of history drawn before each window.
+
+    Returns:
+        a matplotlib ``Figure`` of ``len(targets)`` x ``min(max_windows, windows)`` panels of 4 x 2.5 inches.
+
+    Raises:
+        ValueError: the table has no window, or a target without its ``_actual`` column.
+    """
+    targets = list(targets or [c.removesuffix("_actual") for c in forecasts if c.endswith("_actual")])
+    missing = [target for target in targets if f"{target}_actual" not in forecasts]
+    if missing or not targets or forecasts.empty:
+        raise ValueError(f"a forecasts table needs rows and '{{target}}_actual' columns; none for {missing or targets}")
+    windows = list(forecasts.groupby(["id", "origin"], sort=False))
+    count = min(max_windows, len(windows))
+    picks = [windows[round(i * (len(windows) - 1) / max(count - 1, 1))] for i in range(count)]
+    figure, axes = _figure(count, len(targets))
+    for row, ((series, origin), window) in enumerate(picks):
+        window = window.sort_values("time")
+        for column, target in enumerate(targets):
+            ax = axes[row, column]
+            if history is not None:
+                past = history[(history["id"] == series) & (history["time"] < window["time"].iloc[0])]
+                past = past.sort_values("time").tail(history_steps)
+                ax.plot(past["time"], past[target], color="0.5", linewidth=0.8, label="history")
+            ax.plot(window["time"], window[f"{target}_actual"], color="black", linewidth=1.0, label="actual")
+            ax.plot(window["time"], window[target], color="tab:blue", linewidth=1.2, label="forecast")
+            band = _band(window, target)
+            if band:
+                interval = f"{band[0].removeprefix(target + '_q')}-{band[1].removeprefix(target + '_q')}"
+                ax.fill_between(window["time"], window[band[0]], window[band[1]], color="tab:blue", alpha=0.25,
+                                label=f"q{interval}")  # fmt: skip
+            ax.set_title(f"{target}, {series}, origin {origin}", fontsize=8)
+            ax.tick_params(labelsize=6)
+    axes[0, 0].legend(fontsize=6)
+    figure.autofmt_xdate()
+    return figure
+
+
+def plot_error_by_horizon(table: pd.DataFrame, metric: str = "mae", units: str = "scaled") -> Any:
+    """A metric against the horizon step: one line per target column, a thick one over all columns.
+
+    Args:
+        table: a per-step table as ``metrics_by_horizon.csv`` holds (units, target, step, metrics).
+        metric: the column to draw, e.g. ``mae``, ``mse`` or ``crps``.
+        units: ``scaled`` (columns comparable with each other) or ``original``.
+
+    Returns:
+        a matplotlib ``Figure`` of one 8 x 5 inch panel.
+
+    Raises:
+        ValueError: the table has no such metric or units.
+    """
+    rows = table[table["units"] == units]
+    if metric not in table or rows.empty:
+        raise ValueError(f"the table has no metric {metric!r} in {units!r} units; it has {list(table.columns)}")
+    figure, axes = _figure(1, 1)
+    figure.set_size_inches(2 * _PANEL_SIZE[0], 2 * _PANEL_SIZE[1])
+    ax = axes[0, 0]
+    for target, part in rows.groupby("target", sort=False):
+        overall = target == "all"
+        ax.plot(part["step"], part[metric], linewidth=2.5 if overall else 0.9, color="black" if overall else None,
+                label=target)  # fmt: skip
+    ax.set_xlabel("horizon step")
+    ax.set_ylabel(f"{metric} ({units})")
+    ax.legend(fontsize=7, ncol=2)
+    return figure
+
+
+def save_png(figure: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Write ``figure`` as a PNG of its size in inches times ``dpi`` pixels; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=dpi)
+    return path

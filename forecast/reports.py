@@ -1,0 +1,178 @@
+"""The evaluation report: what ``test`` and ``backtest`` leave in the run directory.
+
+- ``metrics.json``: the overall metrics (scaled and ``_orig``), per target column, the number of
+  windows, the model's hyperparameters and the data state;
+- ``metrics_by_horizon.csv`` and ``metrics_by_target.csv``: every metric per horizon step and column;
+- ``forecast.png`` (a few windows, forecast against actual, with the quantile band) and
+  ``error_by_horizon.png``;
+- ``forecasts.csv`` (with ``write_forecasts``, and always for ``backtest``): every window's forecasts
+  and actual values in original units.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+
+from .batch import Batch
+from .evaluation import HorizonMetrics, metric_tables, seasonal_naive_scale
+from .plotting import plot_error_by_horizon, plot_forecasts, save_png
+
+__all__ = ["EvaluationReport"]
+
+
+class EvaluationReport(L.Callback):
+    """Writes metrics tables, plots and (optionally) forecasts after ``test`` into the run directory.
+
+    It also logs ``test/mase`` and ``test/mase_orig``: MASE scales each series by its training part,
+    which only the data module knows. Tables are per process synced by torchmetrics; the forecasts
+    and plots are those of the first process.
+
+    Args:
+        seasonal_period: m of MASE, the steps between a value and the one the seasonal-naive scale
+            repeats (1: last value; 24: the same hour the day before, for hourly data).
+        num_plots: windows drawn in ``forecast.png``, evenly spaced over the test windows; 0 draws no plots.
+        plot_targets: target columns drawn; ``None`` means the last three (ETTh1's last is OT).
+        write_forecasts: also write every test window's forecasts and actual values to ``forecasts.csv``.
+    """
+
+    def __init__(
+        self,
+        seasonal_period: int = 1,
+        num_plots: int = 3,
+        plot_targets: list[str] | None = None,
+        write_forecasts: bool = False,
+    ):
+        self.seasonal_period = seasonal_period
+        self.num_plots = num_plots
+        self.plot_targets = plot_targets
+        self.write_forecasts = write_forecasts
+        self.split = "test"  # the name the files give the metrics; the backtest renames it
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        horizon, targets, levels = pl_module.hparams["horizon"], pl_module.target_size, pl_module.loss.levels
+        self.tables = {
+            units: HorizonMetrics(horizon, targets, levels).to(pl_module.device) for units in ("scaled", "original")
+        }
+        data = trainer.datamodule
+        self.scale = None
+        if data is not None:
+            buffer = data.buffer
+            values = buffer.values[:, :targets]
+            scale = seasonal_naive_scale(values, buffer.offsets, data.borders[:, 0], self.seasonal_period)
+            self.scale = scale.to(pl_module.device)  # -> (N, C_out)
+        self.kept: list[dict[str, torch.Tensor]] = []
+        self.seen, self.picks = 0, set()
+
+    def on_test_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Batch, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        forecast, quantiles = outputs["forecast"], outputs.get("quantiles")  # (B, H, C_out), (B, H, C_out, Q)
+        scale = None if self.scale is None else self.scale[batch.series]  # -> (B, C_out)
+        self.tables["scaled"].update(forecast, batch.target, scale, quantiles)
+        original = {
+            "forecast": batch.to_original(forecast),
+            "target": batch.to_original(batch.target),
+            "quantiles": None if quantiles is None else batch.to_original(quantiles),
+        }
+        original_scale = None if scale is None else scale * batch.target_scale.abs()
+        self.tables["original"].update(original["forecast"], original["target"], original_scale, original["quantiles"])
+        self._keep(trainer, batch, original)
+
+    def _keep(self, trainer: L.Trainer, batch: Batch, original: dict[str, torch.Tensor | None]) -> None:
+        """Keep the windows to write or draw, on the CPU: all with ``write_forecasts``, else the plotted ones."""
+        if self.seen == 0 and self.num_plots:
+            loader = trainer.test_dataloaders
+            total = len((loader[0] if isinstance(loader, (list, tuple)) else loader).dataset)
+            self.picks = set(np.linspace(0, total - 1, min(self.num_plots, total)).round().astype(int).tolist())
+        index = torch.arange(self.seen, self.seen + len(batch))
+        self.seen += len(batch)
+        mask = torch.ones(len(batch), dtype=torch.bool)
+        if not self.write_forecasts:
+            mask = torch.tensor([int(i) in self.picks for i in index], dtype=torch.bool)
+            if not mask.any():
+                return
+        targets = original["target"].shape[-1]
+        past = batch.to_original(batch.past[..., :targets])  # -> (B, L, C_out)
+        kept = {"past": past, "series": batch.series, "time": batch.time, "index": index} | original
+        self.kept.append(
+            {name: value[mask.to(value.device)].cpu() for name, value in kept.items() if value is not None}
+        )
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.cells = {units: table.compute() for units, table in self.tables.items()}
+        if self.scale is not None:
+            for units, suffix in (("scaled", ""), ("original", "_orig")):
+                pl_module.log(f"test/mase{suffix}", self.cells[units]["mase"].mean().float(), sync_dist=False)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        directory = Path(trainer.log_dir or trainer.default_root_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        data = trainer.datamodule
+        targets = list(data.targets) if data is not None else [f"y{c}" for c in range(pl_module.target_size)]
+        tables = metric_tables(self.cells, targets)
+        tables["by_horizon"].to_csv(directory / "metrics_by_horizon.csv", index=False)
+        tables["by_target"].to_csv(directory / "metrics_by_target.csv", index=False)
+        logged = {key.removeprefix("test/"): float(value) for key, value in trainer.callback_metrics.items()}
+        report = {
+            "split": self.split,
+            "windows": int(self.tables["scaled"].windows),
+            "metrics": {name: logged.get(name, value) for name, value in tables["overall"].items()},
+            "by_target": tables["by_target"].to_dict(orient="records"),
+            "model": dict(pl_module.hparams),
+            "data": data.state_dict() if data is not None else None,
+        }
+        (directory / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
+        written = ["metrics.json", "metrics_by_horizon.csv", "metrics_by_target.csv"]
+        if self.kept and data is not None:
+            forecasts, history = self._frames(data, pl_module.loss.levels)
+            if self.write_forecasts:
+                forecasts.to_csv(directory / "forecasts.csv", index=False)
+                written.append("forecasts.csv")
+            if self.num_plots and importlib.util.find_spec("matplotlib") is None:
+                rank_zero_warn("report: no plots without matplotlib; pip install matplotlib, or set report.num_plots 0")
+            elif self.num_plots:
+                chosen = forecasts[forecasts["window"].isin(self.picks)] if self.write_forecasts else forecasts
+                shown = self.plot_targets or targets[-3:]
+                save_png(plot_forecasts(chosen, shown, self.num_plots, history), directory / "forecast.png")
+                save_png(plot_error_by_horizon(tables["by_horizon"]), directory / "error_by_horizon.png")
+                written += ["forecast.png", "error_by_horizon.png"]
+        rank_zero_info(f"{self.split} report: {', '.join(written)} in {directory}")
+
+    def _frames(self, data: L.LightningDataModule, levels: tuple[float, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The kept windows as a forecasts table and the history table of their lookbacks."""
+        kept = {name: torch.cat([part[name] for part in self.kept]) for name in self.kept[0]}
+        targets = list(data.targets)
+        frames, histories = [], []
+        for i, (series, time) in enumerate(zip(kept["series"].tolist(), kept["time"].tolist(), strict=True)):
+            times = data.forecast_times(series, time)
+            step = times[1] - times[0] if len(times) > 1 else pd.tseries.frequencies.to_offset(data.freq)
+            columns = {target: kept["forecast"][i, :, c].numpy() for c, target in enumerate(targets)}
+            columns |= {f"{target}_actual": kept["target"][i, :, c].numpy() for c, target in enumerate(targets)}
+            if "quantiles" in kept:
+                columns |= {
+                    f"{target}_q{level:g}": kept["quantiles"][i, :, c, q].numpy()
+                    for c, target in enumerate(targets)
+                    for q, level in enumerate(levels)
+                }
+            name = data.series_names[series]
+            frames.append(
+                pd.DataFrame(
+                    {"window": int(kept["index"][i]), "id": name, "origin": times[0] - step, "time": times,
+                     "step": np.arange(1, len(times) + 1)} | columns
+                )
+            )  # fmt: skip
+            lookback = kept["past"].shape[1]
+            past_times = pd.date_range(end=times[0] - step, periods=lookback, freq=data.freq)
+            past = dict(zip(targets, kept["past"][i].T.numpy(), strict=True))
+            histories.append(pd.DataFrame({"id": name, "time": past_times} | past))
+        return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True)

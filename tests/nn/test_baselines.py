@@ -1,0 +1,100 @@
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from forecast import Forecaster
+from forecast.cli import main
+from forecast.nn import (
+    GRUEncoder,
+    IdentityEncoder,
+    LastValueHead,
+    LookbackLinearHead,
+    LookbackMeanHead,
+    SeasonalNaiveHead,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+L, H = 6, 7
+# Two windows of two target channels and one past covariate (targets come first).
+PAST = torch.arange(2 * L * 3, dtype=torch.float32).view(2, L, 3) ** 1.5
+
+
+def forecast(head, **kwargs) -> torch.Tensor:
+    model = Forecaster(lookback=L, horizon=H, input_size=3, target_size=2, encoder=IdentityEncoder, head=head, **kwargs)
+    return model(PAST, torch.zeros(2, H, 0), torch.zeros(2, 0))[..., 0]  # -> (B, H, C_out)
+
+
+def test_last_value_repeats_each_targets_last_observation():
+    expected = PAST[:, -1:, :2].expand(-1, H, -1)
+    torch.testing.assert_close(forecast(LastValueHead), expected)
+
+
+def test_seasonal_naive_repeats_the_last_season():
+    # Period 3 over lookback 6: steps 1..7 repeat rows 3, 4, 5, 3, 4, 5, 3.
+    expected = PAST[:, [3, 4, 5, 3, 4, 5, 3], :2]
+    torch.testing.assert_close(forecast(functools.partial(SeasonalNaiveHead, period=3)), expected)
+
+
+def test_lookback_mean_repeats_each_targets_mean():
+    expected = PAST[..., :2].mean(1, keepdim=True).expand(-1, H, -1)
+    torch.testing.assert_close(forecast(LookbackMeanHead), expected)
+
+
+def test_lookback_linear_is_one_shared_map_of_each_channels_lookback():
+    torch.manual_seed(0)
+    model = Forecaster(lookback=L, horizon=H, input_size=3, target_size=2, encoder=IdentityEncoder,
+                       head=LookbackLinearHead)  # fmt: skip
+    weight, bias = model.head.weight[0, 0].detach().numpy(), model.head.bias[0, 0].detach().numpy()  # (H, L), (H,)
+    expected = np.einsum("hl,blc->bhc", weight, PAST[..., :2].numpy()) + bias[None, :, None]
+    result = model(PAST, torch.zeros(2, H, 0), torch.zeros(2, 0))[..., 0]
+    np.testing.assert_allclose(result.detach().numpy(), expected, rtol=1e-5)
+
+
+def test_lookback_linear_with_moving_average_maps_trend_and_remainder_apart():
+    torch.manual_seed(0)
+    head = functools.partial(LookbackLinearHead, moving_average=3)
+    model = Forecaster(lookback=L, horizon=H, input_size=3, target_size=2, encoder=IdentityEncoder, head=head)
+    window = PAST[..., :2].numpy()  # -> (B, L, C)
+    padded = np.concatenate([window[:, :1], window, window[:, -1:]], axis=1)
+    trend = (padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]) / 3
+    weight, bias = model.head.weight[:, 0].detach().numpy(), model.head.bias[:, 0].detach().numpy()  # (2, H, L)
+    expected = np.einsum("hl,blc->bhc", weight[0], window - trend) + np.einsum("hl,blc->bhc", weight[1], trend)
+    expected += (bias[0] + bias[1])[None, :, None]
+    result = model(PAST, torch.zeros(2, H, 0), torch.zeros(2, 0))[..., 0]
+    np.testing.assert_allclose(result.detach().numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("head", [LastValueHead, SeasonalNaiveHead, LookbackMeanHead], ids=lambda h: h.__name__)
+def test_naive_baselines_have_nothing_to_train(head):
+    model = Forecaster(lookback=24, horizon=H, input_size=3, target_size=2, encoder=IdentityEncoder, head=head)
+    assert sum(parameter.numel() for parameter in model.parameters()) == 0
+    assert model.configure_optimizers() is None
+
+
+def test_seasonal_naive_period_longer_than_lookback_names_the_key():
+    with pytest.raises(ValueError, match=r"model.head.init_args.period=8 must lie in \[1, lookback=6\]"):
+        forecast(functools.partial(SeasonalNaiveHead, period=8))
+
+
+def test_baseline_head_behind_a_recurrent_encoder_says_which_encoder_to_use():
+    with pytest.raises(ValueError, match="model.encoder: forecast.nn.IdentityEncoder"):
+        Forecaster(lookback=L, horizon=H, input_size=3, target_size=2, encoder=GRUEncoder, head=LastValueHead)
+
+
+def test_seasonal_naive_config_tests_without_fit_or_checkpoint(wide_frame, wide_csv, tmp_path):
+    """The CLI's test of the seasonal naive config gives the numpy seasonal-naive error on the same windows."""
+    args = ["test", "--config", str(ROOT / "configs/etth1/seasonal_naive.yaml"), "--data.source", wide_csv,
+            "--data.lookback", "48", "--data.horizon", "30", "--data.split", "forecast.data.FractionSplit",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    scores = main(args).trainer.callback_metrics
+    values = wide_frame.to_numpy()
+    test_start = len(values) - int(len(values) * 0.2)  # FractionSplit's test rows
+    errors = []
+    for start in range(test_start, len(values) - 30 + 1):
+        seasonal = values[start - 24 : start][np.arange(30) % 24]
+        errors.append(seasonal - values[start : start + 30])
+    assert scores["test/mse_orig"].item() == pytest.approx(np.mean(np.square(errors)), rel=1e-5)
+    assert scores["test/mae_orig"].item() == pytest.approx(np.mean(np.abs(errors)), rel=1e-5)

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
+from forecast.backtest import ForecastTrainer, backtest_windows
+from forecast.cli import main
+from forecast.data import FractionSplit
+from forecast.nn import IdentityEncoder, LastValueHead
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_backtest_of_three_origins_writes_three_horizons_of_forecasts(wide_frame, wide_csv, tmp_path):
+    args = ["backtest", "--config", str(ROOT / "configs/etth1/last_value.yaml"), "--data.source", wide_csv,
+            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
+            "--start", "2024-01-06 00:00", "--stride", "10", "--num_windows", "3"]  # fmt: skip
+    main(args)
+    run = tmp_path / "lightning_logs" / "version_0"
+    table = pd.read_csv(run / "forecasts.csv", parse_dates=["origin", "time"])
+    assert len(table) == 3 * 6
+    origins = pd.to_datetime(["2024-01-05 23:00", "2024-01-06 09:00", "2024-01-06 19:00"])
+    assert list(table["origin"].unique()) == list(origins)
+    expected_times = [origin + pd.Timedelta(hours=step) for origin in origins for step in range(1, 7)]
+    assert list(table["time"]) == expected_times
+    assert list(table["step"]) == list(range(1, 7)) * 3
+    # The last value before each origin, repeated; the actuals are the frame's rows.
+    frame = wide_frame
+    np.testing.assert_allclose(table["a"], np.repeat(frame.loc[origins, "a"].to_numpy(), 6), rtol=1e-6)
+    np.testing.assert_allclose(table["b_actual"], frame.loc[expected_times, "b"].to_numpy(), rtol=1e-6)
+    report = (run / "metrics.json").read_text()
+    assert '"split": "backtest"' in report and '"windows": 3' in report
+    mae = np.abs(table[["a", "b", "c"]].to_numpy() - table[["a_actual", "b_actual", "c_actual"]].to_numpy()).mean()
+    by_target = pd.read_csv(run / "metrics_by_target.csv")
+    assert by_target[by_target["units"] == "original"]["mae"].mean() == pytest.approx(mae, rel=1e-5)
+    for plot in ("forecast.png", "error_by_horizon.png"):
+        assert (run / plot).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_backtest_of_many_series_gives_each_series_its_origins(long_frame, tmp_path):
+    roles = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"])
+    data = TimeSeriesDataModule(long_frame, lookback=12, horizon=4, split=FractionSplit(val=0.1, test=0.3), **roles)
+    model = Forecaster(lookback=12, horizon=4, input_size=data.input_size, target_size=1, future_size=data.future_size,
+                       static_size=data.static_size, encoder=IdentityEncoder, head=LastValueHead)  # fmt: skip
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    trainer.backtest(model, data, stride=5, num_windows=3)
+    table = pd.read_csv(tmp_path / "forecasts.csv", parse_dates=["origin", "time"])
+    assert table.groupby("id").size().to_dict() == {"A": 12, "B": 12, "C": 12}
+    for name, series in long_frame.groupby("id"):
+        rows = table[table["id"] == name]
+        test_start = len(series) - int(len(series) * 0.3)
+        first = series["time"].iloc[test_start]  # the first origin's first step: the test part's first row
+        expected = [first + pd.Timedelta(hours=5 * k + step) for k in range(3) for step in range(4)]
+        assert list(rows["time"]) == expected
+
+
+def test_backtest_windows_refuse_more_origins_than_fit(wide_csv):
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
+    data.setup("test")
+    windows = backtest_windows(data, start=-30, stride=6)
+    assert windows.first.tolist() == [170] and windows.counts.tolist() == [5]
+    with pytest.raises(ForecastDataError, match="asked for 6: choose a later --start, or a smaller --num_windows"):
+        backtest_windows(data, start=-30, stride=6, num_windows=6)
+    with pytest.raises(ForecastDataError, match="lookback 24"):
+        backtest_windows(data, start=10)
+
+
+def test_backtest_leaves_the_data_modules_test_windows_as_they_were(wide_csv, tmp_path):
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
+    model = Forecaster(lookback=24, horizon=6, input_size=3, target_size=3, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    trainer.backtest(model, data, num_windows=2)
+    assert len(data.test_dataloader().dataset) == len(data.dataset("test")) > 2
+    assert torch.isfinite(trainer.callback_metrics["test/mse"])

@@ -1,0 +1,56 @@
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.plotting import plot_error_by_horizon, plot_forecasts, save_png
+
+
+def png_size(path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+@pytest.fixture
+def forecasts() -> pd.DataFrame:
+    """Four windows of three steps of two targets, with a 10%-90% band."""
+    rows = []
+    for window in range(4):
+        origin = pd.Timestamp("2024-01-01") + pd.Timedelta(hours=10 * window)
+        for step in range(1, 4):
+            rows.append({"id": "A", "origin": origin, "time": origin + pd.Timedelta(hours=step), "step": step,
+                         "x": step, "x_actual": step + 0.5, "x_q0.1": step - 1, "x_q0.9": step + 1,
+                         "y": -step, "y_actual": -step})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_forecast_plot_is_a_png_of_one_panel_per_window_and_target(forecasts, tmp_path):
+    history = pd.DataFrame({"id": "A", "time": pd.date_range("2023-12-31", periods=24, freq="h"), "x": 1.0, "y": 2.0})
+    path = save_png(plot_forecasts(forecasts, max_windows=2, history=history), tmp_path / "forecast.png")
+    assert png_size(path) == (2 * 400, 2 * 250)  # two targets side by side, two windows stacked, 100 dpi
+
+
+def test_forecast_plot_draws_the_quantile_band_between_the_outer_levels(forecasts):
+    figure = plot_forecasts(forecasts, targets=["x"], max_windows=1)
+    ax = figure.axes[0]
+    assert len(ax.collections) == 1  # the band
+    assert "q0.1-0.9" in [text.get_text() for text in ax.get_legend().get_texts()]
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(0.0) and band.max() == pytest.approx(4.0)
+
+
+def test_error_by_horizon_plot_is_a_png_of_its_size(tmp_path):
+    table = pd.DataFrame({"units": "scaled", "target": np.repeat(["all", "x"], 5), "step": np.tile(np.arange(1, 6), 2),
+                          "mae": np.linspace(0.1, 1.0, 10)})  # fmt: skip
+    figure = plot_error_by_horizon(table, "mae")
+    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["all", "x"]
+    assert png_size(save_png(figure, tmp_path / "error.png", dpi=50)) == (400, 250)
+
+
+def test_plots_name_what_the_table_lacks(forecasts):
+    with pytest.raises(ValueError, match="'{target}_actual' columns; none for \\['z'\\]"):
+        plot_forecasts(forecasts, targets=["z"])
+    with pytest.raises(ValueError, match="no metric 'crps'"):
+        plot_error_by_horizon(pd.DataFrame({"units": ["scaled"], "target": ["all"], "step": [1], "mae": [0.1]}), "crps")
