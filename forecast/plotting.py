@@ -2,7 +2,8 @@
 
 The functions read the tables that ``test`` and ``backtest`` write, so a notebook draws the same
 figures from ``forecasts.csv`` and ``metrics_by_horizon.csv`` as the run directory holds:
-- a forecasts table: ``id``, ``origin``, ``time``, ``step``, and per target column ``{target}``
+- a forecasts table: ``id``, ``origin`` (the last observed time), ``time``, ``step`` (from 1),
+  ``window`` (its index; optional), and per target column ``{target}``
   (the forecast), ``{target}_actual`` and quantiles ``{target}_q{level}``;
 - a history table: ``id``, ``time`` and the target columns (e.g. the data as given).
 """
@@ -54,7 +55,7 @@ def plot_forecasts(
         history_steps: steps of history drawn before each window.
 
     Returns:
-        a matplotlib ``Figure`` of ``len(targets)`` x ``min(max_windows, windows)`` panels of 4 x 2.5 inches.
+        a matplotlib ``Figure``: a row per window, a column per target, each panel 4 x 2.5 inches.
 
     Raises:
         ValueError: the table has no window, or a target without its ``_actual`` column.

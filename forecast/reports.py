@@ -31,8 +31,8 @@ class EvaluationReport(L.Callback):
     """Writes metrics tables, plots and (optionally) forecasts after ``test`` into the run directory.
 
     It also logs ``test/mase`` and ``test/mase_orig``: MASE scales each series by its training part,
-    which only the data module knows. Tables are per process synced by torchmetrics; the forecasts
-    and plots are those of the first process.
+    which only the data module knows. The metrics are synced across processes by torchmetrics; the
+    forecasts and plots are the first process's windows.
 
     Args:
         seasonal_period: m of MASE, the steps between a value and the one the seasonal-naive scale
