@@ -1,7 +1,11 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
 import functools
+import pickle
 from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -21,8 +25,32 @@ from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
+from .specs import to_spec
 
 __all__ = ["Forecaster"]
+
+_CHECKPOINT_KEYS = ("state_dict", "hyper_parameters", "forecast_version")
+_INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
+
+
+def _read_checkpoint(path: str | Path, map_location: str | torch.device) -> dict[str, Any]:
+    """The checkpoint's plain contents, after checking it is a forecast checkpoint of this major version."""
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ValueError(
+            f"{path} is not a forecast checkpoint that loads without running code from it ({error}); "
+            "give a .ckpt file written by forecast fit"
+        ) from None
+    missing = [key for key in _CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise ValueError(
+            f"{path} is not a forecast checkpoint: it has no {missing}; give a .ckpt written by forecast fit"
+        )
+    saved, ours = checkpoint["forecast_version"], version("forecast")
+    if saved.split(".")[0] != ours.split(".")[0]:
+        raise ValueError(f"{path} was written by forecast {saved}, incompatible with this forecast {ours}; use {saved}")
+    return checkpoint
 
 
 def _raw_point(loss: Loss, raw: torch.Tensor) -> torch.Tensor:
@@ -90,7 +118,7 @@ class Forecaster(L.LightningModule):
             raise ValueError(
                 f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true"
             )
-        self.save_hyperparameters(ignore=["loss"] if isinstance(loss, torch.nn.Module) else None)
+        self.save_hyperparameters()
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -226,6 +254,40 @@ class Forecaster(L.LightningModule):
         if self.loss.levels:
             prediction["quantiles"] = batch.to_original(self.loss.quantiles(params, self.loss.levels))
         return prediction
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the version, and the parts as plain specs (as the CLI records them) when built in Python."""
+        checkpoint["forecast_version"] = version("forecast")
+        hparams = checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY]
+        if "_instantiator" not in hparams:
+            plain = {name: to_spec(value) for name, value in hparams.items()}
+            checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY] = {**plain, "_instantiator": _INSTANTIATOR}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved."""
+        self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Forecaster":
+        """A trained forecaster from one checkpoint file, with what ``predict`` needs of its data.
+
+        The file is read with ``torch.load(weights_only=True)``: tensors and plain Python data only,
+        so loading runs no code from it. The model's parts are rebuilt from the class paths it records
+        (``forecast.nn.GRUEncoder``...), which are imported: trust a checkpoint as you trust the
+        packages it names.
+
+        Raises:
+            ValueError: the file is not a forecast checkpoint, or one of another major version.
+
+        Example:
+            >>> model = Forecaster.load("runs/etth1-gru/last.ckpt")  # doctest: +SKIP
+            >>> model.predict(history)  # doctest: +SKIP
+        """
+        checkpoint = _read_checkpoint(path, map_location)
+        model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+        model.data_config = checkpoint.get("datamodule_hyper_parameters", {})
+        model.data_state = checkpoint.get("TimeSeriesDataModule", {})
+        return model.eval()
 
     def configure_optimizers(self):
         if not any(parameter.requires_grad for parameter in self.parameters()):
