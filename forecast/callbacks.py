@@ -4,11 +4,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
-import pandas as pd
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+from .predict import forecast_table
 
 __all__ = ["PredictionWriter"]
 
@@ -30,22 +30,15 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: list[Any], batch_indices: Any
     ) -> None:
-        data = trainer.datamodule
-        forecast = torch.cat([p["forecast"] for p in predictions]).cpu().numpy()  # -> (N, H, C_out)
-        series = torch.cat([p["series"] for p in predictions]).tolist()
-        time = torch.cat([p["time"] for p in predictions]).tolist()
-        columns = list(data.targets)
-        if "quantiles" in predictions[0]:
-            quantiles = torch.cat([p["quantiles"] for p in predictions]).cpu().numpy()  # -> (N, H, C_out, Q)
-            forecast = np.concatenate([forecast, quantiles.reshape(*forecast.shape[:2], -1)], axis=-1)
-            columns += [f"{target}_q{level:g}" for target in data.targets for level in pl_module.loss.levels]
-        frames = [
-            pd.DataFrame(values, columns=columns).assign(
-                id=data.series_names[index], time=data.forecast_times(index, row)
-            )
-            for values, index, row in zip(forecast, series, time, strict=True)
-        ]
-        table = pd.concat(frames, ignore_index=True)[["id", "time", *columns]]
+        stacked = {key: torch.cat([p[key] for p in predictions]).cpu().numpy() for key in predictions[0]}
+        table = forecast_table(
+            trainer.datamodule,
+            stacked["forecast"],  # (N, H, C_out)
+            stacked["series"],
+            stacked["time"],
+            stacked.get("quantiles"),  # (N, H, C_out, Q)
+            pl_module.loss.levels,
+        )
         path = Path(self.output) if self.output else Path(trainer.log_dir) / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".parquet":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import pandas as pd
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics import (
@@ -25,6 +26,7 @@ from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
+from .predict import predict_frame
 from .specs import to_spec
 
 __all__ = ["Forecaster"]
@@ -119,6 +121,8 @@ class Forecaster(L.LightningModule):
                 f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true"
             )
         self.save_hyperparameters()
+        self.data_config: dict[str, Any] = {}  # what predict needs of the data; Forecaster.load fills them in
+        self.data_state: dict[str, Any] = {}
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -285,9 +289,35 @@ class Forecaster(L.LightningModule):
         """
         checkpoint = _read_checkpoint(path, map_location)
         model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
-        model.data_config = checkpoint.get("datamodule_hyper_parameters", {})
+        model.data_config = dict(checkpoint.get("datamodule_hyper_parameters", {}))
         model.data_state = checkpoint.get("TimeSeriesDataModule", {})
         return model.eval()
+
+    def predict(self, frame: pd.DataFrame, horizon: int | None = None, batch_size: int = 256) -> pd.DataFrame:
+        """Forecasts for the series of ``frame``, after their last target, in original units.
+
+        ``frame`` is history in the training format (wide or long, one or many series), with at
+        least ``lookback`` rows per series; when the model reads future covariates, each series ends
+        with ``horizon`` rows that hold them and leave the targets empty. Calendar covariates are
+        generated. Series never seen in training are fine; scaled per series, they get scalers fitted
+        on their own history. Batches of ``batch_size`` windows run on the model's device under
+        ``torch.inference_mode``; the result does not depend on the batch size.
+
+        Args:
+            frame: the history to forecast from.
+            horizon: forecast this many steps (at most the trained horizon); ``None``: all of them.
+            batch_size: windows per forward pass.
+
+        Returns:
+            A long table: ``id``, ``time`` (continuing each series at its frequency), a column per
+            target, and ``{target}_q{level}`` columns for a probabilistic loss.
+
+        Raises:
+            ValueError: the model was not loaded from a checkpoint, or ``horizon`` is out of range.
+            ForecastDataError: ``frame`` lacks a column, a series is too short, or the future
+                covariates of the horizon are missing.
+        """
+        return predict_frame(self, frame, horizon, batch_size)
 
     def configure_optimizers(self):
         if not any(parameter.requires_grad for parameter in self.parameters()):

@@ -6,11 +6,12 @@ attributes becomes ``{"class_path": ..., "init_args": {...}}``, the form the CLI
 """
 
 import functools
+import importlib
 import inspect
 from pathlib import Path
 from typing import Any
 
-__all__ = ["to_spec"]
+__all__ = ["to_spec", "from_spec"]
 
 
 def _path(value: Any) -> str:
@@ -55,3 +56,27 @@ def to_spec(value: Any) -> Any:
             "recorded in a checkpoint; pass a functools.partial of the class instead"
         )
     return {"class_path": _path(type(value)), "init_args": {name: to_spec(getattr(value, name)) for name in names}}
+
+
+def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
+    """What ``to_spec`` recorded: the object, or with ``call=False`` its factory (a class or partial).
+
+    ``None`` stays ``None``; a class path string is the class. Only subclasses of ``base`` are
+    built, so a spec read from a file cannot name an arbitrary function to run.
+
+    Raises:
+        TypeError: the spec names something that is not a subclass of ``base``.
+
+    Example:
+        >>> from_spec({"class_path": "sklearn.preprocessing.StandardScaler", "init_args": {"with_mean": False}})
+        StandardScaler(with_mean=False)
+    """
+    if spec is None:
+        return None
+    path, init_args = (spec, {}) if isinstance(spec, str) else (spec["class_path"], spec.get("init_args", {}))
+    module, _, name = path.rpartition(".")
+    factory = getattr(importlib.import_module(module), name)
+    if not (inspect.isclass(factory) and issubclass(factory, base)):
+        raise TypeError(f"{path} is not a subclass of {base.__module__}.{base.__qualname__}; refusing to build it")
+    partial = functools.partial(factory, **init_args) if init_args else factory
+    return partial() if call else partial

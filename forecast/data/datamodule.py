@@ -84,6 +84,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
             them, instead of refusing the data.
         id_column: the series id column of long data.
         time_column: the time column of long data (or of a wide file, else its first column).
+        history_only: the frame is only the history to forecast from (``Forecaster.predict``): a
+            series needs ``lookback`` rows, not ``lookback + horizon``, all of it counts as training
+            rows, and a checkpoint's per-series scalers give way, for series it never saw, to
+            scalers fitted on their own history.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         drop_short: bool = False,
         id_column: str = "id",
         time_column: str = "time",
+        history_only: bool = False,
     ):
         super().__init__()
         counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
@@ -120,7 +125,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         ignore = ["source"] if isinstance(source, pd.DataFrame) else None
         self.save_hyperparameters(ignore=ignore)
         self.save_hyperparameters({name: _recorded(value) for name, value in self.hparams.items()}, ignore=ignore)
-        self.lookback, self.horizon = lookback, horizon
+        self.lookback, self.horizon, self.history_only = lookback, horizon, history_only
         self.split = split or FractionSplit()
         self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}
         self.scaler, self.covariate_scaler, self.scale_per_series = scaler, covariate_scaler, scale_per_series
@@ -153,14 +158,17 @@ class TimeSeriesDataModule(L.LightningDataModule):
         table = to_table(frame, self.roles, id_column, time_column)
         self.freq = check_times(table, freq)
         find_future_rows(table, self.roles)
-        table = check_lengths(table, self.lookback + self.horizon, drop_short)
+        table = check_lengths(table, self.lookback + (0 if self.history_only else self.horizon), drop_short)
         repair_missing(table, self.roles, nan_policy)
         self.table = table
         self.series_names = table.names
         self.start_times = list(table.times[table.offsets[:-1]])
         self.vocabularies = static_vocabularies(table)
         self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
-        self.borders = self.split.target_borders(table)
+        if self.history_only:  # every row is history: "train" to its end, no validation or test rows
+            self.borders = np.repeat(table.observed[:, None], 3, axis=1)
+        else:
+            self.borders = self.split.target_borders(table)
 
     def setup(self, stage: str) -> None:
         """Fit the scalings on the training rows (once; a checkpoint's take precedence), check the parts.
@@ -169,17 +177,21 @@ class TimeSeriesDataModule(L.LightningDataModule):
             ForecastDataError: a part that ``stage`` needs has no window in any series.
         """
         if self.scalings is None:
-            table, roles = self.table, self.roles
-            starts = table.offsets[:-1]
-            ends = starts + self.borders[:, 0]
-            names = table.names if self.scale_per_series else None
-            covariates = roles.past + roles.future
-            self.scalings = (
-                fit_scaling(self.scaler, [table.values[c] for c in roles.targets], starts, ends, names),
-                fit_scaling(self.covariate_scaler, [table.values[c] for c in covariates], starts, ends, names),
-            )
+            self.scalings = self._fit_scalings()
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
             self._windows(part)
+
+    def _fit_scalings(self) -> tuple[AffineScaling, AffineScaling]:
+        """Scalings of targets and covariates fitted on each series' training rows."""
+        table, roles = self.table, self.roles
+        starts = table.offsets[:-1]
+        ends = starts + self.borders[:, 0]
+        names = table.names if self.scale_per_series else None
+        covariates = roles.past + roles.future
+        return (
+            fit_scaling(self.scaler, [table.values[c] for c in roles.targets], starts, ends, names),
+            fit_scaling(self.covariate_scaler, [table.values[c] for c in covariates], starts, ends, names),
+        )
 
     @property
     def buffer(self) -> SeriesBuffer:
@@ -314,7 +326,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
         Raises:
             ForecastDataError: the checkpoint was trained on other columns, calendar features or
-                frequency, or (scaled per series) lacks a series of these data.
+                frequency, or (scaled per series, unless ``history_only``) lacks a series of these data.
         """
         if not state:
             return
@@ -327,14 +339,24 @@ class TimeSeriesDataModule(L.LightningDataModule):
         scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in ("targets", "covariates"))
         if state["scale_per_series"]:
             position = {name: i for i, name in enumerate(state["series"])}
-            unknown = [name for name in self.series_names if name not in position]
-            if unknown:
+            known = np.array([name in position for name in self.series_names])
+            if not known.all() and not self.history_only:
+                unknown = [name for name, seen in zip(self.series_names, known, strict=True) if not seen]
                 raise ForecastDataError(
                     f"the checkpoint scaled each series with its own scaler, but knows no series {unknown[:10]}; "
                     "forecast the series it was trained on, or train with scale_per_series: false"
                 )
-            order = np.array([position[name] for name in self.series_names])
+            order = np.array([position.get(name, 0) for name in self.series_names])
             scalings = tuple(scaling.take(order) for scaling in scalings)
+            if not known.all():  # new series: scalers fitted on their own history
+                self.scale_per_series = True
+                scalings = tuple(
+                    AffineScaling(
+                        np.where(known[:, None], loaded.scale, own.scale).tolist(),
+                        np.where(known[:, None], loaded.offset, own.offset).tolist(),
+                    )
+                    for loaded, own in zip(scalings, self._fit_scalings(), strict=True)
+                )
         self.scalings, self.scale_per_series = scalings, state["scale_per_series"]
         self.vocabularies = state["vocabularies"]
         self._buffer = self._static = None

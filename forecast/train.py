@@ -1,0 +1,55 @@
+"""Training from Python with the CLI's defaults, for notebooks and pipelines."""
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from .data import TimeSeriesDataModule
+from .model import Forecaster
+
+__all__ = ["fit"]
+
+
+def fit(
+    source: str | Path | pd.DataFrame,
+    *,
+    lookback: int,
+    horizon: int,
+    data: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
+    trainer: dict[str, Any] | None = None,
+) -> Forecaster:
+    """Train a forecaster and return its best checkpoint, loaded and ready to ``predict``.
+
+    A thin wrapper, not a second training loop: it builds ``TimeSeriesDataModule(source, lookback,
+    horizon, **data)`` and ``Forecaster(**model)`` with the sizes the data give, and runs
+    ``lightning.Trainer(**trainer).fit`` with the CLI's checkpointing (best on ``val/loss``, and
+    ``last.ckpt``) under ``trainer["default_root_dir"]``.
+
+    Args:
+        source: what ``TimeSeriesDataModule`` reads: a DataFrame, a CSV/Parquet path or a built-in name.
+        lookback: L, past steps the model sees.
+        horizon: H, steps it forecasts.
+        data: further ``TimeSeriesDataModule`` arguments (targets, covariates, split, batch_size, ...).
+        model: further ``Forecaster`` arguments (encoder, head, loss, optimizer, ... as factories).
+        trainer: ``lightning.Trainer`` arguments (max_epochs, accelerator, callbacks, ...).
+
+    Example:
+        >>> import functools
+        >>> from forecast.nn import GRUEncoder
+        >>> encoder = functools.partial(GRUEncoder, hidden_size=32)
+        >>> options = {"model": {"encoder": encoder}, "trainer": {"max_epochs": 5}}
+        >>> forecaster = fit(frame, lookback=48, horizon=12, **options)  # doctest: +SKIP
+        >>> forecaster.predict(frame)  # doctest: +SKIP
+    """
+    datamodule = TimeSeriesDataModule(source, lookback=lookback, horizon=horizon, **(data or {}))
+    sizes = {name: getattr(datamodule, name) for name in ("input_size", "target_size", "future_size", "static_size")}
+    forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
+    options = dict(trainer or {})
+    checkpoint = ModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
+    options["callbacks"] = [checkpoint, *options.get("callbacks", [])]
+    L.Trainer(**options).fit(forecaster, datamodule)
+    return Forecaster.load(checkpoint.best_model_path or checkpoint.last_model_path)
