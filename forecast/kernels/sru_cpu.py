@@ -4,8 +4,9 @@ Only ``c_t`` is truly sequential. Everything else (the reset gate, the highway, 
 one flowing back along ``c``) is computed for all steps at once, in place where possible: on CPU a
 fresh full-size tensor costs page faults, often more than the arithmetic. Both directions share one
 loop: the backward direction is kept reversed in time ("aligned"), so step ``t`` of the loop is step
-``t`` of each direction's own reading order. One direction needs no copy: its aligned view is a
-transpose.
+``t`` of each direction's own reading order. Aligned tensors are indexed time first but stored batch
+first, as the inputs come: one direction needs no copy (a transpose is a view), two need one flip of
+the backward half, never a transposing copy of the whole.
 """
 
 import torch
@@ -13,29 +14,27 @@ import torch
 __all__ = ["SRURecurrence"]
 
 
+def _reverse_backward(values: torch.Tensor) -> torch.Tensor:
+    """(B, T, dirs, ...) with the second direction's time reversed: the input itself for one direction."""
+    if values.shape[2] == 1:
+        return values
+    return torch.stack([values[:, :, 0], values[:, :, 1].flip(1)], dim=2)
+
+
 def _aligned(values: torch.Tensor) -> torch.Tensor:
-    """(B, T, dirs, ...) -> (T, B, dirs, ...) in reading order: a view for one direction, else a copy."""
-    aligned = values.transpose(0, 1)
-    if aligned.shape[2] == 1:
-        return aligned
-    return torch.stack([aligned[:, :, 0], aligned[:, :, 1].flip(0)], dim=2)
+    """(B, T, dirs, ...) -> (T, B, dirs, ...) in reading order: a view for one direction, else one copy."""
+    return _reverse_backward(values).transpose(0, 1)
 
 
 def _empty_aligned(like: torch.Tensor, *shape: int) -> torch.Tensor:
-    """An uninitialised aligned (T, B, dirs, ...) tensor that ``_batch_first`` returns without a copy
-    for one direction."""
-    steps, batch, dirs = shape[:3]
-    if dirs == 1:
-        return like.new_empty(batch, steps, *shape[2:]).transpose(0, 1)
-    return like.new_empty(shape)
+    """An uninitialised aligned (T, B, dirs, ...) tensor, stored batch first."""
+    steps, batch = shape[:2]
+    return like.new_empty(batch, steps, *shape[2:]).transpose(0, 1)
 
 
 def _batch_first(aligned: torch.Tensor) -> torch.Tensor:
     """The inverse of ``_aligned``: (T, B, dirs, ...) -> contiguous (B, T, dirs, ...)."""
-    if aligned.shape[2] == 1:
-        return aligned.transpose(0, 1).contiguous()
-    forward, backward = aligned[:, :, 0], aligned[:, :, 1].flip(0)
-    return torch.stack([forward, backward], dim=2).transpose(0, 1).contiguous()
+    return _reverse_backward(aligned.transpose(0, 1)).contiguous()
 
 
 class SRURecurrence(torch.autograd.Function):
