@@ -4,7 +4,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
+import torch.distributed as dist
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
@@ -13,11 +15,28 @@ from .predict import forecast_table
 __all__ = ["PredictionWriter"]
 
 
+def _gather_windows(stacked: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """All processes' forecasts, each window once, ordered by series and time as in one process.
+
+    Under DDP every rank predicts a share of the windows, and the distributed sampler repeats a few
+    to give each rank as many; a window is its (series, time), so repeats are dropped by it.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return stacked
+    shares: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(shares, stacked)
+    merged = {key: np.concatenate([share[key] for share in shares]) for key in stacked}
+    keys = np.stack([merged["series"], merged["time"]], axis=1)  # -> (N_all, 2)
+    _, first = np.unique(keys, axis=0, return_index=True)  # sorted by series, then time
+    return {key: value[first] for key, value in merged.items()}
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes the forecasts of ``predict`` as a long table: ``id``, ``time``, one column per target.
 
     Forecasts are in original units, with times continuing each series at its frequency. A
-    probabilistic model adds a column per target and quantile level, e.g. ``OT_q0.9``.
+    probabilistic model adds a column per target and quantile level, e.g. ``OT_q0.9``. Under DDP
+    the ranks' forecasts are gathered and rank 0 writes one table, in the order of one process.
 
     Args:
         output: a ``.csv`` or ``.parquet`` path; ``None`` writes ``predictions.csv`` in the run directory.
@@ -30,7 +49,11 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: list[Any], batch_indices: Any
     ) -> None:
-        stacked = {key: torch.cat([p[key] for p in predictions]).cpu().numpy() for key in predictions[0]}
+        stacked = _gather_windows(
+            {key: torch.cat([p[key] for p in predictions]).cpu().numpy() for key in predictions[0]}
+        )
+        if not trainer.is_global_zero:
+            return
         table = forecast_table(
             trainer.datamodule,
             stacked["forecast"],  # (N, H, C_out)

@@ -232,7 +232,9 @@ class Forecaster(L.LightningModule):
 
     def _evaluate(self, batch: Batch, split: str) -> dict[str, torch.Tensor]:
         params = self(batch.past, batch.future, batch.static)
-        self.log(f"{split}/loss", self.loss(params, batch.target), prog_bar=True, batch_size=len(batch))
+        loss = self.loss(params, batch.target)
+        # Averaged over processes under DDP, so every rank's checkpoint and early stopping see one val/loss.
+        self.log(f"{split}/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)
         forecast = self.loss.point(params)  # -> (B, H, C_out)
         scaled, original = self.metrics[split], self.metrics[f"{split}_orig"]
         scaled.update(forecast, batch.target)
