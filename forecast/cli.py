@@ -11,7 +11,7 @@ from lightning.pytorch.trainer import Trainer
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .backtest import ForecastTrainer
-from .callbacks import PredictionWriter
+from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint
 from .data.datamodule import TimeSeriesDataModule
 from .model import Forecaster
 from .reports import EvaluationReport
@@ -68,6 +68,8 @@ class ForecastCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min", "checkpoint.save_last": True})
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
+        parser.add_lightning_class_args(FiniteLossCheck, "finite_loss_check")
+        parser.add_lightning_class_args(RandomStateCheckpoint, "random_state_checkpoint")
         parser.add_lightning_class_args(EvaluationReport, "report")
         parser.link_arguments("data.lookback", "model.lookback")
         parser.link_arguments("data.horizon", "model.horizon")
