@@ -36,11 +36,8 @@ def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, hor
         steps = (time[:, None] + np.arange(horizon)).ravel()
         return starts + pd.to_timedelta(steps * offset.nanos, unit="ns")
     # Calendar offsets (month ends, business days) step irregularly: pandas counts them per window.
-    return pd.DatetimeIndex(
-        np.concatenate(
-            [data.forecast_times(s, t)[:horizon] for s, t in zip(series.tolist(), time.tolist(), strict=True)]
-        )
-    )
+    times = [data.forecast_times(s, t)[:horizon] for s, t in zip(series.tolist(), time.tolist(), strict=True)]
+    return times[0].append(times[1:])
 
 
 def forecast_table(
@@ -67,7 +64,9 @@ def forecast_table(
     return table
 
 
-def history_module(config: dict[str, Any], state: dict[str, Any], frame: pd.DataFrame, batch_size: int):
+def history_module(
+    config: dict[str, Any], state: dict[str, Any], frame: pd.DataFrame, batch_size: int
+) -> TimeSeriesDataModule:
     """A data module over ``frame`` read as a checkpoint's data were, with the checkpoint's scalers.
 
     Raises:
