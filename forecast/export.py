@@ -7,11 +7,13 @@ free. The SRU's fused CPU and Triton recurrences are not exportable; while expor
 reference recurrence (the same maths in plain tensor ops) instead.
 """
 
+import warnings
 from pathlib import Path
 
 import torch
 
 from .model import Forecaster
+from .nn.sru import SRULayer
 
 __all__ = ["example_inputs", "to_program", "to_onnx"]
 
@@ -28,6 +30,15 @@ def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor
     )
 
 
+def _say_what_is_exported(model: Forecaster) -> None:
+    if any(isinstance(module, SRULayer) for module in model.modules()):
+        warnings.warn(
+            "the SRU's fused CPU and Triton recurrences cannot be exported; exporting its reference recurrence "
+            "(the same maths in plain tensor ops, slower step by step)",
+            stacklevel=3,
+        )
+
+
 def _dynamic_batch() -> tuple[dict, dict, dict]:
     batch = torch.export.Dim("batch")
     return ({0: batch}, {0: batch}, {0: batch})
@@ -42,6 +53,7 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
         >>> program.module()(*example_inputs(model, batch_size=5)).shape
         torch.Size([5, 2, 1, 1])
     """
+    _say_what_is_exported(model)
     program = torch.export.export(model.eval(), example_inputs(model), dynamic_shapes=_dynamic_batch())
     if path is not None:
         torch.export.save(program, path)
@@ -58,6 +70,7 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
     except ImportError as error:
         raise ImportError("exporting to ONNX needs `pip install onnx onnxscript`") from error
+    _say_what_is_exported(model)
     torch.onnx.export(
         model.eval(),
         example_inputs(model),
