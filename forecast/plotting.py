@@ -86,7 +86,10 @@ def plot_forecasts(
             ax.set_title(f"{target}, {series}, origin {origin}", fontsize=8)
             ax.tick_params(labelsize=6)
     axes[0, 0].legend(fontsize=6)
-    figure.autofmt_xdate()
+    for ax in axes.flat:  # each row is another window, so each keeps its dates (autofmt_xdate keeps the bottom row's)
+        for label in ax.get_xticklabels():
+            label.set(rotation=30, horizontalalignment="right")
+    figure.tight_layout()
     return figure
 
 
