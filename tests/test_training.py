@@ -1,5 +1,10 @@
 """Training through the real CLI: same-seed reruns, the NaN stop, exact resume."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -55,3 +60,26 @@ def test_checkpoint_every_n_train_steps_reaches_the_model_checkpoint(wide_csv, t
     trainer = fit(wide_csv, tmp_path, "--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "1").trainer
     assert trainer.checkpoint_callback._every_n_train_steps == 3  # Lightning keeps it under this name only
     assert trainer.checkpoint_callback.monitor == "val/loss"  # the CLI's other checkpoint defaults stay
+
+
+def test_fit_killed_mid_epoch_resumes_from_its_last_checkpoint(wide_csv, tmp_path):
+    command = [sys.executable, "-m", "forecast", "fit", "--config", str(ROOT / "configs/quickstart.yaml"),
+               "--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "32",
+               "--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
+               "--trainer.enable_progress_bar", "false", "--checkpoint.every_n_train_steps", "3"]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    run = subprocess.Popen([*command, "--trainer.max_epochs", "1000"], env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("**/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # a few more steps and saves, so the kill may land anywhere in an epoch or a save
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    killed = torch.load(resolve_checkpoint("last", tmp_path), weights_only=True)  # whole, despite the kill
+    until = str(killed["epoch"] + 2)
+    resumed = subprocess.run([*command, "--trainer.max_epochs", until, "--ckpt_path", "last"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = torch.load(resolve_checkpoint("last", tmp_path), weights_only=True)
+    assert final["global_step"] > killed["global_step"]
+    assert final["epoch"] == killed["epoch"] + 1  # went on from the killed epoch, not from the start
