@@ -81,7 +81,11 @@ class ForecastCLI(LightningCLI):
         config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), self.trainer.default_root_dir)
         if config["ckpt_path"]:
             rank_zero_info(f"{self.subcommand}: checkpoint {config['ckpt_path']}")
-        elif self.subcommand != "fit" and any(parameter.requires_grad for parameter in self.model.parameters()):
+        elif (
+            self.subcommand != "fit"
+            and not config.get("refit_every")
+            and any(parameter.requires_grad for parameter in self.model.parameters())
+        ):
             rank_zero_warn(
                 f"{self.subcommand} without --ckpt_path evaluates untrained weights; "
                 "pass --ckpt_path best (only parameter-free baselines need none)"

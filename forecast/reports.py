@@ -27,6 +27,11 @@ from .plotting import plot_error_by_horizon, plot_forecasts, save_png
 __all__ = ["EvaluationReport"]
 
 
+def _spaced(total: int, count: int) -> set[int]:
+    """``count`` window indices spread evenly over ``range(total)``."""
+    return set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
+
+
 class EvaluationReport(L.Callback):
     """Writes metrics tables, plots and (optionally) forecasts after ``test`` into the run directory.
 
@@ -54,12 +59,20 @@ class EvaluationReport(L.Callback):
         self.plot_targets = plot_targets
         self.write_forecasts = write_forecasts
         self.split = "test"  # the name the files give the metrics; the backtest renames it
+        # While set, a test pass adds its windows to those of the passes before and writes nothing:
+        # a backtest with refits tests each refit's windows in a pass of its own.
+        self.accumulate = False
+        self.passes = 0
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         horizon, targets, levels = pl_module.hparams["horizon"], pl_module.target_size, pl_module.loss.levels
-        self.tables = {
-            units: HorizonMetrics(horizon, targets, levels).to(pl_module.device) for units in ("scaled", "original")
-        }
+        if self.passes == 0:
+            self.tables = {
+                units: HorizonMetrics(horizon, targets, levels).to(pl_module.device) for units in ("scaled", "original")
+            }
+            self.kept: list[dict[str, torch.Tensor]] = []
+            self.seen, self.picks = 0, set()
+        self.passes += 1
         data = trainer.datamodule
         self.scale = None
         if data is not None:
@@ -67,8 +80,6 @@ class EvaluationReport(L.Callback):
             values = buffer.values[:, :targets]
             scale = seasonal_naive_scale(values, buffer.offsets, data.borders[:, 0], self.seasonal_period)
             self.scale = scale.to(pl_module.device)  # -> (N, C_out)
-        self.kept: list[dict[str, torch.Tensor]] = []
-        self.seen, self.picks = 0, set()
 
     def on_test_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Batch, batch_idx: int,
@@ -91,7 +102,7 @@ class EvaluationReport(L.Callback):
         if self.seen == 0 and self.num_plots:
             loader = trainer.test_dataloaders
             total = len((loader[0] if isinstance(loader, (list, tuple)) else loader).dataset)
-            self.picks = set(np.linspace(0, total - 1, min(self.num_plots, total)).round().astype(int).tolist())
+            self.picks = _spaced(total, self.num_plots)
         index = torch.arange(self.seen, self.seen + len(batch))
         self.seen += len(batch)
         mask = torch.ones(len(batch), dtype=torch.bool)
@@ -112,21 +123,29 @@ class EvaluationReport(L.Callback):
             for units, suffix in (("scaled", ""), ("original", "_orig")):
                 pl_module.log(f"test/mase{suffix}", self.cells[units]["mase"].mean().float(), sync_dist=False)
 
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self.passes = 0  # the next test starts new tables
+
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.accumulate:
+            return  # the next pass adds its windows to these tables
+        passes, self.passes = self.passes, 0
+        data = trainer.datamodule
+        targets = list(data.targets) if data is not None else [f"y{c}" for c in range(pl_module.target_size)]
+        tables = metric_tables(self.cells, targets)
+        logged = {key.removeprefix("test/"): float(value) for key, value in trainer.callback_metrics.items()}
+        # The model logs the last pass's metrics; over several passes, the tables hold all windows.
+        self.metrics = tables["overall"] if passes > 1 else {n: logged.get(n, v) for n, v in tables["overall"].items()}
         if not trainer.is_global_zero:
             return
         directory = Path(trainer.log_dir or trainer.default_root_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        data = trainer.datamodule
-        targets = list(data.targets) if data is not None else [f"y{c}" for c in range(pl_module.target_size)]
-        tables = metric_tables(self.cells, targets)
         tables["by_horizon"].to_csv(directory / "metrics_by_horizon.csv", index=False)
         tables["by_target"].to_csv(directory / "metrics_by_target.csv", index=False)
-        logged = {key.removeprefix("test/"): float(value) for key, value in trainer.callback_metrics.items()}
         report = {
             "split": self.split,
             "windows": int(self.tables["scaled"].windows),
-            "metrics": {name: logged.get(name, value) for name, value in tables["overall"].items()},
+            "metrics": self.metrics,
             "by_target": tables["by_target"].to_dict(orient="records"),
             "model": dict(pl_module.hparams),
             "data": data.state_dict() if data is not None else None,
@@ -136,6 +155,7 @@ class EvaluationReport(L.Callback):
         if self.kept and data is not None:
             forecasts, history = self._frames(data, pl_module.loss.levels)
             if self.write_forecasts:
+                self.picks = _spaced(self.seen, self.num_plots)  # every window is kept: spread over all passes
                 forecasts.to_csv(directory / "forecasts.csv", index=False)
                 written.append("forecasts.csv")
             if self.num_plots and importlib.util.find_spec("matplotlib") is None:

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -6,9 +7,10 @@ import pytest
 import torch
 
 from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
-from forecast.backtest import ForecastTrainer, backtest_windows
+from forecast.backtest import ForecastTrainer, backtest_windows, refit_groups
 from forecast.cli import main
 from forecast.data import FractionSplit
+from forecast.data.splits import Windows
 from forecast.nn import IdentityEncoder, LastValueHead
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,3 +79,53 @@ def test_backtest_leaves_the_data_modules_test_windows_as_they_were(wide_csv, tm
     trainer.backtest(model, data, num_windows=2)
     assert len(data.test_dataloader().dataset) == len(data.dataset("test")) > 2
     assert torch.isfinite(trainer.callback_metrics["test/mse"])
+
+
+def test_refit_groups_split_each_series_origins_in_time_order():
+    windows = Windows(first=np.array([100, 40]), counts=np.array([5, 3]), stride=10)
+    groups = refit_groups(windows, refit_every=2)
+    assert [group.first.tolist() for group in groups] == [[100, 40], [120, 60], [140, 80]]
+    assert [group.counts.tolist() for group in groups] == [[2, 2], [2, 1], [1, 0]]
+    with pytest.raises(ValueError, match="refit_every must be >= 1"):
+        refit_groups(windows, refit_every=0)
+
+
+def test_backtest_with_refits_trains_each_refit_on_the_rows_before_its_origins(wide_frame, wide_csv, tmp_path):
+    args = ["backtest", "--config", str(ROOT / "configs/etth1/linear.yaml"), "--data.source", wide_csv,
+            "--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "16",
+            "--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false",
+            "--start", "2024-01-06 00:00", "--stride", "12", "--num_windows", "5", "--refit_every", "2"]  # fmt: skip
+    cli = main(args)
+    run = tmp_path / "lightning_logs" / "version_0"
+    table = pd.read_csv(run / "forecasts.csv", parse_dates=["origin", "time"])
+    assert len(table) == 5 * 6
+    first = pd.Timestamp("2024-01-06 00:00")
+    assert list(table["time"].iloc[::6]) == [first + pd.Timedelta(hours=12 * k) for k in range(5)]
+    # Three refits, for origins (0, 1), (2, 3) and (4); each validates on the 20 rows (10% of 200)
+    # before its first origin, trains on the rows before those, and fits its scaler on them alone.
+    origin_rows = [120 + 24 * g for g in range(3)]
+    for g, row in enumerate(origin_rows):
+        checkpoints = sorted((run / "refits" / f"origin_{g}" / "checkpoints").glob("*.ckpt"))
+        assert checkpoints, f"refit {g} left no checkpoint"
+        data = torch.load(checkpoints[-1], map_location="cpu", weights_only=True)["TimeSeriesDataModule"]
+        assert data["borders"] == [[row - 20, row, 200]]
+        training_mean = wide_frame.iloc[: row - 20].mean()
+        np.testing.assert_allclose(data["scaling"]["targets"]["offset"][0], training_mean, rtol=1e-5)
+    # The report covers every window of every refit, in original units as in forecasts.csv.
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["windows"] == 5
+    error = table[["a", "b", "c"]].to_numpy() - table[["a_actual", "b_actual", "c_actual"]].to_numpy()
+    assert report["metrics"]["mae_orig"] == pytest.approx(np.abs(error).mean(), rel=1e-5)
+    # The data module is left with its own split, and fits its scalers on its own training rows.
+    assert cli.datamodule.borders.tolist() == [[140, 160, 200]]
+    cli.datamodule.setup("test")
+    np.testing.assert_allclose(cli.datamodule.scalings[0].offset[0], wide_frame.iloc[:140].mean(), rtol=1e-5)
+
+
+def test_backtest_refuses_refits_of_a_checkpoint(wide_csv, tmp_path):
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
+    model = Forecaster(lookback=24, horizon=6, input_size=3, target_size=3, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    with pytest.raises(ValueError, match="drop --ckpt_path"):
+        trainer.backtest(model, data, ckpt_path=str(tmp_path / "model.ckpt"), num_windows=2, refit_every=1)

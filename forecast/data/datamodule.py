@@ -181,6 +181,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
             self._windows(part)
 
+    def resplit(self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling] | None = None) -> None:
+        """Move the split: per series the first target row of validation, of test, and the end of test.
+
+        The scalings given take effect, or, with none, are fitted again on the new training rows at
+        the next ``setup``.
+        """
+        self.borders, self.scalings, self._buffer = borders, scalings, None
+
     def _fit_scalings(self) -> tuple[AffineScaling, AffineScaling]:
         """Scalings of targets and covariates fitted on each series' training rows."""
         table, roles = self.table, self.roles
