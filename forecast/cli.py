@@ -12,6 +12,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .backtest import ForecastTrainer
 from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint
+from .checkpointing import AtomicCheckpointIO
 from .data.datamodule import TimeSeriesDataModule
 from .model import Forecaster
 from .reports import EvaluationReport
@@ -94,7 +95,8 @@ class ForecastCLI(LightningCLI):
     before_fit = before_validate = before_test = before_predict = before_backtest = _resolve_ckpt_path
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
-        """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger.
+        """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger,
+        and writing checkpoints atomically unless ``trainer.plugins`` are given.
 
         Lightning's own default is TensorBoard whenever it is installed; CSV needs no extra install
         and keeps ``metrics.csv`` in the same place on every machine.
@@ -102,6 +104,8 @@ class ForecastCLI(LightningCLI):
         trainer = self._get(self.config_init, "trainer", default={})
         if trainer.get("logger") in (None, True):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
+        if not trainer.get("plugins"):
+            kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:

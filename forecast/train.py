@@ -7,6 +7,7 @@ import lightning as L
 import pandas as pd
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from .checkpointing import AtomicCheckpointIO
 from .data import TimeSeriesDataModule
 from .model import Forecaster
 
@@ -27,7 +28,7 @@ def fit(
     A thin wrapper, not a second training loop: it builds ``TimeSeriesDataModule(source, lookback,
     horizon, **data)`` and ``Forecaster(**model)`` with the sizes the data give, and runs
     ``lightning.Trainer(**trainer).fit`` with the CLI's checkpointing (best on ``val/loss``, and
-    ``last.ckpt``) under ``trainer["default_root_dir"]``.
+    ``last.ckpt``, written atomically) under ``trainer["default_root_dir"]``.
 
     Args:
         source: what ``TimeSeriesDataModule`` reads: a DataFrame, a CSV/Parquet path or a built-in name.
@@ -51,5 +52,6 @@ def fit(
     options = dict(trainer or {})
     checkpoint = ModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
     options["callbacks"] = [checkpoint, *options.get("callbacks", [])]
+    options.setdefault("plugins", [AtomicCheckpointIO()])
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(checkpoint.best_model_path or checkpoint.last_model_path)

@@ -1,0 +1,65 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from forecast import Forecaster, TimeSeriesDataModule
+from forecast.backtest import ForecastTrainer
+from forecast.checkpointing import AtomicCheckpointIO
+from forecast.cli import ForecastCLI
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WRITER = """
+import sys, torch
+from forecast.checkpointing import AtomicCheckpointIO
+io, path = AtomicCheckpointIO(), sys.argv[1]
+for version in range(1000):
+    io.save_checkpoint({"version": version, "weights": torch.full((4_000_000,), float(version))}, path)
+    print(version, flush=True)
+"""
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("interrupted mid-save")
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path):
+    io, path = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"version": 1, "weights": torch.ones(1000)}, path)
+    with pytest.raises(RuntimeError, match="interrupted mid-save"):
+        io.save_checkpoint({"version": 2, "weights": torch.zeros(1000), "bad": Unpicklable()}, path)
+    assert io.load_checkpoint(path)["version"] == 1
+    assert os.listdir(path.parent) == ["last.ckpt"]
+
+
+def test_a_writer_killed_during_saves_leaves_a_whole_checkpoint(tmp_path):
+    path = tmp_path / "last.ckpt"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "0"  # one 16 MB save done, the next under way
+        time.sleep(0.05)
+        writer.send_signal(signal.SIGKILL)
+    finally:
+        writer.wait()
+    checkpoint = torch.load(path, weights_only=True)
+    assert torch.equal(checkpoint["weights"], torch.full((4_000_000,), float(checkpoint["version"])))
+    assert [name for name in os.listdir(tmp_path) if not name.startswith(".")] == ["last.ckpt"]
+
+
+def test_the_cli_writes_checkpoints_atomically_unless_given_plugins(tmp_path):
+    config = ["--config", str(ROOT / "configs/quickstart.yaml"), "--trainer.default_root_dir", str(tmp_path)]
+    cli = ForecastCLI(Forecaster, TimeSeriesDataModule, trainer_class=ForecastTrainer, args=config, run=False,
+                      auto_configure_optimizers=False)  # fmt: skip
+    assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    plugin = ["--trainer.plugins", "lightning.pytorch.plugins.io.TorchCheckpointIO"]
+    cli = ForecastCLI(Forecaster, TimeSeriesDataModule, trainer_class=ForecastTrainer, args=config + plugin,
+                      run=False, auto_configure_optimizers=False)  # fmt: skip
+    assert type(cli.trainer.strategy.checkpoint_io) is TorchCheckpointIO
