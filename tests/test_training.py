@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -86,3 +87,19 @@ def test_fit_killed_mid_epoch_resumes_from_its_last_checkpoint(wide_csv, tmp_pat
     logged = pd.read_csv(tmp_path / "lightning_logs" / "version_1" / "metrics.csv")
     epochs = sorted(logged["epoch"][logged["val/loss"].notna()].astype(int))
     assert epochs[0] in (killed["epoch"], killed["epoch"] + 1) and epochs[-1] == int(until) - 1
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [["RNNEncoder"], ["LSTMEncoder"], ["GRUEncoder"], ["GRUEncoder", "--model.encoder.bidirectional", "true"],
+     ["SRUEncoder", "--model.encoder.num_layers", "2"]],
+    ids=["rnn", "lstm", "gru", "bigru", "sru"],
+)  # fmt: skip
+def test_fit_in_bf16_mixed_precision_trains_every_encoder(encoder, wide_csv, tmp_path):
+    # The GPU preset's precision, here on the CPU, where autocast also runs the matrix products in bfloat16.
+    name, *options = encoder
+    model = ["--model.encoder", f"forecast.nn.{name}", *options, "--trainer.precision", "bf16-mixed"]
+    trainer = fit(wide_csv, tmp_path, *model, "--trainer.max_epochs", "1").trainer
+    assert trainer.precision == "bf16-mixed" and type(trainer.model.encoder).__name__ == name
+    losses = pd.read_csv(tmp_path / "lightning_logs/version_0/metrics.csv")["val/loss"].dropna()
+    assert len(losses) == 1 and np.isfinite(losses).all()

@@ -43,11 +43,19 @@ def sru_recurrence(
 
     Arguments and shapes as in ``sru_recurrence_reference``: ``u`` (B, T, dirs, 3 or 4, D) holds the
     pre-activations ``[x~, f, r(, x')]`` of every step from one matrix product; returns ``h``
-    (B, T, dirs, D) and the final cell state (B, dirs, D).
+    (B, T, dirs, D) and the final cell state (B, dirs, D), in ``u``'s dtype; half-precision inputs
+    (autocast) are run in float32.
     """
     if torch.compiler.is_exporting() or torch.jit.is_tracing():
         return sru_recurrence_reference(u, highway, v, b, c0, use_tanh)
     if c0 is None:
         c0 = u.new_zeros(u.shape[0], u.shape[2], u.shape[4])
     recurrence = (_triton_recurrence() if u.is_cuda else None) or SRURecurrence
+    dtype = u.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        # Mixed precision: the matrix product ran in half precision; the recurrence runs in float32 on
+        # every path, as a half-precision cell state would drift over hundreds of steps.
+        u, highway, v, b, c0 = (None if t is None else t.float() for t in (u, highway, v, b, c0))
+        h, c = recurrence.apply(u, highway, v, b, c0, use_tanh)
+        return h.to(dtype), c.to(dtype)
     return recurrence.apply(u, highway, v, b, c0, use_tanh)

@@ -106,6 +106,18 @@ def test_sru_dispatch_warns_once_and_falls_back_without_triton(monkeypatch):
         kernels._triton_recurrence.cache_clear()
 
 
+def test_sru_in_half_precision_runs_its_recurrence_in_float32():
+    u, highway, v, b, c0 = (t.detach() for t in make_inputs(1, 3, steps=500))
+    u, highway, c0 = (0.5 * t.bfloat16() for t in (u, highway, c0))  # what an autocast matrix product gives
+    h, c = sru_recurrence(u, highway, v, b, c0)
+    assert h.dtype == c.dtype == torch.bfloat16
+    h_fp32, c_fp32 = sru_recurrence_reference(u.float(), highway.float(), v, b, c0.float())
+    torch.testing.assert_close(h.float(), h_fp32, rtol=8e-3, atol=8e-3)  # one rounding to bfloat16, at the end
+    torch.testing.assert_close(c.float(), c_fp32, rtol=8e-3, atol=8e-3)
+    h_bf16, _ = sru_recurrence_reference(u, highway, v.bfloat16(), b.bfloat16(), c0)
+    assert (h_bf16.float() - h_fp32).abs().mean() > 2 * (h.float() - h_fp32).abs().mean()  # a bf16 state drifts
+
+
 def test_sru_dispatch_uses_the_fused_cpu_path_on_cpu():
     inputs = make_inputs(1, 3)
     h, _ = sru_recurrence(*inputs)
