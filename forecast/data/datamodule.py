@@ -84,6 +84,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             them, instead of refusing the data.
         id_column: the series id column of long data.
         time_column: the time column of long data (or of a wide file, else its first column).
+        series: the ids of the series of long data to read; ``None`` reads all. From a file only these
+            rows, and (when ``targets`` are named) only the id, time and role columns are read: Parquet
+            skips the rest unread.
         history_only: the frame is only the history to forecast from (``Forecaster.predict``): a
             series needs ``lookback`` rows, not ``lookback + horizon``, all of it counts as training
             rows, and a checkpoint's per-series scalers give way, for series it never saw, to
@@ -116,6 +119,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         drop_short: bool = False,
         id_column: str = "id",
         time_column: str = "time",
+        series: list[str] | None = None,
         history_only: bool = False,
     ):
         super().__init__()
@@ -132,7 +136,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.sampling, self.batch_size = sampling, batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.calendar = (list(calendar or []), calendar_encoding)
-        frame = read_source(source, id_column, time_column)
+        roles = (targets, past_covariates, future_covariates, static_covariates)
+        wanted = None if targets is None else [column for role in roles for column in role or []]
+        frame = read_source(source, id_column, time_column, wanted, series)
         columns = [str(column) for column in frame.columns if column not in (id_column, time_column)]
         self.roles = resolve_roles(columns, targets, past_covariates, future_covariates, static_covariates)
         self._read(frame, id_column, time_column, freq, nan_policy, drop_short)

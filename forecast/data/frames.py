@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .. import datasets
 from ..errors import ForecastDataError, where
@@ -96,36 +98,93 @@ class SeriesTable:
         )
 
 
-def read_source(source: str | Path | pd.DataFrame, id_column: str, time_column: str) -> pd.DataFrame:
+def _file_columns(path: Path) -> list[str]:
+    """The column names of a CSV or Parquet file, read from its header or schema, not its rows."""
+    if path.suffix.lower() == ".parquet":
+        return list(pq.read_schema(path).names)
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def read_source(
+    source: str | Path | pd.DataFrame,
+    id_column: str,
+    time_column: str,
+    columns: list[str] | None = None,
+    series: list[str] | None = None,
+) -> pd.DataFrame:
     """A frame from a built-in name, a CSV or Parquet path, or a DataFrame, as given.
 
     A file with an ``id_column`` is long; otherwise its ``time_column`` (or, failing that, its first
     column) becomes the index of a wide frame, unless a Parquet file kept its own DatetimeIndex.
+    From a file, only the ``id_column``, the ``time_column`` and ``columns`` (all when ``None``) are
+    read, and of long data only the rows of the ``series`` named (all when ``None``); Parquet skips
+    the rest without reading it (pyarrow's column selection and row-group filters).
 
     Raises:
-        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file.
+        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file,
+            or ``series`` are asked of wide data or name ids that the data lack.
     """
     if isinstance(source, pd.DataFrame):
-        return source.rename(columns=str)  # column names as the roles spell them; no copy of the data
-    if isinstance(source, str) and source.lower() in datasets.names():
-        return datasets.load(source)
-    path = Path(source)
+        frame = source.rename(columns=str)  # column names as the roles spell them; no copy of the data
+    elif isinstance(source, str) and source.lower() in datasets.names():
+        frame = datasets.load(source)
+    else:
+        frame = _read_file(Path(source), id_column, time_column, columns, series)
+    return frame if series is None else _only_series(frame, id_column, series)
+
+
+def _read_file(
+    path: Path, id_column: str, time_column: str, columns: list[str] | None, series: list[str] | None
+) -> pd.DataFrame:
     if not path.is_file():
         raise ForecastDataError(
-            f"data source {str(source)!r} is neither a built-in data set {datasets.names()} "
+            f"data source {str(path)!r} is neither a built-in data set {datasets.names()} "
             "nor an existing file; give a CSV/Parquet path or a DataFrame"
         )
-    if path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".parquet", ".csv", ".gz"}:
+        raise ForecastDataError(f"data source {str(path)!r}: unknown file type {path.suffix!r}; use .csv or .parquet")
+    available = _file_columns(path)
+    wanted = None  # every column, also when a role names a missing one: its error then lists them all
+    if columns is not None and set(columns) <= set(available):
+        keep = {id_column, time_column, available[0], *columns}  # a wide file's time may be its first column
+        wanted = [column for column in available if column in keep]
+    if suffix == ".parquet":
+        filters = None if series is None or id_column not in available else _id_filter(path, id_column, series)
+        frame = pd.read_parquet(path, columns=wanted, filters=filters)
         if isinstance(frame.index, pd.DatetimeIndex):
             return frame
-    elif path.suffix.lower() in {".csv", ".gz"}:
-        frame = pd.read_csv(path)
     else:
-        raise ForecastDataError(f"data source {str(path)!r}: unknown file type {path.suffix!r}; use .csv or .parquet")
+        frame = pd.read_csv(path, usecols=wanted)
     if id_column in frame.columns:
         return frame
     return frame.set_index(time_column if time_column in frame.columns else frame.columns[0])
+
+
+def _id_filter(path: Path, id_column: str, series: list[str]) -> list[tuple] | None:
+    """A pyarrow filter keeping the rows of ``series``, their ids in the type of the file's id column."""
+    if not pa.types.is_integer(pq.read_schema(path).field(id_column).type):
+        return [(id_column, "in", [str(name) for name in series])]
+    try:
+        return [(id_column, "in", [int(name) for name in series])]
+    except ValueError:
+        return None  # an id that is no integer: read them all, and let the check name it
+
+
+def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> pd.DataFrame:
+    """The rows of the ``series`` named, each id as it is spelt in the data or as text."""
+    if id_column not in frame.columns:
+        raise ForecastDataError(
+            f"data.series={list(series)[:10]} picks series of long data, but the data have no {id_column!r} "
+            "column; drop data.series, or set data.id_column"
+        )
+    ids = frame[id_column].astype(str)
+    missing = sorted(set(map(str, series)) - set(ids.unique()))
+    if missing:
+        raise ForecastDataError(
+            f"data.series names series {missing[:10]} that column {id_column!r} of the data lacks; check their spelling"
+        )
+    return frame[ids.isin(set(map(str, series))).to_numpy()]
 
 
 def is_long(frame: pd.DataFrame, id_column: str) -> bool:

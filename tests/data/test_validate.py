@@ -209,3 +209,36 @@ def test_csv_and_parquet_sources_read_like_the_frame(tmp_path, wide_frame, wide_
                 expected.start_times,
                 expected.series_names,
             )
+
+
+def test_a_file_is_read_only_for_the_series_and_role_columns_asked(tmp_path, long_frame, monkeypatch):
+    wide = long_frame.assign(notes="unused text", extra=1.0)
+    wide.to_parquet(tmp_path / "long.parquet", row_group_size=50)
+    wide.to_csv(tmp_path / "long.csv", index=False)
+    reads = []
+    read_parquet = pd.read_parquet
+    monkeypatch.setattr(
+        pd, "read_parquet", lambda *args, **kwargs: reads.append(kwargs) or read_parquet(*args, **kwargs)
+    )
+    expected = make_long(long_frame[long_frame["id"].isin(["A", "C"])])
+    for source in ("long.parquet", "long.csv"):
+        data = make_long(str(tmp_path / source), series=["C", "A"])
+        assert data.series_names == ["A", "C"] and data.start_times == expected.start_times
+        for column, values in expected.table.values.items():
+            np.testing.assert_allclose(data.table.values[column], values)
+    assert reads == [{"columns": ["id", "time", "y", "load", "price", "region"], "filters": [("id", "in", ["C", "A"])]}]
+
+
+def test_series_asked_of_wide_data_or_missing_from_it_are_refused(wide_frame, long_frame):
+    with pytest.raises(ForecastDataError, match=r"data.series=\['a'\] picks series of long data.*no 'id' column"):
+        make(wide_frame, series=["a"])
+    with pytest.raises(ForecastDataError, match=r"data.series names series \['D'\] that column 'id' of the data lacks"):
+        make_long(long_frame, series=["A", "D"])
+
+
+def test_series_of_a_parquet_file_with_integer_ids_are_picked_by_their_text(tmp_path, long_frame):
+    numbered = long_frame.assign(id=long_frame["id"].map({"A": 10, "B": 20, "C": 30}))
+    numbered.to_parquet(tmp_path / "long.parquet")
+    data = make_long(str(tmp_path / "long.parquet"), series=["30", "10"])
+    assert data.series_names == ["10", "30"]
+    assert len(data.table.values["y"]) == (long_frame["id"] != "B").sum()
