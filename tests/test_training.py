@@ -57,6 +57,20 @@ def test_fit_resumed_at_an_epoch_boundary_ends_with_the_weights_of_one_run(wide_
         torch.testing.assert_close(parts["state_dict"][name], weight, rtol=0, atol=0, msg=name)
 
 
+def test_fit_stopped_mid_epoch_and_resumed_ends_with_the_weights_of_one_run(wide_csv, tmp_path):
+    fit(wide_csv, tmp_path / "whole", "--trainer.max_epochs", "3")
+    stop = ["--trainer.max_steps", "6", "--checkpoint.every_n_train_steps", "1"]  # 4 batches an epoch
+    fit(wide_csv, tmp_path / "parts", *stop)  # stops in the second epoch
+    stopped = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
+    assert (stopped["epoch"], stopped["global_step"]) == (1, 6)
+    fit(wide_csv, tmp_path / "parts", "--trainer.max_epochs", "3", "--ckpt_path", "last")
+    whole = torch.load(resolve_checkpoint("last", tmp_path / "whole"), weights_only=True)
+    parts = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
+    assert parts["global_step"] == whole["global_step"] == 12
+    for name, weight in whole["state_dict"].items():
+        torch.testing.assert_close(parts["state_dict"][name], weight, rtol=0, atol=0, msg=name)
+
+
 def test_checkpoint_every_n_train_steps_reaches_the_model_checkpoint(wide_csv, tmp_path):
     trainer = fit(wide_csv, tmp_path, "--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "1").trainer
     assert trainer.checkpoint_callback._every_n_train_steps == 3  # Lightning keeps it under this name only
@@ -67,7 +81,8 @@ def test_fit_killed_mid_epoch_resumes_from_its_last_checkpoint(wide_csv, tmp_pat
     command = [sys.executable, "-m", "forecast", "fit", "--config", str(ROOT / "configs/quickstart.yaml"),
                "--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "32",
                "--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
-               "--trainer.enable_progress_bar", "false", "--checkpoint.every_n_train_steps", "3"]  # fmt: skip
+               "--trainer.enable_progress_bar", "false", "--checkpoint.every_n_train_steps", "3",
+               "--trainer.deterministic", "true"]  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     run = subprocess.Popen([*command, "--trainer.max_epochs", "1000"], env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -83,10 +98,18 @@ def test_fit_killed_mid_epoch_resumes_from_its_last_checkpoint(wide_csv, tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = torch.load(resolve_checkpoint("last", tmp_path), weights_only=True)
     assert final["global_step"] > killed["global_step"]
-    # The resumed run validated from the killed epoch on (not from epoch 0), up to its last epoch.
+    # The resumed run validated from the killed epoch on (not from epoch 0), up to its last epoch ...
     logged = pd.read_csv(tmp_path / "lightning_logs" / "version_1" / "metrics.csv")
     epochs = sorted(logged["epoch"][logged["val/loss"].notna()].astype(int))
     assert epochs[0] in (killed["epoch"], killed["epoch"] + 1) and epochs[-1] == int(until) - 1
+    # ... and ends with the weights of a run never killed.
+    whole = tmp_path / "whole"
+    command[command.index("--trainer.default_root_dir") + 1] = str(whole)
+    subprocess.run([*command, "--trainer.max_epochs", until], env=env, cwd=tmp_path, check=True, capture_output=True)
+    uninterrupted = torch.load(resolve_checkpoint("last", whole), weights_only=True)
+    assert final["global_step"] == uninterrupted["global_step"]
+    for name, weight in uninterrupted["state_dict"].items():
+        torch.testing.assert_close(final["state_dict"][name], weight, rtol=0, atol=0, msg=name)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from .sampling import SeriesBalancedSampler
 from .scaling import AffineScaling, fit_scaling
 from .splits import FractionSplit, Split, Windows, part_windows
 from .validate import NanPolicy, check_lengths, check_times, find_future_rows, repair_missing
-from .windows import WindowBatchSampler, WindowDataset, collate_batch
+from .windows import ResumableDataLoader, WindowBatchSampler, WindowDataset, collate_batch
 
 __all__ = ["TimeSeriesDataModule"]
 
@@ -288,9 +288,18 @@ class TimeSeriesDataModule(L.LightningDataModule):
             # A plain sampler, which Lightning wraps under DDP; its seed is the one Lightning's own samplers take.
             seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
             sampler = SeriesBalancedSampler(torch.from_numpy(dataset.counts), seed=seed)
-            return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, **options)
+            return ResumableDataLoader(
+                dataset, batch_size=self.batch_size, sampler=sampler, consumed=self._consumed, **options
+            )
         order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, batch_sampler=WindowBatchSampler(order, self.batch_size, drop_last=False), **options)
+        batches = WindowBatchSampler(order, self.batch_size, drop_last=False)
+        if shuffle:  # training resumes mid-epoch; evaluation starts over
+            return ResumableDataLoader(dataset, batch_sampler=batches, consumed=self._consumed, **options)
+        return DataLoader(dataset, batch_sampler=batches, **options)
+
+    def _consumed(self) -> int:
+        """Batches of the current epoch the training loop has taken: Lightning's count, restored on resume."""
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.ready if self.trainer else 0
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

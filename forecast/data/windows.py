@@ -4,17 +4,18 @@ The windows of a part are never listed: window ``k`` belongs to the series whose
 count passes ``k`` (one ``searchsorted``), so the index costs O(series), not O(windows).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ..batch import Batch
 from .buffer import SeriesBuffer
 from .splits import Windows
 
-__all__ = ["WindowDataset", "WindowBatchSampler", "collate_batch"]
+__all__ = ["WindowDataset", "WindowBatchSampler", "ResumableDataLoader", "collate_batch"]
 
 
 class WindowDataset(Dataset):
@@ -124,7 +125,9 @@ class WindowBatchSampler(BatchSampler):
 
     It keeps ``BatchSampler``'s signature, so Lightning rebuilds it around its ``DistributedSampler``
     under distributed training. A random or sequential ``sampler`` is drawn as one permutation or
-    range per epoch; any other is read out once per epoch.
+    range per epoch; any other is read out once per epoch. A random permutation comes from a seed
+    drawn from torch's global generator and kept in ``seed``, so that a pass stopped mid-epoch can be
+    resumed (``resume_at``) with the same order.
 
     Args:
         sampler: the order of the windows (``RandomSampler`` to shuffle, ``SequentialSampler``, ...).
@@ -132,17 +135,70 @@ class WindowBatchSampler(BatchSampler):
         drop_last: leave out a last batch smaller than ``batch_size``.
     """
 
+    seed: int | None = None  # the seed of the current pass's permutation
+    _start: tuple[int | None, int] = (None, 0)  # (seed, batches to skip) for the next pass
+
+    def resume_at(self, seed: int | None, batches: int) -> None:
+        """Make the next pass repeat the permutation of ``seed`` and begin after its first ``batches``."""
+        self._start = (seed, batches)
+
     def __iter__(self) -> Iterator[np.ndarray]:
+        (seed, skip), self._start = self._start, (None, 0)
         sampler, count = self.sampler, len(self.sampler)
         if isinstance(sampler, RandomSampler) and not sampler.replacement and count == len(sampler.data_source):
-            order = torch.randperm(count, generator=sampler.generator).numpy()
+            generator = sampler.generator
+            if generator is None:  # one draw from the global generator, as RandomSampler makes
+                seed = int(torch.empty((), dtype=torch.int64).random_().item()) if seed is None else seed
+                generator = torch.Generator().manual_seed(seed)
+            order = torch.randperm(count, generator=generator).numpy()
         elif isinstance(sampler, SequentialSampler):
             order = np.arange(count)
         else:
             order = np.fromiter(sampler, dtype=np.int64, count=count)
+        self.seed = seed
         stop = count - count % self.batch_size if self.drop_last else count
-        for start in range(0, stop, self.batch_size):
+        for start in range(skip * self.batch_size, stop, self.batch_size):
             yield order[start : start + self.batch_size]
+
+
+class ResumableDataLoader(DataLoader):
+    """The training DataLoader, resumable in the middle of an epoch.
+
+    Lightning saves its ``state_dict`` (the seed of the pass's shuffle) in every checkpoint and hands
+    it back on resume; the resumed pass then repeats that shuffle from the batch where the training
+    loop stopped, so a run killed mid-epoch ends as if never stopped.
+
+    Args:
+        args, kwargs: ``DataLoader``'s.
+        consumed: how many batches of the current epoch the training loop has taken (Lightning's
+            count, which a resumed loop restores): where a resumed pass begins.
+    """
+
+    def __init__(self, *args: Any, consumed: Callable[[], int] = lambda: 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.consumed = consumed
+        self._resume: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed": getattr(self.batch_sampler, "seed", None)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume = state_dict
+
+    def __iter__(self) -> Iterator[Any]:
+        state, self._resume = self._resume, None
+        skip = self.consumed() if state else 0  # 0: the checkpoint ended its epoch; this pass is a new one
+        skipped = 0
+        if skip and isinstance(self.batch_sampler, WindowBatchSampler):
+            self.batch_sampler.resume_at(state["seed"], skip)  # skips them unread
+            skipped = skip
+        random_state = torch.get_rng_state()
+        batches = super().__iter__()  # draws a seed for its workers from the global generator
+        if skip:  # this pass began, and drew, before the checkpoint that restored the generator
+            torch.set_rng_state(random_state)
+        for _ in range(skip - skipped):  # another sampler: read and dropped
+            next(batches)
+        yield from batches
 
 
 def collate_batch(batch: Batch) -> Batch:

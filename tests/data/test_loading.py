@@ -101,3 +101,26 @@ def test_pinning_keeps_the_batch_whole(data, monkeypatch):
     assert data.train_dataloader().pin_memory is False
     data.pin_memory = True
     assert data.train_dataloader().pin_memory is True
+
+
+@pytest.mark.parametrize("sampling", ["windows", "series"])
+def test_a_training_loader_resumed_mid_epoch_yields_the_rest_of_the_epoch(long_frame, sampling):
+    def loader():
+        module = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], batch_size=16, sampling=sampling)
+        module.setup("fit")
+        return module.train_dataloader()
+
+    torch.manual_seed(3)
+    first = loader()
+    epoch = iter(first)
+    taken = [next(epoch) for _ in range(2)]
+    state = first.state_dict()
+    rest = list(epoch)
+    torch.manual_seed(99)  # a new process: another generator until the checkpoint's is restored
+    resumed = loader()
+    resumed.consumed = lambda: len(taken)  # what Lightning's restored loop reports
+    resumed.load_state_dict(state)
+    windows = [(batch.series.tolist(), batch.time.tolist()) for batch in resumed]
+    assert windows == [(batch.series.tolist(), batch.time.tolist()) for batch in rest]
+    fresh = [(batch.series.tolist(), batch.time.tolist()) for batch in resumed]  # the next epoch: a new order
+    assert len(fresh) == len(taken) + len(rest) and fresh[: len(rest)] != windows
