@@ -83,9 +83,9 @@ def plot_forecasts(
                 interval = f"{band[0].removeprefix(target + '_q')}-{band[1].removeprefix(target + '_q')}"
                 ax.fill_between(window["time"], window[band[0]], window[band[1]], color="tab:blue", alpha=0.25,
                                 label=f"q{interval}")  # fmt: skip
-            ax.set_title(f"{target}, {series}, origin {origin}", fontsize=8)
-            ax.tick_params(labelsize=6)
-    axes[0, 0].legend(fontsize=6)
+            ax.set_title(f"{target}, {series}, origin {origin}", fontsize=9)
+            ax.tick_params(labelsize=8)
+    axes[0, 0].legend(fontsize=8)
     for ax in axes.flat:  # each row is another window, so each keeps its dates (autofmt_xdate keeps the bottom row's)
         for label in ax.get_xticklabels():
             label.set(rotation=30, horizontalalignment="right")

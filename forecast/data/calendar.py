@@ -24,9 +24,9 @@ Field = Callable[[pd.DatetimeIndex], np.ndarray]
 CALENDAR_FEATURES: dict[str, tuple[Field, Field]] = {
     "minute": (lambda t: t.minute, lambda t: 60),
     "hour": (lambda t: t.hour, lambda t: 24),
-    "dayofweek": (lambda t: t.dayofweek, lambda t: 7),
+    "dayofweek": (lambda t: t.day_of_week, lambda t: 7),
     "day": (lambda t: t.day - 1, lambda t: t.days_in_month),
-    "dayofyear": (lambda t: t.dayofyear - 1, lambda t: 365 + t.is_leap_year),
+    "dayofyear": (lambda t: t.day_of_year - 1, lambda t: 365 + t.is_leap_year),
     "weekofyear": (lambda t: t.isocalendar().week.to_numpy(dtype=np.int64) - 1, lambda t: 53),
     "month": (lambda t: t.month - 1, lambda t: 12),
     "quarter": (lambda t: t.quarter - 1, lambda t: 4),

@@ -13,9 +13,9 @@ def test_integer_features_are_pandas_fields_from_zero():
     expected = {
         "minute": TIMES.minute,
         "hour": TIMES.hour,
-        "dayofweek": TIMES.dayofweek,
+        "dayofweek": TIMES.day_of_week,
         "day": TIMES.day - 1,
-        "dayofyear": TIMES.dayofyear - 1,
+        "dayofyear": TIMES.day_of_year - 1,
         "weekofyear": TIMES.isocalendar().week.to_numpy() - 1,
         "month": TIMES.month - 1,
         "quarter": TIMES.quarter - 1,
