@@ -74,7 +74,8 @@ def plot_forecasts(
             ax = axes[row, column]
             if history is not None:
                 past = history[(history["id"] == series) & (history["time"] < window["time"].iloc[0])]
-                past = past.sort_values("time").tail(history_steps)
+                # Overlapping windows repeat the same history rows: each time once.
+                past = past.drop_duplicates("time").sort_values("time").tail(history_steps)
                 ax.plot(past["time"], past[target], color="0.5", linewidth=0.8, label="history")
             ax.plot(window["time"], window[f"{target}_actual"], color="black", linewidth=1.0, label="actual")
             ax.plot(window["time"], window[target], color="tab:blue", linewidth=1.2, label="forecast")

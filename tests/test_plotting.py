@@ -32,6 +32,17 @@ def test_forecast_plot_is_a_png_of_one_panel_per_window_and_target(forecasts, tm
     assert png_size(path) == (2 * 400, 2 * 250)  # two targets side by side, two windows stacked, 100 dpi
 
 
+def test_forecast_plot_draws_each_history_time_once_when_windows_overlap(forecasts):
+    # The histories of overlapping windows, as a report keeps them: the same rows once per window.
+    times = pd.date_range("2023-12-31", periods=30, freq="h")
+    history = pd.concat(
+        [pd.DataFrame({"id": "A", "time": times[k : k + 24], "x": np.arange(k, k + 24)}) for k in range(6)]
+    )
+    figure = plot_forecasts(forecasts, targets=["x"], max_windows=1, history=history, history_steps=20)
+    drawn = figure.axes[0].lines[0]  # the history line
+    assert list(drawn.get_ydata()) == list(range(5, 25))  # the 20 hours before the window, each once, in order
+
+
 def test_forecast_plot_draws_the_quantile_band_between_the_outer_levels(forecasts):
     figure = plot_forecasts(forecasts, targets=["x"], max_windows=1)
     ax = figure.axes[0]
