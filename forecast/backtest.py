@@ -140,6 +140,7 @@ class ForecastTrainer(Trainer):
         stride: int | None = None,
         num_windows: int | None = None,
         refit_every: int | None = None,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Evaluate a trained model or a baseline over rolling forecast origins.
 
@@ -165,6 +166,7 @@ class ForecastTrainer(Trainer):
             stride: rows between origins; none means the horizon.
             num_windows: origins per series; none means as many as fit.
             refit_every: train the model anew before every this many origins; none evaluates it as it is.
+            verbose: print the test metrics, as ``test`` does (never per refit: those cover one group).
 
         Returns:
             The logged test metrics; with ``refit_every``, those of the report, over all windows.
@@ -182,7 +184,7 @@ class ForecastTrainer(Trainer):
         report.write_forecasts, report.split = True, "backtest"
         try:
             if refit_every is None:
-                return self._test_windows(model, datamodule, windows, ckpt_path)
+                return self._test_windows(model, datamodule, windows, ckpt_path, verbose)
             if ckpt_path is not None or self.world_size > 1:
                 raise ValueError(
                     "backtest --refit_every trains the model anew in one process: drop --ckpt_path "
@@ -208,18 +210,23 @@ class ForecastTrainer(Trainer):
             for g, group in enumerate(groups):
                 refitted = self._refit(model, datamodule, group, copy.deepcopy(callbacks), g)
                 report.accumulate = g < len(groups) - 1
-                self._test_windows(refitted, datamodule, group)
+                self._test_windows(refitted, datamodule, group, verbose=False)
         finally:
             datamodule.resplit(*state)
 
     def _test_windows(
-        self, model: LightningModule, datamodule: TimeSeriesDataModule, windows: Windows, ckpt_path: str | None = None
+        self,
+        model: LightningModule,
+        datamodule: TimeSeriesDataModule,
+        windows: Windows,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """``test`` over ``windows`` instead of the data module's test part."""
         # The windows are read when the loop asks for them, after setup and any checkpoint's data state.
         datamodule.test_dataloader = lambda: _loader(datamodule, windows)
         try:
-            return self.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            return self.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
         finally:
             del datamodule.test_dataloader
 
