@@ -85,24 +85,34 @@ class WindowDataset(Dataset):
         time = self.first[series] + (index - self.cumulative[series]) * self.stride  # -> (B,)
         return series, time
 
-    def _view(self, steps: int, first_channel: int, channels: int) -> torch.Tensor:
-        """Every run of ``steps`` rows of some channels, as a view: (rows - steps + 1, steps, channels)."""
-        rows, width = self.values.shape
-        size = (max(rows - steps + 1, 0), steps, channels)
-        return self.values.as_strided(size, (width, width, 1), self.values.storage_offset() + first_channel)
+    def _gather(self, start: np.ndarray, steps: int, first_channel: int, channels: int) -> torch.Tensor:
+        """The ``steps`` rows from each of ``start`` of some channels: (B, steps, channels), one copy.
+
+        A numpy gather on a strided view of the buffer: one thread, so it pays no wake-up of torch's
+        thread pool between training steps (under ``OMP_WAIT_POLICY=PASSIVE`` that wake-up was most of
+        the cost of torch's ``index_select``).
+        """
+        values = self.values.numpy()  # the buffer's memory, not a copy
+        rows, width = values.shape
+        item = values.itemsize
+        runs = np.lib.stride_tricks.as_strided(
+            values[:, first_channel:], (max(rows - steps + 1, 0), steps, channels), (width * item, width * item, item),
+            writeable=False,
+        )  # fmt: skip
+        return torch.from_numpy(runs[start])
 
     def __getitems__(self, indices: list[int]) -> Batch:
         series, time = self.locate(indices)
-        start = torch.from_numpy(self.series_rows[series] + time)  # -> (B,) buffer row of the first target step
-        series, time = torch.from_numpy(series), torch.from_numpy(time)
+        start = self.series_rows[series] + time  # -> (B,) buffer row of the first target step
         batch_size = len(start)
-        past = self._view(self.lookback, 0, self.input_size).index_select(0, start - self.lookback)  # -> (B, L, C_in)
+        past = self._gather(start - self.lookback, self.lookback, 0, self.input_size)  # -> (B, L, C_in)
         if self.with_target:
-            target = self._view(self.horizon, 0, self.target_size).index_select(0, start)  # -> (B, H, C_out)
+            target = self._gather(start, self.horizon, 0, self.target_size)  # -> (B, H, C_out)
         else:
             target = past.new_full((batch_size, self.horizon, self.target_size), float("nan"))
+        series, time = torch.from_numpy(series), torch.from_numpy(time)
         if self.future_size:
-            future = self._view(self.horizon, self.input_size, self.future_size).index_select(0, start)
+            future = self._gather(start, self.horizon, self.input_size, self.future_size)  # -> (B, H, C_fut)
         else:
             future = past.new_empty(batch_size, self.horizon, 0)  # -> (B, H, 0)
         return Batch(
