@@ -46,27 +46,23 @@ def test_fit_stops_at_a_nan_loss_naming_step_and_batch(wide_csv, tmp_path):
     assert not list(tmp_path.glob("**/*.ckpt"))  # no checkpoint of NaN weights
 
 
-def test_fit_resumed_at_an_epoch_boundary_ends_with_the_weights_of_one_run(wide_csv, tmp_path):
+@pytest.mark.parametrize(
+    ("stop", "stopped_at"),
+    [
+        (["--trainer.max_epochs", "2"], 8),  # at an epoch boundary (4 batches an epoch)
+        (["--trainer.max_steps", "6", "--checkpoint.every_n_train_steps", "1"], 6),  # in the second epoch
+    ],
+    ids=["epoch-boundary", "mid-epoch"],
+)
+def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(stop, stopped_at, wide_csv, tmp_path):
     fit(wide_csv, tmp_path / "whole", "--trainer.max_epochs", "3")
-    fit(wide_csv, tmp_path / "parts", "--trainer.max_epochs", "2")
-    fit(wide_csv, tmp_path / "parts", "--trainer.max_epochs", "3", "--ckpt_path", "last")
-    whole = torch.load(resolve_checkpoint("last", tmp_path / "whole"), weights_only=True)
-    parts = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
-    assert parts["epoch"] == whole["epoch"] == 2
-    for name, weight in whole["state_dict"].items():
-        torch.testing.assert_close(parts["state_dict"][name], weight, rtol=0, atol=0, msg=name)
-
-
-def test_fit_stopped_mid_epoch_and_resumed_ends_with_the_weights_of_one_run(wide_csv, tmp_path):
-    fit(wide_csv, tmp_path / "whole", "--trainer.max_epochs", "3")
-    stop = ["--trainer.max_steps", "6", "--checkpoint.every_n_train_steps", "1"]  # 4 batches an epoch
-    fit(wide_csv, tmp_path / "parts", *stop)  # stops in the second epoch
+    fit(wide_csv, tmp_path / "parts", *stop)
     stopped = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
-    assert (stopped["epoch"], stopped["global_step"]) == (1, 6)
+    assert stopped["global_step"] == stopped_at
     fit(wide_csv, tmp_path / "parts", "--trainer.max_epochs", "3", "--ckpt_path", "last")
     whole = torch.load(resolve_checkpoint("last", tmp_path / "whole"), weights_only=True)
     parts = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
-    assert parts["global_step"] == whole["global_step"] == 12
+    assert (parts["epoch"], parts["global_step"]) == (whole["epoch"], whole["global_step"]) == (2, 12)
     for name, weight in whole["state_dict"].items():
         torch.testing.assert_close(parts["state_dict"][name], weight, rtol=0, atol=0, msg=name)
 
