@@ -18,7 +18,7 @@ so that they share the machine's noise. The machine is shared: compare the ratio
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see BENCHMARKS.md
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
 import json  # noqa: E402

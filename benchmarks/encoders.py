@@ -10,7 +10,7 @@ timed in the same run. Medians of ``--repeats`` runs after a warm-up, fp32.
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see BENCHMARKS.md's thread trap
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

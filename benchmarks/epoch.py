@@ -1,6 +1,6 @@
 """One training epoch of the same forecaster with each encoder: what a user waits for.
 
-BENCHMARKS.md's peer setting: hidden 64, 2 layers, univariate OT, lookback 96, horizon 24, batch 64,
+The peer setting of benchmarks/README.md: hidden 64, 2 layers, univariate OT, lookback 96, horizon 24, batch 64,
 Adam 1e-3, ETTh1's training split (8521 windows), Lightning's own loop with no validation. Median of
 ``--repeats`` epochs, each on a freshly built model.
 
@@ -9,7 +9,7 @@ Adam 1e-3, ETTh1's training split (8521 windows), Lightning's own loop with no v
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see BENCHMARKS.md's thread trap
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

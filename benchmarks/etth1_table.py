@@ -1,6 +1,6 @@
 """ETTh1 accuracy table: fit each config on the training split, test its best-validation checkpoint.
 
-BENCHMARKS.md's protocol (lookback 96, ETT borders, StandardScaler on the training rows, MSE/MAE on
+The protocol of benchmarks/README.md (lookback 96, ETT borders, StandardScaler on the training rows, MSE/MAE on
 the standardized scale over every test window). Each run is a `fit` then a `test --ckpt_path best`
 through the real CLI, so the figures are what a user gets from the configs.
 
@@ -11,7 +11,7 @@ through the real CLI, so the figures are what a user gets from the configs.
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see BENCHMARKS.md's thread trap
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
 import math  # noqa: E402

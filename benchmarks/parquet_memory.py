@@ -1,4 +1,4 @@
-"""Memory of a long Parquet data set read by TimeSeriesDataModule, against pandas reading the whole file.
+"""Memory of a long Parquet data set read by TimeSeriesDataModule, against pandas reading the same columns.
 
     python benchmarks/parquet_memory.py                       # 10,000 series x 1,000 steps (about a minute)
     python benchmarks/parquet_memory.py --series 2000 --steps 500
@@ -8,9 +8,13 @@ does not use. Each case runs in a process of its own, and reports what it adds t
 resident memory after the imports: at its peak, and still held when set up (the data module keeps its
 series table and the scaled float32 buffer; the pandas frame is gone by then).
 
-1. ``pd.read_parquet(path)``: the whole file in one frame, what one would hold without the data module;
-2. the data module with ``targets``/``past_covariates`` named: only the id, time, y and x columns are read;
-3. the same with ``series`` naming a tenth of the series: pyarrow reads only their rows.
+1. ``pd.read_parquet(path, columns=[id, time, y, x])``: the columns the model uses, the fair reference;
+2. ``pd.read_parquet(path)``: the whole file in one frame, what a naive reader holds;
+3. the data module with ``targets``/``past_covariates`` named: it reads only the id, time, y and x columns;
+4. ``pd.read_parquet`` of those columns with a row filter keeping a tenth of the series, the reference of 5.;
+5. the data module with ``series`` naming that tenth: pyarrow reads only their rows.
+
+The last columns divide a case's peak and held memory by those of its reference (1. for 2. and 3.).
 """
 
 import argparse
@@ -25,6 +29,15 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 UNUSED = ["u1", "u2", "u3", "u4"]
+USED = ["id", "time", "y", "x"]
+# case: (label, the case it is compared with); every reference runs before the cases compared with it
+CASES = {
+    "pandas_columns": ("pd.read_parquet, the 4 used columns", None),
+    "pandas": ("pd.read_parquet, whole file", "pandas_columns"),
+    "module": ("data module, role columns", "pandas_columns"),
+    "pandas_series": ("pd.read_parquet, 4 columns, 10% of series", None),
+    "module_series": ("data module, role columns, 10% of series", "pandas_series"),
+}
 
 
 def write_file(path: Path, num_series: int, steps: int) -> None:
@@ -49,10 +62,15 @@ def child(case: str, path: str, num_series: int) -> None:
 
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current resident size
     before = resident("VmRSS:")
+    tenth = list(range(0, num_series, 10))
     if case == "pandas":
         held = pd.read_parquet(path)
+    elif case == "pandas_columns":
+        held = pd.read_parquet(path, columns=USED)
+    elif case == "pandas_series":
+        held = pd.read_parquet(path, columns=USED, filters=[("id", "in", tenth)])
     else:
-        series = [str(i) for i in range(0, num_series, 10)] if case == "series" else None
+        series = [str(i) for i in tenth] if case == "module_series" else None
         held = TimeSeriesDataModule(path, 96, 24, targets=["y"], past_covariates=["x"], series=series)
         held.setup("fit")
         held.dataset("train")
@@ -75,19 +93,19 @@ def main() -> None:
         size = path.stat().st_size
         shape = f"{args.series:,} series x {args.steps:,} steps = {rows:,} rows, 8 columns"
         print(f"{shape}; Parquet file {size / mib:.0f} MiB")
-        print(f"{'case':<48}{'peak MiB':>10}{'held MiB':>10}{'held B/row':>12}")
-        cases = {
-            "pandas": "pd.read_parquet, whole file",
-            "columns": "data module, role columns",
-            "series": "data module, role columns, 10% of series",
-        }
-        for case, label in cases.items():
+        header = f"{'case':<44}{'peak MiB':>10}{'held MiB':>10}{'held B/row':>12}"
+        print(f"{header}{'peak / ref':>12}{'held / ref':>12}")
+        results = {}
+        for case, (label, reference) in CASES.items():
             command = [sys.executable, __file__, "--child", case, str(path), str(args.series)]
             output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-            result = json.loads(output.strip().splitlines()[-1])
-            read_rows = rows // 10 if case == "series" else rows
-            peak, held = result["peak"] / mib, result["held"] / mib
-            print(f"{label:<48}{peak:>10.0f}{held:>10.0f}{result['held'] / read_rows:>12.1f}")
+            result = results[case] = json.loads(output.strip().splitlines()[-1])
+            read_rows = rows // 10 if case.endswith("series") else rows
+            row = f"{label:<44}{result['peak'] / mib:>10.0f}{result['held'] / mib:>10.0f}"
+            row += f"{result['held'] / read_rows:>12.1f}"
+            if reference:
+                row += "".join(f"{result[key] / results[reference][key]:>12.2f}" for key in ("peak", "held"))
+            print(row)
 
 
 if __name__ == "__main__":

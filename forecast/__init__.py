@@ -3,7 +3,7 @@
 import os
 
 # With 2 torch threads and any other busy process on the cores, OpenMP's busy-waiting made one GRU
-# step 50x slower on our CI machines (BENCHMARKS.md); passive waiting avoids it. Only a default:
+# step 50x slower on our CI machines (benchmarks/README.md); passive waiting avoids it. Only a default:
 # it takes effect when torch has not been imported yet, and never overrides the user's setting.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

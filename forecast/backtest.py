@@ -16,15 +16,17 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import CSVLogger
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, SequentialSampler
 
 from .data.datamodule import TimeSeriesDataModule
 from .data.splits import Windows
-from .data.windows import WindowDataset, collate_batch
+from .data.windows import WindowBatchSampler, WindowDataset, collate_batch
 from .errors import ForecastDataError, where
 from .reports import EvaluationReport
 
-__all__ = ["backtest_windows", "ForecastTrainer"]
+__all__ = ["backtest_windows", "ForecastTrainer", "REFITS_DIRECTORY"]
+
+REFITS_DIRECTORY = "refits"  # in the run directory, a subdirectory origin_G per refit
 
 
 def _start_rows(data: TimeSeriesDataModule, start: int | str | None) -> np.ndarray:
@@ -90,7 +92,9 @@ def _loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
         target_scale=test.target_scale,
         target_offset=test.target_offset,
     )
-    return DataLoader(dataset, batch_size=data.batch_size, collate_fn=collate_batch)
+    # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
+    batches = WindowBatchSampler(SequentialSampler(dataset), data.batch_size, drop_last=False, pad_shards=False)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_batch)
 
 
 def refit_groups(windows: Windows, refit_every: int) -> list[Windows]:
@@ -241,7 +245,7 @@ class ForecastTrainer(Trainer):
         """A copy of ``model`` trained on each series' rows before the group's first origin; the best
         checkpoint on the monitored metric when there is one."""
         directory = Path(self.log_dir or self.default_root_dir)
-        logger = CSVLogger(directory, name="refits", version=f"origin_{index}")
+        logger = CSVLogger(directory, name=REFITS_DIRECTORY, version=f"origin_{index}")
         trainer = ForecastTrainer(**self.settings | {"callbacks": callbacks, "logger": logger})
         datamodule.resplit(refit_borders(datamodule, group.first))  # scalers fitted again at setup
         refitted = copy.deepcopy(model)

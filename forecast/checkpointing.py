@@ -1,7 +1,17 @@
-"""Checkpoint files that are either the old one or the new one, never a torn one."""
+"""Checkpoint files: written whole or not at all, and read only after checking what they would build.
 
+A checkpoint may come from anywhere; reading one runs no code from it, checks every stored byte
+against the archive's checksums, and refuses hyperparameters that would build anything but the
+parts a model takes.
+"""
+
+import inspect
 import os
+import typing
 import uuid
+import zipfile
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -9,7 +19,11 @@ from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-__all__ = ["AtomicCheckpointIO"]
+from .specs import check_spec, hint_bases
+
+__all__ = ["AtomicCheckpointIO", "read_checkpoint"]
+
+_FORECAST_KEYS = ("state_dict", "hyper_parameters", "forecast_version")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -42,3 +56,63 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if os.path.exists(temporary):
                 os.unlink(temporary)
             raise
+
+
+def read_checkpoint(path: str | Path, model_class: type, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A forecast checkpoint's plain contents, checked before anything is built from them.
+
+    The file is read with ``torch.load(weights_only=True)`` (tensors and plain data, no code),
+    after its archive's checksums have been verified (a flipped byte in a weight would otherwise
+    load silently). It must be a forecast checkpoint of this major version, and each
+    hyperparameter that names a class must name a subclass of the base that ``model_class``'s
+    constructor annotates it with (``encoder``: ``forecast.nn.encoders.Encoder``, ...).
+
+    Args:
+        path: the checkpoint file.
+        model_class: the class whose constructor the hyperparameters are for.
+        map_location: where the tensors go, as for ``torch.load``.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: naming the file: it is truncated, damaged or not a checkpoint; it is not a
+            forecast checkpoint or one of another major version; or a hyperparameter names a
+            class outside its base (the message names the key and the class).
+    """
+    checkpoint = _load(Path(path), map_location)
+    missing = [key for key in _FORECAST_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise ValueError(
+            f"{path} is not a forecast checkpoint: it has no {missing}; give a .ckpt written by forecast fit"
+        )
+    saved, ours = checkpoint["forecast_version"], version("forecast")
+    if str(saved).split(".")[0] != ours.split(".")[0]:
+        raise ValueError(f"{path} was written by forecast {saved}, incompatible with this forecast {ours}; use {saved}")
+    hparams = checkpoint["hyper_parameters"]
+    hints = typing.get_type_hints(model_class.__init__)
+    for key in inspect.signature(model_class).parameters:
+        if isinstance(hparams, dict) and key in hparams:
+            try:
+                check_spec(hparams[key], hint_bases(hints.get(key, Any)), key)
+            except TypeError as error:
+                raise ValueError(f"{path}: its hyperparameter {error}") from None
+    return checkpoint
+
+
+def _load(path: Path, map_location: str | torch.device) -> Any:
+    """``torch.load(weights_only=True)`` of a file whose checksums hold, or a ValueError naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; give the path of a .ckpt file")
+    try:
+        if zipfile.is_zipfile(path):  # torch's format; its reader skips the checksums
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+            if damaged is not None:
+                raise ValueError(f"{damaged} fails its checksum")
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # a damaged file fails in any of a dozen ways deep in the unpickler
+        detail = str(error).split(". ")[0][:160]  # torch's advice to drop weights_only is not for users
+        raise ValueError(
+            f"{path} is not a forecast checkpoint that loads without running code from it: it is truncated, "
+            f"damaged or of another format ({type(error).__name__}: {detail}); give a .ckpt file written whole "
+            "by forecast fit"
+        ) from None

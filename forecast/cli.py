@@ -3,16 +3,14 @@
 import os
 from pathlib import Path
 
-import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer import Trainer
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-from .backtest import ForecastTrainer
-from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint
-from .checkpointing import AtomicCheckpointIO
+from .backtest import REFITS_DIRECTORY, ForecastTrainer
+from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint, ResumableModelCheckpoint
+from .checkpointing import AtomicCheckpointIO, read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 from .model import Forecaster
 from .reports import EvaluationReport
@@ -24,30 +22,43 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
     """Turn ``best`` or ``last`` into the file of the newest run under ``root``; other paths pass.
 
     Each CLI subcommand is a new process, where Lightning's own ``best``/``last`` know no earlier
-    run; the newest ``last.ckpt`` under ``root`` marks the newest run, and its ModelCheckpoint state
-    names the best file.
+    run; the newest ``last.ckpt`` of a run under ``root`` marks the newest run, and its
+    ModelCheckpoint state names the best file. A backtest's refits (``refits/origin_G/`` in its run
+    directory) are not runs of their own: each was trained on other borders with other scalers.
+    The chosen file is checked as ``read_checkpoint`` checks it.
 
     Raises:
         FileNotFoundError: no run under ``root`` has a ``last.ckpt``, or the best file is gone.
+        ValueError: the chosen file is damaged or not a forecast checkpoint.
     """
     if ckpt_path not in ("best", "last"):
         return ckpt_path
-    lasts = sorted(Path(root).glob("**/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
+    lasts = sorted(_run_checkpoints(Path(root)), key=lambda path: path.stat().st_mtime)
     if not lasts:
         raise FileNotFoundError(
             f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt; "
             "run `fit` first with the same trainer.default_root_dir, or give a checkpoint path"
         )
     last = lasts[-1]
+    callbacks = read_checkpoint(last, Forecaster).get("callbacks", {})
     if ckpt_path == "last":
         return str(last)
-    callbacks = torch.load(last, map_location="cpu", weights_only=True).get("callbacks", {})
     for key, state in callbacks.items():
         if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
             best = last.parent / Path(state["best_model_path"]).name
             if best.is_file():
+                read_checkpoint(best, Forecaster)
                 return str(best)
     raise FileNotFoundError(f"ckpt_path='best': the run of {str(last)!r} records no best checkpoint that still exists")
+
+
+def _run_checkpoints(root: Path) -> list[Path]:
+    """The ``last.ckpt`` of every run under ``root``, wherever its logger put it, but no backtest refit's."""
+    return [
+        path
+        for path in root.glob("**/checkpoints/last.ckpt")
+        if REFITS_DIRECTORY not in path.relative_to(root).parts[:-2]
+    ]
 
 
 class ForecastCLI(LightningCLI):
@@ -66,7 +77,7 @@ class ForecastCLI(LightningCLI):
         return LightningCLI.subcommands() | {"backtest": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ResumableModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.monitor": "val/loss", "checkpoint.mode": "min", "checkpoint.save_last": True})
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
         parser.add_lightning_class_args(FiniteLossCheck, "finite_loss_check")
@@ -76,6 +87,20 @@ class ForecastCLI(LightningCLI):
         parser.link_arguments("data.horizon", "model.horizon")
         for size in ("input_size", "target_size", "future_size", "static_size"):
             parser.link_arguments(f"data.{size}", f"model.{size}", apply_on="instantiate")
+        parser.link_arguments("data.static_cardinalities", "model.static_cardinalities", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Lightning's parsing, then ``read_checkpoint``'s checks of a ``ckpt_path`` file.
+
+        Lightning reads the file's hyperparameters into the config next and builds the model from
+        them, so a damaged file, or one naming a class outside a part's base, is refused here with
+        a ValueError naming it, before anything is built.
+        """
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            read_checkpoint(ckpt_path, Forecaster)
 
     def _resolve_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]

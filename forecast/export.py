@@ -1,10 +1,35 @@
-"""Export a trained forecaster's network, for serving without forecast or Python: torch.export and ONNX.
+"""Export a trained forecaster's network, ``Forecaster.forward``, with torch.export or ONNX.
 
-What is exported is ``Forecaster.forward``: normalization, embedding, encoder and head, from
-``(past, future, static)`` to the loss parameters ``(B, H, C_out, P)`` in the window's scaled units
-(apply the data's target scaling, ``Batch.to_original``, to the point forecast). The batch size stays
-free. The SRU's fused CPU and Triton recurrences are not exportable; while exporting, it records its
-reference recurrence (the same maths in plain tensor ops) instead.
+What is exported is the network only: normalization, embedding, encoder and head, from window tensors
+already scaled by the data's scalers, ``(past, future, static)``, to the loss parameters
+``(B, H, C_out, P)`` on the targets' scaled units. The batch size stays free. Neither export needs
+forecast to run (the ``.pt2`` program needs torch; the ONNX file runs in onnxruntime, without Python),
+but a server must still do what ``Forecaster.predict`` does around it, with the checkpoint's data
+state (``Forecaster.load(path).data_state``, plain lists):
+
+1. Scale the history of each series with the checkpoint's scalers: ``scaled = (value - offset) / scale``,
+   with ``data_state["scaling"]["targets"]`` for the columns ``data_state["targets"]``, and
+   ``["covariates"]`` for ``data_state["past_covariates"]`` then ``["future_covariates"]``, channel by
+   channel in that order. ``scale`` and ``offset`` have one row for all series or, with
+   ``scale_per_series``, one row per series of ``data_state["series"]`` (``predict`` fits a series the
+   checkpoint does not know on its own history).
+2. Lay out the windows: ``past`` (B, L, C_in) is the last ``lookback`` rows of
+   ``[targets | past covariates]``; ``future`` (B, H, C_fut) the ``horizon`` rows after them of
+   ``[future covariates | calendar features]`` (features computed from the times, as
+   ``forecast.data.calendar.calendar_features`` does); ``static`` (B, S) per series the columns
+   ``data_state["static_covariates"]`` in order, a text category as its index in
+   ``data_state["vocabularies"][column]``, a number scaled with ``data_state["scaling"]["statics"]``.
+   All float32.
+3. Run the program, then take the loss's point forecast from the parameters (``model.loss.point``:
+   ``params[..., 0]`` for the point and location-scale losses, the anchor level for ``QuantileLoss``).
+4. Invert the target scaling: ``forecast * scale + offset`` per target channel (``Batch.to_original``).
+5. Build the times: ``horizon`` steps of the data's frequency (``data_state["freq"]``) after each
+   series' last observed time.
+
+``forecast.predict.history_module`` does steps 1 and 2 from a table in Python, and
+``forecast.predict.forecast_table`` step 5. The SRU's CPU and Triton recurrences (custom autograd
+functions) are not exportable; while exporting, the SRU records its reference recurrence (the same
+maths in plain tensor ops) instead.
 """
 
 import warnings
@@ -33,7 +58,7 @@ def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor
 def _say_what_is_exported(model: Forecaster) -> None:
     if any(isinstance(module, SRULayer) for module in model.modules()):
         warnings.warn(
-            "the SRU's fused CPU and Triton recurrences cannot be exported; exporting its reference recurrence "
+            "the SRU's CPU and Triton recurrences cannot be exported; exporting its reference recurrence "
             "(the same maths in plain tensor ops, slower step by step)",
             stacklevel=3,
         )

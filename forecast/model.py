@@ -1,11 +1,11 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
 import functools
-import pickle
+from argparse import ArgumentError
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import pandas as pd
@@ -14,51 +14,33 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics import (
     MeanAbsoluteError,
     MeanAbsolutePercentageError,
+    MeanMetric,
     MeanSquaredError,
     MetricCollection,
     SymmetricMeanAbsolutePercentageError,
 )
 
 from .batch import Batch, ModelDims
+from .checkpointing import read_checkpoint
 from .losses import Loss, MSELoss
 from .metrics import ContinuousRankedProbabilityScore, IntervalCoverage, MeanPinballLoss
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
+from .nn.statics import StaticEmbedding
 from .predict import predict_frame
 from .specs import to_spec
 
 __all__ = ["Forecaster"]
 
-_CHECKPOINT_KEYS = ("state_dict", "hyper_parameters", "forecast_version")
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
-
-
-def _read_checkpoint(path: str | Path, map_location: str | torch.device) -> dict[str, Any]:
-    """The checkpoint's plain contents, after checking it is a forecast checkpoint of this major version."""
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise ValueError(
-            f"{path} is not a forecast checkpoint that loads without running code from it ({error}); "
-            "give a .ckpt file written by forecast fit"
-        ) from None
-    missing = [key for key in _CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
-    if missing:
-        raise ValueError(
-            f"{path} is not a forecast checkpoint: it has no {missing}; give a .ckpt written by forecast fit"
-        )
-    saved, ours = checkpoint["forecast_version"], version("forecast")
-    if saved.split(".")[0] != ours.split(".")[0]:
-        raise ValueError(f"{path} was written by forecast {saved}, incompatible with this forecast {ours}; use {saved}")
-    return checkpoint
 
 
 def _raw_point(loss: Loss, raw: torch.Tensor) -> torch.Tensor:
     """The loss's point forecast from a head's raw output, on the normalized scale: (B, H, C, P) -> (B, H, C)."""
-    unit = raw.new_ones(1, 1, 1)
-    return loss.point(loss.rescale(raw, unit - 1, unit))
+    identity_loc, identity_scale = raw.new_zeros(1, 1, 1), raw.new_ones(1, 1, 1)  # rescaling that changes nothing
+    return loss.point(loss.rescale(raw, identity_loc, identity_scale))
 
 
 class Forecaster(L.LightningModule):
@@ -81,20 +63,27 @@ class Forecaster(L.LightningModule):
         target_size: C_out, channels forecast (linked from the data module).
         future_size: C_fut, known future covariates (linked from the data module).
         static_size: S, static features per series (linked from the data module).
+        static_cardinalities: per static feature its number of categories, 0 for a number (linked
+            from the data module); ``None``: all are numbers.
+        static_embedding_size: features of the learned embedding of each categorical static feature.
         normalization: factory of the per-window input normalization, called with ``input_size``.
         embedding: factory of the input embedding, called with the channels per series and ``lookback``.
         encoder: factory of the encoder, called with the embedding's output size.
         head: factory of the head, called with the model's sizes.
         loss: the training loss; ``None`` means ``MSELoss()``.
         optimizer: factory of the optimizer, called with the parameters.
-        lr_scheduler: factory of a learning-rate scheduler, called with the optimizer; it is
-            stepped every epoch and may monitor ``val/loss``.
+        lr_scheduler: factory of a learning-rate scheduler, called with the optimizer.
+        lr_scheduler_interval: step the scheduler after every ``epoch`` or every optimizer ``step``
+            (per-step schedules such as ``OneCycleLR`` need ``step``).
+        lr_scheduler_monitor: the logged metric a scheduler such as ``ReduceLROnPlateau`` reads; a
+            per-step scheduler may monitor only a metric logged every step (``train/loss``).
         channel_independent: forecast each target channel as its own series with shared weights.
         channel_embedding_size: with ``channel_independent``, a learned embedding of each channel's
             identity of this size, handed to the head with the static features (0: none).
 
     Raises:
-        ValueError: ``channel_embedding_size`` is set without ``channel_independent``.
+        ValueError: ``channel_embedding_size`` is set without ``channel_independent``, or
+            ``static_cardinalities`` does not give one entry per static feature.
     """
 
     def __init__(
@@ -105,6 +94,8 @@ class Forecaster(L.LightningModule):
         target_size: int,
         future_size: int = 0,
         static_size: int = 0,
+        static_cardinalities: list[int] | None = None,
+        static_embedding_size: int = 4,
         normalization: Callable[[int], Normalization] = NoNormalization,
         embedding: Callable[[int, int], Embedding] = IdentityEmbedding,
         encoder: Callable[[int], Encoder] = GRUEncoder,
@@ -112,6 +103,8 @@ class Forecaster(L.LightningModule):
         loss: Loss | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
+        lr_scheduler_interval: Literal["epoch", "step"] = "epoch",
+        lr_scheduler_monitor: str = "val/loss",
         channel_independent: bool = False,
         channel_embedding_size: int = 0,
     ):
@@ -119,6 +112,11 @@ class Forecaster(L.LightningModule):
         if channel_embedding_size and not channel_independent:
             raise ValueError(
                 f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true"
+            )
+        if static_cardinalities is not None and len(static_cardinalities) != static_size:
+            raise ValueError(
+                f"model.static_cardinalities={static_cardinalities} needs one entry per static feature "
+                f"(static_size={static_size}); link both from the data module"
             )
         self.save_hyperparameters()
         self.data_config: dict[str, Any] = {}  # what predict needs of the data; Forecaster.load fills them in
@@ -131,6 +129,7 @@ class Forecaster(L.LightningModule):
             torch.nn.Embedding(target_size, channel_embedding_size) if channel_embedding_size else None
         )
         self.embedding = embedding(series_size, lookback)
+        self.static_embedding = StaticEmbedding(static_cardinalities or [0] * static_size, static_embedding_size)
         self.encoder = encoder(self.embedding.output_size)
         self.loss = MSELoss() if loss is None else loss
         self.dims = ModelDims(
@@ -139,7 +138,7 @@ class Forecaster(L.LightningModule):
             input_size=series_size,
             target_size=1 if channel_independent else target_size,
             future_size=future_size,
-            static_size=static_size + channel_embedding_size,
+            static_size=self.static_embedding.output_size + channel_embedding_size,
             encoder_steps=self.embedding.steps,
             encoder_size=self.encoder.output_size,
             num_params=self.loss.num_params,
@@ -149,6 +148,7 @@ class Forecaster(L.LightningModule):
         self.head = head(self.dims)
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
+        self.lr_scheduler_config = {"interval": lr_scheduler_interval, "monitor": lr_scheduler_monitor}
         metrics = MetricCollection(
             {
                 "mse": MeanSquaredError(),
@@ -165,6 +165,8 @@ class Forecaster(L.LightningModule):
                 for units in ("", "_orig")
             }
         )
+        # Sums of loss x windows and of windows, synced as sums: exact when processes hold uneven shares.
+        self.mean_losses = torch.nn.ModuleDict({split: MeanMetric(nan_strategy="disable") for split in ("val", "test")})
         if self.loss.levels:
             quantile_metrics = MetricCollection(
                 {
@@ -186,6 +188,7 @@ class Forecaster(L.LightningModule):
             past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out) -> (B, H, C_out, P)
         """
         normalized, (loc, scale) = self.normalization(past, self.target_size)  # -> (B, L, C_in)
+        static = self.static_embedding(static)  # -> (B, S_embedded): categories embedded
         if target is not None:
             target = (target - loc) / scale  # -> (B, H, C_out), on the scale the head forecasts in
         if self.channel_independent:
@@ -193,7 +196,8 @@ class Forecaster(L.LightningModule):
             if target is not None:
                 target = target.transpose(1, 2).reshape(-1, future.shape[1], 1)  # -> (B * C_out, H, 1)
         encoded = self.encoder(self.embedding(normalized))  # -> sequence (B, T, D)
-        params = self.head(encoded, future, static, target)  # -> (B, H, C_out, P)
+        history = normalized[..., : self.dims.target_size]  # -> (B, L, C_out), the targets come first
+        params = self.head(encoded, history, future, static, target)  # -> (B, H, C_out, P)
         if self.channel_independent:
             _, horizon, _, num_params = params.shape
             params = params.view(-1, self.target_size, horizon, num_params)  # -> (B, C_out, H, P)
@@ -233,8 +237,11 @@ class Forecaster(L.LightningModule):
     def _evaluate(self, batch: Batch, split: str) -> dict[str, torch.Tensor]:
         params = self(batch.past, batch.future, batch.static)
         loss = self.loss(params, batch.target)
-        # Averaged over processes under DDP, so every rank's checkpoint and early stopping see one val/loss.
-        self.log(f"{split}/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)
+        # The mean over all windows of all processes, so every rank's checkpoint and early stopping see one val/loss.
+        # Each window adds its batch's loss: a weight would say the same, but nan_strategy="disable" drops
+        # weights in torchmetrics 1.9 (Lightning-AI/torchmetrics#3434).
+        self.mean_losses[split].update(loss.detach().expand(len(batch)))
+        self.log(f"{split}/loss", self.mean_losses[split], prog_bar=True, batch_size=len(batch))
         forecast = self.loss.point(params)  # -> (B, H, C_out)
         scaled, original = self.metrics[split], self.metrics[f"{split}_orig"]
         scaled.update(forecast, batch.target)
@@ -279,18 +286,26 @@ class Forecaster(L.LightningModule):
 
         The file is read with ``torch.load(weights_only=True)``: tensors and plain Python data only,
         so loading runs no code from it. The model's parts are rebuilt from the class paths it records
-        (``forecast.nn.GRUEncoder``...), which are imported: trust a checkpoint as you trust the
+        (``forecast.nn.GRUEncoder``...), which are imported, and only if each is a subclass of its
+        part's base (``forecast.nn.encoders.Encoder``...): trust a checkpoint as you trust the
         packages it names.
 
         Raises:
-            ValueError: the file is not a forecast checkpoint, or one of another major version.
+            FileNotFoundError: there is no such file.
+            ValueError: naming the file: it is truncated or damaged, not a forecast checkpoint, one
+                of another major version, or its hyperparameters name a class outside a part's base
+                or arguments the class does not take.
 
         Example:
             >>> model = Forecaster.load("runs/etth1-gru/last.ckpt")  # doctest: +SKIP
             >>> model.predict(history)  # doctest: +SKIP
         """
-        checkpoint = _read_checkpoint(path, map_location)
-        model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+        checkpoint = read_checkpoint(path, cls, map_location)
+        try:
+            model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+        except ArgumentError as error:  # jsonargparse refusing init_args the classes do not take
+            detail = " ".join(str(error).split())
+            raise ValueError(f"{path}: its hyperparameters do not build a {cls.__name__}: {detail}") from None
         model.data_config = dict(checkpoint.get("datamodule_hyper_parameters", {}))
         model.data_state = checkpoint.get("TimeSeriesDataModule", {})
         return model.eval()
@@ -328,4 +343,4 @@ class Forecaster(L.LightningModule):
         if self.lr_scheduler is None:
             return optimizer
         scheduler = self.lr_scheduler(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **self.lr_scheduler_config}}

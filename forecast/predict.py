@@ -88,9 +88,13 @@ def history_module(
 
 def predict_frame(model: "Forecaster", frame: pd.DataFrame, horizon: int | None, batch_size: int) -> pd.DataFrame:
     """``Forecaster.predict``: see there."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")
     trained = model.hparams["horizon"]
-    if horizon is not None and not 1 <= horizon <= trained:
-        raise ValueError(f"horizon={horizon}: this model forecasts 1 to {trained} steps; retrain for a longer horizon")
+    if horizon is not None and not (isinstance(horizon, int) and 1 <= horizon <= trained):
+        raise ValueError(
+            f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
+        )
     data = history_module(model.data_config, model.data_state, frame, batch_size)
     training = model.training
     model.eval()

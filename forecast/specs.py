@@ -5,13 +5,15 @@ attributes becomes ``{"class_path": ..., "init_args": {...}}``, the form the CLI
 ``lightning.pytorch.cli.instantiate_module`` reads back.
 """
 
+import collections.abc
 import functools
 import importlib
 import inspect
+import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["to_spec", "from_spec"]
+__all__ = ["to_spec", "from_spec", "check_spec", "hint_bases"]
 
 
 def _path(value: Any) -> str:
@@ -74,9 +76,92 @@ def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
     if spec is None:
         return None
     path, init_args = (spec, {}) if isinstance(spec, str) else (spec["class_path"], spec.get("init_args", {}))
-    module, _, name = path.rpartition(".")
-    factory = getattr(importlib.import_module(module), name)
-    if not (inspect.isclass(factory) and issubclass(factory, base)):
-        raise TypeError(f"{path} is not a subclass of {base.__module__}.{base.__qualname__}; refusing to build it")
+    try:
+        factory = _class(path, (base,))
+    except TypeError as error:
+        raise TypeError(f"the spec names {error}; refusing to build it") from None
     partial = functools.partial(factory, **init_args) if init_args else factory
     return partial() if call else partial
+
+
+def hint_bases(hint: Any) -> tuple[type, ...]:
+    """The classes that a parameter annotated ``hint`` is built as.
+
+    A Callable's return type, each member of a union or container, the class itself; ``()`` when
+    it names none (``Any``, ``Literal``).
+
+    Example:
+        >>> hint_bases(collections.abc.Callable[[int], float] | None)
+        (<class 'float'>,)
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is collections.abc.Callable:
+        return hint_bases(args[-1]) if args else ()
+    if origin is typing.Literal:
+        return ()
+    if origin is not None:
+        return tuple(base for arg in args for base in hint_bases(arg))
+    return (hint,) if inspect.isclass(hint) and hint is not type(None) else ()
+
+
+def check_spec(spec: Any, bases: tuple[type, ...], key: str) -> None:
+    """Check, building nothing, that ``spec`` builds only subclasses of ``bases``.
+
+    The specs in its ``init_args`` are checked against the bases their parameters are annotated
+    with, down to the last level. A spec read from a file (a checkpoint's hyperparameters) is
+    untrusted: jsonargparse calls what a ``class_path`` names with its ``init_args``, be it
+    ``os.system``, and a class check after the call is too late. A string is a class path where
+    ``bases`` are classes of parts, not of plain values (``str``, ``int``...).
+
+    Args:
+        spec: the recorded value (plain data, as ``to_spec`` writes it).
+        bases: the classes it may build.
+        key: where ``spec`` is, for the message (``encoder``, ``head.init_args.cell``).
+
+    Raises:
+        TypeError: naming the key, the class path and the bases, when a spec names anything but a
+            subclass of its bases, or a path that does not import.
+    """
+    if isinstance(spec, (list, tuple)):
+        for i, item in enumerate(spec):
+            check_spec(item, bases, f"{key}[{i}]")
+        return
+    if isinstance(spec, dict) and "class_path" in spec:
+        path, init_args = spec["class_path"], spec.get("init_args") or {}
+    elif isinstance(spec, str) and bases and not any(base.__module__ == "builtins" for base in bases):
+        path, init_args = spec, {}
+    else:
+        return
+    if not bases:
+        raise TypeError(f"{key!r} names {path}, but its parameter is annotated with no class to build")
+    try:
+        factory = _class(path, bases)
+    except TypeError as error:
+        raise TypeError(f"{key!r} names {error}; only subclasses of {_names(bases)} are built") from None
+    hints = _init_hints(factory)
+    for name, value in init_args.items():
+        check_spec(value, hint_bases(hints.get(name, Any)), f"{key}.init_args.{name}")
+
+
+def _names(bases: tuple[type, ...]) -> str:
+    return " or ".join(f"{base.__module__}.{base.__qualname__}" for base in bases)
+
+
+def _class(path: Any, bases: tuple[type, ...]) -> type:
+    """The class that ``path`` names, after checking that it imports and subclasses one of ``bases``."""
+    module, _, name = str(path).rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as error:  # ValueError: no module part at all
+        raise TypeError(f"{path}, which does not import ({error})") from None
+    if not (inspect.isclass(factory) and issubclass(factory, bases)):
+        raise TypeError(f"{path}, which is not a subclass of {_names(bases)}")
+    return factory
+
+
+def _init_hints(factory: type) -> dict[str, Any]:
+    """The annotations of the constructor's parameters; none where they do not resolve."""
+    try:
+        return typing.get_type_hints(factory.__init__)
+    except (NameError, TypeError):
+        return {}

@@ -5,8 +5,8 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
-from lightning.pytorch.callbacks import ModelCheckpoint
 
+from .callbacks import ResumableModelCheckpoint
 from .checkpointing import AtomicCheckpointIO
 from .data import TimeSeriesDataModule
 from .model import Forecaster
@@ -47,10 +47,11 @@ def fit(
         >>> forecaster.predict(frame)  # doctest: +SKIP
     """
     datamodule = TimeSeriesDataModule(source, lookback=lookback, horizon=horizon, **(data or {}))
-    sizes = {name: getattr(datamodule, name) for name in ("input_size", "target_size", "future_size", "static_size")}
+    linked = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
+    sizes = {name: getattr(datamodule, name) for name in linked}
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
     options = dict(trainer or {})
-    checkpoint = ModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
+    checkpoint = ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
     options["callbacks"] = [checkpoint, *options.get("callbacks", [])]
     options.setdefault("plugins", [AtomicCheckpointIO()])
     L.Trainer(**options).fit(forecaster, datamodule)

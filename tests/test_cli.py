@@ -151,3 +151,66 @@ def test_yaml_chooses_tensorboard(wide_csv, tmp_path):
             "--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6",
             "--data.split", "forecast.data.FractionSplit", "--trainer.enable_progress_bar", "false"]  # fmt: skip
     assert type(main(args).trainer.logger).__name__ == "TensorBoardLogger"
+
+
+def test_best_and_last_after_a_backtest_with_refits_are_the_fits_own_checkpoints(wide_csv, tmp_path):
+    args = ["--config", str(ROOT / "configs/etth1/linear.yaml"), "--data.source", wide_csv,
+            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "1",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--report.num_plots", "0"]  # fmt: skip
+    main(["fit", *args])
+    fit_checkpoints = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
+    main(["backtest", *args, "--start", "2024-01-06 00:00", "--num_windows", "2", "--refit_every", "1"])
+    refits = list((tmp_path / "lightning_logs" / "version_1" / "refits").glob("origin_*/checkpoints/last.ckpt"))
+    assert len(refits) == 2  # newer last.ckpt files than the fit's, trained on other borders
+    tested = main(["test", *args, "--ckpt_path", "last"])
+    assert tested.trainer.ckpt_path == str(fit_checkpoints / "last.ckpt")
+    assert Path(resolve_checkpoint("best", tmp_path)).parent == fit_checkpoints
+
+
+def test_static_cardinalities_are_linked_into_the_model(long_frame, tmp_path):
+    long_frame.to_csv(tmp_path / "long.csv", index=False)
+    args = ["validate", "--config", str(ROOT / "configs/quickstart.yaml"), "--data.source", str(tmp_path / "long.csv"),
+            "--data.targets", "[y]", "--data.static_covariates", "[region, size]", "--data.lookback", "12",
+            "--data.horizon", "4", "--data.split", "forecast.data.FractionSplit", "--model.static_embedding_size", "3",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    model = main(args).model
+    assert model.hparams["static_cardinalities"] == [2, 0]  # region: north, south; size: a number
+    assert [embedding.num_embeddings for embedding in model.static_embedding.embeddings] == [2]
+    assert model.dims.static_size == 3 + 1
+
+
+def untrusted_copy(source: Path, target: Path) -> Path:
+    """A copy naming a function that jsonargparse would call, and that would create ``{target}.ran``."""
+    contents = torch.load(source, weights_only=True)
+    command = {"command": f"touch {target}.ran"}
+    contents["hyper_parameters"]["encoder"] = {"class_path": "os.system", "init_args": command}
+    torch.save(contents, target)
+    return target
+
+
+def truncated_copy(source: Path, target: Path) -> Path:
+    whole = source.read_bytes()
+    target.write_bytes(whole[: len(whole) // 2])
+    return target
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (untrusted_copy, r"its hyperparameter 'encoder' names os.system, .*forecast.nn.encoders.Encoder are built"),
+        (truncated_copy, r"is not a forecast checkpoint .*: it is truncated"),
+    ],
+    ids=["untrusted", "truncated"],
+)
+def test_test_refuses_a_checkpoint_file_it_cannot_trust(fitted, tmp_path, damage, message):
+    root, csv, _, _ = fitted
+    path = damage(root / "lightning_logs/version_0/checkpoints/last.ckpt", tmp_path / "given.ckpt")
+    args = ["test", "--config", str(ROOT / "configs/quickstart.yaml"), "--data.source", csv,
+            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
+            "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", str(path)]  # fmt: skip
+    with pytest.raises(ValueError, match=message) as refused:
+        main(args)
+    assert str(refused.value).startswith(str(path))
+    assert not Path(f"{path}.ran").exists()

@@ -1,9 +1,11 @@
 import functools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+import forecast
 from forecast import Forecaster
 from forecast.export import example_inputs, to_onnx, to_program
 from forecast.nn import GRUEncoder, LastValueNormalization, LSTMEncoder, RNNEncoder, SegmentHead, SRUEncoder
@@ -53,3 +55,67 @@ def test_onnx_export_matches_the_eager_model(encoder, tmp_path):
         None, {name: value.numpy() for name, value in zip(("past", "future", "static"), inputs, strict=True)}
     )
     np.testing.assert_allclose(params, model(*inputs).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def affine(scaling: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A checkpoint scaling's ``(scale, offset)`` of its one group, per channel."""
+    return np.asarray(scaling["scale"])[0], np.asarray(scaling["offset"])[0]
+
+
+def server_statics(state: dict, row: pd.Series) -> list[float]:
+    """One series' static features as ``forecast.export``'s docstring says: category index or scaled number."""
+    scale, offset = affine(state["scaling"]["statics"])
+    numbers, values = iter(range(len(scale))), []
+    for column in state["static_covariates"]:
+        if column in state["vocabularies"]:
+            values.append(state["vocabularies"][column].index(str(row[column])))
+        else:
+            number = next(numbers)
+            values.append((row[column] - offset[number]) / scale[number])
+    return values
+
+
+def server_forecast(program, state: dict, history: pd.DataFrame, lookback: int, horizon: int) -> pd.DataFrame:
+    """What ``forecast.export``'s docstring says a server does around the program, in numpy and pandas only."""
+    (target_scale, target_offset), (covariate_scale, covariate_offset) = (
+        affine(state["scaling"][kind]) for kind in ("targets", "covariates")
+    )
+    num_past = len(state["past_covariates"])
+    past_scale = np.concatenate([target_scale, covariate_scale[:num_past]])
+    past_offset = np.concatenate([target_offset, covariate_offset[:num_past]])
+    past, future, static, last_times = [], [], [], []
+    for _, rows in history.groupby("id", sort=True):
+        observed = rows[rows[state["targets"]].notna().all(axis=1)]
+        after = rows[rows["time"] > observed["time"].iloc[-1]]
+        columns = state["targets"] + state["past_covariates"]
+        past.append((observed[columns].to_numpy()[-lookback:] - past_offset) / past_scale)
+        planned = after[state["future_covariates"]].to_numpy()[:horizon]
+        future.append((planned - covariate_offset[num_past:]) / covariate_scale[num_past:])
+        static.append(server_statics(state, rows.iloc[0]))
+        last_times.append(observed["time"].iloc[-1])
+    inputs = (torch.tensor(np.stack(values), dtype=torch.float32) for values in (past, future, static))
+    params = program(*inputs)  # -> (B, H, C_out, P)
+    forecast = params[..., 0].detach().numpy() * target_scale + target_offset  # MSELoss: the point is params[..., 0]
+    step = pd.tseries.frequencies.to_offset(state["freq"])
+    return pd.DataFrame(
+        {
+            "id": np.repeat(sorted(history["id"].unique()), horizon),
+            "time": [time + k * step for time in last_times for k in range(1, horizon + 1)],
+            state["targets"][0]: forecast[..., 0].ravel(),
+        }
+    )
+
+
+def test_exported_program_with_the_documented_server_steps_forecasts_as_predict(long_frame, tmp_path):
+    lookback, horizon = 12, 4
+    columns = {"targets": ["y"], "past_covariates": ["load"], "future_covariates": ["price"],
+               "static_covariates": ["region", "size"]}  # fmt: skip
+    trainer = {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "default_root_dir": tmp_path,
+               "logger": False, "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
+    model = forecast.fit(long_frame, lookback=lookback, horizon=horizon, data=columns, trainer=trainer)
+    history = long_frame.groupby("id").tail(lookback + horizon).reset_index(drop=True)
+    history.loc[history.groupby("id").cumcount() >= lookback, ["y", "load"]] = np.nan  # the plan rows
+    program = to_program(model).module()
+    served = server_forecast(program, model.data_state, history, lookback, horizon)
+    expected = model.predict(history)
+    pd.testing.assert_frame_equal(served, expected, check_dtype=False, rtol=1e-5)

@@ -1,5 +1,6 @@
 import functools
 
+import lightning as L
 import pytest
 import torch
 
@@ -94,3 +95,24 @@ def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
     torch.testing.assert_close(model.quantile_metrics["test"]["coverage"].compute(), inside.float().mean())
     prediction = model.predict_step(batch, 0)
     torch.testing.assert_close(prediction["quantiles"], quantiles * 2.0 + 10.0)
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_lr_scheduler_steps_at_the_configured_interval(interval, wide_frame, tmp_path):
+    """A per-step schedule (OneCycleLR) is stepped after every optimizer step when configured so."""
+    data = TimeSeriesDataModule(wide_frame, 24, 6, targets=["a"], split=RowSplit(140, 170), batch_size=16)
+    schedule = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.01, total_steps=100)
+    model = build(
+        lookback=24, horizon=6, input_size=1, target_size=1, lr_scheduler=schedule, lr_scheduler_interval=interval
+    )
+    trainer = L.Trainer(
+        max_steps=5, logger=False, enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path
+    )
+    trainer.fit(model, data)
+    reference = torch.optim.lr_scheduler.OneCycleLR(
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)]), max_lr=0.01, total_steps=100
+    )
+    for _ in range(5 if interval == "step" else 0):  # 5 steps within the first epoch
+        reference.optimizer.step()
+        reference.step()
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(reference.get_last_lr()[0])

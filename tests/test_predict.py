@@ -1,7 +1,10 @@
 import functools
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +12,9 @@ import torch
 
 import forecast
 from forecast import ForecastDataError, Forecaster
-from forecast.losses import QuantileLoss
+from forecast.losses import Loss, QuantileLoss
 from forecast.nn import GRUEncoder, LastValueNormalization
+from forecast.nn.encoders import Encoder
 
 TINY = {"encoder": functools.partial(GRUEncoder, hidden_size=8), "normalization": LastValueNormalization}
 
@@ -152,3 +156,168 @@ def test_load_refuses_what_is_not_a_forecast_checkpoint(tmp_path, trained):
     torch.save(checkpoint, tmp_path / "future.ckpt")
     with pytest.raises(ValueError, match="written by forecast 99.0.0"):
         Forecaster.load(tmp_path / "future.ckpt")
+
+
+STATICS = {"targets": ["y"], "static_covariates": ["region", "size"], "batch_size": 32}
+
+
+def with_statics(frame: pd.DataFrame) -> pd.DataFrame:
+    """``long_series`` with a categorical and a numeric static covariate per series."""
+    region = {"s0": "north", "s1": "south", "s2": "north"}
+    size = {"s0": 1.5, "s1": 2.0, "s2": 0.5}
+    return frame.assign(region=frame["id"].map(region), size=frame["id"].map(size))
+
+
+def fit_with_statics(frame: pd.DataFrame, root) -> tuple[Forecaster, pd.DataFrame]:
+    L.seed_everything(0)  # the same initial weights and batch order for every variant of the data
+    trainer = quiet_trainer(root) | {"max_epochs": 1}
+    model = forecast.fit(frame, lookback=12, horizon=3, data=STATICS, model=TINY, trainer=trainer)
+    return model, model.predict(frame)
+
+
+@pytest.fixture(scope="module")
+def static_fit(tmp_path_factory):
+    """A tiny GRU trained with a categorical static (north/south) and a numeric one, and its forecasts."""
+    return fit_with_statics(with_statics(long_series()), tmp_path_factory.mktemp("statics"))
+
+
+def test_relabelled_categories_give_the_same_forecasts(static_fit, tmp_path):
+    """Categories are names: zeta/alpha for north/south (alpha now sorts first) must change nothing."""
+    frame = with_statics(long_series())
+    frame["region"] = frame["region"].map({"north": "zeta", "south": "alpha"})
+    _, forecasts = fit_with_statics(frame, tmp_path)
+    pd.testing.assert_frame_equal(forecasts, static_fit[1], rtol=1e-5)
+
+
+def test_numeric_static_in_millions_trains_as_the_same_static_in_units(static_fit, tmp_path):
+    frame = with_statics(long_series())
+    frame["size"] *= 1e6
+    _, forecasts = fit_with_statics(frame, tmp_path)
+    pd.testing.assert_frame_equal(forecasts, static_fit[1], rtol=1e-4)
+
+
+def test_predict_scales_numeric_statics_as_training_did(static_fit):
+    """One series alone would standardize its size to 0; the checkpoint's scaling (over s0, s1, s2) is used."""
+    model, forecasts = static_fit
+    alone = model.predict(with_statics(long_series()).query("id == 's0'"))
+    expected = forecasts[forecasts["id"] == "s0"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, expected, rtol=1e-5)
+    assert model.data_state["scaling"]["statics"]["offset"] == [[pytest.approx((1.5 + 2.0 + 0.5) / 3)]]
+
+
+def test_predict_refuses_a_category_the_model_was_not_trained_on(static_fit):
+    model, _ = static_fit
+    history = with_statics(long_series(names=("s0",))).assign(region="east")
+    with pytest.raises(
+        ForecastDataError,
+        match=r"static covariate 'region' of series 's0' is 'east', a category the model was not trained on "
+        r"\(it knows \['north', 'south'\]\); map it to a known one",
+    ):
+        model.predict(history)
+
+
+def tampered(checkpoint: Path, target: Path, key: str, spec) -> Path:
+    """A copy of ``checkpoint`` whose hyperparameter ``key`` is ``spec``."""
+    contents = torch.load(checkpoint, weights_only=True)
+    contents["hyper_parameters"][key] = spec
+    torch.save(contents, target)
+    return target
+
+
+def run_command(ran: Path) -> dict:
+    """A spec that jsonargparse would call: ``os.system`` creating ``ran``."""
+    return {"class_path": "os.system", "init_args": {"command": f"touch {ran}"}}
+
+
+# The hyperparameter, the spec given the path of a file that building it would create, and what
+# the message names: the key, the class path and the base.
+UNTRUSTED = {
+    "class-outside-the-base": ("encoder", lambda ran: "subprocess.Popen", "encoder", "subprocess.Popen", Encoder),
+    "function-called-by-jsonargparse": ("encoder", run_command, "encoder", "os.system", Encoder),
+    "class-with-arguments": (
+        "loss",
+        lambda ran: {"class_path": "subprocess.Popen", "init_args": {"args": ["touch", str(ran)]}},
+        "loss",
+        "subprocess.Popen",
+        Loss,
+    ),
+    "nested-in-init-args": (
+        "lr_scheduler",
+        lambda ran: {
+            "class_path": "torch.optim.lr_scheduler.SequentialLR",
+            "init_args": {"schedulers": [run_command(ran)]},
+        },
+        "lr_scheduler.init_args.schedulers[0]",
+        "os.system",
+        torch.optim.lr_scheduler.LRScheduler,
+    ),
+}
+
+
+@pytest.mark.parametrize(("hparam", "make_spec", "key", "named", "base"), UNTRUSTED.values(), ids=UNTRUSTED.keys())
+def test_load_refuses_a_checkpoint_naming_a_class_outside_the_parts_base(
+    trained, tmp_path, hparam, make_spec, key, named, base
+):
+    ran = tmp_path / "ran"
+    path = tampered(next(trained[1].rglob("last.ckpt")), tmp_path / "untrusted.ckpt", hparam, make_spec(ran))
+    base_name = f"{base.__module__}.{base.__qualname__}"
+    expected = f"{path}: its hyperparameter {key!r} names {named}, which is not a subclass of {base_name}; "
+    with pytest.raises(ValueError) as refused:
+        Forecaster.load(path)
+    assert str(refused.value) == expected + f"only subclasses of {base_name} are built"
+    assert not ran.exists()
+
+
+def test_load_names_the_file_when_a_part_refuses_its_arguments(trained, tmp_path):
+    source = next(trained[1].rglob("last.ckpt"))
+    spec = {"class_path": "forecast.nn.encoders.GRUEncoder", "init_args": {"hidden_size": 8, "bogus": 1}}
+    path = tampered(source, tmp_path / "unknown-argument.ckpt", "encoder", spec)
+    with pytest.raises(ValueError, match=rf"{path}: its hyperparameters do not build a Forecaster: .*'bogus'"):
+        Forecaster.load(path)
+
+
+def test_load_refuses_a_truncated_checkpoint(trained, tmp_path):
+    whole = next(trained[1].rglob("last.ckpt")).read_bytes()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=rf"{truncated} is not a forecast checkpoint .*: it is truncated"):
+        Forecaster.load(truncated)
+
+
+def test_load_refuses_a_checkpoint_with_a_flipped_byte_in_a_weight(trained, tmp_path):
+    """torch's reader skips the archive's checksums: the flipped weight would load silently."""
+    source = next(trained[1].rglob("last.ckpt"))
+    with zipfile.ZipFile(source) as archive:
+        weight = next(info for info in archive.infolist() if "/data/" in info.filename and info.file_size >= 4)
+    raw = bytearray(source.read_bytes())
+    header = weight.header_offset  # local header: 30 bytes, then the name and the extra field
+    start = header + 30 + int.from_bytes(raw[header + 26 : header + 28], "little")
+    start += int.from_bytes(raw[header + 28 : header + 30], "little")
+    raw[start + 3] ^= 0x01  # the lowest exponent bit of the first float32
+    damaged = tmp_path / "damaged.ckpt"
+    damaged.write_bytes(bytes(raw))
+    message = rf"{damaged} is not a forecast checkpoint .*{weight.filename} fails its checksum"
+    with pytest.raises(ValueError, match=message):
+        Forecaster.load(damaged)
+
+
+def test_predict_with_too_little_history_says_it_needs_the_lookback(trained):
+    model, _ = trained  # lookback 24, horizon 6, no future covariates: a forecast needs 24 rows
+    with pytest.raises(ForecastDataError, match=r"3 series shorter than lookback = 24 rows: 's0' \(20 rows\)"):
+        model.predict(long_series().groupby("id").tail(20))
+    one = long_series(names=("s0",)).tail(20).set_index("time").drop(columns="id")
+    with pytest.raises(ForecastDataError, match=r"the data has 20 rows, fewer than lookback = 24; give at least 24"):
+        model.predict(one)
+
+
+@pytest.mark.parametrize(
+    ("history", "options", "error", "message"),
+    [
+        (lambda: long_series().to_numpy(), {}, TypeError, "predict reads a pandas DataFrame .* got a ndarray"),
+        (long_series, {"horizon": 2.5}, ValueError, r"horizon=2.5: this model forecasts 1 to 6 steps \(an int\)"),
+    ],
+    ids=["array", "fractional-horizon"],
+)
+def test_predict_refuses_what_is_not_a_frame_or_a_whole_horizon(trained, history, options, error, message):
+    with pytest.raises(error, match=message):
+        trained[0].predict(history(), **options)

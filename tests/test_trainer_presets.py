@@ -1,7 +1,10 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.strategies import SingleDeviceStrategy
 
 from forecast.cli import main
 
@@ -31,6 +34,24 @@ def test_trainer_preset_composes_with_a_model_config(preset, capsys):
     assert composed["trainer"]["callbacks"] == alone["trainer"]["callbacks"]  # the model config's early stopping stays
 
 
-def test_gpu_preset_trains_in_bf16_with_cudnn_benchmark():
-    trainer = yaml.safe_load((ROOT / "configs/trainer/gpu.yaml").read_text())["trainer"]
-    assert trainer["precision"] == "bf16-mixed" and trainer["benchmark"] is True
+def test_gpu_preset_gives_the_cli_a_one_device_bf16_trainer_with_cudnn_benchmark(
+    wide_csv, tmp_path, monkeypatch, capsys
+):
+    """The Trainer that ``fit`` builds from the preset: one device, bf16 autocast, cuDNN benchmark. Without a
+    GPU the accelerator is overridden to the CPU, and the rest of the preset still applies."""
+    model_config, preset = ROOT / "configs/etth1/gru.yaml", ROOT / "configs/trainer/gpu.yaml"
+    parsed = print_config(["fit", "--config", str(model_config), "--config", str(preset)], capsys)
+    assert (parsed["trainer"]["accelerator"], parsed["trainer"]["devices"]) == ("gpu", 1)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # the trainer sets it; restored afterwards
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tiny = ["--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.split",
+            "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false",
+            "--trainer.enable_progress_bar", "false", "--trainer.fast_dev_run", "1"]  # fmt: skip
+    on_cpu = [] if device == "cuda" else ["--trainer.accelerator", "cpu"]
+    trainer = main(["fit", "--config", str(model_config), "--config", str(preset), *on_cpu, *tiny]).trainer
+    assert trainer.num_devices == 1 and isinstance(trainer.strategy, SingleDeviceStrategy)
+    assert trainer.strategy.root_device.type == device
+    assert isinstance(trainer.precision_plugin, MixedPrecision) and trainer.precision == "bf16-mixed"
+    with trainer.precision_plugin.forward_context():
+        assert torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16
+    assert torch.backends.cudnn.benchmark is True

@@ -99,8 +99,13 @@ def static_vocabularies(table: SeriesTable) -> dict[str, list[str]]:
     }
 
 
-def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]]) -> torch.Tensor:
-    """Static features per series: numbers as they are, categories as their index in the vocabulary.
+def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]], scaling: AffineScaling) -> torch.Tensor:
+    """Static features per series: numbers scaled by ``scaling``, categories as their index in the vocabulary.
+
+    Args:
+        table: the series and their static values.
+        vocabularies: the sorted categories of each categorical static column (a checkpoint's at predict).
+        scaling: one affine map over the numeric static columns, in column order.
 
     Shapes:
         -> (N, S)
@@ -108,10 +113,11 @@ def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]]) -> to
     Raises:
         ForecastDataError: a series has a category the vocabulary (of a checkpoint) does not know.
     """
-    channels = []
-    for column, values in table.statics.items():
+    channels, numbers = [], []
+    for channel, (column, values) in enumerate(table.statics.items()):
         if column not in vocabularies:
             channels.append(values.astype(np.float64))
+            numbers.append(channel)
             continue
         index = {category: position for position, category in enumerate(vocabularies[column])}
         codes = [index.get(str(value), -1) for value in values]
@@ -123,4 +129,5 @@ def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]]) -> to
             )
         channels.append(np.asarray(codes, dtype=np.float64))
     stacked = np.stack(channels, axis=1) if channels else np.empty((len(table.names), 0))
+    stacked[:, numbers] = scaling.transform(stacked[:, numbers])
     return torch.from_numpy(stacked.astype(np.float32))

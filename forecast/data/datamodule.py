@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from .windows import ResumableDataLoader, WindowBatchSampler, WindowDataset, col
 __all__ = ["TimeSeriesDataModule"]
 
 _ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
+_SCALED = ("targets", "covariates", "statics")  # the scalings, in order, as the state names them
 
 
 def _recorded(value: Any) -> Any:
@@ -59,8 +61,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
         past_covariates: numeric columns known only up to the forecast start (``past`` after the targets).
         future_covariates: numeric columns known over the horizon too (``future``). To forecast
             beyond the data, give each series ``horizon`` more rows with these and empty targets.
-        static_covariates: columns with one value per series (``static``): numbers as they are,
-            anything else (text, categories) as an index into a sorted vocabulary.
+        static_covariates: columns with one value per series (``static``): numbers scaled by
+            ``covariate_scaler`` fitted over the series with training rows (one value each), anything
+            else (text, categories) as an index into a sorted vocabulary, which the model embeds
+            (``static_cardinalities``).
         calendar: calendar features as future covariates, from ``minute, hour, dayofweek, day,
             dayofyear, weekofyear, month, quarter``.
         calendar_encoding: ``cyclical`` (sine and cosine of each) or ``integer`` (zero-based index).
@@ -69,7 +73,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         eval_stride: rows between consecutive validation and test windows (1: every window).
         scaler: a scikit-learn scaler class (or factory) for the targets, fitted per channel on
             training rows; ``None`` for no scaling.
-        covariate_scaler: the same for past and future covariates (never calendar or static features).
+        covariate_scaler: the same for past and future covariates, and for numeric static covariates
+            (never calendar features or categories).
         scale_per_series: fit one scaler per series (on its training rows) instead of one for all.
         sampling: training windows drawn ``windows`` uniformly, or ``series`` with equal weight per
             series (then with replacement).
@@ -78,8 +83,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             gathers, so workers rarely pay off and compete for CPU cores with the model).
         pin_memory: page-locked batches, for faster copies to a GPU.
         freq: the pandas frequency of the times (e.g. ``"h"``), when it cannot be inferred.
-        nan_policy: what to do with NaN or infinite values: ``error``, or repair them within each
-            series by ``ffill``, ``interpolate`` or ``zero`` (logging how many).
+        nan_policy: what to do with NaN or infinite values: ``error``, or repair them by ``ffill``,
+            ``interpolate`` or ``zero``, each split part of a series from its own rows and the rows
+            before it only (logging how many per part); see ``validate.repair_missing``.
         drop_short: leave out series shorter than ``lookback + horizon``, with a warning naming
             them, instead of refusing the data.
         id_column: the series id column of long data.
@@ -147,7 +153,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.input_size = len(self.roles.targets) + len(self.roles.past)
         self.future_size = len(self.roles.future) + len(calendar_columns(*self.calendar))
         self.static_size = len(self.roles.static)
-        self.scalings: tuple[AffineScaling, AffineScaling] | None = None
+        self.scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
         self._buffer: SeriesBuffer | None = None
         self._static: torch.Tensor | None = None
 
@@ -164,17 +170,24 @@ class TimeSeriesDataModule(L.LightningDataModule):
         table = to_table(frame, self.roles, id_column, time_column)
         self.freq = check_times(table, freq)
         find_future_rows(table, self.roles)
-        table = check_lengths(table, self.lookback + (0 if self.history_only else self.horizon), drop_short)
-        repair_missing(table, self.roles, nan_policy)
-        self.table = table
+        table = check_lengths(table, self.lookback, 0 if self.history_only else self.horizon, drop_short)
+        self.table, self.nan_policy = table, nan_policy
+        self._given = table.values  # as read: repairs are redone from these whenever the borders move
         self.series_names = table.names
         self.start_times = list(table.times[table.offsets[:-1]])
         self.vocabularies = static_vocabularies(table)
+        # Per static column its number of categories, 0 for a number: the model sizes its embeddings by it.
         self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
         if self.history_only:  # every row is history: "train" to its end, no validation or test rows
             self.borders = np.repeat(table.observed[:, None], 3, axis=1)
         else:
             self.borders = self.split.target_borders(table)
+        self._repair()
+
+    def _repair(self) -> None:
+        """Repair missing values part by part for the current borders, from the values as read."""
+        given = replace(self.table, values=self._given)
+        self.table.values = {**self._given, **repair_missing(given, self.roles, self.nan_policy, self.borders)}
 
     def setup(self, stage: str) -> None:
         """Fit the scalings on the training rows (once; a checkpoint's take precedence), check the parts.
@@ -187,24 +200,32 @@ class TimeSeriesDataModule(L.LightningDataModule):
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
             self._windows(part)
 
-    def resplit(self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling] | None = None) -> None:
+    def resplit(
+        self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
+    ) -> None:
         """Move the split: per series the first target row of validation, of test, and the end of test.
 
-        The scalings given take effect, or, with none, are fitted again on the new training rows at
-        the next ``setup``.
+        Missing values are repaired again for the new parts (a backtest refit's training rows from
+        themselves only). The scalings given take effect, or, with none, are fitted again on the new
+        training rows at the next ``setup``.
         """
-        self.borders, self.scalings, self._buffer = borders, scalings, None
+        self.borders, self.scalings, self._buffer, self._static = borders, scalings, None, None
+        self._repair()
 
-    def _fit_scalings(self) -> tuple[AffineScaling, AffineScaling]:
-        """Scalings of targets and covariates fitted on each series' training rows."""
+    def _fit_scalings(self) -> tuple[AffineScaling, AffineScaling, AffineScaling]:
+        """Scalings of targets and covariates fitted on each series' training rows, and of the numeric
+        statics over the series that have training rows (one value per series)."""
         table, roles = self.table, self.roles
         starts = table.offsets[:-1]
         ends = starts + self.borders[:, 0]
         names = table.names if self.scale_per_series else None
         covariates = roles.past + roles.future
+        trained = np.flatnonzero(self.borders[:, 0] > 0)
+        numbers = [table.statics[c].astype(np.float64) for c in roles.static if c not in self.vocabularies]
         return (
             fit_scaling(self.scaler, [table.values[c] for c in roles.targets], starts, ends, names),
             fit_scaling(self.covariate_scaler, [table.values[c] for c in covariates], starts, ends, names),
+            fit_scaling(self.covariate_scaler, numbers, trained, trained + 1),
         )
 
     @property
@@ -214,14 +235,16 @@ class TimeSeriesDataModule(L.LightningDataModule):
             if self.scalings is None:
                 raise RuntimeError("call setup() (or load_state_dict) before reading windows")
             pad = self.horizon if self.future_size else 0
-            self._buffer = build_buffer(self.table, self.roles, self.scalings, self.calendar, self.freq, pad)
+            self._buffer = build_buffer(self.table, self.roles, self.scalings[:2], self.calendar, self.freq, pad)
         return self._buffer
 
     @property
     def static(self) -> torch.Tensor:
-        """Static features per series, categories as vocabulary indices, shape (N, S)."""
+        """Static features per series, categories as vocabulary indices, numbers scaled, shape (N, S)."""
         if self._static is None:
-            self._static = encode_statics(self.table, self.vocabularies)
+            if self.scalings is None:
+                raise RuntimeError("call setup() (or load_state_dict) before reading static features")
+            self._static = encode_statics(self.table, self.vocabularies, self.scalings[2])
         return self._static
 
     def _windows(self, part: str) -> Windows:
@@ -292,7 +315,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 dataset, batch_size=self.batch_size, sampler=sampler, consumed=self._consumed, **options
             )
         order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        batches = WindowBatchSampler(order, self.batch_size, drop_last=False)
+        # Under DDP, training pads the processes' shares to as many steps; evaluation reads each window once.
+        batches = WindowBatchSampler(order, self.batch_size, drop_last=False, pad_shards=shuffle)
         if shuffle:  # training resumes mid-epoch; evaluation starts over
             return ResumableDataLoader(dataset, batch_sampler=batches, consumed=self._consumed, **options)
         return DataLoader(dataset, batch_sampler=batches, **options)
@@ -340,7 +364,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             "start_times": [str(time) for time in self.start_times],
             "borders": self.borders.tolist(),
             "scale_per_series": self.scale_per_series,
-            "scaling": {"targets": self.scalings[0].state_dict(), "covariates": self.scalings[1].state_dict()},
+            "scaling": {kind: scaling.state_dict() for kind, scaling in zip(_SCALED, self.scalings, strict=True)},
             "vocabularies": {column: list(words) for column, words in self.vocabularies.items()},
         }
 
@@ -359,7 +383,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
                     f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
                     f"{key}={value!r}; set data.{key} to match the checkpoint"
                 )
-        scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in ("targets", "covariates"))
+        scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in _SCALED[:2])
+        statics = AffineScaling(**state["scaling"]["statics"])
         if state["scale_per_series"]:
             position = {name: i for i, name in enumerate(state["series"])}
             known = np.array([name in position for name in self.series_names])
@@ -378,8 +403,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
                         np.where(known[:, None], loaded.scale, own.scale).tolist(),
                         np.where(known[:, None], loaded.offset, own.offset).tolist(),
                     )
-                    for loaded, own in zip(scalings, self._fit_scalings(), strict=True)
+                    for loaded, own in zip(scalings, self._fit_scalings()[:2], strict=True)
                 )
-        self.scalings, self.scale_per_series = scalings, state["scale_per_series"]
+        self.scalings, self.scale_per_series = (*scalings, statics), state["scale_per_series"]
         self.vocabularies = state["vocabularies"]
         self._buffer = self._static = None

@@ -130,7 +130,29 @@ def read_source(
         frame = datasets.load(source)
     else:
         frame = _read_file(Path(source), id_column, time_column, columns, series)
+    _check_column_names(frame)
     return frame if series is None else _only_series(frame, id_column, series)
+
+
+def _check_column_names(frame: pd.DataFrame) -> None:
+    """Refuse column names that do not each name one column: pandas would hand a frame where a
+    column is expected.
+
+    Raises:
+        ForecastDataError: the columns have several levels, or two have one name (naming it).
+    """
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise ForecastDataError(
+            f"the data's columns have {frame.columns.nlevels} levels, e.g. column {frame.columns[0]!r}; "
+            "give one name per column, e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns]"
+        )
+    names = pd.Index([str(column) for column in frame.columns])
+    if names.has_duplicates:
+        name = names[names.duplicated()][0]
+        raise ForecastDataError(
+            f"column {name!r} appears {int((names == name).sum())} times in the data (names compared as text); "
+            "give each column its own name"
+        )
 
 
 def _read_file(
@@ -272,6 +294,14 @@ def _group_by_series(ids: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray 
     if (codes < 0).any():
         row = int(np.argmax(codes < 0))
         raise ForecastDataError(f"the series id is missing at {where(column=ids.name, row=row)}; fill or drop the row")
+    names = pd.Index([str(name) for name in uniques])
+    if names.has_duplicates:  # ids such as 3 and "3": series are named by their ids as text
+        name = names[names.duplicated()][0]
+        alike = [value for value in uniques if str(value) == name]
+        raise ForecastDataError(
+            f"the ids {alike} of column {ids.name!r} all read {where(series=name)} as text; give each series "
+            f"its own id, of one type (e.g. frame[{ids.name!r}] = frame[{ids.name!r}].astype(str))"
+        )
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
     runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
     positions = None if runs == len(uniques) else np.argsort(codes, kind="stable")
@@ -316,12 +346,21 @@ def _numeric(column: pd.Series, name: str, positions: np.ndarray | None) -> np.n
     Raises:
         ForecastDataError: the column holds something other than numbers.
     """
-    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+    real = not (pd.api.types.is_bool_dtype(column) or pd.api.types.is_complex_dtype(column))
+    if not (pd.api.types.is_numeric_dtype(column) and real):
         raise ForecastDataError(
-            f"column {name!r} has dtype {column.dtype}, not numbers; convert it, or give it no role "
+            f"column {name!r} has dtype {column.dtype}, not numbers (int or float); convert it, or give it no role "
             "(or a static_covariates role, where text is a category)"
         )
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    beyond = np.abs(values) > np.finfo(np.float32).max  # NaN and inf are for the nan_policy
+    beyond &= np.isfinite(values)
+    if beyond.any():
+        row = int(np.argmax(beyond))
+        raise ForecastDataError(
+            f"value {values[row]:g} at {where(column=name, row=row)} is beyond the float32 range (3.4e38) that "
+            "series are stored in; rescale the column"
+        )
     return values if positions is None else values[positions]
 
 

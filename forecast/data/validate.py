@@ -14,7 +14,7 @@ from ..errors import ForecastDataError
 from .calendar import fixed_step
 from .frames import Roles, SeriesTable
 
-__all__ = ["NanPolicy", "check_times", "find_future_rows", "check_lengths", "repair_missing"]
+__all__ = ["NanPolicy", "REPAIR_PARTS", "check_times", "find_future_rows", "check_lengths", "repair_missing"]
 
 NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
 
@@ -113,48 +113,76 @@ def find_future_rows(table: SeriesTable, roles: Roles) -> None:
         table.observed[i] = len(segment) - int(np.argmax(segment[::-1])) if segment.any() else 0
 
 
-def check_lengths(table: SeriesTable, min_rows: int, drop_short: bool) -> SeriesTable:
-    """The table, without the series shorter than ``min_rows`` if ``drop_short`` (with a warning).
+def check_lengths(table: SeriesTable, lookback: int, horizon: int, drop_short: bool) -> SeriesTable:
+    """The table, without the series shorter than ``lookback + horizon`` if ``drop_short`` (with a warning).
+
+    ``horizon`` 0 checks history to forecast from, which needs ``lookback`` rows with targets (the
+    horizon's future covariates, where a model reads them, are checked when its window is read).
 
     Raises:
-        ForecastDataError: a series is shorter than ``min_rows`` and ``drop_short`` is false, or all are.
+        ForecastDataError: a series is too short and ``drop_short`` is false, or all are; the message
+            says how many rows are needed.
     """
+    min_rows = lookback + horizon
     short = table.observed < min_rows
     if not short.any():
         return table
+    needed = f"lookback + horizon = {min_rows}" if horizon else f"lookback = {lookback}"
     if not table.named:
-        raise ForecastDataError(
-            f"the data has {table.observed[0]} rows, fewer than lookback + horizon = {min_rows}; "
-            "give more rows or shorten lookback or horizon"
-        )
+        fix = "give more rows or shorten lookback or horizon" if horizon else f"give at least {lookback} rows"
+        raise ForecastDataError(f"the data has {table.observed[0]} rows, fewer than {needed}; {fix}")
     listed = [f"{table.names[i]!r} ({table.observed[i]} rows)" for i in np.flatnonzero(short)[:10]]
     more = f" and {short.sum() - 10} more" if short.sum() > 10 else ""
-    listing = f"{short.sum()} series shorter than lookback + horizon = {min_rows} rows: {', '.join(listed)}{more}"
+    listing = f"{short.sum()} series shorter than {needed} rows: {', '.join(listed)}{more}"
     if not drop_short or short.all():
-        raise ForecastDataError(f"{listing}; set drop_short: true to leave them out, or shorten lookback or horizon")
+        fix = "set drop_short: true to leave them out, or shorten lookback or horizon" if horizon else "lengthen them"
+        raise ForecastDataError(f"{listing}; {fix}")
     rank_zero_warn(f"drop_short: leaving out {listing}")
     return table.select(~short)
 
 
-def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy) -> None:
-    """Refuse NaN or infinite values, or (by ``policy``) repair them within each series and log how many.
+REPAIR_PARTS = ("train", "val", "test", "after test", "future rows")
+"""The parts of a series that missing values are repaired in, in time order: the split's three, the
+rows after the test part, and the future-only rows (future covariates of the horizon after the data)."""
 
-    ``ffill`` carries the last value forward (values before the first one take the first);
-    ``interpolate`` draws a straight line between neighbours (the ends take the nearest value);
-    ``zero`` puts 0. Future-only rows are checked only in the future covariates they carry.
+
+def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders: np.ndarray) -> dict[str, np.ndarray]:
+    """Refuse NaN or infinite values, or (by ``policy``) repair each part of each series from its own
+    rows and the rows before it only; log how many values were repaired, per column and per part.
+
+    A part is repaired as a whole-series repair would repair it if the series ended where the part
+    ends, so no training value is ever computed from a validation or test row, nor a validation value
+    from a test row (a forward fill may carry training values into validation, never the reverse).
+    ``ffill`` carries the last value forward (values before a series' first one take the first);
+    ``interpolate`` draws a straight line between neighbours (a part's trailing values take the last
+    one before them, a series' leading values the first); ``zero`` puts 0. Within a part,
+    ``interpolate`` reads later rows of the same part, so a validation or test window's input may be
+    interpolated from its own targets; ``ffill`` never reads a later row. Future-only rows are checked
+    only in the future covariates they carry.
+
+    Args:
+        table: the series, values as given (never changed).
+        roles: which columns are dynamic, and which of them are future covariates.
+        policy: ``error``, ``ffill``, ``interpolate`` or ``zero``.
+        borders: per series the first target row of val, of test, and the end of test, shape (N, 3).
+
+    Returns:
+        A repaired copy of every column that had a missing value.
 
     Raises:
         ForecastDataError: a value is NaN or infinite and the policy is ``error``, or a column of a
-            series has no finite value to repair from.
+            series has no finite value in a part or before it to repair the part from.
     """
-    limits = None if (table.observed == table.lengths).all() else table.offsets[:-1] + table.observed
-    repaired = {}
+    zero = np.zeros((len(borders), 1), dtype=np.int64)
+    cuts = np.hstack([zero, borders, table.observed[:, None], table.lengths[:, None]])  # -> (N, 6) part starts/ends
+    repaired, columns, parts = {}, {}, np.zeros(len(REPAIR_PARTS), dtype=np.int64)
     for column in roles.dynamic:
         values = table.values[column]
         bad = ~np.isfinite(values)
-        if limits is not None and column not in roles.future:
+        if column not in roles.future and (table.observed < table.lengths).any():
             rows = np.flatnonzero(bad)
-            bad[rows[_in_future_rows(table, rows, limits)]] = False  # targets unknown there by definition
+            series = np.searchsorted(table.offsets, rows, side="right") - 1
+            bad[rows[rows >= table.offsets[series] + table.observed[series]]] = False  # targets unknown there
         if not bad.any():
             continue
         if policy == "error":
@@ -163,36 +191,44 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy) -> None:
                 f"value {values[row]} at {table.where(row, column)}; fill or drop it, or set nan_policy "
                 "to ffill, interpolate or zero"
             )
-        table.values[column] = _repair(table, column, bad, policy, limits if column not in roles.future else None)
-        repaired[column] = int(bad.sum())
+        repaired[column], counts = _repair(table, column, bad, policy, cuts)
+        columns[column], parts = int(bad.sum()), parts + counts
     if repaired:
-        rank_zero_info(f"nan_policy={policy}: repaired {sum(repaired.values())} NaN or infinite values {repaired}")
+        by_part = {name: int(count) for name, count in zip(REPAIR_PARTS, parts, strict=True) if count}
+        rank_zero_info(
+            f"nan_policy={policy}: repaired {sum(columns.values())} NaN or infinite values {columns}, "
+            f"per part {by_part}"
+        )
+    return repaired
 
 
-def _in_future_rows(table: SeriesTable, rows: np.ndarray, limits: np.ndarray) -> np.ndarray:
-    """Whether each of ``rows`` lies in the future-only rows of its series."""
-    series = np.searchsorted(table.offsets, rows, side="right") - 1
-    return rows >= limits[series]
-
-
-def _repair(table: SeriesTable, column: str, bad: np.ndarray, policy: NanPolicy, limits: np.ndarray | None):
-    """A repaired copy of one column (the user's frame is never changed)."""
-    values = table.values[column].copy()
-    values[bad] = np.nan
+def _repair(
+    table: SeriesTable, column: str, bad: np.ndarray, policy: NanPolicy, cuts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A repaired copy of one column (the user's frame is never changed), and the count per part."""
+    given = table.values[column].copy()
+    given[bad] = np.nan
+    values, counts = given.copy(), np.zeros(len(REPAIR_PARTS), dtype=np.int64)
     for series in np.unique(np.searchsorted(table.offsets, np.flatnonzero(bad), side="right") - 1):
         start = table.offsets[series]
-        end = table.offsets[series + 1] if limits is None else limits[series]
-        segment = pd.Series(values[start:end])
-        if policy == "zero":
-            segment = segment.fillna(0.0)
-        elif policy == "ffill":
-            segment = segment.ffill().bfill()
-        else:
-            segment = segment.interpolate(limit_direction="both")
-        if segment.isna().any():
-            raise ForecastDataError(
-                f"no finite value to repair from at {table.where(int(start), column)} and after; "
-                "give the series some values in this column, or leave the series out"
-            )
-        values[start:end] = segment.to_numpy()
-    return values
+        for part, (begin, end) in enumerate(zip(cuts[series, :-1], cuts[series, 1:], strict=True)):
+            missing = bad[start + begin : start + end]
+            if not missing.any():
+                continue
+            counts[part] += missing.sum()
+            known = pd.Series(given[start : start + end])  # the part and the rows before it, nothing later
+            if policy == "zero":
+                known = known.fillna(0.0)
+            elif policy == "ffill":
+                known = known.ffill().bfill()
+            else:
+                known = known.interpolate(limit_direction="both")
+            if known.isna().any():
+                raise ForecastDataError(
+                    f"no finite value to repair from at {table.where(int(start + begin), column)} and before "
+                    f"the end of the {REPAIR_PARTS[part]} part ({end} rows into the series): a part is repaired "
+                    "from its own rows and earlier ones only; give the series some values in this column there, "
+                    "set nan_policy: zero, or leave the series out"
+                )
+            values[start + begin : start + end] = known.to_numpy()[begin:]
+    return values, counts

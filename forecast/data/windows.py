@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 
 from ..batch import Batch
 from .buffer import SeriesBuffer
@@ -85,6 +85,15 @@ class WindowDataset(Dataset):
         time = self.first[series] + (index - self.cumulative[series]) * self.stride  # -> (B,)
         return series, time
 
+    def index_of(self, series: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """The window index of each (series, first target row) pair that ``locate`` returns.
+
+        Shapes:
+            series (B,), time (B,) -> (B,)
+        """
+        series = np.asarray(series, dtype=np.int64)
+        return self.cumulative[series] + (np.asarray(time, dtype=np.int64) - self.first[series]) // self.stride
+
     def _gather(self, start: np.ndarray, steps: int, first_channel: int, channels: int) -> torch.Tensor:
         """The ``steps`` rows from each of ``start`` of some channels: (B, steps, channels), one copy.
 
@@ -133,20 +142,56 @@ class WindowDataset(Dataset):
 class WindowBatchSampler(BatchSampler):
     """Batches of window indices, each one array, so that no Python runs per window.
 
-    It keeps ``BatchSampler``'s signature, so Lightning rebuilds it around its ``DistributedSampler``
+    It takes ``BatchSampler``'s arguments, so Lightning rebuilds it around its ``DistributedSampler``
     under distributed training. A random or sequential ``sampler`` is drawn as one permutation or
     range per epoch; any other is read out once per epoch. A random permutation comes from a seed
     drawn from torch's global generator and kept in ``seed``, so that a pass stopped mid-epoch can be
     resumed (``resume_at``) with the same order.
 
+    A ``DistributedSampler`` pads every process's share to the same length by repeating windows.
+    Training needs that (every process takes as many optimizer steps); evaluation does not, and
+    counts a repeated window twice. With ``pad_shards=False`` the repeats are left out: every
+    window is read once, by one process, and the shares differ by at most one window.
+
     Args:
         sampler: the order of the windows (``RandomSampler`` to shuffle, ``SequentialSampler``, ...).
         batch_size: windows per batch.
         drop_last: leave out a last batch smaller than ``batch_size``.
+        pad_shards: keep a ``DistributedSampler``'s repeated windows (training); ``False`` for evaluation.
     """
 
     seed: int | None = None  # the seed of the current pass's permutation
     _start: tuple[int | None, int] = (None, 0)  # (seed, batches to skip) for the next pass
+
+    def __init__(self, sampler: Any, batch_size: int, drop_last: bool, pad_shards: bool = True):
+        super().__init__(sampler, batch_size, drop_last)
+        self.pad_shards = pad_shards
+
+    def _unpadded(self) -> np.ndarray | None:
+        """Which of a ``DistributedSampler``'s indices to keep; ``None``: all of them.
+
+        torch's ``DistributedSampler`` appends its repeats after the last window and deals the list out
+        to the processes in turn, so this process's repeats are the ones dealt from past the last window.
+
+        Raises:
+            ValueError: fewer windows than processes, so that a process would evaluate none.
+        """
+        sampler = self.sampler
+        if self.pad_shards or not isinstance(sampler, DistributedSampler):
+            return None
+        windows = len(sampler.dataset)
+        if windows < sampler.num_replicas:
+            raise ValueError(
+                f"{windows} windows to evaluate on {sampler.num_replicas} processes: each process needs at least "
+                "one; evaluate on fewer devices (trainer.devices) or more windows (data.eval_stride, data.split)"
+            )
+        dealt = np.arange(sampler.rank, sampler.total_size, sampler.num_replicas)  # -> (len(sampler),)
+        return dealt < windows
+
+    def __len__(self) -> int:
+        unpadded = self._unpadded()
+        count = len(self.sampler) if unpadded is None else int(unpadded.sum())
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
 
     def resume_at(self, seed: int | None, batches: int) -> None:
         """Make the next pass repeat the permutation of ``seed`` and begin after its first ``batches``."""
@@ -165,7 +210,10 @@ class WindowBatchSampler(BatchSampler):
             order = np.arange(count)
         else:
             order = np.fromiter(sampler, dtype=np.int64, count=count)
+            unpadded = self._unpadded()
+            order = order if unpadded is None else order[unpadded]
         self.seed = seed
+        count = len(order)
         stop = count - count % self.batch_size if self.drop_last else count
         for start in range(skip * self.batch_size, stop, self.batch_size):
             yield order[start : start + self.batch_size]

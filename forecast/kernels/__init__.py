@@ -1,7 +1,10 @@
 """The SRU recurrence, and the one place that picks how it runs.
 
-CUDA tensors go to the Triton kernels (imported on first use: nothing compiles at import); without
-Triton they take the CPU path's tensor ops, with one warning. Everything else takes the fused CPU path.
+CUDA tensors go to the Triton kernels (imported on first use: nothing compiles at import): one kernel
+launch runs the whole forward recurrence, every step and both directions, and one the backward (plus
+a sum over the batch for ``v`` and ``b``'s gradients). Without Triton, CUDA tensors take the CPU
+path's code, with one warning. Everything else takes the CPU path: a Python loop over time steps of
+vectorised tensor ops, with a hand-written backward.
 ``sru_reference`` is the readable oracle the tests hold both to, and what ``torch.export`` and
 TorchScript tracing record: plain tensor ops that any exporter can represent.
 """
@@ -24,7 +27,7 @@ def _triton_recurrence() -> type[torch.autograd.Function] | None:
     except ImportError as error:
         warnings.warn(
             f"Triton is not available ({error}); the SRU runs on the GPU through its slower tensor-op path. "
-            "`pip install triton` for the fused GPU kernels.",
+            "`pip install triton` for its kernels (one launch for all time steps).",
             stacklevel=3,
         )
         return None

@@ -1,4 +1,8 @@
-"""The SRU recurrence for CPU training: a few fused tensor ops per time step, and a hand-written backward.
+"""The SRU recurrence for CPU training: a Python loop over time steps of vectorised tensor ops, and a
+hand-written backward.
+
+Not a fused kernel: forward, each step runs three tensor ops over that step's (B, dirs, D) values
+(``addcmul``, ``sigmoid_``, ``lerp``), backward one (``addcmul_``), each dispatched from Python.
 
 Only ``c_t`` is truly sequential. Everything else (the reset gate, the highway, every gradient but the
 one flowing back along ``c``) is computed for all steps at once, in place where possible: on CPU a
@@ -38,11 +42,11 @@ def _batch_first(aligned: torch.Tensor) -> torch.Tensor:
 
 
 class SRURecurrence(torch.autograd.Function):
-    """``sru_recurrence_reference``'s maths with a fused forward and an analytic backward.
+    """``sru_recurrence_reference``'s maths, with a time loop of in-place tensor ops and an analytic backward.
 
     Forward keeps ``f_t`` and ``c_t`` of every step; backward turns the gradient along ``c`` into the
     linear recurrence ``dc_{t-1} = e_{t-1} + dc_t ⊙ k_t`` whose coefficients ``k_t`` are known from the
-    forward pass, so its loop is one fused multiply-add per step.
+    forward pass, so its loop is one multiply-add tensor op (``addcmul_``) per step.
     """
 
     @staticmethod

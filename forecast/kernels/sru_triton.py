@@ -139,7 +139,8 @@ def _launch_args(u: torch.Tensor, x_highway: torch.Tensor, use_tanh: bool) -> tu
 
 
 class SRURecurrenceTriton(torch.autograd.Function):
-    """The recurrence of ``sru_recurrence_reference``, forward and backward each one kernel launch."""
+    """The recurrence of ``sru_recurrence_reference``: forward one kernel launch over all time steps, backward
+    one launch and a sum over the batch for the gradients of ``v`` and ``b``."""
 
     @staticmethod
     def forward(ctx, u, highway, v, b, c0, use_tanh):

@@ -30,7 +30,7 @@ class IdentityEncoder(Encoder):
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
         # x: (B, T, D_in)
-        return EncoderOutput(sequence=x, state=x[:, -1])  # -> (B, T, D_in), (B, D_in)
+        return EncoderOutput(sequence=x, last=x[:, -1], state=x[:, -1][None])  # -> (B, T, D), (B, D), (1, B, D)
 
 
 class _WindowHead(Head):
@@ -68,7 +68,12 @@ class LastValueHead(_WindowHead):
     """
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         last = self._targets(encoded)[:, -1:]  # -> (B, 1, C_out)
         return last.expand(-1, self.horizon, -1).unsqueeze(-1)  # -> (B, H, C_out, 1)
@@ -98,7 +103,12 @@ class SeasonalNaiveHead(_WindowHead):
         self.register_buffer("steps", steps, persistent=False)
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         return self._targets(encoded)[:, self.steps].unsqueeze(-1)  # -> (B, H, C_out, 1)
 
@@ -111,7 +121,12 @@ class LookbackMeanHead(_WindowHead):
     """
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         mean = self._targets(encoded).mean(dim=1, keepdim=True)  # -> (B, 1, C_out)
         return mean.expand(-1, self.horizon, -1).unsqueeze(-1)  # -> (B, H, C_out, 1)
@@ -160,7 +175,12 @@ class LookbackLinearHead(_WindowHead):
         return torch.stack([window - trend, trend])  # -> (2, B, C, L)
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         window = self._targets(encoded).transpose(1, 2)  # -> (B, C_out, L)
         batch, channels, _ = window.shape

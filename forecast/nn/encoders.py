@@ -1,5 +1,7 @@
 """The encoder contract, and the recurrent encoders built on torch.nn (cuDNN on GPU)."""
 
+import functools
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -14,13 +16,20 @@ State = torch.Tensor | tuple[torch.Tensor, ...]
 class EncoderOutput(NamedTuple):
     """What every encoder returns.
 
+    ``last`` summarises the window: heads that read the window as a whole read it. ``state`` is what a
+    decoder that continues the recurrence starts from. They differ for the SRU, whose state is the cell
+    state ``c``: its highway and reset gate shape the output ``h`` but never touch ``c``.
+
     Shapes:
         sequence: (B, T, D) with D = ``output_size``, the top layer's output at every step.
+        last: (B, D), the top layer's output at the end of the window: the forward direction's last
+            step and, when bidirectional, the backward direction's first step (each has read it all).
         state: the final recurrent state a decoder can start from; (num_layers * directions, B, hidden)
-            for RNN and GRU, a tuple ``(h, c)`` of those for LSTM.
+            for RNN, GRU and SRU (the cell state), a tuple ``(h, c)`` of those for LSTM.
     """
 
     sequence: torch.Tensor
+    last: torch.Tensor
     state: State
 
 
@@ -31,7 +40,7 @@ class Encoder(nn.Module):
     when given, is a state this encoder returned (a recurrent decoder starts from the encoder's).
 
     Shapes:
-        x: (B, T, D_in) -> EncoderOutput(sequence (B, T, output_size), state)
+        x: (B, T, D_in) -> EncoderOutput(sequence (B, T, output_size), last (B, output_size), state)
     """
 
     output_size: int
@@ -56,6 +65,14 @@ def _split_state(state: State | None, num_layers: int) -> list[State | None]:
     return list(state.chunk(num_layers))
 
 
+def _window_end(sequence: torch.Tensor, directions: int) -> torch.Tensor:
+    """Each direction's output after reading the whole window: (B, T, dirs * D) -> (B, dirs * D)."""
+    if directions == 1:
+        return sequence[:, -1]  # -> (B, D)
+    forward, backward = sequence.chunk(2, dim=-1)  # -> (B, T, D) each
+    return torch.cat([forward[:, -1], backward[:, 0]], dim=-1)  # -> (B, 2 * D)
+
+
 class StackedEncoder(Encoder):
     """Recurrent layers one above the other, with dropout and, optionally, layer normalization between them.
 
@@ -64,12 +81,15 @@ class StackedEncoder(Encoder):
 
     Args:
         layers: the recurrent layers, bottom first.
-        output_size: features per step out of every layer.
+        output_size: features per step out of every layer (both directions side by side).
+        bidirectional: the layers read the window both ways, forward direction first in the features.
         dropout: dropout between layers (not after the last one).
         layer_norm: normalize each layer's output before the next layer reads it.
     """
 
-    def __init__(self, layers: list[nn.Module], output_size: int, dropout: float, layer_norm: bool):
+    def __init__(
+        self, layers: list[nn.Module], output_size: int, bidirectional: bool, dropout: float, layer_norm: bool
+    ):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.between = nn.ModuleList(
@@ -77,6 +97,7 @@ class StackedEncoder(Encoder):
             for _ in layers[1:]
         )
         self.output_size = output_size
+        self.directions = 2 if bidirectional else 1
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
         # x: (B, T, D_in), state: (num_layers * dirs, B, hidden) or a tuple of those, or None
@@ -86,7 +107,38 @@ class StackedEncoder(Encoder):
         for between, layer, start in zip(self.between, self.layers[1:], initial[1:], strict=True):
             sequence, last = layer(between(sequence), start)  # -> (B, T, output_size)
             states.append(last)
-        return EncoderOutput(sequence, _stack_states(states))
+        return EncoderOutput(sequence, _window_end(sequence, self.directions), _stack_states(states))
+
+
+@functools.cache
+def _say_float32_under_cpu_autocast() -> None:
+    warnings.warn(
+        "Under CPU autocast the torch.nn recurrent layers run in float32 (the projections around them keep "
+        "the autocast dtype): oneDNN has no bfloat16 LSTM kernel on CPUs without bfloat16 instructions.",
+        stacklevel=4,
+    )
+
+
+class _Float32OnCPUAutocast(nn.Module):
+    """A ``torch.nn`` recurrent layer that runs in float32 when CPU autocast is on, and as it is otherwise.
+
+    oneDNN has no bfloat16 LSTM kernel for CPUs without bfloat16 instructions (e.g. AMD EPYC without
+    AVX512_BF16): under ``precision: bf16-mixed`` the layer would fail there. The recurrence is a small
+    share of the work, and float32 keeps its state from drifting over long windows, as for the SRU.
+    """
+
+    def __init__(self, layer: nn.RNNBase):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+            return self.layer(x, state)
+        _say_float32_under_cpu_autocast()
+        if state is not None:
+            state = tuple(part.float() for part in state) if isinstance(state, tuple) else state.float()
+        with torch.autocast("cpu", enabled=False):
+            return self.layer(x.float(), state)
 
 
 class _TorchRecurrentEncoder(StackedEncoder):
@@ -116,10 +168,10 @@ class _TorchRecurrentEncoder(StackedEncoder):
     ):
         output_size = hidden_size * (2 if bidirectional else 1)
         layers = [
-            self.cell(size, hidden_size, bidirectional=bidirectional, batch_first=True)
+            _Float32OnCPUAutocast(self.cell(size, hidden_size, bidirectional=bidirectional, batch_first=True))
             for size in [input_size] + [output_size] * (num_layers - 1)
         ]
-        super().__init__(layers, output_size, dropout, layer_norm)
+        super().__init__(layers, output_size, bidirectional, dropout, layer_norm)
 
 
 class RNNEncoder(_TorchRecurrentEncoder):

@@ -12,16 +12,22 @@ __all__ = ["Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
 class Head(nn.Module):
     """The contract every head keeps: encoder output (and covariates) in, loss parameters out.
 
-    ``target``, the normalized target, is given in training only, for heads that teacher-force; the
-    others ignore it.
+    ``history`` is the targets' own lookback on the normalized scale, for heads that continue it (an
+    autoregressive decoder starts from its last values). ``target``, the normalized target, is given in
+    training only, for heads that teacher-force; the others ignore it.
 
     Shapes:
-        encoded.sequence: (B, T, D), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out)
-        -> (B, H, C_out, P)
+        encoded: EncoderOutput with sequence (B, T, D), last (B, D); history: (B, L, C_out),
+        future: (B, H, C_fut), static: (B, S), target: (B, H, C_out) -> (B, H, C_out, P)
     """
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         raise NotImplementedError
 
@@ -35,8 +41,9 @@ class LinearHead(Head):
     Args:
         dims: sizes from the Forecaster (encoder output size, horizon, targets, loss parameters).
         from_sequence: map the whole flattened output sequence (T x D features) instead of the top
-            layer's final state (for a bidirectional encoder: each direction's, having read the whole
-            window); more parameters, but every step of the window reaches every forecast.
+            layer's output at the end of the window (``EncoderOutput.last``: for a bidirectional
+            encoder each direction's, having read the whole window); more parameters, but every step
+            of the window reaches every forecast.
         dropout: dropout on the features before the linear map.
     """
 
@@ -44,30 +51,24 @@ class LinearHead(Head):
         super().__init__()
         self.from_sequence = from_sequence
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
-        self.encoder_size = dims.encoder_size
         in_features = dims.encoder_size * (dims.encoder_steps if from_sequence else 1)
         in_features += dims.static_size + dims.horizon * dims.future_size
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(in_features, dims.horizon * dims.target_size * dims.num_params)
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        # encoded.sequence: (B, T, D)
-        if self.from_sequence:
-            features = encoded.sequence.flatten(1)  # -> (B, T * D)
-        else:
-            features = _final_state(encoded, self.encoder_size)  # -> (B, D)
+        # encoded.sequence: (B, T, D), encoded.last: (B, D)
+        features = encoded.sequence.flatten(1) if self.from_sequence else encoded.last  # -> (B, T * D) or (B, D)
         features = torch.cat([features, static, future.flatten(1)], dim=-1)  # -> (B, features + S + H * C_fut)
         params = self.linear(self.dropout(features))  # -> (B, H * C_out * P)
         return params.view(-1, *self.out_shape)  # -> (B, H, C_out, P)
-
-
-def _final_state(encoded: EncoderOutput, size: int) -> torch.Tensor:
-    """The top layer's final state, directions side by side: (layers * dirs, B, D / dirs) -> (B, D)."""
-    state = encoded.state[0] if isinstance(encoded.state, tuple) else encoded.state  # LSTM: (h, c)
-    directions = size // state.shape[-1]
-    return state[-directions:].transpose(0, 1).reshape(state.shape[1], size)
 
 
 class SegmentHead(Head):
@@ -75,10 +76,11 @@ class SegmentHead(Head):
 
     Each of the H / seg_len segments is one recurrent step from the encoder's final state, whose
     input says which segment it is (a learned position embedding), plus the static features
-    (including a channel embedding under channel independence) and the segment's future covariates.
-    A linear layer maps each step's output to the segment's values. The decoder is built from the
-    encoder's own factory, so a GRU decodes GRU and an SRU decodes SRU (Lin et al., "SegRNN", 2023,
-    Section 3.3).
+    (including a channel embedding under channel independence), the segment's future covariates and
+    the encoder's output at the end of the window (``EncoderOutput.last``: for the SRU, whose state is
+    its cell state, the only way its top layer's highway reaches the forecast). A linear layer maps
+    each step's output to the segment's values. The decoder is built from the encoder's own factory,
+    so a GRU decodes GRU and an SRU decodes SRU (Lin et al., "SegRNN", 2023, Section 3.3).
 
     Args:
         dims: sizes from the Forecaster, including the encoder's factory.
@@ -103,12 +105,19 @@ class SegmentHead(Head):
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
         position_size = position_size or max(dims.encoder_size // 2, 1)
         self.position = nn.Parameter(torch.randn(self.segments, position_size) / position_size**0.5)
-        self.decoder = dims.encoder_factory(position_size + dims.static_size + seg_len * dims.future_size)
+        self.decoder = dims.encoder_factory(
+            position_size + dims.static_size + seg_len * dims.future_size + dims.encoder_size
+        )
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(self.decoder.output_size, seg_len * dims.target_size * dims.num_params)
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         # encoded.state: (layers * dirs, B, D) or a tuple of those, future: (B, H, C_fut), static: (B, S)
         batch = static.shape[0]
@@ -116,6 +125,7 @@ class SegmentHead(Head):
             self.position.expand(batch, -1, -1),  # -> (B, H / seg_len, position_size)
             static[:, None].expand(-1, self.segments, -1),  # -> (B, H / seg_len, S)
             future.reshape(batch, self.segments, -1),  # -> (B, H / seg_len, seg_len * C_fut), also for C_fut = 0
+            encoded.last[:, None].expand(-1, self.segments, -1),  # -> (B, H / seg_len, D)
         ]
         inputs = torch.cat(inputs, dim=-1).reshape(batch * self.segments, 1, -1)  # one step per segment
         state = _repeat_state(encoded.state, self.segments)  # -> (layers * dirs, B * H / seg_len, D)
@@ -129,8 +139,9 @@ class AutoregressiveHead(Head):
     its own previous forecast.
 
     The decoder starts from the encoder's final state; each of its steps reads the previous
-    ``step`` forecast values (zeros before the first: after last-value normalization, the last
-    observed value), those steps' future covariates and the static features. In training,
+    ``step`` values (before the first forecast: the last ``step`` observed values of ``history``),
+    those steps' future covariates, the static features and the encoder's output at the end of the
+    window (``EncoderOutput.last``, which for the SRU holds what its state does not). In training,
     ``teacher_forcing`` is the probability that a batch reads the true previous values instead
     (Williams and Zipser, 1989), which speeds training up but shows the decoder inputs it never
     sees at prediction time. The decoder is built from the encoder's own factory.
@@ -157,22 +168,36 @@ class AutoregressiveHead(Head):
             raise ValueError("AutoregressiveHead decodes with the encoder's own factory; build it through Forecaster")
         self.step, self.teacher_forcing, self.point = step, teacher_forcing, dims.point
         self.out_shape = (step, dims.target_size, dims.num_params)
-        self.decoder = dims.encoder_factory(step * (dims.target_size + dims.future_size) + dims.static_size)
+        if step > dims.lookback:
+            raise ValueError(
+                f"model.head.init_args.step={step} must be at most the lookback {dims.lookback}: the first "
+                "decoder step reads the last `step` observed values"
+            )
+        self.decoder = dims.encoder_factory(
+            step * (dims.target_size + dims.future_size) + dims.static_size + dims.encoder_size
+        )
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(self.decoder.output_size, step * dims.target_size * dims.num_params)
 
     def forward(
-        self, encoded: EncoderOutput, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        encoded: EncoderOutput,
+        history: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        # encoded.state: (layers * dirs, B, D) or a tuple, future: (B, H, C_fut), static: (B, S), target: (B, H, C_out)
+        # encoded.state: (layers * dirs, B, D) or a tuple, history: (B, L, C_out), future: (B, H, C_fut),
+        # static: (B, S), target: (B, H, C_out)
         batch, horizon = future.shape[:2]
         teacher = target is not None and self.training and bool(torch.rand(()) < self.teacher_forcing)
-        previous = future.new_zeros(batch, self.step * self.out_shape[1])  # -> (B, step * C_out)
+        previous = history[:, -self.step :].flatten(1)  # -> (B, step * C_out), the last observed values
         state, outputs = encoded.state, []
         for start in range(0, horizon, self.step):
             window = slice(start, start + self.step)
-            inputs = torch.cat([previous, future[:, window].flatten(1), static], dim=-1)[:, None]  # -> (B, 1, in)
-            decoded, state = self.decoder(inputs, state)  # -> (B, 1, D)
+            inputs = [previous, future[:, window].flatten(1), static, encoded.last]
+            decoded = self.decoder(torch.cat(inputs, dim=-1)[:, None], state)  # -> sequence (B, 1, D)
+            decoded, state = decoded.sequence, decoded.state
             params = self.linear(self.dropout(decoded[:, 0])).view(batch, *self.out_shape)  # -> (B, step, C_out, P)
             outputs.append(params)
             previous = (target[:, window] if teacher else self.point(params)).flatten(1)  # -> (B, step * C_out)

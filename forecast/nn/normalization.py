@@ -56,7 +56,7 @@ class InstanceNormalization(Normalization):
     Args:
         input_size: C_in, channels of the window (given by the Forecaster).
         affine: learn a per-channel scale and shift applied after standardizing (RevIN's gamma, beta).
-        eps: added to the variance, for flat windows.
+        eps: added to the variance, for flat windows, and its square to the weight when inverting.
     """
 
     def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
@@ -69,7 +69,8 @@ class InstanceNormalization(Normalization):
         mean = past.mean(dim=1, keepdim=True)  # -> (B, 1, C_in)
         std = (past.var(dim=1, keepdim=True, unbiased=False) + self.eps).sqrt()  # -> (B, 1, C_in)
         normalized = (past - mean) / std * self.weight + self.bias  # -> (B, L, C_in)
-        # Invert y_norm = (y - mean) / std * w + b for the targets: y = y_norm * (std / w) + mean - b * std / w.
-        scale = std[..., :target_size] / self.weight[:target_size]  # -> (B, 1, C_out)
+        # Invert y_norm = (y - mean) / std * w + b for the targets: y = y_norm * (std / w) + mean - b * std / w,
+        # with eps^2 added to w as RevIN does (Kim et al., ICLR 2022), so a weight trained to zero stays finite.
+        scale = std[..., :target_size] / (self.weight[:target_size] + self.eps**2)  # -> (B, 1, C_out)
         loc = mean[..., :target_size] - self.bias[:target_size] * scale  # -> (B, 1, C_out)
         return normalized, (loc, scale)

@@ -9,7 +9,9 @@ v2 peephole terms:
     c_t = f_t ⊙ c_{t-1} + (1 - f_t) ⊙ x~_t
     h_t = r_t ⊙ g(c_t) + (1 - r_t) ⊙ x'_t              (highway; x' = x, or a 4th column block of x W)
 
-Only the last four lines are sequential, and they are element-wise: ``forecast.kernels`` runs them fused.
+Only the last four lines are sequential, and they are element-wise: on CUDA ``forecast.kernels`` runs them
+in one Triton kernel launch (and the backward in another), on CPU as a Python loop over time steps of
+vectorised tensor ops with a hand-written backward.
 """
 
 import math
@@ -120,4 +122,4 @@ class SRUEncoder(StackedEncoder):
             SRULayer(size, hidden_size, bidirectional, projection_size, highway_bias, use_tanh)
             for size in [input_size] + [output_size] * (num_layers - 1)
         ]
-        super().__init__(layers, output_size, dropout, layer_norm)
+        super().__init__(layers, output_size, bidirectional, dropout, layer_norm)

@@ -8,7 +8,7 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
-from forecast.data import RowSplit
+from forecast.data import DateSplit, RowSplit
 from forecast.nn import GRUEncoder
 
 ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region", "size"])
@@ -91,6 +91,21 @@ def test_covariates_and_statics_fill_their_fields(long_frame):
         np.testing.assert_allclose(batch.future[i, :, 0].numpy(), rows["price"].to_numpy()[:5], rtol=1e-6)
         region, size = rows.iloc[0][["region", "size"]]
         assert batch.static[i].tolist() == [["north", "south"].index(region), size]
+
+
+def test_numeric_statics_are_standardized_over_the_series_with_training_rows(long_frame):
+    """B starts after the validation start: its size (2.0) is not training data, A's 1.5 and C's 0.5 are."""
+    split = DateSplit(val_start="2024-01-02 00:00", test_start="2024-01-04 00:00")
+    data = TimeSeriesDataModule(long_frame, 10, 5, split=split, **ROLES)
+    data.setup("fit")
+    assert data.borders[:, 0].tolist() == [24, 0, 62]
+    mean, std = 1.0, 0.5  # of 1.5 and 0.5
+    scaled = {"A": (1.5 - mean) / std, "B": (2.0 - mean) / std, "C": (0.5 - mean) / std}
+    assert data.static[:, 1].tolist() == [scaled[name] for name in data.series_names]
+    assert data.static[:, 0].tolist() == [0, 1, 0]  # categories stay vocabulary indices
+    history = TimeSeriesDataModule(long_frame.assign(size=10.0), 10, 5, **ROLES, history_only=True)
+    history.load_state_dict(data.state_dict())  # at predict: the checkpoint's scaling, not the history's
+    assert history.static[:, 1].tolist() == [(10.0 - mean) / std] * 3
 
 
 def with_future_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:

@@ -118,7 +118,7 @@ def test_sru_in_half_precision_runs_its_recurrence_in_float32():
     assert (h_bf16.float() - h_fp32).abs().mean() > 2 * (h.float() - h_fp32).abs().mean()  # a bf16 state drifts
 
 
-def test_sru_dispatch_uses_the_fused_cpu_path_on_cpu():
+def test_sru_dispatch_uses_the_hand_written_backward_on_cpu():
     inputs = make_inputs(1, 3)
     h, _ = sru_recurrence(*inputs)
     assert h.grad_fn.name() == "SRURecurrenceBackward"

@@ -26,13 +26,40 @@ def encoder(request):
 
 
 def test_encoder_output_shape_matches_output_size(encoder):
-    sequence, _ = encoder(torch.randn(4, 11, 3))
-    assert sequence.shape == (4, 11, encoder.output_size)
+    encoded = encoder(torch.randn(4, 11, 3))
+    assert encoded.sequence.shape == (4, 11, encoder.output_size)
+    assert encoded.last.shape == (4, encoder.output_size)
     assert encoder.output_size == (16 if encoder.bidirectional else 8)
 
 
+def test_encoder_last_is_each_directions_output_after_the_whole_window(encoder):
+    """Forward direction: the last step's output; backward direction: the first step's."""
+    x = torch.randn(4, 11, 3)
+    encoded = encoder(x)
+    torch.testing.assert_close(encoded.last[:, :8], encoded.sequence[:, -1, :8])
+    if encoder.bidirectional:
+        torch.testing.assert_close(encoded.last[:, 8:], encoded.sequence[:, 0, 8:])
+        longer = encoder(torch.cat([x, torch.randn(4, 5, 3)], dim=1))  # more steps after the window's end
+        assert not torch.allclose(longer.last[:, 8:], encoded.last[:, 8:])  # the backward side read them
+
+
+def test_encoder_runs_in_float32_under_cpu_bf16_autocast(encoder):
+    """Under ``precision: bf16-mixed`` on CPU the recurrence runs in float32 (oneDNN has no bf16 LSTM
+    kernel on CPUs without bf16 instructions): the same numbers as without autocast, up to the
+    projections that autocast runs in bf16."""
+    x = torch.randn(4, 11, 3)
+    expected = encoder(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        encoded = encoder(x)
+    if isinstance(encoder, SRUEncoder):  # its input projection runs in bf16 under autocast, by design
+        torch.testing.assert_close(encoded.sequence.float(), expected.sequence, atol=0.05, rtol=0.05)
+    else:
+        assert encoded.sequence.dtype == torch.float32
+        torch.testing.assert_close(encoded.sequence, expected.sequence)
+
+
 def test_encoder_state_is_stacked_as_torch_nn_stacks_it(encoder):
-    _, state = encoder(torch.randn(4, 11, 3))
+    state = encoder(torch.randn(4, 11, 3)).state
     layers_and_directions = len(encoder.layers) * (2 if encoder.bidirectional else 1)
     for part in state if isinstance(state, tuple) else (state,):
         assert part.shape == (layers_and_directions, 4, 8)
@@ -68,7 +95,7 @@ def test_gru_encoder_equals_torch_gru_step_by_step():
     encoder = GRUEncoder(3, hidden_size=5)
     cell = nn.GRUCell(3, 5)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-        getattr(cell, name).data.copy_(getattr(encoder.layers[0], f"{name}_l0"))
+        getattr(cell, name).data.copy_(getattr(encoder.layers[0].layer, f"{name}_l0"))
     x, h = torch.randn(2, 6, 3), torch.zeros(2, 5)
     steps = []
     for t in range(6):
@@ -82,13 +109,13 @@ def test_stacked_gru_equals_torch_multilayer_gru():
     encoder = GRUEncoder(3, hidden_size=5, num_layers=2, bidirectional=True)
     reference = nn.GRU(3, 5, num_layers=2, bidirectional=True, batch_first=True)
     for layer_index, layer in enumerate(encoder.layers):
-        for name, parameter in layer.named_parameters():  # e.g. weight_ih_l0_reverse -> weight_ih_l1_reverse
+        for name, parameter in layer.layer.named_parameters():  # e.g. weight_ih_l0_reverse -> weight_ih_l1_reverse
             getattr(reference, name.replace("_l0", f"_l{layer_index}")).data.copy_(parameter)
     x = torch.randn(2, 6, 3)
-    sequence, state = encoder(x)
+    encoded = encoder(x)
     expected_sequence, expected_state = reference(x)
-    torch.testing.assert_close(sequence, expected_sequence)
-    torch.testing.assert_close(state, expected_state)
+    torch.testing.assert_close(encoded.sequence, expected_sequence)
+    torch.testing.assert_close(encoded.state, expected_state)
 
 
 def test_encoder_continues_from_its_own_state(encoder):

@@ -15,9 +15,11 @@ from forecast.nn import (
     SegmentHead,
     SRUEncoder,
 )
+from forecast.nn.sru import SRULayer
 
 ENCODERS = {
     "rnn": functools.partial(RNNEncoder, hidden_size=8),
+    "bisru": functools.partial(SRUEncoder, hidden_size=8, bidirectional=True),
     "lstm": functools.partial(LSTMEncoder, hidden_size=8, num_layers=2),
     "gru": functools.partial(GRUEncoder, hidden_size=8),
     "bigru": functools.partial(GRUEncoder, hidden_size=8, bidirectional=True),
@@ -42,15 +44,43 @@ def inputs(batch=5):
     return torch.randn(batch, 12, 3), torch.randn(batch, 4, 1), torch.randn(batch, 2)
 
 
+def _gate_blocks(name: str, parameter: torch.Tensor, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The gradient of each gate's own slice of a parameter: a gate that never learns shows as zeros.
+
+    torch.nn stacks the gates' rows in ``weight_ih``/``weight_hh``/``bias_*`` (LSTM: 4, GRU: 3, RNN: 1);
+    the SRU's ``W`` has a block of rows per direction and component (x~, f, r, and x' when projected),
+    and ``v``, ``b`` a slice per gate (f, r) and direction.
+    """
+    grad = parameter.grad
+    if isinstance(module, SRULayer):
+        if name.startswith(("v", "b")):  # (2 gates, dirs, D)
+            return {f"[gate {g}, dir {d}]": grad[g, d] for g in range(2) for d in range(module.directions)}
+        if grad.shape[0] == module.directions * module.components * module.hidden_size:  # W's output rows
+            blocks = grad.view(module.directions, module.components, module.hidden_size, -1)
+            return {
+                f"[dir {d}, component {k}]": blocks[d, k]
+                for d in range(module.directions)
+                for k in range(module.components)
+            }
+    if isinstance(module, torch.nn.RNNBase) and name.startswith(("weight_", "bias_")):
+        gates = {torch.nn.LSTM: 4, torch.nn.GRU: 3}.get(type(module), 1)
+        return {f"[gate {g}]": block for g, block in enumerate(grad.chunk(gates))}
+    return {"": grad}
+
+
 @pytest.mark.parametrize("head", sorted(HEADS))
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
-def test_head_shapes_and_gradients_with_every_encoder(encoder, head):
+def test_head_shapes_and_gradients_of_every_gate_with_every_encoder(encoder, head):
+    """Every gate of every layer learns: the SRU's reset gate and highway too, whichever head reads it."""
     model = build(encoder, head)
     params = model(*inputs())
     assert params.shape == (5, 4, 2, 1)
     params.square().sum().backward()
-    for name, parameter in model.named_parameters():
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"No gradient for {name}"
+    for module_name, module in model.named_modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            assert parameter.grad is not None, f"No gradient for {module_name}.{name}"
+            for block, grad in _gate_blocks(name, parameter, module).items():
+                assert grad.abs().sum() > 0, f"No gradient for {module_name}.{name}{block}"
 
 
 @pytest.mark.parametrize("head", ["segment", "autoregressive"])
@@ -126,3 +156,30 @@ def test_autoregressive_head_teacher_forcing_feeds_the_true_previous_values():
     assert not torch.allclose(before[:, 3], after[:, 3])
     model.eval()  # at prediction time the target is never read
     torch.testing.assert_close(model(past, future, static, target), model(past, future, static, changed))
+
+
+def test_autoregressive_head_starts_from_the_last_observed_values():
+    """Before its first forecast the decoder reads the window's last ``step`` targets, not zeros."""
+    model = build("gru", "autoregressive-segments").eval()  # step 2
+    past, future, static = inputs()
+    changed = past.clone()
+    changed[:, -2:, :2] += 1.0  # the targets' last two observed values, seen through the head only
+    model.encoder.requires_grad_(False)
+    with torch.no_grad():
+        encoded = model.encoder(past)
+        history = past[..., :2]
+        before = model.head(encoded, history, future, static)
+        after = model.head(encoded, changed[..., :2], future, static)
+    assert not torch.allclose(before[:, 0], after[:, 0])
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_linear_head_reads_the_window_end_of_the_top_layer(encoder):
+    """``last`` is the top layer's output at the window's end: forward's last step, backward's first."""
+    model = build(encoder, "linear-last").eval()
+    past = inputs()[0]
+    encoded = model.encoder(past)
+    directions = 2 if encoder.startswith("bi") else 1
+    forward, backward = encoded.sequence.chunk(directions, dim=-1)[0], encoded.sequence.chunk(directions, dim=-1)[-1]
+    expected = forward[:, -1] if directions == 1 else torch.cat([forward[:, -1], backward[:, 0]], dim=-1)
+    torch.testing.assert_close(encoded.last, expected)

@@ -26,3 +26,12 @@ def test_instance_normalization_standardizes_each_window():
 def test_last_value_normalization_makes_the_last_step_zero():
     normalized, _ = LastValueNormalization(2)(torch.randn(3, 8, 2), target_size=1)
     assert torch.equal(normalized[:, -1], torch.zeros(3, 2))
+
+
+def test_instance_normalization_with_a_zero_weight_inverts_to_finite_values():
+    """A RevIN weight trained to zero would divide by zero when mapping forecasts back."""
+    module = InstanceNormalization(2)
+    module.weight.data.zero_()
+    normalized, (loc, scale) = module(torch.randn(3, 12, 2), target_size=2)
+    assert torch.isfinite(scale).all() and torch.isfinite(loc).all()
+    assert torch.isfinite(torch.randn(3, 4, 2) * scale + loc).all()

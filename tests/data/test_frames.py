@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import ForecastDataError, TimeSeriesDataModule
+
+
+def with_column_named_twice(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.set_axis(["a", "b", "a"], axis=1)
+
+
+def with_two_level_names(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.set_axis(pd.MultiIndex.from_tuples([("a", "x"), ("b", "x"), ("c", "x")]), axis=1)
+
+
+def with_complex_values(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(a=frame["a"] + 1j)
+
+
+def with_a_value_beyond_float32(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(a=np.where(np.arange(len(frame)) == 5, 1e39, frame["a"]))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (with_column_named_twice, r"column 'a' appears 2 times in the data"),
+        (with_two_level_names, r"the data's columns have 2 levels, e.g. column \('a', 'x'\)"),
+        (with_complex_values, r"column 'a' has dtype complex128, not numbers \(int or float\)"),
+        (with_a_value_beyond_float32, r"value 1e\+39 at column 'a', row 5 is beyond the float32 range"),
+    ],
+    ids=["column-named-twice", "two-level-names", "complex-values", "value-beyond-float32"],
+)
+def test_wide_frames_pandas_would_misread_are_refused_naming_the_column(wide_frame, spoil, message):
+    with pytest.raises(ForecastDataError, match=message):
+        TimeSeriesDataModule(spoil(wide_frame), lookback=8, horizon=4)
+
+
+def test_series_ids_alike_as_text_are_refused_naming_the_series(long_frame):
+    ids = long_frame["id"].map({"A": 3, "B": "3", "C": "C"})  # 3 and "3": both series '3' as text
+    with pytest.raises(ForecastDataError, match=r"the ids \[3, '3'\] of column 'id' all read series '3' as text"):
+        TimeSeriesDataModule(long_frame.assign(id=ids), lookback=8, horizon=4, targets=["y"])

@@ -1,0 +1,130 @@
+"""Missing-value repair never carries values of a later split part into an earlier one."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast.backtest import refit_borders
+
+ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["size"])
+DYNAMIC = ["y", "load", "price"]
+POLICIES = ["ffill", "interpolate", "zero"]
+# Rows of every series (by its own borders: v the first validation row, t the first test row) left
+# missing in every dynamic column.
+HOLES = {
+    "last training row": lambda v, t: [v - 1],
+    "first row of the series": lambda v, t: [0],
+    "first rows and last training rows": lambda v, t: [0, 1, v - 3, v - 2, v - 1],
+    "both sides of the validation border": lambda v, t: [v - 2, v - 1, v, v + 1],
+    "both sides of the test border": lambda v, t: [t - 2, t - 1, t, t + 1],
+}
+# What protecting a part means: changing rows from this border on leaves the earlier parts' windows alone.
+PROTECTED = {"val": (0, ["train"]), "test": (1, ["train", "val"])}
+
+
+def make(frame, **kwargs):
+    return TimeSeriesDataModule(frame, lookback=10, horizon=5, **ROLES, **kwargs)
+
+
+def borders_of(frame) -> dict[str, np.ndarray]:
+    data = make(frame, nan_policy="zero")  # the borders depend on the rows, not on their values
+    return dict(zip(data.series_names, data.borders, strict=True))
+
+
+def with_holes(frame, rows_of, borders: dict[str, np.ndarray] | None = None):
+    """``frame`` with every dynamic value of the rows ``rows_of(val_start, test_start)`` of each series
+    (by ``borders``, or the split's) missing."""
+    frame = frame.copy()
+    for name, (val_start, test_start, _) in (borders or borders_of(frame)).items():
+        positions = np.flatnonzero(frame["id"] == name)
+        frame.loc[positions[rows_of(val_start, test_start)], DYNAMIC] = np.nan
+    return frame
+
+
+def changed_from(frame, borders: dict[str, np.ndarray], column: int, seed: int = 0):
+    """``frame`` with every dynamic value from border ``column`` of each series on replaced by others
+    (far from the old ones, a few of them missing)."""
+    rng = np.random.default_rng(seed)
+    frame = frame.copy()
+    for name, border in borders.items():
+        positions = np.flatnonzero(frame["id"] == name)[border[column] :]
+        frame.loc[positions, DYNAMIC] = rng.normal(1000, 300, (len(positions), len(DYNAMIC)))
+        frame.loc[positions[[1, 3]], DYNAMIC] = np.nan
+    return frame
+
+
+def windows(data, part):
+    dataset = data.dataset(part)
+    return dataset.__getitems__(list(range(len(dataset))))
+
+
+def assert_same_fit(first, second, parts):
+    for kind, (mine, theirs) in enumerate(zip(first.scalings, second.scalings, strict=True)):
+        assert mine.state_dict() == theirs.state_dict(), f"scaling {kind}"
+    for part in parts:
+        mine, theirs = windows(first, part), windows(second, part)
+        for field in ("past", "future", "static", "target", "target_scale", "target_offset"):
+            torch.testing.assert_close(getattr(mine, field), getattr(theirs, field), msg=f"{part} {field}")
+
+
+@pytest.mark.parametrize("border", PROTECTED)
+@pytest.mark.parametrize("holes", HOLES)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_repair_of_a_part_reads_no_later_part(long_frame, policy, holes, border):
+    """Changing any value at or after the border changes neither the earlier parts' windows nor the scalers."""
+    given = with_holes(long_frame, HOLES[holes])
+    column, parts = PROTECTED[border]
+    changed = changed_from(given, borders_of(given), column)
+    first, second = make(given, nan_policy=policy), make(changed, nan_policy=policy)
+    for data in (first, second):
+        data.setup("fit")
+    assert_same_fit(first, second, parts)
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate"])
+def test_repair_refuses_a_training_part_with_nothing_to_repair_from(long_frame, policy):
+    """All training rows of B's ``load`` missing: filling them from validation rows would leak; refused."""
+    val_start = borders_of(long_frame)["B"][0]
+    rows = np.flatnonzero(long_frame["id"] == "B")[:val_start]
+    long_frame.loc[rows, "load"] = np.nan
+    with pytest.raises(
+        ForecastDataError,
+        match=rf"no finite value to repair from at column 'load', series 'B', row 120, .* and before the end "
+        rf"of the train part \({val_start} rows into the series\).*nan_policy: zero",
+    ):
+        make(long_frame, nan_policy=policy)
+
+
+def test_repair_logs_the_count_per_part(long_frame, caplog):
+    borders = borders_of(long_frame)["A"]  # series A is rows 0-119 of the frame
+    long_frame.loc[[3, 4, borders[0] + 2, borders[1] + 1], "y"] = np.nan
+    long_frame.loc[[5], "price"] = np.nan
+    with caplog.at_level(logging.INFO):
+        make(long_frame, nan_policy="ffill")
+    assert (
+        "nan_policy=ffill: repaired 5 NaN or infinite values {'y': 4, 'price': 1}, "
+        "per part {'train': 3, 'val': 1, 'test': 1}"
+    ) in caplog.text
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_resplit_repairs_a_refit_training_part_from_its_own_rows(long_frame, policy):
+    """A backtest refit trains on the rows before an origin; values after it change neither its
+    training windows nor its scalers, and moving the split back restores the first repair."""
+    plain = make(long_frame)
+    original = plain.borders
+    moved = refit_borders(plain, original[:, 1] - 10)  # the refit's validation ends 10 rows before test
+    moved_of = dict(zip(plain.series_names, moved, strict=True))
+    given = with_holes(long_frame, lambda v, t: [0, v - 2, v - 1, v], moved_of)  # around the refit's val border
+    first, second = make(given, nan_policy=policy), make(changed_from(given, moved_of, 0), nan_policy=policy)
+    repaired = {column: values.copy() for column, values in first.table.values.items()}
+    for data in (first, second):
+        data.resplit(moved)
+        data.setup("fit")
+    assert_same_fit(first, second, ["train"])
+    first.resplit(original)
+    for column, values in repaired.items():
+        np.testing.assert_array_equal(first.table.values[column], values, err_msg=column)
