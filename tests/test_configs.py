@@ -51,7 +51,19 @@ def recomputed_test_errors(model: Forecaster, loader) -> dict[str, torch.Tensor]
     return {"test/mse": error.square().mean(), "test/mae": error.abs().mean()}
 
 
-@pytest.mark.parametrize("config", sorted(ETTH1.glob("*.yaml")), ids=lambda path: path.stem)
+# By default one config of each kind: the others differ from these only in ``model.encoder`` (checked
+# above), and tests/nn/test_heads.py runs every encoder with every head. `pytest -m slow` runs them all.
+DEFAULT_RUN = {"gru", "sru", "segrnn_sru", "segrnn_bigru", "gru_quantile", "linear", "seasonal_naive"}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(path, marks=() if path.stem in DEFAULT_RUN else pytest.mark.slow)
+        for path in sorted(ETTH1.glob("*.yaml"))
+    ],
+    ids=lambda path: path.stem,
+)
 def test_etth1_config_fits_and_tests_its_checkpoint_through_the_cli(config, wide_csv, tmp_path):
     """Each config trains one batch on a 200-row frame, then ``test`` scores the checkpoint it wrote: the
     metrics logged are those of the trained model's forecasts, over test batches of unequal sizes."""

@@ -76,10 +76,10 @@ class SegmentHead(Head):
 
     Each of the H / seg_len segments is one recurrent step from the encoder's final state, whose
     input says which segment it is (a learned position embedding), plus the static features
-    (including a channel embedding under channel independence), the segment's future covariates and
-    the encoder's output at the end of the window (``EncoderOutput.last``: for the SRU, whose state is
-    its cell state, the only way its top layer's highway reaches the forecast). A linear layer maps
-    each step's output to the segment's values. The decoder is built from the encoder's own factory,
+    (including a channel embedding under channel independence) and the segment's future covariates.
+    A linear layer maps each step's output, beside the encoder's output at the end of the window
+    (``EncoderOutput.last``: for the SRU, whose state is its cell state, the only way its top layer's
+    highway reaches the forecast), to the segment's values. The decoder is built from the encoder's own factory,
     so a GRU decodes GRU and an SRU decodes SRU (Lin et al., "SegRNN", 2023, Section 3.3).
 
     Args:
@@ -105,11 +105,11 @@ class SegmentHead(Head):
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
         position_size = position_size or max(dims.encoder_size // 2, 1)
         self.position = nn.Parameter(torch.randn(self.segments, position_size) / position_size**0.5)
-        self.decoder = dims.encoder_factory(
-            position_size + dims.static_size + seg_len * dims.future_size + dims.encoder_size
-        )
+        self.decoder = dims.encoder_factory(position_size + dims.static_size + seg_len * dims.future_size)
         self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(self.decoder.output_size, seg_len * dims.target_size * dims.num_params)
+        self.linear = nn.Linear(
+            self.decoder.output_size + dims.encoder_size, seg_len * dims.target_size * dims.num_params
+        )
 
     def forward(
         self,
@@ -125,12 +125,13 @@ class SegmentHead(Head):
             self.position.expand(batch, -1, -1),  # -> (B, H / seg_len, position_size)
             static[:, None].expand(-1, self.segments, -1),  # -> (B, H / seg_len, S)
             future.reshape(batch, self.segments, -1),  # -> (B, H / seg_len, seg_len * C_fut), also for C_fut = 0
-            encoded.last[:, None].expand(-1, self.segments, -1),  # -> (B, H / seg_len, D)
         ]
         inputs = torch.cat(inputs, dim=-1).reshape(batch * self.segments, 1, -1)  # one step per segment
         state = _repeat_state(encoded.state, self.segments)  # -> (layers * dirs, B * H / seg_len, D)
-        decoded = self.decoder(inputs, state).sequence  # -> (B * H / seg_len, 1, D)
-        params = self.linear(self.dropout(decoded))  # -> (B * H / seg_len, 1, seg_len * C_out * P)
+        decoded = self.decoder(inputs, state).sequence[:, 0]  # -> (B * H / seg_len, D)
+        window = encoded.last.repeat_interleave(self.segments, dim=0)  # -> (B * H / seg_len, D)
+        features = torch.cat([decoded, window], dim=-1)  # -> (B * H / seg_len, 2 D)
+        params = self.linear(self.dropout(features))  # -> (B * H / seg_len, seg_len * C_out * P)
         return params.view(batch, *self.out_shape)  # -> (B, H, C_out, P)
 
 
@@ -140,8 +141,9 @@ class AutoregressiveHead(Head):
 
     The decoder starts from the encoder's final state; each of its steps reads the previous
     ``step`` values (before the first forecast: the last ``step`` observed values of ``history``),
-    those steps' future covariates, the static features and the encoder's output at the end of the
-    window (``EncoderOutput.last``, which for the SRU holds what its state does not). In training,
+    those steps' future covariates and the static features; a linear layer maps its output, beside
+    the encoder's output at the end of the window (``EncoderOutput.last``, which for the SRU holds
+    what its state does not), to the step's values. In training,
     ``teacher_forcing`` is the probability that a batch reads the true previous values instead
     (Williams and Zipser, 1989), which speeds training up but shows the decoder inputs it never
     sees at prediction time. The decoder is built from the encoder's own factory.
@@ -173,11 +175,9 @@ class AutoregressiveHead(Head):
                 f"model.head.init_args.step={step} must be at most the lookback {dims.lookback}: the first "
                 "decoder step reads the last `step` observed values"
             )
-        self.decoder = dims.encoder_factory(
-            step * (dims.target_size + dims.future_size) + dims.static_size + dims.encoder_size
-        )
+        self.decoder = dims.encoder_factory(step * (dims.target_size + dims.future_size) + dims.static_size)
         self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(self.decoder.output_size, step * dims.target_size * dims.num_params)
+        self.linear = nn.Linear(self.decoder.output_size + dims.encoder_size, step * dims.target_size * dims.num_params)
 
     def forward(
         self,
@@ -195,10 +195,10 @@ class AutoregressiveHead(Head):
         state, outputs = encoded.state, []
         for start in range(0, horizon, self.step):
             window = slice(start, start + self.step)
-            inputs = [previous, future[:, window].flatten(1), static, encoded.last]
-            decoded = self.decoder(torch.cat(inputs, dim=-1)[:, None], state)  # -> sequence (B, 1, D)
-            decoded, state = decoded.sequence, decoded.state
-            params = self.linear(self.dropout(decoded[:, 0])).view(batch, *self.out_shape)  # -> (B, step, C_out, P)
+            inputs = torch.cat([previous, future[:, window].flatten(1), static], dim=-1)[:, None]  # -> (B, 1, in)
+            decoded = self.decoder(inputs, state)  # -> sequence (B, 1, D)
+            state, features = decoded.state, torch.cat([decoded.sequence[:, 0], encoded.last], dim=-1)  # (B, 2 D)
+            params = self.linear(self.dropout(features)).view(batch, *self.out_shape)  # -> (B, step, C_out, P)
             outputs.append(params)
             previous = (target[:, window] if teacher else self.point(params)).flatten(1)  # -> (B, step * C_out)
         return torch.cat(outputs, dim=1)  # -> (B, H, C_out, P)
