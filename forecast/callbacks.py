@@ -1,6 +1,7 @@
 """Callbacks the CLI adds to every run."""
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -8,28 +9,36 @@ import lightning as L
 import numpy as np
 import torch
 import torch.distributed as dist
-from lightning.pytorch.callbacks import BasePredictionWriter, Callback
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .predict import forecast_table
 
-__all__ = ["FiniteLossCheck", "PredictionWriter", "RandomStateCheckpoint"]
+__all__ = ["FiniteLossCheck", "PredictionWriter", "RandomStateCheckpoint", "ResumableModelCheckpoint", "gather_windows"]
 
 
-def _gather_windows(stacked: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """All processes' forecasts, each window once, ordered by series and time as in one process.
+def gather_windows(windows: dict[str, np.ndarray] | None, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """Every process's windows on rank 0, each once, ordered by ``keys`` as one process orders them.
 
-    Under DDP every rank predicts a share of the windows, and the distributed sampler repeats a few
-    to give each rank as many; a window is its (series, time), so repeats are dropped by it.
+    Under DDP every process holds a share of the windows (``None``: none); rank 0 gets them all and
+    the other ranks ``None``. A window is identified by its ``keys`` (e.g. series and time), so one
+    that two processes hold is kept once. Without DDP the windows come back as they are.
+
+    Args:
+        windows: per field an array whose first dimension is the window.
+        keys: the integer fields that identify a window, in sort order.
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return stacked
-    shares: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(shares, stacked)
-    merged = {key: np.concatenate([share[key] for share in shares]) for key in stacked}
-    keys = np.stack([merged["series"], merged["time"]], axis=1)  # -> (N_all, 2)
-    _, first = np.unique(keys, axis=0, return_index=True)  # sorted by series, then time
-    return {key: value[first] for key, value in merged.items()}
+        return windows
+    shares: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(windows, shares, dst=0)
+    shares = [share for share in shares or [] if share is not None]
+    if not shares:
+        return None
+    merged = {name: np.concatenate([share[name] for share in shares]) for name in shares[0]}
+    identity = np.stack([merged[key] for key in keys], axis=1)  # -> (N_all, len(keys))
+    _, first = np.unique(identity, axis=0, return_index=True)  # sorted by the keys in turn
+    return {name: value[first] for name, value in merged.items()}
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -50,10 +59,10 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: list[Any], batch_indices: Any
     ) -> None:
-        stacked = _gather_windows(
-            {key: torch.cat([p[key] for p in predictions]).cpu().numpy() for key in predictions[0]}
+        stacked = gather_windows(
+            {key: torch.cat([p[key] for p in predictions]).cpu().numpy() for key in predictions[0]}, ("series", "time")
         )
-        if not trainer.is_global_zero:
+        if stacked is None:  # another rank than 0
             return
         table = forecast_table(
             trainer.datamodule,
@@ -127,3 +136,44 @@ class RandomStateCheckpoint(Callback):
         random.setstate(state_dict["python"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class ResumableModelCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, with files that a killed fit resumes from exactly.
+
+    With ``every_n_train_steps``, Lightning writes a step that ends an epoch in ``on_train_batch_end``,
+    before the epoch's validation; a fit resumed from that file counts the epoch as done and skips
+    its validation and epoch-end hooks, so early stopping and the best checkpoint never see that
+    epoch. Such a step is written here at the end of the epoch, after them, as Lightning writes its
+    epoch checkpoints (a ``train_time_interval`` save due at that batch waits for the next batch).
+
+    Lightning writes ``last.ckpt`` at the end of a fit only when the process has written none: a
+    fit that never stopped ends with the last multiple of ``every_n_train_steps`` in it, a resumed one
+    (which defers its first save until it has validated) with the final step. Here every fit ends
+    with its final weights in ``last.ckpt``.
+
+    Its arguments are ``ModelCheckpoint``'s; its state in a checkpoint keeps Lightning's key, so
+    checkpoints of either restore into the other.
+    """
+
+    @property
+    def state_key(self) -> str:
+        return ModelCheckpoint.__qualname__ + super().state_key.removeprefix(type(self).__qualname__)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:  # the last is saved at the epoch's end
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        due = self._every_n_train_steps >= 1 and trainer.global_step % self._every_n_train_steps == 0
+        if due and not self._should_skip_saving_checkpoint(trainer):
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):  # skipped: saved at this step
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .batch import Batch
+from .callbacks import gather_windows
 from .evaluation import HorizonMetrics, metric_tables, seasonal_naive_scale
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
 
@@ -36,8 +37,9 @@ class EvaluationReport(L.Callback):
     """Writes metrics tables, plots and (optionally) forecasts after ``test`` into the run directory.
 
     It also logs ``test/mase`` and ``test/mase_orig``: MASE scales each series by its training part,
-    which only the data module knows. The metrics are synced across processes by torchmetrics; the
-    forecasts and plots are the first process's windows.
+    which only the data module knows. Under DDP the metrics are synced across processes by
+    torchmetrics, and the windows that the forecasts and plots show are gathered from every process
+    to the first, which writes each once, in the order of one process.
 
     Args:
         seasonal_period: m of MASE, the steps between a value and the one the seasonal-naive scale
@@ -71,8 +73,13 @@ class EvaluationReport(L.Callback):
                 units: HorizonMetrics(horizon, targets, levels).to(pl_module.device) for units in ("scaled", "original")
             }
             self.kept: list[dict[str, torch.Tensor]] = []
-            self.seen, self.picks = 0, set()
+            self.total = 0  # windows of all passes so far, on all processes
         self.passes += 1
+        loader = trainer.test_dataloaders
+        self.dataset = (loader[0] if isinstance(loader, (list, tuple)) else loader).dataset
+        # A window's number: its index in its pass's dataset, after the windows of the passes before.
+        self.offset, self.total = self.total, self.total + len(self.dataset)
+        self.picks = np.array(sorted(_spaced(len(self.dataset), self.num_plots))) + self.offset
         data = trainer.datamodule
         self.scale = None
         if data is not None:
@@ -99,17 +106,12 @@ class EvaluationReport(L.Callback):
 
     def _keep(self, trainer: L.Trainer, batch: Batch, original: dict[str, torch.Tensor | None]) -> None:
         """Keep the windows to write or draw, on the CPU: all with ``write_forecasts``, else the plotted ones."""
-        if self.seen == 0 and self.num_plots:
-            loader = trainer.test_dataloaders
-            total = len((loader[0] if isinstance(loader, (list, tuple)) else loader).dataset)
-            self.picks = _spaced(total, self.num_plots)
-        index = torch.arange(self.seen, self.seen + len(batch))
-        self.seen += len(batch)
-        mask = torch.ones(len(batch), dtype=torch.bool)
-        if not self.write_forecasts:
-            mask = torch.tensor([int(i) in self.picks for i in index], dtype=torch.bool)
-            if not mask.any():
-                return
+        # From the window itself, not the batch's position: under DDP this process reads a share of them.
+        index = self.offset + self.dataset.index_of(batch.series.cpu().numpy(), batch.time.cpu().numpy())
+        mask = torch.from_numpy(self.write_forecasts | np.isin(index, self.picks))
+        if not mask.any():
+            return
+        index = torch.from_numpy(index)
         targets = original["target"].shape[-1]
         past = batch.to_original(batch.past[..., :targets])  # -> (B, L, C_out)
         kept = {"past": past, "series": batch.series, "time": batch.time, "index": index} | original
@@ -119,6 +121,8 @@ class EvaluationReport(L.Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.cells = {units: table.compute() for units, table in self.tables.items()}
+        with self.tables["scaled"].sync_context():  # compute() leaves each process its own count
+            self.windows = int(self.tables["scaled"].windows)
         if self.scale is not None:
             for units, suffix in (("scaled", ""), ("original", "_orig")):
                 pl_module.log(f"test/mase{suffix}", self.cells[units]["mase"].mean().float(), sync_dist=False)
@@ -136,15 +140,16 @@ class EvaluationReport(L.Callback):
         logged = {key.removeprefix("test/"): float(value) for key, value in trainer.callback_metrics.items()}
         # The model logs the last pass's metrics; over several passes, the tables hold all windows.
         self.metrics = tables["overall"] if passes > 1 else {n: logged.get(n, v) for n, v in tables["overall"].items()}
+        kept = self._gathered() if data is not None and (self.write_forecasts or self.num_plots) else None
+        directory = Path(trainer.log_dir or trainer.default_root_dir)  # on every process: log_dir broadcasts
         if not trainer.is_global_zero:
             return
-        directory = Path(trainer.log_dir or trainer.default_root_dir)
         directory.mkdir(parents=True, exist_ok=True)
         tables["by_horizon"].to_csv(directory / "metrics_by_horizon.csv", index=False)
         tables["by_target"].to_csv(directory / "metrics_by_target.csv", index=False)
         report = {
             "split": self.split,
-            "windows": int(self.tables["scaled"].windows),
+            "windows": self.windows,
             "metrics": self.metrics,
             "by_target": tables["by_target"].to_dict(orient="records"),
             "model": dict(pl_module.hparams),
@@ -152,35 +157,44 @@ class EvaluationReport(L.Callback):
         }
         (directory / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
         written = ["metrics.json", "metrics_by_horizon.csv", "metrics_by_target.csv"]
-        if self.kept and data is not None:
-            forecasts, history = self._frames(data, pl_module.loss.levels)
+        if kept is not None:
+            forecasts, history = self._frames(kept, data, pl_module.loss.levels)
             if self.write_forecasts:
-                self.picks = _spaced(self.seen, self.num_plots)  # every window is kept: spread over all passes
                 forecasts.to_csv(directory / "forecasts.csv", index=False)
                 written.append("forecasts.csv")
             if self.num_plots and importlib.util.find_spec("matplotlib") is None:
                 rank_zero_warn("report: no plots without matplotlib; pip install matplotlib, or set report.num_plots 0")
             elif self.num_plots:
-                chosen = forecasts[forecasts["window"].isin(self.picks)] if self.write_forecasts else forecasts
+                drawn = _spaced(self.total, self.num_plots)  # with every window kept: spread over all passes
+                chosen = forecasts[forecasts["window"].isin(drawn)] if self.write_forecasts else forecasts
                 shown = self.plot_targets or targets[-3:]
                 save_png(plot_forecasts(chosen, shown, self.num_plots, history), directory / "forecast.png")
                 save_png(plot_error_by_horizon(tables["by_horizon"]), directory / "error_by_horizon.png")
                 written += ["forecast.png", "error_by_horizon.png"]
         rank_zero_info(f"{self.split} report: {', '.join(written)} in {directory}")
 
-    def _frames(self, data: L.LightningDataModule, levels: tuple[float, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _gathered(self) -> dict[str, np.ndarray] | None:
+        """The windows kept by every process, on rank 0, in window order; ``None`` elsewhere or for none."""
+        if not self.kept:
+            return gather_windows(None, ("index",))
+        return gather_windows(
+            {name: torch.cat([part[name] for part in self.kept]).numpy() for name in self.kept[0]}, ("index",)
+        )
+
+    def _frames(
+        self, kept: dict[str, np.ndarray], data: L.LightningDataModule, levels: tuple[float, ...]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The kept windows as a forecasts table and the history table of their lookbacks."""
-        kept = {name: torch.cat([part[name] for part in self.kept]) for name in self.kept[0]}
         targets = list(data.targets)
         frames, histories = [], []
         for i, (series, time) in enumerate(zip(kept["series"].tolist(), kept["time"].tolist(), strict=True)):
             times = data.forecast_times(series, time)
             step = times[1] - times[0] if len(times) > 1 else pd.tseries.frequencies.to_offset(data.freq)
-            columns = {target: kept["forecast"][i, :, c].numpy() for c, target in enumerate(targets)}
-            columns |= {f"{target}_actual": kept["target"][i, :, c].numpy() for c, target in enumerate(targets)}
+            columns = {target: kept["forecast"][i, :, c] for c, target in enumerate(targets)}
+            columns |= {f"{target}_actual": kept["target"][i, :, c] for c, target in enumerate(targets)}
             if "quantiles" in kept:
                 columns |= {
-                    f"{target}_q{level:g}": kept["quantiles"][i, :, c, q].numpy()
+                    f"{target}_q{level:g}": kept["quantiles"][i, :, c, q]
                     for c, target in enumerate(targets)
                     for q, level in enumerate(levels)
                 }
@@ -193,6 +207,6 @@ class EvaluationReport(L.Callback):
             )  # fmt: skip
             lookback = kept["past"].shape[1]
             past_times = pd.date_range(end=times[0] - step, periods=lookback, freq=data.freq)
-            past = dict(zip(targets, kept["past"][i].T.numpy(), strict=True))
+            past = dict(zip(targets, kept["past"][i].T, strict=True))
             histories.append(pd.DataFrame({"id": name, "time": past_times} | past))
         return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True)

@@ -1,5 +1,6 @@
 """DDP on CPU (gloo) against one process with the same global batches, each in its own `python -m forecast`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,18 +10,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast.cli import main
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.ddp
 
 
-def run_cli(subcommand: str, root: Path, csv: str, *args: str) -> None:
-    command = [sys.executable, "-m", "forecast", subcommand, "--config", str(ROOT / "configs/quickstart.yaml")]
+def cli_args(subcommand: str, root: Path, csv: str, *args: str) -> list[str]:
+    command = [subcommand, "--config", str(ROOT / "configs/quickstart.yaml")]
     command += ["--data.source", csv, "--data.lookback", "24", "--data.horizon", "6"]
     command += ["--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(root)]
     command += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-    command += ["--trainer.accelerator", "cpu", *args]
+    return command + ["--trainer.accelerator", "cpu", *args]
+
+
+def run_cli(subcommand: str, root: Path, csv: str, *args: str) -> None:
+    command = [sys.executable, "-m", "forecast", *cli_args(subcommand, root, csv, *args)]
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    root.mkdir(exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -31,7 +38,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
     The 1-process run also uses the DDP strategy, so that Lightning's distributed sampler draws the same
     permutation; its 32-window batches are then the union of the two ranks' 16-window batches. Three
-    series of 202 rows give 336 training and 48 validation windows, which split evenly between 2 ranks.
+    series of 202 rows give 336 training windows, which split evenly between 2 ranks, and, taking
+    every 7th, 9 validation and 15 test windows, which do not: ranks evaluate 5 and 4, 8 and 7.
     """
     root = tmp_path_factory.mktemp("ddp")
     steps = np.arange(202)
@@ -47,24 +55,30 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     )
     csv = str(root / "long.csv")
     frame.to_csv(csv, index=False)
-    run_cli("fit", root / "two", csv, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.batch_size", "16")
-    run_cli("fit", root / "one", csv, "--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32")
+    uneven = ["--data.eval_stride", "7"]
+    run_cli("fit", root / "two", csv, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.batch_size", "16",
+            *uneven)  # fmt: skip
+    run_cli("fit", root / "one", csv, "--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32",
+            *uneven)  # fmt: skip
     last = str(root / "two/lightning_logs/version_0/checkpoints/last.ckpt")
     for name, devices in [("two", "2"), ("one", "1")]:
         output = str(root / f"predictions_{name}.csv")
         run_cli("predict", root / "two", csv, "--ckpt_path", last, "--trainer.devices", devices,
                 "--trainer.strategy", "ddp", "--prediction_writer.output", output)  # fmt: skip
+    tested = [*uneven, "--ckpt_path", last, "--report.write_forecasts", "true"]
+    run_cli("test", root / "test_two", csv, *tested, "--trainer.devices", "2", "--trainer.strategy", "ddp")
+    main(cli_args("test", root / "test_one", csv, *tested, "--trainer.devices", "1"))
     return {"root": root}
 
 
-def validation_metrics(run_dir: Path) -> pd.DataFrame:
+def logged(run_dir: Path, split: str) -> pd.DataFrame:
     metrics = pd.read_csv(run_dir / "lightning_logs/version_0/metrics.csv")
-    return metrics.filter(regex="^val/").dropna().reset_index(drop=True)
+    return metrics.filter(regex=f"^{split}/").dropna().reset_index(drop=True)
 
 
 def test_ddp_two_processes_match_one_with_the_same_global_batch(runs):
-    two, one = validation_metrics(runs["root"] / "two"), validation_metrics(runs["root"] / "one")
-    assert len(two) == 2 and list(two.columns) == list(one.columns)
+    two, one = logged(runs["root"] / "two", "val"), logged(runs["root"] / "one", "val")
+    assert len(two) == 2 and "val/loss" in two.columns and list(two.columns) == list(one.columns)
     # Float32 all-reduce sums in another order than one process; 2 epochs of Adam keep it within 1e-5.
     np.testing.assert_allclose(two.to_numpy(), one.to_numpy(), rtol=1e-5, atol=1e-6)
 
@@ -72,5 +86,21 @@ def test_ddp_two_processes_match_one_with_the_same_global_batch(runs):
 def test_ddp_predict_writes_each_window_once_in_order(runs):
     two = pd.read_csv(runs["root"] / "predictions_two.csv")
     one = pd.read_csv(runs["root"] / "predictions_one.csv")
-    assert list(two["id"]) == ["A"] * 6 + ["B"] * 6 + ["C"] * 6  # 3 windows on 2 ranks: one repeated, dropped
+    assert list(two["id"]) == ["A"] * 6 + ["B"] * 6 + ["C"] * 6  # 3 windows on 2 ranks
+    pd.testing.assert_frame_equal(two, one, rtol=1e-6)
+
+
+def test_ddp_test_over_uneven_shares_equals_one_process(runs):
+    two, one = logged(runs["root"] / "test_two", "test"), logged(runs["root"] / "test_one", "test")
+    assert len(one) == 1 and {"test/loss", "test/mase"} <= set(one.columns) and list(two.columns) == list(one.columns)
+    np.testing.assert_allclose(two.to_numpy(), one.to_numpy(), rtol=1e-6)
+    for name in ("test_two", "test_one"):
+        assert json.loads((runs["root"] / name / "lightning_logs/version_0/metrics.json").read_text())["windows"] == 15
+
+
+def test_ddp_test_report_writes_every_window_once(runs):
+    two, one = (
+        pd.read_csv(runs["root"] / name / "lightning_logs/version_0/forecasts.csv") for name in ("test_two", "test_one")
+    )
+    assert list(two["window"]) == np.repeat(np.arange(15), 6).tolist()  # 6 horizon steps per window
     pd.testing.assert_frame_equal(two, one, rtol=1e-6)

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 import torch
 
 from forecast.cli import main, resolve_checkpoint
+from forecast.datasets import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,39 +73,76 @@ def test_checkpoint_every_n_train_steps_reaches_the_model_checkpoint(wide_csv, t
     assert trainer.checkpoint_callback.monitor == "val/loss"  # the CLI's other checkpoint defaults stay
 
 
-def test_fit_killed_mid_epoch_resumes_from_its_last_checkpoint(wide_csv, tmp_path):
-    command = [sys.executable, "-m", "forecast", "fit", "--config", str(ROOT / "configs/quickstart.yaml"),
-               "--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "32",
-               "--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
-               "--trainer.enable_progress_bar", "false", "--checkpoint.every_n_train_steps", "3",
-               "--trainer.deterministic", "true"]  # fmt: skip
+# 4 batches an epoch and a checkpoint every 3 steps (the first at step 6, once val/loss exists), 4 epochs.
+KILLABLE = ["--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "32", "--data.split",
+            "forecast.data.FractionSplit", "--trainer.enable_progress_bar", "false", "--trainer.deterministic", "true",
+            "--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "4"]  # fmt: skip
+# Every kill point after the first checkpoint (hook, how many calls of it the kill lands on): step
+# boundaries, inside the optimizer step, during the saves (the best and last.ckpt at steps 6, 9 and 12,
+# last.ckpt alone at 15, where val/loss did not improve, and the 8th at the fit's end), validations,
+# epoch ends and starts.
+KILL_POINTS = [
+    *((hook, count) for hook in ("on_train_batch_start", "on_before_optimizer_step", "on_train_batch_end")
+      for count in range(7, 17)),
+    *(("on_save_checkpoint", count) for count in range(3, 9)),
+    *((hook, count) for hook in ("on_validation_start", "on_validation_end", "on_train_epoch_end")
+      for count in range(2, 5)),
+    *(("on_train_epoch_start", count) for count in range(3, 5)),
+]  # fmt: skip
+
+
+def forecast_fit(csv: Path, root: Path, *args: str, kill: tuple[str, int] | None = None) -> int:
+    """``forecast fit`` in a process of its own (killed at a hook's call with ``kill``); its return code."""
+    program = [str(ROOT / "tests/killed_fit.py"), *map(str, kill)] if kill else ["-m", "forecast"]
+    command = [sys.executable, *program, "fit", "--config", str(ROOT / "configs/quickstart.yaml"),
+               "--data.source", str(csv), "--trainer.default_root_dir", str(root), *KILLABLE, *args]  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    run = subprocess.Popen([*command, "--trainer.max_epochs", "1000"], env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("**/checkpoints/last.ckpt")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)  # a few more steps and saves, so the kill may land anywhere in an epoch or a save
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    killed = torch.load(resolve_checkpoint("last", tmp_path), weights_only=True)  # whole, despite the kill
-    until = str(killed["epoch"] + 2)
-    resumed = subprocess.run([*command, "--trainer.max_epochs", until, "--ckpt_path", "last"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    final = torch.load(resolve_checkpoint("last", tmp_path), weights_only=True)
-    assert final["global_step"] > killed["global_step"]
-    # The resumed run validated from the killed epoch on (not from epoch 0), up to its last epoch ...
-    logged = pd.read_csv(tmp_path / "lightning_logs" / "version_1" / "metrics.csv")
-    epochs = sorted(logged["epoch"][logged["val/loss"].notna()].astype(int))
-    assert epochs[0] in (killed["epoch"], killed["epoch"] + 1) and epochs[-1] == int(until) - 1
-    # ... and took as many steps as a run never killed, give or take one. Kills after each of several
-    # batches resumed bit for bit, but one run of this test, killed at a moment not yet reproduced,
-    # ended one step over: exactness at every kill point is not established.
-    whole = tmp_path / "whole"
-    command[command.index("--trainer.default_root_dir") + 1] = str(whole)
-    subprocess.run([*command, "--trainer.max_epochs", until], env=env, cwd=tmp_path, check=True, capture_output=True)
-    uninterrupted = torch.load(resolve_checkpoint("last", whole), weights_only=True)
-    assert abs(final["global_step"] - uninterrupted["global_step"]) <= 1
+    return subprocess.run(command, env=env, cwd=root.parent, capture_output=True, timeout=300).returncode
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, Path]:
+    """200 hourly rows of 3 ETTh1 columns, and the run directory of a fit of them never killed."""
+    root = tmp_path_factory.mktemp("killable")
+    load("etth1").iloc[:200, :3].to_csv(root / "etth1.csv")
+    assert forecast_fit(root / "etth1.csv", root / "whole") == 0
+    return {"csv": root / "etth1.csv", "whole": root / "whole"}
+
+
+def logged_validation(run: Path) -> dict[int, float]:
+    logged = pd.read_csv(run / "metrics.csv")
+    return dict(zip(logged["epoch"][logged["val/loss"].notna()].astype(int), logged["val/loss"].dropna(), strict=True))
+
+
+# In the default run: in epoch 2's validation, after its last step (once checkpointed before the validation,
+# which a resumed run then skipped, ending its last.ckpt a step beyond the whole run's); inside an optimizer step.
+DEFAULT_KILLS = [("on_validation_start", 3), ("on_before_optimizer_step", 11)]
+
+
+@pytest.mark.parametrize(
+    ("hook", "count"),
+    [*DEFAULT_KILLS, *(pytest.param(*p, marks=pytest.mark.slow) for p in KILL_POINTS if p not in DEFAULT_KILLS)],
+)
+def test_fit_killed_and_resumed_ends_with_the_weights_of_one_run(hook, count, uninterrupted, tmp_path):
+    csv, run = uninterrupted["csv"], tmp_path / "run"
+    assert forecast_fit(csv, run, kill=(hook, count)) == -signal.SIGKILL
+    killed = torch.load(resolve_checkpoint("last", run), weights_only=True)  # whole, despite the kill
+    progress = killed["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
+    assert forecast_fit(csv, run, "--ckpt_path", "last") == 0
+    resumed = torch.load(resolve_checkpoint("last", run), weights_only=True)
+    whole = torch.load(resolve_checkpoint("last", uninterrupted["whole"]), weights_only=True)
+    assert resumed["global_step"] == whole["global_step"] == 16, f"killed at {progress}"
+    for name, weight in whole["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][name], weight, rtol=0, atol=0, msg=name)
+    # The resumed run validated every epoch that the killed checkpoint had not, as the whole run did.
+    validated = logged_validation(run / "lightning_logs/version_1")
+    first = killed["epoch"] + (progress["completed"] == 4)  # a checkpoint at an epoch's end holds its validation
+    expected = {
+        epoch: loss
+        for epoch, loss in logged_validation(uninterrupted["whole"] / "lightning_logs/version_0").items()
+        if epoch >= first
+    }
+    assert validated == expected, f"killed at {progress}"
 
 
 @pytest.mark.parametrize(

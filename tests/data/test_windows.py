@@ -5,9 +5,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.preprocessing import StandardScaler
+from torch.utils.data import DistributedSampler
 
 from forecast import ForecastDataError, TimeSeriesDataModule
 from forecast.data import FractionSplit, RowSplit
+from forecast.data.windows import WindowBatchSampler
 
 LOOKBACK, HORIZON = 10, 5
 TARGETS = ["c", "a"]
@@ -155,3 +157,42 @@ def test_predict_gives_one_window_per_series_ending_at_its_last_row(long_frame):
         np.testing.assert_allclose(batch.past[i].numpy(), rows[["y", "load"]].to_numpy()[-10:], rtol=1e-6)
         times = module.forecast_times(i, int(batch.time[i]))
         assert list(times) == list(pd.date_range(rows["time"].iloc[-1], periods=6, freq="h")[1:])
+
+
+def shards(sampler_of, pad_shards: bool, windows: int = 9, processes: int = 2) -> list[list[int]]:
+    """Each process's windows, as WindowBatchSampler reads them around torch's DistributedSampler."""
+    dataset = range(windows)
+    return [
+        np.concatenate(
+            list(WindowBatchSampler(sampler_of(dataset, rank), 4, drop_last=False, pad_shards=pad_shards))
+        ).tolist()
+        for rank in range(processes)
+    ]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_evaluation_shards_hold_every_window_once(shuffle):
+    def sampler_of(dataset, rank):
+        return DistributedSampler(dataset, num_replicas=2, rank=rank, shuffle=shuffle, seed=3)
+
+    padded, unpadded = shards(sampler_of, pad_shards=True), shards(sampler_of, pad_shards=False)
+    assert [len(share) for share in padded] == [5, 5]  # torch's sampler repeats a window for the second process
+    assert [len(share) for share in unpadded] == [5, 4]
+    assert sorted(unpadded[0] + unpadded[1]) == list(range(9))
+    assert unpadded[1] == padded[1][:4]  # the same windows in the same order, less the repeat
+    sampler = WindowBatchSampler(sampler_of(range(9), 1), 4, drop_last=False, pad_shards=False)
+    assert len(sampler) == 1  # 4 windows in batches of 4
+
+
+def test_evaluation_shards_refuse_more_processes_than_windows():
+    sampler = WindowBatchSampler(DistributedSampler(range(1), num_replicas=2, rank=0), 4, False, pad_shards=False)
+    with pytest.raises(ValueError, match="1 windows to evaluate on 2 processes.*trainer.devices"):
+        list(sampler)
+
+
+def test_index_of_inverts_locate(long_frame):
+    module = TimeSeriesDataModule(long_frame, lookback=12, horizon=4, targets=["y"], eval_stride=3)
+    module.setup("test")
+    dataset = module.dataset("test")
+    index = np.arange(len(dataset))
+    np.testing.assert_array_equal(dataset.index_of(*dataset.locate(index)), index)
