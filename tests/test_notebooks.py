@@ -14,7 +14,15 @@ def test_notebooks_are_found():
     assert {"01_quickstart", "02_compare_encoders", "03_pipeline"} <= {path.stem for path in NOTEBOOKS}
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+# 02 trains all five encoders through the CLI, as tests/test_configs.py does: it runs under `-m slow`.
+SLOW = {"02_compare_encoders"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(path, marks=pytest.mark.slow) if path.stem in SLOW else path for path in NOTEBOOKS],
+    ids=lambda path: path.stem,
+)
 def test_notebook_runs_in_fast_mode_and_draws_figures(path, tmp_path, monkeypatch):
     monkeypatch.setenv("FAST", "1")
     monkeypatch.setenv("FORECAST_RUNS", str(tmp_path))  # runs, checkpoints and exports go to tmp_path
