@@ -14,8 +14,10 @@ def test_notebooks_are_found():
     assert {"01_quickstart", "02_compare_encoders", "03_pipeline"} <= {path.stem for path in NOTEBOOKS}
 
 
-# 02 trains all five encoders through the CLI, as tests/test_configs.py does: it runs under `-m slow`.
-SLOW = {"02_compare_encoders"}
+# 03 (the pipeline: long table, load + predict, backtest, export) runs by default. 01 (forecast.fit and
+# predict with intervals, as tests/test_predict.py) and 02 (five encoders through the CLI, as
+# tests/test_configs.py) run under `-m slow`.
+SLOW = {"01_quickstart", "02_compare_encoders"}
 
 
 @pytest.mark.parametrize(

@@ -114,9 +114,10 @@ def logged_validation(run: Path) -> dict[int, float]:
     return dict(zip(logged["epoch"][logged["val/loss"].notna()].astype(int), logged["val/loss"].dropna(), strict=True))
 
 
-# In the default run: in epoch 2's validation, after its last step (once checkpointed before the validation,
-# which a resumed run then skipped, ending its last.ckpt a step beyond the whole run's); inside an optimizer step.
-DEFAULT_KILLS = [("on_validation_start", 3), ("on_before_optimizer_step", 11)]
+# In the default run, the point one CI run hit: in epoch 2's validation, after its last step (once checkpointed
+# before the validation, which a resumed run then skipped, ending its last.ckpt a step beyond the whole run's).
+# The other points run under `-m slow`.
+DEFAULT_KILLS = [("on_validation_start", 3)]
 
 
 @pytest.mark.parametrize(
