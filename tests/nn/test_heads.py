@@ -171,15 +171,3 @@ def test_autoregressive_head_starts_from_the_last_observed_values():
         before = model.head(encoded, history, future, static)
         after = model.head(encoded, changed[..., :2], future, static)
     assert not torch.allclose(before[:, 0], after[:, 0])
-
-
-@pytest.mark.parametrize("encoder", sorted(ENCODERS))
-def test_linear_head_reads_the_window_end_of_the_top_layer(encoder):
-    """``last`` is the top layer's output at the window's end: forward's last step, backward's first."""
-    model = build(encoder, "linear-last").eval()
-    past = inputs()[0]
-    encoded = model.encoder(past)
-    directions = 2 if encoder.startswith("bi") else 1
-    forward, backward = encoded.sequence.chunk(directions, dim=-1)[0], encoded.sequence.chunk(directions, dim=-1)[-1]
-    expected = forward[:, -1] if directions == 1 else torch.cat([forward[:, -1], backward[:, 0]], dim=-1)
-    torch.testing.assert_close(encoded.last, expected)
