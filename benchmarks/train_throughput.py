@@ -23,10 +23,10 @@ from pathlib import Path  # noqa: E402
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
-from forecast.backtest import ForecastTrainer  # noqa: E402
 from forecast.cli import ForecastCLI  # noqa: E402
 from forecast.data.datamodule import TimeSeriesDataModule  # noqa: E402
 from forecast.model import Forecaster  # noqa: E402
+from forecast.trainer import ForecastTrainer  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs/etth1/gru.yaml"
 

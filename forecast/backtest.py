@@ -1,9 +1,10 @@
 """Rolling-origin backtests: one model (or baseline) evaluated at forecast origins spaced through time.
 
 ``python -m forecast backtest --config ... --ckpt_path best --start 2018-02-01 --stride 24 --num_windows 30``
-forecasts from each origin with the lookback before it, and runs the windows through ``test``: the
-same metrics, the evaluation report, plus ``forecasts.csv`` with every window's forecasts and actuals.
-With ``--refit_every k`` the model is trained anew, on the rows before them, for every k origins.
+(``ForecastTrainer.backtest``, which these functions serve) forecasts from each origin with the
+lookback before it, and hands the windows to ``Trainer.test`` as its dataloader: the same metrics,
+the evaluation report, plus ``forecasts.csv`` with every window's forecasts and actuals. With
+``--refit_every k`` the model is trained anew, on the rows before them, for every k origins.
 """
 
 import copy
@@ -24,7 +25,10 @@ from .data.windows import WindowBatchSampler, WindowDataset, collate_batch
 from .errors import ForecastDataError, where
 from .reports import EvaluationReport
 
-__all__ = ["backtest_windows", "ForecastTrainer", "REFITS_DIRECTORY"]
+__all__ = [
+    "backtest_windows", "backtest_loader", "backtest_report", "refit_groups", "refit_borders", "refit_and_test",
+    "REFITS_DIRECTORY",
+]  # fmt: skip
 
 REFITS_DIRECTORY = "refits"  # in the run directory, a subdirectory origin_G per refit
 
@@ -79,7 +83,7 @@ def backtest_windows(
     return Windows(first=first, counts=wanted, stride=stride)
 
 
-def _loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
+def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
     """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads)."""
     test = data.dataset("test")  # its per-series maps back to original units
     dataset = WindowDataset(
@@ -91,6 +95,7 @@ def _loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
         static=data.static,
         target_scale=test.target_scale,
         target_offset=test.target_offset,
+        naive_scale=test.naive_scale,
     )
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
     batches = WindowBatchSampler(SequentialSampler(dataset), data.batch_size, drop_last=False, pad_shards=False)
@@ -124,133 +129,55 @@ def refit_borders(data: TimeSeriesDataModule, origins: np.ndarray) -> np.ndarray
     return np.stack([np.maximum(origins - val_length, 0), origins, observed], axis=1)
 
 
-class ForecastTrainer(Trainer):
-    """Lightning's Trainer with one more entry point, ``backtest``, the CLI subcommand of that name.
+def backtest_report(
+    callbacks: list[Callback], data: TimeSeriesDataModule, passes: int = 1
+) -> tuple[EvaluationReport, list[Callback]]:
+    """The backtest's evaluation report (every window's forecasts written, ``passes`` test passes), with
+    the plot settings of the report among ``callbacks``; and the other callbacks."""
+    configured = [callback for callback in callbacks if isinstance(callback, EvaluationReport)]
+    plots = {"num_plots": configured[0].num_plots, "plot_targets": configured[0].plot_targets} if configured else {}
+    report = EvaluationReport(**plots, write_forecasts=True, split="backtest", passes=passes, data=data)
+    return report, [callback for callback in callbacks if not isinstance(callback, EvaluationReport)]
 
-    It keeps its settings, so that a backtest with ``refit_every`` can train the model anew with
-    trainers like itself.
-    """
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.settings = kwargs
+def refit_and_test(
+    settings: dict[str, Any],
+    callbacks: list[Callback],
+    model: LightningModule,
+    datamodule: TimeSeriesDataModule,
+    groups: list[Windows],
+    report: EvaluationReport,
+    directory: Path,
+) -> None:
+    """Per group of origins, a refit (logging to ``directory/origin_G``) and a test pass over its
+    windows, into one report."""
+    fitting = [callback for callback in callbacks if not isinstance(callback, BasePredictionWriter)]
+    state = datamodule.borders, datamodule.scalings
+    tester = Trainer(**settings | {"callbacks": [report]})
+    try:
+        for g, group in enumerate(groups):
+            logger = CSVLogger(directory.parent, name=directory.name, version=f"origin_{g}")
+            refitted = _refit(settings | {"logger": logger}, model, datamodule, group, copy.deepcopy(fitting))
+            tester.test(refitted, dataloaders=backtest_loader(datamodule, group), verbose=False)
+    finally:
+        datamodule.resplit(*state)
 
-    def backtest(
-        self,
-        model: LightningModule,
-        datamodule: TimeSeriesDataModule,
-        ckpt_path: str | None = None,
-        start: int | str | None = None,
-        stride: int | None = None,
-        num_windows: int | None = None,
-        refit_every: int | None = None,
-        verbose: bool = True,
-    ) -> list[dict[str, float]]:
-        """Evaluate a trained model or a baseline over rolling forecast origins.
 
-        Each window forecasts ``horizon`` steps from an origin with the ``lookback`` rows before it;
-        the windows run through ``test``, so the metrics and the report are those of ``test``, and
-        ``forecasts.csv`` holds each window's forecasts and actual values.
-
-        With ``refit_every`` (k), a copy of ``model`` as given (untrained, under the CLI) is trained
-        before every k-th origin of each series, with this trainer's settings and copies of its
-        callbacks: validation on as many rows as the data module's split gives it, just before the
-        origin, training on every row before those, and the scalers fitted on the training rows
-        again. Each refit forecasts the k origins that follow it, and logs to ``refits/origin_G/``
-        in the run directory. Pass ``start`` as a time so that every series is cut at the same
-        moment. The ``_orig`` metrics compare across refits; the scaled ones are each on their
-        refit's scale.
-
-        Args:
-            model: the model to evaluate.
-            datamodule: the data; its series, scaling (a checkpoint's, when given) and test borders.
-            ckpt_path: the checkpoint to evaluate: a path, ``best`` or ``last``; none for baselines.
-            start: first forecast step of the first window: a row of each series (negative: from its
-                end), a time such as ``2018-02-01``, or none for the start of the test part.
-            stride: rows between origins; none means the horizon.
-            num_windows: origins per series; none means as many as fit.
-            refit_every: train the model anew before every this many origins; none evaluates it as it is.
-            verbose: print the test metrics, as ``test`` does (never per refit: those cover one group).
-
-        Returns:
-            The logged test metrics; with ``refit_every``, those of the report, over all windows.
-
-        Raises:
-            ValueError: ``refit_every`` with a ``ckpt_path`` (a refit starts from the model as given),
-                or under more than one process.
-        """
-        windows = backtest_windows(datamodule, start, stride, num_windows)
-        report = next((callback for callback in self.callbacks if isinstance(callback, EvaluationReport)), None)
-        if report is None:
-            report = EvaluationReport()
-            self.callbacks.append(report)
-        settings = report.write_forecasts, report.split, report.accumulate
-        report.write_forecasts, report.split = True, "backtest"
-        try:
-            if refit_every is None:
-                return self._test_windows(model, datamodule, windows, ckpt_path, verbose)
-            if ckpt_path is not None or self.world_size > 1:
-                raise ValueError(
-                    "backtest --refit_every trains the model anew in one process: drop --ckpt_path "
-                    f"(got {ckpt_path!r}) and run on one device (got {self.world_size} processes)"
-                )
-            self._refit_and_test(model, datamodule, refit_groups(windows, refit_every), report)
-            return [{f"test/{name}": value for name, value in report.metrics.items()}]
-        finally:
-            report.write_forecasts, report.split, report.accumulate = settings
-
-    def _refit_and_test(
-        self, model: LightningModule, datamodule: TimeSeriesDataModule, groups: list[Windows], report: EvaluationReport
-    ) -> None:
-        """Per group of origins, a refit and a test pass over its windows, into one report."""
-        # Copied before the first test pass, which sets the originals up (a checkpoint's directory).
-        callbacks = [
-            copy.deepcopy(callback)
-            for callback in self.settings.get("callbacks") or []
-            if not isinstance(callback, (EvaluationReport, BasePredictionWriter))
-        ]
-        state = datamodule.borders, datamodule.scalings
-        try:
-            for g, group in enumerate(groups):
-                refitted = self._refit(model, datamodule, group, copy.deepcopy(callbacks), g)
-                report.accumulate = g < len(groups) - 1
-                self._test_windows(refitted, datamodule, group, verbose=False)
-        finally:
-            datamodule.resplit(*state)
-
-    def _test_windows(
-        self,
-        model: LightningModule,
-        datamodule: TimeSeriesDataModule,
-        windows: Windows,
-        ckpt_path: str | None = None,
-        verbose: bool = True,
-    ) -> list[dict[str, float]]:
-        """``test`` over ``windows`` instead of the data module's test part."""
-        # The windows are read when the loop asks for them, after setup and any checkpoint's data state.
-        datamodule.test_dataloader = lambda: _loader(datamodule, windows)
-        try:
-            return self.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
-        finally:
-            del datamodule.test_dataloader
-
-    def _refit(
-        self,
-        model: LightningModule,
-        datamodule: TimeSeriesDataModule,
-        group: Windows,
-        callbacks: list[Callback],
-        index: int,
-    ) -> LightningModule:
-        """A copy of ``model`` trained on each series' rows before the group's first origin; the best
-        checkpoint on the monitored metric when there is one."""
-        directory = Path(self.log_dir or self.default_root_dir)
-        logger = CSVLogger(directory, name=REFITS_DIRECTORY, version=f"origin_{index}")
-        trainer = ForecastTrainer(**self.settings | {"callbacks": callbacks, "logger": logger})
-        datamodule.resplit(refit_borders(datamodule, group.first))  # scalers fitted again at setup
-        refitted = copy.deepcopy(model)
-        trainer.fit(refitted, datamodule=datamodule)
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if best:
-            refitted.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-        return refitted
+def _refit(
+    settings: dict[str, Any],
+    model: LightningModule,
+    datamodule: TimeSeriesDataModule,
+    group: Windows,
+    callbacks: list[Callback],
+) -> LightningModule:
+    """A copy of ``model`` trained on each series' rows before the group's first origin; the best
+    checkpoint on the monitored metric when there is one."""
+    trainer = Trainer(**settings | {"callbacks": callbacks})
+    datamodule.resplit(refit_borders(datamodule, group.first))  # scalers fitted again at setup
+    refitted = copy.deepcopy(model)
+    trainer.fit(refitted, datamodule=datamodule)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        refitted.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    datamodule.setup("test")  # the refit's scalers scale its test windows
+    return refitted

@@ -6,7 +6,6 @@ Legend used by every ``Shapes:`` block and ``# -> (...)`` comment in this packag
     Q quantile levels.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -22,12 +21,13 @@ class Batch:
     The targets come first among the ``past`` channels: ``past[..., :C_out]`` are the targets' own
     history. ``target_scale`` and ``target_offset`` invert the target scaling per window
     (original = scaled * scale + offset), so the model reports metrics in original units without
-    knowing how the data were scaled.
+    knowing how the data were scaled; ``naive_scale``, the in-sample seasonal-naive error of the
+    window's series on its training rows (scaled), is the scale of MASE, which only the data know.
 
     Shapes:
         past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out),
         series: (B,) index of the series, time: (B,) row of the first forecast step in its series,
-        target_scale: (B, C_out), target_offset: (B, C_out).
+        target_scale: (B, C_out), target_offset: (B, C_out), naive_scale: (B, C_out).
     """
 
     past: torch.Tensor
@@ -38,6 +38,7 @@ class Batch:
     time: torch.Tensor
     target_scale: torch.Tensor
     target_offset: torch.Tensor
+    naive_scale: torch.Tensor
 
     def __len__(self) -> int:
         return self.past.shape[0]
@@ -54,7 +55,7 @@ class Batch:
 
 @dataclass(frozen=True)
 class ModelDims:
-    """The sizes a head needs, known only once data, embedding, encoder and loss are chosen.
+    """The sizes a head needs, known only once data, embedding, encoder and loss are chosen: sizes only.
 
     The Forecaster builds it, so no size is written twice in a config. Under channel independence
     the head sees one channel at a time: ``target_size`` is 1 and ``static_size`` includes the
@@ -70,8 +71,3 @@ class ModelDims:
     encoder_steps: int
     encoder_size: int
     num_params: int
-    encoder_factory: Callable[[int], torch.nn.Module] | None = None
-    """The encoder's own factory: recurrent heads build their decoder from it (GRU decodes GRU)."""
-    point: Callable[[torch.Tensor], torch.Tensor] | None = None
-    """The loss's point forecast from a head's raw output (B, H, C_out, P) -> (B, H, C_out), on the
-    normalized scale: heads that feed back their own forecasts read them with it."""

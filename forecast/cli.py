@@ -8,12 +8,13 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer import Trainer
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-from .backtest import REFITS_DIRECTORY, ForecastTrainer
+from .backtest import REFITS_DIRECTORY
 from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint, ResumableModelCheckpoint
 from .checkpointing import AtomicCheckpointIO, read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 from .model import Forecaster
 from .reports import EvaluationReport
+from .trainer import ForecastTrainer
 
 __all__ = ["ForecastCLI", "main", "resolve_checkpoint"]
 
@@ -82,7 +83,11 @@ class ForecastCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
         parser.add_lightning_class_args(FiniteLossCheck, "finite_loss_check")
         parser.add_lightning_class_args(RandomStateCheckpoint, "random_state_checkpoint")
-        parser.add_lightning_class_args(EvaluationReport, "report")
+        # The report's CLI keys are its settings; a backtest makes its own with its windows' split and data.
+        parser.callback_keys.append("report")
+        parser.add_class_arguments(
+            EvaluationReport, "report", fail_untyped=False, sub_configs=True, skip={"split", "passes", "data"}
+        )
         parser.link_arguments("data.lookback", "model.lookback")
         parser.link_arguments("data.horizon", "model.horizon")
         for size in ("input_size", "target_size", "future_size", "static_size"):
@@ -138,14 +143,17 @@ class ForecastCLI(LightningCLI):
         rank_zero_info(f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}")
 
 
-def main(args: list[str] | None = None) -> ForecastCLI:
+def main(args: list[str] | None = None, *, run: bool = True, trainer_defaults: dict | None = None) -> ForecastCLI:
     """Run the CLI; ``args`` replaces ``sys.argv[1:]`` (for tests and notebooks). Returns it, with its
-    ``model``, ``datamodule`` and ``trainer``."""
+    ``model``, ``datamodule`` and ``trainer``. ``run=False`` takes no subcommand and only builds them;
+    ``trainer_defaults`` is LightningCLI's (``forecast tune`` adds its pruning callback there)."""
     return ForecastCLI(
         Forecaster,
         TimeSeriesDataModule,
         trainer_class=ForecastTrainer,
         args=args,
+        run=run,
+        trainer_defaults=trainer_defaults,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )

@@ -1,9 +1,11 @@
-"""Forecasting metrics that torchmetrics lacks: pinball loss, CRPS from quantiles, interval coverage and MASE.
+"""Every forecasting metric of the project: the formulas once, as pure functions, and the Metric classes.
 
-Each follows torchmetrics' own layout (``regression/mae.py``): a pure ``_update`` function returns
-a sum and a count, a pure ``_compute`` function divides them, and the ``Metric`` keeps both as
-states summed across processes, so a metric over many batches (or ranks) equals the metric over
-their concatenation.
+The layout is torchmetrics' own (``regression/mae.py``): pure functions give each value's error
+(``_pinball_losses``, ``_covered``, ``_point_errors``) and a sum and a count of them (``_update``),
+a pure ``_compute`` divides, and each ``Metric`` keeps its sums as states summed across processes,
+so a metric over many batches (or ranks) equals the metric over their concatenation. The scalar
+metrics (``MeanPinballLoss``...) serve any torchmetrics user; ``HorizonMetrics`` keeps every metric
+per horizon step and target column, and is what the Forecaster logs and the evaluation report writes.
 
 Shapes use the legend of ``forecast.batch``: predictions (B, H, C) for point forecasts and
 (B, H, C, Q) for quantile forecasts, where Q counts quantile levels in increasing order.
@@ -22,12 +24,17 @@ __all__ = [
     "mean_pinball_loss",
     "continuous_ranked_probability_score",
     "interval_coverage",
-    "mean_absolute_scaled_error",
     "MeanPinballLoss",
     "ContinuousRankedProbabilityScore",
     "IntervalCoverage",
-    "MeanAbsoluteScaledError",
+    "HorizonMetrics",
+    "overall",
+    "POINT_METRICS",
+    "QUANTILE_METRICS",
 ]
+
+POINT_METRICS = ("mse", "mae", "rmse", "mape", "smape", "mase")
+QUANTILE_METRICS = ("pinball", "crps", "coverage")
 
 # torchmetrics' MAPE guards its denominator with the same constant (float32 machine epsilon * 10).
 _EPSILON = 1.17e-06
@@ -62,19 +69,28 @@ def _check_quantile_shapes(preds: Tensor, target: Tensor, num_levels: int | None
         )
 
 
-def _pinball_loss_update(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> tuple[Tensor, int]:
-    """Sum of the pinball losses over all values and levels, and the number of (value, level) pairs.
+def _pinball_losses(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
+    """The pinball loss of every value at every level.
 
     The pinball loss of the level-tau quantile q for a target y is ``max(tau * (y - q), (tau - 1) * (y - q))``
     (Koenker and Bassett, "Regression Quantiles", 1978): its expectation is lowest at the true quantile.
 
     Shapes:
-        preds: (..., Q), target: (...)
+        preds: (..., Q), target: (...) -> (..., Q)
     """
     _check_quantile_shapes(preds, target, len(quantiles))
     levels = preds.new_tensor(quantiles)  # -> (Q,)
     error = target.unsqueeze(-1) - preds  # -> (..., Q)
-    loss = torch.maximum(levels * error, (levels - 1) * error)  # -> (..., Q)
+    return torch.maximum(levels * error, (levels - 1) * error)
+
+
+def _pinball_loss_update(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> tuple[Tensor, int]:
+    """Sum of the pinball losses over all values and levels, and the number of (value, level) pairs.
+
+    Shapes:
+        preds: (..., Q), target: (...)
+    """
+    loss = _pinball_losses(preds, target, quantiles)  # -> (..., Q)
     return loss.sum(), loss.numel()
 
 
@@ -119,11 +135,11 @@ def continuous_ranked_probability_score(preds: Tensor, target: Tensor, quantiles
     return 2 * mean_pinball_loss(preds, target, quantiles)
 
 
-def _interval_coverage_update(preds: Tensor, target: Tensor, lower_index: int, upper_index: int) -> tuple[Tensor, int]:
-    """Number of targets inside [lower, upper] (bounds included), and the number of targets.
+def _covered(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: int = -1) -> Tensor:
+    """Whether each target lies inside [lower, upper], bounds included.
 
     Shapes:
-        preds: (..., Q), target: (...)
+        preds: (..., Q), target: (...) -> (...) bool
     """
     _check_quantile_shapes(preds, target)
     num_levels = preds.shape[-1]
@@ -134,7 +150,16 @@ def _interval_coverage_update(preds: Tensor, target: Tensor, lower_index: int, u
             f"the lower bound's column ({lower_index}) must come before the upper bound's ({upper_index}) "
             f"among the {num_levels} levels, which are in increasing order"
         )
-    inside = (preds[..., lower_index] <= target) & (target <= preds[..., upper_index])  # -> (...)
+    return (preds[..., lower_index] <= target) & (target <= preds[..., upper_index])
+
+
+def _interval_coverage_update(preds: Tensor, target: Tensor, lower_index: int, upper_index: int) -> tuple[Tensor, int]:
+    """Number of targets inside [lower, upper] (bounds included), and the number of targets.
+
+    Shapes:
+        preds: (..., Q), target: (...)
+    """
+    inside = _covered(preds, target, lower_index, upper_index)  # -> (...)
     return inside.sum(), inside.numel()
 
 
@@ -163,71 +188,6 @@ def interval_coverage(preds: Tensor, target: Tensor, lower_index: int = 0, upper
     """
     inside, count = _interval_coverage_update(preds, target, lower_index, upper_index)
     return _mean_compute(inside.float(), count)
-
-
-def _mean_absolute_scaled_error_update(
-    preds: Tensor, target: Tensor, history: Tensor, seasonal_period: int
-) -> tuple[Tensor, int]:
-    """Sum of the scaled absolute errors, and their number.
-
-    Each window and channel has its own scale: the mean absolute error of the seasonal-naive forecast
-    ``y[t] = y[t - seasonal_period]`` over its history (Hyndman and Koehler, "Another look at
-    measures of forecast accuracy", 2006, Section 3.4), at least a small epsilon so that a flat
-    history gives a large but finite error.
-
-    Shapes:
-        preds: (B, H, C), target: (B, H, C), history: (B, T, C) with T > seasonal_period
-    """
-    if preds.shape != target.shape:
-        raise ValueError(f"predictions {tuple(preds.shape)} and target {tuple(target.shape)} differ in shape")
-    if history.ndim != 3 or history.shape[0] != target.shape[0] or history.shape[2] != target.shape[2]:
-        raise ValueError(
-            f"history must be (B, T, C) with the target's B and C; got {tuple(history.shape)} "
-            f"for a target {tuple(target.shape)}"
-        )
-    if history.shape[1] <= seasonal_period:
-        raise ValueError(
-            f"history has {history.shape[1]} steps, too few for a seasonal period of {seasonal_period}; "
-            "it needs at least one more step than the period"
-        )
-    naive_error = (history[:, seasonal_period:] - history[:, :-seasonal_period]).abs()  # -> (B, T - m, C)
-    scale = naive_error.mean(dim=1, keepdim=True).clamp(min=_EPSILON)  # -> (B, 1, C)
-    scaled_error = (preds - target).abs() / scale  # -> (B, H, C)
-    return scaled_error.sum(), scaled_error.numel()
-
-
-def _check_seasonal_period(seasonal_period: int) -> None:
-    if not isinstance(seasonal_period, int) or seasonal_period < 1:
-        raise ValueError(f"seasonal_period must be a positive whole number of steps; got {seasonal_period!r}")
-
-
-def mean_absolute_scaled_error(preds: Tensor, target: Tensor, history: Tensor, seasonal_period: int = 1) -> Tensor:
-    """MASE: the forecast's absolute error in units of each window's in-sample seasonal-naive error.
-
-    Below 1, the forecast beats the seasonal-naive forecast's in-sample error.
-
-    Args:
-        preds: the point forecasts.
-        target: the observed values.
-        history: the values the scale is measured on: each window's lookback, or the training part
-            of its series.
-        seasonal_period: m, the steps between a value and the one the seasonal-naive forecast
-            repeats (1: the last value; 24: the same hour yesterday for hourly data).
-
-    Shapes:
-        preds: (B, H, C), target: (B, H, C), history: (B, T, C) -> scalar
-
-    Raises:
-        ValueError: on mismatched shapes, or a history no longer than ``seasonal_period``.
-
-    Example:
-        >>> import torch
-        >>> history = torch.tensor([[[0.0], [1.0], [3.0]]])  # naive errors 1 and 2: scale 1.5
-        >>> mean_absolute_scaled_error(torch.tensor([[[4.0]]]), torch.tensor([[[1.0]]]), history)
-        tensor(2.)
-    """
-    _check_seasonal_period(seasonal_period)
-    return _mean_compute(*_mean_absolute_scaled_error_update(preds, target, history, seasonal_period))
 
 
 class _MeanOverObservations(Metric):
@@ -344,41 +304,111 @@ class IntervalCoverage(_MeanOverObservations):
         self._accumulate(*_interval_coverage_update(preds, target, self.lower_index, self.upper_index))
 
 
-class MeanAbsoluteScaledError(_MeanOverObservations):
-    """MASE: absolute error in units of each window's in-sample seasonal-naive error; lower is better.
+def _point_errors(forecast: Tensor, target: Tensor, scale: Tensor | None) -> dict[str, Tensor]:
+    """Each value's error under every point metric, before the mean over values.
 
-    Each window and channel is scaled by the mean absolute error that the seasonal-naive forecast
-    ``y[t] = y[t - seasonal_period]`` makes over that window's ``history`` (at least 1.17e-6, so that a
-    flat history stays finite), and the scaled errors are averaged over all windows, steps and channels.
+    MAPE divides by ``max(|target|, 1.17e-6)`` and sMAPE by ``max(|target| + |forecast|, 1.17e-6)``
+    (times 1/2), as torchmetrics does: a zero target gives a huge MAPE, a forecast and target both
+    zero give an sMAPE of 0, and sMAPE lies in [0, 2]. MASE divides by each window's ``scale``, the
+    in-sample seasonal-naive error of its series (Hyndman and Koehler, 2006, Section 3.4); NaN without one.
+
+    Shapes:
+        forecast: (B, H, C), target: (B, H, C), scale: (B, C) -> {name: (B, H, C)}
+    """
+    error = (forecast - target).abs()  # -> (B, H, C)
+    scaled = error / scale.unsqueeze(1).clamp(min=_EPSILON) if scale is not None else torch.full_like(error, torch.nan)
+    return {
+        "squared": error.square(),
+        "absolute": error,
+        "percentage": error / target.abs().clamp(min=_EPSILON),
+        "symmetric": 2 * error / (target.abs() + forecast.abs()).clamp(min=_EPSILON),
+        "scaled": scaled,
+    }
+
+
+# The per-cell sums behind each metric; rmse and crps are derived from mse and pinball.
+_SUMS = {"mse": "squared", "mae": "absolute", "mape": "percentage", "smape": "symmetric", "mase": "scaled"}
+_QUANTILE_SUMS = {"pinball": "pinball", "coverage": "covered"}
+
+
+class HorizonMetrics(Metric):
+    """Every point and quantile metric at each horizon step and target column, synced by torchmetrics.
+
+    The point metrics are those of ``_point_errors``; CRPS is twice the pinball loss averaged over
+    levels, and coverage counts the targets inside the interval between the lowest and the highest
+    level, bounds included. Each cell's values equal torchmetrics' own metrics
+    (``MeanSquaredError``, ``MeanAbsolutePercentageError``, ...) computed cell by cell, and the means
+    over cells equal the metrics over all values, because every window has every step and column.
 
     Args:
-        seasonal_period: m, in steps (1: last value; 24: same hour yesterday for hourly data).
+        horizon: H, steps per window.
+        target_size: C_out, target columns.
+        levels: the quantile levels of the ``quantiles`` given to ``update``; empty for point forecasts.
         kwargs: torchmetrics' ``Metric`` options.
 
     Shapes:
-        update(preds (B, H, C), target (B, H, C), history (B, T, C)), T > seasonal_period; history is
-        each window's lookback (``Batch.past`` restricted to the target channels) or its series'
-        training part.
-
-    Raises:
-        ValueError: on a period below 1 here; on mismatched shapes or too short a history in ``update``.
+        update(forecast (B, H, C), target (B, H, C), scale (B, C) or None, quantiles (B, H, C, Q) or None);
+        compute() -> {metric: (H, C)}; overall() -> {metric: scalar}.
 
     Example:
         >>> import torch
-        >>> metric = MeanAbsoluteScaledError(seasonal_period=2)
-        >>> history = torch.tensor([[[1.0], [5.0], [2.0], [7.0]]])  # naive errors 1 and 2: scale 1.5
-        >>> metric.update(torch.tensor([[[2.0], [8.0]]]), torch.tensor([[[2.0], [5.0]]]), history)
-        >>> metric.compute()
-        tensor(1.)
+        >>> metric = HorizonMetrics(horizon=2, target_size=1)
+        >>> metric.update(torch.tensor([[[1.0], [2.0]]]), torch.tensor([[[2.0], [2.0]]]))
+        >>> metric.compute()["mae"]
+        tensor([[1.],
+                [0.]], dtype=torch.float64)
     """
 
-    is_differentiable: bool = True
+    full_state_update: bool = False
+    is_differentiable: bool = False
     higher_is_better: bool = False
 
-    def __init__(self, seasonal_period: int = 1, **kwargs: Any):
-        super().__init__(**kwargs)
-        _check_seasonal_period(seasonal_period)
-        self.seasonal_period = seasonal_period
+    windows: Tensor
 
-    def update(self, preds: Tensor, target: Tensor, history: Tensor) -> None:
-        self._accumulate(*_mean_absolute_scaled_error_update(preds, target, history, self.seasonal_period))
+    def __init__(self, horizon: int, target_size: int, levels: Sequence[float] = (), **kwargs: Any):
+        super().__init__(**kwargs)
+        self.levels = check_quantile_levels(levels) if levels else ()
+        sums = list(_SUMS.values()) + (list(_QUANTILE_SUMS.values()) if self.levels else [])
+        for name in sums:
+            # float64: sums over thousands of windows keep their digits; the metrics are ratios of them.
+            self.add_state(name, default=torch.zeros(horizon, target_size, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("windows", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(
+        self, forecast: Tensor, target: Tensor, scale: Tensor | None = None, quantiles: Tensor | None = None
+    ) -> None:
+        if forecast.shape != target.shape or forecast.shape[1:] != self.squared.shape:
+            raise ValueError(
+                f"forecast {tuple(forecast.shape)} and target {tuple(target.shape)} must both be "
+                f"(B, {', '.join(map(str, self.squared.shape))})"
+            )
+        forecast, target = forecast.double(), target.double()
+        for name, errors in _point_errors(forecast, target, None if scale is None else scale.double()).items():
+            getattr(self, name).add_(errors.sum(0))
+        if self.levels:
+            if quantiles is None:
+                raise ValueError(f"HorizonMetrics with levels {list(self.levels)} needs quantiles in update")
+            quantiles = quantiles.double()
+            self.pinball += _pinball_losses(quantiles, target, self.levels).mean(-1).sum(0)
+            self.covered += _covered(quantiles, target).sum(0)
+        self.windows += forecast.shape[0]
+
+    def compute(self) -> dict[str, Tensor]:
+        cells = {metric: getattr(self, total) / self.windows for metric, total in _SUMS.items()}
+        cells["rmse"] = cells["mse"].sqrt()
+        if self.levels:
+            cells |= {metric: getattr(self, total) / self.windows for metric, total in _QUANTILE_SUMS.items()}
+            cells["crps"] = 2 * cells["pinball"]
+        return cells
+
+
+def overall(cells: dict[str, Tensor], dim: int | tuple[int, ...] = (0, 1)) -> dict[str, Tensor]:
+    """The metrics over several cells of ``HorizonMetrics.compute``: each cell holds as many values, so
+    means of cells, and rmse from the mean mse.
+
+    Shapes:
+        cells: {metric: (H, C)} -> {metric: (H, C) reduced over ``dim``}
+    """
+    reduced = {metric: values.mean(dim) for metric, values in cells.items()}
+    reduced["rmse"] = reduced["mse"].sqrt()
+    return reduced

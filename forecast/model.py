@@ -10,26 +10,20 @@ from typing import Any, Literal
 import lightning as L
 import pandas as pd
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from torchmetrics import (
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanMetric,
-    MeanSquaredError,
-    MetricCollection,
-    SymmetricMeanAbsolutePercentageError,
-)
+from torchmetrics import MeanMetric
 
 from .batch import Batch, ModelDims
 from .checkpointing import read_checkpoint
 from .losses import Loss, MSELoss
-from .metrics import ContinuousRankedProbabilityScore, IntervalCoverage, MeanPinballLoss
+from .metrics import HorizonMetrics, overall
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
-from .nn.heads import Head, LinearHead
+from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
-from .predict import predict_frame
+from .predict import forecast_table, history_module
 from .specs import to_spec
 
 __all__ = ["Forecaster"]
@@ -47,14 +41,16 @@ class Forecaster(L.LightningModule):
     """A recurrent forecaster: encoder over the embedded lookback window, head to all horizon steps, loss.
 
     Parts whose sizes depend on other parts come in as factories: the Forecaster calls
-    ``embedding(input_size, lookback)``, ``encoder(embedding.output_size)`` and ``head(ModelDims(...))``
-    with the sizes it knows, so the head learns the encoder's ``output_size`` (doubled when
-    bidirectional) and the loss's ``num_params`` without anyone writing them twice. With
+    ``embedding(input_size, lookback)``, ``encoder(embedding.output_size)`` and
+    ``head(ModelDims(...), Decoding(...))`` with the sizes it knows, so the head learns the encoder's
+    ``output_size`` (doubled when bidirectional) and the loss's ``num_params`` without anyone writing
+    them twice. With
     ``channel_independent`` each target channel is its own series through the same weights (with its
-    past covariates alongside), as in PatchTST and SegRNN. Metrics are logged as ``{split}/{metric}``
-    on the scaled data (the ETT protocol) and ``{split}/{metric}_orig`` in original units. A
-    probabilistic loss adds ``{split}/coverage``, the share of targets inside the interval between its
-    lowest and highest quantile levels, and ``{split}/pinball``; ``predict`` then returns its quantiles.
+    past covariates alongside), as in PatchTST and SegRNN. Validation and test log every metric of
+    ``HorizonMetrics`` (mse, mae, rmse, mape, smape, mase) as ``{split}/{metric}`` on the scaled data
+    (the ETT protocol) and ``{split}/{metric}_orig`` in original units, means over all windows; a
+    probabilistic loss adds ``pinball``, ``crps`` and ``coverage`` (the share of targets inside the
+    interval between its lowest and highest quantile levels), and ``predict`` returns its quantiles.
 
     Args:
         lookback: L, past steps per window (linked from the data module by the CLI).
@@ -69,7 +65,8 @@ class Forecaster(L.LightningModule):
         normalization: factory of the per-window input normalization, called with ``input_size``.
         embedding: factory of the input embedding, called with the channels per series and ``lookback``.
         encoder: factory of the encoder, called with the embedding's output size.
-        head: factory of the head, called with the model's sizes.
+        head: factory of the head, called with the model's sizes and the ``Decoding`` factories
+            (the encoder's own, and the loss's point forecast) that recurrent heads decode with.
         loss: the training loss; ``None`` means ``MSELoss()``.
         optimizer: factory of the optimizer, called with the parameters.
         lr_scheduler: factory of a learning-rate scheduler, called with the optimizer.
@@ -99,7 +96,7 @@ class Forecaster(L.LightningModule):
         normalization: Callable[[int], Normalization] = NoNormalization,
         embedding: Callable[[int, int], Embedding] = IdentityEmbedding,
         encoder: Callable[[int], Encoder] = GRUEncoder,
-        head: Callable[[ModelDims], Head] = LinearHead,
+        head: Callable[[ModelDims, Decoding], Head] = LinearHead,
         loss: Loss | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
@@ -142,42 +139,22 @@ class Forecaster(L.LightningModule):
             encoder_steps=self.embedding.steps,
             encoder_size=self.encoder.output_size,
             num_params=self.loss.num_params,
-            encoder_factory=encoder,
-            point=functools.partial(_raw_point, self.loss),
         )
-        self.head = head(self.dims)
+        self.head = head(self.dims, Decoding(encoder, functools.partial(_raw_point, self.loss)))
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.lr_scheduler_config = {"interval": lr_scheduler_interval, "monitor": lr_scheduler_monitor}
-        metrics = MetricCollection(
-            {
-                "mse": MeanSquaredError(),
-                "mae": MeanAbsoluteError(),
-                "rmse": MeanSquaredError(squared=False),
-                "mape": MeanAbsolutePercentageError(),
-                "smape": SymmetricMeanAbsolutePercentageError(),
-            }
-        )
+        # Every metric per horizon step and column, scaled and in original units: test logs their means,
+        # and the evaluation report writes their tables, from these same objects.
         self.metrics = torch.nn.ModuleDict(
             {
-                f"{split}{units}": metrics.clone(prefix=f"{split}/", postfix=units)
+                f"{split}{units}": HorizonMetrics(horizon, target_size, self.loss.levels)
                 for split in ("val", "test")
                 for units in ("", "_orig")
             }
         )
         # Sums of loss x windows and of windows, synced as sums: exact when processes hold uneven shares.
         self.mean_losses = torch.nn.ModuleDict({split: MeanMetric(nan_strategy="disable") for split in ("val", "test")})
-        if self.loss.levels:
-            quantile_metrics = MetricCollection(
-                {
-                    "coverage": IntervalCoverage(lower_index=0, upper_index=-1),
-                    "pinball": MeanPinballLoss(self.loss.levels),
-                    "crps": ContinuousRankedProbabilityScore(self.loss.levels),
-                }
-            )
-            self.quantile_metrics = torch.nn.ModuleDict(
-                {split: quantile_metrics.clone(prefix=f"{split}/") for split in ("val", "test")}
-            )
 
     def forward(
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
@@ -243,17 +220,41 @@ class Forecaster(L.LightningModule):
         self.mean_losses[split].update(loss.detach().expand(len(batch)))
         self.log(f"{split}/loss", self.mean_losses[split], prog_bar=True, batch_size=len(batch))
         forecast = self.loss.point(params)  # -> (B, H, C_out)
-        scaled, original = self.metrics[split], self.metrics[f"{split}_orig"]
-        scaled.update(forecast, batch.target)
-        original.update(batch.to_original(forecast), batch.to_original(batch.target))
-        self.log_dict(scaled, batch_size=len(batch))
-        self.log_dict(original, batch_size=len(batch))
-        if self.loss.levels:
-            quantiles = self.loss.quantiles(params, self.loss.levels)  # -> (B, H, C_out, Q)
-            self.quantile_metrics[split].update(quantiles, batch.target)
-            self.log_dict(self.quantile_metrics[split], batch_size=len(batch))
-            return {"forecast": forecast, "quantiles": quantiles}
-        return {"forecast": forecast}
+        quantiles = self.loss.quantiles(params, self.loss.levels) if self.loss.levels else None  # (B, H, C_out, Q)
+        self.metrics[split].update(forecast, batch.target, batch.naive_scale, quantiles)
+        to_original = batch.to_original
+        self.metrics[f"{split}_orig"].update(
+            to_original(forecast),
+            to_original(batch.target),
+            batch.naive_scale * batch.target_scale.abs(),
+            None if quantiles is None else to_original(quantiles),
+        )
+        return {"forecast": forecast} | ({"quantiles": quantiles} if quantiles is not None else {})
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_metrics("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._reset_metrics("test")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def _reset_metrics(self, split: str) -> None:
+        """Start the pass's metrics; they stay readable after it (the evaluation report reads them)."""
+        for units in ("", "_orig"):
+            self.metrics[f"{split}{units}"].reset()
+
+    def _log_metrics(self, split: str) -> None:
+        """Log each metric's mean over all windows of all processes, steps and columns: ``{split}/{metric}[_orig]``."""
+        for units in ("", "_orig"):
+            metric = self.metrics[f"{split}{units}"]
+            if metric.update_count:  # a pass with no window (a sanity check cut to none) logs nothing
+                for name, value in overall(metric.compute()).items():
+                    self.log(f"{split}/{name}{units}", value.float(), sync_dist=False)  # synced by compute()
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         """The point forecast (and quantiles at ``loss.levels``) in original units, with the series and
@@ -334,7 +335,26 @@ class Forecaster(L.LightningModule):
             ForecastDataError: ``frame`` lacks a column, a series is too short, or the future
                 covariates of the horizon are missing.
         """
-        return predict_frame(self, frame, horizon, batch_size)
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")
+        trained = self.hparams["horizon"]
+        if horizon is not None and not (isinstance(horizon, int) and 1 <= horizon <= trained):
+            raise ValueError(
+                f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
+            )
+        data = history_module(self.data_config, self.data_state, frame, batch_size)
+        training, outputs = self.training, []
+        self.eval()
+        with torch.inference_mode():
+            for batch in data.predict_dataloader():
+                outputs.append(self.predict_step(move_data_to_device(batch, self.device), len(outputs)))
+        self.train(training)
+        stacked = {key: torch.cat([output[key] for output in outputs]).cpu().numpy() for key in outputs[0]}
+        steps = slice(0, horizon or trained)
+        quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None
+        return forecast_table(
+            data, stacked["forecast"][:, steps], stacked["series"], stacked["time"], quantiles, self.loss.levels
+        )
 
     def configure_optimizers(self):
         if not any(parameter.requires_grad for parameter in self.parameters()):

@@ -1,24 +1,23 @@
-"""pandas in, pandas out: forecasts of a trained model for a history frame, as a long table.
+"""Prediction's data: a history frame in (read as a checkpoint's data were), a long table of forecasts out.
 
-``Forecaster.predict`` and the CLI's prediction writer share ``forecast_table``, so library and CLI
-forecasts have the same columns.
+``Forecaster.predict`` runs frame -> ``history_module`` (checked history, the checkpoint's scalers)
+-> its windows -> the network -> ``forecast_table``; the CLI's prediction writer shares
+``forecast_table``, so library and CLI forecasts have the same columns.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from lightning.fabric.utilities.apply_func import move_data_to_device
 from sklearn.base import TransformerMixin
 
 from .data import TimeSeriesDataModule
+from .data.frames import SeriesTable
+from .data.scaling import AffineScaling
+from .data.splits import Split
 from .specs import from_spec
 
-if TYPE_CHECKING:
-    from .model import Forecaster
-
-__all__ = ["forecast_table", "history_module", "predict_frame"]
+__all__ = ["HistorySplit", "forecast_table", "history_module"]
 
 # What a checkpoint's data configuration says that reading a history frame needs; the split, strides,
 # sampling and loader settings belong to training.
@@ -64,13 +63,29 @@ def forecast_table(
     return table
 
 
+class HistorySplit(Split):
+    """Every row is history to forecast from: all of it "training" rows, no validation or test rows.
+
+    A series then needs ``lookback`` rows, not ``lookback + horizon``, and its scalers, where the
+    checkpoint has none for it, are fitted on all of its history.
+    """
+
+    evaluates = False
+
+    def _borders(self, table: SeriesTable) -> np.ndarray:
+        return np.repeat(table.observed[:, None], 3, axis=1)  # -> (N, 3)
+
+
 def history_module(
     config: dict[str, Any], state: dict[str, Any], frame: pd.DataFrame, batch_size: int
 ) -> TimeSeriesDataModule:
     """A data module over ``frame`` read as a checkpoint's data were, with the checkpoint's scalers.
 
+    Scaled per series, series the checkpoint never saw get scalers fitted on their own history.
+
     Raises:
         ValueError: the model carries no data configuration (it was not loaded from a checkpoint).
+        ForecastDataError: ``frame`` does not fit the checkpoint's columns, calendar or frequency.
     """
     if not config or not state:
         raise ValueError(
@@ -80,32 +95,27 @@ def history_module(
     options = {key: config[key] for key in _HISTORY_KEYS if key in config}
     scalers = {key: from_spec(config.get(key), TransformerMixin, call=False) for key in ("scaler", "covariate_scaler")}
     data = TimeSeriesDataModule(
-        frame, **options, **scalers, freq=state["freq"], batch_size=batch_size, history_only=True
+        frame, **options, **scalers, freq=state["freq"], batch_size=batch_size, split=HistorySplit()
     )
-    data.load_state_dict(state)
+    data.load_state_dict(_with_new_series(state, data) if state["scale_per_series"] else state)
     return data
 
 
-def predict_frame(model: "Forecaster", frame: pd.DataFrame, horizon: int | None, batch_size: int) -> pd.DataFrame:
-    """``Forecaster.predict``: see there."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")
-    trained = model.hparams["horizon"]
-    if horizon is not None and not (isinstance(horizon, int) and 1 <= horizon <= trained):
-        raise ValueError(
-            f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
-        )
-    data = history_module(model.data_config, model.data_state, frame, batch_size)
-    training = model.training
-    model.eval()
-    outputs = []
-    with torch.inference_mode():
-        for batch in data.predict_dataloader():
-            outputs.append(model.predict_step(move_data_to_device(batch, model.device), len(outputs)))
-    model.train(training)
-    stacked = {key: torch.cat([output[key] for output in outputs]).cpu().numpy() for key in outputs[0]}
-    steps = slice(0, horizon or trained)
-    quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None
-    return forecast_table(
-        data, stacked["forecast"][:, steps], stacked["series"], stacked["time"], quantiles, model.loss.levels
-    )
+def _with_new_series(state: dict[str, Any], data: TimeSeriesDataModule) -> dict[str, Any]:
+    """A per-series checkpoint state for the series of ``data``: the checkpoint's scalers of the series
+    it knows, and scalers fitted on their own history for the others."""
+    position = {name: i for i, name in enumerate(state["series"])}
+    known = np.array([name in position for name in data.series_names])
+    if known.all():
+        return state
+    order = np.array([position.get(name, 0) for name in data.series_names])
+    own = data.fit_scalings()
+    scaling = dict(state["scaling"])
+    for kind, fitted in zip(("targets", "covariates"), own[:2], strict=True):
+        loaded = AffineScaling(**state["scaling"][kind]).take(order)
+        merged = {
+            key: np.where(known[:, None], getattr(loaded, key), getattr(fitted, key)).tolist()
+            for key in ("scale", "offset")
+        }
+        scaling[kind] = merged
+    return {**state, "series": list(data.series_names), "scaling": scaling}

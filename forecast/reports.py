@@ -9,8 +9,10 @@
   and actual values in original units.
 """
 
+import copy
 import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,17 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from torch import Tensor
 
 from .batch import Batch
 from .callbacks import gather_windows
-from .evaluation import HorizonMetrics, metric_tables, seasonal_naive_scale
+from .data.datamodule import TimeSeriesDataModule
+from .metrics import HorizonMetrics, overall
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
 
-__all__ = ["EvaluationReport"]
+__all__ = ["EvaluationReport", "metric_tables"]
+
+_UNITS = {"scaled": "", "original": "_orig"}  # the report's units, and the suffix of their logged names
 
 
 def _spaced(total: int, count: int) -> set[int]:
@@ -33,78 +39,101 @@ def _spaced(total: int, count: int) -> set[int]:
     return set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
 
 
+def metric_tables(cells: dict[str, dict[str, Tensor]], targets: Sequence[str]) -> dict[str, Any]:
+    """The per-step and per-column tables, and the overall metrics, of ``HorizonMetrics.compute`` results.
+
+    Args:
+        cells: the cells of each unit: ``{"scaled": cells, "original": cells}``.
+        targets: the names of the C target columns.
+
+    Returns:
+        ``by_horizon``: a frame with columns units, target (a name, or ``all``), step (from 1), metrics;
+        ``by_target``: units, target, metrics over all steps; ``overall``: ``{metric[_orig]: value}``.
+    """
+    by_horizon, by_target, totals = [], [], {}
+    for units, unit_cells in cells.items():
+        horizon = next(iter(unit_cells.values())).shape[0]
+        names = list(unit_cells)
+        per_step = overall(unit_cells, 1)  # -> {metric: (H,)}
+        rows = {"units": units, "target": "all", "step": np.arange(1, horizon + 1)}
+        by_horizon.append(pd.DataFrame(rows | {name: per_step[name].cpu().numpy() for name in names}))
+        for column, target in enumerate(targets):
+            rows = {"units": units, "target": target, "step": np.arange(1, horizon + 1)}
+            by_horizon.append(pd.DataFrame(rows | {name: unit_cells[name][:, column].cpu().numpy() for name in names}))
+        per_column = overall(unit_cells, 0)  # -> {metric: (C,)}
+        by_target.append(
+            pd.DataFrame({"units": units, "target": list(targets)} | {n: per_column[n].cpu().numpy() for n in names})
+        )
+        totals |= {f"{name}{_UNITS[units]}": float(value) for name, value in overall(unit_cells).items()}
+    return {
+        "by_horizon": pd.concat(by_horizon, ignore_index=True),
+        "by_target": pd.concat(by_target, ignore_index=True),
+        "overall": totals,
+    }
+
+
 class EvaluationReport(L.Callback):
     """Writes metrics tables, plots and (optionally) forecasts after ``test`` into the run directory.
 
-    It also logs ``test/mase`` and ``test/mase_orig``: MASE scales each series by its training part,
-    which only the data module knows. Under DDP the metrics are synced across processes by
-    torchmetrics, and the windows that the forecasts and plots show are gathered from every process
-    to the first, which writes each once, in the order of one process.
+    The tables are those of the model's own test metrics (``Forecaster.metrics``), the objects whose
+    means ``test`` logs, so the report and the log agree. Under DDP torchmetrics syncs them, and the
+    windows that the forecasts and plots show are gathered from every process to the first, which
+    writes each once, in the order of one process.
 
     Args:
-        seasonal_period: m of MASE, the steps between a value and the one the seasonal-naive scale
-            repeats (1: last value; 24: the same hour the day before, for hourly data).
         num_plots: windows drawn in ``forecast.png``, evenly spaced over the test windows; 0 draws no plots.
         plot_targets: target columns drawn; ``None`` means the last three (ETTh1's last is OT).
         write_forecasts: also write every test window's forecasts and actual values to ``forecasts.csv``.
+        split: the name ``metrics.json`` gives the evaluated windows (``backtest`` for a backtest's).
+        passes: test passes the report covers; it writes after the last. A backtest with refits tests
+            each refit's windows in a pass of its own, each with its own model.
+        data: the data module whose series the windows come from; ``None``: the trainer's. A backtest,
+            which hands its windows to ``test`` as a dataloader, gives it.
     """
 
     def __init__(
         self,
-        seasonal_period: int = 1,
         num_plots: int = 3,
         plot_targets: list[str] | None = None,
         write_forecasts: bool = False,
+        split: str = "test",
+        passes: int = 1,
+        data: TimeSeriesDataModule | None = None,
     ):
-        self.seasonal_period = seasonal_period
+        if passes < 1:
+            raise ValueError(f"report passes must be >= 1; got {passes}")
         self.num_plots = num_plots
         self.plot_targets = plot_targets
         self.write_forecasts = write_forecasts
-        self.split = "test"  # the name the files give the metrics; the backtest renames it
-        # While set, a test pass adds its windows to those of the passes before and writes nothing:
-        # a backtest with refits tests each refit's windows in a pass of its own.
-        self.accumulate = False
-        self.passes = 0
+        self.split = split
+        self.passes = passes
+        self.data = data
+        self.done = 0  # passes finished since the report last wrote
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        horizon, targets, levels = pl_module.hparams["horizon"], pl_module.target_size, pl_module.loss.levels
-        if self.passes == 0:
-            self.tables = {
-                units: HorizonMetrics(horizon, targets, levels).to(pl_module.device) for units in ("scaled", "original")
-            }
+        if self.done == 0:
+            self.tables: dict[str, HorizonMetrics] = {}
             self.kept: list[dict[str, torch.Tensor]] = []
             self.total = 0  # windows of all passes so far, on all processes
-        self.passes += 1
         loader = trainer.test_dataloaders
         self.dataset = (loader[0] if isinstance(loader, (list, tuple)) else loader).dataset
         # A window's number: its index in its pass's dataset, after the windows of the passes before.
         self.offset, self.total = self.total, self.total + len(self.dataset)
         self.picks = np.array(sorted(_spaced(len(self.dataset), self.num_plots))) + self.offset
-        data = trainer.datamodule
-        self.scale = None
-        if data is not None:
-            buffer = data.buffer
-            values = buffer.values[:, :targets]
-            scale = seasonal_naive_scale(values, buffer.offsets, data.borders[:, 0], self.seasonal_period)
-            self.scale = scale.to(pl_module.device)  # -> (N, C_out)
 
     def on_test_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Batch, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
         forecast, quantiles = outputs["forecast"], outputs.get("quantiles")  # (B, H, C_out), (B, H, C_out, Q)
-        scale = None if self.scale is None else self.scale[batch.series]  # -> (B, C_out)
-        self.tables["scaled"].update(forecast, batch.target, scale, quantiles)
         original = {
             "forecast": batch.to_original(forecast),
             "target": batch.to_original(batch.target),
             "quantiles": None if quantiles is None else batch.to_original(quantiles),
         }
-        original_scale = None if scale is None else scale * batch.target_scale.abs()
-        self.tables["original"].update(original["forecast"], original["target"], original_scale, original["quantiles"])
-        self._keep(trainer, batch, original)
+        self._keep(batch, original)
 
-    def _keep(self, trainer: L.Trainer, batch: Batch, original: dict[str, torch.Tensor | None]) -> None:
+    def _keep(self, batch: Batch, original: dict[str, torch.Tensor | None]) -> None:
         """Keep the windows to write or draw, on the CPU: all with ``write_forecasts``, else the plotted ones."""
         # From the window itself, not the batch's position: under DDP this process reads a share of them.
         index = self.offset + self.dataset.index_of(batch.series.cpu().numpy(), batch.time.cpu().numpy())
@@ -119,27 +148,30 @@ class EvaluationReport(L.Callback):
             {name: value[mask.to(value.device)].cpu() for name, value in kept.items() if value is not None}
         )
 
-    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.cells = {units: table.compute() for units, table in self.tables.items()}
-        with self.tables["scaled"].sync_context():  # compute() leaves each process its own count
-            self.windows = int(self.tables["scaled"].windows)
-        if self.scale is not None:
-            for units, suffix in (("scaled", ""), ("original", "_orig")):
-                pl_module.log(f"test/mase{suffix}", self.cells[units]["mase"].mean().float(), sync_dist=False)
-
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self.passes = 0  # the next test starts new tables
+        self.done = 0  # the next test starts new tables
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.accumulate:
-            return  # the next pass adds its windows to these tables
-        passes, self.passes = self.passes, 0
-        data = trainer.datamodule
+        for units, suffix in _UNITS.items():  # this pass's metrics, added to those of the passes before
+            metric = pl_module.metrics[f"test{suffix}"]
+            if units not in self.tables:
+                self.tables[units] = copy.deepcopy(metric)
+                self.tables[units].reset()  # empty, and nothing computed before is kept
+            self.tables[units].merge_state(metric)
+        self.done += 1
+        if self.done < self.passes:
+            return
+        self.done = 0
+        self._write(trainer, pl_module)
+
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The tables, ``metrics.json``, forecasts and plots of all passes, into the run directory."""
+        data = self.data or trainer.datamodule
         targets = list(data.targets) if data is not None else [f"y{c}" for c in range(pl_module.target_size)]
-        tables = metric_tables(self.cells, targets)
-        logged = {key.removeprefix("test/"): float(value) for key, value in trainer.callback_metrics.items()}
-        # The model logs the last pass's metrics; over several passes, the tables hold all windows.
-        self.metrics = tables["overall"] if passes > 1 else {n: logged.get(n, v) for n, v in tables["overall"].items()}
+        tables = metric_tables({units: table.compute() for units, table in self.tables.items()}, targets)
+        with self.tables["scaled"].sync_context():  # compute() leaves each process its own count
+            windows = int(self.tables["scaled"].windows)
+        self.metrics = tables["overall"]
         kept = self._gathered() if data is not None and (self.write_forecasts or self.num_plots) else None
         directory = Path(trainer.log_dir or trainer.default_root_dir)  # on every process: log_dir broadcasts
         if not trainer.is_global_zero:
@@ -149,7 +181,7 @@ class EvaluationReport(L.Callback):
         tables["by_target"].to_csv(directory / "metrics_by_target.csv", index=False)
         report = {
             "split": self.split,
-            "windows": self.windows,
+            "windows": windows,
             "metrics": self.metrics,
             "by_target": tables["by_target"].to_dict(orient="records"),
             "model": dict(pl_module.hparams),
@@ -182,7 +214,7 @@ class EvaluationReport(L.Callback):
         )
 
     def _frames(
-        self, kept: dict[str, np.ndarray], data: L.LightningDataModule, levels: tuple[float, ...]
+        self, kept: dict[str, np.ndarray], data: TimeSeriesDataModule, levels: tuple[float, ...]
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The kept windows as a forecasts table and the history table of their lookbacks."""
         targets = list(data.targets)

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,37 @@ def wide_csv(tmp_path, wide_frame) -> str:
     path = tmp_path / "wide.csv"
     wide_frame.to_csv(path)
     return str(path)
+
+
+def _tiny_cli(
+    source: str | Path,
+    root: str | Path | None = None,
+    *,
+    lookback: int = 24,
+    horizon: int = 6,
+    batch_size: int | None = None,
+) -> list[str]:
+    """The CLI arguments of a tiny run: the data (``FractionSplit``), the run directory, no progress output."""
+    args = ["--data.source", str(source), "--data.lookback", str(lookback), "--data.horizon", str(horizon),
+            "--data.split", "forecast.data.FractionSplit"]  # fmt: skip
+    if batch_size is not None:
+        args += ["--data.batch_size", str(batch_size)]
+    if root is not None:
+        args += ["--trainer.default_root_dir", str(root)]
+    return args + ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+@pytest.fixture(scope="session")
+def tiny_cli():
+    """``tiny_cli(source, root=None, *, lookback=24, horizon=6, batch_size=None) -> list[str]``.
+
+    The arguments every CLI test of a small frame shares, to follow ``--config`` and precede its own:
+    ``--data.source``, ``--data.lookback``, ``--data.horizon``, ``--data.split forecast.data.FractionSplit``,
+    ``--data.batch_size`` when given, ``--trainer.default_root_dir`` when ``root`` is given, and the
+    progress bar and model summary off. A function rather than a list, so module-scoped fixtures and
+    subprocess runs build it for their own frame and directory.
+    """
+    return _tiny_cli
 
 
 @pytest.fixture

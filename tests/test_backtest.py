@@ -7,20 +7,19 @@ import pytest
 import torch
 
 from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
-from forecast.backtest import ForecastTrainer, backtest_windows, refit_groups
+from forecast.backtest import backtest_windows, refit_groups
 from forecast.cli import main
 from forecast.data import FractionSplit
 from forecast.data.splits import Windows
 from forecast.nn import IdentityEncoder, LastValueHead
+from forecast.trainer import ForecastTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_backtest_of_three_origins_writes_three_horizons_of_forecasts(wide_frame, wide_csv, tmp_path):
-    args = ["backtest", "--config", str(ROOT / "configs/etth1/last_value.yaml"), "--data.source", wide_csv,
-            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
-            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
+def test_backtest_of_three_origins_writes_three_horizons_of_forecasts(wide_frame, wide_csv, tmp_path, tiny_cli):
+    args = ["backtest", "--config", str(ROOT / "configs/etth1/last_value.yaml"), *tiny_cli(wide_csv, tmp_path),
             "--start", "2024-01-06 00:00", "--stride", "10", "--num_windows", "3"]  # fmt: skip
     main(args)
     run = tmp_path / "lightning_logs" / "version_0"
@@ -76,9 +75,9 @@ def test_backtest_leaves_the_data_modules_test_windows_as_they_were(wide_csv, tm
     data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
     model = Forecaster(lookback=24, horizon=6, input_size=3, target_size=3, encoder=IdentityEncoder, head=LastValueHead)
     trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
-    trainer.backtest(model, data, num_windows=2)
+    metrics = trainer.backtest(model, data, num_windows=2)
     assert len(data.test_dataloader().dataset) == len(data.dataset("test")) > 2
-    assert torch.isfinite(trainer.callback_metrics["test/mse"])
+    assert np.isfinite(metrics[0]["test/mse"])
 
 
 def test_refit_groups_split_each_series_origins_in_time_order():
@@ -90,11 +89,11 @@ def test_refit_groups_split_each_series_origins_in_time_order():
         refit_groups(windows, refit_every=0)
 
 
-def test_backtest_with_refits_trains_each_refit_on_the_rows_before_its_origins(wide_frame, wide_csv, tmp_path):
-    args = ["backtest", "--config", str(ROOT / "configs/etth1/linear.yaml"), "--data.source", wide_csv,
-            "--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "16",
-            "--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false",
+def test_backtest_with_refits_trains_each_refit_on_the_rows_before_its_origins(
+    wide_frame, wide_csv, tmp_path, tiny_cli
+):
+    args = ["backtest", "--config", str(ROOT / "configs/etth1/linear.yaml"),
+            *tiny_cli(wide_csv, tmp_path, batch_size=16), "--trainer.max_epochs", "2",
             "--start", "2024-01-06 00:00", "--stride", "12", "--num_windows", "5", "--refit_every", "2"]  # fmt: skip
     cli = main(args)
     run = tmp_path / "lightning_logs" / "version_0"

@@ -8,11 +8,9 @@ from forecast.cli import main
 QUANTILE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "etth1" / "gru_quantile.yaml"
 
 
-def test_prediction_writer_adds_monotone_quantile_columns(wide_csv, tmp_path):
+def test_prediction_writer_adds_monotone_quantile_columns(wide_csv, tmp_path, tiny_cli):
     output = tmp_path / "forecast.csv"
-    tiny = ["--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.split",
-            "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]  # fmt: skip
+    tiny = [*tiny_cli(wide_csv, tmp_path), "--trainer.logger", "false"]
     main(["predict", "--config", str(QUANTILE_CONFIG), *tiny, "--prediction_writer.output", str(output)])
     table = pd.read_csv(output)
     quantile_columns = [f"{target}_q{level}" for target in "abc" for level in (0.1, 0.5, 0.9)]

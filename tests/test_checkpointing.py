@@ -10,9 +10,9 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from forecast import Forecaster, TimeSeriesDataModule
-from forecast.backtest import ForecastTrainer
 from forecast.checkpointing import AtomicCheckpointIO
 from forecast.cli import ForecastCLI
+from forecast.trainer import ForecastTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 

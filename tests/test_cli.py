@@ -47,16 +47,20 @@ def test_best_and_last_need_an_earlier_run(tmp_path):
     assert resolve_checkpoint("some/file.ckpt", tmp_path) == "some/file.ckpt"
 
 
-def run_cli(subcommand: str, *args: str, root: Path, csv: str) -> subprocess.CompletedProcess:
-    """One subcommand in a fresh process, on a tiny frame, as a user would run it; ``args`` come last."""
-    command = [sys.executable, "-m", "forecast", subcommand, "--config", str(ROOT / "configs/quickstart.yaml")]
-    command += ["--data.source", csv, "--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "32"]
-    command += ["--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(root)]
-    command += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *args]
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+@pytest.fixture(scope="module")
+def run_cli(tiny_cli):
+    """``run_cli(subcommand, *args, root, csv)``: one subcommand in a fresh process, on a tiny frame, as a
+    user would run it; ``args`` come last."""
+
+    def run(subcommand: str, *args: str, root: Path, csv: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "forecast", subcommand, "--config", str(ROOT / "configs/quickstart.yaml")]
+        command += [*tiny_cli(csv, root, batch_size=32), *args]
+        env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    return run
 
 
 def metrics_of(run_dir: Path) -> pd.DataFrame:
@@ -64,7 +68,7 @@ def metrics_of(run_dir: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
+def fitted(tmp_path_factory, run_cli):
     """A two-epoch fit on a 200-row frame, in its own process; shared by the round-trip tests."""
     root = tmp_path_factory.mktemp("runs")
     steps = np.arange(200)
@@ -97,7 +101,7 @@ def test_fit_writes_best_and_last_checkpoints(fitted):
     assert metrics_of(root / "lightning_logs/version_0")["val/loss"].notna().sum() == 2
 
 
-def test_test_in_a_new_process_uses_the_best_checkpoint(fitted):
+def test_test_in_a_new_process_uses_the_best_checkpoint(fitted, run_cli):
     root, csv, _, _ = fitted
     result = run_cli("test", "--ckpt_path", "best", root=root, csv=csv)
     best = resolve_checkpoint("best", root)
@@ -109,7 +113,7 @@ def test_test_in_a_new_process_uses_the_best_checkpoint(fitted):
     assert logged["test/mae_orig"] == pytest.approx(np.mean(np.abs(forecast - target)), rel=1e-4)
 
 
-def test_predict_writes_the_forecast_after_the_data(fitted):
+def test_predict_writes_the_forecast_after_the_data(fitted, run_cli):
     root, csv, frame, _ = fitted
     output = root / "forecast.csv"
     run_cli("predict", "--ckpt_path", "last", "--prediction_writer.output", str(output), root=root, csv=csv)
@@ -121,7 +125,7 @@ def test_predict_writes_the_forecast_after_the_data(fitted):
     np.testing.assert_allclose(table[["a", "b"]].to_numpy(), forecast[0], rtol=1e-4)
 
 
-def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted):
+def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted, run_cli):
     root, csv, _, _ = fitted
     run_cli("fit", "--ckpt_path", "last", "--trainer.max_epochs", "3", root=root, csv=csv)
     resumed = torch.load(resolve_checkpoint("last", root), map_location="cpu", weights_only=True)
@@ -130,17 +134,15 @@ def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted):
     assert set(metrics_of(run_dir)["epoch"].dropna()) == {2}
 
 
-def test_runs_log_to_csv_by_default(wide_csv, tmp_path):
-    args = ["test", "--config", str(ROOT / "configs/etth1/last_value.yaml"), "--data.source", wide_csv,
-            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
-            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+def test_runs_log_to_csv_by_default(wide_csv, tmp_path, tiny_cli):
+    args = ["test", "--config", str(ROOT / "configs/etth1/last_value.yaml"), *tiny_cli(wide_csv, tmp_path)]
     cli = main(args)
     assert type(cli.trainer.logger).__name__ == "CSVLogger"
     assert (tmp_path / "lightning_logs/version_0/metrics.csv").is_file()
     assert (tmp_path / "lightning_logs/version_0/metrics.json").is_file()
 
 
-def test_yaml_chooses_tensorboard(wide_csv, tmp_path):
+def test_yaml_chooses_tensorboard(wide_csv, tmp_path, tiny_cli):
     pytest.importorskip("tensorboard")
     logger = tmp_path / "tensorboard.yaml"
     logger.write_text(
@@ -148,17 +150,13 @@ def test_yaml_chooses_tensorboard(wide_csv, tmp_path):
         f"    init_args:\n      save_dir: {tmp_path}\n"
     )
     args = ["test", "--config", str(ROOT / "configs/etth1/last_value.yaml"), "--config", str(logger),
-            "--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6",
-            "--data.split", "forecast.data.FractionSplit", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+            *tiny_cli(wide_csv)]  # fmt: skip
     assert type(main(args).trainer.logger).__name__ == "TensorBoardLogger"
 
 
-def test_best_and_last_after_a_backtest_with_refits_are_the_fits_own_checkpoints(wide_csv, tmp_path):
-    args = ["--config", str(ROOT / "configs/etth1/linear.yaml"), "--data.source", wide_csv,
-            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
-            "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "1",
-            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-            "--report.num_plots", "0"]  # fmt: skip
+def test_best_and_last_after_a_backtest_with_refits_are_the_fits_own_checkpoints(wide_csv, tmp_path, tiny_cli):
+    args = ["--config", str(ROOT / "configs/etth1/linear.yaml"), *tiny_cli(wide_csv, tmp_path),
+            "--trainer.max_epochs", "1", "--report.num_plots", "0"]  # fmt: skip
     main(["fit", *args])
     fit_checkpoints = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
     main(["backtest", *args, "--start", "2024-01-06 00:00", "--num_windows", "2", "--refit_every", "1"])
@@ -169,12 +167,11 @@ def test_best_and_last_after_a_backtest_with_refits_are_the_fits_own_checkpoints
     assert Path(resolve_checkpoint("best", tmp_path)).parent == fit_checkpoints
 
 
-def test_static_cardinalities_are_linked_into_the_model(long_frame, tmp_path):
+def test_static_cardinalities_are_linked_into_the_model(long_frame, tmp_path, tiny_cli):
     long_frame.to_csv(tmp_path / "long.csv", index=False)
-    args = ["validate", "--config", str(ROOT / "configs/quickstart.yaml"), "--data.source", str(tmp_path / "long.csv"),
-            "--data.targets", "[y]", "--data.static_covariates", "[region, size]", "--data.lookback", "12",
-            "--data.horizon", "4", "--data.split", "forecast.data.FractionSplit", "--model.static_embedding_size", "3",
-            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    args = ["validate", "--config", str(ROOT / "configs/quickstart.yaml"),
+            *tiny_cli(tmp_path / "long.csv", tmp_path, lookback=12, horizon=4), "--data.targets", "[y]",
+            "--data.static_covariates", "[region, size]", "--model.static_embedding_size", "3"]  # fmt: skip
     model = main(args).model
     assert model.hparams["static_cardinalities"] == [2, 0]  # region: north, south; size: a number
     assert [embedding.num_embeddings for embedding in model.static_embedding.embeddings] == [2]
@@ -204,12 +201,11 @@ def truncated_copy(source: Path, target: Path) -> Path:
     ],
     ids=["untrusted", "truncated"],
 )
-def test_test_refuses_a_checkpoint_file_it_cannot_trust(fitted, tmp_path, damage, message):
+def test_test_refuses_a_checkpoint_file_it_cannot_trust(fitted, tmp_path, damage, message, tiny_cli):
     root, csv, _, _ = fitted
     path = damage(root / "lightning_logs/version_0/checkpoints/last.ckpt", tmp_path / "given.ckpt")
-    args = ["test", "--config", str(ROOT / "configs/quickstart.yaml"), "--data.source", csv,
-            "--data.lookback", "24", "--data.horizon", "6", "--data.split", "forecast.data.FractionSplit",
-            "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", str(path)]  # fmt: skip
+    args = ["test", "--config", str(ROOT / "configs/quickstart.yaml"), *tiny_cli(csv, tmp_path),
+            "--ckpt_path", str(path)]  # fmt: skip
     with pytest.raises(ValueError, match=message) as refused:
         main(args)
     assert str(refused.value).startswith(str(path))

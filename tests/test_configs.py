@@ -64,12 +64,10 @@ DEFAULT_RUN = {"gru", "sru", "segrnn_sru", "segrnn_bigru", "gru_quantile", "line
     ],
     ids=lambda path: path.stem,
 )
-def test_etth1_config_fits_and_tests_its_checkpoint_through_the_cli(config, wide_csv, tmp_path):
+def test_etth1_config_fits_and_tests_its_checkpoint_through_the_cli(config, wide_csv, tmp_path, tiny_cli):
     """Each config trains one batch on a 200-row frame, then ``test`` scores the checkpoint it wrote: the
     metrics logged are those of the trained model's forecasts, over test batches of unequal sizes."""
-    tiny = ["--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.split",
-            "forecast.data.FractionSplit", "--data.batch_size", "16", "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.enable_progress_bar", "false", "--trainer.logger", "false", "--trainer.max_epochs", "1",
+    tiny = [*tiny_cli(wide_csv, tmp_path, batch_size=16), "--trainer.logger", "false", "--trainer.max_epochs", "1",
             "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]  # fmt: skip
     if "seg_len" in config.read_text():
         tiny += ["--model.embedding.init_args.seg_len", "6", "--model.head.init_args.seg_len", "6"]

@@ -1,18 +1,77 @@
+import dataclasses
 import gzip
 import hashlib
+import http.server
+import json
+import socket
+import threading
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import datasets
+from forecast import ForecastDataError, TimeSeriesDataModule, datasets
+from forecast.data import ETTSplit
+from forecast.datasets import registry
 
-ETTH1_SHA256 = "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066"
+ETT_COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files``; a path in ``server.cut`` gets half its body, then the connection closes."""
+
+    def do_GET(self) -> None:
+        body = self.server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if self.path in self.server.cut else body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A local HTTP server on 127.0.0.1: the real download code, and no internet."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.files, httpd.cut = {}, set()
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORECAST_DATA", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _serve(server, monkeypatch, name: str, body: bytes, cut: bool = False) -> str:
+    """Serve ``body`` as data set ``name``'s file and point the registry's URL at it."""
+    path = f"/{name}/{datasets.info(name).file}"
+    server.files[path] = body
+    (server.cut.add if cut else server.cut.discard)(path)
+    url = f"http://127.0.0.1:{server.server_port}{path}"
+    monkeypatch.setitem(registry.DATASETS, name, dataclasses.replace(datasets.info(name), url=url))
+    return url
+
+
+def _ett_csv(rows: int, freq: str = "15min") -> bytes:
+    values = np.arange(rows * 7, dtype=np.float64).reshape(rows, 7) / 8
+    frame = pd.DataFrame(values, columns=ETT_COLUMNS, index=pd.date_range("2016-07-01", periods=rows, freq=freq))
+    return frame.rename_axis("date").to_csv().encode()
 
 
 def test_etth1_is_packaged_unmodified():
     data = gzip.decompress((resources.files("forecast.datasets") / "etth1.csv.gz").read_bytes())
-    assert hashlib.sha256(data).hexdigest() == ETTH1_SHA256
+    assert hashlib.sha256(data).hexdigest() == datasets.info("etth1").sha256
 
 
 def test_load_etth1_has_hourly_datetime_index():
@@ -20,10 +79,101 @@ def test_load_etth1_has_hourly_datetime_index():
     assert isinstance(frame.index, pd.DatetimeIndex)
     assert frame.index.freqstr == "h"
     assert (frame.index[0], frame.index[-1]) == (pd.Timestamp("2016-07-01 00:00"), pd.Timestamp("2018-06-26 19:00"))
-    assert list(frame.columns) == ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    assert list(frame.columns) == ETT_COLUMNS
     assert frame.iloc[0]["OT"] == pytest.approx(30.5310001373291)
 
 
 def test_load_unknown_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="'etth1'"):
         datasets.load("etth9")
+
+
+@pytest.mark.parametrize("name", datasets.names())
+def test_info_split_preset_fits_the_frequency(name):
+    record = datasets.info(name)
+    split = record.split["init_args"]
+    if record.split["class_path"] == "forecast.data.ETTSplit":  # the ETT borders count 30-day months of hours
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(record.freq))
+        assert step * split["rows_per_hour"] == pd.Timedelta("1h")
+    else:
+        assert (record.split["class_path"], split) == ("forecast.data.FractionSplit", {"val": 0.1, "test": 0.2})
+    assert record.licence and record.citation
+
+
+def test_download_reads_the_served_file_and_records_its_hash(server, monkeypatch, cache):
+    body = _ett_csv(50)
+    url = _serve(server, monkeypatch, "ettm1", body)
+    frame = datasets.load("ettm1")
+    assert frame.index.freqstr == "15min" and list(frame.columns) == ETT_COLUMNS
+    np.testing.assert_array_equal(frame.to_numpy(), np.arange(350).reshape(50, 7) / 8)
+    record = json.loads((cache / "ETTm1.csv.sha256.json").read_text())
+    assert record == {"url": url, "sha256": hashlib.sha256(body).hexdigest()}
+    assert sorted(path.name for path in cache.iterdir()) == ["ETTm1.csv", "ETTm1.csv.sha256.json"]
+
+
+def test_load_refuses_a_file_changed_after_its_hash_was_recorded(server, monkeypatch, cache):
+    _serve(server, monkeypatch, "ettm2", _ett_csv(20))
+    datasets.load("ettm2")
+    (cache / "ETTm2.csv").write_bytes(_ett_csv(19))
+    with pytest.raises(ForecastDataError, match="ETTm2.csv has sha256 .* delete .*ETTm2.csv and"):
+        datasets.load("ettm2")
+
+
+def test_download_with_a_wrong_checksum_keeps_nothing(server, monkeypatch, cache):
+    _serve(server, monkeypatch, "etth2", _ett_csv(20, freq="h"))  # ETTh2's recorded sha256 is not this file's
+    with pytest.raises(ForecastDataError, match="not the recorded a3dc2c59"):
+        datasets.load("etth2")
+    assert list(cache.iterdir()) == []
+
+
+def test_interrupted_download_keeps_nothing(server, monkeypatch, cache):
+    url = _serve(server, monkeypatch, "ettm1", _ett_csv(50), cut=True)
+    with pytest.raises(FileNotFoundError, match=f"cannot download {url} .*IncompleteRead"):
+        datasets.load("ettm1")
+    assert list(cache.iterdir()) == []
+
+
+def test_leftover_part_file_of_a_killed_download_is_not_taken_as_the_data(server, monkeypatch, cache):
+    body = _ett_csv(50)
+    _serve(server, monkeypatch, "ettm1", body)
+    cache.mkdir()
+    (cache / "ETTm1.csv.k1ll3d.part").write_bytes(body[: len(body) // 2])  # what a SIGKILL mid-download leaves
+    assert len(datasets.load("ettm1")) == 50
+
+
+def test_offline_load_names_the_url_and_the_path(monkeypatch, cache):
+    with socket.socket() as closed:  # a port that nothing listens on: the download is refused, as offline
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/ETTm1.csv"
+    monkeypatch.setitem(registry.DATASETS, "ettm1", dataclasses.replace(datasets.info("ettm1"), url=url))
+    with pytest.raises(FileNotFoundError, match=f"cannot download {url} .*put it at {cache / 'ETTm1.csv'}, where"):
+        datasets.load("ettm1")
+
+
+def test_file_put_by_hand_at_the_named_path_is_loaded(cache):
+    with pytest.raises(FileNotFoundError, match=f"no stable download; put the literature's weather.csv .* at {cache}"):
+        datasets.load("weather")
+    cache.mkdir()
+    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    frame = datasets.load("weather")
+    assert (len(frame), frame.index.freqstr) == (30, "10min")
+    assert (cache / "weather.csv.sha256.json").is_file()
+
+
+def test_headerless_file_gets_the_literature_times_and_columns(server, monkeypatch, cache):
+    values = np.arange(12, dtype=np.float64).reshape(4, 3) / 4
+    body = gzip.compress(pd.DataFrame(values).to_csv(header=False, index=False).encode())
+    _serve(server, monkeypatch, "electricity", body)
+    frame = datasets.load("electricity")
+    assert list(frame.columns) == ["0", "1", "OT"]
+    assert list(frame.index) == list(pd.date_range("2016-07-01 02:00", periods=4, freq="h"))
+    np.testing.assert_array_equal(frame.to_numpy(), values)
+
+
+def test_data_source_ettm1_from_the_cache_takes_the_ett_preset(cache):
+    cache.mkdir()
+    (cache / "ETTm1.csv").write_bytes(_ett_csv(20 * 30 * 24 * 4))  # the ETT borders' 20 months of 15 minutes
+    split = ETTSplit(**datasets.info("ettm1").split["init_args"])
+    data = TimeSeriesDataModule(source="ettm1", lookback=96, horizon=96, split=split)
+    assert (data.freq, data.input_size) == ("15min", 7)
+    assert data.borders.tolist() == [[34560, 46080, 57600]]

@@ -16,16 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.ddp
 
 
-def cli_args(subcommand: str, root: Path, csv: str, *args: str) -> list[str]:
-    command = [subcommand, "--config", str(ROOT / "configs/quickstart.yaml")]
-    command += ["--data.source", csv, "--data.lookback", "24", "--data.horizon", "6"]
-    command += ["--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(root)]
-    command += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-    return command + ["--trainer.accelerator", "cpu", *args]
+def cli_args(subcommand: str, tiny: list[str], *args: str) -> list[str]:
+    """``subcommand`` of the quickstart config on CPU, with ``tiny_cli``'s arguments ``tiny``, then ``args``."""
+    return [subcommand, "--config", str(ROOT / "configs/quickstart.yaml"), *tiny, "--trainer.accelerator", "cpu", *args]
 
 
-def run_cli(subcommand: str, root: Path, csv: str, *args: str) -> None:
-    command = [sys.executable, "-m", "forecast", *cli_args(subcommand, root, csv, *args)]
+def run_cli(subcommand: str, root: Path, tiny: list[str], *args: str) -> None:
+    command = [sys.executable, "-m", "forecast", *cli_args(subcommand, tiny, *args)]
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
@@ -33,7 +30,7 @@ def run_cli(subcommand: str, root: Path, csv: str, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory, tiny_cli) -> dict[str, Path]:
     """Two epochs with 2 processes of 16 windows and 1 process of 32; then predict each way from the 2-process fit.
 
     The 1-process run also uses the DDP strategy, so that Lightning's distributed sampler draws the same
@@ -56,18 +53,20 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     csv = str(root / "long.csv")
     frame.to_csv(csv, index=False)
     uneven = ["--data.eval_stride", "7"]
-    run_cli("fit", root / "two", csv, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.batch_size", "16",
+    two, one = tiny_cli(csv, root / "two"), tiny_cli(csv, root / "one")
+    run_cli("fit", root / "two", two, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.batch_size", "16",
             *uneven)  # fmt: skip
-    run_cli("fit", root / "one", csv, "--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32",
+    run_cli("fit", root / "one", one, "--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32",
             *uneven)  # fmt: skip
     last = str(root / "two/lightning_logs/version_0/checkpoints/last.ckpt")
-    run_cli("predict", root / "two", csv, "--ckpt_path", last, "--trainer.devices", "2", "--trainer.strategy", "ddp",
+    run_cli("predict", root / "two", two, "--ckpt_path", last, "--trainer.devices", "2", "--trainer.strategy", "ddp",
             "--prediction_writer.output", str(root / "predictions_two.csv"))  # fmt: skip
-    main(cli_args("predict", root / "two", csv, "--ckpt_path", last, "--trainer.devices", "1",
+    main(cli_args("predict", two, "--ckpt_path", last, "--trainer.devices", "1",
                   "--prediction_writer.output", str(root / "predictions_one.csv")))  # fmt: skip
     tested = [*uneven, "--ckpt_path", last, "--report.write_forecasts", "true"]
-    run_cli("test", root / "test_two", csv, *tested, "--trainer.devices", "2", "--trainer.strategy", "ddp")
-    main(cli_args("test", root / "test_one", csv, *tested, "--trainer.devices", "1"))
+    run_cli("test", root / "test_two", tiny_cli(csv, root / "test_two"), *tested, "--trainer.devices", "2",
+            "--trainer.strategy", "ddp")  # fmt: skip
+    main(cli_args("test", tiny_cli(csv, root / "test_one"), *tested, "--trainer.devices", "1"))
     return {"root": root}
 
 

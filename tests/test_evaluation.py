@@ -9,8 +9,9 @@ from torchmetrics.functional import (
     symmetric_mean_absolute_percentage_error,
 )
 
-from forecast.evaluation import HorizonMetrics, metric_tables, seasonal_naive_scale
-from forecast.metrics import continuous_ranked_probability_score, interval_coverage
+from forecast.data.buffer import SeriesBuffer, check_naive_scale, naive_scale
+from forecast.metrics import HorizonMetrics, continuous_ranked_probability_score, interval_coverage
+from forecast.reports import metric_tables
 
 B, H, C = 8, 4, 3
 LEVELS = (0.1, 0.5, 0.9)
@@ -109,13 +110,21 @@ def test_horizon_metrics_over_batches_equal_metrics_over_their_concatenation(dat
         torch.testing.assert_close(parts.compute()[name], value)
 
 
+def test_horizon_metrics_mase_stays_finite_on_a_flat_training_history():
+    metric = HorizonMetrics(horizon=2, target_size=1)
+    metric.update(torch.ones(1, 2, 1), torch.zeros(1, 2, 1), scale=torch.zeros(1, 1))  # a flat series: scale 0
+    mase = metric.compute()["mase"]
+    assert torch.isfinite(mase).all() and (mase > 1e5).all()
+
+
 def test_seasonal_naive_scale_reads_each_series_training_rows_only():
     # Series 0 trains on rows 0-3 (errors at period 2: |2 - 0|, |6 - 1| -> 3.5); series 1 on 3 rows (|4 - 4| = 0).
     values = torch.tensor([[0.0], [1.0], [2.0], [6.0], [100.0], [4.0], [9.0], [4.0], [-50.0]])
-    scale = seasonal_naive_scale(values, np.array([0, 5]), np.array([4, 3]), seasonal_period=2)
+    buffer = SeriesBuffer(values, offsets=np.array([0, 5]), future_rows=np.zeros(2, dtype=int))
+    scale = naive_scale(buffer, np.array([4, 3]), targets=1, seasonal_period=2)
     torch.testing.assert_close(scale, torch.tensor([[3.5], [0.0]]))
 
 
 def test_seasonal_naive_scale_names_the_period_key_when_training_is_too_short():
-    with pytest.raises(ValueError, match="report.seasonal_period=24"):
-        seasonal_naive_scale(torch.zeros(30, 1), np.array([0]), np.array([20]), seasonal_period=24)
+    with pytest.raises(ValueError, match="data.seasonal_period=24"):
+        check_naive_scale(np.array([30, 20]), seasonal_period=24, names=["long", "short"])

@@ -88,11 +88,13 @@ def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
         time=torch.arange(8),
         target_scale=torch.full((8, 2), 2.0),
         target_offset=torch.full((8, 2), 10.0),
+        naive_scale=torch.ones(8, 2),
     )
     model._evaluate(batch, "test")
     quantiles = model.loss.quantiles(model(batch.past, batch.future, batch.static), (0.1, 0.5, 0.9))
     inside = (quantiles[..., 0] <= batch.target) & (batch.target <= quantiles[..., 2])
-    torch.testing.assert_close(model.quantile_metrics["test"]["coverage"].compute(), inside.float().mean())
+    coverage = model.metrics["test"].compute()["coverage"].mean()  # -> the share over all steps and columns
+    torch.testing.assert_close(coverage, inside.double().mean())
     prediction = model.predict_step(batch, 0)
     torch.testing.assert_close(prediction["quantiles"], quantiles * 2.0 + 10.0)
 

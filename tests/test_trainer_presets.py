@@ -35,7 +35,7 @@ def test_trainer_preset_composes_with_a_model_config(preset, capsys):
 
 
 def test_gpu_preset_gives_the_cli_a_one_device_bf16_trainer_with_cudnn_benchmark(
-    wide_csv, tmp_path, monkeypatch, capsys
+    wide_csv, tmp_path, monkeypatch, capsys, tiny_cli
 ):
     """The Trainer that ``fit`` builds from the preset: one device, bf16 autocast, cuDNN benchmark. Without a
     GPU the accelerator is overridden to the CPU, and the rest of the preset still applies."""
@@ -44,9 +44,7 @@ def test_gpu_preset_gives_the_cli_a_one_device_bf16_trainer_with_cudnn_benchmark
     assert (parsed["trainer"]["accelerator"], parsed["trainer"]["devices"]) == ("gpu", 1)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # the trainer sets it; restored afterwards
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    tiny = ["--data.source", wide_csv, "--data.lookback", "24", "--data.horizon", "6", "--data.split",
-            "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false",
-            "--trainer.enable_progress_bar", "false", "--trainer.fast_dev_run", "1"]  # fmt: skip
+    tiny = [*tiny_cli(wide_csv, tmp_path), "--trainer.logger", "false", "--trainer.fast_dev_run", "1"]
     on_cpu = [] if device == "cuda" else ["--trainer.accelerator", "cpu"]
     trainer = main(["fit", "--config", str(model_config), "--config", str(preset), *on_cpu, *tiny]).trainer
     assert trainer.num_devices == 1 and isinstance(trainer.strategy, SingleDeviceStrategy)

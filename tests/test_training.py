@@ -17,12 +17,15 @@ from forecast.datasets import load
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fit(csv: str, root: Path, *args: str):
-    tiny = ["--config", str(ROOT / "configs/quickstart.yaml"), "--data.source", csv, "--data.lookback", "24",
-            "--data.horizon", "6", "--data.batch_size", "32", "--data.split", "forecast.data.FractionSplit",
-            "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
-            "--trainer.enable_model_summary", "false", "--trainer.deterministic", "true"]  # fmt: skip
-    return main(["fit", *tiny, *args])
+@pytest.fixture(scope="module")
+def fit(tiny_cli):
+    """``fit(csv, root, *args)``: ``forecast fit`` of the quickstart config on a tiny frame, in this process."""
+
+    def run(csv: str, root: Path, *args: str):
+        tiny = [*tiny_cli(csv, root, batch_size=32), "--trainer.deterministic", "true"]
+        return main(["fit", "--config", str(ROOT / "configs/quickstart.yaml"), *tiny, *args])
+
+    return run
 
 
 def validation_metrics(root: Path) -> pd.DataFrame:
@@ -30,7 +33,7 @@ def validation_metrics(root: Path) -> pd.DataFrame:
     return metrics.filter(regex="^val/").dropna().reset_index(drop=True)
 
 
-def test_fit_with_the_same_seed_repeats_its_validation_metrics(wide_csv, tmp_path):
+def test_fit_with_the_same_seed_repeats_its_validation_metrics(wide_csv, tmp_path, fit):
     for run, seed in [("first", "7"), ("again", "7"), ("other", "8")]:
         fit(wide_csv, tmp_path / run, "--seed_everything", seed)
     first = validation_metrics(tmp_path / "first")
@@ -39,7 +42,7 @@ def test_fit_with_the_same_seed_repeats_its_validation_metrics(wide_csv, tmp_pat
     assert not validation_metrics(tmp_path / "other").equals(first)  # the seed does decide the run
 
 
-def test_fit_stops_at_a_nan_loss_naming_step_and_batch(wide_csv, tmp_path):
+def test_fit_stops_at_a_nan_loss_naming_step_and_batch(wide_csv, tmp_path, fit):
     exploding = ["--model.optimizer", "torch.optim.SGD", "--model.optimizer.lr", "1e30"]
     with pytest.raises(FloatingPointError, match=r"epoch 0, global step 1, batch index 1 of the epoch"):
         fit(wide_csv, tmp_path, *exploding)
@@ -54,7 +57,7 @@ def test_fit_stops_at_a_nan_loss_naming_step_and_batch(wide_csv, tmp_path):
     ],
     ids=["epoch-boundary", "mid-epoch"],
 )
-def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(stop, stopped_at, wide_csv, tmp_path):
+def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(stop, stopped_at, wide_csv, tmp_path, fit):
     fit(wide_csv, tmp_path / "whole", "--trainer.max_epochs", "3")
     fit(wide_csv, tmp_path / "parts", *stop)
     stopped = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
@@ -67,16 +70,14 @@ def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(stop, stopped_
         torch.testing.assert_close(parts["state_dict"][name], weight, rtol=0, atol=0, msg=name)
 
 
-def test_checkpoint_every_n_train_steps_reaches_the_model_checkpoint(wide_csv, tmp_path):
+def test_checkpoint_every_n_train_steps_reaches_the_model_checkpoint(wide_csv, tmp_path, fit):
     trainer = fit(wide_csv, tmp_path, "--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "1").trainer
     assert trainer.checkpoint_callback._every_n_train_steps == 3  # Lightning keeps it under this name only
     assert trainer.checkpoint_callback.monitor == "val/loss"  # the CLI's other checkpoint defaults stay
 
 
 # 4 batches an epoch and a checkpoint every 3 steps (the first at step 6, once val/loss exists), 4 epochs.
-KILLABLE = ["--data.lookback", "24", "--data.horizon", "6", "--data.batch_size", "32", "--data.split",
-            "forecast.data.FractionSplit", "--trainer.enable_progress_bar", "false", "--trainer.deterministic", "true",
-            "--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "4"]  # fmt: skip
+KILLABLE = ["--trainer.deterministic", "true", "--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "4"]
 # Every kill point after the first checkpoint (hook, how many calls of it the kill lands on): step
 # boundaries, inside the optimizer step, during the saves (the best and last.ckpt at steps 6, 9 and 12,
 # last.ckpt alone at 15, where val/loss did not improve, and the 8th at the fit's end), validations,
@@ -91,17 +92,23 @@ KILL_POINTS = [
 ]  # fmt: skip
 
 
-def forecast_fit(csv: Path, root: Path, *args: str, kill: tuple[str, int] | None = None) -> int:
-    """``forecast fit`` in a process of its own (killed at a hook's call with ``kill``); its return code."""
-    program = [str(ROOT / "tests/killed_fit.py"), *map(str, kill)] if kill else ["-m", "forecast"]
-    command = [sys.executable, *program, "fit", "--config", str(ROOT / "configs/quickstart.yaml"),
-               "--data.source", str(csv), "--trainer.default_root_dir", str(root), *KILLABLE, *args]  # fmt: skip
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(command, env=env, cwd=root.parent, capture_output=True, timeout=300).returncode
+@pytest.fixture(scope="module")
+def forecast_fit(tiny_cli):
+    """``forecast_fit(csv, root, *args, kill=None)``: ``forecast fit`` in a process of its own (killed at a
+    hook's call with ``kill``); its return code."""
+
+    def run(csv: Path, root: Path, *args: str, kill: tuple[str, int] | None = None) -> int:
+        program = [str(ROOT / "tests/killed_fit.py"), *map(str, kill)] if kill else ["-m", "forecast"]
+        command = [sys.executable, *program, "fit", "--config", str(ROOT / "configs/quickstart.yaml"),
+                   *tiny_cli(csv, root, batch_size=32), *KILLABLE, *args]  # fmt: skip
+        env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+        return subprocess.run(command, env=env, cwd=root.parent, capture_output=True, timeout=300).returncode
+
+    return run
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> dict[str, Path]:
+def uninterrupted(tmp_path_factory, forecast_fit) -> dict[str, Path]:
     """200 hourly rows of 3 ETTh1 columns, and the run directory of a fit of them never killed."""
     root = tmp_path_factory.mktemp("killable")
     load("etth1").iloc[:200, :3].to_csv(root / "etth1.csv")
@@ -124,7 +131,7 @@ DEFAULT_KILLS = [("on_validation_start", 3)]
     ("hook", "count"),
     [*DEFAULT_KILLS, *(pytest.param(*p, marks=pytest.mark.slow) for p in KILL_POINTS if p not in DEFAULT_KILLS)],
 )
-def test_fit_killed_and_resumed_ends_with_the_weights_of_one_run(hook, count, uninterrupted, tmp_path):
+def test_fit_killed_and_resumed_ends_with_the_weights_of_one_run(hook, count, uninterrupted, tmp_path, forecast_fit):
     csv, run = uninterrupted["csv"], tmp_path / "run"
     assert forecast_fit(csv, run, kill=(hook, count)) == -signal.SIGKILL
     killed = torch.load(resolve_checkpoint("last", run), weights_only=True)  # whole, despite the kill
@@ -152,7 +159,7 @@ def test_fit_killed_and_resumed_ends_with_the_weights_of_one_run(hook, count, un
      ["SRUEncoder", "--model.encoder.num_layers", "2"]],
     ids=["rnn", "lstm", "gru", "bigru", "sru"],
 )  # fmt: skip
-def test_fit_in_bf16_mixed_precision_trains_every_encoder(encoder, wide_csv, tmp_path):
+def test_fit_in_bf16_mixed_precision_trains_every_encoder(encoder, wide_csv, tmp_path, fit):
     # The GPU preset's precision, here on the CPU, where autocast also runs the matrix products in bfloat16.
     name, *options = encoder
     model = ["--model.encoder", f"forecast.nn.{name}", *options, "--trainer.precision", "bf16-mixed"]

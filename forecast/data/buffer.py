@@ -17,7 +17,7 @@ from .calendar import CalendarEncoding, calendar_columns, calendar_features, ste
 from .frames import Roles, SeriesTable
 from .scaling import AffineScaling, series_chunks
 
-__all__ = ["SeriesBuffer", "build_buffer", "static_vocabularies", "encode_statics"]
+__all__ = ["SeriesBuffer", "build_buffer", "naive_scale", "check_naive_scale", "static_vocabularies", "encode_statics"]
 
 _CHUNK_CELLS = 1 << 20  # values copied at once (8 MiB of float64; the row indices take four times that)
 
@@ -82,6 +82,45 @@ def build_buffer(
             times = step_times(table.times[table.offsets[series]], capacity[series], freq)
             values[offsets[chunk.start] : offsets[chunk.stop], channel:] = calendar_features(times, features, encoding)
     return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed)
+
+
+def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seasonal_period: int) -> torch.Tensor:
+    """Each series' in-sample seasonal-naive MAE per target on the scaled data: the scale of MASE.
+
+    The mean of ``|y[t] - y[t - m]|`` over the training rows of each series (Hyndman and Koehler,
+    "Another look at measures of forecast accuracy", 2006, Section 3.4); NaN for a series with no more
+    training rows than ``m`` (``check_naive_scale`` says which).
+
+    Shapes:
+        train_rows: (N,) -> (N, C_out)
+
+    Example:
+        >>> import numpy as np, torch
+        >>> values = torch.tensor([[0.0], [1.0], [3.0], [10.0], [10.0], [14.0]])
+        >>> buffer = SeriesBuffer(values, offsets=np.array([0, 3]), future_rows=np.zeros(2, dtype=int))
+        >>> naive_scale(buffer, np.array([3, 2]), targets=1, seasonal_period=1)
+        tensor([[1.5000],
+                [0.0000]])
+    """
+    scales = []
+    for offset, end in zip(buffer.offsets.tolist(), train_rows.tolist(), strict=True):
+        train = buffer.values[offset : offset + end, :targets].double()  # -> (T, C_out)
+        scales.append((train[seasonal_period:] - train[:-seasonal_period]).abs().mean(0))  # -> (C_out,), NaN if empty
+    return torch.stack(scales).float()  # -> (N, C_out)
+
+
+def check_naive_scale(train_rows: np.ndarray, seasonal_period: int, names: list[str]) -> None:
+    """Refuse series whose training part is too short for the scale of MASE.
+
+    Raises:
+        ForecastDataError: a series has no more training rows than ``seasonal_period``.
+    """
+    short = np.flatnonzero(train_rows <= seasonal_period)
+    if short.size:
+        raise ForecastDataError(
+            f"series {[names[i] for i in short[:10]]} have {train_rows[short[0]]} training rows, too few for MASE "
+            f"with data.seasonal_period={seasonal_period}; lower the period or train on more rows"
+        )
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ a day sits next to the first.
 """
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,16 +20,28 @@ CalendarEncoding = Literal["cyclical", "integer"]
 
 Field = Callable[[pd.DatetimeIndex], np.ndarray]
 
-# name -> (zero-based index, its period); periods that vary (days in a month) are arrays.
-CALENDAR_FEATURES: dict[str, tuple[Field, Field]] = {
-    "minute": (lambda t: t.minute, lambda t: 60),
-    "hour": (lambda t: t.hour, lambda t: 24),
-    "dayofweek": (lambda t: t.day_of_week, lambda t: 7),
-    "day": (lambda t: t.day - 1, lambda t: t.days_in_month),
-    "dayofyear": (lambda t: t.day_of_year - 1, lambda t: 365 + t.is_leap_year),
-    "weekofyear": (lambda t: t.isocalendar().week.to_numpy(dtype=np.int64) - 1, lambda t: 53),
-    "month": (lambda t: t.month - 1, lambda t: 12),
-    "quarter": (lambda t: t.quarter - 1, lambda t: 4),
+
+class CalendarField(NamedTuple):
+    """One calendar feature: its zero-based index at each time, and its period there (an array where
+    the period varies, as the days of a month do)."""
+
+    index: Field
+    period: Field
+
+
+def _week_of_year(times: pd.DatetimeIndex) -> np.ndarray:
+    return times.isocalendar().week.to_numpy(dtype=np.int64) - 1  # ISO weeks 1-53 -> 0-52
+
+
+CALENDAR_FEATURES: dict[str, CalendarField] = {
+    "minute": CalendarField(index=lambda t: t.minute, period=lambda t: 60),
+    "hour": CalendarField(index=lambda t: t.hour, period=lambda t: 24),
+    "dayofweek": CalendarField(index=lambda t: t.day_of_week, period=lambda t: 7),
+    "day": CalendarField(index=lambda t: t.day - 1, period=lambda t: t.days_in_month),
+    "dayofyear": CalendarField(index=lambda t: t.day_of_year - 1, period=lambda t: 365 + t.is_leap_year),
+    "weekofyear": CalendarField(index=_week_of_year, period=lambda t: 53),
+    "month": CalendarField(index=lambda t: t.month - 1, period=lambda t: 12),
+    "quarter": CalendarField(index=lambda t: t.quarter - 1, period=lambda t: 4),
 }
 
 
@@ -70,12 +82,12 @@ def calendar_features(times: pd.DatetimeIndex, features: list[str], encoding: Ca
     _check(features)
     channels = []
     for name in features:
-        index_of, period_of = CALENDAR_FEATURES[name]
-        index = np.asarray(index_of(times), dtype=np.float64)  # -> (T,)
+        field = CALENDAR_FEATURES[name]
+        index = np.asarray(field.index(times), dtype=np.float64)  # -> (T,)
         if encoding == "integer":
             channels.append(index)
         else:
-            angle = 2 * np.pi * index / np.asarray(period_of(times), dtype=np.float64)  # -> (T,)
+            angle = 2 * np.pi * index / np.asarray(field.period(times), dtype=np.float64)  # -> (T,)
             channels += [np.sin(angle), np.cos(angle)]
     return np.stack(channels, axis=1).astype(np.float32) if channels else np.empty((len(times), 0), np.float32)
 

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from ..errors import ForecastDataError, where
 from ..specs import to_spec
-from .buffer import SeriesBuffer, build_buffer, encode_statics, static_vocabularies
+from .buffer import SeriesBuffer, build_buffer, check_naive_scale, encode_statics, naive_scale, static_vocabularies
 from .calendar import CalendarEncoding, calendar_columns
 from .frames import read_source, resolve_roles, to_table
 from .sampling import SeriesBalancedSampler
@@ -83,6 +83,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
             gathers, so workers rarely pay off and compete for CPU cores with the model).
         pin_memory: page-locked batches, for faster copies to a GPU.
         freq: the pandas frequency of the times (e.g. ``"h"``), when it cannot be inferred.
+        seasonal_period: m of MASE, whose scale is each series' mean ``|y[t] - y[t - m]|`` over its
+            training rows (1: the last value's error; 24: the same hour the day before, for hourly data).
         nan_policy: what to do with NaN or infinite values: ``error``, or repair them by ``ffill``,
             ``interpolate`` or ``zero``, each split part of a series from its own rows and the rows
             before it only (logging how many per part); see ``validate.repair_missing``.
@@ -93,10 +95,6 @@ class TimeSeriesDataModule(L.LightningDataModule):
         series: the ids of the series of long data to read; ``None`` reads all. From a file only these
             rows, and (when ``targets`` are named) only the id, time and role columns are read: Parquet
             skips the rest unread.
-        history_only: the frame is only the history to forecast from (``Forecaster.predict``): a
-            series needs ``lookback`` rows, not ``lookback + horizon``, all of it counts as training
-            rows, and a checkpoint's per-series scalers give way, for series it never saw, to
-            scalers fitted on their own history.
     """
 
     def __init__(
@@ -121,21 +119,25 @@ class TimeSeriesDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         freq: str | None = None,
+        seasonal_period: int = 1,
         nan_policy: NanPolicy = "error",
         drop_short: bool = False,
         id_column: str = "id",
         time_column: str = "time",
         series: list[str] | None = None,
-        history_only: bool = False,
     ):
         super().__init__()
-        counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
+        counts = dict(
+            lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride,
+            seasonal_period=seasonal_period,
+        )  # fmt: skip
         if min(counts.values()) < 1:
-            raise ValueError(f"lookback, horizon and strides must be >= 1; got {counts}")
+            raise ValueError(f"lookback, horizon, strides and seasonal_period must be >= 1; got {counts}")
         ignore = ["source"] if isinstance(source, pd.DataFrame) else None
         self.save_hyperparameters(ignore=ignore)
         self.save_hyperparameters({name: _recorded(value) for name, value in self.hparams.items()}, ignore=ignore)
-        self.lookback, self.horizon, self.history_only = lookback, horizon, history_only
+        self.lookback, self.horizon = lookback, horizon
+        self.seasonal_period = seasonal_period
         self.split = split or FractionSplit()
         self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}
         self.scaler, self.covariate_scaler, self.scale_per_series = scaler, covariate_scaler, scale_per_series
@@ -156,6 +158,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
         self._buffer: SeriesBuffer | None = None
         self._static: torch.Tensor | None = None
+        self._naive_scale: torch.Tensor | None = None
 
     def _read(
         self,
@@ -170,7 +173,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         table = to_table(frame, self.roles, id_column, time_column)
         self.freq = check_times(table, freq)
         find_future_rows(table, self.roles)
-        table = check_lengths(table, self.lookback, 0 if self.history_only else self.horizon, drop_short)
+        table = check_lengths(table, self.lookback, self.horizon if self.split.evaluates else 0, drop_short)
         self.table, self.nan_policy = table, nan_policy
         self._given = table.values  # as read: repairs are redone from these whenever the borders move
         self.series_names = table.names
@@ -178,10 +181,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.vocabularies = static_vocabularies(table)
         # Per static column its number of categories, 0 for a number: the model sizes its embeddings by it.
         self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
-        if self.history_only:  # every row is history: "train" to its end, no validation or test rows
-            self.borders = np.repeat(table.observed[:, None], 3, axis=1)
-        else:
-            self.borders = self.split.target_borders(table)
+        self.borders = self.split.target_borders(table)
         self._repair()
 
     def _repair(self) -> None:
@@ -196,7 +196,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             ForecastDataError: a part that ``stage`` needs has no window in any series.
         """
         if self.scalings is None:
-            self.scalings = self._fit_scalings()
+            self.scalings = self.fit_scalings()
+        if stage == "test":  # its report gives MASE, whose scale needs training rows in every series
+            check_naive_scale(self.borders[:, 0], self.seasonal_period, self.series_names)
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
             self._windows(part)
 
@@ -209,10 +211,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         themselves only). The scalings given take effect, or, with none, are fitted again on the new
         training rows at the next ``setup``.
         """
-        self.borders, self.scalings, self._buffer, self._static = borders, scalings, None, None
+        self.borders, self.scalings = borders, scalings
+        self._buffer = self._static = self._naive_scale = None
         self._repair()
 
-    def _fit_scalings(self) -> tuple[AffineScaling, AffineScaling, AffineScaling]:
+    def fit_scalings(self) -> tuple[AffineScaling, AffineScaling, AffineScaling]:
         """Scalings of targets and covariates fitted on each series' training rows, and of the numeric
         statics over the series that have training rows (one value per series)."""
         table, roles = self.table, self.roles
@@ -287,6 +290,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
             )
         shape = (len(self.series_names), self.target_size)  # one map for all series, or one per series
         scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
+        if self._naive_scale is None:
+            self._naive_scale = naive_scale(buffer, self.borders[:, 0], self.target_size, self.seasonal_period)
         return WindowDataset(
             buffer=buffer,
             windows=self._windows(part),
@@ -296,6 +301,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             static=self.static,
             target_scale=torch.tensor(scale, dtype=torch.float32),
             target_offset=torch.tensor(offset, dtype=torch.float32),
+            naive_scale=self._naive_scale,
             with_target=part != "predict",
         )
 
@@ -323,6 +329,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     def _consumed(self) -> int:
         """Batches of the current epoch the training loop has taken: Lightning's count, restored on resume."""
+        # Lightning's count, not one the loader keeps in its state_dict: Lightning's fetcher draws a batch
+        # ahead of the step, so at checkpoint time the loader has yielded one batch more than was trained on.
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.ready if self.trainer else 0
 
     def train_dataloader(self) -> DataLoader:
@@ -373,7 +381,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
         Raises:
             ForecastDataError: the checkpoint was trained on other columns, calendar features or
-                frequency, or (scaled per series, unless ``history_only``) lacks a series of these data.
+                frequency, or (scaled per series) lacks a series of these data.
         """
         if not state:
             return
@@ -383,28 +391,17 @@ class TimeSeriesDataModule(L.LightningDataModule):
                     f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
                     f"{key}={value!r}; set data.{key} to match the checkpoint"
                 )
-        scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in _SCALED[:2])
-        statics = AffineScaling(**state["scaling"]["statics"])
+        scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in _SCALED)
         if state["scale_per_series"]:
             position = {name: i for i, name in enumerate(state["series"])}
-            known = np.array([name in position for name in self.series_names])
-            if not known.all() and not self.history_only:
-                unknown = [name for name, seen in zip(self.series_names, known, strict=True) if not seen]
+            unknown = [name for name in self.series_names if name not in position]
+            if unknown:
                 raise ForecastDataError(
                     f"the checkpoint scaled each series with its own scaler, but knows no series {unknown[:10]}; "
                     "forecast the series it was trained on, or train with scale_per_series: false"
                 )
-            order = np.array([position.get(name, 0) for name in self.series_names])
-            scalings = tuple(scaling.take(order) for scaling in scalings)
-            if not known.all():  # new series: scalers fitted on their own history
-                self.scale_per_series = True
-                scalings = tuple(
-                    AffineScaling(
-                        np.where(known[:, None], loaded.scale, own.scale).tolist(),
-                        np.where(known[:, None], loaded.offset, own.offset).tolist(),
-                    )
-                    for loaded, own in zip(scalings, self._fit_scalings()[:2], strict=True)
-                )
-        self.scalings, self.scale_per_series = (*scalings, statics), state["scale_per_series"]
+            order = np.array([position[name] for name in self.series_names])
+            scalings = (*(scaling.take(order) for scaling in scalings[:2]), scalings[2])
+        self.scalings, self.scale_per_series = scalings, state["scale_per_series"]
         self.vocabularies = state["vocabularies"]
-        self._buffer = self._static = None
+        self._buffer = self._static = self._naive_scale = None

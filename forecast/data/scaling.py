@@ -35,10 +35,6 @@ class AffineScaling:
         """Scale ``values`` of shape (rows, C) to float32, with the map of ``group`` (or one group per row)."""
         return ((values - self.offset[group]) / self.scale[group]).astype(np.float32)
 
-    def inverse_transform(self, values: np.ndarray, group: int | np.ndarray = 0) -> np.ndarray:
-        """Map scaled ``values`` of shape (..., C) back to original units."""
-        return values * self.scale[group] + self.offset[group]
-
     def channels(self, selection: slice) -> "AffineScaling":
         """The maps of some channels (the past covariates among all covariates)."""
         return AffineScaling(self.scale[:, selection].tolist(), self.offset[:, selection].tolist())

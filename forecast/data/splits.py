@@ -15,13 +15,17 @@ import pandas as pd
 from ..errors import ForecastDataError, where
 from .frames import SeriesTable
 
-__all__ = ["Split", "RowSplit", "ETTSplit", "FractionSplit", "DateSplit", "Windows", "part_windows", "PARTS"]
-
-PARTS = ("train", "val", "test")
+__all__ = ["Split", "RowSplit", "ETTSplit", "FractionSplit", "DateSplit", "Windows", "part_windows"]
 
 
 class Split(ABC):
-    """Chooses the target borders of the train, val and test parts of every series."""
+    """Chooses the target borders of the train, val and test parts of every series.
+
+    ``evaluates`` says whether the parts hold windows with targets, so that every series needs
+    ``lookback + horizon`` rows; a split of history to forecast from needs only ``lookback``.
+    """
+
+    evaluates: bool = True
 
     @abstractmethod
     def _borders(self, table: SeriesTable) -> np.ndarray:

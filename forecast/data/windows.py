@@ -34,6 +34,7 @@ class WindowDataset(Dataset):
         static: static features per series, shape (N, S).
         target_scale: per series factor back to original units, shape (N, C_out).
         target_offset: per series offset back to original units, shape (N, C_out).
+        naive_scale: per series the scale of MASE (``buffer.naive_scale``), shape (N, C_out).
         with_target: ``False`` for windows whose horizon lies beyond the data (forecasting the
             future): their ``target`` is NaN.
     """
@@ -48,6 +49,7 @@ class WindowDataset(Dataset):
         static: torch.Tensor,
         target_scale: torch.Tensor,
         target_offset: torch.Tensor,
+        naive_scale: torch.Tensor,
         with_target: bool = True,
     ):
         self.values = buffer.values
@@ -57,6 +59,7 @@ class WindowDataset(Dataset):
         self.static = static
         self.target_scale = target_scale
         self.target_offset = target_offset
+        self.naive_scale = naive_scale
         self.with_target = with_target
         self.stride = windows.stride
         # The index arithmetic runs in numpy: on 256 windows it is a few microseconds, torch's
@@ -133,6 +136,7 @@ class WindowDataset(Dataset):
             time=time,
             target_scale=self.target_scale[series],  # -> (B, C_out)
             target_offset=self.target_offset[series],  # -> (B, C_out)
+            naive_scale=self.naive_scale[series],  # -> (B, C_out)
         )
 
     def __getitem__(self, index: int) -> Batch:

@@ -3,7 +3,7 @@
 from .baselines import IdentityEncoder, LastValueHead, LookbackLinearHead, LookbackMeanHead, SeasonalNaiveHead
 from .embeddings import Embedding, IdentityEmbedding, LinearEmbedding, SegmentEmbedding
 from .encoders import Encoder, EncoderOutput, GRUEncoder, LSTMEncoder, RNNEncoder, StackedEncoder
-from .heads import AutoregressiveHead, Head, LinearHead, SegmentHead
+from .heads import AutoregressiveHead, Decoding, Head, LinearHead, SegmentHead
 from .normalization import InstanceNormalization, LastValueNormalization, NoNormalization, Normalization
 from .sru import SRUEncoder, SRULayer
 
@@ -18,6 +18,7 @@ __all__ = [
     "StackedEncoder",
     "IdentityEncoder",
     "Head",
+    "Decoding",
     "LinearHead",
     "SegmentHead",
     "AutoregressiveHead",

@@ -12,7 +12,7 @@ from torch.nn import functional
 
 from ..batch import ModelDims
 from .encoders import Encoder, EncoderOutput, State
-from .heads import Head
+from .heads import Decoding, Head
 
 __all__ = ["IdentityEncoder", "LastValueHead", "SeasonalNaiveHead", "LookbackMeanHead", "LookbackLinearHead"]
 
@@ -41,7 +41,7 @@ class _WindowHead(Head):
             the loss needs more than one parameter per value.
     """
 
-    def __init__(self, dims: ModelDims, point_only: bool = True):
+    def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, point_only: bool = True):
         super().__init__()
         name = type(self).__name__
         if dims.encoder_steps != dims.lookback or dims.encoder_size != dims.input_size:
@@ -92,7 +92,7 @@ class SeasonalNaiveHead(_WindowHead):
         ValueError: ``period`` is below 1 or longer than the lookback.
     """
 
-    def __init__(self, dims: ModelDims, *, period: int = 24):
+    def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, period: int = 24):
         super().__init__(dims)
         if not 1 <= period <= dims.lookback:
             raise ValueError(
@@ -150,7 +150,9 @@ class LookbackLinearHead(_WindowHead):
         ValueError: ``moving_average`` is negative or even.
     """
 
-    def __init__(self, dims: ModelDims, *, moving_average: int = 0, individual: bool = False):
+    def __init__(
+        self, dims: ModelDims, decoding: Decoding | None = None, *, moving_average: int = 0, individual: bool = False
+    ):
         super().__init__(dims, point_only=False)
         if moving_average < 0 or moving_average and moving_average % 2 == 0:
             raise ValueError(

@@ -38,12 +38,16 @@ class Encoder(nn.Module):
 
     Subclasses set ``output_size`` and implement ``forward(x, state=None) -> EncoderOutput``; ``state``,
     when given, is a state this encoder returned (a recurrent decoder starts from the encoder's).
+    ``state_holds_last`` says whether ``state`` already carries ``last`` (the top layer's hidden state
+    of a ``torch.nn`` layer is its output): a decoder started from such a state sees the window's end,
+    while one started from an SRU's cell state must also read ``last`` to see the top layer's highway.
 
     Shapes:
         x: (B, T, D_in) -> EncoderOutput(sequence (B, T, output_size), last (B, output_size), state)
     """
 
     output_size: int
+    state_holds_last: bool = True
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
         raise NotImplementedError

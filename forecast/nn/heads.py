@@ -1,16 +1,34 @@
 """Heads: from the encoder's output to the loss parameters of every horizon step."""
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
 from ..batch import ModelDims
-from .encoders import EncoderOutput, State
+from .encoders import Encoder, EncoderOutput, State
 
-__all__ = ["Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
+__all__ = ["Decoding", "Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
+
+
+class Decoding(NamedTuple):
+    """What a recurrent head needs beyond sizes, given by the Forecaster beside ``ModelDims``.
+
+    ``encoder`` is the encoder's own factory (a GRU decodes with a GRU); ``point`` maps a head's raw
+    output (B, H, C_out, P) to the loss's point forecast (B, H, C_out) on the normalized scale, for
+    heads that feed back their own forecasts.
+    """
+
+    encoder: Callable[[int], Encoder]
+    point: Callable[[torch.Tensor], torch.Tensor]
 
 
 class Head(nn.Module):
     """The contract every head keeps: encoder output (and covariates) in, loss parameters out.
+
+    The Forecaster builds a head as ``head(dims, decoding)``: the model's sizes, and the
+    ``Decoding`` factories that only recurrent heads read.
 
     ``history`` is the targets' own lookback on the normalized scale, for heads that continue it (an
     autoregressive decoder starts from its last values). ``target``, the normalized target, is given in
@@ -40,6 +58,7 @@ class LinearHead(Head):
 
     Args:
         dims: sizes from the Forecaster (encoder output size, horizon, targets, loss parameters).
+        decoding: not read: a direct head has no decoder.
         from_sequence: map the whole flattened output sequence (T x D features) instead of the top
             layer's output at the end of the window (``EncoderOutput.last``: for a bidirectional
             encoder each direction's, having read the whole window); more parameters, but every step
@@ -47,7 +66,9 @@ class LinearHead(Head):
         dropout: dropout on the features before the linear map.
     """
 
-    def __init__(self, dims: ModelDims, *, from_sequence: bool = False, dropout: float = 0.0):
+    def __init__(
+        self, dims: ModelDims, decoding: Decoding | None = None, *, from_sequence: bool = False, dropout: float = 0.0
+    ):
         super().__init__()
         self.from_sequence = from_sequence
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
@@ -77,13 +98,15 @@ class SegmentHead(Head):
     Each of the H / seg_len segments is one recurrent step from the encoder's final state, whose
     input says which segment it is (a learned position embedding), plus the static features
     (including a channel embedding under channel independence) and the segment's future covariates.
-    A linear layer maps each step's output, beside the encoder's output at the end of the window
-    (``EncoderOutput.last``: for the SRU, whose state is its cell state, the only way its top layer's
-    highway reaches the forecast), to the segment's values. The decoder is built from the encoder's own factory,
+    A linear layer maps each step's output to the segment's values; when the encoder's state does
+    not hold its output at the end of the window (``Encoder.state_holds_last``: the SRU's cell state
+    does not), the map also reads ``EncoderOutput.last``, the only way the SRU's top-layer highway
+    reaches the forecast. The decoder is built from the encoder's own factory,
     so a GRU decodes GRU and an SRU decodes SRU (Lin et al., "SegRNN", 2023, Section 3.3).
 
     Args:
-        dims: sizes from the Forecaster, including the encoder's factory.
+        dims: sizes from the Forecaster.
+        decoding: from the Forecaster: the encoder's factory builds the decoder.
         seg_len: forecast steps per segment; must divide the horizon.
         position_size: features of the position embedding; ``None`` means half the encoder's size.
         dropout: dropout on the decoder's output before the linear map.
@@ -92,23 +115,33 @@ class SegmentHead(Head):
         ValueError: ``seg_len`` does not divide the horizon, or the Forecaster gave no encoder factory.
     """
 
-    def __init__(self, dims: ModelDims, *, seg_len: int = 24, position_size: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        dims: ModelDims,
+        decoding: Decoding | None = None,
+        *,
+        seg_len: int = 24,
+        position_size: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if seg_len < 1 or dims.horizon % seg_len:
             raise ValueError(
                 f"model.head.init_args.seg_len={seg_len} must divide the horizon {dims.horizon}; "
                 "choose a divisor of data.horizon"
             )
-        if dims.encoder_factory is None:
+        if decoding is None:
             raise ValueError("SegmentHead decodes with the encoder's own factory; build it through Forecaster")
         self.seg_len, self.segments = seg_len, dims.horizon // seg_len
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
         position_size = position_size or max(dims.encoder_size // 2, 1)
         self.position = nn.Parameter(torch.randn(self.segments, position_size) / position_size**0.5)
-        self.decoder = dims.encoder_factory(position_size + dims.static_size + seg_len * dims.future_size)
+        self.decoder = decoding.encoder(position_size + dims.static_size + seg_len * dims.future_size)
         self.dropout = nn.Dropout(dropout)
+        self.reads_last = not self.decoder.state_holds_last  # the decoder is of the encoder's own class
         self.linear = nn.Linear(
-            self.decoder.output_size + dims.encoder_size, seg_len * dims.target_size * dims.num_params
+            self.decoder.output_size + dims.encoder_size * self.reads_last,
+            seg_len * dims.target_size * dims.num_params,
         )
 
     def forward(
@@ -128,9 +161,10 @@ class SegmentHead(Head):
         ]
         inputs = torch.cat(inputs, dim=-1).reshape(batch * self.segments, 1, -1)  # one step per segment
         state = _repeat_state(encoded.state, self.segments)  # -> (layers * dirs, B * H / seg_len, D)
-        decoded = self.decoder(inputs, state).sequence[:, 0]  # -> (B * H / seg_len, D)
-        window = encoded.last.repeat_interleave(self.segments, dim=0)  # -> (B * H / seg_len, D)
-        features = torch.cat([decoded, window], dim=-1)  # -> (B * H / seg_len, 2 D)
+        features = self.decoder(inputs, state).sequence[:, 0]  # -> (B * H / seg_len, D)
+        if self.reads_last:
+            window = encoded.last.repeat_interleave(self.segments, dim=0)  # -> (B * H / seg_len, D)
+            features = torch.cat([features, window], dim=-1)  # -> (B * H / seg_len, 2 D)
         params = self.linear(self.dropout(features))  # -> (B * H / seg_len, seg_len * C_out * P)
         return params.view(batch, *self.out_shape)  # -> (B, H, C_out, P)
 
@@ -141,15 +175,17 @@ class AutoregressiveHead(Head):
 
     The decoder starts from the encoder's final state; each of its steps reads the previous
     ``step`` values (before the first forecast: the last ``step`` observed values of ``history``),
-    those steps' future covariates and the static features; a linear layer maps its output, beside
-    the encoder's output at the end of the window (``EncoderOutput.last``, which for the SRU holds
-    what its state does not), to the step's values. In training,
+    those steps' future covariates and the static features; a linear layer maps its output (beside
+    ``EncoderOutput.last`` when the encoder's state does not hold it, as for the SRU: see
+    ``SegmentHead``) to the step's values. In training,
     ``teacher_forcing`` is the probability that a batch reads the true previous values instead
     (Williams and Zipser, 1989), which speeds training up but shows the decoder inputs it never
     sees at prediction time. The decoder is built from the encoder's own factory.
 
     Args:
-        dims: sizes from the Forecaster, including the encoder's factory and the loss's point forecast.
+        dims: sizes from the Forecaster.
+        decoding: from the Forecaster: the encoder's factory builds the decoder, and the loss's point
+            forecast is what it reads back.
         step: forecast steps per decoder step (1: step by step; larger: segment by segment); must
             divide the horizon.
         teacher_forcing: probability, per training batch, of feeding the true previous values.
@@ -159,25 +195,36 @@ class AutoregressiveHead(Head):
         ValueError: ``step`` does not divide the horizon, or the Forecaster gave no encoder factory.
     """
 
-    def __init__(self, dims: ModelDims, *, step: int = 1, teacher_forcing: float = 0.0, dropout: float = 0.0):
+    def __init__(
+        self,
+        dims: ModelDims,
+        decoding: Decoding | None = None,
+        *,
+        step: int = 1,
+        teacher_forcing: float = 0.0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if step < 1 or dims.horizon % step:
             raise ValueError(
                 f"model.head.init_args.step={step} must divide the horizon {dims.horizon}; "
                 "choose a divisor of data.horizon"
             )
-        if dims.encoder_factory is None or dims.point is None:
+        if decoding is None:
             raise ValueError("AutoregressiveHead decodes with the encoder's own factory; build it through Forecaster")
-        self.step, self.teacher_forcing, self.point = step, teacher_forcing, dims.point
+        self.step, self.teacher_forcing, self.point = step, teacher_forcing, decoding.point
         self.out_shape = (step, dims.target_size, dims.num_params)
         if step > dims.lookback:
             raise ValueError(
                 f"model.head.init_args.step={step} must be at most the lookback {dims.lookback}: the first "
                 "decoder step reads the last `step` observed values"
             )
-        self.decoder = dims.encoder_factory(step * (dims.target_size + dims.future_size) + dims.static_size)
+        self.decoder = decoding.encoder(step * (dims.target_size + dims.future_size) + dims.static_size)
         self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(self.decoder.output_size + dims.encoder_size, step * dims.target_size * dims.num_params)
+        self.reads_last = not self.decoder.state_holds_last  # the decoder is of the encoder's own class
+        self.linear = nn.Linear(
+            self.decoder.output_size + dims.encoder_size * self.reads_last, step * dims.target_size * dims.num_params
+        )
 
     def forward(
         self,
@@ -197,7 +244,9 @@ class AutoregressiveHead(Head):
             window = slice(start, start + self.step)
             inputs = torch.cat([previous, future[:, window].flatten(1), static], dim=-1)[:, None]  # -> (B, 1, in)
             decoded = self.decoder(inputs, state)  # -> sequence (B, 1, D)
-            state, features = decoded.state, torch.cat([decoded.sequence[:, 0], encoded.last], dim=-1)  # (B, 2 D)
+            state, features = decoded.state, decoded.sequence[:, 0]  # -> (B, D)
+            if self.reads_last:
+                features = torch.cat([features, encoded.last], dim=-1)  # -> (B, 2 D)
             params = self.linear(self.dropout(features)).view(batch, *self.out_shape)  # -> (B, step, C_out, P)
             outputs.append(params)
             previous = (target[:, window] if teacher else self.point(params)).flatten(1)  # -> (B, step * C_out)

@@ -104,6 +104,8 @@ class SRUEncoder(StackedEncoder):
         use_tanh: ``g = tanh`` on the cell state; identity otherwise.
     """
 
+    state_holds_last = False  # the state is the cell state c; the highway shapes only the output h
+
     def __init__(
         self,
         input_size: int,

@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
 from forecast.data import DateSplit, RowSplit
 from forecast.nn import GRUEncoder
+from forecast.predict import HistorySplit
 
 ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region", "size"])
 
@@ -103,7 +104,7 @@ def test_numeric_statics_are_standardized_over_the_series_with_training_rows(lon
     scaled = {"A": (1.5 - mean) / std, "B": (2.0 - mean) / std, "C": (0.5 - mean) / std}
     assert data.static[:, 1].tolist() == [scaled[name] for name in data.series_names]
     assert data.static[:, 0].tolist() == [0, 1, 0]  # categories stay vocabulary indices
-    history = TimeSeriesDataModule(long_frame.assign(size=10.0), 10, 5, **ROLES, history_only=True)
+    history = TimeSeriesDataModule(long_frame.assign(size=10.0), 10, 5, **ROLES, split=HistorySplit())
     history.load_state_dict(data.state_dict())  # at predict: the checkpoint's scaling, not the history's
     assert history.static[:, 1].tolist() == [(10.0 - mean) / std] * 3
 

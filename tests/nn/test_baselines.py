@@ -84,11 +84,10 @@ def test_baseline_head_behind_a_recurrent_encoder_says_which_encoder_to_use():
         Forecaster(lookback=L, horizon=H, input_size=3, target_size=2, encoder=GRUEncoder, head=LastValueHead)
 
 
-def test_seasonal_naive_config_tests_without_fit_or_checkpoint(wide_frame, wide_csv, tmp_path):
+def test_seasonal_naive_config_tests_without_fit_or_checkpoint(wide_frame, wide_csv, tmp_path, tiny_cli):
     """The CLI's test of the seasonal naive config gives the numpy seasonal-naive error on the same windows."""
-    args = ["test", "--config", str(ROOT / "configs/etth1/seasonal_naive.yaml"), "--data.source", wide_csv,
-            "--data.lookback", "48", "--data.horizon", "30", "--data.split", "forecast.data.FractionSplit",
-            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    args = ["test", "--config", str(ROOT / "configs/etth1/seasonal_naive.yaml"),
+            *tiny_cli(wide_csv, tmp_path, lookback=48, horizon=30)]  # fmt: skip
     scores = main(args).trainer.callback_metrics
     values = wide_frame.to_numpy()
     test_start = len(values) - int(len(values) * 0.2)  # FractionSplit's test rows

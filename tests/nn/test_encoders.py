@@ -43,6 +43,16 @@ def test_encoder_last_is_each_directions_output_after_the_whole_window(encoder):
         assert not torch.allclose(longer.last[:, 8:], encoded.last[:, 8:])  # the backward side read them
 
 
+def test_encoder_state_holds_last_exactly_when_it_says_so(encoder):
+    """``state_holds_last``: the top layer's hidden state, per direction, is ``last``; the SRU's cell state is not."""
+    encoded = encoder(torch.randn(4, 11, 3))
+    hidden = encoded.state[0] if isinstance(encoded.state, tuple) else encoded.state  # LSTM: (h, c)
+    directions = 2 if encoder.bidirectional else 1
+    top = hidden[-directions:].transpose(0, 1).reshape(4, -1)  # -> (B, dirs * D), forward direction first
+    assert torch.allclose(top, encoded.last) == encoder.state_holds_last
+    assert encoder.state_holds_last == (not isinstance(encoder, SRUEncoder))
+
+
 def test_encoder_runs_in_float32_under_cpu_bf16_autocast(encoder):
     """Under ``precision: bf16-mixed`` on CPU the recurrence runs in float32 (oneDNN has no bf16 LSTM
     kernel on CPUs without bf16 instructions): the same numbers as without autocast, up to the

@@ -158,6 +158,20 @@ def test_autoregressive_head_teacher_forcing_feeds_the_true_previous_values():
     torch.testing.assert_close(model(past, future, static, target), model(past, future, static, changed))
 
 
+@pytest.mark.parametrize("head", ["segment", "autoregressive-segments"])
+@pytest.mark.parametrize("encoder", ["gru", "sru"])
+def test_decoder_heads_read_last_only_when_the_state_lacks_it(encoder, head):
+    """A decoder started from a GRU's state already sees the window's end: reading ``last`` again
+    cost accuracy on ETTh1 validation. From an SRU's cell state it must read ``last``."""
+    model = build(encoder, head).eval()
+    past, future, static = inputs()
+    encoded = model.encoder(model.embedding(past))
+    history = past[..., :2]
+    params = model.head(encoded, history, future, static)
+    moved = model.head(encoded._replace(last=encoded.last + 1.0), history, future, static)
+    assert torch.equal(params, moved) == model.encoder.state_holds_last
+
+
 def test_autoregressive_head_starts_from_the_last_observed_values():
     """Before its first forecast the decoder reads the window's last ``step`` targets, not zeros."""
     model = build("gru", "autoregressive-segments").eval()  # step 2

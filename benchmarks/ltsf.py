@@ -1,0 +1,153 @@
+"""The long-horizon leaderboard: each (data set, config, horizon, seed) through the CLI, beside published figures.
+
+Each run follows the protocol of benchmarks/README.md: the config's model and lookback on the data
+set's split preset (``forecast.datasets.info(name).split``), a ``fit`` whose early stopping and
+checkpoint choice see validation only, then one ``test`` of the best-validation checkpoint. The
+figures are what a user gets from the same commands. Arguments this script does not know are passed
+to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
+
+    python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_gru.yaml \\
+        --horizons 96 192 336 720 --seeds 3
+    python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/linear.yaml --horizons 24 --seeds 2 \\
+        --trainer.max_epochs 1 --trainer.limit_train_batches 2 --trainer.limit_val_batches 2 \\
+        --trainer.limit_test_batches 2                                   # a tiny run: not the protocol
+    python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_sru.yaml --horizons 24 \\
+        --data.targets '[OT]' --model.head.init_args.seg_len 24          # univariate OT
+
+It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard
+deviation over seeds of test MSE and MAE (standardized scale) and of the fit seconds, with the
+published MSE / MAE of the same cell beside them.
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from forecast import datasets  # noqa: E402
+from forecast.cli import main as cli  # noqa: E402
+
+# Published test MSE / MAE at lookback 96 unless the name says otherwise, clean test loaders only (every
+# test window; benchmarks/README.md says why). Sources: SegRNN (Lin et al., arXiv 2308.11200, figures after
+# its 2024-06 loader fix), TQNet (Lin et al., 2025), CycleNet (Lin et al., NeurIPS 2024), iTransformer
+# (Liu et al., ICLR 2024), DLinear (Zeng et al., AAAI 2023), TimeBase (Huang et al., ICML 2025) and FITS
+# (Xu et al., ICLR 2024) at lookback 720, the best published at any lookback <= 720. Only the figures the
+# accuracy issue quotes are here (CycleNet at H=96: the lower end of its 0.375-0.378); None: not quoted.
+PUBLISHED: dict[str, dict[int, dict[str, tuple[float, float | None]]]] = {
+    "etth1": {
+        96: {"SegRNN": (0.368, 0.395), "TQNet": (0.371, None), "CycleNet": (0.375, None),
+             "iTransformer": (0.386, None), "DLinear": (0.386, None), "best L<=720": (0.350, None)},
+        192: {"SegRNN": (0.408, 0.419), "TQNet": (0.428, None), "CycleNet": (0.427, None),
+              "iTransformer": (0.441, None), "best L<=720": (0.388, None)},
+        336: {"SegRNN": (0.444, 0.440), "TQNet": (0.476, None), "CycleNet": (0.464, None),
+              "iTransformer": (0.487, None), "best L<=720": (0.409, None)},
+        720: {"SegRNN": (0.446, 0.457), "TQNet": (0.487, None), "CycleNet": (0.462, None),
+              "iTransformer": (0.503, None), "best L<=720": (0.424, None)},
+    },
+}  # fmt: skip
+
+
+def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: list[str]) -> dict:
+    """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
+
+    Returns:
+        The run's keys, its test MSE and MAE, its fit seconds and the epochs it trained.
+    """
+    directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
+    args = ["--config", str(config), "--data.source", dataset, "--data.split", json.dumps(datasets.info(dataset).split)]
+    args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
+    args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
+    start = time.perf_counter()
+    fit = cli(["fit", *args])
+    fit_seconds = time.perf_counter() - start
+    best = fit.trainer.checkpoint_callback.best_model_path
+    scores = cli(["test", *args, "--ckpt_path", best]).trainer.callback_metrics
+    return {
+        "dataset": dataset,
+        "config": config.stem,
+        "horizon": horizon,
+        "seed": seed,
+        "mse": float(scores["test/mse"]),
+        "mae": float(scores["test/mae"]),
+        "fit_s": fit_seconds,
+        "epochs": fit.trainer.current_epoch,
+    }
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (data set, config, horizon): seeds, mean and standard deviation (ddof 1) of MSE, MAE and
+    fit seconds, and the published MSE and MAE of the same cell (empty where none is recorded)."""
+    table = runs.groupby(["dataset", "config", "horizon"], sort=False).agg(
+        seeds=("seed", "size"),
+        mse_mean=("mse", "mean"),
+        mse_std=("mse", "std"),
+        mae_mean=("mae", "mean"),
+        mae_std=("mae", "std"),
+        fit_s_mean=("fit_s", "mean"),
+        fit_s_std=("fit_s", "std"),
+    )
+    models = dict.fromkeys(model for cells in PUBLISHED.values() for cell in cells.values() for model in cell)
+    for model in models:
+        figures = [PUBLISHED.get(dataset, {}).get(horizon, {}).get(model) for dataset, _, horizon in table.index]
+        if any(figures):
+            table[f"{model} mse"] = [figure[0] if figure else None for figure in figures]
+            table[f"{model} mae"] = [figure[1] if figure else None for figure in figures]
+    return table.reset_index()
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The summary as a Markdown table: ours as ``mean ± std``, each published model as ``MSE / MAE``."""
+
+    def figure(value: float | None, digits: int, std: float | None = None) -> str:
+        if value is None or pd.isna(value):
+            return "-"
+        return f"{value:.{digits}f}" if std is None or pd.isna(std) else f"{value:.{digits}f} ± {std:.{digits}f}"
+
+    models = [column[: -len(" mse")] for column in table.columns if column.endswith(" mse")]
+    header = ["dataset", "config", "H", "seeds", "MSE", "MAE", "fit s", *models]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.to_dict("records"):
+        cells = [row["dataset"], row["config"], str(row["horizon"]), str(row["seeds"])]
+        cells += [figure(row["mse_mean"], 4, row["mse_std"]), figure(row["mae_mean"], 4, row["mae_std"])]
+        cells.append(figure(row["fit_s_mean"], 0, row["fit_s_std"]))
+        cells += [f"{figure(row[f'{m} mse'], 3)} / {figure(row[f'{m} mae'], 3)}" for m in models]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Run the leaderboard; returns the summary table that it also writes and prints."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["etth1"], choices=datasets.names())
+    parser.add_argument("--configs", nargs="+", type=Path, default=[Path("configs/etth1/segrnn_gru.yaml")])
+    parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
+    parser.add_argument("--seeds", type=int, default=3, help="runs per cell, with seeds 0, 1, ...")
+    parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
+    parser.add_argument("--out", type=Path, default=Path("runs/ltsf/leaderboard"), help="writes OUT.md and OUT.csv")
+    argv = sys.argv[1:] if argv is None else argv
+    args, extra = parser.parse_known_args(argv)
+    runs = [
+        run(dataset, config, horizon, seed, args.root, extra)
+        for dataset in args.datasets
+        for config in args.configs
+        for horizon in args.horizons
+        for seed in range(args.seeds)
+    ]
+    table = summarize(pd.DataFrame(runs))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out.with_suffix(".csv"), index=False)
+    markdown = to_markdown(table)
+    args.out.with_suffix(".md").write_text(markdown)
+    print(f"\npython benchmarks/ltsf.py {' '.join(argv)}\n\n{markdown}")
+    return table
+
+
+if __name__ == "__main__":
+    main()

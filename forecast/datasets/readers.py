@@ -1,0 +1,38 @@
+"""The two file layouts of the benchmark, read into wide frames with a DatetimeIndex."""
+
+import contextlib
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["read_dated_csv", "read_headerless"]
+
+
+def _with_freq(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """The frame with ``freq`` set on its index when every step follows it; as read otherwise.
+
+    A file with gaps is handed on unchanged, so the data module's time check names the first gap
+    and the fix, rather than this reader filling rows in silently.
+    """
+    with contextlib.suppress(ValueError):  # pandas refuses a freq that some step does not follow
+        frame.index = pd.DatetimeIndex(frame.index, freq=freq)
+    return frame
+
+
+def read_dated_csv(path: Path, freq: str) -> pd.DataFrame:
+    """A CSV whose first column is the time (ETT, the literature's weather and illness files)."""
+    frame = pd.read_csv(path, index_col=0, parse_dates=[0])
+    frame.index.name = "date"
+    return _with_freq(frame, freq)
+
+
+def read_headerless(path: Path, start: str, freq: str) -> pd.DataFrame:
+    """A comma-separated file of numbers only (Lai et al.), its rows stamped from ``start`` every ``freq``.
+
+    Columns are named as in the literature's CSVs: ``0``, ``1``, ... and ``OT`` for the last, the
+    target of univariate runs.
+    """
+    frame = pd.read_csv(path, header=None, dtype="float64")
+    frame.columns = [*map(str, range(frame.shape[1] - 1)), "OT"]
+    frame.index = pd.date_range(start, periods=len(frame), freq=freq, name="date")
+    return frame

@@ -1,0 +1,91 @@
+"""ForecastTrainer: Lightning's Trainer with ``backtest``, the CLI subcommand of that name."""
+
+from pathlib import Path
+from typing import Any
+
+from lightning import LightningModule, Trainer
+
+from .backtest import REFITS_DIRECTORY, backtest_loader, backtest_report, backtest_windows, refit_and_test, refit_groups
+from .checkpointing import read_checkpoint
+from .data.datamodule import TimeSeriesDataModule
+
+__all__ = ["ForecastTrainer"]
+
+
+class ForecastTrainer(Trainer):
+    """Lightning's Trainer with one more entry point, ``backtest``.
+
+    It keeps the arguments it was made with, so that a backtest can test and train with trainers
+    like itself (a backtest's own report; a refit's own logger).
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.settings = kwargs
+
+    def backtest(
+        self,
+        model: LightningModule,
+        datamodule: TimeSeriesDataModule,
+        ckpt_path: str | None = None,
+        start: int | str | None = None,
+        stride: int | None = None,
+        num_windows: int | None = None,
+        refit_every: int | None = None,
+        verbose: bool = True,
+    ) -> list[dict[str, float]]:
+        """Evaluate a trained model or a baseline over rolling forecast origins.
+
+        Each window forecasts ``horizon`` steps from an origin with the ``lookback`` rows before it;
+        the windows run through ``test``, so the metrics and the report are those of ``test``, and
+        ``forecasts.csv`` holds each window's forecasts and actual values.
+
+        With ``refit_every`` (k), a copy of ``model`` as given (untrained, under the CLI) is trained
+        before every k-th origin of each series, with this trainer's settings and copies of its
+        callbacks: validation on as many rows as the data module's split gives it, just before the
+        origin, training on every row before those, and the scalers fitted on the training rows
+        again. Each refit forecasts the k origins that follow it, and logs to ``refits/origin_G/``
+        in the run directory. Pass ``start`` as a time so that every series is cut at the same
+        moment. The ``_orig`` metrics compare across refits; the scaled ones are each on their
+        refit's scale.
+
+        Args:
+            model: the model to evaluate.
+            datamodule: the data; its series, scaling (a checkpoint's, when given) and test borders.
+            ckpt_path: the checkpoint to evaluate: a path (the CLI resolves ``best`` and ``last``);
+                none for baselines.
+            start: first forecast step of the first window: a row of each series (negative: from its
+                end), a time such as ``2018-02-01``, or none for the start of the test part.
+            stride: rows between origins; none means the horizon.
+            num_windows: origins per series; none means as many as fit.
+            refit_every: train the model anew before every this many origins; none evaluates it as it is.
+            verbose: print the test metrics, as ``test`` does (never per refit: those cover one group).
+
+        Returns:
+            The test metrics over all windows (with ``refit_every``: of all refits).
+
+        Raises:
+            ValueError: ``refit_every`` with a ``ckpt_path`` (a refit starts from the model as given),
+                or under more than one process.
+        """
+        callbacks = self.settings.get("callbacks") or []
+        if refit_every is None:
+            if ckpt_path is not None:  # its scalers scale the windows, so they load before the loader is built
+                state = read_checkpoint(ckpt_path, type(model)).get(type(datamodule).__qualname__, {})
+                datamodule.load_state_dict(state)
+            datamodule.setup("test")
+            report, others = backtest_report(callbacks, datamodule)
+            tester = Trainer(**self.settings | {"callbacks": [*others, report]})
+            loader = backtest_loader(datamodule, backtest_windows(datamodule, start, stride, num_windows))
+            return tester.test(model, dataloaders=loader, ckpt_path=ckpt_path, verbose=verbose)
+        if ckpt_path is not None or self.world_size > 1:
+            raise ValueError(
+                "backtest --refit_every trains the model anew in one process: drop --ckpt_path "
+                f"(got {ckpt_path!r}) and run on one device (got {self.world_size} processes)"
+            )
+        datamodule.setup("test")
+        groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)
+        report, others = backtest_report(callbacks, datamodule, passes=len(groups))
+        directory = Path(self.log_dir or self.default_root_dir) / REFITS_DIRECTORY
+        refit_and_test(self.settings, others, model, datamodule, groups, report, directory)
+        return [{f"test/{name}": value for name, value in report.metrics.items()}]

@@ -1,0 +1,48 @@
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ltsf = runpy.run_path(str(ROOT / "benchmarks" / "ltsf.py"), run_name="ltsf")
+TINY = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2"]
+TINY += ["--trainer.limit_test_batches", "2", "--report.num_plots", "0"]
+
+
+def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
+    runs = pd.DataFrame(
+        {
+            "dataset": ["etth1"] * 3 + ["ettm1"],
+            "config": ["gru"] * 4,
+            "horizon": [96, 96, 96, 96],
+            "seed": [0, 1, 2, 0],
+            "mse": [0.36, 0.37, 0.38, 0.30],
+            "mae": [0.39, 0.40, 0.41, 0.35],
+            "fit_s": [10.0, 12.0, 14.0, 50.0],
+            "epochs": [5, 6, 7, 8],
+        }
+    )
+    table = ltsf["summarize"](runs).set_index("dataset")
+    assert table.loc["etth1", "seeds"] == 3
+    assert table.loc["etth1", "mse_mean"] == pytest.approx(0.37)
+    assert table.loc["etth1", "mse_std"] == pytest.approx(np.std([0.36, 0.37, 0.38], ddof=1))
+    assert table.loc["etth1", "fit_s_std"] == pytest.approx(2.0)
+    assert (table.loc["etth1", "SegRNN mse"], table.loc["etth1", "SegRNN mae"]) == (0.368, 0.395)
+    assert pd.isna(table.loc["ettm1", "SegRNN mse"]) and pd.isna(table.loc["ettm1", "mse_std"])
+    markdown = ltsf["to_markdown"](table.reset_index())
+    assert "| etth1 | gru | 96 | 3 | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 0.368 / 0.395 |" in markdown
+    assert "| ettm1 | gru | 96 | 1 | 0.3000 | 0.3500 | 50 | - / - |" in markdown
+
+
+def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
+    out = tmp_path / "board"
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "96", "--seeds", "1"]
+    table = ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(out), *TINY])
+    written = pd.read_csv(out.with_suffix(".csv"))
+    assert written[["dataset", "config", "horizon", "seeds"]].values.tolist() == [["etth1", "linear", 96, 1]]
+    assert written["mse_mean"].iloc[0] == pytest.approx(table["mse_mean"].iloc[0])
+    metrics = pd.read_csv(next((tmp_path / "runs").glob("etth1/linear/H96/seed0/**/version_1/metrics.csv")))
+    assert written["mse_mean"].iloc[0] == pytest.approx(metrics["test/mse"].dropna().iloc[-1])
+    assert "| etth1 | linear | 96 | 1 |" in out.with_suffix(".md").read_text()
