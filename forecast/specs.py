@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["to_spec", "from_spec", "check_spec", "hint_bases"]
+__all__ = ["to_spec", "to_record", "from_spec", "check_spec", "hint_bases"]
 
 
 def _path(value: Any) -> str:
@@ -58,6 +58,18 @@ def to_spec(value: Any) -> Any:
             "recorded in a checkpoint; pass a functools.partial of the class instead"
         )
     return {"class_path": _path(type(value)), "init_args": {name: to_spec(getattr(value, name)) for name in names}}
+
+
+def to_record(value: Any) -> Any:
+    """A hyperparameter as plain data, so that checkpoints load with ``torch.load(weights_only=True)``.
+
+    What cannot be a spec (a lambda scaler factory) is recorded by its ``repr``: hyperparameters are
+    a record; what predict needs travels in ``state_dict()``.
+    """
+    try:
+        return to_spec(value)
+    except TypeError:
+        return repr(value)
 
 
 def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:

@@ -13,8 +13,9 @@ from forecast import Forecaster, TimeSeriesDataModule
 from forecast.cli import main, resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-# Trainer presets hold no model; tests/test_trainer_presets.py parses them composed with one.
-CONFIGS = sorted(path for path in ROOT.glob("configs/**/*.yaml") if path.parent.name != "trainer")
+# Trainer presets hold no model (tests/test_trainer_presets.py parses them composed with one); tune/ holds
+# search spaces (tests/test_tune.py checks them against their configs).
+CONFIGS = sorted(path for path in ROOT.glob("configs/**/*.yaml") if path.parent.name not in ("trainer", "tune"))
 
 
 def print_config(args: list[str], capsys) -> dict:

@@ -9,7 +9,8 @@ from torchmetrics.functional import (
     symmetric_mean_absolute_percentage_error,
 )
 
-from forecast.data.buffer import SeriesBuffer, check_naive_scale, naive_scale
+from forecast.data.buffer import SeriesBuffer, naive_scale
+from forecast.data.validate import check_naive_scale
 from forecast.metrics import HorizonMetrics, continuous_ranked_probability_score, interval_coverage
 from forecast.reports import metric_tables
 

@@ -17,7 +17,7 @@ from .calendar import CalendarEncoding, calendar_columns, calendar_features, ste
 from .frames import Roles, SeriesTable
 from .scaling import AffineScaling, series_chunks
 
-__all__ = ["SeriesBuffer", "build_buffer", "naive_scale", "check_naive_scale", "static_vocabularies", "encode_statics"]
+__all__ = ["SeriesBuffer", "build_buffer", "naive_scale", "static_vocabularies", "encode_statics"]
 
 _CHUNK_CELLS = 1 << 20  # values copied at once (8 MiB of float64; the row indices take four times that)
 
@@ -89,7 +89,7 @@ def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seas
 
     The mean of ``|y[t] - y[t - m]|`` over the training rows of each series (Hyndman and Koehler,
     "Another look at measures of forecast accuracy", 2006, Section 3.4); NaN for a series with no more
-    training rows than ``m`` (``check_naive_scale`` says which).
+    training rows than ``m`` (``validate.check_naive_scale`` says which).
 
     Shapes:
         train_rows: (N,) -> (N, C_out)
@@ -107,20 +107,6 @@ def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seas
         train = buffer.values[offset : offset + end, :targets].double()  # -> (T, C_out)
         scales.append((train[seasonal_period:] - train[:-seasonal_period]).abs().mean(0))  # -> (C_out,), NaN if empty
     return torch.stack(scales).float()  # -> (N, C_out)
-
-
-def check_naive_scale(train_rows: np.ndarray, seasonal_period: int, names: list[str]) -> None:
-    """Refuse series whose training part is too short for the scale of MASE.
-
-    Raises:
-        ForecastDataError: a series has no more training rows than ``seasonal_period``.
-    """
-    short = np.flatnonzero(train_rows <= seasonal_period)
-    if short.size:
-        raise ForecastDataError(
-            f"series {[names[i] for i in short[:10]]} have {train_rows[short[0]]} training rows, too few for MASE "
-            f"with data.seasonal_period={seasonal_period}; lower the period or train on more rows"
-        )
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -15,32 +15,28 @@ from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from ..errors import ForecastDataError, where
-from ..specs import to_spec
-from .buffer import SeriesBuffer, build_buffer, check_naive_scale, encode_statics, naive_scale, static_vocabularies
+from ..specs import to_record
+from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, static_vocabularies
 from .calendar import CalendarEncoding, calendar_columns
 from .frames import read_source, resolve_roles, to_table
 from .sampling import SeriesBalancedSampler
 from .scaling import AffineScaling, fit_scaling
 from .splits import FractionSplit, Split, Windows, part_windows
-from .validate import NanPolicy, check_lengths, check_times, find_future_rows, repair_missing
+from .validate import (
+    NanPolicy,
+    check_future_rows,
+    check_lengths,
+    check_naive_scale,
+    check_times,
+    find_future_rows,
+    repair_missing,
+)
 from .windows import ResumableDataLoader, WindowBatchSampler, WindowDataset, collate_batch
 
 __all__ = ["TimeSeriesDataModule"]
 
 _ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
 _SCALED = ("targets", "covariates", "statics")  # the scalings, in order, as the state names them
-
-
-def _recorded(value: Any) -> Any:
-    """A hyperparameter as plain data, so that checkpoints load with ``torch.load(weights_only=True)``.
-
-    What cannot be a spec (a lambda scaler factory) is recorded by its ``repr``: hyperparameters are
-    a record; what predict needs travels in ``state_dict()``.
-    """
-    try:
-        return to_spec(value)
-    except TypeError:
-        return repr(value)
 
 
 class TimeSeriesDataModule(L.LightningDataModule):
@@ -127,17 +123,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
         series: list[str] | None = None,
     ):
         super().__init__()
-        counts = dict(
-            lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride,
-            seasonal_period=seasonal_period,
-        )  # fmt: skip
+        counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
+        counts["seasonal_period"] = seasonal_period
         if min(counts.values()) < 1:
             raise ValueError(f"lookback, horizon, strides and seasonal_period must be >= 1; got {counts}")
         ignore = ["source"] if isinstance(source, pd.DataFrame) else None
         self.save_hyperparameters(ignore=ignore)
-        self.save_hyperparameters({name: _recorded(value) for name, value in self.hparams.items()}, ignore=ignore)
-        self.lookback, self.horizon = lookback, horizon
-        self.seasonal_period = seasonal_period
+        self.save_hyperparameters({name: to_record(value) for name, value in self.hparams.items()}, ignore=ignore)
+        self.lookback, self.horizon, self.seasonal_period = lookback, horizon, seasonal_period
         self.split = split or FractionSplit()
         self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}
         self.scaler, self.covariate_scaler, self.scale_per_series = scaler, covariate_scaler, scale_per_series
@@ -156,9 +149,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.future_size = len(self.roles.future) + len(calendar_columns(*self.calendar))
         self.static_size = len(self.roles.static)
         self.scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
+        # Built on first use, after any checkpoint's scalings are loaded; None again when those change.
         self._buffer: SeriesBuffer | None = None
-        self._static: torch.Tensor | None = None
-        self._naive_scale: torch.Tensor | None = None
+        self._static = self._naive_scale = None
 
     def _read(
         self,
@@ -280,14 +273,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 covariates of the steps after its data.
         """
         buffer = self.buffer
-        if part == "predict" and self.roles.future and (buffer.future_rows < self.horizon).any():
-            i = int(np.argmax(buffer.future_rows < self.horizon))
-            raise ForecastDataError(
-                f"{where(series=self.table.names[i]) if self.table.named else 'the data'} gives future covariates "
-                f"{self.roles.future} for "
-                f"{buffer.future_rows[i]} of the {self.horizon} steps after its last target; to forecast, append "
-                f"{self.horizon} rows with the future covariates and empty targets"
-            )
+        if part == "predict" and self.roles.future:
+            check_future_rows(buffer, self.table, self.roles.future, self.horizon)
         shape = (len(self.series_names), self.target_size)  # one map for all series, or one per series
         scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
         if self._naive_scale is None:

@@ -10,11 +10,15 @@ import numpy as np
 import pandas as pd
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-from ..errors import ForecastDataError
+from ..errors import ForecastDataError, where
+from .buffer import SeriesBuffer
 from .calendar import fixed_step
 from .frames import Roles, SeriesTable
 
-__all__ = ["NanPolicy", "REPAIR_PARTS", "check_times", "find_future_rows", "check_lengths", "repair_missing"]
+__all__ = [
+    "NanPolicy", "REPAIR_PARTS", "check_times", "find_future_rows", "check_lengths", "repair_missing",
+    "check_future_rows", "check_naive_scale",
+]  # fmt: skip
 
 NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
 
@@ -232,3 +236,33 @@ def _repair(
                 )
             values[start + begin : start + end] = known.to_numpy()[begin:]
     return values, counts
+
+
+def check_future_rows(buffer: SeriesBuffer, table: SeriesTable, future: list[str], horizon: int) -> None:
+    """Refuse to forecast beyond the data where a series lacks the future covariates of the horizon.
+
+    Raises:
+        ForecastDataError: naming the first such series, how many steps it gives, and the fix.
+    """
+    short = buffer.future_rows < horizon
+    if short.any():
+        i = int(np.argmax(short))
+        raise ForecastDataError(
+            f"{where(series=table.names[i]) if table.named else 'the data'} gives future covariates {future} for "
+            f"{buffer.future_rows[i]} of the {horizon} steps after its last target; to forecast, append "
+            f"{horizon} rows with the future covariates and empty targets"
+        )
+
+
+def check_naive_scale(train_rows: np.ndarray, seasonal_period: int, names: list[str]) -> None:
+    """Refuse series whose training part is too short for the scale of MASE.
+
+    Raises:
+        ForecastDataError: a series has no more training rows than ``seasonal_period``.
+    """
+    short = np.flatnonzero(train_rows <= seasonal_period)
+    if short.size:
+        raise ForecastDataError(
+            f"series {[names[i] for i in short[:10]]} have {train_rows[short[0]]} training rows, too few for MASE "
+            f"with data.seasonal_period={seasonal_period}; lower the period or train on more rows"
+        )

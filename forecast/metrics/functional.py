@@ -1,0 +1,196 @@
+"""The metrics' formulas, once, as pure functions (torchmetrics' ``functional/`` layout).
+
+Each value's error comes from one function (``_pinball_losses``, ``_covered``, ``_point_errors``);
+an ``_update`` sums them and counts them, ``_mean_compute`` divides. The public functions give a
+metric over a batch; the ``Metric`` classes in ``quantile`` and ``horizon`` keep the sums over many.
+Shapes use the legend of ``forecast.batch``: point forecasts (B, H, C), quantile forecasts (B, H, C, Q)
+with the Q levels in increasing order.
+"""
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_quantile_levels",
+    "mean_pinball_loss",
+    "continuous_ranked_probability_score",
+    "interval_coverage",
+]
+
+# torchmetrics' MAPE guards its denominator with the same constant (float32 machine epsilon * 10).
+_EPSILON = 1.17e-06
+
+
+def check_quantile_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    """The quantile levels as a tuple, after checking that they can name quantile columns.
+
+    Args:
+        levels: quantile levels, strictly inside (0, 1) and strictly increasing.
+
+    Raises:
+        ValueError: if ``levels`` is empty, has a level outside (0, 1), or is not strictly increasing.
+    """
+    levels = tuple(float(level) for level in levels)
+    if not levels:
+        raise ValueError("quantile levels are empty; give at least one level in (0, 1), e.g. [0.1, 0.5, 0.9]")
+    outside = [level for level in levels if not 0.0 < level < 1.0]
+    if outside:
+        raise ValueError(f"quantile levels must lie strictly between 0 and 1; got {outside} in {list(levels)}")
+    if any(lower >= upper for lower, upper in itertools.pairwise(levels)):
+        raise ValueError(f"quantile levels must be strictly increasing (sorted, no repeats); got {list(levels)}")
+    return levels
+
+
+def _check_quantile_shapes(preds: Tensor, target: Tensor, num_levels: int | None = None) -> None:
+    if preds.shape[:-1] != target.shape or (num_levels is not None and preds.shape[-1] != num_levels):
+        levels = "Q" if num_levels is None else num_levels
+        raise ValueError(
+            f"quantile predictions must have the target's shape plus a last dimension of {levels} levels; "
+            f"got predictions {tuple(preds.shape)} for a target {tuple(target.shape)}"
+        )
+
+
+def _pinball_losses(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
+    """The pinball loss of every value at every level.
+
+    The pinball loss of the level-tau quantile q for a target y is ``max(tau * (y - q), (tau - 1) * (y - q))``
+    (Koenker and Bassett, "Regression Quantiles", 1978): its expectation is lowest at the true quantile.
+
+    Shapes:
+        preds: (..., Q), target: (...) -> (..., Q)
+    """
+    _check_quantile_shapes(preds, target, len(quantiles))
+    levels = preds.new_tensor(quantiles)  # -> (Q,)
+    error = target.unsqueeze(-1) - preds  # -> (..., Q)
+    return torch.maximum(levels * error, (levels - 1) * error)
+
+
+def _pinball_loss_update(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> tuple[Tensor, int]:
+    """Sum of the pinball losses over all values and levels, and the number of (value, level) pairs.
+
+    Shapes:
+        preds: (..., Q), target: (...)
+    """
+    loss = _pinball_losses(preds, target, quantiles)  # -> (..., Q)
+    return loss.sum(), loss.numel()
+
+
+def _mean_compute(total: Tensor, count: Tensor | int) -> Tensor:
+    """A sum over observations divided by their number: the compute step of every metric here."""
+    return total / count
+
+
+def mean_pinball_loss(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
+    """Pinball loss of quantile forecasts, averaged over values and levels.
+
+    Args:
+        preds: the quantile forecasts, the levels in the last dimension in the order of ``quantiles``.
+        target: the observed values.
+        quantiles: the level of each column of ``preds``.
+
+    Shapes:
+        preds: (..., Q), target: (...) -> scalar
+
+    Example:
+        >>> import torch
+        >>> mean_pinball_loss(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2.5]), [0.1, 0.5, 0.9])
+        tensor(0.1500)
+    """
+    return _mean_compute(*_pinball_loss_update(preds, target, quantiles))
+
+
+def continuous_ranked_probability_score(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
+    """CRPS of quantile forecasts: twice the pinball loss, averaged over values and levels.
+
+    The CRPS is the integral over all levels tau of twice the pinball loss of the tau-quantile
+    (Gneiting and Raftery, "Strictly Proper Scoring Rules", 2007, Section 4.2; Laio and Tamea,
+    2007); the mean over the forecast's levels approximates it, closely for many evenly spaced levels.
+    It is in the target's units, and equals the MAE for a point forecast read as one median.
+    Arguments and shapes are those of ``mean_pinball_loss``.
+
+    Example:
+        >>> import torch
+        >>> continuous_ranked_probability_score(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2.5]), [0.1, 0.5, 0.9])
+        tensor(0.3000)
+    """
+    return 2 * mean_pinball_loss(preds, target, quantiles)
+
+
+def _covered(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: int = -1) -> Tensor:
+    """Whether each target lies inside [lower, upper], bounds included.
+
+    Shapes:
+        preds: (..., Q), target: (...) -> (...) bool
+    """
+    _check_quantile_shapes(preds, target)
+    num_levels = preds.shape[-1]
+    if not -num_levels <= lower_index < num_levels or not -num_levels <= upper_index < num_levels:
+        raise ValueError(f"interval indices {lower_index}, {upper_index} are out of range for {num_levels} levels")
+    if lower_index % num_levels >= upper_index % num_levels:
+        raise ValueError(
+            f"the lower bound's column ({lower_index}) must come before the upper bound's ({upper_index}) "
+            f"among the {num_levels} levels, which are in increasing order"
+        )
+    return (preds[..., lower_index] <= target) & (target <= preds[..., upper_index])
+
+
+def _interval_coverage_update(preds: Tensor, target: Tensor, lower_index: int, upper_index: int) -> tuple[Tensor, int]:
+    """Number of targets inside [lower, upper] (bounds included), and the number of targets.
+
+    Shapes:
+        preds: (..., Q), target: (...)
+    """
+    inside = _covered(preds, target, lower_index, upper_index)  # -> (...)
+    return inside.sum(), inside.numel()
+
+
+def interval_coverage(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: int = -1) -> Tensor:
+    """Share of targets inside the interval between two quantile forecasts (bounds included).
+
+    A well calibrated 10%-90% interval covers 0.8 of the targets.
+
+    Args:
+        preds: the quantile forecasts, levels in increasing order in the last dimension.
+        target: the observed values.
+        lower_index: the column of the interval's lower bound; the lowest level by default.
+        upper_index: the column of the interval's upper bound; the highest level by default.
+
+    Shapes:
+        preds: (..., Q), target: (...) -> scalar
+
+    Raises:
+        ValueError: if the indices are out of range or the lower bound's column is not before the upper's.
+
+    Example:
+        >>> import torch
+        >>> preds = torch.tensor([[0.0, 1.0], [0.0, 1.0], [2.0, 3.0], [2.0, 3.0]])
+        >>> interval_coverage(preds, torch.tensor([0.5, 1.0, 1.0, 3.5]))
+        tensor(0.5000)
+    """
+    inside, count = _interval_coverage_update(preds, target, lower_index, upper_index)
+    return _mean_compute(inside.float(), count)
+
+
+def _point_errors(forecast: Tensor, target: Tensor, scale: Tensor | None) -> dict[str, Tensor]:
+    """Each value's error under every point metric, before the mean over values.
+
+    MAPE divides by ``max(|target|, 1.17e-6)`` and sMAPE by ``max(|target| + |forecast|, 1.17e-6)``
+    (times 1/2), as torchmetrics does: a zero target gives a huge MAPE, a forecast and target both
+    zero give an sMAPE of 0, and sMAPE lies in [0, 2]. MASE divides by each window's ``scale``, the
+    in-sample seasonal-naive error of its series (Hyndman and Koehler, 2006, Section 3.4); NaN without one.
+
+    Shapes:
+        forecast: (B, H, C), target: (B, H, C), scale: (B, C) -> {name: (B, H, C)}
+    """
+    error = (forecast - target).abs()  # -> (B, H, C)
+    scaled = error / scale.unsqueeze(1).clamp(min=_EPSILON) if scale is not None else torch.full_like(error, torch.nan)
+    return {
+        "squared": error.square(),
+        "absolute": error,
+        "percentage": error / target.abs().clamp(min=_EPSILON),
+        "symmetric": 2 * error / (target.abs() + forecast.abs()).clamp(min=_EPSILON),
+        "scaled": scaled,
+    }

@@ -1,0 +1,185 @@
+"""The search space of ``forecast tune``: ranges and choices over the CLI's own dotted keys.
+
+Each entry of the ``space`` mapping is a key that ``fit`` takes on its command line, with one of
+three forms and two optional modifiers::
+
+    model.encoder.init_args.hidden_size: {int: [64, 512], log: true}
+    model.optimizer.init_args.lr: {float: [1.0e-4, 1.0e-2], log: true}
+    model.encoder: {choice: [forecast.nn.GRUEncoder, forecast.nn.SRUEncoder]}
+    model.encoder.init_args.highway_bias: {float: [-3, 0], when: {model.encoder: forecast.nn.SRUEncoder}}
+    model.embedding.init_args.seg_len: {choice: [24, 48], also: [model.head.init_args.seg_len]}
+
+``int`` and ``float`` take ``[low, high]`` (both included), ``log`` and ``step``; ``choice`` takes
+values (numbers, strings such as class paths, booleans, null). ``when`` makes a key conditional: it is
+sampled only in trials where each named choice took one of the given values, which is how a key that
+exists for one encoder only enters the space. ``also`` gives other keys the same value (SegRNN's
+segment length on both sides of the model). Values are sampled by Optuna's ``trial.suggest_*``.
+"""
+
+import difflib
+import itertools
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+__all__ = ["Param", "SearchSpace"]
+
+_KINDS = ("int", "float", "choice")
+_OPTIONS = {"int": {"log", "step"}, "float": {"log", "step"}, "choice": set()}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One key of the space: what Optuna samples, and in which trials.
+
+    Args:
+        key: the CLI key, e.g. ``model.optimizer.init_args.lr``; also Optuna's parameter name.
+        kind: ``int``, ``float`` or ``choice``.
+        bounds: ``(low, high)`` for ``int`` and ``float``; empty for ``choice``.
+        choices: the values of a ``choice``; empty otherwise.
+        log: sample ``int``/``float`` on a log scale.
+        step: the grid spacing of an ``int``/``float``, or ``None`` for none.
+        when: choice key -> the values for which this key is sampled; empty: always.
+        also: other CLI keys that get the same value.
+    """
+
+    key: str
+    kind: str
+    bounds: tuple[float, ...] = ()
+    choices: tuple[Any, ...] = ()
+    log: bool = False
+    step: float | None = None
+    when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    also: tuple[str, ...] = ()
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        """This key's value for ``trial``, drawn by Optuna."""
+        if self.kind == "choice":
+            return trial.suggest_categorical(self.key, list(self.choices))
+        suggest = trial.suggest_int if self.kind == "int" else trial.suggest_float
+        return suggest(self.key, *self.bounds, log=self.log, **({"step": self.step} if self.step else {}))
+
+    def contexts(self) -> list[dict[str, Any]]:
+        """Every combination of condition values under which this key is sampled (``[{}]``: always)."""
+        keys = list(self.when)
+        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(self.when[key] for key in keys))]
+
+
+class SearchSpace:
+    """The parameters of a study, ordered so that every condition is sampled before the keys it gates.
+
+    Args:
+        space: CLI key -> its spec, as in the module docstring (the ``space`` mapping of a search YAML).
+        source: where ``space`` came from (a file name), named in every error.
+
+    Raises:
+        ValueError: a spec names no kind or two, a bad range or option, or a ``when`` key that is not
+            an unconditional ``choice`` of the space or a value that choice does not offer.
+    """
+
+    def __init__(self, space: Mapping[str, Mapping[str, Any]], source: str = "the search space"):
+        if not space:
+            raise ValueError(f"{source}: `space` is empty; give at least one key, e.g. "
+                             "`model.optimizer.init_args.lr: {float: [1.0e-4, 1.0e-2], log: true}`")  # fmt: skip
+        self.source = source
+        params = [_parse_param(key, spec, source) for key, spec in space.items()]
+        by_key = {param.key: param for param in params}
+        for param in params:
+            for key, values in param.when.items():
+                parent = by_key.get(key)
+                if parent is None or parent.kind != "choice" or parent.when:
+                    raise ValueError(
+                        f"{source}: {param.key}: `when` names {key!r}, which is not an unconditional "
+                        "`choice` of the space; add it as `{choice: [...]}` without `when`"
+                    )
+                if missing := [value for value in values if value not in parent.choices]:
+                    raise ValueError(f"{source}: {param.key}: `when` value(s) {missing} are not choices of {key}")
+        self.params = sorted(params, key=lambda param: bool(param.when))  # conditions first, stable otherwise
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SearchSpace":
+        """The ``space`` mapping of a search YAML file (the file may hold other tune options too)."""
+        document = yaml.safe_load(Path(path).read_text()) or {}
+        return cls(document.get("space", {}), source=str(path))
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's values of the keys active in it (a conditional key only when its condition holds)."""
+        values: dict[str, Any] = {}
+        for param in self.params:
+            if all(key in values and values[key] in allowed for key, allowed in param.when.items()):
+                values[param.key] = param.suggest(trial)
+        return values
+
+    def overrides(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """CLI key -> value for sampled ``values``, with each ``also`` key set as its parameter."""
+        by_key = {param.key: param for param in self.params}
+        return {key: value for name, value in values.items() for key in (name, *by_key[name].also)}
+
+    def check_keys(self, config_keys: Callable[[dict[str, Any]], Collection[str]]) -> None:
+        """Checks every key against the config's keys before a trial runs.
+
+        A conditional key is checked in the config where its condition holds; every string choice
+        (a class path, say) is checked by parsing the config with it.
+
+        Args:
+            config_keys: CLI key -> value overrides to the dotted keys of the config they give; it
+                raises ValueError (naming the override) when the config does not parse.
+
+        Raises:
+            ValueError: naming the key, the file and the nearest valid key.
+        """
+        checks: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+        for param in self.params:
+            for context in param.contexts():
+                checks.setdefault(tuple(context.items()), []).extend([param.key, *param.also])
+            for value in param.choices:
+                if isinstance(value, str):
+                    checks.setdefault(((param.key, value),), [])
+        for context, keys in checks.items():
+            valid = config_keys(dict(context))
+            for key in keys:
+                if key not in valid:
+                    raise ValueError(_unknown_key_message(key, valid, dict(context), self.source))
+
+
+def _parse_param(key: str, spec: Any, source: str) -> Param:
+    """One ``space`` entry as a Param; every error names the key, the file and the expected form."""
+    where = f"{source}: {key}"
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{where}: expected a mapping like {{int: [1, 8]}}, got {spec!r}")
+    kinds = [kind for kind in _KINDS if kind in spec]
+    if len(kinds) != 1:
+        raise ValueError(f"{where}: give exactly one of {', '.join(_KINDS)}, got {sorted(spec)}")
+    kind = kinds[0]
+    unknown = set(spec) - {kind, "when", "also"} - _OPTIONS[kind]
+    if unknown:
+        allowed = sorted({"when", "also"} | _OPTIONS[kind])
+        raise ValueError(f"{where}: unknown option(s) {sorted(unknown)} for {kind}; allowed: {allowed}")
+    when = {name: tuple(v if isinstance(v, list) else [v]) for name, v in (spec.get("when") or {}).items()}
+    also = tuple(spec.get("also") or ())
+    if kind == "choice":
+        choices = spec["choice"]
+        if not isinstance(choices, list) or not choices:
+            raise ValueError(f"{where}: `choice` takes a non-empty list of values, got {choices!r}")
+        return Param(key, kind, choices=tuple(choices), when=when, also=also)
+    bounds = spec[kind]
+    number = int if kind == "int" else (int, float)
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, number) for b in bounds)):
+        raise ValueError(f"{where}: `{kind}` takes [low, high] as {kind}s, got {bounds!r}")
+    low, high = bounds
+    log = bool(spec.get("log", False))
+    if low > high or (log and low <= 0):
+        raise ValueError(f"{where}: need low <= high{' and low > 0 for log' if log else ''}, got {bounds}")
+    return Param(key, kind, bounds=(low, high), log=log, step=spec.get("step"), when=when, also=also)
+
+
+def _unknown_key_message(key: str, valid: Collection[str], context: dict[str, Any], source: str) -> str:
+    """The error for a key the config lacks, with the nearest key the config has."""
+    condition = f" when {', '.join(f'{k}={v}' for k, v in context.items())}" if context else ""
+    nearest = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f"did you mean {nearest[0]!r}?" if nearest else "`fit --print_config` lists the keys"
+    return f"{source}: {key!r} is not a key of the config{condition}; {hint}"

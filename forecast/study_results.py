@@ -1,0 +1,91 @@
+"""What a ``forecast tune`` study leaves in its run directory.
+
+- ``trials.csv``: one row per trial: number, state, value (the metric of its best epoch),
+  ``duration`` (seconds), ``epochs`` (validated, so fewer for a pruned trial), one ``params_<key>``
+  column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),
+  ``error`` (why a trial failed) and ``worker`` (host:pid);
+- ``best.yaml``: the best trial's complete config (the ``--print_config`` form), which
+  ``python -m forecast fit --config best.yaml`` trains as it is;
+- ``optimization_history.png`` (each trial's value and the best so far), ``intermediate_values.png``
+  (every trial's per-epoch metric: pruned trials end early) and, from two complete trials on,
+  ``param_importances.png`` (Optuna's fANOVA importance of each key for the metric).
+
+Files are replaced atomically, since every worker of a study writes them when it finishes.
+"""
+
+import os
+import warnings
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+__all__ = ["trials_table", "write_results"]
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """Every trial of ``study`` as a row, ordered by number (the columns of ``trials.csv``)."""
+    trials = study.get_trials(deepcopy=False)
+    if not trials:
+        return pd.DataFrame(columns=["number", "state", "value", "duration", "epochs"])
+    table = study.trials_dataframe(
+        attrs=("number", "state", "value", "datetime_start", "duration", "params", "user_attrs")
+    )
+    table["duration"] = table["duration"].dt.total_seconds()
+    table.insert(4, "epochs", [len(trial.intermediate_values) for trial in trials])
+    return table.sort_values("number").reset_index(drop=True)
+
+
+def write_results(study: optuna.Study, run_dir: Path, best_config: str | None) -> list[Path]:
+    """Writes ``trials.csv``, ``best.yaml`` (when a trial completed) and the plots into ``run_dir``.
+
+    Args:
+        study: the study.
+        run_dir: the study's run directory.
+        best_config: the best trial's ``--print_config`` YAML, or ``None`` before any trial completed.
+
+    Returns:
+        The files written.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    files = [_write(run_dir / "trials.csv", lambda path: trials_table(study).to_csv(path, index=False))]
+    if best_config is not None:
+        best = study.best_trial
+        header = (
+            f"# Best trial {best.number} of study {study.study_name!r}: {best.value:.6g}. Train it with\n"
+            f"#   python -m forecast fit --config {run_dir / 'best.yaml'}\n"
+        )
+        files.append(_write(run_dir / "best.yaml", lambda path: path.write_text(header + best_config)))
+    return files + _write_plots(study, run_dir)
+
+
+def _write_plots(study: optuna.Study, run_dir: Path) -> list[Path]:
+    """Optuna's matplotlib plots of the study as PNG files (none before a trial completed)."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as plots
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    chosen = {"optimization_history.png": plots.plot_optimization_history} if complete else {}
+    if any(trial.intermediate_values for trial in study.get_trials(deepcopy=False)):
+        chosen["intermediate_values.png"] = plots.plot_intermediate_values
+    if len(complete) >= 2:
+        chosen["param_importances.png"] = plots.plot_param_importances
+    files = []
+    for name, plot in chosen.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            figure = plot(study).figure
+        figure.set_size_inches(8, 5)
+        files.append(_write(run_dir / name, partial(figure.savefig, dpi=120, bbox_inches="tight")))
+        plt.close(figure)
+    return files
+
+
+def _write(path: Path, write: Callable[[Path], object]) -> Path:
+    """``write`` into a temporary file beside ``path``, then one rename: readers never see half a file."""
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+    write(temporary)
+    os.replace(temporary, path)
+    return path

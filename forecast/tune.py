@@ -1,0 +1,394 @@
+"""``python -m forecast tune``: an Optuna study whose every trial is a ``fit`` of the config.
+
+    python -m forecast tune --config configs/etth1/segrnn_gru.yaml --search configs/tune/segrnn_gru_search.yaml \\
+        --n_trials 40 --trainer.max_epochs 10
+
+Flags named in :class:`TuneArgs` (and the ``--search`` YAML, which may set any of them) steer the study;
+every other flag (``--config``, ``--trainer.max_epochs 5``, ``--data.horizon 192``) goes to each trial's
+``fit``, followed by the trial's values. A trial is scored on the validation split only: the best
+epoch's ``metric``, which its checkpoint also keeps. The study lives in an Optuna storage (SQLite in
+the run directory unless ``--storage`` names another database), so a killed study resumes with the
+same ``--study_name`` and several processes, on one machine or many, share one study.
+
+The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--run_dir``) holds
+``study.db``, ``trials/N/`` (each trial's fit: logs, config, checkpoints) and what
+:mod:`forecast.study_results` writes: ``trials.csv``, ``best.yaml`` and the plots.
+"""
+
+import contextlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import optuna
+import sqlalchemy
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentParser
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.tuner import Tuner
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+from .cli import main as cli_main
+from .search_space import SearchSpace
+from .study_results import write_results
+from .study_tracking import StudyTracking
+
+__all__ = ["TrialFits", "TrialPruning", "TuneArgs", "config_keys", "find_lr", "main", "print_config", "tune"]
+
+
+@dataclass
+class TuneArgs:
+    """The options of ``forecast tune``; any other flag goes to every trial's ``fit``.
+
+    Args:
+        space: CLI key -> range or choice (see ``forecast.search_space``); usually from ``--search``.
+        metric: the logged validation metric to optimize, of the best epoch.
+        direction: whether a lower or a higher ``metric`` is better.
+        sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``.
+        pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
+            their per-epoch ``metric``; default Optuna's MedianPruner.
+        n_trials: trials the study finishes (complete or pruned) over all its processes; failed ones do not count.
+        timeout: seconds after which this process starts no new trial.
+        storage: an Optuna RDB URL (``postgresql://user:pass@host/db``) shared by the processes of
+            a study; default a SQLite file ``study.db`` in the run directory.
+        study_name: the study's name in the storage; the same name resumes it. Default: the last
+            ``--config`` file's stem.
+        run_dir: where trials and results go; default ``<trainer.default_root_dir>/tune/<study_name>``.
+        n_jobs: worker processes on this machine, all on the study's storage.
+        seed: the study's seed: the default sampler's, and trial N fits with ``seed_everything`` seed + N.
+        heartbeat_interval: seconds between a running trial's heartbeats; a trial silent for twice
+            as long is marked failed, as when its process was killed.
+        lr_find: run Lightning's learning-rate finder on the config instead of a study; writes
+            ``lr_find.png`` and ``lr_find.yaml`` (the suggested LR) in ``run_dir``, by default
+            ``<trainer.default_root_dir>/lr_find``.
+        lr_find_steps: training steps the learning-rate finder tries.
+    """
+
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric: str = "val/loss"
+    direction: Literal["minimize", "maximize"] = "minimize"
+    sampler: optuna.samplers.BaseSampler | None = None
+    pruner: optuna.pruners.BasePruner | None = None
+    n_trials: int = 20
+    timeout: float | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    run_dir: str | None = None
+    n_jobs: int = 1
+    seed: int = 0
+    heartbeat_interval: int = 60
+    lr_find: bool = False
+    lr_find_steps: int = 100
+
+
+class TrialPruning(Callback):
+    """Reports each epoch's validation ``monitor`` to an Optuna trial and stops the fit when the pruner says so.
+
+    The decision is the study's pruner's (``trial.should_prune``); the ``optuna.TrialPruned`` raised
+    here leaves Lightning's fit as any exception does, and Optuna records the trial as pruned.
+
+    Args:
+        trial: the running trial.
+        monitor: the logged metric, e.g. ``val/loss``.
+
+    Raises:
+        ValueError: ``monitor`` was not logged at the end of validation.
+    """
+
+    def __init__(self, trial: optuna.Trial, monitor: str):
+        self.trial, self.monitor = trial, monitor
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        if self.monitor not in trainer.callback_metrics:
+            raise ValueError(f"metric={self.monitor!r} was not logged; logged: {sorted(trainer.callback_metrics)}")
+        score = float(trainer.callback_metrics[self.monitor])
+        self.trial.report(score, step=trainer.current_epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {trainer.current_epoch} at {self.monitor}={score:.6g}")
+
+
+def override_args(overrides: dict[str, Any]) -> list[str]:
+    """CLI key -> value as ``fit`` flags; a class choice sorts before its own ``init_args`` keys."""
+    return [arg for key in sorted(overrides) for arg in (f"--{key}", _cli_value(overrides[key]))]
+
+
+def print_config(args: Sequence[str]) -> str:
+    """The ``--print_config`` YAML of ``python -m forecast <args>``, without running anything.
+
+    Raises:
+        ValueError: the CLI refuses ``args``, with its message.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.suppress(SystemExit):
+        cli_main([*args, "--print_config"])
+    if not out.getvalue():
+        raise ValueError(f"the config does not parse: {err.getvalue().strip()[-2000:]}")
+    return out.getvalue()
+
+
+def config_keys(fit_args: Sequence[str], overrides: dict[str, Any]) -> set[str]:
+    """Every dotted key of the config that ``fit_args`` plus ``overrides`` give (a class key, its
+    ``class_path`` and ``init_args.*`` alike); the keys a search space may name.
+
+    Raises:
+        ValueError: the config does not parse with ``overrides``, naming them.
+    """
+    try:
+        config = yaml.safe_load(print_config(["fit", *fit_args, *override_args(overrides)]))
+    except ValueError as error:
+        raise ValueError(f"with {overrides}: {error}" if overrides else str(error)) from None
+    return set(_dotted_keys(config))
+
+
+def find_lr(fit_args: Sequence[str], run_dir: Path, num_training: int) -> float:
+    """Lightning's learning-rate finder on the config: ``lr_find.png`` and ``lr_find.yaml`` in ``run_dir``.
+
+    ``lr_find.yaml`` sets ``model.optimizer.init_args.lr`` to the suggestion: add it as a last
+    ``--config`` to ``fit`` or ``tune``. Returns the suggested learning rate.
+
+    Raises:
+        ValueError: too few steps ran for a suggestion (the plot is still written).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cli = cli_main([*fit_args, "--trainer.default_root_dir", str(run_dir)], run=False)
+    tuner = Tuner(cli.trainer)
+    finder = tuner.lr_find(cli.model, datamodule=cli.datamodule, num_training=num_training, update_attr=False)
+    lr = finder.suggestion()
+    figure = finder.plot(suggest=lr is not None)
+    figure.savefig(run_dir / "lr_find.png", dpi=120)
+    if lr is None:
+        raise ValueError(
+            f"the learning-rate finder ran {len(finder.results['lr'])} steps, too few to suggest a rate; "
+            "raise --lr_find_steps, or trainer.max_epochs / trainer.limit_train_batches if they stop it sooner"
+        )
+    (run_dir / "lr_find.yaml").write_text(
+        f"# Lightning's learning-rate finder over {num_training} steps; plot: lr_find.png\n"
+        + yaml.safe_dump({"model": {"optimizer": {"init_args": {"lr": lr}}}})
+    )
+    rank_zero_info(f"suggested learning rate: {lr:.3g} (written to {run_dir / 'lr_find.yaml'})")
+    return lr
+
+
+def tune(
+    args: TuneArgs, fit_args: Sequence[str], space_source: str = "--space", worker_argv: Sequence[str] = ()
+) -> optuna.Study:
+    """Runs (or resumes, or joins) the study until it has ``args.n_trials`` trials, then writes its results.
+
+    Args:
+        args: the study's options.
+        fit_args: every trial's ``fit`` flags before the trial's values (``--config X.yaml`` ...).
+        space_source: where ``args.space`` came from, named in its errors.
+        worker_argv: the ``tune`` command line that the ``args.n_jobs - 1`` extra processes run.
+
+    Raises:
+        ValueError: a bad search space, or a key the config does not have (naming the nearest one).
+    """
+    if args.n_jobs > 1 and not worker_argv:
+        raise ValueError("n_jobs > 1 needs worker_argv, the `tune` command line the other processes run")
+    space = SearchSpace(args.space, space_source)
+    config = yaml.safe_load(print_config(["fit", *fit_args]))
+    space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(_dotted_keys(config)))
+    study, run_dir = _study(args, fit_args, config)
+    trials = TrialFits(space, args, fit_args, run_dir, StudyTracking.of(config, study))
+    workers = [_spawn_worker(worker_argv) for _ in range(args.n_jobs - 1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a killed worker's trial is no longer counted as running
+    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    remaining = args.n_trials - len(study.get_trials(deepcopy=False, states=counted))
+    if remaining > 0:
+        study.optimize(
+            trials,
+            n_trials=remaining,
+            timeout=args.timeout,
+            catch=(Exception,),
+            callbacks=[optuna.study.MaxTrialsCallback(args.n_trials, states=counted)],
+            show_progress_bar=True,
+        )
+    for worker in workers:
+        worker.wait()
+    trials.write_results(study)
+    return study
+
+
+def main(argv: Sequence[str] | None = None) -> optuna.Study | float:
+    """``python -m forecast tune ...``: splits the flags, then a study (or the LR finder).
+
+    ``argv`` replaces ``sys.argv[1:]`` (so this is also a console script's entry point). Returns the
+    study, or the suggested learning rate with ``--lr_find true``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    own = {option.name for option in fields(TuneArgs)} | {"search", "help", "print_config"}
+    tune_argv, fit_args = _split_flags(argv, own)
+    config = parser.parse_args(tune_argv)
+    space_source = str(config.search[-1]) if config.get("search") else "--space"
+    args = TuneArgs(**{key: value for key, value in vars(parser.instantiate(config)).items() if key != "search"})
+    if args.lr_find:
+        config = yaml.safe_load(print_config(["fit", *fit_args]))
+        return find_lr(fit_args, Path(args.run_dir or _root_dir(config) / "lr_find"), args.lr_find_steps)
+    return tune(args, fit_args, space_source, worker_argv=argv)
+
+
+@dataclass
+class TrialFits:
+    """The objective: each trial is a ``fit`` of the config with the trial's values, seed and run directory.
+
+    Args:
+        space: the study's search space.
+        args: the study's options.
+        fit_args: every trial's ``fit`` flags before its own.
+        run_dir: the study's run directory; trial N runs in ``trials/N``.
+        tracking: the study's MLflow run when the config logs to MLflow, else ``None``.
+    """
+
+    space: SearchSpace
+    args: TuneArgs
+    fit_args: Sequence[str]
+    run_dir: Path
+    tracking: StudyTracking | None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Fits the trial and returns its best epoch's metric; an error is recorded on the trial, then raised."""
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        fixed = {"trainer.default_root_dir": str(self.run_dir / "trials" / str(trial.number))}
+        if not any(arg.startswith("--trainer.enable_progress_bar") for arg in self.fit_args):
+            fixed["trainer.enable_progress_bar"] = False  # the trials' bar replaces the epochs'
+        if self.tracking is not None:
+            fixed |= self.tracking.trial_overrides(trial.number)
+        trial_args = self.fit_flags(trial.number, self.space.suggest(trial), fixed)
+        try:
+            try:
+                cli = cli_main(trial_args, trainer_defaults={"callbacks": [TrialPruning(trial, self.args.metric)]})
+            except SystemExit as exit_:
+                print_config(trial_args)  # raises the CLI's message as a ValueError
+                raise ValueError(f"fit exited with status {exit_.code}") from exit_
+            checkpoint = cli.trainer.checkpoint_callback
+            if checkpoint.best_model_score is None:
+                raise ValueError(f"no epoch logged metric={self.args.metric!r}; check its name and limit_val_batches")
+            trial.set_user_attr("checkpoint", checkpoint.best_model_path)
+            return float(checkpoint.best_model_score)
+        except optuna.TrialPruned:
+            raise
+        except Exception as error:
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
+            raise
+
+    def fit_flags(self, number: int, values: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
+        """``fit``'s flags for trial ``number``: the user's, then ``fixed``, its seed and score, then its values."""
+        fixed = fixed | {
+            "seed_everything": self.args.seed + number,
+            "checkpoint.monitor": self.args.metric,
+            "checkpoint.mode": "min" if self.args.direction == "minimize" else "max",
+        }
+        return ["fit", *self.fit_args, *override_args(fixed), *override_args(self.space.overrides(values))]
+
+    def write_results(self, study: optuna.Study) -> None:
+        """Writes the study's results (``best.yaml`` from the best trial's flags) and hands them to MLflow."""
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        best = study.best_trial if complete else None
+        best_config = print_config(self.fit_flags(best.number, best.params, {})) if best else None
+        files = write_results(study, self.run_dir, best_config)
+        if self.tracking is not None:
+            self.tracking.log_results(study, files)
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m forecast tune", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--search", action=ActionConfigFile, help="A YAML file of these options (space, pruner...).")
+    parser.add_class_arguments(TuneArgs)
+    return parser
+
+
+def _split_flags(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[str]]:
+    """``argv`` as (tune's flags, fit's flags): a flag is tune's when its first dotted part is one of ``own``."""
+    tune_argv: list[str] = []
+    fit_argv: list[str] = []
+    target = fit_argv
+    for arg in argv:
+        if arg.startswith("-"):
+            name = arg.lstrip("-").split("=")[0].split(".")[0]
+            target = tune_argv if name in own or arg == "-h" else fit_argv
+        target.append(arg)
+    return tune_argv, fit_argv
+
+
+def _study(args: TuneArgs, fit_args: Sequence[str], config: dict[str, Any]) -> tuple[optuna.Study, Path]:
+    """The study, created or loaded when another process (or an earlier run) made it, and this process's run directory.
+
+    The process that creates a study samples with its seed; one that joins reseeds its sampler,
+    since two workers with one seed would propose the same parameters.
+    """
+    configs = [arg.split("=", 1)[1] for arg in fit_args if arg.startswith("--config=")]
+    configs += [value for flag, value in zip(fit_args[:-1], fit_args[1:], strict=True) if flag == "--config"]
+    name = args.study_name or (Path(configs[-1]).stem if configs else "study")
+    run_dir = Path(args.run_dir or _root_dir(config) / "tune" / name).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    url = args.storage or f"sqlite:///{run_dir / 'study.db'}"
+    storage = _storage(url, args.heartbeat_interval)
+    sampler = args.sampler or optuna.samplers.TPESampler(seed=args.seed)
+    kwargs = {"storage": storage, "sampler": sampler, "pruner": args.pruner, "study_name": name}
+    try:
+        study = optuna.create_study(**kwargs, direction=args.direction)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(**kwargs)
+        sampler.reseed_rng()
+        if study.direction.name.lower() != args.direction:
+            message = f"study {name!r} in {url} is not a {args.direction} study; drop --direction or rename it"
+            raise ValueError(message) from None
+    rank_zero_info(f"study {name!r} in {url}; run directory {run_dir}")
+    return study, run_dir
+
+
+def _storage(url: str, heartbeat_interval: int, attempts: int = 4) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at ``url``, with heartbeats and (for SQLite) a long lock wait.
+
+    Workers started together on a new database race to create its tables, and all but one fail
+    with a database error; they try again once the winner is done, since the tables then exist.
+    """
+    engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs, heartbeat_interval=heartbeat_interval)
+        except sqlalchemy.exc.DBAPIError:
+            if attempt == attempts:
+                raise
+            time.sleep(attempt)
+
+
+def _root_dir(config: dict[str, Any]) -> Path:
+    """The config's ``trainer.default_root_dir`` (``runs`` when it names none): the home of tune's run directories."""
+    return Path((config.get("trainer") or {}).get("default_root_dir") or "runs")
+
+
+def _spawn_worker(argv: Sequence[str]) -> subprocess.Popen:
+    """Another ``tune`` process on this study (``--n_jobs``): it joins the storage as any worker does."""
+    return subprocess.Popen([sys.executable, "-m", "forecast", "tune", *argv, "--n_jobs", "1"])
+
+
+def _cli_value(value: Any) -> str:
+    """A value as the CLI reads it: strings as they are, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of every mapping key under ``node`` (lists are values, not addressed)."""
+    if not isinstance(node, dict):
+        return []
+    keys = []
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        keys += [path, *_dotted_keys(value, f"{path}.")]
+    return keys

@@ -1,0 +1,294 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from forecast import Forecaster
+from forecast.cli import main as cli_main
+from forecast.search_space import SearchSpace
+from forecast.tune import TuneArgs, config_keys, find_lr, tune
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = str(ROOT / "configs/quickstart.yaml")
+SRU = "forecast.nn.SRUEncoder"
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory) -> str:
+    """200 hourly rows of two smooth channels."""
+    steps = np.arange(200)
+    frame = pd.DataFrame(
+        {"a": 10 + np.sin(steps / 4), "b": -5 + 2 * np.cos(steps / 6)},
+        index=pd.date_range("2024-01-01", periods=200, freq="h", name="date"),
+    )
+    path = tmp_path_factory.mktemp("data") / "wide.csv"
+    frame.to_csv(path)
+    return str(path)
+
+
+def tiny_fit_args(csv: str, *extra: str) -> list[str]:
+    """The quickstart GRU shrunk to a two-epoch fit of a few batches on ``csv``."""
+    return ["--config", QUICKSTART, "--data.source", csv, "--data.lookback", "24", "--data.horizon", "6",
+            "--data.batch_size", "32", "--data.split", "forecast.data.FractionSplit", "--trainer.max_epochs", "2",
+            "--trainer.limit_train_batches", "2", "--trainer.enable_model_summary", "false",
+            "--model.encoder.init_args.hidden_size", "4", *extra]  # fmt: skip
+
+
+def sample(space: SearchSpace, n: int) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(n):
+        trial = study.ask()
+        space.suggest(trial)
+        study.tell(trial, 0.0)
+    return study.trials
+
+
+def test_search_space_samples_ints_floats_and_choices_in_range_and_scale():
+    space = SearchSpace(
+        {
+            "model.encoder.init_args.hidden_size": {"int": [8, 64], "log": True},
+            "model.optimizer.init_args.lr": {"float": [1e-4, 1e-2], "log": True},
+            "model.head.init_args.dropout": {"float": [0.0, 0.5], "step": 0.1},
+            "model.encoder": {"choice": ["forecast.nn.GRUEncoder", "forecast.nn.SRUEncoder"]},
+        }
+    )
+    trials = sample(space, 30)
+    sizes = [t.params["model.encoder.init_args.hidden_size"] for t in trials]
+    assert all(isinstance(size, int) and 8 <= size <= 64 for size in sizes)
+    assert all(1e-4 <= t.params["model.optimizer.init_args.lr"] <= 1e-2 for t in trials)
+    assert {round(t.params["model.head.init_args.dropout"] * 10, 6) % 1 for t in trials} == {0}
+    assert {t.params["model.encoder"] for t in trials} == {"forecast.nn.GRUEncoder", "forecast.nn.SRUEncoder"}
+    distributions = trials[0].distributions
+    assert distributions["model.encoder.init_args.hidden_size"].log
+    assert distributions["model.optimizer.init_args.lr"].log and not distributions["model.head.init_args.dropout"].log
+
+
+def test_search_space_samples_a_conditional_key_only_under_its_condition():
+    space = SearchSpace(
+        {
+            "model.encoder.init_args.highway_bias": {"float": [-3, 0], "when": {"model.encoder": SRU}},
+            "model.encoder": {"choice": ["forecast.nn.GRUEncoder", SRU]},
+        }
+    )
+    for trial in sample(space, 20):
+        sru = trial.params["model.encoder"] == SRU
+        assert ("model.encoder.init_args.highway_bias" in trial.params) == sru
+
+
+def test_search_space_also_gives_other_keys_the_same_value():
+    seg_len = {"choice": [24], "also": ["model.head.init_args.seg_len"]}
+    space = SearchSpace({"model.embedding.init_args.seg_len": seg_len})
+    overrides = space.overrides({"model.embedding.init_args.seg_len": 24})
+    assert overrides == {"model.embedding.init_args.seg_len": 24, "model.head.init_args.seg_len": 24}
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ({"int": [1, 8], "choice": [1]}, "exactly one of"),
+        ({"float": [1e-2, 1e-4]}, "low <= high"),
+        ({"float": [0, 1], "log": True}, "low > 0 for log"),
+        ({"int": [1, 8], "lgo": True}, r"unknown option\(s\) \['lgo'\]"),
+        ({"float": [0, 1], "when": {"model.encoder": "forecast.nn.SRUEncoder"}}, "not an unconditional `choice`"),
+    ],
+)
+def test_search_space_rejects_a_malformed_spec_naming_the_key(spec, match):
+    with pytest.raises(ValueError, match=rf"search.yaml: model.x: .*{match}"):
+        SearchSpace({"model.x": spec}, source="search.yaml")
+
+
+@pytest.fixture(scope="module")
+def tiny_keys(tiny_csv):
+    """``config_keys`` of the tiny fit, parsing each set of overrides once for the module (a parse takes ~1 s)."""
+    parsed: dict[tuple, set[str]] = {}
+
+    def keys(overrides: dict) -> set[str]:
+        context = tuple(sorted(overrides.items()))
+        if context not in parsed:
+            parsed[context] = config_keys(tiny_fit_args(tiny_csv), overrides)
+        return parsed[context]
+
+    return keys
+
+
+def test_unknown_key_is_named_with_the_nearest_valid_key(tiny_keys):
+    space = SearchSpace({"model.encoder.init_args.hiden_size": {"int": [4, 8]}}, source="search.yaml")
+    with pytest.raises(
+        ValueError,
+        match="search.yaml: 'model.encoder.init_args.hiden_size' .* did you mean 'model.encoder.init_args.hidden_size'",
+    ):
+        space.check_keys(tiny_keys)
+
+
+def test_conditional_key_is_checked_in_the_config_where_it_exists(tiny_keys):
+    choice = {"choice": ["forecast.nn.GRUEncoder", "forecast.nn.SRUEncoder"]}
+    conditional = {"float": [-3, 0], "when": {"model.encoder": "forecast.nn.SRUEncoder"}}
+    SearchSpace({"model.encoder": choice, "model.encoder.init_args.highway_bias": conditional}).check_keys(tiny_keys)
+    unconditional = SearchSpace({"model.encoder": choice, "model.encoder.init_args.highway_bias": {"float": [-3, 0]}})
+    with pytest.raises(ValueError, match="'model.encoder.init_args.highway_bias' is not a key of the config"):
+        unconditional.check_keys(tiny_keys)
+
+
+def test_a_class_choice_that_does_not_exist_fails_before_any_trial(tiny_keys):
+    space = SearchSpace({"model.encoder": {"choice": ["forecast.nn.GRUEncoder", "forecast.nn.GRUEncodr"]}})
+    with pytest.raises(ValueError, match="with {'model.encoder': 'forecast.nn.GRUEncodr'}: the config does not parse"):
+        space.check_keys(tiny_keys)
+
+
+def test_segrnn_search_space_keys_exist_in_its_config():
+    path = ROOT / "configs/tune/segrnn_gru_search.yaml"
+    args = ["--config", str(ROOT / "configs/etth1/segrnn_gru.yaml")]
+    SearchSpace.from_yaml(path).check_keys(lambda overrides: config_keys(args, overrides))
+    assert yaml.safe_load(path.read_text())["pruner"]["class_path"] == "optuna.pruners.HyperbandPruner"
+
+
+@pytest.fixture(scope="module")
+def study(tiny_csv, tmp_path_factory):
+    """Three enqueued trials on the tiny fit: a good one, a hopeless one (pruned), one whose config fails."""
+    run_dir = tmp_path_factory.mktemp("study")
+    args = TuneArgs(
+        space={"model.optimizer.init_args.lr": {"float": [1e-9, 1e-1], "log": True},
+               "data.lookback": {"choice": [24, 1000]}},
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1),
+        n_trials=3, run_dir=str(run_dir), seed=7,
+    )  # fmt: skip
+    storage = f"sqlite:///{run_dir / 'study.db'}"
+    created = optuna.create_study(storage=storage, study_name="tiny")
+    for lr, lookback in [(3e-2, 24), (1e-9, 24), (3e-2, 1000)]:
+        created.enqueue_trial({"model.optimizer.init_args.lr": lr, "data.lookback": lookback})
+    args.storage, args.study_name = storage, "tiny"
+    return tune(args, tiny_fit_args(tiny_csv)), run_dir
+
+
+def test_pruning_stops_a_hopeless_trial_after_its_first_epoch(study):
+    study, _ = study
+    good, hopeless = study.trials[0], study.trials[1]
+    assert good.state == optuna.trial.TrialState.COMPLETE and len(good.intermediate_values) == 2
+    assert hopeless.state == optuna.trial.TrialState.PRUNED
+    assert list(hopeless.intermediate_values) == [0]
+
+
+def test_failed_trial_is_recorded_with_its_message_in_trials_csv(study):
+    _, run_dir = study
+    table = pd.read_csv(run_dir / "trials.csv")
+    assert list(table["state"]) == ["COMPLETE", "PRUNED", "FAIL"]
+    assert "lookback" in table.loc[2, "user_attrs_error"]
+    assert list(table["epochs"]) == [2, 1, 0]
+    assert {"params_model.optimizer.init_args.lr", "params_data.lookback", "duration"} <= set(table.columns)
+
+
+def test_trial_runs_in_its_directory_seeded_from_the_study_seed(study):
+    _, run_dir = study
+    config = yaml.safe_load(next((run_dir / "trials/1").glob("lightning_logs/version_0/config.yaml")).read_text())
+    assert config["seed_everything"] == 7 + 1
+    assert config["model"]["optimizer"]["init_args"]["lr"] == pytest.approx(1e-9)
+    assert (run_dir / "optimization_history.png").stat().st_size > 0
+    assert (run_dir / "intermediate_values.png").stat().st_size > 0
+
+
+def test_best_yaml_trains_the_best_trial_again_with_fit(study, tmp_path):
+    study, run_dir = study
+    cli = cli_main(["fit", "--config", str(run_dir / "best.yaml"), "--trainer.default_root_dir", str(tmp_path)])
+    assert float(cli.trainer.checkpoint_callback.best_model_score) == pytest.approx(study.best_value, rel=1e-6)
+    model = Forecaster.load(study.best_trial.user_attrs["checkpoint"])
+    assert model.hparams["lookback"] == 24
+
+
+def test_lr_find_writes_its_plot_and_suggested_rate(tiny_csv, tmp_path):
+    lr = find_lr(tiny_fit_args(tiny_csv, "--trainer.max_epochs", "10"), tmp_path, num_training=20)
+    written = yaml.safe_load((tmp_path / "lr_find.yaml").read_text())
+    assert written["model"]["optimizer"]["init_args"]["lr"] == lr and 1e-8 < lr < 1
+    assert (tmp_path / "lr_find.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_mlflow_logs_the_study_as_parent_of_its_trial_runs(tiny_csv, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses a plain folder without it
+    uri = f"file:{tmp_path / 'mlruns'}"
+    logger = ["--trainer.logger", "lightning.pytorch.loggers.MLFlowLogger", "--trainer.logger.init_args.tracking_uri",
+              uri, "--trainer.logger.init_args.experiment_name", "tiny"]  # fmt: skip
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": True}}, n_trials=1,
+                    run_dir=str(tmp_path / "run"), study_name="mlflow")  # fmt: skip
+    study = tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1", *logger))
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    parent = next(run for run in runs if run.info.run_id == study.user_attrs["mlflow_run_id"])
+    (child,) = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert child.data.metrics["val/loss"] == pytest.approx(study.best_value)
+    assert float(child.data.params["optimizer/init_args/lr"]) == pytest.approx(
+        study.best_params["model.optimizer.init_args.lr"]
+    )
+    assert {"trials.csv", "best.yaml"} <= {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}
+
+
+def start_worker(csv: str, run_dir: Path, name: str, *extra: str) -> subprocess.Popen:
+    """``python -m forecast tune`` on the shared SQLite study of ``run_dir``, as a user would start it;
+    its output goes to ``run_dir/<name>.log``."""
+    command = [sys.executable, "-m", "forecast", "tune", *tiny_fit_args(csv), "--study_name", "shared",
+               "--space", '{"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": true}}',
+               "--storage", f"sqlite:///{run_dir / 'study.db'}", "--run_dir", str(run_dir), *extra]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    with open(run_dir / f"{name}.log", "w") as log:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_all(run_dir: Path, workers: dict[str, subprocess.Popen]) -> None:
+    for name, worker in workers.items():
+        if worker.wait(timeout=600) != 0:
+            pytest.fail(f"{name} exited with {worker.returncode}: {(run_dir / f'{name}.log').read_text()[-3000:]}")
+
+
+def assert_finished_once(run_dir: Path, n_trials: int) -> pd.DataFrame:
+    """The study has ``n_trials`` finished trials, none of them a repeat of another's number or values."""
+    table = pd.read_csv(run_dir / "trials.csv")
+    finished = table[table["state"].isin(["COMPLETE", "PRUNED"])]
+    assert len(finished) == n_trials
+    assert table["number"].is_unique and finished["params_model.optimizer.init_args.lr"].is_unique
+    return table
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path):
+    wait_all(tmp_path, {name: start_worker(tiny_csv, tmp_path, name, "--n_trials", "4") for name in ("a", "b")})
+    table = assert_finished_once(tmp_path, 4)
+    assert table["user_attrs_worker"].nunique() == 2
+    assert (tmp_path / "param_importances.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_third_worker_finishes_the_study_after_one_is_killed(tiny_csv, tmp_path):
+    flags = ("--n_trials", "5", "--heartbeat_interval", "1", "--trainer.max_epochs", "4")
+    first, second = (
+        start_worker(tiny_csv, tmp_path, "first", *flags),
+        start_worker(tiny_csv, tmp_path, "second", *flags),
+    )
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    deadline = time.monotonic() + 300
+    while not any(
+        trial.state == optuna.trial.TrialState.RUNNING and trial.user_attrs.get("worker", "").endswith(f":{first.pid}")
+        for trial in _trials(storage)
+    ):
+        assert time.monotonic() < deadline and first.poll() is None, "the first worker never ran a trial"
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    wait_all(tmp_path, {"second": second, "third": start_worker(tiny_csv, tmp_path, "third", *flags)})
+    table = assert_finished_once(tmp_path, 5)
+    killed = table[table["user_attrs_worker"].str.endswith(f":{first.pid}") & (table["state"] == "FAIL")]
+    assert len(killed) == 1  # its running trial, failed by the others once its heartbeat stopped
+
+
+def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name="shared", storage=storage).get_trials(deepcopy=False)
+    except KeyError:  # the workers have not created the study yet
+        return []
