@@ -115,11 +115,11 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + np.arange(counts.sum()) - first
 
 
-def static_vocabularies(table: SeriesTable) -> dict[str, list[str]]:
-    """The sorted categories of each static column that does not hold numbers."""
+def static_vocabularies(statics: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """The sorted categories of each static column (its value per series) that does not hold numbers."""
     return {
         column: sorted({str(value) for value in values})
-        for column, values in table.statics.items()
+        for column, values in statics.items()
         if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
     }
 

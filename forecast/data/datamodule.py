@@ -1,6 +1,6 @@
 """TimeSeriesDataModule: a pandas frame in (wide or long, many series), windows of scaled float32 series out."""
 
-import os
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -12,16 +12,17 @@ import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
 from sklearn.preprocessing import StandardScaler
-from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader
 
-from ..errors import ForecastDataError, where
+from ..errors import ForecastDataError
 from ..specs import to_record
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, static_vocabularies
 from .calendar import CalendarEncoding, calendar_columns
 from .frames import read_source, resolve_roles, to_table
-from .sampling import SeriesBalancedSampler
+from .loaders import evaluation_loader, training_loader
 from .scaling import AffineScaling, fit_scaling
-from .splits import FractionSplit, Split, Windows, part_windows
+from .sharding import assign_shards, gather_objects, global_scaling, merge_states, series_index, world
+from .splits import FractionSplit, Split, Windows, check_windows, part_windows
 from .validate import (
     NanPolicy,
     check_future_rows,
@@ -31,7 +32,7 @@ from .validate import (
     find_future_rows,
     repair_missing,
 )
-from .windows import ResumableDataLoader, WindowBatchSampler, WindowDataset, collate_batch
+from .windows import WindowDataset, collate_batch
 
 __all__ = ["TimeSeriesDataModule"]
 
@@ -91,6 +92,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
         series: the ids of the series of long data to read; ``None`` reads all. From a file only these
             rows, and (when ``targets`` are named) only the id, time and role columns are read: Parquet
             skips the rest unread.
+        shard: ``series``: under distributed training each process reads, checks and buffers only its
+            share of the series of long data (see ``forecast.data.sharding``), from ``setup`` on;
+            ``none``: every process holds all series.
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         id_column: str = "id",
         time_column: str = "time",
         series: list[str] | None = None,
+        shard: Literal["none", "series"] = "none",
     ):
         super().__init__()
         counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
@@ -139,10 +144,17 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.calendar = (list(calendar or []), calendar_encoding)
         roles = (targets, past_covariates, future_covariates, static_covariates)
         wanted = None if targets is None else [column for role in roles for column in role or []]
+        self.shard, self.nan_policy, self._reading = shard, nan_policy, (source, id_column, time_column, wanted)
+        if shard == "series":  # every process knows all ids and statics; it reads its own series in setup
+            if sampling != "windows":
+                raise ValueError("data.sampling: series draws from all series; with data.shard: series use windows")
+            self._index = series_index(source, id_column, time_column, list(static_covariates or []))
+            self._index = self._index[self._index["id"].isin([str(name) for name in series or self._index["id"]])]
+            series = list(self._index["id"][:1])  # the first series tells the columns and the frequency
         frame = read_source(source, id_column, time_column, wanted, series)
         columns = [str(column) for column in frame.columns if column not in (id_column, time_column)]
         self.roles = resolve_roles(columns, targets, past_covariates, future_covariates, static_covariates)
-        self._read(frame, id_column, time_column, freq, nan_policy, drop_short)
+        self._read(frame, freq)
         self.targets = self.roles.targets
         self.target_size = len(self.roles.targets)
         self.input_size = len(self.roles.targets) + len(self.roles.past)
@@ -153,25 +165,19 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self._buffer: SeriesBuffer | None = None
         self._static = self._naive_scale = None
 
-    def _read(
-        self,
-        frame: pd.DataFrame,
-        id_column: str,
-        time_column: str,
-        freq: str | None,
-        nan_policy: NanPolicy,
-        drop_short: bool,
-    ) -> None:
+    def _read(self, frame: pd.DataFrame, freq: str | None) -> None:
         """Validate the frame into the series table, and take what follows from it."""
+        _, id_column, time_column, _ = self._reading
         table = to_table(frame, self.roles, id_column, time_column)
         self.freq = check_times(table, freq)
         find_future_rows(table, self.roles)
-        table = check_lengths(table, self.lookback, self.horizon if self.split.evaluates else 0, drop_short)
-        self.table, self.nan_policy = table, nan_policy
+        rows_after = self.horizon if self.split.evaluates else 0
+        self.table = table = check_lengths(table, self.lookback, rows_after, self.hparams["drop_short"])
         self._given = table.values  # as read: repairs are redone from these whenever the borders move
         self.series_names = table.names
         self.start_times = list(table.times[table.offsets[:-1]])
-        self.vocabularies = static_vocabularies(table)
+        statics = self._index if self.shard == "series" else table.statics  # categories of all series
+        self.vocabularies = static_vocabularies({column: np.asarray(statics[column]) for column in self.roles.static})
         # Per static column its number of categories, 0 for a number: the model sizes its embeddings by it.
         self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
         self.borders = self.split.target_borders(table)
@@ -188,12 +194,26 @@ class TimeSeriesDataModule(L.LightningDataModule):
         Raises:
             ForecastDataError: a part that ``stage`` needs has no window in any series.
         """
+        if self.shard == "series" and not hasattr(self, "_shard"):
+            self._read_shard(stage)
         if self.scalings is None:
             self.scalings = self.fit_scalings()
         if stage == "test":  # its report gives MASE, whose scale needs training rows in every series
             check_naive_scale(self.borders[:, 0], self.seasonal_period, self.series_names)
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
             self._windows(part)
+
+    def _read_shard(self, stage: str) -> None:
+        """Read, check and keep this process's series only (``shard: series``)."""
+        if stage == "predict":
+            raise ValueError("data.shard: series is for fit, validate and test; predict with data.shard: none")
+        rank, size = world()
+        ids = self._index["id"].tolist()
+        owners = assign_shards(ids, self._index["rows"].to_numpy(), size)
+        self._shard = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
+        source, id_column, time_column, wanted = self._reading
+        frame = read_source(source, id_column, time_column, wanted, self._shard)
+        self._read(frame, self.freq)
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
@@ -214,14 +234,15 @@ class TimeSeriesDataModule(L.LightningDataModule):
         table, roles = self.table, self.roles
         starts = table.offsets[:-1]
         ends = starts + self.borders[:, 0]
-        names = table.names if self.scale_per_series else None
         covariates = roles.past + roles.future
         trained = np.flatnonzero(self.borders[:, 0] > 0)
         numbers = [table.statics[c].astype(np.float64) for c in roles.static if c not in self.vocabularies]
+        shared = global_scaling if self.shard == "series" else fit_scaling  # one scaler for all series
+        fit = functools.partial(fit_scaling, per_series=table.names) if self.scale_per_series else shared
         return (
-            fit_scaling(self.scaler, [table.values[c] for c in roles.targets], starts, ends, names),
-            fit_scaling(self.covariate_scaler, [table.values[c] for c in covariates], starts, ends, names),
-            fit_scaling(self.covariate_scaler, numbers, trained, trained + 1),
+            fit(self.scaler, [table.values[c] for c in roles.targets], starts, ends),
+            fit(self.covariate_scaler, [table.values[c] for c in covariates], starts, ends),
+            shared(self.covariate_scaler, numbers, trained, trained + 1),
         )
 
     @property
@@ -250,16 +271,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
             ForecastDataError: a split part has no window in any series.
         """
         windows = part_windows(self.borders, self.table.observed, part, self.lookback, self.horizon, self.strides[part])
-        if part != "predict" and windows.counts.sum() == 0:
-            i = int(np.argmax(self.table.observed))  # the longest series, for the message
-            val_start, test_start, test_end = self.borders[i].tolist()
-            start, end = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, test_end)}[part]
-            series = f" ({where(series=self.table.names[i])}, the longest)" if self.table.named else ""
-            raise ForecastDataError(
-                f"the {part} part has no window: its targets span rows [{start}, {end}) of {self.table.observed[i]}"
-                f"{series}, too few for one window of lookback {self.lookback} + horizon {self.horizon}; "
-                "use longer series, a shorter lookback/horizon, or other split borders"
-            )
+        if part != "predict":
+            check_windows(windows, part, self.borders, self.table, self.lookback, self.horizon)
         return windows
 
     def dataset(self, part: str) -> WindowDataset:
@@ -292,27 +305,17 @@ class TimeSeriesDataModule(L.LightningDataModule):
             with_target=part != "predict",
         )
 
-    def _loader(self, part: str, shuffle: bool = False) -> DataLoader:
-        dataset = self.dataset(part)
+    def _loader(self, part: str) -> DataLoader:
+        dataset, sharded = self.dataset(part), self.shard == "series"
         options = dict(
             num_workers=self.num_workers,
             collate_fn=collate_batch,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
-        if shuffle and self.sampling == "series":
-            # A plain sampler, which Lightning wraps under DDP; its seed is the one Lightning's own samplers take.
-            seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
-            sampler = SeriesBalancedSampler(torch.from_numpy(dataset.counts), seed=seed)
-            return ResumableDataLoader(
-                dataset, batch_size=self.batch_size, sampler=sampler, consumed=self._consumed, **options
-            )
-        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        # Under DDP, training pads the processes' shares to as many steps; evaluation reads each window once.
-        batches = WindowBatchSampler(order, self.batch_size, drop_last=False, pad_shards=shuffle)
-        if shuffle:  # training resumes mid-epoch; evaluation starts over
-            return ResumableDataLoader(dataset, batch_sampler=batches, consumed=self._consumed, **options)
-        return DataLoader(dataset, batch_sampler=batches, **options)
+        if part == "train":  # training resumes mid-epoch; evaluation starts over
+            return training_loader(dataset, self.batch_size, self.sampling, sharded, self._consumed, **options)
+        return evaluation_loader(dataset, self.batch_size, sharded, **options)
 
     def _consumed(self) -> int:
         """Batches of the current epoch the training loop has taken: Lightning's count, restored on resume."""
@@ -321,7 +324,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.ready if self.trainer else 0
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
@@ -351,7 +354,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         """Plain data that predict needs: column roles, frequency, scalings, vocabularies, series, borders."""
         if self.scalings is None:
             return {}
-        return {
+        state = {
             **self._schema(),
             "lookback": self.lookback,
             "horizon": self.horizon,
@@ -362,6 +365,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             "scaling": {kind: scaling.state_dict() for kind, scaling in zip(_SCALED, self.scalings, strict=True)},
             "vocabularies": {column: list(words) for column, words in self.vocabularies.items()},
         }
+        return merge_states(gather_objects(state)) if self.shard == "series" else state  # every series' state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take the scalings and vocabularies of a checkpoint, after checking it fits these data.

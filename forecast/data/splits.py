@@ -15,7 +15,7 @@ import pandas as pd
 from ..errors import ForecastDataError, where
 from .frames import SeriesTable
 
-__all__ = ["Split", "RowSplit", "ETTSplit", "FractionSplit", "DateSplit", "Windows", "part_windows"]
+__all__ = ["Split", "RowSplit", "ETTSplit", "FractionSplit", "DateSplit", "Windows", "part_windows", "check_windows"]
 
 
 class Split(ABC):
@@ -192,3 +192,24 @@ def part_windows(
     room = target_end - horizon - first
     counts = np.where(room >= 0, room // stride + 1, 0)
     return Windows(first=first, counts=counts, stride=stride)
+
+
+def check_windows(
+    windows: Windows, part: str, borders: np.ndarray, table: SeriesTable, lookback: int, horizon: int
+) -> None:
+    """Refuse a split part without a window in any series, naming the longest series' rows of it.
+
+    Raises:
+        ForecastDataError: ``windows`` (of ``part``) holds none.
+    """
+    if windows.counts.sum():
+        return
+    i = int(np.argmax(table.observed))  # the longest series, for the message
+    val_start, test_start, test_end = borders[i].tolist()
+    start, end = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, test_end)}[part]
+    series = f" ({where(series=table.names[i])}, the longest)" if table.named else ""
+    raise ForecastDataError(
+        f"the {part} part has no window: its targets span rows [{start}, {end}) of {table.observed[i]}"
+        f"{series}, too few for one window of lookback {lookback} + horizon {horizon}; "
+        "use longer series, a shorter lookback/horizon, or other split borders"
+    )

@@ -1,0 +1,189 @@
+"""Sharded training data: under DDP each process reads, checks and buffers only its share of the series.
+
+``data.shard: series`` assigns every series to one process, balanced by rows; a process then reads
+only its series (Parquet: only their rows, through pyarrow's filters; CSV or a DataFrame: filtered
+after reading). A scaler fitted on all series (``scale_per_series: false``) is rebuilt from
+sufficient statistics summed over the processes, so it equals the scaler of one process that read
+everything; per-series scalers stay local. Each process samples windows only from its series, and
+every process takes as many training steps (the shorter shares repeat windows, as torch's
+``DistributedSampler`` pads); the evaluation metrics are torchmetrics', synced over all windows.
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from sklearn.base import TransformerMixin
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from torch.utils.data import DistributedSampler
+
+from ..errors import ForecastDataError
+from .frames import read_source
+from .scaling import AffineScaling
+
+__all__ = [
+    "series_index", "assign_shards", "global_scaling", "gather_objects", "merge_states", "ShardSampler", "world",
+]  # fmt: skip
+
+
+def world() -> tuple[int, int]:
+    """This process's rank and the number of processes (0, 1 outside distributed training)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def series_index(
+    source: str | Path | pd.DataFrame, id_column: str, time_column: str, statics: list[str]
+) -> pd.DataFrame:
+    """One row per series of long data: its id (as text), its rows, and its static columns' values.
+
+    Only the id, time and static columns are read (Parquet skips the rest unread).
+
+    Raises:
+        ForecastDataError: the data are wide (one series): there is nothing to shard.
+    """
+    frame = read_source(source, id_column, time_column, list(statics))
+    if id_column not in frame.columns:
+        raise ForecastDataError(
+            f"data.shard: series shards long data by its {id_column!r} column, but the data have none "
+            "(wide data are one series); set data.shard: none, or data.id_column"
+        )
+    ids = frame[id_column].astype(str)
+    grouped = frame[list(statics)].groupby(ids.to_numpy(), sort=True)
+    index = grouped.first() if statics else pd.DataFrame(index=grouped.size().index)
+    return index.assign(rows=grouped.size()).rename_axis("id").reset_index()
+
+
+def assign_shards(ids: list[str], rows: np.ndarray, world_size: int) -> np.ndarray:
+    """The process of each series: longest first (ties by id) to the process with the fewest rows so far.
+
+    The same ids and rows give the same shards for a given number of processes, whatever the
+    order of the data, so a resumed run reads the same series in every process.
+
+    Raises:
+        ForecastDataError: fewer series than processes.
+
+    Example:
+        >>> assign_shards(["a", "b", "c", "d"], np.array([10, 40, 30, 20]), 2).tolist()
+        [0, 0, 1, 1]
+    """
+    if len(ids) < world_size:
+        raise ForecastDataError(
+            f"data.shard: series gives each of {world_size} processes its own series, but the data have "
+            f"{len(ids)}; use fewer devices, or data.shard: none"
+        )
+    order = sorted(range(len(ids)), key=lambda i: (-int(rows[i]), ids[i]))
+    loads, ranks = np.zeros(world_size, dtype=np.int64), np.empty(len(ids), dtype=np.int64)
+    for i in order:
+        rank = int(np.argmin(loads))  # the lowest rank among the least loaded
+        ranks[i], loads[rank] = rank, loads[rank] + rows[i]
+    return ranks
+
+
+def global_scaling(
+    scaler: Callable[[], TransformerMixin] | None, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray
+) -> AffineScaling:
+    """The scaler of all processes' rows ``[starts, ends)`` of ``columns``, from summed statistics.
+
+    Count, sum and sum of squares (``StandardScaler``), or minimum and maximum (``MinMaxScaler``), per
+    channel and ignoring NaN as scikit-learn does, are all-reduced, so every process gets the affine
+    map that one process fitting on all rows would.
+
+    Raises:
+        ValueError: a scaler other than ``StandardScaler`` or ``MinMaxScaler``, whose fit needs all rows.
+    """
+    channels = len(columns)
+    if scaler is None or not channels:
+        return AffineScaling([[1.0] * channels], [[0.0] * channels])
+    fitted = scaler()
+    if not isinstance(fitted, (StandardScaler, MinMaxScaler)):
+        raise ValueError(
+            f"data.shard: series fits a scaler of all series from summed statistics, which {type(fitted).__name__} "
+            "has none of; use StandardScaler or MinMaxScaler, or scale_per_series: true"
+        )
+    rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)]).astype(np.int64)
+    values = np.stack([np.asarray(column, dtype=np.float64)[rows] for column in columns], axis=1)  # -> (R, C)
+    seen = ~np.isnan(values)
+    stats = torch.tensor(
+        np.stack([seen.sum(0), np.nansum(values, 0), np.nansum(values**2, 0)]), dtype=torch.float64
+    )  # -> (3, C)
+    low = torch.tensor(np.where(seen, values, np.inf).min(0, initial=np.inf), dtype=torch.float64)
+    high = torch.tensor(np.where(seen, values, -np.inf).max(0, initial=-np.inf), dtype=torch.float64)
+    if world()[1] > 1:
+        dist.all_reduce(stats)
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    count, total, squares = stats.numpy()
+    if isinstance(fitted, StandardScaler):
+        mean = total / count
+        variance = np.maximum(squares / count - mean**2, 0.0)
+        eps = np.finfo(np.float64).eps
+        constant = variance <= count * eps * variance + (count * mean * eps) ** 2  # scikit-learn's test
+        scale = np.where(constant, 1.0, np.sqrt(variance)) if fitted.with_std else np.ones(channels)
+        return AffineScaling([scale.tolist()], [(mean if fitted.with_mean else np.zeros(channels)).tolist()])
+    lower, upper = fitted.feature_range
+    spread = high.numpy() - low.numpy()
+    spread = np.where(spread == 0, 1.0, spread)  # scikit-learn's choice for a constant channel
+    scale = spread / (upper - lower)
+    return AffineScaling([scale.tolist()], [(low.numpy() - lower * scale).tolist()])
+
+
+def gather_objects(value: Any) -> list[Any]:
+    """``value`` of every process, in rank order (just ``[value]`` outside distributed training)."""
+    if world()[1] == 1:
+        return [value]
+    gathered: list[Any] = [None] * world()[1]
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+class ShardSampler(DistributedSampler):
+    """This process's windows, all of them, padded to ``length`` indices by repeating them.
+
+    A ``DistributedSampler`` of one replica, so that Lightning, which splits any other sampler
+    among the processes, keeps it as it is: the windows are already this process's share. Every
+    process gets the same ``length`` (the largest share), so all take as many steps.
+
+    Args:
+        dataset: this process's windows.
+        length: indices per epoch, at least ``len(dataset)``.
+        shuffle: a new permutation each epoch (``set_epoch``), from ``seed``.
+        seed: base seed of the permutations.
+    """
+
+    def __init__(self, dataset: Any, length: int, shuffle: bool, seed: int = 0):
+        super().__init__(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=False)
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[int]:
+        windows = len(self.dataset)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(windows, generator=generator)
+        else:
+            order = torch.arange(windows)
+        repeats = -(-self.length // max(windows, 1))
+        return iter(order.repeat(repeats)[: self.length].tolist())
+
+
+def merge_states(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The data state of all series from each process's state of its own: series, start times and
+    borders one process after the other, and per-series scalers likewise; the rest is shared."""
+    merged = dict(states[0])
+    for key in ("series", "start_times", "borders"):
+        merged[key] = [item for state in states for item in state[key]]
+    if merged.get("scale_per_series"):
+        merged["scaling"] = dict(merged["scaling"])
+        for kind in ("targets", "covariates"):
+            merged["scaling"][kind] = {
+                part: [row for state in states for row in state["scaling"][kind][part]] for part in ("scale", "offset")
+            }
+    return merged

@@ -1,0 +1,53 @@
+"""One process of a sharded DDP run, started by ``torch.distributed.run`` from tests/test_sharding.py.
+
+Usage: python -m torch.distributed.run --nproc_per_node 2 tests/sharded_run.py OUT SOURCE
+
+Each process validates a seeded tiny GRU, trains it for one epoch and saves a checkpoint, all on
+``data.shard: series``, and writes what it holds to ``OUT/rank{R}.json``.
+"""
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from forecast import Forecaster, TimeSeriesDataModule
+from forecast.nn import GRUEncoder
+
+OPTIONS = dict(lookback=12, horizon=4, targets=["y"], past_covariates=["load"], static_covariates=["region"])
+
+
+def build(source: str, shard: str) -> tuple[TimeSeriesDataModule, Forecaster]:
+    """The data and the seeded model that the sharded run and its one-process reference share."""
+    data = TimeSeriesDataModule(source, **OPTIONS, batch_size=16, shard=shard)
+    torch.manual_seed(0)
+    sizes = {key: getattr(data, key) for key in ("input_size", "target_size", "static_size", "static_cardinalities")}
+    encoder = functools.partial(GRUEncoder, hidden_size=8)
+    return data, Forecaster(lookback=12, horizon=4, **sizes, encoder=encoder)
+
+
+def main(out: Path, source: str) -> None:
+    data, model = build(source, "series")
+    trainer = L.Trainer(
+        accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=out,
+    )  # fmt: skip
+    val_loss = trainer.validate(model, data, verbose=False)[0]["val/loss"]
+    facts = {
+        "series": list(data.series_names),
+        "rows": int(data.buffer.values.shape[0]),
+        "offset": data.scalings[0].offset.tolist(),
+        "scale": data.scalings[0].scale.tolist(),
+        "val_loss": val_loss,
+    }
+    trainer.fit(model, data)
+    trainer.save_checkpoint(out / "sharded.ckpt")
+    facts["steps"] = trainer.global_step
+    (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(facts))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])

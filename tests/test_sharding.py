@@ -1,0 +1,104 @@
+"""Sharded training data (``data.shard: series``): two gloo processes against one that reads everything."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sharded_run import build
+
+from forecast import Forecaster
+from forecast.data.sharding import assign_shards, global_scaling
+
+pytestmark = pytest.mark.ddp
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shards_are_balanced_by_rows_and_do_not_depend_on_the_order_of_the_data():
+    ids, rows = ["a", "b", "c", "d", "e"], np.array([100, 10, 60, 50, 10])
+    ranks = assign_shards(ids, rows, 2)
+    loads = [rows[ranks == r].sum() for r in range(2)]
+    assert sorted(loads) == [110, 120]
+    reordered = assign_shards(ids[::-1], rows[::-1], 2)[::-1]
+    assert reordered.tolist() == ranks.tolist()
+
+
+@pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler"])
+def test_global_scaling_of_one_process_equals_scikit_learns(scaler):
+    from sklearn import preprocessing
+
+    rng = np.random.default_rng(0)
+    columns = [rng.normal(5, 2, 40), rng.uniform(-1, 3, 40)]
+    columns[0][[3, 17]] = np.nan  # missing values are left out, as scikit-learn does
+    starts, ends = np.array([0, 20]), np.array([15, 35])
+    rows = np.r_[0:15, 20:35]
+    fitted = getattr(preprocessing, scaler)().fit(np.stack(columns, 1)[rows])
+    affine = global_scaling(getattr(preprocessing, scaler), columns, starts, ends)
+    probe = np.stack(columns, 1)[rows]
+    np.testing.assert_allclose(affine.transform(probe), fitted.transform(probe), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory) -> dict:
+    """Seven series of different lengths and starts in a Parquet file, run on 2 processes with shard: series."""
+    root = tmp_path_factory.mktemp("sharded")
+    rng = np.random.default_rng(0)
+    parts = []
+    for i, rows in enumerate([150, 60, 90, 120, 70, 110, 80]):
+        steps = np.arange(rows)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": f"s{i}",
+                    "time": pd.date_range(f"2024-01-0{1 + i % 3} 0{i}:00", periods=rows, freq="h"),
+                    "y": 10 * i + np.sin(steps / (3 + i)) + 0.1 * rng.standard_normal(rows),
+                    "load": rng.normal(i, 1, rows),
+                    "region": "north" if i % 2 else "south",
+                }
+            )
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    source = root / "series.parquet"
+    frame.to_parquet(source, index=False)
+    with socket.socket() as probe:  # a free port for the process group
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               str(ROOT / "tests/sharded_run.py"), str(root), str(source)]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((root / f"rank{r}.json").read_text()) for r in range(2)]
+    return {"frame": frame, "source": str(source), "ranks": ranks, "checkpoint": root / "sharded.ckpt"}
+
+
+def test_shards_are_disjoint_cover_every_series_and_hold_about_half_the_rows(sharded):
+    first, second = (set(rank["series"]) for rank in sharded["ranks"])
+    assert not first & second and first | second == set(sharded["frame"]["id"])
+    rows = [rank["rows"] for rank in sharded["ranks"]]
+    assert sum(rows) == len(sharded["frame"]) and 0.4 < rows[0] / sum(rows) < 0.6
+
+
+def test_sharded_global_scaler_and_validation_loss_equal_one_process_reading_everything(sharded):
+    data, model = build(sharded["source"], "none")
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    val_loss = trainer.validate(model, data, verbose=False)[0]["val/loss"]
+    for rank in sharded["ranks"]:
+        np.testing.assert_allclose(rank["offset"], data.scalings[0].offset, rtol=1e-6)
+        np.testing.assert_allclose(rank["scale"], data.scalings[0].scale, rtol=1e-6)
+        assert rank["val_loss"] == pytest.approx(val_loss, rel=1e-5)  # every window once, over both processes
+    assert sharded["ranks"][0]["steps"] == sharded["ranks"][1]["steps"] > 0  # as many steps: no process waits
+
+
+def test_sharded_checkpoint_carries_every_series_and_predicts_them(sharded):
+    state = torch.load(sharded["checkpoint"], map_location="cpu", weights_only=True)["TimeSeriesDataModule"]
+    assert sorted(state["series"]) == sorted(sharded["frame"]["id"].unique()) and len(state["borders"]) == 7
+    forecasts = Forecaster.load(sharded["checkpoint"]).predict(sharded["frame"])
+    assert sorted(forecasts["id"].unique()) == sorted(state["series"]) and len(forecasts) == 7 * 4
