@@ -172,7 +172,15 @@ class EvaluationReport(L.Callback):
         with self.tables["scaled"].sync_context():  # compute() leaves each process its own count
             windows = int(self.tables["scaled"].windows)
         self.metrics = tables["overall"]
-        kept = self._gathered() if data is not None and (self.write_forecasts or self.num_plots) else None
+        # A sharded process numbers its windows and series among its own: the tables cover all, the windows not.
+        sharded = data is not None and data.shard == "series" and trainer.world_size > 1
+        if sharded and (self.write_forecasts or self.num_plots):
+            rank_zero_warn(
+                "report: under data.shard: series it writes the metrics only; test with shard: none for plots"
+            )
+        wanted = data is not None and (self.write_forecasts or self.num_plots) and not sharded
+        kept = self._gathered() if wanted else None
+        state = data.state_dict() if data is not None else None  # on every process: a sharded one gathers it
         directory = Path(trainer.log_dir or trainer.default_root_dir)  # on every process: log_dir broadcasts
         if not trainer.is_global_zero:
             return
@@ -185,7 +193,7 @@ class EvaluationReport(L.Callback):
             "metrics": self.metrics,
             "by_target": tables["by_target"].to_dict(orient="records"),
             "model": dict(pl_module.hparams),
-            "data": data.state_dict() if data is not None else None,
+            "data": state,
         }
         (directory / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
         written = ["metrics.json", "metrics_by_horizon.csv", "metrics_by_target.csv"]

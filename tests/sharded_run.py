@@ -3,7 +3,8 @@
 Usage: python -m torch.distributed.run --nproc_per_node 2 tests/sharded_run.py OUT SOURCE
 
 Each process validates a seeded tiny GRU, trains it for one epoch and saves a checkpoint, all on
-``data.shard: series``, and writes what it holds to ``OUT/rank{R}.json``.
+``data.shard: series``, tests it with the evaluation report (``OUT/metrics.json``), and writes what
+it holds to ``OUT/rank{R}.json``.
 """
 
 import functools
@@ -16,6 +17,7 @@ import torch
 
 from forecast import Forecaster, TimeSeriesDataModule
 from forecast.nn import GRUEncoder
+from forecast.reports import EvaluationReport
 
 OPTIONS = dict(lookback=12, horizon=4, targets=["y"], past_covariates=["load"], static_covariates=["region"])
 
@@ -33,7 +35,7 @@ def main(out: Path, source: str) -> None:
     data, model = build(source, "series")
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=out,
+        enable_model_summary=False, default_root_dir=out, callbacks=[EvaluationReport(num_plots=0)],
     )  # fmt: skip
     val_loss = trainer.validate(model, data, verbose=False)[0]["val/loss"]
     facts = {
@@ -46,6 +48,7 @@ def main(out: Path, source: str) -> None:
     trainer.fit(model, data)
     trainer.save_checkpoint(out / "sharded.ckpt")
     facts["steps"] = trainer.global_step
+    facts["test_mse"] = trainer.test(model, data, verbose=False)[0]["test/mse"]
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(facts))
 
 

@@ -76,7 +76,7 @@ def sharded(tmp_path_factory) -> dict:
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((root / f"rank{r}.json").read_text()) for r in range(2)]
-    return {"frame": frame, "source": str(source), "ranks": ranks, "checkpoint": root / "sharded.ckpt"}
+    return {"frame": frame, "source": str(source), "ranks": ranks, "root": root, "checkpoint": root / "sharded.ckpt"}
 
 
 def test_shards_are_disjoint_cover_every_series_and_hold_about_half_the_rows(sharded):
@@ -95,6 +95,15 @@ def test_sharded_global_scaler_and_validation_loss_equal_one_process_reading_eve
         np.testing.assert_allclose(rank["scale"], data.scalings[0].scale, rtol=1e-6)
         assert rank["val_loss"] == pytest.approx(val_loss, rel=1e-5)  # every window once, over both processes
     assert sharded["ranks"][0]["steps"] == sharded["ranks"][1]["steps"] > 0  # as many steps: no process waits
+
+
+def test_sharded_test_report_counts_every_test_window_once(sharded):
+    data, _ = build(sharded["source"], "none")
+    data.setup("test")
+    report = json.loads((sharded["root"] / "metrics.json").read_text())
+    assert report["windows"] == len(data.dataset("test"))
+    assert report["metrics"]["mse"] == pytest.approx(sharded["ranks"][0]["test_mse"], rel=1e-5)
+    assert sorted(report["data"]["series"]) == sorted(data.series_names)
 
 
 def test_sharded_checkpoint_carries_every_series_and_predicts_them(sharded):
