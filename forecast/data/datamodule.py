@@ -22,7 +22,7 @@ from .frames import read_source, resolve_roles, to_table
 from .loaders import evaluation_loader, training_loader
 from .scaling import AffineScaling, fit_scaling
 from .sharding import assign_shards, gather_objects, global_scaling, merge_states, series_index, world
-from .splits import FractionSplit, Split, Windows, check_windows, part_windows
+from .splits import Split, Windows, check_windows, default_split, part_windows
 from .validate import (
     NanPolicy,
     check_future_rows,
@@ -65,7 +65,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         calendar: calendar features as future covariates, from ``minute, hour, dayofweek, day,
             dayofyear, weekofyear, month, quarter``.
         calendar_encoding: ``cyclical`` (sine and cosine of each) or ``integer`` (zero-based index).
-        split: where train, validation and test lie, per series; ``None`` means ``FractionSplit()``.
+        split: where train, validation and test lie, per series; ``None`` means a built-in data set's own
+            preset (the ETT borders for ``etth1``), else ``FractionSplit()``.
         train_stride: rows between consecutive training windows of a series.
         eval_stride: rows between consecutive validation and test windows (1: every window).
         scaler: a scikit-learn scaler class (or factory) for the targets, fitted per channel on
@@ -136,7 +137,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.save_hyperparameters(ignore=ignore)
         self.save_hyperparameters({name: to_record(value) for name, value in self.hparams.items()}, ignore=ignore)
         self.lookback, self.horizon, self.seasonal_period = lookback, horizon, seasonal_period
-        self.split = split or FractionSplit()
+        self.split = split or default_split(source)
         self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}
         self.scaler, self.covariate_scaler, self.scale_per_series = scaler, covariate_scaler, scale_per_series
         self.sampling, self.batch_size = sampling, batch_size

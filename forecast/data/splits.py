@@ -12,10 +12,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import datasets
 from ..errors import ForecastDataError, where
+from ..specs import from_spec
 from .frames import SeriesTable
 
-__all__ = ["Split", "RowSplit", "ETTSplit", "FractionSplit", "DateSplit", "Windows", "part_windows", "check_windows"]
+__all__ = [
+    "Split",
+    "RowSplit",
+    "ETTSplit",
+    "FractionSplit",
+    "DateSplit",
+    "Windows",
+    "part_windows",
+    "check_windows",
+    "default_split",
+]
 
 
 class Split(ABC):
@@ -213,3 +225,16 @@ def check_windows(
         f"{series}, too few for one window of lookback {lookback} + horizon {horizon}; "
         "use longer series, a shorter lookback/horizon, or other split borders"
     )
+
+
+def default_split(source: object) -> Split:
+    """The split when none is given: a built-in data set's own preset (``forecast.datasets.info``, e.g. the
+    ETT borders), else ``FractionSplit()``.
+
+    Example:
+        >>> default_split("ettm1"), default_split("data.csv")
+        (ETTSplit(rows_per_hour=4), FractionSplit(val=0.1, test=0.2))
+    """
+    if isinstance(source, str) and source.lower() in datasets.names():
+        return from_spec(datasets.info(source).split, Split)
+    return FractionSplit()
