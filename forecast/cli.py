@@ -11,6 +11,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from .backtest import REFITS_DIRECTORY
 from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint, ResumableModelCheckpoint
 from .checkpointing import AtomicCheckpointIO, read_checkpoint
+from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
 from .model import Forecaster
 from .reports import EvaluationReport
@@ -67,8 +68,9 @@ class ForecastCLI(LightningCLI):
 
     ``data.lookback``/``data.horizon`` and the data's channel counts flow into the model, so no number
     is written twice; ``checkpoint.*`` configures the ModelCheckpoint (best on ``val/loss`` plus
-    ``last.ckpt``), ``prediction_writer.*`` where ``predict`` writes its table, and ``report.*`` the
-    metrics tables and plots of ``test`` and ``backtest``. Runs log to CSV unless ``trainer.logger``
+    ``last.ckpt``), ``prediction_writer.*`` where ``predict`` writes its table, ``report.*`` the
+    metrics tables and plots of ``test`` and ``backtest``, and ``naive_comparison.*`` how ``fit``
+    compares the model with the naive forecasts on validation. Runs log to CSV unless ``trainer.logger``
     names another logger (e.g. ``lightning.pytorch.loggers.TensorBoardLogger``).
     """
 
@@ -83,6 +85,7 @@ class ForecastCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
         parser.add_lightning_class_args(FiniteLossCheck, "finite_loss_check")
         parser.add_lightning_class_args(RandomStateCheckpoint, "random_state_checkpoint")
+        parser.add_lightning_class_args(NaiveComparison, "naive_comparison")
         # The report's CLI keys are its settings; a backtest makes its own with its windows' split and data.
         parser.callback_keys.append("report")
         parser.add_class_arguments(
