@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 from sklearn.base import TransformerMixin
@@ -42,11 +44,21 @@ def series_index(
 ) -> pd.DataFrame:
     """One row per series of long data: its id (as text), its rows, and its static columns' values.
 
-    Only the id, time and static columns are read (Parquet skips the rest unread).
+    Of a Parquet file only the id and static columns are read, and counted by pyarrow without a
+    Python object per row; of a CSV file the id, time and static columns.
 
     Raises:
         ForecastDataError: the data are wide (one series): there is nothing to shard.
     """
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".parquet" and Path(source).is_file():
+        if id_column in pq.read_schema(source).names:
+            table = pq.read_table(source, columns=[id_column, *statics])
+            table = table.set_column(0, id_column, table[id_column].cast(pa.string()))
+            aggregates = [(id_column, "count"), *((column, "first") for column in statics)]
+            counted = table.group_by(id_column, use_threads=False).aggregate(aggregates)
+            index = counted.to_pandas().rename(columns={id_column: "id", f"{id_column}_count": "rows"})
+            index = index.rename(columns={f"{column}_first": column for column in statics})
+            return index.sort_values("id", ignore_index=True)[["id", *statics, "rows"]]
     frame = read_source(source, id_column, time_column, list(statics))
     if id_column not in frame.columns:
         raise ForecastDataError(

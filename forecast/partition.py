@@ -1,0 +1,131 @@
+"""Forecasts for one partition of many series, pandas in, pandas out: the piece a data engine calls.
+
+Spark (``forecast.spark``), Dask's ``map_partitions`` and Ray Data's ``map_batches`` all run a
+function on one pandas frame at a time in long-lived worker processes. ``predict_partition`` is
+that function: it loads the checkpoint once per process (``load_cached``) and forecasts every
+series of the frame in one ``Forecaster.predict`` call, so the windows of many series share each
+forward pass. ``predict_batches`` does the same for a stream of batches in which a series may
+straddle two batches (Spark's ``mapInPandas`` hands a partition over in Arrow batches).
+"""
+
+import functools
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from .model import Forecaster
+
+__all__ = ["forecast_columns", "load_cached", "predict_batches", "predict_partition"]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, modified_ns: int) -> Forecaster:
+    return Forecaster.load(path)
+
+
+def load_cached(checkpoint: str | Path) -> Forecaster:
+    """The forecaster of ``checkpoint``, loaded once per process and file version.
+
+    Keyed by the resolved path and the file's modification time, so a rewritten checkpoint
+    (a new ``last.ckpt``) is loaded again; the four most recently used stay in memory.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: as ``Forecaster.load``: the file is not a loadable forecast checkpoint.
+    """
+    path = Path(checkpoint).resolve()
+    return _load(str(path), path.stat().st_mtime_ns)
+
+
+def forecast_columns(model: Forecaster) -> list[str]:
+    """The value columns ``model.predict`` returns after ``id`` and ``time``, in order.
+
+    One column per target, then ``{target}_q{level}`` per target and level of a probabilistic
+    loss: the names ``forecast.predict.forecast_table`` writes, known before any data is read, so
+    that an engine can declare its output schema up front.
+    """
+    targets = list(model.data_state["targets"])
+    return targets + [f"{target}_q{level:g}" for target in targets for level in model.loss.levels]
+
+
+def predict_partition(
+    frame: pd.DataFrame, checkpoint: str | Path, *, horizon: int | None = None, batch_size: int = 256
+) -> pd.DataFrame:
+    """Forecasts for every series of ``frame``, in one ``Forecaster.predict`` call.
+
+    ``frame`` holds the whole history of each of its series in the long layout (id and time
+    columns as the checkpoint was trained with); split the data by series, never by rows, before
+    calling this on its parts. Unlike ``Forecaster.predict``, which names series by their ids as
+    text, the ``id`` column keeps the type of the input's ids (integers stay integers), so a
+    result joins back onto the input and fits a schema declared from it; and an empty frame (an
+    engine's empty partition) gives an empty table with the columns and types of a full one.
+
+    Args:
+        frame: history of whole series, as ``Forecaster.predict`` reads it.
+        checkpoint: path of the checkpoint file, readable where this runs.
+        horizon: forecast this many steps (at most the trained horizon); ``None``: all of them.
+        batch_size: windows per forward pass.
+
+    Returns:
+        ``Forecaster.predict``'s long table: ``id``, ``time``, then ``forecast_columns(model)``.
+
+    Raises:
+        ForecastDataError: as ``Forecaster.predict``, with its message: a column is missing, a
+            series is too short, the future covariates of the horizon are missing.
+    """
+    model = load_cached(checkpoint)
+    id_column = model.data_config["id_column"]
+    if frame.empty:  # an engine's empty partition (fewer series than partitions): nothing to forecast
+        values = {name: pd.Series(dtype="float32") for name in forecast_columns(model)}
+        return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
+    table = model.predict(frame, horizon=horizon, batch_size=batch_size)
+    ids = pd.Index(pd.unique(frame[id_column]))
+    table["id"] = ids[ids.astype(str).get_indexer(table["id"])]
+    return table
+
+
+def predict_batches(
+    batches: Iterable[pd.DataFrame],
+    checkpoint: str | Path,
+    *,
+    horizon: int | None = None,
+    batch_size: int = 256,
+    rows_per_call: int = 100_000,
+) -> Iterator[pd.DataFrame]:
+    """Forecasts for a stream of long batches whose rows are grouped by series, a table per call.
+
+    The rows of each series must be contiguous across the stream (sorted by id), but a series may
+    be split between two batches. Batches are gathered until they hold ``rows_per_call`` rows;
+    then every series that is complete (all but the last) is forecast in one
+    ``predict_partition`` call, and the last one's rows wait for the next batches. Memory stays
+    near ``rows_per_call`` rows of history (or one series, if longer), whatever the stream's length.
+
+    Args:
+        batches: history frames in the long layout, grouped by series.
+        checkpoint: path of the checkpoint file, readable where this runs.
+        horizon: forecast this many steps (at most the trained horizon); ``None``: all of them.
+        batch_size: windows per forward pass.
+        rows_per_call: history rows gathered before a ``Forecaster.predict`` call.
+
+    Raises:
+        ForecastDataError: as ``predict_partition``.
+    """
+    id_column = load_cached(checkpoint).data_config["id_column"]
+    options = {"horizon": horizon, "batch_size": batch_size}
+    pending: list[pd.DataFrame] = []
+    rows = 0
+    for batch in batches:
+        pending.append(batch)
+        rows += len(batch)
+        if rows < rows_per_call:
+            continue
+        frame = pd.concat(pending, ignore_index=True)
+        ids = frame[id_column].to_numpy()
+        others = (ids != ids[-1]).nonzero()[0]
+        cut = int(others[-1]) + 1 if len(others) else 0  # the first row of the last series
+        pending, rows = [frame.iloc[cut:]], len(frame) - cut
+        if cut:
+            yield predict_partition(frame.iloc[:cut], checkpoint, **options)
+    if rows:
+        yield predict_partition(pd.concat(pending, ignore_index=True), checkpoint, **options)

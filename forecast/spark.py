@@ -1,0 +1,111 @@
+"""Forecasts for many series on Spark: a DataFrame of history in, a DataFrame of forecasts out.
+
+Install with ``pip install "forecast[spark]"`` (PySpark; Spark needs Java 17). ``pyspark`` is
+imported inside the functions, so ``forecast`` imports without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .errors import ForecastDataError
+from .partition import forecast_columns, load_cached, predict_batches
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
+
+__all__ = ["forecast_schema", "predict"]
+
+
+def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
+    """The schema of ``predict``'s result: ``id`` and ``time`` typed as in ``history``, then the forecasts.
+
+    The value columns come from the model (its targets and the levels of its loss) as doubles.
+    A ``time`` of dates (or text) comes back as ``TimestampNTZType``: forecasts can fall within a day.
+
+    Raises:
+        ForecastDataError: ``history`` lacks the id or time column the checkpoint was trained with.
+    """
+    from pyspark.sql.types import DoubleType, StructField, StructType, TimestampNTZType, TimestampType
+
+    model = load_cached(checkpoint)
+    id_column, time_column = model.data_config["id_column"], model.data_config["time_column"]
+    missing = [column for column in (id_column, time_column) if column not in history.fieldNames()]
+    if missing:
+        raise ForecastDataError(
+            f"forecast.spark.predict reads history in the long layout; the frame lacks {missing} (the checkpoint's "
+            f"data.id_column and data.time_column) among its columns {history.fieldNames()}; rename them"
+        )
+    time_type = history[time_column].dataType
+    if not isinstance(time_type, (TimestampType, TimestampNTZType)):
+        time_type = TimestampNTZType()
+    values = [StructField(name, DoubleType()) for name in forecast_columns(model)]
+    return StructType([StructField("id", history[id_column].dataType), StructField("time", time_type), *values])
+
+
+def predict(
+    frame: DataFrame,
+    checkpoint: str | Path,
+    *,
+    horizon: int | None = None,
+    batch_size: int = 256,
+    num_partitions: int | None = None,
+    rows_per_call: int = 100_000,
+) -> DataFrame:
+    """Forecasts for every series of a Spark DataFrame of history, computed on the executors.
+
+    The rows are hash-partitioned by series id, so each series lies whole in one partition, and
+    sorted by id and time within it; ``mapInPandas`` then hands each partition to
+    ``forecast.partition.predict_batches``, which forecasts ``rows_per_call`` rows of history
+    (many series) per ``Forecaster.predict`` call. Each Python worker loads the checkpoint once
+    and reuses it for every task it runs (Spark reuses workers unless
+    ``spark.python.worker.reuse`` is off). The result equals ``Forecaster.predict`` on the same
+    rows as one pandas frame, in another row order.
+
+    The checkpoint path must be readable on every executor (a shared file system; any local path
+    in ``local`` mode). Pass only the columns the model reads, to ship less. Times are handed to
+    pandas in the session time zone, so hourly history in a zone with daylight saving time needs
+    ``spark.sql.session.timeZone`` set to ``UTC`` (or ``TimestampNTZType`` times).
+
+    Args:
+        frame: history in the long layout: the checkpoint's id and time columns, its targets and
+            covariates; when the model reads future covariates, each series ends with ``horizon``
+            rows that hold them.
+        checkpoint: path of the checkpoint file.
+        horizon: forecast this many steps (at most the trained horizon); ``None``: all of them.
+        batch_size: windows per forward pass.
+        num_partitions: partitions to spread the series over; ``None``: ``spark.sql.shuffle.partitions``.
+        rows_per_call: history rows per ``Forecaster.predict`` call on an executor.
+
+    Returns:
+        A lazy DataFrame with the schema of ``forecast_schema``: ``id``, ``time``, a column per
+        target, and ``{target}_q{level}`` columns for a probabilistic loss.
+
+    Raises:
+        ForecastDataError: here, ``frame`` lacks the id or time column. When the job runs, a
+            series is too short, a column is missing or a future covariate is: the job fails, and
+            its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
+            gives for the partition's rows.
+
+    Example:
+        >>> from forecast import spark
+        >>> history = session.read.parquet("history.parquet")  # doctest: +SKIP
+        >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
+    """
+    schema = forecast_schema(checkpoint, frame.schema)
+    config = load_cached(checkpoint).data_config
+    id_column, time_column = config["id_column"], config["time_column"]
+    keys = [id_column] if num_partitions is None else [num_partitions, id_column]
+    grouped = frame.repartition(*keys).sortWithinPartitions(id_column, time_column)
+    path = str(Path(checkpoint).resolve())
+    options = {"horizon": horizon, "batch_size": batch_size, "rows_per_call": rows_per_call}
+
+    def forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        return predict_batches(batches, path, **options)
+
+    return grouped.mapInPandas(forecasts, schema)

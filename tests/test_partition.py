@@ -1,0 +1,43 @@
+"""The engine-neutral partition functions against ``Forecaster.predict`` on the whole frame."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.partition import forecast_columns, load_cached, predict_batches, predict_partition
+
+CHECKPOINT = Path(__file__).parent / "data" / "frozen_v0.1.0.ckpt"
+
+
+def frozen_history() -> pd.DataFrame:
+    return pd.read_csv(Path(__file__).parent / "data" / "frozen_v0.1.0_history.csv", parse_dates=["time"])
+
+
+def test_load_cached_loads_a_checkpoint_once():
+    assert load_cached(CHECKPOINT) is load_cached(str(CHECKPOINT))
+
+
+def test_forecast_columns_are_the_columns_predict_returns():
+    model = load_cached(CHECKPOINT)
+    assert ["id", "time", *forecast_columns(model)] == list(model.predict(frozen_history()).columns)
+
+
+def test_predict_partition_keeps_the_type_of_the_ids():
+    frame = frozen_history().assign(id=lambda rows: rows["id"].map({"A": 7, "B": 3}))
+    table = predict_partition(frame, CHECKPOINT)
+    assert table["id"].dtype == np.int64 and table["id"].tolist() == [7] * 6 + [3] * 6
+
+
+def test_predict_batches_joins_a_series_split_between_batches():
+    frame = frozen_history()  # A then B, 36 rows each
+    batches = [frame.iloc[:20], frame.iloc[20:50], frame.iloc[50:]]  # A in two batches, B in two
+    tables = list(predict_batches(batches, CHECKPOINT, rows_per_call=40))
+    assert [table["id"].unique().tolist() for table in tables] == [["A"], ["B"]]
+    pd.testing.assert_frame_equal(pd.concat(tables, ignore_index=True), load_cached(CHECKPOINT).predict(frame))
+
+
+def test_predict_partition_of_an_empty_partition_is_an_empty_table_of_the_same_types():
+    frame = frozen_history()
+    expected = predict_partition(frame, CHECKPOINT).dtypes
+    pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], CHECKPOINT).dtypes, expected)

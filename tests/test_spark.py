@@ -1,0 +1,123 @@
+"""``forecast.spark.predict`` on a real local Spark (``local[2]``), against ``Forecaster.predict``.
+
+The model is the frozen 0.1.0 checkpoint (a quantile GRU with a past and a future covariate and
+an hour-of-day calendar feature), forecasting series it never saw, each scaled by its own history.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import ForecastDataError
+from forecast.partition import load_cached
+
+pytest.importorskip("pyspark", reason="forecast.spark needs the spark extra: pip install -e '.[spark]'")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs Java 17 on the PATH", allow_module_level=True)
+
+from pyspark.errors import PythonException  # noqa: E402
+from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql.types import LongType  # noqa: E402
+
+from forecast import spark  # noqa: E402
+
+CHECKPOINT = Path(__file__).parent / "data" / "frozen_v0.1.0.ckpt"
+LOOKBACK, HORIZON = 24, 6
+
+
+def history(count: int, seed: int = 0) -> pd.DataFrame:
+    """``count`` hourly series of 24 to 60 observed rows from different start times, in the frozen format.
+
+    Each series ends with the ``HORIZON`` rows of the forecast that hold only the future covariate ``price``.
+    """
+    rng = np.random.default_rng(seed)
+    observed = rng.integers(LOOKBACK, 61, count)
+    lengths = observed + HORIZON
+    step = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # row within its series
+    starts = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 2000, count), unit="h")
+    future = step >= np.repeat(observed, lengths)
+    y = np.repeat(rng.normal(0, 5, count), lengths) + np.sin(step / 4) + 0.1 * rng.standard_normal(len(step))
+    load = rng.normal(3, 1, len(step))
+    return pd.DataFrame(
+        {
+            "id": np.repeat([f"s{i:04d}" for i in range(count)], lengths),
+            "time": np.repeat(starts.to_numpy(), lengths) + step * np.timedelta64(1, "h"),
+            "y": np.where(future, np.nan, y),
+            "load": np.where(future, np.nan, load),
+            "price": 50 + 5 * np.cos(step / 5) + rng.standard_normal(len(step)),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def session():
+    """One local Spark for the module's tests: 2 cores, 2 shuffle partitions, no UI, times in UTC."""
+    spark_session = (
+        SparkSession.builder.master("local[2]")
+        .appName("forecast-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.log.level", "ERROR")
+        .config("spark.ui.showConsoleProgress", "false")
+        # The JVM's first JIT tier only: a test session compiles more than it runs (startup 13 s -> 9 s here).
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+        .getOrCreate()
+    )
+    yield spark_session
+    spark_session.stop()
+
+
+def sorted_table(table: pd.DataFrame) -> pd.DataFrame:
+    return table.sort_values(["id", "time"], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("count", "rows_per_call"), [(100, 700), pytest.param(1000, 7_000, marks=pytest.mark.slow)], ids=["100", "1000"]
+)
+def test_spark_predict_equals_predict_for_many_series(session, count, rows_per_call):
+    frame = history(count)
+    expected = sorted_table(load_cached(CHECKPOINT).predict(frame))
+    # Each of the two partitions makes several calls, and some series straddle Arrow batches.
+    forecasts = spark.predict(session.createDataFrame(frame), CHECKPOINT, rows_per_call=rows_per_call).toPandas()
+    assert list(forecasts.columns) == ["id", "time", "y", "y_q0.1", "y_q0.5", "y_q0.9"]
+    pd.testing.assert_frame_equal(sorted_table(forecasts), expected, check_dtype=False, rtol=1e-5)
+
+
+def test_spark_predict_keeps_integer_ids(session):
+    frame = history(20).assign(id=lambda rows: rows["id"].str[1:].astype("int64"))
+    result = spark.predict(session.createDataFrame(frame), CHECKPOINT)
+    assert result.schema["id"].dataType == LongType()
+    assert sorted(row.id for row in result.select("id").distinct().collect()) == list(range(20))
+
+
+def too_short(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with series ``s0003`` cut to its last 10 rows: 4 observed, fewer than the lookback."""
+    return frame[(frame["id"] != "s0003") | (frame.groupby("id").cumcount(ascending=False) < 10)]
+
+
+def test_spark_predict_names_a_missing_id_column_before_the_job(session):
+    frame = session.createDataFrame(history(2).rename(columns={"id": "series"}))
+    with pytest.raises(ForecastDataError, match=r"the frame lacks \['id'\] .* rename them"):
+        spark.predict(frame, CHECKPOINT)
+
+
+# Last in the module: a Python worker that raises exits, and the next job waits for new ones to import torch.
+@pytest.mark.parametrize(
+    "spoil",
+    [too_short, pytest.param(lambda frame: frame.drop(columns="price"), marks=pytest.mark.slow)],
+    ids=["series-too-short", "missing-covariate"],
+)
+def test_spark_predict_fails_the_job_with_predicts_message(session, spoil):
+    frame = spoil(history(20))
+    with pytest.raises(ForecastDataError) as local:
+        load_cached(CHECKPOINT).predict(frame)
+    with pytest.raises(PythonException) as remote:
+        spark.predict(session.createDataFrame(frame), CHECKPOINT).collect()
+    assert f"ForecastDataError: {local.value}" in str(remote.value)
