@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import predict
 from .model import Forecaster
 
 __all__ = ["forecast_columns", "load_cached", "predict_batches", "predict_partition"]
@@ -45,8 +46,7 @@ def forecast_columns(model: Forecaster) -> list[str]:
     loss: the names ``forecast.predict.forecast_table`` writes, known before any data is read, so
     that an engine can declare its output schema up front.
     """
-    targets = list(model.data_state["targets"])
-    return targets + [f"{target}_q{level:g}" for target in targets for level in model.loss.levels]
+    return predict.forecast_columns(model.data_state["targets"], model.loss.levels)
 
 
 def predict_partition(

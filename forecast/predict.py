@@ -17,7 +17,7 @@ from .data.scaling import AffineScaling
 from .data.splits import Split
 from .specs import from_spec
 
-__all__ = ["HistorySplit", "forecast_table", "history_module"]
+__all__ = ["HistorySplit", "forecast_columns", "forecast_table", "history_module"]
 
 # What a checkpoint's data configuration says that reading a history frame needs; the split, strides,
 # sampling and loader settings belong to training.
@@ -39,6 +39,12 @@ def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, hor
     return times[0].append(times[1:])
 
 
+def forecast_columns(targets: list[str], levels: tuple[float, ...] = ()) -> list[str]:
+    """The value columns of a forecast table, in order: one per target, then ``{target}_q{level}`` per
+    target and quantile level (known before any data is read, so an engine can declare its schema)."""
+    return list(targets) + [f"{target}_q{level:g}" for target in targets for level in levels]
+
+
 def forecast_table(
     data: TimeSeriesDataModule,
     forecast: np.ndarray,
@@ -53,10 +59,10 @@ def forecast_table(
         forecast: (N, H, C_out), series: (N,), time: (N,) first forecast row, quantiles: (N, H, C_out, Q)
     """
     windows, horizon, _ = forecast.shape
-    columns, values = list(data.targets), forecast
+    columns, values = forecast_columns(data.targets), forecast
     if quantiles is not None:
         values = np.concatenate([forecast, quantiles.reshape(windows, horizon, -1)], axis=-1)
-        columns += [f"{target}_q{level:g}" for target in data.targets for level in levels]
+        columns = forecast_columns(data.targets, levels)
     table = pd.DataFrame(values.reshape(windows * horizon, -1), columns=columns)
     table.insert(0, "id", np.asarray(data.series_names, dtype=object)[np.repeat(series, horizon)])
     table.insert(1, "time", _times(data, series, time, horizon))
