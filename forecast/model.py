@@ -145,10 +145,11 @@ class Forecaster(L.LightningModule):
         self.lr_scheduler = lr_scheduler
         self.lr_scheduler_config = {"interval": lr_scheduler_interval, "monitor": lr_scheduler_monitor}
         # Every metric per horizon step and column, scaled and in original units: test logs their means,
-        # and the evaluation report writes their tables, from these same objects.
+        # and the evaluation report writes their tables, from these same objects (uncached: the report
+        # adds a refit backtest's passes into a copy, whose compute must see them).
         self.metrics = torch.nn.ModuleDict(
             {
-                f"{split}{units}": HorizonMetrics(horizon, target_size, self.loss.levels)
+                f"{split}{units}": HorizonMetrics(horizon, target_size, self.loss.levels, compute_with_cache=False)
                 for split in ("val", "test")
                 for units in ("", "_orig")
             }

@@ -154,10 +154,10 @@ class EvaluationReport(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for units, suffix in _UNITS.items():  # this pass's metrics, added to those of the passes before
             metric = pl_module.metrics[f"test{suffix}"]
-            if units not in self.tables:
+            if units in self.tables:
+                self.tables[units].merge_state(metric)
+            else:
                 self.tables[units] = copy.deepcopy(metric)
-                self.tables[units].reset()  # empty, and nothing computed before is kept
-            self.tables[units].merge_state(metric)
         self.done += 1
         if self.done < self.passes:
             return
