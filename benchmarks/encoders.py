@@ -1,8 +1,12 @@
 """Encoder speed: forward and forward+backward per batch, against the SRU's matrix-product lower bound.
 
 Every encoder reads (B, T, hidden) and has hidden units per direction, so all rows of a shape do the same
-job. The bound is the one product SRU cannot avoid, ``(T*B, d) x (d, 3d)``, and its two products backward,
-timed in the same run. Medians of ``--repeats`` runs after a warm-up, fp32.
+job. The bound is the one product an SRU layer cannot avoid, ``(T*B, d) x (d, width)`` with its layer's
+``width`` (3d for one direction; both directions' column blocks, 2 x 4d, for two), and its two products
+backward, timed in the same run. One-direction rows are compared with the GRU and the one-direction
+bound, ``Bi-`` rows with the Bi-GRU and the two-direction bound. The encoders take turns within each
+repeat, so that a change in the machine's load shifts them all alike; medians of ``--repeats`` turns
+after a warm-up, fp32.
 
     python benchmarks/encoders.py                      # CPU, 2 threads, every shape
     python benchmarks/encoders.py --device cuda        # GPU (cuDNN for torch.nn, Triton for SRU)
@@ -15,6 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -31,32 +36,39 @@ ENCODERS = {
 }
 
 
-def median_ms(run, repeats: int, device: torch.device) -> float:
-    """Median wall time of ``run()`` in milliseconds, after one warm-up call."""
-    times = []
-    for index in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+def timed_ms(run: Callable[[], object], device: torch.device) -> float:
+    """Wall time of one ``run()`` in milliseconds."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    run()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 1e3 * (time.perf_counter() - start)
+
+
+def medians_ms(runs: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, float]:
+    """Median wall time of each run in milliseconds: one warm-up each, then ``repeats`` turns of all runs."""
+    for run in runs.values():
         run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if index:
-            times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(timed_ms(run, device))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def matmul_bound(steps: int, batch: int, size: int, repeats: int, device: torch.device) -> tuple[float, float]:
-    """Forward and forward+backward time of the SRU's input product alone."""
+def matmul_runs(steps: int, batch: int, size: int, width: int, device: torch.device) -> tuple[Callable, Callable]:
+    """Forward, and forward+backward, of an SRU layer's input product alone: ``(T*B, size) x (size, width)``."""
     inputs = torch.randn(steps * batch, size, device=device)
-    weight = torch.randn(size, 3 * size, device=device)
-    grad = torch.randn(steps * batch, 3 * size, device=device)
-    forward = median_ms(lambda: inputs @ weight, repeats, device)
-    both = median_ms(lambda: (inputs @ weight, grad @ weight.T, inputs.T @ grad), repeats, device)
-    return forward, both
+    weight = torch.randn(size, width, device=device)
+    grad = torch.randn(steps * batch, width, device=device)
+    return lambda: inputs @ weight, lambda: (inputs @ weight, grad @ weight.T, inputs.T @ grad)
 
 
-def encoder_times(encoder, inputs: torch.Tensor, repeats: int, device: torch.device) -> tuple[float, float]:
+def encoder_runs(encoder: torch.nn.Module, inputs: torch.Tensor) -> tuple[Callable, Callable]:
+    """Forward without gradients, and forward+backward, of one encoder on one batch."""
+
     def forward():
         with torch.no_grad():
             encoder(inputs)
@@ -64,7 +76,25 @@ def encoder_times(encoder, inputs: torch.Tensor, repeats: int, device: torch.dev
     def forward_backward():
         encoder(inputs).sequence.sum().backward()
 
-    return median_ms(forward, repeats, device), median_ms(forward_backward, repeats, device)
+    return forward, forward_backward
+
+
+def shape_rows(steps: int, batch: int, size: int, repeats: int, device: torch.device) -> dict[str, tuple]:
+    """(fwd ms, fwd+bwd ms, bound, reference) per row of one shape."""
+    torch.manual_seed(0)
+    inputs = torch.randn(batch, steps, size, device=device)
+    encoders = {name: make(size).to(device) for name, make in ENCODERS.items()}
+    pairs = {name: encoder_runs(encoder, inputs) for name, encoder in encoders.items()}
+    for name in ("SRU", "Bi-SRU"):
+        width = encoders[name].layers[0].weight.out_features
+        pairs[f"{name} bound"] = matmul_runs(steps, batch, size, width, device)
+    forward = medians_ms({name: pair[0] for name, pair in pairs.items()}, repeats, device)
+    both = medians_ms({name: pair[1] for name, pair in pairs.items()}, repeats, device)
+    return {
+        name: (forward[name], both[name], "Bi-SRU bound" if name.startswith("Bi-") else "SRU bound",
+               "Bi-GRU" if name.startswith("Bi-") else "GRU")
+        for name in pairs
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -78,21 +108,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"encoders, fp32, {name}, median of {args.repeats} after a warm-up; times in ms per batch")
+    print(f"encoders, fp32, {name}, median of {args.repeats} turns after a warm-up; times in ms per batch")
     print(f"{'T':>4} {'B':>3} {'hidden':>6}  {'encoder':<13}{'fwd':>9}{'fwd+bwd':>10}{'/bound':>8}{'GRU/this':>10}")
     for shape in args.shapes.split(","):
         steps, batch, size = map(int, shape.split("x"))
-        torch.manual_seed(0)
-        inputs = torch.randn(batch, steps, size, device=device)
-        bound_forward, bound_both = matmul_bound(steps, batch, size, args.repeats, device)
-        rows = {
-            name: encoder_times(make(size).to(device), inputs, args.repeats, device) for name, make in ENCODERS.items()
-        }
-        rows["matmul bound"] = (bound_forward, bound_both)
-        for encoder, (forward, both) in rows.items():
-            speedup = rows["GRU"][1] / both
+        rows = shape_rows(steps, batch, size, args.repeats, device)
+        for encoder, (forward, both, bound, reference) in rows.items():
             print(f"{steps:>4} {batch:>3} {size:>6}  {encoder:<13}{forward:>9.2f}{both:>10.2f}"
-                  f"{both / bound_both:>8.2f}{speedup:>10.2f}")  # fmt: skip
+                  f"{both / rows[bound][1]:>8.2f}{rows[reference][1] / both:>10.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 The peer setting of benchmarks/README.md: hidden 64, 2 layers, univariate OT, lookback 96, horizon 24, batch 64,
 Adam 1e-3, ETTh1's training split (8521 windows), Lightning's own loop with no validation. Median of
-``--repeats`` epochs, each on a freshly built model.
+``--repeats`` epochs, each on a freshly built model; the encoders take turns within each repeat, so that
+a change in the machine's load shifts them all alike. The header names the OpenMP wait policy in force
+(PASSIVE unless the environment sets one: benchmarks/README.md's thread trap).
 
     python benchmarks/epoch.py
+    OMP_WAIT_POLICY=ACTIVE python benchmarks/epoch.py
 """
 
 import os
@@ -58,11 +61,13 @@ def main() -> None:
     data.setup("fit")
     windows = len(data.dataset("train"))
     print(f"one training epoch, {windows} windows, {args.accelerator}, {args.threads} threads, "
-          f"median of {args.repeats}")  # fmt: skip
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, median of {args.repeats}")  # fmt: skip
     print(f"{'encoder':<8}{'epoch s':>9}{'windows/s':>11}{'GRU/this':>10}")
-    seconds = {}
-    for name, encoder in ENCODERS.items():
-        seconds[name] = statistics.median(epoch_seconds(encoder, data, args.accelerator) for _ in range(args.repeats))
+    times = {name: [] for name in ENCODERS}
+    for _ in range(args.repeats):
+        for name, encoder in ENCODERS.items():
+            times[name].append(epoch_seconds(encoder, data, args.accelerator))
+    seconds = {name: statistics.median(values) for name, values in times.items()}
     for name, value in seconds.items():
         print(f"{name:<8}{value:>9.2f}{windows / value:>11.0f}{seconds['GRU'] / value:>10.2f}")
 

@@ -1,6 +1,9 @@
 import os
 from pathlib import Path
 
+# Before torch loads OpenMP: waiting threads sleep instead of spinning (forecast/__init__.py, the thread trap).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import pandas as pd
 import pytest

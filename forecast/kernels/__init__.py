@@ -1,11 +1,12 @@
 """The SRU recurrence, and the one place that picks how it runs.
 
-CUDA tensors go to the Triton kernels (imported on first use: nothing compiles at import): one kernel
+Nothing compiles at import. CUDA tensors go to the Triton kernels (imported on first use): one kernel
 launch runs the whole forward recurrence, every step and both directions, and one the backward (plus
-a sum over the batch for ``v`` and ``b``'s gradients). Without Triton, CUDA tensors take the CPU
-path's code, with one warning. Everything else takes the CPU path: a Python loop over time steps of
-vectorised tensor ops, with a hand-written backward.
-``sru_reference`` is the readable oracle the tests hold both to, and what ``torch.export`` and
+a sum over the batch for ``v`` and ``b``'s gradients). CPU tensors go to ``sru_cpu``'s C kernels
+(compiled on first use): likewise one call forward and one backward per layer, plus that sum. Where
+those are missing (no Triton, no C compiler: one warning each) or for other dtypes, ``sru_tensor_ops``
+runs: a Python loop over time steps of vectorised tensor ops, with a hand-written backward.
+``sru_reference`` is the readable oracle the tests hold all three to, and what ``torch.export`` and
 TorchScript tracing record: plain tensor ops that any exporter can represent.
 """
 
@@ -14,8 +15,9 @@ import warnings
 
 import torch
 
-from .sru_cpu import SRURecurrence
+from .sru_cpu import DTYPES, cpu_library, sru_recurrence_cpu
 from .sru_reference import sru_recurrence_reference
+from .sru_tensor_ops import SRURecurrenceTensorOps
 
 __all__ = ["sru_recurrence", "sru_recurrence_reference"]
 
@@ -28,7 +30,7 @@ def _triton_recurrence() -> type[torch.autograd.Function] | None:
         warnings.warn(
             f"Triton is not available ({error}); the SRU runs on the GPU through its slower tensor-op path. "
             "`pip install triton` for its kernels (one launch for all time steps).",
-            stacklevel=3,
+            stacklevel=4,
         )
         return None
     return SRURecurrenceTriton
@@ -53,12 +55,21 @@ def sru_recurrence(
         return sru_recurrence_reference(u, highway, v, b, c0, use_tanh)
     if c0 is None:
         c0 = u.new_zeros(u.shape[0], u.shape[2], u.shape[4])
-    recurrence = (_triton_recurrence() if u.is_cuda else None) or SRURecurrence
     dtype = u.dtype
     if dtype in (torch.float16, torch.bfloat16):
         # Mixed precision: the matrix product ran in half precision; the recurrence runs in float32 on
         # every path, as a half-precision cell state would drift over hundreds of steps.
         u, highway, v, b, c0 = (None if t is None else t.float() for t in (u, highway, v, b, c0))
-        h, c = recurrence.apply(u, highway, v, b, c0, use_tanh)
+        h, c = _fastest(u, highway, v, b, c0, use_tanh)
         return h.to(dtype), c.to(dtype)
-    return recurrence.apply(u, highway, v, b, c0, use_tanh)
+    return _fastest(u, highway, v, b, c0, use_tanh)
+
+
+def _fastest(u, highway, v, b, c0, use_tanh):
+    """The recurrence on the compiled path for the device when there is one, else on tensor ops."""
+    if u.is_cuda:
+        return (_triton_recurrence() or SRURecurrenceTensorOps).apply(u, highway, v, b, c0, use_tanh)
+    one_dtype = all(t.dtype == u.dtype for t in (highway, v, b, c0) if t is not None)
+    if u.device.type == "cpu" and u.dtype in DTYPES and one_dtype and cpu_library() is not None:
+        return sru_recurrence_cpu(u, highway, v, b, c0, use_tanh)
+    return SRURecurrenceTensorOps.apply(u, highway, v, b, c0, use_tanh)

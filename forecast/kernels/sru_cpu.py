@@ -1,103 +1,135 @@
-"""The SRU recurrence for CPU training: a Python loop over time steps of vectorised tensor ops, and a
-hand-written backward.
+"""The SRU recurrence on CPU, fused: one compiled call per layer forward and one backward (``sru_cpu.c``).
 
-Not a fused kernel: forward, each step runs three tensor ops over that step's (B, dirs, D) values
-(``addcmul``, ``sigmoid_``, ``lerp``), backward one (``addcmul_``), each dispatched from Python.
-
-Only ``c_t`` is truly sequential. Everything else (the reset gate, the highway, every gradient but the
-one flowing back along ``c``) is computed for all steps at once, in place where possible: on CPU a
-fresh full-size tensor costs page faults, often more than the arithmetic. Both directions share one
-loop: the backward direction is kept reversed in time ("aligned"), so step ``t`` of the loop is step
-``t`` of each direction's own reading order. Aligned tensors are indexed time first but stored batch
-first, as the inputs come: one direction needs no copy (a transpose is a view), two need one flip of
-the backward half, never a transposing copy of the whole.
+Each call runs every time step of both directions, parallel over batch rows and hidden units on torch's
+threads (``torch.get_num_threads()``). The kernels read ``u`` where the matrix product wrote it and write
+``h`` and the gradients in the reference layout, so no tensor is flipped, stacked or transposed. The C
+source is compiled on first use (``build.load_library``); without a working compiler ``cpu_library()``
+warns once and returns ``None``, and the dispatcher takes the tensor-op path.
 """
+
+import ctypes
+import functools
+import warnings
+from pathlib import Path
 
 import torch
 
-__all__ = ["SRURecurrence"]
+from .build import load_library
+
+__all__ = ["DTYPES", "SRURecurrenceCPU", "cpu_library", "sru_recurrence_cpu"]
+
+DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+_SOURCE = Path(__file__).with_name("sru_cpu.c")
+_POINTER, _INDEX, _FLAG = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+# (u, highway, highway_stride, v, b, c0, h, c_all, c_last, B, T, dirs, k, D, use_tanh, num_threads)
+_FORWARD_ARGS = [*[_POINTER, _POINTER, _INDEX], *[_POINTER] * 6, *[_INDEX] * 5, _FLAG, _FLAG]
+# (u, highway, highway_stride, v, b, c0, c_all, grad_h, grad_c_last, grad_u, grad_highway,
+#  grad_highway_stride, grad_c0, grad_vb, B, T, dirs, k, D, use_tanh, num_threads)
+_BACKWARD_ARGS = [*[_POINTER, _POINTER, _INDEX], *[_POINTER] * 8, _INDEX, *[_POINTER] * 2, *[_INDEX] * 5, _FLAG, _FLAG]
 
 
-def _reverse_backward(values: torch.Tensor) -> torch.Tensor:
-    """(B, T, dirs, ...) with the second direction's time reversed: the input itself for one direction."""
-    if values.shape[2] == 1:
-        return values
-    return torch.stack([values[:, :, 0], values[:, :, 1].flip(1)], dim=2)
+@functools.cache
+def cpu_library() -> ctypes.CDLL | None:
+    """The compiled kernels, built on the first call; ``None``, with one warning, when they cannot be built."""
+    try:
+        library = load_library(_SOURCE)
+    except OSError as error:
+        warnings.warn(
+            f"The SRU's compiled CPU kernel is not available ({error}); it runs through its slower tensor-op "
+            "path. Install a C compiler with OpenMP (e.g. gcc), or point $CC at one, for the fused kernel.",
+            stacklevel=4,
+        )
+        return None
+    for suffix in DTYPES.values():
+        getattr(library, f"sru_forward_{suffix}").argtypes = _FORWARD_ARGS
+        getattr(library, f"sru_backward_{suffix}").argtypes = _BACKWARD_ARGS
+    return library
 
 
-def _aligned(values: torch.Tensor) -> torch.Tensor:
-    """(B, T, dirs, ...) -> (T, B, dirs, ...) in reading order: a view for one direction, else one copy."""
-    return _reverse_backward(values).transpose(0, 1)
+def _kernel(direction: str, dtype: torch.dtype):
+    return getattr(cpu_library(), f"sru_{direction}_{DTYPES[dtype]}")
 
 
-def _empty_aligned(like: torch.Tensor, *shape: int) -> torch.Tensor:
-    """An uninitialised aligned (T, B, dirs, ...) tensor, stored batch first."""
-    steps, batch = shape[:2]
-    return like.new_empty(batch, steps, *shape[2:]).transpose(0, 1)
+def _pointer(tensor: torch.Tensor | None) -> int | None:
+    return None if tensor is None else tensor.data_ptr()
 
 
-def _batch_first(aligned: torch.Tensor) -> torch.Tensor:
-    """The inverse of ``_aligned``: (T, B, dirs, ...) -> contiguous (B, T, dirs, ...)."""
-    return _reverse_backward(aligned.transpose(0, 1)).contiguous()
+def _highway(u: torch.Tensor, highway: torch.Tensor | None) -> tuple[int, int]:
+    """Address and row stride of x': u's 4th component (rows of k D) or a tensor of its own (rows of D)."""
+    size = u.shape[-1]
+    if highway is None:
+        return u.data_ptr() + 3 * size * u.element_size(), u.shape[3] * size
+    return highway.data_ptr(), size
 
 
-class SRURecurrence(torch.autograd.Function):
-    """``sru_recurrence_reference``'s maths, with a time loop of in-place tensor ops and an analytic backward.
+def _forward(u, highway, v, b, c0, use_tanh: bool, keep_states: bool):
+    """h, c_last, and every c_t (for the backward) when ``keep_states``; inputs contiguous, one dtype."""
+    batch, steps, dirs, components, size = u.shape
+    h = u.new_empty(batch, steps, dirs, size)
+    c_all = u.new_empty(batch, steps, dirs, size) if keep_states else None
+    c_last = u.new_empty(batch, dirs, size)
+    _kernel("forward", u.dtype)(
+        u.data_ptr(), *_highway(u, highway), v.data_ptr(), b.data_ptr(), c0.data_ptr(), h.data_ptr(),
+        _pointer(c_all), c_last.data_ptr(), *u.shape, use_tanh, torch.get_num_threads(),
+    )  # fmt: skip
+    return h, c_last, c_all
 
-    Forward keeps ``f_t`` and ``c_t`` of every step; backward turns the gradient along ``c`` into the
-    linear recurrence ``dc_{t-1} = e_{t-1} + dc_t ⊙ k_t`` whose coefficients ``k_t`` are known from the
-    forward pass, so its loop is one multiply-add tensor op (``addcmul_``) per step.
+
+def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
+    return [None if tensor is None else tensor.contiguous() for tensor in tensors]
+
+
+class SRURecurrenceCPU(torch.autograd.Function):
+    """``sru_recurrence_reference``'s maths in two compiled calls: forward, and its hand-written backward.
+
+    Forward keeps every ``c_t``; backward walks each direction's steps in reverse, recomputing ``f_t`` and
+    ``r_t`` from ``c_{t-1}``, and returns the gradients of ``v`` and ``b`` as per-batch-row partial sums
+    that one ``sum`` reduces.
     """
 
     @staticmethod
     def forward(ctx, u, highway, v, b, c0, use_tanh):
         # u: (B, T, dirs, k, D), highway: (B, T, dirs, D) or None, v, b: (2, dirs, D), c0: (B, dirs, D)
-        steps, (batch, _, dirs, _, size) = u.shape[1], u.shape
-        x_tilde = _aligned(u[:, :, :, 0])  # -> (T, B, dirs, D)
-        f = _aligned(u[:, :, :, 1]) + b[0]  # the forget gate's pre-activation, less its peephole term
-        c_all = u.new_empty(steps + 1, batch, dirs, size)  # c_all[t + 1] = c_t, c_all[0] = c0
-        c_all[0] = c0
-        for t in range(steps):
-            torch.addcmul(f[t], v[0], c_all[t], out=f[t]).sigmoid_()
-            torch.lerp(x_tilde[t], c_all[t], f[t], out=c_all[t + 1])  # c_t = f_t c_{t-1} + (1 - f_t) x~_t
-        c_before, c = c_all[:-1], c_all[1:]
-        r = (_aligned(u[:, :, :, 2]) + b[1]).addcmul_(v[1], c_before).sigmoid_()
-        x_highway = _aligned(u[:, :, :, 3] if highway is None else highway)
-        g = torch.tanh(c) if use_tanh else c
-        h = torch.lerp(x_highway, g, r, out=_empty_aligned(u, steps, batch, dirs, size))  # r g(c) + (1 - r) x'
-        ctx.save_for_backward(x_tilde, f, c_all, r, x_highway, g, v)
+        u, highway, v, b, c0 = _contiguous(u, highway, v, b, c0)
+        h, c_last, c_all = _forward(u, highway, v, b, c0, use_tanh, keep_states=True)
+        ctx.save_for_backward(u, highway, v, b, c0, c_all)
         ctx.use_tanh = use_tanh
-        ctx.highway_in_u = highway is None
-        return _batch_first(h), c[-1].clone()
+        return h, c_last  # -> (B, T, dirs, D), (B, dirs, D)
 
     @staticmethod
     def backward(ctx, grad_h, grad_c_last):
-        x_tilde, f, c_all, r, x_highway, g, v = ctx.saved_tensors
-        c_before = c_all[:-1]
-        steps, batch, dirs, size = x_tilde.shape
-        grad_u = _empty_aligned(x_tilde, steps, batch, dirs, 3 + ctx.highway_in_u, size)
-        grad_x_tilde, grad_f_pre, grad_r_pre = grad_u[:, :, :, 0], grad_u[:, :, :, 1], grad_u[:, :, :, 2]
-        grad_h = _aligned(grad_h)  # -> (T, B, dirs, D)
-        grad_c = grad_h * r  # what reaches g(c_t); below, what reaches c_t directly
-        torch.sub(g, x_highway, out=grad_r_pre).mul_(grad_c)
-        grad_r_pre.addcmul_(grad_r_pre, r, value=-1)  # ⊙ r (1 - r): dh ⊙ (g - x') ⊙ r ⊙ (1 - r)
-        grad_highway = grad_u[:, :, :, 3] if ctx.highway_in_u else None
-        grad_highway = torch.sub(grad_h, grad_c, out=grad_highway)  # dh ⊙ (1 - r)
-        if ctx.use_tanh:
-            grad_c.addcmul_(grad_c, g * g, value=-1)
-        grad_c[:-1].addcmul_(grad_r_pre[1:], v[1])  # c_t also feeds r_{t+1} through its peephole
-        if grad_c_last is not None:
-            grad_c[-1] += grad_c_last
-        # d c_t / d c_{t-1} = f_t + v_f ⊙ (c_{t-1} - x~_t) ⊙ f_t (1 - f_t) = f_t + v_f ⊙ slope_t
-        slope = (c_before - x_tilde).mul_(f)
-        slope.addcmul_(slope, f, value=-1)
-        carry = torch.addcmul(f, slope, v[0])
-        for t in range(steps - 1, 0, -1):
-            grad_c[t - 1].addcmul_(grad_c[t], carry[t])
-        torch.mul(grad_c, slope, out=grad_f_pre)
-        torch.addcmul(grad_c, grad_c, f, value=-1, out=grad_x_tilde)  # dc ⊙ (1 - f)
-        grad_c0 = grad_c[0] * carry[0] + grad_r_pre[0] * v[1]
-        grad_v = torch.stack([(grad_f_pre * c_before).sum((0, 1)), (grad_r_pre * c_before).sum((0, 1))])
-        grad_b = torch.stack([grad_f_pre.sum((0, 1)), grad_r_pre.sum((0, 1))])
-        grad_highway = None if ctx.highway_in_u else _batch_first(grad_highway)
-        return _batch_first(grad_u), grad_highway, grad_v, grad_b, grad_c0, None
+        u, highway, v, b, c0, c_all = ctx.saved_tensors
+        grad_h, grad_c_last = _contiguous(grad_h, grad_c_last)
+        batch, steps, dirs, components, size = u.shape
+        grad_u = torch.empty_like(u)
+        if highway is None:  # x' is u's 4th component: its gradient goes there
+            grad_highway, grad_highway_at = None, _highway(grad_u, None)
+        elif ctx.needs_input_grad[1]:
+            grad_highway = torch.empty_like(highway)
+            grad_highway_at = grad_highway.data_ptr(), size
+        else:
+            grad_highway, grad_highway_at = None, (None, 0)
+        grad_c0 = torch.empty_like(c0)
+        grad_vb = u.new_empty(batch, 4, dirs, size)  # per batch row: [v_f, v_r, b_f, b_r]
+        _kernel("backward", u.dtype)(
+            u.data_ptr(), *_highway(u, highway), v.data_ptr(), b.data_ptr(), c0.data_ptr(), c_all.data_ptr(),
+            grad_h.data_ptr(), _pointer(grad_c_last), grad_u.data_ptr(), *grad_highway_at, grad_c0.data_ptr(),
+            grad_vb.data_ptr(), *u.shape, ctx.use_tanh, torch.get_num_threads(),
+        )  # fmt: skip
+        grad_v, grad_b = grad_vb.sum(0).view(2, 2, dirs, size)  # -> (2, dirs, D) each
+        return grad_u, grad_highway, grad_v, grad_b, grad_c0, None
+
+
+def sru_recurrence_cpu(
+    u: torch.Tensor, highway: torch.Tensor | None, v: torch.Tensor, b: torch.Tensor, c0: torch.Tensor, use_tanh: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The compiled recurrence: through autograd when a gradient is wanted, else one forward call keeping no states.
+
+    Arguments and shapes as in ``sru_recurrence_reference``, all of one dtype in ``DTYPES``, on CPU,
+    with ``cpu_library()`` available.
+    """
+    inputs = (u, highway, v, b, c0)
+    if torch.is_grad_enabled() and any(tensor is not None and tensor.requires_grad for tensor in inputs):
+        return SRURecurrenceCPU.apply(*inputs, use_tanh)
+    h, c_last, _ = _forward(*_contiguous(*inputs), use_tanh, keep_states=False)
+    return h, c_last

@@ -9,9 +9,9 @@ v2 peephole terms:
     c_t = f_t ⊙ c_{t-1} + (1 - f_t) ⊙ x~_t
     h_t = r_t ⊙ g(c_t) + (1 - r_t) ⊙ x'_t              (highway; x' = x, or a 4th column block of x W)
 
-Only the last four lines are sequential, and they are element-wise: on CUDA ``forecast.kernels`` runs them
-in one Triton kernel launch (and the backward in another), on CPU as a Python loop over time steps of
-vectorised tensor ops with a hand-written backward.
+Only the last four lines are sequential, and they are element-wise: ``forecast.kernels`` runs them, every
+step of both directions, in one Triton kernel launch on CUDA and in one call of a compiled C kernel on
+CPU (and the backward in one more), reading ``u`` where the product wrote it.
 """
 
 import math

@@ -6,14 +6,21 @@ import pytest
 import torch
 
 import forecast.kernels as kernels
-from forecast.kernels import sru_recurrence, sru_recurrence_reference
-from forecast.kernels.sru_cpu import SRURecurrence
+from forecast.kernels import sru_cpu, sru_recurrence, sru_recurrence_reference
+from forecast.kernels.sru_cpu import SRURecurrenceCPU
+from forecast.kernels.sru_tensor_ops import SRURecurrenceTensorOps
 
 CASES = [  # (directions, components): 3 = the highway carries the input, 4 = a projection of it
     pytest.param(1, 3, id="uni"),
     pytest.param(1, 4, id="uni-projected"),
     pytest.param(2, 3, id="bi"),
     pytest.param(2, 4, id="bi-projected"),
+]
+
+
+CPU_PATHS = [  # the compiled kernels (sru_cpu.c) and the tensor-op fallback
+    pytest.param(SRURecurrenceCPU, id="compiled"),
+    pytest.param(SRURecurrenceTensorOps, id="tensor-ops"),
 ]
 
 
@@ -33,10 +40,6 @@ def make_inputs(directions, components, dtype=torch.float32, batch=3, steps=7, s
     )
 
 
-def sru_recurrence_cpu(u, highway, v, b, c0, use_tanh=False):
-    return SRURecurrence.apply(u, highway, v, b, c0, use_tanh)
-
-
 def outputs_and_gradients(recurrence, inputs, use_tanh):
     """h, c_last and the gradients of a random projection of both, for every input."""
     h, c_last = recurrence(*inputs, use_tanh=use_tanh)
@@ -48,27 +51,77 @@ def outputs_and_gradients(recurrence, inputs, use_tanh):
     return [h, c_last, *gradients]
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("use_tanh", [False, True], ids=["identity", "tanh"])
 @pytest.mark.parametrize(("directions", "components"), CASES)
-def test_sru_cpu_matches_reference(directions, components, use_tanh):
-    inputs = make_inputs(directions, components)
+@pytest.mark.parametrize("path", CPU_PATHS)
+def test_sru_cpu_matches_reference(path, directions, components, use_tanh, dtype):
+    inputs = make_inputs(directions, components, dtype, size=260)  # the compiled kernel's blocks: 256 + 4 units
     expected = outputs_and_gradients(sru_recurrence_reference, inputs, use_tanh)
-    actual = outputs_and_gradients(sru_recurrence_cpu, inputs, use_tanh)
+
+    def recurrence(*inputs, use_tanh):
+        return path.apply(*inputs, use_tanh)
+
+    actual = outputs_and_gradients(recurrence, inputs, use_tanh)
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
     for got, want in zip(actual, expected, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize(("directions", "components"), CASES)
-def test_sru_cpu_backward_passes_gradcheck(directions, components):
+@pytest.mark.parametrize("path", CPU_PATHS)
+def test_sru_cpu_backward_passes_gradcheck(path, directions, components):
     u, highway, v, b, c0 = make_inputs(directions, components, torch.float64, batch=2, steps=5, size=3)
     leaves = (u, v, b, c0) if highway is None else (u, highway, v, b, c0)
 
     def recurrence(*leaves):
         if highway is None:
-            return SRURecurrence.apply(leaves[0], None, *leaves[1:], True)
-        return SRURecurrence.apply(*leaves, True)
+            return path.apply(leaves[0], None, *leaves[1:], True)
+        return path.apply(*leaves, True)
 
     assert torch.autograd.gradcheck(recurrence, leaves)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(("directions", "components"), CASES)
+def test_sru_dispatch_without_initial_state_matches_reference(directions, components, dtype):
+    u, highway, v, b, _ = make_inputs(directions, components, dtype)
+    expected = outputs_and_gradients(sru_recurrence_reference, (u, highway, v, b), False)
+    actual = outputs_and_gradients(sru_recurrence, (u, highway, v, b), False)
+    assert actual[0].grad_fn.name() == "SRURecurrenceCPUBackward"
+    for got, want in zip(actual, expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(("directions", "components"), CASES)
+def test_sru_dispatch_without_gradients_matches_reference(directions, components):
+    inputs = make_inputs(directions, components)
+    with torch.no_grad():
+        h, c_last = sru_recurrence(*inputs)
+    expected_h, expected_c = sru_recurrence_reference(*inputs)
+    assert h.grad_fn is None
+    torch.testing.assert_close(h, expected_h)
+    torch.testing.assert_close(c_last, expected_c)
+
+
+def test_sru_dispatch_warns_once_and_falls_back_without_a_compiler(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "forecast-test-no-such-compiler")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no cached build to fall back on
+    inputs = make_inputs(2, 4)
+    expected = outputs_and_gradients(sru_recurrence_reference, inputs, False)
+    sru_cpu.cpu_library.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="compiled CPU kernel is not available"):
+            actual = outputs_and_gradients(sru_recurrence, inputs, False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            again = outputs_and_gradients(sru_recurrence, inputs, False)
+    finally:
+        sru_cpu.cpu_library.cache_clear()
+    assert actual[0].grad_fn.name() == again[0].grad_fn.name() == "SRURecurrenceTensorOpsBackward"
+    for got, second, want in zip(actual, again, expected, strict=True):
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(second, want)
 
 
 def test_sru_reference_matches_the_equations_by_hand():
@@ -86,9 +139,9 @@ def test_sru_reference_matches_the_equations_by_hand():
 
 def test_sru_backward_direction_reads_the_window_from_its_end():
     u, highway, v, b, c0 = make_inputs(2, 3)
-    h, c_last = sru_recurrence_cpu(u, highway, v, b, c0)
+    h, c_last = sru_recurrence(u, highway, v, b, c0)
     reversed_in_time = u.flip(1, 2), highway.flip(1, 2), v.flip(1), b.flip(1), c0.flip(1)  # and directions swapped
-    flipped_h, flipped_c = sru_recurrence_cpu(*reversed_in_time)
+    flipped_h, flipped_c = sru_recurrence(*reversed_in_time)
     torch.testing.assert_close(h[:, :, 1], flipped_h.flip(1)[:, :, 0])
     torch.testing.assert_close(c_last[:, 1], flipped_c[:, 0])
 
@@ -118,10 +171,10 @@ def test_sru_in_half_precision_runs_its_recurrence_in_float32():
     assert (h_bf16.float() - h_fp32).abs().mean() > 2 * (h.float() - h_fp32).abs().mean()  # a bf16 state drifts
 
 
-def test_sru_dispatch_uses_the_hand_written_backward_on_cpu():
+def test_sru_dispatch_uses_the_compiled_kernels_on_cpu():
     inputs = make_inputs(1, 3)
     h, _ = sru_recurrence(*inputs)
-    assert h.grad_fn.name() == "SRURecurrenceBackward"
+    assert h.grad_fn.name() == "SRURecurrenceCPUBackward"
 
 
 @pytest.fixture(scope="module")

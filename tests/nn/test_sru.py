@@ -48,3 +48,23 @@ def test_sru_encoder_learns_to_copy_a_delayed_input():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.05  # predicting 0 (the mean) scores ~1.0
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_sru_layer_under_bf16_autocast_runs_the_reference_recurrence_in_float32(bidirectional):
+    torch.manual_seed(0)
+    directions = 2 if bidirectional else 1
+    layer = SRULayer(3, 8 // directions, bidirectional=bidirectional)
+    x = torch.randn(4, 6, 3)
+    weights = torch.randn(4, 6, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sequence, _ = layer(x)
+    (sequence.float() * weights).sum().backward()
+    u = (x.bfloat16() @ layer.weight.weight.bfloat16().T).float().view(4, 6, directions, 4, -1)  # autocast's product
+    v, b = layer.v.detach().requires_grad_(), layer.b.detach().requires_grad_()
+    h, _ = sru_recurrence_reference(u, None, v, b)
+    (h.reshape(4, 6, 8).bfloat16().float() * weights).sum().backward()
+    assert sequence.dtype == torch.bfloat16
+    torch.testing.assert_close(sequence, h.reshape(4, 6, 8).bfloat16())
+    torch.testing.assert_close(layer.v.grad, v.grad)
+    torch.testing.assert_close(layer.b.grad, b.grad)

@@ -1,0 +1,196 @@
+/* The SRU recurrence on CPU, forward and backward: one call each per layer, OpenMP over batch x hidden.
+ *
+ * Lei et al., "Simple Recurrent Units for Highly Parallelizable Recurrence", EMNLP 2018, eqs. (3)-(5)
+ * with the v2 peephole terms, for every step t of one lane (a batch row, a direction, a hidden unit):
+ *
+ *     f_t = sigmoid(f'_t + v_f c_{t-1} + b_f)       c_t = f_t c_{t-1} + (1 - f_t) x~_t
+ *     r_t = sigmoid(r'_t + v_r c_{t-1} + b_r)       h_t = r_t g(c_t) + (1 - r_t) x'_t
+ *
+ * Layouts are those of forecast/kernels/sru_reference.py, read in place: u (B, T, dirs, k, D) with
+ * k = 3 or 4 components [x~, f', r'(, x')], h and the saved states c (B, T, dirs, D), v and b (2, dirs, D),
+ * c0 and c_last (B, dirs, D). Direction 1 walks t from T - 1 down to 0, so no tensor is ever flipped.
+ * The highway x' is a pointer and a row stride: u's 4th component (stride k D) or a tensor of its own (D).
+ *
+ * No torch headers: plain C compiles in about a second on first use (forecast/kernels/build.py).
+ * Compiled as it is, this file includes itself twice: the kernels once per scalar type REAL.
+ */
+#ifndef REAL
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Lanes per task: a block of hidden units walked through all steps, a vector loop per step. */
+#define BLOCK 256
+
+/* exp for float32 in a form compilers vectorize (libm's expf stays a scalar call without -ffast-math):
+ * 2^n p(r) with x = n ln2 + r, |r| <= ln2 / 2, p Cephes' degree-6 polynomial. Within 1.01 ulp of the
+ * exact value on [-87.3, 88.3] (checked on every 7th float there); clamped outside it, where the
+ * sigmoid is within 5e-39 of 0 or 1. */
+static inline float exp_f32(float x) {
+    x = x < -87.3f ? -87.3f : x; /* comparisons, not fminf: a NaN stays a NaN */
+    x = x > 88.3f ? 88.3f : x;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest: 1.5 2^23 */
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3333519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t bits; float value; } scale = {.bits = ((int32_t)n + 127) << 23};
+    return p * scale.value;
+}
+
+#define REAL float
+#define NAME(name) name##_f32
+#define EXP exp_f32
+#define TANH tanhf
+#include "sru_cpu.c"
+#undef REAL
+#undef NAME
+#undef EXP
+#undef TANH
+
+#define REAL double
+#define NAME(name) name##_f64
+#define EXP exp
+#define TANH tanh
+#include "sru_cpu.c"
+
+#else /* the kernels for one scalar type REAL */
+
+static inline REAL NAME(sigmoid)(REAL x) { return 1 / (1 + EXP(-x)); }
+
+/* One step of `width` lanes. Called with a constant `use_tanh`, so that once inlined the loop has no
+ * branch left and vectorizes. */
+static inline __attribute__((always_inline)) void NAME(forward_step)(
+    int64_t width, const REAL *x_tilde, const REAL *f_pre, const REAL *r_pre, const REAL *x_highway,
+    const REAL *v_f, const REAL *v_r, const REAL *b_f, const REAL *b_r, REAL *restrict c, REAL *restrict h,
+    const int use_tanh) {
+#pragma omp simd
+    for (int64_t j = 0; j < width; j++) {
+        REAL f = NAME(sigmoid)(f_pre[j] + v_f[j] * c[j] + b_f[j]);
+        REAL r = NAME(sigmoid)(r_pre[j] + v_r[j] * c[j] + b_r[j]);
+        c[j] = f * c[j] + (1 - f) * x_tilde[j];
+        REAL g = use_tanh ? TANH(c[j]) : c[j];
+        h[j] = r * g + (1 - r) * x_highway[j];
+    }
+}
+
+/* Forward: h, c_last, and every c_t into c_all unless it is NULL (inference keeps no states). */
+void NAME(sru_forward)(const REAL *u, const REAL *highway, int64_t highway_stride, const REAL *v, const REAL *b,
+                       const REAL *c0, REAL *h, REAL *c_all, REAL *c_last, int64_t batch, int64_t steps,
+                       int64_t dirs, int64_t k, int64_t size, int use_tanh, int num_threads) {
+    int64_t blocks = (size + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+    for (int64_t task = 0; task < batch * dirs * blocks; task++) {
+        int64_t pair = task / blocks, start = (task % blocks) * BLOCK, dir = pair % dirs; /* pair: (b, dir) */
+        int64_t width = size - start < BLOCK ? size - start : BLOCK;
+        const REAL *v_f = v + dir * size + start, *v_r = v + (dirs + dir) * size + start;
+        const REAL *b_f = b + dir * size + start, *b_r = b + (dirs + dir) * size + start;
+        REAL c[BLOCK];
+        memcpy(c, c0 + pair * size + start, width * sizeof(REAL));
+        for (int64_t step = 0; step < steps; step++) {
+            int64_t t = dir == 0 ? step : steps - 1 - step;
+            int64_t row = ((pair / dirs) * steps + t) * dirs + dir; /* (b, t, dir) */
+            const REAL *x_tilde = u + row * k * size + start, *x_highway = highway + row * highway_stride + start;
+            REAL *h_t = h + row * size + start;
+            if (use_tanh)
+                NAME(forward_step)(width, x_tilde, x_tilde + size, x_tilde + 2 * size, x_highway, v_f, v_r, b_f, b_r,
+                                   c, h_t, 1);
+            else
+                NAME(forward_step)(width, x_tilde, x_tilde + size, x_tilde + 2 * size, x_highway, v_f, v_r, b_f, b_r,
+                                   c, h_t, 0);
+            if (c_all) memcpy(c_all + row * size + start, c, width * sizeof(REAL));
+        }
+        memcpy(c_last + pair * size + start, c, width * sizeof(REAL));
+    }
+}
+
+/* The pointers of one step of one lane block in the backward pass. */
+struct NAME(backward_rows) {
+    const REAL *x_tilde, *f_pre, *r_pre, *x_highway, *c_before, *c_t, *grad_h;
+    REAL *grad_x_tilde, *grad_f_pre, *grad_r_pre, *grad_x_highway;
+};
+
+/* The running sums of one lane block: what flows back along c, and the gradients of v and b. */
+struct NAME(backward_sums) {
+    REAL c[BLOCK], v_f[BLOCK], v_r[BLOCK], b_f[BLOCK], b_r[BLOCK];
+};
+
+/* One step back, with constant `use_tanh` and `highway_grad` (see forward_step). */
+static inline __attribute__((always_inline)) void NAME(backward_step)(
+    int64_t width, struct NAME(backward_rows) rows, const REAL *v_f, const REAL *v_r, const REAL *b_f,
+    const REAL *b_r, struct NAME(backward_sums) *restrict grad, const int use_tanh, const int highway_grad) {
+#pragma omp simd
+    for (int64_t j = 0; j < width; j++) {
+        REAL f = NAME(sigmoid)(rows.f_pre[j] + v_f[j] * rows.c_before[j] + b_f[j]);
+        REAL r = NAME(sigmoid)(rows.r_pre[j] + v_r[j] * rows.c_before[j] + b_r[j]);
+        REAL g = use_tanh ? TANH(rows.c_t[j]) : rows.c_t[j];
+        REAL grad_g = rows.grad_h[j] * r;
+        REAL grad_r = rows.grad_h[j] * (g - rows.x_highway[j]) * r * (1 - r);
+        REAL grad_c = grad->c[j] + (use_tanh ? grad_g * (1 - g * g) : grad_g);
+        REAL grad_f = grad_c * (rows.c_before[j] - rows.x_tilde[j]) * f * (1 - f);
+        rows.grad_x_tilde[j] = grad_c * (1 - f);
+        rows.grad_f_pre[j] = grad_f;
+        rows.grad_r_pre[j] = grad_r;
+        if (highway_grad) rows.grad_x_highway[j] = rows.grad_h[j] * (1 - r);
+        grad->c[j] = grad_c * f + grad_f * v_f[j] + grad_r * v_r[j];
+        grad->v_f[j] += grad_f * rows.c_before[j];
+        grad->v_r[j] += grad_r * rows.c_before[j];
+        grad->b_f[j] += grad_f;
+        grad->b_r[j] += grad_r;
+    }
+}
+
+/* Backward, from the last step of each direction's reading order to its first, recomputing f_t and r_t
+ * from the saved c_{t-1}. grad_c_last may be NULL (no gradient reached c_last), grad_highway too (x' needs
+ * none). grad_vb gets one partial sum per batch row, (B, 4, dirs, D) = [v_f, v_r, b_f, b_r]: the caller
+ * sums over B, so no two threads write the same address. */
+void NAME(sru_backward)(const REAL *u, const REAL *highway, int64_t highway_stride, const REAL *v, const REAL *b,
+                        const REAL *c0, const REAL *c_all, const REAL *grad_h, const REAL *grad_c_last,
+                        REAL *grad_u, REAL *grad_highway, int64_t grad_highway_stride, REAL *grad_c0,
+                        REAL *grad_vb, int64_t batch, int64_t steps, int64_t dirs, int64_t k, int64_t size,
+                        int use_tanh, int num_threads) {
+    int64_t blocks = (size + BLOCK - 1) / BLOCK, lanes = dirs * size;
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+    for (int64_t task = 0; task < batch * dirs * blocks; task++) {
+        int64_t pair = task / blocks, start = (task % blocks) * BLOCK, dir = pair % dirs, sample = pair / dirs;
+        int64_t width = size - start < BLOCK ? size - start : BLOCK;
+        const REAL *v_f = v + dir * size + start, *v_r = v + (dirs + dir) * size + start;
+        const REAL *b_f = b + dir * size + start, *b_r = b + (dirs + dir) * size + start;
+        struct NAME(backward_sums) grad = {{0}};
+        if (grad_c_last) memcpy(grad.c, grad_c_last + pair * size + start, width * sizeof(REAL));
+        for (int64_t step = steps - 1; step >= 0; step--) {
+            int64_t t = dir == 0 ? step : steps - 1 - step, t_before = dir == 0 ? t - 1 : t + 1;
+            int64_t row = (sample * steps + t) * dirs + dir, at = row * size + start, at_u = row * k * size + start;
+            struct NAME(backward_rows) rows = {
+                .x_tilde = u + at_u, .f_pre = u + at_u + size, .r_pre = u + at_u + 2 * size,
+                .x_highway = highway + row * highway_stride + start,
+                .c_before = step == 0 ? c0 + pair * size + start
+                                      : c_all + ((sample * steps + t_before) * dirs + dir) * size + start,
+                .c_t = c_all + at, .grad_h = grad_h + at,
+                .grad_x_tilde = grad_u + at_u, .grad_f_pre = grad_u + at_u + size, .grad_r_pre = grad_u + at_u + 2 * size,
+                .grad_x_highway = grad_highway ? grad_highway + row * grad_highway_stride + start : NULL,
+            };
+            if (use_tanh && grad_highway)
+                NAME(backward_step)(width, rows, v_f, v_r, b_f, b_r, &grad, 1, 1);
+            else if (use_tanh)
+                NAME(backward_step)(width, rows, v_f, v_r, b_f, b_r, &grad, 1, 0);
+            else if (grad_highway)
+                NAME(backward_step)(width, rows, v_f, v_r, b_f, b_r, &grad, 0, 1);
+            else
+                NAME(backward_step)(width, rows, v_f, v_r, b_f, b_r, &grad, 0, 0);
+        }
+        memcpy(grad_c0 + pair * size + start, grad.c, width * sizeof(REAL));
+        REAL *partial = grad_vb + sample * 4 * lanes + dir * size + start; /* this batch row's [v_f, v_r, b_f, b_r] */
+        memcpy(partial, grad.v_f, width * sizeof(REAL));
+        memcpy(partial + lanes, grad.v_r, width * sizeof(REAL));
+        memcpy(partial + 2 * lanes, grad.b_f, width * sizeof(REAL));
+        memcpy(partial + 3 * lanes, grad.b_r, width * sizeof(REAL));
+    }
+}
+
+#endif
