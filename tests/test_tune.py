@@ -209,7 +209,6 @@ def test_lr_find_writes_its_plot_and_suggested_rate(tiny_csv, tmp_path):
     assert (tmp_path / "lr_find.png").stat().st_size > 0
 
 
-@pytest.mark.slow
 def test_mlflow_logs_the_study_as_parent_of_its_trial_runs(tiny_csv, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses a plain folder without it
@@ -256,7 +255,6 @@ def assert_finished_once(run_dir: Path, n_trials: int) -> pd.DataFrame:
     return table
 
 
-@pytest.mark.slow
 def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path):
     wait_all(tmp_path, {name: start_worker(tiny_csv, tmp_path, name, "--n_trials", "4") for name in ("a", "b")})
     table = assert_finished_once(tmp_path, 4)
@@ -264,7 +262,7 @@ def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path):
     assert (tmp_path / "param_importances.png").stat().st_size > 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 16 s; its small form, two workers on one storage, runs by default
 def test_a_third_worker_finishes_the_study_after_one_is_killed(tiny_csv, tmp_path):
     flags = ("--n_trials", "5", "--heartbeat_interval", "1", "--trainer.max_epochs", "4")
     first, second = (
