@@ -1,11 +1,13 @@
 """The encoder contract, and the recurrent encoders built on torch.nn (cuDNN on GPU)."""
 
 import functools
+import operator
 import warnings
 from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = ["State", "EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
 
@@ -52,6 +54,48 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
         raise NotImplementedError
 
+    def broadcast_step(self, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
+        """One step from each row's state for every (row, position) pair: what a parallel decoder runs.
+
+        The input of pair (b, s) is the concatenation over ``inputs`` of ``part[b, s]``, each part
+        broadcast over the dimensions where it has size 1 (a position embedding (1, S, F) is the same
+        for every row, a static feature (B, 1, F) for every position); every position of row b starts
+        from row b's state. This reference builds that grid and runs ``forward`` on B * S one-step
+        sequences; ``StackedEncoder`` gives the same numbers without the grid, applying each input
+        matrix to each part on its own shape and each recurrent matrix to each row's state once.
+
+        Shapes:
+            inputs: each (B or 1, S or 1, F_i); state: as ``forward`` returns it, with B rows
+            -> (B, S, output_size)
+        """
+        rows = (state[0] if isinstance(state, tuple) else state).shape[1]
+        positions = max(part.shape[1] for part in inputs)
+        grid = torch.cat([part.expand(rows, positions, -1) for part in inputs], dim=-1)  # -> (B, S, sum F_i)
+        repeated = _repeat_state(state, positions)  # -> (layers * dirs, B * S, hidden)
+        sequence = self(grid.reshape(rows * positions, 1, -1), repeated).sequence  # -> (B * S, 1, D)
+        return sequence.view(rows, positions, -1)  # -> (B, S, D)
+
+
+def _repeat_state(state: State, times: int) -> State:
+    """Each batch row's state ``times`` times over, row-major: (N, B, D) -> (N, B * times, D)."""
+    if isinstance(state, tuple):
+        return tuple(part.repeat_interleave(times, dim=1) for part in state)
+    return state.repeat_interleave(times, dim=1)
+
+
+def split_linear(parts: list[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear`` of the parts' concatenation, as the sum of each part's product on its own shape.
+
+    A part of shape (1, S, F) costs S rows of product instead of B * S; the sum broadcasts.
+
+    Shapes:
+        parts: each (..., F_i) with broadcastable leading dimensions; weight: (G, sum F_i) -> (..., G)
+    """
+    columns = weight.split([part.shape[-1] for part in parts], dim=1)
+    products = [F.linear(part, column) for part, column in zip(parts, columns, strict=True) if part.shape[-1]]
+    total = functools.reduce(operator.add, products)
+    return total if bias is None else total + bias
+
 
 def _stack_states(states: list[State]) -> State:
     """Per-layer states (dirs, B, hidden), or tuples of them -> (num_layers * dirs, B, hidden), as in torch.nn."""
@@ -81,7 +125,8 @@ class StackedEncoder(Encoder):
     """Recurrent layers one above the other, with dropout and, optionally, layer normalization between them.
 
     The encoders below only say which layers to stack. Each layer maps ``(B, T, D)`` to
-    ``((B, T, output_size), state)`` with its state's directions first, as ``torch.nn`` does.
+    ``((B, T, output_size), state)`` with its state's directions first, as ``torch.nn`` does, and its
+    ``step(inputs, state)`` is ``Encoder.broadcast_step`` for that one layer.
 
     Args:
         layers: the recurrent layers, bottom first.
@@ -113,6 +158,14 @@ class StackedEncoder(Encoder):
             states.append(last)
         return EncoderOutput(sequence, _window_end(sequence, self.directions), _stack_states(states))
 
+    def broadcast_step(self, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
+        # inputs: each (B or 1, S or 1, F_i), state: (num_layers * dirs, B, hidden) or a tuple of those
+        initial = _split_state(state, len(self.layers))
+        output = self.layers[0].step(inputs, initial[0])  # -> (B, S, output_size)
+        for between, layer, start in zip(self.between, self.layers[1:], initial[1:], strict=True):
+            output = layer.step([between(output)], start)  # -> (B, S, output_size)
+        return output
+
 
 @functools.cache
 def _say_float32_under_cpu_autocast() -> None:
@@ -143,6 +196,45 @@ class _Float32OnCPUAutocast(nn.Module):
             state = tuple(part.float() for part in state) if isinstance(state, tuple) else state.float()
         with torch.autocast("cpu", enabled=False):
             return self.layer(x.float(), state)
+
+    def step(self, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
+        """``Encoder.broadcast_step`` for this layer, computed from its own weights (float32 under CPU autocast)."""
+        if inputs[0].device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+            return _torch_step(self.layer, inputs, state)
+        state = tuple(part.float() for part in state) if isinstance(state, tuple) else state.float()
+        with torch.autocast("cpu", enabled=False):
+            return _torch_step(self.layer, [part.float() for part in inputs], state)
+
+
+def _torch_step(layer: nn.RNNBase, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
+    """One step of a one-layer ``torch.nn`` RNN, GRU or LSTM with torch's equations and gate order, for
+    broadcast inputs: each input matrix meets each part on its own shape, each recurrent matrix each
+    row's state once, and only the element-wise gate arithmetic runs on every (row, position) pair.
+
+    Shapes:
+        inputs: each (B or 1, S or 1, F_i); state: (dirs, B, H), or ``(h, c)`` of those -> (B, S, dirs * H)
+    """
+    outputs = []
+    for direction in range(2 if layer.bidirectional else 1):
+        suffix = "_l0_reverse" if direction else "_l0"
+        w_ih, w_hh = getattr(layer, "weight_ih" + suffix), getattr(layer, "weight_hh" + suffix)
+        b_ih, b_hh = (getattr(layer, "bias_ih" + suffix, None), getattr(layer, "bias_hh" + suffix, None))
+        x = split_linear(inputs, w_ih, b_ih)  # -> (B or 1, S, gates * H)
+        h = (state[0] if layer.mode == "LSTM" else state)[direction, :, None]  # -> (B, 1, H)
+        hidden = F.linear(h, w_hh, b_hh)  # -> (B, 1, gates * H)
+        if layer.mode == "GRU":
+            x_r, x_z, x_n = x.chunk(3, dim=-1)
+            h_r, h_z, h_n = hidden.chunk(3, dim=-1)
+            r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+            n = torch.tanh(x_n + r * h_n)
+            outputs.append(n + z * (h - n))  # (1 - z) n + z h -> (B, S, H)
+        elif layer.mode == "LSTM":
+            i, f, g, o = (x + hidden).chunk(4, dim=-1)
+            c = torch.sigmoid(f) * state[1][direction, :, None] + torch.sigmoid(i) * torch.tanh(g)
+            outputs.append(torch.sigmoid(o) * torch.tanh(c))  # -> (B, S, H)
+        else:
+            outputs.append(torch.tanh(x + hidden) if layer.mode == "RNN_TANH" else torch.relu(x + hidden))
+    return torch.cat(outputs, dim=-1)  # -> (B, S, dirs * H)
 
 
 class _TorchRecurrentEncoder(StackedEncoder):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..batch import ModelDims
-from .encoders import Encoder, EncoderOutput, State
+from .encoders import Encoder, EncoderOutput
 
 __all__ = ["Decoding", "Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
 
@@ -102,7 +102,9 @@ class SegmentHead(Head):
     not hold its output at the end of the window (``Encoder.state_holds_last``: the SRU's cell state
     does not), the map also reads ``EncoderOutput.last``, the only way the SRU's top-layer highway
     reaches the forecast. The decoder is built from the encoder's own factory,
-    so a GRU decodes GRU and an SRU decodes SRU (Lin et al., "SegRNN", 2023, Section 3.3).
+    so a GRU decodes GRU and an SRU decodes SRU (Lin et al., "SegRNN", 2023, Section 3.3). It runs as
+    ``Encoder.broadcast_step``: the position embeddings meet the input matrix once per segment and
+    the state meets the recurrent matrix once per row, not once per (row, segment) pair.
 
     Args:
         dims: sizes from the Forecaster.
@@ -155,17 +157,15 @@ class SegmentHead(Head):
         # encoded.state: (layers * dirs, B, D) or a tuple of those, future: (B, H, C_fut), static: (B, S)
         batch = static.shape[0]
         inputs = [
-            self.position.expand(batch, -1, -1),  # -> (B, H / seg_len, position_size)
-            static[:, None].expand(-1, self.segments, -1),  # -> (B, H / seg_len, S)
+            self.position[None],  # -> (1, H / seg_len, position_size): the same for every row
+            static[:, None],  # -> (B, 1, S): the same for every segment
             future.reshape(batch, self.segments, -1),  # -> (B, H / seg_len, seg_len * C_fut), also for C_fut = 0
         ]
-        inputs = torch.cat(inputs, dim=-1).reshape(batch * self.segments, 1, -1)  # one step per segment
-        state = _repeat_state(encoded.state, self.segments)  # -> (layers * dirs, B * H / seg_len, D)
-        features = self.decoder(inputs, state).sequence[:, 0]  # -> (B * H / seg_len, D)
+        features = self.decoder.broadcast_step(inputs, encoded.state)  # one step per segment -> (B, H / seg_len, D)
         if self.reads_last:
-            window = encoded.last.repeat_interleave(self.segments, dim=0)  # -> (B * H / seg_len, D)
-            features = torch.cat([features, window], dim=-1)  # -> (B * H / seg_len, 2 D)
-        params = self.linear(self.dropout(features))  # -> (B * H / seg_len, seg_len * C_out * P)
+            window = encoded.last[:, None].expand(-1, self.segments, -1)  # -> (B, H / seg_len, D)
+            features = torch.cat([features, window], dim=-1)  # -> (B, H / seg_len, 2 D)
+        params = self.linear(self.dropout(features))  # -> (B, H / seg_len, seg_len * C_out * P)
         return params.view(batch, *self.out_shape)  # -> (B, H, C_out, P)
 
 
@@ -251,10 +251,3 @@ class AutoregressiveHead(Head):
             outputs.append(params)
             previous = (target[:, window] if teacher else self.point(params)).flatten(1)  # -> (B, step * C_out)
         return torch.cat(outputs, dim=1)  # -> (B, H, C_out, P)
-
-
-def _repeat_state(state: State, times: int) -> State:
-    """Each batch row's state ``times`` times over, row-major: (N, B, D) -> (N, B * times, D)."""
-    if isinstance(state, tuple):
-        return tuple(part.repeat_interleave(times, dim=1) for part in state)
-    return state.repeat_interleave(times, dim=1)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..kernels import sru_recurrence
-from .encoders import StackedEncoder
+from .encoders import StackedEncoder, split_linear
 
 __all__ = ["SRULayer", "SRUEncoder"]
 
@@ -87,6 +87,30 @@ class SRULayer(nn.Module):
         highway = x.reshape(batch, steps, self.directions, self.hidden_size) if self.components == 3 else None
         h, c = sru_recurrence(u, highway, self.v, self.b, c0, self.use_tanh)  # -> (B, T, dirs, D), (B, dirs, D)
         return h.reshape(batch, steps, -1), c.transpose(0, 1)  # -> (B, T, dirs * D), (dirs, B, D)
+
+    def step(self, inputs: list[torch.Tensor], state: torch.Tensor) -> torch.Tensor:
+        """``Encoder.broadcast_step`` for this layer: ``W`` meets each input part on its own shape, and
+        one step of the recurrence runs element-wise on every (row, position) pair.
+
+        Shapes:
+            inputs: each (B or 1, S or 1, F_i); state: (dirs, B, D) -> (B, S, dirs * D)
+        """
+        if isinstance(self.weight, nn.Sequential):  # low rank: the first factor on the parts, the second after
+            u = self.weight[1](split_linear(inputs, self.weight[0].weight))
+        else:
+            u = split_linear(inputs, self.weight.weight)
+        u = u.unflatten(-1, (self.directions, self.components, self.hidden_size))  # -> (B or 1, S, dirs, k, D)
+        if self.components == 4:
+            highway = u[..., 3, :]
+        else:  # x' is the input itself
+            rows = torch.broadcast_shapes(*(part.shape[:-1] for part in inputs))
+            highway = torch.cat([part.expand(*rows, -1) for part in inputs], dim=-1).unflatten(-1, u.shape[-3::2])
+        c = state.transpose(0, 1)[:, None]  # -> (B, 1, dirs, D)
+        f = torch.sigmoid(u[..., 1, :] + self.v[0] * c + self.b[0])  # -> (B, S, dirs, D)
+        r = torch.sigmoid(u[..., 2, :] + self.v[1] * c + self.b[1])
+        c = f * c + (1 - f) * u[..., 0, :]
+        g = torch.tanh(c) if self.use_tanh else c
+        return (r * g + (1 - r) * highway).flatten(-2)  # -> (B, S, dirs * D)
 
 
 class SRUEncoder(StackedEncoder):

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from forecast.nn import GRUEncoder, LSTMEncoder, RNNEncoder, SRUEncoder
+from forecast.nn.encoders import Encoder
 
 ENCODERS = {
     "rnn": lambda: RNNEncoder(3, hidden_size=8, num_layers=2),
@@ -137,3 +138,47 @@ def test_encoder_continues_from_its_own_state(encoder):
     first = encoder(x[:, :6])
     second = encoder(x[:, 6:], first.state)
     torch.testing.assert_close(torch.cat([first.sequence, second.sequence], 1), whole.sequence, rtol=1e-5, atol=1e-5)
+
+
+def _step_inputs(rows: int, positions: int, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """Parts of a parallel decoder's input, 3 features in all: per position, per row, per pair, and empty."""
+    shapes = [(1, positions, 1), (rows, 1, 1), (rows, positions, 1), (rows, positions, 0)]
+    return [torch.randn(shape, dtype=dtype, requires_grad=True) for shape in shapes]
+
+
+def test_broadcast_step_equals_the_grid_of_one_step_sequences(encoder):
+    """The products on each part's own shape give the reference's numbers and gradients: every row's
+    state, every position's input, every parameter."""
+    encoder = encoder.double()
+    state = encoder(torch.randn(4, 7, 3, dtype=torch.float64)).state
+    state = tuple(part.detach().requires_grad_() for part in state) if isinstance(state, tuple) else state.detach()
+    inputs = _step_inputs(4, 5, torch.float64)
+    leaves = [*inputs, *(state if isinstance(state, tuple) else [state.requires_grad_()]), *encoder.parameters()]
+    grad_out = torch.randn(4, 5, encoder.output_size, dtype=torch.float64)
+
+    fast = encoder.broadcast_step(inputs, state)
+    reference = Encoder.broadcast_step(encoder, inputs, state)
+    assert fast.shape == (4, 5, encoder.output_size)
+    torch.testing.assert_close(fast, reference)
+    for leaf, got, expected in zip(
+        leaves,
+        torch.autograd.grad(fast, leaves, grad_out, allow_unused=True, materialize_grads=True),
+        torch.autograd.grad(reference, leaves, grad_out, allow_unused=True, materialize_grads=True),
+        strict=True,
+    ):
+        assert got.shape == leaf.shape
+        torch.testing.assert_close(got, expected)
+
+
+def test_broadcast_step_runs_in_float32_under_cpu_bf16_autocast(encoder):
+    """As ``forward``: the torch.nn layers' step is exact float32 under CPU autocast; the SRU's product is bf16."""
+    state = encoder(torch.randn(4, 7, 3)).state
+    inputs = _step_inputs(4, 5)
+    expected = encoder.broadcast_step(inputs, state)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        stepped = encoder.broadcast_step(inputs, state)
+    if isinstance(encoder, SRUEncoder):
+        torch.testing.assert_close(stepped.float(), expected, atol=0.05, rtol=0.05)
+    else:
+        assert stepped.dtype == torch.float32
+        torch.testing.assert_close(stepped, expected)
