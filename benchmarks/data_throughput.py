@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from forecast.data import ETTSplit, TimeSeriesDataModule  # noqa: E402
+from forecast.data import Columns, ETTSplit, TimeSeriesDataModule  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOKBACK, HORIZON, BATCH = 96, 96, 256
@@ -148,7 +148,8 @@ def memory_child(num_series: int, steps: int) -> None:
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS
     before = status("VmRSS:")
     start = time.perf_counter()
-    data = TimeSeriesDataModule(frame, LOOKBACK, HORIZON, targets=["y"], past_covariates=["x"], batch_size=BATCH)
+    columns = Columns(targets=["y"], past_covariates=["x"])
+    data = TimeSeriesDataModule(frame, LOOKBACK, HORIZON, columns=columns, batch_size=BATCH)
     data.setup("fit")
     train = data.dataset("train")
     seconds = time.perf_counter() - start

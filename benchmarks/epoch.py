@@ -21,7 +21,7 @@ import time  # noqa: E402
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
-from forecast import Forecaster, TimeSeriesDataModule  # noqa: E402
+from forecast import Columns, Forecaster, TimeSeriesDataModule  # noqa: E402
 from forecast.data import ETTSplit  # noqa: E402
 from forecast.nn import GRUEncoder, LSTMEncoder, SRUEncoder  # noqa: E402
 
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = TimeSeriesDataModule("etth1", lookback=96, horizon=24, targets=["OT"], split=ETTSplit(), batch_size=64)
+    data = TimeSeriesDataModule("etth1", 96, 24, columns=Columns(targets=["OT"]), split=ETTSplit(), batch_size=64)
     data.setup("fit")
     windows = len(data.dataset("train"))
     print(f"one training epoch, {windows} windows, {args.accelerator}, {args.threads} threads, "

@@ -12,7 +12,7 @@ to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
         --trainer.max_epochs 1 --trainer.limit_train_batches 2 --trainer.limit_val_batches 2 \\
         --trainer.limit_test_batches 2                                   # a tiny run: not the protocol
     python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_sru.yaml --horizons 24 \\
-        --data.targets '[OT]' --model.head.init_args.seg_len 24          # univariate OT
+        --data.columns.targets '[OT]' --model.head.init_args.seg_len 24  # univariate OT
 
 It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard
 deviation over seeds of test MSE and MAE (standardized scale) and of the fit seconds, with the

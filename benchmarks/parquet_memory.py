@@ -10,7 +10,7 @@ series table and the scaled float32 buffer; the pandas frame is gone by then).
 
 1. ``pd.read_parquet(path, columns=[id, time, y, x])``: the columns the model uses, the fair reference;
 2. ``pd.read_parquet(path)``: the whole file in one frame, what a naive reader holds;
-3. the data module with ``targets``/``past_covariates`` named: it reads only the id, time, y and x columns;
+3. the data module with ``columns.targets``/``past_covariates`` named: it reads only the id, time, y and x columns;
 4. ``pd.read_parquet`` of those columns with a row filter keeping a tenth of the series, the reference of 5.;
 5. the data module with ``series`` naming that tenth: pyarrow reads only their rows.
 
@@ -58,7 +58,7 @@ def resident(key: str) -> int:
 def child(case: str, path: str, num_series: int) -> None:
     import torch  # noqa: F401  the imports a training process has, before the baseline
 
-    from forecast import TimeSeriesDataModule
+    from forecast import Columns, TimeSeriesDataModule
 
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current resident size
     before = resident("VmRSS:")
@@ -71,7 +71,7 @@ def child(case: str, path: str, num_series: int) -> None:
         held = pd.read_parquet(path, columns=USED, filters=[("id", "in", tenth)])
     else:
         series = [str(i) for i in tenth] if case == "module_series" else None
-        held = TimeSeriesDataModule(path, 96, 24, targets=["y"], past_covariates=["x"], series=series)
+        held = TimeSeriesDataModule(path, 96, 24, columns=Columns(targets=["y"], past_covariates=["x"]), series=series)
         held.setup("fit")
         held.dataset("train")
     print(json.dumps({"peak": resident("VmHWM:") - before, "held": resident("VmRSS:") - before}))

@@ -50,12 +50,13 @@ def worker(shard: str, source: str, output: str) -> None:
     import lightning as L
     import torch
 
-    from forecast import Forecaster, TimeSeriesDataModule
+    from forecast import Columns, Forecaster, TimeSeriesDataModule
     from forecast.nn import GRUEncoder
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    data = TimeSeriesDataModule(source, 48, 24, targets=["y"], past_covariates=["load"], shard=shard, batch_size=256)
+    columns = Columns(targets=["y"], past_covariates=["load"])
+    data = TimeSeriesDataModule(source, 48, 24, columns=columns, shard=shard, batch_size=256)
     model = Forecaster(48, 24, input_size=2, target_size=1, encoder=functools.partial(GRUEncoder, hidden_size=8))
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, limit_train_batches=5, limit_val_batches=5,

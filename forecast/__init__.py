@@ -23,9 +23,19 @@ if "OMP_WAIT_POLICY" not in os.environ:
         )
 
 from .batch import Batch, ModelDims  # noqa: E402
-from .data import TimeSeriesDataModule  # noqa: E402
+from .data import Calendar, Columns, Scaling, TimeSeriesDataModule  # noqa: E402
 from .errors import ForecastDataError  # noqa: E402
 from .model import Forecaster  # noqa: E402
 from .train import fit  # noqa: E402
 
-__all__ = ["Forecaster", "TimeSeriesDataModule", "fit", "Batch", "ModelDims", "ForecastDataError"]
+__all__ = [
+    "Forecaster",
+    "TimeSeriesDataModule",
+    "Columns",
+    "Scaling",
+    "Calendar",
+    "fit",
+    "Batch",
+    "ModelDims",
+    "ForecastDataError",
+]

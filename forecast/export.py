@@ -11,8 +11,8 @@ state (``Forecaster.load(path).data_state``, plain lists):
    with ``data_state["scaling"]["targets"]`` for the columns ``data_state["targets"]``, and
    ``["covariates"]`` for ``data_state["past_covariates"]`` then ``["future_covariates"]``, channel by
    channel in that order. ``scale`` and ``offset`` have one row for all series or, with
-   ``scale_per_series``, one row per series of ``data_state["series"]`` (``predict`` fits a series the
-   checkpoint does not know on its own history).
+   ``data_state["scale_per_series"]``, one row per series of ``data_state["series"]`` (``predict``
+   fits a series the checkpoint does not know on its own history).
 2. Lay out the windows: ``past`` (B, L, C_in) is the last ``lookback`` rows of
    ``[targets | past covariates]``; ``future`` (B, H, C_fut) the ``horizon`` rows after them of
    ``[future covariates | calendar features]`` (features computed from the times, as

@@ -16,6 +16,7 @@ from torchmetrics import MeanMetric
 
 from .batch import Batch, ModelDims
 from .checkpointing import read_checkpoint
+from .data.options import grouped_config
 from .losses import Loss, MSELoss
 from .metrics import HorizonMetrics, overall
 from .nn.embeddings import Embedding, IdentityEmbedding
@@ -308,7 +309,7 @@ class Forecaster(L.LightningModule):
         except ArgumentError as error:  # jsonargparse refusing init_args the classes do not take
             detail = " ".join(str(error).split())
             raise ValueError(f"{path}: its hyperparameters do not build a {cls.__name__}: {detail}") from None
-        model.data_config = dict(checkpoint.get("datamodule_hyper_parameters", {}))
+        model.data_config = grouped_config(checkpoint.get("datamodule_hyper_parameters", {}))
         model.data_state = checkpoint.get("TimeSeriesDataModule", {})
         return model.eval()
 

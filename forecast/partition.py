@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import predict
+from .data.options import Columns
 from .model import Forecaster
 
 __all__ = ["forecast_columns", "load_cached", "predict_batches", "predict_partition"]
@@ -75,7 +76,7 @@ def predict_partition(
             series is too short, the future covariates of the horizon are missing.
     """
     model = load_cached(checkpoint)
-    id_column = model.data_config["id_column"]
+    id_column = Columns(**model.data_config["columns"]).id_column
     if frame.empty:  # an engine's empty partition (fewer series than partitions): nothing to forecast
         values = {name: pd.Series(dtype="float32") for name in forecast_columns(model)}
         return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
@@ -111,7 +112,7 @@ def predict_batches(
     Raises:
         ForecastDataError: as ``predict_partition``.
     """
-    id_column = load_cached(checkpoint).data_config["id_column"]
+    id_column = Columns(**load_cached(checkpoint).data_config["columns"]).id_column
     options = {"horizon": horizon, "batch_size": batch_size}
     pending: list[pd.DataFrame] = []
     rows = 0

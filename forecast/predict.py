@@ -13,18 +13,16 @@ from sklearn.base import TransformerMixin
 
 from .data import TimeSeriesDataModule
 from .data.frames import SeriesTable
+from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
 from .specs import from_spec
 
 __all__ = ["HistorySplit", "forecast_columns", "forecast_table", "history_module"]
 
-# What a checkpoint's data configuration says that reading a history frame needs; the split, strides,
-# sampling and loader settings belong to training.
-_HISTORY_KEYS = (
-    "lookback", "horizon", "targets", "past_covariates", "future_covariates", "static_covariates", "calendar",
-    "calendar_encoding", "scale_per_series", "nan_policy", "id_column", "time_column",
-)  # fmt: skip
+# What a checkpoint's data configuration says that reading a history frame needs, besides its groups;
+# the split, strides, sampling and loader settings belong to training.
+_HISTORY_KEYS = ("lookback", "horizon", "nan_policy")
 
 
 def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, horizon: int) -> pd.DatetimeIndex:
@@ -87,6 +85,8 @@ def history_module(
 ) -> TimeSeriesDataModule:
     """A data module over ``frame`` read as a checkpoint's data were, with the checkpoint's scalers.
 
+    ``config`` is the checkpoint's data options in the grouped form (``options.grouped_config``).
+
     Scaled per series, series the checkpoint never saw get scalers fitted on their own history.
 
     Raises:
@@ -99,9 +99,18 @@ def history_module(
             "(forecast.fit returns a loaded model)"
         )
     options = {key: config[key] for key in _HISTORY_KEYS if key in config}
-    scalers = {key: from_spec(config.get(key), TransformerMixin, call=False) for key in ("scaler", "covariate_scaler")}
+    scaling = dict(config["scaling"])
+    for key in ("scaler", "covariate_scaler") & scaling.keys():  # absent: the class's default
+        scaling[key] = from_spec(scaling[key], TransformerMixin, call=False)
     data = TimeSeriesDataModule(
-        frame, **options, **scalers, freq=state["freq"], batch_size=batch_size, split=HistorySplit()
+        frame,
+        **options,
+        columns=Columns(**config["columns"]),
+        calendar=Calendar(**config["calendar"]),
+        scaling=Scaling(**scaling),
+        freq=state["freq"],
+        batch_size=batch_size,
+        split=HistorySplit(),
     )
     data.load_state_dict(_with_new_series(state, data) if state["scale_per_series"] else state)
     return data

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .data.options import Columns
 from .errors import ForecastDataError
 from .partition import forecast_columns, load_cached, predict_batches
 
@@ -34,12 +35,14 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
     from pyspark.sql.types import DoubleType, StructField, StructType, TimestampNTZType, TimestampType
 
     model = load_cached(checkpoint)
-    id_column, time_column = model.data_config["id_column"], model.data_config["time_column"]
+    columns = Columns(**model.data_config["columns"])
+    id_column, time_column = columns.id_column, columns.time_column
     missing = [column for column in (id_column, time_column) if column not in history.fieldNames()]
     if missing:
         raise ForecastDataError(
-            f"forecast.spark.predict reads history in the long layout; the frame lacks {missing} (the checkpoint's "
-            f"data.id_column and data.time_column) among its columns {history.fieldNames()}; rename them"
+            f"forecast.spark.predict reads history in the long layout; the frame lacks {missing} (the "
+            "checkpoint's data.columns.id_column and data.columns.time_column) among its columns "
+            f"{history.fieldNames()}; rename them"
         )
     time_type = history[time_column].dataType
     if not isinstance(time_type, (TimestampType, TimestampNTZType)):
@@ -98,8 +101,8 @@ def predict(
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
     schema = forecast_schema(checkpoint, frame.schema)
-    config = load_cached(checkpoint).data_config
-    id_column, time_column = config["id_column"], config["time_column"]
+    columns = load_cached(checkpoint).data_config["columns"]
+    id_column, time_column = columns["id_column"], columns["time_column"]
     keys = [id_column] if num_partitions is None else [num_partitions, id_column]
     grouped = frame.repartition(*keys).sortWithinPartitions(id_column, time_column)
     path = str(Path(checkpoint).resolve())

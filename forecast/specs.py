@@ -6,6 +6,7 @@ attributes becomes ``{"class_path": ..., "init_args": {...}}``, the form the CLI
 """
 
 import collections.abc
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -63,9 +64,13 @@ def to_spec(value: Any) -> Any:
 def to_record(value: Any) -> Any:
     """A hyperparameter as plain data, so that checkpoints load with ``torch.load(weights_only=True)``.
 
-    What cannot be a spec (a lambda scaler factory) is recorded by its ``repr``: hyperparameters are
-    a record; what predict needs travels in ``state_dict()``.
+    A group of options (a dataclass instance, such as ``forecast.data.Columns``) is recorded as the
+    mapping of its fields, the nested keys the CLI reads it from. What cannot be a spec (a lambda
+    scaler factory) is recorded by its ``repr``: hyperparameters are a record; what predict needs
+    travels in ``state_dict()``.
     """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: to_record(getattr(value, field.name)) for field in dataclasses.fields(value)}
     try:
         return to_spec(value)
     except TypeError:

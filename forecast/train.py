@@ -34,7 +34,8 @@ def fit(
         source: what ``TimeSeriesDataModule`` reads: a DataFrame, a CSV/Parquet path or a built-in name.
         lookback: L, past steps the model sees.
         horizon: H, steps it forecasts.
-        data: further ``TimeSeriesDataModule`` arguments (targets, covariates, split, batch_size, ...).
+        data: further ``TimeSeriesDataModule`` arguments (``columns``, ``calendar``, ``scaling`` as
+            ``forecast.Columns``... , ``split``, ``batch_size``, ...).
         model: further ``Forecaster`` arguments (encoder, head, loss, optimizer, ... as factories).
         trainer: ``lightning.Trainer`` arguments (max_epochs, accelerator, callbacks, ...).
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from forecast import Forecaster, TimeSeriesDataModule
+from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.nn import GRUEncoder
 from forecast.reports import EvaluationReport
 
-OPTIONS = dict(lookback=12, horizon=4, targets=["y"], past_covariates=["load"], static_covariates=["region"])
+COLUMNS = Columns(targets=["y"], past_covariates=["load"], static_covariates=["region"])
+OPTIONS = dict(lookback=12, horizon=4, columns=COLUMNS)
 
 
 def build(source: str, shard: str) -> tuple[TimeSeriesDataModule, Forecaster]:

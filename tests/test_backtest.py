@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, Forecaster, TimeSeriesDataModule
 from forecast.backtest import backtest_windows, refit_groups
 from forecast.cli import main
 from forecast.data import FractionSplit
@@ -44,8 +44,10 @@ def test_backtest_of_three_origins_writes_three_horizons_of_forecasts(wide_frame
 
 
 def test_backtest_of_many_series_gives_each_series_its_origins(long_frame, tmp_path):
-    roles = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"])
-    data = TimeSeriesDataModule(long_frame, lookback=12, horizon=4, split=FractionSplit(val=0.1, test=0.3), **roles)
+    columns = Columns(
+        targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"]
+    )
+    data = TimeSeriesDataModule(long_frame, 12, 4, columns=columns, split=FractionSplit(val=0.1, test=0.3))
     model = Forecaster(lookback=12, horizon=4, input_size=data.input_size, target_size=1, future_size=data.future_size,
                        static_size=data.static_size, encoder=IdentityEncoder, head=LastValueHead)  # fmt: skip
     trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)

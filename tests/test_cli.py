@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from sklearn.preprocessing import MinMaxScaler
 
-from forecast import Forecaster, TimeSeriesDataModule
+from forecast import Calendar, Columns, Forecaster, Scaling, TimeSeriesDataModule
 from forecast.cli import main, resolve_checkpoint
+from forecast.data import FractionSplit
 
 ROOT = Path(__file__).resolve().parents[1]
 # Trainer presets hold no model (tests/test_trainer_presets.py parses them composed with one); tune/ holds
@@ -171,12 +173,63 @@ def test_best_and_last_after_a_backtest_with_refits_are_the_fits_own_checkpoints
 def test_static_cardinalities_are_linked_into_the_model(long_frame, tmp_path, tiny_cli):
     long_frame.to_csv(tmp_path / "long.csv", index=False)
     args = ["validate", "--config", str(ROOT / "configs/quickstart.yaml"),
-            *tiny_cli(tmp_path / "long.csv", tmp_path, lookback=12, horizon=4), "--data.targets", "[y]",
-            "--data.static_covariates", "[region, size]", "--model.static_embedding_size", "3"]  # fmt: skip
+            *tiny_cli(tmp_path / "long.csv", tmp_path, lookback=12, horizon=4), "--data.columns.targets", "[y]",
+            "--data.columns.static_covariates", "[region, size]", "--model.static_embedding_size", "3"]  # fmt: skip
     model = main(args).model
     assert model.hparams["static_cardinalities"] == [2, 0]  # region: north, south; size: a number
     assert [embedding.num_embeddings for embedding in model.static_embedding.embeddings] == [2]
     assert model.dims.static_size == 3 + 1
+
+
+NESTED_DATA = """
+data:
+  columns:
+    targets: [y]
+    past_covariates: [load]
+    future_covariates: [price]
+    static_covariates: [region, size]
+  calendar:
+    features: [hour, dayofweek]
+    encoding: integer
+  scaling:
+    scaler:
+      class_path: sklearn.preprocessing.MinMaxScaler
+    covariate_scaler: null
+    per_series: true
+"""
+
+
+def test_nested_data_keys_build_the_data_module_of_the_constructor(long_frame, tmp_path, tiny_cli):
+    long_frame.to_csv(tmp_path / "long.csv", index=False)
+    (tmp_path / "data.yaml").write_text(NESTED_DATA)
+    args = ["--config", str(ROOT / "configs/quickstart.yaml"), "--config", str(tmp_path / "data.yaml"),
+            *tiny_cli(tmp_path / "long.csv", tmp_path, lookback=12, horizon=4)]  # fmt: skip
+    from_yaml = main(args, run=False).datamodule
+    columns = Columns(targets=["y"], past_covariates=["load"], future_covariates=["price"],
+                      static_covariates=["region", "size"])  # fmt: skip
+    calendar = Calendar(features=["hour", "dayofweek"], encoding="integer")
+    scaling = Scaling(scaler=MinMaxScaler, covariate_scaler=None, per_series=True)
+    built = TimeSeriesDataModule(
+        str(tmp_path / "long.csv"), 12, 4, columns=columns, calendar=calendar, split=FractionSplit(), scaling=scaling
+    )
+    assert (from_yaml.columns, from_yaml.scaling.per_series) == (columns, True)
+    for data in (from_yaml, built):
+        data.setup("fit")
+    assert from_yaml.state_dict() == built.state_dict()  # roles, calendar, MinMax scalers per series
+    assert from_yaml.hparams["columns"] == built.hparams["columns"]
+    assert from_yaml.hparams["calendar"] == built.hparams["calendar"]
+    for part in ("train", "val"):
+        first, second = (data.dataset(part) for data in (from_yaml, built))
+        first, second = (dataset.__getitems__(list(range(len(first)))) for dataset in (first, second))
+        for field in ("past", "future", "static", "target"):
+            torch.testing.assert_close(getattr(first, field), getattr(second, field), equal_nan=True)
+
+
+def test_flat_data_keys_of_before_the_groups_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(ROOT / "configs/quickstart.yaml"), "--data.targets", "[OT]"])
+    assert exit_info.value.code != 0
+    assert "data.targets" in capsys.readouterr().err
 
 
 def untrusted_copy(source: Path, target: Path) -> Path:

@@ -35,12 +35,14 @@ def test_frozen_checkpoint_loads_and_predicts_its_recorded_forecast(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_frozen_checkpoint_predicts_its_recorded_forecast_through_the_cli(version, tmp_path):
     """``python -m forecast predict --ckpt_path FROZEN``: the model comes from the checkpoint, the scalers
-    from its data state, and the data options are those the checkpoint was trained with."""
+    from its data state, and the data options are those the checkpoint was trained with (given by the keys
+    of today's CLI, grouped: ``data.columns.targets``...)."""
     checkpoint, history, expected = frozen(version)
     output = tmp_path / "forecast.csv"
     main(["predict", "--ckpt_path", str(checkpoint), "--data.source", str(DATA / f"frozen_v{version}_history.csv"),
-          "--data.lookback", "24", "--data.horizon", "6", "--data.targets", "[y]", "--data.past_covariates", "[load]",
-          "--data.future_covariates", "[price]", "--data.calendar", "[hour]", "--data.scale_per_series", "true",
+          "--data.lookback", "24", "--data.horizon", "6", "--data.columns.targets", "[y]",
+          "--data.columns.past_covariates", "[load]", "--data.columns.future_covariates", "[price]",
+          "--data.calendar.features", "[hour]", "--data.scaling.per_series", "true",
           "--trainer.default_root_dir", str(tmp_path), "--trainer.accelerator", "cpu", "--trainer.logger", "false",
           "--trainer.enable_progress_bar", "false", "--prediction_writer.output", str(output)])  # fmt: skip
     forecast = pd.read_csv(output, parse_dates=["time"])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import forecast
-from forecast import Forecaster
+from forecast import Columns, Forecaster
 from forecast.export import example_inputs, to_onnx, to_program
 from forecast.nn import GRUEncoder, LastValueNormalization, LSTMEncoder, RNNEncoder, SegmentHead, SRUEncoder
 
@@ -108,11 +108,11 @@ def server_forecast(program, state: dict, history: pd.DataFrame, lookback: int, 
 
 def test_exported_program_with_the_documented_server_steps_forecasts_as_predict(long_frame, tmp_path):
     lookback, horizon = 12, 4
-    columns = {"targets": ["y"], "past_covariates": ["load"], "future_covariates": ["price"],
-               "static_covariates": ["region", "size"]}  # fmt: skip
+    columns = Columns(targets=["y"], past_covariates=["load"], future_covariates=["price"],
+                      static_covariates=["region", "size"])  # fmt: skip
     trainer = {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "default_root_dir": tmp_path,
                "logger": False, "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
-    model = forecast.fit(long_frame, lookback=lookback, horizon=horizon, data=columns, trainer=trainer)
+    model = forecast.fit(long_frame, lookback=lookback, horizon=horizon, data={"columns": columns}, trainer=trainer)
     history = long_frame.groupby("id").tail(lookback + horizon).reset_index(drop=True)
     history.loc[history.groupby("id").cumcount() >= lookback, ["y", "load"]] = np.nan  # the plan rows
     program = to_program(model).module()

@@ -4,11 +4,13 @@ import lightning as L
 import pytest
 import torch
 
-from forecast import Forecaster, TimeSeriesDataModule
+from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.batch import Batch
 from forecast.data import RowSplit
 from forecast.losses import MAELoss, QuantileLoss
 from forecast.nn import GRUEncoder, InstanceNormalization, LinearHead
+
+ONLY_A = Columns(targets=["a"])
 
 
 def build(**kwargs):
@@ -41,7 +43,7 @@ def test_forecaster_output_follows_the_level_of_its_input():
 
 
 def test_forecaster_learns_a_sine(wide_frame):
-    data = TimeSeriesDataModule(wide_frame, 24, 6, targets=["a"], split=RowSplit(140, 170), batch_size=16)
+    data = TimeSeriesDataModule(wide_frame, 24, 6, columns=ONLY_A, split=RowSplit(140, 170), batch_size=16)
     data.setup("fit")
     model = build(lookback=24, horizon=6, input_size=1, target_size=1, loss=MAELoss())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -102,7 +104,7 @@ def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
 @pytest.mark.parametrize("interval", ["step", "epoch"])
 def test_lr_scheduler_steps_at_the_configured_interval(interval, wide_frame, tmp_path):
     """A per-step schedule (OneCycleLR) is stepped after every optimizer step when configured so."""
-    data = TimeSeriesDataModule(wide_frame, 24, 6, targets=["a"], split=RowSplit(140, 170), batch_size=16)
+    data = TimeSeriesDataModule(wide_frame, 24, 6, columns=ONLY_A, split=RowSplit(140, 170), batch_size=16)
     schedule = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.01, total_steps=100)
     model = build(
         lookback=24, horizon=6, input_size=1, target_size=1, lr_scheduler=schedule, lr_scheduler_interval=interval

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import forecast
-from forecast import ForecastDataError, Forecaster
+from forecast import Calendar, Columns, ForecastDataError, Forecaster, Scaling
 from forecast.losses import Loss, QuantileLoss
 from forecast.nn import GRUEncoder, LastValueNormalization
 from forecast.nn.encoders import Encoder
@@ -38,7 +38,7 @@ def long_series(periods: int = 200, freq: str = "h", names=("s0", "s1", "s2")) -
 def trained(tmp_path_factory):
     """A tiny global GRU over three hourly series, scaled per series, with calendar features."""
     root = tmp_path_factory.mktemp("fit")
-    data = {"scale_per_series": True, "calendar": ["hour"], "batch_size": 32}
+    data = {"scaling": Scaling(per_series=True), "calendar": Calendar(features=["hour"]), "batch_size": 32}
     model = forecast.fit(long_series(), lookback=24, horizon=6, data=data, model=TINY, trainer=quiet_trainer(root))
     return model, root
 
@@ -126,7 +126,7 @@ def test_missing_future_covariates_are_named(tmp_path):
         history,
         lookback=24,
         horizon=4,
-        data={"future_covariates": ["temp"]},
+        data={"columns": Columns(future_covariates=["temp"])},
         model=TINY,
         trainer=quiet_trainer(tmp_path),
     )
@@ -158,7 +158,7 @@ def test_load_refuses_what_is_not_a_forecast_checkpoint(tmp_path, trained):
         Forecaster.load(tmp_path / "future.ckpt")
 
 
-STATICS = {"targets": ["y"], "static_covariates": ["region", "size"], "batch_size": 32}
+STATICS = {"columns": Columns(targets=["y"], static_covariates=["region", "size"]), "batch_size": 32}
 
 
 def with_statics(frame: pd.DataFrame) -> pd.DataFrame:

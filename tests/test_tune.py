@@ -137,6 +137,14 @@ def test_conditional_key_is_checked_in_the_config_where_it_exists(tiny_keys):
         unconditional.check_keys(tiny_keys)
 
 
+def test_grouped_data_keys_are_search_keys_and_a_flat_one_names_its_group(tiny_keys):
+    assert {"data.columns.targets", "data.calendar.encoding"} <= tiny_keys({"data.scaling.per_series": True})
+    SearchSpace({"data.scaling.per_series": {"choice": [True, False]}}).check_keys(tiny_keys)
+    flat = SearchSpace({"data.scale_per_series": {"choice": [True, False]}}, source="search.yaml")
+    with pytest.raises(ValueError, match="'data.scale_per_series' .* did you mean 'data.scaling.per_series'"):
+        flat.check_keys(tiny_keys)
+
+
 def test_a_class_choice_that_does_not_exist_fails_before_any_trial(tiny_keys):
     space = SearchSpace({"model.encoder": {"choice": ["forecast.nn.GRUEncoder", "forecast.nn.GRUEncodr"]}})
     with pytest.raises(ValueError, match="with {'model.encoder': 'forecast.nn.GRUEncodr'}: the config does not parse"):

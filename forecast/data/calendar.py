@@ -49,7 +49,7 @@ def _check(features: list[str]) -> None:
     unknown = [name for name in features if name not in CALENDAR_FEATURES]
     if unknown:
         raise ForecastDataError(
-            f"calendar feature(s) {unknown} unknown; choose from {list(CALENDAR_FEATURES)} in data.calendar"
+            f"calendar feature(s) {unknown} unknown; choose from {list(CALENDAR_FEATURES)} in data.calendar.features"
         )
 
 

@@ -1,7 +1,6 @@
 """TimeSeriesDataModule: a pandas frame in (wide or long, many series), windows of scaled float32 series out."""
 
 import functools
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -10,16 +9,15 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import TransformerMixin
-from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader
 
 from ..errors import ForecastDataError
 from ..specs import to_record
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, static_vocabularies
-from .calendar import CalendarEncoding, calendar_columns
+from .calendar import calendar_columns
 from .frames import read_source, resolve_roles, to_table
 from .loaders import evaluation_loader, training_loader
+from .options import GROUPED_KEYS, Calendar, Columns, Scaling
 from .scaling import AffineScaling, fit_scaling
 from .sharding import assign_shards, gather_objects, global_scaling, merge_states, series_index, world
 from .splits import Split, Windows, check_windows, default_split, part_windows
@@ -51,29 +49,17 @@ class TimeSeriesDataModule(L.LightningDataModule):
     Args:
         source: a built-in data set name (``"etth1"``), a CSV/Parquet path, or a DataFrame. Wide:
             a time index (a file's first column), one column per channel of one series. Long: an
-            ``id_column``, a ``time_column`` and value columns, many series.
+            id column, a time column and value columns, many series.
         lookback: L, past steps the model sees.
         horizon: H, future steps it forecasts.
-        targets: columns to forecast, in this order; ``None`` means every column without a role.
-        past_covariates: numeric columns known only up to the forecast start (``past`` after the targets).
-        future_covariates: numeric columns known over the horizon too (``future``). To forecast
-            beyond the data, give each series ``horizon`` more rows with these and empty targets.
-        static_covariates: columns with one value per series (``static``): numbers scaled by
-            ``covariate_scaler`` fitted over the series with training rows (one value each), anything
-            else (text, categories) as an index into a sorted vocabulary, which the model embeds
-            (``static_cardinalities``).
-        calendar: calendar features as future covariates, from ``minute, hour, dayofweek, day,
-            dayofyear, weekofyear, month, quarter``.
-        calendar_encoding: ``cyclical`` (sine and cosine of each) or ``integer`` (zero-based index).
+        columns: the columns' roles (targets, past, future and static covariates) and the id and
+            time columns of long data (``Columns``).
+        calendar: calendar features as future covariates, and their encoding (``Calendar``).
         split: where train, validation and test lie, per series; ``None`` means a built-in data set's own
             preset (the ETT borders for ``etth1``), else ``FractionSplit()``.
         train_stride: rows between consecutive training windows of a series.
         eval_stride: rows between consecutive validation and test windows (1: every window).
-        scaler: a scikit-learn scaler class (or factory) for the targets, fitted per channel on
-            training rows; ``None`` for no scaling.
-        covariate_scaler: the same for past and future covariates, and for numeric static covariates
-            (never calendar features or categories).
-        scale_per_series: fit one scaler per series (on its training rows) instead of one for all.
+        scaling: the scalers of targets and covariates, and whether each series gets its own (``Scaling``).
         sampling: training windows drawn ``windows`` uniformly, or ``series`` with equal weight per
             series (then with replacement).
         batch_size: windows per batch.
@@ -88,11 +74,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             before it only (logging how many per part); see ``validate.repair_missing``.
         drop_short: leave out series shorter than ``lookback + horizon``, with a warning naming
             them, instead of refusing the data.
-        id_column: the series id column of long data.
-        time_column: the time column of long data (or of a wide file, else its first column).
         series: the ids of the series of long data to read; ``None`` reads all. From a file only these
-            rows, and (when ``targets`` are named) only the id, time and role columns are read: Parquet
-            skips the rest unread.
+            rows, and (when ``columns.targets`` are named) only the id, time and role columns are read:
+            Parquet skips the rest unread.
         shard: ``series``: under distributed training each process reads, checks and buffers only its
             share of the series of long data (see ``forecast.data.sharding``), from ``setup`` on;
             ``none``: every process holds all series.
@@ -103,18 +87,12 @@ class TimeSeriesDataModule(L.LightningDataModule):
         source: str | Path | pd.DataFrame = "etth1",
         lookback: int = 96,
         horizon: int = 96,
-        targets: list[str] | None = None,
-        past_covariates: list[str] | None = None,
-        future_covariates: list[str] | None = None,
-        static_covariates: list[str] | None = None,
-        calendar: list[str] | None = None,
-        calendar_encoding: CalendarEncoding = "cyclical",
+        columns: Columns = Columns(),
+        calendar: Calendar = Calendar(),
         split: Split | None = None,
         train_stride: int = 1,
         eval_stride: int = 1,
-        scaler: Callable[[], TransformerMixin] | None = StandardScaler,
-        covariate_scaler: Callable[[], TransformerMixin] | None = StandardScaler,
-        scale_per_series: bool = False,
+        scaling: Scaling = Scaling(),
         sampling: Literal["windows", "series"] = "windows",
         batch_size: int = 64,
         num_workers: int = 0,
@@ -123,8 +101,6 @@ class TimeSeriesDataModule(L.LightningDataModule):
         seasonal_period: int = 1,
         nan_policy: NanPolicy = "error",
         drop_short: bool = False,
-        id_column: str = "id",
-        time_column: str = "time",
         series: list[str] | None = None,
         shard: Literal["none", "series"] = "none",
     ):
@@ -139,22 +115,19 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.lookback, self.horizon, self.seasonal_period = lookback, horizon, seasonal_period
         self.split = split or default_split(source)
         self.strides = {"train": train_stride, "val": eval_stride, "test": eval_stride, "predict": 1}
-        self.scaler, self.covariate_scaler, self.scale_per_series = scaler, covariate_scaler, scale_per_series
+        self.columns, self.scaling = columns, scaling  # the options; ``scalings``: the maps fitted by them
+        self.calendar = (list(calendar.features or []), calendar.encoding)
         self.sampling, self.batch_size = sampling, batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.calendar = (list(calendar or []), calendar_encoding)
-        roles = (targets, past_covariates, future_covariates, static_covariates)
-        wanted = None if targets is None else [column for role in roles for column in role or []]
-        self.shard, self.nan_policy, self._reading = shard, nan_policy, (source, id_column, time_column, wanted)
+        self.shard, self.nan_policy, self._source = shard, nan_policy, source
         if shard == "series":  # every process knows all ids and statics; it reads its own series in setup
             if sampling != "windows":
                 raise ValueError("data.sampling: series draws from all series; with data.shard: series use windows")
-            self._index = series_index(source, id_column, time_column, list(static_covariates or []))
+            self._index = series_index(source, columns)
             self._index = self._index[self._index["id"].isin([str(name) for name in series or self._index["id"]])]
             series = list(self._index["id"][:1])  # the first series tells the columns and the frequency
-        frame = read_source(source, id_column, time_column, wanted, series)
-        columns = [str(column) for column in frame.columns if column not in (id_column, time_column)]
-        self.roles = resolve_roles(columns, targets, past_covariates, future_covariates, static_covariates)
+        frame = self._read_source(series)
+        self.roles = resolve_roles(list(frame.columns), columns)
         self._read(frame, freq)
         self.targets = self.roles.targets
         self.target_size = len(self.roles.targets)
@@ -166,10 +139,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self._buffer: SeriesBuffer | None = None
         self._static = self._naive_scale = None
 
+    def _read_source(self, series: list[str] | None) -> pd.DataFrame:
+        """The id, time and role columns (all columns when no targets are named) of ``series`` (``None``: all)."""
+        columns = self.columns
+        return read_source(self._source, columns.id_column, columns.time_column, columns.to_read(), series)
+
     def _read(self, frame: pd.DataFrame, freq: str | None) -> None:
         """Validate the frame into the series table, and take what follows from it."""
-        _, id_column, time_column, _ = self._reading
-        table = to_table(frame, self.roles, id_column, time_column)
+        table = to_table(frame, self.roles, self.columns.id_column, self.columns.time_column)
         self.freq = check_times(table, freq)
         find_future_rows(table, self.roles)
         rows_after = self.horizon if self.split.evaluates else 0
@@ -212,9 +189,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         ids = self._index["id"].tolist()
         owners = assign_shards(ids, self._index["rows"].to_numpy(), size)
         self._shard = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
-        source, id_column, time_column, wanted = self._reading
-        frame = read_source(source, id_column, time_column, wanted, self._shard)
-        self._read(frame, self.freq)
+        self._read(self._read_source(self._shard), self.freq)
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
@@ -239,11 +214,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         trained = np.flatnonzero(self.borders[:, 0] > 0)
         numbers = [table.statics[c].astype(np.float64) for c in roles.static if c not in self.vocabularies]
         shared = global_scaling if self.shard == "series" else fit_scaling  # one scaler for all series
-        fit = functools.partial(fit_scaling, per_series=table.names) if self.scale_per_series else shared
+        fit = functools.partial(fit_scaling, per_series=table.names) if self.scaling.per_series else shared
         return (
-            fit(self.scaler, [table.values[c] for c in roles.targets], starts, ends),
-            fit(self.covariate_scaler, [table.values[c] for c in covariates], starts, ends),
-            shared(self.covariate_scaler, numbers, trained, trained + 1),
+            fit(self.scaling.scaler, [table.values[c] for c in roles.targets], starts, ends),
+            fit(self.scaling.covariate_scaler, [table.values[c] for c in covariates], starts, ends),
+            shared(self.scaling.covariate_scaler, numbers, trained, trained + 1),
         )
 
     @property
@@ -362,7 +337,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             "series": list(self.series_names),
             "start_times": [str(time) for time in self.start_times],
             "borders": self.borders.tolist(),
-            "scale_per_series": self.scale_per_series,
+            "scale_per_series": self.scaling.per_series,
             "scaling": {kind: scaling.state_dict() for kind, scaling in zip(_SCALED, self.scalings, strict=True)},
             "vocabularies": {column: list(words) for column, words in self.vocabularies.items()},
         }
@@ -381,7 +356,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             if state[key] != value:
                 raise ForecastDataError(
                     f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
-                    f"{key}={value!r}; set data.{key} to match the checkpoint"
+                    f"{key}={value!r}; set data.{GROUPED_KEYS.get(key, key)} to match the checkpoint"
                 )
         scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in _SCALED)
         if state["scale_per_series"]:
@@ -390,10 +365,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
             if unknown:
                 raise ForecastDataError(
                     f"the checkpoint scaled each series with its own scaler, but knows no series {unknown[:10]}; "
-                    "forecast the series it was trained on, or train with scale_per_series: false"
+                    "forecast the series it was trained on, or train with data.scaling.per_series: false"
                 )
             order = np.array([position[name] for name in self.series_names])
             scalings = (*(scaling.take(order) for scaling in scalings[:2]), scalings[2])
-        self.scalings, self.scale_per_series = scalings, state["scale_per_series"]
+        self.scalings, self.scaling = scalings, replace(self.scaling, per_series=state["scale_per_series"])
         self.vocabularies = state["vocabularies"]
         self._buffer = self._static = self._naive_scale = None

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from .. import datasets
 from ..errors import ForecastDataError, where
+from .options import Columns
 
 __all__ = ["Roles", "SeriesTable", "read_source", "is_long", "resolve_roles", "to_table"]
 
@@ -198,7 +199,7 @@ def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> pd.D
     if id_column not in frame.columns:
         raise ForecastDataError(
             f"data.series={list(series)[:10]} picks series of long data, but the data have no {id_column!r} "
-            "column; drop data.series, or set data.id_column"
+            "column; drop data.series, or set data.columns.id_column"
         )
     ids = frame[id_column].astype(str)
     missing = sorted(set(map(str, series)) - set(ids.unique()))
@@ -214,37 +215,32 @@ def is_long(frame: pd.DataFrame, id_column: str) -> bool:
     return id_column in frame.columns or id_column in (frame.index.names or [])
 
 
-def resolve_roles(
-    columns: list[str],
-    targets: list[str] | None,
-    past: list[str] | None,
-    future: list[str] | None,
-    static: list[str] | None,
-) -> Roles:
-    """Check the role columns against ``columns``; ``targets=None`` takes every column left over.
+def resolve_roles(frame_columns: list, columns: Columns) -> Roles:
+    """Check the role columns of ``columns`` against the frame's value columns (all but the id and
+    time columns); no targets take every value column left over.
 
     Raises:
         ForecastDataError: a role names a column that does not exist, a column has two roles, or
             no column is left to forecast.
     """
-    given = {"targets": targets, "past_covariates": past, "future_covariates": future, "static_covariates": static}
+    names = [str(column) for column in frame_columns if column not in (columns.id_column, columns.time_column)]
     seen: dict[str, str] = {}
-    for role, names in given.items():
-        for column in names or []:
-            if column not in columns:
+    for role, given in columns.roles().items():
+        for column in given or []:
+            if column not in names:
                 raise ForecastDataError(
-                    f"{role} column {column!r} is not in the data; its columns are {columns}; "
-                    f"correct the name in data.{role}"
+                    f"{role} column {column!r} is not in the data; its columns are {names}; "
+                    f"correct the name in data.columns.{role}"
                 )
             if column in seen:
                 raise ForecastDataError(
                     f"column {column!r} is in both {seen[column]} and {role}; give each column one role"
                 )
             seen[column] = role
-    if targets is None:
-        targets = [column for column in columns if column not in seen]
+    targets = [column for column in names if column not in seen] if columns.targets is None else columns.targets
     if not targets:
-        raise ForecastDataError(f"no column is left to forecast among {columns}; name them in data.targets")
+        raise ForecastDataError(f"no column is left to forecast among {names}; name them in data.columns.targets")
+    past, future, static = columns.past_covariates, columns.future_covariates, columns.static_covariates
     return Roles(list(targets), list(past or []), list(future or []), list(static or []))
 
 
@@ -263,7 +259,7 @@ def to_table(frame: pd.DataFrame, roles: Roles, id_column: str, time_column: str
         if time_column not in frame.columns:
             raise ForecastDataError(
                 f"the long frame has an {id_column!r} column but no {time_column!r} column; "
-                f"name its time column with data.time_column"
+                f"name its time column with data.columns.time_column"
             )
         names, offsets, positions = _group_by_series(frame[id_column])
         times = _as_times(frame[time_column], time_column)

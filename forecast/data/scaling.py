@@ -84,7 +84,7 @@ def fit_scaling(
         name = per_series[int(np.argmax(rows == 0))]
         raise ForecastDataError(
             f"{where(series=name)} has no training rows to fit its own scaler; "
-            "set scale_per_series: false, or leave the series out"
+            "set data.scaling.per_series: false, or leave the series out"
         )
     scale, offset = np.empty((groups, num_channels)), np.empty((groups, num_channels))
     order = np.argsort(rows, kind="stable")

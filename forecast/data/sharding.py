@@ -2,7 +2,7 @@
 
 ``data.shard: series`` assigns every series to one process, balanced by rows; a process then reads
 only its series (Parquet: only their rows, through pyarrow's filters; CSV or a DataFrame: filtered
-after reading). A scaler fitted on all series (``scale_per_series: false``) is rebuilt from
+after reading). A scaler fitted on all series (``scaling.per_series: false``) is rebuilt from
 sufficient statistics summed over the processes, so it equals the scaler of one process that read
 everything; per-series scalers stay local. Each process samples windows only from its series, and
 every process takes as many training steps (the shorter shares repeat windows, as torch's
@@ -25,6 +25,7 @@ from torch.utils.data import DistributedSampler
 
 from ..errors import ForecastDataError
 from .frames import read_source
+from .options import Columns
 from .scaling import AffineScaling
 
 __all__ = [
@@ -39,9 +40,7 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def series_index(
-    source: str | Path | pd.DataFrame, id_column: str, time_column: str, statics: list[str]
-) -> pd.DataFrame:
+def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.DataFrame:
     """One row per series of long data: its id (as text), its rows, and its static columns' values.
 
     Of a Parquet file only the id and static columns are read, and counted by pyarrow without a
@@ -50,6 +49,7 @@ def series_index(
     Raises:
         ForecastDataError: the data are wide (one series): there is nothing to shard.
     """
+    id_column, statics = columns.id_column, list(columns.static_covariates or [])
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".parquet" and Path(source).is_file():
         if id_column in pq.read_schema(source).names:
             table = pq.read_table(source, columns=[id_column, *statics])
@@ -59,11 +59,11 @@ def series_index(
             index = counted.to_pandas().rename(columns={id_column: "id", f"{id_column}_count": "rows"})
             index = index.rename(columns={f"{column}_first": column for column in statics})
             return index.sort_values("id", ignore_index=True)[["id", *statics, "rows"]]
-    frame = read_source(source, id_column, time_column, list(statics))
+    frame = read_source(source, id_column, columns.time_column, statics)
     if id_column not in frame.columns:
         raise ForecastDataError(
             f"data.shard: series shards long data by its {id_column!r} column, but the data have none "
-            "(wide data are one series); set data.shard: none, or data.id_column"
+            "(wide data are one series); set data.shard: none, or data.columns.id_column"
         )
     ids = frame[id_column].astype(str)
     grouped = frame[list(statics)].groupby(ids.to_numpy(), sort=True)
@@ -116,7 +116,7 @@ def global_scaling(
     if not isinstance(fitted, (StandardScaler, MinMaxScaler)):
         raise ValueError(
             f"data.shard: series fits a scaler of all series from summed statistics, which {type(fitted).__name__} "
-            "has none of; use StandardScaler or MinMaxScaler, or scale_per_series: true"
+            "has none of; use StandardScaler or MinMaxScaler, or data.scaling.per_series: true"
         )
     rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)]).astype(np.int64)
     values = np.stack([np.asarray(column, dtype=np.float64)[rows] for column in columns], axis=1)  # -> (R, C)

@@ -17,7 +17,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import forecast
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data import FractionSplit
 from forecast.nn import IdentityEncoder, LastValueHead
 
@@ -175,9 +175,8 @@ def assert_windows_equal(module: TimeSeriesDataModule, expected: list[tuple], pa
 def test_any_frame_gives_the_reference_windows_or_a_clear_refusal(case, lookback, horizon, policy):
     frame, defects = case
     try:
-        module = TimeSeriesDataModule(
-            frame, lookback, horizon, split=SPLIT, scaler=None, covariate_scaler=None, nan_policy=policy
-        )
+        unscaled = Scaling(scaler=None, covariate_scaler=None)
+        module = TimeSeriesDataModule(frame, lookback, horizon, split=SPLIT, scaling=unscaled, nan_policy=policy)
         module.setup("predict")
     except Exception as error:
         assert refused_clearly(error), f"{type(error).__name__}: {error}"
@@ -200,7 +199,9 @@ def last_value_model(tmp_path_factory):
     trainer = {"max_epochs": 1, "logger": False, "enable_progress_bar": False, "enable_model_summary": False}
     trainer["default_root_dir"] = str(tmp_path_factory.mktemp("last_value"))
     model = {"encoder": IdentityEncoder, "head": LastValueHead}
-    return forecast.fit(history, lookback=4, horizon=3, data={"targets": ["a", "b"]}, model=model, trainer=trainer)
+    return forecast.fit(
+        history, lookback=4, horizon=3, data={"columns": Columns(targets=["a", "b"])}, model=model, trainer=trainer
+    )
 
 
 @settings(max_examples=100, deadline=None)

@@ -2,10 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Calendar, Columns, ForecastDataError, TimeSeriesDataModule
 from forecast.data.calendar import CALENDAR_FEATURES, calendar_columns, calendar_features
 
 TIMES = pd.date_range("2023-12-30 22:45", periods=24 * 70, freq="h").append(pd.DatetimeIndex(["2024-02-29 07:15"]))
+HOURS = Calendar(features=["hour"], encoding="integer")
 
 
 def test_integer_features_are_pandas_fields_from_zero():
@@ -43,12 +44,13 @@ def test_cyclical_features_are_points_on_the_circle(time, feature, angle):
 
 
 def test_unknown_feature_is_named():
-    with pytest.raises(ForecastDataError, match=r"calendar feature\(s\) \['weekday'\] unknown; choose from"):
-        TimeSeriesDataModule("etth1", calendar=["hour", "weekday"])
+    with pytest.raises(ForecastDataError, match=r"\['weekday'\] unknown; choose from .* in data\.calendar\.features"):
+        TimeSeriesDataModule("etth1", calendar=Calendar(features=["hour", "weekday"]))
 
 
 def test_calendar_features_are_future_covariates_of_each_window(long_frame):
-    data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], calendar=["hour", "dayofweek"])
+    calendar = Calendar(features=["hour", "dayofweek"])
+    data = TimeSeriesDataModule(long_frame, 10, 5, columns=Columns(targets=["y"]), calendar=calendar)
     assert (data.input_size, data.future_size) == (1, 4)
     data.setup("fit")
     val = data.dataset("val")
@@ -60,7 +62,7 @@ def test_calendar_features_are_future_covariates_of_each_window(long_frame):
 
 
 def test_calendar_of_a_forecast_continues_past_the_data(long_frame):
-    data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], calendar=["hour"], calendar_encoding="integer")
+    data = TimeSeriesDataModule(long_frame, 10, 5, columns=Columns(targets=["y"]), calendar=HOURS)
     data.setup("predict")
     batch = data.dataset("predict").__getitems__([0, 1, 2])
     for i, name in enumerate(data.series_names):
@@ -72,7 +74,7 @@ def test_calendar_of_a_forecast_continues_past_the_data(long_frame):
 def test_calendar_uses_the_data_time_zone():
     index = pd.date_range("2024-03-30", periods=72, freq="h", tz="Europe/Berlin")  # over a DST change
     frame = pd.DataFrame({"x": np.arange(72.0)}, index=index)
-    data = TimeSeriesDataModule(frame, 8, 4, calendar=["hour"], calendar_encoding="integer", split=None)
+    data = TimeSeriesDataModule(frame, 8, 4, calendar=HOURS, split=None)
     data.setup("fit")
     batch = data.dataset("train").__getitems__(list(range(len(data.dataset("train")))))
     np.testing.assert_array_equal(batch.future[:, 0, 0].numpy(), index[batch.time.numpy()].hour)

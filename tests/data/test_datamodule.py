@@ -1,4 +1,5 @@
 import functools
+from dataclasses import replace
 
 import lightning as L
 import numpy as np
@@ -8,11 +9,13 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
-from forecast.data import DateSplit, RowSplit
+from forecast.data import Columns, DateSplit, RowSplit, Scaling
 from forecast.nn import GRUEncoder
 from forecast.predict import HistorySplit
 
-ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region", "size"])
+COLUMNS = Columns(
+    targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region", "size"]
+)
 
 
 def all_windows(data, part):
@@ -28,7 +31,8 @@ def assert_same_batches(first, second):
 def test_long_frame_of_one_series_equals_the_wide_frame(wide_frame):
     long = wide_frame.rename_axis("time").reset_index().assign(id="only")
     wide, as_long = (
-        TimeSeriesDataModule(frame, 10, 5, targets=["c", "a"], split=RowSplit(120, 160)) for frame in (wide_frame, long)
+        TimeSeriesDataModule(frame, 10, 5, columns=Columns(targets=["c", "a"]), split=RowSplit(120, 160))
+        for frame in (wide_frame, long)
     )
     for data in (wide, as_long):
         data.setup("fit")
@@ -40,7 +44,7 @@ def test_long_frame_of_one_series_equals_the_wide_frame(wide_frame):
 def test_wide_columns_melted_to_long_are_series_scaled_like_channels(wide_frame):
     wide = TimeSeriesDataModule(wide_frame, 10, 5, split=RowSplit(120, 160))
     melted = wide_frame.rename_axis("time").reset_index().melt("time", var_name="id", value_name="value")
-    long = TimeSeriesDataModule(melted, 10, 5, split=RowSplit(120, 160), scale_per_series=True)
+    long = TimeSeriesDataModule(melted, 10, 5, split=RowSplit(120, 160), scaling=Scaling(per_series=True))
     for data in (wide, long):
         data.setup("fit")
     assert long.series_names == ["a", "b", "c"] and long.input_size == 1
@@ -60,12 +64,12 @@ def test_wide_columns_melted_to_long_are_series_scaled_like_channels(wide_frame)
 
 @pytest.mark.parametrize("layout", ["interleaved", "indexed"])
 def test_long_rows_in_any_series_order_give_the_same_windows(long_frame, layout):
-    grouped = TimeSeriesDataModule(long_frame, 10, 5, **ROLES)
+    grouped = TimeSeriesDataModule(long_frame, 10, 5, columns=COLUMNS)
     if layout == "interleaved":
         other = long_frame.sort_values("time", kind="stable")  # a panel: all series at each time
     else:
         other = long_frame.set_index(["id", "time"])
-    other = TimeSeriesDataModule(other, 10, 5, **ROLES)
+    other = TimeSeriesDataModule(other, 10, 5, columns=COLUMNS)
     for data in (grouped, other):
         data.setup("fit")
     order = [other.series_names.index(name) for name in grouped.series_names]
@@ -81,7 +85,7 @@ def test_long_rows_in_any_series_order_give_the_same_windows(long_frame, layout)
 
 
 def test_covariates_and_statics_fill_their_fields(long_frame):
-    data = TimeSeriesDataModule(long_frame, 10, 5, covariate_scaler=None, scaler=None, **ROLES)
+    data = TimeSeriesDataModule(long_frame, 10, 5, columns=COLUMNS, scaling=Scaling(scaler=None, covariate_scaler=None))
     assert (data.input_size, data.target_size, data.future_size, data.static_size) == (2, 1, 1, 2)
     assert data.static_cardinalities == [2, 0]  # region: north, south; size: a number
     data.setup("fit")
@@ -97,14 +101,14 @@ def test_covariates_and_statics_fill_their_fields(long_frame):
 def test_numeric_statics_are_standardized_over_the_series_with_training_rows(long_frame):
     """B starts after the validation start: its size (2.0) is not training data, A's 1.5 and C's 0.5 are."""
     split = DateSplit(val_start="2024-01-02 00:00", test_start="2024-01-04 00:00")
-    data = TimeSeriesDataModule(long_frame, 10, 5, split=split, **ROLES)
+    data = TimeSeriesDataModule(long_frame, 10, 5, split=split, columns=COLUMNS)
     data.setup("fit")
     assert data.borders[:, 0].tolist() == [24, 0, 62]
     mean, std = 1.0, 0.5  # of 1.5 and 0.5
     scaled = {"A": (1.5 - mean) / std, "B": (2.0 - mean) / std, "C": (0.5 - mean) / std}
     assert data.static[:, 1].tolist() == [scaled[name] for name in data.series_names]
     assert data.static[:, 0].tolist() == [0, 1, 0]  # categories stay vocabulary indices
-    history = TimeSeriesDataModule(long_frame.assign(size=10.0), 10, 5, **ROLES, split=HistorySplit())
+    history = TimeSeriesDataModule(long_frame.assign(size=10.0), 10, 5, columns=COLUMNS, split=HistorySplit())
     history.load_state_dict(data.state_dict())  # at predict: the checkpoint's scaling, not the history's
     assert history.static[:, 1].tolist() == [(10.0 - mean) / std] * 3
 
@@ -125,19 +129,21 @@ def with_future_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
 
 
 def test_forecast_takes_future_covariates_from_rows_after_the_data(long_frame):
-    data = TimeSeriesDataModule(with_future_rows(long_frame, 7), 10, 5, covariate_scaler=None, **ROLES)
+    data = TimeSeriesDataModule(
+        with_future_rows(long_frame, 7), 10, 5, columns=COLUMNS, scaling=Scaling(covariate_scaler=None)
+    )
     assert data.table.observed.tolist() == [120, 90, 150]  # the rows without targets are no training data
     data.setup("fit")
     batch = all_windows(data, "predict")
     assert batch.time.tolist() == [120, 90, 150]
     np.testing.assert_allclose(batch.future[..., 0].numpy(), np.tile(100.0 + np.arange(5), (3, 1)))
-    plain = TimeSeriesDataModule(long_frame, 10, 5, covariate_scaler=None, **ROLES)
+    plain = TimeSeriesDataModule(long_frame, 10, 5, columns=COLUMNS, scaling=Scaling(covariate_scaler=None))
     plain.setup("fit")
     assert_same_batches(all_windows(plain, "train"), all_windows(data, "train"))
 
 
 def test_forecast_without_future_covariates_names_the_series(long_frame):
-    data = TimeSeriesDataModule(with_future_rows(long_frame, 3), 10, 5, **ROLES)
+    data = TimeSeriesDataModule(with_future_rows(long_frame, 3), 10, 5, columns=COLUMNS)
     data.setup("predict")
     with pytest.raises(ForecastDataError, match=r"series 'A' gives future covariates \['price'\] for 3 of the 5 steps"):
         data.dataset("predict")
@@ -145,7 +151,7 @@ def test_forecast_without_future_covariates_names_the_series(long_frame):
 
 def test_state_is_plain_data_that_round_trips(long_frame, tmp_path):
     long_frame = with_future_rows(long_frame, 5)
-    data = TimeSeriesDataModule(long_frame, 10, 5, scale_per_series=True, **ROLES)
+    data = TimeSeriesDataModule(long_frame, 10, 5, scaling=Scaling(per_series=True), columns=COLUMNS)
     data.setup("fit")
     torch.save({"datamodule": data.state_dict()}, tmp_path / "state.pt")
     state = torch.load(tmp_path / "state.pt", weights_only=True)["datamodule"]
@@ -154,7 +160,7 @@ def test_state_is_plain_data_that_round_trips(long_frame, tmp_path):
     changed = long_frame.copy()
     changed["y"] *= 3  # data whose own scalers would differ; and series in another order
     changed = changed.iloc[::-1].sort_values(["id", "time"], ascending=[False, True])
-    fresh = TimeSeriesDataModule(changed, 10, 5, scale_per_series=True, **ROLES)
+    fresh = TimeSeriesDataModule(changed, 10, 5, scaling=Scaling(per_series=True), columns=COLUMNS)
     fresh.setup("predict")
     fresh.load_state_dict(state)
     assert fresh.series_names == ["C", "B", "A"]
@@ -168,9 +174,9 @@ def test_state_is_plain_data_that_round_trips(long_frame, tmp_path):
 
 
 def test_state_of_other_columns_is_refused(long_frame):
-    data = TimeSeriesDataModule(long_frame, 10, 5, **ROLES)
+    data = TimeSeriesDataModule(long_frame, 10, 5, columns=COLUMNS)
     data.setup("fit")
-    other = TimeSeriesDataModule(long_frame, 10, 5, **(ROLES | {"past_covariates": None}))
+    other = TimeSeriesDataModule(long_frame, 10, 5, columns=replace(COLUMNS, past_covariates=None))
     with pytest.raises(
         ForecastDataError,
         match=r"trained with past_covariates=\['load'\], but the data module has past_covariates=\[\]",
@@ -179,15 +185,19 @@ def test_state_of_other_columns_is_refused(long_frame):
 
 
 def test_state_of_per_series_scalers_needs_the_series(long_frame):
-    data = TimeSeriesDataModule(long_frame[long_frame["id"] != "B"], 10, 5, scale_per_series=True, **ROLES)
+    data = TimeSeriesDataModule(
+        long_frame[long_frame["id"] != "B"], 10, 5, scaling=Scaling(per_series=True), columns=COLUMNS
+    )
     data.setup("fit")
     with pytest.raises(ForecastDataError, match=r"knows no series \['B'\]"):
-        TimeSeriesDataModule(long_frame, 10, 5, **ROLES).load_state_dict(data.state_dict())
+        TimeSeriesDataModule(long_frame, 10, 5, columns=COLUMNS).load_state_dict(data.state_dict())
 
 
 def test_trainer_restores_the_data_state_from_the_checkpoint(long_frame, tmp_path):
     def module(frame):
-        return TimeSeriesDataModule(with_future_rows(frame, 4), 12, 4, batch_size=32, scale_per_series=True, **ROLES)
+        return TimeSeriesDataModule(
+            with_future_rows(frame, 4), 12, 4, batch_size=32, scaling=Scaling(per_series=True), columns=COLUMNS
+        )
 
     data = module(long_frame)
     sizes = dict(input_size=2, target_size=1, future_size=1, static_size=2)
@@ -207,13 +217,20 @@ def test_trainer_restores_the_data_state_from_the_checkpoint(long_frame, tmp_pat
 
 
 def test_checkpoint_data_entries_load_with_weights_only(long_frame, tmp_path):
-    data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], split=RowSplit(60, 75), scaler=StandardScaler)
+    scaling = Scaling(scaler=StandardScaler)
+    data = TimeSeriesDataModule(
+        long_frame, 10, 5, columns=Columns(targets=["y"]), split=RowSplit(60, 75), scaling=scaling
+    )
     data.setup("fit")
     assert data.hparams["split"] == {
         "class_path": "forecast.data.splits.RowSplit",
         "init_args": {"val_start": 60, "test_start": 75, "test_end": None},
     }
-    assert data.hparams["scaler"] == {"class_path": "sklearn.preprocessing._data.StandardScaler"}
+    assert data.hparams["scaling"]["scaler"] == {"class_path": "sklearn.preprocessing._data.StandardScaler"}
+    assert data.hparams["columns"]["targets"] == ["y"] and data.hparams["calendar"] == {
+        "features": None,
+        "encoding": "cyclical",
+    }
     torch.save({"hyper_parameters": dict(data.hparams), "state": data.state_dict()}, tmp_path / "data.pt")
     loaded = torch.load(tmp_path / "data.pt", weights_only=True)
     assert loaded["state"] == data.state_dict() and loaded["hyper_parameters"] == dict(data.hparams)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, TimeSeriesDataModule
 
 
 def with_column_named_twice(frame: pd.DataFrame) -> pd.DataFrame:
@@ -39,4 +39,4 @@ def test_wide_frames_pandas_would_misread_are_refused_naming_the_column(wide_fra
 def test_series_ids_alike_as_text_are_refused_naming_the_series(long_frame):
     ids = long_frame["id"].map({"A": 3, "B": "3", "C": "C"})  # 3 and "3": both series '3' as text
     with pytest.raises(ForecastDataError, match=r"the ids \[3, '3'\] of column 'id' all read series '3' as text"):
-        TimeSeriesDataModule(long_frame.assign(id=ids), lookback=8, horizon=4, targets=["y"])
+        TimeSeriesDataModule(long_frame.assign(id=ids), lookback=8, horizon=4, columns=Columns(targets=["y"]))

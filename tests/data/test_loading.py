@@ -7,8 +7,10 @@ from lightning.pytorch.trainer.connectors.data_connector import _get_distributed
 from lightning.pytorch.utilities.data import _update_dataloader
 from torch.utils.data._utils.pin_memory import pin_memory
 
-from forecast import Batch, TimeSeriesDataModule
+from forecast import Batch, Columns, TimeSeriesDataModule
 from forecast.data import SeriesBalancedSampler
+
+ONLY_Y = Columns(targets=["y"])
 
 
 def windows_of(loader) -> list[tuple[int, int]]:
@@ -19,7 +21,9 @@ def windows_of(loader) -> list[tuple[int, int]]:
 
 @pytest.fixture
 def data(long_frame):
-    module = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], static_covariates=["region"], batch_size=16)
+    module = TimeSeriesDataModule(
+        long_frame, 10, 5, columns=Columns(targets=["y"], static_covariates=["region"]), batch_size=16
+    )
     module.setup("fit")
     return module
 
@@ -45,7 +49,7 @@ def test_balanced_sampler_draws_the_same_sequence_per_seed_and_epoch():
 
 
 def test_series_sampling_weights_series_equally_in_the_training_loader(long_frame):
-    module = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], sampling="series", batch_size=64)
+    module = TimeSeriesDataModule(long_frame, 10, 5, columns=ONLY_Y, sampling="series", batch_size=64)
     module.setup("fit")
     loader = module.train_dataloader()
     assert isinstance(loader.sampler, SeriesBalancedSampler) and len(loader.sampler) == len(module.dataset("train"))
@@ -57,7 +61,7 @@ def test_series_sampling_weights_series_equally_in_the_training_loader(long_fram
 @pytest.mark.parametrize("sampling", ["windows", "series"])
 def test_lightning_distributed_sampler_splits_the_epoch_between_processes(long_frame, sampling):
     def module():  # one per process, as under DDP
-        data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], sampling=sampling, batch_size=16)
+        data = TimeSeriesDataModule(long_frame, 10, 5, columns=ONLY_Y, sampling=sampling, batch_size=16)
         data.setup("fit")
         return data
 
@@ -80,7 +84,7 @@ def test_lightning_distributed_sampler_splits_the_epoch_between_processes(long_f
 
 def test_worker_processes_give_the_same_batches(long_frame):
     def module(num_workers):
-        data = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], batch_size=16, num_workers=num_workers)
+        data = TimeSeriesDataModule(long_frame, 10, 5, columns=ONLY_Y, batch_size=16, num_workers=num_workers)
         data.setup("test")
         return data
 
@@ -107,7 +111,7 @@ def test_pinning_keeps_the_batch_whole(data, monkeypatch):
 @pytest.mark.parametrize("sampling", ["windows", "series"])
 def test_a_training_loader_resumed_mid_epoch_yields_the_rest_of_the_epoch(long_frame, sampling):
     def loader():
-        module = TimeSeriesDataModule(long_frame, 10, 5, targets=["y"], batch_size=16, sampling=sampling)
+        module = TimeSeriesDataModule(long_frame, 10, 5, columns=ONLY_Y, batch_size=16, sampling=sampling)
         module.setup("fit")
         return module.train_dataloader()
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, TimeSeriesDataModule
 from forecast.backtest import refit_borders
 
-ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["size"])
+COLUMNS = Columns(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["size"])
 DYNAMIC = ["y", "load", "price"]
 POLICIES = ["ffill", "interpolate", "zero"]
 # Rows of every series (by its own borders: v the first validation row, t the first test row) left
@@ -26,7 +26,7 @@ PROTECTED = {"val": (0, ["train"]), "test": (1, ["train", "val"])}
 
 
 def make(frame, **kwargs):
-    return TimeSeriesDataModule(frame, lookback=10, horizon=5, **ROLES, **kwargs)
+    return TimeSeriesDataModule(frame, lookback=10, horizon=5, columns=COLUMNS, **kwargs)
 
 
 def borders_of(frame) -> dict[str, np.ndarray]:

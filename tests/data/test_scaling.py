@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
 
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data import DateSplit, RowSplit, scaling
 from forecast.data.scaling import fit_scaling
 
@@ -74,10 +74,10 @@ def test_scaler_ignores_test_rows(wide_frame):
     np.testing.assert_allclose(fitted(wide_frame)["scale"], [expected.scale_])
 
 
-def per_series_module(frame, **kwargs):
+def per_series_module(frame, **scalers):
     split = DateSplit(val_start="2024-01-04 00:00", test_start="2024-01-05 00:00")
-    roles = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"])
-    data = TimeSeriesDataModule(frame, 10, 5, split=split, scale_per_series=True, **roles, **kwargs)
+    columns = Columns(targets=["y"], past_covariates=["load"], future_covariates=["price"])
+    data = TimeSeriesDataModule(frame, 10, 5, columns=columns, split=split, scaling=Scaling(per_series=True, **scalers))
     data.setup("fit")
     return data
 

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, TimeSeriesDataModule
 from forecast.data import DateSplit, ETTSplit, FractionSplit, RowSplit
 
-ROLES = dict(targets=["y"], past_covariates=["load"])
+COLUMNS = Columns(targets=["y"], past_covariates=["load"])
 
 
 def hourly(rows: int) -> pd.DataFrame:
@@ -28,13 +28,15 @@ def test_ett_split_scales_to_quarter_hours():
 
 def test_fraction_split_rounds_like_the_literature_per_series(long_frame):
     # Autoformer's custom data: int(0.7 n) train rows, int(0.2 n) test rows, the rest validation.
-    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=FractionSplit(val=0.1, test=0.2), **ROLES)
+    data = TimeSeriesDataModule(
+        long_frame, lookback=10, horizon=5, split=FractionSplit(val=0.1, test=0.2), columns=COLUMNS
+    )
     assert data.borders.tolist() == [[84, 96, 120], [62, 72, 90], [105, 120, 150]]
 
 
 def test_date_split_cuts_every_series_at_the_same_time(long_frame):
     split = DateSplit(val_start="2024-01-04 00:00", test_start="2024-01-05 00:00")
-    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=split, **ROLES)
+    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=split, columns=COLUMNS)
     for (val_start, test_start, test_end), name in zip(data.borders, data.series_names, strict=True):
         times = long_frame.loc[long_frame["id"] == name, "time"]
         assert val_start == (times < "2024-01-04").sum() and test_start == (times < "2024-01-05").sum()
@@ -44,7 +46,7 @@ def test_date_split_cuts_every_series_at_the_same_time(long_frame):
 
 def test_date_split_lets_a_series_end_before_validation(long_frame):
     split = DateSplit(val_start="2024-01-05 16:00", test_start="2024-01-05 20:00")
-    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=2, split=split, **ROLES)
+    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=2, split=split, columns=COLUMNS)
     assert data.borders.tolist() == [[112, 116, 120], [83, 87, 90], [150, 150, 150]]  # C ends at 15:00: trains only
     data.setup("fit")
     assert (data.dataset("val").counts.tolist(), data.dataset("test").counts.tolist()) == ([3, 3, 0], [3, 2, 0])
@@ -66,4 +68,4 @@ def test_split_beyond_the_data_is_refused():
 
 def test_row_split_beyond_one_series_names_it(long_frame):
     with pytest.raises(ForecastDataError, match="test_end=100 that do not fit the 90 rows of series 'B'"):
-        TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=RowSplit(60, 80, 100), **ROLES)
+        TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=RowSplit(60, 80, 100), columns=COLUMNS)

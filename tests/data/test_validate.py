@@ -1,36 +1,38 @@
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 
-ROLES = dict(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"])
+COLUMNS = Columns(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"])
 
 
 def make(frame, **kwargs):
     return TimeSeriesDataModule(frame, lookback=10, horizon=5, **kwargs)
 
 
-def make_long(frame, **kwargs):
-    return make(frame, **(ROLES | kwargs))
+def make_long(frame, roles=None, **kwargs):
+    """Long data with the roles of ``COLUMNS``, those of ``roles`` replaced."""
+    return make(frame, columns=replace(COLUMNS, **(roles or {})), **kwargs)
 
 
 def test_missing_target_column_is_named(wide_frame):
     with pytest.raises(ForecastDataError, match=r"targets column 'OT' is not in the data; its columns are \['a', 'b'"):
-        make(wide_frame, targets=["a", "OT"])
+        make(wide_frame, columns=Columns(targets=["a", "OT"]))
 
 
 @pytest.mark.parametrize("role", ["past_covariates", "future_covariates", "static_covariates"])
 def test_missing_role_column_is_named_with_its_role(long_frame, role):
-    with pytest.raises(ForecastDataError, match=rf"{role} column 'temp' is not in the data.*data\.{role}"):
-        make_long(long_frame, **{role: ["temp"]})
+    with pytest.raises(ForecastDataError, match=rf"{role} column 'temp' is not in the data.*data\.columns\.{role}"):
+        make_long(long_frame, {role: ["temp"]})
 
 
 def test_column_with_two_roles_is_refused(long_frame):
     with pytest.raises(ForecastDataError, match="column 'load' is in both targets and past_covariates"):
-        make_long(long_frame, targets=["y", "load"])
+        make_long(long_frame, {"targets": ["y", "load"]})
 
 
 def test_nan_names_column_row_and_time(wide_frame):
@@ -63,7 +65,7 @@ def test_nan_policy_repairs_within_each_series_and_logs_the_count(long_frame, po
     long_frame.loc[holes, "y"] = np.nan
     long_frame.loc[[125], "load"] = -np.inf
     with caplog.at_level(logging.INFO):
-        data = make_long(long_frame, nan_policy=policy, scaler=None)
+        data = make_long(long_frame, nan_policy=policy, scaling=Scaling(scaler=None))
     assert "repaired 8 NaN or infinite values {'y': 7, 'load': 1}" in caplog.text
     for column in ("y", "load"):
         series = long_frame[column].replace(-np.inf, np.nan).groupby(long_frame["id"])
@@ -143,12 +145,12 @@ def test_short_series_are_listed(long_frame):
     with pytest.raises(
         ForecastDataError, match=r"1 series shorter than lookback \+ horizon = 100 rows: 'B' \(90 rows\)"
     ):
-        TimeSeriesDataModule(long_frame, lookback=80, horizon=20, **ROLES)
+        TimeSeriesDataModule(long_frame, lookback=80, horizon=20, columns=COLUMNS)
 
 
 def test_drop_short_leaves_them_out_with_a_warning(long_frame):
     with pytest.warns(UserWarning, match=r"drop_short: leaving out 1 series .* 'B' \(90 rows\)"):
-        data = TimeSeriesDataModule(long_frame, lookback=80, horizon=20, drop_short=True, **ROLES)
+        data = TimeSeriesDataModule(long_frame, lookback=80, horizon=20, drop_short=True, columns=COLUMNS)
     assert data.series_names == ["A", "C"]
     np.testing.assert_array_equal(data.table.values["y"], long_frame.loc[long_frame["id"] != "B", "y"])
 
@@ -166,7 +168,7 @@ def test_non_numeric_column_is_named(wide_frame):
 
 def test_non_numeric_covariate_is_named(long_frame):
     with pytest.raises(ForecastDataError, match="column 'region' has dtype .*, not numbers"):
-        make_long(long_frame, past_covariates=["region"], static_covariates=None)
+        make_long(long_frame, {"past_covariates": ["region"], "static_covariates": None})
 
 
 def test_static_covariate_that_changes_is_named(long_frame):
@@ -197,7 +199,7 @@ def test_csv_and_parquet_sources_read_like_the_frame(tmp_path, wide_frame, wide_
     long_frame.to_parquet(tmp_path / "long.parquet")
     for frame, sources, kwargs in [
         (wide_frame, [wide_csv, str(tmp_path / "wide.parquet")], {}),
-        (long_frame, [str(tmp_path / "long.csv"), str(tmp_path / "long.parquet")], ROLES),
+        (long_frame, [str(tmp_path / "long.csv"), str(tmp_path / "long.parquet")], {"columns": COLUMNS}),
     ]:
         expected = make(frame, **kwargs)
         for source in sources:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DistributedSampler
 
-from forecast import ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data import FractionSplit, RowSplit
 from forecast.data.windows import WindowBatchSampler
 
@@ -18,7 +18,7 @@ TARGETS = ["c", "a"]
 @pytest.fixture
 def data(wide_frame):
     module = TimeSeriesDataModule(
-        wide_frame, lookback=LOOKBACK, horizon=HORIZON, targets=TARGETS, split=RowSplit(120, 160), batch_size=7
+        wide_frame, LOOKBACK, HORIZON, columns=Columns(targets=TARGETS), split=RowSplit(120, 160), batch_size=7
     )
     module.setup("fit")
     return module
@@ -104,8 +104,9 @@ def test_windows_are_exact_slices_within_series_and_parts(data):
     stride, scaled = data.draw(st.integers(1, 4), "stride"), data.draw(st.booleans(), "scaled")
     frame = long_series(lengths, shifts)
     module = TimeSeriesDataModule(
-        frame, lookback, horizon, targets=["y"], past_covariates=["x"], split=FractionSplit(*fractions),
-        train_stride=stride, scaler=StandardScaler if scaled else None, covariate_scaler=None,
+        frame, lookback, horizon, columns=Columns(targets=["y"], past_covariates=["x"]),
+        split=FractionSplit(*fractions), train_stride=stride,
+        scaling=Scaling(scaler=StandardScaler if scaled else None, covariate_scaler=None),
     )  # fmt: skip
     module.setup("predict")
     source = {f"s{i}": 1000.0 * i + np.arange(rows) for i, rows in enumerate(lengths)}
@@ -135,7 +136,7 @@ def test_windows_are_exact_slices_within_series_and_parts(data):
 
 def test_every_training_window_once_per_shuffled_epoch(long_frame):
     module = TimeSeriesDataModule(
-        long_frame, 10, 5, targets=["y"], split=FractionSplit(), batch_size=16, train_stride=3
+        long_frame, 10, 5, columns=Columns(targets=["y"]), split=FractionSplit(), batch_size=16, train_stride=3
     )
     module.setup("fit")
     batches = list(module.train_dataloader())
@@ -147,7 +148,11 @@ def test_every_training_window_once_per_shuffled_epoch(long_frame):
 
 def test_predict_gives_one_window_per_series_ending_at_its_last_row(long_frame):
     module = TimeSeriesDataModule(
-        long_frame, 10, 5, targets=["y"], past_covariates=["load"], scaler=None, covariate_scaler=None
+        long_frame,
+        10,
+        5,
+        columns=Columns(targets=["y"], past_covariates=["load"]),
+        scaling=Scaling(scaler=None, covariate_scaler=None),
     )
     module.setup("predict")
     (batch,) = list(module.predict_dataloader())
@@ -191,7 +196,7 @@ def test_evaluation_shards_refuse_more_processes_than_windows():
 
 
 def test_index_of_inverts_locate(long_frame):
-    module = TimeSeriesDataModule(long_frame, lookback=12, horizon=4, targets=["y"], eval_stride=3)
+    module = TimeSeriesDataModule(long_frame, 12, 4, columns=Columns(targets=["y"]), eval_stride=3)
     module.setup("test")
     dataset = module.dataset("test")
     index = np.arange(len(dataset))

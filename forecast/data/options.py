@@ -1,0 +1,136 @@
+"""The grouped options of ``TimeSeriesDataModule`` (column roles, scaling, calendar features), and the
+reading of a checkpoint's data options written before they were grouped.
+
+Each group is a frozen dataclass, which the CLI fills from nested keys (``data.columns.targets``,
+``data.scaling.per_series``, ``data.calendar.features``) and a checkpoint records as a mapping of
+its fields.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.base import TransformerMixin
+from sklearn.preprocessing import StandardScaler
+
+from .calendar import CalendarEncoding
+
+__all__ = ["Calendar", "Columns", "GROUPED_KEYS", "Scaling", "grouped_config"]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The roles of the data's columns, and the columns that hold the series id and the time.
+
+    One group, so that a config names what each column is in one place, apart from how the data
+    are split, scaled and batched.
+
+    Args:
+        targets: columns to forecast, in this order; ``None`` means every column without a role.
+        past_covariates: numeric columns known only up to the forecast start (``past`` after the targets).
+        future_covariates: numeric columns known over the horizon too (``future``). To forecast
+            beyond the data, give each series ``horizon`` more rows with these and empty targets.
+        static_covariates: columns with one value per series (``static``): numbers scaled by the
+            covariate scaler fitted over the series with training rows (one value each), anything
+            else (text, categories) as an index into a sorted vocabulary, which the model embeds
+            (``static_cardinalities``).
+        id_column: the series id column of long data.
+        time_column: the time column of long data (or of a wide file, else its first column).
+    """
+
+    targets: list[str] | None = None
+    past_covariates: list[str] | None = None
+    future_covariates: list[str] | None = None
+    static_covariates: list[str] | None = None
+    id_column: str = "id"
+    time_column: str = "time"
+
+    def roles(self) -> dict[str, list[str] | None]:
+        """Each role's columns by the role's name, targets first."""
+        return {
+            "targets": self.targets,
+            "past_covariates": self.past_covariates,
+            "future_covariates": self.future_covariates,
+            "static_covariates": self.static_covariates,
+        }
+
+    def to_read(self) -> list[str] | None:
+        """The role columns to read from a file, or ``None`` for every column (when no targets are named)."""
+        if self.targets is None:
+            return None
+        return [column for columns in self.roles().values() for column in columns or []]
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How the values are scaled before the model sees them (forecasts come back in original units).
+
+    One group, so that the scalers and where they are fitted are chosen together.
+
+    Args:
+        scaler: a scikit-learn scaler class (or factory) for the targets, fitted per channel on
+            training rows; ``None`` for no scaling.
+        covariate_scaler: the same for past and future covariates, and for numeric static covariates
+            (never calendar features or categories).
+        per_series: fit one scaler per series (on its training rows) instead of one for all.
+    """
+
+    scaler: Callable[[], TransformerMixin] | None = StandardScaler
+    covariate_scaler: Callable[[], TransformerMixin] | None = StandardScaler
+    per_series: bool = False
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Calendar features computed from the times, as future covariates the data need not hold.
+
+    One group, so that the features and their encoding are chosen together.
+
+    Args:
+        features: from ``minute, hour, dayofweek, day, dayofyear, weekofyear, month, quarter``;
+            ``None``: none.
+        encoding: ``cyclical`` (sine and cosine of each) or ``integer`` (zero-based index).
+    """
+
+    features: list[str] | None = None
+    encoding: CalendarEncoding = "cyclical"
+
+
+# A data option by its flat name (as checkpoints before the groups and the data state name it) -> its key now.
+GROUPED_KEYS = {
+    "targets": "columns.targets",
+    "past_covariates": "columns.past_covariates",
+    "future_covariates": "columns.future_covariates",
+    "static_covariates": "columns.static_covariates",
+    "id_column": "columns.id_column",
+    "time_column": "columns.time_column",
+    "scaler": "scaling.scaler",
+    "covariate_scaler": "scaling.covariate_scaler",
+    "scale_per_series": "scaling.per_series",
+    "calendar": "calendar.features",
+    "calendar_encoding": "calendar.encoding",
+}
+
+
+def grouped_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's data options (``datamodule_hyper_parameters``) in the grouped form.
+
+    Options recorded flat, by checkpoints written before the groups, move into their groups
+    (``scale_per_series`` -> ``scaling.per_series``); grouped options and an empty mapping come
+    back as they are.
+
+    Example:
+        >>> grouped_config({"lookback": 24, "targets": ["y"], "scale_per_series": True})
+        {'lookback': 24, 'columns': {'targets': ['y']}, 'scaling': {'per_series': True}, 'calendar': {}}
+    """
+    if not config or "columns" in config:
+        return dict(config)
+    grouped: dict[str, Any] = {"columns": {}, "scaling": {}, "calendar": {}}
+    rest = {}
+    for key, value in config.items():
+        if key in GROUPED_KEYS:
+            group, field = GROUPED_KEYS[key].split(".")
+            grouped[group][field] = value
+        else:
+            rest[key] = value
+    return rest | grouped

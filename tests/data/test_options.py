@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import torch
+
+from forecast import Calendar, Columns, Scaling, TimeSeriesDataModule
+from forecast.data.options import GROUPED_KEYS, grouped_config
+
+FROZEN = Path(__file__).parent / "frozen_v0.1.0.ckpt"
+
+
+def test_flat_options_of_an_old_checkpoint_move_into_their_groups():
+    flat = torch.load(FROZEN, weights_only=True)["datamodule_hyper_parameters"]
+    grouped = grouped_config(flat)
+    assert grouped["columns"] == {
+        "targets": ["y"],
+        "past_covariates": ["load"],
+        "future_covariates": ["price"],
+        "static_covariates": None,
+        "id_column": "id",
+        "time_column": "time",
+    }
+    assert grouped["calendar"] == {"features": ["hour"], "encoding": "cyclical"}
+    assert grouped["scaling"] == {
+        "scaler": flat["scaler"],
+        "covariate_scaler": flat["covariate_scaler"],
+        "per_series": True,
+    }
+    kept = {key: value for key, value in flat.items() if key not in GROUPED_KEYS}  # lookback, split, ...
+    assert grouped == kept | {key: grouped[key] for key in ("columns", "scaling", "calendar")}
+
+
+def test_grouped_options_and_no_options_come_back_unchanged(long_frame):
+    columns = Columns(targets=["y"], static_covariates=["region"], id_column="id")
+    data = TimeSeriesDataModule(
+        long_frame, 10, 5, columns=columns, calendar=Calendar(["hour"]), scaling=Scaling(per_series=True)
+    )
+    recorded = dict(data.hparams)
+    assert recorded["columns"]["static_covariates"] == ["region"] and recorded["scaling"]["per_series"] is True
+    assert grouped_config(recorded) == recorded
+    assert grouped_config({}) == {}
