@@ -16,7 +16,8 @@ to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
 
 It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard
 deviation over seeds of test MSE and MAE (standardized scale) and of the fit seconds, with the
-published MSE / MAE of the same cell beside them.
+published MSE / MAE of the same cell beside them. A run that finished before, with the same
+arguments, is read back from its directory's ``result.json``: rerun the same command to resume.
 """
 
 import os
@@ -57,6 +58,9 @@ PUBLISHED: dict[str, dict[int, dict[str, tuple[float, float | None]]]] = {
 def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: list[str]) -> dict:
     """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
 
+    The result is also written to ``result.json`` in the run's directory; a later call with the same
+    arguments reads it back instead of running again, so an interrupted leaderboard resumes.
+
     Returns:
         The run's keys, its test MSE and MAE, its fit seconds and the epochs it trained.
     """
@@ -64,12 +68,15 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
     args = ["--config", str(config), "--data.source", dataset, "--data.split", json.dumps(datasets.info(dataset).split)]
     args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
     args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
+    saved = directory / "result.json"
+    if saved.is_file() and json.loads(saved.read_text())["args"] == args:
+        return json.loads(saved.read_text())["result"]
     start = time.perf_counter()
     fit = cli(["fit", *args])
     fit_seconds = time.perf_counter() - start
     best = fit.trainer.checkpoint_callback.best_model_path
     scores = cli(["test", *args, "--ckpt_path", best]).trainer.callback_metrics
-    return {
+    result = {
         "dataset": dataset,
         "config": config.stem,
         "horizon": horizon,
@@ -79,6 +86,8 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
         "fit_s": fit_seconds,
         "epochs": fit.trainer.current_epoch,
     }
+    saved.write_text(json.dumps({"args": args, "result": result}, indent=1))
+    return result
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:

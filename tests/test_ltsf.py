@@ -46,3 +46,12 @@ def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
     metrics = pd.read_csv(next((tmp_path / "runs").glob("etth1/linear/H96/seed0/**/version_1/metrics.csv")))
     assert written["mse_mean"].iloc[0] == pytest.approx(metrics["test/mse"].dropna().iloc[-1])
     assert "| etth1 | linear | 96 | 1 |" in out.with_suffix(".md").read_text()
+
+    def versions() -> list[str]:
+        return sorted(path.name for path in (tmp_path / "runs").glob("etth1/linear/H96/seed0/**/version_*"))
+
+    again = ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(out), *TINY])  # read back, not rerun
+    assert versions() == ["version_0", "version_1"]
+    pd.testing.assert_frame_equal(again, table)
+    ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(out), *TINY, "--data.batch_size", "8"])
+    assert versions() == ["version_0", "version_1", "version_2", "version_3"]  # other arguments: run again
