@@ -69,8 +69,9 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
     args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
     args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
     saved = directory / "result.json"
-    if saved.is_file() and json.loads(saved.read_text())["args"] == args:
-        return json.loads(saved.read_text())["result"]
+    earlier = json.loads(saved.read_text()) if saved.is_file() else {}
+    if earlier.get("args") == args:
+        return earlier["result"]
     start = time.perf_counter()
     fit = cli(["fit", *args])
     fit_seconds = time.perf_counter() - start

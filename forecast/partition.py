@@ -18,7 +18,7 @@ from . import predict
 from .data.options import Columns
 from .model import Forecaster
 
-__all__ = ["forecast_columns", "load_cached", "predict_batches", "predict_partition"]
+__all__ = ["forecast_columns", "history_columns", "load_cached", "predict_batches", "predict_partition"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -38,6 +38,11 @@ def load_cached(checkpoint: str | Path) -> Forecaster:
     """
     path = Path(checkpoint).resolve()
     return _load(str(path), path.stat().st_mtime_ns)
+
+
+def history_columns(checkpoint: str | Path) -> Columns:
+    """The column roles, id and time columns that the checkpoint's history frames must use."""
+    return Columns(**load_cached(checkpoint).data_config["columns"])
 
 
 def forecast_columns(model: Forecaster) -> list[str]:
@@ -76,7 +81,7 @@ def predict_partition(
             series is too short, the future covariates of the horizon are missing.
     """
     model = load_cached(checkpoint)
-    id_column = Columns(**model.data_config["columns"]).id_column
+    id_column = history_columns(checkpoint).id_column
     if frame.empty:  # an engine's empty partition (fewer series than partitions): nothing to forecast
         values = {name: pd.Series(dtype="float32") for name in forecast_columns(model)}
         return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
@@ -112,7 +117,7 @@ def predict_batches(
     Raises:
         ForecastDataError: as ``predict_partition``.
     """
-    id_column = Columns(**load_cached(checkpoint).data_config["columns"]).id_column
+    id_column = history_columns(checkpoint).id_column
     options = {"horizon": horizon, "batch_size": batch_size}
     pending: list[pd.DataFrame] = []
     rows = 0

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .data.options import Columns
 from .errors import ForecastDataError
-from .partition import forecast_columns, load_cached, predict_batches
+from .partition import forecast_columns, history_columns, load_cached, predict_batches
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -35,7 +34,7 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
     from pyspark.sql.types import DoubleType, StructField, StructType, TimestampNTZType, TimestampType
 
     model = load_cached(checkpoint)
-    columns = Columns(**model.data_config["columns"])
+    columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column
     missing = [column for column in (id_column, time_column) if column not in history.fieldNames()]
     if missing:
@@ -101,8 +100,8 @@ def predict(
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
     schema = forecast_schema(checkpoint, frame.schema)
-    columns = load_cached(checkpoint).data_config["columns"]
-    id_column, time_column = columns["id_column"], columns["time_column"]
+    columns = history_columns(checkpoint)
+    id_column, time_column = columns.id_column, columns.time_column
     keys = [id_column] if num_partitions is None else [num_partitions, id_column]
     grouped = frame.repartition(*keys).sortWithinPartitions(id_column, time_column)
     path = str(Path(checkpoint).resolve())
