@@ -62,7 +62,8 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
     arguments reads it back instead of running again, so an interrupted leaderboard resumes.
 
     Returns:
-        The run's keys, its test MSE and MAE, its fit seconds and the epochs it trained.
+        The run's keys, its test MSE and MAE, its fit seconds, the epochs it trained, and what won on
+        validation (``naive_comparison.json``: "model" or a naive forecast).
     """
     directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
     args = ["--config", str(config), "--data.source", dataset, "--data.split", json.dumps(datasets.info(dataset).split)]
@@ -86,6 +87,7 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
         "mae": float(scores["test/mae"]),
         "fit_s": fit_seconds,
         "epochs": fit.trainer.current_epoch,
+        "val_winner": json.loads((Path(fit.trainer.log_dir) / "naive_comparison.json").read_text())["winner"],
     }
     saved.write_text(json.dumps({"args": args, "result": result}, indent=1))
     return result
@@ -93,7 +95,9 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, config, horizon): seeds, mean and standard deviation (ddof 1) of MSE, MAE and
-    fit seconds, and the published MSE and MAE of the same cell (empty where none is recorded)."""
+    fit seconds, the seeds whose model lost to a naive forecast on validation (of those that recorded
+    it), and the published MSE and MAE of the same cell (empty where none is recorded)."""
+    runs = runs.reindex(columns=[*runs.columns.drop("val_winner", errors="ignore"), "val_winner"])
     table = runs.groupby(["dataset", "config", "horizon"], sort=False).agg(
         seeds=("seed", "size"),
         mse_mean=("mse", "mean"),
@@ -102,6 +106,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         mae_std=("mae", "std"),
         fit_s_mean=("fit_s", "mean"),
         fit_s_std=("fit_s", "std"),
+        naive_wins=("val_winner", lambda winners: int((winners.notna() & (winners != "model")).sum())),
     )
     models = dict.fromkeys(model for cells in PUBLISHED.values() for cell in cells.values() for model in cell)
     for model in models:
@@ -121,12 +126,12 @@ def to_markdown(table: pd.DataFrame) -> str:
         return f"{value:.{digits}f}" if std is None or pd.isna(std) else f"{value:.{digits}f} ± {std:.{digits}f}"
 
     models = [column[: -len(" mse")] for column in table.columns if column.endswith(" mse")]
-    header = ["dataset", "config", "H", "seeds", "MSE", "MAE", "fit s", *models]
+    header = ["dataset", "config", "H", "seeds", "MSE", "MAE", "fit s", "naive wins val", *models]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
         cells = [row["dataset"], row["config"], str(row["horizon"]), str(row["seeds"])]
         cells += [figure(row["mse_mean"], 4, row["mse_std"]), figure(row["mae_mean"], 4, row["mae_std"])]
-        cells.append(figure(row["fit_s_mean"], 0, row["fit_s_std"]))
+        cells += [figure(row["fit_s_mean"], 0, row["fit_s_std"]), str(row["naive_wins"])]
         cells += [f"{figure(row[f'{m} mse'], 3)} / {figure(row[f'{m} mae'], 3)}" for m in models]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 On a random walk no model beats the last value, and a model tuned on one data set can lose to both
 naive forecasts on another; this is what a user should know before trusting a forecast. The
-comparison reads only the validation windows, never the test part.
+comparison reads only the validation windows, never the test part. With ``fallback`` a checkpoint
+whose network loses to a naive forecast on validation forecasts that naive forecast instead.
 """
 
 import json
@@ -14,6 +15,7 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .batch import Batch
+from .nn.baselines import seasonal_naive
 
 __all__ = ["seasonal_period", "naive_forecasts", "NaiveComparison"]
 
@@ -37,20 +39,23 @@ def seasonal_period(freq: str) -> int | None:
     return next((steps // offset.n for kind, steps in seasons.items() if isinstance(offset, kind)), None)
 
 
+def naive_periods(period: int | None, lookback: int) -> dict[str, int]:
+    """The naive forecasts by name, each as the ``seasonal_naive`` period that makes it: the last value
+    (period 1), and the seasonal naive when the lookback holds a season of ``period`` steps."""
+    seasonal = {f"seasonal naive ({period} steps)": period} if period is not None and 1 < period <= lookback else {}
+    return {"last value": 1} | seasonal
+
+
 def naive_forecasts(batch: Batch, period: int | None) -> dict[str, torch.Tensor]:
-    """The last value repeated, and (when the lookback holds a season of ``period`` steps) the last season
-    repeated, on the batch's scaled values.
+    """The naive forecasts of ``naive_periods`` on the batch's scaled values.
 
     Shapes:
         batch.past: (B, L, C_in), batch.target: (B, H, C_out) -> {name: (B, H, C_out)}
     """
     horizon, targets = batch.target.shape[1:]
     history = batch.past[..., :targets]  # -> (B, L, C_out), the targets come first
-    forecasts = {"last value": history[:, -1:].expand(-1, horizon, -1)}
-    if period is not None and 1 < period <= history.shape[1]:
-        steps = torch.arange(horizon, device=history.device) % period + history.shape[1] - period
-        forecasts[f"seasonal naive ({period} steps)"] = history[:, steps]
-    return forecasts
+    periods = naive_periods(period, history.shape[1])
+    return {name: seasonal_naive(history, horizon, steps) for name, steps in periods.items()}
 
 
 class NaiveComparison(L.Callback):
@@ -61,48 +66,81 @@ class NaiveComparison(L.Callback):
     says which wins and by how much, with a warning when a naive forecast does, and
     ``naive_comparison.json`` in the run directory keeps the figures.
 
+    With ``fallback``, each checkpoint records whether its epoch's network lost to the better naive
+    forecast on validation; ``test``, ``predict`` and ``Forecaster.predict`` of such a checkpoint then
+    forecast that naive forecast (``Forecaster.naive_fallback``). So on data where nothing beats the
+    last value (a random walk), the best checkpoint is no worse than the last value on validation.
+    Only the validation windows decide.
+
     Args:
         seasonal_period: steps of the seasonal naive's season; ``None`` derives it from the data's
             frequency (``seasonal_period``): 24 for hourly data.
+        fallback: let checkpoints fall back to the better naive forecast when it beats the network on
+            validation (point losses only: a naive forecast has no quantiles).
+
+    Raises:
+        ValueError: at the start of ``fit``, ``fallback`` with a probabilistic loss.
     """
 
-    def __init__(self, seasonal_period: int | None = None):
+    def __init__(self, seasonal_period: int | None = None, fallback: bool = False):
         self.seasonal_period = seasonal_period
+        self.fallback = fallback
         self.epochs: list[tuple[float, float]] = []  # per validation epoch: (monitored value, val/mse)
+        self.naive: dict[str, float] = {}  # each naive forecast's validation MSE, computed once per fit
+        self.periods: dict[str, int] = {}  # each naive forecast's seasonal_naive period
+        self.naive_fallback: int | None = None  # the period the latest epoch's checkpoint falls back to
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.epochs = []
+        if self.fallback and pl_module.loss.num_params != 1:
+            raise ValueError(
+                f"naive_comparison.fallback needs a point loss (MSELoss, MAELoss, HuberLoss): a naive forecast "
+                f"has no quantiles, and model.loss is {type(pl_module.loss).__name__}"
+            )
+        self.epochs, self.naive, self.periods, self.naive_fallback = [], {}, {}, None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics, checkpoint = trainer.callback_metrics, trainer.checkpoint_callback
         monitor = checkpoint.monitor if checkpoint is not None and checkpoint.monitor else "val/mse"
-        if not trainer.sanity_checking and "val/mse" in metrics and monitor in metrics:
-            self.epochs.append((float(metrics[monitor]), float(metrics["val/mse"])))
+        data = trainer.datamodule
+        if trainer.sanity_checking or trainer.state.fn != "fit" or "val/mse" not in metrics or monitor not in metrics:
+            return
+        self.epochs.append((float(metrics[monitor]), float(metrics["val/mse"])))
+        if not self.naive and data is not None:
+            period = self.seasonal_period or seasonal_period(data.freq)
+            self.periods = naive_periods(period, pl_module.hparams["lookback"])
+            self.naive = self._naive_mse(trainer, data.val_dataloader(), period)
+        if self.fallback and self.naive:  # runs before ModelCheckpoint's own on_validation_end saves this epoch
+            best = min(self.naive, key=self.naive.get)
+            self.naive_fallback = self.periods[best] if self.naive[best] < self.epochs[-1][1] else None
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if self.fallback:
+            checkpoint["naive_fallback"] = self.naive_fallback
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        data = trainer.datamodule
-        if not self.epochs or data is None:
+        if not self.epochs or not self.naive:
             return
         checkpoint = trainer.checkpoint_callback
         chosen = min if checkpoint is None or checkpoint.mode == "min" else max
         model = chosen(self.epochs, key=lambda epoch: epoch[0])[1] if checkpoint else self.epochs[-1][1]
-        period = self.seasonal_period or seasonal_period(data.freq)
-        naive = self._naive_mse(trainer, data.val_dataloader(), period)
-        scores = {"model": model} | naive
+        scores = {"model": model} | self.naive
         winner = min(scores, key=scores.get)
         gaps = ", ".join(
-            f"{name} {value:.4f} (the model's {(model - value) / value:+.1%})" for name, value in naive.items()
+            f"{name} {value:.4f} (the model's {(model - value) / value:+.1%})" for name, value in self.naive.items()
         )
         message = f"validation MSE (scaled): model {model:.4f}; {gaps}: the {winner} wins"
+        fallback = winner if self.fallback and winner != "model" else None
         if winner == "model":
             rank_zero_info(message)
+        elif fallback:
+            rank_zero_warn(f"{message}; with naive_comparison.fallback its checkpoint forecasts the {winner}")
         else:
             rank_zero_warn(f"{message}; the model loses to a naive forecast on validation")
         directory = Path(trainer.log_dir or trainer.default_root_dir)  # on every process: log_dir broadcasts
         if trainer.is_global_zero:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "naive_comparison.json").write_text(
-                json.dumps({"val_mse": scores, "winner": winner}, indent=2)
+                json.dumps({"val_mse": scores, "winner": winner, "fallback": fallback}, indent=2)
             )
 
     @staticmethod

@@ -29,7 +29,8 @@ state (``Forecaster.load(path).data_state``, plain lists):
 ``forecast.predict.history_module`` does steps 1 and 2 from a table in Python, and
 ``forecast.predict.forecast_table`` step 5. The SRU's CPU and Triton recurrences (custom autograd
 functions) are not exportable; while exporting, the SRU records its reference recurrence (the same
-maths in plain tensor ops) instead.
+maths in plain tensor ops) instead. A checkpoint that fell back to a naive forecast
+(``Forecaster.naive_fallback``) exports that forecast, as its ``forward`` computes it.
 """
 
 import warnings
@@ -56,6 +57,12 @@ def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor
 
 
 def _say_what_is_exported(model: Forecaster) -> None:
+    if model.naive_fallback is not None:
+        warnings.warn(
+            f"this checkpoint lost to a naive forecast on validation and falls back to it: the program "
+            f"repeats the value {model.naive_fallback} step(s) before each forecast step, not the network",
+            stacklevel=3,
+        )
     if any(isinstance(module, SRULayer) for module in model.modules()):
         warnings.warn(
             "the SRU's CPU and Triton recurrences cannot be exported; exporting its reference recurrence "

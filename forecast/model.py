@@ -19,6 +19,7 @@ from .checkpointing import read_checkpoint
 from .data.options import grouped_config
 from .losses import Loss, MSELoss
 from .metrics import HorizonMetrics, overall
+from .nn.baselines import seasonal_naive
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Decoding, Head, LinearHead
@@ -52,6 +53,8 @@ class Forecaster(L.LightningModule):
     (the ETT protocol) and ``{split}/{metric}_orig`` in original units, means over all windows; a
     probabilistic loss adds ``pinball``, ``crps`` and ``coverage`` (the share of targets inside the
     interval between its lowest and highest quantile levels), and ``predict`` returns its quantiles.
+    A checkpoint whose network lost to a naive forecast on validation can record that forecast
+    (``NaiveComparison(fallback=True)``): loaded, the model's ``forward`` forecasts it instead.
 
     Args:
         lookback: L, past steps per window (linked from the data module by the CLI).
@@ -119,6 +122,9 @@ class Forecaster(L.LightningModule):
         self.save_hyperparameters()
         self.data_config: dict[str, Any] = {}  # what predict needs of the data; Forecaster.load fills them in
         self.data_state: dict[str, Any] = {}
+        # The seasonal_naive period forward forecasts instead of the network (1: the last value), as the
+        # checkpoint records it; None: the network. Only a loaded checkpoint sets it, fit clears it.
+        self.naive_fallback: int | None = None
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -166,6 +172,9 @@ class Forecaster(L.LightningModule):
         Shapes:
             past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out) -> (B, H, C_out, P)
         """
+        if self.naive_fallback is not None:  # a point loss's one parameter: the naive forecast itself
+            history = past[..., : self.target_size]  # -> (B, L, C_out), the targets come first
+            return seasonal_naive(history, self.dims.horizon, self.naive_fallback).unsqueeze(-1)  # -> (B, H, C_out, 1)
         normalized, (loc, scale) = self.normalization(past, self.target_size)  # -> (B, L, C_in)
         static = self.static_embedding(static)  # -> (B, S_embedded): categories embedded
         if target is not None:
@@ -271,17 +280,25 @@ class Forecaster(L.LightningModule):
             prediction["quantiles"] = batch.to_original(self.loss.quantiles(params, self.loss.levels))
         return prediction
 
+    def on_fit_start(self) -> None:
+        """Train and validate the network itself, also when resuming from a checkpoint that fell back."""
+        self.naive_fallback = None
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Record the version, and the parts as plain specs (as the CLI records them) when built in Python."""
+        """Record the version, the naive fallback (unless ``NaiveComparison`` recorded this epoch's), and the
+        parts as plain specs (as the CLI records them) when built in Python."""
         checkpoint["forecast_version"] = version("forecast")
+        checkpoint.setdefault("naive_fallback", self.naive_fallback)
         hparams = checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY]
         if "_instantiator" not in hparams:
             plain = {name: to_spec(value) for name, value in hparams.items()}
             checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY] = {**plain, "_instantiator": _INSTANTIATOR}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved."""
+        """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved, and
+        its naive fallback (none in checkpoints from before it existed)."""
         self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
+        self.naive_fallback = checkpoint.get("naive_fallback")
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Forecaster":

@@ -12,6 +12,7 @@ from forecast.cli import main
 from forecast.comparison import naive_forecasts
 from forecast.data import FractionSplit
 from forecast.data.datamodule import TimeSeriesDataModule
+from forecast.model import Forecaster
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,3 +46,63 @@ def test_fit_on_a_random_walk_says_the_last_value_beats_the_mean(tmp_path, tiny_
     assert scores["model"] > scores["last value"] and "seasonal naive (24 steps)" in scores
     assert scores["model"] == pytest.approx(float(cli.trainer.callback_metrics["val/mse"]), rel=1e-6)
     assert torch.isfinite(torch.tensor(list(scores.values()))).all()
+
+
+@pytest.fixture(scope="module")
+def walk_csv(tmp_path_factory) -> Path:
+    """An hourly random walk: nothing forecasts it better than its last value."""
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2024-01-01", periods=2000, freq="h", name="date")
+    path = tmp_path_factory.mktemp("walk") / "walk.csv"
+    pd.DataFrame({"walk": rng.standard_normal(2000).cumsum()}, index=index).to_csv(path)
+    return path
+
+
+def _last_value_mse(data: TimeSeriesDataModule, split: str) -> float:
+    windows = data.dataset(split).__getitems__(list(range(len(data.dataset(split)))))
+    return float((windows.past[:, -1:, :1].expand_as(windows.target) - windows.target).square().mean())
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_a_checkpoint_that_loses_to_the_last_value_falls_back_to_it(tmp_path, tiny_cli, walk_csv, fallback):
+    """With fallback, the lookback mean's checkpoint (it lags a random walk) tests and predicts as the
+    last value; without, as itself. Only validation decided."""
+    config = str(ROOT / "configs/etth1/lookback_mean.yaml")
+    args = ["--config", config, *tiny_cli(str(walk_csv), tmp_path), "--trainer.logger", "false"]
+    args += ["--naive_comparison.fallback", str(fallback).lower()]
+    match = "its checkpoint forecasts the last value" if fallback else "the model loses to a naive forecast"
+    with pytest.warns(UserWarning, match=match):
+        fit = main(["fit", *args, "--trainer.max_epochs", "1"])
+    report = json.loads((tmp_path / "naive_comparison.json").read_text())
+    assert report["fallback"] == ("last value" if fallback else None)
+    best = fit.trainer.checkpoint_callback.best_model_path
+    assert torch.load(best, weights_only=True)["naive_fallback"] == (1 if fallback else None)
+
+    tested = main(["test", *args, "--ckpt_path", best]).trainer.callback_metrics["test/mse"]
+    last_value = _last_value_mse(fit.datamodule, "test")
+    assert (float(tested) == pytest.approx(last_value, rel=1e-5)) == fallback
+
+    history = pd.read_csv(walk_csv, index_col="date", parse_dates=True)
+    forecasts = Forecaster.load(best).predict(history)
+    expected = history["walk"].iloc[-1] if fallback else history["walk"].iloc[-24:].mean()
+    np.testing.assert_allclose(forecasts["walk"].to_numpy(), expected, rtol=1e-5)
+
+
+def test_resuming_fit_from_a_fallen_back_checkpoint_validates_the_network(tmp_path, tiny_cli, walk_csv):
+    args = [
+        "--config", str(ROOT / "configs/etth1/lookback_mean.yaml"), *tiny_cli(str(walk_csv), tmp_path),
+        "--trainer.logger", "false", "--naive_comparison.fallback", "true",
+    ]  # fmt: skip
+    with pytest.warns(UserWarning, match="its checkpoint forecasts the last value"):
+        first = main(["fit", *args, "--trainer.max_epochs", "1"])
+    network = float(first.trainer.callback_metrics["val/mse"])
+    with pytest.warns(UserWarning, match="its checkpoint forecasts the last value"):
+        resumed = main(["fit", *args, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert float(resumed.trainer.callback_metrics["val/mse"]) == pytest.approx(network, rel=1e-6)
+    assert network > _last_value_mse(first.datamodule, "val") * 1.01  # the last value would differ
+
+
+def test_fallback_needs_a_point_loss(tmp_path, tiny_cli, walk_csv):
+    args = ["--config", str(ROOT / "configs/etth1/gru_quantile.yaml"), *tiny_cli(str(walk_csv), tmp_path)]
+    with pytest.raises(ValueError, match="naive_comparison.fallback needs a point loss.*QuantileLoss"):
+        main(["fit", *args, "--naive_comparison.fallback", "true", "--trainer.max_epochs", "1"])

@@ -39,6 +39,26 @@ def test_etth1_configs_differ_only_in_the_encoder(prefix, encoders):
         assert config["trainer"]["default_root_dir"] == run_dir  # best and last resolve per config
 
 
+def test_ltsf_configs_differ_only_in_lookback_and_encoder_and_l96_is_the_etth1_segrnn_gru():
+    """One config per lookback, horizon-independent; at lookback 96 the recipe of configs/etth1/segrnn_gru.yaml
+    (whose leaderboard figures benchmarks/README.md gives), with the naive fallback on."""
+    ltsf = {path.stem: yaml.safe_load(path.read_text()) for path in sorted((ETTH1.parent / "ltsf").glob("*.yaml"))}
+    assert set(ltsf) == {"segrnn_l96", "segrnn_l336"}
+    assert {name: config["data"]["lookback"] for name, config in ltsf.items()} == {"segrnn_l96": 96, "segrnn_l336": 336}
+    assert ltsf["segrnn_l336"]["model"]["encoder"]["class_path"] == "forecast.nn.SRUEncoder"
+    for config in ltsf.values():
+        assert config["naive_comparison"] == {"fallback": True}
+        assert config["model"]["embedding"]["init_args"]["seg_len"] == config["model"]["head"]["init_args"]["seg_len"]
+        assert config["data"]["lookback"] % config["model"]["embedding"]["init_args"]["seg_len"] == 0
+
+    def recipe(config: dict) -> dict:
+        config = {key: value for key, value in without_encoder_and_run_dir(config).items() if key != "naive_comparison"}
+        return config | {"data": {key: value for key, value in config["data"].items() if key != "lookback"}}
+
+    assert recipe(ltsf["segrnn_l96"]) == recipe(ltsf["segrnn_l336"]) == recipe(configs("segrnn_")["gru"])
+    assert ltsf["segrnn_l96"]["model"]["encoder"] == configs("segrnn_")["gru"]["model"]["encoder"]
+
+
 def recomputed_test_errors(model: Forecaster, loader) -> dict[str, torch.Tensor]:
     """MSE and MAE of the model's point forecasts over every test batch, outside the model's metrics."""
     model.eval()

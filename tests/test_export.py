@@ -41,6 +41,17 @@ def test_exported_program_matches_the_eager_model_at_any_batch_size(encoder, tmp
     torch.testing.assert_close(program(*inputs), model(*inputs))
 
 
+def test_a_checkpoint_that_fell_back_exports_its_naive_forecast(tmp_path):
+    model = build("gru")
+    model.naive_fallback = 2  # as Forecaster.load sets it from a checkpoint that lost to the seasonal naive
+    with pytest.warns(UserWarning, match="falls back to it"):
+        to_program(model, tmp_path / "model.pt2")
+    program = torch.export.load(tmp_path / "model.pt2").module()
+    past, future, static = example_inputs(model, batch_size=5)
+    expected = past[:, [10, 11, 10, 11], :2].unsqueeze(-1)  # the last season of the 2 targets, repeated
+    torch.testing.assert_close(program(past, future, static), expected)
+
+
 ONNX_ENCODERS = ["gru", pytest.param("lstm", marks=pytest.mark.slow), pytest.param("rnn", marks=pytest.mark.slow)]
 
 

@@ -1,3 +1,4 @@
+import json
 import runpy
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
             "mae": [0.39, 0.40, 0.41, 0.35],
             "fit_s": [10.0, 12.0, 14.0, 50.0],
             "epochs": [5, 6, 7, 8],
+            "val_winner": ["model", "last value", "model", None],  # None: a run from before it was recorded
         }
     )
     table = ltsf["summarize"](runs).set_index("dataset")
@@ -29,11 +31,12 @@ def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
     assert table.loc["etth1", "mse_mean"] == pytest.approx(0.37)
     assert table.loc["etth1", "mse_std"] == pytest.approx(np.std([0.36, 0.37, 0.38], ddof=1))
     assert table.loc["etth1", "fit_s_std"] == pytest.approx(2.0)
+    assert (table.loc["etth1", "naive_wins"], table.loc["ettm1", "naive_wins"]) == (1, 0)
     assert (table.loc["etth1", "SegRNN mse"], table.loc["etth1", "SegRNN mae"]) == (0.368, 0.395)
     assert pd.isna(table.loc["ettm1", "SegRNN mse"]) and pd.isna(table.loc["ettm1", "mse_std"])
     markdown = ltsf["to_markdown"](table.reset_index())
-    assert "| etth1 | gru | 96 | 3 | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 0.368 / 0.395 |" in markdown
-    assert "| ettm1 | gru | 96 | 1 | 0.3000 | 0.3500 | 50 | - / - |" in markdown
+    assert "| etth1 | gru | 96 | 3 | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 1 | 0.368 / 0.395 |" in markdown
+    assert "| ettm1 | gru | 96 | 1 | 0.3000 | 0.3500 | 50 | 0 | - / - |" in markdown
 
 
 def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
@@ -46,6 +49,10 @@ def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
     metrics = pd.read_csv(next((tmp_path / "runs").glob("etth1/linear/H96/seed0/**/version_1/metrics.csv")))
     assert written["mse_mean"].iloc[0] == pytest.approx(metrics["test/mse"].dropna().iloc[-1])
     assert "| etth1 | linear | 96 | 1 |" in out.with_suffix(".md").read_text()
+    run = tmp_path / "runs/etth1/linear/H96/seed0"
+    comparison = json.loads(next(run.glob("**/version_0/naive_comparison.json")).read_text())
+    assert json.loads((run / "result.json").read_text())["result"]["val_winner"] == comparison["winner"]
+    assert written["naive_wins"].iloc[0] == int(comparison["winner"] != "model")
 
     def versions() -> list[str]:
         return sorted(path.name for path in (tmp_path / "runs").glob("etth1/linear/H96/seed0/**/version_*"))

@@ -14,7 +14,25 @@ from ..batch import ModelDims
 from .encoders import Encoder, EncoderOutput, State
 from .heads import Decoding, Head
 
-__all__ = ["IdentityEncoder", "LastValueHead", "SeasonalNaiveHead", "LookbackMeanHead", "LookbackLinearHead"]
+__all__ = [
+    "seasonal_naive",
+    "IdentityEncoder",
+    "LastValueHead",
+    "SeasonalNaiveHead",
+    "LookbackMeanHead",
+    "LookbackLinearHead",
+]
+
+
+def seasonal_naive(history: torch.Tensor, horizon: int, period: int) -> torch.Tensor:
+    """Each forecast step repeats the value one season earlier, ``y[t] = y[t - period]``; steps beyond the
+    first season repeat the last observed season again. ``period=1`` is the last value repeated.
+
+    Shapes:
+        history: (B, L, C) with L >= period -> (B, horizon, C)
+    """
+    steps = history.shape[1] - period + torch.arange(horizon, device=history.device) % period  # -> (H,)
+    return history[:, steps]
 
 
 class IdentityEncoder(Encoder):
@@ -99,8 +117,7 @@ class SeasonalNaiveHead(_WindowHead):
                 f"model.head.init_args.period={period} must lie in [1, lookback={dims.lookback}]: the last season "
                 "must be inside the window; lower the period or raise data.lookback"
             )
-        steps = dims.lookback - period + torch.arange(dims.horizon) % period  # -> (H,) rows of the last season
-        self.register_buffer("steps", steps, persistent=False)
+        self.period = period
 
     def forward(
         self,
@@ -110,7 +127,7 @@ class SeasonalNaiveHead(_WindowHead):
         static: torch.Tensor,
         target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return self._targets(encoded)[:, self.steps].unsqueeze(-1)  # -> (B, H, C_out, 1)
+        return seasonal_naive(self._targets(encoded), self.horizon, self.period).unsqueeze(-1)  # -> (B, H, C_out, 1)
 
 
 class LookbackMeanHead(_WindowHead):
