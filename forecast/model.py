@@ -11,7 +11,7 @@ import lightning as L
 import pandas as pd
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable, instantiate_module
 from torchmetrics import MeanMetric
 
 from .batch import Batch, ModelDims
@@ -125,6 +125,7 @@ class Forecaster(L.LightningModule):
         # The seasonal_naive period forward forecasts instead of the network (1: the last value), as the
         # checkpoint records it; None: the network. Only a loaded checkpoint sets it, fit clears it.
         self.naive_fallback: int | None = None
+        self.members = torch.nn.ModuleList()  # a seed ensemble's other networks (forecast.ensemble.combine)
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -168,6 +169,7 @@ class Forecaster(L.LightningModule):
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Loss parameters for every horizon step; ``target`` (training only) lets a head teacher-force.
+        An ensemble's are the mean of its members' (point losses: the mean forecast).
 
         Shapes:
             past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out) -> (B, H, C_out, P)
@@ -175,6 +177,15 @@ class Forecaster(L.LightningModule):
         if self.naive_fallback is not None:  # a point loss's one parameter: the naive forecast itself
             history = past[..., : self.target_size]  # -> (B, L, C_out), the targets come first
             return seasonal_naive(history, self.dims.horizon, self.naive_fallback).unsqueeze(-1)  # -> (B, H, C_out, 1)
+        params = self._network(past, future, static, target)
+        if len(self.members):
+            params = torch.stack([params, *(member(past, future, static) for member in self.members)]).mean(0)
+        return params
+
+    def _network(
+        self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The network's loss parameters: (B, L, C_in), (B, H, C_fut), (B, S), (B, H, C_out) -> (B, H, C_out, P)."""
         normalized, (loc, scale) = self.normalization(past, self.target_size)  # -> (B, L, C_in)
         static = self.static_embedding(static)  # -> (B, S_embedded): categories embedded
         if target is not None:
@@ -281,7 +292,16 @@ class Forecaster(L.LightningModule):
         return prediction
 
     def on_fit_start(self) -> None:
-        """Train and validate the network itself, also when resuming from a checkpoint that fell back."""
+        """Train and validate the network itself, also when resuming from a checkpoint that fell back.
+
+        Raises:
+            ValueError: the model is an ensemble: its members were trained on their own.
+        """
+        if len(self.members):
+            raise ValueError(
+                f"this model is an ensemble of {len(self.members) + 1} checkpoints (forecast.ensemble.combine); "
+                "fit each member's config instead, then combine their checkpoints again"
+            )
         self.naive_fallback = None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -289,6 +309,7 @@ class Forecaster(L.LightningModule):
         parts as plain specs (as the CLI records them) when built in Python."""
         checkpoint["forecast_version"] = version("forecast")
         checkpoint.setdefault("naive_fallback", self.naive_fallback)
+        checkpoint["ensemble_members"] = 1 + len(self.members)
         hparams = checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY]
         if "_instantiator" not in hparams:
             plain = {name: to_spec(value) for name, value in hparams.items()}
@@ -296,9 +317,15 @@ class Forecaster(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved, and
-        its naive fallback (none in checkpoints from before it existed)."""
+        its naive fallback (none in checkpoints from before it existed); an ensemble's members are built
+        here, before the weights load into them."""
         self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
         self.naive_fallback = checkpoint.get("naive_fallback")
+        others = checkpoint.get("ensemble_members", 1) - 1
+        if others != len(self.members):
+            config = {key: value for key, value in self.hparams.items() if key != "_instantiator"}
+            members = (instantiate_module(type(self), config) for _ in range(others))
+            self.members = torch.nn.ModuleList(members).to(self.device)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Forecaster":

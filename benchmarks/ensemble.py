@@ -1,0 +1,84 @@
+"""The leaderboard's seeds alone and as one seed ensemble, on validation and test.
+
+Reads the run directories that ``benchmarks/ltsf.py`` wrote (``ROOT/DATASET/CONFIG/H*/seed*``), combines
+each horizon's best-validation checkpoints into one ensemble checkpoint (``forecast.ensemble.combine``),
+and scores every seed and the ensemble through the CLI's ``validate`` and ``test``, with the arguments
+the leaderboard used. Validation decides whether the ensemble is worth its cost; the test figures are
+read once, beside it:
+
+    python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l96.yaml --horizons 96 192 --seeds 3
+    python benchmarks/ensemble.py --config configs/ltsf/segrnn_l96.yaml --horizons 96 192 --seeds 3
+
+It prints and writes ``<out>.md``: per horizon, the seeds' mean MSE and MAE (validation and test,
+standardized scale) and the ensemble's.
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from forecast import datasets  # noqa: E402
+from forecast.cli import main as cli  # noqa: E402
+from forecast.ensemble import combine  # noqa: E402
+
+
+def scores(subcommand: str, args: list[str], checkpoint: Path) -> dict[str, float]:
+    """MSE and MAE of one checkpoint on ``validate``'s or ``test``'s windows, through the CLI."""
+    metrics = cli([subcommand, *args, "--ckpt_path", str(checkpoint)]).trainer.callback_metrics
+    split = "val" if subcommand == "validate" else "test"
+    return {f"{split}_mse": float(metrics[f"{split}/mse"]), f"{split}_mae": float(metrics[f"{split}/mae"])}
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A Markdown table, numbers to 4 decimals."""
+    cells = [[f"{value:.4f}" if isinstance(value, float) else str(value) for value in row] for row in table.values]
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Score the seeds and their ensemble per horizon; returns the table it also writes and prints."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="etth1", choices=datasets.names())
+    parser.add_argument("--config", type=Path, default=Path("configs/ltsf/segrnn_l96.yaml"))
+    parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
+    parser.add_argument("--seeds", type=int, default=3, help="members: the runs of seeds 0, 1, ...")
+    parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="the leaderboard's run directories")
+    parser.add_argument("--out", type=Path, default=Path("runs/ltsf/ensemble"), help="writes OUT.md")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    rows = []
+    for horizon in args.horizons:
+        runs = args.root / args.dataset / args.config.stem / f"H{horizon}"
+        cli_args = ["--config", str(args.config), "--data.source", args.dataset, "--data.horizon", str(horizon)]
+        cli_args += ["--data.split", json.dumps(datasets.info(args.dataset).split)]
+        cli_args += ["--trainer.default_root_dir", str(runs / "ensemble"), "--trainer.enable_progress_bar", "false"]
+        members = []
+        for seed in range(args.seeds):
+            (best,) = (runs / f"seed{seed}").glob("**/checkpoints/epoch=*.ckpt")  # save_top_k=1: the best epoch
+            test = json.loads((runs / f"seed{seed}" / "result.json").read_text())["result"]
+            members.append(best)
+            rows.append({"horizon": horizon, "model": f"seed {seed}", **scores("validate", cli_args, best)})
+            rows[-1] |= {"test_mse": test["mse"], "test_mae": test["mae"]}
+        ensemble = combine(members, runs / "ensemble" / "ensemble.ckpt")
+        rows.append({"horizon": horizon, "model": f"ensemble of {args.seeds}"})
+        rows[-1] |= scores("validate", cli_args, ensemble) | scores("test", cli_args, ensemble)
+    table = pd.DataFrame(rows)
+    seeds = table[table["model"].str.startswith("seed")].groupby("horizon", as_index=False).mean(numeric_only=True)
+    summary = pd.concat([seeds.assign(model="mean of seeds"), table[table["model"].str.startswith("ensemble")]])
+    summary = summary.set_index(["horizon", "model"]).sort_index()[["val_mse", "val_mae", "test_mse", "test_mae"]]
+    markdown = to_markdown(summary.reset_index())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text(markdown + "\n" + to_markdown(table))
+    print(f"\npython benchmarks/ensemble.py {' '.join(sys.argv[1:] if argv is None else argv)}\n\n{markdown}")
+    return table
+
+
+if __name__ == "__main__":
+    main()

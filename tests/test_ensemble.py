@@ -1,0 +1,93 @@
+"""A seed ensemble in one checkpoint: it loads, tests and predicts as the mean of its members."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast import Forecaster
+from forecast.cli import main
+from forecast.ensemble import combine
+from forecast.ensemble import main as ensemble_main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "configs/etth1/gru.yaml")
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory, tiny_cli) -> dict:
+    """Three tiny GRUs of one config on one frame (seeds 0, 1, 2), one with a wider GRU, and their data."""
+    root = tmp_path_factory.mktemp("ensemble")
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2024-01-01", periods=300, freq="h", name="date")
+    steps = np.arange(300)
+    frame = pd.DataFrame(
+        {"a": np.sin(steps / 4) + 0.3 * rng.standard_normal(300), "b": np.cos(steps / 7) + rng.standard_normal(300)},
+        index=index,
+    )
+    frame.to_csv(root / "frame.csv")
+
+    def fit(name: str, *extra: str) -> str:
+        args = ["fit", "--config", CONFIG, *tiny_cli(str(root / "frame.csv"), root / name, batch_size=16)]
+        args += ["--trainer.max_epochs", "2", "--trainer.logger", "false", "--model.encoder.init_args.hidden_size", "8"]
+        return main([*args, *extra]).trainer.checkpoint_callback.best_model_path
+
+    checkpoints = {f"seed{seed}": fit(f"seed{seed}", "--seed_everything", str(seed)) for seed in range(3)}
+    checkpoints["wide"] = fit("wide", "--model.encoder.init_args.hidden_size", "16")
+    return {"root": root, "frame": frame, "checkpoints": checkpoints}
+
+
+def test_the_ensemble_predicts_the_mean_of_its_members(members, tmp_path):
+    seeds = [members["checkpoints"][f"seed{seed}"] for seed in range(3)]
+    path = combine(seeds, tmp_path / "ensemble.ckpt")
+    forecasts = [Forecaster.load(seed).predict(members["frame"]) for seed in seeds]
+    ensemble = Forecaster.load(path)
+    table = ensemble.predict(members["frame"])
+    pd.testing.assert_frame_equal(table[["id", "time"]], forecasts[0][["id", "time"]])
+    mean = np.mean([forecast[["a", "b"]].to_numpy() for forecast in forecasts], axis=0)
+    np.testing.assert_allclose(table[["a", "b"]].to_numpy(), mean, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(forecasts[0][["a", "b"]].to_numpy(), forecasts[1][["a", "b"]].to_numpy())
+    assert len(ensemble.members) == 2
+
+
+def test_the_cli_tests_an_ensemble_no_worse_than_its_members_mean_mse(members, tiny_cli, tmp_path):
+    """The MSE of a mean forecast is at most the mean of the members' MSEs (Jensen), with equality
+    only when they forecast alike; the CLI's test must read the ensemble's weights to show it."""
+    seeds = [members["checkpoints"][f"seed{seed}"] for seed in range(3)]
+    path = ensemble_main([*seeds, "--out", str(tmp_path / "ensemble.ckpt")])
+    data = tiny_cli(str(members["root"] / "frame.csv"), tmp_path, batch_size=16)
+
+    def test_mse(checkpoint: str) -> float:
+        metrics = main(["test", "--config", CONFIG, *data, "--trainer.logger", "false", "--ckpt_path", checkpoint])
+        return float(metrics.trainer.callback_metrics["test/mse"])
+
+    alone = [test_mse(seed) for seed in seeds]
+    assert test_mse(str(path)) < np.mean(alone) - 1e-4
+
+
+def test_combine_refuses_members_of_another_config(members, tmp_path):
+    checkpoints = members["checkpoints"]
+    with pytest.raises(ValueError, match=r"wide.*differs from .*seed0.*hyper_parameters"):
+        combine([checkpoints["seed0"], checkpoints["wide"]], tmp_path / "ensemble.ckpt")
+    with pytest.raises(ValueError, match="two or more checkpoints"):
+        combine([checkpoints["seed0"]], tmp_path / "ensemble.ckpt")
+    path = combine([checkpoints["seed0"], checkpoints["seed1"]], tmp_path / "ensemble.ckpt")
+    with pytest.raises(ValueError, match="is an ensemble already"):
+        combine([checkpoints["seed2"], path], tmp_path / "again.ckpt")
+    assert not (tmp_path / "again.ckpt").exists()
+
+
+def test_combine_refuses_a_member_that_fell_back(members, tmp_path):
+    checkpoint = torch.load(members["checkpoints"]["seed1"], weights_only=True)
+    torch.save(checkpoint | {"naive_fallback": 1}, tmp_path / "fell_back.ckpt")
+    with pytest.raises(ValueError, match="fell_back.ckpt fell back to a naive forecast"):
+        combine([members["checkpoints"]["seed0"], tmp_path / "fell_back.ckpt"], tmp_path / "ensemble.ckpt")
+
+
+def test_fit_refuses_to_train_an_ensemble(members, tiny_cli, tmp_path):
+    path = combine([members["checkpoints"]["seed0"], members["checkpoints"]["seed1"]], tmp_path / "ensemble.ckpt")
+    args = ["fit", "--config", CONFIG, *tiny_cli(str(members["root"] / "frame.csv"), tmp_path, batch_size=16)]
+    with pytest.raises(ValueError, match="is an ensemble of 2 checkpoints"):
+        main([*args, "--trainer.logger", "false", "--ckpt_path", str(path), "--trainer.max_epochs", "5"])
