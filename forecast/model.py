@@ -54,7 +54,9 @@ class Forecaster(L.LightningModule):
     probabilistic loss adds ``pinball``, ``crps`` and ``coverage`` (the share of targets inside the
     interval between its lowest and highest quantile levels), and ``predict`` returns its quantiles.
     A checkpoint whose network lost to a naive forecast on validation can record that forecast
-    (``NaiveComparison(fallback=True)``): loaded, the model's ``forward`` forecasts it instead.
+    (``NaiveComparison(fallback=True)``): loaded, the model's ``forward`` forecasts it instead. A seed
+    ensemble's checkpoint (``forecast.ensemble.combine``) adds its other networks as ``members``, and
+    ``forward`` averages theirs with its own.
 
     Args:
         lookback: L, past steps per window (linked from the data module by the CLI).

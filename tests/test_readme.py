@@ -8,7 +8,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 def test_readme_opens_with_the_install_and_test_commands():
     blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
-    assert "python -m forecast fit --config configs/etth1/segrnn_gru.yaml" in blocks[0]
+    assert "python -m forecast fit --config configs/ltsf/segrnn_l336.yaml" in blocks[0]
     assert "python -m pytest" in blocks[1]
     ci = (Path(__file__).resolve().parents[1] / ".ci/run").read_text()
     assert blocks[1].split("&&", 1)[1].strip() in ci  # CI runs the README's test command
