@@ -32,6 +32,7 @@ ENCODERS = {
     "GRU": lambda size: GRUEncoder(size, hidden_size=size),
     "Bi-GRU": lambda size: GRUEncoder(size, hidden_size=size, bidirectional=True),
     "SRU": lambda size: SRUEncoder(size, hidden_size=size),
+    "SRU tanh": lambda size: SRUEncoder(size, hidden_size=size, use_tanh=True),
     "Bi-SRU": lambda size: SRUEncoder(size, hidden_size=size, bidirectional=True),
 }
 
