@@ -8,14 +8,17 @@ to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
 
     python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_gru.yaml \\
         --horizons 96 192 336 720 --seeds 3
+    python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --lookbacks 96 336 720  # L on validation
     python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/linear.yaml --horizons 24 --seeds 2 \\
         --trainer.max_epochs 1 --trainer.limit_train_batches 2 --trainer.limit_val_batches 2 \\
         --trainer.limit_test_batches 2                                   # a tiny run: not the protocol
     python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_sru.yaml --horizons 24 \\
         --data.columns.targets '[OT]' --model.head.init_args.seg_len 24  # univariate OT
 
-It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard
-deviation over seeds of test MSE and MAE (standardized scale) and of the fit seconds, with the
+With ``--lookbacks 96 336 720`` each run fits the config at every one of those lookbacks and tests
+only the one that scored best on validation (its fit seconds are those of all its fits). It writes
+``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard deviation over
+seeds of test MSE and MAE (standardized scale) and of the fit seconds, each seed's lookback, and the
 published MSE / MAE of the same cell beside them. A run that finished before, with the same
 arguments, is read back from its directory's ``result.json``: rerun the same command to resume.
 """
@@ -55,15 +58,49 @@ PUBLISHED: dict[str, dict[int, dict[str, tuple[float, float | None]]]] = {
 }  # fmt: skip
 
 
-def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: list[str]) -> dict:
-    """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
-
-    The result is also written to ``result.json`` in the run's directory; a later call with the same
-    arguments reads it back instead of running again, so an interrupted leaderboard resumes.
+def fit(args: list[str], directory: Path) -> dict:
+    """One ``fit`` with ``args`` into ``directory``; its summary is also written to ``fit.json`` there, and a
+    later call with the same arguments reads it back instead of fitting again.
 
     Returns:
-        The run's keys, its test MSE and MAE, its fit seconds, the epochs it trained, and what won on
-        validation (``naive_comparison.json``: "model" or a naive forecast).
+        The best-validation checkpoint, its monitored validation score, the lookback, the fit seconds,
+        the epochs trained, and what won on validation (``naive_comparison.json``).
+    """
+    saved = directory / "fit.json"
+    earlier = json.loads(saved.read_text()) if saved.is_file() else {}
+    if earlier.get("args") == args:
+        return earlier["fit"]
+    start = time.perf_counter()
+    trained = cli(["fit", *args])
+    seconds = time.perf_counter() - start
+    checkpoint = trained.trainer.checkpoint_callback
+    summary = {
+        "best": checkpoint.best_model_path,
+        "val_loss": float(checkpoint.best_model_score),
+        "lookback": trained.datamodule.lookback,
+        "fit_s": seconds,
+        "epochs": trained.trainer.current_epoch,
+        "val_winner": json.loads((Path(trained.trainer.log_dir) / "naive_comparison.json").read_text())["winner"],
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps({"args": args, "fit": summary}, indent=1))
+    return summary
+
+
+def run(
+    dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: list[str], lookbacks: list[int] = ()
+) -> dict:
+    """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
+
+    With ``lookbacks``, the config is fitted at each of them (``--data.lookback``, each in its own
+    directory ``L{lookback}``) and only the one with the best validation score is tested: the lookback
+    chosen on validation. The result is also written to ``result.json`` in the run's directory; a
+    later call with the same arguments reads it back instead of running again, and each finished fit
+    is read back from its ``fit.json``, so an interrupted leaderboard resumes.
+
+    Returns:
+        The run's keys, its test MSE and MAE, its lookback, its fit seconds (of every lookback's fit),
+        the epochs the tested fit trained, and what won on validation there ("model" or a naive forecast).
     """
     directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
     args = ["--config", str(config), "--data.source", dataset, "--data.split", json.dumps(datasets.info(dataset).split)]
@@ -71,13 +108,16 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
     args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
     saved = directory / "result.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
-    if earlier.get("args") == args:
+    if earlier.get("args") == args and earlier.get("lookbacks", []) == list(lookbacks):
         return earlier["result"]
-    start = time.perf_counter()
-    fit = cli(["fit", *args])
-    fit_seconds = time.perf_counter() - start
-    best = fit.trainer.checkpoint_callback.best_model_path
-    scores = cli(["test", *args, "--ckpt_path", best]).trainer.callback_metrics
+    fits = {
+        lookback: fit([*args, "--data.lookback", str(lookback), "--trainer.default_root_dir", str(where)], where)
+        for lookback in lookbacks
+        for where in [directory / f"L{lookback}"]
+    } or {None: fit(args, directory)}
+    chosen = min(fits, key=lambda lookback: fits[lookback]["val_loss"])
+    test_args = [*args, "--data.lookback", str(chosen)] if chosen is not None else args
+    scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics
     result = {
         "dataset": dataset,
         "config": config.stem,
@@ -85,19 +125,21 @@ def run(dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: 
         "seed": seed,
         "mse": float(scores["test/mse"]),
         "mae": float(scores["test/mae"]),
-        "fit_s": fit_seconds,
-        "epochs": fit.trainer.current_epoch,
-        "val_winner": json.loads((Path(fit.trainer.log_dir) / "naive_comparison.json").read_text())["winner"],
+        "lookback": fits[chosen]["lookback"],
+        "fit_s": sum(summary["fit_s"] for summary in fits.values()),
+        "epochs": fits[chosen]["epochs"],
+        "val_winner": fits[chosen]["val_winner"],
     }
-    saved.write_text(json.dumps({"args": args, "result": result}, indent=1))
+    saved.write_text(json.dumps({"args": args, "lookbacks": list(lookbacks), "result": result}, indent=1))
     return result
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, config, horizon): seeds, mean and standard deviation (ddof 1) of MSE, MAE and
     fit seconds, the seeds whose model lost to a naive forecast on validation (of those that recorded
-    it), and the published MSE and MAE of the same cell (empty where none is recorded)."""
-    runs = runs.reindex(columns=[*runs.columns.drop("val_winner", errors="ignore"), "val_winner"])
+    it), each seed's lookback, and the published MSE and MAE of the same cell (empty where none is recorded)."""
+    optional = ["val_winner", "lookback"]  # absent from results of older runs
+    runs = runs.reindex(columns=[*runs.columns.drop(optional, errors="ignore"), *optional])
     table = runs.groupby(["dataset", "config", "horizon"], sort=False).agg(
         seeds=("seed", "size"),
         mse_mean=("mse", "mean"),
@@ -107,6 +149,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         fit_s_mean=("fit_s", "mean"),
         fit_s_std=("fit_s", "std"),
         naive_wins=("val_winner", lambda winners: int((winners.notna() & (winners != "model")).sum())),
+        lookbacks=("lookback", lambda values: " ".join(str(int(value)) for value in values if pd.notna(value)) or "-"),
     )
     models = dict.fromkeys(model for cells in PUBLISHED.values() for cell in cells.values() for model in cell)
     for model in models:
@@ -126,10 +169,10 @@ def to_markdown(table: pd.DataFrame) -> str:
         return f"{value:.{digits}f}" if std is None or pd.isna(std) else f"{value:.{digits}f} ± {std:.{digits}f}"
 
     models = [column[: -len(" mse")] for column in table.columns if column.endswith(" mse")]
-    header = ["dataset", "config", "H", "seeds", "MSE", "MAE", "fit s", "naive wins val", *models]
+    header = ["dataset", "config", "H", "seeds", "L", "MSE", "MAE", "fit s", "naive wins val", *models]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
-        cells = [row["dataset"], row["config"], str(row["horizon"]), str(row["seeds"])]
+        cells = [row["dataset"], row["config"], str(row["horizon"]), str(row["seeds"]), row["lookbacks"]]
         cells += [figure(row["mse_mean"], 4, row["mse_std"]), figure(row["mae_mean"], 4, row["mae_std"])]
         cells += [figure(row["fit_s_mean"], 0, row["fit_s_std"]), str(row["naive_wins"])]
         cells += [f"{figure(row[f'{m} mse'], 3)} / {figure(row[f'{m} mae'], 3)}" for m in models]
@@ -144,12 +187,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--configs", nargs="+", type=Path, default=[Path("configs/etth1/segrnn_gru.yaml")])
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
     parser.add_argument("--seeds", type=int, default=3, help="runs per cell, with seeds 0, 1, ...")
+    parser.add_argument("--lookbacks", nargs="+", type=int, default=[], help="fit each, test the best on validation")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
     parser.add_argument("--out", type=Path, default=Path("runs/ltsf/leaderboard"), help="writes OUT.md and OUT.csv")
     argv = sys.argv[1:] if argv is None else argv
     args, extra = parser.parse_known_args(argv)
     runs = [
-        run(dataset, config, horizon, seed, args.root, extra)
+        run(dataset, config, horizon, seed, args.root, extra, args.lookbacks)
         for dataset in args.datasets
         for config in args.configs
         for horizon in args.horizons

@@ -24,6 +24,7 @@ def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
             "fit_s": [10.0, 12.0, 14.0, 50.0],
             "epochs": [5, 6, 7, 8],
             "val_winner": ["model", "last value", "model", None],  # None: a run from before it was recorded
+            "lookback": [96, 336, 96, None],
         }
     )
     table = ltsf["summarize"](runs).set_index("dataset")
@@ -35,8 +36,11 @@ def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
     assert (table.loc["etth1", "SegRNN mse"], table.loc["etth1", "SegRNN mae"]) == (0.368, 0.395)
     assert pd.isna(table.loc["ettm1", "SegRNN mse"]) and pd.isna(table.loc["ettm1", "mse_std"])
     markdown = ltsf["to_markdown"](table.reset_index())
-    assert "| etth1 | gru | 96 | 3 | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 1 | 0.368 / 0.395 |" in markdown
-    assert "| ettm1 | gru | 96 | 1 | 0.3000 | 0.3500 | 50 | 0 | - / - |" in markdown
+    assert (
+        "| etth1 | gru | 96 | 3 | 96 336 96 | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 1 | 0.368 / 0.395 |"
+        in markdown
+    )
+    assert "| ettm1 | gru | 96 | 1 | - | 0.3000 | 0.3500 | 50 | 0 | - / - |" in markdown
 
 
 def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
@@ -62,3 +66,22 @@ def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
     pd.testing.assert_frame_equal(again, table)
     ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(out), *TINY, "--data.batch_size", "8"])
     assert versions() == ["version_0", "version_1", "version_2", "version_3"]  # other arguments: run again
+
+
+def test_ltsf_lookbacks_fit_each_and_test_only_the_best_on_validation(tmp_path):
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--lookbacks", "48", "96", "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "board"), *TINY]
+    table = ltsf["main"](args)
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+    fits = {lookback: json.loads((run / f"L{lookback}/fit.json").read_text())["fit"] for lookback in (48, 96)}
+    chosen = min(fits, key=lambda lookback: fits[lookback]["val_loss"])
+    assert fits[48]["val_loss"] != fits[96]["val_loss"] and table["lookbacks"].tolist() == [str(chosen)]
+    tests = [path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]
+    assert len(tests) == 1 and tests[0].relative_to(run).parts[0] == "lightning_logs"  # one test, of one lookback
+    hparams = (tests[0].parent / "hparams.yaml").read_text()
+    assert f"lookback: {chosen}" in hparams
+    assert table["mse_mean"].iloc[0] == pytest.approx(pd.read_csv(tests[0])["test/mse"].dropna().iloc[-1])
+    assert table["fit_s_mean"].iloc[0] == pytest.approx(fits[48]["fit_s"] + fits[96]["fit_s"])
+    again = ltsf["main"](args)  # read back: no fit and no test runs again
+    pd.testing.assert_frame_equal(again, table)
+    assert len([path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]) == 1
