@@ -108,7 +108,8 @@ class NaiveComparison(L.Callback):
         if not self.naive and data is not None:
             period = self.seasonal_period or seasonal_period(data.freq)
             self.periods = naive_periods(period, pl_module.hparams["lookback"])
-            self.naive = self._naive_mse(trainer, data.val_dataloader(), period)
+            with torch.random.fork_rng(devices=[]):  # a loader's iterator draws a seed: keep training's random stream
+                self.naive = self._naive_mse(trainer, data.val_dataloader(), period)
         if self.fallback and self.naive:  # runs before ModelCheckpoint's own on_validation_end saves this epoch
             best = min(self.naive, key=self.naive.get)
             self.naive_fallback = self.periods[best] if self.naive[best] < self.epochs[-1][1] else None
