@@ -11,6 +11,7 @@ from forecast import Forecaster
 from forecast.cli import main
 from forecast.ensemble import combine
 from forecast.ensemble import main as ensemble_main
+from forecast.export import example_inputs, to_program
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs/etth1/gru.yaml")
@@ -91,3 +92,13 @@ def test_fit_refuses_to_train_an_ensemble(members, tiny_cli, tmp_path):
     args = ["fit", "--config", CONFIG, *tiny_cli(str(members["root"] / "frame.csv"), tmp_path, batch_size=16)]
     with pytest.raises(ValueError, match="is an ensemble of 2 checkpoints"):
         main([*args, "--trainer.logger", "false", "--ckpt_path", str(path), "--trainer.max_epochs", "5"])
+
+
+def test_an_ensemble_exports_its_mean_forecast(members, tmp_path):
+    seeds = [members["checkpoints"][f"seed{seed}"] for seed in range(2)]
+    ensemble = Forecaster.load(combine(seeds, tmp_path / "ensemble.ckpt"))
+    to_program(ensemble, tmp_path / "ensemble.pt2")
+    program = torch.export.load(tmp_path / "ensemble.pt2").module()
+    inputs = example_inputs(ensemble, batch_size=3)
+    expected = torch.stack([Forecaster.load(seed)(*inputs) for seed in seeds]).mean(0)
+    torch.testing.assert_close(program(*inputs), expected)
