@@ -193,6 +193,9 @@ class EvaluationReport(L.Callback):
             "metrics": self.metrics,
             "by_target": tables["by_target"].to_dict(orient="records"),
             "model": dict(pl_module.hparams),
+            # What forecast: the network, the naive forecast its checkpoint fell back to (a period), or an ensemble.
+            "naive_fallback": getattr(pl_module, "naive_fallback", None),
+            "ensemble_members": 1 + len(getattr(pl_module, "members", ())),
             "data": state,
         }
         (directory / "metrics.json").write_text(json.dumps(report, indent=2, default=str))

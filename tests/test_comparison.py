@@ -81,6 +81,7 @@ def test_a_checkpoint_that_loses_to_the_last_value_falls_back_to_it(tmp_path, ti
     tested = main(["test", *args, "--ckpt_path", best]).trainer.callback_metrics["test/mse"]
     last_value = _last_value_mse(fit.datamodule, "test")
     assert (float(tested) == pytest.approx(last_value, rel=1e-5)) == fallback
+    assert json.loads((tmp_path / "metrics.json").read_text())["naive_fallback"] == (1 if fallback else None)
 
     history = pd.read_csv(walk_csv, index_col="date", parse_dates=True)
     forecasts = Forecaster.load(best).predict(history)

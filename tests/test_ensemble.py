@@ -1,5 +1,6 @@
 """A seed ensemble in one checkpoint: it loads, tests and predicts as the mean of its members."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,7 @@ def test_the_cli_tests_an_ensemble_no_worse_than_its_members_mean_mse(members, t
 
     alone = [test_mse(seed) for seed in seeds]
     assert test_mse(str(path)) < np.mean(alone) - 1e-4
+    assert json.loads((tmp_path / "metrics.json").read_text())["ensemble_members"] == 2  # the test report says so
 
 
 def test_combine_refuses_members_of_another_config(members, tmp_path):
