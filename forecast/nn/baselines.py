@@ -93,8 +93,7 @@ class LastValueHead(_WindowHead):
         static: torch.Tensor,
         target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        last = self._targets(encoded)[:, -1:]  # -> (B, 1, C_out)
-        return last.expand(-1, self.horizon, -1).unsqueeze(-1)  # -> (B, H, C_out, 1)
+        return seasonal_naive(self._targets(encoded), self.horizon, period=1).unsqueeze(-1)  # -> (B, H, C_out, 1)
 
 
 class SeasonalNaiveHead(_WindowHead):
