@@ -93,7 +93,7 @@ class ForecastCLI(LightningCLI):
         )
         parser.link_arguments("data.lookback", "model.lookback")
         parser.link_arguments("data.horizon", "model.horizon")
-        for size in ("input_size", "target_size", "future_size", "static_size"):
+        for size in ("input_size", "target_size", "future_size", "static_size", "season_channel", "season_length"):
             parser.link_arguments(f"data.{size}", f"model.{size}", apply_on="instantiate")
         parser.link_arguments("data.static_cardinalities", "model.static_cardinalities", apply_on="instantiate")
 

@@ -10,33 +10,14 @@ import json
 from pathlib import Path
 
 import lightning as L
-import pandas as pd
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .batch import Batch
+from .data.calendar import seasonal_period
 from .nn.baselines import seasonal_naive
 
 __all__ = ["seasonal_period", "naive_forecasts", "NaiveComparison"]
-
-
-def seasonal_period(freq: str) -> int | None:
-    """The steps of one season at ``freq``: a day of sub-daily data, a week of daily data, a year of
-    weekly, monthly or quarterly data; ``None`` when no such cycle is common (yearly data).
-
-    Example:
-        >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("D"), seasonal_period("MS")
-        (24, 96, 7, 12)
-    """
-    offset = pd.tseries.frequencies.to_offset(freq)
-    if isinstance(offset, pd.offsets.Tick):
-        step, day = pd.Timedelta(offset), pd.Timedelta(days=1)
-        if step < day and day % step == pd.Timedelta(0):
-            return day // step
-        return {day: 7, 7 * day: 52}.get(step)
-    seasons = {pd.offsets.Week: 52, pd.offsets.MonthBegin: 12, pd.offsets.MonthEnd: 12, pd.offsets.QuarterBegin: 4}
-    seasons |= {pd.offsets.QuarterEnd: 4, pd.offsets.BusinessDay: 5, pd.offsets.Day: 7}  # a week of (business) days
-    return next((steps // offset.n for kind, steps in seasons.items() if isinstance(offset, kind)), None)
 
 
 def naive_periods(period: int | None, lookback: int) -> dict[str, int]:

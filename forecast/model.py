@@ -20,6 +20,7 @@ from .data.options import grouped_config
 from .losses import Loss, MSELoss
 from .metrics import HorizonMetrics, overall
 from .nn.baselines import seasonal_naive
+from .nn.cycle import ResidualCycle
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Decoding, Head, LinearHead
@@ -83,10 +84,18 @@ class Forecaster(L.LightningModule):
         channel_independent: forecast each target channel as its own series with shared weights.
         channel_embedding_size: with ``channel_independent``, a learned embedding of each channel's
             identity of this size, handed to the head with the static features (0: none).
+        cycle: factory of a residual cycle (``ResidualCycle``), called with ``target_size`` and
+            ``season_length``: a learned periodic component taken out of the normalized lookback and
+            added back to the forecast (CycleNet). It reads the calendar feature ``season`` (integer
+            encoding) from ``future``, and the head does not see that channel. ``None``: no cycle.
+        season_channel: the channel of ``future`` holding each step's position in the season
+            (linked from the data module; ``None`` without the feature ``season`` in integer encoding).
+        season_length: the steps of the data's season (linked from the data module: 24 for hourly data).
 
     Raises:
-        ValueError: ``channel_embedding_size`` is set without ``channel_independent``, or
-            ``static_cardinalities`` does not give one entry per static feature.
+        ValueError: ``channel_embedding_size`` is set without ``channel_independent``,
+            ``static_cardinalities`` does not give one entry per static feature, or ``cycle`` is set
+            without a ``season_channel``.
     """
 
     def __init__(
@@ -110,6 +119,9 @@ class Forecaster(L.LightningModule):
         lr_scheduler_monitor: str = "val/loss",
         channel_independent: bool = False,
         channel_embedding_size: int = 0,
+        cycle: Callable[[int, int], ResidualCycle] | None = None,
+        season_channel: int | None = None,
+        season_length: int = 1,
     ):
         super().__init__()
         if channel_embedding_size and not channel_independent:
@@ -121,6 +133,11 @@ class Forecaster(L.LightningModule):
                 f"model.static_cardinalities={static_cardinalities} needs one entry per static feature "
                 f"(static_size={static_size}); link both from the data module"
             )
+        if cycle is not None and season_channel is None:
+            raise ValueError(
+                "model.cycle reads each step's position in the season: add the calendar feature `season` in "
+                "integer encoding (data.calendar: {features: [season], encoding: integer})"
+            )
         self.save_hyperparameters()
         self.data_config: dict[str, Any] = {}  # what predict needs of the data; Forecaster.load fills them in
         self.data_state: dict[str, Any] = {}
@@ -131,6 +148,9 @@ class Forecaster(L.LightningModule):
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
+        self.cycle = cycle(target_size, season_length) if cycle is not None else None
+        self.season_channel = season_channel
+        future_size -= self.cycle is not None  # the cycle's positions are its own, not the head's
         series_size = 1 + input_size - target_size if channel_independent else input_size
         self.channel_embedding = (
             torch.nn.Embedding(target_size, channel_embedding_size) if channel_embedding_size else None
@@ -189,6 +209,8 @@ class Forecaster(L.LightningModule):
     ) -> torch.Tensor:
         """The network's loss parameters: (B, L, C_in), (B, H, C_fut), (B, S), (B, H, C_out) -> (B, H, C_out, P)."""
         normalized, (loc, scale) = self.normalization(past, self.target_size)  # -> (B, L, C_in)
+        if self.cycle is not None:
+            normalized, future, loc = self._remove_cycle(normalized, future, loc, scale)
         static = self.static_embedding(static)  # -> (B, S_embedded): categories embedded
         if target is not None:
             target = (target - loc) / scale  # -> (B, H, C_out), on the scale the head forecasts in
@@ -204,6 +226,23 @@ class Forecaster(L.LightningModule):
             params = params.view(-1, self.target_size, horizon, num_params)  # -> (B, C_out, H, P)
             params = params.transpose(1, 2).contiguous()  # -> (B, H, C_out, P)
         return self.loss.rescale(params, loc, scale)  # -> (B, H, C_out, P)
+
+    def _remove_cycle(
+        self, normalized: torch.Tensor, future: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The lookback's targets less the cycle, ``future`` without the positions, and ``loc`` with the
+        horizon's cycle (on the scale the head forecasts in) added, so that rescaling puts it back.
+
+        Shapes:
+            normalized: (B, L, C_in), future: (B, H, C_fut), loc and scale: (B, 1, C_out)
+            -> (B, L, C_in), (B, H, C_fut - 1), (B, H, C_out)
+        """
+        channel, targets = self.season_channel, self.target_size
+        position = future[:, 0, channel].long()  # -> (B,), of each window's first forecast step
+        past_cycle, future_cycle = self.cycle(position, normalized.shape[1], future.shape[1])
+        normalized = torch.cat([normalized[..., :targets] - past_cycle, normalized[..., targets:]], dim=-1)
+        future = torch.cat([future[..., :channel], future[..., channel + 1 :]], dim=-1)  # -> (B, H, C_fut - 1)
+        return normalized, future, loc + scale * future_cycle
 
     def _per_channel(
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor
@@ -292,6 +331,17 @@ class Forecaster(L.LightningModule):
         if self.loss.levels:
             prediction["quantiles"] = batch.to_original(self.loss.quantiles(params, self.loss.levels))
         return prediction
+
+    def setup(self, stage: str) -> None:
+        """Start a residual cycle at the data's seasonal profile (``season_means`` of the data module).
+
+        Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
+        loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
+        """
+        season_means = getattr(self.trainer.datamodule, "season_means", None) if self._trainer else None
+        if stage == "fit" and self.cycle is not None and season_means is not None:
+            with torch.no_grad():
+                self.cycle.values.copy_(season_means())
 
     def on_fit_start(self) -> None:
         """Train and validate the network itself, also when resuming from a checkpoint that fell back.

@@ -17,7 +17,7 @@ from .calendar import CalendarEncoding, calendar_columns, calendar_features, ste
 from .frames import Roles, SeriesTable
 from .scaling import AffineScaling, series_chunks
 
-__all__ = ["SeriesBuffer", "build_buffer", "naive_scale", "static_vocabularies", "encode_statics"]
+__all__ = ["SeriesBuffer", "build_buffer", "naive_scale", "season_means", "static_vocabularies", "encode_statics"]
 
 _CHUNK_CELLS = 1 << 20  # values copied at once (8 MiB of float64; the row indices take four times that)
 
@@ -80,7 +80,9 @@ def build_buffer(
             channel += len(columns)
         if features:
             times = step_times(table.times[table.offsets[series]], capacity[series], freq)
-            values[offsets[chunk.start] : offsets[chunk.stop], channel:] = calendar_features(times, features, encoding)
+            values[offsets[chunk.start] : offsets[chunk.stop], channel:] = calendar_features(
+                times, features, encoding, freq
+            )
     return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed)
 
 
@@ -107,6 +109,39 @@ def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seas
         train = buffer.values[offset : offset + end, :targets].double()  # -> (T, C_out)
         scales.append((train[seasonal_period:] - train[:-seasonal_period]).abs().mean(0))  # -> (C_out,), NaN if empty
     return torch.stack(scales).float()  # -> (N, C_out)
+
+
+def season_means(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, channel: int, period: int) -> torch.Tensor:
+    """Each target's mean at each position in the season over the training rows of all series, less its
+    mean over the positions: the data's seasonal profile on the scaled data, 0 where a position never occurs.
+
+    Args:
+        buffer: the scaled series; ``channel`` holds each row's position in the season.
+        train_rows: (N,) training rows at the start of each series.
+        targets: C_out, the target channels (first in the buffer).
+        channel: the buffer channel of the positions (the calendar feature ``season``, integer encoding).
+        period: steps of the season.
+
+    Shapes:
+        -> (period, C_out)
+
+    Example:
+        >>> import numpy as np, torch
+        >>> values = torch.tensor([[1.0, 0.0], [3.0, 1.0], [2.0, 0.0], [9.0, 1.0], [5.0, 0.0]])
+        >>> buffer = SeriesBuffer(values, offsets=np.array([0, 3]), future_rows=np.zeros(2, dtype=int))
+        >>> season_means(buffer, np.array([2, 2]), targets=1, channel=1, period=2)
+        tensor([[-1.5000],
+                [ 1.5000]])
+    """
+    sums, counts = torch.zeros(period, targets, dtype=torch.float64), torch.zeros(period, dtype=torch.float64)
+    for offset, end in zip(buffer.offsets.tolist(), train_rows.tolist(), strict=True):
+        rows = buffer.values[offset : offset + end]  # -> (T, C)
+        positions = rows[:, channel].long()  # -> (T,)
+        sums.index_add_(0, positions, rows[:, :targets].double())
+        counts.index_add_(0, positions, torch.ones(len(rows), dtype=torch.float64))
+    seen = counts > 0
+    means = sums / counts.clamp(min=1)[:, None]  # -> (period, C_out)
+    return torch.where(seen[:, None], means - means[seen].mean(0), 0.0).float()
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

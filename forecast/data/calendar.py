@@ -14,7 +14,17 @@ import pandas as pd
 
 from ..errors import ForecastDataError
 
-__all__ = ["CALENDAR_FEATURES", "CalendarEncoding", "calendar_columns", "calendar_features", "fixed_step", "step_times"]
+__all__ = [
+    "CALENDAR_FEATURES",
+    "SEASON",
+    "CalendarEncoding",
+    "calendar_columns",
+    "calendar_features",
+    "fixed_step",
+    "season_positions",
+    "seasonal_period",
+    "step_times",
+]
 
 CalendarEncoding = Literal["cyclical", "integer"]
 
@@ -45,12 +55,79 @@ CALENDAR_FEATURES: dict[str, CalendarField] = {
 }
 
 
-def _check(features: list[str]) -> None:
-    unknown = [name for name in features if name not in CALENDAR_FEATURES]
-    if unknown:
+# The one feature that depends on the data's frequency as well as on the times: each step's position in the
+# data's season (``seasonal_period``), e.g. the hour of hourly data, the quarter-hour of the day of 15-minute data.
+SEASON = "season"
+
+
+def seasonal_period(freq: str) -> int | None:
+    """The steps of one season at ``freq``: a day of sub-daily data, a week of daily data, a year of
+    weekly, monthly or quarterly data; ``None`` when no such cycle is common (yearly data).
+
+    Example:
+        >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("D"), seasonal_period("MS")
+        (24, 96, 7, 12)
+    """
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, pd.offsets.Tick):
+        step, day = pd.Timedelta(offset), pd.Timedelta(days=1)
+        if step < day and day % step == pd.Timedelta(0):
+            return day // step
+        return {day: 7, 7 * day: 52}.get(step)
+    seasons = {pd.offsets.Week: 52, pd.offsets.MonthBegin: 12, pd.offsets.MonthEnd: 12, pd.offsets.QuarterBegin: 4}
+    seasons |= {pd.offsets.QuarterEnd: 4, pd.offsets.BusinessDay: 5, pd.offsets.Day: 7}  # a week of (business) days
+    return next((steps // offset.n for kind, steps in seasons.items() if isinstance(offset, kind)), None)
+
+
+def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
+    """Each time's zero-based position in the season of ``seasonal_period(freq)`` steps.
+
+    Positions count steps of ``freq`` on the times' wall clock, so consecutive steps have consecutive
+    positions (modulo the season) and the same time of the season always has the same position, in
+    any series and at any date: the hour for hourly data, the quarter-hour of the day for 15-minute
+    data, a fixed numbering of the weekdays for daily data, the month for monthly data.
+
+    Example:
+        >>> season_positions(pd.date_range("2016-07-01 22:00", periods=4, freq="h"), "h")
+        array([22, 23,  0,  1])
+
+    Raises:
+        ForecastDataError: ``freq`` has no season (yearly data).
+    """
+    period = seasonal_period(freq)
+    if period is None:
         raise ForecastDataError(
-            f"calendar feature(s) {unknown} unknown; choose from {list(CALENDAR_FEATURES)} in data.calendar.features"
+            f"calendar feature {SEASON!r} needs a frequency with a season (sub-daily, daily, weekly, monthly or "
+            f"quarterly); the data's frequency {freq!r} has none: leave {SEASON!r} out of data.calendar.features"
         )
+    offset = pd.tseries.frequencies.to_offset(freq)
+    wall = times.tz_localize(None) if times.tz is not None else times
+    fixed = isinstance(offset, pd.offsets.Tick | pd.offsets.Day)
+    if fixed:
+        steps = (wall - pd.Timestamp(0)) // pd.Timedelta(offset)  # steps since 1970-01-01 00:00
+    elif isinstance(offset, pd.offsets.BusinessDay):
+        steps = wall.day_of_week
+    elif isinstance(offset, pd.offsets.Week):
+        steps = (wall - pd.Timestamp(0)).days // 7
+    else:  # months or quarters since 1970
+        months = wall.year * 12 + wall.month - 1
+        steps = months // (3 if isinstance(offset, pd.offsets.QuarterBegin | pd.offsets.QuarterEnd) else 1)
+    return np.asarray(steps, dtype=np.int64) // (1 if fixed else offset.n) % period
+
+
+def _field(name: str, freq: str | None) -> CalendarField:
+    if name != SEASON:
+        return CALENDAR_FEATURES[name]
+    if freq is None:
+        raise ValueError(f"calendar feature {SEASON!r} needs the data's frequency: pass freq")
+    return CalendarField(index=lambda t: season_positions(t, freq), period=lambda t: seasonal_period(freq))
+
+
+def _check(features: list[str]) -> None:
+    known = [*CALENDAR_FEATURES, SEASON]
+    unknown = [name for name in features if name not in known]
+    if unknown:
+        raise ForecastDataError(f"calendar feature(s) {unknown} unknown; choose from {known} in data.calendar.features")
 
 
 def calendar_columns(features: list[str], encoding: CalendarEncoding) -> list[str]:
@@ -65,13 +142,16 @@ def calendar_columns(features: list[str], encoding: CalendarEncoding) -> list[st
     return [f"{name}_{part}" for name in features for part in ("sin", "cos")]
 
 
-def calendar_features(times: pd.DatetimeIndex, features: list[str], encoding: CalendarEncoding) -> np.ndarray:
+def calendar_features(
+    times: pd.DatetimeIndex, features: list[str], encoding: CalendarEncoding, freq: str | None = None
+) -> np.ndarray:
     """The calendar features of ``times``, one channel per name of :func:`calendar_columns`.
 
     Args:
         times: any times; their own time zone (if any) decides the hour and the day.
         features: names from ``CALENDAR_FEATURES``.
         encoding: ``integer`` for the zero-based index, ``cyclical`` for its sine and cosine.
+        freq: the data's frequency, which the feature ``season`` needs (``season_positions``).
 
     Shapes:
         (T,) -> (T, len(calendar_columns(features, encoding)))
@@ -82,7 +162,7 @@ def calendar_features(times: pd.DatetimeIndex, features: list[str], encoding: Ca
     _check(features)
     channels = []
     for name in features:
-        field = CALENDAR_FEATURES[name]
+        field = _field(name, freq)
         index = np.asarray(field.index(times), dtype=np.float64)  # -> (T,)
         if encoding == "integer":
             channels.append(index)

@@ -13,8 +13,9 @@ from torch.utils.data import DataLoader
 
 from ..errors import ForecastDataError
 from ..specs import to_record
-from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, static_vocabularies
-from .calendar import calendar_columns
+from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, season_means, static_vocabularies
+from .calendar import SEASON, calendar_columns, season_positions
+from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
 from .frames import read_source, resolve_roles, to_table
 from .loaders import evaluation_loader, training_loader
 from .options import GROUPED_KEYS, Calendar, Columns, Scaling
@@ -54,7 +55,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
         horizon: H, future steps it forecasts.
         columns: the columns' roles (targets, past, future and static covariates) and the id and
             time columns of long data (``Columns``).
-        calendar: calendar features as future covariates, and their encoding (``Calendar``).
+        calendar: calendar features as future covariates, and their encoding (``Calendar``). With the
+            feature ``season`` in integer encoding, ``season_channel`` is its channel of ``future`` and
+            ``season_length`` the steps of the season, which the CLI links into the model for its
+            residual cycle.
         split: where train, validation and test lie, per series; ``None`` means a built-in data set's own
             preset (the ETT borders for ``etth1``), else ``FractionSplit()``.
         train_stride: rows between consecutive training windows of a series.
@@ -133,6 +137,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.target_size = len(self.roles.targets)
         self.input_size = len(self.roles.targets) + len(self.roles.past)
         self.future_size = len(self.roles.future) + len(calendar_columns(*self.calendar))
+        features, encoding = self.calendar
+        if SEASON in features:
+            season_positions(self.table.times[:1], self.freq)  # refuses a frequency without a season
+        self.season_channel = (
+            len(self.roles.future) + features.index(SEASON) if encoding == "integer" and SEASON in features else None
+        )
+        self.season_length = steps_per_season(self.freq) or 1
         self.static_size = len(self.roles.static)
         self.scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
         # Built on first use, after any checkpoint's scalings are loaded; None again when those change.
@@ -239,6 +250,18 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 raise RuntimeError("call setup() (or load_state_dict) before reading static features")
             self._static = encode_statics(self.table, self.vocabularies, self.scalings[2])
         return self._static
+
+    def season_means(self) -> torch.Tensor:
+        """Each target's seasonal profile on its scaled training rows (``buffer.season_means``), shape
+        (season_length, C_out): where a model's residual cycle starts, so that it need not learn it from zero.
+
+        Raises:
+            ValueError: the calendar has no feature ``season`` in integer encoding.
+        """
+        if self.season_channel is None:
+            raise ValueError("season_means needs data.calendar: {features: [season], encoding: integer}")
+        channel = self.input_size + self.season_channel  # the buffer: [targets | past | future channels]
+        return season_means(self.buffer, self.borders[:, 0], self.target_size, channel, self.season_length)
 
     def _windows(self, part: str) -> Windows:
         """The windows of ``part``.

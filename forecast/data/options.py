@@ -87,7 +87,10 @@ class Calendar:
     One group, so that the features and their encoding are chosen together.
 
     Args:
-        features: from ``minute, hour, dayofweek, day, dayofyear, weekofyear, month, quarter``;
+        features: from ``minute, hour, dayofweek, day, dayofyear, weekofyear, month, quarter``, and
+            ``season``, each step's position in the season of the data's frequency (the hour of hourly
+            data, the quarter-hour of the day of 15-minute data; ``calendar.season_positions``), which a
+            model's residual cycle (``forecast.nn.ResidualCycle``) reads in integer encoding;
             ``None``: none.
         encoding: ``cyclical`` (sine and cosine of each) or ``integer`` (zero-based index).
     """

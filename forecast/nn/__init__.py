@@ -1,6 +1,7 @@
 """The network parts a Forecaster composes: normalizations, encoders and heads."""
 
 from .baselines import IdentityEncoder, LastValueHead, LookbackLinearHead, LookbackMeanHead, SeasonalNaiveHead
+from .cycle import ResidualCycle
 from .embeddings import Embedding, IdentityEmbedding, LinearEmbedding, SegmentEmbedding
 from .encoders import Encoder, EncoderOutput, GRUEncoder, LSTMEncoder, RNNEncoder, StackedEncoder
 from .heads import AutoregressiveHead, Decoding, Head, LinearHead, SegmentHead
@@ -30,6 +31,7 @@ __all__ = [
     "IdentityEmbedding",
     "LinearEmbedding",
     "SegmentEmbedding",
+    "ResidualCycle",
     "Normalization",
     "NoNormalization",
     "LastValueNormalization",

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from forecast import Calendar, Columns, ForecastDataError, TimeSeriesDataModule
-from forecast.data.calendar import CALENDAR_FEATURES, calendar_columns, calendar_features
+from forecast.data.calendar import (
+    CALENDAR_FEATURES,
+    calendar_columns,
+    calendar_features,
+    season_positions,
+    seasonal_period,
+)
 
 TIMES = pd.date_range("2023-12-30 22:45", periods=24 * 70, freq="h").append(pd.DatetimeIndex(["2024-02-29 07:15"]))
 HOURS = Calendar(features=["hour"], encoding="integer")
@@ -78,3 +84,55 @@ def test_calendar_uses_the_data_time_zone():
     data.setup("fit")
     batch = data.dataset("train").__getitems__(list(range(len(data.dataset("train")))))
     np.testing.assert_array_equal(batch.future[:, 0, 0].numpy(), index[batch.time.numpy()].hour)
+
+
+@pytest.mark.parametrize(
+    "freq, start, expected",
+    [
+        ("h", "2024-01-07 21:00", lambda t: t.hour),
+        ("15min", "2024-01-07 23:15", lambda t: t.hour * 4 + t.minute // 15),
+        ("2h", "2024-01-07 20:00", lambda t: t.hour // 2),
+        ("MS", "2023-10-01", lambda t: t.month - 1),
+        ("QS", "2023-07-01", lambda t: t.quarter - 1),
+        ("B", "2024-01-04", lambda t: t.day_of_week),
+    ],
+)
+def test_season_is_each_steps_position_in_the_frequencys_season(freq, start, expected):
+    times = pd.date_range(start, periods=30, freq=freq)
+    positions = calendar_features(times, ["season"], "integer", freq)[:, 0]
+    np.testing.assert_array_equal(positions, np.asarray(expected(times), dtype=np.float32))
+
+
+@pytest.mark.parametrize("freq, period", [("D", 7), ("W", 52), ("h", 24)])
+def test_season_positions_run_on_by_one_and_repeat_at_any_date(freq, period):
+    """Consecutive steps have consecutive positions, and a time one season later has the same position."""
+    times = pd.date_range("1987-03-02", periods=3 * period, freq=freq)
+    positions = season_positions(times, freq)
+    assert seasonal_period(freq) == period
+    np.testing.assert_array_equal(np.diff(positions) % period, 1)
+    np.testing.assert_array_equal(positions[period:], positions[:-period])
+    later = pd.date_range(times[0] + 40 * period * pd.tseries.frequencies.to_offset(freq), periods=period, freq=freq)
+    np.testing.assert_array_equal(season_positions(later, freq), positions[:period])
+
+
+def test_season_counts_on_the_wall_clock_of_the_data():
+    times = pd.date_range("2024-03-31 00:00", periods=6, freq="h", tz="Europe/Berlin")  # over a DST change
+    np.testing.assert_array_equal(season_positions(times, "h"), times.hour)
+
+
+def test_data_module_says_where_the_season_is_for_the_model(long_frame):
+    calendar = Calendar(features=["hour", "season"], encoding="integer")
+    data = TimeSeriesDataModule(long_frame, 10, 5, columns=Columns(targets=["y"], future_covariates=["price"]),
+                                calendar=calendar)  # fmt: skip
+    assert (data.future_size, data.season_channel, data.season_length) == (3, 2, 24)
+    data.setup("fit")
+    batch = data.dataset("val").__getitems__([0, 5])
+    np.testing.assert_array_equal(batch.future[..., 2], batch.future[..., 1])  # hourly: the season is the hour
+    cyclical = TimeSeriesDataModule(long_frame, 10, 5, columns=Columns(targets=["y"]), calendar=Calendar(["season"]))
+    assert (cyclical.future_size, cyclical.season_channel) == (2, None)  # sine and cosine: no position to read
+
+
+def test_season_of_data_without_one_is_refused_naming_the_key():
+    frame = pd.DataFrame({"x": np.arange(60.0)}, index=pd.date_range("1900-01-01", periods=60, freq="YS"))
+    with pytest.raises(ForecastDataError, match=r"frequency 'YS-JAN' has none: leave 'season' out of data\.calendar"):
+        TimeSeriesDataModule(frame, 8, 4, calendar=Calendar(features=["season"], encoding="integer"))

@@ -1,0 +1,44 @@
+"""A learned periodic component, taken out of the window before the encoder and put back into the forecast.
+
+CycleNet (Lin et al., "CycleNet: Enhancing Time Series Forecasting through Modeling Periodic Patterns",
+NeurIPS 2024) learns one value per channel and position in the season (a day of hourly data), shared
+by all windows; the network forecasts only the residual. Any encoder and head can be wrapped this way.
+"""
+
+import torch
+from torch import nn
+
+__all__ = ["ResidualCycle"]
+
+
+class ResidualCycle(nn.Module):
+    """One learned value per position in the season and target channel, indexed by each step's position.
+
+    The Forecaster subtracts the cycle from the normalized lookback's targets and adds it to the
+    forecast (on the same normalized scale); positions come from the calendar feature ``season``,
+    so consecutive steps have consecutive positions and the cycle is the same at any date. ``fit``
+    starts it at the training rows' seasonal profile (``TimeSeriesDataModule.season_means``; CycleNet
+    starts from zero, which at a small learning rate stays near zero for many steps); that profile is
+    on the scaled data, which is the forecasting scale of ``LastValueNormalization``.
+
+    Args:
+        channels: C_out, target channels (given by the Forecaster).
+        period: steps of the season (the data's ``season_length``, linked by the CLI: 24 for hourly data).
+    """
+
+    def __init__(self, channels: int, period: int):
+        super().__init__()
+        if period < 1:
+            raise ValueError(f"ResidualCycle needs a period >= 1; got {period}")
+        self.period = period
+        self.values = nn.Parameter(torch.zeros(period, channels))  # zero: the network alone, until fit starts it
+
+    def forward(self, position: torch.Tensor, lookback: int, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cycle over the lookback and over the horizon of windows whose first forecast step is at ``position``.
+
+        Shapes:
+            position: (B,) integer -> lookback cycle (B, L, C_out), horizon cycle (B, H, C_out)
+        """
+        steps = torch.arange(-lookback, horizon, device=position.device)  # -> (L + H,), 0 the first forecast step
+        cycle = self.values[(position[:, None] + steps) % self.period]  # -> (B, L + H, C_out)
+        return cycle[:, :lookback], cycle[:, lookback:]
