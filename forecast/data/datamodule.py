@@ -67,6 +67,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
         sampling: training windows drawn ``windows`` uniformly, or ``series`` with equal weight per
             series (then with replacement).
         batch_size: windows per batch.
+        batch_channels: when set, each batch holds ``batch_channels // C_out`` windows (at least one)
+            instead of ``batch_size``: the batch counted in target channels, which is what a step of a
+            channel-independent model costs in time and memory. 1792 is 256 windows of ETTh1's 7
+            channels, and 5 of electricity's 321; ``batch_size`` alone would make those 82,176 series.
         num_workers: DataLoader worker processes (0 loads in the training process; a batch is a few
             gathers, so workers rarely pay off and compete for CPU cores with the model).
         pin_memory: page-locked batches, for faster copies to a GPU.
@@ -99,6 +103,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         scaling: Scaling = Scaling(),
         sampling: Literal["windows", "series"] = "windows",
         batch_size: int = 64,
+        batch_channels: int | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
         freq: str | None = None,
@@ -111,8 +116,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         super().__init__()
         counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
         counts["seasonal_period"] = seasonal_period
+        counts["batch_size"] = batch_size
+        if batch_channels is not None:
+            counts["batch_channels"] = batch_channels
         if min(counts.values()) < 1:
-            raise ValueError(f"lookback, horizon, strides and seasonal_period must be >= 1; got {counts}")
+            raise ValueError(f"lookback, horizon, strides, seasonal_period and batch sizes must be >= 1; got {counts}")
         ignore = ["source"] if isinstance(source, pd.DataFrame) else None
         self.save_hyperparameters(ignore=ignore)
         self.save_hyperparameters({name: to_record(value) for name, value in self.hparams.items()}, ignore=ignore)
@@ -145,6 +153,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         )
         self.season_length = steps_per_season(self.freq) or 1
         self.static_size = len(self.roles.static)
+        if batch_channels is not None:
+            self.batch_size = max(1, batch_channels // self.target_size)
         self.scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
         # Built on first use, after any checkpoint's scalings are loaded; None again when those change.
         self._buffer: SeriesBuffer | None = None

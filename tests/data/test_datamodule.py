@@ -234,3 +234,20 @@ def test_checkpoint_data_entries_load_with_weights_only(long_frame, tmp_path):
     torch.save({"hyper_parameters": dict(data.hparams), "state": data.state_dict()}, tmp_path / "data.pt")
     loaded = torch.load(tmp_path / "data.pt", weights_only=True)
     assert loaded["state"] == data.state_dict() and loaded["hyper_parameters"] == dict(data.hparams)
+
+
+@pytest.mark.parametrize("channels, windows", [(7, 256), (20, 89), (321, 5), (4000, 1)])
+def test_batch_channels_sets_the_windows_per_batch_from_the_number_of_targets(channels, windows):
+    """A channel-independent model's step costs windows x channels: batch_channels keeps that product."""
+    index = pd.date_range("2024-01-01", periods=600, freq="h")  # 389 training windows
+    frame = pd.DataFrame(np.zeros((600, channels), dtype=np.float32), index=index).add_prefix("c")
+    data = TimeSeriesDataModule(frame, 24, 8, batch_size=64, batch_channels=1792)
+    data.setup("fit")
+    assert data.batch_size == windows
+    assert len(next(iter(data.train_dataloader()))) == windows < len(data.dataset("train"))
+    assert len(next(iter(data.val_dataloader()))) == min(windows, len(data.dataset("val")))
+
+
+def test_zero_batch_sizes_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"'batch_channels': 0"):
+        TimeSeriesDataModule("etth1", batch_channels=0)
