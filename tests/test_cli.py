@@ -66,6 +66,11 @@ def run_cli(tiny_cli):
     return run
 
 
+def in_process(subcommand: str, *args: str, root: Path, csv: str, tiny_cli) -> None:
+    """``subcommand`` in this process with the arguments of ``run_cli``: for checks that need no fresh process."""
+    main([subcommand, "--config", str(ROOT / "configs/quickstart.yaml"), *tiny_cli(csv, root, batch_size=32), *args])
+
+
 def metrics_of(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "metrics.csv")
 
@@ -116,10 +121,11 @@ def test_test_in_a_new_process_uses_the_best_checkpoint(fitted, run_cli):
     assert logged["test/mae_orig"] == pytest.approx(np.mean(np.abs(forecast - target)), rel=1e-4)
 
 
-def test_predict_writes_the_forecast_after_the_data(fitted, run_cli):
+def test_predict_writes_the_forecast_after_the_data(fitted, tiny_cli):
     root, csv, frame, _ = fitted
     output = root / "forecast.csv"
-    run_cli("predict", "--ckpt_path", "last", "--prediction_writer.output", str(output), root=root, csv=csv)
+    in_process("predict", "--ckpt_path", "last", "--prediction_writer.output", str(output), root=root, csv=csv,
+               tiny_cli=tiny_cli)  # fmt: skip
     table = pd.read_csv(output, parse_dates=["time"])
     assert list(table.columns) == ["id", "time", "a", "b"]
     expected_times = pd.date_range(frame.index[-1] + pd.Timedelta(hours=1), periods=6, freq="h")
@@ -128,9 +134,9 @@ def test_predict_writes_the_forecast_after_the_data(fitted, run_cli):
     np.testing.assert_allclose(table[["a", "b"]].to_numpy(), forecast[0], rtol=1e-4)
 
 
-def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted, run_cli):
+def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted, tiny_cli):
     root, csv, _, _ = fitted
-    run_cli("fit", "--ckpt_path", "last", "--trainer.max_epochs", "3", root=root, csv=csv)
+    in_process("fit", "--ckpt_path", "last", "--trainer.max_epochs", "3", root=root, csv=csv, tiny_cli=tiny_cli)
     resumed = torch.load(resolve_checkpoint("last", root), map_location="cpu", weights_only=True)
     assert resumed["epoch"] == 2  # zero-based: the third epoch, after two done in the first run
     run_dir = Path(resolve_checkpoint("last", root)).parents[1]
