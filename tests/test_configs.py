@@ -109,3 +109,14 @@ def test_etth1_config_fits_and_tests_its_checkpoint_through_the_cli(config, wide
     assert type(fitted.model.encoder).__name__ == class_path.split(".")[-1]
     if fitted.model.loss.levels:  # a probabilistic config also reports its interval's coverage
         assert 0 <= scores["test/coverage"] <= 1
+
+
+@pytest.mark.parametrize("config", sorted((ETTH1.parent / "ltsf").glob("*.yaml")), ids=lambda path: path.stem)
+def test_ltsf_config_takes_a_horizon_its_segments_do_not_divide(config, tmp_path):
+    """ILI's horizons (24-60) with segments of 48: the configs train and forecast them unchanged."""
+    args = ["--data.horizon", "36", "--data.batch_channels", "14", "--trainer.fast_dev_run", "true",
+            "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+    cli = main(["fit", "--config", str(config), *args])
+    batch = next(iter(cli.datamodule.val_dataloader()))
+    assert cli.model(batch.past, batch.future, batch.static).shape == (2, 36, 7, 1)

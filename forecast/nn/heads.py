@@ -95,7 +95,7 @@ class LinearHead(Head):
 class SegmentHead(Head):
     """Parallel multi-step decoding (SegRNN's PMF): the horizon in segments, all decoded at once.
 
-    Each of the H / seg_len segments is one recurrent step from the encoder's final state, whose
+    Each of the ceil(H / seg_len) segments is one recurrent step from the encoder's final state, whose
     input says which segment it is (a learned position embedding), plus the static features
     (including a channel embedding under channel independence) and the segment's future covariates.
     A linear layer maps each step's output to the segment's values; when the encoder's state does
@@ -109,12 +109,14 @@ class SegmentHead(Head):
     Args:
         dims: sizes from the Forecaster.
         decoding: from the Forecaster: the encoder's factory builds the decoder.
-        seg_len: forecast steps per segment; must divide the horizon.
+        seg_len: forecast steps per segment. When it does not divide the horizon, the last segment
+            is cut to it (with zeros as the future covariates of the steps past the horizon), so one
+            config serves every horizon of a data set (ILI's 24-60 with segments of 48).
         position_size: features of the position embedding; ``None`` means half the encoder's size.
         dropout: dropout on the decoder's output before the linear map.
 
     Raises:
-        ValueError: ``seg_len`` does not divide the horizon, or the Forecaster gave no encoder factory.
+        ValueError: ``seg_len`` is below 1, or the Forecaster gave no encoder factory.
     """
 
     def __init__(
@@ -127,15 +129,13 @@ class SegmentHead(Head):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if seg_len < 1 or dims.horizon % seg_len:
-            raise ValueError(
-                f"model.head.init_args.seg_len={seg_len} must divide the horizon {dims.horizon}; "
-                "choose a divisor of data.horizon"
-            )
+        if seg_len < 1:
+            raise ValueError(f"model.head.init_args.seg_len={seg_len} must be at least 1")
         if decoding is None:
             raise ValueError("SegmentHead decodes with the encoder's own factory; build it through Forecaster")
-        self.seg_len, self.segments = seg_len, dims.horizon // seg_len
-        self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
+        self.seg_len, self.segments = seg_len, -(-dims.horizon // seg_len)  # the last segment may pass the horizon
+        self.horizon = dims.horizon
+        self.out_shape = (self.segments * seg_len, dims.target_size, dims.num_params)
         position_size = position_size or max(dims.encoder_size // 2, 1)
         self.position = nn.Parameter(torch.randn(self.segments, position_size) / position_size**0.5)
         self.decoder = decoding.encoder(position_size + dims.static_size + seg_len * dims.future_size)
@@ -155,18 +155,20 @@ class SegmentHead(Head):
         target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         # encoded.state: (layers * dirs, B, D) or a tuple of those, future: (B, H, C_fut), static: (B, S)
+        # S_H = ceil(H / seg_len) segments
         batch = static.shape[0]
+        future = nn.functional.pad(future, (0, 0, 0, self.out_shape[0] - self.horizon))  # -> (B, S_H * seg_len, C_fut)
         inputs = [
-            self.position[None],  # -> (1, H / seg_len, position_size): the same for every row
+            self.position[None],  # -> (1, S_H, position_size): the same for every row
             static[:, None],  # -> (B, 1, S): the same for every segment
-            future.reshape(batch, self.segments, -1),  # -> (B, H / seg_len, seg_len * C_fut), also for C_fut = 0
+            future.reshape(batch, self.segments, -1),  # -> (B, S_H, seg_len * C_fut), also for C_fut = 0
         ]
-        features = self.decoder.broadcast_step(inputs, encoded.state)  # one step per segment -> (B, H / seg_len, D)
+        features = self.decoder.broadcast_step(inputs, encoded.state)  # one step per segment -> (B, S_H, D)
         if self.reads_last:
-            window = encoded.last[:, None].expand(-1, self.segments, -1)  # -> (B, H / seg_len, D)
-            features = torch.cat([features, window], dim=-1)  # -> (B, H / seg_len, 2 D)
-        params = self.linear(self.dropout(features))  # -> (B, H / seg_len, seg_len * C_out * P)
-        return params.view(batch, *self.out_shape)  # -> (B, H, C_out, P)
+            window = encoded.last[:, None].expand(-1, self.segments, -1)  # -> (B, S_H, D)
+            features = torch.cat([features, window], dim=-1)  # -> (B, S_H, 2 D)
+        params = self.linear(self.dropout(features))  # -> (B, S_H, seg_len * C_out * P)
+        return params.view(batch, *self.out_shape)[:, : self.horizon]  # -> (B, H, C_out, P)
 
 
 class AutoregressiveHead(Head):

@@ -101,9 +101,20 @@ def test_segment_head_reads_future_covariates_of_its_own_segment_only():
     assert not torch.allclose(before[:, 2:], after[:, 2:])
 
 
-def test_segment_head_needs_seg_len_to_divide_the_horizon():
-    with pytest.raises(ValueError, match="seg_len=3 must divide the horizon 4"):
-        Forecaster(lookback=12, horizon=4, input_size=1, target_size=1, head=functools.partial(SegmentHead, seg_len=3))
+@pytest.mark.parametrize("encoder", ["gru", "sru"])
+def test_segment_head_cuts_its_last_segment_to_a_horizon_seg_len_does_not_divide(encoder):
+    """Horizon 5 with segments of 3: the first 5 steps of the horizon-6 forecast of the same weights,
+    whose sixth step's future covariates are the zeros the shorter horizon pads with."""
+    torch.manual_seed(0)
+    head = functools.partial(SegmentHead, seg_len=3)
+    sizes = dict(lookback=12, input_size=2, target_size=2, future_size=1, encoder=ENCODERS[encoder], head=head)
+    six, five = Forecaster(horizon=6, **sizes).eval(), Forecaster(horizon=5, **sizes).eval()
+    five.load_state_dict(six.state_dict())
+    past, future = torch.randn(4, 12, 2), torch.randn(4, 6, 1)
+    future[:, 5] = 0.0
+    forecast = five(past, future[:, :5], torch.zeros(4, 0))
+    assert forecast.shape == (4, 5, 2, 1)
+    torch.testing.assert_close(forecast, six(past, future, torch.zeros(4, 0))[:, :5])
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))
