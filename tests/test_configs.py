@@ -47,13 +47,13 @@ def test_ltsf_configs_differ_only_in_lookback_and_encoder_and_l96_is_the_etth1_s
     assert {name: config["data"]["lookback"] for name, config in ltsf.items()} == {"segrnn_l96": 96, "segrnn_l336": 336}
     assert ltsf["segrnn_l336"]["model"]["encoder"]["class_path"] == "forecast.nn.SRUEncoder"
     for config in ltsf.values():
-        assert config["naive_comparison"] == {"fallback": True}
+        assert config["naive_comparison"] == {"fallback": True} and config["data"]["nan_policy"] == "ffill"
         assert config["model"]["embedding"]["init_args"]["seg_len"] == config["model"]["head"]["init_args"]["seg_len"]
         assert config["data"]["lookback"] % config["model"]["embedding"]["init_args"]["seg_len"] == 0
 
     def recipe(config: dict) -> dict:
         config = {key: value for key, value in without_encoder_and_run_dir(config).items() if key != "naive_comparison"}
-        data = {key: value for key, value in config["data"].items() if key not in ("lookback", "batch_size")}
+        data = {key: value for key, value in config["data"].items() if key not in ("lookback", "batch_size", "nan_policy")}
         if "batch_channels" in data:  # the same batch on ETTh1: 1792 channels are 256 windows of 7
             data["batch_channels"] //= 7
         return config | {"data": data}
