@@ -85,7 +85,8 @@ def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
     Positions count steps of ``freq`` on the times' wall clock, so consecutive steps have consecutive
     positions (modulo the season) and the same time of the season always has the same position, in
     any series and at any date: the hour for hourly data, the quarter-hour of the day for 15-minute
-    data, a fixed numbering of the weekdays for daily data, the month for monthly data.
+    data, a fixed numbering of the weekdays for daily data, the month for monthly data. On times with
+    a time zone the wall clock skips or repeats an hour at daylight-saving changes, and so do the positions.
 
     Example:
         >>> season_positions(pd.date_range("2016-07-01 22:00", periods=4, freq="h"), "h")
