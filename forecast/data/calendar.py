@@ -22,6 +22,7 @@ __all__ = [
     "calendar_features",
     "fixed_step",
     "season_positions",
+    "season_steps",
     "seasonal_period",
     "step_times",
 ]
@@ -79,6 +80,21 @@ def seasonal_period(freq: str) -> int | None:
     return next((steps // offset.n for kind, steps in seasons.items() if isinstance(offset, kind)), None)
 
 
+def season_steps(freq: str) -> int:
+    """``seasonal_period(freq)`` for the feature ``season``, which needs one.
+
+    Raises:
+        ForecastDataError: ``freq`` has no season (yearly data).
+    """
+    period = seasonal_period(freq)
+    if period is None:
+        raise ForecastDataError(
+            f"calendar feature {SEASON!r} needs a frequency with a season (sub-daily, daily, weekly, monthly or "
+            f"quarterly); the data's frequency {freq!r} has none: leave {SEASON!r} out of data.calendar.features"
+        )
+    return period
+
+
 def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
     """Each time's zero-based position in the season of ``seasonal_period(freq)`` steps.
 
@@ -95,12 +111,7 @@ def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
     Raises:
         ForecastDataError: ``freq`` has no season (yearly data).
     """
-    period = seasonal_period(freq)
-    if period is None:
-        raise ForecastDataError(
-            f"calendar feature {SEASON!r} needs a frequency with a season (sub-daily, daily, weekly, monthly or "
-            f"quarterly); the data's frequency {freq!r} has none: leave {SEASON!r} out of data.calendar.features"
-        )
+    period = season_steps(freq)
     offset = pd.tseries.frequencies.to_offset(freq)
     wall = times.tz_localize(None) if times.tz is not None else times
     fixed = isinstance(offset, pd.offsets.Tick | pd.offsets.Day)

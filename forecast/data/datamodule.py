@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from ..errors import ForecastDataError
 from ..specs import to_record
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, season_means, static_vocabularies
-from .calendar import SEASON, calendar_columns, season_positions
+from .calendar import SEASON, calendar_columns, season_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
 from .frames import read_source, resolve_roles, to_table
 from .loaders import evaluation_loader, training_loader
@@ -147,7 +147,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.future_size = len(self.roles.future) + len(calendar_columns(*self.calendar))
         features, encoding = self.calendar
         if SEASON in features:
-            season_positions(self.table.times[:1], self.freq)  # refuses a frequency without a season
+            season_steps(self.freq)  # refuses a frequency without a season
         self.season_channel = (
             len(self.roles.future) + features.index(SEASON) if encoding == "integer" and SEASON in features else None
         )
