@@ -16,11 +16,20 @@ to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
         --data.columns.targets '[OT]' --model.head.init_args.seg_len 24  # univariate OT
 
 With ``--lookbacks 96 336 720`` each run fits the config at every one of those lookbacks and tests
-only the one that scored best on validation (its fit seconds are those of all its fits). It writes
-``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard deviation over
-seeds of test MSE and MAE (standardized scale) and of the fit seconds, each seed's lookback, and the
-published MSE / MAE of the same cell beside them. A run that finished before, with the same
-arguments, is read back from its directory's ``result.json``: rerun the same command to resume.
+only the one that scored best on validation (its fit seconds are those of all its fits).
+
+One validation part can rank two settings the opposite way to the test part that follows it (ETTh1's
+four months did, benchmarks/README.md). With ``--origins 3`` every fit is repeated with the split moved
+back by half a validation part, twice: the training rows end where each earlier validation part
+starts, and the test part is never read by a fit. A run's validation score, on which its lookback is
+chosen, is the mean over the origins of the best-validation scores; its test is of the fit at the
+preset's own split. ``--validation-only`` fits without testing: the table to choose settings on.
+
+It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard deviation
+over seeds of the validation score (the monitored ``val/loss``), of test MSE and MAE (standardized
+scale) and of the fit seconds, each seed's lookback, and the published MSE / MAE of the same cell
+beside them. A run that finished before, with the same arguments, is read back from its directory's
+``result.json``: rerun the same command to resume.
 """
 
 import os
@@ -37,6 +46,7 @@ import pandas as pd  # noqa: E402
 
 from forecast import datasets  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
+from forecast.data import TimeSeriesDataModule  # noqa: E402
 
 # Published test MSE / MAE at lookback 96 unless the name says otherwise, clean test loaders only (every
 # test window; benchmarks/README.md says why). Sources: SegRNN (Lin et al., arXiv 2308.11200, figures after
@@ -87,61 +97,115 @@ def fit(args: list[str], directory: Path) -> dict:
     return summary
 
 
+def origin_splits(dataset: str, origins: int) -> list[str]:
+    """The data set's split preset, then ``origins - 1`` splits each half a validation part earlier, as JSON.
+
+    Raises:
+        ValueError: the preset splits the data set's series at different rows, or an origin would leave
+            no training rows.
+    """
+    preset = json.dumps(datasets.info(dataset).split)
+    if origins == 1:
+        return [preset]
+    borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders
+    if (borders != borders[0]).any():
+        raise ValueError(f"--origins needs every series of {dataset} split at the same rows; use --origins 1")
+    step = int(borders[0, 1] - borders[0, 0]) // 2
+    if borders[0, 0] - (origins - 1) * step < 1:
+        raise ValueError(
+            f"--origins {origins}: the validation part of {dataset} starts at row {borders[0, 0]}, too early to "
+            f"move it back {origins - 1} times by {step} rows; use fewer origins"
+        )
+    keys = ["val_start", "test_start", "test_end"]
+    moved = [dict(zip(keys, map(int, borders[0] - origin * step), strict=True)) for origin in range(1, origins)]
+    return [preset, *(json.dumps({"class_path": "forecast.data.RowSplit", "init_args": rows}) for rows in moved)]
+
+
+def fit_at_origins(args: list[str], directory: Path, splits: list[str]) -> dict:
+    """``fit`` with ``args`` (which write into ``directory``), then at each further split into ``origin1``, ...
+    of ``directory``: the first fit's summary, with ``val_loss`` the mean of every fit's best validation
+    score and ``fit_s`` their sum."""
+    fits = [fit(args, directory)]
+    for origin, split in enumerate(splits[1:], 1):
+        where = directory / f"origin{origin}"
+        fits.append(fit([*args, "--data.split", split, "--trainer.default_root_dir", str(where)], where))
+    scores = [summary["val_loss"] for summary in fits]
+    return {**fits[0], "val_loss": sum(scores) / len(scores), "fit_s": sum(summary["fit_s"] for summary in fits)}
+
+
 def run(
-    dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: list[str], lookbacks: list[int] = ()
+    dataset: str,
+    config: Path,
+    horizon: int,
+    seed: int,
+    root: Path,
+    extra: list[str],
+    lookbacks: list[int] = (),
+    origins: int = 1,
+    test: bool = True,
 ) -> dict:
     """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
 
     With ``lookbacks``, the config is fitted at each of them (``--data.lookback``, each in its own
     directory ``L{lookback}``) and only the one with the best validation score is tested: the lookback
-    chosen on validation. The result is also written to ``result.json`` in the run's directory; a
-    later call with the same arguments reads it back instead of running again, and each finished fit
-    is read back from its ``fit.json``, so an interrupted leaderboard resumes.
+    chosen on validation. With ``origins`` > 1 each fit is repeated at earlier splits (``origin_splits``)
+    and the validation score is their mean. Without ``test`` nothing is tested (MSE and MAE are NaN). The
+    result is also written to ``result.json`` in the run's directory; a later call with the same
+    arguments reads it back instead of running again, and each finished fit is read back from its
+    ``fit.json``, so an interrupted leaderboard resumes.
 
     Returns:
-        The run's keys, its test MSE and MAE, its lookback, its fit seconds (of every lookback's fit),
-        the epochs the tested fit trained, and what won on validation there ("model" or a naive forecast).
+        The run's keys, its validation score, test MSE and MAE, its lookback, its fit seconds (of every
+        fit), the epochs the tested fit trained, and what won on validation (the model or a naive forecast).
     """
     directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
-    args = ["--config", str(config), "--data.source", dataset, "--data.split", json.dumps(datasets.info(dataset).split)]
+    splits = origin_splits(dataset, origins)
+    args = ["--config", str(config), "--data.source", dataset, "--data.split", splits[0]]
     args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
     args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
     saved = directory / "result.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
-    if earlier.get("args") == args and earlier.get("lookbacks", []) == list(lookbacks):
+    plan = {"args": args, "lookbacks": list(lookbacks), "origins": origins, "test": test}
+    if {key: earlier.get(key) for key in plan} == plan:
         return earlier["result"]
     fits = {
-        lookback: fit([*args, "--data.lookback", str(lookback), "--trainer.default_root_dir", str(where)], where)
+        lookback: fit_at_origins(
+            [*args, "--data.lookback", str(lookback), "--trainer.default_root_dir", str(where)], where, splits
+        )
         for lookback in lookbacks
         for where in [directory / f"L{lookback}"]
-    } or {None: fit(args, directory)}
+    } or {None: fit_at_origins(args, directory, splits)}
     chosen = min(fits, key=lambda lookback: fits[lookback]["val_loss"])
     test_args = [*args, "--data.lookback", str(chosen)] if chosen is not None else args
-    scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics
+    scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics if test else {}
     result = {
         "dataset": dataset,
         "config": config.stem,
         "horizon": horizon,
         "seed": seed,
-        "mse": float(scores["test/mse"]),
-        "mae": float(scores["test/mae"]),
+        "val_loss": fits[chosen]["val_loss"],
+        "mse": float(scores.get("test/mse", "nan")),
+        "mae": float(scores.get("test/mae", "nan")),
         "lookback": fits[chosen]["lookback"],
         "fit_s": sum(summary["fit_s"] for summary in fits.values()),
         "epochs": fits[chosen]["epochs"],
         "val_winner": fits[chosen]["val_winner"],
     }
-    saved.write_text(json.dumps({"args": args, "lookbacks": list(lookbacks), "result": result}, indent=1))
+    saved.write_text(json.dumps({**plan, "result": result}, indent=1))
     return result
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (data set, config, horizon): seeds, mean and standard deviation (ddof 1) of MSE, MAE and
-    fit seconds, the seeds whose model lost to a naive forecast on validation (of those that recorded
-    it), each seed's lookback, and the published MSE and MAE of the same cell (empty where none is recorded)."""
-    optional = ["val_winner", "lookback"]  # absent from results of older runs
+    """Per (data set, config, horizon): seeds, mean and standard deviation (ddof 1) of the validation
+    score, MSE, MAE and fit seconds, the seeds whose model lost to a naive forecast on validation (of
+    those that recorded it), each seed's lookback, and the published MSE and MAE of the same cell (empty
+    where none is recorded)."""
+    optional = ["val_winner", "lookback", "val_loss"]  # absent from results of older runs
     runs = runs.reindex(columns=[*runs.columns.drop(optional, errors="ignore"), *optional])
     table = runs.groupby(["dataset", "config", "horizon"], sort=False).agg(
         seeds=("seed", "size"),
+        val_mean=("val_loss", "mean"),
+        val_std=("val_loss", "std"),
         mse_mean=("mse", "mean"),
         mse_std=("mse", "std"),
         mae_mean=("mae", "mean"),
@@ -169,10 +233,11 @@ def to_markdown(table: pd.DataFrame) -> str:
         return f"{value:.{digits}f}" if std is None or pd.isna(std) else f"{value:.{digits}f} ± {std:.{digits}f}"
 
     models = [column[: -len(" mse")] for column in table.columns if column.endswith(" mse")]
-    header = ["dataset", "config", "H", "seeds", "L", "MSE", "MAE", "fit s", "naive wins val", *models]
+    header = ["dataset", "config", "H", "seeds", "L", "val", "MSE", "MAE", "fit s", "naive wins val", *models]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
         cells = [row["dataset"], row["config"], str(row["horizon"]), str(row["seeds"]), row["lookbacks"]]
+        cells += [figure(row["val_mean"], 4, row["val_std"])]
         cells += [figure(row["mse_mean"], 4, row["mse_std"]), figure(row["mae_mean"], 4, row["mae_std"])]
         cells += [figure(row["fit_s_mean"], 0, row["fit_s_std"]), str(row["naive_wins"])]
         cells += [f"{figure(row[f'{m} mse'], 3)} / {figure(row[f'{m} mae'], 3)}" for m in models]
@@ -188,12 +253,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
     parser.add_argument("--seeds", type=int, default=3, help="runs per cell, with seeds 0, 1, ...")
     parser.add_argument("--lookbacks", nargs="+", type=int, default=[], help="fit each, test the best on validation")
+    parser.add_argument("--origins", type=int, default=1, help="validation origins to average each fit's score over")
+    parser.add_argument("--validation-only", action="store_true", help="fit and score on validation, test nothing")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
     parser.add_argument("--out", type=Path, default=Path("runs/ltsf/leaderboard"), help="writes OUT.md and OUT.csv")
     argv = sys.argv[1:] if argv is None else argv
     args, extra = parser.parse_known_args(argv)
     runs = [
-        run(dataset, config, horizon, seed, args.root, extra, args.lookbacks)
+        run(dataset, config, horizon, seed, args.root, extra, args.lookbacks, args.origins, not args.validation_only)
         for dataset in args.datasets
         for config in args.configs
         for horizon in args.horizons

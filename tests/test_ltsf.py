@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast import datasets
+
 ROOT = Path(__file__).resolve().parents[1]
 ltsf = runpy.run_path(str(ROOT / "benchmarks" / "ltsf.py"), run_name="ltsf")
 TINY = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2"]
@@ -37,10 +39,10 @@ def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
     assert pd.isna(table.loc["ettm1", "SegRNN mse"]) and pd.isna(table.loc["ettm1", "mse_std"])
     markdown = ltsf["to_markdown"](table.reset_index())
     assert (
-        "| etth1 | gru | 96 | 3 | 96 336 96 | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 1 | 0.368 / 0.395 |"
+        "| etth1 | gru | 96 | 3 | 96 336 96 | - | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 1 | 0.368 / 0.395 |"
         in markdown
     )
-    assert "| ettm1 | gru | 96 | 1 | - | 0.3000 | 0.3500 | 50 | 0 | - / - |" in markdown
+    assert "| ettm1 | gru | 96 | 1 | - | - | 0.3000 | 0.3500 | 50 | 0 | - / - |" in markdown
 
 
 def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
@@ -85,3 +87,30 @@ def test_ltsf_lookbacks_fit_each_and_test_only_the_best_on_validation(tmp_path):
     again = ltsf["main"](args)  # read back: no fit and no test runs again
     pd.testing.assert_frame_equal(again, table)
     assert len([path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]) == 1
+
+
+def test_ltsf_origin_splits_move_the_presets_borders_back_by_half_a_validation_part():
+    splits = [json.loads(split) for split in ltsf["origin_splits"]("etth1", 3)]
+    assert splits[0] == datasets.info("etth1").split  # the preset itself: the leaderboard's own fits
+    assert [split["init_args"] for split in splits[1:]] == [
+        {"val_start": 7200, "test_start": 10080, "test_end": 12960},  # ETT: validation [8640, 11520), 2880 rows
+        {"val_start": 5760, "test_start": 8640, "test_end": 11520},
+    ]
+    assert ltsf["origin_splits"]("etth1", 1) == [json.dumps(datasets.info("etth1").split)]
+    with pytest.raises(ValueError, match="too early to move it back 6 times by 1440 rows"):
+        ltsf["origin_splits"]("etth1", 7)
+
+
+def test_ltsf_origins_score_the_mean_over_origins_and_validation_only_tests_nothing(tmp_path):
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--origins", "2", "--validation-only", "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b")]
+    table = ltsf["main"]([*args, *TINY])
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+    fits = [json.loads((where / "fit.json").read_text()) for where in (run, run / "origin1")]
+    assert "RowSplit" in fits[1]["args"][fits[1]["args"].index("--data.split", 5) + 1]  # the moved split, last
+    scores = [saved["fit"]["val_loss"] for saved in fits]
+    assert scores[0] != scores[1]
+    assert table["val_mean"].iloc[0] == pytest.approx(sum(scores) / 2)
+    tests = [path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]
+    assert table["mse_mean"].isna().all() and not tests
+    assert "| etth1 | linear | 24 | 1 | 96 | " + f"{sum(scores) / 2:.4f} | - | - |" in (tmp_path / "b.md").read_text()
