@@ -16,7 +16,7 @@ import warnings
 import torch
 
 from .sru_cpu import DTYPES, cpu_library, sru_recurrence_cpu
-from .sru_reference import sru_recurrence_reference
+from .sru_reference import check_recurrence_inputs, sru_recurrence_reference
 from .sru_tensor_ops import SRURecurrenceTensorOps
 
 __all__ = ["sru_recurrence", "sru_recurrence_reference"]
@@ -50,9 +50,13 @@ def sru_recurrence(
     pre-activations ``[x~, f, r(, x')]`` of every step from one matrix product; returns ``h``
     (B, T, dirs, D) and the final cell state (B, dirs, D), in ``u``'s dtype; half-precision inputs
     (autocast) are run in float32.
+
+    Raises:
+        ValueError: shapes that do not fit together, or tensors on different devices.
     """
     if torch.compiler.is_exporting() or torch.jit.is_tracing():
         return sru_recurrence_reference(u, highway, v, b, c0, use_tanh)
+    check_recurrence_inputs(u, highway, v, b, c0)
     if c0 is None:
         c0 = u.new_zeros(u.shape[0], u.shape[2], u.shape[4])
     dtype = u.dtype

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .build import load_library
+from .sru_reference import check_recurrence_inputs
 
 __all__ = ["DTYPES", "SRURecurrenceCPU", "cpu_library", "sru_recurrence_cpu"]
 
@@ -64,6 +65,7 @@ def _highway(u: torch.Tensor, highway: torch.Tensor | None) -> tuple[int, int]:
 
 def _forward(u, highway, v, b, c0, use_tanh: bool, keep_states: bool):
     """h, c_last, and every c_t (for the backward) when ``keep_states``; inputs contiguous, one dtype."""
+    check_recurrence_inputs(u, highway, v, b, c0)  # the kernel trusts these shapes with raw memory
     batch, steps, dirs, components, size = u.shape
     h = u.new_empty(batch, steps, dirs, size)
     c_all = u.new_empty(batch, steps, dirs, size) if keep_states else None

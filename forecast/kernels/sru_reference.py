@@ -6,7 +6,7 @@ with the v2 peephole terms ``v ⊙ c_{t-1}``. Autograd differentiates it; it is 
 
 import torch
 
-__all__ = ["sru_recurrence_reference"]
+__all__ = ["check_recurrence_inputs", "sru_recurrence_reference"]
 
 
 def sru_recurrence_reference(
@@ -52,3 +52,28 @@ def sru_recurrence_reference(
         outputs.append(torch.stack(h, dim=1))  # -> (B, T, D)
         finals.append(c)
     return torch.stack(outputs, dim=2), torch.stack(finals, dim=1)
+
+
+def check_recurrence_inputs(
+    u: torch.Tensor, highway: torch.Tensor | None, v: torch.Tensor, b: torch.Tensor, c0: torch.Tensor | None
+) -> None:
+    """Raise ``ValueError`` unless the inputs have the shapes above and share ``u``'s device.
+
+    The compiled kernels read and write raw memory by these shapes, so a mismatch must stop here:
+    unchecked, a 3-component ``u`` without ``highway`` would make them read and write past its end.
+    """
+    if u.dim() != 5 or u.shape[3] not in (3, 4):
+        raise ValueError(f"u must be (B, T, dirs, 3 or 4, D), got {tuple(u.shape)}")
+    batch, steps, dirs, components, size = u.shape
+    if components == 3 and highway is None:
+        raise ValueError("u has 3 components [x~, f, r]: pass the highway x' (B, T, dirs, D), or give u a 4th")
+    expected = {"highway": (batch, steps, dirs, size), "v": (2, dirs, size), "b": (2, dirs, size)}
+    expected["c0"] = (batch, dirs, size)
+    for name, tensor in {"highway": highway, "v": v, "b": b, "c0": c0}.items():
+        if tensor is None:
+            continue
+        if tuple(tensor.shape) != expected[name]:
+            got = tuple(tensor.shape)
+            raise ValueError(f"{name} must be {expected[name]} for u of shape {tuple(u.shape)}, got {got}")
+        if tensor.device != u.device:
+            raise ValueError(f"{name} is on {tensor.device} and u on {u.device}: move them to one device")

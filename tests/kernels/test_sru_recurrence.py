@@ -232,3 +232,21 @@ def test_sru_triton_matches_reference_on_gpu(directions, components):
     assert actual[0].grad_fn.name() == "SRURecurrenceTritonBackward"
     for got, want in zip(actual, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_sru_rejects_shapes_the_kernels_would_read_past():
+    """A 3-component u without its highway made the compiled kernel read and write past u's end (heap
+    corruption, then an abort); every mismatched shape is now a ValueError naming the argument."""
+    u, highway, v, b, c0 = make_inputs(1, 3)
+    with pytest.raises(ValueError, match="pass the highway"):
+        sru_recurrence(u, None, v, b, c0)
+    with pytest.raises(ValueError, match="pass the highway"):
+        SRURecurrenceCPU.apply(u, None, v, b, c0, False)
+    with pytest.raises(ValueError, match=r"c0 must be \(3, 1, 5\)"):
+        sru_recurrence(u, highway, v, b, c0[:, :, :4])
+    with pytest.raises(ValueError, match=r"v must be \(2, 1, 5\)"):
+        sru_recurrence(u, highway, v[:, :, :4], b, c0)
+    with pytest.raises(ValueError, match="highway must be"):
+        sru_recurrence(u, highway[:, :6], v, b, c0)
+    with pytest.raises(ValueError, match=r"u must be \(B, T, dirs, 3 or 4, D\)"):
+        sru_recurrence(u[:, :, 0], highway, v, b, c0)
