@@ -16,7 +16,12 @@ to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
         --data.columns.targets '[OT]' --model.head.init_args.seg_len 24  # univariate OT
 
 With ``--lookbacks 96 336 720`` each run fits the config at every one of those lookbacks and tests
-only the one that scored best on validation (its fit seconds are those of all its fits).
+only the one that scored best on validation (its fit seconds are those of all its fits). ``--choose KEY
+VALUE ...`` does the same for any setting the CLI takes, per horizon and seed; several ``--choose`` (and
+``--lookbacks``) are crossed:
+
+    python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --horizons 720 \
+        --choose model.channel_embedding_size 0 256                    # the embedding on validation
 
 One validation part can rank two settings the opposite way to the test part that follows it (ETTh1's
 four months did, benchmarks/README.md). With ``--origins 3`` every fit is repeated with the split moved
@@ -37,7 +42,9 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -133,6 +140,31 @@ def fit_at_origins(args: list[str], directory: Path, splits: list[str]) -> dict:
     return {**fits[0], "val_loss": sum(scores) / len(scores), "fit_s": sum(summary["fit_s"] for summary in fits)}
 
 
+UNSAFE = re.compile(r"[^\w.=+-]")  # characters a value may not bring into a directory name
+
+
+def candidates(lookbacks: list[int] = (), choices: list[list[str]] = ()) -> dict[str, list[str]]:
+    """The settings a run chooses among on validation: a directory name for each, and the arguments that set it.
+
+    ``lookbacks`` 96 336 give ``L96`` and ``L336`` (``--data.lookback``); each of ``choices``, ``[KEY,
+    VALUE, ...]``, gives ``KEY=VALUE`` (``--KEY VALUE``) for each value. Several are crossed, their names
+    joined by commas. None: no choice to make (an empty dict).
+
+    Raises:
+        ValueError: a choice without a value, or two values that would share a directory name.
+    """
+    axes = [[(f"L{lookback}", ["--data.lookback", str(lookback)]) for lookback in lookbacks]] if lookbacks else []
+    for key, *values in choices:
+        if not values:
+            raise ValueError(f"--choose {key}: give the values to choose among, e.g. --choose {key} 0 256")
+        names = [f"{key}={UNSAFE.sub('_', value)}" for value in values]
+        if len(set(names)) < len(names):
+            raise ValueError(f"--choose {key}: values {values} would share a directory name; give distinct ones")
+        axes.append([(name, [f"--{key}", value]) for name, value in zip(names, values, strict=True)])
+    combos = itertools.product(*axes) if axes else []
+    return {",".join(name for name, _ in combo): [arg for _, args in combo for arg in args] for combo in combos}
+
+
 def run(
     dataset: str,
     config: Path,
@@ -140,23 +172,24 @@ def run(
     seed: int,
     root: Path,
     extra: list[str],
-    lookbacks: list[int] = (),
+    choices: dict[str, list[str]] | None = None,
     origins: int = 1,
     test: bool = True,
 ) -> dict:
     """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
 
-    With ``lookbacks``, the config is fitted at each of them (``--data.lookback``, each in its own
-    directory ``L{lookback}``) and only the one with the best validation score is tested: the lookback
-    chosen on validation. With ``origins`` > 1 each fit is repeated at earlier splits (``origin_splits``)
-    and the validation score is their mean. Without ``test`` nothing is tested (MSE and MAE are NaN). The
-    result is also written to ``result.json`` in the run's directory; a later call with the same
-    arguments reads it back instead of running again, and each finished fit is read back from its
-    ``fit.json``, so an interrupted leaderboard resumes.
+    With ``choices`` (``candidates``: a name and arguments each), the config is fitted with each one's
+    arguments (each in its own directory, the name) and only the one with the best validation score is
+    tested: the setting chosen on validation. With ``origins`` > 1 each fit is repeated at earlier
+    splits (``origin_splits``) and the validation score is their mean. Without ``test`` nothing is
+    tested (MSE and MAE are NaN). The result is also written to ``result.json`` in the run's directory;
+    a later call with the same arguments reads it back instead of running again, and each finished fit
+    is read back from its ``fit.json``, so an interrupted leaderboard resumes.
 
     Returns:
-        The run's keys, its validation score, test MSE and MAE, its lookback, its fit seconds (of every
-        fit), the epochs the tested fit trained, and what won on validation (the model or a naive forecast).
+        The run's keys, its validation score, test MSE and MAE, its lookback, the name of the chosen
+        setting (``None`` without ``choices``), its fit seconds (of every fit), the epochs the tested fit
+        trained, and what won on validation (the model or a naive forecast).
     """
     directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
     splits = origin_splits(dataset, origins)
@@ -165,18 +198,17 @@ def run(
     args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
     saved = directory / "result.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
-    plan = {"args": args, "lookbacks": list(lookbacks), "origins": origins, "test": test}
+    choices = choices or {}
+    plan = {"args": args, "choices": choices, "origins": origins, "test": test}
     if {key: earlier.get(key) for key in plan} == plan:
         return earlier["result"]
     fits = {
-        lookback: fit_at_origins(
-            [*args, "--data.lookback", str(lookback), "--trainer.default_root_dir", str(where)], where, splits
-        )
-        for lookback in lookbacks
-        for where in [directory / f"L{lookback}"]
+        name: fit_at_origins([*args, *setting, "--trainer.default_root_dir", str(where)], where, splits)
+        for name, setting in choices.items()
+        for where in [directory / name]
     } or {None: fit_at_origins(args, directory, splits)}
-    chosen = min(fits, key=lambda lookback: fits[lookback]["val_loss"])
-    test_args = [*args, "--data.lookback", str(chosen)] if chosen is not None else args
+    chosen = min(fits, key=lambda name: fits[name]["val_loss"])
+    test_args = [*args, *choices.get(chosen, [])]
     scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics if test else {}
     result = {
         "dataset": dataset,
@@ -187,6 +219,7 @@ def run(
         "mse": float(scores.get("test/mse", "nan")),
         "mae": float(scores.get("test/mae", "nan")),
         "lookback": fits[chosen]["lookback"],
+        "chosen": chosen,
         "fit_s": sum(summary["fit_s"] for summary in fits.values()),
         "epochs": fits[chosen]["epochs"],
         "val_winner": fits[chosen]["val_winner"],
@@ -198,9 +231,9 @@ def run(
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, config, horizon): seeds, mean and standard deviation (ddof 1) of the validation
     score, MSE, MAE and fit seconds, the seeds whose model lost to a naive forecast on validation (of
-    those that recorded it), each seed's lookback, and the published MSE and MAE of the same cell (empty
-    where none is recorded)."""
-    optional = ["val_winner", "lookback", "val_loss"]  # absent from results of older runs
+    those that recorded it), each seed's lookback and chosen setting, and the published MSE and MAE of the
+    same cell (empty where none is recorded)."""
+    optional = ["val_winner", "lookback", "val_loss", "chosen"]  # absent from results of older runs
     runs = runs.reindex(columns=[*runs.columns.drop(optional, errors="ignore"), *optional])
     table = runs.groupby(["dataset", "config", "horizon"], sort=False).agg(
         seeds=("seed", "size"),
@@ -214,6 +247,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         fit_s_std=("fit_s", "std"),
         naive_wins=("val_winner", lambda winners: int((winners.notna() & (winners != "model")).sum())),
         lookbacks=("lookback", lambda values: " ".join(str(int(value)) for value in values if pd.notna(value)) or "-"),
+        chosen=("chosen", lambda names: " ".join(str(name) for name in names if pd.notna(name)) or "-"),
     )
     models = dict.fromkeys(model for cells in PUBLISHED.values() for cell in cells.values() for model in cell)
     for model in models:
@@ -233,10 +267,10 @@ def to_markdown(table: pd.DataFrame) -> str:
         return f"{value:.{digits}f}" if std is None or pd.isna(std) else f"{value:.{digits}f} ± {std:.{digits}f}"
 
     models = [column[: -len(" mse")] for column in table.columns if column.endswith(" mse")]
-    header = ["dataset", "config", "H", "seeds", "L", "val", "MSE", "MAE", "fit s", "naive wins val", *models]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = ["dataset", "config", "H", "seeds", "L", "chosen", "val", "MSE", "MAE", "fit s", "naive wins val"]
+    lines = ["| " + " | ".join([*header, *models]) + " |", "|" + "---|" * (len(header) + len(models))]
     for row in table.to_dict("records"):
-        cells = [row["dataset"], row["config"], str(row["horizon"]), str(row["seeds"]), row["lookbacks"]]
+        cells = [row["dataset"], row["config"], str(row["horizon"]), str(row["seeds"]), row["lookbacks"], row["chosen"]]
         cells += [figure(row["val_mean"], 4, row["val_std"])]
         cells += [figure(row["mse_mean"], 4, row["mse_std"]), figure(row["mae_mean"], 4, row["mae_std"])]
         cells += [figure(row["fit_s_mean"], 0, row["fit_s_std"]), str(row["naive_wins"])]
@@ -253,14 +287,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
     parser.add_argument("--seeds", type=int, default=3, help="runs per cell, with seeds 0, 1, ...")
     parser.add_argument("--lookbacks", nargs="+", type=int, default=[], help="fit each, test the best on validation")
+    parser.add_argument("--choose", nargs="+", action="append", default=[], metavar="KEY VALUE",
+                        help="fit with --KEY at each VALUE, test the best on validation (repeat to cross)")  # fmt: skip
     parser.add_argument("--origins", type=int, default=1, help="validation origins to average each fit's score over")
     parser.add_argument("--validation-only", action="store_true", help="fit and score on validation, test nothing")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
     parser.add_argument("--out", type=Path, default=Path("runs/ltsf/leaderboard"), help="writes OUT.md and OUT.csv")
     argv = sys.argv[1:] if argv is None else argv
     args, extra = parser.parse_known_args(argv)
+    choices = candidates(args.lookbacks, args.choose)
     runs = [
-        run(dataset, config, horizon, seed, args.root, extra, args.lookbacks, args.origins, not args.validation_only)
+        run(dataset, config, horizon, seed, args.root, extra, choices, args.origins, not args.validation_only)
         for dataset in args.datasets
         for config in args.configs
         for horizon in args.horizons

@@ -39,10 +39,10 @@ def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
     assert pd.isna(table.loc["ettm1", "SegRNN mse"]) and pd.isna(table.loc["ettm1", "mse_std"])
     markdown = ltsf["to_markdown"](table.reset_index())
     assert (
-        "| etth1 | gru | 96 | 3 | 96 336 96 | - | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 1 | 0.368 / 0.395 |"
+        "| etth1 | gru | 96 | 3 | 96 336 96 | - | - | 0.3700 ± 0.0100 | 0.4000 ± 0.0100 | 12 ± 2 | 1 | 0.368 / 0.395 |"
         in markdown
     )
-    assert "| ettm1 | gru | 96 | 1 | - | - | 0.3000 | 0.3500 | 50 | 0 | - / - |" in markdown
+    assert "| ettm1 | gru | 96 | 1 | - | - | - | 0.3000 | 0.3500 | 50 | 0 | - / - |" in markdown
 
 
 def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
@@ -70,20 +70,40 @@ def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
     assert versions() == ["version_0", "version_1", "version_2", "version_3"]  # other arguments: run again
 
 
-def test_ltsf_lookbacks_fit_each_and_test_only_the_best_on_validation(tmp_path):
+def test_ltsf_candidates_name_and_cross_the_settings_to_choose_among():
+    assert ltsf["candidates"]() == {}
+    assert ltsf["candidates"]([96, 336]) == {"L96": ["--data.lookback", "96"], "L336": ["--data.lookback", "336"]}
+    crossed = ltsf["candidates"]([96], [["model.channel_embedding_size", "0", "256"], ["data.split", '{"a": 1}']])
+    assert crossed == {
+        'L96,model.channel_embedding_size=0,data.split=__a___1_': [
+            "--data.lookback", "96", "--model.channel_embedding_size", "0", "--data.split", '{"a": 1}'],
+        'L96,model.channel_embedding_size=256,data.split=__a___1_': [
+            "--data.lookback", "96", "--model.channel_embedding_size", "256", "--data.split", '{"a": 1}'],
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="give the values to choose among"):
+        ltsf["candidates"]([], [["model.channel_embedding_size"]])
+    with pytest.raises(ValueError, match="would share a directory name"):
+        ltsf["candidates"]([], [["data.split", "a/b", "a:b"]])
+
+
+def test_ltsf_choices_fit_each_setting_and_test_only_the_best_on_validation(tmp_path):
     args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
-    args += ["--lookbacks", "48", "96", "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "board"), *TINY]
+    args += ["--lookbacks", "48", "96", "--choose", "model.head.init_args.moving_average", "5", "25"]
+    args += ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "board"), *TINY]
     table = ltsf["main"](args)
     run = tmp_path / "runs/etth1/linear/H24/seed0"
-    fits = {lookback: json.loads((run / f"L{lookback}/fit.json").read_text())["fit"] for lookback in (48, 96)}
-    chosen = min(fits, key=lambda lookback: fits[lookback]["val_loss"])
-    assert fits[48]["val_loss"] != fits[96]["val_loss"] and table["lookbacks"].tolist() == [str(chosen)]
+    names = [f"L{lookback},model.head.init_args.moving_average={window}" for lookback in (48, 96) for window in (5, 25)]
+    fits = {name: json.loads((run / name / "fit.json").read_text())["fit"] for name in names}
+    chosen = min(fits, key=lambda name: fits[name]["val_loss"])
+    assert len({fit["val_loss"] for fit in fits.values()}) == 4 and table["chosen"].tolist() == [chosen]
+    assert table["lookbacks"].tolist() == [chosen.split(",")[0][1:]]
     tests = [path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]
-    assert len(tests) == 1 and tests[0].relative_to(run).parts[0] == "lightning_logs"  # one test, of one lookback
+    assert len(tests) == 1 and tests[0].relative_to(run).parts[0] == "lightning_logs"  # one test, of one setting
     hparams = (tests[0].parent / "hparams.yaml").read_text()
-    assert f"lookback: {chosen}" in hparams
+    assert f"lookback: {chosen.split(',')[0][1:]}" in hparams and f"moving_average: {chosen.split('=')[1]}" in hparams
     assert table["mse_mean"].iloc[0] == pytest.approx(pd.read_csv(tests[0])["test/mse"].dropna().iloc[-1])
-    assert table["fit_s_mean"].iloc[0] == pytest.approx(fits[48]["fit_s"] + fits[96]["fit_s"])
+    assert table["fit_s_mean"].iloc[0] == pytest.approx(sum(fit["fit_s"] for fit in fits.values()))
+    assert f"| {chosen} |" in (tmp_path / "board.md").read_text()
     again = ltsf["main"](args)  # read back: no fit and no test runs again
     pd.testing.assert_frame_equal(again, table)
     assert len([path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]) == 1
@@ -113,4 +133,5 @@ def test_ltsf_origins_score_the_mean_over_origins_and_validation_only_tests_noth
     assert table["val_mean"].iloc[0] == pytest.approx(sum(scores) / 2)
     tests = [path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]
     assert table["mse_mean"].isna().all() and not tests
-    assert "| etth1 | linear | 24 | 1 | 96 | " + f"{sum(scores) / 2:.4f} | - | - |" in (tmp_path / "b.md").read_text()
+    row = f"| etth1 | linear | 24 | 1 | 96 | - | {sum(scores) / 2:.4f} | - | - |"
+    assert row in (tmp_path / "b.md").read_text()
