@@ -103,3 +103,24 @@ def test_ddp_test_report_writes_every_window_once(runs):
     )
     assert list(two["window"]) == np.repeat(np.arange(15), 6).tolist()  # 6 horizon steps per window
     pd.testing.assert_frame_equal(two, one, rtol=1e-6)
+
+
+def test_the_command_closes_its_process_group_when_the_run_ends(tmp_path, tiny_cli):
+    """A gloo group left open to the interpreter's shutdown aborted DDP runs now and then (exit status -6)."""
+    steps = np.arange(120)
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=120, freq="h"), "y": np.sin(steps / 5)})
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    args = cli_args("fit", tiny_cli(tmp_path / "one.csv", tmp_path), "--trainer.devices", "1", "--trainer.strategy",
+                    "ddp", "--trainer.max_epochs", "1")  # fmt: skip
+    script = (
+        "import sys, torch.distributed\n"
+        "from forecast.__main__ import main\n"
+        f"sys.argv = ['forecast', *{args!r}]\n"
+        "main()\n"
+        "print('open' if torch.distributed.is_initialized() else 'closed')\n"
+    )
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == "closed"
