@@ -51,6 +51,7 @@ def main(out: Path, source: str) -> None:
     facts["steps"] = trainer.global_step
     facts["test_mse"] = trainer.test(model, data, verbose=False)[0]["test/mse"]
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(facts))
+    torch.distributed.destroy_process_group()  # left to shutdown, gloo's group aborts the process now and then
 
 
 if __name__ == "__main__":
