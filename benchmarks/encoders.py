@@ -3,10 +3,11 @@
 Every encoder reads (B, T, hidden) and has hidden units per direction, so all rows of a shape do the same
 job. The bound is the one product an SRU layer cannot avoid, ``(T*B, d) x (d, width)`` with its layer's
 ``width`` (3d for one direction; both directions' column blocks, 2 x 4d, for two), and its two products
-backward, timed in the same run. One-direction rows are compared with the GRU and the one-direction
-bound, ``Bi-`` rows with the Bi-GRU and the two-direction bound. The encoders take turns within each
-repeat, so that a change in the machine's load shifts them all alike; medians of ``--repeats`` turns
-after a warm-up, fp32.
+backward (the input's gradient and the weight's), timed in the same run. The encoders' input requires a
+gradient, as it does inside a model, so every row's backward computes both too. One-direction rows are
+compared with the GRU and the one-direction bound, ``Bi-`` rows with the Bi-GRU and the two-direction
+bound. The encoders take turns within each repeat, so that a change in the machine's load shifts them all
+alike; medians of ``--repeats`` turns after a warm-up, fp32.
 
     python benchmarks/encoders.py                      # CPU, 2 threads, every shape
     python benchmarks/encoders.py --device cuda        # GPU (cuDNN for torch.nn, Triton for SRU)
@@ -68,13 +69,21 @@ def matmul_runs(steps: int, batch: int, size: int, width: int, device: torch.dev
 
 
 def encoder_runs(encoder: torch.nn.Module, inputs: torch.Tensor) -> tuple[Callable, Callable]:
-    """Forward without gradients, and forward+backward, of one encoder on one batch."""
+    """Forward without gradients, and forward+backward, of one encoder on one batch.
+
+    The input is made to require a gradient, as the output of the layer below does inside a model: the
+    backward then computes the input's gradient as well as the weights', the work the bound's two
+    products stand for. Gradients are cleared before each backward, as ``optimizer.zero_grad()`` does.
+    """
+    inputs = inputs.detach().requires_grad_()
 
     def forward():
         with torch.no_grad():
             encoder(inputs)
 
     def forward_backward():
+        inputs.grad = None
+        encoder.zero_grad(set_to_none=True)
         encoder(inputs).sequence.sum().backward()
 
     return forward, forward_backward
