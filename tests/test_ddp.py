@@ -21,12 +21,17 @@ def cli_args(subcommand: str, tiny: list[str], *args: str) -> list[str]:
     return [subcommand, "--config", str(ROOT / "configs/quickstart.yaml"), *tiny, "--trainer.accelerator", "cpu", *args]
 
 
-def run_cli(subcommand: str, root: Path, tiny: list[str], *args: str) -> None:
-    command = [sys.executable, "-m", "forecast", *cli_args(subcommand, tiny, *args)]
+def run_python(args: list[str], root: Path) -> str:
+    """``python ARGS`` in ``root`` with one thread; asserts that it succeeds and returns its standard output."""
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     root.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=root, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def run_cli(subcommand: str, root: Path, tiny: list[str], *args: str) -> None:
+    run_python(["-m", "forecast", *cli_args(subcommand, tiny, *args)], root)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +124,4 @@ def test_the_command_closes_its_process_group_when_the_run_ends(tmp_path, tiny_c
         "main()\n"
         "print('open' if torch.distributed.is_initialized() else 'closed')\n"
     )
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                            timeout=300)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.splitlines()[-1] == "closed"
+    assert run_python(["-c", script], tmp_path).splitlines()[-1] == "closed"
