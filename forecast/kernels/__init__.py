@@ -43,13 +43,16 @@ def sru_recurrence(
     b: torch.Tensor,
     c0: torch.Tensor | None = None,
     use_tanh: bool = False,
+    overwrite_u: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The SRU recurrence on the fastest path for the tensors' device.
 
     Arguments and shapes as in ``sru_recurrence_reference``: ``u`` (B, T, dirs, 3 or 4, D) holds the
     pre-activations ``[x~, f, r(, x')]`` of every step from one matrix product; returns ``h``
     (B, T, dirs, D) and the final cell state (B, dirs, D), in ``u``'s dtype; half-precision inputs
-    (autocast) are run in float32.
+    (autocast) are run in float32. With ``overwrite_u``, for a caller whose ``u`` is a temporary (as in
+    ``SRULayer``), the compiled CPU path keeps the gates it computes for the backward in ``u``'s ``f`` and
+    ``r`` components instead of in memory of their own; ``u`` must not be read afterwards.
 
     Raises:
         ValueError: shapes that do not fit together, or tensors on different devices.
@@ -64,16 +67,16 @@ def sru_recurrence(
         # Mixed precision: the matrix product ran in half precision; the recurrence runs in float32 on
         # every path, as a half-precision cell state would drift over hundreds of steps.
         u, highway, v, b, c0 = (None if t is None else t.float() for t in (u, highway, v, b, c0))
-        h, c = _fastest(u, highway, v, b, c0, use_tanh)
+        h, c = _fastest(u, highway, v, b, c0, use_tanh, overwrite_u)
         return h.to(dtype), c.to(dtype)
-    return _fastest(u, highway, v, b, c0, use_tanh)
+    return _fastest(u, highway, v, b, c0, use_tanh, overwrite_u)
 
 
-def _fastest(u, highway, v, b, c0, use_tanh):
+def _fastest(u, highway, v, b, c0, use_tanh, overwrite_u):
     """The recurrence on the compiled path for the device when there is one, else on tensor ops."""
     if u.is_cuda:
         return (_triton_recurrence() or SRURecurrenceTensorOps).apply(u, highway, v, b, c0, use_tanh)
     one_dtype = all(t.dtype == u.dtype for t in (highway, v, b, c0) if t is not None)
     if u.device.type == "cpu" and u.dtype in DTYPES and one_dtype and cpu_library() is not None:
-        return sru_recurrence_cpu(u, highway, v, b, c0, use_tanh)
+        return sru_recurrence_cpu(u, highway, v, b, c0, use_tanh, overwrite_u)
     return SRURecurrenceTensorOps.apply(u, highway, v, b, c0, use_tanh)

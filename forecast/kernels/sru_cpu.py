@@ -22,11 +22,13 @@ __all__ = ["DTYPES", "SRURecurrenceCPU", "cpu_library", "sru_recurrence_cpu"]
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 _SOURCE = Path(__file__).with_name("sru_cpu.c")
 _POINTER, _INDEX, _FLAG = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-# (u, highway, highway_stride, v, b, c0, h, c_all, c_last, B, T, dirs, k, D, use_tanh, num_threads)
-_FORWARD_ARGS = [*[_POINTER, _POINTER, _INDEX], *[_POINTER] * 6, *[_INDEX] * 5, _FLAG, _FLAG]
-# (u, highway, highway_stride, v, b, c0, c_all, grad_h, grad_c_last, grad_u, grad_highway,
+# (u, highway, highway_stride, v, b, c0, h, c_all, gates, gates_stride, c_last, B, T, dirs, k, D, use_tanh,
+#  num_threads)
+_FORWARD_ARGS = [_POINTER, _POINTER, _INDEX, *[_POINTER] * 6, _INDEX, _POINTER, *[_INDEX] * 5, _FLAG, _FLAG]
+# (u, highway, highway_stride, gates, gates_stride, v, c0, c_all, grad_h, grad_c_last, grad_u, grad_highway,
 #  grad_highway_stride, grad_c0, grad_vb, B, T, dirs, k, D, use_tanh, num_threads)
-_BACKWARD_ARGS = [*[_POINTER, _POINTER, _INDEX], *[_POINTER] * 8, _INDEX, *[_POINTER] * 2, *[_INDEX] * 5, _FLAG, _FLAG]
+_BACKWARD_ARGS = [_POINTER, _POINTER, _INDEX, _POINTER, _INDEX, *[_POINTER] * 7, _INDEX, *[_POINTER] * 2,
+                  *[_INDEX] * 5, _FLAG, _FLAG]  # fmt: skip
 
 
 @functools.cache
@@ -63,18 +65,34 @@ def _highway(u: torch.Tensor, highway: torch.Tensor | None) -> tuple[int, int]:
     return highway.data_ptr(), size
 
 
-def _forward(u, highway, v, b, c0, use_tanh: bool, keep_states: bool):
-    """h, c_last, and every c_t (for the backward) when ``keep_states``; inputs contiguous, one dtype."""
+def _gates(u: torch.Tensor, gates: torch.Tensor | None) -> tuple[int, int]:
+    """Address and row stride of the kept (f, r) pairs: over u's f' and r' (rows of k D), or in ``gates``
+    (B, T, dirs, 2, D; rows of 2 D)."""
+    size = u.shape[-1]
+    if gates is None:
+        return u.data_ptr() + size * u.element_size(), u.shape[3] * size
+    return gates.data_ptr(), 2 * size
+
+
+def _forward(u, highway, v, b, c0, use_tanh: bool, keep: str | None):
+    """h, c_last, every c_t, and the tensor that holds every (f_t, r_t) pair: all that the backward reads.
+
+    ``keep``: None for inference (nothing kept: the states and the gates are ``None``), ``"u"`` to write
+    the gates over u's own f' and r' (the gates tensor is then ``None``), ``"new"`` for a tensor of their own.
+    Inputs contiguous, of one dtype.
+    """
     check_recurrence_inputs(u, highway, v, b, c0)  # the kernel trusts these shapes with raw memory
     batch, steps, dirs, components, size = u.shape
     h = u.new_empty(batch, steps, dirs, size)
-    c_all = u.new_empty(batch, steps, dirs, size) if keep_states else None
+    c_all = u.new_empty(batch, steps, dirs, size) if keep else None
+    gates = u.new_empty(batch, steps, dirs, 2, size) if keep == "new" else None
+    gates_at = _gates(u, gates) if keep else (None, 0)
     c_last = u.new_empty(batch, dirs, size)
     _kernel("forward", u.dtype)(
         u.data_ptr(), *_highway(u, highway), v.data_ptr(), b.data_ptr(), c0.data_ptr(), h.data_ptr(),
-        _pointer(c_all), c_last.data_ptr(), *u.shape, use_tanh, torch.get_num_threads(),
+        _pointer(c_all), *gates_at, c_last.data_ptr(), *u.shape, use_tanh, torch.get_num_threads(),
     )  # fmt: skip
-    return h, c_last, c_all
+    return h, c_last, c_all, gates
 
 
 def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
@@ -84,23 +102,24 @@ def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
 class SRURecurrenceCPU(torch.autograd.Function):
     """``sru_recurrence_reference``'s maths in two compiled calls: forward, and its hand-written backward.
 
-    Forward keeps every ``c_t``; backward walks each direction's steps in reverse, recomputing ``f_t`` and
-    ``r_t`` from ``c_{t-1}``, and returns the gradients of ``v`` and ``b`` as per-batch-row partial sums
-    that one ``sum`` reduces.
+    Forward keeps every ``c_t``, ``f_t`` and ``r_t``; backward walks each direction's steps in reverse and
+    returns the gradients of ``v`` and ``b`` as per-batch-row partial sums that one ``sum`` reduces. With
+    ``overwrite_u`` the forward writes ``f_t`` and ``r_t`` over ``u``'s pre-activations ``f'`` and ``r'``
+    (``u``'s ``x~`` and ``x'`` stay), for a caller whose ``u`` is a temporary: no memory for the gates.
     """
 
     @staticmethod
-    def forward(ctx, u, highway, v, b, c0, use_tanh):
+    def forward(ctx, u, highway, v, b, c0, use_tanh, overwrite_u=False):
         # u: (B, T, dirs, k, D), highway: (B, T, dirs, D) or None, v, b: (2, dirs, D), c0: (B, dirs, D)
         u, highway, v, b, c0 = _contiguous(u, highway, v, b, c0)
-        h, c_last, c_all = _forward(u, highway, v, b, c0, use_tanh, keep_states=True)
-        ctx.save_for_backward(u, highway, v, b, c0, c_all)
+        h, c_last, c_all, gates = _forward(u, highway, v, b, c0, use_tanh, keep="u" if overwrite_u else "new")
+        ctx.save_for_backward(u, highway, v, c0, c_all, gates)
         ctx.use_tanh = use_tanh
         return h, c_last  # -> (B, T, dirs, D), (B, dirs, D)
 
     @staticmethod
     def backward(ctx, grad_h, grad_c_last):
-        u, highway, v, b, c0, c_all = ctx.saved_tensors
+        u, highway, v, c0, c_all, gates = ctx.saved_tensors
         grad_h, grad_c_last = _contiguous(grad_h, grad_c_last)
         batch, steps, dirs, components, size = u.shape
         grad_u = torch.empty_like(u)
@@ -114,24 +133,30 @@ class SRURecurrenceCPU(torch.autograd.Function):
         grad_c0 = torch.empty_like(c0)
         grad_vb = u.new_empty(batch, 4, dirs, size)  # per batch row: [v_f, v_r, b_f, b_r]
         _kernel("backward", u.dtype)(
-            u.data_ptr(), *_highway(u, highway), v.data_ptr(), b.data_ptr(), c0.data_ptr(), c_all.data_ptr(),
+            u.data_ptr(), *_highway(u, highway), *_gates(u, gates), v.data_ptr(), c0.data_ptr(), c_all.data_ptr(),
             grad_h.data_ptr(), _pointer(grad_c_last), grad_u.data_ptr(), *grad_highway_at, grad_c0.data_ptr(),
             grad_vb.data_ptr(), *u.shape, ctx.use_tanh, torch.get_num_threads(),
         )  # fmt: skip
         grad_v, grad_b = grad_vb.sum(0).view(2, 2, dirs, size)  # -> (2, dirs, D) each
-        return grad_u, grad_highway, grad_v, grad_b, grad_c0, None
+        return grad_u, grad_highway, grad_v, grad_b, grad_c0, None, None
 
 
 def sru_recurrence_cpu(
-    u: torch.Tensor, highway: torch.Tensor | None, v: torch.Tensor, b: torch.Tensor, c0: torch.Tensor, use_tanh: bool
+    u: torch.Tensor,
+    highway: torch.Tensor | None,
+    v: torch.Tensor,
+    b: torch.Tensor,
+    c0: torch.Tensor,
+    use_tanh: bool,
+    overwrite_u: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The compiled recurrence: through autograd when a gradient is wanted, else one forward call keeping no states.
 
     Arguments and shapes as in ``sru_recurrence_reference``, all of one dtype in ``DTYPES``, on CPU,
-    with ``cpu_library()`` available.
+    with ``cpu_library()`` available; ``overwrite_u`` as in ``SRURecurrenceCPU``.
     """
     inputs = (u, highway, v, b, c0)
     if torch.is_grad_enabled() and any(tensor is not None and tensor.requires_grad for tensor in inputs):
-        return SRURecurrenceCPU.apply(*inputs, use_tanh)
-    h, c_last, _ = _forward(*_contiguous(*inputs), use_tanh, keep_states=False)
+        return SRURecurrenceCPU.apply(*inputs, use_tanh, overwrite_u)
+    h, c_last, _, _ = _forward(*_contiguous(*inputs), use_tanh, keep=None)
     return h, c_last

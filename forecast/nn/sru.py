@@ -11,7 +11,8 @@ v2 peephole terms:
 
 Only the last four lines are sequential, and they are element-wise: ``forecast.kernels`` runs them, every
 step of both directions, in one Triton kernel launch on CUDA and in one call of a compiled C kernel on
-CPU (and the backward in one more), reading ``u`` where the product wrote it.
+CPU (and the backward in one more), reading ``u`` where the product wrote it. On CPU the forward writes
+the gates ``f_t`` and ``r_t`` over ``u``'s ``f'`` and ``r'``, so that the backward computes no sigmoid.
 """
 
 import math
@@ -85,7 +86,8 @@ class SRULayer(nn.Module):
         c0 = None if state is None else state.transpose(0, 1).contiguous()  # -> (B, dirs, D)
         u = self.weight(x).view(batch, steps, self.directions, self.components, -1)  # -> (B, T, dirs, k, D)
         highway = x.reshape(batch, steps, self.directions, self.hidden_size) if self.components == 3 else None
-        h, c = sru_recurrence(u, highway, self.v, self.b, c0, self.use_tanh)  # -> (B, T, dirs, D), (B, dirs, D)
+        # u is this call's own temporary: the recurrence may keep its gates there for the backward.
+        h, c = sru_recurrence(u, highway, self.v, self.b, c0, self.use_tanh, overwrite_u=True)  # (B, T, dirs, D)
         return h.reshape(batch, steps, -1), c.transpose(0, 1)  # -> (B, T, dirs * D), (dirs, B, D)
 
     def step(self, inputs: list[torch.Tensor], state: torch.Tensor) -> torch.Tensor:

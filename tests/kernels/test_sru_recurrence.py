@@ -88,6 +88,23 @@ def test_sru_cpu_matches_reference(path, directions, components, use_tanh, dtype
 
 
 @pytest.mark.parametrize(("directions", "components"), CASES)
+def test_sru_compiled_keeps_its_gates_over_u_only_when_allowed(directions, components):
+    """Overwriting u (a caller's temporary) gives the reference's outputs and gradients; by default u stays."""
+    inputs = make_inputs(directions, components, size=260)
+    expected = outputs_and_gradients(sru_recurrence_reference, inputs, False)
+    before = inputs[0].detach().clone()
+    outputs_and_gradients(lambda *inputs, use_tanh: SRURecurrenceCPU.apply(*inputs, use_tanh), inputs, False)
+    assert torch.equal(inputs[0], before)
+    temporary = inputs[0] * 1  # what a layer's matrix product hands over
+    actual = outputs_and_gradients(
+        lambda *inputs, use_tanh: SRURecurrenceCPU.apply(*inputs, use_tanh, True), (temporary, *inputs[1:]), False
+    )
+    assert not torch.equal(temporary, before)  # the gates are in it now
+    for got, want in zip(actual, expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(("directions", "components"), CASES)
 @pytest.mark.parametrize("path", CPU_PATHS)
 def test_sru_cpu_backward_passes_gradcheck(path, directions, components):
     u, highway, v, b, c0 = make_inputs(directions, components, torch.float64, batch=2, steps=5, size=3)

@@ -8,10 +8,11 @@ from forecast.nn import SRUEncoder, SRULayer
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("input_size", [3, 8], ids=["projected-highway", "identity-highway"])
 def test_sru_layer_is_one_matrix_product_then_the_reference_recurrence(input_size, bidirectional):
+    """Outputs and gradients: the layer lets the compiled recurrence keep its gates over the product's output."""
     torch.manual_seed(0)
     hidden = 8 // (2 if bidirectional else 1)
     layer = SRULayer(input_size, hidden, bidirectional=bidirectional)
-    x = torch.randn(4, 6, input_size)
+    x = torch.randn(4, 6, input_size, requires_grad=True)
     directions, components = (2 if bidirectional else 1), layer.components
     u = (x @ layer.weight.weight.T).view(4, 6, directions, components, hidden)
     highway = None if components == 4 else x.view(4, 6, directions, hidden)
@@ -20,6 +21,12 @@ def test_sru_layer_is_one_matrix_product_then_the_reference_recurrence(input_siz
     assert components == (3 if input_size == 8 else 4)
     torch.testing.assert_close(sequence, h.reshape(4, 6, 8))
     torch.testing.assert_close(state, c.transpose(0, 1))
+    weight_h, weight_c = torch.randn(4, 6, 8), torch.randn(directions, 4, hidden)
+    leaves = [x, layer.weight.weight, layer.v, layer.b]
+    expected = torch.autograd.grad((h.reshape(4, 6, 8) * weight_h).sum() + (c.transpose(0, 1) * weight_c).sum(), leaves)
+    actual = torch.autograd.grad((sequence * weight_h).sum() + (state * weight_c).sum(), leaves)
+    for got, want in zip(actual, expected, strict=True):
+        torch.testing.assert_close(got, want)
 
 
 def test_sru_low_rank_projection_has_fewer_weights_and_rank():
