@@ -74,25 +74,22 @@ def _gates(u: torch.Tensor, gates: torch.Tensor | None) -> tuple[int, int]:
     return gates.data_ptr(), 2 * size
 
 
-def _forward(u, highway, v, b, c0, use_tanh: bool, keep: str | None):
-    """h, c_last, every c_t, and the tensor that holds every (f_t, r_t) pair: all that the backward reads.
-
-    ``keep``: None for inference (nothing kept: the states and the gates are ``None``), ``"u"`` to write
-    the gates over u's own f' and r' (the gates tensor is then ``None``), ``"new"`` for a tensor of their own.
-    Inputs contiguous, of one dtype.
+def _forward(u, highway, v, b, c0, use_tanh: bool, keep: bool, gates: torch.Tensor | None = None):
+    """h, c_last, and with ``keep`` what the backward reads: every c_t (returned), and every (f_t, r_t) pair,
+    written into ``gates`` (B, T, dirs, 2, D) when given, else over u's own f' and r'. Without ``keep``
+    (inference) nothing is kept and c_all is ``None``. Inputs contiguous, of one dtype.
     """
     check_recurrence_inputs(u, highway, v, b, c0)  # the kernel trusts these shapes with raw memory
     batch, steps, dirs, components, size = u.shape
     h = u.new_empty(batch, steps, dirs, size)
     c_all = u.new_empty(batch, steps, dirs, size) if keep else None
-    gates = u.new_empty(batch, steps, dirs, 2, size) if keep == "new" else None
-    gates_at = _gates(u, gates) if keep else (None, 0)
     c_last = u.new_empty(batch, dirs, size)
     _kernel("forward", u.dtype)(
         u.data_ptr(), *_highway(u, highway), v.data_ptr(), b.data_ptr(), c0.data_ptr(), h.data_ptr(),
-        _pointer(c_all), *gates_at, c_last.data_ptr(), *u.shape, use_tanh, torch.get_num_threads(),
+        _pointer(c_all), *(_gates(u, gates) if keep else (None, 0)), c_last.data_ptr(), *u.shape, use_tanh,
+        torch.get_num_threads(),
     )  # fmt: skip
-    return h, c_last, c_all, gates
+    return h, c_last, c_all
 
 
 def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
@@ -112,7 +109,9 @@ class SRURecurrenceCPU(torch.autograd.Function):
     def forward(ctx, u, highway, v, b, c0, use_tanh, overwrite_u=False):
         # u: (B, T, dirs, k, D), highway: (B, T, dirs, D) or None, v, b: (2, dirs, D), c0: (B, dirs, D)
         u, highway, v, b, c0 = _contiguous(u, highway, v, b, c0)
-        h, c_last, c_all, gates = _forward(u, highway, v, b, c0, use_tanh, keep="u" if overwrite_u else "new")
+        batch, steps, dirs, _, size = u.shape
+        gates = None if overwrite_u else u.new_empty(batch, steps, dirs, 2, size)
+        h, c_last, c_all = _forward(u, highway, v, b, c0, use_tanh, keep=True, gates=gates)
         ctx.save_for_backward(u, highway, v, c0, c_all, gates)
         ctx.use_tanh = use_tanh
         return h, c_last  # -> (B, T, dirs, D), (B, dirs, D)
@@ -158,5 +157,5 @@ def sru_recurrence_cpu(
     inputs = (u, highway, v, b, c0)
     if torch.is_grad_enabled() and any(tensor is not None and tensor.requires_grad for tensor in inputs):
         return SRURecurrenceCPU.apply(*inputs, use_tanh, overwrite_u)
-    h, c_last, _, _ = _forward(*_contiguous(*inputs), use_tanh, keep=None)
+    h, c_last, _ = _forward(*_contiguous(*inputs), use_tanh, keep=False)
     return h, c_last
