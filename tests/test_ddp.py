@@ -34,6 +34,19 @@ def run_cli(subcommand: str, root: Path, tiny: list[str], *args: str) -> None:
     run_python(["-m", "forecast", *cli_args(subcommand, tiny, *args)], root)
 
 
+def run_main_and_tell_the_group(subcommand: str, root: Path, tiny: list[str], *args: str) -> str:
+    """``run_cli`` through ``forecast.__main__.main()``, which then returns to a script that says whether a
+    process group is still ``"open"`` or ``"closed"``."""
+    script = (
+        "import sys, torch.distributed\n"
+        "from forecast.__main__ import main\n"
+        f"sys.argv = ['forecast', *{cli_args(subcommand, tiny, *args)!r}]\n"
+        "main()\n"
+        "print('open' if torch.distributed.is_initialized() else 'closed')\n"
+    )
+    return run_python(["-c", script], root).splitlines()[-1]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_cli) -> dict[str, Path]:
     """Two epochs with 2 processes of 16 windows and 1 process of 32; then predict each way from the 2-process fit.
@@ -61,8 +74,8 @@ def runs(tmp_path_factory, tiny_cli) -> dict[str, Path]:
     two, one = tiny_cli(csv, root / "two"), tiny_cli(csv, root / "one")
     run_cli("fit", root / "two", two, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.batch_size", "16",
             *uneven)  # fmt: skip
-    run_cli("fit", root / "one", one, "--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32",
-            *uneven)  # fmt: skip
+    one_process = ["--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32", *uneven]
+    group_after_fit = run_main_and_tell_the_group("fit", root / "one", one, *one_process)
     last = str(root / "two/lightning_logs/version_0/checkpoints/last.ckpt")
     run_cli("predict", root / "two", two, "--ckpt_path", last, "--trainer.devices", "2", "--trainer.strategy", "ddp",
             "--prediction_writer.output", str(root / "predictions_two.csv"))  # fmt: skip
@@ -72,7 +85,7 @@ def runs(tmp_path_factory, tiny_cli) -> dict[str, Path]:
     run_cli("test", root / "test_two", tiny_cli(csv, root / "test_two"), *tested, "--trainer.devices", "2",
             "--trainer.strategy", "ddp")  # fmt: skip
     main(cli_args("test", tiny_cli(csv, root / "test_one"), *tested, "--trainer.devices", "1"))
-    return {"root": root}
+    return {"root": root, "group_after_fit": group_after_fit}
 
 
 def logged(run_dir: Path, split: str) -> pd.DataFrame:
@@ -110,18 +123,6 @@ def test_ddp_test_report_writes_every_window_once(runs):
     pd.testing.assert_frame_equal(two, one, rtol=1e-6)
 
 
-def test_the_command_closes_its_process_group_when_the_run_ends(tmp_path, tiny_cli):
+def test_the_command_closes_its_process_group_when_the_run_ends(runs):
     """A gloo group left open to the interpreter's shutdown aborted DDP runs now and then (exit status -6)."""
-    steps = np.arange(120)
-    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=120, freq="h"), "y": np.sin(steps / 5)})
-    frame.to_csv(tmp_path / "one.csv", index=False)
-    args = cli_args("fit", tiny_cli(tmp_path / "one.csv", tmp_path), "--trainer.devices", "1", "--trainer.strategy",
-                    "ddp", "--trainer.max_epochs", "1")  # fmt: skip
-    script = (
-        "import sys, torch.distributed\n"
-        "from forecast.__main__ import main\n"
-        f"sys.argv = ['forecast', *{args!r}]\n"
-        "main()\n"
-        "print('open' if torch.distributed.is_initialized() else 'closed')\n"
-    )
-    assert run_python(["-c", script], tmp_path).splitlines()[-1] == "closed"
+    assert runs["group_after_fit"] == "closed"  # the 1-process DDP fit of the fixture
