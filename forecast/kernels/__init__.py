@@ -52,7 +52,8 @@ def sru_recurrence(
     (B, T, dirs, D) and the final cell state (B, dirs, D), in ``u``'s dtype; half-precision inputs
     (autocast) are run in float32. With ``overwrite_u``, for a caller whose ``u`` is a temporary (as in
     ``SRULayer``), the compiled CPU path keeps the gates it computes for the backward in ``u``'s ``f`` and
-    ``r`` components instead of in memory of their own; ``u`` must not be read afterwards.
+    ``r`` components instead of in memory of their own, and writes ``u``'s gradient over ``u``; ``u`` must
+    not be read afterwards, and the graph can be walked back only once (``SRURecurrenceCPU``).
 
     Raises:
         ValueError: shapes that do not fit together, or tensors on different devices.

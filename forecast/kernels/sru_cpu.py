@@ -101,8 +101,10 @@ class SRURecurrenceCPU(torch.autograd.Function):
 
     Forward keeps every ``c_t``, ``f_t`` and ``r_t``; backward walks each direction's steps in reverse and
     returns the gradients of ``v`` and ``b`` as per-batch-row partial sums that one ``sum`` reduces. With
-    ``overwrite_u`` the forward writes ``f_t`` and ``r_t`` over ``u``'s pre-activations ``f'`` and ``r'``
-    (``u``'s ``x~`` and ``x'`` stay), for a caller whose ``u`` is a temporary: no memory for the gates.
+    ``overwrite_u``, for a caller whose ``u`` is a temporary, ``u`` is the working memory: the forward writes
+    ``f_t`` and ``r_t`` over its pre-activations ``f'`` and ``r'``, and the backward writes ``u``'s gradient
+    over ``u`` itself (each value is read before its gradient replaces it). No memory is allocated for the
+    gates nor for ``u``'s gradient, and such a graph can be walked back only once, even with ``retain_graph``.
     """
 
     @staticmethod
@@ -113,15 +115,22 @@ class SRURecurrenceCPU(torch.autograd.Function):
         gates = None if overwrite_u else u.new_empty(batch, steps, dirs, 2, size)
         h, c_last, c_all = _forward(u, highway, v, b, c0, use_tanh, keep=True, gates=gates)
         ctx.save_for_backward(u, highway, v, c0, c_all, gates)
-        ctx.use_tanh = use_tanh
+        ctx.use_tanh, ctx.overwrite_u, ctx.spent = use_tanh, overwrite_u, False
         return h, c_last  # -> (B, T, dirs, D), (B, dirs, D)
 
     @staticmethod
     def backward(ctx, grad_h, grad_c_last):
+        if ctx.spent:
+            raise RuntimeError(
+                "this SRU recurrence wrote its gradient over its own working memory in an earlier backward, so "
+                "it cannot be walked back again (retain_graph=True): run the forward again, or call "
+                "sru_recurrence with overwrite_u=False"
+            )
         u, highway, v, c0, c_all, gates = ctx.saved_tensors
         grad_h, grad_c_last = _contiguous(grad_h, grad_c_last)
         batch, steps, dirs, components, size = u.shape
-        grad_u = torch.empty_like(u)
+        grad_u = u if ctx.overwrite_u else torch.empty_like(u)
+        ctx.spent = ctx.overwrite_u
         if highway is None:  # x' is u's 4th component: its gradient goes there
             grad_highway, grad_highway_at = None, _highway(grad_u, None)
         elif ctx.needs_input_grad[1]:

@@ -89,7 +89,8 @@ def test_sru_cpu_matches_reference(path, directions, components, use_tanh, dtype
 
 @pytest.mark.parametrize(("directions", "components"), CASES)
 def test_sru_compiled_keeps_its_gates_over_u_only_when_allowed(directions, components):
-    """Overwriting u (a caller's temporary) gives the reference's outputs and gradients; by default u stays."""
+    """Overwriting u (a caller's temporary: gates forward, u's own gradient backward) gives the reference's
+    outputs and gradients; by default u stays."""
     inputs = make_inputs(directions, components, size=260)
     expected = outputs_and_gradients(sru_recurrence_reference, inputs, False)
     before = inputs[0].detach().clone()
@@ -102,6 +103,19 @@ def test_sru_compiled_keeps_its_gates_over_u_only_when_allowed(directions, compo
     assert not torch.equal(temporary, before)  # the gates are in it now
     for got, want in zip(actual, expected, strict=True):
         torch.testing.assert_close(got, want)
+
+
+def test_sru_compiled_over_u_refuses_a_second_backward_instead_of_a_wrong_gradient():
+    """Its backward writes u's gradient over u, which a retained graph's second backward would read again."""
+    u, _, v, b, c0 = make_inputs(1, 4)
+    h, _ = SRURecurrenceCPU.apply(u * 1, None, v, b, c0, False, True)
+    h.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        h.sum().backward()
+    u.grad = None
+    h, _ = SRURecurrenceCPU.apply(u.detach().clone(), None, v, b, c0, False)  # u kept: twice is fine
+    first = torch.autograd.grad(h.sum(), v, retain_graph=True)[0]
+    torch.testing.assert_close(torch.autograd.grad(h.sum(), v)[0], first)
 
 
 @pytest.mark.parametrize(("directions", "components"), CASES)
