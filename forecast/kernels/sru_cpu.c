@@ -28,7 +28,7 @@
 
 /* Software prefetch. A task's rows lie dirs k D values apart from one step to the next; from 2 KB apart
  * (both directions, k = 4, D = 64) the hardware prefetchers stop following them and every step waits on
- * memory: the forward took 2.4 times as long per lane there. So each step asks for the first AHEAD_LINES
+ * memory: the forward took 2.6-3 times as long per lane there. So each step asks for the first AHEAD_LINES
  * cache lines of each row it will read or write AHEAD steps later; the rest of a longer row the hardware
  * fetches on its own. Both values were chosen by timing 2 and 4 steps, and 2, 4 and all lines, at
  * (B, T, dirs, D) = (64, 96, 1, 64), (64, 96, 2, 64), (32, 336, 2, 128) and (64, 96, 2, 256). */
