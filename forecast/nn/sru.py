@@ -12,7 +12,9 @@ v2 peephole terms:
 Only the last four lines are sequential, and they are element-wise: ``forecast.kernels`` runs them, every
 step of both directions, in one Triton kernel launch on CUDA and in one call of a compiled C kernel on
 CPU (and the backward in one more), reading ``u`` where the product wrote it. On CPU the forward writes
-the gates ``f_t`` and ``r_t`` over ``u``'s ``f'`` and ``r'``, so that the backward computes no sigmoid.
+the gates ``f_t`` and ``r_t`` over ``u``'s ``f'`` and ``r'``, so that the backward computes no sigmoid, and
+the backward writes ``u``'s gradient over ``u``, so that it allocates nothing of ``u``'s size: a graph
+through a layer can be walked back once only (a second ``backward`` with ``retain_graph`` raises).
 """
 
 import math
@@ -86,7 +88,7 @@ class SRULayer(nn.Module):
         c0 = None if state is None else state.transpose(0, 1).contiguous()  # -> (B, dirs, D)
         u = self.weight(x).view(batch, steps, self.directions, self.components, -1)  # -> (B, T, dirs, k, D)
         highway = x.reshape(batch, steps, self.directions, self.hidden_size) if self.components == 3 else None
-        # u is this call's own temporary: the recurrence may keep its gates there for the backward.
+        # u is this call's own temporary: the recurrence may keep its gates there, and its gradient.
         h, c = sru_recurrence(u, highway, self.v, self.b, c0, self.use_tanh, overwrite_u=True)  # (B, T, dirs, D)
         return h.reshape(batch, steps, -1), c.transpose(0, 1)  # -> (B, T, dirs * D), (dirs, B, D)
 

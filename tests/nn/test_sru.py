@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from forecast.kernels import sru_recurrence_reference
+from forecast.kernels.sru_cpu import cpu_library
 from forecast.nn import SRUEncoder, SRULayer
 
 
@@ -27,6 +28,16 @@ def test_sru_layer_is_one_matrix_product_then_the_reference_recurrence(input_siz
     actual = torch.autograd.grad((sequence * weight_h).sum() + (state * weight_c).sum(), leaves)
     for got, want in zip(actual, expected, strict=True):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.skipif(cpu_library() is None, reason="needs the compiled CPU recurrence (a C compiler)")
+def test_sru_layer_on_cpu_refuses_a_second_backward_through_one_forward():
+    """The compiled recurrence has written u's gradient over u: a retained graph cannot be walked back again."""
+    layer = SRULayer(3, 4, bidirectional=True)
+    sequence, _ = layer(torch.randn(2, 5, 3))
+    sequence.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        sequence.sum().backward()
 
 
 def test_sru_low_rank_projection_has_fewer_weights_and_rank():
