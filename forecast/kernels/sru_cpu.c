@@ -200,9 +200,11 @@ static inline __attribute__((always_inline)) void NAME(backward_step)(
 }
 
 /* Backward, from the last step of each direction's reading order to its first, with the c_t, f_t and r_t the
- * forward kept (c_all; gates, as in sru_forward). Of u it reads x~ and x' only. grad_c_last may be NULL (no
- * gradient reached c_last), grad_highway too (x' needs none). grad_vb gets one partial sum per batch row,
- * (B, 4, dirs, D) = [v_f, v_r, b_f, b_r]: the caller sums over B, so no two threads write the same address. */
+ * forward kept (c_all; gates, as in sru_forward). Of u it reads x~ and x' only. grad_u may be u itself (and
+ * grad_highway u's x'): each lane reads its values of a step before it writes their gradients, so nothing here
+ * is `restrict`. grad_c_last may be NULL (no gradient reached c_last), grad_highway too (x' needs none).
+ * grad_vb gets one partial sum per batch row, (B, 4, dirs, D) = [v_f, v_r, b_f, b_r]: the caller sums over
+ * B, so no two threads write the same address. */
 void NAME(sru_backward)(const REAL *u, const REAL *highway, int64_t highway_stride, const REAL *gates,
                         int64_t gates_stride, const REAL *v, const REAL *c0, const REAL *c_all, const REAL *grad_h,
                         const REAL *grad_c_last, REAL *grad_u, REAL *grad_highway, int64_t grad_highway_stride,
