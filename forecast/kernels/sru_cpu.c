@@ -222,12 +222,14 @@ void NAME(sru_backward)(const REAL *u, const REAL *highway, int64_t highway_stri
             int64_t t = dir == 0 ? step : steps - 1 - step, t_before = dir == 0 ? t - 1 : t + 1;
             int64_t row = (sample * steps + t) * dirs + dir, at = row * size + start, at_u = row * k * size + start;
             const REAL *f = gates + row * gates_stride + start;
-            if (step >= AHEAD) { /* the rows of step - AHEAD (as in sru_forward) */
+            if (step >= AHEAD) { /* the rows of step - AHEAD (as in sru_forward); a row read and written in place */
                 int64_t next = dir == 0 ? row - AHEAD * dirs : row + AHEAD * dirs, bytes = width * sizeof(REAL);
-                prefetch_row(u + next * k * size + start, bytes, 0);
-                prefetch_row(gates + next * gates_stride + start, bytes, 0);
-                prefetch_row(gates + next * gates_stride + size + start, bytes, 0);
-                prefetch_row(highway + next * highway_stride + start, bytes, 0);
+                if (grad_u != u) prefetch_row(u + next * k * size + start, bytes, 0); /* is asked for once, below */
+                if (gates != grad_u + size) {
+                    prefetch_row(gates + next * gates_stride + start, bytes, 0);
+                    prefetch_row(gates + next * gates_stride + size + start, bytes, 0);
+                }
+                if (highway != grad_highway) prefetch_row(highway + next * highway_stride + start, bytes, 0);
                 prefetch_row(c_all + next * size + start, bytes, 0);
                 prefetch_row(grad_h + next * size + start, bytes, 0);
                 for (int64_t part = 0; part < 3; part++) prefetch_row(grad_u + (next * k + part) * size + start, bytes, 1);
