@@ -1,12 +1,14 @@
-"""A seed ensemble in one checkpoint: the mean forecast of several trained checkpoints of one config.
+"""An ensemble in one checkpoint: the mean forecast of several trained checkpoints on the same data.
 
-Networks trained from different seeds err differently; the mean of their forecasts has a lower
-variance than any one of them, so it usually scores better and, above all, varies less from run to
-run. ``combine`` writes the members' weights into one checkpoint that loads, tests and predicts like
-any other: ``Forecaster.load(path).predict(frame)``, ``python -m forecast test --ckpt_path path``
-(and ``validate``, ``predict``, the exports). The members must share the model's hyperparameters
-and the data's settings and fitted scalers (the same config and data, other seeds) and a point
-loss; an ensemble is not trained further.
+Networks trained from different seeds, or with other encoders, sizes or lookbacks, err differently; the
+mean of their forecasts has a lower variance than any one of them, so it usually scores better and,
+above all, varies less from run to run. ``combine`` writes the members' weights and hyperparameters into
+one checkpoint that loads, tests and predicts like any other: ``Forecaster.load(path).predict(frame)``,
+``python -m forecast test --ckpt_path path`` (and ``validate``, ``predict``, the exports). The members
+must share the data's settings and fitted scalers (the same data, split and horizon; the lookback may
+differ) and a point loss; their models may differ in anything else. The ensemble reads windows of its
+longest member's lookback, and each member the last steps of them that its own lookback spans. An
+ensemble is not trained further.
 
     python -m forecast.ensemble runs/seed*/checkpoints/epoch=*.ckpt --out runs/ensemble.ckpt
 """
@@ -24,7 +26,7 @@ from .model import Forecaster
 
 __all__ = ["combine"]
 
-_SHARED = ("hyper_parameters", "datamodule_hyper_parameters", "TimeSeriesDataModule")  # equal in every member
+_DATA = ("datamodule_hyper_parameters", "TimeSeriesDataModule")  # equal in every member but for the lookback
 
 
 def _same(first: Any, other: Any) -> bool:
@@ -38,12 +40,25 @@ def _same(first: Any, other: Any) -> bool:
     return bool(first == other) if not hasattr(first, "shape") else bool((first == other).all())
 
 
+def _lookback(member: dict[str, Any]) -> int:
+    return member["hyper_parameters"]["lookback"]
+
+
+def _without_lookback(settings: Any) -> Any:
+    return (
+        {key: value for key, value in settings.items() if key != "lookback"} if isinstance(settings, dict) else settings
+    )
+
+
 def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     """Write the checkpoint of the ensemble whose forecast is the mean of ``checkpoints``' forecasts.
 
+    The member with the longest lookback (the first of them, if several) becomes the ensemble's own
+    network, whose config and lookback the CLI's ``test`` and ``validate`` of the ensemble take.
+
     Args:
-        checkpoints: two or more checkpoints of one config trained on the same data (e.g. the best
-            checkpoints of several seeds), each a single model.
+        checkpoints: two or more checkpoints trained on the same data (e.g. the best checkpoints of
+            several seeds of one config, or of several configs or lookbacks), each a single model.
         path: the ensemble's checkpoint file, written atomically (a temporary file, then renamed).
 
     Returns:
@@ -52,18 +67,11 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     Raises:
         ValueError: fewer than two checkpoints; naming the file: one is an ensemble already, fell
             back to a naive forecast, was trained with a probabilistic loss, or differs from the
-            first in its model's hyperparameters or its data's settings or scalers.
+            first in its data's settings or scalers (other than the lookback).
     """
     if len(checkpoints) < 2:
         raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")
     members = [read_checkpoint(checkpoint, Forecaster) for checkpoint in checkpoints]
-    first = members[0]
-    loss = Forecaster.load(checkpoints[0]).loss
-    if loss.num_params != 1:
-        raise ValueError(
-            f"{checkpoints[0]}: an ensemble averages point forecasts, and {type(loss).__name__} has "
-            f"{loss.num_params} parameters per value; train the members with a point loss"
-        )
     for checkpoint, member in zip(checkpoints, members, strict=True):
         if member.get("ensemble_members", 1) != 1:
             raise ValueError(f"{checkpoint} is an ensemble already; combine the checkpoints of its members")
@@ -72,18 +80,31 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
                 f"{checkpoint} fell back to a naive forecast on validation (naive_comparison.fallback); "
                 "its network lost there, so leave it out"
             )
-        differing = [key for key in _SHARED if not _same(first.get(key), member.get(key))]
+        loss = Forecaster.load(checkpoint).loss
+        if loss.num_params != 1:
+            raise ValueError(
+                f"{checkpoint}: an ensemble averages point forecasts, and {type(loss).__name__} has "
+                f"{loss.num_params} parameters per value; train the members with a point loss"
+            )
+        differing = [key for key in _DATA if not _same(*map(_without_lookback, (members[0].get(key), member.get(key))))]
         if differing:
             raise ValueError(
-                f"{checkpoint} differs from {checkpoints[0]} in {differing}: an ensemble's members share the "
-                "config and the data (train them with other seeds only)"
+                f"{checkpoint} differs from {checkpoints[0]} in {differing}: an ensemble's members forecast the "
+                "same data (source, split, horizon, columns, scaling); only their models and lookbacks may differ"
             )
+    members.sort(key=_lookback, reverse=True)  # stable: the first of the longest lookback leads
+    first, others = members[0], members[1:]
     state = dict(first["state_dict"])
-    for index, member in enumerate(members[1:]):
+    for index, member in enumerate(others):
         state |= {f"members.{index}.{key}": value for key, value in member["state_dict"].items()}
-    kept = {key: first[key] for key in (*_SHARED, "forecast_version", "pytorch-lightning_version") if key in first}
+    shared = ("hyper_parameters", *_DATA, "forecast_version", "pytorch-lightning_version")
+    kept = {key: first[key] for key in shared if key in first}
+    configs = [
+        {key: value for key, value in member["hyper_parameters"].items() if key != "_instantiator"} for member in others
+    ]
     ensemble = kept | {"state_dict": state, "ensemble_members": len(members), "naive_fallback": None}
-    ensemble |= {"epoch": first.get("epoch", 0), "global_step": first.get("global_step", 0)}
+    ensemble |= {"ensemble_hyper_parameters": configs, "epoch": first.get("epoch", 0)}
+    ensemble |= {"global_step": first.get("global_step", 0)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
@@ -95,7 +116,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
 def main(argv: list[str] | None = None) -> Path:
     """``python -m forecast.ensemble CHECKPOINT... --out PATH``: ``combine`` from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints of one config")
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints trained on the same data")
     parser.add_argument("--out", type=Path, required=True, help="the ensemble's checkpoint file")
     args = parser.parse_args(argv)
     path = combine(args.checkpoints, args.out)

@@ -34,6 +34,11 @@ __all__ = ["Forecaster"]
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
 
 
+def _plain(hparams: dict[str, Any]) -> dict[str, Any]:
+    """A model's hyperparameters as plain specs (as the CLI records them), without the instantiator's key."""
+    return {name: to_spec(value) for name, value in hparams.items() if name != "_instantiator"}
+
+
 def _raw_point(loss: Loss, raw: torch.Tensor) -> torch.Tensor:
     """The loss's point forecast from a head's raw output, on the normalized scale: (B, H, C, P) -> (B, H, C)."""
     identity_loc, identity_scale = raw.new_zeros(1, 1, 1), raw.new_ones(1, 1, 1)  # rescaling that changes nothing
@@ -55,9 +60,10 @@ class Forecaster(L.LightningModule):
     probabilistic loss adds ``pinball``, ``crps`` and ``coverage`` (the share of targets inside the
     interval between its lowest and highest quantile levels), and ``predict`` returns its quantiles.
     A checkpoint whose network lost to a naive forecast on validation can record that forecast
-    (``NaiveComparison(fallback=True)``): loaded, the model's ``forward`` forecasts it instead. A seed
-    ensemble's checkpoint (``forecast.ensemble.combine``) adds its other networks as ``members``, and
-    ``forward`` averages theirs with its own.
+    (``NaiveComparison(fallback=True)``): loaded, the model's ``forward`` forecasts it instead. An
+    ensemble's checkpoint (``forecast.ensemble.combine``) adds its other networks as ``members``, each a
+    ``Forecaster`` of its own hyperparameters and lookback (at most the model's), and ``forward`` averages
+    their forecasts with its own, each member reading the last steps of the window that it spans.
 
     Args:
         lookback: L, past steps per window (linked from the data module by the CLI).
@@ -144,7 +150,7 @@ class Forecaster(L.LightningModule):
         # The seasonal_naive period forward forecasts instead of the network (1: the last value), as the
         # checkpoint records it; None: the network. Only a loaded checkpoint sets it, fit clears it.
         self.naive_fallback: int | None = None
-        self.members = torch.nn.ModuleList()  # a seed ensemble's other networks (forecast.ensemble.combine)
+        self.members = torch.nn.ModuleList()  # an ensemble's other networks (forecast.ensemble.combine)
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -200,8 +206,9 @@ class Forecaster(L.LightningModule):
             history = past[..., : self.target_size]  # -> (B, L, C_out), the targets come first
             return seasonal_naive(history, self.dims.horizon, self.naive_fallback).unsqueeze(-1)  # -> (B, H, C_out, 1)
         params = self._network(past, future, static, target)
-        if len(self.members):
-            params = torch.stack([params, *(member(past, future, static) for member in self.members)]).mean(0)
+        if len(self.members):  # each member reads the last steps of the window that its own lookback spans
+            forecasts = (member(past[:, -member.dims.lookback :], future, static) for member in self.members)
+            params = torch.stack([params, *forecasts]).mean(0)
         return params
 
     def _network(
@@ -362,21 +369,23 @@ class Forecaster(L.LightningModule):
         checkpoint["forecast_version"] = version("forecast")
         checkpoint.setdefault("naive_fallback", self.naive_fallback)
         checkpoint["ensemble_members"] = 1 + len(self.members)
+        if len(self.members):
+            checkpoint["ensemble_hyper_parameters"] = [_plain(member.hparams) for member in self.members]
         hparams = checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY]
         if "_instantiator" not in hparams:
-            plain = {name: to_spec(value) for name, value in hparams.items()}
-            checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY] = {**plain, "_instantiator": _INSTANTIATOR}
+            checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY] = {**_plain(hparams), "_instantiator": _INSTANTIATOR}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved, and
         its naive fallback (none in checkpoints from before it existed); an ensemble's members are built
-        here, before the weights load into them."""
+        here, before the weights load into them, each from its own hyperparameters (a seed ensemble from
+        before members could differ records none: its members share the model's)."""
         self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
         self.naive_fallback = checkpoint.get("naive_fallback")
         others = checkpoint.get("ensemble_members", 1) - 1
         if others != len(self.members):
-            config = {key: value for key, value in self.hparams.items() if key != "_instantiator"}
-            members = (instantiate_module(type(self), config) for _ in range(others))
+            configs = checkpoint.get("ensemble_hyper_parameters") or [_plain(self.hparams)] * others
+            members = (instantiate_module(type(self), config) for config in configs)
             self.members = torch.nn.ModuleList(members).to(self.device)
 
     @classmethod

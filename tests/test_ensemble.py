@@ -1,4 +1,5 @@
-"""A seed ensemble in one checkpoint: it loads, tests and predicts as the mean of its members."""
+"""An ensemble in one checkpoint: it loads, tests and predicts as the mean of its members, which may differ in
+their model and lookback but not in their data."""
 
 import json
 from pathlib import Path
@@ -20,7 +21,8 @@ CONFIG = str(ROOT / "configs/etth1/gru.yaml")
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, tiny_cli) -> dict:
-    """Three tiny GRUs of one config on one frame (seeds 0, 1, 2), one with a wider GRU, and their data."""
+    """Three tiny GRUs of one config on one frame (seeds 0, 1, 2), one with a wider GRU, one with a shorter
+    lookback (12 steps, not 24), and their data."""
     root = tmp_path_factory.mktemp("ensemble")
     rng = np.random.default_rng(0)
     index = pd.date_range("2024-01-01", periods=300, freq="h", name="date")
@@ -38,6 +40,7 @@ def members(tmp_path_factory, tiny_cli) -> dict:
 
     checkpoints = {f"seed{seed}": fit(f"seed{seed}", "--seed_everything", str(seed)) for seed in range(3)}
     checkpoints["wide"] = fit("wide", "--model.encoder.init_args.hidden_size", "16")
+    checkpoints["short"] = fit("short", "--seed_everything", "3", "--data.lookback", "12")
     return {"root": root, "frame": frame, "checkpoints": checkpoints}
 
 
@@ -52,6 +55,10 @@ def test_the_ensemble_predicts_the_mean_of_its_members(members, tmp_path):
     np.testing.assert_allclose(table[["a", "b"]].to_numpy(), mean, rtol=1e-5, atol=1e-6)
     assert not np.allclose(forecasts[0][["a", "b"]].to_numpy(), forecasts[1][["a", "b"]].to_numpy())
     assert len(ensemble.members) == 2
+    older = torch.load(path, weights_only=True)  # written before members recorded their own hyperparameters
+    del older["ensemble_hyper_parameters"]
+    torch.save(older, tmp_path / "older.ckpt")
+    pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "older.ckpt").predict(members["frame"]), table)
 
 
 def test_the_cli_tests_an_ensemble_no_worse_than_its_members_mean_mse(members, tiny_cli, tmp_path):
@@ -70,10 +77,43 @@ def test_the_cli_tests_an_ensemble_no_worse_than_its_members_mean_mse(members, t
     assert json.loads((tmp_path / "metrics.json").read_text())["ensemble_members"] == 2  # the test report says so
 
 
-def test_combine_refuses_members_of_another_config(members, tmp_path):
+def test_an_ensemble_of_other_models_and_lookbacks_predicts_their_mean(members, tmp_path):
+    """Members may differ in their network (a wider GRU) and their lookback (12 steps against 24): each
+    forecasts from the last steps of the history that its own lookback spans, as it does alone."""
+    names = ["short", "seed0", "wide"]
+    path = combine([members["checkpoints"][name] for name in names], tmp_path / "ensemble.ckpt")
+    ensemble = Forecaster.load(path)
+    assert ensemble.hparams["lookback"] == 24  # the longest lookback leads, whatever the order given
+    assert sorted(member.hparams["lookback"] for member in ensemble.members) == [12, 24]
+    forecasts = [Forecaster.load(members["checkpoints"][name]).predict(members["frame"]) for name in names]
+    mean = np.mean([forecast[["a", "b"]].to_numpy() for forecast in forecasts], axis=0)
+    np.testing.assert_allclose(ensemble.predict(members["frame"])[["a", "b"]].to_numpy(), mean, rtol=1e-5, atol=1e-6)
+    short = Forecaster.load(members["checkpoints"]["short"]).predict(members["frame"].iloc[-12:])  # all it reads
+    np.testing.assert_allclose(short[["a", "b"]].to_numpy(), forecasts[0][["a", "b"]].to_numpy())
+
+
+def test_the_cli_tests_an_ensemble_of_two_lookbacks_at_the_longer(members, tiny_cli, tmp_path):
+    """The CLI tests the ensemble with its leading member's config and lookback; every member is scored on
+    the same windows, so the mean forecast's MSE is below the members' mean MSE."""
+    names = ["short", "seed1"]
+    path = combine([members["checkpoints"][name] for name in names], tmp_path / "ensemble.ckpt")
+
+    def test_mse(checkpoint: str, lookback: int) -> float:
+        data = tiny_cli(str(members["root"] / "frame.csv"), tmp_path, lookback=lookback, batch_size=16)
+        metrics = main(["test", "--config", CONFIG, *data, "--trainer.logger", "false", "--ckpt_path", checkpoint])
+        return float(metrics.trainer.callback_metrics["test/mse"])
+
+    alone = [test_mse(members["checkpoints"]["short"], 12), test_mse(members["checkpoints"]["seed1"], 24)]
+    assert test_mse(str(path), 24) < np.mean(alone) - 1e-4
+
+
+def test_combine_refuses_members_of_other_data(members, tmp_path):
     checkpoints = members["checkpoints"]
-    with pytest.raises(ValueError, match=r"wide.*differs from .*seed0.*hyper_parameters"):
-        combine([checkpoints["seed0"], checkpoints["wide"]], tmp_path / "ensemble.ckpt")
+    other = torch.load(checkpoints["seed1"], weights_only=True)
+    other["datamodule_hyper_parameters"] = other["datamodule_hyper_parameters"] | {"horizon": 3}
+    torch.save(other, tmp_path / "other_horizon.ckpt")
+    with pytest.raises(ValueError, match=r"other_horizon.ckpt differs from .*seed0.*datamodule_hyper_parameters"):
+        combine([checkpoints["seed0"], tmp_path / "other_horizon.ckpt"], tmp_path / "ensemble.ckpt")
     with pytest.raises(ValueError, match="two or more checkpoints"):
         combine([checkpoints["seed0"]], tmp_path / "ensemble.ckpt")
     path = combine([checkpoints["seed0"], checkpoints["seed1"]], tmp_path / "ensemble.ckpt")
@@ -97,10 +137,11 @@ def test_fit_refuses_to_train_an_ensemble(members, tiny_cli, tmp_path):
 
 
 def test_an_ensemble_exports_its_mean_forecast(members, tmp_path):
-    seeds = [members["checkpoints"][f"seed{seed}"] for seed in range(2)]
-    ensemble = Forecaster.load(combine(seeds, tmp_path / "ensemble.ckpt"))
+    names = ["seed0", "short"]
+    ensemble = Forecaster.load(combine([members["checkpoints"][name] for name in names], tmp_path / "ensemble.ckpt"))
     to_program(ensemble, tmp_path / "ensemble.pt2")
     program = torch.export.load(tmp_path / "ensemble.pt2").module()
-    inputs = example_inputs(ensemble, batch_size=3)
-    expected = torch.stack([Forecaster.load(seed)(*inputs) for seed in seeds]).mean(0)
-    torch.testing.assert_close(program(*inputs), expected)
+    past, future, static = example_inputs(ensemble, batch_size=3)
+    seed0, short = (Forecaster.load(members["checkpoints"][name]) for name in names)
+    expected = torch.stack([seed0(past, future, static), short(past[:, -12:], future, static)]).mean(0)
+    torch.testing.assert_close(program(past, future, static), expected)
