@@ -23,6 +23,12 @@ VALUE ...`` does the same for any setting the CLI takes, per horizon and seed; s
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --horizons 720 \
         --choose model.channel_embedding_size 0 256                    # the embedding on validation
 
+With ``--ensemble`` the mean forecast of those fits (``forecast.ensemble.combine``: the lookbacks, encoders
+or sizes of the settings may differ) is one more setting, ``ensemble``, scored by ``validate`` on the same
+windows; it costs no fit, and validation chooses it only where it beats every setting alone:
+
+    python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --lookbacks 336 720 --ensemble
+
 One validation part can rank two settings the opposite way to the test part that follows it (ETTh1's
 four months did, benchmarks/README.md). With ``--origins 3`` every fit is repeated with the split moved
 back by half a validation part, twice: the training rows end where each earlier validation part
@@ -51,9 +57,11 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from forecast import datasets  # noqa: E402
+from forecast import Forecaster, datasets  # noqa: E402
+from forecast.checkpointing import read_checkpoint  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
+from forecast.ensemble import combine  # noqa: E402
 
 # Published test MSE / MAE at lookback 96 unless the name says otherwise, clean test loaders only (every
 # test window; benchmarks/README.md says why). Sources: SegRNN (Lin et al., arXiv 2308.11200, figures after
@@ -131,13 +139,63 @@ def origin_splits(dataset: str, origins: int) -> list[str]:
 def fit_at_origins(args: list[str], directory: Path, splits: list[str]) -> dict:
     """``fit`` with ``args`` (which write into ``directory``), then at each further split into ``origin1``, ...
     of ``directory``: the first fit's summary, with ``val_loss`` the mean of every fit's best validation
-    score and ``fit_s`` their sum."""
+    score, ``fit_s`` their sum and ``bests`` every fit's best checkpoint, split by split."""
     fits = [fit(args, directory)]
     for origin, split in enumerate(splits[1:], 1):
         where = directory / f"origin{origin}"
         fits.append(fit([*args, "--data.split", split, "--trainer.default_root_dir", str(where)], where))
     scores = [summary["val_loss"] for summary in fits]
-    return {**fits[0], "val_loss": sum(scores) / len(scores), "fit_s": sum(summary["fit_s"] for summary in fits)}
+    return {
+        **fits[0],
+        "val_loss": sum(scores) / len(scores),
+        "fit_s": sum(summary["fit_s"] for summary in fits),
+        "bests": [summary["best"] for summary in fits],
+    }
+
+
+def fell_back(checkpoint: str) -> bool:
+    """Whether a fit's checkpoint forecasts a naive forecast instead of its network (it lost on validation)."""
+    return read_checkpoint(checkpoint, Forecaster).get("naive_fallback") is not None
+
+
+def ensemble_at_origins(fits: dict[str, dict], choices: dict[str, list[str]], args: list[str], directory: Path,
+                        splits: list[str]) -> dict | None:  # fmt: skip
+    """The mean forecast of the candidates' fits (``forecast.ensemble.combine``) as one more candidate: at
+    each split, their best checkpoints combined into ``directory/ensemble`` (``origin1``, ... below it) and
+    scored by ``validate``; the summary is also written to ``ensemble.json`` there. ``None`` when fewer
+    than two fits forecast with their network (one whose checkpoint fell back to a naive forecast,
+    ``naive_comparison.fallback``, is left out at every split).
+
+    Returns:
+        A fit's summary for the ensemble: its checkpoint at the preset's split (``best``), the mean of its
+        validation scores, its members (candidate names, the leading one first: the longest lookback,
+        whose arguments ``validate`` and ``test`` take), their lookback, epochs and no fit seconds.
+    """
+    names = [name for name in fits if not any(map(fell_back, fits[name]["bests"]))]
+    if len(names) < 2:
+        return None
+    leader = max(names, key=lambda name: fits[name]["lookback"])  # the first of the longest: combine's own
+    scores, bests = [], []
+    for origin, split in enumerate(splits):
+        where = directory / "ensemble" / (f"origin{origin}" if origin else "")
+        best = combine([fits[name]["bests"][origin] for name in names], where / "ensemble.ckpt")
+        validate = [*args, *choices[leader], "--data.split", split, "--trainer.default_root_dir", str(where)]
+        metrics = cli(["validate", *validate, "--ckpt_path", str(best)]).trainer.callback_metrics
+        scores.append(float(metrics["val/loss"]))
+        bests.append(str(best))
+    members = [leader, *(name for name in names if name != leader)]
+    summary = {
+        "best": bests[0],
+        "val_loss": sum(scores) / len(scores),
+        "lookback": fits[leader]["lookback"],
+        "fit_s": 0.0,
+        "epochs": [fits[name]["epochs"] for name in members],
+        "val_winner": "model",
+        "members": members,
+        "bests": bests,
+    }
+    (directory / "ensemble" / "ensemble.json").write_text(json.dumps(summary, indent=1))
+    return summary
 
 
 UNSAFE = re.compile(r"[^\w.=+-]")  # characters a value may not bring into a directory name
@@ -175,6 +233,7 @@ def run(
     choices: dict[str, list[str]] | None = None,
     origins: int = 1,
     test: bool = True,
+    ensemble: bool = False,
 ) -> dict:
     """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
 
@@ -182,9 +241,11 @@ def run(
     arguments (each in its own directory, the name) and only the one with the best validation score is
     tested: the setting chosen on validation. With ``origins`` > 1 each fit is repeated at earlier
     splits (``origin_splits``) and the validation score is their mean. Without ``test`` nothing is
-    tested (MSE and MAE are NaN). The result is also written to ``result.json`` in the run's directory;
-    a later call with the same arguments reads it back instead of running again, and each finished fit
-    is read back from its ``fit.json``, so an interrupted leaderboard resumes.
+    tested (MSE and MAE are NaN). With ``ensemble`` and two or more ``choices``, the mean forecast of
+    their fits is one more candidate, ``ensemble`` (``ensemble_at_origins``), at no further fit. The
+    result is also written to ``result.json`` in the run's directory; a later call with the same
+    arguments reads it back instead of running again, and each finished fit is read back from its
+    ``fit.json``, so an interrupted leaderboard resumes.
 
     Returns:
         The run's keys, its validation score, test MSE and MAE, its lookback, the name of the chosen
@@ -199,7 +260,9 @@ def run(
     saved = directory / "result.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
     choices = choices or {}
-    plan = {"args": args, "choices": choices, "origins": origins, "test": test}
+    plan = {"args": args, "choices": choices, "origins": origins, "test": test} | (
+        {"ensemble": True} if ensemble else {}
+    )
     if {key: earlier.get(key) for key in plan} == plan:
         return earlier["result"]
     fits = {
@@ -207,8 +270,11 @@ def run(
         for name, setting in choices.items()
         for where in [directory / name]
     } or {None: fit_at_origins(args, directory, splits)}
+    mean = ensemble_at_origins(fits, choices, args, directory, splits) if ensemble and len(choices) > 1 else None
+    if mean is not None:
+        fits["ensemble"] = mean
     chosen = min(fits, key=lambda name: fits[name]["val_loss"])
-    test_args = [*args, *choices.get(chosen, [])]
+    test_args = [*args, *choices.get(fits[chosen].get("members", [chosen])[0], [])]
     scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics if test else {}
     result = {
         "dataset": dataset,
@@ -289,6 +355,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--lookbacks", nargs="+", type=int, default=[], help="fit each, test the best on validation")
     parser.add_argument("--choose", nargs="+", action="append", default=[], metavar="KEY VALUE",
                         help="fit with --KEY at each VALUE, test the best on validation (repeat to cross)")  # fmt: skip
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the mean forecast of the settings' fits, as one more setting")  # fmt: skip
     parser.add_argument("--origins", type=int, default=1, help="validation origins to average each fit's score over")
     parser.add_argument("--validation-only", action="store_true", help="fit and score on validation, test nothing")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
@@ -297,7 +365,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args, extra = parser.parse_known_args(argv)
     choices = candidates(args.lookbacks, args.choose)
     runs = [
-        run(dataset, config, horizon, seed, args.root, extra, choices, args.origins, not args.validation_only)
+        run(
+            dataset,
+            config,
+            horizon,
+            seed,
+            args.root,
+            extra,
+            choices,
+            args.origins,
+            not args.validation_only,
+            args.ensemble,
+        )
         for dataset in args.datasets
         for config in args.configs
         for horizon in args.horizons

@@ -135,3 +135,43 @@ def test_ltsf_origins_score_the_mean_over_origins_and_validation_only_tests_noth
     assert table["mse_mean"].isna().all() and not tests
     row = f"| etth1 | linear | 24 | 1 | 96 | - | {sum(scores) / 2:.4f} | - | - |"
     assert row in (tmp_path / "b.md").read_text()
+
+
+def test_ltsf_ensemble_of_the_lookbacks_is_one_more_setting_chosen_on_validation(tmp_path):
+    """``--ensemble`` validates the mean forecast of the lookbacks' fits on their validation windows, at no
+    further fit, and tests it (at the longer lookback) when it beats each of them there."""
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--lookbacks", "48", "96", "--ensemble", "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b")]
+    table = ltsf["main"]([*args, *TINY])
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+    fits = {name: json.loads((run / name / "fit.json").read_text())["fit"] for name in ("L48", "L96")}
+    result = json.loads((run / "result.json").read_text())["result"]
+    scores = [fit["val_loss"] for fit in fits.values()]
+    validated = pd.read_csv(next((run / "ensemble").glob("**/metrics.csv")))["val/loss"].dropna().iloc[-1]
+    assert validated < np.mean(scores)  # the mean forecast's MSE, below its members' mean MSE on the same windows
+    assert result["chosen"] == "ensemble" and result["val_loss"] == pytest.approx(validated)
+    assert validated < min(scores)
+    assert table["chosen"].tolist() == ["ensemble"] and table["lookbacks"].tolist() == ["96"]
+    tests = [path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]
+    assert len(tests) == 1 and "lookback: 96" in (tests[0].parent / "hparams.yaml").read_text()
+    assert json.loads(next(run.glob("lightning_logs/**/metrics.json")).read_text())["ensemble_members"] == 2
+    assert table["fit_s_mean"].iloc[0] == pytest.approx(sum(fit["fit_s"] for fit in fits.values()))
+
+
+def test_ltsf_ensemble_at_two_origins_scores_the_mean_of_its_validations(tmp_path):
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--lookbacks", "48", "96", "--ensemble", "--origins", "2", "--validation-only"]
+    ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b"), *TINY])
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+    validated = []
+    for where in (run / "ensemble", run / "ensemble/origin1"):
+        (metrics,) = where.glob("lightning_logs/*/metrics.csv")  # one validate per split, each in its own place
+        validated.append(pd.read_csv(metrics)["val/loss"].dropna().iloc[-1])
+    assert validated[0] != validated[1]
+    fits = [json.loads((run / name / "origin1/fit.json").read_text())["fit"] for name in ("L48", "L96")]
+    assert {Path(fit["best"]).parents[3].name for fit in fits} == {"origin1"}  # members of the moved split's fits
+    ensemble = json.loads((run / "ensemble/ensemble.json").read_text())
+    assert ensemble["val_loss"] == pytest.approx(np.mean(validated)) and ensemble["members"] == ["L96", "L48"]
+    scores = {name: json.loads((run / name / "fit.json").read_text())["fit"]["val_loss"] for name in ("L48", "L96")}
+    scores["ensemble"] = ensemble["val_loss"]
+    assert json.loads((run / "result.json").read_text())["result"]["chosen"] == min(scores, key=scores.get)
