@@ -102,13 +102,21 @@ class ForecastCLI(LightningCLI):
 
         Lightning reads the file's hyperparameters into the config next and builds the model from
         them, so a damaged file, or one naming a class outside a part's base, is refused here with
-        a ValueError naming it, before anything is built.
+        a ValueError naming it, before anything is built; so is a file trained on windows of another
+        lookback or horizon than ``data.lookback`` and ``data.horizon`` (its weights would not fit).
         """
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and Path(ckpt_path).is_file():
-            read_checkpoint(ckpt_path, Forecaster)
+            trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
+            config = self.config[subcommand]
+            differing = [key for key in ("lookback", "horizon") if trained.get(key) != config.get(f"data.{key}")]
+            if differing:
+                given = ", ".join(f"{key} {config.get(f'data.{key}')}" for key in differing)
+                needed = ", ".join(f"{key} {trained.get(key)}" for key in differing)
+                flags = " ".join(f"--data.{key} {trained.get(key)}" for key in differing)
+                raise ValueError(f"{ckpt_path} was trained on windows of {needed}, not {given}: pass {flags}")
 
     def _resolve_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]

@@ -145,3 +145,10 @@ def test_an_ensemble_exports_its_mean_forecast(members, tmp_path):
     seed0, short = (Forecaster.load(members["checkpoints"][name]) for name in names)
     expected = torch.stack([seed0(past, future, static), short(past[:, -12:], future, static)]).mean(0)
     torch.testing.assert_close(program(past, future, static), expected)
+
+
+def test_the_cli_names_the_lookback_a_checkpoint_needs(members, tiny_cli, tmp_path):
+    path = combine([members["checkpoints"]["short"], members["checkpoints"]["seed1"]], tmp_path / "ensemble.ckpt")
+    data = tiny_cli(str(members["root"] / "frame.csv"), tmp_path, lookback=12, batch_size=16)
+    with pytest.raises(ValueError, match=r"ensemble.ckpt.*lookback 24.*--data.lookback 24"):
+        main(["test", "--config", CONFIG, *data, "--trainer.logger", "false", "--ckpt_path", str(path)])
