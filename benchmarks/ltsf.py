@@ -274,7 +274,8 @@ def run(
     if mean is not None:
         fits["ensemble"] = mean
     chosen = min(fits, key=lambda name: fits[name]["val_loss"])
-    test_args = [*args, *choices.get(fits[chosen].get("members", [chosen])[0], [])]
+    setting = fits[chosen]["members"][0] if chosen == "ensemble" else chosen  # an ensemble: its leader's
+    test_args = [*args, *choices.get(setting, [])]
     scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics if test else {}
     result = {
         "dataset": dataset,

@@ -22,7 +22,9 @@ from typing import Any
 import torch
 
 from .checkpointing import read_checkpoint
+from .losses import Loss, MSELoss
 from .model import Forecaster
+from .specs import from_spec
 
 __all__ = ["combine"]
 
@@ -80,7 +82,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
                 f"{checkpoint} fell back to a naive forecast on validation (naive_comparison.fallback); "
                 "its network lost there, so leave it out"
             )
-        loss = Forecaster.load(checkpoint).loss
+        loss = from_spec(member["hyper_parameters"].get("loss"), Loss) or MSELoss()  # the model's default: MSE
         if loss.num_params != 1:
             raise ValueError(
                 f"{checkpoint}: an ensemble averages point forecasts, and {type(loss).__name__} has "

@@ -129,6 +129,16 @@ def test_combine_refuses_a_member_that_fell_back(members, tmp_path):
         combine([members["checkpoints"]["seed0"], tmp_path / "fell_back.ckpt"], tmp_path / "ensemble.ckpt")
 
 
+def test_combine_refuses_a_member_of_a_probabilistic_loss(members, tmp_path):
+    checkpoint = torch.load(members["checkpoints"]["seed1"], weights_only=True)
+    loss = {"class_path": "forecast.losses.GaussianNLLLoss"}
+    torch.save(
+        checkpoint | {"hyper_parameters": checkpoint["hyper_parameters"] | {"loss": loss}}, tmp_path / "nll.ckpt"
+    )
+    with pytest.raises(ValueError, match="nll.ckpt: an ensemble averages point forecasts, and GaussianNLLLoss has 2"):
+        combine([members["checkpoints"]["seed0"], tmp_path / "nll.ckpt"], tmp_path / "ensemble.ckpt")
+
+
 def test_fit_refuses_to_train_an_ensemble(members, tiny_cli, tmp_path):
     path = combine([members["checkpoints"]["seed0"], members["checkpoints"]["seed1"]], tmp_path / "ensemble.ckpt")
     args = ["fit", "--config", CONFIG, *tiny_cli(str(members["root"] / "frame.csv"), tmp_path, batch_size=16)]
