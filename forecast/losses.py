@@ -140,7 +140,11 @@ class _LocationScaleLoss(Loss):
         self.min_scale = min_scale
 
     def distribution(self, params: torch.Tensor) -> distributions.Distribution:
-        """The forecast distribution of each value, with batch shape (B, H, C)."""
+        """The forecast distribution of each value, with batch shape (B, H, C).
+
+        Built without argument validation: NaN parameters (weights a diverging update left) give a NaN
+        loss, which ``FiniteLossCheck`` stops at with the epoch and step, rather than a torch error.
+        """
         raise NotImplementedError
 
     def _standard_quantiles(self, params: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
@@ -189,7 +193,7 @@ class GaussianNLLLoss(_LocationScaleLoss):
         super().__init__(levels, min_scale)
 
     def distribution(self, params: torch.Tensor) -> distributions.Normal:
-        return distributions.Normal(params[..., 0], params[..., 1])
+        return distributions.Normal(params[..., 0], params[..., 1], validate_args=False)
 
     def _standard_quantiles(self, params: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
         return torch.special.ndtri(params.new_tensor(levels))  # -> (Q,)
@@ -224,7 +228,8 @@ class StudentTNLLoss(_LocationScaleLoss):
         return params[..., 2] if self.df is None else self.df
 
     def distribution(self, params: torch.Tensor) -> distributions.StudentT:
-        return distributions.StudentT(self._degrees_of_freedom(params), params[..., 0], params[..., 1])
+        df = self._degrees_of_freedom(params)
+        return distributions.StudentT(df, params[..., 0], params[..., 1], validate_args=False)
 
     def _constrain_shape(self, raw_shape: torch.Tensor) -> torch.Tensor:
         # Empty when df is fixed; otherwise one column of degrees of freedom above 2.
@@ -258,7 +263,12 @@ class QuantileLoss(Loss):
         super().__init__()
         self.levels = check_quantile_levels(levels)
         self.num_params = len(self.levels)
-        self.anchor = min(range(self.num_params), key=lambda index: abs(self.levels[index] - 0.5))
+        # The lowest of the levels nearest 0.5, nearest up to rounding: 0.7 - 0.5 < 0.5 - 0.3 in floats.
+        distances = [abs(level - 0.5) for level in self.levels]
+        nearest = min(distances)
+        self.anchor = next(
+            index for index, distance in enumerate(distances) if math.isclose(distance, nearest, abs_tol=1e-9)
+        )
 
     def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return mean_pinball_loss(params, target, self.levels)

@@ -20,6 +20,7 @@ from .data.options import grouped_config
 from .losses import Loss, MSELoss
 from .metrics import HorizonMetrics, overall
 from .nn.baselines import seasonal_naive
+from .nn.checks import check_range
 from .nn.cycle import ResidualCycle
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
@@ -57,8 +58,9 @@ class Forecaster(L.LightningModule):
     past covariates alongside), as in PatchTST and SegRNN. Validation and test log every metric of
     ``HorizonMetrics`` (mse, mae, rmse, mape, smape, mase) as ``{split}/{metric}`` on the scaled data
     (the ETT protocol) and ``{split}/{metric}_orig`` in original units, means over all windows; a
-    probabilistic loss adds ``pinball``, ``crps`` and ``coverage`` (the share of targets inside the
-    interval between its lowest and highest quantile levels), and ``predict`` returns its quantiles.
+    probabilistic loss adds ``pinball``, ``crps`` and, with two levels or more, ``coverage`` (the share of
+    targets inside the interval between its lowest and highest quantile levels), and ``predict`` returns
+    its quantiles.
     A checkpoint whose network lost to a naive forecast on validation can record that forecast
     (``NaiveComparison(fallback=True)``): loaded, the model's ``forward`` forecasts it instead. An
     ensemble's checkpoint (``forecast.ensemble.combine``) adds its other networks as ``members``, each a
@@ -99,7 +101,7 @@ class Forecaster(L.LightningModule):
         season_length: the steps of the data's season (linked from the data module: 24 for hourly data).
 
     Raises:
-        ValueError: ``channel_embedding_size`` is set without ``channel_independent``,
+        ValueError: ``channel_embedding_size`` is negative or set without ``channel_independent``,
             ``static_cardinalities`` does not give one entry per static feature, or ``cycle`` is set
             without a ``season_channel``.
     """
@@ -130,6 +132,7 @@ class Forecaster(L.LightningModule):
         season_length: int = 1,
     ):
         super().__init__()
+        check_range("model.channel_embedding_size", channel_embedding_size, 0)
         if channel_embedding_size and not channel_independent:
             raise ValueError(
                 f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true"

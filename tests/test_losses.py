@@ -1,5 +1,6 @@
 import math
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -7,6 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from forecast import Forecaster
+from forecast.batch import Batch
+from forecast.callbacks import FiniteLossCheck
 from forecast.losses import GaussianNLLLoss, HuberLoss, MAELoss, MSELoss, QuantileLoss, StudentTNLLoss
 
 B, H, C = 2, 3, 4
@@ -182,6 +186,13 @@ def test_quantile_loss_anchors_on_the_level_closest_to_half():
     assert QuantileLoss([0.2, 0.8]).anchor == 0
 
 
+@pytest.mark.parametrize("levels", [(0.3, 0.7), (0.05, 0.95), (0.05, 0.3, 0.7, 0.95)])
+def test_quantile_loss_anchors_on_the_lower_level_of_a_tie(levels):
+    # In floats 0.7 - 0.5 < 0.5 - 0.3 and 0.95 - 0.5 < 0.5 - 0.05: the tie must not go by rounding error.
+    loss = QuantileLoss(levels)
+    assert loss.levels[loss.anchor] == levels[len(levels) // 2 - 1]
+
+
 def test_quantile_loss_selects_trained_levels_in_order():
     loss = QuantileLoss([0.1, 0.5, 0.9])
     params = torch.tensor([[[[1.0, 2.0, 3.0]]]])
@@ -235,3 +246,40 @@ def test_num_params_follows_the_options():
         2,
         2,
     ]
+
+
+@pytest.mark.parametrize("loss", [GaussianNLLLoss(), StudentTNLLoss(), StudentTNLLoss(df=3.0)], ids=repr)
+def test_distribution_loss_of_nan_params_is_nan(loss):
+    params = random_params(loss)
+    params[0, 0, 0, 0] = math.nan
+    assert loss(params, torch.zeros(B, H, C, dtype=torch.float64)).isnan()
+
+
+@pytest.mark.parametrize("loss", [GaussianNLLLoss(), StudentTNLLoss()], ids=repr)
+def test_nan_weights_stop_fit_at_the_finite_loss_check(loss, tmp_path):
+    """NaN weights (what an overflowing update leaves) end fit with the check's error, naming the step."""
+    model = Forecaster(lookback=8, horizon=4, input_size=1, target_size=1, loss=loss)
+    with torch.no_grad():
+        model.head.linear.weight[0, 0] = math.nan
+    batch = Batch(
+        past=torch.randn(4, 8, 1),
+        future=torch.zeros(4, 4, 0),
+        static=torch.zeros(4, 0),
+        target=torch.randn(4, 4, 1),
+        series=torch.zeros(4, dtype=torch.long),
+        time=torch.arange(4),
+        target_scale=torch.ones(4, 1),
+        target_offset=torch.zeros(4, 1),
+        naive_scale=torch.ones(4, 1),
+    )
+    trainer = L.Trainer(
+        max_steps=1,
+        callbacks=[FiniteLossCheck()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    with pytest.raises(FloatingPointError, match="training loss is nan at epoch 0, global step 0, batch index 0"):
+        trainer.fit(model, torch.utils.data.DataLoader([batch], batch_size=None))

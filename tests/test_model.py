@@ -7,7 +7,7 @@ import torch
 from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.batch import Batch
 from forecast.data import RowSplit
-from forecast.losses import MAELoss, QuantileLoss
+from forecast.losses import GaussianNLLLoss, MAELoss, QuantileLoss
 from forecast.nn import GRUEncoder, InstanceNormalization, LinearHead
 
 ONLY_A = Columns(targets=["a"])
@@ -79,9 +79,14 @@ def test_channel_embedding_needs_channel_independence():
         build(channel_embedding_size=4)
 
 
-def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
-    model = build(loss=QuantileLoss([0.1, 0.5, 0.9])).eval()
-    batch = Batch(
+def test_channel_embedding_size_must_not_be_negative():
+    with pytest.raises(ValueError, match=r"model.channel_embedding_size=-1 must be at least 0"):
+        build(input_size=2, target_size=2, channel_independent=True, channel_embedding_size=-1)
+
+
+def eight_windows() -> Batch:
+    """Eight windows of the ``build`` model's sizes, scaled by 2 about 10."""
+    return Batch(
         past=torch.randn(8, 12, 3),
         future=torch.zeros(8, 4, 0),
         static=torch.zeros(8, 0),
@@ -92,6 +97,11 @@ def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
         target_offset=torch.full((8, 2), 10.0),
         naive_scale=torch.ones(8, 2),
     )
+
+
+def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
+    model = build(loss=QuantileLoss([0.1, 0.5, 0.9])).eval()
+    batch = eight_windows()
     model._evaluate(batch, "test")
     quantiles = model.loss.quantiles(model(batch.past, batch.future, batch.static), (0.1, 0.5, 0.9))
     inside = (quantiles[..., 0] <= batch.target) & (batch.target <= quantiles[..., 2])
@@ -99,6 +109,18 @@ def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
     torch.testing.assert_close(coverage, inside.double().mean())
     prediction = model.predict_step(batch, 0)
     torch.testing.assert_close(prediction["quantiles"], quantiles * 2.0 + 10.0)
+
+
+@pytest.mark.parametrize("loss", [QuantileLoss([0.5]), GaussianNLLLoss(levels=[0.5])], ids=repr)
+def test_forecaster_with_one_quantile_level_reports_crps_but_no_coverage(loss):
+    """One level (a median forecast) has no interval to cover, but its pinball loss and CRPS stand."""
+    model = build(loss=loss).eval()
+    batch = eight_windows()
+    model._evaluate(batch, "val")
+    cells = model.metrics["val"].compute()
+    assert "coverage" not in cells
+    median = model.loss.point(model(batch.past, batch.future, batch.static))
+    torch.testing.assert_close(cells["crps"].mean(), (median - batch.target).abs().double().mean())
 
 
 @pytest.mark.parametrize("interval", ["step", "epoch"])

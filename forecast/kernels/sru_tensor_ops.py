@@ -45,9 +45,10 @@ def _batch_first(aligned: torch.Tensor) -> torch.Tensor:
 class SRURecurrenceTensorOps(torch.autograd.Function):
     """``sru_recurrence_reference``'s maths, with a time loop of in-place tensor ops and an analytic backward.
 
-    Forward keeps ``f_t`` and ``c_t`` of every step; backward turns the gradient along ``c`` into the
-    linear recurrence ``dc_{t-1} = e_{t-1} + dc_t ⊙ k_t`` whose coefficients ``k_t`` are known from the
-    forward pass, so its loop is one multiply-add tensor op (``addcmul_``) per step.
+    Forward keeps ``x~_t``, ``f_t``, ``c_t``, ``r_t``, ``x'_t`` and ``g(c_t)`` of every step; backward turns
+    the gradient along ``c`` into the linear recurrence ``dc_{t-1} = e_{t-1} + dc_t ⊙ k_t`` whose
+    coefficients ``k_t`` are known from the forward pass, so its loop is one multiply-add tensor op
+    (``addcmul_``) per step.
     """
 
     @staticmethod

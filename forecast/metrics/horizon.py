@@ -14,7 +14,6 @@ __all__ = ["HorizonMetrics", "overall"]
 
 # The per-cell sums behind each metric; rmse and crps are derived from mse and pinball.
 _SUMS = {"mse": "squared", "mae": "absolute", "mape": "percentage", "smape": "symmetric", "mase": "scaled"}
-_QUANTILE_SUMS = {"pinball": "pinball", "coverage": "covered"}
 
 
 class HorizonMetrics(Metric):
@@ -22,9 +21,10 @@ class HorizonMetrics(Metric):
 
     The point metrics are those of ``_point_errors``; CRPS is twice the pinball loss averaged over
     levels, and coverage counts the targets inside the interval between the lowest and the highest
-    level, bounds included. Each cell's values equal torchmetrics' own metrics
-    (``MeanSquaredError``, ``MeanAbsolutePercentageError``, ...) computed cell by cell, and the means
-    over cells equal the metrics over all values, because every window has every step and column.
+    level, bounds included (one level has no interval, so no coverage). Each cell's values equal
+    torchmetrics' own metrics (``MeanSquaredError``, ``MeanAbsolutePercentageError``, ...) computed cell
+    by cell, and the means over cells equal the metrics over all values, because every window has every
+    step and column.
 
     Args:
         horizon: H, steps per window.
@@ -54,8 +54,10 @@ class HorizonMetrics(Metric):
     def __init__(self, horizon: int, target_size: int, levels: Sequence[float] = (), **kwargs: Any):
         super().__init__(**kwargs)
         self.levels = check_quantile_levels(levels) if levels else ()
-        sums = list(_SUMS.values()) + (list(_QUANTILE_SUMS.values()) if self.levels else [])
-        for name in sums:
+        self.quantile_sums = {"pinball": "pinball"} if self.levels else {}
+        if len(self.levels) > 1:  # coverage needs an interval between two levels
+            self.quantile_sums["coverage"] = "covered"
+        for name in [*_SUMS.values(), *self.quantile_sums.values()]:
             # float64: sums over thousands of windows keep their digits; the metrics are ratios of them.
             self.add_state(name, default=torch.zeros(horizon, target_size, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("windows", default=torch.tensor(0), dist_reduce_fx="sum")
@@ -76,14 +78,15 @@ class HorizonMetrics(Metric):
                 raise ValueError(f"HorizonMetrics with levels {list(self.levels)} needs quantiles in update")
             quantiles = quantiles.double()
             self.pinball += _pinball_losses(quantiles, target, self.levels).mean(-1).sum(0)
-            self.covered += _covered(quantiles, target).sum(0)
+            if "coverage" in self.quantile_sums:
+                self.covered += _covered(quantiles, target).sum(0)
         self.windows += forecast.shape[0]
 
     def compute(self) -> dict[str, Tensor]:
         cells = {metric: getattr(self, total) / self.windows for metric, total in _SUMS.items()}
         cells["rmse"] = cells["mse"].sqrt()
+        cells |= {metric: getattr(self, total) / self.windows for metric, total in self.quantile_sums.items()}
         if self.levels:
-            cells |= {metric: getattr(self, total) / self.windows for metric, total in _QUANTILE_SUMS.items()}
             cells["crps"] = 2 * cells["pinball"]
         return cells
 

@@ -160,7 +160,8 @@ class LookbackLinearHead(_WindowHead):
     Args:
         dims: sizes from the Forecaster.
         moving_average: odd kernel size of the trend's moving average; 0 for no decomposition.
-        individual: one map per target channel instead of one shared map.
+        individual: one map per target channel instead of one shared map. Under the Forecaster's
+            ``channel_independent`` the head sees one channel at a time, so all channels share one map.
 
     Raises:
         ValueError: ``moving_average`` is negative or even.

@@ -8,6 +8,8 @@ recurrent steps is both faster and, on long lookbacks, more accurate.
 import torch
 from torch import nn
 
+from .checks import check_range
+
 __all__ = ["Embedding", "IdentityEmbedding", "LinearEmbedding", "SegmentEmbedding"]
 
 
@@ -37,16 +39,20 @@ class IdentityEmbedding(Embedding):
 
 
 class LinearEmbedding(Embedding):
-    """One linear map per time step, from the window's channels to ``embedding_size`` features.
+    """One linear map, shared by every time step, from the step's channels to ``embedding_size`` features.
 
     Args:
         input_size: C, channels per step (given by the Forecaster).
         lookback: L (given by the Forecaster).
         embedding_size: features per step the encoder reads.
+
+    Raises:
+        ValueError: ``embedding_size`` is below 1.
     """
 
     def __init__(self, input_size: int, lookback: int, *, embedding_size: int = 64):
         super().__init__()
+        check_range("model.embedding.init_args.embedding_size", embedding_size, 1)
         self.linear = nn.Linear(input_size, embedding_size)
         self.output_size, self.steps = embedding_size, lookback
 
@@ -64,7 +70,7 @@ class SegmentEmbedding(Embedding):
         embedding_size: features per segment the encoder reads.
 
     Raises:
-        ValueError: ``lookback`` is not a multiple of ``seg_len``.
+        ValueError: ``lookback`` is not a multiple of ``seg_len``, or ``embedding_size`` is below 1.
     """
 
     def __init__(self, input_size: int, lookback: int, *, seg_len: int = 24, embedding_size: int = 128):
@@ -74,6 +80,7 @@ class SegmentEmbedding(Embedding):
                 f"model.embedding.init_args.seg_len={seg_len} must divide the lookback {lookback}; "
                 "choose a divisor of data.lookback"
             )
+        check_range("model.embedding.init_args.embedding_size", embedding_size, 1)
         self.seg_len = seg_len
         self.linear = nn.Linear(seg_len * input_size, embedding_size)
         self.output_size, self.steps = embedding_size, lookback // seg_len

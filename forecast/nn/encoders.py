@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_range
+
 __all__ = ["State", "EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
 
 
@@ -167,6 +169,17 @@ class StackedEncoder(Encoder):
         return output
 
 
+def check_stack(hidden_size: int, num_layers: int, dropout: float) -> None:
+    """Refuse the options of a stacked encoder that build no working stack, naming each config key.
+
+    Raises:
+        ValueError: ``hidden_size`` or ``num_layers`` is below 1, or ``dropout`` is outside [0, 1].
+    """
+    check_range("model.encoder.init_args.hidden_size", hidden_size, 1)
+    check_range("model.encoder.init_args.num_layers", num_layers, 1)
+    check_range("model.encoder.init_args.dropout", dropout, 0, 1)
+
+
 @functools.cache
 def _say_float32_under_cpu_autocast() -> None:
     warnings.warn(
@@ -248,6 +261,9 @@ class _TorchRecurrentEncoder(StackedEncoder):
         bidirectional: also read the window backwards; the whole window is past data, so this
             leaks nothing, and ``output_size`` doubles.
         layer_norm: layer normalization between layers.
+
+    Raises:
+        ValueError: ``hidden_size`` or ``num_layers`` is below 1, or ``dropout`` is outside [0, 1].
     """
 
     cell: type[nn.RNNBase]
@@ -262,6 +278,7 @@ class _TorchRecurrentEncoder(StackedEncoder):
         bidirectional: bool = False,
         layer_norm: bool = False,
     ):
+        check_stack(hidden_size, num_layers, dropout)
         output_size = hidden_size * (2 if bidirectional else 1)
         layers = [
             _Float32OnCPUAutocast(self.cell(size, hidden_size, bidirectional=bidirectional, batch_first=True))

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..batch import ModelDims
+from .checks import check_range
 from .encoders import Encoder, EncoderOutput
 
 __all__ = ["Decoding", "Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
@@ -64,12 +65,16 @@ class LinearHead(Head):
             encoder each direction's, having read the whole window); more parameters, but every step
             of the window reaches every forecast.
         dropout: dropout on the features before the linear map.
+
+    Raises:
+        ValueError: ``dropout`` is outside [0, 1].
     """
 
     def __init__(
         self, dims: ModelDims, decoding: Decoding | None = None, *, from_sequence: bool = False, dropout: float = 0.0
     ):
         super().__init__()
+        check_range("model.head.init_args.dropout", dropout, 0, 1)
         self.from_sequence = from_sequence
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
         in_features = dims.encoder_size * (dims.encoder_steps if from_sequence else 1)
@@ -116,7 +121,8 @@ class SegmentHead(Head):
         dropout: dropout on the decoder's output before the linear map.
 
     Raises:
-        ValueError: ``seg_len`` is below 1, or the Forecaster gave no encoder factory.
+        ValueError: ``seg_len`` or ``position_size`` is below 1, ``dropout`` is outside [0, 1], or the
+            Forecaster gave no encoder factory.
     """
 
     def __init__(
@@ -131,12 +137,15 @@ class SegmentHead(Head):
         super().__init__()
         if seg_len < 1:
             raise ValueError(f"model.head.init_args.seg_len={seg_len} must be at least 1")
+        if position_size is not None:
+            check_range("model.head.init_args.position_size", position_size, 1)
+        check_range("model.head.init_args.dropout", dropout, 0, 1)
         if decoding is None:
             raise ValueError("SegmentHead decodes with the encoder's own factory; build it through Forecaster")
         self.seg_len, self.segments = seg_len, -(-dims.horizon // seg_len)  # the last segment may pass the horizon
         self.horizon = dims.horizon
         self.out_shape = (self.segments * seg_len, dims.target_size, dims.num_params)
-        position_size = position_size or max(dims.encoder_size // 2, 1)
+        position_size = max(dims.encoder_size // 2, 1) if position_size is None else position_size
         self.position = nn.Parameter(torch.randn(self.segments, position_size) / position_size**0.5)
         self.decoder = decoding.encoder(position_size + dims.static_size + seg_len * dims.future_size)
         self.dropout = nn.Dropout(dropout)
@@ -194,7 +203,8 @@ class AutoregressiveHead(Head):
         dropout: dropout on the decoder's output before the linear map.
 
     Raises:
-        ValueError: ``step`` does not divide the horizon, or the Forecaster gave no encoder factory.
+        ValueError: ``step`` does not divide the horizon or is longer than the lookback,
+            ``teacher_forcing`` or ``dropout`` is outside [0, 1], or the Forecaster gave no encoder factory.
     """
 
     def __init__(
@@ -212,6 +222,8 @@ class AutoregressiveHead(Head):
                 f"model.head.init_args.step={step} must divide the horizon {dims.horizon}; "
                 "choose a divisor of data.horizon"
             )
+        check_range("model.head.init_args.teacher_forcing", teacher_forcing, 0, 1)
+        check_range("model.head.init_args.dropout", dropout, 0, 1)
         if decoding is None:
             raise ValueError("AutoregressiveHead decodes with the encoder's own factory; build it through Forecaster")
         self.step, self.teacher_forcing, self.point = step, teacher_forcing, decoding.point

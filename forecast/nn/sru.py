@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from ..kernels import sru_recurrence
-from .encoders import StackedEncoder, split_linear
+from .checks import check_range
+from .encoders import StackedEncoder, check_stack, split_linear
 
 __all__ = ["SRULayer", "SRUEncoder"]
 
@@ -130,6 +131,10 @@ class SRUEncoder(StackedEncoder):
         projection_size: rank of a low-rank input matrix (0: full rank).
         highway_bias: initial bias of the highway (reset) gate.
         use_tanh: ``g = tanh`` on the cell state; identity otherwise.
+
+    Raises:
+        ValueError: ``hidden_size`` or ``num_layers`` is below 1, ``dropout`` is outside [0, 1], or
+            ``projection_size`` is negative.
     """
 
     state_holds_last = False  # the state is the cell state c; the highway shapes only the output h
@@ -147,6 +152,8 @@ class SRUEncoder(StackedEncoder):
         highway_bias: float = 0.0,
         use_tanh: bool = False,
     ):
+        check_stack(hidden_size, num_layers, dropout)
+        check_range("model.encoder.init_args.projection_size", projection_size, 0)
         output_size = hidden_size * (2 if bidirectional else 1)
         layers = [
             SRULayer(size, hidden_size, bidirectional, projection_size, highway_bias, use_tanh)

@@ -53,6 +53,13 @@ def test_lookback_linear_is_one_shared_map_of_each_channels_lookback():
     np.testing.assert_allclose(result.detach().numpy(), expected, rtol=1e-5)
 
 
+def test_lookback_linear_individual_under_channel_independence_is_one_map_for_all_channels():
+    head = functools.partial(LookbackLinearHead, individual=True)
+    model = Forecaster(lookback=L, horizon=H, input_size=2, target_size=2, encoder=IdentityEncoder, head=head,
+                       channel_independent=True)  # fmt: skip
+    assert model.head.weight.shape[1] == 1  # (parts, maps, H * P, L): the head sees one channel at a time
+
+
 def test_lookback_linear_with_moving_average_maps_trend_and_remainder_apart():
     torch.manual_seed(0)
     head = functools.partial(LookbackLinearHead, moving_average=3)

@@ -25,3 +25,9 @@ def test_identity_and_linear_embeddings_keep_every_step():
     assert torch.equal(IdentityEmbedding(2, 12)(past), past)
     linear = LinearEmbedding(2, 12, embedding_size=7)
     assert linear(past).shape == (3, 12, 7) and (linear.steps, linear.output_size) == (12, 7)
+
+
+@pytest.mark.parametrize("embedding", [LinearEmbedding, SegmentEmbedding])
+def test_embedding_size_below_one_names_the_key(embedding):
+    with pytest.raises(ValueError, match=r"model.embedding.init_args.embedding_size=0 must be at least 1"):
+        embedding(2, 48, embedding_size=0)

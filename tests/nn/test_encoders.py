@@ -182,3 +182,24 @@ def test_broadcast_step_runs_in_float32_under_cpu_bf16_autocast(encoder):
     else:
         assert stepped.dtype == torch.float32
         torch.testing.assert_close(stepped, expected)
+
+
+@pytest.mark.parametrize("encoder_class", [GRUEncoder, LSTMEncoder, SRUEncoder])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"num_layers": 0}, r"num_layers=0 must be at least 1"),
+        ({"num_layers": -2}, r"num_layers=-2 must be at least 1"),
+        ({"hidden_size": 0}, r"hidden_size=0 must be at least 1"),
+        ({"dropout": 1.5}, r"dropout=1.5 must lie in \[0, 1\]"),  # refused also with one layer, which has none
+        ({"dropout": -0.1, "num_layers": 2}, r"dropout=-0.1 must lie in \[0, 1\]"),
+    ],
+)
+def test_encoder_refuses_options_that_build_no_stack_naming_the_key(encoder_class, option, message):
+    with pytest.raises(ValueError, match="model.encoder.init_args." + message):
+        encoder_class(3, **option)
+
+
+def test_sru_encoder_refuses_a_negative_projection_size():
+    with pytest.raises(ValueError, match=r"model.encoder.init_args.projection_size=-1 must be at least 0"):
+        SRUEncoder(3, projection_size=-1)

@@ -196,3 +196,19 @@ def test_autoregressive_head_starts_from_the_last_observed_values():
         before = model.head(encoded, history, future, static)
         after = model.head(encoded, changed[..., :2], future, static)
     assert not torch.allclose(before[:, 0], after[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        (functools.partial(LinearHead, dropout=2.0), r"dropout=2.0 must lie in \[0, 1\]"),
+        (functools.partial(SegmentHead, seg_len=2, position_size=-3), r"position_size=-3 must be at least 1"),
+        (functools.partial(SegmentHead, seg_len=2, position_size=0), r"position_size=0 must be at least 1"),
+        (functools.partial(SegmentHead, seg_len=2, dropout=-0.5), r"dropout=-0.5 must lie in \[0, 1\]"),
+        (functools.partial(AutoregressiveHead, teacher_forcing=1.5), r"teacher_forcing=1.5 must lie in \[0, 1\]"),
+        (functools.partial(AutoregressiveHead, dropout=1.1), r"dropout=1.1 must lie in \[0, 1\]"),
+    ],
+)
+def test_head_refuses_an_option_out_of_range_naming_the_key(head, message):
+    with pytest.raises(ValueError, match="model.head.init_args." + message):
+        Forecaster(lookback=12, horizon=4, input_size=3, target_size=2, head=head)
