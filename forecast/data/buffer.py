@@ -6,10 +6,10 @@ forecast beyond the data finds its future covariates in the same array. Rows are
 series, so no more than a chunk of float64 exists beside the buffer.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 
 from ..errors import ForecastDataError
@@ -150,13 +150,9 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + np.arange(counts.sum()) - first
 
 
-def static_vocabularies(statics: dict[str, np.ndarray]) -> dict[str, list[str]]:
-    """The sorted categories of each static column (its value per series) that does not hold numbers."""
-    return {
-        column: sorted({str(value) for value in values})
-        for column, values in statics.items()
-        if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
-    }
+def static_vocabularies(categories: dict[str, Iterable]) -> dict[str, list[str]]:
+    """The sorted categories, as text, of each categorical static column (its value per series)."""
+    return {column: sorted({str(value) for value in values}) for column, values in categories.items()}
 
 
 def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]], scaling: AffineScaling) -> torch.Tensor:

@@ -3,7 +3,7 @@
 import functools
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import lightning as L
 import numpy as np
@@ -17,8 +17,8 @@ from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, sea
 from .calendar import SEASON, calendar_columns, season_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
 from .frames import read_source, resolve_roles, to_table
-from .loaders import evaluation_loader, training_loader
-from .options import GROUPED_KEYS, Calendar, Columns, Scaling
+from .loaders import SAMPLING, evaluation_loader, training_loader
+from .options import GROUPED_KEYS, Calendar, Columns, Scaling, check_choice
 from .scaling import AffineScaling, fit_scaling
 from .sharding import assign_shards, gather_objects, global_scaling, merge_states, series_index, world
 from .splits import Split, Windows, check_windows, default_split, part_windows
@@ -37,6 +37,7 @@ __all__ = ["TimeSeriesDataModule"]
 
 _ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
 _SCALED = ("targets", "covariates", "statics")  # the scalings, in order, as the state names them
+Shard = Literal["none", "series"]
 
 
 class TimeSeriesDataModule(L.LightningDataModule):
@@ -111,7 +112,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         nan_policy: NanPolicy = "error",
         drop_short: bool = False,
         series: list[str] | None = None,
-        shard: Literal["none", "series"] = "none",
+        shard: Shard = "none",
     ):
         super().__init__()
         counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
@@ -121,6 +122,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             counts["batch_channels"] = batch_channels
         if min(counts.values()) < 1:
             raise ValueError(f"lookback, horizon, strides, seasonal_period and batch sizes must be >= 1; got {counts}")
+        check_choice("data.sampling", sampling, SAMPLING)
+        check_choice("data.nan_policy", nan_policy, get_args(NanPolicy))
+        check_choice("data.shard", shard, get_args(Shard))
         ignore = ["source"] if isinstance(source, pd.DataFrame) else None
         self.save_hyperparameters(ignore=ignore)
         self.save_hyperparameters({name: to_record(value) for name, value in self.hparams.items()}, ignore=ignore)
@@ -138,9 +142,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             self._index = series_index(source, columns)
             self._index = self._index[self._index["id"].isin([str(name) for name in series or self._index["id"]])]
             series = list(self._index["id"][:1])  # the first series tells the columns and the frequency
-        frame = self._read_source(series)
+        frame, rows = self._read_source(series)
         self.roles = resolve_roles(list(frame.columns), columns)
-        self._read(frame, freq)
+        self._read(frame, rows, freq)
         self.targets = self.roles.targets
         self.target_size = len(self.roles.targets)
         self.input_size = len(self.roles.targets) + len(self.roles.past)
@@ -160,14 +164,16 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self._buffer: SeriesBuffer | None = None
         self._static = self._naive_scale = None
 
-    def _read_source(self, series: list[str] | None) -> pd.DataFrame:
-        """The id, time and role columns (all columns when no targets are named) of ``series`` (``None``: all)."""
+    def _read_source(self, series: list[str] | None) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """The id, time and role columns (all columns when no targets are named) of ``series`` (``None``: all),
+        and their rows in the frame as given (``read_source``)."""
         columns = self.columns
         return read_source(self._source, columns.id_column, columns.time_column, columns.to_read(), series)
 
-    def _read(self, frame: pd.DataFrame, freq: str | None) -> None:
-        """Validate the frame into the series table, and take what follows from it."""
-        table = to_table(frame, self.roles, self.columns.id_column, self.columns.time_column)
+    def _read(self, frame: pd.DataFrame, rows: np.ndarray | None, freq: str | None) -> None:
+        """Validate the frame (whose rows are ``rows`` of the frame as given) into the series table, and
+        take what follows from it."""
+        table = to_table(frame, self.roles, self.columns.id_column, self.columns.time_column, rows)
         self.freq = check_times(table, freq)
         find_future_rows(table, self.roles)
         rows_after = self.horizon if self.split.evaluates else 0
@@ -175,8 +181,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self._given = table.values  # as read: repairs are redone from these whenever the borders move
         self.series_names = table.names
         self.start_times = list(table.times[table.offsets[:-1]])
-        statics = self._index if self.shard == "series" else table.statics  # categories of all series
-        self.vocabularies = static_vocabularies({column: np.asarray(statics[column]) for column in self.roles.static})
+        # Categories: the static columns not of numbers in the data (the table holds them as objects), of all series.
+        statics = self._index if self.shard == "series" else table.statics
+        categories = [column for column in self.roles.static if table.statics[column].dtype == object]
+        self.vocabularies = static_vocabularies({column: statics[column] for column in categories})
         # Per static column its number of categories, 0 for a number: the model sizes its embeddings by it.
         self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
         self.borders = self.split.target_borders(table)
@@ -210,7 +218,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         ids = self._index["id"].tolist()
         owners = assign_shards(ids, self._index["rows"].to_numpy(), size)
         self._shard = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
-        self._read(self._read_source(self._shard), self.freq)
+        self._read(*self._read_source(self._shard), self.freq)
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None

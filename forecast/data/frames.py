@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from .. import datasets
 from ..errors import ForecastDataError, where
 from .options import Columns
 
-__all__ = ["Roles", "SeriesTable", "read_source", "is_long", "resolve_roles", "to_table"]
+__all__ = ["Roles", "SeriesTable", "read_source", "is_long", "series_ids", "resolve_roles", "to_table"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Roles:
         targets: columns to forecast; the first channels of ``past``.
         past: covariates known only up to the forecast start; the next channels of ``past``.
         future: covariates known over the horizon too; the channels of ``future``.
-        static: one value per series (numbers as they are, anything else a category index).
+        static: one value per series (numbers as they are, anything else a category index; a column's
+            dtype decides, so a ``category`` column of integers is categories too).
     """
 
     targets: list[str]
@@ -52,7 +54,8 @@ class SeriesTable:
         offsets: series ``i`` is rows ``[offsets[i], offsets[i + 1])``, shape (N + 1,).
         times: the time of every row, shape (rows,).
         values: every dynamic column as float64, shape (rows,) each.
-        statics: every static column's value per series, shape (N,) each.
+        statics: every static column's value per series, shape (N,) each: a column of numbers as
+            numbers, any other (text, ``category``, bool) as objects, each value a category.
         positions: the row of the given frame that each row comes from, or ``None`` when the rows
             are in the given order; only for naming rows in messages.
         observed: rows per series whose targets are known; rows after them carry only future
@@ -112,14 +115,16 @@ def read_source(
     time_column: str,
     columns: list[str] | None = None,
     series: list[str] | None = None,
-) -> pd.DataFrame:
-    """A frame from a built-in name, a CSV or Parquet path, or a DataFrame, as given.
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """A frame from a built-in name, a CSV or Parquet path, or a DataFrame, as given, and with
+    ``series`` the row of the frame as given that each of its rows is (``None``: every row, in order).
 
     A file with an ``id_column`` is long; otherwise its ``time_column`` (or, failing that, its first
     column) becomes the index of a wide frame, unless a Parquet file kept its own DatetimeIndex.
     From a file, only the ``id_column``, the ``time_column`` and ``columns`` (all when ``None``) are
     read, and of long data only the rows of the ``series`` named (all when ``None``); Parquet skips
-    the rest without reading it (pyarrow's column selection and row-group filters).
+    the rest without reading it (pyarrow's column selection and row-group filters), so rows of a
+    Parquet file read for some series count among the rows read.
 
     Raises:
         ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file,
@@ -132,7 +137,7 @@ def read_source(
     else:
         frame = _read_file(Path(source), id_column, time_column, columns, series)
     _check_column_names(frame)
-    return frame if series is None else _only_series(frame, id_column, series)
+    return (frame, None) if series is None else _only_series(frame, id_column, series)
 
 
 def _check_column_names(frame: pd.DataFrame) -> None:
@@ -179,7 +184,7 @@ def _read_file(
             return frame
     else:
         frame = pd.read_csv(path, usecols=wanted)
-    if id_column in frame.columns:
+    if is_long(frame, id_column):  # a Parquet file may keep the id as an index level
         return frame
     return frame.set_index(time_column if time_column in frame.columns else frame.columns[0])
 
@@ -194,20 +199,21 @@ def _id_filter(path: Path, id_column: str, series: list[str]) -> list[tuple] | N
         return None  # an id that is no integer: read them all, and let the check name it
 
 
-def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> pd.DataFrame:
-    """The rows of the ``series`` named, each id as it is spelt in the data or as text."""
-    if id_column not in frame.columns:
+def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of the ``series`` named, each id as it is spelt in the data or as text, and their rows in ``frame``."""
+    if not is_long(frame, id_column):
         raise ForecastDataError(
             f"data.series={list(series)[:10]} picks series of long data, but the data have no {id_column!r} "
             "column; drop data.series, or set data.columns.id_column"
         )
-    ids = frame[id_column].astype(str)
+    ids = series_ids(frame, id_column).astype(str)
     missing = sorted(set(map(str, series)) - set(ids.unique()))
     if missing:
         raise ForecastDataError(
             f"data.series names series {missing[:10]} that column {id_column!r} of the data lacks; check their spelling"
         )
-    return frame[ids.isin(set(map(str, series))).to_numpy()]
+    keep = ids.isin(set(map(str, series))).to_numpy()
+    return frame[keep], np.flatnonzero(keep)
 
 
 def is_long(frame: pd.DataFrame, id_column: str) -> bool:
@@ -215,18 +221,31 @@ def is_long(frame: pd.DataFrame, id_column: str) -> bool:
     return id_column in frame.columns or id_column in (frame.index.names or [])
 
 
+def series_ids(frame: pd.DataFrame, id_column: str) -> pd.Series:
+    """The series id of every row of a long frame, from its ``id_column`` column or index level."""
+    if id_column in frame.columns:
+        return frame[id_column]
+    return pd.Series(frame.index.get_level_values(id_column), name=id_column)
+
+
 def resolve_roles(frame_columns: list, columns: Columns) -> Roles:
     """Check the role columns of ``columns`` against the frame's value columns (all but the id and
     time columns); no targets take every value column left over.
 
     Raises:
-        ForecastDataError: a role names a column that does not exist, a column has two roles, or
-            no column is left to forecast.
+        ForecastDataError: a role names a column that does not exist or the id or time column, a
+            column has two roles, or no column is left to forecast.
     """
-    names = [str(column) for column in frame_columns if column not in (columns.id_column, columns.time_column)]
+    keys = {columns.id_column: "id_column", columns.time_column: "time_column"}
+    names = [str(column) for column in frame_columns if column not in keys]
     seen: dict[str, str] = {}
     for role, given in columns.roles().items():
         for column in given or []:
+            if column in keys and column in frame_columns:
+                raise ForecastDataError(
+                    f"{role} column {column!r} is the data's data.columns.{keys[column]}, which cannot take a role; "
+                    f"leave it out of data.columns.{role} (or give a copy of it another name)"
+                )
             if column not in names:
                 raise ForecastDataError(
                     f"{role} column {column!r} is not in the data; its columns are {names}; "
@@ -244,8 +263,18 @@ def resolve_roles(frame_columns: list, columns: Columns) -> Roles:
     return Roles(list(targets), list(past or []), list(future or []), list(static or []))
 
 
-def to_table(frame: pd.DataFrame, roles: Roles, id_column: str, time_column: str) -> SeriesTable:
+def to_table(
+    frame: pd.DataFrame, roles: Roles, id_column: str, time_column: str, rows: np.ndarray | None = None
+) -> SeriesTable:
     """Group a long frame by series (or take a wide one as one series) into a table of float64 columns.
+
+    Args:
+        frame: the frame read.
+        roles: the columns' roles.
+        id_column: the series id column (or index level) of long data.
+        time_column: the time column (or index level) of long data, or of a wide frame without a DatetimeIndex.
+        rows: the row of the frame as given that each row of ``frame`` is (``read_source`` picked some
+            series), for messages; ``None``: ``frame`` is the frame as given.
 
     Raises:
         ForecastDataError: the frame is empty, an id or time is missing or not a time, a dynamic column
@@ -261,34 +290,39 @@ def to_table(frame: pd.DataFrame, roles: Roles, id_column: str, time_column: str
                 f"the long frame has an {id_column!r} column but no {time_column!r} column; "
                 f"name its time column with data.columns.time_column"
             )
-        names, offsets, positions = _group_by_series(frame[id_column])
-        times = _as_times(frame[time_column], time_column)
+        names, offsets, order = _group_by_series(frame[id_column], rows)
+        times = _as_times(frame[time_column], time_column, rows)
     else:
         if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
             frame = frame.set_index(time_column)
-        names, offsets, positions = ["0"], np.array([0, len(frame)]), None
-        times = _as_times(pd.Series(frame.index), time_column if frame.index.name is None else frame.index.name)
-    if positions is not None:
-        times = times[positions]
+        names, offsets, order = ["0"], np.array([0, len(frame)]), None
+        times = _as_times(pd.Series(frame.index), time_column if frame.index.name is None else frame.index.name, rows)
+    if order is not None:
+        times = times[order]
     table = SeriesTable(
         names=names,
         offsets=offsets,
         times=times,
-        values={column: _numeric(frame[column], column, positions) for column in roles.dynamic},
+        values={column: _numeric(frame[column], column, order, rows) for column in roles.dynamic},
         statics={},
-        positions=positions,
+        positions=order if rows is None else rows if order is None else rows[order],
         observed=np.diff(offsets),
         named=is_long(frame, id_column),
     )
-    table.statics = {column: _static_values(frame[column], column, table) for column in roles.static}
+    table.statics = {column: _static_values(frame[column], column, table, order) for column in roles.static}
     return table
 
 
-def _group_by_series(ids: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+def _given(row: int, rows: np.ndarray | None) -> int:
+    """Row ``row`` of the frame read, counted in the frame as given (``to_table``'s ``rows``)."""
+    return row if rows is None else int(rows[row])
+
+
+def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     """Names, offsets, and the row order that makes each series contiguous (``None``: already is)."""
     codes, uniques = pd.factorize(ids, sort=False)
     if (codes < 0).any():
-        row = int(np.argmax(codes < 0))
+        row = _given(int(np.argmax(codes < 0)), rows)
         raise ForecastDataError(f"the series id is missing at {where(column=ids.name, row=row)}; fill or drop the row")
     names = pd.Index([str(name) for name in uniques])
     if names.has_duplicates:  # ids such as 3 and "3": series are named by their ids as text
@@ -300,44 +334,72 @@ def _group_by_series(ids: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray 
         )
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
     runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
-    positions = None if runs == len(uniques) else np.argsort(codes, kind="stable")
-    return [str(name) for name in uniques], offsets, positions
+    order = None if runs == len(uniques) else np.argsort(codes, kind="stable")
+    return [str(name) for name in uniques], offsets, order
 
 
-def _as_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
-    """The column as times (in the column's own unit: no copy of a column of times).
+def _as_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
+    """The column as times (in the column's own unit: no copy of a column of times). Text with several
+    UTC offsets (a time zone's, across daylight-saving changes) is read as UTC, with a warning.
 
     Raises:
         ForecastDataError: a value is missing or is not a time.
     """
     if pd.api.types.is_datetime64_any_dtype(column):
-        return _no_missing(pd.DatetimeIndex(column), name)  # a view: no copy of a column of times
+        return _no_missing(pd.DatetimeIndex(column), name, rows)  # a view: no copy of a column of times
+    first = where(column=name, row=_given(0, rows))
+    if isinstance(column.dtype, pd.PeriodDtype):
+        raise ForecastDataError(
+            f"the time column holds periods ({column.dtype}), not times, at {first}; convert them with "
+            f".to_timestamp(): frame.index = frame.index.to_timestamp() (wide), or "
+            f"frame[{name!r}] = frame[{name!r}].dt.to_timestamp() (long)"
+        )
     if pd.api.types.is_numeric_dtype(column):
         raise ForecastDataError(
-            f"the time column holds numbers ({column.dtype}), not times, at {where(column=name, row=0)}; "
+            f"the time column holds numbers ({column.dtype}), not times, at {first}; "
             "convert them with pandas.to_datetime (e.g. unit='s'), or give a wide frame a DatetimeIndex"
         )
     try:
         times = pd.DatetimeIndex(pd.to_datetime(column))
+    except (TypeError, ValueError):
+        times = _utc_times(column, name, rows)  # not times, or times of several UTC offsets, which only UTC holds
+    return _no_missing(times, name, rows)
+
+
+def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
+    """Text of times with several UTC offsets as UTC times, with a warning.
+
+    Raises:
+        ForecastDataError: a value is not a time.
+    """
+    try:
+        times = pd.DatetimeIndex(pd.to_datetime(column, utc=True))
     except (TypeError, ValueError) as error:
-        bad = pd.to_datetime(column, errors="coerce").isna() & column.notna()
+        bad = pd.to_datetime(column, errors="coerce", utc=True).isna() & column.notna()
         row = int(np.argmax(bad.to_numpy())) if bad.any() else 0
+        place = where(column=name, row=_given(row, rows))
         raise ForecastDataError(
-            f"the time column holds {column.iloc[row]!r}, not a time, at {where(column=name, row=row)}; "
+            f"the time column holds {column.iloc[row]!r}, not a time, at {place}; "
             "give times (the index of a wide frame, the first column of a wide CSV)"
         ) from error
-    return _no_missing(times, name)
+    rank_zero_warn(
+        f"the time column {name!r} holds times of several UTC offsets (the first {column.iloc[0]!r}; a time zone's "
+        "across a daylight-saving change): read as UTC, so calendar features and forecasts are in UTC; for local "
+        "time give a frame of times in their zone (pandas.to_datetime(..., utc=True).tz_convert(zone))"
+    )
+    return times
 
 
-def _no_missing(times: pd.DatetimeIndex, name: str) -> pd.DatetimeIndex:
+def _no_missing(times: pd.DatetimeIndex, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
     if times.hasnans:
-        row = int(np.argmax(times.isna()))
+        row = _given(int(np.argmax(times.isna())), rows)
         raise ForecastDataError(f"the time is missing at {where(column=name, row=row)}; fill or drop the row")
     return times
 
 
-def _numeric(column: pd.Series, name: str, positions: np.ndarray | None) -> np.ndarray:
-    """A dynamic column as float64 (a view of the frame's own array where it is float64 already).
+def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:
+    """A dynamic column as float64 in ``order`` (a view of the frame's own array where it is float64
+    already and in order).
 
     Raises:
         ForecastDataError: the column holds something other than numbers.
@@ -354,19 +416,20 @@ def _numeric(column: pd.Series, name: str, positions: np.ndarray | None) -> np.n
     if beyond.any():
         row = int(np.argmax(beyond))
         raise ForecastDataError(
-            f"value {values[row]:g} at {where(column=name, row=row)} is beyond the float32 range (3.4e38) that "
-            "series are stored in; rescale the column"
+            f"value {values[row]:g} at {where(column=name, row=_given(row, rows))} is beyond the float32 range "
+            "(3.4e38) that series are stored in; rescale the column"
         )
-    return values if positions is None else values[positions]
+    return values if order is None else values[order]
 
 
-def _static_values(column: pd.Series, name: str, table: SeriesTable) -> np.ndarray:
-    """The value of a static column per series, shape (N,).
+def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.ndarray | None) -> np.ndarray:
+    """The value of a static column per series, shape (N,): numbers as they are, the values of any
+    other dtype (text, ``category``, bool) as objects, each a category.
 
     Raises:
         ForecastDataError: a value is missing, or the value changes within a series.
     """
-    grouped = (column if table.positions is None else column.iloc[table.positions]).reset_index(drop=True)
+    grouped = (column if order is None else column.iloc[order]).reset_index(drop=True)
     missing = grouped.isna().to_numpy()
     if missing.any():
         row = int(np.argmax(missing))
@@ -382,4 +445,6 @@ def _static_values(column: pd.Series, name: str, table: SeriesTable) -> np.ndarr
             f"{grouped.iloc[row - 1]!r} then {grouped.iloc[row]!r}; give each series one value "
             "(or make the column a past or future covariate)"
         )
-    return grouped.iloc[table.offsets[:-1]].to_numpy()
+    values = grouped.iloc[table.offsets[:-1]]
+    number = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    return values.to_numpy() if number else values.to_numpy(dtype=object)

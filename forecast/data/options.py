@@ -6,16 +6,27 @@ Each group is a frozen dataclass, which the CLI fills from nested keys (``data.c
 its fields.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from sklearn.base import TransformerMixin
 from sklearn.preprocessing import StandardScaler
 
 from .calendar import CalendarEncoding
 
-__all__ = ["Calendar", "Columns", "GROUPED_KEYS", "Scaling", "grouped_config"]
+__all__ = ["Calendar", "Columns", "GROUPED_KEYS", "Scaling", "check_choice", "grouped_config"]
+
+
+def check_choice(key: str, value: Any, allowed: Collection[str]) -> None:
+    """Refuse an option that is none of its ``allowed`` values (the CLI checks its choices; Python does not).
+
+    Raises:
+        ValueError: naming the option ``key``, the value, and the values allowed.
+    """
+    choices = list(allowed)
+    if value not in choices:
+        raise ValueError(f"{key}={value!r} is not one of {choices}; choose one of them")
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,11 @@ class Columns:
     static_covariates: list[str] | None = None
     id_column: str = "id"
     time_column: str = "time"
+
+    def __post_init__(self) -> None:
+        for role, given in self.roles().items():
+            if isinstance(given, str):
+                raise TypeError(f"data.columns.{role}={given!r} is one name, not a list of columns; give [{given!r}]")
 
     def roles(self) -> dict[str, list[str] | None]:
         """Each role's columns by the role's name, targets first."""
@@ -97,6 +113,9 @@ class Calendar:
 
     features: list[str] | None = None
     encoding: CalendarEncoding = "cyclical"
+
+    def __post_init__(self) -> None:
+        check_choice("data.calendar.encoding", self.encoding, get_args(CalendarEncoding))
 
 
 # A data option by its flat name (as checkpoints before the groups and the data state name it) -> its key now.

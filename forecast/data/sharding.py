@@ -24,7 +24,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torch.utils.data import DistributedSampler
 
 from ..errors import ForecastDataError
-from .frames import read_source
+from .frames import is_long, read_source, series_ids
 from .options import Columns
 from .scaling import AffineScaling
 
@@ -59,13 +59,13 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
             index = counted.to_pandas().rename(columns={id_column: "id", f"{id_column}_count": "rows"})
             index = index.rename(columns={f"{column}_first": column for column in statics})
             return index.sort_values("id", ignore_index=True)[["id", *statics, "rows"]]
-    frame = read_source(source, id_column, columns.time_column, statics)
-    if id_column not in frame.columns:
+    frame, _ = read_source(source, id_column, columns.time_column, statics)
+    if not is_long(frame, id_column):
         raise ForecastDataError(
             f"data.shard: series shards long data by its {id_column!r} column, but the data have none "
             "(wide data are one series); set data.shard: none, or data.columns.id_column"
         )
-    ids = frame[id_column].astype(str)
+    ids = series_ids(frame, id_column).astype(str)
     grouped = frame[list(statics)].groupby(ids.to_numpy(), sort=True)
     index = grouped.first() if statics else pd.DataFrame(index=grouped.size().index)
     return index.assign(rows=grouped.size()).rename_axis("id").reset_index()
@@ -102,9 +102,11 @@ def global_scaling(
 ) -> AffineScaling:
     """The scaler of all processes' rows ``[starts, ends)`` of ``columns``, from summed statistics.
 
-    Count, sum and sum of squares (``StandardScaler``), or minimum and maximum (``MinMaxScaler``), per
-    channel and ignoring NaN as scikit-learn does, are all-reduced, so every process gets the affine
-    map that one process fitting on all rows would.
+    Per channel and ignoring NaN as scikit-learn does, the count and sum, then the sum of squared
+    deviations from the mean of all rows (``StandardScaler``: two passes, as scikit-learn's variance,
+    exact also where the mean is large against the spread), or the minimum and maximum
+    (``MinMaxScaler``), are all-reduced, so every process gets the affine map that one process
+    fitting on all rows would.
 
     Raises:
         ValueError: a scaler other than ``StandardScaler`` or ``MinMaxScaler``, whose fit needs all rows.
@@ -121,28 +123,32 @@ def global_scaling(
     rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)]).astype(np.int64)
     values = np.stack([np.asarray(column, dtype=np.float64)[rows] for column in columns], axis=1)  # -> (R, C)
     seen = ~np.isnan(values)
-    stats = torch.tensor(
-        np.stack([seen.sum(0), np.nansum(values, 0), np.nansum(values**2, 0)]), dtype=torch.float64
-    )  # -> (3, C)
-    low = torch.tensor(np.where(seen, values, np.inf).min(0, initial=np.inf), dtype=torch.float64)
-    high = torch.tensor(np.where(seen, values, -np.inf).max(0, initial=-np.inf), dtype=torch.float64)
-    if world()[1] > 1:
-        dist.all_reduce(stats)
-        dist.all_reduce(low, op=dist.ReduceOp.MIN)
-        dist.all_reduce(high, op=dist.ReduceOp.MAX)
-    count, total, squares = stats.numpy()
     if isinstance(fitted, StandardScaler):
+        count, total = _all_sum(np.stack([seen.sum(0), np.nansum(values, 0)]))  # -> (C,) each
         mean = total / count
-        variance = np.maximum(squares / count - mean**2, 0.0)
+        variance = _all_sum(np.nansum((values - mean) ** 2, 0)) / count
         eps = np.finfo(np.float64).eps
         constant = variance <= count * eps * variance + (count * mean * eps) ** 2  # scikit-learn's test
         scale = np.where(constant, 1.0, np.sqrt(variance)) if fitted.with_std else np.ones(channels)
         return AffineScaling([scale.tolist()], [(mean if fitted.with_mean else np.zeros(channels)).tolist()])
+    low = torch.tensor(np.where(seen, values, np.inf).min(0, initial=np.inf), dtype=torch.float64)
+    high = torch.tensor(np.where(seen, values, -np.inf).max(0, initial=-np.inf), dtype=torch.float64)
+    if world()[1] > 1:
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
     lower, upper = fitted.feature_range
     spread = high.numpy() - low.numpy()
     spread = np.where(spread == 0, 1.0, spread)  # scikit-learn's choice for a constant channel
     scale = spread / (upper - lower)
     return AffineScaling([scale.tolist()], [(low.numpy() - lower * scale).tolist()])
+
+
+def _all_sum(values: np.ndarray) -> np.ndarray:
+    """``values`` summed over all processes (as they are outside distributed training), as float64."""
+    summed = torch.tensor(values, dtype=torch.float64)
+    if world()[1] > 1:
+        dist.all_reduce(summed)
+    return summed.numpy()
 
 
 def gather_objects(value: Any) -> list[Any]:

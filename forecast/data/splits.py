@@ -141,23 +141,63 @@ class DateSplit(Split):
     """
 
     def __init__(self, val_start: str, test_start: str, test_end: str | None = None):
-        if pd.Timestamp(test_start) < pd.Timestamp(val_start):
-            raise ValueError(f"DateSplit needs val_start <= test_start; got {val_start} and {test_start}")
         self.val_start = val_start
         self.test_start = test_start
         self.test_end = test_end
+        stamps = {field: _timestamp(field, time) for field, time in self._times().items() if time is not None}
+        zoned = [field for field, stamp in stamps.items() if stamp.tz is not None]
+        if zoned and len(zoned) < len(stamps):
+            raise ValueError(
+                f"DateSplit has times with a time zone ({', '.join(f'data.split.{field}' for field in zoned)}) "
+                "and times without; give all of them with a time zone or all without"
+            )
+        if stamps["test_start"] < stamps["val_start"]:
+            raise ValueError(f"DateSplit needs val_start <= test_start; got {val_start} and {test_start}")
+
+    def _times(self) -> dict[str, str | None]:
+        return {"val_start": self.val_start, "test_start": self.test_start, "test_end": self.test_end}
 
     def _borders(self, table: SeriesTable) -> np.ndarray:
-        def rows_before(time: str | None) -> np.ndarray:
-            if time is None:
-                return table.observed
-            stamp = pd.Timestamp(time)
-            if table.times.tz is not None and stamp.tz is None:
-                stamp = stamp.tz_localize(table.times.tz)
-            before = np.add.reduceat(table.times < stamp, table.offsets[:-1], dtype=np.int64)
-            return np.minimum(before, table.observed)
+        return np.stack([self._rows_before(table, field, time) for field, time in self._times().items()], 1)
 
-        return np.stack([rows_before(self.val_start), rows_before(self.test_start), rows_before(self.test_end)], 1)
+    def _rows_before(self, table: SeriesTable, field: str, time: str | None) -> np.ndarray:
+        """Per series the rows before ``time`` (``None``: all observed rows).
+
+        Raises:
+            ForecastDataError: the time has a time zone and the data none, or it is ambiguous or does
+                not exist in the data's time zone (a daylight-saving change).
+        """
+        if time is None:
+            return table.observed
+        stamp, zone = pd.Timestamp(time), table.times.tz
+        if zone is None and stamp.tz is not None:
+            raise ForecastDataError(
+                f"data.split.{field}={time!r} has a time zone, but the data's times have none; give it "
+                f"without one (e.g. {str(stamp.tz_localize(None))!r}), or the data's times with theirs"
+            )
+        if zone is not None and stamp.tz is None:
+            try:
+                stamp = stamp.tz_localize(zone)
+            except ValueError as error:  # pandas' ambiguous or non-existent time
+                example = stamp.tz_localize(zone, ambiguous=False, nonexistent="shift_forward").isoformat()
+                raise ForecastDataError(
+                    f"data.split.{field}={time!r} is ambiguous or does not exist in the data's time zone {zone} "
+                    f"(a daylight-saving change); give it with its UTC offset, e.g. {example!r}"
+                ) from error
+        before = np.add.reduceat(table.times < stamp, table.offsets[:-1], dtype=np.int64)
+        return np.minimum(before, table.observed)
+
+
+def _timestamp(field: str, time: str) -> pd.Timestamp:
+    """``time`` as a timestamp.
+
+    Raises:
+        ValueError: ``time`` is not a time, naming its key ``data.split.<field>``.
+    """
+    try:
+        return pd.Timestamp(time)
+    except ValueError as error:
+        raise ValueError(f"data.split.{field}={time!r} is not a time; give one such as '2017-06-26 12:00'") from error
 
 
 @dataclass(frozen=True)

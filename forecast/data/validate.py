@@ -26,8 +26,9 @@ NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
 def check_times(table: SeriesTable, freq: str | None) -> str:
     """Check that every series moves forward in regular steps, and return the frequency.
 
-    The frequency is ``freq`` when given, else inferred by pandas from the first series of at least
-    three rows; every series must follow it without gaps.
+    The frequency is ``freq`` when given, else the one pandas infers from the first of the five longest
+    series (of at least three rows) it infers one from, else the most common step within series; every
+    series must follow it without gaps.
 
     Raises:
         ForecastDataError: a time repeats or goes backwards within a series, the frequency cannot be

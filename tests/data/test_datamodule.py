@@ -113,6 +113,19 @@ def test_numeric_statics_are_standardized_over_the_series_with_training_rows(lon
     assert history.static[:, 1].tolist() == [(10.0 - mean) / std] * 3
 
 
+@pytest.mark.parametrize("dtype", ["category", "bool", "object"])
+def test_statics_of_a_category_dtype_are_categories_even_when_they_are_numbers(long_frame, dtype):
+    """The column's dtype decides: numbers stored as categories (or bools, or objects) are embedded, not scaled."""
+    stores = long_frame["id"].map({"A": 7, "B": 1, "C": 12}).astype(dtype)
+    columns = Columns(targets=["y"], static_covariates=["store"])
+    data = TimeSeriesDataModule(long_frame.assign(store=stores), 10, 5, columns=columns)
+    data.setup("fit")
+    vocabulary = sorted({str(value) for value in stores})
+    assert data.vocabularies == {"store": vocabulary} and data.static_cardinalities == [len(vocabulary)]
+    first = long_frame.groupby("id").head(1).index  # each series' store, as text, indexes the vocabulary
+    assert data.static[:, 0].tolist() == [vocabulary.index(str(value)) for value in stores[first]]
+
+
 def with_future_rows(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
     """Each series followed by ``rows`` hours of known prices and no targets, as a forecast needs them."""
     tails = [
@@ -251,3 +264,18 @@ def test_batch_channels_sets_the_windows_per_batch_from_the_number_of_targets(ch
 def test_zero_batch_sizes_are_refused_by_name():
     with pytest.raises(ValueError, match=r"'batch_channels': 0"):
         TimeSeriesDataModule("etth1", batch_channels=0)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"nan_policy": "drop"}, r"data.nan_policy='drop' is not one of \['error', 'ffill', 'interpolate', 'zero'\]"),
+        ({"sampling": "balanced"}, r"data.sampling='balanced' is not one of \['windows', 'series'\]"),
+        ({"shard": "serie"}, r"data.shard='serie' is not one of \['none', 'series'\]"),
+    ],
+    ids=["nan_policy", "sampling", "shard"],
+)
+def test_options_of_a_few_values_are_refused_by_name_when_misspelt(wide_frame, options, message):
+    """The CLI checks these choices from the type hints; the Python API checks them too, at construction."""
+    with pytest.raises(ValueError, match=message):
+        TimeSeriesDataModule(wide_frame, 8, 4, **options)

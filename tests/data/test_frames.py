@@ -40,3 +40,20 @@ def test_series_ids_alike_as_text_are_refused_naming_the_series(long_frame):
     ids = long_frame["id"].map({"A": 3, "B": "3", "C": "C"})  # 3 and "3": both series '3' as text
     with pytest.raises(ForecastDataError, match=r"the ids \[3, '3'\] of column 'id' all read series '3' as text"):
         TimeSeriesDataModule(long_frame.assign(id=ids), lookback=8, horizon=4, columns=Columns(targets=["y"]))
+
+
+def test_a_csv_of_times_across_a_daylight_saving_change_is_read_as_utc(tmp_path):
+    index = pd.date_range("2024-03-29", periods=100, freq="h", tz="Europe/Berlin", name="date")
+    pd.DataFrame({"x": np.arange(100.0)}, index=index).to_csv(tmp_path / "tz.csv")  # +01:00, then +02:00
+    with pytest.warns(UserWarning, match=r"column 'date' holds times of several UTC offsets .*: read as UTC"):
+        data = TimeSeriesDataModule(str(tmp_path / "tz.csv"), lookback=8, horizon=4)
+    assert data.freq == "h" and data.table.times.equals(index.tz_convert("UTC"))
+
+
+def test_a_value_that_is_not_a_time_among_several_utc_offsets_is_named(long_frame):
+    times = long_frame["time"].dt.tz_localize("Europe/Berlin").dt.strftime("%Y-%m-%d %H:%M%z")
+    times[[0, 7]] = ["2024-07-01 00:00+0200", "yesterday"]  # two offsets, and no time
+    with pytest.raises(
+        ForecastDataError, match=r"the time column holds 'yesterday', not a time, at column 'time', row 7"
+    ):
+        TimeSeriesDataModule(long_frame.assign(time=times), lookback=8, horizon=4, columns=Columns(targets=["y"]))

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 import torch
 
 from forecast import Calendar, Columns, Scaling, TimeSeriesDataModule
@@ -38,3 +39,15 @@ def test_grouped_options_and_no_options_come_back_unchanged(long_frame):
     assert recorded["columns"]["static_covariates"] == ["region"] and recorded["scaling"]["per_series"] is True
     assert grouped_config(recorded) == recorded
     assert grouped_config({}) == {}
+
+
+def test_a_misspelt_calendar_encoding_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match=r"data.calendar.encoding='Integer' is not one of \['cyclical', 'integer'\]"):
+        Calendar(["hour"], "Integer")
+
+
+@pytest.mark.parametrize("role", ["targets", "past_covariates", "future_covariates", "static_covariates"])
+def test_a_column_role_given_one_name_instead_of_a_list_is_refused(role):
+    """A string is a sequence of letters: 'units' would be read as the columns 'u', 'n', 'i', 't', 's'."""
+    with pytest.raises(TypeError, match=rf"data.columns.{role}='units' is one name, not a list.*give \['units'\]"):
+        Columns(**{role: "units"})

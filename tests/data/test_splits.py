@@ -69,3 +69,20 @@ def test_split_beyond_the_data_is_refused():
 def test_row_split_beyond_one_series_names_it(long_frame):
     with pytest.raises(ForecastDataError, match="test_end=100 that do not fit the 90 rows of series 'B'"):
         TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=RowSplit(60, 80, 100), columns=COLUMNS)
+
+
+def test_date_split_with_a_time_zone_on_data_without_one_names_the_key():
+    split = DateSplit(val_start="2020-01-03 00:00+00:00", test_start="2020-01-04 00:00+00:00")
+    with pytest.raises(ForecastDataError, match=r"data.split.val_start='2020-01-03 00:00\+00:00' has a time zone, but"):
+        TimeSeriesDataModule(hourly(200), lookback=10, horizon=5, split=split)
+    with pytest.raises(ValueError, match=r"time zone \(data.split.val_start\) and times without"):
+        DateSplit(val_start="2020-01-03 00:00+00:00", test_start="2020-01-04")
+
+
+@pytest.mark.parametrize("time", ["2024-10-27 02:30", "2024-03-31 02:30"], ids=["ambiguous", "non-existent"])
+def test_date_split_at_a_daylight_saving_change_asks_for_the_utc_offset(time):
+    index = pd.date_range("2024-03-30", "2024-10-28", freq="h", tz="Europe/Berlin")  # both changes of 2024
+    frame = pd.DataFrame({"x": np.arange(len(index), dtype=float)}, index=index)
+    split = DateSplit(val_start=time, test_start="2024-10-28")
+    with pytest.raises(ForecastDataError, match=rf"data.split.val_start='{time}' is ambiguous or does not exist in"):
+        TimeSeriesDataModule(frame, lookback=10, horizon=5, split=split)

@@ -30,6 +30,14 @@ def test_missing_role_column_is_named_with_its_role(long_frame, role):
         make_long(long_frame, {role: ["temp"]})
 
 
+@pytest.mark.parametrize("key, column", [("id_column", "id"), ("time_column", "time")])
+def test_the_id_or_time_column_cannot_take_a_role(long_frame, key, column):
+    with pytest.raises(
+        ForecastDataError, match=rf"static_covariates column '{column}' is the data's data.columns.{key}, which cannot"
+    ):
+        make_long(long_frame, {"static_covariates": [column]})
+
+
 def test_column_with_two_roles_is_refused(long_frame):
     with pytest.raises(ForecastDataError, match="column 'load' is in both targets and past_covariates"):
         make_long(long_frame, {"targets": ["y", "load"]})
@@ -49,6 +57,15 @@ def test_nan_in_long_data_names_the_series_and_the_given_row(long_frame):
         ForecastDataError, match=r"value inf at column 'load', series 'B', row 130, time 2024-01-02 15:00"
     ):
         make_long(long_frame)
+
+
+@pytest.mark.parametrize("source", ["frame", "csv"])
+def test_rows_of_the_series_picked_are_named_by_their_row_in_the_data_as_given(tmp_path, long_frame, source):
+    long_frame.loc[290, "load"] = np.nan  # row 290 of the frame (and of the file) is row 80 of series C
+    long_frame.to_csv(tmp_path / "long.csv", index=False)
+    given = long_frame if source == "frame" else str(tmp_path / "long.csv")
+    with pytest.raises(ForecastDataError, match=r"value nan at column 'load', series 'C', row 290, time"):
+        make_long(given, series=["C"])
 
 
 @pytest.mark.parametrize(
@@ -188,6 +205,11 @@ def test_time_that_is_not_a_time_is_named(long_frame):
         make_long(long_frame)
 
 
+def test_periods_for_times_are_refused_suggesting_to_timestamp(wide_frame):
+    with pytest.raises(ForecastDataError, match=r"holds periods \(period\[h\]\), not times.*\.to_timestamp\(\)"):
+        make(wide_frame.to_period("h"))
+
+
 def test_unknown_source_is_explained():
     with pytest.raises(ForecastDataError, match="neither a built-in data set"):
         make("no/such/file.csv")
@@ -236,6 +258,16 @@ def test_series_asked_of_wide_data_or_missing_from_it_are_refused(wide_frame, lo
         make(wide_frame, series=["a"])
     with pytest.raises(ForecastDataError, match=r"data.series names series \['D'\] that column 'id' of the data lacks"):
         make_long(long_frame, series=["A", "D"])
+
+
+def test_series_are_picked_from_long_data_whose_id_is_an_index_level(tmp_path, long_frame):
+    indexed = long_frame.set_index(["id", "time"])
+    indexed.to_parquet(tmp_path / "indexed.parquet")
+    expected = make_long(long_frame[long_frame["id"] == "C"])
+    for source in (indexed, str(tmp_path / "indexed.parquet")):
+        data = make_long(source, series=["C"])
+        assert data.series_names == ["C"] and data.start_times == expected.start_times
+        np.testing.assert_array_equal(data.table.values["y"], expected.table.values["y"])
 
 
 def test_series_of_a_parquet_file_with_integer_ids_are_picked_by_their_text(tmp_path, long_frame):
