@@ -8,6 +8,7 @@ the evaluation report, plus ``forecasts.csv`` with every window's forecasts and 
 """
 
 import copy
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,30 @@ def _start_rows(data: TimeSeriesDataModule, start: int | str | None) -> np.ndarr
     if start is None:
         return data.borders[:, 1].copy()  # the test part's first target row
     if isinstance(start, str):
-        stamp = pd.Timestamp(start)
+        stamp = _start_stamp(start, data.start_times[0].tz)
         return np.array(
             [len(pd.date_range(first, stamp, freq=data.freq, inclusive="left")) for first in data.start_times]
         )
     return observed + start if start < 0 else np.full_like(observed, start)
+
+
+def _start_stamp(start: str, zone: tzinfo | None) -> pd.Timestamp:
+    """``--start`` as a time in the data's time zone ``zone`` (``None``: naive times)."""
+    try:
+        stamp = pd.Timestamp(start)
+        if stamp is pd.NaT:
+            raise ValueError("it reads as no time")
+        if zone is None and stamp.tz is not None:
+            raise ValueError(f"it has the time zone {stamp.tz}, and the data's times have none")
+        if zone is not None:
+            stamp = stamp.tz_localize(zone) if stamp.tz is None else stamp.tz_convert(zone)
+    except ValueError as error:  # unparsable, or a local time that daylight saving skips or repeats
+        zoned = f" (read in the data's time zone, {zone}, unless it names its own)" if zone is not None else ""
+        raise ValueError(
+            f"--start {start!r} is no time of the data ({error}); give a row number, or a time such as "
+            f"'2018-02-01 00:00'{zoned}"
+        ) from None
+    return stamp
 
 
 def backtest_windows(
@@ -57,11 +77,14 @@ def backtest_windows(
     Args:
         data: the data module (its series, lookback, horizon and test borders).
         start: the first forecast step of the first window: a row of each series (negative: from its
-            end), a time such as ``"2018-02-01 00:00"``, or ``None`` for the start of the test part.
+            end), a time such as ``"2018-02-01 00:00"`` (in the data's time zone unless it names one),
+            or ``None`` for the start of the test part.
         stride: rows between origins; ``None`` means the horizon (windows side by side).
         num_windows: origins per series; ``None`` means as many as fit before the end of each series.
 
     Raises:
+        ValueError: ``start`` is text that reads as no time, or names a time zone where the data's
+            times have none.
         ForecastDataError: a series has no room for its lookback before ``start``, or for
             ``num_windows`` windows after it.
     """

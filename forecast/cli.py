@@ -1,6 +1,7 @@
 """The command line: ``python -m forecast {fit,validate,test,predict,backtest} --config ...``."""
 
 import os
+from itertools import pairwise
 from pathlib import Path
 
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
@@ -26,7 +27,9 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
     Each CLI subcommand is a new process, where Lightning's own ``best``/``last`` know no earlier
     run; the newest ``last.ckpt`` of a run under ``root`` marks the newest run, and its
     ModelCheckpoint state names the best file. A backtest's refits (``refits/origin_G/`` in its run
-    directory) are not runs of their own: each was trained on other borders with other scalers.
+    directory) are not runs of their own: each was trained on other borders with other scalers; nor
+    are a ``tune`` study's trials (``trials/N/`` in its run directory): each fits other settings,
+    and the newest is not the study's best (``trials.csv`` names each trial's checkpoint).
     The chosen file is checked as ``read_checkpoint`` checks it.
 
     Raises:
@@ -38,8 +41,9 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
     lasts = sorted(_run_checkpoints(Path(root)), key=lambda path: path.stat().st_mtime)
     if not lasts:
         raise FileNotFoundError(
-            f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt; "
-            "run `fit` first with the same trainer.default_root_dir, or give a checkpoint path"
+            f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt (backtest refits and "
+            "tune trials do not count); run `fit` first with the same trainer.default_root_dir, or give a "
+            "checkpoint path"
         )
     last = lasts[-1]
     callbacks = read_checkpoint(last, Forecaster).get("callbacks", {})
@@ -55,12 +59,15 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
 
 
 def _run_checkpoints(root: Path) -> list[Path]:
-    """The ``last.ckpt`` of every run under ``root``, wherever its logger put it, but no backtest refit's."""
-    return [
-        path
-        for path in root.glob("**/checkpoints/last.ckpt")
-        if REFITS_DIRECTORY not in path.relative_to(root).parts[:-2]
-    ]
+    """The ``last.ckpt`` of every run under ``root``, wherever its logger put it, but no backtest refit's
+    and no tune trial's (``forecast.tune`` runs trial N in ``trials/N``)."""
+    found = []
+    for path in root.glob("**/checkpoints/last.ckpt"):
+        parts = path.relative_to(root).parts[:-2]
+        trial = any(part == "trials" and number.isdigit() for part, number in pairwise(parts))
+        if REFITS_DIRECTORY not in parts and not trial:
+            found.append(path)
+    return found
 
 
 class ForecastCLI(LightningCLI):
@@ -98,19 +105,24 @@ class ForecastCLI(LightningCLI):
         parser.link_arguments("data.static_cardinalities", "model.static_cardinalities", apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        """Lightning's parsing, then ``read_checkpoint``'s checks of a ``ckpt_path`` file.
+        """Lightning's parsing, then ``best``/``last`` resolved to a file and ``read_checkpoint``'s checks of it.
 
         Lightning reads the file's hyperparameters into the config next and builds the model from
-        them, so a damaged file, or one naming a class outside a part's base, is refused here with
-        a ValueError naming it, before anything is built; so is a file trained on windows of another
-        lookback or horizon than ``data.lookback`` and ``data.horizon`` (its weights would not fit).
+        them, so ``best`` and ``last`` become the file (``resolve_checkpoint`` under
+        ``trainer.default_root_dir``) here, to be read as a path given would be. A damaged file, or
+        one naming a class outside a part's base, is refused here with a ValueError naming it, before
+        anything is built; so is a file trained on windows of another lookback or horizon than
+        ``data.lookback`` and ``data.horizon`` (its weights would not fit).
         """
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        root = config.get("trainer.default_root_dir") or os.getcwd()  # the trainer's default
+        ckpt_path = config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), root)
         if ckpt_path and Path(ckpt_path).is_file():
             trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
-            config = self.config[subcommand]
             differing = [key for key in ("lookback", "horizon") if trained.get(key) != config.get(f"data.{key}")]
             if differing:
                 given = ", ".join(f"{key} {config.get(f'data.{key}')}" for key in differing)
@@ -118,10 +130,9 @@ class ForecastCLI(LightningCLI):
                 flags = " ".join(f"--data.{key} {trained.get(key)}" for key in differing)
                 raise ValueError(f"{ckpt_path} was trained on windows of {needed}, not {given}: pass {flags}")
 
-    def _resolve_ckpt_path(self) -> None:
+    def _report_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]
-        config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), self.trainer.default_root_dir)
-        if config["ckpt_path"]:
+        if config.get("ckpt_path"):
             rank_zero_info(f"{self.subcommand}: checkpoint {config['ckpt_path']}")
         elif (
             self.subcommand != "fit"
@@ -133,7 +144,7 @@ class ForecastCLI(LightningCLI):
                 "pass --ckpt_path best (only parameter-free baselines need none)"
             )
 
-    before_fit = before_validate = before_test = before_predict = before_backtest = _resolve_ckpt_path
+    before_fit = before_validate = before_test = before_predict = before_backtest = _report_ckpt_path
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger,

@@ -5,10 +5,10 @@ mean of their forecasts has a lower variance than any one of them, so it usually
 above all, varies less from run to run. ``combine`` writes the members' weights and hyperparameters into
 one checkpoint that loads, tests and predicts like any other: ``Forecaster.load(path).predict(frame)``,
 ``python -m forecast test --ckpt_path path`` (and ``validate``, ``predict``, the exports). The members
-must share the data's settings and fitted scalers (the same data, split and horizon; the lookback may
-differ) and a point loss; their models may differ in anything else. The ensemble reads windows of its
-longest member's lookback, and each member the last steps of them that its own lookback spans. An
-ensemble is not trained further.
+must share the data's settings and fitted scalers (the same data, split and horizon; the lookback and
+how training batched them may differ) and a point loss; their models may differ in anything else. The
+ensemble reads windows of its longest member's lookback, and each member the last steps of them that its
+own lookback spans. An ensemble is not trained further.
 
     python -m forecast.ensemble runs/seed*/checkpoints/epoch=*.ckpt --out runs/ensemble.ckpt
 """
@@ -28,27 +28,49 @@ from .specs import from_spec
 
 __all__ = ["combine"]
 
-_DATA = ("datamodule_hyper_parameters", "TimeSeriesDataModule")  # equal in every member but for the lookback
+# The parts of a checkpoint that say what data it forecasts, each with the keys its members may differ in:
+# the lookback (each member reads the last steps of the ensemble's windows), and how training drew and
+# loaded its batches, which change no forecast of the data.
+_DATA = {
+    "datamodule_hyper_parameters": {
+        "lookback", "train_stride", "eval_stride", "sampling", "batch_size", "batch_channels", "num_workers",
+        "pin_memory", "shard",
+    },
+    "TimeSeriesDataModule": {"lookback"},
+}  # fmt: skip
 
 
-def _same(first: Any, other: Any) -> bool:
-    """Plain checkpoint contents compared exactly, tensors and arrays included."""
+def _difference(first: Any, other: Any, path: str) -> str | None:
+    """Where plain checkpoint contents differ (compared exactly, tensors and arrays included): the path of
+    the first differing entry, keys joined by dots; ``None`` where they are equal."""
     if isinstance(first, dict) and isinstance(other, dict):
-        return first.keys() == other.keys() and all(_same(first[key], other[key]) for key in first)
+        for key in sorted(first.keys() | other.keys(), key=str):
+            inner = f"{path}.{key}"
+            found = inner if key not in first or key not in other else _difference(first[key], other[key], inner)
+            if found:
+                return found
+        return None
     if isinstance(first, list | tuple) and isinstance(other, list | tuple):
-        return len(first) == len(other) and all(_same(a, b) for a, b in zip(first, other, strict=True))
+        if len(first) != len(other):
+            return path
+        return next(filter(None, (_difference(a, b, path) for a, b in zip(first, other, strict=True))), None)
     if isinstance(first, torch.Tensor) or isinstance(other, torch.Tensor):
-        return torch.equal(torch.as_tensor(first), torch.as_tensor(other))
-    return bool(first == other) if not hasattr(first, "shape") else bool((first == other).all())
+        return None if torch.equal(torch.as_tensor(first), torch.as_tensor(other)) else path
+    same = bool(first == other) if not hasattr(first, "shape") else bool((first == other).all())
+    return None if same else path
 
 
 def _lookback(member: dict[str, Any]) -> int:
     return member["hyper_parameters"]["lookback"]
 
 
-def _without_lookback(settings: Any) -> Any:
+def _shared(member: dict[str, Any], part: str) -> Any:
+    """The ``part`` of a member's checkpoint (data settings or state) without the keys members may differ in."""
+    settings = member.get(part)
     return (
-        {key: value for key, value in settings.items() if key != "lookback"} if isinstance(settings, dict) else settings
+        {key: value for key, value in settings.items() if key not in _DATA[part]}
+        if isinstance(settings, dict)
+        else settings
     )
 
 
@@ -69,7 +91,8 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     Raises:
         ValueError: fewer than two checkpoints; naming the file: one is an ensemble already, fell
             back to a naive forecast, was trained with a probabilistic loss, or differs from the
-            first in its data's settings or scalers (other than the lookback).
+            first in its data's settings or scalers (other than the lookback and the batching settings);
+            the message names the differing key.
     """
     if len(checkpoints) < 2:
         raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")
@@ -88,12 +111,14 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
                 f"{checkpoint}: an ensemble averages point forecasts, and {type(loss).__name__} has "
                 f"{loss.num_params} parameters per value; train the members with a point loss"
             )
-        differing = [key for key in _DATA if not _same(*map(_without_lookback, (members[0].get(key), member.get(key))))]
-        if differing:
-            raise ValueError(
-                f"{checkpoint} differs from {checkpoints[0]} in {differing}: an ensemble's members forecast the "
-                "same data (source, split, horizon, columns, scaling); only their models and lookbacks may differ"
-            )
+        for part in _DATA:
+            differing = _difference(_shared(members[0], part), _shared(member, part), part)
+            if differing:
+                raise ValueError(
+                    f"{checkpoint} differs from {checkpoints[0]} in {differing}: an ensemble's members forecast the "
+                    "same data (source, split, horizon, columns, scaling); only their models, lookbacks and batches "
+                    "may differ"
+                )
     members.sort(key=_lookback, reverse=True)  # stable: the first of the longest lookback leads
     first, others = members[0], members[1:]
     state = dict(first["state_dict"])

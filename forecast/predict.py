@@ -5,6 +5,7 @@
 ``forecast_table``, so library and CLI forecasts have the same columns.
 """
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
+from .errors import ForecastDataError
 from .specs import from_spec
 
 __all__ = ["HistorySplit", "forecast_columns", "forecast_table", "history_module"]
@@ -91,12 +93,25 @@ def history_module(
 
     Raises:
         ValueError: the model carries no data configuration (it was not loaded from a checkpoint).
-        ForecastDataError: ``frame`` does not fit the checkpoint's columns, calendar or frequency.
+        ForecastDataError: ``frame`` is empty, or does not fit the checkpoint's columns, calendar or frequency.
     """
     if not config or not state:
         raise ValueError(
             "this model has no data state to predict with; load it with Forecaster.load(checkpoint) "
             "(forecast.fit returns a loaded model)"
+        )
+    if len(frame) == 0:
+        raise ForecastDataError(f"the frame has no rows; predict needs lookback = {state['lookback']} rows per series")
+    # The columns the checkpoint read, by role, rather than its config's: with no targets named, training took every
+    # column without a role as a target, and a frame to forecast may hold other columns, which predict leaves out.
+    roles = {role: state[role] for role in Columns().roles()}
+    present = {str(column) for column in frame.columns}
+    lacking = [(role, column) for role, names in roles.items() for column in names if column not in present]
+    if lacking:
+        role, column = lacking[0]
+        raise ForecastDataError(
+            f"the frame has no column {column!r}, one of the {role} {roles[role]} the checkpoint was trained on; "
+            "give the frame the columns of the training data, under their names"
         )
     options = {key: config[key] for key in _HISTORY_KEYS if key in config}
     scaling = dict(config["scaling"])
@@ -105,7 +120,7 @@ def history_module(
     data = TimeSeriesDataModule(
         frame,
         **options,
-        columns=Columns(**config["columns"]),
+        columns=replace(Columns(**config["columns"]), **roles),
         calendar=Calendar(**config["calendar"]),
         scaling=Scaling(**scaling),
         freq=state["freq"],

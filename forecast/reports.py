@@ -230,9 +230,10 @@ class EvaluationReport(L.Callback):
         """The kept windows as a forecasts table and the history table of their lookbacks."""
         targets = list(data.targets)
         frames, histories = [], []
+        step = pd.tseries.frequencies.to_offset(data.freq)  # month ends, business days: unequal spans apart
         for i, (series, time) in enumerate(zip(kept["series"].tolist(), kept["time"].tolist(), strict=True)):
             times = data.forecast_times(series, time)
-            step = times[1] - times[0] if len(times) > 1 else pd.tseries.frequencies.to_offset(data.freq)
+            origin = times[0] - step
             columns = {target: kept["forecast"][i, :, c] for c, target in enumerate(targets)}
             columns |= {f"{target}_actual": kept["target"][i, :, c] for c, target in enumerate(targets)}
             if "quantiles" in kept:
@@ -244,12 +245,12 @@ class EvaluationReport(L.Callback):
             name = data.series_names[series]
             frames.append(
                 pd.DataFrame(
-                    {"window": int(kept["index"][i]), "id": name, "origin": times[0] - step, "time": times,
+                    {"window": int(kept["index"][i]), "id": name, "origin": origin, "time": times,
                      "step": np.arange(1, len(times) + 1)} | columns
                 )
             )  # fmt: skip
             lookback = kept["past"].shape[1]
-            past_times = pd.date_range(end=times[0] - step, periods=lookback, freq=data.freq)
+            past_times = pd.date_range(end=origin, periods=lookback, freq=data.freq)
             past = dict(zip(targets, kept["past"][i].T, strict=True))
             histories.append(pd.DataFrame({"id": name, "time": past_times} | past))
         return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True)

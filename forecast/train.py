@@ -26,9 +26,9 @@ def fit(
     """Train a forecaster and return its best checkpoint, loaded and ready to ``predict``.
 
     A thin wrapper, not a second training loop: it builds ``TimeSeriesDataModule(source, lookback,
-    horizon, **data)`` and ``Forecaster(**model)`` with the sizes the data give, and runs
-    ``lightning.Trainer(**trainer).fit`` with the CLI's checkpointing (best on ``val/loss``, and
-    ``last.ckpt``, written atomically) under ``trainer["default_root_dir"]``.
+    horizon, **data)`` and ``Forecaster(**model)`` with the sizes and season the data give (as the CLI
+    links them), and runs ``lightning.Trainer(**trainer).fit`` with the CLI's checkpointing (best on
+    ``val/loss``, and ``last.ckpt``, written atomically) under ``trainer["default_root_dir"]``.
 
     Args:
         source: what ``TimeSeriesDataModule`` reads: a DataFrame, a CSV/Parquet path or a built-in name.
@@ -48,7 +48,8 @@ def fit(
         >>> forecaster.predict(frame)  # doctest: +SKIP
     """
     datamodule = TimeSeriesDataModule(source, lookback=lookback, horizon=horizon, **(data or {}))
-    linked = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
+    linked = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities",
+              "season_channel", "season_length")  # fmt: skip
     sizes = {name: getattr(datamodule, name) for name in linked}
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
     options = dict(trainer or {})

@@ -62,6 +62,34 @@ def test_backtest_of_many_series_gives_each_series_its_origins(long_frame, tmp_p
         assert list(rows["time"]) == expected
 
 
+@pytest.mark.parametrize("freq", ["ME", "B"])
+def test_backtest_origins_of_calendar_frequencies_are_the_last_observed_times(freq, tmp_path):
+    times = pd.date_range("2020-01-31", periods=60, freq=freq)
+    frame = pd.DataFrame({"id": "s", "time": times, "y": np.arange(60.0)})
+    data = TimeSeriesDataModule(frame, 6, 3, split=FractionSplit(val=0.2, test=0.2))
+    model = Forecaster(lookback=6, horizon=3, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    trainer.backtest(model, data, stride=3, num_windows=2, verbose=False)
+    table = pd.read_csv(tmp_path / "forecasts.csv", parse_dates=["origin", "time"])
+    # A last-value forecast repeats the value at the origin: the row before the window's first step.
+    assert list(table["origin"]) == list(times[table["y"].astype(int)])
+
+
+def test_backtest_start_time_is_read_in_the_time_zone_of_the_data():
+    times = pd.date_range("2020-01-01", periods=100, freq="h", tz="Europe/Berlin")
+    data = TimeSeriesDataModule(pd.DataFrame({"id": "s", "time": times, "y": np.arange(100.0)}), 6, 3)
+    for start in ("2020-01-03 00:00", "2020-01-03 00:00+01:00", "2020-01-02 23:00Z"):
+        assert backtest_windows(data, start, stride=3, num_windows=2).first.tolist() == [48]
+    with pytest.raises(ValueError, match="--start 'next week' is no time of the data .*such as '2018-02-01 00:00'"):
+        backtest_windows(data, "next week")
+
+
+def test_backtest_start_with_a_time_zone_is_refused_for_data_without_one(wide_csv):
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
+    with pytest.raises(ValueError, match="--start '2024-01-06 00:00Z' .*the data's times have none"):
+        backtest_windows(data, "2024-01-06 00:00Z")
+
+
 def test_backtest_windows_refuse_more_origins_than_fit(wide_csv):
     data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
     data.setup("test")

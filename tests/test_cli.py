@@ -176,6 +176,22 @@ def test_best_and_last_after_a_backtest_with_refits_are_the_fits_own_checkpoints
     assert Path(resolve_checkpoint("best", tmp_path)).parent == fit_checkpoints
 
 
+def test_best_and_last_read_the_checkpoints_model_settings_as_its_path_does(wide_csv, tmp_path, tiny_cli):
+    args = ["--config", str(ROOT / "configs/quickstart.yaml"), *tiny_cli(wide_csv, tmp_path, batch_size=32)]
+    main(["fit", *args, "--trainer.max_epochs", "1", "--model.encoder.init_args.hidden_size", "8"])
+    fit_checkpoints = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
+    # A tune trial's checkpoint, newer than the fit's, is no run of this config.
+    trial = tmp_path / "tune" / "study" / "trials" / "0" / "lightning_logs" / "version_0" / "checkpoints"
+    trial.mkdir(parents=True)
+    (trial / "last.ckpt").write_bytes((fit_checkpoints / "last.ckpt").read_bytes())
+    for ckpt_path in ("best", "last"):  # the config's hidden_size is 32; the checkpoint's 8
+        tested = main(["test", *args, "--ckpt_path", ckpt_path])
+        assert Path(tested.trainer.ckpt_path).parent == fit_checkpoints
+        assert tested.model.encoder.output_size == 8
+    with pytest.raises(ValueError, match="trained on windows of lookback 24, not lookback 12: pass --data.lookback 24"):
+        main(["test", *args, "--data.lookback", "12", "--ckpt_path", "best"])
+
+
 def test_static_cardinalities_are_linked_into_the_model(long_frame, tmp_path, tiny_cli):
     long_frame.to_csv(tmp_path / "long.csv", index=False)
     args = ["validate", "--config", str(ROOT / "configs/quickstart.yaml"),

@@ -112,14 +112,34 @@ def test_combine_refuses_members_of_other_data(members, tmp_path):
     other = torch.load(checkpoints["seed1"], weights_only=True)
     other["datamodule_hyper_parameters"] = other["datamodule_hyper_parameters"] | {"horizon": 3}
     torch.save(other, tmp_path / "other_horizon.ckpt")
-    with pytest.raises(ValueError, match=r"other_horizon.ckpt differs from .*seed0.*datamodule_hyper_parameters"):
+    with pytest.raises(
+        ValueError, match=r"other_horizon.ckpt differs from .*seed0.* in datamodule_hyper_parameters.horizon:"
+    ):
         combine([checkpoints["seed0"], tmp_path / "other_horizon.ckpt"], tmp_path / "ensemble.ckpt")
+    other = torch.load(checkpoints["seed1"], weights_only=True)
+    scaling = other["datamodule_hyper_parameters"]["scaling"]
+    other["datamodule_hyper_parameters"]["scaling"] = scaling | {"per_series": not scaling["per_series"]}
+    torch.save(other, tmp_path / "other_scaling.ckpt")
+    with pytest.raises(ValueError, match=r"in datamodule_hyper_parameters.scaling.per_series: an ensemble's"):
+        combine([checkpoints["seed0"], tmp_path / "other_scaling.ckpt"], tmp_path / "ensemble.ckpt")
     with pytest.raises(ValueError, match="two or more checkpoints"):
         combine([checkpoints["seed0"]], tmp_path / "ensemble.ckpt")
     path = combine([checkpoints["seed0"], checkpoints["seed1"]], tmp_path / "ensemble.ckpt")
     with pytest.raises(ValueError, match="is an ensemble already"):
         combine([checkpoints["seed2"], path], tmp_path / "again.ckpt")
     assert not (tmp_path / "again.ckpt").exists()
+
+
+def test_combine_takes_members_that_differ_only_in_how_training_batched_them(members, tmp_path):
+    checkpoints = members["checkpoints"]
+    batched = torch.load(checkpoints["seed1"], weights_only=True)
+    loading = {"batch_size": 64, "num_workers": 2, "pin_memory": True, "train_stride": 3, "sampling": "series"}
+    batched["datamodule_hyper_parameters"] |= loading
+    torch.save(batched, tmp_path / "batched.ckpt")
+    path = combine([checkpoints["seed0"], tmp_path / "batched.ckpt"], tmp_path / "ensemble.ckpt")
+    same = combine([checkpoints["seed0"], checkpoints["seed1"]], tmp_path / "same.ckpt")
+    frame = members["frame"]
+    pd.testing.assert_frame_equal(Forecaster.load(path).predict(frame), Forecaster.load(same).predict(frame))
 
 
 def test_combine_refuses_a_member_that_fell_back(members, tmp_path):

@@ -13,7 +13,7 @@ import torch
 import forecast
 from forecast import Calendar, Columns, ForecastDataError, Forecaster, Scaling
 from forecast.losses import Loss, QuantileLoss
-from forecast.nn import GRUEncoder, LastValueNormalization
+from forecast.nn import GRUEncoder, LastValueNormalization, ResidualCycle
 from forecast.nn.encoders import Encoder
 
 TINY = {"encoder": functools.partial(GRUEncoder, hidden_size=8), "normalization": LastValueNormalization}
@@ -51,6 +51,15 @@ def test_fit_returns_a_loaded_model_that_predicts_after_each_series(trained):
     last = history["time"].max()
     for _, rows in table.groupby("id"):
         assert list(rows["time"]) == list(pd.date_range(last + pd.Timedelta(hours=1), periods=6, freq="h"))
+
+
+def test_fit_links_the_calendar_season_into_a_residual_cycle(tmp_path):
+    data = {"calendar": Calendar(features=["season"], encoding="integer"), "batch_size": 32}
+    history = long_series(names=("s0",))
+    options = {"model": TINY | {"cycle": ResidualCycle}, "trainer": quiet_trainer(tmp_path) | {"max_epochs": 1}}
+    model = forecast.fit(history, lookback=24, horizon=6, data=data, **options)
+    assert (model.season_channel, model.cycle.period) == (0, 24)  # the season of hourly data: a day
+    assert len(model.predict(history)) == 6
 
 
 def test_predict_in_a_fresh_process_equals_predict_in_this_one(trained, tmp_path):
@@ -308,6 +317,18 @@ def test_predict_with_too_little_history_says_it_needs_the_lookback(trained):
     one = long_series(names=("s0",)).tail(20).set_index("time").drop(columns="id")
     with pytest.raises(ForecastDataError, match=r"the data has 20 rows, fewer than lookback = 24; give at least 24"):
         model.predict(one)
+
+
+def test_predict_leaves_out_columns_the_checkpoint_did_not_read(trained):
+    model, _ = trained  # trained with no targets named: every column without a role was a target
+    history = long_series()
+    pd.testing.assert_frame_equal(model.predict(history.assign(extra=1.0)), model.predict(history))
+    with pytest.raises(
+        ForecastDataError, match=r"the frame has no column 'y', one of the targets \['y'\] the checkpoint"
+    ):
+        model.predict(history.rename(columns={"y": "z"}))
+    with pytest.raises(ForecastDataError, match=r"the frame has no rows; predict needs lookback = 24 rows per series"):
+        model.predict(history.iloc[:0])
 
 
 @pytest.mark.parametrize(
