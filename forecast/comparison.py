@@ -43,7 +43,8 @@ class NaiveComparison(L.Callback):
     """At the end of ``fit``, the validation MSE of the model's best epoch beside that of the naive forecasts.
 
     The model's figure is the ``val/mse`` of the epoch the checkpoint chose (the last epoch without
-    one), on the scaled data; the naive forecasts are scored on the same validation windows. The log
+    one), on the scaled data; the naive forecasts are scored on the same validation windows (those the
+    trainer validates, so ``limit_val_batches`` limits both), in the fit's first validation. The log
     says which wins and by how much, with a warning when a naive forecast does, and
     ``naive_comparison.json`` in the run directory keeps the figures.
 
@@ -67,7 +68,8 @@ class NaiveComparison(L.Callback):
         self.seasonal_period = seasonal_period
         self.fallback = fallback
         self.epochs: list[tuple[float, float]] = []  # per validation epoch: (monitored value, val/mse)
-        self.naive: dict[str, float] = {}  # each naive forecast's validation MSE, computed once per fit
+        self.naive: dict[str, float] = {}  # each naive forecast's validation MSE, from the fit's first validation
+        self.sums: torch.Tensor | None = None  # this validation's (values, squared error of each naive forecast)
         self.periods: dict[str, int] = {}  # each naive forecast's seasonal_naive period
         self.naive_fallback: int | None = None  # the period the latest epoch's checkpoint falls back to
 
@@ -79,18 +81,39 @@ class NaiveComparison(L.Callback):
             )
         self.epochs, self.naive, self.periods, self.naive_fallback = [], {}, {}, None
 
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.sums = None
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: object,
+        batch: Batch,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Adds the naive forecasts' squared errors on a window batch the trainer validates (its first
+        validation in ``fit``), so that they are scored on the windows of the model's ``val/mse``."""
+        if trainer.sanity_checking or trainer.state.fn != "fit" or self.naive or trainer.datamodule is None:
+            return
+        period = self.seasonal_period or seasonal_period(trainer.datamodule.freq)
+        self.periods = naive_periods(period, pl_module.hparams["lookback"])
+        forecasts = naive_forecasts(batch, period).values()
+        errors = [(forecast - batch.target).double().square().sum() for forecast in forecasts]
+        count = torch.tensor(batch.target.numel(), dtype=torch.float64, device=batch.target.device)
+        sums = torch.stack([count, *errors])
+        self.sums = sums if self.sums is None else self.sums + sums
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics, checkpoint = trainer.callback_metrics, trainer.checkpoint_callback
         monitor = checkpoint.monitor if checkpoint is not None and checkpoint.monitor else "val/mse"
-        data = trainer.datamodule
         if trainer.sanity_checking or trainer.state.fn != "fit" or "val/mse" not in metrics or monitor not in metrics:
             return
         self.epochs.append((float(metrics[monitor]), float(metrics["val/mse"])))
-        if not self.naive and data is not None:
-            period = self.seasonal_period or seasonal_period(data.freq)
-            self.periods = naive_periods(period, pl_module.hparams["lookback"])
-            with torch.random.fork_rng(devices=[]):  # a loader's iterator draws a seed: keep training's random stream
-                self.naive = self._naive_mse(trainer, data.val_dataloader(), period)
+        if not self.naive and self.sums is not None:
+            sums = trainer.strategy.reduce(self.sums, reduce_op="sum")  # summed over all processes' windows
+            self.naive = {name: float(total / sums[0]) for name, total in zip(self.periods, sums[1:], strict=True)}
         if self.fallback and self.naive:  # runs before ModelCheckpoint's own on_validation_end saves this epoch
             best = min(self.naive, key=self.naive.get)
             self.naive_fallback = self.periods[best] if self.naive[best] < self.epochs[-1][1] else None
@@ -124,16 +147,3 @@ class NaiveComparison(L.Callback):
             (directory / "naive_comparison.json").write_text(
                 json.dumps({"val_mse": scores, "winner": winner, "fallback": fallback}, indent=2)
             )
-
-    @staticmethod
-    def _naive_mse(trainer: L.Trainer, loader: torch.utils.data.DataLoader, period: int | None) -> dict[str, float]:
-        """Each naive forecast's MSE over this process's validation windows, summed over all processes."""
-        totals: dict[str, torch.Tensor] = {}
-        count = torch.zeros((), dtype=torch.float64)
-        for batch in loader:
-            for name, forecast in naive_forecasts(batch, period).items():
-                error = (forecast - batch.target).double().square().sum()
-                totals[name] = totals.get(name, torch.zeros((), dtype=torch.float64)) + error
-            count += batch.target.numel()
-        sums = trainer.strategy.reduce(torch.stack([count, *totals.values()]), reduce_op="sum")
-        return {name: float(total / sums[0]) for name, total in zip(totals, sums[1:], strict=True)}

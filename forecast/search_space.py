@@ -9,7 +9,8 @@ three forms and two optional modifiers::
     model.encoder.init_args.highway_bias: {float: [-3, 0], when: {model.encoder: forecast.nn.SRUEncoder}}
     model.embedding.init_args.seg_len: {choice: [24, 48], also: [model.head.init_args.seg_len]}
 
-``int`` and ``float`` take ``[low, high]`` (both included), ``log`` and ``step``; ``choice`` takes
+``int`` and ``float`` take ``[low, high]`` (both included), ``log`` (true or false) and ``step`` (a
+positive grid spacing, an integer for ``int``; with ``log`` only an ``int``'s step 1); ``choice`` takes
 values (numbers, strings such as class paths, booleans, null). ``when`` makes a key conditional: it is
 sampled only in trials where each named choice took one of the given values, which is how a key that
 exists for one encoder only enters the space. ``also`` gives other keys the same value (SegRNN's
@@ -115,9 +116,10 @@ class SearchSpace:
         return values
 
     def overrides(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """CLI key -> value for sampled ``values``, with each ``also`` key set as its parameter."""
-        by_key = {param.key: param for param in self.params}
-        return {key: value for name, value in values.items() for key in (name, *by_key[name].also)}
+        """CLI key -> value for sampled ``values``, with each ``also`` key set as its parameter (a key
+        the space no longer has, from an older trial of a study, is set alone)."""
+        also = {param.key: param.also for param in self.params}
+        return {key: value for name, value in values.items() for key in (name, *also.get(name, ()))}
 
     def check_keys(self, config_keys: Callable[[dict[str, Any]], Collection[str]]) -> None:
         """Checks every key against the config's keys before a trial runs.
@@ -159,8 +161,13 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
     if unknown:
         allowed = sorted({"when", "also"} | _OPTIONS[kind])
         raise ValueError(f"{where}: unknown option(s) {sorted(unknown)} for {kind}; allowed: {allowed}")
-    when = {name: tuple(v if isinstance(v, list) else [v]) for name, v in (spec.get("when") or {}).items()}
-    also = tuple(spec.get("also") or ())
+    when, also = spec.get("when") or {}, spec.get("also") or []
+    if not isinstance(when, Mapping):
+        raise ValueError(f"{where}: `when` takes a mapping {{choice_key: value or [values]}}, got {when!r}")
+    if not (isinstance(also, list) and all(isinstance(other, str) for other in also)):
+        raise ValueError(f"{where}: `also` takes a list of keys [key, ...], got {also!r}")
+    when = {name: tuple(v if isinstance(v, list) else [v]) for name, v in when.items()}
+    also = tuple(also)
     if kind == "choice":
         choices = spec["choice"]
         if not isinstance(choices, list) or not choices:
@@ -171,10 +178,17 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
     if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, number) for b in bounds)):
         raise ValueError(f"{where}: `{kind}` takes [low, high] as {kind}s, got {bounds!r}")
     low, high = bounds
-    log = bool(spec.get("log", False))
+    log, step = spec.get("log", False), spec.get("step")
+    if not isinstance(log, bool):
+        raise ValueError(f"{where}: `log` takes true or false, got {log!r}")
     if low > high or (log and low <= 0):
         raise ValueError(f"{where}: need low <= high{' and low > 0 for log' if log else ''}, got {bounds}")
-    return Param(key, kind, bounds=(low, high), log=log, step=spec.get("step"), when=when, also=also)
+    if step is not None and (isinstance(step, bool) or not isinstance(step, number) or step <= 0):
+        raise ValueError(f"{where}: `step` takes a positive {'integer' if kind == 'int' else 'number'}, got {step!r}")
+    if log and step is not None and (kind == "float" or step != 1):
+        allowed = "no `step` (or step 1)" if kind == "int" else "no `step`"
+        raise ValueError(f"{where}: with `log: true` Optuna takes {allowed}, got step {step!r}; drop one of them")
+    return Param(key, kind, bounds=(low, high), log=log, step=step, when=when, also=also)
 
 
 def _unknown_key_message(key: str, valid: Collection[str], context: dict[str, Any], source: str) -> str:

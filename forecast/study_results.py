@@ -1,9 +1,10 @@
 """What a ``forecast tune`` study leaves in its run directory.
 
 - ``trials.csv``: one row per trial: number, state, value (the metric of its best epoch),
-  ``duration`` (seconds), ``epochs`` (validated, so fewer for a pruned trial), one ``params_<key>``
-  column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),
-  ``error`` (why a trial failed) and ``worker`` (host:pid);
+  ``datetime_start``, ``epochs`` (validated, so fewer for a pruned trial), ``duration`` (seconds),
+  one ``params_<key>`` column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its
+  best epoch's file), ``error`` (why a trial failed), ``overrides`` (its ``fit`` values, ``also`` keys
+  included) and ``worker`` (host:pid);
 - ``best.yaml``: the best trial's complete config (the ``--print_config`` form), which
   ``python -m forecast fit --config best.yaml`` trains as it is;
 - ``optimization_history.png`` (each trial's value and the best so far), ``intermediate_values.png``
@@ -33,7 +34,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     table = study.trials_dataframe(
         attrs=("number", "state", "value", "datetime_start", "duration", "params", "user_attrs")
     )
-    table["duration"] = table["duration"].dt.total_seconds()
+    table["duration"] = pd.to_timedelta(table["duration"]).dt.total_seconds()  # objects while all trials run
     table.insert(4, "epochs", [len(trial.intermediate_values) for trial in trials])
     return table.sort_values("number").reset_index(drop=True)
 

@@ -57,7 +57,8 @@ class TuneArgs:
         sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``.
         pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
             their per-epoch ``metric``; default Optuna's MedianPruner.
-        n_trials: trials the study finishes (complete or pruned) over all its processes; failed ones do not count.
+        n_trials: trials the study runs over all its processes, failed ones included; a rerun runs
+            ``n_trials`` less the complete, pruned and running trials the study has.
         timeout: seconds after which this process starts no new trial.
         storage: an Optuna RDB URL (``postgresql://user:pass@host/db``) shared by the processes of
             a study; default a SQLite file ``study.db`` in the run directory.
@@ -206,6 +207,7 @@ def tune(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # a killed worker's trial is no longer counted as running
+    _fail_orphaned_trials(study)  # nor one of a process of this machine that has ended, heartbeat or not
     counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
     remaining = args.n_trials - len(study.get_trials(deepcopy=False, states=counted))
     if remaining > 0:
@@ -268,8 +270,10 @@ class TrialFits:
             fixed["trainer.enable_progress_bar"] = False  # the trials' bar replaces the epochs'
         if self.tracking is not None:
             fixed |= self.tracking.trial_overrides(trial.number)
-        trial_args = self.fit_flags(trial.number, self.space.suggest(trial), fixed)
         try:
+            overrides = self.space.overrides(self.space.suggest(trial))
+            trial.set_user_attr("overrides", overrides)  # best.yaml's values, even if the space changes later
+            trial_args = self.fit_flags(trial.number, overrides, fixed)
             try:
                 cli = cli_main(trial_args, trainer_defaults={"callbacks": [TrialPruning(trial, self.args.metric)]})
             except SystemExit as exit_:
@@ -286,20 +290,27 @@ class TrialFits:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
             raise
 
-    def fit_flags(self, number: int, values: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
-        """``fit``'s flags for trial ``number``: the user's, then ``fixed``, its seed and score, then its values."""
+    def fit_flags(self, number: int, overrides: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
+        """``fit``'s flags for trial ``number``: the user's, then ``fixed``, its seed and score, then its
+        ``overrides`` (CLI key -> value, ``SearchSpace.overrides``)."""
         fixed = fixed | {
             "seed_everything": self.args.seed + number,
             "checkpoint.monitor": self.args.metric,
             "checkpoint.mode": "min" if self.args.direction == "minimize" else "max",
         }
-        return ["fit", *self.fit_args, *override_args(fixed), *override_args(self.space.overrides(values))]
+        return ["fit", *self.fit_args, *override_args(fixed), *override_args(overrides)]
 
     def write_results(self, study: optuna.Study) -> None:
-        """Writes the study's results (``best.yaml`` from the best trial's flags) and hands them to MLflow."""
-        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        best = study.best_trial if complete else None
-        best_config = print_config(self.fit_flags(best.number, best.params, {})) if best else None
+        """Writes the study's results (``best.yaml`` from the best trial's flags) and hands them to MLflow.
+
+        The best trial's values are those it recorded when it ran (its ``overrides`` attribute); a
+        trial of an older study without them is given its parameters and the space's ``also`` keys.
+        """
+        best_config = None
+        if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            best = study.best_trial
+            overrides = best.user_attrs.get("overrides") or self.space.overrides(best.params)
+            best_config = print_config(self.fit_flags(best.number, overrides, {}))
         files = write_results(study, self.run_dir, best_config)
         if self.tracking is not None:
             self.tracking.log_results(study, files)
@@ -345,8 +356,11 @@ def _study(args: TuneArgs, fit_args: Sequence[str], config: dict[str, Any]) -> t
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(**kwargs)
         sampler.reseed_rng()
-        if study.direction.name.lower() != args.direction:
-            message = f"study {name!r} in {url} is not a {args.direction} study; drop --direction or rename it"
+        if (direction := study.direction.name.lower()) != args.direction:
+            message = (
+                f"study {name!r} in {url} is a {direction} study, not {args.direction}; pass --direction "
+                f"{direction} to resume it, or a new --study_name for a {args.direction} study"
+            )
             raise ValueError(message) from None
     rank_zero_info(f"study {name!r} in {url}; run directory {run_dir}")
     return study, run_dir
@@ -366,6 +380,30 @@ def _storage(url: str, heartbeat_interval: int, attempts: int = 4) -> optuna.sto
             if attempt == attempts:
                 raise
             time.sleep(attempt)
+
+
+def _fail_orphaned_trials(study: optuna.Study) -> None:
+    """Marks failed the running trials whose worker (``host:pid``) is a process of this machine that no
+    longer exists: a worker killed a moment ago, whose heartbeat has not yet gone stale."""
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker_host, _, pid = trial.user_attrs.get("worker", "").rpartition(":")
+        if worker_host != host or not pid.isdigit() or _process_exists(int(pid)):
+            continue
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another worker failed it first
+            study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker {host}:{pid} ended")
+            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (another user's too)."""
+    try:
+        os.kill(pid, 0)  # signal 0 sends nothing, it only checks
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _root_dir(config: dict[str, Any]) -> Path:

@@ -58,9 +58,23 @@ def walk_csv(tmp_path_factory) -> Path:
     return path
 
 
-def _last_value_mse(data: TimeSeriesDataModule, split: str) -> float:
-    windows = data.dataset(split).__getitems__(list(range(len(data.dataset(split)))))
+def _last_value_mse(data: TimeSeriesDataModule, split: str, first: int | None = None) -> float:
+    """The last value's MSE over the split's ``first`` windows (all of them by default)."""
+    windows = data.dataset(split).__getitems__(list(range(first or len(data.dataset(split)))))
     return float((windows.past[:, -1:, :1].expand_as(windows.target) - windows.target).square().mean())
+
+
+def test_naive_forecasts_are_scored_on_the_windows_the_trainer_validates(tmp_path, tiny_cli, walk_csv):
+    """With limit_val_batches the model's val/mse covers two batches; the naive forecasts cover the same two."""
+    config = str(ROOT / "configs/etth1/lookback_mean.yaml")
+    args = ["--config", config, *tiny_cli(str(walk_csv), tmp_path, batch_size=8), "--trainer.logger", "false",
+            "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "2"]  # fmt: skip
+    with pytest.warns(UserWarning, match="the last value wins"):
+        cli = main(["fit", *args])
+    scores = json.loads((tmp_path / "naive_comparison.json").read_text())["val_mse"]
+    assert scores["model"] == pytest.approx(float(cli.trainer.callback_metrics["val/mse"]), rel=1e-6)
+    assert scores["last value"] == pytest.approx(_last_value_mse(cli.datamodule, "val", first=16), rel=1e-6)
+    assert scores["last value"] != pytest.approx(_last_value_mse(cli.datamodule, "val"), rel=1e-2)
 
 
 @pytest.mark.parametrize("fallback", [True, False])

@@ -1,5 +1,6 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,8 +14,9 @@ import yaml
 
 from forecast import Forecaster
 from forecast.cli import main as cli_main
-from forecast.search_space import SearchSpace
-from forecast.tune import TuneArgs, config_keys, find_lr, tune
+from forecast.search_space import Param, SearchSpace
+from forecast.study_results import write_results
+from forecast.tune import TrialFits, TuneArgs, config_keys, find_lr, tune
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = str(ROOT / "configs/quickstart.yaml")
@@ -98,11 +100,43 @@ def test_search_space_also_gives_other_keys_the_same_value():
         ({"float": [0, 1], "log": True}, "low > 0 for log"),
         ({"int": [1, 8], "lgo": True}, r"unknown option\(s\) \['lgo'\]"),
         ({"float": [0, 1], "when": {"model.encoder": "forecast.nn.SRUEncoder"}}, "not an unconditional `choice`"),
+        ({"float": [0.1, 1], "log": "false"}, "`log` takes true or false, got 'false'"),
+        ({"float": [0, 1], "step": 0}, "`step` takes a positive number, got 0"),
+        ({"float": [0, 1], "step": "0.1"}, "`step` takes a positive number, got '0.1'"),
+        ({"int": [1, 8], "step": 0.5}, "`step` takes a positive integer, got 0.5"),
+        ({"float": [1e-4, 1e-2], "log": True, "step": 1e-4}, r"with `log: true` Optuna takes no `step`, got step"),
+        ({"int": [1, 8], "log": True, "step": 2}, r"with `log: true` Optuna takes no `step` \(or step 1\)"),
+        ({"choice": [24, 48], "also": "model.head.x"}, r"`also` takes a list of keys \[key, \.\.\.\], got 'model"),
+        ({"float": [0, 1], "when": "model.encoder"}, r"`when` takes a mapping \{choice_key: value or \[values\]\}"),
     ],
 )
 def test_search_space_rejects_a_malformed_spec_naming_the_key(spec, match):
     with pytest.raises(ValueError, match=rf"search.yaml: model.x: .*{match}"):
         SearchSpace({"model.x": spec}, source="search.yaml")
+
+
+def test_an_int_on_a_log_scale_takes_step_1():
+    (trial,) = sample(SearchSpace({"model.x": {"int": [1, 8], "log": True, "step": 1}}), 1)
+    assert trial.distributions["model.x"].log and trial.distributions["model.x"].step == 1
+
+
+def test_an_error_sampling_a_trial_is_recorded_on_it(tmp_path):
+    """A value Optuna refuses (a log scale with a step, which the space's parser would refuse) fails
+    the trial with its message in trials.csv."""
+    space = SearchSpace({"model.x": {"float": [1e-4, 1e-2]}})
+    space.params = [Param("model.x", "float", bounds=(1e-4, 1e-2), log=True, step=1e-4)]
+    study = optuna.create_study()
+    study.optimize(TrialFits(space, TuneArgs(), [], tmp_path, None), n_trials=1, catch=(ValueError,))
+    assert "ValueError: " in study.trials[0].user_attrs["error"] and "step" in study.trials[0].user_attrs["error"]
+
+
+def test_results_of_a_study_whose_trials_all_still_run(tmp_path):
+    study = optuna.create_study()
+    study.ask()
+    write_results(study, tmp_path, None)
+    table = pd.read_csv(tmp_path / "trials.csv")
+    assert list(table["state"]) == ["RUNNING"] and table["duration"].isna().all()
+    assert not (tmp_path / "best.yaml").exists()
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +242,59 @@ def test_best_yaml_trains_the_best_trial_again_with_fit(study, tmp_path):
     assert float(cli.trainer.checkpoint_callback.best_model_score) == pytest.approx(study.best_value, rel=1e-6)
     model = Forecaster.load(study.best_trial.user_attrs["checkpoint"])
     assert model.hparams["lookback"] == 24
+
+
+def test_a_study_resumed_without_its_best_trials_key_writes_that_trials_values(tiny_csv, tmp_path):
+    lr = {"float": [1e-3, 1e-1], "log": True, "also": ["model.optimizer.init_args.weight_decay"]}
+    args = TuneArgs(space={"model.optimizer.init_args.lr": lr}, n_trials=1, run_dir=str(tmp_path), study_name="s")
+    fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1")
+    study = tune(args, fit_args)
+    args.space = {"model.encoder.init_args.hidden_size": {"int": [4, 8]}}  # the search file no longer has lr
+    tune(args, fit_args)
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())["model"]["optimizer"]["init_args"]
+    value = study.best_trial.params["model.optimizer.init_args.lr"]
+    assert best["lr"] == pytest.approx(value) and best["weight_decay"] == pytest.approx(value)
+
+
+def test_best_yaml_of_an_older_study_without_recorded_overrides_uses_its_parameters(tiny_csv, tmp_path):
+    study = optuna.create_study()
+    trial = study.ask()
+    lr = trial.suggest_float("model.optimizer.init_args.lr", 1e-4, 1e-2, log=True)
+    study.tell(trial, 0.5)
+    space = SearchSpace({"model.optimizer.init_args.weight_decay": {"float": [0, 0.1]}})
+    TrialFits(space, TuneArgs(), tiny_fit_args(tiny_csv), tmp_path, None).write_results(study)
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert best["model"]["optimizer"]["init_args"]["lr"] == pytest.approx(lr)
+
+
+def test_a_rerun_fails_the_running_trial_of_an_ended_process_of_this_machine(tiny_csv, tmp_path):
+    """A study killed mid-trial and rerun at once: its trial's heartbeat is still fresh, but its process is gone."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=60)
+    created = optuna.create_study(storage=storage, study_name="killed")
+    for value in (1.0, None):
+        trial = created.ask()
+        trial.suggest_float("model.optimizer.init_args.lr", 1e-3, 1e-1, log=True)
+        if value is not None:
+            created.tell(trial, value)
+    ended = subprocess.Popen([sys.executable, "-c", ""])
+    ended.wait()
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{ended.pid}")
+    storage.record_heartbeat(trial._trial_id)
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": True}}, n_trials=2,
+                    run_dir=str(tmp_path), study_name="killed", storage=url)  # fmt: skip
+    tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"))
+    table = pd.read_csv(tmp_path / "trials.csv")
+    assert list(table["state"]) == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert table.loc[1, "user_attrs_error"] == f"its worker {socket.gethostname()}:{ended.pid} ended"
+
+
+def test_resuming_a_study_of_the_other_direction_says_which_to_pass(tiny_csv, tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(storage=url, study_name="max", direction="maximize")
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, storage=url, study_name="max")
+    with pytest.raises(ValueError, match="is a maximize study, not minimize; pass --direction maximize to resume it"):
+        tune(args, tiny_fit_args(tiny_csv))
 
 
 def test_lr_find_writes_its_plot_and_suggested_rate(tiny_csv, tmp_path):
