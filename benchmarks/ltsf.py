@@ -37,10 +37,10 @@ chosen, is the mean over the origins of the best-validation scores; its test is 
 preset's own split. ``--validation-only`` fits without testing: the table to choose settings on.
 
 It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard deviation
-over seeds of the validation score (the monitored ``val/loss``), of test MSE and MAE (standardized
-scale) and of the fit seconds, each seed's lookback, and the published MSE / MAE of the same cell
-beside them. A run that finished before, with the same arguments, is read back from its directory's
-``result.json``: rerun the same command to resume.
+over seeds of the validation score (the monitored ``val/loss``; for a fit that fell back to a naive
+forecast, that forecast's), of test MSE and MAE (standardized scale) and of the fit seconds, each seed's
+lookback, and the published MSE / MAE of the same cell beside them. A run that finished before, with the
+same arguments, is read back from its directory's ``result.json``: rerun the same command to resume.
 """
 
 import os
@@ -88,8 +88,9 @@ def fit(args: list[str], directory: Path) -> dict:
     later call with the same arguments reads it back instead of fitting again.
 
     Returns:
-        The best-validation checkpoint, its monitored validation score, the lookback, the fit seconds,
-        the epochs trained, and what won on validation (``naive_comparison.json``).
+        The best-validation checkpoint, its monitored validation score (of the naive forecast it forecasts
+        when it fell back to one: ``validate`` of the checkpoint), the lookback, the fit seconds, the
+        epochs trained, and what won on validation (``naive_comparison.json``).
     """
     saved = directory / "fit.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
@@ -98,10 +99,13 @@ def fit(args: list[str], directory: Path) -> dict:
     start = time.perf_counter()
     trained = cli(["fit", *args])
     seconds = time.perf_counter() - start
-    checkpoint = trained.trainer.checkpoint_callback
+    best = trained.trainer.checkpoint_callback.best_model_path
+    score = float(trained.trainer.checkpoint_callback.best_model_score)  # the network's, not a naive forecast's
+    if fell_back(best):  # it forecasts a naive forecast: score what it forecasts, as ensemble_at_origins does
+        score = float(cli(["validate", *args, "--ckpt_path", best]).trainer.callback_metrics["val/loss"])
     summary = {
-        "best": checkpoint.best_model_path,
-        "val_loss": float(checkpoint.best_model_score),
+        "best": best,
+        "val_loss": score,
         "lookback": trained.datamodule.lookback,
         "fit_s": seconds,
         "epochs": trained.trainer.current_epoch,
@@ -260,9 +264,8 @@ def run(
     saved = directory / "result.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
     choices = choices or {}
-    plan = {"args": args, "choices": choices, "origins": origins, "test": test} | (
-        {"ensemble": True} if ensemble else {}
-    )
+    plan = {"args": args, "choices": choices, "origins": origins, "test": test, "ensemble": ensemble}
+    earlier.setdefault("ensemble", False)  # a result from before the key was always written: without --ensemble
     if {key: earlier.get(key) for key in plan} == plan:
         return earlier["result"]
     fits = {

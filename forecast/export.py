@@ -7,33 +7,39 @@ forecast to run (the ``.pt2`` program needs torch; the ONNX file runs in onnxrun
 but a server must still do what ``Forecaster.predict`` does around it, with the checkpoint's data
 state (``Forecaster.load(path).data_state``, plain lists):
 
-1. Scale the history of each series with the checkpoint's scalers: ``scaled = (value - offset) / scale``,
+1. Repair the missing values of the history as the checkpoint's ``nan_policy`` says
+   (``Forecaster.load(path).data_config["nan_policy"]``, as ``forecast.data.validate.repair_missing``
+   does): ``error`` refuses a NaN or infinite value; ``ffill``, ``interpolate`` or ``zero`` fill it
+   from the series' own values of that column. A NaN left in a window spoils that window's forecast.
+2. Scale the history of each series with the checkpoint's scalers: ``scaled = (value - offset) / scale``,
    with ``data_state["scaling"]["targets"]`` for the columns ``data_state["targets"]``, and
    ``["covariates"]`` for ``data_state["past_covariates"]`` then ``["future_covariates"]``, channel by
    channel in that order. ``scale`` and ``offset`` have one row for all series or, with
    ``data_state["scale_per_series"]``, one row per series of ``data_state["series"]`` (``predict``
    fits a series the checkpoint does not know on its own history).
-2. Lay out the windows: ``past`` (B, L, C_in) is the last ``lookback`` rows of
+3. Lay out the windows: ``past`` (B, L, C_in) is the last ``lookback`` rows of
    ``[targets | past covariates]``; ``future`` (B, H, C_fut) the ``horizon`` rows after them of
    ``[future covariates | calendar features]`` (features computed from the times and ``data_state["freq"]``, as
    ``forecast.data.calendar.calendar_features`` does); ``static`` (B, S) per series the columns
    ``data_state["static_covariates"]`` in order, a text category as its index in
    ``data_state["vocabularies"][column]``, a number scaled with ``data_state["scaling"]["statics"]``.
    All float32.
-3. Run the program, then take the loss's point forecast from the parameters (``model.loss.point``:
+4. Run the program, then take the loss's point forecast from the parameters (``model.loss.point``:
    ``params[..., 0]`` for the point and location-scale losses, the anchor level for ``QuantileLoss``).
-4. Invert the target scaling: ``forecast * scale + offset`` per target channel (``Batch.to_original``).
-5. Build the times: ``horizon`` steps of the data's frequency (``data_state["freq"]``) after each
+5. Invert the target scaling: ``forecast * scale + offset`` per target channel (``Batch.to_original``).
+6. Build the times: ``horizon`` steps of the data's frequency (``data_state["freq"]``) after each
    series' last observed time.
 
-``forecast.predict.history_module`` does steps 1 and 2 from a table in Python, and
-``forecast.predict.forecast_table`` step 5. The SRU's CPU and Triton recurrences (custom autograd
+``forecast.predict.history_module`` does steps 1 to 3 from a table in Python, and
+``forecast.predict.forecast_table`` step 6. The SRU's CPU and Triton recurrences (custom autograd
 functions) are not exportable; while exporting, the SRU records its reference recurrence (the same
 maths in plain tensor ops) instead. A checkpoint that fell back to a naive forecast
 (``Forecaster.naive_fallback``) exports that forecast, as its ``forward`` computes it.
 """
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -71,6 +77,17 @@ def _say_what_is_exported(model: Forecaster) -> None:
         )
 
 
+@contextlib.contextmanager
+def _evaluating(model: Forecaster) -> Iterator[None]:
+    """The model in eval mode (no dropout) for an export, then back in the caller's mode."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
+
+
 def _dynamic_batch() -> tuple[dict, dict, dict]:
     batch = torch.export.Dim("batch")
     return ({0: batch}, {0: batch}, {0: batch})
@@ -86,7 +103,8 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
         torch.Size([5, 2, 1, 1])
     """
     _say_what_is_exported(model)
-    program = torch.export.export(model.eval(), example_inputs(model), dynamic_shapes=_dynamic_batch())
+    with _evaluating(model):
+        program = torch.export.export(model, example_inputs(model), dynamic_shapes=_dynamic_batch())
     if path is not None:
         torch.export.save(program, path)
     return program
@@ -103,13 +121,14 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
     except ImportError as error:
         raise ImportError("exporting to ONNX needs `pip install onnx onnxscript`") from error
     _say_what_is_exported(model)
-    torch.onnx.export(
-        model.eval(),
-        example_inputs(model),
-        str(path),
-        input_names=INPUT_NAMES,
-        output_names=["params"],
-        dynamic_shapes=_dynamic_batch(),
-        dynamo=True,
-    )
+    with _evaluating(model):
+        torch.onnx.export(
+            model,
+            example_inputs(model),
+            str(path),
+            input_names=INPUT_NAMES,
+            output_names=["params"],
+            dynamic_shapes=_dynamic_batch(),
+            dynamo=True,
+        )
     return Path(path)

@@ -79,6 +79,7 @@ def predict_partition(
     Raises:
         ForecastDataError: as ``Forecaster.predict``, with its message: a column is missing, a
             series is too short, the future covariates of the horizon are missing.
+        ValueError: a series ``Forecaster.predict`` names is none of the frame's ids as text.
     """
     model = load_cached(checkpoint)
     id_column = history_columns(checkpoint).id_column
@@ -87,7 +88,15 @@ def predict_partition(
         return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
     table = model.predict(frame, horizon=horizon, batch_size=batch_size)
     ids = pd.Index(pd.unique(frame[id_column]))
-    table["id"] = ids[ids.astype(str).get_indexer(table["id"])]
+    names = pd.Index([str(value) for value in ids])  # as the data layer names series (a time: '2024-01-01 00:00:00')
+    positions = names.get_indexer(table["id"])
+    if (positions < 0).any():
+        name = table["id"][positions < 0].iloc[0]
+        raise ValueError(
+            f"predict named a series {name!r}, which is no id of column {id_column!r} read as text; "
+            f"give the series ids as text (frame[{id_column!r}] = frame[{id_column!r}].astype(str))"
+        )
+    table["id"] = ids[positions]
     return table
 
 

@@ -8,6 +8,7 @@ figures from ``forecasts.csv`` and ``metrics_by_horizon.csv`` as the run directo
 - a history table: ``id``, ``time`` and the target columns (e.g. the data as given).
 """
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ def _figure(rows: int, columns: int) -> tuple[Any, Any]:
 
 def _band(window: pd.DataFrame, target: str) -> tuple[str, str] | None:
     """The columns of the lowest and highest quantile level of ``target``, if the table has quantiles."""
-    prefix = f"{target}_q"
-    levels = sorted((float(column.removeprefix(prefix)), column) for column in window if column.startswith(prefix))
+    level = re.compile(re.escape(f"{target}_q") + r"(\d*\.?\d+(?:e-\d+)?)")  # 0.1, 0.975, 1e-05: ``:g`` levels
+    levels = sorted((float(found[1]), column) for column in window if (found := level.fullmatch(column)))
     return (levels[0][1], levels[-1][1]) if len(levels) > 1 else None
 
 
@@ -106,8 +107,15 @@ def plot_error_by_horizon(table: pd.DataFrame, metric: str = "mae", units: str =
         a matplotlib ``Figure`` of one 8 x 5 inch panel.
 
     Raises:
-        ValueError: the table has no such metric or units.
+        ValueError: the table lacks the columns units, target or step, or has no such metric or units.
     """
+    missing = [column for column in ("units", "target", "step") if column not in table]
+    if missing:
+        raise ValueError(
+            f"the table lacks the columns {missing}: plot_error_by_horizon reads a per-step table with columns "
+            f"units, target, step and the metrics, as test and backtest write to metrics_by_horizon.csv; it has "
+            f"{list(table.columns)}"
+        )
     rows = table[table["units"] == units]
     if metric not in table or rows.empty:
         raise ValueError(f"the table has no metric {metric!r} in {units!r} units; it has {list(table.columns)}")

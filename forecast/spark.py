@@ -89,6 +89,8 @@ def predict(
         target, and ``{target}_q{level}`` columns for a probabilistic loss.
 
     Raises:
+        TypeError: ``frame`` is a pandas DataFrame.
+        ValueError: ``horizon`` is out of range.
         ForecastDataError: here, ``frame`` lacks the id or time column. When the job runs, a
             series is too short, a column is missing or a future covariate is: the job fails, and
             its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
@@ -99,6 +101,16 @@ def predict(
         >>> history = session.read.parquet("history.parquet")  # doctest: +SKIP
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
+    if isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            "forecast.spark.predict reads a Spark DataFrame; got a pandas one: pass session.createDataFrame(frame), "
+            "or forecast it here with forecast.partition.predict_partition(frame, checkpoint)"
+        )
+    trained = load_cached(checkpoint).hparams["horizon"]
+    if horizon is not None and not (isinstance(horizon, int) and 1 <= horizon <= trained):
+        raise ValueError(
+            f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
+        )
     schema = forecast_schema(checkpoint, frame.schema)
     columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column

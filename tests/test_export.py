@@ -52,6 +52,15 @@ def test_a_checkpoint_that_fell_back_exports_its_naive_forecast(tmp_path):
     torch.testing.assert_close(program(past, future, static), expected)
 
 
+@pytest.mark.parametrize("export", [to_program, to_onnx], ids=["program", "onnx"])
+def test_export_leaves_the_callers_model_training(export, tmp_path):
+    if export is to_onnx:
+        pytest.importorskip("onnxscript")
+    model = build("gru").train()
+    export(model, tmp_path / "model")
+    assert model.training and all(module.training for module in model.modules())
+
+
 ONNX_ENCODERS = ["gru", pytest.param("lstm", marks=pytest.mark.slow), pytest.param("rnn", marks=pytest.mark.slow)]
 
 

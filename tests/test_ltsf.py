@@ -70,6 +70,34 @@ def test_ltsf_tiny_run_writes_the_tables_of_the_cli_test(tmp_path):
     assert versions() == ["version_0", "version_1", "version_2", "version_3"]  # other arguments: run again
 
 
+def test_ltsf_reads_back_a_result_only_of_the_same_ensemble_setting(tmp_path):
+    def run(ensemble: bool) -> dict:
+        return ltsf["run"]("etth1", ROOT / "configs/etth1/linear.yaml", 24, 0, tmp_path, TINY, None, 1, True, ensemble)
+
+    first = run(False)
+    saved = tmp_path / "etth1/linear/H24/seed0/result.json"
+    written = json.loads(saved.read_text())
+    # What an --ensemble run that chose the ensemble leaves: not the answer to a run without it.
+    saved.write_text(json.dumps({**written, "ensemble": True, "result": {**first, "chosen": "ensemble"}}))
+    assert run(False)["chosen"] is None
+    # A result written before the key was: a run without --ensemble, read back.
+    older = {key: value for key, value in written.items() if key != "ensemble"}
+    saved.write_text(json.dumps({**older, "result": {**first, "chosen": "older"}}))
+    assert run(False)["chosen"] == "older"
+
+
+def test_ltsf_fit_that_fell_back_is_scored_by_the_naive_forecast_it_forecasts(tmp_path):
+    args = ["--config", str(ROOT / "configs/etth1/linear.yaml"), "--data.horizon", "24"]
+    args += ["--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false", *TINY]
+    args += ["--trainer.limit_train_batches", "1", "--model.optimizer.init_args.lr", "1e-6"]  # loses to a naive
+    summary = ltsf["fit"]([*args, "--naive_comparison.fallback", "true"], tmp_path)
+    comparison = json.loads(next(tmp_path.glob("lightning_logs/version_0/naive_comparison.json")).read_text())
+    assert ltsf["fell_back"](summary["best"]) and comparison["fallback"] is not None
+    scores = comparison["val_mse"]  # the network's and the naive forecasts', on the same validation windows
+    assert summary["val_loss"] == pytest.approx(scores[comparison["fallback"]], rel=1e-5)
+    assert summary["val_loss"] < scores["model"]
+
+
 def test_ltsf_candidates_name_and_cross_the_settings_to_choose_among():
     assert ltsf["candidates"]() == {}
     assert ltsf["candidates"]([96, 336]) == {"L96": ["--data.lookback", "96"], "L336": ["--data.lookback", "336"]}

@@ -29,6 +29,15 @@ def test_predict_partition_keeps_the_type_of_the_ids():
     assert table["id"].dtype == np.int64 and table["id"].tolist() == [7] * 6 + [3] * 6
 
 
+def test_predict_partition_keeps_timestamp_ids_with_their_series():
+    starts = [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")]
+    frame = frozen_history().assign(id=lambda rows: rows["id"].map({"A": starts[0], "B": starts[1]}))
+    table = predict_partition(frame, CHECKPOINT)
+    expected = load_cached(CHECKPOINT).predict(frame)  # names each series '2024-01-01 00:00:00', ...
+    assert table["id"].tolist() == [starts[0]] * 6 + [starts[1]] * 6
+    pd.testing.assert_frame_equal(table.drop(columns="id"), expected.drop(columns="id"))
+
+
 def test_predict_batches_joins_a_series_split_between_batches():
     frame = frozen_history()  # A then B, 36 rows each
     batches = [frame.iloc[:20], frame.iloc[20:50], frame.iloc[50:]]  # A in two batches, B in two

@@ -52,6 +52,13 @@ def test_forecast_plot_draws_the_quantile_band_between_the_outer_levels(forecast
     assert band.min() == pytest.approx(0.0) and band.max() == pytest.approx(4.0)
 
 
+def test_forecast_plot_takes_no_other_target_for_a_quantile_level(forecasts):
+    forecasts = forecasts.assign(x_qty=1.0, x_qty_actual=2.0)  # a target "x_qty" beside "x" and its "x_q0.1"
+    figure = plot_forecasts(forecasts, targets=["x", "x_qty"], max_windows=1)
+    assert [len(ax.collections) for ax in figure.axes] == [1, 0]  # x's 10%-90% band; none for x_qty
+    assert "q0.1-0.9" in [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+
+
 def test_error_by_horizon_plot_is_a_png_of_its_size(tmp_path):
     table = pd.DataFrame({"units": "scaled", "target": np.repeat(["all", "x"], 5), "step": np.tile(np.arange(1, 6), 2),
                           "mae": np.linspace(0.1, 1.0, 10)})  # fmt: skip
@@ -65,3 +72,5 @@ def test_plots_name_what_the_table_lacks(forecasts):
         plot_forecasts(forecasts, targets=["z"])
     with pytest.raises(ValueError, match="no metric 'crps'"):
         plot_error_by_horizon(pd.DataFrame({"units": ["scaled"], "target": ["all"], "step": [1], "mae": [0.1]}), "crps")
+    with pytest.raises(ValueError, match=r"lacks the columns \['units'\].*metrics_by_horizon\.csv"):
+        plot_error_by_horizon(pd.DataFrame({"target": ["all"], "step": [1], "mae": [0.1]}))

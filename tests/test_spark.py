@@ -97,6 +97,16 @@ def test_spark_predict_keeps_integer_ids(session):
     assert sorted(row.id for row in result.select("id").distinct().collect()) == list(range(20))
 
 
+def test_spark_predict_keeps_timestamp_ids_with_their_series(session):
+    frame = history(4).assign(
+        id=lambda rows: pd.Timestamp("2024-01-01") + pd.to_timedelta(rows["id"].str[1:].astype(int), "D")
+    )
+    result = spark.predict(session.createDataFrame(frame), CHECKPOINT).toPandas()
+    expected = load_cached(CHECKPOINT).predict(frame)  # names each series by its id as text
+    expected["id"] = pd.to_datetime(expected["id"])
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
 def too_short(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with series ``s0003`` cut to its last 10 rows: 4 observed, fewer than the lookback."""
     return frame[(frame["id"] != "s0003") | (frame.groupby("id").cumcount(ascending=False) < 10)]
@@ -106,6 +116,17 @@ def test_spark_predict_names_a_missing_id_column_before_the_job(session):
     frame = session.createDataFrame(history(2).rename(columns={"id": "series"}))
     with pytest.raises(ForecastDataError, match=r"the frame lacks \['id'\] .* rename them"):
         spark.predict(frame, CHECKPOINT)
+
+
+def test_spark_predict_refuses_a_pandas_frame_and_names_the_fix():
+    with pytest.raises(TypeError, match=r"got a pandas one: pass session\.createDataFrame\(frame\)"):
+        spark.predict(history(2), CHECKPOINT)
+
+
+def test_spark_predict_refuses_an_out_of_range_horizon_before_the_job(session):
+    frame = session.createDataFrame(history(2))
+    with pytest.raises(ValueError, match=f"horizon=7: this model forecasts 1 to {HORIZON} steps"):
+        spark.predict(frame, CHECKPOINT, horizon=HORIZON + 1)
 
 
 # Last in the module: a Python worker that raises exits, and the next job waits for new ones to import torch.
