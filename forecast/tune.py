@@ -390,6 +390,8 @@ def _fail_orphaned_trials(study: optuna.Study) -> None:
         worker_host, _, pid = trial.user_attrs.get("worker", "").rpartition(":")
         if worker_host != host or not pid.isdigit() or _process_exists(int(pid)):
             continue
+        # The storage's own calls, as optuna.storages.fail_stale_trials makes them: no public call ends another
+        # process's trial.
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another worker failed it first
             study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker {host}:{pid} ended")
             study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
