@@ -104,3 +104,31 @@ def long_frame() -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def _random_batch(
+    windows: int, lookback: int, horizon: int, inputs: int, targets: int, scale: float = 1.0, offset: float = 0.0
+):
+    from forecast.batch import Batch
+
+    return Batch(
+        past=torch.randn(windows, lookback, inputs),
+        future=torch.zeros(windows, horizon, 0),
+        static=torch.zeros(windows, 0),
+        target=torch.randn(windows, horizon, targets),
+        series=torch.zeros(windows, dtype=torch.long),
+        time=torch.arange(windows),
+        target_scale=torch.full((windows, targets), scale),
+        target_offset=torch.full((windows, targets), offset),
+        naive_scale=torch.ones(windows, targets),
+    )
+
+
+@pytest.fixture(scope="session")
+def random_batch():
+    """``random_batch(windows, lookback, horizon, inputs, targets, scale=1.0, offset=0.0) -> Batch``.
+
+    Windows of standard normal past values and targets, of one series, with no future or static
+    features, scaled by ``scale`` about ``offset``: the input of a Forecaster's steps without a data module.
+    """
+    return _random_batch

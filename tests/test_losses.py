@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from forecast import Forecaster
-from forecast.batch import Batch
 from forecast.callbacks import FiniteLossCheck
 from forecast.losses import GaussianNLLLoss, HuberLoss, MAELoss, MSELoss, QuantileLoss, StudentTNLLoss
 
@@ -256,22 +255,12 @@ def test_distribution_loss_of_nan_params_is_nan(loss):
 
 
 @pytest.mark.parametrize("loss", [GaussianNLLLoss(), StudentTNLLoss()], ids=repr)
-def test_nan_weights_stop_fit_at_the_finite_loss_check(loss, tmp_path):
+def test_nan_weights_stop_fit_at_the_finite_loss_check(loss, tmp_path, random_batch):
     """NaN weights (what an overflowing update leaves) end fit with the check's error, naming the step."""
     model = Forecaster(lookback=8, horizon=4, input_size=1, target_size=1, loss=loss)
     with torch.no_grad():
         model.head.linear.weight[0, 0] = math.nan
-    batch = Batch(
-        past=torch.randn(4, 8, 1),
-        future=torch.zeros(4, 4, 0),
-        static=torch.zeros(4, 0),
-        target=torch.randn(4, 4, 1),
-        series=torch.zeros(4, dtype=torch.long),
-        time=torch.arange(4),
-        target_scale=torch.ones(4, 1),
-        target_offset=torch.zeros(4, 1),
-        naive_scale=torch.ones(4, 1),
-    )
+    batch = random_batch(4, 8, 4, 1, 1)
     trainer = L.Trainer(
         max_steps=1,
         callbacks=[FiniteLossCheck()],

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from forecast import Columns, Forecaster, TimeSeriesDataModule
-from forecast.batch import Batch
 from forecast.data import RowSplit
 from forecast.losses import GaussianNLLLoss, MAELoss, QuantileLoss
 from forecast.nn import GRUEncoder, InstanceNormalization, LinearHead
@@ -84,24 +83,9 @@ def test_channel_embedding_size_must_not_be_negative():
         build(input_size=2, target_size=2, channel_independent=True, channel_embedding_size=-1)
 
 
-def eight_windows() -> Batch:
-    """Eight windows of the ``build`` model's sizes, scaled by 2 about 10."""
-    return Batch(
-        past=torch.randn(8, 12, 3),
-        future=torch.zeros(8, 4, 0),
-        static=torch.zeros(8, 0),
-        target=torch.randn(8, 4, 2),
-        series=torch.zeros(8, dtype=torch.long),
-        time=torch.arange(8),
-        target_scale=torch.full((8, 2), 2.0),
-        target_offset=torch.full((8, 2), 10.0),
-        naive_scale=torch.ones(8, 2),
-    )
-
-
-def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
+def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles(random_batch):
     model = build(loss=QuantileLoss([0.1, 0.5, 0.9])).eval()
-    batch = eight_windows()
+    batch = random_batch(8, 12, 4, 3, 2, scale=2.0, offset=10.0)
     model._evaluate(batch, "test")
     quantiles = model.loss.quantiles(model(batch.past, batch.future, batch.static), (0.1, 0.5, 0.9))
     inside = (quantiles[..., 0] <= batch.target) & (batch.target <= quantiles[..., 2])
@@ -112,10 +96,10 @@ def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles():
 
 
 @pytest.mark.parametrize("loss", [QuantileLoss([0.5]), GaussianNLLLoss(levels=[0.5])], ids=repr)
-def test_forecaster_with_one_quantile_level_reports_crps_but_no_coverage(loss):
+def test_forecaster_with_one_quantile_level_reports_crps_but_no_coverage(loss, random_batch):
     """One level (a median forecast) has no interval to cover, but its pinball loss and CRPS stand."""
     model = build(loss=loss).eval()
-    batch = eight_windows()
+    batch = random_batch(8, 12, 4, 3, 2, scale=2.0, offset=10.0)
     model._evaluate(batch, "val")
     cells = model.metrics["val"].compute()
     assert "coverage" not in cells
