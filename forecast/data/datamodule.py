@@ -143,7 +143,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             self._index = self._index[self._index["id"].isin([str(name) for name in series or self._index["id"]])]
             series = list(self._index["id"][:1])  # the first series tells the columns and the frequency
         frame, rows = self._read_source(series)
-        self.roles = resolve_roles(list(frame.columns), columns)
+        self.roles = resolve_roles(list(frame.columns), columns, list(frame.index.names))
         self._read(frame, rows, freq)
         self.targets = self.roles.targets
         self.target_size = len(self.roles.targets)

@@ -228,9 +228,10 @@ def series_ids(frame: pd.DataFrame, id_column: str) -> pd.Series:
     return pd.Series(frame.index.get_level_values(id_column), name=id_column)
 
 
-def resolve_roles(frame_columns: list, columns: Columns) -> Roles:
+def resolve_roles(frame_columns: list, columns: Columns, index_names: list | None = None) -> Roles:
     """Check the role columns of ``columns`` against the frame's value columns (all but the id and
-    time columns); no targets take every value column left over.
+    time columns, which may also be levels of its index, ``index_names``); no targets take every
+    value column left over.
 
     Raises:
         ForecastDataError: a role names a column that does not exist or the id or time column, a
@@ -241,7 +242,7 @@ def resolve_roles(frame_columns: list, columns: Columns) -> Roles:
     seen: dict[str, str] = {}
     for role, given in columns.roles().items():
         for column in given or []:
-            if column in keys and column in frame_columns:
+            if column in keys and (column in frame_columns or column in (index_names or [])):
                 raise ForecastDataError(
                     f"{role} column {column!r} is the data's data.columns.{keys[column]}, which cannot take a role; "
                     f"leave it out of data.columns.{role} (or give a copy of it another name)"

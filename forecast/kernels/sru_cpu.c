@@ -12,7 +12,11 @@
  * The highway x' is a pointer and a row stride: u's 4th component (stride k D) or a tensor of its own (D).
  * For training, the forward also keeps every f_t and r_t, (f, r) pairs of rows of D at a pointer and a row
  * stride: over u's own f' and r' (stride k D), which the backward no longer needs, or in a tensor of their
- * own (B, T, dirs, 2, D). The backward then computes no sigmoid: it costs about 40% less.
+ * own (B, T, dirs, 2, D). The backward then computes no sigmoid: it costs about 40% less. Of the cell
+ * states it keeps only those that enter each SEGMENT of steps (in reading order), (B, S, dirs, D) with
+ * S = ceil(T / SEGMENT): the backward replays a segment's c_t from its kept f_t and x~_t (two products and a
+ * sum per lane, the forward's own expression, `cell`, so the same bits) into a buffer that stays in cache,
+ * then walks it back. Memory and traffic for the states shrink SEGMENT times.
  *
  * No torch headers: plain C compiles in about a second on first use (forecast/kernels/build.py).
  * Compiled as it is, this file includes itself twice: the kernels once per scalar type REAL.
@@ -34,6 +38,11 @@
  * (B, T, dirs, D) = (64, 96, 1, 64), (64, 96, 2, 64), (32, 336, 2, 128) and (64, 96, 2, 256). */
 #define AHEAD 2
 #define AHEAD_LINES 4
+
+/* Steps per segment of kept cell states (see above): a task's replay buffer is (SEGMENT + 1) x BLOCK values.
+ * Exported as sru_segment, from which the caller sizes c_all. */
+#define SEGMENT 16
+const int64_t sru_segment = SEGMENT;
 
 /* Ask for the first AHEAD_LINES cache lines of the `bytes` bytes at `row` (to be written, if `write`). */
 static inline void prefetch_row(const void *row, int64_t bytes, const int write) {
@@ -96,6 +105,9 @@ static inline float tanh_f32(float x) {
 
 static inline REAL NAME(sigmoid)(REAL x) { return 1 / (1 + EXP(-x)); }
 
+/* c_t from c_{t-1}: in the forward and in the backward's replay, so that both compute the same bits. */
+static inline REAL NAME(cell)(REAL f, REAL c_before, REAL x_tilde) { return f * c_before + (1 - f) * x_tilde; }
+
 /* One step of `width` lanes. Called with constant `use_tanh` and `keep`, so that once inlined the loop has
  * no branch left and vectorizes. With `keep` it writes f and r to f_out and r_out, which may be f_pre and
  * r_pre themselves: each lane reads its pre-activation before it writes its gate. */
@@ -107,7 +119,7 @@ static inline __attribute__((always_inline)) void NAME(forward_step)(
     for (int64_t j = 0; j < width; j++) {
         REAL f = NAME(sigmoid)(f_pre[j] + v_f[j] * c[j] + b_f[j]);
         REAL r = NAME(sigmoid)(r_pre[j] + v_r[j] * c[j] + b_r[j]);
-        c[j] = f * c[j] + (1 - f) * x_tilde[j];
+        c[j] = NAME(cell)(f, c[j], x_tilde[j]);
         REAL g = use_tanh ? TANH(c[j]) : c[j];
         h[j] = r * g + (1 - r) * x_highway[j];
         if (keep) {
@@ -117,13 +129,14 @@ static inline __attribute__((always_inline)) void NAME(forward_step)(
     }
 }
 
-/* Forward: h and c_last; for training (c_all and gates not NULL) every c_t into c_all and every (f_t, r_t)
- * at gates, rows `gates_stride` apart (gates may point into u: u + D, stride k D). */
+/* Forward: h and c_last; for training (c_all and gates not NULL) the c entering each segment into c_all
+ * (B, S, dirs, D) and every (f_t, r_t) at gates, rows `gates_stride` apart (gates may point into u: u + D,
+ * stride k D). */
 void NAME(sru_forward)(REAL *u, const REAL *highway, int64_t highway_stride, const REAL *v, const REAL *b,
                        const REAL *c0, REAL *h, REAL *c_all, REAL *gates, int64_t gates_stride, REAL *c_last,
                        int64_t batch, int64_t steps, int64_t dirs, int64_t k, int64_t size, int use_tanh,
                        int num_threads) {
-    int64_t blocks = (size + BLOCK - 1) / BLOCK;
+    int64_t blocks = (size + BLOCK - 1) / BLOCK, segments = (steps + SEGMENT - 1) / SEGMENT;
 #pragma omp parallel for schedule(static) num_threads(num_threads)
     for (int64_t task = 0; task < batch * dirs * blocks; task++) {
         int64_t pair = task / blocks, start = (task % blocks) * BLOCK, dir = pair % dirs; /* pair: (b, dir) */
@@ -136,13 +149,16 @@ void NAME(sru_forward)(REAL *u, const REAL *highway, int64_t highway_stride, con
             int64_t t = dir == 0 ? step : steps - 1 - step;
             int64_t row = ((pair / dirs) * steps + t) * dirs + dir; /* (b, t, dir) */
             const REAL *x_tilde = u + row * k * size + start, *x_highway = highway + row * highway_stride + start;
+            if (c_all && step % SEGMENT == 0) {
+                int64_t kept = ((pair / dirs) * segments + step / SEGMENT) * dirs + dir; /* (b, segment, dir) */
+                memcpy(c_all + kept * size + start, c, width * sizeof(REAL));
+            }
             REAL *f_out = gates ? gates + row * gates_stride + start : NULL, *r_out = f_out ? f_out + size : NULL;
-            if (step + AHEAD < steps) { /* the rows of step + AHEAD: x~, f', r' (3 rows of D in u), x', h, c */
+            if (step + AHEAD < steps) { /* the rows of step + AHEAD: x~, f', r' (3 rows of D in u), x', h */
                 int64_t next = dir == 0 ? row + AHEAD * dirs : row - AHEAD * dirs, bytes = width * sizeof(REAL);
                 for (int64_t part = 0; part < 3; part++) prefetch_row(u + (next * k + part) * size + start, bytes, 0);
                 prefetch_row(highway + next * highway_stride + start, bytes, 0);
                 prefetch_row(h + next * size + start, bytes, 1);
-                if (c_all) prefetch_row(c_all + next * size + start, bytes, 1);
                 if (gates && gates != u + size) { /* gates of their own; over u, they are f' and r' */
                     prefetch_row(gates + next * gates_stride + start, bytes, 1);
                     prefetch_row(gates + next * gates_stride + size + start, bytes, 1);
@@ -158,7 +174,6 @@ void NAME(sru_forward)(REAL *u, const REAL *highway, int64_t highway_stride, con
                 default: FORWARD_STEP(1, 1);
             }
 #undef FORWARD_STEP
-            if (c_all) memcpy(c_all + row * size + start, c, width * sizeof(REAL));
         }
         memcpy(c_last + pair * size + start, c, width * sizeof(REAL));
     }
@@ -199,55 +214,70 @@ static inline __attribute__((always_inline)) void NAME(backward_step)(
     }
 }
 
-/* Backward, from the last step of each direction's reading order to its first, with the c_t, f_t and r_t the
- * forward kept (c_all; gates, as in sru_forward). Of u it reads x~ and x' only. grad_u may be u itself (and
+/* Backward, from the last step of each direction's reading order to its first, with the segments' first c and
+ * every f_t and r_t the forward kept (c_all; gates, as in sru_forward): segment by segment, from the last, it
+ * replays the segment's c_t, then walks its steps back. Of u it reads x~ and x' only. grad_u may be u itself (and
  * grad_highway u's x'): each lane reads its values of a step before it writes their gradients, so nothing here
  * is `restrict`. grad_c_last may be NULL (no gradient reached c_last), grad_highway too (x' needs none).
  * grad_vb gets one partial sum per batch row, (B, 4, dirs, D) = [v_f, v_r, b_f, b_r]: the caller sums over
  * B, so no two threads write the same address. */
 void NAME(sru_backward)(const REAL *u, const REAL *highway, int64_t highway_stride, const REAL *gates,
-                        int64_t gates_stride, const REAL *v, const REAL *c0, const REAL *c_all, const REAL *grad_h,
+                        int64_t gates_stride, const REAL *v, const REAL *c_all, const REAL *grad_h,
                         const REAL *grad_c_last, REAL *grad_u, REAL *grad_highway, int64_t grad_highway_stride,
                         REAL *grad_c0, REAL *grad_vb, int64_t batch, int64_t steps, int64_t dirs, int64_t k,
                         int64_t size, int use_tanh, int num_threads) {
-    int64_t blocks = (size + BLOCK - 1) / BLOCK, lanes = dirs * size;
+    int64_t blocks = (size + BLOCK - 1) / BLOCK, lanes = dirs * size, segments = (steps + SEGMENT - 1) / SEGMENT;
 #pragma omp parallel for schedule(static) num_threads(num_threads)
     for (int64_t task = 0; task < batch * dirs * blocks; task++) {
         int64_t pair = task / blocks, start = (task % blocks) * BLOCK, dir = pair % dirs, sample = pair / dirs;
-        int64_t width = size - start < BLOCK ? size - start : BLOCK;
+        int64_t width = size - start < BLOCK ? size - start : BLOCK, bytes = width * sizeof(REAL);
         const REAL *v_f = v + dir * size + start, *v_r = v + (dirs + dir) * size + start;
         struct NAME(backward_sums) grad = {{0}};
-        if (grad_c_last) memcpy(grad.c, grad_c_last + pair * size + start, width * sizeof(REAL));
-        for (int64_t step = steps - 1; step >= 0; step--) {
-            int64_t t = dir == 0 ? step : steps - 1 - step, t_before = dir == 0 ? t - 1 : t + 1;
-            int64_t row = (sample * steps + t) * dirs + dir, at = row * size + start, at_u = row * k * size + start;
-            const REAL *f = gates + row * gates_stride + start;
-            if (step >= AHEAD) { /* the rows of step - AHEAD (as in sru_forward); a row read and written in place */
-                int64_t next = dir == 0 ? row - AHEAD * dirs : row + AHEAD * dirs, bytes = width * sizeof(REAL);
-                if (grad_u != u) prefetch_row(u + next * k * size + start, bytes, 0); /* is asked for once, below */
-                if (gates != grad_u + size) {
-                    prefetch_row(gates + next * gates_stride + start, bytes, 0);
-                    prefetch_row(gates + next * gates_stride + size + start, bytes, 0);
+        REAL c[SEGMENT + 1][BLOCK]; /* c entering the segment, then c after each of its steps */
+        if (grad_c_last) memcpy(grad.c, grad_c_last + pair * size + start, bytes);
+        for (int64_t segment = segments - 1; segment >= 0; segment--) {
+            int64_t first = segment * SEGMENT, end = first + SEGMENT < steps ? first + SEGMENT : steps;
+            memcpy(c[0], c_all + ((sample * segments + segment) * dirs + dir) * size + start, bytes);
+            for (int64_t step = first; step < end; step++) { /* the forward's c_t, from its kept f_t */
+                int64_t t = dir == 0 ? step : steps - 1 - step, row = (sample * steps + t) * dirs + dir;
+                if (step + AHEAD < end) { /* every row this segment reads or writes (as in sru_forward) */
+                    int64_t next = dir == 0 ? row + AHEAD * dirs : row - AHEAD * dirs;
+                    if (grad_u == u) { /* x~, f and r, where their gradients go */
+                        for (int64_t part = 0; part < 3; part++) prefetch_row(u + (next * k + part) * size + start, bytes, 1);
+                    } else {
+                        prefetch_row(u + next * k * size + start, bytes, 0);
+                        prefetch_row(gates + next * gates_stride + start, bytes, 0);
+                        prefetch_row(gates + next * gates_stride + size + start, bytes, 0);
+                        for (int64_t part = 0; part < 3; part++) prefetch_row(grad_u + (next * k + part) * size + start, bytes, 1);
+                    }
+                    prefetch_row(highway + next * highway_stride + start, bytes, highway == grad_highway);
+                    if (grad_highway && grad_highway != highway)
+                        prefetch_row(grad_highway + next * grad_highway_stride + start, bytes, 1);
+                    prefetch_row(grad_h + next * size + start, bytes, 0);
                 }
-                if (highway != grad_highway) prefetch_row(highway + next * highway_stride + start, bytes, 0);
-                prefetch_row(c_all + next * size + start, bytes, 0);
-                prefetch_row(grad_h + next * size + start, bytes, 0);
-                for (int64_t part = 0; part < 3; part++) prefetch_row(grad_u + (next * k + part) * size + start, bytes, 1);
-                if (grad_highway) prefetch_row(grad_highway + next * grad_highway_stride + start, bytes, 1);
+                const REAL *x_tilde = u + row * k * size + start, *f = gates + row * gates_stride + start;
+                const REAL *before = c[step - first];
+                REAL *after = c[step - first + 1];
+#pragma omp simd
+                for (int64_t j = 0; j < width; j++) after[j] = NAME(cell)(f[j], before[j], x_tilde[j]);
             }
-            struct NAME(backward_rows) rows = {
-                .x_tilde = u + at_u, .f = f, .r = f + size, .x_highway = highway + row * highway_stride + start,
-                .c_before = step == 0 ? c0 + pair * size + start
-                                      : c_all + ((sample * steps + t_before) * dirs + dir) * size + start,
-                .c_t = c_all + at, .grad_h = grad_h + at,
-                .grad_x_tilde = grad_u + at_u, .grad_f_pre = grad_u + at_u + size, .grad_r_pre = grad_u + at_u + 2 * size,
-                .grad_x_highway = grad_highway ? grad_highway + row * grad_highway_stride + start : NULL,
-            };
-            switch (2 * !!use_tanh + !!grad_highway) {
-                case 0: NAME(backward_step)(width, rows, v_f, v_r, &grad, 0, 0); break;
-                case 1: NAME(backward_step)(width, rows, v_f, v_r, &grad, 0, 1); break;
-                case 2: NAME(backward_step)(width, rows, v_f, v_r, &grad, 1, 0); break;
-                default: NAME(backward_step)(width, rows, v_f, v_r, &grad, 1, 1);
+            for (int64_t step = end - 1; step >= first; step--) {
+                int64_t t = dir == 0 ? step : steps - 1 - step;
+                int64_t row = (sample * steps + t) * dirs + dir, at = row * size + start, at_u = row * k * size + start;
+                const REAL *f = gates + row * gates_stride + start;
+                struct NAME(backward_rows) rows = {
+                    .x_tilde = u + at_u, .f = f, .r = f + size, .x_highway = highway + row * highway_stride + start,
+                    .c_before = c[step - first], .c_t = c[step - first + 1], .grad_h = grad_h + at,
+                    .grad_x_tilde = grad_u + at_u, .grad_f_pre = grad_u + at_u + size,
+                    .grad_r_pre = grad_u + at_u + 2 * size,
+                    .grad_x_highway = grad_highway ? grad_highway + row * grad_highway_stride + start : NULL,
+                };
+                switch (2 * !!use_tanh + !!grad_highway) {
+                    case 0: NAME(backward_step)(width, rows, v_f, v_r, &grad, 0, 0); break;
+                    case 1: NAME(backward_step)(width, rows, v_f, v_r, &grad, 0, 1); break;
+                    case 2: NAME(backward_step)(width, rows, v_f, v_r, &grad, 1, 0); break;
+                    default: NAME(backward_step)(width, rows, v_f, v_r, &grad, 1, 1);
+                }
             }
         }
         memcpy(grad_c0 + pair * size + start, grad.c, width * sizeof(REAL));

@@ -25,9 +25,9 @@ _POINTER, _INDEX, _FLAG = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 # (u, highway, highway_stride, v, b, c0, h, c_all, gates, gates_stride, c_last, B, T, dirs, k, D, use_tanh,
 #  num_threads)
 _FORWARD_ARGS = [_POINTER, _POINTER, _INDEX, *[_POINTER] * 6, _INDEX, _POINTER, *[_INDEX] * 5, _FLAG, _FLAG]
-# (u, highway, highway_stride, gates, gates_stride, v, c0, c_all, grad_h, grad_c_last, grad_u, grad_highway,
+# (u, highway, highway_stride, gates, gates_stride, v, c_all, grad_h, grad_c_last, grad_u, grad_highway,
 #  grad_highway_stride, grad_c0, grad_vb, B, T, dirs, k, D, use_tanh, num_threads)
-_BACKWARD_ARGS = [_POINTER, _POINTER, _INDEX, _POINTER, _INDEX, *[_POINTER] * 7, _INDEX, *[_POINTER] * 2,
+_BACKWARD_ARGS = [_POINTER, _POINTER, _INDEX, _POINTER, _INDEX, *[_POINTER] * 6, _INDEX, *[_POINTER] * 2,
                   *[_INDEX] * 5, _FLAG, _FLAG]  # fmt: skip
 
 
@@ -75,14 +75,16 @@ def _gates(u: torch.Tensor, gates: torch.Tensor | None) -> tuple[int, int]:
 
 
 def _forward(u, highway, v, b, c0, use_tanh: bool, keep: bool, gates: torch.Tensor | None = None):
-    """h, c_last, and with ``keep`` what the backward reads: every c_t (returned), and every (f_t, r_t) pair,
-    written into ``gates`` (B, T, dirs, 2, D) when given, else over u's own f' and r'. Without ``keep``
-    (inference) nothing is kept and c_all is ``None``. Inputs contiguous, of one dtype.
+    """h, c_last, and with ``keep`` what the backward reads: the c entering every segment of the kernel's
+    ``sru_segment`` steps (returned as c_all, (B, segments, dirs, D)), and every (f_t, r_t) pair, written into
+    ``gates`` (B, T, dirs, 2, D) when given, else over u's own f' and r'. Without ``keep`` (inference) nothing
+    is kept and c_all is ``None``. Inputs contiguous, of one dtype.
     """
     check_recurrence_inputs(u, highway, v, b, c0)  # the kernel trusts these shapes with raw memory
     batch, steps, dirs, components, size = u.shape
     h = u.new_empty(batch, steps, dirs, size)
-    c_all = u.new_empty(batch, steps, dirs, size) if keep else None
+    segments = -(-steps // ctypes.c_int64.in_dll(cpu_library(), "sru_segment").value)
+    c_all = u.new_empty(batch, segments, dirs, size) if keep else None
     c_last = u.new_empty(batch, dirs, size)
     _kernel("forward", u.dtype)(
         u.data_ptr(), *_highway(u, highway), v.data_ptr(), b.data_ptr(), c0.data_ptr(), h.data_ptr(),
@@ -99,12 +101,14 @@ def _contiguous(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
 class SRURecurrenceCPU(torch.autograd.Function):
     """``sru_recurrence_reference``'s maths in two compiled calls: forward, and its hand-written backward.
 
-    Forward keeps every ``c_t``, ``f_t`` and ``r_t``; backward walks each direction's steps in reverse and
-    returns the gradients of ``v`` and ``b`` as per-batch-row partial sums that one ``sum`` reduces. With
-    ``overwrite_u``, for a caller whose ``u`` is a temporary, ``u`` is the working memory: the forward writes
-    ``f_t`` and ``r_t`` over its pre-activations ``f'`` and ``r'``, and the backward writes ``u``'s gradient
-    over ``u`` itself (each value is read before its gradient replaces it). No memory is allocated for the
-    gates nor for ``u``'s gradient, and such a graph can be walked back only once, even with ``retain_graph``.
+    Forward keeps every ``f_t`` and ``r_t`` and the ``c`` entering each segment of 16 steps; backward replays a
+    segment's ``c_t`` from those (the forward's own arithmetic, so the same bits), walks its steps in reverse,
+    segment by segment, and returns the gradients of ``v`` and ``b`` as per-batch-row partial sums that one
+    ``sum`` reduces. With ``overwrite_u``, for a caller whose ``u`` is a temporary, ``u`` is the working
+    memory: the forward writes ``f_t`` and ``r_t`` over its pre-activations ``f'`` and ``r'``, and the backward
+    writes ``u``'s gradient over ``u`` itself (each value is read before its gradient replaces it). No memory
+    is allocated for the gates nor for ``u``'s gradient, and such a graph can be walked back only once, even
+    with ``retain_graph``.
     """
 
     @staticmethod
@@ -114,7 +118,7 @@ class SRURecurrenceCPU(torch.autograd.Function):
         batch, steps, dirs, _, size = u.shape
         gates = None if overwrite_u else u.new_empty(batch, steps, dirs, 2, size)
         h, c_last, c_all = _forward(u, highway, v, b, c0, use_tanh, keep=True, gates=gates)
-        ctx.save_for_backward(u, highway, v, c0, c_all, gates)
+        ctx.save_for_backward(u, highway, v, c_all, gates)
         ctx.use_tanh, ctx.overwrite_u, ctx.spent = use_tanh, overwrite_u, False
         return h, c_last  # -> (B, T, dirs, D), (B, dirs, D)
 
@@ -126,7 +130,7 @@ class SRURecurrenceCPU(torch.autograd.Function):
                 "it cannot be walked back again (retain_graph=True): run the forward again, or call "
                 "sru_recurrence with overwrite_u=False"
             )
-        u, highway, v, c0, c_all, gates = ctx.saved_tensors
+        u, highway, v, c_all, gates = ctx.saved_tensors
         grad_h, grad_c_last = _contiguous(grad_h, grad_c_last)
         batch, steps, dirs, components, size = u.shape
         grad_u = u if ctx.overwrite_u else torch.empty_like(u)
@@ -138,10 +142,10 @@ class SRURecurrenceCPU(torch.autograd.Function):
             grad_highway_at = grad_highway.data_ptr(), size
         else:
             grad_highway, grad_highway_at = None, (None, 0)
-        grad_c0 = torch.empty_like(c0)
+        grad_c0 = u.new_empty(batch, dirs, size)
         grad_vb = u.new_empty(batch, 4, dirs, size)  # per batch row: [v_f, v_r, b_f, b_r]
         _kernel("backward", u.dtype)(
-            u.data_ptr(), *_highway(u, highway), *_gates(u, gates), v.data_ptr(), c0.data_ptr(), c_all.data_ptr(),
+            u.data_ptr(), *_highway(u, highway), *_gates(u, gates), v.data_ptr(), c_all.data_ptr(),
             grad_h.data_ptr(), _pointer(grad_c_last), grad_u.data_ptr(), *grad_highway_at, grad_c0.data_ptr(),
             grad_vb.data_ptr(), *u.shape, ctx.use_tanh, torch.get_num_threads(),
         )  # fmt: skip

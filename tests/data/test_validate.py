@@ -36,6 +36,10 @@ def test_the_id_or_time_column_cannot_take_a_role(long_frame, key, column):
         ForecastDataError, match=rf"static_covariates column '{column}' is the data's data.columns.{key}, which cannot"
     ):
         make_long(long_frame, {"static_covariates": [column]})
+    with pytest.raises(
+        ForecastDataError, match=rf"static_covariates column '{column}' is the data's data.columns.{key}, which cannot"
+    ):
+        make_long(long_frame.set_index(["id", "time"]), {"static_covariates": [column]})
 
 
 def test_column_with_two_roles_is_refused(long_frame):
