@@ -235,36 +235,46 @@ void NAME(sru_backward)(const REAL *u, const REAL *highway, int64_t highway_stri
         struct NAME(backward_sums) grad = {{0}};
         REAL c[SEGMENT + 1][BLOCK]; /* c entering the segment, then c after each of its steps */
         if (grad_c_last) memcpy(grad.c, grad_c_last + pair * size + start, bytes);
+/* Ask for the rows of step `at_step` (as in sru_forward): the replay's x~ and f (REPLAY_ROWS), AHEAD steps ahead
+ * of the replay and, from the walk back of a segment, the first AHEAD steps of the next to replay; the rest of
+ * what the walk back reads or writes (WALK_ROWS), AHEAD steps ahead of it. */
+#define STEP_ROW(at_step) ((sample * steps + (dir == 0 ? (at_step) : steps - 1 - (at_step))) * dirs + dir)
+#define REPLAY_ROWS(at_step)                                                                                      \
+    do {                                                                                                          \
+        int64_t next = STEP_ROW(at_step);                                                                         \
+        prefetch_row(u + next * k * size + start, bytes, grad_u == u);                                            \
+        prefetch_row(gates + next * gates_stride + start, bytes, gates == grad_u + size);                         \
+    } while (0)
+#define WALK_ROWS(at_step)                                                                                        \
+    do {                                                                                                          \
+        int64_t next = STEP_ROW(at_step);                                                                         \
+        prefetch_row(gates + next * gates_stride + size + start, bytes, gates == grad_u + size);                  \
+        if (grad_u != u)                                                                                          \
+            for (int64_t part = 0; part < 3; part++) prefetch_row(grad_u + (next * k + part) * size + start, bytes, 1); \
+        prefetch_row(highway + next * highway_stride + start, bytes, highway == grad_highway);                    \
+        if (grad_highway && grad_highway != highway)                                                              \
+            prefetch_row(grad_highway + next * grad_highway_stride + start, bytes, 1);                            \
+        prefetch_row(grad_h + next * size + start, bytes, 0);                                                     \
+    } while (0)
         for (int64_t segment = segments - 1; segment >= 0; segment--) {
             int64_t first = segment * SEGMENT, end = first + SEGMENT < steps ? first + SEGMENT : steps;
             memcpy(c[0], c_all + ((sample * segments + segment) * dirs + dir) * size + start, bytes);
             for (int64_t step = first; step < end; step++) { /* the forward's c_t, from its kept f_t */
                 int64_t t = dir == 0 ? step : steps - 1 - step, row = (sample * steps + t) * dirs + dir;
-                if (step + AHEAD < end) { /* every row this segment reads or writes (as in sru_forward) */
-                    int64_t next = dir == 0 ? row + AHEAD * dirs : row - AHEAD * dirs;
-                    if (grad_u == u) { /* x~, f and r, where their gradients go */
-                        for (int64_t part = 0; part < 3; part++) prefetch_row(u + (next * k + part) * size + start, bytes, 1);
-                    } else {
-                        prefetch_row(u + next * k * size + start, bytes, 0);
-                        prefetch_row(gates + next * gates_stride + start, bytes, 0);
-                        prefetch_row(gates + next * gates_stride + size + start, bytes, 0);
-                        for (int64_t part = 0; part < 3; part++) prefetch_row(grad_u + (next * k + part) * size + start, bytes, 1);
-                    }
-                    prefetch_row(highway + next * highway_stride + start, bytes, highway == grad_highway);
-                    if (grad_highway && grad_highway != highway)
-                        prefetch_row(grad_highway + next * grad_highway_stride + start, bytes, 1);
-                    prefetch_row(grad_h + next * size + start, bytes, 0);
-                }
+                if (step + AHEAD < end) REPLAY_ROWS(step + AHEAD);
                 const REAL *x_tilde = u + row * k * size + start, *f = gates + row * gates_stride + start;
                 const REAL *before = c[step - first];
                 REAL *after = c[step - first + 1];
 #pragma omp simd
                 for (int64_t j = 0; j < width; j++) after[j] = NAME(cell)(f[j], before[j], x_tilde[j]);
             }
+            if (segment > 0)
+                for (int64_t ahead = first - SEGMENT; ahead < first - SEGMENT + AHEAD; ahead++) REPLAY_ROWS(ahead);
             for (int64_t step = end - 1; step >= first; step--) {
                 int64_t t = dir == 0 ? step : steps - 1 - step;
                 int64_t row = (sample * steps + t) * dirs + dir, at = row * size + start, at_u = row * k * size + start;
                 const REAL *f = gates + row * gates_stride + start;
+                if (step >= AHEAD) WALK_ROWS(step - AHEAD);
                 struct NAME(backward_rows) rows = {
                     .x_tilde = u + at_u, .f = f, .r = f + size, .x_highway = highway + row * highway_stride + start,
                     .c_before = c[step - first], .c_t = c[step - first + 1], .grad_h = grad_h + at,
@@ -280,6 +290,9 @@ void NAME(sru_backward)(const REAL *u, const REAL *highway, int64_t highway_stri
                 }
             }
         }
+#undef STEP_ROW
+#undef REPLAY_ROWS
+#undef WALK_ROWS
         memcpy(grad_c0 + pair * size + start, grad.c, width * sizeof(REAL));
         REAL *partial = grad_vb + sample * 4 * lanes + dir * size + start; /* this batch row's [v_f, v_r, b_f, b_r] */
         memcpy(partial, grad.v_f, width * sizeof(REAL));
