@@ -214,6 +214,29 @@ static inline __attribute__((always_inline)) void NAME(backward_step)(
     }
 }
 
+/* For sru_backward, within one task: ask for the rows of step `at_step` (as in sru_forward). The replay's x~
+ * and f (REPLAY_ROWS) AHEAD steps ahead of the replay and, from the walk back of a segment, those of the first
+ * AHEAD steps of the next segment to replay; the rest of what the walk back reads or writes (WALK_ROWS)
+ * AHEAD steps ahead of it. */
+#define STEP_ROW(at_step) ((sample * steps + (dir == 0 ? (at_step) : steps - 1 - (at_step))) * dirs + dir)
+#define REPLAY_ROWS(at_step)                                                                                      \
+    do {                                                                                                          \
+        int64_t next = STEP_ROW(at_step);                                                                         \
+        prefetch_row(u + next * k * size + start, bytes, grad_u == u);                                            \
+        prefetch_row(gates + next * gates_stride + start, bytes, gates == grad_u + size);                         \
+    } while (0)
+#define WALK_ROWS(at_step)                                                                                        \
+    do {                                                                                                          \
+        int64_t next = STEP_ROW(at_step);                                                                         \
+        prefetch_row(gates + next * gates_stride + size + start, bytes, gates == grad_u + size);                  \
+        if (grad_u != u)                                                                                          \
+            for (int64_t part = 0; part < 3; part++) prefetch_row(grad_u + (next * k + part) * size + start, bytes, 1); \
+        prefetch_row(highway + next * highway_stride + start, bytes, highway == grad_highway);                    \
+        if (grad_highway && grad_highway != highway)                                                              \
+            prefetch_row(grad_highway + next * grad_highway_stride + start, bytes, 1);                            \
+        prefetch_row(grad_h + next * size + start, bytes, 0);                                                     \
+    } while (0)
+
 /* Backward, from the last step of each direction's reading order to its first, with the segments' first c and
  * every f_t and r_t the forward kept (c_all; gates, as in sru_forward): segment by segment, from the last, it
  * replays the segment's c_t, then walks its steps back. Of u it reads x~ and x' only. grad_u may be u itself (and
@@ -235,27 +258,6 @@ void NAME(sru_backward)(const REAL *u, const REAL *highway, int64_t highway_stri
         struct NAME(backward_sums) grad = {{0}};
         REAL c[SEGMENT + 1][BLOCK]; /* c entering the segment, then c after each of its steps */
         if (grad_c_last) memcpy(grad.c, grad_c_last + pair * size + start, bytes);
-/* Ask for the rows of step `at_step` (as in sru_forward): the replay's x~ and f (REPLAY_ROWS), AHEAD steps ahead
- * of the replay and, from the walk back of a segment, the first AHEAD steps of the next to replay; the rest of
- * what the walk back reads or writes (WALK_ROWS), AHEAD steps ahead of it. */
-#define STEP_ROW(at_step) ((sample * steps + (dir == 0 ? (at_step) : steps - 1 - (at_step))) * dirs + dir)
-#define REPLAY_ROWS(at_step)                                                                                      \
-    do {                                                                                                          \
-        int64_t next = STEP_ROW(at_step);                                                                         \
-        prefetch_row(u + next * k * size + start, bytes, grad_u == u);                                            \
-        prefetch_row(gates + next * gates_stride + start, bytes, gates == grad_u + size);                         \
-    } while (0)
-#define WALK_ROWS(at_step)                                                                                        \
-    do {                                                                                                          \
-        int64_t next = STEP_ROW(at_step);                                                                         \
-        prefetch_row(gates + next * gates_stride + size + start, bytes, gates == grad_u + size);                  \
-        if (grad_u != u)                                                                                          \
-            for (int64_t part = 0; part < 3; part++) prefetch_row(grad_u + (next * k + part) * size + start, bytes, 1); \
-        prefetch_row(highway + next * highway_stride + start, bytes, highway == grad_highway);                    \
-        if (grad_highway && grad_highway != highway)                                                              \
-            prefetch_row(grad_highway + next * grad_highway_stride + start, bytes, 1);                            \
-        prefetch_row(grad_h + next * size + start, bytes, 0);                                                     \
-    } while (0)
         for (int64_t segment = segments - 1; segment >= 0; segment--) {
             int64_t first = segment * SEGMENT, end = first + SEGMENT < steps ? first + SEGMENT : steps;
             memcpy(c[0], c_all + ((sample * segments + segment) * dirs + dir) * size + start, bytes);

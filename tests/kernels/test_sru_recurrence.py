@@ -83,7 +83,8 @@ def test_sru_cpu_matches_reference(path, directions, components, use_tanh, dtype
         return path.apply(*inputs, use_tanh)
 
     actual = outputs_and_gradients(recurrence, inputs, use_tanh)
-    tolerance = 1e-12 if dtype == torch.float64 else 1e-4  # float32: rounding of 37 steps' gradients
+    # float32: the tensor-op path's rounding (lerp, addcmul) grows over 37 steps of gradients
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5 if path is SRURecurrenceCPU else 1e-4
     for got, want in zip(actual, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
 
