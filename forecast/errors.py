@@ -15,8 +15,8 @@ class ForecastDataError(ValueError):
 def where(*, column: str | None = None, series: str | None = None, row: int | None = None, time: Any = None) -> str:
     """The place of a problem, for messages: ``column 'b', series 'A', row 42, time 2024-01-02 18:00:00``.
 
-    Rows count from 0 in the frame as it was given (before any grouping by series or picking of some
-    series; of a Parquet file read for some series only, among the rows read). Parts that are
+    Rows count from 0 in the frame or file as it was given (before any grouping by series or picking of
+    some series). Parts that are
     ``None`` are left out, so the same helper serves wide frames (one series, no name) and long ones.
     """
     parts = [

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
@@ -123,21 +124,25 @@ def read_source(
     column) becomes the index of a wide frame, unless a Parquet file kept its own DatetimeIndex.
     From a file, only the ``id_column``, the ``time_column`` and ``columns`` (all when ``None``) are
     read, and of long data only the rows of the ``series`` named (all when ``None``); Parquet skips
-    the rest without reading it (pyarrow's column selection and row-group filters), so rows of a
-    Parquet file read for some series count among the rows read.
+    the rest without reading it (pyarrow's column selection and row-group filters), and reads the id
+    column alone to tell the rows in the file of those it keeps.
 
     Raises:
         ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file,
             or ``series`` are asked of wide data or name ids that the data lack.
     """
+    positions = None  # the row in the source of each row read, where some were skipped in reading
     if isinstance(source, pd.DataFrame):
         frame = source.rename(columns=str)  # column names as the roles spell them; no copy of the data
     elif isinstance(source, str) and source.lower() in datasets.names():
         frame = datasets.load(source)
     else:
-        frame = _read_file(Path(source), id_column, time_column, columns, series)
+        frame, positions = _read_file(Path(source), id_column, time_column, columns, series)
     _check_column_names(frame)
-    return (frame, None) if series is None else _only_series(frame, id_column, series)
+    if series is None:
+        return frame, None
+    frame, rows = _only_series(frame, id_column, series)
+    return frame, rows if positions is None else positions[rows]
 
 
 def _check_column_names(frame: pd.DataFrame) -> None:
@@ -163,7 +168,9 @@ def _check_column_names(frame: pd.DataFrame) -> None:
 
 def _read_file(
     path: Path, id_column: str, time_column: str, columns: list[str] | None, series: list[str] | None
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The file's frame, and for a Parquet file filtered by ``series`` the row in the file of each row read
+    (``None``: the frame holds every row of the file, in order)."""
     if not path.is_file():
         raise ForecastDataError(
             f"data source {str(path)!r} is neither a built-in data set {datasets.names()} "
@@ -177,22 +184,33 @@ def _read_file(
     if columns is not None and set(columns) <= set(available):
         keep = {id_column, time_column, available[0], *columns}  # a wide file's time may be its first column
         wanted = [column for column in available if column in keep]
+    positions = None
     if suffix == ".parquet":
         filters = None if series is None or id_column not in available else _id_filter(path, id_column, series)
         frame = pd.read_parquet(path, columns=wanted, filters=filters)
+        if filters is not None:  # the rows kept, counted in the file: its id column alone, filtered the same way
+            ids = pq.read_table(path, columns=[id_column]).column(id_column)
+            if pa.types.is_dictionary(ids.type):
+                ids = ids.cast(ids.type.value_type)
+            positions = np.flatnonzero(pc.is_in(ids, value_set=pa.array(filters[0][2], ids.type)).to_numpy())
         if isinstance(frame.index, pd.DatetimeIndex):
-            return frame
+            return frame, positions
     else:
         frame = pd.read_csv(path, usecols=wanted)
     if is_long(frame, id_column):  # a Parquet file may keep the id as an index level
-        return frame
-    return frame.set_index(time_column if time_column in frame.columns else frame.columns[0])
+        return frame, positions
+    return frame.set_index(time_column if time_column in frame.columns else frame.columns[0]), positions
 
 
 def _id_filter(path: Path, id_column: str, series: list[str]) -> list[tuple] | None:
-    """A pyarrow filter keeping the rows of ``series``, their ids in the type of the file's id column."""
-    if not pa.types.is_integer(pq.read_schema(path).field(id_column).type):
+    """A pyarrow filter keeping the rows of ``series``, their ids in the type of the file's id column, if
+    that is text or integers; ``None`` otherwise (e.g. times: every row is read and the ids matched as text)."""
+    kind = pq.read_schema(path).field(id_column).type
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return [(id_column, "in", [str(name) for name in series])]
+    if not pa.types.is_integer(kind):
+        return None
     try:
         return [(id_column, "in", [int(name) for name in series])]
     except ValueError:
@@ -206,7 +224,7 @@ def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> tupl
             f"data.series={list(series)[:10]} picks series of long data, but the data have no {id_column!r} "
             "column; drop data.series, or set data.columns.id_column"
         )
-    ids = series_ids(frame, id_column).astype(str)
+    ids = series_ids(frame, id_column)
     missing = sorted(set(map(str, series)) - set(ids.unique()))
     if missing:
         raise ForecastDataError(
@@ -222,10 +240,12 @@ def is_long(frame: pd.DataFrame, id_column: str) -> bool:
 
 
 def series_ids(frame: pd.DataFrame, id_column: str) -> pd.Series:
-    """The series id of every row of a long frame, from its ``id_column`` column or index level."""
-    if id_column in frame.columns:
-        return frame[id_column]
-    return pd.Series(frame.index.get_level_values(id_column), name=id_column)
+    """The series id of every row of a long frame, from its ``id_column`` column or index level, as text
+    spelt as the data module names its series (``str`` of each id: a time id reads "2024-03-01 00:00:00")."""
+    ids = frame[id_column] if id_column in frame.columns else frame.index.get_level_values(id_column)
+    codes, uniques = pd.factorize(ids, use_na_sentinel=False)
+    texts = np.array([str(name) for name in uniques], dtype=object)
+    return pd.Series(texts[codes], index=frame.index, name=id_column)
 
 
 def resolve_roles(frame_columns: list, columns: Columns, index_names: list | None = None) -> Roles:

@@ -53,11 +53,13 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".parquet" and Path(source).is_file():
         if id_column in pq.read_schema(source).names:
             table = pq.read_table(source, columns=[id_column, *statics])
-            table = table.set_column(0, id_column, table[id_column].cast(pa.string()))
+            if pa.types.is_dictionary(table[id_column].type):
+                table = table.set_column(0, id_column, table[id_column].cast(table[id_column].type.value_type))
             aggregates = [(id_column, "count"), *((column, "first") for column in statics)]
             counted = table.group_by(id_column, use_threads=False).aggregate(aggregates)
             index = counted.to_pandas().rename(columns={id_column: "id", f"{id_column}_count": "rows"})
             index = index.rename(columns={f"{column}_first": column for column in statics})
+            index["id"] = [str(name) for name in index["id"]]  # as series_ids spells them
             return index.sort_values("id", ignore_index=True)[["id", *statics, "rows"]]
     frame, _ = read_source(source, id_column, columns.time_column, statics)
     if not is_long(frame, id_column):
@@ -65,7 +67,7 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
             f"data.shard: series shards long data by its {id_column!r} column, but the data have none "
             "(wide data are one series); set data.shard: none, or data.columns.id_column"
         )
-    ids = series_ids(frame, id_column).astype(str)
+    ids = series_ids(frame, id_column)
     grouped = frame[list(statics)].groupby(ids.to_numpy(), sort=True)
     index = grouped.first() if statics else pd.DataFrame(index=grouped.size().index)
     return index.assign(rows=grouped.size()).rename_axis("id").reset_index()

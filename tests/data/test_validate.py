@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
+from forecast.data.sharding import series_index
 
 COLUMNS = Columns(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"])
 
@@ -63,11 +64,12 @@ def test_nan_in_long_data_names_the_series_and_the_given_row(long_frame):
         make_long(long_frame)
 
 
-@pytest.mark.parametrize("source", ["frame", "csv"])
+@pytest.mark.parametrize("source", ["frame", "csv", "parquet"])
 def test_rows_of_the_series_picked_are_named_by_their_row_in_the_data_as_given(tmp_path, long_frame, source):
     long_frame.loc[290, "load"] = np.nan  # row 290 of the frame (and of the file) is row 80 of series C
     long_frame.to_csv(tmp_path / "long.csv", index=False)
-    given = long_frame if source == "frame" else str(tmp_path / "long.csv")
+    long_frame.to_parquet(tmp_path / "long.parquet", row_group_size=50)  # pyarrow skips the rows of A and B
+    given = long_frame if source == "frame" else str(tmp_path / f"long.{source}")
     with pytest.raises(ForecastDataError, match=r"value nan at column 'load', series 'C', row 290, time"):
         make_long(given, series=["C"])
 
@@ -272,6 +274,26 @@ def test_series_are_picked_from_long_data_whose_id_is_an_index_level(tmp_path, l
         data = make_long(source, series=["C"])
         assert data.series_names == ["C"] and data.start_times == expected.start_times
         np.testing.assert_array_equal(data.table.values["y"], expected.table.values["y"])
+
+
+def test_series_of_a_parquet_file_with_time_ids_are_picked_by_their_text(tmp_path, long_frame):
+    days = {"A": "2024-01-01", "B": "2024-02-01", "C": "2024-03-01"}
+    long_frame.assign(id=pd.to_datetime(long_frame["id"].map(days))).to_parquet(tmp_path / "long.parquet")
+    data = make_long(str(tmp_path / "long.parquet"), series=["2024-03-01 00:00:00"])  # as series_names spell it
+    assert data.series_names == ["2024-03-01 00:00:00"]
+    np.testing.assert_array_equal(data.table.values["y"], long_frame.loc[long_frame["id"] == "C", "y"])
+
+
+@pytest.mark.parametrize("ids", [pd.to_datetime(["2024-01-01", "2024-02-01"]), [10, 20]], ids=["times", "integers"])
+def test_the_series_index_of_a_parquet_file_spells_ids_as_the_data_does(tmp_path, ids):
+    """data.shard: series counts a Parquet file's series in pyarrow; each process then reads its own by name."""
+    hours = pd.date_range("2024-01-01", periods=50, freq="h")
+    frame = pd.DataFrame({"id": np.repeat(ids, 50), "time": np.tile(hours, 2), "y": np.arange(100.0)})
+    frame.to_parquet(tmp_path / "long.parquet")
+    index = series_index(str(tmp_path / "long.parquet"), Columns())
+    assert list(index["id"]) == list(series_index(frame, Columns())["id"]) == make(frame).series_names
+    assert list(index["rows"]) == [50, 50]
+    assert make(str(tmp_path / "long.parquet"), series=[index["id"][1]]).series_names == [index["id"][1]]
 
 
 def test_series_of_a_parquet_file_with_integer_ids_are_picked_by_their_text(tmp_path, long_frame):
