@@ -129,8 +129,10 @@ def read_source(
 
     Raises:
         ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file,
-            or ``series`` are asked of wide data or name ids that the data lack.
+            or ``series`` is empty, asked of wide data or names ids that the data lack.
     """
+    if series is not None and len(series) == 0:
+        raise ForecastDataError("data.series is empty; name at least one series, or drop data.series to read them all")
     positions = None  # the row in the source of each row read, where some were skipped in reading
     if isinstance(source, pd.DataFrame):
         frame = source.rename(columns=str)  # column names as the roles spell them; no copy of the data
@@ -204,17 +206,22 @@ def _read_file(
 
 def _id_filter(path: Path, id_column: str, series: list[str]) -> list[tuple] | None:
     """A pyarrow filter keeping the rows of ``series``, their ids in the type of the file's id column, if
-    that is text or integers; ``None`` otherwise (e.g. times: every row is read and the ids matched as text)."""
+    that is text or integers; ``None`` otherwise (e.g. times: every row is read and the ids matched as text).
+    Integer ids outside the column type's range are left out of the filter: the file cannot hold them, and
+    the check that follows names them."""
     kind = pq.read_schema(path).field(id_column).type
     kind = kind.value_type if pa.types.is_dictionary(kind) else kind
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return [(id_column, "in", [str(name) for name in series])]
-    if not pa.types.is_integer(kind):
+    if not pa.types.is_integer(kind) or kind == pa.uint64():  # pyarrow filters compare as int64
         return None
     try:
-        return [(id_column, "in", [int(name) for name in series])]
+        numbers = [int(name) for name in series]
     except ValueError:
         return None  # an id that is no integer: read them all, and let the check name it
+    bounds = np.iinfo(kind.to_pandas_dtype())
+    held = [number for number in numbers if bounds.min <= number <= bounds.max]
+    return [(id_column, "in", held)] if held else None
 
 
 def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> tuple[pd.DataFrame, np.ndarray]:

@@ -7,7 +7,7 @@
  *     r_t = sigmoid(r'_t + v_r c_{t-1} + b_r)       h_t = r_t g(c_t) + (1 - r_t) x'_t
  *
  * Layouts are those of forecast/kernels/sru_reference.py, read in place: u (B, T, dirs, k, D) with
- * k = 3 or 4 components [x~, f', r'(, x')], h and the saved states c (B, T, dirs, D), v and b (2, dirs, D),
+ * k = 3 or 4 components [x~, f', r'(, x')], h (B, T, dirs, D), v and b (2, dirs, D),
  * c0 and c_last (B, dirs, D). Direction 1 walks t from T - 1 down to 0, so no tensor is ever flipped.
  * The highway x' is a pointer and a row stride: u's 4th component (stride k D) or a tensor of its own (D).
  * For training, the forward also keeps every f_t and r_t, (f, r) pairs of rows of D at a pointer and a row

@@ -296,6 +296,28 @@ def test_the_series_index_of_a_parquet_file_spells_ids_as_the_data_does(tmp_path
     assert make(str(tmp_path / "long.parquet"), series=[index["id"][1]]).series_names == [index["id"][1]]
 
 
+@pytest.mark.parametrize("kind, asked", [("int8", "300"), ("uint8", "-1")])
+def test_series_a_narrow_integer_id_column_cannot_hold_are_named_as_missing(tmp_path, long_frame, kind, asked):
+    numbered = long_frame.assign(id=long_frame["id"].map({"A": 1, "B": 2, "C": 3}).astype(kind))
+    numbered.to_parquet(tmp_path / "long.parquet")
+    with pytest.raises(ForecastDataError, match=rf"data.series names series \['{asked}'\] that column 'id'"):
+        make_long(str(tmp_path / "long.parquet"), series=["2", asked])
+
+
+def test_series_of_a_parquet_file_with_ids_beyond_int64_are_picked(tmp_path, long_frame):
+    large = 2**63 + 1
+    ids = long_frame["id"].map({"A": 5, "B": 6, "C": large}).astype("uint64")
+    long_frame.assign(id=ids).to_parquet(tmp_path / "long.parquet")
+    assert make_long(str(tmp_path / "long.parquet"), series=[str(large)]).series_names == [str(large)]
+
+
+def test_an_empty_list_of_series_is_refused_by_name(tmp_path, long_frame):
+    long_frame.to_parquet(tmp_path / "long.parquet")
+    for source in (long_frame, str(tmp_path / "long.parquet")):
+        with pytest.raises(ForecastDataError, match="data.series is empty"):
+            make_long(source, series=[])
+
+
 def test_series_of_a_parquet_file_with_integer_ids_are_picked_by_their_text(tmp_path, long_frame):
     numbered = long_frame.assign(id=long_frame["id"].map({"A": 10, "B": 20, "C": 30}))
     numbered.to_parquet(tmp_path / "long.parquet")
