@@ -46,6 +46,10 @@ from .study_tracking import StudyTracking
 __all__ = ["TrialFits", "TrialPruning", "TuneArgs", "config_keys", "find_lr", "main", "print_config", "tune"]
 
 
+# The trials that count towards n_trials: finished or still running (a rerun runs others in failed ones' place).
+COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+
+
 @dataclass
 class TuneArgs:
     """The options of ``forecast tune``; any other flag goes to every trial's ``fit``.
@@ -208,15 +212,14 @@ def tune(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # a killed worker's trial is no longer counted as running
     _fail_orphaned_trials(study)  # nor one of a process of this machine that has ended, heartbeat or not
-    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
-    remaining = args.n_trials - len(study.get_trials(deepcopy=False, states=counted))
+    remaining = args.n_trials - len(study.get_trials(deepcopy=False, states=COUNTED))
     if remaining > 0:
         study.optimize(
             trials,
             n_trials=remaining,
             timeout=args.timeout,
             catch=(Exception,),
-            callbacks=[optuna.study.MaxTrialsCallback(args.n_trials, states=counted)],
+            callbacks=[optuna.study.MaxTrialsCallback(args.n_trials, states=COUNTED)],
             show_progress_bar=True,
         )
     for worker in workers:
@@ -263,8 +266,19 @@ class TrialFits:
     tracking: StudyTracking | None
 
     def __call__(self, trial: optuna.Trial) -> float:
-        """Fits the trial and returns its best epoch's metric; an error is recorded on the trial, then raised."""
+        """Fits the trial and returns its best epoch's metric; an error is recorded on the trial, then raised.
+
+        A trial asked for once the study already had ``n_trials`` counted trials before it (processes
+        racing for the last one: Optuna's MaxTrialsCallback counts after each trial) stops this process
+        and fails at once, unfitted, with that said in its ``error``.
+        """
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        before = sum(other.number < trial.number for other in trial.study.get_trials(deepcopy=False, states=COUNTED))
+        if before >= self.args.n_trials:
+            trial.study.stop()
+            message = f"not fitted: the study had its n_trials={self.args.n_trials} trials when this one began"
+            trial.set_user_attr("error", message)
+            raise RuntimeError(message)
         fixed = {"trainer.default_root_dir": str(self.run_dir / "trials" / str(trial.number))}
         if not any(arg.startswith("--trainer.enable_progress_bar") for arg in self.fit_args):
             fixed["trainer.enable_progress_bar"] = False  # the trials' bar replaces the epochs'

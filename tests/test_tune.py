@@ -130,6 +130,21 @@ def test_an_error_sampling_a_trial_is_recorded_on_it(tmp_path):
     assert "ValueError: " in study.trials[0].user_attrs["error"] and "step" in study.trials[0].user_attrs["error"]
 
 
+def test_a_trial_asked_for_once_the_study_has_its_trials_stops_unfitted(tmp_path):
+    """Two processes can race for the last trial (Optuna's MaxTrialsCallback counts after each one): the
+    later one fails at once and stops its process, so the study finishes with n_trials trials, not more."""
+    space = SearchSpace({"model.x": {"float": [1e-4, 1e-2]}})
+    study = optuna.create_study()
+    for value in (1.0, 2.0):
+        study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=value))
+    study.ask()  # another process's trial, still running
+    study.optimize(TrialFits(space, TuneArgs(n_trials=3), [], tmp_path, None), n_trials=5, catch=(RuntimeError,))
+    late = study.trials[3:]
+    assert [trial.state for trial in late] == [optuna.trial.TrialState.FAIL]  # one trial, then the process stopped
+    assert late[0].user_attrs["error"].startswith("not fitted: the study had its n_trials=3 trials")
+    assert not (tmp_path / "trials").exists()
+
+
 def test_results_of_a_study_whose_trials_all_still_run(tmp_path):
     study = optuna.create_study()
     study.ask()
