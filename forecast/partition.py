@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import predict
+from .data.frames import id_names
 from .data.options import Columns
 from .model import Forecaster
 
@@ -88,7 +89,7 @@ def predict_partition(
         return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
     table = model.predict(frame, horizon=horizon, batch_size=batch_size)
     ids = pd.Index(pd.unique(frame[id_column]))
-    names = pd.Index([str(value) for value in ids])  # as the data layer names series (a time: '2024-01-01 00:00:00')
+    names = pd.Index(id_names(ids))
     positions = names.get_indexer(table["id"])
     if (positions < 0).any():
         name = table["id"][positions < 0].iloc[0]

@@ -6,6 +6,7 @@ need not be adjacent (they are grouped by id, keeping their order), but each ser
 order. Either way the result is a :class:`SeriesTable`: every series one contiguous run of rows.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .. import datasets
 from ..errors import ForecastDataError, where
 from .options import Columns
 
-__all__ = ["Roles", "SeriesTable", "read_source", "is_long", "series_ids", "resolve_roles", "to_table"]
+__all__ = ["Roles", "SeriesTable", "read_source", "id_names", "is_long", "series_ids", "resolve_roles", "to_table"]
 
 
 @dataclass(frozen=True)
@@ -246,12 +247,17 @@ def is_long(frame: pd.DataFrame, id_column: str) -> bool:
     return id_column in frame.columns or id_column in (frame.index.names or [])
 
 
+def id_names(ids: Iterable) -> list[str]:
+    """The name of the series of each id: its text, ``str(id)`` (a time id reads "2024-03-01 00:00:00", where
+    pandas' ``astype(str)`` would write "2024-03-01"). Every place that names series or matches names uses it."""
+    return [str(name) for name in ids]
+
+
 def series_ids(frame: pd.DataFrame, id_column: str) -> pd.Series:
-    """The series id of every row of a long frame, from its ``id_column`` column or index level, as text
-    spelt as the data module names its series (``str`` of each id: a time id reads "2024-03-01 00:00:00")."""
+    """The series name (``id_names``) of every row of a long frame, from its ``id_column`` column or index level."""
     ids = frame[id_column] if id_column in frame.columns else frame.index.get_level_values(id_column)
     codes, uniques = pd.factorize(ids, use_na_sentinel=False)
-    texts = np.array([str(name) for name in uniques], dtype=object)
+    texts = np.array(id_names(uniques), dtype=object)
     return pd.Series(texts[codes], index=frame.index, name=id_column)
 
 
@@ -352,7 +358,7 @@ def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[list[str]
     if (codes < 0).any():
         row = _given(int(np.argmax(codes < 0)), rows)
         raise ForecastDataError(f"the series id is missing at {where(column=ids.name, row=row)}; fill or drop the row")
-    names = pd.Index([str(name) for name in uniques])
+    names = pd.Index(id_names(uniques))
     if names.has_duplicates:  # ids such as 3 and "3": series are named by their ids as text
         name = names[names.duplicated()][0]
         alike = [value for value in uniques if str(value) == name]
@@ -363,7 +369,7 @@ def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[list[str]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
     runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
     order = None if runs == len(uniques) else np.argsort(codes, kind="stable")
-    return [str(name) for name in uniques], offsets, order
+    return list(names), offsets, order
 
 
 def _as_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:

@@ -24,7 +24,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torch.utils.data import DistributedSampler
 
 from ..errors import ForecastDataError
-from .frames import is_long, read_source, series_ids
+from .frames import id_names, is_long, read_source, series_ids
 from .options import Columns
 from .scaling import AffineScaling
 
@@ -59,7 +59,7 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
             counted = table.group_by(id_column, use_threads=False).aggregate(aggregates)
             index = counted.to_pandas().rename(columns={id_column: "id", f"{id_column}_count": "rows"})
             index = index.rename(columns={f"{column}_first": column for column in statics})
-            index["id"] = [str(name) for name in index["id"]]  # as series_ids spells them
+            index["id"] = id_names(index["id"])
             return index.sort_values("id", ignore_index=True)[["id", *statics, "rows"]]
     frame, _ = read_source(source, id_column, columns.time_column, statics)
     if not is_long(frame, id_column):
