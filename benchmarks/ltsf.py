@@ -34,7 +34,9 @@ four months did, benchmarks/README.md). With ``--origins 3`` every fit is repeat
 back by half a validation part, twice: the training rows end where each earlier validation part
 starts, and the test part is never read by a fit. A run's validation score, on which its lookback is
 chosen, is the mean over the origins of the best-validation scores; its test is of the fit at the
-preset's own split. ``--validation-only`` fits without testing: the table to choose settings on.
+preset's own split. ``--validation-only`` fits without testing: the table to choose settings on. A
+``--data.split`` of one's own (data without the preset's borders) replaces the preset in every fit,
+validation and test, and takes ``--origins 1``.
 
 It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard deviation
 over seeds of the validation score (the monitored ``val/loss``; for a fit that fell back to a naive
@@ -116,16 +118,40 @@ def fit(args: list[str], directory: Path) -> dict:
     return summary
 
 
-def origin_splits(dataset: str, origins: int) -> list[str]:
-    """The data set's split preset, then ``origins - 1`` splits each half a validation part earlier, as JSON.
+def given_split(extra: list[str]) -> str | None:
+    """The split given among the arguments passed on to the CLI (``--data.split VALUE``, the last one), which
+    takes the preset's place in every fit, validation and test; ``None`` when none is given.
 
     Raises:
-        ValueError: the preset splits the data set's series at different rows, or an origin would leave
-            no training rows.
+        ValueError: a split given key by key (``--data.split.KEY``): the origins and the ensemble set the
+            split whole, which would drop those keys.
     """
-    preset = json.dumps(datasets.info(dataset).split)
+    split = None
+    for index, arg in enumerate(extra):
+        if arg == "--data.split" and index + 1 < len(extra):
+            split = extra[index + 1]
+        elif arg.startswith("--data.split="):
+            split = arg.split("=", 1)[1]
+        elif arg.startswith("--data.split"):
+            raise ValueError(f"{arg}: give the split whole, e.g. --data.split '{{\"class_path\": ...}}'")
+    return split
+
+
+def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[str]:
+    """The data set's split preset (or ``split``, given instead), then ``origins - 1`` splits each half a
+    validation part earlier, as JSON.
+
+    Raises:
+        ValueError: the preset splits the data set's series at different rows, an origin would leave
+            no training rows, or a split of one's own with ``origins`` > 1 (they move the preset's).
+    """
+    preset = split or json.dumps(datasets.info(dataset).split)
     if origins == 1:
         return [preset]
+    if split is not None:
+        raise ValueError(
+            f"--origins {origins} moves the preset split of {dataset} back; with --data.split use --origins 1"
+        )
     borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders
     if (borders != borders[0]).any():
         raise ValueError(f"--origins needs every series of {dataset} split at the same rows; use --origins 1")
@@ -257,7 +283,7 @@ def run(
         trained, and what won on validation (the model or a naive forecast).
     """
     directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
-    splits = origin_splits(dataset, origins)
+    splits = origin_splits(dataset, origins, given_split(extra))  # the origins' and the ensemble's splits too
     args = ["--config", str(config), "--data.source", dataset, "--data.split", splits[0]]
     args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
     args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
@@ -367,6 +393,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", type=Path, default=Path("runs/ltsf/leaderboard"), help="writes OUT.md and OUT.csv")
     argv = sys.argv[1:] if argv is None else argv
     args, extra = parser.parse_known_args(argv)
+    stems = [config.stem for config in args.configs]
+    if len(set(stems)) < len(stems):  # runs are kept and tabled by the config's name
+        parser.error(f"--configs {' '.join(map(str, args.configs))}: two share a file name; rename one")
     choices = candidates(args.lookbacks, args.choose)
     runs = [
         run(

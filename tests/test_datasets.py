@@ -6,20 +6,23 @@ import json
 import socket
 import threading
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecast import ForecastDataError, TimeSeriesDataModule, datasets
-from forecast.data import ETTSplit
+from forecast.data import ETTSplit, FractionSplit
+from forecast.data.splits import default_split
 from forecast.datasets import registry
 
 ETT_COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; a path in ``server.cut`` gets half its body, then the connection closes."""
+    """Serves ``server.files``; a path in ``server.cut`` gets half its body, then the connection closes, and
+    one in ``server.unsized`` the same without a Content-Length (nothing tells the client it was cut)."""
 
     def do_GET(self) -> None:
         body = self.server.files.get(self.path)
@@ -27,9 +30,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if self.path not in self.server.unsized:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body[: len(body) // 2] if self.path in self.server.cut else body)
+        cut = self.path in self.server.cut or self.path in self.server.unsized
+        self.wfile.write(body[: len(body) // 2] if cut else body)
 
     def log_message(self, *args) -> None:
         pass
@@ -39,7 +44,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     """A local HTTP server on 127.0.0.1: the real download code, and no internet."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.cut = {}, set()
+    httpd.files, httpd.cut, httpd.unsized = {}, set(), set()
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd
@@ -53,11 +58,12 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _serve(server, monkeypatch, name: str, body: bytes, cut: bool = False) -> str:
+def _serve(server, monkeypatch, name: str, body: bytes, cut: bool = False, unsized: bool = False) -> str:
     """Serve ``body`` as data set ``name``'s file and point the registry's URL at it."""
     path = f"/{name}/{datasets.info(name).file}"
     server.files[path] = body
     (server.cut.add if cut else server.cut.discard)(path)
+    (server.unsized.add if unsized else server.unsized.discard)(path)
     url = f"http://127.0.0.1:{server.server_port}{path}"
     monkeypatch.setitem(registry.DATASETS, name, dataclasses.replace(datasets.info(name), url=url))
     return url
@@ -177,3 +183,70 @@ def test_data_source_ettm1_from_the_cache_takes_the_ett_preset(cache):
     data = TimeSeriesDataModule(source="ettm1", lookback=96, horizon=96, split=split)
     assert (data.freq, data.input_size) == ("15min", 7)
     assert data.borders.tolist() == [[34560, 46080, 57600]]
+
+
+ERROR_PAGE = b"<html><body>429 Too Many Requests</body></html>"
+
+
+@pytest.mark.parametrize("name", ["ettm1", "electricity"])
+def test_an_error_page_served_as_the_file_keeps_nothing_and_records_no_hash(server, monkeypatch, cache, name):
+    url = _serve(server, monkeypatch, name, ERROR_PAGE)
+    with pytest.raises(ForecastDataError, match=f"{url} is not {name}'s .* nothing kept"):
+        datasets.load(name)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_gzip_file_cut_short_without_a_length_keeps_nothing(server, monkeypatch, cache):
+    # exchange_rate's recorded sha256 is the real file's: without it, only the reader can tell
+    monkeypatch.setitem(
+        registry.DATASETS, "exchange_rate", dataclasses.replace(datasets.info("exchange_rate"), sha256=None)
+    )
+    _serve(server, monkeypatch, "exchange_rate", gzip.compress(b"0.5,0.25\n" * 200), unsized=True)
+    with pytest.raises(ForecastDataError, match="is not exchange_rate's gzip file .* nothing kept"):
+        datasets.load("exchange_rate")
+    assert list(cache.iterdir()) == []
+
+
+def test_a_second_download_is_checked_against_the_hash_recorded_at_the_first(server, monkeypatch, cache):
+    first = _ett_csv(20)
+    _serve(server, monkeypatch, "ettm1", first)
+    datasets.load("ettm1")
+    (cache / "ETTm1.csv").unlink()  # the record stays
+    _serve(server, monkeypatch, "ettm1", _ett_csv(19))
+    with pytest.raises(
+        ForecastDataError, match="not the recorded .* nothing kept .delete .*ETTm1.csv.sha256.json to accept"
+    ):
+        datasets.load("ettm1")
+    assert sorted(path.name for path in cache.iterdir()) == ["ETTm1.csv.sha256.json"]
+    _serve(server, monkeypatch, "ettm1", first)
+    assert len(datasets.load("ettm1")) == 20
+
+
+def test_a_file_placed_by_hand_is_recorded_only_once_it_reads(cache):
+    cache.mkdir()
+    (cache / "weather.csv").write_bytes(ERROR_PAGE)
+    with pytest.raises(ForecastDataError, match="weather.csv is not weather's CSV .* put the literature's file"):
+        datasets.load("weather")
+    assert not (cache / "weather.csv.sha256.json").exists()
+    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    assert len(datasets.load("weather")) == 30
+    (cache / "weather.csv").write_bytes(_ett_csv(31, freq="10min"))
+    with pytest.raises(ForecastDataError, match="put the literature's file back, or delete .*weather.csv.sha256.json"):
+        datasets.load("weather")
+
+
+def test_info_gives_a_copy_that_the_caller_may_change():
+    datasets.info("traffic").split["init_args"]["test"] = 0.3
+    assert datasets.info("traffic").split["init_args"] == {"val": 0.1, "test": 0.2}
+    assert repr(default_split("electricity")) == repr(FractionSplit(val=0.1, test=0.2))
+
+
+def test_bad_names_and_cache_folders_are_refused_by_name(tmp_path, monkeypatch):
+    with pytest.raises(TypeError, match="a data set is named by a string, one of .*'etth1'.*; got None"):
+        datasets.load(None)
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("FORECAST_DATA", str(tmp_path / "afile"))
+    with pytest.raises(ForecastDataError, match="cannot create the data cache folder .*afile.* point FORECAST_DATA"):
+        datasets.load("ettm1")
+    monkeypatch.setenv("FORECAST_DATA", "~/forecast-data")
+    assert datasets.cache_dir() == Path.home() / "forecast-data"

@@ -202,3 +202,42 @@ def test_ltsf_ensemble_at_two_origins_scores_the_mean_of_its_validations(tmp_pat
     scores = {name: json.loads((run / name / "fit.json").read_text())["fit"]["val_loss"] for name in ("L48", "L96")}
     scores["ensemble"] = ensemble["val_loss"]
     assert json.loads((run / "result.json").read_text())["result"]["chosen"] == min(scores, key=scores.get)
+
+
+def test_ltsf_split_of_ones_own_replaces_the_preset_in_every_fit_validation_and_test(tmp_path, monkeypatch):
+    """The ensemble's ``validate`` and the test set the split whole: they must set the user's, never the
+    preset's (whose validation rows may be the user's test rows)."""
+    user = json.dumps({"class_path": "forecast.data.RowSplit", "init_args": {"val_start": 4000, "test_start": 5000}})
+    seen = []
+
+    def fit(args, directory):
+        seen.append(args[len(args) - 1 - args[::-1].index("--data.split") + 1])  # the last one: what the CLI takes
+        return {"best": "b.ckpt", "val_loss": 0.5, "lookback": 96, "fit_s": 1.0, "epochs": 1, "val_winner": "model"}
+
+    class Run:
+        trainer = type("Trainer", (), {"callback_metrics": {"val/loss": 0.4, "test/mse": 0.3, "test/mae": 0.2}})
+
+    def cli(args):
+        seen.append(args[len(args) - 1 - args[::-1].index("--data.split") + 1])
+        return Run()
+
+    module = ltsf["run"].__globals__  # the script's own globals (run_path returns a copy)
+    monkeypatch.setitem(module, "fit", fit)
+    monkeypatch.setitem(module, "cli", cli)
+    monkeypatch.setitem(module, "combine", lambda members, path: path.parent.mkdir(parents=True) or path)
+    monkeypatch.setitem(module, "fell_back", lambda checkpoint: False)
+    choices = ltsf["candidates"]([48, 96])
+    result = ltsf["run"]("etth1", ROOT / "configs/etth1/linear.yaml", 24, 0, tmp_path, ["--data.split", user], choices,
+                         ensemble=True)  # fmt: skip
+    assert result["chosen"] == "ensemble" and len(seen) == 4  # two fits, the ensemble's validate, one test
+    assert seen == [user] * 4
+    with pytest.raises(ValueError, match="--origins 3 moves the preset split of etth1 back; with --data.split use"):
+        ltsf["run"]("etth1", ROOT / "configs/etth1/linear.yaml", 24, 0, tmp_path, [f"--data.split={user}"], origins=3)
+    with pytest.raises(ValueError, match="--data.split.init_args.val_start: give the split whole"):
+        ltsf["given_split"](["--data.split.init_args.val_start", "4000"])
+
+
+def test_ltsf_refuses_two_configs_of_one_file_name(tmp_path):
+    configs = [str(ROOT / "configs/etth1/linear.yaml"), str(tmp_path / "linear.yaml")]
+    with pytest.raises(SystemExit):
+        ltsf["main"](["--configs", *configs, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b")])

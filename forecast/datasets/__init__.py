@@ -7,11 +7,16 @@ source, frequency, split preset, licence and citation. ETTh1 is redistributed un
 CC BY-ND 4.0 (``LICENSE.md`` beside this module), so the main job needs no network.
 """
 
+import copy
+import dataclasses
+import zlib
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
-from .download import cache_dir, check, download
+from ..errors import ForecastDataError
+from .download import cache_dir, check, download, record, recorded_sha256
 from .readers import read_dated_csv, read_headerless
 from .registry import DATASETS, Dataset
 
@@ -33,16 +38,19 @@ def info(name: str) -> Dataset:
 
     Raises:
         ValueError: the name is not a known data set.
+        TypeError: the name is not a string.
 
     Example:
         >>> record = info("ettm1")
         >>> record.freq, record.split["init_args"]
         ('15min', {'rows_per_hour': 4})
     """
+    if not isinstance(name, str):
+        raise TypeError(f"a data set is named by a string, one of {names()}; got {name!r}")
     dataset = DATASETS.get(name.lower())
     if dataset is None:
         raise ValueError(f"unknown data set {name!r}; the known ones are {names()}")
-    return dataset
+    return dataclasses.replace(dataset, split=copy.deepcopy(dataset.split))  # the caller's to change
 
 
 def load(name: str) -> pd.DataFrame:
@@ -56,10 +64,13 @@ def load(name: str) -> pd.DataFrame:
 
     Raises:
         ValueError: the name is not a known data set.
+        TypeError: the name is not a string.
         FileNotFoundError: the file is not in the cache and cannot be downloaded (offline, or no
             stable source, as for ``weather`` and ``illness``); the message names the URL, if any,
             and the path where a file put there by hand is picked up.
-        ForecastDataError: the file's sha256 differs from the recorded one.
+        ForecastDataError: the file's sha256 differs from the recorded one, the file (or what was
+            downloaded, which is then not kept) is not the data set's layout, or the cache folder
+            cannot be created.
 
     Example:
         >>> frame = load("etth1")
@@ -71,15 +82,37 @@ def load(name: str) -> pd.DataFrame:
         with resources.as_file(resources.files(__name__) / _SHIPPED[dataset.name]) as path:
             return read_dated_csv(path, dataset.freq)
     path = cache_dir() / dataset.file
+    expected = recorded_sha256(path, dataset.sha256)
     if path.is_file():
-        check(path, dataset.sha256, dataset.url)
+        sha256 = check(path, expected, dataset.url)
+        fix = f"delete it to download it again from {dataset.url}" if dataset.url else "put the literature's file there"
+        frame = _read(dataset, path, path, fix)
     elif dataset.url is None:
         raise FileNotFoundError(
             f"data set {dataset.name!r} has no stable download; put the literature's {dataset.file} "
             f"(the CSV bundle of Autoformer, Wu et al. 2021) at {path}, where it is picked up"
         )
     else:
-        download(dataset.url, path, dataset.sha256)
-    if dataset.start is None:
-        return read_dated_csv(path, dataset.freq)
-    return read_headerless(path, dataset.start, dataset.freq)
+        fix = f"nothing kept; if the source has moved, fetch the file elsewhere and put it at {path}"
+        frame, sha256 = download(dataset.url, path, expected, lambda part: _read(dataset, part, dataset.url, fix))
+    if expected is None:
+        record(path, dataset.url, sha256)
+    return frame
+
+
+_UNREADABLE = (ValueError, OSError, EOFError, zlib.error)  # pandas' parser errors, gzip's, a file cut short
+
+
+def _read(dataset: Dataset, path: Path, source: object, fix: str) -> pd.DataFrame:
+    """The data set's file at ``path`` as a frame; ``source`` (the file or its URL) and ``fix`` go into the error.
+
+    Raises:
+        ForecastDataError: the file is not the data set's layout.
+    """
+    try:
+        if dataset.start is None:
+            return read_dated_csv(path, dataset.freq)
+        return read_headerless(path, dataset.start, dataset.freq)
+    except _UNREADABLE as error:
+        layout = "CSV with a time column" if dataset.start is None else "gzip file of comma-separated numbers"
+        raise ForecastDataError(f"{source} is not {dataset.name}'s {layout} ({error}); {fix}") from None

@@ -1,10 +1,11 @@
 """Files of the data sets in a cache folder: downloaded once, written atomically, checked by sha256 on every load.
 
 A download streams into a temporary ``*.part`` file beside its target and is moved into place with
-``os.replace`` only once it is complete and its hash is right, so a killed or failed download never
-leaves a file under the data set's name: a leftover ``*.part`` is ignored, and may be deleted. A file
-without a hash in the registry gets one recorded beside it (``<file>.sha256.json``) at its first
-download or first use; later loads check the file against that record.
+``os.replace`` only once it is complete, its hash is right and it reads as the data set, so a killed or
+failed download, or an error page served in its place, never leaves a file under the data set's name: a
+leftover ``*.part`` is ignored, and may be deleted. A file without a hash in the registry gets one
+recorded beside it (``<file>.sha256.json``) at its first download or first use, once it reads; later
+loads, and a later download of the same file, check it against that record.
 """
 
 import hashlib
@@ -14,15 +15,18 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
 from ..errors import ForecastDataError
 
-__all__ = ["cache_dir", "download", "check"]
+__all__ = ["cache_dir", "recorded_sha256", "download", "check", "record"]
 
 _CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 def cache_dir() -> Path:
@@ -30,7 +34,17 @@ def cache_dir() -> Path:
 
     Read on every call, so a changed ``FORECAST_DATA`` takes effect at once.
     """
-    return Path(os.environ.get("FORECAST_DATA") or Path.home() / ".cache" / "forecast")
+    return Path(os.environ.get("FORECAST_DATA") or Path.home() / ".cache" / "forecast").expanduser()
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ForecastDataError(
+            f"cannot create the data cache folder {folder} ({error.strerror or error}); point FORECAST_DATA at a "
+            f"folder you can write"
+        ) from None
 
 
 def _sha256(path: Path) -> str:
@@ -45,7 +59,23 @@ def _record(path: Path) -> Path:
     return path.with_name(path.name + ".sha256.json")
 
 
-def _write_record(path: Path, url: str | None, sha256: str) -> None:
+def recorded_sha256(path: Path, sha256: str | None) -> str | None:
+    """``sha256`` (the registry's) when given, else the hash recorded beside ``path`` at its first download or
+    use, else ``None``: the hash a file at ``path`` must have, also one downloaded afresh.
+
+    Raises:
+        ForecastDataError: the record beside ``path`` cannot be read.
+    """
+    record = _record(path)
+    if sha256 is not None or not record.is_file():
+        return sha256
+    try:
+        return json.loads(record.read_text())["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise ForecastDataError(f"{record} holds no sha256; delete it to record the file's hash afresh") from None
+
+
+def record(path: Path, url: str | None, sha256: str) -> None:
     """Record ``path``'s hash beside it, atomically (several processes may load at once)."""
     record = _record(path)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=record.name + ".", suffix=".part", delete=False) as file:
@@ -59,17 +89,28 @@ def _mismatch(path: Path, url: str | None, expected: str, actual: str, fix: str)
     )
 
 
-def download(url: str, path: Path, sha256: str | None) -> None:
-    """Download ``url`` to ``path`` with a progress bar, atomically, checking ``sha256`` when given.
+def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]) -> tuple[T, str]:
+    """Download ``url`` to ``path`` with a progress bar, atomically: the file is moved into place only once it
+    has ``sha256`` (when given) and ``read`` accepts it.
 
-    Without ``sha256`` the hash of what arrived is recorded beside ``path`` for later checks.
+    Args:
+        url: where the file is.
+        path: where it is kept.
+        sha256: the hash it must have: the registry's, or the one recorded at an earlier download
+            (``recorded_sha256``); ``None`` accepts any.
+        read: reads the downloaded file (still under a temporary name); raises ``ForecastDataError`` for
+            bytes that are not the data set (an error page, a file cut short without a length).
+
+    Returns:
+        What ``read`` returned, and the file's sha256.
 
     Raises:
         FileNotFoundError: the URL cannot be reached (offline, or the server refused); the message
             names the URL and ``path``, where a file put there by hand is picked up.
-        ForecastDataError: the downloaded bytes do not have the recorded ``sha256``; nothing is kept.
+        ForecastDataError: the downloaded bytes do not have ``sha256``, or ``read`` refused them; nothing
+            is kept.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     digest = hashlib.sha256()
     part = tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".part", delete=False)
     try:
@@ -86,7 +127,11 @@ def download(url: str, path: Path, sha256: str | None) -> None:
                 raise http.client.IncompleteRead(b"", size - received)
         actual = digest.hexdigest()
         if sha256 is not None and actual != sha256:
-            raise _mismatch(path, url, sha256, actual, "the source changed or the transfer was damaged; nothing kept")
+            fix = "the source changed or the transfer was damaged; nothing kept"
+            if _record(path).is_file():  # the hash recorded at an earlier download
+                fix += f" (delete {_record(path)} to accept the source as it is now)"
+            raise _mismatch(path, url, sha256, actual, fix)
+        result = read(Path(part.name))
         os.replace(part.name, path)
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
         raise FileNotFoundError(
@@ -95,23 +140,24 @@ def download(url: str, path: Path, sha256: str | None) -> None:
         ) from None
     finally:
         Path(part.name).unlink(missing_ok=True)
-    if sha256 is None:
-        _write_record(path, url, actual)
+    return result, actual
 
 
-def check(path: Path, sha256: str | None, url: str | None) -> None:
-    """Check ``path`` against ``sha256``, else against the hash recorded beside it, else record it now.
+def check(path: Path, sha256: str | None, url: str | None) -> str:
+    """Check the file at ``path`` against ``sha256`` (``recorded_sha256``'s answer; ``None`` accepts any).
+
+    Returns:
+        The file's sha256.
 
     Raises:
-        ForecastDataError: the file's hash differs from the recorded one; the message names both
-            hashes and the file to delete for a fresh download.
+        ForecastDataError: the file's hash differs; the message names both hashes and the fix.
     """
     actual = _sha256(path)
-    record = _record(path)
-    if sha256 is None and record.is_file():
-        sha256 = json.loads(record.read_text())["sha256"]
-    if sha256 is None:
-        _write_record(path, url, actual)
-    elif actual != sha256:
-        fix = f"delete {path}" + (f" and {record}" if record.is_file() else "") + " to download it again"
+    if sha256 is not None and actual != sha256:
+        record = _record(path)
+        if url is None:  # placed by hand: nothing to download again
+            fix = f"put the literature's file back, or delete {record} to accept this one"
+        else:
+            fix = f"delete {path}" + (f" and {record}" if record.is_file() else "") + " to download it again"
         raise _mismatch(path, url, sha256, actual, fix)
+    return actual

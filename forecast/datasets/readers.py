@@ -20,19 +20,33 @@ def _with_freq(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
 
 
 def read_dated_csv(path: Path, freq: str) -> pd.DataFrame:
-    """A CSV whose first column is the time (ETT, the literature's weather and illness files)."""
+    """A CSV whose first column is the time (ETT, the literature's weather and illness files).
+
+    Raises:
+        ValueError: the first column is not times, or no column follows it (an error page, say).
+    """
     frame = pd.read_csv(path, index_col=0, parse_dates=[0])
+    if not isinstance(frame.index, pd.DatetimeIndex) or frame.shape[1] == 0:
+        first = frame.index[0] if len(frame) else None
+        raise ValueError(
+            f"not a CSV of times and values (first column's first value {first!r}, {frame.shape[1]} columns after it)"
+        )
     frame.index.name = "date"
     return _with_freq(frame, freq)
 
 
-def read_headerless(path: Path, start: str, freq: str) -> pd.DataFrame:
+def read_headerless(path: Path, start: str, freq: str, compression: str | None = "gzip") -> pd.DataFrame:
     """A comma-separated file of numbers only (Lai et al.), its rows stamped from ``start`` every ``freq``.
 
     Columns are named as in the literature's CSVs: ``0``, ``1``, ... and ``OT`` for the last, the
-    target of univariate runs.
+    target of univariate runs. ``compression`` is the file's (the Lai et al. files are gzip), given
+    rather than guessed from the name, which is a temporary one while a download is checked.
+
+    Raises:
+        ValueError: a value is not a number (an error page, say).
+        OSError, EOFError, zlib.error: the file is not gzip, or is cut short.
     """
-    frame = pd.read_csv(path, header=None, dtype="float64")
+    frame = pd.read_csv(path, header=None, dtype="float64", compression=compression)
     frame.columns = [*map(str, range(frame.shape[1] - 1)), "OT"]
     frame.index = pd.date_range(start, periods=len(frame), freq=freq, name="date")
     return frame
