@@ -250,3 +250,20 @@ def test_bad_names_and_cache_folders_are_refused_by_name(tmp_path, monkeypatch):
         datasets.load("ettm1")
     monkeypatch.setenv("FORECAST_DATA", "~/forecast-data")
     assert datasets.cache_dir() == Path.home() / "forecast-data"
+
+
+def test_a_file_with_a_repeated_time_and_a_gap_is_stamped_by_row_as_the_literature_reads_it(cache):
+    """The Autoformer bundle's weather.csv repeats 2020-05-12 06:00 and skips steps: every row is kept, in
+    order, so the 70/10/20 borders are the published ones, and the data module takes the source."""
+    times = pd.date_range("2020-01-01 00:10", periods=40, freq="10min")
+    times = times[:10].append(times[9:20]).append(times[22:])  # row 10 repeats row 9's time; two steps skipped
+    values = np.arange(len(times) * 3, dtype=np.float64).reshape(-1, 3)
+    cache.mkdir()
+    pd.DataFrame(values, index=times.rename("date"), columns=["p", "T", "OT"]).to_csv(cache / "weather.csv")
+    with pytest.warns(UserWarning, match=r"weather.csv: 2 step\(s\) are not 10min .* row 10, 2020-01-01 01:40:00 then"):
+        frame = datasets.load("weather")
+    assert frame.index.equals(pd.date_range("2020-01-01 00:10", periods=len(times), freq="10min", name="date"))
+    np.testing.assert_array_equal(frame.to_numpy(), values)
+    with pytest.warns(UserWarning, match="stamped every 10min"):
+        data = TimeSeriesDataModule(source="weather", lookback=4, horizon=2)
+    assert data.borders.tolist() == [[int(len(times) * 0.7), len(times) - int(len(times) * 0.2), len(times)]]

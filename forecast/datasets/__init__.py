@@ -57,7 +57,9 @@ def load(name: str) -> pd.DataFrame:
     """Load a data set as a wide DataFrame with a DatetimeIndex, downloading it on first use.
 
     A file already in :func:`cache_dir` under the name ``info(name).file`` is used as it is (after
-    its hash check), also one put there by hand.
+    its hash check), also one put there by hand. A file whose times skip or repeat a step (the
+    literature's weather CSV repeats one) keeps every row, stamped every ``info(name).freq`` from its
+    first time, with a warning: the literature reads these files by row, and the split presets count rows.
 
     Args:
         name: one of :func:`names` (case-insensitive), e.g. ``"etth1"``.
