@@ -18,11 +18,12 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import CSVLogger
-from torch.utils.data import DataLoader, SequentialSampler
+from torch.utils.data import DataLoader
 
 from .data.datamodule import TimeSeriesDataModule
+from .data.loaders import evaluation_loader
 from .data.splits import Windows
-from .data.windows import WindowBatchSampler, WindowDataset, collate_batch
+from .data.windows import WindowDataset, collate_batch
 from .errors import ForecastDataError, where
 from .reports import EvaluationReport
 
@@ -121,8 +122,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
         naive_scale=test.naive_scale,
     )
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
-    batches = WindowBatchSampler(SequentialSampler(dataset), data.batch_size, drop_last=False, pad_shards=False)
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_batch)
+    return evaluation_loader(dataset, data.batch_size, sharded=False, collate_fn=collate_batch)
 
 
 def refit_groups(windows: Windows, refit_every: int) -> list[Windows]:
@@ -200,7 +200,9 @@ def _refit(
     refitted = copy.deepcopy(model)
     trainer.fit(refitted, datamodule=datamodule)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best:
-        refitted.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    if best:  # its weights, and the naive forecast it falls back to when it lost to one on validation
+        checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+        refitted.load_state_dict(checkpoint["state_dict"])
+        refitted.naive_fallback = checkpoint.get("naive_fallback")
     datamodule.setup("test")  # the refit's scalers scale its test windows
     return refitted

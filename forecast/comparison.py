@@ -39,6 +39,16 @@ def naive_forecasts(batch: Batch, period: int | None) -> dict[str, torch.Tensor]
     return {name: seasonal_naive(history, horizon, steps) for name, steps in periods.items()}
 
 
+# The model's score is float32 (a torchmetrics metric), the naive ones float64: within this relative margin
+# they are the same forecast's, a tie, and the model keeps a tie.
+TIE = 1e-5
+
+
+def beats(naive: float, model: float) -> bool:
+    """Whether a naive forecast's validation MSE beats the model's by more than float32 rounding (``TIE``)."""
+    return naive < model * (1 - TIE)
+
+
 class NaiveComparison(L.Callback):
     """At the end of ``fit``, the validation MSE of the model's best epoch beside that of the naive forecasts.
 
@@ -116,7 +126,7 @@ class NaiveComparison(L.Callback):
             self.naive = {name: float(total / sums[0]) for name, total in zip(self.periods, sums[1:], strict=True)}
         if self.fallback and self.naive:  # runs before ModelCheckpoint's own on_validation_end saves this epoch
             best = min(self.naive, key=self.naive.get)
-            self.naive_fallback = self.periods[best] if self.naive[best] < self.epochs[-1][1] else None
+            self.naive_fallback = self.periods[best] if beats(self.naive[best], self.epochs[-1][1]) else None
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if self.fallback:
@@ -129,7 +139,8 @@ class NaiveComparison(L.Callback):
         chosen = min if checkpoint is None or checkpoint.mode == "min" else max
         model = chosen(self.epochs, key=lambda epoch: epoch[0])[1] if checkpoint else self.epochs[-1][1]
         scores = {"model": model} | self.naive
-        winner = min(scores, key=scores.get)
+        best = min(self.naive, key=self.naive.get)
+        winner = best if beats(self.naive[best], model) else "model"
         gaps = ", ".join(
             f"{name} {value:.4f} (the model's {(model - value) / value:+.1%})" for name, value in self.naive.items()
         )

@@ -158,3 +158,43 @@ def test_backtest_refuses_refits_of_a_checkpoint(wide_csv, tmp_path):
     trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
     with pytest.raises(ValueError, match="drop --ckpt_path"):
         trainer.backtest(model, data, ckpt_path=str(tmp_path / "model.ckpt"), num_windows=2, refit_every=1)
+
+
+def test_refits_that_lost_to_a_naive_forecast_on_validation_forecast_it(wide_frame, wide_csv, tmp_path, tiny_cli):
+    """A refit's best checkpoint records the naive forecast it falls back to; the refit must forecast that,
+    as the same checkpoint does under ``test``, not its network."""
+    args = ["backtest", "--config", str(ROOT / "configs/etth1/linear.yaml"),
+            *tiny_cli(wide_csv, tmp_path, batch_size=16), "--trainer.max_epochs", "1",
+            "--model.optimizer.init_args.lr", "1e-9", "--naive_comparison.fallback", "true",  # an untrained network
+            "--start", "2024-01-06 00:00", "--stride", "12", "--num_windows", "4", "--refit_every", "2"]  # fmt: skip
+    main(args)
+    run = tmp_path / "lightning_logs" / "version_0"
+    periods = []
+    for g in range(2):
+        (checkpoint,) = (run / "refits" / f"origin_{g}" / "checkpoints").glob("epoch*.ckpt")
+        periods.append(torch.load(checkpoint, map_location="cpu", weights_only=True)["naive_fallback"])
+    assert None not in periods  # the precondition: every refit lost to a naive forecast on validation
+    table = pd.read_csv(run / "forecasts.csv", parse_dates=["origin", "time"])
+    for window in range(4):
+        rows = table.iloc[6 * window : 6 * window + 6]
+        first, period = wide_frame.index.get_loc(rows["time"].iloc[0]), periods[window // 2]
+        naive = wide_frame.iloc[first - period + np.arange(6) % period]
+        np.testing.assert_allclose(rows[["a", "b", "c"]].to_numpy(), naive.to_numpy(), rtol=1e-5)
+
+
+def test_backtest_loader_rebuilt_by_lightning_under_ddp_reads_every_window_once(wide_csv):
+    """Lightning rebuilds a loader given to ``test`` around its ``DistributedSampler`` from the batch
+    sampler's class alone (it was made outside a ``*_dataloader`` hook): no window may be read twice."""
+    from lightning.pytorch.utilities.data import _update_dataloader
+    from torch.utils.data import DistributedSampler
+
+    from forecast.backtest import backtest_loader
+
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6, batch_size=4)
+    data.setup("test")
+    loader = backtest_loader(data, backtest_windows(data, start=-30, stride=1, num_windows=10))
+    read = []
+    for rank in range(4):  # 10 windows over 4 processes: a DistributedSampler pads them to 12
+        sampler = DistributedSampler(loader.dataset, num_replicas=4, rank=rank, shuffle=False)
+        read += [int(i) for batch in _update_dataloader(loader, sampler).batch_sampler for i in batch]
+    assert sorted(read) == list(range(10))

@@ -121,3 +121,17 @@ def test_fallback_needs_a_point_loss(tmp_path, tiny_cli, walk_csv):
     args = ["--config", str(ROOT / "configs/etth1/gru_quantile.yaml"), *tiny_cli(str(walk_csv), tmp_path)]
     with pytest.raises(ValueError, match="naive_comparison.fallback needs a point loss.*QuantileLoss"):
         main(["fit", *args, "--naive_comparison.fallback", "true", "--trainer.max_epochs", "1"])
+
+
+def test_the_last_value_as_the_model_ties_with_the_last_value_and_the_model_keeps_the_tie(tmp_path, tiny_cli):
+    """The model's score is float32 and the naive's float64: the same forecasts must not read as a loss."""
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2020-01-01", periods=200, freq="h", name="date")
+    walks = 1000 + 50 * rng.standard_normal((200, 2)).cumsum(axis=0)
+    pd.DataFrame(walks, index=index, columns=["y", "z"]).to_csv(tmp_path / "walks.csv")
+    config = str(ROOT / "configs/etth1/last_value.yaml")
+    args = ["--config", config, *tiny_cli(str(tmp_path / "walks.csv"), tmp_path), "--trainer.logger", "false"]
+    main(["fit", *args, "--trainer.max_epochs", "1", "--naive_comparison.fallback", "true"])
+    comparison = json.loads((tmp_path / "naive_comparison.json").read_text())
+    assert comparison["val_mse"]["model"] == pytest.approx(comparison["val_mse"]["last value"], rel=1e-6)
+    assert (comparison["winner"], comparison["fallback"]) == ("model", None)

@@ -68,16 +68,22 @@ def seasonal_period(freq: str) -> int | None:
     Example:
         >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("D"), seasonal_period("MS")
         (24, 96, 7, 12)
+        >>> seasonal_period("7D"), seasonal_period("2MS"), seasonal_period("2D"), seasonal_period("5MS")
+        (52, 6, None, None)
     """
-    offset = pd.tseries.frequencies.to_offset(freq)
-    if isinstance(offset, pd.offsets.Tick):
-        step, day = pd.Timedelta(offset), pd.Timedelta(days=1)
-        if step < day and day % step == pd.Timedelta(0):
-            return day // step
-        return {day: 7, 7 * day: 52}.get(step)
-    seasons = {pd.offsets.Week: 52, pd.offsets.MonthBegin: 12, pd.offsets.MonthEnd: 12, pd.offsets.QuarterBegin: 4}
-    seasons |= {pd.offsets.QuarterEnd: 4, pd.offsets.BusinessDay: 5, pd.offsets.Day: 7}  # a week of (business) days
-    return next((steps // offset.n for kind, steps in seasons.items() if isinstance(offset, kind)), None)
+    offset, day = pd.tseries.frequencies.to_offset(freq), pd.Timedelta(days=1)
+    if isinstance(offset, pd.offsets.Day):  # a calendar day since pandas 3, no longer a Tick
+        step = offset.n * day
+    elif isinstance(offset, pd.offsets.Tick):
+        step = pd.Timedelta(offset)
+    else:  # a season counted in these steps, when n of them divide it (2 months: 6 a year; 5 months: none)
+        seasons = {pd.offsets.Week: 52, pd.offsets.MonthBegin: 12, pd.offsets.MonthEnd: 12}
+        seasons |= {pd.offsets.QuarterBegin: 4, pd.offsets.QuarterEnd: 4, pd.offsets.BusinessDay: 5}
+        steps = next((steps for kind, steps in seasons.items() if isinstance(offset, kind)), None)
+        return steps // offset.n if steps is not None and steps % offset.n == 0 else None
+    if step < day and day % step == pd.Timedelta(0):
+        return day // step
+    return {day: 7, 7 * day: 52}.get(step)  # a week of days, a year of weeks
 
 
 def season_steps(freq: str) -> int:

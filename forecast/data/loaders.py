@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from .sampling import SeriesBalancedSampler
 from .sharding import ShardSampler, gather_objects, world
-from .windows import ResumableDataLoader, WindowBatchSampler, WindowDataset
+from .windows import EvaluationBatchSampler, ResumableDataLoader, WindowBatchSampler, WindowDataset
 
 __all__ = ["SAMPLING", "training_loader", "evaluation_loader"]
 
@@ -54,5 +54,5 @@ def evaluation_loader(dataset: WindowDataset, batch_size: int, sharded: bool, **
     if sharded and world()[1] > 1:
         sampler = ShardSampler(dataset, len(dataset), shuffle=False)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **options)
-    batches = WindowBatchSampler(SequentialSampler(dataset), batch_size, drop_last=False, pad_shards=False)
+    batches = EvaluationBatchSampler(SequentialSampler(dataset), batch_size)
     return DataLoader(dataset, batch_sampler=batches, **options)

@@ -15,7 +15,7 @@ from ..batch import Batch
 from .buffer import SeriesBuffer
 from .splits import Windows
 
-__all__ = ["WindowDataset", "WindowBatchSampler", "ResumableDataLoader", "collate_batch"]
+__all__ = ["WindowDataset", "WindowBatchSampler", "EvaluationBatchSampler", "ResumableDataLoader", "collate_batch"]
 
 
 class WindowDataset(Dataset):
@@ -221,6 +221,15 @@ class WindowBatchSampler(BatchSampler):
         stop = count - count % self.batch_size if self.drop_last else count
         for start in range(skip * self.batch_size, stop, self.batch_size):
             yield order[start : start + self.batch_size]
+
+
+class EvaluationBatchSampler(WindowBatchSampler):
+    """A ``WindowBatchSampler`` that reads every window once under DDP (``pad_shards=False``), also when
+    Lightning rebuilds it around its ``DistributedSampler`` from its class and ``BatchSampler``'s arguments
+    alone, as it does for a loader made outside a ``*_dataloader`` hook (a backtest's)."""
+
+    def __init__(self, sampler: Any, batch_size: int, drop_last: bool = False):
+        super().__init__(sampler, batch_size, drop_last, pad_shards=False)
 
 
 class ResumableDataLoader(DataLoader):

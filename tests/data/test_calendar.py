@@ -103,7 +103,7 @@ def test_season_is_each_steps_position_in_the_frequencys_season(freq, start, exp
     np.testing.assert_array_equal(positions, np.asarray(expected(times), dtype=np.float32))
 
 
-@pytest.mark.parametrize("freq, period", [("D", 7), ("W", 52), ("h", 24)])
+@pytest.mark.parametrize("freq, period", [("D", 7), ("W", 52), ("h", 24), ("7D", 52), ("2MS", 6), ("3h", 8)])
 def test_season_positions_run_on_by_one_and_repeat_at_any_date(freq, period):
     """Consecutive steps have consecutive positions, and a time one season later has the same position."""
     times = pd.date_range("1987-03-02", periods=3 * period, freq=freq)
