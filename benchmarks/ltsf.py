@@ -23,11 +23,16 @@ VALUE ...`` does the same for any setting the CLI takes, per horizon and seed; s
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --horizons 720 \
         --choose model.channel_embedding_size 0 256                    # the embedding on validation
 
-With ``--ensemble`` the mean forecast of those fits (``forecast.ensemble.combine``: the lookbacks, encoders
-or sizes of the settings may differ) is one more setting, ``ensemble``, scored by ``validate`` on the same
-windows; it costs no fit, and validation chooses it only where it beats every setting alone:
+With ``--ensemble`` the mean forecast of every two or more of those fits (``forecast.ensemble.combine``:
+the lookbacks, encoders or sizes of the settings may differ) is one more setting, scored by ``validate``
+on the same windows: all of them as ``ensemble``, fewer as ``ensemble_L336+L720`` and the like. It costs
+no fit, and validation chooses one only where it beats every other setting. ``--members CONFIG ...`` fits
+other configs too (on the same data, horizon and seed, at the run's longest lookback), each one more
+setting and a member of the ensembles, e.g. a linear model beside the recurrent ones:
 
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --lookbacks 336 720 --ensemble
+    python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --lookbacks 336 720 --ensemble \
+        --members configs/ltsf/linear.yaml
 
 One validation part can rank two settings the opposite way to the test part that follows it (ETTh1's
 four months did, benchmarks/README.md). With ``--origins 3`` every fit is repeated with the split moved
@@ -188,28 +193,24 @@ def fell_back(checkpoint: str) -> bool:
     return read_checkpoint(checkpoint, Forecaster).get("naive_fallback") is not None
 
 
-def ensemble_at_origins(fits: dict[str, dict], choices: dict[str, list[str]], args: list[str], directory: Path,
-                        splits: list[str]) -> dict | None:  # fmt: skip
-    """The mean forecast of the candidates' fits (``forecast.ensemble.combine``) as one more candidate: at
-    each split, their best checkpoints combined into ``directory/ensemble`` (``origin1``, ... below it) and
-    scored by ``validate``; the summary is also written to ``ensemble.json`` there. ``None`` when fewer
-    than two fits forecast with their network (one whose checkpoint fell back to a naive forecast,
-    ``naive_comparison.fallback``, is left out at every split).
+def ensemble_at_origins(fits: dict[str, dict], settings: dict[str, list[str]], names: list[str], where: Path,
+                        splits: list[str]) -> dict:  # fmt: skip
+    """The mean forecast of the fits of ``names`` (``forecast.ensemble.combine``) as one more candidate: at
+    each split, their best checkpoints combined into ``where`` (``origin1``, ... below it) and scored by
+    ``validate`` with the arguments (``settings``) of its leader; the summary is also written to
+    ``ensemble.json`` there.
 
     Returns:
         A fit's summary for the ensemble: its checkpoint at the preset's split (``best``), the mean of its
-        validation scores, its members (candidate names, the leading one first: the longest lookback,
-        whose arguments ``validate`` and ``test`` take), their lookback, epochs and no fit seconds.
+        validation scores, its members (candidate names, the leading one first: the first of the longest
+        lookback, whose arguments ``validate`` and ``test`` take), their lookback, epochs and no fit seconds.
     """
-    names = [name for name in fits if not any(map(fell_back, fits[name]["bests"]))]
-    if len(names) < 2:
-        return None
     leader = max(names, key=lambda name: fits[name]["lookback"])  # the first of the longest: combine's own
     scores, bests = [], []
     for origin, split in enumerate(splits):
-        where = directory / "ensemble" / (f"origin{origin}" if origin else "")
-        best = combine([fits[name]["bests"][origin] for name in names], where / "ensemble.ckpt")
-        validate = [*args, *choices[leader], "--data.split", split, "--trainer.default_root_dir", str(where)]
+        place = where / (f"origin{origin}" if origin else "")
+        best = combine([fits[name]["bests"][origin] for name in names], place / "ensemble.ckpt")
+        validate = [*settings[leader], "--data.split", split, "--trainer.default_root_dir", str(place)]
         metrics = cli(["validate", *validate, "--ckpt_path", str(best)]).trainer.callback_metrics
         scores.append(float(metrics["val/loss"]))
         bests.append(str(best))
@@ -224,8 +225,26 @@ def ensemble_at_origins(fits: dict[str, dict], choices: dict[str, list[str]], ar
         "members": members,
         "bests": bests,
     }
-    (directory / "ensemble" / "ensemble.json").write_text(json.dumps(summary, indent=1))
+    (where / "ensemble.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def ensembles(fits: dict[str, dict], settings: dict[str, list[str]], directory: Path, splits: list[str]) -> dict:
+    """The mean forecast of every two or more of the candidates' fits, each one more candidate
+    (``ensemble_at_origins``): all of them as ``ensemble`` (in ``directory/ensemble``), fewer as
+    ``ensemble_A+B`` (in ``directory/ensemble/A+B``). A fit whose checkpoint fell back to a naive forecast
+    (``naive_comparison.fallback``) is in none. Empty when fewer than two fits forecast with their network.
+    """
+    names = [name for name in fits if not any(map(fell_back, fits[name]["bests"]))]
+    subsets = [list(subset) for size in range(2, len(names) + 1) for subset in itertools.combinations(names, size)]
+    found = {}
+    for subset in subsets:
+        whole = len(subset) == len(names)
+        joined = "+".join(map(str, subset))
+        name = "ensemble" if whole else f"ensemble_{joined}"
+        where = directory / "ensemble" / ("" if whole else joined)
+        found[name] = ensemble_at_origins(fits, settings, subset, where, splits)
+    return found
 
 
 UNSAFE = re.compile(r"[^\w.=+-]")  # characters a value may not bring into a directory name
@@ -264,6 +283,7 @@ def run(
     origins: int = 1,
     test: bool = True,
     ensemble: bool = False,
+    members: list[Path] = (),
 ) -> dict:
     """Fit one config on one data set and horizon, then test its best-validation checkpoint once.
 
@@ -271,8 +291,10 @@ def run(
     arguments (each in its own directory, the name) and only the one with the best validation score is
     tested: the setting chosen on validation. With ``origins`` > 1 each fit is repeated at earlier
     splits (``origin_splits``) and the validation score is their mean. Without ``test`` nothing is
-    tested (MSE and MAE are NaN). With ``ensemble`` and two or more ``choices``, the mean forecast of
-    their fits is one more candidate, ``ensemble`` (``ensemble_at_origins``), at no further fit. The
+    tested (MSE and MAE are NaN). ``members`` (other configs) are fitted too, on the same data, horizon
+    and seed at the longest lookback of the run's fits, each one more candidate (named by its file). With
+    ``ensemble``, the mean forecast of every two or more of those fits is one more candidate
+    (``ensembles``), at no further fit. The
     result is also written to ``result.json`` in the run's directory; a later call with the same
     arguments reads it back instead of running again, and each finished fit is read back from its
     ``fit.json``, so an interrupted leaderboard resumes.
@@ -290,21 +312,30 @@ def run(
     saved = directory / "result.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
     choices = choices or {}
+    members = list(members)
     plan = {"args": args, "choices": choices, "origins": origins, "test": test, "ensemble": ensemble}
+    plan["members"] = [str(member) for member in members]
     earlier.setdefault("ensemble", False)  # a result from before the key was always written: without --ensemble
+    earlier.setdefault("members", [])
     if {key: earlier.get(key) for key in plan} == plan:
         return earlier["result"]
+    settings = {name: [*args, *setting] for name, setting in choices.items()} or {None: args}  # each fit's arguments
     fits = {
-        name: fit_at_origins([*args, *setting, "--trainer.default_root_dir", str(where)], where, splits)
-        for name, setting in choices.items()
+        name: fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
+        for name in choices
         for where in [directory / name]
     } or {None: fit_at_origins(args, directory, splits)}
-    mean = ensemble_at_origins(fits, choices, args, directory, splits) if ensemble and len(choices) > 1 else None
-    if mean is not None:
-        fits["ensemble"] = mean
+    longest = max(summary["lookback"] for summary in fits.values())
+    for member in members:  # other configs, at the run's data, horizon, seed and longest lookback
+        name, where = member.stem, directory / member.stem
+        settings[name] = ["--config", str(member), *args[2:], "--data.lookback", str(longest)]
+        fits[name] = fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
+    if ensemble:
+        fits |= ensembles(fits, settings, directory, splits)
     chosen = min(fits, key=lambda name: fits[name]["val_loss"])
-    setting = fits[chosen]["members"][0] if chosen == "ensemble" else chosen  # an ensemble: its leader's
-    test_args = [*args, *choices.get(setting, [])]
+    test_args = settings[
+        fits[chosen]["members"][0] if "members" in fits[chosen] else chosen
+    ]  # an ensemble: its leader's
     scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics if test else {}
     result = {
         "dataset": dataset,
@@ -386,7 +417,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--choose", nargs="+", action="append", default=[], metavar="KEY VALUE",
                         help="fit with --KEY at each VALUE, test the best on validation (repeat to cross)")  # fmt: skip
     parser.add_argument("--ensemble", action="store_true",
-                        help="also score the mean forecast of the settings' fits, as one more setting")  # fmt: skip
+                        help="also score the mean forecast of each two or more fits, as more settings")  # fmt: skip
+    parser.add_argument("--members", nargs="+", type=Path, default=[], metavar="CONFIG",
+                        help="also fit these configs at the run's longest lookback, as more settings")  # fmt: skip
     parser.add_argument("--origins", type=int, default=1, help="validation origins to average each fit's score over")
     parser.add_argument("--validation-only", action="store_true", help="fit and score on validation, test nothing")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
@@ -409,6 +442,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             args.origins,
             not args.validation_only,
             args.ensemble,
+            args.members,
         )
         for dataset in args.datasets
         for config in args.configs

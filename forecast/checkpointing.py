@@ -75,8 +75,8 @@ def read_checkpoint(path: str | Path, model_class: type, map_location: str | tor
     Raises:
         FileNotFoundError: there is no such file.
         ValueError: naming the file: it is truncated, damaged or not a checkpoint; it is not a
-            forecast checkpoint or one of another major version; or a hyperparameter names a
-            class outside its base (the message names the key and the class).
+            forecast checkpoint or one of another major version; or a hyperparameter, its own or an
+            ensemble member's, names a class outside its base (the message names the key and the class).
     """
     checkpoint = _load(Path(path), map_location)
     missing = [key for key in _FORECAST_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
@@ -87,15 +87,27 @@ def read_checkpoint(path: str | Path, model_class: type, map_location: str | tor
     saved, ours = checkpoint["forecast_version"], version("forecast")
     if str(saved).split(".")[0] != ours.split(".")[0]:
         raise ValueError(f"{path} was written by forecast {saved}, incompatible with this forecast {ours}; use {saved}")
-    hparams = checkpoint["hyper_parameters"]
+    _check_hyperparameters(path, checkpoint["hyper_parameters"], model_class, "hyperparameter")
+    members = checkpoint.get("ensemble_hyper_parameters")  # an ensemble's other networks, built on load
+    others = checkpoint.get("ensemble_members", 1) - 1  # (a seed ensemble from before them records none)
+    if members is not None and (not isinstance(members, list) or len(members) != others):
+        raise ValueError(f"{path}: its ensemble_hyper_parameters are not those of its {others} other members")
+    for index, member in enumerate(members or []):
+        _check_hyperparameters(path, member, model_class, f"ensemble member {index + 1}'s hyperparameter")
+    return checkpoint
+
+
+def _check_hyperparameters(path: str | Path, hparams: Any, model_class: type, what: str) -> None:
+    """Each of ``hparams`` that names a class names a subclass of the base ``model_class`` annotates it with."""
+    if not isinstance(hparams, dict):
+        raise ValueError(f"{path}: its {what}s are not a mapping of names to values; give a .ckpt written by forecast")
     hints = typing.get_type_hints(model_class.__init__)
     for key in inspect.signature(model_class).parameters:
-        if isinstance(hparams, dict) and key in hparams:
+        if key in hparams:
             try:
                 check_spec(hparams[key], hint_bases(hints.get(key, Any)), key)
             except TypeError as error:
-                raise ValueError(f"{path}: its hyperparameter {error}") from None
-    return checkpoint
+                raise ValueError(f"{path}: its {what} {error}") from None
 
 
 def _load(path: Path, map_location: str | torch.device) -> Any:

@@ -42,7 +42,9 @@ def test_etth1_configs_differ_only_in_the_encoder(prefix, encoders):
 def test_ltsf_configs_differ_only_in_lookback_and_encoder_and_l96_is_the_etth1_segrnn_gru_without_embedding():
     """One config per lookback, horizon-independent; at lookback 96 the recipe of configs/etth1/segrnn_gru.yaml
     with the naive fallback on, and both without the channel embedding, which validation did not want."""
-    ltsf = {path.stem: yaml.safe_load(path.read_text()) for path in sorted((ETTH1.parent / "ltsf").glob("*.yaml"))}
+    ltsf = {
+        path.stem: yaml.safe_load(path.read_text()) for path in sorted((ETTH1.parent / "ltsf").glob("segrnn_*.yaml"))
+    }
     assert set(ltsf) == {"segrnn_l96", "segrnn_l336"}
     assert {name: config["data"]["lookback"] for name, config in ltsf.items()} == {"segrnn_l96": 96, "segrnn_l336": 336}
     assert ltsf["segrnn_l336"]["model"]["encoder"]["class_path"] == "forecast.nn.SRUEncoder"

@@ -182,3 +182,24 @@ def test_the_cli_names_the_lookback_a_checkpoint_needs(members, tiny_cli, tmp_pa
     data = tiny_cli(str(members["root"] / "frame.csv"), tmp_path, lookback=12, batch_size=16)
     with pytest.raises(ValueError, match=r"ensemble.ckpt.*lookback 24.*--data.lookback 24"):
         main(["test", "--config", CONFIG, *data, "--trainer.logger", "false", "--ckpt_path", str(path)])
+
+
+def test_an_ensemble_member_naming_a_function_is_refused_before_anything_is_built(members, tmp_path):
+    """Members' hyperparameters build modules on load, as the model's own do: they are checked the same way."""
+    path = combine([members["checkpoints"]["seed0"], members["checkpoints"]["wide"]], tmp_path / "ensemble.ckpt")
+    crafted = torch.load(path, weights_only=True)
+    marker = tmp_path / "ran"
+    crafted["ensemble_hyper_parameters"][0]["optimizer"] = {
+        "class_path": "pathlib.Path.touch", "init_args": {"self": str(marker)}
+    }  # fmt: skip
+    torch.save(crafted, tmp_path / "crafted.ckpt")
+    with pytest.raises(ValueError, match="ensemble member 1's hyperparameter 'optimizer' names pathlib.Path.touch"):
+        Forecaster.load(tmp_path / "crafted.ckpt")
+    with pytest.raises(ValueError, match="ensemble member 1's hyperparameter 'optimizer'"):
+        main(["test", "--config", CONFIG, "--data.source", str(members["root"] / "frame.csv"), "--data.split",
+              "forecast.data.FractionSplit", "--ckpt_path", str(tmp_path / "crafted.ckpt")])  # fmt: skip
+    assert not marker.exists()
+    del crafted["ensemble_hyper_parameters"][0]
+    torch.save(crafted, tmp_path / "short.ckpt")
+    with pytest.raises(ValueError, match="its ensemble_hyper_parameters are not those of its 1 other members"):
+        Forecaster.load(tmp_path / "short.ckpt")

@@ -241,3 +241,32 @@ def test_ltsf_refuses_two_configs_of_one_file_name(tmp_path):
     configs = [str(ROOT / "configs/etth1/linear.yaml"), str(tmp_path / "linear.yaml")]
     with pytest.raises(SystemExit):
         ltsf["main"](["--configs", *configs, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b")])
+
+
+def test_ltsf_members_join_the_run_at_its_longest_lookback_and_every_subset_is_an_ensemble(tmp_path):
+    """``--members configs/ltsf/linear.yaml`` fits the linear model beside the recurrent config's lookbacks
+    (the same data settings, so that ``combine`` takes it) and ``--ensemble`` scores the mean forecast of every
+    two or more fits; the best of all on validation is the one tested."""
+    args = ["--configs", str(ROOT / "configs/ltsf/segrnn_l336.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--lookbacks", "48", "96", "--ensemble", "--members", str(ROOT / "configs/ltsf/linear.yaml")]
+    args += ["--naive_comparison.fallback", "false"]  # two batches of training lose to the naive forecasts
+    ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b"), *TINY])
+    run = tmp_path / "runs/etth1/segrnn_l336/H24/seed0"
+    linear = json.loads((run / "linear/fit.json").read_text())
+    assert linear["fit"]["lookback"] == 96 and linear["args"][:2] == [
+        "--config",
+        str(ROOT / "configs/ltsf/linear.yaml"),
+    ]
+    ensembles = {path.parent.relative_to(run).as_posix() for path in run.glob("ensemble/**/ensemble.json")}
+    assert ensembles == {"ensemble", "ensemble/L48+L96", "ensemble/L48+linear", "ensemble/L96+linear"}
+    members = json.loads((run / "ensemble/ensemble.json").read_text())["members"]
+    assert members == ["L96", "L48", "linear"]  # the first of the longest lookback leads
+    scores = {
+        name: json.loads((run / name / "fit.json").read_text())["fit"]["val_loss"] for name in ("L48", "L96", "linear")
+    }
+    for where in ensembles:
+        scores[where] = json.loads((run / where / "ensemble.json").read_text())["val_loss"]
+    result = json.loads((run / "result.json").read_text())["result"]
+    assert result["val_loss"] == pytest.approx(min(scores.values()))
+    tests = [path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]
+    assert len(tests) == 1
