@@ -5,6 +5,7 @@
 ``forecast_table``, so library and CLI forecasts have the same columns.
 """
 
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -113,6 +114,13 @@ def history_module(
             f"the frame has no column {column!r}, one of the {role} {roles[role]} the checkpoint was trained on; "
             "give the frame the columns of the training data, under their names"
         )
+    id_column, time_column = (config["columns"].get(key, getattr(Columns, key)) for key in ("id_column", "time_column"))
+    times = frame[time_column] if time_column in present else frame.index
+    if id_column not in present and id_column not in frame.index.names and pd.Index(times).has_duplicates:
+        raise ForecastDataError(  # several series stacked, read as one wide series, would fail on its times
+            f"the frame repeats times but has no series id column {id_column!r} (as a column or an index level), "
+            "which the checkpoint's data told its series apart by; give the frame its series ids under that name"
+        )
     options = {key: config[key] for key in _HISTORY_KEYS if key in config}
     scaling = dict(config["scaling"])
     for key in ("scaler", "covariate_scaler") & scaling.keys():  # absent: the class's default
@@ -138,6 +146,14 @@ def _with_new_series(state: dict[str, Any], data: TimeSeriesDataModule) -> dict[
     known = np.array([name in position for name in data.series_names])
     if known.all():
         return state
+    new = [name for name, seen in zip(data.series_names, known, strict=True) if not seen]
+    warnings.warn(
+        f"{len(new)} series the checkpoint does not know ({', '.join(map(repr, new[:3]))}"
+        f"{', ...' if len(new) > 3 else ''}) are scaled on their own history; it knows "
+        f"{', '.join(map(repr, state['series'][:3]))}{', ...' if len(state['series']) > 3 else ''}. Ids are "
+        "matched by their text, so 1 and 1.0 are two series: give the ids as at training",
+        stacklevel=3,
+    )
     order = np.array([position.get(name, 0) for name in data.series_names])
     own = data.fit_scalings()
     scaling = dict(state["scaling"])

@@ -89,9 +89,17 @@ def test_unseen_series_are_scaled_by_their_own_history(trained):
     model, _ = trained
     base = long_series(names=("u1",)).tail(40)
     shifted = base.assign(id="u2", y=3 * base["y"] + 7)
-    table = model.predict(pd.concat([base, shifted]))
+    with pytest.warns(UserWarning, match="2 series the checkpoint does not know .'u1', 'u2'. are scaled on their own"):
+        table = model.predict(pd.concat([base, shifted]))
     u1, u2 = (table.loc[table["id"] == name, "y"].to_numpy() for name in ("u1", "u2"))
     np.testing.assert_allclose(u2, 3 * u1 + 7, rtol=1e-4)
+
+
+def test_predict_of_a_frame_without_the_id_column_names_it(trained):
+    """Three series stacked without their ids would be read as one wide series: refused, naming the column."""
+    model, _ = trained
+    with pytest.raises(ForecastDataError, match="the frame repeats times but has no series id column 'id'"):
+        model.predict(long_series().rename(columns={"id": "series"}))
 
 
 def test_predict_a_shorter_horizon_keeps_the_first_steps(trained):
