@@ -333,9 +333,8 @@ def run(
     if ensemble:
         fits |= ensembles(fits, settings, directory, splits)
     chosen = min(fits, key=lambda name: fits[name]["val_loss"])
-    test_args = settings[
-        fits[chosen]["members"][0] if "members" in fits[chosen] else chosen
-    ]  # an ensemble: its leader's
+    leader = fits[chosen]["members"][0] if "members" in fits[chosen] else chosen  # an ensemble: its leader's
+    test_args = settings[leader]
     scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics if test else {}
     result = {
         "dataset": dataset,

@@ -122,9 +122,13 @@ def history_module(
             "which the checkpoint's data told its series apart by; give the frame its series ids under that name"
         )
     options = {key: config[key] for key in _HISTORY_KEYS if key in config}
-    scaling = dict(config["scaling"])
+    scaling, unbuilt = dict(config["scaling"]), {}
     for key in ("scaler", "covariate_scaler") & scaling.keys():  # absent: the class's default
-        scaling[key] = from_spec(scaling[key], TransformerMixin, call=False)
+        try:
+            scaling[key] = from_spec(scaling[key], TransformerMixin, call=False)
+        except TypeError as error:  # a factory function: only scalers fitted for new series would need it
+            unbuilt[key] = error
+            del scaling[key]
     data = TimeSeriesDataModule(
         frame,
         **options,
@@ -135,6 +139,14 @@ def history_module(
         batch_size=batch_size,
         split=HistorySplit(),
     )
+    new = [name for name in data.series_names if name not in set(state["series"])] if state["scale_per_series"] else []
+    if new and unbuilt:
+        key, error = next(iter(unbuilt.items()))
+        raise ForecastDataError(
+            f"series {new[0]!r} is not one the checkpoint knows, and its scalers would be fitted by the checkpoint's "
+            f"data.scaling.{key}, which predict builds only from a scaler class ({error}); predict the series it "
+            "was trained on, or train with a scaler class"
+        )
     data.load_state_dict(_with_new_series(state, data) if state["scale_per_series"] else state)
     return data
 

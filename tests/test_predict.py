@@ -102,6 +102,23 @@ def test_predict_of_a_frame_without_the_id_column_names_it(trained):
         model.predict(long_series().rename(columns={"id": "series"}))
 
 
+def test_a_checkpoint_scaled_by_a_factory_predicts_the_series_it_knows(tmp_path, monkeypatch):
+    """``data.scaling.scaler`` may be a factory; predict builds none from a file (it could name any function),
+    and needs none for the series whose fitted scalers the checkpoint carries."""
+    (tmp_path / "my_scalers.py").write_text(
+        "from sklearn.preprocessing import StandardScaler\n\ndef standard():\n    return StandardScaler()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_scalers
+
+    data = {"scaling": Scaling(scaler=my_scalers.standard, per_series=True), "batch_size": 32}
+    model = forecast.fit(long_series(), lookback=24, horizon=6, data=data, model=TINY, trainer=quiet_trainer(tmp_path))
+    table = model.predict(long_series())
+    assert len(table) == 3 * 6 and np.isfinite(table["y"]).all()
+    with pytest.raises(ForecastDataError, match="series 'u1' is not one the checkpoint knows, .* data.scaling.scaler"):
+        model.predict(long_series(names=("u1",)))
+
+
 def test_predict_a_shorter_horizon_keeps_the_first_steps(trained):
     model, _ = trained
     history = long_series()

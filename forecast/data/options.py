@@ -85,7 +85,9 @@ class Scaling:
 
     Args:
         scaler: a scikit-learn scaler class (or factory) for the targets, fitted per channel on
-            training rows; ``None`` for no scaling.
+            training rows; ``None`` for no scaling. A checkpoint of a factory predicts the series it was
+            trained on only: ``predict`` builds no function that a file names, so it cannot fit scalers
+            for new series with one.
         covariate_scaler: the same for past and future covariates, and for numeric static covariates
             (never calendar features or categories).
         per_series: fit one scaler per series (on its training rows) instead of one for all.
