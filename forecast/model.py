@@ -1,6 +1,7 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
 import functools
+import numbers
 from argparse import ArgumentError
 from collections.abc import Callable
 from importlib.metadata import version
@@ -448,7 +449,8 @@ class Forecaster(L.LightningModule):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")
         trained = self.hparams["horizon"]
-        if horizon is not None and not (isinstance(horizon, int) and 1 <= horizon <= trained):
+        whole = isinstance(horizon, numbers.Integral) and not isinstance(horizon, bool)  # numpy's ints too, not True
+        if horizon is not None and not (whole and 1 <= horizon <= trained):
             raise ValueError(
                 f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
             )

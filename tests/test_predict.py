@@ -124,6 +124,7 @@ def test_predict_a_shorter_horizon_keeps_the_first_steps(trained):
     history = long_series()
     full, short = model.predict(history), model.predict(history, horizon=2)
     pd.testing.assert_frame_equal(short.reset_index(drop=True), full.groupby("id").head(2).reset_index(drop=True))
+    pd.testing.assert_frame_equal(model.predict(history, horizon=np.int64(2)), short)  # numpy's ints are ints
     with pytest.raises(ValueError, match="forecasts 1 to 6 steps"):
         model.predict(history, horizon=7)
 
@@ -361,8 +362,9 @@ def test_predict_leaves_out_columns_the_checkpoint_did_not_read(trained):
     [
         (lambda: long_series().to_numpy(), {}, TypeError, "predict reads a pandas DataFrame .* got a ndarray"),
         (long_series, {"horizon": 2.5}, ValueError, r"horizon=2.5: this model forecasts 1 to 6 steps \(an int\)"),
+        (long_series, {"horizon": True}, ValueError, r"horizon=True: this model forecasts 1 to 6 steps \(an int\)"),
     ],
-    ids=["array", "fractional-horizon"],
+    ids=["array", "fractional-horizon", "bool-horizon"],
 )
 def test_predict_refuses_what_is_not_a_frame_or_a_whole_horizon(trained, history, options, error, message):
     with pytest.raises(error, match=message):
