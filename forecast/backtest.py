@@ -28,7 +28,8 @@ from .errors import ForecastDataError, where
 from .reports import EvaluationReport
 
 __all__ = [
-    "backtest_windows", "backtest_loader", "backtest_report", "refit_groups", "refit_borders", "refit_and_test",
+    "backtest_windows", "backtest_loader", "backtest_report", "refit_groups", "refit_borders", "check_refit_start",
+    "refit_and_test",
     "REFITS_DIRECTORY",
 ]  # fmt: skip
 
@@ -150,6 +151,23 @@ def refit_borders(data: TimeSeriesDataModule, origins: np.ndarray) -> np.ndarray
     origins = np.minimum(origins, observed)
     val_length = data.borders[:, 1] - data.borders[:, 0]
     return np.stack([np.maximum(origins - val_length, 0), origins, observed], axis=1)
+
+
+def check_refit_start(data: TimeSeriesDataModule, groups: list[Windows]) -> None:
+    """The first refit must have a training window in every series: its rows before the validation part.
+
+    Raises:
+        ForecastDataError: naming the series and the rows it has, and ``--start`` as the fix.
+    """
+    rows = refit_borders(data, groups[0].first)[:, 0]
+    needed = data.lookback + data.horizon
+    if (rows < needed).any():
+        i = int(np.argmax(rows < needed))
+        raise ForecastDataError(
+            f"the first refit would train on the {rows[i]} rows of {where(series=data.series_names[i])} before its "
+            f"validation part (as long as the data module's, before row {groups[0].first[i]}), fewer than lookback + "
+            f"horizon = {needed}: no training window; choose a later --start"
+        )
 
 
 def backtest_report(

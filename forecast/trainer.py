@@ -5,7 +5,15 @@ from typing import Any
 
 from lightning import LightningModule, Trainer
 
-from .backtest import REFITS_DIRECTORY, backtest_loader, backtest_report, backtest_windows, refit_and_test, refit_groups
+from .backtest import (
+    REFITS_DIRECTORY,
+    backtest_loader,
+    backtest_report,
+    backtest_windows,
+    check_refit_start,
+    refit_and_test,
+    refit_groups,
+)
 from .checkpointing import read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 
@@ -85,6 +93,7 @@ class ForecastTrainer(Trainer):
             )
         datamodule.setup("test")
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)
+        check_refit_start(datamodule, groups)
         report, others = backtest_report(callbacks, datamodule, passes=len(groups))
         directory = Path(self.log_dir or self.default_root_dir) / REFITS_DIRECTORY
         refit_and_test(self.settings, others, model, datamodule, groups, report, directory)

@@ -198,3 +198,14 @@ def test_backtest_loader_rebuilt_by_lightning_under_ddp_reads_every_window_once(
         sampler = DistributedSampler(loader.dataset, num_replicas=4, rank=rank, shuffle=False)
         read += [int(i) for batch in _update_dataloader(loader, sampler).batch_sampler for i in batch]
     assert sorted(read) == list(range(10))
+
+
+def test_backtest_refits_from_too_early_a_start_name_the_start(wide_csv, tmp_path):
+    """Row 40 of 200: validation takes the 20 rows before it (10%), leaving 20 to train on, fewer than 24 + 6."""
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6, split=FractionSplit())
+    model = Forecaster(lookback=24, horizon=6, input_size=3, target_size=3, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    with pytest.raises(
+        ForecastDataError, match=r"train on the 20 rows .* fewer than lookback \+ horizon = 30: .*--start"
+    ):
+        trainer.backtest(model, data, start=40, num_windows=2, refit_every=1)
