@@ -137,6 +137,8 @@ def read_source(
     positions = None  # the row in the source of each row read, where some were skipped in reading
     if isinstance(source, pd.DataFrame):
         frame = source.rename(columns=str)  # column names as the roles spell them; no copy of the data
+        if _times_in_first_column(frame, id_column, time_column):  # as in a file: a wide frame's time may lead
+            frame = frame.set_index(frame.columns[0])
     elif isinstance(source, str) and source.lower() in datasets.names():
         frame = datasets.load(source)
     else:
@@ -146,6 +148,13 @@ def read_source(
         return frame, None
     frame, rows = _only_series(frame, id_column, series)
     return frame, rows if positions is None else positions[rows]
+
+
+def _times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str) -> bool:
+    """A wide frame with a default index, no ``time_column`` and times in its first column (``reset_index()``'s)."""
+    if is_long(frame, id_column) or time_column in frame.columns or not isinstance(frame.index, pd.RangeIndex):
+        return False
+    return len(frame.columns) > 1 and pd.api.types.is_datetime64_any_dtype(frame.iloc[:, 0])
 
 
 def _check_column_names(frame: pd.DataFrame) -> None:

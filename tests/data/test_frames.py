@@ -57,3 +57,13 @@ def test_a_value_that_is_not_a_time_among_several_utc_offsets_is_named(long_fram
         ForecastDataError, match=r"the time column holds 'yesterday', not a time, at column 'time', row 7"
     ):
         TimeSeriesDataModule(long_frame.assign(time=times), lookback=8, horizon=4, columns=Columns(targets=["y"]))
+
+
+def test_a_wide_frame_with_its_times_in_the_first_column_reads_as_with_a_datetime_index(wide_frame):
+    """``frame.reset_index()`` moves the times into the first column, where a wide file keeps them too."""
+    indexed = TimeSeriesDataModule(wide_frame, lookback=24, horizon=6)
+    moved = TimeSeriesDataModule(wide_frame.reset_index(), lookback=24, horizon=6)
+    assert moved.freq == indexed.freq == "h" and moved.input_size == indexed.input_size == 3
+    np.testing.assert_array_equal(moved.table.times, indexed.table.times)
+    with pytest.raises(ForecastDataError, match="holds numbers"):  # a default index and no times: still refused
+        TimeSeriesDataModule(wide_frame.reset_index(drop=True), lookback=24, horizon=6)
