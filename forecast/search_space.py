@@ -172,6 +172,12 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
         choices = spec["choice"]
         if not isinstance(choices, list) or not choices:
             raise ValueError(f"{where}: `choice` takes a non-empty list of values, got {choices!r}")
+        plain = [choice for choice in choices if not (choice is None or isinstance(choice, bool | int | float | str))]
+        if plain:  # Optuna records a choice as one of these; a class's settings go on keys of their own
+            raise ValueError(
+                f"{where}: `choice` takes plain values (numbers, text, true/false, null), got {plain[0]!r}; choose "
+                "the class path and give its init_args keys their own entries (with `when`)"
+            )
         return Param(key, kind, choices=tuple(choices), when=when, also=also)
     bounds = spec[kind]
     number = int if kind == "int" else (int, float)

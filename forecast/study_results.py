@@ -39,21 +39,23 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return table.sort_values("number").reset_index(drop=True)
 
 
-def write_results(study: optuna.Study, run_dir: Path, best_config: str | None) -> list[Path]:
+def write_results(
+    study: optuna.Study, run_dir: Path, best: optuna.trial.FrozenTrial | None, best_config: str | None
+) -> list[Path]:
     """Writes ``trials.csv``, ``best.yaml`` (when a trial completed) and the plots into ``run_dir``.
 
     Args:
         study: the study.
         run_dir: the study's run directory.
-        best_config: the best trial's ``--print_config`` YAML, or ``None`` before any trial completed.
+        best: the best trial, read once (other processes may add a better one meanwhile), or ``None``.
+        best_config: that trial's ``--print_config`` YAML, or ``None`` before any trial completed.
 
     Returns:
         The files written.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     files = [_write(run_dir / "trials.csv", lambda path: trials_table(study).to_csv(path, index=False))]
-    if best_config is not None:
-        best = study.best_trial
+    if best is not None and best_config is not None:
         header = (
             f"# Best trial {best.number} of study {study.study_name!r}: {best.value:.6g}. Train it with\n"
             f"#   python -m forecast fit --config {run_dir / 'best.yaml'}\n"

@@ -97,7 +97,8 @@ class TuneArgs:
 
 
 class TrialPruning(Callback):
-    """Reports each epoch's validation ``monitor`` to an Optuna trial and stops the fit when the pruner says so.
+    """Reports each validation's ``monitor`` (one an epoch by default) to an Optuna trial, and stops the fit when the
+    pruner says so.
 
     The decision is the study's pruner's (``trial.should_prune``); the ``optuna.TrialPruned`` raised
     here leaves Lightning's fit as any exception does, and Optuna records the trial as pruned.
@@ -111,7 +112,7 @@ class TrialPruning(Callback):
     """
 
     def __init__(self, trial: optuna.Trial, monitor: str):
-        self.trial, self.monitor = trial, monitor
+        self.trial, self.monitor, self.validations = trial, monitor, 0
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -119,9 +120,12 @@ class TrialPruning(Callback):
         if self.monitor not in trainer.callback_metrics:
             raise ValueError(f"metric={self.monitor!r} was not logged; logged: {sorted(trainer.callback_metrics)}")
         score = float(trainer.callback_metrics[self.monitor])
-        self.trial.report(score, step=trainer.current_epoch)
+        # Each validation its own step: the epoch when it validates once an epoch (the default), and no step
+        # reported twice when it validates more often (trainer.val_check_interval below an epoch).
+        step, self.validations = self.validations, self.validations + 1
+        self.trial.report(score, step=step)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {trainer.current_epoch} at {self.monitor}={score:.6g}")
+            raise optuna.TrialPruned(f"pruned after validation {step} at {self.monitor}={score:.6g}")
 
 
 def override_args(overrides: dict[str, Any]) -> list[str]:
@@ -293,7 +297,8 @@ class TrialFits:
             except SystemExit as exit_:
                 print_config(trial_args)  # raises the CLI's message as a ValueError
                 raise ValueError(f"fit exited with status {exit_.code}") from exit_
-            checkpoint = cli.trainer.checkpoint_callback
+            # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
+            checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
             if checkpoint.best_model_score is None:
                 raise ValueError(f"no epoch logged metric={self.args.metric!r}; check its name and limit_val_batches")
             trial.set_user_attr("checkpoint", checkpoint.best_model_path)
@@ -320,12 +325,12 @@ class TrialFits:
         The best trial's values are those it recorded when it ran (its ``overrides`` attribute); a
         trial of an older study without them is given its parameters and the space's ``also`` keys.
         """
-        best_config = None
+        best = best_config = None
         if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-            best = study.best_trial
+            best = study.best_trial  # read once: best.yaml's header and body are this trial's
             overrides = best.user_attrs.get("overrides") or self.space.overrides(best.params)
             best_config = print_config(self.fit_flags(best.number, overrides, {}))
-        files = write_results(study, self.run_dir, best_config)
+        files = write_results(study, self.run_dir, best, best_config)
         if self.tracking is not None:
             self.tracking.log_results(study, files)
 

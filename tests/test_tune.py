@@ -108,6 +108,7 @@ def test_search_space_also_gives_other_keys_the_same_value():
         ({"int": [1, 8], "log": True, "step": 2}, r"with `log: true` Optuna takes no `step` \(or step 1\)"),
         ({"choice": [24, 48], "also": "model.head.x"}, r"`also` takes a list of keys \[key, \.\.\.\], got 'model"),
         ({"float": [0, 1], "when": "model.encoder"}, r"`when` takes a mapping \{choice_key: value or \[values\]\}"),
+        ({"choice": [{"class_path": "torch.optim.Adam"}]}, r"`choice` takes plain values .* got \{'class_path'"),
     ],
 )
 def test_search_space_rejects_a_malformed_spec_naming_the_key(spec, match):
@@ -148,7 +149,7 @@ def test_a_trial_asked_for_once_the_study_has_its_trials_stops_unfitted(tmp_path
 def test_results_of_a_study_whose_trials_all_still_run(tmp_path):
     study = optuna.create_study()
     study.ask()
-    write_results(study, tmp_path, None)
+    write_results(study, tmp_path, None, None)
     table = pd.read_csv(tmp_path / "trials.csv")
     assert list(table["state"]) == ["RUNNING"] and table["duration"].isna().all()
     assert not (tmp_path / "best.yaml").exists()
@@ -400,3 +401,14 @@ def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
         return optuna.load_study(study_name="shared", storage=storage).get_trials(deepcopy=False)
     except KeyError:  # the workers have not created the study yet
         return []
+
+
+def test_a_trial_scores_its_metric_at_every_validation_whatever_checkpoints_the_user_adds(tiny_csv, tmp_path):
+    """A ModelCheckpoint of the user's on another metric must not score the trial, and two validations an
+    epoch are two reports to the pruner, not one reported twice at one step."""
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, n_trials=1, run_dir=str(tmp_path))
+    other = '{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"monitor": "val/mae"}}'
+    fit_args = tiny_fit_args(tiny_csv, "--trainer.callbacks+", other, "--trainer.val_check_interval", "1")
+    trial = tune(args, fit_args).trials[0]
+    assert list(trial.intermediate_values) == [0, 1, 2, 3]  # 2 epochs of 2 batches, each batch validated
+    assert trial.value == pytest.approx(min(trial.intermediate_values.values()))  # the best val/loss
