@@ -35,7 +35,9 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         attrs=("number", "state", "value", "datetime_start", "duration", "params", "user_attrs")
     )
     table["duration"] = pd.to_timedelta(table["duration"]).dt.total_seconds()  # objects while all trials run
-    table.insert(4, "epochs", [len(trial.intermediate_values) for trial in trials])
+    # by number: other processes may have added trials between the two reads of the storage
+    epochs = {trial.number: len(trial.intermediate_values) for trial in trials}
+    table.insert(4, "epochs", [epochs.get(number, 0) for number in table["number"]])
     return table.sort_values("number").reset_index(drop=True)
 
 

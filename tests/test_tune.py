@@ -15,7 +15,7 @@ import yaml
 from forecast import Forecaster
 from forecast.cli import main as cli_main
 from forecast.search_space import Param, SearchSpace
-from forecast.study_results import write_results
+from forecast.study_results import trials_table, write_results
 from forecast.tune import TrialFits, TuneArgs, config_keys, find_lr, tune
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -412,3 +412,18 @@ def test_a_trial_scores_its_metric_at_every_validation_whatever_checkpoints_the_
     trial = tune(args, fit_args).trials[0]
     assert list(trial.intermediate_values) == [0, 1, 2, 3]  # 2 epochs of 2 batches, each batch validated
     assert trial.value == pytest.approx(min(trial.intermediate_values.values()))  # the best val/loss
+
+
+def test_the_trials_table_of_a_study_that_gains_a_trial_while_it_is_read(monkeypatch):
+    """Other workers add trials to a shared study at any time, also between the table's two reads of it."""
+    study = optuna.create_study()
+    study.tell(study.ask(), 0.5)
+    read = study.trials_dataframe
+
+    def read_later(*args, **kwargs):
+        study.ask()  # another worker's trial, started after the first read
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(study, "trials_dataframe", read_later)
+    table = trials_table(study)
+    assert list(table["number"]) == [0, 1] and list(table["epochs"]) == [0, 0]
