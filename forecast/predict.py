@@ -139,7 +139,8 @@ def history_module(
         batch_size=batch_size,
         split=HistorySplit(),
     )
-    new = [name for name in data.series_names if name not in set(state["series"])] if state["scale_per_series"] else []
+    known = set(state["series"])
+    new = [name for name in data.series_names if name not in known] if state["scale_per_series"] else []
     if new and unbuilt:
         key, error = next(iter(unbuilt.items()))
         raise ForecastDataError(
