@@ -405,8 +405,8 @@ class Forecaster(L.LightningModule):
         Raises:
             FileNotFoundError: there is no such file.
             ValueError: naming the file: it is truncated or damaged, not a forecast checkpoint, one
-                of another major version, or its hyperparameters name a class outside a part's base
-                or arguments the class does not take.
+                of another major version, its hyperparameters name a class outside a part's base
+                or arguments the class does not take, or its weights do not fit the model they build.
 
         Example:
             >>> model = Forecaster.load("runs/etth1-gru/last.ckpt")  # doctest: +SKIP
@@ -418,6 +418,14 @@ class Forecaster(L.LightningModule):
         except ArgumentError as error:  # jsonargparse refusing init_args the classes do not take
             detail = " ".join(str(error).split())
             raise ValueError(f"{path}: its hyperparameters do not build a {cls.__name__}: {detail}") from None
+        except RuntimeError as error:  # torch's load_state_dict: weights of another shape or name
+            if "loading state_dict" not in str(error):
+                raise
+            detail = " ".join(str(error).split())[:300]
+            raise ValueError(
+                f"{path}: its weights do not fit the model its hyperparameters build ({detail}); the file was edited "
+                "or mixes two checkpoints: use one written by forecast fit"
+            ) from None
         model.data_config = grouped_config(checkpoint.get("datamodule_hyper_parameters", {}))
         model.data_state = checkpoint.get("TimeSeriesDataModule", {})
         return model.eval()

@@ -203,3 +203,11 @@ def test_an_ensemble_member_naming_a_function_is_refused_before_anything_is_buil
     torch.save(crafted, tmp_path / "short.ckpt")
     with pytest.raises(ValueError, match="its ensemble_hyper_parameters are not those of its 1 other members"):
         Forecaster.load(tmp_path / "short.ckpt")
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_its_hyperparameters_is_refused_by_name(members, tmp_path):
+    mixed = torch.load(members["checkpoints"]["seed0"], weights_only=True)  # a GRU of 8 units
+    mixed["state_dict"] = torch.load(members["checkpoints"]["wide"], weights_only=True)["state_dict"]  # of 16
+    torch.save(mixed, tmp_path / "mixed.ckpt")
+    with pytest.raises(ValueError, match=r"mixed.ckpt: its weights do not fit the model .*size mismatch"):
+        Forecaster.load(tmp_path / "mixed.ckpt")
