@@ -139,27 +139,32 @@ def history_module(
         batch_size=batch_size,
         split=HistorySplit(),
     )
-    known = set(state["series"])
-    new = [name for name in data.series_names if name not in known] if state["scale_per_series"] else []
-    if new and unbuilt:
+    data.load_state_dict(_with_new_series(state, data, unbuilt) if state["scale_per_series"] else state)
+    return data
+
+
+def _with_new_series(
+    state: dict[str, Any], data: TimeSeriesDataModule, unbuilt: dict[str, Exception]
+) -> dict[str, Any]:
+    """A per-series checkpoint state for the series of ``data``: the checkpoint's scalers of the series
+    it knows, and scalers fitted on their own history for the others.
+
+    Raises:
+        ForecastDataError: a series is new and a scaler of ``unbuilt`` (a factory predict does not build)
+            would have to fit it.
+    """
+    position = {name: i for i, name in enumerate(state["series"])}
+    known = np.array([name in position for name in data.series_names])
+    if known.all():
+        return state
+    new = [name for name, seen in zip(data.series_names, known, strict=True) if not seen]
+    if unbuilt:
         key, error = next(iter(unbuilt.items()))
         raise ForecastDataError(
             f"series {new[0]!r} is not one the checkpoint knows, and its scalers would be fitted by the checkpoint's "
             f"data.scaling.{key}, which predict builds only from a scaler class ({error}); predict the series it "
             "was trained on, or train with a scaler class"
         )
-    data.load_state_dict(_with_new_series(state, data) if state["scale_per_series"] else state)
-    return data
-
-
-def _with_new_series(state: dict[str, Any], data: TimeSeriesDataModule) -> dict[str, Any]:
-    """A per-series checkpoint state for the series of ``data``: the checkpoint's scalers of the series
-    it knows, and scalers fitted on their own history for the others."""
-    position = {name: i for i, name in enumerate(state["series"])}
-    known = np.array([name in position for name in data.series_names])
-    if known.all():
-        return state
-    new = [name for name, seen in zip(data.series_names, known, strict=True) if not seen]
     warnings.warn(
         f"{len(new)} series the checkpoint does not know ({', '.join(map(repr, new[:3]))}"
         f"{', ...' if len(new) > 3 else ''}) are scaled on their own history; it knows "

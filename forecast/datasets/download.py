@@ -127,9 +127,9 @@ def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]
                 raise http.client.IncompleteRead(b"", size - received)
         actual = digest.hexdigest()
         if sha256 is not None and actual != sha256:
-            fix = "the source changed or the transfer was damaged; nothing kept"
-            if _record(path).is_file():  # the hash recorded at an earlier download
-                fix += f" (delete {_record(path)} to accept the source as it is now)"
+            fix, record = "the source changed or the transfer was damaged; nothing kept", _record(path)
+            if record.is_file():  # the hash recorded at an earlier download
+                fix += f" (delete {record} to accept the source as it is now)"
             raise _mismatch(path, url, sha256, actual, fix)
         result = read(Path(part.name))
         os.replace(part.name, path)

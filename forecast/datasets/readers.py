@@ -50,18 +50,18 @@ def read_dated_csv(path: Path, freq: str) -> pd.DataFrame:
     return _with_freq(frame, freq, path)
 
 
-def read_headerless(path: Path, start: str, freq: str, compression: str | None = "gzip") -> pd.DataFrame:
+def read_headerless(path: Path, start: str, freq: str) -> pd.DataFrame:
     """A comma-separated file of numbers only (Lai et al.), its rows stamped from ``start`` every ``freq``.
 
     Columns are named as in the literature's CSVs: ``0``, ``1``, ... and ``OT`` for the last, the
-    target of univariate runs. ``compression`` is the file's (the Lai et al. files are gzip), given
-    rather than guessed from the name, which is a temporary one while a download is checked.
+    target of univariate runs. The files are gzip, said rather than guessed from the name, which is a
+    temporary one while a download is checked.
 
     Raises:
         ValueError: a value is not a number (an error page, say).
         OSError, EOFError, zlib.error: the file is not gzip, or is cut short.
     """
-    frame = pd.read_csv(path, header=None, dtype="float64", compression=compression)
+    frame = pd.read_csv(path, header=None, dtype="float64", compression="gzip")
     frame.columns = [*map(str, range(frame.shape[1] - 1)), "OT"]
     frame.index = pd.date_range(start, periods=len(frame), freq=freq, name="date")
     return frame
