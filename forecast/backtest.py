@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
 from torch.utils.data import DataLoader
 
 from .data.datamodule import TimeSeriesDataModule
@@ -190,30 +190,58 @@ def refit_and_test(
     report: EvaluationReport,
     directory: Path,
 ) -> None:
-    """Per group of origins, a refit (logging to ``directory/origin_G``) and a test pass over its
-    windows, into one report."""
+    """Per group of origins, a refit and a test pass over its windows, into one report.
+
+    Refit G logs its training and its test metrics to ``directory/origin_G`` and keeps its checkpoints
+    in ``directory/origin_G/checkpoints``, whatever ``dirpath`` a ModelCheckpoint names: that is where
+    the config's own fit keeps its files, which refits sharing it would mix with theirs and each
+    other's. The run's loggers get one test row, the metrics over every refit's windows (those of the
+    report and of ``backtest``'s return), as a backtest without refits logs: a row of one refit
+    there would pass for the result.
+    """
     fitting = [callback for callback in callbacks if not isinstance(callback, BasePredictionWriter)]
     state = datamodule.borders, datamodule.scalings
-    tester = Trainer(**settings | {"callbacks": [report]})
+    run = Trainer(**settings | {"callbacks": []})  # the run's loggers, and its directory: the report's
+    directory_of_run = run.log_dir or run.default_root_dir  # a logger with no local directory has none
+    tester = Trainer(**settings | {"callbacks": [report], "logger": False, "default_root_dir": directory_of_run})
     try:
         for g, group in enumerate(groups):
             logger = CSVLogger(directory.parent, name=directory.name, version=f"origin_{g}")
-            refitted = _refit(settings | {"logger": logger}, model, datamodule, group, copy.deepcopy(fitting))
-            tester.test(refitted, dataloaders=backtest_loader(datamodule, group), verbose=False)
+            trainer = Trainer(**settings | {"logger": logger, "callbacks": _own_checkpoints(fitting)})
+            refitted = _refit(trainer, model, datamodule, group)
+            (metrics,) = tester.test(refitted, dataloaders=backtest_loader(datamodule, group), verbose=False)
+            _log_test(logger, metrics, trainer.global_step)
     finally:
         datamodule.resplit(*state)
+    for logger in run.loggers:
+        logger.log_hyperparams(model.hparams_initial)
+        _log_test(logger, {f"test/{name}": value for name, value in report.metrics.items()}, 0)
+
+
+def _own_checkpoints(callbacks: list[Callback]) -> list[Callback]:
+    """Copies of ``callbacks`` for one refit, its ModelCheckpoints writing where Lightning puts a run's
+    checkpoints when no ``dirpath`` is given: the refit's log directory."""
+    copies = copy.deepcopy(callbacks)
+    for callback in copies:
+        if isinstance(callback, ModelCheckpoint):
+            callback.dirpath = None  # resolved at setup, from the trainer's logger
+    return copies
+
+
+def _log_test(logger: Logger, metrics: dict[str, float], step: int) -> None:
+    """``metrics`` of a test pass as one row of ``logger``, at ``step``, as Lightning logs those of ``test``."""
+    logger.log_metrics(metrics, step=step)
+    logger.save()
 
 
 def _refit(
-    settings: dict[str, Any],
+    trainer: Trainer,
     model: LightningModule,
     datamodule: TimeSeriesDataModule,
     group: Windows,
-    callbacks: list[Callback],
 ) -> LightningModule:
-    """A copy of ``model`` trained on each series' rows before the group's first origin; the best
-    checkpoint on the monitored metric when there is one."""
-    trainer = Trainer(**settings | {"callbacks": callbacks})
+    """A copy of ``model`` trained by ``trainer`` on each series' rows before the group's first origin;
+    the best checkpoint on the monitored metric when there is one."""
     datamodule.resplit(refit_borders(datamodule, group.first))  # scalers fitted again at setup
     refitted = copy.deepcopy(model)
     trainer.fit(refitted, datamodule=datamodule)

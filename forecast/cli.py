@@ -4,7 +4,9 @@ import os
 from itertools import pairwise
 from pathlib import Path
 
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from jsonargparse import Namespace
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer import Trainer
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
@@ -18,7 +20,7 @@ from .model import Forecaster
 from .reports import EvaluationReport
 from .trainer import ForecastTrainer
 
-__all__ = ["ForecastCLI", "main", "resolve_checkpoint"]
+__all__ = ["ForecastCLI", "RunConfigCallback", "main", "resolve_checkpoint"]
 
 
 def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
@@ -70,6 +72,29 @@ def _run_checkpoints(root: Path) -> list[Path]:
     return found
 
 
+class RunConfigCallback(SaveConfigCallback):
+    """Lightning's ``config.yaml`` of a run, also under a logger that keeps no local directory.
+
+    Lightning writes the file into ``trainer.log_dir``, which is ``None`` under such a logger
+    (``MLFlowLogger`` with a ``sqlite:`` or ``http:`` tracking URI, whose ``save_dir`` is only a
+    ``file:`` URI's folder), and fails there with a bare AssertionError; this writes it into
+    ``trainer.default_root_dir`` instead, where the run's reports go too.
+    """
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.save_to_log_dir = trainer.log_dir is not None  # asked on every rank: log_dir broadcasts
+        super().setup(trainer, pl_module, stage)
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Writes ``config.yaml`` into ``trainer.default_root_dir`` when the run has no log directory (rank zero)."""
+        if self.save_to_log_dir:
+            return
+        directory = Path(trainer.default_root_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = str(directory / self.config_filename)
+        self.parser.save(self.config, path, skip_none=False, overwrite=self.overwrite, multifile=self.multifile)
+
+
 class ForecastCLI(LightningCLI):
     """Lightning's CLI with the data sizes linked into the model and checkpointing on by default.
 
@@ -80,6 +105,9 @@ class ForecastCLI(LightningCLI):
     compares the model with the naive forecasts on validation. Runs log to CSV unless ``trainer.logger``
     names another logger (e.g. ``lightning.pytorch.loggers.TensorBoardLogger``).
     """
+
+    def __init__(self, *args, save_config_callback: type[SaveConfigCallback] | None = RunConfigCallback, **kwargs):
+        super().__init__(*args, save_config_callback=save_config_callback, **kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -112,7 +140,9 @@ class ForecastCLI(LightningCLI):
         ``trainer.default_root_dir``) here, to be read as a path given would be. A damaged file, or
         one naming a class outside a part's base, is refused here with a ValueError naming it, before
         anything is built; so is a file trained on windows of another lookback or horizon than
-        ``data.lookback`` and ``data.horizon`` (its weights would not fit).
+        ``data.lookback`` and ``data.horizon`` (its weights would not fit). ``predict`` reads all of
+        its data as history (``HistorySplit``), whatever ``data.split`` says: the split is for fitting
+        and evaluating, and the forecast starts after each series' last row.
         """
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
@@ -129,6 +159,8 @@ class ForecastCLI(LightningCLI):
                 needed = ", ".join(f"{key} {trained.get(key)}" for key in differing)
                 flags = " ".join(f"--data.{key} {trained.get(key)}" for key in differing)
                 raise ValueError(f"{ckpt_path} was trained on windows of {needed}, not {given}: pass {flags}")
+        if subcommand == "predict":  # every row is history, as for Forecaster.predict: a series needs its lookback
+            config["data.split"] = Namespace(class_path="forecast.predict.HistorySplit", init_args=Namespace())
 
     def _report_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]
@@ -161,7 +193,7 @@ class ForecastCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
-        rank_zero_info(f"run directory: {self.trainer.log_dir}")
+        rank_zero_info(f"run directory: {self.trainer.log_dir or self.trainer.default_root_dir}")
         rank_zero_info(f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}")
 
 

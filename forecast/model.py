@@ -28,7 +28,7 @@ from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
-from .predict import forecast_table, history_module
+from .predict import forecast_table, history_module, with_frame_ids
 from .specs import to_spec
 
 __all__ = ["Forecaster"]
@@ -446,8 +446,9 @@ class Forecaster(L.LightningModule):
             batch_size: windows per forward pass.
 
         Returns:
-            A long table: ``id``, ``time`` (continuing each series at its frequency), a column per
-            target, and ``{target}_q{level}`` columns for a probabilistic loss.
+            A long table: ``id`` (the frame's ids, of their type; a wide frame's one series keeps
+            the name it trained under), ``time`` (continuing each series at its frequency), a column
+            per target, and ``{target}_q{level}`` columns for a probabilistic loss.
 
         Raises:
             ValueError: the model was not loaded from a checkpoint, or ``horizon`` is out of range.
@@ -472,9 +473,10 @@ class Forecaster(L.LightningModule):
         stacked = {key: torch.cat([output[key] for output in outputs]).cpu().numpy() for key in outputs[0]}
         steps = slice(0, horizon or trained)
         quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None
-        return forecast_table(
+        table = forecast_table(
             data, stacked["forecast"][:, steps], stacked["series"], stacked["time"], quantiles, self.loss.levels
         )
+        return with_frame_ids(table, frame, data.columns.id_column)
 
     def configure_optimizers(self):
         if not any(parameter.requires_grad for parameter in self.parameters()):

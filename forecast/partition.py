@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import predict
-from .data.frames import id_names
 from .data.options import Columns
 from .model import Forecaster
 
@@ -63,10 +62,10 @@ def predict_partition(
 
     ``frame`` holds the whole history of each of its series in the long layout (id and time
     columns as the checkpoint was trained with); split the data by series, never by rows, before
-    calling this on its parts. Unlike ``Forecaster.predict``, which names series by their ids as
-    text, the ``id`` column keeps the type of the input's ids (integers stay integers), so a
-    result joins back onto the input and fits a schema declared from it; and an empty frame (an
-    engine's empty partition) gives an empty table with the columns and types of a full one.
+    calling this on its parts. As with ``Forecaster.predict``, the ``id`` column keeps the type of
+    the input's ids (integers stay integers), so a result joins back onto the input and fits a schema
+    declared from it; and an empty frame (an engine's empty partition) gives an empty table with the
+    columns and types of a full one.
 
     Args:
         frame: history of whole series, as ``Forecaster.predict`` reads it.
@@ -80,25 +79,13 @@ def predict_partition(
     Raises:
         ForecastDataError: as ``Forecaster.predict``, with its message: a column is missing, a
             series is too short, the future covariates of the horizon are missing.
-        ValueError: a series ``Forecaster.predict`` names is none of the frame's ids as text.
     """
     model = load_cached(checkpoint)
     id_column = history_columns(checkpoint).id_column
     if frame.empty:  # an engine's empty partition (fewer series than partitions): nothing to forecast
         values = {name: pd.Series(dtype="float32") for name in forecast_columns(model)}
         return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
-    table = model.predict(frame, horizon=horizon, batch_size=batch_size)
-    ids = pd.Index(pd.unique(frame[id_column]))
-    names = pd.Index(id_names(ids))
-    positions = names.get_indexer(table["id"])
-    if (positions < 0).any():
-        name = table["id"][positions < 0].iloc[0]
-        raise ValueError(
-            f"predict named a series {name!r}, which is no id of column {id_column!r} read as text; "
-            f"give the series ids as text (frame[{id_column!r}] = frame[{id_column!r}].astype(str))"
-        )
-    table["id"] = ids[positions]
-    return table
+    return model.predict(frame, horizon=horizon, batch_size=batch_size)
 
 
 def predict_batches(

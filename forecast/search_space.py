@@ -125,7 +125,8 @@ class SearchSpace:
         """Checks every key against the config's keys before a trial runs.
 
         A conditional key is checked in the config where its condition holds; every string choice
-        (a class path, say) is checked by parsing the config with it.
+        (a class path, say) is checked by parsing the config with it, under its key's condition too
+        (a key that exists for one class only takes its values in that class's config).
 
         Args:
             config_keys: CLI key -> value overrides to the dotted keys of the config they give; it
@@ -138,9 +139,9 @@ class SearchSpace:
         for param in self.params:
             for context in param.contexts():
                 checks.setdefault(tuple(context.items()), []).extend([param.key, *param.also])
-            for value in param.choices:
-                if isinstance(value, str):
-                    checks.setdefault(((param.key, value),), [])
+                for value in param.choices:
+                    if isinstance(value, str):
+                        checks.setdefault(tuple((context | {param.key: value}).items()), [])
         for context, keys in checks.items():
             valid = config_keys(dict(context))
             for key in keys:

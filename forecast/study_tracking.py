@@ -5,11 +5,14 @@ own MLflow run (parameters, per-epoch metrics) through it; ``forecast tune`` mak
 run in the same experiment, the parent of the trials' runs (MLflow's ``mlflow.parentRunId`` tag),
 and gives it the study's results: best value and parameters, ``trials.csv``, ``best.yaml``, plots.
 Every worker of a study finds the same parent run through the study's user attribute
-``mlflow_run_id``.
+``mlflow_run_id``. Each process marks the run RUNNING while it works on the study (a rerun's too)
+and, as a context manager around that work, ends it FINISHED, or FAILED when the study stops on an
+error, as MLflow's own ``start_run`` ends a run.
 """
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import optuna
@@ -21,7 +24,8 @@ _RUN_ID = "mlflow_run_id"
 
 
 class StudyTracking:
-    """The study's MLflow run, made with the config's ``MLFlowLogger`` arguments (tracking URI, experiment).
+    """The study's MLflow run, made with the config's ``MLFlowLogger`` arguments (tracking URI, experiment);
+    ``with`` it around a process's work on the study, which ends the run.
 
     Args:
         logger_args: the ``init_args`` of the config's ``trainer.logger``.
@@ -34,6 +38,17 @@ class StudyTracking:
         self.logger = MLFlowLogger(**(logger_args | {"run_name": study.study_name, "run_id": run_id, "tags": None}))
         if run_id is None:
             study.set_user_attr(_RUN_ID, self.logger.run_id)
+        else:  # resumed or joined: an earlier process may have ended the run
+            self.logger.experiment.update_run(run_id, status="RUNNING")
+
+    def __enter__(self) -> "StudyTracking":
+        return self
+
+    def __exit__(
+        self, error_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        """Ends the study's run: FINISHED, or FAILED when the study stopped on an error (Ctrl-C included)."""
+        self.logger.experiment.set_terminated(self.logger.run_id, "FINISHED" if error_type is None else "FAILED")
 
     @classmethod
     def of(cls, config: dict[str, Any], study: optuna.Study) -> "StudyTracking | None":

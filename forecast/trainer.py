@@ -52,8 +52,10 @@ class ForecastTrainer(Trainer):
         before every k-th origin of each series, with this trainer's settings and copies of its
         callbacks: validation on as many rows as the data module's split gives it, just before the
         origin, training on every row before those, and the scalers fitted on the training rows
-        again. Each refit forecasts the k origins that follow it, and logs to ``refits/origin_G/``
-        in the run directory. Pass ``start`` as a time so that every series is cut at the same
+        again. Each refit forecasts the k origins that follow it; it logs its training and test
+        metrics to, and keeps its checkpoints in, ``refits/origin_G/`` in the run directory, whatever
+        ``dirpath`` a ModelCheckpoint names. The run's loggers get one row of test metrics over all
+        windows. Pass ``start`` as a time so that every series is cut at the same
         moment. The ``_orig`` metrics compare across refits; the scaled ones are each on their
         refit's scale.
 

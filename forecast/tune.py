@@ -46,8 +46,14 @@ from .study_tracking import StudyTracking
 __all__ = ["TrialFits", "TrialPruning", "TuneArgs", "config_keys", "find_lr", "main", "print_config", "tune"]
 
 
-# The trials that count towards n_trials: finished or still running (a rerun runs others in failed ones' place).
+# The trials that count towards n_trials: finished or still running, and (TrialFits.spent) those failed in this
+# run of the study; a rerun runs others in place of an earlier run's failed ones.
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+# How the error of a trial that lost the race for the last one begins: it never ran, and counts for nothing.
+NOT_FITTED = "not fitted: "
+# The environment variable that gives a process started by --n_jobs its parent's first trial number, so that
+# the processes of one run count the same failed trials.
+RUN_START = "FORECAST_TUNE_RUN_START"
 
 
 @dataclass
@@ -62,7 +68,9 @@ class TuneArgs:
         pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
             their per-epoch ``metric``; default Optuna's MedianPruner.
         n_trials: trials the study runs over all its processes, failed ones included; a rerun runs
-            ``n_trials`` less the complete, pruned and running trials the study has.
+            ``n_trials`` less the complete, pruned and running trials the study has. The processes
+            ``n_jobs`` starts count the failed trials of their parent's run; a process started on its
+            own counts those that failed since it began.
         timeout: seconds after which this process starts no new trial.
         storage: an Optuna RDB URL (``postgresql://user:pass@host/db``) shared by the processes of
             a study; default a SQLite file ``study.db`` in the run directory.
@@ -210,25 +218,28 @@ def tune(
     config = yaml.safe_load(print_config(["fit", *fit_args]))
     space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(_dotted_keys(config)))
     study, run_dir = _study(args, fit_args, config)
-    trials = TrialFits(space, args, fit_args, run_dir, StudyTracking.of(config, study))
-    workers = [_spawn_worker(worker_argv) for _ in range(args.n_jobs - 1)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)  # a killed worker's trial is no longer counted as running
-    _fail_orphaned_trials(study)  # nor one of a process of this machine that has ended, heartbeat or not
-    remaining = args.n_trials - len(study.get_trials(deepcopy=False, states=COUNTED))
-    if remaining > 0:
-        study.optimize(
-            trials,
-            n_trials=remaining,
-            timeout=args.timeout,
-            catch=(Exception,),
-            callbacks=[optuna.study.MaxTrialsCallback(args.n_trials, states=COUNTED)],
-            show_progress_bar=True,
-        )
-    for worker in workers:
-        worker.wait()
-    trials.write_results(study)
+    tracking = StudyTracking.of(config, study)
+    with contextlib.nullcontext() if tracking is None else tracking:  # ends the study's MLflow run, error or not
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a killed worker's trial is no longer counted as running
+        _fail_orphaned_trials(study)  # nor one of a process of this machine that has ended, heartbeat or not
+        run_start = int(os.environ.get(RUN_START, len(study.get_trials(deepcopy=False))))
+        trials = TrialFits(space, args, fit_args, run_dir, tracking, run_start)
+        workers = [_spawn_worker(worker_argv, run_start) for _ in range(args.n_jobs - 1)]
+        remaining = args.n_trials - trials.spent(study.get_trials(deepcopy=False))
+        if remaining > 0:
+            study.optimize(
+                trials,
+                n_trials=remaining,
+                timeout=args.timeout,
+                catch=(Exception,),
+                callbacks=[trials.stop_when_spent],
+                show_progress_bar=True,
+            )
+        for worker in workers:
+            worker.wait()
+        trials.write_results(study)
     return study
 
 
@@ -261,6 +272,8 @@ class TrialFits:
         fit_args: every trial's ``fit`` flags before its own.
         run_dir: the study's run directory; trial N runs in ``trials/N``.
         tracking: the study's MLflow run when the config logs to MLflow, else ``None``.
+        run_start: the number of this run's first trial: failed trials from it on count towards
+            ``n_trials``, earlier ones (an earlier run's) do not.
     """
 
     space: SearchSpace
@@ -268,19 +281,37 @@ class TrialFits:
     fit_args: Sequence[str]
     run_dir: Path
     tracking: StudyTracking | None
+    run_start: int = 0
+
+    def spent(self, trials: Sequence[optuna.trial.FrozenTrial]) -> int:
+        """How many of ``trials`` (of every process of the study) count towards ``n_trials``: the complete,
+        pruned and running ones, and those failed in this run (but not those failed unfitted)."""
+        return sum(trial.state in COUNTED or self._failed_in_run(trial) for trial in trials)
+
+    def _failed_in_run(self, trial: optuna.trial.FrozenTrial) -> bool:
+        return (
+            trial.state == optuna.trial.TrialState.FAIL
+            and trial.number >= self.run_start
+            and not trial.user_attrs.get("error", "").startswith(NOT_FITTED)
+        )
+
+    def stop_when_spent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Optuna's callback after each trial: stops this process once the study has spent its ``n_trials``."""
+        if self.spent(study.get_trials(deepcopy=False)) >= self.args.n_trials:
+            study.stop()
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Fits the trial and returns its best epoch's metric; an error is recorded on the trial, then raised.
 
         A trial asked for once the study already had ``n_trials`` counted trials before it (processes
-        racing for the last one: Optuna's MaxTrialsCallback counts after each trial) stops this process
-        and fails at once, unfitted, with that said in its ``error``.
+        racing for the last one: ``stop_when_spent`` counts after each trial) stops this process and
+        fails at once, unfitted, with that said in its ``error``.
         """
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        before = sum(other.number < trial.number for other in trial.study.get_trials(deepcopy=False, states=COUNTED))
+        before = self.spent([other for other in trial.study.get_trials(deepcopy=False) if other.number < trial.number])
         if before >= self.args.n_trials:
             trial.study.stop()
-            message = f"not fitted: the study had its n_trials={self.args.n_trials} trials when this one began"
+            message = f"{NOT_FITTED}the study had its n_trials={self.args.n_trials} trials when this one began"
             trial.set_user_attr("error", message)
             raise RuntimeError(message)
         fixed = {"trainer.default_root_dir": str(self.run_dir / "trials" / str(trial.number))}
@@ -432,9 +463,11 @@ def _root_dir(config: dict[str, Any]) -> Path:
     return Path((config.get("trainer") or {}).get("default_root_dir") or "runs")
 
 
-def _spawn_worker(argv: Sequence[str]) -> subprocess.Popen:
-    """Another ``tune`` process on this study (``--n_jobs``): it joins the storage as any worker does."""
-    return subprocess.Popen([sys.executable, "-m", "forecast", "tune", *argv, "--n_jobs", "1"])
+def _spawn_worker(argv: Sequence[str], run_start: int) -> subprocess.Popen:
+    """Another ``tune`` process on this study (``--n_jobs``): it joins the storage as any worker does, and
+    counts the failed trials of this run from ``run_start``, as this process does."""
+    env = os.environ | {RUN_START: str(run_start)}
+    return subprocess.Popen([sys.executable, "-m", "forecast", "tune", *argv, "--n_jobs", "1"], env=env)
 
 
 def _cli_value(value: Any) -> str:

@@ -152,6 +152,65 @@ def test_backtest_with_refits_trains_each_refit_on_the_rows_before_its_origins(
     np.testing.assert_allclose(cli.datamodule.scalings[0].offset[0], wide_frame.iloc[:140].mean(), rtol=1e-5)
 
 
+def _test_rows(metrics_csv: Path) -> pd.DataFrame:
+    """The rows of a CSVLogger's ``metrics.csv`` that hold test metrics."""
+    table = pd.read_csv(metrics_csv)
+    return table[table["test/mae_orig"].notna()] if "test/mae_orig" in table else table.iloc[:0]
+
+
+def _refit_cli(wide_csv: str, tmp_path: Path, tiny_cli, *extra: str) -> list[str]:
+    """A linear model's backtest of four origins, 12 rows apart, refitted for every two (one epoch each)."""
+    return ["backtest", "--config", str(ROOT / "configs/etth1/linear.yaml"),
+            *tiny_cli(wide_csv, tmp_path, batch_size=16), "--trainer.max_epochs", "1",
+            "--start", "2024-01-06 00:00", "--stride", "12", "--num_windows", "4", "--refit_every", "2",
+            *extra]  # fmt: skip
+
+
+def test_backtest_with_refits_logs_the_pooled_result_to_the_run_and_each_refits_to_its_own_log(
+    wide_csv, tmp_path, tiny_cli
+):
+    """The run's metrics.csv holds one test row, the result over every refit's windows (that of metrics.json),
+    as a backtest without refits does; each refit's test row is in its own log, ``refits/origin_G/``,
+    next to its training, not an unlabelled row of the run's that could pass for the result."""
+    main(_refit_cli(wide_csv, tmp_path, tiny_cli))
+    run = tmp_path / "lightning_logs" / "version_0"
+    (pooled,) = _test_rows(run / "metrics.csv").to_dict(orient="records")
+    report = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert pooled["test/mae_orig"] == pytest.approx(report["mae_orig"], rel=1e-6)
+    assert pooled["test/mse"] == pytest.approx(report["mse"], rel=1e-6)
+    table = pd.read_csv(run / "forecasts.csv")
+    for g in range(2):
+        (refit,) = _test_rows(run / "refits" / f"origin_{g}" / "metrics.csv").to_dict(orient="records")
+        windows = table[table["window"].isin([2 * g, 2 * g + 1])]  # refit g forecasts origins 2g and 2g + 1
+        error = windows[["a", "b", "c"]].to_numpy() - windows[["a_actual", "b_actual", "c_actual"]].to_numpy()
+        assert refit["test/mae_orig"] == pytest.approx(np.abs(error).mean(), rel=1e-5)
+
+
+def test_backtest_refits_keep_their_own_best_checkpoints_out_of_the_configured_dirpath(
+    wide_frame, wide_csv, tmp_path, tiny_cli
+):
+    """``checkpoint.dirpath`` holds the checkpoints of the config's own fit; refits sharing it would mix their
+    files with those and each other's. Each refit keeps its best in ``refits/origin_G/checkpoints``, where
+    it survives the other refits, and forecasts the refit's windows with it."""
+    configured = tmp_path / "checkpoints"
+    configured.mkdir()
+    (configured / "last.ckpt").write_bytes(b"the fit's")
+    main(_refit_cli(wide_csv, tmp_path, tiny_cli, "--checkpoint.dirpath", str(configured)))
+    assert [path.name for path in configured.iterdir()] == ["last.ckpt"]
+    assert (configured / "last.ckpt").read_bytes() == b"the fit's"
+    run = tmp_path / "lightning_logs" / "version_0"
+    table = pd.read_csv(run / "forecasts.csv", parse_dates=["origin"])
+    borders = []
+    for g in range(2):
+        (best,) = (run / "refits" / f"origin_{g}" / "checkpoints").glob("epoch*.ckpt")
+        refitted = Forecaster.load(best)
+        borders.append(refitted.data_state["borders"])
+        window = table[table["window"] == 2 * g]
+        expected = refitted.predict(wide_frame.loc[: window["origin"].iloc[0]])
+        np.testing.assert_allclose(window[["a", "b", "c"]], expected[["a", "b", "c"]], rtol=1e-5)
+    assert borders[0] != borders[1]  # two files, each of its own refit
+
+
 def test_backtest_refuses_refits_of_a_checkpoint(wide_csv, tmp_path):
     data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
     model = Forecaster(lookback=24, horizon=6, input_size=3, target_size=3, encoder=IdentityEncoder, head=LastValueHead)

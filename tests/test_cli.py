@@ -134,6 +134,20 @@ def test_predict_writes_the_forecast_after_the_data(fitted, tiny_cli):
     np.testing.assert_allclose(table[["a", "b"]].to_numpy(), forecast[0], rtol=1e-4)
 
 
+def test_predict_needs_only_the_lookback_of_history_whatever_the_split(fitted, tiny_cli):
+    """The recent rows of the data, fewer than a split's parts would need, forecast as the library does."""
+    root, _, frame, _ = fitted
+    recent = root / "recent.csv"
+    frame.iloc[-24:].to_csv(recent)  # the lookback: no room for a horizon, let alone validation and test parts
+    output = root / "recent_forecast.csv"
+    in_process("predict", "--ckpt_path", "last", "--prediction_writer.output", str(output), root=root,
+               csv=str(recent), tiny_cli=tiny_cli)  # fmt: skip
+    table = pd.read_csv(output, parse_dates=["time"])
+    expected = Forecaster.load(resolve_checkpoint("last", root)).predict(frame.iloc[-24:])
+    assert list(table["time"]) == list(expected["time"])
+    np.testing.assert_allclose(table[["a", "b"]].to_numpy(), expected[["a", "b"]].to_numpy(), rtol=1e-5)
+
+
 def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted, tiny_cli):
     root, csv, _, _ = fitted
     in_process("fit", "--ckpt_path", "last", "--trainer.max_epochs", "3", root=root, csv=csv, tiny_cli=tiny_cli)

@@ -95,6 +95,19 @@ def test_unseen_series_are_scaled_by_their_own_history(trained):
     np.testing.assert_allclose(u2, 3 * u1 + 7, rtol=1e-4)
 
 
+def test_forecasts_join_back_onto_a_history_with_integer_ids(trained):
+    model, _ = trained
+    history = long_series().assign(id=lambda rows: rows["id"].map({"s0": 10, "s1": 11, "s2": 12}))
+    table = model.predict(history)
+    assert table["id"].dtype == history["id"].dtype
+    last = history.groupby("id")["y"].last().rename("last")
+    joined = table.merge(last, left_on="id", right_index=True, validate="many_to_one")
+    assert len(joined) == len(table) and sorted(joined["id"].unique()) == [10, 11, 12]
+    texts = model.predict(history.assign(id=lambda rows: rows["id"].astype(str)))
+    assert texts["id"].tolist() == table["id"].astype(str).tolist()
+    np.testing.assert_array_equal(table["y"], texts["y"])  # the same series, only typed otherwise
+
+
 def test_predict_of_a_frame_without_the_id_column_names_it(trained):
     """Three series stacked without their ids would be read as one wide series: refused, naming the column."""
     model, _ = trained

@@ -16,7 +16,9 @@ from forecast import Forecaster
 from forecast.cli import main as cli_main
 from forecast.search_space import Param, SearchSpace
 from forecast.study_results import trials_table, write_results
+from forecast.study_tracking import StudyTracking
 from forecast.tune import TrialFits, TuneArgs, config_keys, find_lr, tune
+from forecast.tune import main as tune_main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = str(ROOT / "configs/quickstart.yaml")
@@ -146,6 +148,21 @@ def test_a_trial_asked_for_once_the_study_has_its_trials_stops_unfitted(tmp_path
     assert not (tmp_path / "trials").exists()
 
 
+def test_failed_trials_count_towards_n_trials_but_one_failed_unfitted_does_not(tmp_path):
+    """Trials that fail (here sampling: a log scale with a step) stop the study at n_trials; a trial that
+    another process lost the race with never ran, so it leaves one more trial to run."""
+    space = SearchSpace({"model.x": {"float": [1e-4, 1e-2]}})
+    space.params = [Param("model.x", "float", bounds=(1e-4, 1e-2), log=True, step=1e-4)]
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    lost = {"error": "not fitted: the study had its n_trials=3 trials when this one began"}
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs=lost))
+    fits = TrialFits(space, TuneArgs(n_trials=3), [], tmp_path, None)
+    study.optimize(fits, n_trials=10, catch=(ValueError, RuntimeError))
+    errors = [trial.user_attrs["error"] for trial in study.trials[2:]]
+    assert sum(error.startswith("ValueError:") for error in errors) == 2
+
+
 def test_results_of_a_study_whose_trials_all_still_run(tmp_path):
     study = optuna.create_study()
     study.ask()
@@ -185,6 +202,15 @@ def test_conditional_key_is_checked_in_the_config_where_it_exists(tiny_keys):
     unconditional = SearchSpace({"model.encoder": choice, "model.encoder.init_args.highway_bias": {"float": [-3, 0]}})
     with pytest.raises(ValueError, match="'model.encoder.init_args.highway_bias' is not a key of the config"):
         unconditional.check_keys(tiny_keys)
+
+
+def test_string_choices_of_a_conditional_key_are_checked_under_its_condition(tiny_keys):
+    """``threshold_mode`` exists only once the scheduler is ReduceLROnPlateau (the config has none)."""
+    plateau = "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    mode = {"choice": ["rel", "abs"], "when": {"model.lr_scheduler": plateau}}
+    SearchSpace(
+        {"model.lr_scheduler": {"choice": [plateau]}, "model.lr_scheduler.init_args.threshold_mode": mode}
+    ).check_keys(tiny_keys)
 
 
 def test_grouped_data_keys_are_search_keys_and_a_flat_one_names_its_group(tiny_keys):
@@ -320,24 +346,69 @@ def test_lr_find_writes_its_plot_and_suggested_rate(tiny_csv, tmp_path):
     assert (tmp_path / "lr_find.png").stat().st_size > 0
 
 
-def test_mlflow_logs_the_study_as_parent_of_its_trial_runs(tiny_csv, tmp_path, monkeypatch):
+def mlflow_flags(uri: str, artifacts: Path) -> list[str]:
+    """``fit`` flags that log to MLflow at ``uri``, in the experiment ``tiny`` with its artifacts in ``artifacts``
+    (a database's would go to ``./mlruns``)."""
+    return ["--trainer.logger", "lightning.pytorch.loggers.MLFlowLogger", "--trainer.logger.init_args.tracking_uri",
+            uri, "--trainer.logger.init_args.experiment_name", "tiny",
+            "--trainer.logger.init_args.artifact_location", str(artifacts)]  # fmt: skip
+
+
+@pytest.mark.parametrize("store", ["file", "sqlite"])
+def test_mlflow_logs_the_study_as_parent_of_its_trial_runs(store, tiny_csv, tmp_path, monkeypatch):
+    """A folder and a database (the README's ``sqlite:`` URI) as tracking URI; the study's run ends FINISHED."""
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses a plain folder without it
-    uri = f"file:{tmp_path / 'mlruns'}"
-    logger = ["--trainer.logger", "lightning.pytorch.loggers.MLFlowLogger", "--trainer.logger.init_args.tracking_uri",
-              uri, "--trainer.logger.init_args.experiment_name", "tiny"]  # fmt: skip
+    uri = f"file:{tmp_path / 'mlruns'}" if store == "file" else f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": True}}, n_trials=1,
                     run_dir=str(tmp_path / "run"), study_name="mlflow")  # fmt: skip
-    study = tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1", *logger))
+    study = tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1", *mlflow_flags(uri, tmp_path / "artifacts")))
+    assert "error" not in study.trials[0].user_attrs
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parent = next(run for run in runs if run.info.run_id == study.user_attrs["mlflow_run_id"])
+    assert parent.info.status == "FINISHED"
     (child,) = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert child.info.status == "FINISHED"
     assert child.data.metrics["val/loss"] == pytest.approx(study.best_value)
     assert float(child.data.params["optimizer/init_args/lr"]) == pytest.approx(
         study.best_params["model.optimizer.init_args.lr"]
     )
     assert {"trials.csv", "best.yaml"} <= {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}
+
+
+def test_a_study_stopped_by_an_error_ends_its_mlflow_run_failed(tiny_csv, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+
+    def interrupted(self, trial):
+        raise KeyboardInterrupt  # Ctrl-C during the first trial
+
+    monkeypatch.setattr(TrialFits, "__call__", interrupted)
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, n_trials=1, run_dir=str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        tune(args, tiny_fit_args(tiny_csv, *mlflow_flags(uri, tmp_path / "artifacts")))
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert run.info.status == "FAILED"
+
+
+def test_a_resumed_study_runs_its_ended_mlflow_run_again(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    config = {"trainer": {"logger": {"class_path": "lightning.pytorch.loggers.MLFlowLogger",
+                                     "init_args": {"tracking_uri": uri, "experiment_name": "tiny"}}}}  # fmt: skip
+    study = optuna.create_study()
+    with StudyTracking.of(config, study):
+        pass
+    client = mlflow.MlflowClient(uri)
+    run_id = study.user_attrs["mlflow_run_id"]
+    assert client.get_run(run_id).info.status == "FINISHED"
+    with StudyTracking.of(config, study):
+        assert client.get_run(run_id).info.status == "RUNNING"
+    assert client.get_run(run_id).info.status == "FINISHED"
 
 
 def start_worker(csv: str, run_dir: Path, name: str, *extra: str) -> subprocess.Popen:
@@ -371,6 +442,17 @@ def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path):
     table = assert_finished_once(tmp_path, 4)
     assert table["user_attrs_worker"].nunique() == 2
     assert (tmp_path / "param_importances.png").stat().st_size > 0
+
+
+def test_failed_trials_count_towards_n_trials_over_all_processes(tiny_csv, tmp_path, monkeypatch):
+    """A metric no epoch logs fails every trial: ``--n_jobs 2 --n_trials 2`` fits two trials in all, not two
+    in each process."""
+    monkeypatch.chdir(ROOT)  # the second process runs `python -m forecast` here
+    space = '{"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": true}}'
+    tune_main([*tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"), "--space", space, "--metric", "val/nope",
+               "--n_trials", "2", "--n_jobs", "2", "--run_dir", str(tmp_path), "--study_name", "nope"])  # fmt: skip
+    errors = pd.read_csv(tmp_path / "trials.csv")["user_attrs_error"]
+    assert errors.str.contains("metric='val/nope' was not logged").sum() == 2  # others failed unfitted, if any
 
 
 @pytest.mark.slow  # 16 s; its small form, two workers on one storage, runs by default
