@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from torch.utils.data import DataLoader
 
+from .callbacks import run_directory
 from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
 from .data.splits import Windows
@@ -202,8 +203,7 @@ def refit_and_test(
     fitting = [callback for callback in callbacks if not isinstance(callback, BasePredictionWriter)]
     state = datamodule.borders, datamodule.scalings
     run = Trainer(**settings | {"callbacks": []})  # the run's loggers, and its directory: the report's
-    directory_of_run = run.log_dir or run.default_root_dir  # a logger with no local directory has none
-    tester = Trainer(**settings | {"callbacks": [report], "logger": False, "default_root_dir": directory_of_run})
+    tester = Trainer(**settings | {"callbacks": [report], "logger": False, "default_root_dir": run_directory(run)})
     try:
         for g, group in enumerate(groups):
             logger = CSVLogger(directory.parent, name=directory.name, version=f"origin_{g}")

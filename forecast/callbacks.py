@@ -14,7 +14,21 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .predict import forecast_table
 
-__all__ = ["FiniteLossCheck", "PredictionWriter", "RandomStateCheckpoint", "ResumableModelCheckpoint", "gather_windows"]
+__all__ = [
+    "FiniteLossCheck",
+    "PredictionWriter",
+    "RandomStateCheckpoint",
+    "ResumableModelCheckpoint",
+    "gather_windows",
+    "run_directory",
+]
+
+
+def run_directory(trainer: L.Trainer) -> Path:
+    """Where a run's files go: the trainer's ``log_dir``, or ``default_root_dir`` under a logger that keeps no
+    local directory (``MLFlowLogger`` with a ``sqlite:`` or ``http:`` tracking URI). The same on every
+    process: ``log_dir`` is broadcast from rank zero."""
+    return Path(trainer.log_dir or trainer.default_root_dir)
 
 
 def gather_windows(windows: dict[str, np.ndarray] | None, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
@@ -72,7 +86,7 @@ class PredictionWriter(BasePredictionWriter):
             stacked.get("quantiles"),  # (N, H, C_out, Q)
             pl_module.loss.levels,
         )
-        path = Path(self.output) if self.output else Path(trainer.log_dir) / "predictions.csv"
+        path = Path(self.output) if self.output else run_directory(trainer) / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".parquet":
             table.to_parquet(path, index=False)

@@ -12,7 +12,7 @@ from lightning.pytorch.trainer import Trainer
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .backtest import REFITS_DIRECTORY
-from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint, ResumableModelCheckpoint
+from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint, ResumableModelCheckpoint, run_directory
 from .checkpointing import AtomicCheckpointIO, read_checkpoint
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
@@ -89,7 +89,7 @@ class RunConfigCallback(SaveConfigCallback):
         """Writes ``config.yaml`` into ``trainer.default_root_dir`` when the run has no log directory (rank zero)."""
         if self.save_to_log_dir:
             return
-        directory = Path(trainer.default_root_dir)
+        directory = run_directory(trainer)
         directory.mkdir(parents=True, exist_ok=True)
         path = str(directory / self.config_filename)
         self.parser.save(self.config, path, skip_none=False, overwrite=self.overwrite, multifile=self.multifile)
@@ -193,7 +193,7 @@ class ForecastCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
-        rank_zero_info(f"run directory: {self.trainer.log_dir or self.trainer.default_root_dir}")
+        rank_zero_info(f"run directory: {run_directory(self.trainer)}")
         rank_zero_info(f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}")
 
 

@@ -7,13 +7,13 @@ whose network loses to a naive forecast on validation forecasts that naive forec
 """
 
 import json
-from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .batch import Batch
+from .callbacks import run_directory
 from .data.calendar import seasonal_period
 from .nn.baselines import seasonal_naive
 
@@ -152,7 +152,7 @@ class NaiveComparison(L.Callback):
             rank_zero_warn(f"{message}; with naive_comparison.fallback its checkpoint forecasts the {winner}")
         else:
             rank_zero_warn(f"{message}; the model loses to a naive forecast on validation")
-        directory = Path(trainer.log_dir or trainer.default_root_dir)  # on every process: log_dir broadcasts
+        directory = run_directory(trainer)  # on every process
         if trainer.is_global_zero:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "naive_comparison.json").write_text(

@@ -13,7 +13,6 @@ import copy
 import importlib.util
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -24,7 +23,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from .batch import Batch
-from .callbacks import gather_windows
+from .callbacks import gather_windows, run_directory
 from .data.datamodule import TimeSeriesDataModule
 from .metrics import HorizonMetrics, overall
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
@@ -181,7 +180,7 @@ class EvaluationReport(L.Callback):
         wanted = data is not None and (self.write_forecasts or self.num_plots) and not sharded
         kept = self._gathered() if wanted else None
         state = data.state_dict() if data is not None else None  # on every process: a sharded one gathers it
-        directory = Path(trainer.log_dir or trainer.default_root_dir)  # on every process: log_dir broadcasts
+        directory = run_directory(trainer)  # on every process
         if not trainer.is_global_zero:
             return
         directory.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,5 @@
 """ForecastTrainer: Lightning's Trainer with ``backtest``, the CLI subcommand of that name."""
 
-from pathlib import Path
 from typing import Any
 
 from lightning import LightningModule, Trainer
@@ -14,6 +13,7 @@ from .backtest import (
     refit_and_test,
     refit_groups,
 )
+from .callbacks import run_directory
 from .checkpointing import read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 
@@ -97,6 +97,6 @@ class ForecastTrainer(Trainer):
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)
         check_refit_start(datamodule, groups)
         report, others = backtest_report(callbacks, datamodule, passes=len(groups))
-        directory = Path(self.log_dir or self.default_root_dir) / REFITS_DIRECTORY
+        directory = run_directory(self) / REFITS_DIRECTORY
         refit_and_test(self.settings, others, model, datamodule, groups, report, directory)
         return [{f"test/{name}": value for name, value in report.metrics.items()}]

@@ -1,7 +1,9 @@
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecast.cli import main
 
@@ -19,3 +21,26 @@ def test_prediction_writer_adds_monotone_quantile_columns(wide_csv, tmp_path, ti
         low, median, high = (table[f"{target}_q{level}"].to_numpy() for level in (0.1, 0.5, 0.9))
         assert np.all(low <= median) and np.all(median <= high)
         np.testing.assert_allclose(table[target], median, rtol=1e-6)  # the point forecast is the median
+
+
+def test_predictions_go_to_the_run_directory_under_a_logger_without_a_local_one(wide_csv, tmp_path, tiny_cli):
+    """An MLflow logger on a database keeps no folder (``trainer.log_dir`` is None): the table goes to
+    ``default_root_dir``, as the run's config and reports do."""
+    pytest.importorskip("mlflow")
+    logger = {
+        "class_path": "lightning.pytorch.loggers.MLFlowLogger",
+        "init_args": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "artifact_location": str(tmp_path)},
+    }
+    main(
+        [
+            "predict",
+            "--config",
+            str(QUANTILE_CONFIG),
+            *tiny_cli(wide_csv, tmp_path),
+            "--trainer.logger",
+            json.dumps(logger),
+        ]
+    )
+    table = pd.read_csv(tmp_path / "predictions.csv")
+    assert list(table.columns[:5]) == ["id", "time", "a", "b", "c"] and len(table) > 0
+    assert (tmp_path / "config.yaml").is_file()
