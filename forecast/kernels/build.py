@@ -6,7 +6,8 @@ cached under ``$XDG_CACHE_HOME/forecast/kernels`` (else ``~/.cache/forecast/kern
 of the source, the compiler command, the flags and the CPU, so an edited source, another compiler or
 another machine sharing the home folder builds anew. It is written to a temporary file and renamed into
 place: processes that compile at once (DDP ranks, DataLoader workers, parallel tests) each load a
-complete library.
+complete library. A cached file that does not load (cut short by a crash) is built again, and a cache
+folder that cannot be written (a read-only home) gives way to a temporary folder of the process's own.
 
 ``-fopenmp`` links the system's ``libgomp.so.1``; when torch ships its own ``libgomp.so.1`` and has been
 imported first (``forecast.kernels`` imports it), the loader reuses that one by its name, so the kernels
@@ -47,16 +48,19 @@ def load_library(source: Path) -> ctypes.CDLL:
             itself, as ``sru_cpu.c`` does, is fine).
 
     Raises:
-        OSError: no compiler, a failed compilation (the message ends with the compiler's output) or a
-            library the loader refuses.
+        OSError: no compiler (the message says how to get one), a failed compilation (the message ends
+            with the compiler's output) or a library the loader refuses.
     """
     compiler = shlex.split(os.environ.get("CC", "cc"))
     identity = [source.read_text(), *compiler, *FLAGS, *LIBRARIES, sys.platform, _cpu()]
     key = hashlib.sha256("\0".join(identity).encode()).hexdigest()
     library = cache_dir() / f"{source.stem}-{key[:16]}.so"
-    if not library.exists():
-        _compile(compiler, source, library)
-    return ctypes.CDLL(str(library))
+    if library.exists():
+        try:
+            return ctypes.CDLL(str(library))
+        except OSError:  # cut short by a crash, or a file this user may not read: built anew below
+            pass
+    return ctypes.CDLL(str(_compile(compiler, source, library)))
 
 
 def _cpu() -> str:
@@ -68,17 +72,30 @@ def _cpu() -> str:
     return "\n".join(sorted({line for line in lines if line.startswith(("model name", "flags", "Features"))}))
 
 
-def _compile(compiler: list[str], source: Path, library: Path) -> None:
-    library.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(suffix=".so", prefix=f".{library.stem}-", dir=library.parent)
+def _compile(compiler: list[str], source: Path, library: Path) -> Path:
+    """Compile ``source`` into a temporary file renamed to ``library``, or to a file of the same name in a
+    new temporary folder when ``library``'s folder cannot be written (a read-only home); returns where."""
+    try:
+        library.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(suffix=".so", prefix=f".{library.stem}-", dir=library.parent)
+    except OSError:
+        library = Path(tempfile.mkdtemp(prefix="forecast-kernels-")) / library.name
+        handle, partial = tempfile.mkstemp(suffix=".so", prefix=f".{library.stem}-", dir=library.parent)
     os.close(handle)
     try:
-        result = subprocess.run(
-            [*compiler, *FLAGS, str(source), *LIBRARIES, "-o", partial], capture_output=True, text=True
-        )
+        command = [*compiler, *FLAGS, str(source), *LIBRARIES, "-o", partial]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True)
+        except FileNotFoundError:
+            raise OSError(
+                f"no C compiler `{compiler[0]}` on this machine: install one with OpenMP (e.g. gcc), or point $CC "
+                "at one"
+            ) from None
         if result.returncode != 0:
             raise OSError(f"`{shlex.join(compiler)}` failed on {source.name}: {result.stderr.strip()[-2000:]}")
+        os.chmod(partial, 0o755)  # mkstemp's 0600 would keep the other users of a shared cache from loading it
         os.replace(partial, library)
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+    return library

@@ -38,8 +38,7 @@ def cpu_library() -> ctypes.CDLL | None:
         library = load_library(_SOURCE)
     except OSError as error:
         warnings.warn(
-            f"The SRU's compiled CPU kernel is not available ({error}); it runs through its slower tensor-op "
-            "path. Install a C compiler with OpenMP (e.g. gcc), or point $CC at one, for the fused kernel.",
+            f"The SRU's compiled CPU kernel is not available ({error}); it runs through its slower tensor-op path.",
             stacklevel=4,
         )
         return None

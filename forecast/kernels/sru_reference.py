@@ -67,6 +67,8 @@ def check_recurrence_inputs(
     batch, steps, dirs, components, size = u.shape
     if components == 3 and highway is None:
         raise ValueError("u has 3 components [x~, f, r]: pass the highway x' (B, T, dirs, D), or give u a 4th")
+    if components == 4 and highway is not None:  # two highways: the kernels would leave u[..., 3]'s gradient unset
+        raise ValueError("u has 4 components [x~, f, r, x']: its 4th is the highway, so pass highway=None")
     expected = {"highway": (batch, steps, dirs, size), "v": (2, dirs, size), "b": (2, dirs, size)}
     expected["c0"] = (batch, dirs, size)
     for name, tensor in {"highway": highway, "v": v, "b": b, "c0": c0}.items():

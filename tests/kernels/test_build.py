@@ -46,5 +46,30 @@ def test_build_reports_the_compiler_error_and_leaves_no_file(empty_cache, tmp_pa
 
 def test_build_without_a_compiler_raises_os_error(empty_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("CC", "forecast-test-no-such-compiler")
-    with pytest.raises(OSError, match="forecast-test-no-such-compiler"):
+    with pytest.raises(OSError, match="no C compiler `forecast-test-no-such-compiler`.* install one"):
         build.load_library(write_source(tmp_path, "int answer(void) { return 42; }\n"))
+
+
+def test_build_rebuilds_a_cached_library_that_does_not_load(empty_cache, tmp_path, monkeypatch):
+    source = write_source(tmp_path, "int answer(void) { return 42; }\n")
+    build.load_library(source)  # its file's name; the file itself is loaded now, so it is left alone
+    (built,) = empty_cache.iterdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other"))
+    cached = build.cache_dir() / built.name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")  # cut short, as by a crash while it was written
+    assert build.load_library(source).answer() == 42
+    assert cached.stat().st_size > 0
+
+
+def test_build_in_a_cache_folder_that_cannot_be_written_uses_a_folder_of_its_own(monkeypatch, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the cache folder would be under a file: it cannot be made
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    assert build.load_library(write_source(tmp_path, "int answer(void) { return 42; }\n")).answer() == 42
+
+
+def test_build_leaves_a_library_every_user_of_a_shared_cache_can_load(empty_cache, tmp_path):
+    build.load_library(write_source(tmp_path, "int answer(void) { return 42; }\n"))
+    (cached,) = empty_cache.iterdir()
+    assert cached.stat().st_mode & 0o555 == 0o555  # read and execute for the owner, the group and others

@@ -282,3 +282,14 @@ def test_sru_rejects_shapes_the_kernels_would_read_past():
         sru_recurrence(u, highway[:, :6], v, b, c0)
     with pytest.raises(ValueError, match=r"u must be \(B, T, dirs, 3 or 4, D\)"):
         sru_recurrence(u[:, :, 0], highway, v, b, c0)
+
+
+def test_sru_rejects_a_highway_beside_a_fourth_component():
+    """A 4-component u already carries x': with a highway passed as well, the kernels never wrote u[..., 3]'s
+    gradient and returned what the memory held (1e+71, say) where the reference gives 0."""
+    u, highway, v, b, c0 = make_inputs(1, 4)
+    highway = torch.randn(u.shape[0], u.shape[1], 1, u.shape[4], dtype=u.dtype)
+    with pytest.raises(ValueError, match="its 4th is the highway, so pass highway=None"):
+        sru_recurrence(u, highway, v, b, c0)
+    with pytest.raises(ValueError, match="its 4th is the highway"):
+        SRURecurrenceCPU.apply(u, highway, v, b, c0, False)
