@@ -19,7 +19,8 @@ state (``Forecaster.load(path).data_state``, plain lists):
    fits a series the checkpoint does not know on its own history).
 3. Lay out the windows: ``past`` (B, L, C_in) is the last ``lookback`` rows of
    ``[targets | past covariates]``; ``future`` (B, H, C_fut) the ``horizon`` rows after them of
-   ``[future covariates | calendar features]`` (features computed from the times and ``data_state["freq"]``, as
+   ``[future covariates | calendar features]`` (features computed from the times and ``data_state["freq"]``, in the
+   time zone ``data_state["time_zone"]`` (``None``: times without one; absent in older checkpoints), as
    ``forecast.data.calendar.calendar_features`` does); ``static`` (B, S) per series the columns
    ``data_state["static_covariates"]`` in order, a text category as its index in
    ``data_state["vocabularies"][column]``, a number scaled with ``data_state["scaling"]["statics"]``.

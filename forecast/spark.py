@@ -72,7 +72,9 @@ def predict(
     The checkpoint path must be readable on every executor (a shared file system; any local path
     in ``local`` mode). Pass only the columns the model reads, to ship less. Times are handed to
     pandas in the session time zone, so hourly history in a zone with daylight saving time needs
-    ``spark.sql.session.timeZone`` set to ``UTC`` (or ``TimestampNTZType`` times).
+    ``spark.sql.session.timeZone`` set to ``UTC`` (or ``TimestampNTZType`` times). For a checkpoint
+    trained on times with a time zone, they are read as times of the session's zone, then converted
+    to the checkpoint's, as ``Forecaster.predict`` converts them.
 
     Args:
         frame: history in the long layout: the checkpoint's id and time columns, its targets and
@@ -119,7 +121,14 @@ def predict(
     path = str(Path(checkpoint).resolve())
     options = {"horizon": horizon, "batch_size": batch_size, "rows_per_call": rows_per_call}
 
+    zone = load_cached(checkpoint).data_state.get("time_zone")
+    session_zone = frame.sparkSession.conf.get("spark.sql.session.timeZone")
+
     def forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        if zone is not None:  # Spark hands times over without a zone, in its session's; the checkpoint's had one
+            batches = (
+                batch.assign(**{time_column: batch[time_column].dt.tz_localize(session_zone)}) for batch in batches
+            )
         return predict_batches(batches, path, **options)
 
     return grouped.mapInPandas(forecasts, schema)

@@ -118,6 +118,20 @@ def test_horizon_metrics_mase_stays_finite_on_a_flat_training_history():
     assert torch.isfinite(mase).all() and (mase > 1e5).all()
 
 
+def test_horizon_metrics_mase_leaves_out_the_windows_of_series_without_a_scale():
+    """A series with no training rows (it only tests) has no MASE scale: MASE is that of the others, the
+    other metrics count every window, and with no scale at all MASE is NaN."""
+    forecast, target = torch.tensor([[[3.0]], [[1.0]], [[5.0]]]), torch.zeros(3, 1, 1)
+    metric = HorizonMetrics(horizon=1, target_size=1)
+    metric.update(forecast, target, scale=torch.tensor([[2.0], [float("nan")], [10.0]]))
+    cells = metric.compute()
+    assert cells["mase"].item() == pytest.approx((3 / 2 + 5 / 10) / 2)
+    assert cells["mae"].item() == pytest.approx(3.0)
+    unscaled = HorizonMetrics(horizon=1, target_size=1)
+    unscaled.update(forecast, target, scale=torch.full((3, 1), float("nan")))
+    assert unscaled.compute()["mase"].isnan().all()
+
+
 def test_seasonal_naive_scale_reads_each_series_training_rows_only():
     # Series 0 trains on rows 0-3 (errors at period 2: |2 - 0|, |6 - 1| -> 3.5); series 1 on 3 rows (|4 - 4| = 0).
     values = torch.tensor([[0.0], [1.0], [2.0], [6.0], [100.0], [4.0], [9.0], [4.0], [-50.0]])

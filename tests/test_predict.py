@@ -382,3 +382,18 @@ def test_predict_leaves_out_columns_the_checkpoint_did_not_read(trained):
 def test_predict_refuses_what_is_not_a_frame_or_a_whole_horizon(trained, history, options, error, message):
     with pytest.raises(error, match=message):
         trained[0].predict(history(), **options)
+
+
+def test_predict_reads_history_in_another_time_zone_at_the_checkpoints(tmp_path):
+    """Trained on Berlin times with hour features: the same history in UTC gives the same forecasts at the same
+    times (the hour features are computed in Berlin, as in training); history without a time zone is refused."""
+    history = long_series(periods=100).assign(time=lambda frame: frame["time"].dt.tz_localize("Europe/Berlin"))
+    data = {"calendar": Calendar(features=["hour"]), "batch_size": 32}
+    trainer = quiet_trainer(tmp_path) | {"max_epochs": 1}
+    model = forecast.fit(history, lookback=24, horizon=6, data=data, model=TINY, trainer=trainer)
+    expected = model.predict(history)
+    pd.testing.assert_frame_equal(model.predict(history.assign(time=history["time"].dt.tz_convert("UTC"))), expected)
+    with pytest.raises(
+        ForecastDataError, match="trained on times in time zone Europe/Berlin, but the data's have none"
+    ):
+        model.predict(history.assign(time=history["time"].dt.tz_localize(None)))

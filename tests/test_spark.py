@@ -90,6 +90,28 @@ def test_spark_predict_equals_predict_for_many_series(session, count, rows_per_c
     pd.testing.assert_frame_equal(sorted_table(forecasts), expected, check_dtype=False, rtol=1e-5)
 
 
+def test_spark_predict_with_a_checkpoint_trained_on_zoned_times_equals_predict(session, tmp_path):
+    """Spark hands the executors times without a zone; a checkpoint that recorded one reads them in it."""
+    import forecast
+
+    steps = np.arange(300)
+    times = pd.date_range("2024-03-25", periods=300, freq="h", tz="Europe/Berlin")  # across a clock change
+    frame = pd.concat(
+        [
+            pd.DataFrame({"id": name, "time": times, "y": shift + np.sin(steps / 4)})
+            for name, shift in [("a", 0), ("b", 5)]
+        ]
+    )
+    options = {"max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "logger": False}
+    data = {"calendar": forecast.Calendar(features=["hour"]), "batch_size": 64}
+    forecast.fit(frame, lookback=24, horizon=6, data=data, trainer=options)
+    (checkpoint,) = tmp_path.glob("**/last.ckpt")
+    expected = load_cached(checkpoint).predict(frame)
+    expected["time"] = expected["time"].dt.tz_convert("UTC").dt.tz_localize(None)  # the session's zone, as Spark gives
+    result = spark.predict(session.createDataFrame(frame), checkpoint).toPandas()
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
 def test_spark_predict_keeps_integer_ids(session):
     frame = history(20).assign(id=lambda rows: rows["id"].str[1:].astype("int64"))
     result = spark.predict(session.createDataFrame(frame), CHECKPOINT)

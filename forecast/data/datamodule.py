@@ -29,6 +29,8 @@ from .validate import (
     check_naive_scale,
     check_times,
     find_future_rows,
+    first_off_step,
+    long_enough,
     repair_missing,
 )
 from .windows import WindowDataset, collate_batch
@@ -87,8 +89,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             rows, and (when ``columns.targets`` are named) only the id, time and role columns are read:
             Parquet skips the rest unread.
         shard: ``series``: under distributed training each process reads, checks and buffers only its
-            share of the series of long data (see ``forecast.data.sharding``), from ``setup`` on;
-            ``none``: every process holds all series.
+            share of the series of long data (see ``forecast.data.sharding``), from ``setup`` on
+            (``drop_short`` leaves the short series out before they are shared out); ``none``: every
+            process holds all series.
     """
 
     def __init__(
@@ -141,7 +144,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 raise ValueError("data.sampling: series draws from all series; with data.shard: series use windows")
             self._index = series_index(source, columns)
             self._index = self._index[self._index["id"].isin([str(name) for name in series or self._index["id"]])]
-            series = list(self._index["id"][:1])  # the first series tells the columns and the frequency
+            self._index = self._without_short_series(self._index)
+            longest = self._index.sort_values("rows", ascending=False, kind="stable")
+            series = list(longest["id"][:1])  # the longest series tells the columns and the frequency
         frame, rows = self._read_source(series)
         self.roles = resolve_roles(list(frame.columns), columns, list(frame.index.names))
         self._read(frame, rows, freq)
@@ -170,14 +175,29 @@ class TimeSeriesDataModule(L.LightningDataModule):
         columns = self.columns
         return read_source(self._source, columns.id_column, columns.time_column, columns.to_read(), series)
 
-    def _read(self, frame: pd.DataFrame, rows: np.ndarray | None, freq: str | None) -> None:
-        """Validate the frame (whose rows are ``rows`` of the frame as given) into the series table, and
-        take what follows from it."""
+    def _without_short_series(self, index: pd.DataFrame) -> pd.DataFrame:
+        """The series index (``shard: series``) without the series of fewer rows than a window needs, which
+        ``drop_short`` leaves out (with a warning) before the series are shared out; without it, refused."""
+        rows = index["rows"].to_numpy()  # rows with targets are no more: a series short here is short
+        keep = long_enough(list(index["id"]), rows, self.lookback, self._rows_after, self.hparams["drop_short"])
+        return index[keep]
+
+    @property
+    def _rows_after(self) -> int:
+        """The rows a series needs after a window's lookback: the horizon, where the split evaluates."""
+        return self.horizon if self.split.evaluates else 0
+
+    def _read(
+        self, frame: pd.DataFrame, rows: np.ndarray | None, freq: str | None, share: tuple[int, int] | None = None
+    ) -> None:
+        """Validate the frame (whose rows are ``rows`` of the frame as given; ``share``: process and number of
+        processes, when it holds one process's share of the series) into the series table, and take what
+        follows from it."""
         table = to_table(frame, self.roles, self.columns.id_column, self.columns.time_column, rows)
         self.freq = check_times(table, freq)
         find_future_rows(table, self.roles)
-        rows_after = self.horizon if self.split.evaluates else 0
-        self.table = table = check_lengths(table, self.lookback, rows_after, self.hparams["drop_short"])
+        drop_short = self.hparams["drop_short"]
+        self.table = table = check_lengths(table, self.lookback, self._rows_after, drop_short, share)
         self._given = table.values  # as read: repairs are redone from these whenever the borders move
         self.series_names = table.names
         self.start_times = list(table.times[table.offsets[:-1]])
@@ -205,10 +225,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
             self._read_shard(stage)
         if self.scalings is None:
             self.scalings = self.fit_scalings()
-        if stage == "test":  # its report gives MASE, whose scale needs training rows in every series
-            check_naive_scale(self.borders[:, 0], self.seasonal_period, self.series_names)
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
             self._windows(part)
+        if stage == "test":  # its report gives MASE, whose scale needs training rows in every series tested
+            tested = np.flatnonzero(self._windows("test").counts)
+            check_naive_scale(self.borders[tested, 0], self.seasonal_period, [self.series_names[i] for i in tested])
 
     def _read_shard(self, stage: str) -> None:
         """Read, check and keep this process's series only (``shard: series``)."""
@@ -218,7 +239,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         ids = self._index["id"].tolist()
         owners = assign_shards(ids, self._index["rows"].to_numpy(), size)
         self._shard = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
-        self._read(*self._read_source(self._shard), self.freq)
+        self._read(*self._read_source(self._shard), self.freq, share=(rank, size))
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
@@ -368,11 +389,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data that predict needs: column roles, frequency, scalings, vocabularies, series, borders."""
+        """Plain data that predict needs: column roles, frequency, time zone, scalings, vocabularies, series,
+        borders."""
         if self.scalings is None:
             return {}
         state = {
             **self._schema(),
+            "time_zone": _zone(self.table.times),
             "lookback": self.lookback,
             "horizon": self.horizon,
             "series": list(self.series_names),
@@ -385,11 +408,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
         return merge_states(gather_objects(state)) if self.shard == "series" else state  # every series' state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Take the scalings and vocabularies of a checkpoint, after checking it fits these data.
+        """Take the scalings and vocabularies of a checkpoint, after checking it fits these data, and its
+        time zone: times in another are converted to it (``_to_time_zone``).
 
         Raises:
             ForecastDataError: the checkpoint was trained on other columns, calendar features or
-                frequency, or (scaled per series) lacks a series of these data.
+                frequency, on times with a time zone where these have none or the reverse, or (scaled per
+                series) lacks a series of these data.
         """
         if not state:
             return
@@ -399,6 +424,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
                     f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
                     f"{key}={value!r}; set data.{GROUPED_KEYS.get(key, key)} to match the checkpoint"
                 )
+        if "time_zone" in state:  # checkpoints before it was recorded: their times are taken as given
+            self._to_time_zone(state["time_zone"])
         scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in _SCALED)
         if state["scale_per_series"]:
             position = {name: i for i, name in enumerate(state["series"])}
@@ -413,3 +440,45 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.scalings, self.scaling = scalings, replace(self.scaling, per_series=state["scale_per_series"])
         self.vocabularies = state["vocabularies"]
         self._buffer = self._static = self._naive_scale = None
+
+    def _to_time_zone(self, zone: str | None) -> None:
+        """The times in the checkpoint's time zone ``zone``, the same instants, so that the calendar features
+        are those that training computed (``None``: the checkpoint's times had none).
+
+        Raises:
+            ForecastDataError: one of the checkpoint's times and these has a time zone and the other none,
+                or the times in ``zone`` do not follow the frequency (a calendar one: days at midnight in
+                one zone are not in another across a daylight-saving change).
+        """
+        times = self.table.times
+        given = _zone(times)
+        if given == zone:
+            return
+        if zone is None:
+            raise ForecastDataError(
+                f"the checkpoint was trained on times without a time zone, but the data's are in time zone {given}; "
+                "give them without one, on the wall clock of the training data (e.g. tz_convert(zone) to its "
+                "zone, then tz_localize(None), on the time index or the time column's .dt)"
+            )
+        if given is None:
+            raise ForecastDataError(
+                f"the checkpoint was trained on times in time zone {zone}, but the data's have none; give them in "
+                f"a time zone as the training data were (e.g. tz_localize({zone!r}) on the time index or the "
+                "time column's .dt)"
+            )
+        converted = replace(self.table, times=times.tz_convert(zone))
+        row = first_off_step(converted, self.freq)
+        if row is not None:
+            raise ForecastDataError(
+                f"time at {converted.where(row)}, in the checkpoint's time zone {zone} (converted from {given}), "
+                f"does not follow its frequency {self.freq!r}; give times that follow it there, as the training "
+                "data's did"
+            )
+        self.table = converted
+        self.start_times = list(converted.times[converted.offsets[:-1]])
+
+
+def _zone(times: pd.DatetimeIndex) -> str | None:
+    """The name of the time zone of ``times`` (pandas reads it back: "Europe/Berlin", "UTC+01:00"), ``None``
+    for times without one."""
+    return None if times.tz is None else str(times.tz)

@@ -151,10 +151,15 @@ def read_source(
 
 
 def _times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str) -> bool:
-    """A wide frame with a default index, no ``time_column`` and times in its first column (``reset_index()``'s)."""
+    """A wide frame with a default index, no ``time_column`` and times in its first column: of times
+    (``reset_index()``'s), or of text or objects, read as times as a wide file's first column is (a frame
+    from ``pandas.read_csv``); ``to_table`` names the first value that is not a time."""
     if is_long(frame, id_column) or time_column in frame.columns or not isinstance(frame.index, pd.RangeIndex):
         return False
-    return len(frame.columns) > 1 and pd.api.types.is_datetime64_any_dtype(frame.iloc[:, 0])
+    first = frame.iloc[:, 0]
+    times = pd.api.types.is_datetime64_any_dtype(first)
+    text = first.dtype == object or pd.api.types.is_string_dtype(first)
+    return len(frame.columns) > 1 and (times or text)
 
 
 def _check_column_names(frame: pd.DataFrame) -> None:
@@ -423,7 +428,7 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
         place = where(column=name, row=_given(row, rows))
         raise ForecastDataError(
             f"the time column holds {column.iloc[row]!r}, not a time, at {place}; "
-            "give times (the index of a wide frame, the first column of a wide CSV)"
+            "give times (the index or first column of a wide frame, the first column of a wide CSV)"
         ) from error
     rank_zero_warn(
         f"the time column {name!r} holds times of several UTC offsets (the first {column.iloc[0]!r}; a time zone's "
@@ -470,7 +475,8 @@ def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.n
     other dtype (text, ``category``, bool) as objects, each a category.
 
     Raises:
-        ForecastDataError: a value is missing, or the value changes within a series.
+        ForecastDataError: a value is missing, changes within a series, or is a number that is infinite
+            or beyond the float32 range that features are stored in.
     """
     grouped = (column if order is None else column.iloc[order]).reset_index(drop=True)
     missing = grouped.isna().to_numpy()
@@ -490,4 +496,28 @@ def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.n
         )
     values = grouped.iloc[table.offsets[:-1]]
     number = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    return values.to_numpy() if number else values.to_numpy(dtype=object)
+    if not number:
+        return values.to_numpy(dtype=object)
+    _check_static_number(values.to_numpy(dtype=np.float64), name, table)
+    return values.to_numpy()
+
+
+def _check_static_number(values: np.ndarray, name: str, table: SeriesTable) -> None:
+    """Refuse a numeric static value, per series (shape (N,)), that scaling or the model cannot take.
+
+    Raises:
+        ForecastDataError: a value is infinite or beyond the float32 range, naming the column and series.
+    """
+    problems = [
+        (np.isinf(values), "is infinite; give every series a finite value (or leave the series out)"),
+        (
+            np.abs(values) > np.finfo(np.float32).max,
+            "is beyond the float32 range (3.4e38) of features; rescale the column",
+        ),
+    ]
+    for bad, problem in problems:
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ForecastDataError(
+                f"static covariate {values[i]:g} at {table.where(int(table.offsets[i]), name)} {problem}"
+            )

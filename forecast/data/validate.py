@@ -4,6 +4,7 @@ Every check runs over all series at once on the table's flat arrays; only series
 are visited one by one.
 """
 
+from collections import Counter
 from typing import Literal
 
 import numpy as np
@@ -16,8 +17,8 @@ from .calendar import fixed_step
 from .frames import Roles, SeriesTable
 
 __all__ = [
-    "NanPolicy", "REPAIR_PARTS", "check_times", "find_future_rows", "check_lengths", "repair_missing",
-    "check_future_rows", "check_naive_scale",
+    "NanPolicy", "REPAIR_PARTS", "check_times", "first_off_step", "find_future_rows", "check_lengths", "long_enough",
+    "repair_missing", "check_future_rows", "check_naive_scale",
 ]  # fmt: skip
 
 NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
@@ -26,13 +27,13 @@ NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
 def check_times(table: SeriesTable, freq: str | None) -> str:
     """Check that every series moves forward in regular steps, and return the frequency.
 
-    The frequency is ``freq`` when given, else the one pandas infers from the first of the five longest
-    series (of at least three rows) it infers one from, else the most common step within series; every
-    series must follow it without gaps.
+    The frequency is ``freq`` when given, else the one ``_infer_frequency`` finds; every series must
+    follow it without gaps.
 
     Raises:
         ForecastDataError: a time repeats or goes backwards within a series, the frequency cannot be
-            inferred, ``freq`` is not a pandas frequency, or a step does not follow the frequency.
+            inferred, ``freq`` is not a pandas frequency, or a step does not follow the frequency (the
+            message says whether rows are missing there or the time is off the frequency's steps).
     """
     stamps = table.times.asi8
     steps = np.diff(stamps)  # steps[k] leads from row k to row k + 1
@@ -51,45 +52,139 @@ def check_times(table: SeriesTable, freq: str | None) -> str:
         )
     freq = freq or _infer_frequency(table)
     offset = _as_offset(freq)
-    fixed = fixed_step(offset, table.times)
-    if fixed is not None:
-        off_step = (steps != fixed) & inside
-        row = int(np.argmax(off_step)) + 1 if off_step.any() else None
-    else:
-        row = _first_off_calendar(table, offset)
+    row = first_off_step(table, freq)
     if row is not None:
-        starts = row == table.offsets[table.series_of(row)]
-        expected = "a time on that frequency" if starts else table.times[row - 1] + offset
+        start = int(table.offsets[table.series_of(row)])
+        expected = "a time on that frequency" if row == start else table.times[row - 1] + offset
+        on_steps = row > start and _steps_from_start(table.times[start : row + 1], offset)[-1] >= 0
+        gap = "fill the gap (reindex to the full range, then choose a nan_policy)"
+        fix = gap if on_steps else "move the times onto its steps"
         raise ForecastDataError(
             f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); "
-            "fill the gap (reindex to the full range, then choose a nan_policy) or state the frequency with freq="
+            f"{fix}, or state the frequency with data.freq"
         )
     return freq
 
 
+def first_off_step(table: SeriesTable, freq: str) -> int | None:
+    """The first row that is not one step of ``freq`` after the row before it in its series (a series'
+    first row: that is not a time of the frequency), or ``None`` when every series follows it.
+
+    Raises:
+        ForecastDataError: ``freq`` is not a pandas frequency.
+    """
+    offset = _as_offset(freq)
+    fixed = fixed_step(offset, table.times)
+    if fixed is None:
+        return _first_off_calendar(table, offset)
+    off_step = np.diff(table.times.asi8) != fixed
+    off_step[table.offsets[1:-1] - 1] = False  # steps from one series to the next
+    return int(np.argmax(off_step)) + 1 if off_step.any() else None
+
+
 def _infer_frequency(table: SeriesTable) -> str:
-    """pandas' frequency of one of the longest series, else the most common step (checked afterwards)."""
-    for series in np.argsort(-table.lengths, kind="stable")[:5]:
+    """The frequency of the times, to be checked on every series afterwards.
+
+    pandas' frequency of one of the five longest series where it infers one (a series without gaps).
+    Else, of the frequencies pandas infers on short stretches of the longest series, and the most
+    common step, the one under which most steps of the longest series are a single step, so that the
+    rows missing elsewhere (gaps) are named afterwards: month starts, not the 31 days of most months.
+    Every time of the longest series must lie on that frequency's steps from its first time.
+
+    Raises:
+        ForecastDataError: the series have one row each, or no frequency holds the times of the
+            longest series (naming where they leave the steps of the likeliest one).
+    """
+    longest = np.argsort(-table.lengths, kind="stable")[:5]
+    for series in longest:
         times = table.times[table.offsets[series] : table.offsets[series + 1]]
         inferred = pd.DatetimeIndex(times, freq="infer").freq if len(times) >= 3 else None
         if inferred is not None:
             return inferred.freqstr
+    start = int(table.offsets[longest[0]])
+    times = table.times[start : table.offsets[longest[0] + 1]]
+    candidates = [*_stretch_frequencies(times), _most_common_step(table)]
+    positions = {freq: _steps_from_start(times, _as_offset(freq)) for freq in candidates}
+    freq = max(candidates, key=lambda freq: _single_steps(positions[freq]))  # the first of equals
+    off = positions[freq] < 0
+    if not off.any():
+        return freq
+    row = start + int(np.argmax(off))
+    step = table.times[row] - table.times[row - 1] if row > start else None
+    after = f"{_duration(step)} after the row before" if step is not None else "the first time of its series"
+    raise ForecastDataError(
+        f"cannot infer the frequency: no pandas frequency fits the times; at {table.where(row)} ({after}) they "
+        f"leave the steps of {freq!r}, which most of them follow; put the times on a frequency's steps (monthly "
+        "data on month starts or ends: pandas has no frequency for another day of the month) and state it "
+        "with data.freq, e.g. data.freq: MS"
+    )
+
+
+def _duration(step: pd.Timedelta) -> str:
+    """A step for messages: whole days in days ("29 days"), else as a frequency ("90min")."""
+    days = step / pd.Timedelta(days=1)
+    return f"{days:g} days" if days.is_integer() else pd.tseries.frequencies.to_offset(step).freqstr
+
+
+def _stretch_frequencies(times: pd.DatetimeIndex) -> list[str]:
+    """The frequencies pandas infers on up to 64 stretches of three rows spread over ``times``, the
+    most common first (five at most): a stretch without a gap shows a calendar frequency (month
+    starts, business days) that the whole series, with a gap, hides."""
+    if len(times) < 3:
+        return []
+    firsts = np.unique(np.linspace(0, len(times) - 3, min(64, len(times) - 2)).astype(np.int64))
+    found = Counter()
+    for first in firsts.tolist():
+        inferred = pd.DatetimeIndex(times[first : first + 3], freq="infer").freq
+        if inferred is not None:
+            found[inferred.freqstr] += 1
+    return [freq for freq, _ in found.most_common(5)]
+
+
+def _most_common_step(table: SeriesTable) -> str:
+    """The most common step within series, as a frequency.
+
+    Raises:
+        ForecastDataError: the series have one row each, so no step.
+    """
     steps = np.diff(table.times.asi8)
     steps = np.delete(steps, table.offsets[1:-1] - 1)  # only steps within a series
     if len(steps) == 0:
         raise ForecastDataError(
-            "cannot infer a frequency from series of one row each; state it with freq=, e.g. freq: h"
+            "cannot infer a frequency from series of one row each; state it with data.freq, e.g. data.freq: h"
         )
     values, counts = np.unique(steps, return_counts=True)
     step = pd.Timedelta(int(values[np.argmax(counts)]), unit=table.times.unit)
     return pd.tseries.frequencies.to_offset(step).freqstr
 
 
+def _steps_from_start(times: pd.DatetimeIndex, offset: pd.DateOffset) -> np.ndarray:
+    """The steps of ``offset`` from the first of ``times`` to each, -1 where a time is off those steps.
+
+    Example:
+        >>> times = pd.DatetimeIndex(["2000-01-01", "2000-02-01", "2000-04-01", "2000-04-15"])
+        >>> _steps_from_start(times, pd.offsets.MonthBegin()).tolist()
+        [0, 1, 3, -1]
+    """
+    fixed = fixed_step(offset, times)
+    if fixed is not None:
+        elapsed = times.asi8 - times.asi8[0]
+        return np.where(elapsed % fixed == 0, elapsed // fixed, -1)
+    return pd.date_range(times[0], times[-1], freq=offset).get_indexer(times)  # -1 also for a first time off them
+
+
+def _single_steps(positions: np.ndarray) -> int:
+    """How many steps from one time to the next are one step of the frequency (``_steps_from_start``'s)."""
+    return int(((np.diff(positions) == 1) & (positions[:-1] >= 0)).sum())
+
+
 def _as_offset(freq: str) -> pd.DateOffset:
     try:
         return pd.tseries.frequencies.to_offset(freq)
     except ValueError as error:
-        raise ForecastDataError(f"freq={freq!r} is not a pandas frequency; use e.g. h, 15min, D, W-SUN, MS") from error
+        raise ForecastDataError(
+            f"data.freq={freq!r} is not a pandas frequency; use e.g. h, 15min, D, W-SUN, MS"
+        ) from error
 
 
 def _first_off_calendar(table: SeriesTable, offset: pd.DateOffset) -> int | None:
@@ -118,32 +213,61 @@ def find_future_rows(table: SeriesTable, roles: Roles) -> None:
         table.observed[i] = len(segment) - int(np.argmax(segment[::-1])) if segment.any() else 0
 
 
-def check_lengths(table: SeriesTable, lookback: int, horizon: int, drop_short: bool) -> SeriesTable:
+def check_lengths(
+    table: SeriesTable, lookback: int, horizon: int, drop_short: bool, share: tuple[int, int] | None = None
+) -> SeriesTable:
     """The table, without the series shorter than ``lookback + horizon`` if ``drop_short`` (with a warning).
 
     ``horizon`` 0 checks history to forecast from, which needs ``lookback`` rows with targets (the
     horizon's future covariates, where a model reads them, are checked when its window is read).
+    ``share``, the process and the number of processes, says that the table holds one process's
+    share of the series only (``data.shard: series``).
 
     Raises:
         ForecastDataError: a series is too short and ``drop_short`` is false, or all are; the message
             says how many rows are needed.
     """
-    min_rows = lookback + horizon
-    short = table.observed < min_rows
-    if not short.any():
-        return table
-    needed = f"lookback + horizon = {min_rows}" if horizon else f"lookback = {lookback}"
     if not table.named:
+        if table.observed[0] >= lookback + horizon:
+            return table
+        needed = f"lookback + horizon = {lookback + horizon}" if horizon else f"lookback = {lookback}"
         fix = "give more rows or shorten lookback or horizon" if horizon else f"give at least {lookback} rows"
         raise ForecastDataError(f"the data has {table.observed[0]} rows, fewer than {needed}; {fix}")
-    listed = [f"{table.names[i]!r} ({table.observed[i]} rows)" for i in np.flatnonzero(short)[:10]]
+    keep = long_enough(table.names, table.observed, lookback, horizon, drop_short, share)
+    return table if keep.all() else table.select(keep)
+
+
+def long_enough(
+    names: list[str],
+    rows: np.ndarray,
+    lookback: int,
+    horizon: int,
+    drop_short: bool,
+    share: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Which series have at least ``lookback + horizon`` rows, shape (N,); with ``drop_short`` the others
+    are to be left out, with a warning naming them (``check_lengths``, whose arguments these are).
+
+    Raises:
+        ForecastDataError: a series is too short and ``drop_short`` is false, or all are.
+    """
+    min_rows = lookback + horizon
+    short = rows < min_rows
+    if not short.any():
+        return ~short
+    needed = f"lookback + horizon = {min_rows}" if horizon else f"lookback = {lookback}"
+    listed = [f"{names[i]!r} ({rows[i]} rows)" for i in np.flatnonzero(short)[:10]]
     more = f" and {short.sum() - 10} more" if short.sum() > 10 else ""
     listing = f"{short.sum()} series shorter than {needed} rows: {', '.join(listed)}{more}"
-    if not drop_short or short.all():
+    if not drop_short:
         fix = "set drop_short: true to leave them out, or shorten lookback or horizon" if horizon else "lengthen them"
         raise ForecastDataError(f"{listing}; {fix}")
+    if short.all():
+        of = "" if share is None else f" of process {share[0]}'s share (data.shard: series, {share[1]} processes)"
+        fewer = "" if share is None else ", or use fewer processes"
+        raise ForecastDataError(f"drop_short leaves no series{of}: all {listing}; shorten lookback or horizon{fewer}")
     rank_zero_warn(f"drop_short: leaving out {listing}")
-    return table.select(~short)
+    return ~short
 
 
 REPAIR_PARTS = ("train", "val", "test", "after test", "future rows")
@@ -256,12 +380,29 @@ def check_future_rows(buffer: SeriesBuffer, table: SeriesTable, future: list[str
 
 
 def check_naive_scale(train_rows: np.ndarray, seasonal_period: int, names: list[str]) -> None:
-    """Refuse series whose training part is too short for the scale of MASE.
+    """Refuse series whose training part is too short for the scale of MASE; warn of those without one.
+
+    A series without training rows (one that only tests, as ``DateSplit`` makes of a series that
+    starts after ``test_start``) has no scale at any period: its scale is NaN, MASE leaves its windows
+    out, and the warning names it. A series with training rows, but too few for the period, is
+    refused: the period or the split is to change.
+
+    Args:
+        train_rows: the training rows of each series tested, shape (N,).
+        seasonal_period: m of MASE (``data.seasonal_period``).
+        names: the series' names.
 
     Raises:
-        ForecastDataError: a series has no more training rows than ``seasonal_period``.
+        ForecastDataError: a series has training rows, but no more than ``seasonal_period``.
     """
-    short = np.flatnonzero(train_rows <= seasonal_period)
+    untrained = np.flatnonzero(train_rows == 0)
+    if untrained.size:
+        more = f" and {untrained.size - 10} more" if untrained.size > 10 else ""
+        rank_zero_warn(
+            f"series {[names[i] for i in untrained[:10]]}{more} have no training rows (they only test), so MASE "
+            "has no scale for them: MASE leaves them out; the other metrics count them"
+        )
+    short = np.flatnonzero((train_rows > 0) & (train_rows <= seasonal_period))
     if short.size:
         raise ForecastDataError(
             f"series {[names[i] for i in short[:10]]} have {train_rows[short[0]]} training rows, too few for MASE "

@@ -19,9 +19,10 @@ _SUMS = {"mse": "squared", "mae": "absolute", "mape": "percentage", "smape": "sy
 class HorizonMetrics(Metric):
     """Every point and quantile metric at each horizon step and target column, synced by torchmetrics.
 
-    The point metrics are those of ``_point_errors``; CRPS is twice the pinball loss averaged over
-    levels, and coverage counts the targets inside the interval between the lowest and the highest
-    level, bounds included (one level has no interval, so no coverage). Each cell's values equal
+    The point metrics are those of ``_point_errors``; MASE is the mean over the windows that have a
+    scale (a series with no training rows has none; no window with one gives NaN). CRPS is twice the
+    pinball loss averaged over levels, and coverage counts the targets inside the interval between the
+    lowest and the highest level, bounds included (one level has no interval, so no coverage). Each cell's values equal
     torchmetrics' own metrics (``MeanSquaredError``, ``MeanAbsolutePercentageError``, ...) computed cell
     by cell, and the means over cells equal the metrics over all values, because every window has every
     step and column.
@@ -61,6 +62,9 @@ class HorizonMetrics(Metric):
             # float64: sums over thousands of windows keep their digits; the metrics are ratios of them.
             self.add_state(name, default=torch.zeros(horizon, target_size, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("windows", default=torch.tensor(0), dist_reduce_fx="sum")
+        self.add_state(
+            "scaled_windows", default=torch.zeros(horizon, target_size, dtype=torch.int64), dist_reduce_fx="sum"
+        )
 
     def update(
         self, forecast: Tensor, target: Tensor, scale: Tensor | None = None, quantiles: Tensor | None = None
@@ -71,8 +75,12 @@ class HorizonMetrics(Metric):
                 f"(B, {', '.join(map(str, self.squared.shape))})"
             )
         forecast, target = forecast.double(), target.double()
-        for name, errors in _point_errors(forecast, target, None if scale is None else scale.double()).items():
-            getattr(self, name).add_(errors.sum(0))
+        errors = _point_errors(forecast, target, None if scale is None else scale.double())
+        scaled = ~errors["scaled"].isnan()  # windows whose series has a MASE scale
+        errors["scaled"] = errors["scaled"].where(scaled, 0.0)
+        for name, values in errors.items():
+            getattr(self, name).add_(values.sum(0))
+        self.scaled_windows += scaled.sum(0)
         if self.levels:
             if quantiles is None:
                 raise ValueError(f"HorizonMetrics with levels {list(self.levels)} needs quantiles in update")
@@ -84,6 +92,7 @@ class HorizonMetrics(Metric):
 
     def compute(self) -> dict[str, Tensor]:
         cells = {metric: getattr(self, total) / self.windows for metric, total in _SUMS.items()}
+        cells["mase"] = self.scaled / self.scaled_windows  # 0 / 0: NaN where no window has a scale
         cells["rmse"] = cells["mse"].sqrt()
         cells |= {metric: getattr(self, total) / self.windows for metric, total in self.quantile_sums.items()}
         if self.levels:

@@ -9,7 +9,7 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
-from forecast.data import Columns, DateSplit, RowSplit, Scaling
+from forecast.data import Calendar, Columns, DateSplit, RowSplit, Scaling
 from forecast.nn import GRUEncoder
 from forecast.predict import HistorySplit
 
@@ -204,6 +204,69 @@ def test_state_of_per_series_scalers_needs_the_series(long_frame):
     data.setup("fit")
     with pytest.raises(ForecastDataError, match=r"knows no series \['B'\]"):
         TimeSeriesDataModule(long_frame, 10, 5, columns=COLUMNS).load_state_dict(data.state_dict())
+
+
+def in_time_zone(frame: pd.DataFrame, zone: str | None) -> pd.DataFrame:
+    """``frame`` with its (local) times in ``zone``; ``None``: as given, without a time zone."""
+    return frame if zone is None else frame.assign(time=frame["time"].dt.tz_localize(zone))
+
+
+def test_times_in_another_time_zone_are_read_in_the_checkpoints(long_frame):
+    """The same instants in UTC give the calendar features that training computed in its own time zone."""
+    options = dict(columns=COLUMNS, calendar=Calendar(features=["hour", "dayofweek"]))
+    berlin = in_time_zone(long_frame, "Europe/Berlin")
+    data = TimeSeriesDataModule(berlin, 10, 5, **options)
+    data.setup("fit")
+    fresh = TimeSeriesDataModule(berlin.assign(time=berlin["time"].dt.tz_convert("UTC")), 10, 5, **options)
+    fresh.load_state_dict(data.state_dict())
+    assert fresh.table.times.equals(data.table.times) and fresh.start_times == data.start_times
+    assert str(fresh.table.times.tz) == "Europe/Berlin"
+    assert_same_batches(all_windows(fresh, "train"), all_windows(data, "train"))
+
+
+@pytest.mark.parametrize(
+    ("trained", "given", "message"),
+    [
+        (
+            "Europe/Berlin",
+            None,
+            r"in time zone Europe/Berlin, but the data's have none; .*tz_localize\('Europe/Berlin'\)",
+        ),
+        (None, "UTC", r"without a time zone, but the data's are in time zone UTC; .*tz_localize\(None\)"),
+    ],
+    ids=["zoned-checkpoint", "zoned-data"],
+)
+def test_times_with_a_time_zone_where_the_checkpoints_had_none_or_the_reverse_are_refused(
+    long_frame, trained, given, message
+):
+    data = TimeSeriesDataModule(in_time_zone(long_frame, trained), 10, 5, columns=COLUMNS)
+    data.setup("fit")
+    with pytest.raises(ForecastDataError, match=rf"the checkpoint was trained on times {message}"):
+        TimeSeriesDataModule(in_time_zone(long_frame, given), 10, 5, columns=COLUMNS).load_state_dict(data.state_dict())
+
+
+def test_times_that_leave_the_frequency_in_the_checkpoints_time_zone_are_refused():
+    """Daily at midnight in Berlin is not daily in UTC across a daylight-saving change: 23:00, then 22:00."""
+    utc = pd.DataFrame({"y": np.arange(60.0)}, index=pd.date_range("2024-01-01", periods=60, freq="D", tz="UTC"))
+    data = TimeSeriesDataModule(utc, 7, 2)
+    data.setup("fit")
+    berlin = utc.set_axis(pd.date_range("2024-03-01", periods=60, freq="D", tz="Europe/Berlin"), axis=0)
+    fresh = TimeSeriesDataModule(berlin, 7, 2, freq="D", split=HistorySplit())
+    with pytest.raises(
+        ForecastDataError,
+        match=r"time at row 31, time 2024-03-31 22:00:00\+00:00, in the checkpoint's time zone UTC \(converted from "
+        r"Europe/Berlin\), does not follow its frequency 'D'",
+    ):
+        fresh.load_state_dict(data.state_dict())
+
+
+def test_a_state_from_before_time_zones_were_recorded_takes_the_times_as_given(long_frame):
+    data = TimeSeriesDataModule(in_time_zone(long_frame, "Europe/Berlin"), 10, 5, columns=COLUMNS)
+    data.setup("fit")
+    state = {key: value for key, value in data.state_dict().items() if key != "time_zone"}
+    fresh = TimeSeriesDataModule(in_time_zone(long_frame, "UTC"), 10, 5, columns=COLUMNS)
+    fresh.load_state_dict(state)
+    assert str(fresh.table.times.tz) == "UTC" and fresh.scalings is not None
 
 
 def test_trainer_restores_the_data_state_from_the_checkpoint(long_frame, tmp_path):

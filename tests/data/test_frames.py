@@ -67,3 +67,25 @@ def test_a_wide_frame_with_its_times_in_the_first_column_reads_as_with_a_datetim
     np.testing.assert_array_equal(moved.table.times, indexed.table.times)
     with pytest.raises(ForecastDataError, match="holds numbers"):  # a default index and no times: still refused
         TimeSeriesDataModule(wide_frame.reset_index(drop=True), lookback=24, horizon=6)
+
+
+@pytest.mark.parametrize("dtype", ["str", "object"])
+def test_a_wide_frame_from_read_csv_reads_as_its_file(wide_csv, dtype):
+    """``pandas.read_csv`` leaves a wide file's times as text in the first column, where the file has them."""
+    frame = pd.read_csv(wide_csv)
+    frame["date"] = frame["date"].astype(dtype)
+    from_file = TimeSeriesDataModule(wide_csv, lookback=8, horizon=4)
+    from_frame = TimeSeriesDataModule(frame, lookback=8, horizon=4)
+    assert from_frame.freq == from_file.freq == "h" and from_frame.targets == from_file.targets == ["a", "b", "c"]
+    np.testing.assert_array_equal(from_frame.table.times, from_file.table.times)
+    for column, values in from_file.table.values.items():
+        np.testing.assert_array_equal(from_frame.table.values[column], values)
+
+
+def test_text_in_the_first_column_of_a_wide_frame_that_is_not_a_time_is_named(wide_csv):
+    frame = pd.read_csv(wide_csv)
+    frame.loc[7, "date"] = "yesterday"
+    with pytest.raises(
+        ForecastDataError, match="the time column holds 'yesterday', not a time, at column 'date', row 7"
+    ):
+        TimeSeriesDataModule(frame, lookback=8, horizon=4)

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from forecast import Columns, ForecastDataError, TimeSeriesDataModule
 from forecast.data import DateSplit, ETTSplit, FractionSplit, RowSplit
@@ -50,6 +51,26 @@ def test_date_split_lets_a_series_end_before_validation(long_frame):
     assert data.borders.tolist() == [[112, 116, 120], [83, 87, 90], [150, 150, 150]]  # C ends at 15:00: trains only
     data.setup("fit")
     assert (data.dataset("val").counts.tolist(), data.dataset("test").counts.tolist()) == ([3, 3, 0], [3, 2, 0])
+
+
+def test_date_split_tests_a_series_that_starts_after_test_start_without_a_mase_scale(long_frame):
+    """B starts after test_start, so it only tests: its windows are tested, and MASE has no scale for it."""
+    split = DateSplit(val_start="2024-01-01 12:00", test_start="2024-01-02 00:00")
+    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=split, columns=COLUMNS)
+    assert data.borders[1].tolist() == [0, 0, 90]
+    only_tests = r"series \['B'\] have no training rows \(they only test\).*MASE leaves them out"
+    with pytest.warns(UserWarning, match=only_tests):
+        data.setup("test")
+    test = data.dataset("test")
+    assert test.counts.tolist() == [120 - 24 - 5 + 1, 90 - 10 - 5 + 1, 150 - 62 - 5 + 1]
+    assert torch.isnan(test.naive_scale[1]).all() and torch.isfinite(test.naive_scale[[0, 2]]).all()
+
+
+def test_a_series_that_trains_on_too_few_rows_for_the_mase_period_is_still_refused(long_frame):
+    split = DateSplit(val_start="2024-01-01 12:00", test_start="2024-01-02 00:00")  # A trains on 12 rows, B on none
+    data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=split, columns=COLUMNS, seasonal_period=24)
+    with pytest.raises(ForecastDataError, match=r"series \['A'\] have 12 training rows, too few .*seasonal_period=24"):
+        data.setup("test")
 
 
 def test_part_without_a_window_is_named():

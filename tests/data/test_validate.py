@@ -1,9 +1,12 @@
 import logging
+import re
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data.sharding import series_index
@@ -128,7 +131,9 @@ def test_unsorted_time_in_long_data_is_not_sorted_silently(long_frame):
 
 
 def test_irregular_frequency_names_the_gap_and_asks_for_freq(wide_frame):
-    with pytest.raises(ForecastDataError, match="row 50, time 2024-01-03 03:00:00 does not follow .* with freq="):
+    with pytest.raises(
+        ForecastDataError, match="row 50, time 2024-01-03 03:00:00 does not follow .*fill the gap.* with data.freq"
+    ):
         make(wide_frame.drop(wide_frame.index[50]))
 
 
@@ -159,6 +164,52 @@ def test_calendar_frequency_is_checked_per_series():
         make(frame, freq="ME", split=None)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    freq=st.sampled_from(["h", "D", "B", "W-MON", "MS", "ME", "QS-JAN", "YS"]),
+    zone=st.sampled_from([None, "Europe/Berlin"]),
+    rows=st.integers(8, 80),
+    data=st.data(),
+)
+def test_a_missing_row_at_any_frequency_is_named_as_a_gap(freq, zone, rows, data):
+    """The frequency is inferred around the gap, calendar ones too (months of 28 to 31 days, business
+    days over weekends), so the row after the missing one is named, not the first step of another length."""
+    missing = data.draw(st.integers(1, rows - 2), "missing")
+    times = pd.date_range("2001-01-01", periods=rows, freq=freq, tz=zone)  # a Monday, a year's first day
+    frame = pd.DataFrame({"y": np.arange(rows - 1.0)}, index=times.delete(missing))
+    place = re.escape(f"time at row {missing}, time {times[missing + 1]} does not follow")
+    with pytest.raises(ForecastDataError, match=rf"{place} .*; fill the gap"):
+        TimeSeriesDataModule(frame, lookback=2, horizon=1)
+
+
+def test_monthly_times_on_a_day_no_frequency_names_ask_for_the_frequency():
+    """Monthly on the 15th: no pandas frequency; neither the most common step (31 days) nor a gap to fill."""
+    times = pd.date_range("2000-01-01", periods=60, freq="MS") + pd.Timedelta(days=14)
+    frame = pd.DataFrame({"y": np.arange(60.0)}, index=times)
+    with pytest.raises(
+        ForecastDataError,
+        match=r"cannot infer the frequency: no pandas frequency fits the times; at row 2, time 2000-03-15 00:00:00 "
+        r"\(29 days after the row before\).*state it with data.freq",
+    ):
+        make(frame)
+    with pytest.raises(
+        ForecastDataError, match=r"row 0, .* \(expected a time on that frequency\); move the times onto"
+    ):
+        make(frame, freq="MS")
+
+
+def test_a_time_off_the_steps_of_the_others_is_named(wide_frame):
+    times = wide_frame.index.to_series()
+    times.iloc[50] += pd.Timedelta(minutes=30)
+    frame = wide_frame.set_axis(pd.DatetimeIndex(times), axis=0)
+    with pytest.raises(
+        ForecastDataError, match=r"no pandas frequency fits the times; at row 50, time 2024-01-03 02:30"
+    ):
+        make(frame)
+    with pytest.raises(ForecastDataError, match=r"row 50, .* \(expected 2024-01-03 02:00:00\); move the times onto"):
+        make(frame, freq="h")
+
+
 def test_unknown_frequency_name_is_refused(wide_frame):
     with pytest.raises(ForecastDataError, match="freq='fortnight' is not a pandas frequency"):
         make(wide_frame, freq="fortnight")
@@ -176,6 +227,39 @@ def test_drop_short_leaves_them_out_with_a_warning(long_frame):
         data = TimeSeriesDataModule(long_frame, lookback=80, horizon=20, drop_short=True, columns=COLUMNS)
     assert data.series_names == ["A", "C"]
     np.testing.assert_array_equal(data.table.values["y"], long_frame.loc[long_frame["id"] != "B", "y"])
+
+
+def series_of_lengths(lengths: dict[str, int]) -> pd.DataFrame:
+    """Hourly long data, one series of each length, all starting at the same time."""
+    parts = [
+        pd.DataFrame({"id": name, "time": pd.date_range("2024-01-01", periods=rows, freq="h"), "y": np.arange(rows)})
+        for name, rows in lengths.items()
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("shard", ["none", "series"])
+def test_drop_short_leaves_out_the_first_series_too_when_processes_read_their_own(shard):
+    """``shard: series`` leaves short series out before sharing the series out, the first by id too."""
+    frame = series_of_lengths({"a": 8, "b": 200, "c": 200})
+    with pytest.warns(UserWarning, match=r"leaving out 1 series shorter than lookback \+ horizon = 15 rows: 'a' \(8"):
+        data = TimeSeriesDataModule(frame, lookback=10, horizon=5, drop_short=True, shard=shard)
+    data.setup("fit")
+    assert data.series_names == ["b", "c"] and data.freq == "h"
+
+
+def test_a_process_whose_share_of_the_series_is_all_short_is_told_so(monkeypatch):
+    frame = series_of_lengths({"a": 200, "b": 30}).assign(promo=1.0)
+    frame.loc[frame.index[-18:], "y"] = np.nan  # b: 12 rows with targets, then 18 with the future covariate only
+    columns = Columns(targets=["y"], future_covariates=["promo"])
+    data = TimeSeriesDataModule(frame, lookback=10, horizon=5, drop_short=True, shard="series", columns=columns)
+    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: b
+    with pytest.raises(
+        ForecastDataError,
+        match=r"drop_short leaves no series of process 1's share \(data.shard: series, 2 processes\): all 1 series "
+        r"shorter than lookback \+ horizon = 15 rows: 'b' \(12 rows\); .* or use fewer processes",
+    ):
+        data.setup("fit")
 
 
 def test_short_wide_data_is_refused(wide_frame):
@@ -200,6 +284,14 @@ def test_static_covariate_that_changes_is_named(long_frame):
         ForecastDataError, match="static covariate changes within a series at column 'region', series 'C', row 300"
     ):
         make_long(long_frame)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, 1e39], ids=["inf", "-inf", "beyond-float32"])
+def test_a_numeric_static_covariate_that_is_infinite_or_beyond_float32_is_named(long_frame, value):
+    long_frame.loc[long_frame["id"] == "B", "size"] = value
+    place = re.escape(f"static covariate {value:g} at column 'size', series 'B', row 120")
+    with pytest.raises(ForecastDataError, match=rf"{place}, .* is (infinite|beyond the float32 range)"):
+        make_long(long_frame, {"static_covariates": ["size"]})
 
 
 def test_time_that_is_not_a_time_is_named(long_frame):
