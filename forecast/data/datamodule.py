@@ -17,6 +17,7 @@ from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, sea
 from .calendar import SEASON, calendar_columns, season_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
 from .frames import read_source, resolve_roles, to_table
+from .frequency import check_times, first_off_step
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import GROUPED_KEYS, Calendar, Columns, Scaling, check_choice
 from .scaling import AffineScaling, fit_scaling
@@ -27,9 +28,7 @@ from .validate import (
     check_future_rows,
     check_lengths,
     check_naive_scale,
-    check_times,
     find_future_rows,
-    first_off_step,
     long_enough,
     repair_missing,
 )

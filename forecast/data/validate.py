@@ -4,7 +4,6 @@ Every check runs over all series at once on the table's flat arrays; only series
 are visited one by one.
 """
 
-from collections import Counter
 from typing import Literal
 
 import numpy as np
@@ -13,188 +12,14 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from ..errors import ForecastDataError, where
 from .buffer import SeriesBuffer
-from .calendar import fixed_step
 from .frames import Roles, SeriesTable
 
 __all__ = [
-    "NanPolicy", "REPAIR_PARTS", "check_times", "first_off_step", "find_future_rows", "check_lengths", "long_enough",
-    "repair_missing", "check_future_rows", "check_naive_scale",
+    "NanPolicy", "REPAIR_PARTS", "find_future_rows", "check_lengths", "long_enough", "repair_missing",
+    "check_future_rows", "check_naive_scale",
 ]  # fmt: skip
 
 NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
-
-
-def check_times(table: SeriesTable, freq: str | None) -> str:
-    """Check that every series moves forward in regular steps, and return the frequency.
-
-    The frequency is ``freq`` when given, else the one ``_infer_frequency`` finds; every series must
-    follow it without gaps.
-
-    Raises:
-        ForecastDataError: a time repeats or goes backwards within a series, the frequency cannot be
-            inferred, ``freq`` is not a pandas frequency, or a step does not follow the frequency (the
-            message says whether rows are missing there or the time is off the frequency's steps).
-    """
-    stamps = table.times.asi8
-    steps = np.diff(stamps)  # steps[k] leads from row k to row k + 1
-    inside = np.ones(len(steps), dtype=bool)
-    inside[table.offsets[1:-1] - 1] = False  # steps from one series to the next
-    backwards = (steps <= 0) & inside
-    if backwards.any():
-        row = int(np.argmax(backwards)) + 1
-        if steps[row - 1] == 0:
-            raise ForecastDataError(
-                f"duplicate time at {table.where(row)}: the row before has the same time; remove one of them"
-            )
-        raise ForecastDataError(
-            f"time goes backwards at {table.where(row)} (the row before is at {table.times[row - 1]}); "
-            "sort the frame by time"
-        )
-    freq = freq or _infer_frequency(table)
-    offset = _as_offset(freq)
-    row = first_off_step(table, freq)
-    if row is not None:
-        start = int(table.offsets[table.series_of(row)])
-        expected = "a time on that frequency" if row == start else table.times[row - 1] + offset
-        on_steps = row > start and _steps_from_start(table.times[start : row + 1], offset)[-1] >= 0
-        gap = "fill the gap (reindex to the full range, then choose a nan_policy)"
-        fix = gap if on_steps else "move the times onto its steps"
-        raise ForecastDataError(
-            f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); "
-            f"{fix}, or state the frequency with data.freq"
-        )
-    return freq
-
-
-def first_off_step(table: SeriesTable, freq: str) -> int | None:
-    """The first row that is not one step of ``freq`` after the row before it in its series (a series'
-    first row: that is not a time of the frequency), or ``None`` when every series follows it.
-
-    Raises:
-        ForecastDataError: ``freq`` is not a pandas frequency.
-    """
-    offset = _as_offset(freq)
-    fixed = fixed_step(offset, table.times)
-    if fixed is None:
-        return _first_off_calendar(table, offset)
-    off_step = np.diff(table.times.asi8) != fixed
-    off_step[table.offsets[1:-1] - 1] = False  # steps from one series to the next
-    return int(np.argmax(off_step)) + 1 if off_step.any() else None
-
-
-def _infer_frequency(table: SeriesTable) -> str:
-    """The frequency of the times, to be checked on every series afterwards.
-
-    pandas' frequency of one of the five longest series where it infers one (a series without gaps).
-    Else, of the frequencies pandas infers on short stretches of the longest series, and the most
-    common step, the one under which most steps of the longest series are a single step, so that the
-    rows missing elsewhere (gaps) are named afterwards: month starts, not the 31 days of most months.
-    Every time of the longest series must lie on that frequency's steps from its first time.
-
-    Raises:
-        ForecastDataError: the series have one row each, or no frequency holds the times of the
-            longest series (naming where they leave the steps of the likeliest one).
-    """
-    longest = np.argsort(-table.lengths, kind="stable")[:5]
-    for series in longest:
-        times = table.times[table.offsets[series] : table.offsets[series + 1]]
-        inferred = pd.DatetimeIndex(times, freq="infer").freq if len(times) >= 3 else None
-        if inferred is not None:
-            return inferred.freqstr
-    start = int(table.offsets[longest[0]])
-    times = table.times[start : table.offsets[longest[0] + 1]]
-    candidates = [*_stretch_frequencies(times), _most_common_step(table)]
-    positions = {freq: _steps_from_start(times, _as_offset(freq)) for freq in candidates}
-    freq = max(candidates, key=lambda freq: _single_steps(positions[freq]))  # the first of equals
-    off = positions[freq] < 0
-    if not off.any():
-        return freq
-    row = start + int(np.argmax(off))
-    step = table.times[row] - table.times[row - 1] if row > start else None
-    after = f"{_duration(step)} after the row before" if step is not None else "the first time of its series"
-    raise ForecastDataError(
-        f"cannot infer the frequency: no pandas frequency fits the times; at {table.where(row)} ({after}) they "
-        f"leave the steps of {freq!r}, which most of them follow; put the times on a frequency's steps (monthly "
-        "data on month starts or ends: pandas has no frequency for another day of the month) and state it "
-        "with data.freq, e.g. data.freq: MS"
-    )
-
-
-def _duration(step: pd.Timedelta) -> str:
-    """A step for messages: whole days in days ("29 days"), else as a frequency ("90min")."""
-    days = step / pd.Timedelta(days=1)
-    return f"{days:g} days" if days.is_integer() else pd.tseries.frequencies.to_offset(step).freqstr
-
-
-def _stretch_frequencies(times: pd.DatetimeIndex) -> list[str]:
-    """The frequencies pandas infers on up to 64 stretches of three rows spread over ``times``, the
-    most common first (five at most): a stretch without a gap shows a calendar frequency (month
-    starts, business days) that the whole series, with a gap, hides."""
-    if len(times) < 3:
-        return []
-    firsts = np.unique(np.linspace(0, len(times) - 3, min(64, len(times) - 2)).astype(np.int64))
-    found = Counter()
-    for first in firsts.tolist():
-        inferred = pd.DatetimeIndex(times[first : first + 3], freq="infer").freq
-        if inferred is not None:
-            found[inferred.freqstr] += 1
-    return [freq for freq, _ in found.most_common(5)]
-
-
-def _most_common_step(table: SeriesTable) -> str:
-    """The most common step within series, as a frequency.
-
-    Raises:
-        ForecastDataError: the series have one row each, so no step.
-    """
-    steps = np.diff(table.times.asi8)
-    steps = np.delete(steps, table.offsets[1:-1] - 1)  # only steps within a series
-    if len(steps) == 0:
-        raise ForecastDataError(
-            "cannot infer a frequency from series of one row each; state it with data.freq, e.g. data.freq: h"
-        )
-    values, counts = np.unique(steps, return_counts=True)
-    step = pd.Timedelta(int(values[np.argmax(counts)]), unit=table.times.unit)
-    return pd.tseries.frequencies.to_offset(step).freqstr
-
-
-def _steps_from_start(times: pd.DatetimeIndex, offset: pd.DateOffset) -> np.ndarray:
-    """The steps of ``offset`` from the first of ``times`` to each, -1 where a time is off those steps.
-
-    Example:
-        >>> times = pd.DatetimeIndex(["2000-01-01", "2000-02-01", "2000-04-01", "2000-04-15"])
-        >>> _steps_from_start(times, pd.offsets.MonthBegin()).tolist()
-        [0, 1, 3, -1]
-    """
-    fixed = fixed_step(offset, times)
-    if fixed is not None:
-        elapsed = times.asi8 - times.asi8[0]
-        return np.where(elapsed % fixed == 0, elapsed // fixed, -1)
-    return pd.date_range(times[0], times[-1], freq=offset).get_indexer(times)  # -1 also for a first time off them
-
-
-def _single_steps(positions: np.ndarray) -> int:
-    """How many steps from one time to the next are one step of the frequency (``_steps_from_start``'s)."""
-    return int(((np.diff(positions) == 1) & (positions[:-1] >= 0)).sum())
-
-
-def _as_offset(freq: str) -> pd.DateOffset:
-    try:
-        return pd.tseries.frequencies.to_offset(freq)
-    except ValueError as error:
-        raise ForecastDataError(
-            f"data.freq={freq!r} is not a pandas frequency; use e.g. h, 15min, D, W-SUN, MS"
-        ) from error
-
-
-def _first_off_calendar(table: SeriesTable, offset: pd.DateOffset) -> int | None:
-    """The first row off a calendar frequency (months, business days), checked one series at a time."""
-    for start, end in zip(table.offsets[:-1], table.offsets[1:], strict=True):
-        times = table.times[start:end]
-        expected = pd.date_range(times[0], periods=len(times), freq=offset)
-        if not expected.equals(times):
-            return int(start + np.argmax(expected != times))
-    return None
 
 
 def find_future_rows(table: SeriesTable, roles: Roles) -> None:
