@@ -166,6 +166,11 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     (which defers its first save until it has validated) with the final step. Here every fit ends
     with its final weights in ``last.ckpt``.
 
+    A resumed fit logs to a new run folder (``version_N``), where Lightning would forget the scores of
+    the epochs before the resume (its "dirpath has changed" warning), so that the first epoch after
+    it counted as the best whatever its score. Here they are kept, as in a fit that never stopped; the
+    earlier folder's files stay where they are (Lightning deletes files in its own folder only).
+
     Its arguments are ``ModelCheckpoint``'s; its state in a checkpoint keeps Lightning's key, so
     checkpoints of either restore into the other.
     """
@@ -173,6 +178,9 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     @property
     def state_key(self) -> str:
         return ModelCheckpoint.__qualname__ + super().state_key.removeprefix(type(self).__qualname__)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict | {"dirpath": self.dirpath})  # the best so far, from any folder
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int

@@ -5,6 +5,7 @@ against the archive's checksums, and refuses hyperparameters that would build an
 parts a model takes.
 """
 
+import importlib
 import inspect
 import os
 import typing
@@ -18,7 +19,10 @@ import torch
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from sklearn.base import TransformerMixin
 
+from .data.options import grouped_config
+from .data.splits import Split
 from .specs import check_spec, hint_bases
 
 __all__ = ["AtomicCheckpointIO", "read_checkpoint"]
@@ -75,8 +79,9 @@ def read_checkpoint(path: str | Path, model_class: type, map_location: str | tor
     Raises:
         FileNotFoundError: there is no such file.
         ValueError: naming the file: it is truncated, damaged or not a checkpoint; it is not a
-            forecast checkpoint or one of another major version; or a hyperparameter, its own or an
-            ensemble member's, names a class outside its base (the message names the key and the class).
+            forecast checkpoint or one of another major version; or a hyperparameter, its own, an
+            ensemble member's or a data option's (scalers, split), names a class outside its base (the
+            message names the key and the class).
     """
     checkpoint = _load(Path(path), map_location)
     missing = [key for key in _FORECAST_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
@@ -94,7 +99,36 @@ def read_checkpoint(path: str | Path, model_class: type, map_location: str | tor
         raise ValueError(f"{path}: its ensemble_hyper_parameters are not those of its {others} other members")
     for index, member in enumerate(members or []):
         _check_hyperparameters(path, member, model_class, f"ensemble member {index + 1}'s hyperparameter")
+    _check_data_hyperparameters(path, checkpoint.get("datamodule_hyper_parameters") or {})
     return checkpoint
+
+
+def _check_data_hyperparameters(path: str | Path, hparams: Any) -> None:
+    """The classes the data options name (scalers, split), each within its base.
+
+    Only what imports as a class is checked: a scaler factory (a function) is never called from a
+    checkpoint, and a user's class that does not import where the model predicts is not needed for it.
+    """
+    if not isinstance(hparams, dict):
+        raise ValueError(f"{path}: its data hyperparameters are not a mapping; give a .ckpt written by forecast")
+    config = grouped_config(hparams)
+    specs = {f"data.scaling.{key}": (spec, TransformerMixin) for key, spec in (config.get("scaling") or {}).items()}
+    specs["data.split"] = (config.get("split"), Split)
+    for key, (spec, base) in specs.items():
+        if isinstance(spec, dict) and inspect.isclass(_imported(spec.get("class_path"))):
+            try:
+                check_spec(spec, (base,), key)
+            except TypeError as error:
+                raise ValueError(f"{path}: its data hyperparameter {error}") from None
+
+
+def _imported(path: Any) -> Any:
+    """What the dotted ``path`` names, or ``None`` where it does not import."""
+    module, _, name = str(path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):  # ValueError: no module part at all
+        return None
 
 
 def _check_hyperparameters(path: str | Path, hparams: Any, model_class: type, what: str) -> None:

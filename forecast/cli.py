@@ -53,11 +53,20 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
         return str(last)
     for key, state in callbacks.items():
         if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
-            best = last.parent / Path(state["best_model_path"]).name
-            if best.is_file():
-                read_checkpoint(best, Forecaster)
-                return str(best)
+            for best in _best_candidates(Path(state["best_model_path"]), last):
+                if best.is_file():
+                    read_checkpoint(best, Forecaster)
+                    return str(best)
     raise FileNotFoundError(f"ckpt_path='best': the run of {str(last)!r} records no best checkpoint that still exists")
+
+
+def _best_candidates(recorded: Path, last: Path) -> list[Path]:
+    """Where the best file that ``last``'s run recorded may be: as recorded, beside ``last`` (a run folder
+    moved since), or in the same place of a sibling run folder (a resumed fit's best from the run before)."""
+    places = [recorded, last.parent / recorded.name]
+    if len(recorded.parents) > 2:
+        places.append(last.parents[2] / recorded.parents[1].name / recorded.parent.name / recorded.name)
+    return places
 
 
 def _run_checkpoints(root: Path) -> list[Path]:

@@ -7,6 +7,7 @@ whose network loses to a naive forecast on validation forecasts that naive forec
 """
 
 import json
+from typing import Any
 
 import lightning as L
 import torch
@@ -83,7 +84,10 @@ class NaiveComparison(L.Callback):
         self.periods: dict[str, int] = {}  # each naive forecast's seasonal_naive period
         self.naive_fallback: int | None = None  # the period the latest epoch's checkpoint falls back to
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """A fit starts from no scores, before a resumed one restores its earlier epochs' (``load_state_dict``)."""
+        if stage != "fit":
+            return
         if self.fallback and pl_module.loss.num_params != 1:
             raise ValueError(
                 f"naive_comparison.fallback needs a point loss (MSELoss, MAELoss, HuberLoss): a naive forecast "
@@ -127,6 +131,13 @@ class NaiveComparison(L.Callback):
         if self.fallback and self.naive:  # runs before ModelCheckpoint's own on_validation_end saves this epoch
             best = min(self.naive, key=self.naive.get)
             self.naive_fallback = self.periods[best] if beats(self.naive[best], self.epochs[-1][1]) else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scores so far, so that a resumed fit reports on (and falls back by) every epoch, not only its own."""
+        return {"epochs": self.epochs, "naive": self.naive, "periods": self.periods}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs, self.naive, self.periods = state_dict["epochs"], state_dict["naive"], state_dict["periods"]
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if self.fallback:

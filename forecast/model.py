@@ -105,6 +105,7 @@ class Forecaster(L.LightningModule):
         ValueError: ``channel_embedding_size`` is negative or set without ``channel_independent``,
             ``static_cardinalities`` does not give one entry per static feature, or ``cycle`` is set
             without a ``season_channel``.
+        TypeError: ``loss`` is not a ``Loss`` instance (a class or a ``functools.partial`` of one).
     """
 
     def __init__(
@@ -168,6 +169,11 @@ class Forecaster(L.LightningModule):
         self.embedding = embedding(series_size, lookback)
         self.static_embedding = StaticEmbedding(static_cardinalities or [0] * static_size, static_embedding_size)
         self.encoder = encoder(self.embedding.output_size)
+        if loss is not None and not isinstance(loss, Loss):  # a class or partial would fail at the first step
+            raise TypeError(
+                f"loss must be a forecast.losses.Loss instance, e.g. QuantileLoss(levels=[0.1, 0.5, 0.9]); got "
+                f"{loss!r}: call it"
+            )
         self.loss = MSELoss() if loss is None else loss
         self.dims = ModelDims(
             lookback=lookback,

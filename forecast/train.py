@@ -6,7 +6,7 @@ from typing import Any
 import lightning as L
 import pandas as pd
 
-from .callbacks import ResumableModelCheckpoint
+from .callbacks import FiniteLossCheck, ResumableModelCheckpoint
 from .checkpointing import AtomicCheckpointIO
 from .data import TimeSeriesDataModule
 from .model import Forecaster
@@ -28,7 +28,9 @@ def fit(
     A thin wrapper, not a second training loop: it builds ``TimeSeriesDataModule(source, lookback,
     horizon, **data)`` and ``Forecaster(**model)`` with the sizes and season the data give (as the CLI
     links them), and runs ``lightning.Trainer(**trainer).fit`` with the CLI's checkpointing (best on
-    ``val/loss``, and ``last.ckpt``, written atomically) under ``trainer["default_root_dir"]``.
+    ``val/loss``, and ``last.ckpt``, written atomically) under ``trainer["default_root_dir"]``, and its
+    stop at a NaN or infinite training loss (``FiniteLossCheck``: a ``FloatingPointError``, no
+    checkpoint of such weights).
 
     Args:
         source: what ``TimeSeriesDataModule`` reads: a DataFrame, a CSV/Parquet path or a built-in name.
@@ -36,7 +38,9 @@ def fit(
         horizon: H, steps it forecasts.
         data: further ``TimeSeriesDataModule`` arguments (``columns``, ``calendar``, ``scaling`` as
             ``forecast.Columns``... , ``split``, ``batch_size``, ...).
-        model: further ``Forecaster`` arguments (encoder, head, loss, optimizer, ... as factories).
+        model: further ``Forecaster`` arguments: its parts as factories (``encoder``, ``head``,
+            ``optimizer``, ... : classes or ``functools.partial``s), ``loss`` as an instance
+            (``forecast.losses.QuantileLoss(levels=[0.1, 0.5, 0.9])``).
         trainer: ``lightning.Trainer`` arguments (max_epochs, accelerator, callbacks, ...).
 
     Example:
@@ -54,7 +58,7 @@ def fit(
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
     options = dict(trainer or {})
     checkpoint = ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
-    options["callbacks"] = [checkpoint, *options.get("callbacks", [])]
+    options["callbacks"] = [FiniteLossCheck(), checkpoint, *options.get("callbacks", [])]
     options.setdefault("plugins", [AtomicCheckpointIO()])
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(checkpoint.best_model_path or checkpoint.last_model_path)

@@ -88,10 +88,11 @@ class ForecastTrainer(Trainer):
             tester = Trainer(**self.settings | {"callbacks": [*others, report]})
             loader = backtest_loader(datamodule, backtest_windows(datamodule, start, stride, num_windows))
             return tester.test(model, dataloaders=loader, ckpt_path=ckpt_path, verbose=verbose)
-        if ckpt_path is not None or self.world_size > 1:
+        if ckpt_path is not None:
+            raise ValueError(f"backtest --refit_every trains the model anew: drop --ckpt_path (got {ckpt_path!r})")
+        if self.world_size > 1:
             raise ValueError(
-                "backtest --refit_every trains the model anew in one process: drop --ckpt_path "
-                f"(got {ckpt_path!r}) and run on one device (got {self.world_size} processes)"
+                f"backtest --refit_every trains in one process: run on one device (got {self.world_size} processes)"
             )
         datamodule.setup("test")
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -146,6 +147,29 @@ def test_predict_needs_only_the_lookback_of_history_whatever_the_split(fitted, t
     expected = Forecaster.load(resolve_checkpoint("last", root)).predict(frame.iloc[-24:])
     assert list(table["time"]) == list(expected["time"])
     np.testing.assert_allclose(table[["a", "b"]].to_numpy(), expected[["a", "b"]].to_numpy(), rtol=1e-5)
+
+
+def test_a_resumed_fit_keeps_the_best_epoch_before_the_resume(tmp_path, tiny_cli):
+    """The resumed fit logs to a new run folder; an epoch after the resume, far worse on validation (its
+    validation rows are noise here), is neither the best checkpoint nor what the naive comparison reports."""
+    steps = np.arange(300)
+    frame = pd.DataFrame(
+        {"a": 10 + np.sin(steps / 4), "b": -5 + 2 * np.cos(steps / 6)},
+        index=pd.date_range("2024-01-01", periods=300, freq="h", name="date"),
+    )
+    calm, noisy = tmp_path / "calm.csv", tmp_path / "noisy.csv"
+    frame.to_csv(calm)
+    frame.iloc[210:] += 100 * np.random.default_rng(0).standard_normal((90, 2))  # validation and test rows
+    frame.to_csv(noisy)
+    in_process("fit", "--trainer.max_epochs", "1", root=tmp_path, csv=str(calm), tiny_cli=tiny_cli)
+    in_process("fit", "--ckpt_path", "last", "--trainer.max_epochs", "2", root=tmp_path, csv=str(noisy),
+               tiny_cli=tiny_cli)  # fmt: skip
+    first, resumed = (tmp_path / "lightning_logs" / f"version_{n}" for n in (0, 1))
+    before, after = (metrics_of(run)["val/mse"].dropna().iloc[-1] for run in (first, resumed))
+    assert after > 100 * before  # the epoch after the resume is far worse
+    assert Path(resolve_checkpoint("best", tmp_path)).parent == first / "checkpoints"
+    comparison = json.loads((resumed / "naive_comparison.json").read_text())
+    assert comparison["val_mse"]["model"] == pytest.approx(before, rel=1e-5)
 
 
 def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted, tiny_cli):

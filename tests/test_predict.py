@@ -316,6 +316,18 @@ def test_load_refuses_a_checkpoint_naming_a_class_outside_the_parts_base(
     assert not ran.exists()
 
 
+@pytest.mark.parametrize(("key", "where"), [("scaling", "data.scaling.scaler"), ("split", "data.split")])
+def test_load_refuses_a_checkpoint_whose_data_options_name_a_class_outside_their_base(trained, tmp_path, key, where):
+    contents = torch.load(next(trained[1].rglob("last.ckpt")), weights_only=True)
+    options = contents["datamodule_hyper_parameters"]
+    spec = {"class_path": "subprocess.Popen", "init_args": {"args": ["true"]}}
+    options[key] = {**options[key], "scaler": spec} if key == "scaling" else spec
+    path = tmp_path / "untrusted.ckpt"
+    torch.save(contents, path)
+    with pytest.raises(ValueError, match=rf"{path}: its data hyperparameter '{where}' names subprocess.Popen"):
+        Forecaster.load(path)
+
+
 def test_load_names_the_file_when_a_part_refuses_its_arguments(trained, tmp_path):
     source = next(trained[1].rglob("last.ckpt"))
     spec = {"class_path": "forecast.nn.encoders.GRUEncoder", "init_args": {"hidden_size": 8, "bogus": 1}}
@@ -397,3 +409,18 @@ def test_predict_reads_history_in_another_time_zone_at_the_checkpoints(tmp_path)
         ForecastDataError, match="trained on times in time zone Europe/Berlin, but the data's have none"
     ):
         model.predict(history.assign(time=history["time"].dt.tz_localize(None)))
+
+
+def test_fit_stops_at_a_non_finite_loss_and_writes_no_checkpoint_of_its_weights(tmp_path):
+    model = TINY | {"optimizer": functools.partial(torch.optim.SGD, lr=1e30)}
+    with pytest.raises(FloatingPointError, match="training loss is (nan|inf) at epoch 0"):
+        forecast.fit(long_series(), lookback=24, horizon=6, model=model, trainer=quiet_trainer(tmp_path))
+    assert list(tmp_path.glob("**/*.ckpt")) == []
+
+
+@pytest.mark.parametrize("loss", [QuantileLoss, functools.partial(QuantileLoss, levels=[0.1, 0.9])])
+def test_fit_names_a_loss_given_as_a_class_or_partial(loss, tmp_path):
+    with pytest.raises(TypeError, match="loss must be a forecast.losses.Loss instance.*call it"):
+        forecast.fit(
+            long_series(), lookback=24, horizon=6, model=TINY | {"loss": loss}, trainer=quiet_trainer(tmp_path)
+        )

@@ -9,6 +9,7 @@ order. Either way the result is a :class:`SeriesTable`: every series one contigu
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -489,10 +490,10 @@ def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.n
     changed[table.offsets[:-1]] = False
     if changed.any():
         row = int(np.argmax(changed))
+        before, after = (_plain(grouped.iloc[i]) for i in (row - 1, row))
         raise ForecastDataError(
-            f"static covariate changes within a series at {table.where(row, name)}: "
-            f"{grouped.iloc[row - 1]!r} then {grouped.iloc[row]!r}; give each series one value "
-            "(or make the column a past or future covariate)"
+            f"static covariate changes within a series at {table.where(row, name)}: {before!r} then {after!r}; "
+            "give each series one value (or make the column a past or future covariate)"
         )
     values = grouped.iloc[table.offsets[:-1]]
     number = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
@@ -500,6 +501,11 @@ def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.n
         return values.to_numpy(dtype=object)
     _check_static_number(values.to_numpy(dtype=np.float64), name, table)
     return values.to_numpy()
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, for messages (``4.6``, not ``np.float64(4.6)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _check_static_number(values: np.ndarray, name: str, table: SeriesTable) -> None:

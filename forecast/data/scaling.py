@@ -144,6 +144,11 @@ def series_chunks(cells: np.ndarray, limit: int, ascending: bool = False) -> Ite
 def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.ndarray]:
     """The scale and offset per column of a fitted scaler, checked to be an affine map."""
     probe = np.repeat(np.array([[0.0], [1.0], [2.0]]), num_columns, axis=1)
+    if not hasattr(fitted, "inverse_transform"):  # Normalizer, say: rows, not channels, and no way back
+        raise ValueError(
+            f"scaler {type(fitted).__name__} has no inverse_transform, which the model needs to report original "
+            "units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
+        )
     zero, one, two = fitted.inverse_transform(probe)
     if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (np.abs(zero).max() + 1)):
         raise ValueError(

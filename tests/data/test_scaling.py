@@ -1,6 +1,13 @@
 import numpy as np
 import pytest
-from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
+from sklearn.preprocessing import (
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
 
 from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data import DateSplit, RowSplit, scaling
@@ -56,6 +63,11 @@ def test_no_scaler_is_identity(series):
 def test_non_affine_scaler_is_refused(series):
     with pytest.raises(ValueError, match="QuantileTransformer is not a per-channel affine map"):
         fit_scaling(lambda: QuantileTransformer(n_quantiles=10), *series)
+
+
+def test_a_scaler_without_a_way_back_is_refused(series):
+    with pytest.raises(ValueError, match="Normalizer has no inverse_transform.*use StandardScaler"):
+        fit_scaling(Normalizer, *series)
 
 
 def test_scaler_ignores_test_rows(wide_frame):

@@ -286,6 +286,13 @@ def test_static_covariate_that_changes_is_named(long_frame):
         make_long(long_frame)
 
 
+def test_a_numeric_static_covariate_that_changes_is_named_by_its_values(long_frame):
+    long_frame["size"] = 2.5
+    long_frame.loc[300, "size"] = 4.0
+    with pytest.raises(ForecastDataError, match=r"series 'C', row 300.*: 2\.5 then 4\.0; give each series one value"):
+        make_long(long_frame, {"static_covariates": ["size"]})
+
+
 @pytest.mark.parametrize("value", [np.inf, -np.inf, 1e39], ids=["inf", "-inf", "beyond-float32"])
 def test_a_numeric_static_covariate_that_is_infinite_or_beyond_float32_is_named(long_frame, value):
     long_frame.loc[long_frame["id"] == "B", "size"] = value
