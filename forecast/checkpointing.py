@@ -5,7 +5,6 @@ against the archive's checksums, and refuses hyperparameters that would build an
 parts a model takes.
 """
 
-import importlib
 import inspect
 import os
 import typing
@@ -23,7 +22,7 @@ from sklearn.base import TransformerMixin
 
 from .data.options import grouped_config
 from .data.splits import Split
-from .specs import check_spec, hint_bases
+from .specs import check_spec, hint_bases, imported
 
 __all__ = ["AtomicCheckpointIO", "read_checkpoint"]
 
@@ -115,19 +114,18 @@ def _check_data_hyperparameters(path: str | Path, hparams: Any) -> None:
     specs = {f"data.scaling.{key}": (spec, TransformerMixin) for key, spec in (config.get("scaling") or {}).items()}
     specs["data.split"] = (config.get("split"), Split)
     for key, (spec, base) in specs.items():
-        if isinstance(spec, dict) and inspect.isclass(_imported(spec.get("class_path"))):
+        if isinstance(spec, dict) and inspect.isclass(_or_none(spec.get("class_path"))):
             try:
                 check_spec(spec, (base,), key)
             except TypeError as error:
                 raise ValueError(f"{path}: its data hyperparameter {error}") from None
 
 
-def _imported(path: Any) -> Any:
+def _or_none(path: Any) -> Any:
     """What the dotted ``path`` names, or ``None`` where it does not import."""
-    module, _, name = str(path).rpartition(".")
     try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):  # ValueError: no module part at all
+        return imported(path)
+    except (ImportError, AttributeError, ValueError):
         return None
 
 

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["to_spec", "to_record", "from_spec", "check_spec", "hint_bases"]
+__all__ = ["to_spec", "to_record", "from_spec", "check_spec", "hint_bases", "imported"]
 
 
 def _path(value: Any) -> str:
@@ -164,12 +164,21 @@ def _names(bases: tuple[type, ...]) -> str:
     return " or ".join(f"{base.__module__}.{base.__qualname__}" for base in bases)
 
 
+def imported(path: Any) -> Any:
+    """What the dotted ``path`` names, imported.
+
+    Raises:
+        ImportError, AttributeError, ValueError: it does not import (ValueError: no module part at all).
+    """
+    module, _, name = str(path).rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 def _class(path: Any, bases: tuple[type, ...]) -> type:
     """The class that ``path`` names, after checking that it imports and subclasses one of ``bases``."""
-    module, _, name = str(path).rpartition(".")
     try:
-        factory = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as error:  # ValueError: no module part at all
+        factory = imported(path)
+    except (ImportError, AttributeError, ValueError) as error:
         raise TypeError(f"{path}, which does not import ({error})") from None
     if not (inspect.isclass(factory) and issubclass(factory, bases)):
         raise TypeError(f"{path}, which is not a subclass of {_names(bases)}")
