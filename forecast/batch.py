@@ -23,11 +23,15 @@ class Batch:
     (original = scaled * scale + offset), so the model reports metrics in original units without
     knowing how the data were scaled; ``naive_scale``, the in-sample seasonal-naive error of the
     window's series on its training rows (scaled), is the scale of MASE, which only the data know.
+    ``observed`` marks the targets that were in the data: where the data module repaired a missing
+    value (``nan_policy``), the target holds the repair, which feeds later windows' inputs but scores
+    no forecast; ``None`` when no target of the data was repaired.
 
     Shapes:
         past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out),
         series: (B,) index of the series, time: (B,) row of the first forecast step in its series,
-        target_scale: (B, C_out), target_offset: (B, C_out), naive_scale: (B, C_out).
+        target_scale: (B, C_out), target_offset: (B, C_out), naive_scale: (B, C_out),
+        observed: (B, H, C_out) bool or None.
     """
 
     past: torch.Tensor
@@ -39,13 +43,15 @@ class Batch:
     target_scale: torch.Tensor
     target_offset: torch.Tensor
     naive_scale: torch.Tensor
+    observed: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.past.shape[0]
 
     def pin_memory(self) -> "Batch":
         """The batch in page-locked memory; a DataLoader with ``pin_memory=True`` calls this."""
-        return Batch(**{field.name: getattr(self, field.name).pin_memory() for field in fields(self)})
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        return Batch(**{name: value if value is None else value.pin_memory() for name, value in values.items()})
 
     def to_original(self, values: torch.Tensor) -> torch.Tensor:
         """Map target-scaled values (B, H, C_out, ...), e.g. forecasts or their quantiles, to original units."""

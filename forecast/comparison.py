@@ -108,15 +108,16 @@ class NaiveComparison(L.Callback):
         dataloader_idx: int = 0,
     ) -> None:
         """Adds the naive forecasts' squared errors on a window batch the trainer validates (its first
-        validation in ``fit``), so that they are scored on the windows of the model's ``val/mse``."""
+        validation in ``fit``), so that they are scored on the windows and observed targets of the model's
+        ``val/mse``."""
         if trainer.sanity_checking or trainer.state.fn != "fit" or self.naive or trainer.datamodule is None:
             return
         period = self.seasonal_period or seasonal_period(trainer.datamodule.freq)
         self.periods = naive_periods(period, pl_module.hparams["lookback"])
         forecasts = naive_forecasts(batch, period).values()
-        errors = [(forecast - batch.target).double().square().sum() for forecast in forecasts]
-        count = torch.tensor(batch.target.numel(), dtype=torch.float64, device=batch.target.device)
-        sums = torch.stack([count, *errors])
+        observed = torch.ones_like(batch.target, dtype=torch.bool) if batch.observed is None else batch.observed
+        errors = [(forecast - batch.target).double().square().where(observed, 0.0).sum() for forecast in forecasts]
+        sums = torch.stack([observed.sum().double(), *errors])  # the model's val/mse counts the observed targets too
         self.sums = sums if self.sums is None else self.sums + sums
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -21,7 +21,8 @@ import torch
 from torch import distributions, nn
 from torch.nn import functional
 
-from .metrics import check_quantile_levels, mean_pinball_loss
+from .metrics import check_quantile_levels
+from .metrics.functional import _pinball_losses
 
 __all__ = ["Loss", "MSELoss", "MAELoss", "HuberLoss", "GaussianNLLLoss", "StudentTNLLoss", "QuantileLoss"]
 
@@ -34,17 +35,29 @@ class Loss(nn.Module):
         levels: the quantile levels a prediction writes as columns by default, in increasing order;
             empty for point losses, which have no quantiles.
 
+    A loss gives each target value's loss (``elementwise``); ``forward`` averages them over the values
+    that were observed, so that a target the data module repaired (``nan_policy`` ffill, interpolate or
+    zero) never trains or scores a forecast.
+
     Shapes:
         rescale(raw (B, H, C, P), loc (B, 1, C), scale (B, 1, C)) -> params (B, H, C, P);
-        forward(params, target (B, H, C)) -> scalar; point(params) -> (B, H, C);
-        quantiles(params, levels) -> (B, H, C, Q)
+        elementwise(params, target (B, H, C)) -> (B, H, C); forward(params, target, observed (B, H, C)
+        bool or None) -> scalar; point(params) -> (B, H, C); quantiles(params, levels) -> (B, H, C, Q)
     """
 
     num_params: int
     levels: tuple[float, ...]
 
-    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The loss of forecasts with parameters ``params`` (from ``rescale``) for ``target``, averaged."""
+    def forward(self, params: torch.Tensor, target: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean loss of forecasts with parameters ``params`` (from ``rescale``) over the values of ``target``
+        that ``observed`` marks (all when ``None``); 0 when none is."""
+        losses = self.elementwise(params, target)  # -> (B, H, C)
+        if observed is None:
+            return losses.mean()
+        return losses.where(observed, 0.0).sum() / observed.sum().clamp(min=1)
+
+    def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of each target value, (B, H, C)."""
         raise NotImplementedError
 
     def point(self, params: torch.Tensor) -> torch.Tensor:
@@ -94,15 +107,15 @@ class _PointLoss(Loss):
 class MSELoss(_PointLoss):
     """Mean squared error of a point forecast; its optimum is the conditional mean."""
 
-    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return functional.mse_loss(self.point(params), target)
+    def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return functional.mse_loss(self.point(params), target, reduction="none")
 
 
 class MAELoss(_PointLoss):
     """Mean absolute error of a point forecast; its optimum is the conditional median."""
 
-    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return functional.l1_loss(self.point(params), target)
+    def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return functional.l1_loss(self.point(params), target, reduction="none")
 
 
 class HuberLoss(_PointLoss):
@@ -125,8 +138,8 @@ class HuberLoss(_PointLoss):
             raise ValueError(f"HuberLoss needs a positive delta; got {delta}")
         self.delta = delta
 
-    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return functional.huber_loss(self.point(params), target, delta=self.delta)
+    def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return functional.huber_loss(self.point(params), target, reduction="none", delta=self.delta)
 
 
 class _LocationScaleLoss(Loss):
@@ -155,8 +168,8 @@ class _LocationScaleLoss(Loss):
         """Shape parameters (B, H, C, P - 2) from the head's raw output; none by default."""
         return raw_shape
 
-    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return -self.distribution(params).log_prob(target).mean()
+    def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return -self.distribution(params).log_prob(target)
 
     def point(self, params: torch.Tensor) -> torch.Tensor:
         return params[..., 0]
@@ -270,8 +283,8 @@ class QuantileLoss(Loss):
             index for index, distance in enumerate(distances) if math.isclose(distance, nearest, abs_tol=1e-9)
         )
 
-    def forward(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return mean_pinball_loss(params, target, self.levels)
+    def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return _pinball_losses(params, target, self.levels).mean(-1)  # the mean over levels
 
     def point(self, params: torch.Tensor) -> torch.Tensor:
         return params[..., self.anchor]

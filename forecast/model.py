@@ -19,7 +19,7 @@ from .batch import Batch, ModelDims
 from .checkpointing import read_checkpoint
 from .data.options import grouped_config
 from .losses import Loss, MSELoss
-from .metrics import HorizonMetrics, overall
+from .metrics import HorizonMetrics
 from .nn.baselines import seasonal_naive
 from .nn.checks import check_range
 from .nn.cycle import ResidualCycle
@@ -280,7 +280,7 @@ class Forecaster(L.LightningModule):
         return torch.cat([targets, covariates], dim=-1), future.repeat_interleave(channels, dim=0), static
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target)
+        loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target, batch.observed)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
         return loss if loss.requires_grad else None  # a baseline with nothing to learn skips the step
 
@@ -293,7 +293,7 @@ class Forecaster(L.LightningModule):
 
     def _evaluate(self, batch: Batch, split: str) -> dict[str, torch.Tensor]:
         params = self(batch.past, batch.future, batch.static)
-        loss = self.loss(params, batch.target)
+        loss = self.loss(params, batch.target, batch.observed)
         # The mean over all windows of all processes, so every rank's checkpoint and early stopping see one val/loss.
         # Each window adds its batch's loss: a weight would say the same, but nan_strategy="disable" drops
         # weights in torchmetrics 1.9 (Lightning-AI/torchmetrics#3434).
@@ -301,13 +301,14 @@ class Forecaster(L.LightningModule):
         self.log(f"{split}/loss", self.mean_losses[split], prog_bar=True, batch_size=len(batch))
         forecast = self.loss.point(params)  # -> (B, H, C_out)
         quantiles = self.loss.quantiles(params, self.loss.levels) if self.loss.levels else None  # (B, H, C_out, Q)
-        self.metrics[split].update(forecast, batch.target, batch.naive_scale, quantiles)
+        self.metrics[split].update(forecast, batch.target, batch.naive_scale, quantiles, batch.observed)
         to_original = batch.to_original
         self.metrics[f"{split}_orig"].update(
             to_original(forecast),
             to_original(batch.target),
             batch.naive_scale * batch.target_scale.abs(),
             None if quantiles is None else to_original(quantiles),
+            batch.observed,
         )
         return {"forecast": forecast} | ({"quantiles": quantiles} if quantiles is not None else {})
 
@@ -333,7 +334,7 @@ class Forecaster(L.LightningModule):
         for units in ("", "_orig"):
             metric = self.metrics[f"{split}{units}"]
             if metric.update_count:  # a pass with no window (a sanity check cut to none) logs nothing
-                for name, value in overall(metric.compute()).items():
+                for name, value in metric.overall().items():
                     self.log(f"{split}/{name}{units}", value.float(), sync_dist=False)  # synced by compute()
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:

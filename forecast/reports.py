@@ -6,7 +6,8 @@
 - ``forecast.png`` (a few windows, forecast against actual, with the quantile band) and
   ``error_by_horizon.png``;
 - ``forecasts.csv`` (with ``write_forecasts``, and always for ``backtest``): every window's forecasts
-  and actual values in original units.
+  and actual values in original units (an actual value the data module repaired is left empty: it is
+  no observation, and no metric counts it).
 """
 
 import copy
@@ -20,12 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
-from torch import Tensor
 
 from .batch import Batch
 from .callbacks import gather_windows, run_directory
 from .data.datamodule import TimeSeriesDataModule
-from .metrics import HorizonMetrics, overall
+from .metrics import HorizonMetrics
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
 
 __all__ = ["EvaluationReport", "metric_tables"]
@@ -38,11 +38,11 @@ def _spaced(total: int, count: int) -> set[int]:
     return set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
 
 
-def metric_tables(cells: dict[str, dict[str, Tensor]], targets: Sequence[str]) -> dict[str, Any]:
-    """The per-step and per-column tables, and the overall metrics, of ``HorizonMetrics.compute`` results.
+def metric_tables(metrics: dict[str, HorizonMetrics], targets: Sequence[str]) -> dict[str, Any]:
+    """The per-step and per-column tables, and the overall metrics, of the test's ``HorizonMetrics``.
 
     Args:
-        cells: the cells of each unit: ``{"scaled": cells, "original": cells}``.
+        metrics: the metrics of each unit: ``{"scaled": metric, "original": metric}``.
         targets: the names of the C target columns.
 
     Returns:
@@ -50,20 +50,21 @@ def metric_tables(cells: dict[str, dict[str, Tensor]], targets: Sequence[str]) -
         ``by_target``: units, target, metrics over all steps; ``overall``: ``{metric[_orig]: value}``.
     """
     by_horizon, by_target, totals = [], [], {}
-    for units, unit_cells in cells.items():
-        horizon = next(iter(unit_cells.values())).shape[0]
-        names = list(unit_cells)
-        per_step = overall(unit_cells, 1)  # -> {metric: (H,)}
+    for units, metric in metrics.items():
+        cells = metric.compute()  # -> {metric: (H, C)}
+        horizon = next(iter(cells.values())).shape[0]
+        names = list(cells)
+        per_step = metric.overall(1)  # -> {metric: (H,)}
         rows = {"units": units, "target": "all", "step": np.arange(1, horizon + 1)}
         by_horizon.append(pd.DataFrame(rows | {name: per_step[name].cpu().numpy() for name in names}))
         for column, target in enumerate(targets):
             rows = {"units": units, "target": target, "step": np.arange(1, horizon + 1)}
-            by_horizon.append(pd.DataFrame(rows | {name: unit_cells[name][:, column].cpu().numpy() for name in names}))
-        per_column = overall(unit_cells, 0)  # -> {metric: (C,)}
+            by_horizon.append(pd.DataFrame(rows | {name: cells[name][:, column].cpu().numpy() for name in names}))
+        per_column = metric.overall(0)  # -> {metric: (C,)}
         by_target.append(
             pd.DataFrame({"units": units, "target": list(targets)} | {n: per_column[n].cpu().numpy() for n in names})
         )
-        totals |= {f"{name}{_UNITS[units]}": float(value) for name, value in overall(unit_cells).items()}
+        totals |= {f"{name}{_UNITS[units]}": float(value) for name, value in metric.overall().items()}
     return {
         "by_horizon": pd.concat(by_horizon, ignore_index=True),
         "by_target": pd.concat(by_target, ignore_index=True),
@@ -125,9 +126,10 @@ class EvaluationReport(L.Callback):
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
         forecast, quantiles = outputs["forecast"], outputs.get("quantiles")  # (B, H, C_out), (B, H, C_out, Q)
+        target = batch.to_original(batch.target)
         original = {
             "forecast": batch.to_original(forecast),
-            "target": batch.to_original(batch.target),
+            "target": target if batch.observed is None else target.where(batch.observed, torch.nan),  # no repairs
             "quantiles": None if quantiles is None else batch.to_original(quantiles),
         }
         self._keep(batch, original)
@@ -167,7 +169,7 @@ class EvaluationReport(L.Callback):
         """The tables, ``metrics.json``, forecasts and plots of all passes, into the run directory."""
         data = self.data or trainer.datamodule
         targets = list(data.targets) if data is not None else [f"y{c}" for c in range(pl_module.target_size)]
-        tables = metric_tables({units: table.compute() for units, table in self.tables.items()}, targets)
+        tables = metric_tables(self.tables, targets)
         with self.tables["scaled"].sync_context():  # compute() leaves each process its own count
             windows = int(self.tables["scaled"].windows)
         self.metrics = tables["overall"]

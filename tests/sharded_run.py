@@ -1,21 +1,24 @@
 """One process of a sharded DDP run, started by ``torch.distributed.run`` from tests/test_sharding.py.
 
-Usage: python -m torch.distributed.run --nproc_per_node 2 tests/sharded_run.py OUT SOURCE
+Usage: python -m torch.distributed.run --nproc_per_node 2 tests/sharded_run.py OUT SOURCE [VAL_START TEST_START]
 
 Each process validates a seeded tiny GRU, trains it for one epoch and saves a checkpoint, all on
-``data.shard: series``, tests it with the evaluation report (``OUT/metrics.json``), and writes what
-it holds to ``OUT/rank{R}.json``.
+``data.shard: series`` (split by ``FractionSplit``, or a ``DateSplit`` at VAL_START and TEST_START),
+tests it with the evaluation report (``OUT/metrics.json``), and writes what it holds and the warnings
+it gave to ``OUT/rank{R}.json``.
 """
 
 import functools
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
 
 from forecast import Columns, Forecaster, TimeSeriesDataModule
+from forecast.data import DateSplit
 from forecast.nn import GRUEncoder
 from forecast.reports import EvaluationReport
 
@@ -23,17 +26,17 @@ COLUMNS = Columns(targets=["y"], past_covariates=["load"], static_covariates=["r
 OPTIONS = dict(lookback=12, horizon=4, columns=COLUMNS)
 
 
-def build(source: str, shard: str) -> tuple[TimeSeriesDataModule, Forecaster]:
+def build(source: str, shard: str, split: DateSplit | None = None) -> tuple[TimeSeriesDataModule, Forecaster]:
     """The data and the seeded model that the sharded run and its one-process reference share."""
-    data = TimeSeriesDataModule(source, **OPTIONS, batch_size=16, shard=shard)
+    data = TimeSeriesDataModule(source, **OPTIONS, split=split, batch_size=16, shard=shard)
     torch.manual_seed(0)
     sizes = {key: getattr(data, key) for key in ("input_size", "target_size", "static_size", "static_cardinalities")}
     encoder = functools.partial(GRUEncoder, hidden_size=8)
     return data, Forecaster(lookback=12, horizon=4, **sizes, encoder=encoder)
 
 
-def main(out: Path, source: str) -> None:
-    data, model = build(source, "series")
+def main(out: Path, source: str, split: DateSplit | None, given: list[warnings.WarningMessage]) -> None:
+    data, model = build(source, "series", split)
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, logger=False, enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=out, callbacks=[EvaluationReport(num_plots=0)],
@@ -50,9 +53,12 @@ def main(out: Path, source: str) -> None:
     trainer.save_checkpoint(out / "sharded.ckpt")
     facts["steps"] = trainer.global_step
     facts["test_mse"] = trainer.test(model, data, verbose=False)[0]["test/mse"]
+    facts["warnings"] = [str(warning.message) for warning in given]
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(facts))
     torch.distributed.destroy_process_group()  # left to shutdown, gloo's group aborts the process now and then
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    with warnings.catch_warnings(record=True) as given:  # every process's own, also those of ranks other than 0
+        warnings.simplefilter("always")
+        main(Path(sys.argv[1]), sys.argv[2], DateSplit(*sys.argv[3:5]) if len(sys.argv) > 3 else None, given)

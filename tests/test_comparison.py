@@ -48,6 +48,26 @@ def test_fit_on_a_random_walk_says_the_last_value_beats_the_mean(tmp_path, tiny_
     assert torch.isfinite(torch.tensor(list(scores.values()))).all()
 
 
+def test_the_naive_forecasts_are_scored_on_the_observed_validation_targets_as_the_model(tmp_path, tiny_cli):
+    """Validation targets repaired by ffill score no forecast: the last value forecast by the model and by the
+    comparison get one MSE, that of the observed targets (the repairs would make it look better)."""
+    rng = np.random.default_rng(0)
+    walk = rng.standard_normal(400).cumsum()
+    walk[300:330] = np.nan  # in the validation part (FractionSplit: rows 280 to 340)
+    index = pd.date_range("2024-01-01", periods=400, freq="h", name="date")
+    pd.DataFrame({"walk": walk}, index=index).to_csv(tmp_path / "walk.csv")
+    config = ROOT / "configs/etth1/last_value.yaml"
+    cli = main(["fit", "--config", str(config), *tiny_cli(str(tmp_path / "walk.csv"), tmp_path),
+                "--data.nan_policy", "ffill", "--trainer.max_epochs", "1", "--trainer.logger", "false"])  # fmt: skip
+    scores = json.loads((tmp_path / "naive_comparison.json").read_text())["val_mse"]
+    data = cli.datamodule
+    windows = data.dataset("val").__getitems__(list(range(len(data.dataset("val")))))
+    errors = (windows.past[:, -1:, :1] - windows.target).square()
+    assert not windows.observed.all()
+    assert scores["last value"] == pytest.approx(float(errors[windows.observed].mean()), rel=1e-6)
+    assert scores["model"] == pytest.approx(scores["last value"], rel=1e-6)
+
+
 @pytest.fixture(scope="module")
 def walk_csv(tmp_path_factory) -> Path:
     """An hourly random walk: nothing forecasts it better than its last value."""

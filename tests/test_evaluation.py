@@ -1,4 +1,6 @@
+import lightning as L
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torchmetrics import MeanSquaredError
@@ -9,9 +11,11 @@ from torchmetrics.functional import (
     symmetric_mean_absolute_percentage_error,
 )
 
+from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.data.buffer import SeriesBuffer, naive_scale
 from forecast.data.validate import check_naive_scale
 from forecast.metrics import HorizonMetrics, continuous_ranked_probability_score, interval_coverage
+from forecast.nn import IdentityEncoder, LastValueHead
 from forecast.reports import metric_tables
 
 B, H, C = 8, 4, 3
@@ -32,10 +36,14 @@ def data():
     }
 
 
-def computed(data, levels=LEVELS):
+def updated(data, levels=LEVELS, observed=None):
     metric = HorizonMetrics(H, C, levels)
-    metric.update(data["forecast"], data["target"], data["scale"], data["quantiles"] if levels else None)
-    return metric.compute()
+    metric.update(data["forecast"], data["target"], data["scale"], data["quantiles"] if levels else None, observed)
+    return metric
+
+
+def computed(data, levels=LEVELS):
+    return updated(data, levels).compute()
 
 
 def test_horizon_metrics_match_torchmetrics_in_every_cell(data):
@@ -78,7 +86,7 @@ def test_horizon_metrics_mase_and_quantile_metrics_match_numpy(data):
 
 
 def test_horizon_metrics_over_all_cells_equal_the_overall_metrics(data):
-    tables = metric_tables({"scaled": computed(data)}, ["a", "b", "c"])
+    tables = metric_tables({"scaled": updated(data)}, ["a", "b", "c"])
     overall = tables["overall"]
     forecast, target, quantiles = data["forecast"], data["target"], data["quantiles"]
     assert overall["mse"] == pytest.approx(mean_squared_error(forecast, target).item())
@@ -89,8 +97,9 @@ def test_horizon_metrics_over_all_cells_equal_the_overall_metrics(data):
 
 
 def test_metric_tables_hold_every_step_and_column(data):
-    cells = computed(data, levels=())
-    tables = metric_tables({"scaled": cells, "original": cells}, ["a", "b", "c"])
+    metric = updated(data, levels=())
+    cells = metric.compute()
+    tables = metric_tables({"scaled": metric, "original": metric}, ["a", "b", "c"])
     by_horizon, by_target = tables["by_horizon"], tables["by_target"]
     assert len(by_horizon) == 2 * (C + 1) * H and len(by_target) == 2 * C
     row = by_horizon[(by_horizon["units"] == "original") & (by_horizon["target"] == "b") & (by_horizon["step"] == 3)]
@@ -99,6 +108,37 @@ def test_metric_tables_hold_every_step_and_column(data):
     expected = mean_squared_error(data["forecast"][..., 2], data["target"][..., 2]).sqrt().item()
     assert per_column["rmse"].item() == pytest.approx(expected)
     assert set(tables["overall"]) >= {"mse", "mse_orig", "smape_orig"}
+
+
+def test_repaired_targets_score_no_forecast_in_any_metric_cell_or_table(data):
+    """A target the data module repaired is no observation: each metric is that of the observed values only,
+    cell by cell and over steps, columns and all (cells with fewer observed values weigh less)."""
+    observed = torch.from_numpy(np.random.default_rng(1).random((B, H, C)) > 0.3)
+    observed[:, 0, 0] = False  # a cell with no observed value at all
+    metric = updated(data, observed=observed)
+    cells = metric.compute()
+    mask = observed.numpy()
+    forecast, target, quantiles = (data[k].numpy() for k in ("forecast", "target", "quantiles"))
+    squared = np.where(mask, (forecast - target) ** 2, np.nan)
+    np.testing.assert_allclose(cells["mse"].numpy(), np.nanmean(squared, 0))  # NaN in the empty cell
+    absolute = np.abs(forecast - target) / data["scale"].numpy()[:, None, :]
+    np.testing.assert_allclose(
+        metric.overall(1)["mase"].numpy(), [np.nanmean(np.where(mask, absolute, np.nan)[:, h]) for h in range(H)]
+    )
+    inside = (quantiles[..., 0] <= target) & (target <= quantiles[..., -1])
+    tables = metric_tables({"scaled": metric}, ["a", "b", "c"])
+    assert tables["overall"]["mse"] == pytest.approx(np.nanmean(squared))
+    assert tables["overall"]["coverage"] == pytest.approx(inside[mask].mean())
+    per_column = tables["by_target"].set_index("target")["mae"]
+    np.testing.assert_allclose(
+        per_column.to_numpy(), [np.abs(forecast - target)[..., c][mask[..., c]].mean() for c in range(C)]
+    )
+
+
+def test_horizon_metrics_give_a_nan_forecast_a_nan_mase_as_every_other_metric():
+    metric = HorizonMetrics(horizon=1, target_size=1)
+    metric.update(torch.tensor([[[1.0]], [[float("nan")]]]), torch.zeros(2, 1, 1), scale=torch.ones(2, 1))
+    assert metric.compute()["mae"].isnan().all() and metric.compute()["mase"].isnan().all()
 
 
 def test_horizon_metrics_over_batches_equal_metrics_over_their_concatenation(data):
@@ -133,13 +173,59 @@ def test_horizon_metrics_mase_leaves_out_the_windows_of_series_without_a_scale()
 
 
 def test_seasonal_naive_scale_reads_each_series_training_rows_only():
-    # Series 0 trains on rows 0-3 (errors at period 2: |2 - 0|, |6 - 1| -> 3.5); series 1 on 3 rows (|4 - 4| = 0).
+    # Series 0 trains on rows 0-3 (errors at period 2: |2 - 0|, |6 - 1| -> 3.5); series 1 on 3 rows (|4 - 4| = 0,
+    # which is no scale: NaN).
     values = torch.tensor([[0.0], [1.0], [2.0], [6.0], [100.0], [4.0], [9.0], [4.0], [-50.0]])
     buffer = SeriesBuffer(values, offsets=np.array([0, 5]), future_rows=np.zeros(2, dtype=int))
     scale = naive_scale(buffer, np.array([4, 3]), targets=1, seasonal_period=2)
-    torch.testing.assert_close(scale, torch.tensor([[3.5], [0.0]]))
+    torch.testing.assert_close(scale, torch.tensor([[3.5], [torch.nan]]), equal_nan=True)
 
 
 def test_seasonal_naive_scale_names_the_period_key_when_training_is_too_short():
     with pytest.raises(ValueError, match="data.seasonal_period=24"):
-        check_naive_scale(np.array([30, 20]), seasonal_period=24, names=["long", "short"])
+        check_naive_scale(np.array([30, 20]), seasonal_period=24, names=["long", "short"], scale=np.ones((2, 1)))
+
+
+def test_check_naive_scale_names_the_series_flat_in_training():
+    scale = np.array([[0.5, 1.0], [0.5, np.nan], [np.nan, np.nan]])  # "flat" has one flat target; "new" only tests
+    with pytest.warns(UserWarning, match=r"series \['flat'\] have training targets that do not change .*period=2\)"):
+        check_naive_scale(np.array([30, 30, 0]), seasonal_period=2, names=["steady", "flat", "new"], scale=scale)
+
+
+def test_test_mase_leaves_out_a_series_that_is_flat_in_training():
+    """An item without sales in training has no MASE scale: test/mase is that of the other series, not ~1e4."""
+    rng = np.random.default_rng(0)
+    steady, unsold = rng.normal(size=60).cumsum() + 50, np.r_[np.zeros(45), rng.integers(1, 4, 15)]
+    times = pd.date_range("2024-01-01", periods=60, freq="D")
+    frame = pd.concat([pd.DataFrame({"id": name, "time": times, "y": y}) for name, y in [("a", steady), ("b", unsold)]])
+    model = Forecaster(lookback=7, horizon=3, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
+    data = {
+        ids: TimeSeriesDataModule(frame[frame["id"].isin(list(ids))], 7, 3, columns=Columns(["y"]))
+        for ids in ("ab", "a")
+    }
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    with pytest.warns(UserWarning, match=r"series \['b'\] have training targets that do not change over the seasonal"):
+        mase = {ids: trainer.test(model, part, verbose=False)[0]["test/mase"] for ids, part in data.items()}
+    assert mase["ab"] == pytest.approx(mase["a"])
+    scale = data["ab"].dataset("test").naive_scale
+    assert torch.isfinite(scale[0]).all() and torch.isnan(scale[1]).all()
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
+def test_test_metrics_count_only_the_targets_that_were_observed(policy, tmp_path):
+    """A stretch of missing test targets, repaired by the policy, scores no forecast: the last value's test MSE
+    is its MSE over the observed targets (with ffill it would otherwise forecast 20 repaired values exactly)."""
+    rng = np.random.default_rng(0)
+    rows, lookback, horizon = 400, 24, 6
+    y = rng.normal(size=rows).cumsum() + 50
+    y[350:370] = np.nan  # inside the test part (rows 320 to 400)
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=rows, freq="h"), "y": y})
+    data = TimeSeriesDataModule(frame, lookback, horizon, columns=Columns(targets=["y"]), nan_policy=policy)
+    model = Forecaster(lookback, horizon, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    (result,) = trainer.test(model, data, verbose=False)
+    start = int(data.borders[0, 1])
+    repaired = data.table.values["y"]  # the inputs hold the repairs
+    errors = [(repaired[t - 1] - y[t : t + horizon]) ** 2 for t in range(start, rows - horizon + 1)]
+    observed = np.concatenate(errors)
+    assert result["test/mse_orig"] == pytest.approx(np.nanmean(observed), rel=1e-5)

@@ -272,3 +272,21 @@ def test_nan_weights_stop_fit_at_the_finite_loss_check(loss, tmp_path, random_ba
     )
     with pytest.raises(FloatingPointError, match="training loss is nan at epoch 0, global step 0, batch index 0"):
         trainer.fit(model, torch.utils.data.DataLoader([batch], batch_size=None))
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+def test_a_loss_averages_over_the_observed_targets_only(loss):
+    """A repaired target (``Batch.observed`` False) neither trains nor scores: the loss is that of the observed
+    values alone, whatever the repair put in the others, and its gradient does not reach their forecasts."""
+    raw = torch.randn(B, H, C, loss.num_params, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(B, H, C, dtype=torch.float64)
+    observed = torch.rand(B, H, C, generator=torch.Generator().manual_seed(0)) > 0.4
+    params = loss.rescale(raw, *identity())
+    masked = loss(params, target, observed)
+    expected = loss.elementwise(params, target)[observed].mean()
+    torch.testing.assert_close(masked, expected)
+    repaired = target.where(observed, 1e3)  # whatever the repair wrote
+    torch.testing.assert_close(loss(params, repaired, observed), expected)
+    masked.backward()
+    assert (raw.grad[~observed] == 0).all() and (raw.grad[observed] != 0).any()
+    torch.testing.assert_close(loss(params, target), loss.elementwise(params, target).mean())  # all observed

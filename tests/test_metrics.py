@@ -108,3 +108,18 @@ def test_crps_from_many_quantiles_approaches_the_gaussian_closed_form():
     for i, y in enumerate(target):
         value = continuous_ranked_probability_score(*tensors(quantiles[i : i + 1].copy(), np.array([y])), levels)
         assert value.item() == pytest.approx(expected[i], rel=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("build", "preds", "exact"),
+    [(lambda: IntervalCoverage(), [-1.0, 1.0], 1.0), (lambda: MeanPinballLoss([0.5]), [1.0], 0.5)],
+    ids=["coverage", "pinball"],
+)
+def test_metric_over_many_float32_values_keeps_the_small_batches_after_a_large_one(build, preds, exact):
+    # Past 2**24 values a float32 running sum drops each one-value batch's term: coverage 16777216 / 16777316.
+    metric, large, preds = build(), 2**24, torch.tensor(preds)
+    metric.update(preds.expand(large, len(preds)), torch.zeros(()).expand(large))
+    for _ in range(100):
+        metric.update(preds.expand(1, len(preds)), torch.zeros(1))
+    assert metric.compute().item() == exact
+    assert metric.compute().dtype == torch.float32

@@ -15,7 +15,9 @@ import torch
 from sharded_run import build
 
 from forecast import Forecaster
-from forecast.data.sharding import assign_shards, global_scaling
+from forecast.data import DateSplit
+from forecast.data.sharding import assign_shards, check_shares, global_scaling
+from forecast.errors import ForecastDataError
 
 pytestmark = pytest.mark.ddp
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +30,30 @@ def test_shards_are_balanced_by_rows_and_do_not_depend_on_the_order_of_the_data(
     assert sorted(loads) == [110, 120]
     reordered = assign_shards(ids[::-1], rows[::-1], 2)[::-1]
     assert reordered.tolist() == ranks.tolist()
+
+
+def test_shares_give_every_process_windows_of_every_part_that_enough_series_have():
+    """By rows alone both series with validation and test windows (a, d) would go to process 0."""
+    ids, rows = ["a", "b", "c", "d"], np.array([150, 80, 70, 60])
+    parts = np.array([[1, 1, 1], [1, 0, 0], [1, 0, 0], [0, 1, 1]], dtype=bool)  # train, val, test windows
+    assert assign_shards(ids, rows, 2).tolist() == [0, 1, 1, 0]
+    for order in (slice(None), slice(None, None, -1)):
+        ranks = assign_shards(ids[order], rows[order], 2, parts[order])[order]
+        assert ranks.tolist() == [0, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "series, message",
+    [
+        ([1, 0], r"only 1 series has them, so process 1 would have none; use at most 1 device \(trainer.devices\)"),
+        ([2, 0, 0], r"only 2 series have them, so processes 1, 2 would have none; use at most 2 devices"),
+        ([3, 0, 0], r"its shares of the 3 series that have them leave processes 1, 2 without one; use fewer devices"),
+    ],
+)
+def test_a_part_without_windows_in_some_processes_shares_is_refused_naming_them(series, message):
+    with pytest.raises(ForecastDataError, match=r"each needs some with windows of the val part, but " + message):
+        check_shares("val", series)
+    check_shares("val", [0] * len(series))  # none anywhere: the data's fault, which the part's own check says
 
 
 @pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler"])
@@ -56,6 +82,37 @@ def test_global_standard_scaling_keeps_its_precision_when_the_mean_is_large_agai
     np.testing.assert_allclose(affine.offset[0], fitted.mean_, rtol=1e-12)
 
 
+def run_sharded(root: Path, source: Path, *split: str) -> subprocess.CompletedProcess:
+    """``tests/sharded_run.py`` on 2 processes, reading ``source`` split at the ``DateSplit`` times ``split``."""
+    with socket.socket() as probe:  # a free port for the process group
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               str(ROOT / "tests/sharded_run.py"), str(root), str(source), *split]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def hourly_series(spans: list[tuple[str, str, int]]) -> pd.DataFrame:
+    """Long data with the columns of ``sharded_run``: per series its id, first time and rows."""
+    rng = np.random.default_rng(0)
+    parts = []
+    for i, (name, start, rows) in enumerate(spans):
+        steps = np.arange(rows)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": name,
+                    "time": pd.date_range(start, periods=rows, freq="h"),
+                    "y": 10 * i + np.sin(steps / (3 + i)) + 0.1 * rng.standard_normal(rows),
+                    "load": rng.normal(i, 1, rows),
+                    "region": "north" if i % 2 else "south",
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory) -> dict:
     """Seven series of different lengths and starts in a Parquet file, run on 2 processes with shard: series."""
@@ -78,13 +135,7 @@ def sharded(tmp_path_factory) -> dict:
     frame = pd.concat(parts, ignore_index=True)
     source = root / "series.parquet"
     frame.to_parquet(source, index=False)
-    with socket.socket() as probe:  # a free port for the process group
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               str(ROOT / "tests/sharded_run.py"), str(root), str(source)]  # fmt: skip
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    result = run_sharded(root, source)
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((root / f"rank{r}.json").read_text()) for r in range(2)]
     return {"frame": frame, "source": str(source), "ranks": ranks, "root": root, "checkpoint": root / "sharded.ckpt"}
@@ -122,3 +173,57 @@ def test_sharded_checkpoint_carries_every_series_and_predicts_them(sharded):
     assert sorted(state["series"]) == sorted(sharded["frame"]["id"].unique()) and len(state["borders"]) == 7
     forecasts = Forecaster.load(sharded["checkpoint"]).predict(sharded["frame"])
     assert sorted(forecasts["id"].unique()) == sorted(state["series"]) and len(forecasts) == 7 * 4
+
+
+SPLIT = ("2024-01-05 12:00", "2024-01-06 12:00")  # DateSplit's val_start and test_start
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory) -> dict:
+    """Of four series only a and d have validation and test windows (b and c end before val_start, d starts
+    there), which shares by rows alone would both give to process 0: the shares give process 1 d instead."""
+    root = tmp_path_factory.mktemp("uneven")
+    spans = [("a", "2024-01-01", 150), ("b", "2024-01-01", 80), ("c", "2024-01-01", 70), ("d", SPLIT[0], 60)]
+    frame = hourly_series(spans)
+    source = root / "series.csv"
+    frame.to_csv(source, index=False)
+    result = run_sharded(root, source, *SPLIT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((root / f"rank{r}.json").read_text()) for r in range(2)]
+    return {"source": str(source), "ranks": ranks, "root": root}
+
+
+def test_sharded_run_whose_rows_alone_leave_a_process_without_validation_windows_equals_one_process(uneven):
+    assert [sorted(rank["series"]) for rank in uneven["ranks"]] == [["a"], ["b", "c", "d"]]
+    data, model = build(uneven["source"], "none", DateSplit(*SPLIT))
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    val_loss = trainer.validate(model, data, verbose=False)[0]["val/loss"]
+    for rank in uneven["ranks"]:
+        assert rank["val_loss"] == pytest.approx(
+            val_loss, rel=1e-5
+        )  # a's 21 windows on one process, d's 9 on the other
+    assert uneven["ranks"][0]["steps"] == uneven["ranks"][1]["steps"] > 0
+    data.setup("test")
+    report = json.loads((uneven["root"] / "metrics.json").read_text())
+    assert report["windows"] == len(data.dataset("test")) == 15 + 33
+    assert report["metrics"]["mse"] == pytest.approx(uneven["ranks"][0]["test_mse"], rel=1e-5)
+
+
+def test_a_process_other_than_0_warns_of_its_own_series(uneven):
+    """d, the only series without training rows, is process 1's: it says that MASE leaves d out."""
+    first, second = (rank["warnings"] for rank in uneven["ranks"])
+    untrained = "series ['d'] have no training rows (they only test), so MASE has no scale for them"
+    assert f"[rank: 1] {untrained}" in " ".join(second) and untrained not in " ".join(first)
+
+
+def test_fewer_series_with_validation_windows_than_processes_are_refused_alike_on_every_process(tmp_path):
+    """Only a has validation windows; b and c end before val_start. Both processes refuse, naming the counts."""
+    frame = hourly_series([("a", "2024-01-01", 150), ("b", "2024-01-01", 80), ("c", "2024-01-01", 70)])
+    frame.to_csv(tmp_path / "series.csv", index=False)
+    result = run_sharded(tmp_path, tmp_path / "series.csv", *SPLIT)
+    refusal = (
+        "ForecastDataError: data.shard: series gives each of the 2 processes its own series, and each needs some "
+        "with windows of the val part, but only 1 series has them, so process 1 would have none; use at most 1 "
+        "device (trainer.devices), or data.shard: none"
+    )
+    assert result.returncode != 0 and result.stderr.count(refusal) == 2, result.stderr[-3000:]

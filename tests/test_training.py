@@ -50,19 +50,20 @@ def test_fit_stops_at_a_nan_loss_naming_step_and_batch(wide_csv, tmp_path, fit):
 
 
 @pytest.mark.parametrize(
-    ("stop", "stopped_at"),
+    ("stop", "stopped_at", "workers"),
     [
-        (["--trainer.max_epochs", "2"], 8),  # at an epoch boundary (4 batches an epoch)
-        (["--trainer.max_steps", "6", "--checkpoint.every_n_train_steps", "1"], 6),  # in the second epoch
+        (["--trainer.max_epochs", "2"], 8, "0"),  # at an epoch boundary (4 batches an epoch)
+        (["--trainer.max_steps", "6", "--checkpoint.every_n_train_steps", "1"], 6, "0"),  # in the second epoch
+        (["--trainer.max_epochs", "2"], 8, "1"),  # at an epoch boundary, the resumed run with new worker processes
     ],
-    ids=["epoch-boundary", "mid-epoch"],
+    ids=["epoch-boundary", "mid-epoch", "epoch-boundary-workers"],
 )
-def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(stop, stopped_at, wide_csv, tmp_path, fit):
-    fit(wide_csv, tmp_path / "whole", "--trainer.max_epochs", "3")
-    fit(wide_csv, tmp_path / "parts", *stop)
+def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(stop, stopped_at, workers, wide_csv, tmp_path, fit):
+    fit(wide_csv, tmp_path / "whole", "--trainer.max_epochs", "3", "--data.num_workers", workers)
+    fit(wide_csv, tmp_path / "parts", *stop, "--data.num_workers", workers)
     stopped = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
     assert stopped["global_step"] == stopped_at
-    fit(wide_csv, tmp_path / "parts", "--trainer.max_epochs", "3", "--ckpt_path", "last")
+    fit(wide_csv, tmp_path / "parts", "--trainer.max_epochs", "3", "--ckpt_path", "last", "--data.num_workers", workers)
     whole = torch.load(resolve_checkpoint("last", tmp_path / "whole"), weights_only=True)
     parts = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
     assert (parts["epoch"], parts["global_step"]) == (whole["epoch"], whole["global_step"]) == (2, 12)

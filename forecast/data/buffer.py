@@ -30,11 +30,14 @@ class SeriesBuffer:
         values: channels ``[targets | past covariates | future covariates | calendar]``, shape (rows, C).
         offsets: first row of each series, shape (N,).
         future_rows: rows of future covariates each series has after its last observed row, shape (N,).
+        observed: which target values were in the data, shape (rows, C_out) bool; ``None`` when no
+            missing target was repaired (``nan_policy``), so that every target was.
     """
 
     values: torch.Tensor
     offsets: np.ndarray
     future_rows: np.ndarray
+    observed: torch.Tensor | None = None
 
 
 def build_buffer(
@@ -44,6 +47,7 @@ def build_buffer(
     calendar: tuple[list[str], CalendarEncoding],
     freq: str,
     pad: int,
+    unrepaired: dict[str, np.ndarray] | None = None,
 ) -> SeriesBuffer:
     """Scale the table's columns into one float32 array.
 
@@ -54,6 +58,8 @@ def build_buffer(
         calendar: the calendar features and their encoding, computed from the times.
         freq: the series' frequency, to extend the times over the ``pad`` rows.
         pad: rows after each series' last observed row (``horizon`` when there are future channels).
+        unrepaired: the table's columns before missing values were repaired: where a target is missing
+            there, ``observed`` says so.
     """
     features, encoding = calendar
     capacity = table.observed + pad
@@ -83,32 +89,43 @@ def build_buffer(
             values[offsets[chunk.start] : offsets[chunk.stop], channel:] = calendar_features(
                 times, features, encoding, freq
             )
-    return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed)
+    observed = None
+    if unrepaired is not None:  # the targets as read, on each series' rows with targets
+        source = _ranges(table.offsets[:-1], table.observed)
+        finite = np.stack([np.isfinite(unrepaired[column][source]) for column in roles.targets], axis=1)
+        if not finite.all():
+            observed = torch.zeros(offsets[-1], len(roles.targets), dtype=torch.bool)  # none past the targets
+            observed[_ranges(offsets[:-1], table.observed)] = torch.from_numpy(finite)
+    return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed, observed)
 
 
 def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seasonal_period: int) -> torch.Tensor:
     """Each series' in-sample seasonal-naive MAE per target on the scaled data: the scale of MASE.
 
     The mean of ``|y[t] - y[t - m]|`` over the training rows of each series (Hyndman and Koehler,
-    "Another look at measures of forecast accuracy", 2006, Section 3.4); NaN for a series with no more
-    training rows than ``m`` (``validate.check_naive_scale`` says which).
+    "Another look at measures of forecast accuracy", 2006, Section 3.4); NaN, no scale, for a series with
+    no more training rows than ``m``, or whose training targets do not change over ``m`` steps (a scale
+    of 0, which would make its MASE infinite); ``validate.check_naive_scale`` says which.
 
     Shapes:
         train_rows: (N,) -> (N, C_out)
 
     Example:
         >>> import numpy as np, torch
-        >>> values = torch.tensor([[0.0], [1.0], [3.0], [10.0], [10.0], [14.0]])
-        >>> buffer = SeriesBuffer(values, offsets=np.array([0, 3]), future_rows=np.zeros(2, dtype=int))
-        >>> naive_scale(buffer, np.array([3, 2]), targets=1, seasonal_period=1)
+        >>> values = torch.tensor([[0.0], [1.0], [3.0], [10.0], [10.0], [14.0], [5.0]])
+        >>> buffer = SeriesBuffer(values, offsets=np.array([0, 3, 6]), future_rows=np.zeros(3, dtype=int))
+        >>> naive_scale(buffer, np.array([3, 2, 1]), targets=1, seasonal_period=1)
         tensor([[1.5000],
-                [0.0000]])
+                [   nan],
+                [   nan]])
     """
     scales = []
     for offset, end in zip(buffer.offsets.tolist(), train_rows.tolist(), strict=True):
         train = buffer.values[offset : offset + end, :targets].double()  # -> (T, C_out)
         scales.append((train[seasonal_period:] - train[:-seasonal_period]).abs().mean(0))  # -> (C_out,), NaN if empty
-    return torch.stack(scales).float()  # -> (N, C_out)
+    scale = torch.stack(scales)  # -> (N, C_out)
+    # A flat history has no scale: 0 would make every error of its series an infinite (clamped: huge) MASE.
+    return scale.where(scale > 0, torch.nan).float()
 
 
 def season_means(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, channel: int, period: int) -> torch.Tensor:

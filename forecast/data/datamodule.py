@@ -21,7 +21,7 @@ from .frequency import check_times, first_off_step
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import GROUPED_KEYS, Calendar, Columns, Scaling, check_choice
 from .scaling import AffineScaling, fit_scaling
-from .sharding import assign_shards, gather_objects, global_scaling, merge_states, series_index, world
+from .sharding import assign_shards, check_shares, gather_objects, global_scaling, merge_states, series_index, world
 from .splits import Split, Windows, check_windows, default_split, part_windows
 from .validate import (
     NanPolicy,
@@ -218,27 +218,48 @@ class TimeSeriesDataModule(L.LightningDataModule):
         """Fit the scalings on the training rows (once; a checkpoint's take precedence), check the parts.
 
         Raises:
-            ForecastDataError: a part that ``stage`` needs has no window in any series.
+            ForecastDataError: a part that ``stage`` needs has no window in any series, or (``shard: series``)
+                none in one process's series while the others' have some.
         """
         if self.shard == "series" and not hasattr(self, "_shard"):
             self._read_shard(stage)
         if self.scalings is None:
             self.scalings = self.fit_scalings()
+        share = world() if self.shard == "series" else None  # then warnings name this process's own series
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
+            if share:  # before a process's own check, so that all processes refuse alike
+                check_shares(part, gather_objects(int(np.count_nonzero(self._windows(part, check=False).counts))))
             self._windows(part)
         if stage == "test":  # its report gives MASE, whose scale needs training rows in every series tested
             tested = np.flatnonzero(self._windows("test").counts)
-            check_naive_scale(self.borders[tested, 0], self.seasonal_period, [self.series_names[i] for i in tested])
+            names = [self.series_names[i] for i in tested]
+            scale = self.dataset("test").naive_scale[tested].numpy()
+            check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
 
     def _read_shard(self, stage: str) -> None:
-        """Read, check and keep this process's series only (``shard: series``)."""
+        """Read, check and keep this process's series only (``shard: series``): shared out by rows; where that
+        leaves a process without windows of a part that other series have, shared out again by the parts each
+        series has windows of (``assign_shards``), and read anew where the share changed."""
         if stage == "predict":
             raise ValueError("data.shard: series is for fit, validate and test; predict with data.shard: none")
-        rank, size = world()
         ids = self._index["id"].tolist()
-        owners = assign_shards(ids, self._index["rows"].to_numpy(), size)
-        self._shard = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
-        self._read(*self._read_source(self._shard), self.freq, share=(rank, size))
+        self._read_share(ids, assign_shards(ids, self._index["rows"].to_numpy(), world()[1]))
+        # The parts a series has windows of show only once it is read: a date split's borders need its times.
+        windowed = np.stack([self._windows(part, check=False).counts > 0 for part in ("train", "val", "test")], 1)
+        shares = gather_objects((list(self.series_names), windowed))
+        parts = np.concatenate([held for _, held in shares])  # -> (N, 3), the series of all processes
+        if any((parts.any(0) & ~held.any(0)).any() for _, held in shares):
+            names = [name for share, _ in shares for name in share]  # without the series drop_short left out
+            rows = self._index.set_index("id")["rows"][names].to_numpy()
+            self._read_share(names, assign_shards(names, rows, world()[1], parts))
+
+    def _read_share(self, ids: list[str], owners: np.ndarray) -> None:
+        """Read and check this process's series of ``ids``, whose processes are ``owners``, unless it holds them."""
+        rank, size = world()
+        share = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
+        if set(share) != set(getattr(self, "_shard", ())):
+            self._shard = share
+            self._read(*self._read_source(share), self.freq, share=(rank, size))
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
@@ -277,7 +298,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
             if self.scalings is None:
                 raise RuntimeError("call setup() (or load_state_dict) before reading windows")
             pad = self.horizon if self.future_size else 0
-            self._buffer = build_buffer(self.table, self.roles, self.scalings[:2], self.calendar, self.freq, pad)
+            scalings, unrepaired = self.scalings[:2], self._given  # the values as read mark the observed targets
+            self._buffer = build_buffer(self.table, self.roles, scalings, self.calendar, self.freq, pad, unrepaired)
         return self._buffer
 
     @property
@@ -301,14 +323,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
         channel = self.input_size + self.season_channel  # the buffer: [targets | past | future channels]
         return season_means(self.buffer, self.borders[:, 0], self.target_size, channel, self.season_length)
 
-    def _windows(self, part: str) -> Windows:
+    def _windows(self, part: str, check: bool = True) -> Windows:
         """The windows of ``part``.
 
         Raises:
-            ForecastDataError: a split part has no window in any series.
+            ForecastDataError: (``check``) a split part has no window in any series.
         """
         windows = part_windows(self.borders, self.table.observed, part, self.lookback, self.horizon, self.strides[part])
-        if part != "predict":
+        if check and part != "predict":
             check_windows(windows, part, self.borders, self.table, self.lookback, self.horizon)
         return windows
 
@@ -349,6 +371,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             collate_fn=collate_batch,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            # Workers draw their seed from a copy of the global generator: a resumed run's new workers would
+            # otherwise shift the shuffle's draws from it (a run never stopped keeps its workers, seeded once).
+            generator=torch.Generator().set_state(torch.get_rng_state()) if self.num_workers else None,
         )
         if part == "train":  # training resumes mid-epoch; evaluation starts over
             return training_loader(dataset, self.batch_size, self.sampling, sharded, self._consumed, **options)

@@ -1,6 +1,7 @@
 """Sharded training data: under DDP each process reads, checks and buffers only its share of the series.
 
-``data.shard: series`` assigns every series to one process, balanced by rows; a process then reads
+``data.shard: series`` assigns every series to one process, balanced by rows, and such that every
+process holds windows of each split part that the series have (``assign_shards``); a process then reads
 only its series (Parquet: only their rows, through pyarrow's filters; CSV or a DataFrame: filtered
 after reading). A scaler fitted on all series (``scaling.per_series: false``) is rebuilt from
 sufficient statistics summed over the processes, so it equals the scaler of one process that read
@@ -29,7 +30,8 @@ from .options import Columns
 from .scaling import AffineScaling
 
 __all__ = [
-    "series_index", "assign_shards", "global_scaling", "gather_objects", "merge_states", "ShardSampler", "world",
+    "series_index", "assign_shards", "check_shares", "global_scaling", "gather_objects", "merge_states",
+    "ShardSampler", "world",
 ]  # fmt: skip
 
 
@@ -73,11 +75,17 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
     return index.assign(rows=grouped.size()).rename_axis("id").reset_index()
 
 
-def assign_shards(ids: list[str], rows: np.ndarray, world_size: int) -> np.ndarray:
+def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.ndarray | None = None) -> np.ndarray:
     """The process of each series: longest first (ties by id) to the process with the fewest rows so far.
 
-    The same ids and rows give the same shards for a given number of processes, whatever the
-    order of the data, so a resumed run reads the same series in every process.
+    With ``parts``, whether each series has windows of each split part, shape (N, P), each process in
+    turn first takes series until it has windows of every part that a series left has: each time the
+    series with windows of the most parts it lacks, then of the fewest it has (those are left to the
+    processes after it), then the longest. A process without windows of a part could not train or
+    evaluate on it alongside the others (``check_shares``).
+
+    The same ids and rows (and parts) give the same shards for a given number of processes, whatever
+    the order of the data, so a resumed run reads the same series in every process.
 
     Raises:
         ForecastDataError: fewer series than processes.
@@ -85,6 +93,8 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int) -> np.ndarr
     Example:
         >>> assign_shards(["a", "b", "c", "d"], np.array([10, 40, 30, 20]), 2).tolist()
         [0, 0, 1, 1]
+        >>> assign_shards(["a", "b", "c", "d"], np.array([10, 40, 30, 20]), 2, np.array([[1], [1], [0], [0]])).tolist()
+        [1, 0, 1, 0]
     """
     if len(ids) < world_size:
         raise ForecastDataError(
@@ -92,11 +102,52 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int) -> np.ndarr
             f"{len(ids)}; use fewer devices, or data.shard: none"
         )
     order = sorted(range(len(ids)), key=lambda i: (-int(rows[i]), ids[i]))
-    loads, ranks = np.zeros(world_size, dtype=np.int64), np.empty(len(ids), dtype=np.int64)
+    loads, ranks = np.zeros(world_size, dtype=np.int64), np.full(len(ids), -1, dtype=np.int64)
+    for rank in range(world_size) if parts is not None else ():
+        while True:
+            free = [i for i in order if ranks[i] < 0]
+            held = parts[ranks == rank].any(0)
+            lacking = parts[free].any(0) & ~held
+            if not lacking.any():
+                break
+            i = max(free, key=lambda i: (int((parts[i] & lacking).sum()), -int((parts[i] & held).sum())))
+            ranks[i], loads[rank] = rank, loads[rank] + rows[i]
     for i in order:
-        rank = int(np.argmin(loads))  # the lowest rank among the least loaded
-        ranks[i], loads[rank] = rank, loads[rank] + rows[i]
+        if ranks[i] < 0:
+            rank = int(np.argmin(loads))  # the lowest rank among the least loaded
+            ranks[i], loads[rank] = rank, loads[rank] + rows[i]
     return ranks
+
+
+def check_shares(part: str, series: list[int]) -> None:
+    """Refuse shares of which some have windows of ``part`` and some none, on every process alike.
+
+    A process without a batch of a pass cannot take part in it (Lightning refuses an empty loader on
+    one process; the others would wait for it at each step and at the metrics' sync). Where no
+    share has any, the data are at fault, which the part's own check says.
+
+    Args:
+        part: ``train``, ``val`` or ``test``.
+        series: per process, its series with windows of ``part``.
+
+    Raises:
+        ForecastDataError: naming the processes without one, the series with windows of ``part``, and the fix.
+    """
+    total, size = sum(series), len(series)
+    empty = [rank for rank, count in enumerate(series) if count == 0]
+    if not total or not empty:
+        return
+    which = f"process{'es' if len(empty) > 1 else ''} {', '.join(map(str, empty))}"
+    if total < size:
+        reason = f"only {total} series {'has' if total == 1 else 'have'} them, so {which} would have none"
+        fix = f"use at most {total} device{'s' if total > 1 else ''} (trainer.devices), or data.shard: none"
+    else:
+        reason = f"its shares of the {total} series that have them leave {which} without one"
+        fix = "use fewer devices (trainer.devices), or data.shard: none"
+    raise ForecastDataError(
+        f"data.shard: series gives each of the {size} processes its own series, and each needs some with windows "
+        f"of the {part} part, but {reason}; {fix}"
+    )
 
 
 def global_scaling(

@@ -4,11 +4,12 @@ Every check runs over all series at once on the table's flat arrays; only series
 are visited one by one.
 """
 
+import warnings
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_prefixed_message, rank_zero_info, rank_zero_warn
 
 from ..errors import ForecastDataError, where
 from .buffer import SeriesBuffer
@@ -91,8 +92,17 @@ def long_enough(
         of = "" if share is None else f" of process {share[0]}'s share (data.shard: series, {share[1]} processes)"
         fewer = "" if share is None else ", or use fewer processes"
         raise ForecastDataError(f"drop_short leaves no series{of}: all {listing}; shorten lookback or horizon{fewer}")
-    rank_zero_warn(f"drop_short: leaving out {listing}")
+    _warn(f"drop_short: leaving out {listing}", share)
     return ~short
+
+
+def _warn(message: str, share: tuple[int, int] | None) -> None:
+    """Warn once for all processes, or, of ``share`` (a process and the number of processes: its own series
+    under ``data.shard: series``, which no other process sees), from that process, naming it."""
+    if share is None or share[1] == 1:
+        rank_zero_warn(message, stacklevel=5)  # as the warning below, at the check that warned
+    else:
+        warnings.warn(rank_prefixed_message(message, share[0]), stacklevel=2)
 
 
 REPAIR_PARTS = ("train", "val", "test", "after test", "future rows")
@@ -204,18 +214,29 @@ def check_future_rows(buffer: SeriesBuffer, table: SeriesTable, future: list[str
         )
 
 
-def check_naive_scale(train_rows: np.ndarray, seasonal_period: int, names: list[str]) -> None:
+def check_naive_scale(
+    train_rows: np.ndarray,
+    seasonal_period: int,
+    names: list[str],
+    scale: np.ndarray,
+    share: tuple[int, int] | None = None,
+) -> None:
     """Refuse series whose training part is too short for the scale of MASE; warn of those without one.
 
     A series without training rows (one that only tests, as ``DateSplit`` makes of a series that
     starts after ``test_start``) has no scale at any period: its scale is NaN, MASE leaves its windows
-    out, and the warning names it. A series with training rows, but too few for the period, is
-    refused: the period or the split is to change.
+    out, and the warning names it. So does a series whose training targets do not change over the
+    period (all zero, say: an item not yet sold), whose scale would be 0. A series with training rows,
+    but too few for the period, is refused: the period or the split is to change.
 
     Args:
         train_rows: the training rows of each series tested, shape (N,).
         seasonal_period: m of MASE (``data.seasonal_period``).
         names: the series' names.
+        scale: the scale of MASE of each series (``buffer.naive_scale``), shape (N, C_out), NaN where it
+            has none.
+        share: the process and the number of processes, when the series are one process's share
+            (``data.shard: series``): that process warns.
 
     Raises:
         ForecastDataError: a series has training rows, but no more than ``seasonal_period``.
@@ -223,13 +244,23 @@ def check_naive_scale(train_rows: np.ndarray, seasonal_period: int, names: list[
     untrained = np.flatnonzero(train_rows == 0)
     if untrained.size:
         more = f" and {untrained.size - 10} more" if untrained.size > 10 else ""
-        rank_zero_warn(
+        _warn(
             f"series {[names[i] for i in untrained[:10]]}{more} have no training rows (they only test), so MASE "
-            "has no scale for them: MASE leaves them out; the other metrics count them"
+            "has no scale for them: MASE leaves them out; the other metrics count them",
+            share,
         )
     short = np.flatnonzero((train_rows > 0) & (train_rows <= seasonal_period))
     if short.size:
         raise ForecastDataError(
             f"series {[names[i] for i in short[:10]]} have {train_rows[short[0]]} training rows, too few for MASE "
             f"with data.seasonal_period={seasonal_period}; lower the period or train on more rows"
+        )
+    flat = np.flatnonzero((train_rows > 0) & ~np.isfinite(scale).all(1))  # trained on enough rows, yet no scale
+    if flat.size:
+        more = f" and {flat.size - 10} more" if flat.size > 10 else ""
+        _warn(
+            f"series {[names[i] for i in flat[:10]]}{more} have training targets that do not change over the "
+            f"seasonal period (data.seasonal_period={seasonal_period}), so MASE has no scale for them: MASE leaves "
+            "them out; the other metrics count them",
+            share,
         )

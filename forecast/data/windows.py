@@ -53,6 +53,7 @@ class WindowDataset(Dataset):
         with_target: bool = True,
     ):
         self.values = buffer.values
+        self.observed = buffer.observed
         self.lookback = lookback
         self.horizon = horizon
         self.target_size, self.input_size, self.future_size = sizes
@@ -97,14 +98,17 @@ class WindowDataset(Dataset):
         series = np.asarray(series, dtype=np.int64)
         return self.cumulative[series] + (np.asarray(time, dtype=np.int64) - self.first[series]) // self.stride
 
-    def _gather(self, start: np.ndarray, steps: int, first_channel: int, channels: int) -> torch.Tensor:
-        """The ``steps`` rows from each of ``start`` of some channels: (B, steps, channels), one copy.
+    def _gather(
+        self, start: np.ndarray, steps: int, first_channel: int, channels: int, source: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The ``steps`` rows from each of ``start`` of some channels of the buffer's values (or of ``source``,
+        an array of its rows): (B, steps, channels), one copy.
 
         A numpy gather on a strided view of the buffer: one thread, so it pays no wake-up of torch's
         thread pool between training steps (under ``OMP_WAIT_POLICY=PASSIVE`` that wake-up was most of
         the cost of torch's ``index_select``).
         """
-        values = self.values.numpy()  # the buffer's memory, not a copy
+        values = (self.values if source is None else source).numpy()  # the buffer's memory, not a copy
         rows, width = values.shape
         item = values.itemsize
         runs = np.lib.stride_tricks.as_strided(
@@ -122,6 +126,9 @@ class WindowDataset(Dataset):
             target = self._gather(start, self.horizon, 0, self.target_size)  # -> (B, H, C_out)
         else:
             target = past.new_full((batch_size, self.horizon, self.target_size), float("nan"))
+        observed = None
+        if self.with_target and self.observed is not None:
+            observed = self._gather(start, self.horizon, 0, self.target_size, self.observed)  # -> (B, H, C_out)
         series, time = torch.from_numpy(series), torch.from_numpy(time)
         if self.future_size:
             future = self._gather(start, self.horizon, self.input_size, self.future_size)  # -> (B, H, C_fut)
@@ -137,6 +144,7 @@ class WindowDataset(Dataset):
             target_scale=self.target_scale[series],  # -> (B, C_out)
             target_offset=self.target_offset[series],  # -> (B, C_out)
             naive_scale=self.naive_scale[series],  # -> (B, C_out)
+            observed=observed,  # -> (B, H, C_out) or None
         )
 
     def __getitem__(self, index: int) -> Batch:
@@ -264,7 +272,7 @@ class ResumableDataLoader(DataLoader):
             self.batch_sampler.resume_at(state["seed"], skip)  # skips them unread
             skipped = skip
         random_state = torch.get_rng_state()
-        batches = super().__iter__()  # draws a seed for its workers from the global generator
+        batches = super().__iter__()  # draws a seed for its workers, from the global generator unless given one
         if skip:  # this pass began, and drew, before the checkpoint that restored the generator
             torch.set_rng_state(random_state)
         for _ in range(skip - skipped):  # another sampler: read and dropped

@@ -7,7 +7,7 @@
 """
 
 from .functional import check_quantile_levels, continuous_ranked_probability_score, interval_coverage, mean_pinball_loss
-from .horizon import HorizonMetrics, overall
+from .horizon import HorizonMetrics
 from .quantile import ContinuousRankedProbabilityScore, IntervalCoverage, MeanPinballLoss
 
 __all__ = [
@@ -19,5 +19,4 @@ __all__ = [
     "ContinuousRankedProbabilityScore",
     "IntervalCoverage",
     "HorizonMetrics",
-    "overall",
 ]

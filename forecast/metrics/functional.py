@@ -181,6 +181,8 @@ def _point_errors(forecast: Tensor, target: Tensor, scale: Tensor | None) -> dic
     (times 1/2), as torchmetrics does: a zero target gives a huge MAPE, a forecast and target both
     zero give an sMAPE of 0, and sMAPE lies in [0, 2]. MASE divides by each window's ``scale``, the
     in-sample seasonal-naive error of its series (Hyndman and Koehler, 2006, Section 3.4); NaN without one.
+    A scale of 0 is clamped to 1.17e-6 too, a huge MASE; the data module gives none (``naive_scale``: NaN
+    for a series flat in training), so only a scale handed in can be 0.
 
     Shapes:
         forecast: (B, H, C), target: (B, H, C), scale: (B, C) -> {name: (B, H, C)}

@@ -17,7 +17,7 @@ __all__ = ["MeanPinballLoss", "ContinuousRankedProbabilityScore", "IntervalCover
 
 
 class _MeanOverObservations(Metric):
-    """Keeps a sum and a count, summed across processes; computes their ratio."""
+    """Keeps a sum and a count, summed across processes; computes their ratio in the metric's ``dtype``."""
 
     full_state_update: bool = False
 
@@ -26,7 +26,8 @@ class _MeanOverObservations(Metric):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        # float64, as in HorizonMetrics: a float32 running sum rounds off each batch's term (a coverage above 1).
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
 
     def _accumulate(self, total: Tensor, count: int) -> None:
@@ -34,7 +35,7 @@ class _MeanOverObservations(Metric):
         self.count += count
 
     def compute(self) -> Tensor:
-        return _mean_compute(self.total, self.count)
+        return _mean_compute(self.total, self.count).to(self.dtype)
 
 
 class MeanPinballLoss(_MeanOverObservations):

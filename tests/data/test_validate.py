@@ -1,5 +1,6 @@
 import logging
 import re
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data.sharding import series_index
@@ -260,6 +262,24 @@ def test_a_process_whose_share_of_the_series_is_all_short_is_told_so(monkeypatch
         r"shorter than lookback \+ horizon = 15 rows: 'b' \(12 rows\); .* or use fewer processes",
     ):
         data.setup("fit")
+
+
+def test_a_process_other_than_0_warns_of_the_series_of_its_own_share_that_drop_short_leaves_out(monkeypatch):
+    """What every process drops alike (d, short in all rows) only process 0 says; b, short in rows with
+    targets, only process 1 reads, so process 1 says it, naming itself."""
+    frame = series_of_lengths({"a": 200, "b": 30, "c": 100, "d": 8}).astype({"y": float}).assign(promo=1.0)
+    frame.loc[(frame["id"] == "b") & (frame["y"] >= 12), "y"] = np.nan  # b: 12 rows with targets, 18 future only
+    columns = Columns(targets=["y"], future_covariates=["promo"])
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: b and c
+    with warnings.catch_warnings(record=True) as given:
+        warnings.simplefilter("always")
+        data = TimeSeriesDataModule(frame, lookback=10, horizon=5, drop_short=True, shard="series", columns=columns)
+        data.setup("fit")
+    assert data.series_names == ["c"]
+    assert [str(warning.message) for warning in given] == [
+        "[rank: 1] drop_short: leaving out 1 series shorter than lookback + horizon = 15 rows: 'b' (12 rows)"
+    ]
 
 
 def test_short_wide_data_is_refused(wide_frame):
