@@ -7,10 +7,12 @@ backward (the input's gradient and the weight's), timed in the same run. The enc
 gradient, as it does inside a model, so every row's backward computes both too. One-direction rows are
 compared with the GRU and the one-direction bound, ``Bi-`` rows with the Bi-GRU and the two-direction
 bound. The encoders take turns within each repeat, so that a change in the machine's load shifts them all
-alike; medians of ``--repeats`` turns after a warm-up, fp32.
+alike; medians of ``--repeats`` turns after a warm-up, in fp32 or, with ``--dtype bf16``, under bf16
+autocast (the products in bf16, the SRU's recurrence in fp32, as in training with ``bf16-mixed``).
 
     python benchmarks/encoders.py                      # CPU, 2 threads, every shape
     python benchmarks/encoders.py --device cuda        # GPU (cuDNN for torch.nn, Triton for SRU)
+    python benchmarks/encoders.py --device cuda --dtype bf16
 """
 
 import os
@@ -112,17 +114,19 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--shapes", default=",".join("x".join(map(str, shape)) for shape in SHAPES),
                         help="T x B x hidden, comma separated")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"encoders, fp32, {name}, median of {args.repeats} turns after a warm-up; times in ms per batch")
+    print(f"encoders, {args.dtype}, {name}, median of {args.repeats} turns after a warm-up; times in ms per batch")
     print(f"{'T':>4} {'B':>3} {'hidden':>6}  {'encoder':<13}{'fwd':>9}{'fwd+bwd':>10}{'/bound':>8}{'GRU/this':>10}")
     for shape in args.shapes.split(","):
         steps, batch, size = map(int, shape.split("x"))
-        rows = shape_rows(steps, batch, size, args.repeats, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
+            rows = shape_rows(steps, batch, size, args.repeats, device)
         for encoder, (forward, both, bound, reference) in rows.items():
             print(f"{steps:>4} {batch:>3} {size:>6}  {encoder:<13}{forward:>9.2f}{both:>10.2f}"
                   f"{both / rows[bound][1]:>8.2f}{rows[reference][1] / both:>10.2f}")  # fmt: skip

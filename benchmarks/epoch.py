@@ -8,6 +8,14 @@ a change in the machine's load shifts them all alike. The header names the OpenM
 
     python benchmarks/epoch.py
     OMP_WAIT_POLICY=ACTIVE python benchmarks/epoch.py
+
+With ``--configs``, the training epoch of each config as ``python -m forecast fit`` builds it instead
+(with ``--preset``, a trainer preset added as a second ``--config``): validation off, the median over
+the epochs after the first (which holds cuDNN's and Triton's first-call work), ratios to the first
+config. On the GPU:
+
+    python benchmarks/epoch.py --configs configs/etth1/segrnn_gru.yaml configs/etth1/segrnn_sru.yaml \
+        --preset configs/trainer/gpu.yaml
 """
 
 import os
@@ -16,12 +24,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
 from forecast import Columns, Forecaster, TimeSeriesDataModule  # noqa: E402
+from forecast.cli import main as cli_main  # noqa: E402
 from forecast.data import ETTSplit  # noqa: E402
 from forecast.nn import GRUEncoder, LSTMEncoder, SRUEncoder  # noqa: E402
 
@@ -50,13 +61,60 @@ def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str) -
     return time.perf_counter() - start
 
 
+class EpochTimer(L.Callback):
+    """Seconds of each training epoch, from its first batch to its end (synchronized on a GPU)."""
+
+    def __init__(self):
+        self.start, self.seconds = 0.0, []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def config_epoch_seconds(config: str, preset: str | None, epochs: int) -> tuple[float, int]:
+    """Median seconds of the training epochs after the first of ``config``'s fit, and its training windows."""
+    presets = ["--config", preset] if preset else []
+    with tempfile.TemporaryDirectory() as root:
+        cli = cli_main(["--config", config, *presets, "--trainer.max_epochs", str(epochs),
+                        "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
+                        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+                        "--trainer.default_root_dir", root], run=False)  # fmt: skip
+        timer = EpochTimer()
+        cli.trainer.callbacks.append(timer)
+        cli.trainer.fit(cli.model, cli.datamodule)
+    return statistics.median(timer.seconds[1:]), len(cli.datamodule.dataset("train"))
+
+
+def compare_configs(configs: list[str], preset: str | None, epochs: int) -> None:
+    print(f"one training epoch per config, preset {preset}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, "
+          f"median of epochs 2-{epochs}")  # fmt: skip
+    print(f"{'config':<40}{'windows':>9}{'epoch s':>9}{'first/this':>12}")
+    seconds = {}
+    for config in configs:
+        seconds[config], windows = config_epoch_seconds(config, preset, epochs)
+        print(
+            f"{Path(config).name:<40}{windows:>9}{seconds[config]:>9.2f}{seconds[configs[0]] / seconds[config]:>12.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--configs", nargs="+", help="time these configs' epochs instead of the peer setting")
+    parser.add_argument("--preset", help="a trainer preset for --configs, e.g. configs/trainer/gpu.yaml")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per config with --configs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.configs:
+        compare_configs(args.configs, args.preset, args.epochs)
+        return
     data = TimeSeriesDataModule("etth1", 96, 24, columns=Columns(targets=["OT"]), split=ETTSplit(), batch_size=64)
     data.setup("fit")
     windows = len(data.dataset("train"))

@@ -45,9 +45,10 @@ def naive_forecasts(batch: Batch, period: int | None) -> dict[str, torch.Tensor]
 TIE = 1e-5
 
 
-def beats(naive: float, model: float) -> bool:
-    """Whether a naive forecast's validation MSE beats the model's by more than float32 rounding (``TIE``)."""
-    return naive < model * (1 - TIE)
+def falls_short(model: float, naive: float, margin: float = 0.0) -> bool:
+    """Whether the model's validation MSE is not below a naive forecast's by ``margin`` (a share of the naive's);
+    with no margin, whether the naive forecast beats it by more than float32 rounding (``TIE``)."""
+    return naive * (1 - margin) < model * (1 - TIE)
 
 
 class NaiveComparison(L.Callback):
@@ -59,25 +60,33 @@ class NaiveComparison(L.Callback):
     says which wins and by how much, with a warning when a naive forecast does, and
     ``naive_comparison.json`` in the run directory keeps the figures.
 
-    With ``fallback``, each checkpoint records whether its epoch's network lost to the better naive
-    forecast on validation; ``test``, ``predict`` and ``Forecaster.predict`` of such a checkpoint then
-    forecast that naive forecast (``Forecaster.naive_fallback``). So on data where nothing beats the
-    last value (a random walk), the best checkpoint is no worse than the last value on validation.
-    Only the validation windows decide.
+    With ``fallback``, each checkpoint records whether its epoch's network fell short of the better
+    naive forecast on validation: lost to it, or beat it by less than ``margin``; ``test``, ``predict``
+    and ``Forecaster.predict`` of such a checkpoint then forecast that naive forecast
+    (``Forecaster.naive_fallback``). So on data where nothing beats the last value (a random walk), the
+    best checkpoint is no worse than the last value on validation. A network that leads a naive forecast
+    by a little on one validation part may well trail it on the next: on a random walk its forecast
+    differs from the last value by noise that happens to fit that part, so ``margin`` asks for a lead
+    larger than such luck. Only the validation windows decide.
 
     Args:
         seasonal_period: steps of the seasonal naive's season; ``None`` derives it from the data's
             frequency (``seasonal_period``): 24 for hourly data.
-        fallback: let checkpoints fall back to the better naive forecast when it beats the network on
-            validation (point losses only: a naive forecast has no quantiles).
+        fallback: let checkpoints fall back to the better naive forecast when the network falls short of
+            it on validation (point losses only: a naive forecast has no quantiles).
+        margin: the share of the better naive forecast's validation MSE by which the network must beat
+            it to keep its own forecast under ``fallback``: 0.05 keeps it at 5% below.
 
     Raises:
-        ValueError: at the start of ``fit``, ``fallback`` with a probabilistic loss.
+        ValueError: ``margin`` outside [0, 1); at the start of ``fit``, ``fallback`` with a probabilistic loss.
     """
 
-    def __init__(self, seasonal_period: int | None = None, fallback: bool = False):
+    def __init__(self, seasonal_period: int | None = None, fallback: bool = False, margin: float = 0.0):
+        if not 0 <= margin < 1:
+            raise ValueError(f"naive_comparison.margin must be in [0, 1), a share of the naive MSE; got {margin}")
         self.seasonal_period = seasonal_period
         self.fallback = fallback
+        self.margin = margin
         self.epochs: list[tuple[float, float]] = []  # per validation epoch: (monitored value, val/mse)
         self.naive: dict[str, float] = {}  # each naive forecast's validation MSE, from the fit's first validation
         self.sums: torch.Tensor | None = None  # this validation's (values, squared error of each naive forecast)
@@ -131,7 +140,8 @@ class NaiveComparison(L.Callback):
             self.naive = {name: float(total / sums[0]) for name, total in zip(self.periods, sums[1:], strict=True)}
         if self.fallback and self.naive:  # runs before ModelCheckpoint's own on_validation_end saves this epoch
             best = min(self.naive, key=self.naive.get)
-            self.naive_fallback = self.periods[best] if beats(self.naive[best], self.epochs[-1][1]) else None
+            short = falls_short(self.epochs[-1][1], self.naive[best], self.margin)
+            self.naive_fallback = self.periods[best] if short else None
 
     def state_dict(self) -> dict[str, Any]:
         """The scores so far, so that a resumed fit reports on (and falls back by) every epoch, not only its own."""
@@ -152,21 +162,26 @@ class NaiveComparison(L.Callback):
         model = chosen(self.epochs, key=lambda epoch: epoch[0])[1] if checkpoint else self.epochs[-1][1]
         scores = {"model": model} | self.naive
         best = min(self.naive, key=self.naive.get)
-        winner = best if beats(self.naive[best], model) else "model"
+        winner = best if falls_short(model, self.naive[best]) else "model"
         gaps = ", ".join(
             f"{name} {value:.4f} (the model's {(model - value) / value:+.1%})" for name, value in self.naive.items()
         )
         message = f"validation MSE (scaled): model {model:.4f}; {gaps}: the {winner} wins"
-        fallback = winner if self.fallback and winner != "model" else None
-        if winner == "model":
-            rank_zero_info(message)
+        fallback = best if self.fallback and falls_short(model, self.naive[best], self.margin) else None
+        if fallback and winner == "model":
+            rank_zero_warn(
+                f"{message}, by less than naive_comparison.margin ({self.margin:.0%} of the {best}'s MSE); with "
+                f"naive_comparison.fallback its checkpoint forecasts the {best}"
+            )
         elif fallback:
             rank_zero_warn(f"{message}; with naive_comparison.fallback its checkpoint forecasts the {winner}")
+        elif winner == "model":
+            rank_zero_info(message)
         else:
             rank_zero_warn(f"{message}; the model loses to a naive forecast on validation")
         directory = run_directory(trainer)  # on every process
         if trainer.is_global_zero:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "naive_comparison.json").write_text(
-                json.dumps({"val_mse": scores, "winner": winner, "fallback": fallback}, indent=2)
+                json.dumps({"val_mse": scores, "winner": winner, "fallback": fallback, "margin": self.margin}, indent=2)
             )

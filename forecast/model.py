@@ -325,9 +325,15 @@ class Forecaster(L.LightningModule):
         self._log_metrics("test")
 
     def _reset_metrics(self, split: str) -> None:
-        """Start the pass's metrics; they stay readable after it (the evaluation report reads them)."""
+        """Start the pass's metrics; they stay readable after it (the evaluation report reads them).
+
+        The mean loss too, although Lightning resets it after each pass: ``validate`` and ``test`` run in
+        inference mode, where that reset makes inference tensors, which the validation inside ``fit`` (no
+        inference mode) could not update in place.
+        """
         for units in ("", "_orig"):
             self.metrics[f"{split}{units}"].reset()
+        self.mean_losses[split].reset()
 
     def _log_metrics(self, split: str) -> None:
         """Log each metric's mean over all windows of all processes, steps and columns: ``{split}/{metric}[_orig]``."""

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from forecast.cli import main
-from forecast.comparison import naive_forecasts
+from forecast.comparison import NaiveComparison, naive_forecasts
 from forecast.data import FractionSplit
 from forecast.data.datamodule import TimeSeriesDataModule
 from forecast.model import Forecaster
@@ -121,6 +121,33 @@ def test_a_checkpoint_that_loses_to_the_last_value_falls_back_to_it(tmp_path, ti
     forecasts = Forecaster.load(best).predict(history)
     expected = history["walk"].iloc[-1] if fallback else history["walk"].iloc[-24:].mean()
     np.testing.assert_allclose(forecasts["walk"].to_numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("margin", [0.3, 0.6])
+def test_a_network_ahead_of_the_naive_forecasts_by_less_than_the_margin_falls_back(tmp_path, tiny_cli, margin):
+    """On noise about a level, the lookback mean leads both naive forecasts by about half their MSE: it keeps
+    its forecast at a margin of 30% and falls back to the better naive forecast at 60%."""
+    index = pd.date_range("2024-01-01", periods=2000, freq="h", name="date")
+    noise = np.random.default_rng(0).standard_normal(2000)
+    pd.DataFrame({"level": 5 + noise}, index=index).to_csv(tmp_path / "noise.csv")
+    config = str(ROOT / "configs/etth1/lookback_mean.yaml")
+    args = ["--config", config, *tiny_cli(str(tmp_path / "noise.csv"), tmp_path), "--trainer.logger", "false"]
+    args += ["--naive_comparison.fallback", "true", "--naive_comparison.margin", str(margin)]
+    fit = main(["fit", *args, "--trainer.max_epochs", "1"])
+    report = json.loads((tmp_path / "naive_comparison.json").read_text())
+    scores, naive = report["val_mse"], min(set(report["val_mse"]) - {"model"}, key=report["val_mse"].get)
+    assert report["winner"] == "model" and 0.4 < 1 - scores["model"] / scores[naive] < 0.55
+    assert report["fallback"] == (naive if margin > 0.5 else None)
+    tested = main(["test", *args, "--ckpt_path", fit.trainer.checkpoint_callback.best_model_path])
+    test_mse = float(tested.trainer.callback_metrics["test/mse"])
+    if margin > 0.5 and naive == "last value":
+        assert test_mse == pytest.approx(_last_value_mse(fit.datamodule, "test"), rel=1e-5)
+    assert (test_mse > 1.5) == (margin > 0.5)  # a naive forecast of unit noise: about 2; the mean about 1
+
+
+def test_a_margin_outside_0_to_1_is_refused():
+    with pytest.raises(ValueError, match=r"naive_comparison.margin must be in \[0, 1\)"):
+        NaiveComparison(margin=1.0)
 
 
 def test_resuming_fit_from_a_fallen_back_checkpoint_validates_the_network(tmp_path, tiny_cli, walk_csv):

@@ -51,7 +51,8 @@ def test_ltsf_configs_differ_only_in_lookback_and_encoder_and_l96_is_the_etth1_s
     assert [config["model"]["channel_embedding_size"] for config in ltsf.values()] == [0, 0]
     assert configs("segrnn_")["gru"]["model"]["channel_embedding_size"] == 256
     for config in ltsf.values():
-        assert config["naive_comparison"] == {"fallback": True} and config["data"]["nan_policy"] == "ffill"
+        assert config["naive_comparison"] == {"fallback": True, "margin": 0.05}
+        assert config["data"]["nan_policy"] == "ffill"
         assert config["model"]["embedding"]["init_args"]["seg_len"] == config["model"]["head"]["init_args"]["seg_len"]
         assert config["data"]["lookback"] % config["model"]["embedding"]["init_args"]["seg_len"] == 0
 

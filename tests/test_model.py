@@ -57,6 +57,20 @@ def test_forecaster_learns_a_sine(wide_frame):
     assert losses[-1] < 0.3 * losses[0]
 
 
+def test_a_model_validated_before_its_fit_validates_in_the_fit_as_validate_does(wide_frame):
+    """``validate`` runs in inference mode and left the loss metric's states inference tensors: the fit's
+    own validation (no inference mode) then failed ("Inplace update to inference tensor outside InferenceMode")."""
+    data = TimeSeriesDataModule(wide_frame, 24, 6, columns=ONLY_A, split=RowSplit(140, 170))
+    model = build(lookback=24, horizon=6, input_size=1, target_size=1)
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)  # fmt: skip
+    trainer.validate(model, data, verbose=False)
+    trainer.fit(model, data)
+    in_fit = trainer.callback_metrics["val/loss"].item()
+    (after,) = trainer.validate(model, data, verbose=False)
+    assert after["val/loss"] == pytest.approx(in_fit, rel=1e-6)
+
+
 def test_channel_independent_model_treats_channels_alike():
     """Shared weights, no channel embedding: swapping two target channels swaps their forecasts."""
     model = build(input_size=2, target_size=2, channel_independent=True).eval()

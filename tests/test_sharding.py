@@ -198,10 +198,8 @@ def test_sharded_run_whose_rows_alone_leave_a_process_without_validation_windows
     data, model = build(uneven["source"], "none", DateSplit(*SPLIT))
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
     val_loss = trainer.validate(model, data, verbose=False)[0]["val/loss"]
-    for rank in uneven["ranks"]:
-        assert rank["val_loss"] == pytest.approx(
-            val_loss, rel=1e-5
-        )  # a's 21 windows on one process, d's 9 on the other
+    for rank in uneven["ranks"]:  # a's 21 windows on one process, d's 9 on the other
+        assert rank["val_loss"] == pytest.approx(val_loss, rel=1e-5)
     assert uneven["ranks"][0]["steps"] == uneven["ranks"][1]["steps"] > 0
     data.setup("test")
     report = json.loads((uneven["root"] / "metrics.json").read_text())

@@ -22,9 +22,10 @@ class HorizonMetrics(Metric):
     The point metrics are those of ``_point_errors``, each the mean over the observed target values of a
     cell: a target the data module repaired (``nan_policy`` ffill, interpolate or zero) is no
     observation, so no forecast is scored against it (a cell with none gives NaN). MASE is the mean over
-    the values whose series has a scale (a series with no training rows has none). CRPS is twice the
-    pinball loss averaged over levels, and coverage counts the targets inside the interval between the
-    lowest and the highest level, bounds included (one level has no interval, so no coverage). Each cell's
+    the values whose series has a scale (a series with no training rows, or flat ones, has none). CRPS is
+    twice the pinball loss averaged over levels, and coverage counts the targets inside the interval
+    between the lowest and the highest level, bounds included (one level has no interval, so no
+    coverage). Each cell's
     values equal torchmetrics' own metrics (``MeanSquaredError``, ``MeanAbsolutePercentageError``, ...)
     computed cell by cell, and ``overall`` divides the sums of cells by their counts, so that its metrics
     equal the metrics over all the values of those cells.

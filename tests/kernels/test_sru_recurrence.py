@@ -256,14 +256,16 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @pytest.mark.gpu
 @cuda
 @pytest.mark.parametrize(("directions", "components"), CASES)
-def test_sru_triton_matches_reference_on_gpu(directions, components):
+@pytest.mark.parametrize("use_tanh", [False, True], ids=["identity", "tanh"])
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float32, 1e-4), (torch.float64, 1e-10)], ids=["f32", "f64"])
+def test_sru_triton_matches_reference_on_gpu(directions, components, use_tanh, dtype, tolerance):
     pytest.importorskip("triton")
-    inputs = make_inputs(directions, components, batch=16, steps=48, size=96, device="cuda")
-    expected = outputs_and_gradients(sru_recurrence_reference, inputs, True)
-    actual = outputs_and_gradients(sru_recurrence, inputs, True)
+    inputs = make_inputs(directions, components, dtype, batch=16, steps=48, size=96, device="cuda")
+    expected = outputs_and_gradients(sru_recurrence_reference, inputs, use_tanh)
+    actual = outputs_and_gradients(sru_recurrence, inputs, use_tanh)
     assert actual[0].grad_fn.name() == "SRURecurrenceTritonBackward"
     for got, want in zip(actual, expected, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
 
 
 def test_sru_rejects_shapes_the_kernels_would_read_past():
