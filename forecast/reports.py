@@ -111,6 +111,14 @@ class EvaluationReport(L.Callback):
         self.done = 0  # passes finished since the report last wrote
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        data = self.data or trainer.datamodule
+        if self.num_plots and self.plot_targets is not None and data is not None:
+            unknown = [name for name in self.plot_targets if name not in data.targets]
+            if unknown:  # before the test, not after metrics.json is written
+                raise ValueError(
+                    f"report.plot_targets names {unknown}, which are not target columns; choose among "
+                    f"{list(data.targets)}, or leave it unset for the last three"
+                )
         if self.done == 0:
             self.tables: dict[str, HorizonMetrics] = {}
             self.kept: list[dict[str, torch.Tensor]] = []

@@ -16,7 +16,7 @@ from forecast.data.buffer import SeriesBuffer, naive_scale
 from forecast.data.validate import check_naive_scale
 from forecast.metrics import HorizonMetrics, continuous_ranked_probability_score, interval_coverage
 from forecast.nn import IdentityEncoder, LastValueHead
-from forecast.reports import metric_tables
+from forecast.reports import EvaluationReport, metric_tables
 
 B, H, C = 8, 4, 3
 LEVELS = (0.1, 0.5, 0.9)
@@ -229,3 +229,17 @@ def test_test_metrics_count_only_the_targets_that_were_observed(policy, tmp_path
     errors = [(repaired[t - 1] - y[t : t + horizon]) ** 2 for t in range(start, rows - horizon + 1)]
     observed = np.concatenate(errors)
     assert result["test/mse_orig"] == pytest.approx(np.nanmean(observed), rel=1e-5)
+
+
+def test_a_report_plotting_a_column_that_is_no_target_is_refused_before_it_writes(wide_frame, tmp_path):
+    """It failed inside matplotlib after metrics.json was written, naming no option."""
+    data = TimeSeriesDataModule(wide_frame, 24, 6, columns=Columns(targets=["a", "b"]))
+    model = Forecaster(24, 6, input_size=3, target_size=2, encoder=IdentityEncoder, head=LastValueHead)
+    report = EvaluationReport(num_plots=2, plot_targets=["a", "c"])
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[report])  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"report.plot_targets names \['c'\], which are not target columns; .*'a', 'b'"
+    ):
+        trainer.test(model, data, verbose=False)
+    assert not list(tmp_path.rglob("metrics.json"))

@@ -11,6 +11,7 @@ from forecast.metrics import (
     check_quantile_levels,
     continuous_ranked_probability_score,
     interval_coverage,
+    mean_pinball_loss,
 )
 
 B, H, C = 6, 5, 3
@@ -78,6 +79,14 @@ def test_metric_over_batches_equals_metric_over_their_concatenation(data, build,
 def test_pinball_loss_refuses_predictions_with_the_wrong_number_of_levels():
     with pytest.raises(ValueError, match="last dimension of 3 levels"):
         MeanPinballLoss(LEVELS).update(torch.zeros(2, 4, 2), torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("score", [mean_pinball_loss, continuous_ranked_probability_score])
+@pytest.mark.parametrize(("levels", "problem"), [([0.9, 0.1], "strictly increasing"), ([0.5, 1.5], "between 0 and 1")])
+def test_functional_quantile_scores_refuse_levels_that_name_no_quantiles(score, levels, problem):
+    """Unsorted levels gave a number (the pinball loss of each column at another column's level); now an error."""
+    with pytest.raises(ValueError, match=problem):
+        score(torch.zeros(4, 2), torch.zeros(4), levels)
 
 
 def test_interval_coverage_refuses_an_upper_bound_before_the_lower():

@@ -98,8 +98,12 @@ def mean_pinball_loss(preds: Tensor, target: Tensor, quantiles: Sequence[float])
         >>> import torch
         >>> mean_pinball_loss(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2.5]), [0.1, 0.5, 0.9])
         tensor(0.1500)
+
+    Raises:
+        ValueError: levels outside (0, 1) or not strictly increasing (``check_quantile_levels``), or
+            ``preds`` without one column per level.
     """
-    return _mean_compute(*_pinball_loss_update(preds, target, quantiles))
+    return _mean_compute(*_pinball_loss_update(preds, target, check_quantile_levels(quantiles)))
 
 
 def continuous_ranked_probability_score(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
