@@ -25,10 +25,9 @@ class HorizonMetrics(Metric):
     the values whose series has a scale (a series with no training rows, or flat ones, has none). CRPS is
     twice the pinball loss averaged over levels, and coverage counts the targets inside the interval
     between the lowest and the highest level, bounds included (one level has no interval, so no
-    coverage). Each cell's
-    values equal torchmetrics' own metrics (``MeanSquaredError``, ``MeanAbsolutePercentageError``, ...)
-    computed cell by cell, and ``overall`` divides the sums of cells by their counts, so that its metrics
-    equal the metrics over all the values of those cells.
+    coverage). Each cell's values equal torchmetrics' own metrics (``MeanSquaredError``,
+    ``MeanAbsolutePercentageError``, ...) computed cell by cell, and ``overall`` divides the sums of cells
+    by their counts, so that its metrics equal the metrics over all the values of those cells.
 
     Args:
         horizon: H, steps per window.
