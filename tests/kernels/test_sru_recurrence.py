@@ -238,8 +238,11 @@ def interpreted_triton():
 
 @pytest.mark.parametrize("use_tanh", [False, True], ids=["identity", "tanh"])
 @pytest.mark.parametrize(("directions", "components"), CASES)
-def test_sru_triton_matches_reference_interpreted(interpreted_triton, directions, components, use_tanh):
-    inputs = make_inputs(directions, components, batch=2, steps=5, size=70)  # 280 lanes: a partial last block
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float32, 1e-5), (torch.float64, 1e-12)], ids=["f32", "f64"])
+def test_sru_triton_matches_reference_interpreted(
+    interpreted_triton, directions, components, use_tanh, dtype, tolerance
+):
+    inputs = make_inputs(directions, components, dtype, batch=2, steps=5, size=70)  # 280 lanes: a partial last block
     expected = outputs_and_gradients(sru_recurrence_reference, inputs, use_tanh)
 
     def recurrence(*inputs, use_tanh):
@@ -247,7 +250,7 @@ def test_sru_triton_matches_reference_interpreted(interpreted_triton, directions
 
     actual = outputs_and_gradients(recurrence, inputs, use_tanh)
     for got, want in zip(actual, expected, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
