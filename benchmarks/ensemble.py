@@ -1,10 +1,11 @@
 """The leaderboard's seeds alone and as one seed ensemble, on validation and test.
 
 Reads the run directories that ``benchmarks/ltsf.py`` wrote (``ROOT/DATASET/CONFIG/H*/seed*``), combines
-each horizon's best-validation checkpoints into one ensemble checkpoint (``forecast.ensemble.combine``),
-and scores every seed and the ensemble through the CLI's ``validate`` and ``test``, with the arguments
-the leaderboard used. Validation decides whether the ensemble is worth its cost; the test figures are
-read once, beside it:
+each horizon's tested checkpoints (the ``best`` that each seed's ``result.json`` records: the setting chosen on
+validation) into one ensemble checkpoint (``forecast.ensemble.combine``), and scores every seed and the
+ensemble through the CLI's ``validate`` and ``test``, with the arguments the leaderboard tested each with
+(``args`` there; the ensemble: those of its longest lookback). Validation decides whether the ensemble is
+worth its cost; the test figures are read once, beside it:
 
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l96.yaml --horizons 96 192 --seeds 3
     python benchmarks/ensemble.py --config configs/ltsf/segrnn_l96.yaml --horizons 96 192 --seeds 3
@@ -56,17 +57,22 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     rows = []
     for horizon in args.horizons:
         runs = args.root / args.dataset / args.config.stem / f"H{horizon}"
-        cli_args = ["--config", str(args.config), "--data.source", args.dataset, "--data.horizon", str(horizon)]
-        cli_args += ["--data.split", json.dumps(datasets.info(args.dataset).split)]
-        cli_args += ["--trainer.default_root_dir", str(runs / "ensemble"), "--trainer.enable_progress_bar", "false"]
-        members = []
-        for seed in range(args.seeds):
-            (best,) = (runs / f"seed{seed}").glob("**/checkpoints/epoch=*.ckpt")  # save_top_k=1: the best epoch
-            test = json.loads((runs / f"seed{seed}" / "result.json").read_text())["result"]
-            members.append(best)
-            rows.append({"horizon": horizon, "model": f"seed {seed}", **scores("validate", cli_args, best)})
-            rows[-1] |= {"test_mse": test["mse"], "test_mae": test["mae"]}
-        ensemble = combine(members, runs / "ensemble" / "ensemble.ckpt")
+        here = ["--trainer.default_root_dir", str(runs / "ensemble")]  # the logs of these scores, not the runs'
+        results = [
+            json.loads((runs / f"seed{seed}" / "result.json").read_text())["result"] for seed in range(args.seeds)
+        ]
+        for seed, result in enumerate(results):
+            if "best" not in result:
+                raise ValueError(
+                    f"{runs / f'seed{seed}' / 'result.json'} records no tested checkpoint and arguments (it was "
+                    "written before ltsf.py recorded them); rerun the ltsf.py command"
+                )
+            rows.append({"horizon": horizon, "model": f"seed {seed}"})
+            rows[-1] |= scores("validate", [*result["args"], *here], Path(result["best"]))
+            rows[-1] |= {"test_mse": result["mse"], "test_mae": result["mae"]}
+        ensemble = combine([result["best"] for result in results], runs / "ensemble" / "ensemble.ckpt")
+        leader = max(results, key=lambda result: result["lookback"])  # the first of the longest: combine's own
+        cli_args = [*leader["args"], *here]
         rows.append({"horizon": horizon, "model": f"ensemble of {args.seeds}"})
         rows[-1] |= scores("validate", cli_args, ensemble) | scores("test", cli_args, ensemble)
     table = pd.DataFrame(rows)

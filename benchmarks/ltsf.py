@@ -28,7 +28,9 @@ the lookbacks, encoders or sizes of the settings may differ) is one more setting
 on the same windows: all of them as ``ensemble``, fewer as ``ensemble_L336+L720`` and the like. It costs
 no fit, and validation chooses one only where it beats every other setting. ``--members CONFIG ...`` fits
 other configs too (on the same data, horizon and seed, at the run's longest lookback), each one more
-setting and a member of the ensembles, e.g. a linear model beside the recurrent ones:
+setting and a member of the ensembles, kept and named by its file's stem (two of one name are refused),
+e.g. a linear model beside the recurrent ones; with ``--ensemble``, settings whose data settings no
+ensemble could combine are refused before any fit:
 
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --lookbacks 336 720 --ensemble
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --lookbacks 336 720 --ensemble \
@@ -46,8 +48,11 @@ validation and test, and takes ``--origins 1``.
 It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard deviation
 over seeds of the validation score (the monitored ``val/loss``; for a fit that fell back to a naive
 forecast, that forecast's), of test MSE and MAE (standardized scale) and of the fit seconds, each seed's
-lookback, and the published MSE / MAE of the same cell beside them. A run that finished before, with the
-same arguments, is read back from its directory's ``result.json``: rerun the same command to resume.
+lookback, and the published MSE / MAE of the same cell beside them where every seed followed their
+protocol (``protocol``: not a univariate run, nor a split of one's own). A run that finished before,
+with the same arguments and config contents (sha256), is read back from its directory's ``result.json``,
+which also records the tested checkpoint and its arguments (``benchmarks/ensemble.py`` reads them): rerun
+the same command to resume; an edited config is fitted again.
 """
 
 import os
@@ -55,6 +60,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
@@ -68,7 +74,7 @@ from forecast import Forecaster, datasets  # noqa: E402
 from forecast.checkpointing import read_checkpoint  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
-from forecast.ensemble import combine  # noqa: E402
+from forecast.ensemble import MEMBERS_MAY_DIFFER, combine  # noqa: E402
 
 # Published test MSE / MAE at lookback 96 unless the name says otherwise, clean test loaders only (every
 # test window; benchmarks/README.md says why). Sources: SegRNN (Lin et al., arXiv 2308.11200, figures after
@@ -90,18 +96,29 @@ PUBLISHED: dict[str, dict[int, dict[str, tuple[float, float | None]]]] = {
 }  # fmt: skip
 
 
+def config_hashes(args: list[str]) -> dict[str, str]:
+    """The sha256 of the contents of each config file that ``args`` name (``--config PATH``), by path: a fit
+    or run done before is read back only with the same arguments and these, so an edited config runs again."""
+    paths = [value for flag, value in itertools.pairwise(args) if flag == "--config"]
+    paths += [arg.removeprefix("--config=") for arg in args if arg.startswith("--config=")]
+    return {path: hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in paths}
+
+
 def fit(args: list[str], directory: Path) -> dict:
     """One ``fit`` with ``args`` into ``directory``; its summary is also written to ``fit.json`` there, and a
-    later call with the same arguments reads it back instead of fitting again.
+    later call with the same arguments and config contents (``config_hashes``) reads it back instead of
+    fitting again.
 
     Returns:
         The best-validation checkpoint, its monitored validation score (of the naive forecast it forecasts
         when it fell back to one: ``validate`` of the checkpoint), the lookback, the fit seconds, the
-        epochs trained, and what won on validation (``naive_comparison.json``).
+        epochs trained, what won on validation (``naive_comparison.json``) and the data settings (the data
+        module's hyperparameters).
     """
     saved = directory / "fit.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
-    if earlier.get("args") == args:
+    configs = config_hashes(args)
+    if earlier.get("args") == args and earlier.get("configs") == configs:
         return earlier["fit"]
     start = time.perf_counter()
     trained = cli(["fit", *args])
@@ -117,10 +134,20 @@ def fit(args: list[str], directory: Path) -> dict:
         "fit_s": seconds,
         "epochs": trained.trainer.current_epoch,
         "val_winner": json.loads((Path(trained.trainer.log_dir) / "naive_comparison.json").read_text())["winner"],
+        "data": dict(trained.datamodule.hparams),
     }
     directory.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"args": args, "fit": summary}, indent=1))
+    saved.write_text(json.dumps({"args": args, "configs": configs, "fit": summary}, indent=1))
     return summary
+
+
+def standard_protocol(dataset: str, data: dict) -> bool:
+    """Whether a fit's data settings (``fit``'s ``data``) are those of the published figures: the data set's
+    split preset, every column both input and target (none named as a target or covariate), every window
+    evaluated."""
+    roles = ["targets", "past_covariates", "future_covariates", "static_covariates"]
+    named = any(data["columns"].get(role) for role in roles)
+    return data["split"] == datasets.info(dataset).split and not named and data["eval_stride"] == 1
 
 
 def given_split(extra: list[str]) -> str | None:
@@ -247,6 +274,52 @@ def ensembles(fits: dict[str, dict], settings: dict[str, list[str]], directory: 
     return found
 
 
+def check_alike(settings: dict[str | None, list[str]]) -> None:
+    """Refuse, before any fit, settings whose fits no ensemble could combine: ``combine`` takes fits whose
+    data settings differ only in the lookback and the batching. Each setting's data module is built from
+    its arguments (``cli(..., run=False)``: it reads the data, fits nothing).
+
+    Raises:
+        ValueError: naming two settings, their configs, and the data settings in which they differ.
+    """
+    data = {name: cli(args, run=False).datamodule.hparams for name, args in settings.items()}
+    first, *others = data
+    for name in others:
+        keys = sorted(data[first].keys() | data[name].keys())
+        differing = [key for key in keys if key not in MEMBERS_MAY_DIFFER["datamodule_hyper_parameters"]]
+        differing = [key for key in differing if data[first].get(key) != data[name].get(key)]
+        if differing:
+            values = ", ".join(f"data.{key} {data[first].get(key)!r} vs {data[name].get(key)!r}" for key in differing)
+            fits = " and ".join(settings[one][1] + f" ({one})" * bool(one) for one in (first, name))
+            raise ValueError(
+                f"--ensemble: the fits of {fits} "
+                f"would differ in {values}; an ensemble's members forecast the same data (only their lookbacks and "
+                "batches may differ): set those alike in the configs, or pass them, e.g. --data.KEY VALUE"
+            )
+
+
+def check_member_names(members: list[Path], choices: dict[str, list[str]]) -> None:
+    """Refuse ``members`` whose fits would overwrite others': a member's fit is kept in the directory of its
+    file's stem, and is a setting of that name.
+
+    Raises:
+        ValueError: two members of one file name, or a file name that is one of the run's own settings
+            or directories (a name of ``choices``, ``ensemble``, ``ensemble_*``, ``origin1``, ...,
+            ``lightning_logs``).
+    """
+    for stem in dict.fromkeys(member.stem for member in members):
+        named = [str(member) for member in members if member.stem == stem]
+        if len(named) > 1:
+            raise ValueError(
+                f"--members {' '.join(named)}: each is kept under its file name, {stem!r}; rename all but one"
+            )
+        if stem in choices or stem == "lightning_logs" or re.fullmatch(r"ensemble(_.*)?|origin\d+", stem):
+            raise ValueError(
+                f"--members {named[0]}: its file name {stem!r} is one ltsf.py gives its own settings or directories "
+                "(those of --lookbacks and --choose, ensemble, ensemble_*, origin1, ..., lightning_logs); rename it"
+            )
+
+
 UNSAFE = re.compile(r"[^\w.=+-]")  # characters a value may not bring into a directory name
 
 
@@ -292,34 +365,44 @@ def run(
     tested: the setting chosen on validation. With ``origins`` > 1 each fit is repeated at earlier
     splits (``origin_splits``) and the validation score is their mean. Without ``test`` nothing is
     tested (MSE and MAE are NaN). ``members`` (other configs) are fitted too, on the same data, horizon
-    and seed at the longest lookback of the run's fits, each one more candidate (named by its file). With
-    ``ensemble``, the mean forecast of every two or more of those fits is one more candidate
-    (``ensembles``), at no further fit. The
-    result is also written to ``result.json`` in the run's directory; a later call with the same
-    arguments reads it back instead of running again, and each finished fit is read back from its
-    ``fit.json``, so an interrupted leaderboard resumes.
+    and seed at the longest lookback of the run's fits, each one more candidate (named by its file:
+    ``check_member_names``). With ``ensemble``, the mean forecast of every two or more of those fits is
+    one more candidate (``ensembles``), at no further fit; their data settings are compared before any
+    fit (``check_alike``). The result is also written to ``result.json`` in the run's directory; a later
+    call with the same arguments and config contents (``config_hashes``) reads it back instead of running
+    again, and each finished fit is read back from its ``fit.json``, so an interrupted leaderboard resumes.
 
     Returns:
         The run's keys, its validation score, test MSE and MAE, its lookback, the name of the chosen
         setting (``None`` without ``choices``), its fit seconds (of every fit), the epochs the tested fit
-        trained, and what won on validation (the model or a naive forecast).
+        trained, what won on validation (the model or a naive forecast), whether it followed the published
+        protocol (``standard_protocol``), and the tested checkpoint (``best``) with the arguments it was
+        tested with (``args``).
+
+    Raises:
+        ValueError: ``check_member_names``'s or, with ``ensemble``, ``check_alike``'s refusal.
     """
     directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
+    choices = choices or {}
+    members = list(members)
+    check_member_names(members, choices)
     splits = origin_splits(dataset, origins, given_split(extra))  # the origins' and the ensemble's splits too
     args = ["--config", str(config), "--data.source", dataset, "--data.split", splits[0]]
     args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
     args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
+    settings = {name: [*args, *setting] for name, setting in choices.items()} or {None: args}  # each fit's arguments
+    settings |= {member.stem: ["--config", str(member), *args[2:]] for member in members}  # lookback: after the fits
     saved = directory / "result.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else {}
-    choices = choices or {}
-    members = list(members)
     plan = {"args": args, "choices": choices, "origins": origins, "test": test, "ensemble": ensemble}
     plan["members"] = [str(member) for member in members]
+    plan["configs"] = config_hashes([arg for setting in settings.values() for arg in setting])
     earlier.setdefault("ensemble", False)  # a result from before the key was always written: without --ensemble
     earlier.setdefault("members", [])
     if {key: earlier.get(key) for key in plan} == plan:
         return earlier["result"]
-    settings = {name: [*args, *setting] for name, setting in choices.items()} or {None: args}  # each fit's arguments
+    if ensemble and len(settings) > 1:
+        check_alike(settings)
     fits = {
         name: fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
         for name in choices
@@ -328,7 +411,7 @@ def run(
     longest = max(summary["lookback"] for summary in fits.values())
     for member in members:  # other configs, at the run's data, horizon, seed and longest lookback
         name, where = member.stem, directory / member.stem
-        settings[name] = ["--config", str(member), *args[2:], "--data.lookback", str(longest)]
+        settings[name] += ["--data.lookback", str(longest)]
         fits[name] = fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
     if ensemble:
         fits |= ensembles(fits, settings, directory, splits)
@@ -349,6 +432,9 @@ def run(
         "fit_s": sum(summary["fit_s"] for summary in fits.values()),
         "epochs": fits[chosen]["epochs"],
         "val_winner": fits[chosen]["val_winner"],
+        "protocol": standard_protocol(dataset, fits[leader]["data"]),
+        "best": fits[chosen]["best"],
+        "args": test_args,
     }
     saved.write_text(json.dumps({**plan, "result": result}, indent=1))
     return result
@@ -357,9 +443,10 @@ def run(
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, config, horizon): seeds, mean and standard deviation (ddof 1) of the validation
     score, MSE, MAE and fit seconds, the seeds whose model lost to a naive forecast on validation (of
-    those that recorded it), each seed's lookback and chosen setting, and the published MSE and MAE of the
-    same cell (empty where none is recorded)."""
-    optional = ["val_winner", "lookback", "val_loss", "chosen"]  # absent from results of older runs
+    those that recorded it), each seed's lookback and chosen setting, whether every seed followed the
+    published protocol (``protocol``: ``standard_protocol``), and the published MSE and MAE of the same
+    cell (empty where none is recorded, or where the protocol was not followed: not comparable)."""
+    optional = ["val_winner", "lookback", "val_loss", "chosen", "protocol"]  # absent from results of older runs
     runs = runs.reindex(columns=[*runs.columns.drop(optional, errors="ignore"), *optional])
     table = runs.groupby(["dataset", "config", "horizon"], sort=False).agg(
         seeds=("seed", "size"),
@@ -374,11 +461,14 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         naive_wins=("val_winner", lambda winners: int((winners.notna() & (winners != "model")).sum())),
         lookbacks=("lookback", lambda values: " ".join(str(int(value)) for value in values if pd.notna(value)) or "-"),
         chosen=("chosen", lambda names: " ".join(str(name) for name in names if pd.notna(name)) or "-"),
+        protocol=("protocol", lambda followed: bool(followed.eq(True).all())),
     )
     models = dict.fromkeys(model for cells in PUBLISHED.values() for cell in cells.values() for model in cell)
+    comparable = table["protocol"].tolist()  # the published figures only beside rows of their protocol
     for model in models:
         figures = [PUBLISHED.get(dataset, {}).get(horizon, {}).get(model) for dataset, _, horizon in table.index]
         if any(figures):
+            figures = [figure if ok else None for figure, ok in zip(figures, comparable, strict=True)]
             table[f"{model} mse"] = [figure[0] if figure else None for figure in figures]
             table[f"{model} mae"] = [figure[1] if figure else None for figure in figures]
     return table.reset_index()

@@ -26,12 +26,12 @@ from .losses import Loss, MSELoss
 from .model import Forecaster
 from .specs import from_spec
 
-__all__ = ["combine"]
+__all__ = ["MEMBERS_MAY_DIFFER", "combine"]
 
 # The parts of a checkpoint that say what data it forecasts, each with the keys its members may differ in:
 # the lookback (each member reads the last steps of the ensemble's windows), and how training drew and
 # loaded its batches, which change no forecast of the data.
-_DATA = {
+MEMBERS_MAY_DIFFER = {
     "datamodule_hyper_parameters": {
         "lookback", "train_stride", "eval_stride", "sampling", "batch_size", "batch_channels", "num_workers",
         "pin_memory", "shard",
@@ -68,7 +68,7 @@ def _shared(member: dict[str, Any], part: str) -> Any:
     """The ``part`` of a member's checkpoint (data settings or state) without the keys members may differ in."""
     settings = member.get(part)
     return (
-        {key: value for key, value in settings.items() if key not in _DATA[part]}
+        {key: value for key, value in settings.items() if key not in MEMBERS_MAY_DIFFER[part]}
         if isinstance(settings, dict)
         else settings
     )
@@ -111,7 +111,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
                 f"{checkpoint}: an ensemble averages point forecasts, and {type(loss).__name__} has "
                 f"{loss.num_params} parameters per value; train the members with a point loss"
             )
-        for part in _DATA:
+        for part in MEMBERS_MAY_DIFFER:
             differing = _difference(_shared(members[0], part), _shared(member, part), part)
             if differing:
                 raise ValueError(
@@ -124,7 +124,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     state = dict(first["state_dict"])
     for index, member in enumerate(others):
         state |= {f"members.{index}.{key}": value for key, value in member["state_dict"].items()}
-    shared = ("hyper_parameters", *_DATA, "forecast_version", "pytorch-lightning_version")
+    shared = ("hyper_parameters", *MEMBERS_MAY_DIFFER, "forecast_version", "pytorch-lightning_version")
     kept = {key: first[key] for key in shared if key in first}
     configs = [
         {key: value for key, value in member["hyper_parameters"].items() if key != "_instantiator"} for member in others

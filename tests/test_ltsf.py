@@ -1,10 +1,12 @@
 import json
+import re
 import runpy
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from forecast import datasets
 
@@ -27,6 +29,7 @@ def test_ltsf_summary_is_mean_and_std_over_seeds_beside_the_published_cell():
             "epochs": [5, 6, 7, 8],
             "val_winner": ["model", "last value", "model", None],  # None: a run from before it was recorded
             "lookback": [96, 336, 96, None],
+            "protocol": [True] * 4,
         }
     )
     table = ltsf["summarize"](runs).set_index("dataset")
@@ -212,12 +215,15 @@ def test_ltsf_split_of_ones_own_replaces_the_preset_in_every_fit_validation_and_
 
     def fit(args, directory):
         seen.append(args[len(args) - 1 - args[::-1].index("--data.split") + 1])  # the last one: what the CLI takes
-        return {"best": "b.ckpt", "val_loss": 0.5, "lookback": 96, "fit_s": 1.0, "epochs": 1, "val_winner": "model"}
+        data = {"split": json.loads(seen[-1]), "columns": {}, "eval_stride": 1}  # what the fit's data module says
+        summary = {"best": "b.ckpt", "val_loss": 0.5, "lookback": 96, "fit_s": 1.0, "epochs": 1, "val_winner": "model"}
+        return summary | {"data": data}
 
     class Run:
         trainer = type("Trainer", (), {"callback_metrics": {"val/loss": 0.4, "test/mse": 0.3, "test/mae": 0.2}})
+        datamodule = type("DataModule", (), {"hparams": {}})
 
-    def cli(args):
+    def cli(args, run=True):
         seen.append(args[len(args) - 1 - args[::-1].index("--data.split") + 1])
         return Run()
 
@@ -229,8 +235,9 @@ def test_ltsf_split_of_ones_own_replaces_the_preset_in_every_fit_validation_and_
     choices = ltsf["candidates"]([48, 96])
     result = ltsf["run"]("etth1", ROOT / "configs/etth1/linear.yaml", 24, 0, tmp_path, ["--data.split", user], choices,
                          ensemble=True)  # fmt: skip
-    assert result["chosen"] == "ensemble" and len(seen) == 4  # two fits, the ensemble's validate, one test
-    assert seen == [user] * 4
+    # Two data modules built to compare the settings, two fits, the ensemble's validate, one test.
+    assert result["chosen"] == "ensemble" and seen == [user] * 6
+    assert not result["protocol"]  # not the split of the published figures
     with pytest.raises(ValueError, match="--origins 3 moves the preset split of etth1 back; with --data.split use"):
         ltsf["run"]("etth1", ROOT / "configs/etth1/linear.yaml", 24, 0, tmp_path, [f"--data.split={user}"], origins=3)
     with pytest.raises(ValueError, match="--data.split.init_args.val_start: give the split whole"):
@@ -270,3 +277,106 @@ def test_ltsf_members_join_the_run_at_its_longest_lookback_and_every_subset_is_a
     assert result["val_loss"] == pytest.approx(min(scores.values()))
     tests = [path for path in run.glob("**/metrics.csv") if "test/mse" in pd.read_csv(path)]
     assert len(tests) == 1
+
+
+def test_ltsf_fits_a_config_again_when_its_contents_change(tmp_path):
+    """A fit or a run done before is read back only while the config files that it reads (``--configs``,
+    ``--members``) are unchanged: an edited config is fitted again, and only the fits that read it."""
+    config, member = tmp_path / "linear.yaml", tmp_path / "other.yaml"
+    for path in (config, member):
+        path.write_text((ROOT / "configs/etth1/linear.yaml").read_text())
+    args = ["--configs", str(config), "--members", str(member), "--horizons", "24", "--seeds", "1"]
+    args += ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b"), "--naive_comparison.fallback", "false"]
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+
+    def versions() -> dict[str, int]:  # a fit or a test each
+        return {
+            name: len(list(where.glob("lightning_logs/version_*")))
+            for name, where in [("run", run), ("member", run / "other")]
+        }
+
+    ltsf["main"]([*args, *TINY])
+    assert versions() == {"run": 2, "member": 1}  # the config's fit and the test; the member's fit
+    ltsf["main"]([*args, *TINY])
+    assert versions() == {"run": 2, "member": 1}  # unchanged: read back
+    member.write_text(member.read_text().replace("moving_average: 25", "moving_average: 5"))
+    ltsf["main"]([*args, *TINY])
+    assert versions() == {"run": 3, "member": 2}  # the member fitted again, the config's fit read back, a new test
+    config.write_text(config.read_text().replace("moving_average: 25", "moving_average: 5"))
+    ltsf["main"]([*args, *TINY])
+    assert versions() == {"run": 5, "member": 2}
+
+
+def test_ltsf_refuses_members_whose_file_names_would_share_a_directory(tmp_path, monkeypatch):
+    """A member's fit is kept, and named, by its file's stem: two of one stem, or a stem that the run gives a
+    setting or directory of its own, would overwrite another's fit; refused before any fit."""
+    monkeypatch.setitem(ltsf["run"].__globals__, "fit", lambda args, directory: pytest.fail("fitted"))
+    config = ROOT / "configs/ltsf/segrnn_l336.yaml"
+    twins = [tmp_path / "a/linear.yaml", tmp_path / "b/linear.yaml"]
+    stems = ("L96", "ensemble", "ensemble_L96+linear", "origin1", "lightning_logs")
+    for path in [*twins, *(tmp_path / f"{stem}.yaml" for stem in stems)]:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text((ROOT / "configs/ltsf/linear.yaml").read_text())
+    with pytest.raises(ValueError, match=re.escape(f"--members {twins[0]} {twins[1]}: each is kept under its file")):
+        ltsf["run"]("etth1", config, 24, 0, tmp_path, [], members=twins)
+    for stem in stems:
+        member = tmp_path / f"{stem}.yaml"
+        with pytest.raises(ValueError, match=re.escape(f"--members {member}: its file name '{stem}' is one ltsf.py")):
+            ltsf["run"]("etth1", config, 24, 0, tmp_path, [], ltsf["candidates"]([96]), members=[member])
+
+
+def test_ltsf_published_figures_stand_only_beside_runs_of_their_protocol(tmp_path):
+    """A univariate run, or one on a split of one's own, is not comparable with the published figures: its row
+    says so (``protocol``) and leaves them out."""
+    own = json.dumps({"class_path": "forecast.data.RowSplit", "init_args": {"val_start": 4000, "test_start": 5000}})
+    runs = []
+    for name, extra in [
+        ("linear", []),
+        ("univariate", ["--data.columns.targets", "[OT]"]),
+        ("own", ["--data.split", own]),
+    ]:
+        config = tmp_path / f"{name}.yaml"
+        config.write_text((ROOT / "configs/etth1/linear.yaml").read_text())
+        runs.append(ltsf["run"]("etth1", config, 96, 0, tmp_path / "runs", [*TINY, *extra], test=False))
+    table = ltsf["summarize"](pd.DataFrame(runs))
+    assert table["protocol"].tolist() == [True, False, False]
+    assert table["SegRNN mse"].iloc[0] == 0.368 and table[["SegRNN mse", "SegRNN mae"]].iloc[1:].isna().all().all()
+    rows = ltsf["to_markdown"](table).splitlines()[2:]
+    assert rows[0].endswith(
+        "| 0.368 / 0.395 | 0.371 / 0.393 | 0.378 / 0.391 | 0.386 / 0.405 | 0.386 / 0.400 | 0.350 / 0.384 |"
+    )
+    assert [row.endswith("| - / - | - / - | - / - | - / - | - / - | - / - |") for row in rows[1:]] == [True, True]
+
+
+def test_ltsf_ensemble_refuses_members_of_other_data_settings_before_any_fit(tmp_path, monkeypatch):
+    """configs/etth1/linear.yaml refuses missing values (``data.nan_policy: error``), configs/ltsf/ carries them
+    forward: no ensemble could combine their fits, which ``--ensemble`` says before fitting either."""
+    monkeypatch.setitem(ltsf["run"].__globals__, "fit", lambda args, directory: pytest.fail("fitted"))
+    config, member = ROOT / "configs/ltsf/segrnn_l336.yaml", ROOT / "configs/etth1/linear.yaml"
+    with pytest.raises(ValueError, match="--ensemble: the fits of") as raised:
+        ltsf["run"]("etth1", config, 24, 0, tmp_path, [], ltsf["candidates"]([48]), ensemble=True, members=[member])
+    assert f"{config} (L48) and {member} (linear) would differ in data.nan_policy 'ffill' vs 'error';" in str(
+        raised.value
+    )
+
+
+def test_ensemble_script_combines_what_each_seed_tested_with_the_arguments_it_was_tested_with(tmp_path):
+    """After ``--lookbacks`` a seed's run directory holds a checkpoint per lookback: benchmarks/ensemble.py
+    combines the one each seed tested (``result.json``), and scores the seeds and the ensemble with the
+    leaderboard's arguments (here a univariate target and the tiny run's limits), not ones rebuilt from the
+    config: each seed's validation score is the one it was chosen on."""
+    ensemble = runpy.run_path(str(ROOT / "benchmarks" / "ensemble.py"), run_name="ensemble")
+    config = str(ROOT / "configs/etth1/linear.yaml")
+    args = ["--horizons", "24", "--seeds", "2", "--root", str(tmp_path / "runs")]
+    extra = ["--lookbacks", "48", "96", "--data.columns.targets", "[OT]", "--naive_comparison.fallback", "false"]
+    ltsf["main"](["--configs", config, *args, "--out", str(tmp_path / "b"), *extra, *TINY])
+    table = ensemble["main"](["--config", config, *args, "--out", str(tmp_path / "e")])
+    runs = tmp_path / "runs/etth1/linear/H24"
+    results = [json.loads((runs / f"seed{seed}/result.json").read_text())["result"] for seed in (0, 1)]
+    seeds = table[table["model"].str.startswith("seed")]
+    assert seeds["val_mse"].tolist() == pytest.approx([result["val_loss"] for result in results], rel=1e-5)
+    assert seeds["test_mse"].tolist() == [result["mse"] for result in results]
+    combined = torch.load(runs / "ensemble/ensemble.ckpt", weights_only=True)
+    assert combined["ensemble_members"] == 2 and combined["datamodule_hyper_parameters"]["columns"]["targets"] == ["OT"]
+    assert combined["hyper_parameters"]["lookback"] == max(result["lookback"] for result in results)
+    assert table.set_index("model").loc["ensemble of 2", ["val_mse", "test_mse"]].notna().all()
