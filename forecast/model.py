@@ -479,10 +479,12 @@ class Forecaster(L.LightningModule):
         data = history_module(self.data_config, self.data_state, frame, batch_size)
         training, outputs = self.training, []
         self.eval()
-        with torch.inference_mode():
-            for batch in data.predict_dataloader():
-                outputs.append(self.predict_step(move_data_to_device(batch, self.device), len(outputs)))
-        self.train(training)
+        try:
+            with torch.inference_mode():
+                for batch in data.predict_dataloader():
+                    outputs.append(self.predict_step(move_data_to_device(batch, self.device), len(outputs)))
+        finally:  # a window the loader refuses (future covariates missing, say) leaves the model as it was
+            self.train(training)
         stacked = {key: torch.cat([output[key] for output in outputs]).cpu().numpy() for key in outputs[0]}
         steps = slice(0, horizon or trained)
         quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None

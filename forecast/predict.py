@@ -138,6 +138,14 @@ def history_module(
             f"the frame repeats times but has no series id column {id_column!r} (as a column or an index level), "
             "which the checkpoint's data told its series apart by; give the frame its series ids under that name"
         )
+    long = id_column in present or id_column in frame.index.names
+    if long and time_column not in present and time_column not in frame.index.names:
+        raise ForecastDataError(  # the data module's message would point to data.columns, which predict does not take
+            f"the frame has series ids {id_column!r} but no time column {time_column!r} (as a column or an index "
+            "level), which the checkpoint's data read the times from; give the frame its times under that name, "
+            f"e.g. frame.rename(columns={{'date': {time_column!r}}}) or "
+            f"frame.rename_axis({time_column!r}).reset_index()"
+        )
     options = {key: config[key] for key in _HISTORY_KEYS if key in config}
     scaling, unbuilt = dict(config["scaling"]), {}
     for key in ("scaler", "covariate_scaler") & scaling.keys():  # absent: the class's default

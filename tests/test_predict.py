@@ -84,6 +84,21 @@ def test_predict_does_not_depend_on_the_batch_size(trained):
     pd.testing.assert_frame_equal(model.predict(history, batch_size=1), model.predict(history, batch_size=256))
 
 
+def test_predict_that_fails_leaves_a_model_in_training_mode_in_it(trained, monkeypatch):
+    model, _ = trained
+    was_training = model.training
+    model.train()
+
+    def refuse(batch, batch_idx):
+        raise ForecastDataError("a window the loader refuses")
+
+    monkeypatch.setattr(model, "predict_step", refuse)
+    with pytest.raises(ForecastDataError, match="refuses"):
+        model.predict(long_series())
+    assert model.training and all(module.training for module in model.modules())
+    model.train(was_training)
+
+
 def test_unseen_series_are_scaled_by_their_own_history(trained):
     """Per-series standard scaling is affine-equivariant: u2 = 3 u1 + 7 gives forecasts 3 f(u1) + 7."""
     model, _ = trained
@@ -113,6 +128,17 @@ def test_predict_of_a_frame_without_the_id_column_names_it(trained):
     model, _ = trained
     with pytest.raises(ForecastDataError, match="the frame repeats times but has no series id column 'id'"):
         model.predict(long_series().rename(columns={"id": "series"}))
+
+
+def test_predict_of_a_long_frame_without_the_time_column_names_it(trained):
+    """The checkpoint reads times under its own name: the message says to rename, not to set data.columns."""
+    model, _ = trained
+    history = long_series()
+    message = r"the frame has series ids 'id' but no time column 'time' .*; give the frame its times under that name"
+    for frame in (history.rename(columns={"time": "date"}), history.set_index("time").rename_axis(None)):
+        with pytest.raises(ForecastDataError, match=message):
+            model.predict(frame)
+    pd.testing.assert_frame_equal(model.predict(history.set_index("time")), model.predict(history))
 
 
 def test_a_checkpoint_scaled_by_a_factory_predicts_the_series_it_knows(tmp_path, monkeypatch):
