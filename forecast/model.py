@@ -444,11 +444,14 @@ class Forecaster(L.LightningModule):
         return model.eval()
 
     def predict(self, frame: pd.DataFrame, horizon: int | None = None, batch_size: int = 256) -> pd.DataFrame:
-        """Forecasts for the series of ``frame``, after their last target, in original units.
+        """Forecasts for the series of ``frame``, after their last row, in original units.
 
         ``frame`` is history in the training format (wide or long, one or many series), with at
         least ``lookback`` rows per series; when the model reads future covariates, each series ends
-        with ``horizon`` rows that hold them and leave the targets empty. Calendar covariates are
+        with ``horizon`` rows that hold them and leave the targets empty, and its forecasts start after
+        its last target instead. Missing values of the history are repaired as in training
+        (``nan_policy``): a series whose last targets are missing is forecast after its last row, from
+        the repaired values. Calendar covariates are
         generated. Series never seen in training are fine; scaled per series, they get scalers fitted
         on their own history. Batches of ``batch_size`` windows run on the model's device under
         ``torch.inference_mode``; the result does not depend on the batch size.
