@@ -154,16 +154,23 @@ def history_module(
         except TypeError as error:  # a factory function: only scalers fitted for new series would need it
             unbuilt[key] = error
             del scaling[key]
-    data = TimeSeriesDataModule(
-        frame,
-        **options,
-        columns=replace(Columns(**config["columns"]), **roles),
-        calendar=Calendar(**config["calendar"]),
-        scaling=Scaling(**scaling),
-        freq=state["freq"],
-        batch_size=batch_size,
-        split=HistorySplit(),
-    )
+    try:
+        data = TimeSeriesDataModule(
+            frame,
+            **options,
+            columns=replace(Columns(**config["columns"]), **roles),
+            calendar=Calendar(**config["calendar"]),
+            scaling=Scaling(**scaling),
+            freq=state["freq"],
+            batch_size=batch_size,
+            split=HistorySplit(),
+        )
+    except ForecastDataError as error:  # its fixes may name data options, which at predict are the checkpoint's
+        policy = options.get("nan_policy", "error")
+        raise ForecastDataError(
+            f"{error} (predict reads the frame with the checkpoint's data options, nan_policy {policy!r} and "
+            f"frequency {state['freq']!r}: change the frame to fit them, or train a model with others)"
+        ) from None
     data.load_state_dict(_with_new_series(state, data, unbuilt) if state["scale_per_series"] else state)
     return data
 

@@ -99,6 +99,16 @@ def test_predict_that_fails_leaves_a_model_in_training_mode_in_it(trained, monke
     model.train(was_training)
 
 
+def test_predict_of_a_frame_the_checkpoints_options_refuse_says_those_options_apply(trained):
+    """The data module's fixes name options (nan_policy, data.freq) that predict takes from the checkpoint."""
+    model, _ = trained
+    history = long_series()
+    history.loc[5, "y"] = np.nan
+    applies = r"\(predict reads the frame with the checkpoint's data options, nan_policy 'error' and frequency 'h'"
+    with pytest.raises(ForecastDataError, match=r"nan_policy.*" + applies + ": change the frame to fit them"):
+        model.predict(history)
+
+
 def test_unseen_series_are_scaled_by_their_own_history(trained):
     """Per-series standard scaling is affine-equivariant: u2 = 3 u1 + 7 gives forecasts 3 f(u1) + 7."""
     model, _ = trained
