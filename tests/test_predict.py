@@ -109,6 +109,14 @@ def test_predict_of_a_frame_the_checkpoints_options_refuse_says_those_options_ap
         model.predict(history)
 
 
+def test_predict_of_a_series_too_short_names_it_and_the_rows_it_needs(trained):
+    model, _ = trained
+    history = long_series()
+    short = history[(history["id"] != "s0") | (history["time"] >= history["time"].max() - pd.Timedelta(hours=19))]
+    with pytest.raises(ForecastDataError, match=r"'s0' \(20 rows\); give each at least 24 rows of history"):
+        model.predict(short)
+
+
 def test_unseen_series_are_scaled_by_their_own_history(trained):
     """Per-series standard scaling is affine-equivariant: u2 = 3 u1 + 7 gives forecasts 3 f(u1) + 7."""
     model, _ = trained

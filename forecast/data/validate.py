@@ -86,7 +86,8 @@ def long_enough(
     more = f" and {short.sum() - 10} more" if short.sum() > 10 else ""
     listing = f"{short.sum()} series shorter than {needed} rows: {', '.join(listed)}{more}"
     if not drop_short:
-        fix = "set drop_short: true to leave them out, or shorten lookback or horizon" if horizon else "lengthen them"
+        fix = "set drop_short: true to leave them out, or shorten lookback or horizon"
+        fix = fix if horizon else f"give each at least {lookback} rows of history"
         raise ForecastDataError(f"{listing}; {fix}")
     if short.all():
         of = "" if share is None else f" of process {share[0]}'s share (data.shard: series, {share[1]} processes)"
