@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
+from jsonargparse import get_loader
 
 __all__ = ["Param", "SearchSpace"]
 
@@ -78,8 +78,9 @@ class SearchSpace:
         source: where ``space`` came from (a file name), named in every error.
 
     Raises:
-        ValueError: a spec names no kind or two, a bad range or option, or a ``when`` key that is not
-            an unconditional ``choice`` of the space or a value that choice does not offer.
+        ValueError: a spec names no kind or two, a bad range or option, a ``when`` key that is not
+            an unconditional ``choice`` of the space or a value that choice does not offer, or a key
+            that two entries set (one's own key or ``also``) in the same trial.
     """
 
     def __init__(self, space: Mapping[str, Mapping[str, Any]], source: str = "the search space"):
@@ -99,12 +100,23 @@ class SearchSpace:
                     )
                 if missing := [value for value in values if value not in parent.choices]:
                     raise ValueError(f"{source}: {param.key}: `when` value(s) {missing} are not choices of {key}")
+        setters: dict[str, list[Param]] = {}  # every key the space sets, with the entries that set it
+        for param in params:
+            for key in (param.key, *param.also):
+                clash = [other.key for other in setters.setdefault(key, []) if not _exclusive(param, other)]
+                if clash:
+                    raise ValueError(
+                        f"{source}: {param.key}: {key!r} is also set by {clash[0]!r}, and a key takes one value a "
+                        "trial; drop it from one of them (or give them `when` conditions that exclude each other)"
+                    )
+                setters[key].append(param)
         self.params = sorted(params, key=lambda param: bool(param.when))  # conditions first, stable otherwise
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SearchSpace":
-        """The ``space`` mapping of a search YAML file (the file may hold other tune options too)."""
-        document = yaml.safe_load(Path(path).read_text()) or {}
+        """The ``space`` mapping of a search YAML file (the file may hold other tune options too), read as
+        ``tune --search`` reads it (``1e-4`` is a number, which PyYAML alone reads as text)."""
+        document = get_loader("yaml")(Path(path).read_text()) or {}
         return cls(document.get("space", {}), source=str(path))
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
@@ -169,6 +181,8 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
         raise ValueError(f"{where}: `also` takes a list of keys [key, ...], got {also!r}")
     when = {name: tuple(v if isinstance(v, list) else [v]) for name, v in when.items()}
     also = tuple(also)
+    if key in also:
+        raise ValueError(f"{where}: `also` names the key itself; list only the other keys that take its value")
     if kind == "choice":
         choices = spec["choice"]
         if not isinstance(choices, list) or not choices:
@@ -196,6 +210,11 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
         allowed = "no `step` (or step 1)" if kind == "int" else "no `step`"
         raise ValueError(f"{where}: with `log: true` Optuna takes {allowed}, got step {step!r}; drop one of them")
     return Param(key, kind, bounds=(low, high), log=log, step=step, when=when, also=also)
+
+
+def _exclusive(param: Param, other: Param) -> bool:
+    """Whether no trial samples both: a choice key both are conditional on, with no value in common."""
+    return any(set(values).isdisjoint(other.when[key]) for key, values in param.when.items() if key in other.when)
 
 
 def _unknown_key_message(key: str, valid: Collection[str], context: dict[str, Any], source: str) -> str:

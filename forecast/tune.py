@@ -6,9 +6,10 @@
 Flags named in :class:`TuneArgs` (and the ``--search`` YAML, which may set any of them) steer the study;
 every other flag (``--config``, ``--trainer.max_epochs 5``, ``--data.horizon 192``) goes to each trial's
 ``fit``, followed by the trial's values. A trial is scored on the validation split only: the best
-epoch's ``metric``, which its checkpoint also keeps. The study lives in an Optuna storage (SQLite in
-the run directory unless ``--storage`` names another database), so a killed study resumes with the
-same ``--study_name`` and several processes, on one machine or many, share one study.
+validation's ``metric`` (one validation an epoch by default), which its checkpoint also keeps. The
+study lives in an Optuna storage (SQLite in the run directory unless ``--storage`` names another
+database), so a killed study resumes with the same ``--study_name`` and several processes, on one
+machine or many, share one study.
 
 The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--run_dir``) holds
 ``study.db``, ``trials/N/`` (each trial's fit: logs, config, checkpoints) and what
@@ -18,6 +19,7 @@ The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--r
 import contextlib
 import io
 import json
+import math
 import os
 import socket
 import subprocess
@@ -51,6 +53,14 @@ __all__ = ["TrialFits", "TrialPruning", "TuneArgs", "config_keys", "find_lr", "m
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
 # How the error of a trial that lost the race for the last one begins: it never ran, and counts for nothing.
 NOT_FITTED = "not fitted: "
+# The keys tune sets in every trial's fit (TrialFits.fit_flags), which a search space may not: what to use instead.
+TUNE_SETS = {
+    "trainer.default_root_dir": "--run_dir (trial N fits in its trials/N)",
+    "seed_everything": "--seed (trial N fits with seed_everything seed + N)",
+    "checkpoint.monitor": "--metric",
+    "checkpoint.mode": "--direction",
+    "checkpoint.save_on_train_epoch_end": "nothing (tune checkpoints after every validation)",
+}
 # The environment variable that gives a process started by --n_jobs its parent's first trial number, so that
 # the processes of one run count the same failed trials.
 RUN_START = "FORECAST_TUNE_RUN_START"
@@ -62,7 +72,7 @@ class TuneArgs:
 
     Args:
         space: CLI key -> range or choice (see ``forecast.search_space``); usually from ``--search``.
-        metric: the logged validation metric to optimize, of the best epoch.
+        metric: the logged validation metric to optimize, of the best validation (epoch).
         direction: whether a lower or a higher ``metric`` is better.
         sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``.
         pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
@@ -110,6 +120,8 @@ class TrialPruning(Callback):
 
     The decision is the study's pruner's (``trial.should_prune``); the ``optuna.TrialPruned`` raised
     here leaves Lightning's fit as any exception does, and Optuna records the trial as pruned.
+    ``scores`` keeps every validation's value: the trial's score is the best of them, whichever
+    validations the checkpoint settings (``every_n_epochs``, ``every_n_train_steps``...) look at.
 
     Args:
         trial: the running trial.
@@ -120,7 +132,7 @@ class TrialPruning(Callback):
     """
 
     def __init__(self, trial: optuna.Trial, monitor: str):
-        self.trial, self.monitor, self.validations = trial, monitor, 0
+        self.trial, self.monitor, self.scores = trial, monitor, []
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -130,7 +142,8 @@ class TrialPruning(Callback):
         score = float(trainer.callback_metrics[self.monitor])
         # Each validation its own step: the epoch when it validates once an epoch (the default), and no step
         # reported twice when it validates more often (trainer.val_check_interval below an epoch).
-        step, self.validations = self.validations, self.validations + 1
+        step = len(self.scores)
+        self.scores.append(score)
         self.trial.report(score, step=step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after validation {step} at {self.monitor}={score:.6g}")
@@ -210,11 +223,15 @@ def tune(
         worker_argv: the ``tune`` command line that the ``args.n_jobs - 1`` extra processes run.
 
     Raises:
-        ValueError: a bad search space, or a key the config does not have (naming the nearest one).
+        ValueError: a bad search space, a key the config does not have (naming the nearest one), or one
+            that tune sets itself (``TUNE_SETS``).
     """
     if args.n_jobs > 1 and not worker_argv:
         raise ValueError("n_jobs > 1 needs worker_argv, the `tune` command line the other processes run")
     space = SearchSpace(args.space, space_source)
+    if tune_set := sorted({key for param in space.params for key in (param.key, *param.also)} & set(TUNE_SETS)):
+        key = tune_set[0]
+        raise ValueError(f"{space_source}: {key!r} is set by tune in every trial; drop it and use {TUNE_SETS[key]}")
     config = yaml.safe_load(print_config(["fit", *fit_args]))
     space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(_dotted_keys(config)))
     study, run_dir = _study(args, fit_args, config)
@@ -301,7 +318,7 @@ class TrialFits:
             study.stop()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        """Fits the trial and returns its best epoch's metric; an error is recorded on the trial, then raised.
+        """Fits the trial and returns its best validation's metric; an error is recorded on the trial, then raised.
 
         A trial asked for once the study already had ``n_trials`` counted trials before it (processes
         racing for the last one: ``stop_when_spent`` counts after each trial) stops this process and
@@ -321,46 +338,63 @@ class TrialFits:
             fixed |= self.tracking.trial_overrides(trial.number)
         try:
             overrides = self.space.overrides(self.space.suggest(trial))
-            trial.set_user_attr("overrides", overrides)  # best.yaml's values, even if the space changes later
-            trial_args = self.fit_flags(trial.number, overrides, fixed)
+            # best.yaml's values and seed, even if the space changes later or another process writes it
+            trial.set_user_attr("overrides", overrides)
+            trial.set_user_attr("seed", self.args.seed + trial.number)
+            trial_args = self.fit_flags(self.args.seed + trial.number, overrides, fixed)
+            pruning = TrialPruning(trial, self.args.metric)
             try:
-                cli = cli_main(trial_args, trainer_defaults={"callbacks": [TrialPruning(trial, self.args.metric)]})
+                cli = cli_main(trial_args, trainer_defaults={"callbacks": [pruning]})
             except SystemExit as exit_:
                 print_config(trial_args)  # raises the CLI's message as a ValueError
                 raise ValueError(f"fit exited with status {exit_.code}") from exit_
             # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
             checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
-            if checkpoint.best_model_score is None:
-                raise ValueError(f"no epoch logged metric={self.args.metric!r}; check its name and limit_val_batches")
             trial.set_user_attr("checkpoint", checkpoint.best_model_path)
-            return float(checkpoint.best_model_score)
+            return self.best_score(pruning.scores)
         except optuna.TrialPruned:
             raise
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
             raise
 
-    def fit_flags(self, number: int, overrides: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
-        """``fit``'s flags for trial ``number``: the user's, then ``fixed``, its seed and score, then its
-        ``overrides`` (CLI key -> value, ``SearchSpace.overrides``)."""
+    def best_score(self, scores: Sequence[float]) -> float:
+        """The trial's score: the best of its validations' ``metric`` (NaN ones aside).
+
+        Raises:
+            ValueError: no validation ran, or every one gave NaN.
+        """
+        numbers = [score for score in scores if not math.isnan(score)]
+        if not numbers:
+            reason = f"every validation's {self.args.metric} was NaN" if scores else "no validation ran"
+            raise ValueError(f"{reason}; check trainer.limit_val_batches and the data's validation part")
+        return min(numbers) if self.args.direction == "minimize" else max(numbers)
+
+    def fit_flags(self, seed: int, overrides: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
+        """``fit``'s flags for a trial: the user's, then ``fixed``, its ``seed`` (``seed_everything``) and
+        score, then its ``overrides`` (CLI key -> value, ``SearchSpace.overrides``)."""
         fixed = fixed | {
-            "seed_everything": self.args.seed + number,
+            "seed_everything": seed,
             "checkpoint.monitor": self.args.metric,
             "checkpoint.mode": "min" if self.args.direction == "minimize" else "max",
+            # after every validation, as the score's: at a train epoch's end it misses those within the epoch
+            "checkpoint.save_on_train_epoch_end": False,
         }
         return ["fit", *self.fit_args, *override_args(fixed), *override_args(overrides)]
 
     def write_results(self, study: optuna.Study) -> None:
         """Writes the study's results (``best.yaml`` from the best trial's flags) and hands them to MLflow.
 
-        The best trial's values are those it recorded when it ran (its ``overrides`` attribute); a
-        trial of an older study without them is given its parameters and the space's ``also`` keys.
+        The best trial's values and seed are those it recorded when it ran (its ``overrides`` and
+        ``seed`` attributes: a rerun or another worker may have another ``--seed``); a trial of an older
+        study without them is given its parameters and the space's ``also`` keys, and this process's seed.
         """
         best = best_config = None
         if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             best = study.best_trial  # read once: best.yaml's header and body are this trial's
             overrides = best.user_attrs.get("overrides") or self.space.overrides(best.params)
-            best_config = print_config(self.fit_flags(best.number, overrides, {}))
+            seed = best.user_attrs.get("seed", self.args.seed + best.number)
+            best_config = print_config(self.fit_flags(seed, overrides, {}))
         files = write_results(study, self.run_dir, best, best_config)
         if self.tracking is not None:
             self.tracking.log_results(study, files)

@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from forecast import Forecaster
@@ -17,7 +18,7 @@ from forecast.cli import main as cli_main
 from forecast.search_space import Param, SearchSpace
 from forecast.study_results import trials_table, write_results
 from forecast.study_tracking import StudyTracking
-from forecast.tune import TrialFits, TuneArgs, config_keys, find_lr, tune
+from forecast.tune import TrialFits, TuneArgs, _parser, config_keys, find_lr, tune
 from forecast.tune import main as tune_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,11 +112,56 @@ def test_search_space_also_gives_other_keys_the_same_value():
         ({"choice": [24, 48], "also": "model.head.x"}, r"`also` takes a list of keys \[key, \.\.\.\], got 'model"),
         ({"float": [0, 1], "when": "model.encoder"}, r"`when` takes a mapping \{choice_key: value or \[values\]\}"),
         ({"choice": [{"class_path": "torch.optim.Adam"}]}, r"`choice` takes plain values .* got \{'class_path'"),
+        ({"choice": [24], "also": ["model.y", "model.x"]}, "`also` names the key itself"),
     ],
 )
 def test_search_space_rejects_a_malformed_spec_naming_the_key(spec, match):
     with pytest.raises(ValueError, match=rf"search.yaml: model.x: .*{match}"):
         SearchSpace({"model.x": spec}, source="search.yaml")
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        {"model.embedding.init_args.seg_len": {"choice": [24, 48], "also": ["model.head.init_args.seg_len"]},
+         "model.head.init_args.seg_len": {"choice": [12]}},
+        {"model.embedding.init_args.seg_len": {"choice": [24, 48], "also": ["model.head.init_args.seg_len"]},
+         "model.encoder.init_args.hidden_size": {"int": [4, 8], "also": ["model.head.init_args.seg_len"]}},
+        {"model.encoder": {"choice": ["forecast.nn.GRUEncoder", SRU, "forecast.nn.LSTMEncoder"]},
+         "model.embedding.init_args.seg_len": {"choice": [24], "also": ["model.head.init_args.seg_len"],
+                                               "when": {"model.encoder": "forecast.nn.GRUEncoder"}},
+         "model.head.init_args.seg_len": {"choice": [12], "when": {"model.encoder": [SRU, "forecast.nn.GRUEncoder"]}}},
+    ],
+)  # fmt: skip
+def test_a_key_that_two_entries_set_in_one_trial_is_refused(space):
+    """Which of the two values a fit took would depend on the entries' order, and trials.csv would record the other."""
+    with pytest.raises(
+        ValueError, match="'model.head.init_args.seg_len' is also set by .* a key takes one value a trial"
+    ):
+        SearchSpace(space, source="search.yaml")
+
+
+def test_entries_whose_conditions_exclude_each_other_may_set_one_key():
+    choice = {"choice": ["forecast.nn.GRUEncoder", SRU, "forecast.nn.LSTMEncoder"]}
+    gru = {"int": [4, 8], "when": {"model.encoder": "forecast.nn.GRUEncoder"}, "also": ["model.head.init_args.x"]}
+    other = {
+        "int": [16, 32],
+        "when": {"model.encoder": [SRU, "forecast.nn.LSTMEncoder"]},
+        "also": ["model.head.init_args.x"],
+    }
+    space = SearchSpace({"model.encoder": choice, "model.a": gru, "model.b": other})
+    for trial in sample(space, 10):
+        (key,) = set(trial.params) - {"model.encoder"}
+        assert space.overrides(trial.params)["model.head.init_args.x"] == trial.params[key]
+
+
+def test_a_search_file_reads_as_tune_reads_it(tmp_path):
+    """``1e-4`` without a dot is text to PyYAML but a number to ``tune --search`` (jsonargparse's loader)."""
+    path = tmp_path / "search.yaml"
+    path.write_text("space:\n  model.optimizer.init_args.lr: {float: [1e-4, 1e-2], log: true}\n")
+    (param,) = SearchSpace.from_yaml(path).params
+    assert param.bounds == (1e-4, 1e-2) and param.log
+    assert _parser().parse_args(["--search", str(path)]).space == {param.key: {"float": [1e-4, 1e-2], "log": True}}
 
 
 def test_an_int_on_a_log_scale_takes_step_1():
@@ -286,16 +332,20 @@ def test_best_yaml_trains_the_best_trial_again_with_fit(study, tmp_path):
     assert model.hparams["lookback"] == 24
 
 
-def test_a_study_resumed_without_its_best_trials_key_writes_that_trials_values(tiny_csv, tmp_path):
+def test_a_study_resumed_without_its_best_trials_key_or_seed_writes_that_trials_values_and_seed(tiny_csv, tmp_path):
     lr = {"float": [1e-3, 1e-1], "log": True, "also": ["model.optimizer.init_args.weight_decay"]}
     args = TuneArgs(space={"model.optimizer.init_args.lr": lr}, n_trials=1, run_dir=str(tmp_path), study_name="s")
+    args.seed = 7
     fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1")
     study = tune(args, fit_args)
     args.space = {"model.encoder.init_args.hidden_size": {"int": [4, 8]}}  # the search file no longer has lr
+    args.seed = 0  # nor the rerun --seed 7
     tune(args, fit_args)
-    best = yaml.safe_load((tmp_path / "best.yaml").read_text())["model"]["optimizer"]["init_args"]
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
     value = study.best_trial.params["model.optimizer.init_args.lr"]
-    assert best["lr"] == pytest.approx(value) and best["weight_decay"] == pytest.approx(value)
+    optimizer = best["model"]["optimizer"]["init_args"]
+    assert optimizer["lr"] == pytest.approx(value) and optimizer["weight_decay"] == pytest.approx(value)
+    assert best["seed_everything"] == 7  # trial 0 of --seed 7
 
 
 def test_best_yaml_of_an_older_study_without_recorded_overrides_uses_its_parameters(tiny_csv, tmp_path):
@@ -329,6 +379,18 @@ def test_a_rerun_fails_the_running_trial_of_an_ended_process_of_this_machine(tin
     table = pd.read_csv(tmp_path / "trials.csv")
     assert list(table["state"]) == ["COMPLETE", "FAIL", "COMPLETE"]
     assert table.loc[1, "user_attrs_error"] == f"its worker {socket.gethostname()}:{ended.pid} ended"
+
+
+@pytest.mark.parametrize(
+    "key, use",
+    [("checkpoint.monitor", "--metric"), ("seed_everything", "--seed"), ("trainer.default_root_dir", "--run_dir")],
+)
+def test_a_key_that_tune_sets_in_every_trial_is_refused_in_the_space(key, use, tiny_csv, tmp_path):
+    """A searched checkpoint.monitor failed every trial (its checkpoint no longer scored the metric)."""
+    args = TuneArgs(space={key: {"choice": ["val/mae"]}}, run_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=rf"--space: '{key}' is set by tune in every trial; drop it and use {use}"):
+        tune(args, tiny_fit_args(tiny_csv))
+    assert not (tmp_path / "study.db").exists()
 
 
 def test_resuming_a_study_of_the_other_direction_says_which_to_pass(tiny_csv, tmp_path):
@@ -494,6 +556,29 @@ def test_a_trial_scores_its_metric_at_every_validation_whatever_checkpoints_the_
     trial = tune(args, fit_args).trials[0]
     assert list(trial.intermediate_values) == [0, 1, 2, 3]  # 2 epochs of 2 batches, each batch validated
     assert trial.value == pytest.approx(min(trial.intermediate_values.values()))  # the best val/loss
+
+
+@pytest.mark.parametrize(
+    "flags, checkpointed",
+    [
+        (("--trainer.val_check_interval", "1", "--trainer.max_epochs", "3"), True),  # Lightning's: at epoch ends
+        (("--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "3"), False),  # the user's: other steps
+    ],
+)
+def test_a_trial_scores_its_best_validation_whichever_the_checkpoint_looks_at(flags, checkpointed, tiny_csv, tmp_path):
+    """A learning rate so high that the loss jumps about: the best validation is not one the checkpoint
+    settings would score (mid-epoch; an epoch between two saves), yet it is the trial's value, and, under
+    tune's own checkpoint settings, its checkpoint's."""
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"choice": [3.0]}}, n_trials=1, run_dir=str(tmp_path),
+                    pruner=optuna.pruners.NopPruner())  # fmt: skip
+    trial = tune(args, tiny_fit_args(tiny_csv, *flags)).trials[0]
+    scores = trial.intermediate_values
+    assert trial.value == pytest.approx(min(scores.values()))
+    assert trial.value < scores[max(scores)] * 0.9  # not the last validation's, which the default would score
+    if checkpointed:
+        state = torch.load(trial.user_attrs["checkpoint"], weights_only=False)["callbacks"]
+        saved = next(value for key, value in state.items() if key.startswith("ModelCheckpoint"))
+        assert float(saved["best_model_score"]) == pytest.approx(trial.value)
 
 
 def test_the_trials_table_of_a_study_that_gains_a_trial_while_it_is_read(monkeypatch):
