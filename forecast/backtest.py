@@ -8,6 +8,7 @@ the evaluation report, plus ``forecasts.csv`` with every window's forecasts and 
 """
 
 import copy
+from dataclasses import replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch.utils.data import DataLoader
 
+from .batch import Batch
 from .callbacks import run_directory
 from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
@@ -88,31 +91,58 @@ def backtest_windows(
     Raises:
         ValueError: ``start`` is text that reads as no time, or names a time zone where the data's
             times have none.
-        ForecastDataError: a series has no room for its lookback before ``start``, or for
-            ``num_windows`` windows after it.
+        ForecastDataError: a series has no room for its lookback before ``start`` (a later start is the
+            fix), for one window after it or for ``num_windows`` (an earlier start, fewer windows).
+        ValueError: ``stride`` or ``num_windows`` below 1.
     """
-    horizon, stride = data.horizon, stride or data.horizon
+    horizon = data.horizon
+    stride = horizon if stride is None else stride  # 0 is refused, not taken for the default
     if stride < 1 or (num_windows is not None and num_windows < 1):
         raise ValueError(f"backtest needs stride >= 1 and num_windows >= 1; got stride={stride}, {num_windows=}")
     first = _start_rows(data, start)
     observed = data.table.observed
     fits = np.where(observed - horizon >= first, (observed - horizon - first) // stride + 1, 0)
     wanted = fits if num_windows is None else np.full_like(fits, num_windows)
-    bad = (first < data.lookback) | (fits < wanted) | (wanted < 1)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ForecastDataError(
-            f"the backtest from row {first[i]} ({where(series=data.series_names[i])}, {observed[i]} rows) fits "
-            f"{fits[i]} windows of horizon {horizon} every {stride} rows, and needs lookback {data.lookback} rows "
-            f"before it; asked for {wanted[i]}: choose a later --start, or a smaller --num_windows or --stride"
-        )
+    last = observed - horizon  # the last row a window's first forecast step can take
+    problems = [
+        (first < data.lookback, lambda i: f"needs lookback {data.lookback} rows before it; choose a later --start "
+         f"(row {data.lookback} or later)"),
+        (first > last, lambda i: f"leaves fewer than horizon {horizon} rows for a window (its last first step "
+         f"is row {last[i]}); choose an earlier --start"),
+        (fits < wanted, lambda i: f"leaves room for {fits[i]} windows of horizon {horizon} every {stride} rows, "
+         f"fewer than --num_windows {num_windows}; choose a smaller --num_windows or --stride, or an earlier --start"),
+    ]  # fmt: skip
+    for bad, problem in problems:
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ForecastDataError(
+                f"the backtest's first forecast step, row {first[i]} of {where(series=data.series_names[i])} "
+                f"({observed[i]} rows), {problem(i)}"
+            )
     return Windows(first=first, counts=wanted, stride=stride)
 
 
 def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
-    """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads)."""
+    """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads).
+
+    Their inputs are repaired (``nan_policy``) from the rows before their origin only: see ``_OriginRepair``.
+
+    Raises:
+        ForecastDataError: with ``nan_policy`` ``ffill`` or ``interpolate``, a window has no value of an
+            input column before its origin, so that its inputs could only be repaired from later rows.
+    """
+    trained = np.flatnonzero(windows.counts > 0)
+    early = trained[windows.first[trained] < data.borders[trained, 0]]
+    if early.size:  # the scalers (and a checkpoint) were fitted on rows these windows forecast
+        i = int(early[0])
+        rank_zero_warn(
+            f"the backtest windows of {where(series=data.series_names[i])} from row {windows.first[i]} forecast rows "
+            f"of its training part (rows before {data.borders[i, 0]}), which the scalers, and a checkpoint's model, "
+            "were fitted on: an in-sample evaluation; choose a --start in the validation or test part, or refit "
+            "before every few origins with --refit_every"
+        )
     test = data.dataset("test")  # its per-series maps back to original units
-    dataset = WindowDataset(
+    arguments = dict(
         buffer=data.buffer,
         windows=windows,
         lookback=data.lookback,
@@ -123,8 +153,74 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
         target_offset=test.target_offset,
         naive_scale=test.naive_scale,
     )
+    dataset = WindowDataset(**arguments)
+    if data.nan_policy in ("ffill", "interpolate"):
+        known = _last_known(data, windows)
+        if data.nan_policy == "interpolate" and (known < _origins(windows)[1][:, None] - 1).any():
+            dataset = _OriginRepair(known=known, **arguments)
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
     return evaluation_loader(dataset, data.batch_size, sharded=False, collate_fn=collate_batch)
+
+
+def _origins(windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """The series and the first forecast row (in its series) of every window, in the order of their index."""
+    series = np.repeat(np.arange(len(windows.counts)), windows.counts)
+    step = np.arange(len(series)) - np.repeat(np.cumsum(windows.counts) - windows.counts, windows.counts)
+    return series, windows.first[series] + step * windows.stride
+
+
+def _last_known(data: TimeSeriesDataModule, windows: Windows) -> np.ndarray:
+    """Per window and input channel (targets, then past covariates), the row of its series that holds the
+    last value given before the window's first forecast row, shape (W, C_in).
+
+    Raises:
+        ForecastDataError: a window has no value of a column before it.
+    """
+    series, origins = _origins(windows)
+    table, columns = data.table, [*data.roles.targets, *data.roles.past]
+    starts = table.offsets[series]
+    known = np.empty((len(series), len(columns)), dtype=np.int64)
+    for channel, column in enumerate(columns):
+        given = np.isfinite(data._given[column])  # the values as read, before any repair
+        last = np.maximum.accumulate(np.where(given, np.arange(len(given)), -1))  # -> (rows,) across series
+        known[:, channel] = np.maximum(last[starts + origins - 1] - starts, -1)  # -> (W,), -1: none in the series
+    if (known < 0).any():
+        w, channel = (int(i) for i in np.argwhere(known < 0)[0])
+        raise ForecastDataError(
+            f"the backtest window from row {origins[w]} of {where(series=data.series_names[series[w]])} has no "
+            f"value of column {columns[channel]!r} before it, so nan_policy={data.nan_policy} would fill its inputs "
+            "from the rows it forecasts or later; choose a later --start"
+        )
+    return known
+
+
+class _OriginRepair(WindowDataset):
+    """Backtest windows whose missing inputs are repaired as if their series ended at the window's origin.
+
+    ``interpolate`` repairs a missing value from the next value given after it: where that lies at or
+    after the origin, the window's last inputs would be computed from the values it forecasts. Those
+    inputs (the missing ones after the last value given before the origin) take that last value
+    instead, as ``interpolate`` repairs a series' trailing missing values.
+
+    Args:
+        known: per window and input channel, the row of the last value given before its origin (``_last_known``).
+        kwargs: ``WindowDataset``'s.
+    """
+
+    def __init__(self, known: np.ndarray, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.known = known
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        batch = super().__getitems__(indices)
+        series, time = self.locate(indices)
+        known = self.known[np.asarray(indices)]  # -> (B, C_in)
+        rows = time[:, None] - self.lookback + np.arange(self.lookback)  # -> (B, L) the inputs' rows in their series
+        after = rows[:, :, None] > known[:, None, :]  # -> (B, L, C_in) missing after the last value given
+        channels = np.arange(self.input_size)
+        last = self.values.numpy()[self.series_rows[series][:, None] + known, channels]  # -> (B, C_in)
+        past = torch.where(torch.from_numpy(after), torch.from_numpy(last)[:, None, :], batch.past)
+        return replace(batch, past=past)
 
 
 def refit_groups(windows: Windows, refit_every: int) -> list[Windows]:

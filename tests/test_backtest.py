@@ -1,4 +1,5 @@
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from forecast.backtest import backtest_windows, refit_groups
 from forecast.cli import main
 from forecast.data import FractionSplit
 from forecast.data.splits import Windows
-from forecast.nn import IdentityEncoder, LastValueHead
+from forecast.nn import IdentityEncoder, LastValueHead, LookbackMeanHead
 from forecast.trainer import ForecastTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,10 +96,65 @@ def test_backtest_windows_refuse_more_origins_than_fit(wide_csv):
     data.setup("test")
     windows = backtest_windows(data, start=-30, stride=6)
     assert windows.first.tolist() == [170] and windows.counts.tolist() == [5]
-    with pytest.raises(ForecastDataError, match="asked for 6: choose a later --start, or a smaller --num_windows"):
+    with pytest.raises(ForecastDataError, match="room for 5 windows .*fewer than --num_windows 6; choose a smaller"):
         backtest_windows(data, start=-30, stride=6, num_windows=6)
-    with pytest.raises(ForecastDataError, match="lookback 24"):
+    with pytest.raises(ForecastDataError, match="row 10 .*needs lookback 24 rows before it; choose a later --start"):
         backtest_windows(data, start=10)
+
+
+@pytest.mark.parametrize("start", [195, -5, 400, "2024-01-09 03:00", "2025-01-01"])
+def test_backtest_start_too_close_to_the_end_of_the_data_asks_for_an_earlier_start(wide_csv, start):
+    """200 rows, horizon 6: the last window's first forecast step is row 194 (2024-01-09 02:00); a later start
+    (a row, from the end, a time) leaves no window, and the fix is an earlier start, not a later one."""
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
+    assert backtest_windows(data, start=194).counts.tolist() == [1]
+    assert backtest_windows(data, start="2024-01-09 02:00").first.tolist() == [194]
+    with pytest.raises(ForecastDataError, match=r"fewer than horizon 6 rows .*row 194\); choose an earlier --start"):
+        backtest_windows(data, start=start)
+
+
+def test_backtest_refuses_a_stride_of_zero(wide_csv):
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6)
+    with pytest.raises(ValueError, match="stride >= 1 .*got stride=0"):
+        backtest_windows(data, start=-30, stride=0)
+
+
+def _missing_frame() -> pd.DataFrame:
+    """200 hourly rows of a curve, rows 168 to 171 missing."""
+    values = np.arange(200.0) ** 2 / 100
+    values[168:172] = np.nan
+    return pd.DataFrame({"y": values}, index=pd.date_range("2024-01-01", periods=200, freq="h"))
+
+
+@pytest.mark.parametrize("nan_policy", ["interpolate", "ffill"])
+def test_backtest_inputs_are_repaired_from_the_rows_before_the_origin_only(nan_policy, tmp_path):
+    """The window forecasting from row 172 has rows 168-171 missing at the end of its lookback: ``interpolate``
+    would draw them towards row 172, its own first target. Each window's inputs are those of the series
+    repaired as if it ended at its origin; the window from row 176 interpolates to row 172, before it."""
+    frame = _missing_frame()
+    data = TimeSeriesDataModule(frame, 12, 4, split=FractionSplit(), nan_policy=nan_policy)
+    model = Forecaster(lookback=12, horizon=4, input_size=1, target_size=1, encoder=IdentityEncoder,
+                       head=LookbackMeanHead)  # fmt: skip
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    trainer.backtest(model, data, start=172, num_windows=2, verbose=False)
+    table = pd.read_csv(tmp_path / "forecasts.csv")
+    repair = {"interpolate": lambda known: known.interpolate(), "ffill": lambda known: known.ffill()}[nan_policy]
+    for window, origin in enumerate([172, 176]):
+        inputs = repair(frame["y"].iloc[:origin])[-12:]  # the series cut at the origin, repaired
+        np.testing.assert_allclose(table["y"].iloc[4 * window : 4 * window + 4], inputs.mean(), rtol=1e-5)
+    # By hand: rows 160-167 as given, rows 168-171 the value of row 167.
+    assert table["y"].iloc[0] == pytest.approx((frame["y"].iloc[160:168].sum() + 4 * frame["y"].iloc[167]) / 12)
+
+
+def test_backtest_window_without_a_value_before_its_origin_names_the_start(tmp_path):
+    """Rows 0-29 missing: the window from row 20 would take its inputs from row 30, which it forecasts past."""
+    frame = _missing_frame()
+    frame.iloc[:30] = np.nan
+    data = TimeSeriesDataModule(frame, 12, 4, split=FractionSplit(), nan_policy="ffill")
+    model = Forecaster(lookback=12, horizon=4, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    with pytest.raises(ForecastDataError, match="row 20 .*no value of column 'y' before it.*choose a later --start"):
+        trainer.backtest(model, data, start=20, num_windows=1, verbose=False)
 
 
 def test_backtest_leaves_the_data_modules_test_windows_as_they_were(wide_csv, tmp_path):
@@ -268,3 +324,17 @@ def test_backtest_refits_from_too_early_a_start_name_the_start(wide_csv, tmp_pat
         ForecastDataError, match=r"train on the 20 rows .* fewer than lookback \+ horizon = 30: .*--start"
     ):
         trainer.backtest(model, data, start=40, num_windows=2, refit_every=1)
+
+
+def test_backtest_from_the_training_rows_warns_that_it_is_in_sample(wide_csv, tmp_path):
+    """Rows 0-139 train (FractionSplit of 200 rows): the scalers were fitted on the rows a window from row 100
+    forecasts. From row 140 on, the validation part, nothing to warn of."""
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6, split=FractionSplit())
+    model = Forecaster(lookback=24, horizon=6, input_size=3, target_size=3, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    with pytest.warns(UserWarning, match=r"from row 100 forecast rows of its training part \(rows before 140\)"):
+        trainer.backtest(model, data, start=100, num_windows=2, verbose=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.backtest(model, data, start=140, num_windows=2, verbose=False)
+    assert not [warning for warning in caught if "in-sample" in str(warning.message)]
