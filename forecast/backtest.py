@@ -8,7 +8,6 @@ the evaluation report, plus ``forecasts.csv`` with every window's forecasts and 
 """
 
 import copy
-from dataclasses import replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,11 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch.utils.data import DataLoader
 
-from .batch import Batch
 from .callbacks import run_directory
 from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
 from .data.splits import Windows
-from .data.windows import WindowDataset, collate_batch
+from .data.windows import OriginRepair, WindowDataset, collate_batch, window_origins
 from .errors import ForecastDataError, where
 from .reports import EvaluationReport
 
@@ -125,7 +123,7 @@ def backtest_windows(
 def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
     """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads).
 
-    Their inputs are repaired (``nan_policy``) from the rows before their origin only: see ``_OriginRepair``.
+    Their inputs are repaired (``nan_policy``) from the rows before their origin only: see ``OriginRepair``.
 
     Raises:
         ForecastDataError: with ``nan_policy`` ``ffill`` or ``interpolate``, a window has no value of an
@@ -155,72 +153,20 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
     )
     dataset = WindowDataset(**arguments)
     if data.nan_policy in ("ffill", "interpolate"):
-        known = _last_known(data, windows)
-        if data.nan_policy == "interpolate" and (known < _origins(windows)[1][:, None] - 1).any():
-            dataset = _OriginRepair(known=known, **arguments)
+        known = data.last_given(windows)
+        series, origins = window_origins(windows)
+        if (known < 0).any():
+            w, channel = (int(i) for i in np.argwhere(known < 0)[0])
+            raise ForecastDataError(
+                f"the backtest window from row {origins[w]} of {where(series=data.series_names[series[w]])} has no "
+                f"value of column {[*data.roles.targets, *data.roles.past][channel]!r} before it, so "
+                f"nan_policy={data.nan_policy} would fill its inputs from the rows it forecasts or later; choose a "
+                "later --start"
+            )
+        if data.nan_policy == "interpolate" and (known < origins[:, None] - 1).any():
+            dataset = OriginRepair(known=known, **arguments)
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
     return evaluation_loader(dataset, data.batch_size, sharded=False, collate_fn=collate_batch)
-
-
-def _origins(windows: Windows) -> tuple[np.ndarray, np.ndarray]:
-    """The series and the first forecast row (in its series) of every window, in the order of their index."""
-    series = np.repeat(np.arange(len(windows.counts)), windows.counts)
-    step = np.arange(len(series)) - np.repeat(np.cumsum(windows.counts) - windows.counts, windows.counts)
-    return series, windows.first[series] + step * windows.stride
-
-
-def _last_known(data: TimeSeriesDataModule, windows: Windows) -> np.ndarray:
-    """Per window and input channel (targets, then past covariates), the row of its series that holds the
-    last value given before the window's first forecast row, shape (W, C_in).
-
-    Raises:
-        ForecastDataError: a window has no value of a column before it.
-    """
-    series, origins = _origins(windows)
-    table, columns = data.table, [*data.roles.targets, *data.roles.past]
-    starts = table.offsets[series]
-    known = np.empty((len(series), len(columns)), dtype=np.int64)
-    for channel, column in enumerate(columns):
-        given = np.isfinite(data._given[column])  # the values as read, before any repair
-        last = np.maximum.accumulate(np.where(given, np.arange(len(given)), -1))  # -> (rows,) across series
-        known[:, channel] = np.maximum(last[starts + origins - 1] - starts, -1)  # -> (W,), -1: none in the series
-    if (known < 0).any():
-        w, channel = (int(i) for i in np.argwhere(known < 0)[0])
-        raise ForecastDataError(
-            f"the backtest window from row {origins[w]} of {where(series=data.series_names[series[w]])} has no "
-            f"value of column {columns[channel]!r} before it, so nan_policy={data.nan_policy} would fill its inputs "
-            "from the rows it forecasts or later; choose a later --start"
-        )
-    return known
-
-
-class _OriginRepair(WindowDataset):
-    """Backtest windows whose missing inputs are repaired as if their series ended at the window's origin.
-
-    ``interpolate`` repairs a missing value from the next value given after it: where that lies at or
-    after the origin, the window's last inputs would be computed from the values it forecasts. Those
-    inputs (the missing ones after the last value given before the origin) take that last value
-    instead, as ``interpolate`` repairs a series' trailing missing values.
-
-    Args:
-        known: per window and input channel, the row of the last value given before its origin (``_last_known``).
-        kwargs: ``WindowDataset``'s.
-    """
-
-    def __init__(self, known: np.ndarray, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.known = known
-
-    def __getitems__(self, indices: list[int]) -> Batch:
-        batch = super().__getitems__(indices)
-        series, time = self.locate(indices)
-        known = self.known[np.asarray(indices)]  # -> (B, C_in)
-        rows = time[:, None] - self.lookback + np.arange(self.lookback)  # -> (B, L) the inputs' rows in their series
-        after = rows[:, :, None] > known[:, None, :]  # -> (B, L, C_in) missing after the last value given
-        channels = np.arange(self.input_size)
-        last = self.values.numpy()[self.series_rows[series][:, None] + known, channels]  # -> (B, C_in)
-        past = torch.where(torch.from_numpy(after), torch.from_numpy(last)[:, None, :], batch.past)
-        return replace(batch, past=past)
 
 
 def refit_groups(windows: Windows, refit_every: int) -> list[Windows]:

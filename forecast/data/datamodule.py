@@ -32,7 +32,7 @@ from .validate import (
     long_enough,
     repair_missing,
 )
-from .windows import WindowDataset, collate_batch
+from .windows import OriginRepair, WindowDataset, collate_batch, window_origins
 
 __all__ = ["TimeSeriesDataModule"]
 
@@ -351,7 +351,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
         if self._naive_scale is None:
             self._naive_scale = naive_scale(buffer, self.borders[:, 0], self.target_size, self.seasonal_period)
-        return WindowDataset(
+        arguments = dict(
             buffer=buffer,
             windows=self._windows(part),
             lookback=self.lookback,
@@ -363,6 +363,25 @@ class TimeSeriesDataModule(L.LightningDataModule):
             naive_scale=self._naive_scale,
             with_target=part != "predict",
         )
+        if self.nan_policy == "interpolate" and part in ("val", "test"):  # interpolate reads later rows of the part
+            known = self.last_given(arguments["windows"])
+            if (known < window_origins(arguments["windows"])[1][:, None] - 1).any():
+                return OriginRepair(known=known, **arguments)
+        return WindowDataset(**arguments)
+
+    def last_given(self, windows: Windows) -> np.ndarray:
+        """Per window of ``windows`` and input channel (targets, then past covariates), the row within its
+        series of the last value given (not repaired) before the window's first forecast row; -1 where the
+        series has none. Shape (W, C_in); ``OriginRepair`` reads it."""
+        series, origins = window_origins(windows)
+        starts = self.table.offsets[series]
+        columns = [*self.roles.targets, *self.roles.past]
+        known = np.empty((len(series), len(columns)), dtype=np.int64)
+        for channel, column in enumerate(columns):
+            given = np.isfinite(self._given[column])  # the values as read, before any repair
+            last = np.maximum.accumulate(np.where(given, np.arange(len(given)), -1))  # -> (rows,) across series
+            known[:, channel] = np.maximum(last[starts + origins - 1] - starts, -1)  # -> (W,)
+        return known
 
     def _loader(self, part: str) -> DataLoader:
         dataset, sharded = self.dataset(part), self.shard == "series"

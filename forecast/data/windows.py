@@ -5,6 +5,7 @@ count passes ``k`` (one ``searchsorted``), so the index costs O(series), not O(w
 """
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,15 @@ from ..batch import Batch
 from .buffer import SeriesBuffer
 from .splits import Windows
 
-__all__ = ["WindowDataset", "WindowBatchSampler", "EvaluationBatchSampler", "ResumableDataLoader", "collate_batch"]
+__all__ = [
+    "WindowDataset",
+    "OriginRepair",
+    "WindowBatchSampler",
+    "EvaluationBatchSampler",
+    "ResumableDataLoader",
+    "collate_batch",
+    "window_origins",
+]
 
 
 class WindowDataset(Dataset):
@@ -149,6 +158,49 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, index: int) -> Batch:
         return self.__getitems__([index])
+
+
+def window_origins(windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """The series of every window and its first forecast row within the series, in window order.
+
+    Shapes:
+        -> series (W,), row (W,)
+    """
+    series = np.repeat(np.arange(len(windows.counts)), windows.counts)
+    step = np.arange(len(series)) - np.repeat(np.cumsum(windows.counts) - windows.counts, windows.counts)
+    return series, windows.first[series] + step * windows.stride
+
+
+class OriginRepair(WindowDataset):
+    """Windows whose inputs are repaired as if their series ended at the window's origin.
+
+    ``interpolate`` repairs a missing value from the next value given after it: where that lies at or
+    after a window's origin, the window's last inputs would be drawn towards the values it forecasts.
+    Those inputs (the missing ones after the last value given before the origin) take that last value
+    instead, as ``interpolate`` repairs a series' trailing missing values; inputs in a gap that ends
+    before the origin keep their interpolated values.
+
+    Args:
+        known: per window and input channel, the row within its series of the last value given (not
+            repaired) before the window's first forecast row, -1 where there is none (those inputs stay
+            as repaired); ``TimeSeriesDataModule.last_given``. Shape (W, C_in).
+        kwargs: ``WindowDataset``'s.
+    """
+
+    def __init__(self, known: np.ndarray, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.known = known
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        batch = super().__getitems__(indices)
+        series, time = self.locate(indices)
+        known = self.known[np.asarray(indices)]  # -> (B, C_in)
+        rows = time[:, None] - self.lookback + np.arange(self.lookback)  # -> (B, L) the inputs' rows in their series
+        after = (rows[:, :, None] > known[:, None, :]) & (known[:, None, :] >= 0)  # -> (B, L, C_in)
+        channels = np.arange(self.input_size)
+        last = self.values.numpy()[self.series_rows[series][:, None] + np.maximum(known, 0), channels]  # (B, C_in)
+        past = torch.where(torch.from_numpy(after), torch.from_numpy(last)[:, None, :], batch.past)
+        return replace(batch, past=past)
 
 
 class WindowBatchSampler(BatchSampler):

@@ -128,3 +128,29 @@ def test_resplit_repairs_a_refit_training_part_from_its_own_rows(long_frame, pol
     first.resplit(original)
     for column, values in repaired.items():
         np.testing.assert_array_equal(first.table.values[column], values, err_msg=column)
+
+
+@pytest.mark.parametrize("part", ["val", "test"])
+def test_interpolate_repairs_an_evaluation_windows_inputs_from_the_rows_before_its_origin(part):
+    """A gap of four rows just before a window's first forecast step: interpolation drew those inputs towards
+    the step itself (the window's first target); they take the last value before the gap instead. A window
+    whose origin lies after the gap's end keeps the interpolated inputs: both ends are behind it."""
+    import pandas as pd
+
+    rows = 300
+    y = np.arange(rows, dtype=float) ** 2 / 100  # curved: an interpolated value differs from the last one
+    data = TimeSeriesDataModule(
+        pd.DataFrame({"y": y}, index=pd.date_range("2024-01-01", periods=rows, freq="h")), 12, 4, nan_policy="zero"
+    )
+    gap_end = int(data.borders[0, 0 if part == "val" else 1]) + 8  # first given row after the gap, inside the part
+    y[gap_end - 4 : gap_end] = np.nan
+    frame = pd.DataFrame({"y": y}, index=pd.date_range("2024-01-01", periods=rows, freq="h"))
+    data = TimeSeriesDataModule(frame, 12, 4, nan_policy="interpolate")
+    data.setup("fit" if part == "val" else "test")
+    dataset = data.dataset(part)
+    inside, after = dataset.index_of(np.array([0, 0]), np.array([gap_end, gap_end + 2]))
+    batch = dataset.__getitems__([int(inside), int(after)])
+    inputs = batch.to_original(batch.past[:, -6:, :1])  # the last six inputs in original units: (2, 6, 1)
+    np.testing.assert_allclose(inputs[0, -4:, 0].numpy(), y[gap_end - 5], rtol=1e-5)  # the last given value
+    interpolated = np.interp(np.arange(gap_end - 4, gap_end), [gap_end - 5, gap_end], y[[gap_end - 5, gap_end]])
+    np.testing.assert_allclose(inputs[1, -6:-2, 0].numpy(), interpolated, rtol=1e-5)
