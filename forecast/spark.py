@@ -6,6 +6,7 @@ imported inside the functions, so ``forecast`` imports without it.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,10 +72,12 @@ def predict(
 
     The checkpoint path must be readable on every executor (a shared file system; any local path
     in ``local`` mode). Pass only the columns the model reads, to ship less. Times are handed to
-    pandas in the session time zone, so hourly history in a zone with daylight saving time needs
-    ``spark.sql.session.timeZone`` set to ``UTC`` (or ``TimestampNTZType`` times). For a checkpoint
-    trained on times with a time zone, they are read as times of the session's zone, then converted
-    to the checkpoint's, as ``Forecaster.predict`` converts them.
+    pandas on the session time zone's clock, so for a checkpoint trained on times without a zone,
+    hourly history in a zone with daylight saving time needs ``spark.sql.session.timeZone`` set to
+    ``UTC`` (or ``TimestampNTZType`` times). A checkpoint trained on times with a zone gets the
+    instants of ``TimestampType`` times instead, whatever the session's zone, and converts them to
+    its own as ``Forecaster.predict`` does; ``TimestampNTZType`` times are read on the session
+    zone's clock, and their forecasts' times are given on it.
 
     Args:
         frame: history in the long layout: the checkpoint's id and time columns, its targets and
@@ -103,31 +106,48 @@ def predict(
         >>> history = session.read.parquet("history.parquet")  # doctest: +SKIP
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
+    from pyspark.sql import functions
+    from pyspark.sql.types import TimestampType
+
     if isinstance(frame, pd.DataFrame):
         raise TypeError(
             "forecast.spark.predict reads a Spark DataFrame; got a pandas one: pass session.createDataFrame(frame), "
             "or forecast it here with forecast.partition.predict_partition(frame, checkpoint)"
         )
     trained = load_cached(checkpoint).hparams["horizon"]
-    if horizon is not None and not (isinstance(horizon, int) and 1 <= horizon <= trained):
+    whole = isinstance(horizon, numbers.Integral) and not isinstance(horizon, bool)  # as Forecaster.predict checks
+    if horizon is not None and not (whole and 1 <= horizon <= trained):
         raise ValueError(
             f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
         )
     schema = forecast_schema(checkpoint, frame.schema)
     columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column
+    zone = load_cached(checkpoint).data_state.get("time_zone")
+    session_zone = frame.sparkSession.conf.get("spark.sql.session.timeZone")
+    # Spark hands times over on its session zone's clock, which repeats an hour where it falls back; a checkpoint
+    # trained on times with a zone gets the instants instead, as microseconds since the epoch.
+    instants = zone is not None and isinstance(frame.schema[time_column].dataType, TimestampType)
+    if instants:
+        frame = frame.withColumn(time_column, functions.unix_micros(time_column))
     keys = [id_column] if num_partitions is None else [num_partitions, id_column]
     grouped = frame.repartition(*keys).sortWithinPartitions(id_column, time_column)
     path = str(Path(checkpoint).resolve())
     options = {"horizon": horizon, "batch_size": batch_size, "rows_per_call": rows_per_call}
 
-    zone = load_cached(checkpoint).data_state.get("time_zone")
-    session_zone = frame.sparkSession.conf.get("spark.sql.session.timeZone")
-
     def forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        if zone is not None:  # Spark hands times over without a zone, in its session's; the checkpoint's had one
+        if instants:
+            batches = (
+                batch.assign(**{time_column: pd.to_datetime(batch[time_column], unit="us", utc=True)})
+                for batch in batches
+            )
+        elif zone is not None:  # times without a zone (TimestampNTZType): on the session zone's clock, in and out
             batches = (
                 batch.assign(**{time_column: batch[time_column].dt.tz_localize(session_zone)}) for batch in batches
+            )
+            tables = predict_batches(batches, path, **options)
+            return (
+                table.assign(time=table["time"].dt.tz_convert(session_zone).dt.tz_localize(None)) for table in tables
             )
         return predict_batches(batches, path, **options)
 

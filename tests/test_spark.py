@@ -20,7 +20,7 @@ if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17 on the PATH", allow_module_level=True)
 
 from pyspark.errors import PythonException  # noqa: E402
-from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import SparkSession, functions  # noqa: E402
 from pyspark.sql.types import LongType  # noqa: E402
 
 from forecast import spark  # noqa: E402
@@ -90,25 +90,44 @@ def test_spark_predict_equals_predict_for_many_series(session, count, rows_per_c
     pd.testing.assert_frame_equal(sorted_table(forecasts), expected, check_dtype=False, rtol=1e-5)
 
 
-def test_spark_predict_with_a_checkpoint_trained_on_zoned_times_equals_predict(session, tmp_path):
-    """Spark hands the executors times without a zone; a checkpoint that recorded one reads them in it."""
+@pytest.fixture(scope="module")
+def zoned(tmp_path_factory):
+    """Two hourly series in Europe/Berlin across its fall back (2024-10-27), and a checkpoint trained on them."""
     import forecast
 
     steps = np.arange(300)
-    times = pd.date_range("2024-03-25", periods=300, freq="h", tz="Europe/Berlin")  # across a clock change
+    times = pd.date_range("2024-10-20", periods=300, freq="h", tz="Europe/Berlin")
     frame = pd.concat(
         [
             pd.DataFrame({"id": name, "time": times, "y": shift + np.sin(steps / 4)})
             for name, shift in [("a", 0), ("b", 5)]
         ]
     )
-    options = {"max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "logger": False}
+    root = tmp_path_factory.mktemp("zoned")
+    options = {"max_epochs": 1, "default_root_dir": str(root), "enable_progress_bar": False, "logger": False}
     data = {"calendar": forecast.Calendar(features=["hour"]), "batch_size": 64}
     forecast.fit(frame, lookback=24, horizon=6, data=data, trainer=options)
-    (checkpoint,) = tmp_path.glob("**/last.ckpt")
+    (checkpoint,) = root.glob("**/last.ckpt")
+    return frame, checkpoint
+
+
+@pytest.mark.parametrize(
+    ("session_zone", "time_type"),
+    [("UTC", "timestamp"), ("Europe/Berlin", "timestamp"), ("Asia/Tokyo", "timestamp_ntz")],
+)
+def test_spark_predict_with_a_checkpoint_trained_on_zoned_times_equals_predict(session, zoned, session_zone, time_type):
+    """Spark hands the executors times on its session zone's clock; a checkpoint that recorded a zone gets the
+    instants, also where that clock repeats an hour. Times without a zone are read on that clock, and the
+    forecasts' times are given on it too."""
+    frame, checkpoint = zoned
     expected = load_cached(checkpoint).predict(frame)
-    expected["time"] = expected["time"].dt.tz_convert("UTC").dt.tz_localize(None)  # the session's zone, as Spark gives
-    result = spark.predict(session.createDataFrame(frame), checkpoint).toPandas()
+    expected["time"] = expected["time"].dt.tz_convert(session_zone).dt.tz_localize(None)  # as Spark gives them
+    session.conf.set("spark.sql.session.timeZone", session_zone)
+    try:
+        history = session.createDataFrame(frame).withColumn("time", functions.col("time").cast(time_type))
+        result = spark.predict(history, checkpoint).toPandas()
+    finally:
+        session.conf.set("spark.sql.session.timeZone", "UTC")
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
 
 
@@ -144,10 +163,16 @@ def test_spark_predict_refuses_a_pandas_frame_and_names_the_fix():
         spark.predict(history(2), CHECKPOINT)
 
 
-def test_spark_predict_refuses_an_out_of_range_horizon_before_the_job(session):
+@pytest.mark.parametrize("horizon", [HORIZON + 1, 0, True, 2.0])
+def test_spark_predict_refuses_an_out_of_range_horizon_before_the_job(session, horizon):
     frame = session.createDataFrame(history(2))
-    with pytest.raises(ValueError, match=f"horizon=7: this model forecasts 1 to {HORIZON} steps"):
-        spark.predict(frame, CHECKPOINT, horizon=HORIZON + 1)
+    with pytest.raises(ValueError, match=rf"horizon={horizon!r}: this model forecasts 1 to {HORIZON} steps"):
+        spark.predict(frame, CHECKPOINT, horizon=horizon)
+
+
+def test_spark_predict_takes_a_numpy_horizon_as_predict_does(session):
+    result = spark.predict(session.createDataFrame(history(2)), CHECKPOINT, horizon=np.int64(2))  # lazy: no job
+    assert result.columns == ["id", "time", "y", "y_q0.1", "y_q0.5", "y_q0.9"]
 
 
 # Last in the module: a Python worker that raises exits, and the next job waits for new ones to import torch.
