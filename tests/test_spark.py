@@ -173,6 +173,7 @@ def test_spark_predict_refuses_an_out_of_range_horizon_before_the_job(session, h
 def test_spark_predict_takes_a_numpy_horizon_as_predict_does(session):
     result = spark.predict(session.createDataFrame(history(2)), CHECKPOINT, horizon=np.int64(2))  # lazy: no job
     assert result.columns == ["id", "time", "y", "y_q0.1", "y_q0.5", "y_q0.9"]
+    assert result.select("`y_q0.9`").columns == ["y_q0.9"]  # a quantile column, quoted as the README says
 
 
 # Last in the module: a Python worker that raises exits, and the next job waits for new ones to import torch.
