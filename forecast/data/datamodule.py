@@ -1,6 +1,5 @@
 """TimeSeriesDataModule: a pandas frame in (wide or long, many series), windows of scaled float32 series out."""
 
-import functools
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -280,14 +279,22 @@ class TimeSeriesDataModule(L.LightningDataModule):
         table, roles = self.table, self.roles
         starts = table.offsets[:-1]
         ends = starts + self.borders[:, 0]
-        covariates = roles.past + roles.future
         trained = np.flatnonzero(self.borders[:, 0] > 0)
         numbers = [table.statics[c].astype(np.float64) for c in roles.static if c not in self.vocabularies]
         shared = global_scaling if self.shard == "series" else fit_scaling  # one scaler for all series
-        fit = functools.partial(fit_scaling, per_series=table.names) if self.scaling.per_series else shared
+
+        def fit(scaler: Any, columns: list[str]) -> AffineScaling:
+            # The values as read, missing ones (NaN, infinite) left out: a repaired value is no observation.
+            given = [np.where(np.isfinite(self._given[c]), self._given[c], np.nan) for c in columns]
+            if self.scaling.per_series:
+                return fit_scaling(scaler, given, starts, ends, per_series=table.names, names=columns)
+            if self.shard == "series":
+                return global_scaling(scaler, given, starts, ends)
+            return fit_scaling(scaler, given, starts, ends, names=columns)
+
         return (
-            fit(self.scaling.scaler, [table.values[c] for c in roles.targets], starts, ends),
-            fit(self.scaling.covariate_scaler, [table.values[c] for c in covariates], starts, ends),
+            fit(self.scaling.scaler, roles.targets),
+            fit(self.scaling.covariate_scaler, roles.past + roles.future),
             shared(self.scaling.covariate_scaler, numbers, trained, trained + 1),
         )
 

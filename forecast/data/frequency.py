@@ -2,6 +2,7 @@
 checked on every series, naming the first row that leaves it and whether rows are missing there.
 """
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -168,13 +169,37 @@ def _single_steps(positions: np.ndarray) -> int:
     return int(((np.diff(positions) == 1) & (positions[:-1] >= 0)).sum())
 
 
+# pandas' old spellings of frequencies, which pandas 3 no longer reads, and their names now.
+_RENAMED = {"H": "h", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns", "BH": "bh", "CBH": "cbh"}
+_RENAMED |= {"M": "ME", "BM": "BME", "CBM": "CBME", "SM": "SME", "Q": "QE", "BQ": "BQE", "A": "YE", "Y": "YE"}
+_RENAMED |= {"BA": "BYE", "BY": "BYE", "AS": "YS", "BAS": "BYS"}
+
+
 def _as_offset(freq: str) -> pd.DateOffset:
+    """The offset of ``freq``.
+
+    Raises:
+        ForecastDataError: ``freq`` is not a pandas frequency (naming the new name of an old one, e.g. ``H``).
+    """
     try:
         return pd.tseries.frequencies.to_offset(freq)
     except ValueError as error:
         raise ForecastDataError(
-            f"data.freq={freq!r} is not a pandas frequency; use e.g. h, 15min, D, W-SUN, MS"
+            f"data.freq={freq!r} is not a pandas frequency; {_renamed(freq) or 'use e.g. h, 15min, D, W-SUN, MS'}"
         ) from error
+
+
+def _renamed(freq: str) -> str | None:
+    """What to write instead of an old pandas spelling of a frequency (``2H``: ``2h``); ``None`` for other text."""
+    match = re.fullmatch(r"(\d*)([A-Za-z]+)(-\w+)?", freq.strip())
+    if match is None or match[2] not in _RENAMED:
+        return None
+    new = f"{match[1]}{_RENAMED[match[2]]}{match[3] or ''}"
+    try:
+        pd.tseries.frequencies.to_offset(new)
+    except ValueError:
+        return None
+    return f"that is pandas' old name of {new!r}: use {new}"
 
 
 def _first_off_calendar(table: SeriesTable, offset: pd.DateOffset) -> int | None:

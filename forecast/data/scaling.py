@@ -17,6 +17,7 @@ __all__ = ["AffineScaling", "fit_scaling", "series_chunks"]
 Scaler = Callable[[], TransformerMixin]
 
 _CHUNK_CELLS = 1 << 22  # values handed to scikit-learn at once (32 MiB of float64)
+_FAR = 2.0**30  # scaled values at which ``_affine`` reads the scale
 
 
 class AffineScaling:
@@ -54,6 +55,7 @@ def fit_scaling(
     starts: np.ndarray,
     ends: np.ndarray,
     per_series: list[str] | None = None,
+    names: list[str] | None = None,
 ) -> AffineScaling:
     """Fit a scikit-learn scaler on the training rows of every series and keep its affine map.
 
@@ -66,9 +68,14 @@ def fit_scaling(
         per_series: the series' names to fit one map per series; ``None`` fits one map for all.
             Series are fitted side by side as the columns of one NaN-padded block, which
             scikit-learn's scalers ignore in ``fit``.
+        names: the channels' names, for messages (``channel 0``, ... without them).
+
+    Missing values (NaN, and infinite ones, which are missing too) are left out of the fit, as
+    scikit-learn's scalers leave out NaN: values a ``nan_policy`` would repair are no observations.
 
     Raises:
-        ForecastDataError: there are no training rows (for some series, when per series).
+        ForecastDataError: there are no training rows (for some series, when per series), or a channel
+            has no finite value on them.
         ValueError: the scaler is not a per-channel affine map (e.g. ``QuantileTransformer``).
     """
     groups, num_channels = (1 if per_series is None else len(starts)), len(columns)
@@ -79,6 +86,7 @@ def fit_scaling(
         if rows.sum() == 0:
             raise ForecastDataError("no series has training rows; move the validation start later")
         scale, offset = _affine(_fit_all(scaler, columns, starts, ends), num_channels)
+        _check_fitted(scale[None], names, None)
         return AffineScaling([scale.tolist()], [offset.tolist()])
     if (rows == 0).any():
         name = per_series[int(np.argmax(rows == 0))]
@@ -93,10 +101,39 @@ def fit_scaling(
         block = np.full((rows[series].max(), len(series) * num_channels), np.nan)  # -> (T, N_chunk * C)
         for j, i in enumerate(series):
             for c, column in enumerate(columns):
-                block[: rows[i], j * num_channels + c] = column[starts[i] : ends[i]]
+                block[: rows[i], j * num_channels + c] = _finite(column[starts[i] : ends[i]])
         chunk_scale, chunk_offset = _affine(scaler().fit(block), block.shape[1])
         scale[series], offset[series] = chunk_scale.reshape(-1, num_channels), chunk_offset.reshape(-1, num_channels)
+    _check_fitted(scale, names, per_series)
     return AffineScaling(scale.tolist(), offset.tolist())
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """``values`` as float64, NaN where not finite (scikit-learn leaves NaN out of a fit, and refuses infinity)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _check_fitted(scale: np.ndarray, names: list[str] | None, series: list[str] | None) -> None:
+    """Refuse a map that could not be fitted: a channel without one finite training value (of a series).
+
+    Raises:
+        ForecastDataError: naming the channel, and the series when fitted per series.
+    """
+    missing = ~np.isfinite(scale)  # -> (groups, C)
+    if not missing.any():
+        return
+    group, channel = (int(i) for i in np.argwhere(missing)[0])
+    place = where(column=names[channel]) if names else f"channel {channel}"
+    if series is None:
+        raise ForecastDataError(
+            f"{place} has no value on the training rows of any series to fit its scaler; give values there, or "
+            "move the validation start later"
+        )
+    raise ForecastDataError(
+        f"{place}, {where(series=series[group])} has no value on its training rows to fit its own scaler; "
+        "set data.scaling.per_series: false, or leave the series out"
+    )
 
 
 def _fit_all(scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray) -> TransformerMixin:
@@ -123,7 +160,7 @@ def _split_ranges(starts: np.ndarray, ends: np.ndarray, max_rows: int) -> tuple[
 def _gather(columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The rows ``[starts[i], ends[i])`` of every series, stacked, shape (rows, C)."""
     pieces = [np.concatenate([column[s:e] for s, e in zip(starts, ends, strict=True)]) for column in columns]
-    return np.stack(pieces, axis=1)
+    return _finite(np.stack(pieces, axis=1))
 
 
 def series_chunks(cells: np.ndarray, limit: int, ascending: bool = False) -> Iterator[slice]:
@@ -150,9 +187,16 @@ def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.
             "units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
     zero, one, two = fitted.inverse_transform(probe)
-    if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (np.abs(zero).max() + 1)):
+    fitted_columns = np.isfinite(zero) & np.isfinite(one)  # NaN: a column without values (``_check_fitted``)
+    zero_size = np.abs(zero[fitted_columns]).max(initial=0.0)
+    if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (zero_size + 1), equal_nan=True):
         raise ValueError(
             f"scaler {type(fitted).__name__} is not a per-channel affine map, which the model needs to "
             "report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
-    return one - zero, zero
+    # The scale read far from the offset: ``one - zero`` keeps only the digits of the scale that the
+    # offset leaves (a level of 1e12 with a spread of 1 keeps 4 digits of it; this, all of them).
+    far = np.full((2, num_columns), _FAR)
+    far[0] *= -1
+    low, high = fitted.inverse_transform(far)
+    return (high - low) / (2 * _FAR), zero

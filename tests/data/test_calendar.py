@@ -136,3 +136,14 @@ def test_season_of_data_without_one_is_refused_naming_the_key():
     frame = pd.DataFrame({"x": np.arange(60.0)}, index=pd.date_range("1900-01-01", periods=60, freq="YS"))
     with pytest.raises(ForecastDataError, match=r"frequency 'YS-JAN' has none: leave 'season' out of data\.calendar"):
         TimeSeriesDataModule(frame, 8, 4, calendar=Calendar(features=["season"], encoding="integer"))
+
+
+@pytest.mark.skipif(int(pd.__version__.split(".")[0]) < 3, reason="pandas 2 still reads the old names (deprecated)")
+@pytest.mark.parametrize(
+    "freq, new", [("H", "h"), ("15T", "15min"), ("M", "ME"), ("Q-DEC", "QE-DEC"), ("A", "YE"), ("S", "s")]
+)
+def test_old_pandas_frequency_names_are_refused_naming_the_new_one(freq, new):
+    frame = pd.DataFrame({"x": np.arange(60.0)}, index=pd.date_range("2024-01-01", periods=60, freq=new))
+    with pytest.raises(ForecastDataError, match=rf"data\.freq='{freq}' is not .*old name of '{new}': use {new}$"):
+        TimeSeriesDataModule(frame, 8, 4, freq=freq)
+    assert TimeSeriesDataModule(frame, 8, 4, freq=new).freq == new

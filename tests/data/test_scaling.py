@@ -130,3 +130,70 @@ def test_batch_maps_back_to_each_series_units(long_frame):
 def test_per_series_scaler_needs_training_rows(long_frame):
     with pytest.raises(ForecastDataError, match="series 'C' has no training rows to fit its own scaler"):
         per_series_module(long_frame[~((long_frame["id"] == "C") & (long_frame["time"] < "2024-01-04"))])
+
+
+def _with_missing(columns, seed=2):
+    """``columns`` with a tenth of their values NaN or infinite, as a ``nan_policy`` would find them."""
+    rng = np.random.default_rng(seed)
+    changed = [column.copy() for column in columns]
+    for column in changed:
+        picked = rng.choice(len(column), len(column) // 10, replace=False)
+        column[picked] = rng.choice([np.nan, np.inf, -np.inf], len(picked))
+    return changed
+
+
+@pytest.mark.parametrize("scaler", SCALERS)
+def test_missing_values_are_left_out_of_the_fit(series, scaler, chunked):
+    """A missing (NaN or infinite) training value is no observation: the map is scikit-learn's on the others."""
+    columns, starts, ends = series
+    columns = _with_missing(columns)
+    fitted = fit_scaling(scaler, columns, starts, ends)
+    per_series = fit_scaling(scaler, columns, starts, ends, per_series=["a", "b", "c"])
+    values = np.stack(columns, axis=1)
+    probe = np.linspace(-3, 3, 7)[:, None].repeat(len(columns), axis=1)
+
+    def expected(rows):  # scikit-learn's fit of each channel on its finite training values
+        return np.stack([scaler().fit(c[np.isfinite(c)][:, None]).transform(probe[:, :1])[:, 0] for c in rows.T], 1)
+
+    train = np.concatenate([values[s:e] for s, e in zip(starts, ends, strict=True)])
+    np.testing.assert_allclose(fitted.transform(probe), expected(train), rtol=1e-5, atol=1e-5)
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        np.testing.assert_allclose(per_series.transform(probe, i), expected(values[start:end]), rtol=1e-5, atol=1e-5)
+
+
+def test_a_channel_without_training_values_is_refused_naming_it(series):
+    columns, starts, ends = series
+    columns = [column.copy() for column in columns]
+    columns[1][starts[2] : ends[2]] = np.nan  # series 'c' has no value of 'load' on its training rows
+    with pytest.raises(ForecastDataError, match=r"column 'load', series 'c' has no value on its training rows"):
+        fit_scaling(StandardScaler, columns, starts, ends, per_series=["a", "b", "c"], names=["y", "load"])
+    for start, end in zip(starts, ends, strict=True):
+        columns[1][start:end] = np.inf
+    with pytest.raises(ForecastDataError, match=r"channel 1 has no value on the training rows of any series"):
+        fit_scaling(RobustScaler, columns, starts, ends)
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler, RobustScaler])
+@pytest.mark.parametrize("level, spread", [(1e9, 1e-2), (1e12, 1.0)])
+def test_scaling_far_from_zero_keeps_float32_precision(scaler, level, spread):
+    """A level far above the spread: the scaled values are ``(x - offset) / scale`` to float32 precision."""
+    y = level + spread * np.random.default_rng(3).standard_normal(500)
+    fitted = fit_scaling(scaler, [y], np.array([0]), np.array([400]))
+    exact = scaler().fit(y[:400, None])
+    center = {StandardScaler: "mean_", RobustScaler: "center_"}.get(scaler)
+    low = getattr(exact, center)[0] if center else exact.data_min_[0]
+    spread_ = exact.scale_[0] if center else exact.data_range_[0]
+    np.testing.assert_allclose(fitted.transform(y[:, None])[:, 0], (y - low) / spread_, atol=1e-6)  # y - low: exact
+    np.testing.assert_allclose(fitted.scale[0, 0], spread_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("nan_policy", ["zero", "ffill", "interpolate"])
+def test_repaired_values_are_left_out_of_the_scaler(wide_frame, nan_policy):
+    """Twenty repaired values among 120 training rows moved the fit (zeros most, at a level of 10)."""
+    frame = wide_frame.copy()
+    frame.iloc[10:30, 0] = np.nan  # a gap in the training rows of 'a'
+    data = TimeSeriesDataModule(frame, 10, 5, split=RowSplit(val_start=120, test_start=160), nan_policy=nan_policy)
+    data.setup("fit")
+    expected = StandardScaler().fit(frame.iloc[:120].to_numpy())  # leaves out NaN
+    np.testing.assert_allclose(data.scalings[0].offset[0], expected.mean_)
+    np.testing.assert_allclose(data.scalings[0].scale[0], expected.scale_)
