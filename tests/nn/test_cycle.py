@@ -118,3 +118,16 @@ def test_cli_fit_learns_a_cycle_that_predict_and_a_reload_use(hourly, tmp_path, 
     with torch.no_grad():
         loaded.cycle.values.zero_()
     assert np.abs(loaded.predict(hourly)["y"].to_numpy() - forecast).max() > 1
+
+
+def test_cycle_indexes_the_phase_of_windows_starting_at_any_row():
+    """Window starting at row s (first forecast step s + L): lookback step t reads values[(s + t) % period],
+    horizon step h reads values[(s + L + h) % period], also for starts past a whole number of seasons."""
+    cycle = ResidualCycle(2, 5)
+    with torch.no_grad():
+        cycle.values.copy_(torch.arange(10.0).view(5, 2))
+    lookback, horizon, starts = 7, 8, [0, 3, 11, 29]
+    past, future = cycle(torch.tensor([(s + lookback) % 5 for s in starts]), lookback, horizon)
+    for row, start in enumerate(starts):
+        expected = torch.stack([cycle.values[(start + t) % 5] for t in range(lookback + horizon)])
+        torch.testing.assert_close(torch.cat([past[row], future[row]]), expected, rtol=0, atol=0)

@@ -212,3 +212,26 @@ def test_autoregressive_head_starts_from_the_last_observed_values():
 def test_head_refuses_an_option_out_of_range_naming_the_key(head, message):
     with pytest.raises(ValueError, match="model.head.init_args." + message):
         Forecaster(lookback=12, horizon=4, input_size=3, target_size=2, head=head)
+
+
+@pytest.mark.parametrize("encoder", ["bisru", "lstm"])
+def test_segment_head_equals_one_decoder_step_per_segment_in_a_plain_loop(encoder):
+    """Segment s: one step of the decoder from the encoder's state, reading position s, the statics and
+    that segment's covariates (zeros past the horizon), mapped beside ``last`` when the state lacks it."""
+    torch.manual_seed(0)
+    head = functools.partial(SegmentHead, seg_len=3)
+    model = Forecaster(lookback=12, horizon=5, input_size=3, target_size=2, future_size=1, static_size=2,
+                       encoder=ENCODERS[encoder], head=head).double().eval()  # fmt: skip
+    past, future, static = (part.double() for part in inputs(batch=3))
+    future = torch.randn(3, 5, 1, dtype=torch.float64)
+    encoded = model.encoder(past)
+    padded = torch.cat([future, torch.zeros(3, 1, 1, dtype=torch.float64)], dim=1)  # 2 segments of 3 steps
+    expected = []
+    for s in range(2):
+        step = torch.cat([model.head.position[s].expand(3, -1), static, padded[:, 3 * s : 3 * s + 3, 0]], dim=-1)
+        features = model.head.decoder(step[:, None], encoded.state).sequence[:, 0]
+        if model.head.reads_last:
+            features = torch.cat([features, encoded.last], dim=-1)
+        expected.append(model.head.linear(features).view(3, 3, 2, 1))
+    params = model.head(encoded, past[..., :2], future, static)
+    torch.testing.assert_close(params, torch.cat(expected, dim=1)[:, :5])

@@ -86,3 +86,20 @@ def test_sru_layer_under_bf16_autocast_runs_the_reference_recurrence_in_float32(
     torch.testing.assert_close(sequence, h.reshape(4, 6, 8).bfloat16())
     torch.testing.assert_close(layer.v.grad, v.grad)
     torch.testing.assert_close(layer.b.grad, b.grad)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_sru_layer_low_rank_with_tanh_from_a_given_state_is_the_reference_recurrence(bidirectional):
+    """The projection's two factors, g = tanh and an initial cell state per direction, in float64."""
+    torch.manual_seed(0)
+    directions = 2 if bidirectional else 1
+    layer = SRULayer(3, 5, bidirectional=bidirectional, projection_size=2, use_tanh=True).double()
+    with torch.no_grad():
+        layer.b.normal_()
+    x, c0 = torch.randn(2, 19, 3, dtype=torch.float64), torch.randn(directions, 2, 5, dtype=torch.float64)
+    u = (x @ layer.weight[0].weight.T @ layer.weight[1].weight.T).view(2, 19, directions, 4, 5)
+    h, c = sru_recurrence_reference(u, None, layer.v, layer.b, c0.transpose(0, 1), use_tanh=True)
+    sequence, state = layer(x, c0)
+    assert sequence.dtype == state.dtype == torch.float64
+    torch.testing.assert_close(sequence, h.reshape(2, 19, directions * 5))
+    torch.testing.assert_close(state, c.transpose(0, 1))
