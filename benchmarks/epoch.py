@@ -10,7 +10,8 @@ a change in the machine's load shifts them all alike. The header names the OpenM
     OMP_WAIT_POLICY=ACTIVE python benchmarks/epoch.py
 
 With ``--configs``, the training epoch of each config as ``python -m forecast fit`` builds it instead
-(with ``--preset``, a trainer preset added as a second ``--config``): validation off, the median over
+(with ``--preset``, a trainer preset added as a second ``--config``): one validation batch (for the
+configs' early stopping) after each epoch, not timed; the median over
 the epochs after the first (which holds cuDNN's and Triton's first-call work), ratios to the first
 config. On the GPU:
 
@@ -62,7 +63,8 @@ def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str) -
 
 
 class EpochTimer(L.Callback):
-    """Seconds of each training epoch, from its first batch to its end (synchronized on a GPU)."""
+    """Seconds of each training epoch's batches, from its start to the validation after them (synchronized
+    on a GPU), so that the one validation batch the configs' early stopping needs is not counted."""
 
     def __init__(self):
         self.start, self.seconds = 0.0, []
@@ -70,7 +72,7 @@ class EpochTimer(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         self.start = time.perf_counter()
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_validation_epoch_start(self, trainer, pl_module):
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize()
         self.seconds.append(time.perf_counter() - self.start)
@@ -81,7 +83,7 @@ def config_epoch_seconds(config: str, preset: str | None, epochs: int) -> tuple[
     presets = ["--config", preset] if preset else []
     with tempfile.TemporaryDirectory() as root:
         cli = cli_main(["--config", config, *presets, "--trainer.max_epochs", str(epochs),
-                        "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
+                        "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
                         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
                         "--trainer.default_root_dir", root], run=False)  # fmt: skip
         timer = EpochTimer()

@@ -22,15 +22,15 @@ step() {
   python3 -c "import torch, triton, lightning; print('torch', torch.__version__, 'cuda', torch.version.cuda,
     'cudnn', torch.backends.cudnn.version(), 'triton', triton.__version__, 'lightning', lightning.__version__)"
 } >"$logs/env.log" 2>&1
-step tests 150 python3 -m pytest -q -p no:cacheprovider -m "not slow" -rs \
+step tests 120 python3 -m pytest -q -p no:cacheprovider -m "not slow" -rs \
   tests/test_gpu.py tests/kernels/test_sru_recurrence.py tests/test_trainer_presets.py
-step encoders 100 python3 benchmarks/encoders.py --device cuda --repeats 7
-step encoders 100 python3 benchmarks/encoders.py --device cuda --repeats 7 --dtype bf16
-step bandwidth 50 python3 benchmarks/sru_bandwidth.py --device cuda --repeats 7
-step epoch 120 python3 benchmarks/epoch.py --configs configs/etth1/segrnn_gru.yaml configs/etth1/segrnn_sru.yaml \
+step encoders 90 python3 benchmarks/encoders.py --device cuda --repeats 7
+step encoders 90 python3 benchmarks/encoders.py --device cuda --repeats 7 --dtype bf16
+step bandwidth 40 python3 benchmarks/sru_bandwidth.py --device cuda --repeats 7
+step epoch 100 python3 benchmarks/epoch.py --configs configs/etth1/segrnn_gru.yaml configs/etth1/segrnn_sru.yaml \
   configs/etth1/segrnn_lstm.yaml --preset configs/trainer/gpu.yaml --epochs 4
-step ddp 90 python3 -m forecast fit --config configs/ltsf/segrnn_l336.yaml --config configs/trainer/ddp.yaml \
-  --trainer.max_epochs 3 --trainer.default_root_dir "$logs/ddp-run" --trainer.enable_progress_bar false
-step ddp 45 python3 -m forecast test --config configs/ltsf/segrnn_l336.yaml --config configs/trainer/ddp.yaml \
-  --trainer.default_root_dir "$logs/ddp-run" --ckpt_path best --trainer.enable_progress_bar false
-step epoch 80 python3 benchmarks/epoch.py --accelerator gpu --repeats 3
+step ddp 80 python3 -m forecast fit --config configs/ltsf/segrnn_l336.yaml --config configs/trainer/ddp.yaml \
+  --trainer.max_epochs 3 --trainer.default_root_dir "${TMPDIR:-/tmp}/gpu-checks-ddp" --trainer.enable_progress_bar false
+step ddp 40 python3 -m forecast test --config configs/ltsf/segrnn_l336.yaml --config configs/trainer/ddp.yaml \
+  --trainer.default_root_dir "${TMPDIR:-/tmp}/gpu-checks-ddp" --ckpt_path best --trainer.enable_progress_bar false
+step epoch 60 python3 benchmarks/epoch.py --accelerator gpu --repeats 3

@@ -260,7 +260,9 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @cuda
 @pytest.mark.parametrize(("directions", "components"), CASES)
 @pytest.mark.parametrize("use_tanh", [False, True], ids=["identity", "tanh"])
-@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float32, 1e-4), (torch.float64, 1e-10)], ids=["f32", "f64"])
+# Float32 on an H200 summed in another order than the reference: 1 of 221,184 of u's gradients 3e-4 off (of
+# values up to 3.8), 1 of 384 of v's 0.002 off (of up to 25); so an error relative to the tensor's largest value.
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float32, 1e-3), (torch.float64, 1e-10)], ids=["f32", "f64"])
 def test_sru_triton_matches_reference_on_gpu(directions, components, use_tanh, dtype, tolerance):
     pytest.importorskip("triton")
     inputs = make_inputs(directions, components, dtype, batch=16, steps=48, size=96, device="cuda")
@@ -268,7 +270,7 @@ def test_sru_triton_matches_reference_on_gpu(directions, components, use_tanh, d
     actual = outputs_and_gradients(sru_recurrence, inputs, use_tanh)
     assert actual[0].grad_fn.name() == "SRURecurrenceTritonBackward"
     for got, want in zip(actual, expected, strict=True):
-        torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
+        torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance * max(1.0, want.abs().max().item()))
 
 
 def test_sru_rejects_shapes_the_kernels_would_read_past():
