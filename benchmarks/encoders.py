@@ -109,18 +109,29 @@ def shape_rows(steps: int, batch: int, size: int, repeats: int, device: torch.de
     }  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def shape_options(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark over ``SHAPES``: ``--device``, ``--threads``, ``--repeats``, ``--shapes``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--shapes", default=",".join("x".join(map(str, shape)) for shape in SHAPES),
                         help="T x B x hidden, comma separated")  # fmt: skip
-    args = parser.parse_args()
+    return parser
+
+
+def device_named(args: argparse.Namespace) -> tuple[torch.device, str]:
+    """The device of ``shape_options``' arguments (the CPU's threads set) and how a table's header names it."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    return device, torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+
+
+def main() -> None:
+    parser = shape_options(__doc__.splitlines()[0])
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    args = parser.parse_args()
+    device, name = device_named(args)
     print(f"encoders, {args.dtype}, {name}, median of {args.repeats} turns after a warm-up; times in ms per batch")
     print(f"{'T':>4} {'B':>3} {'hidden':>6}  {'encoder':<13}{'fwd':>9}{'fwd+bwd':>10}{'/bound':>8}{'GRU/this':>10}")
     for shape in args.shapes.split(","):

@@ -15,10 +15,8 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
-import argparse  # noqa: E402
-
 import torch  # noqa: E402
-from encoders import SHAPES, medians_ms  # noqa: E402  (benchmarks/encoders.py: this script's folder is on the path)
+from encoders import device_named, medians_ms, shape_options  # noqa: E402  (benchmarks/encoders.py: this script's folder is on the path)
 
 from forecast.kernels import sru_recurrence  # noqa: E402
 
@@ -56,16 +54,8 @@ def recurrence_row(steps: int, batch: int, size: int, dirs: int, repeats: int, d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--shapes", default=",".join("x".join(map(str, shape)) for shape in SHAPES),
-                        help="T x B x hidden, comma separated")  # fmt: skip
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    args = shape_options(__doc__.splitlines()[0]).parse_args()
+    device, name = device_named(args)
     copy = copy_gbps(args.repeats, device)
     print(f"SRU recurrence alone, fp32, {name}, median of {args.repeats}; copy bandwidth {copy:.0f} GB/s")
     print(f"{'T':>4} {'B':>3} {'hidden':>6} {'dirs':>4}{'fwd ms':>9}{'GB/s':>8}{'/copy':>7}"

@@ -25,7 +25,7 @@ from .callbacks import run_directory
 from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
 from .data.splits import Windows
-from .data.windows import OriginRepair, WindowDataset, collate_batch, window_origins
+from .data.windows import collate_batch, window_origins
 from .errors import ForecastDataError, where
 from .reports import EvaluationReport
 
@@ -123,7 +123,8 @@ def backtest_windows(
 def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
     """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads).
 
-    Their inputs are repaired (``nan_policy``) from the rows before their origin only: see ``OriginRepair``.
+    Their inputs are repaired (``nan_policy``) from the rows before their origin only
+    (``TimeSeriesDataModule.before_origins``).
 
     Raises:
         ForecastDataError: with ``nan_policy`` ``ffill`` or ``interpolate``, a window has no value of an
@@ -151,7 +152,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
         target_offset=test.target_offset,
         naive_scale=test.naive_scale,
     )
-    dataset = WindowDataset(**arguments)
+    known = None
     if data.nan_policy in ("ffill", "interpolate"):
         known = data.last_given(windows)
         series, origins = window_origins(windows)
@@ -163,8 +164,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
                 f"nan_policy={data.nan_policy} would fill its inputs from the rows it forecasts or later; choose a "
                 "later --start"
             )
-        if data.nan_policy == "interpolate" and (known < origins[:, None] - 1).any():
-            dataset = OriginRepair(known=known, **arguments)
+    dataset = data.before_origins(arguments, known)
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
     return evaluation_loader(dataset, data.batch_size, sharded=False, collate_fn=collate_batch)
 

@@ -133,12 +133,12 @@ def history_module(
         )
     id_column, time_column = (config["columns"].get(key, getattr(Columns, key)) for key in ("id_column", "time_column"))
     times = frame[time_column] if time_column in present else frame.index
-    if id_column not in present and id_column not in frame.index.names and pd.Index(times).has_duplicates:
+    long = id_column in present or id_column in frame.index.names
+    if not long and pd.Index(times).has_duplicates:
         raise ForecastDataError(  # several series stacked, read as one wide series, would fail on its times
             f"the frame repeats times but has no series id column {id_column!r} (as a column or an index level), "
             "which the checkpoint's data told its series apart by; give the frame its series ids under that name"
         )
-    long = id_column in present or id_column in frame.index.names
     if long and time_column not in present and time_column not in frame.index.names:
         raise ForecastDataError(  # the data module's message would point to data.columns, which predict does not take
             f"the frame has series ids {id_column!r} but no time column {time_column!r} (as a column or an index "

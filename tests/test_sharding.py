@@ -63,11 +63,13 @@ def test_global_scaling_of_one_process_equals_scikit_learns(scaler):
     rng = np.random.default_rng(0)
     columns = [rng.normal(5, 2, 40), rng.uniform(-1, 3, 40)]
     columns[0][[3, 17]] = np.nan  # missing values are left out, as scikit-learn does
+    columns[1][5] = np.inf  # an infinite one too, as fit_scaling does (scikit-learn would refuse it)
     starts, ends = np.array([0, 20]), np.array([15, 35])
     rows = np.r_[0:15, 20:35]
-    fitted = getattr(preprocessing, scaler)().fit(np.stack(columns, 1)[rows])
+    stacked = np.stack(columns, 1)
+    fitted = getattr(preprocessing, scaler)().fit(np.where(np.isfinite(stacked), stacked, np.nan)[rows])
     affine = global_scaling(getattr(preprocessing, scaler), columns, starts, ends)
-    probe = np.stack(columns, 1)[rows]
+    probe = np.stack([columns[0], np.nan_to_num(columns[1], posinf=0.0)], 1)[rows]
     np.testing.assert_allclose(affine.transform(probe), fitted.transform(probe), rtol=1e-5, atol=1e-6)
 
 

@@ -284,8 +284,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         shared = global_scaling if self.shard == "series" else fit_scaling  # one scaler for all series
 
         def fit(scaler: Any, columns: list[str]) -> AffineScaling:
-            # The values as read, missing ones (NaN, infinite) left out: a repaired value is no observation.
-            given = [np.where(np.isfinite(self._given[c]), self._given[c], np.nan) for c in columns]
+            # The values as read, whose missing ones (NaN, infinite) both fits leave out: a repair is no observation.
+            given = [self._given[c] for c in columns]
             if self.scaling.per_series:
                 return fit_scaling(scaler, given, starts, ends, per_series=table.names, names=columns)
             if self.shard == "series":
@@ -370,10 +370,21 @@ class TimeSeriesDataModule(L.LightningDataModule):
             naive_scale=self._naive_scale,
             with_target=part != "predict",
         )
-        if self.nan_policy == "interpolate" and part in ("val", "test"):  # interpolate reads later rows of the part
-            known = self.last_given(arguments["windows"])
-            if (known < window_origins(arguments["windows"])[1][:, None] - 1).any():
-                return OriginRepair(known=known, **arguments)
+        return self.before_origins(arguments) if part in ("val", "test") else WindowDataset(**arguments)
+
+    def before_origins(self, arguments: dict[str, Any], known: np.ndarray | None = None) -> WindowDataset:
+        """The ``WindowDataset`` of ``arguments`` whose windows read inputs from the rows before their origin
+        alone: an ``OriginRepair`` where ``interpolate`` drew inputs just before an origin from later rows.
+
+        Args:
+            arguments: ``WindowDataset``'s.
+            known: ``last_given`` of its windows, where the caller has it already.
+        """
+        if self.nan_policy != "interpolate":
+            return WindowDataset(**arguments)
+        known = self.last_given(arguments["windows"]) if known is None else known
+        if (known < window_origins(arguments["windows"])[1][:, None] - 1).any():
+            return OriginRepair(known=known, **arguments)
         return WindowDataset(**arguments)
 
     def last_given(self, windows: Windows) -> np.ndarray:

@@ -155,11 +155,11 @@ def global_scaling(
 ) -> AffineScaling:
     """The scaler of all processes' rows ``[starts, ends)`` of ``columns``, from summed statistics.
 
-    Per channel and ignoring NaN as scikit-learn does, the count and sum, then the sum of squared
-    deviations from the mean of all rows (``StandardScaler``: two passes, as scikit-learn's variance,
-    exact also where the mean is large against the spread), or the minimum and maximum
-    (``MinMaxScaler``), are all-reduced, so every process gets the affine map that one process
-    fitting on all rows would.
+    Per channel and ignoring NaN as scikit-learn does (infinite values too, as ``fit_scaling`` does), the
+    count and sum, then the sum of squared deviations from the mean of all rows (``StandardScaler``: two
+    passes, as scikit-learn's variance, exact also where the mean is large against the spread), or the
+    minimum and maximum (``MinMaxScaler``), are all-reduced, so every process gets the affine map that one
+    process fitting on all rows would.
 
     Raises:
         ValueError: a scaler other than ``StandardScaler`` or ``MinMaxScaler``, whose fit needs all rows.
@@ -175,11 +175,11 @@ def global_scaling(
         )
     rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)]).astype(np.int64)
     values = np.stack([np.asarray(column, dtype=np.float64)[rows] for column in columns], axis=1)  # -> (R, C)
-    seen = ~np.isnan(values)
+    seen = np.isfinite(values)  # NaN and infinite values are missing, as fit_scaling leaves them out
     if isinstance(fitted, StandardScaler):
-        count, total = _all_sum(np.stack([seen.sum(0), np.nansum(values, 0)]))  # -> (C,) each
+        count, total = _all_sum(np.stack([seen.sum(0), np.where(seen, values, 0.0).sum(0)]))  # -> (C,) each
         mean = total / count
-        variance = _all_sum(np.nansum((values - mean) ** 2, 0)) / count
+        variance = _all_sum((np.where(seen, values - mean, 0.0) ** 2).sum(0)) / count
         eps = np.finfo(np.float64).eps
         constant = variance <= count * eps * variance + (count * mean * eps) ** 2  # scikit-learn's test
         scale = np.where(constant, 1.0, np.sqrt(variance)) if fitted.with_std else np.ones(channels)
