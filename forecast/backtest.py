@@ -131,6 +131,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
             input column before its origin, so that its inputs could only be repaired from later rows.
     """
     trained = np.flatnonzero(windows.counts > 0)
+    data.check_mase_scale(trained)  # the report gives MASE
     early = trained[windows.first[trained] < data.borders[trained, 0]]
     if early.size:  # the scalers (and a checkpoint) were fitted on rows these windows forecast
         i = int(early[0])
@@ -140,7 +141,6 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
             "were fitted on: an in-sample evaluation; choose a --start in the validation or test part, or refit "
             "before every few origins with --refit_every"
         )
-    test = data.dataset("test")  # its per-series maps back to original units
     arguments = dict(
         buffer=data.buffer,
         windows=windows,
@@ -148,9 +148,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
         horizon=data.horizon,
         sizes=(data.target_size, data.input_size, data.future_size),
         static=data.static,
-        target_scale=test.target_scale,
-        target_offset=test.target_offset,
-        naive_scale=test.naive_scale,
+        **data.target_maps(),
     )
     known = None
     if data.nan_policy in ("ffill", "interpolate"):

@@ -30,7 +30,7 @@ class Batch:
     Shapes:
         past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out),
         series: (B,) index of the series, time: (B,) row of the first forecast step in its series,
-        target_scale: (B, C_out), target_offset: (B, C_out), naive_scale: (B, C_out),
+        target_scale: (B, C_out) float64, target_offset: (B, C_out) float64, naive_scale: (B, C_out),
         observed: (B, H, C_out) bool or None.
     """
 
@@ -54,9 +54,13 @@ class Batch:
         return Batch(**{name: value if value is None else value.pin_memory() for name, value in values.items()})
 
     def to_original(self, values: torch.Tensor) -> torch.Tensor:
-        """Map target-scaled values (B, H, C_out, ...), e.g. forecasts or their quantiles, to original units."""
+        """Map target-scaled values (B, H, C_out, ...), e.g. forecasts or their quantiles, to original units.
+
+        In float64, as the scale and offset are: at a level of 1e9 neighbouring float32 values lie 64 units
+        apart, so a float32 result would lose the units' digits of every forecast there.
+        """
         shape = (len(self), 1, self.target_scale.shape[-1]) + (1,) * (values.dim() - 3)
-        return values * self.target_scale.view(shape) + self.target_offset.view(shape)
+        return values.double() * self.target_scale.view(shape) + self.target_offset.view(shape)
 
 
 @dataclass(frozen=True)

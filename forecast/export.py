@@ -27,7 +27,8 @@ state (``Forecaster.load(path).data_state``, plain lists):
    All float32.
 4. Run the program, then take the loss's point forecast from the parameters (``model.loss.point``:
    ``params[..., 0]`` for the point and location-scale losses, the anchor level for ``QuantileLoss``).
-5. Invert the target scaling: ``forecast * scale + offset`` per target channel (``Batch.to_original``).
+5. Invert the target scaling: ``forecast * scale + offset`` per target channel, in float64 (``Batch.to_original``:
+   float32 keeps no units' digit at a level of 1e9).
 6. Build the times: ``horizon`` steps of the data's frequency (``data_state["freq"]``) after each
    series' last observed time.
 

@@ -83,7 +83,7 @@ def predict_partition(
     model = load_cached(checkpoint)
     id_column = history_columns(checkpoint).id_column
     if frame.empty:  # an engine's empty partition (fewer series than partitions): nothing to forecast
-        values = {name: pd.Series(dtype="float32") for name in forecast_columns(model)}
+        values = {name: pd.Series(dtype="float64") for name in forecast_columns(model)}
         return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
     return model.predict(frame, horizon=horizon, batch_size=batch_size)
 

@@ -68,7 +68,7 @@ def predict(
     (many series) per ``Forecaster.predict`` call. Each Python worker loads the checkpoint once
     and reuses it for every task it runs (Spark reuses workers unless
     ``spark.python.worker.reuse`` is off). The result equals ``Forecaster.predict`` on the same
-    rows as one pandas frame, in another row order.
+    rows as one pandas frame, in another row order. Decimal value columns are read as doubles.
 
     The checkpoint path must be readable on every executor (a shared file system; any local path
     in ``local`` mode). Pass only the columns the model reads, to ship less. Times are handed to
@@ -107,7 +107,7 @@ def predict(
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
     from pyspark.sql import functions
-    from pyspark.sql.types import TimestampType
+    from pyspark.sql.types import DecimalType, TimestampType
 
     if isinstance(frame, pd.DataFrame):
         raise TypeError(
@@ -130,6 +130,9 @@ def predict(
     instants = zone is not None and isinstance(frame.schema[time_column].dataType, TimestampType)
     if instants:
         frame = frame.withColumn(time_column, functions.unix_micros(time_column))
+    # Decimal values (a database's NUMERIC, Parquet's decimal) reach pandas as Python objects: read them as doubles.
+    decimals = [field.name for field in frame.schema if isinstance(field.dataType, DecimalType)]
+    frame = frame.withColumns({name: functions.col(name).cast("double") for name in decimals if name != id_column})
     keys = [id_column] if num_partitions is None else [num_partitions, id_column]
     grouped = frame.repartition(*keys).sortWithinPartitions(id_column, time_column)
     path = str(Path(checkpoint).resolve())

@@ -83,7 +83,7 @@ class ForecastTrainer(Trainer):
             if ckpt_path is not None:  # its scalers scale the windows, so they load before the loader is built
                 state = read_checkpoint(ckpt_path, type(model)).get(type(datamodule).__qualname__, {})
                 datamodule.load_state_dict(state)
-            datamodule.setup("test")
+            datamodule.setup("backtest")
             report, others = backtest_report(callbacks, datamodule)
             tester = Trainer(**self.settings | {"callbacks": [*others, report]})
             loader = backtest_loader(datamodule, backtest_windows(datamodule, start, stride, num_windows))
@@ -94,7 +94,7 @@ class ForecastTrainer(Trainer):
             raise ValueError(
                 f"backtest --refit_every trains in one process: run on one device (got {self.world_size} processes)"
             )
-        datamodule.setup("test")
+        datamodule.setup("backtest")
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)
         check_refit_start(datamodule, groups)
         report, others = backtest_report(callbacks, datamodule, passes=len(groups))

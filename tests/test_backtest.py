@@ -73,7 +73,7 @@ def test_backtest_origins_of_calendar_frequencies_are_the_last_observed_times(fr
     trainer.backtest(model, data, stride=3, num_windows=2, verbose=False)
     table = pd.read_csv(tmp_path / "forecasts.csv", parse_dates=["origin", "time"])
     # A last-value forecast repeats the value at the origin: the row before the window's first step.
-    assert list(table["origin"]) == list(times[table["y"].astype(int)])
+    assert list(table["origin"]) == list(times[table["y"].round().astype(int)])
 
 
 def test_backtest_start_time_is_read_in_the_time_zone_of_the_data():
@@ -338,3 +338,17 @@ def test_backtest_from_the_training_rows_warns_that_it_is_in_sample(wide_csv, tm
         warnings.simplefilter("always")
         trainer.backtest(model, data, start=140, num_windows=2, verbose=False)
     assert not [warning for warning in caught if "in-sample" in str(warning.message)]
+
+
+def test_backtest_needs_no_test_windows_where_its_start_is_elsewhere(tmp_path):
+    """The test part is too short for a window of the horizon; a backtest through the validation rows reads
+    only its own windows (it built the test part's to borrow their maps back to original units)."""
+    frame = pd.DataFrame({"id": "s", "time": pd.date_range("2020-01-01", periods=60, freq="h"), "y": np.arange(60.0)})
+    data = TimeSeriesDataModule(frame, 6, 4, split=FractionSplit(val=0.3, test=0.05))  # test: 3 rows
+    model = Forecaster(lookback=6, horizon=4, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    trainer.backtest(model, data, start=40, stride=4, num_windows=3, verbose=False)
+    table = pd.read_csv(tmp_path / "forecasts.csv")
+    np.testing.assert_allclose(
+        table["y"], np.repeat([39.0, 43.0, 47.0], 4), atol=1e-5
+    )  # the last value, original units

@@ -106,7 +106,7 @@ def test_forecaster_with_quantile_loss_reports_coverage_and_quantiles(random_bat
     coverage = model.metrics["test"].compute()["coverage"].mean()  # -> the share over all steps and columns
     torch.testing.assert_close(coverage, inside.double().mean())
     prediction = model.predict_step(batch, 0)
-    torch.testing.assert_close(prediction["quantiles"], quantiles * 2.0 + 10.0)
+    torch.testing.assert_close(prediction["quantiles"], quantiles.double() * 2.0 + 10.0)  # in float64
 
 
 @pytest.mark.parametrize("loss", [QuantileLoss([0.5]), GaussianNLLLoss(levels=[0.5])], ids=repr)

@@ -13,7 +13,7 @@ import torch
 import forecast
 from forecast import Calendar, Columns, ForecastDataError, Forecaster, Scaling
 from forecast.losses import Loss, QuantileLoss
-from forecast.nn import GRUEncoder, LastValueNormalization, ResidualCycle
+from forecast.nn import GRUEncoder, IdentityEncoder, LastValueHead, LastValueNormalization, ResidualCycle
 from forecast.nn.encoders import Encoder
 
 TINY = {"encoder": functools.partial(GRUEncoder, hidden_size=8), "normalization": LastValueNormalization}
@@ -468,3 +468,20 @@ def test_fit_names_a_loss_given_as_a_class_or_partial(loss, tmp_path):
         forecast.fit(
             long_series(), lookback=24, horizon=6, model=TINY | {"loss": loss}, trainer=quiet_trainer(tmp_path)
         )
+
+
+def test_forecasts_far_from_zero_keep_their_units_digits(tmp_path):
+    """Original units are restored in float64: at a level of 1e9 a float32 offset alone is 64 units apart
+    from its neighbours, so the last value's forecast came back up to 32 units off."""
+    history = long_series(periods=120, names=("far",)).assign(y=lambda rows: 1e9 + 1000 * rows["y"])
+    model = forecast.fit(
+        history,
+        lookback=24,
+        horizon=6,
+        data={"batch_size": 32},
+        model={"encoder": IdentityEncoder, "head": LastValueHead},
+        trainer=quiet_trainer(tmp_path) | {"max_epochs": 1},
+    )
+    table = model.predict(history)
+    assert table["y"].dtype == np.float64
+    np.testing.assert_allclose(table["y"].to_numpy(), history["y"].iloc[-1], rtol=0, atol=1e-3)

@@ -147,6 +147,20 @@ def test_spark_predict_keeps_timestamp_ids_with_their_series(session):
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
 
 
+def test_spark_predict_reads_decimal_value_columns_as_numbers(session):
+    """Decimal columns (what a database's NUMERIC or Parquet's decimal become) reach pandas as objects; they
+    are read as doubles, so the forecasts are those of the same values as floats."""
+    frame = history(4)
+    history_frame = session.createDataFrame(frame)
+    decimal = history_frame.select(
+        "id", "time", *(functions.col(name).cast("decimal(12,6)").alias(name) for name in ("y", "load", "price"))
+    )
+    result = spark.predict(decimal, CHECKPOINT).toPandas()
+    rounded = frame.assign(**{name: frame[name].round(6) for name in ("y", "load", "price")})
+    expected = load_cached(CHECKPOINT).predict(rounded)
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
 def too_short(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with series ``s0003`` cut to its last 10 rows: 4 observed, fewer than the lookback."""
     return frame[(frame["id"] != "s0003") | (frame.groupby("id").cumcount(ascending=False) < 10)]

@@ -216,6 +216,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         """Fit the scalings on the training rows (once; a checkpoint's take precedence), check the parts.
 
+        ``stage`` is Lightning's (``fit``, ``validate``, ``test``, ``predict``) or ``backtest``, which checks no
+        part: a backtest reads windows of its own (``forecast.backtest``), which it checks itself.
+
         Raises:
             ForecastDataError: a part that ``stage`` needs has no window in any series, or (``shard: series``)
                 none in one process's series while the others' have some.
@@ -230,10 +233,15 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 check_shares(part, gather_objects(int(np.count_nonzero(self._windows(part, check=False).counts))))
             self._windows(part)
         if stage == "test":  # its report gives MASE, whose scale needs training rows in every series tested
-            tested = np.flatnonzero(self._windows("test").counts)
-            names = [self.series_names[i] for i in tested]
-            scale = self.dataset("test").naive_scale[tested].numpy()
-            check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
+            self.check_mase_scale(np.flatnonzero(self._windows("test").counts))
+
+    def check_mase_scale(self, tested: np.ndarray) -> None:
+        """Refuse the series ``tested`` (indices) whose training rows are too few for the scale of MASE, and warn
+        of those that have none (``validate.check_naive_scale``)."""
+        names = [self.series_names[i] for i in tested]
+        scale = self.target_maps()["naive_scale"][tested].numpy()
+        share = world() if self.shard == "series" else None  # then warnings name this process's own series
+        check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
 
     def _read_shard(self, stage: str) -> None:
         """Read, check and keep this process's series only (``shard: series``): shared out by rows; where that
@@ -354,10 +362,6 @@ class TimeSeriesDataModule(L.LightningDataModule):
         buffer = self.buffer
         if part == "predict" and self.roles.future:
             check_future_rows(buffer, self.table, self.roles.future, self.horizon)
-        shape = (len(self.series_names), self.target_size)  # one map for all series, or one per series
-        scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
-        if self._naive_scale is None:
-            self._naive_scale = naive_scale(buffer, self.borders[:, 0], self.target_size, self.seasonal_period)
         arguments = dict(
             buffer=buffer,
             windows=self._windows(part),
@@ -365,12 +369,24 @@ class TimeSeriesDataModule(L.LightningDataModule):
             horizon=self.horizon,
             sizes=(self.target_size, self.input_size, self.future_size),
             static=self.static,
-            target_scale=torch.tensor(scale, dtype=torch.float32),
-            target_offset=torch.tensor(offset, dtype=torch.float32),
-            naive_scale=self._naive_scale,
+            **self.target_maps(),
             with_target=part != "predict",
         )
         return self.before_origins(arguments) if part in ("val", "test") else WindowDataset(**arguments)
+
+    def target_maps(self) -> dict[str, torch.Tensor]:
+        """Per series, the maps of its scaled targets back to original units and its MASE scale:
+        ``WindowDataset``'s ``target_scale`` and ``target_offset`` (float64, so that values far from zero keep
+        their units' digits) and ``naive_scale``, each (series, C_out)."""
+        shape = (len(self.series_names), self.target_size)  # one map for all series, or one per series
+        scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
+        if self._naive_scale is None:
+            self._naive_scale = naive_scale(self.buffer, self.borders[:, 0], self.target_size, self.seasonal_period)
+        return {
+            "target_scale": torch.tensor(scale, dtype=torch.float64),
+            "target_offset": torch.tensor(offset, dtype=torch.float64),
+            "naive_scale": self._naive_scale,
+        }
 
     def before_origins(self, arguments: dict[str, Any], known: np.ndarray | None = None) -> WindowDataset:
         """The ``WindowDataset`` of ``arguments`` whose windows read inputs from the rows before their origin

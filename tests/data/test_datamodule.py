@@ -56,9 +56,9 @@ def test_wide_columns_melted_to_long_are_series_scaled_like_channels(wide_frame)
             torch.testing.assert_close(series.target[mine, :, 0], channels.target[..., i])
             torch.testing.assert_close(
                 series.to_original(series.target)[mine, :, 0],
-                torch.tensor(
-                    wide_frame[name].to_numpy()[channels.time[:, None] + torch.arange(5)], dtype=torch.float32
-                ),
+                torch.tensor(wide_frame[name].to_numpy()[channels.time[:, None] + torch.arange(5)]),  # float64
+                rtol=1e-6,  # the scaled targets are float32
+                atol=1e-6,
             )
 
 
