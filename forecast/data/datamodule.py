@@ -372,7 +372,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
             **self.target_maps(),
             with_target=part != "predict",
         )
-        return self.before_origins(arguments) if part in ("val", "test") else WindowDataset(**arguments)
+        # A training window too, so that a model learns from inputs as it will be given them at forecast time.
+        return self.before_origins(arguments) if part != "predict" else WindowDataset(**arguments)
 
     def target_maps(self) -> dict[str, torch.Tensor]:
         """Per series, the maps of its scaled targets back to original units and its MASE scale:

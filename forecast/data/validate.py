@@ -121,9 +121,9 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders:
     ``ffill`` carries the last value forward (values before a series' first one take the first);
     ``interpolate`` draws a straight line between neighbours (a part's trailing values take the last
     one before them, a series' leading values the first); ``zero`` puts 0. Within a part,
-    ``interpolate`` reads later rows of the same part, so a validation or test window's inputs in a gap
-    before its origin would be drawn towards its own targets: its dataset (``OriginRepair``) gives those
-    inputs the last value before the gap instead. ``ffill`` never reads a later row. Future-only rows are
+    ``interpolate`` reads later rows of the same part, so a window's inputs in a gap before its origin
+    would be drawn towards its own targets: its dataset (``OriginRepair``) gives those inputs the last
+    value before the gap instead. ``ffill`` never reads a later row. Future-only rows are
     checked only in the future covariates they carry.
 
     Args:

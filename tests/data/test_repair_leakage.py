@@ -130,11 +130,13 @@ def test_resplit_repairs_a_refit_training_part_from_its_own_rows(long_frame, pol
         np.testing.assert_array_equal(first.table.values[column], values, err_msg=column)
 
 
-@pytest.mark.parametrize("part", ["val", "test"])
-def test_interpolate_repairs_an_evaluation_windows_inputs_from_the_rows_before_its_origin(part):
+@pytest.mark.parametrize("part", ["train", "val", "test"])
+def test_interpolate_repairs_a_windows_inputs_from_the_rows_before_its_origin(part):
     """A gap of four rows just before a window's first forecast step: interpolation drew those inputs towards
-    the step itself (the window's first target); they take the last value before the gap instead. A window
-    whose origin lies after the gap's end keeps the interpolated inputs: both ends are behind it."""
+    the step itself (the window's first target); they take the last value before the gap instead, as a
+    forecast from a series ending at the origin would (a training window too: a model learns from inputs as
+    it will be given them). A window whose origin lies after the gap's end keeps the interpolated inputs:
+    both ends are behind it."""
     import pandas as pd
 
     rows = 300
@@ -142,11 +144,12 @@ def test_interpolate_repairs_an_evaluation_windows_inputs_from_the_rows_before_i
     data = TimeSeriesDataModule(
         pd.DataFrame({"y": y}, index=pd.date_range("2024-01-01", periods=rows, freq="h")), 12, 4, nan_policy="zero"
     )
-    gap_end = int(data.borders[0, 0 if part == "val" else 1]) + 8  # first given row after the gap, inside the part
+    first_row = {"train": 12, "val": int(data.borders[0, 0]), "test": int(data.borders[0, 1])}[part]
+    gap_end = first_row + 8  # the first given row after the gap, inside the part
     y[gap_end - 4 : gap_end] = np.nan
     frame = pd.DataFrame({"y": y}, index=pd.date_range("2024-01-01", periods=rows, freq="h"))
     data = TimeSeriesDataModule(frame, 12, 4, nan_policy="interpolate")
-    data.setup("fit" if part == "val" else "test")
+    data.setup("test" if part == "test" else "fit")
     dataset = data.dataset(part)
     inside, after = dataset.index_of(np.array([0, 0]), np.array([gap_end, gap_end + 2]))
     batch = dataset.__getitems__([int(inside), int(after)])
