@@ -341,6 +341,7 @@ class TrialFits:
             # best.yaml's values and seed, even if the space changes later or another process writes it
             trial.set_user_attr("overrides", overrides)
             trial.set_user_attr("seed", self.args.seed + trial.number)
+            trial.set_user_attr("fit_args", list(self.fit_args))  # and its own fit flags, whoever ran it
             trial_args = self.fit_flags(self.args.seed + trial.number, overrides, fixed)
             pruning = TrialPruning(trial, self.args.metric)
             try:
@@ -370,9 +371,12 @@ class TrialFits:
             raise ValueError(f"{reason}; check trainer.limit_val_batches and the data's validation part")
         return min(numbers) if self.args.direction == "minimize" else max(numbers)
 
-    def fit_flags(self, seed: int, overrides: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
-        """``fit``'s flags for a trial: the user's, then ``fixed``, its ``seed`` (``seed_everything``) and
-        score, then its ``overrides`` (CLI key -> value, ``SearchSpace.overrides``)."""
+    def fit_flags(
+        self, seed: int, overrides: dict[str, Any], fixed: dict[str, Any], fit_args: Sequence[str] | None = None
+    ) -> list[str]:
+        """``fit``'s flags for a trial: the user's (``fit_args``, by default this process's), then ``fixed``,
+        its ``seed`` (``seed_everything``) and score, then its ``overrides`` (CLI key -> value,
+        ``SearchSpace.overrides``)."""
         fixed = fixed | {
             "seed_everything": seed,
             "checkpoint.monitor": self.args.metric,
@@ -380,21 +384,23 @@ class TrialFits:
             # after every validation, as the score's: at a train epoch's end it misses those within the epoch
             "checkpoint.save_on_train_epoch_end": False,
         }
-        return ["fit", *self.fit_args, *override_args(fixed), *override_args(overrides)]
+        fit_args = self.fit_args if fit_args is None else fit_args
+        return ["fit", *fit_args, *override_args(fixed), *override_args(overrides)]
 
     def write_results(self, study: optuna.Study) -> None:
         """Writes the study's results (``best.yaml`` from the best trial's flags) and hands them to MLflow.
 
-        The best trial's values and seed are those it recorded when it ran (its ``overrides`` and
-        ``seed`` attributes: a rerun or another worker may have another ``--seed``); a trial of an older
-        study without them is given its parameters and the space's ``also`` keys, and this process's seed.
+        The best trial's values, seed and fit flags are those it recorded when it ran (its ``overrides``,
+        ``seed`` and ``fit_args`` attributes: a rerun or another worker may have another ``--seed`` or other
+        flags); a trial of an older study without them is given its parameters and the space's ``also`` keys,
+        and this process's seed and flags.
         """
         best = best_config = None
         if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             best = study.best_trial  # read once: best.yaml's header and body are this trial's
             overrides = best.user_attrs.get("overrides") or self.space.overrides(best.params)
             seed = best.user_attrs.get("seed", self.args.seed + best.number)
-            best_config = print_config(self.fit_flags(seed, overrides, {}))
+            best_config = print_config(self.fit_flags(seed, overrides, {}, best.user_attrs.get("fit_args")))
         files = write_results(study, self.run_dir, best, best_config)
         if self.tracking is not None:
             self.tracking.log_results(study, files)

@@ -348,6 +348,14 @@ def test_a_study_resumed_without_its_best_trials_key_or_seed_writes_that_trials_
     assert best["seed_everything"] == 7  # trial 0 of --seed 7
 
 
+def test_a_study_resumed_with_other_fit_flags_writes_the_best_trials_own_flags(tiny_csv, tmp_path):
+    """best.yaml reproduces the best trial: the fit flags it ran with, not those of the process writing it."""
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, n_trials=1, run_dir=str(tmp_path))
+    tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"))
+    tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "3"))  # the study has its trial: this one writes only
+    assert yaml.safe_load((tmp_path / "best.yaml").read_text())["trainer"]["max_epochs"] == 1
+
+
 def test_best_yaml_of_an_older_study_without_recorded_overrides_uses_its_parameters(tiny_csv, tmp_path):
     study = optuna.create_study()
     trial = study.ask()
