@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .batch import Batch
@@ -55,10 +56,10 @@ class NaiveComparison(L.Callback):
     """At the end of ``fit``, the validation MSE of the model's best epoch beside that of the naive forecasts.
 
     The model's figure is the ``val/mse`` of the epoch the checkpoint chose (the last epoch without
-    one), on the scaled data; the naive forecasts are scored on the same validation windows (those the
-    trainer validates, so ``limit_val_batches`` limits both), in the fit's first validation. The log
-    says which wins and by how much, with a warning when a naive forecast does, and
-    ``naive_comparison.json`` in the run directory keeps the figures.
+    one, or with one that monitors nothing), on the scaled data; the naive forecasts are scored on the
+    same validation windows (those the trainer validates, so ``limit_val_batches`` limits both), in the
+    fit's first validation. The log says which wins and by how much, with a warning when a naive
+    forecast does, and ``naive_comparison.json`` in the run directory keeps the figures.
 
     With ``fallback``, each checkpoint records whether its epoch's network fell short of the better
     naive forecast on validation: lost to it, or beat it by less than ``margin``; ``test``, ``predict``
@@ -78,10 +79,16 @@ class NaiveComparison(L.Callback):
             it to keep its own forecast under ``fallback``: 0.05 keeps it at 5% below.
 
     Raises:
-        ValueError: ``margin`` outside [0, 1); at the start of ``fit``, ``fallback`` with a probabilistic loss.
+        ValueError: ``seasonal_period`` below 1, ``margin`` outside [0, 1); at the start of ``fit``,
+            ``fallback`` with a probabilistic loss.
     """
 
     def __init__(self, seasonal_period: int | None = None, fallback: bool = False, margin: float = 0.0):
+        if seasonal_period is not None and seasonal_period < 1:  # 0 would read as None, a negative as no season
+            raise ValueError(
+                f"naive_comparison.seasonal_period must be at least 1 step, or null to take it from the data's "
+                f"frequency; got {seasonal_period}"
+            )
         if not 0 <= margin < 1:
             raise ValueError(f"naive_comparison.margin must be in [0, 1), a share of the naive MSE; got {margin}")
         self.seasonal_period = seasonal_period
@@ -154,12 +161,19 @@ class NaiveComparison(L.Callback):
         if self.fallback:
             checkpoint["naive_fallback"] = self.naive_fallback
 
+    def _chosen_epoch_mse(self, checkpoint: ModelCheckpoint | None) -> float:
+        """The validation MSE of the epoch whose network the checkpoint keeps: the best on its monitor, or the
+        last epoch when there is no checkpoint or it monitors nothing (a ModelCheckpoint without ``monitor``
+        keeps the latest epoch)."""
+        if checkpoint is None or not checkpoint.monitor:
+            return self.epochs[-1][1]
+        chosen = min if checkpoint.mode == "min" else max
+        return chosen(self.epochs, key=lambda epoch: epoch[0])[1]
+
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.epochs or not self.naive:
             return
-        checkpoint = trainer.checkpoint_callback
-        chosen = min if checkpoint is None or checkpoint.mode == "min" else max
-        model = chosen(self.epochs, key=lambda epoch: epoch[0])[1] if checkpoint else self.epochs[-1][1]
+        model = self._chosen_epoch_mse(trainer.checkpoint_callback)
         scores = {"model": model} | self.naive
         best = min(self.naive, key=self.naive.get)
         winner = best if falls_short(model, self.naive[best]) else "model"

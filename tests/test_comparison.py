@@ -2,11 +2,13 @@
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from forecast.cli import main
 from forecast.comparison import NaiveComparison, naive_forecasts
@@ -182,3 +184,25 @@ def test_the_last_value_as_the_model_ties_with_the_last_value_and_the_model_keep
     comparison = json.loads((tmp_path / "naive_comparison.json").read_text())
     assert comparison["val_mse"]["model"] == pytest.approx(comparison["val_mse"]["last value"], rel=1e-6)
     assert (comparison["winner"], comparison["fallback"]) == ("model", None)
+
+
+@pytest.mark.parametrize("period", [0, -24])
+def test_a_seasonal_period_below_one_is_refused(period):
+    """0 read as unset (the frequency's season) and a negative period as no seasonal naive, both silently."""
+    with pytest.raises(ValueError, match=rf"naive_comparison.seasonal_period must be at least 1 step.*got {period}"):
+        NaiveComparison(seasonal_period=period)
+
+
+def test_a_checkpoint_that_monitors_nothing_is_reported_by_its_last_epoch(tmp_path):
+    """A ModelCheckpoint without ``monitor`` keeps the last epoch: the report gives that epoch's MSE and the
+    fallback its checkpoint recorded, not those of the epoch with the lowest val/mse."""
+    comparison = NaiveComparison(fallback=True)
+    comparison.epochs = [(0.5, 0.5), (0.3, 0.3), (0.45, 0.45)]  # (monitored, val/mse) per epoch: 0.45 last
+    comparison.naive, comparison.periods = {"last value": 0.4}, {"last value": 1}
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor=None)
+    trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path), is_global_zero=True)
+    with pytest.warns(UserWarning, match="its checkpoint forecasts the last value"):
+        comparison.on_fit_end(trainer, None)
+    report = json.loads((tmp_path / "naive_comparison.json").read_text())
+    assert report["val_mse"]["model"] == 0.45
+    assert (report["winner"], report["fallback"]) == ("last value", "last value")

@@ -132,3 +132,10 @@ def test_metric_over_many_float32_values_keeps_the_small_batches_after_a_large_o
         metric.update(preds.expand(1, len(preds)), torch.zeros(1))
     assert metric.compute().item() == exact
     assert metric.compute().dtype == torch.float32
+
+
+@pytest.mark.parametrize("levels", [0.9, "0.1,0.9"])
+def test_quantile_levels_given_as_one_number_or_a_string_are_refused_by_name(levels):
+    """One number failed with "'float' object is not iterable"; a string was read character by character."""
+    with pytest.raises(TypeError, match=r"quantile levels must be a list of numbers in \(0, 1\), e\.g\. \[0\.1"):
+        check_quantile_levels(levels)

@@ -8,7 +8,7 @@ with the Q levels in increasing order.
 """
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -31,8 +31,11 @@ def check_quantile_levels(levels: Sequence[float]) -> tuple[float, ...]:
         levels: quantile levels, strictly inside (0, 1) and strictly increasing.
 
     Raises:
+        TypeError: if ``levels`` is one number or a string rather than a sequence of numbers.
         ValueError: if ``levels`` is empty, has a level outside (0, 1), or is not strictly increasing.
     """
+    if isinstance(levels, str) or not isinstance(levels, Iterable):  # a string would give one level per character
+        raise TypeError(f"quantile levels must be a list of numbers in (0, 1), e.g. [0.1, 0.5, 0.9]; got {levels!r}")
     levels = tuple(float(level) for level in levels)
     if not levels:
         raise ValueError("quantile levels are empty; give at least one level in (0, 1), e.g. [0.1, 0.5, 0.9]")
