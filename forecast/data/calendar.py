@@ -56,6 +56,12 @@ CALENDAR_FEATURES: dict[str, CalendarField] = {
 }
 
 
+# The offsets of one step a month or a quarter (business ones too: BME's steps are months, as ME's are).
+_MONTHS = (pd.offsets.MonthBegin, pd.offsets.MonthEnd, pd.offsets.BusinessMonthBegin, pd.offsets.BusinessMonthEnd)
+_MONTHS += (pd.offsets.CustomBusinessMonthBegin, pd.offsets.CustomBusinessMonthEnd)
+_QUARTERS = (pd.offsets.QuarterBegin, pd.offsets.QuarterEnd, pd.offsets.BQuarterBegin, pd.offsets.BQuarterEnd)
+
+
 # The one feature that depends on the data's frequency as well as on the times: each step's position in the
 # data's season (``seasonal_period``), e.g. the hour of hourly data, the quarter-hour of the day of 15-minute data.
 SEASON = "season"
@@ -70,6 +76,8 @@ def seasonal_period(freq: str) -> int | None:
         (24, 96, 7, 12)
         >>> seasonal_period("7D"), seasonal_period("2MS"), seasonal_period("2D"), seasonal_period("5MS")
         (52, 6, None, None)
+        >>> seasonal_period("BME"), seasonal_period("BQS")
+        (12, 4)
     """
     offset, day = pd.tseries.frequencies.to_offset(freq), pd.Timedelta(days=1)
     if isinstance(offset, pd.offsets.Day):  # a calendar day since pandas 3, no longer a Tick
@@ -77,8 +85,7 @@ def seasonal_period(freq: str) -> int | None:
     elif isinstance(offset, pd.offsets.Tick):
         step = pd.Timedelta(offset)
     else:  # a season counted in these steps, when n of them divide it (2 months: 6 a year; 5 months: none)
-        seasons = {pd.offsets.Week: 52, pd.offsets.MonthBegin: 12, pd.offsets.MonthEnd: 12}
-        seasons |= {pd.offsets.QuarterBegin: 4, pd.offsets.QuarterEnd: 4, pd.offsets.BusinessDay: 5}
+        seasons = {pd.offsets.Week: 52, _MONTHS: 12, _QUARTERS: 4, pd.offsets.BusinessDay: 5}
         steps = next((steps for kind, steps in seasons.items() if isinstance(offset, kind)), None)
         return steps // offset.n if steps is not None and steps % offset.n == 0 else None
     if step < day and day % step == pd.Timedelta(0):
@@ -129,7 +136,7 @@ def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
         steps = (wall - pd.Timestamp(0)).days // 7
     else:  # months or quarters since 1970
         months = wall.year * 12 + wall.month - 1
-        steps = months // (3 if isinstance(offset, pd.offsets.QuarterBegin | pd.offsets.QuarterEnd) else 1)
+        steps = months // (3 if isinstance(offset, _QUARTERS) else 1)
     return np.asarray(steps, dtype=np.int64) // (1 if fixed else offset.n) % period
 
 
@@ -191,8 +198,13 @@ def calendar_features(
 
 
 def fixed_step(offset: pd.DateOffset, times: pd.DatetimeIndex) -> int | None:
-    """The step of a frequency in ticks of ``times``' unit, when it never varies (hours; days without time zones)."""
-    if times.tz is not None and not isinstance(offset, pd.offsets.Tick):
+    """The step of a frequency in ticks of ``times``' unit, when it never varies (hours; days without time zones).
+
+    In a time zone a day is a calendar day (23 or 25 hours at a daylight-saving change), also under
+    pandas 2, where ``Day`` is still a fixed 24-hour ``Tick`` but ``date_range`` steps calendar days.
+    """
+    calendar_day = isinstance(offset, pd.offsets.Day)
+    if times.tz is not None and (calendar_day or not isinstance(offset, pd.offsets.Tick)):
         return None
     try:
         return pd.Timedelta(offset) // pd.Timedelta(1, unit=times.unit)

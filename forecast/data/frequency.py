@@ -41,6 +41,7 @@ def check_times(table: SeriesTable, freq: str | None) -> str:
             f"time goes backwards at {table.where(row)} (the row before is at {table.times[row - 1]}); "
             "sort the frame by time"
         )
+    other = f"correct data.freq={freq!r}" if freq else "state the frequency with data.freq"
     freq = freq or _infer_frequency(table)
     offset = _as_offset(freq)
     row = first_off_step(table, freq)
@@ -51,8 +52,7 @@ def check_times(table: SeriesTable, freq: str | None) -> str:
         gap = "fill the gap (reindex to the full range, then choose a nan_policy)"
         fix = gap if on_steps else "move the times onto its steps"
         raise ForecastDataError(
-            f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); "
-            f"{fix}, or state the frequency with data.freq"
+            f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); {fix}, or {other}"
         )
     return freq
 
@@ -133,7 +133,8 @@ def _stretch_frequencies(times: pd.DatetimeIndex) -> list[str]:
 
 
 def _most_common_step(table: SeriesTable) -> str:
-    """The most common step within series, as a frequency.
+    """The most common step within series, as a frequency: whole days in days (``D``, a calendar day in a time
+    zone, where pandas 3 would name 24 hours ``24h``, which a daylight-saving change leaves), else as a ``Tick``.
 
     Raises:
         ForecastDataError: the series have one row each, so no step.
@@ -146,7 +147,8 @@ def _most_common_step(table: SeriesTable) -> str:
         )
     values, counts = np.unique(steps, return_counts=True)
     step = pd.Timedelta(int(values[np.argmax(counts)]), unit=table.times.unit)
-    return pd.tseries.frequencies.to_offset(step).freqstr
+    days = step / pd.Timedelta(days=1)
+    return pd.tseries.frequencies.to_offset(f"{int(days)}D" if days.is_integer() else step).freqstr
 
 
 def _steps_from_start(times: pd.DatetimeIndex, offset: pd.DateOffset) -> np.ndarray:

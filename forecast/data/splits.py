@@ -8,6 +8,7 @@ another part's. Long data is split per series: by its own fractions, rows, or th
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -124,9 +125,21 @@ class FractionSplit(Split):
 
     def _borders(self, table: SeriesTable) -> np.ndarray:
         rows = table.observed
-        num_train = (rows * (1 - self.val - self.test)).astype(np.int64)
+        num_train = (rows * _difference(1.0, self.val, self.test)).astype(np.int64)
         num_test = (rows * self.test).astype(np.int64)
         return np.stack([num_train, rows - num_test, rows], axis=1)
+
+
+def _difference(whole: float, *parts: float) -> float:
+    """``whole - sum(parts)`` reckoned on the decimals as written, then as a float: 0.8 for 1 - 0.05 - 0.15
+    (float subtraction gives 0.7999999999999999, one row too few of 1000), and 0.7 for 1 - 0.1 - 0.2, the
+    float the literature's ``int(rows * 0.7)`` multiplies.
+
+    Example:
+        >>> _difference(1.0, 0.05, 0.15), 1 - 0.05 - 0.15
+        (0.8, 0.7999999999999999)
+    """
+    return float(Decimal(str(whole)) - sum(Decimal(str(part)) for part in parts))
 
 
 class DateSplit(Split):
@@ -144,6 +157,9 @@ class DateSplit(Split):
         self.val_start = val_start
         self.test_start = test_start
         self.test_end = test_end
+        for field in ("val_start", "test_start"):
+            if self._times()[field] is None:
+                raise ValueError(f"DateSplit needs data.split.{field}, a time such as '2017-06-26'; got None")
         stamps = {field: _timestamp(field, time) for field, time in self._times().items() if time is not None}
         zoned = [field for field, stamp in stamps.items() if stamp.tz is not None]
         if zoned and len(zoned) < len(stamps):
@@ -151,8 +167,7 @@ class DateSplit(Split):
                 f"DateSplit has times with a time zone ({', '.join(f'data.split.{field}' for field in zoned)}) "
                 "and times without; give all of them with a time zone or all without"
             )
-        if stamps["test_start"] < stamps["val_start"]:
-            raise ValueError(f"DateSplit needs val_start <= test_start; got {val_start} and {test_start}")
+        _check_order(self._times(), stamps)
 
     def _times(self) -> dict[str, str | None]:
         return {"val_start": self.val_start, "test_start": self.test_start, "test_end": self.test_end}
@@ -176,16 +191,33 @@ class DateSplit(Split):
                 f"without one (e.g. {str(stamp.tz_localize(None))!r}), or the data's times with theirs"
             )
         if zone is not None and stamp.tz is None:
-            try:
-                stamp = stamp.tz_localize(zone)
-            except ValueError as error:  # pandas' ambiguous or non-existent time
+            # NaT where ambiguous or non-existent: pandas 3 raises ValueError there, pandas 2 pytz's own errors
+            local = stamp.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+            if local is pd.NaT:
                 example = stamp.tz_localize(zone, ambiguous=False, nonexistent="shift_forward").isoformat()
                 raise ForecastDataError(
                     f"data.split.{field}={time!r} is ambiguous or does not exist in the data's time zone {zone} "
                     f"(a daylight-saving change); give it with its UTC offset, e.g. {example!r}"
-                ) from error
+                )
+            stamp = local
         before = np.add.reduceat(table.times < stamp, table.offsets[:-1], dtype=np.int64)
         return np.minimum(before, table.observed)
+
+
+def _check_order(times: dict[str, str | None], stamps: dict[str, pd.Timestamp]) -> None:
+    """Refuse split times (as given, and as ``stamps``) out of order: ``val_start <= test_start <= test_end``
+    (``test_end`` where given).
+
+    Raises:
+        ValueError: a time is before the one it follows, naming both keys.
+    """
+    fields = list(stamps)  # val_start, test_start[, test_end]
+    for before, after in zip(fields, fields[1:], strict=False):
+        if stamps[after] < stamps[before]:
+            raise ValueError(
+                f"DateSplit needs {before} <= {after}; got data.split.{before}={times[before]!r} and "
+                f"data.split.{after}={times[after]!r}: give data.split.{after} at or after {before}"
+            )
 
 
 def _timestamp(field: str, time: str) -> pd.Timestamp:

@@ -9,6 +9,7 @@ from forecast.data.calendar import (
     calendar_features,
     season_positions,
     seasonal_period,
+    step_times,
 )
 
 TIMES = pd.date_range("2023-12-30 22:45", periods=24 * 70, freq="h").append(pd.DatetimeIndex(["2024-02-29 07:15"]))
@@ -147,3 +148,29 @@ def test_old_pandas_frequency_names_are_refused_naming_the_new_one(freq, new):
     with pytest.raises(ForecastDataError, match=rf"data\.freq='{freq}' is not .*old name of '{new}': use {new}$"):
         TimeSeriesDataModule(frame, 8, 4, freq=freq)
     assert TimeSeriesDataModule(frame, 8, 4, freq=new).freq == new
+
+
+@pytest.mark.parametrize(
+    "freq, start, period, expected",
+    [
+        ("BME", "2023-10-31", 12, lambda t: t.month - 1),
+        ("BMS", "2023-10-02", 12, lambda t: t.month - 1),
+        ("BQE", "2023-09-29", 4, lambda t: t.quarter - 1),
+        ("BQS", "2023-10-02", 4, lambda t: t.quarter - 1),
+    ],
+)
+def test_business_month_and_quarter_data_have_the_season_of_months_and_quarters(freq, start, period, expected):
+    times = pd.date_range(start, periods=30, freq=freq)
+    assert seasonal_period(freq) == period
+    np.testing.assert_array_equal(season_positions(times, freq), expected(times))
+    frame = pd.DataFrame({"x": np.arange(30.0)}, index=times)
+    data = TimeSeriesDataModule(frame, 8, 4, calendar=Calendar(features=["season"], encoding="integer"))
+    assert data.season_length == period
+
+
+def test_daily_data_in_a_time_zone_steps_calendar_days_across_daylight_saving():
+    """A day in a time zone is 23 or 25 hours at a change; pandas 2's ``Day``, a 24-hour ``Tick``, is one too."""
+    index = pd.date_range("2024-03-25", periods=30, freq="D", tz="Europe/Berlin")  # over the change of 2024-03-31
+    frame = pd.DataFrame({"x": np.arange(30.0)}, index=index)
+    assert TimeSeriesDataModule(frame, 8, 4).freq == "D"
+    assert step_times(index[:1], np.array([30]), "D").equals(index)  # forecast times stay at midnight

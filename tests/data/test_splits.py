@@ -107,3 +107,18 @@ def test_date_split_at_a_daylight_saving_change_asks_for_the_utc_offset(time):
     split = DateSplit(val_start=time, test_start="2024-10-28")
     with pytest.raises(ForecastDataError, match=rf"data.split.val_start='{time}' is ambiguous or does not exist in"):
         TimeSeriesDataModule(frame, lookback=10, horizon=5, split=split)
+
+
+def test_fraction_split_counts_the_rows_of_the_fractions_as_written():
+    """1 - 0.05 - 0.15 is 0.7999999999999999 in floats: 799 training rows of 1000 rather than 800."""
+    data = TimeSeriesDataModule(hourly(1000), lookback=10, horizon=5, split=FractionSplit(val=0.05, test=0.15))
+    assert data.borders.tolist() == [[800, 850, 1000]]
+
+
+def test_date_split_times_out_of_order_are_refused_naming_the_keys():
+    with pytest.raises(ValueError, match=r"needs test_start <= test_end; got data.split.test_start='2020-01-05' and "):
+        DateSplit(val_start="2020-01-03", test_start="2020-01-05", test_end="2020-01-04")
+    with pytest.raises(ValueError, match=r"needs val_start <= test_start; got data.split.val_start='2020-01-05'"):
+        DateSplit(val_start="2020-01-05", test_start="2020-01-03")
+    with pytest.raises(ValueError, match=r"DateSplit needs data.split.val_start, a time such as"):
+        DateSplit(val_start=None, test_start="2020-01-03")
