@@ -200,8 +200,12 @@ class Forecaster(L.LightningModule):
                 for units in ("", "_orig")
             }
         )
-        # Sums of loss x windows and of windows, synced as sums: exact when processes hold uneven shares.
-        self.mean_losses = torch.nn.ModuleDict({split: MeanMetric(nan_strategy="disable") for split in ("val", "test")})
+        # Sums of loss x scored targets and of scored targets, synced as sums: exact when processes hold uneven
+        # shares. A NaN loss stays NaN (nan_strategy "disable" would drop the weights in torchmetrics 1.9,
+        # Lightning-AI/torchmetrics#3434; a float strategy puts that float, NaN, where the loss is NaN).
+        self.mean_losses = torch.nn.ModuleDict(
+            {split: MeanMetric(nan_strategy=float("nan")) for split in ("val", "test")}
+        )
 
     def forward(
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
@@ -294,10 +298,10 @@ class Forecaster(L.LightningModule):
     def _evaluate(self, batch: Batch, split: str) -> dict[str, torch.Tensor]:
         params = self(batch.past, batch.future, batch.static)
         loss = self.loss(params, batch.target, batch.observed)
-        # The mean over all windows of all processes, so every rank's checkpoint and early stopping see one val/loss.
-        # Each window adds its batch's loss: a weight would say the same, but nan_strategy="disable" drops
-        # weights in torchmetrics 1.9 (Lightning-AI/torchmetrics#3434).
-        self.mean_losses[split].update(loss.detach().expand(len(batch)))
+        # The loss over every scored target of all processes, so every rank's checkpoint and early stopping see one
+        # val/loss: each batch's mean over its observed targets, weighed by their number.
+        scored = batch.target.numel() if batch.observed is None else batch.observed.sum()
+        self.mean_losses[split].update(loss.detach(), weight=scored)
         self.log(f"{split}/loss", self.mean_losses[split], prog_bar=True, batch_size=len(batch))
         forecast = self.loss.point(params)  # -> (B, H, C_out)
         quantiles = self.loss.quantiles(params, self.loss.levels) if self.loss.levels else None  # (B, H, C_out, Q)

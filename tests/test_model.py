@@ -140,3 +140,19 @@ def test_lr_scheduler_steps_at_the_configured_interval(interval, wide_frame, tmp
         reference.optimizer.step()
         reference.step()
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(reference.get_last_lr()[0])
+
+
+def test_the_mean_loss_of_a_pass_weighs_each_batch_by_the_targets_it_scores(random_batch):
+    """val/loss is the loss over every observed target of the pass: a batch whose targets were mostly repaired
+    counts for the few it scores, not for all its windows (it counted as much as a batch of observed ones)."""
+    model = build().eval()
+    full, sparse = random_batch(8, 12, 4, 3, 2), random_batch(8, 12, 4, 3, 2)
+    sparse.observed = torch.zeros(8, 4, 2, dtype=torch.bool)
+    sparse.observed[:, 0, 0] = True  # 8 of its 64 targets observed
+    errors = []
+    with torch.no_grad():
+        for batch in (full, sparse):
+            model._evaluate(batch, "val")
+            errors.append((model.loss.point(model(batch.past, batch.future, batch.static)) - batch.target) ** 2)
+    expected = (errors[0].sum() + errors[1][sparse.observed].sum()) / (64 + 8)
+    assert model.mean_losses["val"].compute().item() == pytest.approx(expected.item(), rel=1e-6)
