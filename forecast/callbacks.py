@@ -55,6 +55,28 @@ def gather_windows(windows: dict[str, np.ndarray] | None, keys: Sequence[str]) -
     return {name: value[first] for name, value in merged.items()}
 
 
+_COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # that pandas writes a CSV in, from its name
+
+
+def _table_format(output: str) -> str:
+    """``parquet`` or ``csv``, as the name of ``output`` says (in any case; a CSV may be compressed, as in
+    ``forecasts.csv.gz``).
+
+    Raises:
+        ValueError: the name is neither; a CSV written under another name (``forecasts.pq``) would fail
+            whatever reads it by its name.
+    """
+    suffixes = [suffix.lower() for suffix in Path(output).suffixes]
+    if suffixes[-1:] == [".parquet"]:
+        return "parquet"
+    if suffixes[-1:] == [".csv"] or (suffixes[-2:-1] == [".csv"] and suffixes[-1] in _COMPRESSIONS):
+        return "csv"
+    raise ValueError(
+        f"prediction_writer.output {output!r} names neither a .csv nor a .parquet file; give a path such as "
+        "forecasts.csv, forecasts.csv.gz or forecasts.parquet"
+    )
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes the forecasts of ``predict`` as a long table: ``id``, ``time``, one column per target.
 
@@ -63,11 +85,17 @@ class PredictionWriter(BasePredictionWriter):
     the ranks' forecasts are gathered and rank 0 writes one table, in the order of one process.
 
     Args:
-        output: a ``.csv`` or ``.parquet`` path; ``None`` writes ``predictions.csv`` in the run directory.
+        output: a ``.csv`` (``.csv.gz``, ...) or ``.parquet`` path; ``None`` writes ``predictions.csv`` in the
+            run directory.
+
+    Raises:
+        ValueError: ``output`` names neither a CSV nor a Parquet file.
     """
 
     def __init__(self, output: str | None = None):
         super().__init__(write_interval="epoch")
+        if output is not None:
+            _table_format(output)  # refused now, not after the forecasts
         self.output = output
 
     def write_on_epoch_end(
@@ -88,7 +116,7 @@ class PredictionWriter(BasePredictionWriter):
         )
         path = Path(self.output) if self.output else run_directory(trainer) / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".parquet":
+        if _table_format(str(path)) == "parquet":
             table.to_parquet(path, index=False)
         else:
             table.to_csv(path, index=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from fsspec.core import strip_protocol
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -45,7 +46,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return super().save_checkpoint(checkpoint, path, storage_options)
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options; got {storage_options!r}")
-        path = os.path.abspath(path)
+        # A local URL (file:///runs/last.ckpt) names the file /runs/last.ckpt, as for Lightning's own writer.
+        path = strip_protocol(os.fspath(path))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         # Beside the destination, so the rename stays on one file system; created with the usual permissions.
         temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
@@ -144,6 +146,12 @@ def _check_hyperparameters(path: str | Path, hparams: Any, model_class: type, wh
 
 def _load(path: Path, map_location: str | torch.device) -> Any:
     """``torch.load(weights_only=True)`` of a file whose checksums hold, or a ValueError naming it."""
+    if path.is_dir():  # it exists: "does not exist" would mislead
+        inside = sorted(child.name for child in path.glob("*.ckpt"))
+        raise FileNotFoundError(
+            f"checkpoint {str(path)!r} is a folder; give the path of a .ckpt file"
+            + (f" such as one of those in it, {inside}" if inside else "")
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; give the path of a .ckpt file")
     try:

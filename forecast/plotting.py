@@ -37,7 +37,7 @@ def _band(window: pd.DataFrame, target: str) -> tuple[str, str] | None:
 
 def plot_forecasts(
     forecasts: pd.DataFrame,
-    targets: Sequence[str] | None = None,
+    targets: str | Sequence[str] | None = None,
     max_windows: int = 3,
     history: pd.DataFrame | None = None,
     history_steps: int = 96,
@@ -50,7 +50,8 @@ def plot_forecasts(
 
     Args:
         forecasts: a forecasts table (see the module docstring).
-        targets: the target columns to draw; ``None`` means every column with an ``_actual`` twin.
+        targets: the target columns to draw (a name alone is one column); ``None`` means every column with
+            an ``_actual`` twin.
         max_windows: windows drawn, evenly spaced over the table's (id, origin) pairs.
         history: the series' earlier values, for context.
         history_steps: steps of history drawn before each window.
@@ -61,6 +62,8 @@ def plot_forecasts(
     Raises:
         ValueError: the table has no window, or a target without its ``_actual`` column.
     """
+    if isinstance(targets, str):  # "OT" is one column, not the columns "O" and "T"
+        targets = [targets]
     targets = list(targets or [c.removesuffix("_actual") for c in forecasts if c.endswith("_actual")])
     missing = [target for target in targets if f"{target}_actual" not in forecasts]
     if missing or not targets or forecasts.empty:

@@ -1,7 +1,7 @@
 """The evaluation report: what ``test`` and ``backtest`` leave in the run directory.
 
 - ``metrics.json``: the overall metrics (scaled and ``_orig``), per target column, the number of
-  windows, the model's hyperparameters and the data state;
+  windows, the model's hyperparameters and the data state (standard JSON: a metric with no value is null);
 - ``metrics_by_horizon.csv`` and ``metrics_by_target.csv``: every metric per horizon step and column;
 - ``forecast.png`` (a few windows, forecast against actual, with the quantile band) and
   ``error_by_horizon.png``;
@@ -13,6 +13,7 @@
 import copy
 import importlib.util
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,19 @@ _UNITS = {"scaled": "", "original": "_orig"}  # the report's units, and the suff
 def _spaced(total: int, count: int) -> set[int]:
     """``count`` window indices spread evenly over ``range(total)``."""
     return set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (a metric with no value to count: MASE of series without
+    a scale, a column whose test targets were all repaired) as ``None``, so the file is standard JSON, which
+    ``jq`` and JavaScript read; Python's ``json`` would write ``NaN``, which only Python reads."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def metric_tables(metrics: dict[str, HorizonMetrics], targets: Sequence[str]) -> dict[str, Any]:
@@ -207,7 +221,7 @@ class EvaluationReport(L.Callback):
             "ensemble_members": 1 + len(getattr(pl_module, "members", ())),
             "data": state,
         }
-        (directory / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
+        (directory / "metrics.json").write_text(json.dumps(_json_safe(report), indent=2, default=str))
         written = ["metrics.json", "metrics_by_horizon.csv", "metrics_by_target.csv"]
         if kept is not None:
             forecasts, history = self._frames(kept, data, pl_module.loss.levels)

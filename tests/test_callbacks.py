@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast.callbacks import PredictionWriter
 from forecast.cli import main
 
 QUANTILE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "etth1" / "gru_quantile.yaml"
@@ -44,3 +45,20 @@ def test_predictions_go_to_the_run_directory_under_a_logger_without_a_local_one(
     table = pd.read_csv(tmp_path / "predictions.csv")
     assert list(table.columns[:5]) == ["id", "time", "a", "b", "c"] and len(table) > 0
     assert (tmp_path / "config.yaml").is_file()
+
+
+def test_prediction_writer_writes_parquet_for_a_parquet_name_in_any_case(wide_csv, tmp_path, tiny_cli):
+    """``forecasts.PARQUET`` got a CSV file, which ``pd.read_parquet`` refuses."""
+    output = tmp_path / "forecasts.PARQUET"
+    tiny = [*tiny_cli(wide_csv, tmp_path), "--trainer.logger", "false"]
+    main(["predict", "--config", str(QUANTILE_CONFIG), *tiny, "--prediction_writer.output", str(output)])
+    table = pd.read_parquet(output)
+    assert list(table.columns[:5]) == ["id", "time", "a", "b", "c"] and len(table) == 6
+
+
+@pytest.mark.parametrize("output", ["forecasts.pq", "forecasts", "forecasts.json"])
+def test_prediction_writer_refuses_a_name_that_is_neither_csv_nor_parquet(output):
+    """Such a name got a CSV file under it, after the whole prediction had run."""
+    with pytest.raises(ValueError, match=f"prediction_writer.output '{output}' names neither a .csv nor a .parquet"):
+        PredictionWriter(output)
+    assert PredictionWriter("forecasts.csv.gz").output == "forecasts.csv.gz"

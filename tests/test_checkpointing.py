@@ -63,3 +63,21 @@ def test_the_cli_writes_checkpoints_atomically_unless_given_plugins(tmp_path):
     cli = ForecastCLI(Forecaster, TimeSeriesDataModule, trainer_class=ForecastTrainer, args=config + plugin,
                       run=False, auto_configure_optimizers=False)  # fmt: skip
     assert type(cli.trainer.strategy.checkpoint_io) is TorchCheckpointIO
+
+
+def test_a_local_url_is_written_to_the_file_it_names(tmp_path, monkeypatch):
+    """``file:///runs/last.ckpt`` was taken for a relative path: written to ``./file:/runs/last.ckpt``."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "runs" / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"version": 1}, path.as_uri())
+    assert torch.load(path, weights_only=True) == {"version": 1}
+    assert sorted(name.name for name in tmp_path.iterdir()) == ["runs"]
+
+
+def test_a_folder_given_as_the_checkpoint_is_named_as_a_folder_with_the_files_in_it(tmp_path):
+    """A run's checkpoints folder was said not to exist."""
+    AtomicCheckpointIO().save_checkpoint({"version": 1}, tmp_path / "last.ckpt")
+    with pytest.raises(
+        FileNotFoundError, match=r"is a folder; give the path of a .ckpt file such as .*\['last.ckpt'\]"
+    ):
+        Forecaster.load(tmp_path)

@@ -3,7 +3,9 @@ import gzip
 import hashlib
 import http.server
 import json
+import os
 import socket
+import stat
 import threading
 from importlib import resources
 from pathlib import Path
@@ -267,3 +269,37 @@ def test_a_file_with_a_repeated_time_and_a_gap_is_stamped_by_row_as_the_literatu
     with pytest.warns(UserWarning, match="stamped every 10min"):
         data = TimeSeriesDataModule(source="weather", lookback=4, horizon=2)
     assert data.borders.tolist() == [[int(len(times) * 0.7), len(times) - int(len(times) * 0.2), len(times)]]
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_downloaded_files_get_the_permissions_of_any_new_file(server, monkeypatch, cache, umask_022):
+    """They were moved into place from ``tempfile``'s files, readable by their owner only (0600): the other
+    users of a shared ``FORECAST_DATA`` could not load the data set."""
+    _serve(server, monkeypatch, "ettm1", _ett_csv(20))
+    datasets.load("ettm1")
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in cache.iterdir()}
+    assert modes == {"ETTm1.csv": 0o644, "ETTm1.csv.sha256.json": 0o644}
+
+
+def test_a_hash_that_cannot_be_recorded_is_refused_by_name_and_leaves_no_part_file(cache, monkeypatch):
+    """In a read-only folder, a file put there by hand failed with a bare PermissionError of a temporary name."""
+    cache.mkdir()
+    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    replace = os.replace
+
+    def read_only(source, target):
+        if str(target).endswith(".sha256.json"):
+            raise PermissionError(13, "Permission denied", str(target))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(ForecastDataError, match=r"cannot record the sha256 of .*weather.csv .*Permission denied.*"
+                       r"load it once where .*cache is writable"):  # fmt: skip
+        datasets.load("weather")
+    assert sorted(path.name for path in cache.iterdir()) == ["weather.csv"]

@@ -1,3 +1,5 @@
+import json
+
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -245,3 +247,23 @@ def test_a_report_plotting_a_column_that_is_no_target_is_refused_before_it_write
     ):
         trainer.test(model, data, verbose=False)
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_metrics_json_is_standard_json_with_null_for_a_metric_without_value(tmp_path):
+    """A series flat in training has no MASE scale, so MASE has no value: it was written as ``NaN``, which
+    only Python's json reads (jq and JavaScript refuse the file); it is ``null``."""
+    y = np.r_[np.zeros(45), np.random.default_rng(0).integers(1, 4, 15)].astype(float)
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=60, freq="D"), "y": y})
+    data = TimeSeriesDataModule(frame, 7, 3, columns=Columns(["y"]))
+    model = Forecaster(7, 3, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[EvaluationReport(num_plots=0)])  # fmt: skip
+    with pytest.warns(UserWarning, match="do not change over the seasonal"):
+        trainer.test(model, data, verbose=False)
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    report = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=refuse)
+    assert report["metrics"]["mase"] is None and report["metrics"]["mase_orig"] is None
+    assert report["by_target"][0]["mase"] is None and report["metrics"]["mae"] > 0

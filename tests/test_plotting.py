@@ -74,3 +74,10 @@ def test_plots_name_what_the_table_lacks(forecasts):
         plot_error_by_horizon(pd.DataFrame({"units": ["scaled"], "target": ["all"], "step": [1], "mae": [0.1]}), "crps")
     with pytest.raises(ValueError, match=r"lacks the columns \['units'\].*metrics_by_horizon\.csv"):
         plot_error_by_horizon(pd.DataFrame({"target": ["all"], "step": [1], "mae": [0.1]}))
+
+
+def test_forecast_plot_takes_a_single_target_name_as_one_column(forecasts):
+    """``targets="x_qty"`` was read as the columns "x", "_", "q", ...: refused, naming each letter."""
+    forecasts = forecasts.assign(x_qty=1.0, x_qty_actual=2.0)
+    figure = plot_forecasts(forecasts, "x_qty", max_windows=1)
+    assert [ax.get_title().split(",")[0] for ax in figure.axes] == ["x_qty"]

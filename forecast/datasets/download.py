@@ -12,12 +12,12 @@ import hashlib
 import http.client
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -55,6 +55,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _part_file(path: Path) -> BinaryIO:
+    """A new, empty ``<name>.<random>.part`` file beside ``path``, open for writing, with the permissions of any
+    new file (those the umask leaves): ``tempfile`` makes its files readable by their owner only, so a data
+    set moved into place from one could not be read by the other users of a shared ``FORECAST_DATA``."""
+    return open(path.with_name(f"{path.name}.{uuid.uuid4().hex}.part"), "xb")
+
+
 def _record(path: Path) -> Path:
     return path.with_name(path.name + ".sha256.json")
 
@@ -76,11 +83,25 @@ def recorded_sha256(path: Path, sha256: str | None) -> str | None:
 
 
 def record(path: Path, url: str | None, sha256: str) -> None:
-    """Record ``path``'s hash beside it, atomically (several processes may load at once)."""
-    record = _record(path)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=record.name + ".", suffix=".part", delete=False) as file:
-        file.write(json.dumps({"url": url, "sha256": sha256}).encode())
-    os.replace(file.name, record)
+    """Record ``path``'s hash beside it, atomically (several processes may load at once).
+
+    Raises:
+        ForecastDataError: the record cannot be written (a read-only folder, say), naming the fix.
+    """
+    record, part = _record(path), None
+    try:
+        with _part_file(record) as part:
+            part.write(json.dumps({"url": url, "sha256": sha256}).encode())
+        os.replace(part.name, record)
+    except OSError as error:
+        raise ForecastDataError(
+            f"cannot record the sha256 of {path} in {record} ({error.strerror or error}), against which every "
+            f"later load checks it; load it once where {path.parent} is writable, or put the file into a folder "
+            "you can write and point FORECAST_DATA at it"
+        ) from None
+    finally:
+        if part is not None:  # moved into place, or left by a failed write
+            Path(part.name).unlink(missing_ok=True)
 
 
 def _mismatch(path: Path, url: str | None, expected: str, actual: str, fix: str) -> ForecastDataError:
@@ -112,7 +133,7 @@ def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]
     """
     _make_folder(path.parent)
     digest = hashlib.sha256()
-    part = tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".part", delete=False)
+    part = _part_file(path)
     try:
         with part, urllib.request.urlopen(url, timeout=60) as response:
             size = int(response.headers.get("Content-Length") or 0) or None
