@@ -114,8 +114,10 @@ def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
     Positions count steps of ``freq`` on the times' wall clock, so consecutive steps have consecutive
     positions (modulo the season) and the same time of the season always has the same position, in
     any series and at any date: the hour for hourly data, the quarter-hour of the day for 15-minute
-    data, a fixed numbering of the weekdays for daily data, the month for monthly data. On times with
-    a time zone the wall clock skips or repeats an hour at daylight-saving changes, and so do the positions.
+    data, a fixed numbering of the weekdays for daily data, the month for monthly data. Weekly data are
+    the exception: a year is 52 weeks and a day or two, so their positions (weeks since 1970, modulo 52) slide
+    about a day a year against the calendar, keeping consecutive steps consecutive. On times with a time zone
+    the wall clock skips or repeats an hour at daylight-saving changes, and so do the positions.
 
     Example:
         >>> season_positions(pd.date_range("2016-07-01 22:00", periods=4, freq="h"), "h")
