@@ -103,9 +103,11 @@ def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seas
     """Each series' in-sample seasonal-naive MAE per target on the scaled data: the scale of MASE.
 
     The mean of ``|y[t] - y[t - m]|`` over the training rows of each series (Hyndman and Koehler,
-    "Another look at measures of forecast accuracy", 2006, Section 3.4); NaN, no scale, for a series with
-    no more training rows than ``m``, or whose training targets do not change over ``m`` steps (a scale
-    of 0, which would make its MASE infinite); ``validate.check_naive_scale`` says which.
+    "Another look at measures of forecast accuracy", 2006, Section 3.4), over the pairs whose two values
+    were both in the data (``buffer.observed``): a repaired target (``nan_policy``) is no observation, and
+    a forward fill or zeros would shrink or swell the scale. NaN, no scale, for a series with no such
+    pair (no more training rows than ``m``), or whose training targets do not change over ``m`` steps (a
+    scale of 0, which would make its MASE infinite); ``validate.check_naive_scale`` says which.
 
     Shapes:
         train_rows: (N,) -> (N, C_out)
@@ -122,7 +124,11 @@ def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seas
     scales = []
     for offset, end in zip(buffer.offsets.tolist(), train_rows.tolist(), strict=True):
         train = buffer.values[offset : offset + end, :targets].double()  # -> (T, C_out)
-        scales.append((train[seasonal_period:] - train[:-seasonal_period]).abs().mean(0))  # -> (C_out,), NaN if empty
+        change = (train[seasonal_period:] - train[:-seasonal_period]).abs()  # -> (T - m, C_out)
+        if buffer.observed is not None:  # only pairs of values given, never a repaired one
+            given = buffer.observed[offset : offset + end]  # -> (T, C_out)
+            change = change.where(given[seasonal_period:] & given[:-seasonal_period], torch.nan)
+        scales.append(change.nanmean(0))  # -> (C_out,), NaN if no pair
     scale = torch.stack(scales)  # -> (N, C_out)
     # A flat history has no scale: 0 would make every error of its series an infinite (clamped: huge) MASE.
     return scale.where(scale > 0, torch.nan).float()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
+import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.preprocessing import StandardScaler
 
@@ -97,6 +98,33 @@ class Scaling:
     covariate_scaler: Callable[[], TransformerMixin] | None = StandardScaler
     per_series: bool = False
 
+    def __post_init__(self) -> None:
+        for key in ("scaler", "covariate_scaler"):
+            _check_factory(f"data.scaling.{key}", getattr(self, key))
+        if not isinstance(self.per_series, (bool, np.bool_)):  # "false" would be true
+            raise TypeError(f"data.scaling.per_series={self.per_series!r} is not a bool; give true or false")
+
+
+def _check_factory(key: str, scaler: Any) -> None:
+    """Refuse a scaler that is no factory of scalers: one scaler object (each series and fit needs a new one,
+    and it fails only at ``setup``, as "object is not callable"), or a class name as text.
+
+    Raises:
+        TypeError: naming the option ``key``, what was given, and what to give instead.
+    """
+    if scaler is None or callable(scaler):
+        return
+    if isinstance(scaler, str):
+        raise TypeError(
+            f"{key}={scaler!r} is text; give the class itself (from sklearn.preprocessing import StandardScaler), "
+            "or in a config file its class path (sklearn.preprocessing.StandardScaler)"
+        )
+    name = type(scaler).__name__
+    raise TypeError(
+        f"{key} is a {name} object, but a new scaler is made for each fit; give the class ({name}) or a function "
+        f"that makes one (functools.partial({name}, ...)), or null for no scaling"
+    )
+
 
 @dataclass(frozen=True)
 class Calendar:
@@ -117,6 +145,11 @@ class Calendar:
     encoding: CalendarEncoding = "cyclical"
 
     def __post_init__(self) -> None:
+        if isinstance(self.features, str):  # a string is a list of its letters
+            raise TypeError(
+                f"data.calendar.features={self.features!r} is one name, not a list of features; "
+                f"give [{self.features!r}]"
+            )
         check_choice("data.calendar.encoding", self.encoding, get_args(CalendarEncoding))
 
 

@@ -27,13 +27,14 @@ def find_future_rows(table: SeriesTable, roles: Roles) -> None:
     """Mark each series' trailing rows without any target as future-only rows (``table.observed``).
 
     Only with future covariates: such rows carry the covariates of the horizon after the data, which
-    a forecast beyond the data needs.
+    a forecast beyond the data needs. Only an empty (NaN) target is no target: an infinite one is a
+    bad value, which ``repair_missing`` refuses (or repairs) by its row, not a row of the future.
     """
     if not roles.future:
         return
     known = np.zeros(len(table.times), dtype=bool)
     for column in roles.targets:
-        known |= np.isfinite(table.values[column])
+        known |= ~np.isnan(table.values[column])
     for i, (start, end) in enumerate(zip(table.offsets[:-1], table.offsets[1:], strict=True)):
         segment = known[start:end]
         table.observed[i] = len(segment) - int(np.argmax(segment[::-1])) if segment.any() else 0
@@ -228,7 +229,8 @@ def check_naive_scale(
     A series without training rows (one that only tests, as ``DateSplit`` makes of a series that
     starts after ``test_start``) has no scale at any period: its scale is NaN, MASE leaves its windows
     out, and the warning names it. So does a series whose training targets do not change over the
-    period (all zero, say: an item not yet sold), whose scale would be 0. A series with training rows,
+    period (all zero, say: an item not yet sold), whose scale would be 0, or have no two values given
+    (not repaired) the period apart, which the scale is the mean over. A series with training rows,
     but too few for the period, is refused: the period or the split is to change.
 
     Args:
@@ -262,7 +264,7 @@ def check_naive_scale(
         more = f" and {flat.size - 10} more" if flat.size > 10 else ""
         _warn(
             f"series {[names[i] for i in flat[:10]]}{more} have training targets that do not change over the "
-            f"seasonal period (data.seasonal_period={seasonal_period}), so MASE has no scale for them: MASE leaves "
-            "them out; the other metrics count them",
+            f"seasonal period (data.seasonal_period={seasonal_period}), or no two values given (not repaired) that "
+            "far apart, so MASE has no scale for them: MASE leaves them out; the other metrics count them",
             share,
         )

@@ -51,3 +51,24 @@ def test_a_column_role_given_one_name_instead_of_a_list_is_refused(role):
     """A string is a sequence of letters: 'units' would be read as the columns 'u', 'n', 'i', 't', 's'."""
     with pytest.raises(TypeError, match=rf"data.columns.{role}='units' is one name, not a list.*give \['units'\]"):
         Columns(**{role: "units"})
+
+
+def test_calendar_features_given_one_name_instead_of_a_list_are_refused():
+    """A string is a sequence of letters: 'hour' was read as the features 'h', 'o', 'u', 'r'."""
+    with pytest.raises(TypeError, match=r"data.calendar.features='hour' is one name, not a list.*give \['hour'\]"):
+        Calendar("hour")
+
+
+def test_a_scaler_object_or_name_instead_of_a_factory_is_refused_naming_the_option():
+    """One scaler object cannot be fitted anew per series and part; it failed at setup as 'not callable'."""
+    from sklearn.preprocessing import MinMaxScaler
+
+    with pytest.raises(
+        TypeError, match=r"data.scaling.scaler is a MinMaxScaler object.*give the class \(MinMaxScaler\)"
+    ):
+        Scaling(scaler=MinMaxScaler())
+    with pytest.raises(TypeError, match=r"data.scaling.covariate_scaler='MinMaxScaler' is text; give the class"):
+        Scaling(covariate_scaler="MinMaxScaler")
+    with pytest.raises(TypeError, match=r"data.scaling.per_series='false' is not a bool"):
+        Scaling(per_series="false")  # text that would be true
+    assert Scaling(scaler=MinMaxScaler, covariate_scaler=None, per_series=True).scaler is MinMaxScaler

@@ -443,3 +443,16 @@ def test_series_of_a_parquet_file_with_integer_ids_are_picked_by_their_text(tmp_
     data = make_long(str(tmp_path / "long.parquet"), series=["30", "10"])
     assert data.series_names == ["10", "30"]
     assert len(data.table.values["y"]) == (long_frame["id"] != "B").sum()
+
+
+def test_an_infinite_last_target_beside_future_covariates_is_refused_by_its_row():
+    """Only an empty target makes a trailing row one of the future covariates after the data; an infinite
+    one is a bad value (it was taken for a future row and left out unsaid)."""
+    times = pd.date_range("2024-01-01", periods=40, freq="h")
+    frame = pd.concat(
+        [pd.DataFrame({"id": name, "time": times, "y": np.arange(40.0), "price": np.arange(40.0)}) for name in "ab"],
+        ignore_index=True,
+    )
+    frame.loc[39, "y"] = np.inf
+    with pytest.raises(ForecastDataError, match=r"value inf at column 'y', series 'a', row 39"):
+        make(frame, columns=Columns(targets=["y"], future_covariates=["price"])).setup("fit")

@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,12 +82,17 @@ def long_series(lengths: list[int], shifts: list[int]) -> pd.DataFrame:
     return frame.assign(x=-frame["y"])
 
 
+def train_share(fractions) -> float:
+    """The share of training rows, 1 - val - test reckoned on the fractions as written (1 - 0.05 - 0.05 is
+    0.9, where float subtraction gives 0.8999999999999999)."""
+    return float(1 - sum(Fraction(repr(fraction)) for fraction in fractions))
+
+
 def expected_windows(lengths, fractions, part, lookback, horizon, stride):
     """(series, first target row) of every window, enumerated one by one."""
-    val, test = fractions
     windows = []
     for i, rows in enumerate(lengths):
-        val_start, test_start = int(rows * (1 - val - test)), rows - int(rows * test)
+        val_start, test_start = int(rows * train_share(fractions)), rows - int(rows * fractions[1])
         start, end = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, rows)}[part]
         time = max(start, lookback)
         while time + horizon <= end:
@@ -98,7 +105,8 @@ def expected_windows(lengths, fractions, part, lookback, horizon, stride):
 @given(data=st.data())
 def test_windows_are_exact_slices_within_series_and_parts(data):
     lookback, horizon = data.draw(st.integers(1, 8), "lookback"), data.draw(st.integers(1, 6), "horizon")
-    lengths = data.draw(st.lists(st.integers(lookback + horizon, 70), min_size=1, max_size=4), "lengths")
+    # At least 7 rows: at least 2 training rows (fractions leave 30% or more), so the scaler has a spread to learn.
+    lengths = data.draw(st.lists(st.integers(max(lookback + horizon, 7), 70), min_size=1, max_size=4), "lengths")
     shifts = data.draw(st.lists(st.integers(0, 30), min_size=len(lengths), max_size=len(lengths)), "shifts")
     fractions = data.draw(st.tuples(st.floats(0.05, 0.35), st.floats(0.05, 0.35)), "fractions")
     stride, scaled = data.draw(st.integers(1, 4), "stride"), data.draw(st.booleans(), "scaled")
@@ -110,7 +118,7 @@ def test_windows_are_exact_slices_within_series_and_parts(data):
     )  # fmt: skip
     module.setup("predict")
     source = {f"s{i}": 1000.0 * i + np.arange(rows) for i, rows in enumerate(lengths)}
-    train_rows = np.concatenate([y[: int(len(y) * (1 - sum(fractions)))] for y in source.values()])
+    train_rows = np.concatenate([y[: int(len(y) * train_share(fractions))] for y in source.values()])
     mean, std = (train_rows.mean(), train_rows.std()) if scaled else (0.0, 1.0)
     targets_of = {}
     for part in ("train", "val", "test"):
@@ -201,3 +209,45 @@ def test_index_of_inverts_locate(long_frame):
     dataset = module.dataset("test")
     index = np.arange(len(dataset))
     np.testing.assert_array_equal(dataset.index_of(*dataset.locate(index)), index)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_future_covariates_and_statics_are_those_of_each_windows_own_rows_and_series(data):
+    """Every window's future covariates are its horizon's rows (for predict: the rows given after the data),
+    and its static features its own series', over series of different lengths and starts, strides and batches."""
+    lookback, horizon = data.draw(st.integers(1, 6), "lookback"), data.draw(st.integers(1, 4), "horizon")
+    lengths = data.draw(st.lists(st.integers(lookback + horizon + 4, 40), min_size=1, max_size=4), "lengths")
+    shifts = data.draw(st.lists(st.integers(0, 9), min_size=len(lengths), max_size=len(lengths)), "shifts")
+    strides = data.draw(st.tuples(st.integers(1, 3), st.integers(1, 3)), "strides")
+    parts = []
+    for i, (rows, shift) in enumerate(zip(lengths, shifts, strict=True)):
+        times = pd.date_range("2020-01-01", periods=rows + horizon, freq="D") + pd.Timedelta(days=shift)
+        y = np.r_[1000.0 * i + np.arange(rows), np.full(horizon, np.nan)]  # then the future-only rows
+        parts.append(pd.DataFrame({"id": f"s{i}", "time": times, "y": y, "f": -1000.0 * i - np.arange(rows + horizon)}))
+    frame = pd.concat(parts, ignore_index=True).sort_values("time", kind="stable", ignore_index=True)
+    frame = frame.assign(size=frame["id"].str[1:].astype(float) ** 2, kind=frame["id"].map(lambda s: "zyxw"[int(s[1])]))
+    module = TimeSeriesDataModule(
+        frame, lookback, horizon, split=FractionSplit(0.2, 0.2), train_stride=strides[0], eval_stride=strides[1],
+        columns=Columns(targets=["y"], future_covariates=["f"], static_covariates=["size", "kind"]),
+        scaling=Scaling(scaler=None, covariate_scaler=None), batch_size=data.draw(st.integers(1, 5), "batch_size"),
+    )  # fmt: skip
+    module.setup("predict")
+    kinds = sorted({"zyxw"[i] for i in range(len(lengths))})
+    for part in ("train", "val", "test", "predict"):
+        if part != "predict" and not module._windows(part, check=False).counts.sum():
+            continue
+        for batch in module._loader(part):
+            for k, (series, time) in enumerate(zip(batch.series.tolist(), batch.time.tolist(), strict=True)):
+                i = int(module.series_names[series][1:])
+                rows = np.arange(time, time + horizon)
+                np.testing.assert_array_equal(batch.future[k, :, 0].numpy(), -1000.0 * i - rows)
+                np.testing.assert_array_equal(
+                    batch.past[k, :, 0].numpy(), 1000.0 * i + np.arange(time - lookback, time)
+                )
+                if part == "predict":
+                    assert time == lengths[i]
+                else:
+                    np.testing.assert_array_equal(batch.target[k, :, 0].numpy(), 1000.0 * i + rows)
+                assert batch.static[k, 1].item() == kinds.index("zyxw"[i])
+                assert batch.static[k, 0].item() == i**2
