@@ -44,8 +44,8 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
     if not lasts:
         raise FileNotFoundError(
             f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt (backtest refits and "
-            "tune trials do not count); run `fit` first with the same trainer.default_root_dir, or give a "
-            "checkpoint path"
+            "tune trials do not count); run `fit` first with the same trainer.default_root_dir (and "
+            "checkpoint.save_last true, the default), or give a checkpoint path"
         )
     last = lasts[-1]
     callbacks = read_checkpoint(last, Forecaster).get("callbacks", {})
@@ -61,12 +61,15 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
 
 
 def _best_candidates(recorded: Path, last: Path) -> list[Path]:
-    """Where the best file that ``last``'s run recorded may be: as recorded, beside ``last`` (a run folder
-    moved since), or in the same place of a sibling run folder (a resumed fit's best from the run before)."""
-    places = [recorded, last.parent / recorded.name]
+    """Where the best file that ``last``'s run recorded may be: beside ``last``, in the same place of a
+    sibling run folder (a resumed fit's best from the run before), or as recorded.
+
+    The places under ``last``'s root come first: a run folder copied to another root records the
+    original's path, whose file may since have been replaced by another run's; the copy's is this run's."""
+    places = [last.parent / recorded.name]
     if len(recorded.parents) > 2:
         places.append(last.parents[2] / recorded.parents[1].name / recorded.parent.name / recorded.name)
-    return places
+    return [*places, recorded]
 
 
 def _run_checkpoints(root: Path) -> list[Path]:
@@ -79,6 +82,26 @@ def _run_checkpoints(root: Path) -> list[Path]:
         if REFITS_DIRECTORY not in parts and not trial:
             found.append(path)
     return found
+
+
+def _check_checkpoint_exists(ckpt_path: str | None, root: str | Path) -> None:
+    """Refuse a local ``--ckpt_path`` that names no file, before the data and the model are built.
+
+    Lightning would find that out only after setting up the data (with a message that names neither
+    the flag nor ``best``/``last``). Remote paths (``s3://...``) and Lightning's other keywords
+    (``hpc``, ``registry``) are left to Lightning.
+
+    Raises:
+        FileNotFoundError: naming the flag, the path and the fix.
+    """
+    path = str(ckpt_path or "")
+    if not path or "://" in path or path == "hpc" or path.startswith("registry"):
+        return
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt_path!r} names no checkpoint file (looked in {os.getcwd()!r}); give the path of a .ckpt "
+            f"file, or `best` / `last` for the newest run under trainer.default_root_dir ({str(root)!r})"
+        )
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -149,7 +172,8 @@ class ForecastCLI(LightningCLI):
         ``trainer.default_root_dir``) here, to be read as a path given would be. A damaged file, or
         one naming a class outside a part's base, is refused here with a ValueError naming it, before
         anything is built; so is a file trained on windows of another lookback or horizon than
-        ``data.lookback`` and ``data.horizon`` (its weights would not fit). ``predict`` reads all of
+        ``data.lookback`` and ``data.horizon`` (its weights would not fit), and a path that names no
+        file, with a FileNotFoundError. ``predict`` reads all of
         its data as history (``HistorySplit``), whatever ``data.split`` says: the split is for fitting
         and evaluating, and the forecast starts after each series' last row.
         """
@@ -160,6 +184,7 @@ class ForecastCLI(LightningCLI):
         config = self.config[subcommand]
         root = config.get("trainer.default_root_dir") or os.getcwd()  # the trainer's default
         ckpt_path = config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), root)
+        _check_checkpoint_exists(ckpt_path, root)
         if ckpt_path and Path(ckpt_path).is_file():
             trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
             differing = [key for key in ("lookback", "horizon") if trained.get(key) != config.get(f"data.{key}")]

@@ -14,6 +14,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["to_spec", "to_record", "from_spec", "check_spec", "hint_bases", "imported"]
 
 
@@ -28,15 +30,21 @@ def _path(value: Any) -> str:
 def to_spec(value: Any) -> Any:
     """``value`` as plain data (None, numbers, strings, lists, dicts) that rebuilds it.
 
+    NumPy scalars and arrays become Python numbers and lists: ``torch.load(weights_only=True)``
+    refuses NumPy objects, so a checkpoint holding one (``lr=np.float64(1e-3)``, a float subclass)
+    would not load.
+
     Raises:
         TypeError: ``value`` is a lambda or local function, a partial with positional arguments, or
-            an object whose constructor arguments are not all attributes of it.
+            an object whose constructor arguments are unknown or not all attributes of it.
 
     Example:
         >>> import functools, torch
         >>> to_spec(functools.partial(torch.optim.Adam, lr=0.01))
         {'class_path': 'torch.optim.adam.Adam', 'init_args': {'lr': 0.01}}
     """
+    if isinstance(value, (np.generic, np.ndarray)):  # np.float64 is a float, but no plain data to weights_only
+        return to_spec(value.tolist())
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, Path):
@@ -51,7 +59,7 @@ def to_spec(value: Any) -> Any:
         return {"class_path": _path(value.func), "init_args": to_spec(value.keywords)}
     if inspect.isclass(value) or inspect.isfunction(value):
         return {"class_path": _path(value)}
-    names = [name for name in inspect.signature(type(value)).parameters if name not in ("args", "kwargs")]
+    names = [name for name in _init_parameters(type(value)) if name not in ("args", "kwargs")]
     missing = [name for name in names if not hasattr(value, name)]
     if missing:
         raise TypeError(
@@ -59,6 +67,22 @@ def to_spec(value: Any) -> Any:
             "recorded in a checkpoint; pass a functools.partial of the class instead"
         )
     return {"class_path": _path(type(value)), "init_args": {name: to_spec(getattr(value, name)) for name in names}}
+
+
+def _init_parameters(cls: type) -> list[str]:
+    """The names of ``cls``'s constructor parameters.
+
+    Raises:
+        TypeError: ``cls`` has no signature to read (a built-in type such as ``datetime.date`` or
+            ``set``), so an instance cannot be recorded as a spec; ``inspect`` raises ValueError there.
+    """
+    try:
+        return list(inspect.signature(cls).parameters)
+    except ValueError:
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__} cannot be recorded in a checkpoint: its constructor's arguments "
+            "are unknown; give plain values (numbers, strings, lists, dicts) or a class or functools.partial of one"
+        ) from None
 
 
 def to_record(value: Any) -> Any:

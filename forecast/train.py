@@ -5,6 +5,7 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
+from lightning.pytorch.callbacks import Callback
 
 from .callbacks import FiniteLossCheck, ResumableModelCheckpoint
 from .checkpointing import AtomicCheckpointIO
@@ -58,7 +59,14 @@ def fit(
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
     options = dict(trainer or {})
     checkpoint = ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
-    options["callbacks"] = [FiniteLossCheck(), checkpoint, *options.get("callbacks", [])]
+    options["callbacks"] = [FiniteLossCheck(), checkpoint, *_callback_list(options.get("callbacks"))]
     options.setdefault("plugins", [AtomicCheckpointIO()])
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(checkpoint.best_model_path or checkpoint.last_model_path)
+
+
+def _callback_list(callbacks: list[Callback] | Callback | None) -> list[Callback]:
+    """``trainer["callbacks"]`` as a list: ``lightning.Trainer`` takes a list, one callback or ``None``."""
+    if callbacks is None:
+        return []
+    return [callbacks] if isinstance(callbacks, Callback) else list(callbacks)

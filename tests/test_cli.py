@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -324,3 +325,31 @@ def test_test_refuses_a_checkpoint_file_it_cannot_trust(fitted, tmp_path, damage
         main(args)
     assert str(refused.value).startswith(str(path))
     assert not Path(f"{path}.ran").exists()
+
+
+def test_best_of_a_run_directory_copied_to_another_root_is_the_copys_file(fitted, tmp_path):
+    # The copy's checkpoints record the original's paths; the original's files may since be another run's.
+    root, _, _, _ = fitted
+    copy = tmp_path / "copied"
+    shutil.copytree(root / "lightning_logs", copy / "lightning_logs")  # keeps the files' times
+    best = Path(resolve_checkpoint("best", copy))
+    assert best.is_relative_to(copy) and best.name != "last.ckpt"
+    assert best.name == Path(resolve_checkpoint("best", root)).name
+
+
+def test_a_checkpoint_path_that_names_no_file_is_refused_naming_the_flag_before_anything_is_built(
+    wide_csv, tmp_path, tiny_cli
+):
+    args = ["test", "--config", str(ROOT / "configs/quickstart.yaml"), *tiny_cli(wide_csv, tmp_path),
+            "--ckpt_path", "bestt"]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match=r"ckpt_path='bestt' names no checkpoint file.*`best` / `last`"):
+        main(args)
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_best_without_a_last_checkpoint_names_the_save_last_setting(tmp_path):
+    # A fit with --checkpoint.save_last false leaves best files that `best` cannot tell apart by run.
+    (tmp_path / "lightning_logs/version_0/checkpoints").mkdir(parents=True)
+    (tmp_path / "lightning_logs/version_0/checkpoints/epoch=0-step=6.ckpt").touch()
+    with pytest.raises(FileNotFoundError, match="checkpoint.save_last true"):
+        resolve_checkpoint("best", tmp_path)

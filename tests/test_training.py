@@ -1,5 +1,7 @@
 """Training through the real CLI: same-seed reruns, the NaN stop, exact resume."""
 
+import datetime
+import functools
 import os
 import signal
 import subprocess
@@ -10,9 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 
+import forecast
+from forecast import TimeSeriesDataModule
 from forecast.cli import main, resolve_checkpoint
+from forecast.data import DateSplit
 from forecast.datasets import load
+from forecast.nn import GRUEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,3 +175,35 @@ def test_fit_in_bf16_mixed_precision_trains_every_encoder(encoder, wide_csv, tmp
     assert trainer.precision == "bf16-mixed" and type(trainer.model.encoder).__name__ == name
     losses = pd.read_csv(tmp_path / "lightning_logs/version_0/metrics.csv")["val/loss"].dropna()
     assert len(losses) == 1 and np.isfinite(losses).all()
+
+
+def forecast_fit_in_python(frame: pd.DataFrame, root: Path, **options) -> "forecast.Forecaster":
+    """``forecast.fit`` of one quick epoch of a tiny GRU on ``frame``, logging nothing, into ``root``."""
+    trainer = {"max_epochs": 1, "limit_train_batches": 2, "enable_progress_bar": False, "logger": False,
+               "enable_model_summary": False, "default_root_dir": str(root)} | options.pop("trainer", {})  # fmt: skip
+    model = {"encoder": functools.partial(GRUEncoder, hidden_size=8)} | options.pop("model", {})
+    return forecast.fit(frame, lookback=24, horizon=6, trainer=trainer, model=model, **options)
+
+
+@pytest.mark.parametrize("callbacks", [None, EarlyStopping("val/loss")], ids=["none", "one"])
+def test_forecast_fit_takes_the_callbacks_a_trainer_takes(callbacks, wide_frame, tmp_path):
+    # lightning.Trainer takes a list of callbacks, one callback or None.
+    model = forecast_fit_in_python(wide_frame, tmp_path, trainer={"callbacks": callbacks})
+    assert isinstance(model, forecast.Forecaster)
+
+
+def test_forecast_fit_records_numpy_values_as_plain_numbers(wide_frame, tmp_path):
+    # A sweep over np.linspace gives NumPy floats; torch.load(weights_only=True) refuses NumPy objects.
+    (dropout,) = np.linspace(0.2, 0.2, 1)
+    encoder = functools.partial(GRUEncoder, hidden_size=8, num_layers=2, dropout=dropout)
+    model = forecast_fit_in_python(wide_frame, tmp_path, model={"encoder": encoder})
+    recorded = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=True)["hyper_parameters"]["encoder"]
+    assert recorded["init_args"]["dropout"] == 0.2 and type(recorded["init_args"]["dropout"]) is float
+    assert isinstance(model, forecast.Forecaster)  # loaded from that file
+
+
+def test_a_data_module_records_a_split_of_datetimes(wide_frame):
+    # What cannot be a spec is recorded by its repr (forecast.specs.to_record), built-in types too.
+    split = DateSplit(val_start=datetime.datetime(2024, 1, 6), test_start=datetime.datetime(2024, 1, 8))
+    data = TimeSeriesDataModule(wide_frame, lookback=24, horizon=6, split=split)
+    assert data.hparams["split"] == repr(split)
