@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
@@ -504,7 +505,25 @@ class Forecaster(L.LightningModule):
         if not any(parameter.requires_grad for parameter in self.parameters()):
             return None  # a parameter-free baseline: fit only records the data state and checkpoints
         optimizer = self.optimizer(self.parameters())
+        for group in optimizer.param_groups:
+            group.update(_python_numbers(group))
         if self.lr_scheduler is None:
             return optimizer
         scheduler = self.lr_scheduler(optimizer)
+        vars(scheduler).update(_python_numbers(vars(scheduler)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **self.lr_scheduler_config}}
+
+
+def _python_numbers(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (an optimizer's parameter group, a scheduler's attributes) with NumPy numbers as Python ones,
+    in lists and tuples too: given ``lr=np.float64(1e-3)`` (a grid from ``np.linspace``), the checkpoint's
+    optimizer state would hold NumPy objects, which ``torch.load(weights_only=True)`` refuses to load."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if type(value) in (list, tuple):  # betas=(np.float64(0.9), 0.999)
+            return type(value)(plain(item) for item in value)
+        return value
+
+    return {key: plain(value) for key, value in settings.items() if key != "params"}

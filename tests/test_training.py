@@ -207,3 +207,13 @@ def test_a_data_module_records_a_split_of_datetimes(wide_frame):
     split = DateSplit(val_start=datetime.datetime(2024, 1, 6), test_start=datetime.datetime(2024, 1, 8))
     data = TimeSeriesDataModule(wide_frame, lookback=24, horizon=6, split=split)
     assert data.hparams["split"] == repr(split)
+
+
+def test_forecast_fit_with_numpy_optimizer_settings_writes_checkpoints_that_load(wide_frame, tmp_path):
+    """A learning rate from a NumPy grid (np.float64, a float) stayed NumPy in the optimizer's state, which a
+    checkpoint load with weights_only refuses: fit failed to load its own best checkpoint, called damaged."""
+    learning_rates = np.linspace(1e-3, 1e-2, 3)
+    optimizer = functools.partial(torch.optim.Adam, lr=learning_rates[0], betas=(np.float64(0.9), 0.999))
+    scheduler = functools.partial(torch.optim.lr_scheduler.ExponentialLR, gamma=np.float64(0.9))
+    model = forecast_fit_in_python(wide_frame, tmp_path, model={"optimizer": optimizer, "lr_scheduler": scheduler})
+    assert isinstance(model, forecast.Forecaster)
