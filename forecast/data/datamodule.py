@@ -1,5 +1,6 @@
 """TimeSeriesDataModule: a pandas frame in (wide or long, many series), windows of scaled float32 series out."""
 
+import numbers
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -90,6 +91,12 @@ class TimeSeriesDataModule(L.LightningDataModule):
             share of the series of long data (see ``forecast.data.sharding``), from ``setup`` on
             (``drop_short`` leaves the short series out before they are shared out); ``none``: every
             process holds all series.
+
+    Raises:
+        TypeError: a count (``lookback``, ``horizon``, a stride, a batch size) is no whole number, or
+            ``columns``, ``calendar`` or ``scaling`` is no ``Columns``, ``Calendar`` or ``Scaling``.
+        ValueError: a count below 1, or an option outside its choices.
+        ForecastDataError: the data cannot be read as the options say (naming the column, series and row).
     """
 
     def __init__(
@@ -121,8 +128,22 @@ class TimeSeriesDataModule(L.LightningDataModule):
         counts["batch_size"] = batch_size
         if batch_channels is not None:
             counts["batch_channels"] = batch_channels
+        fractional = [name for name, count in counts.items() if not isinstance(count, numbers.Integral)]
+        if fractional:  # 10.5 steps would be cut somewhere, silently
+            name = fractional[0]
+            raise TypeError(f"data.{name}={counts[name]!r} must be a whole number; give an int")
         if min(counts.values()) < 1:
             raise ValueError(f"lookback, horizon, strides, seasonal_period and batch sizes must be >= 1; got {counts}")
+        for key, value, group in (
+            ("columns", columns, Columns),
+            ("calendar", calendar, Calendar),
+            ("scaling", scaling, Scaling),
+        ):
+            if not isinstance(value, group):  # a dict failed later as "'dict' object has no attribute ..."
+                raise TypeError(
+                    f"data.{key} is a {type(value).__name__}; give forecast.{group.__name__}(...) (a config file's "
+                    f"data.{key} mapping is read into one)"
+                )
         check_choice("data.sampling", sampling, SAMPLING)
         check_choice("data.nan_policy", nan_policy, get_args(NanPolicy))
         check_choice("data.shard", shard, get_args(Shard))

@@ -342,3 +342,18 @@ def test_options_of_a_few_values_are_refused_by_name_when_misspelt(wide_frame, o
     """The CLI checks these choices from the type hints; the Python API checks them too, at construction."""
     with pytest.raises(ValueError, match=message):
         TimeSeriesDataModule(wide_frame, 8, 4, **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lookback": 10.5}, r"data.lookback=10.5 must be a whole number"),
+        ({"columns": {"targets": ["a"]}}, r"data.columns is a dict; give forecast.Columns\(...\)"),
+        ({"scaling": {"per_series": True}}, r"data.scaling is a dict; give forecast.Scaling\(...\)"),
+    ],
+)
+def test_options_of_the_wrong_type_are_refused_naming_the_option(wide_frame, options, message):
+    """A fractional lookback was taken (and cut somewhere); a dict for a group failed later with
+    "'dict' object has no attribute 'id_column'"."""
+    with pytest.raises(TypeError, match=message):
+        TimeSeriesDataModule(wide_frame, **({"lookback": 10, "horizon": 5} | options))
