@@ -244,4 +244,9 @@ def main(args: list[str] | None = None, *, run: bool = True, trainer_defaults: d
         trainer_defaults=trainer_defaults,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
+        parser_kwargs={
+            "prog": "python -m forecast",
+            "description": "Recurrent time series forecasting: fit, validate, test, predict and backtest a config "
+            "(`python -m forecast tune --help`: an Optuna study of its settings).",
+        },
     )

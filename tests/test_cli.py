@@ -353,3 +353,9 @@ def test_best_without_a_last_checkpoint_names_the_save_last_setting(tmp_path):
     (tmp_path / "lightning_logs/version_0/checkpoints/epoch=0-step=6.ckpt").touch()
     with pytest.raises(FileNotFoundError, match="checkpoint.save_last true"):
         resolve_checkpoint("best", tmp_path)
+
+
+def test_the_help_names_tune_which_the_lightning_cli_does_not_list(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "python -m forecast tune --help" in capsys.readouterr().out
