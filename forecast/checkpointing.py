@@ -7,6 +7,7 @@ parts a model takes.
 
 import inspect
 import os
+import re
 import typing
 import uuid
 import zipfile
@@ -162,6 +163,13 @@ def _load(path: Path, map_location: str | torch.device) -> Any:
                 raise ValueError(f"{damaged} fails its checksum")
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # a damaged file fails in any of a dozen ways deep in the unpickler
+        unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        if unsupported:  # whole, but holding an object (a callback's state, say) that only code could rebuild
+            raise ValueError(
+                f"{path} is not a forecast checkpoint that loads without running code from it: it holds a "
+                f"{unsupported[1]} object, which only running code could rebuild; keep plain numbers, text, lists "
+                "and tensors in what a checkpoint saves (a callback's state, an optimizer's settings)"
+            ) from None
         detail = str(error).split(". ")[0][:160]  # torch's advice to drop weights_only is not for users
         raise ValueError(
             f"{path} is not a forecast checkpoint that loads without running code from it: it is truncated, "

@@ -81,3 +81,18 @@ def test_a_folder_given_as_the_checkpoint_is_named_as_a_folder_with_the_files_in
         FileNotFoundError, match=r"is a folder; give the path of a .ckpt file such as .*\['last.ckpt'\]"
     ):
         Forecaster.load(tmp_path)
+
+
+def test_a_checkpoint_holding_an_object_only_code_rebuilds_is_named_so_not_damaged(tmp_path):
+    """A whole file whose state holds a NumPy number (a callback's, say) was said to be truncated or damaged."""
+    import numpy as np
+
+    from forecast.checkpointing import read_checkpoint
+
+    path = tmp_path / "numpy.ckpt"
+    torch.save({"callbacks": {"mine": {"best": np.float64(0.5)}}}, path)
+    with pytest.raises(
+        ValueError, match=r"it holds a numpy\S* object, which only running code could rebuild"
+    ) as refused:
+        read_checkpoint(path, Forecaster)
+    assert "damaged" not in str(refused.value)
