@@ -6,7 +6,8 @@ above all, varies less from run to run. ``combine`` writes the members' weights 
 one checkpoint that loads, tests and predicts like any other: ``Forecaster.load(path).predict(frame)``,
 ``python -m forecast test --ckpt_path path`` (and ``validate``, ``predict``, the exports). The members
 must share the data's settings and fitted scalers (the same data, split and horizon; the lookback and
-how training batched them may differ) and a point loss; their models may differ in anything else. The
+how training batched them may differ) and a point loss; none may be an ensemble already or have fallen back to a
+naive forecast (``naive_comparison.fallback``); their models may differ in anything else. The
 ensemble reads windows of its longest member's lookback, and each member the last steps of them that its
 own lookback spans. An ensemble is not trained further.
 
