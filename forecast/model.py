@@ -29,7 +29,7 @@ from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
-from .predict import forecast_table, history_module, with_frame_ids
+from .predict import forecast_table, history_module
 from .specs import to_spec
 
 __all__ = ["Forecaster"]
@@ -496,10 +496,9 @@ class Forecaster(L.LightningModule):
         stacked = {key: torch.cat([output[key] for output in outputs]).cpu().numpy() for key in outputs[0]}
         steps = slice(0, horizon or trained)
         quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None
-        table = forecast_table(
+        return forecast_table(
             data, stacked["forecast"][:, steps], stacked["series"], stacked["time"], quantiles, self.loss.levels
         )
-        return with_frame_ids(table, frame, data.columns.id_column)
 
     def configure_optimizers(self):
         if not any(parameter.requires_grad for parameter in self.parameters()):

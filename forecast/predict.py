@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import TransformerMixin
 
 from .data import TimeSeriesDataModule
-from .data.frames import SeriesTable, id_names
+from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
@@ -54,7 +54,8 @@ def forecast_table(
     quantiles: np.ndarray | None = None,
     levels: tuple[float, ...] = (),
 ) -> pd.DataFrame:
-    """The long table: ``id``, ``time``, one column per target, then ``{target}_q{level}`` per level.
+    """The long table: ``id`` (the frame's own ids, of their type: a forecast joins back onto its history and
+    fits a schema declared from it), ``time``, one column per target, then ``{target}_q{level}`` per level.
 
     Shapes:
         forecast: (N, H, C_out), series: (N,), time: (N,) first forecast row, quantiles: (N, H, C_out, Q)
@@ -65,25 +66,8 @@ def forecast_table(
         values = np.concatenate([forecast, quantiles.reshape(windows, horizon, -1)], axis=-1)
         columns = forecast_columns(data.targets, levels)
     table = pd.DataFrame(values.reshape(windows * horizon, -1), columns=columns)
-    table.insert(0, "id", np.asarray(data.series_names, dtype=object)[np.repeat(series, horizon)])
+    table.insert(0, "id", data.table.ids.take(np.repeat(series, horizon)))  # the frame's ids, of their type
     table.insert(1, "time", _times(data, series, time, horizon))
-    return table
-
-
-def with_frame_ids(table: pd.DataFrame, frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
-    """``table`` with its ``id`` column holding ``frame``'s own ids (integers stay integers, times stay times)
-    in place of the series names (``id_names``) the data layer reads them as, so that a forecast joins back
-    onto its history and fits a schema declared from it. A frame without ``id_column`` (wide: one series)
-    keeps the name the data module gave its series.
-    """
-    if id_column in frame.columns:
-        ids = frame[id_column]
-    elif id_column in frame.index.names:
-        ids = frame.index.get_level_values(id_column)
-    else:
-        return table
-    uniques = pd.Index(pd.unique(ids))
-    table["id"] = uniques[pd.Index(id_names(uniques)).get_indexer(table["id"])]
     return table
 
 

@@ -62,3 +62,15 @@ def test_prediction_writer_refuses_a_name_that_is_neither_csv_nor_parquet(output
     with pytest.raises(ValueError, match=f"prediction_writer.output '{output}' names neither a .csv nor a .parquet"):
         PredictionWriter(output)
     assert PredictionWriter("forecasts.csv.gz").output == "forecasts.csv.gz"
+
+
+def test_prediction_writer_keeps_the_type_of_the_ids(tmp_path, tiny_cli):
+    """Integer ids came back as text ("7"), so a Parquet table of forecasts did not join onto its history."""
+    times = pd.date_range("2024-01-01", periods=60, freq="h")
+    frame = pd.concat([pd.DataFrame({"id": i, "time": times, "y": np.sin(np.arange(60) / (i + 1))}) for i in (7, 3)])
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    output = tmp_path / "forecasts.parquet"
+    tiny = [*tiny_cli(tmp_path / "long.csv", tmp_path), "--trainer.logger", "false"]
+    main(["predict", "--config", str(QUANTILE_CONFIG), *tiny, "--prediction_writer.output", str(output)])
+    table = pd.read_parquet(output)
+    assert table["id"].dtype == np.int64 and table["id"].tolist() == [7] * 6 + [3] * 6

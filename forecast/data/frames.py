@@ -54,6 +54,8 @@ class SeriesTable:
 
     Args:
         names: the series' ids as strings, in order of first appearance; ``["0"]`` for a wide frame.
+        ids: the series' ids as given (integers stay integers, times stay times), in the order of ``names``;
+            a wide frame's one series: its name.
         offsets: series ``i`` is rows ``[offsets[i], offsets[i + 1])``, shape (N + 1,).
         times: the time of every row, shape (rows,).
         values: every dynamic column as float64, shape (rows,) each.
@@ -67,6 +69,7 @@ class SeriesTable:
     """
 
     names: list[str]
+    ids: pd.Index
     offsets: np.ndarray
     times: pd.DatetimeIndex
     values: dict[str, np.ndarray]
@@ -96,6 +99,7 @@ class SeriesTable:
         return replace(
             self,
             names=[name for name, kept in zip(self.names, keep, strict=True) if kept],
+            ids=self.ids[keep],
             offsets=np.concatenate([[0], np.cumsum(self.lengths[keep])]),
             times=self.times[rows],
             values={column: values[rows] for column, values in self.values.items()},
@@ -339,17 +343,18 @@ def to_table(
                 f"the long frame has an {id_column!r} column but no {time_column!r} column; "
                 f"name its time column with data.columns.time_column"
             )
-        names, offsets, order = _group_by_series(frame[id_column], rows)
+        ids, offsets, order = _group_by_series(frame[id_column], rows)
         times = _as_times(frame[time_column], time_column, rows)
     else:
         if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
             frame = frame.set_index(time_column)
-        names, offsets, order = ["0"], np.array([0, len(frame)]), None
+        ids, offsets, order = pd.Index(["0"]), np.array([0, len(frame)]), None
         times = _as_times(pd.Series(frame.index), time_column if frame.index.name is None else frame.index.name, rows)
     if order is not None:
         times = times[order]
     table = SeriesTable(
-        names=names,
+        names=id_names(ids),
+        ids=ids,
         offsets=offsets,
         times=times,
         values={column: _numeric(frame[column], column, order, rows) for column in roles.dynamic},
@@ -367,8 +372,9 @@ def _given(row: int, rows: np.ndarray | None) -> int:
     return row if rows is None else int(rows[row])
 
 
-def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """Names, offsets, and the row order that makes each series contiguous (``None``: already is)."""
+def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index, np.ndarray, np.ndarray | None]:
+    """The series' ids (in order of first appearance), offsets, and the row order that makes each series
+    contiguous (``None``: already is)."""
     codes, uniques = pd.factorize(ids, sort=False)
     if (codes < 0).any():
         row = _given(int(np.argmax(codes < 0)), rows)
@@ -384,7 +390,7 @@ def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[list[str]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
     runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
     order = None if runs == len(uniques) else np.argsort(codes, kind="stable")
-    return list(names), offsets, order
+    return pd.Index(uniques), offsets, order
 
 
 def _as_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
