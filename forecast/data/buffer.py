@@ -137,6 +137,7 @@ def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seas
 def season_means(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, channel: int, period: int) -> torch.Tensor:
     """Each target's mean at each position in the season over the training rows of all series, less its
     mean over the positions: the data's seasonal profile on the scaled data, 0 where a position never occurs.
+    Only the values that were in the data count (``buffer.observed``): a repaired one is no observation.
 
     Args:
         buffer: the scaled series; ``channel`` holds each row's position in the season.
@@ -156,15 +157,19 @@ def season_means(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, cha
         tensor([[-1.5000],
                 [ 1.5000]])
     """
-    sums, counts = torch.zeros(period, targets, dtype=torch.float64), torch.zeros(period, dtype=torch.float64)
+    sums, counts = (torch.zeros(period, targets, dtype=torch.float64) for _ in range(2))
     for offset, end in zip(buffer.offsets.tolist(), train_rows.tolist(), strict=True):
         rows = buffer.values[offset : offset + end]  # -> (T, C)
         positions = rows[:, channel].long()  # -> (T,)
-        sums.index_add_(0, positions, rows[:, :targets].double())
-        counts.index_add_(0, positions, torch.ones(len(rows), dtype=torch.float64))
-    seen = counts > 0
-    means = sums / counts.clamp(min=1)[:, None]  # -> (period, C_out)
-    return torch.where(seen[:, None], means - means[seen].mean(0), 0.0).float()
+        given = torch.ones(end, targets, dtype=torch.bool)
+        if buffer.observed is not None:
+            given = buffer.observed[offset : offset + end]  # -> (T, C_out)
+        sums.index_add_(0, positions, rows[:, :targets].double().where(given, 0.0))
+        counts.index_add_(0, positions, given.double())
+    seen = counts > 0  # -> (period, C_out)
+    means = sums / counts.clamp(min=1)
+    centre = means.where(seen, 0.0).sum(0) / seen.sum(0).clamp(min=1)  # -> (C_out,) the mean over positions seen
+    return torch.where(seen, means - centre, 0.0).float()
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

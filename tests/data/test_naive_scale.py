@@ -1,4 +1,5 @@
-"""The scale of MASE (``buffer.naive_scale``) against a hand computation on the values as given."""
+"""The scale of MASE (``buffer.naive_scale``) and the seasonal profile (``buffer.season_means``) against hand
+computations on the values as given."""
 
 import warnings
 
@@ -55,3 +56,14 @@ def test_naive_scale_reads_only_pairs_of_observed_targets():
     buffer = SeriesBuffer(values, offsets=np.array([0]), future_rows=np.zeros(1, dtype=int), observed=observed)
     scale = naive_scale(buffer, np.array([6]), targets=1, seasonal_period=1)
     torch.testing.assert_close(scale, torch.tensor([[(1.0 + 1.0 + 2.0) / 3]]))  # pairs (0,1), (3,4), (4,5)
+
+
+def test_the_seasonal_profile_leaves_out_repaired_targets():
+    """A residual cycle starts at the training rows' seasonal profile; a zero-filled gap pulled its position down."""
+    from forecast.data.buffer import SeriesBuffer, season_means
+
+    values = torch.tensor([[1.0, 0.0], [3.0, 1.0], [0.0, 0.0], [5.0, 1.0], [1.0, 0.0], [3.0, 1.0]])  # row 2: a repair
+    observed = torch.tensor([[True], [True], [False], [True], [True], [True]])
+    buffer = SeriesBuffer(values, offsets=np.array([0]), future_rows=np.zeros(1, dtype=int), observed=observed)
+    profile = season_means(buffer, np.array([6]), targets=1, channel=1, period=2)
+    np.testing.assert_allclose(profile[:, 0].numpy(), [-1.33333, 1.33333], rtol=1e-5)  # means 1 and 11/3 about 7/3
