@@ -436,6 +436,7 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
         raise ForecastDataError(
             f"the time column holds {column.iloc[row]!r}, not a time, at {place}; "
             "give times (the index or first column of a wide frame, the first column of a wide CSV)"
+            + _day_first_hint(column)
         ) from error
     rank_zero_warn(
         f"the time column {name!r} holds times of several UTC offsets (the first {column.iloc[0]!r}; a time zone's "
@@ -443,6 +444,19 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
         "time give a frame of times in their zone (pandas.to_datetime(..., utc=True).tz_convert(zone))"
     )
     return times
+
+
+def _day_first_hint(column: pd.Series) -> str:
+    """A hint for dates written day first ('13/01/2024'), which pandas reads month first from the first ones,
+    and then refuses from the 13th day on; empty where reading them day first would not help."""
+    try:
+        pd.to_datetime(column, dayfirst=True, format="mixed")
+    except (TypeError, ValueError):
+        return ""
+    return (
+        "; they read as dates written day first: convert them with pandas.to_datetime(..., dayfirst=True) and give "
+        "the frame"
+    )
 
 
 def _no_missing(times: pd.DatetimeIndex, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
