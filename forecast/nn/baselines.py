@@ -52,17 +52,26 @@ class IdentityEncoder(Encoder):
 
 
 class _WindowHead(Head):
-    """A head that reads the targets' own lookback from the encoder's sequence.
+    """A head that reads the targets' own lookback, ``history``: the normalized window, whatever encodes it.
+
+    It reads ``history`` rather than the encoder's sequence, so that an embedding that keeps the window's
+    sizes (a ``LinearEmbedding`` of ``input_size`` features) cannot silently stand in for the window.
 
     Raises:
-        ValueError: the sequence is not the window (another encoder or embedding), or (``point_only``)
-            the loss needs more than one parameter per value.
+        ValueError: the encoder is not ``IdentityEncoder`` or the embedding changes the window's sizes
+            (parameters the head would never train), or (``point_only``) the loss needs more than one
+            parameter per value.
     """
 
     def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, point_only: bool = True):
         super().__init__()
         name = type(self).__name__
-        if dims.encoder_steps != dims.lookback or dims.encoder_size != dims.input_size:
+        if (
+            dims.encoder_steps != dims.lookback
+            or dims.encoder_size != dims.input_size
+            or decoding is not None
+            and not isinstance(decoding.encoder(dims.encoder_size), IdentityEncoder)  # a GRU of the window's width
+        ):
             raise ValueError(
                 f"model.head={name} reads the lookback window itself; set model.encoder: "
                 "forecast.nn.IdentityEncoder and model.embedding: forecast.nn.IdentityEmbedding"
@@ -72,10 +81,7 @@ class _WindowHead(Head):
                 f"model.head={name} gives point forecasts only, but model.loss needs {dims.num_params} "
                 "parameters per value; use a point loss (MSELoss, MAELoss, HuberLoss) or LookbackLinearHead"
             )
-        self.horizon, self.target_size = dims.horizon, dims.target_size
-
-    def _targets(self, encoded: EncoderOutput) -> torch.Tensor:
-        return encoded.sequence[..., : self.target_size]  # -> (B, L, C_out)
+        self.horizon = dims.horizon
 
 
 class LastValueHead(_WindowHead):
@@ -93,7 +99,7 @@ class LastValueHead(_WindowHead):
         static: torch.Tensor,
         target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return seasonal_naive(self._targets(encoded), self.horizon, period=1).unsqueeze(-1)  # -> (B, H, C_out, 1)
+        return seasonal_naive(history, self.horizon, period=1).unsqueeze(-1)  # -> (B, H, C_out, 1)
 
 
 class SeasonalNaiveHead(_WindowHead):
@@ -126,7 +132,7 @@ class SeasonalNaiveHead(_WindowHead):
         static: torch.Tensor,
         target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return seasonal_naive(self._targets(encoded), self.horizon, self.period).unsqueeze(-1)  # -> (B, H, C_out, 1)
+        return seasonal_naive(history, self.horizon, self.period).unsqueeze(-1)  # -> (B, H, C_out, 1)
 
 
 class LookbackMeanHead(_WindowHead):
@@ -144,7 +150,7 @@ class LookbackMeanHead(_WindowHead):
         static: torch.Tensor,
         target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        mean = self._targets(encoded).mean(dim=1, keepdim=True)  # -> (B, 1, C_out)
+        mean = history.mean(dim=1, keepdim=True)  # -> (B, 1, C_out)
         return mean.expand(-1, self.horizon, -1).unsqueeze(-1)  # -> (B, H, C_out, 1)
 
 
@@ -201,7 +207,7 @@ class LookbackLinearHead(_WindowHead):
         static: torch.Tensor,
         target: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        window = self._targets(encoded).transpose(1, 2)  # -> (B, C_out, L)
+        window = history.transpose(1, 2)  # -> (B, C_out, L)
         batch, channels, _ = window.shape
         parts = self._parts(window)  # -> (parts, B, C_out, L)
         weight = self.weight.expand(-1, channels, -1, -1)  # -> (parts, C_out, H * P, L)

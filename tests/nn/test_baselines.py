@@ -11,6 +11,7 @@ from forecast.nn import (
     GRUEncoder,
     IdentityEncoder,
     LastValueHead,
+    LinearEmbedding,
     LookbackLinearHead,
     LookbackMeanHead,
     SeasonalNaiveHead,
@@ -104,3 +105,32 @@ def test_seasonal_naive_config_tests_without_fit_or_checkpoint(wide_frame, wide_
         errors.append(seasonal - values[start : start + 30])
     assert scores["test/mse_orig"].item() == pytest.approx(np.mean(np.square(errors)), rel=1e-5)
     assert scores["test/mae_orig"].item() == pytest.approx(np.mean(np.abs(errors)), rel=1e-5)
+
+
+def test_baseline_head_behind_a_recurrent_encoder_of_the_windows_width_is_refused():
+    """A GRU whose hidden size equals the window's channels has the window's shape, but is not the window."""
+    with pytest.raises(ValueError, match="model.encoder: forecast.nn.IdentityEncoder"):
+        Forecaster(
+            lookback=L,
+            horizon=H,
+            input_size=3,
+            target_size=2,
+            encoder=functools.partial(GRUEncoder, hidden_size=3),
+            head=LastValueHead,
+        )
+
+
+def test_baseline_heads_read_the_window_not_an_embedding_of_its_width():
+    """Behind a LinearEmbedding of the window's own width, the last value is still the window's last value."""
+    embedding = functools.partial(LinearEmbedding, embedding_size=3)
+    model = Forecaster(
+        lookback=L,
+        horizon=H,
+        input_size=3,
+        target_size=2,
+        encoder=IdentityEncoder,
+        head=LastValueHead,
+        embedding=embedding,
+    )
+    last = model(PAST, torch.zeros(2, H, 0), torch.zeros(2, 0))[..., 0]
+    torch.testing.assert_close(last, PAST[:, -1:, :2].expand(-1, H, -1))
