@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from forecast import Columns, Scaling, TimeSeriesDataModule
 from forecast.data import RowSplit
-from forecast.data.buffer import SeriesBuffer, naive_scale
+from forecast.data.buffer import SeriesBuffer, naive_scale, season_means
 
 TRAIN_ROWS = 14
 
@@ -60,8 +60,6 @@ def test_naive_scale_reads_only_pairs_of_observed_targets():
 
 def test_the_seasonal_profile_leaves_out_repaired_targets():
     """A residual cycle starts at the training rows' seasonal profile; a zero-filled gap pulled its position down."""
-    from forecast.data.buffer import SeriesBuffer, season_means
-
     values = torch.tensor([[1.0, 0.0], [3.0, 1.0], [0.0, 0.0], [5.0, 1.0], [1.0, 0.0], [3.0, 1.0]])  # row 2: a repair
     observed = torch.tensor([[True], [True], [False], [True], [True], [True]])
     buffer = SeriesBuffer(values, offsets=np.array([0]), future_rows=np.zeros(1, dtype=int), observed=observed)
