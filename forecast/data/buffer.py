@@ -124,14 +124,21 @@ def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seas
     scales = []
     for offset, end in zip(buffer.offsets.tolist(), train_rows.tolist(), strict=True):
         train = buffer.values[offset : offset + end, :targets].double()  # -> (T, C_out)
+        given = _given_targets(buffer, offset, end, targets)  # -> (T, C_out)
         change = (train[seasonal_period:] - train[:-seasonal_period]).abs()  # -> (T - m, C_out)
-        if buffer.observed is not None:  # only pairs of values given, never a repaired one
-            given = buffer.observed[offset : offset + end]  # -> (T, C_out)
-            change = change.where(given[seasonal_period:] & given[:-seasonal_period], torch.nan)
+        change = change.where(given[seasonal_period:] & given[:-seasonal_period], torch.nan)  # pairs of given values
         scales.append(change.nanmean(0))  # -> (C_out,), NaN if no pair
     scale = torch.stack(scales)  # -> (N, C_out)
     # A flat history has no scale: 0 would make every error of its series an infinite (clamped: huge) MASE.
     return scale.where(scale > 0, torch.nan).float()
+
+
+def _given_targets(buffer: SeriesBuffer, offset: int, rows: int, targets: int) -> torch.Tensor:
+    """Which of the ``rows`` target rows from ``offset`` were in the data (``buffer.observed``), not repaired:
+    (rows, C_out) bool, all true where nothing was repaired."""
+    if buffer.observed is None:
+        return torch.ones(rows, targets, dtype=torch.bool)
+    return buffer.observed[offset : offset + rows]
 
 
 def season_means(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, channel: int, period: int) -> torch.Tensor:
@@ -161,9 +168,7 @@ def season_means(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, cha
     for offset, end in zip(buffer.offsets.tolist(), train_rows.tolist(), strict=True):
         rows = buffer.values[offset : offset + end]  # -> (T, C)
         positions = rows[:, channel].long()  # -> (T,)
-        given = torch.ones(end, targets, dtype=torch.bool)
-        if buffer.observed is not None:
-            given = buffer.observed[offset : offset + end]  # -> (T, C_out)
+        given = _given_targets(buffer, offset, end, targets)  # -> (T, C_out)
         sums.index_add_(0, positions, rows[:, :targets].double().where(given, 0.0))
         counts.index_add_(0, positions, given.double())
     seen = counts > 0  # -> (period, C_out)

@@ -6,6 +6,7 @@ need not be adjacent (they are grouped by id, keeping their order), but each ser
 order. Either way the result is a :class:`SeriesTable`: every series one contiguous run of rows.
 """
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,9 +54,8 @@ class SeriesTable:
     """Validated series, each a contiguous run of rows in time order, values still unscaled.
 
     Args:
-        names: the series' ids as strings, in order of first appearance; ``["0"]`` for a wide frame.
-        ids: the series' ids as given (integers stay integers, times stay times), in the order of ``names``;
-            a wide frame's one series: its name.
+        ids: the series' ids as given (integers stay integers, times stay times), in order of first
+            appearance; ``["0"]`` for a wide frame. ``names`` are their texts (``id_names``).
         offsets: series ``i`` is rows ``[offsets[i], offsets[i + 1])``, shape (N + 1,).
         times: the time of every row, shape (rows,).
         values: every dynamic column as float64, shape (rows,) each.
@@ -68,7 +68,6 @@ class SeriesTable:
         named: whether series have names worth stating in messages (long data).
     """
 
-    names: list[str]
     ids: pd.Index
     offsets: np.ndarray
     times: pd.DatetimeIndex
@@ -77,6 +76,11 @@ class SeriesTable:
     positions: np.ndarray | None
     observed: np.ndarray
     named: bool
+
+    @functools.cached_property
+    def names(self) -> list[str]:
+        """The series' ids as text, which names and matches series everywhere (``id_names``)."""
+        return id_names(self.ids)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -98,7 +102,6 @@ class SeriesTable:
         rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in np.flatnonzero(keep)])
         return replace(
             self,
-            names=[name for name, kept in zip(self.names, keep, strict=True) if kept],
             ids=self.ids[keep],
             offsets=np.concatenate([[0], np.cumsum(self.lengths[keep])]),
             times=self.times[rows],
@@ -353,7 +356,6 @@ def to_table(
     if order is not None:
         times = times[order]
     table = SeriesTable(
-        names=id_names(ids),
         ids=ids,
         offsets=offsets,
         times=times,
