@@ -1,10 +1,12 @@
 """What a ``forecast tune`` study leaves in its run directory.
 
-- ``trials.csv``: one row per trial: number, state, value (the metric of its best validation),
-  ``datetime_start``, ``epochs`` (validated, so fewer for a pruned trial), ``duration`` (seconds),
-  one ``params_<key>`` column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its
-  best epoch's file), ``error`` (why a trial failed), ``overrides`` (its ``fit`` values, ``also`` keys
-  included), ``seed`` (its ``seed_everything``) and ``worker`` (host:pid);
+- ``trials.csv``: one row per trial: number, state, value (the metric of its best validation, or of
+  the naive forecast its checkpoint forecasts instead when it fell back to one), ``datetime_start``,
+  ``epochs`` (validated, so fewer for a pruned trial), ``duration`` (seconds), one ``params_<key>``
+  column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),
+  ``error`` (why a trial failed), ``naive_fallback`` (the naive forecast its checkpoint fell back to),
+  ``overrides`` (its ``fit`` values, ``also`` keys included), ``seed`` (its ``seed_everything``) and
+  ``worker`` (host:pid);
 - ``best.yaml``: the best trial's complete config (the ``--print_config`` form), which
   ``python -m forecast fit --config best.yaml`` trains as it is;
 - ``optimization_history.png`` (each trial's value and the best so far), ``intermediate_values.png``

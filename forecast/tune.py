@@ -5,11 +5,13 @@
 
 Flags named in :class:`TuneArgs` (and the ``--search`` YAML, which may set any of them) steer the study;
 every other flag (``--config``, ``--trainer.max_epochs 5``, ``--data.horizon 192``) goes to each trial's
-``fit``, followed by the trial's values. A trial is scored on the validation split only: the best
-validation's ``metric`` (one validation an epoch by default), which its checkpoint also keeps. The
-study lives in an Optuna storage (SQLite in the run directory unless ``--storage`` names another
-database), so a killed study resumes with the same ``--study_name`` and several processes, on one
-machine or many, share one study.
+``fit``, followed by the trial's values. A trial is scored on the validation split only, by what its
+checkpoint forecasts: the best validation's ``metric`` (one validation an epoch by default), which its
+checkpoint also keeps; or, when that checkpoint forecasts a naive forecast instead of its network
+(``naive_comparison.fallback``), that naive forecast's validation ``metric``. The study lives in an
+Optuna storage (SQLite in the run directory unless ``--storage`` names another database), so a killed
+study resumes with the same ``--study_name`` and several processes, on one machine or many, share one
+study.
 
 The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--run_dir``) holds
 ``study.db``, ``trials/N/`` (each trial's fit: logs, config, checkpoints) and what
@@ -40,7 +42,11 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
+from .checkpointing import read_checkpoint
 from .cli import main as cli_main
+from .comparison import NaiveComparison
+from .losses import MSELoss
+from .model import Forecaster
 from .search_space import SearchSpace
 from .study_results import write_results
 from .study_tracking import StudyTracking
@@ -72,7 +78,8 @@ class TuneArgs:
 
     Args:
         space: CLI key -> range or choice (see ``forecast.search_space``); usually from ``--search``.
-        metric: the logged validation metric to optimize, of the best validation (epoch).
+        metric: the logged validation metric to optimize, of the best validation (epoch), or of the naive
+            forecast that the trial's checkpoint forecasts when it fell back to one.
         direction: whether a lower or a higher ``metric`` is better.
         sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``.
         pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
@@ -120,8 +127,9 @@ class TrialPruning(Callback):
 
     The decision is the study's pruner's (``trial.should_prune``); the ``optuna.TrialPruned`` raised
     here leaves Lightning's fit as any exception does, and Optuna records the trial as pruned.
-    ``scores`` keeps every validation's value: the trial's score is the best of them, whichever
-    validations the checkpoint settings (``every_n_epochs``, ``every_n_train_steps``...) look at.
+    ``scores`` keeps every validation's value: the network's score is the best of them, whichever
+    validations the checkpoint settings (``every_n_epochs``, ``every_n_train_steps``...) look at. Only
+    the fit's validations count, not the ``validate`` that scores a checkpoint's naive fallback.
 
     Args:
         trial: the running trial.
@@ -135,7 +143,7 @@ class TrialPruning(Callback):
         self.trial, self.monitor, self.scores = trial, monitor, []
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         if self.monitor not in trainer.callback_metrics:
             raise ValueError(f"metric={self.monitor!r} was not logged; logged: {sorted(trainer.callback_metrics)}")
@@ -318,7 +326,8 @@ class TrialFits:
             study.stop()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        """Fits the trial and returns its best validation's metric; an error is recorded on the trial, then raised.
+        """Fits the trial and returns its score (``best_score``, or ``naive_score`` when its checkpoint fell back to
+        a naive forecast, named in its ``naive_fallback``); an error is recorded on the trial, then raised.
 
         A trial asked for once the study already had ``n_trials`` counted trials before it (processes
         racing for the last one: ``stop_when_spent`` counts after each trial) stops this process and
@@ -352,7 +361,12 @@ class TrialFits:
             # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
             checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
             trial.set_user_attr("checkpoint", checkpoint.best_model_path)
-            return self.best_score(pruning.scores)
+            score = self.best_score(pruning.scores)  # raises when no validation gave a number
+            fallback = self.naive_score(cli.trainer, cli.model, checkpoint.best_model_path)
+            if fallback is None:
+                return score
+            trial.set_user_attr("naive_fallback", fallback[0])
+            return fallback[1]
         except optuna.TrialPruned:
             raise
         except Exception as error:
@@ -360,7 +374,7 @@ class TrialFits:
             raise
 
     def best_score(self, scores: Sequence[float]) -> float:
-        """The trial's score: the best of its validations' ``metric`` (NaN ones aside).
+        """The network's score: the best of its validations' ``metric`` (NaN ones aside).
 
         Raises:
             ValueError: no validation ran, or every one gave NaN.
@@ -370,6 +384,28 @@ class TrialFits:
             reason = f"every validation's {self.args.metric} was NaN" if scores else "no validation ran"
             raise ValueError(f"{reason}; check trainer.limit_val_batches and the data's validation part")
         return min(numbers) if self.args.direction == "minimize" else max(numbers)
+
+    def naive_score(self, trainer: L.Trainer, model: Forecaster, path: str) -> tuple[str, float] | None:
+        """The naive forecast that the trial's checkpoint ``path`` forecasts instead of its network, and its
+        validation ``metric``; ``None`` when the checkpoint forecasts with its network (or there is none).
+
+        Under ``naive_comparison.fallback`` a checkpoint whose network fell short of the better naive forecast
+        on validation forecasts that one (``NaiveComparison``): the trial is scored by that forecast, not by
+        its network. The score is the comparison's own validation MSE when ``metric`` is that MSE
+        (``val/mse``, or ``val/loss`` of an ``MSELoss``), else a ``validate`` of the checkpoint (on the
+        trial's own logger).
+        """
+        comparison = next((callback for callback in trainer.callbacks if isinstance(callback, NaiveComparison)), None)
+        if comparison is None or not comparison.fallback or not path:
+            return None
+        period = read_checkpoint(path, Forecaster).get("naive_fallback")
+        if period is None:
+            return None
+        name = next(name for name, steps in comparison.periods.items() if steps == period)
+        if self.args.metric == "val/mse" or (self.args.metric == "val/loss" and isinstance(model.loss, MSELoss)):
+            return name, comparison.naive[name]
+        trainer.validate(model, datamodule=trainer.datamodule, ckpt_path=path, verbose=False)
+        return name, float(trainer.callback_metrics[self.args.metric])
 
     def fit_flags(
         self, seed: int, overrides: dict[str, Any], fixed: dict[str, Any], fit_args: Sequence[str] | None = None

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import torch
 import yaml
 
 from forecast import Forecaster
+from forecast.checkpointing import read_checkpoint
 from forecast.cli import main as cli_main
 from forecast.search_space import Param, SearchSpace
 from forecast.study_results import trials_table, write_results
@@ -587,6 +589,29 @@ def test_a_trial_scores_its_best_validation_whichever_the_checkpoint_looks_at(fl
         state = torch.load(trial.user_attrs["checkpoint"], weights_only=False)["callbacks"]
         saved = next(value for key, value in state.items() if key.startswith("ModelCheckpoint"))
         assert float(saved["best_model_score"]) == pytest.approx(trial.value)
+
+
+@pytest.mark.parametrize("loss", ["forecast.losses.MSELoss", "forecast.losses.MAELoss"])
+def test_a_trial_whose_checkpoint_fell_back_to_a_naive_forecast_scores_that_forecast(loss, tiny_csv, tmp_path):
+    """With naive_comparison.fallback, an untrained network (and a margin it cannot beat) leaves a checkpoint that
+    forecasts a naive forecast: the trial's value is that checkpoint's validation score, as ``validate`` gives it
+    (for an MSE loss the comparison's own figure), not its network's."""
+    args = TuneArgs(
+        space={"model.optimizer.init_args.lr": {"choice": [1e-9]}}, n_trials=1, run_dir=str(tmp_path / "tune")
+    )
+    fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1", "--model.loss", loss,
+                             "--naive_comparison.fallback", "true", "--naive_comparison.margin", "0.5")  # fmt: skip
+    trial = tune(args, fit_args).trials[0]
+    best = trial.user_attrs["checkpoint"]
+    assert read_checkpoint(best, Forecaster)["naive_fallback"] is not None
+    root = str(tmp_path / "validate")
+    validated = cli_main(["validate", *fit_args, "--ckpt_path", best, "--trainer.default_root_dir", root])
+    assert trial.value == pytest.approx(float(validated.trainer.callback_metrics["val/loss"]), rel=1e-5)
+    assert trial.value != pytest.approx(trial.intermediate_values[0], rel=1e-3)  # the network's val/loss
+    comparison = json.loads((Path(best).parents[1] / "naive_comparison.json").read_text())
+    assert trial.user_attrs["naive_fallback"] == comparison["fallback"]
+    if loss.endswith("MSELoss"):
+        assert trial.value == pytest.approx(comparison["val_mse"][comparison["fallback"]], rel=1e-5)
 
 
 def test_the_trials_table_of_a_study_that_gains_a_trial_while_it_is_read(monkeypatch):
