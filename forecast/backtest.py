@@ -153,8 +153,8 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
     known = None
     if data.nan_policy in ("ffill", "interpolate"):
         known = data.last_given(windows)
-        series, origins = window_origins(windows)
         if (known < 0).any():
+            series, origins = window_origins(windows)  # only to name the window
             w, channel = (int(i) for i in np.argwhere(known < 0)[0])
             raise ForecastDataError(
                 f"the backtest window from row {origins[w]} of {where(series=data.series_names[series[w]])} has no "

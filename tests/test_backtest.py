@@ -63,6 +63,23 @@ def test_backtest_of_many_series_gives_each_series_its_origins(long_frame, tmp_p
         assert list(rows["time"]) == expected
 
 
+def test_backtest_forecasts_of_integer_series_ids_join_back_onto_the_history(long_frame, tmp_path, tiny_cli):
+    """Series ids that are integers in the data's file are integers in forecasts.csv, each window under its
+    own series: the forecasts join back onto the history read from that file."""
+    history = long_frame.assign(id=long_frame["id"].map({"A": 10, "B": 11, "C": 12}))[["id", "time", "y"]]
+    source = tmp_path / "long.csv"
+    history.to_csv(source, index=False)
+    args = ["backtest", "--config", str(ROOT / "configs/etth1/last_value.yaml"),
+            *tiny_cli(source, tmp_path, lookback=12, horizon=4), "--stride", "5", "--num_windows", "2"]  # fmt: skip
+    main(args)
+    history = pd.read_csv(source, parse_dates=["time"])
+    table = pd.read_csv(tmp_path / "lightning_logs" / "version_0" / "forecasts.csv", parse_dates=["origin", "time"])
+    assert table["id"].dtype == history["id"].dtype
+    joined = table.merge(history.rename(columns={"y": "given"}), on=["id", "time"], validate="many_to_one")
+    assert len(joined) == len(table) == 3 * 2 * 4 and sorted(joined["id"].unique()) == [10, 11, 12]
+    np.testing.assert_allclose(joined["y_actual"], joined["given"], rtol=1e-6)  # each window under its own series
+
+
 @pytest.mark.parametrize("freq", ["ME", "B"])
 def test_backtest_origins_of_calendar_frequencies_are_the_last_observed_times(freq, tmp_path):
     times = pd.date_range("2020-01-31", periods=60, freq=freq)
