@@ -45,6 +45,12 @@ preset's own split. ``--validation-only`` fits without testing: the table to cho
 ``--data.split`` of one's own (data without the preset's borders) replaces the preset in every fit,
 validation and test, and takes ``--origins 1``.
 
+With ``--jobs N`` the fits of every run (each setting at each origin; not the members', whose lookback
+follows the fits) go first, N at a time, each in a process of its own, its output in ``fit.log`` beside
+its ``fit.json``: many small fits side by side on one GPU or many cores. The runs then read them back and
+validate their ensembles and test in this process, as without it. The processes share the machine's
+threads: give each fewer (``OMP_NUM_THREADS``).
+
 It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the mean and standard deviation
 over seeds of the validation score (the monitored ``val/loss``; for a fit that fell back to a naive
 forecast, that forecast's), of test MSE and MAE (standardized scale) and of the fit seconds, each seed's
@@ -64,8 +70,10 @@ import hashlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
@@ -115,11 +123,9 @@ def fit(args: list[str], directory: Path) -> dict:
         epochs trained, what won on validation (``naive_comparison.json``) and the data settings (the data
         module's hyperparameters).
     """
-    saved = directory / "fit.json"
-    earlier = json.loads(saved.read_text()) if saved.is_file() else {}
-    configs = config_hashes(args)
-    if earlier.get("args") == args and earlier.get("configs") == configs:
-        return earlier["fit"]
+    earlier = fitted(args, directory)
+    if earlier is not None:
+        return earlier
     start = time.perf_counter()
     trained = cli(["fit", *args])
     seconds = time.perf_counter() - start
@@ -137,8 +143,42 @@ def fit(args: list[str], directory: Path) -> dict:
         "data": dict(trained.datamodule.hparams),
     }
     directory.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"args": args, "configs": configs, "fit": summary}, indent=1))
+    saved = {"args": args, "configs": config_hashes(args), "fit": summary}
+    (directory / "fit.json").write_text(json.dumps(saved, indent=1))
     return summary
+
+
+def fitted(args: list[str], directory: Path) -> dict | None:
+    """The summary of a ``fit`` with ``args`` that finished in ``directory`` before (its ``fit.json``, with the
+    same arguments and config contents), or ``None``."""
+    saved = directory / "fit.json"
+    earlier = json.loads(saved.read_text()) if saved.is_file() else {}
+    if earlier.get("args") == args and earlier.get("configs") == config_hashes(args):
+        return earlier["fit"]
+    return None
+
+
+def fit_in_process(args: list[str], directory: Path) -> str | None:
+    """``fit`` in a process of its own (this script with ``--fit-one``), its output in ``fit.log`` of
+    ``directory``: what ``--jobs`` runs side by side. Returns ``None``, or where a failed fit's log is."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "fit.log"
+    with log.open("w") as out:
+        one = json.dumps({"args": args, "directory": str(directory)})
+        done = subprocess.run([sys.executable, __file__, "--fit-one", one], stdout=out, stderr=subprocess.STDOUT)
+    return None if done.returncode == 0 else str(log)
+
+
+def fit_side_by_side(fits: list[tuple[list[str], Path]], jobs: int) -> None:
+    """Each of ``fits`` (arguments and directory) not finished before, ``jobs`` at a time, each in its own
+    process (``fit_in_process``): the runs then read them back. A fit that fails is named and left to the
+    run, which fits it again in its own process and so shows its error."""
+    todo = [(args, directory) for args, directory in fits if fitted(args, directory) is None]
+    print(f"{len(todo)} of {len(fits)} fits to run, {jobs} at a time", flush=True)
+    with ThreadPoolExecutor(jobs) as pool:  # threads that wait on processes
+        for failed in pool.map(lambda fit: fit_in_process(*fit), todo):
+            if failed:
+                print(f"a fit failed, see {failed}", flush=True)
 
 
 def standard_protocol(dataset: str, data: dict) -> bool:
@@ -198,14 +238,20 @@ def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[
     return [preset, *(json.dumps({"class_path": "forecast.data.RowSplit", "init_args": rows}) for rows in moved)]
 
 
+def origin_fits(args: list[str], directory: Path, splits: list[str]) -> list[tuple[list[str], Path]]:
+    """The fits of ``fit_at_origins``, arguments and directory each: ``args`` into ``directory``, then with each
+    further split into ``origin1``, ... of ``directory``."""
+    moved = [(split, directory / f"origin{origin}") for origin, split in enumerate(splits[1:], 1)]
+    return [(args, directory)] + [
+        ([*args, "--data.split", split, "--trainer.default_root_dir", str(where)], where) for split, where in moved
+    ]
+
+
 def fit_at_origins(args: list[str], directory: Path, splits: list[str]) -> dict:
     """``fit`` with ``args`` (which write into ``directory``), then at each further split into ``origin1``, ...
     of ``directory``: the first fit's summary, with ``val_loss`` the mean of every fit's best validation
     score, ``fit_s`` their sum and ``bests`` every fit's best checkpoint, split by split."""
-    fits = [fit(args, directory)]
-    for origin, split in enumerate(splits[1:], 1):
-        where = directory / f"origin{origin}"
-        fits.append(fit([*args, "--data.split", split, "--trainer.default_root_dir", str(where)], where))
+    fits = [fit(*each) for each in origin_fits(args, directory, splits)]
     scores = [summary["val_loss"] for summary in fits]
     return {
         **fits[0],
@@ -345,6 +391,40 @@ def candidates(lookbacks: list[int] = (), choices: list[list[str]] = ()) -> dict
     return {",".join(name for name, _ in combo): [arg for _, args in combo for arg in args] for combo in combos}
 
 
+def layout(
+    dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: list[str], origins: int = 1
+) -> tuple[Path, list[str], list[str]]:
+    """Where a run of ``config`` on ``dataset`` at ``horizon`` with ``seed`` keeps its fits (below ``root``), its
+    splits (``origin_splits``: the origins' and the ensemble's) and the arguments of its fit without a choice."""
+    directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
+    splits = origin_splits(dataset, origins, given_split(extra))
+    args = ["--config", str(config), "--data.source", dataset, "--data.split", splits[0]]
+    args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
+    args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
+    return directory, splits, args
+
+
+def setting_fits(args: list[str], choices: dict[str, list[str]], directory: Path) -> dict:
+    """Each setting's fit at the preset's split, arguments and directory, by name: the run's ``args`` and
+    ``directory`` without ``choices``, else each choice's arguments added, into a directory of its name."""
+    fits = {
+        name: ([*args, *setting, "--trainer.default_root_dir", str(directory / name)], directory / name)
+        for name, setting in choices.items()
+    }
+    return fits or {None: (args, directory)}
+
+
+def planned_fits(
+    dataset: str, config: Path, horizon: int, seed: int, root: Path, extra: list[str],
+    choices: dict[str, list[str]], origins: int = 1,
+) -> list[tuple[list[str], Path]]:  # fmt: skip
+    """The fits ``run`` makes for its settings at every origin, arguments and directory each, before any of
+    them: what ``--jobs`` fits side by side. Members are not among them (their lookback is the fits')."""
+    directory, splits, args = layout(dataset, config, horizon, seed, root, extra, origins)
+    firsts = setting_fits(args, choices, directory).values()
+    return [each for first_args, where in firsts for each in origin_fits(first_args, where, splits)]
+
+
 def run(
     dataset: str,
     config: Path,
@@ -382,14 +462,10 @@ def run(
     Raises:
         ValueError: ``check_member_names``'s or, with ``ensemble``, ``check_alike``'s refusal.
     """
-    directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
     choices = choices or {}
     members = list(members)
     check_member_names(members, choices)
-    splits = origin_splits(dataset, origins, given_split(extra))  # the origins' and the ensemble's splits too
-    args = ["--config", str(config), "--data.source", dataset, "--data.split", splits[0]]
-    args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
-    args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
+    directory, splits, args = layout(dataset, config, horizon, seed, root, extra, origins)
     settings = {name: [*args, *setting] for name, setting in choices.items()} or {None: args}  # each fit's arguments
     settings |= {member.stem: ["--config", str(member), *args[2:]] for member in members}  # lookback: after the fits
     saved = directory / "result.json"
@@ -403,11 +479,7 @@ def run(
         return earlier["result"]
     if ensemble and len(settings) > 1:
         check_alike(settings)
-    fits = {
-        name: fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
-        for name in choices
-        for where in [directory / name]
-    } or {None: fit_at_origins(args, directory, splits)}
+    fits = {name: fit_at_origins(*first, splits) for name, first in setting_fits(args, choices, directory).items()}
     longest = max(summary["lookback"] for summary in fits.values())
     for member in members:  # other configs, at the run's data, horizon, seed and longest lookback
         name, where = member.stem, directory / member.stem
@@ -511,6 +583,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                         help="also fit these configs at the run's longest lookback, as more settings")  # fmt: skip
     parser.add_argument("--origins", type=int, default=1, help="validation origins to average each fit's score over")
     parser.add_argument("--validation-only", action="store_true", help="fit and score on validation, test nothing")
+    parser.add_argument("--jobs", type=int, default=1, help="fits side by side, each in its own process, first")
+    parser.add_argument("--fit-one", metavar="JSON", help="one fit's arguments and directory: what --jobs runs")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
     parser.add_argument("--out", type=Path, default=Path("runs/ltsf/leaderboard"), help="writes OUT.md and OUT.csv")
     argv = sys.argv[1:] if argv is None else argv
@@ -518,25 +592,24 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     stems = [config.stem for config in args.configs]
     if len(set(stems)) < len(stems):  # runs are kept and tabled by the config's name
         parser.error(f"--configs {' '.join(map(str, args.configs))}: two share a file name; rename one")
+    if args.fit_one:
+        one = json.loads(args.fit_one)
+        fit(one["args"], Path(one["directory"]))
+        return pd.DataFrame()
     choices = candidates(args.lookbacks, args.choose)
-    runs = [
-        run(
-            dataset,
-            config,
-            horizon,
-            seed,
-            args.root,
-            extra,
-            choices,
-            args.origins,
-            not args.validation_only,
-            args.ensemble,
-            args.members,
-        )
+    cells = [
+        (dataset, config, horizon, seed)
         for dataset in args.datasets
         for config in args.configs
         for horizon in args.horizons
         for seed in range(args.seeds)
+    ]
+    if args.jobs > 1:
+        planned = [planned_fits(*cell, args.root, extra, choices, args.origins) for cell in cells]
+        fit_side_by_side([each for fits in planned for each in fits], args.jobs)
+    runs = [
+        run(*cell, args.root, extra, choices, args.origins, not args.validation_only, args.ensemble, args.members)
+        for cell in cells
     ]
     table = summarize(pd.DataFrame(runs))
     args.out.parent.mkdir(parents=True, exist_ok=True)

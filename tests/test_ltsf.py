@@ -380,3 +380,20 @@ def test_ensemble_script_combines_what_each_seed_tested_with_the_arguments_it_wa
     assert combined["ensemble_members"] == 2 and combined["datamodule_hyper_parameters"]["columns"]["targets"] == ["OT"]
     assert combined["hyper_parameters"]["lookback"] == max(result["lookback"] for result in results)
     assert table.set_index("model").loc["ensemble of 2", ["val_mse", "test_mse"]].notna().all()
+
+
+def test_ltsf_jobs_fit_side_by_side_in_processes_of_their_own_and_the_runs_read_them_back(tmp_path, capsys):
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--lookbacks", "48", "96", "--origins", "2", "--jobs", "4", *TINY]
+    table = ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "board")])
+    assert "4 of 4 fits to run, 4 at a time" in capsys.readouterr().out
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+    scores = {}
+    for name in ("L48", "L96"):
+        for where in (run / name, run / name / "origin1"):  # each fitted in its own process, then read back
+            log = (where / "fit.log").read_text()
+            assert "Traceback" not in log and f"{where / 'lightning_logs/version_0'}" in log
+            assert [path.name for path in where.glob("lightning_logs/version_*")] == ["version_0"]  # no second fit
+            scores.setdefault(name, []).append(json.loads((where / "fit.json").read_text())["fit"]["val_loss"])
+    chosen = min(scores, key=lambda name: sum(scores[name]))
+    assert table["chosen"].tolist() == [chosen] and table["val_mean"].iloc[0] == pytest.approx(sum(scores[chosen]) / 2)
