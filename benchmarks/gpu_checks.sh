@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks in one go, for a machine with one CUDA GPU (none of them runs in CI): the GPU tests
 # (tests/test_gpu.py, the Triton kernel against the reference, the trainer presets), the encoders against
-# cuDNN in fp32 and bf16, the SRU recurrence's memory bandwidth, where the small shapes' time goes (profile), the SegRNN configs' epochs with the GPU
-# preset, a DDP bf16 fit and test through the CLI, and the peer-setting epoch. Each step has a time limit
+# cuDNN in fp32 and bf16, the SRU recurrence's memory bandwidth, where the small shapes' time goes (profile),
+# the SegRNN configs' epochs with the GPU preset, a DDP bf16 fit and test through the CLI, and the
+# peer-setting epoch. Each step has a time limit
 # and its own log under the folder given (default runs/gpu-checks); a failed step does not stop the rest.
 #   bash benchmarks/gpu_checks.sh [LOG_FOLDER]
 set -u
