@@ -318,7 +318,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             if self.scaling.per_series:
                 return fit_scaling(scaler, given, starts, ends, per_series=table.names, names=columns)
             if self.shard == "series":
-                return global_scaling(scaler, given, starts, ends)
+                return global_scaling(scaler, given, starts, ends, names=columns)
             return fit_scaling(scaler, given, starts, ends, names=columns)
 
         return (
@@ -412,13 +412,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     def before_origins(self, arguments: dict[str, Any], known: np.ndarray | None = None) -> WindowDataset:
         """The ``WindowDataset`` of ``arguments`` whose windows read inputs from the rows before their origin
-        alone: an ``OriginRepair`` where ``interpolate`` drew inputs just before an origin from later rows.
+        alone: an ``OriginRepair`` where ``interpolate`` drew inputs just before an origin from later rows, or
+        ``ffill`` or ``interpolate`` gave a window's inputs a channel's first value from its origin on.
 
         Args:
             arguments: ``WindowDataset``'s.
             known: ``last_given`` of its windows, where the caller has it already.
         """
-        if self.nan_policy != "interpolate":
+        if self.nan_policy not in ("ffill", "interpolate"):
             return WindowDataset(**arguments)
         known = self.last_given(arguments["windows"]) if known is None else known
         if (known < window_origins(arguments["windows"])[1][:, None] - 1).any():

@@ -12,7 +12,7 @@ from sklearn.base import TransformerMixin
 
 from ..errors import ForecastDataError, where
 
-__all__ = ["AffineScaling", "fit_scaling", "series_chunks"]
+__all__ = ["AffineScaling", "check_fitted", "fit_scaling", "series_chunks"]
 
 Scaler = Callable[[], TransformerMixin]
 
@@ -85,8 +85,8 @@ def fit_scaling(
     if per_series is None:
         if rows.sum() == 0:
             raise ForecastDataError("no series has training rows; move the validation start later")
-        scale, offset = _affine(_fit_all(scaler, columns, starts, ends), num_channels)
-        _check_fitted(scale[None], names, None)
+        scale, offset = _fit_all(scaler, columns, starts, ends)
+        check_fitted(scale[None], names, None)
         return AffineScaling([scale.tolist()], [offset.tolist()])
     if (rows == 0).any():
         name = per_series[int(np.argmax(rows == 0))]
@@ -104,7 +104,7 @@ def fit_scaling(
                 block[: rows[i], j * num_channels + c] = _finite(column[starts[i] : ends[i]])
         chunk_scale, chunk_offset = _affine(scaler().fit(block), block.shape[1])
         scale[series], offset[series] = chunk_scale.reshape(-1, num_channels), chunk_offset.reshape(-1, num_channels)
-    _check_fitted(scale, names, per_series)
+    check_fitted(scale, names, per_series)
     return AffineScaling(scale.tolist(), offset.tolist())
 
 
@@ -114,7 +114,7 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
-def _check_fitted(scale: np.ndarray, names: list[str] | None, series: list[str] | None) -> None:
+def check_fitted(scale: np.ndarray, names: list[str] | None, series: list[str] | None) -> None:
     """Refuse a map that could not be fitted: a channel without one finite training value (of a series).
 
     Raises:
@@ -136,16 +136,38 @@ def _check_fitted(scale: np.ndarray, names: list[str] | None, series: list[str] 
     )
 
 
-def _fit_all(scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray) -> TransformerMixin:
-    """One scaler over the training rows of all series, in chunks when it can ``partial_fit``."""
+def _fit_all(
+    scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and offset per channel of one scaler over the training rows of all series, NaN for a
+    channel without a finite value there (``check_fitted`` names it).
+
+    Each channel is fitted alone, so that a chunk without a value of one channel can be left out of that
+    channel's fit: scikit-learn's ``partial_fit`` takes a batch whose column is all NaN as NaN statistics.
+    """
+    scale, offset = np.full(len(columns), np.nan), np.full(len(columns), np.nan)
+    for channel, column in enumerate(columns):
+        fitted = _fit_channel(scaler, column, starts, ends)
+        if fitted is not None:
+            (scale[channel],), (offset[channel],) = _affine(fitted, 1)
+    return scale, offset
+
+
+def _fit_channel(scaler: Scaler, column: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> TransformerMixin | None:
+    """One scaler over the rows ``[starts[i], ends[i])`` of one channel, in chunks (those with a finite value)
+    when it can ``partial_fit``; ``None`` where the channel has no finite value there."""
     fitted = scaler()
     if not hasattr(fitted, "partial_fit"):
-        return fitted.fit(_gather(columns, starts, ends))
-    starts, ends = _split_ranges(starts, ends, max(1, _CHUNK_CELLS // len(columns)))
-    for chunk in series_chunks((ends - starts) * len(columns), _CHUNK_CELLS):
-        if (ends[chunk] > starts[chunk]).any():
-            fitted.partial_fit(_gather(columns, starts[chunk], ends[chunk]))
-    return fitted
+        values = _gather([column], starts, ends)
+        return fitted.fit(values) if np.isfinite(values).any() else None
+    starts, ends = _split_ranges(starts, ends, _CHUNK_CELLS)
+    seen = False
+    for chunk in series_chunks(ends - starts, _CHUNK_CELLS):
+        values = _gather([column], starts[chunk], ends[chunk])  # -> (rows, 1)
+        if np.isfinite(values).any():
+            fitted.partial_fit(values)
+            seen = True
+    return fitted if seen else None
 
 
 def _split_ranges(starts: np.ndarray, ends: np.ndarray, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +209,7 @@ def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.
             "units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
     zero, one, two = fitted.inverse_transform(probe)
-    fitted_columns = np.isfinite(zero) & np.isfinite(one)  # NaN: a column without values (``_check_fitted``)
+    fitted_columns = np.isfinite(zero) & np.isfinite(one)  # NaN: a column without values (``check_fitted``)
     zero_size = np.abs(zero[fitted_columns]).max(initial=0.0)
     if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (zero_size + 1), equal_nan=True):
         raise ValueError(

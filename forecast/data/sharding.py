@@ -27,7 +27,7 @@ from torch.utils.data import DistributedSampler
 from ..errors import ForecastDataError
 from .frames import id_names, is_long, read_source, series_ids
 from .options import Columns
-from .scaling import AffineScaling
+from .scaling import AffineScaling, check_fitted
 
 __all__ = [
     "series_index", "assign_shards", "check_shares", "global_scaling", "gather_objects", "merge_states",
@@ -151,7 +151,11 @@ def check_shares(part: str, series: list[int]) -> None:
 
 
 def global_scaling(
-    scaler: Callable[[], TransformerMixin] | None, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray
+    scaler: Callable[[], TransformerMixin] | None,
+    columns: list[np.ndarray],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    names: list[str] | None = None,
 ) -> AffineScaling:
     """The scaler of all processes' rows ``[starts, ends)`` of ``columns``, from summed statistics.
 
@@ -159,10 +163,12 @@ def global_scaling(
     count and sum, then the sum of squared deviations from the mean of all rows (``StandardScaler``: two
     passes, as scikit-learn's variance, exact also where the mean is large against the spread), or the
     minimum and maximum (``MinMaxScaler``), are all-reduced, so every process gets the affine map that one
-    process fitting on all rows would.
+    process fitting on all rows would. ``names`` are the channels', for messages.
 
     Raises:
         ValueError: a scaler other than ``StandardScaler`` or ``MinMaxScaler``, whose fit needs all rows.
+        ForecastDataError: a channel has no finite value on the rows of any process (naming it), as
+            ``fit_scaling`` refuses, rather than a map of NaN.
     """
     channels = len(columns)
     if scaler is None or not channels:
@@ -176,24 +182,39 @@ def global_scaling(
     rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)]).astype(np.int64)
     values = np.stack([np.asarray(column, dtype=np.float64)[rows] for column in columns], axis=1)  # -> (R, C)
     seen = np.isfinite(values)  # NaN and infinite values are missing, as fit_scaling leaves them out
-    if isinstance(fitted, StandardScaler):
-        count, total = _all_sum(np.stack([seen.sum(0), np.where(seen, values, 0.0).sum(0)]))  # -> (C,) each
+    fit = _standard if isinstance(fitted, StandardScaler) else _min_max
+    scale, offset = fit(fitted, values, seen)
+    check_fitted(scale[None], names, None)
+    return AffineScaling([scale.tolist()], [offset.tolist()])
+
+
+def _standard(fitted: StandardScaler, values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and offset per channel of ``fitted`` over ``values`` (R, C) where ``seen``, of all processes;
+    NaN for a channel without a value."""
+    count, total = _all_sum(np.stack([seen.sum(0), np.where(seen, values, 0.0).sum(0)]))  # -> (C,) each
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: a channel without a value, NaN
         mean = total / count
         variance = _all_sum((np.where(seen, values - mean, 0.0) ** 2).sum(0)) / count
-        eps = np.finfo(np.float64).eps
-        constant = variance <= count * eps * variance + (count * mean * eps) ** 2  # scikit-learn's test
-        scale = np.where(constant, 1.0, np.sqrt(variance)) if fitted.with_std else np.ones(channels)
-        return AffineScaling([scale.tolist()], [(mean if fitted.with_mean else np.zeros(channels)).tolist()])
+    eps = np.finfo(np.float64).eps
+    constant = variance <= count * eps * variance + (count * mean * eps) ** 2  # scikit-learn's test
+    scale = np.where(constant, 1.0, np.sqrt(variance)) if fitted.with_std else np.where(count > 0, 1.0, np.nan)
+    return scale, mean if fitted.with_mean else np.zeros_like(mean)
+
+
+def _min_max(fitted: MinMaxScaler, values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and offset per channel of ``fitted`` over ``values`` (R, C) where ``seen``, of all processes;
+    not finite for a channel without a value."""
     low = torch.tensor(np.where(seen, values, np.inf).min(0, initial=np.inf), dtype=torch.float64)
     high = torch.tensor(np.where(seen, values, -np.inf).max(0, initial=-np.inf), dtype=torch.float64)
     if world()[1] > 1:
         dist.all_reduce(low, op=dist.ReduceOp.MIN)
         dist.all_reduce(high, op=dist.ReduceOp.MAX)
     lower, upper = fitted.feature_range
-    spread = high.numpy() - low.numpy()
-    spread = np.where(spread == 0, 1.0, spread)  # scikit-learn's choice for a constant channel
-    scale = spread / (upper - lower)
-    return AffineScaling([scale.tolist()], [(low.numpy() - lower * scale).tolist()])
+    with np.errstate(invalid="ignore"):  # inf - inf: a channel without a value
+        spread = high.numpy() - low.numpy()
+        spread = np.where(spread == 0, 1.0, spread)  # scikit-learn's choice for a constant channel
+        scale = spread / (upper - lower)
+        return scale, low.numpy() - lower * scale
 
 
 def _all_sum(values: np.ndarray) -> np.ndarray:

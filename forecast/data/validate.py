@@ -124,8 +124,9 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders:
     one before them, a series' leading values the first); ``zero`` puts 0. Within a part,
     ``interpolate`` reads later rows of the same part, so a window's inputs in a gap before its origin
     would be drawn towards its own targets: its dataset (``OriginRepair``) gives those inputs the last
-    value before the gap instead. ``ffill`` never reads a later row. Future-only rows are
-    checked only in the future covariates they carry.
+    value before the gap instead. ``ffill`` reads a later row only for a series' leading values; a
+    window whose origin comes at or before a channel's first value reads 0 there instead (``OriginRepair``).
+    Future-only rows are checked only in the future covariates they carry.
 
     Args:
         table: the series, values as given (never changed).

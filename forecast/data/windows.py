@@ -178,12 +178,15 @@ class OriginRepair(WindowDataset):
     after a window's origin, the window's last inputs would be drawn towards the values it forecasts.
     Those inputs (the missing ones after the last value given before the origin) take that last value
     instead, as ``interpolate`` repairs a series' trailing missing values; inputs in a gap that ends
-    before the origin keep their interpolated values.
+    before the origin keep their interpolated values. Both ``ffill`` and ``interpolate`` give the values
+    before a channel's first one that first value: in a window whose origin comes at or before it, no
+    value was given before the origin, and the channel's inputs read 0 (the scaled data's zero: the
+    training mean under the default ``StandardScaler``) rather than one of the window's own targets.
 
     Args:
         known: per window and input channel, the row within its series of the last value given (not
-            repaired) before the window's first forecast row, -1 where there is none (those inputs stay
-            as repaired); ``TimeSeriesDataModule.last_given``. Shape (W, C_in).
+            repaired) before the window's first forecast row, -1 where there is none;
+            ``TimeSeriesDataModule.last_given``. Shape (W, C_in).
         kwargs: ``WindowDataset``'s.
     """
 
@@ -200,7 +203,7 @@ class OriginRepair(WindowDataset):
         channels = np.arange(self.input_size)
         last = self.values.numpy()[self.series_rows[series][:, None] + np.maximum(known, 0), channels]  # (B, C_in)
         past = torch.where(torch.from_numpy(after), torch.from_numpy(last)[:, None, :], batch.past)
-        return replace(batch, past=past)
+        return replace(batch, past=past.masked_fill(torch.from_numpy(known < 0)[:, None, :], 0.0))
 
 
 class WindowBatchSampler(BatchSampler):

@@ -157,3 +157,31 @@ def test_interpolate_repairs_a_windows_inputs_from_the_rows_before_its_origin(pa
     np.testing.assert_allclose(inputs[0, -4:, 0].numpy(), y[gap_end - 5], rtol=1e-5)  # the last given value
     interpolated = np.interp(np.arange(gap_end - 4, gap_end), [gap_end - 5, gap_end], y[[gap_end - 5, gap_end]])
     np.testing.assert_allclose(inputs[1, -6:-2, 0].numpy(), interpolated, rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate"])
+def test_a_windows_inputs_before_a_series_first_value_read_nothing_of_its_targets(policy):
+    """Values before a channel's first given one take that first value; for a window whose origin comes at or
+    before it, that value is one of its own targets (or later). Those inputs read the scaled data's zero
+    instead, channel by channel; a window with a given value before its origin reads that one."""
+    import pandas as pd
+
+    rows = 300
+    y = 50 + np.arange(rows, dtype=float) ** 2 / 100
+    load = np.cos(np.arange(rows) / 5) * 10 + 100
+    y[:20], load[:30] = np.nan, np.nan  # y's first value at row 20, load's at row 30
+    frame = pd.DataFrame({"y": y, "load": load}, index=pd.date_range("2024-01-01", periods=rows, freq="h"))
+    data = TimeSeriesDataModule(frame, 12, 4, columns=Columns(targets=["y"], past_covariates=["load"]),
+                                nan_policy=policy)  # fmt: skip
+    data.setup("fit")
+    dataset = data.dataset("train")
+    origins = np.arange(12, 40)
+    batch = dataset.__getitems__([int(i) for i in dataset.index_of(np.zeros_like(origins), origins)])
+    for origin, past in zip(origins, batch.past.numpy(), strict=True):
+        for channel, first in enumerate((20, 30)):
+            if origin <= first:  # nothing given before the origin
+                np.testing.assert_array_equal(past[:, channel], 0.0, err_msg=f"origin {origin} channel {channel}")
+            else:
+                assert (past[:, channel] != 0.0).all(), f"origin {origin} channel {channel}"
+    original = batch.to_original(batch.past[:, :, :1])[:, :, 0].numpy()
+    np.testing.assert_allclose(original[origins == 21][0], y[20], rtol=1e-6)  # the first value, given before 21

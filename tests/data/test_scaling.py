@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.preprocessing import (
     MaxAbsScaler,
@@ -197,3 +198,40 @@ def test_repaired_values_are_left_out_of_the_scaler(wide_frame, nan_policy):
     expected = StandardScaler().fit(frame.iloc[:120].to_numpy())  # leaves out NaN
     np.testing.assert_allclose(data.scalings[0].offset[0], expected.mean_)
     np.testing.assert_allclose(data.scalings[0].scale[0], expected.scale_)
+
+
+@pytest.mark.parametrize("scaler", SCALERS)
+def test_a_chunk_without_a_value_of_a_channel_leaves_it_to_the_other_chunks(series, scaler, monkeypatch):
+    """Fitted in chunks of a few rows, a channel without values on the training rows of the first series is
+    fitted on the other series' values, as one scikit-learn fit on all training rows leaves NaN out
+    (``partial_fit`` takes a batch whose column is all NaN as NaN statistics)."""
+    monkeypatch.setattr(scaling, "_CHUNK_CELLS", 16)
+    columns, starts, ends = series
+    columns = [columns[0], columns[1].copy()]
+    columns[1][starts[0] : ends[0]] = np.nan  # 'load' starts being recorded after the first series' training rows
+    fitted = fit_scaling(scaler, columns, starts, ends, names=["y", "load"])
+    train = np.stack([np.concatenate([c[s:e] for s, e in zip(starts, ends, strict=True)]) for c in columns], 1)
+    probe = np.linspace(-3, 3, 7)[:, None].repeat(2, axis=1)
+    np.testing.assert_allclose(fitted.transform(probe), scaler().fit(train).transform(probe), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler])
+def test_a_channel_without_training_values_is_refused_naming_it_when_processes_read_their_own_series(scaler):
+    """``data.shard: series`` fits the scaler of all series from summed statistics: a covariate given on no
+    training row (repaired to zeros) is refused as without sharding, not scaled to NaN."""
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(["a", "b"], 60),
+            "time": np.tile(pd.date_range("2024-01-01", periods=60, freq="h"), 2),
+            "y": rng.standard_normal(120),
+            "load": np.where(np.tile(np.arange(60), 2) < 45, np.nan, rng.standard_normal(120)),
+        }
+    )
+    for shard in ("none", "series"):
+        data = TimeSeriesDataModule(
+            frame, 5, 3, columns=Columns(targets=["y"], past_covariates=["load"]), split=RowSplit(40, 50),
+            scaling=Scaling(scaler=scaler, covariate_scaler=scaler), nan_policy="zero", shard=shard,
+        )  # fmt: skip
+        with pytest.raises(ForecastDataError, match="column 'load' has no value on the training rows of any series"):
+            data.setup("fit")

@@ -2,8 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from sklearn.preprocessing import StandardScaler
 
-from forecast import Columns, ForecastDataError, TimeSeriesDataModule
+from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data import DateSplit, ETTSplit, FractionSplit, RowSplit
 
 COLUMNS = Columns(targets=["y"], past_covariates=["load"])
@@ -122,3 +125,60 @@ def test_date_split_times_out_of_order_are_refused_naming_the_keys():
         DateSplit(val_start="2020-01-05", test_start="2020-01-03")
     with pytest.raises(ValueError, match=r"DateSplit needs data.split.val_start, a time such as"):
         DateSplit(val_start=None, test_start="2020-01-03")
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_date_split_windows_stay_in_their_series_and_part_and_scalers_see_only_training_rows(data):
+    """Over series of different lengths and starts, some ending before validation or starting after the test
+    start, in rows of any order of series: every window's inputs and targets are rows of its own series, its
+    targets at times of its own part (its inputs before them), and the scalers (one for all series, or one per
+    series) are scikit-learn's fits on the rows before ``val_start`` alone."""
+    lookback, horizon = data.draw(st.integers(1, 5), "lookback"), data.draw(st.integers(1, 4), "horizon")
+    lengths = data.draw(st.lists(st.integers(lookback + horizon, 60), min_size=1, max_size=4), "lengths")
+    shifts = data.draw(st.lists(st.integers(0, 50), min_size=len(lengths), max_size=len(lengths)), "shifts")
+    per_series, stride = data.draw(st.booleans(), "per_series"), data.draw(st.integers(1, 3), "eval_stride")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), "seed"))
+    parts = [
+        pd.DataFrame(
+            {
+                "id": f"s{i}",
+                "time": pd.date_range("2020-01-01", periods=rows, freq="D") + pd.Timedelta(days=shift),
+                "y": rng.normal(10 * i, i + 1, rows),
+                "load": rng.normal(-5 * i, 2, rows),
+            }
+        )
+        for i, (rows, shift) in enumerate(zip(lengths, shifts, strict=True))
+    ]
+    frame = pd.concat(parts, ignore_index=True).sample(frac=1, random_state=0).sort_values("time", kind="stable")
+    val_start, test_start = pd.Timestamp("2020-01-31"), pd.Timestamp("2020-02-20")
+    trains = [part[part["time"] < val_start] for part in parts]
+    assume(all(len(train) for train in trains) if per_series else any(len(train) for train in trains))
+    module = TimeSeriesDataModule(
+        frame, lookback, horizon, columns=COLUMNS, split=DateSplit(str(val_start), str(test_start)),
+        eval_stride=stride, scaling=Scaling(per_series=per_series),
+    )  # fmt: skip
+    module.setup("predict")
+    names = module.series_names  # in order of first appearance: the frame's rows are in order of time
+    groups = {names.index(f"s{i}"): [train] for i, train in enumerate(trains)} if per_series else {0: trains}
+    for group, trained in groups.items():
+        rows = pd.concat(trained)
+        for scaling, column in ((module.scalings[0], "y"), (module.scalings[1], "load")):
+            expected = StandardScaler().fit(rows[[column]])
+            np.testing.assert_allclose(scaling.offset[group], expected.mean_, rtol=1e-9)
+            np.testing.assert_allclose(scaling.scale[group], expected.scale_, rtol=1e-9)
+    spans = {"train": (None, val_start), "val": (val_start, test_start), "test": (test_start, None)}
+    for part, (start, end) in spans.items():
+        windows = module._windows(part, check=False)
+        if not windows.counts.sum():
+            continue
+        batch = module.dataset(part).__getitems__(list(range(int(windows.counts.sum()))))
+        for k, (series, time) in enumerate(zip(batch.series.tolist(), batch.time.tolist(), strict=True)):
+            rows = parts[int(names[series][1:])]
+            targets = rows["time"].iloc[time : time + horizon]
+            assert len(targets) == horizon and time >= lookback  # rows of its own series only
+            assert (start is None or (targets >= start).all()) and (end is None or (targets < end).all())
+            group = series if per_series else 0
+            y = (rows["y"].to_numpy() - module.scalings[0].offset[group, 0]) / module.scalings[0].scale[group, 0]
+            np.testing.assert_allclose(batch.past[k, :, 0].numpy(), y[time - lookback : time], rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(batch.target[k, :, 0].numpy(), y[time : time + horizon], rtol=1e-4, atol=1e-4)
