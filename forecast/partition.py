@@ -11,19 +11,44 @@ straddle two batches (Spark's ``mapInPandas`` hands a partition over in Arrow ba
 import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
+import numpy as np
 import pandas as pd
 
 from . import predict
 from .data.options import Columns
 from .model import Forecaster
 
-__all__ = ["forecast_columns", "history_columns", "load_cached", "predict_batches", "predict_partition"]
+__all__ = [
+    "checkpoint_path", "forecast_columns", "history_columns", "load_cached", "predict_batches", "predict_partition",
+]  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str, modified_ns: int) -> Forecaster:
     return Forecaster.load(path)
+
+
+def checkpoint_path(checkpoint: str | Path) -> Path:
+    """The absolute path of ``checkpoint``, given as a path or as a ``file:`` URL (as Spark names files).
+
+    Raises:
+        ValueError: ``checkpoint`` is a URL of another scheme (``s3://``, ``dbfs:/``...) and no such
+            local file: checkpoints are read from a file system, which the message says.
+    """
+    text, scheme = str(checkpoint), urlsplit(str(checkpoint)).scheme
+    if scheme == "file" and not isinstance(checkpoint, Path):
+        text = url2pathname(urlsplit(text).path)
+    path = Path(text).resolve()
+    if len(scheme) > 1 and scheme != "file" and not path.exists():  # one letter: a Windows drive
+        raise ValueError(
+            f"checkpoint {text!r} is a {scheme}: URL; forecast reads checkpoints from a file system path: copy "
+            "the file to one that every process can read (a shared or mounted file system, e.g. /dbfs/...) "
+            "and pass its path"
+        )
+    return path
 
 
 def load_cached(checkpoint: str | Path) -> Forecaster:
@@ -36,7 +61,7 @@ def load_cached(checkpoint: str | Path) -> Forecaster:
         FileNotFoundError: there is no such file.
         ValueError: as ``Forecaster.load``: the file is not a loadable forecast checkpoint.
     """
-    path = Path(checkpoint).resolve()
+    path = checkpoint_path(checkpoint)
     return _load(str(path), path.stat().st_mtime_ns)
 
 
@@ -55,6 +80,14 @@ def forecast_columns(model: Forecaster) -> list[str]:
     return predict.forecast_columns(model.data_state["targets"], model.loss.levels)
 
 
+def _time_dtype(model: Forecaster, times: pd.Series | None) -> pd.api.extensions.ExtensionDtype | np.dtype:
+    """The dtype of the forecasts' times for history ``times``: in the checkpoint's time zone where it has one,
+    in the unit of the history's times (text is parsed to microseconds), as ``Forecaster.predict`` gives them."""
+    unit = times.dt.unit if times is not None and pd.api.types.is_datetime64_any_dtype(times) else "us"
+    zone = model.data_state.get("time_zone")
+    return pd.DatetimeTZDtype(unit, zone) if zone else np.dtype(f"datetime64[{unit}]")
+
+
 def predict_partition(
     frame: pd.DataFrame, checkpoint: str | Path, *, horizon: int | None = None, batch_size: int = 256
 ) -> pd.DataFrame:
@@ -65,7 +98,9 @@ def predict_partition(
     calling this on its parts. As with ``Forecaster.predict``, the ``id`` column keeps the type of
     the input's ids (integers stay integers), so a result joins back onto the input and fits a schema
     declared from it; and an empty frame (an engine's empty partition) gives an empty table with the
-    columns and types of a full one.
+    columns and types of a full one (times in the checkpoint's zone and the unit of the frame's, or
+    microseconds for text; a fixed frequency's forecasts of times in seconds or milliseconds come in
+    microseconds, against seconds or milliseconds here).
 
     Args:
         frame: history of whole series, as ``Forecaster.predict`` reads it.
@@ -80,11 +115,11 @@ def predict_partition(
         ForecastDataError: as ``Forecaster.predict``, with its message: a column is missing, a
             series is too short, the future covariates of the horizon are missing.
     """
-    model = load_cached(checkpoint)
-    id_column = history_columns(checkpoint).id_column
+    model, columns = load_cached(checkpoint), history_columns(checkpoint)
     if frame.empty:  # an engine's empty partition (fewer series than partitions): nothing to forecast
+        time = pd.Series(dtype=_time_dtype(model, frame.get(columns.time_column)))
         values = {name: pd.Series(dtype="float64") for name in forecast_columns(model)}
-        return pd.DataFrame({"id": frame[id_column], "time": pd.Series(dtype="datetime64[ns]"), **values})
+        return pd.DataFrame({"id": frame[columns.id_column], "time": time, **values})
     return model.predict(frame, horizon=horizon, batch_size=batch_size)
 
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .errors import ForecastDataError
-from .partition import forecast_columns, history_columns, load_cached, predict_batches
+from .partition import checkpoint_path, forecast_columns, history_columns, load_cached, predict_batches
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
 __all__ = ["forecast_schema", "predict"]
@@ -51,6 +51,13 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
     return StructType([StructField("id", history[id_column].dataType), StructField("time", time_type), *values])
 
 
+def _column(name: str) -> Column:
+    """The column called ``name``, quoted: unquoted, Spark reads a dot in a name as a field access."""
+    from pyspark.sql import functions
+
+    return functions.col("`" + name.replace("`", "``") + "`")
+
+
 def predict(
     frame: DataFrame,
     checkpoint: str | Path,
@@ -76,14 +83,15 @@ def predict(
     hourly history in a zone with daylight saving time needs ``spark.sql.session.timeZone`` set to
     ``UTC`` (or ``TimestampNTZType`` times). A checkpoint trained on times with a zone gets the
     instants of ``TimestampType`` times instead, whatever the session's zone, and converts them to
-    its own as ``Forecaster.predict`` does; ``TimestampNTZType`` times are read on the session
-    zone's clock, and their forecasts' times are given on it.
+    its own as ``Forecaster.predict`` does; ``TimestampNTZType`` times, dates and text (text
+    with an offset: at its instant) are read on the session zone's clock, and their forecasts'
+    times are given on it.
 
     Args:
         frame: history in the long layout: the checkpoint's id and time columns, its targets and
             covariates; when the model reads future covariates, each series ends with ``horizon``
             rows that hold them.
-        checkpoint: path of the checkpoint file.
+        checkpoint: path of the checkpoint file, or its ``file:`` URL.
         horizon: forecast this many steps (at most the trained horizon); ``None``: all of them.
         batch_size: windows per forward pass.
         num_partitions: partitions to spread the series over; ``None``: ``spark.sql.shuffle.partitions``.
@@ -95,7 +103,7 @@ def predict(
 
     Raises:
         TypeError: ``frame`` is a pandas DataFrame.
-        ValueError: ``horizon`` is out of range.
+        ValueError: ``horizon`` is out of range, or ``checkpoint`` is a URL of another scheme than ``file:``.
         ForecastDataError: here, ``frame`` lacks the id or time column. When the job runs, a
             series is too short, a column is missing or a future covariate is: the job fails, and
             its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
@@ -107,7 +115,7 @@ def predict(
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
     from pyspark.sql import functions
-    from pyspark.sql.types import DecimalType, TimestampType
+    from pyspark.sql.types import DecimalType, TimestampNTZType, TimestampType
 
     if isinstance(frame, pd.DataFrame):
         raise TypeError(
@@ -127,24 +135,34 @@ def predict(
     session_zone = frame.sparkSession.conf.get("spark.sql.session.timeZone")
     # Spark hands times over on its session zone's clock, which repeats an hour where it falls back; a checkpoint
     # trained on times with a zone gets the instants instead, as microseconds since the epoch.
-    instants = zone is not None and isinstance(frame.schema[time_column].dataType, TimestampType)
+    time_type = frame.schema[time_column].dataType
+    if zone is not None and not isinstance(time_type, (TimestampType, TimestampNTZType)):
+        # Dates and text become times on the session zone's clock, as TimestampNTZType times are read (text
+        # with an offset: its instant's); pandas could not give objects and strings the checkpoint's zone.
+        frame = frame.withColumn(time_column, _column(time_column).cast("timestamp").cast("timestamp_ntz"))
+    instants = zone is not None and isinstance(time_type, TimestampType)
     if instants:
-        frame = frame.withColumn(time_column, functions.unix_micros(time_column))
+        frame = frame.withColumn(time_column, functions.unix_micros(_column(time_column)))
     # Decimal values (a database's NUMERIC, Parquet's decimal) reach pandas as Python objects: read them as doubles.
     decimals = [field.name for field in frame.schema if isinstance(field.dataType, DecimalType)]
-    frame = frame.withColumns({name: functions.col(name).cast("double") for name in decimals if name != id_column})
-    keys = [id_column] if num_partitions is None else [num_partitions, id_column]
-    grouped = frame.repartition(*keys).sortWithinPartitions(id_column, time_column)
-    path = str(Path(checkpoint).resolve())
+    frame = frame.withColumns({name: _column(name).cast("double") for name in decimals if name != id_column})
+    keys = [_column(id_column)] if num_partitions is None else [num_partitions, _column(id_column)]
+    grouped = frame.repartition(*keys).sortWithinPartitions(_column(id_column), _column(time_column))
+    # mapInPandas looks its input columns up by name unquoted (a dot as a field access): they travel by position.
+    names = grouped.columns
+    grouped = grouped.toDF(*(f"_{position}" for position in range(len(names))))
+    path = str(checkpoint_path(checkpoint))
     options = {"horizon": horizon, "batch_size": batch_size, "rows_per_call": rows_per_call}
 
     def forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        batches = (batch.set_axis(names, axis="columns") for batch in batches)
         if instants:
             batches = (
                 batch.assign(**{time_column: pd.to_datetime(batch[time_column], unit="us", utc=True)})
                 for batch in batches
             )
-        elif zone is not None:  # times without a zone (TimestampNTZType): on the session zone's clock, in and out
+        elif zone is not None:  # times without a zone (TimestampNTZType, or dates and text cast to it): on the
+            # session zone's clock, in and out
             batches = (
                 batch.assign(**{time_column: batch[time_column].dt.tz_localize(session_zone)}) for batch in batches
             )

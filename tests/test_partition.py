@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecast.partition import forecast_columns, load_cached, predict_batches, predict_partition
 
@@ -16,6 +17,15 @@ def frozen_history() -> pd.DataFrame:
 
 def test_load_cached_loads_a_checkpoint_once():
     assert load_cached(CHECKPOINT) is load_cached(str(CHECKPOINT))
+
+
+def test_load_cached_reads_a_file_url_as_its_path():
+    assert load_cached(CHECKPOINT.resolve().as_uri()) is load_cached(CHECKPOINT)
+
+
+def test_load_cached_refuses_a_url_of_another_scheme_naming_the_fix():
+    with pytest.raises(ValueError, match=r"'s3://bucket/last.ckpt' is a s3: URL; .* copy the file to one"):
+        load_cached("s3://bucket/last.ckpt")
 
 
 def test_forecast_columns_are_the_columns_predict_returns():
@@ -50,3 +60,16 @@ def test_predict_partition_of_an_empty_partition_is_an_empty_table_of_the_same_t
     frame = frozen_history()
     expected = predict_partition(frame, CHECKPOINT).dtypes
     pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], CHECKPOINT).dtypes, expected)
+
+
+def test_predict_partition_of_an_empty_partition_keeps_the_time_zone_of_a_zoned_checkpoint(tmp_path):
+    """Forecasts of a checkpoint trained on zoned times are in its zone: an engine's empty partition's too."""
+    import forecast
+
+    times = pd.date_range("2024-01-01", periods=60, freq="h", tz="Europe/Berlin")
+    frame = pd.DataFrame({"id": np.repeat(["a", "b"], 60), "time": times.append(times), "y": np.arange(120.0) % 7})
+    options = {"max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "logger": False}
+    forecast.fit(frame, lookback=12, horizon=3, data={"batch_size": 64}, trainer=options)
+    (checkpoint,) = tmp_path.glob("**/last.ckpt")
+    expected = predict_partition(frame, checkpoint).dtypes
+    pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], checkpoint).dtypes, expected)

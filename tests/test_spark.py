@@ -21,7 +21,7 @@ if shutil.which("java") is None:
 
 from pyspark.errors import PythonException  # noqa: E402
 from pyspark.sql import SparkSession, functions  # noqa: E402
-from pyspark.sql.types import LongType  # noqa: E402
+from pyspark.sql.types import LongType, TimestampNTZType  # noqa: E402
 
 from forecast import spark  # noqa: E402
 
@@ -90,24 +90,35 @@ def test_spark_predict_equals_predict_for_many_series(session, count, rows_per_c
     pd.testing.assert_frame_equal(sorted_table(forecasts), expected, check_dtype=False, rtol=1e-5)
 
 
+def two_series(times: pd.DatetimeIndex, id_column: str = "id", time_column: str = "time", target: str = "y"):
+    """Series "a" (a sine) and "b" (the same, 5 higher) at ``times``, in the long layout."""
+    wave = np.sin(np.arange(len(times)) / 4)
+    return pd.concat(
+        [
+            pd.DataFrame({id_column: name, time_column: times, target: shift + wave})
+            for name, shift in [("a", 0), ("b", 5)]
+        ]
+    )
+
+
+def one_epoch(frame: pd.DataFrame, root: Path, **settings) -> Path:
+    """The last checkpoint of ``forecast.fit(frame, **settings)`` trained one epoch into ``root``."""
+    import forecast
+
+    options = {"max_epochs": 1, "default_root_dir": str(root), "enable_progress_bar": False, "logger": False}
+    forecast.fit(frame, **settings, trainer=options)
+    (checkpoint,) = root.glob("**/last.ckpt")
+    return checkpoint
+
+
 @pytest.fixture(scope="module")
 def zoned(tmp_path_factory):
     """Two hourly series in Europe/Berlin across its fall back (2024-10-27), and a checkpoint trained on them."""
     import forecast
 
-    steps = np.arange(300)
-    times = pd.date_range("2024-10-20", periods=300, freq="h", tz="Europe/Berlin")
-    frame = pd.concat(
-        [
-            pd.DataFrame({"id": name, "time": times, "y": shift + np.sin(steps / 4)})
-            for name, shift in [("a", 0), ("b", 5)]
-        ]
-    )
-    root = tmp_path_factory.mktemp("zoned")
-    options = {"max_epochs": 1, "default_root_dir": str(root), "enable_progress_bar": False, "logger": False}
+    frame = two_series(pd.date_range("2024-10-20", periods=300, freq="h", tz="Europe/Berlin"))
     data = {"calendar": forecast.Calendar(features=["hour"]), "batch_size": 64}
-    forecast.fit(frame, lookback=24, horizon=6, data=data, trainer=options)
-    (checkpoint,) = root.glob("**/last.ckpt")
+    checkpoint = one_epoch(frame, tmp_path_factory.mktemp("zoned"), lookback=24, horizon=6, data=data)
     return frame, checkpoint
 
 
@@ -128,6 +139,61 @@ def test_spark_predict_with_a_checkpoint_trained_on_zoned_times_equals_predict(s
         result = spark.predict(history, checkpoint).toPandas()
     finally:
         session.conf.set("spark.sql.session.timeZone", "UTC")
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
+def test_spark_predict_reads_text_times_with_offsets_for_a_checkpoint_trained_on_zoned_times(session, zoned):
+    """Text times (a CSV read without a schema) are read at the instants their offsets give, and the forecasts'
+    times are given on the session zone's clock, as for TimestampNTZType times."""
+    frame, checkpoint = zoned
+    text = session.createDataFrame(frame.assign(time=frame["time"].map(pd.Timestamp.isoformat)))
+    result = spark.predict(text, checkpoint).toPandas()
+    expected = load_cached(checkpoint).predict(frame)
+    expected["time"] = expected["time"].dt.tz_convert("UTC").dt.tz_localize(None)
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory):
+    """Two daily series in UTC under a dotted id, a spaced time and a dotted target column, and a checkpoint."""
+    import forecast
+
+    frame = two_series(
+        pd.date_range("2024-01-01", periods=120, freq="D", tz="UTC"), "store.id", "event time", "sales.total"
+    )
+    columns = forecast.Columns(targets=["sales.total"], id_column="store.id", time_column="event time")
+    data = {"columns": columns, "batch_size": 64}
+    checkpoint = one_epoch(frame, tmp_path_factory.mktemp("daily"), lookback=14, horizon=3, data=data)
+    return frame, checkpoint
+
+
+def test_spark_predict_reads_columns_whose_names_hold_a_dot_or_a_space(session, daily):
+    """Spark reads an unquoted ``store.id`` as the field ``id`` of a column ``store``; a decimal target is cast."""
+    frame, checkpoint = daily
+    history = session.createDataFrame(frame).withColumn(
+        "sales.total", functions.col("`sales.total`").cast("decimal(12,6)")
+    )
+    result = spark.predict(history, checkpoint, num_partitions=3).toPandas()
+    expected = load_cached(checkpoint).predict(frame.assign(**{"sales.total": frame["sales.total"].round(6)}))
+    expected["time"] = expected["time"].dt.tz_localize(None)  # as Spark gives times in a UTC session
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
+def test_spark_predict_reads_dates_for_a_checkpoint_trained_on_zoned_times(session, daily):
+    """Dates are midnights on the session zone's clock, as TimestampNTZType times; their forecasts' times too."""
+    frame, checkpoint = daily
+    dates = session.createDataFrame(frame).withColumn("event time", functions.to_date(functions.col("`event time`")))
+    result = spark.predict(dates, checkpoint)
+    assert result.schema["time"].dataType == TimestampNTZType()
+    expected = load_cached(checkpoint).predict(frame)
+    expected["time"] = expected["time"].dt.tz_localize(None)
+    pd.testing.assert_frame_equal(sorted_table(result.toPandas()), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
+def test_spark_predict_reads_a_checkpoint_given_as_a_file_url(session):
+    frame = history(2)
+    result = spark.predict(session.createDataFrame(frame), CHECKPOINT.resolve().as_uri()).toPandas()
+    expected = load_cached(CHECKPOINT).predict(frame)
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
 
 
