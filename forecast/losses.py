@@ -50,10 +50,16 @@ class Loss(nn.Module):
 
     def forward(self, params: torch.Tensor, target: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
         """The mean loss of forecasts with parameters ``params`` (from ``rescale``) over the values of ``target``
-        that ``observed`` marks (all when ``None``); 0 when none is."""
-        losses = self.elementwise(params, target)  # -> (B, H, C)
+        that ``observed`` marks (all when ``None``); 0 when none is.
+
+        An unobserved target is read as the point forecast itself before any loss is taken, so that one
+        holding no value (NaN or infinite) gives no NaN gradient: masking its loss afterwards would not do,
+        as autograd multiplies the mask's zero by the loss's NaN derivative there.
+        """
         if observed is None:
-            return losses.mean()
+            return self.elementwise(params, target).mean()
+        target = target.where(observed, self.point(params).detach())  # -> (B, H, C), finite where unobserved
+        losses = self.elementwise(params, target)  # -> (B, H, C)
         return losses.where(observed, 0.0).sum() / observed.sum().clamp(min=1)
 
     def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -219,7 +225,8 @@ class StudentTNLLoss(_LocationScaleLoss):
     min_scale`` on the normalized scale, times the normalization's scale; learned degrees of
     freedom are ``2 + softplus(raw)``, so the variance stays finite. Both are applied in ``rescale``.
     ``point`` is ``loc``, the median, and the mean whenever the degrees of freedom exceed 1.
-    Quantiles come from SciPy's inverse t distribution (torch has none), so they carry no gradient.
+    Quantiles come from SciPy's inverse t distribution (torch has none), so they carry no gradient to the
+    degrees of freedom (they do to ``loc`` and ``scale``).
 
     Args:
         levels: the quantile levels a prediction writes as columns, strictly increasing in (0, 1).

@@ -290,3 +290,20 @@ def test_a_loss_averages_over_the_observed_targets_only(loss):
     masked.backward()
     assert (raw.grad[~observed] == 0).all() and (raw.grad[observed] != 0).any()
     torch.testing.assert_close(loss(params, target), loss.elementwise(params, target).mean())  # all observed
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+@pytest.mark.parametrize("missing", [math.nan, math.inf])
+def test_a_target_left_missing_where_not_observed_gives_no_nan_gradient(loss, missing):
+    """A target marked unobserved may hold no value at all (NaN, as a series' rows past its data do): the loss
+    and its gradient are those of the observed values, and no NaN reaches the weights (the loss stays finite,
+    so ``FiniteLossCheck`` would not stop the fit that NaN weights came from)."""
+    raw = torch.randn(B, H, C, loss.num_params, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(B, H, C, dtype=torch.float64)
+    observed = torch.rand(B, H, C, generator=torch.Generator().manual_seed(0)) > 0.4
+    expected = loss(loss.rescale(raw, *identity()), target, observed)
+    (reference,) = torch.autograd.grad(expected, raw)
+    missing_loss = loss(loss.rescale(raw, *identity()), target.where(observed, missing), observed)
+    (gradient,) = torch.autograd.grad(missing_loss, raw)
+    torch.testing.assert_close(missing_loss, expected)
+    torch.testing.assert_close(gradient, reference)

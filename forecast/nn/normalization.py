@@ -57,17 +57,29 @@ class InstanceNormalization(Normalization):
         input_size: C_in, channels of the window (given by the Forecaster).
         affine: learn a per-channel scale and shift applied after standardizing (RevIN's gamma, beta).
         eps: added to the variance, for flat windows, and its square to the weight when inverting.
+
+    The window's mean and variance are taken in float64: a window spread over more than 1.8e19 (unscaled
+    data) has a variance beyond float32, whose overflow would make every forecast of it NaN.
+
+    Raises:
+        ValueError: ``eps`` is not positive (a flat window would divide zero by zero).
     """
 
     def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
         super().__init__()
+        if not eps > 0:
+            raise ValueError(
+                f"model.normalization.init_args.eps={eps} must be positive: it keeps a flat window's deviation "
+                "above zero; RevIN's is 1e-5"
+            )
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(input_size), requires_grad=affine)
         self.bias = nn.Parameter(torch.zeros(input_size), requires_grad=affine)
 
     def forward(self, past: torch.Tensor, target_size: int) -> tuple[torch.Tensor, Rescale]:
-        mean = past.mean(dim=1, keepdim=True)  # -> (B, 1, C_in)
-        std = (past.var(dim=1, keepdim=True, unbiased=False) + self.eps).sqrt()  # -> (B, 1, C_in)
+        wide = past.double()  # a variance in float32 overflows for a spread above 1.8e19
+        mean = wide.mean(dim=1, keepdim=True).to(past.dtype)  # -> (B, 1, C_in)
+        std = (wide.var(dim=1, keepdim=True, unbiased=False) + self.eps).sqrt().to(past.dtype)  # -> (B, 1, C_in)
         normalized = (past - mean) / std * self.weight + self.bias  # -> (B, L, C_in)
         # Invert y_norm = (y - mean) / std * w + b for the targets: y = y_norm * (std / w) + mean - b * std / w,
         # with eps^2 added to w as RevIN does (Kim et al., ICLR 2022), so a weight trained to zero stays finite.

@@ -35,3 +35,22 @@ def test_instance_normalization_with_a_zero_weight_inverts_to_finite_values():
     normalized, (loc, scale) = module(torch.randn(3, 12, 2), target_size=2)
     assert torch.isfinite(scale).all() and torch.isfinite(loc).all()
     assert torch.isfinite(torch.randn(3, 4, 2) * scale + loc).all()
+
+
+@pytest.mark.parametrize("spread", [1e18, 1e25, 1e36])
+def test_instance_normalization_inverts_windows_whose_variance_passes_float32(spread):
+    """A window spread over more than 1.8e19 (unscaled data: ``scaling: {scaler: null}``) has a variance beyond
+    float32: the inverse must still recover it, not turn every forecast into NaN."""
+    torch.manual_seed(0)
+    past = torch.randn(3, 12, 2) * spread
+    normalized, (loc, scale) = InstanceNormalization(2)(past, target_size=2)
+    assert torch.isfinite(normalized).all() and torch.isfinite(scale).all() and torch.isfinite(loc).all()
+    torch.testing.assert_close(normalized.std(1, unbiased=False), torch.ones(3, 2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(normalized * scale + loc, past, atol=0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-5, float("nan")])
+def test_instance_normalization_refuses_an_eps_that_leaves_a_flat_window_undefined(eps):
+    """A flat window (a sensor stuck at one value) has variance 0: only a positive eps keeps it finite."""
+    with pytest.raises(ValueError, match=r"model\.normalization\.init_args\.eps=.* must be positive"):
+        InstanceNormalization(2, eps=eps)
