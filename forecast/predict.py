@@ -5,6 +5,7 @@
 ``forecast_table``, so library and CLI forecasts have the same columns.
 """
 
+import numbers
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -14,6 +15,7 @@ import pandas as pd
 from sklearn.base import TransformerMixin
 
 from .data import TimeSeriesDataModule
+from .data.calendar import fixed_step
 from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
@@ -29,14 +31,24 @@ _HISTORY_KEYS = ("lookback", "horizon", "nan_policy")
 
 
 def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, horizon: int) -> pd.DatetimeIndex:
-    """The timestamps of ``horizon`` steps from row ``time`` of each window's series, flattened."""
+    """The timestamps of ``horizon`` steps from row ``time`` of each window's series, flattened.
+
+    A step that never varies (``fixed_step``: hours; days without a time zone) is plain arithmetic for every
+    window at once. Not every pandas ``Tick`` is one: under pandas 2 a day is a 24-hour ``Tick``, but in a
+    time zone ``date_range`` steps 23 or 25 hours at a daylight-saving change.
+    """
     offset = pd.tseries.frequencies.to_offset(data.freq)
-    if isinstance(offset, pd.offsets.Tick):  # a fixed step: plain arithmetic for every window at once
-        starts = pd.DatetimeIndex(data.start_times)[np.repeat(series, horizon)]
+    starts = pd.DatetimeIndex(data.start_times)
+    step = fixed_step(offset, starts)
+    if step is not None:
         steps = (time[:, None] + np.arange(horizon)).ravel()
-        return starts + pd.to_timedelta(steps * offset.nanos, unit="ns")
-    # Calendar offsets (month ends, business days) step irregularly: pandas counts them per window.
-    times = [data.forecast_times(s, t)[:horizon] for s, t in zip(series.tolist(), time.tolist(), strict=True)]
+        return starts[np.repeat(series, horizon)] + pd.to_timedelta(steps * step, unit=starts.unit)
+    # Calendar offsets (month ends, business days, days in a zone) step irregularly: pandas steps them per window
+    # from the row before its first forecast (not from the series' start: under pandas 2, a count of days in a time
+    # zone is that many 24 hours, an hour off across a daylight-saving change).
+    table = data.table
+    last = table.times[table.offsets[series] + time - 1]
+    times = [pd.date_range(before, periods=horizon + 1, freq=offset)[1:] for before in last]
     return times[0].append(times[1:])
 
 
@@ -94,7 +106,8 @@ def history_module(
     Scaled per series, series the checkpoint never saw get scalers fitted on their own history.
 
     Raises:
-        ValueError: the model carries no data configuration (it was not loaded from a checkpoint).
+        ValueError: the model carries no data configuration (it was not loaded from a checkpoint), or
+            ``batch_size`` is not a whole number of 1 or more.
         ForecastDataError: ``frame`` is empty, or does not fit the checkpoint's columns, calendar or frequency.
     """
     if not config or not state:
@@ -102,6 +115,9 @@ def history_module(
             "this model has no data state to predict with; load it with Forecaster.load(checkpoint) "
             "(forecast.fit returns a loaded model)"
         )
+    whole = isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool)  # numpy's ints too
+    if not (whole and batch_size >= 1):  # the data module's message would name data.batch_size, torch's a bool
+        raise ValueError(f"batch_size={batch_size!r}: predict runs batches of 1 or more windows (an int)")
     if len(frame) == 0:
         raise ForecastDataError(f"the frame has no rows; predict needs lookback = {state['lookback']} rows per series")
     # The columns the checkpoint read, by role, rather than its config's: with no targets named, training took every
@@ -118,8 +134,10 @@ def history_module(
     id_column, time_column = (config["columns"].get(key, getattr(Columns, key)) for key in ("id_column", "time_column"))
     times = frame[time_column] if time_column in present else frame.index
     long = id_column in present or id_column in frame.index.names
-    if not long and pd.Index(times).has_duplicates:
-        raise ForecastDataError(  # several series stacked, read as one wide series, would fail on its times
+    # Several series stacked without their ids, read as one wide series, would fail on its times; a checkpoint of
+    # one series (a wide frame's) had no ids, and the data module names a repeated time of its own by its row.
+    if not long and len(state["series"]) > 1 and pd.Index(times).has_duplicates:
+        raise ForecastDataError(
             f"the frame repeats times but has no series id column {id_column!r} (as a column or an index level), "
             "which the checkpoint's data told its series apart by; give the frame its series ids under that name"
         )
@@ -186,7 +204,7 @@ def _with_new_series(
         f"{', ...' if len(new) > 3 else ''}) are scaled on their own history; it knows "
         f"{', '.join(map(repr, state['series'][:3]))}{', ...' if len(state['series']) > 3 else ''}. Ids are "
         "matched by their text, so 1 and 1.0 are two series: give the ids as at training",
-        stacklevel=3,
+        stacklevel=4,  # the caller of Forecaster.predict, which calls history_module, which calls this
     )
     order = np.array([position.get(name, 0) for name in data.series_names])
     own = data.fit_scalings()

@@ -128,6 +128,14 @@ def test_unseen_series_are_scaled_by_their_own_history(trained):
     np.testing.assert_allclose(u2, 3 * u1 + 7, rtol=1e-4)
 
 
+def test_the_warning_about_unseen_series_points_at_the_callers_predict(trained):
+    """The warning names the line that called ``predict``, so a user can find and filter it by their own module."""
+    model, _ = trained
+    with pytest.warns(UserWarning, match="1 series the checkpoint does not know") as caught:
+        model.predict(long_series(names=("u1",)).tail(30))
+    assert [Path(warning.filename) for warning in caught] == [Path(__file__)]
+
+
 def test_forecasts_join_back_onto_a_history_with_integer_ids(trained):
     model, _ = trained
     history = long_series().assign(id=lambda rows: rows["id"].map({"s0": 10, "s1": 11, "s2": 12}))
@@ -432,10 +440,15 @@ def test_predict_leaves_out_columns_the_checkpoint_did_not_read(trained):
         (lambda: long_series().to_numpy(), {}, TypeError, "predict reads a pandas DataFrame .* got a ndarray"),
         (long_series, {"horizon": 2.5}, ValueError, r"horizon=2.5: this model forecasts 1 to 6 steps \(an int\)"),
         (long_series, {"horizon": True}, ValueError, r"horizon=True: this model forecasts 1 to 6 steps \(an int\)"),
+        (long_series, {"batch_size": 0}, ValueError, r"^batch_size=0: predict runs batches of 1 or more windows"),
+        (long_series, {"batch_size": 2.5}, ValueError, r"^batch_size=2.5: predict runs batches of 1 or more windows"),
+        (long_series, {"batch_size": True}, ValueError, r"^batch_size=True: predict runs batches of 1 or more"),
     ],
-    ids=["array", "fractional-horizon", "bool-horizon"],
+    ids=["array", "fractional-horizon", "bool-horizon", "zero-batch", "fractional-batch", "bool-batch"],
 )
-def test_predict_refuses_what_is_not_a_frame_or_a_whole_horizon(trained, history, options, error, message):
+def test_predict_refuses_what_is_not_a_frame_or_a_whole_horizon_or_batch_size(
+    trained, history, options, error, message
+):
     with pytest.raises(error, match=message):
         trained[0].predict(history(), **options)
 
@@ -485,3 +498,30 @@ def test_forecasts_far_from_zero_keep_their_units_digits(tmp_path):
     table = model.predict(history)
     assert table["y"].dtype == np.float64
     np.testing.assert_allclose(table["y"].to_numpy(), history["y"].iloc[-1], rtol=0, atol=1e-3)
+
+
+def test_daily_forecasts_in_a_time_zone_stay_at_midnight_across_a_daylight_saving_change(tmp_path):
+    """A day in Berlin is 23 hours on 2024-03-31: the forecasts continue at midnight, as ``date_range`` steps
+    calendar days, whether the change falls in the forecast or in the history before it (under pandas 2
+    ``Day`` is a fixed 24-hour ``Tick``: forecasts came at 01:00 after the change)."""
+    history = long_series(periods=60, freq="D", names=("s0",))
+    history = history.assign(time=history["time"].dt.tz_localize("Europe/Berlin"))  # 2024-01-31 to 2024-03-30
+    trainer = quiet_trainer(tmp_path) | {"max_epochs": 1}
+    model = forecast.fit(history, lookback=12, horizon=3, data={"batch_size": 32}, model=TINY, trainer=trainer)
+    assert list(model.predict(history)["time"]) == list(
+        pd.date_range("2024-03-31", periods=3, freq="D", tz="Europe/Berlin")
+    )
+    later = history.assign(time=history["time"] + pd.DateOffset(days=10))  # 2024-02-10 to 2024-04-09
+    assert list(model.predict(later)["time"]) == list(
+        pd.date_range("2024-04-10", periods=3, freq="D", tz="Europe/Berlin")
+    )
+
+
+def test_a_wide_frame_with_a_repeated_time_is_refused_naming_the_row_not_an_id_column(tmp_path, wide_frame):
+    """A checkpoint of one wide series had no ids: a repeated time (a daylight-saving hour written twice) is
+    the data's duplicate, named by its row, not a stack of series lacking their id column."""
+    trainer = quiet_trainer(tmp_path) | {"max_epochs": 1}
+    model = forecast.fit(wide_frame, lookback=24, horizon=6, data={"batch_size": 32}, model=TINY, trainer=trainer)
+    repeated = pd.concat([wide_frame.iloc[:100], wide_frame.iloc[[99]], wide_frame.iloc[100:]])
+    with pytest.raises(ForecastDataError, match=r"^duplicate time at row 100, time 2024-01-05 03:00:00: .*remove one"):
+        model.predict(repeated)
