@@ -340,7 +340,10 @@ def to_table(
         raise ForecastDataError("the data has no rows; give a frame with at least lookback + horizon rows per series")
     if is_long(frame, id_column):
         levels = [name for name in frame.index.names if name in (id_column, time_column)]
-        frame = frame.reset_index(levels) if levels else frame
+        kept = [name for name in levels if name in frame.columns]  # set_index(..., drop=False): the column is read
+        frame = frame.reset_index(kept, drop=True) if kept else frame
+        moved = [name for name in levels if name not in kept]
+        frame = frame.reset_index(moved) if moved else frame
         if time_column not in frame.columns:
             raise ForecastDataError(
                 f"the long frame has an {id_column!r} column but no {time_column!r} column; "
@@ -351,6 +354,12 @@ def to_table(
     else:
         if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
             frame = frame.set_index(time_column)
+        elif frame.index.name is None and pd.api.types.is_numeric_dtype(frame.index):  # a RangeIndex, say
+            raise ForecastDataError(
+                f"the wide frame has neither a DatetimeIndex nor a {time_column!r} column (its index holds numbers); "
+                "give it a DatetimeIndex (frame.set_index(pd.to_datetime(...))), or name its time column with "
+                "data.columns.time_column"
+            )
         ids, offsets, order = pd.Index(["0"]), np.array([0, len(frame)]), None
         times = _as_times(pd.Series(frame.index), time_column if frame.index.name is None else frame.index.name, rows)
     if order is not None:

@@ -101,3 +101,23 @@ def test_dates_written_day_first_are_named_so(tmp_path):
     frame = pd.DataFrame({"time": times.str.replace("13/01/2024", "yesterday"), "y": np.arange(40.0)})
     with pytest.raises(ForecastDataError, match=r"holds 'yesterday', not a time.*CSV\)$"):
         TimeSeriesDataModule(frame, lookback=8, horizon=4)
+
+
+@pytest.mark.parametrize("level", ["id", "time"])
+def test_a_long_frame_with_an_index_level_kept_as_a_column_too_reads_as_without_it(long_frame, level):
+    """``set_index(..., drop=False)`` leaves the id or time both as an index level and a column: the column is
+    read, as from the frame without that index."""
+    frame = long_frame[["id", "time", "y"]]
+    data = TimeSeriesDataModule(frame.set_index(level, drop=False), 12, 4)
+    data.setup("fit")
+    reference = TimeSeriesDataModule(frame, 12, 4)
+    reference.setup("fit")
+    assert list(data.series_names) == list(reference.series_names)
+    np.testing.assert_array_equal(data.table.times, reference.table.times)
+    np.testing.assert_array_equal(data.table.values["y"], reference.table.values["y"])
+
+
+def test_a_wide_frame_without_times_names_what_it_lacks():
+    frame = pd.DataFrame({"a": np.arange(50.0), "b": np.arange(50.0)})  # a RangeIndex, no time column
+    with pytest.raises(ForecastDataError, match="neither a DatetimeIndex nor a 'time' column"):
+        TimeSeriesDataModule(frame, 12, 4).setup("fit")
