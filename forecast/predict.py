@@ -43,12 +43,8 @@ def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, hor
     if step is not None:
         steps = (time[:, None] + np.arange(horizon)).ravel()
         return starts[np.repeat(series, horizon)] + pd.to_timedelta(steps * step, unit=starts.unit)
-    # Calendar offsets (month ends, business days, days in a zone) step irregularly: pandas steps them per window
-    # from the row before its first forecast (not from the series' start: under pandas 2, a count of days in a time
-    # zone is that many 24 hours, an hour off across a daylight-saving change).
-    table = data.table
-    last = table.times[table.offsets[series] + time - 1]
-    times = [pd.date_range(before, periods=horizon + 1, freq=offset)[1:] for before in last]
+    # Calendar offsets (month ends, business days, days in a zone) step irregularly: pandas steps them per window.
+    times = [data.forecast_times(s, t)[:horizon] for s, t in zip(series.tolist(), time.tolist(), strict=True)]
     return times[0].append(times[1:])
 
 

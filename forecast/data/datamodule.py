@@ -474,9 +474,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         return self._loader("predict")
 
     def forecast_times(self, series: int, time: int) -> pd.DatetimeIndex:
-        """The timestamps of the ``horizon`` steps starting at row ``time`` of ``series``."""
-        start = self.start_times[series] + time * pd.tseries.frequencies.to_offset(self.freq)
-        return pd.date_range(start, periods=self.horizon, freq=self.freq)
+        """The timestamps of the ``horizon`` steps starting at row ``time`` (>= 1) of ``series``, stepped from the row
+        before it: not counted from the series' start, as under pandas 2 a count of days in a time zone is that
+        many 24 hours, an hour off across a daylight-saving change."""
+        before = self.table.times[self.table.offsets[series] + time - 1]
+        return pd.date_range(before, periods=self.horizon + 1, freq=self.freq)[1:]
 
     def _schema(self) -> dict[str, Any]:
         """What a checkpoint must agree on with these data."""
