@@ -472,7 +472,9 @@ class Forecaster(L.LightningModule):
             per target, and ``{target}_q{level}`` columns for a probabilistic loss.
 
         Raises:
-            ValueError: the model was not loaded from a checkpoint, or ``horizon`` is out of range.
+            TypeError: ``frame`` is not a pandas DataFrame.
+            ValueError: the model was not loaded from a checkpoint, or ``horizon`` is out of range, or
+                ``batch_size`` is not a whole number of 1 or more.
             ForecastDataError: ``frame`` lacks a column, a series is too short, or the future
                 covariates of the horizon are missing.
         """

@@ -64,7 +64,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
         split: where train, validation and test lie, per series; ``None`` means a built-in data set's own
             preset (the ETT borders for ``etth1``), else ``FractionSplit()``.
         train_stride: rows between consecutive training windows of a series.
-        eval_stride: rows between consecutive validation and test windows (1: every window).
+        eval_stride: rows between consecutive validation and test windows (1: every window); counted from a
+            part's first window, so with more than 1 up to ``eval_stride - 1`` last rows of a part may be in no
+            window's targets.
         scaling: the scalers of targets and covariates, and whether each series gets its own (``Scaling``).
         sampling: training windows drawn ``windows`` uniformly, or ``series`` with equal weight per
             series (then with replacement).
