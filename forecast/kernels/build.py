@@ -1,13 +1,14 @@
 """Compile a C source shipped with the package into a shared library on first use, and load it with ctypes.
 
-No compiler is needed to install forecast: the C compiler (``$CC``, else ``cc``) runs the first time a
-kernel is called, which takes about a second for a plain C file without torch headers. The library is
+No compiler is needed to install forecast: the C compiler (``$CC``, else or if empty ``cc``) runs the first
+time a kernel is called, which takes about a second for a plain C file without torch headers. The library is
 cached under ``$XDG_CACHE_HOME/forecast/kernels`` (else ``~/.cache/forecast/kernels``), named by a hash
 of the source, the compiler command, the flags and the CPU, so an edited source, another compiler or
 another machine sharing the home folder builds anew. It is written to a temporary file and renamed into
 place: processes that compile at once (DDP ranks, DataLoader workers, parallel tests) each load a
 complete library. A cached file that does not load (cut short by a crash) is built again, and a cache
-folder that cannot be written (a read-only home) gives way to a temporary folder of the process's own.
+folder that cannot be written (a read-only home) or named (no home folder) gives way to a temporary folder
+of the process's own.
 
 ``-fopenmp`` links the system's ``libgomp.so.1``; when torch ships its own ``libgomp.so.1`` and has been
 imported first (``forecast.kernels`` imports it), the loader reuses that one by its name, so the kernels
@@ -51,16 +52,25 @@ def load_library(source: Path) -> ctypes.CDLL:
         OSError: no compiler (the message says how to get one), a failed compilation (the message ends
             with the compiler's output) or a library the loader refuses.
     """
-    compiler = shlex.split(os.environ.get("CC", "cc"))
+    compiler = shlex.split(os.environ.get("CC", "")) or ["cc"]  # CC set empty (`export CC=`) names none
     identity = [source.read_text(), *compiler, *FLAGS, *LIBRARIES, sys.platform, _cpu()]
     key = hashlib.sha256("\0".join(identity).encode()).hexdigest()
-    library = cache_dir() / f"{source.stem}-{key[:16]}.so"
+    name = f"{source.stem}-{key[:16]}.so"
+    try:
+        library = cache_dir() / name
+    except RuntimeError:  # no home folder to cache in (a container run under an arbitrary user id)
+        library = _own_folder() / name
     if library.exists():
         try:
             return ctypes.CDLL(str(library))
         except OSError:  # cut short by a crash, or a file this user may not read: built anew below
             pass
     return ctypes.CDLL(str(_compile(compiler, source, library)))
+
+
+def _own_folder() -> Path:
+    """A new temporary folder for this process alone, where the cache folder cannot be made or written."""
+    return Path(tempfile.mkdtemp(prefix="forecast-kernels-"))
 
 
 def _cpu() -> str:
@@ -79,7 +89,7 @@ def _compile(compiler: list[str], source: Path, library: Path) -> Path:
         library.parent.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(suffix=".so", prefix=f".{library.stem}-", dir=library.parent)
     except OSError:
-        library = Path(tempfile.mkdtemp(prefix="forecast-kernels-")) / library.name
+        library = _own_folder() / library.name
         handle, partial = tempfile.mkstemp(suffix=".so", prefix=f".{library.stem}-", dir=library.parent)
     os.close(handle)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .build import load_library
-from .sru_reference import check_recurrence_inputs
+from .sru_reference import check_recurrence_inputs, refuse_second_derivative
 
 __all__ = ["DTYPES", "SRURecurrenceCPU", "cpu_library", "sru_recurrence_cpu"]
 
@@ -123,6 +123,7 @@ class SRURecurrenceCPU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_h, grad_c_last):
+        refuse_second_derivative()
         if ctx.spent:
             raise RuntimeError(
                 "this SRU recurrence wrote its gradient over its own working memory in an earlier backward, so "

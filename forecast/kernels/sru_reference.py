@@ -6,7 +6,7 @@ with the v2 peephole terms ``v ⊙ c_{t-1}``. Autograd differentiates it; it is 
 
 import torch
 
-__all__ = ["check_recurrence_inputs", "sru_recurrence_reference"]
+__all__ = ["check_recurrence_inputs", "refuse_second_derivative", "sru_recurrence_reference"]
 
 
 def sru_recurrence_reference(
@@ -79,3 +79,17 @@ def check_recurrence_inputs(
             raise ValueError(f"{name} must be {expected[name]} for u of shape {tuple(u.shape)}, got {got}")
         if tensor.device != u.device:
             raise ValueError(f"{name} is on {tensor.device} and u on {u.device}: move them to one device")
+
+
+def refuse_second_derivative() -> None:
+    """Raise ``RuntimeError`` in a hand-written backward that autograd runs with ``create_graph=True``.
+
+    The fused backwards compute their gradients outside autograd, which would take them for constants: a
+    second derivative through them (a gradient penalty, a Hessian-vector product) would silently lack the
+    recurrence's share. Autograd enables grad mode in a backward exactly when it records one.
+    """
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "the SRU recurrence's fused backward is differentiable once: for a second derivative "
+            "(create_graph=True) run sru_recurrence_reference, which autograd differentiates"
+        )

@@ -16,6 +16,8 @@ the backward half, never a transposing copy of the whole.
 
 import torch
 
+from .sru_reference import refuse_second_derivative
+
 __all__ = ["SRURecurrenceTensorOps"]
 
 
@@ -74,6 +76,7 @@ class SRURecurrenceTensorOps(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_h, grad_c_last):
+        refuse_second_derivative()
         x_tilde, f, c_all, r, x_highway, g, v = ctx.saved_tensors
         c_before = c_all[:-1]
         steps, batch, dirs, size = x_tilde.shape

@@ -11,6 +11,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .sru_reference import refuse_second_derivative
+
 __all__ = ["SRURecurrenceTriton"]
 
 BLOCK = 128
@@ -161,6 +163,7 @@ class SRURecurrenceTriton(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_h, grad_c_last):
+        refuse_second_derivative()
         u, x_highway, v, b, c0, c = ctx.saved_tensors
         batch, steps, dirs, k, size = u.shape
         grad_u = torch.empty_like(u)

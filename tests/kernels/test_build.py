@@ -50,6 +50,14 @@ def test_build_without_a_compiler_raises_os_error(empty_cache, tmp_path, monkeyp
         build.load_library(write_source(tmp_path, "int answer(void) { return 42; }\n"))
 
 
+@pytest.mark.parametrize("cc", ["", " "], ids=["empty", "blank"])
+def test_build_with_an_empty_cc_uses_cc_as_when_it_is_unset(empty_cache, tmp_path, monkeypatch, cc):
+    """``CC=`` (as ``export CC=`` leaves it) names no compiler: it raised IndexError, not the OSError that
+    ``cpu_library`` turns into its warning, so every SRU forward on CPU failed."""
+    monkeypatch.setenv("CC", cc)
+    assert build.load_library(write_source(tmp_path, "int answer(void) { return 42; }\n")).answer() == 42
+
+
 def test_build_rebuilds_a_cached_library_that_does_not_load(empty_cache, tmp_path, monkeypatch):
     source = write_source(tmp_path, "int answer(void) { return 42; }\n")
     build.load_library(source)  # its file's name; the file itself is loaded now, so it is left alone
@@ -66,6 +74,19 @@ def test_build_in_a_cache_folder_that_cannot_be_written_uses_a_folder_of_its_own
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")  # the cache folder would be under a file: it cannot be made
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    assert build.load_library(write_source(tmp_path, "int answer(void) { return 42; }\n")).answer() == 42
+
+
+def test_build_without_a_home_folder_uses_a_folder_of_its_own(monkeypatch, tmp_path):
+    """No $XDG_CACHE_HOME, no $HOME and no home in the user database (a container run under an arbitrary user
+    id): ``Path.home()`` raised RuntimeError, which ``cpu_library`` does not catch, so every SRU forward on CPU
+    failed."""
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(build.Path, "home", no_home)
     assert build.load_library(write_source(tmp_path, "int answer(void) { return 42; }\n")).answer() == 42
 
 

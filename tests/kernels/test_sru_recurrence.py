@@ -119,6 +119,24 @@ def test_sru_compiled_over_u_refuses_a_second_backward_instead_of_a_wrong_gradie
     torch.testing.assert_close(torch.autograd.grad(h.sum(), v)[0], first)
 
 
+def penalty_gradient(recurrence, u, v, b, c0):
+    """v's gradient of the penalty |dL/du|^2 on L = sum(h) + |u|^2 / 2: a second derivative, through v's share
+    of dL/du (the |u|^2 term, like a layer's weights, makes dL/du need a gradient with or without that share)."""
+    h, _ = recurrence(u, None, v, b, c0, False)
+    (grad_u,) = torch.autograd.grad(h.sum() + u.square().sum() / 2, u, create_graph=True)
+    return torch.autograd.grad(grad_u.square().sum(), v, allow_unused=True)[0]
+
+
+@pytest.mark.parametrize("path", CPU_PATHS)
+def test_sru_fused_backward_refuses_a_second_derivative_instead_of_missing_its_share(path):
+    """The hand-written backwards run outside autograd: under create_graph=True their gradients were constants,
+    so a gradient penalty's gradient silently lacked the recurrence's share (v's was None, the reference's not)."""
+    u, _, v, b, c0 = make_inputs(1, 4, torch.float64, batch=2, steps=4, size=3)
+    assert penalty_gradient(lambda *inputs: sru_recurrence_reference(*inputs), u, v, b, c0).abs().sum() > 0
+    with pytest.raises(RuntimeError, match="differentiable once.*sru_recurrence_reference"):
+        penalty_gradient(path.apply, u, v, b, c0)
+
+
 @pytest.mark.parametrize(("directions", "components"), CASES)
 @pytest.mark.parametrize("path", CPU_PATHS)
 def test_sru_cpu_backward_passes_gradcheck(path, directions, components):
@@ -251,6 +269,12 @@ def test_sru_triton_matches_reference_interpreted(
     actual = outputs_and_gradients(recurrence, inputs, use_tanh)
     for got, want in zip(actual, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
+
+
+def test_sru_triton_refuses_a_second_derivative_interpreted(interpreted_triton):
+    u, _, v, b, c0 = make_inputs(1, 4, torch.float64, batch=2, steps=4, size=3)
+    with pytest.raises(RuntimeError, match="differentiable once"):
+        penalty_gradient(interpreted_triton.SRURecurrenceTriton.apply, u, v, b, c0)
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
