@@ -58,6 +58,23 @@ def _column(name: str) -> Column:
     return functions.col("`" + name.replace("`", "``") + "`")
 
 
+def _on_clock(times: pd.Series, zone: str, column: str) -> pd.Series:
+    """``times`` without a zone read on ``zone``'s clock.
+
+    Raises:
+        ForecastDataError: a time that clock repeats (falling back) or skips (springing forward), naming it
+            and the fix: which instant it is cannot be told.
+    """
+    try:
+        return times.dt.tz_localize(zone)
+    except ValueError as error:  # pandas' ambiguous or nonexistent time
+        raise ForecastDataError(
+            f"column {column!r} holds times without a zone, read on the session zone {zone}'s clock, which repeats "
+            f"or skips one of them ({error}); set spark.sql.session.timeZone to UTC with times in UTC, or give "
+            "the times as TimestampType"
+        ) from error
+
+
 def predict(
     frame: DataFrame,
     checkpoint: str | Path,
@@ -164,7 +181,8 @@ def predict(
         elif zone is not None:  # times without a zone (TimestampNTZType, or dates and text cast to it): on the
             # session zone's clock, in and out
             batches = (
-                batch.assign(**{time_column: batch[time_column].dt.tz_localize(session_zone)}) for batch in batches
+                batch.assign(**{time_column: _on_clock(batch[time_column], session_zone, time_column)})
+                for batch in batches
             )
             tables = predict_batches(batches, path, **options)
             return (

@@ -142,6 +142,20 @@ def test_spark_predict_with_a_checkpoint_trained_on_zoned_times_equals_predict(s
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
 
 
+def test_spark_predict_of_zoneless_times_that_repeat_an_hour_of_the_session_zone_names_the_fix(session, zoned):
+    """Times without a zone, read on a session zone's clock that falls back, repeat an hour: which instant each
+    is cannot be told. The job fails with a message naming the column and the fix, not pandas' own error."""
+    frame, checkpoint = zoned
+    session.conf.set("spark.sql.session.timeZone", "Europe/Berlin")
+    try:
+        history = session.createDataFrame(frame).withColumn("time", functions.col("time").cast("timestamp_ntz"))
+        with pytest.raises(Exception, match="column 'time'.*2024-10-27 02:00:00.*spark.sql.session.timeZone") as caught:
+            spark.predict(history, checkpoint).collect()
+    finally:
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+    assert "ForecastDataError" in str(caught.value)
+
+
 def test_spark_predict_reads_text_times_with_offsets_for_a_checkpoint_trained_on_zoned_times(session, zoned):
     """Text times (a CSV read without a schema) are read at the instants their offsets give, and the forecasts'
     times are given on the session zone's clock, as for TimestampNTZType times."""
