@@ -52,6 +52,14 @@ def falls_short(model: float, naive: float, margin: float = 0.0) -> bool:
     return naive * (1 - margin) < model * (1 - TIE)
 
 
+def _gap(model: float, naive: float) -> str:
+    """How far the model's validation MSE lies from a naive forecast's: a share of the naive's, or, where that
+    has no error (a validation part flat, or repeating its last season), the model's own MSE above it."""
+    if naive == 0:
+        return f"no error; the model's {model:.4g} above it" if model > 0 else "no error, as the model's"
+    return f"the model's {(model - naive) / naive:+.1%}"
+
+
 class NaiveComparison(L.Callback):
     """At the end of ``fit``, the validation MSE of the model's best epoch beside that of the naive forecasts.
 
@@ -72,7 +80,8 @@ class NaiveComparison(L.Callback):
 
     Args:
         seasonal_period: steps of the seasonal naive's season; ``None`` derives it from the data's
-            frequency (``seasonal_period``): 24 for hourly data.
+            frequency (``seasonal_period``): 24 for hourly data. A season longer than the lookback leaves
+            the seasonal naive out, and the log says so.
         fallback: let checkpoints fall back to the better naive forecast when the network falls short of
             it on validation (point losses only: a naive forecast has no quantiles).
         margin: the share of the better naive forecast's validation MSE by which the network must beat
@@ -170,6 +179,14 @@ class NaiveComparison(L.Callback):
         chosen = min if checkpoint.mode == "min" else max
         return chosen(self.epochs, key=lambda epoch: epoch[0])[1]
 
+    def _left_out_season(self, freq: str, lookback: int) -> str:
+        """Where the seasonal naive forecast is left out for a season longer than the lookback (which then lacks
+        the value a season before the first forecast step), a note saying so; else nothing."""
+        period = self.seasonal_period or seasonal_period(freq)
+        if period is None or period <= lookback:
+            return ""
+        return f" (no seasonal naive: its season, {period} steps, is longer than the lookback, {lookback})"
+
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.epochs or not self.naive:
             return
@@ -177,10 +194,9 @@ class NaiveComparison(L.Callback):
         scores = {"model": model} | self.naive
         best = min(self.naive, key=self.naive.get)
         winner = best if falls_short(model, self.naive[best]) else "model"
-        gaps = ", ".join(
-            f"{name} {value:.4f} (the model's {(model - value) / value:+.1%})" for name, value in self.naive.items()
-        )
-        message = f"validation MSE (scaled): model {model:.4f}; {gaps}: the {winner} wins"
+        gaps = ", ".join(f"{name} {value:.4f} ({_gap(model, value)})" for name, value in self.naive.items())
+        note = self._left_out_season(trainer.datamodule.freq, pl_module.hparams["lookback"])
+        message = f"validation MSE (scaled): model {model:.4f}; {gaps}{note}: the {winner} wins"
         fallback = best if self.fallback and falls_short(model, self.naive[best], self.margin) else None
         if fallback and winner == "model":
             rank_zero_warn(

@@ -5,7 +5,8 @@ figures from ``forecasts.csv`` and ``metrics_by_horizon.csv`` as the run directo
 - a forecasts table: ``id``, ``origin`` (the last observed time), ``time``, ``step`` (from 1),
   ``window`` (its index; optional), and per target column ``{target}``
   (the forecast), ``{target}_actual`` and quantiles ``{target}_q{level}``;
-- a history table: ``id``, ``time`` and the target columns (e.g. the data as given).
+- a history table: ``id``, ``time`` and the target columns (e.g. long data as given; a wide frame's one
+  series has id 0).
 """
 
 import re
@@ -35,6 +36,22 @@ def _band(window: pd.DataFrame, target: str) -> tuple[str, str] | None:
     return (levels[0][1], levels[-1][1]) if len(levels) > 1 else None
 
 
+def _check_history(history: pd.DataFrame, targets: Sequence[str]) -> None:
+    """Refuse a history table without the columns ``plot_forecasts`` reads: ``id``, ``time`` and ``targets``.
+
+    Raises:
+        ValueError: naming the missing columns, e.g. those of a wide frame as given (a date column, no ``id``).
+    """
+    missing = [column for column in ("id", "time", *targets) if column not in history]
+    if missing:
+        raise ValueError(
+            f"history lacks the columns {missing}: plot_forecasts reads a long table with columns id, time and the "
+            "targets, its ids those of the forecasts table (a wide frame's one series has id 0: "
+            "frame.rename_axis('time').reset_index().assign(id=0)); it has "
+            f"{list(history.columns)}"
+        )
+
+
 def plot_forecasts(
     forecasts: pd.DataFrame,
     targets: str | Sequence[str] | None = None,
@@ -60,7 +77,8 @@ def plot_forecasts(
         a matplotlib ``Figure``: a row per window, a column per target, each panel 4 x 2.5 inches.
 
     Raises:
-        ValueError: the table has no window, or a target without its ``_actual`` column.
+        ValueError: the table has no window, or a target without its ``_actual`` column; ``history`` lacks
+            ``id``, ``time`` or a target column.
     """
     if isinstance(targets, str):  # "OT" is one column, not the columns "O" and "T"
         targets = [targets]
@@ -68,6 +86,8 @@ def plot_forecasts(
     missing = [target for target in targets if f"{target}_actual" not in forecasts]
     if missing or not targets or forecasts.empty:
         raise ValueError(f"a forecasts table needs rows and '{{target}}_actual' columns; none for {missing or targets}")
+    if history is not None:
+        _check_history(history, targets)
     windows = list(forecasts.groupby(["id", "origin"], sort=False))
     count = min(max_windows, len(windows))
     picks = [windows[round(i * (len(windows) - 1) / max(count - 1, 1))] for i in range(count)]

@@ -100,9 +100,14 @@ class EvaluationReport(L.Callback):
         write_forecasts: also write every test window's forecasts and actual values to ``forecasts.csv``.
         split: the name ``metrics.json`` gives the evaluated windows (``backtest`` for a backtest's).
         passes: test passes the report covers; it writes after the last. A backtest with refits tests
-            each refit's windows in a pass of its own, each with its own model.
+            each refit's windows in a pass of its own, each with its own model: ``metrics.json`` then gives
+            the ``naive_fallback`` of each, in a list.
         data: the data module whose series the windows come from; ``None``: the trainer's. A backtest,
             which hands its windows to ``test`` as a dataloader, gives it.
+
+    Raises:
+        ValueError: ``num_plots`` below 0 or ``passes`` below 1; at the start of ``test``, ``plot_targets``
+            naming a column that is no target.
     """
 
     def __init__(
@@ -116,6 +121,8 @@ class EvaluationReport(L.Callback):
     ):
         if passes < 1:
             raise ValueError(f"report passes must be >= 1; got {passes}")
+        if num_plots < 0:  # refused here, not by numpy at the start of the test
+            raise ValueError(f"report.num_plots must be >= 0 (windows drawn; 0 draws no plots); got {num_plots}")
         self.num_plots = num_plots
         self.plot_targets = plot_targets
         self.write_forecasts = write_forecasts
@@ -137,6 +144,7 @@ class EvaluationReport(L.Callback):
             self.tables: dict[str, HorizonMetrics] = {}
             self.kept: list[dict[str, torch.Tensor]] = []
             self.total = 0  # windows of all passes so far, on all processes
+            self.fallbacks: list[int | None] = []  # per pass, the naive forecast its model fell back to
         loader = trainer.test_dataloaders
         self.dataset = (loader[0] if isinstance(loader, (list, tuple)) else loader).dataset
         # A window's number: its index in its pass's dataset, after the windows of the passes before.
@@ -181,6 +189,7 @@ class EvaluationReport(L.Callback):
                 self.tables[units].merge_state(metric)
             else:
                 self.tables[units] = copy.deepcopy(metric)
+        self.fallbacks.append(getattr(pl_module, "naive_fallback", None))  # each refit's model its own
         self.done += 1
         if self.done < self.passes:
             return
@@ -216,8 +225,9 @@ class EvaluationReport(L.Callback):
             "metrics": self.metrics,
             "by_target": tables["by_target"].to_dict(orient="records"),
             "model": dict(pl_module.hparams),
-            # What forecast: the network, the naive forecast its checkpoint fell back to (a period), or an ensemble.
-            "naive_fallback": getattr(pl_module, "naive_fallback", None),
+            # What forecast: the network, the naive forecast its checkpoint fell back to (a period), or an ensemble;
+            # over several passes (a backtest's refits), what forecast the windows of each.
+            "naive_fallback": self.fallbacks if self.passes > 1 else self.fallbacks[0],
             "ensemble_members": 1 + len(getattr(pl_module, "members", ())),
             "data": state,
         }

@@ -369,3 +369,23 @@ def test_backtest_needs_no_test_windows_where_its_start_is_elsewhere(tmp_path):
     np.testing.assert_allclose(
         table["y"], np.repeat([39.0, 43.0, 47.0], 4), atol=1e-5
     )  # the last value, original units
+
+
+def test_a_report_over_refits_says_what_forecast_each_refits_windows(wide_csv, tmp_path):
+    """metrics.json's ``naive_fallback`` was the last refit's alone: a first refit that fell back to the seasonal
+    naive, and forecast its windows with it, read as the network's."""
+    import lightning as L
+
+    from forecast.backtest import backtest_loader, backtest_report
+
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6, split=FractionSplit())
+    data.setup("backtest")
+    groups = refit_groups(backtest_windows(data, start=-30, stride=6, num_windows=4), refit_every=2)
+    report, _ = backtest_report([], data, passes=len(groups))
+    model = Forecaster(lookback=24, horizon=6, input_size=3, target_size=3, encoder=IdentityEncoder, head=LastValueHead)
+    tester = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                       callbacks=[report])  # fmt: skip
+    for fallback, group in zip([24, None], groups, strict=True):
+        model.naive_fallback = fallback  # as each refit's best checkpoint sets it
+        tester.test(model, dataloaders=backtest_loader(data, group), verbose=False)
+    assert json.loads((tmp_path / "metrics.json").read_text())["naive_fallback"] == [24, None]

@@ -200,9 +200,41 @@ def test_a_checkpoint_that_monitors_nothing_is_reported_by_its_last_epoch(tmp_pa
     comparison.epochs = [(0.5, 0.5), (0.3, 0.3), (0.45, 0.45)]  # (monitored, val/mse) per epoch: 0.45 last
     comparison.naive, comparison.periods = {"last value": 0.4}, {"last value": 1}
     checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor=None)
-    trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path), is_global_zero=True)
+    trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path), is_global_zero=True,
+                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
     with pytest.warns(UserWarning, match="its checkpoint forecasts the last value"):
-        comparison.on_fit_end(trainer, None)
+        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 24}))
     report = json.loads((tmp_path / "naive_comparison.json").read_text())
     assert report["val_mse"]["model"] == 0.45
     assert (report["winner"], report["fallback"]) == ("last value", "last value")
+
+
+def test_a_naive_forecast_without_error_on_validation_is_reported_not_divided_by(tmp_path):
+    """A seasonal naive forecast is exact on a validation part that repeats its last season (or a flat one): its
+    MSE of 0 made the model's share of it a ZeroDivisionError at the end of fit, and no naive_comparison.json."""
+    comparison = NaiveComparison()
+    comparison.epochs = [(0.02, 0.02)]
+    comparison.naive = {"last value": 0.5, "seasonal naive (24 steps)": 0.0}
+    comparison.periods = {"last value": 1, "seasonal naive (24 steps)": 24}
+    trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
+                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
+    said = (r"last value 0.5000 \(the model's -96.0%\), seasonal naive \(24 steps\) 0.0000 \(no error; the model's "
+            r"0.02 above it\): the seasonal naive \(24 steps\) wins")  # fmt: skip
+    with pytest.warns(UserWarning, match=said):
+        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 48}))
+    report = json.loads((tmp_path / "naive_comparison.json").read_text())
+    assert report["val_mse"] == {"model": 0.02, "last value": 0.5, "seasonal naive (24 steps)": 0.0}
+    assert report["winner"] == "seasonal naive (24 steps)"
+
+
+def test_a_seasonal_naive_whose_season_outgrows_the_lookback_is_said_to_be_left_out(tmp_path):
+    """``--naive_comparison.seasonal_period 168`` with a lookback of 12 compared the last value alone, and the log
+    gave no word of the seasonal naive forecast that was asked for."""
+    comparison = NaiveComparison(seasonal_period=168)
+    comparison.epochs, comparison.naive, comparison.periods = [(0.6, 0.6)], {"last value": 0.5}, {"last value": 1}
+    trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
+                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
+    model = SimpleNamespace(hparams={"lookback": 12})
+    with pytest.warns(UserWarning, match=r"last value 0.5000 \(the model's \+20.0%\) \(no seasonal naive: its season, "
+                      r"168 steps, is longer than the lookback, 12\): the last value wins"):  # fmt: skip
+        comparison.on_fit_end(trainer, model)

@@ -267,3 +267,10 @@ def test_metrics_json_is_standard_json_with_null_for_a_metric_without_value(tmp_
     report = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=refuse)
     assert report["metrics"]["mase"] is None and report["metrics"]["mase_orig"] is None
     assert report["by_target"][0]["mase"] is None and report["metrics"]["mae"] > 0
+
+
+def test_a_report_drawing_a_negative_number_of_windows_is_refused_naming_the_option():
+    """``--report.num_plots -1`` failed at the start of test with numpy's "Number of samples, -1, must be
+    non-negative", naming no option."""
+    with pytest.raises(ValueError, match=r"report.num_plots must be >= 0 .*; got -1"):
+        EvaluationReport(num_plots=-1)

@@ -81,3 +81,10 @@ def test_forecast_plot_takes_a_single_target_name_as_one_column(forecasts):
     forecasts = forecasts.assign(x_qty=1.0, x_qty_actual=2.0)
     figure = plot_forecasts(forecasts, "x_qty", max_windows=1)
     assert [ax.get_title().split(",")[0] for ax in figure.axes] == ["x_qty"]
+
+
+def test_forecast_plot_refuses_a_history_without_its_columns_naming_them(forecasts):
+    """A wide frame's history as given (a ``date`` column, no ``id``) failed with a bare ``KeyError: 'id'``."""
+    wide = pd.DataFrame({"date": pd.date_range("2023-12-31", periods=24, freq="h"), "x": 1.0})
+    with pytest.raises(ValueError, match=r"history lacks the columns \['id', 'time', 'y'\]: .*id, time and"):
+        plot_forecasts(forecasts, history=wide)
