@@ -1,5 +1,6 @@
 """Callbacks the CLI adds to every run."""
 
+import importlib
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,7 @@ def gather_windows(windows: dict[str, np.ndarray] | None, keys: Sequence[str]) -
 
 
 _COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # that pandas writes a CSV in, from its name
+_PACKAGES = {".zst": "zstandard"}  # compressions pandas writes only with a package forecast does not install
 
 
 def _table_format(output: str) -> str:
@@ -63,18 +65,32 @@ def _table_format(output: str) -> str:
     ``forecasts.csv.gz``).
 
     Raises:
-        ValueError: the name is neither; a CSV written under another name (``forecasts.pq``) would fail
-            whatever reads it by its name.
+        ValueError: the name is neither (a CSV written under another name, ``forecasts.pq``, would fail
+            whatever reads it by its name), or a compression whose package is not installed.
     """
     suffixes = [suffix.lower() for suffix in Path(output).suffixes]
     if suffixes[-1:] == [".parquet"]:
         return "parquet"
     if suffixes[-1:] == [".csv"] or (suffixes[-2:-1] == [".csv"] and suffixes[-1] in _COMPRESSIONS):
+        _check_package(output, _PACKAGES.get(suffixes[-1]))
         return "csv"
     raise ValueError(
         f"prediction_writer.output {output!r} names neither a .csv nor a .parquet file; give a path such as "
         "forecasts.csv, forecasts.csv.gz or forecasts.parquet"
     )
+
+
+def _check_package(output: str, package: str | None) -> None:
+    """Refuse ``output`` now, not after the forecasts, where its compression needs ``package`` and it is missing."""
+    if package is None:
+        return
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        raise ValueError(
+            f"prediction_writer.output {output!r}: pandas compresses it with the {package} package, which is not "
+            f"installed; pip install {package}, or give forecasts.csv.gz"
+        ) from None
 
 
 class PredictionWriter(BasePredictionWriter):

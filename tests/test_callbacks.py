@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,13 @@ def test_prediction_writer_refuses_a_name_that_is_neither_csv_nor_parquet(output
     with pytest.raises(ValueError, match=f"prediction_writer.output '{output}' names neither a .csv nor a .parquet"):
         PredictionWriter(output)
     assert PredictionWriter("forecasts.csv.gz").output == "forecasts.csv.gz"
+
+
+def test_prediction_writer_refuses_a_compression_whose_package_is_missing_before_predicting(monkeypatch):
+    """forecasts.csv.zst passed the check, and the write failed with ImportError after the whole prediction."""
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # as where it is not installed: importing it fails
+    with pytest.raises(ValueError, match="forecasts.csv.zst.*zstandard package, which is not installed"):
+        PredictionWriter("forecasts.csv.zst")
 
 
 def test_prediction_writer_keeps_the_type_of_the_ids(tmp_path, tiny_cli):
