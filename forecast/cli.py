@@ -6,6 +6,7 @@ from pathlib import Path
 
 from jsonargparse import Namespace
 from lightning.pytorch import LightningModule
+from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer import Trainer
@@ -104,6 +105,43 @@ def _check_checkpoint_exists(ckpt_path: str | None, root: str | Path) -> None:
         )
 
 
+_GPU_KINDS = {"gpu": (CUDAAccelerator, MPSAccelerator), "cuda": (CUDAAccelerator,), "mps": (MPSAccelerator,)}
+
+
+def _check_accelerator(accelerator: object) -> None:
+    """Refuse ``trainer.accelerator`` ``gpu``/``cuda``/``mps`` on a machine without one, before anything is built.
+
+    Lightning would find that out only after the data are read, with "No supported gpu backend found!",
+    naming neither the key nor the way back to the CPU (the GPU presets set it).
+
+    Raises:
+        ValueError: naming the key, its value and the CPU preset.
+    """
+    kinds = _GPU_KINDS.get(accelerator.lower()) if isinstance(accelerator, str) else None
+    if kinds and not any(kind.is_available() for kind in kinds):
+        raise ValueError(
+            f"trainer.accelerator {accelerator!r} (configs/trainer/gpu.yaml, ddp.yaml and multinode.yaml set it), "
+            "but torch finds no GPU of that kind here; on this machine use configs/trainer/cpu.yaml in place of the "
+            "GPU preset, or pass --trainer.accelerator cpu"
+        )
+
+
+def _check_checkpointing(enabled: object) -> None:
+    """Refuse ``trainer.enable_checkpointing false``, naming the keys that save no checkpoint.
+
+    The CLI always adds its ModelCheckpoint (``checkpoint.*``); Lightning refuses that under the flag,
+    after the data are read, with a message about a callback the user never gave.
+
+    Raises:
+        ValueError: naming the flag and the ``checkpoint.*`` keys to use instead.
+    """
+    if enabled is False:
+        raise ValueError(
+            "trainer.enable_checkpointing false: the CLI's checkpoint callback (checkpoint.*) is always on; to "
+            "save no checkpoint, pass --checkpoint.save_top_k 0 --checkpoint.save_last false instead"
+        )
+
+
 class RunConfigCallback(SaveConfigCallback):
     """Lightning's ``config.yaml`` of a run, also under a logger that keeps no local directory.
 
@@ -173,7 +211,8 @@ class ForecastCLI(LightningCLI):
         one naming a class outside a part's base, is refused here with a ValueError naming it, before
         anything is built; so is a file trained on windows of another lookback or horizon than
         ``data.lookback`` and ``data.horizon`` (its weights would not fit), and a path that names no
-        file, with a FileNotFoundError. ``predict`` reads all of
+        file, with a FileNotFoundError; and a ``trainer.accelerator`` of a GPU that this machine lacks,
+        and ``trainer.enable_checkpointing false``, with a ValueError naming the fix. ``predict`` reads all of
         its data as history (``HistorySplit``), whatever ``data.split`` says: the split is for fitting
         and evaluating, and the forecast starts after each series' last row.
         """
@@ -182,6 +221,8 @@ class ForecastCLI(LightningCLI):
         if not subcommand:
             return
         config = self.config[subcommand]
+        _check_accelerator(config.get("trainer.accelerator"))
+        _check_checkpointing(config.get("trainer.enable_checkpointing"))
         root = config.get("trainer.default_root_dir") or os.getcwd()  # the trainer's default
         ckpt_path = config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), root)
         _check_checkpoint_exists(ckpt_path, root)

@@ -44,6 +44,10 @@ def fit(
             (``forecast.losses.QuantileLoss(levels=[0.1, 0.5, 0.9])``).
         trainer: ``lightning.Trainer`` arguments (max_epochs, accelerator, callbacks, ...).
 
+    Raises:
+        ValueError: ``trainer`` turns checkpointing off, or the fit wrote no checkpoint to return
+            (``fast_dev_run``, ``max_steps=0``, ...).
+
     Example:
         >>> import functools
         >>> from forecast.nn import GRUEncoder
@@ -52,17 +56,39 @@ def fit(
         >>> forecaster = fit(frame, lookback=48, horizon=12, **options)  # doctest: +SKIP
         >>> forecaster.predict(frame)  # doctest: +SKIP
     """
+    options = dict(trainer or {})
+    if options.get("enable_checkpointing") is False:
+        raise ValueError(
+            "forecast.fit returns the model of its best checkpoint, so it writes checkpoints: drop "
+            "enable_checkpointing=False from trainer (or train with lightning.Trainer yourself)"
+        )
     datamodule = TimeSeriesDataModule(source, lookback=lookback, horizon=horizon, **(data or {}))
     linked = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities",
               "season_channel", "season_length")  # fmt: skip
     sizes = {name: getattr(datamodule, name) for name in linked}
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
-    options = dict(trainer or {})
     checkpoint = ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
     options["callbacks"] = [FiniteLossCheck(), checkpoint, *_callback_list(options.get("callbacks"))]
     options.setdefault("plugins", [AtomicCheckpointIO()])
     L.Trainer(**options).fit(forecaster, datamodule)
-    return Forecaster.load(checkpoint.best_model_path or checkpoint.last_model_path)
+    return Forecaster.load(_written(checkpoint))
+
+
+def _written(checkpoint: ResumableModelCheckpoint) -> str:
+    """The best checkpoint the fit wrote, else its ``last.ckpt``.
+
+    Raises:
+        ValueError: it wrote none (a fit that took no training step), naming the trainer options that
+            cause that; ``Forecaster.load("")`` would name the working directory instead.
+    """
+    path = checkpoint.best_model_path or checkpoint.last_model_path
+    if not path:
+        raise ValueError(
+            "forecast.fit wrote no checkpoint to return: the trainer took no training step or saved none "
+            "(fast_dev_run, max_steps=0, max_epochs=0, limit_train_batches=0); for a quick check pass "
+            "max_epochs=1, limit_train_batches=1, limit_val_batches=1 instead"
+        )
+    return path
 
 
 def _callback_list(callbacks: list[Callback] | Callback | None) -> list[Callback]:

@@ -359,3 +359,17 @@ def test_the_help_names_tune_which_the_lightning_cli_does_not_list(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "python -m forecast tune --help" in capsys.readouterr().out
+
+
+def test_checkpointing_turned_off_names_the_checkpoint_keys_that_save_none(wide_csv, tmp_path, tiny_cli):
+    """``--trainer.enable_checkpointing false`` failed, after reading the data, with Lightning's complaint about a
+    ModelCheckpoint in the callbacks, which the CLI itself adds (``checkpoint.*``); the keys it names save none."""
+    args = ["fit", "--config", str(ROOT / "configs/quickstart.yaml"), *tiny_cli(tmp_path / "no.csv", tmp_path)]
+    with pytest.raises(
+        ValueError, match=r"trainer.enable_checkpointing.*--checkpoint.save_top_k 0 --checkpoint.save_last false"
+    ):
+        main([*args, "--trainer.enable_checkpointing", "false"])
+    quick = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.logger", "false"]
+    args = ["fit", "--config", str(ROOT / "configs/quickstart.yaml"), *tiny_cli(wide_csv, tmp_path), *quick]
+    main([*args, "--checkpoint.save_top_k", "0", "--checkpoint.save_last", "false"])
+    assert not list(tmp_path.glob("**/*.ckpt"))

@@ -2,6 +2,7 @@ import dataclasses
 import gzip
 import hashlib
 import http.server
+import importlib
 import json
 import os
 import socket
@@ -303,3 +304,54 @@ def test_a_hash_that_cannot_be_recorded_is_refused_by_name_and_leaves_no_part_fi
                        r"load it once where .*cache is writable"):  # fmt: skip
         datasets.load("weather")
     assert sorted(path.name for path in cache.iterdir()) == ["weather.csv"]
+
+
+def _unwritable(monkeypatch, folder: Path) -> None:
+    """Make ``open`` in the download module refuse to create files in ``folder``, as a read-only folder of
+    another user does (the tests run as root, whom no permission bit stops)."""
+    module = importlib.import_module("forecast.datasets.download")
+
+    def refusing(file, mode="r", *args, **kwargs):
+        if Path(file).parent == folder and "x" in mode:
+            raise PermissionError(13, "Permission denied", str(file))
+        return open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(module, "open", refusing, raising=False)
+
+
+def test_a_download_into_a_cache_folder_that_cannot_be_written_is_refused_by_name(server, monkeypatch, cache):
+    """A shared, read-only FORECAST_DATA failed with a bare PermissionError naming a temporary ``.part`` file."""
+    _serve(server, monkeypatch, "ettm1", _ett_csv(20))
+    cache.mkdir()
+    _unwritable(monkeypatch, cache)
+    with pytest.raises(ForecastDataError, match=r"data cache folder .*cache.*Permission denied.*point FORECAST_DATA"):
+        datasets.load("ettm1")
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("unreadable", ["weather.csv", "weather.csv.sha256.json"])
+def test_a_cached_file_another_user_left_unreadable_is_refused_by_name(unreadable, cache, monkeypatch):
+    """Files of a shared FORECAST_DATA that an earlier version downloaded were readable by their owner only:
+    the other users' loads failed with a bare PermissionError."""
+    cache.mkdir()
+    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    datasets.load("weather")  # records its hash
+    refused = cache / unreadable
+    module, read_text = importlib.import_module("forecast.datasets.download"), Path.read_text
+
+    def refuse(file: Path) -> None:  # as a file of mode 0600 of another user refuses a reader other than root
+        if Path(file) == refused:
+            raise PermissionError(13, "Permission denied", str(file))
+
+    def opening(file, *args, **kwargs):
+        refuse(file)
+        return open(file, *args, **kwargs)
+
+    def reading(path, *args, **kwargs):
+        refuse(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(module, "open", opening, raising=False)
+    monkeypatch.setattr(Path, "read_text", reading)
+    with pytest.raises(ForecastDataError, match=rf"cannot read .*{unreadable} \(Permission denied\).*FORECAST_DATA"):
+        datasets.load("weather")

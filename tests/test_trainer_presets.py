@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.strategies import SingleDeviceStrategy
 
@@ -53,3 +54,17 @@ def test_gpu_preset_gives_the_cli_a_one_device_bf16_trainer_with_cudnn_benchmark
     with trainer.precision_plugin.forward_context():
         assert torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16
     assert torch.backends.cudnn.benchmark is True
+
+
+@pytest.mark.parametrize("preset", ["gpu", "ddp", "multinode"])
+def test_a_gpu_preset_on_a_machine_without_a_gpu_is_refused_naming_the_key_and_the_cpu_preset(
+    preset, tmp_path, monkeypatch, tiny_cli
+):
+    """It failed after reading the data with Lightning's "No supported gpu backend found!", which names
+    neither the config key nor the fix."""
+    monkeypatch.setattr(CUDAAccelerator, "is_available", staticmethod(lambda: False))  # a CPU-only machine
+    monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: False))
+    model_config = ROOT / "configs/etth1/gru.yaml"
+    args = ["fit", "--config", str(model_config), "--config", str(ROOT / f"configs/trainer/{preset}.yaml")]
+    with pytest.raises(ValueError, match=r"trainer.accelerator 'gpu'.*no GPU.*configs/trainer/cpu.yaml"):
+        main([*args, *tiny_cli(tmp_path / "no.csv", tmp_path)])

@@ -217,3 +217,21 @@ def test_forecast_fit_with_numpy_optimizer_settings_writes_checkpoints_that_load
     scheduler = functools.partial(torch.optim.lr_scheduler.ExponentialLR, gamma=np.float64(0.9))
     model = forecast_fit_in_python(wide_frame, tmp_path, model={"optimizer": optimizer, "lr_scheduler": scheduler})
     assert isinstance(model, forecast.Forecaster)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"enable_checkpointing": False}, r"returns the model of its best checkpoint.*drop enable_checkpointing=False"),
+        ({"fast_dev_run": True}, r"wrote no checkpoint.*fast_dev_run.*max_epochs=1, limit_train_batches=1"),
+        ({"max_steps": 0}, r"wrote no checkpoint.*max_steps=0"),
+    ],
+    ids=["checkpointing-off", "fast-dev-run", "no-step"],
+)
+def test_forecast_fit_that_can_write_no_checkpoint_says_which_trainer_option_stops_it(
+    options, message, wide_frame, tmp_path
+):
+    """A fit that wrote no checkpoint failed to load one from the path '' (the working directory, "a folder"),
+    and ``enable_checkpointing=False`` failed with Lightning's complaint about a ModelCheckpoint the user never gave."""
+    with pytest.raises(ValueError, match=message):
+        forecast_fit_in_python(wide_frame, tmp_path, trainer=options)

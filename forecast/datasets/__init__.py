@@ -72,7 +72,7 @@ def load(name: str) -> pd.DataFrame:
             and the path where a file put there by hand is picked up.
         ForecastDataError: the file's sha256 differs from the recorded one, the file (or what was
             downloaded, which is then not kept) is not the data set's layout, or the cache folder
-            cannot be created, or the hash of a file without a registry hash cannot be recorded in it.
+            cannot be created or written, or the hash of a file without a registry hash cannot be recorded in it.
 
     Example:
         >>> frame = load("etth1")

@@ -37,13 +37,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FORECAST_DATA") or Path.home() / ".cache" / "forecast").expanduser()
 
 
-def _make_folder(folder: Path) -> None:
+def _download_part(path: Path) -> BinaryIO:
+    """The ``*.part`` file (``_part_file``) that a download of ``path`` streams into, its folder made first.
+
+    Raises:
+        ForecastDataError: the folder cannot be made, or written (a shared ``FORECAST_DATA`` of another
+            user), naming it and the fix rather than a temporary file.
+    """
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _part_file(path)
     except OSError as error:
         raise ForecastDataError(
-            f"cannot create the data cache folder {folder} ({error.strerror or error}); point FORECAST_DATA at a "
-            f"folder you can write"
+            f"cannot create the data cache folder {path.parent} or write into it ({error.strerror or error}); "
+            "point FORECAST_DATA at a folder you can write"
         ) from None
 
 
@@ -62,6 +69,15 @@ def _part_file(path: Path) -> BinaryIO:
     return open(path.with_name(f"{path.name}.{uuid.uuid4().hex}.part"), "xb")
 
 
+def _unreadable(path: Path, error: OSError) -> ForecastDataError:
+    """The error for a cached file that this user cannot read: in a shared ``FORECAST_DATA``, one that another
+    user's umask, or an earlier version's download (through ``tempfile``), left readable by its owner only."""
+    return ForecastDataError(
+        f"cannot read {path} ({error.strerror or error}); ask its owner to make it readable (chmod a+r), or point "
+        "FORECAST_DATA at a folder of your own"
+    )
+
+
 def _record(path: Path) -> Path:
     return path.with_name(path.name + ".sha256.json")
 
@@ -71,13 +87,15 @@ def recorded_sha256(path: Path, sha256: str | None) -> str | None:
     use, else ``None``: the hash a file at ``path`` must have, also one downloaded afresh.
 
     Raises:
-        ForecastDataError: the record beside ``path`` cannot be read.
+        ForecastDataError: the record beside ``path`` cannot be read, or holds no hash.
     """
     record = _record(path)
     if sha256 is not None or not record.is_file():
         return sha256
     try:
         return json.loads(record.read_text())["sha256"]
+    except OSError as error:
+        raise _unreadable(record, error) from None
     except (ValueError, KeyError, TypeError):
         raise ForecastDataError(f"{record} holds no sha256; delete it to record the file's hash afresh") from None
 
@@ -129,11 +147,10 @@ def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]
         FileNotFoundError: the URL cannot be reached (offline, or the server refused); the message
             names the URL and ``path``, where a file put there by hand is picked up.
         ForecastDataError: the downloaded bytes do not have ``sha256``, or ``read`` refused them; nothing
-            is kept.
+            is kept. Or the cache folder cannot be made or written.
     """
-    _make_folder(path.parent)
+    part = _download_part(path)
     digest = hashlib.sha256()
-    part = _part_file(path)
     try:
         with part, urllib.request.urlopen(url, timeout=60) as response:
             size = int(response.headers.get("Content-Length") or 0) or None
@@ -171,9 +188,13 @@ def check(path: Path, sha256: str | None, url: str | None) -> str:
         The file's sha256.
 
     Raises:
-        ForecastDataError: the file's hash differs; the message names both hashes and the fix.
+        ForecastDataError: the file's hash differs (the message names both hashes and the fix), or it cannot
+            be read.
     """
-    actual = _sha256(path)
+    try:
+        actual = _sha256(path)
+    except OSError as error:
+        raise _unreadable(path, error) from None
     if sha256 is not None and actual != sha256:
         record = _record(path)
         if url is None:  # placed by hand: nothing to download again
