@@ -146,6 +146,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
                     f"data.{key} is a {type(value).__name__}; give forecast.{group.__name__}(...) (a config file's "
                     f"data.{key} mapping is read into one)"
                 )
+        if split is not None and not isinstance(split, Split):  # a config's {"class_path": ...} form, say
+            raise TypeError(
+                f"data.split is a {type(split).__name__}; give a split object, e.g. forecast.data.RowSplit(...) or "
+                "forecast.data.FractionSplit() (a config file's data.split class_path is read into one)"
+            )
         check_choice("data.sampling", sampling, SAMPLING)
         check_choice("data.nan_policy", nan_policy, get_args(NanPolicy))
         check_choice("data.shard", shard, get_args(Shard))

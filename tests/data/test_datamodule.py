@@ -350,6 +350,7 @@ def test_options_of_a_few_values_are_refused_by_name_when_misspelt(wide_frame, o
         ({"lookback": 10.5}, r"data.lookback=10.5 must be a whole number"),
         ({"columns": {"targets": ["a"]}}, r"data.columns is a dict; give forecast.Columns\(...\)"),
         ({"scaling": {"per_series": True}}, r"data.scaling is a dict; give forecast.Scaling\(...\)"),
+        ({"split": {"class_path": "forecast.data.FractionSplit"}}, r"data.split is a dict; give a split object"),
     ],
 )
 def test_options_of_the_wrong_type_are_refused_naming_the_option(wide_frame, options, message):
