@@ -384,12 +384,12 @@ def test_ensemble_script_combines_what_each_seed_tested_with_the_arguments_it_wa
 
 def test_ltsf_jobs_fit_side_by_side_in_processes_of_their_own_and_the_runs_read_them_back(tmp_path, capsys):
     args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
-    args += ["--lookbacks", "48", "96", "--origins", "2", "--jobs", "4", *TINY]
+    args += ["--lookbacks", "48", "--origins", "2", "--jobs", "2", *TINY]  # a setting's directory, two origins
     table = ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "board")])
-    assert "4 of 4 fits to run, 4 at a time" in capsys.readouterr().out
+    assert "2 of 2 fits to run, 2 at a time" in capsys.readouterr().out
     run = tmp_path / "runs/etth1/linear/H24/seed0"
     scores = {}
-    for name in ("L48", "L96"):
+    for name in ("L48",):
         for where in (run / name, run / name / "origin1"):  # each fitted in its own process, then read back
             log = (where / "fit.log").read_text()
             assert "Traceback" not in log and f"{where / 'lightning_logs/version_0'}" in log
