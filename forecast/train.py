@@ -5,7 +5,7 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from .callbacks import FiniteLossCheck, ResumableModelCheckpoint
 from .checkpointing import AtomicCheckpointIO
@@ -42,7 +42,9 @@ def fit(
         model: further ``Forecaster`` arguments: its parts as factories (``encoder``, ``head``,
             ``optimizer``, ... : classes or ``functools.partial``s), ``loss`` as an instance
             (``forecast.losses.QuantileLoss(levels=[0.1, 0.5, 0.9])``).
-        trainer: ``lightning.Trainer`` arguments (max_epochs, accelerator, callbacks, ...).
+        trainer: ``lightning.Trainer`` arguments (max_epochs, accelerator, callbacks, ...). A ``ModelCheckpoint``
+            among the callbacks takes the place of fit's own: fit returns its best checkpoint (its last where it
+            monitors nothing).
 
     Raises:
         ValueError: ``trainer`` turns checkpointing off, or the fit wrote no checkpoint to return
@@ -67,8 +69,11 @@ def fit(
               "season_channel", "season_length")  # fmt: skip
     sizes = {name: getattr(datamodule, name) for name in linked}
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
-    checkpoint = ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
-    options["callbacks"] = [FiniteLossCheck(), checkpoint, *_callback_list(options.get("callbacks"))]
+    callbacks = _callback_list(options.get("callbacks"))
+    given = [callback for callback in callbacks if isinstance(callback, ModelCheckpoint)]
+    # The caller's own ModelCheckpoint takes the place of fit's (two alike would clash in Lightning).
+    checkpoint = given[0] if given else ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
+    options["callbacks"] = [FiniteLossCheck(), *([] if given else [checkpoint]), *callbacks]
     options.setdefault("plugins", [AtomicCheckpointIO()])
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(_written(checkpoint))

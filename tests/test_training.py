@@ -192,6 +192,19 @@ def test_forecast_fit_takes_the_callbacks_a_trainer_takes(callbacks, wide_frame,
     assert isinstance(model, forecast.Forecaster)
 
 
+def test_forecast_fit_with_a_checkpoint_callback_of_ones_own_returns_its_best(wide_frame, tmp_path):
+    """A ModelCheckpoint like fit's own (monitor val/loss, min) among the trainer's callbacks failed with Lightning's
+    "Found more than one stateful callback of type ModelCheckpoint"; it takes the place of fit's own."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    mine = ModelCheckpoint(dirpath=tmp_path / "mine", monitor="val/loss", mode="min", filename="best")
+    model = forecast_fit_in_python(wide_frame, tmp_path, trainer={"callbacks": [mine], "max_epochs": 2})
+    assert Path(mine.best_model_path) == tmp_path / "mine" / "best.ckpt"
+    loaded = forecast.Forecaster.load(mine.best_model_path)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, loaded.state_dict()[name])
+
+
 def test_forecast_fit_records_numpy_values_as_plain_numbers(wide_frame, tmp_path):
     # A sweep over np.linspace gives NumPy floats; torch.load(weights_only=True) refuses NumPy objects.
     (dropout,) = np.linspace(0.2, 0.2, 1)
