@@ -138,7 +138,8 @@ class SearchSpace:
 
         A conditional key is checked in the config where its condition holds; every string choice
         (a class path, say) is checked by parsing the config with it, under its key's condition too
-        (a key that exists for one class only takes its values in that class's config).
+        (a key that exists for one class only takes its values in that class's config), and so are the
+        keys sampled along with that choice (an unconditional ``init_args`` key that one class lacks).
 
         Args:
             config_keys: CLI key -> value overrides to the dotted keys of the config they give; it
@@ -153,12 +154,24 @@ class SearchSpace:
                 checks.setdefault(tuple(context.items()), []).extend([param.key, *param.also])
                 for value in param.choices:
                     if isinstance(value, str):
-                        checks.setdefault(tuple((context | {param.key: value}).items()), [])
+                        chosen = context | {param.key: value}
+                        checks.setdefault(tuple(chosen.items()), []).extend(self._active_keys(chosen, param))
         for context, keys in checks.items():
             valid = config_keys(dict(context))
             for key in keys:
                 if key not in valid:
                     raise ValueError(_unknown_key_message(key, valid, dict(context), self.source))
+
+    def _active_keys(self, context: Mapping[str, Any], chosen: Param) -> list[str]:
+        """The keys, ``chosen``'s own aside, that every trial sampling ``context``'s values sets: the
+        unconditional ones, and those whose conditions ``context`` meets."""
+        active = [
+            param
+            for param in self.params
+            if param is not chosen
+            and all(key in context and context[key] in values for key, values in param.when.items())
+        ]
+        return [key for param in active for key in (param.key, *param.also)]
 
 
 def _parse_param(key: str, spec: Any, source: str) -> Param:

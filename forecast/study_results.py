@@ -5,8 +5,8 @@
   ``epochs`` (validated, so fewer for a pruned trial), ``duration`` (seconds), one ``params_<key>``
   column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),
   ``error`` (why a trial failed), ``naive_fallback`` (the naive forecast its checkpoint fell back to),
-  ``overrides`` (its ``fit`` values, ``also`` keys included), ``seed`` (its ``seed_everything``) and
-  ``worker`` (host:pid);
+  ``fit_args`` (the fit flags it ran with), ``overrides`` (its ``fit`` values, ``also`` keys included),
+  ``seed`` (its ``seed_everything``) and ``worker`` (host:pid);
 - ``best.yaml``: the best trial's complete config (the ``--print_config`` form), which
   ``python -m forecast fit --config best.yaml`` trains as it is;
 - ``optimization_history.png`` (each trial's value and the best so far), ``intermediate_values.png``

@@ -232,7 +232,7 @@ def tune(
 
     Raises:
         ValueError: a bad search space, a key the config does not have (naming the nearest one), or one
-            that tune sets itself (``TUNE_SETS``).
+            that tune sets itself (``TUNE_SETS``), in the space or as a fit flag, which tune would override.
     """
     if args.n_jobs > 1 and not worker_argv:
         raise ValueError("n_jobs > 1 needs worker_argv, the `tune` command line the other processes run")
@@ -240,6 +240,10 @@ def tune(
     if tune_set := sorted({key for param in space.params for key in (param.key, *param.also)} & set(TUNE_SETS)):
         key = tune_set[0]
         raise ValueError(f"{space_source}: {key!r} is set by tune in every trial; drop it and use {TUNE_SETS[key]}")
+    # trainer.default_root_dir on the command line is the root of tune's run directories, not a trial's
+    if overridden := [arg for arg in fit_args if _flag_name(arg) in TUNE_SETS.keys() - {"trainer.default_root_dir"}]:
+        flag = overridden[0].split("=")[0]
+        raise ValueError(f"{flag} is set by tune in every trial; drop it and use {TUNE_SETS[_flag_name(flag)]}")
     config = yaml.safe_load(print_config(["fit", *fit_args]))
     space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(_dotted_keys(config)))
     study, run_dir = _study(args, fit_args, config)
@@ -460,6 +464,11 @@ def _split_flags(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[st
             target = tune_argv if name in own or arg == "-h" else fit_argv
         target.append(arg)
     return tune_argv, fit_argv
+
+
+def _flag_name(arg: str) -> str:
+    """The dotted key of a command-line flag (``--a.b=1`` -> ``a.b``); empty for a value."""
+    return arg.lstrip("-").split("=")[0] if arg.startswith("--") else ""
 
 
 def _study(args: TuneArgs, fit_args: Sequence[str], config: dict[str, Any]) -> tuple[optuna.Study, Path]:

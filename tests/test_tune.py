@@ -627,3 +627,26 @@ def test_the_trials_table_of_a_study_that_gains_a_trial_while_it_is_read(monkeyp
     monkeypatch.setattr(study, "trials_dataframe", read_later)
     table = trials_table(study)
     assert list(table["number"]) == [0, 1] and list(table["epochs"]) == [0, 0]
+
+
+def test_an_unconditional_key_is_checked_in_the_config_of_every_class_choice(tiny_keys):
+    """``hidden_size`` is the GRU's, not the identity encoder's: trials with the latter would all fail."""
+    space = SearchSpace(
+        {"model.encoder": {"choice": ["forecast.nn.GRUEncoder", "forecast.nn.IdentityEncoder"]},
+         "model.encoder.init_args.hidden_size": {"int": [4, 8]}}, source="search.yaml"
+    )  # fmt: skip
+    with pytest.raises(
+        ValueError, match="'model.encoder.init_args.hidden_size' is not a key of the config when "
+        "model.encoder=forecast.nn.IdentityEncoder"
+    ):  # fmt: skip
+        space.check_keys(tiny_keys)
+
+
+@pytest.mark.parametrize(
+    ("flag", "use"), [("--seed_everything", "--seed"), ("--checkpoint.monitor=val/mse", "--metric")]
+)
+def test_a_fit_flag_that_tune_overrides_in_every_trial_is_refused(flag, use, tiny_csv, tmp_path):
+    """Otherwise each trial's fit silently takes tune's value in its place."""
+    fit_args = tiny_fit_args(tiny_csv, *([flag, "5"] if "=" not in flag else [flag]))
+    with pytest.raises(ValueError, match=f"{flag.split('=')[0]} is set by tune in every trial; .*{use}"):
+        tune(TuneArgs(space={"data.lookback": {"choice": [24]}}, n_trials=0, run_dir=str(tmp_path)), fit_args)
