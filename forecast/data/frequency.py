@@ -76,7 +76,8 @@ def first_off_step(table: SeriesTable, freq: str) -> int | None:
 def _infer_frequency(table: SeriesTable) -> str:
     """The frequency of the times, to be checked on every series afterwards.
 
-    pandas' frequency of one of the five longest series where it infers one (a series without gaps).
+    pandas' frequency of one of the five longest series where it infers one (a series without gaps) and
+    every time of the longest series lies on its steps (not 2 days of a short series beside daily data).
     Else, of the frequencies pandas infers on short stretches of the longest series, and the most
     common step, the one under which most steps of the longest series are a single step, so that the
     rows missing elsewhere (gaps) are named afterwards: month starts, not the 31 days of most months.
@@ -87,13 +88,13 @@ def _infer_frequency(table: SeriesTable) -> str:
             longest series (naming where they leave the steps of the likeliest one).
     """
     longest = np.argsort(-table.lengths, kind="stable")[:5]
-    for series in longest:
-        times = table.times[table.offsets[series] : table.offsets[series + 1]]
-        inferred = pd.DatetimeIndex(times, freq="infer").freq if len(times) >= 3 else None
-        if inferred is not None:
-            return inferred.freqstr
     start = int(table.offsets[longest[0]])
     times = table.times[start : table.offsets[longest[0] + 1]]
+    for series in longest:
+        own = table.times[table.offsets[series] : table.offsets[series + 1]]
+        inferred = pd.DatetimeIndex(own, freq="infer").freq if len(own) >= 3 else None
+        if inferred is not None and (_steps_from_start(times, inferred) >= 0).all():
+            return inferred.freqstr
     candidates = [*_stretch_frequencies(times), _most_common_step(table)]
     positions = {freq: _steps_from_start(times, _as_offset(freq)) for freq in candidates}
     freq = max(candidates, key=lambda freq: _single_steps(positions[freq]))  # the first of equals
@@ -176,18 +177,24 @@ _RENAMED = {"H": "h", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns", "BH
 _RENAMED |= {"M": "ME", "BM": "BME", "CBM": "CBME", "SM": "SME", "Q": "QE", "BQ": "BQE", "A": "YE", "Y": "YE"}
 _RENAMED |= {"BA": "BYE", "BY": "BYE", "AS": "YS", "BAS": "BYS"}
 
+# What to write as data.freq, for messages.
+_EXAMPLES = "use e.g. h, 15min, D, W-SUN, MS"
+
 
 def _as_offset(freq: str) -> pd.DateOffset:
     """The offset of ``freq``.
 
     Raises:
-        ForecastDataError: ``freq`` is not a pandas frequency (naming the new name of an old one, e.g. ``H``).
+        ForecastDataError: ``freq`` is not a pandas frequency (naming the new name of an old one, e.g. ``H``), or
+            not text at all (a number, which pandas refuses with a TypeError or AttributeError of its own).
     """
+    if not isinstance(freq, str | pd.DateOffset):
+        raise ForecastDataError(f"data.freq={freq!r} is not a pandas frequency; give it as text: {_EXAMPLES}")
     try:
         return pd.tseries.frequencies.to_offset(freq)
     except ValueError as error:
         raise ForecastDataError(
-            f"data.freq={freq!r} is not a pandas frequency; {_renamed(freq) or 'use e.g. h, 15min, D, W-SUN, MS'}"
+            f"data.freq={freq!r} is not a pandas frequency; {_renamed(freq) or _EXAMPLES}"
         ) from error
 
 

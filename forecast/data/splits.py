@@ -78,6 +78,8 @@ class RowSplit(Split):
     """
 
     def __init__(self, val_start: int, test_start: int, test_end: int | None = None):
+        for field, row in {"val_start": val_start, "test_start": test_start, "test_end": test_end}.items():
+            _check_row(field, row)
         self.val_start = val_start
         self.test_start = test_start
         self.test_end = test_end
@@ -85,6 +87,16 @@ class RowSplit(Split):
     def _borders(self, table: SeriesTable) -> np.ndarray:
         test_end = table.observed if self.test_end is None else np.full(len(table.names), self.test_end)
         return np.stack([np.full_like(test_end, self.val_start), np.full_like(test_end, self.test_start), test_end], 1)
+
+
+def _check_row(field: str, row: object) -> None:
+    """Refuse a border that is no whole number of rows (NumPy would cut ``100.5`` to row 100 silently).
+
+    Raises:
+        TypeError: naming the key ``data.split.<field>``.
+    """
+    if row is not None and (isinstance(row, bool) or not isinstance(row, int | np.integer)):
+        raise TypeError(f"data.split.{field}={row!r} is not a whole number of rows; give one such as 100")
 
 
 class ETTSplit(RowSplit):
@@ -118,6 +130,9 @@ class FractionSplit(Split):
     """
 
     def __init__(self, val: float = 0.1, test: float = 0.2):
+        for field, fraction in {"val": val, "test": test}.items():
+            if isinstance(fraction, bool) or not isinstance(fraction, int | float | np.integer | np.floating):
+                raise TypeError(f"data.split.{field}={fraction!r} is not a number; give a fraction such as 0.1")
         if not (0 < val and 0 < test and val + test < 1):
             raise ValueError(f"FractionSplit needs val > 0, test > 0, val + test < 1; got val={val}, test={test}")
         self.val = val
@@ -224,12 +239,19 @@ def _timestamp(field: str, time: str) -> pd.Timestamp:
     """``time`` as a timestamp.
 
     Raises:
-        ValueError: ``time`` is not a time, naming its key ``data.split.<field>``.
+        ValueError: ``time`` is not a time, naming its key ``data.split.<field>``: also a number (pandas
+            reads it as nanoseconds since 1970), and text pandas reads as no time (``""``, ``"NaT"``).
     """
+    problem = ValueError(f"data.split.{field}={time!r} is not a time; give one such as '2017-06-26 12:00'")
+    if isinstance(time, int | float | np.number):
+        raise problem
     try:
-        return pd.Timestamp(time)
+        stamp = pd.Timestamp(time)
     except ValueError as error:
-        raise ValueError(f"data.split.{field}={time!r} is not a time; give one such as '2017-06-26 12:00'") from error
+        raise problem from error
+    if stamp is pd.NaT:
+        raise problem
+    return stamp
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,26 @@ def test_date_split_windows_stay_in_their_series_and_part_and_scalers_see_only_t
             y = (rows["y"].to_numpy() - module.scalings[0].offset[group, 0]) / module.scalings[0].scale[group, 0]
             np.testing.assert_allclose(batch.past[k, :, 0].numpy(), y[time - lookback : time], rtol=1e-4, atol=1e-4)
             np.testing.assert_allclose(batch.target[k, :, 0].numpy(), y[time : time + horizon], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("time", ["", "NaT", 20200103], ids=["empty", "nat", "number"])
+def test_date_split_time_that_is_no_date_is_refused_naming_the_key(time):
+    """pandas reads "" and "NaT" as NaT and a number as nanoseconds since 1970: no training rows, silently."""
+    with pytest.raises(ValueError, match=rf"data.split.val_start={time!r} is not a time; give one such as"):
+        DateSplit(val_start=time, test_start="2020-01-04")
+    with pytest.raises(ValueError, match=rf"data.split.test_end={time!r} is not a time"):
+        DateSplit(val_start="2020-01-03", test_start="2020-01-04", test_end=time)
+
+
+def test_row_split_of_rows_that_are_not_whole_numbers_is_refused_naming_the_key():
+    """NumPy would cut 100.5 to row 100 silently."""
+    with pytest.raises(
+        TypeError, match=r"data.split.test_start=100.5 is not a whole number of rows; give one such as 100"
+    ):
+        RowSplit(val_start=50, test_start=100.5)
+    assert RowSplit(val_start=np.int64(50), test_start=100, test_end=150).val_start == 50
+
+
+def test_fraction_split_of_fractions_that_are_not_numbers_is_refused_naming_the_key():
+    with pytest.raises(TypeError, match=r"data.split.val='0.1' is not a number; give a fraction such as 0.1"):
+        FractionSplit(val="0.1")
