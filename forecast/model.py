@@ -505,14 +505,48 @@ class Forecaster(L.LightningModule):
     def configure_optimizers(self):
         if not any(parameter.requires_grad for parameter in self.parameters()):
             return None  # a parameter-free baseline: fit only records the data state and checkpoints
-        optimizer = self.optimizer(self.parameters())
+        optimizer = _built("model.optimizer", self.optimizer, self.parameters())
         for group in optimizer.param_groups:
             group.update(_python_numbers(group))
         if self.lr_scheduler is None:
             return optimizer
-        scheduler = self.lr_scheduler(optimizer)
+        scheduler = _built("model.lr_scheduler", self.lr_scheduler, optimizer)
+        _check_plateau_monitor(scheduler, **self.lr_scheduler_config)
         vars(scheduler).update(_python_numbers(vars(scheduler)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **self.lr_scheduler_config}}
+
+
+def _built(key: str, factory: Callable[[Any], Any], argument: Any) -> Any:
+    """``factory(argument)``, with the config key in the error torch raises for an option it refuses.
+
+    torch's own messages (``Invalid learning rate: -1.0``) do not say which part of the config is at fault.
+
+    Raises:
+        ValueError, TypeError: torch's (or the class's) refusal, prefixed by ``key`` and naming its ``init_args``.
+    """
+    try:
+        return factory(argument)
+    except (ValueError, TypeError) as error:
+        refusal = TypeError if isinstance(error, TypeError) else ValueError  # a subclass may take other arguments
+        raise refusal(f"{key}: {error}; fix the option under {key}.init_args") from error
+
+
+def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str) -> None:
+    """Refuse a per-step ``ReduceLROnPlateau`` on a validation or test metric, before training starts.
+
+    Stepped after every optimizer step it reads its metric then, before any validation pass has logged one:
+    Lightning would stop the fit after the first step with a ``MisconfigurationException``.
+
+    Raises:
+        ValueError: naming ``model.lr_scheduler_monitor`` and ``model.lr_scheduler_interval`` and both fixes.
+    """
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and interval == "step":
+        if monitor.startswith(("val/", "test/")):
+            raise ValueError(
+                f"model.lr_scheduler_monitor={monitor} is logged once per validation, but ReduceLROnPlateau with "
+                "model.lr_scheduler_interval=step reads its metric after every optimizer step: monitor train/loss, "
+                "or set model.lr_scheduler_interval: epoch"
+            )
 
 
 def _python_numbers(settings: dict[str, Any]) -> dict[str, Any]:

@@ -156,3 +156,49 @@ def test_the_mean_loss_of_a_pass_weighs_each_batch_by_the_targets_it_scores(rand
             errors.append((model.loss.point(model(batch.past, batch.future, batch.static)) - batch.target) ** 2)
     expected = (errors[0].sum() + errors[1][sparse.observed].sum()) / (64 + 8)
     assert model.mean_losses["val"].compute().item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("monitor", ["val/loss", "val/mse_orig"])
+def test_a_per_step_plateau_scheduler_on_a_validation_metric_is_refused_naming_the_keys(monitor):
+    """ReduceLROnPlateau stepped every optimizer step reads its metric before validation has logged it: Lightning
+    raised its MisconfigurationException after the first training step; the model refuses it before training."""
+    model = build(
+        lr_scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau,
+        lr_scheduler_interval="step",
+        lr_scheduler_monitor=monitor,
+    )
+    with pytest.raises(ValueError, match=f"model.lr_scheduler_monitor={monitor}.*train/loss.*lr_scheduler_interval"):
+        model.configure_optimizers()
+
+
+def test_a_per_step_plateau_scheduler_on_the_training_loss_is_configured():
+    model = build(
+        lr_scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau,
+        lr_scheduler_interval="step",
+        lr_scheduler_monitor="train/loss",
+    )
+    config = model.configure_optimizers()["lr_scheduler"]
+    assert (config["interval"], config["monitor"]) == ("step", "train/loss")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"optimizer": functools.partial(torch.optim.Adam, lr=-1.0)},
+            r"model\.optimizer: Invalid learning rate: -1\.0",
+        ),
+        (
+            {"lr_scheduler": functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.01)},
+            r"model\.lr_scheduler: You must define either total_steps",
+        ),
+        (
+            {"lr_scheduler": functools.partial(torch.optim.lr_scheduler.StepLR, step=3)},
+            r"model\.lr_scheduler: .*unexpected keyword argument 'step'",
+        ),
+    ],
+)
+def test_an_optimizer_or_scheduler_torch_refuses_names_its_config_key(options, message):
+    """torch's own refusal (a negative learning rate, OneCycleLR without its length) came without the key to fix."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        build(**options).configure_optimizers()
