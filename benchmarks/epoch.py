@@ -2,8 +2,9 @@
 
 The peer setting of benchmarks/README.md: hidden 64, 2 layers, univariate OT, lookback 96, horizon 24, batch 64,
 Adam 1e-3, ETTh1's training split (8521 windows), Lightning's own loop with no validation. Median of
-``--repeats`` epochs, each on a freshly built model; the encoders take turns within each repeat, so that
-a change in the machine's load shifts them all alike. The header names the OpenMP wait policy in force
+``--repeats`` epochs, each on a freshly built model, after an untimed two-batch fit with each encoder (the
+first calls' compilation); the encoders take turns within each repeat, so that a change in the machine's
+load shifts them all alike. The header names the OpenMP wait policy in force
 (PASSIVE unless the environment sets one: benchmarks/README.md's thread trap).
 
     python benchmarks/epoch.py
@@ -40,7 +41,8 @@ from forecast.nn import GRUEncoder, LSTMEncoder, SRUEncoder  # noqa: E402
 ENCODERS = {"GRU": GRUEncoder, "LSTM": LSTMEncoder, "SRU": SRUEncoder}
 
 
-def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str) -> float:
+def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str, batches: int | None = None) -> float:
+    """Seconds of one ``fit`` of a fresh model for one epoch (of its first ``batches`` batches, if given)."""
     model = Forecaster(
         lookback=96,
         horizon=24,
@@ -50,6 +52,7 @@ def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str) -
     )
     trainer = L.Trainer(
         max_epochs=1,
+        limit_train_batches=batches,
         limit_val_batches=0,
         accelerator=accelerator,
         logger=False,
@@ -70,6 +73,8 @@ class EpochTimer(L.Callback):
         self.start, self.seconds = 0.0, []
 
     def on_train_epoch_start(self, trainer, pl_module):
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()  # the previous validation's queued work is not this epoch's
         self.start = time.perf_counter()
 
     def on_validation_epoch_start(self, trainer, pl_module):
@@ -108,11 +113,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--configs", nargs="+", help="time these configs' epochs instead of the peer setting")
     parser.add_argument("--preset", help="a trainer preset for --configs, e.g. configs/trainer/gpu.yaml")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per config with --configs")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per config with --configs (at least 2)")
     args = parser.parse_args()
+    if args.configs and args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch is a warm-up and is not timed")
     torch.set_num_threads(args.threads)
     if args.configs:
         compare_configs(args.configs, args.preset, args.epochs)
@@ -123,6 +130,8 @@ def main() -> None:
     print(f"one training epoch, {windows} windows, {args.accelerator}, {args.threads} threads, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, median of {args.repeats}")  # fmt: skip
     print(f"{'encoder':<8}{'epoch s':>9}{'windows/s':>11}{'GRU/this':>10}")
+    for encoder in ENCODERS.values():  # untimed: the first calls' compilation (the SRU's kernel, cuDNN, Triton)
+        epoch_seconds(encoder, data, args.accelerator, batches=2)
     times = {name: [] for name in ENCODERS}
     for _ in range(args.repeats):
         for name, encoder in ENCODERS.items():

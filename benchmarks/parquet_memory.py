@@ -17,15 +17,19 @@ series table and the scaled float32 buffer; the pandas frame is gone by then).
 The last columns divide a case's peak and held memory by those of its reference (1. for 2. and 3.).
 """
 
-import argparse
-import json
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
+import os
 
-import numpy as np
-import pandas as pd
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 UNUSED = ["u1", "u2", "u3", "u4"]
@@ -98,7 +102,8 @@ def main() -> None:
         results = {}
         for case, (label, reference) in CASES.items():
             command = [sys.executable, __file__, "--child", case, str(path), str(args.series)]
-            output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+            # stderr not captured: a failing case shows its error, not only its exit status
+            output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
             result = results[case] = json.loads(output.strip().splitlines()[-1])
             read_rows = rows // 10 if case.endswith("series") else rows
             row = f"{label:<44}{result['peak'] / mib:>10.0f}{result['held'] / mib:>10.0f}"

@@ -43,6 +43,13 @@ def write_series(path: Path, series: int, steps: int) -> None:
     frame.to_parquet(path, index=False)
 
 
+def run_quietly(command: list[str], env: dict[str, str]) -> None:
+    """Run ``command`` with its output captured; if it fails, raise with the end of its stderr, which says why."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+
+
 def worker(shard: str, source: str, output: str) -> None:
     """One DDP process: a short fit on ``shard``, then its peak memory and what it held, as JSON."""
     import functools
@@ -91,7 +98,7 @@ def main() -> None:
         for shard in ("none", "series"):
             command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29511",
                        __file__, "--worker", shard, str(source), folder]  # fmt: skip
-            subprocess.run(command, check=True, env=os.environ | {"OMP_NUM_THREADS": "1"}, capture_output=True)
+            run_quietly(command, os.environ | {"OMP_NUM_THREADS": "1"})
             results += [json.loads(Path(folder, f"{shard}-{rank}.json").read_text()) for rank in range(2)]
     print(f"{'shard':>7} {'rank':>4} {'series':>7} {'buffer MiB':>10} {'peak MiB':>9} {'seconds':>8}")
     for row in results:

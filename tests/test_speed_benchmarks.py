@@ -1,11 +1,14 @@
-"""benchmarks/encoders.py in a small form: every row timed, and timed on the work a model's encoder does."""
+"""The benchmark scripts in a small form: what they time, and that they time it as their docstrings say."""
 
 import runpy
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from forecast.batch import Batch
 from forecast.nn import GRUEncoder
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -44,3 +47,78 @@ def test_sru_bandwidth_benchmark_counts_the_bytes_the_recurrence_must_move(monke
     state = 4 * batch * steps * dirs * size  # bytes of one float32 (B, T, dirs, D) tensor
     assert fwd_rate * fwd * 1e6 == pytest.approx(6 * state)
     assert both_rate * both * 1e6 == pytest.approx(6 * state + 10 * state)
+
+
+def _synchronize_calls(monkeypatch) -> list:
+    """Replace ``torch.cuda.synchronize`` with a recorder, so that a GPU timer's synchronization is seen on a CPU."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: calls.append(args))
+    return calls
+
+
+def test_train_throughput_benchmark_synchronizes_the_gpu_around_the_cli_steps(monkeypatch):
+    """The plain loop synchronizes after every step; the CLI side, unsynchronized, would stop its clock early."""
+    throughput = runpy.run_path(str(BENCHMARKS / "train_throughput.py"), run_name="train_throughput")
+    calls = _synchronize_calls(monkeypatch)
+    timer, on_gpu, batch = throughput["_StepTimer"](warmup=1), SimpleNamespace(device=torch.device("cuda")), [0] * 64
+    timer.on_train_batch_start(None, on_gpu, batch, 1)
+    timer.on_train_batch_end(None, on_gpu, None, batch, 1)
+    assert len(calls) == 2 and timer.windows == 64
+
+
+class _TinyModel(torch.nn.Module):
+    """The model interface the plain loop uses: forward of a batch's tensors, and ``loss``."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, past, future, static, target):
+        return past[:, -1:] * self.weight
+
+    def loss(self, forecast, target):
+        return (forecast - target).square().mean()
+
+
+def test_train_throughput_benchmark_plain_loop_loads_no_batch_past_its_last():
+    """A batch loaded after the timed steps would count its loading against the plain loop."""
+    throughput = runpy.run_path(str(BENCHMARKS / "train_throughput.py"), run_name="train_throughput")
+    loaded = []
+
+    def train_dataloader():
+        for index in range(10):
+            loaded.append(index)
+            yield Batch(*(torch.zeros(4, 1, 1) for _ in range(4)), *(torch.zeros(4) for _ in range(5)))
+
+    rate = throughput["plain_rate"](_TinyModel(), SimpleNamespace(train_dataloader=train_dataloader), 3, 1, "cpu")
+    assert loaded == [0, 1, 2] and rate > 0
+
+
+def test_epoch_benchmark_synchronizes_the_gpu_at_both_ends_of_an_epoch(monkeypatch):
+    epoch = runpy.run_path(str(BENCHMARKS / "epoch.py"), run_name="epoch")
+    calls = _synchronize_calls(monkeypatch)
+    timer, on_gpu = epoch["EpochTimer"](), SimpleNamespace(device=torch.device("cuda"))
+    timer.on_train_epoch_start(None, on_gpu)
+    timer.on_validation_epoch_start(None, on_gpu)
+    assert len(calls) == 2 and len(timer.seconds) == 1
+
+
+def test_epoch_benchmark_refuses_configs_with_one_epoch_before_fitting(monkeypatch):
+    """The first epoch is not timed: with one, the median of none would fail after the whole fit."""
+    epoch = runpy.run_path(str(BENCHMARKS / "epoch.py"), run_name="epoch")
+
+    def fit(*args):
+        raise AssertionError("fitted")
+
+    monkeypatch.setitem(epoch["main"].__globals__, "compare_configs", fit)
+    monkeypatch.setattr(sys, "argv", ["epoch.py", "--configs", "configs/etth1/gru.yaml", "--epochs", "1"])
+    with pytest.raises(SystemExit) as exit_:
+        epoch["main"]()
+    assert exit_.value.code == 2
+
+
+def test_data_throughput_benchmark_loads_batches_past_one_epoch():
+    """``--repeats 14`` times more loads than ETTh1's 133 training batches of 64: they must not run out."""
+    throughput = runpy.run_path(str(BENCHMARKS / "data_throughput.py"), run_name="data_throughput")
+    batches = throughput["endless"](SimpleNamespace(train_dataloader=lambda: iter([1, 2])))
+    assert [next(batches) for _ in range(5)] == [1, 2, 1, 2, 1]
