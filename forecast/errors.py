@@ -1,8 +1,9 @@
 """The error users see when their data cannot be forecast as given."""
 
+import numbers
 from typing import Any
 
-__all__ = ["ForecastDataError", "where"]
+__all__ = ["ForecastDataError", "where", "whole_number"]
 
 
 class ForecastDataError(ValueError):
@@ -26,3 +27,9 @@ def where(*, column: str | None = None, series: str | None = None, row: int | No
         f"time {time}" if time is not None else None,
     ]
     return ", ".join(part for part in parts if part)
+
+
+def whole_number(value: Any) -> bool:
+    """Whether ``value`` is a whole number as a count or size option takes it: an int or a NumPy integer (a grid
+    from ``np.arange``), not ``True`` nor ``10.5``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -1,7 +1,6 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
 import functools
-import numbers
 from argparse import ArgumentError
 from collections.abc import Callable
 from importlib.metadata import version
@@ -29,7 +28,7 @@ from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
-from .predict import forecast_table, history_module
+from .predict import check_horizon, forecast_table, history_module
 from .specs import to_spec
 
 __all__ = ["Forecaster"]
@@ -481,11 +480,7 @@ class Forecaster(L.LightningModule):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")
         trained = self.hparams["horizon"]
-        whole = isinstance(horizon, numbers.Integral) and not isinstance(horizon, bool)  # numpy's ints too, not True
-        if horizon is not None and not (whole and 1 <= horizon <= trained):
-            raise ValueError(
-                f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
-            )
+        check_horizon(horizon, trained)
         data = history_module(self.data_config, self.data_state, frame, batch_size)
         training, outputs = self.training, []
         self.eval()

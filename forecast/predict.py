@@ -5,7 +5,6 @@
 ``forecast_table``, so library and CLI forecasts have the same columns.
 """
 
-import numbers
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -20,7 +19,7 @@ from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
-from .errors import ForecastDataError
+from .errors import ForecastDataError, whole_number
 from .specs import from_spec
 
 __all__ = ["HistorySplit", "forecast_columns", "forecast_table", "history_module"]
@@ -92,6 +91,18 @@ class HistorySplit(Split):
         return np.repeat(table.observed[:, None], 3, axis=1)  # -> (N, 3)
 
 
+def check_horizon(horizon: int | None, trained: int) -> None:
+    """Refuse a ``horizon`` that a model trained on ``trained`` steps cannot forecast (``None``: all of them).
+
+    Raises:
+        ValueError: not a whole number from 1 to ``trained``.
+    """
+    if horizon is not None and not (whole_number(horizon) and 1 <= horizon <= trained):
+        raise ValueError(
+            f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
+        )
+
+
 def history_module(
     config: dict[str, Any], state: dict[str, Any], frame: pd.DataFrame, batch_size: int
 ) -> TimeSeriesDataModule:
@@ -111,8 +122,9 @@ def history_module(
             "this model has no data state to predict with; load it with Forecaster.load(checkpoint) "
             "(forecast.fit returns a loaded model)"
         )
-    whole = isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool)  # numpy's ints too
-    if not (whole and batch_size >= 1):  # the data module's message would name data.batch_size, torch's a bool
+    if not (
+        whole_number(batch_size) and batch_size >= 1
+    ):  # the data module's message would name data.batch_size, torch's a bool
         raise ValueError(f"batch_size={batch_size!r}: predict runs batches of 1 or more windows (an int)")
     if len(frame) == 0:
         raise ForecastDataError(f"the frame has no rows; predict needs lookback = {state['lookback']} rows per series")

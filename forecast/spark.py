@@ -6,7 +6,6 @@ imported inside the functions, so ``forecast`` imports without it.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ import pandas as pd
 
 from .errors import ForecastDataError
 from .partition import checkpoint_path, forecast_columns, history_columns, load_cached, predict_batches
+from .predict import check_horizon
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -139,12 +139,7 @@ def predict(
             "forecast.spark.predict reads a Spark DataFrame; got a pandas one: pass session.createDataFrame(frame), "
             "or forecast it here with forecast.partition.predict_partition(frame, checkpoint)"
         )
-    trained = load_cached(checkpoint).hparams["horizon"]
-    whole = isinstance(horizon, numbers.Integral) and not isinstance(horizon, bool)  # as Forecaster.predict checks
-    if horizon is not None and not (whole and 1 <= horizon <= trained):
-        raise ValueError(
-            f"horizon={horizon!r}: this model forecasts 1 to {trained} steps (an int); retrain for a longer horizon"
-        )
+    check_horizon(horizon, load_cached(checkpoint).hparams["horizon"])  # here, as Forecaster.predict checks it
     schema = forecast_schema(checkpoint, frame.schema)
     columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column

@@ -1,6 +1,5 @@
 """TimeSeriesDataModule: a pandas frame in (wide or long, many series), windows of scaled float32 series out."""
 
-import numbers
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -11,7 +10,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import ForecastDataError
+from ..errors import ForecastDataError, whole_number
 from ..specs import to_record
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, season_means, static_vocabularies
 from .calendar import SEASON, calendar_columns, season_steps
@@ -130,7 +129,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         counts["batch_size"] = batch_size
         if batch_channels is not None:
             counts["batch_channels"] = batch_channels
-        fractional = [name for name, count in counts.items() if not isinstance(count, numbers.Integral)]
+        fractional = [name for name, count in counts.items() if not whole_number(count)]
         if fractional:  # 10.5 steps would be cut somewhere, silently
             name = fractional[0]
             raise TypeError(f"data.{name}={counts[name]!r} must be a whole number; give an int")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import datasets
-from ..errors import ForecastDataError, where
+from ..errors import ForecastDataError, where, whole_number
 from ..specs import from_spec
 from .frames import SeriesTable
 
@@ -95,7 +95,7 @@ def _check_row(field: str, row: object) -> None:
     Raises:
         TypeError: naming the key ``data.split.<field>``.
     """
-    if row is not None and (isinstance(row, bool) or not isinstance(row, int | np.integer)):
+    if row is not None and not whole_number(row):
         raise TypeError(f"data.split.{field}={row!r} is not a whole number of rows; give one such as 100")
 
 
