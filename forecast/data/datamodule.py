@@ -428,7 +428,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if self.nan_policy not in ("ffill", "interpolate"):
             return WindowDataset(**arguments)
         known = self.last_given(arguments["windows"]) if known is None else known
-        if (known < window_origins(arguments["windows"])[1][:, None] - 1).any():
+        # ffill already gives a gap before an origin the last value before it: only a channel's leading values differ.
+        later = (
+            known < 0 if self.nan_policy == "ffill" else known < window_origins(arguments["windows"])[1][:, None] - 1
+        )
+        if later.any():
             return OriginRepair(known=known, **arguments)
         return WindowDataset(**arguments)
 
