@@ -6,6 +6,7 @@ from sklearn.metrics import mean_pinball_loss as sklearn_mean_pinball_loss
 
 from forecast.metrics import (
     ContinuousRankedProbabilityScore,
+    HorizonMetrics,
     IntervalCoverage,
     MeanPinballLoss,
     check_quantile_levels,
@@ -139,3 +140,76 @@ def test_quantile_levels_given_as_one_number_or_a_string_are_refused_by_name(lev
     """One number failed with "'float' object is not iterable"; a string was read character by character."""
     with pytest.raises(TypeError, match=r"quantile levels must be a list of numbers in \(0, 1\), e\.g\. \[0\.1"):
         check_quantile_levels(levels)
+
+
+def test_pinball_loss_of_integer_forecasts_matches_sklearn():
+    """Integer forecasts (of counts) made integer levels, all 0: the loss of [[1, 2, 3], [4, 4, 6]] was 1/6."""
+    preds, target = np.array([[1, 2, 3], [4, 4, 6]]), np.array([2, 7])
+    expected = np.mean([sklearn_mean_pinball_loss(target, preds[:, i], alpha=q) for i, q in enumerate(LEVELS)])
+    assert mean_pinball_loss(*tensors(preds, target), LEVELS).item() == pytest.approx(expected)
+    metric = MeanPinballLoss(LEVELS)
+    metric.update(*tensors(preds, target))
+    assert metric.compute().item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "coverage",
+    [
+        lambda preds, target: interval_coverage(preds, target),
+        lambda preds, target: IntervalCoverage()(preds, target),
+        lambda preds, target: HorizonMetrics(1, 1, LEVELS)(preds[..., 1], target, quantiles=preds)["coverage"],
+    ],
+    ids=["functional", "class", "horizon"],
+)
+@pytest.mark.parametrize("missing", ["forecast", "target"])
+def test_interval_coverage_of_a_nan_value_is_nan_as_the_pinball_loss(coverage, missing):
+    """A NaN forecast (a diverged model) counted as a miss: a coverage of 0.5 here, where pinball gives NaN."""
+    preds = torch.tensor([[[[0.0, 1.0, 2.0]]], [[[0.0, 1.0, 2.0]]]])  # (B=2, H=1, C=1, Q=3)
+    target = torch.tensor([[[1.5]], [[0.5]]])
+    if missing == "forecast":
+        preds[1, ..., -1] = torch.nan
+    else:
+        target[1] = torch.nan
+    assert mean_pinball_loss(preds, target, LEVELS).isnan()
+    assert coverage(preds, target).isnan().all()
+
+
+def test_interval_coverage_of_float64_values_is_float64(data):
+    """It was float32 whatever the input (36/75 as 0.47999998927116394), unlike the pinball loss."""
+    quantiles, target = data["quantiles"], data["target"]
+    expected = np.mean((quantiles[1:, ..., 0] <= target[1:]) & (target[1:] <= quantiles[1:, ..., -1]))
+    value = interval_coverage(*tensors(quantiles[1:], target[1:]))
+    assert value.dtype == torch.float64
+    assert value.item() == expected
+
+
+def test_horizon_metrics_take_quantile_levels_as_a_numpy_array(data):
+    """``check_quantile_levels`` takes an array; HorizonMetrics failed with "truth value of an array ... ambiguous"."""
+    quantiles, target = data["quantiles"], data["target"]
+    metric = HorizonMetrics(H, C, np.array(LEVELS))
+    metric.update(*tensors(data["point"], target), quantiles=torch.from_numpy(quantiles))
+    error = target[..., None] - quantiles
+    expected = np.maximum(np.array(LEVELS) * error, (np.array(LEVELS) - 1) * error).mean(axis=(0, 3))
+    np.testing.assert_allclose(metric.compute()["pinball"].numpy(), expected, rtol=1e-12)
+
+
+def test_horizon_metrics_overall_syncs_through_the_metrics_own_dist_sync_fn(data):
+    """Two processes, simulated by the ``dist_sync_fn`` option, with 1 and 5 windows: ``overall`` is the metric of
+    all their values. It synced through torch.distributed instead ("Default process group has not been
+    initialized") while ``compute`` used the option."""
+    quantiles, point, target = (torch.from_numpy(data[name]) for name in ("quantiles", "point", "target"))
+    other = HorizonMetrics(H, C, LEVELS)
+    other.update(point[1:], target[1:], quantiles=quantiles[1:])
+
+    def gather(state, group=None):  # what torch.distributed's all-gather returns: every process's state
+        (name,) = (name for name, value in metric.metric_state.items() if value is state)
+        return [state, getattr(other, name)]
+
+    metric = HorizonMetrics(H, C, LEVELS, dist_sync_fn=gather, distributed_available_fn=lambda: True)
+    metric.update(point[:1], target[:1], quantiles=quantiles[:1])
+    error = np.abs(data["point"] - data["target"])
+    np.testing.assert_allclose(metric.compute()["mae"].numpy(), error.mean(0), rtol=1e-12)
+    overall = metric.overall()
+    assert overall["mae"].item() == pytest.approx(error.mean(), rel=1e-12)
+    inside = (data["quantiles"][..., 0] <= data["target"]) & (data["target"] <= data["quantiles"][..., -1])
+    assert overall["coverage"].item() == pytest.approx(inside.mean(), rel=1e-12)

@@ -66,6 +66,8 @@ def _pinball_losses(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -
         preds: (..., Q), target: (...) -> (..., Q)
     """
     _check_quantile_shapes(preds, target, len(quantiles))
+    if not preds.is_floating_point():  # integer forecasts (of counts, say): integer levels would all be 0
+        preds = preds.float()
     levels = preds.new_tensor(quantiles)  # -> (Q,)
     error = target.unsqueeze(-1) - preds  # -> (..., Q)
     return torch.maximum(levels * error, (levels - 1) * error)
@@ -127,10 +129,12 @@ def continuous_ranked_probability_score(preds: Tensor, target: Tensor, quantiles
 
 
 def _covered(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: int = -1) -> Tensor:
-    """Whether each target lies inside [lower, upper], bounds included.
+    """Whether each target lies inside [lower, upper], bounds included: 1 or 0, and NaN where the target or
+    a bound is NaN, so that a NaN forecast gives a NaN coverage as it gives a NaN pinball loss, not a miss.
+    In float64, whose sums of ones stay exact past 2**24.
 
     Shapes:
-        preds: (..., Q), target: (...) -> (...) bool
+        preds: (..., Q), target: (...) -> (...) float64
     """
     _check_quantile_shapes(preds, target)
     num_levels = preds.shape[-1]
@@ -141,11 +145,13 @@ def _covered(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: i
             f"the lower bound's column ({lower_index}) must come before the upper bound's ({upper_index}) "
             f"among the {num_levels} levels, which are in increasing order"
         )
-    return (preds[..., lower_index] <= target) & (target <= preds[..., upper_index])
+    lower, upper = preds[..., lower_index], preds[..., upper_index]  # -> (...)
+    inside = (lower <= target) & (target <= upper)
+    return inside.double().masked_fill(lower.isnan() | upper.isnan() | target.isnan(), torch.nan)
 
 
 def _interval_coverage_update(preds: Tensor, target: Tensor, lower_index: int, upper_index: int) -> tuple[Tensor, int]:
-    """Number of targets inside [lower, upper] (bounds included), and the number of targets.
+    """Number of targets inside [lower, upper] (bounds included; NaN if a value is NaN), and the number of targets.
 
     Shapes:
         preds: (..., Q), target: (...)
@@ -178,7 +184,7 @@ def interval_coverage(preds: Tensor, target: Tensor, lower_index: int = 0, upper
         tensor(0.5000)
     """
     inside, count = _interval_coverage_update(preds, target, lower_index, upper_index)
-    return _mean_compute(inside.float(), count)
+    return _mean_compute(inside, count).to(preds.dtype if preds.is_floating_point() else torch.float32)
 
 
 def _point_errors(forecast: Tensor, target: Tensor, scale: Tensor | None) -> dict[str, Tensor]:

@@ -61,7 +61,7 @@ class HorizonMetrics(Metric):
 
     def __init__(self, horizon: int, target_size: int, levels: Sequence[float] = (), **kwargs: Any):
         super().__init__(**kwargs)
-        self.levels = check_quantile_levels(levels) if levels else ()
+        self.levels = check_quantile_levels(levels) if len(levels) else ()
         self.quantile_sums = {"pinball": "pinball"} if self.levels else {}
         if len(self.levels) > 1:  # coverage needs an interval between two levels
             self.quantile_sums["coverage"] = "covered"
@@ -100,7 +100,7 @@ class HorizonMetrics(Metric):
             quantiles = quantiles.double()
             self.pinball += _pinball_losses(quantiles, target, self.levels).mean(-1).where(observed, 0.0).sum(0)
             if "coverage" in self.quantile_sums:
-                self.covered += (_covered(quantiles, target) & observed).sum(0)
+                self.covered += _covered(quantiles, target).where(observed, 0.0).sum(0)
         self.windows += forecast.shape[0]
 
     def compute(self) -> dict[str, Tensor]:
@@ -113,7 +113,7 @@ class HorizonMetrics(Metric):
         Shapes:
             -> {metric: (H, C) reduced over ``dim``}
         """
-        with self.sync_context(should_sync=self._to_sync):
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync):
             return self._ratios(dim)
 
     def _ratios(self, dim: int | tuple[int, ...]) -> dict[str, Tensor]:
