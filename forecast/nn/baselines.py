@@ -116,7 +116,7 @@ class SeasonalNaiveHead(_WindowHead):
     """
 
     def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, period: int = 24):
-        super().__init__(dims)
+        super().__init__(dims, decoding)
         if not 1 <= period <= dims.lookback:
             raise ValueError(
                 f"model.head.init_args.period={period} must lie in [1, lookback={dims.lookback}]: the last season "
@@ -176,7 +176,7 @@ class LookbackLinearHead(_WindowHead):
     def __init__(
         self, dims: ModelDims, decoding: Decoding | None = None, *, moving_average: int = 0, individual: bool = False
     ):
-        super().__init__(dims, point_only=False)
+        super().__init__(dims, decoding, point_only=False)
         if moving_average < 0 or moving_average and moving_average % 2 == 0:
             raise ValueError(
                 f"model.head.init_args.moving_average={moving_average} must be 0 (no decomposition) or odd, "

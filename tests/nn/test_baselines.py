@@ -107,7 +107,12 @@ def test_seasonal_naive_config_tests_without_fit_or_checkpoint(wide_frame, wide_
     assert scores["test/mae_orig"].item() == pytest.approx(np.mean(np.abs(errors)), rel=1e-5)
 
 
-def test_baseline_head_behind_a_recurrent_encoder_of_the_windows_width_is_refused():
+@pytest.mark.parametrize(
+    "head",
+    [LastValueHead, functools.partial(SeasonalNaiveHead, period=3), LookbackMeanHead, LookbackLinearHead],
+    ids=["last_value", "seasonal_naive", "lookback_mean", "lookback_linear"],
+)
+def test_baseline_head_behind_a_recurrent_encoder_of_the_windows_width_is_refused(head):
     """A GRU whose hidden size equals the window's channels has the window's shape, but is not the window."""
     with pytest.raises(ValueError, match="model.encoder: forecast.nn.IdentityEncoder"):
         Forecaster(
@@ -116,7 +121,7 @@ def test_baseline_head_behind_a_recurrent_encoder_of_the_windows_width_is_refuse
             input_size=3,
             target_size=2,
             encoder=functools.partial(GRUEncoder, hidden_size=3),
-            head=LastValueHead,
+            head=head,
         )
 
 
