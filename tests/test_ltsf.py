@@ -250,6 +250,9 @@ def test_ltsf_refuses_two_configs_of_one_file_name(tmp_path):
         ltsf["main"](["--configs", *configs, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b")])
 
 
+# Three fits and four ensembles; its small form, an ensemble of two lookbacks, is
+# test_ltsf_ensemble_of_the_lookbacks_is_one_more_setting_chosen_on_validation.
+@pytest.mark.slow
 def test_ltsf_members_join_the_run_at_its_longest_lookback_and_every_subset_is_an_ensemble(tmp_path):
     """``--members configs/ltsf/linear.yaml`` fits the linear model beside the recurrent config's lookbacks
     (the same data settings, so that ``combine`` takes it) and ``--ensemble`` scores the mean forecast of every

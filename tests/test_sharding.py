@@ -216,6 +216,9 @@ def test_a_process_other_than_0_warns_of_its_own_series(uneven):
     assert f"[rank: 1] {untrained}" in " ".join(second) and untrained not in " ".join(first)
 
 
+# The refusal's message is checked without processes above (test_a_part_without_windows_in_some_processes_...);
+# this runs it on 2 processes, at the cost of a third start of them.
+@pytest.mark.slow
 def test_fewer_series_with_validation_windows_than_processes_are_refused_alike_on_every_process(tmp_path):
     """Only a has validation windows; b and c end before val_start. Both processes refuse, naming the counts."""
     frame = hourly_series([("a", "2024-01-01", 150), ("b", "2024-01-01", 80), ("c", "2024-01-01", 70)])
