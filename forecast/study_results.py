@@ -5,10 +5,12 @@
   ``epochs`` (validated, so fewer for a pruned trial), ``duration`` (seconds), one ``params_<key>``
   column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),
   ``error`` (why a trial failed), ``naive_fallback`` (the naive forecast its checkpoint fell back to),
-  ``fit_args`` (the fit flags it ran with), ``overrides`` (its ``fit`` values, ``also`` keys included),
-  ``seed`` (its ``seed_everything``) and ``worker`` (host:pid);
+  ``fit_args`` (the fit flags it ran with), ``cwd`` (the directory it ran in, where their relative paths
+  lead), ``overrides`` (its ``fit`` values, ``also`` keys included), ``seed`` (its ``seed_everything``) and
+  ``worker`` (host:pid);
 - ``best.yaml``: the best trial's complete config (the ``--print_config`` form), which
-  ``python -m forecast fit --config best.yaml`` trains as it is;
+  ``python -m forecast fit --config best.yaml`` trains as it is, run in that trial's ``cwd``: relative paths
+  (``data.source``, ``trainer.default_root_dir``) lead from the working directory, not from the YAML file;
 - ``optimization_history.png`` (each trial's value and the best so far), ``intermediate_values.png``
   (every trial's per-epoch metric: pruned trials end early) and, from two complete trials on,
   ``param_importances.png`` (Optuna's fANOVA importance of each key for the metric).
@@ -60,9 +62,10 @@ def write_results(
     run_dir.mkdir(parents=True, exist_ok=True)
     files = [_write(run_dir / "trials.csv", lambda path: trials_table(study).to_csv(path, index=False))]
     if best is not None and best_config is not None:
+        cwd = best.user_attrs.get("cwd")  # where its relative paths lead; none recorded by an older study
         header = (
             f"# Best trial {best.number} of study {study.study_name!r}: {best.value:.6g}. Train it with\n"
-            f"#   python -m forecast fit --config {run_dir / 'best.yaml'}\n"
+            f"#   {f'cd {cwd} && ' if cwd else ''}python -m forecast fit --config {run_dir / 'best.yaml'}\n"
         )
         files.append(_write(run_dir / "best.yaml", lambda path: path.write_text(header + best_config)))
     return files + _write_plots(study, run_dir)

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +66,12 @@ TUNE_SETS = {
     "checkpoint.monitor": "--metric",
     "checkpoint.mode": "--direction",
     "checkpoint.save_on_train_epoch_end": "nothing (tune checkpoints after every validation)",
+}
+# How check_completed counts the trials of a study that has no complete or running one.
+_STATE_WORDS = {
+    optuna.trial.TrialState.FAIL: "failed",
+    optuna.trial.TrialState.PRUNED: "pruned",
+    optuna.trial.TrialState.WAITING: "enqueued",
 }
 # The environment variable that gives a process started by --n_jobs its parent's first trial number, so that
 # the processes of one run count the same failed trials.
@@ -232,7 +238,8 @@ def tune(
 
     Raises:
         ValueError: a bad search space, a key the config does not have (naming the nearest one), or one
-            that tune sets itself (``TUNE_SETS``), in the space or as a fit flag, which tune would override.
+            that tune sets itself (``TUNE_SETS``), in the space or as a fit flag, which tune would override;
+            or, once the results are written, the study has no complete trial (``TrialFits.check_completed``).
     """
     if args.n_jobs > 1 and not worker_argv:
         raise ValueError("n_jobs > 1 needs worker_argv, the `tune` command line the other processes run")
@@ -269,6 +276,8 @@ def tune(
         for worker in workers:
             worker.wait()
         trials.write_results(study)
+        if RUN_START not in os.environ:  # a process --n_jobs started leaves this to the one that started it
+            trials.check_completed(study)
     return study
 
 
@@ -355,6 +364,7 @@ class TrialFits:
             trial.set_user_attr("overrides", overrides)
             trial.set_user_attr("seed", self.args.seed + trial.number)
             trial.set_user_attr("fit_args", list(self.fit_args))  # and its own fit flags, whoever ran it
+            trial.set_user_attr("cwd", os.getcwd())  # where their relative paths (--config, data.source) lead
             trial_args = self.fit_flags(self.args.seed + trial.number, overrides, fixed)
             pruning = TrialPruning(trial, self.args.metric)
             try:
@@ -376,6 +386,28 @@ class TrialFits:
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
             raise
+
+    def check_completed(self, study: optuna.Study) -> None:
+        """Raises when ``study`` has no complete trial and none still running in another process: nothing was
+        tuned and no ``best.yaml`` written, which a script or CI job learns only from the exit status.
+
+        Raises:
+            ValueError: no trial completed, quoting the first failed trial's error (this run's, when it had one).
+        """
+        trials = study.get_trials(deepcopy=False)
+        states = [trial.state for trial in trials]
+        if optuna.trial.TrialState.COMPLETE in states or optuna.trial.TrialState.RUNNING in states:
+            return
+        counts = ", ".join(f"{states.count(state)} {_STATE_WORDS[state]}" for state in dict.fromkeys(states))
+        message = f"no trial of study {study.study_name!r} completed ({counts or 'it has none'}): nothing was tuned"
+        failed = [trial for trial in trials if self._failed_in_run(trial)]
+        failed = failed or [trial for trial in trials if trial.state == optuna.trial.TrialState.FAIL]
+        if failed:
+            error = failed[0].user_attrs.get("error", "no error recorded")
+            message += f"; trial {failed[0].number} failed with {error}"
+        elif optuna.trial.TrialState.PRUNED in states:
+            message += "; the pruner stopped every trial that ran: check --pruner"
+        raise ValueError(f"{message} (all trials: {self.run_dir / 'trials.csv'})")
 
     def best_score(self, scores: Sequence[float]) -> float:
         """The network's score: the best of its validations' ``metric`` (NaN ones aside).
@@ -433,14 +465,18 @@ class TrialFits:
         The best trial's values, seed and fit flags are those it recorded when it ran (its ``overrides``,
         ``seed`` and ``fit_args`` attributes: a rerun or another worker may have another ``--seed`` or other
         flags); a trial of an older study without them is given its parameters and the space's ``also`` keys,
-        and this process's seed and flags.
+        and this process's seed and flags. Its flags are read in its working directory (``cwd``), where it
+        read them, since their relative paths (``--config``, ``data.source``) lead from there; in this
+        process's when that directory is not on this machine.
         """
         best = best_config = None
         if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             best = study.best_trial  # read once: best.yaml's header and body are this trial's
             overrides = best.user_attrs.get("overrides") or self.space.overrides(best.params)
             seed = best.user_attrs.get("seed", self.args.seed + best.number)
-            best_config = print_config(self.fit_flags(seed, overrides, {}, best.user_attrs.get("fit_args")))
+            flags = self.fit_flags(seed, overrides, {}, best.user_attrs.get("fit_args"))
+            with _working_directory(best.user_attrs.get("cwd")):
+                best_config = print_config(flags)
         files = write_results(study, self.run_dir, best, best_config)
         if self.tracking is not None:
             self.tracking.log_results(study, files)
@@ -530,6 +566,21 @@ def _fail_orphaned_trials(study: optuna.Study) -> None:
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another worker failed it first
             study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker {host}:{pid} ended")
             study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+
+@contextlib.contextmanager
+def _working_directory(path: str | None) -> Iterator[None]:
+    """Runs the block in directory ``path``, then returns to this one; stays here when ``path`` is ``None``
+    or not a directory of this machine (a trial of another machine's worker)."""
+    if path is None or not Path(path).is_dir():
+        yield
+        return
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def _process_exists(pid: int) -> bool:

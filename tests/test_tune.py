@@ -326,6 +326,11 @@ def test_trial_runs_in_its_directory_seeded_from_the_study_seed(study):
     assert (run_dir / "intermediate_values.png").stat().st_size > 0
 
 
+def test_every_trial_records_the_directory_its_relative_paths_lead_from(study):
+    _, run_dir = study
+    assert pd.read_csv(run_dir / "trials.csv")["user_attrs_cwd"].tolist() == [os.getcwd()] * 3
+
+
 def test_best_yaml_trains_the_best_trial_again_with_fit(study, tmp_path):
     study, run_dir = study
     cli = cli_main(["fit", "--config", str(run_dir / "best.yaml"), "--trainer.default_root_dir", str(tmp_path)])
@@ -518,11 +523,12 @@ def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path):
 
 def test_failed_trials_count_towards_n_trials_over_all_processes(tiny_csv, tmp_path, monkeypatch):
     """A metric no epoch logs fails every trial: ``--n_jobs 2 --n_trials 2`` fits two trials in all, not two
-    in each process."""
+    in each process, and the process that started the other fails once both are done."""
     monkeypatch.chdir(ROOT)  # the second process runs `python -m forecast` here
     space = '{"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": true}}'
-    tune_main([*tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"), "--space", space, "--metric", "val/nope",
-               "--n_trials", "2", "--n_jobs", "2", "--run_dir", str(tmp_path), "--study_name", "nope"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"no trial of study 'nope' completed \(\d failed\)"):
+        tune_main([*tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"), "--space", space, "--metric", "val/nope",
+                   "--n_trials", "2", "--n_jobs", "2", "--run_dir", str(tmp_path), "--study_name", "nope"])  # fmt: skip
     errors = pd.read_csv(tmp_path / "trials.csv")["user_attrs_error"]
     assert errors.str.contains("metric='val/nope' was not logged").sum() == 2  # others failed unfitted, if any
 
@@ -650,3 +656,62 @@ def test_a_fit_flag_that_tune_overrides_in_every_trial_is_refused(flag, use, tin
     fit_args = tiny_fit_args(tiny_csv, *([flag, "5"] if "=" not in flag else [flag]))
     with pytest.raises(ValueError, match=f"{flag.split('=')[0]} is set by tune in every trial; .*{use}"):
         tune(TuneArgs(space={"data.lookback": {"choice": [24]}}, n_trials=0, run_dir=str(tmp_path)), fit_args)
+
+
+def test_a_study_whose_every_trial_failed_fails_quoting_the_first_error(tiny_csv, tmp_path):
+    """A metric that is never logged fails each trial; the run must not end as if it had tuned something."""
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, metric="val/nonexistent",
+                    n_trials=1, run_dir=str(tmp_path), study_name="none")  # fmt: skip
+    fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "1")
+    with pytest.raises(
+        ValueError, match=r"no trial of study 'none' completed \(1 failed\).* trial 0 failed with ValueError: "
+        r"metric='val/nonexistent' was not logged; logged: \[.*'val/loss'"
+    ):  # fmt: skip
+        tune(args, fit_args)
+    assert list(pd.read_csv(tmp_path / "trials.csv")["state"]) == ["FAIL"]
+    assert not (tmp_path / "best.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    "states, match",
+    [
+        (["PRUNED", "PRUNED"], r"completed \(2 pruned\): nothing was tuned; the pruner stopped every trial that ran"),
+        (["PRUNED", "FAIL"], r"completed \(1 pruned, 1 failed\): nothing was tuned; trial 1 failed with boom"),
+        (["FAIL", "RUNNING"], None),  # another process's trial may yet complete: its process decides
+        (["FAIL", "COMPLETE"], None),
+    ],
+)
+def test_a_study_ends_in_an_error_only_without_a_complete_or_running_trial(states, match, tmp_path):
+    study = optuna.create_study(study_name="s")
+    for name in states:
+        if name == "RUNNING":
+            study.ask()  # another process's trial
+        else:
+            attrs = {"error": "boom"} if name == "FAIL" else {}
+            state, value = optuna.trial.TrialState[name], 1.0 if name == "COMPLETE" else None
+            study.add_trial(optuna.trial.create_trial(state=state, value=value, user_attrs=attrs))
+    fits = TrialFits(SearchSpace({"model.x": {"float": [0, 1]}}), TuneArgs(), [], tmp_path, None)
+    if match is None:
+        fits.check_completed(study)
+    else:
+        with pytest.raises(ValueError, match=match):
+            fits.check_completed(study)
+
+
+def test_best_yaml_written_from_another_directory_takes_the_trials_relative_paths_from_its_own(tmp_path, monkeypatch):
+    """A study resumed or joined from another working directory: the best trial's relative ``--config`` and
+    ``data.source`` lead from the directory it ran in (a path in a config file does not lead from that file)."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "configs").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "configs/tiny.yaml").write_text("data:\n  lookback: 12\n")
+    attrs = {"fit_args": tiny_fit_args("tiny.csv", "--config", "configs/tiny.yaml"), "cwd": str(project)}
+    study = optuna.create_study(study_name="moved")
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=attrs | {"overrides": {}, "seed": 0}))
+    monkeypatch.chdir(elsewhere)
+    space = SearchSpace({"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}})
+    TrialFits(space, TuneArgs(), [], tmp_path, None).write_results(study)
+    written = (tmp_path / "best.yaml").read_text()
+    assert f"#   cd {project} && python -m forecast fit --config {tmp_path / 'best.yaml'}" in written
+    best = yaml.safe_load(written)
+    assert best["data"]["source"] == "tiny.csv" and best["data"]["lookback"] == 12
