@@ -9,7 +9,6 @@ the evaluation report, plus ``forecasts.csv`` with every window's forecasts and 
 
 import copy
 from datetime import tzinfo
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from .callbacks import run_directory
+from .data.calendar import wall_clock_range
 from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
 from .data.splits import Windows
@@ -46,7 +46,7 @@ def _start_rows(data: TimeSeriesDataModule, start: int | str | None) -> np.ndarr
     if isinstance(start, str):
         stamp = _start_stamp(start, data.start_times[0].tz)
         return np.array(
-            [len(pd.date_range(first, stamp, freq=data.freq, inclusive="left")) for first in data.start_times]
+            [len(wall_clock_range(first, stamp, freq=data.freq, inclusive="left")) for first in data.start_times]
         )
     return observed + start if start < 0 else np.full_like(observed, start)
 
@@ -229,21 +229,21 @@ def refit_and_test(
     datamodule: TimeSeriesDataModule,
     groups: list[Windows],
     report: EvaluationReport,
-    directory: Path,
 ) -> None:
     """Per group of origins, a refit and a test pass over its windows, into one report.
 
-    Refit G logs its training and its test metrics to ``directory/origin_G`` and keeps its checkpoints
-    in ``directory/origin_G/checkpoints``, whatever ``dirpath`` a ModelCheckpoint names: that is where
-    the config's own fit keeps its files, which refits sharing it would mix with theirs and each
-    other's. The run's loggers get one test row, the metrics over every refit's windows (those of the
-    report and of ``backtest``'s return), as a backtest without refits logs: a row of one refit
-    there would pass for the result.
+    Refit G logs its training and its test metrics to ``refits/origin_G`` in the report's run directory
+    and keeps its checkpoints in ``refits/origin_G/checkpoints``, whatever ``dirpath`` a ModelCheckpoint
+    names: that is where the config's own fit keeps its files, which refits sharing it would mix with
+    theirs and each other's. The run's loggers get one test row, the metrics over every refit's windows
+    (those of the report and of ``backtest``'s return), as a backtest without refits logs: a row of one
+    refit there would pass for the result.
     """
     fitting = [callback for callback in callbacks if not isinstance(callback, BasePredictionWriter)]
     state = datamodule.borders, datamodule.scalings
     run = Trainer(**settings | {"callbacks": []})  # the run's loggers, and its directory: the report's
     tester = Trainer(**settings | {"callbacks": [report], "logger": False, "default_root_dir": run_directory(run)})
+    directory = run_directory(run) / REFITS_DIRECTORY  # not the calling trainer's: that may be an earlier run's
     try:
         for g, group in enumerate(groups):
             logger = CSVLogger(directory.parent, name=directory.name, version=f"origin_{g}")

@@ -100,8 +100,8 @@ class EvaluationReport(L.Callback):
         write_forecasts: also write every test window's forecasts and actual values to ``forecasts.csv``.
         split: the name ``metrics.json`` gives the evaluated windows (``backtest`` for a backtest's).
         passes: test passes the report covers; it writes after the last. A backtest with refits tests
-            each refit's windows in a pass of its own, each with its own model: ``metrics.json`` then gives
-            the ``naive_fallback`` of each, in a list.
+            each refit's windows in a pass of its own, each with its own model and split: ``metrics.json``
+            then gives the ``naive_fallback`` and the data state of each, in lists.
         data: the data module whose series the windows come from; ``None``: the trainer's. A backtest,
             which hands its windows to ``test`` as a dataloader, gives it.
 
@@ -145,6 +145,7 @@ class EvaluationReport(L.Callback):
             self.kept: list[dict[str, torch.Tensor]] = []
             self.total = 0  # windows of all passes so far, on all processes
             self.fallbacks: list[int | None] = []  # per pass, the naive forecast its model fell back to
+            self.states: list[dict[str, Any] | None] = []  # per pass, the data state its model was trained with
         loader = trainer.test_dataloaders
         self.dataset = (loader[0] if isinstance(loader, (list, tuple)) else loader).dataset
         # A window's number: its index in its pass's dataset, after the windows of the passes before.
@@ -190,6 +191,9 @@ class EvaluationReport(L.Callback):
             else:
                 self.tables[units] = copy.deepcopy(metric)
         self.fallbacks.append(getattr(pl_module, "naive_fallback", None))  # each refit's model its own
+        # Each refit's borders and scalers, before the next refit moves them; on every process: a sharded one gathers.
+        data = self.data or trainer.datamodule
+        self.states.append(data.state_dict() if data is not None else None)
         self.done += 1
         if self.done < self.passes:
             return
@@ -212,7 +216,6 @@ class EvaluationReport(L.Callback):
             )
         wanted = data is not None and (self.write_forecasts or self.num_plots) and not sharded
         kept = self._gathered() if wanted else None
-        state = data.state_dict() if data is not None else None  # on every process: a sharded one gathers it
         directory = run_directory(trainer)  # on every process
         if not trainer.is_global_zero:
             return
@@ -229,7 +232,7 @@ class EvaluationReport(L.Callback):
             # over several passes (a backtest's refits), what forecast the windows of each.
             "naive_fallback": self.fallbacks if self.passes > 1 else self.fallbacks[0],
             "ensemble_members": 1 + len(getattr(pl_module, "members", ())),
-            "data": state,
+            "data": self.states if self.passes > 1 else self.states[0],  # over refits, as naive_fallback
         }
         (directory / "metrics.json").write_text(json.dumps(_json_safe(report), indent=2, default=str))
         written = ["metrics.json", "metrics_by_horizon.csv", "metrics_by_target.csv"]
@@ -263,10 +266,12 @@ class EvaluationReport(L.Callback):
         """The kept windows as a forecasts table and the history table of their lookbacks."""
         targets = list(data.targets)
         frames, histories = [], []
-        step = pd.tseries.frequencies.to_offset(data.freq)  # month ends, business days: unequal spans apart
+        lookback = kept["past"].shape[1]
         for i, (series, time) in enumerate(zip(kept["series"].tolist(), kept["time"].tolist(), strict=True)):
             times = data.forecast_times(series, time)
-            origin = times[0] - step
+            first = data.table.offsets[series] + time  # the table's row of the first forecast step
+            past_times = data.table.times[first - lookback : first]  # the lookback's own rows, as stored
+            origin = past_times[-1]
             columns = {target: kept["forecast"][i, :, c] for c, target in enumerate(targets)}
             columns |= {f"{target}_actual": kept["target"][i, :, c] for c, target in enumerate(targets)}
             if "quantiles" in kept:
@@ -282,8 +287,6 @@ class EvaluationReport(L.Callback):
                      "step": np.arange(1, len(times) + 1)} | columns
                 )
             )  # fmt: skip
-            lookback = kept["past"].shape[1]
-            past_times = pd.date_range(end=origin, periods=lookback, freq=data.freq)
             past = dict(zip(targets, kept["past"][i].T, strict=True))
             histories.append(pd.DataFrame({"id": name, "time": past_times} | past))
         return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True)

@@ -3,9 +3,9 @@
 from typing import Any
 
 from lightning import LightningModule, Trainer
+from lightning.pytorch.loops.evaluation_loop import _EvaluationLoop
 
 from .backtest import (
-    REFITS_DIRECTORY,
     backtest_loader,
     backtest_report,
     backtest_windows,
@@ -13,7 +13,6 @@ from .backtest import (
     refit_and_test,
     refit_groups,
 )
-from .callbacks import run_directory
 from .checkpointing import read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 
@@ -98,6 +97,8 @@ class ForecastTrainer(Trainer):
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)
         check_refit_start(datamodule, groups)
         report, others = backtest_report(callbacks, datamodule, passes=len(groups))
-        directory = run_directory(self) / REFITS_DIRECTORY
-        refit_and_test(self.settings, others, model, datamodule, groups, report, directory)
-        return [{f"test/{name}": value for name, value in report.metrics.items()}]
+        refit_and_test(self.settings, others, model, datamodule, groups, report)
+        results = [{f"test/{name}": value for name, value in report.metrics.items()}]
+        if verbose:  # Lightning's table, as ``test`` prints it
+            _EvaluationLoop._print_results(results, "test")
+        return results

@@ -12,7 +12,7 @@ from forecast.backtest import backtest_windows, refit_groups
 from forecast.cli import main
 from forecast.data import FractionSplit
 from forecast.data.splits import Windows
-from forecast.nn import IdentityEncoder, LastValueHead, LookbackMeanHead
+from forecast.nn import IdentityEncoder, LastValueHead, LookbackLinearHead, LookbackMeanHead
 from forecast.trainer import ForecastTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,7 +206,10 @@ def test_backtest_with_refits_trains_each_refit_on_the_rows_before_its_origins(
     assert list(table["time"].iloc[::6]) == [first + pd.Timedelta(hours=12 * k) for k in range(5)]
     # Three refits, for origins (0, 1), (2, 3) and (4); each validates on the 20 rows (10% of 200)
     # before its first origin, trains on the rows before those, and fits its scaler on them alone.
+    # The report gives each refit's data state, as its checkpoint does, not the last refit's for all.
+    report = json.loads((run / "metrics.json").read_text())
     origin_rows = [120 + 24 * g for g in range(3)]
+    assert len(report["data"]) == len(origin_rows)
     for g, row in enumerate(origin_rows):
         checkpoints = sorted((run / "refits" / f"origin_{g}" / "checkpoints").glob("*.ckpt"))
         assert checkpoints, f"refit {g} left no checkpoint"
@@ -214,8 +217,8 @@ def test_backtest_with_refits_trains_each_refit_on_the_rows_before_its_origins(
         assert data["borders"] == [[row - 20, row, 200]]
         training_mean = wide_frame.iloc[: row - 20].mean()
         np.testing.assert_allclose(data["scaling"]["targets"]["offset"][0], training_mean, rtol=1e-5)
+        assert report["data"][g] == json.loads(json.dumps(data))
     # The report covers every window of every refit, in original units as in forecasts.csv.
-    report = json.loads((run / "metrics.json").read_text())
     assert report["windows"] == 5
     error = table[["a", "b", "c"]].to_numpy() - table[["a_actual", "b_actual", "c_actual"]].to_numpy()
     assert report["metrics"]["mae_orig"] == pytest.approx(np.abs(error).mean(), rel=1e-5)
@@ -389,3 +392,22 @@ def test_a_report_over_refits_says_what_forecast_each_refits_windows(wide_csv, t
         model.naive_fallback = fallback  # as each refit's best checkpoint sets it
         tester.test(model, dataloaders=backtest_loader(data, group), verbose=False)
     assert json.loads((tmp_path / "metrics.json").read_text())["naive_fallback"] == [24, None]
+
+
+def test_backtest_refits_log_under_the_backtests_run_directory_after_a_fit(wide_frame, tmp_path, capsys):
+    """A trainer that has run before (``fit``: version_0) backtests in a run of its own (version_1): the refits
+    went to the earlier run's ``refits/``, away from the report whose metrics they make. ``verbose`` prints the
+    metrics of every refit's windows, as ``test`` does (it printed nothing with refits)."""
+    data = TimeSeriesDataModule(wide_frame[["a"]], 24, 6, split=FractionSplit(), batch_size=64)
+    model = Forecaster(lookback=24, horizon=6, input_size=1, target_size=1, encoder=IdentityEncoder,
+                       head=LookbackLinearHead)  # fmt: skip
+    trainer = ForecastTrainer(default_root_dir=tmp_path, enable_progress_bar=False, enable_model_summary=False,
+                              enable_checkpointing=False, max_epochs=1, limit_train_batches=1,
+                              limit_val_batches=1)  # fmt: skip
+    trainer.fit(model, data)
+    capsys.readouterr()
+    (metrics,) = trainer.backtest(model, data, start=120, num_windows=1, refit_every=1)
+    (report,) = tmp_path.rglob("metrics.json")
+    assert [path.parents[2] for path in tmp_path.rglob("refits/origin_*/metrics.csv")] == [report.parent]
+    printed = capsys.readouterr().out
+    assert "test/mse" in printed and f"{metrics['test/mse']:.{4}}"[:5] in printed

@@ -206,6 +206,24 @@ def test_forecast_times_continue_at_the_data_frequency(freq, expected, tmp_path)
     assert list(table["time"]) == list(pd.to_datetime(expected))
 
 
+@pytest.mark.parametrize(
+    ("last", "zone", "expected"),
+    [
+        ("2018-11-04", "America/Sao_Paulo", ["2018-11-05 00:00:00-02:00", "2018-11-06 00:00:00-02:00"]),
+        ("2024-11-02 01:30", "America/New_York", ["2024-11-03 01:30:00-04:00", "2024-11-04 01:30:00-05:00"]),
+    ],
+    ids=["after a skipped midnight", "to a repeated 01:30"],
+)
+def test_forecast_times_continue_on_the_wall_clock_across_daylight_saving(last, zone, expected, tmp_path):
+    """Sao Paulo skipped midnight of 2018-11-04 (pandas stores that row at 01:00); New York has 01:30 of
+    2024-11-03 twice (the forecast takes the first)."""
+    naive = pd.date_range(end=last, periods=100, freq="D")
+    times = naive.tz_localize(zone, nonexistent="shift_forward")
+    history = pd.DataFrame({"id": "s0", "time": times, "y": np.sin(np.arange(100) / 3)})
+    model = forecast.fit(history, lookback=12, horizon=2, model=TINY, trainer=quiet_trainer(tmp_path))
+    assert [str(time) for time in model.predict(history)["time"]] == expected
+
+
 def test_probabilistic_model_predicts_quantile_columns(tmp_path):
     history = long_series(names=("s0",))
     model = forecast.fit(

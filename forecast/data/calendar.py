@@ -24,7 +24,10 @@ __all__ = [
     "season_positions",
     "season_steps",
     "seasonal_period",
+    "series_steps",
     "step_times",
+    "wall_clock",
+    "wall_clock_range",
 ]
 
 CalendarEncoding = Literal["cyclical", "integer"]
@@ -76,21 +79,26 @@ def seasonal_period(freq: str) -> int | None:
         (24, 96, 7, 12)
         >>> seasonal_period("7D"), seasonal_period("2MS"), seasonal_period("2D"), seasonal_period("5MS")
         (52, 6, None, None)
+        >>> seasonal_period("14D"), seasonal_period("2W-SUN"), seasonal_period("24h"), seasonal_period("3W")
+        (26, 26, 7, None)
         >>> seasonal_period("BME"), seasonal_period("BQS")
         (12, 4)
     """
-    offset, day = pd.tseries.frequencies.to_offset(freq), pd.Timedelta(days=1)
-    if isinstance(offset, pd.offsets.Day):  # a calendar day since pandas 3, no longer a Tick
-        step = offset.n * day
-    elif isinstance(offset, pd.offsets.Tick):
-        step = pd.Timedelta(offset)
-    else:  # a season counted in these steps, when n of them divide it (2 months: 6 a year; 5 months: none)
-        seasons = {pd.offsets.Week: 52, _MONTHS: 12, _QUARTERS: 4, pd.offsets.BusinessDay: 5}
-        steps = next((steps for kind, steps in seasons.items() if isinstance(offset, kind)), None)
-        return steps // offset.n if steps is not None and steps % offset.n == 0 else None
-    if step < day and day % step == pd.Timedelta(0):
-        return day // step
-    return {day: 7, 7 * day: 52}.get(step)  # a week of days, a year of weeks
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, pd.offsets.Day | pd.offsets.Tick):  # Day: a calendar day since pandas 3, no longer a Tick
+        day, week = pd.Timedelta(days=1), pd.Timedelta(weeks=1)
+        step = offset.n * day if isinstance(offset, pd.offsets.Day) else pd.Timedelta(offset)
+        if step < day:
+            return day // step if day % step == pd.Timedelta(0) else None
+        if step == day:
+            return 7  # a week of days
+        if step % week != pd.Timedelta(0):
+            return None
+        offset = pd.offsets.Week(step // week)  # whole weeks (7D, 14D, 336h) have the season of W-SUN's weeks
+    # A season counted in these steps, when n of them divide it (2 months: 6 a year; 5 months: none).
+    seasons = {pd.offsets.Week: 52, _MONTHS: 12, _QUARTERS: 4, pd.offsets.BusinessDay: 5}
+    steps = next((steps for kind, steps in seasons.items() if isinstance(offset, kind)), None)
+    return steps // offset.n if steps is not None and steps % offset.n == 0 else None
 
 
 def season_steps(freq: str) -> int:
@@ -128,7 +136,7 @@ def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
     """
     period = season_steps(freq)
     offset = pd.tseries.frequencies.to_offset(freq)
-    wall = times.tz_localize(None) if times.tz is not None else times
+    wall = wall_clock(times)
     fixed = isinstance(offset, pd.offsets.Tick | pd.offsets.Day)
     if fixed:
         steps = (wall - pd.Timestamp(0)) // pd.Timedelta(offset)  # steps since 1970-01-01 00:00
@@ -204,14 +212,18 @@ def fixed_step(offset: pd.DateOffset, times: pd.DatetimeIndex) -> int | None:
 
     In a time zone a day is a calendar day (23 or 25 hours at a daylight-saving change), also under
     pandas 2, where ``Day`` is still a fixed 24-hour ``Tick`` but ``date_range`` steps calendar days.
+    A step that is not a whole number of ticks (1500 ms on times in seconds) has none either: rounded,
+    it would be another step (1 s).
     """
     calendar_day = isinstance(offset, pd.offsets.Day)
     if times.tz is not None and (calendar_day or not isinstance(offset, pd.offsets.Tick)):
         return None
     try:
-        return pd.Timedelta(offset) // pd.Timedelta(1, unit=times.unit)
+        step = pd.Timedelta(offset)
     except ValueError:
         return None
+    tick = pd.Timedelta(1, unit=times.unit)
+    return step // tick if step % tick == pd.Timedelta(0) else None
 
 
 def step_times(starts: pd.DatetimeIndex, counts: np.ndarray, freq: str) -> pd.DatetimeIndex:
@@ -223,9 +235,105 @@ def step_times(starts: pd.DatetimeIndex, counts: np.ndarray, freq: str) -> pd.Da
     offset = pd.tseries.frequencies.to_offset(freq)
     step = fixed_step(offset, starts)
     if step is None:
-        ranges = [pd.date_range(start, periods=count, freq=offset) for start, count in zip(starts, counts, strict=True)]
+        ranges = [
+            wall_clock_range(start, periods=count, freq=offset) for start, count in zip(starts, counts, strict=True)
+        ]
         return ranges[0].append(ranges[1:]) if ranges else starts[:0]
     first = np.repeat(np.cumsum(counts) - counts, counts)
     stamps = np.repeat(starts.asi8, counts) + (np.arange(counts.sum()) - first) * step
     times = pd.DatetimeIndex(stamps.view(f"datetime64[{starts.unit}]"))
     return times if starts.tz is None else times.tz_localize("UTC").tz_convert(starts.tz)
+
+
+def wall_clock(times: pd.DatetimeIndex | pd.Timestamp) -> pd.DatetimeIndex | pd.Timestamp:
+    """The local times of ``times`` without their time zone (times without one as they are)."""
+    return times.tz_localize(None) if times.tz is not None else times
+
+
+def wall_clock_range(
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    periods: int | None = None,
+    *,
+    freq: str | pd.DateOffset,
+    inclusive: Literal["both", "neither", "left", "right"] = "both",
+) -> pd.DatetimeIndex:
+    """``pd.date_range(start, end, periods, freq)``, defined on every day of a time zone.
+
+    pandas steps a calendar offset (days, weeks, months) in a time zone on its wall clock, and fixed steps
+    (hours) in elapsed time; so does this. But where a step's wall-clock time does not exist that day or
+    occurs twice (a daylight-saving change at that time), pandas raises ("... is a nonexistent time",
+    "Cannot infer dst time"), so this takes the time as pandas stores such data: a time the clock skips
+    is the first after the gap (``tz_localize(..., nonexistent="shift_forward")``: midnight of
+    2018-11-04 in America/Sao_Paulo is 01:00), a time it repeats is its first occurrence; the earliest
+    instant at or after the wall-clock time, in both cases.
+
+    Example:
+        >>> days = wall_clock_range(pd.Timestamp("2018-11-03", tz="America/Sao_Paulo"), periods=3, freq="D")
+        >>> [str(day) for day in days]
+        ['2018-11-03 00:00:00-03:00', '2018-11-04 01:00:00-02:00', '2018-11-05 00:00:00-02:00']
+    """
+    offset = pd.tseries.frequencies.to_offset(freq)
+    zone = (start if start is not None else end).tz
+    if zone is None or _elapsed(offset):
+        return pd.date_range(start, end, periods, offset, inclusive=inclusive)
+    start, end = (None if time is None else wall_clock(time.tz_convert(zone)) for time in (start, end))
+    naive = pd.date_range(start, end, periods, offset, inclusive=inclusive)
+    times = naive.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
+    if times.hasnans:  # a repeated time: its earlier instant
+        first, second = (
+            naive.tz_localize(zone, ambiguous=np.full(len(naive), dst), nonexistent="shift_forward")
+            for dst in (True, False)
+        )
+        times = times.where(times.notna(), first.where(first <= second, second))
+    return times
+
+
+def _elapsed(offset: pd.DateOffset) -> bool:
+    """Whether ``offset``'s steps are elapsed time in a time zone (hours), not wall-clock steps (days, months)."""
+    return isinstance(offset, pd.offsets.Tick) and not isinstance(offset, pd.offsets.Day)  # Day: pandas 2's Tick
+
+
+def _after_gap(times: pd.DatetimeIndex) -> np.ndarray:
+    """Where a time is the first after a daylight-saving gap: its wall-clock time may stand for itself or
+    for a time the clock skipped (01:00 for midnight, ``wall_clock_range``), so no step counts from it."""
+    if times.tz is None:
+        return np.zeros(len(times), dtype=bool)
+    tick = pd.Timedelta(1, unit=times.unit)
+    return np.asarray(wall_clock(times) - wall_clock(times - tick) > tick)
+
+
+def series_steps(
+    times: pd.DatetimeIndex, freq: str | pd.DateOffset, first: int = 0, count: int | None = None
+) -> pd.DatetimeIndex:
+    """Steps ``first`` to ``first + count - 1`` (``None``: up to the last of ``times``) of ``freq`` of a series whose
+    k-th time is step k, on their wall clock (``wall_clock_range``).
+
+    Counted from the series' last time before step ``first`` that does not follow a daylight-saving gap
+    (``_after_gap``), else its first such time, stepping back where needed: a time at 01:00 on the day the
+    clock skipped midnight stands for that midnight in data at midnight and for itself in data at 01:00,
+    and the series' other times tell which. The times up to the one counted from must be one step apart.
+
+    Example:
+        >>> days = wall_clock_range(pd.Timestamp("2018-11-03", tz="America/Sao_Paulo"), periods=2, freq="D")
+        >>> [str(day) for day in days.append(series_steps(days, "D", first=2, count=1))]
+        ['2018-11-03 00:00:00-03:00', '2018-11-04 01:00:00-02:00', '2018-11-05 00:00:00-02:00']
+    """
+    anchor = _anchor(times, first, pd.tseries.frequencies.to_offset(freq))
+    back = max(anchor - first, 0)  # steps from ``first`` up to the anchor, stepped back from it
+    earlier = wall_clock_range(end=times[anchor], periods=back + 1, freq=freq)[:-1] if back else times[:0]
+    if count is None:
+        later = wall_clock_range(times[anchor], times[-1], freq=freq)
+    else:
+        later = wall_clock_range(times[anchor], periods=max(first + count - anchor, 0), freq=freq)
+    return earlier.append(later[max(first - anchor, 0) :])[:count]
+
+
+def _anchor(times: pd.DatetimeIndex, first: int, offset: pd.DateOffset) -> int:
+    """The row of ``series_steps``' time to count from: the last before ``first`` not after a daylight-saving gap,
+    else the first from ``first`` on (0 where there is none), found one row at a time (there is rarely
+    more than one to look at); without a time zone, or in elapsed steps, the row before ``first``."""
+    if times.tz is None or _elapsed(offset):
+        return min(max(first - 1, 0), len(times) - 1)
+    rows = [*range(min(first, len(times)) - 1, -1, -1), *range(first, len(times))]
+    return next((row for row in rows if not _after_gap(times[row : row + 1])[0]), 0)

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from ..errors import ForecastDataError, whole_number
 from ..specs import to_record
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, season_means, static_vocabularies
-from .calendar import SEASON, calendar_columns, season_steps
+from .calendar import SEASON, calendar_columns, season_steps, series_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
 from .frames import read_source, resolve_roles, to_table
 from .frequency import check_times, first_off_step
@@ -484,11 +484,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         return self._loader("predict")
 
     def forecast_times(self, series: int, time: int) -> pd.DatetimeIndex:
-        """The timestamps of the ``horizon`` steps starting at row ``time`` (>= 1) of ``series``, stepped from the row
-        before it: not counted from the series' start, as under pandas 2 a count of days in a time zone is that
-        many 24 hours, an hour off across a daylight-saving change."""
-        before = self.table.times[self.table.offsets[series] + time - 1]
-        return pd.date_range(before, periods=self.horizon + 1, freq=self.freq)[1:]
+        """The timestamps of the ``horizon`` steps starting at row ``time`` (>= 1) of ``series``, stepped from a row
+        before it on the wall clock of the times (``series_steps``, which also steps across a daylight-saving
+        change at the time of day of the data)."""
+        times = self.table.times[self.table.offsets[series] : self.table.offsets[series + 1]]
+        return series_steps(times, self.freq, first=time, count=self.horizon)
 
     def _schema(self) -> dict[str, Any]:
         """What a checkpoint must agree on with these data."""

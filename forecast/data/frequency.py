@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ForecastDataError
-from .calendar import fixed_step
+from .calendar import fixed_step, series_steps, wall_clock
 from .frames import SeriesTable
 
 __all__ = ["check_times", "first_off_step"]
@@ -47,14 +47,31 @@ def check_times(table: SeriesTable, freq: str | None) -> str:
     row = first_off_step(table, freq)
     if row is not None:
         start = int(table.offsets[table.series_of(row)])
-        expected = "a time on that frequency" if row == start else table.times[row - 1] + offset
+        expected = "a time on that frequency" if row == start else _next_step(table.times[start:row], offset)
         on_steps = row > start and _steps_from_start(table.times[start : row + 1], offset)[-1] >= 0
         gap = "fill the gap (reindex to the full range, then choose a nan_policy)"
         fix = gap if on_steps else "move the times onto its steps"
         raise ForecastDataError(
-            f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); {fix}, or {other}"
+            f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); {fix}, or "
+            f"{other}{_daylight_saving(table.times[start : row + 1], offset)}"
         )
     return freq
+
+
+def _daylight_saving(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:
+    """For a message about the last of ``times`` (a series' times up to it) being off the frequency: how times at
+    a daylight-saving change are read, where the clock changes between the time before and it or its
+    expected time (the data may hold a skipped or repeated time another way)."""
+    if len(times) < 2 or times.tz is None:
+        return ""
+    expected = _next_step(times[:-1], offset)
+    if len({times[-2].utcoffset(), times[-1].utcoffset(), expected.utcoffset()}) == 1:
+        return ""
+    return (
+        f" (in time zone {times.tz} a time that daylight saving skips is read as the first time after the gap, "
+        "as tz_localize(..., nonexistent='shift_forward') stores it, and a repeated one as either of its instants; "
+        "or store the times in UTC or as naive local times)"
+    )
 
 
 def first_off_step(table: SeriesTable, freq: str) -> int | None:
@@ -108,7 +125,7 @@ def _infer_frequency(table: SeriesTable) -> str:
         f"cannot infer the frequency: no pandas frequency fits the times; at {table.where(row)} ({after}) they "
         f"leave the steps of {freq!r}, which most of them follow; put the times on a frequency's steps (monthly "
         "data on month starts or ends: pandas has no frequency for another day of the month) and state it "
-        "with data.freq, e.g. data.freq: MS"
+        f"with data.freq, e.g. data.freq: MS{_daylight_saving(times[: row - start + 1], _as_offset(freq))}"
     )
 
 
@@ -164,7 +181,16 @@ def _steps_from_start(times: pd.DatetimeIndex, offset: pd.DateOffset) -> np.ndar
     if fixed is not None:
         elapsed = times.asi8 - times.asi8[0]
         return np.where(elapsed % fixed == 0, elapsed // fixed, -1)
-    return pd.date_range(times[0], times[-1], freq=offset).get_indexer(times)  # -1 also for a first time off them
+    steps, wall = wall_clock(series_steps(times, offset)), wall_clock(times)  # a repeated time: either instant
+    position = steps.searchsorted(wall)
+    found = position < len(steps)
+    found[found] = steps[position[found]] == wall[found]
+    return np.where(found, position, -1)  # -1 also for a first time off them
+
+
+def _next_step(times: pd.DatetimeIndex, offset: pd.DateOffset) -> pd.Timestamp:
+    """The time one step of ``offset`` after the last of ``times`` (a series' times up to there, one step apart)."""
+    return series_steps(times, offset, first=len(times), count=1)[0]
 
 
 def _single_steps(positions: np.ndarray) -> int:
@@ -215,7 +241,7 @@ def _first_off_calendar(table: SeriesTable, offset: pd.DateOffset) -> int | None
     """The first row off a calendar frequency (months, business days), checked one series at a time."""
     for start, end in zip(table.offsets[:-1], table.offsets[1:], strict=True):
         times = table.times[start:end]
-        expected = pd.date_range(times[0], periods=len(times), freq=offset)
-        if not expected.equals(times):
-            return int(start + np.argmax(expected != times))
+        expected, wall = wall_clock(series_steps(times, offset, count=len(times))), wall_clock(times)
+        if not expected.equals(wall):  # on the wall clock: a repeated time may be either instant
+            return int(start + np.argmax(expected != wall))
     return None

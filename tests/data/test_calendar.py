@@ -116,6 +116,30 @@ def test_season_positions_run_on_by_one_and_repeat_at_any_date(freq, period):
     np.testing.assert_array_equal(season_positions(later, freq), positions[:period])
 
 
+@pytest.mark.parametrize(
+    "fixed, weeks, period",
+    [("14D", "2W-SUN", 26), ("336h", "2W-SUN", 26), ("28D", "4W", 13), ("91D", "13W", 4), ("21D", "3W", None)],
+)
+def test_a_step_of_whole_weeks_has_the_season_of_weeks_in_days_or_hours_too(fixed, weeks, period):
+    """A year of 52 weeks in steps of n weeks, however the step is spelt, and the same positions in it."""
+    assert seasonal_period(fixed) == seasonal_period(weeks) == period
+    if period is not None:
+        times = pd.date_range("1987-03-01", periods=2 * period, freq=weeks)  # Sundays
+        np.testing.assert_array_equal(season_positions(times, fixed), season_positions(times, weeks))
+
+
+@pytest.mark.parametrize("hours, days, period", [("24h", "D", 7), ("48h", "2D", None), ("168h", "7D", 52)])
+def test_a_step_of_whole_days_in_hours_has_the_season_of_days(hours, days, period):
+    assert seasonal_period(hours) == seasonal_period(days) == period
+
+
+@pytest.mark.parametrize("freq", ["14D", "2W-SUN"])
+def test_data_in_steps_of_two_weeks_have_a_season_however_the_frequency_is_stated(freq):
+    frame = pd.DataFrame({"x": np.arange(60.0)}, index=pd.date_range("2020-01-05", periods=60, freq="2W-SUN"))
+    data = TimeSeriesDataModule(frame, 8, 4, freq=freq, calendar=Calendar(features=["season"], encoding="integer"))
+    assert data.season_length == 26
+
+
 def test_season_counts_on_the_wall_clock_of_the_data():
     times = pd.date_range("2024-03-31 00:00", periods=6, freq="h", tz="Europe/Berlin")  # over a DST change
     np.testing.assert_array_equal(season_positions(times, "h"), times.hour)

@@ -45,3 +45,37 @@ def test_a_short_series_of_another_step_does_not_decide_the_frequency_of_a_long_
     frame = pd.DataFrame({"id": ["a"] * 99 + ["b"] * 3, "time": a.append(b), "y": 1.0})
     with pytest.raises(ForecastDataError, match=r"series 'a', row 50, .* does not follow frequency 'D' .*fill the gap"):
         TimeSeriesDataModule(frame, 1, 1, split=None)
+
+
+def test_a_stated_step_finer_than_the_unit_of_the_times_is_not_rounded_to_it():
+    """Times in whole seconds (a datetime64[s] column): steps of 1 s do not follow 1500 ms."""
+    index = pd.date_range("2024-01-01", periods=30, freq="s").as_unit("s")
+    frame = pd.DataFrame({"x": np.arange(30.0)}, index=index)
+    with pytest.raises(ForecastDataError, match=r"row 1, time 2024-01-01 00:00:01 does not follow frequency '1500ms'"):
+        TimeSeriesDataModule(frame, 8, 4, freq="1500ms")
+
+
+@pytest.mark.parametrize(
+    "times, freq, place",
+    [
+        (pd.date_range("2024-01-07", periods=20, freq="W-SUN").insert(0, pd.Timestamp("2024-01-01")), "W-SUN",
+         r"row 0, time 2024-01-01 00:00:00 does not follow frequency 'W-SUN' \(expected a time on that frequency\)"),
+        (pd.date_range("2020-01-01", periods=30, freq="MS").delete(10).insert(10, pd.Timestamp("2020-11-15")), "MS",
+         r"row 10, time 2020-11-15 00:00:00 does not follow frequency 'MS' \(expected 2020-11-01 00:00:00\); move"),
+    ],
+)  # fmt: skip
+def test_the_row_named_is_the_first_off_the_frequency_the_first_row_too(times, freq, place):
+    """A Monday first in weekly data on Sundays; one mid-month time among month starts."""
+    frame = pd.DataFrame({"x": np.arange(float(len(times)))}, index=times)
+    with pytest.raises(ForecastDataError, match=place):
+        TimeSeriesDataModule(frame, 4, 2, freq=freq)
+
+
+@pytest.mark.parametrize("freq", [None, "MS"])
+def test_the_row_named_in_a_long_frame_is_the_given_row_of_the_series_off_the_frequency(freq):
+    """Rows of series a and b alternate; b's 13th time is mid-month, at row 2 * 12 + 1 of the frame as given."""
+    months = pd.date_range("2020-01-01", periods=30, freq="MS")
+    off = months.delete(12).insert(12, pd.Timestamp("2021-01-15"))
+    frame = pd.DataFrame({"id": ["a", "b"] * 30, "time": np.ravel([months, off], order="F"), "y": 1.0})
+    with pytest.raises(ForecastDataError, match=r"series 'b', row 25, time 2021-01-15 00:00:00 does not follow .*'MS'"):
+        TimeSeriesDataModule(frame, 4, 2, freq=freq)
