@@ -6,6 +6,7 @@ imported inside the functions, so ``forecast`` imports without it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +59,40 @@ def _column(name: str) -> Column:
     return functions.col("`" + name.replace("`", "``") + "`")
 
 
+def _time_order(frame: DataFrame, time_column: str) -> list[Column]:
+    """The columns that sort a series' rows by time; text by the times pandas reads in it.
+
+    Spark sorts text as text, which puts ``12/31/2023`` after ``01/01/2024`` and fails
+    ``Forecaster.predict``'s check that times go forwards. Text the key cannot read (null) sorts
+    first, and ``Forecaster.predict`` names it.
+    """
+    from pyspark.sql import functions
+    from pyspark.sql.types import StringType
+
+    time = _column(time_column)
+    if not isinstance(frame.schema[time_column].dataType, StringType):
+        return [time]
+
+    @functions.pandas_udf("timestamp_ntz")
+    def read(text: pd.Series) -> pd.Series:  # instants of text with offsets, as predict reads them
+        return pd.to_datetime(text, errors="coerce", utc=True).dt.tz_localize(None)
+
+    return [read(time), time]
+
+
+def _pandas_zone(zone: str) -> str:
+    """Spark's session time zone as pandas reads it: an offset such as ``Z``, ``-08`` or ``GMT+1`` as ``+HH:MM``.
+
+    Spark takes a zone in any form of Java's ``ZoneId.of``; pandas reads a region (``Europe/Berlin``)
+    alike, but of the offsets only ``+HH:MM``: the others failed every task.
+    """
+    offset = re.fullmatch(r"(?:UTC|GMT|UT)?([+-])(\d\d?):?(\d\d)?", zone)
+    if offset is None:
+        return "UTC" if zone in ("Z", "UT") else zone
+    sign, hours, minutes = offset.groups()
+    return f"{sign}{int(hours):02d}:{minutes or '00'}"
+
+
 def _on_clock(times: pd.Series, zone: str, column: str) -> pd.Series:
     """``times`` without a zone read on ``zone``'s clock.
 
@@ -75,6 +110,16 @@ def _on_clock(times: pd.Series, zone: str, column: str) -> pd.Series:
         ) from error
 
 
+def _without_rows(error: ForecastDataError) -> str:
+    """``error``'s message without the rows it names (``forecast.errors.where``'s ``, row 42``).
+
+    ``Forecaster.predict`` counts rows in the pandas frame it is given, which on an executor is a
+    slice of one partition: a number the user's DataFrame, which has no row numbers, cannot match.
+    The series and time that the message also names (or a null in the column it names) find the row.
+    """
+    return re.sub(r", row \d+\b", "", str(error))
+
+
 def predict(
     frame: DataFrame,
     checkpoint: str | Path,
@@ -87,11 +132,11 @@ def predict(
     """Forecasts for every series of a Spark DataFrame of history, computed on the executors.
 
     The rows are hash-partitioned by series id, so each series lies whole in one partition, and
-    sorted by id and time within it; ``mapInPandas`` then hands each partition to
-    ``forecast.partition.predict_batches``, which forecasts ``rows_per_call`` rows of history
-    (many series) per ``Forecaster.predict`` call. Each Python worker loads the checkpoint once
-    and reuses it for every task it runs (Spark reuses workers unless
-    ``spark.python.worker.reuse`` is off). The result equals ``Forecaster.predict`` on the same
+    sorted by id and time within it (text times by the times pandas reads in them);
+    ``mapInPandas`` then hands each partition to ``forecast.partition.predict_batches``, which
+    forecasts ``rows_per_call`` rows of history (many series) per ``Forecaster.predict`` call.
+    Each Python worker loads the checkpoint once and reuses it for every task it runs (Spark
+    reuses workers unless ``spark.python.worker.reuse`` is off). The result equals ``Forecaster.predict`` on the same
     rows as one pandas frame, in another row order. Decimal value columns are read as doubles.
 
     The checkpoint path must be readable on every executor (a shared file system; any local path
@@ -124,7 +169,8 @@ def predict(
         ForecastDataError: here, ``frame`` lacks the id or time column. When the job runs, a
             series is too short, a column is missing or a future covariate is: the job fails, and
             its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
-            gives for the partition's rows.
+            gives for the partition's rows, less the row numbers (which count within a slice of
+            the partition): a bad value is named by its column, series and time.
 
     Example:
         >>> from forecast import spark
@@ -144,7 +190,7 @@ def predict(
     columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column
     zone = load_cached(checkpoint).data_state.get("time_zone")
-    session_zone = frame.sparkSession.conf.get("spark.sql.session.timeZone")
+    session_zone = _pandas_zone(frame.sparkSession.conf.get("spark.sql.session.timeZone"))
     # Spark hands times over on its session zone's clock, which repeats an hour where it falls back; a checkpoint
     # trained on times with a zone gets the instants instead, as microseconds since the epoch.
     time_type = frame.schema[time_column].dataType
@@ -159,14 +205,14 @@ def predict(
     decimals = [field.name for field in frame.schema if isinstance(field.dataType, DecimalType)]
     frame = frame.withColumns({name: _column(name).cast("double") for name in decimals if name != id_column})
     keys = [_column(id_column)] if num_partitions is None else [num_partitions, _column(id_column)]
-    grouped = frame.repartition(*keys).sortWithinPartitions(_column(id_column), _column(time_column))
+    grouped = frame.repartition(*keys).sortWithinPartitions(_column(id_column), *_time_order(frame, time_column))
     # mapInPandas looks its input columns up by name unquoted (a dot as a field access): they travel by position.
     names = grouped.columns
     grouped = grouped.toDF(*(f"_{position}" for position in range(len(names))))
     path = str(checkpoint_path(checkpoint))
     options = {"horizon": horizon, "batch_size": batch_size, "rows_per_call": rows_per_call}
 
-    def forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def partition_forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         batches = (batch.set_axis(names, axis="columns") for batch in batches)
         if instants:
             batches = (
@@ -184,5 +230,11 @@ def predict(
                 table.assign(time=table["time"].dt.tz_convert(session_zone).dt.tz_localize(None)) for table in tables
             )
         return predict_batches(batches, path, **options)
+
+    def forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        try:
+            yield from partition_forecasts(batches)
+        except ForecastDataError as error:
+            raise ForecastDataError(_without_rows(error)) from None  # from None: its cause repeats the rows
 
     return grouped.mapInPandas(forecasts, schema)

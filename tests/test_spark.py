@@ -4,6 +4,7 @@ The model is the frozen 0.1.0 checkpoint (a quantile GRU with a past and a futur
 an hour-of-day calendar feature), forecasting series it never saw, each scaled by its own history.
 """
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -142,6 +143,22 @@ def test_spark_predict_with_a_checkpoint_trained_on_zoned_times_equals_predict(s
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
 
 
+@pytest.mark.parametrize(("session_zone", "offset"), [("Z", "+00:00"), ("-08", "-08:00")])
+def test_spark_predict_reads_times_on_a_session_zone_given_as_an_offset(session, zoned, session_zone, offset):
+    """Spark takes the session zone as an offset in forms pandas does not read ('Z', '-08'); times without a
+    zone are read on it, and the forecasts' times are given on it."""
+    frame, checkpoint = zoned
+    expected = load_cached(checkpoint).predict(frame)
+    expected["time"] = expected["time"].dt.tz_convert(offset).dt.tz_localize(None)
+    session.conf.set("spark.sql.session.timeZone", session_zone)
+    try:
+        history = session.createDataFrame(frame).withColumn("time", functions.col("time").cast("timestamp_ntz"))
+        result = spark.predict(history, checkpoint).toPandas()
+    finally:
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
 def test_spark_predict_of_zoneless_times_that_repeat_an_hour_of_the_session_zone_names_the_fix(session, zoned):
     """Times without a zone, read on a session zone's clock that falls back, repeat an hour: which instant each
     is cannot be told. The job fails with a message naming the column and the fix, not pandas' own error."""
@@ -241,6 +258,15 @@ def test_spark_predict_reads_decimal_value_columns_as_numbers(session):
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
 
 
+def test_spark_predict_orders_text_times_by_time_not_as_text(session):
+    """Month-first text times sort as text with '12/31/2023' after '01/01/2024'; series s0000 spans that new year."""
+    frame = history(2)
+    frame["time"] = (frame["time"] - pd.Timedelta(days=44)).dt.strftime("%m/%d/%Y %H:%M")
+    result = spark.predict(session.createDataFrame(frame), CHECKPOINT).toPandas()
+    expected = load_cached(CHECKPOINT).predict(frame)
+    pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
 def too_short(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with series ``s0003`` cut to its last 10 rows: 4 observed, fewer than the lookback."""
     return frame[(frame["id"] != "s0003") | (frame.groupby("id").cumcount(ascending=False) < 10)]
@@ -283,3 +309,17 @@ def test_spark_predict_fails_the_job_with_predicts_message(session, spoil):
     with pytest.raises(PythonException) as remote:
         spark.predict(session.createDataFrame(frame), CHECKPOINT).collect()
     assert f"ForecastDataError: {local.value}" in str(remote.value)
+
+
+def test_spark_predict_names_a_bad_value_by_its_series_and_time_not_a_row_of_a_partition(session):
+    """Predict counts rows in the partition it is given (here series s0001, then s0002), a number that the Spark
+    DataFrame has no match for."""
+    frame = history(20)
+    bad = frame.index[frame["id"] == "s0002"][4]
+    frame.loc[bad, "y"] = np.nan
+    with pytest.raises(PythonException) as remote:
+        spark.predict(session.createDataFrame(frame), CHECKPOINT, num_partitions=2).collect()
+    assert f"ForecastDataError: value nan at column 'y', series 's0002', time {frame.loc[bad, 'time']};" in str(
+        remote.value
+    )
+    assert re.search(r"\brow \d", str(remote.value)) is None
