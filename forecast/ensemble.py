@@ -91,9 +91,10 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
 
     Raises:
         ValueError: fewer than two checkpoints; naming the file: one is an ensemble already, fell
-            back to a naive forecast, was trained with a probabilistic loss, or differs from the
-            first in its data's settings or scalers (other than the lookback and the batching settings);
-            the message names the differing key.
+            back to a naive forecast, was trained with a probabilistic loss (a ``QuantileLoss`` of one
+            level too: its forecast is that quantile, not a point), or differs from the first in its
+            data's settings or scalers (other than the lookback and the batching settings); the message
+            names the differing key.
     """
     if len(checkpoints) < 2:
         raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")
@@ -107,10 +108,13 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
                 "its network lost there, so leave it out"
             )
         loss = from_spec(member["hyper_parameters"].get("loss"), Loss) or MSELoss()  # the model's default: MSE
-        if loss.num_params != 1:
+        if loss.num_params != 1 or loss.levels:  # a QuantileLoss of one level has one parameter: that quantile
+            kind = (
+                f"{loss.num_params} parameters per value" if loss.num_params != 1 else f"quantile levels {loss.levels}"
+            )
             raise ValueError(
-                f"{checkpoint}: an ensemble averages point forecasts, and {type(loss).__name__} has "
-                f"{loss.num_params} parameters per value; train the members with a point loss"
+                f"{checkpoint}: an ensemble averages point forecasts, and {type(loss).__name__} has {kind}; "
+                "train the members with a point loss"
             )
         for part in MEMBERS_MAY_DIFFER:
             differing = _difference(_shared(members[0], part), _shared(member, part), part)

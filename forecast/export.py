@@ -55,12 +55,20 @@ INPUT_NAMES = ["past", "future", "static"]
 
 
 def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random ``(past, future, static)`` of the model's sizes: (B, L, C_in), (B, H, C_fut), (B, S)."""
+    """Random ``(past, future, static)`` of the model's sizes: (B, L, C_in), (B, H, C_fut), (B, S).
+
+    A categorical static feature gets a random index among its categories, as the data module gives it
+    (any other number would be no row of its embedding).
+    """
     dims, device = model.hparams, model.device
+    static = torch.randn(batch_size, dims["static_size"], device=device)
+    for column, categories in enumerate(dims.get("static_cardinalities") or []):
+        if categories:
+            static[:, column] = torch.randint(categories, (batch_size,), device=device).float()
     return (
         torch.randn(batch_size, dims["lookback"], dims["input_size"], device=device),
         torch.randn(batch_size, dims["horizon"], dims["future_size"], device=device),
-        torch.randn(batch_size, dims["static_size"], device=device),
+        static,
     )
 
 
@@ -81,13 +89,24 @@ def _say_what_is_exported(model: Forecaster) -> None:
 
 @contextlib.contextmanager
 def _evaluating(model: Forecaster) -> Iterator[None]:
-    """The model in eval mode (no dropout) for an export, then back in the caller's mode."""
-    training = model.training
+    """The model in eval mode (no dropout) for an export, then every module back in the caller's mode.
+
+    Module by module: a part the caller froze in eval mode while training the rest stays in eval mode.
+    """
+    modes = {module: module.training for module in model.modules()}
     model.eval()
     try:
         yield
     finally:
-        model.train(training)
+        for module, training in modes.items():
+            module.training = training
+
+
+def _file(path: str | Path) -> Path:
+    """``path`` as a ``Path`` whose directory exists, created if need be (as ``combine`` does for its file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _dynamic_batch() -> tuple[dict, dict, dict]:
@@ -96,7 +115,8 @@ def _dynamic_batch() -> tuple[dict, dict, dict]:
 
 
 def to_program(model: Forecaster, path: str | Path | None = None) -> torch.export.ExportedProgram:
-    """The network as a ``torch.export`` program (saved to ``path``, a ``.pt2`` file, when given).
+    """The network as a ``torch.export`` program (saved to ``path``, a ``.pt2`` file, when given; its
+    directory is created if missing).
 
     Example:
         >>> model = Forecaster(lookback=8, horizon=2, input_size=1, target_size=1)
@@ -108,12 +128,19 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
     with _evaluating(model):
         program = torch.export.export(model, example_inputs(model), dynamic_shapes=_dynamic_batch())
     if path is not None:
-        torch.export.save(program, path)
+        torch.export.save(program, _file(path))
     return program
 
 
 def to_onnx(model: Forecaster, path: str | Path) -> Path:
     """The network as an ONNX file with inputs ``past``, ``future``, ``static`` and output ``params``.
+
+    Args:
+        model: the forecaster to export, left in its caller's mode and on its device.
+        path: the ``.onnx`` file to write; its directory is created if missing.
+
+    Returns:
+        ``path``, as a ``Path``.
 
     Raises:
         ImportError: the ONNX exporter's packages are missing (``pip install onnx onnxscript``).
@@ -123,6 +150,7 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
     except ImportError as error:
         raise ImportError("exporting to ONNX needs `pip install onnx onnxscript`") from error
     _say_what_is_exported(model)
+    path = _file(path)
     with _evaluating(model):
         torch.onnx.export(
             model,
@@ -133,4 +161,4 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
             dynamic_shapes=_dynamic_batch(),
             dynamo=True,
         )
-    return Path(path)
+    return path

@@ -159,6 +159,21 @@ def test_combine_refuses_a_member_of_a_probabilistic_loss(members, tmp_path):
         combine([members["checkpoints"]["seed0"], tmp_path / "nll.ckpt"], tmp_path / "ensemble.ckpt")
 
 
+def test_combine_refuses_a_member_of_a_one_level_quantile_loss(members, tmp_path):
+    """A QuantileLoss of one level has one parameter per value, as a point loss, but it forecasts that quantile:
+    averaged with point forecasts (or written as the ensemble's quantile column) it would mislabel the mean."""
+    checkpoint = torch.load(members["checkpoints"]["seed1"], weights_only=True)
+    loss = {"class_path": "forecast.losses.QuantileLoss", "init_args": {"levels": [0.9]}}
+    torch.save(
+        checkpoint | {"hyper_parameters": checkpoint["hyper_parameters"] | {"loss": loss}}, tmp_path / "q90.ckpt"
+    )
+    with pytest.raises(
+        ValueError, match=r"q90.ckpt: an ensemble averages point forecasts, and QuantileLoss has quantile levels"
+    ):
+        combine([tmp_path / "q90.ckpt", members["checkpoints"]["seed0"]], tmp_path / "ensemble.ckpt")
+    assert not (tmp_path / "ensemble.ckpt").exists()
+
+
 def test_fit_refuses_to_train_an_ensemble(members, tiny_cli, tmp_path):
     path = combine([members["checkpoints"]["seed0"], members["checkpoints"]["seed1"]], tmp_path / "ensemble.ckpt")
     args = ["fit", "--config", CONFIG, *tiny_cli(str(members["root"] / "frame.csv"), tmp_path, batch_size=16)]

@@ -41,6 +41,13 @@ def test_exported_program_matches_the_eager_model_at_any_batch_size(encoder, tmp
     torch.testing.assert_close(program(*inputs), model(*inputs))
 
 
+def test_example_inputs_give_a_categorical_static_feature_one_of_its_categories():
+    model = build("gru", static_cardinalities=[3])  # the static feature is a category of 3
+    past, future, static = example_inputs(model, batch_size=64)
+    assert set(static[:, 0].tolist()) <= {0.0, 1.0, 2.0}
+    assert model(past, future, static).shape == (64, 4, 2, 1)  # an index outside the embedding would raise
+
+
 def test_a_checkpoint_that_fell_back_exports_its_naive_forecast(tmp_path):
     model = build("gru")
     model.naive_fallback = 2  # as Forecaster.load sets it from a checkpoint that lost to the seasonal naive
@@ -59,6 +66,22 @@ def test_export_leaves_the_callers_model_training(export, tmp_path):
     model = build("gru").train()
     export(model, tmp_path / "model")
     assert model.training and all(module.training for module in model.modules())
+
+
+def test_export_leaves_a_part_the_caller_froze_in_eval_mode():
+    model = build("gru").train()
+    model.encoder.eval()  # frozen while the rest trains: its dropout stays off
+    to_program(model)
+    assert not model.encoder.training and model.head.training and model.training
+
+
+@pytest.mark.parametrize("export", [to_program, pytest.param(to_onnx, marks=pytest.mark.slow)], ids=["program", "onnx"])
+def test_export_writes_into_a_directory_that_does_not_exist_yet(export, tmp_path):
+    if export is to_onnx:
+        pytest.importorskip("onnxscript")
+    path = str(tmp_path / "exports" / "today" / "model.bin")  # a str, as a user types it
+    export(build("gru"), path)
+    assert (tmp_path / "exports" / "today" / "model.bin").stat().st_size > 0
 
 
 ONNX_ENCODERS = ["gru", pytest.param("lstm", marks=pytest.mark.slow), pytest.param("rnn", marks=pytest.mark.slow)]
