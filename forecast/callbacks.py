@@ -101,8 +101,8 @@ class PredictionWriter(BasePredictionWriter):
     the ranks' forecasts are gathered and rank 0 writes one table, in the order of one process.
 
     Args:
-        output: a ``.csv`` (``.csv.gz``, ...) or ``.parquet`` path; ``None`` writes ``predictions.csv`` in the
-            run directory.
+        output: a ``.csv`` (``.csv.gz``, ...) or ``.parquet`` path (``~`` is the home folder, as in a shell);
+            ``None`` writes ``predictions.csv`` in the run directory.
 
     Raises:
         ValueError: ``output`` names neither a CSV nor a Parquet file.
@@ -117,6 +117,8 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: list[Any], batch_indices: Any
     ) -> None:
+        # On every process, before rank 0 alone goes on: the run directory is a broadcast from rank 0.
+        path = Path(self.output).expanduser() if self.output else run_directory(trainer) / "predictions.csv"
         stacked = gather_windows(
             {key: torch.cat([p[key] for p in predictions]).cpu().numpy() for key in predictions[0]}, ("series", "time")
         )
@@ -130,7 +132,6 @@ class PredictionWriter(BasePredictionWriter):
             stacked.get("quantiles"),  # (N, H, C_out, Q)
             pl_module.loss.levels,
         )
-        path = Path(self.output) if self.output else run_directory(trainer) / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         if _table_format(str(path)) == "parquet":
             table.to_parquet(path, index=False)

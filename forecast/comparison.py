@@ -7,6 +7,7 @@ whose network loses to a naive forecast on validation forecasts that naive forec
 """
 
 import json
+import math
 from typing import Any
 
 import lightning as L
@@ -48,8 +49,9 @@ TIE = 1e-5
 
 def falls_short(model: float, naive: float, margin: float = 0.0) -> bool:
     """Whether the model's validation MSE is not below a naive forecast's by ``margin`` (a share of the naive's);
-    with no margin, whether the naive forecast beats it by more than float32 rounding (``TIE``)."""
-    return naive * (1 - margin) < model * (1 - TIE)
+    with no margin, whether the naive forecast beats it by more than float32 rounding (``TIE``). A NaN MSE (the
+    network's forecasts overflowed) beats nothing."""
+    return not model * (1 - TIE) <= naive * (1 - margin)
 
 
 def _gap(model: float, naive: float) -> str:
@@ -89,7 +91,7 @@ class NaiveComparison(L.Callback):
 
     Raises:
         ValueError: ``seasonal_period`` below 1, ``margin`` outside [0, 1); at the start of ``fit``,
-            ``fallback`` with a probabilistic loss.
+            ``fallback`` with a probabilistic loss, or with a ``ModelCheckpoint`` that saves weights only.
     """
 
     def __init__(self, seasonal_period: int | None = None, fallback: bool = False, margin: float = 0.0):
@@ -117,6 +119,13 @@ class NaiveComparison(L.Callback):
             raise ValueError(
                 f"naive_comparison.fallback needs a point loss (MSELoss, MAELoss, HuberLoss): a naive forecast "
                 f"has no quantiles, and model.loss is {type(pl_module.loss).__name__}"
+            )
+        if self.fallback and any(checkpoint.save_weights_only for checkpoint in trainer.checkpoint_callbacks):
+            raise ValueError(  # Lightning calls no callback's on_save_checkpoint for a weights-only checkpoint
+                "naive_comparison.fallback records each checkpoint's fallback beside its weights, which a "
+                "ModelCheckpoint with save_weights_only leaves out: its checkpoints would forecast the network "
+                "where it lost to a naive forecast; set checkpoint.save_weights_only false, or "
+                "naive_comparison.fallback false"
             )
         self.epochs, self.naive, self.periods, self.naive_fallback = [], {}, {}, None
 
@@ -160,11 +169,13 @@ class NaiveComparison(L.Callback):
             self.naive_fallback = self.periods[best] if short else None
 
     def state_dict(self) -> dict[str, Any]:
-        """The scores so far, so that a resumed fit reports on (and falls back by) every epoch, not only its own."""
-        return {"epochs": self.epochs, "naive": self.naive, "periods": self.periods}
+        """The scores so far, so that a resumed fit reports on (and falls back by) every epoch, not only its own,
+        and the latest epoch's fallback, which the checkpoints saved before the resumed fit validates record."""
+        return {"epochs": self.epochs, "naive": self.naive, "periods": self.periods, "fallback": self.naive_fallback}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epochs, self.naive, self.periods = state_dict["epochs"], state_dict["naive"], state_dict["periods"]
+        self.naive_fallback = state_dict.get("fallback")  # none in checkpoints from before it was kept
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if self.fallback:
@@ -173,11 +184,11 @@ class NaiveComparison(L.Callback):
     def _chosen_epoch_mse(self, checkpoint: ModelCheckpoint | None) -> float:
         """The validation MSE of the epoch whose network the checkpoint keeps: the best on its monitor, or the
         last epoch when there is no checkpoint or it monitors nothing (a ModelCheckpoint without ``monitor``
-        keeps the latest epoch)."""
+        keeps the latest epoch). A NaN monitored value is the worst, as ModelCheckpoint ranks it."""
         if checkpoint is None or not checkpoint.monitor:
             return self.epochs[-1][1]
-        chosen = min if checkpoint.mode == "min" else max
-        return chosen(self.epochs, key=lambda epoch: epoch[0])[1]
+        chosen, worst = (min, math.inf) if checkpoint.mode == "min" else (max, -math.inf)
+        return chosen(self.epochs, key=lambda epoch: worst if math.isnan(epoch[0]) else epoch[0])[1]  # as Lightning
 
     def _left_out_season(self, freq: str, lookback: int) -> str:
         """Where the seasonal naive forecast is left out for a season longer than the lookback (which then lacks

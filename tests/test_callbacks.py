@@ -2,12 +2,16 @@ import json
 import sys
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from forecast import Forecaster, TimeSeriesDataModule, callbacks
 from forecast.callbacks import PredictionWriter
 from forecast.cli import main
+from forecast.nn import IdentityEncoder, LastValueHead
 
 QUANTILE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "etth1" / "gru_quantile.yaml"
 
@@ -82,3 +86,42 @@ def test_prediction_writer_keeps_the_type_of_the_ids(tmp_path, tiny_cli):
     main(["predict", "--config", str(QUANTILE_CONFIG), *tiny, "--prediction_writer.output", str(output)])
     table = pd.read_parquet(output)
     assert table["id"].dtype == np.int64 and table["id"].tolist() == [7] * 6 + [3] * 6
+
+
+class _OtherRank:
+    """The trainer of a process other than rank 0 under DDP, where Lightning's ``log_dir`` is a broadcast from
+    rank 0 that every process must join."""
+
+    def __init__(self, root: Path):
+        self.default_root_dir, self.joined = str(root), False
+
+    @property
+    def log_dir(self) -> str:
+        self.joined = True
+        return self.default_root_dir
+
+
+def test_every_process_joins_the_broadcast_of_the_run_directory(tmp_path, monkeypatch):
+    """Without an output, rank 0 alone asked for ``trainer.log_dir`` after the others had returned: its broadcast
+    waited for them (NCCL: until the timeout; gloo: "Connection closed by peer"), and no table was written."""
+    monkeypatch.setattr(callbacks, "gather_windows", lambda windows, keys: None)  # as on a rank other than 0
+    trainer = _OtherRank(tmp_path)
+    prediction = {"forecast": torch.zeros(1, 3, 1), "series": torch.zeros(1, dtype=torch.long), "time": torch.zeros(1)}
+    PredictionWriter().write_on_epoch_end(trainer, None, [prediction], [])
+    assert trainer.joined and not list(tmp_path.iterdir())
+
+
+def test_an_output_in_the_home_folder_is_written_there(tmp_path, monkeypatch):
+    """``output: ~/forecasts/f.csv`` (a YAML value, which no shell expands) made a folder named ``~`` in the working
+    directory, then failed after the whole prediction: "Cannot save file into a non-existent directory"."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    times = pd.date_range("2024-01-01", periods=30, freq="h")
+    data = TimeSeriesDataModule(pd.DataFrame({"y": np.arange(30.0)}, index=times), lookback=8, horizon=3)
+    model = Forecaster(8, 3, data.input_size, data.target_size, encoder=IdentityEncoder, head=LastValueHead)
+    writer = PredictionWriter("~/forecasts/f.csv")
+    trainer = L.Trainer(callbacks=[writer], logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.predict(model, datamodule=data)
+    table = pd.read_csv(tmp_path / "home" / "forecasts" / "f.csv")
+    np.testing.assert_allclose(table["y"], 29.0, rtol=1e-6)  # the last value, three steps
+    assert len(table) == 3 and not (tmp_path / "~").exists()

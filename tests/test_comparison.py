@@ -238,3 +238,70 @@ def test_a_seasonal_naive_whose_season_outgrows_the_lookback_is_said_to_be_left_
     with pytest.warns(UserWarning, match=r"last value 0.5000 \(the model's \+20.0%\) \(no seasonal naive: its season, "
                       r"168 steps, is longer than the lookback, 12\): the last value wins"):  # fmt: skip
         comparison.on_fit_end(trainer, model)
+
+
+def _validated(comparison: NaiveComparison, val_mse: float) -> None:
+    """``comparison.on_validation_end`` of a fit's epoch whose ``val/mse`` (and ``val/loss``) is ``val_mse``."""
+    metrics = {"val/mse": torch.tensor(val_mse), "val/loss": torch.tensor(val_mse)}
+    trainer = SimpleNamespace(callback_metrics=metrics, checkpoint_callback=None, sanity_checking=False,
+                              state=SimpleNamespace(fn="fit"))  # fmt: skip
+    comparison.on_validation_end(trainer, None)
+
+
+def test_a_resumed_fit_records_the_fallback_of_the_epoch_it_resumed_after(tmp_path):
+    """A fit resumed mid-epoch wrote ``naive_fallback: null`` in the checkpoints it saved before its first validation
+    (``last.ckpt`` at a stop), where the fit that never stopped records the last value: the network that lost to the
+    last value on validation shipped."""
+    fitted = NaiveComparison(fallback=True)
+    fitted.naive, fitted.periods = {"last value": 0.4}, {"last value": 1}
+    _validated(fitted, 0.5)
+    never_stopped, resumed_checkpoint = {}, {}
+    fitted.on_save_checkpoint(None, None, never_stopped)
+    resumed = NaiveComparison(fallback=True)
+    module = SimpleNamespace(loss=SimpleNamespace(num_params=1))
+    resumed.setup(SimpleNamespace(checkpoint_callbacks=[]), module, "fit")  # Lightning: setup, then restore
+    resumed.load_state_dict(fitted.state_dict())
+    resumed.on_save_checkpoint(None, None, resumed_checkpoint)
+    assert resumed_checkpoint["naive_fallback"] == never_stopped["naive_fallback"] == 1
+
+
+def test_a_network_whose_validation_mse_is_nan_falls_back_and_is_reported_as_losing(tmp_path):
+    """NaN compared as not above the naive MSE: a network whose forecasts overflowed kept its checkpoint's own
+    forecast under fallback, and the report said the model wins."""
+    comparison = NaiveComparison(fallback=True)
+    comparison.naive, comparison.periods = {"last value": 0.4}, {"last value": 1}
+    _validated(comparison, float("nan"))
+    checkpoint = {}
+    comparison.on_save_checkpoint(None, None, checkpoint)
+    assert checkpoint["naive_fallback"] == 1
+    trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
+                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
+    with pytest.warns(UserWarning, match="the last value wins; with naive_comparison.fallback"):
+        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 24}))
+    report = json.loads((tmp_path / "naive_comparison.json").read_text())
+    assert (report["winner"], report["fallback"]) == ("last value", "last value")
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_an_epoch_whose_monitored_value_is_nan_is_not_reported_as_the_checkpoints(tmp_path, mode):
+    """ModelCheckpoint ranks a NaN monitored value worst and keeps the finite epoch after it; the report gave the
+    NaN epoch's MSE as the model's (and called it the winner)."""
+    comparison = NaiveComparison()
+    comparison.epochs = [(float("nan"), float("nan")), (0.3, 0.3)]  # (monitored, val/mse) per epoch
+    comparison.naive, comparison.periods = {"last value": 0.4}, {"last value": 1}
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="val/loss", mode=mode)
+    trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path), is_global_zero=True,
+                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
+    comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 24}))
+    report = json.loads((tmp_path / "naive_comparison.json").read_text())
+    assert (report["val_mse"]["model"], report["winner"]) == (0.3, "model")
+
+
+def test_fallback_refuses_checkpoints_of_weights_only(tmp_path, tiny_cli, wide_csv):
+    """A weights-only checkpoint left out the fallback (Lightning calls no callback's on_save_checkpoint for one):
+    the report said the checkpoint forecasts the naive forecast, and it forecast the network."""
+    args = ["--config", str(ROOT / "configs/etth1/lookback_mean.yaml"), *tiny_cli(wide_csv, tmp_path),
+            "--trainer.logger", "false", "--trainer.max_epochs", "1"]  # fmt: skip
+    with pytest.raises(ValueError, match="naive_comparison.fallback .* set checkpoint.save_weights_only false"):
+        main(["fit", *args, "--naive_comparison.fallback", "true", "--checkpoint.save_weights_only", "true"])
+    assert not list(tmp_path.rglob("*.ckpt"))
