@@ -183,9 +183,26 @@ def test_scaling_far_from_zero_keeps_float32_precision(scaler, level, spread):
     exact = scaler().fit(y[:400, None])
     center = {StandardScaler: "mean_", RobustScaler: "center_"}.get(scaler)
     low = getattr(exact, center)[0] if center else exact.data_min_[0]
+    if scaler is StandardScaler:  # the mean to the last digit (scikit-learn's, from a sum of 1e14, is 1 ulp off)
+        low = level + (y[:400] - level).mean()
     spread_ = exact.scale_[0] if center else exact.data_range_[0]
     np.testing.assert_allclose(fitted.transform(y[:, None])[:, 0], (y - low) / spread_, atol=1e-6)  # y - low: exact
     np.testing.assert_allclose(fitted.scale[0, 0], spread_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler])
+@pytest.mark.parametrize("level, spread", [(1e9, 1e-2), (1e6, 1e-4)])
+def test_scaling_far_from_zero_fitted_in_chunks_keeps_float32_precision(scaler, level, spread, monkeypatch):
+    """Rows fitted in chunks (training rows beyond ``_CHUNK_CELLS``): scikit-learn's merge of the chunks' sums
+    kept only the digits of the spread that the level leaves (scaled values off by 1.2e-5, not 1e-7)."""
+    monkeypatch.setattr(scaling, "_CHUNK_CELLS", 16)
+    y = level + spread * np.random.default_rng(3).standard_normal(500)
+    fitted = fit_scaling(scaler, [y], np.array([0]), np.array([400]))
+    train = y[:400] - level  # exact: the values and the level are within a factor 2
+    low, size = (train.mean(), train.std()) if scaler is StandardScaler else (train.min(), np.ptp(train))
+    offset = level + low  # the nearest float64 to the exact offset
+    np.testing.assert_allclose(fitted.transform(y[:, None])[:, 0], (y - offset) / size, atol=5e-7)
+    np.testing.assert_allclose(fitted.scale[0, 0], size, rtol=1e-9)
 
 
 @pytest.mark.parametrize("nan_policy", ["zero", "ffill", "interpolate"])
