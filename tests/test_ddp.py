@@ -86,13 +86,16 @@ def runs(tmp_path_factory, tiny_cli) -> dict:
 
 @pytest.fixture(scope="module")
 def predictions(runs) -> dict[str, pd.DataFrame]:
-    """Predictions of the 2-process fit's last checkpoint on 2 processes and on 1."""
+    """Predictions of the 2-process fit's last checkpoint on 2 processes, to the writer's default output (its run
+    directory, which every process must join in finding), and on 1."""
     root, two, last = runs["root"], runs["two"], runs["last"]
-    run_cli("predict", root / "two", two, "--ckpt_path", last, "--trainer.devices", "2", "--trainer.strategy", "ddp",
-            "--prediction_writer.output", str(root / "predictions_two.csv"))  # fmt: skip
+    run_cli("predict", root / "two", two, "--ckpt_path", last, "--trainer.devices", "2", "--trainer.strategy", "ddp")
     main(cli_args("predict", two, "--ckpt_path", last, "--trainer.devices", "1",
                   "--prediction_writer.output", str(root / "predictions_one.csv")))  # fmt: skip
-    return {name: pd.read_csv(root / f"predictions_{name}.csv") for name in ("two", "one")}
+    return {
+        "two": pd.read_csv(root / "two/lightning_logs/version_1/predictions.csv"),
+        "one": pd.read_csv(root / "predictions_one.csv"),
+    }
 
 
 def logged(run_dir: Path, split: str) -> pd.DataFrame:
