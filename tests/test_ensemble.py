@@ -226,3 +226,14 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_hyperparameters_is_refused_by
     torch.save(mixed, tmp_path / "mixed.ckpt")
     with pytest.raises(ValueError, match=r"mixed.ckpt: its weights do not fit the model .*size mismatch"):
         Forecaster.load(tmp_path / "mixed.ckpt")
+
+
+def test_combine_refuses_a_member_that_recorded_no_time_zone_beside_one_without_a_zone(members, tmp_path):
+    """A checkpoint from before the time zone was recorded takes a history's times as given (times in a zone
+    too), where ``time_zone: None`` refuses times in a zone: the two forecast different data, so no default
+    makes the missing key equal."""
+    older = torch.load(members["checkpoints"]["seed1"], weights_only=True)
+    assert older["TimeSeriesDataModule"].pop("time_zone") is None
+    torch.save(older, tmp_path / "older.ckpt")
+    with pytest.raises(ValueError, match=r"older.ckpt differs from .*seed0.* in TimeSeriesDataModule.time_zone:"):
+        combine([members["checkpoints"]["seed0"], tmp_path / "older.ckpt"], tmp_path / "ensemble.ckpt")

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..errors import ForecastDataError
-from .calendar import CalendarEncoding, calendar_columns, calendar_features, step_times
+from .calendar import CalendarEncoding, calendar_columns, calendar_features, fixed_step, series_steps, step_times
 from .frames import Roles, SeriesTable
 from .scaling import AffineScaling, series_chunks
 
@@ -85,7 +86,7 @@ def build_buffer(
                 values[target, channel : channel + len(columns)] = scaling.transform(block, group)
             channel += len(columns)
         if features:
-            times = step_times(table.times[table.offsets[series]], capacity[series], freq)
+            times = _calendar_times(table, series, capacity[series], freq)
             values[offsets[chunk.start] : offsets[chunk.stop], channel:] = calendar_features(
                 times, features, encoding, freq
             )
@@ -97,6 +98,34 @@ def build_buffer(
             observed = torch.zeros(offsets[-1], len(roles.targets), dtype=torch.bool)  # none past the targets
             observed[_ranges(offsets[:-1], table.observed)] = torch.from_numpy(finite)
     return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed, observed)
+
+
+def _calendar_times(table: SeriesTable, series: np.ndarray, counts: np.ndarray, freq: str) -> pd.DatetimeIndex:
+    """The times of the first ``counts[i]`` steps of each of the ``series``, series after series, on the
+    series' own wall clock (rows past its end included).
+
+    Stepped from each series' first time, they are its own times, except in calendar steps in a time zone
+    for a series that starts on the row after a daylight-saving gap: that row is stored at the end of the
+    gap (01:00 for a skipped midnight), and only the series' later times tell whether its days are at
+    midnight or at 01:00, which ``series_steps`` reads for the series whose stepped times miss their own.
+    """
+    starts = table.times[table.offsets[series]]
+    times = step_times(starts, counts, freq)
+    if fixed_step(pd.tseries.frequencies.to_offset(freq), starts) is not None:
+        return times
+    rows = np.minimum(table.lengths[series], counts)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    own = table.times[_ranges(table.offsets[series], rows)]
+    missed = set(np.repeat(series, rows)[own != times[_ranges(bounds[:-1], rows)]].tolist())
+    if not missed:
+        return times
+    pieces = [
+        series_steps(table.times[table.offsets[i] : table.offsets[i + 1]], freq, count=count)
+        if i in missed
+        else times[start:end]
+        for i, count, start, end in zip(series.tolist(), counts.tolist(), bounds[:-1], bounds[1:], strict=True)
+    ]
+    return pieces[0].append(pieces[1:])
 
 
 def naive_scale(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, seasonal_period: int) -> torch.Tensor:

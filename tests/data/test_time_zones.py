@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
+from forecast import Calendar, ForecastDataError, Forecaster, TimeSeriesDataModule
 from forecast.backtest import backtest_windows
 from forecast.data.calendar import step_times
 from forecast.nn import IdentityEncoder, LastValueHead
@@ -98,3 +98,22 @@ def test_a_backtest_report_over_a_skipped_midnight_gives_each_window_its_own_row
     origins = table.drop_duplicates("window")["origin"].tolist()
     assert origins == [str(time) for time in index[16:19]]  # the days from 2018-11-05 on
     np.testing.assert_allclose(table["x"], np.repeat([16.0, 17.0, 18.0], 4), rtol=1e-6)  # each one's last value
+
+
+@pytest.mark.parametrize("wall", ["00:00", "01:00"])
+def test_calendar_hour_of_a_series_from_the_row_after_the_gap_is_its_own_time_of_day(wall):
+    """A series from 2018-11-04 (stored at 01:00) reads its own hour on every later row and over the horizon:
+    0 for data at midnight, 1 for data at 01:00; beside it, a series across the gap reads 1 on that row only."""
+    times = {
+        name: pd.date_range(f"{day} {wall}", periods=6, freq="D").tz_localize(SAO_PAULO, nonexistent="shift_forward")
+        for name, day in [("after", "2018-11-04"), ("across", "2018-11-02")]
+    }
+    frame = pd.concat(
+        [frame_at(index).rename_axis("time").reset_index().assign(id=name) for name, index in times.items()]
+    )
+    data = TimeSeriesDataModule(frame, 2, 2, split=None, calendar=Calendar(features=["hour"], encoding="integer"))
+    data.setup("predict")
+    hour = int(wall[:2])
+    hours = data.buffer.values[:, 1].reshape(2, 8)  # 6 rows and a horizon of 2 per series
+    np.testing.assert_array_equal(hours[0], [1] + [hour] * 7)
+    np.testing.assert_array_equal(hours[1], [hour, hour, 1] + [hour] * 5)
