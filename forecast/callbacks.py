@@ -28,8 +28,9 @@ __all__ = [
 def run_directory(trainer: L.Trainer) -> Path:
     """Where a run's files go: the trainer's ``log_dir``, or ``default_root_dir`` under a logger that keeps no
     local directory (``MLFlowLogger`` with a ``sqlite:`` or ``http:`` tracking URI). The same on every
-    process: ``log_dir`` is broadcast from rank zero."""
-    return Path(trainer.log_dir or trainer.default_root_dir)
+    process: ``log_dir`` is broadcast from rank zero. A leading ``~`` is the home folder, where the logger
+    writes (a ``log_dir`` under ``default_root_dir: ~/runs`` keeps it)."""
+    return Path(trainer.log_dir or trainer.default_root_dir).expanduser()
 
 
 def gather_windows(windows: dict[str, np.ndarray] | None, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
@@ -148,8 +149,12 @@ class FiniteLossCheck(Callback):
     written. Usual fixes: a lower ``optimizer.init_args.lr``, ``trainer.gradient_clip_val``, or
     ``data.nan_policy`` for NaN in the data.
 
+    Under DDP every process stops at the same step, with an error that names the processes whose
+    loss it was: one that stopped alone would leave the others waiting in the gradient all-reduce
+    (with NCCL, for ever). The check costs one collective of one number per process and step.
+
     Raises:
-        FloatingPointError: the training loss is NaN or infinite.
+        FloatingPointError: the training loss of any process is NaN or infinite.
     """
 
     def __init__(self):
@@ -159,12 +164,20 @@ class FiniteLossCheck(Callback):
         self.batch_idx = batch_idx
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss).all():
-            raise FloatingPointError(
-                f"training loss is {loss.item()} at epoch {trainer.current_epoch}, global step "
-                f"{trainer.global_step}, batch index {self.batch_idx} of the epoch; stopped before the "
-                "update. Try a lower learning rate, trainer.gradient_clip_val, or check the data."
-            )
+        finite = torch.isfinite(loss).all()
+        finite_by_rank = trainer.strategy.all_gather(finite.int()).reshape(-1)  # -> (world_size,)
+        if finite_by_rank.all():
+            return
+        value = "not finite" if finite else loss.item()
+        ranks = finite_by_rank.eq(0).nonzero().flatten().tolist()
+        where = ""
+        if len(finite_by_rank) > 1:
+            where = f" on process{'es' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))} of {len(finite_by_rank)}"
+        raise FloatingPointError(
+            f"training loss is {value}{where} at epoch {trainer.current_epoch}, global step "
+            f"{trainer.global_step}, batch index {self.batch_idx} of the epoch; stopped before the "
+            "update. Try a lower learning rate, trainer.gradient_clip_val, or check the data."
+        )
 
 
 class RandomStateCheckpoint(Callback):

@@ -74,7 +74,7 @@ def read_checkpoint(path: str | Path, model_class: type, map_location: str | tor
     constructor annotates it with (``encoder``: ``forecast.nn.encoders.Encoder``, ...).
 
     Args:
-        path: the checkpoint file.
+        path: the checkpoint file; a leading ``~`` is the home folder, as in a shell.
         model_class: the class whose constructor the hyperparameters are for.
         map_location: where the tensors go, as for ``torch.load``.
 
@@ -147,6 +147,7 @@ def _check_hyperparameters(path: str | Path, hparams: Any, model_class: type, wh
 
 def _load(path: Path, map_location: str | torch.device) -> Any:
     """``torch.load(weights_only=True)`` of a file whose checksums hold, or a ValueError naming it."""
+    path = path.expanduser()  # no shell expands a path from a config file or a notebook's string
     if path.is_dir():  # it exists: "does not exist" would mislead
         inside = sorted(child.name for child in path.glob("*.ckpt"))
         raise FileNotFoundError(

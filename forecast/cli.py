@@ -27,6 +27,9 @@ __all__ = ["ForecastCLI", "RunConfigCallback", "main", "resolve_checkpoint"]
 def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
     """Turn ``best`` or ``last`` into the file of the newest run under ``root``; other paths pass.
 
+    A leading ``~`` of either is the home folder, as in a shell: a path from a config file or written
+    ``--ckpt_path=~/...`` passes no shell that would expand it (Lightning expands it in ``default_root_dir``).
+
     Each CLI subcommand is a new process, where Lightning's own ``best``/``last`` know no earlier
     run; the newest ``last.ckpt`` of a run under ``root`` marks the newest run, and its
     ModelCheckpoint state names the best file. A backtest's refits (``refits/origin_G/`` in its run
@@ -40,8 +43,8 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
         ValueError: the chosen file is damaged or not a forecast checkpoint.
     """
     if ckpt_path not in ("best", "last"):
-        return ckpt_path
-    lasts = sorted(_run_checkpoints(Path(root)), key=lambda path: path.stat().st_mtime)
+        return ckpt_path and os.path.expanduser(ckpt_path)
+    lasts = sorted(_run_checkpoints(Path(root).expanduser()), key=lambda path: path.stat().st_mtime)
     if not lasts:
         raise FileNotFoundError(
             f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt (backtest refits and "

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from lightning.pytorch.loggers import CSVLogger
 
 from forecast import Forecaster, TimeSeriesDataModule, callbacks
 from forecast.callbacks import PredictionWriter
@@ -125,3 +126,11 @@ def test_an_output_in_the_home_folder_is_written_there(tmp_path, monkeypatch):
     table = pd.read_csv(tmp_path / "home" / "forecasts" / "f.csv")
     np.testing.assert_allclose(table["y"], 29.0, rtol=1e-6)  # the last value, three steps
     assert len(table) == 3 and not (tmp_path / "~").exists()
+
+
+def test_the_run_directory_of_a_run_under_the_home_folder_is_there(tmp_path, monkeypatch):
+    """``trainer.default_root_dir: ~/runs``: the logger wrote to the home folder, but the reports (metrics.json,
+    naive_comparison.json, forecast.png, predictions.csv) went to a folder named ``~`` in the working directory."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    trainer = L.Trainer(logger=CSVLogger("~/runs"), enable_progress_bar=False, enable_model_summary=False)
+    assert callbacks.run_directory(trainer) == tmp_path / "runs" / "lightning_logs" / "version_0"

@@ -1,4 +1,6 @@
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,8 +12,8 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from forecast import Forecaster, TimeSeriesDataModule
-from forecast.checkpointing import AtomicCheckpointIO
-from forecast.cli import ForecastCLI
+from forecast.checkpointing import AtomicCheckpointIO, read_checkpoint
+from forecast.cli import ForecastCLI, resolve_checkpoint
 from forecast.trainer import ForecastTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,8 +89,6 @@ def test_a_checkpoint_holding_an_object_only_code_rebuilds_is_named_so_not_damag
     """A whole file whose state holds a NumPy number (a callback's, say) was said to be truncated or damaged."""
     import numpy as np
 
-    from forecast.checkpointing import read_checkpoint
-
     path = tmp_path / "numpy.ckpt"
     torch.save({"callbacks": {"mine": {"best": np.float64(0.5)}}}, path)
     with pytest.raises(
@@ -96,3 +96,40 @@ def test_a_checkpoint_holding_an_object_only_code_rebuilds_is_named_so_not_damag
     ) as refused:
         read_checkpoint(path, Forecaster)
     assert "damaged" not in str(refused.value)
+
+
+def test_a_checkpoint_under_the_home_folder_loads_from_a_tilde_path(tmp_path, monkeypatch):
+    """``~/x.ckpt`` (from a config file or a notebook: no shell expands it) was said not to exist."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    frozen = ROOT / "tests" / "data" / "frozen_v0.1.0.ckpt"
+    shutil.copy(frozen, tmp_path / "x.ckpt")
+    loaded, expected = Forecaster.load("~/x.ckpt"), Forecaster.load(frozen)
+    assert loaded.state_dict().keys() == expected.state_dict().keys()
+    for name, weight in expected.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], weight, msg=name)
+
+
+def test_a_missing_tilde_path_is_named_by_the_file_it_looked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(
+        FileNotFoundError, match=re.escape(f"checkpoint {str(tmp_path / 'missing.ckpt')!r} does not exist")
+    ):
+        read_checkpoint("~/missing.ckpt", Forecaster)
+
+
+def test_a_tilde_ckpt_path_given_to_the_cli_names_the_file_in_the_home_folder(tmp_path, monkeypatch):
+    """``ckpt_path: ~/x.ckpt`` in a config (or ``--ckpt_path=~/x.ckpt``, which bash leaves as it is) was said to
+    name no checkpoint file."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copy(ROOT / "tests" / "data" / "frozen_v0.1.0.ckpt", tmp_path / "x.ckpt")
+    assert resolve_checkpoint("~/x.ckpt", tmp_path / "runs") == str(tmp_path / "x.ckpt")
+
+
+def test_last_is_found_under_a_tilde_default_root_dir(tmp_path, monkeypatch):
+    """``trainer.default_root_dir: ~/runs``, where Lightning writes to the home folder: ``--ckpt_path last`` looked
+    for ``./~/runs`` and found no run."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    last = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "data" / "frozen_v0.1.0.ckpt", last)
+    assert resolve_checkpoint("last", "~/runs") == str(last)
