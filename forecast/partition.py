@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import predict
 from .data.options import Columns
+from .errors import ForecastDataError
 from .model import Forecaster
 
 __all__ = [
@@ -147,12 +148,14 @@ def predict_batches(
         rows_per_call: history rows gathered before a ``Forecaster.predict`` call.
 
     Raises:
-        ForecastDataError: as ``predict_partition``.
+        ForecastDataError: as ``predict_partition``; or a series comes back after other series (the
+            stream is not grouped by series), which would forecast it twice, each from part of its history.
     """
     id_column = history_columns(checkpoint).id_column
     options = {"horizon": horizon, "batch_size": batch_size}
     pending: list[pd.DataFrame] = []
     rows = 0
+    forecast: set = set()  # the ids of the series forecast so far
     for batch in batches:
         pending.append(batch)
         rows += len(batch)
@@ -164,6 +167,25 @@ def predict_batches(
         cut = int(others[-1]) + 1 if len(others) else 0  # the first row of the last series
         pending, rows = [frame.iloc[cut:]], len(frame) - cut
         if cut:
+            _check_not_forecast(frame[id_column].iloc[:cut], forecast)
             yield predict_partition(frame.iloc[:cut], checkpoint, **options)
     if rows:
-        yield predict_partition(pd.concat(pending, ignore_index=True), checkpoint, **options)
+        frame = pd.concat(pending, ignore_index=True)
+        _check_not_forecast(frame[id_column], forecast)
+        yield predict_partition(frame, checkpoint, **options)
+
+
+def _check_not_forecast(ids: pd.Series, forecast: set) -> None:
+    """Adds ``ids`` to the ids of the series ``forecast`` so far, refusing one that is there already.
+
+    Raises:
+        ForecastDataError: a series was forecast from rows before other series' rows and has more rows now.
+    """
+    ids = pd.unique(ids)
+    if again := [series for series in ids if series in forecast]:
+        raise ForecastDataError(
+            f"series {again[0]!r} has rows after those of other series in the stream, so it would be forecast "
+            "twice, each time from part of its history; sort the rows by id and time first (in Spark, "
+            "repartition by id and sortWithinPartitions(id, time) before mapInPandas)"
+        )
+    forecast.update(ids)

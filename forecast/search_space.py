@@ -9,18 +9,21 @@ three forms and two optional modifiers::
     model.encoder.init_args.highway_bias: {float: [-3, 0], when: {model.encoder: forecast.nn.SRUEncoder}}
     model.embedding.init_args.seg_len: {choice: [24, 48], also: [model.head.init_args.seg_len]}
 
-``int`` and ``float`` take ``[low, high]`` (both included), ``log`` (true or false) and ``step`` (a
-positive grid spacing, an integer for ``int``; with ``log`` only an ``int``'s step 1); ``choice`` takes
-values (numbers, strings such as class paths, booleans, null). ``when`` makes a key conditional: it is
-sampled only in trials where each named choice took one of the given values, which is how a key that
-exists for one encoder only enters the space. ``also`` gives other keys the same value (SegRNN's
-segment length on both sides of the model). Values are sampled by Optuna's ``trial.suggest_*``.
+``int`` and ``float`` take ``[low, high]`` (finite, both included), ``log`` (true or false) and ``step``
+(a positive grid spacing that divides ``high - low``, an integer for ``int``; with ``log`` only an
+``int``'s step 1); ``choice`` takes values (numbers, strings such as class paths, booleans, null).
+``when`` makes a key conditional: it is sampled only in trials where each named choice took one of
+the given values, which is how a key that exists for one encoder only enters the space. ``also``
+gives other keys the same value (SegRNN's segment length on both sides of the model). Values are
+sampled by Optuna's ``trial.suggest_*``.
 """
 
 import difflib
 import itertools
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +81,15 @@ class SearchSpace:
         source: where ``space`` came from (a file name), named in every error.
 
     Raises:
-        ValueError: a spec names no kind or two, a bad range or option, a ``when`` key that is not
-            an unconditional ``choice`` of the space or a value that choice does not offer, or a key
-            that two entries set (one's own key or ``also``) in the same trial.
+        ValueError: ``space`` is empty or no mapping, a spec names no kind or two, a bad range or
+            option, a ``when`` key that is not an unconditional ``choice`` of the space or a value that
+            choice does not offer, or a key that two entries set (one's own key or ``also``) in the same trial.
     """
 
     def __init__(self, space: Mapping[str, Mapping[str, Any]], source: str = "the search space"):
+        if space and not isinstance(space, Mapping):
+            raise ValueError(f"{source}: `space` takes a mapping of CLI keys to specs, got {space!r}; e.g. "
+                             "`model.optimizer.init_args.lr: {float: [1.0e-4, 1.0e-2], log: true}`")  # fmt: skip
         if not space:
             raise ValueError(f"{source}: `space` is empty; give at least one key, e.g. "
                              "`model.optimizer.init_args.lr: {float: [1.0e-4, 1.0e-2], log: true}`")  # fmt: skip
@@ -117,6 +123,8 @@ class SearchSpace:
         """The ``space`` mapping of a search YAML file (the file may hold other tune options too), read as
         ``tune --search`` reads it (``1e-4`` is a number, which PyYAML alone reads as text)."""
         document = get_loader("yaml")(Path(path).read_text()) or {}
+        if not isinstance(document, Mapping):
+            raise ValueError(f"{path}: expected a mapping with a `space` key, got {document!r}")
         return cls(document.get("space", {}), source=str(path))
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
@@ -209,8 +217,8 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
         return Param(key, kind, choices=tuple(choices), when=when, also=also)
     bounds = spec[kind]
     number = int if kind == "int" else (int, float)
-    if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, number) for b in bounds)):
-        raise ValueError(f"{where}: `{kind}` takes [low, high] as {kind}s, got {bounds!r}")
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b, number) for b in bounds)):
+        raise ValueError(f"{where}: `{kind}` takes [low, high] as finite {kind}s, got {bounds!r}")
     low, high = bounds
     log, step = spec.get("log", False), spec.get("step")
     if not isinstance(log, bool):
@@ -222,7 +230,18 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
     if log and step is not None and (kind == "float" or step != 1):
         allowed = "no `step` (or step 1)" if kind == "int" else "no `step`"
         raise ValueError(f"{where}: with `log: true` Optuna takes {allowed}, got step {step!r}; drop one of them")
+    if step is not None and (span := Decimal(str(high)) - Decimal(str(low))) % (grid := Decimal(str(step))):
+        below = Decimal(str(low)) + span // grid * grid  # the high Optuna would quietly put in its place
+        raise ValueError(
+            f"{where}: `step` {step} does not divide the range {bounds}, so {high} could never be sampled; "
+            f"make high - low a multiple of it, e.g. [{low}, {below}] or [{low}, {below + grid}]"
+        )
     return Param(key, kind, bounds=(low, high), log=log, step=step, when=when, also=also)
+
+
+def _is_number(value: Any, number: type | tuple[type, ...]) -> bool:
+    """Whether ``value`` is a finite ``number`` (YAML's ``true`` is a bool, not 1; ``.inf`` is no bound)."""
+    return isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _exclusive(param: Param, other: Param) -> bool:

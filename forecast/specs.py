@@ -7,6 +7,7 @@ attributes becomes ``{"class_path": ..., "init_args": {...}}``, the form the CLI
 
 import collections.abc
 import dataclasses
+import difflib
 import functools
 import importlib
 import inspect
@@ -108,7 +109,8 @@ def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
     built, so a spec read from a file cannot name an arbitrary function to run.
 
     Raises:
-        TypeError: the spec names something that is not a subclass of ``base``.
+        TypeError: the spec names something that is not a subclass of ``base`` (or a bare class name,
+            naming its dotted path), or an ``init_args`` key the class does not take (naming the nearest).
 
     Example:
         >>> from_spec({"class_path": "sklearn.preprocessing.StandardScaler", "init_args": {"with_mean": False}})
@@ -121,8 +123,25 @@ def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
         factory = _class(path, (base,))
     except TypeError as error:
         raise TypeError(f"the spec names {error}; refusing to build it") from None
+    _check_init_args(factory, path, init_args or {})
     partial = functools.partial(factory, **init_args) if init_args else factory
     return partial() if call else partial
+
+
+def _check_init_args(factory: type, path: str, init_args: dict[str, Any]) -> None:
+    """Refuse an ``init_args`` key that ``factory`` does not take, naming the nearest one it does (a
+    ``call=False`` factory would otherwise fail only when called, with Python's message that names neither)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except ValueError:  # no signature to read (a built-in type): the call says what is wrong
+        return
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    for name in init_args:
+        if name not in parameters:
+            nearest = difflib.get_close_matches(name, list(parameters), n=1)
+            hint = f"did you mean {nearest[0]!r}?" if nearest else f"it takes {list(parameters)}"
+            raise TypeError(f"the spec of {path} gives init_args {name!r}, which {path} does not take; {hint}")
 
 
 def hint_bases(hint: Any) -> tuple[type, ...]:
@@ -191,11 +210,19 @@ def _names(bases: tuple[type, ...]) -> str:
 def imported(path: Any) -> Any:
     """What the dotted ``path`` names, imported.
 
+    A class nested in another (``module.Outer.Inner``, as ``to_spec`` records it) is an attribute of
+    what its path without the last name imports.
+
     Raises:
         ImportError, AttributeError, ValueError: it does not import (ValueError: no module part at all).
     """
     module, _, name = str(path).rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as error:
+        if error.name != module or "." not in module:  # a missing module, not an outer class
+            raise
+        return getattr(imported(module), name)
 
 
 def _class(path: Any, bases: tuple[type, ...]) -> type:
@@ -203,10 +230,24 @@ def _class(path: Any, bases: tuple[type, ...]) -> type:
     try:
         factory = imported(path)
     except (ImportError, AttributeError, ValueError) as error:
-        raise TypeError(f"{path}, which does not import ({error})") from None
+        raise TypeError(f"{path}, which does not import ({error}){_dotted_hint(path, bases)}") from None
     if not (inspect.isclass(factory) and issubclass(factory, bases)):
         raise TypeError(f"{path}, which is not a subclass of {_names(bases)}")
     return factory
+
+
+def _dotted_hint(path: Any, bases: tuple[type, ...]) -> str:
+    """For a bare class name (``GRUEncoder``), which a spec cannot import, the dotted path to give instead:
+    that of an imported subclass of ``bases`` so named."""
+    if "." in str(path):
+        return ""
+    found, matches = list(bases), []
+    while found:
+        cls = found.pop()
+        found.extend(type.__subclasses__(cls))
+        if cls.__name__ == path and "<" not in cls.__qualname__:
+            matches.append(_path(cls))
+    return f"; give the class's dotted path, {'e.g. ' + min(matches) if matches else 'module.Class'}"
 
 
 def _init_hints(factory: type) -> dict[str, Any]:

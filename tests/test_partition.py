@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast.errors import ForecastDataError
 from forecast.partition import forecast_columns, load_cached, predict_batches, predict_partition
 
 CHECKPOINT = Path(__file__).parent / "data" / "frozen_v0.1.0.ckpt"
@@ -73,3 +74,11 @@ def test_predict_partition_of_an_empty_partition_keeps_the_time_zone_of_a_zoned_
     (checkpoint,) = tmp_path.glob("**/last.ckpt")
     expected = predict_partition(frame, checkpoint).dtypes
     pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], checkpoint).dtypes, expected)
+
+
+def test_predict_batches_refuses_a_series_that_comes_back_after_other_series():
+    """A stream not grouped by series used to forecast the series twice, each from part of its history."""
+    frame = frozen_history()
+    a, b = frame[frame["id"] == "A"], frame[frame["id"] == "B"]
+    with pytest.raises(ForecastDataError, match=r"series 'A' has rows after those of other series .* sort the rows"):
+        list(predict_batches([a, b, a], CHECKPOINT, rows_per_call=10))
