@@ -39,14 +39,12 @@ maths in plain tensor ops) instead. A checkpoint that fell back to a naive forec
 (``Forecaster.naive_fallback``) exports that forecast, as its ``forward`` computes it.
 """
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from .model import Forecaster
+from .model import Forecaster, evaluating
 from .nn.sru import SRULayer
 
 __all__ = ["example_inputs", "to_program", "to_onnx"]
@@ -87,21 +85,6 @@ def _say_what_is_exported(model: Forecaster) -> None:
         )
 
 
-@contextlib.contextmanager
-def _evaluating(model: Forecaster) -> Iterator[None]:
-    """The model in eval mode (no dropout) for an export, then every module back in the caller's mode.
-
-    Module by module: a part the caller froze in eval mode while training the rest stays in eval mode.
-    """
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes.items():
-            module.training = training
-
-
 def _file(path: str | Path) -> Path:
     """``path`` as a ``Path`` whose directory exists, created if need be (as ``combine`` does for its file)."""
     path = Path(path)
@@ -125,7 +108,7 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
         torch.Size([5, 2, 1, 1])
     """
     _say_what_is_exported(model)
-    with _evaluating(model):
+    with evaluating(model):
         program = torch.export.export(model, example_inputs(model), dynamic_shapes=_dynamic_batch())
     if path is not None:
         torch.export.save(program, _file(path))
@@ -151,7 +134,7 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
         raise ImportError("exporting to ONNX needs `pip install onnx onnxscript`") from error
     _say_what_is_exported(model)
     path = _file(path)
-    with _evaluating(model):
+    with evaluating(model):
         torch.onnx.export(
             model,
             example_inputs(model),

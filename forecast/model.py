@@ -1,8 +1,9 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
+import contextlib
 import functools
 from argparse import ArgumentError
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +32,22 @@ from .nn.statics import StaticEmbedding
 from .predict import check_horizon, forecast_table, history_module
 from .specs import to_spec
 
-__all__ = ["Forecaster"]
+__all__ = ["Forecaster", "evaluating"]
+
+
+@contextlib.contextmanager
+def evaluating(module: torch.nn.Module) -> Iterator[None]:
+    """``module`` in eval mode (no dropout) for the block, then every submodule back in its own mode, also after
+    an error: a part the caller froze in eval mode while training the rest stays so (``train(mode)`` would set
+    them all alike)."""
+    modes = {part: part.training for part in module.modules()}
+    module.eval()
+    try:
+        yield
+    finally:
+        for part, training in modes.items():
+            part.training = training
+
 
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
 
@@ -228,11 +244,16 @@ class Forecaster(L.LightningModule):
     def _network(
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None
     ) -> torch.Tensor:
-        """The network's loss parameters: (B, L, C_in), (B, H, C_fut), (B, S), (B, H, C_out) -> (B, H, C_out, P)."""
-        normalized, (loc, scale) = self.normalization(past, self.target_size)  # -> (B, L, C_in)
+        """The network's loss parameters: (B, L, C_in), (B, H, C_fut), (B, S), (B, H, C_out) -> (B, H, C_out, P).
+
+        The inputs are computed in the weights' dtype (a model moved to float64 or bfloat16 reads the data's float32
+        windows); category codes and season positions are read before, as bfloat16 holds whole numbers only to 256.
+        """
+        normalized, (loc, scale) = self.normalization(past.to(self.dtype), self.target_size)  # -> (B, L, C_in)
         if self.cycle is not None:
             normalized, future, loc = self._remove_cycle(normalized, future, loc, scale)
-        static = self.static_embedding(static)  # -> (B, S_embedded): categories embedded
+        future = future.to(self.dtype)
+        static = self.static_embedding(static).to(self.dtype)  # -> (B, S_embedded): categories embedded
         if target is not None:
             target = (target - loc) / scale  # -> (B, H, C_out), on the scale the head forecasts in
         if self.channel_independent:
@@ -285,7 +306,9 @@ class Forecaster(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target, batch.observed)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
+        # The mean over all processes, so that a scheduler or callback monitoring it decides alike on every one: each
+        # process's own made ReduceLROnPlateau cut the rate at different steps, and DDP's weights drift apart.
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)
         return loss if loss.requires_grad else None  # a baseline with nothing to learn skips the step
 
     def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
@@ -457,8 +480,9 @@ class Forecaster(L.LightningModule):
         (``nan_policy``): a series whose last targets are missing is forecast after its last row, from
         the repaired values. Calendar covariates are
         generated. Series never seen in training are fine; scaled per series, they get scalers fitted
-        on their own history. Batches of ``batch_size`` windows run on the model's device under
-        ``torch.inference_mode``; the result does not depend on the batch size.
+        on their own history. Batches of ``batch_size`` windows run on the model's device, in its dtype
+        (``model.double()``, ``model.bfloat16()``), under ``torch.inference_mode``; the result does not
+        depend on the batch size. Every module is left in its mode (a part frozen in eval mode stays so).
 
         Args:
             frame: the history to forecast from.
@@ -482,14 +506,10 @@ class Forecaster(L.LightningModule):
         trained = self.hparams["horizon"]
         check_horizon(horizon, trained)
         data = history_module(self.data_config, self.data_state, frame, batch_size)
-        training, outputs = self.training, []
-        self.eval()
-        try:
-            with torch.inference_mode():
-                for batch in data.predict_dataloader():
-                    outputs.append(self.predict_step(move_data_to_device(batch, self.device), len(outputs)))
-        finally:  # a window the loader refuses (future covariates missing, say) leaves the model as it was
-            self.train(training)
+        outputs = []
+        with evaluating(self), torch.inference_mode():  # a window the loader refuses leaves the model as it was
+            for batch in data.predict_dataloader():
+                outputs.append(self.predict_step(move_data_to_device(batch, self.device), len(outputs)))
         stacked = {key: torch.cat([output[key] for output in outputs]).cpu().numpy() for key in outputs[0]}
         steps = slice(0, horizon or trained)
         quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None

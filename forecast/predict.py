@@ -172,7 +172,7 @@ def history_module(
             calendar=Calendar(**config["calendar"]),
             scaling=Scaling(**scaling),
             freq=state["freq"],
-            batch_size=batch_size,
+            batch_size=int(batch_size),  # a NumPy integer (a grid from np.arange), which torch's DataLoader refuses
             split=HistorySplit(),
         )
     except ForecastDataError as error:  # its fixes may name data options, which at predict are the checkpoint's

@@ -202,3 +202,17 @@ def test_an_optimizer_or_scheduler_torch_refuses_names_its_config_key(options, m
     """torch's own refusal (a negative learning rate, OneCycleLR without its length) came without the key to fix."""
     with pytest.raises((ValueError, TypeError), match=message):
         build(**options).configure_optimizers()
+
+
+def test_a_bfloat16_model_reads_float32_windows_and_category_codes_above_256_exactly():
+    """bfloat16 holds whole numbers only to 256 (257 rounds to 256): the codes are read before the inputs are cast."""
+    model = build(static_size=1, static_cardinalities=[300]).eval()
+    with torch.no_grad():
+        model.static_embedding.embeddings[0].weight[256:258] = torch.tensor([[-1.0], [1.0]]).expand(2, 4)
+    bf16 = model.to(torch.bfloat16)
+    past, future = torch.randn(1, 12, 3).expand(2, 12, 3), torch.zeros(2, 4, 0)  # one window, two categories
+    codes = torch.tensor([[256.0], [257.0]])
+    with torch.no_grad():
+        params = bf16(past, future, codes)
+    assert params.dtype == torch.bfloat16
+    assert not torch.equal(params[0], params[1])  # code 257 is its own category, not 256's

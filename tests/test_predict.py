@@ -1,3 +1,4 @@
+import copy
 import functools
 import subprocess
 import sys
@@ -84,6 +85,24 @@ def test_predict_does_not_depend_on_the_batch_size(trained):
     pd.testing.assert_frame_equal(model.predict(history, batch_size=1), model.predict(history, batch_size=256))
 
 
+def test_predict_takes_numpy_whole_numbers_for_horizon_and_batch_size(trained):
+    """Counts from a grid (np.arange) are whole numbers, as the error messages promise."""
+    model, _ = trained
+    history = long_series()
+    expected = model.predict(history, horizon=3, batch_size=2)
+    pd.testing.assert_frame_equal(model.predict(history, horizon=np.int64(3), batch_size=np.int64(2)), expected)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-5), (torch.bfloat16, 2e-2)])
+def test_a_model_in_float64_or_bfloat16_predicts_what_it_predicts_in_float32(trained, dtype, tolerance):
+    """The data's windows are float32: a model moved to another dtype reads them in its own."""
+    model, _ = trained
+    history = long_series()
+    expected = model.predict(history)
+    table = copy.deepcopy(model).to(dtype).predict(history)
+    pd.testing.assert_frame_equal(table, expected, rtol=tolerance)
+
+
 def test_predict_that_fails_leaves_a_model_in_training_mode_in_it(trained, monkeypatch):
     model, _ = trained
     was_training = model.training
@@ -97,6 +116,18 @@ def test_predict_that_fails_leaves_a_model_in_training_mode_in_it(trained, monke
         model.predict(long_series())
     assert model.training and all(module.training for module in model.modules())
     model.train(was_training)
+
+
+def test_predict_leaves_a_part_the_caller_froze_in_eval_mode_in_eval_mode(trained):
+    """Fine-tuning with a frozen encoder: a predict between steps must not turn the encoder's dropout back on."""
+    model, _ = trained
+    model.train()
+    model.encoder.eval()
+    try:
+        model.predict(long_series())
+        assert model.training and model.head.training and not model.encoder.training
+    finally:
+        model.eval()
 
 
 def test_predict_of_a_frame_the_checkpoints_options_refuse_says_those_options_apply(trained):
