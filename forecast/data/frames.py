@@ -7,6 +7,8 @@ order. Either way the result is a :class:`SeriesTable`: every series one contigu
 """
 
 import functools
+import lzma
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -112,6 +114,10 @@ class SeriesTable:
         )
 
 
+_COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # that pandas reads a CSV from, by its name
+_READ_ERRORS = (ValueError, OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)  # of pandas, pyarrow, codecs
+
+
 def _file_columns(path: Path) -> list[str]:
     """The column names of a CSV or Parquet file, read from its header or schema, not its rows."""
     if path.suffix.lower() == ".parquet":
@@ -139,7 +145,12 @@ def read_source(
     Raises:
         ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file,
             or ``series`` is empty, asked of wide data or names ids that the data lack.
+        TypeError: ``series`` is one id (text or a number), not a list of ids.
     """
+    if series is not None and (isinstance(series, str) or not isinstance(series, Iterable)):
+        raise TypeError(  # a text would name one series per letter: "store1" as "s", "t", ...
+            f"data.series={series!r} is not a list of series ids; give [{series!r}]"
+        )
     if series is not None and len(series) == 0:
         raise ForecastDataError("data.series is empty; name at least one series, or drop data.series to read them all")
     positions = None  # the row in the source of each row read, where some were skipped in reading
@@ -164,10 +175,12 @@ def _times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str
     from ``pandas.read_csv``); ``to_table`` names the first value that is not a time."""
     if is_long(frame, id_column) or time_column in frame.columns or not isinstance(frame.index, pd.RangeIndex):
         return False
+    if len(frame.columns) < 2:  # no column to read times from and one left to forecast (an empty frame, say)
+        return False
     first = frame.iloc[:, 0]
     times = pd.api.types.is_datetime64_any_dtype(first)
     text = first.dtype == object or pd.api.types.is_string_dtype(first)
-    return len(frame.columns) > 1 and (times or text)
+    return times or text
 
 
 def _check_column_names(frame: pd.DataFrame) -> None:
@@ -202,9 +215,35 @@ def _read_file(
             "nor an existing file; give a CSV/Parquet path or a DataFrame"
         )
     suffix = path.suffix.lower()
-    if suffix not in {".parquet", ".csv", ".gz"}:
-        raise ForecastDataError(f"data source {str(path)!r}: unknown file type {path.suffix!r}; use .csv or .parquet")
+    if suffix not in {".parquet", ".csv", *_COMPRESSIONS}:
+        raise ForecastDataError(
+            f"data source {str(path)!r}: unknown file type {path.suffix!r}; use .csv (or a compressed one: "
+            f"{', '.join('.csv' + kind for kind in sorted(_COMPRESSIONS))}) or .parquet"
+        )
+    try:
+        return _read_rows(path, id_column, time_column, columns, series)
+    except ForecastDataError:
+        raise
+    except _READ_ERRORS as error:  # an empty, truncated or corrupt file, or one of another format
+        kind, fix = ("Parquet", "a Parquet file") if suffix == ".parquet" else ("CSV", "a CSV file with a header row")
+        fix += ", compressed as its name says" if suffix in _COMPRESSIONS else ""
+        raise ForecastDataError(
+            f"data source {str(path)!r} cannot be read as {kind} ({type(error).__name__}: {error}); give {fix}"
+        ) from error
+
+
+def _read_rows(
+    path: Path, id_column: str, time_column: str, columns: list[str] | None, series: list[str] | None
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """``_read_file``'s frame and rows, from a file known to exist and be named CSV or Parquet."""
+    suffix = path.suffix.lower()
     available = _file_columns(path)
+    separator = next((mark for mark in ";\t|" if len(available) == 1 and mark in available[0]), None)
+    if separator is not None:
+        raise ForecastDataError(
+            f"data source {str(path)!r} reads as one column {available[0]!r}: its values are separated by "
+            f"{separator!r}, not commas; write it with commas, or give pandas.read_csv(path, sep={separator!r})"
+        )
     wanted = None  # every column, also when a role names a missing one: its error then lists them all
     if columns is not None and set(columns) <= set(available):
         keep = {id_column, time_column, available[0], *columns}  # a wide file's time may be its first column
@@ -221,10 +260,29 @@ def _read_file(
         if isinstance(frame.index, pd.DatetimeIndex):
             return frame, positions
     else:
-        frame = pd.read_csv(path, usecols=wanted)
+        frame = _without_written_index(pd.read_csv(path, usecols=wanted), path, id_column, time_column, columns)
     if is_long(frame, id_column):  # a Parquet file may keep the id as an index level
         return frame, positions
     return frame.set_index(time_column if time_column in frame.columns else frame.columns[0]), positions
+
+
+def _without_written_index(
+    frame: pd.DataFrame, path: Path, id_column: str, time_column: str, columns: list[str] | None
+) -> pd.DataFrame:
+    """A CSV's frame without a first column of empty header ("Unnamed: 0"), the index that ``DataFrame.to_csv``
+    writes unless told ``index=False``, where the file has its own id or time column and no role names it:
+    as a value column it would be forecast (or read as a covariate), row numbers and all. Said with a warning."""
+    first = frame.columns[0]
+    if first != "Unnamed: 0" or first in (columns or []):
+        return frame
+    if not (is_long(frame, id_column) or time_column in frame.columns):
+        return frame  # the time of a wide file, whose first column it is
+    rank_zero_warn(
+        f"data source {str(path)!r}: leaving out its first column, whose header is empty (a frame's index, as "
+        "DataFrame.to_csv writes it by default); give the column a header to read it, or write the file with "
+        "index=False"
+    )
+    return frame.drop(columns=first)
 
 
 def _id_filter(path: Path, id_column: str, series: list[str]) -> list[tuple] | None:
@@ -306,11 +364,13 @@ def resolve_roles(frame_columns: list, columns: Columns, index_names: list | Non
                 raise ForecastDataError(
                     f"{role} column {column!r} is not in the data; its columns are {names}; "
                     f"correct the name in data.columns.{role}"
+                    + (f" (names are read as text: give {str(column)!r})" if str(column) in names else "")
                 )
             if column in seen:
-                raise ForecastDataError(
-                    f"column {column!r} is in both {seen[column]} and {role}; give each column one role"
-                )
+                twice = seen[column] == role
+                place = f"twice in {role}" if twice else f"in both {seen[column]} and {role}"
+                fix = "name it once" if twice else "give each column one role"
+                raise ForecastDataError(f"column {column!r} is {place}; {fix}")
             seen[column] = role
     targets = [column for column in names if column not in seen] if columns.targets is None else columns.targets
     if not targets:
@@ -441,6 +501,7 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
     try:
         times = pd.DatetimeIndex(pd.to_datetime(column, utc=True))
     except (TypeError, ValueError) as error:
+        _check_zones_given(column, name, rows)  # all times, but text of both kinds fails the format of the first
         bad = pd.to_datetime(column, errors="coerce", utc=True).isna() & column.notna()
         row = int(np.argmax(bad.to_numpy())) if bad.any() else 0
         place = where(column=name, row=_given(row, rows))
@@ -449,12 +510,44 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
             "give times (the index or first column of a wide frame, the first column of a wide CSV)"
             + _day_first_hint(column)
         ) from error
+    _check_zones_given(column, name, rows)
     rank_zero_warn(
         f"the time column {name!r} holds times of several UTC offsets (the first {column.iloc[0]!r}; a time zone's "
         "across a daylight-saving change): read as UTC, so calendar features and forecasts are in UTC; for local "
         "time give a frame of times in their zone (pandas.to_datetime(..., utc=True).tz_convert(zone))"
     )
     return times
+
+
+def _check_zones_given(column: pd.Series, name: str, rows: np.ndarray | None) -> None:
+    """Refuse a column of times (text or objects) of which some have a UTC offset and some none: pandas would
+    read the latter as UTC, which they need not be, or as no times. Each distinct value is looked at once.
+
+    Raises:
+        ForecastDataError: naming the first time without an offset and the first with one.
+    """
+    try:
+        zoned = {value: _has_zone(value) for value in column.dropna().unique()}
+    except TypeError:  # unhashable values (lists, say): no times, which the caller names
+        return
+    if None in zoned.values() or True not in zoned.values() or False not in zoned.values():
+        return  # some value is no time (the caller names it), or all have a zone, or none has
+    flags = column.map(zoned)  # None where missing
+    naive, aware = (int(np.argmax(flags.eq(kind).to_numpy(dtype=bool))) for kind in (False, True))
+    raise ForecastDataError(
+        f"the time column mixes times without a time zone ('{column.iloc[naive]}' at "
+        f"{where(column=name, row=_given(naive, rows))}) and times with one ('{column.iloc[aware]}' at row "
+        f"{_given(aware, rows)}); give all times a zone (e.g. pandas.to_datetime(...).tz_localize(zone) for those "
+        "without one) or none"
+    )
+
+
+def _has_zone(value: Any) -> bool | None:
+    """Whether a time (text or object) has a UTC offset; ``None`` if it is no time."""
+    try:
+        return pd.Timestamp(value).tzinfo is not None
+    except (TypeError, ValueError):
+        return None
 
 
 def _day_first_hint(column: pd.Series) -> str:
@@ -487,8 +580,8 @@ def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.nd
     real = not (pd.api.types.is_bool_dtype(column) or pd.api.types.is_complex_dtype(column))
     if not (pd.api.types.is_numeric_dtype(column) and real):
         raise ForecastDataError(
-            f"column {name!r} has dtype {column.dtype}, not numbers (int or float); convert it, or give it no role "
-            "(or a static_covariates role, where text is a category)"
+            f"column {name!r} has dtype {column.dtype}, not numbers (int or float){_text_hint(column, name, rows)}; "
+            "convert it, or give it no role (or a static_covariates role, where text is a category)"
         )
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     beyond = np.abs(values) > np.finfo(np.float32).max  # NaN and inf are for the nan_policy
@@ -500,6 +593,19 @@ def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.nd
             "(3.4e38) that series are stored in; rescale the column"
         )
     return values if order is None else values[order]
+
+
+def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
+    """Of a column of text or objects (a CSV column with one value that is no number, say): where its first
+    value that is not a number is, or how to read its values, which all are, as numbers; else nothing."""
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+        return ""
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = (numbers.isna() & column.notna()).to_numpy(dtype=bool)
+    if not bad.any():
+        return f", though all its values read as numbers: frame[{name!r}] = pandas.to_numeric(frame[{name!r}])"
+    row = int(np.argmax(bad))
+    return f": it holds {column.iloc[row]!r} at {where(column=name, row=_given(row, rows))}"
 
 
 def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.ndarray | None) -> np.ndarray:

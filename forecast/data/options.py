@@ -61,6 +61,13 @@ class Columns:
         for role, given in self.roles().items():
             if isinstance(given, str):
                 raise TypeError(f"data.columns.{role}={given!r} is one name, not a list of columns; give [{given!r}]")
+        for key in ("id_column", "time_column"):
+            name = getattr(self, key)
+            if not isinstance(name, str):  # None, or a number: the data's column names are read as text
+                raise TypeError(
+                    f"data.columns.{key}={name!r} is not a column name; give the name as text (the default is "
+                    f"{Columns.__dataclass_fields__[key].default!r}; a frame's column 0 is named '0')"
+                )
 
     def roles(self) -> dict[str, list[str] | None]:
         """Each role's columns by the role's name, targets first."""
