@@ -26,6 +26,9 @@ class Batch:
     ``observed`` marks the targets that were in the data: where the data module repaired a missing
     value (``nan_policy``), the target holds the repair, which feeds later windows' inputs but scores
     no forecast; ``None`` when no target of the data was repaired.
+    A trainer precision of ``bf16-true`` or ``16-true`` would cast every float field to half precision, the
+    scales, offsets, category codes (in ``static``) and season positions (in ``future``) too: the Forecaster
+    refuses them; ``bf16-mixed`` or ``16-mixed`` runs the network in half precision and leaves the batch as it is.
 
     Shapes:
         past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out),

@@ -384,11 +384,28 @@ class Forecaster(L.LightningModule):
         return prediction
 
     def setup(self, stage: str) -> None:
-        """Start a residual cycle at the data's seasonal profile (``season_means`` of the data module).
+        """Refuse a true half precision; start a residual cycle at the data's seasonal profile (``season_means``
+        of the data module).
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
         loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
+        A true half precision makes Lightning's precision plugin cast every float tensor of each batch
+        (``Precision.convert_input``, run by the loops before any hook of this module), also the float64
+        ``target_scale`` and ``target_offset`` (in bfloat16 an offset of 1001 is 1000: forecasts and metrics
+        in original units move) and the category codes and season positions (bfloat16 holds whole numbers
+        exactly only up to 256). Mixed precision runs the network in half precision and leaves the batch.
+
+        Raises:
+            ValueError: the trainer's precision is ``bf16-true`` or ``16-true``.
         """
+        precision = str(self.trainer.precision) if self._trainer else None
+        if precision in ("bf16-true", "16-true"):
+            raise ValueError(
+                f"trainer.precision={precision} casts every float tensor of a batch to half precision, also the "
+                "float64 scales and offsets that put forecasts back in original units and the category codes and "
+                f"season positions, which it rounds: use trainer.precision: {precision.replace('true', 'mixed')} "
+                "(the network in half precision, the data untouched)"
+            )
         season_means = getattr(self.trainer.datamodule, "season_means", None) if self._trainer else None
         if stage == "fit" and self.cycle is not None and season_means is not None:
             with torch.no_grad():
