@@ -1,9 +1,10 @@
 """A study as an MLflow run whose children are its trials' runs.
 
-When the config's ``trainer.logger`` is Lightning's ``MLFlowLogger``, every trial's fit logs its
-own MLflow run (parameters, per-epoch metrics) through it; ``forecast tune`` makes the study one more
-run in the same experiment, the parent of the trials' runs (MLflow's ``mlflow.parentRunId`` tag),
-and gives it the study's results: best value and parameters, ``trials.csv``, ``best.yaml``, plots.
+When the config's ``trainer.logger`` is Lightning's ``MLFlowLogger``, or a list of loggers that holds
+one, every trial's fit logs its own MLflow run (parameters, per-epoch metrics) through it (the first one
+of a list); ``forecast tune`` makes the study one more run in the same experiment with the same
+``tags``, the parent of the trials' runs (MLflow's ``mlflow.parentRunId`` tag), and gives it the
+study's results: best value and parameters, ``trials.csv``, ``best.yaml``, plots.
 Every worker of a study finds the same parent run through the study's user attribute
 ``mlflow_run_id``. Each process marks the run RUNNING while it works on the study (a rerun's too)
 and, as a context manager around that work, ends it FINISHED, or FAILED when the study stops on an
@@ -24,18 +25,30 @@ _RUN_ID = "mlflow_run_id"
 
 
 class StudyTracking:
-    """The study's MLflow run, made with the config's ``MLFlowLogger`` arguments (tracking URI, experiment);
-    ``with`` it around a process's work on the study, which ends the run.
+    """The study's MLflow run, made with the config's ``MLFlowLogger`` arguments (tracking URI, experiment,
+    tags); ``with`` it around a process's work on the study, which ends the run.
 
     Args:
-        logger_args: the ``init_args`` of the config's ``trainer.logger``.
+        logger: the config's ``trainer.logger``: an ``MLFlowLogger``'s ``class_path`` and ``init_args``, or a
+            list of loggers that holds one (the first one is used).
         study: the study; a run is made for it unless it names one already.
+
+    Raises:
+        ValueError: ``logger`` holds no ``MLFlowLogger``.
     """
 
-    def __init__(self, logger_args: dict[str, Any], study: optuna.Study):
-        self.logger_args, self.study_name = logger_args, study.study_name
+    def __init__(self, logger: dict[str, Any] | list[dict[str, Any]], study: optuna.Study):
+        self.config_logger, self.study_name = logger, study.study_name
+        self.position = next((i for i, entry in enumerate(_entries(logger)) if _is_mlflow(entry)), None)
+        if self.position is None:
+            raise ValueError(f"trainer.logger holds no {MLFlowLogger.__name__}: {logger!r}; add one to log the study")
+        self.logger_args = dict(_entries(logger)[self.position].get("init_args") or {})
         run_id = study.user_attrs.get(_RUN_ID)
-        self.logger = MLFlowLogger(**(logger_args | {"run_name": study.study_name, "run_id": run_id, "tags": None}))
+        # a copy: MLFlowLogger writes its run name into the tags it is given, and the trials' tags start from these
+        tags = dict(self.logger_args.get("tags") or {})
+        self.logger = MLFlowLogger(
+            **(self.logger_args | {"run_name": study.study_name, "run_id": run_id, "tags": tags})
+        )
         if run_id is None:
             study.set_user_attr(_RUN_ID, self.logger.run_id)
         else:  # resumed or joined: an earlier process may have ended the run
@@ -54,17 +67,21 @@ class StudyTracking:
     def of(cls, config: dict[str, Any], study: optuna.Study) -> "StudyTracking | None":
         """The study's run when ``config`` (a ``--print_config`` dict) logs to MLflow, else ``None``."""
         logger = (config.get("trainer") or {}).get("logger")
-        if not (isinstance(logger, dict) and logger.get("class_path", "").endswith(MLFlowLogger.__name__)):
-            return None
-        return cls(dict(logger.get("init_args") or {}), study)
+        return cls(logger, study) if any(_is_mlflow(entry) for entry in _entries(logger)) else None
 
     def trial_overrides(self, number: int) -> dict[str, Any]:
-        """``fit`` overrides that make trial ``number``'s run a named child of the study's run."""
+        """``fit`` overrides that make trial ``number``'s run a named child of the study's run.
+
+        They give the whole ``trainer.logger``, the other loggers of a list as they are, because a flag such
+        as ``trainer.logger.init_args.tags`` sets the last logger of a list, which need not be the MLflow one.
+        """
         tags = (self.logger_args.get("tags") or {}) | {"mlflow.parentRunId": self.logger.run_id, "optuna.trial": number}
-        return {
-            "trainer.logger.init_args.run_name": f"{self.study_name}-trial-{number}",
-            "trainer.logger.init_args.tags": tags,
-        }
+        init_args = self.logger_args | {"run_name": f"{self.study_name}-trial-{number}", "tags": tags}
+        entries = [
+            entry | {"init_args": init_args} if i == self.position else entry
+            for i, entry in enumerate(_entries(self.config_logger))
+        ]
+        return {"trainer.logger": entries if isinstance(self.config_logger, list) else entries[0]}
 
     def log_results(self, study: optuna.Study, files: Sequence[Path]) -> None:
         """Logs the best value and parameters (when a trial completed) and ``files`` as artifacts on the study's run."""
@@ -76,3 +93,13 @@ class StudyTracking:
             client.set_tag(run_id, "best_params", str(study.best_params))
         for path in files:
             client.log_artifact(run_id, str(path))
+
+
+def _entries(logger: Any) -> list[Any]:
+    """The loggers of a config's ``trainer.logger``: one, a list of them, or a flag such as ``true``."""
+    return logger if isinstance(logger, list) else [logger]
+
+
+def _is_mlflow(entry: Any) -> bool:
+    """Whether a config's logger entry (``class_path`` and ``init_args``) is an ``MLFlowLogger``."""
+    return isinstance(entry, dict) and str(entry.get("class_path", "")).endswith(MLFlowLogger.__name__)
