@@ -4,9 +4,11 @@ import os
 from itertools import pairwise
 from pathlib import Path
 
+import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningModule
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer import Trainer
@@ -106,6 +108,72 @@ def _check_checkpoint_exists(ckpt_path: str | None, root: str | Path) -> None:
             f"ckpt_path={ckpt_path!r} names no checkpoint file (looked in {os.getcwd()!r}); give the path of a .ckpt "
             f"file, or `best` / `last` for the newest run under trainer.default_root_dir ({str(root)!r})"
         )
+
+
+# The model's sizes that the data give and that shape its weights (the CLI links them from ``data``).
+_WEIGHT_SIZES = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
+_LINKED_KEYS = ("lookback", "horizon", *_WEIGHT_SIZES, "season_channel", "season_length")
+
+
+def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
+    """Refuse a checkpoint trained on data of other channel counts than the config's data give.
+
+    The model is built with the sizes of this config's data, and Lightning would fail loading the
+    weights with a "size mismatch" per tensor, naming no data setting.
+
+    Raises:
+        ValueError: naming the checkpoint, the sizes it needs and those the data give.
+    """
+    if not Path(ckpt_path).is_file():  # remote paths are left to Lightning
+        return
+    trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
+    differing = [key for key in _WEIGHT_SIZES if key in trained and trained[key] != model.hparams.get(key)]
+    if differing:
+        needed = ", ".join(f"{key} {trained[key]}" for key in differing)
+        given = ", ".join(f"{key} {model.hparams.get(key)}" for key in differing)
+        raise ValueError(
+            f"{ckpt_path} was trained on data of {needed}, but this config's data give {given}: pass the data "
+            "it was trained on (data.source, data.columns, data.calendar as in its run's config.yaml)"
+        )
+
+
+def _check_linked_keys(configs: list[Path | None] | None) -> None:
+    """Refuse a config file that sets a model key the CLI links from the data (``model.lookback``, ...).
+
+    Given as a flag, such a key is refused by jsonargparse; in a ``--config`` file it is dropped
+    without a word, and the model gets the data's value instead of the one written.
+
+    Raises:
+        ValueError: naming the file, the keys and where their values come from.
+    """
+    for config in configs or []:
+        model = (yaml.safe_load(config.get_content()) or {}).get("model") if config is not None else None
+        given = [key for key in _LINKED_KEYS if isinstance(model, dict) and key in model]
+        if given:
+            keys = ", ".join(f"model.{key}" for key in given)
+            raise ValueError(
+                f"{config} sets {keys}, which the CLI takes from the data: write data.lookback and data.horizon "
+                "in their place, and drop the sizes (they follow from the data's columns)"
+            )
+
+
+def _check_own_checkpoint(callbacks: Callback | list[Callback] | None, checkpoint: ModelCheckpoint) -> None:
+    """Refuse a ModelCheckpoint in ``trainer.callbacks`` that does what the CLI's (``checkpoint.*``) does.
+
+    ``trainer.callbacks`` add to the CLI's callbacks; Lightning refuses two ModelCheckpoints of the
+    same monitor and interval, when the trainer is built, naming the CLI's class rather than the keys.
+
+    Raises:
+        ValueError: naming ``trainer.callbacks``, the monitor and the ``checkpoint.*`` keys to use instead.
+    """
+    callbacks = [callbacks] if isinstance(callbacks, Callback) else callbacks or []
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.state_key == checkpoint.state_key:
+            raise ValueError(
+                f"trainer.callbacks has a {type(callback).__name__} of monitor {callback.monitor!r}, as the CLI's own "
+                "checkpoint (checkpoint.*) has: set that one with --checkpoint.monitor, --checkpoint.save_top_k, "
+                "--checkpoint.dirpath ... instead, or give yours another monitor or every_n_* interval"
+            )
 
 
 _GPU_KINDS = {"gpu": (CUDAAccelerator, MPSAccelerator), "cuda": (CUDAAccelerator,), "mps": (MPSAccelerator,)}
@@ -215,12 +283,15 @@ class ForecastCLI(LightningCLI):
         anything is built; so is a file trained on windows of another lookback or horizon than
         ``data.lookback`` and ``data.horizon`` (its weights would not fit), and a path that names no
         file, with a FileNotFoundError; and a ``trainer.accelerator`` of a GPU that this machine lacks,
-        and ``trainer.enable_checkpointing false``, with a ValueError naming the fix. ``predict`` reads all of
+        and ``trainer.enable_checkpointing false``, and a config file that sets a model key linked from
+        the data (``model.lookback``, with or without a subcommand), with a ValueError naming the fix.
+        ``predict`` reads all of
         its data as history (``HistorySplit``), whatever ``data.split`` says: the split is for fitting
         and evaluating, and the forecast starts after each series' last row.
         """
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
+        _check_linked_keys((self.config[subcommand] if subcommand else self.config).get("config"))
         if not subcommand:
             return
         config = self.config[subcommand]
@@ -243,6 +314,7 @@ class ForecastCLI(LightningCLI):
     def _report_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]
         if config.get("ckpt_path"):
+            _check_checkpoint_data(config["ckpt_path"], self.model)
             rank_zero_info(f"{self.subcommand}: checkpoint {config['ckpt_path']}")
         elif (
             self.subcommand != "fit"
@@ -258,12 +330,14 @@ class ForecastCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger,
-        and writing checkpoints atomically unless ``trainer.plugins`` are given.
+        and writing checkpoints atomically unless ``trainer.plugins`` are given; ``trainer.callbacks``
+        come in addition to the CLI's own (``checkpoint``, ``prediction_writer``, ...).
 
         Lightning's own default is TensorBoard whenever it is installed; CSV needs no extra install
         and keeps ``metrics.csv`` in the same place on every machine.
         """
         trainer = self._get(self.config_init, "trainer", default={})
+        _check_own_checkpoint(trainer.get("callbacks"), self._get(self.config_init, "checkpoint"))
         if trainer.get("logger") in (None, True):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
         if not trainer.get("plugins"):
