@@ -137,7 +137,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     ensemble = kept | {"state_dict": state, "ensemble_members": len(members), "naive_fallback": None}
     ensemble |= {"ensemble_hyper_parameters": configs, "epoch": first.get("epoch", 0)}
     ensemble |= {"global_step": first.get("global_step", 0)}
-    path = Path(path)
+    path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(ensemble, temporary)

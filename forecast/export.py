@@ -87,7 +87,7 @@ def _say_what_is_exported(model: Forecaster) -> None:
 
 def _file(path: str | Path) -> Path:
     """``path`` as a ``Path`` whose directory exists, created if need be (as ``combine`` does for its file)."""
-    path = Path(path)
+    path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

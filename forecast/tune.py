@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> optuna.Study | float:
     args = TuneArgs(**{key: value for key, value in vars(parser.instantiate(config)).items() if key != "search"})
     if args.lr_find:
         config = yaml.safe_load(print_config(["fit", *fit_args]))
-        return find_lr(fit_args, Path(args.run_dir or _root_dir(config) / "lr_find"), args.lr_find_steps)
+        return find_lr(fit_args, Path(args.run_dir or _root_dir(config) / "lr_find").expanduser(), args.lr_find_steps)
     return tune(args, fit_args, space_source, worker_argv=argv)
 
 
@@ -516,7 +516,7 @@ def _study(args: TuneArgs, fit_args: Sequence[str], config: dict[str, Any]) -> t
     configs = [arg.split("=", 1)[1] for arg in fit_args if arg.startswith("--config=")]
     configs += [value for flag, value in zip(fit_args[:-1], fit_args[1:], strict=True) if flag == "--config"]
     name = args.study_name or (Path(configs[-1]).stem if configs else "study")
-    run_dir = Path(args.run_dir or _root_dir(config) / "tune" / name).resolve()
+    run_dir = Path(args.run_dir or _root_dir(config) / "tune" / name).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     url = args.storage or f"sqlite:///{run_dir / 'study.db'}"
     storage = _storage(url, args.heartbeat_interval)
@@ -596,7 +596,7 @@ def _process_exists(pid: int) -> bool:
 
 def _root_dir(config: dict[str, Any]) -> Path:
     """The config's ``trainer.default_root_dir`` (``runs`` when it names none): the home of tune's run directories."""
-    return Path((config.get("trainer") or {}).get("default_root_dir") or "runs")
+    return Path((config.get("trainer") or {}).get("default_root_dir") or "runs").expanduser()
 
 
 def _spawn_worker(argv: Sequence[str], run_start: int) -> subprocess.Popen:

@@ -237,3 +237,12 @@ def test_combine_refuses_a_member_that_recorded_no_time_zone_beside_one_without_
     torch.save(older, tmp_path / "older.ckpt")
     with pytest.raises(ValueError, match=r"older.ckpt differs from .*seed0.* in TimeSeriesDataModule.time_zone:"):
         combine([members["checkpoints"]["seed0"], tmp_path / "older.ckpt"], tmp_path / "ensemble.ckpt")
+
+
+def test_an_ensemble_written_under_a_tilde_path_lands_in_the_home_folder(members, tmp_path, monkeypatch):
+    """A path from a config file or a Python string passes no shell: ``~`` made a folder named '~' here."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    seeds = [members["checkpoints"][f"seed{seed}"] for seed in range(2)]
+    assert combine(seeds, "~/ensembles/e.ckpt") == tmp_path / "home/ensembles/e.ckpt"
+    assert (tmp_path / "home/ensembles/e.ckpt").is_file() and not (tmp_path / "~").exists()

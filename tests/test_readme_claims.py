@@ -1,11 +1,20 @@
 """Guards for README claims checked by hand (fast)."""
 
+import importlib
+import inspect
+import re
+from pathlib import Path
+
 import numpy as np
 import optuna
 import pandas as pd
+import yaml
 
-from forecast import Columns, TimeSeriesDataModule
-from forecast.study_results import trials_table
+from forecast import Calendar, Columns, Forecaster, Scaling, TimeSeriesDataModule
+from forecast.search_space import SearchSpace
+from forecast.study_results import trials_table, write_results
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_trials_csv_names_the_naive_fallback_column_as_the_readme_says():
@@ -32,3 +41,90 @@ def test_under_nan_policy_zero_inputs_before_a_channels_first_value_are_the_repa
     original = batch.to_original(batch.past[:, :, :1])[0, :, 0].numpy()
     np.testing.assert_allclose(original, 0.0, atol=1e-4)
     assert (batch.past[0, :, 0] != 0).all()
+
+
+def test_every_file_the_readme_names_is_there():
+    """README: every config, benchmark, test, notebook and package file it names (`configs/etth1/{rnn,gru}.yaml`
+    naming each of the braces' files) exists, so that its commands do not fail on a renamed file."""
+    root = Path(__file__).resolve().parents[1]
+    named = set(re.findall(r"(?<![\w/.$])((?:configs|benchmarks|tests|notebooks|forecast)/[\w/.{},-]*\w)", README))
+    paths = set()
+    for name in named:
+        braces = re.search(r"\{(.*?)\}", name)
+        choices = braces.group(1).split(",") if braces else [""]
+        paths |= {name.replace(braces.group(0), choice) if braces else name for choice in choices}
+    assert len(paths) > 40
+    assert sorted(path for path in paths if not (root / path).exists()) == []
+
+
+def test_every_forecast_name_the_readme_gives_imports():
+    """README: each dotted name under `forecast.` (a class path for a config, a function to call) is there."""
+    names = set(re.findall(r"\bforecast(?:\.[A-Za-z_]\w*)+", README)) - {"forecast.png"}  # a file of the report
+    missing = []
+    for name in sorted(names):
+        module, _, attribute = name.rpartition(".")
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            if not hasattr(importlib.import_module(module), attribute):
+                missing.append(name)
+    assert len(names) > 20 and missing == []
+
+
+def test_the_readmes_search_space_reads_as_tune_reads_it():
+    """README, Tuning: the search YAML's sampler and pruner are Optuna classes and its space parses, `when` and
+    `also` included."""
+    block = next(block for block in re.findall(r"```yaml\n(.*?)```", README, flags=re.S) if "space:" in block)
+    spec = yaml.safe_load(block)
+    for key in ("sampler", "pruner"):
+        module, _, name = spec[key]["class_path"].rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), name), type)
+    space = SearchSpace(spec["space"])
+    assert {param.key for param in space.params} == set(spec["space"])
+
+
+def test_best_yaml_names_the_directory_its_trial_ran_in_in_its_first_lines(tmp_path):
+    """README, Tuning: `best.yaml` runs in the directory the trial ran in, named in its first lines; a study
+    without a complete trial writes `trials.csv` and no `best.yaml`."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="demo")
+    trial = study.ask()
+    trial.set_user_attr("cwd", "/data/project")
+    study.tell(trial, 0.25)
+    write_results(study, tmp_path, study.best_trial, "seed_everything: 0\n")
+    lines = (tmp_path / "best.yaml").read_text().splitlines()
+    assert lines[1] == f"#   cd /data/project && python -m forecast fit --config {tmp_path / 'best.yaml'}"
+    assert lines[-1] == "seed_everything: 0"
+
+    failed = optuna.create_study()
+    failed.tell(failed.ask(), state=optuna.trial.TrialState.FAIL)
+    write_results(failed, tmp_path / "failed", None, None)
+    assert sorted(path.name for path in (tmp_path / "failed").iterdir()) == ["trials.csv"]
+
+
+def test_the_readmes_data_and_model_keys_are_the_options_of_the_data_module_and_the_model():
+    """README, Your own data and Config layout: the YAML's data keys build a data module as written, and the
+    model keys are the Forecaster's arguments."""
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", README, flags=re.S)]
+    data = next(block["data"] for block in blocks if "data" in block and block["data"])
+    split = data["split"]
+    split_module, _, split_class = split["class_path"].rpartition(".")
+    times = pd.date_range("2023-12-25", "2024-04-10", freq="h")
+    frame = pd.concat(
+        pd.DataFrame({"id": store, "time": times, "units": 1.0, "price": 2.0, "promo": 0.0, "store_type": kind})
+        for store, kind in [("s1", "mall"), ("s2", "street")]
+    )
+    options = {key: value for key, value in data.items() if key not in ("source", "columns", "calendar", "split")}
+    datamodule = TimeSeriesDataModule(
+        frame,
+        lookback=4,
+        horizon=2,
+        columns=Columns(**data["columns"]),
+        calendar=Calendar(**data["calendar"]),
+        split=getattr(importlib.import_module(split_module), split_class)(**split["init_args"]),
+        scaling=Scaling(**options.pop("scaling")),
+        **options,
+    )
+    assert datamodule.columns.static_covariates == ["store_type"] and datamodule.scaling.per_series
+    layout = next(block for block in blocks if "seed_everything" in block)
+    assert set(layout["model"]) <= set(inspect.signature(Forecaster).parameters)

@@ -715,3 +715,13 @@ def test_best_yaml_written_from_another_directory_takes_the_trials_relative_path
     assert f"#   cd {project} && python -m forecast fit --config {tmp_path / 'best.yaml'}" in written
     best = yaml.safe_load(written)
     assert best["data"]["source"] == "tiny.csv" and best["data"]["lookback"] == 12
+
+
+def test_a_tilde_run_dir_is_in_the_home_folder(tiny_csv, tmp_path, monkeypatch):
+    """``--run_dir ~/...`` (and a ``trainer.default_root_dir`` of ``~/...``) made a folder named '~' here."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, n_trials=0, run_dir="~/study")
+    with pytest.raises(ValueError, match="no trial of study"):  # none was asked for
+        tune(args, tiny_fit_args(tiny_csv))
+    assert (tmp_path / "home/study/study.db").is_file() and not (tmp_path / "~").exists()

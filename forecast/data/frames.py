@@ -161,7 +161,7 @@ def read_source(
     elif isinstance(source, str) and source.lower() in datasets.names():
         frame = datasets.load(source)
     else:
-        frame, positions = _read_file(Path(source), id_column, time_column, columns, series)
+        frame, positions = _read_file(Path(source).expanduser(), id_column, time_column, columns, series)
     _check_column_names(frame)
     if series is None:
         return frame, None
