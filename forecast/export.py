@@ -71,6 +71,12 @@ def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor
 
 
 def _say_what_is_exported(model: Forecaster) -> None:
+    """Refuse what is no Forecaster (a checkpoint's path, say); warn where the program is not the network's."""
+    if not isinstance(model, Forecaster):
+        raise TypeError(
+            f"export takes a Forecaster, got {type(model).__name__} {model!r}; for a checkpoint file, "
+            "load it first: Forecaster.load(path)"
+        )
     if model.naive_fallback is not None:
         warnings.warn(
             f"this checkpoint lost to a naive forecast on validation and falls back to it: the program "
@@ -106,6 +112,9 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
         >>> program = to_program(model)
         >>> program.module()(*example_inputs(model, batch_size=5)).shape
         torch.Size([5, 2, 1, 1])
+
+    Raises:
+        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``).
     """
     _say_what_is_exported(model)
     with evaluating(model):
@@ -127,6 +136,7 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
 
     Raises:
         ImportError: the ONNX exporter's packages are missing (``pip install onnx onnxscript``).
+        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``).
     """
     try:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)

@@ -162,3 +162,10 @@ def test_exported_program_with_the_documented_server_steps_forecasts_as_predict(
     served = server_forecast(program, model.data_state, history, lookback, horizon)
     expected = model.predict(history)
     pd.testing.assert_frame_equal(served, expected, check_dtype=False, rtol=1e-5)
+
+
+@pytest.mark.parametrize("export", [to_program, to_onnx], ids=["program", "onnx"])
+def test_an_export_of_a_checkpoints_path_says_to_load_it_first(export, tmp_path):
+    """A path where a model belongs failed with "'str' object has no attribute 'naive_fallback'"."""
+    with pytest.raises(TypeError, match=r"export takes a Forecaster, got str 'x.ckpt'; .* Forecaster.load\(path\)"):
+        export("x.ckpt", tmp_path / "model.out")
