@@ -26,7 +26,7 @@ from .data.options import grouped_config
 from .data.splits import Split
 from .specs import check_spec, hint_bases, imported
 
-__all__ = ["AtomicCheckpointIO", "read_checkpoint"]
+__all__ = ["AtomicCheckpointIO", "output_file", "read_checkpoint"]
 
 _FORECAST_KEYS = ("state_dict", "hyper_parameters", "forecast_version")
 
@@ -177,3 +177,11 @@ def _load(path: Path, map_location: str | torch.device) -> Any:
             f"damaged or of another format ({type(error).__name__}: {detail}); give a .ckpt file written whole "
             "by forecast fit"
         ) from None
+
+
+def output_file(path: str | Path) -> Path:
+    """The file ``path`` that a checkpoint or an export is written to: a leading ``~`` the home folder (no shell
+    expands a path from a config file or a Python string), its folder made if missing."""
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .checkpointing import read_checkpoint
+from .checkpointing import output_file, read_checkpoint
 from .losses import Loss, MSELoss
 from .model import Forecaster
 from .specs import from_spec
@@ -137,8 +137,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     ensemble = kept | {"state_dict": state, "ensemble_members": len(members), "naive_fallback": None}
     ensemble |= {"ensemble_hyper_parameters": configs, "epoch": first.get("epoch", 0)}
     ensemble |= {"global_step": first.get("global_step", 0)}
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_file(path)
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(ensemble, temporary)
     os.replace(temporary, path)

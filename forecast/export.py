@@ -44,6 +44,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpointing import output_file
 from .model import Forecaster, evaluating
 from .nn.sru import SRULayer
 
@@ -91,13 +92,6 @@ def _say_what_is_exported(model: Forecaster) -> None:
         )
 
 
-def _file(path: str | Path) -> Path:
-    """``path`` as a ``Path`` whose directory exists, created if need be (as ``combine`` does for its file)."""
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _dynamic_batch() -> tuple[dict, dict, dict]:
     batch = torch.export.Dim("batch")
     return ({0: batch}, {0: batch}, {0: batch})
@@ -120,7 +114,7 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
     with evaluating(model):
         program = torch.export.export(model, example_inputs(model), dynamic_shapes=_dynamic_batch())
     if path is not None:
-        torch.export.save(program, _file(path))
+        torch.export.save(program, output_file(path))
     return program
 
 
@@ -143,7 +137,7 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
     except ImportError as error:
         raise ImportError("exporting to ONNX needs `pip install onnx onnxscript`") from error
     _say_what_is_exported(model)
-    path = _file(path)
+    path = output_file(path)
     with evaluating(model):
         torch.onnx.export(
             model,

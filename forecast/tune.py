@@ -596,7 +596,7 @@ def _process_exists(pid: int) -> bool:
 
 def _root_dir(config: dict[str, Any]) -> Path:
     """The config's ``trainer.default_root_dir`` (``runs`` when it names none): the home of tune's run directories."""
-    return Path((config.get("trainer") or {}).get("default_root_dir") or "runs").expanduser()
+    return Path((config.get("trainer") or {}).get("default_root_dir") or "runs")
 
 
 def _spawn_worker(argv: Sequence[str], run_start: int) -> subprocess.Popen:
