@@ -5,6 +5,8 @@ NeurIPS 2024) learns one value per channel and position in the season (a day of 
 by all windows; the network forecasts only the residual. Any encoder and head can be wrapped this way.
 """
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,6 +26,10 @@ class ResidualCycle(nn.Module):
     Args:
         channels: C_out, target channels (given by the Forecaster).
         period: steps of the season (the data's ``season_length``, linked by the CLI: 24 for hourly data).
+
+    Raises:
+        ValueError: ``period`` is below 1; or, when loading weights, they hold a cycle of another period
+            (a checkpoint trained on data of another frequency), naming both periods and the fix.
     """
 
     def __init__(self, channels: int, period: int):
@@ -42,3 +48,19 @@ class ResidualCycle(nn.Module):
         steps = torch.arange(-lookback, horizon, device=position.device)  # -> (L + H,), 0 the first forecast step
         cycle = self.values[(position[:, None] + steps) % self.period]  # -> (B, L + H, C_out)
         return cycle[:, :lookback], cycle[:, lookback:]
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Refuse a cycle of another period by name, where torch would say only "size mismatch for cycle.values".
+
+        The period comes from the data (its ``season_length``), so a checkpoint trained on hourly data
+        (24) and tested or resumed on data of another frequency builds a model whose cycle cannot hold it.
+        """
+        values = state_dict.get(prefix + "values")
+        if values is not None and values.ndim == 2 and values.shape[0] != self.period:
+            raise ValueError(
+                f"the checkpoint's residual cycle ({prefix}values) has period {values.shape[0]} (the season_length of "
+                f"the data it was trained on), but this model's has period {self.period} (the season_length of the "
+                "data it was built for: another frequency): use data of the frequency the checkpoint was trained "
+                f"on (a season of {values.shape[0]} steps), or train a new model on this data"
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -5,6 +5,8 @@ statistics is what lets recurrent and linear models generalize across that shift
 "Reversible Instance Normalization", ICLR 2022; Lin et al., "SegRNN", 2023, Section 3.1).
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -50,6 +52,12 @@ class LastValueNormalization(Normalization):
         return past - last, (loc, torch.ones_like(loc))
 
 
+def _round_up(value: float) -> float:
+    """``value`` rounded up to two significant digits, so that the number an error message prints is allowed."""
+    unit = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return math.ceil(value / unit) * unit
+
+
 class InstanceNormalization(Normalization):
     """RevIN: standardize each channel by the window's mean and deviation, with a learned affine map.
 
@@ -62,7 +70,9 @@ class InstanceNormalization(Normalization):
     data) has a variance beyond float32, whose overflow would make every forecast of it NaN.
 
     Raises:
-        ValueError: ``eps`` is not positive (a flat window would divide zero by zero).
+        ValueError: ``eps`` is not positive (a flat window would divide zero by zero), or its square is
+            below the smallest normal number of the parameters' dtype (float32: ``eps`` below 1.1e-19),
+            where ``weight + eps**2`` no longer keeps a weight trained to zero from dividing by zero.
     """
 
     def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
@@ -72,9 +82,16 @@ class InstanceNormalization(Normalization):
                 f"model.normalization.init_args.eps={eps} must be positive: it keeps a flat window's deviation "
                 "above zero; RevIN's is 1e-5"
             )
-        self.eps = eps
         self.weight = nn.Parameter(torch.ones(input_size), requires_grad=affine)
         self.bias = nn.Parameter(torch.zeros(input_size), requires_grad=affine)
+        tiny = torch.finfo(self.weight.dtype).tiny
+        if eps**2 < tiny:
+            raise ValueError(
+                f"model.normalization.init_args.eps={eps} is too small for {self.weight.dtype}: its square, added to "
+                "the weight when inverting, underflows there, so a weight trained to zero gives infinite forecasts; "
+                f"use eps >= {_round_up(math.sqrt(tiny)):.2g} (RevIN's is 1e-5)"
+            )
+        self.eps = eps
 
     def forward(self, past: torch.Tensor, target_size: int) -> tuple[torch.Tensor, Rescale]:
         wide = past.double()  # a variance in float32 overflows for a spread above 1.8e19

@@ -131,3 +131,24 @@ def test_cycle_indexes_the_phase_of_windows_starting_at_any_row():
     for row, start in enumerate(starts):
         expected = torch.stack([cycle.values[(start + t) % 5] for t in range(lookback + horizon)])
         torch.testing.assert_close(torch.cat([past[row], future[row]]), expected, rtol=0, atol=0)
+
+
+def test_weights_with_a_cycle_of_another_period_are_refused_naming_both_periods():
+    """A model for a season of 48 steps (half-hourly data) cannot take the cycle of one trained on hourly data."""
+    trained = model(encoder=IdentityEncoder, head=LastValueHead)
+    sizes = dict(lookback=L, horizon=H, input_size=2, target_size=2, future_size=1, season_channel=0)
+    other = Forecaster(**sizes, season_length=48, cycle=ResidualCycle, encoder=IdentityEncoder, head=LastValueHead)
+    with pytest.raises(ValueError, match=r"cycle\.values\) has period 24 .* this model's has period 48 .* frequency"):
+        other.load_state_dict(trained.state_dict())
+
+
+@pytest.mark.slow  # the fast form: test_weights_with_a_cycle_of_another_period_are_refused_naming_both_periods
+def test_cli_test_of_a_checkpoint_on_data_of_another_frequency_names_both_periods(hourly, tmp_path, tiny_cli):
+    """``forecast test --ckpt_path`` of an hourly model (season 24) on half-hourly data (season 48) says so."""
+    limits = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    cli = main(fit_args(tmp_path, tiny_cli, *limits))
+    half_hourly = hourly.set_axis(pd.date_range("2024-01-01", periods=len(hourly), freq="30min", name="date"))
+    half_hourly.to_csv(tmp_path / "hourly.csv")  # fit_args reads this file
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path
+    with pytest.raises(ValueError, match=r"period 24 .* period 48 .* use data of the frequency"):
+        main(["test", *fit_args(tmp_path, tiny_cli, "--ckpt_path", checkpoint)[1:]])

@@ -54,3 +54,26 @@ def test_instance_normalization_refuses_an_eps_that_leaves_a_flat_window_undefin
     """A flat window (a sensor stuck at one value) has variance 0: only a positive eps keeps it finite."""
     with pytest.raises(ValueError, match=r"model\.normalization\.init_args\.eps=.* must be positive"):
         InstanceNormalization(2, eps=eps)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "eps", "smallest"), [(torch.float32, 1e-30, "1.1e-19"), (torch.float64, 1e-160, "1.5e-154")]
+)
+def test_instance_normalization_refuses_an_eps_whose_square_underflows(dtype, eps, smallest):
+    """Below the square root of the dtype's smallest normal number, ``weight + eps**2`` adds nothing: a weight
+    trained to zero made a flat window's forecasts inf and NaN (float32, eps 1e-30: scale inf, loc NaN)."""
+    torch.set_default_dtype(dtype)
+    with pytest.raises(ValueError, match=rf"model\.normalization\.init_args\.eps={eps} .* use eps >= {smallest} "):
+        InstanceNormalization(2, eps=eps)
+
+
+@pytest.mark.parametrize(("dtype", "eps"), [(torch.float32, 1.1e-19), (torch.float64, 1.5e-154)])
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_instance_normalization_inverts_a_flat_window_at_the_smallest_eps(dtype, eps, weight):
+    """A flat window (all 3.0) at the smallest eps the error allows: finite, and its normalized values map back to 3."""
+    torch.set_default_dtype(dtype)
+    module = InstanceNormalization(2, eps=eps)
+    module.weight.data.fill_(weight)
+    normalized, (loc, scale) = module(torch.full((2, 12, 2), 3.0), target_size=2)
+    assert torch.isfinite(normalized).all() and torch.isfinite(scale).all() and torch.isfinite(loc).all()
+    torch.testing.assert_close(normalized * scale + loc, torch.full((2, 12, 2), 3.0), rtol=0, atol=0)
