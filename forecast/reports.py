@@ -280,7 +280,7 @@ class EvaluationReport(L.Callback):
                     for c, target in enumerate(targets)
                     for q, level in enumerate(levels)
                 }
-            name = data.series_names[series]
+            name = data.table.ids[series]  # the frame's ids, of their type, as forecast_table writes them
             frames.append(
                 pd.DataFrame(
                     {"window": int(kept["index"][i]), "id": name, "origin": origin, "time": times,

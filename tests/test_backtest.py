@@ -80,6 +80,25 @@ def test_backtest_forecasts_of_integer_series_ids_join_back_onto_the_history(lon
     np.testing.assert_allclose(joined["y_actual"], joined["given"], rtol=1e-6)  # each window under its own series
 
 
+def test_backtest_forecasts_of_date_series_ids_join_back_onto_the_history_as_written(tmp_path):
+    """Series ids that are dates keep their type in forecasts.csv, so pandas writes them as it writes the
+    user's own frame ("2024-03-01", not their text "2024-03-01 00:00:00"): the two files join on id and time."""
+    times = pd.date_range("2024-01-01", periods=40, freq="h")
+    days = pd.to_datetime(["2024-03-01", "2024-03-02"])  # one series per day, say a batch of a process
+    frame = pd.concat([pd.DataFrame({"id": day, "time": times, "y": k + np.arange(40.0)}) for k, day in
+                       enumerate(days)], ignore_index=True)  # fmt: skip
+    frame.to_csv(tmp_path / "history.csv", index=False)
+    data = TimeSeriesDataModule(frame, 6, 3, split=FractionSplit(val=0.2, test=0.2))
+    model = Forecaster(lookback=6, horizon=3, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    trainer.backtest(model, data, stride=3, num_windows=2, verbose=False)
+    history = pd.read_csv(tmp_path / "history.csv")
+    table = pd.read_csv(tmp_path / "forecasts.csv")
+    joined = table.merge(history.rename(columns={"y": "given"}), on=["id", "time"], validate="many_to_one")
+    assert len(joined) == len(table) == 2 * 2 * 3 and sorted(joined["id"].unique()) == ["2024-03-01", "2024-03-02"]
+    np.testing.assert_allclose(joined["y_actual"], joined["given"])  # each window under its own series
+
+
 @pytest.mark.parametrize("freq", ["ME", "B"])
 def test_backtest_origins_of_calendar_frequencies_are_the_last_observed_times(freq, tmp_path):
     times = pd.date_range("2020-01-31", periods=60, freq=freq)
