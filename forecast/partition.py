@@ -153,22 +153,31 @@ def predict_batches(
     """
     id_column = history_columns(checkpoint).id_column
     options = {"horizon": horizon, "batch_size": batch_size}
+    # Batches wait in a list, and each row is concatenated once, when its series is complete: concatenating what waits
+    # at every batch would copy a series longer than rows_per_call again per batch, in time quadratic in its length.
     pending: list[pd.DataFrame] = []
     rows = 0
+    last_start = (0, 0)  # (batch, row) of pending where the last series begins
     forecast: set = set()  # the ids of the series forecast so far
     for batch in batches:
+        if not len(batch):
+            continue
+        ids = batch[id_column].to_numpy()
+        others = (ids != ids[-1]).nonzero()[0]
+        if len(others):
+            last_start = (len(pending), int(others[-1]) + 1)
+        elif pending and ids[-1] != pending[-1][id_column].iloc[-1]:
+            last_start = (len(pending), 0)
         pending.append(batch)
         rows += len(batch)
-        if rows < rows_per_call:
+        if rows < rows_per_call or last_start == (0, 0):
             continue
-        frame = pd.concat(pending, ignore_index=True)
-        ids = frame[id_column].to_numpy()
-        others = (ids != ids[-1]).nonzero()[0]
-        cut = int(others[-1]) + 1 if len(others) else 0  # the first row of the last series
-        pending, rows = [frame.iloc[cut:]], len(frame) - cut
-        if cut:
-            _check_not_forecast(frame[id_column].iloc[:cut], forecast)
-            yield predict_partition(frame.iloc[:cut], checkpoint, **options)
+        index, row = last_start
+        complete = pd.concat([*pending[:index], pending[index].iloc[:row]], ignore_index=True)
+        pending, last_start = [pending[index].iloc[row:], *pending[index + 1 :]], (0, 0)
+        rows -= len(complete)
+        _check_not_forecast(complete[id_column], forecast)
+        yield predict_partition(complete, checkpoint, **options)
     if rows:
         frame = pd.concat(pending, ignore_index=True)
         _check_not_forecast(frame[id_column], forecast)

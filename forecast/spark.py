@@ -80,17 +80,68 @@ def _time_order(frame: DataFrame, time_column: str) -> list[Column]:
     return [read(time), time]
 
 
-def _pandas_zone(zone: str) -> str:
-    """Spark's session time zone as pandas reads it: an offset such as ``Z``, ``-08`` or ``GMT+1`` as ``+HH:MM``.
+# Java's ZoneId.SHORT_IDS (java.time.ZoneId, as Java 17 lists it): Spark reads spark.sql.session.timeZone with
+# ZoneId.of(zone, SHORT_IDS), so these three-letter ids name these zones. pandas knows most of them not at all, and
+# EST, MST and HST as IANA names, which newer databases (2024b) link to Panama, Phoenix and Honolulu: clocks that
+# differed from Java's fixed offsets in the past.
+_JAVA_SHORT_IDS = {
+    "ACT": "Australia/Darwin",
+    "AET": "Australia/Sydney",
+    "AGT": "America/Argentina/Buenos_Aires",
+    "ART": "Africa/Cairo",
+    "AST": "America/Anchorage",
+    "BET": "America/Sao_Paulo",
+    "BST": "Asia/Dhaka",
+    "CAT": "Africa/Harare",
+    "CNT": "America/St_Johns",
+    "CST": "America/Chicago",
+    "CTT": "Asia/Shanghai",
+    "EAT": "Africa/Addis_Ababa",
+    "ECT": "Europe/Paris",
+    "EST": "-05:00",
+    "HST": "-10:00",
+    "IET": "America/Indiana/Indianapolis",
+    "IST": "Asia/Kolkata",
+    "JST": "Asia/Tokyo",
+    "MIT": "Pacific/Apia",
+    "MST": "-07:00",
+    "NET": "Asia/Yerevan",
+    "NST": "Pacific/Auckland",
+    "PLT": "Asia/Karachi",
+    "PNT": "America/Phoenix",
+    "PRT": "America/Puerto_Rico",
+    "PST": "America/Los_Angeles",
+    "SST": "Pacific/Guadalcanal",
+    "VST": "Asia/Ho_Chi_Minh",
+}
 
-    Spark takes a zone in any form of Java's ``ZoneId.of``; pandas reads a region (``Europe/Berlin``)
-    alike, but of the offsets only ``+HH:MM``: the others failed every task.
+
+def _pandas_zone(zone: str) -> str:
+    """Spark's session time zone as pandas reads it, so that both read times on the same clock.
+
+    Spark takes a zone in any form of Java's ``ZoneId.of(zone, ZoneId.SHORT_IDS)``. pandas reads a
+    region (``Europe/Berlin``) alike, but of the offsets only ``+HH:MM`` (``Z``, ``-08`` and
+    ``GMT+1`` become ``+00:00``, ``-08:00`` and ``+01:00``), and none of Java's three-letter ids
+    (``PST``), which become the zones Java gives them (``America/Los_Angeles``).
+
+    Raises:
+        ValueError: pandas does not know the zone (a region missing from its time zone database),
+            naming spark.sql.session.timeZone and the fix.
     """
     offset = re.fullmatch(r"(?:UTC|GMT|UT)?([+-])(\d\d?):?(\d\d)?", zone)
-    if offset is None:
-        return "UTC" if zone in ("Z", "UT") else zone
-    sign, hours, minutes = offset.groups()
-    return f"{sign}{int(hours):02d}:{minutes or '00'}"
+    if offset is not None:
+        sign, hours, minutes = offset.groups()
+        return f"{sign}{int(hours):02d}:{minutes or '00'}"
+    pandas_zone = {"Z": "UTC", "UT": "UTC", **_JAVA_SHORT_IDS}.get(zone, zone)
+    try:
+        pd.DatetimeTZDtype(tz=pandas_zone)
+    except (KeyError, ValueError) as error:  # zoneinfo's ZoneInfoNotFoundError is a KeyError
+        raise ValueError(
+            f"spark.sql.session.timeZone is {zone!r}, a zone pandas does not know, so the times Spark hands over on "
+            "its clock cannot be read; set spark.sql.session.timeZone to a region of the IANA time zone database "
+            "(such as 'America/Los_Angeles') or an offset such as '-08:00'"
+        ) from error
+    return pandas_zone
 
 
 def _on_clock(times: pd.Series, zone: str, column: str) -> pd.Series:
@@ -165,7 +216,8 @@ def predict(
 
     Raises:
         TypeError: ``frame`` is a pandas DataFrame.
-        ValueError: ``horizon`` is out of range, or ``checkpoint`` is a URL of another scheme than ``file:``.
+        ValueError: ``horizon`` is out of range, ``checkpoint`` is a URL of another scheme than ``file:``,
+            or times are read on a session time zone that pandas does not know.
         ForecastDataError: here, ``frame`` lacks the id or time column. When the job runs, a
             series is too short, a column is missing or a future covariate is: the job fails, and
             its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
@@ -190,7 +242,6 @@ def predict(
     columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column
     zone = load_cached(checkpoint).data_state.get("time_zone")
-    session_zone = _pandas_zone(frame.sparkSession.conf.get("spark.sql.session.timeZone"))
     # Spark hands times over on its session zone's clock, which repeats an hour where it falls back; a checkpoint
     # trained on times with a zone gets the instants instead, as microseconds since the epoch.
     time_type = frame.schema[time_column].dataType
@@ -199,6 +250,9 @@ def predict(
         # with an offset: its instant's); pandas could not give objects and strings the checkpoint's zone.
         frame = frame.withColumn(time_column, _column(time_column).cast("timestamp").cast("timestamp_ntz"))
     instants = zone is not None and isinstance(time_type, TimestampType)
+    # Only times without a zone, for a checkpoint with one, are read on the session zone's clock: pandas must know it.
+    reads_clock = zone is not None and not instants
+    session_zone = _pandas_zone(frame.sparkSession.conf.get("spark.sql.session.timeZone")) if reads_clock else None
     if instants:
         frame = frame.withColumn(time_column, functions.unix_micros(_column(time_column)))
     # Decimal values (a database's NUMERIC, Parquet's decimal) reach pandas as Python objects: read them as doubles.

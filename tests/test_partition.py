@@ -82,3 +82,32 @@ def test_predict_batches_refuses_a_series_that_comes_back_after_other_series():
     a, b = frame[frame["id"] == "A"], frame[frame["id"] == "B"]
     with pytest.raises(ForecastDataError, match=r"series 'A' has rows after those of other series .* sort the rows"):
         list(predict_batches([a, b, a], CHECKPOINT, rows_per_call=10))
+
+
+def test_predict_batches_concatenates_each_row_of_a_long_series_once(monkeypatch):
+    """A series longer than rows_per_call was concatenated again at every batch: time quadratic in its length."""
+    rng = np.random.default_rng(0)
+    observed = np.arange(1206) < 1200  # the last 6 rows (the horizon) hold the future covariate only
+    long = pd.DataFrame(
+        {
+            "id": "A",
+            "time": pd.date_range("2024-01-01", periods=1206, freq="h"),
+            "y": np.where(observed, rng.normal(size=1206), np.nan),
+            "load": np.where(observed, rng.normal(size=1206), np.nan),
+            "price": rng.normal(50, 2, size=1206),
+        }
+    )
+    frame = pd.concat([frozen_history().query("id == 'B'"), long], ignore_index=True)
+    expected = load_cached(CHECKPOINT).predict(frame)
+    concat, concatenated = pd.concat, []
+
+    def counting_concat(frames, **options):
+        frames = list(frames)
+        concatenated.extend(len(part) for part in frames)
+        return concat(frames, **options)
+
+    monkeypatch.setattr(pd, "concat", counting_concat)
+    batches = [frame.iloc[start : start + 10] for start in range(0, len(frame), 10)]
+    tables = list(predict_batches(batches, CHECKPOINT, rows_per_call=100))
+    assert sum(concatenated) < 2 * len(frame)  # each row once, and what predict concatenates itself
+    pd.testing.assert_frame_equal(concat(tables, ignore_index=True), expected)

@@ -143,13 +143,18 @@ def test_spark_predict_with_a_checkpoint_trained_on_zoned_times_equals_predict(s
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("session_zone", "offset"), [("Z", "+00:00"), ("-08", "-08:00")])
-def test_spark_predict_reads_times_on_a_session_zone_given_as_an_offset(session, zoned, session_zone, offset):
-    """Spark takes the session zone as an offset in forms pandas does not read ('Z', '-08'); times without a
-    zone are read on it, and the forecasts' times are given on it."""
+@pytest.mark.parametrize(
+    ("session_zone", "pandas_zone"), [("Z", "+00:00"), ("-08", "-08:00"), ("PST", "America/Los_Angeles")]
+)
+def test_spark_predict_reads_times_on_a_session_zone_in_a_form_pandas_does_not_read(
+    session, zoned, session_zone, pandas_zone
+):
+    """Spark takes the session zone as an offset in forms pandas does not read ('Z', '-08') and as one of Java's
+    three-letter ids ('PST', which failed every task); times without a zone are read on it, and the forecasts'
+    times are given on it (in October, PST is on daylight saving time: -07:00)."""
     frame, checkpoint = zoned
     expected = load_cached(checkpoint).predict(frame)
-    expected["time"] = expected["time"].dt.tz_convert(offset).dt.tz_localize(None)
+    expected["time"] = expected["time"].dt.tz_convert(pandas_zone).dt.tz_localize(None)
     session.conf.set("spark.sql.session.timeZone", session_zone)
     try:
         history = session.createDataFrame(frame).withColumn("time", functions.col("time").cast("timestamp_ntz"))
@@ -157,6 +162,27 @@ def test_spark_predict_reads_times_on_a_session_zone_given_as_an_offset(session,
     finally:
         session.conf.set("spark.sql.session.timeZone", "UTC")
     pd.testing.assert_frame_equal(sorted_table(result), sorted_table(expected), check_dtype=False, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("session_zone", "wall_time", "instant"),
+    [
+        ("PST", "2024-01-15 12:00", "2024-01-15 20:00"),  # Pacific standard time
+        ("PST", "2024-07-01 12:00", "2024-07-01 19:00"),  # and daylight saving time: America/Los_Angeles
+        ("EST", "2024-07-01 12:00", "2024-07-01 17:00"),  # a fixed -05:00, never New York's daylight saving time
+        ("IST", "2024-07-01 12:00", "2024-07-01 06:30"),  # India's, not Ireland's or Israel's
+    ],
+)
+def test_pandas_zone_reads_a_three_letter_session_zone_on_sparks_clock(session_zone, wall_time, instant):
+    """Spark reads spark.sql.session.timeZone through Java's ZoneId.SHORT_IDS; pandas knew neither PST nor IST.
+    The instants are Spark's own for these times without a zone cast to timestamps on that session zone."""
+    times = pd.Series([pd.Timestamp(wall_time)]).dt.tz_localize(spark._pandas_zone(session_zone))
+    assert times.dt.tz_convert("UTC").iloc[0] == pd.Timestamp(instant, tz="UTC")
+
+
+def test_pandas_zone_refuses_a_zone_pandas_does_not_know_naming_the_setting_and_the_fix():
+    with pytest.raises(ValueError, match=r"spark.sql.session.timeZone is 'Nowhere/Else', .* set spark.sql.session"):
+        spark._pandas_zone("Nowhere/Else")
 
 
 def test_spark_predict_of_zoneless_times_that_repeat_an_hour_of_the_session_zone_names_the_fix(session, zoned):
