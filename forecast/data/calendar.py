@@ -6,6 +6,7 @@ point on the unit circle, ``sin`` and ``cos`` of ``2 pi index / period``, so tha
 a day sits next to the first.
 """
 
+import datetime
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
@@ -70,9 +71,14 @@ _QUARTERS = (pd.offsets.QuarterBegin, pd.offsets.QuarterEnd, pd.offsets.BQuarter
 SEASON = "season"
 
 
-def seasonal_period(freq: str) -> int | None:
+def seasonal_period(freq: str | pd.DateOffset) -> int | None:
     """The steps of one season at ``freq``: a day of sub-daily data, a week of daily data, a year of
     weekly, monthly or quarterly data; ``None`` when no such cycle is common (yearly data).
+
+    Business hours are sub-daily data too: their season is the business day, its opening hours as the
+    offset states them (8 of ``bh``'s 09:00-17:00, 10 of ``BusinessHour(start="08:00", end="18:00")``),
+    as hourly data's is the day's 24 hours and not the week's 168. Opening hours that are not whole
+    steps (09:30-17:00 in hours) carry the rest over into the next day, so they have no season.
 
     Example:
         >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("D"), seasonal_period("MS")
@@ -81,10 +87,13 @@ def seasonal_period(freq: str) -> int | None:
         (52, 6, None, None)
         >>> seasonal_period("14D"), seasonal_period("2W-SUN"), seasonal_period("24h"), seasonal_period("3W")
         (26, 26, 7, None)
-        >>> seasonal_period("BME"), seasonal_period("BQS")
-        (12, 4)
+        >>> seasonal_period("BME"), seasonal_period("BQS"), seasonal_period("bh"), seasonal_period("2bh")
+        (12, 4, 8, 4)
     """
     offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, pd.offsets.BusinessHour):  # custom business hours too
+        hours, rest = divmod(_opening_time(offset), pd.Timedelta(hours=1))
+        return hours // offset.n if rest == pd.Timedelta(0) and hours % offset.n == 0 else None
     if isinstance(offset, pd.offsets.Day | pd.offsets.Tick):  # Day: a calendar day since pandas 3, no longer a Tick
         day, week = pd.Timedelta(days=1), pd.Timedelta(weeks=1)
         step = offset.n * day if isinstance(offset, pd.offsets.Day) else pd.Timedelta(offset)
@@ -101,7 +110,36 @@ def seasonal_period(freq: str) -> int | None:
     return steps // offset.n if steps is not None and steps % offset.n == 0 else None
 
 
-def season_steps(freq: str) -> int:
+def _business_time(offset: pd.offsets.BusinessHour, wall: pd.DatetimeIndex) -> np.ndarray:
+    """The business time from the opening of each time's business day to it, wall-clock times in, timedelta64 out.
+
+    The day's intervals (``offset.start``/``offset.end``, which pandas keeps in order from the first
+    opening) are counted from the first opening, so an interval past midnight (22:00-06:00) belongs to
+    the day it opened on and a break between two intervals (12:00-13:00) counts no time.
+    """
+    day = pd.Timedelta(days=1)
+    first = _clock(offset.start[0])
+    since = ((wall - wall.normalize() - first) % day).to_numpy()  # clock time since the first opening
+    elapsed = np.zeros(len(wall), dtype=since.dtype)
+    for start, end in zip(offset.start, offset.end, strict=True):
+        opens, length = (_clock(start) - first) % day, (_clock(end) - _clock(start)) % day
+        elapsed += np.clip(since - opens.to_timedelta64(), np.timedelta64(0), length.to_timedelta64())
+    return elapsed
+
+
+def _opening_time(offset: pd.offsets.BusinessHour) -> pd.Timedelta:
+    """The business time of one business day: the lengths of its intervals (past midnight too), summed."""
+    day = pd.Timedelta(days=1)
+    lengths = [(_clock(end) - _clock(start)) % day for start, end in zip(offset.start, offset.end, strict=True)]
+    return sum(lengths, pd.Timedelta(0))
+
+
+def _clock(time: datetime.time) -> pd.Timedelta:
+    """A time of day as the time since midnight."""
+    return pd.Timedelta(hours=time.hour, minutes=time.minute, seconds=time.second, microseconds=time.microsecond)
+
+
+def season_steps(freq: str | pd.DateOffset) -> int:
     """``seasonal_period(freq)`` for the feature ``season``, which needs one.
 
     Raises:
@@ -116,13 +154,14 @@ def season_steps(freq: str) -> int:
     return period
 
 
-def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
+def season_positions(times: pd.DatetimeIndex, freq: str | pd.DateOffset) -> np.ndarray:
     """Each time's zero-based position in the season of ``seasonal_period(freq)`` steps.
 
     Positions count steps of ``freq`` on the times' wall clock, so consecutive steps have consecutive
     positions (modulo the season) and the same time of the season always has the same position, in
     any series and at any date: the hour for hourly data, the quarter-hour of the day for 15-minute
-    data, a fixed numbering of the weekdays for daily data, the month for monthly data. Weekly data are
+    data, the business hour of the business day for business-hour data, a fixed numbering of the weekdays
+    for daily data, the month for monthly data. Weekly data are
     the exception: a year is 52 weeks and a day or two, so their positions (weeks since 1970, modulo 52) slide
     about a day a year against the calendar, keeping consecutive steps consecutive. On times with a time zone
     the wall clock skips or repeats an hour at daylight-saving changes, and so do the positions.
@@ -140,6 +179,8 @@ def season_positions(times: pd.DatetimeIndex, freq: str) -> np.ndarray:
     fixed = isinstance(offset, pd.offsets.Tick | pd.offsets.Day)
     if fixed:
         steps = (wall - pd.Timestamp(0)) // pd.Timedelta(offset)  # steps since 1970-01-01 00:00
+    elif isinstance(offset, pd.offsets.BusinessHour):
+        steps = _business_time(offset, wall) // np.timedelta64(1, "h")
     elif isinstance(offset, pd.offsets.BusinessDay):
         steps = wall.day_of_week
     elif isinstance(offset, pd.offsets.Week):

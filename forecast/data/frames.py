@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from pandas.tseries.api import guess_datetime_format
 
 from .. import datasets
 from ..errors import ForecastDataError, where
@@ -410,7 +411,7 @@ def to_table(
                 f"name its time column with data.columns.time_column"
             )
         ids, offsets, order = _group_by_series(frame[id_column], rows)
-        times = _as_times(frame[time_column], time_column, rows)
+        times = _as_times(frame[time_column], time_column, rows, offsets, order)
     else:
         if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
             frame = frame.set_index(time_column)
@@ -421,7 +422,8 @@ def to_table(
                 "data.columns.time_column"
             )
         ids, offsets, order = pd.Index(["0"]), np.array([0, len(frame)]), None
-        times = _as_times(pd.Series(frame.index), time_column if frame.index.name is None else frame.index.name, rows)
+        name = time_column if frame.index.name is None else frame.index.name
+        times = _as_times(pd.Series(frame.index), name, rows, offsets, order)
     if order is not None:
         times = times[order]
     table = SeriesTable(
@@ -464,12 +466,17 @@ def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index,
     return pd.Index(uniques), offsets, order
 
 
-def _as_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
+def _as_times(
+    column: pd.Series, name: str, rows: np.ndarray | None, offsets: np.ndarray, order: np.ndarray | None
+) -> pd.DatetimeIndex:
     """The column as times (in the column's own unit: no copy of a column of times). Text with several
-    UTC offsets (a time zone's, across daylight-saving changes) is read as UTC, with a warning.
+    UTC offsets (a time zone's, across daylight-saving changes) is read as UTC, with a warning. Text dates
+    that read both month first and day first are read the way that makes the series regular
+    (``_month_or_day_first``), the series being rows ``offsets[i]:offsets[i + 1]`` in ``order``.
 
     Raises:
-        ForecastDataError: a value is missing or is not a time.
+        ForecastDataError: a value is missing or is not a time, or text dates read both month and day first
+            and not only one way gives regular series.
     """
     if pd.api.types.is_datetime64_any_dtype(column):
         return _no_missing(pd.DatetimeIndex(column), name, rows)  # a view: no copy of a column of times
@@ -489,7 +496,61 @@ def _as_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Datet
         times = pd.DatetimeIndex(pd.to_datetime(column))
     except (TypeError, ValueError):
         times = _utc_times(column, name, rows)  # not times, or times of several UTC offsets, which only UTC holds
-    return _no_missing(times, name, rows)
+        return _no_missing(times, name, rows)
+    return _month_or_day_first(column, _no_missing(times, name, rows), name, offsets, order)
+
+
+def _month_or_day_first(
+    column: pd.Series, times: pd.DatetimeIndex, name: str, offsets: np.ndarray, order: np.ndarray | None
+) -> pd.DatetimeIndex:
+    """``times``, pandas' reading of ``column`` (none missing), or the column read day first where its text
+    reads both ways ('01/02/2024': every day and month 12 or less) and only day first gives regular series:
+    pandas reads such text month first, which turns daily data written day first into a month a row.
+
+    Raises:
+        ForecastDataError: the text reads both ways, and both or neither give regular series (naming the formats).
+    """
+    day_first = _day_first_format(column)
+    if day_first is None:
+        return times
+    other = pd.DatetimeIndex(pd.to_datetime(column, format=day_first, errors="coerce"))
+    if other.hasnans or other.equals(times):
+        return times  # a day above 12 in the second field, or every day equals its month
+    regular = [_regular(reading if order is None else reading[order], offsets) for reading in (times, other)]
+    if regular == [True, False]:
+        return times
+    if regular == [False, True]:
+        return other
+    row = int(np.argmax(np.asarray(times != other)))  # the first whose readings differ
+    month_first = guess_datetime_format(column.iloc[row])
+    kind = "regular" if all(regular) else "irregular (or gapped)"
+    raise ForecastDataError(
+        f"the time column {name!r} holds dates that read both month first and day first ({column.iloc[row]!r}: "
+        f"{times[row]:%Y-%m-%d} or {other[row]:%Y-%m-%d}), and the series are {kind} either way; convert the column "
+        f"with pandas.to_datetime(frame[{name!r}], format={day_first!r}) for day first, or format={month_first!r} "
+        "for month first, and give the frame"
+    )
+
+
+def _regular(times: pd.DatetimeIndex, offsets: np.ndarray) -> bool:
+    """Whether the series (rows ``offsets[i]:offsets[i + 1]`` of ``times``) of three rows or more all follow
+    one frequency that pandas infers (no gaps), and there is such a series."""
+    spans = zip(offsets[:-1], offsets[1:], strict=True)
+    found = {pd.DatetimeIndex(times[start:end], freq="infer").freq for start, end in spans if end - start >= 3}
+    return len(found) == 1 and None not in found
+
+
+def _day_first_format(column: pd.Series) -> str | None:
+    """The format of text dates written day, month, year ('%d/%m/%Y'), guessed from the first value read day
+    first; ``None`` for other text: year first (ISO), month first ('01/13/2024'), or no dates. Whether every
+    value reads in that format, and whether pandas read them so, is for the caller to find."""
+    values = column.dropna()
+    first = values.iloc[0] if len(values) else None
+    day_first = guess_datetime_format(first, dayfirst=True) if isinstance(first, str) else None
+    if day_first is None:
+        return None
+    year = max(day_first.find("%Y"), day_first.find("%y"))
+    return day_first if 0 <= day_first.find("%d") < day_first.find("%m") < year else None
 
 
 def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
@@ -553,13 +614,16 @@ def _has_zone(value: Any) -> bool | None:
 def _day_first_hint(column: pd.Series) -> str:
     """A hint for dates written day first ('13/01/2024'), which pandas reads month first from the first ones,
     and then refuses from the 13th day on; empty where reading them day first would not help."""
+    day_first = _day_first_format(column)
+    if day_first is None:
+        return ""
     try:
-        pd.to_datetime(column, dayfirst=True, format="mixed")
+        pd.to_datetime(column, format=day_first)
     except (TypeError, ValueError):
         return ""
     return (
-        "; they read as dates written day first: convert them with pandas.to_datetime(..., dayfirst=True) and give "
-        "the frame"
+        "; they read as dates written day first: convert them with pandas.to_datetime(..., dayfirst=True) "
+        f"(format={day_first!r}) and give the frame"
     )
 
 

@@ -198,3 +198,35 @@ def test_daily_data_in_a_time_zone_steps_calendar_days_across_daylight_saving():
     frame = pd.DataFrame({"x": np.arange(30.0)}, index=index)
     assert TimeSeriesDataModule(frame, 8, 4).freq == "D"
     assert step_times(index[:1], np.array([30]), "D").equals(index)  # forecast times stay at midnight
+
+
+BUSINESS_HOURS = [
+    ("bh", 8),  # 09:00-17:00
+    ("2bh", 4),
+    ("3bh", None),  # 3 hours do not divide the day's 8
+    ("cbh", 8),
+    (pd.offsets.BusinessHour(start="08:00", end="18:00"), 10),
+    (pd.offsets.CustomBusinessHour(start="08:00", end="18:00", weekmask="Mon Wed Fri"), 10),
+    (pd.offsets.BusinessHour(start=["13:00", "09:00"], end=["17:00", "12:00"]), 7),  # a lunch break
+    (pd.offsets.BusinessHour(start="22:00", end="06:00"), 8),  # a night shift, past midnight
+    (pd.offsets.BusinessHour(start="09:30", end="17:00"), None),  # the half hour carries over to the next day
+]
+
+
+@pytest.mark.parametrize("freq, period", BUSINESS_HOURS, ids=str)
+def test_business_hours_have_the_season_of_their_business_day(freq, period):
+    assert seasonal_period(freq) == period
+    if period is not None:
+        times = pd.date_range("2024-01-05 22:00", periods=3 * period, freq=freq)  # from an opening, Friday 22:00 on
+        np.testing.assert_array_equal(season_positions(times, freq), np.arange(3 * period) % period)
+
+
+def test_business_hour_season_is_the_hour_of_the_business_day():
+    times = pd.date_range("2024-03-29 09:00", periods=24, freq="bh", tz="Europe/Berlin")  # over a DST change
+    np.testing.assert_array_equal(season_positions(times, "bh"), times.hour - 9)
+
+
+def test_business_hour_data_have_a_season():
+    frame = pd.DataFrame({"x": np.arange(200.0)}, index=pd.date_range("2024-01-01 09:00", periods=200, freq="bh"))
+    data = TimeSeriesDataModule(frame, 8, 4, calendar=Calendar(features=["season"], encoding="integer"))
+    assert (data.freq, data.season_length) == ("bh", 8)

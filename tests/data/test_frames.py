@@ -103,6 +103,57 @@ def test_dates_written_day_first_are_named_so(tmp_path):
         TimeSeriesDataModule(frame, lookback=8, horizon=4)
 
 
+def test_dates_written_day_first_with_no_day_above_12_read_day_first(tmp_path):
+    """'01/02/2024' to '12/02/2024' also read month first, as pandas does: a month a row, irregular (the 2nd of
+    each month), where day first they are daily."""
+    times = pd.date_range("2024-02-01", periods=12, freq="D")
+    pd.DataFrame({"time": times.strftime("%d/%m/%Y"), "y": np.arange(12.0)}).to_csv(tmp_path / "days.csv", index=False)
+    data = TimeSeriesDataModule(str(tmp_path / "days.csv"), lookback=2, horizon=1, split=None)
+    assert data.freq == "D"
+    np.testing.assert_array_equal(data.table.times, times)
+
+
+def test_dates_day_first_read_day_first_in_each_series_of_long_data():
+    times = pd.date_range("2024-03-01", periods=6, freq="D").strftime("%d/%m/%Y")
+    frame = pd.DataFrame({"id": ["a", "b"] * 6, "time": np.repeat(times, 2), "y": np.arange(12.0)})  # interleaved
+    data = TimeSeriesDataModule(frame, lookback=2, horizon=1, split=None)
+    expected = pd.date_range("2024-03-01", periods=6, freq="D")
+    np.testing.assert_array_equal(data.table.times, expected.append(expected))
+
+
+def test_dates_that_are_regular_read_either_way_are_refused_naming_both_formats():
+    """'01/01/2024' to '12/01/2024': month starts month first, days of January day first."""
+    frame = pd.DataFrame({"time": [f"{month:02d}/01/2024" for month in range(1, 13)], "y": np.arange(12.0)})
+    with pytest.raises(
+        ForecastDataError,
+        match=r"time column 'time' .* \('02/01/2024': 2024-02-01 or 2024-01-02\), and the series are regular either "
+        r"way; .*format='%d/%m/%Y'\) for day first, or format='%m/%d/%Y' for month first",
+    ):
+        TimeSeriesDataModule(frame, lookback=2, horizon=1, split=None)
+
+
+@pytest.mark.parametrize(
+    "text, start, periods",
+    [
+        ("%m/%d/%Y", "2024-01-01", 40),  # month first, days above 12: one way to read them
+        ("%d/%m/%Y", "2024-01-13", 12),  # day first from the first row on
+        ("%Y-%m-%d", "2024-01-01", 12),  # ISO: read year, day, month, these would be month starts
+        ("%Y-%m-%dT%H:%M:%S", "2024-01-01", 12),
+    ],
+)
+def test_dates_that_read_one_way_only_are_read_as_pandas_reads_them(text, start, periods):
+    times = pd.date_range(start, periods=periods, freq="D")
+    frame = pd.DataFrame({"time": times.strftime(text), "y": np.arange(float(periods))})
+    np.testing.assert_array_equal(TimeSeriesDataModule(frame, 2, 1, split=None).table.times, times)
+
+
+def test_dates_month_first_with_no_day_above_12_stay_month_first_where_regular_only_so():
+    """'02/01/2024' to '02/12/2024': daily month first; day first the 2nd of each month, irregular."""
+    times = pd.date_range("2024-02-01", periods=12, freq="D")
+    frame = pd.DataFrame({"time": times.strftime("%m/%d/%Y"), "y": np.arange(12.0)})
+    np.testing.assert_array_equal(TimeSeriesDataModule(frame, 2, 1, split=None).table.times, times)
+
+
 @pytest.mark.parametrize("level", ["id", "time"])
 def test_a_long_frame_with_an_index_level_kept_as_a_column_too_reads_as_without_it(long_frame, level):
     """``set_index(..., drop=False)`` leaves the id or time both as an index level and a column: the column is
