@@ -24,7 +24,7 @@ import torch
 
 from .checkpointing import output_file, read_checkpoint
 from .losses import Loss, MSELoss
-from .model import Forecaster
+from .model import Forecaster, check_ensemble_loss
 from .specs import from_spec
 
 __all__ = ["MEMBERS_MAY_DIFFER", "combine"]
@@ -108,14 +108,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
                 "its network lost there, so leave it out"
             )
         loss = from_spec(member["hyper_parameters"].get("loss"), Loss) or MSELoss()  # the model's default: MSE
-        if loss.num_params != 1 or loss.levels:  # a QuantileLoss of one level has one parameter: that quantile
-            kind = (
-                f"{loss.num_params} parameters per value" if loss.num_params != 1 else f"quantile levels {loss.levels}"
-            )
-            raise ValueError(
-                f"{checkpoint}: an ensemble averages point forecasts, and {type(loss).__name__} has {kind}; "
-                "train the members with a point loss"
-            )
+        check_ensemble_loss(loss, str(checkpoint))
         for part in MEMBERS_MAY_DIFFER:
             differing = _difference(_shared(members[0], part), _shared(member, part), part)
             if differing:

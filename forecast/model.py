@@ -18,7 +18,9 @@ from torchmetrics import MeanMetric
 
 from .batch import Batch, ModelDims
 from .checkpointing import read_checkpoint
+from .data import TimeSeriesDataModule
 from .data.options import grouped_config
+from .data.sharding import check_predict_shares
 from .losses import Loss, MSELoss
 from .metrics import HorizonMetrics
 from .nn.baselines import seasonal_naive
@@ -32,7 +34,7 @@ from .nn.statics import StaticEmbedding
 from .predict import check_horizon, forecast_table, history_module
 from .specs import to_spec
 
-__all__ = ["Forecaster", "evaluating"]
+__all__ = ["Forecaster", "check_ensemble_loss", "evaluating"]
 
 
 @contextlib.contextmanager
@@ -55,6 +57,32 @@ _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts
 def _plain(hparams: dict[str, Any]) -> dict[str, Any]:
     """A model's hyperparameters as plain specs (as the CLI records them), without the instantiator's key."""
     return {name: to_spec(value) for name, value in hparams.items() if name != "_instantiator"}
+
+
+def check_ensemble_loss(loss: Loss, network: str) -> None:
+    """Refuse ``loss`` for a network of an ensemble, whose forecast is the mean of its networks' loss parameters.
+
+    The mean of point forecasts is the ensemble's point forecast. The mean of a distribution's parameters
+    is not the mixture's: the mixture of normal forecasts has the mean of their means, but its variance
+    is their mean variance plus the variance of their means, and it is no normal distribution, so no
+    mean of standard deviations gives its quantiles, intervals or likelihood. A ``QuantileLoss`` of one
+    level has one parameter per value, as a point loss, but it forecasts that quantile, not a point.
+
+    Args:
+        loss: the network's loss.
+        network: the network, for the message (a checkpoint file, an ensemble member).
+
+    Raises:
+        ValueError: ``loss`` has more than one parameter per value or quantile levels, naming ``network``,
+            the loss and the fix.
+    """
+    if loss.num_params != 1 or loss.levels:
+        kind = f"{loss.num_params} parameters per value" if loss.num_params != 1 else f"quantile levels {loss.levels}"
+        raise ValueError(
+            f"{network}: an ensemble averages point forecasts, and {type(loss).__name__} has {kind}, whose mean is "
+            "not the forecast of the members' mixture; train the members with a point loss (MSELoss, MAELoss, "
+            "HuberLoss) and combine their checkpoints with forecast.ensemble.combine"
+        )
 
 
 def _raw_point(loss: Loss, raw: torch.Tensor) -> torch.Tensor:
@@ -227,7 +255,7 @@ class Forecaster(L.LightningModule):
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Loss parameters for every horizon step; ``target`` (training only) lets a head teacher-force.
-        An ensemble's are the mean of its members' (point losses: the mean forecast).
+        An ensemble's are the mean of its members', all of point losses: the mean forecast.
 
         Shapes:
             past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out) -> (B, H, C_out, P)
@@ -384,7 +412,8 @@ class Forecaster(L.LightningModule):
         return prediction
 
     def setup(self, stage: str) -> None:
-        """Refuse a true half precision; start a residual cycle at the data's seasonal profile (``season_means``
+        """Refuse a true half precision, and a distributed predict of fewer series than processes
+        (``check_predict_shares``); start a residual cycle at the data's seasonal profile (``season_means``
         of the data module).
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
@@ -397,6 +426,7 @@ class Forecaster(L.LightningModule):
 
         Raises:
             ValueError: the trainer's precision is ``bf16-true`` or ``16-true``.
+            ForecastDataError: ``predict`` on more processes than the data module has series to forecast.
         """
         precision = str(self.trainer.precision) if self._trainer else None
         if precision in ("bf16-true", "16-true"):
@@ -406,7 +436,11 @@ class Forecaster(L.LightningModule):
                 f"season positions, which it rounds: use trainer.precision: {precision.replace('true', 'mixed')} "
                 "(the network in half precision, the data untouched)"
             )
-        season_means = getattr(self.trainer.datamodule, "season_means", None) if self._trainer else None
+        data = self.trainer.datamodule if self._trainer else None
+        distributed = isinstance(data, TimeSeriesDataModule) and data.shard == "none" and self.trainer.world_size > 1
+        if stage == "predict" and distributed:  # before Lightning deals the windows out to the processes
+            check_predict_shares(len(data.dataset("predict")), self.trainer.world_size)
+        season_means = getattr(data, "season_means", None)
         if stage == "fit" and self.cycle is not None and season_means is not None:
             with torch.no_grad():
                 self.cycle.values.copy_(season_means())
@@ -440,13 +474,23 @@ class Forecaster(L.LightningModule):
         """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved, and
         its naive fallback (none in checkpoints from before it existed); an ensemble's members are built
         here, before the weights load into them, each from its own hyperparameters (a seed ensemble from
-        before members could differ records none: its members share the model's)."""
+        before members could differ records none: its members share the model's). Every path that loads an
+        ensemble (``Forecaster.load``, the CLI's ``--ckpt_path``) builds its members here, so here an ensemble
+        is refused whose networks' forecasts a mean would misread (``check_ensemble_loss``).
+
+        Raises:
+            ValueError: an ensemble's network, its own or a member's, was trained with a loss other than a
+                point loss, naming it and the loss.
+        """
         self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
         self.naive_fallback = checkpoint.get("naive_fallback")
         others = checkpoint.get("ensemble_members", 1) - 1
         if others != len(self.members):
             configs = checkpoint.get("ensemble_hyper_parameters") or [_plain(self.hparams)] * others
-            members = (instantiate_module(type(self), config) for config in configs)
+            members = [instantiate_module(type(self), config) for config in configs]
+            check_ensemble_loss(self.loss, "the ensemble's own network")
+            for index, member in enumerate(members, start=1):
+                check_ensemble_loss(member.loss, f"ensemble member {index}")
             self.members = torch.nn.ModuleList(members).to(self.device)
 
     @classmethod

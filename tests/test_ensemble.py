@@ -4,6 +4,7 @@ their model and lookback but not in their data."""
 import json
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from forecast.cli import main
 from forecast.ensemble import combine
 from forecast.ensemble import main as ensemble_main
 from forecast.export import example_inputs, to_program
+from forecast.losses import GaussianNLLLoss, Loss, MAELoss, MSELoss, QuantileLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs/etth1/gru.yaml")
@@ -246,3 +248,45 @@ def test_an_ensemble_written_under_a_tilde_path_lands_in_the_home_folder(members
     seeds = [members["checkpoints"][f"seed{seed}"] for seed in range(2)]
     assert combine(seeds, "~/ensembles/e.ckpt") == tmp_path / "home/ensembles/e.ckpt"
     assert (tmp_path / "home/ensembles/e.ckpt").is_file() and not (tmp_path / "~").exists()
+
+
+def hand_made_ensemble(path: Path, own: Loss, other: Loss) -> tuple[Forecaster, Forecaster]:
+    """Two untrained networks of the losses ``own`` and ``other`` written as one ensemble's checkpoint, as
+    ``combine`` writes it but without its checks; the two networks, in eval mode."""
+    networks = []
+    for seed, loss in enumerate((own, other)):
+        torch.manual_seed(seed)
+        network = Forecaster(lookback=12, horizon=4, input_size=2, target_size=2, loss=loss)
+        checkpoint = {"state_dict": network.state_dict(), "hyper_parameters": dict(network.hparams)}
+        network.on_save_checkpoint(checkpoint)  # the plain specs that fit records
+        networks.append((network.eval(), checkpoint | {"pytorch-lightning_version": L.__version__}))
+    (first, ensemble), (second, member) = networks
+    ensemble["state_dict"] |= {f"members.0.{key}": value for key, value in member["state_dict"].items()}
+    configs = [{key: value for key, value in member["hyper_parameters"].items() if key != "_instantiator"}]
+    torch.save(ensemble | {"ensemble_members": 2, "ensemble_hyper_parameters": configs}, path)
+    return first, second
+
+
+def test_a_hand_made_ensemble_of_point_losses_forecasts_the_mean_of_its_networks(tmp_path):
+    first, second = hand_made_ensemble(tmp_path / "ensemble.ckpt", MSELoss(), MAELoss())
+    past, future, static = torch.randn(3, 12, 2), torch.zeros(3, 4, 0), torch.zeros(3, 0)
+    expected = (first(past, future, static) + second(past, future, static)) / 2
+    torch.testing.assert_close(Forecaster.load(tmp_path / "ensemble.ckpt")(past, future, static), expected)
+
+
+@pytest.mark.parametrize(
+    "own, other, message",
+    [
+        (GaussianNLLLoss(), GaussianNLLLoss(), "the ensemble's own network: .* GaussianNLLLoss has 2 parameters"),
+        (MSELoss(), QuantileLoss(), r"ensemble member 1: .* QuantileLoss has 3 parameters per value"),
+        (MSELoss(), QuantileLoss([0.9]), r"ensemble member 1: .* QuantileLoss has quantile levels \(0.9,\)"),
+    ],
+    ids=["gaussian", "quantiles", "one-quantile"],
+)
+def test_a_hand_made_ensemble_of_a_probabilistic_loss_is_refused_on_load(tmp_path, own, other, message):
+    """``forward`` averages the networks' loss parameters: of normal forecasts also their standard deviations,
+    where the mixture's spread holds the spread of their means too. ``combine`` refuses such members; a
+    checkpoint written by hand is refused where its members are built."""
+    hand_made_ensemble(tmp_path / "ensemble.ckpt", own, other)
+    with pytest.raises(ValueError, match=message + ".*train the members with a point loss"):
+        Forecaster.load(tmp_path / "ensemble.ckpt")

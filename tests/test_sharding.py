@@ -14,10 +14,11 @@ import pytest
 import torch
 from sharded_run import build
 
-from forecast import Forecaster
-from forecast.data import DateSplit
-from forecast.data.sharding import assign_shards, check_shares, global_scaling
+from forecast import Columns, Forecaster, TimeSeriesDataModule
+from forecast.data import DateSplit, FractionSplit
+from forecast.data.sharding import assign_shards, check_predict_shares, check_shares, global_scaling
 from forecast.errors import ForecastDataError
+from forecast.predict import HistorySplit
 
 pytestmark = pytest.mark.ddp
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,31 @@ def test_a_part_without_windows_in_some_processes_shares_is_refused_naming_them(
     with pytest.raises(ForecastDataError, match=r"each needs some with windows of the val part, but " + message):
         check_shares("val", series)
     check_shares("val", [0] * len(series))  # none anywhere: the data's fault, which the part's own check says
+
+
+@pytest.mark.parametrize(
+    "series, world_size, message",
+    [(1, 2, "1 series, .* which 2 processes .* at most 1 device "), (2, 3, "2 series, .* 3 processes .* 2 devices ")],
+)
+def test_predicting_fewer_series_than_processes_is_refused_naming_both(series, world_size, message):
+    with pytest.raises(ForecastDataError, match=f"predict forecasts {message}" + r"\(trainer.devices\)"):
+        check_predict_shares(series, world_size)
+    check_predict_shares(world_size, world_size)  # one window each
+
+
+def test_a_distributed_predict_of_fewer_series_than_processes_is_refused_before_lightning_deals_them_out():
+    """Lightning deals predict windows (one per series) out without repeats: with 1 series on 2 processes the
+    second got none and failed in Lightning's sampler with a bare AssertionError, the first with a message
+    about evaluation strides. The model's setup, which Lightning runs on every process after the data's and
+    before any loader is built, refuses alike on both."""
+    frame = hourly_series([("a", "2024-01-01", 40)])
+    data = TimeSeriesDataModule(frame, lookback=12, horizon=4, columns=Columns(targets=["y"]), split=HistorySplit())
+    data.setup("predict")
+    model = Forecaster(lookback=12, horizon=4, input_size=1, target_size=1)
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)  # not launched: one process
+    trainer.datamodule, model.trainer = data, trainer  # as trainer.predict(model, data) attaches them
+    with pytest.raises(ForecastDataError, match=r"predict forecasts 1 series, .* at most 1 device \(trainer.devices\)"):
+        model.setup("predict")
 
 
 @pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler"])
@@ -230,3 +256,23 @@ def test_fewer_series_with_validation_windows_than_processes_are_refused_alike_o
         "device (trainer.devices), or data.shard: none"
     )
     assert result.returncode != 0 and result.stderr.count(refusal) == 2, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("fitted_first", [False, True])
+def test_predict_with_series_shards_is_refused_also_after_a_fit_read_the_share(monkeypatch, fitted_first):
+    """Under ``shard: series`` each process holds its own series, numbered in its share: a predict gathered from the
+    shares took different series for one (a 2-process run wrote only series a of a and b). After a fit on the same
+    data module, which had read its share, the refusal was skipped."""
+    frame = pd.DataFrame(
+        {"id": np.repeat(["a", "b"], 40), "time": np.tile(pd.date_range("2024-01-01", periods=40, freq="h"), 2),
+         "y": np.arange(80.0)}
+    )  # fmt: skip
+    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (0, 2))  # the first of two processes: a
+    data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
+    if fitted_first:
+        monkeypatch.setattr("forecast.data.datamodule.gather_objects", lambda value: [value, value])
+        data.setup("fit")
+    with pytest.raises(
+        ValueError, match=r"data.shard: series is for fit, validate and test; predict with data.shard: none"
+    ):
+        data.setup("predict")

@@ -250,8 +250,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
             ForecastDataError: a part that ``stage`` needs has no window in any series, or (``shard: series``)
                 none in one process's series while the others' have some.
         """
+        if self.shard == "series" and stage == "predict":  # also after a fit on this module, which read its share
+            raise ValueError("data.shard: series is for fit, validate and test; predict with data.shard: none")
         if self.shard == "series" and not hasattr(self, "_shard"):
-            self._read_shard(stage)
+            self._read_shard()
         if self.scalings is None:
             self.scalings = self.fit_scalings()
         share = world() if self.shard == "series" else None  # then warnings name this process's own series
@@ -270,12 +272,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
         share = world() if self.shard == "series" else None  # then warnings name this process's own series
         check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
 
-    def _read_shard(self, stage: str) -> None:
+    def _read_shard(self) -> None:
         """Read, check and keep this process's series only (``shard: series``): shared out by rows; where that
         leaves a process without windows of a part that other series have, shared out again by the parts each
         series has windows of (``assign_shards``), and read anew where the share changed."""
-        if stage == "predict":
-            raise ValueError("data.shard: series is for fit, validate and test; predict with data.shard: none")
         ids = self._index["id"].tolist()
         self._read_share(ids, assign_shards(ids, self._index["rows"].to_numpy(), world()[1]))
         # The parts a series has windows of show only once it is read: a date split's borders need its times.

@@ -8,6 +8,8 @@ sufficient statistics summed over the processes, so it equals the scaler of one 
 everything; per-series scalers stay local. Each process samples windows only from its series, and
 every process takes as many training steps (the shorter shares repeat windows, as torch's
 ``DistributedSampler`` pads); the evaluation metrics are torchmetrics', synced over all windows.
+Predicting reads all series (``data.shard: none``), whose windows Lightning deals out to the processes
+(``check_predict_shares``).
 """
 
 from collections.abc import Callable, Iterator
@@ -30,8 +32,8 @@ from .options import Columns
 from .scaling import AffineScaling, check_fitted
 
 __all__ = [
-    "series_index", "assign_shards", "check_shares", "global_scaling", "gather_objects", "merge_states",
-    "ShardSampler", "world",
+    "series_index", "assign_shards", "check_shares", "check_predict_shares", "global_scaling", "gather_objects",
+    "merge_states", "ShardSampler", "world",
 ]  # fmt: skip
 
 
@@ -148,6 +150,29 @@ def check_shares(part: str, series: list[int]) -> None:
         f"data.shard: series gives each of the {size} processes its own series, and each needs some with windows "
         f"of the {part} part, but {reason}; {fix}"
     )
+
+
+def check_predict_shares(series: int, world_size: int) -> None:
+    """Refuse to predict ``series`` windows (one per series) on more processes than there are windows.
+
+    Lightning deals the windows of a distributed predict out to the processes without repeats
+    (``UnrepeatedDistributedSampler``), so with fewer windows than processes some process would get
+    none. Lightning cannot run that: its sampler fails on that process with a bare ``AssertionError``,
+    and a process whose loader is empty skips the whole pass, hooks included, so the others would wait
+    for its share of the forecasts forever.
+
+    Args:
+        series: the series to forecast, one window each.
+        world_size: the number of processes.
+
+    Raises:
+        ForecastDataError: naming both numbers and the fix.
+    """
+    if 0 < series < world_size:
+        raise ForecastDataError(
+            f"predict forecasts {series} series, one window each, which {world_size} processes cannot share: each "
+            f"needs at least one; predict on at most {series} device{'s' if series > 1 else ''} (trainer.devices)"
+        )
 
 
 def global_scaling(
