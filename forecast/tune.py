@@ -375,10 +375,11 @@ class TrialFits:
             # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
             checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
             trial.set_user_attr("checkpoint", checkpoint.best_model_path)
-            score = self.best_score(pruning.scores)  # raises when no validation gave a number
+            # before the network's score, which fails a trial whose every validation was NaN: its checkpoint
+            # (the first NaN epoch's, which lost to the naive forecasts) may still forecast a finite naive forecast
             fallback = self.naive_score(cli.trainer, cli.model, checkpoint.best_model_path)
             if fallback is None:
-                return score
+                return self.best_score(pruning.scores)  # raises when no validation gave a number
             trial.set_user_attr("naive_fallback", fallback[0])
             return fallback[1]
         except optuna.TrialPruned:

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import socket
@@ -618,6 +619,30 @@ def test_a_trial_whose_checkpoint_fell_back_to_a_naive_forecast_scores_that_fore
     assert trial.user_attrs["naive_fallback"] == comparison["fallback"]
     if loss.endswith("MSELoss"):
         assert trial.value == pytest.approx(comparison["val_mse"][comparison["fallback"]], rel=1e-5)
+
+
+def test_a_trial_whose_every_validation_was_nan_scores_the_naive_forecast_its_checkpoint_falls_back_to(
+    tiny_csv, tmp_path, monkeypatch
+):
+    """A network that forecasts NaN on validation (finite in training) loses to the naive forecasts, so its checkpoint
+    forecasts the better one; the trial failed for its NaN validations instead of taking that forecast's score."""
+    network = Forecaster._network
+
+    def nan_when_evaluating(self, *inputs):
+        params = network(self, *inputs)
+        return params if self.training else torch.full_like(params, math.nan)
+
+    monkeypatch.setattr(Forecaster, "_network", nan_when_evaluating)
+    args = TuneArgs(n_trials=1)
+    fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1", "--naive_comparison.fallback", "true")
+    study = optuna.create_study()
+    space = SearchSpace({"model.optimizer.init_args.lr": {"choice": [1e-3]}})
+    study.optimize(TrialFits(space, args, fit_args, tmp_path, None), n_trials=1)
+    trial = study.trials[0]
+    assert math.isnan(trial.intermediate_values[0])  # the network's val/loss
+    comparison = json.loads((Path(trial.user_attrs["checkpoint"]).parents[1] / "naive_comparison.json").read_text())
+    assert trial.user_attrs["naive_fallback"] == comparison["fallback"] == "last value"
+    assert trial.value == pytest.approx(comparison["val_mse"]["last value"], rel=1e-5)
 
 
 def test_the_trials_table_of_a_study_that_gains_a_trial_while_it_is_read(monkeypatch):
