@@ -3,7 +3,9 @@
 import numbers
 from typing import Any
 
-__all__ = ["ForecastDataError", "where", "whole_number"]
+import numpy as np
+
+__all__ = ["ForecastDataError", "given_row", "where", "whole_number"]
 
 
 class ForecastDataError(ValueError):
@@ -11,6 +13,12 @@ class ForecastDataError(ValueError):
 
     The message names the column, series, row or time at fault, and the fix.
     """
+
+
+def given_row(row: int, rows: np.ndarray | None) -> int:
+    """Row ``row`` of a frame as read, counted in the frame as the user gave it: ``rows[row]`` where reading
+    reordered or picked rows (``rows``: the given row of each row read), ``row`` itself where it did not."""
+    return row if rows is None else int(rows[row])
 
 
 def where(*, column: str | None = None, series: str | None = None, row: int | None = None, time: Any = None) -> str:

@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
-from pandas.tseries.api import guess_datetime_format
 
 from .. import datasets
-from ..errors import ForecastDataError, where
+from ..errors import ForecastDataError, given_row, where
 from .options import Columns
+from .times import read_times
 
 __all__ = ["Roles", "SeriesTable", "read_source", "id_names", "is_long", "series_ids", "resolve_roles", "to_table"]
 
@@ -411,7 +411,7 @@ def to_table(
                 f"name its time column with data.columns.time_column"
             )
         ids, offsets, order = _group_by_series(frame[id_column], rows)
-        times = _as_times(frame[time_column], time_column, rows, offsets, order)
+        times = read_times(frame[time_column], time_column, rows, offsets, order)
     else:
         if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
             frame = frame.set_index(time_column)
@@ -423,7 +423,7 @@ def to_table(
             )
         ids, offsets, order = pd.Index(["0"]), np.array([0, len(frame)]), None
         name = time_column if frame.index.name is None else frame.index.name
-        times = _as_times(pd.Series(frame.index), name, rows, offsets, order)
+        times = read_times(pd.Series(frame.index), name, rows, offsets, order)
     if order is not None:
         times = times[order]
     table = SeriesTable(
@@ -440,17 +440,12 @@ def to_table(
     return table
 
 
-def _given(row: int, rows: np.ndarray | None) -> int:
-    """Row ``row`` of the frame read, counted in the frame as given (``to_table``'s ``rows``)."""
-    return row if rows is None else int(rows[row])
-
-
 def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index, np.ndarray, np.ndarray | None]:
     """The series' ids (in order of first appearance), offsets, and the row order that makes each series
     contiguous (``None``: already is)."""
     codes, uniques = pd.factorize(ids, sort=False)
     if (codes < 0).any():
-        row = _given(int(np.argmax(codes < 0)), rows)
+        row = given_row(int(np.argmax(codes < 0)), rows)
         raise ForecastDataError(f"the series id is missing at {where(column=ids.name, row=row)}; fill or drop the row")
     names = pd.Index(id_names(uniques))
     if names.has_duplicates:  # ids such as 3 and "3": series are named by their ids as text
@@ -464,174 +459,6 @@ def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index,
     runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
     order = None if runs == len(uniques) else np.argsort(codes, kind="stable")
     return pd.Index(uniques), offsets, order
-
-
-def _as_times(
-    column: pd.Series, name: str, rows: np.ndarray | None, offsets: np.ndarray, order: np.ndarray | None
-) -> pd.DatetimeIndex:
-    """The column as times (in the column's own unit: no copy of a column of times). Text with several
-    UTC offsets (a time zone's, across daylight-saving changes) is read as UTC, with a warning. Text dates
-    that read both month first and day first are read the way that makes the series regular
-    (``_month_or_day_first``), the series being rows ``offsets[i]:offsets[i + 1]`` in ``order``.
-
-    Raises:
-        ForecastDataError: a value is missing or is not a time, or text dates read both month and day first
-            and not only one way gives regular series.
-    """
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return _no_missing(pd.DatetimeIndex(column), name, rows)  # a view: no copy of a column of times
-    first = where(column=name, row=_given(0, rows))
-    if isinstance(column.dtype, pd.PeriodDtype):
-        raise ForecastDataError(
-            f"the time column holds periods ({column.dtype}), not times, at {first}; convert them with "
-            f".to_timestamp(): frame.index = frame.index.to_timestamp() (wide), or "
-            f"frame[{name!r}] = frame[{name!r}].dt.to_timestamp() (long)"
-        )
-    if pd.api.types.is_numeric_dtype(column):
-        raise ForecastDataError(
-            f"the time column holds numbers ({column.dtype}), not times, at {first}; "
-            "convert them with pandas.to_datetime (e.g. unit='s'), or give a wide frame a DatetimeIndex"
-        )
-    try:
-        times = pd.DatetimeIndex(pd.to_datetime(column))
-    except (TypeError, ValueError):
-        times = _utc_times(column, name, rows)  # not times, or times of several UTC offsets, which only UTC holds
-        return _no_missing(times, name, rows)
-    return _month_or_day_first(column, _no_missing(times, name, rows), name, offsets, order)
-
-
-def _month_or_day_first(
-    column: pd.Series, times: pd.DatetimeIndex, name: str, offsets: np.ndarray, order: np.ndarray | None
-) -> pd.DatetimeIndex:
-    """``times``, pandas' reading of ``column`` (none missing), or the column read day first where its text
-    reads both ways ('01/02/2024': every day and month 12 or less) and only day first gives regular series:
-    pandas reads such text month first, which turns daily data written day first into a month a row.
-
-    Raises:
-        ForecastDataError: the text reads both ways, and both or neither give regular series (naming the formats).
-    """
-    day_first = _day_first_format(column)
-    if day_first is None:
-        return times
-    other = pd.DatetimeIndex(pd.to_datetime(column, format=day_first, errors="coerce"))
-    if other.hasnans or other.equals(times):
-        return times  # a day above 12 in the second field, or every day equals its month
-    regular = [_regular(reading if order is None else reading[order], offsets) for reading in (times, other)]
-    if regular == [True, False]:
-        return times
-    if regular == [False, True]:
-        return other
-    row = int(np.argmax(np.asarray(times != other)))  # the first whose readings differ
-    month_first = guess_datetime_format(column.iloc[row])
-    kind = "regular" if all(regular) else "irregular (or gapped)"
-    raise ForecastDataError(
-        f"the time column {name!r} holds dates that read both month first and day first ({column.iloc[row]!r}: "
-        f"{times[row]:%Y-%m-%d} or {other[row]:%Y-%m-%d}), and the series are {kind} either way; convert the column "
-        f"with pandas.to_datetime(frame[{name!r}], format={day_first!r}) for day first, or format={month_first!r} "
-        "for month first, and give the frame"
-    )
-
-
-def _regular(times: pd.DatetimeIndex, offsets: np.ndarray) -> bool:
-    """Whether the series (rows ``offsets[i]:offsets[i + 1]`` of ``times``) of three rows or more all follow
-    one frequency that pandas infers (no gaps), and there is such a series."""
-    spans = zip(offsets[:-1], offsets[1:], strict=True)
-    found = {pd.DatetimeIndex(times[start:end], freq="infer").freq for start, end in spans if end - start >= 3}
-    return len(found) == 1 and None not in found
-
-
-def _day_first_format(column: pd.Series) -> str | None:
-    """The format of text dates written day, month, year ('%d/%m/%Y'), guessed from the first value read day
-    first; ``None`` for other text: year first (ISO), month first ('01/13/2024'), or no dates. Whether every
-    value reads in that format, and whether pandas read them so, is for the caller to find."""
-    values = column.dropna()
-    first = values.iloc[0] if len(values) else None
-    day_first = guess_datetime_format(first, dayfirst=True) if isinstance(first, str) else None
-    if day_first is None:
-        return None
-    year = max(day_first.find("%Y"), day_first.find("%y"))
-    return day_first if 0 <= day_first.find("%d") < day_first.find("%m") < year else None
-
-
-def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
-    """Text of times with several UTC offsets as UTC times, with a warning.
-
-    Raises:
-        ForecastDataError: a value is not a time.
-    """
-    try:
-        times = pd.DatetimeIndex(pd.to_datetime(column, utc=True))
-    except (TypeError, ValueError) as error:
-        _check_zones_given(column, name, rows)  # all times, but text of both kinds fails the format of the first
-        bad = pd.to_datetime(column, errors="coerce", utc=True).isna() & column.notna()
-        row = int(np.argmax(bad.to_numpy())) if bad.any() else 0
-        place = where(column=name, row=_given(row, rows))
-        raise ForecastDataError(
-            f"the time column holds {column.iloc[row]!r}, not a time, at {place}; "
-            "give times (the index or first column of a wide frame, the first column of a wide CSV)"
-            + _day_first_hint(column)
-        ) from error
-    _check_zones_given(column, name, rows)
-    rank_zero_warn(
-        f"the time column {name!r} holds times of several UTC offsets (the first {column.iloc[0]!r}; a time zone's "
-        "across a daylight-saving change): read as UTC, so calendar features and forecasts are in UTC; for local "
-        "time give a frame of times in their zone (pandas.to_datetime(..., utc=True).tz_convert(zone))"
-    )
-    return times
-
-
-def _check_zones_given(column: pd.Series, name: str, rows: np.ndarray | None) -> None:
-    """Refuse a column of times (text or objects) of which some have a UTC offset and some none: pandas would
-    read the latter as UTC, which they need not be, or as no times. Each distinct value is looked at once.
-
-    Raises:
-        ForecastDataError: naming the first time without an offset and the first with one.
-    """
-    try:
-        zoned = {value: _has_zone(value) for value in column.dropna().unique()}
-    except TypeError:  # unhashable values (lists, say): no times, which the caller names
-        return
-    if None in zoned.values() or True not in zoned.values() or False not in zoned.values():
-        return  # some value is no time (the caller names it), or all have a zone, or none has
-    flags = column.map(zoned)  # None where missing
-    naive, aware = (int(np.argmax(flags.eq(kind).to_numpy(dtype=bool))) for kind in (False, True))
-    raise ForecastDataError(
-        f"the time column mixes times without a time zone ('{column.iloc[naive]}' at "
-        f"{where(column=name, row=_given(naive, rows))}) and times with one ('{column.iloc[aware]}' at row "
-        f"{_given(aware, rows)}); give all times a zone (e.g. pandas.to_datetime(...).tz_localize(zone) for those "
-        "without one) or none"
-    )
-
-
-def _has_zone(value: Any) -> bool | None:
-    """Whether a time (text or object) has a UTC offset; ``None`` if it is no time."""
-    try:
-        return pd.Timestamp(value).tzinfo is not None
-    except (TypeError, ValueError):
-        return None
-
-
-def _day_first_hint(column: pd.Series) -> str:
-    """A hint for dates written day first ('13/01/2024'), which pandas reads month first from the first ones,
-    and then refuses from the 13th day on; empty where reading them day first would not help."""
-    day_first = _day_first_format(column)
-    if day_first is None:
-        return ""
-    try:
-        pd.to_datetime(column, format=day_first)
-    except (TypeError, ValueError):
-        return ""
-    return (
-        "; they read as dates written day first: convert them with pandas.to_datetime(..., dayfirst=True) "
-        f"(format={day_first!r}) and give the frame"
-    )
-
-
-def _no_missing(times: pd.DatetimeIndex, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
-    if times.hasnans:
-        row = _given(int(np.argmax(times.isna())), rows)
-        raise ForecastDataError(f"the time is missing at {where(column=name, row=row)}; fill or drop the row")
-    return times
 
 
 def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:
@@ -653,7 +480,7 @@ def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.nd
     if beyond.any():
         row = int(np.argmax(beyond))
         raise ForecastDataError(
-            f"value {values[row]:g} at {where(column=name, row=_given(row, rows))} is beyond the float32 range "
+            f"value {values[row]:g} at {where(column=name, row=given_row(row, rows))} is beyond the float32 range "
             "(3.4e38) that series are stored in; rescale the column"
         )
     return values if order is None else values[order]
@@ -669,7 +496,7 @@ def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
     if not bad.any():
         return f", though all its values read as numbers: frame[{name!r}] = pandas.to_numeric(frame[{name!r}])"
     row = int(np.argmax(bad))
-    return f": it holds {column.iloc[row]!r} at {where(column=name, row=_given(row, rows))}"
+    return f": it holds {column.iloc[row]!r} at {where(column=name, row=given_row(row, rows))}"
 
 
 def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.ndarray | None) -> np.ndarray:
