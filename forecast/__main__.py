@@ -1,18 +1,48 @@
 """``python -m forecast`` and the ``forecast`` command: ``tune`` runs an Optuna study (forecast.tune), every
 other subcommand the Lightning CLI."""
 
+import dis
 import sys
+from pathlib import Path
 
 import torch.distributed
 
 from .errors import ForecastDataError
 
+_PACKAGE = Path(__file__).resolve().parent
+# The types of the package's errors for a user's mistake (a key out of range, a missing column or file).
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError)
+
+
+def _is_our_message(error: Exception) -> bool:
+    """Whether ``error`` is a ``ForecastDataError``, or one of ``_USER_ERRORS`` that a ``raise`` statement
+    of the forecast package raised: a message written for the user, naming the key or column and the fix.
+
+    The same types raised inside torch, pandas, Lightning or jsonargparse, or by a builtin that our code
+    called (``int("x")`` fails in our frame, but at no ``raise`` of ours), are bugs to report, with their
+    traceback. Lightning and jsonargparse pass our errors on unwrapped: the innermost frame stays ours.
+    """
+    if isinstance(error, ForecastDataError):
+        return True
+    innermost = error.__traceback__
+    while innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    code = innermost.tb_frame.f_code
+    if not Path(code.co_filename).resolve().is_relative_to(_PACKAGE):
+        return False
+    return any(
+        instruction.offset == innermost.tb_lasti and instruction.opname == "RAISE_VARARGS"
+        for instruction in dis.get_instructions(code)
+    )
+
 
 def main() -> None:
     """Dispatch ``sys.argv``: ``tune ...`` to ``forecast.tune.main``, anything else to ``forecast.cli.main``.
 
-    A ``ForecastDataError`` is a problem of the user's data whose message names the fix: it is printed
-    alone (exit status 1), without the traceback through Lightning that would bury it.
+    A ``ForecastDataError``, or another ValueError, TypeError or FileNotFoundError that the forecast
+    package raised for a user's mistake (a config key out of range, a missing column or checkpoint),
+    names the fix: it is printed alone (exit status 1), without the traceback through Lightning and
+    jsonargparse that would bury it. Any other error keeps its traceback: it is a bug to report.
 
     A DDP run leaves its process group open (Lightning closes only NCCL's, at exit); a gloo group left
     to the interpreter's shutdown aborts the process now and then ("terminate called without an active
@@ -27,7 +57,9 @@ def main() -> None:
             from .cli import main as cli
 
             cli()
-    except ForecastDataError as error:
+    except _USER_ERRORS as error:
+        if not _is_our_message(error):
+            raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:

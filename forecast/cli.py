@@ -8,7 +8,7 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningModule
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer import Trainer
@@ -24,6 +24,10 @@ from .reports import EvaluationReport
 from .trainer import ForecastTrainer
 
 __all__ = ["ForecastCLI", "RunConfigCallback", "main", "resolve_checkpoint"]
+
+# The epochs of a fit that sets no limit of its own, in place of Lightning's 1000 (hours for the default
+# GRU on ETTh1 on a CPU, about 15 s an epoch, with nothing to stop it sooner); the ETTh1 configs' number.
+_DEFAULT_MAX_EPOCHS = 10
 
 
 def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
@@ -157,6 +161,11 @@ def _check_linked_keys(configs: list[Path | None] | None) -> None:
             )
 
 
+def _callback_list(callbacks: Callback | list[Callback] | None) -> list[Callback]:
+    """``trainer.callbacks`` as a list: the key takes one callback, a list or nothing."""
+    return [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
+
+
 def _check_own_checkpoint(callbacks: Callback | list[Callback] | None, checkpoint: ModelCheckpoint) -> None:
     """Refuse a ModelCheckpoint in ``trainer.callbacks`` that does what the CLI's (``checkpoint.*``) does.
 
@@ -166,14 +175,28 @@ def _check_own_checkpoint(callbacks: Callback | list[Callback] | None, checkpoin
     Raises:
         ValueError: naming ``trainer.callbacks``, the monitor and the ``checkpoint.*`` keys to use instead.
     """
-    callbacks = [callbacks] if isinstance(callbacks, Callback) else callbacks or []
-    for callback in callbacks:
+    for callback in _callback_list(callbacks):
         if isinstance(callback, ModelCheckpoint) and callback.state_key == checkpoint.state_key:
             raise ValueError(
                 f"trainer.callbacks has a {type(callback).__name__} of monitor {callback.monitor!r}, as the CLI's own "
                 "checkpoint (checkpoint.*) has: set that one with --checkpoint.monitor, --checkpoint.save_top_k, "
                 "--checkpoint.dirpath ... instead, or give yours another monitor or every_n_* interval"
             )
+
+
+def _sets_no_limit(trainer: dict, callbacks: list[Callback]) -> bool:
+    """Whether a fit would run Lightning's default 1000 epochs: no ``max_epochs``, ``max_steps`` or
+    ``max_time``, and no EarlyStopping or Timer among ``callbacks`` to end it sooner.
+
+    Lightning's own rule, plus EarlyStopping: ``max_steps``, ``max_time`` or a Timer alone lift the epoch
+    limit (``max_epochs`` -1), and an EarlyStopping ends a run on its own, as the ETTh1 configs' do.
+    """
+    return (
+        trainer.get("max_epochs") is None
+        and trainer.get("max_steps", -1) == -1
+        and trainer.get("max_time") is None
+        and not any(isinstance(callback, (EarlyStopping, Timer)) for callback in callbacks)
+    )
 
 
 _GPU_KINDS = {"gpu": (CUDAAccelerator, MPSAccelerator), "cuda": (CUDAAccelerator,), "mps": (MPSAccelerator,)}
@@ -331,13 +354,22 @@ class ForecastCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger,
         and writing checkpoints atomically unless ``trainer.plugins`` are given; ``trainer.callbacks``
-        come in addition to the CLI's own (``checkpoint``, ``prediction_writer``, ...).
+        come in addition to the CLI's own (``checkpoint``, ``prediction_writer``, ...). A fit that sets
+        no limit of its own trains ``_DEFAULT_MAX_EPOCHS`` epochs at most (``_sets_no_limit``).
 
         Lightning's own default is TensorBoard whenever it is installed; CSV needs no extra install
         and keeps ``metrics.csv`` in the same place on every machine.
         """
         trainer = self._get(self.config_init, "trainer", default={})
         _check_own_checkpoint(trainer.get("callbacks"), self._get(self.config_init, "checkpoint"))
+        callbacks = _callback_list(trainer.get("callbacks")) + _callback_list(self.trainer_defaults.get("callbacks"))
+        if _sets_no_limit(trainer, callbacks):
+            kwargs.setdefault("max_epochs", _DEFAULT_MAX_EPOCHS)
+            if self.subcommand in ("fit", "backtest"):
+                rank_zero_info(
+                    f"trainer.max_epochs, max_steps and max_time not set, nor an EarlyStopping: training at most "
+                    f"{_DEFAULT_MAX_EPOCHS} epochs (pass --trainer.max_epochs N, or -1 for no limit)"
+                )
         if trainer.get("logger") in (None, True):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
         if not trainer.get("plugins"):
@@ -365,6 +397,8 @@ def main(args: list[str] | None = None, *, run: bool = True, trainer_defaults: d
         parser_kwargs={
             "prog": "python -m forecast",
             "description": "Recurrent time series forecasting: fit, validate, test, predict and backtest a config "
-            "(`python -m forecast tune --help`: an Optuna study of its settings).",
+            "(`python -m forecast tune --help`: an Optuna study of its settings). A fit that sets none of "
+            f"trainer.max_epochs, max_steps, max_time or an EarlyStopping trains {_DEFAULT_MAX_EPOCHS} epochs at most, "
+            "not Lightning's 1000.",
         },
     )

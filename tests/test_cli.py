@@ -52,6 +52,22 @@ def test_best_and_last_need_an_earlier_run(tmp_path):
     assert resolve_checkpoint("some/file.ckpt", tmp_path) == "some/file.ckpt"
 
 
+@pytest.mark.parametrize(
+    ("flags", "max_epochs"),
+    [
+        ([], 10),  # no config: the defaults fit ETTh1, at Lightning's default for hours
+        # None: left to Lightning, whose fit lifts the epoch limit under max_steps alone, and
+        # runs up to 1000 epochs under an EarlyStopping, which ends the run on its own.
+        (["--trainer.max_steps", "50"], None),
+        (["--trainer.callbacks+", "EarlyStopping", "--trainer.callbacks.monitor", "val/loss"], None),
+    ],
+    ids=["nothing", "max_steps", "early_stopping"],
+)
+def test_a_fit_that_sets_no_limit_trains_ten_epochs_not_lightnings_thousand(flags, max_epochs, tmp_path):
+    cli = main(["--trainer.default_root_dir", str(tmp_path), *flags], run=False)
+    assert cli.trainer.max_epochs == max_epochs
+
+
 @pytest.fixture(scope="module")
 def run_cli(tiny_cli):
     """``run_cli(subcommand, *args, root, csv)``: one subcommand in a fresh process, on a tiny frame, as a
