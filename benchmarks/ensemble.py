@@ -19,6 +19,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -35,6 +36,31 @@ def scores(subcommand: str, args: list[str], checkpoint: Path) -> dict[str, floa
     metrics = cli([subcommand, *args, "--ckpt_path", str(checkpoint)]).trainer.callback_metrics
     split = "val" if subcommand == "validate" else "test"
     return {f"{split}_mse": float(metrics[f"{split}/mse"]), f"{split}_mae": float(metrics[f"{split}/mae"])}
+
+
+def run_result(path: Path, config: Path) -> dict:
+    """The result of the leaderboard run whose ``result.json`` is ``path``, checked to be a run of ``config``
+    as it is now: the run directory is named by the config's file name only, so it may hold the run of
+    another config of that name, or of this one before an edit.
+
+    Raises:
+        ValueError: a result that records no tested checkpoint, or another config's (by the sha256 of its
+            contents, which ``ltsf.py`` records).
+    """
+    saved = json.loads(path.read_text())
+    if "best" not in saved["result"]:
+        raise ValueError(
+            f"{path} records no tested checkpoint and arguments (it was written before ltsf.py recorded them); "
+            "rerun the ltsf.py command"
+        )
+    ran = saved["args"][1]  # the run's own config: ltsf.py's arguments start --config PATH
+    recorded = saved.get("configs", {}).get(ran)
+    if recorded is not None and recorded != hashlib.sha256(config.read_bytes()).hexdigest():
+        raise ValueError(
+            f"{path} is a run of {ran} as it was then, not of {config} as it is now (another config of the file "
+            f"name {config.stem!r}, or one edited since); rerun the ltsf.py command with --configs {config}"
+        )
+    return saved["result"]
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -58,15 +84,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for horizon in args.horizons:
         runs = args.root / args.dataset / args.config.stem / f"H{horizon}"
         here = ["--trainer.default_root_dir", str(runs / "ensemble")]  # the logs of these scores, not the runs'
-        results = [
-            json.loads((runs / f"seed{seed}" / "result.json").read_text())["result"] for seed in range(args.seeds)
-        ]
+        results = [run_result(runs / f"seed{seed}" / "result.json", args.config) for seed in range(args.seeds)]
         for seed, result in enumerate(results):
-            if "best" not in result:
-                raise ValueError(
-                    f"{runs / f'seed{seed}' / 'result.json'} records no tested checkpoint and arguments (it was "
-                    "written before ltsf.py recorded them); rerun the ltsf.py command"
-                )
             rows.append({"horizon": horizon, "model": f"seed {seed}"})
             rows[-1] |= scores("validate", [*result["args"], *here], Path(result["best"]))
             rows[-1] |= {"test_mse": result["mse"], "test_mae": result["mae"]}

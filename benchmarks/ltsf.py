@@ -4,7 +4,8 @@ Each run follows the protocol of benchmarks/README.md: the config's model and lo
 set's split preset (``forecast.datasets.info(name).split``), a ``fit`` whose early stopping and
 checkpoint choice see validation only, then one ``test`` of the best-validation checkpoint. The
 figures are what a user gets from the same commands. Arguments this script does not know are passed
-to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
+to both ``fit`` and ``test`` unchanged (but for those it sets for each run, ``OWN_ARGUMENTS``: give
+``--datasets``, ``--horizons``, ``--seeds``, ``--root`` instead), e.g. a tiny run or a univariate target:
 
     python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_gru.yaml \\
         --horizons 96 192 336 720 --seeds 3
@@ -17,8 +18,8 @@ to both ``fit`` and ``test`` unchanged, e.g. a tiny run or a univariate target:
 
 With ``--lookbacks 96 336 720`` each run fits the config at every one of those lookbacks and tests
 only the one that scored best on validation (its fit seconds are those of all its fits). ``--choose KEY
-VALUE ...`` does the same for any setting the CLI takes, per horizon and seed; several ``--choose`` (and
-``--lookbacks``) are crossed:
+VALUE ...`` does the same for any setting the CLI takes, per horizon and seed, among fits of one loss (the
+validation score is the loss); several ``--choose`` (and ``--lookbacks``) are crossed:
 
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --horizons 720 \
         --choose model.channel_embedding_size 0 256                    # the embedding on validation
@@ -55,10 +56,10 @@ It writes ``<out>.md`` and ``<out>.csv``: per (data set, config, horizon) the me
 over seeds of the validation score (the monitored ``val/loss``; for a fit that fell back to a naive
 forecast, that forecast's), of test MSE and MAE (standardized scale) and of the fit seconds, each seed's
 lookback, and the published MSE / MAE of the same cell beside them where every seed followed their
-protocol (``protocol``: not a univariate run, nor a split of one's own). A run that finished before,
-with the same arguments and config contents (sha256), is read back from its directory's ``result.json``,
-which also records the tested checkpoint and its arguments (``benchmarks/ensemble.py`` reads them): rerun
-the same command to resume; an edited config is fitted again.
+protocol (``protocol``: not a univariate run, nor a split or scaler of one's own, nor a test of some windows
+only). A run that finished before, with the same arguments and config contents (sha256), is read back from
+its directory's ``result.json``, which also records the tested checkpoint and its arguments
+(``benchmarks/ensemble.py`` reads them): rerun the same command to resume; an edited config is fitted again.
 """
 
 import os
@@ -76,6 +77,7 @@ import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import lightning as L  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from forecast import Forecaster, datasets  # noqa: E402
@@ -120,8 +122,9 @@ def fit(args: list[str], directory: Path) -> dict:
     Returns:
         The best-validation checkpoint, its monitored validation score (of the naive forecast it forecasts
         when it fell back to one: ``validate`` of the checkpoint), the lookback, the fit seconds, the
-        epochs trained, what won on validation (``naive_comparison.json``) and the data settings (the data
-        module's hyperparameters).
+        epochs trained, what won on validation (``naive_comparison.json``), the data settings (the data
+        module's hyperparameters) and the loss (``model.loss``; ``None``: the default, ``MSELoss``), which
+        the validation score is of.
     """
     earlier = fitted(args, directory)
     if earlier is not None:
@@ -141,6 +144,7 @@ def fit(args: list[str], directory: Path) -> dict:
         "epochs": trained.trainer.current_epoch,
         "val_winner": json.loads((Path(trained.trainer.log_dir) / "naive_comparison.json").read_text())["winner"],
         "data": dict(trained.datamodule.hparams),
+        "loss": trained.model.hparams["loss"],
     }
     directory.mkdir(parents=True, exist_ok=True)
     saved = {"args": args, "configs": config_hashes(args), "fit": summary}
@@ -184,10 +188,21 @@ def fit_side_by_side(fits: list[tuple[list[str], Path]], jobs: int) -> None:
 def standard_protocol(dataset: str, data: dict) -> bool:
     """Whether a fit's data settings (``fit``'s ``data``) are those of the published figures: the data set's
     split preset, every column both input and target (none named as a target or covariate), every window
-    evaluated."""
+    evaluated, and the targets standardized (``StandardScaler`` with mean and scale: the scale that test
+    MSE and MAE are on, ``test/mse``; another scaler puts them on another)."""
     roles = ["targets", "past_covariates", "future_covariates", "static_covariates"]
     named = any(data["columns"].get(role) for role in roles)
-    return data["split"] == datasets.info(dataset).split and not named and data["eval_stride"] == 1
+    scaler = data["scaling"]["scaler"] or {}
+    standardized = scaler.get("class_path") == "sklearn.preprocessing.StandardScaler" and all(
+        scaler.get("init_args", {}).get(key, True) for key in ("with_mean", "with_std")
+    )
+    return data["split"] == datasets.info(dataset).split and not named and data["eval_stride"] == 1 and standardized
+
+
+def tested_every_window(trainer: L.Trainer) -> bool:
+    """Whether a ``test`` scored every window of the test part, as the published figures do: not when
+    ``--trainer.limit_test_batches`` (a smoke run's) left batches out."""
+    return sum(trainer.num_test_batches) == len(trainer.test_dataloaders)
 
 
 def given_split(extra: list[str]) -> str | None:
@@ -344,6 +359,29 @@ def check_alike(settings: dict[str | None, list[str]]) -> None:
             )
 
 
+def check_one_loss(fits: dict[str | None, dict], config: Path) -> None:
+    """Refuse to choose among fits of different losses: a fit's validation score is its own loss
+    (``val/loss``), so an MSE and a pinball loss, say, would be compared as if they were one measure. Fits
+    from before ``fit`` recorded the loss are not compared.
+
+    Raises:
+        ValueError: naming two settings (the config's own by its file name) and their losses.
+    """
+    losses = []
+    for name, summary in fits.items():
+        if "loss" in summary:
+            loss = summary["loss"] or {"class_path": "forecast.losses.MSELoss"}  # None: the Forecaster's default
+            losses.append((name, loss["class_path"], loss.get("init_args") or {}))
+    first, *first_loss = losses[0] if losses else (None,)
+    for name, *loss in losses[1:]:
+        if loss != first_loss:
+            raise ValueError(
+                f"the fits {first or config.stem} and {name or config.stem} train with other losses (model.loss "
+                f"{first_loss[0]} {first_loss[1]} vs {loss[0]} {loss[1]}): their validation scores are not one "
+                "measure to choose on; choose among settings of one loss, or set model.loss alike in the configs"
+            )
+
+
 def check_member_names(members: list[Path], choices: dict[str, list[str]]) -> None:
     """Refuse ``members`` whose fits would overwrite others': a member's fit is kept in the directory of its
     file's stem, and is a setting of that name.
@@ -456,11 +494,12 @@ def run(
         The run's keys, its validation score, test MSE and MAE, its lookback, the name of the chosen
         setting (``None`` without ``choices``), its fit seconds (of every fit), the epochs the tested fit
         trained, what won on validation (the model or a naive forecast), whether it followed the published
-        protocol (``standard_protocol``), and the tested checkpoint (``best``) with the arguments it was
-        tested with (``args``).
+        protocol (``standard_protocol``, and a test of every window: ``tested_every_window``), and the tested
+        checkpoint (``best``) with the arguments it was tested with (``args``).
 
     Raises:
-        ValueError: ``check_member_names``'s or, with ``ensemble``, ``check_alike``'s refusal.
+        ValueError: ``check_member_names``'s, ``check_one_loss``'s (after the fits) or, with ``ensemble``,
+            ``check_alike``'s refusal.
     """
     choices = choices or {}
     members = list(members)
@@ -485,12 +524,14 @@ def run(
         name, where = member.stem, directory / member.stem
         settings[name] += ["--data.lookback", str(longest)]
         fits[name] = fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
+    check_one_loss(fits, config)
     if ensemble:
         fits |= ensembles(fits, settings, directory, splits)
     chosen = min(fits, key=lambda name: fits[name]["val_loss"])
     leader = fits[chosen]["members"][0] if "members" in fits[chosen] else chosen  # an ensemble: its leader's
     test_args = settings[leader]
-    scores = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer.callback_metrics if test else {}
+    tested = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer if test else None
+    scores = tested.callback_metrics if tested else {}
     result = {
         "dataset": dataset,
         "config": config.stem,
@@ -504,7 +545,7 @@ def run(
         "fit_s": sum(summary["fit_s"] for summary in fits.values()),
         "epochs": fits[chosen]["epochs"],
         "val_winner": fits[chosen]["val_winner"],
-        "protocol": standard_protocol(dataset, fits[leader]["data"]),
+        "protocol": standard_protocol(dataset, fits[leader]["data"]) and (not test or tested_every_window(tested)),
         "best": fits[chosen]["best"],
         "args": test_args,
     }
@@ -567,6 +608,17 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The CLI arguments that ``layout`` sets for each run, and the options of this script that set them: one
+# passed on to the CLI would come after them and override them in every run, against the run's directory
+# and its row of the table (a horizon of 48 in the row of 96, beside the published figures of 96).
+OWN_ARGUMENTS = {
+    "--data.source": "--datasets",
+    "--data.horizon": "--horizons",
+    "--seed_everything": "--seeds",
+    "--trainer.default_root_dir": "--root",
+}
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the leaderboard; returns the summary table that it also writes and prints."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -592,6 +644,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     stems = [config.stem for config in args.configs]
     if len(set(stems)) < len(stems):  # runs are kept and tabled by the config's name
         parser.error(f"--configs {' '.join(map(str, args.configs))}: two share a file name; rename one")
+    for given, own in OWN_ARGUMENTS.items():  # set per run after the config; one given would override them all
+        if any(arg == given or arg.startswith(f"{given}=") for arg in extra):
+            parser.error(f"{given}: ltsf.py sets it for each run; use {own}")
+    for flag, values in (("--datasets", args.datasets), ("--horizons", args.horizons)):
+        if len(set(values)) < len(values):  # one run twice: counted as two seeds, fitted twice into one directory
+            parser.error(f"{flag} {' '.join(map(str, values))}: one is given twice; give each once")
     if args.fit_one:
         one = json.loads(args.fit_one)
         fit(one["args"], Path(one["directory"]))

@@ -215,7 +215,8 @@ def test_ltsf_split_of_ones_own_replaces_the_preset_in_every_fit_validation_and_
 
     def fit(args, directory):
         seen.append(args[len(args) - 1 - args[::-1].index("--data.split") + 1])  # the last one: what the CLI takes
-        data = {"split": json.loads(seen[-1]), "columns": {}, "eval_stride": 1}  # what the fit's data module says
+        scaling = {"scaler": {"class_path": "sklearn.preprocessing.StandardScaler"}}  # what the data module says
+        data = {"split": json.loads(seen[-1]), "columns": {}, "eval_stride": 1, "scaling": scaling}
         summary = {"best": "b.ckpt", "val_loss": 0.5, "lookback": 96, "fit_s": 1.0, "epochs": 1, "val_winner": "model"}
         return summary | {"data": data}
 
