@@ -63,10 +63,15 @@ def medians_ms(runs: dict[str, Callable[[], object]], repeats: int, device: torc
 
 
 def matmul_runs(steps: int, batch: int, size: int, width: int, device: torch.device) -> tuple[Callable, Callable]:
-    """Forward, and forward+backward, of an SRU layer's input product alone: ``(T*B, size) x (size, width)``."""
-    inputs = torch.randn(steps * batch, size, device=device)
-    weight = torch.randn(size, width, device=device)
-    grad = torch.randn(steps * batch, width, device=device)
+    """Forward, and forward+backward, of an SRU layer's input product alone: ``(T*B, size) x (size, width)``.
+
+    Under autocast the operands are made in its dtype, so that only the products are timed, not casts to it.
+    """
+    enabled = torch.is_autocast_enabled(device.type)
+    dtype = torch.get_autocast_dtype(device.type) if enabled else torch.float32
+    inputs = torch.randn(steps * batch, size, device=device, dtype=dtype)
+    weight = torch.randn(size, width, device=device, dtype=dtype)
+    grad = torch.randn(steps * batch, width, device=device, dtype=dtype)
     return lambda: inputs @ weight, lambda: (inputs @ weight, grad @ weight.T, inputs.T @ grad)
 
 
@@ -136,7 +141,8 @@ def main() -> None:
     print(f"{'T':>4} {'B':>3} {'hidden':>6}  {'encoder':<13}{'fwd':>9}{'fwd+bwd':>10}{'/bound':>8}{'GRU/this':>10}")
     for shape in args.shapes.split(","):
         steps, batch, size = map(int, shape.split("x"))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
+        # No cast cache, as Lightning's bf16-mixed: each call casts the weights and its input as a training step does.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.dtype == "bf16", cache_enabled=False):
             rows = shape_rows(steps, batch, size, args.repeats, device)
         for encoder, (forward, both, bound, reference) in rows.items():
             print(f"{steps:>4} {batch:>3} {size:>6}  {encoder:<13}{forward:>9.2f}{both:>10.2f}"

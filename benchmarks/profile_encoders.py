@@ -8,11 +8,15 @@ device's time on a GPU, by the processor's on the CPU.
     python benchmarks/profile_encoders.py --device cuda --shapes 96x64x64 --encoders SRU GRU Bi-SRU
 """
 
-import time
+import os
 
-import torch
-from encoders import ENCODERS, device_named, encoder_runs, shape_options
-from torch.profiler import ProfilerActivity, profile
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
+
+import time  # noqa: E402
+
+import torch  # noqa: E402
+from encoders import ENCODERS, device_named, encoder_runs, shape_options  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 
 def profiled(run, repeats: int, device: torch.device) -> tuple[float, int, str]:
@@ -20,6 +24,8 @@ def profiled(run, repeats: int, device: torch.device) -> tuple[float, int, str]:
     run (0 on the CPU) and the profiler's table of its ten costliest operators."""
     for _ in range(3):
         run()
+    if device.type == "cuda":
+        torch.cuda.synchronize()  # the warm-up's queued kernels are neither timed nor traced
     activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * (device.type == "cuda")
     with profile(activities=activities) as trace:
         start = time.perf_counter()

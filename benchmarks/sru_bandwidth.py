@@ -1,9 +1,10 @@
 """The SRU recurrence alone: its time and the memory bandwidth it achieves, against a plain copy's.
 
 The recurrence is element-wise, so its floor is memory traffic, not arithmetic: forward it reads the
-pre-activations ``u`` (and the highway input, where it is not in ``u``) and writes ``h`` and the cell
-states kept for the backward; backward it reads those, ``u`` and ``h``'s gradient, and writes ``u``'s
-(and the highway's). Achieved bandwidth is those bytes over the median time; the reference is a
+pre-activations ``u`` (and the highway input, where it is not in ``u``) and writes ``h``, and in training
+also the cell states kept for the backward (the forward row is timed without a gradient, as in inference,
+so it is credited with ``u`` and ``h`` only); backward it reads those, ``u`` and ``h``'s gradient, and
+writes ``u``'s (and the highway's). Achieved bandwidth is those bytes over the median time; the reference is a
 device-to-device copy of a large tensor in the same run (bytes read plus written). On the GPU this is
 the Triton kernel, on the CPU the compiled recurrence (or its tensor-op fallback). fp32; medians of
 ``--repeats`` turns after a warm-up.
@@ -46,11 +47,12 @@ def recurrence_row(steps: int, batch: int, size: int, dirs: int, repeats: int, d
         h, _ = sru_recurrence(u, None, v, b)
         h.backward(grad_h)
 
-    forward_bytes = u.nbytes + 2 * states  # read u; write h and the cell states
+    inference_bytes = u.nbytes + states  # read u; write h (no gradient: nothing is kept for a backward)
+    training_bytes = inference_bytes + states  # and write the cell states the backward reads
     backward_bytes = 2 * u.nbytes + 2 * states  # read u, the cell states and h's gradient; write u's gradient
     times = medians_ms({"fwd": forward, "fwd+bwd": forward_backward}, repeats, device)
     fwd, both = times["fwd"], times["fwd+bwd"]
-    return fwd, forward_bytes / fwd / 1e6, both, (forward_bytes + backward_bytes) / both / 1e6
+    return fwd, inference_bytes / fwd / 1e6, both, (training_bytes + backward_bytes) / both / 1e6
 
 
 def main() -> None:

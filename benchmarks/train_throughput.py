@@ -113,8 +113,10 @@ def main() -> None:
         ours.append(rate)
         plain.append(plain_rate(initial, data, args.batches, args.warmup, device))
     ours_median, plain_median = statistics.median(ours), statistics.median(plain)
+    batches = min(args.batches, len(data.train_dataloader()))  # one epoch at most (ETTh1's is 133 batches)
     print(
-        f"GRU config {CONFIG.name}, {args.batches - args.warmup} timed batches of 64, {torch.get_num_threads()} threads"
+        f"GRU config {CONFIG.name}, {batches - args.warmup} timed batches of {data.batch_size}, "
+        f"{torch.get_num_threads()} threads"
     )
     print(f"plain PyTorch loop: {plain_median:9.0f} windows/s  (runs: {', '.join(f'{r:.0f}' for r in plain)})")
     print(f"forecast CLI:       {ours_median:9.0f} windows/s  (runs: {', '.join(f'{r:.0f}' for r in ours)})")

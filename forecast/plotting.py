@@ -36,6 +36,21 @@ def _band(window: pd.DataFrame, target: str) -> tuple[str, str] | None:
     return (levels[0][1], levels[-1][1]) if len(levels) > 1 else None
 
 
+def _as_times(values: pd.Series) -> pd.Series:
+    """``values`` as datetimes, to draw on a time axis in time order, not as text in the order of the text.
+
+    ``pd.read_csv("forecasts.csv", parse_dates=["time"])`` leaves text where the times' UTC offsets differ (a
+    time zone with daylight saving): those become the same instants in UTC. Datetimes (or numbers) stay.
+    """
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values
+    try:
+        parsed = pd.to_datetime(values)
+    except ValueError:  # pandas 3: "Mixed timezones detected"; pandas 2 returns the Timestamps as objects
+        parsed = values
+    return parsed if pd.api.types.is_datetime64_any_dtype(parsed) else pd.to_datetime(parsed, utc=True)
+
+
 def _check_history(history: pd.DataFrame, targets: Sequence[str]) -> None:
     """Refuse a history table without the columns ``plot_forecasts`` reads: ``id``, ``time`` and ``targets``.
 
@@ -69,7 +84,7 @@ def plot_forecasts(
         forecasts: a forecasts table (see the module docstring).
         targets: the target columns to draw (a name alone is one column); ``None`` means every column with
             an ``_actual`` twin.
-        max_windows: windows drawn, evenly spaced over the table's (id, origin) pairs.
+        max_windows: windows drawn (at least 1), evenly spaced over the table's (id, origin) pairs.
         history: the series' earlier values, for context.
         history_steps: steps of history drawn before each window.
 
@@ -77,17 +92,21 @@ def plot_forecasts(
         a matplotlib ``Figure``: a row per window, a column per target, each panel 4 x 2.5 inches.
 
     Raises:
-        ValueError: the table has no window, or a target without its ``_actual`` column; ``history`` lacks
-            ``id``, ``time`` or a target column.
+        ValueError: ``max_windows`` below 1; the table has no window, or a target without its ``_actual``
+            column; ``history`` lacks ``id``, ``time`` or a target column.
     """
+    if max_windows < 1:  # refused here, not by matplotlib's "Number of rows must be a positive integer"
+        raise ValueError(f"max_windows must be >= 1 (windows drawn); got {max_windows}")
     if isinstance(targets, str):  # "OT" is one column, not the columns "O" and "T"
         targets = [targets]
     targets = list(targets or [c.removesuffix("_actual") for c in forecasts if c.endswith("_actual")])
     missing = [target for target in targets if f"{target}_actual" not in forecasts]
     if missing or not targets or forecasts.empty:
         raise ValueError(f"a forecasts table needs rows and '{{target}}_actual' columns; none for {missing or targets}")
+    forecasts = forecasts.assign(time=_as_times(forecasts["time"]))
     if history is not None:
         _check_history(history, targets)
+        history = history.assign(time=_as_times(history["time"]))
     windows = list(forecasts.groupby(["id", "origin"], sort=False))
     count = min(max_windows, len(windows))
     picks = [windows[round(i * (len(windows) - 1) / max(count - 1, 1))] for i in range(count)]

@@ -26,12 +26,15 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from .batch import Batch
 from .callbacks import gather_windows, run_directory
 from .data.datamodule import TimeSeriesDataModule
+from .errors import ForecastDataError
 from .metrics import HorizonMetrics
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
+from .predict import forecast_columns
 
 __all__ = ["EvaluationReport", "metric_tables"]
 
 _UNITS = {"scaled": "", "original": "_orig"}  # the report's units, and the suffix of their logged names
+_KEYS = ("window", "id", "origin", "time", "step")  # the columns of forecasts.csv before the targets'
 
 
 def _spaced(total: int, count: int) -> set[int]:
@@ -50,6 +53,24 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_safe(item) for item in value]
     return value
+
+
+def _check_forecast_columns(targets: Sequence[str], levels: Sequence[float]) -> None:
+    """Refuse target columns whose forecasts.csv columns would share a name with another of its columns.
+
+    Raises:
+        ForecastDataError: naming the names taken twice, e.g. a target ``step`` (its forecast would overwrite the
+            step number) or the targets ``x`` and ``x_actual``.
+    """
+    columns = [*_KEYS, *forecast_columns(list(targets), tuple(levels)), *(f"{t}_actual" for t in targets)]
+    taken = sorted({column for column in columns if columns.count(column) > 1})
+    if taken:
+        raise ForecastDataError(
+            f"report: forecasts.csv would hold the columns {taken} twice: its columns are {', '.join(_KEYS)}, then "
+            "per target column its forecast, {target}_actual and {target}_q{level}; rename those target columns "
+            "in the data (e.g. frame.rename(columns={'step': 'step_count'})), or set report.write_forecasts false "
+            "and report.num_plots 0"
+        )
 
 
 def metric_tables(metrics: dict[str, HorizonMetrics], targets: Sequence[str]) -> dict[str, Any]:
@@ -108,6 +129,8 @@ class EvaluationReport(L.Callback):
     Raises:
         ValueError: ``num_plots`` below 0 or ``passes`` below 1; at the start of ``test``, ``plot_targets``
             naming a column that is no target.
+        ForecastDataError: at the start of ``test`` with forecasts or plots, target columns whose forecasts.csv
+            columns share a name with another (a target ``step``, or ``x`` beside ``x_actual``).
     """
 
     def __init__(
@@ -140,6 +163,8 @@ class EvaluationReport(L.Callback):
                     f"report.plot_targets names {unknown}, which are not target columns; choose among "
                     f"{list(data.targets)}, or leave it unset for the last three"
                 )
+        if (self.write_forecasts or self.num_plots) and data is not None:  # before the test, as plot_targets
+            _check_forecast_columns(data.targets, pl_module.loss.levels)
         if self.done == 0:
             self.tables: dict[str, HorizonMetrics] = {}
             self.kept: list[dict[str, torch.Tensor]] = []

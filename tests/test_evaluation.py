@@ -249,6 +249,20 @@ def test_a_report_plotting_a_column_that_is_no_target_is_refused_before_it_write
     assert not list(tmp_path.rglob("metrics.json"))
 
 
+def test_a_report_of_a_target_named_as_a_forecasts_column_is_refused_before_it_writes(tmp_path):
+    """A target ``step`` or ``origin`` overwrote those columns of forecasts.csv with its forecasts, silently."""
+    index = pd.date_range("2024-01-01", periods=40, freq="h", name="date")
+    frame = pd.DataFrame({"step": np.arange(40.0), "load": np.arange(40.0)}, index=index)
+    data = TimeSeriesDataModule(frame, 4, 3, columns=Columns(targets=["step", "load"]))
+    model = Forecaster(4, 3, input_size=2, target_size=2, encoder=IdentityEncoder, head=LastValueHead)
+    report = EvaluationReport(num_plots=0, write_forecasts=True)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[report])  # fmt: skip
+    with pytest.raises(ValueError, match=r"forecasts.csv would hold the columns \['step'\] twice: .*rename"):
+        trainer.test(model, data, verbose=False)
+    assert not list(tmp_path.rglob("*.csv"))
+
+
 def test_metrics_json_is_standard_json_with_null_for_a_metric_without_value(tmp_path):
     """A series flat in training has no MASE scale, so MASE has no value: it was written as ``NaN``, which
     only Python's json reads (jq and JavaScript refuse the file); it is ``null``."""

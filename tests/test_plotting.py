@@ -88,3 +88,28 @@ def test_forecast_plot_refuses_a_history_without_its_columns_naming_them(forecas
     wide = pd.DataFrame({"date": pd.date_range("2023-12-31", periods=24, freq="h"), "x": 1.0})
     with pytest.raises(ValueError, match=r"history lacks the columns \['id', 'time', 'y'\]: .*id, time and"):
         plot_forecasts(forecasts, history=wide)
+
+
+def test_forecast_plot_of_forecasts_csv_across_a_daylight_saving_change_draws_in_time_order(tmp_path):
+    """``pd.read_csv("forecasts.csv", parse_dates=["origin", "time"])``, as the README says, leaves as text
+    times whose UTC offsets differ: the plot sorted the text (02:00+01:00 before 02:00+02:00, which is an hour
+    earlier), drew the window out of order on a text axis, and with a history of datetimes failed in
+    matplotlib ("'zoneinfo.ZoneInfo' object has no attribute 'update'")."""
+    times = pd.DatetimeIndex(["2024-10-27 01:00", "2024-10-27 02:00", "2024-10-27 02:00", "2024-10-27 03:00"])
+    times = times.tz_localize("Europe/Berlin", ambiguous=[True, True, False, False])  # the clocks go back at 03:00
+    table = pd.DataFrame({"id": 0, "origin": times[0], "time": times[1:], "step": [1, 2, 3], "y": [0.0, 0.0, 0.0],
+                          "y_actual": [1.0, 2.0, 3.0]})  # fmt: skip
+    table.to_csv(tmp_path / "forecasts.csv", index=False)
+    read = pd.read_csv(tmp_path / "forecasts.csv", parse_dates=["origin", "time"])
+    history = pd.DataFrame({"id": 0, "time": pd.date_range(end=times[0], periods=3, freq="h"), "y": [5.0, 6.0, 7.0]})
+    ax = plot_forecasts(read, "y", history=history).axes[0]
+    history_line, actual_line = ax.lines[:2]
+    assert list(actual_line.get_ydata()) == [1.0, 2.0, 3.0]  # in step order
+    assert list(history_line.get_ydata()) == [5.0, 6.0, 7.0]
+    assert pd.Timestamp(actual_line.get_xdata()[0]) == times[1]  # on the time axis, with the history
+
+
+def test_forecast_plot_of_no_window_is_refused_naming_max_windows(forecasts):
+    """``max_windows=0`` failed inside matplotlib: "Number of rows must be a positive integer, not 0"."""
+    with pytest.raises(ValueError, match=r"max_windows must be >= 1 .*; got 0"):
+        plot_forecasts(forecasts, max_windows=0)

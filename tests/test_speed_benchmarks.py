@@ -1,12 +1,15 @@
 """The benchmark scripts in a small form: what they time, and that they time it as their docstrings say."""
 
+import os
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from forecast.batch import Batch
 from forecast.nn import GRUEncoder
@@ -37,15 +40,77 @@ def test_encoders_benchmark_backward_computes_the_input_gradient_as_its_bound_do
     assert all(parameter.grad is not None for parameter in encoder.parameters())
 
 
+class _CastCounter(TorchDispatchMode):
+    """Counts the dtype casts (``aten._to_copy``) that the operations run inside it make."""
+
+    def __init__(self):
+        super().__init__()
+        self.casts = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.casts += func is torch.ops.aten._to_copy.default
+        return func(*args, **(kwargs or {}))
+
+
+def _casts_per_call(run, calls: int = 3) -> list[int]:
+    counts = []
+    for _ in range(calls):
+        with _CastCounter() as counter:
+            run()
+        counts.append(counter.casts)
+    return counts
+
+
+def test_encoders_benchmark_bound_times_the_products_alone_in_bf16():
+    """Under autocast the bound's operands are already bf16: casting them in every call inflated the bound."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        forward, forward_backward = encoders["matmul_runs"](6, 2, 8, 24, torch.device("cpu"))
+        assert forward().dtype == torch.bfloat16
+        assert _casts_per_call(forward) == _casts_per_call(forward_backward) == [0, 0, 0]
+
+
+def test_encoders_benchmark_in_bf16_casts_the_weights_in_every_timed_call(monkeypatch):
+    """As in a bf16-mixed training step: autocast's cache kept the first call's casts of the weights and the
+    input for every later call of the shape, work that the encoders then skipped and the bound did not."""
+    counts = []
+
+    def shape_rows(steps, batch, size, repeats, device):
+        _, forward_backward = encoders["encoder_runs"](
+            encoders["ENCODERS"]["SRU"](size), torch.randn(batch, steps, size)
+        )
+        counts.extend(_casts_per_call(forward_backward))
+        return {"SRU": (1.0, 1.0, "SRU", "SRU")}
+
+    monkeypatch.setitem(encoders["main"].__globals__, "shape_rows", shape_rows)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "encoders.py",
+            "--dtype",
+            "bf16",
+            "--shapes",
+            "6x2x8",
+            "--repeats",
+            "1",
+            "--threads",
+            str(torch.get_num_threads()),
+        ],
+    )
+    encoders["main"]()
+    assert counts[0] > 0 and len(set(counts)) == 1, counts
+
+
 def test_sru_bandwidth_benchmark_counts_the_bytes_the_recurrence_must_move(monkeypatch):
-    """Forward: u read once (4 components), h and the cell states written once; backward: u, the cell states
-    and h's gradient read, u's gradient written."""
+    """Forward without a gradient (the timed forward row): u read once (4 components), h written once, nothing
+    kept (the compiled CPU forward writes no cell states then); with one, the cell states written too;
+    backward: u, the cell states and h's gradient read, u's gradient written."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))  # as `python benchmarks/sru_bandwidth.py` has it, for encoders.py
     bandwidth = runpy.run_path(str(BENCHMARKS / "sru_bandwidth.py"), run_name="sru_bandwidth")
     steps, batch, size, dirs = 6, 2, 8, 2
     fwd, fwd_rate, both, both_rate = bandwidth["recurrence_row"](steps, batch, size, dirs, 1, torch.device("cpu"))
     state = 4 * batch * steps * dirs * size  # bytes of one float32 (B, T, dirs, D) tensor
-    assert fwd_rate * fwd * 1e6 == pytest.approx(6 * state)
+    assert fwd_rate * fwd * 1e6 == pytest.approx(5 * state)
     assert both_rate * both * 1e6 == pytest.approx(6 * state + 10 * state)
 
 
@@ -64,6 +129,16 @@ def test_train_throughput_benchmark_synchronizes_the_gpu_around_the_cli_steps(mo
     timer.on_train_batch_start(None, on_gpu, batch, 1)
     timer.on_train_batch_end(None, on_gpu, None, batch, 1)
     assert len(calls) == 2 and timer.windows == 64
+
+
+def test_profile_encoders_waits_for_the_warm_up_before_its_clock_starts(monkeypatch):
+    """On a GPU the warm-up's kernels were still queued when the clock started: timed and traced as the runs'."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as `python benchmarks/profile_encoders.py` has it
+    profile = runpy.run_path(str(BENCHMARKS / "profile_encoders.py"), run_name="profile_encoders")
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: calls.append("synchronize"))
+    profile["profiled"](lambda: calls.append("run"), 2, SimpleNamespace(type="cuda"))
+    assert calls == ["run"] * 3 + ["synchronize"] + ["run"] * 2 + ["synchronize"]
 
 
 class _TinyModel(torch.nn.Module):
@@ -94,6 +169,17 @@ def test_train_throughput_benchmark_plain_loop_loads_no_batch_past_its_last():
     assert loaded == [0, 1, 2] and rate > 0
 
 
+def test_train_throughput_benchmark_header_counts_the_batches_an_epoch_has(monkeypatch, capsys):
+    """A run stops at the epoch's end (ETTh1's 133 batches): the default 150 batches timed 123, not 140."""
+    throughput = runpy.run_path(str(BENCHMARKS / "train_throughput.py"), run_name="train_throughput")
+    data = SimpleNamespace(train_dataloader=lambda: range(133), batch_size=64)
+    monkeypatch.setitem(throughput["main"].__globals__, "cli_rate", lambda *args: (1000.0, None, data))
+    monkeypatch.setitem(throughput["main"].__globals__, "plain_rate", lambda *args: 1100.0)
+    monkeypatch.setattr(sys, "argv", ["train_throughput.py", "--repeats", "1"])
+    throughput["main"]()
+    assert "123 timed batches of 64" in capsys.readouterr().out
+
+
 def test_epoch_benchmark_synchronizes_the_gpu_at_both_ends_of_an_epoch(monkeypatch):
     epoch = runpy.run_path(str(BENCHMARKS / "epoch.py"), run_name="epoch")
     calls = _synchronize_calls(monkeypatch)
@@ -122,3 +208,22 @@ def test_data_throughput_benchmark_loads_batches_past_one_epoch():
     throughput = runpy.run_path(str(BENCHMARKS / "data_throughput.py"), run_name="data_throughput")
     batches = throughput["endless"](SimpleNamespace(train_dataloader=lambda: iter([1, 2])))
     assert [next(batches) for _ in range(5)] == [1, 2, 1, 2, 1]
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["encoders", "epoch", "sru_bandwidth", "decoder", "train_throughput", "data_throughput", "predict_latency",
+     "profile_encoders"],
+)  # fmt: skip
+def test_timing_scripts_load_torch_under_the_passive_openmp_policy(script, tmp_path):
+    """OpenMP reads its wait policy once, when torch loads it: set after ``import torch``, the timings ran
+    with spinning threads (benchmarks/README.md's thread trap). A stand-in torch reports the policy it met."""
+    (tmp_path / "torch.py").write_text(
+        "import os, sys\nsys.stdout.write(os.environ.get('OMP_WAIT_POLICY', 'unset'))\n"
+        "sys.stdout.flush()\nos._exit(0)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"} | {"PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{script}.py")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout == "PASSIVE", done.stderr[-2000:]
