@@ -24,11 +24,29 @@ class ForecastTrainer(Trainer):
 
     It keeps the arguments it was made with, so that a backtest can test and train with trainers
     like itself (a backtest's own report; a refit's own logger).
+
+    Its ``limit_*_batches`` read a whole number as a count of batches: Lightning types them
+    ``float | int``, so the CLI parsed ``--trainer.limit_val_batches 1`` as the fraction 1.0, every
+    batch, where Lightning's own documentation promises one batch for ``1`` (``1.0`` is every batch).
     """
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.settings = kwargs
+    def __init__(
+        self,
+        *,
+        limit_train_batches: int | float | None = None,
+        limit_val_batches: int | float | None = None,
+        limit_test_batches: int | float | None = None,
+        limit_predict_batches: int | float | None = None,
+        **kwargs: Any,
+    ):
+        limits = {
+            "limit_train_batches": limit_train_batches,
+            "limit_val_batches": limit_val_batches,
+            "limit_test_batches": limit_test_batches,
+            "limit_predict_batches": limit_predict_batches,
+        }
+        super().__init__(**limits, **kwargs)
+        self.settings = {**{key: value for key, value in limits.items() if value is not None}, **kwargs}
 
     def backtest(
         self,

@@ -68,6 +68,17 @@ def test_a_fit_that_sets_no_limit_trains_ten_epochs_not_lightnings_thousand(flag
     assert cli.trainer.max_epochs == max_epochs
 
 
+@pytest.mark.parametrize(("given", "limit"), [("1", 1), ("3", 3), ("1.0", 1.0), ("0.25", 0.25)])
+def test_a_whole_number_of_batches_is_a_count_and_a_fraction_a_share(given, limit, tmp_path):
+    """Lightning types ``limit_*_batches`` ``float | int``, so the CLI read ``1`` as 1.0: every batch, where
+    Lightning promises one batch for ``1`` (so a test run "of one validation batch" validated them all)."""
+    flags = [f"--trainer.{name}_batches" for name in ("limit_train", "limit_val", "limit_test", "limit_predict")]
+    cli = main(["--trainer.default_root_dir", str(tmp_path), *(x for flag in flags for x in (flag, given))], run=False)
+    for name in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches"):
+        value = getattr(cli.trainer, name)
+        assert value == limit and type(value) is type(limit), name
+
+
 @pytest.fixture(scope="module")
 def run_cli(tiny_cli):
     """``run_cli(subcommand, *args, root, csv)``: one subcommand in a fresh process, on a tiny frame, as a
