@@ -80,9 +80,14 @@ def encoder_runs(encoder: torch.nn.Module, inputs: torch.Tensor) -> tuple[Callab
 
     The input is made to require a gradient, as the output of the layer below does inside a model: the
     backward then computes the input's gradient as well as the weights', the work the bound's two
-    products stand for. Gradients are cleared before each backward, as ``optimizer.zero_grad()`` does.
+    products stand for. The backward starts from a dense gradient of the output sequence, made once
+    outside the timed runs, as the bound's products start from theirs and as a head above passes one back
+    (the gradient of a ``sum`` is a broadcast scalar, which every encoder would copy into a dense tensor
+    first). Gradients are cleared before each backward, as ``optimizer.zero_grad()`` does.
     """
     inputs = inputs.detach().requires_grad_()
+    with torch.no_grad():
+        output_grad = torch.randn_like(encoder(inputs).sequence)
 
     def forward():
         with torch.no_grad():
@@ -91,7 +96,7 @@ def encoder_runs(encoder: torch.nn.Module, inputs: torch.Tensor) -> tuple[Callab
     def forward_backward():
         inputs.grad = None
         encoder.zero_grad(set_to_none=True)
-        encoder(inputs).sequence.sum().backward()
+        encoder(inputs).sequence.backward(output_grad)
 
     return forward, forward_backward
 

@@ -40,6 +40,25 @@ def test_encoders_benchmark_backward_computes_the_input_gradient_as_its_bound_do
     assert all(parameter.grad is not None for parameter in encoder.parameters())
 
 
+def test_encoders_benchmark_backward_starts_from_a_dense_gradient_made_before_the_timed_runs():
+    """As the bound's products start from a dense gradient made once: the gradient of a ``sum`` is a broadcast
+    scalar, which an encoder copies into a dense tensor inside the timed backward, work the bound never does."""
+    encoder = GRUEncoder(8, hidden_size=8)
+    received = []
+
+    def keep_gradient(module, args, output):
+        if output.sequence.requires_grad:  # not the forward without gradients that sizes the gradient
+            output.sequence.register_hook(received.append)
+
+    encoder.register_forward_hook(keep_gradient)
+    _, forward_backward = encoders["encoder_runs"](encoder, torch.randn(2, 6, 8))
+    forward_backward()
+    forward_backward()
+    first, second = received
+    assert first.shape == (2, 6, 8) and min(first.stride()) >= 1 and first.std() > 0.5  # dense, not one value
+    assert first is second  # the same tensor each time: made once, outside the timed runs
+
+
 class _CastCounter(TorchDispatchMode):
     """Counts the dtype casts (``aten._to_copy``) that the operations run inside it make."""
 
