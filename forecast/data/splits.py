@@ -277,7 +277,11 @@ def part_windows(
     """The windows of ``part`` (``train``, ``val``, ``test``, or ``predict``) from the target borders.
 
     A window fits when its lookback starts at row 0 or later and its targets lie in the part;
-    ``predict`` is one window per series whose lookback ends at the last observed row.
+    ``predict`` is one window per series whose lookback ends at the last observed row. A part that starts
+    before row ``lookback`` of a series so loses its first windows there: two lookbacks give a series the
+    same validation and test windows wherever the longer one has a training window in it (so always in wide
+    data: one series, and a fit without training windows is refused); they may differ only in the series of
+    long data too short for the longer one to train on.
 
     Args:
         borders: per series first target row of val, of test, and end of test, shape (N, 3).
