@@ -49,14 +49,15 @@ def sru_recurrence(
 
     Arguments and shapes as in ``sru_recurrence_reference``: ``u`` (B, T, dirs, 3 or 4, D) holds the
     pre-activations ``[x~, f, r(, x')]`` of every step from one matrix product; returns ``h``
-    (B, T, dirs, D) and the final cell state (B, dirs, D), in ``u``'s dtype; half-precision inputs
-    (autocast) are run in float32. With ``overwrite_u``, for a caller whose ``u`` is a temporary (as in
-    ``SRULayer``), the compiled CPU path keeps the gates it computes for the backward in ``u``'s ``f`` and
-    ``r`` components instead of in memory of their own, and writes ``u``'s gradient over ``u``; ``u`` must
-    not be read afterwards, and the graph can be walked back only once (``SRURecurrenceCPU``).
+    (B, T, dirs, D) and the final cell state (B, dirs, D), in ``u``'s dtype, which it runs in (the other
+    inputs are cast to it), or float32 for half-precision ``u`` (autocast). With ``overwrite_u``, for a
+    caller whose ``u`` is a temporary (as in ``SRULayer``), the compiled CPU path keeps the gates it
+    computes for the backward in ``u``'s ``f`` and ``r`` components instead of in memory of their own, and
+    writes ``u``'s gradient over ``u``; ``u`` must not be read afterwards, and the graph can be walked back
+    only once (``SRURecurrenceCPU``).
 
     Raises:
-        ValueError: shapes that do not fit together, or tensors on different devices.
+        ValueError: shapes that do not fit together, a window of no time steps, or tensors on different devices.
     """
     if torch.compiler.is_exporting() or torch.jit.is_tracing():
         return sru_recurrence_reference(u, highway, v, b, c0, use_tanh)
@@ -64,20 +65,20 @@ def sru_recurrence(
     if c0 is None:
         c0 = u.new_zeros(u.shape[0], u.shape[2], u.shape[4])
     dtype = u.dtype
-    if dtype in (torch.float16, torch.bfloat16):
-        # Mixed precision: the matrix product ran in half precision; the recurrence runs in float32 on
-        # every path, as a half-precision cell state would drift over hundreds of steps.
-        u, highway, v, b, c0 = (None if t is None else t.float() for t in (u, highway, v, b, c0))
-        h, c = _fastest(u, highway, v, b, c0, use_tanh, overwrite_u)
-        return h.to(dtype), c.to(dtype)
-    return _fastest(u, highway, v, b, c0, use_tanh, overwrite_u)
+    # Mixed precision: the matrix product ran in half precision; the recurrence runs in float32 on every
+    # path, as a half-precision cell state would drift over hundreds of steps. Every input is brought to
+    # that one dtype (float32 weights beside a float64 u, a bfloat16 state), as the kernels read one.
+    compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    u, highway, v, b, c0 = (None if t is None else t.to(compute) for t in (u, highway, v, b, c0))
+    h, c = _fastest(u, highway, v, b, c0, use_tanh, overwrite_u)
+    return h.to(dtype), c.to(dtype)
 
 
 def _fastest(u, highway, v, b, c0, use_tanh, overwrite_u):
-    """The recurrence on the compiled path for the device when there is one, else on tensor ops."""
+    """The recurrence on the compiled path for the device when there is one, else on tensor ops; inputs of
+    one dtype."""
     if u.is_cuda:
         return (_triton_recurrence() or SRURecurrenceTensorOps).apply(u, highway, v, b, c0, use_tanh)
-    one_dtype = all(t.dtype == u.dtype for t in (highway, v, b, c0) if t is not None)
-    if u.device.type == "cpu" and u.dtype in DTYPES and one_dtype and cpu_library() is not None:
+    if u.device.type == "cpu" and u.dtype in DTYPES and cpu_library() is not None:
         return sru_recurrence_cpu(u, highway, v, b, c0, use_tanh, overwrite_u)
     return SRURecurrenceTensorOps.apply(u, highway, v, b, c0, use_tanh)

@@ -49,10 +49,10 @@ def load_library(source: Path) -> ctypes.CDLL:
             itself, as ``sru_cpu.c`` does, is fine).
 
     Raises:
-        OSError: no compiler (the message says how to get one), a failed compilation (the message ends
-            with the compiler's output) or a library the loader refuses.
+        OSError: no compiler (the message says how to get one), a ``$CC`` that cannot be split into words,
+            a failed compilation (the message ends with the compiler's output) or a library the loader refuses.
     """
-    compiler = shlex.split(os.environ.get("CC", "")) or ["cc"]  # CC set empty (`export CC=`) names none
+    compiler = _compiler()
     identity = [source.read_text(), *compiler, *FLAGS, *LIBRARIES, sys.platform, _cpu()]
     key = hashlib.sha256("\0".join(identity).encode()).hexdigest()
     name = f"{source.stem}-{key[:16]}.so"
@@ -66,6 +66,19 @@ def load_library(source: Path) -> ctypes.CDLL:
         except OSError:  # cut short by a crash, or a file this user may not read: built anew below
             pass
     return ctypes.CDLL(str(_compile(compiler, source, library)))
+
+
+def _compiler() -> list[str]:
+    """The compiler command from ``$CC``, else ``cc`` (also when ``$CC`` is set empty: ``export CC=``).
+
+    Raises:
+        OSError: ``$CC`` cannot be split into words (an unclosed quote), so that the caller falls back
+            as it does without a compiler instead of failing on every call.
+    """
+    try:
+        return shlex.split(os.environ.get("CC", "")) or ["cc"]
+    except ValueError as error:
+        raise OSError(f"$CC={os.environ['CC']!r} is not a command ({error}): fix its quoting, or unset it") from None
 
 
 def _own_folder() -> Path:

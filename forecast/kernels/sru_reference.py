@@ -65,6 +65,8 @@ def check_recurrence_inputs(
     if u.dim() != 5 or u.shape[3] not in (3, 4):
         raise ValueError(f"u must be (B, T, dirs, 3 or 4, D), got {tuple(u.shape)}")
     batch, steps, dirs, components, size = u.shape
+    if steps == 0:  # as torch.nn.RNN refuses one: the paths would disagree (an IndexError, or c0 returned)
+        raise ValueError(f"u has no time steps, shape {tuple(u.shape)}: the recurrence needs T >= 1")
     if components == 3 and highway is None:
         raise ValueError("u has 3 components [x~, f, r]: pass the highway x' (B, T, dirs, D), or give u a 4th")
     if components == 4 and highway is not None:  # two highways: the kernels would leave u[..., 3]'s gradient unset

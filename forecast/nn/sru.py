@@ -87,11 +87,11 @@ class SRULayer(nn.Module):
         # x: (B, T, D_in), state: (dirs, B, hidden) as this layer returns it, or None for zeros
         batch, steps, _ = x.shape
         c0 = None if state is None else state.transpose(0, 1).contiguous()  # -> (B, dirs, D)
-        u = self.weight(x).view(batch, steps, self.directions, self.components, -1)  # -> (B, T, dirs, k, D)
+        u = self.weight(x).view(batch, steps, self.directions, self.components, self.hidden_size)  # (B, T, dirs, k, D)
         highway = x.reshape(batch, steps, self.directions, self.hidden_size) if self.components == 3 else None
         # u is this call's own temporary: the recurrence may keep its gates there, and its gradient.
         h, c = sru_recurrence(u, highway, self.v, self.b, c0, self.use_tanh, overwrite_u=True)  # (B, T, dirs, D)
-        return h.reshape(batch, steps, -1), c.transpose(0, 1)  # -> (B, T, dirs * D), (dirs, B, D)
+        return h.flatten(2), c.transpose(0, 1)  # -> (B, T, dirs * D), (dirs, B, D)
 
     def step(self, inputs: list[torch.Tensor], state: torch.Tensor) -> torch.Tensor:
         """``Encoder.broadcast_step`` for this layer: ``W`` meets each input part on its own shape, and
