@@ -8,7 +8,7 @@ the evaluation report, plus ``forecasts.csv`` with every window's forecasts and 
 """
 
 import copy
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 import numpy as np
@@ -30,20 +30,20 @@ from .errors import ForecastDataError, where
 from .reports import EvaluationReport
 
 __all__ = [
-    "backtest_windows", "backtest_loader", "backtest_report", "refit_groups", "refit_borders", "check_refit_start",
-    "refit_and_test",
+    "backtest_windows", "fitted_rows", "backtest_loader", "backtest_report", "refit_groups", "refit_borders",
+    "check_refit_start", "refit_and_test",
     "REFITS_DIRECTORY",
 ]  # fmt: skip
 
 REFITS_DIRECTORY = "refits"  # in the run directory, a subdirectory origin_G per refit
 
 
-def _start_rows(data: TimeSeriesDataModule, start: int | str | None) -> np.ndarray:
+def _start_rows(data: TimeSeriesDataModule, start: int | str | datetime | None) -> np.ndarray:
     """Per series, the row of the first origin's first forecast step."""
     observed = data.table.observed
     if start is None:
         return data.borders[:, 1].copy()  # the test part's first target row
-    if isinstance(start, str):
+    if isinstance(start, (str, datetime)):  # a pandas Timestamp is a datetime
         stamp = _start_stamp(start, data.start_times[0].tz)
         return np.array(
             [len(wall_clock_range(first, stamp, freq=data.freq, inclusive="left")) for first in data.start_times]
@@ -51,7 +51,7 @@ def _start_rows(data: TimeSeriesDataModule, start: int | str | None) -> np.ndarr
     return observed + start if start < 0 else np.full_like(observed, start)
 
 
-def _start_stamp(start: str, zone: tzinfo | None) -> pd.Timestamp:
+def _start_stamp(start: str | datetime, zone: tzinfo | None) -> pd.Timestamp:
     """``--start`` as a time in the data's time zone ``zone`` (``None``: naive times)."""
     try:
         stamp = pd.Timestamp(start)
@@ -72,7 +72,7 @@ def _start_stamp(start: str, zone: tzinfo | None) -> pd.Timestamp:
 
 def backtest_windows(
     data: TimeSeriesDataModule,
-    start: int | str | None = None,
+    start: int | str | datetime | None = None,
     stride: int | None = None,
     num_windows: int | None = None,
 ) -> Windows:
@@ -81,8 +81,8 @@ def backtest_windows(
     Args:
         data: the data module (its series, lookback, horizon and test borders).
         start: the first forecast step of the first window: a row of each series (negative: from its
-            end), a time such as ``"2018-02-01 00:00"`` (in the data's time zone unless it names one),
-            or ``None`` for the start of the test part.
+            end), a time such as ``"2018-02-01 00:00"`` or ``pd.Timestamp("2018-02-01")`` (in the data's
+            time zone unless it names one), or ``None`` for the start of the test part.
         stride: rows between origins; ``None`` means the horizon (windows side by side).
         num_windows: origins per series; ``None`` means as many as fit before the end of each series.
 
@@ -120,11 +120,39 @@ def backtest_windows(
     return Windows(first=first, counts=wanted, stride=stride)
 
 
-def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
+def fitted_rows(data: TimeSeriesDataModule, state: dict[str, Any]) -> np.ndarray:
+    """Per series of ``data``, its leading rows that a checkpoint's model and scalers were fitted on: those
+    before the training border of the checkpoint's data ``state``, found by time, since the backtest's data
+    may be split otherwise (``--data.split``) or start elsewhere; 0 for a series the checkpoint never saw,
+    and the data module's own training rows for a checkpoint that records no borders.
+    """
+    if "borders" not in state or "start_times" not in state:
+        return data.borders[:, 0].copy()
+    zone = data.start_times[0].tz
+    ends = {}  # per series of the checkpoint, the time of its first row after training
+    for name, first, borders in zip(state["series"], state["start_times"], state["borders"], strict=True):
+        stamp = pd.Timestamp(first)
+        stamp = stamp.tz_convert(zone) if zone is not None else stamp
+        ends[name] = wall_clock_range(stamp, periods=borders[0] + 1, freq=data.freq)[-1]
+    return np.array(
+        [
+            len(wall_clock_range(first, ends[name], freq=data.freq, inclusive="left")) if name in ends else 0
+            for name, first in zip(data.series_names, data.start_times, strict=True)
+        ]
+    )
+
+
+def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.ndarray | None = None) -> DataLoader:
     """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads).
 
     Their inputs are repaired (``nan_policy``) from the rows before their origin only
     (``TimeSeriesDataModule.before_origins``).
+
+    Args:
+        data: the data module.
+        windows: the backtest's windows (``backtest_windows``), or a refit's share of them.
+        fitted: per series, the leading rows the model and scalers were fitted on (a checkpoint's:
+            ``fitted_rows``); ``None``: the data module's training rows. Windows that forecast them warn.
 
     Raises:
         ForecastDataError: with ``nan_policy`` ``ffill`` or ``interpolate``, a window has no value of an
@@ -132,12 +160,13 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows) -> DataLoader:
     """
     trained = np.flatnonzero(windows.counts > 0)
     data.check_mase_scale(trained)  # the report gives MASE
-    early = trained[windows.first[trained] < data.borders[trained, 0]]
+    fitted = data.borders[:, 0] if fitted is None else fitted
+    early = trained[windows.first[trained] < fitted[trained]]
     if early.size:  # the scalers (and a checkpoint) were fitted on rows these windows forecast
         i = int(early[0])
         rank_zero_warn(
             f"the backtest windows of {where(series=data.series_names[i])} from row {windows.first[i]} forecast rows "
-            f"of its training part (rows before {data.borders[i, 0]}), which the scalers, and a checkpoint's model, "
+            f"of its training part (rows before {fitted[i]}), which the scalers, and a checkpoint's model, "
             "were fitted on: an in-sample evaluation; choose a --start in the validation or test part, or refit "
             "before every few origins with --refit_every"
         )
@@ -229,21 +258,24 @@ def refit_and_test(
     datamodule: TimeSeriesDataModule,
     groups: list[Windows],
     report: EvaluationReport,
-) -> None:
-    """Per group of origins, a refit and a test pass over its windows, into one report.
+) -> dict[str, float]:
+    """Per group of origins, a refit and a test pass over its windows, into one report; returns the test
+    metrics over every refit's windows, ``test/loss`` among them, as ``test`` returns those of its windows.
 
     Refit G logs its training and its test metrics to ``refits/origin_G`` in the report's run directory
     and keeps its checkpoints in ``refits/origin_G/checkpoints``, whatever ``dirpath`` a ModelCheckpoint
     names: that is where the config's own fit keeps its files, which refits sharing it would mix with
     theirs and each other's. The run's loggers get one test row, the metrics over every refit's windows
     (those of the report and of ``backtest``'s return), as a backtest without refits logs: a row of one
-    refit there would pass for the result.
+    refit there would pass for the result. The loss over all windows is each refit's, weighed by the
+    targets it scored, as ``test`` weighs its batches'.
     """
     fitting = [callback for callback in callbacks if not isinstance(callback, BasePredictionWriter)]
     state = datamodule.borders, datamodule.scalings
     run = Trainer(**settings | {"callbacks": []})  # the run's loggers, and its directory: the report's
     tester = Trainer(**settings | {"callbacks": [report], "logger": False, "default_root_dir": run_directory(run)})
     directory = run_directory(run) / REFITS_DIRECTORY  # not the calling trainer's: that may be an earlier run's
+    losses, scored = [], []  # per refit, its test loss and the targets it scored
     try:
         for g, group in enumerate(groups):
             logger = CSVLogger(directory.parent, name=directory.name, version=f"origin_{g}")
@@ -251,11 +283,18 @@ def refit_and_test(
             refitted = _refit(trainer, model, datamodule, group)
             (metrics,) = tester.test(refitted, dataloaders=backtest_loader(datamodule, group), verbose=False)
             _log_test(logger, metrics, trainer.global_step)
+            losses.append(metrics["test/loss"])
+            scored.append(int(refitted.metrics["test"].counts.sum()))
     finally:
         datamodule.resplit(*state)
+    counted = np.array(scored) > 0  # a refit whose targets were all repairs scored none, and logs a NaN loss
+    loss = np.average(np.array(losses)[counted], weights=np.array(scored)[counted]) if counted.any() else np.nan
+    pooled = {"test/loss": float(loss)}
+    pooled |= {f"test/{name}": value for name, value in report.metrics.items()}
     for logger in run.loggers:
         logger.log_hyperparams(model.hparams_initial)
-        _log_test(logger, {f"test/{name}": value for name, value in report.metrics.items()}, 0)
+        _log_test(logger, pooled, 0)
+    return pooled
 
 
 def _own_checkpoints(callbacks: list[Callback]) -> list[Callback]:

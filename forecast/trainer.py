@@ -10,6 +10,7 @@ from .backtest import (
     backtest_report,
     backtest_windows,
     check_refit_start,
+    fitted_rows,
     refit_and_test,
     refit_groups,
 )
@@ -63,7 +64,9 @@ class ForecastTrainer(Trainer):
 
         Each window forecasts ``horizon`` steps from an origin with the ``lookback`` rows before it;
         the windows run through ``test``, so the metrics and the report are those of ``test``, and
-        ``forecasts.csv`` holds each window's forecasts and actual values.
+        ``forecasts.csv`` holds each window's forecasts and actual values. Windows that forecast rows the
+        model and its scalers were fitted on warn (an in-sample evaluation): with ``ckpt_path``, the rows
+        before the training border of the checkpoint's own split, found by time, whatever the data module's.
 
         With ``refit_every`` (k), a copy of ``model`` as given (untrained, under the CLI) is trained
         before every k-th origin of each series, with this trainer's settings and copies of its
@@ -82,7 +85,8 @@ class ForecastTrainer(Trainer):
             ckpt_path: the checkpoint to evaluate: a path (the CLI resolves ``best`` and ``last``);
                 none for baselines.
             start: first forecast step of the first window: a row of each series (negative: from its
-                end), a time such as ``2018-02-01``, or none for the start of the test part.
+                end), a time such as ``2018-02-01`` (in Python also a ``datetime`` or pandas ``Timestamp``,
+                which the command line has no use for), or none for the start of the test part.
             stride: rows between origins; none means the horizon.
             num_windows: origins per series; none means as many as fit.
             refit_every: train the model anew before every this many origins; none evaluates it as it is.
@@ -97,13 +101,16 @@ class ForecastTrainer(Trainer):
         """
         callbacks = self.settings.get("callbacks") or []
         if refit_every is None:
+            fitted = None  # without a checkpoint, the model and scalers were fitted on the data module's split
             if ckpt_path is not None:  # its scalers scale the windows, so they load before the loader is built
                 state = read_checkpoint(ckpt_path, type(model)).get(type(datamodule).__qualname__, {})
                 datamodule.load_state_dict(state)
+                fitted = fitted_rows(datamodule, state)
             datamodule.setup("backtest")
             report, others = backtest_report(callbacks, datamodule)
             tester = Trainer(**self.settings | {"callbacks": [*others, report]})
-            loader = backtest_loader(datamodule, backtest_windows(datamodule, start, stride, num_windows))
+            windows = backtest_windows(datamodule, start, stride, num_windows)
+            loader = backtest_loader(datamodule, windows, fitted)
             return tester.test(model, dataloaders=loader, ckpt_path=ckpt_path, verbose=verbose)
         if ckpt_path is not None:
             raise ValueError(f"backtest --refit_every trains the model anew: drop --ckpt_path (got {ckpt_path!r})")
@@ -115,8 +122,7 @@ class ForecastTrainer(Trainer):
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)
         check_refit_start(datamodule, groups)
         report, others = backtest_report(callbacks, datamodule, passes=len(groups))
-        refit_and_test(self.settings, others, model, datamodule, groups, report)
-        results = [{f"test/{name}": value for name, value in report.metrics.items()}]
+        results = [refit_and_test(self.settings, others, model, datamodule, groups, report)]
         if verbose:  # Lightning's table, as ``test`` prints it
             _EvaluationLoop._print_results(results, "test")
         return results
