@@ -4,6 +4,7 @@ from typing import Any
 
 from lightning import LightningModule, Trainer
 from lightning.pytorch.loops.evaluation_loop import _EvaluationLoop
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from .backtest import (
     backtest_loader,
@@ -68,7 +69,8 @@ class ForecastTrainer(Trainer):
         model and its scalers were fitted on warn (an in-sample evaluation): with ``ckpt_path``, the rows
         before the training border of the checkpoint's own split, found by time, whatever the data module's.
 
-        With ``refit_every`` (k), a copy of ``model`` as given (untrained, under the CLI) is trained
+        With ``refit_every`` (k), a copy of ``model`` as given (untrained, under the CLI; a model that has
+        trained warns, as its weights saw rows after the origins) is trained
         before every k-th origin of each series, with this trainer's settings and copies of its
         callbacks: validation on as many rows as the data module's split gives it, just before the
         origin, training on every row before those, and the scalers fitted on the training rows
@@ -117,6 +119,12 @@ class ForecastTrainer(Trainer):
         if self.world_size > 1:
             raise ValueError(
                 f"backtest --refit_every trains in one process: run on one device (got {self.world_size} processes)"
+            )
+        if model.global_step > 0:  # a fit in Python, then its model backtested: the refits would start from it
+            rank_zero_warn(
+                f"backtest --refit_every trains copies of the model as given, which has taken {model.global_step} "
+                "training steps: every refit starts from weights fitted on rows after its origins, an in-sample "
+                "evaluation; pass an untrained model (a new Forecaster of the same settings)"
             )
         datamodule.setup("backtest")
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)

@@ -425,7 +425,8 @@ def test_backtest_refits_log_under_the_backtests_run_directory_after_a_fit(wide_
                               limit_val_batches=1)  # fmt: skip
     trainer.fit(model, data)
     capsys.readouterr()
-    (metrics,) = trainer.backtest(model, data, start=120, num_windows=1, refit_every=1)
+    with pytest.warns(UserWarning, match=r"model as given, which has taken 1 training steps: every refit starts"):
+        (metrics,) = trainer.backtest(model, data, start=120, num_windows=1, refit_every=1)
     (report,) = tmp_path.rglob("metrics.json")
     assert [path.parents[2] for path in tmp_path.rglob("refits/origin_*/metrics.csv")] == [report.parent]
     printed = capsys.readouterr().out
