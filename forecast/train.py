@@ -1,5 +1,6 @@
 """Training from Python with the CLI's defaults, for notebooks and pipelines."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ from .data import TimeSeriesDataModule
 from .model import Forecaster
 
 __all__ = ["fit"]
+
+# The Forecaster arguments that fit takes from the data module, as the CLI links them.
+_LINKED = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities",
+           "season_channel", "season_length")  # fmt: skip
 
 
 def fit(
@@ -47,6 +52,8 @@ def fit(
             monitors nothing).
 
     Raises:
+        TypeError: ``data``, ``model`` or ``trainer`` is not a mapping, or ``data`` or ``model`` sets an argument
+            that fit sets itself (``lookback``, ``horizon``, the source, the sizes the data give).
         ValueError: ``trainer`` turns checkpointing off, or the fit wrote no checkpoint to return
             (``fast_dev_run``, ``max_steps=0``, ...).
 
@@ -58,6 +65,7 @@ def fit(
         >>> forecaster = fit(frame, lookback=48, horizon=12, **options)  # doctest: +SKIP
         >>> forecaster.predict(frame)  # doctest: +SKIP
     """
+    _check_groups(data=data, model=model, trainer=trainer)
     options = dict(trainer or {})
     if options.get("enable_checkpointing") is False:
         raise ValueError(
@@ -65,9 +73,7 @@ def fit(
             "enable_checkpointing=False from trainer (or train with lightning.Trainer yourself)"
         )
     datamodule = TimeSeriesDataModule(source, lookback=lookback, horizon=horizon, **(data or {}))
-    linked = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities",
-              "season_channel", "season_length")  # fmt: skip
-    sizes = {name: getattr(datamodule, name) for name in linked}
+    sizes = {name: getattr(datamodule, name) for name in _LINKED}
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
     callbacks = _callback_list(options.get("callbacks"))
     given = [callback for callback in callbacks if isinstance(callback, ModelCheckpoint)]
@@ -77,6 +83,37 @@ def fit(
     options.setdefault("plugins", [AtomicCheckpointIO()])
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(_written(checkpoint))
+
+
+def _check_groups(**groups: Mapping[str, Any] | None) -> None:
+    """Refuse a group of arguments that is no mapping, and a key of ``data`` or ``model`` that fit sets itself.
+
+    A config's data section (``--print_config``) holds ``source``, ``lookback`` and ``horizon``; copied into
+    ``data`` (or a size the data give, into ``model``), Python's own error ("got multiple values for keyword
+    argument") would name the class, not the group that holds the key or where the value belongs.
+
+    Raises:
+        TypeError: naming the group, the key and the fix.
+    """
+    for group, options in groups.items():
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(
+                f"forecast.fit's {group} is a {type(options).__name__}; give a dict of keyword arguments "
+                f"(e.g. data={{'columns': forecast.Columns(targets=['y'])}}, trainer={{'max_epochs': 5}})"
+            )
+    owned = {"data": ("source", "lookback", "horizon"), "model": ("lookback", "horizon", *_LINKED)}
+    for group, keys in owned.items():
+        clash = [key for key in keys if key in (groups[group] or {})]
+        if not clash:
+            continue
+        key = clash[0]
+        if key in ("lookback", "horizon"):
+            fix = f"pass it once, as forecast.fit(..., {key}=...), and drop it from {group}"
+        elif key == "source":
+            fix = "pass the data as fit's first argument, and drop it from data"
+        else:
+            fix = "fit sets it from the data (as the CLI links it): drop it from model"
+        raise TypeError(f"forecast.fit's {group} sets {key!r}, which fit sets itself; {fix}")
 
 
 def _written(checkpoint: ResumableModelCheckpoint) -> str:
