@@ -20,9 +20,16 @@ __all__ = [
     "PredictionWriter",
     "RandomStateCheckpoint",
     "ResumableModelCheckpoint",
+    "callback_list",
     "gather_windows",
     "run_directory",
 ]
+
+
+def callback_list(callbacks: Callback | list[Callback] | None) -> list[Callback]:
+    """``trainer.callbacks`` as a list: ``lightning.Trainer`` (and the config key) takes a list, one callback or
+    nothing."""
+    return [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
 
 
 def run_directory(trainer: L.Trainer) -> Path:

@@ -15,7 +15,14 @@ from lightning.pytorch.trainer import Trainer
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from .backtest import REFITS_DIRECTORY
-from .callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint, ResumableModelCheckpoint, run_directory
+from .callbacks import (
+    FiniteLossCheck,
+    PredictionWriter,
+    RandomStateCheckpoint,
+    ResumableModelCheckpoint,
+    callback_list,
+    run_directory,
+)
 from .checkpointing import AtomicCheckpointIO, read_checkpoint
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
@@ -161,11 +168,6 @@ def _check_linked_keys(configs: list[Path | None] | None) -> None:
             )
 
 
-def _callback_list(callbacks: Callback | list[Callback] | None) -> list[Callback]:
-    """``trainer.callbacks`` as a list: the key takes one callback, a list or nothing."""
-    return [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
-
-
 def _check_own_checkpoint(callbacks: Callback | list[Callback] | None, checkpoint: ModelCheckpoint) -> None:
     """Refuse a ModelCheckpoint in ``trainer.callbacks`` that does what the CLI's (``checkpoint.*``) does.
 
@@ -175,7 +177,7 @@ def _check_own_checkpoint(callbacks: Callback | list[Callback] | None, checkpoin
     Raises:
         ValueError: naming ``trainer.callbacks``, the monitor and the ``checkpoint.*`` keys to use instead.
     """
-    for callback in _callback_list(callbacks):
+    for callback in callback_list(callbacks):
         if isinstance(callback, ModelCheckpoint) and callback.state_key == checkpoint.state_key:
             raise ValueError(
                 f"trainer.callbacks has a {type(callback).__name__} of monitor {callback.monitor!r}, as the CLI's own "
@@ -362,7 +364,7 @@ class ForecastCLI(LightningCLI):
         """
         trainer = self._get(self.config_init, "trainer", default={})
         _check_own_checkpoint(trainer.get("callbacks"), self._get(self.config_init, "checkpoint"))
-        callbacks = _callback_list(trainer.get("callbacks")) + _callback_list(self.trainer_defaults.get("callbacks"))
+        callbacks = callback_list(trainer.get("callbacks")) + callback_list(self.trainer_defaults.get("callbacks"))
         if _sets_no_limit(trainer, callbacks):
             kwargs.setdefault("max_epochs", _DEFAULT_MAX_EPOCHS)
             if self.subcommand in ("fit", "backtest"):

@@ -6,9 +6,9 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 
-from .callbacks import FiniteLossCheck, ResumableModelCheckpoint
+from .callbacks import FiniteLossCheck, ResumableModelCheckpoint, callback_list
 from .checkpointing import AtomicCheckpointIO
 from .data import TimeSeriesDataModule
 from .model import Forecaster
@@ -75,7 +75,7 @@ def fit(
     datamodule = TimeSeriesDataModule(source, lookback=lookback, horizon=horizon, **(data or {}))
     sizes = {name: getattr(datamodule, name) for name in _LINKED}
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
-    callbacks = _callback_list(options.get("callbacks"))
+    callbacks = callback_list(options.get("callbacks"))
     given = [callback for callback in callbacks if isinstance(callback, ModelCheckpoint)]
     # The caller's own ModelCheckpoint takes the place of fit's (two alike would clash in Lightning).
     checkpoint = given[0] if given else ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
@@ -131,10 +131,3 @@ def _written(checkpoint: ResumableModelCheckpoint) -> str:
             "max_epochs=1, limit_train_batches=1, limit_val_batches=1 instead"
         )
     return path
-
-
-def _callback_list(callbacks: list[Callback] | Callback | None) -> list[Callback]:
-    """``trainer["callbacks"]`` as a list: ``lightning.Trainer`` takes a list, one callback or ``None``."""
-    if callbacks is None:
-        return []
-    return [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
