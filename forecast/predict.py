@@ -28,6 +28,12 @@ __all__ = ["HistorySplit", "forecast_columns", "forecast_table", "history_module
 # the split, strides, sampling and loader settings belong to training.
 _HISTORY_KEYS = ("lookback", "horizon", "nan_policy")
 
+# A series the checkpoint does not know, scaled per series, is fitted on its history (``check_fitted``'s message).
+_NEW_SERIES_UNFITTED = (
+    "{series} is not one the checkpoint knows, and {column} has no value in its history to fit its own scaler "
+    "(the checkpoint scales each series on its own); give the series values in its history, or leave it out"
+)
+
 
 def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, horizon: int) -> pd.DatetimeIndex:
     """The timestamps of ``horizon`` steps from row ``time`` of each window's series, flattened.
@@ -193,7 +199,7 @@ def _with_new_series(
 
     Raises:
         ForecastDataError: a series is new and a scaler of ``unbuilt`` (a factory predict does not build)
-            would have to fit it.
+            would have to fit it, or a column has no value in its history to fit its own scaler on.
     """
     position = {name: i for i, name in enumerate(state["series"])}
     known = np.array([name in position for name in data.series_names])
@@ -215,13 +221,10 @@ def _with_new_series(
         stacklevel=4,  # the caller of Forecaster.predict, which calls history_module, which calls this
     )
     order = np.array([position.get(name, 0) for name in data.series_names])
-    own = data.fit_scalings()
+    own = data.fit_scalings(np.flatnonzero(~known), unfitted=_NEW_SERIES_UNFITTED)
     scaling = dict(state["scaling"])
     for kind, fitted in zip(("targets", "covariates"), own[:2], strict=True):
-        loaded = AffineScaling(**state["scaling"][kind]).take(order)
-        merged = {
-            key: np.where(known[:, None], getattr(loaded, key), getattr(fitted, key)).tolist()
-            for key in ("scale", "offset")
-        }
-        scaling[kind] = merged
+        merged = AffineScaling(**state["scaling"][kind]).take(order)  # a new series' maps are its own, next
+        merged.scale[~known], merged.offset[~known] = fitted.scale, fitted.offset
+        scaling[kind] = merged.state_dict()
     return {**state, "series": list(data.series_names), "scaling": scaling}

@@ -179,3 +179,33 @@ def test_fit_refuses_a_group_that_sets_its_own_arguments_naming_the_group_and_th
     arguments = {"data": None, "model": NAIVE} | {group: options}
     with pytest.raises(TypeError, match=f"^forecast.fit's {message}"):
         forecast.fit(history(["a"]), lookback=LOOKBACK, horizon=HORIZON, trainer=quick_trainer(tmp_path), **arguments)
+
+
+@pytest.fixture(scope="module")
+def zero_filled(tmp_path_factory):
+    """Scaled per series, with a past covariate, and missing values read as zeros."""
+    columns = Columns(targets=["y"], past_covariates=["temp"])
+    root = tmp_path_factory.mktemp("zero_filled")
+    return fit_naive(history(["a", "b"]), root, columns=columns, scaling=Scaling(per_series=True), nan_policy="zero")
+
+
+@pytest.mark.parametrize("column", ["y", "temp"], ids=["target", "past covariate"])
+def test_an_unseen_series_without_values_of_a_column_is_named_with_the_fix_at_predict(zero_filled, column):
+    frame = history(["a", "new"])
+    frame.loc[frame["id"] == "new", column] = np.nan  # no value to fit the new series' own scaler of the column
+    unfitted = pytest.raises(
+        ForecastDataError,
+        match=rf"^series 'new' is not one the checkpoint knows, and column '{column}' has no value in its history "
+        r"to fit its own scaler \(the checkpoint scales each series on its own\); give the series values in its "
+        r"history, or leave it out$",
+    )
+    with pytest.warns(UserWarning, match="'new'"), unfitted:
+        zero_filled.predict(frame)
+
+
+def test_a_known_series_without_covariate_values_keeps_the_checkpoints_scaler_beside_an_unseen_one(zero_filled):
+    frame = history(["a", "new"])
+    frame.loc[frame["id"] == "a", "temp"] = np.nan  # series 'a' has its scaler of 'temp' from the checkpoint
+    with pytest.warns(UserWarning, match="'new'"):
+        table = zero_filled.predict(frame)
+    pd.testing.assert_frame_equal(table, naive_reference(frame), rtol=1e-6)

@@ -19,7 +19,7 @@ from .frames import read_source, resolve_roles, to_table
 from .frequency import check_times, first_off_step
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import GROUPED_KEYS, Calendar, Columns, Scaling, check_choice
-from .scaling import AffineScaling, fit_scaling
+from .scaling import TRAINING_UNFITTED, AffineScaling, fit_scaling
 from .sharding import assign_shards, check_shares, gather_objects, global_scaling, merge_states, series_index, world
 from .splits import Split, Windows, check_windows, default_split, part_windows
 from .validate import (
@@ -308,21 +308,33 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self._buffer = self._static = self._naive_scale = None
         self._repair()
 
-    def fit_scalings(self) -> tuple[AffineScaling, AffineScaling, AffineScaling]:
+    def fit_scalings(
+        self, series: np.ndarray | None = None, unfitted: str = TRAINING_UNFITTED
+    ) -> tuple[AffineScaling, AffineScaling, AffineScaling]:
         """Scalings of targets and covariates fitted on each series' training rows, and of the numeric
-        statics over the series that have training rows (one value per series)."""
+        statics over the series that have training rows (one value per series).
+
+        Args:
+            series: the positions of the series to fit, in order, all by default: predict fits only the
+                series that its checkpoint does not know.
+            unfitted: per series, the message for a column without a value there (``check_fitted``).
+        """
         table, roles = self.table, self.roles
-        starts = table.offsets[:-1]
-        ends = starts + self.borders[:, 0]
-        trained = np.flatnonzero(self.borders[:, 0] > 0)
-        numbers = [table.statics[c].astype(np.float64) for c in roles.static if c not in self.vocabularies]
+        if series is None:
+            series, names = np.arange(len(table.names)), table.names
+        else:
+            names = [table.names[i] for i in series]
+        starts = table.offsets[series]
+        ends = starts + self.borders[series, 0]
+        trained = np.flatnonzero(self.borders[series, 0] > 0)
+        numbers = [table.statics[c][series].astype(np.float64) for c in roles.static if c not in self.vocabularies]
         shared = global_scaling if self.shard == "series" else fit_scaling  # one scaler for all series
 
         def fit(scaler: Any, columns: list[str]) -> AffineScaling:
             # The values as read, whose missing ones (NaN, infinite) both fits leave out: a repair is no observation.
             given = [self._given[c] for c in columns]
             if self.scaling.per_series:
-                return fit_scaling(scaler, given, starts, ends, per_series=table.names, names=columns)
+                return fit_scaling(scaler, given, starts, ends, per_series=names, names=columns, unfitted=unfitted)
             if self.shard == "series":
                 return global_scaling(scaler, given, starts, ends, names=columns)
             return fit_scaling(scaler, given, starts, ends, names=columns)

@@ -12,12 +12,18 @@ from sklearn.base import TransformerMixin
 
 from ..errors import ForecastDataError, where
 
-__all__ = ["AffineScaling", "check_fitted", "fit_scaling", "series_chunks"]
+__all__ = ["TRAINING_UNFITTED", "AffineScaling", "check_fitted", "fit_scaling", "series_chunks"]
 
 Scaler = Callable[[], TransformerMixin]
 
 _CHUNK_CELLS = 1 << 22  # values handed to scikit-learn at once (32 MiB of float64)
 _FAR = 2.0**30  # scaled values at which ``_affine`` reads the scale
+
+# The message for a series whose channel has no value to fit its own scaler, where its rows are training rows.
+TRAINING_UNFITTED = (
+    "{column}, {series} has no value on its training rows to fit its own scaler; "
+    "set data.scaling.per_series: false, or leave the series out"
+)
 
 
 class AffineScaling:
@@ -56,6 +62,7 @@ def fit_scaling(
     ends: np.ndarray,
     per_series: list[str] | None = None,
     names: list[str] | None = None,
+    unfitted: str = TRAINING_UNFITTED,
 ) -> AffineScaling:
     """Fit a scikit-learn scaler on the training rows of every series and keep its affine map.
 
@@ -69,6 +76,7 @@ def fit_scaling(
             Series are fitted side by side as the columns of one NaN-padded block, which
             scikit-learn's scalers ignore in ``fit``.
         names: the channels' names, for messages (``channel 0``, ... without them).
+        unfitted: per series, the message for a channel without a finite value (``check_fitted``).
 
     Missing values (NaN, and infinite ones, which are missing too) are left out of the fit, as
     scikit-learn's scalers leave out NaN: values a ``nan_policy`` would repair are no observations.
@@ -104,7 +112,7 @@ def fit_scaling(
                 block[: rows[i], j * num_channels + c] = _finite(column[starts[i] : ends[i]])
         chunk_scale, chunk_offset = _affine(scaler().fit(block), block.shape[1])
         scale[series], offset[series] = chunk_scale.reshape(-1, num_channels), chunk_offset.reshape(-1, num_channels)
-    check_fitted(scale, names, per_series)
+    check_fitted(scale, names, per_series, unfitted)
     return AffineScaling(scale.tolist(), offset.tolist())
 
 
@@ -114,8 +122,18 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
-def check_fitted(scale: np.ndarray, names: list[str] | None, series: list[str] | None) -> None:
+def check_fitted(
+    scale: np.ndarray, names: list[str] | None, series: list[str] | None, unfitted: str = TRAINING_UNFITTED
+) -> None:
     """Refuse a map that could not be fitted: a channel without one finite training value (of a series).
+
+    Args:
+        scale: per group a factor per channel, NaN where unfitted, shape (groups, C).
+        names: the channels' names (``channel 0``, ... without them).
+        series: the groups' series, when fitted per series; ``None`` for one group of all series.
+        unfitted: per series, the message, whose ``{column}`` and ``{series}`` name the place: the rows and
+            the fix differ where the caller fits a series on other rows than training rows (predict, on the
+            history of a series its checkpoint does not know).
 
     Raises:
         ForecastDataError: naming the channel, and the series when fitted per series.
@@ -130,10 +148,7 @@ def check_fitted(scale: np.ndarray, names: list[str] | None, series: list[str] |
             f"{place} has no value on the training rows of any series to fit its scaler; give values there, or "
             "move the validation start later"
         )
-    raise ForecastDataError(
-        f"{place}, {where(series=series[group])} has no value on its training rows to fit its own scaler; "
-        "set data.scaling.per_series: false, or leave the series out"
-    )
+    raise ForecastDataError(unfitted.format(column=place, series=where(series=series[group])))
 
 
 def _fit_all(
