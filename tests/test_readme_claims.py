@@ -14,7 +14,9 @@ from forecast import Calendar, Columns, Forecaster, Scaling, TimeSeriesDataModul
 from forecast.search_space import SearchSpace
 from forecast.study_results import trials_table, write_results
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+BENCHMARKS = (ROOT / "benchmarks" / "README.md").read_text()
 
 
 def test_trials_csv_names_the_naive_fallback_column_as_the_readme_says():
@@ -128,3 +130,42 @@ def test_the_readmes_data_and_model_keys_are_the_options_of_the_data_module_and_
     assert datamodule.columns.static_covariates == ["store_type"] and datamodule.scaling.per_series
     layout = next(block for block in blocks if "seed_everything" in block)
     assert set(layout["model"]) <= set(inspect.signature(Forecaster).parameters)
+
+
+def test_every_figure_in_a_configs_comments_is_one_the_readmes_measured():
+    """configs/: a figure a comment quotes (an MSE, a validation score) stands in README.md or
+    benchmarks/README.md, where its measurement is described, so that no config cites an unmeasured number."""
+    unbacked = []
+    for path in sorted((ROOT / "configs").rglob("*.yaml")):
+        for line in path.read_text().splitlines():
+            comment = line.partition("#")[2]
+            for figure in re.findall(r"(?<![\w.])\d+\.\d{2,}(?![\w.])", comment):
+                if figure not in README and figure not in BENCHMARKS:
+                    unbacked.append(f"{path.relative_to(ROOT)}: {figure}")
+    assert unbacked == []
+
+
+def test_the_main_jobs_figures_are_its_configs_leaderboard_row_ahead_of_segrnn_and_dlinear_in_mse():
+    """README, first command and its paragraph: the config it fits is the one of benchmarks/README.md's
+    lookback-336 leaderboard row at H=96, whose MSE, MAE and fit seconds (mean ± std of the three fits it
+    lists) the paragraph quotes, and whose MSE is below SegRNN's and DLinear's published 0.368 and 0.386."""
+    first = re.findall(r"```bash\n(.*?)```", README, flags=re.S)[0]
+    assert (
+        "fit --config configs/ltsf/segrnn_l336.yaml" in first and "test --config configs/ltsf/segrnn_l336.yaml" in first
+    )
+    row = re.search(
+        r"\| etth1 \| segrnn_l336 \| 96 \| 3 \| 336 336 336 \| "
+        r"([\d.]+ ± [\d.]+) \| ([\d.]+ ± [\d.]+) \| (\d+) ± (\d+) \|",
+        BENCHMARKS,
+    )
+    mse, mae, fit_mean, fit_std = row.groups()
+    assert f"MSE {mse} and MAE {mae}" in README
+    fits = [float(s) for s in re.search(r"\(fits\s+of\s+(\d+),\s+(\d+)\s+and\s+(\d+)\s+s\)", README).groups()]
+    assert abs(np.mean(fits) - float(fit_mean)) <= 1 and abs(np.std(fits, ddof=1) - float(fit_std)) <= 1
+    lines = BENCHMARKS.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| H | SegRNN L=96 |"))
+    names, h96 = ([cell.strip() for cell in lines[i].strip("|").split("|")] for i in (header, header + 2))
+    published = dict(zip(names, h96, strict=True))
+    assert published["SegRNN L=96"] == "0.368 / 0.395" and published["DLinear L=96"] == "0.386 / 0.400"
+    assert "SegRNN 0.368 / 0.395" in README and "DLinear 0.386 / 0.400" in README
+    assert float(mse.split()[0]) < 0.368 < 0.386
