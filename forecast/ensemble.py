@@ -15,6 +15,7 @@ own lookback spans. An ensemble is not trained further.
 """
 
 import argparse
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Any
 import torch
 
 from .checkpointing import output_file, read_checkpoint
+from .data.datamodule import TimeSeriesDataModule
+from .data.options import grouped_config
 from .losses import Loss, MSELoss
 from .model import Forecaster, check_ensemble_loss
 from .specs import from_spec
@@ -30,12 +33,12 @@ from .specs import from_spec
 __all__ = ["MEMBERS_MAY_DIFFER", "combine"]
 
 # The parts of a checkpoint that say what data it forecasts, each with the keys its members may differ in:
-# the lookback (each member reads the last steps of the ensemble's windows), and how training drew and
-# loaded its batches, which change no forecast of the data.
+# the lookback (each member reads the last steps of the ensemble's windows), how training drew and loaded
+# its batches, and the period of MASE's scale (which scores a forecast), none of which changes a forecast.
 MEMBERS_MAY_DIFFER = {
     "datamodule_hyper_parameters": {
         "lookback", "train_stride", "eval_stride", "sampling", "batch_size", "batch_channels", "num_workers",
-        "pin_memory", "shard",
+        "pin_memory", "shard", "seasonal_period",
     },
     "TimeSeriesDataModule": {"lookback"},
 }  # fmt: skip
@@ -66,8 +69,17 @@ def _lookback(member: dict[str, Any]) -> int:
 
 
 def _shared(member: dict[str, Any], part: str) -> Any:
-    """The ``part`` of a member's checkpoint (data settings or state) without the keys members may differ in."""
+    """The ``part`` of a member's checkpoint (data settings or state) without the keys members may differ in.
+
+    Data settings are read as today's data module takes them, so that a checkpoint written before its
+    options were grouped compares setting by setting with one of today's: in the grouped form
+    (``grouped_config``), and without the keys it takes no more (an old checkpoint's ``history_only``,
+    the CLI's ``_instantiator``), which steer nothing today.
+    """
     settings = member.get(part)
+    if part == "datamodule_hyper_parameters" and isinstance(settings, dict):
+        taken = inspect.signature(TimeSeriesDataModule).parameters
+        settings = {key: value for key, value in grouped_config(settings).items() if key in taken}
     return (
         {key: value for key, value in settings.items() if key not in MEMBERS_MAY_DIFFER[part]}
         if isinstance(settings, dict)
@@ -93,8 +105,9 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
         ValueError: fewer than two checkpoints; naming the file: one is an ensemble already, fell
             back to a naive forecast, was trained with a probabilistic loss (a ``QuantileLoss`` of one
             level too: its forecast is that quantile, not a point), or differs from the first in its
-            data's settings or scalers (other than the lookback and the batching settings); the message
-            names the differing key.
+            data's settings or scalers (other than the lookback, the batching settings and MASE's
+            period; settings recorded flat, before their groups, are compared grouped); the message
+            names the differing key (as today's data module names it).
     """
     if len(checkpoints) < 2:
         raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")
