@@ -56,10 +56,15 @@ def falls_short(model: float, naive: float, margin: float = 0.0) -> bool:
 
 def _gap(model: float, naive: float) -> str:
     """How far the model's validation MSE lies from a naive forecast's: a share of the naive's, or, where that
-    has no error (a validation part flat, or repeating its last season), the model's own MSE above it."""
+    has no error (a validation part flat, or repeating its last season), the model's own MSE above it. A
+    share that one decimal would round to 0 keeps two digits, so that a model losing by 0.03% reads as
+    above the naive forecast, not level with it; a NaN MSE (the network's forecasts overflowed) is said so."""
+    if math.isnan(model):
+        return "the model's is NaN"
     if naive == 0:
         return f"no error; the model's {model:.4g} above it" if model > 0 else "no error, as the model's"
-    return f"the model's {(model - naive) / naive:+.1%}"
+    share = (model - naive) / naive
+    return f"the model's {share:+.1%}" if abs(share) >= 0.0005 or share == 0 else f"the model's {share * 100:+.2g}%"
 
 
 class NaiveComparison(L.Callback):
@@ -82,8 +87,9 @@ class NaiveComparison(L.Callback):
 
     Args:
         seasonal_period: steps of the seasonal naive's season; ``None`` derives it from the data's
-            frequency (``seasonal_period``): 24 for hourly data. A season longer than the lookback leaves
-            the seasonal naive out, and the log says so.
+            frequency (``seasonal_period``): 24 for hourly data. A frequency without a common season
+            (yearly data) or a season longer than the lookback leaves the seasonal naive out, and the log
+            says so.
         fallback: let checkpoints fall back to the better naive forecast when the network falls short of
             it on validation (point losses only: a naive forecast has no quantiles).
         margin: the share of the better naive forecast's validation MSE by which the network must beat
@@ -191,10 +197,16 @@ class NaiveComparison(L.Callback):
         return chosen(self.epochs, key=lambda epoch: worst if math.isnan(epoch[0]) else epoch[0])[1]  # as Lightning
 
     def _left_out_season(self, freq: str, lookback: int) -> str:
-        """Where the seasonal naive forecast is left out for a season longer than the lookback (which then lacks
-        the value a season before the first forecast step), a note saying so; else nothing."""
+        """Where the seasonal naive forecast is left out, a note saying why: the data's frequency has no common
+        season (yearly data), or the season is longer than the lookback (which then lacks the value a season
+        before the first forecast step); else nothing."""
         period = self.seasonal_period or seasonal_period(freq)
-        if period is None or period <= lookback:
+        if period is None:
+            return (
+                f" (no seasonal naive: the frequency {freq!r} has no common season; set "
+                "naive_comparison.seasonal_period to compare one)"
+            )
+        if period <= lookback:
             return ""
         return f" (no seasonal naive: its season, {period} steps, is longer than the lookback, {lookback})"
 
@@ -211,7 +223,7 @@ class NaiveComparison(L.Callback):
         fallback = best if self.fallback and falls_short(model, self.naive[best], self.margin) else None
         if fallback and winner == "model":
             rank_zero_warn(
-                f"{message}, by less than naive_comparison.margin ({self.margin:.0%} of the {best}'s MSE); with "
+                f"{message}, by less than naive_comparison.margin ({self.margin * 100:g}% of the {best}'s MSE); with "
                 f"naive_comparison.fallback its checkpoint forecasts the {best}"
             )
         elif fallback:

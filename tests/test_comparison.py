@@ -1,9 +1,11 @@
 """fit against the naive forecasts on validation: the last value and the seasonal naive."""
 
 import json
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +16,9 @@ from forecast.cli import main
 from forecast.comparison import NaiveComparison, naive_forecasts
 from forecast.data import FractionSplit
 from forecast.data.datamodule import TimeSeriesDataModule
+from forecast.data.options import Scaling
 from forecast.model import Forecaster
+from forecast.nn import IdentityEncoder, LookbackMeanHead
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -305,3 +309,104 @@ def test_fallback_refuses_checkpoints_of_weights_only(tmp_path, tiny_cli, wide_c
     with pytest.raises(ValueError, match="naive_comparison.fallback .* set checkpoint.save_weights_only false"):
         main(["fit", *args, "--naive_comparison.fallback", "true", "--checkpoint.save_weights_only", "true"])
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def _fit_end_message(comparison: NaiveComparison, tmp_path: Path, freq: str = "h", lookback: int = 24) -> str:
+    """The message ``comparison.on_fit_end`` logs (as a warning or as info) after its recorded epochs."""
+    trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
+                              datamodule=SimpleNamespace(freq=freq))  # fmt: skip
+    said = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("forecast.comparison.rank_zero_warn", said.append)
+        patch.setattr("forecast.comparison.rank_zero_info", said.append)
+        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": lookback}))
+    return said[0]
+
+
+def test_a_margin_below_one_percent_is_said_as_set(tmp_path):
+    """A margin of 0.005 was said as "0% of the last value's MSE": the network that led by 0.25% fell back, and the
+    log said it had to lead by nothing."""
+    comparison = NaiveComparison(fallback=True, margin=0.005)
+    comparison.epochs, comparison.naive, comparison.periods = [(0.399, 0.399)], {"last value": 0.4}, {"last value": 1}
+    message = _fit_end_message(comparison, tmp_path)
+    assert "the model wins, by less than naive_comparison.margin (0.5% of the last value's MSE)" in message
+
+
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [(0.4001, "(the model's +0.025%): the last value wins"), (0.5, "(the model's +25.0%): the last value wins"),
+     (0.3, "(the model's -25.0%): the model wins"), (float("nan"), "(the model's is NaN): the last value wins")],
+)  # fmt: skip
+def test_the_model_gap_to_a_naive_forecast_is_said_as_a_share_of_the_naive_mse(tmp_path, model, said):
+    """A model 0.025% above the last value read "+0.0%" beside "the last value wins", and a NaN one "+nan%"."""
+    comparison = NaiveComparison()
+    comparison.epochs, comparison.naive, comparison.periods = [(model, model)], {"last value": 0.4}, {"last value": 1}
+    assert said in _fit_end_message(comparison, tmp_path)
+
+
+def test_a_frequency_without_a_season_is_said_to_leave_the_seasonal_naive_out(tmp_path):
+    """Yearly data have no common season: the log compared the last value alone and gave no word of why."""
+    comparison = NaiveComparison()
+    comparison.epochs, comparison.naive, comparison.periods = [(0.6, 0.6)], {"last value": 0.5}, {"last value": 1}
+    said = "(no seasonal naive: the frequency 'YS-JAN' has no common season; set naive_comparison.seasonal_period"
+    assert said in _fit_end_message(comparison, tmp_path, freq="YS-JAN")
+
+
+def _fit_lookback_mean(frame: pd.DataFrame, tmp_path: Path, comparison: NaiveComparison, **data) -> L.Trainer:
+    """One epoch of the lookback mean (nothing to train) on ``frame``, with ``comparison`` and a checkpoint."""
+    data_module = TimeSeriesDataModule(frame, split=FractionSplit(), batch_size=4, **data)
+    model = Forecaster(lookback=data["lookback"], horizon=data["horizon"], input_size=frame.shape[1],
+                       target_size=frame.shape[1], encoder=IdentityEncoder, head=LookbackMeanHead)  # fmt: skip
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="val/loss")
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[comparison, checkpoint],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the naive forecasts win, and the head has nothing to optimize
+        trainer.fit(model, data_module)
+    return trainer
+
+
+def test_each_naive_mse_is_that_of_numpy_over_every_strided_validation_window(tmp_path):
+    """Business hours (a season of 8), two channels, every third validation window, a horizon beyond the season and
+    values missing in the validation part (ffill): each naive forecast's MSE is numpy's over exactly those windows,
+    from the repaired lookback, scored on the observed targets."""
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2024-01-01 09:00", periods=300, freq="bh", name="date")
+    frame = pd.DataFrame(rng.standard_normal((300, 2)).cumsum(axis=0), index=index, columns=["y", "z"])
+    frame.iloc[[215, 216, 230], 0] = np.nan  # validation rows 210 to 240 (FractionSplit), in lookbacks and targets
+    lookback, horizon, stride = 10, 20, 3
+    comparison = NaiveComparison()
+    _fit_lookback_mean(frame, tmp_path, comparison, lookback=lookback, horizon=horizon, eval_stride=stride,
+                       nan_policy="ffill", scaling=Scaling(scaler=None, covariate_scaler=None))  # fmt: skip
+    values, repaired, observed = frame.to_numpy(), frame.ffill().to_numpy(), frame.notna().to_numpy()
+    expected = {}
+    for name, period in {"last value": 1, "seasonal naive (8 steps)": 8}.items():
+        starts = range(210, 240 - horizon + 1, stride)
+        forecasts = np.stack([repaired[start - period + np.arange(horizon) % period] for start in starts])
+        targets, scored = (np.stack([part[start : start + horizon] for start in starts]) for part in (values, observed))
+        expected[name] = np.square(forecasts - targets)[scored].mean()
+    assert comparison.naive == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_checkpoint_that_falls_back_to_the_seasonal_naive_predicts_it_in_original_units(tmp_path):
+    """On a season of 4 steps in two scaled channels, the seasonal naive wins and the checkpoint's forecasts over a
+    horizon of 6 repeat each channel's last 4 values, in original units."""
+    steps = np.arange(200)
+    season = np.array([0.0, 10.0, 0.0, -10.0])
+    noise = 0.1 * np.random.default_rng(0).standard_normal((200, 2))
+    index = pd.date_range("2024-01-01", periods=200, freq="h", name="date")
+    frame = pd.DataFrame({"a": 100 + season[steps % 4], "b": -3 + 2 * season[(steps + 1) % 4]}, index=index) + noise
+    trainer = _fit_lookback_mean(frame, tmp_path, NaiveComparison(seasonal_period=4, fallback=True), lookback=8,
+                                 horizon=6)  # fmt: skip
+    best = trainer.checkpoint_callback.best_model_path
+    assert torch.load(best, weights_only=True)["naive_fallback"] == 4
+    forecasts = Forecaster.load(best).predict(frame)
+    expected = frame.to_numpy()[[-4, -3, -2, -1, -4, -3]]
+    np.testing.assert_allclose(forecasts[["a", "b"]].to_numpy(), expected, rtol=1e-5)

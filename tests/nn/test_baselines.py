@@ -54,6 +54,24 @@ def test_lookback_linear_is_one_shared_map_of_each_channels_lookback():
     np.testing.assert_allclose(result.detach().numpy(), expected, rtol=1e-5)
 
 
+def test_lookback_linear_individual_maps_each_channel_by_its_own_weights():
+    """With ``individual`` and a moving average, channel c's forecast is its remainder through map c of the first
+    part plus its trend through map c of the second, with both parts' biases."""
+    torch.manual_seed(0)
+    head = functools.partial(LookbackLinearHead, individual=True, moving_average=3)
+    model = Forecaster(lookback=L, horizon=H, input_size=3, target_size=2, encoder=IdentityEncoder, head=head)
+    with torch.no_grad():
+        model.head.bias.normal_()  # zero at the start: give each part and channel its own
+    weight, bias = model.head.weight.detach().numpy(), model.head.bias.detach().numpy()  # (2, C, H, L), (2, C, H)
+    window = PAST[..., :2].numpy()
+    padded = np.concatenate([window[:, :1], window, window[:, -1:]], axis=1)
+    trend = (padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]) / 3
+    expected = np.einsum("chl,blc->bhc", weight[0], window - trend) + np.einsum("chl,blc->bhc", weight[1], trend)
+    expected += (bias[0] + bias[1]).T[None]
+    result = model(PAST, torch.zeros(2, H, 0), torch.zeros(2, 0))[..., 0]
+    np.testing.assert_allclose(result.detach().numpy(), expected, rtol=1e-5)
+
+
 def test_lookback_linear_individual_under_channel_independence_is_one_map_for_all_channels():
     head = functools.partial(LookbackLinearHead, individual=True)
     model = Forecaster(lookback=L, horizon=H, input_size=2, target_size=2, encoder=IdentityEncoder, head=head,
