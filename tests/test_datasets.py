@@ -1,8 +1,10 @@
 import dataclasses
+import errno
 import gzip
 import hashlib
 import http.server
 import importlib
+import io
 import json
 import os
 import socket
@@ -355,3 +357,105 @@ def test_a_cached_file_another_user_left_unreadable_is_refused_by_name(unreadabl
     monkeypatch.setattr(Path, "read_text", reading)
     with pytest.raises(ForecastDataError, match=rf"cannot read .*{unreadable} \(Permission denied\).*FORECAST_DATA"):
         datasets.load("weather")
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    """Answers ``/moved`` with a redirect to ``/gone`` and every other path with the status its name gives."""
+
+    def do_GET(self) -> None:
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/gone")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_error(500 if self.path == "/broken" else 404)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/gone", r"HTTP 404 Not Found"), ("/broken", r"HTTP 500 Internal Server Error"), ("/moved", r"HTTP 404 .*/gone")],
+)
+def test_an_http_error_names_its_status_and_where_a_redirect_led(monkeypatch, cache, path, status):
+    """A 404 or 500 said only "(Not Found)", told to do without internet though the server had answered, and
+    hid where a redirect led."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}{path}"
+    monkeypatch.setitem(registry.DATASETS, "ettm1", dataclasses.replace(datasets.info("ettm1"), url=url))
+    try:
+        with pytest.raises(
+            FileNotFoundError, match=rf"cannot download {url} \({status}.*put it at .*ETTm1.csv"
+        ) as error:
+            datasets.load("ettm1")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "internet" not in str(error.value)
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("recorded", [None, "", "not a hash", 7])
+def test_a_hash_record_without_a_sha256_is_refused_by_name(cache, recorded):
+    """A record of ``{"sha256": null}`` was taken as no record: any file was accepted and the record rewritten."""
+    cache.mkdir()
+    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    (cache / "weather.csv.sha256.json").write_text(json.dumps({"url": None, "sha256": recorded}))
+    with pytest.raises(ForecastDataError, match=r"weather.csv.sha256.json holds no sha256; delete it"):
+        datasets.load("weather")
+
+
+def test_a_relative_cache_folder_is_named_by_its_absolute_path(tmp_path, monkeypatch):
+    """``FORECAST_DATA=data`` named ``data/ETTm1.csv`` as the place to put a file by hand: relative to a working
+    folder that the reader of the message (a cluster job's log, say) does not know."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FORECAST_DATA", "data")
+    assert datasets.cache_dir() == tmp_path / "data"
+    with pytest.raises(FileNotFoundError, match=f"put the literature's weather.csv .* at {tmp_path / 'data'}/"):
+        datasets.load("weather")
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "last"),
+    [
+        ("exchange_rate", 7588, "2010-10-10"),
+        ("electricity", 26304, "2019-07-02 01:00"),
+        ("traffic", 17544, "2018-07-02 01:00"),
+        ("solar", 52560, "2006-12-31 23:50"),
+    ],
+)
+def test_headerless_sets_are_stamped_as_the_literature_csvs(name, rows, last):
+    """The Autoformer bundle's CSVs of Lai et al.'s files: exchange rates daily from 1990-01-01, electricity
+    and traffic hourly from 2016-07-01 02:00; solar (no CSV there) every 10 minutes through 2006."""
+    record = datasets.info(name)
+    assert pd.date_range(record.start, periods=rows, freq=record.freq)[-1] == pd.Timestamp(last)
+
+
+class _FullDisk(io.FileIO):
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_disk_that_fills_mid_download_is_refused_by_name_and_keeps_nothing(server, monkeypatch, cache):
+    """A full disk gave a bare ``OSError: [Errno 28]`` that named neither the download nor the folder."""
+    url = _serve(server, monkeypatch, "ettm1", _ett_csv(20))
+    module = importlib.import_module("forecast.datasets.download")
+    monkeypatch.setattr(module, "open", lambda file, mode="r", *args, **kwargs: _FullDisk(file, mode), raising=False)
+    with pytest.raises(ForecastDataError, match=rf"cannot write the download of {url} into .*cache \(No space left"):
+        datasets.load("ettm1")
+    assert list(cache.iterdir()) == []
+
+
+def test_a_file_put_by_hand_over_a_recorded_download_is_told_how_to_be_accepted(server, monkeypatch, cache):
+    """For a file whose hash was recorded at its download (not in the registry), the message told only how to
+    download it again, not how to keep a file put there by hand, as it does for a set without a URL."""
+    _serve(server, monkeypatch, "ettm1", _ett_csv(20))
+    datasets.load("ettm1")
+    (cache / "ETTm1.csv").write_bytes(_ett_csv(21))
+    with pytest.raises(ForecastDataError, match=r"download it again, or only .*ETTm1.csv.sha256.json to accept"):
+        datasets.load("ettm1")
+    (cache / "ETTm1.csv.sha256.json").unlink()
+    assert len(datasets.load("ettm1")) == 21

@@ -67,9 +67,9 @@ def load(name: str) -> pd.DataFrame:
     Raises:
         ValueError: the name is not a known data set.
         TypeError: the name is not a string.
-        FileNotFoundError: the file is not in the cache and cannot be downloaded (offline, or no
-            stable source, as for ``weather`` and ``illness``); the message names the URL, if any,
-            and the path where a file put there by hand is picked up.
+        FileNotFoundError: the file is not in the cache and cannot be downloaded (offline, an HTTP error
+            such as 404 or 500, or no stable source, as for ``weather`` and ``illness``); the message names
+            the URL, if any, and the path where a file put there by hand is picked up.
         ForecastDataError: the file's sha256 differs from the recorded one, the file (or what was
             downloaded, which is then not kept) is not the data set's layout, or the cache folder
             cannot be created or written, or the hash of a file without a registry hash cannot be recorded in it.

@@ -12,6 +12,8 @@ import hashlib
 import http.client
 import json
 import os
+import re
+import ssl
 import urllib.error
 import urllib.request
 import uuid
@@ -30,11 +32,13 @@ T = TypeVar("T")
 
 
 def cache_dir() -> Path:
-    """The folder of downloaded data sets: ``$FORECAST_DATA``, else ``~/.cache/forecast``.
+    """The folder of downloaded data sets: ``$FORECAST_DATA``, else ``~/.cache/forecast``, as an absolute path.
 
-    Read on every call, so a changed ``FORECAST_DATA`` takes effect at once.
+    Read on every call, so a changed ``FORECAST_DATA`` takes effect at once. A relative one is taken from the
+    working folder and made absolute, so that the messages naming where to put a file by hand say where it
+    is wherever they are read (the log of a cluster job, say).
     """
-    return Path(os.environ.get("FORECAST_DATA") or Path.home() / ".cache" / "forecast").expanduser()
+    return Path(os.environ.get("FORECAST_DATA") or Path.home() / ".cache" / "forecast").expanduser().absolute()
 
 
 def _download_part(path: Path) -> BinaryIO:
@@ -93,11 +97,14 @@ def recorded_sha256(path: Path, sha256: str | None) -> str | None:
     if sha256 is not None or not record.is_file():
         return sha256
     try:
-        return json.loads(record.read_text())["sha256"]
+        recorded = json.loads(record.read_text())["sha256"]
     except OSError as error:
         raise _unreadable(record, error) from None
     except (ValueError, KeyError, TypeError):
-        raise ForecastDataError(f"{record} holds no sha256; delete it to record the file's hash afresh") from None
+        recorded = None
+    if not (isinstance(recorded, str) and re.fullmatch("[0-9a-f]{64}", recorded)):  # null would accept any file
+        raise ForecastDataError(f"{record} holds no sha256; delete it to record the file's hash afresh")
+    return recorded
 
 
 def record(path: Path, url: str | None, sha256: str) -> None:
@@ -128,6 +135,22 @@ def _mismatch(path: Path, url: str | None, expected: str, actual: str, fix: str)
     )
 
 
+def _unreachable(url: str, path: Path, error: Exception) -> FileNotFoundError:
+    """The error for a download that failed in transfer: offline, or the server answered with an HTTP error."""
+    where = f"put it at {path}, where it is picked up"
+    if isinstance(error, urllib.error.HTTPError):  # the server answered: not a matter of being offline
+        error.close()
+        moved = "" if error.filename in (None, url) else f" from {error.filename}, where it redirects"
+        return FileNotFoundError(
+            f"cannot download {url} (HTTP {error.code} {error.reason}{moved}); try again later or, if the file "
+            f"has moved, fetch it elsewhere and {where}"
+        )
+    reason = getattr(error, "reason", None) or error
+    return FileNotFoundError(
+        f"cannot download {url} ({reason}); without internet, fetch that file elsewhere and {where}"
+    )
+
+
 def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]) -> tuple[T, str]:
     """Download ``url`` to ``path`` with a progress bar, atomically: the file is moved into place only once it
     has ``sha256`` (when given) and ``read`` accepts it.
@@ -144,10 +167,11 @@ def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]
         What ``read`` returned, and the file's sha256.
 
     Raises:
-        FileNotFoundError: the URL cannot be reached (offline, or the server refused); the message
-            names the URL and ``path``, where a file put there by hand is picked up.
+        FileNotFoundError: the URL cannot be reached (offline), or its server answers with an HTTP error
+            (404, 500; the message gives the status, and the URL it redirected to); the message names the URL
+            and ``path``, where a file put there by hand is picked up.
         ForecastDataError: the downloaded bytes do not have ``sha256``, or ``read`` refused them; nothing
-            is kept. Or the cache folder cannot be made or written.
+            is kept. Or the cache folder cannot be made or written, also when the disk fills mid-way.
     """
     part = _download_part(path)
     digest = hashlib.sha256()
@@ -171,10 +195,12 @@ def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]
             raise _mismatch(path, url, sha256, actual, fix)
         result = read(Path(part.name))
         os.replace(part.name, path)
-    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
-        raise FileNotFoundError(
-            f"cannot download {url} ({getattr(error, 'reason', None) or error}); without internet, fetch that file "
-            f"elsewhere and put it at {path}, where it is picked up"
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError) as error:
+        raise _unreachable(url, path, error) from None
+    except OSError as error:  # writing the download: a full disk, a quota
+        raise ForecastDataError(
+            f"cannot write the download of {url} into {path.parent} ({error.strerror or error}); nothing kept: "
+            "free some space there, or point FORECAST_DATA at another folder"
         ) from None
     finally:
         Path(part.name).unlink(missing_ok=True)
@@ -199,7 +225,9 @@ def check(path: Path, sha256: str | None, url: str | None) -> str:
         record = _record(path)
         if url is None:  # placed by hand: nothing to download again
             fix = f"put the literature's file back, or delete {record} to accept this one"
+        elif record.is_file():  # recorded at the first download or use: a file put there by hand may replace it
+            fix = f"delete {path} and {record} to download it again, or only {record} to accept this file"
         else:
-            fix = f"delete {path}" + (f" and {record}" if record.is_file() else "") + " to download it again"
+            fix = f"delete {path} to download it again"
         raise _mismatch(path, url, sha256, actual, fix)
     return actual
