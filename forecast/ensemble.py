@@ -28,7 +28,7 @@ from .data.datamodule import TimeSeriesDataModule
 from .data.options import grouped_config
 from .losses import Loss, MSELoss
 from .model import Forecaster, check_ensemble_loss
-from .specs import from_spec
+from .specs import from_spec, normal_spec
 
 __all__ = ["MEMBERS_MAY_DIFFER", "combine"]
 
@@ -74,12 +74,13 @@ def _shared(member: dict[str, Any], part: str) -> Any:
     Data settings are read as today's data module takes them, so that a checkpoint written before its
     options were grouped compares setting by setting with one of today's: in the grouped form
     (``grouped_config``), and without the keys it takes no more (an old checkpoint's ``history_only``,
-    the CLI's ``_instantiator``), which steer nothing today.
+    the CLI's ``_instantiator``), which steer nothing today; and with their specs (the scalers, the split)
+    in one normal form (``normal_spec``), since ``forecast.fit`` and the CLI record one class in two forms.
     """
     settings = member.get(part)
     if part == "datamodule_hyper_parameters" and isinstance(settings, dict):
         taken = inspect.signature(TimeSeriesDataModule).parameters
-        settings = {key: value for key, value in grouped_config(settings).items() if key in taken}
+        settings = normal_spec({key: value for key, value in grouped_config(settings).items() if key in taken})
     return (
         {key: value for key, value in settings.items() if key not in MEMBERS_MAY_DIFFER[part]}
         if isinstance(settings, dict)
@@ -106,8 +107,9 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
             back to a naive forecast, was trained with a probabilistic loss (a ``QuantileLoss`` of one
             level too: its forecast is that quantile, not a point), or differs from the first in its
             data's settings or scalers (other than the lookback, the batching settings and MASE's
-            period; settings recorded flat, before their groups, are compared grouped); the message
-            names the differing key (as today's data module names it).
+            period; settings recorded flat, before their groups, are compared grouped, and a class
+            by what it imports and its arguments, defaults filled in); the message names the differing
+            key (as today's data module names it).
     """
     if len(checkpoints) < 2:
         raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")

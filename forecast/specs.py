@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["to_spec", "to_record", "from_spec", "check_spec", "hint_bases", "imported"]
+__all__ = ["to_spec", "to_record", "from_spec", "normal_spec", "check_spec", "hint_bases", "imported"]
 
 
 def _path(value: Any) -> str:
@@ -126,6 +126,42 @@ def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
     _check_init_args(factory, path, init_args or {})
     partial = functools.partial(factory, **init_args) if init_args else factory
     return partial() if call else partial
+
+
+def normal_spec(record: Any) -> Any:
+    """``record`` (plain data, specs nested anywhere in it) with each spec in one normal form, for comparing.
+
+    One object is recorded in more than one form: ``to_spec`` writes the path where its class is defined
+    and only the arguments given (``{"class_path": "sklearn.preprocessing._data.StandardScaler"}``), the
+    CLI the path it was given and every argument (``sklearn.preprocessing.StandardScaler`` with
+    ``init_args`` ``copy``, ``with_mean``, ``with_std``). The normal form is ``to_spec``'s path of the
+    class ``from_spec`` imports and its arguments with the constructor's defaults filled in. A spec
+    that does not import here, or gives arguments its class does not take, stays as recorded.
+
+    Example:
+        >>> normal_spec({"split": {"class_path": "forecast.data.FractionSplit"}})
+        {'split': {'class_path': 'forecast.data.splits.FractionSplit', 'init_args': {'val': 0.1, 'test': 0.2}}}
+    """
+    if isinstance(record, list | tuple):
+        return [normal_spec(item) for item in record]
+    if not isinstance(record, dict):
+        return record
+    if "class_path" not in record:
+        return {key: normal_spec(value) for key, value in record.items()}
+    try:
+        factory = from_spec(record, call=False)
+        cls = getattr(factory, "func", factory)  # a spec with init_args is a partial of its class
+        path, parameters = _path(cls), inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return record
+    defaults = {
+        parameter.name: parameter.default for parameter in parameters if parameter.default is not parameter.empty
+    }
+    given = defaults | (record.get("init_args") or {})
+    return {
+        "class_path": path,
+        "init_args": {name: normal_spec(to_record(value)) for name, value in given.items()},
+    }
 
 
 def _check_init_args(factory: type, path: str, init_args: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """An ensemble in one checkpoint: it loads, tests and predicts as the mean of its members, which may differ in
 their model and lookback but not in their data."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -10,12 +11,15 @@ import pandas as pd
 import pytest
 import torch
 
+import forecast
 from forecast import Forecaster
 from forecast.cli import main
+from forecast.data import FractionSplit
 from forecast.ensemble import combine
 from forecast.ensemble import main as ensemble_main
 from forecast.export import example_inputs, to_program
 from forecast.losses import GaussianNLLLoss, Loss, MAELoss, MSELoss, QuantileLoss
+from forecast.nn import GRUEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs/etth1/gru.yaml")
@@ -130,6 +134,49 @@ def test_combine_refuses_members_of_other_data(members, tmp_path):
     with pytest.raises(ValueError, match="is an ensemble already"):
         combine([checkpoints["seed2"], path], tmp_path / "again.ckpt")
     assert not (tmp_path / "again.ckpt").exists()
+
+
+@pytest.fixture(scope="module")
+def python_member(members) -> str:
+    """A checkpoint of ``members``' data fitted from Python (``forecast.fit``, one quick epoch), not the CLI."""
+    trainer = {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "logger": False,
+               "enable_progress_bar": False, "enable_model_summary": False,
+               "default_root_dir": str(members["root"] / "python")}  # fmt: skip
+    forecast.fit(members["root"] / "frame.csv", lookback=24, horizon=6, data={"split": FractionSplit()},
+                 model={"encoder": functools.partial(GRUEncoder, hidden_size=8)}, trainer=trainer)  # fmt: skip
+    return str(members["root"] / "python/checkpoints/last.ckpt")
+
+
+def test_combine_takes_a_member_fitted_from_python_beside_one_fitted_with_the_cli(members, python_member, tmp_path):
+    """``forecast.fit`` records a scaler or split by the module that defines it and the arguments given, the CLI
+    by the path it was given and every argument: the same data settings, which were refused as different."""
+    cli_member = members["checkpoints"]["seed0"]
+    path = combine([cli_member, python_member], tmp_path / "ensemble.ckpt")
+    forecasts = [Forecaster.load(checkpoint).predict(members["frame"]) for checkpoint in (cli_member, python_member)]
+    mean = np.mean([forecast[["a", "b"]].to_numpy() for forecast in forecasts], axis=0)
+    np.testing.assert_allclose(Forecaster.load(path).predict(members["frame"])[["a", "b"]].to_numpy(), mean, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "key, spec, differing",
+    [
+        ("scaler", {"class_path": "sklearn.preprocessing.MinMaxScaler"}, "scaling.scaler.class_path"),
+        (
+            "covariate_scaler",
+            {"class_path": "sklearn.preprocessing.StandardScaler", "init_args": {"with_mean": False}},
+            "scaling.covariate_scaler.init_args.with_mean",
+        ),
+    ],
+    ids=["other-scaler", "other-init-args"],
+)
+def test_combine_refuses_a_member_of_another_scaler_by_name(members, python_member, tmp_path, key, spec, differing):
+    other = torch.load(members["checkpoints"]["seed1"], weights_only=True)
+    other["datamodule_hyper_parameters"]["scaling"][key] = spec
+    torch.save(other, tmp_path / "other.ckpt")
+    with pytest.raises(
+        ValueError, match=rf"other.ckpt differs from .*python.* in datamodule_hyper_parameters.{differing}:"
+    ):
+        combine([python_member, tmp_path / "other.ckpt"], tmp_path / "ensemble.ckpt")
 
 
 def test_combine_takes_members_that_differ_only_in_how_training_batched_them(members, tmp_path):
