@@ -408,6 +408,18 @@ def test_a_hash_record_without_a_sha256_is_refused_by_name(cache, recorded):
         datasets.load("weather")
 
 
+def test_without_a_home_folder_the_cache_asks_for_forecast_data(monkeypatch):
+    """A container run under a user id without a home folder: pathlib's bare RuntimeError became a message."""
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("FORECAST_DATA", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    with pytest.raises(ForecastDataError, match=r"no folder to keep downloaded data sets in .*: set FORECAST_DATA"):
+        datasets.cache_dir()
+
+
 def test_a_relative_cache_folder_is_named_by_its_absolute_path(tmp_path, monkeypatch):
     """``FORECAST_DATA=data`` named ``data/ETTm1.csv`` as the place to put a file by hand: relative to a working
     folder that the reader of the message (a cluster job's log, say) does not know."""

@@ -37,8 +37,17 @@ def cache_dir() -> Path:
     Read on every call, so a changed ``FORECAST_DATA`` takes effect at once. A relative one is taken from the
     working folder and made absolute, so that the messages naming where to put a file by hand say where it
     is wherever they are read (the log of a cluster job, say).
+
+    Raises:
+        ForecastDataError: no ``$FORECAST_DATA`` and no home folder (a container run under a user id
+            without one), or a ``~`` there that names none.
     """
-    return Path(os.environ.get("FORECAST_DATA") or Path.home() / ".cache" / "forecast").expanduser().absolute()
+    try:
+        return Path(os.environ.get("FORECAST_DATA") or Path.home() / ".cache" / "forecast").expanduser().absolute()
+    except RuntimeError as error:  # pathlib's "Could not determine home directory"
+        raise ForecastDataError(
+            f"no folder to keep downloaded data sets in ({error}): set FORECAST_DATA to a folder"
+        ) from None
 
 
 def _download_part(path: Path) -> BinaryIO:
