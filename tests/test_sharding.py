@@ -16,7 +16,7 @@ from sharded_run import build
 
 from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.data import DateSplit, FractionSplit
-from forecast.data.sharding import assign_shards, check_predict_shares, check_shares, global_scaling
+from forecast.data.sharding import assign_shards, check_predict_shares, check_read_shares, check_shares, global_scaling
 from forecast.errors import ForecastDataError
 from forecast.predict import HistorySplit
 
@@ -276,3 +276,52 @@ def test_predict_with_series_shards_is_refused_also_after_a_fit_read_the_share(m
         ValueError, match=r"data.shard: series is for fit, validate and test; predict with data.shard: none"
     ):
         data.setup("predict")
+
+
+def test_a_share_refused_by_one_process_is_refused_by_every_process_quoting_its_error(monkeypatch):
+    """Each process reads and checks only its own series: process 1 refused its series (b has a duplicate time)
+    while process 0, whose series (a) are fine, went on to its next collective, there to fail on the lost
+    connection (gloo) or wait until the timeout (NCCL), its log saying nothing of why."""
+    frame = pd.DataFrame(
+        {"id": np.repeat(["a", "b"], 40), "time": np.tile(pd.date_range("2024-01-01", periods=40, freq="h"), 2),
+         "y": np.arange(80.0)}
+    )  # fmt: skip
+    refusal = "duplicate time at series 'b', row 45, time 2024-01-01 04:00:00: the row before has the same time"
+    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (0, 2))  # the first of two processes: a
+    # Process 1 sends its refusal; of anything else the processes exchange, what process 0 sends.
+    monkeypatch.setattr(
+        "forecast.data.datamodule.gather_objects", lambda value: [value, refusal if value is None else value]
+    )
+    data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
+    with pytest.raises(ForecastDataError) as raised:
+        data.setup("fit")
+    assert str(raised.value) == (
+        "data.shard: series has each of the 2 processes read and check its own series, and process 1 refused its "
+        f"share; {refusal}"
+    )
+
+
+def test_the_process_that_refused_its_share_says_so_in_the_words_of_all_and_its_own(monkeypatch):
+    """Process 1 raises the message every process raises, caused by its own error with its own traceback."""
+    frame = pd.DataFrame(
+        {"id": np.repeat(["a", "b"], 40), "time": np.tile(pd.date_range("2024-01-01", periods=40, freq="h"), 2),
+         "y": np.arange(80.0)}
+    )  # fmt: skip
+    frame.loc[45, "time"] = frame.loc[44, "time"]  # b: a duplicate time
+    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: b
+    monkeypatch.setattr("forecast.data.datamodule.gather_objects", lambda value: [None, value])  # a is fine
+    data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
+    with pytest.raises(
+        ForecastDataError, match=r"and process 1 refused its share; duplicate time at series 'b'"
+    ) as raised:
+        data.setup("fit")
+    assert str(raised.value).endswith(str(raised.value.__cause__))
+
+
+def test_shares_refused_by_several_processes_are_named_quoting_the_first_ones_error():
+    with pytest.raises(
+        ForecastDataError,
+        match=r"of the 3 processes read and check its own series, and processes 1, 2 refused their shares; "
+        r"process 1's error: column 'y' has dtype object$",
+    ):
+        check_read_shares([None, "column 'y' has dtype object", "series 'c' is too short"])

@@ -20,7 +20,16 @@ from .frequency import check_times, first_off_step
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import GROUPED_KEYS, Calendar, Columns, Scaling, check_choice
 from .scaling import TRAINING_UNFITTED, AffineScaling, fit_scaling
-from .sharding import assign_shards, check_shares, gather_objects, global_scaling, merge_states, series_index, world
+from .sharding import (
+    assign_shards,
+    check_read_shares,
+    check_shares,
+    gather_objects,
+    global_scaling,
+    merge_states,
+    series_index,
+    world,
+)
 from .splits import Split, Windows, check_windows, default_split, part_windows
 from .validate import (
     NanPolicy,
@@ -248,7 +257,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
         Raises:
             ForecastDataError: a part that ``stage`` needs has no window in any series, or (``shard: series``)
-                none in one process's series while the others' have some.
+                none in one process's series while the others' have some, or some process refused the data of
+                its series (on every process alike, quoting the error).
         """
         if self.shard == "series" and stage == "predict":  # also after a fit on this module, which read its share
             raise ValueError("data.shard: series is for fit, validate and test; predict with data.shard: none")
@@ -288,12 +298,21 @@ class TimeSeriesDataModule(L.LightningDataModule):
             self._read_share(names, assign_shards(names, rows, world()[1], parts))
 
     def _read_share(self, ids: list[str], owners: np.ndarray) -> None:
-        """Read and check this process's series of ``ids``, whose processes are ``owners``, unless it holds them."""
+        """Read and check this process's series of ``ids``, whose processes are ``owners``, unless it holds them;
+        where any process refuses its series, every process refuses alike (``check_read_shares``)."""
         rank, size = world()
         share = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
+        refusal = None
         if set(share) != set(getattr(self, "_shard", ())):
             self._shard = share
-            self._read(*self._read_source(share), self.freq, share=(rank, size))
+            try:
+                self._read(*self._read_source(share), self.freq, share=(rank, size))
+            except ForecastDataError as error:
+                if size == 1:
+                    raise
+                refusal = error
+        # Every process takes part, also one that kept its share, or the others would wait for it.
+        check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None

@@ -32,8 +32,8 @@ from .options import Columns
 from .scaling import AffineScaling, check_fitted
 
 __all__ = [
-    "series_index", "assign_shards", "check_shares", "check_predict_shares", "global_scaling", "gather_objects",
-    "merge_states", "ShardSampler", "world",
+    "series_index", "assign_shards", "check_shares", "check_read_shares", "check_predict_shares", "global_scaling",
+    "gather_objects", "merge_states", "ShardSampler", "world",
 ]  # fmt: skip
 
 
@@ -150,6 +150,33 @@ def check_shares(part: str, series: list[int]) -> None:
         f"data.shard: series gives each of the {size} processes its own series, and each needs some with windows "
         f"of the {part} part, but {reason}; {fix}"
     )
+
+
+def check_read_shares(refusals: list[str | None], own: ForecastDataError | None = None) -> None:
+    """Refuse on every process alike where some process refused to read its share of the series.
+
+    Each process reads and checks only its own series, so bad data in one share is refused by that process
+    alone; the others would go on to their next collective and fail there on the lost connection (gloo) or
+    wait until its timeout (NCCL), with the cause only in the refusing process's log. Every process therefore
+    refuses, quoting the error of the first process that had one, where a user reads it (usually rank 0's log).
+
+    Args:
+        refusals: per process, the message of its refusal, or ``None`` where it read its share.
+        own: this process's refusal, given as the cause, so that its log shows its own error too.
+
+    Raises:
+        ForecastDataError: naming the processes that refused and quoting the first one's error.
+    """
+    refused = [rank for rank, refusal in enumerate(refusals) if refusal is not None]
+    if not refused:
+        return
+    which = f"process{'es' if len(refused) > 1 else ''} {', '.join(map(str, refused))}"
+    theirs = "their shares" if len(refused) > 1 else "its share"
+    first = f"process {refused[0]}'s error: " if len(refused) > 1 else ""
+    raise ForecastDataError(
+        f"data.shard: series has each of the {len(refusals)} processes read and check its own series, and {which} "
+        f"refused {theirs}; {first}{refusals[refused[0]]}"
+    ) from own
 
 
 def check_predict_shares(series: int, world_size: int) -> None:
