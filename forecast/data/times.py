@@ -8,6 +8,7 @@ of times with and without a zone, missing times) is refused with a message that 
 row as given and the fix. This is one job apart from grouping rows into series, which ``frames`` does.
 """
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ from pandas.tseries.api import guess_datetime_format
 from ..errors import ForecastDataError, given_row, where
 
 __all__ = ["read_times"]
+
+_TWO_DIGIT_YEAR = re.compile(r"\d{1,2}([/.-])\d{1,2}\1(?P<year>\d{2})(?!\d)")  # '01/02/24', then a time or not
 
 
 def read_times(
@@ -83,7 +86,7 @@ def _month_or_day_first(
     if regular == [False, True]:
         return other
     row = int(np.argmax(np.asarray(times != other)))  # the first whose readings differ
-    month_first = guess_datetime_format(column.iloc[row])
+    month_first = re.sub("%[dm]", lambda field: "%m" if field[0] == "%d" else "%d", day_first)  # '%m/%d/%y'
     kind = "regular" if all(regular) else "irregular (or gapped)"
     raise ForecastDataError(
         f"the time column {name!r} holds dates that read both month first and day first ({column.iloc[row]!r}: "
@@ -102,16 +105,29 @@ def _regular(times: pd.DatetimeIndex, offsets: np.ndarray) -> bool:
 
 
 def _day_first_format(column: pd.Series) -> str | None:
-    """The format of text dates written day, month, year ('%d/%m/%Y'), guessed from the first value read day
-    first; ``None`` for other text: year first (ISO), month first ('01/13/2024'), or no dates. Whether every
-    value reads in that format, and whether pandas read them so, is for the caller to find."""
+    """The format of text dates written day, month, year ('%d/%m/%Y', '%d/%m/%y'), guessed from the first value
+    read day first; ``None`` for other text: year first (ISO), month first ('01/13/2024'), or no dates. Whether
+    every value reads in that format, and whether pandas read them so, is for the caller to find."""
     values = column.dropna()
     first = values.iloc[0] if len(values) else None
-    day_first = guess_datetime_format(first, dayfirst=True) if isinstance(first, str) else None
+    if not isinstance(first, str):
+        return None
+    day_first = guess_datetime_format(first, dayfirst=True) or _two_digit_year_format(first)
     if day_first is None:
         return None
     year = max(day_first.find("%Y"), day_first.find("%y"))
     return day_first if 0 <= day_first.find("%d") < day_first.find("%m") < year else None
+
+
+def _two_digit_year_format(text: str) -> str | None:
+    """The day-first format of a date with a two-digit year ('01/02/24', '01.02.24 10:00': '%d/%m/%y',
+    '%d.%m.%y %H:%M'), for which pandas guesses no format (and reads the text month first, value by value);
+    ``None`` for other text. The date is guessed with its year written in four digits, then put back in two."""
+    date = _TWO_DIGIT_YEAR.match(text)
+    if date is None:
+        return None
+    day_first = guess_datetime_format(f"{text[: date.start('year')]}20{text[date.start('year') :]}", dayfirst=True)
+    return day_first.replace("%Y", "%y", 1) if day_first is not None else None
 
 
 def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:

@@ -154,6 +154,41 @@ def test_dates_month_first_with_no_day_above_12_stay_month_first_where_regular_o
     np.testing.assert_array_equal(TimeSeriesDataModule(frame, 2, 1, split=None).table.times, times)
 
 
+@pytest.mark.parametrize(
+    "text, start, periods",
+    [
+        ("%d/%m/%y", "2024-02-01", 12),  # '01/02/24' to '12/02/24': month first, the 2nd of each month
+        ("%d.%m.%y", "2024-02-01", 12),
+        ("%d/%m/%y", "2024-01-01", 31),  # pandas read '01/01/24' to '12/01/24' month first, '13/01/24' on day first
+    ],
+)
+def test_dates_with_two_digit_years_written_day_first_read_day_first(text, start, periods):
+    """pandas guesses no format for two-digit years, so these were read month first wherever they could be."""
+    times = pd.date_range(start, periods=periods, freq="D")
+    frame = pd.DataFrame({"time": times.strftime(text), "y": np.arange(float(periods))})
+    data = TimeSeriesDataModule(frame, 2, 1, split=None)
+    assert data.freq == "D"
+    np.testing.assert_array_equal(data.table.times, times)
+
+
+def test_dates_with_two_digit_years_regular_read_either_way_are_refused_naming_both_formats():
+    frame = pd.DataFrame({"time": [f"{month:02d}/01/24" for month in range(1, 13)], "y": np.arange(12.0)})
+    with pytest.raises(
+        ForecastDataError,
+        match=r"\('02/01/24': 2024-02-01 or 2024-01-02\), and the series are regular either way; "
+        r".*format='%d/%m/%y'\) for day first, or format='%m/%d/%y' for month first",
+    ):
+        TimeSeriesDataModule(frame, lookback=2, horizon=1, split=None)
+
+
+@pytest.mark.parametrize("start, periods", [("2024-01-01", 40), ("2024-02-01", 12)])
+def test_dates_with_two_digit_years_written_month_first_stay_month_first(start, periods):
+    """A day above 12 ('01/13/24'), or daily only month first ('02/01/24' to '02/12/24')."""
+    times = pd.date_range(start, periods=periods, freq="D")
+    frame = pd.DataFrame({"time": times.strftime("%m/%d/%y"), "y": np.arange(float(periods))})
+    np.testing.assert_array_equal(TimeSeriesDataModule(frame, 2, 1, split=None).table.times, times)
+
+
 @pytest.mark.parametrize("level", ["id", "time"])
 def test_a_long_frame_with_an_index_level_kept_as_a_column_too_reads_as_without_it(long_frame, level):
     """``set_index(..., drop=False)`` leaves the id or time both as an index level and a column: the column is
