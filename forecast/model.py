@@ -54,6 +54,29 @@ def evaluating(module: torch.nn.Module) -> Iterator[None]:
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
 
 
+def _check_factories(**parts: Any) -> None:
+    """Refuse a part given in a form it cannot be built from, naming it: a ``class_path`` dict (a config
+    file's form, which the CLI instantiates but Python does not) or a module built already (whose call
+    would run its ``forward`` on the part's sizes). A part is a class, a ``functools.partial`` or a function.
+
+    Raises:
+        TypeError: e.g. ``model.encoder is a dict``, with the factory to pass instead.
+    """
+    for name, part in parts.items():
+        if part is None:
+            continue
+        if isinstance(part, dict):
+            form = "a dict (the config file's class_path form, which only the CLI instantiates)"
+        elif isinstance(part, torch.nn.Module) or not callable(part):
+            form = f"a built {type(part).__name__}, not a factory"
+        else:
+            continue
+        raise TypeError(
+            f"model.{name} is {form}: in Python pass the class or a functools.partial of it, e.g. "
+            f"functools.partial(GRUEncoder, hidden_size=64) for an encoder"
+        )
+
+
 def _plain(hparams: dict[str, Any]) -> dict[str, Any]:
     """A model's hyperparameters as plain specs (as the CLI records them), without the instantiator's key."""
     return {name: to_spec(value) for name, value in hparams.items() if name != "_instantiator"}
@@ -149,7 +172,8 @@ class Forecaster(L.LightningModule):
         ValueError: ``channel_embedding_size`` is negative or set without ``channel_independent``,
             ``static_cardinalities`` does not give one entry per static feature, or ``cycle`` is set
             without a ``season_channel``.
-        TypeError: ``loss`` is not a ``Loss`` instance (a class or a ``functools.partial`` of one).
+        TypeError: ``loss`` is not a ``Loss`` instance (a class or a ``functools.partial`` of one), or a
+            part (``encoder``, ``head``, ...) is not a factory: a ``class_path`` dict or a built module.
     """
 
     def __init__(
@@ -178,6 +202,10 @@ class Forecaster(L.LightningModule):
         season_length: int = 1,
     ):
         super().__init__()
+        _check_factories(
+            normalization=normalization, embedding=embedding, encoder=encoder, head=head, optimizer=optimizer,
+            lr_scheduler=lr_scheduler, cycle=cycle,
+        )  # fmt: skip
         check_range("model.channel_embedding_size", channel_embedding_size, 0)
         if channel_embedding_size and not channel_independent:
             raise ValueError(

@@ -92,6 +92,21 @@ def test_channel_embedding_needs_channel_independence():
         build(channel_embedding_size=4)
 
 
+@pytest.mark.parametrize(
+    ("part", "value", "form"),
+    [
+        ("encoder", {"class_path": "forecast.nn.GRUEncoder", "init_args": {"hidden_size": 8}}, "a dict"),
+        ("encoder", GRUEncoder(3, hidden_size=8), "a built GRUEncoder"),
+        ("optimizer", 0.01, "a built float"),
+    ],
+)
+def test_a_part_that_is_no_factory_is_refused_naming_it_and_the_fix(part, value, form):
+    # A config file's class_path dict, or a module built already, cannot build the part; before, the
+    # dict failed with "'dict' object is not callable" and the module ran its forward on a size.
+    with pytest.raises(TypeError, match=rf"model\.{part} is {form}.*functools\.partial"):
+        build(**{part: value})
+
+
 def test_channel_embedding_size_must_not_be_negative():
     with pytest.raises(ValueError, match=r"model.channel_embedding_size=-1 must be at least 0"):
         build(input_size=2, target_size=2, channel_independent=True, channel_embedding_size=-1)
