@@ -215,7 +215,9 @@ class GaussianNLLLoss(_LocationScaleLoss):
         return distributions.Normal(params[..., 0], params[..., 1], validate_args=False)
 
     def _standard_quantiles(self, params: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
-        return torch.special.ndtri(params.new_tensor(levels))  # -> (Q,)
+        # In float64, then in the params' dtype: torch has no ndtri in half precision on the CPU, and a level
+        # rounded to bfloat16 first (0.9 to 0.8984) would move its quantile.
+        return torch.special.ndtri(torch.tensor(levels, dtype=torch.float64)).to(params)  # -> (Q,)
 
 
 class StudentTNLLoss(_LocationScaleLoss):

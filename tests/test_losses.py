@@ -307,3 +307,14 @@ def test_a_target_left_missing_where_not_observed_gives_no_nan_gradient(loss, mi
     (gradient,) = torch.autograd.grad(missing_loss, raw)
     torch.testing.assert_close(missing_loss, expected)
     torch.testing.assert_close(gradient, reference)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gaussian_quantiles_of_half_precision_params_match_float32(dtype):
+    """A model moved to bfloat16 (``model.bfloat16()``, as predict allows) failed: torch has no CPU ndtri in
+    half precision ("ndtri_cpu" not implemented for 'BFloat16')."""
+    params = torch.tensor([[[[1.0, 2.0]]]])  # mean 1, standard deviation 2
+    expected = GaussianNLLLoss().quantiles(params, [0.1, 0.5, 0.9]).to(dtype)
+    quantiles = GaussianNLLLoss().quantiles(params.to(dtype), [0.1, 0.5, 0.9])
+    assert quantiles.dtype == dtype
+    torch.testing.assert_close(quantiles, expected)  # to the dtype's rounding

@@ -213,3 +213,27 @@ def test_horizon_metrics_overall_syncs_through_the_metrics_own_dist_sync_fn(data
     assert overall["mae"].item() == pytest.approx(error.mean(), rel=1e-12)
     inside = (data["quantiles"][..., 0] <= data["target"]) & (data["target"] <= data["quantiles"][..., -1])
     assert overall["coverage"].item() == pytest.approx(inside.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "score",
+    [
+        lambda preds, target: mean_pinball_loss(preds, target, LEVELS),
+        lambda preds, target: MeanPinballLoss(LEVELS)(preds, target),
+    ],
+    ids=["functional", "class"],
+)
+def test_mean_pinball_loss_of_many_float16_values_is_finite(score):
+    """The float16 sum of 20000 losses of 10 passed float16's largest number, 65504: the mean was inf."""
+    preds, target = torch.zeros(20000, len(LEVELS), dtype=torch.float16), torch.full((20000,), 20.0).half()
+    assert score(preds, target).item() == 10.0  # the mean over levels of tau * 20
+
+
+def test_mean_pinball_loss_metric_of_bfloat16_forecasts_weighs_by_the_exact_levels():
+    """The levels were rounded to bfloat16 with the forecasts (0.1 to 0.10009765625): a loss of 0.10009765625 for
+    an error of 1 at the level 0.1, not sklearn's 0.1."""
+    preds, target = torch.zeros(1, 1, dtype=torch.bfloat16), torch.ones(1, dtype=torch.bfloat16)
+    metric = MeanPinballLoss([0.1])
+    metric.update(preds, target)
+    expected = sklearn_mean_pinball_loss([1.0], [0.0], alpha=0.1)
+    assert metric.compute().item() == pytest.approx(expected, rel=1e-7)

@@ -66,8 +66,6 @@ def _pinball_losses(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -
         preds: (..., Q), target: (...) -> (..., Q)
     """
     _check_quantile_shapes(preds, target, len(quantiles))
-    if not preds.is_floating_point():  # integer forecasts (of counts, say): integer levels would all be 0
-        preds = preds.float()
     levels = preds.new_tensor(quantiles)  # -> (Q,)
     error = target.unsqueeze(-1) - preds  # -> (..., Q)
     return torch.maximum(levels * error, (levels - 1) * error)
@@ -76,10 +74,13 @@ def _pinball_losses(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -
 def _pinball_loss_update(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> tuple[Tensor, int]:
     """Sum of the pinball losses over all values and levels, and the number of (value, level) pairs.
 
+    In float64, whatever the forecasts' dtype: a float16 sum overflows past 65504 (to inf), bfloat16
+    rounds the levels (0.1 to 0.1001), and integer forecasts (of counts, say) would make integer levels, all 0.
+
     Shapes:
         preds: (..., Q), target: (...)
     """
-    loss = _pinball_losses(preds, target, quantiles)  # -> (..., Q)
+    loss = _pinball_losses(preds.double(), target.double(), quantiles)  # -> (..., Q)
     return loss.sum(), loss.numel()
 
 
@@ -108,7 +109,9 @@ def mean_pinball_loss(preds: Tensor, target: Tensor, quantiles: Sequence[float])
         ValueError: levels outside (0, 1) or not strictly increasing (``check_quantile_levels``), or
             ``preds`` without one column per level.
     """
-    return _mean_compute(*_pinball_loss_update(preds, target, check_quantile_levels(quantiles)))
+    loss = _mean_compute(*_pinball_loss_update(preds, target, check_quantile_levels(quantiles)))
+    dtype = torch.result_type(preds, target)  # the result in the inputs' dtype; only the sum is in float64
+    return loss.to(dtype if dtype.is_floating_point else torch.float32)
 
 
 def continuous_ranked_probability_score(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
