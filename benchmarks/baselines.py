@@ -8,19 +8,8 @@ Uses the same data module, split and scaling as the configs, so the figures sit 
 
 import argparse
 
-import numpy as np
-
 from forecast.data import ETTSplit, TimeSeriesDataModule
-
-
-def seasonal_naive(past: np.ndarray, horizon: int, period: int) -> np.ndarray:
-    """Repeat the last ``period`` steps of each window: (N, L, C) -> (N, H, C)."""
-    steps = past.shape[1] - period + np.arange(horizon) % period
-    return past[:, steps]
-
-
-def last_value(past: np.ndarray, horizon: int) -> np.ndarray:
-    return np.repeat(past[:, -1:], horizon, axis=1)
+from forecast.nn.baselines import seasonal_naive
 
 
 def main() -> None:
@@ -29,21 +18,20 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=96)
     parser.add_argument("--period", type=int, default=24)
     args = parser.parse_args()
+    if not 1 <= args.period <= args.lookback:  # the last season must lie in the window
+        parser.error(f"--period {args.period} must lie in [1, --lookback {args.lookback}]")
 
     data = TimeSeriesDataModule("etth1", lookback=args.lookback, horizon=args.horizon, split=ETTSplit())
     data.setup("test")
     test = data.dataset("test")
     batch = test.__getitems__(list(range(len(test))))
-    past, target = batch.past.numpy(), batch.target.numpy()
+    past, target = batch.past[..., : data.target_size], batch.target  # the targets come first
 
     print(f"ETTh1 test, L={args.lookback} H={args.horizon}, {len(test)} windows, standardized scale")
     print(f"{'baseline':<24}{'MSE':>8}{'MAE':>8}")
-    for name, forecast in [
-        (f"seasonal naive ({args.period})", seasonal_naive(past, args.horizon, args.period)),
-        ("last value", last_value(past, args.horizon)),
-    ]:
-        error = forecast - target
-        print(f"{name:<24}{np.mean(error**2):>8.3f}{np.mean(np.abs(error)):>8.3f}")
+    for name, period in [(f"seasonal naive ({args.period})", args.period), ("last value", 1)]:
+        error = seasonal_naive(past, args.horizon, period) - target
+        print(f"{name:<24}{error.square().mean():>8.3f}{error.abs().mean():>8.3f}")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,22 @@ def seasonal_naive(history: torch.Tensor, horizon: int, period: int) -> torch.Te
 
     Shapes:
         history: (B, L, C) with L >= period -> (B, horizon, C)
+
+    Raises:
+        ValueError: ``period`` is below 1, or longer than the history's L steps, where the last season is not
+            in the window: its indices would fall before the window's start, and torch would wrap them round
+            to its end, a forecast of the wrong steps.
     """
-    steps = history.shape[1] - period + torch.arange(horizon, device=history.device) % period  # -> (H,)
+    lookback = history.shape[1]
+    if period < 1:
+        raise ValueError(f"seasonal_naive: period={period} must be at least 1 step (1 is the last value repeated)")
+    if period > lookback:
+        raise ValueError(
+            f"seasonal_naive: period={period} is longer than the history's {lookback} steps, so its last season is "
+            f"not in the window; lower the period to at most {lookback}, or pass a history of at least {period} "
+            "steps (a longer data.lookback)"
+        )
+    steps = lookback - period + torch.arange(horizon, device=history.device) % period  # -> (H,)
     return history[:, steps]
 
 
