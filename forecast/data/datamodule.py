@@ -488,9 +488,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
             collate_fn=collate_batch,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
-            # Workers draw their seed from a copy of the global generator: a resumed run's new workers would
-            # otherwise shift the shuffle's draws from it (a run never stopped keeps its workers, seeded once).
-            generator=torch.Generator().set_state(torch.get_rng_state()) if self.num_workers else None,
+            # Each pass draws its workers' seed from a copy of the global generator, with or without workers: from
+            # the global one, a pass without workers shifted the shuffle's and dropout's draws, so that a fit with
+            # num_workers 0 trained on other batches than with 1; and a resumed run's new workers would shift them
+            # where a run never stopped keeps its workers, seeded once.
+            generator=torch.Generator().set_state(torch.get_rng_state()),
         )
         if part == "train":  # training resumes mid-epoch; evaluation starts over
             return training_loader(dataset, self.batch_size, self.sampling, sharded, self._consumed, **options)

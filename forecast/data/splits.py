@@ -122,7 +122,8 @@ class FractionSplit(Split):
     """Split each series by fractions of its rows: the last ``test`` for test, the ``val`` before it for validation.
 
     Rounded as in the long-horizon literature's custom data sets: ``int(rows * (1 - val - test))``
-    training rows, ``int(rows * test)`` test rows, and the rest for validation.
+    training rows, ``int(rows * test)`` test rows, and the rest for validation; ``1 - val - test`` is
+    reckoned on the fractions as written (0.8 for ``val=0.05, test=0.15``, where floats give 0.7999999999999999).
 
     Args:
         val: fraction of rows whose targets are for validation.

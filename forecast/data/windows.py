@@ -30,9 +30,9 @@ __all__ = [
 class WindowDataset(Dataset):
     """The windows of one part over all series, gathered from one float32 array.
 
-    ``__getitems__`` gathers a whole batch: each field is one ``index_select`` on a strided view of
-    the buffer whose first dimension is the window's start row, so no per-window Python runs and
-    nothing is copied but the batch itself.
+    ``__getitems__`` gathers a whole batch: each field is one numpy gather (``_gather``) on a strided
+    view of the buffer whose first dimension is the window's start row, so no per-window Python runs
+    and nothing is copied but the batch itself.
 
     Args:
         buffer: the scaled series; its channels are ``[targets | past covariates | future channels]``.

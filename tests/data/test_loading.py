@@ -151,3 +151,24 @@ def test_the_epoch_after_a_resume_shuffles_as_a_run_never_stopped_with_worker_pr
     resumed = loader()  # Lightning builds the loader after restoring the generator
     resumed.load_state_dict(state)  # with 0 batches of the epoch consumed: a new epoch
     assert windows_of(resumed) == never_stopped
+
+
+def test_worker_processes_leave_the_training_order_as_without_them(long_frame):
+    """num_workers is a speed option: with the same seed, a fit with a worker shuffles (and leaves the global
+    generator, which dropout draws from) as one without, through validation passes and epochs. Before, a pass
+    without workers drew its workers' seed from the global generator and moved every later draw."""
+
+    def run(num_workers: int) -> tuple[list, float]:
+        module = TimeSeriesDataModule(
+            long_frame, 10, 5, columns=Columns(targets=["y"]), batch_size=16, num_workers=num_workers
+        )
+        module.setup("fit")
+        torch.manual_seed(3)
+        train, val = module.train_dataloader(), module.val_dataloader()  # built once, as Lightning does
+        seen = []
+        for _ in range(2):  # Lightning validates before the first epoch (its sanity check) and after each
+            list(val)
+            seen += [(batch.series.tolist(), batch.time.tolist()) for batch in train]
+        return seen, torch.rand(1).item()
+
+    assert run(1) == run(0)
