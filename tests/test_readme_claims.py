@@ -1,16 +1,24 @@
 """Guards for README claims checked by hand (fast)."""
 
+import functools
 import importlib
 import inspect
 import re
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import optuna
 import pandas as pd
+import torch
 import yaml
 
 from forecast import Calendar, Columns, Forecaster, Scaling, TimeSeriesDataModule
+from forecast.batch import ModelDims
+from forecast.cli import main
+from forecast.ensemble import combine
+from forecast.nn import GRUEncoder, LinearHead
+from forecast.nn.encoders import EncoderOutput
 from forecast.search_space import SearchSpace
 from forecast.study_results import trials_table, write_results
 
@@ -169,3 +177,48 @@ def test_the_main_jobs_figures_are_its_configs_leaderboard_row_ahead_of_segrnn_a
     assert published["SegRNN L=96"] == "0.368 / 0.395" and published["DLinear L=96"] == "0.386 / 0.400"
     assert "SegRNN 0.368 / 0.395" in README and "DLinear 0.386 / 0.400" in README
     assert float(mse.split()[0]) < 0.368 < 0.386
+
+
+def test_combine_takes_members_that_differ_in_mases_seasonal_period(wide_frame, tmp_path):
+    """README, ensembles: the period of MASE's scale scores a forecast and changes none, so `combine` takes
+    members that differ in it, as in the lookback and the batching settings."""
+    data = TimeSeriesDataModule(wide_frame, lookback=12, horizon=4, columns=Columns(targets=["a"]))
+    model = Forecaster(
+        lookback=12,
+        horizon=4,
+        input_size=data.input_size,
+        target_size=1,
+        encoder=functools.partial(GRUEncoder, hidden_size=4),
+    )
+    trainer = L.Trainer(max_steps=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(model, data)
+    trainer.save_checkpoint(tmp_path / "hourly.ckpt")
+    daily = torch.load(tmp_path / "hourly.ckpt", weights_only=True)
+    daily["datamodule_hyper_parameters"]["seasonal_period"] = 24
+    torch.save(daily, tmp_path / "daily.ckpt")
+    path = combine([tmp_path / "hourly.ckpt", tmp_path / "daily.ckpt"], tmp_path / "ensemble.ckpt")
+    assert torch.load(path, weights_only=True)["ensemble_members"] == 2
+
+
+def test_a_timer_like_an_early_stopping_leaves_the_cli_fits_epochs_to_lightning(wide_csv, tmp_path, tiny_cli):
+    """README, Config layout: only a fit without max_epochs, max_steps, max_time, an EarlyStopping or a Timer
+    trains 10 epochs; a Timer ends a fit on its own, so the epochs stay unlimited, as Lightning leaves them."""
+    timer = ["--trainer.callbacks+", "Timer", "--trainer.callbacks.duration", "00:00:01:00"]
+    cli = main([*tiny_cli(wide_csv, tmp_path), *timer, "--trainer.callbacks.interval", "epoch"], run=False)
+    assert cli.trainer.max_epochs is None
+
+
+def test_a_linear_head_from_the_sequence_reads_every_step_of_the_window_not_only_the_last():
+    """README, Encoders: `LinearHead` reads `last`, or with `from_sequence: true` the whole `sequence`."""
+    dims = ModelDims(lookback=5, horizon=2, input_size=1, target_size=1, future_size=0, static_size=0,
+                     encoder_steps=5, encoder_size=3, num_params=1)  # fmt: skip
+    sequence, last = torch.randn(1, 5, 3), torch.randn(1, 3)
+    earlier = sequence.clone()
+    earlier[:, 0] += 1.0  # another first step, the same end of the window
+    no_inputs = (torch.zeros(1, 5, 1), torch.zeros(1, 2, 0), torch.zeros(1, 0))
+    for from_sequence, changes in [(False, False), (True, True)]:
+        head = LinearHead(dims, from_sequence=from_sequence)
+        before = head(EncoderOutput(sequence, last, None), *no_inputs)
+        after = head(EncoderOutput(earlier, last, None), *no_inputs)
+        assert (not torch.equal(before, after)) is changes
