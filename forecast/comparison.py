@@ -121,10 +121,12 @@ class NaiveComparison(L.Callback):
         """A fit starts from no scores, before a resumed one restores its earlier epochs' (``load_state_dict``)."""
         if stage != "fit":
             return
-        if self.fallback and pl_module.loss.num_params != 1:
+        loss = pl_module.loss
+        if self.fallback and (loss.num_params != 1 or loss.levels):  # one level: a quantile, not a point, forecast
             raise ValueError(
                 f"naive_comparison.fallback needs a point loss (MSELoss, MAELoss, HuberLoss): a naive forecast "
-                f"has no quantiles, and model.loss is {type(pl_module.loss).__name__}"
+                f"has no quantiles, and model.loss is {type(loss).__name__}"
+                + (f" of levels {list(loss.levels)}" if loss.levels else "")
             )
         if self.fallback and any(checkpoint.save_weights_only for checkpoint in trainer.checkpoint_callbacks):
             raise ValueError(  # Lightning calls no callback's on_save_checkpoint for a weights-only checkpoint

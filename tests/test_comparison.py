@@ -17,6 +17,7 @@ from forecast.comparison import NaiveComparison, naive_forecasts
 from forecast.data import FractionSplit
 from forecast.data.datamodule import TimeSeriesDataModule
 from forecast.data.options import Scaling
+from forecast.losses import QuantileLoss
 from forecast.model import Forecaster
 from forecast.nn import IdentityEncoder, LookbackMeanHead
 
@@ -174,6 +175,15 @@ def test_fallback_needs_a_point_loss(tmp_path, tiny_cli, walk_csv):
     args = ["--config", str(ROOT / "configs/etth1/gru_quantile.yaml"), *tiny_cli(str(walk_csv), tmp_path)]
     with pytest.raises(ValueError, match="naive_comparison.fallback needs a point loss.*QuantileLoss"):
         main(["fit", *args, "--naive_comparison.fallback", "true", "--trainer.max_epochs", "1"])
+
+
+def test_fallback_refuses_a_quantile_loss_of_one_level():
+    """One level has one parameter per value, as a point loss, but forecasts that quantile: before, a 0.9-quantile
+    model that lost to the last value on MSE fell back to it, in its y_q0.9 column too."""
+    model = Forecaster(lookback=8, horizon=2, input_size=1, target_size=1, loss=QuantileLoss(levels=[0.9]))
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with pytest.raises(ValueError, match=r"fallback needs a point loss.*QuantileLoss of levels \[0\.9\]"):
+        NaiveComparison(fallback=True).setup(trainer, model, "fit")
 
 
 def test_the_last_value_as_the_model_ties_with_the_last_value_and_the_model_keeps_the_tie(tmp_path, tiny_cli):
