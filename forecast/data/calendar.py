@@ -48,21 +48,33 @@ def _week_of_year(times: pd.DatetimeIndex) -> np.ndarray:
     return times.isocalendar().week.to_numpy(dtype=np.int64) - 1  # ISO weeks 1-53 -> 0-52
 
 
+def _weeks_in_year(times: pd.DatetimeIndex) -> np.ndarray:
+    """The ISO weeks of each time's ISO year, 52 or 53: the week of its 28 December, which the last week
+    always holds, so that the last week of a 52-week year sits next to the first as week 53 does."""
+    years, inverse = np.unique(times.isocalendar().year.to_numpy(dtype=np.int64), return_inverse=True)
+    december = pd.to_datetime(pd.DataFrame({"year": years, "month": 12, "day": 28}))
+    return december.dt.isocalendar().week.to_numpy(dtype=np.int64)[inverse]
+
+
 CALENDAR_FEATURES: dict[str, CalendarField] = {
     "minute": CalendarField(index=lambda t: t.minute, period=lambda t: 60),
     "hour": CalendarField(index=lambda t: t.hour, period=lambda t: 24),
     "dayofweek": CalendarField(index=lambda t: t.day_of_week, period=lambda t: 7),
     "day": CalendarField(index=lambda t: t.day - 1, period=lambda t: t.days_in_month),
     "dayofyear": CalendarField(index=lambda t: t.day_of_year - 1, period=lambda t: 365 + t.is_leap_year),
+    # 53 weeks in every year: a week is at the same point in any year (a 52-week year leaves a step unused).
     "weekofyear": CalendarField(index=_week_of_year, period=lambda t: 53),
     "month": CalendarField(index=lambda t: t.month - 1, period=lambda t: 12),
     "quarter": CalendarField(index=lambda t: t.quarter - 1, period=lambda t: 4),
 }
 
 
-# The offsets of one step a month or a quarter (business ones too: BME's steps are months, as ME's are).
+# The offsets of one step a month or a quarter (business ones too: BME's steps are months, as ME's are; so are
+# those of a weekday of the month, WOM-1MON and LWOM-FRI), and of two steps a month (SMS: the 1st and the 15th).
 _MONTHS = (pd.offsets.MonthBegin, pd.offsets.MonthEnd, pd.offsets.BusinessMonthBegin, pd.offsets.BusinessMonthEnd)
 _MONTHS += (pd.offsets.CustomBusinessMonthBegin, pd.offsets.CustomBusinessMonthEnd)
+_MONTHS += (pd.offsets.WeekOfMonth, pd.offsets.LastWeekOfMonth)
+_HALF_MONTHS = (pd.offsets.SemiMonthBegin, pd.offsets.SemiMonthEnd)
 _QUARTERS = (pd.offsets.QuarterBegin, pd.offsets.QuarterEnd, pd.offsets.BQuarterBegin, pd.offsets.BQuarterEnd)
 
 
@@ -73,7 +85,8 @@ SEASON = "season"
 
 def seasonal_period(freq: str | pd.DateOffset) -> int | None:
     """The steps of one season at ``freq``: a day of sub-daily data, a week of daily data, a year of
-    weekly, monthly or quarterly data; ``None`` when no such cycle is common (yearly data).
+    weekly, semi-monthly, monthly or quarterly data; ``None`` when no such cycle is common (yearly data),
+    or when one step spans the whole season (``12MS``: yearly data; ``8bh``: a business day a step).
 
     Business hours are sub-daily data too: their season is the business day, its opening hours as the
     offset states them (8 of ``bh``'s 09:00-17:00, 10 of ``BusinessHour(start="08:00", end="18:00")``),
@@ -89,11 +102,15 @@ def seasonal_period(freq: str | pd.DateOffset) -> int | None:
         (26, 26, 7, None)
         >>> seasonal_period("BME"), seasonal_period("BQS"), seasonal_period("bh"), seasonal_period("2bh")
         (12, 4, 8, 4)
+        >>> seasonal_period("12MS"), seasonal_period("4QS"), seasonal_period("52W"), seasonal_period("8bh")
+        (None, None, None, None)
+        >>> seasonal_period("SMS"), seasonal_period("SME"), seasonal_period("WOM-1MON"), seasonal_period("LWOM-FRI")
+        (24, 24, 12, 12)
     """
     offset = pd.tseries.frequencies.to_offset(freq)
     if isinstance(offset, pd.offsets.BusinessHour):  # custom business hours too
         hours, rest = divmod(_opening_time(offset), pd.Timedelta(hours=1))
-        return hours // offset.n if rest == pd.Timedelta(0) and hours % offset.n == 0 else None
+        return _steps_of(hours, offset.n) if rest == pd.Timedelta(0) else None
     if isinstance(offset, pd.offsets.Day | pd.offsets.Tick):  # Day: a calendar day since pandas 3, no longer a Tick
         day, week = pd.Timedelta(days=1), pd.Timedelta(weeks=1)
         step = offset.n * day if isinstance(offset, pd.offsets.Day) else pd.Timedelta(offset)
@@ -105,9 +122,14 @@ def seasonal_period(freq: str | pd.DateOffset) -> int | None:
             return None
         offset = pd.offsets.Week(step // week)  # whole weeks (7D, 14D, 336h) have the season of W-SUN's weeks
     # A season counted in these steps, when n of them divide it (2 months: 6 a year; 5 months: none).
-    seasons = {pd.offsets.Week: 52, _MONTHS: 12, _QUARTERS: 4, pd.offsets.BusinessDay: 5}
+    seasons = {pd.offsets.Week: 52, _HALF_MONTHS: 24, _MONTHS: 12, _QUARTERS: 4, pd.offsets.BusinessDay: 5}
     steps = next((steps for kind, steps in seasons.items() if isinstance(offset, kind)), None)
-    return steps // offset.n if steps is not None and steps % offset.n == 0 else None
+    return _steps_of(steps, offset.n) if steps is not None else None
+
+
+def _steps_of(season: int, n: int) -> int | None:
+    """The steps of ``n`` units in a season of ``season`` units, where they divide it in more than one step."""
+    return season // n if season % n == 0 and season > n else None
 
 
 def _business_time(offset: pd.offsets.BusinessHour, wall: pd.DatetimeIndex) -> np.ndarray:
@@ -148,8 +170,9 @@ def season_steps(freq: str | pd.DateOffset) -> int:
     period = seasonal_period(freq)
     if period is None:
         raise ForecastDataError(
-            f"calendar feature {SEASON!r} needs a frequency with a season (sub-daily, daily, weekly, monthly or "
-            f"quarterly); the data's frequency {freq!r} has none: leave {SEASON!r} out of data.calendar.features"
+            f"calendar feature {SEASON!r} needs a frequency with a season (sub-daily, daily, weekly, semi-monthly, "
+            f"monthly or quarterly); the data's frequency {freq!r} has none: leave {SEASON!r} out of "
+            "data.calendar.features"
         )
     return period
 
@@ -161,7 +184,7 @@ def season_positions(times: pd.DatetimeIndex, freq: str | pd.DateOffset) -> np.n
     positions (modulo the season) and the same time of the season always has the same position, in
     any series and at any date: the hour for hourly data, the quarter-hour of the day for 15-minute
     data, the business hour of the business day for business-hour data, a fixed numbering of the weekdays
-    for daily data, the month for monthly data. Weekly data are
+    for daily data, the month for monthly data, the month and its half for semi-monthly data. Weekly data are
     the exception: a year is 52 weeks and a day or two, so their positions (weeks since 1970, modulo 52) slide
     about a day a year against the calendar, keeping consecutive steps consecutive. On times with a time zone
     the wall clock skips or repeats an hour at daylight-saving changes, and so do the positions.
@@ -185,6 +208,9 @@ def season_positions(times: pd.DatetimeIndex, freq: str | pd.DateOffset) -> np.n
         steps = wall.day_of_week
     elif isinstance(offset, pd.offsets.Week):
         steps = (wall - pd.Timestamp(0)).days // 7
+    elif isinstance(offset, _HALF_MONTHS):  # half months since 1970: the second opens on SMS's 15th, after SME's
+        later = wall.day >= offset.day_of_month + isinstance(offset, pd.offsets.SemiMonthEnd)
+        steps = (wall.year * 12 + wall.month - 1) * 2 + later
     else:  # months or quarters since 1970
         months = wall.year * 12 + wall.month - 1
         steps = months // (3 if isinstance(offset, _QUARTERS) else 1)

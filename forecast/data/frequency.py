@@ -15,17 +15,21 @@ from .frames import SeriesTable
 __all__ = ["check_times", "first_off_step"]
 
 
-def check_times(table: SeriesTable, freq: str | None) -> str:
-    """Check that every series moves forward in regular steps, and return the frequency.
+def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
+    """Check that every series moves forward in regular steps, and return the frequency by its name.
 
     The frequency is ``freq`` when given, else the one ``_infer_frequency`` finds; every series must
-    follow it without gaps.
+    follow it without gaps. A pandas offset given as ``freq`` comes back as its name (``Hour(2)``:
+    ``2h``), since a checkpoint records the frequency as text.
 
     Raises:
         ForecastDataError: a time repeats or goes backwards within a series, the frequency cannot be
-            inferred, ``freq`` is not a pandas frequency, or a step does not follow the frequency (the
-            message says whether rows are missing there or the time is off the frequency's steps).
+            inferred, ``freq`` is not a pandas frequency or an offset that its name does not describe in
+            full (opening hours, holidays), or a step does not follow the frequency (the message says
+            whether rows are missing there or the time is off the frequency's steps).
     """
+    if isinstance(freq, pd.offsets.BaseOffset):
+        freq = _offset_name(freq)
     stamps = table.times.asi8
     steps = np.diff(stamps)  # steps[k] leads from row k to row k + 1
     inside = np.ones(len(steps), dtype=bool)
@@ -36,10 +40,11 @@ def check_times(table: SeriesTable, freq: str | None) -> str:
         if steps[row - 1] == 0:
             raise ForecastDataError(
                 f"duplicate time at {table.where(row)}: the row before has the same time; remove one of them"
+                f"{_clock_back(table, row)}"
             )
         raise ForecastDataError(
             f"time goes backwards at {table.where(row)} (the row before is at {table.times[row - 1]}); "
-            "sort the frame by time"
+            f"sort the frame by time{_clock_back(table, row)}"
         )
     other = f"correct data.freq={freq!r}" if freq else "state the frequency with data.freq"
     freq = freq or _infer_frequency(table)
@@ -56,6 +61,22 @@ def check_times(table: SeriesTable, freq: str | None) -> str:
             f"{other}{_daylight_saving(table.times[start : row + 1], offset)}"
         )
     return freq
+
+
+def _clock_back(table: SeriesTable, row: int) -> str:
+    """For a message about the time at ``row`` repeating or going back on the one before: where local times
+    without a time zone repeat an hour as daylight saving ends, neither removing nor sorting is the fix. Only
+    for sub-daily times that go back an hour at most, after a step of their own series."""
+    times = table.times
+    if times.tz is not None or row - 1 <= table.offsets[table.series_of(row)]:
+        return ""
+    back, before = times[row - 1] - times[row], times[row - 1] - times[row - 2]
+    if back > pd.Timedelta(hours=1) or before >= pd.Timedelta(days=1):
+        return ""
+    return (
+        "; or, if these are local times that repeat an hour where daylight saving ends, give them their time "
+        "zone: tz_localize(zone, ambiguous='infer') on the time index or the time column's .dt"
+    )
 
 
 def _daylight_saving(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:
@@ -95,9 +116,10 @@ def _infer_frequency(table: SeriesTable) -> str:
 
     pandas' frequency of one of the five longest series where it infers one (a series without gaps) and
     every time of the longest series lies on its steps (not 2 days of a short series beside daily data).
-    Else, of the frequencies pandas infers on short stretches of the longest series, and the most
-    common step, the one under which most steps of the longest series are a single step, so that the
-    rows missing elsewhere (gaps) are named afterwards: month starts, not the 31 days of most months.
+    Else, of the frequencies pandas infers on short stretches of the longest series, the most common
+    step, and the calendar frequencies pandas never infers (``_never_inferred``), the one under which
+    most steps of the longest series are a single step, so that the rows missing elsewhere (gaps) are
+    named afterwards: month starts, not the 31 days of most months.
     Every time of the longest series must lie on that frequency's steps from its first time.
 
     Raises:
@@ -112,7 +134,7 @@ def _infer_frequency(table: SeriesTable) -> str:
         inferred = pd.DatetimeIndex(own, freq="infer").freq if len(own) >= 3 else None
         if inferred is not None and (_steps_from_start(times, inferred) >= 0).all():
             return inferred.freqstr
-    candidates = [*_stretch_frequencies(times), _most_common_step(table)]
+    candidates = [*_stretch_frequencies(times), _most_common_step(table), *_never_inferred(times)]
     positions = {freq: _steps_from_start(times, _as_offset(freq)) for freq in candidates}
     freq = max(candidates, key=lambda freq: _single_steps(positions[freq]))  # the first of equals
     off = positions[freq] < 0
@@ -122,11 +144,18 @@ def _infer_frequency(table: SeriesTable) -> str:
     step = table.times[row] - table.times[row - 1] if row > start else None
     after = f"{_duration(step)} after the row before" if step is not None else "the first time of its series"
     raise ForecastDataError(
-        f"cannot infer the frequency: no pandas frequency fits the times; at {table.where(row)} ({after}) they "
-        f"leave the steps of {freq!r}, which most of them follow; put the times on a frequency's steps (monthly "
+        f"cannot infer the frequency: pandas infers none that fits the times; at {table.where(row)} ({after}) "
+        f"they leave the steps of {freq!r}, the likeliest frequency; put the times on a frequency's steps (monthly "
         "data on month starts or ends: pandas has no frequency for another day of the month) and state it "
         f"with data.freq, e.g. data.freq: MS{_daylight_saving(times[: row - start + 1], _as_offset(freq))}"
     )
+
+
+def _never_inferred(times: pd.DatetimeIndex) -> list[str]:
+    """The calendar frequencies that pandas knows but never infers, to try on ``times``: half months (the 1st
+    and the 15th, ``SMS``; the 15th and the month's end, ``SME``) and each month's last day of the first time's
+    weekday (``LWOM-FRI`` where it is a Friday)."""
+    return ["SMS", "SME", f"LWOM-{times[0].day_name()[:3].upper()}"]
 
 
 def _duration(step: pd.Timedelta) -> str:
@@ -214,7 +243,7 @@ def _as_offset(freq: str) -> pd.DateOffset:
         ForecastDataError: ``freq`` is not a pandas frequency (naming the new name of an old one, e.g. ``H``), or
             not text at all (a number, which pandas refuses with a TypeError or AttributeError of its own).
     """
-    if not isinstance(freq, str | pd.DateOffset):
+    if not isinstance(freq, str | pd.offsets.BaseOffset):
         raise ForecastDataError(f"data.freq={freq!r} is not a pandas frequency; give it as text: {_EXAMPLES}")
     try:
         return pd.tseries.frequencies.to_offset(freq)
@@ -222,6 +251,28 @@ def _as_offset(freq: str) -> pd.DateOffset:
         raise ForecastDataError(
             f"data.freq={freq!r} is not a pandas frequency; {_renamed(freq) or _EXAMPLES}"
         ) from error
+
+
+def _offset_name(offset: pd.DateOffset) -> str:
+    """The name of a pandas offset given as ``data.freq``, which a checkpoint records in its place (an
+    offset object would keep it from loading with ``torch.load(weights_only=True)``).
+
+    Raises:
+        ForecastDataError: the name leaves out some of the offset's settings, so the frequency read back
+            from it would be another (``BusinessHour(start="08:00", end="18:00")`` is named ``bh``, 09:00-17:00).
+    """
+    name = offset.freqstr
+    try:
+        same = pd.tseries.frequencies.to_offset(name) == offset
+    except ValueError:  # no name pandas reads back (DateOffset(months=1))
+        same = False
+    if not same:
+        raise ForecastDataError(
+            f"data.freq={offset!r} is a pandas offset whose name {name!r} leaves out some of its settings (opening "
+            "hours, holidays, a weekday); a checkpoint records the frequency by its name, which would read back as "
+            f"another: give a frequency that its name describes in full; {_EXAMPLES}"
+        )
+    return name
 
 
 def _renamed(freq: str) -> str | None:

@@ -157,6 +157,10 @@ class Calendar:
                 f"data.calendar.features={self.features!r} is one name, not a list of features; "
                 f"give [{self.features!r}]"
             )
+        features = list(self.features or [])
+        twice = [name for i, name in enumerate(features) if name in features[:i]]
+        if twice:  # each would be the same channels again, under the same names
+            raise ValueError(f"data.calendar.features names {twice} more than once; name each feature once")
         check_choice("data.calendar.encoding", self.encoding, get_args(CalendarEncoding))
 
 

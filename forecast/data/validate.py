@@ -256,9 +256,11 @@ def check_naive_scale(
         )
     short = np.flatnonzero((train_rows > 0) & (train_rows <= seasonal_period))
     if short.size:
+        listed = [f"{names[i]!r} ({train_rows[i]} training rows)" for i in short[:10]]
+        more = f" and {short.size - 10} more" if short.size > 10 else ""
         raise ForecastDataError(
-            f"series {[names[i] for i in short[:10]]} have {train_rows[short[0]]} training rows, too few for MASE "
-            f"with data.seasonal_period={seasonal_period}; lower the period or train on more rows"
+            f"series {', '.join(listed)}{more} have too few for MASE with data.seasonal_period={seasonal_period}, "
+            f"which needs more than {seasonal_period}; lower the period or train on more rows"
         )
     flat = np.flatnonzero((train_rows > 0) & ~np.isfinite(scale).all(1))  # trained on enough rows, yet no scale
     if flat.size:

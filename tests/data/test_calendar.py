@@ -230,3 +230,28 @@ def test_business_hour_data_have_a_season():
     frame = pd.DataFrame({"x": np.arange(200.0)}, index=pd.date_range("2024-01-01 09:00", periods=200, freq="bh"))
     data = TimeSeriesDataModule(frame, 8, 4, calendar=Calendar(features=["season"], encoding="integer"))
     assert (data.freq, data.season_length) == ("bh", 8)
+
+
+@pytest.mark.parametrize(
+    "freq, start, period, expected",
+    [
+        ("SMS", "2023-10-15", 24, lambda t: 2 * (t.month - 1) + (t.day >= 15)),  # the 1st and the 15th
+        ("SME", "2023-10-15", 24, lambda t: 2 * (t.month - 1) + (t.day > 15)),  # the 15th and the month's end
+        ("WOM-1MON", "2023-10-02", 12, lambda t: t.month - 1),  # each month's first Monday
+        ("LWOM-FRI", "2023-10-27", 12, lambda t: t.month - 1),  # each month's last Friday
+    ],
+)
+def test_semi_monthly_and_weekday_of_the_month_data_have_the_season_of_a_year(freq, start, period, expected):
+    times = pd.date_range(start, periods=30, freq=freq)
+    frame = pd.DataFrame({"x": np.arange(30.0)}, index=times)
+    data = TimeSeriesDataModule(frame, 8, 4, freq=freq, calendar=Calendar(features=["season"], encoding="integer"))
+    assert data.season_length == period
+    np.testing.assert_array_equal(season_positions(times, freq), expected(times))
+
+
+@pytest.mark.parametrize("freq", ["12MS", "4QS"])
+def test_yearly_data_in_steps_of_months_or_quarters_have_no_season_as_yearly_data_do(freq):
+    """A season of one step (a constant position) was taken for a season."""
+    frame = pd.DataFrame({"x": np.arange(30.0)}, index=pd.date_range("1990-01-01", periods=30, freq=freq))
+    with pytest.raises(ForecastDataError, match=rf"frequency '{freq}' has none: leave 'season' out of data\.calendar"):
+        TimeSeriesDataModule(frame, 8, 4, freq=freq, calendar=Calendar(features=["season"], encoding="integer"))

@@ -1,6 +1,9 @@
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from forecast import ForecastDataError, TimeSeriesDataModule
 
@@ -79,3 +82,50 @@ def test_the_row_named_in_a_long_frame_is_the_given_row_of_the_series_off_the_fr
     frame = pd.DataFrame({"id": ["a", "b"] * 30, "time": np.ravel([months, off], order="F"), "y": 1.0})
     with pytest.raises(ForecastDataError, match=r"series 'b', row 25, time 2021-01-15 00:00:00 does not follow .*'MS'"):
         TimeSeriesDataModule(frame, 4, 2, freq=freq)
+
+
+def test_a_frequency_given_as_a_pandas_offset_is_recorded_by_its_name_so_the_state_loads():
+    """An offset object in the data state kept a fitted model's checkpoint from loading (weights_only)."""
+    frame = pd.DataFrame({"x": np.arange(40.0)}, index=pd.date_range("2024-01-01", periods=40, freq="2h"))
+    data = TimeSeriesDataModule(frame, 8, 4, freq=pd.offsets.Hour(2))
+    data.setup("fit")
+    saved = io.BytesIO()
+    torch.save(data.state_dict(), saved)
+    saved.seek(0)
+    assert (data.freq, torch.load(saved, weights_only=True)["freq"]) == ("2h", "2h")
+
+
+def test_a_pandas_offset_that_its_name_does_not_describe_is_refused_naming_the_key():
+    """``bh`` is 09:00-17:00: the checkpoint would read these 08:00-18:00 hours back as others."""
+    hours = pd.offsets.BusinessHour(start="08:00", end="18:00")
+    frame = pd.DataFrame({"x": np.arange(40.0)}, index=pd.date_range("2024-01-01 08:00", periods=40, freq=hours))
+    with pytest.raises(
+        ForecastDataError, match=r"data.freq=<BusinessHour: bh=08:00-18:00> .* whose name 'bh' leaves out"
+    ):
+        TimeSeriesDataModule(frame, 8, 4, freq=hours)
+
+
+@pytest.mark.parametrize("freq", ["SMS", "SME", "LWOM-FRI"])
+def test_calendar_frequencies_pandas_never_infers_are_inferred_and_a_gap_named(freq):
+    """pandas infers no half months (the 1st and 15th; the 15th and the month's end), nor a month's last Friday."""
+    frame = pd.DataFrame({"x": np.arange(40.0)}, index=pd.date_range("2024-01-01", periods=40, freq=freq))
+    assert TimeSeriesDataModule(frame, 8, 4).freq == freq
+    with pytest.raises(ForecastDataError, match=rf"row 20, .* does not follow frequency '{freq}' .*fill the gap"):
+        TimeSeriesDataModule(frame.drop(frame.index[20]), 8, 4)
+
+
+def test_times_no_frequency_fits_are_not_said_to_follow_the_likeliest_one_mostly():
+    """Times at random seconds: their most common step, the likeliest frequency, is no step of most of them."""
+    seconds = np.sort(np.random.default_rng(0).choice(10**6, size=50, replace=False))
+    frame = pd.DataFrame({"x": np.arange(50.0)}, index=pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds, "s"))
+    with pytest.raises(ForecastDataError, match=r"pandas infers none .* steps of '\d+s', the likeliest frequency; put"):
+        TimeSeriesDataModule(frame, 8, 4)
+
+
+def test_local_times_that_repeat_an_hour_as_daylight_saving_ends_are_told_to_take_their_time_zone():
+    """Removing one of the two 02:00 rows, as the message said, would drop an hour of data."""
+    local = pd.date_range("2024-10-26 20:00", periods=12, freq="h", tz="Europe/Berlin").tz_localize(None)
+    frame = pd.DataFrame({"x": np.arange(12.0)}, index=local)
+    with pytest.raises(ForecastDataError, match=r"duplicate time at row 7, .*tz_localize\(zone, ambiguous='infer'\)"):
+        TimeSeriesDataModule(frame, 2, 1, split=None)
+    assert TimeSeriesDataModule(frame.tz_localize("Europe/Berlin", ambiguous="infer"), 2, 1, split=None).freq == "h"

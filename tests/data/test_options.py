@@ -72,3 +72,9 @@ def test_a_scaler_object_or_name_instead_of_a_factory_is_refused_naming_the_opti
     with pytest.raises(TypeError, match=r"data.scaling.per_series='false' is not a bool"):
         Scaling(per_series="false")  # text that would be true
     assert Scaling(scaler=MinMaxScaler, covariate_scaler=None, per_series=True).scaler is MinMaxScaler
+
+
+def test_a_calendar_feature_named_twice_is_refused_naming_it():
+    """It made the same two channels twice, under the same names."""
+    with pytest.raises(ValueError, match=r"data.calendar.features names \['hour'\] more than once; name each"):
+        Calendar(["hour", "month", "hour"])

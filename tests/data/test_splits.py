@@ -72,7 +72,7 @@ def test_date_split_tests_a_series_that_starts_after_test_start_without_a_mase_s
 def test_a_series_that_trains_on_too_few_rows_for_the_mase_period_is_still_refused(long_frame):
     split = DateSplit(val_start="2024-01-01 12:00", test_start="2024-01-02 00:00")  # A trains on 12 rows, B on none
     data = TimeSeriesDataModule(long_frame, lookback=10, horizon=5, split=split, columns=COLUMNS, seasonal_period=24)
-    with pytest.raises(ForecastDataError, match=r"series \['A'\] have 12 training rows, too few .*seasonal_period=24"):
+    with pytest.raises(ForecastDataError, match=r"series 'A' \(12 training rows\) have too few .*seasonal_period=24"):
         data.setup("test")
 
 

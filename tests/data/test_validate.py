@@ -12,6 +12,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from forecast import Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data.sharding import series_index
+from forecast.data.validate import check_naive_scale
 
 COLUMNS = Columns(targets=["y"], past_covariates=["load"], future_covariates=["price"], static_covariates=["region"])
 
@@ -190,8 +191,8 @@ def test_monthly_times_on_a_day_no_frequency_names_ask_for_the_frequency():
     frame = pd.DataFrame({"y": np.arange(60.0)}, index=times)
     with pytest.raises(
         ForecastDataError,
-        match=r"cannot infer the frequency: no pandas frequency fits the times; at row 2, time 2000-03-15 00:00:00 "
-        r"\(29 days after the row before\).*state it with data.freq",
+        match=r"cannot infer the frequency: pandas infers none that fits the times; at row 2, "
+        r"time 2000-03-15 00:00:00 \(29 days after the row before\).*state it with data.freq",
     ):
         make(frame)
     with pytest.raises(
@@ -205,7 +206,7 @@ def test_a_time_off_the_steps_of_the_others_is_named(wide_frame):
     times.iloc[50] += pd.Timedelta(minutes=30)
     frame = wide_frame.set_axis(pd.DatetimeIndex(times), axis=0)
     with pytest.raises(
-        ForecastDataError, match=r"no pandas frequency fits the times; at row 50, time 2024-01-03 02:30"
+        ForecastDataError, match=r"pandas infers none that fits the times; at row 50, time 2024-01-03 02:30"
     ):
         make(frame)
     with pytest.raises(ForecastDataError, match=r"row 50, .* \(expected 2024-01-03 02:00:00\); move the times onto"):
@@ -456,3 +457,11 @@ def test_an_infinite_last_target_beside_future_covariates_is_refused_by_its_row(
     frame.loc[39, "y"] = np.inf
     with pytest.raises(ForecastDataError, match=r"value inf at column 'y', series 'a', row 39"):
         make(frame, columns=Columns(targets=["y"], future_covariates=["price"])).setup("fit")
+
+
+def test_series_too_short_for_the_mase_period_are_each_named_with_their_training_rows():
+    """The first short series' count was given for all of them."""
+    with pytest.raises(
+        ForecastDataError, match=r"series 'a' \(3 training rows\), 'c' \(5 training rows\) have too few"
+    ):
+        check_naive_scale(np.array([3, 20, 5]), seasonal_period=7, names=["a", "b", "c"], scale=np.ones((3, 1)))
