@@ -80,7 +80,8 @@ def read_checkpoint(path: str | Path, model_class: type, map_location: str | tor
 
     Raises:
         FileNotFoundError: there is no such file.
-        ValueError: naming the file: it is truncated, damaged or not a checkpoint; it is not a
+        ValueError: naming the file: it is truncated, damaged or not a checkpoint; its tensors cannot go to
+            ``map_location`` (a GPU this machine lacks); it is not a
             forecast checkpoint or one of another major version; or a hyperparameter, its own, an
             ensemble member's or a data option's (scalers, split), names a class outside its base (the
             message names the key and the class).
@@ -164,6 +165,11 @@ def _load(path: Path, map_location: str | torch.device) -> Any:
                 raise ValueError(f"{damaged} fails its checksum")
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # a damaged file fails in any of a dozen ways deep in the unpickler
+        if re.search(r"Attempting to deserialize object on (a )?CUDA device", str(error)):  # whole, no such device
+            raise ValueError(
+                f"{path} cannot load onto map_location={map_location!r} on this machine "
+                f"({str(error).split('. ')[0]}): load it with map_location='cpu', or a device this machine has"
+            ) from None
         unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
         if unsupported:  # whole, but holding an object (a callback's state, say) that only code could rebuild
             raise ValueError(

@@ -15,8 +15,9 @@ state (``Forecaster.load(path).data_state``, plain lists):
    with ``data_state["scaling"]["targets"]`` for the columns ``data_state["targets"]``, and
    ``["covariates"]`` for ``data_state["past_covariates"]`` then ``["future_covariates"]``, channel by
    channel in that order. ``scale`` and ``offset`` have one row for all series or, with
-   ``data_state["scale_per_series"]``, one row per series of ``data_state["series"]`` (``predict``
-   fits a series the checkpoint does not know on its own history).
+   ``data_state["scale_per_series"]``, one row per series of ``data_state["series"]``, which names each
+   series by its id as text (``str(id)``: the id ``7`` is ``"7"``); ``predict`` fits a series the
+   checkpoint does not know on its own history.
 3. Lay out the windows: ``past`` (B, L, C_in) is the last ``lookback`` rows of
    ``[targets | past covariates]``; ``future`` (B, H, C_fut) the ``horizon`` rows after them of
    ``[future covariates | calendar features]`` (features computed from the times and ``data_state["freq"]``, in the
@@ -26,9 +27,11 @@ state (``Forecaster.load(path).data_state``, plain lists):
    ``data_state["vocabularies"][column]``, a number scaled with ``data_state["scaling"]["statics"]``.
    All float32.
 4. Run the program, then take the loss's point forecast from the parameters (``model.loss.point``:
-   ``params[..., 0]`` for the point and location-scale losses, the anchor level for ``QuantileLoss``).
-5. Invert the target scaling: ``forecast * scale + offset`` per target channel, in float64 (``Batch.to_original``:
-   float32 keeps no units' digit at a level of 1e9).
+   ``params[..., 0]`` for the point and location-scale losses, the anchor level for ``QuantileLoss``)
+   and, for a probabilistic loss, the quantiles of ``predict``'s ``{target}_q{level}`` columns
+   (``model.loss.quantiles(params, model.loss.levels)``: for ``QuantileLoss``, ``params`` itself).
+5. Invert the target scaling: ``forecast * scale + offset`` per target channel, the quantiles alike, in
+   float64 (``Batch.to_original``: float32 keeps no units' digit at a level of 1e9).
 6. Build the times: ``horizon`` steps of the data's frequency (``data_state["freq"]``) after each
    series' last observed time.
 

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import pandas as pd
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import CheckpointIO
 
 from .callbacks import FiniteLossCheck, ResumableModelCheckpoint, callback_list
 from .checkpointing import AtomicCheckpointIO
@@ -49,7 +50,8 @@ def fit(
             (``forecast.losses.QuantileLoss(levels=[0.1, 0.5, 0.9])``).
         trainer: ``lightning.Trainer`` arguments (max_epochs, accelerator, callbacks, ...). A ``ModelCheckpoint``
             among the callbacks takes the place of fit's own: fit returns its best checkpoint (its last where it
-            monitors nothing).
+            monitors nothing). A ``CheckpointIO`` among the plugins writes the checkpoints instead of fit's
+            atomic writer; other plugins keep it.
 
     Raises:
         TypeError: ``data``, ``model`` or ``trainer`` is not a mapping, or ``data`` or ``model`` sets an argument
@@ -80,9 +82,17 @@ def fit(
     # The caller's own ModelCheckpoint takes the place of fit's (two alike would clash in Lightning).
     checkpoint = given[0] if given else ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
     options["callbacks"] = [FiniteLossCheck(), *([] if given else [checkpoint]), *callbacks]
-    options.setdefault("plugins", [AtomicCheckpointIO()])
+    options["plugins"] = _with_atomic_writes(options.get("plugins"))
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(_written(checkpoint))
+
+
+def _with_atomic_writes(plugins: Any) -> list[Any]:
+    """``trainer["plugins"]`` (one, a list or none) with ``AtomicCheckpointIO`` added unless one of them writes
+    the checkpoints: an environment or precision plugin (``SLURMEnvironment()``, say) leaves the writing to fit."""
+    plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [] if plugins is None else [plugins]
+    writes = any(isinstance(plugin, CheckpointIO) for plugin in plugins)
+    return plugins if writes else [*plugins, AtomicCheckpointIO()]
 
 
 def _check_groups(**groups: Mapping[str, Any] | None) -> None:

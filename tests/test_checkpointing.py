@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins.environments import LightningEnvironment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from forecast import Forecaster, TimeSeriesDataModule
+import forecast
+from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.checkpointing import AtomicCheckpointIO, read_checkpoint
 from forecast.cli import ForecastCLI, resolve_checkpoint
 from forecast.trainer import ForecastTrainer
@@ -133,3 +136,51 @@ def test_last_is_found_under_a_tilde_default_root_dir(tmp_path, monkeypatch):
     last.parent.mkdir(parents=True)
     shutil.copy(ROOT / "tests" / "data" / "frozen_v0.1.0.ckpt", last)
     assert resolve_checkpoint("last", "~/runs") == str(last)
+
+
+def test_a_whole_checkpoint_loaded_onto_a_gpu_the_machine_lacks_is_not_called_damaged(monkeypatch):
+    """A checkpoint moved to a machine without a GPU and loaded with ``map_location="cuda"`` (as on the machine
+    it came from) was said to be "truncated, damaged or of another format"."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU, wherever this runs
+    frozen = ROOT / "tests" / "data" / "frozen_v0.1.0.ckpt"
+    with pytest.raises(
+        ValueError,
+        match=r"frozen_v0.1.0.ckpt cannot load onto map_location='cuda' on this machine .*map_location='cpu'",
+    ) as refused:
+        Forecaster.load(frozen, map_location="cuda")
+    assert "damaged" not in str(refused.value)
+
+
+class _Writer(Exception):
+    """Raised with the trainer's checkpoint writer as soon as the fit sets up: what fit chose, without a fit."""
+
+
+class _StopAtSetup(Callback):
+    def setup(self, trainer, pl_module, stage) -> None:
+        raise _Writer(trainer.strategy.checkpoint_io)
+
+
+@pytest.mark.parametrize(
+    "plugins", [None, LightningEnvironment(), [LightningEnvironment()]], ids=["none", "one", "list"]
+)
+def test_fit_writes_checkpoints_atomically_beside_plugins_that_do_not_write_them(plugins, long_frame, tmp_path):
+    """An environment plugin (SLURMEnvironment, say) dropped fit's atomic writer: a kill during a save could
+    leave a truncated last.ckpt."""
+    trainer = {
+        "default_root_dir": tmp_path,
+        "max_epochs": 1,
+        "logger": False,
+        "callbacks": [_StopAtSetup()],
+        "plugins": plugins,
+    }
+    with pytest.raises(_Writer) as chosen:
+        forecast.fit(long_frame, lookback=8, horizon=2, data={"columns": Columns(targets=["y"])}, trainer=trainer)
+    assert isinstance(chosen.value.args[0], AtomicCheckpointIO)
+
+
+def test_fit_writes_checkpoints_with_a_checkpoint_writer_of_ones_own(long_frame, tmp_path):
+    trainer = {"default_root_dir": tmp_path, "max_epochs": 1, "logger": False, "callbacks": [_StopAtSetup()],
+               "plugins": [TorchCheckpointIO()]}  # fmt: skip
+    with pytest.raises(_Writer) as chosen:
+        forecast.fit(long_frame, lookback=8, horizon=2, data={"columns": Columns(targets=["y"])}, trainer=trainer)
+    assert type(chosen.value.args[0]) is TorchCheckpointIO

@@ -7,9 +7,12 @@ import importlib
 import io
 import json
 import os
+import re
 import socket
 import stat
+import struct
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -26,8 +29,9 @@ ETT_COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; a path in ``server.cut`` gets half its body, then the connection closes, and
-    one in ``server.unsized`` the same without a Content-Length (nothing tells the client it was cut)."""
+    """Serves ``server.files``; a path in ``server.cut`` gets half its body, then the connection closes, one
+    in ``server.unsized`` the same without a Content-Length (nothing tells the client it was cut), and one in
+    ``server.reset`` half its body, then the connection is reset (a TCP RST, as a crashed proxy sends)."""
 
     def do_GET(self) -> None:
         body = self.server.files.get(self.path)
@@ -38,8 +42,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path not in self.server.unsized:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        cut = self.path in self.server.cut or self.path in self.server.unsized
+        cut = self.path in self.server.cut or self.path in self.server.unsized or self.path in self.server.reset
         self.wfile.write(body[: len(body) // 2] if cut else body)
+        if self.path in self.server.reset:
+            time.sleep(0.25)  # the client reads the headers first: the reset comes while it reads the body
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()  # closed here, with no FIN first: the socket server would shut it down cleanly
+            self.wfile.close()
+            self.connection.close()
 
     def log_message(self, *args) -> None:
         pass
@@ -49,7 +59,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     """A local HTTP server on 127.0.0.1: the real download code, and no internet."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.cut, httpd.unsized = {}, set(), set()
+    httpd.files, httpd.cut, httpd.unsized, httpd.reset = {}, set(), set(), set()
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd
@@ -63,12 +73,15 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _serve(server, monkeypatch, name: str, body: bytes, cut: bool = False, unsized: bool = False) -> str:
+def _serve(
+    server, monkeypatch, name: str, body: bytes, cut: bool = False, unsized: bool = False, reset: bool = False
+) -> str:
     """Serve ``body`` as data set ``name``'s file and point the registry's URL at it."""
     path = f"/{name}/{datasets.info(name).file}"
     server.files[path] = body
     (server.cut.add if cut else server.cut.discard)(path)
     (server.unsized.add if unsized else server.unsized.discard)(path)
+    (server.reset.add if reset else server.reset.discard)(path)
     url = f"http://127.0.0.1:{server.server_port}{path}"
     monkeypatch.setitem(registry.DATASETS, name, dataclasses.replace(datasets.info(name), url=url))
     return url
@@ -137,9 +150,41 @@ def test_download_with_a_wrong_checksum_keeps_nothing(server, monkeypatch, cache
     assert list(cache.iterdir()) == []
 
 
+def _interrupted(url: str, cache: Path, cause: str) -> str:
+    """The message of a download of ``url`` that stopped part-way: interrupted, the cause, the path, the retry."""
+    path = re.escape(str(cache / "ETTm1.csv"))
+    return rf"the download of {re.escape(url)} was interrupted \({cause}.*nothing kept at {path}: .*again to retry"
+
+
 def test_interrupted_download_keeps_nothing(server, monkeypatch, cache):
     url = _serve(server, monkeypatch, "ettm1", _ett_csv(50), cut=True)
-    with pytest.raises(FileNotFoundError, match=f"cannot download {url} .*IncompleteRead"):
+    with pytest.raises(FileNotFoundError, match=_interrupted(url, cache, "the server closed the connection after")):
+        datasets.load("ettm1")
+    assert list(cache.iterdir()) == []
+
+
+def test_a_connection_reset_mid_download_says_it_was_interrupted_and_keeps_nothing(server, monkeypatch, cache):
+    """A reset while reading the body was told as being offline ("without internet, fetch that file elsewhere")."""
+    url = _serve(server, monkeypatch, "ettm1", _ett_csv(2000), reset=True)
+    with pytest.raises(FileNotFoundError, match=_interrupted(url, cache, r"\[Errno \d+\] Connection reset")):
+        datasets.load("ettm1")
+    assert list(cache.iterdir()) == []
+
+
+def test_a_network_lost_mid_download_is_not_taken_for_a_full_disk(server, monkeypatch, cache):
+    """A socket error while reading the body other than a reset (the route to the server lost) was reported
+    as a failed write: "cannot write the download ... free some space there"."""
+    url = _serve(server, monkeypatch, "ettm1", _ett_csv(2000), cut=True)
+    recv_into = socket.socket.recv_into
+
+    def losing_the_route(sock, *args, **kwargs):  # the client's end, once the server has stopped sending
+        received = recv_into(sock, *args, **kwargs)
+        if received == 0 and sock.getpeername()[1] == server.server_port:
+            raise OSError(errno.EHOSTUNREACH, os.strerror(errno.EHOSTUNREACH))
+        return received
+
+    monkeypatch.setattr(socket.socket, "recv_into", losing_the_route)
+    with pytest.raises(FileNotFoundError, match=_interrupted(url, cache, r"\[Errno \d+\] No route to host")):
         datasets.load("ettm1")
     assert list(cache.iterdir()) == []
 

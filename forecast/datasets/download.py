@@ -17,7 +17,7 @@ import ssl
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -145,7 +145,7 @@ def _mismatch(path: Path, url: str | None, expected: str, actual: str, fix: str)
 
 
 def _unreachable(url: str, path: Path, error: Exception) -> FileNotFoundError:
-    """The error for a download that failed in transfer: offline, or the server answered with an HTTP error."""
+    """The error for a download that never began: offline, or the server answered with an HTTP error."""
     where = f"put it at {path}, where it is picked up"
     if isinstance(error, urllib.error.HTTPError):  # the server answered: not a matter of being offline
         error.close()
@@ -177,43 +177,96 @@ def download(url: str, path: Path, sha256: str | None, read: Callable[[Path], T]
 
     Raises:
         FileNotFoundError: the URL cannot be reached (offline), or its server answers with an HTTP error
-            (404, 500; the message gives the status, and the URL it redirected to); the message names the URL
-            and ``path``, where a file put there by hand is picked up.
+            (404, 500; the message gives the status, and the URL it redirected to), or the transfer stopped
+            before the end of the file (a connection reset or lost, a server that closed early; the message
+            says to run it again); the message names the URL and ``path``, where a file put there by hand is
+            picked up.
         ForecastDataError: the downloaded bytes do not have ``sha256``, or ``read`` refused them; nothing
             is kept. Or the cache folder cannot be made or written, also when the disk fills mid-way.
     """
     part = _download_part(path)
-    digest = hashlib.sha256()
     try:
-        with part, urllib.request.urlopen(url, timeout=60) as response:
-            size = int(response.headers.get("Content-Length") or 0) or None
-            received = 0
-            with tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {path.name}") as bar:
-                while chunk := response.read(_CHUNK):
-                    part.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            if size is not None and received != size:  # http.client ends a cut-off body quietly
-                raise http.client.IncompleteRead(b"", size - received)
-        actual = digest.hexdigest()
+        with part:
+            actual = _receive(url, path, part)
         if sha256 is not None and actual != sha256:
             fix, record = "the source changed or the transfer was damaged; nothing kept", _record(path)
             if record.is_file():  # the hash recorded at an earlier download
                 fix += f" (delete {record} to accept the source as it is now)"
             raise _mismatch(path, url, sha256, actual, fix)
         result = read(Path(part.name))
-        os.replace(part.name, path)
-    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError) as error:
-        raise _unreachable(url, path, error) from None
-    except OSError as error:  # writing the download: a full disk, a quota
-        raise ForecastDataError(
-            f"cannot write the download of {url} into {path.parent} ({error.strerror or error}); nothing kept: "
-            "free some space there, or point FORECAST_DATA at another folder"
-        ) from None
+        try:
+            os.replace(part.name, path)
+        except OSError as error:
+            raise _unwritable(url, path, error) from None
     finally:
         Path(part.name).unlink(missing_ok=True)
     return result, actual
+
+
+def _receive(url: str, path: Path, part: BinaryIO) -> str:
+    """Stream ``url`` into ``part`` with a progress bar; the sha256 of what was received.
+
+    Each failure is told where it happens, so that a network lost while reading is never taken for a
+    full disk, nor a full disk for the network.
+
+    Raises:
+        FileNotFoundError: the URL cannot be reached, or the transfer stopped before the end of the body.
+        ForecastDataError: ``part`` cannot be written (a full disk, a quota).
+    """
+    try:
+        response = urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError) as error:
+        raise _unreachable(url, path, error) from None
+    digest = hashlib.sha256()
+    size = int(response.headers.get("Content-Length") or 0) or None
+    with response, tqdm(total=size, unit="B", unit_scale=True, desc=f"downloading {path.name}") as bar:
+        for chunk in _body(response, size, url, path):
+            try:
+                part.write(chunk)
+                part.flush()  # a full disk fails here, not later when the file closes
+            except OSError as error:
+                raise _unwritable(url, path, error) from None
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def _body(response: http.client.HTTPResponse, size: int | None, url: str, path: Path) -> Iterator[bytes]:
+    """The body of ``response`` chunk by chunk, to the ``size`` bytes its Content-Length announces (if any).
+
+    Raises:
+        FileNotFoundError: the transfer stopped before the end: the connection was reset or lost, it timed
+            out, or the server closed it early; naming the URL, ``path``, and how to retry.
+    """
+    received = 0
+    while True:
+        try:
+            chunk = response.read(_CHUNK)
+        except (OSError, http.client.HTTPException) as error:  # reset, no route to host, timeout; a chunked body cut
+            raise _interrupted(url, path, error) from None
+        if not chunk:
+            break
+        received += len(chunk)
+        yield chunk
+    if size is not None and received < size:  # http.client ends a body cut short quietly
+        raise _interrupted(url, path, f"the server closed the connection after {received} of {size} bytes")
+
+
+def _interrupted(url: str, path: Path, cause: object) -> FileNotFoundError:
+    """The error for a download that stopped part-way: the network, not the disk, and worth another try."""
+    return FileNotFoundError(
+        f"the download of {url} was interrupted ({cause}); nothing kept at {path}: "
+        f"load the data set again to retry (the download starts over), or fetch the file elsewhere and put it "
+        f"at {path}, where it is picked up"
+    )
+
+
+def _unwritable(url: str, path: Path, error: OSError) -> ForecastDataError:
+    """The error for a download that cannot be written into the cache folder: a full disk, a quota."""
+    return ForecastDataError(
+        f"cannot write the download of {url} into {path.parent} ({error.strerror or error}); nothing kept: "
+        "free some space there, or point FORECAST_DATA at another folder"
+    )
 
 
 def check(path: Path, sha256: str | None, url: str | None) -> str:
