@@ -473,6 +473,11 @@ class Forecaster(L.LightningModule):
             with torch.no_grad():
                 self.cycle.values.copy_(season_means())
 
+    def bfloat16(self) -> "Forecaster":
+        """The model in bfloat16, as ``half()`` and ``double()`` give theirs: through ``to``, which Lightning's
+        dtype tracking follows (``self.dtype``, which the inputs are cast to; ``nn.Module.bfloat16`` passes it by)."""
+        return self.to(torch.bfloat16)
+
     def on_fit_start(self) -> None:
         """Train and validate the network itself, also when resuming from a checkpoint that fell back.
 

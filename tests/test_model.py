@@ -219,6 +219,18 @@ def test_an_optimizer_or_scheduler_torch_refuses_names_its_config_key(options, m
         build(**options).configure_optimizers()
 
 
+def test_model_bfloat16_reads_float32_windows_as_model_to_bfloat16_does():
+    """README: predict runs in the model's dtype, ``model.bfloat16()`` too. It left Lightning's ``dtype`` at float32,
+    so the float32 windows reached the bfloat16 GRU uncast: "RNN input dtype (torch.float32) does not match"."""
+    model = build().eval()
+    past, future, static = torch.randn(2, 12, 3), torch.zeros(2, 4, 0), torch.zeros(2, 0)
+    with torch.no_grad():
+        expected = build().eval().to(torch.bfloat16)(past, future, static)
+        params = model.bfloat16()(past, future, static)
+    assert model.dtype == torch.bfloat16
+    torch.testing.assert_close(params, expected, rtol=0, atol=0)
+
+
 def test_a_bfloat16_model_reads_float32_windows_and_category_codes_above_256_exactly():
     """bfloat16 holds whole numbers only to 256 (257 rounds to 256): the codes are read before the inputs are cast."""
     model = build(static_size=1, static_cardinalities=[300]).eval()
