@@ -83,14 +83,20 @@ class StudyTracking:
         ]
         return {"trainer.logger": entries if isinstance(self.config_logger, list) else entries[0]}
 
-    def log_results(self, study: optuna.Study, files: Sequence[Path]) -> None:
-        """Logs the best value and parameters (when a trial completed) and ``files`` as artifacts on the study's run."""
+    def log_results(self, study: optuna.Study, best: optuna.trial.FrozenTrial | None, files: Sequence[Path]) -> None:
+        """Logs ``best``'s value, number and parameters and ``files`` as artifacts on the study's run.
+
+        Args:
+            study: the study.
+            best: the trial ``best.yaml`` (among ``files``) trains, read once as it was written, since other
+                processes may complete a better one meanwhile; ``None`` before a trial completed.
+            files: the results written (``study_results.write_results``).
+        """
         client, run_id = self.logger.experiment, self.logger.run_id
-        states = (optuna.trial.TrialState.COMPLETE,)
-        if study.get_trials(deepcopy=False, states=states):
-            client.log_metric(run_id, "best_value", study.best_value, step=len(study.trials))
-            client.set_tag(run_id, "best_trial", study.best_trial.number)
-            client.set_tag(run_id, "best_params", str(study.best_params))
+        if best is not None:
+            client.log_metric(run_id, "best_value", best.value, step=len(study.get_trials(deepcopy=False)))
+            client.set_tag(run_id, "best_trial", best.number)
+            client.set_tag(run_id, "best_params", str(best.params))
         for path in files:
             client.log_artifact(run_id, str(path))
 

@@ -10,8 +10,9 @@ checkpoint forecasts: the best validation's ``metric`` (one validation an epoch 
 checkpoint also keeps; or, when that checkpoint forecasts a naive forecast instead of its network
 (``naive_comparison.fallback``), that naive forecast's validation ``metric``. The study lives in an
 Optuna storage (SQLite in the run directory unless ``--storage`` names another database), so a killed
-study resumes with the same ``--study_name`` and several processes, on one machine or many, share one
-study.
+study resumes with the same ``--study_name`` (and the same metric and validation settings, ``SCORED``: a rerun
+with another ``--data.horizon`` is refused, as its values would not compare) and several processes, on one
+machine or many, share one study.
 
 The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--run_dir``) holds
 ``study.db``, ``trials/N/`` (each trial's fit: logs, config, checkpoints) and what
@@ -73,6 +74,10 @@ _STATE_WORDS = {
     optuna.trial.TrialState.PRUNED: "pruned",
     optuna.trial.TrialState.WAITING: "enqueued",
 }
+# The settings that decide which windows validation scores, in which units, and when (the steps the pruner compares):
+# the trials of a study compare only under one value of each (and of --metric), so a rerun with another is refused.
+SCORED = ("data.horizon", "data.split", "data.columns", "data.series", "data.scaling", "data.eval_stride",
+          "trainer.limit_val_batches", "trainer.val_check_interval", "trainer.check_val_every_n_epoch")  # fmt: skip
 # The environment variable that gives a process started by --n_jobs its parent's first trial number, so that
 # the processes of one run count the same failed trials.
 RUN_START = "FORECAST_TUNE_RUN_START"
@@ -84,7 +89,7 @@ class TuneArgs:
 
     Args:
         space: CLI key -> range or choice (see ``forecast.search_space``); usually from ``--search``.
-        metric: the logged validation metric to optimize, of the best validation (epoch), or of the naive
+        metric: the logged validation metric (``val/...``) to optimize, of the best validation (epoch), or of the naive
             forecast that the trial's checkpoint forecasts when it fell back to one.
         direction: whether a lower or a higher ``metric`` is better.
         sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``.
@@ -97,8 +102,9 @@ class TuneArgs:
         timeout: seconds after which this process starts no new trial.
         storage: an Optuna RDB URL (``postgresql://user:pass@host/db``) shared by the processes of
             a study; default a SQLite file ``study.db`` in the run directory.
-        study_name: the study's name in the storage; the same name resumes it. Default: the last
-            ``--config`` file's stem.
+        study_name: the study's name in the storage; the same name resumes it, with the same ``metric``,
+            ``direction`` and ``SCORED`` settings (``data.horizon``...). Default: the last ``--config``
+            file's stem.
         run_dir: where trials and results go; default ``<trainer.default_root_dir>/tune/<study_name>``.
         n_jobs: worker processes on this machine, all on the study's storage.
         seed: the study's seed: the default sampler's, and trial N fits with ``seed_everything`` seed + N.
@@ -237,14 +243,21 @@ def tune(
         worker_argv: the ``tune`` command line that the ``args.n_jobs - 1`` extra processes run.
 
     Raises:
-        ValueError: a bad search space, a key the config does not have (naming the nearest one), or one
+        ValueError: a ``metric`` that is not a validation one; a resumed study of another direction, metric or
+            ``SCORED`` setting; a bad search space, a key the config does not have (naming the nearest one), or one
             that tune sets itself (``TUNE_SETS``), in the space or as a fit flag, which tune would override;
             or, once the results are written, the study has no complete trial (``TrialFits.check_completed``).
     """
     if args.n_jobs > 1 and not worker_argv:
         raise ValueError("n_jobs > 1 needs worker_argv, the `tune` command line the other processes run")
+    if not args.metric.startswith("val/"):
+        raise ValueError(
+            f"--metric {args.metric!r} is not a validation metric, and tune scores trials on the validation split "
+            "only (a training metric rewards overfitting); use a val/ metric, e.g. val/loss or val/mae"
+        )
     space = SearchSpace(args.space, space_source)
-    if tune_set := sorted({key for param in space.params for key in (param.key, *param.also)} & set(TUNE_SETS)):
+    searched = {key for param in space.params for key in (param.key, *param.also)}
+    if tune_set := sorted(searched & set(TUNE_SETS)):
         key = tune_set[0]
         raise ValueError(f"{space_source}: {key!r} is set by tune in every trial; drop it and use {TUNE_SETS[key]}")
     # trainer.default_root_dir on the command line is the root of tune's run directories, not a trial's
@@ -253,7 +266,7 @@ def tune(
         raise ValueError(f"{flag} is set by tune in every trial; drop it and use {TUNE_SETS[_flag_name(flag)]}")
     config = yaml.safe_load(print_config(["fit", *fit_args]))
     space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(_dotted_keys(config)))
-    study, run_dir = _study(args, fit_args, config)
+    study, run_dir = _study(args, fit_args, config, searched)
     tracking = StudyTracking.of(config, study)
     with contextlib.nullcontext() if tracking is None else tracking:  # ends the study's MLflow run, error or not
         with warnings.catch_warnings():
@@ -480,7 +493,7 @@ class TrialFits:
                 best_config = print_config(flags)
         files = write_results(study, self.run_dir, best, best_config)
         if self.tracking is not None:
-            self.tracking.log_results(study, files)
+            self.tracking.log_results(study, best, files)
 
 
 def _parser() -> ArgumentParser:
@@ -508,11 +521,14 @@ def _flag_name(arg: str) -> str:
     return arg.lstrip("-").split("=")[0] if arg.startswith("--") else ""
 
 
-def _study(args: TuneArgs, fit_args: Sequence[str], config: dict[str, Any]) -> tuple[optuna.Study, Path]:
+def _study(
+    args: TuneArgs, fit_args: Sequence[str], config: dict[str, Any], searched: set[str]
+) -> tuple[optuna.Study, Path]:
     """The study, created or loaded when another process (or an earlier run) made it, and this process's run directory.
 
     The process that creates a study samples with its seed; one that joins reseeds its sampler,
-    since two workers with one seed would propose the same parameters.
+    since two workers with one seed would propose the same parameters. One that joins with another
+    direction, metric or ``SCORED`` setting (those the space does not search) is refused.
     """
     configs = [arg.split("=", 1)[1] for arg in fit_args if arg.startswith("--config=")]
     configs += [value for flag, value in zip(fit_args[:-1], fit_args[1:], strict=True) if flag == "--config"]
@@ -534,8 +550,52 @@ def _study(args: TuneArgs, fit_args: Sequence[str], config: dict[str, Any]) -> t
                 f"{direction} to resume it, or a new --study_name for a {args.direction} study"
             )
             raise ValueError(message) from None
+    _check_scored_on(study, _scored_on(args.metric, config, searched), url)
     rank_zero_info(f"study {name!r} in {url}; run directory {run_dir}")
     return study, run_dir
+
+
+def _scored_on(metric: str, config: dict[str, Any], searched: set[str]) -> dict[str, Any]:
+    """What a trial's value measures: ``metric`` and each ``SCORED`` setting of ``config`` (dotted key ->
+    value, as the storage keeps it) that no ``searched`` key sets."""
+    settings = {"metric": metric}
+    for key in SCORED:
+        group, name = key.split(".")
+        settings |= _leaves((config.get(group) or {}).get(name), key)
+    unsearched = {
+        key: value
+        for key, value in settings.items()
+        if not any(key == other or key.startswith(f"{other}.") for other in searched)
+    }
+    return json.loads(json.dumps(unsearched, default=str))
+
+
+def _check_scored_on(study: optuna.Study, scored: dict[str, Any], url: str) -> None:
+    """Records what the trials of a new study are scored by (``_scored_on``), and refuses to run trials of a
+    study on other settings: a rerun with another ``--data.horizon`` would rank two horizons' losses together.
+
+    Raises:
+        ValueError: ``scored`` differs from the study's record, naming the setting and the flag that resumes it.
+    """
+    recorded = study.user_attrs.get("scored_on")
+    if recorded is None:  # a new study (or one of an older version, which recorded none)
+        study.set_user_attr("scored_on", scored)
+        return
+    for key, value in recorded.items():
+        if key in scored and scored[key] != value:
+            flag = "--metric" if key == "metric" else f"--{key}"
+            raise ValueError(
+                f"study {study.study_name!r} in {url} scores its trials with {key}={value!r}, this run with "
+                f"{scored[key]!r}, and their values do not compare; pass {flag} {_cli_value(value)} to resume it, "
+                "or a new --study_name for these settings"
+            )
+
+
+def _leaves(node: Any, path: str) -> dict[str, Any]:
+    """The dotted paths under ``path`` of every value of ``node`` that is no mapping (or an empty one)."""
+    if not isinstance(node, dict) or not node:
+        return {path: node}
+    return {leaf: value for key, child in node.items() for leaf, value in _leaves(child, f"{path}.{key}").items()}
 
 
 def _storage(url: str, heartbeat_interval: int, attempts: int = 4) -> optuna.storages.RDBStorage:

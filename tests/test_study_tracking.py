@@ -6,8 +6,9 @@ import optuna
 import pytest
 import yaml
 
+from forecast.search_space import SearchSpace
 from forecast.study_tracking import StudyTracking
-from forecast.tune import override_args, print_config
+from forecast.tune import TrialFits, TuneArgs, override_args, print_config
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -63,3 +64,24 @@ def test_study_tracking_gives_the_study_run_the_logger_tags(mlflow_uri):
     client = mlflow.MlflowClient(mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], "tags.team = 'forecast'")
     assert [run.info.run_id for run in runs] == [study.user_attrs["mlflow_run_id"]]
+
+
+def test_study_tracking_names_the_best_trial_of_the_best_yaml_it_keeps(mlflow_uri, tmp_path, monkeypatch):
+    """Another worker's trial may complete while the results are written (the plots take seconds): the study's
+    run gives the value and number of the trial its best.yaml artifact trains, not those of the later trial."""
+    study = optuna.create_study(study_name="raced")
+    recorded = {"overrides": {}, "seed": 0, "fit_args": ["--config", QUICKSTART]}
+    study.add_trial(optuna.trial.create_trial(value=2.0, user_attrs=recorded))
+    read = study.trials_dataframe
+
+    def read_as_another_completes(*args, **kwargs):
+        study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs=recorded))
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(study, "trials_dataframe", read_as_another_completes)
+    space = SearchSpace({"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}})
+    with StudyTracking.of({"trainer": {"logger": mlflow_logger(mlflow_uri)}}, study) as tracking:
+        TrialFits(space, TuneArgs(), [], tmp_path, tracking).write_results(study)
+    assert (tmp_path / "best.yaml").read_text().startswith("# Best trial 0 of study 'raced': 2.")
+    run = mlflow.MlflowClient(mlflow_uri).get_run(study.user_attrs["mlflow_run_id"])
+    assert (run.data.tags["best_trial"], run.data.metrics["best_value"]) == ("0", 2.0)

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from forecast.tune import TuneArgs, tune
+
+QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml")
+LR = {"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": True}}
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tmp_path_factory, tiny_cli) -> list[str]:
+    """The quickstart GRU shrunk to one epoch of two batches of 200 hourly rows, horizon 6."""
+    root = tmp_path_factory.mktemp("data")
+    steps = np.arange(200)
+    index = pd.date_range("2024-01-01", periods=200, freq="h", name="date")
+    pd.DataFrame({"a": 10 + np.sin(steps / 4), "b": -5 + 2 * np.cos(steps / 6)}, index=index).to_csv(root / "wide.csv")
+    return ["--config", QUICKSTART, *tiny_cli(root / "wide.csv"), "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "2", "--model.encoder.init_args.hidden_size", "4"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, tiny_fit):
+    """A study of one complete trial of the tiny fit."""
+    args = TuneArgs(space=LR, n_trials=1, run_dir=str(tmp_path_factory.mktemp("tuned")), study_name="tiny")
+    return tune(args, tiny_fit), args, tiny_fit
+
+
+@pytest.mark.parametrize("metric", ["train/loss", "test/mse"])
+def test_tune_refuses_a_metric_that_is_not_a_validation_one(metric, tiny_fit, tmp_path):
+    """Tuned on train/loss, the search would pick the trial that fits its training rows best."""
+    args = TuneArgs(space=LR, metric=metric, n_trials=1, run_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=f"--metric '{metric}' is not a validation metric.* e.g. val/loss"):
+        tune(args, tiny_fit)
+    assert not (tmp_path / "study.db").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, tune_options, match",
+    [
+        (["--data.horizon", "4"], {}, "data.horizon=6, this run with 4, .* pass --data.horizon 6 to resume it"),
+        ([], {"metric": "val/mae"}, "metric='val/loss', this run with 'val/mae', .* pass --metric val/loss"),
+    ],
+)
+def test_a_rerun_scoring_its_trials_on_other_settings_is_refused(flags, tune_options, match, tuned):
+    """Rerun with another horizon, the study counted its horizon-6 trial, ran none and wrote it as best.yaml."""
+    study, args, fit_args = tuned
+    best_yaml = Path(args.run_dir) / "best.yaml"
+    before = best_yaml.read_text()
+    rerun = TuneArgs(**(vars(args) | tune_options))
+    with pytest.raises(ValueError, match=rf"study 'tiny' in sqlite:///.* scores its trials with {match}"):
+        tune(rerun, [*fit_args, *flags])
+    assert best_yaml.read_text() == before and len(study.trials) == 1
+
+
+def test_a_rerun_may_search_a_scored_setting_it_held_fixed_before(tuned):
+    """A key the rerun searches takes each trial's own value (scored in original units by --metric val/mse_orig,
+    say), so the study's trials are compared as on any searched key."""
+    study, args, fit_args = tuned
+    space = LR | {"data.scaling.per_series": {"choice": [False, True]}}
+    tune(TuneArgs(**(vars(args) | {"space": space})), [*fit_args, "--data.scaling.per_series", "true"])
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE]
+    assert yaml.safe_load((Path(args.run_dir) / "best.yaml").read_text())["data"]["scaling"]["per_series"] is False
