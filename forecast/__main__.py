@@ -10,8 +10,9 @@ import torch.distributed
 from .errors import ForecastDataError
 
 _PACKAGE = Path(__file__).resolve().parent
-# The types of the package's errors for a user's mistake (a key out of range, a missing column or file).
-_USER_ERRORS = (ValueError, TypeError, FileNotFoundError)
+# The types of the package's errors for a user's mistake (a key out of range, a missing column or file, a
+# learning rate that makes the loss NaN: FiniteLossCheck's FloatingPointError).
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FloatingPointError)
 
 
 def _is_our_message(error: Exception) -> bool:
@@ -39,10 +40,11 @@ def _is_our_message(error: Exception) -> bool:
 def main() -> None:
     """Dispatch ``sys.argv``: ``tune ...`` to ``forecast.tune.main``, anything else to ``forecast.cli.main``.
 
-    A ``ForecastDataError``, or another ValueError, TypeError or FileNotFoundError that the forecast
-    package raised for a user's mistake (a config key out of range, a missing column or checkpoint),
-    names the fix: it is printed alone (exit status 1), without the traceback through Lightning and
-    jsonargparse that would bury it. Any other error keeps its traceback: it is a bug to report.
+    A ``ForecastDataError``, or another ValueError, TypeError, FileNotFoundError or FloatingPointError
+    that the forecast package raised for a user's mistake (a config key out of range, a missing column
+    or checkpoint, a NaN training loss), names the fix: it is printed alone (exit status 1), without
+    the traceback through Lightning and jsonargparse that would bury it. Any other error keeps its
+    traceback: it is a bug to report.
 
     A DDP run leaves its process group open (Lightning closes only NCCL's, at exit); a gloo group left
     to the interpreter's shutdown aborts the process now and then ("terminate called without an active

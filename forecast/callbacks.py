@@ -1,6 +1,7 @@
 """Callbacks the CLI adds to every run."""
 
 import importlib
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -153,7 +154,7 @@ class FiniteLossCheck(Callback):
 
     The error names the epoch, global step and batch index, so the run can be replayed up to it
     (``--seed_everything`` and ``trainer.deterministic: true``); no checkpoint of NaN weights is
-    written. Usual fixes: a lower ``optimizer.init_args.lr``, ``trainer.gradient_clip_val``, or
+    written. Usual fixes: a lower ``model.optimizer.init_args.lr``, ``trainer.gradient_clip_val``, or
     ``data.nan_policy`` for NaN in the data.
 
     Under DDP every process stops at the same step, with an error that names the processes whose
@@ -183,17 +184,24 @@ class FiniteLossCheck(Callback):
         raise FloatingPointError(
             f"training loss is {value}{where} at epoch {trainer.current_epoch}, global step "
             f"{trainer.global_step}, batch index {self.batch_idx} of the epoch; stopped before the "
-            "update. Try a lower learning rate, trainer.gradient_clip_val, or check the data."
+            "update. Try a lower model.optimizer.init_args.lr, trainer.gradient_clip_val, or check the data."
         )
 
 
+# Where ``seed_everything`` keeps the run's seed, which Lightning's and forecast's samplers read.
+_SEED_VARIABLE = "PL_GLOBAL_SEED"
+
+
 class RandomStateCheckpoint(Callback):
-    """Saves the random generators of this process in each checkpoint and restores them on resume.
+    """Saves the random generators of this process, and the run's seed, in each checkpoint and restores
+    them on resume.
 
     Lightning restores weights, optimizer, scheduler and loop counters, but a resumed run starts
     from ``seed_everything``'s generators: the next epoch's shuffle, dropout masks and worker seeds
-    would repeat the first epoch's. With these states back, a run resumed at an epoch boundary goes
-    on exactly as if never stopped (with ``trainer.deterministic: true``). States are plain lists and
+    would repeat the first epoch's. Samplers seeded from the run's seed (``data.sampling: series``,
+    DDP's shares) would draw from the resumed process's seed, a new one under ``seed_everything:
+    true`` (Lightning's default). With these back, a run resumed at an epoch boundary goes on exactly
+    as if never stopped (with ``trainer.deterministic: true``). States are plain lists, strings and
     tensors, so checkpoints still load with ``weights_only=True``.
     """
 
@@ -203,6 +211,7 @@ class RandomStateCheckpoint(Callback):
             "torch": torch.get_rng_state(),
             "numpy": [name, keys.tolist(), position, has_gauss, cached],
             "python": random.getstate(),
+            "seed": os.environ.get(_SEED_VARIABLE),  # None: the run was not seeded
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda"] = torch.cuda.get_rng_state_all()
@@ -213,6 +222,11 @@ class RandomStateCheckpoint(Callback):
         name, keys, position, has_gauss, cached = state_dict["numpy"]
         np.random.set_state((name, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
         random.setstate(state_dict["python"])
+        if "seed" in state_dict:  # absent in checkpoints written before it was saved
+            if state_dict["seed"] is None:
+                os.environ.pop(_SEED_VARIABLE, None)
+            else:
+                os.environ[_SEED_VARIABLE] = state_dict["seed"]
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 

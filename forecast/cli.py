@@ -1,6 +1,7 @@
 """The command line: ``python -m forecast {fit,validate,test,predict,backtest} --config ...``."""
 
 import os
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -37,7 +38,9 @@ __all__ = ["ForecastCLI", "RunConfigCallback", "main", "resolve_checkpoint"]
 _DEFAULT_MAX_EPOCHS = 10
 
 
-def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
+def resolve_checkpoint(
+    ckpt_path: str | None, root: str | Path, checkpoint: ModelCheckpoint | None = None
+) -> str | None:
     """Turn ``best`` or ``last`` into the file of the newest run under ``root``; other paths pass.
 
     A leading ``~`` of either is the home folder, as in a shell: a path from a config file or written
@@ -51,24 +54,41 @@ def resolve_checkpoint(ckpt_path: str | None, root: str | Path) -> str | None:
     and the newest is not the study's best (``trials.csv`` names each trial's checkpoint).
     The chosen file is checked as ``read_checkpoint`` checks it.
 
+    Args:
+        ckpt_path: ``best``, ``last`` or a path.
+        root: ``trainer.default_root_dir``.
+        checkpoint: the CLI's checkpoint callback as the config sets it (``checkpoint.*``). A fit given
+            ``checkpoint.dirpath`` writes there, outside the run folders under ``root``: its
+            ``last.ckpt`` (and the ``last-vN.ckpt`` of a later fit into the same folder) count as runs.
+            ``best`` is the best of this callback's monitor, where the run had other ModelCheckpoints
+            too (a ``trainer.callbacks`` one on ``val/mae``); without it, of any ModelCheckpoint.
+
     Raises:
-        FileNotFoundError: no run under ``root`` has a ``last.ckpt``, or the best file is gone.
+        FileNotFoundError: no run under ``root`` or in ``checkpoint.dirpath`` has a ``last.ckpt``, or the
+            best file is gone.
         ValueError: the chosen file is damaged or not a forecast checkpoint.
     """
     if ckpt_path not in ("best", "last"):
         return ckpt_path and os.path.expanduser(ckpt_path)
-    lasts = sorted(_run_checkpoints(Path(root).expanduser()), key=lambda path: path.stat().st_mtime)
+    found = _run_checkpoints(Path(root).expanduser())
+    dirpath = checkpoint.dirpath if checkpoint is not None else None
+    if dirpath:
+        folder = Path(dirpath).expanduser()
+        found += [path for path in (folder / "last.ckpt", *folder.glob("last-v*.ckpt")) if path.is_file()]
+    lasts = sorted(set(found), key=lambda path: path.stat().st_mtime)
     if not lasts:
+        beside = f", nor is there a last.ckpt in checkpoint.dirpath {dirpath!r}" if dirpath else ""
         raise FileNotFoundError(
-            f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt (backtest refits and "
-            "tune trials do not count); run `fit` first with the same trainer.default_root_dir (and "
-            "checkpoint.save_last true, the default), or give a checkpoint path"
+            f"ckpt_path={ckpt_path!r}: no run under {str(root)!r} has a checkpoints/last.ckpt{beside} (backtest "
+            "refits and tune trials do not count); run `fit` first with the same trainer.default_root_dir and "
+            "checkpoint.dirpath (and checkpoint.save_last true, the default), or give a checkpoint path"
         )
     last = lasts[-1]
-    callbacks = read_checkpoint(last, Forecaster).get("callbacks", {})
+    states = read_checkpoint(last, Forecaster).get("callbacks", {})
     if ckpt_path == "last":
         return str(last)
-    for key, state in callbacks.items():
+    own = checkpoint.state_key if checkpoint is not None else None
+    for key, state in sorted(states.items(), key=lambda item: item[0] != own):  # the CLI's own first
         if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
             for best in _best_candidates(Path(state["best_model_path"]), last):
                 if best.is_file():
@@ -84,7 +104,7 @@ def _best_candidates(recorded: Path, last: Path) -> list[Path]:
     The places under ``last``'s root come first: a run folder copied to another root records the
     original's path, whose file may since have been replaced by another run's; the copy's is this run's."""
     places = [last.parent / recorded.name]
-    if len(recorded.parents) > 2:
+    if len(recorded.parents) > 2 and len(last.parents) > 2:
         places.append(last.parents[2] / recorded.parents[1].name / recorded.parent.name / recorded.name)
     return [*places, recorded]
 
@@ -123,7 +143,8 @@ def _check_checkpoint_exists(ckpt_path: str | None, root: str | Path) -> None:
 
 # The model's sizes that the data give and that shape its weights (the CLI links them from ``data``).
 _WEIGHT_SIZES = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
-_LINKED_KEYS = ("lookback", "horizon", *_WEIGHT_SIZES, "season_channel", "season_length")
+_DATA_SIZES = (*_WEIGHT_SIZES, "season_channel", "season_length")
+_LINKED_KEYS = ("lookback", "horizon", *_DATA_SIZES)
 
 
 def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
@@ -148,34 +169,76 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
         )
 
 
-def _check_linked_keys(configs: list[Path | None] | None) -> None:
+def _check_linked_keys(config: Namespace) -> None:
     """Refuse a config file that sets a model key the CLI links from the data (``model.lookback``, ...).
 
-    Given as a flag, such a key is refused by jsonargparse; in a ``--config`` file it is dropped
+    Given as a flag, such a key is refused by jsonargparse; in a ``--config`` file, or in a file of the
+    model's settings alone (``--model model.yaml``, or ``model: model.yaml`` in a config), it is dropped
     without a word, and the model gets the data's value instead of the one written.
+
+    Args:
+        config: the parsed settings of the subcommand (or of all, without one).
 
     Raises:
         ValueError: naming the file, the keys and where their values come from.
     """
-    for config in configs or []:
-        model = (yaml.safe_load(config.get_content()) or {}).get("model") if config is not None else None
+    sections = [(path, "model") for path in config.get("config") or [] if path is not None]
+    if config.get("model.__path__") is not None:
+        sections.append((config["model.__path__"], None))
+    for path, section in sections:
+        content = yaml.safe_load(path.get_content()) or {}
+        model = content.get(section) if section and isinstance(content, dict) else content
         given = [key for key in _LINKED_KEYS if isinstance(model, dict) and key in model]
         if given:
             keys = ", ".join(f"model.{key}" for key in given)
             raise ValueError(
-                f"{config} sets {keys}, which the CLI takes from the data: write data.lookback and data.horizon "
+                f"{path} sets {keys}, which the CLI takes from the data: write data.lookback and data.horizon "
                 "in their place, and drop the sizes (they follow from the data's columns)"
             )
 
 
-def _check_own_checkpoint(callbacks: Callback | list[Callback] | None, checkpoint: ModelCheckpoint) -> None:
-    """Refuse a ModelCheckpoint in ``trainer.callbacks`` that does what the CLI's (``checkpoint.*``) does.
+def _check_linked_flags(args: ArgsType) -> None:
+    """Refuse a flag that sets a model size the CLI takes from the data (``--model.input_size 7``, ...).
 
-    ``trainer.callbacks`` add to the CLI's callbacks; Lightning refuses two ModelCheckpoints of the
-    same monitor and interval, when the trainer is built, naming the CLI's class rather than the keys.
+    jsonargparse refuses such a flag too, but asks for the value "via ``data.input_size``", which is
+    no key: the sizes follow from the data's columns, calendar and frequency. (Its message for
+    ``--model.lookback`` and ``--model.horizon`` is right: ``data.lookback`` and ``data.horizon``.)
+
+    Args:
+        args: the CLI's ``args``; ``None`` is ``sys.argv[1:]``, and a dict of settings has no flags.
 
     Raises:
-        ValueError: naming ``trainer.callbacks``, the monitor and the ``checkpoint.*`` keys to use instead.
+        ValueError: naming the flag and the data keys its value follows from.
+    """
+    flags = sys.argv[1:] if args is None else args
+    for arg in flags if isinstance(flags, list) else []:
+        key = arg.split("=", 1)[0].removeprefix("--model.")
+        if arg.startswith("--model.") and key in _DATA_SIZES:
+            raise ValueError(
+                f"--model.{key}: the CLI sets it from the data (the channels of data.columns, the features of "
+                "data.calendar, the frequency data.freq); drop the flag and change those instead"
+            )
+
+
+# The callbacks the CLI adds to every run, by the key of their settings.
+_OWN_CALLBACKS = {
+    PredictionWriter: "prediction_writer",
+    FiniteLossCheck: "finite_loss_check",
+    RandomStateCheckpoint: "random_state_checkpoint",
+    NaiveComparison: "naive_comparison",
+}
+
+
+def _check_own_callbacks(callbacks: Callback | list[Callback] | None, checkpoint: ModelCheckpoint) -> None:
+    """Refuse in ``trainer.callbacks`` a callback that does what one of the CLI's own does.
+
+    ``trainer.callbacks`` add to the CLI's callbacks. Lightning refuses two ModelCheckpoints of the
+    same monitor and interval, and two of a stateful callback such as ``RandomStateCheckpoint``, when
+    the trainer is built, naming the CLI's class rather than the keys; a second ``PredictionWriter``
+    writes a second table beside the CLI's ``predictions.csv``.
+
+    Raises:
+        ValueError: naming ``trainer.callbacks``, the class and the CLI's keys to use instead.
     """
     for callback in callback_list(callbacks):
         if isinstance(callback, ModelCheckpoint) and callback.state_key == checkpoint.state_key:
@@ -183,6 +246,12 @@ def _check_own_checkpoint(callbacks: Callback | list[Callback] | None, checkpoin
                 f"trainer.callbacks has a {type(callback).__name__} of monitor {callback.monitor!r}, as the CLI's own "
                 "checkpoint (checkpoint.*) has: set that one with --checkpoint.monitor, --checkpoint.save_top_k, "
                 "--checkpoint.dirpath ... instead, or give yours another monitor or every_n_* interval"
+            )
+        key = _OWN_CALLBACKS.get(type(callback))
+        if key is not None:
+            raise ValueError(
+                f"trainer.callbacks has a {type(callback).__name__}, which the CLI adds to every run itself: drop it "
+                f"from trainer.callbacks, and give its settings as {key}.* (`python -m forecast fit --help` lists them)"
             )
 
 
@@ -302,28 +371,32 @@ class ForecastCLI(LightningCLI):
         """Lightning's parsing, then ``best``/``last`` resolved to a file and ``read_checkpoint``'s checks of it.
 
         Lightning reads the file's hyperparameters into the config next and builds the model from
-        them, so ``best`` and ``last`` become the file (``resolve_checkpoint`` under
-        ``trainer.default_root_dir``) here, to be read as a path given would be. A damaged file, or
-        one naming a class outside a part's base, is refused here with a ValueError naming it, before
-        anything is built; so is a file trained on windows of another lookback or horizon than
-        ``data.lookback`` and ``data.horizon`` (its weights would not fit), and a path that names no
-        file, with a FileNotFoundError; and a ``trainer.accelerator`` of a GPU that this machine lacks,
-        and ``trainer.enable_checkpointing false``, and a config file that sets a model key linked from
-        the data (``model.lookback``, with or without a subcommand), with a ValueError naming the fix.
-        ``predict`` reads all of
-        its data as history (``HistorySplit``), whatever ``data.split`` says: the split is for fitting
-        and evaluating, and the forecast starts after each series' last row.
+        them, so ``best`` and ``last`` become the file here (``resolve_checkpoint`` under
+        ``trainer.default_root_dir`` and in ``checkpoint.dirpath``), to be read as a path given would
+        be. Refused before anything is built, with an error naming the fix: a damaged file, or one
+        naming a class outside a part's base, or one trained on windows of another lookback or horizon
+        than ``data.lookback`` and ``data.horizon`` (its weights would not fit) (ValueError); a path
+        that names no file (FileNotFoundError); a ``trainer.accelerator`` of a GPU that this machine
+        lacks, ``trainer.enable_checkpointing false``, and a config or model file that sets a model key
+        linked from the data (``model.lookback``, with or without a subcommand), or a flag that sets a
+        size (``--model.input_size``) (ValueError).
+        ``predict`` reads all of its data as history (``HistorySplit``), whatever ``data.split`` says:
+        the split is for fitting and evaluating, and the forecast starts after each series' last row.
         """
+        _check_linked_flags(args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
-        _check_linked_keys((self.config[subcommand] if subcommand else self.config).get("config"))
+        _check_linked_keys(self.config[subcommand] if subcommand else self.config)
         if not subcommand:
             return
         config = self.config[subcommand]
         _check_accelerator(config.get("trainer.accelerator"))
         _check_checkpointing(config.get("trainer.enable_checkpointing"))
         root = config.get("trainer.default_root_dir") or os.getcwd()  # the trainer's default
-        ckpt_path = config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), root)
+        settings = config["checkpoint"].as_dict()
+        settings.pop("__path__", None)  # the file of `--checkpoint checkpoint.yaml`
+        checkpoint = ResumableModelCheckpoint(**settings)  # where and what it saves; it writes nothing yet
+        ckpt_path = config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), root, checkpoint)
         _check_checkpoint_exists(ckpt_path, root)
         if ckpt_path and Path(ckpt_path).is_file():
             trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
@@ -363,7 +436,7 @@ class ForecastCLI(LightningCLI):
         and keeps ``metrics.csv`` in the same place on every machine.
         """
         trainer = self._get(self.config_init, "trainer", default={})
-        _check_own_checkpoint(trainer.get("callbacks"), self._get(self.config_init, "checkpoint"))
+        _check_own_callbacks(trainer.get("callbacks"), self._get(self.config_init, "checkpoint"))
         callbacks = callback_list(trainer.get("callbacks")) + callback_list(self.trainer_defaults.get("callbacks"))
         if _sets_no_limit(trainer, callbacks):
             kwargs.setdefault("max_epochs", _DEFAULT_MAX_EPOCHS)
@@ -380,7 +453,9 @@ class ForecastCLI(LightningCLI):
 
     def after_fit(self) -> None:
         rank_zero_info(f"run directory: {run_directory(self.trainer)}")
-        rank_zero_info(f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}")
+        best = self._get(self.config_init, "checkpoint").best_model_path  # on checkpoint.monitor, as `best` reads
+        if best:
+            rank_zero_info(f"best checkpoint: {best}")
 
 
 def main(args: list[str] | None = None, *, run: bool = True, trainer_defaults: dict | None = None) -> ForecastCLI:

@@ -10,8 +10,9 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from forecast import Forecaster, TimeSeriesDataModule, callbacks
-from forecast.callbacks import PredictionWriter
+from forecast.callbacks import FiniteLossCheck, PredictionWriter, RandomStateCheckpoint
 from forecast.cli import main
+from forecast.data import FractionSplit
 from forecast.nn import IdentityEncoder, LastValueHead
 
 QUANTILE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "etth1" / "gru_quantile.yaml"
@@ -134,3 +135,31 @@ def test_the_run_directory_of_a_run_under_the_home_folder_is_there(tmp_path, mon
     monkeypatch.setenv("HOME", str(tmp_path))
     trainer = L.Trainer(logger=CSVLogger("~/runs"), enable_progress_bar=False, enable_model_summary=False)
     assert callbacks.run_directory(trainer) == tmp_path / "runs" / "lightning_logs" / "version_0"
+
+
+def test_finite_loss_check_names_the_learning_rate_key_to_lower():
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with pytest.raises(FloatingPointError, match=r"training loss is inf .* a lower model\.optimizer\.init_args\.lr,"):
+        FiniteLossCheck().on_before_backward(trainer, None, torch.tensor(float("inf")))
+
+
+def test_a_resumed_run_draws_the_series_balanced_windows_of_the_run_it_resumes(monkeypatch):
+    """``data.sampling: series`` seeds its draws from the run's seed; a resumed process (under ``seed_everything:
+    true``, Lightning's default, a new seed each process) drew other windows than the run it resumed."""
+    for variable in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS"):  # seed_everything's, restored after the test
+        monkeypatch.delenv(variable, raising=False)
+    times = pd.date_range("2024-01-01", periods=60, freq="h")
+    frame = pd.concat(
+        pd.DataFrame({"id": i, "time": times[:rows], "y": np.arange(rows)}) for i, rows in enumerate([60, 40, 30])
+    )
+    data = TimeSeriesDataModule(frame, lookback=6, horizon=2, split=FractionSplit(), sampling="series", batch_size=8)
+    data.setup("fit")
+
+    def drawn() -> list[tuple[list[int], list[int]]]:
+        return [(batch.series.tolist(), batch.time.tolist()) for batch in data.train_dataloader()]
+
+    L.seed_everything(7)
+    saved, first = RandomStateCheckpoint().state_dict(), drawn()
+    L.seed_everything(8)  # the resumed process's own seed
+    RandomStateCheckpoint().load_state_dict(saved)
+    assert drawn() == first

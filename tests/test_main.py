@@ -3,10 +3,13 @@
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 
 import forecast.cli
 from forecast.__main__ import main as forecast_command
+from forecast.callbacks import FiniteLossCheck
 from forecast.nn.checks import check_range
 
 QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml")
@@ -71,3 +74,20 @@ def test_main_keeps_the_traceback_of_a_type_error_of_an_operator_in_forecast(mon
     monkeypatch.setattr(forecast.cli, "main", lambda: check_range("model.encoder.init_args.hidden_size", "64", 1))
     with pytest.raises(TypeError, match="'<=' not supported"):
         run_command(monkeypatch, "fit")
+
+
+def test_main_prints_a_nan_loss_stop_alone(monkeypatch, capsys):
+    """FiniteLossCheck's message, written for the user, came last after some 60 lines of traceback through
+    Lightning's loops."""
+
+    def nan_loss() -> None:
+        trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+        FiniteLossCheck().on_before_backward(trainer, None, torch.tensor(float("nan")))
+
+    monkeypatch.setattr(forecast.cli, "main", nan_loss)
+    with pytest.raises(SystemExit) as exit_info:
+        run_command(monkeypatch, "fit")
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert "error: training loss is nan at epoch 0, global step 0" in error
+    assert "Traceback" not in error
