@@ -16,7 +16,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 import forecast
 from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.checkpointing import AtomicCheckpointIO, read_checkpoint
-from forecast.cli import ForecastCLI, resolve_checkpoint
+from forecast.cli import ForecastCLI
+from forecast.runs import resolve_checkpoint
 from forecast.trainer import ForecastTrainer
 
 ROOT = Path(__file__).resolve().parents[1]

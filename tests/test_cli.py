@@ -13,8 +13,9 @@ import yaml
 from sklearn.preprocessing import MinMaxScaler
 
 from forecast import Calendar, Columns, Forecaster, Scaling, TimeSeriesDataModule
-from forecast.cli import main, resolve_checkpoint
+from forecast.cli import main
 from forecast.data import FractionSplit
+from forecast.runs import resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 # Trainer presets hold no model (tests/test_trainer_presets.py parses them composed with one); tune/ holds

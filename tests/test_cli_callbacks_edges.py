@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from forecast.callbacks import ResumableModelCheckpoint
-from forecast.cli import main, resolve_checkpoint
+from forecast.cli import main
+from forecast.runs import resolve_checkpoint
 
 TESTS = Path(__file__).resolve().parent
 QUICKSTART = str(TESTS.parent / "configs/quickstart.yaml")
