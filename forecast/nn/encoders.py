@@ -189,34 +189,49 @@ def _say_float32_under_cpu_autocast() -> None:
     )
 
 
-class _Float32OnCPUAutocast(nn.Module):
-    """A ``torch.nn`` recurrent layer that runs in float32 when CPU autocast is on, and as it is otherwise.
+def _state_to(state: State, dtype: torch.dtype) -> State:
+    """``state``, or each part of an LSTM's ``(h, c)``, in ``dtype``."""
+    return tuple(part.to(dtype) for part in state) if isinstance(state, tuple) else state.to(dtype)
+
+
+class _NoCPUAutocast(nn.Module):
+    """A ``torch.nn`` recurrent layer that runs in its weights' dtype under CPU autocast, as it does without.
 
     oneDNN has no bfloat16 LSTM kernel for CPUs without bfloat16 instructions (e.g. AMD EPYC without
-    AVX512_BF16): under ``precision: bf16-mixed`` the layer would fail there. The recurrence is a small
-    share of the work, and float32 keeps its state from drifting over long windows, as for the SRU.
+    AVX512_BF16): under ``precision: bf16-mixed`` a float32 layer would fail there. So the inputs come to
+    the weights' dtype and autocast is off inside: float32 for the usual float32 weights (the recurrence is
+    a small share of the work, and float32 keeps its state from drifting over long windows, as for the
+    SRU), and float64 or bfloat16 for a model moved there, which autocast would otherwise hand float32
+    inputs that its weights refuse.
     """
 
     def __init__(self, layer: nn.RNNBase):
         super().__init__()
         self.layer = layer
 
-    def forward(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+    def _dtype_under_autocast(self, x: torch.Tensor) -> torch.dtype | None:
+        """The weights' dtype when CPU autocast is on for ``x``; ``None`` (run as it is) otherwise."""
         if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+            return None
+        dtype = self.layer.weight_ih_l0.dtype
+        if dtype == torch.float32:
+            _say_float32_under_cpu_autocast()
+        return dtype
+
+    def forward(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        dtype = self._dtype_under_autocast(x)
+        if dtype is None:
             return self.layer(x, state)
-        _say_float32_under_cpu_autocast()
-        if state is not None:
-            state = tuple(part.float() for part in state) if isinstance(state, tuple) else state.float()
         with torch.autocast("cpu", enabled=False):
-            return self.layer(x.float(), state)
+            return self.layer(x.to(dtype), None if state is None else _state_to(state, dtype))
 
     def step(self, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
-        """``Encoder.broadcast_step`` for this layer, computed from its own weights (float32 under CPU autocast)."""
-        if inputs[0].device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        """``Encoder.broadcast_step`` for this layer, computed from its own weights, in their dtype."""
+        dtype = self._dtype_under_autocast(inputs[0])
+        if dtype is None:
             return _torch_step(self.layer, inputs, state)
-        state = tuple(part.float() for part in state) if isinstance(state, tuple) else state.float()
         with torch.autocast("cpu", enabled=False):
-            return _torch_step(self.layer, [part.float() for part in inputs], state)
+            return _torch_step(self.layer, [part.to(dtype) for part in inputs], _state_to(state, dtype))
 
 
 def _torch_step(layer: nn.RNNBase, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
@@ -281,7 +296,7 @@ class _TorchRecurrentEncoder(StackedEncoder):
         check_stack(hidden_size, num_layers, dropout)
         output_size = hidden_size * (2 if bidirectional else 1)
         layers = [
-            _Float32OnCPUAutocast(self.cell(size, hidden_size, bidirectional=bidirectional, batch_first=True))
+            _NoCPUAutocast(self.cell(size, hidden_size, bidirectional=bidirectional, batch_first=True))
             for size in [input_size] + [output_size] * (num_layers - 1)
         ]
         super().__init__(layers, output_size, bidirectional, dropout, layer_norm)

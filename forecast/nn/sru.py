@@ -70,10 +70,12 @@ class SRULayer(nn.Module):
         self.v = nn.Parameter(torch.empty(2, self.directions, hidden_size))
         self.b = nn.Parameter(torch.zeros(2, self.directions, hidden_size))
         self.use_tanh = use_tanh
-        self.reset_parameters(highway_bias)
+        self.highway_bias = highway_bias
+        self.reset_parameters()
 
-    def reset_parameters(self, highway_bias: float = 0.0) -> None:
-        """Unit-variance pre-activations for unit-variance inputs (paper §3.3), zero forget bias."""
+    def reset_parameters(self) -> None:
+        """Initialise as built: unit-variance pre-activations for unit-variance inputs (paper §3.3), zero
+        forget bias, and the reset gate's bias at the layer's ``highway_bias``."""
         for linear in self.weight.modules():
             if isinstance(linear, nn.Linear):
                 bound = math.sqrt(3 / linear.in_features)
@@ -81,7 +83,7 @@ class SRULayer(nn.Module):
         nn.init.uniform_(self.v, -1 / math.sqrt(self.hidden_size), 1 / math.sqrt(self.hidden_size))
         with torch.no_grad():
             self.b.zero_()
-            self.b[1].fill_(highway_bias)
+            self.b[1].fill_(self.highway_bias)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         # x: (B, T, D_in), state: (dirs, B, hidden) as this layer returns it, or None for zeros
@@ -119,7 +121,10 @@ class SRULayer(nn.Module):
 
 
 class SRUEncoder(StackedEncoder):
-    """Stacked SRU layers: trains several times faster than a GRU of the same size on CPU and GPU.
+    """Stacked SRU layers: on CPU several times faster to train than a GRU of the same size.
+
+    On a GPU it is faster at long windows and wide layers, and level with cuDNN's GRU at small sizes
+    (README, "Encoders").
 
     Args:
         input_size: D_in, features per step (given by the Forecaster, not the config).

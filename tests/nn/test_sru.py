@@ -103,3 +103,12 @@ def test_sru_layer_low_rank_with_tanh_from_a_given_state_is_the_reference_recurr
     assert sequence.dtype == state.dtype == torch.float64
     torch.testing.assert_close(sequence, h.reshape(2, 19, directions * 5))
     torch.testing.assert_close(state, c.transpose(0, 1))
+
+
+def test_sru_reset_parameters_keeps_the_highway_bias_the_layer_was_built_with():
+    """``reset_parameters()``, as torch's re-initialisation idiom calls it, set ``b_r`` to 0 whatever the config."""
+    layer = SRULayer(4, 4, highway_bias=-2.0)
+    with torch.no_grad():
+        layer.b.fill_(0.5)
+    layer.reset_parameters()
+    assert torch.all(layer.b[1] == -2.0) and torch.all(layer.b[0] == 0.0)
