@@ -152,11 +152,14 @@ class Forecaster(L.LightningModule):
             (the encoder's own, and the loss's point forecast) that recurrent heads decode with.
         loss: the training loss; ``None`` means ``MSELoss()``.
         optimizer: factory of the optimizer, called with the parameters.
-        lr_scheduler: factory of a learning-rate scheduler, called with the optimizer.
+        lr_scheduler: factory of a learning-rate scheduler, called with the optimizer. A ``OneCycleLR``
+            must last the fit: its ``total_steps`` at least the fit's optimizer steps (or epochs, when
+            stepped per epoch), as torch stops a schedule stepped past its end.
         lr_scheduler_interval: step the scheduler after every ``epoch`` or every optimizer ``step``
             (per-step schedules such as ``OneCycleLR`` need ``step``).
         lr_scheduler_monitor: the logged metric a scheduler such as ``ReduceLROnPlateau`` reads; a
-            per-step scheduler may monitor only a metric logged every step (``train/loss``).
+            per-step scheduler may monitor only a metric logged every step (``train/loss``). Per epoch,
+            one on a validation metric steps after each validation (``trainer.check_val_every_n_epoch``).
         channel_independent: forecast each target channel as its own series with shared weights.
         channel_embedding_size: with ``channel_independent``, a learned embedding of each channel's
             identity of this size, handed to the head with the static features (0: none).
@@ -441,8 +444,9 @@ class Forecaster(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         """Refuse a true half precision, and a distributed predict of fewer series than processes
-        (``check_predict_shares``); start a residual cycle at the data's seasonal profile (``season_means``
-        of the data module).
+        (``check_predict_shares``); start a residual cycle that is still at its zero start at the data's
+        seasonal profile (``season_means`` of the data module). A cycle that holds values (a trained or
+        loaded model fit further, to fine-tune it or for more epochs) keeps them, as its other weights are kept.
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
         loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
@@ -469,7 +473,8 @@ class Forecaster(L.LightningModule):
         if stage == "predict" and distributed:  # before Lightning deals the windows out to the processes
             check_predict_shares(len(data.dataset("predict")), self.trainer.world_size)
         season_means = getattr(data, "season_means", None)
-        if stage == "fit" and self.cycle is not None and season_means is not None:
+        untrained_cycle = self.cycle is not None and not self.cycle.values.any()
+        if stage == "fit" and untrained_cycle and season_means is not None:
             with torch.no_grad():
                 self.cycle.values.copy_(season_means())
 
@@ -611,7 +616,13 @@ class Forecaster(L.LightningModule):
             data, stacked["forecast"][:, steps], stacked["series"], stacked["time"], quantiles, self.loss.levels
         )
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any] | None:
+        """The optimizer, and the scheduler with its interval and monitor, built from their factories.
+
+        Raises:
+            ValueError, TypeError: torch refuses an option, naming the config key; a per-step
+                ``ReduceLROnPlateau`` monitors a validation metric; a ``OneCycleLR`` ends before the fit can.
+        """
         if not any(parameter.requires_grad for parameter in self.parameters()):
             return None  # a parameter-free baseline: fit only records the data state and checkpoints
         optimizer = _built("model.optimizer", self.optimizer, self.parameters())
@@ -621,8 +632,12 @@ class Forecaster(L.LightningModule):
             return optimizer
         scheduler = _built("model.lr_scheduler", self.lr_scheduler, optimizer)
         _check_plateau_monitor(scheduler, **self.lr_scheduler_config)
+        config = {"scheduler": scheduler, **self.lr_scheduler_config}
+        if self._trainer is not None:
+            _check_one_cycle_length(scheduler, config["interval"], self.trainer)
+            config["frequency"] = _plateau_frequency(scheduler, **self.lr_scheduler_config, trainer=self.trainer)
         vars(scheduler).update(_python_numbers(vars(scheduler)))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **self.lr_scheduler_config}}
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
 
 def _built(key: str, factory: Callable[[Any], Any], argument: Any) -> Any:
@@ -656,6 +671,46 @@ def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str) -> None:
                 "model.lr_scheduler_interval=step reads its metric after every optimizer step: monitor train/loss, "
                 "or set model.lr_scheduler_interval: epoch"
             )
+
+
+def _plateau_frequency(scheduler: Any, interval: str, monitor: str, trainer: L.Trainer) -> int:
+    """The epochs between a scheduler's steps: those between validations for a per-epoch ``ReduceLROnPlateau`` on a
+    validation metric, else 1.
+
+    Lightning steps a per-epoch scheduler after every epoch, and a plateau scheduler reads its metric then: with
+    ``trainer.check_val_every_n_epoch: 2`` the first epoch had no validation metric yet, and Lightning stopped the
+    fit with a ``MisconfigurationException``. Stepped after each epoch that validates, it reads every validation once.
+    """
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if plateau and interval == "epoch" and monitor.startswith("val/"):
+        return trainer.check_val_every_n_epoch or 1  # None: validation counted in steps across epochs
+    return 1
+
+
+def _check_one_cycle_length(scheduler: Any, interval: str, trainer: L.Trainer) -> None:
+    """Refuse a ``OneCycleLR`` shorter than the fit, before training starts.
+
+    Its schedule has a fixed length, and stepped once more than ``total_steps`` it raises: a fit longer than
+    the schedule stopped there, with torch's "Tried to step 5 times", which names neither key to fix.
+
+    Raises:
+        ValueError: naming ``model.lr_scheduler.init_args.total_steps``, the fit's length and both fixes.
+    """
+    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        return
+    if interval == "step":
+        needed, unit, limit = trainer.estimated_stepping_batches, "optimizer steps", "trainer.max_steps"
+    elif trainer.max_epochs is not None and trainer.max_epochs >= 0:  # -1: the epochs of max_steps, not known yet
+        needed, unit, limit = trainer.max_epochs, "epochs", "trainer.max_epochs"
+    else:
+        return
+    if scheduler.total_steps < needed:
+        length = "an unlimited number of" if needed == float("inf") else f"up to {int(needed)}"
+        raise ValueError(
+            f"model.lr_scheduler: OneCycleLR's schedule of total_steps={scheduler.total_steps} ends before this fit "
+            f"of {length} {unit} (model.lr_scheduler_interval={interval}), and torch stops the fit there: set "
+            f"model.lr_scheduler.init_args.total_steps to the fit's length, or {limit}: {scheduler.total_steps}"
+        )
 
 
 def _python_numbers(settings: dict[str, Any]) -> dict[str, Any]:
