@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
-import numpy as np
 import pandas as pd
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
@@ -31,6 +30,7 @@ from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
+from .optimization import optimization
 from .predict import check_horizon, forecast_table, history_module
 from .specs import to_spec
 
@@ -617,112 +617,11 @@ class Forecaster(L.LightningModule):
         )
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any] | None:
-        """The optimizer, and the scheduler with its interval and monitor, built from their factories.
-
-        Raises:
-            ValueError, TypeError: torch refuses an option, naming the config key; a per-step
-                ``ReduceLROnPlateau`` monitors a validation metric; a ``OneCycleLR`` ends before the fit can.
-        """
+        """The optimizer, and the scheduler with its interval and monitor, built from their factories and
+        checked against the fit (``forecast.optimization.optimization``, whose errors name the config key)."""
         if not any(parameter.requires_grad for parameter in self.parameters()):
             return None  # a parameter-free baseline: fit only records the data state and checkpoints
-        optimizer = _built("model.optimizer", self.optimizer, self.parameters())
-        for group in optimizer.param_groups:
-            group.update(_python_numbers(group))
-        if self.lr_scheduler is None:
-            return optimizer
-        scheduler = _built("model.lr_scheduler", self.lr_scheduler, optimizer)
-        _check_plateau_monitor(scheduler, **self.lr_scheduler_config)
-        config = {"scheduler": scheduler, **self.lr_scheduler_config}
-        if self._trainer is not None:
-            _check_one_cycle_length(scheduler, config["interval"], self.trainer)
-            config["frequency"] = _plateau_frequency(scheduler, **self.lr_scheduler_config, trainer=self.trainer)
-        vars(scheduler).update(_python_numbers(vars(scheduler)))
-        return {"optimizer": optimizer, "lr_scheduler": config}
-
-
-def _built(key: str, factory: Callable[[Any], Any], argument: Any) -> Any:
-    """``factory(argument)``, with the config key in the error torch raises for an option it refuses.
-
-    torch's own messages (``Invalid learning rate: -1.0``) do not say which part of the config is at fault.
-
-    Raises:
-        ValueError, TypeError: torch's (or the class's) refusal, prefixed by ``key`` and naming its ``init_args``.
-    """
-    try:
-        return factory(argument)
-    except (ValueError, TypeError) as error:
-        refusal = TypeError if isinstance(error, TypeError) else ValueError  # a subclass may take other arguments
-        raise refusal(f"{key}: {error}; fix the option under {key}.init_args") from error
-
-
-def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str) -> None:
-    """Refuse a per-step ``ReduceLROnPlateau`` on a validation or test metric, before training starts.
-
-    Stepped after every optimizer step it reads its metric then, before any validation pass has logged one:
-    Lightning would stop the fit after the first step with a ``MisconfigurationException``.
-
-    Raises:
-        ValueError: naming ``model.lr_scheduler_monitor`` and ``model.lr_scheduler_interval`` and both fixes.
-    """
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and interval == "step":
-        if monitor.startswith(("val/", "test/")):
-            raise ValueError(
-                f"model.lr_scheduler_monitor={monitor} is logged once per validation, but ReduceLROnPlateau with "
-                "model.lr_scheduler_interval=step reads its metric after every optimizer step: monitor train/loss, "
-                "or set model.lr_scheduler_interval: epoch"
-            )
-
-
-def _plateau_frequency(scheduler: Any, interval: str, monitor: str, trainer: L.Trainer) -> int:
-    """The epochs between a scheduler's steps: those between validations for a per-epoch ``ReduceLROnPlateau`` on a
-    validation metric, else 1.
-
-    Lightning steps a per-epoch scheduler after every epoch, and a plateau scheduler reads its metric then: with
-    ``trainer.check_val_every_n_epoch: 2`` the first epoch had no validation metric yet, and Lightning stopped the
-    fit with a ``MisconfigurationException``. Stepped after each epoch that validates, it reads every validation once.
-    """
-    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    if plateau and interval == "epoch" and monitor.startswith("val/"):
-        return trainer.check_val_every_n_epoch or 1  # None: validation counted in steps across epochs
-    return 1
-
-
-def _check_one_cycle_length(scheduler: Any, interval: str, trainer: L.Trainer) -> None:
-    """Refuse a ``OneCycleLR`` shorter than the fit, before training starts.
-
-    Its schedule has a fixed length, and stepped once more than ``total_steps`` it raises: a fit longer than
-    the schedule stopped there, with torch's "Tried to step 5 times", which names neither key to fix.
-
-    Raises:
-        ValueError: naming ``model.lr_scheduler.init_args.total_steps``, the fit's length and both fixes.
-    """
-    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
-        return
-    if interval == "step":
-        needed, unit, limit = trainer.estimated_stepping_batches, "optimizer steps", "trainer.max_steps"
-    elif trainer.max_epochs is not None and trainer.max_epochs >= 0:  # -1: the epochs of max_steps, not known yet
-        needed, unit, limit = trainer.max_epochs, "epochs", "trainer.max_epochs"
-    else:
-        return
-    if scheduler.total_steps < needed:
-        length = "an unlimited number of" if needed == float("inf") else f"up to {int(needed)}"
-        raise ValueError(
-            f"model.lr_scheduler: OneCycleLR's schedule of total_steps={scheduler.total_steps} ends before this fit "
-            f"of {length} {unit} (model.lr_scheduler_interval={interval}), and torch stops the fit there: set "
-            f"model.lr_scheduler.init_args.total_steps to the fit's length, or {limit}: {scheduler.total_steps}"
+        trainer = self.trainer if self._trainer is not None else None
+        return optimization(
+            self.optimizer, self.lr_scheduler, self.parameters(), **self.lr_scheduler_config, trainer=trainer
         )
-
-
-def _python_numbers(settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` (an optimizer's parameter group, a scheduler's attributes) with NumPy numbers as Python ones,
-    in lists and tuples too: given ``lr=np.float64(1e-3)`` (a grid from ``np.linspace``), the checkpoint's
-    optimizer state would hold NumPy objects, which ``torch.load(weights_only=True)`` refuses to load."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, np.generic):
-            return value.item()
-        if type(value) in (list, tuple):  # betas=(np.float64(0.9), 0.999)
-            return type(value)(plain(item) for item in value)
-        return value
-
-    return {key: plain(value) for key, value in settings.items() if key != "params"}

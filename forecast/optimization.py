@@ -1,0 +1,130 @@
+"""The optimizer and learning-rate scheduler of a Forecaster, built from their factories and checked before training."""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+__all__ = ["optimization"]
+
+
+def optimization(
+    optimizer: Callable[[Any], torch.optim.Optimizer],
+    lr_scheduler: Callable[[torch.optim.Optimizer], Any] | None,
+    parameters: Iterable[torch.nn.Parameter],
+    interval: str,
+    monitor: str,
+    trainer: L.Trainer | None,
+) -> torch.optim.Optimizer | dict[str, Any]:
+    """What ``configure_optimizers`` returns: the optimizer, or with ``lr_scheduler`` Lightning's dict of both,
+    the scheduler stepped every ``interval`` (and, for a plateau scheduler, reading ``monitor``).
+
+    Numbers in their settings are Python numbers, so that checkpoints load with ``weights_only=True``.
+
+    Raises:
+        ValueError, TypeError: torch refuses an option, naming the config key; a per-step
+            ``ReduceLROnPlateau`` monitors a validation metric; a ``OneCycleLR`` ends before the fit can.
+    """
+    built = _built("model.optimizer", optimizer, parameters)
+    for group in built.param_groups:
+        group.update(_python_numbers(group))
+    if lr_scheduler is None:
+        return built
+    scheduler = _built("model.lr_scheduler", lr_scheduler, built)
+    _check_plateau_monitor(scheduler, interval, monitor)
+    config = {"scheduler": scheduler, "interval": interval, "monitor": monitor}
+    if trainer is not None:
+        _check_one_cycle_length(scheduler, interval, trainer)
+        config["frequency"] = _plateau_frequency(scheduler, interval, monitor, trainer)
+    vars(scheduler).update(_python_numbers(vars(scheduler)))
+    return {"optimizer": built, "lr_scheduler": config}
+
+
+def _built(key: str, factory: Callable[[Any], Any], argument: Any) -> Any:
+    """``factory(argument)``, with the config key in the error torch raises for an option it refuses.
+
+    torch's own messages (``Invalid learning rate: -1.0``) do not say which part of the config is at fault.
+
+    Raises:
+        ValueError, TypeError: torch's (or the class's) refusal, prefixed by ``key`` and naming its ``init_args``.
+    """
+    try:
+        return factory(argument)
+    except (ValueError, TypeError) as error:
+        refusal = TypeError if isinstance(error, TypeError) else ValueError  # a subclass may take other arguments
+        raise refusal(f"{key}: {error}; fix the option under {key}.init_args") from error
+
+
+def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str) -> None:
+    """Refuse a per-step ``ReduceLROnPlateau`` on a validation or test metric, before training starts.
+
+    Stepped after every optimizer step it reads its metric then, before any validation pass has logged one:
+    Lightning would stop the fit after the first step with a ``MisconfigurationException``.
+
+    Raises:
+        ValueError: naming ``model.lr_scheduler_monitor`` and ``model.lr_scheduler_interval`` and both fixes.
+    """
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and interval == "step":
+        if monitor.startswith(("val/", "test/")):
+            raise ValueError(
+                f"model.lr_scheduler_monitor={monitor} is logged once per validation, but ReduceLROnPlateau with "
+                "model.lr_scheduler_interval=step reads its metric after every optimizer step: monitor train/loss, "
+                "or set model.lr_scheduler_interval: epoch"
+            )
+
+
+def _plateau_frequency(scheduler: Any, interval: str, monitor: str, trainer: L.Trainer) -> int:
+    """The epochs between a scheduler's steps: those between validations for a per-epoch ``ReduceLROnPlateau`` on a
+    validation metric, else 1.
+
+    Lightning steps a per-epoch scheduler after every epoch, and a plateau scheduler reads its metric then: with
+    ``trainer.check_val_every_n_epoch: 2`` the first epoch had no validation metric yet, and Lightning stopped the
+    fit with a ``MisconfigurationException``. Stepped after each epoch that validates, it reads every validation once.
+    """
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if plateau and interval == "epoch" and monitor.startswith("val/"):
+        return trainer.check_val_every_n_epoch or 1  # None: validation counted in steps across epochs
+    return 1
+
+
+def _check_one_cycle_length(scheduler: Any, interval: str, trainer: L.Trainer) -> None:
+    """Refuse a ``OneCycleLR`` shorter than the fit, before training starts.
+
+    Its schedule has a fixed length, and stepped once more than ``total_steps`` it raises: a fit longer than
+    the schedule stopped there, with torch's "Tried to step 5 times", which names neither key to fix.
+
+    Raises:
+        ValueError: naming ``model.lr_scheduler.init_args.total_steps``, the fit's length and both fixes.
+    """
+    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        return
+    if interval == "step":
+        needed, unit, limit = trainer.estimated_stepping_batches, "optimizer steps", "trainer.max_steps"
+    elif trainer.max_epochs is not None and trainer.max_epochs >= 0:  # -1: the epochs of max_steps, not known yet
+        needed, unit, limit = trainer.max_epochs, "epochs", "trainer.max_epochs"
+    else:
+        return
+    if scheduler.total_steps < needed:
+        length = "an unlimited number of" if needed == float("inf") else f"up to {int(needed)}"
+        raise ValueError(
+            f"model.lr_scheduler: OneCycleLR's schedule of total_steps={scheduler.total_steps} ends before this fit "
+            f"of {length} {unit} (model.lr_scheduler_interval={interval}), and torch stops the fit there: set "
+            f"model.lr_scheduler.init_args.total_steps to the fit's length, or {limit}: {scheduler.total_steps}"
+        )
+
+
+def _python_numbers(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (an optimizer's parameter group, a scheduler's attributes) with NumPy numbers as Python ones,
+    in lists and tuples too: given ``lr=np.float64(1e-3)`` (a grid from ``np.linspace``), the checkpoint's
+    optimizer state would hold NumPy objects, which ``torch.load(weights_only=True)`` refuses to load."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if type(value) in (list, tuple):  # betas=(np.float64(0.9), 0.999)
+            return type(value)(plain(item) for item in value)
+        return value
+
+    return {key: plain(value) for key, value in settings.items() if key != "params"}
