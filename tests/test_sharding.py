@@ -12,11 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sharded_run import build
 
 from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.data import DateSplit, FractionSplit
-from forecast.data.sharding import assign_shards, check_predict_shares, check_read_shares, check_shares, global_scaling
+from forecast.data.sharding import (
+    assign_shards,
+    check_predict_shares,
+    check_read_shares,
+    check_shares,
+    global_scaling,
+    series_index,
+)
 from forecast.errors import ForecastDataError
 from forecast.predict import HistorySplit
 
@@ -41,6 +50,33 @@ def test_shares_give_every_process_windows_of_every_part_that_enough_series_have
     for order in (slice(None), slice(None, None, -1)):
         ranks = assign_shards(ids[order], rows[order], 2, parts[order])[order]
         assert ranks.tolist() == [0, 1, 1, 1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), world_size=st.integers(2, 4))
+def test_shares_by_parts_leave_no_process_without_series(data, world_size):
+    """Each with windows of one part, a, b and c would all go to process 0, and process 1 would read nothing
+    (refused as an empty ``data.series``) rather than be refused for the parts its series lack."""
+    count = data.draw(st.integers(world_size, 6))
+    parts = np.array(
+        data.draw(st.lists(st.lists(st.booleans(), min_size=3, max_size=3), min_size=count, max_size=count))
+    )
+    rows = np.array(data.draw(st.lists(st.integers(1, 100), min_size=count, max_size=count)))
+    ranks = assign_shards([f"s{i}" for i in range(count)], rows, world_size, parts)
+    assert sorted(set(ranks.tolist())) == list(range(world_size))
+
+
+def test_the_series_index_of_a_parquet_file_with_category_columns_equals_that_of_its_frame(tmp_path):
+    """pyarrow aggregates no dictionary column, which a pandas ``category`` column is written as."""
+    times = np.tile(pd.date_range("2024-01-01", periods=3, freq="h"), 2)
+    frame = pd.DataFrame({"id": np.repeat(["b", "a"], 3), "time": times, "y": np.arange(6.0)})
+    frame = frame.assign(store=pd.Categorical(np.repeat(["x", "y"], 3)), size=np.repeat([2.5, 1.5], 3))
+    frame["id"] = frame["id"].astype("category")
+    frame.to_parquet(tmp_path / "series.parquet")
+    columns = Columns(targets=["y"], static_covariates=["store", "size"])
+    index = series_index(tmp_path / "series.parquet", columns)
+    assert index.to_dict("list") == {"id": ["a", "b"], "store": ["y", "x"], "size": [1.5, 2.5], "rows": [3, 3]}
+    assert index.to_dict("list") == series_index(frame, columns).astype({"store": object}).to_dict("list")
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,9 @@ def build_buffer(
         pad: rows after each series' last observed row (``horizon`` when there are future channels).
         unrepaired: the table's columns before missing values were repaired: where a target is missing
             there, ``observed`` says so.
+
+    Raises:
+        ForecastDataError: a value that scaling takes beyond the float32 range, naming it.
     """
     features, encoding = calendar
     capacity = table.observed + pad
@@ -83,7 +86,10 @@ def build_buffer(
             group = np.repeat(series, rows[series]) if len(scaling.scale) > 1 else 0
             block = np.stack([table.values[column][source] for column in columns], axis=1) if columns else None
             if block is not None:
-                values[target, channel : channel + len(columns)] = scaling.transform(block, group)
+                with np.errstate(over="ignore"):  # a value cast to inf, which _check_scaled names
+                    scaled = scaling.transform(block, group)
+                _check_scaled(block, scaled, columns, source, table)
+                values[target, channel : channel + len(columns)] = scaled
             channel += len(columns)
         if features:
             times = _calendar_times(table, series, capacity[series], freq)
@@ -98,6 +104,29 @@ def build_buffer(
             observed = torch.zeros(offsets[-1], len(roles.targets), dtype=torch.bool)  # none past the targets
             observed[_ranges(offsets[:-1], table.observed)] = torch.from_numpy(finite)
     return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed, observed)
+
+
+def _check_scaled(
+    block: np.ndarray, scaled: np.ndarray, columns: list[str], source: np.ndarray, table: SeriesTable
+) -> None:
+    """Refuse values within the float32 range that scaling takes beyond it: stored as infinite, they would
+    make the loss and the forecasts of every window that reads them infinite or NaN.
+
+    Args:
+        block: the table's values of ``columns``, shape (rows, C), from table rows ``source``.
+        scaled: ``block`` scaled, float32.
+
+    Raises:
+        ForecastDataError: naming the value, its column, series, row and time, and the fix.
+    """
+    beyond = np.isinf(scaled) & np.isfinite(block)
+    if beyond.any():
+        row, channel = np.argwhere(beyond)[0]
+        raise ForecastDataError(
+            f"value {block[row, channel]:g} at {table.where(int(source[row]), columns[channel])} is beyond the "
+            "float32 range (3.4e38) that series are stored in once scaled by the scaler fitted on the training "
+            "rows, which lie much closer together than to it; rescale the column (or fix the value)"
+        )
 
 
 def _calendar_times(table: SeriesTable, series: np.ndarray, counts: np.ndarray, freq: str) -> pd.DatetimeIndex:
@@ -229,7 +258,8 @@ def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]], scali
         -> (N, S)
 
     Raises:
-        ForecastDataError: a series has a category the vocabulary (of a checkpoint) does not know.
+        ForecastDataError: a series has a category the vocabulary (of a checkpoint) does not know, or a number
+            that scaling takes beyond the float32 range.
     """
     channels, numbers = [], []
     for channel, (column, values) in enumerate(table.statics.items()):
@@ -247,5 +277,16 @@ def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]], scali
             )
         channels.append(np.asarray(codes, dtype=np.float64))
     stacked = np.stack(channels, axis=1) if channels else np.empty((len(table.names), 0))
-    stacked[:, numbers] = scaling.transform(stacked[:, numbers])
+    with np.errstate(over="ignore"):  # a value cast to inf, named below
+        scaled = scaling.transform(stacked[:, numbers])
+    beyond = np.isinf(scaled) & np.isfinite(stacked[:, numbers])  # values within float32, scaled beyond it
+    if beyond.any():
+        series, channel = np.argwhere(beyond)[0]
+        raise ForecastDataError(
+            f"static covariate {list(table.statics)[numbers[channel]]!r} of series {table.names[series]!r} is "
+            f"{stacked[series, numbers[channel]]:g}, beyond the float32 range (3.4e38) of features once scaled by "
+            "the scaler fitted on the series with training rows, whose values lie much closer together than to it; "
+            "rescale the column (or fix the value)"
+        )
+    stacked[:, numbers] = scaled
     return torch.from_numpy(stacked.astype(np.float32))

@@ -126,6 +126,14 @@ def _file_columns(path: Path) -> list[str]:
     return list(pd.read_csv(path, nrows=0).columns)
 
 
+def _header(path: Path) -> list[str]:
+    """The column names of a CSV or Parquet file as written: pandas renames a CSV's second 'y' to 'y.1', which
+    would read two columns of one name as two columns, and pyarrow refuses to select either of them."""
+    if path.suffix.lower() == ".parquet":
+        return list(pq.read_schema(path).names)
+    return pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+
+
 def read_source(
     source: str | Path | pd.DataFrame,
     id_column: str,
@@ -144,8 +152,8 @@ def read_source(
     column alone to tell the rows in the file of those it keeps.
 
     Raises:
-        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file,
-            or ``series`` is empty, asked of wide data or names ids that the data lack.
+        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file, the
+            data name a column twice, or ``series`` is empty, asked of wide data or names ids that the data lack.
         TypeError: ``series`` is one id (text or a number), not a list of ids.
     """
     if series is not None and (isinstance(series, str) or not isinstance(series, Iterable)):
@@ -196,12 +204,20 @@ def _check_column_names(frame: pd.DataFrame) -> None:
             f"the data's columns have {frame.columns.nlevels} levels, e.g. column {frame.columns[0]!r}; "
             "give one name per column, e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns]"
         )
-    names = pd.Index([str(column) for column in frame.columns])
-    if names.has_duplicates:
-        name = names[names.duplicated()][0]
+    _check_unique([str(column) for column in frame.columns], "the data (names compared as text)")
+
+
+def _check_unique(names: list[str], place: str) -> None:
+    """Refuse two columns of one name among ``names``, the columns of ``place`` (for the message).
+
+    Raises:
+        ForecastDataError: naming the column, how often it appears, and the fix.
+    """
+    index = pd.Index(names)
+    if index.has_duplicates:
+        name = index[index.duplicated()][0]
         raise ForecastDataError(
-            f"column {name!r} appears {int((names == name).sum())} times in the data (names compared as text); "
-            "give each column its own name"
+            f"column {name!r} appears {int((index == name).sum())} times in {place}; give each column its own name"
         )
 
 
@@ -227,6 +243,8 @@ def _read_file(
         raise
     except _READ_ERRORS as error:  # an empty, truncated or corrupt file, or one of another format
         kind, fix = ("Parquet", "a Parquet file") if suffix == ".parquet" else ("CSV", "a CSV file with a header row")
+        if isinstance(error, UnicodeDecodeError):  # Excel's "Unicode text" (UTF-16), or Latin-1
+            fix = "a CSV file encoded as UTF-8 (save it so, or give pandas.read_csv(path, encoding=...))"
         fix += ", compressed as its name says" if suffix in _COMPRESSIONS else ""
         raise ForecastDataError(
             f"data source {str(path)!r} cannot be read as {kind} ({type(error).__name__}: {error}); give {fix}"
@@ -238,6 +256,7 @@ def _read_rows(
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """``_read_file``'s frame and rows, from a file known to exist and be named CSV or Parquet."""
     suffix = path.suffix.lower()
+    _check_unique([name for name in _header(path) if name], f"the header of data source {str(path)!r}")
     available = _file_columns(path)
     separator = next((mark for mark in ";\t|" if len(available) == 1 and mark in available[0]), None)
     if separator is not None:
@@ -261,10 +280,23 @@ def _read_rows(
         if isinstance(frame.index, pd.DatetimeIndex):
             return frame, positions
     else:
-        frame = _without_written_index(pd.read_csv(path, usecols=wanted), path, id_column, time_column, columns)
+        frame = _without_empty_columns(pd.read_csv(path, usecols=wanted), columns)
+        frame = _without_written_index(frame, path, id_column, time_column, columns)
     if is_long(frame, id_column):  # a Parquet file may keep the id as an index level
         return frame, positions
     return frame.set_index(time_column if time_column in frame.columns else frame.columns[0]), positions
+
+
+def _without_empty_columns(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
+    """A CSV's frame without the columns that have neither a header ("Unnamed: 3") nor a value, which a
+    separator at the end of every line (as some spreadsheets export) reads as: with no targets named, such a
+    column would be forecast, and refused as all missing. A column a role names stays, to be refused so."""
+    empty = [
+        name
+        for name in frame.columns
+        if name.startswith("Unnamed: ") and name not in (columns or []) and frame[name].isna().all()
+    ]
+    return frame.drop(columns=empty) if empty else frame
 
 
 def _without_written_index(
@@ -315,9 +347,12 @@ def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> tupl
         )
     ids = series_ids(frame, id_column)
     missing = sorted(set(map(str, series)) - set(ids.unique()))
-    if missing:
+    if missing:  # ids as read may be spelt unlike the file's (7 for '007', 2.0 for 2): a few show how
+        others = sorted(set(ids.unique()) - set(map(str, series)))[:5]  # none: a Parquet filter read those asked only
         raise ForecastDataError(
-            f"data.series names series {missing[:10]} that column {id_column!r} of the data lacks; check their spelling"
+            f"data.series names series {missing[:10]} that column {id_column!r} of the data lacks"
+            + (f" (its other series include {others})" if others else "")
+            + "; check their spelling"
         )
     keep = ids.isin(set(map(str, series))).to_numpy()
     return frame[keep], np.flatnonzero(keep)
@@ -407,8 +442,8 @@ def to_table(
         frame = frame.reset_index(moved) if moved else frame
         if time_column not in frame.columns:
             raise ForecastDataError(
-                f"the long frame has an {id_column!r} column but no {time_column!r} column; "
-                f"name its time column with data.columns.time_column"
+                f"the long frame has an {id_column!r} column but no {time_column!r} column (its columns are "
+                f"{[str(name) for name in frame.columns][:20]}); name its time column with data.columns.time_column"
             )
         ids, offsets, order = _group_by_series(frame[id_column], rows)
         times = read_times(frame[time_column], time_column, rows, offsets, order)

@@ -57,8 +57,9 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".parquet" and Path(source).is_file():
         if id_column in pq.read_schema(source).names:
             table = pq.read_table(source, columns=[id_column, *statics])
-            if pa.types.is_dictionary(table[id_column].type):
-                table = table.set_column(0, id_column, table[id_column].cast(table[id_column].type.value_type))
+            for i, field in enumerate(table.schema):  # pyarrow groups and aggregates no dictionary (category) column
+                if pa.types.is_dictionary(field.type):
+                    table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
             aggregates = [(id_column, "count"), *((column, "first") for column in statics)]
             counted = table.group_by(id_column, use_threads=False).aggregate(aggregates)
             index = counted.to_pandas().rename(columns={id_column: "id", f"{id_column}_count": "rows"})
@@ -81,10 +82,11 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
     """The process of each series: longest first (ties by id) to the process with the fewest rows so far.
 
     With ``parts``, whether each series has windows of each split part, shape (N, P), each process in
-    turn first takes series until it has windows of every part that a series left has: each time the
-    series with windows of the most parts it lacks, then of the fewest it has (those are left to the
-    processes after it), then the longest. A process without windows of a part could not train or
-    evaluate on it alongside the others (``check_shares``).
+    turn first takes series until it has windows of every part that a series left has, or as many series
+    are left as processes after it: each time the series with windows of the most parts it lacks, then of
+    the fewest it has (those are left to the processes after it), then the longest. A process without
+    windows of a part could not train or evaluate on it alongside the others (``check_shares``, which
+    names the part); a process without series could not read any.
 
     The same ids and rows (and parts) give the same shards for a given number of processes, whatever
     the order of the data, so a resumed run reads the same series in every process.
@@ -108,6 +110,8 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
     for rank in range(world_size) if parts is not None else ():
         while True:
             free = [i for i in order if ranks[i] < 0]
+            if len(free) < world_size - rank:  # one left for each process after this one, which reads its own
+                break
             held = parts[ranks == rank].any(0)
             lacking = parts[free].any(0) & ~held
             if not lacking.any():
