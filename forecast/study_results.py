@@ -2,7 +2,8 @@
 
 - ``trials.csv``: one row per trial: number, state, value (the metric of its best validation, or of
   the naive forecast its checkpoint forecasts instead when it fell back to one), ``datetime_start``,
-  ``epochs`` (validated, so fewer for a pruned trial), ``duration`` (seconds), one ``params_<key>``
+  ``epochs`` (trained, whatever the validation schedule: a fraction where a validation within an epoch
+  pruned it, 0 while it runs), ``duration`` (seconds), one ``params_<key>``
   column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),
   ``error`` (why a trial failed), ``naive_fallback`` (the naive forecast its checkpoint fell back to),
   ``fit_args`` (the fit flags it ran with), ``cwd`` (the directory it ran in, where their relative paths
@@ -12,7 +13,7 @@
   ``python -m forecast fit --config best.yaml`` trains as it is, run in that trial's ``cwd``: relative paths
   (``data.source``, ``trainer.default_root_dir``) lead from the working directory, not from the YAML file;
 - ``optimization_history.png`` (each trial's value and the best so far), ``intermediate_values.png``
-  (every trial's per-epoch metric: pruned trials end early) and, from two complete trials on,
+  (every trial's metric at each of its validations: pruned trials end early) and, from two complete trials on,
   ``param_importances.png`` (Optuna's fANOVA importance of each key for the metric).
 
 Files are replaced atomically, since every worker of a study writes them when it finishes.
@@ -32,16 +33,15 @@ __all__ = ["trials_table", "write_results"]
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     """Every trial of ``study`` as a row, ordered by number (the columns of ``trials.csv``)."""
-    trials = study.get_trials(deepcopy=False)
-    if not trials:
+    if not study.get_trials(deepcopy=False):
         return pd.DataFrame(columns=["number", "state", "value", "duration", "epochs"])
     table = study.trials_dataframe(
         attrs=("number", "state", "value", "datetime_start", "duration", "params", "user_attrs")
     )
     table["duration"] = pd.to_timedelta(table["duration"]).dt.total_seconds()  # objects while all trials run
-    # by number: other processes may have added trials between the two reads of the storage
-    epochs = {trial.number: len(trial.intermediate_values) for trial in trials}
-    table.insert(4, "epochs", [epochs.get(number, 0) for number in table["number"]])
+    # recorded when a trial's fit ends (TrialFits): none yet while it runs, nor for one that never fitted
+    epochs = table.pop("user_attrs_epochs") if "user_attrs_epochs" in table else pd.Series(0.0, index=table.index)
+    table.insert(4, "epochs", epochs.fillna(0.0))
     return table.sort_values("number").reset_index(drop=True)
 
 

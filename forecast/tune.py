@@ -6,13 +6,16 @@
 Flags named in :class:`TuneArgs` (and the ``--search`` YAML, which may set any of them) steer the study;
 every other flag (``--config``, ``--trainer.max_epochs 5``, ``--data.horizon 192``) goes to each trial's
 ``fit``, followed by the trial's values. A trial is scored on the validation split only, by what its
-checkpoint forecasts: the best validation's ``metric`` (one validation an epoch by default), which its
-checkpoint also keeps; or, when that checkpoint forecasts a naive forecast instead of its network
-(``naive_comparison.fallback``), that naive forecast's validation ``metric``. The study lives in an
-Optuna storage (SQLite in the run directory unless ``--storage`` names another database), so a killed
-study resumes with the same ``--study_name`` (and the same metric and validation settings, ``SCORED``: a rerun
-with another ``--data.horizon`` is refused, as its values would not compare) and several processes, on one
-machine or many, share one study.
+checkpoint forecasts: the best validation's ``metric`` (one validation an epoch by default), which is its
+checkpoint's score, as tune checkpoints after every validation (it sets ``checkpoint.every_n_epochs`` 1 and
+no step or time schedule in every trial, over the config's); or, when that checkpoint forecasts a naive
+forecast instead of its network (``naive_comparison.fallback``), that naive forecast's validation ``metric``.
+Trials compare only under one horizon, validation windows and schedule, so a space may not search those
+settings (``UNRANKED``), nor the targets' scaling unless ``metric`` is in original units (``val/mse_orig``).
+The study lives in an Optuna storage (SQLite in the run directory unless ``--storage`` names another
+database), so a killed study resumes with the same ``--study_name`` (and the same metric and validation
+settings, ``SCORED``: a rerun with another ``--data.horizon`` is refused, as its values would not compare)
+and several processes, on one machine or many, share one study.
 
 The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--run_dir``) holds
 ``study.db``, ``trials/N/`` (each trial's fit: logs, config, checkpoints) and what
@@ -24,6 +27,7 @@ import io
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,6 +43,7 @@ import optuna
 import sqlalchemy
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
+from lightning.fabric.utilities.seed import max_seed_value
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
@@ -67,6 +72,9 @@ TUNE_SETS = {
     "checkpoint.monitor": "--metric",
     "checkpoint.mode": "--direction",
     "checkpoint.save_on_train_epoch_end": "nothing (tune checkpoints after every validation)",
+    "checkpoint.every_n_epochs": "nothing (tune checkpoints after every validation)",
+    "checkpoint.every_n_train_steps": "nothing (tune checkpoints after every validation)",
+    "checkpoint.train_time_interval": "nothing (tune checkpoints after every validation)",
 }
 # How check_completed counts the trials of a study that has no complete or running one.
 _STATE_WORDS = {
@@ -78,6 +86,29 @@ _STATE_WORDS = {
 # the trials of a study compare only under one value of each (and of --metric), so a rerun with another is refused.
 SCORED = ("data.horizon", "data.split", "data.columns", "data.series", "data.scaling", "data.eval_stride",
           "trainer.limit_val_batches", "trainer.val_check_interval", "trainer.check_val_every_n_epoch")  # fmt: skip
+# The SCORED settings a space may not search, as the values of trials that differ in one do not rank: why not.
+_OTHER_WINDOWS = "it changes which validation windows a trial is scored on, and scores of other windows do not rank"
+_OTHER_SCHEDULE = (
+    "it changes when a trial validates: one validated more often has more chances at a best score, and the "
+    "pruner compares trials validation by validation"
+)
+UNRANKED = {
+    "data.horizon": "trials of other horizons forecast other lengths, whose errors do not rank (a longer horizon "
+    "scores worse); run one study per --data.horizon",
+    "data.split": _OTHER_WINDOWS,
+    "data.eval_stride": _OTHER_WINDOWS,
+    "data.series": _OTHER_WINDOWS,
+    "data.columns.targets": "trials forecasting other targets have errors that do not rank",
+    "trainer.limit_val_batches": _OTHER_WINDOWS,
+    "trainer.val_check_interval": _OTHER_SCHEDULE,
+    "trainer.check_val_every_n_epoch": _OTHER_SCHEDULE,
+}
+# The SCORED settings that scale the targets: searchable only with a metric in original units (``val/..._orig``),
+# since they change the units of every other metric.
+TARGET_SCALING = ("data.scaling.scaler", "data.scaling.per_series")
+# A value, not a flag, though it begins with "-": argparse's own rule (its _negative_number_matcher), which tune's
+# parser and fit's both follow, so that `--seed -1` splits as they read it.
+NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")
 # The environment variable that gives a process started by --n_jobs its parent's first trial number, so that
 # the processes of one run count the same failed trials.
 RUN_START = "FORECAST_TUNE_RUN_START"
@@ -94,7 +125,7 @@ class TuneArgs:
         direction: whether a lower or a higher ``metric`` is better.
         sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``.
         pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
-            their per-epoch ``metric``; default Optuna's MedianPruner.
+            each validation's ``metric``; default Optuna's MedianPruner.
         n_trials: trials the study runs over all its processes, failed ones included; a rerun runs
             ``n_trials`` less the complete, pruned and running trials the study has. The processes
             ``n_jobs`` starts count the failed trials of their parent's run; a process started on its
@@ -107,7 +138,7 @@ class TuneArgs:
             file's stem.
         run_dir: where trials and results go; default ``<trainer.default_root_dir>/tune/<study_name>``.
         n_jobs: worker processes on this machine, all on the study's storage.
-        seed: the study's seed: the default sampler's, and trial N fits with ``seed_everything`` seed + N.
+        seed: the study's seed, 0 or more: the default sampler's, and trial N fits with ``seed_everything`` seed + N.
         heartbeat_interval: seconds between a running trial's heartbeats; a trial silent for twice
             as long is marked failed, as when its process was killed.
         lr_find: run Lightning's learning-rate finder on the config instead of a study; writes
@@ -139,9 +170,11 @@ class TrialPruning(Callback):
 
     The decision is the study's pruner's (``trial.should_prune``); the ``optuna.TrialPruned`` raised
     here leaves Lightning's fit as any exception does, and Optuna records the trial as pruned.
-    ``scores`` keeps every validation's value: the network's score is the best of them, whichever
-    validations the checkpoint settings (``every_n_epochs``, ``every_n_train_steps``...) look at. Only
-    the fit's validations count, not the ``validate`` that scores a checkpoint's naive fallback.
+    ``scores`` keeps every validation's value: the network's score is the best of them, the one its
+    checkpoint keeps (``TrialFits.fit_flags`` checkpoints after every validation). Only the fit's
+    validations count, not the ``validate`` that scores a checkpoint's naive fallback.
+
+    ``epochs`` counts the epochs trained, whatever the validation schedule (``trials.csv``'s column).
 
     Args:
         trial: the running trial.
@@ -153,6 +186,12 @@ class TrialPruning(Callback):
 
     def __init__(self, trial: optuna.Trial, monitor: str):
         self.trial, self.monitor, self.scores = trial, monitor, []
+        self.epochs = 0.0  # trained so far: a fraction within an epoch, where a validation may prune the trial
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.epochs = round(trainer.current_epoch + (batch_idx + 1) / trainer.num_training_batches, 3)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
@@ -243,8 +282,9 @@ def tune(
         worker_argv: the ``tune`` command line that the ``args.n_jobs - 1`` extra processes run.
 
     Raises:
-        ValueError: a ``metric`` that is not a validation one; a resumed study of another direction, metric or
-            ``SCORED`` setting; a bad search space, a key the config does not have (naming the nearest one), or one
+        ValueError: a ``metric`` that is not a validation one; a negative ``seed``; a resumed study of another
+            direction, metric or ``SCORED`` setting; a bad search space, one that searches a setting under which
+            trials do not rank (``_check_ranked``), a key the config does not have (naming the nearest one), or one
             that tune sets itself (``TUNE_SETS``), in the space or as a fit flag, which tune would override;
             or, once the results are written, the study has no complete trial (``TrialFits.check_completed``).
     """
@@ -255,11 +295,17 @@ def tune(
             f"--metric {args.metric!r} is not a validation metric, and tune scores trials on the validation split "
             "only (a training metric rewards overfitting); use a val/ metric, e.g. val/loss or val/mae"
         )
+    if not 0 <= args.seed <= max_seed_value:
+        raise ValueError(
+            f"--seed {args.seed} is out of range: trial N fits with seed_everything seed + N, and Lightning takes "
+            f"seeds from 0 to {max_seed_value}; pass --seed 0 or more"
+        )
     space = SearchSpace(args.space, space_source)
     searched = {key for param in space.params for key in (param.key, *param.also)}
     if tune_set := sorted(searched & set(TUNE_SETS)):
         key = tune_set[0]
         raise ValueError(f"{space_source}: {key!r} is set by tune in every trial; drop it and use {TUNE_SETS[key]}")
+    _check_ranked(searched, args.metric, space_source)
     # trainer.default_root_dir on the command line is the root of tune's run directories, not a trial's
     if overridden := [arg for arg in fit_args if _flag_name(arg) in TUNE_SETS.keys() - {"trainer.default_root_dir"}]:
         flag = overridden[0].split("=")[0]
@@ -385,6 +431,8 @@ class TrialFits:
             except SystemExit as exit_:
                 print_config(trial_args)  # raises the CLI's message as a ValueError
                 raise ValueError(f"fit exited with status {exit_.code}") from exit_
+            finally:
+                trial.set_user_attr("epochs", pruning.epochs)  # a pruned or failed trial's too
             # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
             checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
             trial.set_user_attr("checkpoint", checkpoint.best_model_path)
@@ -467,8 +515,13 @@ class TrialFits:
             "seed_everything": seed,
             "checkpoint.monitor": self.args.metric,
             "checkpoint.mode": "min" if self.args.direction == "minimize" else "max",
-            # after every validation, as the score's: at a train epoch's end it misses those within the epoch
+            # after every validation, as the score is its best one: at a train epoch's end it misses those within
+            # the epoch, every_n_epochs > 1 those of the epochs between, and a step or time schedule may save
+            # none (or save the weights of later steps with an earlier validation's score)
             "checkpoint.save_on_train_epoch_end": False,
+            "checkpoint.every_n_epochs": 1,
+            "checkpoint.every_n_train_steps": 0,
+            "checkpoint.train_time_interval": None,
         }
         fit_args = self.fit_args if fit_args is None else fit_args
         return ["fit", *fit_args, *override_args(fixed), *override_args(overrides)]
@@ -504,16 +557,37 @@ def _parser() -> ArgumentParser:
 
 
 def _split_flags(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[str]]:
-    """``argv`` as (tune's flags, fit's flags): a flag is tune's when its first dotted part is one of ``own``."""
+    """``argv`` as (tune's flags, fit's flags): a flag is tune's when its first dotted part is one of ``own``;
+    a value (``-1`` too) goes with the flag before it."""
     tune_argv: list[str] = []
     fit_argv: list[str] = []
     target = fit_argv
     for arg in argv:
-        if arg.startswith("-"):
+        if arg.startswith("-") and not NEGATIVE_NUMBER.fullmatch(arg):
             name = arg.lstrip("-").split("=")[0].split(".")[0]
             target = tune_argv if name in own or arg == "-h" else fit_argv
         target.append(arg)
     return tune_argv, fit_argv
+
+
+def _check_ranked(searched: set[str], metric: str, source: str) -> None:
+    """Refuses a search of a setting under which the trials' ``metric`` values do not rank (``UNRANKED``), or of
+    the targets' scaling (``TARGET_SCALING``) unless ``metric`` is in original units.
+
+    Raises:
+        ValueError: naming the key, why its trials do not rank, and what to do instead.
+    """
+    for key in sorted(searched):
+        unranked = [setting for setting in UNRANKED if key == setting or key.startswith(f"{setting}.")]
+        if unranked:
+            raise ValueError(f"{source}: {key!r} may not be searched: {UNRANKED[unranked[0]]}")
+        scaling = any(key == setting or key.startswith(f"{setting}.") for setting in TARGET_SCALING)
+        if scaling and not metric.endswith("_orig"):
+            raise ValueError(
+                f"{source}: {key!r} may not be searched with --metric {metric}: it scales the targets, so each trial's "
+                f"{metric} is in its own units and the values do not rank; search it with a metric in original "
+                "units, e.g. --metric val/mse_orig"
+            )
 
 
 def _flag_name(arg: str) -> str:

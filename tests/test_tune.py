@@ -576,26 +576,30 @@ def test_a_trial_scores_its_metric_at_every_validation_whatever_checkpoints_the_
 
 
 @pytest.mark.parametrize(
-    "flags, checkpointed",
+    "schedule",
     [
-        (("--trainer.val_check_interval", "1", "--trainer.max_epochs", "3"), True),  # Lightning's: at epoch ends
-        (("--checkpoint.every_n_train_steps", "3", "--trainer.max_epochs", "3"), False),  # the user's: other steps
+        {"trainer": {"val_check_interval": 1}},  # Lightning's checkpoint: at epoch ends
+        {"trainer": {"val_check_interval": 1}, "checkpoint": {"every_n_train_steps": 3}},  # the config's: other steps
+        {"checkpoint": {"every_n_epochs": 2}},  # the config's: every other epoch's validation
     ],
 )
-def test_a_trial_scores_its_best_validation_whichever_the_checkpoint_looks_at(flags, checkpointed, tiny_csv, tmp_path):
-    """A learning rate so high that the loss jumps about: the best validation is not one the checkpoint
-    settings would score (mid-epoch; an epoch between two saves), yet it is the trial's value, and, under
-    tune's own checkpoint settings, its checkpoint's."""
-    args = TuneArgs(space={"model.optimizer.init_args.lr": {"choice": [3.0]}}, n_trials=1, run_dir=str(tmp_path),
-                    pruner=optuna.pruners.NopPruner())  # fmt: skip
-    trial = tune(args, tiny_fit_args(tiny_csv, *flags)).trials[0]
+def test_a_trial_scores_its_best_validation_which_its_checkpoint_keeps(schedule, tiny_csv, tmp_path):
+    """A learning rate so high that the loss jumps about: the best validation is not one the config's checkpoint
+    settings would save (mid-epoch; between two saves), yet it is the trial's value and its checkpoint's score,
+    as tune checkpoints after every validation. It was the value of a validation no checkpoint kept."""
+    config = tmp_path / "schedule.yaml"
+    config.write_text(yaml.safe_dump(schedule))
+    fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "3", "--config", str(config))
+    study = optuna.create_study(pruner=optuna.pruners.NopPruner())
+    space = SearchSpace({"model.optimizer.init_args.lr": {"choice": [3.0]}})
+    study.optimize(TrialFits(space, TuneArgs(), fit_args, tmp_path, None), n_trials=1)
+    trial = study.trials[0]
     scores = trial.intermediate_values
     assert trial.value == pytest.approx(min(scores.values()))
     assert trial.value < scores[max(scores)] * 0.9  # not the last validation's, which the default would score
-    if checkpointed:
-        state = torch.load(trial.user_attrs["checkpoint"], weights_only=False)["callbacks"]
-        saved = next(value for key, value in state.items() if key.startswith("ModelCheckpoint"))
-        assert float(saved["best_model_score"]) == pytest.approx(trial.value)
+    state = torch.load(trial.user_attrs["checkpoint"], weights_only=False)["callbacks"]
+    saved = next(value for key, value in state.items() if key.startswith("ModelCheckpoint"))
+    assert float(saved["best_model_score"]) == pytest.approx(trial.value)
 
 
 @pytest.mark.parametrize("loss", ["forecast.losses.MSELoss", "forecast.losses.MAELoss"])
@@ -674,7 +678,12 @@ def test_an_unconditional_key_is_checked_in_the_config_of_every_class_choice(tin
 
 
 @pytest.mark.parametrize(
-    ("flag", "use"), [("--seed_everything", "--seed"), ("--checkpoint.monitor=val/mse", "--metric")]
+    ("flag", "use"),
+    [
+        ("--seed_everything", "--seed"),
+        ("--checkpoint.monitor=val/mse", "--metric"),
+        ("--checkpoint.every_n_epochs", "nothing \\(tune checkpoints after every validation\\)"),
+    ],
 )
 def test_a_fit_flag_that_tune_overrides_in_every_trial_is_refused(flag, use, tiny_csv, tmp_path):
     """Otherwise each trial's fit silently takes tune's value in its place."""
