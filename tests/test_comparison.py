@@ -17,7 +17,7 @@ from forecast.comparison import NaiveComparison, naive_forecasts
 from forecast.data import FractionSplit
 from forecast.data.datamodule import TimeSeriesDataModule
 from forecast.data.options import Scaling
-from forecast.losses import QuantileLoss
+from forecast.losses import MSELoss, QuantileLoss
 from forecast.model import Forecaster
 from forecast.nn import IdentityEncoder, LookbackMeanHead
 
@@ -272,7 +272,7 @@ def test_a_resumed_fit_records_the_fallback_of_the_epoch_it_resumed_after(tmp_pa
     never_stopped, resumed_checkpoint = {}, {}
     fitted.on_save_checkpoint(None, None, never_stopped)
     resumed = NaiveComparison(fallback=True)
-    module = SimpleNamespace(loss=SimpleNamespace(num_params=1))
+    module = SimpleNamespace(loss=MSELoss())
     resumed.setup(SimpleNamespace(checkpoint_callbacks=[]), module, "fit")  # Lightning: setup, then restore
     resumed.load_state_dict(fitted.state_dict())
     resumed.on_save_checkpoint(None, None, resumed_checkpoint)

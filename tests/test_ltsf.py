@@ -202,7 +202,11 @@ def test_ltsf_ensemble_at_two_origins_scores_the_mean_of_its_validations(tmp_pat
     assert {Path(fit["best"]).parents[3].name for fit in fits} == {"origin1"}  # members of the moved split's fits
     ensemble = json.loads((run / "ensemble/ensemble.json").read_text())
     assert ensemble["val_loss"] == pytest.approx(np.mean(validated)) and ensemble["members"] == ["L96", "L48"]
-    scores = {name: json.loads((run / name / "fit.json").read_text())["fit"]["val_loss"] for name in ("L48", "L96")}
+    scores = {  # each fit's mean over both origins, as the ensemble's
+        name: np.mean([json.loads((place / "fit.json").read_text())["fit"]["val_loss"] for place in places])
+        for name in ("L48", "L96")
+        for places in [(run / name, run / name / "origin1")]
+    }
     scores["ensemble"] = ensemble["val_loss"]
     assert json.loads((run / "result.json").read_text())["result"]["chosen"] == min(scores, key=scores.get)
 
