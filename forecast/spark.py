@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .errors import ForecastDataError
+from .data.options import Columns
+from .errors import ForecastDataError, whole_number
 from .partition import checkpoint_path, forecast_columns, history_columns, load_cached, predict_batches
 from .predict import check_horizon
 
@@ -52,11 +53,16 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
     return StructType([StructField("id", history[id_column].dataType), StructField("time", time_type), *values])
 
 
+def _quoted(name: str) -> str:
+    """``name`` quoted for Spark SQL: unquoted, Spark reads a dot in a name as a field access."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def _column(name: str) -> Column:
-    """The column called ``name``, quoted: unquoted, Spark reads a dot in a name as a field access."""
+    """The column called ``name``, quoted."""
     from pyspark.sql import functions
 
-    return functions.col("`" + name.replace("`", "``") + "`")
+    return functions.col(_quoted(name))
 
 
 def _time_order(frame: DataFrame, time_column: str) -> list[Column]:
@@ -161,6 +167,64 @@ def _on_clock(times: pd.Series, zone: str, column: str) -> pd.Series:
         ) from error
 
 
+def _check_counts(**counts: int | None) -> None:
+    """Refuse a count option that is not a whole number of 1 or more (``None``: its default), before the job.
+
+    Spark would otherwise fail the job on the executors with a traceback (``batch_size``,
+    ``rows_per_call``), or read a NumPy integer or a string ``num_partitions`` as a column.
+
+    Raises:
+        ValueError: naming the option and its value.
+    """
+    for name, count in counts.items():
+        if count is not None and not (whole_number(count) and count >= 1):
+            raise ValueError(f"{name}={count!r}: forecast.spark.predict takes a whole number of 1 or more (an int)")
+
+
+def _check_role_columns(checkpoint: str | Path, history: StructType) -> None:
+    """Refuse, before the job, history that lacks a column the checkpoint reads (a target or covariate).
+
+    Raises:
+        ForecastDataError: naming the first missing column, its role and the fix, as ``Forecaster.predict``.
+    """
+    state = load_cached(checkpoint).data_state
+    roles = {role: state[role] for role in Columns().roles()}  # the columns the checkpoint read, by role
+    present = set(history.fieldNames())
+    lacking = [(role, column) for role, names in roles.items() for column in names if column not in present]
+    if lacking:
+        role, column = lacking[0]
+        raise ForecastDataError(
+            f"the frame has no column {column!r}, one of the {role} {roles[role]} the checkpoint was trained on; "
+            "give the frame the columns of the training data, under their names"
+        )
+
+
+def _unused_name(names: list[str], name: str) -> str:
+    """``name``, with underscores put before it until none of ``names`` is it."""
+    while name in names:
+        name = "_" + name
+    return name
+
+
+def _without_text(batch: pd.DataFrame, text: str, id_column: str, time_column: str) -> pd.DataFrame:
+    """``batch`` without ``text``, its copy of the time column's text, refusing text that Spark read as no time.
+
+    Raises:
+        ForecastDataError: naming the text, its series and the fix (the cast gave a null time, which
+            ``Forecaster.predict`` would call missing).
+    """
+    unread = batch[time_column].isna() & batch[text].notna()
+    if unread.any():
+        row = int(unread.to_numpy().argmax())
+        raise ForecastDataError(
+            f"column {time_column!r} holds {batch[text].iloc[row]!r} at series {batch[id_column].iloc[row]!r}, text "
+            "that Spark does not read as a time; give the column as timestamps "
+            "(pyspark.sql.functions.to_timestamp(column, format)) or as ISO 8601 text ('2024-01-31 13:00', with its "
+            "UTC offset where it has one)"
+        )
+    return batch.drop(columns=text)
+
+
 def _without_rows(error: ForecastDataError) -> str:
     """``error``'s message without the rows it names (``forecast.errors.where``'s ``, row 42``).
 
@@ -216,10 +280,12 @@ def predict(
 
     Raises:
         TypeError: ``frame`` is a pandas DataFrame.
-        ValueError: ``horizon`` is out of range, ``checkpoint`` is a URL of another scheme than ``file:``,
+        ValueError: ``horizon`` is out of range, ``batch_size``, ``num_partitions`` or ``rows_per_call``
+            is not a whole number of 1 or more, ``checkpoint`` is a URL of another scheme than ``file:``,
             or times are read on a session time zone that pandas does not know.
-        ForecastDataError: here, ``frame`` lacks the id or time column. When the job runs, a
-            series is too short, a column is missing or a future covariate is: the job fails, and
+        ForecastDataError: here, ``frame`` lacks the id or time column or a column the checkpoint
+            reads. When the job runs, a series is too short, a future covariate is missing, or (for a
+            checkpoint trained on zoned times) text times are not ones Spark reads: the job fails, and
             its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
             gives for the partition's rows, less the row numbers (which count within a slice of
             the partition): a bad value is named by its column, series and time.
@@ -230,7 +296,7 @@ def predict(
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
     from pyspark.sql import functions
-    from pyspark.sql.types import DecimalType, TimestampNTZType, TimestampType
+    from pyspark.sql.types import DecimalType, StringType, TimestampNTZType, TimestampType
 
     if isinstance(frame, pd.DataFrame):
         raise TypeError(
@@ -238,17 +304,26 @@ def predict(
             "or forecast it here with forecast.partition.predict_partition(frame, checkpoint)"
         )
     check_horizon(horizon, load_cached(checkpoint).hparams["horizon"])  # here, as Forecaster.predict checks it
+    _check_counts(batch_size=batch_size, num_partitions=num_partitions, rows_per_call=rows_per_call)
     schema = forecast_schema(checkpoint, frame.schema)
+    _check_role_columns(checkpoint, frame.schema)
     columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column
     zone = load_cached(checkpoint).data_state.get("time_zone")
     # Spark hands times over on its session zone's clock, which repeats an hour where it falls back; a checkpoint
     # trained on times with a zone gets the instants instead, as microseconds since the epoch.
     time_type = frame.schema[time_column].dataType
+    text = None  # the name of a copy of text times, to name text that Spark cannot read
     if zone is not None and not isinstance(time_type, (TimestampType, TimestampNTZType)):
+        if isinstance(time_type, StringType):
+            text = _unused_name(frame.columns, f"{time_column} as text")
+            frame = frame.withColumn(text, _column(time_column))
         # Dates and text become times on the session zone's clock, as TimestampNTZType times are read (text
         # with an offset: its instant's); pandas could not give objects and strings the checkpoint's zone.
-        frame = frame.withColumn(time_column, _column(time_column).cast("timestamp").cast("timestamp_ntz"))
+        # try_cast: text that Spark cannot read becomes null (which _without_text names) rather than, under ANSI
+        # mode, failing the job with Java's error.
+        times = functions.expr(f"try_cast({_quoted(time_column)} AS TIMESTAMP)").cast("timestamp_ntz")
+        frame = frame.withColumn(time_column, times)
     instants = zone is not None and isinstance(time_type, TimestampType)
     # Only times without a zone, for a checkpoint with one, are read on the session zone's clock: pandas must know it.
     reads_clock = zone is not None and not instants
@@ -258,7 +333,7 @@ def predict(
     # Decimal values (a database's NUMERIC, Parquet's decimal) reach pandas as Python objects: read them as doubles.
     decimals = [field.name for field in frame.schema if isinstance(field.dataType, DecimalType)]
     frame = frame.withColumns({name: _column(name).cast("double") for name in decimals if name != id_column})
-    keys = [_column(id_column)] if num_partitions is None else [num_partitions, _column(id_column)]
+    keys = [_column(id_column)] if num_partitions is None else [int(num_partitions), _column(id_column)]
     grouped = frame.repartition(*keys).sortWithinPartitions(_column(id_column), *_time_order(frame, time_column))
     # mapInPandas looks its input columns up by name unquoted (a dot as a field access): they travel by position.
     names = grouped.columns
@@ -268,6 +343,8 @@ def predict(
 
     def partition_forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         batches = (batch.set_axis(names, axis="columns") for batch in batches)
+        if text is not None:
+            batches = (_without_text(batch, text, id_column, time_column) for batch in batches)
         if instants:
             batches = (
                 batch.assign(**{time_column: pd.to_datetime(batch[time_column], unit="us", utc=True)})

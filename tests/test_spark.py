@@ -185,6 +185,15 @@ def test_pandas_zone_refuses_a_zone_pandas_does_not_know_naming_the_setting_and_
         spark._pandas_zone("Nowhere/Else")
 
 
+def test_without_text_names_text_that_spark_read_as_no_time_by_its_series():
+    """The executors' half of reading text times for a zoned checkpoint (the full job: the slow test below)."""
+    batch = pd.DataFrame(
+        {"id": ["a", "b"], "time": pd.to_datetime(["2024-01-01", None]), "time as text": ["2024-01-01", "12/31/2023"]}
+    )
+    with pytest.raises(ForecastDataError, match=r"column 'time' holds '12/31/2023' at series 'b', text that Spark"):
+        spark._without_text(batch, "time as text", "id", "time")
+
+
 def test_spark_predict_of_zoneless_times_that_repeat_an_hour_of_the_session_zone_names_the_fix(session, zoned):
     """Times without a zone, read on a session zone's clock that falls back, repeat an hour: which instant each
     is cannot be told. The job fails with a message naming the column and the fix, not pandas' own error."""
@@ -316,6 +325,29 @@ def test_spark_predict_refuses_an_out_of_range_horizon_before_the_job(session, h
         spark.predict(frame, CHECKPOINT, horizon=horizon)
 
 
+@pytest.mark.parametrize(
+    ("option", "value"), [("batch_size", 0), ("rows_per_call", "100"), ("num_partitions", 0), ("num_partitions", 2.0)]
+)
+def test_spark_predict_refuses_a_count_option_that_is_not_a_whole_number_before_the_job(session, option, value):
+    """A bad batch_size or rows_per_call failed every task with a traceback; a bad num_partitions with Py4J's error."""
+    frame = session.createDataFrame(history(2))
+    with pytest.raises(ValueError, match=rf"{option}={value!r}: forecast.spark.predict takes a whole number of 1"):
+        spark.predict(frame, CHECKPOINT, **{option: value})
+
+
+def test_spark_predict_takes_a_numpy_num_partitions(session):
+    """PySpark's repartition reads a NumPy integer as neither a count nor a column and refused it."""
+    result = spark.predict(session.createDataFrame(history(2)), CHECKPOINT, num_partitions=np.int64(3))  # lazy
+    assert result.columns == ["id", "time", "y", "y_q0.1", "y_q0.5", "y_q0.9"]
+
+
+def test_spark_predict_names_a_missing_covariate_before_the_job(session):
+    """The frame's schema shows the column is missing: a job that would fail on every task is not started."""
+    frame = session.createDataFrame(history(2).drop(columns="load"))
+    with pytest.raises(ForecastDataError, match=r"no column 'load', one of the past_covariates \['load'\] the check"):
+        spark.predict(frame, CHECKPOINT)
+
+
 def test_spark_predict_takes_a_numpy_horizon_as_predict_does(session):
     result = spark.predict(session.createDataFrame(history(2)), CHECKPOINT, horizon=np.int64(2))  # lazy: no job
     assert result.columns == ["id", "time", "y", "y_q0.1", "y_q0.5", "y_q0.9"]
@@ -323,13 +355,8 @@ def test_spark_predict_takes_a_numpy_horizon_as_predict_does(session):
 
 
 # Last in the module: a Python worker that raises exits, and the next job waits for new ones to import torch.
-@pytest.mark.parametrize(
-    "spoil",
-    [too_short, pytest.param(lambda frame: frame.drop(columns="price"), marks=pytest.mark.slow)],
-    ids=["series-too-short", "missing-covariate"],
-)
-def test_spark_predict_fails_the_job_with_predicts_message(session, spoil):
-    frame = spoil(history(20))
+def test_spark_predict_fails_the_job_with_predicts_message(session):
+    frame = too_short(history(20))
     with pytest.raises(ForecastDataError) as local:
         load_cached(CHECKPOINT).predict(frame)
     with pytest.raises(PythonException) as remote:
@@ -349,3 +376,18 @@ def test_spark_predict_names_a_bad_value_by_its_series_and_time_not_a_row_of_a_p
         remote.value
     )
     assert re.search(r"\brow \d", str(remote.value)) is None
+
+
+@pytest.mark.slow  # a second failed job waits about 9 s for new Python workers to import torch
+def test_spark_predict_names_text_times_spark_cannot_read_for_a_checkpoint_trained_on_zoned_times(session, daily):
+    """Text times are cast to timestamps in Spark; month-first text failed the job with Java's CAST_INVALID_INPUT
+    (ANSI mode, Spark 4's default), naming neither the column nor the series, or became a missing time."""
+    frame, checkpoint = daily
+    text = session.createDataFrame(frame.assign(**{"event time": frame["event time"].dt.strftime("%m/%d/%Y")}))
+    with pytest.raises(PythonException) as remote:
+        spark.predict(text, checkpoint).collect()
+    assert re.search(
+        r"ForecastDataError: column 'event time' holds '\d\d/\d\d/2024' at series '[ab]', text that Spark does not "
+        r"read as a time; give the column as timestamps \(pyspark.sql.functions.to_timestamp\(column, format\)\)",
+        str(remote.value),
+    )
