@@ -11,10 +11,12 @@ checkpoint's score, as tune checkpoints after every validation (it sets ``checkp
 no step or time schedule in every trial, over the config's); or, when that checkpoint forecasts a naive
 forecast instead of its network (``naive_comparison.fallback``), that naive forecast's validation ``metric``.
 Trials compare only under one horizon, validation windows and schedule, so a space may not search those
-settings (``UNRANKED``), nor the targets' scaling unless ``metric`` is in original units (``val/mse_orig``).
+settings (``forecast.study_scoring.UNRANKED``), nor the targets' scaling unless ``metric`` is in original
+units (``val/mse_orig``).
 The study lives in an Optuna storage (SQLite in the run directory unless ``--storage`` names another
 database), so a killed study resumes with the same ``--study_name`` (and the same metric and validation
-settings, ``SCORED``: a rerun with another ``--data.horizon`` is refused, as its values would not compare)
+settings, ``forecast.study_scoring.SCORED``: a rerun with another ``--data.horizon`` is refused, as its
+values would not compare)
 and several processes, on one machine or many, share one study.
 
 The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--run_dir``) holds
@@ -24,7 +26,6 @@ The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--r
 
 import contextlib
 import io
-import json
 import math
 import os
 import re
@@ -55,6 +56,7 @@ from .losses import MSELoss
 from .model import Forecaster
 from .search_space import SearchSpace
 from .study_results import write_results
+from .study_scoring import check_ranked, check_scored_on, cli_value, scored_on
 from .study_tracking import StudyTracking
 
 __all__ = ["TrialFits", "TrialPruning", "TuneArgs", "config_keys", "find_lr", "main", "print_config", "tune"]
@@ -82,30 +84,6 @@ _STATE_WORDS = {
     optuna.trial.TrialState.PRUNED: "pruned",
     optuna.trial.TrialState.WAITING: "enqueued",
 }
-# The settings that decide which windows validation scores, in which units, and when (the steps the pruner compares):
-# the trials of a study compare only under one value of each (and of --metric), so a rerun with another is refused.
-SCORED = ("data.horizon", "data.split", "data.columns", "data.series", "data.scaling", "data.eval_stride",
-          "trainer.limit_val_batches", "trainer.val_check_interval", "trainer.check_val_every_n_epoch")  # fmt: skip
-# The SCORED settings a space may not search, as the values of trials that differ in one do not rank: why not.
-_OTHER_WINDOWS = "it changes which validation windows a trial is scored on, and scores of other windows do not rank"
-_OTHER_SCHEDULE = (
-    "it changes when a trial validates: one validated more often has more chances at a best score, and the "
-    "pruner compares trials validation by validation"
-)
-UNRANKED = {
-    "data.horizon": "trials of other horizons forecast other lengths, whose errors do not rank (a longer horizon "
-    "scores worse); run one study per --data.horizon",
-    "data.split": _OTHER_WINDOWS,
-    "data.eval_stride": _OTHER_WINDOWS,
-    "data.series": _OTHER_WINDOWS,
-    "data.columns.targets": "trials forecasting other targets have errors that do not rank",
-    "trainer.limit_val_batches": _OTHER_WINDOWS,
-    "trainer.val_check_interval": _OTHER_SCHEDULE,
-    "trainer.check_val_every_n_epoch": _OTHER_SCHEDULE,
-}
-# The SCORED settings that scale the targets: searchable only with a metric in original units (``val/..._orig``),
-# since they change the units of every other metric.
-TARGET_SCALING = ("data.scaling.scaler", "data.scaling.per_series")
 # A value, not a flag, though it begins with "-": argparse's own rule (its _negative_number_matcher), which tune's
 # parser and fit's both follow, so that `--seed -1` splits as they read it.
 NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")
@@ -134,8 +112,8 @@ class TuneArgs:
         storage: an Optuna RDB URL (``postgresql://user:pass@host/db``) shared by the processes of
             a study; default a SQLite file ``study.db`` in the run directory.
         study_name: the study's name in the storage; the same name resumes it, with the same ``metric``,
-            ``direction`` and ``SCORED`` settings (``data.horizon``...). Default: the last ``--config``
-            file's stem.
+            ``direction`` and ``forecast.study_scoring.SCORED`` settings (``data.horizon``...). Default: the
+            last ``--config`` file's stem.
         run_dir: where trials and results go; default ``<trainer.default_root_dir>/tune/<study_name>``.
         n_jobs: worker processes on this machine, all on the study's storage.
         seed: the study's seed, 0 or more: the default sampler's, and trial N fits with ``seed_everything`` seed + N.
@@ -210,7 +188,7 @@ class TrialPruning(Callback):
 
 def override_args(overrides: dict[str, Any]) -> list[str]:
     """CLI key -> value as ``fit`` flags; a class choice sorts before its own ``init_args`` keys."""
-    return [arg for key in sorted(overrides) for arg in (f"--{key}", _cli_value(overrides[key]))]
+    return [arg for key in sorted(overrides) for arg in (f"--{key}", cli_value(overrides[key]))]
 
 
 def print_config(args: Sequence[str]) -> str:
@@ -283,8 +261,9 @@ def tune(
 
     Raises:
         ValueError: a ``metric`` that is not a validation one; a negative ``seed``; a resumed study of another
-            direction, metric or ``SCORED`` setting; a bad search space, one that searches a setting under which
-            trials do not rank (``_check_ranked``), a key the config does not have (naming the nearest one), or one
+            direction, metric or ``forecast.study_scoring.SCORED`` setting; a bad search space, one that searches
+            a setting under which trials do not rank (``check_ranked``), a key the config does not have (naming
+            the nearest one), or one
             that tune sets itself (``TUNE_SETS``), in the space or as a fit flag, which tune would override;
             or, once the results are written, the study has no complete trial (``TrialFits.check_completed``).
     """
@@ -305,7 +284,7 @@ def tune(
     if tune_set := sorted(searched & set(TUNE_SETS)):
         key = tune_set[0]
         raise ValueError(f"{space_source}: {key!r} is set by tune in every trial; drop it and use {TUNE_SETS[key]}")
-    _check_ranked(searched, args.metric, space_source)
+    check_ranked(searched, args.metric, space_source)
     # trainer.default_root_dir on the command line is the root of tune's run directories, not a trial's
     if overridden := [arg for arg in fit_args if _flag_name(arg) in TUNE_SETS.keys() - {"trainer.default_root_dir"}]:
         flag = overridden[0].split("=")[0]
@@ -570,26 +549,6 @@ def _split_flags(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[st
     return tune_argv, fit_argv
 
 
-def _check_ranked(searched: set[str], metric: str, source: str) -> None:
-    """Refuses a search of a setting under which the trials' ``metric`` values do not rank (``UNRANKED``), or of
-    the targets' scaling (``TARGET_SCALING``) unless ``metric`` is in original units.
-
-    Raises:
-        ValueError: naming the key, why its trials do not rank, and what to do instead.
-    """
-    for key in sorted(searched):
-        unranked = [setting for setting in UNRANKED if key == setting or key.startswith(f"{setting}.")]
-        if unranked:
-            raise ValueError(f"{source}: {key!r} may not be searched: {UNRANKED[unranked[0]]}")
-        scaling = any(key == setting or key.startswith(f"{setting}.") for setting in TARGET_SCALING)
-        if scaling and not metric.endswith("_orig"):
-            raise ValueError(
-                f"{source}: {key!r} may not be searched with --metric {metric}: it scales the targets, so each trial's "
-                f"{metric} is in its own units and the values do not rank; search it with a metric in original "
-                "units, e.g. --metric val/mse_orig"
-            )
-
-
 def _flag_name(arg: str) -> str:
     """The dotted key of a command-line flag (``--a.b=1`` -> ``a.b``); empty for a value."""
     return arg.lstrip("-").split("=")[0] if arg.startswith("--") else ""
@@ -602,7 +561,7 @@ def _study(
 
     The process that creates a study samples with its seed; one that joins reseeds its sampler,
     since two workers with one seed would propose the same parameters. One that joins with another
-    direction, metric or ``SCORED`` setting (those the space does not search) is refused.
+    direction, metric or ``forecast.study_scoring.SCORED`` setting (those the space does not search) is refused.
     """
     configs = [arg.split("=", 1)[1] for arg in fit_args if arg.startswith("--config=")]
     configs += [value for flag, value in zip(fit_args[:-1], fit_args[1:], strict=True) if flag == "--config"]
@@ -624,52 +583,9 @@ def _study(
                 f"{direction} to resume it, or a new --study_name for a {args.direction} study"
             )
             raise ValueError(message) from None
-    _check_scored_on(study, _scored_on(args.metric, config, searched), url)
+    check_scored_on(study, scored_on(args.metric, config, searched), url)
     rank_zero_info(f"study {name!r} in {url}; run directory {run_dir}")
     return study, run_dir
-
-
-def _scored_on(metric: str, config: dict[str, Any], searched: set[str]) -> dict[str, Any]:
-    """What a trial's value measures: ``metric`` and each ``SCORED`` setting of ``config`` (dotted key ->
-    value, as the storage keeps it) that no ``searched`` key sets."""
-    settings = {"metric": metric}
-    for key in SCORED:
-        group, name = key.split(".")
-        settings |= _leaves((config.get(group) or {}).get(name), key)
-    unsearched = {
-        key: value
-        for key, value in settings.items()
-        if not any(key == other or key.startswith(f"{other}.") for other in searched)
-    }
-    return json.loads(json.dumps(unsearched, default=str))
-
-
-def _check_scored_on(study: optuna.Study, scored: dict[str, Any], url: str) -> None:
-    """Records what the trials of a new study are scored by (``_scored_on``), and refuses to run trials of a
-    study on other settings: a rerun with another ``--data.horizon`` would rank two horizons' losses together.
-
-    Raises:
-        ValueError: ``scored`` differs from the study's record, naming the setting and the flag that resumes it.
-    """
-    recorded = study.user_attrs.get("scored_on")
-    if recorded is None:  # a new study (or one of an older version, which recorded none)
-        study.set_user_attr("scored_on", scored)
-        return
-    for key, value in recorded.items():
-        if key in scored and scored[key] != value:
-            flag = "--metric" if key == "metric" else f"--{key}"
-            raise ValueError(
-                f"study {study.study_name!r} in {url} scores its trials with {key}={value!r}, this run with "
-                f"{scored[key]!r}, and their values do not compare; pass {flag} {_cli_value(value)} to resume it, "
-                "or a new --study_name for these settings"
-            )
-
-
-def _leaves(node: Any, path: str) -> dict[str, Any]:
-    """The dotted paths under ``path`` of every value of ``node`` that is no mapping (or an empty one)."""
-    if not isinstance(node, dict) or not node:
-        return {path: node}
-    return {leaf: value for key, child in node.items() for leaf, value in _leaves(child, f"{path}.{key}").items()}
 
 
 def _storage(url: str, heartbeat_interval: int, attempts: int = 4) -> optuna.storages.RDBStorage:
@@ -739,11 +655,6 @@ def _spawn_worker(argv: Sequence[str], run_start: int) -> subprocess.Popen:
     counts the failed trials of this run from ``run_start``, as this process does."""
     env = os.environ | {RUN_START: str(run_start)}
     return subprocess.Popen([sys.executable, "-m", "forecast", "tune", *argv, "--n_jobs", "1"], env=env)
-
-
-def _cli_value(value: Any) -> str:
-    """A value as the CLI reads it: strings as they are, everything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _dotted_keys(node: Any, prefix: str = "") -> list[str]:

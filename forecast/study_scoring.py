@@ -1,0 +1,102 @@
+"""What the trials of a study must share to rank: the settings that decide what a validation score measures,
+the checks of a search space against them, and of a resumed study against the settings it was scored on."""
+
+import json
+from typing import Any
+
+import optuna
+
+__all__ = ["SCORED", "TARGET_SCALING", "UNRANKED", "check_ranked", "check_scored_on", "cli_value", "scored_on"]
+
+# The settings that decide which windows validation scores, in which units, and when (the steps the pruner compares):
+# the trials of a study compare only under one value of each (and of --metric), so a rerun with another is refused.
+SCORED = ("data.horizon", "data.split", "data.columns", "data.series", "data.scaling", "data.eval_stride",
+          "trainer.limit_val_batches", "trainer.val_check_interval", "trainer.check_val_every_n_epoch")  # fmt: skip
+# The SCORED settings a space may not search, as the values of trials that differ in one do not rank: why not.
+_OTHER_WINDOWS = "it changes which validation windows a trial is scored on, and scores of other windows do not rank"
+_OTHER_SCHEDULE = (
+    "it changes when a trial validates: one validated more often has more chances at a best score, and the "
+    "pruner compares trials validation by validation"
+)
+UNRANKED = {
+    "data.horizon": "trials of other horizons forecast other lengths, whose errors do not rank (a longer horizon "
+    "scores worse); run one study per --data.horizon",
+    "data.split": _OTHER_WINDOWS,
+    "data.eval_stride": _OTHER_WINDOWS,
+    "data.series": _OTHER_WINDOWS,
+    "data.columns.targets": "trials forecasting other targets have errors that do not rank",
+    "trainer.limit_val_batches": _OTHER_WINDOWS,
+    "trainer.val_check_interval": _OTHER_SCHEDULE,
+    "trainer.check_val_every_n_epoch": _OTHER_SCHEDULE,
+}
+# The SCORED settings that scale the targets: searchable only with a metric in original units (``val/..._orig``),
+# since they change the units of every other metric.
+TARGET_SCALING = ("data.scaling.scaler", "data.scaling.per_series")
+
+
+def check_ranked(searched: set[str], metric: str, source: str) -> None:
+    """Refuses a search of a setting under which the trials' ``metric`` values do not rank (``UNRANKED``), or of
+    the targets' scaling (``TARGET_SCALING``) unless ``metric`` is in original units.
+
+    Raises:
+        ValueError: naming the key, why its trials do not rank, and what to do instead.
+    """
+    for key in sorted(searched):
+        unranked = [setting for setting in UNRANKED if key == setting or key.startswith(f"{setting}.")]
+        if unranked:
+            raise ValueError(f"{source}: {key!r} may not be searched: {UNRANKED[unranked[0]]}")
+        scaling = any(key == setting or key.startswith(f"{setting}.") for setting in TARGET_SCALING)
+        if scaling and not metric.endswith("_orig"):
+            raise ValueError(
+                f"{source}: {key!r} may not be searched with --metric {metric}: it scales the targets, so each trial's "
+                f"{metric} is in its own units and the values do not rank; search it with a metric in original "
+                "units, e.g. --metric val/mse_orig"
+            )
+
+
+def scored_on(metric: str, config: dict[str, Any], searched: set[str]) -> dict[str, Any]:
+    """What a trial's value measures: ``metric`` and each ``SCORED`` setting of ``config`` (dotted key ->
+    value, as the storage keeps it) that no ``searched`` key sets."""
+    settings = {"metric": metric}
+    for key in SCORED:
+        group, name = key.split(".")
+        settings |= _leaves((config.get(group) or {}).get(name), key)
+    unsearched = {
+        key: value
+        for key, value in settings.items()
+        if not any(key == other or key.startswith(f"{other}.") for other in searched)
+    }
+    return json.loads(json.dumps(unsearched, default=str))
+
+
+def check_scored_on(study: optuna.Study, scored: dict[str, Any], url: str) -> None:
+    """Records what the trials of a new study are scored by (``scored_on``), and refuses to run trials of a
+    study on other settings: a rerun with another ``--data.horizon`` would rank two horizons' losses together.
+
+    Raises:
+        ValueError: ``scored`` differs from the study's record, naming the setting and the flag that resumes it.
+    """
+    recorded = study.user_attrs.get("scored_on")
+    if recorded is None:  # a new study (or one of an older version, which recorded none)
+        study.set_user_attr("scored_on", scored)
+        return
+    for key, value in recorded.items():
+        if key in scored and scored[key] != value:
+            flag = "--metric" if key == "metric" else f"--{key}"
+            raise ValueError(
+                f"study {study.study_name!r} in {url} scores its trials with {key}={value!r}, this run with "
+                f"{scored[key]!r}, and their values do not compare; pass {flag} {cli_value(value)} to resume it, "
+                "or a new --study_name for these settings"
+            )
+
+
+def _leaves(node: Any, path: str) -> dict[str, Any]:
+    """The dotted paths under ``path`` of every value of ``node`` that is no mapping (or an empty one)."""
+    if not isinstance(node, dict) or not node:
+        return {path: node}
+    return {leaf: value for key, child in node.items() for leaf, value in _leaves(child, f"{path}.{key}").items()}
+
+
+def cli_value(value: Any) -> str:
+    """A value as the CLI reads it: strings as they are, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
