@@ -8,7 +8,7 @@ the evaluation report, plus ``forecasts.csv`` with every window's forecasts and 
 """
 
 import copy
-from datetime import datetime, tzinfo
+from datetime import date, tzinfo
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
 from .data.splits import Windows
 from .data.windows import collate_batch, window_origins
-from .errors import ForecastDataError, where
+from .errors import ForecastDataError, where, whole_number
 from .reports import EvaluationReport
 
 __all__ = [
@@ -38,20 +38,29 @@ __all__ = [
 REFITS_DIRECTORY = "refits"  # in the run directory, a subdirectory origin_G per refit
 
 
-def _start_rows(data: TimeSeriesDataModule, start: int | str | datetime | None) -> np.ndarray:
-    """Per series, the row of the first origin's first forecast step."""
+def _start_rows(data: TimeSeriesDataModule, start: int | str | date | np.datetime64 | None) -> np.ndarray:
+    """Per series, the row of the first origin's first forecast step.
+
+    Raises:
+        ValueError: ``start`` is neither a whole number nor a time.
+    """
     observed = data.table.observed
     if start is None:
         return data.borders[:, 1].copy()  # the test part's first target row
-    if isinstance(start, (str, datetime)):  # a pandas Timestamp is a datetime
+    if isinstance(start, (str, date, np.datetime64)):  # a datetime (a pandas Timestamp too) is a date
         stamp = _start_stamp(start, data.start_times[0].tz)
         return np.array(
             [len(wall_clock_range(first, stamp, freq=data.freq, inclusive="left")) for first in data.start_times]
         )
+    if not whole_number(start):  # 14.5 would be cut to row 14, True read as row 1
+        raise ValueError(
+            f"--start {start!r} is neither a row nor a time; give a row number (an int; negative: from the end of "
+            "each series) or a time such as '2018-02-01 00:00'"
+        )
     return observed + start if start < 0 else np.full_like(observed, start)
 
 
-def _start_stamp(start: str | datetime, zone: tzinfo | None) -> pd.Timestamp:
+def _start_stamp(start: str | date | np.datetime64, zone: tzinfo | None) -> pd.Timestamp:
     """``--start`` as a time in the data's time zone ``zone`` (``None``: naive times)."""
     try:
         stamp = pd.Timestamp(start)
@@ -72,7 +81,7 @@ def _start_stamp(start: str | datetime, zone: tzinfo | None) -> pd.Timestamp:
 
 def backtest_windows(
     data: TimeSeriesDataModule,
-    start: int | str | datetime | None = None,
+    start: int | str | date | np.datetime64 | None = None,
     stride: int | None = None,
     num_windows: int | None = None,
 ) -> Windows:
@@ -81,14 +90,15 @@ def backtest_windows(
     Args:
         data: the data module (its series, lookback, horizon and test borders).
         start: the first forecast step of the first window: a row of each series (negative: from its
-            end), a time such as ``"2018-02-01 00:00"`` or ``pd.Timestamp("2018-02-01")`` (in the data's
-            time zone unless it names one), or ``None`` for the start of the test part.
+            end), a time such as ``"2018-02-01 00:00"``, ``pd.Timestamp("2018-02-01")``, a ``datetime.date`` or
+            a ``np.datetime64`` (in the data's time zone unless it names one), or ``None`` for the start of the
+            test part.
         stride: rows between origins; ``None`` means the horizon (windows side by side).
         num_windows: origins per series; ``None`` means as many as fit before the end of each series.
 
     Raises:
-        ValueError: ``start`` is text that reads as no time, or names a time zone where the data's
-            times have none.
+        ValueError: ``start`` is text that reads as no time, names a time zone where the data's times
+            have none, or is a number but no whole one.
         ForecastDataError: a series has no room for its lookback before ``start`` (a later start is the
             fix), for one window after it or for ``num_windows`` (an earlier start, fewer windows).
         ValueError: ``stride`` or ``num_windows`` below 1.
@@ -110,11 +120,16 @@ def backtest_windows(
         (fits < wanted, lambda i: f"leaves room for {fits[i]} windows of horizon {horizon} every {stride} rows, "
          f"fewer than --num_windows {num_windows}; choose a smaller --num_windows or --stride, or an earlier --start"),
     ]  # fmt: skip
+    read = ""  # a time is read in the data's zone, which need not be the one meant (a CSV's offsets read as UTC)
+    if isinstance(start, (str, date, np.datetime64)):
+        zone = data.start_times[0].tz
+        in_zone = f" in the time zone of the data, {zone}" if zone is not None else ""
+        read = f" (--start read as {_start_stamp(start, zone)}{in_zone})"
     for bad, problem in problems:
         if bad.any():
             i = int(np.argmax(bad))
             raise ForecastDataError(
-                f"the backtest's first forecast step, row {first[i]} of {where(series=data.series_names[i])} "
+                f"the backtest's first forecast step{read}, row {first[i]} of {where(series=data.series_names[i])} "
                 f"({observed[i]} rows), {problem(i)}"
             )
     return Windows(first=first, counts=wanted, stride=stride)

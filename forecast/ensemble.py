@@ -153,12 +153,19 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """``python -m forecast.ensemble CHECKPOINT... --out PATH``: ``combine`` from the command line."""
+    """``python -m forecast.ensemble CHECKPOINT... --out PATH``: ``combine`` from the command line.
+
+    A checkpoint that is missing or cannot join the others is named with the fix by ``combine``'s message,
+    printed as argparse prints a usage error (exit status 2), without a traceback that would bury it.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints trained on the same data")
     parser.add_argument("--out", type=Path, required=True, help="the ensemble's checkpoint file")
     args = parser.parse_args(argv)
-    path = combine(args.checkpoints, args.out)
+    try:
+        path = combine(args.checkpoints, args.out)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
     print(f"{path}: the mean forecast of {len(args.checkpoints)} checkpoints")
     return path
 

@@ -162,6 +162,7 @@ def history_module(
             f"e.g. frame.rename(columns={{'date': {time_column!r}}}) or "
             f"frame.rename_axis({time_column!r}).reset_index()"
         )
+    frame = _in_time_zone(frame, time_column, state.get("time_zone"))
     options = {key: config[key] for key in _HISTORY_KEYS if key in config}
     scaling, unbuilt = dict(config["scaling"]), {}
     for key in ("scaler", "covariate_scaler") & scaling.keys():  # absent: the class's default
@@ -189,6 +190,54 @@ def history_module(
         ) from None
     data.load_state_dict(_with_new_series(state, data, unbuilt) if state["scale_per_series"] else state)
     return data
+
+
+def _in_time_zone(frame: pd.DataFrame, time_column: str, zone: str | None) -> pd.DataFrame:
+    """``frame`` with times of another time zone converted to the checkpoint's ``zone`` (the same instants).
+
+    The data module checks the frequency on the times as given, before a checkpoint's state converts them:
+    daily data of a zone with daylight saving, given in UTC, step 23 or 25 hours there and would be refused.
+    Text of times with UTC offsets (a CSV's) is read here as their instants; times without a zone, other text,
+    and a checkpoint without a zone (``None``) are left for the data module to read and, where they do not
+    fit the checkpoint, to refuse.
+    """
+    if zone is None:
+        return frame
+    if time_column in frame.columns:
+        times = frame[time_column]
+        if pd.api.types.is_object_dtype(times) or pd.api.types.is_string_dtype(times):
+            times = _zoned_text(times)
+        if isinstance(times.dtype, pd.DatetimeTZDtype) and str(times.dt.tz) != zone:
+            return frame.assign(**{time_column: times.dt.tz_convert(zone)})
+        return frame
+    index = frame.index
+    if isinstance(index, pd.MultiIndex) and time_column in index.names:
+        level = index.names.index(time_column)
+        times = index.levels[level]
+        if isinstance(times, pd.DatetimeIndex) and times.tz is not None and str(times.tz) != zone:
+            return frame.set_axis(index.set_levels(times.tz_convert(zone), level=level))
+        return frame
+    if isinstance(index, pd.DatetimeIndex) and index.tz is not None and str(index.tz) != zone:
+        return frame.set_axis(index.tz_convert(zone))
+    return frame
+
+
+def _zoned_text(times: pd.Series) -> pd.Series:
+    """Text (or objects) of times that all carry a UTC offset, as times; anything else as given.
+
+    Text of several offsets (a zone's across a daylight-saving change, as ``to_csv`` writes it) reads only
+    as UTC; the data module would read it so too, and check the frequency there, before the conversion.
+    """
+    try:
+        return pd.to_datetime(times)  # one offset, or none (naive: left to the data module's refusal)
+    except (TypeError, ValueError):
+        pass
+    try:  # several offsets, if every time has one: pandas would read a time without one as UTC
+        if all(pd.Timestamp(value).tzinfo is not None for value in times.dropna().unique()):
+            return pd.to_datetime(times, utc=True)
+    except (TypeError, ValueError):
+        pass
+    return times  # no times, or some without an offset: the data module names the row
 
 
 def _with_new_series(

@@ -117,7 +117,8 @@ class EvaluationReport(L.Callback):
 
     Args:
         num_plots: windows drawn in ``forecast.png``, evenly spaced over the test windows; 0 draws no plots.
-        plot_targets: target columns drawn; ``None`` means the last three (ETTh1's last is OT).
+        plot_targets: target columns drawn (a name alone is one column); ``None`` means the last three (ETTh1's
+            last is OT).
         write_forecasts: also write every test window's forecasts and actual values to ``forecasts.csv``.
         split: the name ``metrics.json`` gives the evaluated windows (``backtest`` for a backtest's).
         passes: test passes the report covers; it writes after the last. A backtest with refits tests
@@ -136,7 +137,7 @@ class EvaluationReport(L.Callback):
     def __init__(
         self,
         num_plots: int = 3,
-        plot_targets: list[str] | None = None,
+        plot_targets: str | list[str] | None = None,
         write_forecasts: bool = False,
         split: str = "test",
         passes: int = 1,
@@ -147,7 +148,7 @@ class EvaluationReport(L.Callback):
         if num_plots < 0:  # refused here, not by numpy at the start of the test
             raise ValueError(f"report.num_plots must be >= 0 (windows drawn; 0 draws no plots); got {num_plots}")
         self.num_plots = num_plots
-        self.plot_targets = plot_targets
+        self.plot_targets = [plot_targets] if isinstance(plot_targets, str) else plot_targets  # not 'O', 'T'
         self.write_forecasts = write_forecasts
         self.split = split
         self.passes = passes

@@ -430,4 +430,4 @@ def test_backtest_refits_log_under_the_backtests_run_directory_after_a_fit(wide_
     (report,) = tmp_path.rglob("metrics.json")
     assert [path.parents[2] for path in tmp_path.rglob("refits/origin_*/metrics.csv")] == [report.parent]
     printed = capsys.readouterr().out
-    assert "test/mse" in printed and f"{metrics['test/mse']:.{4}}"[:5] in printed
+    assert "test/mse" in printed and str(metrics["test/mse"]) in printed  # Lightning prints the value in full

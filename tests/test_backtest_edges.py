@@ -1,5 +1,6 @@
 """Edge cases of ``backtest``: what a checkpoint was fitted on, against the rows its windows forecast."""
 
+import datetime
 import warnings
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import Forecaster, TimeSeriesDataModule
+from forecast import ForecastDataError, Forecaster, TimeSeriesDataModule
 from forecast.backtest import backtest_windows, fitted_rows
 from forecast.data import FractionSplit
 from forecast.nn import IdentityEncoder, LookbackLinearHead
@@ -99,3 +100,29 @@ def test_backtest_start_may_be_a_timestamp_as_well_as_text():
     assert backtest_windows(naive, pd.Timestamp("2024-01-03").to_pydatetime(), num_windows=1).first.tolist() == [48]
     with pytest.raises(ValueError, match="the data's times have none"):
         backtest_windows(naive, pd.Timestamp("2024-01-03", tz="UTC"))
+
+
+def test_backtest_start_may_be_a_date_or_a_numpy_datetime():
+    """A ``datetime.date`` failed with "'<' not supported between instances of 'datetime.date' and 'int'", a
+    ``np.datetime64`` with a UFuncTypeError; both are the times their text names."""
+    data = TimeSeriesDataModule(_frame(100, zone="Europe/Berlin"), 6, 3)
+    for start in (datetime.date(2024, 1, 3), np.datetime64("2024-01-03")):
+        assert backtest_windows(data, start, stride=3, num_windows=2).first.tolist() == [48]
+
+
+@pytest.mark.parametrize("start", [48.5, True])
+def test_backtest_start_of_no_whole_row_is_refused_naming_the_option(start):
+    """48.5 was cut to row 48 and True read as row 1, in silence."""
+    data = TimeSeriesDataModule(_frame(100), 6, 3)
+    with pytest.raises(ValueError, match=rf"--start {start!r} is neither a row nor a time"):
+        backtest_windows(data, start, num_windows=1)
+
+
+def test_backtest_start_time_too_late_names_the_time_it_was_read_as():
+    """Data read from a CSV of local times with two UTC offsets are in UTC: a local --start reads an hour or two
+    later there, and the message named only a row."""
+    frame = _frame(30).tz_localize("UTC")
+    data = TimeSeriesDataModule(frame, 6, 3)
+    message = r"first forecast step \(--start read as 2024-01-02 04:00:00\+00:00 in the time zone of the data, UTC\)"
+    with pytest.raises(ForecastDataError, match=message):
+        backtest_windows(data, "2024-01-02 04:00", num_windows=1)

@@ -337,3 +337,15 @@ def test_a_hand_made_ensemble_of_a_probabilistic_loss_is_refused_on_load(tmp_pat
     hand_made_ensemble(tmp_path / "ensemble.ckpt", own, other)
     with pytest.raises(ValueError, match=message + ".*train the members with a point loss"):
         Forecaster.load(tmp_path / "ensemble.ckpt")
+
+
+@pytest.mark.parametrize("given", [["one"], ["one", "missing.ckpt"]])
+def test_the_ensemble_command_prints_a_users_mistake_as_a_usage_error(members, tmp_path, capsys, given):
+    """It ended in a traceback, its message (the fix) on the last line."""
+    paths = [members["checkpoints"]["seed0"] if name == "one" else str(tmp_path / name) for name in given]
+    with pytest.raises(SystemExit) as exit_status:
+        ensemble_main([*paths, "--out", str(tmp_path / "ensemble.ckpt")])
+    assert exit_status.value.code == 2
+    message = capsys.readouterr().err.splitlines()[-1]
+    fix = "two or more checkpoints; got 1" if len(given) == 1 else "give the path of a .ckpt file"
+    assert ": error: " in message and message.endswith(fix)

@@ -249,6 +249,18 @@ def test_a_report_plotting_a_column_that_is_no_target_is_refused_before_it_write
     assert not list(tmp_path.rglob("metrics.json"))
 
 
+def test_a_report_plotting_one_target_named_alone_draws_it(wide_frame, tmp_path):
+    """A name alone was read letter by letter: "report.plot_targets names ['O', 'T'], which are not target
+    columns" for the target OT, which ``plot_forecasts`` takes alone."""
+    pytest.importorskip("matplotlib")
+    data = TimeSeriesDataModule(wide_frame.rename(columns={"a": "OT"}), 24, 6, columns=Columns(targets=["OT", "b"]))
+    model = Forecaster(24, 6, input_size=3, target_size=2, encoder=IdentityEncoder, head=LastValueHead)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[EvaluationReport(num_plots=1, plot_targets="OT")])  # fmt: skip
+    trainer.test(model, data, verbose=False)
+    assert [path.name for path in tmp_path.rglob("forecast.png")] == ["forecast.png"]
+
+
 def test_a_report_of_a_target_named_as_a_forecasts_column_is_refused_before_it_writes(tmp_path):
     """A target ``step`` or ``origin`` overwrote those columns of forecasts.csv with its forecasts, silently."""
     index = pd.date_range("2024-01-01", periods=40, freq="h", name="date")
