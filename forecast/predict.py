@@ -22,7 +22,7 @@ from .data.splits import Split
 from .errors import ForecastDataError, whole_number
 from .specs import from_spec
 
-__all__ = ["HistorySplit", "forecast_columns", "forecast_table", "history_module"]
+__all__ = ["HistorySplit", "check_role_columns", "forecast_columns", "forecast_table", "history_module"]
 
 # What a checkpoint's data configuration says that reading a history frame needs, besides its groups;
 # the split, strides, sampling and loader settings belong to training.
@@ -109,6 +109,26 @@ def check_horizon(horizon: int | None, trained: int) -> None:
         )
 
 
+def check_role_columns(state: dict[str, Any], present: set[str]) -> None:
+    """Refuse a frame whose columns ``present`` lack one the checkpoint read (``state``: its data state).
+
+    The columns by role that the checkpoint read, rather than its config's: with no targets named, training took
+    every column without a role as a target, and a frame to forecast may hold other columns, which predict leaves
+    out.
+
+    Raises:
+        ForecastDataError: naming the first missing column, its role and the fix.
+    """
+    roles = {role: state[role] for role in Columns().roles()}
+    lacking = [(role, column) for role, names in roles.items() for column in names if column not in present]
+    if lacking:
+        role, column = lacking[0]
+        raise ForecastDataError(
+            f"the frame has no column {column!r}, one of the {role} {roles[role]} the checkpoint was trained on; "
+            "give the frame the columns of the training data, under their names"
+        )
+
+
 def history_module(
     config: dict[str, Any], state: dict[str, Any], frame: pd.DataFrame, batch_size: int
 ) -> TimeSeriesDataModule:
@@ -134,17 +154,9 @@ def history_module(
         raise ValueError(f"batch_size={batch_size!r}: predict runs batches of 1 or more windows (an int)")
     if len(frame) == 0:
         raise ForecastDataError(f"the frame has no rows; predict needs lookback = {state['lookback']} rows per series")
-    # The columns the checkpoint read, by role, rather than its config's: with no targets named, training took every
-    # column without a role as a target, and a frame to forecast may hold other columns, which predict leaves out.
-    roles = {role: state[role] for role in Columns().roles()}
     present = {str(column) for column in frame.columns}
-    lacking = [(role, column) for role, names in roles.items() for column in names if column not in present]
-    if lacking:
-        role, column = lacking[0]
-        raise ForecastDataError(
-            f"the frame has no column {column!r}, one of the {role} {roles[role]} the checkpoint was trained on; "
-            "give the frame the columns of the training data, under their names"
-        )
+    check_role_columns(state, present)
+    roles = {role: state[role] for role in Columns().roles()}  # the columns the checkpoint read, as it read them
     id_column, time_column = (config["columns"].get(key, getattr(Columns, key)) for key in ("id_column", "time_column"))
     times = frame[time_column] if time_column in present else frame.index
     long = id_column in present or id_column in frame.index.names

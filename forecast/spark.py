@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .data.options import Columns
 from .errors import ForecastDataError, whole_number
 from .partition import checkpoint_path, forecast_columns, history_columns, load_cached, predict_batches
-from .predict import check_horizon
+from .predict import check_horizon, check_role_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -181,24 +180,6 @@ def _check_counts(**counts: int | None) -> None:
             raise ValueError(f"{name}={count!r}: forecast.spark.predict takes a whole number of 1 or more (an int)")
 
 
-def _check_role_columns(checkpoint: str | Path, history: StructType) -> None:
-    """Refuse, before the job, history that lacks a column the checkpoint reads (a target or covariate).
-
-    Raises:
-        ForecastDataError: naming the first missing column, its role and the fix, as ``Forecaster.predict``.
-    """
-    state = load_cached(checkpoint).data_state
-    roles = {role: state[role] for role in Columns().roles()}  # the columns the checkpoint read, by role
-    present = set(history.fieldNames())
-    lacking = [(role, column) for role, names in roles.items() for column in names if column not in present]
-    if lacking:
-        role, column = lacking[0]
-        raise ForecastDataError(
-            f"the frame has no column {column!r}, one of the {role} {roles[role]} the checkpoint was trained on; "
-            "give the frame the columns of the training data, under their names"
-        )
-
-
 def _unused_name(names: list[str], name: str) -> str:
     """``name``, with underscores put before it until none of ``names`` is it."""
     while name in names:
@@ -306,7 +287,7 @@ def predict(
     check_horizon(horizon, load_cached(checkpoint).hparams["horizon"])  # here, as Forecaster.predict checks it
     _check_counts(batch_size=batch_size, num_partitions=num_partitions, rows_per_call=rows_per_call)
     schema = forecast_schema(checkpoint, frame.schema)
-    _check_role_columns(checkpoint, frame.schema)
+    check_role_columns(load_cached(checkpoint).data_state, set(frame.schema.fieldNames()))  # here, not in the job
     columns = history_columns(checkpoint)
     id_column, time_column = columns.id_column, columns.time_column
     zone = load_cached(checkpoint).data_state.get("time_zone")
