@@ -155,6 +155,7 @@ def memory_child(num_series: int, steps: int) -> None:
     data.setup("fit")
     train = data.dataset("train")
     seconds = time.perf_counter() - start
+    peak = status("VmHWM:")  # before the gather below, whose index and batches are not setup's
     index = torch.randperm(len(train))[: 200 * BATCH].split(BATCH)
     gather = time.perf_counter()
     for batch in index:
@@ -163,7 +164,7 @@ def memory_child(num_series: int, steps: int) -> None:
     result = dict(
         seconds=seconds,
         before=before,
-        peak=status("VmHWM:"),
+        peak=peak,
         raw=num_series * steps * 2 * 4,
         frame=int(frame.memory_usage(deep=True).sum()),
         windows=len(train),
@@ -216,6 +217,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000)
     parser.add_argument("--memory-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: give at least 1, the runs timed after the warm-up")
+    if args.series < 1 or args.steps < 1:
+        parser.error(f"--series {args.series} --steps {args.steps}: give at least 1 of each")
     torch.set_num_threads(2)
     if args.memory_child:
         memory_child(*args.memory_child)

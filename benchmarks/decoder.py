@@ -42,6 +42,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    for flag, value, least in (("--rows", args.rows, 1), ("--hidden", args.hidden, 2), ("--threads", args.threads, 1)):
+        if value < least:
+            parser.error(f"{flag} {value}: give at least {least}")
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: give at least 1, the turns timed after the warm-up")
+    if min(args.horizons) < 48:
+        parser.error(f"--horizons {min(args.horizons)}: a horizon holds segments of 48 steps; give 48 or more")
     torch.set_num_threads(args.threads)
     print(f"fwd+bwd per batch, {args.rows} rows, hidden {args.hidden}, {args.threads} threads, "
           f"median of {args.repeats}")  # fmt: skip

@@ -90,6 +90,8 @@ def main() -> None:
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return
+    if args.series < 1 or args.steps < 1:
+        parser.error(f"--series {args.series} --steps {args.steps}: give at least 1 of each")
     rows, mib = args.series * args.steps, 2**20
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "long.parquet"
@@ -105,7 +107,7 @@ def main() -> None:
             # stderr not captured: a failing case shows its error, not only its exit status
             output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
             result = results[case] = json.loads(output.strip().splitlines()[-1])
-            read_rows = rows // 10 if case.endswith("series") else rows
+            read_rows = len(range(0, args.series, 10)) * args.steps if case.endswith("series") else rows
             row = f"{label:<44}{result['peak'] / mib:>10.0f}{result['held'] / mib:>10.0f}"
             row += f"{result['held'] / read_rows:>12.1f}"
             if reference:

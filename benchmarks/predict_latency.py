@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch_size", type=int, default=1024)
     args = parser.parse_args()
+    for flag in ("series", "threads", "repeats", "batch_size"):
+        if getattr(args, flag) < 1:  # refused before the fit, not after it
+            parser.error(f"--{flag} {getattr(args, flag)}: give at least 1")
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as root:
         quick = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "5", "--trainer.limit_val_batches", "2"]

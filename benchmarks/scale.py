@@ -127,7 +127,7 @@ def measure(engine: str, source: str, warm_up: str, args: argparse.Namespace) ->
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, __file__, "--run", engine, source, warm_up, str(Path(scratch) / "out")]
         command += ["--threads", str(args.threads), "--partitions", str(args.partitions)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak = [0]
 
         def sample() -> None:
@@ -137,10 +137,11 @@ def measure(engine: str, source: str, warm_up: str, args: argparse.Namespace) ->
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        stdout, _ = process.communicate()
+        stdout, stderr = process.communicate()
         sampler.join()
     if process.returncode:
-        raise RuntimeError(f"{engine} failed (exit {process.returncode}); run it alone to see why: {command}")
+        # its input files are gone by now, so the end of its stderr is what says why
+        raise RuntimeError(f"{engine} failed (exit {process.returncode}):\n{stderr[-4000:]}")
     return json.loads(stdout.strip().splitlines()[-1]) | {"peak": peak[0]}
 
 
@@ -170,6 +171,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4, help="Spark partitions of the series")
     parser.add_argument("--run", nargs=4, metavar=("ENGINE", "SOURCE", "WARM_UP", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for flag, value in (("--series", min(args.series)), ("--threads", args.threads), ("--partitions", args.partitions)):
+        if value < 1:  # refused here, not as a child's failure after the Spark session's startup
+            parser.error(f"{flag} {value}: give at least 1")
     if args.run:  # the child process of measure()
         engine, source, warm_up, output = args.run
         if engine == "local":

@@ -90,6 +90,9 @@ def main() -> None:
     if args.worker:
         worker(*args.worker)
         return
+    if args.series < 2 or args.steps < 1:  # refused here, not by the sharded fit after the unsharded one
+        parser.error(f"--series {args.series} --steps {args.steps}: the sharded fit gives each of its 2 processes "
+                     "a series; give at least 2 series and 1 step")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder, "series.parquet")
         write_series(source, args.series, args.steps)
