@@ -15,7 +15,7 @@ from ..specs import to_record
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, season_means, static_vocabularies
 from .calendar import SEASON, calendar_columns, season_steps, series_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
-from .frames import read_source, resolve_roles, to_table
+from .frames import check_series, check_series_found, read_source, resolve_roles, to_table
 from .frequency import check_times, first_off_step
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import GROUPED_KEYS, Calendar, Columns, Scaling, check_choice
@@ -144,6 +144,12 @@ class TimeSeriesDataModule(L.LightningDataModule):
             raise TypeError(f"data.{name}={counts[name]!r} must be a whole number; give an int")
         if min(counts.values()) < 1:
             raise ValueError(f"lookback, horizon, strides, seasonal_period and batch sizes must be >= 1; got {counts}")
+        # Python ints from here on: torch's samplers refuse a NumPy integer (a grid from np.arange) as a batch size.
+        lookback, horizon, train_stride, eval_stride, seasonal_period, batch_size = (
+            int(counts[name])
+            for name in ("lookback", "horizon", "train_stride", "eval_stride", "seasonal_period", "batch_size")
+        )
+        batch_channels = None if batch_channels is None else int(batch_channels)
         for key, value, group in (
             ("columns", columns, Columns),
             ("calendar", calendar, Calendar),
@@ -177,13 +183,15 @@ class TimeSeriesDataModule(L.LightningDataModule):
             if sampling != "windows":
                 raise ValueError("data.sampling: series draws from all series; with data.shard: series use windows")
             self._index = series_index(source, columns)
-            self._index = self._index[self._index["id"].isin([str(name) for name in series or self._index["id"]])]
+            self._index = _named_series(self._index, series, columns.id_column)
             self._index = self._without_short_series(self._index)
             longest = self._index.sort_values("rows", ascending=False, kind="stable")
             series = list(longest["id"][:1])  # the longest series tells the columns and the frequency
         frame, rows = self._read_source(series)
         self.roles = resolve_roles(list(frame.columns), columns, list(frame.index.names))
         self._read(frame, rows, freq)
+        if freq is not None:  # a pandas offset by its name, so that the recorded options build this module again
+            self.hparams["freq"] = self.freq
         self.targets = self.roles.targets
         self.target_size = len(self.roles.targets)
         self.input_size = len(self.roles.targets) + len(self.roles.past)
@@ -554,7 +562,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take the scalings and vocabularies of a checkpoint, after checking it fits these data, and its
-        time zone: times in another are converted to it (``_to_time_zone``).
+        time zone: times in another are converted to it (``_to_time_zone``). A frequency named otherwise
+        (``data.freq`` ``"1h"`` or ``"60min"`` for the checkpoint's ``"h"``) is the same; the checkpoint's name
+        is kept.
 
         Raises:
             ForecastDataError: the checkpoint was trained on other columns, calendar features or
@@ -564,7 +574,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if not state:
             return
         for key, value in self._schema().items():
-            if state[key] != value:
+            if state[key] != value and not (key == "freq" and _same_frequency(state[key], value)):
                 raise ForecastDataError(
                     f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
                     f"{key}={value!r}; set data.{GROUPED_KEYS.get(key, key)} to match the checkpoint"
@@ -584,6 +594,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             scalings = (*(scaling.take(order) for scaling in scalings[:2]), scalings[2])
         self.scalings, self.scaling = scalings, replace(self.scaling, per_series=state["scale_per_series"])
         self.vocabularies = state["vocabularies"]
+        # The model's embeddings are sized by the checkpoint's categories, which the static features index.
+        self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
+        self.freq = state["freq"]  # the checkpoint's name of the same frequency, e.g. "h" for data.freq "1h"
         self._buffer = self._static = self._naive_scale = None
 
     def _to_time_zone(self, zone: str | None) -> None:
@@ -621,6 +634,29 @@ class TimeSeriesDataModule(L.LightningDataModule):
             )
         self.table = converted
         self.start_times = list(converted.times[converted.offsets[:-1]])
+
+
+def _named_series(index: pd.DataFrame, series: list[str] | None, id_column: str) -> pd.DataFrame:
+    """The rows of the series index (``shard: series``) of the ids ``series`` (``None``: all), checked as
+    ``read_source`` checks them without a shard, so that both refuse the same ``data.series``.
+
+    Raises:
+        TypeError: ``series`` is one id (text or a number), not a list of ids.
+        ForecastDataError: ``series`` is empty, or names ids that the data lack.
+    """
+    if series is None:
+        return index
+    check_series(series)
+    check_series_found(series, set(index["id"]), id_column)
+    return index[index["id"].isin({str(name) for name in series})]
+
+
+def _same_frequency(trained: str, given: str) -> bool:
+    """Whether two names of frequencies name the same steps (``"h"``, ``"1h"`` and ``"60min"`` do)."""
+    try:
+        return pd.tseries.frequencies.to_offset(trained) == pd.tseries.frequencies.to_offset(given)
+    except ValueError:  # a name this pandas no longer reads: only the same name is the same frequency
+        return False
 
 
 def _zone(times: pd.DatetimeIndex) -> str | None:

@@ -156,12 +156,8 @@ def read_source(
             data name a column twice, or ``series`` is empty, asked of wide data or names ids that the data lack.
         TypeError: ``series`` is one id (text or a number), not a list of ids.
     """
-    if series is not None and (isinstance(series, str) or not isinstance(series, Iterable)):
-        raise TypeError(  # a text would name one series per letter: "store1" as "s", "t", ...
-            f"data.series={series!r} is not a list of series ids; give [{series!r}]"
-        )
-    if series is not None and len(series) == 0:
-        raise ForecastDataError("data.series is empty; name at least one series, or drop data.series to read them all")
+    if series is not None:
+        check_series(series)
     positions = None  # the row in the source of each row read, where some were skipped in reading
     if isinstance(source, pd.DataFrame):
         frame = source.rename(columns=str)  # column names as the roles spell them; no copy of the data
@@ -346,16 +342,40 @@ def _only_series(frame: pd.DataFrame, id_column: str, series: list[str]) -> tupl
             "column; drop data.series, or set data.columns.id_column"
         )
     ids = series_ids(frame, id_column)
-    missing = sorted(set(map(str, series)) - set(ids.unique()))
-    if missing:  # ids as read may be spelt unlike the file's (7 for '007', 2.0 for 2): a few show how
-        others = sorted(set(ids.unique()) - set(map(str, series)))[:5]  # none: a Parquet filter read those asked only
+    check_series_found(series, set(ids.unique()), id_column)
+    keep = ids.isin(set(map(str, series))).to_numpy()
+    return frame[keep], np.flatnonzero(keep)
+
+
+def check_series(series: Any) -> None:
+    """Refuse a ``data.series`` that is no list of ids, or an empty one.
+
+    Raises:
+        TypeError: ``series`` is one id (text or a number): a text would name one series per letter.
+        ForecastDataError: ``series`` is empty.
+    """
+    if isinstance(series, str) or not isinstance(series, Iterable):
+        raise TypeError(f"data.series={series!r} is not a list of series ids; give [{series!r}]")
+    if len(series) == 0:
+        raise ForecastDataError("data.series is empty; name at least one series, or drop data.series to read them all")
+
+
+def check_series_found(series: Iterable, ids: set[str], id_column: str) -> None:
+    """Refuse a ``data.series`` naming ids that are not among the data's ``ids`` (as text).
+
+    Raises:
+        ForecastDataError: naming the missing ids and a few of the data's own: ids as read may be spelt unlike
+            the file's (7 for '007', 2.0 for 2). None where a Parquet filter read only the ids asked for.
+    """
+    asked = set(map(str, series))
+    missing = sorted(asked - ids)
+    if missing:
+        others = sorted(ids - asked)[:5]
         raise ForecastDataError(
             f"data.series names series {missing[:10]} that column {id_column!r} of the data lacks"
             + (f" (its other series include {others})" if others else "")
             + "; check their spelling"
         )
-    keep = ids.isin(set(map(str, series))).to_numpy()
-    return frame[keep], np.flatnonzero(keep)
 
 
 def is_long(frame: pd.DataFrame, id_column: str) -> bool:
