@@ -32,7 +32,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -41,7 +40,6 @@ from typing import Any, Literal
 
 import lightning as L
 import optuna
-import sqlalchemy
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser
 from lightning.fabric.utilities.seed import max_seed_value
@@ -57,6 +55,7 @@ from .model import Forecaster
 from .search_space import SearchSpace
 from .study_results import write_results
 from .study_scoring import check_ranked, check_scored_on, cli_value, scored_on
+from .study_storage import fail_orphaned_trials, rdb_storage
 from .study_tracking import StudyTracking
 
 __all__ = ["TrialFits", "TrialPruning", "TuneArgs", "config_keys", "find_lr", "main", "print_config", "tune"]
@@ -297,7 +296,7 @@ def tune(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # a killed worker's trial is no longer counted as running
-        _fail_orphaned_trials(study)  # nor one of a process of this machine that has ended, heartbeat or not
+        fail_orphaned_trials(study)  # nor one of a process of this machine that has ended, heartbeat or not
         run_start = int(os.environ.get(RUN_START, len(study.get_trials(deepcopy=False))))
         trials = TrialFits(space, args, fit_args, run_dir, tracking, run_start)
         workers = [_spawn_worker(worker_argv, run_start) for _ in range(args.n_jobs - 1)]
@@ -569,7 +568,7 @@ def _study(
     run_dir = Path(args.run_dir or _root_dir(config) / "tune" / name).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     url = args.storage or f"sqlite:///{run_dir / 'study.db'}"
-    storage = _storage(url, args.heartbeat_interval)
+    storage = rdb_storage(url, args.heartbeat_interval)
     sampler = args.sampler or optuna.samplers.TPESampler(seed=args.seed)
     kwargs = {"storage": storage, "sampler": sampler, "pruner": args.pruner, "study_name": name}
     try:
@@ -588,37 +587,6 @@ def _study(
     return study, run_dir
 
 
-def _storage(url: str, heartbeat_interval: int, attempts: int = 4) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage at ``url``, with heartbeats and (for SQLite) a long lock wait.
-
-    Workers started together on a new database race to create its tables, and all but one fail
-    with a database error; they try again once the winner is done, since the tables then exist.
-    """
-    engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
-    for attempt in range(1, attempts + 1):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs, heartbeat_interval=heartbeat_interval)
-        except sqlalchemy.exc.DBAPIError:
-            if attempt == attempts:
-                raise
-            time.sleep(attempt)
-
-
-def _fail_orphaned_trials(study: optuna.Study) -> None:
-    """Marks failed the running trials whose worker (``host:pid``) is a process of this machine that no
-    longer exists: a worker killed a moment ago, whose heartbeat has not yet gone stale."""
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        worker_host, _, pid = trial.user_attrs.get("worker", "").rpartition(":")
-        if worker_host != host or not pid.isdigit() or _process_exists(int(pid)):
-            continue
-        # The storage's own calls, as optuna.storages.fail_stale_trials makes them: no public call ends another
-        # process's trial.
-        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another worker failed it first
-            study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker {host}:{pid} ended")
-            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-
-
 @contextlib.contextmanager
 def _working_directory(path: str | None) -> Iterator[None]:
     """Runs the block in directory ``path``, then returns to this one; stays here when ``path`` is ``None``
@@ -632,17 +600,6 @@ def _working_directory(path: str | None) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
-
-
-def _process_exists(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (another user's too)."""
-    try:
-        os.kill(pid, 0)  # signal 0 sends nothing, it only checks
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 def _root_dir(config: dict[str, Any]) -> Path:
