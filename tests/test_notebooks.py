@@ -1,6 +1,10 @@
-"""Every notebook in notebooks/ runs top to bottom in FAST mode (a few seconds of training each)."""
+"""Every notebook in notebooks/ runs top to bottom in FAST mode (a few seconds of training each) and imports only
+forecast's public names."""
 
+import ast
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 import pytest
@@ -38,3 +42,27 @@ def test_notebook_runs_in_fast_mode_and_draws_figures(path, tmp_path, monkeypatc
     assert all(cell.execution_count for cell in code)
     figures = [output for cell in code for output in cell.outputs if "image/png" in output.get("data", {})]
     assert len(figures) >= 4
+
+
+def _submodule(module: ModuleType, name: str) -> bool:
+    """Whether ``name`` is a submodule of ``module``, not a name defined in it."""
+    return isinstance(getattr(module, name, None), ModuleType)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebooks_import_only_public_names(path):
+    """What a notebook imports from forecast is public: named in its module's ``__all__``, as README shows it."""
+    notebook = nbformat.read(path, as_version=4)
+    private = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "forecast":
+                module = importlib.import_module(node.module)
+                public = getattr(module, "__all__", [])
+                names = [alias.name for alias in node.names]  # a submodule (from forecast import datasets) is public
+                private += [
+                    f"{node.module}.{name}" for name in names if name not in public and not _submodule(module, name)
+                ]
+    assert not private, f"{path.name} imports names outside their module's __all__: {private}"
