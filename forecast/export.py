@@ -150,5 +150,6 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
             output_names=["params"],
             dynamic_shapes=_dynamic_batch(),
             dynamo=True,
+            verbose=False,  # without it, torch prints each step of its exporter ("[torch.onnx] Obtain model graph")
         )
     return path

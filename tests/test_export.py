@@ -88,11 +88,12 @@ ONNX_ENCODERS = ["gru", pytest.param("lstm", marks=pytest.mark.slow), pytest.par
 
 
 @pytest.mark.parametrize("encoder", ONNX_ENCODERS)
-def test_onnx_export_matches_the_eager_model(encoder, tmp_path):
+def test_onnx_export_matches_the_eager_model(encoder, tmp_path, capsys):
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     model = build(encoder)
     session = onnxruntime.InferenceSession(str(to_onnx(model, tmp_path / "model.onnx")))
+    assert "[torch.onnx]" not in capsys.readouterr().out  # torch's exporter printed each of its steps
     inputs = example_inputs(model, batch_size=3)
     (params,) = session.run(
         None, {name: value.numpy() for name, value in zip(("past", "future", "static"), inputs, strict=True)}
