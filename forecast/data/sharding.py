@@ -27,7 +27,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torch.utils.data import DistributedSampler
 
 from ..errors import ForecastDataError
-from .frames import id_names, is_long, read_source, series_ids
+from .files import is_long
+from .frames import id_names, read_source, series_ids
 from .options import Columns
 from .scaling import AffineScaling, check_fitted
 
