@@ -122,7 +122,7 @@ class NaiveComparison(L.Callback):
         if stage != "fit":
             return
         loss = pl_module.loss
-        if self.fallback and (loss.num_params != 1 or loss.levels):  # one level: a quantile, not a point, forecast
+        if self.fallback and not loss.forecasts_points:
             raise ValueError(
                 f"naive_comparison.fallback needs a point loss (MSELoss, MAELoss, HuberLoss): a naive forecast "
                 f"has no quantiles, and model.loss is {type(loss).__name__}"

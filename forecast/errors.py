@@ -41,3 +41,13 @@ def whole_number(value: Any) -> bool:
     """Whether ``value`` is a whole number as a count or size option takes it: an int or a NumPy integer (a grid
     from ``np.arange``), not ``True`` nor ``10.5``."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_count(name: str, value: Any, counts: str) -> None:
+    """Refuse a count option that is not a whole number of 1 or more (``whole_number``), before any work.
+
+    Raises:
+        ValueError: ``name=value: counts (an int)``, where ``counts`` says what the option counts.
+    """
+    if not (whole_number(value) and value >= 1):
+        raise ValueError(f"{name}={value!r}: {counts} (an int)")

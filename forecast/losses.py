@@ -48,6 +48,12 @@ class Loss(nn.Module):
     num_params: int
     levels: tuple[float, ...]
 
+    @property
+    def forecasts_points(self) -> bool:
+        """Whether the loss's forecast is a point, as the naive forecasts and an ensemble's mean are: one
+        parameter per value and no quantile levels (a ``QuantileLoss`` of one level forecasts that quantile)."""
+        return self.num_params == 1 and not self.levels
+
     def forward(self, params: torch.Tensor, target: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
         """The mean loss of forecasts with parameters ``params`` (from ``rescale``) over the values of ``target``
         that ``observed`` marks (all when ``None``); 0 when none is.

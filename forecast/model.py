@@ -99,7 +99,7 @@ def check_ensemble_loss(loss: Loss, network: str) -> None:
         ValueError: ``loss`` has more than one parameter per value or quantile levels, naming ``network``,
             the loss and the fix.
     """
-    if loss.num_params != 1 or loss.levels:
+    if not loss.forecasts_points:
         kind = f"{loss.num_params} parameters per value" if loss.num_params != 1 else f"quantile levels {loss.levels}"
         raise ValueError(
             f"{network}: an ensemble averages point forecasts, and {type(loss).__name__} has {kind}, whose mean is "

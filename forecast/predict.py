@@ -19,7 +19,7 @@ from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
-from .errors import ForecastDataError, whole_number
+from .errors import ForecastDataError, check_count, whole_number
 from .specs import from_spec
 
 __all__ = ["HistorySplit", "check_role_columns", "forecast_columns", "forecast_table", "history_module"]
@@ -148,10 +148,8 @@ def history_module(
             "this model has no data state to predict with; load it with Forecaster.load(checkpoint) "
             "(forecast.fit returns a loaded model)"
         )
-    if not (
-        whole_number(batch_size) and batch_size >= 1
-    ):  # the data module's message would name data.batch_size, torch's a bool
-        raise ValueError(f"batch_size={batch_size!r}: predict runs batches of 1 or more windows (an int)")
+    # Here: the data module's message would name data.batch_size, torch's a bool.
+    check_count("batch_size", batch_size, "predict runs batches of 1 or more windows")
     if len(frame) == 0:
         raise ForecastDataError(f"the frame has no rows; predict needs lookback = {state['lookback']} rows per series")
     present = {str(column) for column in frame.columns}
@@ -244,11 +242,13 @@ def _zoned_text(times: pd.Series) -> pd.Series:
         return pd.to_datetime(times)  # one offset, or none (naive: left to the data module's refusal)
     except (TypeError, ValueError):
         pass
-    try:  # several offsets, if every time has one: pandas would read a time without one as UTC
-        if all(pd.Timestamp(value).tzinfo is not None for value in times.dropna().unique()):
+    # Several offsets, if every time has one (pandas would read a time without one as UTC): told by the text,
+    # in one pass over the column rather than a parse per value.
+    if times.dropna().astype(str).str.strip().str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$").all():
+        try:
             return pd.to_datetime(times, utc=True)
-    except (TypeError, ValueError):
-        pass
+        except (TypeError, ValueError):
+            pass
     return times  # no times, or some without an offset: the data module names the row
 
 

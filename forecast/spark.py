@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .errors import ForecastDataError, whole_number
+from .errors import ForecastDataError, check_count
 from .partition import checkpoint_path, forecast_columns, history_columns, load_cached, predict_batches
 from .predict import check_horizon, check_role_columns
 
@@ -176,8 +176,8 @@ def _check_counts(**counts: int | None) -> None:
         ValueError: naming the option and its value.
     """
     for name, count in counts.items():
-        if count is not None and not (whole_number(count) and count >= 1):
-            raise ValueError(f"{name}={count!r}: forecast.spark.predict takes a whole number of 1 or more (an int)")
+        if count is not None:
+            check_count(name, count, "forecast.spark.predict takes a whole number of 1 or more")
 
 
 def _unused_name(names: list[str], name: str) -> str:

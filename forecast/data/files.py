@@ -22,19 +22,15 @@ _COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # that pandas re
 _READ_ERRORS = (ValueError, OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)  # of pandas, pyarrow, codecs
 
 
-def _file_columns(path: Path) -> list[str]:
-    """The column names of a CSV or Parquet file, read from its header or schema, not its rows."""
+def _columns(path: Path) -> tuple[list[str], list[str]]:
+    """The column names of a CSV or Parquet file, read from its header or schema, not its rows: as written, and
+    as pandas reads them. pandas renames a CSV's second 'y' to 'y.1' (and an empty name to 'Unnamed: 3'), which
+    would read two columns of one name as two columns; pyarrow refuses to select either of them."""
     if path.suffix.lower() == ".parquet":
-        return list(pq.read_schema(path).names)
-    return list(pd.read_csv(path, nrows=0).columns)
-
-
-def _header(path: Path) -> list[str]:
-    """The column names of a CSV or Parquet file as written: pandas renames a CSV's second 'y' to 'y.1', which
-    would read two columns of one name as two columns, and pyarrow refuses to select either of them."""
-    if path.suffix.lower() == ".parquet":
-        return list(pq.read_schema(path).names)
-    return pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+        names = list(pq.read_schema(path).names)
+        return names, names
+    written = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+    return written, list(pd.read_csv(path, nrows=0).columns)
 
 
 def check_unique(names: list[str], place: str) -> None:
@@ -86,8 +82,8 @@ def _read_rows(
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """``_read_file``'s frame and rows, from a file known to exist and be named CSV or Parquet."""
     suffix = path.suffix.lower()
-    check_unique([name for name in _header(path) if name], f"the header of data source {str(path)!r}")
-    available = _file_columns(path)
+    written, available = _columns(path)
+    check_unique([name for name in written if name], f"the header of data source {str(path)!r}")
     separator = next((mark for mark in ";\t|" if len(available) == 1 and mark in available[0]), None)
     if separator is not None:
         raise ForecastDataError(
