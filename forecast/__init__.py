@@ -15,11 +15,13 @@ import warnings
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     if "torch" in sys.modules and sys.modules["torch"].get_num_threads() >= (os.cpu_count() or 1):
+        from .errors import user_stacklevel  # here, as every import of ours: after OMP_WAIT_POLICY is set
+
         warnings.warn(
             "torch was imported before forecast without OMP_WAIT_POLICY: its threads spin while they wait, "
             "which slows training several times when anything else uses the cores; set OMP_WAIT_POLICY=PASSIVE "
             "(or ACTIVE to keep spinning) before importing torch, or import forecast first.",
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
 
 from .batch import Batch, ModelDims  # noqa: E402

@@ -21,13 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from .checkpointing import output_file, read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 from .data.options import grouped_config
 from .losses import Loss, MSELoss
-from .model import Forecaster, check_ensemble_loss
+from .model import Forecaster
+from .model_state import check_ensemble_loss
 from .specs import from_spec, normal_spec
 
 __all__ = ["MEMBERS_MAY_DIFFER", "combine"]
@@ -42,6 +44,10 @@ MEMBERS_MAY_DIFFER = {
     },
     "TimeSeriesDataModule": {"lookback"},
 }  # fmt: skip
+
+# The model's sizes that its data sets, compared also where a checkpoint records no data (a model fitted on
+# dataloaders): members of other horizons or columns would give forecasts that no mean joins.
+_DATA_SIZES = ("horizon", "input_size", "target_size", "future_size", "static_size")
 
 
 def _difference(first: Any, other: Any, path: str) -> str | None:
@@ -68,9 +74,26 @@ def _lookback(member: dict[str, Any]) -> int:
     return member["hyper_parameters"]["lookback"]
 
 
+def _data_sizes(member: dict[str, Any]) -> dict[str, Any]:
+    """The member's sizes that its data sets; one it does not record is the Forecaster's default."""
+    parameters = inspect.signature(Forecaster).parameters
+    return {key: member["hyper_parameters"].get(key, parameters[key].default) for key in _DATA_SIZES}
+
+
+def _steps(freq: str | None) -> Any:
+    """A frequency's name as a pandas offset, which compares by its steps; a name this pandas does not read
+    (or none) as it is."""
+    try:
+        return pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        return freq
+
+
 def _shared(member: dict[str, Any], part: str) -> Any:
     """The ``part`` of a member's checkpoint (data settings or state) without the keys members may differ in.
 
+    The frequency is compared by its steps, as ``TimeSeriesDataModule.load_state_dict`` compares it: data read
+    at ``data.freq`` ``"1h"`` or ``"60min"`` and data whose hourly frequency was inferred (``"h"``) are the same.
     Data settings are read as today's data module takes them, so that a checkpoint written before its
     options were grouped compares setting by setting with one of today's: in the grouped form
     (``grouped_config``), and without the keys it takes no more (an old checkpoint's ``history_only``,
@@ -81,6 +104,9 @@ def _shared(member: dict[str, Any], part: str) -> Any:
     if part == "datamodule_hyper_parameters" and isinstance(settings, dict):
         taken = inspect.signature(TimeSeriesDataModule).parameters
         settings = normal_spec({key: value for key, value in grouped_config(settings).items() if key in taken})
+    if isinstance(settings, dict) and "freq" in settings:  # the frequency the data were read at, by its steps
+        read = (member.get("TimeSeriesDataModule") or {}).get("freq", settings["freq"])  # inferred where unset
+        settings = settings | {"freq": _steps(read)}
     return (
         {key: value for key, value in settings.items() if key not in MEMBERS_MAY_DIFFER[part]}
         if isinstance(settings, dict)
@@ -108,8 +134,9 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
             level too: its forecast is that quantile, not a point), or differs from the first in its
             data's settings or scalers (other than the lookback, the batching settings and MASE's
             period; settings recorded flat, before their groups, are compared grouped, and a class
-            by what it imports and its arguments, defaults filled in); the message names the differing
-            key (as today's data module names it).
+            by what it imports and its arguments, defaults filled in) or in the model's sizes that the
+            data sets (horizon, input, target, future and static sizes: compared also where a checkpoint
+            records no data); the message names the differing key (as today's data module names it).
     """
     if len(checkpoints) < 2:
         raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")
@@ -124,8 +151,10 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
             )
         loss = from_spec(member["hyper_parameters"].get("loss"), Loss) or MSELoss()  # the model's default: MSE
         check_ensemble_loss(loss, str(checkpoint))
-        for part in MEMBERS_MAY_DIFFER:
-            differing = _difference(_shared(members[0], part), _shared(member, part), part)
+        compared = [(_shared(members[0], part), _shared(member, part), part) for part in MEMBERS_MAY_DIFFER]
+        compared.append((_data_sizes(members[0]), _data_sizes(member), "hyper_parameters"))
+        for first, other, part in compared:
+            differing = _difference(first, other, part)
             if differing:
                 raise ValueError(
                     f"{checkpoint} differs from {checkpoints[0]} in {differing}: an ensemble's members forecast the "

@@ -1,11 +1,17 @@
-"""The error users see when their data cannot be forecast as given."""
+"""The error users see when their data cannot be forecast as given, and the line their warnings name."""
 
 import numbers
+import sys
+from types import FrameType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ForecastDataError", "given_row", "where", "whole_number"]
+__all__ = ["ForecastDataError", "given_row", "user_stacklevel", "where", "whole_number"]
+
+# Packages whose frames stand between a user's line and a warning of ours: our own, torch's (``Module.__call__``
+# runs our ``forward``) and Lightning's (the Trainer runs our hooks and data module).
+_LIBRARIES = {"forecast", "torch", "lightning", "lightning_fabric", "lightning_utilities", "pytorch_lightning"}
 
 
 class ForecastDataError(ValueError):
@@ -19,6 +25,35 @@ def given_row(row: int, rows: np.ndarray | None) -> int:
     """Row ``row`` of a frame as read, counted in the frame as the user gave it: ``rows[row]`` where reading
     reordered or picked rows (``rows``: the given row of each row read), ``row`` itself where it did not."""
     return row if rows is None else int(rows[row])
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` at which ``warnings.warn``, called next to this, names the user's line.
+
+    That is the first frame, going out from the caller, whose module is of none of ``_LIBRARIES``. A
+    fixed ``stacklevel`` is right for one call path only: ``history_module`` warns below ``Forecaster.predict``
+    and below a user's direct call, at other depths, and an encoder's ``forward`` runs under torch's
+    ``Module.__call__``. The import system's frames are passed without being counted, as
+    ``warnings.warn`` counts, so that a warning at import names the ``import`` line. Where every frame is a
+    library's (``python -m forecast``), the outermost is named.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and (_importing(frame) or _module(frame) in _LIBRARIES):
+        frame = frame.f_back
+        if not _importing(frame):
+            level += 1
+    return level
+
+
+def _module(frame: FrameType) -> str:
+    """The top-level package of the module that ``frame`` runs in."""
+    return frame.f_globals.get("__name__", "").partition(".")[0]
+
+
+def _importing(frame: FrameType) -> bool:
+    """Whether ``frame`` is the import system's, which ``warnings.warn`` skips (by the same test) when counting."""
+    filename = frame.f_code.co_filename
+    return "importlib" in filename and "_bootstrap" in filename
 
 
 def where(*, column: str | None = None, series: str | None = None, row: int | None = None, time: Any = None) -> str:

@@ -48,7 +48,9 @@ from pathlib import Path
 import torch
 
 from .checkpointing import output_file
-from .model import Forecaster, evaluating
+from .errors import user_stacklevel
+from .inference import evaluating
+from .model import Forecaster
 from .nn.sru import SRULayer
 
 __all__ = ["example_inputs", "to_program", "to_onnx"]
@@ -85,13 +87,13 @@ def _say_what_is_exported(model: Forecaster) -> None:
         warnings.warn(
             f"this checkpoint lost to a naive forecast on validation and falls back to it: the program "
             f"repeats the value {model.naive_fallback} step(s) before each forecast step, not the network",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     if any(isinstance(module, SRULayer) for module in model.modules()):
         warnings.warn(
             "the SRU's CPU and Triton recurrences cannot be exported; exporting its reference recurrence "
             "(the same maths in plain tensor ops, slower step by step)",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 

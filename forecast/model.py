@@ -1,29 +1,24 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
-import contextlib
 import functools
-from argparse import ArgumentError
-from collections.abc import Callable, Iterator
-from importlib.metadata import version
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import pandas as pd
 import torch
-from lightning.fabric.utilities.apply_func import move_data_to_device
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable, instantiate_module
-from torchmetrics import MeanMetric
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities.types import LRSchedulerTypeUnion
 
 from .batch import Batch, ModelDims
-from .checkpointing import read_checkpoint
-from .data import TimeSeriesDataModule
-from .data.options import grouped_config
-from .data.sharding import check_predict_shares
+from .inference import forecast_frame
 from .losses import Loss, MSELoss
-from .metrics import HorizonMetrics
+from .model_checks import check_factories, check_loss, check_options, check_trainer
+from .model_metrics import add_forecasts, add_loss, mean_loss, overall_means, reset_metrics, split_metrics
+from .model_state import load_model, record_state, restore_members
 from .nn.baselines import seasonal_naive
-from .nn.checks import check_range
+from .nn.channels import merge_channels, split_channels
 from .nn.cycle import ResidualCycle
 from .nn.embeddings import Embedding, IdentityEmbedding
 from .nn.encoders import Encoder, GRUEncoder
@@ -31,81 +26,9 @@ from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
 from .optimization import optimization
-from .predict import check_horizon, forecast_table, history_module
-from .specs import to_spec
+from .predict import check_horizon, history_module
 
-__all__ = ["Forecaster", "check_ensemble_loss", "evaluating"]
-
-
-@contextlib.contextmanager
-def evaluating(module: torch.nn.Module) -> Iterator[None]:
-    """``module`` in eval mode (no dropout) for the block, then every submodule back in its own mode, also after
-    an error: a part the caller froze in eval mode while training the rest stays so (``train(mode)`` would set
-    them all alike)."""
-    modes = {part: part.training for part in module.modules()}
-    module.eval()
-    try:
-        yield
-    finally:
-        for part, training in modes.items():
-            part.training = training
-
-
-_INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
-
-
-def _check_factories(**parts: Any) -> None:
-    """Refuse a part given in a form it cannot be built from, naming it: a ``class_path`` dict (a config
-    file's form, which the CLI instantiates but Python does not) or a module built already (whose call
-    would run its ``forward`` on the part's sizes). A part is a class, a ``functools.partial`` or a function.
-
-    Raises:
-        TypeError: e.g. ``model.encoder is a dict``, with the factory to pass instead.
-    """
-    for name, part in parts.items():
-        if part is None:
-            continue
-        if isinstance(part, dict):
-            form = "a dict (the config file's class_path form, which only the CLI instantiates)"
-        elif isinstance(part, torch.nn.Module) or not callable(part):
-            form = f"a built {type(part).__name__}, not a factory"
-        else:
-            continue
-        raise TypeError(
-            f"model.{name} is {form}: in Python pass the class or a functools.partial of it, e.g. "
-            f"functools.partial(GRUEncoder, hidden_size=64) for an encoder"
-        )
-
-
-def _plain(hparams: dict[str, Any]) -> dict[str, Any]:
-    """A model's hyperparameters as plain specs (as the CLI records them), without the instantiator's key."""
-    return {name: to_spec(value) for name, value in hparams.items() if name != "_instantiator"}
-
-
-def check_ensemble_loss(loss: Loss, network: str) -> None:
-    """Refuse ``loss`` for a network of an ensemble, whose forecast is the mean of its networks' loss parameters.
-
-    The mean of point forecasts is the ensemble's point forecast. The mean of a distribution's parameters
-    is not the mixture's: the mixture of normal forecasts has the mean of their means, but its variance
-    is their mean variance plus the variance of their means, and it is no normal distribution, so no
-    mean of standard deviations gives its quantiles, intervals or likelihood. A ``QuantileLoss`` of one
-    level has one parameter per value, as a point loss, but it forecasts that quantile, not a point.
-
-    Args:
-        loss: the network's loss.
-        network: the network, for the message (a checkpoint file, an ensemble member).
-
-    Raises:
-        ValueError: ``loss`` has more than one parameter per value or quantile levels, naming ``network``,
-            the loss and the fix.
-    """
-    if not loss.forecasts_points:
-        kind = f"{loss.num_params} parameters per value" if loss.num_params != 1 else f"quantile levels {loss.levels}"
-        raise ValueError(
-            f"{network}: an ensemble averages point forecasts, and {type(loss).__name__} has {kind}, whose mean is "
-            "not the forecast of the members' mixture; train the members with a point loss (MSELoss, MAELoss, "
-            "HuberLoss) and combine their checkpoints with forecast.ensemble.combine"
-        )
+__all__ = ["Forecaster"]
 
 
 def _raw_point(loss: Loss, raw: torch.Tensor) -> torch.Tensor:
@@ -121,9 +44,8 @@ class Forecaster(L.LightningModule):
     ``embedding(input_size, lookback)``, ``encoder(embedding.output_size)`` and
     ``head(ModelDims(...), Decoding(...))`` with the sizes it knows, so the head learns the encoder's
     ``output_size`` (doubled when bidirectional) and the loss's ``num_params`` without anyone writing
-    them twice. With
-    ``channel_independent`` each target channel is its own series through the same weights (with its
-    past covariates alongside), as in PatchTST and SegRNN. Validation and test log every metric of
+    them twice. With ``channel_independent`` each target channel is its own series through the same
+    weights (with its past covariates alongside), as in PatchTST and SegRNN. Validation and test log every metric of
     ``HorizonMetrics`` (mse, mae, rmse, mape, smape, mase) as ``{split}/{metric}`` on the scaled data
     (the ETT protocol) and ``{split}/{metric}_orig`` in original units, means over all windows; a
     probabilistic loss adds ``pinball``, ``crps`` and, with two levels or more, ``coverage`` (the share of
@@ -159,7 +81,8 @@ class Forecaster(L.LightningModule):
             (per-step schedules such as ``OneCycleLR`` need ``step``).
         lr_scheduler_monitor: the logged metric a scheduler such as ``ReduceLROnPlateau`` reads; a
             per-step scheduler may monitor only a metric logged every step (``train/loss``). Per epoch,
-            one on a validation metric steps after each validation (``trainer.check_val_every_n_epoch``).
+            one on a validation metric steps after each validation (``trainer.check_val_every_n_epoch``),
+            and one on ``train/loss`` reads the epoch's mean.
         channel_independent: forecast each target channel as its own series with shared weights.
         channel_embedding_size: with ``channel_independent``, a learned embedding of each channel's
             identity of this size, handed to the head with the static features (0: none).
@@ -205,25 +128,15 @@ class Forecaster(L.LightningModule):
         season_length: int = 1,
     ):
         super().__init__()
-        _check_factories(
+        check_factories(
             normalization=normalization, embedding=embedding, encoder=encoder, head=head, optimizer=optimizer,
             lr_scheduler=lr_scheduler, cycle=cycle,
         )  # fmt: skip
-        check_range("model.channel_embedding_size", channel_embedding_size, 0)
-        if channel_embedding_size and not channel_independent:
-            raise ValueError(
-                f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true"
-            )
-        if static_cardinalities is not None and len(static_cardinalities) != static_size:
-            raise ValueError(
-                f"model.static_cardinalities={static_cardinalities} needs one entry per static feature "
-                f"(static_size={static_size}); link both from the data module"
-            )
-        if cycle is not None and season_channel is None:
-            raise ValueError(
-                "model.cycle reads each step's position in the season: add the calendar feature `season` in "
-                "integer encoding (data.calendar: {features: [season], encoding: integer})"
-            )
+        check_loss(loss)
+        check_options(
+            static_size, static_cardinalities, channel_independent, channel_embedding_size, cycle is not None,
+            season_channel,
+        )  # fmt: skip
         self.save_hyperparameters()
         self.data_config: dict[str, Any] = {}  # what predict needs of the data; Forecaster.load fills them in
         self.data_state: dict[str, Any] = {}
@@ -244,11 +157,6 @@ class Forecaster(L.LightningModule):
         self.embedding = embedding(series_size, lookback)
         self.static_embedding = StaticEmbedding(static_cardinalities or [0] * static_size, static_embedding_size)
         self.encoder = encoder(self.embedding.output_size)
-        if loss is not None and not isinstance(loss, Loss):  # a class or partial would fail at the first step
-            raise TypeError(
-                f"loss must be a forecast.losses.Loss instance, e.g. QuantileLoss(levels=[0.1, 0.5, 0.9]); got "
-                f"{loss!r}: call it"
-            )
         self.loss = MSELoss() if loss is None else loss
         self.dims = ModelDims(
             lookback=lookback,
@@ -265,22 +173,9 @@ class Forecaster(L.LightningModule):
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.lr_scheduler_config = {"interval": lr_scheduler_interval, "monitor": lr_scheduler_monitor}
-        # Every metric per horizon step and column, scaled and in original units: test logs their means,
-        # and the evaluation report writes their tables, from these same objects (uncached: the report
-        # adds a refit backtest's passes into a copy, whose compute must see them).
-        self.metrics = torch.nn.ModuleDict(
-            {
-                f"{split}{units}": HorizonMetrics(horizon, target_size, self.loss.levels, compute_with_cache=False)
-                for split in ("val", "test")
-                for units in ("", "_orig")
-            }
-        )
-        # Sums of loss x scored targets and of scored targets, synced as sums: exact when processes hold uneven
-        # shares. A NaN loss stays NaN (nan_strategy "disable" would drop the weights in torchmetrics 1.9,
-        # Lightning-AI/torchmetrics#3434; a float strategy puts that float, NaN, where the loss is NaN).
-        self.mean_losses = torch.nn.ModuleDict(
-            {split: MeanMetric(nan_strategy=float("nan")) for split in ("val", "test")}
-        )
+        self.metrics = split_metrics(horizon, target_size, self.loss.levels)
+        self.mean_losses = torch.nn.ModuleDict({"val": mean_loss(), "test": mean_loss()})
+        self.mean_train_loss = mean_loss()  # the epoch's, which a per-epoch scheduler reads
 
     def forward(
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
@@ -315,17 +210,15 @@ class Forecaster(L.LightningModule):
         static = self.static_embedding(static).to(self.dtype)  # -> (B, S_embedded): categories embedded
         if target is not None:
             target = (target - loc) / scale  # -> (B, H, C_out), on the scale the head forecasts in
-        if self.channel_independent:
-            normalized, future, static = self._per_channel(normalized, future, static)  # B -> B * C_out series
-            if target is not None:
-                target = target.transpose(1, 2).reshape(-1, future.shape[1], 1)  # -> (B * C_out, H, 1)
+        if self.channel_independent:  # B -> B * C_out series
+            normalized, future, static, target = split_channels(
+                normalized, future, static, target, self.target_size, self.channel_embedding
+            )
         encoded = self.encoder(self.embedding(normalized))  # -> sequence (B, T, D)
         history = normalized[..., : self.dims.target_size]  # -> (B, L, C_out), the targets come first
         params = self.head(encoded, history, future, static, target)  # -> (B, H, C_out, P)
         if self.channel_independent:
-            _, horizon, _, num_params = params.shape
-            params = params.view(-1, self.target_size, horizon, num_params)  # -> (B, C_out, H, P)
-            params = params.transpose(1, 2).contiguous()  # -> (B, H, C_out, P)
+            params = merge_channels(params, self.target_size)  # -> (B, H, C_out, P)
         return self.loss.rescale(params, loc, scale)  # -> (B, H, C_out, P)
 
     def _remove_cycle(
@@ -345,29 +238,12 @@ class Forecaster(L.LightningModule):
         future = torch.cat([future[..., :channel], future[..., channel + 1 :]], dim=-1)  # -> (B, H, C_fut - 1)
         return normalized, future, loc + scale * future_cycle
 
-    def _per_channel(
-        self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Each target channel as its own series, row ``b * C_out + c``, with the window's covariates.
-
-        Shapes:
-            past: (B, L, C_in), future: (B, H, C_fut), static: (B, S)
-            -> (B * C_out, L, 1 + C_in - C_out), (B * C_out, H, C_fut), (B * C_out, S + channel embedding)
-        """
-        batch, lookback, _ = past.shape
-        channels = self.target_size
-        targets = past[..., :channels].transpose(1, 2).reshape(batch * channels, lookback, 1)  # -> (B * C_out, L, 1)
-        covariates = past[..., channels:].repeat_interleave(channels, dim=0)  # -> (B * C_out, L, C_in - C_out)
-        static = static.repeat_interleave(channels, dim=0)  # -> (B * C_out, S)
-        if self.channel_embedding is not None:
-            static = torch.cat([static, self.channel_embedding.weight.repeat(batch, 1)], dim=-1)
-        return torch.cat([targets, covariates], dim=-1), future.repeat_interleave(channels, dim=0), static
-
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target, batch.observed)
         # The mean over all processes, so that a scheduler or callback monitoring it decides alike on every one: each
         # process's own made ReduceLROnPlateau cut the rate at different steps, and DDP's weights drift apart.
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)
+        add_loss(self.mean_train_loss, loss, batch)
         return loss if loss.requires_grad else None  # a baseline with nothing to learn skips the step
 
     def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
@@ -380,54 +256,27 @@ class Forecaster(L.LightningModule):
     def _evaluate(self, batch: Batch, split: str) -> dict[str, torch.Tensor]:
         params = self(batch.past, batch.future, batch.static)
         loss = self.loss(params, batch.target, batch.observed)
-        # The loss over every scored target of all processes, so every rank's checkpoint and early stopping see one
-        # val/loss: each batch's mean over its observed targets, weighed by their number.
-        scored = batch.target.numel() if batch.observed is None else batch.observed.sum()
-        self.mean_losses[split].update(loss.detach(), weight=scored)
+        add_loss(self.mean_losses[split], loss, batch)
         self.log(f"{split}/loss", self.mean_losses[split], prog_bar=True, batch_size=len(batch))
         forecast = self.loss.point(params)  # -> (B, H, C_out)
         quantiles = self.loss.quantiles(params, self.loss.levels) if self.loss.levels else None  # (B, H, C_out, Q)
-        self.metrics[split].update(forecast, batch.target, batch.naive_scale, quantiles, batch.observed)
-        to_original = batch.to_original
-        self.metrics[f"{split}_orig"].update(
-            to_original(forecast),
-            to_original(batch.target),
-            batch.naive_scale * batch.target_scale.abs(),
-            None if quantiles is None else to_original(quantiles),
-            batch.observed,
-        )
+        add_forecasts(self.metrics, split, batch, forecast, quantiles)
         return {"forecast": forecast} | ({"quantiles": quantiles} if quantiles is not None else {})
 
+    def on_train_epoch_start(self) -> None:
+        self.mean_train_loss.reset()
+
     def on_validation_epoch_start(self) -> None:
-        self._reset_metrics("val")
+        reset_metrics(self.metrics, self.mean_losses["val"], "val")
 
     def on_test_epoch_start(self) -> None:
-        self._reset_metrics("test")
+        reset_metrics(self.metrics, self.mean_losses["test"], "test")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_metrics("val")
+        self.log_dict(overall_means(self.metrics, "val"), sync_dist=False)  # synced by compute()
 
     def on_test_epoch_end(self) -> None:
-        self._log_metrics("test")
-
-    def _reset_metrics(self, split: str) -> None:
-        """Start the pass's metrics; they stay readable after it (the evaluation report reads them).
-
-        The mean loss too, although Lightning resets it after each pass: ``validate`` and ``test`` run in
-        inference mode, where that reset makes inference tensors, which the validation inside ``fit`` (no
-        inference mode) could not update in place.
-        """
-        for units in ("", "_orig"):
-            self.metrics[f"{split}{units}"].reset()
-        self.mean_losses[split].reset()
-
-    def _log_metrics(self, split: str) -> None:
-        """Log each metric's mean over all windows of all processes, steps and columns: ``{split}/{metric}[_orig]``."""
-        for units in ("", "_orig"):
-            metric = self.metrics[f"{split}{units}"]
-            if metric.update_count:  # a pass with no window (a sanity check cut to none) logs nothing
-                for name, value in metric.overall().items():
-                    self.log(f"{split}/{name}{units}", value.float(), sync_dist=False)  # synced by compute()
+        self.log_dict(overall_means(self.metrics, "test"), sync_dist=False)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         """The point forecast (and quantiles at ``loss.levels``) in original units, with the series and
@@ -443,36 +292,19 @@ class Forecaster(L.LightningModule):
         return prediction
 
     def setup(self, stage: str) -> None:
-        """Refuse a true half precision, and a distributed predict of fewer series than processes
-        (``check_predict_shares``); start a residual cycle that is still at its zero start at the data's
-        seasonal profile (``season_means`` of the data module). A cycle that holds values (a trained or
+        """Refuse a trainer the model cannot run in (``check_trainer``: a true half precision, a distributed
+        predict of fewer series than processes); start a residual cycle that is still at its zero start at the
+        data's seasonal profile (``season_means`` of the data module). A cycle that holds values (a trained or
         loaded model fit further, to fine-tune it or for more epochs) keeps them, as its other weights are kept.
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
         loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
-        A true half precision makes Lightning's precision plugin cast every float tensor of each batch
-        (``Precision.convert_input``, run by the loops before any hook of this module), also the float64
-        ``target_scale`` and ``target_offset`` (in bfloat16 an offset of 1001 is 1000: forecasts and metrics
-        in original units move) and the category codes and season positions (bfloat16 holds whole numbers
-        exactly only up to 256). Mixed precision runs the network in half precision and leaves the batch.
 
         Raises:
-            ValueError: the trainer's precision is ``bf16-true`` or ``16-true``.
-            ForecastDataError: ``predict`` on more processes than the data module has series to forecast.
+            ValueError, ForecastDataError: as ``forecast.model_checks.check_trainer`` lists.
         """
-        precision = str(self.trainer.precision) if self._trainer else None
-        if precision in ("bf16-true", "16-true"):
-            raise ValueError(
-                f"trainer.precision={precision} casts every float tensor of a batch to half precision, also the "
-                "float64 scales and offsets that put forecasts back in original units and the category codes and "
-                f"season positions, which it rounds: use trainer.precision: {precision.replace('true', 'mixed')} "
-                "(the network in half precision, the data untouched)"
-            )
-        data = self.trainer.datamodule if self._trainer else None
-        distributed = isinstance(data, TimeSeriesDataModule) and data.shard == "none" and self.trainer.world_size > 1
-        if stage == "predict" and distributed:  # before Lightning deals the windows out to the processes
-            check_predict_shares(len(data.dataset("predict")), self.trainer.world_size)
-        season_means = getattr(data, "season_means", None)
+        check_trainer(self._trainer, stage)
+        season_means = getattr(self.trainer.datamodule if self._trainer else None, "season_means", None)
         untrained_cycle = self.cycle is not None and not self.cycle.values.any()
         if stage == "fit" and untrained_cycle and season_means is not None:
             with torch.no_grad():
@@ -499,22 +331,12 @@ class Forecaster(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Record the version, the naive fallback (unless ``NaiveComparison`` recorded this epoch's), and the
         parts as plain specs (as the CLI records them) when built in Python."""
-        checkpoint["forecast_version"] = version("forecast")
-        checkpoint.setdefault("naive_fallback", self.naive_fallback)
-        checkpoint["ensemble_members"] = 1 + len(self.members)
-        if len(self.members):
-            checkpoint["ensemble_hyper_parameters"] = [_plain(member.hparams) for member in self.members]
-        hparams = checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY]
-        if "_instantiator" not in hparams:
-            checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY] = {**_plain(hparams), "_instantiator": _INSTANTIATOR}
+        record_state(self, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved, and
-        its naive fallback (none in checkpoints from before it existed); an ensemble's members are built
-        here, before the weights load into them, each from its own hyperparameters (a seed ensemble from
-        before members could differ records none: its members share the model's). Every path that loads an
-        ensemble (``Forecaster.load``, the CLI's ``--ckpt_path``) builds its members here, so here an ensemble
-        is refused whose networks' forecasts a mean would misread (``check_ensemble_loss``).
+        its naive fallback (none in checkpoints from before it existed); build an ensemble's members, before
+        the weights load into them (``forecast.model_state.restore_members``).
 
         Raises:
             ValueError: an ensemble's network, its own or a member's, was trained with a loss other than a
@@ -522,14 +344,7 @@ class Forecaster(L.LightningModule):
         """
         self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
         self.naive_fallback = checkpoint.get("naive_fallback")
-        others = checkpoint.get("ensemble_members", 1) - 1
-        if others != len(self.members):
-            configs = checkpoint.get("ensemble_hyper_parameters") or [_plain(self.hparams)] * others
-            members = [instantiate_module(type(self), config) for config in configs]
-            check_ensemble_loss(self.loss, "the ensemble's own network")
-            for index, member in enumerate(members, start=1):
-                check_ensemble_loss(member.loss, f"ensemble member {index}")
-            self.members = torch.nn.ModuleList(members).to(self.device)
+        restore_members(self, checkpoint)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Forecaster":
@@ -551,23 +366,7 @@ class Forecaster(L.LightningModule):
             >>> model = Forecaster.load("runs/etth1-gru/last.ckpt")  # doctest: +SKIP
             >>> model.predict(history)  # doctest: +SKIP
         """
-        checkpoint = read_checkpoint(path, cls, map_location)
-        try:
-            model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
-        except ArgumentError as error:  # jsonargparse refusing init_args the classes do not take
-            detail = " ".join(str(error).split())
-            raise ValueError(f"{path}: its hyperparameters do not build a {cls.__name__}: {detail}") from None
-        except RuntimeError as error:  # torch's load_state_dict: weights of another shape or name
-            if "loading state_dict" not in str(error):
-                raise
-            detail = " ".join(str(error).split())[:300]
-            raise ValueError(
-                f"{path}: its weights do not fit the model its hyperparameters build ({detail}); the file was edited "
-                "or mixes two checkpoints: use one written by forecast fit"
-            ) from None
-        model.data_config = grouped_config(checkpoint.get("datamodule_hyper_parameters", {}))
-        model.data_state = checkpoint.get("TimeSeriesDataModule", {})
-        return model.eval()
+        return load_model(cls, path, map_location)
 
     def predict(self, frame: pd.DataFrame, horizon: int | None = None, batch_size: int = 256) -> pd.DataFrame:
         """Forecasts for the series of ``frame``, after their last row, in original units.
@@ -602,19 +401,20 @@ class Forecaster(L.LightningModule):
         """
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")
-        trained = self.hparams["horizon"]
-        check_horizon(horizon, trained)
+        check_horizon(horizon, self.hparams["horizon"])
         data = history_module(self.data_config, self.data_state, frame, batch_size)
-        outputs = []
-        with evaluating(self), torch.inference_mode():  # a window the loader refuses leaves the model as it was
-            for batch in data.predict_dataloader():
-                outputs.append(self.predict_step(move_data_to_device(batch, self.device), len(outputs)))
-        stacked = {key: torch.cat([output[key] for output in outputs]).cpu().numpy() for key in outputs[0]}
-        steps = slice(0, horizon or trained)
-        quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None
-        return forecast_table(
-            data, stacked["forecast"][:, steps], stacked["series"], stacked["time"], quantiles, self.loss.levels
-        )
+        return forecast_frame(self, data, horizon)
+
+    def lr_scheduler_step(self, scheduler: LRSchedulerTypeUnion, metric: Any | None) -> None:
+        """Step ``scheduler``; a per-epoch one monitoring ``train/loss`` reads the epoch's mean training loss.
+
+        ``train/loss`` is logged every step (for the progress bar and the logs), so the value Lightning hands a
+        scheduler after the epoch is the last batch's loss: ``ReduceLROnPlateau`` decided on one batch, not on the
+        epoch. A per-step scheduler reads each step's loss, as logged.
+        """
+        if metric is not None and self.lr_scheduler_config == {"interval": "epoch", "monitor": "train/loss"}:
+            metric = self.mean_train_loss.compute()
+        super().lr_scheduler_step(scheduler, metric)
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any] | None:
         """The optimizer, and the scheduler with its interval and monitor, built from their factories and

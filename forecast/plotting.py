@@ -113,6 +113,7 @@ def plot_forecasts(
     figure, axes = _figure(count, len(targets))
     for row, ((series, origin), window) in enumerate(picks):
         window = window.sort_values("time")
+        marker = "o" if len(window) == 1 else None  # a line through one step (horizon 1) draws nothing
         for column, target in enumerate(targets):
             ax = axes[row, column]
             if history is not None:
@@ -120,8 +121,9 @@ def plot_forecasts(
                 # Overlapping windows repeat the same history rows: each time once.
                 past = past.drop_duplicates("time").sort_values("time").tail(history_steps)
                 ax.plot(past["time"], past[target], color="0.5", linewidth=0.8, label="history")
-            ax.plot(window["time"], window[f"{target}_actual"], color="black", linewidth=1.0, label="actual")
-            ax.plot(window["time"], window[target], color="tab:blue", linewidth=1.2, label="forecast")
+            ax.plot(window["time"], window[f"{target}_actual"], color="black", linewidth=1.0, marker=marker,
+                    label="actual")  # fmt: skip
+            ax.plot(window["time"], window[target], color="tab:blue", linewidth=1.2, marker=marker, label="forecast")
             band = _band(window, target)
             if band:
                 interval = f"{band[0].removeprefix(target + '_q')}-{band[1].removeprefix(target + '_q')}"
@@ -166,8 +168,9 @@ def plot_error_by_horizon(table: pd.DataFrame, metric: str = "mae", units: str =
     ax = axes[0, 0]
     for target, part in rows.groupby("target", sort=False):
         overall = target == "all"
+        marker = "o" if len(part) == 1 else None  # a line through one step (horizon 1) draws nothing
         ax.plot(part["step"], part[metric], linewidth=2.5 if overall else 0.9, color="black" if overall else None,
-                label=target)  # fmt: skip
+                marker=marker, label=target)  # fmt: skip
     ax.set_xlabel("horizon step")
     ax.set_ylabel(f"{metric} ({units})")
     ax.legend(fontsize=7, ncol=2)

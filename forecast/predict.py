@@ -19,7 +19,7 @@ from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
-from .errors import ForecastDataError, check_count, whole_number
+from .errors import ForecastDataError, check_count, user_stacklevel, whole_number
 from .specs import from_spec
 
 __all__ = ["HistorySplit", "check_role_columns", "forecast_columns", "forecast_table", "history_module"]
@@ -279,7 +279,7 @@ def _with_new_series(
         f"{', ...' if len(new) > 3 else ''}) are scaled on their own history; it knows "
         f"{', '.join(map(repr, state['series'][:3]))}{', ...' if len(state['series']) > 3 else ''}. Ids are "
         "matched by their text, so 1 and 1.0 are two series: give the ids as at training",
-        stacklevel=4,  # the caller of Forecaster.predict, which calls history_module, which calls this
+        stacklevel=user_stacklevel(),
     )
     order = np.array([position.get(name, 0) for name in data.series_names])
     own = data.fit_scalings(np.flatnonzero(~known), unfitted=_NEW_SERIES_UNFITTED)

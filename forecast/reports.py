@@ -86,7 +86,7 @@ def metric_tables(metrics: dict[str, HorizonMetrics], targets: Sequence[str]) ->
     """
     by_horizon, by_target, totals = [], [], {}
     for units, metric in metrics.items():
-        cells = metric.compute()  # -> {metric: (H, C)}
+        cells = metric.overall(())  # -> {metric: (H, C)}; compute() squeezes the one cell of H = C = 1 to a scalar
         horizon = next(iter(cells.values())).shape[0]
         names = list(cells)
         per_step = metric.overall(1)  # -> {metric: (H,)}

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import forecast
-from forecast import Forecaster
+from forecast import Forecaster, TimeSeriesDataModule
 from forecast.cli import main
 from forecast.data import FractionSplit
 from forecast.ensemble import combine
@@ -349,3 +349,39 @@ def test_the_ensemble_command_prints_a_users_mistake_as_a_usage_error(members, t
     message = capsys.readouterr().err.splitlines()[-1]
     fix = "two or more checkpoints; got 1" if len(given) == 1 else "give the path of a .ckpt file"
     assert ": error: " in message and message.endswith(fix)
+
+
+@pytest.mark.parametrize("other, differing", [({"horizon": 6}, "horizon"), ({"target_size": 1}, "target_size")])
+def test_combine_refuses_members_of_another_horizon_or_target_size_recorded_without_data(tmp_path, other, differing):
+    """Checkpoints of models fitted on dataloaders record no data settings; their sizes still tell that their
+    forecasts could not be averaged, before an ensemble is written that fails at its first forecast."""
+    paths = []
+    for name, sizes in (("first", {}), ("other", other)):
+        network = Forecaster(**{"lookback": 12, "horizon": 4, "input_size": 2, "target_size": 2} | sizes)
+        checkpoint = {"state_dict": network.state_dict(), "hyper_parameters": dict(network.hparams)}
+        network.on_save_checkpoint(checkpoint)  # the plain specs that fit records
+        torch.save(checkpoint | {"pytorch-lightning_version": L.__version__}, tmp_path / f"{name}.ckpt")
+        paths.append(tmp_path / f"{name}.ckpt")
+    with pytest.raises(ValueError, match=rf"other.ckpt differs from .*first.ckpt in hyper_parameters.{differing}"):
+        combine(paths, tmp_path / "ensemble.ckpt")
+    assert not (tmp_path / "ensemble.ckpt").exists()
+
+
+def test_combine_takes_members_of_one_frequency_named_otherwise(tmp_path):
+    """Data read at ``data.freq`` "1h" and the same data whose hourly frequency was inferred ("h") are one data, as
+    ``load_state_dict`` takes them; another frequency is still refused, naming it."""
+    index = pd.date_range("2024-01-01", periods=100, freq="h", name="date")
+    frame = pd.DataFrame({"a": np.sin(np.arange(100) / 3)}, index=index)
+    paths = []
+    for freq in (None, "1h", "60min", "2h"):
+        data = TimeSeriesDataModule(frame.asfreq(freq or "h"), 8, 4, freq=freq)
+        data.setup("fit")
+        network = Forecaster(lookback=8, horizon=4, input_size=1, target_size=1)
+        checkpoint = {"state_dict": network.state_dict(), "hyper_parameters": dict(network.hparams)}
+        network.on_save_checkpoint(checkpoint)  # the plain specs that fit records
+        checkpoint |= {"datamodule_hyper_parameters": dict(data.hparams), "TimeSeriesDataModule": data.state_dict()}
+        paths.append(tmp_path / f"{freq}.ckpt")
+        torch.save(checkpoint | {"pytorch-lightning_version": L.__version__}, paths[-1])
+    assert combine(paths[:3], tmp_path / "ensemble.ckpt").exists()
+    with pytest.raises(ValueError, match=r"2h.ckpt differs from .* in datamodule_hyper_parameters.freq"):
+        combine([paths[0], paths[3]], tmp_path / "other.ckpt")

@@ -75,6 +75,31 @@ def test_student_t_nll_matches_scipy_log_density(loss):
     assert loss(params, target).item() == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("df", [1e4, 1e6, 1e8])
+def test_student_t_nll_in_float32_matches_scipy_at_large_df(df):
+    """float32 lost the log density at large fixed df: lgamma((df + 1) / 2) - lgamma(df / 2) cancels two
+    values near df log(df), off by 5e-3 at df 1e4 and by 1.6 at df 1e8."""
+    params = torch.tensor([[[[0.1, 0.5]], [[0.0, 1.0]], [[1.0, 2.0]]]])  # (B=1, H=3, C=1, P=2)
+    target = torch.tensor([[[0.3], [2.0], [-5.0]]])
+    nll = StudentTNLLoss(df=df).elementwise(params, target)
+    expected = -stats.t.logpdf(
+        target.double().numpy(), df, params[..., 0].double().numpy(), params[..., 1].double().numpy()
+    )
+    np.testing.assert_allclose(nll.double().numpy(), expected, rtol=0, atol=1e-5)
+
+
+def test_student_t_learned_df_gradient_in_float32_matches_float64():
+    """At learned df 1e4 the float32 gradient to df had the wrong sign (6.8e-8 for -1.7e-8). It is a difference
+    of terms near 1 / df, so float32 keeps it to about 1e-11 absolute, not to float32's relative precision."""
+    params = torch.tensor([[[[0.0, 1.0, 1e4]], [[0.5, 2.0, 3e4]]]], requires_grad=True)  # (B=1, H=2, C=1, P=3)
+    target = torch.tensor([[[2.0], [-1.0]]])
+    StudentTNLLoss()(params, target).backward()
+    reference = params.detach().double().requires_grad_()
+    exact = torch.distributions.StudentT(reference[..., 2], reference[..., 0], reference[..., 1])
+    (-exact.log_prob(target.double()).mean()).backward()
+    torch.testing.assert_close(params.grad[..., 2].double(), reference.grad[..., 2], rtol=0, atol=1e-10)
+
+
 def test_rescale_applies_softplus_then_scale():
     raw = torch.tensor([[[[0.7, 0.0, 1.0]]]], dtype=torch.float64)
     loc, scale = torch.full((1, 1, 1), 10.0, dtype=torch.float64), torch.full((1, 1, 1), 2.0, dtype=torch.float64)

@@ -113,3 +113,17 @@ def test_forecast_plot_of_no_window_is_refused_naming_max_windows(forecasts):
     """``max_windows=0`` failed inside matplotlib: "Number of rows must be a positive integer, not 0"."""
     with pytest.raises(ValueError, match=r"max_windows must be >= 1 .*; got 0"):
         plot_forecasts(forecasts, max_windows=0)
+
+
+def test_plots_of_one_step_ahead_forecasts_draw_each_step_as_a_point():
+    """A line through a single point draws nothing: horizon 1's forecast, actual and error each get a marker."""
+    forecasts = pd.DataFrame({"id": "A", "origin": pd.to_datetime(["2024-01-01 00:00", "2024-01-01 05:00"]),
+                              "time": pd.to_datetime(["2024-01-01 01:00", "2024-01-01 06:00"]), "step": 1,
+                              "y": [1.0, 2.0], "y_actual": [1.5, 1.0]})  # fmt: skip
+    drawn = [line for ax in plot_forecasts(forecasts, "y", 2).axes for line in ax.get_lines()]
+    assert sorted(line.get_label() for line in drawn) == ["actual", "actual", "forecast", "forecast"]
+    assert all(line.get_marker() not in ("None", "", None) for line in drawn)
+    table = pd.DataFrame({"units": "scaled", "target": ["all", "y"], "step": 1, "mae": [0.5, 0.5]})
+    lines = plot_error_by_horizon(table).axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["all", "y"]
+    assert all(line.get_marker() not in ("None", "", None) for line in lines)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from ..errors import user_stacklevel
+
 __all__ = ["read_dated_csv", "read_headerless"]
 
 
@@ -28,7 +30,7 @@ def _with_freq(frame: pd.DataFrame, freq: str, path: Path) -> pd.DataFrame:
         f"{path.name}: {len(off)} step(s) are not {freq} after the row before (the first at row {off[0]}, "
         f"{times[off[0] - 1]} then {times[off[0]]}); as the literature reads this file, by row, its rows are "
         f"stamped every {freq} from {times[0]}",
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     frame.index = pd.date_range(times[0], periods=len(frame), freq=freq, name=times.name)
     return frame

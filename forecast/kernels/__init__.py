@@ -15,6 +15,7 @@ import warnings
 
 import torch
 
+from ..errors import user_stacklevel
 from .sru_cpu import DTYPES, cpu_library, sru_recurrence_cpu
 from .sru_reference import check_recurrence_inputs, sru_recurrence_reference
 from .sru_tensor_ops import SRURecurrenceTensorOps
@@ -30,7 +31,7 @@ def _triton_recurrence() -> type[torch.autograd.Function] | None:
         warnings.warn(
             f"Triton is not available ({error}); the SRU runs on the GPU through its slower tensor-op path. "
             "`pip install triton` for its kernels (one launch for all time steps).",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         return None
     return SRURecurrenceTriton

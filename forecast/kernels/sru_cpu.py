@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import user_stacklevel
 from .build import load_library
 from .sru_reference import check_recurrence_inputs, refuse_second_derivative
 
@@ -39,7 +40,7 @@ def cpu_library() -> ctypes.CDLL | None:
     except OSError as error:
         warnings.warn(
             f"The SRU's compiled CPU kernel is not available ({error}); it runs through its slower tensor-op path.",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         return None
     for suffix in DTYPES.values():

@@ -37,8 +37,9 @@ class HorizonMetrics(Metric):
 
     Shapes:
         update(forecast (B, H, C), target (B, H, C), scale (B, C) or None, quantiles (B, H, C, Q) or None,
-        observed (B, H, C) bool or None: all observed); compute() -> {metric: (H, C)};
-        overall(dim) -> {metric: (H, C) reduced over ``dim``}.
+        observed (B, H, C) bool or None: all observed); compute() -> {metric: (H, C)}, but a scalar for
+        H = C = 1 (torchmetrics squeezes a one-element result); overall(dim) -> {metric: (H, C) reduced
+        over ``dim``}, and overall(()) -> {metric: (H, C)} always.
 
     Example:
         >>> import torch
@@ -107,8 +108,9 @@ class HorizonMetrics(Metric):
         return self._ratios(())
 
     def overall(self, dim: int | tuple[int, ...] = (0, 1)) -> dict[str, Tensor]:
-        """The metrics over the values of all cells along ``dim`` (0: the steps, 1: the columns), over all
-        processes: the cells' sums over their counts, so a cell with fewer observed values weighs less.
+        """The metrics over the values of all cells along ``dim`` (0: the steps, 1: the columns; ``()``: each
+        cell on its own), over all processes: the cells' sums over their counts, so a cell with fewer observed
+        values weighs less.
 
         Shapes:
             -> {metric: (H, C) reduced over ``dim``}

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import user_stacklevel
 from .checks import check_range
 
 __all__ = ["State", "EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
@@ -185,7 +186,7 @@ def _say_float32_under_cpu_autocast() -> None:
     warnings.warn(
         "Under CPU autocast the torch.nn recurrent layers run in float32 (the projections around them keep "
         "the autocast dtype): oneDNN has no bfloat16 LSTM kernel on CPUs without bfloat16 instructions.",
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -1,0 +1,112 @@
+"""The checks a Forecaster makes of its configuration before it builds its parts or runs in a Trainer.
+
+Each error names the config key at fault and the fix, before any work is done.
+"""
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from .data import TimeSeriesDataModule
+from .data.sharding import check_predict_shares
+from .losses import Loss
+from .nn.checks import check_range
+
+__all__ = ["check_factories", "check_loss", "check_options", "check_trainer"]
+
+
+def check_factories(**parts: Any) -> None:
+    """Refuse a part given in a form it cannot be built from, naming it: a ``class_path`` dict (a config
+    file's form, which the CLI instantiates but Python does not) or a module built already (whose call
+    would run its ``forward`` on the part's sizes). A part is a class, a ``functools.partial`` or a function.
+
+    Raises:
+        TypeError: e.g. ``model.encoder is a dict``, with the factory to pass instead.
+    """
+    for name, part in parts.items():
+        if part is None:
+            continue
+        if isinstance(part, dict):
+            form = "a dict (the config file's class_path form, which only the CLI instantiates)"
+        elif isinstance(part, torch.nn.Module) or not callable(part):
+            form = f"a built {type(part).__name__}, not a factory"
+        else:
+            continue
+        raise TypeError(
+            f"model.{name} is {form}: in Python pass the class or a functools.partial of it, e.g. "
+            f"functools.partial(GRUEncoder, hidden_size=64) for an encoder"
+        )
+
+
+def check_loss(loss: Any) -> None:
+    """Refuse a loss that is not a ``Loss`` instance: a class or a partial of one would fail only at the first step.
+
+    Raises:
+        TypeError: naming the loss given and how to build one.
+    """
+    if loss is not None and not isinstance(loss, Loss):
+        raise TypeError(
+            f"loss must be a forecast.losses.Loss instance, e.g. QuantileLoss(levels=[0.1, 0.5, 0.9]); got "
+            f"{loss!r}: call it"
+        )
+
+
+def check_options(
+    static_size: int,
+    static_cardinalities: list[int] | None,
+    channel_independent: bool,
+    channel_embedding_size: int,
+    has_cycle: bool,
+    season_channel: int | None,
+) -> None:
+    """Refuse options of the Forecaster that contradict each other (its ``Args:`` document each).
+
+    Raises:
+        ValueError: ``channel_embedding_size`` is negative or set without ``channel_independent``,
+            ``static_cardinalities`` does not give one entry per static feature, or a cycle is set
+            without a ``season_channel``.
+    """
+    check_range("model.channel_embedding_size", channel_embedding_size, 0)
+    if channel_embedding_size and not channel_independent:
+        raise ValueError(f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true")
+    if static_cardinalities is not None and len(static_cardinalities) != static_size:
+        raise ValueError(
+            f"model.static_cardinalities={static_cardinalities} needs one entry per static feature "
+            f"(static_size={static_size}); link both from the data module"
+        )
+    if has_cycle and season_channel is None:
+        raise ValueError(
+            "model.cycle reads each step's position in the season: add the calendar feature `season` in "
+            "integer encoding (data.calendar: {features: [season], encoding: integer})"
+        )
+
+
+def check_trainer(trainer: L.Trainer | None, stage: str) -> None:
+    """Refuse a true half precision, and a distributed predict of fewer series than processes.
+
+    A true half precision makes Lightning's precision plugin cast every float tensor of each batch
+    (``Precision.convert_input``, run by the loops before any hook of the model), also the float64
+    ``target_scale`` and ``target_offset`` (in bfloat16 an offset of 1001 is 1000: forecasts and metrics
+    in original units move) and the category codes and season positions (bfloat16 holds whole numbers
+    exactly only up to 256). Mixed precision runs the network in half precision and leaves the batch.
+    A predict's check runs before Lightning deals the windows out to the processes.
+
+    Raises:
+        ValueError: the trainer's precision is ``bf16-true`` or ``16-true``.
+        ForecastDataError: ``predict`` on more processes than the data module has series to forecast.
+    """
+    if trainer is None:
+        return
+    precision = str(trainer.precision)
+    if precision in ("bf16-true", "16-true"):
+        raise ValueError(
+            f"trainer.precision={precision} casts every float tensor of a batch to half precision, also the "
+            "float64 scales and offsets that put forecasts back in original units and the category codes and "
+            f"season positions, which it rounds: use trainer.precision: {precision.replace('true', 'mixed')} "
+            "(the network in half precision, the data untouched)"
+        )
+    data = trainer.datamodule
+    distributed = isinstance(data, TimeSeriesDataModule) and data.shard == "none" and trainer.world_size > 1
+    if stage == "predict" and distributed:
+        check_predict_shares(len(data.dataset("predict")), trainer.world_size)

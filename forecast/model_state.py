@@ -1,0 +1,119 @@
+"""What a Forecaster keeps in its checkpoint beside the weights, and how a checkpoint becomes a model again.
+
+A checkpoint records the forecast version, the naive fallback, an ensemble's members and every part as a plain
+spec (as the CLI records them), so that it loads with ``torch.load(weights_only=True)``; loading refuses a file
+that would build anything else, naming the file.
+"""
+
+from argparse import ArgumentError
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import instantiate_module
+
+from .checkpointing import read_checkpoint
+from .data.options import grouped_config
+from .losses import Loss
+from .specs import to_spec
+
+__all__ = ["check_ensemble_loss", "load_model", "record_state", "restore_members"]
+
+_INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
+
+Model = TypeVar("Model", bound=L.LightningModule)
+
+
+def _plain(hparams: dict[str, Any]) -> dict[str, Any]:
+    """A model's hyperparameters as plain specs (as the CLI records them), without the instantiator's key."""
+    return {name: to_spec(value) for name, value in hparams.items() if name != "_instantiator"}
+
+
+def check_ensemble_loss(loss: Loss, network: str) -> None:
+    """Refuse ``loss`` for a network of an ensemble, whose forecast is the mean of its networks' loss parameters.
+
+    The mean of point forecasts is the ensemble's point forecast. The mean of a distribution's parameters
+    is not the mixture's: the mixture of normal forecasts has the mean of their means, but its variance
+    is their mean variance plus the variance of their means, and it is no normal distribution, so no
+    mean of standard deviations gives its quantiles, intervals or likelihood. A ``QuantileLoss`` of one
+    level has one parameter per value, as a point loss, but it forecasts that quantile, not a point.
+
+    Args:
+        loss: the network's loss.
+        network: the network, for the message (a checkpoint file, an ensemble member).
+
+    Raises:
+        ValueError: ``loss`` has more than one parameter per value or quantile levels, naming ``network``,
+            the loss and the fix.
+    """
+    if not loss.forecasts_points:
+        kind = f"{loss.num_params} parameters per value" if loss.num_params != 1 else f"quantile levels {loss.levels}"
+        raise ValueError(
+            f"{network}: an ensemble averages point forecasts, and {type(loss).__name__} has {kind}, whose mean is "
+            "not the forecast of the members' mixture; train the members with a point loss (MSELoss, MAELoss, "
+            "HuberLoss) and combine their checkpoints with forecast.ensemble.combine"
+        )
+
+
+def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    """Write into ``checkpoint`` the version, ``model``'s naive fallback (unless ``NaiveComparison`` recorded this
+    epoch's), its ensemble members' hyperparameters, and its own as plain specs when it was built in Python."""
+    checkpoint["forecast_version"] = version("forecast")
+    checkpoint.setdefault("naive_fallback", model.naive_fallback)
+    checkpoint["ensemble_members"] = 1 + len(model.members)
+    if len(model.members):
+        checkpoint["ensemble_hyper_parameters"] = [_plain(member.hparams) for member in model.members]
+    hparams = checkpoint[model.CHECKPOINT_HYPER_PARAMS_KEY]
+    if "_instantiator" not in hparams:
+        checkpoint[model.CHECKPOINT_HYPER_PARAMS_KEY] = {**_plain(hparams), "_instantiator": _INSTANTIATOR}
+
+
+def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    """Build ``model.members``, the other networks of the ensemble ``checkpoint`` holds, for its weights to load
+    into (unless ``model`` has them already), each from its own hyperparameters (a seed ensemble from before
+    members could differ records none: its members share ``model``'s). Every path that loads an ensemble
+    (``Forecaster.load``, the CLI's ``--ckpt_path``) builds its members here, so here an ensemble is refused
+    whose networks' forecasts a mean would misread (``check_ensemble_loss``).
+
+    Raises:
+        ValueError: an ensemble's network, its own or a member's, was trained with a loss other than a
+            point loss, naming it and the loss.
+    """
+    others = checkpoint.get("ensemble_members", 1) - 1
+    if others == len(model.members):
+        return
+    configs = checkpoint.get("ensemble_hyper_parameters") or [_plain(model.hparams)] * others
+    members = [instantiate_module(type(model), config) for config in configs]
+    check_ensemble_loss(model.loss, "the ensemble's own network")
+    for index, member in enumerate(members, start=1):
+        check_ensemble_loss(member.loss, f"ensemble member {index}")
+    model.members = torch.nn.ModuleList(members).to(model.device)
+
+
+def load_model(cls: type[Model], path: str | Path, map_location: str | torch.device) -> Model:
+    """A model of class ``cls`` from the checkpoint file at ``path``, in eval mode, with what ``predict`` needs of
+    its data (``data_config`` and ``data_state``); ``Forecaster.load`` documents what is checked.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: naming the file, as ``Forecaster.load`` lists.
+    """
+    checkpoint = read_checkpoint(path, cls, map_location)
+    try:
+        model = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+    except ArgumentError as error:  # jsonargparse refusing init_args the classes do not take
+        detail = " ".join(str(error).split())
+        raise ValueError(f"{path}: its hyperparameters do not build a {cls.__name__}: {detail}") from None
+    except RuntimeError as error:  # torch's load_state_dict: weights of another shape or name
+        if "loading state_dict" not in str(error):
+            raise
+        detail = " ".join(str(error).split())[:300]
+        raise ValueError(
+            f"{path}: its weights do not fit the model its hyperparameters build ({detail}); the file was edited "
+            "or mixes two checkpoints: use one written by forecast fit"
+        ) from None
+    model.data_config = grouped_config(checkpoint.get("datamodule_hyper_parameters", {}))
+    model.data_state = checkpoint.get("TimeSeriesDataModule", {})
+    return model.eval()
