@@ -67,6 +67,14 @@ class Param:
         suggest = trial.suggest_int if self.kind == "int" else trial.suggest_float
         return suggest(self.key, *self.bounds, log=self.log, **({"step": self.step} if self.step else {}))
 
+    def may_take(self, value: float) -> bool:
+        """Whether a trial may sample ``value``: one of the choices, or a point of the range (on its ``step`` grid)."""
+        if self.kind == "choice":
+            return value in self.choices
+        low, high = self.bounds
+        on_grid = self.step is None or (Decimal(str(value)) - Decimal(str(low))) % Decimal(str(self.step)) == 0
+        return low <= value <= high and on_grid
+
     def contexts(self) -> list[dict[str, Any]]:
         """Every combination of condition values under which this key is sampled (``[{}]``: always)."""
         keys = list(self.when)

@@ -6,9 +6,11 @@ import optuna
 import pytest
 import yaml
 
+from forecast.fit_config import override_args, print_config
 from forecast.search_space import SearchSpace
 from forecast.study_tracking import StudyTracking
-from forecast.tune import TrialFits, TuneArgs, override_args, print_config
+from forecast.study_trials import TrialFits
+from forecast.tune_args import TuneArgs
 
 mlflow = pytest.importorskip("mlflow")
 

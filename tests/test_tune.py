@@ -18,11 +18,15 @@ import yaml
 from forecast import Forecaster
 from forecast.checkpointing import read_checkpoint
 from forecast.cli import main as cli_main
+from forecast.fit_config import config_keys
+from forecast.lr_finder import find_lr
 from forecast.search_space import Param, SearchSpace
 from forecast.study_results import trials_table, write_results
 from forecast.study_tracking import StudyTracking
-from forecast.tune import TrialFits, TuneArgs, _parser, config_keys, find_lr, tune
+from forecast.study_trials import TrialFits
 from forecast.tune import main as tune_main
+from forecast.tune import tune
+from forecast.tune_args import TuneArgs, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = str(ROOT / "configs/quickstart.yaml")
@@ -164,7 +168,8 @@ def test_a_search_file_reads_as_tune_reads_it(tmp_path):
     path.write_text("space:\n  model.optimizer.init_args.lr: {float: [1e-4, 1e-2], log: true}\n")
     (param,) = SearchSpace.from_yaml(path).params
     assert param.bounds == (1e-4, 1e-2) and param.log
-    assert _parser().parse_args(["--search", str(path)]).space == {param.key: {"float": [1e-4, 1e-2], "log": True}}
+    args, _, source = parse_args(["--search", str(path)])
+    assert args.space == {param.key: {"float": [1e-4, 1e-2], "log": True}} and source == str(path)
 
 
 def test_an_int_on_a_log_scale_takes_step_1():

@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from forecast.search_space import SearchSpace
+from forecast.search_space import Param, SearchSpace
 from forecast.study_results import trials_table
-from forecast.tune import TrialFits, TuneArgs, tune
+from forecast.study_trials import TrialFits
 from forecast.tune import main as tune_main
+from forecast.tune import tune
+from forecast.tune_args import TuneArgs
 
 QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml")
 LR = {"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": True}}
@@ -120,3 +122,41 @@ def test_a_space_searching_the_targets_scaling_needs_a_metric_in_original_units(
     ):
         tune(args, tiny_fit)
     assert not (tmp_path / "study.db").exists()
+
+
+def test_tune_refuses_a_space_that_may_search_save_top_k_0(tiny_fit, tmp_path):
+    """A trial with checkpoint.save_top_k 0 keeps no checkpoint of its best validation, the one it is ranked
+    by: the best trial could then be neither tested nor loaded. The range [-1, 2] holds 0."""
+    args = TuneArgs(space=LR | {"checkpoint.save_top_k": {"int": [-1, 2]}}, n_trials=1, run_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"--space: 'checkpoint.save_top_k' may be 0 in a trial.* values of 1 or more"):
+        tune(args, tiny_fit)
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_tune_refuses_a_config_that_sets_save_top_k_0_where_the_space_leaves_it(tiny_fit, tmp_path):
+    """The space searches save_top_k only for one encoder; the other's trials would run with the config's 0."""
+    space = LR | {
+        "model.encoder": {"choice": ["forecast.nn.GRUEncoder", "forecast.nn.LSTMEncoder"]},
+        "checkpoint.save_top_k": {"choice": [1, 2], "when": {"model.encoder": "forecast.nn.LSTMEncoder"}},
+    }
+    args = TuneArgs(space=space, n_trials=1, run_dir=str(tmp_path))
+    with pytest.raises(
+        ValueError,
+        match=r"checkpoint.save_top_k is 0 in the config .* so a trial where the space does not set it keeps no",
+    ):
+        tune(args, [*tiny_fit, "--checkpoint.save_top_k", "0"])
+    assert not (tmp_path / "study.db").exists()
+
+
+@pytest.mark.parametrize(
+    "param, takes_0",
+    [
+        (Param("k", "int", bounds=(-1, 3), step=2), False),
+        (Param("k", "int", bounds=(-2, 2), step=2), True),
+        (Param("k", "float", bounds=(-0.3, 0.3), step=0.1), True),
+        (Param("k", "choice", choices=(1, -1)), False),
+        (Param("k", "choice", choices=(1, 0)), True),
+    ],
+)
+def test_param_may_take_a_value_only_on_its_grid(param, takes_0):
+    assert param.may_take(0) is takes_0
