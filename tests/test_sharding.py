@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sharded_run import build
 
-from forecast import Columns, Forecaster, TimeSeriesDataModule
+from forecast import Columns, Forecaster, Scaling, TimeSeriesDataModule
 from forecast.data import DateSplit, FractionSplit
 from forecast.data.sharding import (
     assign_shards,
@@ -144,6 +144,18 @@ def test_global_standard_scaling_keeps_its_precision_when_the_mean_is_large_agai
     affine = global_scaling(StandardScaler, [column], np.array([0, 6000]), np.array([6000, 10_000]))
     np.testing.assert_allclose(affine.scale[0], fitted.scale_, rtol=1e-9)
     np.testing.assert_allclose(affine.offset[0], fitted.mean_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler"])
+def test_global_scaling_of_a_share_without_rows_takes_part_in_the_sums(scaler):
+    """A process whose series only test has no rows to fit the numeric statics on: it adds nothing to the
+    summed statistics rather than failing before the all-reduce (numpy's "need at least one array to
+    concatenate", while the other processes waited for it); alone, it is refused as ``fit_scaling`` refuses."""
+    from sklearn import preprocessing
+
+    none = np.array([], dtype=np.int64)
+    with pytest.raises(ForecastDataError, match="column 'size' has no value on the training rows of any series"):
+        global_scaling(getattr(preprocessing, scaler), [np.array([1.5, 2.0])], none, none, names=["size"])
 
 
 def run_sharded(root: Path, source: Path, *split: str) -> subprocess.CompletedProcess:
@@ -361,3 +373,29 @@ def test_shares_refused_by_several_processes_are_named_quoting_the_first_ones_er
         r"process 1's error: column 'y' has dtype object$",
     ):
         check_read_shares([None, "column 'y' has dtype object", "series 'c' is too short"])
+
+
+def test_a_series_without_training_rows_for_its_own_scaler_is_refused_by_every_process(monkeypatch):
+    """Scaled per series under ``shard: series``, process 1's series c (it starts in the test part) has no training
+    rows for its own scaler: process 1 refused alone, and process 0 went on to the statics' sums, there to fail on the
+    lost connection (gloo) or wait (NCCL). Process 1 now sends its refusal to the others, which refuse alike."""
+    times = pd.date_range("2024-01-01", periods=40, freq="h")
+    frame = pd.concat(
+        [pd.DataFrame({"id": "a", "time": times, "y": np.arange(40.0)}),
+         pd.DataFrame({"id": "c", "time": times[-8:], "y": np.arange(8.0)})]
+    )  # fmt: skip
+    sent = []
+
+    def gather(value):  # process 0 (series a) refuses nothing and sends what process 1 does otherwise
+        sent.append(value)
+        return [None if value is None or isinstance(value, str) else value, value]
+
+    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: c
+    monkeypatch.setattr("forecast.data.datamodule.gather_objects", gather)
+    data = TimeSeriesDataModule(
+        frame, lookback=4, horizon=2, shard="series", split=DateSplit("2024-01-01 20:00", "2024-01-02 06:00"),
+        scaling=Scaling(per_series=True),
+    )  # fmt: skip
+    with pytest.raises(ForecastDataError, match=r"process 1 refused its share; series 'c' has no training rows"):
+        data.setup("fit")
+    assert data._shard == ["c"] and any(isinstance(value, str) and "'c'" in value for value in sent)

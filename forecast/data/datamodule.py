@@ -10,15 +10,16 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import ForecastDataError, whole_number
+from ..errors import ForecastDataError
 from ..specs import to_record
+from .arguments import check_groups, whole_counts
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, season_means, static_vocabularies
 from .calendar import SEASON, calendar_columns, season_steps, series_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
-from .frames import check_series, check_series_found, read_source, resolve_roles, to_table
-from .frequency import check_times, first_off_step
+from .frames import resolve_roles, to_table
+from .frequency import check_times
 from .loaders import SAMPLING, evaluation_loader, training_loader
-from .options import GROUPED_KEYS, Calendar, Columns, Scaling, check_choice
+from .options import Calendar, Columns, Scaling, check_choice
 from .scaling import TRAINING_UNFITTED, AffineScaling, fit_scaling
 from .sharding import (
     assign_shards,
@@ -30,7 +31,9 @@ from .sharding import (
     series_index,
     world,
 )
+from .sources import named_series, read_source
 from .splits import Split, Windows, check_windows, default_split, part_windows
+from .state import SCALED, check_schema, checkpoint_scalings, in_time_zone, schema, zone_name
 from .validate import (
     NanPolicy,
     check_future_rows,
@@ -44,8 +47,6 @@ from .windows import OriginRepair, WindowDataset, collate_batch, window_origins
 
 __all__ = ["TimeSeriesDataModule"]
 
-_ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
-_SCALED = ("targets", "covariates", "statics")  # the scalings, in order, as the state names them
 Shard = Literal["none", "series"]
 
 
@@ -134,37 +135,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
     ):
         super().__init__()
         counts = dict(lookback=lookback, horizon=horizon, train_stride=train_stride, eval_stride=eval_stride)
-        counts["seasonal_period"] = seasonal_period
-        counts["batch_size"] = batch_size
-        if batch_channels is not None:
-            counts["batch_channels"] = batch_channels
-        fractional = [name for name, count in counts.items() if not whole_number(count)]
-        if fractional:  # 10.5 steps would be cut somewhere, silently
-            name = fractional[0]
-            raise TypeError(f"data.{name}={counts[name]!r} must be a whole number; give an int")
-        if min(counts.values()) < 1:
-            raise ValueError(f"lookback, horizon, strides, seasonal_period and batch sizes must be >= 1; got {counts}")
-        # Python ints from here on: torch's samplers refuse a NumPy integer (a grid from np.arange) as a batch size.
-        lookback, horizon, train_stride, eval_stride, seasonal_period, batch_size = (
-            int(counts[name])
-            for name in ("lookback", "horizon", "train_stride", "eval_stride", "seasonal_period", "batch_size")
-        )
-        batch_channels = None if batch_channels is None else int(batch_channels)
-        for key, value, group in (
-            ("columns", columns, Columns),
-            ("calendar", calendar, Calendar),
-            ("scaling", scaling, Scaling),
-        ):
-            if not isinstance(value, group):  # a dict failed later as "'dict' object has no attribute ..."
-                raise TypeError(
-                    f"data.{key} is a {type(value).__name__}; give forecast.{group.__name__}(...) (a config file's "
-                    f"data.{key} mapping is read into one)"
-                )
-        if split is not None and not isinstance(split, Split):  # a config's {"class_path": ...} form, say
-            raise TypeError(
-                f"data.split is a {type(split).__name__}; give a split object, e.g. forecast.data.RowSplit(...) or "
-                "forecast.data.FractionSplit() (a config file's data.split class_path is read into one)"
-            )
+        counts |= dict(seasonal_period=seasonal_period, batch_size=batch_size, batch_channels=batch_channels)
+        counts = whole_counts(counts)
+        # Python ints from here on, also in the hyperparameters that save_hyperparameters reads from these names.
+        lookback, horizon, train_stride, eval_stride, seasonal_period, batch_size, batch_channels = counts.values()
+        check_groups(columns, calendar, scaling, split)
         check_choice("data.sampling", sampling, SAMPLING)
         check_choice("data.nan_policy", nan_policy, get_args(NanPolicy))
         check_choice("data.shard", shard, get_args(Shard))
@@ -183,7 +158,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             if sampling != "windows":
                 raise ValueError("data.sampling: series draws from all series; with data.shard: series use windows")
             self._index = series_index(source, columns)
-            self._index = _named_series(self._index, series, columns.id_column)
+            self._index = named_series(self._index, series, columns.id_column)
             self._index = self._without_short_series(self._index)
             longest = self._index.sort_values("rows", ascending=False, kind="stable")
             series = list(longest["id"][:1])  # the longest series tells the columns and the frequency
@@ -366,11 +341,18 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 return global_scaling(scaler, given, starts, ends, names=columns)
             return fit_scaling(scaler, given, starts, ends, names=columns)
 
-        return (
-            fit(self.scaling.scaler, roles.targets),
-            fit(self.scaling.covariate_scaler, roles.past + roles.future),
-            shared(self.scaling.covariate_scaler, numbers, trained, trained + 1),
-        )
+        own = self.shard == "series" and self.scaling.per_series  # each process fits its own series' scalers
+        refusal = None
+        try:
+            targets = fit(self.scaling.scaler, roles.targets)
+            covariates = fit(self.scaling.covariate_scaler, roles.past + roles.future)
+        except ForecastDataError as error:
+            if not own or world()[1] == 1:
+                raise
+            refusal = error
+        if own:  # where one process refuses its series, all refuse alike, before the statics' sums
+            check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
+        return targets, covariates, shared(self.scaling.covariate_scaler, numbers, trained, trained + 1)
 
     @property
     def buffer(self) -> SeriesBuffer:
@@ -531,40 +513,33 @@ class TimeSeriesDataModule(L.LightningDataModule):
         times = self.table.times[self.table.offsets[series] : self.table.offsets[series + 1]]
         return series_steps(times, self.freq, first=time, count=self.horizon)
 
-    def _schema(self) -> dict[str, Any]:
-        """What a checkpoint must agree on with these data."""
-        roles = (self.roles.targets, self.roles.past, self.roles.future, self.roles.static)
-        return {
-            **{role: list(columns) for role, columns in zip(_ROLES, roles, strict=True)},
-            "calendar": list(self.calendar[0]),
-            "calendar_encoding": self.calendar[1],
-            "freq": self.freq,
-        }
-
     def state_dict(self) -> dict[str, Any]:
         """Plain data that predict needs: column roles, frequency, time zone, scalings, vocabularies, series,
         borders."""
         if self.scalings is None:
             return {}
         state = {
-            **self._schema(),
-            "time_zone": _zone(self.table.times),
+            **schema(self.roles, self.calendar, self.freq),
+            "time_zone": zone_name(self.table.times),
             "lookback": self.lookback,
             "horizon": self.horizon,
             "series": list(self.series_names),
             "start_times": [str(time) for time in self.start_times],
             "borders": self.borders.tolist(),
             "scale_per_series": self.scaling.per_series,
-            "scaling": {kind: scaling.state_dict() for kind, scaling in zip(_SCALED, self.scalings, strict=True)},
+            "scaling": {kind: scaling.state_dict() for kind, scaling in zip(SCALED, self.scalings, strict=True)},
             "vocabularies": {column: list(words) for column, words in self.vocabularies.items()},
         }
         return merge_states(gather_objects(state)) if self.shard == "series" else state  # every series' state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take the scalings and vocabularies of a checkpoint, after checking it fits these data, and its
-        time zone: times in another are converted to it (``_to_time_zone``). A frequency named otherwise
+        time zone: times in another are converted to it (``state.in_time_zone``). A frequency named otherwise
         (``data.freq`` ``"1h"`` or ``"60min"`` for the checkpoint's ``"h"``) is the same; the checkpoint's name
-        is kept.
+        is kept. The split stays this module's own: the checkpoint's borders count the rows of the data it was
+        trained on, which predict's history or a backtest's ``--data.split`` need not share (a backtest finds
+        its training rows by time, ``backtest.fitted_rows``). Everything is checked before anything changes,
+        so a refused state leaves the module as it was.
 
         Raises:
             ForecastDataError: the checkpoint was trained on other columns, calendar features or
@@ -573,93 +548,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
         """
         if not state:
             return
-        for key, value in self._schema().items():
-            if state[key] != value and not (key == "freq" and _same_frequency(state[key], value)):
-                raise ForecastDataError(
-                    f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
-                    f"{key}={value!r}; set data.{GROUPED_KEYS.get(key, key)} to match the checkpoint"
-                )
-        if "time_zone" in state:  # checkpoints before it was recorded: their times are taken as given
-            self._to_time_zone(state["time_zone"])
-        scalings = tuple(AffineScaling(**state["scaling"][kind]) for kind in _SCALED)
-        if state["scale_per_series"]:
-            position = {name: i for i, name in enumerate(state["series"])}
-            unknown = [name for name in self.series_names if name not in position]
-            if unknown:
-                raise ForecastDataError(
-                    f"the checkpoint scaled each series with its own scaler, but knows no series {unknown[:10]}; "
-                    "forecast the series it was trained on, or train with data.scaling.per_series: false"
-                )
-            order = np.array([position[name] for name in self.series_names])
-            scalings = (*(scaling.take(order) for scaling in scalings[:2]), scalings[2])
+        check_schema(state, schema(self.roles, self.calendar, self.freq))
+        # Checkpoints from before the time zone was recorded: their times are taken as given.
+        table = in_time_zone(self.table, state["time_zone"], self.freq) if "time_zone" in state else self.table
+        scalings = checkpoint_scalings(state, self.series_names)
+        self.table, self.start_times = table, list(table.times[table.offsets[:-1]])
         self.scalings, self.scaling = scalings, replace(self.scaling, per_series=state["scale_per_series"])
         self.vocabularies = state["vocabularies"]
         # The model's embeddings are sized by the checkpoint's categories, which the static features index.
         self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
         self.freq = state["freq"]  # the checkpoint's name of the same frequency, e.g. "h" for data.freq "1h"
         self._buffer = self._static = self._naive_scale = None
-
-    def _to_time_zone(self, zone: str | None) -> None:
-        """The times in the checkpoint's time zone ``zone``, the same instants, so that the calendar features
-        are those that training computed (``None``: the checkpoint's times had none).
-
-        Raises:
-            ForecastDataError: one of the checkpoint's times and these has a time zone and the other none,
-                or the times in ``zone`` do not follow the frequency (a calendar one: days at midnight in
-                one zone are not in another across a daylight-saving change).
-        """
-        times = self.table.times
-        given = _zone(times)
-        if given == zone:
-            return
-        if zone is None:
-            raise ForecastDataError(
-                f"the checkpoint was trained on times without a time zone, but the data's are in time zone {given}; "
-                "give them without one, on the wall clock of the training data (e.g. tz_convert(zone) to its "
-                "zone, then tz_localize(None), on the time index or the time column's .dt)"
-            )
-        if given is None:
-            raise ForecastDataError(
-                f"the checkpoint was trained on times in time zone {zone}, but the data's have none; give them in "
-                f"a time zone as the training data were (e.g. tz_localize({zone!r}) on the time index or the "
-                "time column's .dt)"
-            )
-        converted = replace(self.table, times=times.tz_convert(zone))
-        row = first_off_step(converted, self.freq)
-        if row is not None:
-            raise ForecastDataError(
-                f"time at {converted.where(row)}, in the checkpoint's time zone {zone} (converted from {given}), "
-                f"does not follow its frequency {self.freq!r}; give times that follow it there, as the training "
-                "data's did"
-            )
-        self.table = converted
-        self.start_times = list(converted.times[converted.offsets[:-1]])
-
-
-def _named_series(index: pd.DataFrame, series: list[str] | None, id_column: str) -> pd.DataFrame:
-    """The rows of the series index (``shard: series``) of the ids ``series`` (``None``: all), checked as
-    ``read_source`` checks them without a shard, so that both refuse the same ``data.series``.
-
-    Raises:
-        TypeError: ``series`` is one id (text or a number), not a list of ids.
-        ForecastDataError: ``series`` is empty, or names ids that the data lack.
-    """
-    if series is None:
-        return index
-    check_series(series)
-    check_series_found(series, set(index["id"]), id_column)
-    return index[index["id"].isin({str(name) for name in series})]
-
-
-def _same_frequency(trained: str, given: str) -> bool:
-    """Whether two names of frequencies name the same steps (``"h"``, ``"1h"`` and ``"60min"`` do)."""
-    try:
-        return pd.tseries.frequencies.to_offset(trained) == pd.tseries.frequencies.to_offset(given)
-    except ValueError:  # a name this pandas no longer reads: only the same name is the same frequency
-        return False
-
-
-def _zone(times: pd.DatetimeIndex) -> str | None:
-    """The name of the time zone of ``times`` (pandas reads it back: "Europe/Berlin", "UTC+01:00"), ``None``
-    for times without one."""
-    return None if times.tz is None else str(times.tz)

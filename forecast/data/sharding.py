@@ -28,9 +28,10 @@ from torch.utils.data import DistributedSampler
 
 from ..errors import ForecastDataError
 from .files import is_long
-from .frames import id_names, read_source, series_ids
+from .frames import id_names, series_ids
 from .options import Columns
 from .scaling import AffineScaling, check_fitted
+from .sources import read_source
 
 __all__ = [
     "series_index", "assign_shards", "check_shares", "check_read_shares", "check_predict_shares", "global_scaling",
@@ -236,7 +237,9 @@ def global_scaling(
             f"data.shard: series fits a scaler of all series from summed statistics, which {type(fitted).__name__} "
             "has none of; use StandardScaler or MinMaxScaler, or data.scaling.per_series: true"
         )
-    rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)]).astype(np.int64)
+    # A process may hold no rows (the numeric statics of a share whose series only test): it adds zeros to the sums.
+    ranges = [np.arange(start, end) for start, end in zip(starts, ends, strict=True)]
+    rows = np.concatenate([np.zeros(0, dtype=np.int64), *ranges]).astype(np.int64)
     values = np.stack([np.asarray(column, dtype=np.float64)[rows] for column in columns], axis=1)  # -> (R, C)
     seen = np.isfinite(values)  # NaN and infinite values are missing, as fit_scaling leaves them out
     fit = _standard if isinstance(fitted, StandardScaler) else _min_max

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import datasets
-from ..errors import ForecastDataError, where, whole_number
+from ..errors import ForecastDataError, check_count, where, whole_number
 from ..specs import from_spec
 from .frames import SeriesTable
 
@@ -107,9 +107,14 @@ class ETTSplit(RowSplit):
 
     Args:
         rows_per_hour: 1 for ETTh1/ETTh2, 4 for the 15-minute ETTm1/ETTm2.
+
+    Raises:
+        ValueError: ``rows_per_hour`` is not a whole number of 1 or more, naming ``data.split.rows_per_hour``.
     """
 
     def __init__(self, rows_per_hour: int = 1):
+        # Checked here: the borders it gives would name data.split.val_start, which the user never set.
+        check_count("data.split.rows_per_hour", rows_per_hour, "rows per hour of the data, 1 hourly or 4 every 15 min")
         month = 30 * 24 * rows_per_hour
         super().__init__(val_start=12 * month, test_start=16 * month, test_end=20 * month)
         self.rows_per_hour = rows_per_hour
@@ -319,10 +324,11 @@ def check_windows(
     val_start, test_start, test_end = borders[i].tolist()
     start, end = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, test_end)}[part]
     series = f" ({where(series=table.names[i])}, the longest)" if table.named else ""
+    # A window's lookback may reach into the part before: the part itself needs only its targets.
     raise ForecastDataError(
         f"the {part} part has no window: its targets span rows [{start}, {end}) of {table.observed[i]}"
-        f"{series}, too few for one window of lookback {lookback} + horizon {horizon}; "
-        "use longer series, a shorter lookback/horizon, or other split borders"
+        f"{series}, but a window needs {horizon} target rows there (the horizon), from row {lookback} on (after "
+        "its lookback); use longer series, a shorter lookback/horizon, or other split borders"
     )
 
 

@@ -190,6 +190,18 @@ def test_scaling_far_from_zero_keeps_float32_precision(scaler, level, spread):
     np.testing.assert_allclose(fitted.scale[0, 0], spread_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("level, spread", [(1e12, 1.0), (1e9, 1e-3)])
+def test_per_series_scaling_far_from_zero_keeps_the_mean_to_its_last_digit(level, spread):
+    """Fitted per series beside a shorter one (a NaN-padded block), the mean was off by 1.6e-3 of the spread at a
+    level of 1e12 (13 units of its last digit): scikit-learn sums the columns of a block row after row."""
+    y = level + spread * np.random.default_rng(3).standard_normal(500)
+    column = np.concatenate([y, np.random.default_rng(4).standard_normal(300)])
+    fitted = fit_scaling(StandardScaler, [column], np.array([0, 500]), np.array([400, 700]), per_series=["a", "b"])
+    train = y[:400] - level  # exact: the values and the level are within a factor 2
+    np.testing.assert_allclose(fitted.offset[0, 0], level + train.mean(), rtol=0, atol=np.spacing(level))
+    np.testing.assert_allclose(fitted.scale[0, 0], train.std(), rtol=1e-9)
+
+
 @pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler])
 @pytest.mark.parametrize("level, spread", [(1e9, 1e-2), (1e6, 1e-4)])
 def test_scaling_far_from_zero_fitted_in_chunks_keeps_float32_precision(scaler, level, spread, monkeypatch):

@@ -85,6 +85,17 @@ def test_part_without_a_window_is_named():
     data.setup("predict")  # forecasting needs no split part
 
 
+def test_part_without_a_window_asks_for_the_horizon_of_target_rows_not_a_whole_window():
+    """The message asked for "lookback 50 + horizon 20" rows of validation targets, where 20 are enough: a
+    window's lookback reaches into the training rows, as ``RowSplit(100, 120)`` shows."""
+    data = TimeSeriesDataModule(hourly(200), lookback=50, horizon=20, split=RowSplit(val_start=100, test_start=110))
+    with pytest.raises(ForecastDataError, match=r"\[100, 110\) of 200, but a window needs 20 target rows there"):
+        data.setup("fit")
+    data = TimeSeriesDataModule(hourly(200), lookback=50, horizon=20, split=RowSplit(val_start=100, test_start=120))
+    data.setup("fit")
+    assert len(data.dataset("val")) == 1
+
+
 def test_split_beyond_the_data_is_refused():
     with pytest.raises(ForecastDataError, match="do not fit the 1000 rows"):
         TimeSeriesDataModule(hourly(1000), lookback=96, horizon=96, split=ETTSplit())
@@ -205,3 +216,11 @@ def test_row_split_of_rows_that_are_not_whole_numbers_is_refused_naming_the_key(
 def test_fraction_split_of_fractions_that_are_not_numbers_is_refused_naming_the_key():
     with pytest.raises(TypeError, match=r"data.split.val='0.1' is not a number; give a fraction such as 0.1"):
         FractionSplit(val="0.1")
+
+
+@pytest.mark.parametrize("rows_per_hour", [0, -1, 1.5, True, "4", None])
+def test_ett_split_of_rows_per_hour_that_are_no_count_is_refused_naming_the_key(rows_per_hour):
+    """They gave borders refused as ``data.split.val_start`` (a key never set; for "4", 8640 characters of it),
+    "no series has training rows" for 0, or a bare TypeError for None; True took the hourly borders."""
+    with pytest.raises(ValueError, match=r"data.split.rows_per_hour=.*rows per hour of the data"):
+        ETTSplit(rows_per_hour=rows_per_hour)

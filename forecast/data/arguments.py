@@ -1,0 +1,53 @@
+"""The checks of ``TimeSeriesDataModule``'s arguments before anything is read: counts that are whole numbers
+of at least 1, and option groups of their own types (Python, unlike the CLI, passes anything)."""
+
+from typing import Any
+
+from ..errors import whole_number
+from .options import Calendar, Columns, Scaling
+from .splits import Split
+
+__all__ = ["check_groups", "whole_counts"]
+
+
+def whole_counts(counts: dict[str, Any]) -> dict[str, int | None]:
+    """The ``counts`` (lookback, horizon, strides, seasonal period, batch sizes), in their order, as Python ints:
+    torch's samplers refuse a NumPy integer (a grid from ``np.arange``) as a batch size. ``None`` (an option
+    left unset) stays ``None``.
+
+    Raises:
+        TypeError: a count is no whole number (10.5 steps would be cut somewhere, silently).
+        ValueError: a count is below 1.
+    """
+    given = {name: count for name, count in counts.items() if count is not None}
+    fractional = [name for name, count in given.items() if not whole_number(count)]
+    if fractional:
+        name = fractional[0]
+        raise TypeError(f"data.{name}={given[name]!r} must be a whole number; give an int")
+    if min(given.values()) < 1:
+        raise ValueError(f"lookback, horizon, strides, seasonal_period and batch sizes must be >= 1; got {given}")
+    return {name: None if count is None else int(count) for name, count in counts.items()}
+
+
+def check_groups(columns: Columns, calendar: Calendar, scaling: Scaling, split: Split | None) -> None:
+    """Refuse an option group or split that is not an object of its class (a dict, say, which failed later as
+    "'dict' object has no attribute ...").
+
+    Raises:
+        TypeError: naming the option, the type given and the class to give.
+    """
+    for key, value, group in (
+        ("columns", columns, Columns),
+        ("calendar", calendar, Calendar),
+        ("scaling", scaling, Scaling),
+    ):
+        if not isinstance(value, group):
+            raise TypeError(
+                f"data.{key} is a {type(value).__name__}; give forecast.{group.__name__}(...) (a config file's "
+                f"data.{key} mapping is read into one)"
+            )
+    if split is not None and not isinstance(split, Split):  # a config's {"class_path": ...} form, say
+        raise TypeError(
+            f"data.split is a {type(split).__name__}; give a split object, e.g. forecast.data.RowSplit(...) or "
+            "forecast.data.FractionSplit() (a config file's data.split class_path is read into one)"
+        )
