@@ -2,6 +2,7 @@
 
 import os
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import yaml
@@ -65,32 +66,74 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
         )
 
 
-def _check_linked_keys(config: Namespace) -> None:
-    """Refuse a config file that sets a model key the CLI links from the data (``model.lookback``, ...).
+def _command_line(args: ArgsType) -> list[str]:
+    """The CLI's arguments as a list of strings: ``args``, or ``sys.argv[1:]`` for ``None``; none for a dict."""
+    flags = sys.argv[1:] if args is None else args
+    return flags if isinstance(flags, list) else []
 
-    Given as a flag, such a key is refused by jsonargparse; in a ``--config`` file, or in a file of the
-    model's settings alone (``--model model.yaml``, or ``model: model.yaml`` in a config), it is dropped
-    without a word, and the model gets the data's value instead of the one written.
 
-    Args:
-        config: the parsed settings of the subcommand (or of all, without one).
+def _read_settings(value: str, folder: Path) -> object:
+    """Settings as jsonargparse reads a value of ``--config`` or ``--model``: the YAML of the file it names
+    (relative to ``folder``), else the value itself as YAML (``'{"hidden_size": 8}'``); ``None`` where
+    that is no YAML (jsonargparse names the error)."""
+    path = folder / value
+    try:
+        return yaml.safe_load(path.read_text() if os.path.isfile(path) else value)
+    except yaml.YAMLError:
+        return None
+
+
+def _check_linked_keys(args: ArgsType) -> None:
+    """Refuse model settings on the command line that set a model key the CLI links from the data
+    (``model.lookback``, ``model.input_size``, ...).
+
+    Given as a flag, such a key is refused by jsonargparse; in a ``--config`` file (given after the
+    subcommand, or before it with a section per subcommand), in a file of the model's settings alone
+    (``--model model.yaml``, or ``model: model.yaml`` in a config, relative to it) and in settings
+    given inline (``--model '{"lookback": 48}'``, ``--config '{"model": ...}'``) it is dropped without
+    a word, and the model gets the data's value instead of the one written. Checked before parsing,
+    so ``--print_config`` (which prints and exits within parsing) refuses them as ``fit`` does.
 
     Raises:
-        ValueError: naming the file, the keys and where their values come from.
+        ValueError: naming the file or value, the keys and what to set in their place.
     """
-    sections = [(path, "model") for path in config.get("config") or [] if path is not None]
-    if config.get("model.__path__") is not None:
-        sections.append((config["model.__path__"], None))
-    for path, section in sections:
-        content = yaml.safe_load(path.get_content()) or {}
-        model = content.get(section) if section and isinstance(content, dict) else content
-        given = [key for key in _LINKED_KEYS if isinstance(model, dict) and key in model]
-        if given:
-            keys = ", ".join(f"model.{key}" for key in given)
-            raise ValueError(
-                f"{path} sets {keys}, which the CLI takes from the data: write data.lookback and data.horizon "
-                "in their place, and drop the sizes (they follow from the data's columns)"
-            )
+    for arg, following in pairwise([*_command_line(args), None]):
+        name, equals, value = arg.partition("=")
+        value = value if equals else following
+        if name not in ("--config", "-c", "--model") or value is None:
+            continue
+        settings = _read_settings(value, Path.cwd())
+        source = value if os.path.isfile(value) else f"{name} {value}"
+        if name == "--model":
+            _refuse_linked_keys(source, settings)
+            continue
+        folder = Path(value).parent if os.path.isfile(value) else Path.cwd()
+        sections = [settings, *(settings.get(command) for command in ForecastCLI.subcommands())]
+        for section in sections if isinstance(settings, dict) else []:
+            model = section.get("model") if isinstance(section, dict) else None
+            if isinstance(model, str):  # a file of the model's settings, relative to the config's folder
+                path = folder / model
+                _refuse_linked_keys(str(path) if path.is_file() else model, _read_settings(model, folder))
+            else:
+                _refuse_linked_keys(source, model)
+
+
+def _refuse_linked_keys(source: str, settings: object) -> None:
+    """Refuse the model ``settings`` read from ``source`` if they set a key that the CLI links from the data.
+
+    Raises:
+        ValueError: naming ``source``, the keys and what to set in their place.
+    """
+    given = [key for key in _LINKED_KEYS if isinstance(settings, dict) and key in settings]
+    if not given:
+        return
+    windows = [key for key in given if key in ("lookback", "horizon")]
+    flags = " ".join(f"--data.{key} {settings[key]}" for key in windows)
+    fixes = [f"set {' and '.join(f'data.{key}' for key in windows)} instead ({flags})"] if windows else []
+    if len(windows) < len(given):
+        fixes.append("drop the sizes (they follow from data.columns, data.calendar and data.freq)")
+    keys = ", ".join(f"model.{key}" for key in given)
+    raise ValueError(f"{source} sets {keys}, which the CLI takes from the data: {'; '.join(fixes)}")
 
 
 def _check_linked_flags(args: ArgsType) -> None:
@@ -106,8 +149,7 @@ def _check_linked_flags(args: ArgsType) -> None:
     Raises:
         ValueError: naming the flag and the data keys its value follows from.
     """
-    flags = sys.argv[1:] if args is None else args
-    for arg in flags if isinstance(flags, list) else []:
+    for arg in _command_line(args):
         key = arg.split("=", 1)[0].removeprefix("--model.")
         if arg.startswith("--model.") and key in _DATA_SIZES:
             raise ValueError(
@@ -273,16 +315,16 @@ class ForecastCLI(LightningCLI):
         naming a class outside a part's base, or one trained on windows of another lookback or horizon
         than ``data.lookback`` and ``data.horizon`` (its weights would not fit) (ValueError); a path
         that names no file (FileNotFoundError); a ``trainer.accelerator`` of a GPU that this machine
-        lacks, ``trainer.enable_checkpointing false``, and a config or model file that sets a model key
-        linked from the data (``model.lookback``, with or without a subcommand), or a flag that sets a
-        size (``--model.input_size``) (ValueError).
+        lacks, ``trainer.enable_checkpointing false``, and model settings that set a model key linked from
+        the data (``model.lookback`` in a config or model file, or inline in ``--model '{...}'``; refused
+        also under ``--print_config``), or a flag that sets a size (``--model.input_size``) (ValueError).
         ``predict`` reads all of its data as history (``HistorySplit``), whatever ``data.split`` says:
         the split is for fitting and evaluating, and the forecast starts after each series' last row.
         """
         _check_linked_flags(args)
+        _check_linked_keys(args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
-        _check_linked_keys(self.config[subcommand] if subcommand else self.config)
         if not subcommand:
             return
         config = self.config[subcommand]

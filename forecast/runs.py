@@ -22,7 +22,7 @@ def resolve_checkpoint(
     ``--ckpt_path=~/...`` passes no shell that would expand it (Lightning expands it in ``default_root_dir``).
 
     Each CLI subcommand is a new process, where Lightning's own ``best``/``last`` know no earlier
-    run; the newest ``last.ckpt`` of a run under ``root`` marks the newest run, and its
+    run; the newest ``last.ckpt`` (or ``last-vN.ckpt``) of a run under ``root`` marks the newest run, and its
     ModelCheckpoint state names the best file. A backtest's refits (``refits/origin_G/`` in its run
     directory) are not runs of their own: each was trained on other borders with other scalers; nor
     are a ``tune`` study's trials (``trials/N/`` in its run directory): each fits other settings,
@@ -48,8 +48,7 @@ def resolve_checkpoint(
     found = _run_checkpoints(Path(root).expanduser())
     dirpath = checkpoint.dirpath if checkpoint is not None else None
     if dirpath:
-        folder = Path(dirpath).expanduser()
-        found += [path for path in (folder / "last.ckpt", *folder.glob("last-v*.ckpt")) if path.is_file()]
+        found += _last_checkpoints(Path(dirpath).expanduser())
     lasts = sorted(set(found), key=lambda path: path.stat().st_mtime)
     if not lasts:
         beside = f", nor is there a last.ckpt in checkpoint.dirpath {dirpath!r}" if dirpath else ""
@@ -84,15 +83,22 @@ def _best_candidates(recorded: Path, last: Path) -> list[Path]:
     return [*places, recorded]
 
 
+def _last_checkpoints(folder: Path) -> list[Path]:
+    """The ``last.ckpt`` in ``folder``, and the ``last-vN.ckpt`` that Lightning writes beside it for each
+    later fit into the same folder (``checkpoint.dirpath``, or ``checkpoints/`` under a run without a
+    logger, ``--trainer.logger false``, which every such fit shares)."""
+    return [path for path in (folder / "last.ckpt", *folder.glob("last-v*.ckpt")) if path.is_file()]
+
+
 def _run_checkpoints(root: Path) -> list[Path]:
-    """The ``last.ckpt`` of every run under ``root``, wherever its logger put it, but no backtest refit's
-    and no tune trial's (``forecast.tune`` runs trial N in ``trials/N``)."""
+    """The last checkpoints of every run under ``root``, wherever its logger put them, but no backtest
+    refit's and no tune trial's (``forecast.tune`` runs trial N in ``trials/N``)."""
     found = []
-    for path in root.glob("**/checkpoints/last.ckpt"):
-        parts = path.relative_to(root).parts[:-2]
+    for folder in root.glob("**/checkpoints"):
+        parts = folder.relative_to(root).parts[:-1]
         trial = any(part == "trials" and number.isdigit() for part, number in pairwise(parts))
         if REFITS_DIRECTORY not in parts and not trial:
-            found.append(path)
+            found += _last_checkpoints(folder)
     return found
 
 

@@ -41,6 +41,15 @@ def test_best_and_last_find_the_newest_fit_in_checkpoint_dirpath(tmp_path):
     assert resolve_checkpoint("best", root, checkpoint) == str(mine / "epoch=1-step=14.ckpt")
 
 
+def test_last_is_the_newest_fit_without_a_logger_into_the_same_root(tmp_path):
+    """Fits with ``--trainer.logger false`` share ``checkpoints/`` under ``default_root_dir``, where a later fit
+    writes Lightning's ``last-v1.ckpt``: ``last`` and ``best`` took the first fit's files."""
+    copy_checkpoint(tmp_path / "checkpoints", "last.ckpt")
+    os.utime(tmp_path / "checkpoints" / "last.ckpt", (0, 0))  # the first fit's
+    copy_checkpoint(tmp_path / "checkpoints", "last-v1.ckpt")
+    assert resolve_checkpoint("last", tmp_path) == str(tmp_path / "checkpoints" / "last-v1.ckpt")
+
+
 @pytest.mark.parametrize("given", ["flag", "file"])
 def test_the_cli_looks_for_last_in_checkpoint_dirpath(wide_csv, tmp_path, tiny_cli, given):
     mine, root = tmp_path / "mine", tmp_path / "runs"
