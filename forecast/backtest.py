@@ -17,7 +17,6 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from .callbacks import run_directory
@@ -25,8 +24,8 @@ from .data.calendar import wall_clock_range
 from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
 from .data.splits import Windows
-from .data.windows import collate_batch, window_origins
-from .errors import ForecastDataError, where, whole_number
+from .data.windows import window_origins
+from .errors import ForecastDataError, warn_on_rank_zero, where, whole_number
 from .reports import EvaluationReport
 
 __all__ = [
@@ -179,7 +178,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.nda
     early = trained[windows.first[trained] < fitted[trained]]
     if early.size:  # the scalers (and a checkpoint) were fitted on rows these windows forecast
         i = int(early[0])
-        rank_zero_warn(
+        warn_on_rank_zero(
             f"the backtest windows of {where(series=data.series_names[i])} from row {windows.first[i]} forecast rows "
             f"of its training part (rows before {fitted[i]}), which the scalers, and a checkpoint's model, "
             "were fitted on: an in-sample evaluation; choose a --start in the validation or test part, or refit "
@@ -208,7 +207,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.nda
             )
     dataset = data.before_origins(arguments, known)
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
-    return evaluation_loader(dataset, data.batch_size, sharded=False, collate_fn=collate_batch)
+    return evaluation_loader(dataset, data.batch_size, sharded=False, **data.loader_options())
 
 
 def refit_groups(windows: Windows, refit_every: int) -> list[Windows]:

@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer import Trainer
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .callbacks import (
     FiniteLossCheck,
@@ -26,6 +26,7 @@ from .callbacks import (
 from .checkpointing import AtomicCheckpointIO, read_checkpoint
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
+from .errors import warn_on_rank_zero
 from .model import Forecaster
 from .reports import EvaluationReport
 from .runs import check_checkpoint_exists, resolve_checkpoint
@@ -357,7 +358,7 @@ class ForecastCLI(LightningCLI):
             and not config.get("refit_every")
             and any(parameter.requires_grad for parameter in self.model.parameters())
         ):
-            rank_zero_warn(
+            warn_on_rank_zero(
                 f"{self.subcommand} without --ckpt_path evaluates untrained weights; "
                 "pass --ckpt_path best (only parameter-free baselines need none)"
             )

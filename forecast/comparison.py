@@ -13,11 +13,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .batch import Batch
 from .callbacks import run_directory
 from .data.calendar import seasonal_period
+from .errors import warn_on_rank_zero
 from .nn.baselines import seasonal_naive
 
 __all__ = ["seasonal_period", "naive_forecasts", "NaiveComparison"]
@@ -224,16 +225,16 @@ class NaiveComparison(L.Callback):
         message = f"validation MSE (scaled): model {model:.4f}; {gaps}{note}: the {winner} wins"
         fallback = best if self.fallback and falls_short(model, self.naive[best], self.margin) else None
         if fallback and winner == "model":
-            rank_zero_warn(
+            warn_on_rank_zero(
                 f"{message}, by less than naive_comparison.margin ({self.margin * 100:g}% of the {best}'s MSE); with "
                 f"naive_comparison.fallback its checkpoint forecasts the {best}"
             )
         elif fallback:
-            rank_zero_warn(f"{message}; with naive_comparison.fallback its checkpoint forecasts the {winner}")
+            warn_on_rank_zero(f"{message}; with naive_comparison.fallback its checkpoint forecasts the {winner}")
         elif winner == "model":
             rank_zero_info(message)
         else:
-            rank_zero_warn(f"{message}; the model loses to a naive forecast on validation")
+            warn_on_rank_zero(f"{message}; the model loses to a naive forecast on validation")
         directory = run_directory(trainer)  # on every process
         if trainer.is_global_zero:
             directory.mkdir(parents=True, exist_ok=True)

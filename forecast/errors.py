@@ -2,12 +2,14 @@
 
 import numbers
 import sys
+import warnings
 from types import FrameType
 from typing import Any
 
 import numpy as np
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-__all__ = ["ForecastDataError", "given_row", "user_stacklevel", "where", "whole_number"]
+__all__ = ["ForecastDataError", "given_row", "user_stacklevel", "warn_on_rank_zero", "where", "whole_number"]
 
 # Packages whose frames stand between a user's line and a warning of ours: our own, torch's (``Module.__call__``
 # runs our ``forward``) and Lightning's (the Trainer runs our hooks and data module).
@@ -43,6 +45,17 @@ def user_stacklevel() -> int:
         if not _importing(frame):
             level += 1
     return level
+
+
+def warn_on_rank_zero(message: str) -> None:
+    """Warn once for all processes, from process zero, at the user's line (``user_stacklevel``).
+
+    For a warning about the user's input or call that every process would give alike (each reads the same
+    data). Lightning's ``rank_zero_warn`` takes a fixed ``stacklevel``, which names a line of forecast or of
+    its own wrapper instead.
+    """
+    if rank_zero_only.rank == 0:
+        warnings.warn(message, stacklevel=user_stacklevel())
 
 
 def _module(frame: FrameType) -> str:

@@ -14,7 +14,7 @@ from lightning.pytorch.utilities.types import LRSchedulerTypeUnion
 from .batch import Batch, ModelDims
 from .inference import forecast_frame
 from .losses import Loss, MSELoss
-from .model_checks import check_factories, check_loss, check_options, check_trainer
+from .model_checks import check_data, check_factories, check_loss, check_options, check_trainer
 from .model_metrics import add_forecasts, add_loss, mean_loss, overall_means, reset_metrics, split_metrics
 from .model_state import load_model, record_state, restore_members
 from .nn.baselines import seasonal_naive
@@ -293,18 +293,22 @@ class Forecaster(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         """Refuse a trainer the model cannot run in (``check_trainer``: a true half precision, a distributed
-        predict of fewer series than processes); start a residual cycle that is still at its zero start at the
-        data's seasonal profile (``season_means`` of the data module). A cycle that holds values (a trained or
-        loaded model fit further, to fine-tune it or for more epochs) keeps them, as its other weights are kept.
+        predict of fewer series than processes) and a data module of other windows than the model's
+        (``check_data``: another lookback, horizon or channel count); start a residual cycle that is still at
+        its zero start at the data's seasonal profile (``season_means`` of the data module). A cycle that holds
+        values (a trained or loaded model fit further, to fine-tune it or for more epochs) keeps them, as its
+        other weights are kept.
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
         loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
 
         Raises:
-            ValueError, ForecastDataError: as ``forecast.model_checks.check_trainer`` lists.
+            ValueError, ForecastDataError: as ``forecast.model_checks.check_trainer`` and ``check_data`` list.
         """
         check_trainer(self._trainer, stage)
-        season_means = getattr(self.trainer.datamodule if self._trainer else None, "season_means", None)
+        datamodule = self.trainer.datamodule if self._trainer else None
+        check_data(self, datamodule)
+        season_means = getattr(datamodule, "season_means", None)
         untrained_cycle = self.cycle is not None and not self.cycle.values.any()
         if stage == "fit" and untrained_cycle and season_means is not None:
             with torch.no_grad():

@@ -13,7 +13,10 @@ from .data.sharding import check_predict_shares
 from .losses import Loss
 from .nn.checks import check_range
 
-__all__ = ["check_factories", "check_loss", "check_options", "check_trainer"]
+__all__ = ["check_data", "check_factories", "check_loss", "check_options", "check_trainer"]
+
+# The model settings that the CLI links from the data module: the windows a model is built for.
+_DATA_SIZES = ("lookback", "horizon", "input_size", "target_size", "future_size", "static_size")
 
 
 def check_factories(**parts: Any) -> None:
@@ -110,3 +113,36 @@ def check_trainer(trainer: L.Trainer | None, stage: str) -> None:
     distributed = isinstance(data, TimeSeriesDataModule) and data.shard == "none" and trainer.world_size > 1
     if stage == "predict" and distributed:
         check_predict_shares(len(data.dataset("predict")), trainer.world_size)
+
+
+def check_data(model: L.LightningModule, data: Any) -> None:
+    """Refuse a data module whose windows differ from those the model was built for.
+
+    The CLI links these settings from the data; in Python the model and the data module are built
+    apart. A recurrent encoder reads windows of any length, so a model of another lookback would be
+    trained and scored on the data's windows silently (and checkpointed as a model of its own
+    lookback), and another horizon or channel count would fail deep in a step with torch's size mismatch.
+    A model without parameters (a baseline such as ``LastValueHead``) reads whatever window it is given,
+    by design: only its horizon and target channels, the shape of its forecast, must be the data's.
+
+    Args:
+        model: the model, whose hyperparameters hold ``lookback``, ``horizon`` and the channel sizes.
+        data: the data module run with it; any other than a ``TimeSeriesDataModule`` is not checked.
+
+    Raises:
+        ValueError: naming each setting with the model's and the data module's value, and the fix.
+    """
+    if not isinstance(data, TimeSeriesDataModule):
+        return
+    hparams = model.hparams
+    keys = _DATA_SIZES if any(True for _ in model.parameters()) else ("horizon", "target_size")
+    differing = [key for key in keys if key in hparams and hparams[key] != getattr(data, key)]
+    if differing:
+        wanted = ", ".join(f"{key}={hparams[key]}" for key in differing)
+        given = ", ".join(f"{key}={getattr(data, key)}" for key in differing)
+        fix = ", ".join(f"{key}=data.{key}" for key in differing)
+        raise ValueError(
+            f"the model reads windows of {wanted}, but the data module gives {given}: build the Forecaster "
+            f"with the data module's settings, Forecaster({fix}, ...), as the CLI links them; or, for a "
+            f"trained model, the data module with {wanted}"
+        )

@@ -21,12 +21,12 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .batch import Batch
 from .callbacks import gather_windows, run_directory
 from .data.datamodule import TimeSeriesDataModule
-from .errors import ForecastDataError
+from .errors import ForecastDataError, warn_on_rank_zero
 from .metrics import HorizonMetrics
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
 from .predict import forecast_columns
@@ -237,7 +237,7 @@ class EvaluationReport(L.Callback):
         # A sharded process numbers its windows and series among its own: the tables cover all, the windows not.
         sharded = data is not None and data.shard == "series" and trainer.world_size > 1
         if sharded and (self.write_forecasts or self.num_plots):
-            rank_zero_warn(
+            warn_on_rank_zero(
                 "report: under data.shard: series it writes the metrics only; test with shard: none for plots"
             )
         wanted = data is not None and (self.write_forecasts or self.num_plots) and not sharded
@@ -268,7 +268,9 @@ class EvaluationReport(L.Callback):
                 forecasts.to_csv(directory / "forecasts.csv", index=False)
                 written.append("forecasts.csv")
             if self.num_plots and importlib.util.find_spec("matplotlib") is None:
-                rank_zero_warn("report: no plots without matplotlib; pip install matplotlib, or set report.num_plots 0")
+                warn_on_rank_zero(
+                    "report: no plots without matplotlib; pip install matplotlib, or set report.num_plots 0"
+                )
             elif self.num_plots:
                 drawn = _spaced(self.total, self.num_plots)  # with every window kept: spread over all passes
                 chosen = forecasts[forecasts["window"].isin(drawn)] if self.write_forecasts else forecasts

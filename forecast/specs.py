@@ -110,7 +110,8 @@ def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
 
     Raises:
         TypeError: the spec names something that is not a subclass of ``base`` (or a bare class name,
-            naming its dotted path), or an ``init_args`` key the class does not take (naming the nearest).
+            naming its dotted path), an ``init_args`` key the class does not take (naming the nearest),
+            or it has no ``class_path`` or a key besides ``class_path``, ``init_args`` and ``dict_kwargs``.
 
     Example:
         >>> from_spec({"class_path": "sklearn.preprocessing.StandardScaler", "init_args": {"with_mean": False}})
@@ -118,7 +119,7 @@ def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
     """
     if spec is None:
         return None
-    path, init_args = (spec, {}) if isinstance(spec, str) else (spec["class_path"], spec.get("init_args", {}))
+    path, init_args = (spec, {}) if isinstance(spec, str) else _parts(spec)
     try:
         factory = _class(path, (base,))
     except TypeError as error:
@@ -126,6 +127,22 @@ def from_spec(spec: Any, base: type = object, call: bool = True) -> Any:
     _check_init_args(factory, path, init_args or {})
     partial = functools.partial(factory, **init_args) if init_args else factory
     return partial() if call else partial
+
+
+def _parts(spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A spec's class path and arguments; ``dict_kwargs`` (jsonargparse's form of ``**kwargs``) join ``init_args``.
+
+    Raises:
+        TypeError: ``class_path`` is missing, or another key is there (``init_arg``), whose arguments
+            would otherwise be dropped without a word and the class built with its defaults.
+    """
+    unknown = sorted(set(spec) - {"class_path", "init_args", "dict_kwargs"})
+    if "class_path" not in spec or unknown:
+        problem = f"has the keys {unknown}, which no spec has" if unknown else "has no 'class_path'"
+        raise TypeError(
+            f"the spec {spec} {problem}; write it as {{'class_path': 'module.Class', 'init_args': {{...}}}}"
+        )
+    return spec["class_path"], (spec.get("init_args") or {}) | (spec.get("dict_kwargs") or {})
 
 
 def normal_spec(record: Any) -> Any:
@@ -136,7 +153,8 @@ def normal_spec(record: Any) -> Any:
     CLI the path it was given and every argument (``sklearn.preprocessing.StandardScaler`` with
     ``init_args`` ``copy``, ``with_mean``, ``with_std``). The normal form is ``to_spec``'s path of the
     class ``from_spec`` imports and its arguments with the constructor's defaults filled in. A spec
-    that does not import here, or gives arguments its class does not take, stays as recorded.
+    that does not import here, gives arguments its class does not take or has keys no spec has, stays as
+    recorded.
 
     Example:
         >>> normal_spec({"split": {"class_path": "forecast.data.FractionSplit"}})
@@ -157,7 +175,7 @@ def normal_spec(record: Any) -> Any:
     defaults = {
         parameter.name: parameter.default for parameter in parameters if parameter.default is not parameter.empty
     }
-    given = defaults | (record.get("init_args") or {})
+    given = defaults | _parts(record)[1]
     return {
         "class_path": path,
         "init_args": {name: normal_spec(to_record(value)) for name, value in given.items()},

@@ -4,7 +4,6 @@ from typing import Any
 
 from lightning import LightningModule, Trainer
 from lightning.pytorch.loops.evaluation_loop import _EvaluationLoop
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from .backtest import (
     backtest_loader,
@@ -15,8 +14,11 @@ from .backtest import (
     refit_and_test,
     refit_groups,
 )
+from .callbacks import callback_list
 from .checkpointing import read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
+from .errors import warn_on_rank_zero
+from .model_checks import check_data
 
 __all__ = ["ForecastTrainer"]
 
@@ -99,9 +101,11 @@ class ForecastTrainer(Trainer):
 
         Raises:
             ValueError: ``refit_every`` with a ``ckpt_path`` (a refit starts from the model as given),
-                or under more than one process.
+                or under more than one process; the model reads windows of another lookback, horizon or
+                channel count than the data module's (``forecast.model_checks.check_data``).
         """
-        callbacks = self.settings.get("callbacks") or []
+        check_data(model, datamodule)  # its windows reach the model as dataloaders, which setup cannot check
+        callbacks = callback_list(self.settings.get("callbacks"))  # Lightning takes one callback or a list
         if refit_every is None:
             fitted = None  # without a checkpoint, the model and scalers were fitted on the data module's split
             if ckpt_path is not None:  # its scalers scale the windows, so they load before the loader is built
@@ -121,7 +125,7 @@ class ForecastTrainer(Trainer):
                 f"backtest --refit_every trains in one process: run on one device (got {self.world_size} processes)"
             )
         if model.global_step > 0:  # a fit in Python, then its model backtested: the refits would start from it
-            rank_zero_warn(
+            warn_on_rank_zero(
                 f"backtest --refit_every trains copies of the model as given, which has taken {model.global_step} "
                 "training steps: every refit starts from weights fitted on rows after its origins, an in-sample "
                 "evaluation; pass an untrained model (a new Forecaster of the same settings)"

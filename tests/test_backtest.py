@@ -431,3 +431,15 @@ def test_backtest_refits_log_under_the_backtests_run_directory_after_a_fit(wide_
     assert [path.parents[2] for path in tmp_path.rglob("refits/origin_*/metrics.csv")] == [report.parent]
     printed = capsys.readouterr().out
     assert "test/mse" in printed and str(metrics["test/mse"]) in printed  # Lightning prints the value in full
+
+
+def test_backtest_loader_reads_with_the_data_modules_workers_and_pinned_memory(wide_csv):
+    """The backtest's loader read in the main process, unpinned, whatever data.num_workers and data.pin_memory said,
+    while the test part's loader of the same data module took them."""
+    from forecast.backtest import backtest_loader
+
+    data = TimeSeriesDataModule(wide_csv, lookback=24, horizon=6, batch_size=4, num_workers=2, pin_memory=True)
+    data.setup("test")
+    loader = backtest_loader(data, backtest_windows(data, start=-30, stride=1, num_windows=10))
+    tested = data.test_dataloader()
+    assert (loader.num_workers, loader.pin_memory) == (tested.num_workers, tested.pin_memory) == (2, True)

@@ -327,7 +327,7 @@ def _fit_end_message(comparison: NaiveComparison, tmp_path: Path, freq: str = "h
                               datamodule=SimpleNamespace(freq=freq))  # fmt: skip
     said = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("forecast.comparison.rank_zero_warn", said.append)
+        patch.setattr("forecast.comparison.warn_on_rank_zero", said.append)
         patch.setattr("forecast.comparison.rank_zero_info", said.append)
         comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": lookback}))
     return said[0]

@@ -471,19 +471,23 @@ class TimeSeriesDataModule(L.LightningDataModule):
             known[:, channel] = np.maximum(last[starts + origins - 1] - starts, -1)  # -> (W,)
         return known
 
-    def _loader(self, part: str) -> DataLoader:
-        dataset, sharded = self.dataset(part), self.shard == "series"
-        options = dict(
+    def loader_options(self) -> dict[str, Any]:
+        """The ``DataLoader`` settings of every loader of these data, also of a backtest's: ``num_workers``,
+        ``pin_memory``, the collate function of ``Batch``, and the generator that seeds the workers."""
+        return dict(
             num_workers=self.num_workers,
             collate_fn=collate_batch,
             pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
             # Each pass draws its workers' seed from a copy of the global generator, with or without workers: from
             # the global one, a pass without workers shifted the shuffle's and dropout's draws, so that a fit with
             # num_workers 0 trained on other batches than with 1; and a resumed run's new workers would shift them
             # where a run never stopped keeps its workers, seeded once.
             generator=torch.Generator().set_state(torch.get_rng_state()),
         )
+
+    def _loader(self, part: str) -> DataLoader:
+        dataset, sharded = self.dataset(part), self.shard == "series"
+        options = self.loader_options() | dict(persistent_workers=self.num_workers > 0)
         if part == "train":  # training resumes mid-epoch; evaluation starts over
             return training_loader(dataset, self.batch_size, self.sampling, sharded, self._consumed, **options)
         return evaluation_loader(dataset, self.batch_size, sharded, **options)

@@ -10,10 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from .. import datasets
-from ..errors import ForecastDataError
+from ..errors import ForecastDataError, warn_on_rank_zero
 
 __all__ = ["check_unique", "is_long", "read_file"]
 
@@ -136,7 +135,7 @@ def _without_written_index(
         return frame
     if not (is_long(frame, id_column) or time_column in frame.columns):
         return frame  # the time of a wide file, whose first column it is
-    rank_zero_warn(
+    warn_on_rank_zero(
         f"data source {str(path)!r}: leaving out its first column, whose header is empty (a frame's index, as "
         "DataFrame.to_csv writes it by default); give the column a header to read it, or write the file with "
         "index=False"

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from pandas.tseries.api import guess_datetime_format
 
-from ..errors import ForecastDataError, given_row, where
+from ..errors import ForecastDataError, given_row, warn_on_rank_zero, where
 
 __all__ = ["read_times"]
 
@@ -149,7 +148,7 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
             + _day_first_hint(column)
         ) from error
     _check_zones_given(column, name, rows)
-    rank_zero_warn(
+    warn_on_rank_zero(
         f"the time column {name!r} holds times of several UTC offsets (the first {column.iloc[0]!r}; a time zone's "
         "across a daylight-saving change): read as UTC, so calendar features and forecasts are in UTC; for local "
         "time give a frame of times in their zone (pandas.to_datetime(..., utc=True).tz_convert(zone))"

@@ -9,9 +9,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from lightning.pytorch.utilities.rank_zero import rank_prefixed_message, rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities.rank_zero import rank_prefixed_message, rank_zero_info
 
-from ..errors import ForecastDataError, user_stacklevel, where
+from ..errors import ForecastDataError, user_stacklevel, warn_on_rank_zero, where
 from .buffer import SeriesBuffer
 from .frames import Roles, SeriesTable
 
@@ -102,8 +102,7 @@ def _warn(message: str, share: tuple[int, int] | None) -> None:
     """Warn once for all processes, or, of ``share`` (a process and the number of processes: its own series
     under ``data.shard: series``, which no other process sees), from that process, naming it."""
     if share is None or share[1] == 1:
-        if rank_zero_only.rank == 0:
-            warnings.warn(message, stacklevel=user_stacklevel())
+        warn_on_rank_zero(message)
     else:
         warnings.warn(rank_prefixed_message(message, share[0]), stacklevel=user_stacklevel())
 

@@ -70,12 +70,13 @@ class SegmentEmbedding(Embedding):
         embedding_size: features per segment the encoder reads.
 
     Raises:
-        ValueError: ``lookback`` is not a multiple of ``seg_len``, or ``embedding_size`` is below 1.
+        ValueError: ``seg_len`` or ``embedding_size`` is below 1, or ``lookback`` is not a multiple of ``seg_len``.
     """
 
     def __init__(self, input_size: int, lookback: int, *, seg_len: int = 24, embedding_size: int = 128):
         super().__init__()
-        if seg_len < 1 or lookback % seg_len:
+        check_range("model.embedding.init_args.seg_len", seg_len, 1)
+        if lookback % seg_len:
             raise ValueError(
                 f"model.embedding.init_args.seg_len={seg_len} must divide the lookback {lookback}; "
                 "choose a divisor of data.lookback"

@@ -64,7 +64,8 @@ class InstanceNormalization(Normalization):
     Args:
         input_size: C_in, channels of the window (given by the Forecaster).
         affine: learn a per-channel scale and shift applied after standardizing (RevIN's gamma, beta).
-        eps: added to the variance, for flat windows, and its square to the weight when inverting.
+        eps: added to the variance, for flat windows; a weight within its square of zero is taken as that
+            square when inverting.
 
     The window's mean and variance are taken in float64: a window spread over more than 1.8e19 (unscaled
     data) has a variance beyond float32, whose overflow would make every forecast of it NaN.
@@ -72,7 +73,7 @@ class InstanceNormalization(Normalization):
     Raises:
         ValueError: ``eps`` is not positive (a flat window would divide zero by zero), or its square is
             below the smallest normal number of the parameters' dtype (float32: ``eps`` below 1.1e-19),
-            where ``weight + eps**2`` no longer keeps a weight trained to zero from dividing by zero.
+            where ``eps**2`` no longer keeps a weight trained to zero from dividing by zero.
     """
 
     def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
@@ -87,8 +88,9 @@ class InstanceNormalization(Normalization):
         tiny = torch.finfo(self.weight.dtype).tiny
         if eps**2 < tiny:
             raise ValueError(
-                f"model.normalization.init_args.eps={eps} is too small for {self.weight.dtype}: its square, added to "
-                "the weight when inverting, underflows there, so a weight trained to zero gives infinite forecasts; "
+                f"model.normalization.init_args.eps={eps} is too small for {self.weight.dtype}: its square, which "
+                "stands in for a weight trained to zero when inverting, underflows there, so such a weight gives "
+                "infinite forecasts; "
                 f"use eps >= {_round_up(math.sqrt(tiny)):.2g} (RevIN's is 1e-5)"
             )
         self.eps = eps
@@ -98,8 +100,11 @@ class InstanceNormalization(Normalization):
         mean = wide.mean(dim=1, keepdim=True).to(past.dtype)  # -> (B, 1, C_in)
         std = (wide.var(dim=1, keepdim=True, unbiased=False) + self.eps).sqrt().to(past.dtype)  # -> (B, 1, C_in)
         normalized = (past - mean) / std * self.weight + self.bias  # -> (B, L, C_in)
-        # Invert y_norm = (y - mean) / std * w + b for the targets: y = y_norm * (std / w) + mean - b * std / w,
-        # with eps^2 added to w as RevIN does (Kim et al., ICLR 2022), so a weight trained to zero stays finite.
-        scale = std[..., :target_size] / (self.weight[:target_size] + self.eps**2)  # -> (B, 1, C_out)
+        # Invert y_norm = (y - mean) / std * w + b for the targets: y = y_norm * (std / w) + mean - b * std / w.
+        # A weight within eps^2 of zero counts as +-eps^2, so a weight trained to zero stays finite. RevIN (Kim et
+        # al., ICLR 2022) adds eps^2 to every weight instead, which leaves its inverse off by a factor 1 + eps^2.
+        weight, floor = self.weight[:target_size], self.eps**2
+        weight = torch.where(weight.abs() < floor, torch.where(weight < 0, -floor, floor), weight)
+        scale = std[..., :target_size] / weight  # -> (B, 1, C_out)
         loc = mean[..., :target_size] - self.bias[:target_size] * scale  # -> (B, 1, C_out)
         return normalized, (loc, scale)

@@ -31,3 +31,10 @@ def test_identity_and_linear_embeddings_keep_every_step():
 def test_embedding_size_below_one_names_the_key(embedding):
     with pytest.raises(ValueError, match=r"model.embedding.init_args.embedding_size=0 must be at least 1"):
         embedding(2, 48, embedding_size=0)
+
+
+@pytest.mark.parametrize("seg_len", [0, -2])
+def test_segment_embedding_seg_len_below_one_names_the_key(seg_len):
+    """-2 divides the lookback 12: the error must say what is wrong with it, not that it must divide 12."""
+    with pytest.raises(ValueError, match=rf"model.embedding.init_args.seg_len={seg_len} must be at least 1"):
+        SegmentEmbedding(2, 12, seg_len=seg_len)

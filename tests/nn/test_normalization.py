@@ -77,3 +77,16 @@ def test_instance_normalization_inverts_a_flat_window_at_the_smallest_eps(dtype,
     normalized, (loc, scale) = module(torch.full((2, 12, 2), 3.0), target_size=2)
     assert torch.isfinite(normalized).all() and torch.isfinite(scale).all() and torch.isfinite(loc).all()
     torch.testing.assert_close(normalized * scale + loc, torch.full((2, 12, 2), 3.0), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_instance_normalization_inverse_is_exact_at_a_large_eps(affine):
+    """The inverse undoes the forward for any eps: adding eps**2 to every weight, as RevIN does, mapped each
+    normalized value back off by a factor 1 + eps**2 (eps 0.1: 1% of the window's deviation), also without affine."""
+    torch.manual_seed(0)
+    past = torch.randn(2, 10, 3, dtype=torch.float64) * 3 + 1
+    module = InstanceNormalization(3, affine=affine, eps=0.1).double()
+    normalized, (loc, scale) = module(past, target_size=2)
+    deviation = (past.var(1, keepdim=True, unbiased=False) + 0.1).sqrt()  # RevIN's, by hand
+    torch.testing.assert_close(normalized, (past - past.mean(1, keepdim=True)) / deviation)
+    torch.testing.assert_close(normalized[..., :2] * scale + loc, past[..., :2])
