@@ -157,7 +157,8 @@ def fitted_rows(data: TimeSeriesDataModule, state: dict[str, Any]) -> np.ndarray
 
 
 def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.ndarray | None = None) -> DataLoader:
-    """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads).
+    """The backtest windows, gathered from the data module's scaled series (built after any checkpoint loads), in
+    batches of ``data.batch_size`` with the data module's loader settings (``loader_options``: workers, pinned memory).
 
     Their inputs are repaired (``nan_policy``) from the rows before their origin only
     (``TimeSeriesDataModule.before_origins``).

@@ -1,6 +1,8 @@
-"""The checks a Forecaster makes of its configuration before it builds its parts or runs in a Trainer.
+"""The checks a Forecaster makes of its options before it builds its parts, and of the trainer and data module
+before it runs in a Trainer (``Forecaster.setup``; ``ForecastTrainer.backtest``, whose windows come as dataloaders).
 
-Each error names the config key at fault and the fix, before any work is done.
+Each error names the setting at fault and the fix before any work is done: unchecked, these would fail deep in a
+step with a message that names no setting (a size mismatch), or run silently (a model of another lookback).
 """
 
 from typing import Any

@@ -39,8 +39,8 @@ def resolve_checkpoint(
             too (a ``trainer.callbacks`` one on ``val/mae``); without it, of any ModelCheckpoint.
 
     Raises:
-        FileNotFoundError: no run under ``root`` or in ``checkpoint.dirpath`` has a ``last.ckpt``, or the
-            best file is gone.
+        FileNotFoundError: no run under ``root`` or in ``checkpoint.dirpath`` has a ``last.ckpt`` (or
+            ``last-vN.ckpt``), or the best file is gone.
         ValueError: the chosen file is damaged or not a forecast checkpoint.
     """
     if ckpt_path not in ("best", "last"):
@@ -92,7 +92,7 @@ def _last_checkpoints(folder: Path) -> list[Path]:
 
 def _run_checkpoints(root: Path) -> list[Path]:
     """The last checkpoints of every run under ``root``, wherever its logger put them, but no backtest
-    refit's and no tune trial's (``forecast.tune`` runs trial N in ``trials/N``)."""
+    refit's and no tune trial's (``forecast.study_trials.TrialFits`` runs trial N in ``trials/N``)."""
     found = []
     for folder in root.glob("**/checkpoints"):
         parts = folder.relative_to(root).parts[:-1]

@@ -80,13 +80,14 @@ def tune(
         worker_argv: the ``tune`` command line that the ``args.n_jobs - 1`` extra processes run.
 
     Raises:
-        ValueError: a ``metric`` that is not a validation one; a negative ``seed``; a resumed study of another
-            direction, metric or ``forecast.study_scoring.SCORED`` setting; a bad search space, one that searches
-            a setting under which trials do not rank (``check_ranked``), a key the config does not have (naming
-            the nearest one), or one that tune sets itself (``TUNE_SETS``), in the space or as a fit flag, which
-            tune would override; a ``checkpoint.save_top_k`` of 0, in the space or the config, which keeps no
-            checkpoint of a trial's best validation (``check_keeps_checkpoint``); or, once the results are
-            written, the study has no complete trial (``TrialFits.check_completed``).
+        ValueError: ``n_jobs`` above 1 without ``worker_argv``; a ``metric`` that is not a validation one; a
+            ``seed`` outside Lightning's range (0 to ``max_seed_value``); a resumed study of another direction,
+            metric or ``forecast.study_scoring.SCORED`` setting; a bad search space, one that searches a setting
+            under which trials do not rank (``check_ranked``), a key the config does not have (naming the
+            nearest one), or one that tune sets itself (``forecast.study_trials.TUNE_SETS``), in the space or as
+            a fit flag, which tune would override; a ``checkpoint.save_top_k`` of 0, in the space or the config,
+            which keeps no checkpoint of a trial's best validation (``check_keeps_checkpoint``); or, once the
+            results are written, the study has no complete trial (``TrialFits.check_completed``).
     """
     _check_args(args, worker_argv)
     space = SearchSpace(args.space, space_source)

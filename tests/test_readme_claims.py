@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import optuna
 import pandas as pd
+import pytest
 import torch
 import yaml
 
@@ -222,3 +223,32 @@ def test_a_linear_head_from_the_sequence_reads_every_step_of_the_window_not_only
         before = head(EncoderOutput(sequence, last, None), *no_inputs)
         after = head(EncoderOutput(earlier, last, None), *no_inputs)
         assert (not torch.equal(before, after)) is changes
+
+
+def test_the_readmes_inline_model_setting_of_the_lookback_is_refused_naming_its_data_flag(capsys):
+    """README, Config layout: model settings that set a size the CLI links (`--model '{"lookback": 48}'`) are
+    refused, also under `--print_config`, naming the flag to give instead (`--data.lookback 48`)."""
+    claim = re.search(r"inline: `--model '(\{.*?\})'`\) are refused, also under\s+`--print_config`, naming the "
+                      r"flag to give instead \(`(--data\.lookback \d+)`", README)  # fmt: skip
+    settings, flag = claim.groups()
+    config = str(ROOT / "configs" / "quickstart.yaml")
+    try:
+        main(["fit", "--config", config, "--model", settings, "--print_config"])
+    except (SystemExit, ValueError) as error:
+        message = str(error) + capsys.readouterr().err
+    else:
+        message = "printed: " + capsys.readouterr().out[:200]
+    assert "sets model.lookback" in message and flag in message
+
+
+def test_a_lightning_trainer_refuses_a_model_of_another_lookback_than_its_data_modules(wide_frame):
+    """README, Your own data: a `Trainer` refuses a model of another lookback than its data module's, naming the
+    setting, before any batch (the model's setup)."""
+    assert "a\n`Trainer` refuses a model of another lookback, horizon or channel count" in README
+    data = TimeSeriesDataModule(wide_frame, lookback=12, horizon=4)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)  # fmt: skip
+    model = Forecaster(lookback=24, horizon=4, input_size=data.input_size, target_size=data.target_size)
+    with pytest.raises(ValueError, match=r"lookback=24, but the data module gives lookback=12"):
+        trainer.fit(model, data)
+    assert trainer.global_step == 0

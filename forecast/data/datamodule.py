@@ -105,7 +105,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     Raises:
         TypeError: a count (``lookback``, ``horizon``, a stride, a batch size) is no whole number, or
-            ``columns``, ``calendar`` or ``scaling`` is no ``Columns``, ``Calendar`` or ``Scaling``.
+            ``columns``, ``calendar``, ``scaling`` or ``split`` is no ``Columns``, ``Calendar``, ``Scaling`` or
+            ``Split``.
         ValueError: a count below 1, or an option outside its choices.
         ForecastDataError: the data cannot be read as the options say (naming the column, series and row).
     """
@@ -239,6 +240,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         part: a backtest reads windows of its own (``forecast.backtest``), which it checks itself.
 
         Raises:
+            ValueError: ``stage`` is ``predict`` under ``shard: series``.
             ForecastDataError: a part that ``stage`` needs has no window in any series, or (``shard: series``)
                 none in one process's series while the others' have some, or some process refused the data of
                 its series (on every process alike, quoting the error).
@@ -320,6 +322,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
             series: the positions of the series to fit, in order, all by default: predict fits only the
                 series that its checkpoint does not know.
             unfitted: per series, the message for a column without a value there (``check_fitted``).
+
+        Raises:
+            ForecastDataError: there are no training rows (of some series, scaled per series), or a column
+                has no finite value on them (``fit_scaling``); under ``shard: series`` with per-series scalers,
+                on every process alike where one process refuses its series (``check_read_shares``).
+            ValueError: the scaler is no per-channel affine map, or (``shard: series``, one scaler of all
+                series) not a ``StandardScaler`` or ``MinMaxScaler``.
         """
         table, roles = self.table, self.roles
         if series is None:
@@ -547,8 +556,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
         Raises:
             ForecastDataError: the checkpoint was trained on other columns, calendar features or
-                frequency, on times with a time zone where these have none or the reverse, or (scaled per
-                series) lacks a series of these data.
+                frequency, on times with a time zone where these have none or the reverse, these times do not
+                follow the frequency in the checkpoint's time zone, or (scaled per series) it lacks a series of
+                these data.
         """
         if not state:
             return

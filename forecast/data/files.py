@@ -79,7 +79,7 @@ def read_file(
 def _read_rows(
     path: Path, id_column: str, time_column: str, columns: list[str] | None, series: list[str] | None
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """``_read_file``'s frame and rows, from a file known to exist and be named CSV or Parquet."""
+    """``read_file``'s frame and rows, from a file known to exist and be named CSV or Parquet."""
     suffix = path.suffix.lower()
     written, available = _columns(path)
     check_unique([name for name in written if name], f"the header of data source {str(path)!r}")

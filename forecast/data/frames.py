@@ -177,7 +177,7 @@ def to_table(
         roles: the columns' roles.
         id_column: the series id column (or index level) of long data.
         time_column: the time column (or index level) of long data, or of a wide frame without a DatetimeIndex.
-        rows: the row of the frame as given that each row of ``frame`` is (``read_source`` picked some
+        rows: the row of the frame as given that each row of ``frame`` is (``sources.read_source`` picked some
             series), for messages; ``None``: ``frame`` is the frame as given.
 
     Raises:
