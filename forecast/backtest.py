@@ -161,7 +161,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.nda
     batches of ``data.batch_size`` with the data module's loader settings (``loader_options``: workers, pinned memory).
 
     Their inputs are repaired (``nan_policy``) from the rows before their origin only
-    (``TimeSeriesDataModule.before_origins``).
+    (``ScaledSeries.before_origins``).
 
     Args:
         data: the data module.
@@ -196,7 +196,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.nda
     )
     known = None
     if data.nan_policy in ("ffill", "interpolate"):
-        known = data.last_given(windows)
+        known = data.scaled.last_given(windows)
         if (known < 0).any():
             series, origins = window_origins(windows)  # only to name the window
             w, channel = (int(i) for i in np.argwhere(known < 0)[0])
@@ -206,7 +206,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.nda
                 f"nan_policy={data.nan_policy} would fill its inputs from the rows it forecasts or later; choose a "
                 "later --start"
             )
-    dataset = data.before_origins(arguments, known)
+    dataset = data.scaled.before_origins(arguments, known)
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
     return evaluation_loader(dataset, data.batch_size, sharded=False, **data.loader_options())
 

@@ -390,8 +390,9 @@ def test_a_series_without_training_rows_for_its_own_scaler_is_refused_by_every_p
         sent.append(value)
         return [None if value is None or isinstance(value, str) else value, value]
 
-    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: c
-    monkeypatch.setattr("forecast.data.datamodule.gather_objects", gather)
+    for module in ("datamodule", "scaled"):  # the share is read in the one, its scalers fitted in the other
+        monkeypatch.setattr(f"forecast.data.{module}.world", lambda: (1, 2))  # the second of two processes: c
+        monkeypatch.setattr(f"forecast.data.{module}.gather_objects", gather)
     data = TimeSeriesDataModule(
         frame, lookback=4, horizon=2, shard="series", split=DateSplit("2024-01-01 20:00", "2024-01-02 06:00"),
         scaling=Scaling(per_series=True),

@@ -13,20 +13,20 @@ from torch.utils.data import DataLoader
 from ..errors import ForecastDataError
 from ..specs import to_record
 from .arguments import check_groups, whole_counts
-from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, season_means, static_vocabularies
+from .buffer import SeriesBuffer, season_means, static_vocabularies
 from .calendar import SEASON, calendar_columns, season_steps, series_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
 from .frames import resolve_roles, to_table
 from .frequency import check_times
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import Calendar, Columns, Scaling, check_choice
-from .scaling import TRAINING_UNFITTED, AffineScaling, fit_scaling
+from .scaled import ScaledSeries, fit_scalings
+from .scaling import TRAINING_UNFITTED, AffineScaling
 from .sharding import (
     assign_shards,
     check_read_shares,
     check_shares,
     gather_objects,
-    global_scaling,
     merge_states,
     series_index,
     world,
@@ -43,7 +43,7 @@ from .validate import (
     long_enough,
     repair_missing,
 )
-from .windows import OriginRepair, WindowDataset, collate_batch, window_origins
+from .windows import WindowDataset, collate_batch
 
 __all__ = ["TimeSeriesDataModule"]
 
@@ -183,9 +183,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if batch_channels is not None:
             self.batch_size = max(1, batch_channels // self.target_size)
         self.scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
-        # Built on first use, after any checkpoint's scalings are loaded; None again when those change.
-        self._buffer: SeriesBuffer | None = None
-        self._static = self._naive_scale = None
+        self._scaled: ScaledSeries | None = None  # built on first use; None again when the split or scalings change
 
     def _read_source(self, series: list[str] | None) -> tuple[pd.DataFrame, np.ndarray | None]:
         """The id, time and role columns (all columns when no targets are named) of ``series`` (``None``: all),
@@ -263,7 +261,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         """Refuse the series ``tested`` (indices) whose training rows are too few for the scale of MASE, and warn
         of those that have none (``validate.check_naive_scale``)."""
         names = [self.series_names[i] for i in tested]
-        scale = self.target_maps()["naive_scale"][tested].numpy()
+        scale = self.scaled.naive_scale[tested].numpy()
         share = world() if self.shard == "series" else None  # then warnings name this process's own series
         check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
 
@@ -308,80 +306,53 @@ class TimeSeriesDataModule(L.LightningDataModule):
         themselves only). The scalings given take effect, or, with none, are fitted again on the new
         training rows at the next ``setup``.
         """
-        self.borders, self.scalings = borders, scalings
-        self._buffer = self._static = self._naive_scale = None
+        self.borders, self.scalings, self._scaled = borders, scalings, None
         self._repair()
 
     def fit_scalings(
         self, series: np.ndarray | None = None, unfitted: str = TRAINING_UNFITTED
     ) -> tuple[AffineScaling, AffineScaling, AffineScaling]:
-        """Scalings of targets and covariates fitted on each series' training rows, and of the numeric
-        statics over the series that have training rows (one value per series).
-
-        Args:
-            series: the positions of the series to fit, in order, all by default: predict fits only the
-                series that its checkpoint does not know.
-            unfitted: per series, the message for a column without a value there (``check_fitted``).
-
-        Raises:
-            ForecastDataError: there are no training rows (of some series, scaled per series), or a column
-                has no finite value on them (``fit_scaling``); under ``shard: series`` with per-series scalers,
-                on every process alike where one process refuses its series (``check_read_shares``).
-            ValueError: the scaler is no per-channel affine map, or (``shard: series``, one scaler of all
-                series) not a ``StandardScaler`` or ``MinMaxScaler``.
-        """
-        table, roles = self.table, self.roles
-        if series is None:
-            series, names = np.arange(len(table.names)), table.names
-        else:
-            names = [table.names[i] for i in series]
-        starts = table.offsets[series]
-        ends = starts + self.borders[series, 0]
-        trained = np.flatnonzero(self.borders[series, 0] > 0)
-        numbers = [table.statics[c][series].astype(np.float64) for c in roles.static if c not in self.vocabularies]
-        shared = global_scaling if self.shard == "series" else fit_scaling  # one scaler for all series
-
-        def fit(scaler: Any, columns: list[str]) -> AffineScaling:
-            # The values as read, whose missing ones (NaN, infinite) both fits leave out: a repair is no observation.
-            given = [self._given[c] for c in columns]
-            if self.scaling.per_series:
-                return fit_scaling(scaler, given, starts, ends, per_series=names, names=columns, unfitted=unfitted)
-            if self.shard == "series":
-                return global_scaling(scaler, given, starts, ends, names=columns)
-            return fit_scaling(scaler, given, starts, ends, names=columns)
-
-        own = self.shard == "series" and self.scaling.per_series  # each process fits its own series' scalers
-        refusal = None
-        try:
-            targets = fit(self.scaling.scaler, roles.targets)
-            covariates = fit(self.scaling.covariate_scaler, roles.past + roles.future)
-        except ForecastDataError as error:
-            if not own or world()[1] == 1:
-                raise
-            refusal = error
-        if own:  # where one process refuses its series, all refuse alike, before the statics' sums
-            check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
-        return targets, covariates, shared(self.scaling.covariate_scaler, numbers, trained, trained + 1)
+        """Scalings fitted on the training rows of ``series`` (positions, all by default), as ``scaled.fit_scalings``
+        fits them, under ``shard: series`` on every process alike."""
+        data = self.table, self._given, self.borders, self.roles, self.vocabularies, self.scaling
+        return fit_scalings(*data, sharded=self.shard == "series", series=series, unfitted=unfitted)
 
     @property
-    def buffer(self) -> SeriesBuffer:
-        """All series, scaled, in one float32 array (built on first use, after any checkpoint is loaded)."""
-        if self._buffer is None:
+    def scaled(self) -> ScaledSeries:
+        """The series as the windows read them: scaled, with statics, MASE scales and the rows given before each
+        origin (built on first use, after any checkpoint is loaded).
+
+        Raises:
+            RuntimeError: no scalings yet: ``setup`` (or ``load_state_dict``) has not run.
+        """
+        if self._scaled is None:
             if self.scalings is None:
                 raise RuntimeError("call setup() (or load_state_dict) before reading windows")
             pad = self.horizon if self.future_size else 0
-            scalings, unrepaired = self.scalings[:2], self._given  # the values as read mark the observed targets
-            self._buffer = build_buffer(self.table, self.roles, scalings, self.calendar, self.freq, pad, unrepaired)
-        return self._buffer
+            self._scaled = ScaledSeries(
+                self.table,
+                self._given,
+                self.roles,
+                self.scalings,
+                self.vocabularies,
+                self.calendar,
+                self.freq,
+                self.borders,
+                pad,
+                self.seasonal_period,
+                self.nan_policy,
+            )
+        return self._scaled
+
+    @property
+    def buffer(self) -> SeriesBuffer:
+        """All series, scaled, in one float32 array (``ScaledSeries.buffer``)."""
+        return self.scaled.buffer
 
     @property
     def static(self) -> torch.Tensor:
         """Static features per series, categories as vocabulary indices, numbers scaled, shape (N, S)."""
-        if self._static is None:
-            if self.scalings is None:
-                raise RuntimeError("call setup() (or load_state_dict) before reading static features")
-            self._static = encode_statics(self.table, self.vocabularies, self.scalings[2])
-        return self._static
+        return self.scaled.static
 
     def season_means(self) -> torch.Tensor:
         """Each target's seasonal profile on its scaled training rows (``buffer.season_means``), shape
@@ -430,7 +401,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             with_target=part != "predict",
         )
         # A training window too, so that a model learns from inputs as it will be given them at forecast time.
-        return self.before_origins(arguments) if part != "predict" else WindowDataset(**arguments)
+        return self.scaled.before_origins(arguments) if part != "predict" else WindowDataset(**arguments)
 
     def target_maps(self) -> dict[str, torch.Tensor]:
         """Per series, the maps of its scaled targets back to original units and its MASE scale:
@@ -438,47 +409,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         their units' digits) and ``naive_scale``, each (series, C_out)."""
         shape = (len(self.series_names), self.target_size)  # one map for all series, or one per series
         scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
-        if self._naive_scale is None:
-            self._naive_scale = naive_scale(self.buffer, self.borders[:, 0], self.target_size, self.seasonal_period)
         return {
             "target_scale": torch.tensor(scale, dtype=torch.float64),
             "target_offset": torch.tensor(offset, dtype=torch.float64),
-            "naive_scale": self._naive_scale,
+            "naive_scale": self.scaled.naive_scale,
         }
-
-    def before_origins(self, arguments: dict[str, Any], known: np.ndarray | None = None) -> WindowDataset:
-        """The ``WindowDataset`` of ``arguments`` whose windows read inputs from the rows before their origin
-        alone: an ``OriginRepair`` where ``interpolate`` drew inputs just before an origin from later rows, or
-        ``ffill`` or ``interpolate`` gave a window's inputs a channel's first value from its origin on.
-
-        Args:
-            arguments: ``WindowDataset``'s.
-            known: ``last_given`` of its windows, where the caller has it already.
-        """
-        if self.nan_policy not in ("ffill", "interpolate"):
-            return WindowDataset(**arguments)
-        known = self.last_given(arguments["windows"]) if known is None else known
-        # ffill already gives a gap before an origin the last value before it: only a channel's leading values differ.
-        later = (
-            known < 0 if self.nan_policy == "ffill" else known < window_origins(arguments["windows"])[1][:, None] - 1
-        )
-        if later.any():
-            return OriginRepair(known=known, **arguments)
-        return WindowDataset(**arguments)
-
-    def last_given(self, windows: Windows) -> np.ndarray:
-        """Per window of ``windows`` and input channel (targets, then past covariates), the row within its
-        series of the last value given (not repaired) before the window's first forecast row; -1 where the
-        series has none. Shape (W, C_in); ``OriginRepair`` reads it."""
-        series, origins = window_origins(windows)
-        starts = self.table.offsets[series]
-        columns = [*self.roles.targets, *self.roles.past]
-        known = np.empty((len(series), len(columns)), dtype=np.int64)
-        for channel, column in enumerate(columns):
-            given = np.isfinite(self._given[column])  # the values as read, before any repair
-            last = np.maximum.accumulate(np.where(given, np.arange(len(given)), -1))  # -> (rows,) across series
-            known[:, channel] = np.maximum(last[starts + origins - 1] - starts, -1)  # -> (W,)
-        return known
 
     def loader_options(self) -> dict[str, Any]:
         """The ``DataLoader`` settings of every loader of these data, also of a backtest's: ``num_workers``,
@@ -572,4 +507,4 @@ class TimeSeriesDataModule(L.LightningDataModule):
         # The model's embeddings are sized by the checkpoint's categories, which the static features index.
         self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
         self.freq = state["freq"]  # the checkpoint's name of the same frequency, e.g. "h" for data.freq "1h"
-        self._buffer = self._static = self._naive_scale = None
+        self._scaled = None

@@ -186,7 +186,7 @@ class OriginRepair(WindowDataset):
     Args:
         known: per window and input channel, the row within its series of the last value given (not
             repaired) before the window's first forecast row, -1 where there is none;
-            ``TimeSeriesDataModule.last_given``. Shape (W, C_in).
+            ``ScaledSeries.last_given``. Shape (W, C_in).
         kwargs: ``WindowDataset``'s.
     """
 

@@ -1,0 +1,180 @@
+"""Scaling a data module's series: the scalings fitted on their training rows, and the series scaled by them as
+its windows read them (buffer, statics, MASE scales, the rows given before each origin).
+
+The scaled arrays are built once from one table, split and set of scalings; the data module builds a new
+``ScaledSeries`` whenever any of those changes (a checkpoint loads, a backtest moves the split), so nothing stale
+is read.
+"""
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ForecastDataError
+from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale
+from .calendar import CalendarEncoding
+from .frames import Roles, SeriesTable
+from .options import Scaling
+from .scaling import TRAINING_UNFITTED, AffineScaling, fit_scaling
+from .sharding import check_read_shares, gather_objects, global_scaling, world
+from .splits import Windows
+from .validate import NanPolicy
+from .windows import OriginRepair, WindowDataset, window_origins
+
+__all__ = ["ScaledSeries", "fit_scalings"]
+
+
+class ScaledSeries:
+    """The scaled series of a table, and what a ``WindowDataset`` of them needs besides its windows and maps.
+
+    Each array is built on first use, so that a module that only reads its sizes never scales its data.
+
+    Args:
+        table: the series, their values repaired (``nan_policy``) for the split of ``borders``.
+        given: per column the values as read, before any repair: they mark the observed rows.
+        roles: the columns' roles.
+        scalings: the affine maps of targets, covariates and numeric statics.
+        vocabularies: the sorted categories of each categorical static column.
+        calendar: the calendar features and their encoding.
+        freq: the pandas frequency of the times.
+        borders: per series the first target row of validation, of test, and the end of test, shape (N, 3).
+        pad: rows of future covariates kept after each series (the horizon, with future channels).
+        seasonal_period: m of MASE.
+        nan_policy: how the missing values were repaired.
+    """
+
+    def __init__(
+        self,
+        table: SeriesTable,
+        given: dict[str, np.ndarray],
+        roles: Roles,
+        scalings: tuple[AffineScaling, AffineScaling, AffineScaling],
+        vocabularies: dict[str, list[str]],
+        calendar: tuple[list[str], CalendarEncoding],
+        freq: str,
+        borders: np.ndarray,
+        pad: int,
+        seasonal_period: int,
+        nan_policy: NanPolicy,
+    ):
+        self.table, self.given, self.roles, self.scalings = table, given, roles, scalings
+        self.vocabularies, self.calendar, self.freq, self.borders = vocabularies, calendar, freq, borders
+        self.pad, self.seasonal_period, self.nan_policy = pad, seasonal_period, nan_policy
+
+    @cached_property
+    def buffer(self) -> SeriesBuffer:
+        """All series, scaled, in one float32 array."""
+        # The values as read mark the observed targets.
+        return build_buffer(self.table, self.roles, self.scalings[:2], self.calendar, self.freq, self.pad, self.given)
+
+    @cached_property
+    def static(self) -> torch.Tensor:
+        """Static features per series, categories as vocabulary indices, numbers scaled, shape (N, S)."""
+        return encode_statics(self.table, self.vocabularies, self.scalings[2])
+
+    @cached_property
+    def naive_scale(self) -> torch.Tensor:
+        """Each series' MASE scale per target on its scaled training rows (``buffer.naive_scale``), shape (N, C_out)."""
+        return naive_scale(self.buffer, self.borders[:, 0], len(self.roles.targets), self.seasonal_period)
+
+    def before_origins(self, arguments: dict[str, Any], known: np.ndarray | None = None) -> WindowDataset:
+        """The ``WindowDataset`` of ``arguments`` whose windows read inputs from the rows before their origin
+        alone: an ``OriginRepair`` where ``interpolate`` drew inputs just before an origin from later rows, or
+        ``ffill`` or ``interpolate`` gave a window's inputs a channel's first value from its origin on.
+
+        Args:
+            arguments: ``WindowDataset``'s.
+            known: ``last_given`` of its windows, where the caller has it already.
+        """
+        if self.nan_policy not in ("ffill", "interpolate"):
+            return WindowDataset(**arguments)
+        known = self.last_given(arguments["windows"]) if known is None else known
+        # ffill already gives a gap before an origin the last value before it: only a channel's leading values differ.
+        later = (
+            known < 0 if self.nan_policy == "ffill" else known < window_origins(arguments["windows"])[1][:, None] - 1
+        )
+        if later.any():
+            return OriginRepair(known=known, **arguments)
+        return WindowDataset(**arguments)
+
+    def last_given(self, windows: Windows) -> np.ndarray:
+        """Per window of ``windows`` and input channel (targets, then past covariates), the row within its
+        series of the last value given (not repaired) before the window's first forecast row; -1 where the
+        series has none. Shape (W, C_in); ``OriginRepair`` reads it."""
+        series, origins = window_origins(windows)
+        starts = self.table.offsets[series]
+        columns = [*self.roles.targets, *self.roles.past]
+        known = np.empty((len(series), len(columns)), dtype=np.int64)
+        for channel, column in enumerate(columns):
+            given = np.isfinite(self.given[column])  # the values as read, before any repair
+            last = np.maximum.accumulate(np.where(given, np.arange(len(given)), -1))  # -> (rows,) across series
+            known[:, channel] = np.maximum(last[starts + origins - 1] - starts, -1)  # -> (W,)
+        return known
+
+
+def fit_scalings(
+    table: SeriesTable,
+    given: dict[str, np.ndarray],
+    borders: np.ndarray,
+    roles: Roles,
+    vocabularies: dict[str, list[str]],
+    scaling: Scaling,
+    sharded: bool,
+    series: np.ndarray | None = None,
+    unfitted: str = TRAINING_UNFITTED,
+) -> tuple[AffineScaling, AffineScaling, AffineScaling]:
+    """Scalings of targets and covariates fitted on each series' training rows, and of the numeric
+    statics over the series that have training rows (one value per series).
+
+    Args:
+        table: the series.
+        given: per column the values as read, whose missing ones (NaN, infinite) both fits leave out.
+        borders: per series the first target row of validation, of test, and the end of test, shape (N, 3).
+        roles: the columns' roles.
+        vocabularies: the sorted categories of each categorical static column; the other static columns are numbers.
+        scaling: the scalers, and whether each series gets its own.
+        sharded: each process holds its own share of the series (``shard: series``).
+        series: the positions of the series to fit, in order, all by default: predict fits only the
+            series that its checkpoint does not know.
+        unfitted: per series, the message for a column without a value there (``check_fitted``).
+
+    Raises:
+        ForecastDataError: there are no training rows (of some series, scaled per series), or a column
+            has no finite value on them (``fit_scaling``); under ``shard: series`` with per-series scalers,
+            on every process alike where one process refuses its series (``check_read_shares``).
+        ValueError: the scaler is no per-channel affine map, or (``shard: series``, one scaler of all
+            series) not a ``StandardScaler`` or ``MinMaxScaler``.
+    """
+    if series is None:
+        series, names = np.arange(len(table.names)), table.names
+    else:
+        names = [table.names[i] for i in series]
+    starts = table.offsets[series]
+    ends = starts + borders[series, 0]
+    trained = np.flatnonzero(borders[series, 0] > 0)
+    numbers = [table.statics[c][series].astype(np.float64) for c in roles.static if c not in vocabularies]
+    shared = global_scaling if sharded else fit_scaling  # one scaler for all series
+
+    def fit(scaler: Any, columns: list[str]) -> AffineScaling:
+        # The values as read, whose missing ones (NaN, infinite) both fits leave out: a repair is no observation.
+        values = [given[c] for c in columns]
+        if scaling.per_series:
+            return fit_scaling(scaler, values, starts, ends, per_series=names, names=columns, unfitted=unfitted)
+        if sharded:
+            return global_scaling(scaler, values, starts, ends, names=columns)
+        return fit_scaling(scaler, values, starts, ends, names=columns)
+
+    own = sharded and scaling.per_series  # each process fits its own series' scalers
+    refusal = None
+    try:
+        targets = fit(scaling.scaler, roles.targets)
+        covariates = fit(scaling.covariate_scaler, roles.past + roles.future)
+    except ForecastDataError as error:
+        if not own or world()[1] == 1:
+            raise
+        refusal = error
+    if own:  # where one process refuses its series, all refuse alike, before the statics' sums
+        check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
+    return targets, covariates, shared(scaling.covariate_scaler, numbers, trained, trained + 1)
