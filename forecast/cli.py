@@ -1,11 +1,8 @@
 """The command line: ``python -m forecast {fit,validate,test,predict,backtest} --config ...``."""
 
 import os
-import sys
-from itertools import pairwise
 from pathlib import Path
 
-import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningModule
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
@@ -27,6 +24,7 @@ from .checkpointing import AtomicCheckpointIO, read_checkpoint
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
 from .errors import warn_on_rank_zero
+from .linked_keys import WEIGHT_SIZES, check_linked_flags, check_linked_keys
 from .model import Forecaster
 from .reports import EvaluationReport
 from .runs import check_checkpoint_exists, resolve_checkpoint
@@ -37,12 +35,6 @@ __all__ = ["ForecastCLI", "RunConfigCallback", "main"]
 # The epochs of a fit that sets no limit of its own, in place of Lightning's 1000 (hours for the default
 # GRU on ETTh1 on a CPU, about 15 s an epoch, with nothing to stop it sooner); the ETTh1 configs' number.
 _DEFAULT_MAX_EPOCHS = 10
-
-
-# The model's sizes that the data give and that shape its weights (the CLI links them from ``data``).
-_WEIGHT_SIZES = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
-_DATA_SIZES = (*_WEIGHT_SIZES, "season_channel", "season_length")
-_LINKED_KEYS = ("lookback", "horizon", *_DATA_SIZES)
 
 
 def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
@@ -57,7 +49,7 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
     if not Path(ckpt_path).is_file():  # remote paths are left to Lightning
         return
     trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
-    differing = [key for key in _WEIGHT_SIZES if key in trained and trained[key] != model.hparams.get(key)]
+    differing = [key for key in WEIGHT_SIZES if key in trained and trained[key] != model.hparams.get(key)]
     if differing:
         needed = ", ".join(f"{key} {trained[key]}" for key in differing)
         given = ", ".join(f"{key} {model.hparams.get(key)}" for key in differing)
@@ -65,98 +57,6 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
             f"{ckpt_path} was trained on data of {needed}, but this config's data give {given}: pass the data "
             "it was trained on (data.source, data.columns, data.calendar as in its run's config.yaml)"
         )
-
-
-def _command_line(args: ArgsType) -> list[str]:
-    """The CLI's arguments as a list of strings: ``args``, or ``sys.argv[1:]`` for ``None``; none for a dict."""
-    flags = sys.argv[1:] if args is None else args
-    return flags if isinstance(flags, list) else []
-
-
-def _read_settings(value: str, folder: Path) -> object:
-    """Settings as jsonargparse reads a value of ``--config`` or ``--model``: the YAML of the file it names
-    (relative to ``folder``), else the value itself as YAML (``'{"hidden_size": 8}'``); ``None`` where
-    that is no YAML (jsonargparse names the error)."""
-    path = folder / value
-    try:
-        return yaml.safe_load(path.read_text() if os.path.isfile(path) else value)
-    except yaml.YAMLError:
-        return None
-
-
-def _check_linked_keys(args: ArgsType) -> None:
-    """Refuse model settings on the command line that set a model key the CLI links from the data
-    (``model.lookback``, ``model.input_size``, ...).
-
-    Given as a flag, such a key is refused by jsonargparse; in a ``--config`` file (given after the
-    subcommand, or before it with a section per subcommand), in a file of the model's settings alone
-    (``--model model.yaml``, or ``model: model.yaml`` in a config, relative to it) and in settings
-    given inline (``--model '{"lookback": 48}'``, ``--config '{"model": ...}'``) it is dropped without
-    a word, and the model gets the data's value instead of the one written. Checked before parsing,
-    so ``--print_config`` (which prints and exits within parsing) refuses them as ``fit`` does.
-
-    Raises:
-        ValueError: naming the file or value, the keys and what to set in their place.
-    """
-    for arg, following in pairwise([*_command_line(args), None]):
-        name, equals, value = arg.partition("=")
-        value = value if equals else following
-        if name not in ("--config", "-c", "--model") or value is None:
-            continue
-        settings = _read_settings(value, Path.cwd())
-        source = value if os.path.isfile(value) else f"{name} {value}"
-        if name == "--model":
-            _refuse_linked_keys(source, settings)
-            continue
-        folder = Path(value).parent if os.path.isfile(value) else Path.cwd()
-        sections = [settings, *(settings.get(command) for command in ForecastCLI.subcommands())]
-        for section in sections if isinstance(settings, dict) else []:
-            model = section.get("model") if isinstance(section, dict) else None
-            if isinstance(model, str):  # a file of the model's settings, relative to the config's folder
-                path = folder / model
-                _refuse_linked_keys(str(path) if path.is_file() else model, _read_settings(model, folder))
-            else:
-                _refuse_linked_keys(source, model)
-
-
-def _refuse_linked_keys(source: str, settings: object) -> None:
-    """Refuse the model ``settings`` read from ``source`` if they set a key that the CLI links from the data.
-
-    Raises:
-        ValueError: naming ``source``, the keys and what to set in their place.
-    """
-    given = [key for key in _LINKED_KEYS if isinstance(settings, dict) and key in settings]
-    if not given:
-        return
-    windows = [key for key in given if key in ("lookback", "horizon")]
-    flags = " ".join(f"--data.{key} {settings[key]}" for key in windows)
-    fixes = [f"set {' and '.join(f'data.{key}' for key in windows)} instead ({flags})"] if windows else []
-    if len(windows) < len(given):
-        fixes.append("drop the sizes (they follow from data.columns, data.calendar and data.freq)")
-    keys = ", ".join(f"model.{key}" for key in given)
-    raise ValueError(f"{source} sets {keys}, which the CLI takes from the data: {'; '.join(fixes)}")
-
-
-def _check_linked_flags(args: ArgsType) -> None:
-    """Refuse a flag that sets a model size the CLI takes from the data (``--model.input_size 7``, ...).
-
-    jsonargparse refuses such a flag too, but asks for the value "via ``data.input_size``", which is
-    no key: the sizes follow from the data's columns, calendar and frequency. (Its message for
-    ``--model.lookback`` and ``--model.horizon`` is right: ``data.lookback`` and ``data.horizon``.)
-
-    Args:
-        args: the CLI's ``args``; ``None`` is ``sys.argv[1:]``, and a dict of settings has no flags.
-
-    Raises:
-        ValueError: naming the flag and the data keys its value follows from.
-    """
-    for arg in _command_line(args):
-        key = arg.split("=", 1)[0].removeprefix("--model.")
-        if arg.startswith("--model.") and key in _DATA_SIZES:
-            raise ValueError(
-                f"--model.{key}: the CLI sets it from the data (the channels of data.columns, the features of "
-                "data.calendar, the frequency data.freq); drop the flag and change those instead"
-            )
 
 
 # The callbacks the CLI adds to every run, by the key of their settings.
@@ -322,8 +222,8 @@ class ForecastCLI(LightningCLI):
         ``predict`` reads all of its data as history (``HistorySplit``), whatever ``data.split`` says:
         the split is for fitting and evaluating, and the forecast starts after each series' last row.
         """
-        _check_linked_flags(args)
-        _check_linked_keys(args)
+        check_linked_flags(args)
+        check_linked_keys(args, ForecastCLI.subcommands())
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if not subcommand:

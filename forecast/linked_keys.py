@@ -1,0 +1,115 @@
+"""The model settings on a command line that the CLI takes from the data instead (``model.lookback``, the channel
+counts): refused before parsing, since jsonargparse drops them from a config, a model file or inline settings
+without a word (and ``--print_config`` prints and exits within parsing)."""
+
+import os
+import sys
+from collections.abc import Iterable
+from itertools import pairwise
+from pathlib import Path
+
+import yaml
+from lightning.pytorch.cli import ArgsType
+
+__all__ = ["WEIGHT_SIZES", "check_linked_flags", "check_linked_keys"]
+
+# The model's sizes that the data give and that shape its weights (the CLI links them from ``data``).
+WEIGHT_SIZES = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
+_DATA_SIZES = (*WEIGHT_SIZES, "season_channel", "season_length")
+_LINKED_KEYS = ("lookback", "horizon", *_DATA_SIZES)
+
+
+def _command_line(args: ArgsType) -> list[str]:
+    """The CLI's arguments as a list of strings: ``args``, or ``sys.argv[1:]`` for ``None``; none for a dict."""
+    flags = sys.argv[1:] if args is None else args
+    return flags if isinstance(flags, list) else []
+
+
+def _read_settings(value: str, folder: Path) -> object:
+    """Settings as jsonargparse reads a value of ``--config`` or ``--model``: the YAML of the file it names
+    (relative to ``folder``), else the value itself as YAML (``'{"hidden_size": 8}'``); ``None`` where
+    that is no YAML (jsonargparse names the error)."""
+    path = folder / value
+    try:
+        return yaml.safe_load(path.read_text() if os.path.isfile(path) else value)
+    except yaml.YAMLError:
+        return None
+
+
+def check_linked_keys(args: ArgsType, subcommands: Iterable[str]) -> None:
+    """Refuse model settings on the command line that set a model key the CLI links from the data
+    (``model.lookback``, ``model.input_size``, ...).
+
+    Given as a flag, such a key is refused by jsonargparse; in a ``--config`` file (given after the
+    subcommand, or before it with a section per subcommand), in a file of the model's settings alone
+    (``--model model.yaml``, or ``model: model.yaml`` in a config, relative to it) and in settings
+    given inline (``--model '{"lookback": 48}'``, ``--config '{"model": ...}'``) it is dropped without
+    a word, and the model gets the data's value instead of the one written. Checked before parsing,
+    so ``--print_config`` (which prints and exits within parsing) refuses them as ``fit`` does.
+
+    Args:
+        args: the CLI's ``args``; ``None`` is ``sys.argv[1:]``, and a dict of settings has no flags.
+        subcommands: the CLI's subcommands, whose sections a config given before one may hold.
+
+    Raises:
+        ValueError: naming the file or value, the keys and what to set in their place.
+    """
+    for arg, following in pairwise([*_command_line(args), None]):
+        name, equals, value = arg.partition("=")
+        value = value if equals else following
+        if name not in ("--config", "-c", "--model") or value is None:
+            continue
+        settings = _read_settings(value, Path.cwd())
+        source = value if os.path.isfile(value) else f"{name} {value}"
+        if name == "--model":
+            _refuse_linked_keys(source, settings)
+            continue
+        folder = Path(value).parent if os.path.isfile(value) else Path.cwd()
+        sections = [settings, *(settings.get(command) for command in subcommands)]
+        for section in sections if isinstance(settings, dict) else []:
+            model = section.get("model") if isinstance(section, dict) else None
+            if isinstance(model, str):  # a file of the model's settings, relative to the config's folder
+                path = folder / model
+                _refuse_linked_keys(str(path) if path.is_file() else model, _read_settings(model, folder))
+            else:
+                _refuse_linked_keys(source, model)
+
+
+def _refuse_linked_keys(source: str, settings: object) -> None:
+    """Refuse the model ``settings`` read from ``source`` if they set a key that the CLI links from the data.
+
+    Raises:
+        ValueError: naming ``source``, the keys and what to set in their place.
+    """
+    given = [key for key in _LINKED_KEYS if isinstance(settings, dict) and key in settings]
+    if not given:
+        return
+    windows = [key for key in given if key in ("lookback", "horizon")]
+    flags = " ".join(f"--data.{key} {settings[key]}" for key in windows)
+    fixes = [f"set {' and '.join(f'data.{key}' for key in windows)} instead ({flags})"] if windows else []
+    if len(windows) < len(given):
+        fixes.append("drop the sizes (they follow from data.columns, data.calendar and data.freq)")
+    keys = ", ".join(f"model.{key}" for key in given)
+    raise ValueError(f"{source} sets {keys}, which the CLI takes from the data: {'; '.join(fixes)}")
+
+
+def check_linked_flags(args: ArgsType) -> None:
+    """Refuse a flag that sets a model size the CLI takes from the data (``--model.input_size 7``, ...).
+
+    jsonargparse refuses such a flag too, but asks for the value "via ``data.input_size``", which is
+    no key: the sizes follow from the data's columns, calendar and frequency. (Its message for
+    ``--model.lookback`` and ``--model.horizon`` is right: ``data.lookback`` and ``data.horizon``.)
+
+    Args:
+        args: the CLI's ``args``; ``None`` is ``sys.argv[1:]``, and a dict of settings has no flags.
+
+    Raises:
+        ValueError: naming the flag and the data keys its value follows from.
+    """
+    for arg in _command_line(args):
+        key = arg.split("=", 1)[0].removeprefix("--model.")
+        if arg.startswith("--model.") and key in _DATA_SIZES:
+            raise ValueError(
+                f"--model.{key}: the CLI sets it from the data (the channels of data.columns, the features of "
+                "data.calendar, the frequency data.freq); drop the flag and change those instead"
+            )
