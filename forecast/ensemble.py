@@ -21,14 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from .checkpointing import output_file, read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 from .data.options import grouped_config
+from .data.state import frequency_steps
 from .losses import Loss, MSELoss
 from .model import Forecaster
+from .model_checks import WINDOW_SIZES
 from .model_state import check_ensemble_loss
 from .specs import from_spec, normal_spec
 
@@ -45,9 +46,9 @@ MEMBERS_MAY_DIFFER = {
     "TimeSeriesDataModule": {"lookback"},
 }  # fmt: skip
 
-# The model's sizes that its data sets, compared also where a checkpoint records no data (a model fitted on
-# dataloaders): members of other horizons or columns would give forecasts that no mean joins.
-_DATA_SIZES = ("horizon", "input_size", "target_size", "future_size", "static_size")
+# The model's sizes that its data sets but the lookback, compared also where a checkpoint records no data (a model
+# fitted on dataloaders): members of other horizons or columns would give forecasts that no mean joins.
+_DATA_SIZES = tuple(key for key in WINDOW_SIZES if key != "lookback")
 
 
 def _difference(first: Any, other: Any, path: str) -> str | None:
@@ -80,15 +81,6 @@ def _data_sizes(member: dict[str, Any]) -> dict[str, Any]:
     return {key: member["hyper_parameters"].get(key, parameters[key].default) for key in _DATA_SIZES}
 
 
-def _steps(freq: str | None) -> Any:
-    """A frequency's name as a pandas offset, which compares by its steps; a name this pandas does not read
-    (or none) as it is."""
-    try:
-        return pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        return freq
-
-
 def _shared(member: dict[str, Any], part: str) -> Any:
     """The ``part`` of a member's checkpoint (data settings or state) without the keys members may differ in.
 
@@ -106,7 +98,7 @@ def _shared(member: dict[str, Any], part: str) -> Any:
         settings = normal_spec({key: value for key, value in grouped_config(settings).items() if key in taken})
     if isinstance(settings, dict) and "freq" in settings:  # the frequency the data were read at, by its steps
         read = (member.get("TimeSeriesDataModule") or {}).get("freq", settings["freq"])  # inferred where unset
-        settings = settings | {"freq": _steps(read)}
+        settings = settings | {"freq": frequency_steps(read)}
     return (
         {key: value for key, value in settings.items() if key not in MEMBERS_MAY_DIFFER[part]}
         if isinstance(settings, dict)

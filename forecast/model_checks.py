@@ -15,10 +15,10 @@ from .data.sharding import check_predict_shares
 from .losses import Loss
 from .nn.checks import check_range
 
-__all__ = ["check_data", "check_factories", "check_loss", "check_options", "check_trainer"]
+__all__ = ["WINDOW_SIZES", "check_data", "check_factories", "check_loss", "check_options", "check_trainer"]
 
 # The model settings that the CLI links from the data module: the windows a model is built for.
-_DATA_SIZES = ("lookback", "horizon", "input_size", "target_size", "future_size", "static_size")
+WINDOW_SIZES = ("lookback", "horizon", "input_size", "target_size", "future_size", "static_size")
 
 
 def check_factories(**parts: Any) -> None:
@@ -137,7 +137,7 @@ def check_data(model: L.LightningModule, data: Any) -> None:
     if not isinstance(data, TimeSeriesDataModule):
         return
     hparams = model.hparams
-    keys = _DATA_SIZES if any(True for _ in model.parameters()) else ("horizon", "target_size")
+    keys = WINDOW_SIZES if any(True for _ in model.parameters()) else ("horizon", "target_size")
     differing = [key for key in keys if key in hparams and hparams[key] != getattr(data, key)]
     if differing:
         wanted = ", ".join(f"{key}={hparams[key]}" for key in differing)

@@ -18,7 +18,7 @@ from .frequency import first_off_step
 from .options import GROUPED_KEYS
 from .scaling import AffineScaling
 
-__all__ = ["SCALED", "check_schema", "checkpoint_scalings", "in_time_zone", "schema", "zone_name"]
+__all__ = ["SCALED", "check_schema", "checkpoint_scalings", "frequency_steps", "in_time_zone", "schema", "zone_name"]
 
 SCALED = ("targets", "covariates", "statics")  # the scalings, in order, as the state names them
 _ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
@@ -44,7 +44,7 @@ def check_schema(state: dict[str, Any], expected: dict[str, Any]) -> None:
         ForecastDataError: naming the first option that differs, both values, and the option to set.
     """
     for key, value in expected.items():
-        if state[key] != value and not (key == "freq" and _same_frequency(state[key], value)):
+        if state[key] != value and not (key == "freq" and frequency_steps(state[key]) == frequency_steps(value)):
             raise ForecastDataError(
                 f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
                 f"{key}={value!r}; set data.{GROUPED_KEYS.get(key, key)} to match the checkpoint"
@@ -115,9 +115,10 @@ def zone_name(times: pd.DatetimeIndex) -> str | None:
     return None if times.tz is None else str(times.tz)
 
 
-def _same_frequency(trained: str, given: str) -> bool:
-    """Whether two names of frequencies name the same steps (``"h"``, ``"1h"`` and ``"60min"`` do)."""
+def frequency_steps(freq: str | None) -> Any:
+    """A frequency's name as a pandas offset, which compares by its steps (``"h"``, ``"1h"`` and ``"60min"`` are
+    equal); a name this pandas no longer reads (or none) as it is: only the same name is then the same frequency."""
     try:
-        return pd.tseries.frequencies.to_offset(trained) == pd.tseries.frequencies.to_offset(given)
-    except ValueError:  # a name this pandas no longer reads: only the same name is the same frequency
-        return False
+        return pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        return freq
