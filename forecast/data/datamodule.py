@@ -16,34 +16,18 @@ from .arguments import check_groups, whole_counts
 from .buffer import SeriesBuffer, season_means, static_vocabularies
 from .calendar import SEASON, calendar_columns, season_steps, series_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
-from .frames import resolve_roles, to_table
-from .frequency import check_times
+from .frames import resolve_roles
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import Calendar, Columns, Scaling, check_choice
+from .parts import loader_options, part_dataset, target_maps
+from .reading import SeriesReader
 from .scaled import ScaledSeries, fit_scalings
 from .scaling import TRAINING_UNFITTED, AffineScaling
-from .sharding import (
-    assign_shards,
-    check_read_shares,
-    check_shares,
-    gather_objects,
-    merge_states,
-    series_index,
-    world,
-)
-from .sources import named_series, read_source
+from .sharding import assign_shards, check_read_shares, check_shares, gather_objects, merge_states, world
 from .splits import Split, Windows, check_windows, default_split, part_windows
 from .state import SCALED, check_schema, checkpoint_scalings, in_time_zone, schema, zone_name
-from .validate import (
-    NanPolicy,
-    check_future_rows,
-    check_lengths,
-    check_naive_scale,
-    find_future_rows,
-    long_enough,
-    repair_missing,
-)
-from .windows import WindowDataset, collate_batch
+from .validate import NanPolicy, check_naive_scale, repair_missing
+from .windows import WindowDataset
 
 __all__ = ["TimeSeriesDataModule"]
 
@@ -154,16 +138,16 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.calendar = (list(calendar.features or []), calendar.encoding)
         self.sampling, self.batch_size = sampling, batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.shard, self.nan_policy, self._source = shard, nan_policy, source
+        self.shard, self.nan_policy = shard, nan_policy
+        rows_after = horizon if self.split.evaluates else 0  # the rows a series needs after a window's lookback
+        self._reader = SeriesReader(source, columns, lookback, rows_after, drop_short)
         if shard == "series":  # every process knows all ids and statics; it reads its own series in setup
             if sampling != "windows":
                 raise ValueError("data.sampling: series draws from all series; with data.shard: series use windows")
-            self._index = series_index(source, columns)
-            self._index = named_series(self._index, series, columns.id_column)
-            self._index = self._without_short_series(self._index)
+            self._index = self._reader.index(series)
             longest = self._index.sort_values("rows", ascending=False, kind="stable")
             series = list(longest["id"][:1])  # the longest series tells the columns and the frequency
-        frame, rows = self._read_source(series)
+        frame, rows = self._reader.frame(series)
         self.roles = resolve_roles(list(frame.columns), columns, list(frame.index.names))
         self._read(frame, rows, freq)
         if freq is not None:  # a pandas offset by its name, so that the recorded options build this module again
@@ -185,35 +169,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
         self._scaled: ScaledSeries | None = None  # built on first use; None again when the split or scalings change
 
-    def _read_source(self, series: list[str] | None) -> tuple[pd.DataFrame, np.ndarray | None]:
-        """The id, time and role columns (all columns when no targets are named) of ``series`` (``None``: all),
-        and their rows in the frame as given (``read_source``)."""
-        columns = self.columns
-        return read_source(self._source, columns.id_column, columns.time_column, columns.to_read(), series)
-
-    def _without_short_series(self, index: pd.DataFrame) -> pd.DataFrame:
-        """The series index (``shard: series``) without the series of fewer rows than a window needs, which
-        ``drop_short`` leaves out (with a warning) before the series are shared out; without it, refused."""
-        rows = index["rows"].to_numpy()  # rows with targets are no more: a series short here is short
-        keep = long_enough(list(index["id"]), rows, self.lookback, self._rows_after, self.hparams["drop_short"])
-        return index[keep]
-
-    @property
-    def _rows_after(self) -> int:
-        """The rows a series needs after a window's lookback: the horizon, where the split evaluates."""
-        return self.horizon if self.split.evaluates else 0
-
     def _read(
         self, frame: pd.DataFrame, rows: np.ndarray | None, freq: str | None, share: tuple[int, int] | None = None
     ) -> None:
         """Validate the frame (whose rows are ``rows`` of the frame as given; ``share``: process and number of
-        processes, when it holds one process's share of the series) into the series table, and take what
-        follows from it."""
-        table = to_table(frame, self.roles, self.columns.id_column, self.columns.time_column, rows)
-        self.freq = check_times(table, freq)
-        find_future_rows(table, self.roles)
-        drop_short = self.hparams["drop_short"]
-        self.table = table = check_lengths(table, self.lookback, self._rows_after, drop_short, share)
+        processes, when it holds one process's share of the series) into the series table
+        (``SeriesReader.table``), and take what follows from it."""
+        table, self.freq = self._reader.table(frame, rows, self.roles, freq, share)
+        self.table = table
         self._given = table.values  # as read: repairs are redone from these whenever the borders move
         self.series_names = table.names
         self.start_times = list(table.times[table.offsets[:-1]])
@@ -221,10 +184,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
         statics = self._index if self.shard == "series" else table.statics
         categories = [column for column in self.roles.static if table.statics[column].dtype == object]
         self.vocabularies = static_vocabularies({column: statics[column] for column in categories})
-        # Per static column its number of categories, 0 for a number: the model sizes its embeddings by it.
-        self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
         self.borders = self.split.target_borders(table)
         self._repair()
+
+    @property
+    def static_cardinalities(self) -> list[int]:
+        """Per static column its number of categories (of the checkpoint's, once one is loaded), 0 for a number:
+        the model sizes its embeddings by it."""
+        return [len(self.vocabularies.get(column, [])) for column in self.roles.static]
 
     def _repair(self) -> None:
         """Repair missing values part by part for the current borders, from the values as read."""
@@ -289,7 +256,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if set(share) != set(getattr(self, "_shard", ())):
             self._shard = share
             try:
-                self._read(*self._read_source(share), self.freq, share=(rank, size))
+                self._read(*self._reader.frame(share), self.freq, share=(rank, size))
             except ForecastDataError as error:
                 if size == 1:
                     raise
@@ -328,20 +295,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if self._scaled is None:
             if self.scalings is None:
                 raise RuntimeError("call setup() (or load_state_dict) before reading windows")
-            pad = self.horizon if self.future_size else 0
-            self._scaled = ScaledSeries(
-                self.table,
-                self._given,
-                self.roles,
-                self.scalings,
-                self.vocabularies,
-                self.calendar,
-                self.freq,
-                self.borders,
-                pad,
-                self.seasonal_period,
-                self.nan_policy,
-            )
+            data = self.table, self._given, self.roles, self.scalings, self.vocabularies, self.calendar, self.freq
+            pad = self.horizon if self.future_size else 0  # the rows of future covariates after each series
+            self._scaled = ScaledSeries(*data, self.borders, pad, self.seasonal_period, self.nan_policy)
         return self._scaled
 
     @property
@@ -378,7 +334,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         return windows
 
     def dataset(self, part: str) -> WindowDataset:
-        """The windows of ``"train"``, ``"val"``, ``"test"``, or ``"predict"``.
+        """The windows of ``"train"``, ``"val"``, ``"test"``, or ``"predict"`` (``parts.part_dataset``).
 
         ``"predict"`` is one window per series whose lookback ends at its last row: it forecasts the
         ``horizon`` steps after the data, so it has no target.
@@ -387,47 +343,18 @@ class TimeSeriesDataModule(L.LightningDataModule):
             ForecastDataError: the part has no window, or (predict) a series lacks the future
                 covariates of the steps after its data.
         """
-        buffer = self.buffer
-        if part == "predict" and self.roles.future:
-            check_future_rows(buffer, self.table, self.roles.future, self.horizon)
-        arguments = dict(
-            buffer=buffer,
-            windows=self._windows(part),
-            lookback=self.lookback,
-            horizon=self.horizon,
-            sizes=(self.target_size, self.input_size, self.future_size),
-            static=self.static,
-            **self.target_maps(),
-            with_target=part != "predict",
-        )
-        # A training window too, so that a model learns from inputs as it will be given them at forecast time.
-        return self.scaled.before_origins(arguments) if part != "predict" else WindowDataset(**arguments)
+        sizes = (self.target_size, self.input_size, self.future_size)
+        return part_dataset(self.scaled, self._windows(part), part, self.lookback, self.horizon, sizes)
 
     def target_maps(self) -> dict[str, torch.Tensor]:
-        """Per series, the maps of its scaled targets back to original units and its MASE scale:
-        ``WindowDataset``'s ``target_scale`` and ``target_offset`` (float64, so that values far from zero keep
-        their units' digits) and ``naive_scale``, each (series, C_out)."""
-        shape = (len(self.series_names), self.target_size)  # one map for all series, or one per series
-        scale, offset = (np.broadcast_to(array, shape) for array in (self.scalings[0].scale, self.scalings[0].offset))
-        return {
-            "target_scale": torch.tensor(scale, dtype=torch.float64),
-            "target_offset": torch.tensor(offset, dtype=torch.float64),
-            "naive_scale": self.scaled.naive_scale,
-        }
+        """Per series, the maps of its scaled targets back to original units and its MASE scale
+        (``parts.target_maps``)."""
+        return target_maps(self.scaled)
 
     def loader_options(self) -> dict[str, Any]:
-        """The ``DataLoader`` settings of every loader of these data, also of a backtest's: ``num_workers``,
-        ``pin_memory``, the collate function of ``Batch``, and the generator that seeds the workers."""
-        return dict(
-            num_workers=self.num_workers,
-            collate_fn=collate_batch,
-            pin_memory=self.pin_memory,
-            # Each pass draws its workers' seed from a copy of the global generator, with or without workers: from
-            # the global one, a pass without workers shifted the shuffle's and dropout's draws, so that a fit with
-            # num_workers 0 trained on other batches than with 1; and a resumed run's new workers would shift them
-            # where a run never stopped keeps its workers, seeded once.
-            generator=torch.Generator().set_state(torch.get_rng_state()),
-        )
+        """The ``DataLoader`` settings of every loader of these data, also of a backtest's
+        (``parts.loader_options``)."""
+        return loader_options(self.num_workers, self.pin_memory)
 
     def _loader(self, part: str) -> DataLoader:
         dataset, sharded = self.dataset(part), self.shard == "series"
@@ -503,8 +430,6 @@ class TimeSeriesDataModule(L.LightningDataModule):
         scalings = checkpoint_scalings(state, self.series_names)
         self.table, self.start_times = table, list(table.times[table.offsets[:-1]])
         self.scalings, self.scaling = scalings, replace(self.scaling, per_series=state["scale_per_series"])
-        self.vocabularies = state["vocabularies"]
-        # The model's embeddings are sized by the checkpoint's categories, which the static features index.
-        self.static_cardinalities = [len(self.vocabularies.get(column, [])) for column in self.roles.static]
+        self.vocabularies = state["vocabularies"]  # the static features index the checkpoint's categories
         self.freq = state["freq"]  # the checkpoint's name of the same frequency, e.g. "h" for data.freq "1h"
         self._scaled = None

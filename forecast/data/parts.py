@@ -1,0 +1,80 @@
+"""The data module's split parts as its loaders read them: each part's ``WindowDataset`` of the scaled series, the
+maps of its targets back to original units, and the ``DataLoader`` settings of every loader of these data."""
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .scaled import ScaledSeries
+from .splits import Windows
+from .validate import check_future_rows
+from .windows import WindowDataset, collate_batch
+
+__all__ = ["loader_options", "part_dataset", "target_maps"]
+
+
+def part_dataset(
+    scaled: ScaledSeries, windows: Windows, part: str, lookback: int, horizon: int, sizes: tuple[int, int, int]
+) -> WindowDataset:
+    """The ``WindowDataset`` of ``windows``, the windows of ``part`` (``train``, ``val``, ``test`` or ``predict``).
+
+    A ``predict`` window forecasts the ``horizon`` steps after its series' data, so it has no target. The
+    others, training windows too, read their inputs from the rows before their origin alone
+    (``ScaledSeries.before_origins``), so that a model learns from inputs as it will be given them at
+    forecast time.
+
+    Args:
+        scaled: the series, scaled.
+        windows: the windows of ``part``.
+        part: the split part.
+        lookback: L, past steps a window reads.
+        horizon: H, future steps it forecasts.
+        sizes: C_out, C_in and C_fut.
+
+    Raises:
+        ForecastDataError: (predict) a series lacks the future covariates of the steps after its data.
+    """
+    buffer = scaled.buffer
+    if part == "predict" and scaled.roles.future:
+        check_future_rows(buffer, scaled.table, scaled.roles.future, horizon)
+    arguments = dict(
+        buffer=buffer,
+        windows=windows,
+        lookback=lookback,
+        horizon=horizon,
+        sizes=sizes,
+        static=scaled.static,
+        **target_maps(scaled),
+        with_target=part != "predict",
+    )
+    return scaled.before_origins(arguments) if part != "predict" else WindowDataset(**arguments)
+
+
+def target_maps(scaled: ScaledSeries) -> dict[str, torch.Tensor]:
+    """Per series, the maps of its scaled targets back to original units and its MASE scale:
+    ``WindowDataset``'s ``target_scale`` and ``target_offset`` (float64, so that values far from zero keep
+    their units' digits) and ``naive_scale``, each (series, C_out)."""
+    shape = (len(scaled.table.names), len(scaled.roles.targets))  # one map for all series, or one per series
+    targets = scaled.scalings[0]
+    scale, offset = (np.broadcast_to(array, shape) for array in (targets.scale, targets.offset))
+    return {
+        "target_scale": torch.tensor(scale, dtype=torch.float64),
+        "target_offset": torch.tensor(offset, dtype=torch.float64),
+        "naive_scale": scaled.naive_scale,
+    }
+
+
+def loader_options(num_workers: int, pin_memory: bool) -> dict[str, Any]:
+    """The ``DataLoader`` settings of every loader of a data module's windows, also of a backtest's: ``num_workers``,
+    ``pin_memory``, the collate function of ``Batch``, and the generator that seeds the workers."""
+    return dict(
+        num_workers=num_workers,
+        collate_fn=collate_batch,
+        pin_memory=pin_memory,
+        # Each pass draws its workers' seed from a copy of the global generator, with or without workers: from
+        # the global one, a pass without workers shifted the shuffle's and dropout's draws, so that a fit with
+        # num_workers 0 trained on other batches than with 1; and a resumed run's new workers would shift them
+        # where a run never stopped keeps its workers, seeded once.
+        generator=torch.Generator().set_state(torch.get_rng_state()),
+    )
