@@ -1,6 +1,7 @@
 """From a frame as read (wide or long) to series in one table, and the roles of its columns.
 
-Wide: a time index (or the first column of a file), one column per channel of a single series.
+Wide: a time index (or the ``time`` column, else the first column of a file), one column per channel of a
+single series.
 Long: an ``id`` column naming the series, a ``time`` column, and value columns; the rows of a series
 need not be adjacent (they are grouped by id, keeping their order), but each series must be in time
 order. Either way the result is a :class:`SeriesTable`: every series one contiguous run of rows.
@@ -196,18 +197,12 @@ def to_table(
             raise ForecastDataError(
                 f"the long frame has an {id_column!r} column but no {time_column!r} column (its columns are "
                 f"{[str(name) for name in frame.columns][:20]}); name its time column with data.columns.time_column"
+                + _index_hint(frame.index, id_column, time_column)
             )
         ids, offsets, order = _group_by_series(frame[id_column], rows)
         times = read_times(frame[time_column], time_column, rows, offsets, order)
     else:
-        if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
-            frame = frame.set_index(time_column)
-        elif frame.index.name is None and pd.api.types.is_numeric_dtype(frame.index):  # a RangeIndex, say
-            raise ForecastDataError(
-                f"the wide frame has neither a DatetimeIndex nor a {time_column!r} column (its index holds numbers); "
-                "give it a DatetimeIndex (frame.set_index(pd.to_datetime(...))), or name its time column with "
-                "data.columns.time_column"
-            )
+        frame = _time_indexed(frame, id_column, time_column)
         ids, offsets, order = pd.Index(["0"]), np.array([0, len(frame)]), None
         name = time_column if frame.index.name is None else frame.index.name
         times = read_times(pd.Series(frame.index), name, rows, offsets, order)
@@ -225,6 +220,45 @@ def to_table(
     )
     table.statics = {column: _static_values(frame[column], column, table, order) for column in roles.static}
     return table
+
+
+def _index_hint(index: pd.Index, id_column: str, time_column: str) -> str:
+    """Of a long frame without a time column whose times are its index: how to name them; else nothing."""
+    if not isinstance(index, pd.DatetimeIndex):
+        return ""
+    if index.name is not None:
+        return f" (its times are its index {str(index.name)!r}: data.columns.time_column={str(index.name)!r})"
+    return (
+        f" (its times are its index, which has no name: frame.rename_axis({time_column!r}); or, if the frame is "
+        f"wide and its {id_column!r} column a channel, set data.columns.id_column to a name it lacks)"
+    )
+
+
+def _time_indexed(frame: pd.DataFrame, id_column: str, time_column: str) -> pd.DataFrame:
+    """A wide frame with its times as its index: its own index, or its ``time_column`` column.
+
+    Raises:
+        ForecastDataError: the index has several levels (long data whose id and time levels have other
+            names), or holds numbers (a default index, or a file's first column that is no time column).
+    """
+    if not isinstance(frame.index, pd.DatetimeIndex) and time_column in frame.columns:
+        return frame.set_index(time_column)
+    if isinstance(frame.index, pd.MultiIndex):
+        raise ForecastDataError(
+            f"the frame's index has the levels {list(frame.index.names)}, none named {id_column!r}; for long data "
+            "name its id and time levels with data.columns.id_column and data.columns.time_column, for wide data "
+            "give it a DatetimeIndex"
+        )
+    if pd.api.types.is_numeric_dtype(frame.index):
+        name = "" if frame.index.name is None else f" {str(frame.index.name)!r}"
+        raise ForecastDataError(
+            f"the wide frame has neither a DatetimeIndex nor a {time_column!r} column: its index{name} holds numbers "
+            f"({frame.index.dtype}, first {_plain(frame.index[0])!r}), not times (a wide file's times are its first "
+            "column unless data.columns.time_column names another); name the column that holds the times with "
+            f"data.columns.time_column (the columns are {[str(column) for column in frame.columns][:20]}), or give "
+            "the frame a DatetimeIndex (pandas.to_datetime: format='%Y%m%d' for 20240131, unit='s' for seconds)"
+        )
+    return frame
 
 
 def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index, np.ndarray, np.ndarray | None]:
