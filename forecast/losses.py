@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import distributions, nn
+from torch.distributions.utils import broadcast_all
 from torch.nn import functional
 
 from .metrics import check_quantile_levels
@@ -247,7 +248,19 @@ def _student_t_log_normalizer(df: torch.Tensor) -> torch.Tensor:
 
 
 class _StudentT(distributions.StudentT):
-    """torch's Student-t with a log density that stays accurate in float32 at large degrees of freedom."""
+    """torch's Student-t with a log density that stays accurate in float32 at large degrees of freedom, and
+    built without argument validation."""
+
+    def __init__(self, df: torch.Tensor | float, loc: torch.Tensor, scale: torch.Tensor):
+        # Not torch's __init__: it builds its chi-squared with the default validation whatever ``validate_args``
+        # says, so a NaN learned df (weights a diverging update left) raised a ValueError about Chi2.
+        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        self._chi2 = distributions.Chi2(self.df, validate_args=False)
+        distributions.Distribution.__init__(self, self.df.shape, validate_args=False)
+
+    def expand(self, batch_shape: torch.Size, _instance: "_StudentT | None" = None) -> "_StudentT":
+        # torch's expand refuses a subclass with an __init__ of its own unless it is handed the new instance.
+        return super().expand(batch_shape, self._get_checked_instance(_StudentT, _instance))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         standard = (value - self.loc) / self.scale
@@ -290,7 +303,7 @@ class StudentTNLLoss(_LocationScaleLoss):
 
     def distribution(self, params: torch.Tensor) -> distributions.StudentT:
         df = self._degrees_of_freedom(params)
-        return _StudentT(df, params[..., 0], params[..., 1], validate_args=False)
+        return _StudentT(df, params[..., 0], params[..., 1])
 
     def _constrain_shape(self, raw_shape: torch.Tensor) -> torch.Tensor:
         # Empty when df is fixed; otherwise one column of degrees of freedom above 2.

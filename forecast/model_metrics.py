@@ -5,6 +5,7 @@ from torchmetrics import MeanMetric
 
 from .batch import Batch
 from .metrics import HorizonMetrics
+from .metrics.exact import ExactSums
 
 __all__ = ["add_forecasts", "add_loss", "mean_loss", "overall_means", "reset_metrics", "split_metrics"]
 
@@ -27,7 +28,11 @@ def mean_loss() -> MeanMetric:
     processes hold uneven shares. A NaN loss stays NaN (nan_strategy "disable" would drop the weights in
     torchmetrics 1.9, Lightning-AI/torchmetrics#3434; a float strategy puts that float, NaN, where the loss is NaN).
     """
-    return MeanMetric(nan_strategy=float("nan"))
+    return _ExactMean(nan_strategy=float("nan"))
+
+
+class _ExactMean(ExactSums, MeanMetric):
+    """torchmetrics' weighted mean, whose sums keep their dtype when the model is cast (``ExactSums``)."""
 
 
 def add_loss(mean: MeanMetric, loss: torch.Tensor, batch: Batch) -> None:

@@ -274,9 +274,12 @@ def test_num_params_follows_the_options():
 
 @pytest.mark.parametrize("loss", [GaussianNLLLoss(), StudentTNLLoss(), StudentTNLLoss(df=3.0)], ids=repr)
 def test_distribution_loss_of_nan_params_is_nan(loss):
-    params = random_params(loss)
-    params[0, 0, 0, 0] = math.nan
-    assert loss(params, torch.zeros(B, H, C, dtype=torch.float64)).isnan()
+    """A NaN in any parameter, learned degrees of freedom too, gives a NaN loss for ``FiniteLossCheck`` to stop
+    at: a NaN df raised torch's ``ValueError`` about a Chi2 instead."""
+    for column in range(loss.num_params):
+        params = random_params(loss)
+        params[0, 0, 0, column] = math.nan
+        assert loss(params, torch.zeros(B, H, C, dtype=torch.float64)).isnan(), f"NaN in parameter {column}"
 
 
 @pytest.mark.parametrize("loss", [GaussianNLLLoss(), StudentTNLLoss()], ids=repr)
@@ -284,7 +287,7 @@ def test_nan_weights_stop_fit_at_the_finite_loss_check(loss, tmp_path, random_ba
     """NaN weights (what an overflowing update leaves) end fit with the check's error, naming the step."""
     model = Forecaster(lookback=8, horizon=4, input_size=1, target_size=1, loss=loss)
     with torch.no_grad():
-        model.head.linear.weight[0, 0] = math.nan
+        model.head.linear.weight[:, 0] = math.nan  # every parameter of every value, the degrees of freedom too
     batch = random_batch(4, 8, 4, 1, 1)
     trainer = L.Trainer(
         max_steps=1,

@@ -5,8 +5,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from .exact import ExactSums
 from .functional import _covered, _pinball_losses, _point_errors, check_quantile_levels
 
 __all__ = ["HorizonMetrics"]
@@ -16,7 +16,7 @@ __all__ = ["HorizonMetrics"]
 _SUMS = {"mse": "squared", "mae": "absolute", "mape": "percentage", "smape": "symmetric", "mase": "scaled"}
 
 
-class HorizonMetrics(Metric):
+class HorizonMetrics(ExactSums):
     """Every point and quantile metric at each horizon step and target column, synced by torchmetrics.
 
     The point metrics are those of ``_point_errors``, each the mean over the observed target values of a

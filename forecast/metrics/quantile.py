@@ -2,6 +2,7 @@
 
 Each keeps a sum and a count as states summed across processes (by torchmetrics), so a metric over
 many batches (or ranks) equals the metric over their concatenation; the formulas are ``functional``'s.
+The states keep their dtypes however the module holding them is cast (``ExactSums``).
 """
 
 from collections.abc import Sequence
@@ -9,14 +10,14 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from .exact import ExactSums
 from .functional import _interval_coverage_update, _mean_compute, _pinball_loss_update, check_quantile_levels
 
 __all__ = ["MeanPinballLoss", "ContinuousRankedProbabilityScore", "IntervalCoverage"]
 
 
-class _MeanOverObservations(Metric):
+class _MeanOverObservations(ExactSums):
     """Keeps a sum and a count, summed across processes; computes their ratio in the metric's ``dtype``."""
 
     full_state_update: bool = False
