@@ -48,14 +48,6 @@ def _week_of_year(times: pd.DatetimeIndex) -> np.ndarray:
     return times.isocalendar().week.to_numpy(dtype=np.int64) - 1  # ISO weeks 1-53 -> 0-52
 
 
-def _weeks_in_year(times: pd.DatetimeIndex) -> np.ndarray:
-    """The ISO weeks of each time's ISO year, 52 or 53: the week of its 28 December, which the last week
-    always holds, so that the last week of a 52-week year sits next to the first as week 53 does."""
-    years, inverse = np.unique(times.isocalendar().year.to_numpy(dtype=np.int64), return_inverse=True)
-    december = pd.to_datetime(pd.DataFrame({"year": years, "month": 12, "day": 28}))
-    return december.dt.isocalendar().week.to_numpy(dtype=np.int64)[inverse]
-
-
 CALENDAR_FEATURES: dict[str, CalendarField] = {
     "minute": CalendarField(index=lambda t: t.minute, period=lambda t: 60),
     "hour": CalendarField(index=lambda t: t.hour, period=lambda t: 24),
@@ -84,9 +76,9 @@ SEASON = "season"
 
 
 def seasonal_period(freq: str | pd.DateOffset) -> int | None:
-    """The steps of one season at ``freq``: a day of sub-daily data, a week of daily data, a year of
-    weekly, semi-monthly, monthly or quarterly data; ``None`` when no such cycle is common (yearly data),
-    or when one step spans the whole season (``12MS``: yearly data; ``8bh``: a business day a step).
+    """The steps of one season at ``freq``: a day of sub-daily data, a week of daily data (5 steps of business
+    days), a year of weekly, semi-monthly, monthly or quarterly data; ``None`` when no such cycle is common
+    (yearly data), or when one step spans the whole season (``12MS``: yearly data; ``8bh``: a business day a step).
 
     Business hours are sub-daily data too: their season is the business day, its opening hours as the
     offset states them (8 of ``bh``'s 09:00-17:00, 10 of ``BusinessHour(start="08:00", end="18:00")``),
@@ -94,8 +86,10 @@ def seasonal_period(freq: str | pd.DateOffset) -> int | None:
     steps (09:30-17:00 in hours) carry the rest over into the next day, so they have no season.
 
     Example:
-        >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("D"), seasonal_period("MS")
-        (24, 96, 7, 12)
+        >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("D"), seasonal_period("B")
+        (24, 96, 7, 5)
+        >>> seasonal_period("W-MON"), seasonal_period("MS"), seasonal_period("QE"), seasonal_period("YS")
+        (52, 12, 4, None)
         >>> seasonal_period("7D"), seasonal_period("2MS"), seasonal_period("2D"), seasonal_period("5MS")
         (52, 6, None, None)
         >>> seasonal_period("14D"), seasonal_period("2W-SUN"), seasonal_period("24h"), seasonal_period("3W")

@@ -58,7 +58,7 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
         fix = gap if on_steps else "move the times onto its steps"
         raise ForecastDataError(
             f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); {fix}, or "
-            f"{other}{_daylight_saving(table.times[start : row + 1], offset)}"
+            f"{other}{_daylight_saving(table.times[start : row + 1], offset)}{_clock_forward(table, row, offset)}"
         )
     return freq
 
@@ -75,6 +75,22 @@ def _clock_back(table: SeriesTable, row: int) -> str:
         return ""
     return (
         "; or, if these are local times that repeat an hour where daylight saving ends, give them their time "
+        "zone: tz_localize(zone, ambiguous='infer') on the time index or the time column's .dt"
+    )
+
+
+def _clock_forward(table: SeriesTable, row: int, offset: pd.DateOffset) -> str:
+    """For a message about a gap before the time at ``row``: where local times without a time zone skip an hour
+    as daylight saving starts, filling the gap would add an hour the clock never showed. Only for sub-daily
+    steps of fixed length that come out one hour longer there, after a row of the time's own series."""
+    times = table.times
+    if times.tz is not None or row <= table.offsets[table.series_of(row)]:
+        return ""
+    step = pd.Timedelta(offset) if isinstance(offset, pd.offsets.Tick) else None  # hours, minutes: not days
+    if step is None or step >= pd.Timedelta(days=1) or times[row] - times[row - 1] != step + pd.Timedelta(hours=1):
+        return ""
+    return (
+        "; or, if these are local times that skip an hour where daylight saving starts, give them their time "
         "zone: tz_localize(zone, ambiguous='infer') on the time index or the time column's .dt"
     )
 

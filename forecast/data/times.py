@@ -1,11 +1,12 @@
 """Reading users' time columns into a DatetimeIndex: times, text, zones, day-first dates, missing times.
 
-Users hand in times in many shapes: a column of datetimes (used as it is, without a copy), text that
-pandas reads, text with several UTC offsets (a time zone across a daylight-saving change, read as UTC
-with a warning), or text dates such as '01/02/2024' that read both month first and day first (read the
-way that makes the series regular). Everything else (periods, numbers, values that are no times, a mix
-of times with and without a zone, missing times) is refused with a message that names the column, the
-row as given and the fix. This is one job apart from grouping rows into series, which ``frames`` does.
+Users hand in times in many shapes: a column of datetimes (used as it is, without a copy), text that pandas
+reads (ISO 8601 of mixed precision too: a midnight as '2024-01-01' beside '2024-01-01 01:00:00'), text with
+several UTC offsets (a time zone across a daylight-saving change, read as UTC with a warning), or text dates
+such as '01/02/2024' that read both month first and day first (read the way that makes the series regular).
+Everything else (periods, numbers, values that are no times, a mix of times with and without a zone, missing
+times) is refused with a message that names the column, the row as given and the fix. This is one job apart
+from grouping rows into series, which ``frames`` does.
 """
 
 import re
@@ -53,14 +54,33 @@ def read_times(
     if pd.api.types.is_numeric_dtype(column):
         raise ForecastDataError(
             f"the time column holds numbers ({column.dtype}), not times, at {first}; "
-            "convert them with pandas.to_datetime (e.g. unit='s'), or give a wide frame a DatetimeIndex"
+            "convert them with pandas.to_datetime (format='%Y%m%d' for 20240131, unit='s' for seconds since "
+            "1970), or give a wide frame a DatetimeIndex"
         )
     try:
-        times = pd.DatetimeIndex(pd.to_datetime(column))
+        times = pd.DatetimeIndex(_to_datetime(column))
     except (TypeError, ValueError):
         times = _utc_times(column, name, rows)  # not times, or times of several UTC offsets, which only UTC holds
         return _no_missing(times, name, rows)
     return _month_or_day_first(column, _no_missing(times, name, rows), name, offsets, order)
+
+
+def _to_datetime(column: pd.Series, utc: bool = False) -> pd.Series:
+    """pandas' reading of the column in the format of its first value, else in ISO 8601 of any precision: text
+    times that write a day's midnight as its date alone ('2024-01-01' beside '2024-01-01 01:00:00', as
+    spreadsheets export them), which pandas reads only when told that they are ISO 8601.
+
+    Raises:
+        TypeError, ValueError: pandas' own, of the reading in the first value's format, where neither reads.
+    """
+    try:
+        return pd.to_datetime(column, utc=utc)
+    except (TypeError, ValueError) as error:
+        first_format = error
+    try:
+        return pd.to_datetime(column, utc=utc, format="ISO8601")
+    except (TypeError, ValueError):
+        raise first_format from None
 
 
 def _month_or_day_first(
@@ -133,19 +153,26 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
     """Text of times with several UTC offsets as UTC times, with a warning.
 
     Raises:
-        ForecastDataError: a value is not a time.
+        ForecastDataError: a value is not a time, or is one in another format than the first value's.
     """
     try:
-        times = pd.DatetimeIndex(pd.to_datetime(column, utc=True))
+        times = pd.DatetimeIndex(_to_datetime(column, utc=True))
     except (TypeError, ValueError) as error:
         _check_zones_given(column, name, rows)  # all times, but text of both kinds fails the format of the first
-        bad = pd.to_datetime(column, errors="coerce", utc=True).isna() & column.notna()
+        readings = [pd.to_datetime(column, errors="coerce", utc=True, format=form) for form in (None, "ISO8601")]
+        bad = readings[0].isna() & readings[1].isna() & column.notna()  # no time in either reading of _to_datetime
         row = int(np.argmax(bad.to_numpy())) if bad.any() else 0
-        place = where(column=name, row=given_row(row, rows))
+        place, hint = where(column=name, row=given_row(row, rows)), _day_first_hint(column)
+        if not hint and _in_other_format(column, row):
+            raise ForecastDataError(
+                f"the time column holds {column.iloc[row]!r} at {place}, a time in another format than the first, "
+                f"{column.dropna().iloc[0]!r}, in whose format pandas reads them all; write every time in one "
+                "format, or convert them with pandas.to_datetime(..., format='mixed') (dayfirst=True for dates "
+                "written day first) and give the frame"
+            ) from error
         raise ForecastDataError(
             f"the time column holds {column.iloc[row]!r}, not a time, at {place}; "
-            "give times (the index or first column of a wide frame, the first column of a wide CSV)"
-            + _day_first_hint(column)
+            "give times (the index or first column of a wide frame, the first column of a wide CSV)" + hint
         ) from error
     _check_zones_given(column, name, rows)
     warn_on_rank_zero(
@@ -154,6 +181,18 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
         "time give a frame of times in their zone (pandas.to_datetime(..., utc=True).tz_convert(zone))"
     )
     return times
+
+
+def _in_other_format(column: pd.Series, row: int) -> bool:
+    """Whether the text at ``row``, which pandas does not read in the format of the column's first value, is a
+    time all the same, in another format ('01/01/2024 01:00' after '01/01/2024')."""
+    value = column.iloc[row]
+    if not isinstance(value, str) or value == column.dropna().iloc[0]:
+        return False
+    try:
+        return pd.Timestamp(value) is not pd.NaT  # 'nan' reads as no time
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_zones_given(column: pd.Series, name: str, rows: np.ndarray | None) -> None:
