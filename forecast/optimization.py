@@ -25,7 +25,8 @@ def optimization(
 
     Raises:
         ValueError, TypeError: torch refuses an option, naming the config key; a per-step
-            ``ReduceLROnPlateau`` monitors a validation metric; a ``OneCycleLR`` ends before the fit can.
+            ``ReduceLROnPlateau`` monitors a validation metric, or a per-epoch one validations that end some
+            epochs without one (``trainer.check_val_every_n_epoch: null``); a ``OneCycleLR`` ends before the fit can.
     """
     built = _built("model.optimizer", optimizer, parameters)
     for group in built.param_groups:
@@ -82,11 +83,33 @@ def _plateau_frequency(scheduler: Any, interval: str, monitor: str, trainer: L.T
     Lightning steps a per-epoch scheduler after every epoch, and a plateau scheduler reads its metric then: with
     ``trainer.check_val_every_n_epoch: 2`` the first epoch had no validation metric yet, and Lightning stopped the
     fit with a ``MisconfigurationException``. Stepped after each epoch that validates, it reads every validation once.
+    With ``trainer.check_val_every_n_epoch: null``, validation runs every ``trainer.val_check_interval`` batches
+    counted across epochs: it steps after every epoch when each epoch validates, or after every few epochs when
+    that interval is a whole number of them.
+
+    Raises:
+        ValueError: validations counted across epochs end some epochs without one, in no steady pattern, naming
+            ``trainer.val_check_interval`` and the fixes.
     """
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    if plateau and interval == "epoch" and monitor.startswith("val/"):
-        return trainer.check_val_every_n_epoch or 1  # None: validation counted in steps across epochs
-    return 1
+    if not (plateau and interval == "epoch" and monitor.startswith("val/")):
+        return 1
+    if trainer.check_val_every_n_epoch is not None:
+        return trainer.check_val_every_n_epoch
+    trainer.estimated_stepping_batches  # noqa: B018 (loads the training data, which sizes an epoch)
+    batches, every = trainer.num_training_batches, trainer.val_check_interval
+    # inf: an iterable dataset, or a fit of max_steps, whose epochs are not known; 0: a fit that trains nothing
+    if every <= batches or batches == 0:
+        return 1
+    if every % batches == 0:
+        return every // batches
+    raise ValueError(
+        f"model.lr_scheduler: ReduceLROnPlateau on {monitor} steps after each epoch (model.lr_scheduler_interval="
+        "epoch), but with trainer.check_val_every_n_epoch: null validation runs every trainer.val_check_interval="
+        f"{every} batches across epochs of {batches}, so it would read {monitor} before the first validation, then "
+        f"stale values: set trainer.val_check_interval to at most {batches} or a multiple of it, or set "
+        "trainer.check_val_every_n_epoch"
+    )
 
 
 def _check_one_cycle_length(scheduler: Any, interval: str, trainer: L.Trainer) -> None:

@@ -183,6 +183,8 @@ class TrialFits:
         """Fits the trial and returns its score (``best_score``, or ``naive_score`` when its checkpoint fell back to
         a naive forecast, named in its ``naive_fallback``); an error is recorded on the trial, then raised.
 
+        Ctrl-C fails the trial and raises ``KeyboardInterrupt``, which stops the study.
+
         A trial asked for once the study already had ``n_trials`` counted trials before it (processes
         racing for the last one: ``stop_when_spent`` counts after each trial) stops this process and
         fails at once, unfitted, with that said in its ``error``.
@@ -211,6 +213,8 @@ class TrialFits:
             try:
                 cli = cli_main(trial_args, trainer_defaults={"callbacks": [pruning]})
             except SystemExit as exit_:
+                if isinstance(exit_.__context__, KeyboardInterrupt):
+                    raise
                 print_config(trial_args)  # raises the CLI's message as a ValueError
                 raise ValueError(f"fit exited with status {exit_.code}") from exit_
             finally:
@@ -227,6 +231,13 @@ class TrialFits:
             return fallback[1]
         except optuna.TrialPruned:
             raise
+        except SystemExit as exit_:
+            if not isinstance(exit_.__context__, KeyboardInterrupt):
+                raise
+            # Lightning answers Ctrl-C with exit status 1: in a fit it was taken for a failed fit and the study went
+            # on to its next trial; in the naive fallback's validate it left the trial running in the storage.
+            trial.set_user_attr("error", "KeyboardInterrupt: stopped by Ctrl-C")
+            raise KeyboardInterrupt from exit_  # Optuna fails the trial and stops the study
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
             raise

@@ -73,6 +73,9 @@ def tune(
 ) -> optuna.Study:
     """Runs (or resumes, or joins) the study until it has ``args.n_trials`` trials, then writes its results.
 
+    Ctrl-C stops the study: the running trial fails, the results of those before it are written, and a rerun
+    resumes the study, with a new trial in place of the interrupted one.
+
     Args:
         args: the study's options.
         fit_args: every trial's ``fit`` flags before the trial's values (``--config X.yaml`` ...).
@@ -109,14 +112,18 @@ def tune(
         workers = [_spawn_worker(worker_argv, run_start) for _ in range(args.n_jobs - 1)]
         remaining = args.n_trials - trials.spent(study.get_trials(deepcopy=False))
         if remaining > 0:
-            study.optimize(
-                trials,
-                n_trials=remaining,
-                timeout=args.timeout,
-                catch=(Exception,),
-                callbacks=[trials.stop_when_spent],
-                show_progress_bar=True,
-            )
+            try:
+                study.optimize(
+                    trials,
+                    n_trials=remaining,
+                    timeout=args.timeout,
+                    catch=(Exception,),
+                    callbacks=[trials.stop_when_spent],
+                    show_progress_bar=True,
+                )
+            except KeyboardInterrupt:  # Ctrl-C: the results of the trials so far, then the stop
+                trials.write_results(study)
+                raise
         for worker in workers:
             worker.wait()
         trials.write_results(study)
