@@ -74,6 +74,27 @@ def _gates(u: torch.Tensor, gates: torch.Tensor | None) -> tuple[int, int]:
     return gates.data_ptr(), 2 * size
 
 
+def _check_memory(
+    u: torch.Tensor, highway: torch.Tensor | None, v: torch.Tensor, b: torch.Tensor, c0: torch.Tensor
+) -> None:
+    """Raise ``ValueError`` unless every tensor is in CPU memory in ``u``'s dtype, one of ``DTYPES``.
+
+    The kernels read each pointer as an array of ``u``'s scalar type: a float32 ``v`` beside a float64 ``u``
+    would be read past its end, and a CUDA or meta tensor's address is not host memory at all.
+    """
+    if u.device.type != "cpu" or u.dtype not in DTYPES:
+        raise ValueError(
+            f"the compiled CPU recurrence takes CPU tensors of {sorted(map(str, DTYPES))}, got u of {u.dtype} on "
+            f"{u.device}: call forecast.kernels.sru_recurrence, which picks the path and the dtype"
+        )
+    for name, tensor in {"highway": highway, "v": v, "b": b, "c0": c0}.items():
+        if tensor is not None and tensor.dtype != u.dtype:
+            raise ValueError(
+                f"{name} is {tensor.dtype} and u {u.dtype}: the compiled CPU recurrence reads every tensor in u's "
+                "dtype, so cast them to one (forecast.kernels.sru_recurrence does)"
+            )
+
+
 def _forward(u, highway, v, b, c0, use_tanh: bool, keep: bool, gates: torch.Tensor | None = None):
     """h, c_last, and with ``keep`` what the backward reads: the c entering every segment of the kernel's
     ``sru_segment`` steps (returned as c_all, (B, segments, dirs, D)), and every (f_t, r_t) pair, written into
@@ -81,6 +102,7 @@ def _forward(u, highway, v, b, c0, use_tanh: bool, keep: bool, gates: torch.Tens
     is kept and c_all is ``None``. Inputs contiguous, of one dtype.
     """
     check_recurrence_inputs(u, highway, v, b, c0)  # the kernel trusts these shapes with raw memory
+    _check_memory(u, highway, v, b, c0)
     batch, steps, dirs, components, size = u.shape
     h = u.new_empty(batch, steps, dirs, size)
     segments = -(-steps // ctypes.c_int64.in_dll(cpu_library(), "sru_segment").value)

@@ -86,12 +86,13 @@ def check_recurrence_inputs(
 def refuse_second_derivative() -> None:
     """Raise ``RuntimeError`` in a hand-written backward that autograd runs with ``create_graph=True``.
 
-    The fused backwards compute their gradients outside autograd, which would take them for constants: a
-    second derivative through them (a gradient penalty, a Hessian-vector product) would silently lack the
-    recurrence's share. Autograd enables grad mode in a backward exactly when it records one.
+    The hand-written backwards (compiled, Triton, tensor-op) compute their gradients outside autograd, which
+    would take them for constants: a second derivative through them (a gradient penalty, a Hessian-vector
+    product) would silently lack the recurrence's share. Autograd enables grad mode in a backward exactly when
+    it records one.
     """
     if torch.is_grad_enabled():
         raise RuntimeError(
-            "the SRU recurrence's fused backward is differentiable once: for a second derivative "
+            "the SRU recurrence's hand-written backward is differentiable once: for a second derivative "
             "(create_graph=True) run sru_recurrence_reference, which autograd differentiates"
         )

@@ -153,7 +153,7 @@ class StackedEncoder(Encoder):
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
         # x: (B, T, D_in), state: (num_layers * dirs, B, hidden) or a tuple of those, or None
-        initial = _split_state(state, len(self.layers))
+        initial = self._layer_states(state, x.shape[0])
         sequence, last = self.layers[0](x, initial[0])  # -> (B, T, output_size)
         states = [last]
         for between, layer, start in zip(self.between, self.layers[1:], initial[1:], strict=True):
@@ -161,9 +161,27 @@ class StackedEncoder(Encoder):
             states.append(last)
         return EncoderOutput(sequence, _window_end(sequence, self.directions), _stack_states(states))
 
+    def _layer_states(self, state: State | None, batch: int | None) -> list[State | None]:
+        """Each layer's initial state from a state this encoder returned, for ``batch`` rows (any when ``None``).
+
+        Raises:
+            ValueError: a part of ``state`` is not (num_layers * dirs, B, hidden): split by layer, it would
+                reach the layers as shapes the caller never wrote, or not reach the last layers at all.
+        """
+        parts = () if state is None else state if isinstance(state, tuple) else (state,)  # LSTM: (h, c)
+        for part in parts:
+            rows = part.shape[1] if batch is None and part.dim() > 1 else batch
+            expected = (len(self.layers) * self.directions, rows, self.output_size // self.directions)
+            if tuple(part.shape) != expected:
+                raise ValueError(
+                    f"state must be (num_layers * directions, B, hidden) = {expected}, as this encoder returns it "
+                    f"for {rows} rows, got {tuple(part.shape)}: pass the state of an encoder built alike, or None"
+                )
+        return _split_state(state, len(self.layers))
+
     def broadcast_step(self, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
         # inputs: each (B or 1, S or 1, F_i), state: (num_layers * dirs, B, hidden) or a tuple of those
-        initial = _split_state(state, len(self.layers))
+        initial = self._layer_states(state, None)
         output = self.layers[0].step(inputs, initial[0])  # -> (B, S, output_size)
         for between, layer, start in zip(self.between, self.layers[1:], initial[1:], strict=True):
             output = layer.step([between(output)], start)  # -> (B, S, output_size)

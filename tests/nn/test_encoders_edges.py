@@ -1,9 +1,9 @@
-"""Edge cases of the encoders: models of other dtypes than float32 under CPU autocast."""
+"""Edge cases of the encoders: models of other dtypes than float32 under CPU autocast, and states of another shape."""
 
 import pytest
 import torch
 
-from forecast.nn import GRUEncoder, LSTMEncoder, RNNEncoder
+from forecast.nn import GRUEncoder, LSTMEncoder, RNNEncoder, SRUEncoder
 
 TORCH_ENCODERS = {
     "rnn": lambda: RNNEncoder(3, hidden_size=4, num_layers=2),
@@ -28,3 +28,32 @@ def test_torch_encoder_of_another_dtype_runs_in_it_under_cpu_autocast(name, dtyp
     assert encoded.sequence.dtype == stepped.dtype == dtype
     torch.testing.assert_close(encoded.sequence, expected.sequence)
     torch.testing.assert_close(stepped, expected_step)
+
+
+STACKS = {
+    "gru": lambda: GRUEncoder(3, hidden_size=5, num_layers=2),
+    "lstm": lambda: LSTMEncoder(3, hidden_size=5, num_layers=2),
+    "sru": lambda: SRUEncoder(3, hidden_size=5, num_layers=2),
+    "bisru": lambda: SRUEncoder(3, hidden_size=5, num_layers=2, bidirectional=True),
+}
+
+
+@pytest.mark.parametrize("wrong", ["layers", "rows", "hidden"])
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_stacked_encoder_refuses_a_state_of_another_shape_naming_the_expected_one(name, wrong):
+    """A state of one layer for two stopped in ``zip() argument 3 is shorter``, and other shapes in errors
+    naming a single layer's shape ("Expected hidden size (1, 4, 5)", "c0 must be (4, 1, 5)")."""
+    encoder = STACKS[name]()
+    layers_and_directions = 2 * (2 if name == "bisru" else 1)
+    shape = {"layers": (1, 4, 5), "rows": (layers_and_directions, 3, 5), "hidden": (layers_and_directions, 4, 6)}
+    state = torch.zeros(shape[wrong])
+    state = (state, state) if name == "lstm" else state
+    expected = rf"state must be \(num_layers \* directions, B, hidden\) = \({layers_and_directions}, 4, 5\)"
+    with pytest.raises(ValueError, match=expected + rf".*got \({', '.join(map(str, shape[wrong]))}\)"):
+        encoder(torch.randn(4, 6, 3), state)
+
+
+def test_stacked_encoder_broadcast_step_refuses_a_state_of_another_shape():
+    encoder = SRUEncoder(3, hidden_size=5, num_layers=2)
+    with pytest.raises(ValueError, match=r"= \(2, 4, 5\), as this encoder returns it for 4 rows, got \(1, 4, 5\)"):
+        encoder.broadcast_step([torch.randn(4, 1, 3)], torch.zeros(1, 4, 5))
