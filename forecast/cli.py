@@ -281,8 +281,8 @@ class ForecastCLI(LightningCLI):
             kwargs.setdefault("max_epochs", _DEFAULT_MAX_EPOCHS)
             if self.subcommand in ("fit", "backtest"):
                 rank_zero_info(
-                    f"trainer.max_epochs, max_steps and max_time not set, nor an EarlyStopping: training at most "
-                    f"{_DEFAULT_MAX_EPOCHS} epochs (pass --trainer.max_epochs N, or -1 for no limit)"
+                    "trainer.max_epochs, max_steps and max_time not set, nor an EarlyStopping or a Timer: training at "
+                    f"most {_DEFAULT_MAX_EPOCHS} epochs (pass --trainer.max_epochs N, or -1 for no limit)"
                 )
         if trainer.get("logger") in (None, True):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
@@ -314,7 +314,7 @@ def main(args: list[str] | None = None, *, run: bool = True, trainer_defaults: d
             "prog": "python -m forecast",
             "description": "Recurrent time series forecasting: fit, validate, test, predict and backtest a config "
             "(`python -m forecast tune --help`: an Optuna study of its settings). A fit that sets none of "
-            f"trainer.max_epochs, max_steps, max_time or an EarlyStopping trains {_DEFAULT_MAX_EPOCHS} epochs at most, "
-            "not Lightning's 1000.",
+            "trainer.max_epochs, max_steps, max_time, an EarlyStopping or a Timer trains "
+            f"{_DEFAULT_MAX_EPOCHS} epochs at most, not Lightning's 1000.",
         },
     )

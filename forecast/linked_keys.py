@@ -20,9 +20,10 @@ _LINKED_KEYS = ("lookback", "horizon", *_DATA_SIZES)
 
 
 def _command_line(args: ArgsType) -> list[str]:
-    """The CLI's arguments as a list of strings: ``args``, or ``sys.argv[1:]`` for ``None``; none for a dict."""
+    """The CLI's arguments as a list of strings: ``args``, or ``sys.argv[1:]`` for ``None``; none for a dict,
+    nor for a list holding anything but strings (``Path("x.yaml")``, ``5``), which jsonargparse refuses by name."""
     flags = sys.argv[1:] if args is None else args
-    return flags if isinstance(flags, list) else []
+    return flags if isinstance(flags, list) and all(isinstance(flag, str) for flag in flags) else []
 
 
 def _read_settings(value: str, folder: Path) -> object:
@@ -64,9 +65,10 @@ def check_linked_keys(args: ArgsType, subcommands: Iterable[str]) -> None:
         if name == "--model":
             _refuse_linked_keys(source, settings)
             continue
+        if not isinstance(settings, dict):  # no file, no YAML or no mapping: jsonargparse names the error
+            continue
         folder = Path(value).parent if os.path.isfile(value) else Path.cwd()
-        sections = [settings, *(settings.get(command) for command in subcommands)]
-        for section in sections if isinstance(settings, dict) else []:
+        for section in [settings, *(settings.get(command) for command in subcommands)]:
             model = section.get("model") if isinstance(section, dict) else None
             if isinstance(model, str):  # a file of the model's settings, relative to the config's folder
                 path = folder / model

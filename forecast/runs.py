@@ -40,7 +40,8 @@ def resolve_checkpoint(
 
     Raises:
         FileNotFoundError: no run under ``root`` or in ``checkpoint.dirpath`` has a ``last.ckpt`` (or
-            ``last-vN.ckpt``), or the best file is gone.
+            ``last-vN.ckpt``), or for ``best`` the run recorded no best file (``checkpoint.save_top_k 0``)
+            or it is gone.
         ValueError: the chosen file is damaged or not a forecast checkpoint.
     """
     if ckpt_path not in ("best", "last"):
@@ -68,7 +69,10 @@ def resolve_checkpoint(
                 if best.is_file():
                     read_checkpoint(best, Forecaster)
                     return str(best)
-    raise FileNotFoundError(f"ckpt_path='best': the run of {str(last)!r} records no best checkpoint that still exists")
+    raise FileNotFoundError(
+        f"ckpt_path='best': the run of {str(last)!r} records no best checkpoint that still exists (it kept none "
+        "under checkpoint.save_top_k 0, or the file was deleted since); pass --ckpt_path last, or a checkpoint path"
+    )
 
 
 def _best_candidates(recorded: Path, last: Path) -> list[Path]:

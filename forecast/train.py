@@ -1,4 +1,5 @@
-"""Training from Python with the CLI's defaults, for notebooks and pipelines."""
+"""Training from Python with the CLI's checkpointing and its stop at a non-finite loss, for notebooks and pipelines
+(Lightning's own epoch limit: pass ``trainer={"max_epochs": N}``)."""
 
 from collections.abc import Mapping
 from pathlib import Path
