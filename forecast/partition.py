@@ -16,6 +16,7 @@ from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import predict
 from .data.options import Columns
@@ -81,11 +82,28 @@ def forecast_columns(model: Forecaster) -> list[str]:
     return predict.forecast_columns(model.data_state["targets"], model.loss.levels)
 
 
+def _timestamps(times: pd.Series | None) -> bool:
+    """Whether history ``times`` are timestamps (NumPy's, zoned or Arrow's), which have a unit and maybe a zone,
+    rather than text, dates or other objects that predict parses."""
+    if times is None or not pd.api.types.is_datetime64_any_dtype(times):
+        return False
+    return not isinstance(times.dtype, pd.ArrowDtype) or pa.types.is_timestamp(times.dtype.pyarrow_dtype)
+
+
+def _time_unit(times: pd.Series | None) -> str:
+    """The unit of the forecasts' times for history ``times``: that of timestamps, microseconds for what predict
+    parses (pandas infers its unit from the values, which an empty partition lacks; Arrow's dates have none)."""
+    return times.dt.unit if _timestamps(times) else "us"
+
+
 def _time_dtype(model: Forecaster, times: pd.Series | None) -> pd.api.extensions.ExtensionDtype | np.dtype:
-    """The dtype of the forecasts' times for history ``times``: in the checkpoint's time zone where it has one,
-    in the unit of the history's times (text is parsed to microseconds), as ``Forecaster.predict`` gives them."""
-    unit = times.dt.unit if times is not None and pd.api.types.is_datetime64_any_dtype(times) else "us"
+    """The dtype of the forecasts' times for history ``times``, as ``Forecaster.predict`` gives them: in the
+    checkpoint's time zone where it has one (a checkpoint older than recorded zones: the history's), in
+    ``_time_unit(times)``."""
     zone = model.data_state.get("time_zone")
+    if "time_zone" not in model.data_state and _timestamps(times):
+        zone = times.dt.tz
+    unit = _time_unit(times)
     return pd.DatetimeTZDtype(unit, zone) if zone else np.dtype(f"datetime64[{unit}]")
 
 
@@ -99,9 +117,9 @@ def predict_partition(
     calling this on its parts. As with ``Forecaster.predict``, the ``id`` column keeps the type of
     the input's ids (integers stay integers), so a result joins back onto the input and fits a schema
     declared from it; and an empty frame (an engine's empty partition) gives an empty table with the
-    columns and types of a full one (times in the checkpoint's zone and the unit of the frame's, or
-    microseconds for text; a fixed frequency's forecasts of times in seconds or milliseconds come in
-    microseconds, against seconds or milliseconds here).
+    columns and types of a full one (times in the checkpoint's zone, in the unit of the frame's timestamps,
+    or in microseconds where the frame gives text, dates or other objects, whose unit pandas would infer
+    from their values).
 
     Args:
         frame: history of whole series, as ``Forecaster.predict`` reads it.
@@ -114,14 +132,32 @@ def predict_partition(
 
     Raises:
         ForecastDataError: as ``Forecaster.predict``, with its message: a column is missing, a
-            series is too short, the future covariates of the horizon are missing.
+            series is too short, the future covariates of the horizon are missing; or an empty
+            frame has no id column or index level.
     """
     model, columns = load_cached(checkpoint), history_columns(checkpoint)
     if frame.empty:  # an engine's empty partition (fewer series than partitions): nothing to forecast
-        time = pd.Series(dtype=_time_dtype(model, frame.get(columns.time_column)))
+        ids = _column_or_level(frame, columns.id_column)
+        if ids is None:
+            raise ForecastDataError(
+                f"the frame has no series id column {columns.id_column!r} (as a column or an index level), which "
+                "the checkpoint's data told its series apart by; give the frame its series ids under that name"
+            )
+        time = pd.Series(dtype=_time_dtype(model, _column_or_level(frame, columns.time_column)))
         values = {name: pd.Series(dtype="float64") for name in forecast_columns(model)}
-        return pd.DataFrame({"id": frame[columns.id_column], "time": time, **values})
-    return model.predict(frame, horizon=horizon, batch_size=batch_size)
+        return pd.DataFrame({"id": ids, "time": time, **values})
+    table = model.predict(frame, horizon=horizon, batch_size=batch_size)
+    return table.assign(time=table["time"].dt.as_unit(_time_unit(_column_or_level(frame, columns.time_column))))
+
+
+def _column_or_level(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    """The column ``name`` of ``frame``, else its index level ``name`` (``predict`` reads ids and times from
+    either: Dask's ``set_index("id")`` puts each series in one partition); ``None`` where it has neither."""
+    if name in frame.columns:
+        return frame[name].reset_index(drop=True)
+    if name in frame.index.names:
+        return pd.Series(frame.index.get_level_values(name), name=name)
+    return None
 
 
 def predict_batches(

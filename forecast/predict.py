@@ -41,16 +41,20 @@ def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, hor
     A step that never varies (``fixed_step``: hours; days without a time zone) is plain arithmetic for every
     window at once. Not every pandas ``Tick`` is one: under pandas 2 a day is a 24-hour ``Tick``, but in a
     time zone ``date_range`` steps 23 or 25 hours at a daylight-saving change.
+
+    In the unit of the history's times (seconds stay seconds, as a Parquet file's ``timestamp[s]`` reads), where
+    pandas' arithmetic and ``date_range`` would give microseconds.
     """
     offset = pd.tseries.frequencies.to_offset(data.freq)
     starts = pd.DatetimeIndex(data.start_times)
     step = fixed_step(offset, starts)
     if step is not None:
         steps = (time[:, None] + np.arange(horizon)).ravel()
-        return starts[np.repeat(series, horizon)] + pd.to_timedelta(steps * step, unit=starts.unit)
+        times = starts[np.repeat(series, horizon)] + pd.to_timedelta(steps * step, unit=starts.unit)
+        return times.as_unit(starts.unit)
     # Calendar offsets (month ends, business days, days in a zone) step irregularly: pandas steps them per window.
     times = [data.forecast_times(s, t)[:horizon] for s, t in zip(series.tolist(), time.tolist(), strict=True)]
-    return times[0].append(times[1:])
+    return times[0].append(times[1:]).as_unit(starts.unit)
 
 
 def forecast_columns(targets: list[str], levels: tuple[float, ...] = ()) -> list[str]:

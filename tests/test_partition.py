@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from forecast.errors import ForecastDataError
@@ -63,6 +64,24 @@ def test_predict_partition_of_an_empty_partition_is_an_empty_table_of_the_same_t
     pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], CHECKPOINT).dtypes, expected)
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "ns"])
+def test_forecast_times_keep_the_unit_of_the_history_times_as_an_empty_partition_declares(unit):
+    """Hourly history in seconds (a Parquet file's timestamp[s]) was forecast in microseconds, unlike Dask's meta."""
+    frame = frozen_history().astype({"time": f"datetime64[{unit}]"})
+    table = predict_partition(frame, CHECKPOINT)
+    assert table["time"].dtype == predict_partition(frame.iloc[:0], CHECKPOINT)["time"].dtype == f"datetime64[{unit}]"
+    expected = predict_partition(frozen_history(), CHECKPOINT)["time"]
+    assert table["time"].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("levels", [["id"], ["id", "time"]], ids=["id", "id and time"])
+def test_predict_partition_of_an_empty_partition_reads_ids_and_times_from_the_index_as_predict_does(levels):
+    """Dask's set_index("id") keeps each series in one partition; its empty meta failed with KeyError: 'id'."""
+    frame = frozen_history().astype({"id": "category", "time": "datetime64[s]"}).set_index(levels)
+    expected = predict_partition(frame, CHECKPOINT).dtypes
+    pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], CHECKPOINT).dtypes, expected)
+
+
 def test_predict_partition_of_an_empty_partition_keeps_the_time_zone_of_a_zoned_checkpoint(tmp_path):
     """Forecasts of a checkpoint trained on zoned times are in its zone: an engine's empty partition's too."""
     import forecast
@@ -74,6 +93,35 @@ def test_predict_partition_of_an_empty_partition_keeps_the_time_zone_of_a_zoned_
     (checkpoint,) = tmp_path.glob("**/last.ckpt")
     expected = predict_partition(frame, checkpoint).dtypes
     pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], checkpoint).dtypes, expected)
+
+
+def test_predict_partition_of_a_checkpoint_older_than_time_zones_keeps_the_zone_of_the_history():
+    """A checkpoint without a recorded zone takes zoned times as given: an empty partition's times too."""
+    frame = frozen_history().assign(time=lambda rows: rows["time"].dt.tz_localize("Asia/Tokyo"))
+    assert "time_zone" not in load_cached(CHECKPOINT).data_state  # the frozen 0.1.0 checkpoint
+    expected = predict_partition(frame, CHECKPOINT).dtypes
+    assert str(expected["time"]) == "datetime64[us, Asia/Tokyo]"
+    pd.testing.assert_series_equal(predict_partition(frame.iloc[:0], CHECKPOINT).dtypes, expected)
+
+
+@pytest.mark.parametrize("dates", ["objects", "arrow"])
+def test_predict_partition_of_dates_gives_an_empty_partition_the_types_of_a_full_one(dates, tmp_path):
+    """A Parquet DATE column (date32[pyarrow]) failed an empty partition with NotImplementedError."""
+    import forecast
+    from forecast.nn import IdentityEncoder, LastValueHead
+
+    days = pd.date_range("2024-01-01", periods=20, freq="D")
+    frame = pd.DataFrame({"id": np.repeat(["a", "b"], 20), "time": days.append(days), "y": np.arange(40.0)})
+    options = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "default_root_dir": str(tmp_path),
+               "enable_progress_bar": False, "enable_model_summary": False, "logger": False}  # fmt: skip
+    naive = {"encoder": IdentityEncoder, "head": LastValueHead}
+    forecast.fit(frame, lookback=4, horizon=2, data={"batch_size": 8}, model=naive, trainer=options)
+    (checkpoint,) = tmp_path.glob("**/last.ckpt")
+    dated = frame.assign(time=frame["time"].dt.date)  # objects, as pandas reads a DATE column by default
+    if dates == "arrow":
+        dated = dated.astype({"time": pd.ArrowDtype(pa.date32())})
+    expected = predict_partition(dated, checkpoint).dtypes
+    pd.testing.assert_series_equal(predict_partition(dated.iloc[:0], checkpoint).dtypes, expected)
 
 
 def test_predict_batches_refuses_a_series_that_comes_back_after_other_series():

@@ -140,6 +140,15 @@ def test_history_in_another_time_zone_is_forecast_at_the_same_instants(tmp_path)
     pd.testing.assert_frame_equal(model.predict(tokyo), naive_reference(frame), rtol=1e-6)
 
 
+def test_business_day_forecasts_keep_the_unit_of_the_history_times(tmp_path):
+    """Times in seconds (a Parquet file's timestamp[s]) were forecast in microseconds."""
+    times = pd.date_range("2024-01-01", periods=40, freq="B").as_unit("s")  # ends on Friday 2024-02-23
+    frame = pd.DataFrame({"id": "a", "time": times, "y": np.arange(40.0)})
+    table = fit_naive(frame, tmp_path).predict(frame)
+    expected = pd.DatetimeIndex(["2024-02-26", "2024-02-27", "2024-02-28"]).as_unit("s")  # Monday on
+    pd.testing.assert_series_equal(table["time"], pd.Series(expected, name="time"))
+
+
 def test_a_wide_frame_keeps_its_series_name_and_column_order(tmp_path):
     times = pd.date_range("2024-01-01", periods=40, freq="D")
     wide = pd.DataFrame({"y": 2.0 * np.arange(40), "x": np.arange(40.0)}, index=times)
