@@ -5,7 +5,8 @@ set's split preset (``forecast.datasets.info(name).split``), a ``fit`` whose ear
 checkpoint choice see validation only, then one ``test`` of the best-validation checkpoint. The
 figures are what a user gets from the same commands. Arguments this script does not know are passed
 to both ``fit`` and ``test`` unchanged (but for those it sets for each run, ``OWN_ARGUMENTS``: give
-``--datasets``, ``--horizons``, ``--seeds``, ``--root`` instead), e.g. a tiny run or a univariate target:
+``--datasets``, ``--horizons``, ``--seeds``, ``--root`` instead; ``--config FILE`` composes a preset after
+each run's config), e.g. a tiny run or a univariate target:
 
     python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_gru.yaml \\
         --horizons 96 192 336 720 --seeds 3
@@ -19,7 +20,8 @@ to both ``fit`` and ``test`` unchanged (but for those it sets for each run, ``OW
 With ``--lookbacks 96 336 720`` each run fits the config at every one of those lookbacks and tests
 only the one that scored best on validation (its fit seconds are those of all its fits). ``--choose KEY
 VALUE ...`` does the same for any setting the CLI takes, per horizon and seed, among fits of one loss (the
-validation score is the loss); several ``--choose`` (and ``--lookbacks``) are crossed:
+validation score is the loss) scored on the same validation windows and scale (``SCORED_DATA``); several
+``--choose`` (and ``--lookbacks``) are crossed:
 
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l336.yaml --horizons 720 \
         --choose model.channel_embedding_size 0 256                    # the embedding on validation
@@ -132,7 +134,7 @@ def fit(args: list[str], directory: Path) -> dict:
     start = time.perf_counter()
     trained = cli(["fit", *args])
     seconds = time.perf_counter() - start
-    best = trained.trainer.checkpoint_callback.best_model_path
+    best = trained.trainer.checkpoint_callback.best_model_path  # the CLI's own, first of the ModelCheckpoints
     score = float(trained.trainer.checkpoint_callback.best_model_score)  # the network's, not a naive forecast's
     if fell_back(best):  # it forecasts a naive forecast: score what it forecasts, as ensemble_at_origins does
         score = float(cli(["validate", *args, "--ckpt_path", best]).trainer.callback_metrics["val/loss"])
@@ -382,6 +384,47 @@ def check_one_loss(fits: dict[str | None, dict], config: Path) -> None:
             )
 
 
+# The data settings that choose which validation windows score a fit, and on what scale: fits chosen among
+# must share them, or one fit's validation rows may be another's test rows. The lookback may differ (the
+# targets of every part lie at the same rows whatever it is), and so may the inputs beside the targets and
+# data.nan_policy (no metric scores a repaired value).
+SCORED_DATA = {
+    "source": None, "horizon": None, "split": None, "eval_stride": None, "drop_short": None, "series": None,
+    "freq": None, "columns": ("targets", "id_column", "time_column"), "scaling": ("scaler", "per_series"),
+}  # fmt: skip
+
+
+def scored_data(data: dict) -> dict:
+    """The settings of ``SCORED_DATA`` among a fit's data settings (``fit``'s ``data``)."""
+    scored = {}
+    for key, parts in SCORED_DATA.items():
+        value = data.get(key)
+        scored[key] = {part: value.get(part) for part in parts} if parts and isinstance(value, dict) else value
+    return scored
+
+
+def check_one_validation(fits: dict[str | None, dict], config: Path) -> None:
+    """Refuse to choose among fits scored on other validation windows or another scale (``SCORED_DATA``): e.g.
+    ``--choose data.split ...``, whose validation part may be the preset's test part, or a member of other
+    target columns; their scores are not one measure to choose on. Fits from before ``fit`` recorded their data
+    settings are not compared.
+
+    Raises:
+        ValueError: naming two settings (the config's own by its file name) and the settings they differ in.
+    """
+    recorded = {name: scored_data(summary["data"]) for name, summary in fits.items() if "data" in summary}
+    first, *others = recorded or [None]
+    for name in others:
+        differing = [key for key in SCORED_DATA if recorded[name][key] != recorded[first][key]]
+        if differing:
+            values = ", ".join(f"data.{key} {recorded[first][key]!r} vs {recorded[name][key]!r}" for key in differing)
+            raise ValueError(
+                f"the fits {first or config.stem} and {name or config.stem} are scored on other validation windows "
+                f"or scales ({values}): their validation scores are not one measure to choose on; choose among "
+                "settings of one data, or set those alike in the configs"
+            )
+
+
 def check_member_names(members: list[Path], choices: dict[str, list[str]]) -> None:
     """Refuse ``members`` whose fits would overwrite others': a member's fit is kept in the directory of its
     file's stem, and is a setting of that name.
@@ -498,8 +541,8 @@ def run(
         checkpoint (``best``) with the arguments it was tested with (``args``).
 
     Raises:
-        ValueError: ``check_member_names``'s, ``check_one_loss``'s (after the fits) or, with ``ensemble``,
-            ``check_alike``'s refusal.
+        ValueError: ``check_member_names``'s, ``check_one_loss``'s or ``check_one_validation``'s (after the
+            fits) or, with ``ensemble``, ``check_alike``'s refusal.
     """
     choices = choices or {}
     members = list(members)
@@ -525,6 +568,7 @@ def run(
         settings[name] += ["--data.lookback", str(longest)]
         fits[name] = fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
     check_one_loss(fits, config)
+    check_one_validation(fits, config)
     if ensemble:
         fits |= ensembles(fits, settings, directory, splits)
     chosen = min(fits, key=lambda name: fits[name]["val_loss"])
@@ -621,7 +665,8 @@ OWN_ARGUMENTS = {
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the leaderboard; returns the summary table that it also writes and prints."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # No abbreviations: the CLI's --config (a preset composed after the config) would be read as --configs.
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--datasets", nargs="+", default=["etth1"], choices=datasets.names())
     parser.add_argument("--configs", nargs="+", type=Path, default=[Path("configs/etth1/segrnn_gru.yaml")])
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])

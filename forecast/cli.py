@@ -94,6 +94,21 @@ def _check_own_callbacks(callbacks: Callback | list[Callback] | None, checkpoint
             )
 
 
+def _checkpoint_first(trainer: Trainer, checkpoint: ModelCheckpoint) -> None:
+    """Put the CLI's checkpoint first among the trainer's ModelCheckpoints.
+
+    ``trainer.checkpoint_callback`` is the first of them, and it is what Lightning's ``ckpt_path="best"``, the
+    naive comparison's report and fallback and a backtest's refits read. Lightning adds the CLI's own after
+    ``trainer.callbacks``, so a ModelCheckpoint of another monitor there (``val/mse_orig``, say) came first, and
+    those read its epoch and score while ``--ckpt_path best`` read the CLI's (``checkpoint.monitor``).
+    """
+    callbacks = trainer.callbacks
+    if checkpoint in callbacks:
+        callbacks.remove(checkpoint)
+        first = next((i for i, c in enumerate(callbacks) if isinstance(c, ModelCheckpoint)), len(callbacks))
+        callbacks.insert(first, checkpoint)
+
+
 def _sets_no_limit(trainer: dict, callbacks: list[Callback]) -> bool:
     """Whether a fit would run Lightning's default 1000 epochs: no ``max_epochs``, ``max_steps`` or
     ``max_time``, and no EarlyStopping or Timer among ``callbacks`` to end it sooner.
@@ -288,7 +303,9 @@ class ForecastCLI(LightningCLI):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
         if not trainer.get("plugins"):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
-        return super().instantiate_trainer(**kwargs)
+        built = super().instantiate_trainer(**kwargs)
+        _checkpoint_first(built, self._get(self.config_init, "checkpoint"))
+        return built
 
     def after_fit(self) -> None:
         rank_zero_info(f"run directory: {run_directory(self.trainer)}")

@@ -49,3 +49,17 @@ def test_the_help_names_every_setting_that_lifts_the_ten_epoch_default(capsys):
         main(["--help"])
     described = " ".join(capsys.readouterr().out.split())
     assert "max_steps, max_time, an EarlyStopping or a Timer trains 10 epochs at most" in described
+
+
+def test_the_clis_checkpoint_is_the_trainers_beside_a_configs_own_of_another_monitor(tmp_path, wide_frame, tiny_cli):
+    """``trainer.checkpoint_callback`` (Lightning's ``ckpt_path="best"``, the naive comparison, a backtest's refits)
+    was the config's ModelCheckpoint, which Lightning lists before the CLI's: they read another epoch than
+    ``--ckpt_path best``."""
+    wide_frame.to_csv(tmp_path / "wide.csv")
+    own = '{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"monitor": "val/mse_orig"}}'
+    cli = main(["fit", *tiny_cli(tmp_path / "wide.csv", tmp_path), "--trainer.max_epochs", "1",
+                "--trainer.limit_train_batches", "2", "--model.encoder.init_args.hidden_size", "4",
+                f"--trainer.callbacks+={own}"])  # fmt: skip
+    assert cli.trainer.checkpoint_callback is cli.config_init["fit"]["checkpoint"]
+    assert cli.trainer.checkpoint_callback.monitor == "val/loss"
+    assert [c.monitor for c in cli.trainer.checkpoint_callbacks] == ["val/loss", "val/mse_orig"]
