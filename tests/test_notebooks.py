@@ -66,3 +66,29 @@ def test_notebooks_import_only_public_names(path):
                     f"{node.module}.{name}" for name in names if name not in public and not _submodule(module, name)
                 ]
     assert not private, f"{path.name} imports names outside their module's __all__: {private}"
+
+
+def _pairs(flags: list[str]) -> dict[str, str]:
+    """Command-line flags ``["--a", "1", "--b", "2"]`` as ``{"--a": "1", "--b": "2"}``."""
+    return dict(zip(flags[::2], flags[1::2], strict=True))
+
+
+def test_each_introduction_states_the_fast_budget_its_first_cell_sets(monkeypatch):
+    """What a notebook's first cell says FAST=1 trains is what its settings cell sets, so the prose cannot drift."""
+    monkeypatch.setenv("FAST", "1")
+    intro, settings = {}, {}
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        intro[path.stem] = " ".join(notebook.cells[0].source.split())
+        first_code = next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+        exec(first_code, settings.setdefault(path.stem, {}))  # constants only: paths, sizes, budgets
+    quick, pipeline = settings["01_quickstart"], settings["03_pipeline"]
+    assert quick["MAX_EPOCHS"] == 1 and f"{quick['TRAIN_BATCHES']} batches of one epoch" in intro["01_quickstart"]
+    assert pipeline["MAX_EPOCHS"] == 1 and f"trains for {pipeline['TRAIN_BATCHES']} batches" in intro["03_pipeline"]
+    fit, test = (_pairs(settings["02_compare_encoders"][name]) for name in ("FIT_LIMITS", "TEST_LIMITS"))
+    assert fit["--trainer.max_epochs"] == "1"
+    budget = (
+        f"one epoch of {fit['--trainer.limit_train_batches']} batches (validating on "
+        f"{fit['--trainer.limit_val_batches']}) and tests on {test['--trainer.limit_test_batches']} batches"
+    )
+    assert budget in intro["02_compare_encoders"]
