@@ -49,6 +49,8 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
     if not Path(ckpt_path).is_file():  # remote paths are left to Lightning
         return
     trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
+    if "static_cardinalities" in trained and trained["static_cardinalities"] is None:  # None: all numbers, as
+        trained = {**trained, "static_cardinalities": [0] * trained.get("static_size", 0)}  # older Python fits wrote
     differing = [key for key in WEIGHT_SIZES if key in trained and trained[key] != model.hparams.get(key)]
     if differing:
         needed = ", ".join(f"{key} {trained[key]}" for key in differing)

@@ -16,7 +16,7 @@ from .inference import forecast_frame
 from .losses import Loss, MSELoss
 from .model_checks import check_data, check_factories, check_loss, check_options, check_trainer
 from .model_metrics import add_forecasts, add_loss, mean_loss, overall_means, reset_metrics, split_metrics
-from .model_state import load_model, record_state, restore_members
+from .model_state import load_model, record_state, restore_dtype, restore_members
 from .nn.baselines import seasonal_naive
 from .nn.channels import merge_channels, split_channels
 from .nn.cycle import ResidualCycle
@@ -208,8 +208,8 @@ class Forecaster(L.LightningModule):
             normalized, future, loc = self._remove_cycle(normalized, future, loc, scale)
         future = future.to(self.dtype)
         static = self.static_embedding(static).to(self.dtype)  # -> (B, S_embedded): categories embedded
-        if target is not None:
-            target = (target - loc) / scale  # -> (B, H, C_out), on the scale the head forecasts in
+        if target is not None:  # in the weights' dtype, as the inputs: a bfloat16 decoder reads it when teacher-forced
+            target = ((target - loc) / scale).to(self.dtype)  # -> (B, H, C_out), on the scale the head forecasts in
         if self.channel_independent:  # B -> B * C_out series
             normalized, future, static, target = split_channels(
                 normalized, future, static, target, self.target_size, self.channel_embedding
@@ -339,8 +339,9 @@ class Forecaster(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved, and
-        its naive fallback (none in checkpoints from before it existed); build an ensemble's members, before
-        the weights load into them (``forecast.model_state.restore_members``).
+        its naive fallback (none in checkpoints from before it existed); build an ensemble's members and cast
+        the model to its weights' dtype, before the weights load into it (``forecast.model_state.restore_members``
+        and ``restore_dtype``).
 
         Raises:
             ValueError: an ensemble's network, its own or a member's, was trained with a loss other than a
@@ -349,10 +350,12 @@ class Forecaster(L.LightningModule):
         self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
         self.naive_fallback = checkpoint.get("naive_fallback")
         restore_members(self, checkpoint)
+        restore_dtype(self, checkpoint)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Forecaster":
-        """A trained forecaster from one checkpoint file, with what ``predict`` needs of its data.
+        """A trained forecaster from one checkpoint file, in its weights' dtype, with what ``predict`` needs of its
+        data.
 
         The file is read with ``torch.load(weights_only=True)``: tensors and plain Python data only,
         so loading runs no code from it. The model's parts are rebuilt from the class paths it records

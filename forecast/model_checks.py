@@ -5,6 +5,7 @@ Each error names the setting at fault and the fix before any work is done: unche
 step with a message that names no setting (a size mismatch), or run silently (a model of another lookback).
 """
 
+import inspect
 from typing import Any
 
 import lightning as L
@@ -24,7 +25,8 @@ WINDOW_SIZES = ("lookback", "horizon", "input_size", "target_size", "future_size
 def check_factories(**parts: Any) -> None:
     """Refuse a part given in a form it cannot be built from, naming it: a ``class_path`` dict (a config
     file's form, which the CLI instantiates but Python does not) or a module built already (whose call
-    would run its ``forward`` on the part's sizes). A part is a class, a ``functools.partial`` or a function.
+    would run its ``forward`` on the part's sizes), or a function or lambda (which a checkpoint cannot rebuild:
+    ``Forecaster.load`` builds classes only). A part is a class or a ``functools.partial`` of one.
 
     Raises:
         TypeError: e.g. ``model.encoder is a dict``, with the factory to pass instead.
@@ -36,6 +38,8 @@ def check_factories(**parts: Any) -> None:
             form = "a dict (the config file's class_path form, which only the CLI instantiates)"
         elif isinstance(part, torch.nn.Module) or not callable(part):
             form = f"a built {type(part).__name__}, not a factory"
+        elif inspect.isfunction(part) or "<" in getattr(getattr(part, "func", part), "__qualname__", ""):
+            form = "a function, which a checkpoint cannot rebuild (Forecaster.load builds classes only)"
         else:
             continue
         raise TypeError(

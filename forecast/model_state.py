@@ -15,11 +15,12 @@ import torch
 from lightning.pytorch.cli import instantiate_module
 
 from .checkpointing import read_checkpoint
+from .data import TimeSeriesDataModule
 from .data.options import grouped_config
 from .losses import Loss
 from .specs import to_spec
 
-__all__ = ["check_ensemble_loss", "load_model", "record_state", "restore_members"]
+__all__ = ["check_ensemble_loss", "load_model", "record_state", "restore_dtype", "restore_members"]
 
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
 
@@ -27,8 +28,14 @@ Model = TypeVar("Model", bound=L.LightningModule)
 
 
 def _plain(hparams: dict[str, Any]) -> dict[str, Any]:
-    """A model's hyperparameters as plain specs (as the CLI records them), without the instantiator's key."""
-    return {name: to_spec(value) for name, value in hparams.items() if name != "_instantiator"}
+    """A model's hyperparameters as plain specs, without the instantiator's key, as the CLI records them: also
+    ``static_cardinalities`` as the list it links from the data, where ``None`` (all numbers) is a 0 per static
+    feature (recorded as ``None``, the CLI's ``--ckpt_path`` refused the checkpoint of every model built in Python:
+    "trained on data of static_cardinalities None, but this config's data give static_cardinalities []")."""
+    plain = {name: to_spec(value) for name, value in hparams.items() if name != "_instantiator"}
+    if "static_cardinalities" in plain and plain["static_cardinalities"] is None:
+        plain["static_cardinalities"] = [0] * plain["static_size"]
+    return plain
 
 
 def check_ensemble_loss(loss: Loss, network: str) -> None:
@@ -57,9 +64,26 @@ def check_ensemble_loss(loss: Loss, network: str) -> None:
         )
 
 
+def _data_windows(model: L.LightningModule) -> dict[str, Any]:
+    """The window sizes of the data module that a model without parameters runs on; none for any other model.
+
+    Such a model (a baseline such as ``LookbackMeanHead``) reads whatever window it is given
+    (``forecast.model_checks.check_data``), so one built in Python with another lookback or channel count is
+    trained and scored on the data's windows. Its checkpoint records those, as it records the data's
+    settings: recording its own, the CLI's ``test --ckpt_path`` with the data's lookback refused it, and
+    the lookback it named instead gave other windows than those scored.
+    """
+    trainer = model._trainer
+    datamodule = trainer.datamodule if trainer is not None else None
+    if any(True for _ in model.parameters()) or not isinstance(datamodule, TimeSeriesDataModule):
+        return {}
+    return {key: getattr(datamodule, key) for key in ("lookback", "input_size", "future_size")}
+
+
 def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     """Write into ``checkpoint`` the version, ``model``'s naive fallback (unless ``NaiveComparison`` recorded this
-    epoch's), its ensemble members' hyperparameters, and its own as plain specs when it was built in Python."""
+    epoch's), its ensemble members' hyperparameters, and its own as plain specs when it was built in Python, with
+    the data's window sizes for a model without parameters (``_data_windows``)."""
     checkpoint["forecast_version"] = version("forecast")
     checkpoint.setdefault("naive_fallback", model.naive_fallback)
     checkpoint["ensemble_members"] = 1 + len(model.members)
@@ -67,7 +91,8 @@ def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint["ensemble_hyper_parameters"] = [_plain(member.hparams) for member in model.members]
     hparams = checkpoint[model.CHECKPOINT_HYPER_PARAMS_KEY]
     if "_instantiator" not in hparams:
-        checkpoint[model.CHECKPOINT_HYPER_PARAMS_KEY] = {**_plain(hparams), "_instantiator": _INSTANTIATOR}
+        hparams = {**_plain(hparams), "_instantiator": _INSTANTIATOR}
+    checkpoint[model.CHECKPOINT_HYPER_PARAMS_KEY] = {**hparams, **_data_windows(model)}
 
 
 def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
@@ -90,6 +115,20 @@ def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> Non
     for index, member in enumerate(members, start=1):
         check_ensemble_loss(member.loss, f"ensemble member {index}")
     model.members = torch.nn.ModuleList(members).to(model.device)
+
+
+def restore_dtype(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    """Cast ``model`` to the dtype of ``checkpoint``'s weights, before they load into it.
+
+    A model rebuilt from its hyperparameters is float32: the weights of one trained or cast to float64
+    (``trainer.precision: 64-true``, ``model.double()``) loaded into it were rounded to float32, by
+    ``Forecaster.load`` and by the CLI's ``--ckpt_path`` alike (Lightning restores the weights before its
+    precision plugin casts the model), and its forecasts moved.
+    """
+    weights = checkpoint.get("state_dict", {})
+    dtypes = {weights[name].dtype for name, _ in model.named_parameters() if name in weights}
+    if len(dtypes) == 1 and model.dtype not in dtypes:
+        model.to(dtypes.pop())
 
 
 def load_model(cls: type[Model], path: str | Path, map_location: str | torch.device) -> Model:

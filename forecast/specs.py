@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = ["to_spec", "to_record", "from_spec", "normal_spec", "check_spec", "hint_bases", "imported"]
 
@@ -36,8 +37,8 @@ def to_spec(value: Any) -> Any:
     would not load.
 
     Raises:
-        TypeError: ``value`` is a lambda or local function, a partial with positional arguments, or
-            an object whose constructor arguments are unknown or not all attributes of it.
+        TypeError: ``value`` is a lambda or local function, a partial with positional arguments, a
+            ``torch.dtype``, or an object whose constructor arguments are unknown or not all attributes of it.
 
     Example:
         >>> import functools, torch
@@ -60,6 +61,11 @@ def to_spec(value: Any) -> Any:
         return {"class_path": _path(value.func), "init_args": to_spec(value.keywords)}
     if inspect.isclass(value) or inspect.isfunction(value):
         return {"class_path": _path(value)}
+    if isinstance(value, torch.dtype):  # its class takes no arguments and builds none: the spec would not load
+        raise TypeError(
+            f"{value} cannot be recorded in a checkpoint: a spec rebuilds no dtype; leave it out and cast the "
+            "model (model.double(), trainer.precision: 64-true), whose checkpoint keeps its weights' dtype"
+        )
     names = [name for name in _init_parameters(type(value)) if name not in ("args", "kwargs")]
     missing = [name for name in names if not hasattr(value, name)]
     if missing:
