@@ -7,8 +7,9 @@ backward (the input's gradient and the weight's), timed in the same run. The enc
 gradient, as it does inside a model, so every row's backward computes both too. One-direction rows are
 compared with the GRU and the one-direction bound, ``Bi-`` rows with the Bi-GRU and the two-direction
 bound. The encoders take turns within each repeat, so that a change in the machine's load shifts them all
-alike; medians of ``--repeats`` turns after a warm-up, in fp32 or, with ``--dtype bf16``, under bf16
-autocast (the products in bf16, the SRU's recurrence in fp32, as in training with ``bf16-mixed``).
+alike; medians of ``--repeats`` turns after a warm-up, in fp32 (no TF32 anywhere, cuDNN's included) or, with
+``--dtype bf16``, under bf16 autocast (the products in bf16, the SRU's recurrence in fp32, as in training
+with ``bf16-mixed``).
 
     python benchmarks/encoders.py                      # CPU, 2 threads, every shape
     python benchmarks/encoders.py --device cuda        # GPU (cuDNN for torch.nn, Triton for SRU)
@@ -131,8 +132,14 @@ def shape_options(description: str) -> argparse.ArgumentParser:
 
 
 def device_named(args: argparse.Namespace) -> tuple[torch.device, str]:
-    """The device of ``shape_options``' arguments (the CPU's threads set) and how a table's header names it."""
+    """The device of ``shape_options``' arguments (the CPU's threads set) and how a table's header names it.
+
+    cuDNN's recurrent layers are kept from TF32 tensor cores, which torch allows them by default but not the
+    matrix products of the SRU and its bound: an "fp32" GRU would otherwise run its products with 10-bit
+    mantissas against an SRU in full float32.
+    """
     torch.set_num_threads(args.threads)
+    torch.backends.cudnn.allow_tf32 = False
     device = torch.device(args.device)
     return device, torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
 

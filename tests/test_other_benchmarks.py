@@ -26,6 +26,7 @@ def _load(script: str) -> dict:
         ("decoder", ["--horizons", "96", "24"], "--horizons 24", "Encoder"),
         ("decoder", ["--hidden", "1"], "--hidden 1", "Encoder"),
         ("data_throughput", ["--repeats", "0"], "--repeats 0", "throughput"),
+        ("data_throughput", ["--steps", "400"], "--steps 400", "throughput"),
         ("predict_latency", ["--repeats", "0"], "--repeats 0", "cli"),
         ("predict_latency", ["--series", "0"], "--series 0", "cli"),
         ("scale", ["--series", "10", "0"], "--series 0", "measure"),

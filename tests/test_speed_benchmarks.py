@@ -101,6 +101,7 @@ def test_encoders_benchmark_in_bf16_casts_the_weights_in_every_timed_call(monkey
         return {"SRU": (1.0, 1.0, "SRU", "SRU")}
 
     monkeypatch.setitem(encoders["main"].__globals__, "shape_rows", shape_rows)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", torch.backends.cudnn.allow_tf32)  # main turns it off
     monkeypatch.setattr(
         sys,
         "argv",
