@@ -105,7 +105,7 @@ def test_best_is_the_clis_checkpoint_when_trainer_callbacks_add_another(wide_csv
             "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]  # fmt: skip
     with caplog.at_level(logging.INFO):
         fitted = main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.callbacks", json.dumps([worst])])
-    users, own = fitted.trainer.checkpoint_callbacks  # Lightning's order: trainer.callbacks first
+    own, users = fitted.trainer.checkpoint_callbacks  # the CLI's own first: trainer.checkpoint_callback
     assert users.best_model_path != own.best_model_path
     assert f"best checkpoint: {own.best_model_path}" in caplog.text
     # The checkpoint's lookback (24) is not the data's: the refusal, before anything is built, names the file chosen.
