@@ -89,7 +89,7 @@ class NaiveComparison(L.Callback):
     Args:
         seasonal_period: steps of the seasonal naive's season; ``None`` derives it from the data's
             frequency (``seasonal_period``): 24 for hourly data. A frequency without a common season
-            (yearly data) or a season longer than the lookback leaves the seasonal naive out, and the log
+            (yearly data) or a season longer than the data's lookback leaves the seasonal naive out, and the log
             says so.
         fallback: let checkpoints fall back to the better naive forecast when the network falls short of
             it on validation (point losses only: a naive forecast has no quantiles).
@@ -156,7 +156,9 @@ class NaiveComparison(L.Callback):
         if trainer.sanity_checking or trainer.state.fn != "fit" or self.naive or trainer.datamodule is None:
             return
         period = self.seasonal_period or seasonal_period(trainer.datamodule.freq)
-        self.periods = naive_periods(period, pl_module.hparams["lookback"])
+        # The batch's window, not the model's lookback: a model without parameters runs on the data's windows
+        # whatever lookback it was built with (forecast.model_checks.check_data).
+        self.periods = naive_periods(period, batch.past.shape[1])
         forecasts = naive_forecasts(batch, period).values()
         observed = torch.ones_like(batch.target, dtype=torch.bool) if batch.observed is None else batch.observed
         errors = [(forecast - batch.target).double().square().where(observed, 0.0).sum() for forecast in forecasts]
@@ -221,7 +223,7 @@ class NaiveComparison(L.Callback):
         best = min(self.naive, key=self.naive.get)
         winner = best if falls_short(model, self.naive[best]) else "model"
         gaps = ", ".join(f"{name} {value:.4f} ({_gap(model, value)})" for name, value in self.naive.items())
-        note = self._left_out_season(trainer.datamodule.freq, pl_module.hparams["lookback"])
+        note = self._left_out_season(trainer.datamodule.freq, trainer.datamodule.lookback)  # the windows scored
         message = f"validation MSE (scaled): model {model:.4f}; {gaps}{note}: the {winner} wins"
         fallback = best if self.fallback and falls_short(model, self.naive[best], self.margin) else None
         if fallback and winner == "model":

@@ -215,9 +215,9 @@ def test_a_checkpoint_that_monitors_nothing_is_reported_by_its_last_epoch(tmp_pa
     comparison.naive, comparison.periods = {"last value": 0.4}, {"last value": 1}
     checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor=None)
     trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path), is_global_zero=True,
-                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
+                              datamodule=SimpleNamespace(freq="h", lookback=24))  # fmt: skip
     with pytest.warns(UserWarning, match="its checkpoint forecasts the last value"):
-        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 24}))
+        comparison.on_fit_end(trainer, None)
     report = json.loads((tmp_path / "naive_comparison.json").read_text())
     assert report["val_mse"]["model"] == 0.45
     assert (report["winner"], report["fallback"]) == ("last value", "last value")
@@ -231,11 +231,11 @@ def test_a_naive_forecast_without_error_on_validation_is_reported_not_divided_by
     comparison.naive = {"last value": 0.5, "seasonal naive (24 steps)": 0.0}
     comparison.periods = {"last value": 1, "seasonal naive (24 steps)": 24}
     trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
-                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
+                              datamodule=SimpleNamespace(freq="h", lookback=48))  # fmt: skip
     said = (r"last value 0.5000 \(the model's -96.0%\), seasonal naive \(24 steps\) 0.0000 \(no error; the model's "
             r"0.02 above it\): the seasonal naive \(24 steps\) wins")  # fmt: skip
     with pytest.warns(UserWarning, match=said):
-        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 48}))
+        comparison.on_fit_end(trainer, None)
     report = json.loads((tmp_path / "naive_comparison.json").read_text())
     assert report["val_mse"] == {"model": 0.02, "last value": 0.5, "seasonal naive (24 steps)": 0.0}
     assert report["winner"] == "seasonal naive (24 steps)"
@@ -247,11 +247,10 @@ def test_a_seasonal_naive_whose_season_outgrows_the_lookback_is_said_to_be_left_
     comparison = NaiveComparison(seasonal_period=168)
     comparison.epochs, comparison.naive, comparison.periods = [(0.6, 0.6)], {"last value": 0.5}, {"last value": 1}
     trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
-                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
-    model = SimpleNamespace(hparams={"lookback": 12})
+                              datamodule=SimpleNamespace(freq="h", lookback=12))  # fmt: skip
     with pytest.warns(UserWarning, match=r"last value 0.5000 \(the model's \+20.0%\) \(no seasonal naive: its season, "
                       r"168 steps, is longer than the lookback, 12\): the last value wins"):  # fmt: skip
-        comparison.on_fit_end(trainer, model)
+        comparison.on_fit_end(trainer, None)
 
 
 def _validated(comparison: NaiveComparison, val_mse: float) -> None:
@@ -289,9 +288,9 @@ def test_a_network_whose_validation_mse_is_nan_falls_back_and_is_reported_as_los
     comparison.on_save_checkpoint(None, None, checkpoint)
     assert checkpoint["naive_fallback"] == 1
     trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
-                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
+                              datamodule=SimpleNamespace(freq="h", lookback=24))  # fmt: skip
     with pytest.warns(UserWarning, match="the last value wins; with naive_comparison.fallback"):
-        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 24}))
+        comparison.on_fit_end(trainer, None)
     report = json.loads((tmp_path / "naive_comparison.json").read_text())
     assert (report["winner"], report["fallback"]) == ("last value", "last value")
 
@@ -305,8 +304,8 @@ def test_an_epoch_whose_monitored_value_is_nan_is_not_reported_as_the_checkpoint
     comparison.naive, comparison.periods = {"last value": 0.4}, {"last value": 1}
     checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="val/loss", mode=mode)
     trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path), is_global_zero=True,
-                              datamodule=SimpleNamespace(freq="h"))  # fmt: skip
-    comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": 24}))
+                              datamodule=SimpleNamespace(freq="h", lookback=24))  # fmt: skip
+    comparison.on_fit_end(trainer, None)
     report = json.loads((tmp_path / "naive_comparison.json").read_text())
     assert (report["val_mse"]["model"], report["winner"]) == (0.3, "model")
 
@@ -324,12 +323,12 @@ def test_fallback_refuses_checkpoints_of_weights_only(tmp_path, tiny_cli, wide_c
 def _fit_end_message(comparison: NaiveComparison, tmp_path: Path, freq: str = "h", lookback: int = 24) -> str:
     """The message ``comparison.on_fit_end`` logs (as a warning or as info) after its recorded epochs."""
     trainer = SimpleNamespace(checkpoint_callback=None, log_dir=str(tmp_path), is_global_zero=True,
-                              datamodule=SimpleNamespace(freq=freq))  # fmt: skip
+                              datamodule=SimpleNamespace(freq=freq, lookback=lookback))  # fmt: skip
     said = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("forecast.comparison.warn_on_rank_zero", said.append)
         patch.setattr("forecast.comparison.rank_zero_info", said.append)
-        comparison.on_fit_end(trainer, SimpleNamespace(hparams={"lookback": lookback}))
+        comparison.on_fit_end(trainer, None)
     return said[0]
 
 
@@ -362,10 +361,13 @@ def test_a_frequency_without_a_season_is_said_to_leave_the_seasonal_naive_out(tm
     assert said in _fit_end_message(comparison, tmp_path, freq="YS-JAN")
 
 
-def _fit_lookback_mean(frame: pd.DataFrame, tmp_path: Path, comparison: NaiveComparison, **data) -> L.Trainer:
-    """One epoch of the lookback mean (nothing to train) on ``frame``, with ``comparison`` and a checkpoint."""
+def _fit_lookback_mean(
+    frame: pd.DataFrame, tmp_path: Path, comparison: NaiveComparison, model_lookback: int | None = None, **data
+) -> L.Trainer:
+    """One epoch of the lookback mean (nothing to train) on ``frame``, with ``comparison`` and a checkpoint; the model
+    is built with ``model_lookback`` (the data's by default), and runs on the data's windows whatever it is."""
     data_module = TimeSeriesDataModule(frame, split=FractionSplit(), batch_size=4, **data)
-    model = Forecaster(lookback=data["lookback"], horizon=data["horizon"], input_size=frame.shape[1],
+    model = Forecaster(lookback=model_lookback or data["lookback"], horizon=data["horizon"], input_size=frame.shape[1],
                        target_size=frame.shape[1], encoder=IdentityEncoder, head=LookbackMeanHead)  # fmt: skip
     checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="val/loss")
     trainer = L.Trainer(
@@ -420,3 +422,33 @@ def test_a_checkpoint_that_falls_back_to_the_seasonal_naive_predicts_it_in_origi
     forecasts = Forecaster.load(best).predict(frame)
     expected = frame.to_numpy()[[-4, -3, -2, -1, -4, -3]]
     np.testing.assert_allclose(forecasts[["a", "b"]].to_numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("model_lookback", "data_lookback", "naive"),
+    [(4, 24, {"last value": 1, "seasonal naive (24 steps)": 24}), (48, 12, {"last value": 1})],
+)
+def test_the_naive_forecasts_follow_the_windows_of_the_data_not_the_lookback_of_a_baseline(
+    tmp_path, model_lookback, data_lookback, naive
+):
+    """A baseline built in Python with another lookback than its data module's runs on the data's windows; the
+    comparison named its naive forecasts by the model's lookback and scored them on the windows, and fit failed at
+    its first validation (``zip() argument 2 is longer than argument 1``). Now the windows decide both, the scores
+    are numpy's over them, and the log says the season is left out for the data's lookback, not the model's."""
+    index = pd.date_range("2024-01-01", periods=200, freq="h", name="date")
+    noise = 0.1 * np.random.default_rng(0).standard_normal(200)
+    frame = pd.DataFrame({"y": np.sin(np.arange(200) * 2 * np.pi / 24) + noise}, index=index)
+    comparison, horizon, said = NaiveComparison(), 6, []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("forecast.comparison.warn_on_rank_zero", said.append)
+        patch.setattr("forecast.comparison.rank_zero_info", said.append)
+        _fit_lookback_mean(frame, tmp_path, comparison, model_lookback, lookback=data_lookback, horizon=horizon,
+                           scaling=Scaling(scaler=None, covariate_scaler=None))  # fmt: skip
+    values, starts = frame["y"].to_numpy(), range(140, 160 - horizon + 1)  # validation rows 140 to 160
+    expected = {}
+    for name, period in naive.items():
+        forecasts = np.stack([values[start - period + np.arange(horizon) % period] for start in starts])
+        expected[name] = np.square(forecasts - np.stack([values[start : start + horizon] for start in starts])).mean()
+    assert comparison.naive == pytest.approx(expected, rel=1e-6)
+    left_out = f"(no seasonal naive: its season, 24 steps, is longer than the lookback, {data_lookback})"
+    assert (left_out in said[0]) == (len(naive) == 1)
