@@ -3,12 +3,13 @@ checked on every series, naming the first row that leaves it and whether rows ar
 """
 
 import re
+import warnings
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ForecastDataError
+from ..errors import ForecastDataError, user_stacklevel
 from .calendar import fixed_step, series_steps, wall_clock
 from .frames import SeriesTable
 
@@ -20,7 +21,8 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
 
     The frequency is ``freq`` when given, else the one ``_infer_frequency`` finds; every series must
     follow it without gaps. A pandas offset given as ``freq`` comes back as its name (``Hour(2)``:
-    ``2h``), since a checkpoint records the frequency as text.
+    ``2h``), since a checkpoint records the frequency as text; a name that pandas deprecates comes back
+    as pandas' name now (``d``: ``D``, ``_current_name``), so that a later pandas reads the checkpoint.
 
     Raises:
         ForecastDataError: a time repeats or goes backwards within a series, the frequency cannot be
@@ -47,7 +49,7 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
             f"sort the frame by time{_clock_back(table, row)}"
         )
     other = f"correct data.freq={freq!r}" if freq else "state the frequency with data.freq"
-    freq = freq or _infer_frequency(table)
+    freq = _current_name(freq) if freq else _infer_frequency(table)
     offset = _as_offset(freq)
     row = first_off_step(table, freq)
     if row is not None:
@@ -267,6 +269,29 @@ def _as_offset(freq: str) -> pd.DateOffset:
         raise ForecastDataError(
             f"data.freq={freq!r} is not a pandas frequency; {_renamed(freq) or _EXAMPLES}"
         ) from error
+
+
+def _current_name(freq: str) -> str:
+    """``freq`` itself, or where pandas reads it with a deprecation warning (``d``, ``w``, ``W-sun`` under pandas 3;
+    ``H`` under pandas 2.2) its name for the same frequency now (``offset.freqstr``: ``D``, ``W-SUN``, ``h``), with a
+    warning: a checkpoint records the frequency by its name, and a later pandas will not read the deprecated one.
+
+    Raises:
+        ForecastDataError: ``freq`` is not a pandas frequency (``_as_offset``).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        offset = _as_offset(freq)
+    if not any(issubclass(warning.category, FutureWarning | DeprecationWarning) for warning in caught):
+        return freq
+    name = offset.freqstr
+    warnings.warn(
+        f"data.freq={freq!r} is a name that pandas deprecates and a later pandas will not read; it is read as "
+        f"{name!r}, the name that checkpoints record: write data.freq: {name}",
+        FutureWarning,
+        stacklevel=user_stacklevel(),
+    )
+    return name
 
 
 def _offset_name(offset: pd.DateOffset) -> str:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import Calendar, Columns, ForecastDataError, TimeSeriesDataModule
+from forecast import Calendar, Columns, ForecastDataError, Scaling, TimeSeriesDataModule
 from forecast.data.calendar import (
     CALENDAR_FEATURES,
     calendar_columns,
@@ -255,3 +255,18 @@ def test_yearly_data_in_steps_of_months_or_quarters_have_no_season_as_yearly_dat
     frame = pd.DataFrame({"x": np.arange(30.0)}, index=pd.date_range("1990-01-01", periods=30, freq=freq))
     with pytest.raises(ForecastDataError, match=rf"frequency '{freq}' has none: leave 'season' out of data\.calendar"):
         TimeSeriesDataModule(frame, 8, 4, freq=freq, calendar=Calendar(features=["season"], encoding="integer"))
+
+
+def test_a_column_named_as_a_calendar_feature_keeps_its_own_channel():
+    """Channels are read by position ([future covariates | calendar features]) and the data state records the
+    columns and the features under their own keys, so a column ``hour`` and the feature ``hour`` never mix."""
+    times = pd.date_range("2024-01-01", periods=40, freq="h")
+    frame = pd.DataFrame({"y": np.arange(40.0), "hour": -np.arange(40.0)}, index=times)  # minus the row
+    columns = Columns(targets=["y"], future_covariates=["hour"])
+    data = TimeSeriesDataModule(frame, 8, 4, columns=columns, calendar=HOURS, scaling=Scaling(covariate_scaler=None))
+    data.setup("fit")
+    future = next(iter(data.train_dataloader())).future  # -> (B, H, 2): the column, then the feature
+    np.testing.assert_array_equal(future[..., 1], (-future[..., 0]) % 24)  # the hour of each row from midnight
+    assert (future[..., 0] <= -8).all()  # the column's values, of rows after the lookback
+    state = data.state_dict()
+    assert (state["future_covariates"], state["calendar"]) == (["hour"], ["hour"])

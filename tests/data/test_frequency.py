@@ -1,4 +1,5 @@
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,44 @@ def test_a_frequency_given_as_a_pandas_offset_is_recorded_by_its_name_so_the_sta
     torch.save(data.state_dict(), saved)
     saved.seek(0)
     assert (data.freq, torch.load(saved, weights_only=True)["freq"]) == ("2h", "2h")
+
+
+PANDAS_2 = int(pd.__version__.split(".")[0]) < 3
+DEPRECATED_NAMES = [("d", "D"), ("2d", "2D"), ("w", "W-SUN"), ("W-sun", "W-SUN"), ("b", "B")]
+
+
+@pytest.mark.skipif(PANDAS_2, reason="pandas 2 reads these names without a warning")
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("alias, name", DEPRECATED_NAMES)
+def test_a_frequency_name_pandas_deprecates_is_recorded_by_its_name_now(alias, name):
+    """pandas 3 reads ``d`` with a deprecation warning, and a later pandas not at all: the checkpoint records ``D``."""
+    frame = pd.DataFrame({"x": np.arange(60.0)}, index=pd.date_range("2024-01-01", periods=60, freq=name))
+    data = TimeSeriesDataModule(frame, 8, 4, freq=alias)
+    data.setup("fit")
+    state = data.state_dict()
+    assert data.hparams["freq"] == state["freq"] == name
+    given = pd.tseries.frequencies.to_offset(alias)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the recorded name reads without a deprecation warning
+        assert pd.tseries.frequencies.to_offset(state["freq"]) == given
+
+
+@pytest.mark.skipif(PANDAS_2, reason="pandas 2 reads this name without a warning")
+def test_a_frequency_name_pandas_deprecates_warns_naming_its_name_now():
+    frame = pd.DataFrame({"x": np.arange(60.0)}, index=pd.date_range("2024-01-01", periods=60, freq="D"))
+    with pytest.warns(FutureWarning, match=r"data\.freq='d' is a name that pandas deprecates .*: write data\.freq: D$"):
+        TimeSeriesDataModule(frame, 8, 4, freq="d")
+
+
+@pytest.mark.filterwarnings("ignore:'d' is deprecated")
+def test_a_checkpoint_that_recorded_a_deprecated_frequency_name_still_loads():
+    """Checkpoints written before the names were recorded as pandas names them now hold ``d`` as it was given."""
+    frame = pd.DataFrame({"x": np.arange(60.0)}, index=pd.date_range("2024-01-01", periods=60, freq="D"))
+    trained = TimeSeriesDataModule(frame, 8, 4)
+    trained.setup("fit")
+    given = TimeSeriesDataModule(frame, 8, 4, freq="D")
+    given.load_state_dict({**trained.state_dict(), "freq": "d"})
+    np.testing.assert_allclose(given.scalings[0].scale, trained.scalings[0].scale)
 
 
 def test_a_pandas_offset_that_its_name_does_not_describe_is_refused_naming_the_key():
