@@ -315,10 +315,10 @@ def test_predict_with_series_shards_is_refused_also_after_a_fit_read_the_share(m
         {"id": np.repeat(["a", "b"], 40), "time": np.tile(pd.date_range("2024-01-01", periods=40, freq="h"), 2),
          "y": np.arange(80.0)}
     )  # fmt: skip
-    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (0, 2))  # the first of two processes: a
+    monkeypatch.setattr("forecast.data.shares.world", lambda: (0, 2))  # the first of two processes: a
     data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
     if fitted_first:
-        monkeypatch.setattr("forecast.data.datamodule.gather_objects", lambda value: [value, value])
+        monkeypatch.setattr("forecast.data.shares.gather_objects", lambda value: [value, value])
         data.setup("fit")
     with pytest.raises(
         ValueError, match=r"data.shard: series is for fit, validate and test; predict with data.shard: none"
@@ -335,10 +335,10 @@ def test_a_share_refused_by_one_process_is_refused_by_every_process_quoting_its_
          "y": np.arange(80.0)}
     )  # fmt: skip
     refusal = "duplicate time at series 'b', row 45, time 2024-01-01 04:00:00: the row before has the same time"
-    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (0, 2))  # the first of two processes: a
+    monkeypatch.setattr("forecast.data.shares.world", lambda: (0, 2))  # the first of two processes: a
     # Process 1 sends its refusal; of anything else the processes exchange, what process 0 sends.
     monkeypatch.setattr(
-        "forecast.data.datamodule.gather_objects", lambda value: [value, refusal if value is None else value]
+        "forecast.data.shares.gather_objects", lambda value: [value, refusal if value is None else value]
     )
     data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
     with pytest.raises(ForecastDataError) as raised:
@@ -356,8 +356,8 @@ def test_the_process_that_refused_its_share_says_so_in_the_words_of_all_and_its_
          "y": np.arange(80.0)}
     )  # fmt: skip
     frame.loc[45, "time"] = frame.loc[44, "time"]  # b: a duplicate time
-    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: b
-    monkeypatch.setattr("forecast.data.datamodule.gather_objects", lambda value: [None, value])  # a is fine
+    monkeypatch.setattr("forecast.data.shares.world", lambda: (1, 2))  # the second of two processes: b
+    monkeypatch.setattr("forecast.data.shares.gather_objects", lambda value: [None, value])  # a is fine
     data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
     with pytest.raises(
         ForecastDataError, match=r"and process 1 refused its share; duplicate time at series 'b'"
@@ -390,7 +390,7 @@ def test_a_series_without_training_rows_for_its_own_scaler_is_refused_by_every_p
         sent.append(value)
         return [None if value is None or isinstance(value, str) else value, value]
 
-    for module in ("datamodule", "scaled"):  # the share is read in the one, its scalers fitted in the other
+    for module in ("shares", "scaled"):  # the share is read in the one, its scalers fitted in the other
         monkeypatch.setattr(f"forecast.data.{module}.world", lambda: (1, 2))  # the second of two processes: c
         monkeypatch.setattr(f"forecast.data.{module}.gather_objects", gather)
     data = TimeSeriesDataModule(

@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import ForecastDataError
 from ..specs import to_record
 from .arguments import check_groups, whole_counts
 from .buffer import SeriesBuffer, season_means, static_vocabularies
@@ -23,9 +22,9 @@ from .parts import loader_options, part_dataset, target_maps
 from .reading import SeriesReader
 from .scaled import ScaledSeries, fit_scalings
 from .scaling import TRAINING_UNFITTED, AffineScaling
-from .sharding import assign_shards, check_read_shares, check_shares, gather_objects, merge_states, world
+from .shares import check_windowed_shares, own_share, read_shard
 from .splits import Split, Windows, check_windows, default_split, part_windows
-from .state import SCALED, check_schema, checkpoint_scalings, in_time_zone, schema, zone_name
+from .state import check_schema, checkpoint_scalings, data_state, in_time_zone, schema
 from .validate import NanPolicy, check_naive_scale, repair_missing
 from .windows import WindowDataset
 
@@ -210,16 +209,16 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 none in one process's series while the others' have some, or some process refused the data of
                 its series (on every process alike, quoting the error).
         """
-        if self.shard == "series" and stage == "predict":  # also after a fit on this module, which read its share
+        sharded = self.shard == "series"
+        if sharded and stage == "predict":  # also after a fit on this module, which read its share
             raise ValueError("data.shard: series is for fit, validate and test; predict with data.shard: none")
-        if self.shard == "series" and not hasattr(self, "_shard"):
-            self._read_shard()
+        if sharded and not hasattr(self, "_shard"):
+            self._shard = read_shard(self._index, self._read_share, self._windowed)
         if self.scalings is None:
             self.scalings = self.fit_scalings()
-        share = world() if self.shard == "series" else None  # then warnings name this process's own series
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
-            if share:  # before a process's own check, so that all processes refuse alike
-                check_shares(part, gather_objects(int(np.count_nonzero(self._windows(part, check=False).counts))))
+            if sharded:  # before a process's own check, so that all processes refuse alike
+                check_windowed_shares(part, int(np.count_nonzero(self._windows(part, check=False).counts)))
             self._windows(part)
         if stage == "test":  # its report gives MASE, whose scale needs training rows in every series tested
             self.check_mase_scale(np.flatnonzero(self._windows("test").counts))
@@ -229,40 +228,17 @@ class TimeSeriesDataModule(L.LightningDataModule):
         of those that have none (``validate.check_naive_scale``)."""
         names = [self.series_names[i] for i in tested]
         scale = self.scaled.naive_scale[tested].numpy()
-        share = world() if self.shard == "series" else None  # then warnings name this process's own series
+        share = own_share(self.shard == "series")  # then warnings name this process's own series
         check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
 
-    def _read_shard(self) -> None:
-        """Read, check and keep this process's series only (``shard: series``): shared out by rows; where that
-        leaves a process without windows of a part that other series have, shared out again by the parts each
-        series has windows of (``assign_shards``), and read anew where the share changed."""
-        ids = self._index["id"].tolist()
-        self._read_share(ids, assign_shards(ids, self._index["rows"].to_numpy(), world()[1]))
-        # The parts a series has windows of show only once it is read: a date split's borders need its times.
-        windowed = np.stack([self._windows(part, check=False).counts > 0 for part in ("train", "val", "test")], 1)
-        shares = gather_objects((list(self.series_names), windowed))
-        parts = np.concatenate([held for _, held in shares])  # -> (N, 3), the series of all processes
-        if any((parts.any(0) & ~held.any(0)).any() for _, held in shares):
-            names = [name for share, _ in shares for name in share]  # without the series drop_short left out
-            rows = self._index.set_index("id")["rows"][names].to_numpy()
-            self._read_share(names, assign_shards(names, rows, world()[1], parts))
+    def _read_share(self, ids: list[str], share: tuple[int, int]) -> None:
+        """Read and check the series ``ids`` as this process's ``share``: its rank and the number of processes."""
+        self._read(*self._reader.frame(ids), self.freq, share)
 
-    def _read_share(self, ids: list[str], owners: np.ndarray) -> None:
-        """Read and check this process's series of ``ids``, whose processes are ``owners``, unless it holds them;
-        where any process refuses its series, every process refuses alike (``check_read_shares``)."""
-        rank, size = world()
-        share = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
-        refusal = None
-        if set(share) != set(getattr(self, "_shard", ())):
-            self._shard = share
-            try:
-                self._read(*self._reader.frame(share), self.freq, share=(rank, size))
-            except ForecastDataError as error:
-                if size == 1:
-                    raise
-                refusal = error
-        # Every process takes part, also one that kept its share, or the others would wait for it.
-        check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
+    def _windowed(self) -> tuple[list[str], np.ndarray]:
+        """The series read, and per series whether it has windows of train, val and test, shape (N, 3)."""
+        windowed = [self._windows(part, check=False).counts > 0 for part in ("train", "val", "test")]
+        return list(self.series_names), np.stack(windowed, 1)
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None
@@ -390,22 +366,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data that predict needs: column roles, frequency, time zone, scalings, vocabularies, series,
-        borders."""
+        borders (``state.data_state``); under ``shard: series``, of the series of every process."""
         if self.scalings is None:
             return {}
-        state = {
-            **schema(self.roles, self.calendar, self.freq),
-            "time_zone": zone_name(self.table.times),
-            "lookback": self.lookback,
-            "horizon": self.horizon,
-            "series": list(self.series_names),
-            "start_times": [str(time) for time in self.start_times],
-            "borders": self.borders.tolist(),
-            "scale_per_series": self.scaling.per_series,
-            "scaling": {kind: scaling.state_dict() for kind, scaling in zip(SCALED, self.scalings, strict=True)},
-            "vocabularies": {column: list(words) for column, words in self.vocabularies.items()},
-        }
-        return merge_states(gather_objects(state)) if self.shard == "series" else state  # every series' state
+        data = self.table, self.roles, self.calendar, self.freq, self.borders, self.scalings, self.vocabularies
+        return data_state(*data, self.scaling.per_series, (self.lookback, self.horizon), self.shard == "series")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take the scalings and vocabularies of a checkpoint, after checking it fits these data, and its

@@ -1,9 +1,9 @@
 """The data module's checkpoint state: what a checkpoint must agree on with the data, and what it hands over.
 
 ``TimeSeriesDataModule.state_dict`` records plain data (column roles, frequency, time zone, scalings,
-vocabularies, series, borders). Loading one checks here, before the module changes anything, that it fits
-the data: the same columns, calendar and frequency, times in a time zone where the checkpoint's were, and
-(scaled per series) a scaler of every series.
+vocabularies, series, borders), assembled by ``data_state``. Loading one checks here, before the module changes
+anything, that it fits the data: the same columns, calendar and frequency, times in a time zone where the
+checkpoint's were, and (scaled per series) a scaler of every series.
 """
 
 from dataclasses import replace
@@ -17,8 +17,12 @@ from .frames import Roles, SeriesTable
 from .frequency import first_off_step
 from .options import GROUPED_KEYS
 from .scaling import AffineScaling
+from .sharding import gather_objects, merge_states
 
-__all__ = ["SCALED", "check_schema", "checkpoint_scalings", "frequency_steps", "in_time_zone", "schema", "zone_name"]
+__all__ = [
+    "SCALED", "check_schema", "checkpoint_scalings", "data_state", "frequency_steps", "in_time_zone", "schema",
+    "zone_name",
+]  # fmt: skip
 
 SCALED = ("targets", "covariates", "statics")  # the scalings, in order, as the state names them
 _ROLES = ("targets", "past_covariates", "future_covariates", "static_covariates")
@@ -34,6 +38,49 @@ def schema(roles: Roles, calendar: tuple[list[str], str], freq: str) -> dict[str
         "calendar_encoding": calendar[1],
         "freq": freq,
     }
+
+
+def data_state(
+    table: SeriesTable,
+    roles: Roles,
+    calendar: tuple[list[str], str],
+    freq: str,
+    borders: np.ndarray,
+    scalings: tuple[AffineScaling, AffineScaling, AffineScaling],
+    vocabularies: dict[str, list[str]],
+    scale_per_series: bool,
+    window: tuple[int, int],
+    sharded: bool,
+) -> dict[str, Any]:
+    """The data module's checkpoint state, as plain data: the ``schema``, the time zone, the window, the series
+    with their start times and borders, the scalings and the vocabularies.
+
+    Args:
+        table: the series.
+        roles: the columns' roles.
+        calendar: the calendar features and their encoding.
+        freq: the frequency of the times, by its name.
+        borders: per series the first target row of validation, of test, and the end of test, shape (N, 3).
+        scalings: the scalings of targets, covariates and statics.
+        vocabularies: the sorted categories of each categorical static column.
+        scale_per_series: whether each series has its own scalers.
+        window: the lookback and the horizon of a window.
+        sharded: ``table`` holds this process's share of the series (``shard: series``): the state is then of
+            the series of every process, gathered from all (``sharding.merge_states``).
+    """
+    state = {
+        **schema(roles, calendar, freq),
+        "time_zone": zone_name(table.times),
+        "lookback": window[0],
+        "horizon": window[1],
+        "series": list(table.names),
+        "start_times": [str(time) for time in table.times[table.offsets[:-1]]],
+        "borders": borders.tolist(),
+        "scale_per_series": scale_per_series,
+        "scaling": {kind: scaling.state_dict() for kind, scaling in zip(SCALED, scalings, strict=True)},
+        "vocabularies": {column: list(words) for column, words in vocabularies.items()},
+    }
+    return merge_states(gather_objects(state)) if sharded else state
 
 
 def check_schema(state: dict[str, Any], expected: dict[str, Any]) -> None:

@@ -256,7 +256,7 @@ def test_a_process_whose_share_of_the_series_is_all_short_is_told_so(monkeypatch
     frame.loc[frame.index[-18:], "y"] = np.nan  # b: 12 rows with targets, then 18 with the future covariate only
     columns = Columns(targets=["y"], future_covariates=["promo"])
     data = TimeSeriesDataModule(frame, lookback=10, horizon=5, drop_short=True, shard="series", columns=columns)
-    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: b
+    monkeypatch.setattr("forecast.data.shares.world", lambda: (1, 2))  # the second of two processes: b
     with pytest.raises(
         ForecastDataError,
         match=r"drop_short leaves no series of process 1's share \(data.shard: series, 2 processes\): all 1 series "
@@ -272,7 +272,7 @@ def test_a_process_other_than_0_warns_of_the_series_of_its_own_share_that_drop_s
     frame.loc[(frame["id"] == "b") & (frame["y"] >= 12), "y"] = np.nan  # b: 12 rows with targets, 18 future only
     columns = Columns(targets=["y"], future_covariates=["promo"])
     monkeypatch.setattr(rank_zero_only, "rank", 1)
-    monkeypatch.setattr("forecast.data.datamodule.world", lambda: (1, 2))  # the second of two processes: b and c
+    monkeypatch.setattr("forecast.data.shares.world", lambda: (1, 2))  # the second of two processes: b and c
     with warnings.catch_warnings(record=True) as given:
         warnings.simplefilter("always")
         data = TimeSeriesDataModule(frame, lookback=10, horizon=5, drop_short=True, shard="series", columns=columns)
