@@ -170,7 +170,8 @@ class SegmentHead(Head):
         inputs = [
             self.position[None],  # -> (1, S_H, position_size): the same for every row
             static[:, None],  # -> (B, 1, S): the same for every segment
-            future.reshape(batch, self.segments, -1),  # -> (B, S_H, seg_len * C_fut), also for C_fut = 0
+            # Sizes spelt out: -1 is ambiguous over 0 elements (no covariates, or an empty batch)
+            future.reshape(batch, self.segments, self.seg_len * future.shape[-1]),  # -> (B, S_H, seg_len * C_fut)
         ]
         features = self.decoder.broadcast_step(inputs, encoded.state)  # one step per segment -> (B, S_H, D)
         if self.reads_last:
@@ -186,9 +187,9 @@ class AutoregressiveHead(Head):
 
     The decoder starts from the encoder's final state; each of its steps reads the previous
     ``step`` values (before the first forecast: the last ``step`` observed values of ``history``),
-    those steps' future covariates and the static features; a linear layer maps its output (beside
-    ``EncoderOutput.last`` when the encoder's state does not hold it, as for the SRU: see
-    ``SegmentHead``) to the step's values. In training,
+    the future covariates of the ``step`` steps it forecasts and the static features; a linear layer
+    maps its output (beside ``EncoderOutput.last`` when the encoder's state does not hold it, as for
+    the SRU: see ``SegmentHead``) to the step's values. In training,
     ``teacher_forcing`` is the probability that a batch reads the true previous values instead
     (Williams and Zipser, 1989), which speeds training up but shows the decoder inputs it never
     sees at prediction time. The decoder is built from the encoder's own factory.
