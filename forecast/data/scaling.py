@@ -84,7 +84,8 @@ def fit_scaling(
     Raises:
         ForecastDataError: there are no training rows (for some series, when per series), or a channel
             has no finite value on them.
-        ValueError: the scaler is not a per-channel affine map (e.g. ``QuantileTransformer``).
+        ValueError: the scaler is not a per-channel affine map (``QuantileTransformer``), or its transform does not
+            undo its inverse (``MinMaxScaler(clip=True)``, a ``FunctionTransformer`` without ``inverse_func``).
     """
     groups, num_channels = (1 if per_series is None else len(starts)), len(columns)
     if scaler is None or num_channels == 0:
@@ -266,4 +267,16 @@ def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.
     far = np.full((2, num_columns), _FAR)
     far[0] *= -1
     low, high = fitted.inverse_transform(far)
+    # The model scales every row with this map, never with ``transform``: a transform that does not undo the
+    # inverse would have scaled them otherwise (``MinMaxScaler(clip=True)`` clips rows outside the training
+    # range; a ``FunctionTransformer`` without ``inverse_func`` has the identity as its inverse).
+    with np.errstate(all="ignore"):  # a func such as log1p warns of the far negative probe
+        back = fitted.transform(np.stack([low, high]))[:, fitted_columns]
+    if not np.allclose(back, far[:, fitted_columns], rtol=1e-6):
+        raise ValueError(
+            f"scaler {type(fitted).__name__}'s transform does not undo its inverse_transform (MinMaxScaler(clip=True) "
+            "clips rows outside the training range; a FunctionTransformer needs the inverse_func of its func), so it "
+            "is no per-channel affine map, which the model needs to report original units; use StandardScaler, "
+            "MinMaxScaler, RobustScaler or MaxAbsScaler"
+        )
     return (high - low) / (2 * _FAR), zero
