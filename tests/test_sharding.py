@@ -400,3 +400,27 @@ def test_a_series_without_training_rows_for_its_own_scaler_is_refused_by_every_p
     with pytest.raises(ForecastDataError, match=r"process 1 refused its share; series 'c' has no training rows"):
         data.setup("fit")
     assert data._shard == ["c"] and any(isinstance(value, str) and "'c'" in value for value in sent)
+
+
+def test_global_standard_scaling_far_from_zero_equals_the_one_process_scaling():
+    """At a level of 1e12, a spread of 5 over 100,000 rows passed scikit-learn's constant test on the raw sums: scale
+    1 where one process (which fits the values less one of theirs) finds 5."""
+    from sklearn.preprocessing import StandardScaler
+
+    from forecast.data.scaling import fit_scaling
+
+    column = 1e12 + np.random.default_rng(0).normal(0, 5, 100_000)
+    starts, ends = np.array([0]), np.array([100_000])
+    one = fit_scaling(StandardScaler, [column], starts, ends)
+    affine = global_scaling(StandardScaler, [column], starts, ends)
+    np.testing.assert_allclose(affine.scale, one.scale, rtol=1e-6)
+    np.testing.assert_allclose(affine.offset, one.offset, rtol=1e-12)
+
+
+def test_global_scaling_refuses_a_min_max_scaler_that_clips():
+    from functools import partial
+
+    from sklearn.preprocessing import MinMaxScaler
+
+    with pytest.raises(ValueError, match=r"MinMaxScaler\(clip=True\) clips .*drop clip"):
+        global_scaling(partial(MinMaxScaler, clip=True), [np.arange(10.0)], np.array([0]), np.array([5]))

@@ -238,6 +238,11 @@ def global_scaling(
             f"data.shard: series fits a scaler of all series from summed statistics, which {type(fitted).__name__} "
             "has none of; use StandardScaler or MinMaxScaler, or data.scaling.per_series: true"
         )
+    if isinstance(fitted, MinMaxScaler) and fitted.clip:  # as fit_scaling refuses it
+        raise ValueError(
+            "MinMaxScaler(clip=True) clips the rows outside the training range, which no affine map does, and the "
+            "model reports original units through one: drop clip"
+        )
     # A process may hold no rows (the numeric statics of a share whose series only test): it adds zeros to the sums.
     ranges = [np.arange(start, end) for start, end in zip(starts, ends, strict=True)]
     rows = np.concatenate([np.zeros(0, dtype=np.int64), *ranges]).astype(np.int64)
@@ -251,39 +256,44 @@ def global_scaling(
 
 def _standard(fitted: StandardScaler, values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The scale and offset per channel of ``fitted`` over ``values`` (R, C) where ``seen``, of all processes;
-    NaN for a channel without a value."""
-    count, total = _all_sum(np.stack([seen.sum(0), np.where(seen, values, 0.0).sum(0)]))  # -> (C,) each
+    NaN for a channel without a value.
+
+    Of the values less each channel's smallest (of all processes), as ``fit_scaling`` fits them less a value of
+    theirs: scikit-learn's test for a constant channel weighs the variance against the mean's rounding, so at a
+    level of 1e12 a spread of 5 over 100,000 rows passed for constant (scale 1) here but not in one process.
+    """
+    shift = _all_reduce(np.where(seen, values, np.inf).min(0, initial=np.inf), dist.ReduceOp.MIN)
+    values = values - np.where(np.isfinite(shift), shift, 0.0)  # inf: a channel without a value
+    count, total = _all_reduce(np.stack([seen.sum(0), np.where(seen, values, 0.0).sum(0)]))  # -> (C,) each
     with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: a channel without a value, NaN
         mean = total / count
-        variance = _all_sum((np.where(seen, values - mean, 0.0) ** 2).sum(0)) / count
+        variance = _all_reduce((np.where(seen, values - mean, 0.0) ** 2).sum(0)) / count
     eps = np.finfo(np.float64).eps
     constant = variance <= count * eps * variance + (count * mean * eps) ** 2  # scikit-learn's test
     scale = np.where(constant, 1.0, np.sqrt(variance)) if fitted.with_std else np.where(count > 0, 1.0, np.nan)
-    return scale, mean if fitted.with_mean else np.zeros_like(mean)
+    return scale, mean + np.where(np.isfinite(shift), shift, 0.0) if fitted.with_mean else np.zeros_like(mean)
 
 
 def _min_max(fitted: MinMaxScaler, values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The scale and offset per channel of ``fitted`` over ``values`` (R, C) where ``seen``, of all processes;
     not finite for a channel without a value."""
-    low = torch.tensor(np.where(seen, values, np.inf).min(0, initial=np.inf), dtype=torch.float64)
-    high = torch.tensor(np.where(seen, values, -np.inf).max(0, initial=-np.inf), dtype=torch.float64)
-    if world()[1] > 1:
-        dist.all_reduce(low, op=dist.ReduceOp.MIN)
-        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    low = _all_reduce(np.where(seen, values, np.inf).min(0, initial=np.inf), dist.ReduceOp.MIN)
+    high = _all_reduce(np.where(seen, values, -np.inf).max(0, initial=-np.inf), dist.ReduceOp.MAX)
     lower, upper = fitted.feature_range
     with np.errstate(invalid="ignore"):  # inf - inf: a channel without a value
-        spread = high.numpy() - low.numpy()
+        spread = high - low
         spread = np.where(spread == 0, 1.0, spread)  # scikit-learn's choice for a constant channel
         scale = spread / (upper - lower)
-        return scale, low.numpy() - lower * scale
+        return scale, low - lower * scale
 
 
-def _all_sum(values: np.ndarray) -> np.ndarray:
-    """``values`` summed over all processes (as they are outside distributed training), as float64."""
-    summed = torch.tensor(values, dtype=torch.float64)
+def _all_reduce(values: np.ndarray, op: dist.ReduceOp = dist.ReduceOp.SUM) -> np.ndarray:
+    """``values`` reduced by ``op`` (a sum, the minimum, ...) over all processes (as they are outside distributed
+    training), as float64."""
+    reduced = torch.tensor(values, dtype=torch.float64)
     if world()[1] > 1:
-        dist.all_reduce(summed)
-    return summed.numpy()
+        dist.all_reduce(reduced, op=op)
+    return reduced.numpy()
 
 
 def gather_objects(value: Any) -> list[Any]:
