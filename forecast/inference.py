@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import lightning as L
 import pandas as pd
@@ -28,10 +29,13 @@ def evaluating(module: torch.nn.Module) -> Iterator[None]:
             part.training = training
 
 
-def forecast_frame(model: L.LightningModule, data: TimeSeriesDataModule, horizon: int | None) -> pd.DataFrame:
+def forecast_frame(
+    model: L.LightningModule, data: TimeSeriesDataModule, horizon: int | None, history_dtype: Any = None
+) -> pd.DataFrame:
     """``model``'s forecasts of the first ``horizon`` steps (``None``: all) for the windows of ``data`` (a history's
     data module, ``forecast.predict.history_module``), as the table ``Forecaster.predict`` returns: its batches
-    run through ``predict_step`` on the model's device, under ``torch.inference_mode`` and in eval mode."""
+    run through ``predict_step`` on the model's device, under ``torch.inference_mode`` and in eval mode; its times
+    of the type of the history's, ``history_dtype`` (``forecast.predict.forecast_time_dtype``)."""
     outputs = []
     with evaluating(model), torch.inference_mode():  # a window the loader refuses leaves the model as it was
         for batch in data.predict_dataloader():
@@ -40,5 +44,11 @@ def forecast_frame(model: L.LightningModule, data: TimeSeriesDataModule, horizon
     steps = slice(0, horizon or model.hparams["horizon"])
     quantiles = stacked["quantiles"][:, steps] if "quantiles" in stacked else None
     return forecast_table(
-        data, stacked["forecast"][:, steps], stacked["series"], stacked["time"], quantiles, model.loss.levels
+        data,
+        stacked["forecast"][:, steps],
+        stacked["series"],
+        stacked["time"],
+        quantiles,
+        model.loss.levels,
+        history_dtype,
     )

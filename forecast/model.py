@@ -26,7 +26,7 @@ from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
 from .optimization import optimization
-from .predict import check_horizon, history_module
+from .predict import check_horizon, history_module, history_time_dtype
 
 __all__ = ["Forecaster"]
 
@@ -396,8 +396,9 @@ class Forecaster(L.LightningModule):
 
         Returns:
             A long table: ``id`` (the frame's ids, of their type; a wide frame's one series keeps
-            the name it trained under), ``time`` (continuing each series at its frequency), a column
-            per target, and ``{target}_q{level}`` columns for a probabilistic loss.
+            the name it trained under), ``time`` (continuing each series at its frequency, in the unit
+            of the frame's times, and Arrow timestamps where the frame's are), a column per target, and
+            ``{target}_q{level}`` columns for a probabilistic loss.
 
         Raises:
             TypeError: ``frame`` is not a pandas DataFrame.
@@ -410,7 +411,7 @@ class Forecaster(L.LightningModule):
             raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")
         check_horizon(horizon, self.hparams["horizon"])
         data = history_module(self.data_config, self.data_state, frame, batch_size)
-        return forecast_frame(self, data, horizon)
+        return forecast_frame(self, data, horizon, history_time_dtype(self.data_config, frame))
 
     def lr_scheduler_step(self, scheduler: LRSchedulerTypeUnion, metric: Any | None) -> None:
         """Step ``scheduler``; a per-epoch one monitoring ``train/loss`` reads the epoch's mean training loss.

@@ -99,12 +99,11 @@ def _time_unit(times: pd.Series | None) -> str:
 def _time_dtype(model: Forecaster, times: pd.Series | None) -> pd.api.extensions.ExtensionDtype | np.dtype:
     """The dtype of the forecasts' times for history ``times``, as ``Forecaster.predict`` gives them: in the
     checkpoint's time zone where it has one (a checkpoint older than recorded zones: the history's), in
-    ``_time_unit(times)``."""
+    ``_time_unit(times)``, Arrow timestamps where the history's are."""
     zone = model.data_state.get("time_zone")
     if "time_zone" not in model.data_state and _timestamps(times):
         zone = times.dt.tz
-    unit = _time_unit(times)
-    return pd.DatetimeTZDtype(unit, zone) if zone else np.dtype(f"datetime64[{unit}]")
+    return predict.forecast_time_dtype(None if times is None else times.dtype, _time_unit(times), zone)
 
 
 def predict_partition(

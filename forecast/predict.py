@@ -7,10 +7,12 @@
 
 import warnings
 from dataclasses import replace
+from datetime import tzinfo
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.base import TransformerMixin
 
 from .data import TimeSeriesDataModule
@@ -22,7 +24,10 @@ from .data.splits import Split
 from .errors import ForecastDataError, check_count, user_stacklevel, whole_number
 from .specs import from_spec
 
-__all__ = ["HistorySplit", "check_role_columns", "forecast_columns", "forecast_table", "history_module"]
+__all__ = [
+    "HistorySplit", "check_role_columns", "forecast_columns", "forecast_table", "forecast_time_dtype",
+    "history_module", "history_time_dtype",
+]  # fmt: skip
 
 # What a checkpoint's data configuration says that reading a history frame needs, besides its groups;
 # the split, strides, sampling and loader settings belong to training.
@@ -57,6 +62,31 @@ def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, hor
     return times[0].append(times[1:]).as_unit(starts.unit)
 
 
+def history_time_dtype(config: dict[str, Any], frame: pd.DataFrame) -> Any:
+    """The dtype of ``frame``'s times, where ``history_module`` reads them: its time column, else its index
+    level of that name, else its index (a wide frame's); ``config`` is the checkpoint's data options."""
+    time_column = config["columns"].get("time_column", Columns.time_column)
+    if time_column in frame.columns:
+        return frame[time_column].dtype
+    if time_column in frame.index.names:
+        return frame.index.get_level_values(time_column).dtype
+    return frame.index.dtype
+
+
+def forecast_time_dtype(history_dtype: Any, unit: str, zone: tzinfo | str | None) -> Any:
+    """The dtype of forecast times in ``unit`` and ``zone`` for history times of ``history_dtype``.
+
+    Arrow timestamps where the history's are (a Parquet file read with ``dtype_backend="pyarrow"``), so that
+    forecasts merge onto the history on ``time``, as they do on ``id``; NumPy's otherwise (text, dates and
+    objects are read as NumPy times).
+    """
+    numpy_dtype = pd.DatetimeTZDtype(unit, zone) if zone else np.dtype(f"datetime64[{unit}]")
+    if isinstance(history_dtype, pd.ArrowDtype) and pa.types.is_timestamp(history_dtype.pyarrow_dtype):
+        # Arrow names the zone as the history's Arrow type does ("+01:00", where str(tzinfo) gives "UTC+01:00").
+        return pd.ArrowDtype(pa.array(pd.DatetimeIndex([], dtype=numpy_dtype)).type)
+    return numpy_dtype
+
+
 def forecast_columns(targets: list[str], levels: tuple[float, ...] = ()) -> list[str]:
     """The value columns of a forecast table, in order: one per target, then ``{target}_q{level}`` per
     target and quantile level (known before any data is read, so an engine can declare its schema)."""
@@ -70,9 +100,11 @@ def forecast_table(
     time: np.ndarray,
     quantiles: np.ndarray | None = None,
     levels: tuple[float, ...] = (),
+    history_dtype: Any = None,
 ) -> pd.DataFrame:
     """The long table: ``id`` (the frame's own ids, of their type: a forecast joins back onto its history and
-    fits a schema declared from it), ``time``, one column per target, then ``{target}_q{level}`` per level.
+    fits a schema declared from it), ``time`` (for the same reason of the type of the history's times,
+    ``history_dtype``: ``forecast_time_dtype``), one column per target, then ``{target}_q{level}`` per level.
 
     Shapes:
         forecast: (N, H, C_out), series: (N,), time: (N,) first forecast row, quantiles: (N, H, C_out, Q)
@@ -84,7 +116,8 @@ def forecast_table(
         columns = forecast_columns(data.targets, levels)
     table = pd.DataFrame(values.reshape(windows * horizon, -1), columns=columns)
     table.insert(0, "id", data.table.ids.take(np.repeat(series, horizon)))  # the frame's ids, of their type
-    table.insert(1, "time", _times(data, series, time, horizon))
+    times = _times(data, series, time, horizon)
+    table.insert(1, "time", times.astype(forecast_time_dtype(history_dtype, times.unit, times.tz)))
     return table
 
 
@@ -221,19 +254,29 @@ def _in_time_zone(frame: pd.DataFrame, time_column: str, zone: str | None) -> pd
         times = frame[time_column]
         if pd.api.types.is_object_dtype(times) or pd.api.types.is_string_dtype(times):
             times = _zoned_text(times)
-        if isinstance(times.dtype, pd.DatetimeTZDtype) and str(times.dt.tz) != zone:
+        if _time_zone(times.dtype) not in (None, zone):
             return frame.assign(**{time_column: times.dt.tz_convert(zone)})
         return frame
     index = frame.index
     if isinstance(index, pd.MultiIndex) and time_column in index.names:
         level = index.names.index(time_column)
         times = index.levels[level]
-        if isinstance(times, pd.DatetimeIndex) and times.tz is not None and str(times.tz) != zone:
-            return frame.set_axis(index.set_levels(times.tz_convert(zone), level=level))
+        if _time_zone(times.dtype) not in (None, zone):
+            return frame.set_axis(index.set_levels(pd.DatetimeIndex(times).tz_convert(zone), level=level))
         return frame
-    if isinstance(index, pd.DatetimeIndex) and index.tz is not None and str(index.tz) != zone:
-        return frame.set_axis(index.tz_convert(zone))
+    if _time_zone(index.dtype) not in (None, zone):
+        return frame.set_axis(pd.DatetimeIndex(index).tz_convert(zone))
     return frame
+
+
+def _time_zone(dtype: Any) -> str | None:
+    """The time zone of timestamps of ``dtype``, NumPy's or Arrow's (a Parquet file's read with
+    ``dtype_backend="pyarrow"``); ``None`` for times without one, and for anything else."""
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return str(dtype.tz)
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype):
+        return dtype.pyarrow_dtype.tz
+    return None
 
 
 def _zoned_text(times: pd.Series) -> pd.Series:
