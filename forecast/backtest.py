@@ -44,8 +44,8 @@ def _start_rows(data: TimeSeriesDataModule, start: int | str | date | np.datetim
         ValueError: ``start`` is neither a whole number nor a time.
     """
     observed = data.table.observed
-    if start is None:
-        return data.borders[:, 1].copy()  # the test part's first target row
+    if start is None:  # the test part's first target row, or row lookback where it starts earlier, as in test
+        return np.maximum(data.borders[:, 1], data.lookback)
     if isinstance(start, (str, date, np.datetime64)):  # a datetime (a pandas Timestamp too) is a date
         stamp = _start_stamp(start, data.start_times[0].tz)
         return np.array(
@@ -91,7 +91,8 @@ def backtest_windows(
         start: the first forecast step of the first window: a row of each series (negative: from its
             end), a time such as ``"2018-02-01 00:00"``, ``pd.Timestamp("2018-02-01")``, a ``datetime.date`` or
             a ``np.datetime64`` (in the data's time zone unless it names one), or ``None`` for the start of the
-            test part.
+            test part (of each series that has a test window, as ``test`` evaluates them; from row ``lookback``
+            where the test part starts earlier).
         stride: rows between origins; ``None`` means the horizon (windows side by side).
         num_windows: origins per series; ``None`` means as many as fit before the end of each series.
 
@@ -100,16 +101,23 @@ def backtest_windows(
             have none, or is a number but no whole one.
         ForecastDataError: a series has no room for its lookback before ``start`` (a later start is the
             fix), for one window after it or for ``num_windows`` (an earlier start, fewer windows).
-        ValueError: ``stride`` or ``num_windows`` below 1.
+        ValueError: ``stride`` or ``num_windows`` below 1 or no whole number.
     """
     horizon = data.horizon
     stride = horizon if stride is None else stride  # 0 is refused, not taken for the default
-    if stride < 1 or (num_windows is not None and num_windows < 1):
-        raise ValueError(f"backtest needs stride >= 1 and num_windows >= 1; got stride={stride}, {num_windows=}")
+    counts = [stride] if num_windows is None else [stride, num_windows]
+    if not all(whole_number(count) and count >= 1 for count in counts):  # 2.5 would make fractional rows
+        raise ValueError(
+            f"backtest needs stride >= 1 and num_windows >= 1, whole numbers (ints); got stride={stride!r}, "
+            f"num_windows={num_windows!r}"
+        )
     first = _start_rows(data, start)
     observed = data.table.observed
     fits = np.where(observed - horizon >= first, (observed - horizon - first) // stride + 1, 0)
     wanted = fits if num_windows is None else np.full_like(fits, num_windows)
+    # By default, as in test, a series whose test part holds no window (it ends before it) is left out.
+    untested = (fits == 0) & (start is None) & fits.any()
+    wanted = np.where(untested, 0, wanted)
     last = observed - horizon  # the last row a window's first forecast step can take
     problems = [
         (first < data.lookback, lambda i: f"needs lookback {data.lookback} rows before it; choose a later --start "
@@ -125,6 +133,7 @@ def backtest_windows(
         in_zone = f" in the time zone of the data, {zone}" if zone is not None else ""
         read = f" (--start read as {_start_stamp(start, zone)}{in_zone})"
     for bad, problem in problems:
+        bad = bad & ~untested
         if bad.any():
             i = int(np.argmax(bad))
             raise ForecastDataError(
@@ -216,9 +225,12 @@ def refit_groups(windows: Windows, refit_every: int) -> list[Windows]:
 
     Group ``g`` holds origins ``g * refit_every`` to ``(g + 1) * refit_every - 1`` of each series;
     a series with fewer origins has none in the last groups.
+
+    Raises:
+        ValueError: ``refit_every`` below 1 or no whole number.
     """
-    if refit_every < 1:
-        raise ValueError(f"refit_every must be >= 1 (origins per refit); got {refit_every}")
+    if not (whole_number(refit_every) and refit_every >= 1):  # True would refit before every origin, 1.5 fail in range
+        raise ValueError(f"refit_every must be >= 1 (origins per refit), a whole number (an int); got {refit_every!r}")
     groups = []
     for start in range(0, int(windows.counts.max()), refit_every):
         counts = np.clip(windows.counts - start, 0, refit_every)
@@ -239,15 +251,16 @@ def refit_borders(data: TimeSeriesDataModule, origins: np.ndarray) -> np.ndarray
 
 
 def check_refit_start(data: TimeSeriesDataModule, groups: list[Windows]) -> None:
-    """The first refit must have a training window in every series: its rows before the validation part.
+    """The first refit must have a training window in every series it tests: its rows before the validation part.
 
     Raises:
         ForecastDataError: naming the series and the rows it has, and ``--start`` as the fix.
     """
     rows = refit_borders(data, groups[0].first)[:, 0]
     needed = data.lookback + data.horizon
-    if (rows < needed).any():
-        i = int(np.argmax(rows < needed))
+    short = (rows < needed) & (groups[0].counts > 0)  # a series without windows may train on fewer
+    if short.any():
+        i = int(np.argmax(short))
         raise ForecastDataError(
             f"the first refit would train on the {rows[i]} rows of {where(series=data.series_names[i])} before its "
             f"validation part (as long as the data module's, before row {groups[0].first[i]}), fewer than lookback + "

@@ -51,6 +51,24 @@ def _as_times(values: pd.Series) -> pd.Series:
     return parsed if pd.api.types.is_datetime64_any_dtype(parsed) else pd.to_datetime(parsed, utc=True)
 
 
+def _check_forecasts(forecasts: pd.DataFrame) -> None:
+    """Refuse a forecasts table without the columns that tell its windows apart: ``id``, ``origin`` and ``time``.
+
+    Raises:
+        ValueError: naming the missing columns, e.g. ``origin`` of a ``predict`` table with the actual values
+            joined on (it forecasts from one origin per series: the time before its first forecast step).
+    """
+    missing = [column for column in ("id", "origin", "time") if column not in forecasts]
+    if missing:
+        raise ValueError(
+            f"forecasts lacks the columns {missing}: plot_forecasts reads a table as test and backtest write to "
+            "forecasts.csv, a window per id and origin (the last observed time); to a predict table add each "
+            "series' last time of the history it forecast from: "
+            "table.merge(history.groupby('id')['time'].max().rename('origin'), on='id'); "
+            f"it has {list(forecasts.columns)}"
+        )
+
+
 def _check_history(history: pd.DataFrame, targets: Sequence[str]) -> None:
     """Refuse a history table without the columns ``plot_forecasts`` reads: ``id``, ``time`` and ``targets``.
 
@@ -92,8 +110,8 @@ def plot_forecasts(
         a matplotlib ``Figure``: a row per window, a column per target, each panel 4 x 2.5 inches.
 
     Raises:
-        ValueError: ``max_windows`` below 1; the table has no window, or a target without its ``_actual``
-            column; ``history`` lacks ``id``, ``time`` or a target column.
+        ValueError: ``max_windows`` below 1; the table has no window, lacks ``id``, ``origin`` or ``time``, or
+            has a target without its ``_actual`` column; ``history`` lacks ``id``, ``time`` or a target column.
     """
     if max_windows < 1:  # refused here, not by matplotlib's "Number of rows must be a positive integer"
         raise ValueError(f"max_windows must be >= 1 (windows drawn); got {max_windows}")
@@ -103,6 +121,7 @@ def plot_forecasts(
     missing = [target for target in targets if f"{target}_actual" not in forecasts]
     if missing or not targets or forecasts.empty:
         raise ValueError(f"a forecasts table needs rows and '{{target}}_actual' columns; none for {missing or targets}")
+    _check_forecasts(forecasts)
     forecasts = forecasts.assign(time=_as_times(forecasts["time"]))
     if history is not None:
         _check_history(history, targets)

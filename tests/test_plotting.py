@@ -127,3 +127,10 @@ def test_plots_of_one_step_ahead_forecasts_draw_each_step_as_a_point():
     lines = plot_error_by_horizon(table).axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["all", "y"]
     assert all(line.get_marker() not in ("None", "", None) for line in lines)
+
+
+@pytest.mark.parametrize("dropped", ["origin", "id"])
+def test_forecast_plot_refuses_a_table_without_its_window_columns_naming_them(forecasts, dropped):
+    """A predict table with its actual values joined on has no ``origin``: it failed with a bare ``KeyError``."""
+    with pytest.raises(ValueError, match=rf"forecasts lacks the columns \['{dropped}'\]: .*groupby\('id'\)"):
+        plot_forecasts(forecasts.drop(columns=dropped))
