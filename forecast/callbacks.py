@@ -203,6 +203,11 @@ class RandomStateCheckpoint(Callback):
     true`` (Lightning's default). With these back, a run resumed at an epoch boundary goes on exactly
     as if never stopped (with ``trainer.deterministic: true``). States are plain lists, strings and
     tensors, so checkpoints still load with ``weights_only=True``.
+
+    Of the GPU generators it keeps the one this process draws from (its ``torch.cuda.current_device()``)
+    and restores it into the resuming process's own: under DDP only rank 0's state is saved, and each
+    rank draws from its own device, which ``seed_everything`` seeded alike on every rank. A resume
+    on a machine with fewer GPUs than the one that saved works as well.
     """
 
     def state_dict(self) -> dict[str, Any]:
@@ -214,7 +219,7 @@ class RandomStateCheckpoint(Callback):
             "seed": os.environ.get(_SEED_VARIABLE),  # None: the run was not seeded
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
+            state["cuda"] = torch.cuda.get_rng_state()  # of this process's device
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -228,7 +233,9 @@ class RandomStateCheckpoint(Callback):
             else:
                 os.environ[_SEED_VARIABLE] = state_dict["seed"]
         if "cuda" in state_dict and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
+            cuda = state_dict["cuda"]
+            # Checkpoints from before kept every device of the saving process: rank 0's, usually the first.
+            torch.cuda.set_rng_state(cuda[0] if isinstance(cuda, list) else cuda)
 
 
 class ResumableModelCheckpoint(ModelCheckpoint):
@@ -239,6 +246,12 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     its validation and epoch-end hooks, so early stopping and the best checkpoint never see that
     epoch. Such a step is written here at the end of the epoch, after them, as Lightning writes its
     epoch checkpoints (a ``train_time_interval`` save due at that batch waits for the next batch).
+
+    Lightning 2.6 writes ``last.ckpt`` only at a step where it writes a top-k file, so that after the best
+    epoch (or always, under ``save_top_k: 0``) it stopped moving, and a killed fit resumed from the best
+    epoch and trained every later one again. Here it holds every step a checkpoint is due at (each
+    ``every_n_epochs``, ``every_n_train_steps`` or ``train_time_interval``), as before Lightning 2.6;
+    ``save_last: link`` keeps Lightning's meaning, a link to the newest top-k file.
 
     Lightning writes ``last.ckpt`` at the end of a fit only when the process has written none: a
     fit that never stopped ends with the last multiple of ``every_n_train_steps`` in it, a resumed one
@@ -260,6 +273,16 @@ class ResumableModelCheckpoint(ModelCheckpoint):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict | {"dirpath": self.dirpath})  # the best so far, from any folder
+
+    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+        if self.save_last is True and self._last_global_step_saved != trainer.global_step:  # not among the best
+            self._save_last_checkpoint(trainer, monitor_candidates)
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
+        written = self._last_checkpoint_saved == self.last_model_path  # the newest file written is last.ckpt
+        if not (written and self._last_global_step_saved == trainer.global_step):  # ... of this step
+            super()._save_last_checkpoint(trainer, monitor_candidates)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
