@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 
 from .checkpointing import output_file
-from .errors import user_stacklevel
+from .errors import check_count, user_stacklevel
 from .inference import evaluating
 from .model import Forecaster
 from .nn.sru import SRULayer
@@ -63,7 +63,11 @@ def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor
 
     A categorical static feature gets a random index among its categories, as the data module gives it
     (any other number would be no row of its embedding).
+
+    Raises:
+        ValueError: ``batch_size`` is no int of 1 or more (a negative one failed as torch's "negative dimension").
     """
+    check_count("batch_size", batch_size, "windows per example batch")
     dims, device = model.hparams, model.device
     static = torch.randn(batch_size, dims["static_size"], device=device)
     for column, categories in enumerate(dims.get("static_cardinalities") or []):
@@ -97,6 +101,30 @@ def _say_what_is_exported(model: Forecaster) -> None:
         )
 
 
+def _export_file(path: str | Path, suffix: str) -> Path:
+    """The file ``path`` to write an export of format ``suffix`` (``.pt2`` or ``.onnx``) to, its folder made.
+
+    Raises:
+        TypeError: ``path`` is no path (a number, say: pathlib's error names no argument).
+        ValueError: ``path`` is a folder (torch fails as "open file failed" or ``IsADirectoryError``), or ends in
+            the other format's suffix (a ``.onnx`` file holding a torch.export program loads in neither).
+    """
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"the export path {path!r} is of type {type(path).__name__}; give the file as text or a Path")
+    if Path(path).expanduser().is_dir():
+        raise ValueError(
+            f"the export path {str(path)!r} is a folder; give a file in it, e.g. {str(Path(path) / f'model{suffix}')!r}"
+        )
+    other = {".pt2": ".onnx", ".onnx": ".pt2"}[suffix]
+    if Path(path).suffix == other:
+        exporter = "to_onnx" if other == ".onnx" else "to_program"
+        raise ValueError(
+            f"the export path {str(path)!r} names a {other} file, but this export writes {suffix}: give a {suffix} "
+            f"path, or call {exporter} for {other}"
+        )
+    return output_file(path)
+
+
 def _dynamic_batch() -> tuple[dict, dict, dict]:
     batch = torch.export.Dim("batch")
     return ({0: batch}, {0: batch}, {0: batch})
@@ -113,13 +141,16 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
         torch.Size([5, 2, 1, 1])
 
     Raises:
-        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``).
+        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``), or ``path``
+            is no path.
+        ValueError: ``path`` is a folder or an ``.onnx`` file.
     """
     _say_what_is_exported(model)
+    file = None if path is None else _export_file(path, ".pt2")
     with evaluating(model):
         program = torch.export.export(model, example_inputs(model), dynamic_shapes=_dynamic_batch())
-    if path is not None:
-        torch.export.save(program, output_file(path))
+    if file is not None:
+        torch.export.save(program, file)
     return program
 
 
@@ -135,14 +166,16 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
 
     Raises:
         ImportError: the ONNX exporter's packages are missing (``pip install onnx onnxscript``).
-        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``).
+        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``), or ``path``
+            is no path.
+        ValueError: ``path`` is a folder or a ``.pt2`` file.
     """
+    _say_what_is_exported(model)
+    path = _export_file(path, ".onnx")
     try:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
     except ImportError as error:
         raise ImportError("exporting to ONNX needs `pip install onnx onnxscript`") from error
-    _say_what_is_exported(model)
-    path = output_file(path)
     with evaluating(model):
         torch.onnx.export(
             model,

@@ -14,7 +14,7 @@ from lightning.pytorch.utilities.types import LRSchedulerTypeUnion
 from .batch import Batch, ModelDims
 from .inference import forecast_frame
 from .losses import Loss, MSELoss
-from .model_checks import check_data, check_factories, check_loss, check_options, check_trainer
+from .model_checks import check_data, check_factories, check_loss, check_options, check_sizes, check_trainer
 from .model_metrics import add_forecasts, add_loss, mean_loss, overall_means, reset_metrics, split_metrics
 from .model_state import load_model, record_state, restore_dtype, restore_members
 from .nn.baselines import seasonal_naive
@@ -95,11 +95,13 @@ class Forecaster(L.LightningModule):
         season_length: the steps of the data's season (linked from the data module: 24 for hourly data).
 
     Raises:
-        ValueError: ``channel_embedding_size`` is negative or set without ``channel_independent``,
-            ``static_cardinalities`` does not give one entry per static feature, or ``cycle`` is set
-            without a ``season_channel``.
-        TypeError: ``loss`` is not a ``Loss`` instance (a class or a ``functools.partial`` of one), or a
-            part (``encoder``, ``head``, ...) is not a factory: a ``class_path`` dict or a built module.
+        ValueError: a size below 1 (``future_size``, ``static_size``: below 0) or no int, more target than
+            input channels, a ``season_channel`` outside the future channels, ``channel_embedding_size``
+            negative or set without ``channel_independent``, ``static_cardinalities`` not one count per
+            static feature, or ``cycle`` set without a ``season_channel``.
+        TypeError: ``loss`` is not a ``Loss`` instance (a class or a ``functools.partial`` of one), a part
+            (``encoder``, ``head``, ...) is not a factory (a ``class_path`` dict, a built module, a function),
+            or ``channel_independent`` is not a bool.
     """
 
     def __init__(
@@ -133,6 +135,9 @@ class Forecaster(L.LightningModule):
             lr_scheduler=lr_scheduler, cycle=cycle,
         )  # fmt: skip
         check_loss(loss)
+        sizes = {"lookback": lookback, "horizon": horizon, "input_size": input_size, "target_size": target_size}
+        sizes |= {"future_size": future_size, "static_size": static_size, "season_length": season_length}
+        check_sizes(sizes, season_channel)
         check_options(
             static_size, static_cardinalities, channel_independent, channel_embedding_size, cycle is not None,
             season_channel,

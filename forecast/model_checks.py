@@ -13,10 +13,19 @@ import torch
 
 from .data import TimeSeriesDataModule
 from .data.sharding import check_predict_shares
+from .errors import check_count, whole_number
 from .losses import Loss
 from .nn.checks import check_range
 
-__all__ = ["WINDOW_SIZES", "check_data", "check_factories", "check_loss", "check_options", "check_trainer"]
+__all__ = [
+    "WINDOW_SIZES",
+    "check_data",
+    "check_factories",
+    "check_loss",
+    "check_options",
+    "check_sizes",
+    "check_trainer",
+]
 
 # The model settings that the CLI links from the data module: the windows a model is built for.
 WINDOW_SIZES = ("lookback", "horizon", "input_size", "target_size", "future_size", "static_size")
@@ -61,6 +70,38 @@ def check_loss(loss: Any) -> None:
         )
 
 
+def check_sizes(sizes: dict[str, Any], season_channel: int | None) -> None:
+    """Refuse sizes of the Forecaster that build no model, before its parts are built: unchecked, a horizon or
+    lookback of 0 built a model that fails only in its first step, and a negative one failed as torch's
+    "negative dimension", naming no setting.
+
+    Args:
+        sizes: ``lookback``, ``horizon``, ``input_size``, ``target_size``, ``season_length`` (counts of 1 or
+            more), ``future_size`` and ``static_size`` (0 or more), by name.
+        season_channel: the channel of ``future`` holding the season positions, or ``None``.
+
+    Raises:
+        ValueError: naming the setting, its value and what it must be: a count below 1 or no int, a size below
+            0, more target channels than input channels (``past`` holds the targets first), or a
+            ``season_channel`` that is no channel of ``future``.
+    """
+    for name in ("lookback", "horizon", "input_size", "target_size", "season_length"):
+        check_count(f"model.{name}", sizes[name], "needs 1 or more, linked from the data module")
+    for name in ("future_size", "static_size"):
+        if not (whole_number(sizes[name]) and sizes[name] >= 0):
+            raise ValueError(f"model.{name}={sizes[name]!r}: needs 0 or more (an int), linked from the data module")
+    if sizes["target_size"] > sizes["input_size"]:
+        raise ValueError(
+            f"model.target_size={sizes['target_size']} exceeds model.input_size={sizes['input_size']}: the input "
+            "channels are the targets, then the past covariates; link both from the data module"
+        )
+    if season_channel is not None and not (whole_number(season_channel) and 0 <= season_channel < sizes["future_size"]):
+        raise ValueError(
+            f"model.season_channel={season_channel!r} is no channel of future (future_size="
+            f"{sizes['future_size']}); link it from the data module"
+        )
+
+
 def check_options(
     static_size: int,
     static_cardinalities: list[int] | None,
@@ -72,10 +113,13 @@ def check_options(
     """Refuse options of the Forecaster that contradict each other (its ``Args:`` document each).
 
     Raises:
+        TypeError: ``channel_independent`` is no bool (the text "false" would be true).
         ValueError: ``channel_embedding_size`` is negative or set without ``channel_independent``,
-            ``static_cardinalities`` does not give one entry per static feature, or a cycle is set
-            without a ``season_channel``.
+            ``static_cardinalities`` does not give one entry per static feature or holds an entry that is no
+            whole number of 0 or more, or a cycle is set without a ``season_channel``.
     """
+    if not isinstance(channel_independent, bool):
+        raise TypeError(f"model.channel_independent={channel_independent!r} is not a bool; give true or false")
     check_range("model.channel_embedding_size", channel_embedding_size, 0)
     if channel_embedding_size and not channel_independent:
         raise ValueError(f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true")
@@ -83,6 +127,12 @@ def check_options(
         raise ValueError(
             f"model.static_cardinalities={static_cardinalities} needs one entry per static feature "
             f"(static_size={static_size}); link both from the data module"
+        )
+    wrong = [count for count in static_cardinalities or [] if not (whole_number(count) and count >= 0)]
+    if wrong:  # torch's embedding would fail as "negative dimension" or "must be tuple of ints"
+        raise ValueError(
+            f"model.static_cardinalities={static_cardinalities} holds {wrong[0]!r}: give each static feature its "
+            "number of categories as an int (0 for a number); link it from the data module"
         )
     if has_cycle and season_channel is None:
         raise ValueError(

@@ -25,7 +25,7 @@ def optimization(
 
     Raises:
         ValueError, TypeError: torch refuses an option, naming the config key; a per-step
-            ``ReduceLROnPlateau`` monitors a validation metric, or a per-epoch one validations that end some
+            ``ReduceLROnPlateau`` monitors a validation metric, or a per-epoch one does under validations that end some
             epochs without one (``trainer.check_val_every_n_epoch: null``); a ``OneCycleLR`` ends before the fit can.
     """
     built = _built("model.optimizer", optimizer, parameters)

@@ -222,6 +222,10 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
                 f"{where}: `choice` takes plain values (numbers, text, true/false, null), got {plain[0]!r}; choose "
                 "the class path and give its init_args keys their own entries (with `when`)"
             )
+        typed = [(type(choice), choice) for choice in choices]  # 1 and true are two choices
+        repeated = [choice for i, choice in enumerate(choices) if typed[i] in typed[:i]]
+        if repeated:  # a repeat weighs its value twice in random sampling; often a typo for another value
+            raise ValueError(f"{where}: `choice` lists {repeated[0]!r} more than once; list each value once")
         return Param(key, kind, choices=tuple(choices), when=when, also=also)
     bounds = spec[kind]
     number = int if kind == "int" else (int, float)

@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import CheckpointIO
 
 from .callbacks import FiniteLossCheck, ResumableModelCheckpoint, callback_list
@@ -55,8 +55,9 @@ def fit(
             atomic writer; other plugins keep it.
 
     Raises:
-        TypeError: ``data``, ``model`` or ``trainer`` is not a mapping, or ``data`` or ``model`` sets an argument
-            that fit sets itself (``lookback``, ``horizon``, the source, the sizes the data give).
+        TypeError: ``data``, ``model`` or ``trainer`` is not a mapping, ``data`` or ``model`` sets an argument
+            that fit sets itself (``lookback``, ``horizon``, the source, the sizes the data give), or
+            ``trainer["callbacks"]`` holds something other than a Lightning callback (a class, say).
         ValueError: ``trainer`` turns checkpointing off, or the fit wrote no checkpoint to return
             (``fast_dev_run``, ``max_steps=0``, ...).
 
@@ -75,6 +76,7 @@ def fit(
             "forecast.fit returns the model of its best checkpoint, so it writes checkpoints: drop "
             "enable_checkpointing=False from trainer (or train with lightning.Trainer yourself)"
         )
+    _check_callbacks(options.get("callbacks"))
     datamodule = TimeSeriesDataModule(source, lookback=lookback, horizon=horizon, **(data or {}))
     sizes = {name: getattr(datamodule, name) for name in _LINKED}
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
@@ -125,6 +127,25 @@ def _check_groups(**groups: Mapping[str, Any] | None) -> None:
         else:
             fix = "fit sets it from the data (as the CLI links it): drop it from model"
         raise TypeError(f"forecast.fit's {group} sets {key!r}, which fit sets itself; {fix}")
+
+
+def _check_callbacks(callbacks: Any) -> None:
+    """Refuse ``trainer["callbacks"]`` (one, a list or none) holding anything but Lightning callbacks, before the
+    data are read: a class or a name failed only once training ran, as "'str' object has no attribute
+    'on_exception'" (a name as text, taken as a list of its letters).
+
+    Raises:
+        TypeError: naming the item given and what to give instead.
+    """
+    given = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
+    for callback in given:
+        if isinstance(callback, Callback):
+            continue
+        if isinstance(callback, type) and issubclass(callback, Callback):
+            fix = f"call it: {callback.__name__}(...)"
+        else:
+            fix = "give Lightning callback objects, e.g. lightning.pytorch.callbacks.EarlyStopping(monitor='val/loss')"
+        raise TypeError(f"forecast.fit's trainer['callbacks'] holds {callback!r}, which is no callback; {fix}")
 
 
 def _written(checkpoint: ResumableModelCheckpoint) -> str:

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..specs import to_record
-from .arguments import check_groups, whole_counts
+from .arguments import check_groups, check_loading, whole_counts
 from .buffer import SeriesBuffer, season_means, static_vocabularies
 from .calendar import SEASON, calendar_columns, season_steps, series_steps
 from .calendar import seasonal_period as steps_per_season  # __init__ has an argument of that name
@@ -87,10 +87,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
             process holds all series.
 
     Raises:
-        TypeError: a count (``lookback``, ``horizon``, a stride, a batch size) is no whole number, or
+        TypeError: a count (``lookback``, ``horizon``, a stride, a batch size) is no whole number,
             ``columns``, ``calendar``, ``scaling`` or ``split`` is no ``Columns``, ``Calendar``, ``Scaling`` or
-            ``Split``.
-        ValueError: a count below 1, or an option outside its choices.
+            ``Split``, or ``pin_memory`` or ``drop_short`` is no bool.
+        ValueError: a count below 1, ``num_workers`` below 0 or no int, or an option outside its choices.
         ForecastDataError: the data cannot be read as the options say (naming the column, series and row).
     """
 
@@ -124,6 +124,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         # Python ints from here on, also in the hyperparameters that save_hyperparameters reads from these names.
         lookback, horizon, train_stride, eval_stride, seasonal_period, batch_size, batch_channels = counts.values()
         check_groups(columns, calendar, scaling, split)
+        check_loading(num_workers, pin_memory, drop_short)
         check_choice("data.sampling", sampling, SAMPLING)
         check_choice("data.nan_policy", nan_policy, get_args(NanPolicy))
         check_choice("data.shard", shard, get_args(Shard))

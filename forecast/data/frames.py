@@ -1,7 +1,7 @@
 """From a frame as read (wide or long) to series in one table, and the roles of its columns.
 
-Wide: a time index (or the ``time`` column, else the first column of a file), one column per channel of a
-single series.
+Wide: a time index (or the ``time`` column, else the first column: a file's, or that of a frame with a default
+index whose first column holds times or text), one column per channel of a single series.
 Long: an ``id`` column naming the series, a ``time`` column, and value columns; the rows of a series
 need not be adjacent (they are grouped by id, keeping their order), but each series must be in time
 order. Either way the result is a :class:`SeriesTable`: every series one contiguous run of rows.

@@ -30,6 +30,25 @@ def check_choice(key: str, value: Any, allowed: Collection[str]) -> None:
         raise ValueError(f"{key}={value!r} is not one of {choices}; choose one of them")
 
 
+def _check_names(key: str, given: Any, what: str) -> None:
+    """Refuse names given as anything but ``None`` or a list (or tuple) of them: one name as text (a string is a
+    list of its letters), a number (which failed as "'int' object is not iterable"), or a set or mapping, whose
+    order is no order the user chose (a set's order of strings changes from run to run), though the order of
+    ``what`` is the order of the channels.
+
+    Raises:
+        TypeError: naming the option ``key``, what was given, and the list to give.
+    """
+    if given is None or isinstance(given, (list, tuple)):
+        return
+    if isinstance(given, str):
+        raise TypeError(f"{key}={given!r} is one name, not a list of {what}; give [{given!r}]")
+    raise TypeError(
+        f"{key}={given!r} is of type {type(given).__name__}, not a list of {what}; give the names as a list, in the "
+        "order of the channels (a set or mapping has no order of yours)"
+    )
+
+
 @dataclass(frozen=True)
 class Columns:
     """The roles of the data's columns, and the columns that hold the series id and the time.
@@ -59,8 +78,7 @@ class Columns:
 
     def __post_init__(self) -> None:
         for role, given in self.roles().items():
-            if isinstance(given, str):
-                raise TypeError(f"data.columns.{role}={given!r} is one name, not a list of columns; give [{given!r}]")
+            _check_names(f"data.columns.{role}", given, "columns")
         for key in ("id_column", "time_column"):
             name = getattr(self, key)
             if not isinstance(name, str):  # None, or a number: the data's column names are read as text
@@ -152,11 +170,7 @@ class Calendar:
     encoding: CalendarEncoding = "cyclical"
 
     def __post_init__(self) -> None:
-        if isinstance(self.features, str):  # a string is a list of its letters
-            raise TypeError(
-                f"data.calendar.features={self.features!r} is one name, not a list of features; "
-                f"give [{self.features!r}]"
-            )
+        _check_names("data.calendar.features", self.features, "features")
         features = list(self.features or [])
         twice = [name for i, name in enumerate(features) if name in features[:i]]
         if twice:  # each would be the same channels again, under the same names

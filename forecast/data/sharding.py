@@ -4,9 +4,9 @@
 process holds windows of each split part that the series have (``assign_shards``); a process then reads
 only its series (Parquet: only their rows, through pyarrow's filters; CSV or a DataFrame: filtered
 after reading). A scaler fitted on all series (``scaling.per_series: false``) is rebuilt from
-sufficient statistics summed over the processes, so it equals the scaler of one process that read
-everything; per-series scalers stay local (where one process refuses its series' scalers, every process
-refuses alike: ``check_read_shares``). Each process samples windows only from its series, and
+sufficient statistics reduced over the processes (minima, sums, maxima), so it equals the scaler of one
+process that read everything; per-series scalers stay local (where one process refuses its series' scalers,
+every process refuses alike: ``check_read_shares``). Each process samples windows only from its series, and
 every process takes as many training steps (the shorter shares repeat windows, as torch's
 ``DistributedSampler`` pads); the evaluation metrics are torchmetrics', synced over all windows.
 Predicting reads all series (``data.shard: none``), whose windows Lightning deals out to the processes

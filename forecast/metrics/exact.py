@@ -11,10 +11,11 @@ __all__ = ["ExactSums"]
 class ExactSums(Metric):
     """A ``Metric`` whose states keep their dtypes (float64 sums, int64 counts) wherever its module is cast.
 
-    torchmetrics leaves the states alone only in its own ``half``, ``float``, ``double`` and ``bfloat16``; a
-    LightningModule's (``Forecaster.bfloat16()``), ``.to(dtype)`` and DeepSpeed (Lightning-AI/torchmetrics#2314)
-    cast them. A bfloat16 sum keeps 8 significant bits, so past 2**15 it drops every batch's term below 128: a
-    model's test MSE of 1.0 read 0.57. ``set_dtype`` still casts them, as asked.
+    torchmetrics leaves the states alone under ``half``, ``float``, ``double``, ``bfloat16`` and ``type`` (the
+    metric's or a module's holding it); ``.to(dtype)`` casts them, and so do ``Forecaster.bfloat16()`` (which
+    calls ``to``), Lightning's ``16-true`` and ``bf16-true`` precision (``module.to(dtype)``) and DeepSpeed
+    (Lightning-AI/torchmetrics#2314). A bfloat16 sum keeps 8 significant bits, so past 2**15 it drops every
+    batch's term below 128: a model's test MSE of 1.0 read 0.57. ``set_dtype`` still casts them, as asked.
     """
 
     def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = "") -> "ExactSums":
