@@ -185,9 +185,21 @@ def _load(path: Path, map_location: str | torch.device) -> Any:
         ) from None
 
 
-def output_file(path: str | Path) -> Path:
-    """The file ``path`` that a checkpoint or an export is written to: a leading ``~`` the home folder (no shell
-    expands a path from a config file or a Python string), its folder made if missing."""
+def output_file(path: str | Path, kind: str = "output", example: str = "model.ckpt") -> Path:
+    """The file ``path`` that a checkpoint or an export (its ``kind``) is written to: a leading ``~`` the home
+    folder (no shell expands a path from a config file or a Python string), its folder made if missing.
+
+    Raises:
+        TypeError: ``path`` is no path (a number, say: pathlib's error names no argument).
+        ValueError: ``path`` is a folder (the atomic rename failed as ``IsADirectoryError``, torch as "open file
+            failed"), naming a file in it such as ``example``.
+    """
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"the {kind} path {path!r} is of type {type(path).__name__}; give the file as text or a Path")
+    if Path(path).expanduser().is_dir():
+        raise ValueError(
+            f"the {kind} path {str(path)!r} is a folder; give a file in it, e.g. {str(Path(path) / example)!r}"
+        )
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     return path

@@ -121,17 +121,28 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
         ``path``.
 
     Raises:
-        ValueError: fewer than two checkpoints; naming the file: one is an ensemble already, fell
-            back to a naive forecast, was trained with a probabilistic loss (a ``QuantileLoss`` of one
-            level too: its forecast is that quantile, not a point), or differs from the first in its
+        TypeError: ``checkpoints`` is one path, not a list of them.
+        ValueError: fewer than two checkpoints, one given twice, or ``path`` a folder; naming the file: one
+            is an ensemble already, fell back to a naive forecast, was trained with a probabilistic loss (a
+            ``QuantileLoss`` of one level too: its forecast is that quantile, not a point), or differs from the
+            first in its
             data's settings or scalers (other than the lookback, the batching settings and MASE's
             period; settings recorded flat, before their groups, are compared grouped, and a class
             by what it imports and its arguments, defaults filled in) or in the model's sizes that the
             data sets (horizon, input, target, future and static sizes: compared also where a checkpoint
             records no data); the message names the differing key (as today's data module names it).
     """
+    if isinstance(checkpoints, (str, Path)):  # its characters would be read as files
+        raise TypeError(f"combine takes a list of two or more checkpoint files; got one path {str(checkpoints)!r}")
     if len(checkpoints) < 2:
         raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")
+    files = [Path(checkpoint).expanduser().resolve() for checkpoint in checkpoints]
+    repeated = next(
+        (checkpoint for checkpoint, file in zip(checkpoints, files, strict=True) if files.count(file) > 1), None
+    )
+    if repeated is not None:  # an ensemble of one network, counted twice
+        raise ValueError(f"{repeated} is given more than once; an ensemble combines different checkpoints")
+    path = output_file(path, "ensemble", "ensemble.ckpt")  # a folder refused before any checkpoint is read
     members = [read_checkpoint(checkpoint, Forecaster) for checkpoint in checkpoints]
     for checkpoint, member in zip(checkpoints, members, strict=True):
         if member.get("ensemble_members", 1) != 1:
@@ -166,7 +177,6 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     ensemble = kept | {"state_dict": state, "ensemble_members": len(members), "naive_fallback": None}
     ensemble |= {"ensemble_hyper_parameters": configs, "epoch": first.get("epoch", 0)}
     ensemble |= {"global_step": first.get("global_step", 0)}
-    path = output_file(path)
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(ensemble, temporary)
     os.replace(temporary, path)

@@ -105,24 +105,19 @@ def _export_file(path: str | Path, suffix: str) -> Path:
     """The file ``path`` to write an export of format ``suffix`` (``.pt2`` or ``.onnx``) to, its folder made.
 
     Raises:
-        TypeError: ``path`` is no path (a number, say: pathlib's error names no argument).
-        ValueError: ``path`` is a folder (torch fails as "open file failed" or ``IsADirectoryError``), or ends in
-            the other format's suffix (a ``.onnx`` file holding a torch.export program loads in neither).
+        TypeError, ValueError: ``output_file``'s: no path, or a folder.
+        ValueError: ``path`` ends in the other format's suffix (a ``.onnx`` file holding a torch.export program
+            loads in neither).
     """
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"the export path {path!r} is of type {type(path).__name__}; give the file as text or a Path")
-    if Path(path).expanduser().is_dir():
-        raise ValueError(
-            f"the export path {str(path)!r} is a folder; give a file in it, e.g. {str(Path(path) / f'model{suffix}')!r}"
-        )
+    path = output_file(path, "export", f"model{suffix}")
     other = {".pt2": ".onnx", ".onnx": ".pt2"}[suffix]
-    if Path(path).suffix == other:
+    if path.suffix == other:
         exporter = "to_onnx" if other == ".onnx" else "to_program"
         raise ValueError(
             f"the export path {str(path)!r} names a {other} file, but this export writes {suffix}: give a {suffix} "
             f"path, or call {exporter} for {other}"
         )
-    return output_file(path)
+    return path
 
 
 def _dynamic_batch() -> tuple[dict, dict, dict]:

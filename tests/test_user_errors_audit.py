@@ -1,12 +1,14 @@
 """Bad input at the public entry points fails with an error that names the option or path at fault and the fix,
 not with a raw error of Python, pandas or torch, nor silently."""
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightning.pytorch.callbacks import EarlyStopping
 
-from forecast import Calendar, Columns, Forecaster, TimeSeriesDataModule, fit
+from forecast import Calendar, Columns, ForecastDataError, Forecaster, TimeSeriesDataModule, fit
 from forecast.export import example_inputs, to_onnx, to_program
 from forecast.search_space import SearchSpace
 
@@ -146,3 +148,40 @@ def test_search_space_keeps_one_and_true_as_two_choices():
 def test_fit_refuses_callbacks_that_are_no_callback_objects(wide_frame, callbacks, message):
     with pytest.raises(TypeError, match=rf"forecast.fit's trainer\['callbacks'\] {message}"):
         fit(wide_frame, lookback=8, horizon=2, trainer={"callbacks": callbacks})
+
+
+def test_datamodule_refuses_a_source_of_no_readable_type():
+    """``TimeSeriesDataModule(5)`` failed as pathlib's "expected str, bytes or os.PathLike object, not int"."""
+    with pytest.raises(TypeError, match=r"data.source is a int; give a built-in data set name, a CSV or Parquet path"):
+        TimeSeriesDataModule(5, lookback=4, horizon=2)
+
+
+def test_datamodule_refuses_an_id_column_the_data_lack():
+    """Long data read with another id column's name were read as one wide series: "time goes backwards"."""
+    times = pd.date_range("2024-01-01", periods=30, freq="h")
+    frame = pd.concat([pd.DataFrame({"id": name, "time": times, "y": np.arange(30.0)}) for name in "ab"])
+    with pytest.raises(ForecastDataError, match=r"data.columns.id_column='series' is not a column of the data"):
+        TimeSeriesDataModule(frame, lookback=4, horizon=2, columns=Columns(targets=["y"], id_column="series"))
+
+
+def test_a_parts_size_given_as_text_is_refused_naming_it():
+    """``GRUEncoder(hidden_size="8")`` failed as Python's "'<=' not supported between instances of 'int' and 'str'"."""
+    from forecast.nn import GRUEncoder
+
+    with pytest.raises(TypeError, match=r"model.encoder.init_args.hidden_size='8' is not a number"):
+        GRUEncoder(1, hidden_size="8")
+
+
+def test_combine_refuses_one_path_a_repeated_checkpoint_and_a_folder(tmp_path):
+    """One path was read character by character ("checkpoint '/' is a folder"); a repeated file made an ensemble of
+    one network; a folder as the output failed as IsADirectoryError after reading every checkpoint."""
+    from forecast.ensemble import combine
+
+    with pytest.raises(TypeError, match=r"combine takes a list of two or more checkpoint files; got one path"):
+        combine(str(tmp_path / "a.ckpt"), tmp_path / "out.ckpt")
+    with pytest.raises(ValueError, match=r"a\.ckpt is given more than once"):
+        combine([tmp_path / "a.ckpt", str(tmp_path / "a.ckpt")], tmp_path / "out.ckpt")
+    with pytest.raises(
+        ValueError, match=r"the ensemble path '.*' is a folder; give a file in it, e.g. '.*ensemble\.ckpt'"
+    ):
+        combine([tmp_path / "a.ckpt", tmp_path / "b.ckpt"], tmp_path)

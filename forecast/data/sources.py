@@ -15,6 +15,7 @@ from .. import datasets
 from ..errors import ForecastDataError
 from .files import check_unique, is_long, read_file
 from .frames import series_ids
+from .options import Columns
 
 __all__ = ["named_series", "read_source"]
 
@@ -39,7 +40,7 @@ def read_source(
     Raises:
         ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file, the
             data name a column twice, or ``series`` is empty, asked of wide data or names ids that the data lack.
-        TypeError: ``series`` is one id (text or a number), not a list of ids.
+        TypeError: ``source`` is none of these, or ``series`` is one id (text or a number), not a list of ids.
     """
     if series is not None:
         _check_series(series)
@@ -50,13 +51,30 @@ def read_source(
             frame = frame.set_index(frame.columns[0])
     elif isinstance(source, str) and source.lower() in datasets.names():
         frame = datasets.load(source)
-    else:
+    elif isinstance(source, (str, Path)):
         frame, positions = read_file(Path(source).expanduser(), id_column, time_column, columns, series)
+    else:
+        raise TypeError(
+            f"data.source is a {type(source).__name__}; give a built-in data set name, a CSV or Parquet path, or a "
+            "pandas DataFrame"
+        )
+    _check_id_column(frame, id_column)
     _check_column_names(frame)
     if series is None:
         return frame, None
     frame, rows = _only_series(frame, id_column, series)
     return frame, rows if positions is None else positions[rows]
+
+
+def _check_id_column(frame: pd.DataFrame, id_column: str) -> None:
+    """Refuse an ``id_column`` set to a name the data lack: their series would be read as one wide series, and
+    refused for times that go backwards at the second series' start, naming no id column."""
+    if id_column == Columns.id_column or id_column in frame.columns or id_column in frame.index.names:
+        return
+    raise ForecastDataError(
+        f"data.columns.id_column={id_column!r} is not a column of the data (its columns are "
+        f"{[str(column) for column in frame.columns][:20]}); correct the name, or leave it unset for wide data"
+    )
 
 
 def _times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str) -> bool:
@@ -137,7 +155,7 @@ def named_series(index: pd.DataFrame, series: list[str] | None, id_column: str) 
     ``read_source`` checks them without a shard, so that both refuse the same ``data.series``.
 
     Raises:
-        TypeError: ``series`` is one id (text or a number), not a list of ids.
+        TypeError: ``source`` is none of these, or ``series`` is one id (text or a number), not a list of ids.
         ForecastDataError: ``series`` is empty, or names ids that the data lack.
     """
     if series is None:
