@@ -71,7 +71,7 @@ def test_main_keeps_the_traceback_of_a_value_error_raised_outside_forecast(monke
 
 def test_main_keeps_the_traceback_of_a_type_error_of_an_operator_in_forecast(monkeypatch):
     # The comparison fails inside forecast's own frame, but at no raise of ours: a bug, not a message.
-    monkeypatch.setattr(forecast.cli, "main", lambda: check_range("model.encoder.init_args.hidden_size", "64", 1))
+    monkeypatch.setattr(forecast.cli, "main", lambda: check_range("model.encoder.init_args.hidden_size", 64, "1"))
     with pytest.raises(TypeError, match="'<=' not supported"):
         run_command(monkeypatch, "fit")
 
