@@ -16,7 +16,6 @@ from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from . import predict
 from .data.options import Columns
@@ -87,7 +86,7 @@ def _timestamps(times: pd.Series | None) -> bool:
     rather than text, dates or other objects that predict parses."""
     if times is None or not pd.api.types.is_datetime64_any_dtype(times):
         return False
-    return not isinstance(times.dtype, pd.ArrowDtype) or pa.types.is_timestamp(times.dtype.pyarrow_dtype)
+    return not isinstance(times.dtype, pd.ArrowDtype) or predict.arrow_timestamps(times.dtype)
 
 
 def _time_unit(times: pd.Series | None) -> str:

@@ -25,8 +25,8 @@ from .errors import ForecastDataError, check_count, user_stacklevel, whole_numbe
 from .specs import from_spec
 
 __all__ = [
-    "HistorySplit", "check_role_columns", "forecast_columns", "forecast_table", "forecast_time_dtype",
-    "history_module", "history_time_dtype",
+    "HistorySplit", "arrow_timestamps", "check_role_columns", "forecast_columns", "forecast_table",
+    "forecast_time_dtype", "history_module", "history_time_dtype",
 ]  # fmt: skip
 
 # What a checkpoint's data configuration says that reading a history frame needs, besides its groups;
@@ -73,6 +73,11 @@ def history_time_dtype(config: dict[str, Any], frame: pd.DataFrame) -> Any:
     return frame.index.dtype
 
 
+def arrow_timestamps(dtype: Any) -> bool:
+    """Whether ``dtype`` is Arrow's timestamp (a Parquet file's times read with ``dtype_backend="pyarrow"``)."""
+    return isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype)
+
+
 def forecast_time_dtype(history_dtype: Any, unit: str, zone: tzinfo | str | None) -> Any:
     """The dtype of forecast times in ``unit`` and ``zone`` for history times of ``history_dtype``.
 
@@ -81,7 +86,7 @@ def forecast_time_dtype(history_dtype: Any, unit: str, zone: tzinfo | str | None
     objects are read as NumPy times).
     """
     numpy_dtype = pd.DatetimeTZDtype(unit, zone) if zone else np.dtype(f"datetime64[{unit}]")
-    if isinstance(history_dtype, pd.ArrowDtype) and pa.types.is_timestamp(history_dtype.pyarrow_dtype):
+    if arrow_timestamps(history_dtype):
         # Arrow names the zone as the history's Arrow type does ("+01:00", where str(tzinfo) gives "UTC+01:00").
         return pd.ArrowDtype(pa.array(pd.DatetimeIndex([], dtype=numpy_dtype)).type)
     return numpy_dtype
@@ -274,7 +279,7 @@ def _time_zone(dtype: Any) -> str | None:
     ``dtype_backend="pyarrow"``); ``None`` for times without one, and for anything else."""
     if isinstance(dtype, pd.DatetimeTZDtype):
         return str(dtype.tz)
-    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype):
+    if arrow_timestamps(dtype):
         return dtype.pyarrow_dtype.tz
     return None
 
