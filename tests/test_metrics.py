@@ -290,3 +290,9 @@ def test_mean_loss_of_a_model_cast_to_bfloat16_keeps_its_sums():
     for _ in range(100):
         mean.update(torch.tensor(0.0), weight=1)
     assert mean.compute().item() == pytest.approx(2**15 / (2**15 + 100), rel=1e-6)
+
+
+def test_quantile_levels_that_name_one_column_are_refused():
+    """Levels equal in 6 significant digits gave forecasts and reports two ``y_q0.123456`` columns."""
+    with pytest.raises(ValueError, match=r"0\.1234561 and 0\.1234562 both name the column _q0\.123456"):
+        check_quantile_levels([0.1234561, 0.1234562])

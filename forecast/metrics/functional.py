@@ -32,7 +32,8 @@ def check_quantile_levels(levels: Sequence[float]) -> tuple[float, ...]:
 
     Raises:
         TypeError: if ``levels`` is one number or a string rather than a sequence of numbers.
-        ValueError: if ``levels`` is empty, has a level outside (0, 1), or is not strictly increasing.
+        ValueError: if ``levels`` is empty, has a level outside (0, 1), is not strictly increasing, or has two
+            levels that name one column (``{level:g}``: the same in 6 significant digits).
     """
     if isinstance(levels, str) or not isinstance(levels, Iterable):  # a string would give one level per character
         raise TypeError(f"quantile levels must be a list of numbers in (0, 1), e.g. [0.1, 0.5, 0.9]; got {levels!r}")
@@ -44,6 +45,12 @@ def check_quantile_levels(levels: Sequence[float]) -> tuple[float, ...]:
         raise ValueError(f"quantile levels must lie strictly between 0 and 1; got {outside} in {list(levels)}")
     if any(lower >= upper for lower, upper in itertools.pairwise(levels)):
         raise ValueError(f"quantile levels must be strictly increasing (sorted, no repeats); got {list(levels)}")
+    clash = next(((lower, upper) for lower, upper in itertools.pairwise(levels) if f"{lower:g}" == f"{upper:g}"), None)
+    if clash:  # the columns {target}_q{level:g} of forecasts and reports would come twice under one name
+        raise ValueError(
+            f"quantile levels {clash[0]!r} and {clash[1]!r} both name the column _q{clash[0]:g}: give levels that "
+            "differ within 6 significant digits"
+        )
     return levels
 
 
