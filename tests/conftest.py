@@ -62,6 +62,26 @@ def _tiny_cli(
     return args + ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
+def _fit_last_value(frame: pd.DataFrame, root: Path, lookback: int, horizon: int, **data) -> Path:
+    """The ``last.ckpt`` of ``forecast.fit`` of the naive forecast (no weights: every forecast is the series' last
+    value) on ``frame``, one batch of each part, under ``root``; ``data``: further data module arguments."""
+    import forecast
+    from forecast.nn import IdentityEncoder, LastValueHead
+
+    trainer = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "default_root_dir": str(root),
+               "enable_progress_bar": False, "enable_model_summary": False, "logger": False}  # fmt: skip
+    model = {"encoder": IdentityEncoder, "head": LastValueHead}
+    forecast.fit(frame, lookback=lookback, horizon=horizon, data=data, model=model, trainer=trainer)
+    return next(root.rglob("last.ckpt"))
+
+
+@pytest.fixture(scope="session")
+def fit_last_value():
+    """``fit_last_value(frame, root, lookback, horizon, **data) -> Path``: the ``last.ckpt`` of the naive forecast
+    fitted by ``forecast.fit`` (a function, so that module-scoped fixtures call it)."""
+    return _fit_last_value
+
+
 @pytest.fixture(scope="session")
 def tiny_cli():
     """``tiny_cli(source, root=None, *, lookback=24, horizon=6, batch_size=None) -> list[str]``.

@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import forecast
 from forecast import Forecaster, datasets
-from forecast.nn import GRUEncoder, IdentityEncoder, LastValueHead
+from forecast.nn import GRUEncoder
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 HORIZON = 4
@@ -26,14 +25,9 @@ def readme_block(heading: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
+def checkpoint(tmp_path_factory, fit_last_value) -> Path:
     """A last-value checkpoint of ETTh1's seven channels, lookback 96 as the README's ``tail(96)`` needs."""
-    root = tmp_path_factory.mktemp("etth1-naive")
-    trainer = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "default_root_dir": str(root),
-               "enable_progress_bar": False, "enable_model_summary": False, "logger": False}  # fmt: skip
-    model = {"encoder": IdentityEncoder, "head": LastValueHead}
-    forecast.fit(datasets.load("etth1").tail(1000), lookback=96, horizon=HORIZON, model=model, trainer=trainer)
-    return next(root.rglob("last.ckpt"))
+    return fit_last_value(datasets.load("etth1").tail(1000), tmp_path_factory.mktemp("etth1-naive"), 96, HORIZON)
 
 
 def test_the_readmes_pipeline_block_forecasts_etth1_after_its_end_in_original_units(checkpoint, tmp_path, monkeypatch):

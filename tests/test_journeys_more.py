@@ -9,9 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import forecast
 from forecast import Forecaster
-from forecast.nn import IdentityEncoder, LastValueHead
 
 LOOKBACK, HORIZON = 5, 3
 ZONE = "Europe/Berlin"  # clocks go forward on 2024-03-31
@@ -27,13 +25,8 @@ def daily(ids=(7, 8), periods=30, end="2024-04-02") -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def naive(tmp_path_factory) -> Forecaster:
-    root = tmp_path_factory.mktemp("daily")
-    trainer = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "default_root_dir": str(root),
-               "enable_progress_bar": False, "enable_model_summary": False, "logger": False}  # fmt: skip
-    model = {"encoder": IdentityEncoder, "head": LastValueHead}
-    forecast.fit(daily(), lookback=LOOKBACK, horizon=HORIZON, data={"batch_size": 8}, model=model, trainer=trainer)
-    return Forecaster.load(next(root.rglob("last.ckpt")))
+def naive(tmp_path_factory, fit_last_value) -> Forecaster:
+    return Forecaster.load(fit_last_value(daily(), tmp_path_factory.mktemp("daily"), LOOKBACK, HORIZON, batch_size=8))
 
 
 @pytest.mark.parametrize("layout", ["column", "index"])
