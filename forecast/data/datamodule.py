@@ -24,7 +24,7 @@ from .scaled import ScaledSeries, fit_scalings
 from .scaling import TRAINING_UNFITTED, AffineScaling
 from .shares import check_windowed_shares, own_share, read_shard
 from .splits import Split, Windows, check_windows, default_split, part_windows
-from .state import check_schema, checkpoint_scalings, data_state, in_time_zone, schema
+from .state import check_schema, check_static_numbers, checkpoint_scalings, data_state, in_time_zone, schema
 from .validate import NanPolicy, check_naive_scale, repair_missing
 from .windows import WindowDataset
 
@@ -384,13 +384,14 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
         Raises:
             ForecastDataError: the checkpoint was trained on other columns, calendar features or
-                frequency, on times with a time zone where these have none or the reverse, these times do not
-                follow the frequency in the checkpoint's time zone, or (scaled per series) it lacks a series of
-                these data.
+                frequency, on numbers in a static column that these data hold as text (``check_static_numbers``),
+                on times with a time zone where these have none or the reverse, these times do not follow the
+                frequency in the checkpoint's time zone, or (scaled per series) it lacks a series of these data.
         """
         if not state:
             return
         check_schema(state, schema(self.roles, self.calendar, self.freq))
+        check_static_numbers(self.table, self.roles.static, state["vocabularies"])
         # Checkpoints from before the time zone was recorded: their times are taken as given.
         table = in_time_zone(self.table, state["time_zone"], self.freq) if "time_zone" in state else self.table
         scalings = checkpoint_scalings(state, self.series_names)

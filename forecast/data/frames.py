@@ -63,8 +63,8 @@ class SeriesTable:
         offsets: series ``i`` is rows ``[offsets[i], offsets[i + 1])``, shape (N + 1,).
         times: the time of every row, shape (rows,).
         values: every dynamic column as float64, shape (rows,) each.
-        statics: every static column's value per series, shape (N,) each: a column of numbers as
-            numbers, any other (text, ``category``, bool) as objects, each value a category.
+        statics: every static column's value per series, shape (N,) each: a column of numbers in
+            a numeric array, any other (text, ``category``, bool) as objects, each value a category.
         positions: the row of the given frame that each row comes from, or ``None`` when the rows
             are in the given order; only for naming rows in messages.
         observed: rows per series whose targets are known; rows after them carry only future
@@ -321,7 +321,7 @@ def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
 
 
 def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.ndarray | None) -> np.ndarray:
-    """The value of a static column per series, shape (N,): numbers as they are, the values of any
+    """The value of a static column per series, shape (N,): numbers in a numeric array, the values of any
     other dtype (text, ``category``, bool) as objects, each a category.
 
     Raises:
@@ -348,8 +348,10 @@ def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.n
     number = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     if not number:
         return values.to_numpy(dtype=object)
-    _check_static_number(values.to_numpy(dtype=np.float64), name, table)
-    return values.to_numpy()
+    numbers = values.to_numpy(dtype=np.float64)
+    _check_static_number(numbers, name, table)
+    own = values.to_numpy()  # integers stay integers, whose text a checkpoint's categories of integers read ("1")
+    return numbers if own.dtype == object else own  # Arrow's decimals, whose own array holds objects
 
 
 def _plain(value: Any) -> Any:

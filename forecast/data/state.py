@@ -20,8 +20,8 @@ from .scaling import AffineScaling
 from .sharding import gather_objects, merge_states
 
 __all__ = [
-    "SCALED", "check_schema", "checkpoint_scalings", "data_state", "frequency_steps", "in_time_zone", "schema",
-    "zone_name",
+    "SCALED", "check_schema", "check_static_numbers", "checkpoint_scalings", "data_state", "frequency_steps",
+    "in_time_zone", "schema", "zone_name",
 ]  # fmt: skip
 
 SCALED = ("targets", "covariates", "statics")  # the scalings, in order, as the state names them
@@ -96,6 +96,43 @@ def check_schema(state: dict[str, Any], expected: dict[str, Any]) -> None:
                 f"the checkpoint was trained with {key}={state[key]!r}, but the data module has "
                 f"{key}={value!r}; set data.{GROUPED_KEYS.get(key, key)} to match the checkpoint"
             )
+
+
+def check_static_numbers(table: SeriesTable, static: list[str], vocabularies: dict[str, list[str]]) -> None:
+    """Refuse static columns that a checkpoint read as numbers (those without a vocabulary of its own) where the
+    data hold something else (text, ``category``, bool): the checkpoint scales numbers there, and has no
+    categories of the column to embed.
+
+    Raises:
+        ForecastDataError: naming the column, the first series whose value is no number (else the first
+            series), the value, and the fix.
+    """
+    for column in static:
+        values = table.statics[column]
+        if column in vocabularies or values.dtype != object:
+            continue
+        numbers = np.array([_reads_as_number(value) for value in values])
+        i = int(np.argmin(numbers))
+        fix = (
+            f"convert it: frame[{column!r}] = pandas.to_numeric(frame[{column!r}])"
+            if numbers.all()
+            else "give it the numbers it was trained on"
+        )
+        raise ForecastDataError(
+            f"static covariate {column!r} holds {values[i]!r} for series {table.names[i]!r}: the column is not of "
+            f"numbers, but the checkpoint was trained on numbers in it; {fix}"
+        )
+
+
+def _reads_as_number(value: Any) -> bool:
+    """Whether a static value given as an object (text, a category) reads as a number ("1.5", not "north" or True)."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def checkpoint_scalings(

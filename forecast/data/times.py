@@ -10,6 +10,7 @@ from grouping rows into series, which ``frames`` does.
 """
 
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -131,11 +132,20 @@ def _day_first_format(column: pd.Series) -> str | None:
     first = values.iloc[0] if len(values) else None
     if not isinstance(first, str):
         return None
-    day_first = guess_datetime_format(first, dayfirst=True) or _two_digit_year_format(first)
+    day_first = _guess_day_first(first) or _two_digit_year_format(first)
     if day_first is None:
         return None
     year = max(day_first.find("%Y"), day_first.find("%y"))
     return day_first if 0 <= day_first.find("%d") < day_first.find("%m") < year else None
+
+
+def _guess_day_first(text: str) -> str | None:
+    """pandas' guess of the format of ``text`` read day first. pandas warns where it guesses another order
+    ('2024-03-29' reads year first); its callers only ask whether text is written day first, so the user
+    never asked for day first and gets no warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Parsing dates in .* format when dayfirst=True", UserWarning)
+        return guess_datetime_format(text, dayfirst=True)
 
 
 def _two_digit_year_format(text: str) -> str | None:
@@ -145,7 +155,7 @@ def _two_digit_year_format(text: str) -> str | None:
     date = _TWO_DIGIT_YEAR.match(text)
     if date is None:
         return None
-    day_first = guess_datetime_format(f"{text[: date.start('year')]}20{text[date.start('year') :]}", dayfirst=True)
+    day_first = _guess_day_first(f"{text[: date.start('year')]}20{text[date.start('year') :]}")
     return day_first.replace("%Y", "%y", 1) if day_first is not None else None
 
 
