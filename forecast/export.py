@@ -30,8 +30,13 @@ state (``Forecaster.load(path).data_state``, plain lists):
    ``params[..., 0]`` for the point and location-scale losses, the anchor level for ``QuantileLoss``)
    and, for a probabilistic loss, the quantiles of ``predict``'s ``{target}_q{level}`` columns
    (``model.loss.quantiles(params, model.loss.levels)``: for ``QuantileLoss``, ``params`` itself).
+   The P parameters, on the targets' scaled units: ``GaussianNLLLoss`` (mean, standard deviation), whose
+   quantile at level ``tau`` is ``mean + std * scipy.special.ndtri(tau)``; ``StudentTNLLoss`` (loc, scale,
+   and the degrees of freedom where it learns them, else its ``df``), ``loc + scale *
+   scipy.special.stdtrit(df, tau)``; ``QuantileLoss`` the quantiles at its ``levels``, in increasing order.
 5. Invert the target scaling: ``forecast * scale + offset`` per target channel, the quantiles alike, in
-   float64 (``Batch.to_original``: float32 keeps no units' digit at a level of 1e9).
+   float64 (``Batch.to_original``: float32 keeps no units' digit at a level of 1e9). A standard deviation
+   or scale parameter in original units is ``value * abs(scale)``, without the offset; degrees of freedom stay.
 6. Build the times: ``horizon`` steps of the data's frequency (``data_state["freq"]``) after each
    series' last observed time.
 

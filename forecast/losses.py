@@ -139,7 +139,7 @@ class HuberLoss(_PointLoss):
 
     Args:
         delta: the error size where the loss turns from squared to absolute, in the target's units
-            (standardized units when the data module scales).
+            (its scaled units when the data module scales).
 
     Raises:
         ValueError: if ``delta`` is not positive.
@@ -160,8 +160,11 @@ class _LocationScaleLoss(Loss):
 
     def __init__(self, levels: Sequence[float], min_scale: float):
         super().__init__()
-        if not min_scale > 0:
-            raise ValueError(f"{type(self).__name__} needs a positive min_scale; got {min_scale}")
+        if not (min_scale > 0 and math.isfinite(min_scale)):  # an infinite one would make every loss infinite
+            raise ValueError(
+                f"{type(self).__name__} needs a positive min_scale, a finite number in normalized units "
+                f"(1e-3 by default); got {min_scale}"
+            )
         self.levels = check_quantile_levels(levels)
         self.min_scale = min_scale
 
@@ -210,7 +213,7 @@ class GaussianNLLLoss(_LocationScaleLoss):
         min_scale: the smallest standard deviation, in normalized units; keeps the likelihood bounded.
 
     Raises:
-        ValueError: on bad quantile levels or a non-positive ``min_scale``.
+        ValueError: on bad quantile levels or a ``min_scale`` that is not positive and finite.
     """
 
     num_params = 2
@@ -284,17 +287,20 @@ class StudentTNLLoss(_LocationScaleLoss):
 
     Args:
         levels: the quantile levels a prediction writes as columns, strictly increasing in (0, 1).
-        df: fixed degrees of freedom (positive), or ``None`` to learn them per value (P = 3 instead of 2).
+        df: fixed degrees of freedom (positive and finite), or ``None`` to learn them per value (P = 3 instead of 2).
         min_scale: the smallest scale, in normalized units; keeps the likelihood bounded.
 
     Raises:
-        ValueError: on bad quantile levels, a non-positive ``df`` or a non-positive ``min_scale``.
+        ValueError: on bad quantile levels, or a ``df`` or ``min_scale`` that is not positive and finite.
     """
 
     def __init__(self, levels: Sequence[float] = (0.1, 0.5, 0.9), df: float | None = None, min_scale: float = 1e-3):
         super().__init__(levels, min_scale)
-        if df is not None and not df > 0:
-            raise ValueError(f"StudentTNLLoss needs positive degrees of freedom df, or None to learn them; got {df}")
+        if df is not None and not (df > 0 and math.isfinite(df)):  # infinite df would make every loss NaN
+            raise ValueError(
+                f"StudentTNLLoss needs positive degrees of freedom df, a finite number, or None to learn them; got "
+                f"{df} (infinite degrees of freedom make the normal distribution: use GaussianNLLLoss)"
+            )
         self.df = df
         self.num_params = 3 if df is None else 2
 

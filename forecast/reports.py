@@ -1,7 +1,8 @@
 """The evaluation report: what ``test`` and ``backtest`` leave in the run directory.
 
 - ``metrics.json``: the overall metrics (scaled and ``_orig``), per target column, the number of
-  windows, the model's hyperparameters and the data state (standard JSON: a metric with no value is null);
+  windows, the model's hyperparameters (as its checkpoint records them: a part or loss by its ``class_path``
+  and ``init_args``) and the data state (standard JSON: a metric with no value is null);
 - ``metrics_by_horizon.csv`` and ``metrics_by_target.csv``: every metric per horizon step and column;
 - ``forecast.png`` (a few windows, forecast against actual, with the quantile band) and
   ``error_by_horizon.png``;
@@ -30,6 +31,7 @@ from .errors import ForecastDataError, warn_on_rank_zero
 from .metrics import HorizonMetrics
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
 from .predict import forecast_columns
+from .specs import to_record
 
 __all__ = ["EvaluationReport", "metric_tables"]
 
@@ -253,7 +255,7 @@ class EvaluationReport(L.Callback):
             "windows": windows,
             "metrics": self.metrics,
             "by_target": tables["by_target"].to_dict(orient="records"),
-            "model": dict(pl_module.hparams),
+            "model": {name: to_record(value) for name, value in pl_module.hparams.items()},  # as checkpoints record
             # What forecast: the network, the naive forecast its checkpoint fell back to (a period), or an ensemble;
             # over several passes (a backtest's refits), what forecast the windows of each.
             "naive_fallback": self.fallbacks if self.passes > 1 else self.fallbacks[0],

@@ -148,8 +148,16 @@ def _covered(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: i
     """
     _check_quantile_shapes(preds, target)
     num_levels = preds.shape[-1]
+    if num_levels < 2:
+        raise ValueError(
+            f"an interval lies between two quantile levels, and the predictions have {num_levels}; give the quantiles "
+            "of two or more levels (e.g. 0.1 and 0.9, for an 80% interval)"
+        )
     if not -num_levels <= lower_index < num_levels or not -num_levels <= upper_index < num_levels:
-        raise ValueError(f"interval indices {lower_index}, {upper_index} are out of range for {num_levels} levels")
+        raise ValueError(
+            f"interval indices {lower_index}, {upper_index} are out of range for {num_levels} levels; give columns "
+            f"from {-num_levels} to {num_levels - 1}"
+        )
     if lower_index % num_levels >= upper_index % num_levels:
         raise ValueError(
             f"the lower bound's column ({lower_index}) must come before the upper bound's ({upper_index}) "
@@ -185,7 +193,8 @@ def interval_coverage(preds: Tensor, target: Tensor, lower_index: int = 0, upper
         preds: (..., Q), target: (...) -> scalar
 
     Raises:
-        ValueError: if the indices are out of range or the lower bound's column is not before the upper's.
+        ValueError: if the predictions have fewer than two levels, the indices are out of range or the lower bound's
+            column is not before the upper's.
 
     Example:
         >>> import torch

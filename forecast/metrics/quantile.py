@@ -111,7 +111,8 @@ class IntervalCoverage(_MeanOverObservations):
         update(preds (B, H, C, Q), target (B, H, C)); any leading shape works alike.
 
     Raises:
-        ValueError: in ``update``, if an index is out of range or the lower column is not before the upper.
+        ValueError: in ``update``, for predictions of fewer than two levels, an index out of range or the lower column
+            not before the upper.
 
     Example:
         >>> import torch
