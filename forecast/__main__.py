@@ -3,6 +3,7 @@ other subcommand the Lightning CLI."""
 
 import dis
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch.distributed
@@ -37,14 +38,32 @@ def _is_our_message(error: Exception) -> bool:
     )
 
 
+def _tune_main() -> Callable[[list[str]], object]:
+    """``forecast.tune.main``, refused by name where Optuna, which ``pip install -e .`` leaves out, is missing.
+
+    Raises:
+        ValueError: naming the subcommand, the missing package and the extra that installs it.
+    """
+    try:
+        from .tune import main as tune
+    except ModuleNotFoundError as error:
+        if error.name != "optuna":
+            raise
+        raise ValueError(
+            'python -m forecast tune needs Optuna, which `pip install -e .` leaves out: pip install -e ".[tune]" '
+            "(Optuna, matplotlib for its plots and MLflow for tracking)"
+        ) from None
+    return tune
+
+
 def main() -> None:
     """Dispatch ``sys.argv``: ``tune ...`` to ``forecast.tune.main``, anything else to ``forecast.cli.main``.
 
     A ``ForecastDataError``, or another ValueError, TypeError, FileNotFoundError or FloatingPointError
     that the forecast package raised for a user's mistake (a config key out of range, a missing column
-    or checkpoint, a NaN training loss), names the fix: it is printed alone (exit status 1), without
-    the traceback through Lightning and jsonargparse that would bury it. Any other error keeps its
-    traceback: it is a bug to report.
+    or checkpoint, a NaN training loss, ``tune`` without Optuna), names the fix: it is printed alone (exit
+    status 1), without the traceback through Lightning and jsonargparse that would bury it. Any other error
+    keeps its traceback: it is a bug to report.
 
     A DDP run leaves its process group open (Lightning closes only NCCL's, at exit); a gloo group left
     to the interpreter's shutdown aborts the process now and then ("terminate called without an active
@@ -52,9 +71,7 @@ def main() -> None:
     """
     try:
         if sys.argv[1:2] == ["tune"]:
-            from .tune import main as tune
-
-            tune(sys.argv[2:])
+            _tune_main()(sys.argv[2:])
         else:
             from .cli import main as cli
 

@@ -233,7 +233,8 @@ def predict(
     forecasts ``rows_per_call`` rows of history (many series) per ``Forecaster.predict`` call.
     Each Python worker loads the checkpoint once and reuses it for every task it runs (Spark
     reuses workers unless ``spark.python.worker.reuse`` is off). The result equals ``Forecaster.predict`` on the same
-    rows as one pandas frame, in another row order. Decimal value columns are read as doubles.
+    rows as one pandas frame up to float32 rounding (a window meets other windows in its forward pass), in another
+    row order. Decimal value columns are read as doubles.
 
     The checkpoint path must be readable on every executor (a shared file system; any local path
     in ``local`` mode). Pass only the columns the model reads, to ship less. Times are handed to

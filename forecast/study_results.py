@@ -14,11 +14,13 @@
   (``data.source``, ``trainer.default_root_dir``) lead from the working directory, not from the YAML file;
 - ``optimization_history.png`` (each trial's value and the best so far), ``intermediate_values.png``
   (every trial's metric at each of its validations: pruned trials end early) and, from two complete trials on,
-  ``param_importances.png`` (Optuna's fANOVA importance of each key for the metric).
+  ``param_importances.png`` (Optuna's fANOVA importance of each key: the share of the metric's variance over the
+  complete trials that it explains; none while those trials' values are all alike).
 
 Files are replaced atomically, since every worker of a study writes them when it finishes.
 """
 
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -29,6 +31,10 @@ import optuna
 import pandas as pd
 
 __all__ = ["trials_table", "write_results"]
+
+# The importance of param_importances.png: fANOVA's share of the metric's variance that each key explains, seeded so
+# that a rerun draws the same plot (Optuna's own default evaluator is another, PED-ANOVA, from Optuna 5 on).
+_IMPORTANCE = optuna.importance.FanovaImportanceEvaluator(seed=0)
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
@@ -72,16 +78,27 @@ def write_results(
 
 
 def _write_plots(study: optuna.Study, run_dir: Path) -> list[Path]:
-    """Optuna's matplotlib plots of the study as PNG files (none before a trial completed)."""
-    import matplotlib.pyplot as plt
+    """Optuna's matplotlib plots of the study as PNG files (none before a trial completed, nor without matplotlib,
+    which a warning says); the importances only from two complete trials of different (finite) values, as fANOVA
+    explains the values' variance."""
+    try:
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("matplotlib"):
+            raise
+        warnings.warn(
+            f"tune: no plots in {run_dir} without matplotlib; pip install matplotlib (forecast[tune] installs it)",
+            stacklevel=2,
+        )
+        return []
     from optuna.visualization import matplotlib as plots
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     chosen = {"optimization_history.png": plots.plot_optimization_history} if complete else {}
     if any(trial.intermediate_values for trial in study.get_trials(deepcopy=False)):
         chosen["intermediate_values.png"] = plots.plot_intermediate_values
-    if len(complete) >= 2:
-        chosen["param_importances.png"] = plots.plot_param_importances
+    if len({trial.value for trial in complete if math.isfinite(trial.value)}) >= 2:  # a variation to explain
+        chosen["param_importances.png"] = partial(plots.plot_param_importances, evaluator=_IMPORTANCE)
     files = []
     for name, plot in chosen.items():
         with warnings.catch_warnings():

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +163,8 @@ def _study(
     since two workers with one seed would propose the same parameters. One that joins with another
     direction, metric or ``forecast.study_scoring.SCORED`` setting (those the space does not search) is refused.
     """
-    configs = [arg.split("=", 1)[1] for arg in fit_args if arg.startswith("--config=")]
-    configs += [value for flag, value in zip(fit_args[:-1], fit_args[1:], strict=True) if flag == "--config"]
-    name = args.study_name or (Path(configs[-1]).stem if configs else "study")
+    config_file = _last_config(fit_args)
+    name = args.study_name or (Path(config_file).stem if config_file else "study")
     run_dir = Path(args.run_dir or _root_dir(config) / "tune" / name).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     url = args.storage or f"sqlite:///{run_dir / 'study.db'}"
@@ -185,6 +185,17 @@ def _study(
     check_scored_on(study, scored_on(args.metric, config, searched), url)
     rank_zero_info(f"study {name!r} in {url}; run directory {run_dir}")
     return study, run_dir
+
+
+def _last_config(fit_args: Sequence[str]) -> str | None:
+    """The last config file of the fit flags, in their order (``--config X``, ``--config=X``, ``-c X``, as ``fit``
+    reads them): the one the study is named after by default."""
+    last = None
+    for flag, following in pairwise([*fit_args, None]):
+        name, equals, value = flag.partition("=")
+        if name in ("--config", "-c"):
+            last = value if equals else following
+    return last
 
 
 def _root_dir(config: dict[str, Any]) -> Path:
