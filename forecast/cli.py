@@ -49,8 +49,8 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
     if not Path(ckpt_path).is_file():  # remote paths are left to Lightning
         return
     trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
-    if "static_cardinalities" in trained and trained["static_cardinalities"] is None:  # None: all numbers, as
-        trained = {**trained, "static_cardinalities": [0] * trained.get("static_size", 0)}  # older Python fits wrote
+    if "static_cardinalities" in trained:
+        trained = {**trained, "static_cardinalities": _cardinalities(trained)}
     differing = [key for key in WEIGHT_SIZES if key in trained and trained[key] != model.hparams.get(key)]
     if differing:
         needed = ", ".join(f"{key} {trained[key]}" for key in differing)
@@ -59,6 +59,15 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
             f"{ckpt_path} was trained on data of {needed}, but this config's data give {given}: pass the data "
             "it was trained on (data.source, data.columns, data.calendar as in its run's config.yaml)"
         )
+
+
+def _cardinalities(trained: dict) -> list[int] | None:
+    """A checkpoint's categories per static column, ``None`` where it records none; older Python fits wrote ``None``
+    for all numbers, which is zeros."""
+    if "static_cardinalities" not in trained:
+        return None
+    given = trained["static_cardinalities"]
+    return [0] * trained.get("static_size", 0) if given is None else list(given)
 
 
 # The callbacks the CLI adds to every run, by the key of their settings.
@@ -198,6 +207,7 @@ class ForecastCLI(LightningCLI):
     """
 
     def __init__(self, *args, save_config_callback: type[SaveConfigCallback] | None = RunConfigCallback, **kwargs):
+        self._trained_cardinalities: list[int] | None = None  # the checkpoint's, once parse_arguments reads one
         super().__init__(*args, save_config_callback=save_config_callback, **kwargs)
 
     @staticmethod
@@ -221,7 +231,19 @@ class ForecastCLI(LightningCLI):
         parser.link_arguments("data.horizon", "model.horizon")
         for size in ("input_size", "target_size", "future_size", "static_size", "season_channel", "season_length"):
             parser.link_arguments(f"data.{size}", f"model.{size}", apply_on="instantiate")
-        parser.link_arguments("data.static_cardinalities", "model.static_cardinalities", apply_on="instantiate")
+        parser.link_arguments(
+            "data.static_cardinalities",
+            "model.static_cardinalities",
+            self._static_cardinalities,
+            apply_on="instantiate",
+        )
+
+    def _static_cardinalities(self, given: list[int]) -> list[int]:
+        """The model's categories per static column: those of the checkpoint being read, where there is one, else
+        those of the data. Some of the series a checkpoint was trained on may hold fewer categories than it knows;
+        the data module takes the checkpoint's vocabularies when it loads, and names a category it does not know."""
+        trained = self._trained_cardinalities
+        return trained if trained is not None and len(trained) == len(given) else given
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Lightning's parsing, then ``best``/``last`` resolved to a file and ``read_checkpoint``'s checks of it.
@@ -256,6 +278,7 @@ class ForecastCLI(LightningCLI):
         check_checkpoint_exists(ckpt_path, root)
         if ckpt_path and Path(ckpt_path).is_file():
             trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
+            self._trained_cardinalities = _cardinalities(trained)
             differing = [key for key in ("lookback", "horizon") if trained.get(key) != config.get(f"data.{key}")]
             if differing:
                 given = ", ".join(f"{key} {config.get(f'data.{key}')}" for key in differing)
