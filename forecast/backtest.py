@@ -8,6 +8,7 @@ the evaluation report, plus ``forecasts.csv`` with every window's forecasts and 
 """
 
 import copy
+from collections.abc import Callable
 from datetime import date, tzinfo
 from typing import Any
 
@@ -280,7 +281,7 @@ def backtest_report(
 
 
 def refit_and_test(
-    settings: dict[str, Any],
+    settings: Callable[[], dict[str, Any]],
     callbacks: list[Callback],
     model: LightningModule,
     datamodule: TimeSeriesDataModule,
@@ -289,6 +290,7 @@ def refit_and_test(
 ) -> dict[str, float]:
     """Per group of origins, a refit and a test pass over its windows, into one report; returns the test
     metrics over every refit's windows, ``test/loss`` among them, as ``test`` returns those of its windows.
+    ``settings`` gives each trainer its arguments (``ForecastTrainer.trainer_settings``: a strategy of its own).
 
     Refit G logs its training and its test metrics to ``refits/origin_G`` in the report's run directory
     and keeps its checkpoints in ``refits/origin_G/checkpoints``, whatever ``dirpath`` a ModelCheckpoint
@@ -300,14 +302,14 @@ def refit_and_test(
     """
     fitting = [callback for callback in callbacks if not isinstance(callback, BasePredictionWriter)]
     state = datamodule.borders, datamodule.scalings
-    run = Trainer(**settings | {"callbacks": []})  # the run's loggers, and its directory: the report's
-    tester = Trainer(**settings | {"callbacks": [report], "logger": False, "default_root_dir": run_directory(run)})
+    run = Trainer(**settings() | {"callbacks": []})  # the run's loggers, and its directory: the report's
+    tester = Trainer(**settings() | {"callbacks": [report], "logger": False, "default_root_dir": run_directory(run)})
     directory = run_directory(run) / REFITS_DIRECTORY  # not the calling trainer's: that may be an earlier run's
     losses, scored = [], []  # per refit, its test loss and the targets it scored
     try:
         for g, group in enumerate(groups):
             logger = CSVLogger(directory.parent, name=directory.name, version=f"origin_{g}")
-            trainer = Trainer(**settings | {"logger": logger, "callbacks": _own_checkpoints(fitting)})
+            trainer = Trainer(**settings() | {"logger": logger, "callbacks": _own_checkpoints(fitting)})
             refitted = _refit(trainer, model, datamodule, group)
             (metrics,) = tester.test(refitted, dataloaders=backtest_loader(datamodule, group), verbose=False)
             _log_test(logger, metrics, trainer.global_step)

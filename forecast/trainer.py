@@ -1,9 +1,11 @@
 """ForecastTrainer: Lightning's Trainer with ``backtest``, the CLI subcommand of that name."""
 
+import copy
 from typing import Any
 
 from lightning import LightningModule, Trainer
 from lightning.pytorch.loops.evaluation_loop import _EvaluationLoop
+from lightning.pytorch.strategies import Strategy
 
 from .backtest import (
     backtest_loader,
@@ -27,7 +29,10 @@ class ForecastTrainer(Trainer):
     """Lightning's Trainer with one more entry point, ``backtest``.
 
     It keeps the arguments it was made with, so that a backtest can test and train with trainers
-    like itself (a backtest's own report; a refit's own logger).
+    like itself (a backtest's own report; a refit's own logger). A strategy given as an instance
+    (``DDPStrategy(timeout=...)``, a config's ``trainer.strategy.class_path``) is kept as it was given,
+    and a backtest's trainer gets a copy of it: Lightning sets a trainer's accelerator and plugins on the
+    instance it is given, which a second trainer given it beside the same ``accelerator`` refuses.
 
     Its ``limit_*_batches`` read a whole number as a count of batches: Lightning types them
     ``float | int``, so the CLI parsed ``--trainer.limit_val_batches 1`` as the fraction 1.0, every
@@ -49,8 +54,15 @@ class ForecastTrainer(Trainer):
             "limit_test_batches": limit_test_batches,
             "limit_predict_batches": limit_predict_batches,
         }
+        strategy = kwargs.get("strategy")
+        given = {"strategy": copy.deepcopy(strategy)} if isinstance(strategy, Strategy) else {}
         super().__init__(**limits, **kwargs)
-        self.settings = {**{key: value for key, value in limits.items() if value is not None}, **kwargs}
+        self.settings = {**{key: value for key, value in limits.items() if value is not None}, **kwargs, **given}
+
+    def trainer_settings(self) -> dict[str, Any]:
+        """The arguments of a new trainer like this one (``settings``), with a strategy instance of its own."""
+        strategy = self.settings.get("strategy")
+        return self.settings | ({"strategy": copy.deepcopy(strategy)} if isinstance(strategy, Strategy) else {})
 
     def backtest(
         self,
@@ -114,7 +126,7 @@ class ForecastTrainer(Trainer):
                 fitted = fitted_rows(datamodule, state)
             datamodule.setup("backtest")
             report, others = backtest_report(callbacks, datamodule)
-            tester = Trainer(**self.settings | {"callbacks": [*others, report]})
+            tester = Trainer(**self.trainer_settings() | {"callbacks": [*others, report]})
             windows = backtest_windows(datamodule, start, stride, num_windows)
             loader = backtest_loader(datamodule, windows, fitted)
             return tester.test(model, dataloaders=loader, ckpt_path=ckpt_path, verbose=verbose)
@@ -134,7 +146,7 @@ class ForecastTrainer(Trainer):
         groups = refit_groups(backtest_windows(datamodule, start, stride, num_windows), refit_every)
         check_refit_start(datamodule, groups)
         report, others = backtest_report(callbacks, datamodule, passes=len(groups))
-        results = [refit_and_test(self.settings, others, model, datamodule, groups, report)]
+        results = [refit_and_test(self.trainer_settings, others, model, datamodule, groups, report)]
         if verbose:  # Lightning's table, as ``test`` prints it
             _EvaluationLoop._print_results(results, "test")
         return results
