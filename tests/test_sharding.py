@@ -148,9 +148,9 @@ def test_global_standard_scaling_keeps_its_precision_when_the_mean_is_large_agai
 
 @pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler"])
 def test_global_scaling_of_a_share_without_rows_takes_part_in_the_sums(scaler):
-    """A process whose series only test has no rows to fit the numeric statics on: it adds nothing to the
-    summed statistics rather than failing before the all-reduce (numpy's "need at least one array to
-    concatenate", while the other processes waited for it); alone, it is refused as ``fit_scaling`` refuses."""
+    """A process whose series only test has no training rows: it adds nothing to the summed statistics rather
+    than failing before the reduction (numpy's "need at least one array to concatenate", while the other
+    processes waited for it); alone, it is refused as ``fit_scaling`` refuses."""
     from sklearn import preprocessing
 
     none = np.array([], dtype=np.int64)

@@ -154,8 +154,7 @@ def fit_scalings(
     starts = table.offsets[series]
     ends = starts + borders[series, 0]
     trained = np.flatnonzero(borders[series, 0] > 0)
-    numbers = [table.statics[c][series].astype(np.float64) for c in roles.static if c not in vocabularies]
-    shared = global_scaling if sharded else fit_scaling  # one scaler for all series
+    numbers = [table.statics[c][series][trained].astype(np.float64) for c in roles.static if c not in vocabularies]
 
     def fit(scaler: Any, columns: list[str]) -> AffineScaling:
         # The values as read, whose missing ones (NaN, infinite) both fits leave out: a repair is no observation.
@@ -175,6 +174,17 @@ def fit_scalings(
         if not own or world()[1] == 1:
             raise
         refusal = error
-    if own:  # where one process refuses its series, all refuse alike, before the statics' sums
+    if own:  # where one process refuses its series, all refuse alike, before the statics are gathered
         check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
-    return targets, covariates, shared(scaling.covariate_scaler, numbers, trained, trained + 1)
+    return targets, covariates, _static_scaling(scaling.covariate_scaler, numbers, sharded)
+
+
+def _static_scaling(scaler: Any, numbers: list[np.ndarray], sharded: bool) -> AffineScaling:
+    """The scaling of the numeric statics, fitted on their values (one per series with training rows, shape (N,)
+    per column); under ``shard: series`` on those of every process, gathered: a value per series is little to
+    send, and so any scaler fits them as one process reading all series would, also one that ``global_scaling``
+    cannot rebuild from sums (``RobustScaler``)."""
+    if sharded:
+        numbers = [np.concatenate(values) for values in zip(*gather_objects(numbers), strict=True)]
+    count = len(numbers[0]) if numbers else 0
+    return fit_scaling(scaler, numbers, np.arange(count), np.arange(count) + 1)

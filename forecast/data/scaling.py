@@ -84,12 +84,14 @@ def fit_scaling(
     Raises:
         ForecastDataError: there are no training rows (for some series, when per series), or a channel
             has no finite value on them.
-        ValueError: the scaler is not a per-channel affine map (``QuantileTransformer``), or its transform does not
-            undo its inverse (``MinMaxScaler(clip=True)``, a ``FunctionTransformer`` without ``inverse_func``).
+        ValueError: the scaler makes no transformer with a way back (``LinearRegression``, ``Normalizer``), is not a
+            per-channel affine map (``QuantileTransformer``, ``OneHotEncoder``), or its transform does not undo its
+            inverse (``MinMaxScaler(clip=True)``, a ``FunctionTransformer`` without ``inverse_func``).
     """
     groups, num_channels = (1 if per_series is None else len(starts)), len(columns)
     if scaler is None or num_channels == 0:
         return AffineScaling(np.ones((groups, num_channels)).tolist(), np.zeros((groups, num_channels)).tolist())
+    _check_scaler(scaler())
     rows = ends - starts
     if per_series is None:
         if rows.sum() == 0:
@@ -246,15 +248,35 @@ def series_chunks(cells: np.ndarray, limit: int, ascending: bool = False) -> Ite
     yield slice(start, len(cells))
 
 
+def _check_scaler(made: object) -> None:
+    """Refuse a scaler factory that makes no scikit-learn transformer with a way back (a model such as
+    ``LinearRegression``, whose ``fit`` needs targets; ``Normalizer``, which scales rows, not channels, and has no
+    ``inverse_transform``), before it is fitted.
+
+    Raises:
+        ValueError: naming what it made, and the scalers to use.
+    """
+    missing = [
+        method for method in ("fit", "transform", "inverse_transform") if not callable(getattr(made, method, None))
+    ]
+    if missing:
+        raise ValueError(
+            f"scaler {type(made).__name__} has no {' or '.join(missing)}, which a scaler needs to scale the data and "
+            "the model to report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
+        )
+
+
 def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.ndarray]:
     """The scale and offset per column of a fitted scaler, checked to be an affine map."""
     probe = np.repeat(np.array([[0.0], [1.0], [2.0]]), num_columns, axis=1)
-    if not hasattr(fitted, "inverse_transform"):  # Normalizer, say: rows, not channels, and no way back
+    try:
+        zero, one, two = fitted.inverse_transform(probe)
+    except ValueError as error:  # OneHotEncoder: other columns than it was given; SimpleImputer: no way back
         raise ValueError(
-            f"scaler {type(fitted).__name__} has no inverse_transform, which the model needs to report original "
-            "units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
-        )
-    zero, one, two = fitted.inverse_transform(probe)
+            f"scaler {type(fitted).__name__} cannot map scaled values back ({error}), so it is no per-channel affine "
+            "map, which the model needs to report original units; use StandardScaler, MinMaxScaler, RobustScaler or "
+            "MaxAbsScaler"
+        ) from error
     fitted_columns = np.isfinite(zero) & np.isfinite(one)  # NaN: a column without values (``check_fitted``)
     zero_size = np.abs(zero[fitted_columns]).max(initial=0.0)
     if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (zero_size + 1), equal_nan=True):
@@ -279,4 +301,11 @@ def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.
             "is no per-channel affine map, which the model needs to report original units; use StandardScaler, "
             "MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
-    return (high - low) / (2 * _FAR), zero
+    scale = (high - low) / (2 * _FAR)
+    if (scale[fitted_columns] < 0).any():  # a mirrored map: the quantile of level q would come back as that of 1 - q
+        raise ValueError(
+            f"scaler {type(fitted).__name__} maps values in reverse (a negative scale), which turns a forecast's lower "
+            "quantiles into its upper ones in original units; use StandardScaler, MinMaxScaler, RobustScaler or "
+            "MaxAbsScaler"
+        )
+    return scale, zero

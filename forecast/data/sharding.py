@@ -5,7 +5,8 @@ process holds windows of each split part that the series have (``assign_shards``
 only its series (Parquet: only their rows, through pyarrow's filters; CSV or a DataFrame: filtered
 after reading). A scaler fitted on all series (``scaling.per_series: false``) is rebuilt from
 sufficient statistics reduced over the processes (minima, sums, maxima), so it equals the scaler of one
-process that read everything; per-series scalers stay local (where one process refuses its series' scalers,
+process that read everything; the numeric statics, one value per series, are gathered and fitted by any scaler
+alike (``scaled.fit_scalings``); per-series scalers stay local (where one process refuses its series' scalers,
 every process refuses alike: ``check_read_shares``). Each process samples windows only from its series, and
 every process takes as many training steps (the shorter shares repeat windows, as torch's
 ``DistributedSampler`` pads); the evaluation metrics are torchmetrics', synced over all windows.
@@ -243,7 +244,7 @@ def global_scaling(
             "MinMaxScaler(clip=True) clips the rows outside the training range, which no affine map does, and the "
             "model reports original units through one: drop clip"
         )
-    # A process may hold no rows (the numeric statics of a share whose series only test): it adds zeros to the sums.
+    # A process may hold no rows (a share whose series only test): it adds zeros to the sums.
     ranges = [np.arange(start, end) for start, end in zip(starts, ends, strict=True)]
     rows = np.concatenate([np.zeros(0, dtype=np.int64), *ranges]).astype(np.int64)
     values = np.stack([np.asarray(column, dtype=np.float64)[rows] for column in columns], axis=1)  # -> (R, C)
@@ -262,7 +263,7 @@ def _standard(fitted: StandardScaler, values: np.ndarray, seen: np.ndarray) -> t
     theirs: scikit-learn's test for a constant channel weighs the variance against the mean's rounding, so at a
     level of 1e12 a spread of 5 over 100,000 rows passed for constant (scale 1) here but not in one process.
     """
-    shift = _all_reduce(np.where(seen, values, np.inf).min(0, initial=np.inf), dist.ReduceOp.MIN)
+    shift = _all_reduce(np.where(seen, values, np.inf).min(0, initial=np.inf), np.min)
     values = values - np.where(np.isfinite(shift), shift, 0.0)  # inf: a channel without a value
     count, total = _all_reduce(np.stack([seen.sum(0), np.where(seen, values, 0.0).sum(0)]))  # -> (C,) each
     with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: a channel without a value, NaN
@@ -277,9 +278,13 @@ def _standard(fitted: StandardScaler, values: np.ndarray, seen: np.ndarray) -> t
 def _min_max(fitted: MinMaxScaler, values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The scale and offset per channel of ``fitted`` over ``values`` (R, C) where ``seen``, of all processes;
     not finite for a channel without a value."""
-    low = _all_reduce(np.where(seen, values, np.inf).min(0, initial=np.inf), dist.ReduceOp.MIN)
-    high = _all_reduce(np.where(seen, values, -np.inf).max(0, initial=-np.inf), dist.ReduceOp.MAX)
+    low = _all_reduce(np.where(seen, values, np.inf).min(0, initial=np.inf), np.min)
+    high = _all_reduce(np.where(seen, values, -np.inf).max(0, initial=-np.inf), np.max)
     lower, upper = fitted.feature_range
+    if not lower < upper:  # as scikit-learn's own fit refuses it
+        raise ValueError(
+            f"MinMaxScaler's feature_range {fitted.feature_range} must run from a smaller to a larger value"
+        )
     with np.errstate(invalid="ignore"):  # inf - inf: a channel without a value
         spread = high - low
         spread = np.where(spread == 0, 1.0, spread)  # scikit-learn's choice for a constant channel
@@ -287,13 +292,14 @@ def _min_max(fitted: MinMaxScaler, values: np.ndarray, seen: np.ndarray) -> tupl
         return scale, low - lower * scale
 
 
-def _all_reduce(values: np.ndarray, op: dist.ReduceOp = dist.ReduceOp.SUM) -> np.ndarray:
-    """``values`` reduced by ``op`` (a sum, the minimum, ...) over all processes (as they are outside distributed
-    training), as float64."""
-    reduced = torch.tensor(values, dtype=torch.float64)
-    if world()[1] > 1:
-        dist.all_reduce(reduced, op=op)
-    return reduced.numpy()
+def _all_reduce(values: np.ndarray, reduce: Callable[..., np.ndarray] = np.sum) -> np.ndarray:
+    """``values`` reduced by ``reduce`` (``np.sum``, ``np.min``, ``np.max``) over all processes (as they are outside
+    distributed training), as float64.
+
+    Gathered as objects, which every backend carries (NCCL, the backend of DDP on GPUs, reduces no tensor in CPU
+    memory: "No backend type associated with device type cpu"), and reduced in rank order, alike on every process.
+    """
+    return reduce(np.stack([np.asarray(value, dtype=np.float64) for value in gather_objects(values)]), axis=0)
 
 
 def gather_objects(value: Any) -> list[Any]:

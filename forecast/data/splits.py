@@ -75,6 +75,10 @@ class RowSplit(Split):
         val_start: first target row of the validation part (training rows are ``[0, val_start)``).
         test_start: first target row of the test part.
         test_end: end of the test part (exclusive); ``None`` means the end of each series.
+
+    Raises:
+        TypeError: a border is no whole number of rows (or ``val_start`` or ``test_start`` is ``None``),
+            naming its key ``data.split.<field>``.
     """
 
     def __init__(self, val_start: int, test_start: int, test_end: int | None = None):
@@ -90,12 +94,13 @@ class RowSplit(Split):
 
 
 def _check_row(field: str, row: object) -> None:
-    """Refuse a border that is no whole number of rows (NumPy would cut ``100.5`` to row 100 silently).
+    """Refuse a border that is no whole number of rows (NumPy would cut ``100.5`` to row 100 silently); only
+    ``test_end`` may be ``None`` (the end of each series).
 
     Raises:
         TypeError: naming the key ``data.split.<field>``.
     """
-    if row is not None and not whole_number(row):
+    if not (whole_number(row) or (row is None and field == "test_end")):
         raise TypeError(f"data.split.{field}={row!r} is not a whole number of rows; give one such as 100")
 
 
@@ -253,7 +258,7 @@ def _timestamp(field: str, time: str) -> pd.Timestamp:
         raise problem
     try:
         stamp = pd.Timestamp(time)
-    except ValueError as error:
+    except (TypeError, ValueError) as error:  # TypeError: no kind of time at all (a list, say)
         raise problem from error
     if stamp is pd.NaT:
         raise problem
