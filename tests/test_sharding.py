@@ -335,11 +335,12 @@ def test_a_share_refused_by_one_process_is_refused_by_every_process_quoting_its_
          "y": np.arange(80.0)}
     )  # fmt: skip
     refusal = "duplicate time at series 'b', row 45, time 2024-01-01 04:00:00: the row before has the same time"
-    monkeypatch.setattr("forecast.data.shares.world", lambda: (0, 2))  # the first of two processes: a
-    # Process 1 sends its refusal; of anything else the processes exchange, what process 0 sends.
-    monkeypatch.setattr(
-        "forecast.data.shares.gather_objects", lambda value: [value, refusal if value is None else value]
-    )
+    for module in ("shares", "sharding"):  # the share is read in the one, refused alike in the other
+        monkeypatch.setattr(f"forecast.data.{module}.world", lambda: (0, 2))  # the first of two processes: a
+        # Process 1 sends its refusal; of anything else the processes exchange, what process 0 sends.
+        monkeypatch.setattr(
+            f"forecast.data.{module}.gather_objects", lambda value: [value, refusal if value is None else value]
+        )
     data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
     with pytest.raises(ForecastDataError) as raised:
         data.setup("fit")
@@ -356,8 +357,9 @@ def test_the_process_that_refused_its_share_says_so_in_the_words_of_all_and_its_
          "y": np.arange(80.0)}
     )  # fmt: skip
     frame.loc[45, "time"] = frame.loc[44, "time"]  # b: a duplicate time
-    monkeypatch.setattr("forecast.data.shares.world", lambda: (1, 2))  # the second of two processes: b
-    monkeypatch.setattr("forecast.data.shares.gather_objects", lambda value: [None, value])  # a is fine
+    for module in ("shares", "sharding"):
+        monkeypatch.setattr(f"forecast.data.{module}.world", lambda: (1, 2))  # the second of two processes: b
+        monkeypatch.setattr(f"forecast.data.{module}.gather_objects", lambda value: [None, value])  # a is fine
     data = TimeSeriesDataModule(frame, lookback=6, horizon=3, shard="series", split=FractionSplit(val=0.25, test=0.25))
     with pytest.raises(
         ForecastDataError, match=r"and process 1 refused its share; duplicate time at series 'b'"
@@ -377,7 +379,7 @@ def test_shares_refused_by_several_processes_are_named_quoting_the_first_ones_er
 
 def test_a_series_without_training_rows_for_its_own_scaler_is_refused_by_every_process(monkeypatch):
     """Scaled per series under ``shard: series``, process 1's series c (it starts in the test part) has no training
-    rows for its own scaler: process 1 refused alone, and process 0 went on to the statics' sums, there to fail on the
+    rows for its own scaler: process 1 refused alone, and process 0 went on to gather the statics, there to fail on the
     lost connection (gloo) or wait (NCCL). Process 1 now sends its refusal to the others, which refuse alike."""
     times = pd.date_range("2024-01-01", periods=40, freq="h")
     frame = pd.concat(
@@ -390,9 +392,10 @@ def test_a_series_without_training_rows_for_its_own_scaler_is_refused_by_every_p
         sent.append(value)
         return [None if value is None or isinstance(value, str) else value, value]
 
-    for module in ("shares", "scaled"):  # the share is read in the one, its scalers fitted in the other
+    for module in ("shares", "sharding"):  # the share is read in the one, refused alike in the other
         monkeypatch.setattr(f"forecast.data.{module}.world", lambda: (1, 2))  # the second of two processes: c
         monkeypatch.setattr(f"forecast.data.{module}.gather_objects", gather)
+    monkeypatch.setattr("forecast.data.scaled.gather_objects", gather)  # the statics' values
     data = TimeSeriesDataModule(
         frame, lookback=4, horizon=2, shard="series", split=DateSplit("2024-01-01 20:00", "2024-01-02 06:00"),
         scaling=Scaling(per_series=True),

@@ -22,6 +22,7 @@ from .parts import loader_options, part_dataset, target_maps
 from .reading import SeriesReader
 from .scaled import ScaledSeries, fit_scalings
 from .scaling import TRAINING_UNFITTED, AffineScaling
+from .sharding import alike
 from .shares import check_windowed_shares, own_share, read_shard
 from .splits import Split, Windows, check_windows, default_split, part_windows
 from .state import check_schema, check_static_numbers, checkpoint_scalings, data_state, in_time_zone, schema
@@ -229,8 +230,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
         of those that have none (``validate.check_naive_scale``)."""
         names = [self.series_names[i] for i in tested]
         scale = self.scaled.naive_scale[tested].numpy()
-        share = own_share(self.shard == "series")  # then warnings name this process's own series
-        check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
+        sharded = self.shard == "series"
+        share = own_share(sharded)  # then warnings name this process's own series
+
+        def check() -> None:
+            check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
+
+        alike(check) if sharded else check()  # under shard: series, where one process refuses, all refuse alike
 
     def _read_share(self, ids: list[str], share: tuple[int, int]) -> None:
         """Read and check the series ``ids`` as this process's ``share``: its rank and the number of processes."""

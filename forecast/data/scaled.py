@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ForecastDataError
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale
 from .calendar import CalendarEncoding
 from .frames import Roles, SeriesTable
 from .options import Scaling
 from .scaling import TRAINING_UNFITTED, AffineScaling, fit_scaling
-from .sharding import check_read_shares, gather_objects, global_scaling, world
+from .sharding import alike, gather_objects, global_scaling
 from .splits import Windows
 from .validate import NanPolicy
 from .windows import OriginRepair, WindowDataset, window_origins
@@ -165,17 +164,12 @@ def fit_scalings(
             return global_scaling(scaler, values, starts, ends, names=columns)
         return fit_scaling(scaler, values, starts, ends, names=columns)
 
-    own = sharded and scaling.per_series  # each process fits its own series' scalers
-    refusal = None
-    try:
-        targets = fit(scaling.scaler, roles.targets)
-        covariates = fit(scaling.covariate_scaler, roles.past + roles.future)
-    except ForecastDataError as error:
-        if not own or world()[1] == 1:
-            raise
-        refusal = error
-    if own:  # where one process refuses its series, all refuse alike, before the statics are gathered
-        check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
+    def dynamic() -> tuple[AffineScaling, AffineScaling]:
+        return fit(scaling.scaler, roles.targets), fit(scaling.covariate_scaler, roles.past + roles.future)
+
+    # Each process fits its own series' scalers under shard: series and per_series; where one refuses its series,
+    # all refuse alike, before the statics are gathered.
+    targets, covariates = alike(dynamic) if sharded and scaling.per_series else dynamic()
     return targets, covariates, _static_scaling(scaling.covariate_scaler, numbers, sharded)
 
 

@@ -16,7 +16,7 @@ Predicting reads all series (``data.shard: none``), whose windows Lightning deal
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,9 +35,11 @@ from .options import Columns
 from .scaling import AffineScaling, check_fitted
 from .sources import read_source
 
+T = TypeVar("T")  # what a run that every process makes returns
+
 __all__ = [
-    "series_index", "assign_shards", "check_shares", "check_read_shares", "check_predict_shares", "global_scaling",
-    "gather_objects", "merge_states", "ShardSampler", "world",
+    "alike", "series_index", "assign_shards", "check_shares", "check_read_shares", "check_predict_shares",
+    "global_scaling", "gather_objects", "merge_states", "ShardSampler", "world",
 ]  # fmt: skip
 
 
@@ -300,6 +302,25 @@ def _all_reduce(values: np.ndarray, reduce: Callable[..., np.ndarray] = np.sum) 
     memory: "No backend type associated with device type cpu"), and reduced in rank order, alike on every process.
     """
     return reduce(np.stack([np.asarray(value, dtype=np.float64) for value in gather_objects(values)]), axis=0)
+
+
+def alike(run: Callable[[], T]) -> T:
+    """``run()`` on this process, which every process calls: where the run of any process refuses its series
+    (``ForecastDataError``), every process refuses alike (``check_read_shares``), rather than leave the others
+    waiting at their next collective.
+
+    Raises:
+        ForecastDataError: this process's own, where it is the only process; else ``check_read_shares``'s.
+    """
+    if world()[1] == 1:
+        return run()
+    result, refusal = None, None
+    try:
+        result = run()
+    except ForecastDataError as error:
+        refusal = error
+    check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
+    return result
 
 
 def gather_objects(value: Any) -> list[Any]:

@@ -10,8 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import ForecastDataError
-from .sharding import assign_shards, check_read_shares, check_shares, gather_objects, world
+from .sharding import alike, assign_shards, check_shares, gather_objects, world
 
 __all__ = ["check_windowed_shares", "own_share", "read_shard"]
 
@@ -51,16 +50,8 @@ def _read_share(ids: list[str], owners: np.ndarray, held: list[str], read: Read)
     (``held``), and return them; where any process refuses its series, every process refuses alike."""
     rank, size = world()
     share = [name for name, owner in zip(ids, owners, strict=True) if owner == rank]
-    refusal = None
-    if set(share) != set(held):
-        try:
-            read(share, (rank, size))
-        except ForecastDataError as error:
-            if size == 1:
-                raise
-            refusal = error
-    # Every process takes part, also one that kept its share, or the others would wait for it.
-    check_read_shares(gather_objects(None if refusal is None else str(refusal)), refusal)
+    # Every process takes part, also one that keeps its share, or the others would wait for it.
+    alike(lambda: read(share, (rank, size)) if set(share) != set(held) else None)
     return share
 
 

@@ -563,3 +563,19 @@ def test_a_reversed_feature_range_is_refused_under_series_shards_as_scikit_learn
         )
     with pytest.raises(ValueError, match="feature range"):  # scikit-learn's own, in one process
         MinMaxScaler(feature_range=(1, 0)).fit(np.arange(10.0)[:, None])
+
+
+def test_a_mase_refusal_of_one_process_under_series_shards_is_every_processs(monkeypatch):
+    """Each process checks the MASE scale of its own series before a test; process 0 refusing alone left process 1
+    to die on the lost connection (gloo) or wait for its timeout (NCCL). Process 1, whose series pass, refuses too."""
+    frame = pd.DataFrame(
+        {"y": np.sin(np.arange(200) / 5)}, index=pd.date_range("2024-01-01", periods=200, freq="h", name="time")
+    )
+    data = TimeSeriesDataModule(frame, 12, 4, split=FractionSplit())
+    data.setup("test")
+    data.shard = "series"
+    monkeypatch.setattr(sharding, "world", lambda: (1, 2))
+    refusal = "series 'b' (1 training rows) have too few for MASE"
+    monkeypatch.setattr(sharding, "gather_objects", lambda value: [refusal, value])
+    with pytest.raises(ForecastDataError, match="process 0 refused its share; series 'b'"):
+        data.check_mase_scale(np.array([0]))
