@@ -101,7 +101,8 @@ class Forecaster(L.LightningModule):
             static feature, or ``cycle`` set without a ``season_channel``.
         TypeError: ``loss`` is not a ``Loss`` instance (a class or a ``functools.partial`` of one), a part
             (``encoder``, ``head``, ...) is not a factory (a ``class_path`` dict, a built module, a function),
-            or ``channel_independent`` is not a bool.
+            ``channel_embedding_size`` or ``static_embedding_size`` is no int, or ``channel_independent`` is not a
+            bool; a part's size option (``hidden_size``, ``seg_len``, ...) that is no int, naming its key.
     """
 
     def __init__(
@@ -299,7 +300,8 @@ class Forecaster(L.LightningModule):
     def setup(self, stage: str) -> None:
         """Refuse a trainer the model cannot run in (``check_trainer``: a true half precision, a distributed
         predict of fewer series than processes) and a data module of other windows than the model's
-        (``check_data``: another lookback, horizon or channel count); start a residual cycle that is still at
+        (``check_data``: another lookback, horizon or channel count, or for a residual cycle another season channel
+        or length); start a residual cycle that is still at
         its zero start at the data's seasonal profile (``season_means`` of the data module). A cycle that holds
         values (a trained or loaded model fit further, to fine-tune it or for more epochs) keeps them, as its
         other weights are kept.
@@ -392,7 +394,8 @@ class Forecaster(L.LightningModule):
         generated. Series never seen in training are fine; scaled per series, they get scalers fitted
         on their own history. Batches of ``batch_size`` windows run on the model's device, in its dtype
         (``model.double()``, ``model.bfloat16()``), under ``torch.inference_mode``; the result does not
-        depend on the batch size. Every module is left in its mode (a part frozen in eval mode stays so).
+        depend on the batch size, up to float32 rounding (a window meets others in its forward pass).
+        Every module is left in its mode (a part frozen in eval mode stays so).
 
         Args:
             frame: the history to forecast from.

@@ -5,6 +5,7 @@ Each error names the setting at fault and the fix before any work is done: unche
 step with a message that names no setting (a size mismatch), or run silently (a model of another lookback).
 """
 
+import functools
 import inspect
 from typing import Any
 
@@ -15,9 +16,10 @@ from .data import TimeSeriesDataModule
 from .data.sharding import check_predict_shares
 from .errors import check_count, whole_number
 from .losses import Loss
-from .nn.checks import check_range
+from .nn.checks import check_size
 
 __all__ = [
+    "SEASON_SIZES",
     "WINDOW_SIZES",
     "check_data",
     "check_factories",
@@ -29,13 +31,16 @@ __all__ = [
 
 # The model settings that the CLI links from the data module: the windows a model is built for.
 WINDOW_SIZES = ("lookback", "horizon", "input_size", "target_size", "future_size", "static_size")
+# And those of the season, which a residual cycle reads: the channel of ``future`` holding each step's position.
+SEASON_SIZES = ("season_channel", "season_length")
 
 
 def check_factories(**parts: Any) -> None:
     """Refuse a part given in a form it cannot be built from, naming it: a ``class_path`` dict (a config
     file's form, which the CLI instantiates but Python does not) or a module built already (whose call
-    would run its ``forward`` on the part's sizes), or a function or lambda (which a checkpoint cannot rebuild:
-    ``Forecaster.load`` builds classes only). A part is a class or a ``functools.partial`` of one.
+    would run its ``forward`` on the part's sizes), or a function or lambda, or a ``functools.partial`` of one
+    (which a checkpoint cannot rebuild: ``Forecaster.load`` builds classes only). A part is a class or a
+    ``functools.partial`` of one.
 
     Raises:
         TypeError: e.g. ``model.encoder is a dict``, with the factory to pass instead.
@@ -47,7 +52,7 @@ def check_factories(**parts: Any) -> None:
             form = "a dict (the config file's class_path form, which only the CLI instantiates)"
         elif isinstance(part, torch.nn.Module) or not callable(part):
             form = f"a built {type(part).__name__}, not a factory"
-        elif inspect.isfunction(part) or "<" in getattr(getattr(part, "func", part), "__qualname__", ""):
+        elif _builds_by_function(part):
             form = "a function, which a checkpoint cannot rebuild (Forecaster.load builds classes only)"
         else:
             continue
@@ -55,6 +60,20 @@ def check_factories(**parts: Any) -> None:
             f"model.{name} is {form}: in Python pass the class or a functools.partial of it, e.g. "
             f"functools.partial(GRUEncoder, hidden_size=64) for an encoder"
         )
+
+
+def _builds_by_function(part: Any) -> bool:
+    """Whether ``part`` is a function, a lambda, a local class or a ``functools.partial`` of one: a checkpoint
+    would record its path, which ``Forecaster.load`` refuses as no subclass of the part's base, after the whole fit.
+
+    The CLI's parts are partials of jsonargparse's instantiator over the config's class, whose ``class_path``
+    the checkpoint records instead.
+    """
+    target = part.func if isinstance(part, functools.partial) else part
+    if isinstance(part, functools.partial) and target.__module__.startswith("jsonargparse."):
+        return False
+    local = "<" in getattr(target, "__qualname__", "")  # a lambda, or defined inside a function
+    return inspect.isfunction(target) or inspect.ismethod(target) or local
 
 
 def check_loss(loss: Any) -> None:
@@ -113,14 +132,15 @@ def check_options(
     """Refuse options of the Forecaster that contradict each other (its ``Args:`` document each).
 
     Raises:
-        TypeError: ``channel_independent`` is no bool (the text "false" would be true).
+        TypeError: ``channel_independent`` is no bool (the text "false" would be true), or ``channel_embedding_size``
+            no int.
         ValueError: ``channel_embedding_size`` is negative or set without ``channel_independent``,
             ``static_cardinalities`` does not give one entry per static feature or holds an entry that is no
             whole number of 0 or more, or a cycle is set without a ``season_channel``.
     """
     if not isinstance(channel_independent, bool):
         raise TypeError(f"model.channel_independent={channel_independent!r} is not a bool; give true or false")
-    check_range("model.channel_embedding_size", channel_embedding_size, 0)
+    check_size("model.channel_embedding_size", channel_embedding_size, 0)
     if channel_embedding_size and not channel_independent:
         raise ValueError(f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true")
     if static_cardinalities is not None and len(static_cardinalities) != static_size:
@@ -180,9 +200,12 @@ def check_data(model: L.LightningModule, data: Any) -> None:
     lookback), and another horizon or channel count would fail deep in a step with torch's size mismatch.
     A model without parameters (a baseline such as ``LastValueHead``) reads whatever window it is given,
     by design: only its horizon and target channels, the shape of its forecast, must be the data's.
+    A model with a residual cycle also reads the data's season: with another ``season_channel`` it read
+    another covariate as the steps' positions silently, and with another ``season_length`` fit failed as
+    torch's size mismatch when it started the cycle at the data's seasonal profile.
 
     Args:
-        model: the model, whose hyperparameters hold ``lookback``, ``horizon`` and the channel sizes.
+        model: the model, whose hyperparameters hold ``lookback``, ``horizon``, the channel sizes and the season.
         data: the data module run with it; any other than a ``TimeSeriesDataModule`` is not checked.
 
     Raises:
@@ -192,6 +215,8 @@ def check_data(model: L.LightningModule, data: Any) -> None:
         return
     hparams = model.hparams
     keys = WINDOW_SIZES if any(True for _ in model.parameters()) else ("horizon", "target_size")
+    if getattr(model, "cycle", None) is not None:
+        keys += SEASON_SIZES
     differing = [key for key in keys if key in hparams and hparams[key] != getattr(data, key)]
     if differing:
         wanted = ", ".join(f"{key}={hparams[key]}" for key in differing)

@@ -1,5 +1,6 @@
 """The optimizer and learning-rate scheduler of a Forecaster, built from their factories and checked before training."""
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,8 +30,7 @@ def optimization(
             epochs without one (``trainer.check_val_every_n_epoch: null``); a ``OneCycleLR`` ends before the fit can.
     """
     built = _built("model.optimizer", optimizer, parameters)
-    for group in built.param_groups:
-        group.update(_python_numbers(group))
+    _plain_groups(built)
     if lr_scheduler is None:
         return built
     scheduler = _built("model.lr_scheduler", lr_scheduler, built)
@@ -39,8 +39,15 @@ def optimization(
     if trainer is not None:
         _check_one_cycle_length(scheduler, interval, trainer)
         config["frequency"] = _plateau_frequency(scheduler, interval, monitor, trainer)
+    _plain_groups(built)  # a scheduler writes its own settings there (OneCycleLR: max_lr, initial_lr, min_lr)
     vars(scheduler).update(_python_numbers(vars(scheduler)))
     return {"optimizer": built, "lr_scheduler": config}
+
+
+def _plain_groups(optimizer: torch.optim.Optimizer) -> None:
+    """The optimizer's parameter groups with NumPy numbers as Python ones (``_python_numbers``)."""
+    for group in optimizer.param_groups:
+        group.update(_python_numbers(group))
 
 
 def _built(key: str, factory: Callable[[Any], Any], argument: Any) -> Any:
@@ -140,7 +147,7 @@ def _check_one_cycle_length(scheduler: Any, interval: str, trainer: L.Trainer) -
 
 def _python_numbers(settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` (an optimizer's parameter group, a scheduler's attributes) with NumPy numbers as Python ones,
-    in lists and tuples too: given ``lr=np.float64(1e-3)`` (a grid from ``np.linspace``), the checkpoint's
+    in lists, tuples and dicts too: given ``lr=np.float64(1e-3)`` (a grid from ``np.linspace``), the checkpoint's
     optimizer state would hold NumPy objects, which ``torch.load(weights_only=True)`` refuses to load."""
 
     def plain(value: Any) -> Any:
@@ -148,6 +155,8 @@ def _python_numbers(settings: dict[str, Any]) -> dict[str, Any]:
             return value.item()
         if type(value) in (list, tuple):  # betas=(np.float64(0.9), 0.999)
             return type(value)(plain(item) for item in value)
+        if type(value) in (dict, Counter):  # MultiStepLR's milestones, a Counter of the steps given
+            return type(value)({plain(key): plain(item) for key, item in value.items()})
         return value
 
     return {key: plain(value) for key, value in settings.items() if key != "params"}

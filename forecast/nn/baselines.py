@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional
 
 from ..batch import ModelDims
+from .checks import check_size
 from .encoders import Encoder, EncoderOutput, State
 from .heads import Decoding, Head
 
@@ -126,12 +127,14 @@ class SeasonalNaiveHead(_WindowHead):
         period: steps per season (24 for a daily cycle of hourly data); at most the lookback.
 
     Raises:
+        TypeError: ``period`` is no int.
         ValueError: ``period`` is below 1 or longer than the lookback.
     """
 
     def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, period: int = 24):
         super().__init__(dims, decoding)
-        if not 1 <= period <= dims.lookback:
+        check_size("model.head.init_args.period", period, 1)
+        if period > dims.lookback:
             raise ValueError(
                 f"model.head.init_args.period={period} must lie in [1, lookback={dims.lookback}]: the last season "
                 "must be inside the window; lower the period or raise data.lookback"
@@ -184,6 +187,7 @@ class LookbackLinearHead(_WindowHead):
             ``channel_independent`` the head sees one channel at a time, so all channels share one map.
 
     Raises:
+        TypeError: ``moving_average`` is no int.
         ValueError: ``moving_average`` is negative or even.
     """
 
@@ -191,7 +195,8 @@ class LookbackLinearHead(_WindowHead):
         self, dims: ModelDims, decoding: Decoding | None = None, *, moving_average: int = 0, individual: bool = False
     ):
         super().__init__(dims, decoding, point_only=False)
-        if moving_average < 0 or moving_average and moving_average % 2 == 0:
+        check_size("model.head.init_args.moving_average", moving_average, 0)
+        if moving_average and moving_average % 2 == 0:
             raise ValueError(
                 f"model.head.init_args.moving_average={moving_average} must be 0 (no decomposition) or odd, "
                 "so that the moving average is centred; DLinear uses 25"

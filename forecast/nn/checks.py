@@ -1,8 +1,10 @@
-"""The range check of the parts' numeric options, so a bad config value names its key, not a torch internal."""
+"""The range checks of the parts' numeric options, so a bad config value names its key, not a torch internal."""
 
 import numbers
 
-__all__ = ["check_range"]
+from ..errors import whole_number
+
+__all__ = ["check_range", "check_size"]
 
 
 def check_range(key: str, value: float, low: float, high: float | None = None) -> None:
@@ -17,3 +19,17 @@ def check_range(key: str, value: float, low: float, high: float | None = None) -
     if not (low <= value and (high is None or value <= high)):
         allowed = f"be at least {low}" if high is None else f"lie in [{low}, {high}]"
         raise ValueError(f"{key}={value} must {allowed}")
+
+
+def check_size(key: str, value: int, low: int) -> None:
+    """Refuse a size or count option (features, layers, steps) that is no whole number of at least ``low``.
+
+    A float such as ``hidden_size=512 / 2`` would fail deep in torch ("must be tuple of ints"), naming no key.
+
+    Raises:
+        TypeError: ``value`` is no number, as ``check_range`` says it, or no int (a float); a NumPy integer is one.
+        ValueError: ``value`` is below ``low``, as ``check_range`` says it.
+    """
+    check_range(key, value, low)
+    if not whole_number(value):
+        raise TypeError(f"{key}={value!r} is not a whole number; give an int")

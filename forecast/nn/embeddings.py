@@ -8,7 +8,7 @@ recurrent steps is both faster and, on long lookbacks, more accurate.
 import torch
 from torch import nn
 
-from .checks import check_range
+from .checks import check_size
 
 __all__ = ["Embedding", "IdentityEmbedding", "LinearEmbedding", "SegmentEmbedding"]
 
@@ -47,12 +47,13 @@ class LinearEmbedding(Embedding):
         embedding_size: features per step the encoder reads.
 
     Raises:
+        TypeError: ``embedding_size`` is no int.
         ValueError: ``embedding_size`` is below 1.
     """
 
     def __init__(self, input_size: int, lookback: int, *, embedding_size: int = 64):
         super().__init__()
-        check_range("model.embedding.init_args.embedding_size", embedding_size, 1)
+        check_size("model.embedding.init_args.embedding_size", embedding_size, 1)
         self.linear = nn.Linear(input_size, embedding_size)
         self.output_size, self.steps = embedding_size, lookback
 
@@ -70,18 +71,19 @@ class SegmentEmbedding(Embedding):
         embedding_size: features per segment the encoder reads.
 
     Raises:
+        TypeError: ``seg_len`` or ``embedding_size`` is no int.
         ValueError: ``seg_len`` or ``embedding_size`` is below 1, or ``lookback`` is not a multiple of ``seg_len``.
     """
 
     def __init__(self, input_size: int, lookback: int, *, seg_len: int = 24, embedding_size: int = 128):
         super().__init__()
-        check_range("model.embedding.init_args.seg_len", seg_len, 1)
+        check_size("model.embedding.init_args.seg_len", seg_len, 1)
         if lookback % seg_len:
             raise ValueError(
                 f"model.embedding.init_args.seg_len={seg_len} must divide the lookback {lookback}; "
                 "choose a divisor of data.lookback"
             )
-        check_range("model.embedding.init_args.embedding_size", embedding_size, 1)
+        check_size("model.embedding.init_args.embedding_size", embedding_size, 1)
         self.seg_len = seg_len
         self.linear = nn.Linear(seg_len * input_size, embedding_size)
         self.output_size, self.steps = embedding_size, lookback // seg_len

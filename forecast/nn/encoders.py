@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import user_stacklevel
-from .checks import check_range
+from .checks import check_range, check_size
 
 __all__ = ["State", "EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
 
@@ -192,10 +192,11 @@ def check_stack(hidden_size: int, num_layers: int, dropout: float) -> None:
     """Refuse the options of a stacked encoder that build no working stack, naming each config key.
 
     Raises:
+        TypeError: ``hidden_size`` or ``num_layers`` is no int.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, or ``dropout`` is outside [0, 1].
     """
-    check_range("model.encoder.init_args.hidden_size", hidden_size, 1)
-    check_range("model.encoder.init_args.num_layers", num_layers, 1)
+    check_size("model.encoder.init_args.hidden_size", hidden_size, 1)
+    check_size("model.encoder.init_args.num_layers", num_layers, 1)
     check_range("model.encoder.init_args.dropout", dropout, 0, 1)
 
 
@@ -297,6 +298,7 @@ class _TorchRecurrentEncoder(StackedEncoder):
         layer_norm: layer normalization between layers.
 
     Raises:
+        TypeError: ``hidden_size`` or ``num_layers`` is no int.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, or ``dropout`` is outside [0, 1].
     """
 
@@ -313,9 +315,10 @@ class _TorchRecurrentEncoder(StackedEncoder):
         layer_norm: bool = False,
     ):
         check_stack(hidden_size, num_layers, dropout)
+        hidden_size = int(hidden_size)  # torch.nn's layers refuse a NumPy integer (a grid from np.arange)
         output_size = hidden_size * (2 if bidirectional else 1)
         layers = [
-            _NoCPUAutocast(self.cell(size, hidden_size, bidirectional=bidirectional, batch_first=True))
+            _NoCPUAutocast(self.cell(int(size), hidden_size, bidirectional=bidirectional, batch_first=True))
             for size in [input_size] + [output_size] * (num_layers - 1)
         ]
         super().__init__(layers, output_size, bidirectional, dropout, layer_norm)

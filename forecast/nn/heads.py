@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..batch import ModelDims
-from .checks import check_range
+from .checks import check_range, check_size
 from .encoders import Encoder, EncoderOutput
 
 __all__ = ["Decoding", "Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
@@ -121,6 +121,7 @@ class SegmentHead(Head):
         dropout: dropout on the decoder's output before the linear map.
 
     Raises:
+        TypeError: ``seg_len`` or ``position_size`` is no int.
         ValueError: ``seg_len`` or ``position_size`` is below 1, ``dropout`` is outside [0, 1], or the
             Forecaster gave no encoder factory.
     """
@@ -135,10 +136,9 @@ class SegmentHead(Head):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if seg_len < 1:
-            raise ValueError(f"model.head.init_args.seg_len={seg_len} must be at least 1")
+        check_size("model.head.init_args.seg_len", seg_len, 1)
         if position_size is not None:
-            check_range("model.head.init_args.position_size", position_size, 1)
+            check_size("model.head.init_args.position_size", position_size, 1)
         check_range("model.head.init_args.dropout", dropout, 0, 1)
         if decoding is None:
             raise ValueError("SegmentHead decodes with the encoder's own factory; build it through Forecaster")
@@ -204,7 +204,8 @@ class AutoregressiveHead(Head):
         dropout: dropout on the decoder's output before the linear map.
 
     Raises:
-        ValueError: ``step`` does not divide the horizon or is longer than the lookback,
+        TypeError: ``step`` is no int.
+        ValueError: ``step`` is below 1, does not divide the horizon or is longer than the lookback,
             ``teacher_forcing`` or ``dropout`` is outside [0, 1], or the Forecaster gave no encoder factory.
     """
 
@@ -218,7 +219,8 @@ class AutoregressiveHead(Head):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if step < 1 or dims.horizon % step:
+        check_size("model.head.init_args.step", step, 1)
+        if dims.horizon % step:
             raise ValueError(
                 f"model.head.init_args.step={step} must divide the horizon {dims.horizon}; "
                 "choose a divisor of data.horizon"

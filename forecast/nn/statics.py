@@ -8,6 +8,8 @@ instead (Guo & Berkhahn, "Entity Embeddings of Categorical Variables", 2016).
 import torch
 from torch import nn
 
+from ..errors import whole_number
+
 __all__ = ["StaticEmbedding"]
 
 
@@ -28,16 +30,16 @@ class StaticEmbedding(nn.Module):
         output_size = categorical columns * embedding_size + numeric columns.
 
     Raises:
-        ValueError: a column has categories but ``embedding_size`` is below 1.
+        ValueError: a column has categories but ``embedding_size`` is no whole number of 1 or more.
     """
 
     def __init__(self, cardinalities: list[int], embedding_size: int):
         super().__init__()
         sizes = [size for size in cardinalities if size]
-        if sizes and embedding_size < 1:
+        if sizes and not (whole_number(embedding_size) and embedding_size >= 1):
             raise ValueError(
-                f"model.static_embedding_size={embedding_size}: the static covariates have categorical columns "
-                f"(cardinalities {cardinalities}); set it to 1 or more"
+                f"model.static_embedding_size={embedding_size!r}: the static covariates have categorical columns "
+                f"(cardinalities {cardinalities}); set it to a whole number of 1 or more"
             )
         self.categorical = [j for j, size in enumerate(cardinalities) if size]
         self.numeric = [j for j, size in enumerate(cardinalities) if not size]
