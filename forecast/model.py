@@ -298,13 +298,12 @@ class Forecaster(L.LightningModule):
         return prediction
 
     def setup(self, stage: str) -> None:
-        """Refuse a trainer the model cannot run in (``check_trainer``: a true half precision, a distributed
-        predict of fewer series than processes) and a data module of other windows than the model's
-        (``check_data``: another lookback, horizon or channel count, or for a residual cycle another season channel
-        or length); start a residual cycle that is still at
-        its zero start at the data's seasonal profile (``season_means`` of the data module). A cycle that holds
-        values (a trained or loaded model fit further, to fine-tune it or for more epochs) keeps them, as its
-        other weights are kept.
+        """Refuse a trainer the model cannot run in (``check_trainer``: a true half precision, a distributed fit
+        without parameters to train, a distributed predict of fewer series than processes) and a data module of
+        other windows than the model's (``check_data``: another lookback, horizon or channel count, or for a
+        residual cycle another season channel or length); start a residual cycle that is still at its zero start
+        at the data's seasonal profile (``season_means`` of the data module). A cycle that holds values (a trained
+        or loaded model fit further, to fine-tune it or for more epochs) keeps them, as its other weights are kept.
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
         loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
@@ -312,7 +311,7 @@ class Forecaster(L.LightningModule):
         Raises:
             ValueError, ForecastDataError: as ``forecast.model_checks.check_trainer`` and ``check_data`` list.
         """
-        check_trainer(self._trainer, stage)
+        check_trainer(self._trainer, stage, self)
         datamodule = self.trainer.datamodule if self._trainer else None
         check_data(self, datamodule)
         season_means = getattr(datamodule, "season_means", None)

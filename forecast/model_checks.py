@@ -161,8 +161,9 @@ def check_options(
         )
 
 
-def check_trainer(trainer: L.Trainer | None, stage: str) -> None:
-    """Refuse a true half precision, and a distributed predict of fewer series than processes.
+def check_trainer(trainer: L.Trainer | None, stage: str, model: torch.nn.Module) -> None:
+    """Refuse a true half precision, a distributed fit of a model with nothing to train, and a distributed predict
+    of fewer series than processes.
 
     A true half precision makes Lightning's precision plugin cast every float tensor of each batch
     (``Precision.convert_input``, run by the loops before any hook of the model), also the float64
@@ -171,12 +172,23 @@ def check_trainer(trainer: L.Trainer | None, stage: str) -> None:
     exactly only up to 256). Mixed precision runs the network in half precision and leaves the batch.
     A predict's check runs before Lightning deals the windows out to the processes.
 
+    A model without trainable parameters (a baseline such as ``LastValueHead``) fits in one process, where the fit
+    records its checkpoint; on several, Lightning wraps it in torch's DistributedDataParallel, which refuses it with
+    a RuntimeError naming no setting. This check runs in ``setup``, before the wrapping.
+
     Raises:
-        ValueError: the trainer's precision is ``bf16-true`` or ``16-true``.
+        ValueError: the trainer's precision is ``bf16-true`` or ``16-true``, or it fits a model without trainable
+            parameters on several processes.
         ForecastDataError: ``predict`` on more processes than the data module has series to forecast.
     """
     if trainer is None:
         return
+    if stage == "fit" and trainer.world_size > 1 and not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            f"{type(model).__name__} has no trainable parameters (a baseline), which a fit on {trainer.world_size} "
+            "processes cannot wrap for distributed training: fit it on one device (--trainer.devices 1), or "
+            "validate and test it without a fit"
+        )
     precision = str(trainer.precision)
     if precision in ("bf16-true", "16-true"):
         raise ValueError(

@@ -317,3 +317,14 @@ def test_a_refit_backtest_runs_on_a_trainer_given_a_strategy_instance_beside_its
         model = Forecaster(12, 3, 1, 1, encoder=IdentityEncoder, head=LastValueHead)
         results.append(trainer.backtest(model, data_module(), start=-30, stride=2, refit_every=5, verbose=False)[0])
     assert results[0] == results[1] and results[0]["test/mse"] > 0
+
+
+def test_a_distributed_fit_of_a_model_without_parameters_to_train_is_refused_naming_the_fix():
+    """torch's DistributedDataParallel refuses a module without trainable parameters with a RuntimeError naming no
+    setting, on every process; the model's setup, which runs before Lightning wraps it, refuses it first."""
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+    baseline = Forecaster(12, 3, 1, 1, encoder=IdentityEncoder, head=LastValueHead)
+    baseline.trainer = trainer
+    with pytest.raises(ValueError, match=r"no trainable parameters .* fit it on one device \(--trainer.devices 1\)"):
+        baseline.setup("fit")
+    baseline.setup("validate")  # evaluating it needs no wrapping
