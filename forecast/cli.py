@@ -330,6 +330,9 @@ class ForecastCLI(LightningCLI):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         built = super().instantiate_trainer(**kwargs)
         _checkpoint_first(built, self._get(self.config_init, "checkpoint"))
+        # The logger's version, fixed here by asking for its directory: a spawning strategy (ddp_spawn) runs the fit in
+        # copies of this trainer, and this process's logger, which never logs, would name the next free version after.
+        run_directory(built)
         return built
 
     def after_fit(self) -> None:

@@ -328,3 +328,25 @@ def test_a_distributed_fit_of_a_model_without_parameters_to_train_is_refused_nam
     with pytest.raises(ValueError, match=r"no trainable parameters .* fit it on one device \(--trainer.devices 1\)"):
         baseline.setup("fit")
     baseline.setup("validate")  # evaluating it needs no wrapping
+
+
+@pytest.mark.ddp
+@pytest.mark.slow  # a spawned process
+def test_the_run_directory_of_a_ddp_spawn_fit_is_the_one_its_files_are_in(tmp_path):
+    """ddp_spawn fits in a copy of the trainer; the CLI's own process named the next free version as the run
+    directory (version_1), while the checkpoints and naive_comparison.json were in version_0."""
+    from forecast.callbacks import run_directory
+    from forecast.cli import main
+
+    frame = pd.DataFrame(
+        {"y": np.sin(np.arange(300) / 5)}, index=pd.date_range("2024-01-01", periods=300, freq="h", name="time")
+    )
+    frame.to_csv(tmp_path / "wide.csv")
+    cli = main(["fit", "--config", str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml"),
+                "--data.source", str(tmp_path / "wide.csv"), "--data.lookback", "12", "--data.horizon", "3",
+                "--data.split", "forecast.data.FractionSplit", "--trainer.default_root_dir", str(tmp_path),
+                "--trainer.max_epochs", "1", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "1",
+                "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])  # fmt: skip
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    assert run_directory(cli.trainer) == best.parent.parent == tmp_path / "lightning_logs" / "version_0"
+    assert (run_directory(cli.trainer) / "naive_comparison.json").is_file()
