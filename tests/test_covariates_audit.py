@@ -6,6 +6,7 @@ those timestamps, and scalers' means and deviations computed with NumPy over the
 
 import decimal
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ import torch
 
 from forecast import Calendar, Columns, ForecastDataError, TimeSeriesDataModule
 from forecast.data import DateSplit
+from forecast.data.buffer import encode_statics
+from forecast.data.scaling import AffineScaling
 from forecast.predict import HistorySplit
 
 LOOKBACK, HORIZON = 6, 3
@@ -158,3 +161,10 @@ def test_a_static_column_of_arrow_decimals_is_numbers_scaled_not_categories():
     data.setup("fit")
     assert data.static_cardinalities == [0] and data.vocabularies == {}
     np.testing.assert_allclose(data.static[:, 0].numpy(), [-1.0, 1.0])  # (1.5, 4.5) less 3, over 1.5
+
+
+def test_an_unknown_category_of_numpy_integers_is_named_as_the_text_the_model_knows():
+    """Categories are matched as text; the message named the value as NumPy's repr (``np.int64(3)``)."""
+    table = SimpleNamespace(statics={"group": np.array([np.int64(1), np.int64(3)], dtype=object)}, names=["a", "b"])
+    with pytest.raises(ForecastDataError, match=r"series 'b' is '3', a category .* \(it knows \['1', '2'\]\)"):
+        encode_statics(table, {"group": ["1", "2"]}, AffineScaling([[]], [[]]))

@@ -287,3 +287,8 @@ def test_a_schedule_of_numpy_settings_saves_states_that_load_without_running_cod
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict()}, tmp_path / "states.pt")
     states = torch.load(tmp_path / "states.pt", weights_only=True)
     assert states["optimizer"]["param_groups"][0]["lr"] == optimizer.param_groups[0]["lr"]
+
+
+def test_an_eps_given_as_text_is_refused_naming_its_key():
+    with pytest.raises(TypeError, match=r"model.normalization.init_args.eps='1e-5' is not a number"):
+        InstanceNormalization(3, eps="1e-5")

@@ -272,7 +272,7 @@ def encode_statics(table: SeriesTable, vocabularies: dict[str, list[str]], scali
         if -1 in codes:
             series = table.names[codes.index(-1)]
             raise ForecastDataError(
-                f"static covariate {column!r} of series {series!r} is {values[codes.index(-1)]!r}, a category "
+                f"static covariate {column!r} of series {series!r} is {str(values[codes.index(-1)])!r}, a category "
                 f"the model was not trained on (it knows {vocabularies[column][:10]}); map it to a known one"
             )
         channels.append(np.asarray(codes, dtype=np.float64))

@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from .checks import check_range
+
 __all__ = ["Normalization", "NoNormalization", "LastValueNormalization", "InstanceNormalization"]
 
 Rescale = tuple[torch.Tensor, torch.Tensor]
@@ -71,6 +73,7 @@ class InstanceNormalization(Normalization):
     data) has a variance beyond float32, whose overflow would make every forecast of it NaN.
 
     Raises:
+        TypeError: ``eps`` is no number (text such as "1e-5").
         ValueError: ``eps`` is not positive (a flat window would divide zero by zero), or its square is
             below the smallest normal number of the parameters' dtype (float32: ``eps`` below 1.1e-19),
             where ``eps**2`` no longer keeps a weight trained to zero from dividing by zero.
@@ -78,6 +81,7 @@ class InstanceNormalization(Normalization):
 
     def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
         super().__init__()
+        check_range("model.normalization.init_args.eps", eps, 0)  # a number ("1e-5" as text is none)
         if not eps > 0:
             raise ValueError(
                 f"model.normalization.init_args.eps={eps} must be positive: it keeps a flat window's deviation "
