@@ -166,6 +166,7 @@ def naive_mse(past: np.ndarray, target: np.ndarray, observed: np.ndarray, period
 
 
 @pytest.mark.ddp
+@pytest.mark.slow  # the shared fixture: a 2-process fit, test and backtest (15-30 s)
 def test_ddp_naive_comparison_scores_every_validation_window_once(run):
     """5 and 4 validation windows on the processes, of which some targets were repaired: the naive forecasts'
     MSE equals one process's over all 9 windows, and the model's is its best epoch's ``val/mse``."""
@@ -183,6 +184,7 @@ def test_ddp_naive_comparison_scores_every_validation_window_once(run):
 
 
 @pytest.mark.ddp
+@pytest.mark.slow  # the shared fixture: a 2-process fit, test and backtest (15-30 s)
 def test_ddp_checkpoints_and_early_stopping_decide_alike_and_write_each_file_once(run):
     """Every process saw the same validation figures, stopped at the same epoch and chose the same best file;
     rank 0 alone wrote each checkpoint, once per step; the best one loads, and one process validating it gets
@@ -213,6 +215,7 @@ def written_report(root: Path) -> dict[str, pd.DataFrame | dict]:
 
 
 @pytest.mark.ddp
+@pytest.mark.slow  # the shared fixture: a 2-process fit, test and backtest (15-30 s)
 def test_ddp_test_and_backtest_reports_equal_one_process_of_the_best_checkpoint(run, tmp_path):
     """Per-step metrics (MSE, MAE, MASE, ... scaled and in original units), the overall ones, the window count and
     every window's forecasts of a test and of a backtest, on uneven shares, equal one process's. The backtest's
