@@ -50,7 +50,17 @@ def read_file(
     path: Path, id_column: str, time_column: str, columns: list[str] | None, series: list[str] | None
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The file's frame, and for a Parquet file filtered by ``series`` the row in the file of each row read
-    (``None``: the frame holds every row of the file, in order)."""
+    (``None``: the frame holds every row of the file, in order).
+
+    Raises:
+        ForecastDataError: the path is a folder or no file, of an unknown type, unreadable, without rows, or
+            lacks a column of ``columns`` (naming the file, and the fix).
+    """
+    if path.is_dir():
+        raise ForecastDataError(
+            f"data source {str(path)!r} is a folder; give one CSV or Parquet file in it, or a DataFrame of its "
+            "files (pandas.read_parquet(folder) reads a folder of Parquet files)"
+        )
     if not path.is_file():
         raise ForecastDataError(
             f"data source {str(path)!r} is neither a built-in data set {datasets.names()} "
@@ -66,6 +76,10 @@ def read_file(
         return _read_rows(path, id_column, time_column, columns, series)
     except ForecastDataError:
         raise
+    except ImportError as error:  # a .csv.zst without the zstandard package
+        raise ForecastDataError(
+            f"data source {str(path)!r} needs a package to be read ({error}); install it, or give the file uncompressed"
+        ) from error
     except _READ_ERRORS as error:  # an empty, truncated or corrupt file, or one of another format
         kind, fix = ("Parquet", "a Parquet file") if suffix == ".parquet" else ("CSV", "a CSV file with a header row")
         if isinstance(error, UnicodeDecodeError):  # Excel's "Unicode text" (UTF-16), or Latin-1
@@ -89,27 +103,95 @@ def _read_rows(
             f"data source {str(path)!r} reads as one column {available[0]!r}: its values are separated by "
             f"{separator!r}, not commas; write it with commas, or give pandas.read_csv(path, sep={separator!r})"
         )
-    wanted = None  # every column, also when a role names a missing one: its error then lists them all
+    _check_named_columns(path, columns, available)
+    wanted = None  # every column, also when a role names one by a number: its error tells the name to give
     if columns is not None and set(columns) <= set(available):
-        keep = {id_column, time_column, available[0], *columns}  # a wide file's time may be its first column
+        keep = {id_column, time_column, *columns}
+        if _time_may_lead(path, available, id_column, time_column):
+            keep.add(available[0])
         wanted = [column for column in available if column in keep]
-    positions = None
     if suffix == ".parquet":
-        filters = None if series is None or id_column not in available else _id_filter(path, id_column, series)
-        frame = pd.read_parquet(path, columns=wanted, filters=filters)
-        if filters is not None:  # the rows kept, counted in the file: its id column alone, filtered the same way
-            ids = pq.read_table(path, columns=[id_column]).column(id_column)
-            if pa.types.is_dictionary(ids.type):
-                ids = ids.cast(ids.type.value_type)
-            positions = np.flatnonzero(pc.is_in(ids, value_set=pa.array(filters[0][2], ids.type)).to_numpy())
-        if isinstance(frame.index, pd.DatetimeIndex):
-            return frame, positions
+        frame, positions = _read_parquet(path, id_column, wanted, series if id_column in available else None)
     else:
-        frame = _without_empty_columns(pd.read_csv(path, usecols=wanted), columns)
-        frame = _without_written_index(frame, path, id_column, time_column, columns)
-    if is_long(frame, id_column):  # a Parquet file may keep the id as an index level
+        frame, positions = _read_csv(path, wanted, id_column, time_column, columns), None
+    if len(frame) == 0 and positions is None:  # no rows at all, not none of the series asked for
+        raise ForecastDataError(
+            f"data source {str(path)!r} has no rows, only its columns {available[:20]}; give a file with data"
+        )
+    if isinstance(frame.index, pd.DatetimeIndex) or is_long(frame, id_column):  # a Parquet file's own index
         return frame, positions
     return frame.set_index(time_column if time_column in frame.columns else frame.columns[0]), positions
+
+
+def _read_parquet(
+    path: Path, id_column: str, wanted: list[str] | None, series: list[str] | None
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The ``wanted`` columns (``None``: all) of a Parquet file, of the rows whose ``id_column`` is among
+    ``series`` (``None``: all), and those rows' numbers in the file (``None`` where every row is read)."""
+    filters = None if series is None else _id_filter(path, id_column, series)
+    frame = pd.read_parquet(path, columns=wanted, filters=filters)
+    if filters is None:
+        return frame, None
+    ids = pq.read_table(path, columns=[id_column]).column(id_column)  # counted in the file, filtered the same way
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.cast(ids.type.value_type)
+    return frame, np.flatnonzero(pc.is_in(ids, value_set=pa.array(filters[0][2], ids.type)).to_numpy())
+
+
+def _read_csv(
+    path: Path, wanted: list[str] | None, id_column: str, time_column: str, columns: list[str] | None
+) -> pd.DataFrame:
+    """The ``wanted`` columns (``None``: all) of a CSV file, without columns of neither name nor value, nor the
+    index that ``DataFrame.to_csv`` writes."""
+    index_col = False if _rows_end_in_separator(path) else None
+    frame = _without_empty_columns(pd.read_csv(path, usecols=wanted, index_col=index_col), columns)
+    return _without_written_index(frame, path, id_column, time_column, columns)
+
+
+def _check_named_columns(path: Path, columns: list[str] | None, available: list[str]) -> None:
+    """Refuse role ``columns`` that the file lacks, from its header, before its rows are read. A name that the
+    file has as text (a number given for '5') is left to the roles' check, which tells the name to give.
+
+    Raises:
+        ForecastDataError: naming the file, the column, and the file's columns.
+    """
+    missing = [column for column in columns or [] if str(column) not in available]
+    if missing:
+        raise ForecastDataError(
+            f"data.columns names column {missing[0]!r}, which data source {str(path)!r} lacks; its columns are "
+            f"{available}; correct the name in data.columns"
+        )
+
+
+def _time_may_lead(path: Path, available: list[str], id_column: str, time_column: str) -> bool:
+    """Whether the file's first column may be its time, to be read whatever the roles: that of a wide file
+    without a ``time_column``, unless it is a Parquet file that keeps its times as its (pandas) index."""
+    if id_column in available or time_column in available:
+        return False
+    if path.suffix.lower() != ".parquet":
+        return True
+    schema = pq.read_schema(path)
+    index = [name for name in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(name, str)]
+    return not any(pa.types.is_timestamp(schema.field(name).type) for name in index)
+
+
+def _rows_end_in_separator(path: Path) -> bool:
+    """Whether a CSV's rows end in a separator that its header lacks, as some exports write them: pandas would
+    read the first column as the index, and every other column's values under the next column's name.
+
+    Raises:
+        ForecastDataError: the first row holds a value more than the header names, and not an empty one (the
+            row names that R's ``write.table`` writes without a header, say).
+    """
+    first = pd.read_csv(path, nrows=1, dtype=str, keep_default_na=False)
+    if isinstance(first.index, pd.RangeIndex):
+        return False
+    if first.iloc[0, -1] == "":
+        return True
+    raise ForecastDataError(
+        f"data source {str(path)!r}: its first row holds {first.index.nlevels + first.shape[1]} values, and its "
+        f"header {first.shape[1]} names; give every column a name in the header"
+    )
 
 
 def _without_empty_columns(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:

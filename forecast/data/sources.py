@@ -38,8 +38,9 @@ def read_source(
     column alone to tell the rows in the file of those it keeps.
 
     Raises:
-        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file, the
-            data name a column twice, or ``series`` is empty, asked of wide data or names ids that the data lack.
+        ForecastDataError: the name is neither a built-in data set nor an existing CSV/Parquet file (a folder,
+            say), the file has no rows or lacks a column of ``columns``, the data name a column twice, or
+            ``series`` is empty, asked of wide data or names ids that the data lack.
         TypeError: ``source`` is none of these, or ``series`` is one id (text or a number), not a list of ids.
     """
     if series is not None:
