@@ -60,9 +60,10 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
         ForecastDataError: the data are wide (one series): there is nothing to shard.
     """
     id_column, statics = columns.id_column, list(columns.static_covariates or [])
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".parquet" and Path(source).is_file():
-        if id_column in pq.read_schema(source).names:
-            table = pq.read_table(source, columns=[id_column, *statics])
+    path = Path(source).expanduser() if isinstance(source, (str, Path)) else None
+    if path is not None and path.suffix.lower() == ".parquet" and path.is_file():
+        if {id_column, *statics} <= set(pq.read_schema(path).names):  # else read_source names what it lacks
+            table = pq.read_table(path, columns=[id_column, *statics])
             for i, field in enumerate(table.schema):  # pyarrow groups and aggregates no dictionary (category) column
                 if pa.types.is_dictionary(field.type):
                     table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))

@@ -101,3 +101,14 @@ def test_a_zstandard_csv_without_the_package_is_refused_naming_the_file(tmp_path
         ForecastDataError, match=r"'.*sales\.csv\.zst' needs a package to be read \(.*zstandard.*uncompressed"
     ):
         data(path)
+
+
+def test_a_static_column_that_a_parquet_file_sharded_by_series_lacks_is_named(tmp_path):
+    """Counting the series of a Parquet file for ``shard: series`` asked pyarrow for the static columns, and a
+    missing one raised pyarrow's ``ArrowInvalid: No match for FieldRef.Name(store)``."""
+    times = pd.date_range("2024-01-01", periods=30, freq="h")
+    frame = pd.concat([pd.DataFrame({"id": name, "time": times, "y": np.arange(30.0)}) for name in "ab"])
+    frame.to_parquet(tmp_path / "sales.parquet", index=False)
+    columns = Columns(targets=["y"], static_covariates=["store"])
+    with pytest.raises(ForecastDataError, match=r"names column 'store', which data source .*sales.parquet' lacks"):
+        TimeSeriesDataModule(str(tmp_path / "sales.parquet"), 2, 1, columns=columns, shard="series")
