@@ -4,8 +4,10 @@ Reads the run directories that ``benchmarks/ltsf.py`` wrote (``ROOT/DATASET/CONF
 each horizon's tested checkpoints (the ``best`` that each seed's ``result.json`` records: the setting chosen on
 validation) into one ensemble checkpoint (``forecast.ensemble.combine``), and scores every seed and the
 ensemble through the CLI's ``validate`` and ``test``, with the arguments the leaderboard tested each with
-(``args`` there; the ensemble: those of its longest lookback). Validation decides whether the ensemble is
-worth its cost; the test figures are read once, beside it:
+(``args`` there; the ensemble: those of its longest lookback). A seed whose checkpoint fell back to a naive
+forecast (``naive_comparison.fallback``, which the ltsf configs set) is scored as the leaderboard scored it, and
+left out of the ensemble, as ``ltsf.py --ensemble`` leaves it out: its network lost to that naive forecast.
+Validation decides whether the ensemble is worth its cost; the test figures are read once, beside it:
 
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l96.yaml --horizons 96 192 --seeds 3
     python benchmarks/ensemble.py --config configs/ltsf/segrnn_l96.yaml --horizons 96 192 --seeds 3
@@ -26,9 +28,10 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from forecast import datasets  # noqa: E402
+from forecast import Forecaster, datasets  # noqa: E402
+from forecast.checkpointing import read_checkpoint  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
-from forecast.ensemble import combine  # noqa: E402
+from forecast.ensemble import combine, fell_back  # noqa: E402
 
 
 def scores(subcommand: str, args: list[str], checkpoint: Path) -> dict[str, float]:
@@ -44,8 +47,9 @@ def run_result(path: Path, config: Path) -> dict:
     another config of that name, or of this one before an edit.
 
     Raises:
-        ValueError: a result that records no tested checkpoint, or another config's (by the sha256 of its
-            contents, which ``ltsf.py`` records).
+        ValueError: a result that records no tested checkpoint, another config's (by the sha256 of its
+            contents, which ``ltsf.py`` records), or one that tested an ensemble (``ltsf.py --ensemble``
+            chose one), which ``combine`` takes as no member.
     """
     saved = json.loads(path.read_text())
     if "best" not in saved["result"]:
@@ -60,7 +64,18 @@ def run_result(path: Path, config: Path) -> dict:
             f"{path} is a run of {ran} as it was then, not of {config} as it is now (another config of the file "
             f"name {config.stem!r}, or one edited since); rerun the ltsf.py command with --configs {config}"
         )
+    if read_checkpoint(saved["result"]["best"], Forecaster).get("ensemble_members", 1) > 1:
+        raise ValueError(
+            f"{path} tested an ensemble, {saved['result']['best']} (ltsf.py --ensemble chose it on validation), "
+            "which combine does not join with the other seeds; rerun the ltsf.py command without --ensemble (it "
+            "reads its fits back, not fitting them again)"
+        )
     return saved["result"]
+
+
+def ensemble_name(joined: list[int], left_out: list[int]) -> str:
+    """The table's name of the ensemble of the seeds ``joined``, naming those that fell back and were ``left_out``."""
+    return f"ensemble of {len(joined)}" + (f" (seeds {left_out} fell back)" if left_out else "")
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -89,10 +104,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             rows.append({"horizon": horizon, "model": f"seed {seed}"})
             rows[-1] |= scores("validate", [*result["args"], *here], Path(result["best"]))
             rows[-1] |= {"test_mse": result["mse"], "test_mae": result["mae"]}
-        ensemble = combine([result["best"] for result in results], runs / "ensemble" / "ensemble.ckpt")
-        leader = max(results, key=lambda result: result["lookback"])  # the first of the longest: combine's own
+        left_out = [seed for seed, result in enumerate(results) if fell_back(result["best"])]
+        joined = [seed for seed in range(args.seeds) if seed not in left_out]
+        if len(joined) < 2:
+            fell = f" (seeds {left_out} fell back to a naive forecast)" if left_out else ""
+            print(f"H={horizon}: no ensemble, {len(joined)} of {args.seeds} seeds forecast with their network{fell}")
+            continue
+        members = [results[seed] for seed in joined]
+        ensemble = combine([result["best"] for result in members], runs / "ensemble" / "ensemble.ckpt")
+        leader = max(members, key=lambda result: result["lookback"])  # the first of the longest: combine's own
         cli_args = [*leader["args"], *here]
-        rows.append({"horizon": horizon, "model": f"ensemble of {args.seeds}"})
+        rows.append({"horizon": horizon, "model": ensemble_name(joined, left_out)})
         rows[-1] |= scores("validate", cli_args, ensemble) | scores("test", cli_args, ensemble)
     table = pd.DataFrame(rows)
     seeds = table[table["model"].str.startswith("seed")].groupby("horizon", as_index=False).mean(numeric_only=True)

@@ -82,11 +82,10 @@ from pathlib import Path  # noqa: E402
 import lightning as L  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from forecast import Forecaster, datasets  # noqa: E402
-from forecast.checkpointing import read_checkpoint  # noqa: E402
+from forecast import datasets  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
-from forecast.ensemble import MEMBERS_MAY_DIFFER, combine  # noqa: E402
+from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
 
 # Published test MSE / MAE at lookback 96 unless the name says otherwise, clean test loaders only (every
 # test window; benchmarks/README.md says why). Sources: SegRNN (Lin et al., arXiv 2308.11200, figures after
@@ -276,11 +275,6 @@ def fit_at_origins(args: list[str], directory: Path, splits: list[str]) -> dict:
         "fit_s": sum(summary["fit_s"] for summary in fits),
         "bests": [summary["best"] for summary in fits],
     }
-
-
-def fell_back(checkpoint: str) -> bool:
-    """Whether a fit's checkpoint forecasts a naive forecast instead of its network (it lost on validation)."""
-    return read_checkpoint(checkpoint, Forecaster).get("naive_fallback") is not None
 
 
 def ensemble_at_origins(fits: dict[str, dict], settings: dict[str, list[str]], names: list[str], where: Path,

@@ -6,10 +6,10 @@ above all, varies less from run to run. ``combine`` writes the members' weights 
 one checkpoint that loads, tests and predicts like any other: ``Forecaster.load(path).predict(frame)``,
 ``python -m forecast test --ckpt_path path`` (and ``validate``, ``predict``, the exports). The members
 must share the data's settings and fitted scalers (the same data, split and horizon; the lookback and
-how training batched them may differ) and a point loss; none may be an ensemble already or have fallen back to a
-naive forecast (``naive_comparison.fallback``); their models may differ in anything else. The
-ensemble reads windows of its longest member's lookback, and each member the last steps of them that its
-own lookback spans. An ensemble is not trained further.
+how training batched them may differ) and a point loss; none may be an ensemble already, have fallen back to a
+naive forecast (``naive_comparison.fallback``) or hold the network of another (a copy); their models may differ
+in anything else. The ensemble reads windows of its longest member's lookback, and each member the last steps of
+them that its own lookback spans. An ensemble is not trained further.
 
     python -m forecast.ensemble runs/seed*/checkpoints/epoch=*.ckpt --out runs/ensemble.ckpt
 """
@@ -33,7 +33,7 @@ from .model_checks import WINDOW_SIZES
 from .model_state import check_ensemble_loss
 from .specs import from_spec, normal_spec
 
-__all__ = ["MEMBERS_MAY_DIFFER", "combine"]
+__all__ = ["MEMBERS_MAY_DIFFER", "combine", "fell_back"]
 
 # The parts of a checkpoint that say what data it forecasts, each with the keys its members may differ in:
 # the lookback (each member reads the last steps of the ensemble's windows), how training drew and loaded
@@ -71,6 +71,12 @@ def _difference(first: Any, other: Any, path: str) -> str | None:
     return None if same else path
 
 
+def _same_network(first: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two checkpoints hold one network: the same hyperparameters and weights (a copy, or the ``last.ckpt``
+    beside the file of the best epoch when the last epoch was the best)."""
+    return not any(_difference(first[key], other[key], key) for key in ("hyper_parameters", "state_dict"))
+
+
 def _lookback(member: dict[str, Any]) -> int:
     return member["hyper_parameters"]["lookback"]
 
@@ -106,6 +112,12 @@ def _shared(member: dict[str, Any], part: str) -> Any:
     )
 
 
+def fell_back(checkpoint: str | Path) -> bool:
+    """Whether a checkpoint forecasts the naive forecast its fit fell back to (``naive_comparison.fallback``: its
+    network lost on validation), which ``combine`` takes as no member."""
+    return read_checkpoint(checkpoint, Forecaster).get("naive_fallback") is not None
+
+
 def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     """Write the checkpoint of the ensemble whose forecast is the mean of ``checkpoints``' forecasts.
 
@@ -122,8 +134,10 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
 
     Raises:
         TypeError: ``checkpoints`` is one path, not a list of them.
-        ValueError: fewer than two checkpoints, one given twice, or ``path`` a folder; naming the file: one
-            is an ensemble already, fell back to a naive forecast, was trained with a probabilistic loss (a
+        ValueError: fewer than two checkpoints, one given twice, ``path`` a folder or one of ``checkpoints``
+            (the ensemble would replace that member); naming the file: one holds the network of another (the
+            same hyperparameters and weights: a copy, or a ``last.ckpt`` of the best epoch), one is an ensemble
+            already, fell back to a naive forecast, was trained with a probabilistic loss (a
             ``QuantileLoss`` of one level too: its forecast is that quantile, not a point), or differs from the
             first in its
             data's settings or scalers (other than the lookback, the batching settings and MASE's
@@ -143,8 +157,14 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     if repeated is not None:  # an ensemble of one network, counted twice
         raise ValueError(f"{repeated} is given more than once; an ensemble combines different checkpoints")
     path = output_file(path, "ensemble", "ensemble.ckpt")  # a folder refused before any checkpoint is read
+    if path.resolve() in files:  # the rename would replace that member's checkpoint with the ensemble
+        member = checkpoints[files.index(path.resolve())]
+        raise ValueError(
+            f"the ensemble's path {str(path)!r} is that of the member {member}, which it would replace; "
+            "give another path"
+        )
     members = [read_checkpoint(checkpoint, Forecaster) for checkpoint in checkpoints]
-    for checkpoint, member in zip(checkpoints, members, strict=True):
+    for index, (checkpoint, member) in enumerate(zip(checkpoints, members, strict=True)):
         if member.get("ensemble_members", 1) != 1:
             raise ValueError(f"{checkpoint} is an ensemble already; combine the checkpoints of its members")
         if member.get("naive_fallback") is not None:
@@ -164,6 +184,12 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
                     "same data (source, split, horizon, columns, scaling); only their models, lookbacks and batches "
                     "may differ"
                 )
+        twin = next((checkpoints[i] for i in range(index) if _same_network(members[i], member)), None)
+        if twin is not None:
+            raise ValueError(
+                f"{checkpoint} holds the network of {twin} (the same hyperparameters and weights), which the "
+                "ensemble would count twice; leave one of them out"
+            )
     members.sort(key=_lookback, reverse=True)  # stable: the first of the longest lookback leads
     first, others = members[0], members[1:]
     state = dict(first["state_dict"])
@@ -186,8 +212,9 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
 def main(argv: list[str] | None = None) -> Path:
     """``python -m forecast.ensemble CHECKPOINT... --out PATH``: ``combine`` from the command line.
 
-    A checkpoint that is missing or cannot join the others is named with the fix by ``combine``'s message,
-    printed as argparse prints a usage error (exit status 2), without a traceback that would bury it.
+    A checkpoint that is missing or cannot join the others is named with the fix by ``combine``'s message, and an
+    ``--out`` that cannot be written (a folder under a file, say) is named, each printed as argparse prints a usage
+    error (exit status 2), without a traceback that would bury it.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints trained on the same data")
@@ -197,6 +224,8 @@ def main(argv: list[str] | None = None) -> Path:
         path = combine(args.checkpoints, args.out)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
+    except OSError as error:  # a member that cannot be read raises one of the two above: this is of writing --out
+        parser.error(f"the ensemble cannot be written to --out {args.out} ({error}); give a file in a writable folder")
     print(f"{path}: the mean forecast of {len(args.checkpoints)} checkpoints")
     return path
 
