@@ -25,6 +25,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -48,7 +49,7 @@ def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str, b
         horizon=24,
         input_size=data.input_size,
         target_size=data.target_size,
-        encoder=lambda size: encoder(size, hidden_size=64, num_layers=2),
+        encoder=functools.partial(encoder, hidden_size=64, num_layers=2),
     )
     trainer = L.Trainer(
         max_epochs=1,

@@ -27,12 +27,15 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from forecast import Columns, TimeSeriesDataModule  # noqa: E402
+from forecast.errors import ForecastDataError  # noqa: E402
 
-def write_series(path: Path, series: int, steps: int) -> None:
-    """``series`` hourly series of ``steps`` rows in the long layout, as Parquet."""
+
+def series_frame(series: int, steps: int) -> pd.DataFrame:
+    """``series`` hourly series of ``steps`` rows in the long layout."""
     rng = np.random.default_rng(0)
     rows = series * steps
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "id": np.repeat([f"s{i:06d}" for i in range(series)], steps),
             "time": np.tile(pd.date_range("2024-01-01", periods=steps, freq="h").to_numpy(), series),
@@ -40,7 +43,17 @@ def write_series(path: Path, series: int, steps: int) -> None:
             "load": rng.normal(3, 1, rows).astype(np.float32),
         }
     )
-    frame.to_parquet(path, index=False)
+
+
+def write_series(path: Path, series: int, steps: int) -> None:
+    """``series_frame`` as Parquet."""
+    series_frame(series, steps).to_parquet(path, index=False)
+
+
+def data_module(source: str | pd.DataFrame, shard: str = "none") -> TimeSeriesDataModule:
+    """The fit's data module: ``y`` the target, ``load`` a past covariate; lookback 48, horizon 24, default split."""
+    columns = Columns(targets=["y"], past_covariates=["load"])
+    return TimeSeriesDataModule(source, 48, 24, columns=columns, shard=shard, batch_size=256)
 
 
 def run_quietly(command: list[str], env: dict[str, str]) -> None:
@@ -57,14 +70,15 @@ def worker(shard: str, source: str, output: str) -> None:
     import lightning as L
     import torch
 
-    from forecast import Columns, Forecaster, TimeSeriesDataModule
+    from forecast import Forecaster
     from forecast.nn import GRUEncoder
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    columns = Columns(targets=["y"], past_covariates=["load"])
-    data = TimeSeriesDataModule(source, 48, 24, columns=columns, shard=shard, batch_size=256)
-    model = Forecaster(48, 24, input_size=2, target_size=1, encoder=functools.partial(GRUEncoder, hidden_size=8))
+    data = data_module(source, shard)
+    model = Forecaster(
+        data.lookback, data.horizon, input_size=2, target_size=1, encoder=functools.partial(GRUEncoder, hidden_size=8)
+    )
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, limit_train_batches=5, limit_val_batches=5,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -93,6 +107,10 @@ def main() -> None:
     if args.series < 2 or args.steps < 1:  # refused here, not by the sharded fit after the unsharded one
         parser.error(f"--series {args.series} --steps {args.steps}: the sharded fit gives each of its 2 processes "
                      "a series; give at least 2 series and 1 step")  # fmt: skip
+    try:  # here, not in the fit's processes after their launch
+        data_module(series_frame(1, args.steps)).setup("fit")
+    except ForecastDataError as error:
+        parser.error(f"--steps {args.steps}: too few for the fit's windows ({error})")
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder, "series.parquet")
         write_series(source, args.series, args.steps)

@@ -23,7 +23,7 @@ def _load(script: str) -> dict:
     ("script", "argv", "named", "work"),
     [
         ("decoder", ["--repeats", "0"], "--repeats 0", "Encoder"),
-        ("decoder", ["--horizons", "96", "24"], "--horizons 24", "Encoder"),
+        ("decoder", ["--horizons", "96", "0"], "--horizons 0", "Encoder"),
         ("decoder", ["--hidden", "1"], "--hidden 1", "Encoder"),
         ("data_throughput", ["--repeats", "0"], "--repeats 0", "throughput"),
         ("data_throughput", ["--steps", "400"], "--steps 400", "throughput"),
