@@ -97,18 +97,19 @@ def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
 
 def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     """Build ``model.members``, the other networks of the ensemble ``checkpoint`` holds, for its weights to load
-    into (unless ``model`` has them already), each from its own hyperparameters (a seed ensemble from before
-    members could differ records none: its members share ``model``'s). Every path that loads an ensemble
-    (``Forecaster.load``, the CLI's ``--ckpt_path``) builds its members here, so here an ensemble is refused
-    whose networks' forecasts a mean would misread (``check_ensemble_loss``).
+    into, each from its own hyperparameters (a seed ensemble from before members could differ records none: its
+    members share ``model``'s). Every path that loads an ensemble (``Forecaster.load``, the CLI's ``--ckpt_path``)
+    builds its members here, so here an ensemble is refused whose networks' forecasts a mean would misread
+    (``check_ensemble_loss``).
 
     Raises:
         ValueError: an ensemble's network, its own or a member's, was trained with a loss other than a
             point loss, naming it and the loss.
     """
     others = checkpoint.get("ensemble_members", 1) - 1
-    if others == len(model.members):
+    if others == len(model.members) == 0:
         return
+    # Built anew also where the model has as many members: those of another ensemble, whose lookbacks may differ.
     configs = checkpoint.get("ensemble_hyper_parameters") or [_plain(model.hparams)] * others
     members = [instantiate_module(type(model), config) for config in configs]
     check_ensemble_loss(model.loss, "the ensemble's own network")

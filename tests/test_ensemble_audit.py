@@ -237,3 +237,17 @@ def test_ensemble_script_tables_no_ensemble_where_one_network_is_left(members, t
     told = " (seeds [0] fell back to a naive forecast)" if fell_back else ""
     assert f"H=4: no ensemble, 1 of {len(seeds)} seeds forecast with their network{told}\n" in capsys.readouterr().out
     assert not (tmp_path / "runs/etth1/linear/H4/ensemble").exists()
+
+
+def test_an_ensemble_loaded_into_a_model_with_members_of_other_lookbacks_gets_its_own(frame, tmp_path):
+    """A model that had as many members as the checkpoint kept them, and so their lookbacks: the checkpoint's
+    member of lookback 16 read the last 12 steps, as the model's own member did, with the checkpoint's weights."""
+    gru = {"encoder": functools.partial(GRUEncoder, hidden_size=4)}
+    lead = write_member(tmp_path / "lead.ckpt", frame, 24, 0, **gru)
+    short = combine([lead, write_member(tmp_path / "m12.ckpt", frame, 12, 1, **gru)], tmp_path / "short.ckpt")
+    long = combine([lead, write_member(tmp_path / "m16.ckpt", frame, 16, 1, **gru)], tmp_path / "long.ckpt")
+    data = TimeSeriesDataModule(frame, 24, HORIZON, split=FractionSplit())
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    into_short = trainer.test(Forecaster.load(short), datamodule=data, ckpt_path=long, verbose=False)[0]
+    alone = trainer.test(Forecaster.load(long), datamodule=data, verbose=False)[0]
+    assert into_short["test/mse"] == pytest.approx(alone["test/mse"], rel=1e-6)
