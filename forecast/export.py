@@ -61,6 +61,7 @@ from .nn.sru import SRULayer
 __all__ = ["example_inputs", "to_program", "to_onnx"]
 
 INPUT_NAMES = ["past", "future", "static"]
+GATED = (torch.nn.GRU, torch.nn.LSTM)  # onnxruntime's kernels of these run float32 only
 
 
 def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -85,13 +86,26 @@ def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor
     )
 
 
+def _refuse_what_is_no_forecaster(model: object) -> None:
+    """Refuse what is no Forecaster: a checkpoint's path, or ``torch.compile``'s wrapper of a Forecaster. A module is
+    named by its class alone (its repr lists every layer).
+
+    Raises:
+        TypeError: naming what was given and the fix.
+    """
+    if isinstance(model, Forecaster):
+        return
+    if isinstance(getattr(model, "_orig_mod", None), Forecaster):
+        fix = "export the Forecaster that torch.compile wrapped (model.compile() compiles it in place and exports)"
+    else:
+        fix = "for a checkpoint file, load it first: Forecaster.load(path)"
+    given = type(model).__name__ if isinstance(model, torch.nn.Module) else f"{type(model).__name__} {model!r}"
+    raise TypeError(f"export takes a Forecaster, got {given}; {fix}")
+
+
 def _say_what_is_exported(model: Forecaster) -> None:
     """Refuse what is no Forecaster (a checkpoint's path, say); warn where the program is not the network's."""
-    if not isinstance(model, Forecaster):
-        raise TypeError(
-            f"export takes a Forecaster, got {type(model).__name__} {model!r}; for a checkpoint file, "
-            "load it first: Forecaster.load(path)"
-        )
+    _refuse_what_is_no_forecaster(model)
     if model.naive_fallback is not None:
         warnings.warn(
             f"this checkpoint lost to a naive forecast on validation and falls back to it: the program "
@@ -103,6 +117,32 @@ def _say_what_is_exported(model: Forecaster) -> None:
             "the SRU's CPU and Triton recurrences cannot be exported; exporting its reference recurrence "
             "(the same maths in plain tensor ops, slower step by step)",
             stacklevel=user_stacklevel(),
+        )
+
+
+def _check_onnxruntime_runs(model: Forecaster) -> None:
+    """Refuse a model whose ONNX file onnxruntime cannot run: its kernels are of float32 and, but for the GRU and
+    LSTM ("GRU operator does not support double yet" on every run), float64; of half precision it lacks many, and
+    an ONNX GRU or LSTM of bfloat16 is no valid ONNX at all.
+
+    Raises:
+        ValueError: naming the dtype, the layer where it is the GRU or LSTM, and the fix.
+    """
+    if model.dtype == torch.float32:
+        return
+    fix = (
+        "export a float32 copy, to_onnx(copy.deepcopy(model).float(), path), or export it in its dtype with to_program"
+    )
+    if model.dtype != torch.float64:
+        raise ValueError(f"to_onnx exports float32 or float64 models; this one is in {model.dtype}: {fix}")
+    layer = next(
+        (f"{name} ({type(module).__name__})" for name, module in model.named_modules() if isinstance(module, GATED)),
+        None,
+    )
+    if layer is not None:
+        raise ValueError(
+            f"onnxruntime runs the GRU and LSTM in float32 only, and this model is in float64 with the layer {layer}: "
+            f"{fix}"
         )
 
 
@@ -132,7 +172,8 @@ def _dynamic_batch() -> tuple[dict, dict, dict]:
 
 def to_program(model: Forecaster, path: str | Path | None = None) -> torch.export.ExportedProgram:
     """The network as a ``torch.export`` program (saved to ``path``, a ``.pt2`` file, when given; its
-    directory is created if missing).
+    directory is created if missing): ``program.module()(past, future, static) -> params``, shapes and units as
+    in ``to_onnx``, of any batch size (float32 windows also for a model cast to another dtype).
 
     Example:
         >>> model = Forecaster(lookback=8, horizon=2, input_size=1, target_size=1)
@@ -141,8 +182,8 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
         torch.Size([5, 2, 1, 1])
 
     Raises:
-        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``), or ``path``
-            is no path.
+        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``;
+            ``torch.compile``'s wrapper: export the Forecaster it wraps), or ``path`` is no path.
         ValueError: ``path`` is a folder or an ``.onnx`` file.
     """
     _say_what_is_exported(model)
@@ -155,7 +196,9 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
 
 
 def to_onnx(model: Forecaster, path: str | Path) -> Path:
-    """The network as an ONNX file with inputs ``past``, ``future``, ``static`` and output ``params``.
+    """The network as an ONNX file with inputs ``past`` (B, L, C_in), ``future`` (B, H, C_fut), ``static`` (B, S),
+    float32 windows scaled as this module's docstring says, and output ``params`` (B, H, C_out, P), the loss's
+    parameters on the targets' scaled units (invert the target scaling for original units); B is free.
 
     Args:
         model: the forecaster to export, left in its caller's mode and on its device.
@@ -166,11 +209,14 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
 
     Raises:
         ImportError: the ONNX exporter's packages are missing (``pip install onnx onnxscript``).
-        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``), or ``path``
-            is no path.
-        ValueError: ``path`` is a folder or a ``.pt2`` file.
+        TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``;
+            ``torch.compile``'s wrapper: export the Forecaster it wraps), or ``path`` is no path.
+        ValueError: ``path`` is a folder or a ``.pt2`` file; or the model is in a dtype whose ONNX file onnxruntime
+            cannot run (bfloat16 or float16; float64 with a GRU or LSTM): export a float32 copy,
+            ``to_onnx(copy.deepcopy(model).float(), path)``.
     """
     _say_what_is_exported(model)
+    _check_onnxruntime_runs(model)
     path = _export_file(path, ".onnx")
     try:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
