@@ -26,8 +26,9 @@ def _tanh(x):
 @triton.jit
 def _lanes(steps, lanes, size, dirs, BLOCK: tl.constexpr):
     """Which (batch row, direction, unit) each lane of this program is, and where its (B, T, dirs, D)
-    rows start."""
-    lane = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    rows start. In 64 bits: a batch of many channel-independent rows passes 2^31 values of ``u`` (or of
+    ``h``) on one GPU, where 32-bit offsets wrap around."""
+    lane = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = lane < lanes
     row = lane // (dirs * size)
     direction = (lane // size) % dirs
