@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .predict import forecast_table
@@ -263,16 +264,45 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     it counted as the best whatever its score. Here they are kept, as in a fit that never stopped; the
     earlier folder's files stay where they are (Lightning deletes files in its own folder only).
 
+    Lightning steps a per-epoch ``ReduceLROnPlateau`` after the epoch's checkpoints, and a fit resumed from one
+    of them counts the epoch as done and skips that step, having kept no score to take it with: every resume
+    would put the learning-rate cuts an epoch later. Here a checkpoint written before that step keeps the
+    scores the step reads, and a fit resumed from it takes the step before it trains.
+
     Its arguments are ``ModelCheckpoint``'s; its state in a checkpoint keeps Lightning's key, so
     checkpoints of either restore into the other.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._trainer: L.Trainer | None = None
+        self._plateau_steps: list[list[Any]] = []  # [scheduler index, score] of the steps a resume owes
 
     @property
     def state_key(self) -> str:
         return ModelCheckpoint.__qualname__ + super().state_key.removeprefix(type(self).__qualname__)
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING:
+            state["plateau_steps"] = _pending_plateau_steps(self._trainer)
+        return state
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._plateau_steps = state_dict.get("plateau_steps", [])  # none in checkpoints from before they were kept
         super().load_state_dict(state_dict | {"dirpath": self.dirpath})  # the best so far, from any folder
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        configs = trainer.lr_scheduler_configs
+        for index, score in self._plateau_steps:
+            if index < len(configs) and configs[index].reduce_on_plateau:  # the resumed fit's schedulers may differ
+                configs[index].scheduler.step(score)
+        self._plateau_steps = []
 
     def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
         super()._save_topk_checkpoint(trainer, monitor_candidates)
@@ -301,3 +331,40 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):  # skipped: saved at this step
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def _pending_plateau_steps(trainer: L.Trainer) -> list[list[Any]]:
+    """``[scheduler index, score]`` of each per-epoch ``ReduceLROnPlateau`` that Lightning steps after this
+    epoch's checkpoints (its batches done, the epoch not yet completed), with the score it will read."""
+    batches, epochs = trainer.fit_loop.epoch_loop.batch_progress, trainer.fit_loop.epoch_progress.current
+    batches_done = batches.current.ready == trainer.num_training_batches or batches.is_last_batch
+    if not batches_done or epochs.completed >= epochs.ready:
+        return []
+    pending = []
+    for index, config in enumerate(trainer.lr_scheduler_configs):
+        due = config.interval == "epoch" and (trainer.current_epoch + 1) % config.frequency == 0
+        logged = trainer.callback_metrics.get(config.monitor or "")
+        score = _stepped_score(trainer.lightning_module, logged) if config.reduce_on_plateau and due else None
+        if score is not None:
+            pending.append([index, score])
+    return pending
+
+
+class _ScoreTaker:
+    """Stands in for a scheduler, taking the score that a module's ``lr_scheduler_step`` steps it with."""
+
+    def __init__(self):
+        self.score: Any = None
+
+    def step(self, score: Any = None) -> None:
+        self.score = score
+
+
+def _stepped_score(module: L.LightningModule, logged: torch.Tensor | None) -> float | None:
+    """The score ``module`` steps a plateau scheduler with, given the ``logged`` one (``Forecaster`` steps one on
+    ``train/loss`` per epoch with the epoch's mean loss, not the last batch's); ``None`` where it takes no step."""
+    if logged is None:  # Lightning takes no step without the score
+        return None
+    taker = _ScoreTaker()
+    module.lr_scheduler_step(taker, logged)
+    return None if taker.score is None else float(taker.score)

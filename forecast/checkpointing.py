@@ -8,6 +8,7 @@ parts a model takes.
 import inspect
 import os
 import re
+import socket
 import typing
 import uuid
 import zipfile
@@ -36,8 +37,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     Lightning writes through a temporary file in ``$TMPDIR``, which is moved by a copy when that lies
     on another file system than the runs. This one writes the temporary file beside its destination,
-    syncs it to disk, and renames it onto the destination, which POSIX makes atomic. Remote file
-    systems (``s3://``, ...) keep Lightning's own transaction.
+    syncs it to disk, and renames it onto the destination, which POSIX makes atomic; each save also removes the
+    temporary files (``.last.ckpt.*.tmp``) that saves to the same file left when their process was killed. Remote
+    file systems (``s3://``, ...) keep Lightning's own transaction.
     """
 
     def save_checkpoint(
@@ -51,7 +53,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = strip_protocol(os.fspath(path))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         # Beside the destination, so the rename stays on one file system; created with the usual permissions.
-        temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        temporary = _temporary_file(path)
         try:
             with open(temporary, "xb") as file:
                 torch.save(checkpoint, file)
@@ -62,6 +64,43 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if os.path.exists(temporary):
                 os.unlink(temporary)
             raise
+        _remove_abandoned(path)
+
+
+_HOST = socket.gethostname()
+
+
+def _temporary_file(path: str) -> str:
+    """The file a save to ``path`` writes first, hidden beside it, named with the process and machine writing it."""
+    name = f".{os.path.basename(path)}.{uuid.uuid4().hex}.{os.getpid()}@{_HOST}.tmp"
+    return os.path.join(os.path.dirname(path), name)
+
+
+def _remove_abandoned(path: str) -> None:
+    """Remove the temporary files of saves to ``path`` whose process, on this machine, was killed mid-save.
+
+    Those of a process still running (another fit saving to the same file) or of another machine are left.
+    """
+    pattern = re.compile(rf"\.{re.escape(os.path.basename(path))}\.[0-9a-f]{{32}}\.(\d+)@(.+)\.tmp")
+    folder = os.path.dirname(path)
+    for name in os.listdir(folder):
+        match = pattern.fullmatch(name)
+        if match and match[2] == _HOST and not _running(int(match[1])):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except FileNotFoundError:  # removed by another save meanwhile
+                pass
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        pass
+    return True
 
 
 def read_checkpoint(path: str | Path, model_class: type, map_location: str | torch.device = "cpu") -> dict[str, Any]:
