@@ -197,6 +197,7 @@ def test_combine_takes_members_that_differ_in_mases_seasonal_period(wide_frame, 
     trainer.save_checkpoint(tmp_path / "hourly.ckpt")
     daily = torch.load(tmp_path / "hourly.ckpt", weights_only=True)
     daily["datamodule_hyper_parameters"]["seasonal_period"] = 24
+    daily["state_dict"] = {name: weight + 0.01 for name, weight in daily["state_dict"].items()}  # another network
     torch.save(daily, tmp_path / "daily.ckpt")
     path = combine([tmp_path / "hourly.ckpt", tmp_path / "daily.ckpt"], tmp_path / "ensemble.ckpt")
     assert torch.load(path, weights_only=True)["ensemble_members"] == 2
