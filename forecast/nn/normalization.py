@@ -6,11 +6,10 @@ statistics is what lets recurrent and linear models generalize across that shift
 """
 
 import math
+import numbers
 
 import torch
 from torch import nn
-
-from .checks import check_range
 
 __all__ = ["Normalization", "NoNormalization", "LastValueNormalization", "InstanceNormalization"]
 
@@ -81,7 +80,8 @@ class InstanceNormalization(Normalization):
 
     def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
         super().__init__()
-        check_range("model.normalization.init_args.eps", eps, 0)  # a number ("1e-5" as text is none)
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real):  # "1e-5" as text, say
+            raise TypeError(f"model.normalization.init_args.eps={eps!r} is not a number; give one such as 1e-5")
         if not eps > 0:
             raise ValueError(
                 f"model.normalization.init_args.eps={eps} must be positive: it keeps a flat window's deviation "
