@@ -311,6 +311,7 @@ def test_a_backtest_runs_on_a_trainer_given_a_strategy_instance_beside_its_accel
     assert results[0] == results[1] and results[0]["test/mse"] > 0
 
 
+@pytest.mark.slow  # two refits and tests of each trainer (3 s)
 def test_a_refit_backtest_runs_on_a_trainer_given_a_strategy_instance_beside_its_accelerator(tmp_path):
     """A refit backtest builds a trainer per refit and one to test: each takes a strategy instance of its own."""
     results = []

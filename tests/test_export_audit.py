@@ -166,9 +166,9 @@ def assert_served_as_eager(kind: str, models: list[Forecaster], tmp_path: Path) 
 @pytest.mark.parametrize(
     "encoder, head, normalization, extra",
     [
-        ("lstm", "autoregressive", "revin", "static_category_and_number"),
-        ("gru", "linear", "last_value", "future_and_cycle"),
         ("rnn", "segment", "none", "channel_independent"),
+        pytest.param("lstm", "autoregressive", "revin", "static_category_and_number", marks=pytest.mark.slow),
+        pytest.param("gru", "linear", "last_value", "future_and_cycle", marks=pytest.mark.slow),
     ],
 )
 def test_a_program_gives_the_eager_params_at_any_batch_size(encoder, head, normalization, extra):
