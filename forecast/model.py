@@ -25,7 +25,7 @@ from .nn.encoders import Encoder, GRUEncoder
 from .nn.heads import Decoding, Head, LinearHead
 from .nn.normalization import NoNormalization, Normalization
 from .nn.statics import StaticEmbedding
-from .optimization import optimization
+from .optimization import check_one_cycle_steps, optimization
 from .predict import check_horizon, history_module, history_time_dtype
 
 __all__ = ["Forecaster"]
@@ -337,6 +337,10 @@ class Forecaster(L.LightningModule):
                 "fit each member's config instead, then combine their checkpoints again"
             )
         self.naive_fallback = None
+
+    def on_train_start(self) -> None:
+        """Refuse a per-step ``OneCycleLR`` shorter than the fit (``forecast.optimization.check_one_cycle_steps``)."""
+        check_one_cycle_steps(self.trainer)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Record the version, the naive fallback (unless ``NaiveComparison`` recorded this epoch's), and the

@@ -8,7 +8,7 @@ import lightning as L
 import numpy as np
 import torch
 
-__all__ = ["optimization"]
+__all__ = ["check_one_cycle_steps", "optimization"]
 
 
 def optimization(
@@ -27,7 +27,8 @@ def optimization(
     Raises:
         ValueError, TypeError: torch refuses an option, naming the config key; a per-step
             ``ReduceLROnPlateau`` monitors a validation metric, or a per-epoch one does under validations that end some
-            epochs without one (``trainer.check_val_every_n_epoch: null``); a ``OneCycleLR`` ends before the fit can.
+            epochs without one (``trainer.check_val_every_n_epoch: null``); a per-epoch ``OneCycleLR`` ends before the
+            fit can (a per-step one: ``check_one_cycle_steps``, when the fit starts training).
     """
     built = _built("model.optimizer", optimizer, parameters)
     _plain_groups(built)
@@ -36,7 +37,7 @@ def optimization(
     scheduler = _built("model.lr_scheduler", lr_scheduler, built)
     _check_plateau_monitor(scheduler, interval, monitor)
     config = {"scheduler": scheduler, "interval": interval, "monitor": monitor}
-    if trainer is not None:
+    if trainer is not None and interval == "epoch":  # per step: check_one_cycle_steps, once the fit's loader exists
         _check_one_cycle_length(scheduler, interval, trainer)
         config["frequency"] = _plateau_frequency(scheduler, interval, monitor, trainer)
     _plain_groups(built)  # a scheduler writes its own settings there (OneCycleLR: max_lr, initial_lr, min_lr)
@@ -117,6 +118,21 @@ def _plateau_frequency(scheduler: Any, interval: str, monitor: str, trainer: L.T
         f"stale values: set trainer.val_check_interval to at most {batches} or a multiple of it, or set "
         "trainer.check_val_every_n_epoch"
     )
+
+
+def check_one_cycle_steps(trainer: L.Trainer) -> None:
+    """Refuse a per-step ``OneCycleLR`` of the fit shorter than its optimizer steps (``_check_one_cycle_length``).
+
+    Counting the steps (``trainer.estimated_stepping_batches``) builds the training loader. Called once the fit
+    has built it (``on_train_start``): built while the optimizers are configured, before a resumed fit restores
+    the loader's state, it kept its own, and the resumed epoch trained on other batches.
+
+    Raises:
+        ValueError: as ``_check_one_cycle_length``.
+    """
+    for config in trainer.lr_scheduler_configs:
+        if config.interval == "step":
+            _check_one_cycle_length(config.scheduler, "step", trainer)
 
 
 def _check_one_cycle_length(scheduler: Any, interval: str, trainer: L.Trainer) -> None:

@@ -131,3 +131,29 @@ def test_a_save_leaves_the_temporary_file_of_a_save_under_way_in_another_process
     under_way.write_bytes(b"")
     AtomicCheckpointIO().save_checkpoint({"weights": torch.ones(3)}, path)
     assert sorted(os.listdir(tmp_path)) == [under_way.name, "last.ckpt"]
+
+
+@pytest.mark.slow  # three CLI fits
+def test_a_fit_resumed_mid_epoch_under_a_per_step_one_cycle_schedule_trains_the_batches_of_one_never_stopped(
+    wide_csv, tiny_cli, tmp_path
+):
+    """The schedule's length was checked from ``trainer.estimated_stepping_batches`` while the optimizers were
+    configured, which built the training loader before the checkpoint restored its state: the resumed epoch drew
+    other batches, and its weights went another way."""
+    one_cycle = ["--model.lr_scheduler", "torch.optim.lr_scheduler.OneCycleLR", "--model.lr_scheduler.max_lr", "0.01",
+                 "--model.lr_scheduler.total_steps", "16", "--model.lr_scheduler_interval", "step",
+                 "--checkpoint.every_n_train_steps", "1", "--trainer.max_epochs", "4"]  # fmt: skip
+
+    def run(root: Path, *args: str) -> None:
+        tiny = [*tiny_cli(wide_csv, root, batch_size=32), "--trainer.deterministic", "true"]
+        main(["fit", "--config", str(ROOT / "configs/quickstart.yaml"), *tiny, "--model.encoder.hidden_size", "4",
+              *one_cycle, *args])  # fmt: skip
+
+    run(tmp_path / "whole")
+    run(tmp_path / "parts", "--trainer.max_steps", "6")
+    run(tmp_path / "parts", "--ckpt_path", "last")
+    whole = torch.load(resolve_checkpoint("last", tmp_path / "whole"), weights_only=True)
+    parts = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
+    assert parts["global_step"] == whole["global_step"]
+    for name, weight in whole["state_dict"].items():
+        torch.testing.assert_close(parts["state_dict"][name], weight, rtol=0, atol=0, msg=name)
