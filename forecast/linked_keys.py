@@ -4,14 +4,14 @@ without a word (and ``--print_config`` prints and exits within parsing)."""
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 
 import yaml
 from lightning.pytorch.cli import ArgsType
 
-__all__ = ["WEIGHT_SIZES", "check_linked_flags", "check_linked_keys"]
+__all__ = ["WEIGHT_SIZES", "check_linked_flags", "check_linked_keys", "flag_values"]
 
 # The model's sizes that the data give and that shape its weights (the CLI links them from ``data``).
 WEIGHT_SIZES = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
@@ -37,6 +37,16 @@ def _read_settings(value: str, folder: Path) -> object:
         return None
 
 
+def flag_values(args: Sequence[str], names: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """Each flag of ``names`` among the command line's ``args`` with its value, in their order, as jsonargparse
+    reads them (``--config X``, ``--config=X``, ``-c X``); a flag that ends the line, without a value, is left out."""
+    for arg, following in pairwise([*args, None]):
+        name, equals, value = arg.partition("=")
+        value = value if equals else following
+        if name in names and value is not None:
+            yield name, value
+
+
 def check_linked_keys(args: ArgsType, subcommands: Iterable[str]) -> None:
     """Refuse model settings on the command line that set a model key the CLI links from the data
     (``model.lookback``, ``model.input_size``, ...).
@@ -55,11 +65,7 @@ def check_linked_keys(args: ArgsType, subcommands: Iterable[str]) -> None:
     Raises:
         ValueError: naming the file or value, the keys and what to set in their place.
     """
-    for arg, following in pairwise([*_command_line(args), None]):
-        name, equals, value = arg.partition("=")
-        value = value if equals else following
-        if name not in ("--config", "-c", "--model") or value is None:
-            continue
+    for name, value in flag_values(_command_line(args), ("--config", "-c", "--model")):
         settings = _read_settings(value, Path.cwd())
         source = value if os.path.isfile(value) else f"{name} {value}"
         if name == "--model":

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from lightning.fabric.utilities.seed import max_seed_value
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .fit_config import config_keys, dotted_keys, print_config
+from .linked_keys import flag_values
 from .lr_finder import find_lr
 from .search_space import SearchSpace
 from .study_scoring import check_ranked, check_scored_on, scored_on
@@ -190,12 +190,7 @@ def _study(
 def _last_config(fit_args: Sequence[str]) -> str | None:
     """The last config file of the fit flags, in their order (``--config X``, ``--config=X``, ``-c X``, as ``fit``
     reads them): the one the study is named after by default."""
-    last = None
-    for flag, following in pairwise([*fit_args, None]):
-        name, equals, value = flag.partition("=")
-        if name in ("--config", "-c"):
-            last = value if equals else following
-    return last
+    return next(reversed([value for _, value in flag_values(fit_args, ("--config", "-c"))]), None)
 
 
 def _root_dir(config: dict[str, Any]) -> Path:
