@@ -5,6 +5,7 @@ series, or one per series) and channel, as plain lists, so the state loads with
 ``torch.load(weights_only=True)`` and the inverse runs on tensors inside the model.
 """
 
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -170,20 +171,43 @@ def _fit_all(
     """The scale and offset per channel of one scaler over the training rows of all series, NaN for a
     channel without a finite value there (``check_fitted`` names it).
 
-    Each channel is fitted alone, so that a chunk without a value of one channel can be left out of that
+    Where the training rows of one channel fit in one chunk, channels are fitted side by side as the columns of
+    blocks of at most ``_CHUNK_CELLS`` values (scikit-learn's scalers leave a column's NaN out of ``fit``): one fit
+    per block, not per channel, which a data set of thousands of channels waits on. Longer ones are fitted one
+    channel at a time in chunks of rows, so that a chunk without a value of one channel can be left out of that
     channel's fit: scikit-learn's ``partial_fit`` takes a batch whose column is all NaN as NaN statistics.
     """
+    shifted = hasattr(scaler(), "partial_fit") and _follows_shifts(scaler)
+    rows = int((ends - starts).sum())
+    if rows <= _CHUNK_CELLS:
+        return _fit_blocks(scaler, columns, starts, ends, shifted, max(1, _CHUNK_CELLS // max(rows, 1)))
     scale, offset = np.full(len(columns), np.nan), np.full(len(columns), np.nan)
     for channel, column in enumerate(columns):
-        fitted, shift = _fit_channel(scaler, column, starts, ends)
+        fitted, shift = _fit_channel(scaler, column, starts, ends, shifted)
         if fitted is not None:
             (scale[channel],), (offset[channel],) = _affine(fitted, 1)
             offset[channel] += shift
     return scale, offset
 
 
+def _fit_blocks(
+    scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray, shifted: bool, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and offset per channel, fitted on blocks of ``width`` channels side by side, each column less its
+    first finite value where the scaler follows shifts (as in ``_fit_channel``)."""
+    scale, offset = np.empty(len(columns)), np.empty(len(columns))
+    for first in range(0, len(columns), width):
+        block = _gather(columns[first : first + width], starts, ends)  # -> (rows, width)
+        shift = _first_values(block) if shifted else np.zeros(block.shape[1])
+        with warnings.catch_warnings():  # a channel without a finite value: NaN statistics, which check_fitted names
+            warnings.simplefilter("ignore", RuntimeWarning)
+            block_scale, block_offset = _affine(scaler().fit(block - shift), block.shape[1])
+        scale[first : first + width], offset[first : first + width] = block_scale, block_offset + shift
+    return scale, offset
+
+
 def _fit_channel(
-    scaler: Scaler, column: np.ndarray, starts: np.ndarray, ends: np.ndarray
+    scaler: Scaler, column: np.ndarray, starts: np.ndarray, ends: np.ndarray, shifted: bool
 ) -> tuple[TransformerMixin | None, float]:
     """One scaler over the rows ``[starts[i], ends[i])`` of one channel, in chunks (those with a finite value)
     when it can ``partial_fit``, and the shift its offset takes; ``None`` where the channel has no finite value.
@@ -191,7 +215,7 @@ def _fit_channel(
     scikit-learn's mean, and its merge of the chunks' variances, come from sums, which keep only the digits
     of the spread that the level leaves (9 million rows at a level of 1e9 with a spread of 1 moved the scale
     by 5e-4): a scaler whose map follows a shift of the data is fitted on the values less the first one, and
-    its offset is that value more.
+    its offset is that value more (``shifted``: whether ``scaler`` follows shifts, ``_follows_shifts``).
     """
     fitted = scaler()
     if not hasattr(fitted, "partial_fit"):
@@ -205,7 +229,7 @@ def _fit_channel(
         if not len(finite):
             continue
         if shift is None:
-            shift = float(finite[0]) if _follows_shifts(scaler) else 0.0
+            shift = float(finite[0]) if shifted else 0.0
         fitted.partial_fit(values - shift)
     return (None, 0.0) if shift is None else (fitted, shift)
 
