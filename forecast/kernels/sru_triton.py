@@ -38,6 +38,14 @@ def _lanes(steps, lanes, size, dirs, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _gate_gradient_offsets(lane, lanes):
+    """Where this lane's gradients of v_f, v_r, b_f and b_r go in ``grad_vb`` of shape (4, lanes). In 64 bits:
+    from 2^29 lanes (a batch of many channel-independent rows) ``3 * lanes`` passes 2^31 and 32 bits wrap."""
+    gate = lanes.to(tl.int64)
+    return lane, gate + lane, 2 * gate + lane, 3 * gate + lane
+
+
+@triton.jit
 def _gate_parameters(v_ptr, b_ptr, gate, gates, mask, ACC: tl.constexpr):
     """This lane's v_f, v_r, b_f, b_r from v and b of shape (2, dirs, D)."""
     v_f = tl.load(v_ptr + gate, mask=mask).to(ACC)
@@ -127,10 +135,11 @@ def _sru_backward_kernel(
         tl.store(grad_x_ptr + row * x_stride_b + direction * x_stride_d + unit + t * x_stride_t,
                  grad_h * (1 - r), mask=mask)  # fmt: skip
     tl.store(grad_c0_ptr + lane, carry, mask=mask)
-    tl.store(grad_vb_ptr + lane, grad_v_f, mask=mask)
-    tl.store(grad_vb_ptr + lanes + lane, grad_v_r, mask=mask)
-    tl.store(grad_vb_ptr + 2 * lanes + lane, grad_b_f, mask=mask)
-    tl.store(grad_vb_ptr + 3 * lanes + lane, grad_b_r, mask=mask)
+    v_f_at, v_r_at, b_f_at, b_r_at = _gate_gradient_offsets(lane, lanes)
+    tl.store(grad_vb_ptr + v_f_at, grad_v_f, mask=mask)
+    tl.store(grad_vb_ptr + v_r_at, grad_v_r, mask=mask)
+    tl.store(grad_vb_ptr + b_f_at, grad_b_f, mask=mask)
+    tl.store(grad_vb_ptr + b_r_at, grad_b_r, mask=mask)
 
 
 def _launch_args(u: torch.Tensor, x_highway: torch.Tensor, use_tanh: bool) -> tuple[tuple, dict]:

@@ -158,3 +158,25 @@ def test_sru_triton_lane_offsets_stay_exact_past_2_to_31_values(monkeypatch):
     offsets[(1,)](out, steps, block, size, dirs, BLOCK=block)
     expected = [lane // (dirs * size) * steps * dirs * size + lane % (dirs * size) for lane in range(block)]
     assert out.tolist() == expected
+
+
+def test_sru_triton_gate_gradient_offsets_stay_exact_past_2_to_31_values(monkeypatch):
+    """The backward kernel stores each lane's gradients of v_f, v_r, b_f, b_r at ``k * lanes + lane`` of (4, lanes):
+    ``3 * lanes`` was a 32-bit product, which from 2^29 lanes wrapped to a negative offset."""
+    triton = pytest.importorskip("triton")
+    tl = triton.language
+    monkeypatch.setitem(globals(), "sru_triton", interpreted_triton())  # the interpreter reads the kernel's globals
+
+    @triton.jit
+    def offsets(out_ptr, lanes, BLOCK: tl.constexpr):
+        lane = sru_triton.tl.arange(0, BLOCK).to(sru_triton.tl.int64)  # noqa: F821
+        v_f, v_r, b_f, b_r = sru_triton._gate_gradient_offsets(lane, lanes)  # noqa: F821
+        sru_triton.tl.store(out_ptr + lane, v_f)  # noqa: F821
+        sru_triton.tl.store(out_ptr + BLOCK + lane, v_r)  # noqa: F821
+        sru_triton.tl.store(out_ptr + 2 * BLOCK + lane, b_f)  # noqa: F821
+        sru_triton.tl.store(out_ptr + 3 * BLOCK + lane, b_r)  # noqa: F821
+
+    block, lanes = 8, 2**30 + 8  # 3 * lanes is 3.2e9
+    out = torch.zeros(4 * block, dtype=torch.int64)
+    offsets[(1,)](out, lanes, BLOCK=block)
+    assert out.tolist() == [k * lanes + lane for k in range(4) for lane in range(block)]
