@@ -117,7 +117,7 @@ def main() -> None:
         print(f"{args.series:,} series x {args.steps:,} steps ({args.series * args.steps:,} rows), 2 CPU processes")
         results = []
         for shard in ("none", "series"):
-            command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29511",
+            command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
                        __file__, "--worker", shard, str(source), folder]  # fmt: skip
             run_quietly(command, os.environ | {"OMP_NUM_THREADS": "1"})
             results += [json.loads(Path(folder, f"{shard}-{rank}.json").read_text()) for rank in range(2)]

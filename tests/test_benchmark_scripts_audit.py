@@ -10,6 +10,7 @@ import io
 import json
 import re
 import runpy
+import socket
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -234,7 +235,12 @@ def test_predict_latency_benchmark_prints_the_share_outside_the_network(script, 
 
 @pytest.mark.slow
 def test_scale_fit_benchmark_prints_both_fits_per_process(script, monkeypatch, capsys):
-    lines = _main(script("scale_fit"), monkeypatch, capsys, "--series", "4", "--steps", "400")
+    """Also beside a process that listens on the port the script once fixed (29511): two runs at once, or any other
+    program there, failed its process group's start."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 29511))
+        taken.listen()
+        lines = _main(script("scale_fit"), monkeypatch, capsys, "--series", "4", "--steps", "400")
     rows = [line.split()[:3] for line in lines[2:6]]
     assert rows == [["none", "0", "4"], ["none", "1", "4"], ["series", "0", "2"], ["series", "1", "2"]]
     assert lines[6].startswith("sharded/unsharded per process: peak memory x") and lines[6].endswith("buffer x0.50")
