@@ -193,11 +193,17 @@ class NaiveComparison(L.Callback):
             checkpoint["naive_fallback"] = self.naive_fallback
 
     def _chosen_epoch_mse(self, checkpoint: ModelCheckpoint | None) -> float:
-        """The validation MSE of the epoch whose network the checkpoint keeps: the best on its monitor, or the
-        last epoch when there is no checkpoint or it monitors nothing (a ModelCheckpoint without ``monitor``
-        keeps the latest epoch). A NaN monitored value is the worst, as ModelCheckpoint ranks it."""
+        """The validation MSE of the epoch whose network the checkpoint keeps: the first epoch whose monitored
+        value is the checkpoint's best score, the best of the epochs it saved (with ``every_n_epochs`` it saves
+        only some, and a better epoch it skipped is in no checkpoint). Before any save, the best epoch on its
+        monitor, a NaN monitored value the worst, as ModelCheckpoint ranks it; the last epoch when there is no
+        checkpoint or it monitors nothing (a ModelCheckpoint without ``monitor`` keeps the latest epoch)."""
         if checkpoint is None or not checkpoint.monitor:
             return self.epochs[-1][1]
+        best = checkpoint.best_model_score
+        saved = [mse for monitored, mse in self.epochs if best is not None and monitored == float(best)]
+        if saved:
+            return saved[0]
         chosen, worst = (min, math.inf) if checkpoint.mode == "min" else (max, -math.inf)
         return chosen(self.epochs, key=lambda epoch: worst if math.isnan(epoch[0]) else epoch[0])[1]  # as Lightning
 

@@ -31,13 +31,18 @@ def check_quantile_levels(levels: Sequence[float]) -> tuple[float, ...]:
         levels: quantile levels, strictly inside (0, 1) and strictly increasing.
 
     Raises:
-        TypeError: if ``levels`` is one number or a string rather than a sequence of numbers.
+        TypeError: if ``levels`` is one number or a string rather than a sequence of numbers, or holds
+            something that is no number (``None``, a word).
         ValueError: if ``levels`` is empty, has a level outside (0, 1), is not strictly increasing, or has two
             levels that name one column (``{level:g}``: the same in 6 significant digits).
     """
+    wanted = f"quantile levels must be a list of numbers in (0, 1), e.g. [0.1, 0.5, 0.9]; got {levels!r}"
     if isinstance(levels, str) or not isinstance(levels, Iterable):  # a string would give one level per character
-        raise TypeError(f"quantile levels must be a list of numbers in (0, 1), e.g. [0.1, 0.5, 0.9]; got {levels!r}")
-    levels = tuple(float(level) for level in levels)
+        raise TypeError(wanted)
+    try:
+        levels = tuple(float(level) for level in levels)
+    except (TypeError, ValueError) as error:  # Python's own message names neither the levels nor the list
+        raise TypeError(wanted) from error
     if not levels:
         raise ValueError("quantile levels are empty; give at least one level in (0, 1), e.g. [0.1, 0.5, 0.9]")
     outside = [level for level in levels if not 0.0 < level < 1.0]
