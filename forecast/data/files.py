@@ -3,6 +3,7 @@ needs, with errors that name the file and the fix."""
 
 import lzma
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,46 @@ _COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # that pandas re
 _READ_ERRORS = (ValueError, OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)  # of pandas, pyarrow, codecs
 
 
-def _columns(path: Path) -> tuple[list[str], list[str]]:
-    """The column names of a CSV or Parquet file, read from its header or schema, not its rows: as written, and
-    as pandas reads them. pandas renames a CSV's second 'y' to 'y.1' (and an empty name to 'Unnamed: 3'), which
-    would read two columns of one name as two columns; pyarrow refuses to select either of them."""
+@dataclass(frozen=True)
+class _Header:
+    """What a file says of its columns before its rows are read, read once and passed to each check.
+
+    Attributes:
+        written: the column names as the file writes them (a CSV's second 'y' stays 'y', an empty name empty).
+        available: the names as pandas reads them: an empty CSV name is 'Unnamed: 3' (by its position).
+        first_row: a CSV's first row of values, as text (more than the names where its rows end in a separator;
+            empty where the file holds a header alone); empty for Parquet.
+        schema: a Parquet file's schema; ``None`` for a CSV.
+    """
+
+    written: list[str]
+    available: list[str]
+    first_row: list[str] = field(default_factory=list)
+    schema: pa.Schema | None = None
+
+
+def _read_header(path: Path) -> _Header:
+    """The column names of a CSV or Parquet file, from its header or schema, and a CSV's first row, not the rest
+    of its rows. pandas would rename a CSV's second 'y' to 'y.1', which would read two columns of one name as
+    two columns (pyarrow refuses to select either of them); the names as written keep them one name.
+    The header and the first row are one read of the file, or two where the row holds more values than the
+    header names (pandas refuses to read such rows as one table)."""
     if path.suffix.lower() == ".parquet":
-        names = list(pq.read_schema(path).names)
-        return names, names
-    written = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
-    return written, list(pd.read_csv(path, nrows=0).columns)
+        schema = pq.read_schema(path)
+        return _Header(list(schema.names), list(schema.names), schema=schema)
+    try:
+        rows = _text_rows(pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False))
+    except pd.errors.ParserError:  # a first row longer than the header; else the file is no CSV, and says so again
+        rows = [*_text_rows(pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False))]
+        rows += _text_rows(pd.read_csv(path, header=None, skiprows=1, nrows=1, dtype=str, keep_default_na=False))
+    written = rows[0]
+    available = [name if name else f"Unnamed: {position}" for position, name in enumerate(written)]
+    return _Header(written, available, rows[1] if len(rows) > 1 else [])
+
+
+def _text_rows(cells: pd.DataFrame) -> list[list[str]]:
+    """The rows of a frame read as text, a missing value (of a row shorter than the header) as empty text."""
+    return [["" if pd.isna(value) else value for value in row] for row in cells.itertuples(index=False)]
 
 
 def check_unique(names: list[str], place: str) -> None:
@@ -95,8 +127,9 @@ def _read_rows(
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """``read_file``'s frame and rows, from a file known to exist and be named CSV or Parquet."""
     suffix = path.suffix.lower()
-    written, available = _columns(path)
-    check_unique([name for name in written if name], f"the header of data source {str(path)!r}")
+    header = _read_header(path)
+    available = header.available
+    check_unique([name for name in header.written if name], f"the header of data source {str(path)!r}")
     separator = next((mark for mark in ";\t|" if len(available) == 1 and mark in available[0]), None)
     if separator is not None:
         raise ForecastDataError(
@@ -107,13 +140,13 @@ def _read_rows(
     wanted = None  # every column, also when a role names one by a number: its error tells the name to give
     if columns is not None and set(columns) <= set(available):
         keep = {id_column, time_column, *columns}
-        if _time_may_lead(path, available, id_column, time_column):
+        if _time_may_lead(header, id_column, time_column):
             keep.add(available[0])
         wanted = [column for column in available if column in keep]
     if suffix == ".parquet":
-        frame, positions = _read_parquet(path, id_column, wanted, series if id_column in available else None)
+        frame, positions = _read_parquet(path, header, id_column, wanted, series if id_column in available else None)
     else:
-        frame, positions = _read_csv(path, wanted, id_column, time_column, columns), None
+        frame, positions = _read_csv(path, header, wanted, id_column, time_column, columns), None
     if len(frame) == 0 and positions is None:  # no rows at all, not none of the series asked for
         raise ForecastDataError(
             f"data source {str(path)!r} has no rows, only its columns {available[:20]}; give a file with data"
@@ -124,11 +157,12 @@ def _read_rows(
 
 
 def _read_parquet(
-    path: Path, id_column: str, wanted: list[str] | None, series: list[str] | None
+    path: Path, header: _Header, id_column: str, wanted: list[str] | None, series: list[str] | None
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The ``wanted`` columns (``None``: all) of a Parquet file, of the rows whose ``id_column`` is among
-    ``series`` (``None``: all), and those rows' numbers in the file (``None`` where every row is read)."""
-    filters = None if series is None else _id_filter(path, id_column, series)
+    """The ``wanted`` columns (``None``: all) of a Parquet file of schema ``header.schema``, of the rows whose
+    ``id_column`` is among ``series`` (``None``: all), and those rows' numbers in the file (``None`` where every
+    row is read)."""
+    filters = None if series is None else _id_filter(header.schema, id_column, series)
     frame = pd.read_parquet(path, columns=wanted, filters=filters)
     if filters is None:
         return frame, None
@@ -139,11 +173,16 @@ def _read_parquet(
 
 
 def _read_csv(
-    path: Path, wanted: list[str] | None, id_column: str, time_column: str, columns: list[str] | None
+    path: Path,
+    header: _Header,
+    wanted: list[str] | None,
+    id_column: str,
+    time_column: str,
+    columns: list[str] | None,
 ) -> pd.DataFrame:
-    """The ``wanted`` columns (``None``: all) of a CSV file, without columns of neither name nor value, nor the
-    index that ``DataFrame.to_csv`` writes."""
-    index_col = False if _rows_end_in_separator(path) else None
+    """The ``wanted`` columns (``None``: all) of a CSV file of ``header``, without columns of neither name nor
+    value, nor the index that ``DataFrame.to_csv`` writes."""
+    index_col = False if _rows_end_in_separator(path, header) else None
     frame = _without_empty_columns(pd.read_csv(path, usecols=wanted, index_col=index_col), columns)
     return _without_written_index(frame, path, id_column, time_column, columns)
 
@@ -163,34 +202,34 @@ def _check_named_columns(path: Path, columns: list[str] | None, available: list[
         )
 
 
-def _time_may_lead(path: Path, available: list[str], id_column: str, time_column: str) -> bool:
+def _time_may_lead(header: _Header, id_column: str, time_column: str) -> bool:
     """Whether the file's first column may be its time, to be read whatever the roles: that of a wide file
     without a ``time_column``, unless it is a Parquet file that keeps its times as its (pandas) index."""
-    if id_column in available or time_column in available:
+    if id_column in header.available or time_column in header.available:
         return False
-    if path.suffix.lower() != ".parquet":
+    schema = header.schema
+    if schema is None:
         return True
-    schema = pq.read_schema(path)
     index = [name for name in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(name, str)]
     return not any(pa.types.is_timestamp(schema.field(name).type) for name in index)
 
 
-def _rows_end_in_separator(path: Path) -> bool:
+def _rows_end_in_separator(path: Path, header: _Header) -> bool:
     """Whether a CSV's rows end in a separator that its header lacks, as some exports write them: pandas would
     read the first column as the index, and every other column's values under the next column's name.
 
     Raises:
-        ForecastDataError: the first row holds a value more than the header names, and not an empty one (the
-            row names that R's ``write.table`` writes without a header, say).
+        ForecastDataError: the first row holds more values than the header names, and its last is not empty
+            (the row names that R's ``write.table`` writes without a header, say).
     """
-    first = pd.read_csv(path, nrows=1, dtype=str, keep_default_na=False)
-    if isinstance(first.index, pd.RangeIndex):
+    values, names = len(header.first_row), len(header.written)
+    if values <= names:
         return False
-    if first.iloc[0, -1] == "":
+    if header.first_row[-1] == "":
         return True
     raise ForecastDataError(
-        f"data source {str(path)!r}: its first row holds {first.index.nlevels + first.shape[1]} values, and its "
-        f"header {first.shape[1]} names; give every column a name in the header"
+        f"data source {str(path)!r}: its first row holds {values} values, and its header {names} names; give "
+        "every column a name in the header"
     )
 
 
@@ -225,12 +264,12 @@ def _without_written_index(
     return frame.drop(columns=first)
 
 
-def _id_filter(path: Path, id_column: str, series: list[str]) -> list[tuple] | None:
-    """A pyarrow filter keeping the rows of ``series``, their ids in the type of the file's id column, if
-    that is text or integers; ``None`` otherwise (e.g. times: every row is read and the ids matched as text).
-    Integer ids outside the column type's range are left out of the filter: the file cannot hold them, and
-    the check that follows names them."""
-    kind = pq.read_schema(path).field(id_column).type
+def _id_filter(schema: pa.Schema, id_column: str, series: list[str]) -> list[tuple] | None:
+    """A pyarrow filter keeping the rows of ``series``, their ids in the type of the id column in the file's
+    ``schema``, if that is text or integers; ``None`` otherwise (e.g. times: every row is read and the ids
+    matched as text). Integer ids outside the column type's range are left out of the filter: the file cannot
+    hold them, and the check that follows names them."""
+    kind = schema.field(id_column).type
     kind = kind.value_type if pa.types.is_dictionary(kind) else kind
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return [(id_column, "in", [str(name) for name in series])]

@@ -181,9 +181,13 @@ def to_table(
         rows: the row of the frame as given that each row of ``frame`` is (``sources.read_source`` picked some
             series), for messages; ``None``: ``frame`` is the frame as given.
 
+    With future covariates, each series' trailing rows without any target are future rows (``observed``): they
+    carry the covariates of the horizon after the data, and may leave a static column empty.
+
     Raises:
         ForecastDataError: the frame is empty, an id or time is missing or not a time, a dynamic column
-            is not numeric, or a static column is missing or changes within a series.
+            is not numeric, or a static column is missing on a row other than a future row, or changes within a
+            series.
     """
     if len(frame) == 0:
         raise ForecastDataError("the data has no rows; give a frame with at least lookback + horizon rows per series")
@@ -208,14 +212,15 @@ def to_table(
         times = read_times(pd.Series(frame.index), name, rows, offsets, order)
     if order is not None:
         times = times[order]
+    values = {column: _numeric(frame[column], column, order, rows) for column in roles.dynamic}
     table = SeriesTable(
         ids=ids,
         offsets=offsets,
         times=times,
-        values={column: _numeric(frame[column], column, order, rows) for column in roles.dynamic},
+        values=values,
         statics={},
         positions=order if rows is None else rows if order is None else rows[order],
-        observed=np.diff(offsets),
+        observed=_observed(values, offsets, roles),
         named=is_long(frame, id_column),
     )
     table.statics = {column: _static_values(frame[column], column, table, order) for column in roles.static}
@@ -320,20 +325,38 @@ def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
     return f": it holds {column.iloc[row]!r} at {where(column=name, row=given_row(row, rows))}"
 
 
+def _observed(values: dict[str, np.ndarray], offsets: np.ndarray, roles: Roles) -> np.ndarray:
+    """The rows of each series up to its last target, shape (N,); the trailing rows without any target are
+    future rows, which carry the covariates of the horizon after the data (only with future covariates: without
+    them every row is observed). Only an empty (NaN) target is no target: an infinite one is a bad value,
+    which ``validate.repair_missing`` refuses (or repairs) by its row, not a row of the future."""
+    lengths = np.diff(offsets)
+    if not roles.future:
+        return lengths
+    known = np.zeros(int(offsets[-1]), dtype=bool)
+    for column in roles.targets:
+        known |= ~np.isnan(values[column])
+    last = np.maximum.reduceat(np.where(known, np.arange(1, len(known) + 1), 0), offsets[:-1])  # 0: no target
+    return np.maximum(last - offsets[:-1], 0)
+
+
 def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.ndarray | None) -> np.ndarray:
     """The value of a static column per series, shape (N,): numbers in a numeric array, the values of any
-    other dtype (text, ``category``, bool) as objects, each a category.
+    other dtype (text, ``category``, bool) as objects, each a category. An empty value on a future row (after
+    the series' last target) is the series' value, which the rows before give: a static is one value per
+    series, which a frame of future covariates to forecast need not repeat.
 
     Raises:
-        ForecastDataError: a value is missing, changes within a series, or is a number that is infinite
-            or beyond the float32 range that features are stored in.
+        ForecastDataError: a value is missing on a row other than a future row, changes within a series, or is
+            a number that is infinite or beyond the float32 range that features are stored in.
     """
-    grouped = (column if order is None else column.iloc[order]).reset_index(drop=True)
+    grouped = _filled_on_future_rows((column if order is None else column.iloc[order]).reset_index(drop=True), table)
     missing = grouped.isna().to_numpy()
     if missing.any():
         row = int(np.argmax(missing))
         raise ForecastDataError(
-            f"static covariate missing at {table.where(row, name)}; give every series its value on every row"
+            f"static covariate missing at {table.where(row, name)}; give every series its value on every row (only "
+            "the rows after its last target that carry future covariates may leave it empty)"
         )
     changed = grouped.ne(grouped.shift()).to_numpy(copy=True)
     changed[table.offsets[:-1]] = False
@@ -352,6 +375,17 @@ def _static_values(column: pd.Series, name: str, table: SeriesTable, order: np.n
     _check_static_number(numbers, name, table)
     own = values.to_numpy()  # integers stay integers, whose text a checkpoint's categories of integers read ("1")
     return numbers if own.dtype == object else own  # Arrow's decimals, whose own array holds objects
+
+
+def _filled_on_future_rows(grouped: pd.Series, table: SeriesTable) -> pd.Series:
+    """A static column in table order with its empty values on future rows taken from the row before in
+    the series (its value); ``grouped`` itself where no future row is empty."""
+    future = np.arange(len(grouped)) >= np.repeat(table.offsets[:-1] + table.observed, table.lengths)
+    empty = future & grouped.isna().to_numpy()
+    if not empty.any():
+        return grouped
+    series = np.repeat(np.arange(len(table.observed)), table.lengths)
+    return grouped.where(~empty, grouped.groupby(series).ffill())
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,7 @@ from .frequency import check_times
 from .options import Columns
 from .sharding import series_index
 from .sources import named_series, read_source
-from .validate import check_lengths, find_future_rows, long_enough
+from .validate import check_lengths, long_enough
 
 __all__ = ["SeriesReader"]
 
@@ -80,5 +80,4 @@ class SeriesReader:
         """
         table = to_table(frame, roles, self.columns.id_column, self.columns.time_column, rows)
         freq = check_times(table, freq)
-        find_future_rows(table, roles)
         return check_lengths(table, self.lookback, self.rows_after, self.drop_short, share), freq

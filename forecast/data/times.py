@@ -3,7 +3,8 @@
 Users hand in times in many shapes: a column of datetimes (used as it is, without a copy), text that pandas
 reads (ISO 8601 of mixed precision too: a midnight as '2024-01-01' beside '2024-01-01 01:00:00'), text with
 several UTC offsets (a time zone across a daylight-saving change, read as UTC with a warning), or text dates
-such as '01/02/2024' that read both month first and day first (read the way that makes the series regular).
+written with the year last ('13/01/2024', '01/02/24 10:00'), read month first or day first, whichever reads
+every value (where both do, the way that makes the series regular).
 Everything else (periods, numbers, values that are no times, a mix of times with and without a zone, missing
 times) is refused with a message that names the column, the row as given and the fix. This is one job apart
 from grouping rows into series, which ``frames`` does.
@@ -29,8 +30,8 @@ def read_times(
 ) -> pd.DatetimeIndex:
     """The column as times (in the column's own unit: no copy of a column of times). Text with several
     UTC offsets (a time zone's, across daylight-saving changes) is read as UTC, with a warning. Text dates
-    that read both month first and day first are read the way that makes the series regular
-    (``_month_or_day_first``), the series being rows ``offsets[i]:offsets[i + 1]`` in ``order``.
+    written with the year last are read month first or day first (``_date_order``), the series being rows
+    ``offsets[i]:offsets[i + 1]`` in ``order``.
 
     Args:
         column: the time column (or a wide frame's index as a Series), in the rows' order as read.
@@ -58,22 +59,28 @@ def read_times(
             "convert them with pandas.to_datetime (format='%Y%m%d' for 20240131, unit='s' for seconds since "
             "1970), or give a wide frame a DatetimeIndex"
         )
-    try:
-        times = pd.DatetimeIndex(_to_datetime(column))
-    except (TypeError, ValueError):
-        times = _utc_times(column, name, rows)  # not times, or times of several UTC offsets, which only UTC holds
+    formats = _date_formats(column)
+    form, times = (None, None) if formats is None else _date_order(column, formats, name, offsets, order)
+    if times is not None and times.tz is None:  # read in its format already; text with offsets is read below
         return _no_missing(times, name, rows)
-    return _month_or_day_first(column, _no_missing(times, name, rows), name, offsets, order)
+    try:
+        times = pd.DatetimeIndex(_to_datetime(column, form=form))
+    except (TypeError, ValueError):
+        times = _utc_times(column, name, rows, form)  # not times, or times of several UTC offsets (only UTC holds)
+    return _no_missing(times, name, rows)
 
 
-def _to_datetime(column: pd.Series, utc: bool = False) -> pd.Series:
-    """pandas' reading of the column in the format of its first value, else in ISO 8601 of any precision: text
-    times that write a day's midnight as its date alone ('2024-01-01' beside '2024-01-01 01:00:00', as
-    spreadsheets export them), which pandas reads only when told that they are ISO 8601.
+def _to_datetime(column: pd.Series, utc: bool = False, form: str | None = None) -> pd.Series:
+    """The column read in ``form``; without one, pandas' reading in the format of its first value, else in ISO
+    8601 of any precision: text times that write a day's midnight as its date alone ('2024-01-01' beside
+    '2024-01-01 01:00:00', as spreadsheets export them), which pandas reads only when told that they are ISO 8601.
 
     Raises:
-        TypeError, ValueError: pandas' own, of the reading in the first value's format, where neither reads.
+        TypeError, ValueError: pandas' own, of the reading in ``form`` or the first value's format, where neither
+            reads.
     """
+    if form is not None:
+        return pd.to_datetime(column, utc=utc, format=form)
     try:
         return pd.to_datetime(column, utc=utc)
     except (TypeError, ValueError) as error:
@@ -84,36 +91,67 @@ def _to_datetime(column: pd.Series, utc: bool = False) -> pd.Series:
         raise first_format from None
 
 
-def _month_or_day_first(
-    column: pd.Series, times: pd.DatetimeIndex, name: str, offsets: np.ndarray, order: np.ndarray | None
-) -> pd.DatetimeIndex:
-    """``times``, pandas' reading of ``column`` (none missing), or the column read day first where its text
-    reads both ways ('01/02/2024': every day and month 12 or less) and only day first gives regular series:
-    pandas reads such text month first, which turns daily data written day first into a month a row.
+def _date_formats(column: pd.Series) -> tuple[str, str] | None:
+    """The month-first and day-first formats of text dates written with the year last ('01/02/2024',
+    '13.01.24 10:00': '%m/%d/%Y' and '%d/%m/%Y', '%m.%d.%y %H:%M' and '%d.%m.%y %H:%M'), guessed from the
+    column's first value; ``None`` for other text (year first, as ISO 8601; month names; no dates)."""
+    values = column.dropna()
+    first = values.iloc[0] if len(values) else None
+    if not isinstance(first, str):
+        return None
+    form = _guess_day_first(first) or _two_digit_year_format(first)
+    if form is None:
+        return None
+    day, month, year = (form.find(field) for field in ("%d", "%m", "%Y" if "%Y" in form else "%y"))
+    if not (0 <= day < year and 0 <= month < year):
+        return None
+    other = re.sub("%[dm]", lambda field: "%m" if field[0] == "%d" else "%d", form)
+    return (form, other) if month < day else (other, form)
+
+
+def _date_order(
+    column: pd.Series, formats: tuple[str, str], name: str, offsets: np.ndarray, order: np.ndarray | None
+) -> tuple[str | None, pd.DatetimeIndex | None]:
+    """Which of ``formats``, month first and day first, reads the text dates of ``column``, and its reading
+    (``_in_format``): the one that reads every value (a day above 12 reads one way only); where both do and
+    read them apart ('01/02/2024': every day and month 12 or less), the one that gives regular series, as daily
+    data written day first are only so. Where neither reads every value, the format of the first value (month
+    first where it reads so, as pandas reads it) and no reading: ``_utc_times`` names the value in another
+    format, or that is no time.
 
     Raises:
-        ForecastDataError: the text reads both ways, and both or neither give regular series (naming the formats).
+        ForecastDataError: both read every value and give regular series, or neither does (naming the formats).
     """
-    day_first = _day_first_format(column)
-    if day_first is None:
-        return times
-    other = pd.DatetimeIndex(pd.to_datetime(column, format=day_first, errors="coerce"))
-    if other.hasnans or other.equals(times):
-        return times  # a day above 12 in the second field, or every day equals its month
-    regular = [_regular(reading if order is None else reading[order], offsets) for reading in (times, other)]
-    if regular == [True, False]:
-        return times
-    if regular == [False, True]:
-        return other
-    row = int(np.argmax(np.asarray(times != other)))  # the first whose readings differ
-    month_first = re.sub("%[dm]", lambda field: "%m" if field[0] == "%d" else "%d", day_first)  # '%m/%d/%y'
+    readings = [_in_format(column, form) for form in formats]
+    read = [(form, reading) for form, reading in zip(formats, readings, strict=True) if reading is not None]
+    if not read:
+        first = column.dropna().iloc[:1]
+        return (formats[0] if _in_format(first, formats[0]) is not None else formats[1]), None
+    if len(read) < 2:
+        return read[0]
+    month, day = readings
+    if month.equals(day):
+        return read[0]
+    regular = [_regular(reading if order is None else reading[order], offsets) for reading in readings]
+    if regular[0] != regular[1]:
+        return read[regular.index(True)]
+    row = int(np.argmax(np.asarray(month != day)))  # the first whose readings differ
     kind = "regular" if all(regular) else "irregular (or gapped)"
     raise ForecastDataError(
         f"the time column {name!r} holds dates that read both month first and day first ({column.iloc[row]!r}: "
-        f"{times[row]:%Y-%m-%d} or {other[row]:%Y-%m-%d}), and the series are {kind} either way; convert the column "
-        f"with pandas.to_datetime(frame[{name!r}], format={day_first!r}) for day first, or format={month_first!r} "
+        f"{month[row]:%Y-%m-%d} or {day[row]:%Y-%m-%d}), and the series are {kind} either way; convert the column "
+        f"with pandas.to_datetime(frame[{name!r}], format={formats[1]!r}) for day first, or format={formats[0]!r} "
         "for month first, and give the frame"
     )
+
+
+def _in_format(column: pd.Series, form: str) -> pd.DatetimeIndex | None:
+    """The column read in ``form`` (as UTC where the format has a UTC offset, which may differ between values),
+    or ``None`` where a value does not read so; a missing value is no time, to be named by the caller."""
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(column, format=form, utc="%z" in form))
+    except (TypeError, ValueError):
+        return None
 
 
 def _regular(times: pd.DatetimeIndex, offsets: np.ndarray) -> bool:
@@ -122,21 +160,6 @@ def _regular(times: pd.DatetimeIndex, offsets: np.ndarray) -> bool:
     spans = zip(offsets[:-1], offsets[1:], strict=True)
     found = {pd.DatetimeIndex(times[start:end], freq="infer").freq for start, end in spans if end - start >= 3}
     return len(found) == 1 and None not in found
-
-
-def _day_first_format(column: pd.Series) -> str | None:
-    """The format of text dates written day, month, year ('%d/%m/%Y', '%d/%m/%y'), guessed from the first value
-    read day first; ``None`` for other text: year first (ISO), month first ('01/13/2024'), or no dates. Whether
-    every value reads in that format, and whether pandas read them so, is for the caller to find."""
-    values = column.dropna()
-    first = values.iloc[0] if len(values) else None
-    if not isinstance(first, str):
-        return None
-    day_first = _guess_day_first(first) or _two_digit_year_format(first)
-    if day_first is None:
-        return None
-    year = max(day_first.find("%Y"), day_first.find("%y"))
-    return day_first if 0 <= day_first.find("%d") < day_first.find("%m") < year else None
 
 
 def _guess_day_first(text: str) -> str | None:
@@ -159,21 +182,20 @@ def _two_digit_year_format(text: str) -> str | None:
     return day_first.replace("%Y", "%y", 1) if day_first is not None else None
 
 
-def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:
-    """Text of times with several UTC offsets as UTC times, with a warning.
+def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None, form: str | None) -> pd.DatetimeIndex:
+    """Text of times with several UTC offsets as UTC times (read in ``form``, or as ``_to_datetime`` reads them
+    without one), with a warning.
 
     Raises:
         ForecastDataError: a value is not a time, or is one in another format than the first value's.
     """
     try:
-        times = pd.DatetimeIndex(_to_datetime(column, utc=True))
+        times = pd.DatetimeIndex(_to_datetime(column, utc=True, form=form))
     except (TypeError, ValueError) as error:
         _check_zones_given(column, name, rows)  # all times, but text of both kinds fails the format of the first
-        readings = [pd.to_datetime(column, errors="coerce", utc=True, format=form) for form in (None, "ISO8601")]
-        bad = readings[0].isna() & readings[1].isna() & column.notna()  # no time in either reading of _to_datetime
-        row = int(np.argmax(bad.to_numpy())) if bad.any() else 0
-        place, hint = where(column=name, row=given_row(row, rows)), _day_first_hint(column)
-        if not hint and _in_other_format(column, row):
+        row = _first_no_time(column, form)
+        place = where(column=name, row=given_row(row, rows))
+        if _in_other_format(column, row):
             raise ForecastDataError(
                 f"the time column holds {column.iloc[row]!r} at {place}, a time in another format than the first, "
                 f"{column.dropna().iloc[0]!r}, in whose format pandas reads them all; write every time in one "
@@ -182,7 +204,7 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
             ) from error
         raise ForecastDataError(
             f"the time column holds {column.iloc[row]!r}, not a time, at {place}; "
-            "give times (the index or first column of a wide frame, the first column of a wide CSV)" + hint
+            "give times (the index or first column of a wide frame, the first column of a wide CSV)"
         ) from error
     _check_zones_given(column, name, rows)
     warn_on_rank_zero(
@@ -191,6 +213,17 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None) -> pd.Date
         "time give a frame of times in their zone (pandas.to_datetime(..., utc=True).tz_convert(zone))"
     )
     return times
+
+
+def _first_no_time(column: pd.Series, form: str | None) -> int:
+    """The first row of text that is no time in either of ``_to_datetime``'s readings (in ``form``, else that of
+    the first value; and in ISO 8601), else the first that the former does not read (a time in another format)."""
+    readings = [pd.to_datetime(column, errors="coerce", utc=True, format=each) for each in (form, "ISO8601")]
+    given = column.notna()
+    for bad in (readings[0].isna() & readings[1].isna() & given, readings[0].isna() & given):
+        if bad.any():
+            return int(np.argmax(bad.to_numpy()))
+    return 0
 
 
 def _in_other_format(column: pd.Series, row: int) -> bool:
@@ -234,22 +267,6 @@ def _has_zone(value: Any) -> bool | None:
         return pd.Timestamp(value).tzinfo is not None
     except (TypeError, ValueError):
         return None
-
-
-def _day_first_hint(column: pd.Series) -> str:
-    """A hint for dates written day first ('13/01/2024'), which pandas reads month first from the first ones,
-    and then refuses from the 13th day on; empty where reading them day first would not help."""
-    day_first = _day_first_format(column)
-    if day_first is None:
-        return ""
-    try:
-        pd.to_datetime(column, format=day_first)
-    except (TypeError, ValueError):
-        return ""
-    return (
-        "; they read as dates written day first: convert them with pandas.to_datetime(..., dayfirst=True) "
-        f"(format={day_first!r}) and give the frame"
-    )
 
 
 def _no_missing(times: pd.DatetimeIndex, name: str, rows: np.ndarray | None) -> pd.DatetimeIndex:

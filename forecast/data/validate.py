@@ -16,28 +16,11 @@ from .buffer import SeriesBuffer
 from .frames import Roles, SeriesTable
 
 __all__ = [
-    "NanPolicy", "REPAIR_PARTS", "find_future_rows", "check_lengths", "long_enough", "repair_missing",
+    "NanPolicy", "REPAIR_PARTS", "check_lengths", "long_enough", "repair_missing",
     "check_future_rows", "check_naive_scale",
 ]  # fmt: skip
 
 NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
-
-
-def find_future_rows(table: SeriesTable, roles: Roles) -> None:
-    """Mark each series' trailing rows without any target as future-only rows (``table.observed``).
-
-    Only with future covariates: such rows carry the covariates of the horizon after the data, which
-    a forecast beyond the data needs. Only an empty (NaN) target is no target: an infinite one is a
-    bad value, which ``repair_missing`` refuses (or repairs) by its row, not a row of the future.
-    """
-    if not roles.future:
-        return
-    known = np.zeros(len(table.times), dtype=bool)
-    for column in roles.targets:
-        known |= ~np.isnan(table.values[column])
-    for i, (start, end) in enumerate(zip(table.offsets[:-1], table.offsets[1:], strict=True)):
-        segment = known[start:end]
-        table.observed[i] = len(segment) - int(np.argmax(segment[::-1])) if segment.any() else 0
 
 
 def check_lengths(

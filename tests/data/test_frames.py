@@ -91,14 +91,14 @@ def test_text_in_the_first_column_of_a_wide_frame_that_is_not_a_time_is_named(wi
         TimeSeriesDataModule(frame, lookback=8, horizon=4)
 
 
-def test_dates_written_day_first_are_named_so(tmp_path):
-    """pandas reads '02/01/2024' month first from the first rows, then refuses '13/01/2024': the message said only
-    "not a time"; it now says how to read them. Text that is no date whichever way gets no such hint."""
-    times = pd.date_range("2024-01-01", periods=40, freq="D").strftime("%d/%m/%Y")
-    pd.DataFrame({"time": times, "y": np.arange(40.0)}).to_csv(tmp_path / "days.csv", index=False)
-    with pytest.raises(ForecastDataError, match=r"holds '13/01/2024', not a time.*to_datetime\(..., dayfirst=True\)"):
-        TimeSeriesDataModule(str(tmp_path / "days.csv"), lookback=8, horizon=4)
-    frame = pd.DataFrame({"time": times.str.replace("13/01/2024", "yesterday"), "y": np.arange(40.0)})
+def test_dates_written_day_first_read_day_first_though_the_first_rows_read_both_ways(tmp_path):
+    """pandas reads '02/01/2024' month first from the first rows, then refuses '13/01/2024': every value reads day
+    first, and only so. Text that is no date whichever way is named as no time."""
+    times = pd.date_range("2024-01-01", periods=40, freq="D")
+    pd.DataFrame({"time": times.strftime("%d/%m/%Y"), "y": np.arange(40.0)}).to_csv(tmp_path / "days.csv", index=False)
+    data = TimeSeriesDataModule(str(tmp_path / "days.csv"), lookback=8, horizon=4)
+    np.testing.assert_array_equal(data.table.times, times)
+    frame = pd.DataFrame({"time": times.strftime("%d/%m/%Y").str.replace("13/01/2024", "yesterday"), "y": 1.0})
     with pytest.raises(ForecastDataError, match=r"holds 'yesterday', not a time.*CSV\)$"):
         TimeSeriesDataModule(frame, lookback=8, horizon=4)
 
