@@ -15,7 +15,7 @@ from .batch import Batch, ModelDims
 from .inference import forecast_frame
 from .losses import Loss, MSELoss
 from .model_checks import check_data, check_factories, check_loss, check_options, check_sizes, check_trainer
-from .model_metrics import add_forecasts, add_loss, mean_loss, overall_means, reset_metrics, split_metrics
+from .model_metrics import PassMetrics
 from .model_state import load_model, record_state, restore_dtype, restore_members
 from .nn.baselines import seasonal_naive
 from .nn.channels import merge_channels, split_channels
@@ -165,23 +165,26 @@ class Forecaster(L.LightningModule):
         self.encoder = encoder(self.embedding.output_size)
         self.loss = MSELoss() if loss is None else loss
         self.dims = ModelDims(
-            lookback=lookback,
-            horizon=horizon,
-            input_size=series_size,
-            target_size=1 if channel_independent else target_size,
-            future_size=future_size,
-            static_size=self.static_embedding.output_size + channel_embedding_size,
-            encoder_steps=self.embedding.steps,
-            encoder_size=self.encoder.output_size,
-            num_params=self.loss.num_params,
-        )
+            lookback=lookback, horizon=horizon, input_size=series_size,
+            target_size=1 if channel_independent else target_size, future_size=future_size,
+            static_size=self.static_embedding.output_size + channel_embedding_size, encoder_steps=self.embedding.steps,
+            encoder_size=self.encoder.output_size, num_params=self.loss.num_params,
+        )  # fmt: skip
         self.head = head(self.dims, Decoding(encoder, functools.partial(_raw_point, self.loss)))
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.lr_scheduler_config = {"interval": lr_scheduler_interval, "monitor": lr_scheduler_monitor}
-        self.metrics = split_metrics(horizon, target_size, self.loss.levels)
-        self.mean_losses = torch.nn.ModuleDict({"val": mean_loss(), "test": mean_loss()})
-        self.mean_train_loss = mean_loss()  # the epoch's, which a per-epoch scheduler reads
+        self.pass_metrics = PassMetrics(horizon, target_size, self.loss.levels)
+
+    @property
+    def metrics(self) -> torch.nn.ModuleDict:
+        """Every metric of ``val`` and ``test``, scaled (key ``{split}``) and in original units (``{split}_orig``)."""
+        return self.pass_metrics.metrics
+
+    @property
+    def mean_losses(self) -> torch.nn.ModuleDict:
+        """The mean loss of the latest pass of ``val`` and of ``test``, which they log as ``{split}/loss``."""
+        return self.pass_metrics.mean_losses
 
     def forward(
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
@@ -211,7 +214,7 @@ class Forecaster(L.LightningModule):
         """
         normalized, (loc, scale) = self.normalization(past.to(self.dtype), self.target_size)  # -> (B, L, C_in)
         if self.cycle is not None:
-            normalized, future, loc = self._remove_cycle(normalized, future, loc, scale)
+            normalized, future, loc = self.cycle.remove(normalized, future, loc, scale, self.season_channel)
         future = future.to(self.dtype)
         static = self.static_embedding(static).to(self.dtype)  # -> (B, S_embedded): categories embedded
         if target is not None:  # in the weights' dtype, as the inputs: a bfloat16 decoder reads it when teacher-forced
@@ -227,29 +230,12 @@ class Forecaster(L.LightningModule):
             params = merge_channels(params, self.target_size)  # -> (B, H, C_out, P)
         return self.loss.rescale(params, loc, scale)  # -> (B, H, C_out, P)
 
-    def _remove_cycle(
-        self, normalized: torch.Tensor, future: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The lookback's targets less the cycle, ``future`` without the positions, and ``loc`` with the
-        horizon's cycle (on the scale the head forecasts in) added, so that rescaling puts it back.
-
-        Shapes:
-            normalized: (B, L, C_in), future: (B, H, C_fut), loc and scale: (B, 1, C_out)
-            -> (B, L, C_in), (B, H, C_fut - 1), (B, H, C_out)
-        """
-        channel, targets = self.season_channel, self.target_size
-        position = future[:, 0, channel].long()  # -> (B,), of each window's first forecast step
-        past_cycle, future_cycle = self.cycle(position, normalized.shape[1], future.shape[1])
-        normalized = torch.cat([normalized[..., :targets] - past_cycle, normalized[..., targets:]], dim=-1)
-        future = torch.cat([future[..., :channel], future[..., channel + 1 :]], dim=-1)  # -> (B, H, C_fut - 1)
-        return normalized, future, loc + scale * future_cycle
-
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target, batch.observed)
         # The mean over all processes, so that a scheduler or callback monitoring it decides alike on every one: each
         # process's own made ReduceLROnPlateau cut the rate at different steps, and DDP's weights drift apart.
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)
-        add_loss(self.mean_train_loss, loss, batch)
+        self.pass_metrics.add_loss("train", loss, batch)
         return loss if loss.requires_grad else None  # a baseline with nothing to learn skips the step
 
     def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
@@ -261,28 +247,26 @@ class Forecaster(L.LightningModule):
 
     def _evaluate(self, batch: Batch, split: str) -> dict[str, torch.Tensor]:
         params = self(batch.past, batch.future, batch.static)
-        loss = self.loss(params, batch.target, batch.observed)
-        add_loss(self.mean_losses[split], loss, batch)
-        self.log(f"{split}/loss", self.mean_losses[split], prog_bar=True, batch_size=len(batch))
         forecast = self.loss.point(params)  # -> (B, H, C_out)
         quantiles = self.loss.quantiles(params, self.loss.levels) if self.loss.levels else None  # (B, H, C_out, Q)
-        add_forecasts(self.metrics, split, batch, forecast, quantiles)
+        self.pass_metrics.add(split, batch, self.loss(params, batch.target, batch.observed), forecast, quantiles)
+        self.log(f"{split}/loss", self.mean_losses[split], prog_bar=True, batch_size=len(batch))
         return {"forecast": forecast} | ({"quantiles": quantiles} if quantiles is not None else {})
 
     def on_train_epoch_start(self) -> None:
-        self.mean_train_loss.reset()
+        self.pass_metrics.start("train")
 
     def on_validation_epoch_start(self) -> None:
-        reset_metrics(self.metrics, self.mean_losses["val"], "val")
+        self.pass_metrics.start("val")
 
     def on_test_epoch_start(self) -> None:
-        reset_metrics(self.metrics, self.mean_losses["test"], "test")
+        self.pass_metrics.start("test")
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(overall_means(self.metrics, "val"), sync_dist=False)  # synced by compute()
+        self.log_dict(self.pass_metrics.overall_means("val"), sync_dist=False)  # synced by compute()
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(overall_means(self.metrics, "test"), sync_dist=False)
+        self.log_dict(self.pass_metrics.overall_means("test"), sync_dist=False)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         """The point forecast (and quantiles at ``loss.levels``) in original units, with the series and
@@ -301,9 +285,8 @@ class Forecaster(L.LightningModule):
         """Refuse a trainer the model cannot run in (``check_trainer``: a true half precision, a distributed fit
         without parameters to train, a distributed predict of fewer series than processes) and a data module of
         other windows than the model's (``check_data``: another lookback, horizon or channel count, or for a
-        residual cycle another season channel or length); start a residual cycle that is still at its zero start
-        at the data's seasonal profile (``season_means`` of the data module). A cycle that holds values (a trained
-        or loaded model fit further, to fine-tune it or for more epochs) keeps them, as its other weights are kept.
+        residual cycle another season channel or length); in a fit, start a residual cycle that is still at its zero
+        start at the data's seasonal profile (``ResidualCycle.start``, ``season_means`` of the data module).
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
         loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
@@ -314,11 +297,8 @@ class Forecaster(L.LightningModule):
         check_trainer(self._trainer, stage, self)
         datamodule = self.trainer.datamodule if self._trainer else None
         check_data(self, datamodule)
-        season_means = getattr(datamodule, "season_means", None)
-        untrained_cycle = self.cycle is not None and not self.cycle.values.any()
-        if stage == "fit" and untrained_cycle and season_means is not None:
-            with torch.no_grad():
-                self.cycle.values.copy_(season_means())
+        if stage == "fit" and self.cycle is not None:
+            self.cycle.start(getattr(datamodule, "season_means", None))
 
     def bfloat16(self) -> "Forecaster":
         """The model in bfloat16, as ``half()`` and ``double()`` give theirs: through ``to``, which Lightning's
@@ -432,7 +412,7 @@ class Forecaster(L.LightningModule):
         epoch. A per-step scheduler reads each step's loss, as logged.
         """
         if metric is not None and self.lr_scheduler_config == {"interval": "epoch", "monitor": "train/loss"}:
-            metric = self.mean_train_loss.compute()
+            metric = self.pass_metrics.mean_train_loss.compute()
         super().lr_scheduler_step(scheduler, metric)
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any] | None:

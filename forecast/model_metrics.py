@@ -1,4 +1,5 @@
-"""The metrics of a Forecaster's validation and test passes: built per split, added to per batch, logged per pass."""
+"""The metrics of a Forecaster's passes: built per split, added to per batch, and after each pass logged (validation,
+test) or read by a per-epoch scheduler (the training loss)."""
 
 import torch
 from torchmetrics import MeanMetric
@@ -7,10 +8,86 @@ from .batch import Batch
 from .metrics import HorizonMetrics
 from .metrics.exact import ExactSums
 
-__all__ = ["add_forecasts", "add_loss", "mean_loss", "overall_means", "reset_metrics", "split_metrics"]
+__all__ = ["PassMetrics"]
 
 
-def split_metrics(horizon: int, target_size: int, levels: tuple[float, ...]) -> torch.nn.ModuleDict:
+class PassMetrics(torch.nn.Module):
+    """What a Forecaster's passes add up: each training epoch's mean loss (``mean_train_loss``, which a per-epoch
+    scheduler reads), and of each validation and test pass its mean loss (``mean_losses``) and every metric
+    (``metrics``).
+
+    The Forecaster starts a pass's metrics at its start (``start``), adds each batch (``add_loss`` in training,
+    ``add`` in validation and test) and logs their means after it (``overall_means``). Their states are
+    torchmetrics', which are not persistent: a model's ``state_dict`` holds none of them.
+
+    Args:
+        horizon: H, steps forecast per window.
+        target_size: C_out, channels forecast.
+        levels: the loss's quantile levels, which add ``pinball``, ``crps`` and ``coverage`` (``HorizonMetrics``).
+    """
+
+    def __init__(self, horizon: int, target_size: int, levels: tuple[float, ...]):
+        super().__init__()
+        self.metrics = _split_metrics(horizon, target_size, levels)
+        self.mean_losses = torch.nn.ModuleDict({"val": _exact_mean(), "test": _exact_mean()})
+        self.mean_train_loss = _exact_mean()
+
+    def mean_loss(self, split: str) -> MeanMetric:
+        """The mean loss of ``split``: ``train``, ``val`` or ``test``."""
+        return self.mean_train_loss if split == "train" else self.mean_losses[split]
+
+    def add_loss(self, split: str, loss: torch.Tensor, batch: Batch) -> None:
+        """Add a batch's loss to the mean loss of ``split`` over every scored target of all processes (so every
+        rank's checkpoint, early stopping and scheduler see one value): each batch's mean over its observed targets,
+        weighed by their number. With every target observed, that is Lightning's epoch mean of a logged loss."""
+        scored = batch.target.numel() if batch.observed is None else batch.observed.sum()
+        self.mean_loss(split).update(loss.detach(), weight=scored)
+
+    def add(
+        self, split: str, batch: Batch, loss: torch.Tensor, forecast: torch.Tensor, quantiles: torch.Tensor | None
+    ) -> None:
+        """Add a batch of a validation or test pass: its loss (``add_loss``) and its forecasts to the metrics of
+        ``split``, scaled and in original units.
+
+        Shapes:
+            forecast: (B, H, C_out), quantiles: (B, H, C_out, Q), both on the scaled data
+        """
+        self.add_loss(split, loss, batch)
+        self.metrics[split].update(forecast, batch.target, batch.naive_scale, quantiles, batch.observed)
+        to_original = batch.to_original
+        self.metrics[f"{split}_orig"].update(
+            to_original(forecast),
+            to_original(batch.target),
+            batch.naive_scale * batch.target_scale.abs(),
+            None if quantiles is None else to_original(quantiles),
+            batch.observed,
+        )
+
+    def start(self, split: str) -> None:
+        """Start a pass of ``split``: its mean loss and, of ``val`` and ``test``, its metrics; they stay readable
+        after it (the evaluation report reads them).
+
+        The mean loss too, although Lightning resets a logged one after each pass: ``validate`` and ``test`` run in
+        inference mode, where that reset makes inference tensors, which the validation inside ``fit`` (no
+        inference mode) could not update in place.
+        """
+        for key in (split, f"{split}_orig"):
+            if key in self.metrics:
+                self.metrics[key].reset()
+        self.mean_loss(split).reset()
+
+    def overall_means(self, split: str) -> dict[str, torch.Tensor]:
+        """Each metric's mean over all windows of all processes (synced by ``compute``), steps and columns, keyed
+        ``{split}/{metric}[_orig]``; a pass with no window (a sanity check cut to none) has none."""
+        means = {}
+        for units in ("", "_orig"):
+            metric = self.metrics[f"{split}{units}"]
+            if metric.update_count:
+                means |= {f"{split}/{name}{units}": value.float() for name, value in metric.overall().items()}
+        return means
+
+
+def _split_metrics(horizon: int, target_size: int, levels: tuple[float, ...]) -> torch.nn.ModuleDict:
     """Every metric per horizon step and column of ``val`` and ``test``, scaled (key ``{split}``) and in original
     units (``{split}_orig``): test logs their means, and the evaluation report writes their tables, from these
     same objects (uncached: the report adds a refit backtest's passes into a copy, whose compute must see them)."""
@@ -23,7 +100,7 @@ def split_metrics(horizon: int, target_size: int, levels: tuple[float, ...]) -> 
     )
 
 
-def mean_loss() -> MeanMetric:
+def _exact_mean() -> MeanMetric:
     """A pass's mean loss: sums of loss x scored targets and of scored targets, synced as sums, so exact when
     processes hold uneven shares. A NaN loss stays NaN (nan_strategy "disable" would drop the weights in
     torchmetrics 1.9, Lightning-AI/torchmetrics#3434; a float strategy puts that float, NaN, where the loss is NaN).
@@ -33,54 +110,3 @@ def mean_loss() -> MeanMetric:
 
 class _ExactMean(ExactSums, MeanMetric):
     """torchmetrics' weighted mean, whose sums keep their dtype when the model is cast (``ExactSums``)."""
-
-
-def add_loss(mean: MeanMetric, loss: torch.Tensor, batch: Batch) -> None:
-    """Add a batch's loss to a pass's mean loss over every scored target of all processes (so every rank's
-    checkpoint, early stopping and scheduler see one value): each batch's mean over its observed targets,
-    weighed by their number. With every target observed, that is Lightning's epoch mean of a logged loss."""
-    scored = batch.target.numel() if batch.observed is None else batch.observed.sum()
-    mean.update(loss.detach(), weight=scored)
-
-
-def add_forecasts(
-    metrics: torch.nn.ModuleDict, split: str, batch: Batch, forecast: torch.Tensor, quantiles: torch.Tensor | None
-) -> None:
-    """Add a batch's forecasts to the metrics of ``split``, scaled and in original units.
-
-    Shapes:
-        forecast: (B, H, C_out), quantiles: (B, H, C_out, Q), both on the scaled data
-    """
-    metrics[split].update(forecast, batch.target, batch.naive_scale, quantiles, batch.observed)
-    to_original = batch.to_original
-    metrics[f"{split}_orig"].update(
-        to_original(forecast),
-        to_original(batch.target),
-        batch.naive_scale * batch.target_scale.abs(),
-        None if quantiles is None else to_original(quantiles),
-        batch.observed,
-    )
-
-
-def reset_metrics(metrics: torch.nn.ModuleDict, mean: MeanMetric, split: str) -> None:
-    """Start a pass's metrics of ``split`` and its mean loss; they stay readable after it (the evaluation report
-    reads them).
-
-    The mean loss too, although Lightning resets it after each pass: ``validate`` and ``test`` run in
-    inference mode, where that reset makes inference tensors, which the validation inside ``fit`` (no
-    inference mode) could not update in place.
-    """
-    for units in ("", "_orig"):
-        metrics[f"{split}{units}"].reset()
-    mean.reset()
-
-
-def overall_means(metrics: torch.nn.ModuleDict, split: str) -> dict[str, torch.Tensor]:
-    """Each metric's mean over all windows of all processes (synced by ``compute``), steps and columns, keyed
-    ``{split}/{metric}[_orig]``; a pass with no window (a sanity check cut to none) has none."""
-    means = {}
-    for units in ("", "_orig"):
-        metric = metrics[f"{split}{units}"]
-        if metric.update_count:
-            means |= {f"{split}/{name}{units}": value.float() for name, value in metric.overall().items()}
-    return means
