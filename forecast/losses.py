@@ -85,6 +85,11 @@ class Loss(nn.Module):
         """
         raise NotImplementedError
 
+    def raw_point(self, raw: torch.Tensor) -> torch.Tensor:
+        """The point forecast of a head's raw output, on the normalized scale (rescaled by nothing): what a recurrent
+        head decodes its next step from. (B, H, C, P) -> (B, H, C)."""
+        return self.point(self.rescale(raw, raw.new_zeros(1, 1, 1), raw.new_ones(1, 1, 1)))
+
     def rescale(self, raw: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """The parameters, in the target's units, of the forecast the head made on the normalized scale.
 

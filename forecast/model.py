@@ -1,6 +1,5 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +15,7 @@ from .inference import forecast_frame
 from .losses import Loss, MSELoss
 from .model_checks import check_data, check_factories, check_loss, check_options, check_sizes, check_trainer
 from .model_metrics import PassMetrics
-from .model_state import load_model, record_state, restore_dtype, restore_members
+from .model_state import check_not_ensemble, load_model, record_state, restore_state
 from .nn.baselines import seasonal_naive
 from .nn.channels import merge_channels, split_channels
 from .nn.cycle import ResidualCycle
@@ -29,12 +28,6 @@ from .optimization import check_one_cycle_steps, optimization
 from .predict import check_horizon, history_module, history_time_dtype
 
 __all__ = ["Forecaster"]
-
-
-def _raw_point(loss: Loss, raw: torch.Tensor) -> torch.Tensor:
-    """The loss's point forecast from a head's raw output, on the normalized scale: (B, H, C, P) -> (B, H, C)."""
-    identity_loc, identity_scale = raw.new_zeros(1, 1, 1), raw.new_ones(1, 1, 1)  # rescaling that changes nothing
-    return loss.point(loss.rescale(raw, identity_loc, identity_scale))
 
 
 class Forecaster(L.LightningModule):
@@ -170,7 +163,7 @@ class Forecaster(L.LightningModule):
             static_size=self.static_embedding.output_size + channel_embedding_size, encoder_steps=self.embedding.steps,
             encoder_size=self.encoder.output_size, num_params=self.loss.num_params,
         )  # fmt: skip
-        self.head = head(self.dims, Decoding(encoder, functools.partial(_raw_point, self.loss)))
+        self.head = head(self.dims, Decoding(encoder, self.loss.raw_point))
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.lr_scheduler_config = {"interval": lr_scheduler_interval, "monitor": lr_scheduler_monitor}
@@ -306,16 +299,9 @@ class Forecaster(L.LightningModule):
         return self.to(torch.bfloat16)
 
     def on_fit_start(self) -> None:
-        """Train and validate the network itself, also when resuming from a checkpoint that fell back.
-
-        Raises:
-            ValueError: the model is an ensemble: its members were trained on their own.
-        """
-        if len(self.members):
-            raise ValueError(
-                f"this model is an ensemble of {len(self.members) + 1} checkpoints (forecast.ensemble.combine); "
-                "fit each member's config instead, then combine their checkpoints again"
-            )
+        """Train and validate the network itself, also when resuming from a checkpoint that fell back; refuse an
+        ensemble (``forecast.model_state.check_not_ensemble``), loaded from a resumed fit's checkpoint by now."""
+        check_not_ensemble(self)
         self.naive_fallback = None
 
     def on_train_start(self) -> None:
@@ -328,19 +314,15 @@ class Forecaster(L.LightningModule):
         record_state(self, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved, and
-        its naive fallback (none in checkpoints from before it existed); build an ensemble's members and cast
-        the model to its weights' dtype, before the weights load into it (``forecast.model_state.restore_members``
-        and ``restore_dtype``).
+        """Keep the checkpoint's plain specs as hyperparameters, so a loaded model saves as it was saved; restore
+        its naive fallback, an ensemble's members and the weights' dtype (``forecast.model_state.restore_state``),
+        before the weights load into it.
 
         Raises:
-            ValueError: an ensemble's network, its own or a member's, was trained with a loss other than a
-                point loss, naming it and the loss.
+            ValueError: as ``restore_state`` lists.
         """
         self._set_hparams(checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY, {}))
-        self.naive_fallback = checkpoint.get("naive_fallback")
-        restore_members(self, checkpoint)
-        restore_dtype(self, checkpoint)
+        restore_state(self, checkpoint)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Forecaster":

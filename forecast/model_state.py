@@ -20,7 +20,10 @@ from .data.options import grouped_config
 from .losses import Loss
 from .specs import to_spec
 
-__all__ = ["check_ensemble_loss", "load_model", "record_state", "restore_dtype", "restore_members"]
+__all__ = [
+    "check_ensemble_loss", "check_not_ensemble", "load_model", "record_state", "restore_dtype", "restore_members",
+    "restore_state",
+]  # fmt: skip
 
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
 
@@ -64,6 +67,19 @@ def check_ensemble_loss(loss: Loss, network: str) -> None:
         )
 
 
+def check_not_ensemble(model: torch.nn.Module) -> None:
+    """Refuse to fit an ensemble (``forecast.ensemble.combine``): its members were trained on their own.
+
+    Raises:
+        ValueError: ``model`` has members, naming how many networks it holds and what to fit instead.
+    """
+    if len(model.members):
+        raise ValueError(
+            f"this model is an ensemble of {len(model.members) + 1} checkpoints (forecast.ensemble.combine); "
+            "fit each member's config instead, then combine their checkpoints again"
+        )
+
+
 def _data_windows(model: L.LightningModule) -> dict[str, Any]:
     """The window sizes of the data module that a model without parameters runs on; none for any other model.
 
@@ -93,6 +109,19 @@ def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     if "_instantiator" not in hparams:
         hparams = {**_plain(hparams), "_instantiator": _INSTANTIATOR}
     checkpoint[model.CHECKPOINT_HYPER_PARAMS_KEY] = {**hparams, **_data_windows(model)}
+
+
+def restore_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    """Restore into ``model`` what ``record_state`` wrote beside the weights of ``checkpoint``: its naive fallback
+    (none in checkpoints from before it existed), an ensemble's members (``restore_members``) and the weights'
+    dtype (``restore_dtype``), before the weights load into it.
+
+    Raises:
+        ValueError: as ``restore_members`` lists.
+    """
+    model.naive_fallback = checkpoint.get("naive_fallback")
+    restore_members(model, checkpoint)
+    restore_dtype(model, checkpoint)
 
 
 def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
