@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from torch.utils.data import DataLoader
 
@@ -328,13 +328,43 @@ def refit_and_test(
 
 
 def _own_checkpoints(callbacks: list[Callback]) -> list[Callback]:
-    """Copies of ``callbacks`` for one refit, its ModelCheckpoints writing where Lightning puts a run's
-    checkpoints when no ``dirpath`` is given: the refit's log directory."""
+    """Copies of ``callbacks`` for one refit, as if unused, its ModelCheckpoints writing where Lightning puts a
+    run's checkpoints when no ``dirpath`` is given: the refit's log directory.
+
+    A trainer that fit before its backtest holds that fit's callbacks: a ModelCheckpoint's copy would keep the
+    fit's best file and score, so that a refit which never beat that score forecast with the fit's weights,
+    trained on rows after its origins; an EarlyStopping's copy would stop on the fit's score and patience count.
+    """
     copies = copy.deepcopy(callbacks)
     for callback in copies:
+        _forget_earlier_fits(callback)
         if isinstance(callback, ModelCheckpoint):
             callback.dirpath = None  # resolved at setup, from the trainer's logger
     return copies
+
+
+# What a ModelCheckpoint and an EarlyStopping record of the fits they ran in, as their ``__init__`` sets it.
+_CHECKPOINT_RECORDS = {
+    "current_score", "best_k_models", "kth_best_model_path", "kth_value", "best_model_score", "best_model_path",
+    "last_model_path", "_last_global_step_saved", "_last_checkpoint_saved", "_last_time_checked",
+}  # fmt: skip
+_STOPPING_RECORDS = {"wait_count", "stopped_epoch", "best_score", "stopping_reason", "stopping_reason_message"}
+
+
+def _forget_earlier_fits(callback: Callback) -> None:
+    """Give ``callback`` the records of a new one of its mode: a ModelCheckpoint no best files or scores, an
+    EarlyStopping no best score or wait; other callbacks stay as they are."""
+    if isinstance(callback, ModelCheckpoint):
+        _take_records(callback, ModelCheckpoint(mode=callback.mode), _CHECKPOINT_RECORDS)
+    elif isinstance(callback, EarlyStopping):
+        _take_records(callback, EarlyStopping(callback.monitor, mode=callback.mode), _STOPPING_RECORDS)
+
+
+def _take_records(callback: Callback, new: Callback, records: set[str]) -> None:
+    """Set the attributes ``records`` of ``callback`` to those of ``new`` (those this Lightning version has)."""
+    for name, value in vars(new).items():
+        if name in records:
+            setattr(callback, name, value)
 
 
 def _log_test(logger: Logger, metrics: dict[str, float], step: int) -> None:

@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelChe
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
+from .data import TimeSeriesDataModule
 from .predict import forecast_table
 
 __all__ = [
@@ -115,7 +116,8 @@ class PredictionWriter(BasePredictionWriter):
             ``None`` writes ``predictions.csv`` in the run directory.
 
     Raises:
-        ValueError: ``output`` names neither a CSV nor a Parquet file.
+        ValueError: ``output`` names neither a CSV nor a Parquet file; or ``predict`` was given no
+            ``TimeSeriesDataModule`` (dataloaders alone), whose series ids, times and targets the table needs.
     """
 
     def __init__(self, output: str | None = None):
@@ -123,6 +125,17 @@ class PredictionWriter(BasePredictionWriter):
         if output is not None:
             _table_format(output)  # refused now, not after the forecasts
         self.output = output
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Refuse a ``predict`` without the data module, before it forecasts."""
+        datamodule = trainer.datamodule
+        if stage == "predict" and not isinstance(datamodule, TimeSeriesDataModule):
+            given = "none" if datamodule is None else f"a {type(datamodule).__name__}"
+            raise ValueError(
+                "PredictionWriter writes each forecast under its series id and time, which it reads from the "
+                f"TimeSeriesDataModule of the predict call, and got {given}; call trainer.predict(model, "
+                "datamodule=data) rather than passing its dataloaders"
+            )
 
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: list[Any], batch_indices: Any

@@ -175,7 +175,8 @@ def predict_batches(
     near ``rows_per_call`` rows of history (or one series, if longer), whatever the stream's length.
 
     Args:
-        batches: history frames in the long layout, grouped by series.
+        batches: history frames in the long layout, grouped by series (ids and times as columns or index
+            levels, as ``predict_partition`` reads them).
         checkpoint: path of the checkpoint file, readable where this runs.
         horizon: forecast this many steps (at most the trained horizon); ``None``: all of them.
         batch_size: windows per forward pass.
@@ -183,9 +184,11 @@ def predict_batches(
 
     Raises:
         ForecastDataError: as ``predict_partition``; or a series comes back after other series (the
-            stream is not grouped by series), which would forecast it twice, each from part of its history.
+            stream is not grouped by series), which would forecast it twice, each from part of its history;
+            or a batch has no series id column or index level.
     """
-    id_column = history_columns(checkpoint).id_column
+    columns = history_columns(checkpoint)
+    id_column = columns.id_column
     options = {"horizon": horizon, "batch_size": batch_size}
     # Batches wait in a list, and each row is concatenated once, when its series is complete: concatenating what waits
     # at every batch would copy a series longer than rows_per_call again per batch, in time quadratic in its length.
@@ -196,6 +199,7 @@ def predict_batches(
     for batch in batches:
         if not len(batch):
             continue
+        batch = _levels_as_columns(batch, columns)
         ids = batch[id_column].to_numpy()
         others = (ids != ids[-1]).nonzero()[0]
         if len(others):
@@ -216,6 +220,25 @@ def predict_batches(
         frame = pd.concat(pending, ignore_index=True)
         _check_not_forecast(frame[id_column], forecast)
         yield predict_partition(frame, checkpoint, **options)
+
+
+def _levels_as_columns(batch: pd.DataFrame, columns: Columns) -> pd.DataFrame:
+    """``batch`` with its id and time index levels as columns (``predict`` reads either), which concatenating the
+    batches by their rows would drop with the index.
+
+    Raises:
+        ForecastDataError: the batch has no id column or index level.
+    """
+    names = (columns.id_column, columns.time_column)
+    levels = [name for name in names if name in batch.index.names and name not in batch.columns]
+    batch = batch.reset_index(levels) if levels else batch
+    if columns.id_column not in batch.columns:
+        raise ForecastDataError(
+            f"a batch has no series id column {columns.id_column!r} (as a column or an index level), which the "
+            "checkpoint's data told its series apart by and which the stream is grouped by; give every batch its "
+            "series ids under that name"
+        )
+    return batch
 
 
 def _check_not_forecast(ids: pd.Series, forecast: set) -> None:
