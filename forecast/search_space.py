@@ -67,6 +67,14 @@ class Param:
         suggest = trial.suggest_int if self.kind == "int" else trial.suggest_float
         return suggest(self.key, *self.bounds, log=self.log, **({"step": self.step} if self.step else {}))
 
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        """The distribution that ``suggest`` draws from, as Optuna records it on the trial."""
+        if self.kind == "choice":
+            return optuna.distributions.CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            return optuna.distributions.IntDistribution(*self.bounds, log=self.log, step=self.step or 1)
+        return optuna.distributions.FloatDistribution(*self.bounds, log=self.log, step=self.step)
+
     def may_take(self, value: float) -> bool:
         """Whether a trial may sample ``value``: one of the choices, or a point of the range (on its ``step`` grid)."""
         if self.kind == "choice":
@@ -178,6 +186,32 @@ class SearchSpace:
                 if key not in valid:
                     raise ValueError(_unknown_key_message(key, valid, dict(context), self.source))
 
+    def check_study(self, study: optuna.Study) -> None:
+        """Checks that the study's earlier trials sampled every key of the space as the space samples it.
+
+        Optuna samples a key of one study as one kind, with one set of choices and one scale (a range may change),
+        and fails every trial that samples it otherwise; a resumed study whose space changed so would fail all its
+        new trials.
+
+        Raises:
+            ValueError: naming the key, how the study sampled it, and the fix.
+        """
+        earlier: dict[str, optuna.distributions.BaseDistribution] = {}
+        for trial in study.get_trials(deepcopy=False):
+            earlier |= trial.distributions
+        for param in self.params:
+            if param.key not in earlier:
+                continue
+            try:
+                optuna.distributions.check_distribution_compatibility(earlier[param.key], param.distribution())
+            except ValueError as error:
+                raise ValueError(
+                    f"{self.source}: {param.key}: the earlier trials of study {study.study_name!r} sampled it as "
+                    f"{_spec(earlier[param.key])}, and Optuna samples a key of one study as one kind, with the same "
+                    f"choices and log scale ({error}); give it that spec again (a range may change), or pass a "
+                    "new --study_name"
+                ) from None
+
     def _active_keys(self, context: Mapping[str, Any], chosen: Param) -> list[str]:
         """The keys, ``chosen``'s own aside, that every trial sampling ``context``'s values sets: the
         unconditional ones, and those whose conditions ``context`` meets."""
@@ -203,30 +237,50 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
     if unknown:
         allowed = sorted({"when", "also"} | _OPTIONS[kind])
         raise ValueError(f"{where}: unknown option(s) {sorted(unknown)} for {kind}; allowed: {allowed}")
-    when, also = spec.get("when") or {}, spec.get("also") or []
+    when, also = _parse_when(spec.get("when") or {}, where), _parse_also(spec.get("also") or [], key, where)
+    if kind == "choice":
+        return Param(key, kind, choices=_parse_choices(spec["choice"], where), when=when, also=also)
+    bounds, log, step = _parse_range(kind, spec, where)
+    return Param(key, kind, bounds=bounds, log=log, step=step, when=when, also=also)
+
+
+def _parse_when(when: Any, where: str) -> dict[str, tuple[Any, ...]]:
+    """A ``when`` option as choice key -> the values under which the key is sampled (a value alone: one)."""
     if not isinstance(when, Mapping):
         raise ValueError(f"{where}: `when` takes a mapping {{choice_key: value or [values]}}, got {when!r}")
+    if empty := [name for name, values in when.items() if values == []]:
+        raise ValueError(f"{where}: `when` gives {empty[0]} no value, so the key would never be sampled; list them")
+    return {name: tuple(values if isinstance(values, list) else [values]) for name, values in when.items()}
+
+
+def _parse_also(also: Any, key: str, where: str) -> tuple[str, ...]:
+    """An ``also`` option: the other keys that take this key's value."""
     if not (isinstance(also, list) and all(isinstance(other, str) for other in also)):
         raise ValueError(f"{where}: `also` takes a list of keys [key, ...], got {also!r}")
-    when = {name: tuple(v if isinstance(v, list) else [v]) for name, v in when.items()}
-    also = tuple(also)
     if key in also:
         raise ValueError(f"{where}: `also` names the key itself; list only the other keys that take its value")
-    if kind == "choice":
-        choices = spec["choice"]
-        if not isinstance(choices, list) or not choices:
-            raise ValueError(f"{where}: `choice` takes a non-empty list of values, got {choices!r}")
-        plain = [choice for choice in choices if not (choice is None or isinstance(choice, bool | int | float | str))]
-        if plain:  # Optuna records a choice as one of these; a class's settings go on keys of their own
-            raise ValueError(
-                f"{where}: `choice` takes plain values (numbers, text, true/false, null), got {plain[0]!r}; choose "
-                "the class path and give its init_args keys their own entries (with `when`)"
-            )
-        typed = [(type(choice), choice) for choice in choices]  # 1 and true are two choices
-        repeated = [choice for i, choice in enumerate(choices) if typed[i] in typed[:i]]
-        if repeated:  # a repeat weighs its value twice in random sampling; often a typo for another value
-            raise ValueError(f"{where}: `choice` lists {repeated[0]!r} more than once; list each value once")
-        return Param(key, kind, choices=tuple(choices), when=when, also=also)
+    return tuple(also)
+
+
+def _parse_choices(choices: Any, where: str) -> tuple[Any, ...]:
+    """The values of a ``choice``: plain ones, each listed once."""
+    if not isinstance(choices, list) or not choices:
+        raise ValueError(f"{where}: `choice` takes a non-empty list of values, got {choices!r}")
+    plain = [choice for choice in choices if not (choice is None or isinstance(choice, bool | int | float | str))]
+    if plain:  # Optuna records a choice as one of these; a class's settings go on keys of their own
+        raise ValueError(
+            f"{where}: `choice` takes plain values (numbers, text, true/false, null), got {plain[0]!r}; choose "
+            "the class path and give its init_args keys their own entries (with `when`)"
+        )
+    typed = [(type(choice), choice) for choice in choices]  # 1 and true are two choices
+    repeated = [choice for i, choice in enumerate(choices) if typed[i] in typed[:i]]
+    if repeated:  # a repeat weighs its value twice in random sampling; often a typo for another value
+        raise ValueError(f"{where}: `choice` lists {repeated[0]!r} more than once; list each value once")
+    return tuple(choices)
+
+
+def _parse_range(kind: str, spec: Mapping[str, Any], where: str) -> tuple[tuple[float, float], bool, float | None]:
+    """The ``(low, high)``, ``log`` and ``step`` of an ``int`` or ``float``, as Optuna takes them together."""
     bounds = spec[kind]
     number = int if kind == "int" else (int, float)
     if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b, number) for b in bounds)):
@@ -248,12 +302,22 @@ def _parse_param(key: str, spec: Any, source: str) -> Param:
             f"{where}: `step` {step} does not divide the range {bounds}, so {high} could never be sampled; "
             f"make high - low a multiple of it, e.g. [{low}, {below}] or [{low}, {below + grid}]"
         )
-    return Param(key, kind, bounds=(low, high), log=log, step=step, when=when, also=also)
+    return (low, high), log, step
 
 
 def _is_number(value: Any, number: type | tuple[type, ...]) -> bool:
     """Whether ``value`` is a finite ``number`` (YAML's ``true`` is a bool, not 1; ``.inf`` is no bound)."""
     return isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _spec(distribution: optuna.distributions.BaseDistribution) -> str:
+    """An Optuna distribution as the space's spec of it, e.g. ``{int: [1, 9], step: 2}``."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return f"{{choice: {list(distribution.choices)}}}"
+    kind = "int" if isinstance(distribution, optuna.distributions.IntDistribution) else "float"
+    log = ", log: true" if distribution.log else ""
+    step = "" if distribution.step == (1 if kind == "int" else None) else f", step: {distribution.step}"
+    return f"{{{kind}: [{distribution.low}, {distribution.high}]{log}{step}}}"
 
 
 def _exclusive(param: Param, other: Param) -> bool:

@@ -22,6 +22,7 @@ Files are replaced atomically, since every worker of a study writes them when it
 
 import math
 import os
+import shlex
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -69,9 +70,10 @@ def write_results(
     files = [_write(run_dir / "trials.csv", lambda path: trials_table(study).to_csv(path, index=False))]
     if best is not None and best_config is not None:
         cwd = best.user_attrs.get("cwd")  # where its relative paths lead; none recorded by an older study
+        command = f"python -m forecast fit --config {shlex.quote(str(run_dir / 'best.yaml'))}"
         header = (
             f"# Best trial {best.number} of study {study.study_name!r}: {best.value:.6g}. Train it with\n"
-            f"#   {f'cd {cwd} && ' if cwd else ''}python -m forecast fit --config {run_dir / 'best.yaml'}\n"
+            f"#   {f'cd {shlex.quote(cwd)} && ' if cwd else ''}{command}\n"
         )
         files.append(_write(run_dir / "best.yaml", lambda path: path.write_text(header + best_config)))
     return files + _write_plots(study, run_dir)

@@ -81,13 +81,22 @@ def check_scored_on(study: optuna.Study, scored: dict[str, Any], url: str) -> No
         study.set_user_attr("scored_on", scored)
         return
     for key, value in recorded.items():
-        if key in scored and scored[key] != value:
+        # this run's value of the setting: its own key, or one above or below it where the setting changed shape
+        # (a scaler of null where the study's had a class_path)
+        ours = [(other, scored[other]) for other in scored if _related(key, other)]
+        if ours and ours[0] != (key, value):
             flag = "--metric" if key == "metric" else f"--{key}"
+            this_run = f"{ours[0][1]!r}" if ours[0][0] == key else f"{ours[0][0]}={ours[0][1]!r}"
             raise ValueError(
                 f"study {study.study_name!r} in {url} scores its trials with {key}={value!r}, this run with "
-                f"{scored[key]!r}, and their values do not compare; pass {flag} {cli_value(value)} to resume it, "
-                "or a new --study_name for these settings"
+                f"{this_run}, and their values do not compare; pass {flag} {cli_value(value)} to resume it, or a new "
+                "--study_name for these settings"
             )
+
+
+def _related(key: str, other: str) -> bool:
+    """Whether dotted keys ``key`` and ``other`` are one, or one lies under the other."""
+    return key == other or other.startswith(f"{key}.") or key.startswith(f"{other}.")
 
 
 def _leaves(node: Any, path: str) -> dict[str, Any]:

@@ -196,39 +196,8 @@ class TrialFits:
             message = f"{NOT_FITTED}the study had its n_trials={self.args.n_trials} trials when this one began"
             trial.set_user_attr("error", message)
             raise RuntimeError(message)
-        fixed = {"trainer.default_root_dir": str(self.run_dir / "trials" / str(trial.number))}
-        if not any(arg.startswith("--trainer.enable_progress_bar") for arg in self.fit_args):
-            fixed["trainer.enable_progress_bar"] = False  # the trials' bar replaces the epochs'
-        if self.tracking is not None:
-            fixed |= self.tracking.trial_overrides(trial.number)
         try:
-            overrides = self.space.overrides(self.space.suggest(trial))
-            # best.yaml's values and seed, even if the space changes later or another process writes it
-            trial.set_user_attr("overrides", overrides)
-            trial.set_user_attr("seed", self.args.seed + trial.number)
-            trial.set_user_attr("fit_args", list(self.fit_args))  # and its own fit flags, whoever ran it
-            trial.set_user_attr("cwd", os.getcwd())  # where their relative paths (--config, data.source) lead
-            trial_args = self.fit_flags(self.args.seed + trial.number, overrides, fixed)
-            pruning = TrialPruning(trial, self.args.metric)
-            try:
-                cli = cli_main(trial_args, trainer_defaults={"callbacks": [pruning]})
-            except SystemExit as exit_:
-                if isinstance(exit_.__context__, KeyboardInterrupt):
-                    raise
-                print_config(trial_args)  # raises the CLI's message as a ValueError
-                raise ValueError(f"fit exited with status {exit_.code}") from exit_
-            finally:
-                trial.set_user_attr("epochs", pruning.epochs)  # a pruned or failed trial's too
-            # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
-            checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
-            trial.set_user_attr("checkpoint", checkpoint.best_model_path)
-            # before the network's score, which fails a trial whose every validation was NaN: its checkpoint
-            # (the first NaN epoch's, which lost to the naive forecasts) may still forecast a finite naive forecast
-            fallback = self.naive_score(cli.trainer, cli.model, checkpoint.best_model_path)
-            if fallback is None:
-                return self.best_score(pruning.scores)  # raises when no validation gave a number
-            trial.set_user_attr("naive_fallback", fallback[0])
-            return fallback[1]
+            return self._fit(trial)
         except optuna.TrialPruned:
             raise
         except SystemExit as exit_:
@@ -241,6 +210,46 @@ class TrialFits:
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
             raise
+
+    def _fit(self, trial: optuna.Trial) -> float:
+        """Samples the trial's values, records what ``best.yaml`` needs to train it again, fits it and scores it."""
+        overrides = self.space.overrides(self.space.suggest(trial))
+        # best.yaml's values and seed, even if the space changes later or another process writes it
+        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("seed", self.args.seed + trial.number)
+        trial.set_user_attr("fit_args", list(self.fit_args))  # and its own fit flags, whoever ran it
+        trial.set_user_attr("cwd", os.getcwd())  # where their relative paths (--config, data.source) lead
+        trial_args = self.fit_flags(self.args.seed + trial.number, overrides, self._fixed(trial.number))
+        pruning = TrialPruning(trial, self.args.metric)
+        try:
+            cli = cli_main(trial_args, trainer_defaults={"callbacks": [pruning]})
+        except SystemExit as exit_:
+            if isinstance(exit_.__context__, KeyboardInterrupt):
+                raise
+            print_config(trial_args)  # raises the CLI's message as a ValueError
+            raise ValueError(f"fit exited with status {exit_.code}") from exit_
+        finally:
+            trial.set_user_attr("epochs", pruning.epochs)  # a pruned or failed trial's too
+        # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
+        checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
+        trial.set_user_attr("checkpoint", checkpoint.best_model_path)
+        # before the network's score, which fails a trial whose every validation was NaN: its checkpoint
+        # (the first NaN epoch's, which lost to the naive forecasts) may still forecast a finite naive forecast
+        fallback = self.naive_score(cli.trainer, cli.model, checkpoint.best_model_path)
+        if fallback is None:
+            return self.best_score(pruning.scores)  # raises when no validation gave a number
+        trial.set_user_attr("naive_fallback", fallback[0])
+        return fallback[1]
+
+    def _fixed(self, number: int) -> dict[str, Any]:
+        """The fit settings of trial ``number`` that are not the user's: its run directory, no epoch progress bar
+        unless the user asks for one (the trials' bar replaces it), its MLflow run as a child of the study's."""
+        fixed = {"trainer.default_root_dir": str(self.run_dir / "trials" / str(number))}
+        if not any(arg.startswith("--trainer.enable_progress_bar") for arg in self.fit_args):
+            fixed["trainer.enable_progress_bar"] = False
+        if self.tracking is not None:
+            fixed |= self.tracking.trial_overrides(number)
+        return fixed
 
     def check_completed(self, study: optuna.Study) -> None:
         """Raises when ``study`` has no complete trial and none still running in another process: nothing was

@@ -16,7 +16,7 @@ units (``val/mse_orig``).
 The study lives in an Optuna storage (SQLite in the run directory unless ``--storage`` names another
 database), so a killed study resumes with the same ``--study_name`` (and the same metric and validation
 settings, ``forecast.study_scoring.SCORED``: a rerun with another ``--data.horizon`` is refused, as its
-values would not compare)
+values would not compare; and with a space that samples each key as the study's trials did, a range aside)
 and several processes, on one machine or many, share one study.
 
 The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--run_dir``) holds
@@ -86,12 +86,14 @@ def tune(
     Raises:
         ValueError: ``n_jobs`` above 1 without ``worker_argv``; a ``metric`` that is not a validation one; a
             ``seed`` outside Lightning's range (0 to ``max_seed_value``); a resumed study of another direction,
-            metric or ``forecast.study_scoring.SCORED`` setting; a bad search space, one that searches a setting
-            under which trials do not rank (``check_ranked``), a key the config does not have (naming the
-            nearest one), or one that tune sets itself (``forecast.study_trials.TUNE_SETS``), in the space or as
-            a fit flag, which tune would override; a ``checkpoint.save_top_k`` of 0, in the space or the config,
-            which keeps no checkpoint of a trial's best validation (``check_keeps_checkpoint``); or, once the
-            results are written, the study has no complete trial (``TrialFits.check_completed``).
+            metric or ``forecast.study_scoring.SCORED`` setting, or whose earlier trials sampled a key of the
+            space as another kind, with other choices or another log scale (``SearchSpace.check_study``); a bad
+            search space, one that searches a setting under which trials do not rank (``check_ranked``), a key the
+            config does not have (naming the nearest one), or one that tune sets itself
+            (``forecast.study_trials.TUNE_SETS``), in the space or as a fit flag, which tune would override; a
+            ``checkpoint.save_top_k`` of 0, in the space or the config, which keeps no checkpoint of a trial's best
+            validation (``check_keeps_checkpoint``); or, once the results are written, the study has no complete trial
+            (``TrialFits.check_completed``).
     """
     _check_args(args, worker_argv)
     space = SearchSpace(args.space, space_source)
@@ -102,6 +104,7 @@ def tune(
     check_keeps_checkpoint(space, config, space_source)
     space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(dotted_keys(config)))
     study, run_dir = _study(args, fit_args, config, searched)
+    space.check_study(study)
     tracking = StudyTracking.of(config, study)
     with contextlib.nullcontext() if tracking is None else tracking:  # ends the study's MLflow run, error or not
         with warnings.catch_warnings():

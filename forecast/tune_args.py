@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import optuna
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 __all__ = ["TuneArgs", "parse_args"]
 
@@ -25,7 +25,8 @@ class TuneArgs:
         metric: the logged validation metric (``val/...``) to optimize, of the best validation (epoch), or of the naive
             forecast that the trial's checkpoint forecasts when it fell back to one.
         direction: whether a lower or a higher ``metric`` is better.
-        sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``.
+        sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``. A class given on the
+            command line (or in ``--search``) that takes a ``seed`` and names none is seeded with ``seed`` too.
         pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
             each validation's ``metric``; default Optuna's MedianPruner.
         n_trials: trials the study runs over all its processes, failed ones included; a rerun runs
@@ -40,7 +41,8 @@ class TuneArgs:
             last ``--config`` file's stem.
         run_dir: where trials and results go; default ``<trainer.default_root_dir>/tune/<study_name>``.
         n_jobs: worker processes on this machine, all on the study's storage.
-        seed: the study's seed, 0 or more: the default sampler's, and trial N fits with ``seed_everything`` seed + N.
+        seed: the study's seed, 0 or more: the sampler's (unless its ``init_args`` name one), and trial N fits with
+            ``seed_everything`` seed + N.
         heartbeat_interval: seconds between a running trial's heartbeats; a trial silent for twice
             as long is marked failed, as when its process was killed.
         lr_find: run Lightning's learning-rate finder on the config instead of a study; writes
@@ -49,7 +51,7 @@ class TuneArgs:
         lr_find_steps: training steps the learning-rate finder tries.
     """
 
-    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    space: dict[str, Any] = field(default_factory=dict)  # each spec checked by SearchSpace, which names its key
     metric: str = "val/loss"
     direction: Literal["minimize", "maximize"] = "minimize"
     sampler: optuna.samplers.BaseSampler | None = None
@@ -89,9 +91,18 @@ def parse_args(argv: Sequence[str]) -> tuple[TuneArgs, list[str], str]:
     tune_argv, fit_args = _split_flags(argv, own)
     tune_parser = _parser()
     config = tune_parser.parse_args(tune_argv)
+    _seed_sampler(config)
     space_source = str(config.search[-1]) if config.get("search") else "--space"
     options = {key: value for key, value in vars(tune_parser.instantiate(config)).items() if key != "search"}
     return TuneArgs(**options), fit_args, space_source
+
+
+def _seed_sampler(config: Namespace) -> None:
+    """Gives a ``--sampler`` class that takes a seed and names none the study's ``--seed``, as the default sampler
+    has it, so that a rerun of a new study samples the same trials."""
+    init_args = config.sampler.get("init_args") if config.get("sampler") else None
+    if init_args is not None and "seed" in init_args and init_args.seed is None:
+        init_args.seed = config.seed
 
 
 def _split_flags(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[str]]:
