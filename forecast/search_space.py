@@ -120,7 +120,7 @@ class SearchSpace:
                         f"{source}: {param.key}: `when` names {key!r}, which is not an unconditional "
                         "`choice` of the space; add it as `{choice: [...]}` without `when`"
                     )
-                if missing := [value for value in values if value not in parent.choices]:
+                if missing := [value for value in values if not _among(value, parent.choices)]:
                     raise ValueError(f"{source}: {param.key}: `when` value(s) {missing} are not choices of {key}")
         setters: dict[str, list[Param]] = {}  # every key the space sets, with the entries that set it
         for param in params:
@@ -147,7 +147,7 @@ class SearchSpace:
         """The trial's values of the keys active in it (a conditional key only when its condition holds)."""
         values: dict[str, Any] = {}
         for param in self.params:
-            if all(key in values and values[key] in allowed for key, allowed in param.when.items()):
+            if all(key in values and _among(values[key], allowed) for key, allowed in param.when.items()):
                 values[param.key] = param.suggest(trial)
         return values
 
@@ -219,7 +219,7 @@ class SearchSpace:
             param
             for param in self.params
             if param is not chosen
-            and all(key in context and context[key] in values for key, values in param.when.items())
+            and all(key in context and _among(context[key], values) for key, values in param.when.items())
         ]
         return [key for param in active for key in (param.key, *param.also)]
 
@@ -322,7 +322,17 @@ def _spec(distribution: optuna.distributions.BaseDistribution) -> str:
 
 def _exclusive(param: Param, other: Param) -> bool:
     """Whether no trial samples both: a choice key both are conditional on, with no value in common."""
-    return any(set(values).isdisjoint(other.when[key]) for key, values in param.when.items() if key in other.when)
+    return any(
+        not any(_among(value, other.when[key]) for value in values)
+        for key, values in param.when.items()
+        if key in other.when
+    )
+
+
+def _among(value: Any, values: Collection[Any]) -> bool:
+    """Whether ``value`` is one of ``values`` of its own type: a choice of 1 and one of true are two choices (as
+    ``_parse_choices`` counts them), which Python's ``==`` takes for one."""
+    return any(type(value) is type(other) and value == other for other in values)
 
 
 def _unknown_key_message(key: str, valid: Collection[str], context: dict[str, Any], source: str) -> str:

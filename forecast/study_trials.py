@@ -15,6 +15,7 @@ from typing import Any
 
 import lightning as L
 import optuna
+from lightning.fabric.utilities.seed import max_seed_value
 from lightning.pytorch.callbacks import Callback
 
 from .checkpointing import read_checkpoint
@@ -28,7 +29,9 @@ from .study_results import write_results
 from .study_tracking import StudyTracking
 from .tune_args import TuneArgs
 
-__all__ = ["TUNE_SETS", "TrialFits", "TrialPruning", "check_keeps_checkpoint", "check_tune_sets"]
+__all__ = [
+    "TUNE_SETS", "TrialFits", "TrialPruning", "check_keeps_checkpoint", "check_tune_sets", "trial_seed",
+]  # fmt: skip
 
 # The trials that count towards n_trials: finished or still running, and (TrialFits.spent) those failed in this
 # run of the study; a rerun runs others in place of an earlier run's failed ones.
@@ -38,7 +41,7 @@ NOT_FITTED = "not fitted: "
 # The keys tune sets in every trial's fit (TrialFits.fit_flags), which a search space may not: what to use instead.
 TUNE_SETS = {
     "trainer.default_root_dir": "--run_dir (trial N fits in its trials/N)",
-    "seed_everything": "--seed (trial N fits with seed_everything seed + N)",
+    "seed_everything": "--seed (trial N fits with seed_everything seed + N, trial_seed)",
     "checkpoint.monitor": "--metric",
     "checkpoint.mode": "--direction",
     "checkpoint.save_on_train_epoch_end": "nothing (tune checkpoints after every validation)",
@@ -141,6 +144,12 @@ class TrialPruning(Callback):
             raise optuna.TrialPruned(f"pruned after validation {step} at {self.monitor}={score:.6g}")
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The ``seed_everything`` seed of trial ``number`` of a study of ``seed``: seed + number, wrapped around into the
+    seeds Lightning takes (0 to ``max_seed_value``), so that a study seeded near the top fails none of its trials."""
+    return (seed + number) % (max_seed_value + 1)
+
+
 @dataclass
 class TrialFits:
     """The objective: each trial is a ``fit`` of the config with the trial's values, seed and run directory.
@@ -216,10 +225,10 @@ class TrialFits:
         overrides = self.space.overrides(self.space.suggest(trial))
         # best.yaml's values and seed, even if the space changes later or another process writes it
         trial.set_user_attr("overrides", overrides)
-        trial.set_user_attr("seed", self.args.seed + trial.number)
+        trial.set_user_attr("seed", trial_seed(self.args.seed, trial.number))
         trial.set_user_attr("fit_args", list(self.fit_args))  # and its own fit flags, whoever ran it
         trial.set_user_attr("cwd", os.getcwd())  # where their relative paths (--config, data.source) lead
-        trial_args = self.fit_flags(self.args.seed + trial.number, overrides, self._fixed(trial.number))
+        trial_args = self.fit_flags(trial_seed(self.args.seed, trial.number), overrides, self._fixed(trial.number))
         pruning = TrialPruning(trial, self.args.metric)
         try:
             cli = cli_main(trial_args, trainer_defaults={"callbacks": [pruning]})
@@ -342,7 +351,7 @@ class TrialFits:
         if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             best = study.best_trial  # read once: best.yaml's header and body are this trial's
             overrides = best.user_attrs.get("overrides") or self.space.overrides(best.params)
-            seed = best.user_attrs.get("seed", self.args.seed + best.number)
+            seed = best.user_attrs.get("seed", trial_seed(self.args.seed, best.number))
             flags = self.fit_flags(seed, overrides, {}, best.user_attrs.get("fit_args"))
             with _working_directory(best.user_attrs.get("cwd")):
                 best_config = print_config(flags)

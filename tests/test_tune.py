@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from lightning.fabric.utilities.seed import max_seed_value
 
 from forecast import Forecaster
 from forecast.checkpointing import read_checkpoint
@@ -764,3 +765,25 @@ def test_a_tilde_run_dir_is_in_the_home_folder(tiny_csv, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="no trial of study"):  # none was asked for
         tune(args, tiny_fit_args(tiny_csv))
     assert (tmp_path / "home/study/study.db").is_file() and not (tmp_path / "~").exists()
+
+
+@pytest.mark.slow
+def test_a_study_seeded_at_the_top_of_lightnings_range_fails_none_of_its_trials(tiny_csv, tmp_path):
+    """Trial N fits with seed + N: from N = 1 that passed Lightning's largest seed, and every trial failed with
+    "is not in bounds". The seeds wrap around to 0."""
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, n_trials=2, run_dir=str(tmp_path))
+    args.seed = max_seed_value
+    study = tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"))
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert [trial.user_attrs["seed"] for trial in study.trials] == [max_seed_value, 0]
+
+
+def test_a_condition_on_the_choice_1_holds_for_1_and_not_for_true():
+    """1 and true are two choices (as the duplicate check counts them); Python's == took one for the other."""
+    space = SearchSpace({"a": {"choice": [1, True]}, "b": {"int": [1, 3], "when": {"a": 1}}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [space.suggest(study.ask()) for _ in range(12)]
+    assert {type(values["a"]) for values in drawn} == {int, bool}
+    assert all(("b" in values) == (type(values["a"]) is int) for values in drawn)
+    with pytest.raises(ValueError, match=r"`when` value\(s\) \[1\] are not choices of a"):
+        SearchSpace({"a": {"choice": [True, False]}, "b": {"int": [1, 3], "when": {"a": 1}}})
