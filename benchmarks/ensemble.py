@@ -31,7 +31,7 @@ import pandas as pd  # noqa: E402
 from forecast import Forecaster, datasets  # noqa: E402
 from forecast.checkpointing import read_checkpoint  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
-from forecast.ensemble import combine, fell_back  # noqa: E402
+from forecast.ensemble import combine  # noqa: E402
 
 
 def scores(subcommand: str, args: list[str], checkpoint: Path) -> dict[str, float]:
@@ -44,7 +44,9 @@ def scores(subcommand: str, args: list[str], checkpoint: Path) -> dict[str, floa
 def run_result(path: Path, config: Path) -> dict:
     """The result of the leaderboard run whose ``result.json`` is ``path``, checked to be a run of ``config``
     as it is now: the run directory is named by the config's file name only, so it may hold the run of
-    another config of that name, or of this one before an edit.
+    another config of that name, or of this one before an edit. Its ``fell_back`` says whether the tested
+    checkpoint forecasts the naive forecast its fit fell back to (``forecast.ensemble.fell_back``), from the one
+    reading of the checkpoint that also checks it.
 
     Raises:
         ValueError: a result that records no tested checkpoint, another config's (by the sha256 of its
@@ -64,13 +66,14 @@ def run_result(path: Path, config: Path) -> dict:
             f"{path} is a run of {ran} as it was then, not of {config} as it is now (another config of the file "
             f"name {config.stem!r}, or one edited since); rerun the ltsf.py command with --configs {config}"
         )
-    if read_checkpoint(saved["result"]["best"], Forecaster).get("ensemble_members", 1) > 1:
+    checkpoint = read_checkpoint(saved["result"]["best"], Forecaster)
+    if checkpoint.get("ensemble_members", 1) > 1:
         raise ValueError(
             f"{path} tested an ensemble, {saved['result']['best']} (ltsf.py --ensemble chose it on validation), "
             "which combine does not join with the other seeds; rerun the ltsf.py command without --ensemble (it "
             "reads its fits back, not fitting them again)"
         )
-    return saved["result"]
+    return saved["result"] | {"fell_back": checkpoint.get("naive_fallback") is not None}
 
 
 def ensemble_name(joined: list[int], left_out: list[int]) -> str:
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             rows.append({"horizon": horizon, "model": f"seed {seed}"})
             rows[-1] |= scores("validate", [*result["args"], *here], Path(result["best"]))
             rows[-1] |= {"test_mse": result["mse"], "test_mae": result["mae"]}
-        left_out = [seed for seed, result in enumerate(results) if fell_back(result["best"])]
+        left_out = [seed for seed, result in enumerate(results) if result["fell_back"]]
         joined = [seed for seed in range(args.seeds) if seed not in left_out]
         if len(joined) < 2:
             fell = f" (seeds {left_out} fell back to a naive forecast)" if left_out else ""

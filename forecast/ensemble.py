@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from . import datasets
 from .checkpointing import output_file, read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 from .data.options import grouped_config
@@ -46,9 +47,17 @@ MEMBERS_MAY_DIFFER = {
     "TimeSeriesDataModule": {"lookback"},
 }  # fmt: skip
 
-# The model's sizes that its data sets but the lookback, compared also where a checkpoint records no data (a model
-# fitted on dataloaders): members of other horizons or columns would give forecasts that no mean joins.
-_DATA_SIZES = tuple(key for key in WINDOW_SIZES if key != "lookback")
+# The model's sizes that its data sets but the lookback, and the category count of each static feature, compared also
+# where a checkpoint records no data (a model fitted on dataloaders): members of other horizons or columns would give
+# forecasts that no mean joins, and a member of fewer categories has no embedding for another's last ones.
+_DATA_SIZES = (*(key for key in WINDOW_SIZES if key != "lookback"), "static_cardinalities")
+
+# The column roles and calendar features of the data settings, each with its key in the data state, which records them
+# as the data module resolved them.
+_RESOLVED = {
+    "columns": {role: role for role in ("targets", "past_covariates", "future_covariates", "static_covariates")},
+    "calendar": {"features": "calendar"},
+}
 
 
 def _difference(first: Any, other: Any, path: str) -> str | None:
@@ -82,9 +91,41 @@ def _lookback(member: dict[str, Any]) -> int:
 
 
 def _data_sizes(member: dict[str, Any]) -> dict[str, Any]:
-    """The member's sizes that its data sets; one it does not record is the Forecaster's default."""
+    """The member's sizes that its data sets; one it does not record is the Forecaster's default. Static category
+    counts of ``None`` (every static feature a number) are a 0 per static feature, as checkpoints record them."""
     parameters = inspect.signature(Forecaster).parameters
-    return {key: member["hyper_parameters"].get(key, parameters[key].default) for key in _DATA_SIZES}
+    sizes = {key: member["hyper_parameters"].get(key, parameters[key].default) for key in _DATA_SIZES}
+    if sizes["static_cardinalities"] is None:
+        sizes["static_cardinalities"] = [0] * sizes["static_size"]
+    return sizes
+
+
+def _source_read(source: Any) -> Any:
+    """The data a recorded ``source`` reads: a built-in data set by its name in lower case (names are
+    case-insensitive), a file by its absolute path (a relative one taken from the current folder, ``~`` the home
+    folder), so that one file named two ways is one source."""
+    if not isinstance(source, str):
+        return source
+    if source.lower() in datasets.names():
+        return source.lower()
+    return str(Path(source).expanduser().resolve())
+
+
+def _as_read(settings: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """Data settings by what they read: the source by ``_source_read``, and the series, column roles and calendar
+    features as the data ``state`` records them resolved, where it does (``targets`` null, every column without a
+    role, is the list of those columns; ``series`` null, or the same ids in another order, the series of the data in
+    their order)."""
+    read = dict(settings)
+    if "source" in read:
+        read["source"] = _source_read(read["source"])
+    if "series" in state:
+        read["series"] = state["series"]
+    for group, keys in _RESOLVED.items():
+        resolved = {key: state[name] for key, name in keys.items() if name in state}
+        if resolved:
+            read[group] = (read.get(group) or {}) | resolved
+    return read
 
 
 def _shared(member: dict[str, Any], part: str) -> Any:
@@ -96,12 +137,15 @@ def _shared(member: dict[str, Any], part: str) -> Any:
     options were grouped compares setting by setting with one of today's: in the grouped form
     (``grouped_config``), and without the keys it takes no more (an old checkpoint's ``history_only``,
     the CLI's ``_instantiator``), which steer nothing today; and with their specs (the scalers, the split)
-    in one normal form (``normal_spec``), since ``forecast.fit`` and the CLI record one class in two forms.
+    in one normal form (``normal_spec``), since ``forecast.fit`` and the CLI record one class in two forms;
+    and by what they read (``_as_read``): one file named by a relative and an absolute path is one source, and
+    ``targets`` null is the list of columns the data state resolved it to (``series`` null, the series read).
     """
     settings = member.get(part)
     if part == "datamodule_hyper_parameters" and isinstance(settings, dict):
         taken = inspect.signature(TimeSeriesDataModule).parameters
         settings = normal_spec({key: value for key, value in grouped_config(settings).items() if key in taken})
+        settings = _as_read(settings, member.get("TimeSeriesDataModule") or {})
     if isinstance(settings, dict) and "freq" in settings:  # the frequency the data were read at, by its steps
         read = (member.get("TimeSeriesDataModule") or {}).get("freq", settings["freq"])  # inferred where unset
         settings = settings | {"freq": frequency_steps(read)}
@@ -139,12 +183,32 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
             same hyperparameters and weights: a copy, or a ``last.ckpt`` of the best epoch), one is an ensemble
             already, fell back to a naive forecast, was trained with a probabilistic loss (a
             ``QuantileLoss`` of one level too: its forecast is that quantile, not a point), or differs from the
-            first in its
-            data's settings or scalers (other than the lookback, the batching settings and MASE's
-            period; settings recorded flat, before their groups, are compared grouped, and a class
-            by what it imports and its arguments, defaults filled in) or in the model's sizes that the
-            data sets (horizon, input, target, future and static sizes: compared also where a checkpoint
-            records no data); the message names the differing key (as today's data module names it).
+            first in its data's settings or scalers (other than the lookback, the batching settings and MASE's
+            period; settings recorded flat, before their groups, are compared grouped, a class by what it
+            imports and its arguments, defaults filled in, a source file by its absolute path, and the series,
+            column roles and calendar features as the data resolved them, so that ``targets`` null and the list of
+            those columns are the same) or in the model's sizes that the data set (horizon, input, target, future and
+            static sizes and the static features' category counts: compared also where a checkpoint records no
+            data); the message names the differing key (as today's data module names it).
+    """
+    path = _ensemble_path(checkpoints, path)
+    members = [read_checkpoint(checkpoint, Forecaster) for checkpoint in checkpoints]
+    for index, (checkpoint, member) in enumerate(zip(checkpoints, members, strict=True)):
+        _check_alone(checkpoint, member)
+        _check_same_data(checkpoint, member, checkpoints[0], members[0])
+        _check_no_twin(checkpoint, member, checkpoints[:index], members[:index])
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(_ensemble(members), temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def _ensemble_path(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
+    """The ensemble's file, checked with the list of ``checkpoints`` before any of them is read.
+
+    Raises:
+        TypeError: ``checkpoints`` is one path.
+        ValueError: fewer than two checkpoints, one given twice, ``path`` a folder or one of ``checkpoints``.
     """
     if isinstance(checkpoints, (str, Path)):  # its characters would be read as files
         raise TypeError(f"combine takes a list of two or more checkpoint files; got one path {str(checkpoints)!r}")
@@ -156,42 +220,75 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     )
     if repeated is not None:  # an ensemble of one network, counted twice
         raise ValueError(f"{repeated} is given more than once; an ensemble combines different checkpoints")
-    path = output_file(path, "ensemble", "ensemble.ckpt")  # a folder refused before any checkpoint is read
+    path = output_file(path, "ensemble", "ensemble.ckpt")
     if path.resolve() in files:  # the rename would replace that member's checkpoint with the ensemble
         member = checkpoints[files.index(path.resolve())]
         raise ValueError(
             f"the ensemble's path {str(path)!r} is that of the member {member}, which it would replace; "
             "give another path"
         )
-    members = [read_checkpoint(checkpoint, Forecaster) for checkpoint in checkpoints]
-    for index, (checkpoint, member) in enumerate(zip(checkpoints, members, strict=True)):
-        if member.get("ensemble_members", 1) != 1:
-            raise ValueError(f"{checkpoint} is an ensemble already; combine the checkpoints of its members")
-        if member.get("naive_fallback") is not None:
-            raise ValueError(
-                f"{checkpoint} fell back to a naive forecast on validation (naive_comparison.fallback); "
-                "its network lost there, so leave it out"
-            )
-        loss = from_spec(member["hyper_parameters"].get("loss"), Loss) or MSELoss()  # the model's default: MSE
-        check_ensemble_loss(loss, str(checkpoint))
-        compared = [(_shared(members[0], part), _shared(member, part), part) for part in MEMBERS_MAY_DIFFER]
-        compared.append((_data_sizes(members[0]), _data_sizes(member), "hyper_parameters"))
-        for first, other, part in compared:
-            differing = _difference(first, other, part)
-            if differing:
-                raise ValueError(
-                    f"{checkpoint} differs from {checkpoints[0]} in {differing}: an ensemble's members forecast the "
-                    "same data (source, split, horizon, columns, scaling); only their models, lookbacks and batches "
-                    "may differ"
-                )
-        twin = next((checkpoints[i] for i in range(index) if _same_network(members[i], member)), None)
-        if twin is not None:
-            raise ValueError(
-                f"{checkpoint} holds the network of {twin} (the same hyperparameters and weights), which the "
-                "ensemble would count twice; leave one of them out"
-            )
-    members.sort(key=_lookback, reverse=True)  # stable: the first of the longest lookback leads
-    first, others = members[0], members[1:]
+    return path
+
+
+def _check_alone(checkpoint: str | Path, member: dict[str, Any]) -> None:
+    """Refuse a member whose forecast is no network's point forecast: an ensemble, a naive fallback, or a network
+    of a probabilistic loss (``check_ensemble_loss``).
+
+    Raises:
+        ValueError: naming ``checkpoint`` and the fix.
+    """
+    if member.get("ensemble_members", 1) != 1:
+        raise ValueError(f"{checkpoint} is an ensemble already; combine the checkpoints of its members")
+    if member.get("naive_fallback") is not None:
+        raise ValueError(
+            f"{checkpoint} fell back to a naive forecast on validation (naive_comparison.fallback); "
+            "its network lost there, so leave it out"
+        )
+    loss = from_spec(member["hyper_parameters"].get("loss"), Loss) or MSELoss()  # the model's default: MSE
+    check_ensemble_loss(loss, str(checkpoint))
+
+
+def _check_same_data(
+    checkpoint: str | Path, member: dict[str, Any], first_checkpoint: str | Path, first: dict[str, Any]
+) -> None:
+    """Refuse a member of other data than the ``first``: other data settings or state (but for the keys of
+    ``MEMBERS_MAY_DIFFER``, as ``_shared`` reads them) or other sizes that the data set (``_data_sizes``).
+
+    Raises:
+        ValueError: naming both checkpoints and the first differing key.
+    """
+    compared = [(_shared(first, part), _shared(member, part), part) for part in MEMBERS_MAY_DIFFER]
+    compared.append((_data_sizes(first), _data_sizes(member), "hyper_parameters"))
+    differing = next(filter(None, (_difference(*entry) for entry in compared)), None)
+    if differing:
+        raise ValueError(
+            f"{checkpoint} differs from {first_checkpoint} in {differing}: an ensemble's members forecast the "
+            "same data (source, split, horizon, columns, scaling); only their models, lookbacks and batches "
+            "may differ"
+        )
+
+
+def _check_no_twin(
+    checkpoint: str | Path, member: dict[str, Any], before: Sequence[str | Path], read: Sequence[dict[str, Any]]
+) -> None:
+    """Refuse a member that holds the network of one ``before`` it (whose contents are ``read``), which the mean
+    would count twice.
+
+    Raises:
+        ValueError: naming both checkpoints.
+    """
+    twin = next((other for other, contents in zip(before, read, strict=True) if _same_network(contents, member)), None)
+    if twin is not None:
+        raise ValueError(
+            f"{checkpoint} holds the network of {twin} (the same hyperparameters and weights), which the "
+            "ensemble would count twice; leave one of them out"
+        )
+
+
+def _ensemble(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ensemble's checkpoint: the network of the longest lookback (the first of them) as its own, with its data
+    settings and state, and the others' weights under ``members.{index}.`` with their hyperparameters."""
+    first, *others = sorted(members, key=_lookback, reverse=True)  # stable: the first of the longest lookback leads
     state = dict(first["state_dict"])
     for index, member in enumerate(others):
         state |= {f"members.{index}.{key}": value for key, value in member["state_dict"].items()}
@@ -202,11 +299,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     ]
     ensemble = kept | {"state_dict": state, "ensemble_members": len(members), "naive_fallback": None}
     ensemble |= {"ensemble_hyper_parameters": configs, "epoch": first.get("epoch", 0)}
-    ensemble |= {"global_step": first.get("global_step", 0)}
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(ensemble, temporary)
-    os.replace(temporary, path)
-    return path
+    return ensemble | {"global_step": first.get("global_step", 0)}
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -62,6 +62,7 @@ __all__ = ["example_inputs", "to_program", "to_onnx"]
 
 INPUT_NAMES = ["past", "future", "static"]
 GATED = (torch.nn.GRU, torch.nn.LSTM)  # onnxruntime's kernels of these run float32 only
+EXPORTERS = {".pt2": "to_program", ".onnx": "to_onnx"}  # each format's suffix, in lower case, and its exporter
 
 
 def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -147,22 +148,22 @@ def _check_onnxruntime_runs(model: Forecaster) -> None:
 
 
 def _export_file(path: str | Path, suffix: str) -> Path:
-    """The file ``path`` to write an export of format ``suffix`` (``.pt2`` or ``.onnx``) to, its folder made.
+    """The file ``path`` to write an export of format ``suffix`` (``.pt2`` or ``.onnx``) to, its folder made once the
+    path is taken. Suffixes are matched in any case (``model.ONNX`` is an ONNX file); one of neither format is taken
+    as given.
 
     Raises:
         TypeError, ValueError: ``output_file``'s: no path, or a folder.
         ValueError: ``path`` ends in the other format's suffix (a ``.onnx`` file holding a torch.export program
-            loads in neither).
+            loads in neither), naming the path, the suffix this export writes and the exporter of the other.
     """
-    path = output_file(path, "export", f"model{suffix}")
-    other = {".pt2": ".onnx", ".onnx": ".pt2"}[suffix]
-    if path.suffix == other:
-        exporter = "to_onnx" if other == ".onnx" else "to_program"
+    given = Path(path).suffix.lower() if isinstance(path, (str, Path)) else suffix
+    if given in EXPORTERS and given != suffix:
         raise ValueError(
-            f"the export path {str(path)!r} names a {other} file, but this export writes {suffix}: give a {suffix} "
-            f"path, or call {exporter} for {other}"
+            f"the export path {str(path)!r} names a {given} file, but this export writes {suffix}: give a {suffix} "
+            f"path, or call {EXPORTERS[given]} for {given}"
         )
-    return path
+    return output_file(path, "export", f"model{suffix}")
 
 
 def _dynamic_batch() -> tuple[dict, dict, dict]:
@@ -184,21 +185,23 @@ def to_program(model: Forecaster, path: str | Path | None = None) -> torch.expor
     Raises:
         TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``;
             ``torch.compile``'s wrapper: export the Forecaster it wraps), or ``path`` is no path.
-        ValueError: ``path`` is a folder or an ``.onnx`` file.
+        ValueError: ``path`` is a folder or an ``.onnx`` file (the suffix in any case: ``model.ONNX`` too).
     """
     _say_what_is_exported(model)
     file = None if path is None else _export_file(path, ".pt2")
     with evaluating(model):
         program = torch.export.export(model, example_inputs(model), dynamic_shapes=_dynamic_batch())
     if file is not None:
-        torch.export.save(program, file)
+        with file.open("wb") as stream:  # torch warns of a path whose name does not end in ".pt2" (".PT2", say)
+            torch.export.save(program, stream)
     return program
 
 
 def to_onnx(model: Forecaster, path: str | Path) -> Path:
     """The network as an ONNX file with inputs ``past`` (B, L, C_in), ``future`` (B, H, C_fut), ``static`` (B, S),
     float32 windows scaled as this module's docstring says, and output ``params`` (B, H, C_out, P), the loss's
-    parameters on the targets' scaled units (invert the target scaling for original units); B is free.
+    parameters on the targets' scaled units (invert the target scaling for original units); B is free. The file
+    holds the weights too, so that it runs alone (an ONNX file holds at most 2 GB).
 
     Args:
         model: the forecaster to export, left in its caller's mode and on its device.
@@ -211,9 +214,9 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
         ImportError: the ONNX exporter's packages are missing (``pip install onnx onnxscript``).
         TypeError: ``model`` is no Forecaster (a checkpoint's path: load it with ``Forecaster.load``;
             ``torch.compile``'s wrapper: export the Forecaster it wraps), or ``path`` is no path.
-        ValueError: ``path`` is a folder or a ``.pt2`` file; or the model is in a dtype whose ONNX file onnxruntime
-            cannot run (bfloat16 or float16; float64 with a GRU or LSTM): export a float32 copy,
-            ``to_onnx(copy.deepcopy(model).float(), path)``.
+        ValueError: ``path`` is a folder or a ``.pt2`` file (the suffix in any case: ``model.PT2`` too); or the
+            model is in a dtype whose ONNX file onnxruntime cannot run (bfloat16 or float16; float64 with a GRU or
+            LSTM): export a float32 copy, ``to_onnx(copy.deepcopy(model).float(), path)``.
     """
     _say_what_is_exported(model)
     _check_onnxruntime_runs(model)
@@ -231,6 +234,7 @@ def to_onnx(model: Forecaster, path: str | Path) -> Path:
             output_names=["params"],
             dynamic_shapes=_dynamic_batch(),
             dynamo=True,
+            external_data=False,  # the weights in the file itself, not in a ".data" file that a server must get too
             verbose=False,  # without it, torch prints each step of its exporter ("[torch.onnx] Obtain model graph")
         )
     return path
