@@ -224,9 +224,10 @@ def _load(path: Path, map_location: str | torch.device) -> Any:
         ) from None
 
 
-def output_file(path: str | Path, kind: str = "output", example: str = "model.ckpt") -> Path:
+def output_file(path: str | Path, kind: str = "output", example: str = "model.ckpt", make_folder: bool = True) -> Path:
     """The file ``path`` that a checkpoint or an export (its ``kind``) is written to: a leading ``~`` the home
-    folder (no shell expands a path from a config file or a Python string), its folder made if missing.
+    folder (no shell expands a path from a config file or a Python string), its folder made if missing (unless
+    ``make_folder`` is false: a caller that checks more before it writes makes it then).
 
     Raises:
         TypeError: ``path`` is no path (a number, say: pathlib's error names no argument).
@@ -240,5 +241,6 @@ def output_file(path: str | Path, kind: str = "output", example: str = "model.ck
             f"the {kind} path {str(path)!r} is a folder; give a file in it, e.g. {str(Path(path) / example)!r}"
         )
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return path

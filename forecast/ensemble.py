@@ -197,6 +197,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
         _check_alone(checkpoint, member)
         _check_same_data(checkpoint, member, checkpoints[0], members[0])
         _check_no_twin(checkpoint, member, checkpoints[:index], members[:index])
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(_ensemble(members), temporary)
     os.replace(temporary, path)
@@ -220,7 +221,7 @@ def _ensemble_path(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     )
     if repeated is not None:  # an ensemble of one network, counted twice
         raise ValueError(f"{repeated} is given more than once; an ensemble combines different checkpoints")
-    path = output_file(path, "ensemble", "ensemble.ckpt")
+    path = output_file(path, "ensemble", "ensemble.ckpt", make_folder=False)  # made once the members pass
     if path.resolve() in files:  # the rename would replace that member's checkpoint with the ensemble
         member = checkpoints[files.index(path.resolve())]
         raise ValueError(

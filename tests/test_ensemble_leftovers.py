@@ -72,6 +72,16 @@ def test_combine_refuses_targets_that_resolve_to_other_columns(frame, tmp_path):
         combine(members, tmp_path / "ensemble.ckpt")
 
 
+def test_a_refused_ensemble_leaves_no_folder_behind(frame, tmp_path):
+    members = [
+        write_member(tmp_path / "a.ckpt", frame, Columns(past_covariates=["b"]), seed=0),
+        write_member(tmp_path / "b.ckpt", frame, Columns(targets=["b"], past_covariates=["a"]), seed=1),
+    ]
+    with pytest.raises(ValueError, match="differs from"):
+        combine(members, tmp_path / "ensembles" / "ensemble.ckpt")
+    assert not (tmp_path / "ensembles").exists()
+
+
 def test_combine_takes_one_file_named_by_a_relative_and_an_absolute_path(frame, tmp_path, monkeypatch):
     """The CLI records ``data.source`` as typed; another file of the same rows is still another source."""
     frame.to_csv(tmp_path / "frame.csv")
