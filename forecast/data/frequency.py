@@ -98,18 +98,30 @@ def _clock_forward(table: SeriesTable, row: int, offset: pd.DateOffset) -> str:
 
 
 def _daylight_saving(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:
-    """For a message about the last of ``times`` (a series' times up to it) being off the frequency: how times at
-    a daylight-saving change are read, where the clock changes between the time before and it or its
-    expected time (the data may hold a skipped or repeated time another way)."""
+    """For a message about the last of ``times`` (a series' times up to it) being off the frequency, where the
+    clock changes between the time before and it or its expected time: for steps on the wall clock (days,
+    months), how times at a daylight-saving change are read (the data may hold a skipped or repeated time
+    another way); for steps of fixed length, that whole days of them (``24h``) are no calendar days there. Steps
+    of fixed length shorter than a day (hours) count elapsed time, which skips or repeats no time: nothing."""
     if len(times) < 2 or times.tz is None:
         return ""
     expected = _next_step(times[:-1], offset)
     if len({times[-2].utcoffset(), times[-1].utcoffset(), expected.utcoffset()}) == 1:
         return ""
+    step = fixed_step(offset, times)
+    if step is None:
+        return (
+            f" (in time zone {times.tz} a time that daylight saving skips is read as the first time after the gap, "
+            "as tz_localize(..., nonexistent='shift_forward') stores it, and a repeated one as either of its "
+            "instants; or store the times in UTC or as naive local times)"
+        )
+    days = pd.Timedelta(step, unit=times.unit) / pd.Timedelta(days=1)
+    if not days.is_integer():
+        return ""
+    calendar_days = pd.tseries.frequencies.to_offset(f"{int(days)}D").freqstr
     return (
-        f" (in time zone {times.tz} a time that daylight saving skips is read as the first time after the gap, "
-        "as tz_localize(..., nonexistent='shift_forward') stores it, and a repeated one as either of its instants; "
-        "or store the times in UTC or as naive local times)"
+        f" (in time zone {times.tz} a day at a daylight-saving change has 23 or 25 hours: for steps of calendar "
+        f"days, data.freq: {calendar_days})"
     )
 
 

@@ -1,4 +1,5 @@
-"""The long-horizon benchmark's data sets by name: ETTh1 ships in the package, the rest download on first use.
+"""The long-horizon benchmark's data sets by name: ETTh1 ships in the package, weather and illness are put
+into the cache by hand (they have no stable download), the rest download on first use.
 
 ``load("ettm1")`` downloads ``ETTm1.csv`` once into :func:`cache_dir` (``$FORECAST_DATA``, default
 ``~/.cache/forecast``) and reads it from there afterwards, checking its sha256 each time;

@@ -20,11 +20,19 @@ def _with_freq(frame: pd.DataFrame, freq: str, path: Path) -> pd.DataFrame:
     The literature reads these files by row, and the benchmark's splits count rows: the weather CSV of
     the Autoformer bundle repeats 2020-05-12 06:00 and skips steps, and dropping or filling rows would
     move every split border away from the published ones.
+
+    Raises:
+        ValueError: the first time is not a time of ``freq`` (weekly times on another weekday than the data
+            set's), from which no stamps every ``freq`` start: pandas would start them at the next one.
     """
     with contextlib.suppress(ValueError):  # pandas refuses a freq that some step does not follow
         frame.index = pd.DatetimeIndex(frame.index, freq=freq)
         return frame
     times = frame.index
+    if not to_offset(freq).is_on_offset(times[0]):
+        raise ValueError(
+            f"its first time {times[0]} ({times[0].day_name()}) is not a time of the data set's frequency {freq}"
+        )
     off = np.flatnonzero(times[1:] != times[:-1] + to_offset(freq)) + 1
     warnings.warn(
         f"{path.name}: {len(off)} step(s) are not {freq} after the row before (the first at row {off[0]}, "
@@ -40,7 +48,8 @@ def read_dated_csv(path: Path, freq: str) -> pd.DataFrame:
     """A CSV whose first column is the time (ETT, the literature's weather and illness files).
 
     Raises:
-        ValueError: the first column is not times, or no column follows it (an error page, say).
+        ValueError: the first column is not times, or no column follows it (an error page, say), or the first
+            time is not a time of ``freq`` (``_with_freq``).
     """
     frame = pd.read_csv(path, index_col=0, parse_dates=[0])
     if not isinstance(frame.index, pd.DatetimeIndex) or frame.shape[1] == 0:
