@@ -299,6 +299,12 @@ class ResumableModelCheckpoint(ModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         self._trainer = trainer
 
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Let go of the run's trainer: a copy of a used callback (a backtest's refits take one each) copied it, with
+        its model and data module."""
+        super().teardown(trainer, pl_module, stage)
+        self._trainer = None
+
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         if self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING:
