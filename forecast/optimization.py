@@ -25,10 +25,11 @@ def optimization(
     Numbers in their settings are Python numbers, so that checkpoints load with ``weights_only=True``.
 
     Raises:
-        ValueError, TypeError: torch refuses an option, naming the config key; a per-step
-            ``ReduceLROnPlateau`` monitors a validation metric, or a per-epoch one does under validations that end some
-            epochs without one (``trainer.check_val_every_n_epoch: null``); a per-epoch ``OneCycleLR`` ends before the
-            fit can (a per-step one: ``check_one_cycle_steps``, when the fit starts training).
+        ValueError, TypeError: torch refuses an option, naming the config key; a ``ReduceLROnPlateau`` monitors a
+            test metric, a per-step one a validation metric, or a per-epoch one a validation metric without
+            validation (``trainer.limit_val_batches: 0``) or under validations that end some epochs without one
+            (``trainer.check_val_every_n_epoch: null``); a per-epoch ``OneCycleLR`` ends before the fit can (a
+            per-step one: ``check_one_cycle_steps``, when the fit starts training).
     """
     built = _built("model.optimizer", optimizer, parameters)
     _plain_groups(built)
@@ -67,21 +68,29 @@ def _built(key: str, factory: Callable[[Any], Any], argument: Any) -> Any:
 
 
 def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str) -> None:
-    """Refuse a per-step ``ReduceLROnPlateau`` on a validation or test metric, before training starts.
+    """Refuse a ``ReduceLROnPlateau`` on a test metric, or a per-step one on a validation metric, before training
+    starts.
 
-    Stepped after every optimizer step it reads its metric then, before any validation pass has logged one:
-    Lightning would stop the fit after the first step with a ``MisconfigurationException``.
+    A fit never logs a test metric, and stepped after every optimizer step a scheduler reads its metric before any
+    validation pass has logged one: Lightning would stop the fit after the first epoch or step with a
+    ``MisconfigurationException`` that names no config key.
 
     Raises:
-        ValueError: naming ``model.lr_scheduler_monitor`` and ``model.lr_scheduler_interval`` and both fixes.
+        ValueError: naming ``model.lr_scheduler_monitor`` (and ``model.lr_scheduler_interval``) and the fixes.
     """
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and interval == "step":
-        if monitor.startswith(("val/", "test/")):
-            raise ValueError(
-                f"model.lr_scheduler_monitor={monitor} is logged once per validation, but ReduceLROnPlateau with "
-                "model.lr_scheduler_interval=step reads its metric after every optimizer step: monitor train/loss, "
-                "or set model.lr_scheduler_interval: epoch"
-            )
+    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        return
+    if monitor.startswith("test/"):
+        raise ValueError(
+            f"model.lr_scheduler_monitor={monitor} is logged by test only, never during a fit, where "
+            "ReduceLROnPlateau reads it: monitor a validation metric such as val/loss, or train/loss"
+        )
+    if interval == "step" and monitor.startswith("val/"):
+        raise ValueError(
+            f"model.lr_scheduler_monitor={monitor} is logged once per validation, but ReduceLROnPlateau with "
+            "model.lr_scheduler_interval=step reads its metric after every optimizer step: monitor train/loss, "
+            "or set model.lr_scheduler_interval: epoch"
+        )
 
 
 def _plateau_frequency(scheduler: Any, interval: str, monitor: str, trainer: L.Trainer) -> int:
@@ -96,12 +105,19 @@ def _plateau_frequency(scheduler: Any, interval: str, monitor: str, trainer: L.T
     that interval is a whole number of them.
 
     Raises:
-        ValueError: validations counted across epochs end some epochs without one, in no steady pattern, naming
-            ``trainer.val_check_interval`` and the fixes.
+        ValueError: ``trainer.limit_val_batches`` is 0, so no validation logs the metric (Lightning stopped the fit
+            after its first epoch); validations counted across epochs end some epochs without one, in no steady
+            pattern, naming ``trainer.val_check_interval`` and the fixes.
     """
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if not (plateau and interval == "epoch" and monitor.startswith("val/")):
         return 1
+    if trainer.limit_val_batches == 0:
+        raise ValueError(
+            f"model.lr_scheduler: ReduceLROnPlateau reads {monitor} after each epoch, but trainer.limit_val_batches=0 "
+            "runs no validation to log it: monitor train/loss (model.lr_scheduler_monitor), or set "
+            "trainer.limit_val_batches above 0"
+        )
     if trainer.check_val_every_n_epoch is not None:
         return trainer.check_val_every_n_epoch
     trainer.estimated_stepping_batches  # noqa: B018 (loads the training data, which sizes an epoch)
