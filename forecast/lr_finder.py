@@ -26,8 +26,11 @@ def find_lr(fit_args: Sequence[str], run_dir: Path, num_training: int) -> float:
     tuner = Tuner(cli.trainer)
     finder = tuner.lr_find(cli.model, datamodule=cli.datamodule, num_training=num_training, update_attr=False)
     lr = finder.suggestion()
-    figure = finder.plot(suggest=lr is not None)
+    figure = finder.plot(suggest=lr is not None)  # needs matplotlib, which Lightning imports for it
     figure.savefig(run_dir / "lr_find.png", dpi=120)
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (here, as Lightning imports it: only where it plots)
+
+    plt.close(figure)  # written: left open, pyplot keeps it (and a notebook shows it again)
     if lr is None:
         raise ValueError(
             f"the learning-rate finder ran {len(finder.results['lr'])} steps, too few to suggest a rate; "

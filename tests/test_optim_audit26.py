@@ -399,3 +399,22 @@ def test_lr_find_writes_the_rate_lightnings_tuner_suggests_for_the_config(wide_c
     assert written == {"model": {"optimizer": {"init_args": {"lr": lr}}}}
     assert (tmp_path / "run" / "lr_find.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list((tmp_path / "run").glob(".lr_find*.ckpt"))
+
+
+@pytest.mark.slow
+def test_lr_find_leaves_no_figure_open(wide_csv, tmp_path, tiny_cli):
+    """pyplot kept the finder's figure open after writing it: a notebook running the finder showed it again."""
+    import matplotlib.pyplot as plt
+
+    from forecast.lr_finder import find_lr
+
+    plt.close("all")
+    args = [
+        *tiny_cli(wide_csv, batch_size=16),
+        "--trainer.max_epochs",
+        "10",
+        "--model.encoder.init_args.hidden_size",
+        "4",
+    ]
+    find_lr(args, tmp_path / "run", num_training=30)
+    assert plt.get_fignums() == []
