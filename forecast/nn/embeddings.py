@@ -89,7 +89,16 @@ class SegmentEmbedding(Embedding):
         self.output_size, self.steps = embedding_size, lookback // seg_len
 
     def forward(self, past: torch.Tensor) -> torch.Tensor:
-        # past: (B, L, C)
-        batch, _, channels = past.shape
+        """Segments of the window, embedded: (B, L, C) -> (B, L / seg_len, embedding_size).
+
+        Raises:
+            ValueError: the window is not of the lookback's L steps (torch would name a reshape only).
+        """
+        batch, steps, channels = past.shape
+        if steps != self.steps * self.seg_len:
+            raise ValueError(
+                f"SegmentEmbedding cuts windows of its lookback, {self.steps * self.seg_len} steps, into segments of "
+                f"{self.seg_len}; got a window of {steps} steps: give windows of the model's lookback"
+            )
         segments = past.reshape(batch, self.steps, self.seg_len * channels)  # -> (B, L / seg_len, seg_len * C)
         return torch.relu(self.linear(segments))  # -> (B, L / seg_len, embedding_size)

@@ -38,3 +38,11 @@ def test_segment_embedding_seg_len_below_one_names_the_key(seg_len):
     """-2 divides the lookback 12: the error must say what is wrong with it, not that it must divide 12."""
     with pytest.raises(ValueError, match=rf"model.embedding.init_args.seg_len={seg_len} must be at least 1"):
         SegmentEmbedding(2, 12, seg_len=seg_len)
+
+
+@pytest.mark.parametrize("steps", [12, 30])
+def test_segment_embedding_names_a_window_of_another_length_than_its_lookback(steps):
+    """A model called on a window of another length gave torch's "shape '[2, 3, 8]' is invalid for input of size"."""
+    embedding = SegmentEmbedding(input_size=2, lookback=24, seg_len=8)
+    with pytest.raises(ValueError, match=rf"its lookback, 24 steps, into segments of 8; got a window of {steps} steps"):
+        embedding(torch.zeros(2, steps, 2))
