@@ -200,12 +200,8 @@ def predict_batches(
         if not len(batch):
             continue
         batch = _levels_as_columns(batch, columns)
-        ids = batch[id_column].to_numpy()
-        others = (ids != ids[-1]).nonzero()[0]
-        if len(others):
-            last_start = (len(pending), int(others[-1]) + 1)
-        elif pending and ids[-1] != pending[-1][id_column].iloc[-1]:
-            last_start = (len(pending), 0)
+        if (start := _last_series_start(batch[id_column], pending[-1][id_column] if pending else None)) >= 0:
+            last_start = (len(pending), start)
         pending.append(batch)
         rows += len(batch)
         if rows < rows_per_call or last_start == (0, 0):
@@ -220,6 +216,21 @@ def predict_batches(
         frame = pd.concat(pending, ignore_index=True)
         _check_not_forecast(frame[id_column], forecast)
         yield predict_partition(frame, checkpoint, **options)
+
+
+def _last_series_start(ids: pd.Series, before: pd.Series | None) -> int:
+    """The row of ``ids`` where its last series begins; -1 where it continues the last series of ``before``.
+
+    Ids are told apart by their hashes, as ``Forecaster.predict`` groups them: a tuple (a key of several
+    fields) or a missing id compares as one value, where ``!=`` would compare a tuple's items or find a
+    missing id unequal to itself.
+    """
+    codes = pd.factorize(ids, use_na_sentinel=False)[0]
+    start = int(np.flatnonzero(codes != codes[-1]).max(initial=-1)) + 1
+    if start == 0 and before is not None:
+        ends = pd.Series([before.iloc[-1], ids.iloc[0]], dtype=object)  # the series on either side of the border
+        return -1 if pd.factorize(ends, use_na_sentinel=False)[0][1] == 0 else 0
+    return start
 
 
 def _levels_as_columns(batch: pd.DataFrame, columns: Columns) -> pd.DataFrame:

@@ -6,10 +6,12 @@ imported inside the functions, so ``forecast`` imports without it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,7 +21,7 @@ from .predict import check_horizon, check_role_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
-    from pyspark.sql.types import StructType
+    from pyspark.sql.types import DataType, StructType
 
 __all__ = ["forecast_schema", "predict"]
 
@@ -31,7 +33,8 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
     A ``time`` of dates (or text) comes back as ``TimestampNTZType``: forecasts can fall within a day.
 
     Raises:
-        ForecastDataError: ``history`` lacks the id or time column the checkpoint was trained with.
+        ForecastDataError: ``history`` lacks the id or time column the checkpoint was trained with, or its ids
+            are structs, arrays or maps.
     """
     from pyspark.sql.types import DoubleType, StructField, StructType, TimestampNTZType, TimestampType
 
@@ -45,11 +48,47 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
             "checkpoint's data.columns.id_column and data.columns.time_column) among its columns "
             f"{history.fieldNames()}; rename them"
         )
+    _check_id_type(id_column, history[id_column].dataType)
     time_type = history[time_column].dataType
     if not isinstance(time_type, (TimestampType, TimestampNTZType)):
         time_type = TimestampNTZType()
     values = [StructField(name, DoubleType()) for name in forecast_columns(model)]
     return StructType([StructField("id", history[id_column].dataType), StructField("time", time_type), *values])
+
+
+def _check_id_type(id_column: str, id_type: DataType) -> None:
+    """Refuse ids of a nested type: they reach pandas as dictionaries, arrays or lists, which cannot name a series.
+
+    Raises:
+        ForecastDataError: naming the column, its type and the fix.
+    """
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    if isinstance(id_type, (ArrayType, MapType, StructType)):
+        raise ForecastDataError(
+            f"column {id_column!r} holds series ids of type {id_type.simpleString()}, which pandas cannot tell "
+            "series apart by; give each series one id of a plain type, e.g. "
+            f"frame.withColumn({id_column!r}, functions.concat_ws('/', 'store', 'item')) for ids of two columns"
+        )
+
+
+def _check_value_columns(state: dict[str, Any], schema: StructType) -> None:
+    """Refuse a frame that lacks a column the checkpoint read, or holds one of its values as text (a CSV read
+    without a schema), before a job that would fail on every task.
+
+    Raises:
+        ForecastDataError: naming the column and the fix (``check_role_columns``'s, for a missing one).
+    """
+    from pyspark.sql.types import StringType
+
+    check_role_columns(state, set(schema.fieldNames()))
+    values = [*state["targets"], *state["past_covariates"], *state["future_covariates"]]
+    if text := [name for name in values if isinstance(schema[name].dataType, StringType)]:
+        raise ForecastDataError(
+            f"column {text[0]!r} holds text, where the checkpoint reads numbers; cast it, e.g. "
+            f"frame.withColumn({text[0]!r}, functions.col({_quoted(text[0])!r}).cast('double')), or read the "
+            "file with its schema (inferSchema=True)"
+        )
 
 
 def _quoted(name: str) -> str:
@@ -266,7 +305,8 @@ def predict(
             is not a whole number of 1 or more, ``checkpoint`` is a URL of another scheme than ``file:``,
             or times are read on a session time zone that pandas does not know.
         ForecastDataError: here, ``frame`` lacks the id or time column or a column the checkpoint
-            reads. When the job runs, a series is too short, a future covariate is missing, or (for a
+            reads, its ids are structs, arrays or maps, or a target, past or future covariate is
+            text. When the job runs, a series is too short, a future covariate is missing, or (for a
             checkpoint trained on zoned times) text times are not ones Spark reads: the job fails, and
             its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
             gives for the partition's rows, less the row numbers (which count within a slice of
@@ -277,9 +317,6 @@ def predict(
         >>> history = session.read.parquet("history.parquet")  # doctest: +SKIP
         >>> spark.predict(history, "runs/gru/last.ckpt").write.parquet("forecasts.parquet")  # doctest: +SKIP
     """
-    from pyspark.sql import functions
-    from pyspark.sql.types import DecimalType, StringType, TimestampNTZType, TimestampType
-
     if isinstance(frame, pd.DataFrame):
         raise TypeError(
             "forecast.spark.predict reads a Spark DataFrame; got a pandas one: pass session.createDataFrame(frame), "
@@ -288,66 +325,128 @@ def predict(
     check_horizon(horizon, load_cached(checkpoint).hparams["horizon"])  # here, as Forecaster.predict checks it
     _check_counts(batch_size=batch_size, num_partitions=num_partitions, rows_per_call=rows_per_call)
     schema = forecast_schema(checkpoint, frame.schema)
-    check_role_columns(load_cached(checkpoint).data_state, set(frame.schema.fieldNames()))  # here, not in the job
-    columns = history_columns(checkpoint)
-    id_column, time_column = columns.id_column, columns.time_column
-    zone = load_cached(checkpoint).data_state.get("time_zone")
-    # Spark hands times over on its session zone's clock, which repeats an hour where it falls back; a checkpoint
-    # trained on times with a zone gets the instants instead, as microseconds since the epoch.
-    time_type = frame.schema[time_column].dataType
-    text = None  # the name of a copy of text times, to name text that Spark cannot read
-    if zone is not None and not isinstance(time_type, (TimestampType, TimestampNTZType)):
-        if isinstance(time_type, StringType):
-            text = _unused_name(frame.columns, f"{time_column} as text")
-            frame = frame.withColumn(text, _column(time_column))
-        # Dates and text become times on the session zone's clock, as TimestampNTZType times are read (text
-        # with an offset: its instant's); pandas could not give objects and strings the checkpoint's zone.
-        # try_cast: text that Spark cannot read becomes null (which _without_text names) rather than, under ANSI
-        # mode, failing the job with Java's error.
-        times = functions.expr(f"try_cast({_quoted(time_column)} AS TIMESTAMP)").cast("timestamp_ntz")
-        frame = frame.withColumn(time_column, times)
-    instants = zone is not None and isinstance(time_type, TimestampType)
-    # Only times without a zone, for a checkpoint with one, are read on the session zone's clock: pandas must know it.
-    reads_clock = zone is not None and not instants
-    session_zone = _pandas_zone(frame.sparkSession.conf.get("spark.sql.session.timeZone")) if reads_clock else None
-    if instants:
-        frame = frame.withColumn(time_column, functions.unix_micros(_column(time_column)))
-    # Decimal values (a database's NUMERIC, Parquet's decimal) reach pandas as Python objects: read them as doubles.
-    decimals = [field.name for field in frame.schema if isinstance(field.dataType, DecimalType)]
-    frame = frame.withColumns({name: _column(name).cast("double") for name in decimals if name != id_column})
-    keys = [_column(id_column)] if num_partitions is None else [int(num_partitions), _column(id_column)]
-    grouped = frame.repartition(*keys).sortWithinPartitions(_column(id_column), *_time_order(frame, time_column))
+    _check_value_columns(load_cached(checkpoint).data_state, frame.schema)  # here, not in the job
+    frame, times = _times_to_read(frame, checkpoint)
+    grouped = _grouped(_decimals_as_doubles(frame, times.id_column), times, num_partitions)
     # mapInPandas looks its input columns up by name unquoted (a dot as a field access): they travel by position.
-    names = grouped.columns
-    grouped = grouped.toDF(*(f"_{position}" for position in range(len(names))))
-    path = str(checkpoint_path(checkpoint))
+    positions = [f"_{position}" for position in range(len(grouped.columns))]
     options = {"horizon": horizon, "batch_size": batch_size, "rows_per_call": rows_per_call}
+    run = functools.partial(
+        _forecasts, names=grouped.columns, times=times, checkpoint=str(checkpoint_path(checkpoint)), options=options
+    )
+    return grouped.toDF(*positions).mapInPandas(run, schema)
 
-    def partition_forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        batches = (batch.set_axis(names, axis="columns") for batch in batches)
-        if text is not None:
-            batches = (_without_text(batch, text, id_column, time_column) for batch in batches)
-        if instants:
-            batches = (
-                batch.assign(**{time_column: pd.to_datetime(batch[time_column], unit="us", utc=True)})
-                for batch in batches
-            )
-        elif zone is not None:  # times without a zone (TimestampNTZType, or dates and text cast to it): on the
-            # session zone's clock, in and out
-            batches = (
-                batch.assign(**{time_column: _on_clock(batch[time_column], session_zone, time_column)})
-                for batch in batches
-            )
-            tables = predict_batches(batches, path, **options)
-            return (
-                table.assign(time=table["time"].dt.tz_convert(session_zone).dt.tz_localize(None)) for table in tables
-            )
-        return predict_batches(batches, path, **options)
 
-    def forecasts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        try:
-            yield from partition_forecasts(batches)
-        except ForecastDataError as error:
-            raise ForecastDataError(_without_rows(error)) from None  # from None: its cause repeats the rows
+@dataclass(frozen=True)
+class _Times:
+    """How the executors read the time column that the job hands them, and give the forecasts' times back.
 
-    return grouped.mapInPandas(forecasts, schema)
+    ``text`` names the column holding the text of text times (cast to times in the job), ``instants`` says
+    the times travel as microseconds since the epoch, and ``clock`` is the pandas zone on whose clock times
+    without a zone are read and the forecasts' times are given; all unset, times are handed over as they are.
+    """
+
+    id_column: str
+    column: str
+    text: str | None = None
+    instants: bool = False
+    clock: str | None = None
+
+    def read(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """``batch`` with its times as ``Forecaster.predict`` reads them.
+
+        Raises:
+            ForecastDataError: as ``_without_text`` and ``_on_clock``.
+        """
+        if self.text is not None:
+            batch = _without_text(batch, self.text, self.id_column, self.column)
+        if self.instants:
+            return batch.assign(**{self.column: pd.to_datetime(batch[self.column], unit="us", utc=True)})
+        if self.clock is not None:
+            return batch.assign(**{self.column: _on_clock(batch[self.column], self.clock, self.column)})
+        return batch
+
+    def give(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` of forecasts with its times on ``clock``, where the history's were read on it."""
+        if self.clock is None:
+            return table
+        return table.assign(time=table["time"].dt.tz_convert(self.clock).dt.tz_localize(None))
+
+
+def _times_to_read(frame: DataFrame, checkpoint: str | Path) -> tuple[DataFrame, _Times]:
+    """``frame`` with its times as the job hands them over for ``checkpoint``, and how the executors read them.
+
+    Spark hands times over on its session zone's clock, which repeats an hour where it falls back: a checkpoint
+    trained on times with a zone gets the instants of ``TimestampType`` times instead, and reads other times
+    on that clock. A checkpoint without a zone takes the times as Spark hands them over.
+
+    Raises:
+        ValueError: as ``_pandas_zone``, where times are read on the session zone's clock.
+    """
+    from pyspark.sql import functions
+    from pyspark.sql.types import TimestampNTZType, TimestampType
+
+    columns = history_columns(checkpoint)
+    id_column, column = columns.id_column, columns.time_column
+    time_type = frame.schema[column].dataType
+    if load_cached(checkpoint).data_state.get("time_zone") is None:
+        return frame, _Times(id_column, column)
+    if isinstance(time_type, TimestampType):
+        instants = functions.unix_micros(_column(column))
+        return frame.withColumn(column, instants), _Times(id_column, column, instants=True)
+    clock = _pandas_zone(frame.sparkSession.conf.get("spark.sql.session.timeZone"))
+    if isinstance(time_type, TimestampNTZType):
+        return frame, _Times(id_column, column, clock=clock)
+    frame, text = _on_session_clock(frame, column)
+    return frame, _Times(id_column, column, text=text, clock=clock)
+
+
+def _on_session_clock(frame: DataFrame, column: str) -> tuple[DataFrame, str | None]:
+    """``frame`` with its dates or text times ``column`` cast to times on the session zone's clock (text with
+    an offset: its instant's), as ``TimestampNTZType`` times are read, and the name of a copy of text times.
+
+    pandas could not give dates and text the checkpoint's zone. ``try_cast``: text that Spark cannot read
+    becomes null, which ``_without_text`` names by the copy, rather than failing the job with Java's error
+    (under ANSI mode).
+    """
+    from pyspark.sql import functions
+    from pyspark.sql.types import StringType
+
+    text = None
+    if isinstance(frame.schema[column].dataType, StringType):
+        text = _unused_name(frame.columns, f"{column} as text")
+        frame = frame.withColumn(text, _column(column))
+    times = functions.expr(f"try_cast({_quoted(column)} AS TIMESTAMP)").cast("timestamp_ntz")
+    return frame.withColumn(column, times), text
+
+
+def _decimals_as_doubles(frame: DataFrame, id_column: str) -> DataFrame:
+    """``frame`` with its decimal columns but the ids as doubles: decimal values (a database's NUMERIC, Parquet's
+    decimal) would reach pandas as Python objects."""
+    from pyspark.sql.types import DecimalType
+
+    decimals = [field.name for field in frame.schema if isinstance(field.dataType, DecimalType)]
+    return frame.withColumns({name: _column(name).cast("double") for name in decimals if name != id_column})
+
+
+def _grouped(frame: DataFrame, times: _Times, num_partitions: int | None) -> DataFrame:
+    """``frame`` hash-partitioned by series id (each series whole in one partition), sorted by id and time."""
+    id_column = _column(times.id_column)
+    keys = [id_column] if num_partitions is None else [int(num_partitions), id_column]
+    return frame.repartition(*keys).sortWithinPartitions(id_column, *_time_order(frame, times.column))
+
+
+def _forecasts(
+    batches: Iterator[pd.DataFrame], names: list[str], times: _Times, checkpoint: str, options: dict[str, Any]
+) -> Iterator[pd.DataFrame]:
+    """The forecasts of a partition's ``batches`` (columns by position, ``names`` their names), on an executor.
+
+    Raises:
+        ForecastDataError: as ``predict_batches``, and ``_Times.read``, less the rows it names.
+    """
+    try:
+        read = (times.read(batch.set_axis(names, axis="columns")) for batch in batches)
+        for table in predict_batches(read, checkpoint, **options):
+            yield times.give(table)
+    except ForecastDataError as error:
+        raise ForecastDataError(_without_rows(error)) from None  # from None: its cause repeats the rows
