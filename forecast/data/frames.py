@@ -8,7 +8,7 @@ order. Either way the result is a :class:`SeriesTable`: every series one contigu
 """
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -269,7 +269,15 @@ def _time_indexed(frame: pd.DataFrame, id_column: str, time_column: str) -> pd.D
 def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index, np.ndarray, np.ndarray | None]:
     """The series' ids (in order of first appearance), offsets, and the row order that makes each series
     contiguous (``None``: already is)."""
-    codes, uniques = pd.factorize(ids, sort=False)
+    try:
+        codes, uniques = pd.factorize(ids, sort=False)
+    except TypeError as error:  # pandas' "unhashable type: 'dict'", naming neither the column nor the row
+        row = next(i for i, value in enumerate(ids) if not isinstance(value, Hashable))
+        raise ForecastDataError(
+            f"the series id {ids.iloc[row]!r} at {where(column=ids.name, row=given_row(row, rows))} is a "
+            f"{type(ids.iloc[row]).__name__}, which names no series; give each series one id of text or a number (a "
+            "key of several fields joined into one text, or as a tuple)"
+        ) from error
     if (codes < 0).any():
         row = given_row(int(np.argmax(codes < 0)), rows)
         raise ForecastDataError(f"the series id is missing at {where(column=ids.name, row=row)}; fill or drop the row")

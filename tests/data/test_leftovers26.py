@@ -190,3 +190,12 @@ def test_predict_forecasts_a_frame_whose_future_rows_leave_the_statics_empty(tmp
         trainer=trainer,
     )
     pd.testing.assert_frame_equal(model.predict(future_frame(np.nan, periods=120)), model.predict(full))
+
+
+@pytest.mark.parametrize("bad", [{"store": 1}, [1, 2]], ids=["dict", "list"])
+def test_an_id_that_names_no_series_is_refused_naming_the_column_and_row(bad):
+    """pandas refused it with "unhashable type: 'dict'", naming neither the column nor the row."""
+    ids = ["a"] * 20 + [bad] * 20
+    frame = pd.DataFrame({"id": ids, "time": list(pd.date_range("2024", periods=20, freq="h")) * 2, "y": 1.0})
+    with pytest.raises(ForecastDataError, match=rf"the series id .* at column 'id', row 20 is a {type(bad).__name__}"):
+        TimeSeriesDataModule(frame, 8, 4)
