@@ -21,11 +21,13 @@ from .callbacks import (
     run_directory,
 )
 from .checkpointing import AtomicCheckpointIO, read_checkpoint
+from .cli_parser import ForecastArgumentParser
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
 from .errors import warn_on_rank_zero
 from .linked_keys import WEIGHT_SIZES, check_linked_flags, check_linked_keys
 from .model import Forecaster
+from .monitors import check_monitors
 from .reports import EvaluationReport
 from .runs import check_checkpoint_exists, resolve_checkpoint
 from .trainer import ForecastTrainer
@@ -206,9 +208,15 @@ class ForecastCLI(LightningCLI):
     names another logger (e.g. ``lightning.pytorch.loggers.TensorBoardLogger``).
     """
 
-    def __init__(self, *args, save_config_callback: type[SaveConfigCallback] | None = RunConfigCallback, **kwargs):
+    def __init__(
+        self,
+        *args,
+        save_config_callback: type[SaveConfigCallback] | None = RunConfigCallback,
+        parser_class: type[LightningArgumentParser] = ForecastArgumentParser,
+        **kwargs,
+    ):
         self._trained_cardinalities: list[int] | None = None  # the checkpoint's, once parse_arguments reads one
-        super().__init__(*args, save_config_callback=save_config_callback, **kwargs)
+        super().__init__(*args, save_config_callback=save_config_callback, parser_class=parser_class, **kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -309,7 +317,10 @@ class ForecastCLI(LightningCLI):
         """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger,
         and writing checkpoints atomically unless ``trainer.plugins`` are given; ``trainer.callbacks``
         come in addition to the CLI's own (``checkpoint``, ``prediction_writer``, ...). A fit that sets
-        no limit of its own trains ``_DEFAULT_MAX_EPOCHS`` epochs at most (``_sets_no_limit``).
+        no limit of its own trains ``_DEFAULT_MAX_EPOCHS`` epochs at most (``_sets_no_limit``). Where it
+        trains (``_trains``), a ModelCheckpoint or EarlyStopping that monitors a metric the fit never logs is
+        refused before it starts (``forecast.monitors.check_monitors``), unless ``trainer_defaults`` add callbacks:
+        a caller of ``main`` that adds its own (``forecast tune``'s pruning on ``--metric``) checks what they monitor.
 
         Lightning's own default is TensorBoard whenever it is installed; CSV needs no extra install
         and keeps ``metrics.csv`` in the same place on every machine.
@@ -329,11 +340,21 @@ class ForecastCLI(LightningCLI):
         if not trainer.get("plugins"):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         built = super().instantiate_trainer(**kwargs)
-        _checkpoint_first(built, self._get(self.config_init, "checkpoint"))
+        checkpoint = self._get(self.config_init, "checkpoint")
+        _checkpoint_first(built, checkpoint)
+        if self._trains() and not self.trainer_defaults.get("callbacks"):  # a caller's own check theirs
+            check_monitors(built.callbacks, self.model, checkpoint)
         # The logger's version, fixed here by asking for its directory: a spawning strategy (ddp_spawn) runs the fit in
         # copies of this trainer, and this process's logger, which never logs, would name the next free version after.
         run_directory(built)
         return built
+
+    def _trains(self) -> bool:
+        """Whether the subcommand trains the model: ``fit``, a ``backtest`` with ``refit_every``, or none given
+        (``main(run=False)``, whose caller may fit)."""
+        if self.subcommand == "backtest":
+            return bool(self.config_init[self.subcommand].get("refit_every"))
+        return self.subcommand in (None, "fit")
 
     def after_fit(self) -> None:
         rank_zero_info(f"run directory: {run_directory(self.trainer)}")

@@ -60,7 +60,14 @@ class ForecastTrainer(Trainer):
         self.settings = {**{key: value for key, value in limits.items() if value is not None}, **kwargs, **given}
 
     def trainer_settings(self) -> dict[str, Any]:
-        """The arguments of a new trainer like this one (``settings``), with a strategy instance of its own."""
+        """The arguments of a new trainer like this one (``settings``), with a strategy instance of its own.
+
+        Its callbacks are this trainer's own objects, with what its fits recorded in them (a ModelCheckpoint's best
+        file, an EarlyStopping's wait): a backtest's refits train with copies that start from no record
+        (``forecast.backtest``). They are not copied as given at construction: a callback may hold what does not
+        copy (a lock, an open file), or should not (``forecast tune``'s pruning callback holds its trial, whose copy
+        copies the whole study and takes the reports in its place).
+        """
         strategy = self.settings.get("strategy")
         return self.settings | ({"strategy": copy.deepcopy(strategy)} if isinstance(strategy, Strategy) else {})
 

@@ -1,0 +1,59 @@
+"""The CLI's argument parser: Lightning's, whose refusal of a misspelt key or flag names the nearest one it accepts."""
+
+import argparse
+import difflib
+import re
+from typing import NoReturn
+
+from lightning.pytorch.cli import LightningArgumentParser
+
+__all__ = ["ForecastArgumentParser"]
+
+# jsonargparse's refusals of a key it does not know: in a config (a whole key or one of a group's, where the
+# subcommand is known), or as a flag.
+_UNKNOWN_KEY = re.compile(
+    r"Option '(?P<key>[^']+)' is not accepted( before subcommand .*)?"
+    r"|(Group '(?P<group>[^']+)'|Subcommand '[^']+') does not accept option '(?P<subkey>[^']+)'"
+)
+_UNKNOWN_FLAG = re.compile(r"unrecognized arguments: --(?P<key>[^\s=]+)")
+
+
+class ForecastArgumentParser(LightningArgumentParser):
+    """Lightning's parser, whose refusal of a misspelt key or flag names the nearest one it accepts.
+
+    jsonargparse names the key it does not know (``Group 'trainer' does not accept option 'max_epoch'``), but
+    not the one meant; Python's argparse suggests one only from Python 3.14. The parsers of a class's own
+    settings (``model.encoder.init_args``, a callback's) are of this class too, so they suggest their keys.
+    """
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """jsonargparse's error, with ``did you mean ...?`` after an unknown key where one accepted is near it."""
+        parser = getattr(ex, "subcommand_parser", None) or self  # a config's section of a subcommand
+        super().error(message + _nearest_key_hint(message, parser), ex)
+
+
+def _nearest_key_hint(message: str, parser: argparse.ArgumentParser) -> str:
+    """`` (did you mean 'KEY'?)`` (a flag: ``--KEY``) for the key that jsonargparse's ``message`` refuses, where
+    ``parser`` or its subcommands' parsers accept one near it; else nothing."""
+    known, flag = _UNKNOWN_KEY.fullmatch(message), _UNKNOWN_FLAG.match(message)
+    if known:
+        key = f"{known['group']}.{known['subkey']}" if known["group"] else known["key"] or known["subkey"]
+    elif flag:
+        key = flag["key"]
+    else:
+        return ""
+    nearest = difflib.get_close_matches(key, sorted(_parser_keys(parser)), n=1)
+    if not nearest:
+        return ""
+    return f" (did you mean --{nearest[0]}?)" if flag else f" (did you mean {nearest[0]!r}?)"
+
+
+def _parser_keys(parser: argparse.ArgumentParser) -> set[str]:
+    """The dotted keys ``parser`` accepts, with those of its subcommands (without the subcommand's name)."""
+    keys = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            keys |= {key for subparser in action.choices.values() for key in _parser_keys(subparser)}
+        elif action.option_strings and not isinstance(action, argparse._HelpAction):
+            keys.add(action.dest)
+    return keys
