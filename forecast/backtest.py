@@ -334,13 +334,33 @@ def _own_checkpoints(callbacks: list[Callback]) -> list[Callback]:
     A trainer that fit before its backtest holds that fit's callbacks: a ModelCheckpoint's copy would keep the
     fit's best file and score, so that a refit which never beat that score forecast with the fit's weights,
     trained on rows after its origins; an EarlyStopping's copy would stop on the fit's score and patience count.
+
+    Raises:
+        ValueError: a callback does not copy (it holds a lock or an open file), naming it.
     """
-    copies = copy.deepcopy(callbacks)
+    try:
+        copies = copy.deepcopy(callbacks)
+    except TypeError as error:  # Python's "cannot pickle '_thread.lock' object", naming no callback
+        culprit = next(type(callback).__name__ for callback in callbacks if not _copies(callback))
+        raise ValueError(
+            f"backtest --refit_every trains each refit with its own copy of the trainer's callbacks, and {culprit} "
+            f"does not copy ({error}); leave it out of trainer.callbacks for the backtest, or let it copy "
+            "(__deepcopy__)"
+        ) from error
     for callback in copies:
         _forget_earlier_fits(callback)
         if isinstance(callback, ModelCheckpoint):
             callback.dirpath = None  # resolved at setup, from the trainer's logger
     return copies
+
+
+def _copies(callback: Callback) -> bool:
+    """Whether ``callback`` deep-copies."""
+    try:
+        copy.deepcopy(callback)
+    except TypeError:
+        return False
+    return True
 
 
 # What a ModelCheckpoint and an EarlyStopping record of the fits they ran in, as their ``__init__`` sets it.

@@ -234,3 +234,21 @@ def test_backtest_origins_of_series_of_unequal_lengths_are_those_of_a_hand_loop(
         counts[name] = len(origins)
     with pytest.raises(ForecastDataError, match=rf"series 'A' .*room for {counts['A']} windows .*--num_windows 100"):
         backtest_windows(data, "2024-01-04 20:00", stride=stride, num_windows=100)
+
+
+class _Locked(L.Callback):
+    """A callback holding a lock, which does not copy."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def test_a_refit_backtest_names_a_callback_that_does_not_copy(tmp_path):
+    """Each refit trains with its own copy of the callbacks: one holding a lock gave Python's bare
+    "cannot pickle '_thread.lock' object", naming no callback."""
+    data = TimeSeriesDataModule(_sine(), 24, 6, split=FractionSplit(), batch_size=256)
+    trainer = ForecastTrainer(default_root_dir=tmp_path, logger=False, max_epochs=1, callbacks=[_Locked()], **QUIET)
+    with pytest.raises(ValueError, match=r"_Locked does not copy \(cannot pickle '_thread.lock' object\)"):
+        trainer.backtest(_linear(lr=0.0), data, start=150, num_windows=1, refit_every=1, verbose=False)
