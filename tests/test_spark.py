@@ -6,7 +6,6 @@ an hour-of-day calendar feature), forecasting series it never saw, each scaled b
 
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17 on the PATH", allow_module_level=True)
 
 from pyspark.errors import PythonException  # noqa: E402
-from pyspark.sql import SparkSession, functions  # noqa: E402
+from pyspark.sql import functions  # noqa: E402
 from pyspark.sql.types import LongType, TimestampNTZType  # noqa: E402
 
 from forecast import spark  # noqa: E402
@@ -52,27 +51,6 @@ def history(count: int, seed: int = 0) -> pd.DataFrame:
             "price": 50 + 5 * np.cos(step / 5) + rng.standard_normal(len(step)),
         }
     )
-
-
-@pytest.fixture(scope="session")
-def session():
-    """One local Spark for the module's tests: 2 cores, 2 shuffle partitions, no UI, times in UTC."""
-    spark_session = (
-        SparkSession.builder.master("local[2]")
-        .appName("forecast-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.pyspark.python", sys.executable)
-        .config("spark.log.level", "ERROR")
-        .config("spark.ui.showConsoleProgress", "false")
-        # The JVM's first JIT tier only: a test session compiles more than it runs (startup 13 s -> 9 s here).
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
-        .getOrCreate()
-    )
-    yield spark_session
-    spark_session.stop()
 
 
 def sorted_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,5 @@
 """``forecast.spark``'s refusals before a job, and a job against ``Forecaster.predict``, on a local Spark."""
 
-import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +10,7 @@ from forecast.partition import load_cached
 
 pytest.importorskip("pyspark", reason="forecast.spark needs the spark extra: pip install -e '.[spark]'")
 
-from pyspark.sql import SparkSession, functions  # noqa: E402
+from pyspark.sql import functions  # noqa: E402
 from pyspark.sql.types import (  # noqa: E402
     ArrayType,
     DoubleType,
@@ -33,30 +31,6 @@ CHECKPOINT = Path(__file__).parent / "data" / "frozen_v0.1.0.ckpt"  # a quantile
 def frozen_history() -> pd.DataFrame:
     """Series A then B, 36 hourly rows each, the last 6 holding only the future covariate ``price``."""
     return pd.read_csv(Path(__file__).parent / "data" / "frozen_v0.1.0_history.csv", parse_dates=["time"])
-
-
-@pytest.fixture(scope="module")
-def session():
-    """The running local Spark (``tests/test_spark.py``'s), else one for this module: 2 cores, times in UTC."""
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java 17 on the PATH")
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-    spark_session = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.pyspark.python", sys.executable)
-        .config("spark.log.level", "ERROR")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
-        .getOrCreate()
-    )
-    yield spark_session
-    spark_session.stop()
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,7 @@
 import shlex
 from pathlib import Path
 
-import numpy as np
 import optuna
-import pandas as pd
 import pytest
 
 from forecast.search_space import SearchSpace
@@ -18,18 +16,8 @@ QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml"
 HIDDEN = "model.encoder.init_args.hidden_size"
 
 
-@pytest.fixture(scope="module")
-def tiny_fit(tmp_path_factory, tiny_cli) -> list[str]:
-    """The quickstart GRU on 200 hourly rows, horizon 6 (the tests below refuse it before any fit)."""
-    root = tmp_path_factory.mktemp("data")
-    steps = np.arange(200)
-    index = pd.date_range("2024-01-01", periods=200, freq="h", name="date")
-    pd.DataFrame({"a": 10 + np.sin(steps / 4), "b": -5 + 2 * np.cos(steps / 6)}, index=index).to_csv(root / "wide.csv")
-    return ["--config", QUICKSTART, *tiny_cli(root / "wide.csv"), "--trainer.max_epochs", "1"]
-
-
 @pytest.mark.slow  # 3 s: it parses the config; test_a_space_that_samples_a_key_otherwise_... checks the same
-def test_a_resumed_study_whose_space_adds_a_choice_is_refused_before_any_trial(tiny_fit, tmp_path):
+def test_a_resumed_study_whose_space_adds_a_choice_is_refused_before_any_trial(tune_fit_args, tmp_path):
     """Optuna samples a key of one study one way only: such a rerun failed every new trial in its sampling and
     still exited without an error, as the study had a complete trial."""
     url = f"sqlite:///{tmp_path / 'study.db'}"
@@ -40,7 +28,7 @@ def test_a_resumed_study_whose_space_adds_a_choice_is_refused_before_any_trial(t
     args = TuneArgs(space=space, n_trials=2, storage=url, study_name="resumed", run_dir=str(tmp_path))
     match = rf"--space: {HIDDEN}: the earlier trials of study 'resumed' sampled it as \{{choice: \[4, 8\]\}}, "
     with pytest.raises(ValueError, match=match + ".* or pass a new --study_name"):
-        tune(args, tiny_fit)
+        tune(args, tune_fit_args)
     assert len(study.trials) == 1
 
 

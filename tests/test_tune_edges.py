@@ -1,8 +1,6 @@
 from pathlib import Path
 
-import numpy as np
 import optuna
-import pandas as pd
 import pytest
 import yaml
 
@@ -18,30 +16,19 @@ LR = {"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": True}}
 
 
 @pytest.fixture(scope="module")
-def tiny_fit(tmp_path_factory, tiny_cli) -> list[str]:
-    """The quickstart GRU shrunk to one epoch of two batches of 200 hourly rows, horizon 6."""
-    root = tmp_path_factory.mktemp("data")
-    steps = np.arange(200)
-    index = pd.date_range("2024-01-01", periods=200, freq="h", name="date")
-    pd.DataFrame({"a": 10 + np.sin(steps / 4), "b": -5 + 2 * np.cos(steps / 6)}, index=index).to_csv(root / "wide.csv")
-    return ["--config", QUICKSTART, *tiny_cli(root / "wide.csv"), "--trainer.max_epochs", "1",
-            "--trainer.limit_train_batches", "2", "--model.encoder.init_args.hidden_size", "4"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory, tiny_fit):
+def tuned(tmp_path_factory, tune_fit_args):
     """A study of one complete trial of the tiny fit, scored in original units."""
     args = TuneArgs(space=LR, metric="val/mse_orig", n_trials=1, run_dir=str(tmp_path_factory.mktemp("tuned")),
                     study_name="tiny")  # fmt: skip
-    return tune(args, tiny_fit), args, tiny_fit
+    return tune(args, tune_fit_args), args, tune_fit_args
 
 
 @pytest.mark.parametrize("metric", ["train/loss", "test/mse"])
-def test_tune_refuses_a_metric_that_is_not_a_validation_one(metric, tiny_fit, tmp_path):
+def test_tune_refuses_a_metric_that_is_not_a_validation_one(metric, tune_fit_args, tmp_path):
     """Tuned on train/loss, the search would pick the trial that fits its training rows best."""
     args = TuneArgs(space=LR, metric=metric, n_trials=1, run_dir=str(tmp_path))
     with pytest.raises(ValueError, match=f"--metric '{metric}' is not a validation metric.* e.g. val/loss"):
-        tune(args, tiny_fit)
+        tune(args, tune_fit_args)
     assert not (tmp_path / "study.db").exists()
 
 
@@ -85,11 +72,11 @@ def test_a_negative_seed_is_refused_naming_the_flag(tmp_path):
     ("pruner", "epochs"),
     [(optuna.pruners.NopPruner(), 1.0), (optuna.pruners.ThresholdPruner(upper=0.0), 0.5)],
 )
-def test_the_epochs_of_trials_csv_count_epochs_trained_not_validations(pruner, epochs, tiny_fit, tmp_path):
+def test_the_epochs_of_trials_csv_count_epochs_trained_not_validations(pruner, epochs, tune_fit_args, tmp_path):
     """Two batches an epoch, validated after each: a complete trial of one epoch validated twice, one pruned at
     its first validation (val/loss > 0) half an epoch in. The column counted validations: 2 and 1."""
     study = optuna.create_study(pruner=pruner)
-    fit_args = [*tiny_fit, "--trainer.val_check_interval", "0.5"]
+    fit_args = [*tune_fit_args, "--trainer.val_check_interval", "0.5"]
     study.optimize(TrialFits(SearchSpace(LR), TuneArgs(), fit_args, tmp_path, None), n_trials=1)
     assert trials_table(study)["epochs"].tolist() == [epochs]
 
@@ -104,15 +91,15 @@ def test_the_epochs_of_trials_csv_count_epochs_trained_not_validations(pruner, e
         ("trainer.check_val_every_n_epoch", "it changes when a trial validates"),
     ],
 )
-def test_a_space_searching_a_setting_whose_trials_do_not_rank_is_refused(key, why, tiny_fit, tmp_path):
+def test_a_space_searching_a_setting_whose_trials_do_not_rank_is_refused(key, why, tune_fit_args, tmp_path):
     """The best of two horizons' losses was the shorter horizon's, whatever else the trials tried."""
     args = TuneArgs(space=LR | {key: {"choice": [1, 2]}}, metric="val/mse_orig", n_trials=1, run_dir=str(tmp_path))
     with pytest.raises(ValueError, match=rf"--space: '{key}' may not be searched: {why}"):
-        tune(args, tiny_fit)
+        tune(args, tune_fit_args)
     assert not (tmp_path / "study.db").exists()
 
 
-def test_a_space_searching_the_targets_scaling_needs_a_metric_in_original_units(tiny_fit, tmp_path):
+def test_a_space_searching_the_targets_scaling_needs_a_metric_in_original_units(tune_fit_args, tmp_path):
     """Each scaling's val/loss is in its own units; val/mse_orig ranks them (as the rerun above searches it)."""
     args = TuneArgs(
         space=LR | {"data.scaling.per_series": {"choice": [False, True]}}, n_trials=1, run_dir=str(tmp_path)
@@ -120,20 +107,20 @@ def test_a_space_searching_the_targets_scaling_needs_a_metric_in_original_units(
     with pytest.raises(
         ValueError, match=r"'data.scaling.per_series' may not be searched with --metric val/loss: .* val/mse_orig"
     ):
-        tune(args, tiny_fit)
+        tune(args, tune_fit_args)
     assert not (tmp_path / "study.db").exists()
 
 
-def test_tune_refuses_a_space_that_may_search_save_top_k_0(tiny_fit, tmp_path):
+def test_tune_refuses_a_space_that_may_search_save_top_k_0(tune_fit_args, tmp_path):
     """A trial with checkpoint.save_top_k 0 keeps no checkpoint of its best validation, the one it is ranked
     by: the best trial could then be neither tested nor loaded. The range [-1, 2] holds 0."""
     args = TuneArgs(space=LR | {"checkpoint.save_top_k": {"int": [-1, 2]}}, n_trials=1, run_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"--space: 'checkpoint.save_top_k' may be 0 in a trial.* values of 1 or more"):
-        tune(args, tiny_fit)
+        tune(args, tune_fit_args)
     assert not (tmp_path / "study.db").exists()
 
 
-def test_tune_refuses_a_config_that_sets_save_top_k_0_where_the_space_leaves_it(tiny_fit, tmp_path):
+def test_tune_refuses_a_config_that_sets_save_top_k_0_where_the_space_leaves_it(tune_fit_args, tmp_path):
     """The space searches save_top_k only for one encoder; the other's trials would run with the config's 0."""
     space = LR | {
         "model.encoder": {"choice": ["forecast.nn.GRUEncoder", "forecast.nn.LSTMEncoder"]},
@@ -144,7 +131,7 @@ def test_tune_refuses_a_config_that_sets_save_top_k_0_where_the_space_leaves_it(
         ValueError,
         match=r"checkpoint.save_top_k is 0 in the config .* so a trial where the space does not set it keeps no",
     ):
-        tune(args, [*tiny_fit, "--checkpoint.save_top_k", "0"])
+        tune(args, [*tune_fit_args, "--checkpoint.save_top_k", "0"])
     assert not (tmp_path / "study.db").exists()
 
 
