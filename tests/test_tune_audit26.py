@@ -1,5 +1,4 @@
 import shlex
-from pathlib import Path
 
 import optuna
 import pytest
@@ -12,7 +11,6 @@ from forecast.tune import main as tune_main
 from forecast.tune import tune
 from forecast.tune_args import TuneArgs, parse_args
 
-QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml")
 HIDDEN = "model.encoder.init_args.hidden_size"
 
 
