@@ -16,6 +16,7 @@ from .losses import Loss, MSELoss
 from .model_checks import check_data, check_factories, check_loss, check_options, check_sizes, check_trainer
 from .model_metrics import PassMetrics
 from .model_state import check_not_ensemble, load_model, record_state, restore_state
+from .monitors import fit_metrics, may_log
 from .nn.baselines import seasonal_naive
 from .nn.channels import merge_channels, split_channels
 from .nn.cycle import ResidualCycle
@@ -403,6 +404,9 @@ class Forecaster(L.LightningModule):
         if not any(parameter.requires_grad for parameter in self.parameters()):
             return None  # a parameter-free baseline: fit only records the data state and checkpoints
         trainer = self.trainer if self._trainer is not None else None
+        # The metrics a fit logs, unless a callback of the user's may log more (forecast.monitors).
+        logged = None if trainer is None or any(map(may_log, trainer.callbacks)) else fit_metrics(self)
         return optimization(
-            self.optimizer, self.lr_scheduler, self.parameters(), **self.lr_scheduler_config, trainer=trainer
-        )
+            self.optimizer, self.lr_scheduler, self.parameters(), **self.lr_scheduler_config, trainer=trainer,
+            logged=logged,
+        )  # fmt: skip

@@ -1,25 +1,27 @@
 """Which metrics a fit logs, and the refusal of a callback that monitors one it never logs, before the fit trains."""
 
 import difflib
+from typing import TYPE_CHECKING
 
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint
 
-from .model import Forecaster
+if TYPE_CHECKING:  # model.py imports this module (its scheduler's monitor): imported back at run time, a cycle
+    from .model import Forecaster
 
-__all__ = ["check_monitors", "fit_metrics"]
+__all__ = ["check_monitors", "fit_metrics", "may_log", "not_logged"]
 
 # The packages whose callbacks log no metric of their own, so that a fit's metrics are the model's alone.
 _LOGGING_FREE_PACKAGES = ("lightning.", "pytorch_lightning.", "forecast.")
 
 
-def fit_metrics(model: Forecaster) -> set[str]:
+def fit_metrics(model: "Forecaster") -> set[str]:
     """The metrics a fit of ``model`` logs: the training and validation losses, and each validation metric scaled and
     in original units (a probabilistic loss adds ``pinball``, ``crps`` and ``coverage``)."""
     names = model.metrics["val"].overall()  # of no window yet: NaN values under the keys validation logs
     return {"train/loss", "val/loss"} | {f"val/{name}{units}" for name in names for units in ("", "_orig")}
 
 
-def check_monitors(callbacks: list[Callback], model: Forecaster, own: ModelCheckpoint) -> None:
+def check_monitors(callbacks: list[Callback], model: "Forecaster", own: ModelCheckpoint) -> None:
     """Refuse a ModelCheckpoint, or an EarlyStopping that stops on a missing metric (``strict``), whose ``monitor``
     the fit never logs (``val/mse_typo``, a ``test/`` metric), before it trains.
 
@@ -31,7 +33,7 @@ def check_monitors(callbacks: list[Callback], model: Forecaster, own: ModelCheck
         ValueError: naming the key (``checkpoint.monitor`` for ``own``, the CLI's), the monitor, the nearest metric
             the fit logs and all of them.
     """
-    if any(_may_log(callback) for callback in callbacks):
+    if any(may_log(callback) for callback in callbacks):
         return
     logged = fit_metrics(model)
     for callback in callbacks:
@@ -44,16 +46,16 @@ def check_monitors(callbacks: list[Callback], model: Forecaster, own: ModelCheck
         if monitor is None or monitor in accepted:
             continue
         name = "checkpoint.monitor" if callback is own else f"trainer.callbacks' {type(callback).__name__} monitor"
-        raise ValueError(f"{name} {monitor!r} {_not_logged(monitor, logged)}: a fit logs {', '.join(sorted(logged))}")
+        raise ValueError(f"{name} {monitor!r} {not_logged(monitor, logged)}: a fit logs {', '.join(sorted(logged))}")
 
 
-def _may_log(callback: Callback) -> bool:
+def may_log(callback: Callback) -> bool:
     """Whether ``callback`` may log a metric of its own: one of another package than Lightning and forecast, or
     Lightning's ``LambdaCallback``, whose hooks are the user's functions."""
     return isinstance(callback, LambdaCallback) or not type(callback).__module__.startswith(_LOGGING_FREE_PACKAGES)
 
 
-def _not_logged(monitor: str, logged: set[str]) -> str:
+def not_logged(monitor: str, logged: set[str]) -> str:
     """Why a fit never logs ``monitor``, with the nearest metric it logs: the validation one of a test metric, else
     the closest name."""
     test_only = monitor.startswith("test/")

@@ -8,6 +8,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from .monitors import not_logged
+
 __all__ = ["check_one_cycle_steps", "optimization"]
 
 
@@ -18,25 +20,27 @@ def optimization(
     interval: str,
     monitor: str,
     trainer: L.Trainer | None,
+    logged: set[str] | None = None,
 ) -> torch.optim.Optimizer | dict[str, Any]:
     """What ``configure_optimizers`` returns: the optimizer, or with ``lr_scheduler`` Lightning's dict of both,
-    the scheduler stepped every ``interval`` (and, for a plateau scheduler, reading ``monitor``).
+    the scheduler stepped every ``interval`` (and, for a plateau scheduler, reading ``monitor``, which must be one of
+    the metrics the fit ``logged``, where the caller knows them all).
 
     Numbers in their settings are Python numbers, so that checkpoints load with ``weights_only=True``.
 
     Raises:
         ValueError, TypeError: torch refuses an option, naming the config key; a ``ReduceLROnPlateau`` monitors a
-            test metric, a per-step one a validation metric, or a per-epoch one a validation metric without
-            validation (``trainer.limit_val_batches: 0``) or under validations that end some epochs without one
-            (``trainer.check_val_every_n_epoch: null``); a per-epoch ``OneCycleLR`` ends before the fit can (a
-            per-step one: ``check_one_cycle_steps``, when the fit starts training).
+            metric outside ``logged`` or a test metric, a per-step one a validation metric, or a per-epoch one a
+            validation metric without validation (``trainer.limit_val_batches: 0``) or under validations that end
+            some epochs without one (``trainer.check_val_every_n_epoch: null``); a per-epoch ``OneCycleLR`` ends
+            before the fit can (a per-step one: ``check_one_cycle_steps``, when the fit starts training).
     """
     built = _built("model.optimizer", optimizer, parameters)
     _plain_groups(built)
     if lr_scheduler is None:
         return built
     scheduler = _built("model.lr_scheduler", lr_scheduler, built)
-    _check_plateau_monitor(scheduler, interval, monitor)
+    _check_plateau_monitor(scheduler, interval, monitor, logged)
     config = {"scheduler": scheduler, "interval": interval, "monitor": monitor}
     if trainer is not None and interval == "epoch":  # per step: check_one_cycle_steps, once the fit's loader exists
         _check_one_cycle_length(scheduler, interval, trainer)
@@ -67,13 +71,14 @@ def _built(key: str, factory: Callable[[Any], Any], argument: Any) -> Any:
         raise refusal(f"{key}: {error}; fix the option under {key}.init_args") from error
 
 
-def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str) -> None:
-    """Refuse a ``ReduceLROnPlateau`` on a test metric, or a per-step one on a validation metric, before training
-    starts.
+def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str, logged: set[str] | None) -> None:
+    """Refuse a ``ReduceLROnPlateau`` on a test metric, on a metric outside ``logged`` (the fit's metrics, where the
+    caller knows them all: ``None`` where a callback of the user's may log more), or a per-step one on a
+    validation metric, before training starts.
 
-    A fit never logs a test metric, and stepped after every optimizer step a scheduler reads its metric before any
-    validation pass has logged one: Lightning would stop the fit after the first epoch or step with a
-    ``MisconfigurationException`` that names no config key.
+    A fit never logs a test metric (nor a misspelt one), and stepped after every optimizer step a scheduler reads
+    its metric before any validation pass has logged one: Lightning would stop the fit after the first epoch or step
+    with a ``MisconfigurationException`` that names no config key.
 
     Raises:
         ValueError: naming ``model.lr_scheduler_monitor`` (and ``model.lr_scheduler_interval``) and the fixes.
@@ -84,6 +89,11 @@ def _check_plateau_monitor(scheduler: Any, interval: str, monitor: str) -> None:
         raise ValueError(
             f"model.lr_scheduler_monitor={monitor} is logged by test only, never during a fit, where "
             "ReduceLROnPlateau reads it: monitor a validation metric such as val/loss, or train/loss"
+        )
+    if logged is not None and monitor not in logged:
+        raise ValueError(
+            f"model.lr_scheduler_monitor={monitor} {not_logged(monitor, logged)}, which ReduceLROnPlateau reads: a fit "
+            f"logs {', '.join(sorted(logged))}"
         )
     if interval == "step" and monitor.startswith("val/"):
         raise ValueError(

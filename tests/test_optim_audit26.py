@@ -26,6 +26,7 @@ from forecast.reports import EvaluationReport
 
 SCHEDULERS = torch.optim.lr_scheduler
 LOOKBACK, HORIZON, BATCH = 8, 2, 16
+QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
 
 
 @pytest.fixture(scope="module")
@@ -418,3 +419,33 @@ def test_lr_find_leaves_no_figure_open(wide_csv, tmp_path, tiny_cli):
     ]
     find_lr(args, tmp_path / "run", num_training=30)
     assert plt.get_fignums() == []
+
+
+def test_a_plateau_scheduler_on_a_misspelt_metric_is_refused_before_training(small_data):
+    """``model.lr_scheduler_monitor: val/los`` stopped the fit after its first epoch with Lightning's error, which
+    names the ``monitor`` key of a scheduler's dict that no config has."""
+    model = Forecaster(
+        LOOKBACK, HORIZON, input_size=1, target_size=1, encoder=functools.partial(GRUEncoder, hidden_size=4),
+        lr_scheduler=SCHEDULERS.ReduceLROnPlateau, lr_scheduler_monitor="val/los",
+    )  # fmt: skip
+    trainer = L.Trainer(max_epochs=2, limit_val_batches=1, logger=False, enable_checkpointing=False, **QUIET)
+    with pytest.raises(ValueError, match=r"lr_scheduler_monitor=val/los is no metric that a fit logs \(did you mean "):
+        trainer.fit(model, small_data)
+    assert trainer.global_step == 0
+
+
+def test_a_plateau_scheduler_may_monitor_what_a_users_own_callback_logs(small_data):
+    """A callback of the user's may log the metric a scheduler reads: the check steps aside."""
+
+    class Logs(L.Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            pl_module.log("val/own", 1.0)
+
+    model = Forecaster(
+        LOOKBACK, HORIZON, input_size=1, target_size=1, encoder=functools.partial(GRUEncoder, hidden_size=4),
+        lr_scheduler=SCHEDULERS.ReduceLROnPlateau, lr_scheduler_monitor="val/own",
+    )  # fmt: skip
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, callbacks=[Logs()], **QUIET)  # fmt: skip
+    trainer.fit(model, small_data)
+    assert trainer.global_step == 1
