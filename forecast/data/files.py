@@ -28,7 +28,7 @@ class _Header:
 
     Attributes:
         written: the column names as the file writes them (a CSV's second 'y' stays 'y', an empty name empty).
-        available: the names as pandas reads them: an empty CSV name is 'Unnamed: 3' (by its position).
+        available: the names as written, but an empty CSV name as pandas names it, 'Unnamed: 3' (by its position).
         first_row: a CSV's first row of values, as text (more than the names where its rows end in a separator;
             empty where the file holds a header alone); empty for Parquet.
         schema: a Parquet file's schema; ``None`` for a CSV.
@@ -44,8 +44,8 @@ def _read_header(path: Path) -> _Header:
     """The column names of a CSV or Parquet file, from its header or schema, and a CSV's first row, not the rest
     of its rows. pandas would rename a CSV's second 'y' to 'y.1', which would read two columns of one name as
     two columns (pyarrow refuses to select either of them); the names as written keep them one name.
-    The header and the first row are one read of the file, or two where the row holds more values than the
-    header names (pandas refuses to read such rows as one table)."""
+    The header and the first row are one read of the file, or three where the row holds more values than the
+    header names (pandas refuses to read such rows as one table, so each is read on its own)."""
     if path.suffix.lower() == ".parquet":
         schema = pq.read_schema(path)
         return _Header(list(schema.names), list(schema.names), schema=schema)

@@ -101,8 +101,8 @@ def _daylight_saving(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:
     """For a message about the last of ``times`` (a series' times up to it) being off the frequency, where the
     clock changes between the time before and it or its expected time: for steps on the wall clock (days,
     months), how times at a daylight-saving change are read (the data may hold a skipped or repeated time
-    another way); for steps of fixed length, that whole days of them (``24h``) are no calendar days there. Steps
-    of fixed length shorter than a day (hours) count elapsed time, which skips or repeats no time: nothing."""
+    another way); for steps of fixed length, that whole days of them (``24h``) are no calendar days there. Other steps
+    of fixed length (hours, ``36h``) count elapsed time, which skips or repeats no time: nothing."""
     if len(times) < 2 or times.tz is None:
         return ""
     expected = _next_step(times[:-1], offset)

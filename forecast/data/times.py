@@ -120,7 +120,8 @@ def _date_order(
     format, or that is no time.
 
     Raises:
-        ForecastDataError: both read every value and give regular series, or neither does (naming the formats).
+        ForecastDataError: both read every value, apart, and both or neither give regular series (naming the
+            formats).
     """
     readings = [_in_format(column, form) for form in formats]
     read = [(form, reading) for form, reading in zip(formats, readings, strict=True) if reading is not None]

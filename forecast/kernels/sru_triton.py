@@ -40,7 +40,8 @@ def _lanes(steps, lanes, size, dirs, BLOCK: tl.constexpr):
 @triton.jit
 def _gate_gradient_offsets(lane, lanes):
     """Where this lane's gradients of v_f, v_r, b_f and b_r go in ``grad_vb`` of shape (4, lanes). In 64 bits:
-    from 2^29 lanes (a batch of many channel-independent rows) ``3 * lanes`` passes 2^31 and 32 bits wrap."""
+    past 2^29 lanes (a batch of many channel-independent rows) the last, ``3 * lanes + lane``, passes 2^31 - 1 and
+    32 bits wrap."""
     gate = lanes.to(tl.int64)
     return lane, gate + lane, 2 * gate + lane, 3 * gate + lane
 

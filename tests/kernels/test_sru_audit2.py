@@ -162,7 +162,7 @@ def test_sru_triton_lane_offsets_stay_exact_past_2_to_31_values(monkeypatch):
 
 def test_sru_triton_gate_gradient_offsets_stay_exact_past_2_to_31_values(monkeypatch):
     """The backward kernel stores each lane's gradients of v_f, v_r, b_f, b_r at ``k * lanes + lane`` of (4, lanes):
-    ``3 * lanes`` was a 32-bit product, which from 2^29 lanes wrapped to a negative offset."""
+    in 32 bits, the last of them, ``3 * lanes + lane``, passed 2^31 - 1 beyond 2^29 lanes and wrapped."""
     triton = pytest.importorskip("triton")
     tl = triton.language
     monkeypatch.setitem(globals(), "sru_triton", interpreted_triton())  # the interpreter reads the kernel's globals
