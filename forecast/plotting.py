@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from .errors import whole_number
+
 __all__ = ["plot_forecasts", "plot_error_by_horizon", "save_png"]
 
 _PANEL_SIZE = (4.0, 2.5)  # inches per panel; at the default 100 dpi a panel is 400 x 250 pixels
@@ -49,6 +51,39 @@ def _as_times(values: pd.Series) -> pd.Series:
     except ValueError:  # pandas 3: "Mixed timezones detected"; pandas 2 returns the Timestamps as objects
         parsed = values
     return parsed if pd.api.types.is_datetime64_any_dtype(parsed) else pd.to_datetime(parsed, utc=True)
+
+
+# How to read each table the functions take, for the message that refuses another type.
+_READ = {
+    "forecasts": 'pd.read_csv("forecasts.csv", parse_dates=["origin", "time"])',
+    "history": "a long frame with columns id, time and the targets",
+    "table": 'pd.read_csv("metrics_by_horizon.csv")',
+}
+
+
+def _check_frame(name: str, table: Any) -> None:
+    """Refuse a ``table`` that is no DataFrame (a path, a dict), naming the argument and how to read one.
+
+    Raises:
+        TypeError: naming ``name``, the type given and what to give.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{name} is a {type(table).__name__}; give a pandas DataFrame: {_READ[name]}")
+
+
+def _check_steps(max_windows: Any, history_steps: Any) -> None:
+    """Refuse a ``max_windows`` that is no whole number of 1 or more, and a ``history_steps`` that is no whole
+    number of 0 or more (a negative count would draw all history but its first rows, as ``DataFrame.tail``).
+
+    Raises:
+        ValueError: naming the argument, what it counts and the value given.
+    """
+    if not (whole_number(max_windows) and max_windows >= 1):  # not matplotlib's "Number of rows must be ..."
+        raise ValueError(f"max_windows must be >= 1 (windows drawn, an int); got {max_windows!r}")
+    if not (whole_number(history_steps) and history_steps >= 0):
+        raise ValueError(
+            f"history_steps must be >= 0 (steps of history drawn per window, an int); got {history_steps!r}"
+        )
 
 
 def _check_forecasts(forecasts: pd.DataFrame) -> None:
@@ -110,20 +145,29 @@ def plot_forecasts(
         a matplotlib ``Figure``: a row per window, a column per target, each panel 4 x 2.5 inches.
 
     Raises:
-        ValueError: ``max_windows`` below 1; the table has no window, lacks ``id``, ``origin`` or ``time``, or
-            has a target without its ``_actual`` column; ``history`` lacks ``id``, ``time`` or a target column.
+        TypeError: ``forecasts`` or ``history`` is no DataFrame.
+        ValueError: ``max_windows`` is no whole number of 1 or more, or ``history_steps`` of 0 or more; the table
+            has no window, lacks ``id``, ``origin`` or ``time``, or has no ``_actual`` column or a target without
+            its own; ``history`` lacks ``id``, ``time`` or a target column.
     """
-    if max_windows < 1:  # refused here, not by matplotlib's "Number of rows must be a positive integer"
-        raise ValueError(f"max_windows must be >= 1 (windows drawn); got {max_windows}")
+    _check_frame("forecasts", forecasts)
+    _check_steps(max_windows, history_steps)
     if isinstance(targets, str):  # "OT" is one column, not the columns "O" and "T"
         targets = [targets]
     targets = list(targets or [c.removesuffix("_actual") for c in forecasts if c.endswith("_actual")])
+    if not targets:
+        raise ValueError(
+            "forecasts has no '{target}_actual' column to draw the forecasts against; to a predict table join the "
+            "actual values: table.merge(actuals.rename(columns={'y': 'y_actual'}), on=['id', 'time']); "
+            f"it has {list(forecasts.columns)}"
+        )
     missing = [target for target in targets if f"{target}_actual" not in forecasts]
-    if missing or not targets or forecasts.empty:
+    if missing or forecasts.empty:
         raise ValueError(f"a forecasts table needs rows and '{{target}}_actual' columns; none for {missing or targets}")
     _check_forecasts(forecasts)
     forecasts = forecasts.assign(time=_as_times(forecasts["time"]))
     if history is not None:
+        _check_frame("history", history)
         _check_history(history, targets)
         history = history.assign(time=_as_times(history["time"]))
     windows = list(forecasts.groupby(["id", "origin"], sort=False))
@@ -170,8 +214,11 @@ def plot_error_by_horizon(table: pd.DataFrame, metric: str = "mae", units: str =
         a matplotlib ``Figure`` of one 8 x 5 inch panel.
 
     Raises:
-        ValueError: the table lacks the columns units, target or step, or has no such metric or units.
+        TypeError: ``table`` is no DataFrame.
+        ValueError: the table lacks the columns units, target or step, or has no such metric or units (naming the
+            units it has).
     """
+    _check_frame("table", table)
     missing = [column for column in ("units", "target", "step") if column not in table]
     if missing:
         raise ValueError(
@@ -181,7 +228,10 @@ def plot_error_by_horizon(table: pd.DataFrame, metric: str = "mae", units: str =
         )
     rows = table[table["units"] == units]
     if metric not in table or rows.empty:
-        raise ValueError(f"the table has no metric {metric!r} in {units!r} units; it has {list(table.columns)}")
+        raise ValueError(
+            f"the table has no metric {metric!r} in {units!r} units; it has the units "
+            f"{list(table['units'].unique())} and the columns {list(table.columns)}"
+        )
     figure, axes = _figure(1, 1)
     figure.set_size_inches(2 * _PANEL_SIZE[0], 2 * _PANEL_SIZE[1])
     ax = axes[0, 0]

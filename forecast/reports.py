@@ -27,7 +27,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from .batch import Batch
 from .callbacks import gather_windows, run_directory
 from .data.datamodule import TimeSeriesDataModule
-from .errors import ForecastDataError, warn_on_rank_zero
+from .errors import ForecastDataError, warn_on_rank_zero, whole_number
 from .metrics import HorizonMetrics
 from .plotting import plot_error_by_horizon, plot_forecasts, save_png
 from .predict import forecast_columns
@@ -130,8 +130,8 @@ class EvaluationReport(L.Callback):
             which hands its windows to ``test`` as a dataloader, gives it.
 
     Raises:
-        ValueError: ``num_plots`` below 0 or ``passes`` below 1; at the start of ``test``, ``plot_targets``
-            naming a column that is no target.
+        ValueError: ``num_plots`` not a whole number of 0 or more, or ``passes`` of 1 or more; at the start of
+            ``test``, ``plot_targets`` naming a column that is no target.
         ForecastDataError: at the start of ``test`` with forecasts or plots, target columns whose forecasts.csv
             columns share a name with another (a target ``step``, or ``x`` beside ``x_actual``).
     """
@@ -145,10 +145,12 @@ class EvaluationReport(L.Callback):
         passes: int = 1,
         data: TimeSeriesDataModule | None = None,
     ):
-        if passes < 1:
-            raise ValueError(f"report passes must be >= 1; got {passes}")
-        if num_plots < 0:  # refused here, not by numpy at the start of the test
-            raise ValueError(f"report.num_plots must be >= 0 (windows drawn; 0 draws no plots); got {num_plots}")
+        if not (whole_number(passes) and passes >= 1):  # 1.5 would write after the second pass
+            raise ValueError(f"report passes must be >= 1 (test passes, an int); got {passes!r}")
+        if not (whole_number(num_plots) and num_plots >= 0):  # refused here, not by numpy at the start of the test
+            raise ValueError(
+                f"report.num_plots must be >= 0 (windows drawn, an int; 0 draws no plots); got {num_plots!r}"
+            )
         self.num_plots = num_plots
         self.plot_targets = [plot_targets] if isinstance(plot_targets, str) else plot_targets  # not 'O', 'T'
         self.write_forecasts = write_forecasts

@@ -1,6 +1,9 @@
 """Training from Python with the CLI's checkpointing and its stop at a non-finite loss, for notebooks and pipelines
 (Lightning's own epoch limit: pass ``trainer={"max_epochs": N}``)."""
 
+import dataclasses
+import difflib
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from lightning.pytorch.plugins.io import CheckpointIO
 
 from .callbacks import FiniteLossCheck, ResumableModelCheckpoint, callback_list
 from .checkpointing import AtomicCheckpointIO
-from .data import TimeSeriesDataModule
+from .data import Calendar, Columns, Scaling, TimeSeriesDataModule
 from .model import Forecaster
 
 __all__ = ["fit"]
@@ -55,7 +58,8 @@ def fit(
             atomic writer; other plugins keep it.
 
     Raises:
-        TypeError: ``data``, ``model`` or ``trainer`` is not a mapping, ``data`` or ``model`` sets an argument
+        TypeError: ``data``, ``model`` or ``trainer`` is not a mapping, or sets an argument its class does not
+            take (naming the group, the key and the nearest argument), ``data`` or ``model`` sets an argument
             that fit sets itself (``lookback``, ``horizon``, the source, the sizes the data give), or
             ``trainer["callbacks"]`` holds something other than a Lightning callback (a class, say).
         ValueError: ``trainer`` turns checkpointing off, or the fit wrote no checkpoint to return
@@ -99,7 +103,8 @@ def _with_atomic_writes(plugins: Any) -> list[Any]:
 
 
 def _check_groups(**groups: Mapping[str, Any] | None) -> None:
-    """Refuse a group of arguments that is no mapping, and a key of ``data`` or ``model`` that fit sets itself.
+    """Refuse a group of arguments that is no mapping, a key of ``data`` or ``model`` that fit sets itself, and a
+    key that the group's class does not take (``_check_known``).
 
     A config's data section (``--print_config``) holds ``source``, ``lookback`` and ``horizon``; copied into
     ``data`` (or a size the data give, into ``model``), Python's own error ("got multiple values for keyword
@@ -127,6 +132,47 @@ def _check_groups(**groups: Mapping[str, Any] | None) -> None:
         else:
             fix = "fit sets it from the data (as the CLI links it): drop it from model"
         raise TypeError(f"forecast.fit's {group} sets {key!r}, which fit sets itself; {fix}")
+    for group, options in groups.items():
+        _check_known(group, options or {})
+
+
+# What each group of fit's arguments builds, and, for ``data``, the option groups that hold further settings.
+_BUILDS = {"data": TimeSeriesDataModule, "model": Forecaster, "trainer": L.Trainer}
+_DATA_GROUPS = {"columns": Columns, "scaling": Scaling, "calendar": Calendar}
+
+
+def _check_known(group: str, options: Mapping[str, Any]) -> None:
+    """Refuse a key of ``options`` that the class ``group`` builds does not take, before the data are read:
+    Python's own error ("got an unexpected keyword argument") names the class, not the group, and no fix.
+
+    Raises:
+        TypeError: naming the group, the key and the nearest arguments the class takes; for ``data``, also the
+            settings of ``forecast.Columns``, ``Scaling`` and ``Calendar``, with the group that holds them
+            (``targets`` given flat in ``data`` belongs in ``data["columns"]``).
+    """
+    built = _BUILDS[group]
+    known = list(inspect.signature(built).parameters)
+    for key in options:
+        if key not in known:
+            fix = _known_fix(group, str(key), known)
+            raise TypeError(f"forecast.fit's {group} sets {key!r}, which {built.__name__} does not take; {fix}")
+
+
+def _known_fix(group: str, key: str, known: list[str]) -> str:
+    """How to give what ``key``, no argument of ``group``'s class (``known``), most likely means."""
+    meant = {name: repr(name) for name in known}  # each name a user may mean, and how to give it
+    if group == "data":
+        for holder, kind in _DATA_GROUPS.items():
+            meant |= {
+                field.name: f"data={{{holder!r}: forecast.{kind.__name__}({field.name}=...)}}"
+                for field in dataclasses.fields(kind)
+            }
+    if key in meant:
+        return f"give it in its group: {meant[key]}"
+    near = [meant[name] for name in difflib.get_close_matches(key, list(meant), n=3)]
+    fix = f"did you mean {' or '.join(near)}?" if near else f"its arguments are {known}"
+    parts = "; a part's own settings go in its factory, e.g. encoder=functools.partial(GRUEncoder, hidden_size=64)"
+    return fix + (parts if group == "model" else "")
 
 
 def _check_callbacks(callbacks: Any) -> None:
