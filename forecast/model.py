@@ -1,5 +1,6 @@
 """Forecaster: the LightningModule that composes a normalization, an embedding, an encoder, a head and a loss."""
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -137,7 +138,9 @@ class Forecaster(L.LightningModule):
             static_size, static_cardinalities, channel_independent, channel_embedding_size, cycle is not None,
             season_channel,
         )  # fmt: skip
-        self.save_hyperparameters()
+        with warnings.catch_warnings():  # Lightning's advice to leave out a loss instance: checkpoints need its spec
+            warnings.filterwarnings("ignore", message="Attribute 'loss' is an instance of `nn.Module`")
+            self.save_hyperparameters()
         self.data_config: dict[str, Any] = {}  # what predict needs of the data; Forecaster.load fills them in
         self.data_state: dict[str, Any] = {}
         # The seasonal_naive period forward forecasts instead of the network (1: the last value), as the

@@ -154,3 +154,17 @@ def test_error_by_horizon_plot_of_unknown_units_names_the_units_there_are():
 def test_report_refuses_counts_that_are_no_whole_numbers(options, message):
     with pytest.raises(ValueError, match=message):
         EvaluationReport(**options)
+
+
+def test_a_loss_given_as_an_instance_builds_a_model_without_lightnings_advice_to_ignore_it():
+    """Lightning warned on every fit and load of a probabilistic model to leave the loss out of the hyperparameters,
+    which the checkpoint needs to rebuild it (it records the loss as a class path and its arguments)."""
+    import warnings as python_warnings
+
+    from forecast.losses import QuantileLoss
+
+    with python_warnings.catch_warnings(record=True) as given:
+        python_warnings.simplefilter("always")
+        model = Forecaster(lookback=8, horizon=2, input_size=1, target_size=1, loss=QuantileLoss(levels=[0.1, 0.9]))
+    assert [str(warning.message) for warning in given] == []
+    assert model.hparams["loss"].levels == (0.1, 0.9)

@@ -129,7 +129,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         check_choice("data.sampling", sampling, SAMPLING)
         check_choice("data.nan_policy", nan_policy, get_args(NanPolicy))
         check_choice("data.shard", shard, get_args(Shard))
-        ignore = ["source"] if isinstance(source, pd.DataFrame) else None
+        ignore = None if isinstance(source, (str, Path)) else ["source"]  # a frame, or what read_source refuses
         self.save_hyperparameters(ignore=ignore)
         self.save_hyperparameters({name: to_record(value) for name, value in self.hparams.items()}, ignore=ignore)
         self.lookback, self.horizon, self.seasonal_period = lookback, horizon, seasonal_period

@@ -57,7 +57,7 @@ def read_source(
     else:
         raise TypeError(
             f"data.source is a {type(source).__name__}; give a built-in data set name, a CSV or Parquet path, or a "
-            "pandas DataFrame"
+            "pandas DataFrame" + (" (series.to_frame() of a Series)" if isinstance(source, pd.Series) else "")
         )
     _check_id_column(frame, id_column)
     _check_column_names(frame)

@@ -199,3 +199,10 @@ def test_an_id_that_names_no_series_is_refused_naming_the_column_and_row(bad):
     frame = pd.DataFrame({"id": ids, "time": list(pd.date_range("2024", periods=20, freq="h")) * 2, "y": 1.0})
     with pytest.raises(ForecastDataError, match=rf"the series id .* at column 'id', row 20 is a {type(bad).__name__}"):
         TimeSeriesDataModule(frame, 8, 4)
+
+
+@pytest.mark.parametrize("source", [pd.Series(np.arange(40.0), name="y"), np.arange(40.0)], ids=["series", "array"])
+def test_a_source_that_is_no_frame_nor_path_is_refused_naming_data_source(source):
+    """A Series or an array failed in Lightning's save_hyperparameters ("The truth value of a Series is ambiguous")."""
+    with pytest.raises(TypeError, match=rf"data.source is a {type(source).__name__}; give a built-in data set name"):
+        TimeSeriesDataModule(source, 8, 4)
