@@ -96,7 +96,8 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
     names the part); a process without series could not read any.
 
     The same ids and rows (and parts) give the same shards for a given number of processes, whatever
-    the order of the data, so a resumed run reads the same series in every process.
+    the order of the data, so a resumed run reads the same series in every process. Where that still leaves a
+    process without windows of a part, series are swapped between processes while that helps (``_fill_lacking``).
 
     Raises:
         ForecastDataError: fewer series than processes.
@@ -129,7 +130,54 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
         if ranks[i] < 0:
             rank = int(np.argmin(loads))  # the lowest rank among the least loaded
             ranks[i], loads[rank] = rank, loads[rank] + rows[i]
+    if parts is not None:
+        _fill_lacking(ranks, rows, np.asarray(parts, dtype=bool), world_size, np.asarray(order))
     return ranks
+
+
+def _fill_lacking(ranks: np.ndarray, rows: np.ndarray, parts: np.ndarray, world_size: int, order: np.ndarray) -> None:
+    """Swap two series between processes, or move one, while that leaves fewer parts that some process lacks
+    windows of (and no process without series): each time the change that leaves the fewest, a swap before a
+    move (``_change`` picks the series).
+
+    Taking series in turn can leave a process lacking a part that a swap gives it: of a, b, c and d (longest
+    first) with windows of (train, val), (train, test), train alone and (val, test), process 0 takes a and d,
+    and b and c lack val; a swap of d and b gives both processes all three. Changes ``ranks`` in place; where no
+    change helps, ``check_shares`` names what is lacking.
+    """
+    wanted = parts.any(0)  # -> (P,)
+    while True:
+        counts = np.stack([parts[ranks == rank].sum(0) for rank in range(world_size)])  # -> (W, P)
+        lacking = ((counts == 0) & wanted).sum(1)  # -> (W,)
+        if not lacking.any():
+            return
+        kinds = sorted({(int(rank), tuple(held.tolist())) for rank, held in zip(ranks, parts, strict=True)})
+        moves = [(rank, None) for rank in range(world_size)]
+        best, fewest = None, int(lacking.sum())
+        for (a, x), (b, y) in ((one, other) for one in kinds for other in [*kinds, *moves]):
+            if a == b or (y is None and (ranks == a).sum() == 1):  # a process keeps one series at least
+                continue
+            change = np.asarray(x, dtype=np.int64) - np.asarray(y or np.zeros_like(x), dtype=np.int64)
+            after = [((counts[a] - change == 0) & wanted).sum(), ((counts[b] + change == 0) & wanted).sum()]
+            left = int(lacking.sum() - lacking[a] - lacking[b] + sum(after))
+            if left < fewest or (left == fewest and best is not None and best[3] is None and y is not None):
+                best, fewest = (a, x, b, y), left
+        if best is None:
+            return
+        _change(ranks, rows, parts, order, *best)
+
+
+def _change(
+    ranks: np.ndarray, rows: np.ndarray, parts: np.ndarray, order: np.ndarray, a: int, x: tuple, b: int, y: tuple | None
+) -> None:
+    """Give process ``b`` the shortest series of ``a`` with windows of parts ``x`` and, unless ``y`` is ``None``,
+    process ``a`` the series of ``b`` with windows of parts ``y`` closest to it in rows, so that the loads stay
+    near; ties go to the first in ``order`` (longest first, then by id), whatever the order of the data."""
+    ones = order[(ranks[order] == a) & (parts[order] == np.asarray(x)).all(1)]  # longest first
+    ranks[ones[-1]] = b
+    if y is not None:
+        others = order[(ranks[order] == b) & (parts[order] == np.asarray(y)).all(1) & (order != ones[-1])]
+        ranks[others[np.argmin(np.abs(rows[others] - rows[ones[-1]]))]] = a
 
 
 def check_shares(part: str, series: list[int]) -> None:

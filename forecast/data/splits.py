@@ -318,17 +318,21 @@ def part_windows(
 def check_windows(
     windows: Windows, part: str, borders: np.ndarray, table: SeriesTable, lookback: int, horizon: int
 ) -> None:
-    """Refuse a split part without a window in any series, naming the longest series' rows of it.
+    """Refuse a split part without a window in any series, naming the rows of it of the series nearest to one:
+    the one with the most target rows of the part after a lookback (then the longest), which a series that
+    ends before the part (``DateSplit``), however long, never is.
 
     Raises:
         ForecastDataError: ``windows`` (of ``part``) holds none.
     """
     if windows.counts.sum():
         return
-    i = int(np.argmax(table.observed))  # the longest series, for the message
-    val_start, test_start, test_end = borders[i].tolist()
-    start, end = {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, test_end)}[part]
-    series = f" ({where(series=table.names[i])}, the longest)" if table.named else ""
+    column = {"train": 0, "val": 1, "test": 2}[part]
+    starts = borders[:, column - 1] if column else np.zeros(len(borders), dtype=np.int64)
+    usable = borders[:, column] - np.maximum(starts, lookback)  # -> (N,) target rows after a lookback
+    i = int(np.lexsort((-np.arange(len(usable)), table.observed, usable))[-1])  # the first of the nearest
+    start, end = int(starts[i]), int(borders[i, column])
+    series = f" ({where(series=table.names[i])}, the nearest to a window)" if table.named else ""
     # A window's lookback may reach into the part before: the part itself needs only its targets.
     raise ForecastDataError(
         f"the {part} part has no window: its targets span rows [{start}, {end}) of {table.observed[i]}"

@@ -1,10 +1,29 @@
 """The range checks of the parts' numeric options, so a bad config value names its key, not a torch internal."""
 
+import math
 import numbers
 
 from ..errors import whole_number
 
-__all__ = ["check_range", "check_size"]
+__all__ = ["check_finite", "check_range", "check_size"]
+
+
+def _check_number(key: str, value: float) -> None:
+    """Refuse text and bools, naming ``key``: "8" failed as Python's "'<=' not supported", naming none."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{key}={value!r} is not a number; give one")
+
+
+def check_finite(key: str, value: float) -> None:
+    """Refuse ``value`` unless it is a finite number, naming ``key``.
+
+    Raises:
+        TypeError: ``value`` is no number, as ``check_range`` says it.
+        ValueError: ``value`` is NaN or infinite.
+    """
+    _check_number(key, value)
+    if not math.isfinite(value):
+        raise ValueError(f"{key}={value} must be a finite number")
 
 
 def check_range(key: str, value: float, low: float, high: float | None = None) -> None:
@@ -14,8 +33,7 @@ def check_range(key: str, value: float, low: float, high: float | None = None) -
         TypeError: ``value`` is no number (text, a bool).
         ValueError: e.g. ``model.head.init_args.dropout=2.0 must lie in [0, 1]``; NaN is outside every range.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # "8" failed as Python's "'<=' not supported"
-        raise TypeError(f"{key}={value!r} is not a number; give one")
+    _check_number(key, value)
     if not (low <= value and (high is None or value <= high)):
         allowed = f"be at least {low}" if high is None else f"lie in [{low}, {high}]"
         raise ValueError(f"{key}={value} must {allowed}")

@@ -20,7 +20,8 @@ class Normalization(nn.Module):
     """The contract: normalize the window, and say how to map a forecast back.
 
     ``forward`` returns the normalized window and ``(loc, scale)`` for the target channels, such that
-    a forecast in original scale is ``normalized_forecast * scale + loc``.
+    a forecast in original scale is ``normalized_forecast * scale + loc``; all three come in the normalized
+    window's dtype, so that a model moved to float64 or bfloat16 forecasts in it.
 
     Shapes:
         past: (B, L, C_in) -> normalized past (B, L, C_in), loc (B, 1, C_out), scale (B, 1, C_out)
@@ -111,4 +112,6 @@ class InstanceNormalization(Normalization):
         weight = torch.where(weight.abs() < floor, torch.where(weight < 0, -floor, floor), weight)
         scale = std[..., :target_size] / weight  # -> (B, 1, C_out)
         loc = mean[..., :target_size] - self.bias[:target_size] * scale  # -> (B, 1, C_out)
-        return normalized, (loc, scale)
+        # In the normalized window's dtype: torch.where makes the Python floor float32, so a bfloat16 model's
+        # loc and scale, and with them its forecasts, would be float32.
+        return normalized, (loc.to(normalized.dtype), scale.to(normalized.dtype))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..kernels import sru_recurrence
-from .checks import check_size
+from .checks import check_finite, check_size
 from .encoders import StackedEncoder, check_stack, split_linear
 
 __all__ = ["SRULayer", "SRUEncoder"]
@@ -138,9 +138,11 @@ class SRUEncoder(StackedEncoder):
         use_tanh: ``g = tanh`` on the cell state; identity otherwise.
 
     Raises:
-        TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int.
-        ValueError: ``hidden_size`` or ``num_layers`` is below 1, ``dropout`` is outside [0, 1], or
-            ``projection_size`` is negative.
+        TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int, or ``highway_bias`` is
+            no number.
+        ValueError: ``hidden_size`` or ``num_layers`` is below 1, ``dropout`` is outside [0, 1],
+            ``projection_size`` is negative, or ``highway_bias`` is NaN or infinite (a NaN one makes every
+            output NaN).
     """
 
     state_holds_last = False  # the state is the cell state c; the highway shapes only the output h
@@ -160,6 +162,7 @@ class SRUEncoder(StackedEncoder):
     ):
         check_stack(hidden_size, num_layers, dropout)
         check_size("model.encoder.init_args.projection_size", projection_size, 0)
+        check_finite("model.encoder.init_args.highway_bias", highway_bias)
         output_size = hidden_size * (2 if bidirectional else 1)
         layers = [
             SRULayer(size, hidden_size, bidirectional, projection_size, highway_bias, use_tanh)
