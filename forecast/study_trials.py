@@ -1,5 +1,5 @@
 """A study's trials: each one a ``fit`` of the config with the trial's values (:class:`TrialFits`, the
-objective), scored by the validations that :class:`TrialPruning` reports; and the settings tune gives every
+objective), scored by the validations that :class:`TrialPruning` reports; the settings tune gives every
 trial's fit (``TUNE_SETS``), which neither a search space nor a fit flag may change, nor take away the
 checkpoint a trial is scored by.
 """

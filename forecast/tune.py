@@ -42,6 +42,7 @@ from .fit_config import config_keys, dotted_keys, print_config
 from .linked_keys import flag_values
 from .lr_finder import find_lr
 from .search_space import SearchSpace
+from .study_checks import check_fits
 from .study_scoring import check_ranked, check_scored_on, scored_on
 from .study_storage import fail_orphaned_trials, rdb_storage
 from .study_tracking import StudyTracking
@@ -92,8 +93,10 @@ def tune(
             config does not have (naming the nearest one), or one that tune sets itself
             (``forecast.study_trials.TUNE_SETS``), in the space or as a fit flag, which tune would override; a
             ``checkpoint.save_top_k`` of 0, in the space or the config, which keeps no checkpoint of a trial's best
-            validation (``check_keeps_checkpoint``); or, once the results are written, the study has no complete trial
-            (``TrialFits.check_completed``).
+            validation (``check_keeps_checkpoint``); before any trial trains (``check_fits``), a fit that runs no
+            validation, a ``metric`` that no model of the space logs (naming the nearest one), or a ``data.lookback``
+            that leaves a trial no training or validation window (naming the longest one the data allows); or, once
+            the results are written, the study has no complete trial (``TrialFits.check_completed``).
     """
     _check_args(args, worker_argv)
     space = SearchSpace(args.space, space_source)
@@ -103,6 +106,7 @@ def tune(
     config = yaml.safe_load(print_config(["fit", *fit_args]))
     check_keeps_checkpoint(space, config, space_source)
     space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(dotted_keys(config)))
+    check_fits(space, fit_args, config, args.metric)
     study, run_dir = _study(args, fit_args, config, searched)
     space.check_study(study)
     tracking = StudyTracking.of(config, study)

@@ -295,14 +295,14 @@ def study(tiny_csv, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("study")
     args = TuneArgs(
         space={"model.optimizer.init_args.lr": {"float": [1e-9, 1e-1], "log": True},
-               "data.lookback": {"choice": [24, 1000]}},
+               "model.encoder.init_args.hidden_size": {"choice": [4, 0]}},
         pruner=optuna.pruners.MedianPruner(n_startup_trials=1),
         n_trials=3, run_dir=str(run_dir), seed=7,
     )  # fmt: skip
     storage = f"sqlite:///{run_dir / 'study.db'}"
     created = optuna.create_study(storage=storage, study_name="tiny")
-    for lr, lookback in [(3e-2, 24), (1e-9, 24), (3e-2, 1000)]:
-        created.enqueue_trial({"model.optimizer.init_args.lr": lr, "data.lookback": lookback})
+    for lr, hidden_size in [(3e-2, 4), (1e-9, 4), (3e-2, 0)]:
+        created.enqueue_trial({"model.optimizer.init_args.lr": lr, "model.encoder.init_args.hidden_size": hidden_size})
     args.storage, args.study_name = storage, "tiny"
     return tune(args, tiny_fit_args(tiny_csv)), run_dir
 
@@ -319,9 +319,10 @@ def test_failed_trial_is_recorded_with_its_message_in_trials_csv(study):
     _, run_dir = study
     table = pd.read_csv(run_dir / "trials.csv")
     assert list(table["state"]) == ["COMPLETE", "PRUNED", "FAIL"]
-    assert "lookback" in table.loc[2, "user_attrs_error"]
+    assert "hidden_size=0 must be at least 1" in table.loc[2, "user_attrs_error"]
     assert list(table["epochs"]) == [2, 1, 0]
-    assert {"params_model.optimizer.init_args.lr", "params_data.lookback", "duration"} <= set(table.columns)
+    params = {"params_model.optimizer.init_args.lr", "params_model.encoder.init_args.hidden_size"}
+    assert params | {"duration"} <= set(table.columns)
 
 
 def test_trial_runs_in_its_directory_seeded_from_the_study_seed(study):
@@ -529,15 +530,15 @@ def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path):
 
 
 def test_failed_trials_count_towards_n_trials_over_all_processes(tiny_csv, tmp_path, monkeypatch):
-    """A metric no epoch logs fails every trial: ``--n_jobs 2 --n_trials 2`` fits two trials in all, not two
-    in each process, and the process that started the other fails once both are done."""
+    """A learning rate whose training loss overflows fails every trial: ``--n_jobs 2 --n_trials 2`` fits two trials
+    in all, not two in each process, and the process that started the other fails once both are done."""
     monkeypatch.chdir(ROOT)  # the second process runs `python -m forecast` here
-    space = '{"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": true}}'
+    space = '{"model.optimizer.init_args.lr": {"float": [1e20, 1e30], "log": true}}'
     with pytest.raises(ValueError, match=r"no trial of study 'nope' completed \(\d failed\)"):
-        tune_main([*tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"), "--space", space, "--metric", "val/nope",
+        tune_main([*tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"), "--space", space,
                    "--n_trials", "2", "--n_jobs", "2", "--run_dir", str(tmp_path), "--study_name", "nope"])  # fmt: skip
     errors = pd.read_csv(tmp_path / "trials.csv")["user_attrs_error"]
-    assert errors.str.contains("metric='val/nope' was not logged").sum() == 2  # others failed unfitted, if any
+    assert errors.str.contains("FloatingPointError: training loss is").sum() == 2  # others failed unfitted, if any
 
 
 @pytest.mark.slow  # 16 s; its small form, two workers on one storage, runs by default
@@ -699,13 +700,14 @@ def test_a_fit_flag_that_tune_overrides_in_every_trial_is_refused(flag, use, tin
 
 
 def test_a_study_whose_every_trial_failed_fails_quoting_the_first_error(tiny_csv, tmp_path):
-    """A metric that is never logged fails each trial; the run must not end as if it had tuned something."""
-    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, metric="val/nonexistent",
-                    n_trials=1, run_dir=str(tmp_path), study_name="none")  # fmt: skip
+    """A learning rate whose training loss overflows fails each trial; the run must not end as if it had tuned
+    something."""
+    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e20, 1e30]}}, n_trials=1, run_dir=str(tmp_path),
+                    study_name="none")  # fmt: skip
     fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "1")
     with pytest.raises(
-        ValueError, match=r"no trial of study 'none' completed \(1 failed\).* trial 0 failed with ValueError: "
-        r"metric='val/nonexistent' was not logged; logged: \[.*'val/loss'"
+        ValueError, match=r"no trial of study 'none' completed \(1 failed\).* trial 0 failed with FloatingPointError: "
+        r"training loss is (inf|nan) at epoch 0"
     ):  # fmt: skip
         tune(args, fit_args)
     assert list(pd.read_csv(tmp_path / "trials.csv")["state"]) == ["FAIL"]
