@@ -38,8 +38,9 @@ __all__ = [
 REFITS_DIRECTORY = "refits"  # in the run directory, a subdirectory origin_G per refit
 
 
-def _start_rows(data: TimeSeriesDataModule, start: int | str | date | np.datetime64 | None) -> np.ndarray:
-    """Per series, the row of the first origin's first forecast step.
+def _start_rows(data: TimeSeriesDataModule, start: int | pd.Timestamp | None) -> np.ndarray:
+    """Per series, the row of the first origin's first forecast step: for a time ``start`` (``_start_stamp``), the
+    series' first row at or after it (its length where it has none, 0 where it begins later).
 
     Raises:
         ValueError: ``start`` is neither a whole number nor a time.
@@ -47,11 +48,9 @@ def _start_rows(data: TimeSeriesDataModule, start: int | str | date | np.datetim
     observed = data.table.observed
     if start is None:  # the test part's first target row, or row lookback where it starts earlier, as in test
         return np.maximum(data.borders[:, 1], data.lookback)
-    if isinstance(start, (str, date, np.datetime64)):  # a datetime (a pandas Timestamp too) is a date
-        stamp = _start_stamp(start, data.start_times[0].tz)
-        return np.array(
-            [len(wall_clock_range(first, stamp, freq=data.freq, inclusive="left")) for first in data.start_times]
-        )
+    if isinstance(start, pd.Timestamp):  # the times follow the frequency: the rows before it are the times before it
+        times, offsets = data.table.times, data.table.offsets
+        return np.array([times[a:b].searchsorted(start) for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
     if not whole_number(start):  # 14.5 would be cut to row 14, True read as row 1
         raise ValueError(
             f"--start {start!r} is neither a row nor a time; give a row number (an int; negative: from the end of "
@@ -112,7 +111,9 @@ def backtest_windows(
             f"backtest needs stride >= 1 and num_windows >= 1, whole numbers (ints); got stride={stride!r}, "
             f"num_windows={num_windows!r}"
         )
-    first = _start_rows(data, start)
+    zone = data.start_times[0].tz
+    stamp = _start_stamp(start, zone) if isinstance(start, (str, date, np.datetime64)) else None
+    first = _start_rows(data, start if stamp is None else stamp)
     observed = data.table.observed
     fits = np.where(observed - horizon >= first, (observed - horizon - first) // stride + 1, 0)
     wanted = fits if num_windows is None else np.full_like(fits, num_windows)
@@ -120,28 +121,71 @@ def backtest_windows(
     untested = (fits == 0) & (start is None) & fits.any()
     wanted = np.where(untested, 0, wanted)
     last = observed - horizon  # the last row a window's first forecast step can take
+    if stamp is None:  # the fixes of a start too early and too late, for series i
+        later, earlier = (lambda i: f" (row {data.lookback} or later)"), (lambda i: "")
+    else:
+        windows = "a window" if num_windows is None else f"{num_windows} windows {stride} rows apart"
+        later, earlier = _start_times(data, last - (0 if num_windows is None else num_windows - 1) * stride, windows)
     problems = [
-        (first < data.lookback, lambda i: f"needs lookback {data.lookback} rows before it; choose a later --start "
-         f"(row {data.lookback} or later)"),
+        (first < data.lookback, lambda i: f"needs lookback {data.lookback} rows before it; choose a later --start"
+         f"{later(i)}"),
         (first > last, lambda i: f"leaves fewer than horizon {horizon} rows for a window (its last first step "
-         f"is row {last[i]}); choose an earlier --start"),
+         f"is row {last[i]}); choose an earlier --start{earlier(i)}"),
         (fits < wanted, lambda i: f"leaves room for {fits[i]} windows of horizon {horizon} every {stride} rows, "
-         f"fewer than --num_windows {num_windows}; choose a smaller --num_windows or --stride, or an earlier --start"),
+         f"fewer than --num_windows {num_windows}; choose a smaller --num_windows or --stride, or an earlier --start"
+         f"{earlier(i)}"),
     ]  # fmt: skip
-    read = ""  # a time is read in the data's zone, which need not be the one meant (a CSV's offsets read as UTC)
-    if isinstance(start, (str, date, np.datetime64)):
-        zone = data.start_times[0].tz
-        in_zone = f" in the time zone of the data, {zone}" if zone is not None else ""
-        read = f" (--start read as {_start_stamp(start, zone)}{in_zone})"
+    read = f" (--start {_read_as(stamp)})" if stamp is not None else ""
     for bad, problem in problems:
         bad = bad & ~untested
         if bad.any():
             i = int(np.argmax(bad))
             raise ForecastDataError(
-                f"the backtest's first forecast step{read}, row {first[i]} of {where(series=data.series_names[i])} "
-                f"({observed[i]} rows), {problem(i)}"
+                f"the backtest's first forecast step{read}, {_start_row(data, stamp, first, i)} of "
+                f"{where(series=data.series_names[i])} ({observed[i]} rows), {problem(i)}"
             )
     return Windows(first=first, counts=wanted, stride=stride)
+
+
+def _read_as(stamp: pd.Timestamp) -> str:
+    """How ``--start`` was read: in the data's time zone, which need not be the one meant (a CSV's offsets read as
+    UTC)."""
+    return f"read as {stamp}" + (f" in the time zone of the data, {stamp.tz}" if stamp.tz is not None else "")
+
+
+def _start_row(data: TimeSeriesDataModule, stamp: pd.Timestamp | None, first: np.ndarray, i: int) -> str:
+    """Where the first forecast step of series ``i`` falls, for messages: its row, or before the series' first row or
+    after its last one, for a time ``stamp`` outside its times."""
+    if stamp is not None and first[i] == data.table.lengths[i]:
+        return "after the last row"
+    if stamp is not None and stamp < data.start_times[i]:
+        return "before the first row"
+    return f"row {first[i]}"
+
+
+def _start_times(
+    data: TimeSeriesDataModule, latest: np.ndarray, windows: str
+) -> tuple[Callable[[int], str], Callable[[int], str]]:
+    """For a time ``--start`` too early, and one too late, what to add to the fix for series ``i``: the series' first
+    time, or the time its targets end, and the earliest, or latest, time that leaves every series its lookback before
+    it and ``windows`` from it (``latest``: per series, the last row the first forecast step may take for them); the
+    series' time alone where no time leaves every series both (one ends before another has its lookback)."""
+    lookback, times, offsets = data.lookback, data.table.times, data.table.offsets[:-1]
+    works = bool((latest >= lookback).all())  # then every series has rows lookback and latest
+    if works:
+        earliest_time, latest_time = max(times[offsets + lookback]), min(times[offsets + latest])
+        works = earliest_time <= latest_time
+
+    def later(i: int) -> str:
+        start = f": {earliest_time} or later for every series" if works else ""
+        return f"{start} ({where(series=data.series_names[i])} begins at {times[offsets[i]]})"
+
+    def earlier(i: int) -> str:
+        start = f": {latest_time} or earlier for {windows} in every series" if works else ""
+        end = times[offsets[i] + data.table.observed[i] - 1]
+        return f"{start} ({where(series=data.series_names[i])} has targets until {end})"
+
+    return later, earlier
 
 
 def fitted_rows(data: TimeSeriesDataModule, state: dict[str, Any]) -> np.ndarray:

@@ -75,7 +75,9 @@ class NaiveComparison(L.Callback):
     one, or with one that monitors nothing), on the scaled data; the naive forecasts are scored on the
     same validation windows (those the trainer validates, so ``limit_val_batches`` limits both), in the
     fit's first validation. The log says which wins and by how much, with a warning when a naive
-    forecast does, and ``naive_comparison.json`` in the run directory keeps the figures.
+    forecast does, and ``naive_comparison.json`` in the run directory keeps the figures. Validation windows
+    without an observed target (every one missing, repaired by ``nan_policy``) give no forecast an MSE: then
+    nothing is compared or decided, a warning says so, and the file keeps no figures and no winner.
 
     With ``fallback``, each checkpoint records whether its epoch's network fell short of the better
     naive forecast on validation: lost to it, or beat it by less than ``margin``; ``test``, ``predict``
@@ -117,6 +119,7 @@ class NaiveComparison(L.Callback):
         self.sums: torch.Tensor | None = None  # this validation's (values, squared error of each naive forecast)
         self.periods: dict[str, int] = {}  # each naive forecast's seasonal_naive period
         self.naive_fallback: int | None = None  # the period the latest epoch's checkpoint falls back to
+        self.unobserved = False  # whether a validation scored no observed target, so that no forecast has an MSE
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """A fit starts from no scores, before a resumed one restores its earlier epochs' (``load_state_dict``)."""
@@ -136,7 +139,7 @@ class NaiveComparison(L.Callback):
                 "where it lost to a naive forecast; set checkpoint.save_weights_only false, or "
                 "naive_comparison.fallback false"
             )
-        self.epochs, self.naive, self.periods, self.naive_fallback = [], {}, {}, None
+        self.epochs, self.naive, self.periods, self.naive_fallback, self.unobserved = [], {}, {}, None, False
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.sums = None
@@ -173,7 +176,9 @@ class NaiveComparison(L.Callback):
         self.epochs.append((float(metrics[monitor]), float(metrics["val/mse"])))
         if not self.naive and self.sums is not None:
             sums = trainer.strategy.reduce(self.sums, reduce_op="sum")  # summed over all processes' windows
-            self.naive = {name: float(total / sums[0]) for name, total in zip(self.periods, sums[1:], strict=True)}
+            self.unobserved = bool(sums[0] == 0)  # every target repaired: 0 / 0, no MSE to compare or decide on
+            if not self.unobserved:
+                self.naive = {name: float(total / sums[0]) for name, total in zip(self.periods, sums[1:], strict=True)}
         if self.fallback and self.naive:  # runs before ModelCheckpoint's own on_validation_end saves this epoch
             best = min(self.naive, key=self.naive.get)
             short = falls_short(self.epochs[-1][1], self.naive[best], self.margin)
@@ -222,6 +227,9 @@ class NaiveComparison(L.Callback):
         return f" (no seasonal naive: its season, {period} steps, is longer than the lookback, {lookback})"
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.epochs and self.unobserved:
+            self._report_no_comparison(trainer)
+            return
         if not self.epochs or not self.naive:
             return
         model = self._chosen_epoch_mse(trainer.checkpoint_callback)
@@ -243,9 +251,25 @@ class NaiveComparison(L.Callback):
             rank_zero_info(message)
         else:
             warn_on_rank_zero(f"{message}; the model loses to a naive forecast on validation")
+        self._write(trainer, {"val_mse": scores, "winner": winner, "fallback": fallback, "margin": self.margin})
+
+    def _report_no_comparison(self, trainer: L.Trainer) -> None:
+        """Where the validation windows hold no observed target (every one missing, repaired by ``nan_policy``),
+        neither the model nor a naive forecast has a validation MSE: a warning says so, and ``naive_comparison.json``
+        keeps no figures and no winner (no fallback was decided)."""
+        fallback = (
+            "; naive_comparison.fallback decided nothing: the checkpoints forecast the network" if self.fallback else ""
+        )
+        warn_on_rank_zero(
+            "no naive comparison: the validation windows hold no observed target (every one is missing, repaired by "
+            f"data.nan_policy), so neither the model nor a naive forecast has a validation MSE{fallback}; give the "
+            "validation part rows with target values (data.split)"
+        )
+        self._write(trainer, {"val_mse": {}, "winner": None, "fallback": None, "margin": self.margin})
+
+    def _write(self, trainer: L.Trainer, report: dict[str, Any]) -> None:
+        """``report`` as ``naive_comparison.json`` in the run directory (by the first process)."""
         directory = run_directory(trainer)  # on every process
         if trainer.is_global_zero:
             directory.mkdir(parents=True, exist_ok=True)
-            (directory / "naive_comparison.json").write_text(
-                json.dumps({"val_mse": scores, "winner": winner, "fallback": fallback, "margin": self.margin}, indent=2)
-            )
+            (directory / "naive_comparison.json").write_text(json.dumps(report, indent=2))

@@ -185,7 +185,9 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
             ``QuantileLoss`` of one level too: its forecast is that quantile, not a point), or differs from the
             first in its data's settings or scalers (other than the lookback, the batching settings and MASE's
             period; settings recorded flat, before their groups, are compared grouped, a class by what it
-            imports and its arguments, defaults filled in, a source file by its absolute path, and the series,
+            imports and its arguments, defaults filled in, a source file by its absolute path (a relative one
+            from the current folder: a checkpoint records the source as given, not the folder its fit read it
+            from; the message says so where a relative one differs), and the series,
             column roles and calendar features as the data resolved them, so that ``targets`` null and the list of
             those columns are the same) or in the model's sizes that the data set (horizon, input, target, future and
             static sizes and the static features' category counts: compared also where a checkpoint records no
@@ -265,8 +267,32 @@ def _check_same_data(
         raise ValueError(
             f"{checkpoint} differs from {first_checkpoint} in {differing}: an ensemble's members forecast the "
             "same data (source, split, horizon, columns, scaling); only their models, lookbacks and batches "
-            "may differ"
+            f"may differ{_relative_sources(differing, member, first)}"
         )
+
+
+def _relative_sources(differing: str, member: dict[str, Any], first: dict[str, Any]) -> str:
+    """Where members differ in a source that one of them records as a relative path, the files the two read as, and
+    why: a checkpoint records ``data.source`` as given, not the folder its fit read it from, so ``combine`` reads a
+    relative one from the current folder; else nothing."""
+    sources = [(contents.get("datamodule_hyper_parameters") or {}).get("source") for contents in (member, first)]
+    if differing != "datamodule_hyper_parameters.source" or not any(map(_relative_file, sources)):
+        return ""
+    files = " and ".join(f"{source!r} as {_source_read(source)!r}" for source in sources)
+    return (
+        f" (read {files}: a checkpoint records data.source as given, not the folder its fit read it from, so "
+        f"combine reads a relative one from the current folder, {str(Path.cwd())!r}; run combine from the folder "
+        "the members were fitted in)"
+    )
+
+
+def _relative_file(source: Any) -> bool:
+    """Whether a recorded ``source`` is a file named by a relative path (not a built-in data set's name)."""
+    return (
+        isinstance(source, str)
+        and source.lower() not in datasets.names()
+        and not Path(source).expanduser().is_absolute()
+    )
 
 
 def _check_no_twin(

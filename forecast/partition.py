@@ -117,7 +117,9 @@ def predict_partition(
     declared from it; and an empty frame (an engine's empty partition) gives an empty table with the
     columns and types of a full one (times in the checkpoint's zone, in the unit of the frame's timestamps,
     or in microseconds where the frame gives text, dates or other objects, whose unit pandas would infer
-    from their values).
+    from their values). A checkpoint older than recorded time zones forecasts in the zone of the frame's
+    timestamps; there an empty frame of text times gives times without a zone, where a full one's text
+    with UTC offsets reads as zoned times (no text, no offset to read): give such a checkpoint timestamps.
 
     Args:
         frame: history of whole series, as ``Forecaster.predict`` reads it.
