@@ -282,6 +282,12 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     would put the learning-rate cuts an epoch later. Here a checkpoint written before that step keeps the
     scores the step reads, and a fit resumed from it takes the step before it trains.
 
+    Under ``trainer.accumulate_grad_batches``, a checkpoint may fall between two optimizer steps (a validation every
+    ``val_check_interval`` batches, a ``train_time_interval``): the batches since the last step have added to the
+    gradients, which Lightning does not save, and a fit resumed from it stepped on the later batches' alone. Here
+    such a checkpoint keeps those gradients (under DDP their mean over the processes, which the step averages), and
+    a fit resumed from it starts from them.
+
     Its arguments are ``ModelCheckpoint``'s; its state in a checkpoint keeps Lightning's key, so
     checkpoints of either restore into the other.
     """
@@ -290,6 +296,7 @@ class ResumableModelCheckpoint(ModelCheckpoint):
         super().__init__(*args, **kwargs)
         self._trainer: L.Trainer | None = None
         self._plateau_steps: list[list[Any]] = []  # [scheduler index, score] of the steps a resume owes
+        self._gradients: dict[str, torch.Tensor] = {}  # by parameter name: what a resume's first step adds to
 
     @property
     def state_key(self) -> str:
@@ -309,10 +316,12 @@ class ResumableModelCheckpoint(ModelCheckpoint):
         state = super().state_dict()
         if self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING:
             state["plateau_steps"] = _pending_plateau_steps(self._trainer)
+            state["gradients"] = _accumulated_gradients(self._trainer)
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._plateau_steps = state_dict.get("plateau_steps", [])  # none in checkpoints from before they were kept
+        self._gradients = state_dict.get("gradients", {})
         super().load_state_dict(state_dict | {"dirpath": self.dirpath})  # the best so far, from any folder
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -322,6 +331,10 @@ class ResumableModelCheckpoint(ModelCheckpoint):
             if index < len(configs) and configs[index].reduce_on_plateau:  # the resumed fit's schedulers may differ
                 configs[index].scheduler.step(score)
         self._plateau_steps = []
+        for name, parameter in pl_module.named_parameters():
+            if name in self._gradients:
+                parameter.grad = self._gradients[name].to(parameter.device, parameter.dtype)
+        self._gradients = {}
 
     def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
         super()._save_topk_checkpoint(trainer, monitor_candidates)
@@ -367,6 +380,19 @@ def _pending_plateau_steps(trainer: L.Trainer) -> list[list[Any]]:
         if score is not None:
             pending.append([index, score])
     return pending
+
+
+def _accumulated_gradients(trainer: L.Trainer) -> dict[str, torch.Tensor]:
+    """The gradients of ``trainer``'s model by parameter name where the batches since its last optimizer step add to
+    them for the next (``trainer.accumulate_grad_batches``), averaged over the processes; none after a step."""
+    module = trainer.lightning_module
+    if not module.automatic_optimization or not trainer.fit_loop._should_accumulate():
+        return {}
+    return {
+        name: trainer.strategy.reduce(parameter.grad.detach().clone(), reduce_op="mean")
+        for name, parameter in module.named_parameters()
+        if parameter.grad is not None
+    }
 
 
 class _ScoreTaker:
