@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import lightning as L
 import torch
 from lightning.pytorch.cli import instantiate_module
+from lightning.pytorch.trainer.states import TrainerFn
 
 from .checkpointing import read_checkpoint
 from .data import TimeSeriesDataModule
@@ -148,17 +149,29 @@ def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> Non
 
 
 def restore_dtype(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-    """Cast ``model`` to the dtype of ``checkpoint``'s weights, before they load into it.
+    """Cast ``model`` to the dtype of ``checkpoint``'s weights, before they load into it; in a fit, to the dtype its
+    ``trainer.precision`` trains in.
 
     A model rebuilt from its hyperparameters is float32: the weights of one trained or cast to float64
     (``trainer.precision: 64-true``, ``model.double()``) loaded into it were rounded to float32, by
     ``Forecaster.load`` and by the CLI's ``--ckpt_path`` alike (Lightning restores the weights before its
-    precision plugin casts the model), and its forecasts moved.
+    precision plugin casts the model), and its forecasts moved. A fit resumed from such a checkpoint trains in
+    its own precision: under ``32-true`` (which casts nothing) it would otherwise have trained in float64.
     """
     weights = checkpoint.get("state_dict", {})
     dtypes = {weights[name].dtype for name, _ in model.named_parameters() if name in weights}
-    if len(dtypes) == 1 and model.dtype not in dtypes:
-        model.to(dtypes.pop())
+    dtype = _fit_dtype(model) or (dtypes.pop() if len(dtypes) == 1 else model.dtype)
+    if model.dtype != dtype:
+        model.to(dtype)
+
+
+def _fit_dtype(model: L.LightningModule) -> torch.dtype | None:
+    """The dtype of the weights that the fit ``model`` is restored into trains: float64 under a ``64-true``
+    ``trainer.precision``, else the model's own (the mixed precisions train float32 weights); None outside a fit."""
+    trainer = model._trainer  # a Lightning attribute: ``model.trainer`` raises where no trainer holds the model
+    if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+        return None
+    return torch.float64 if str(trainer.precision).startswith("64") else model.dtype
 
 
 def load_model(cls: type[Model], path: str | Path, map_location: str | torch.device) -> Model:

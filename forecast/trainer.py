@@ -105,8 +105,9 @@ class ForecastTrainer(Trainer):
         Args:
             model: the model to evaluate.
             datamodule: the data; its series, scaling (a checkpoint's, when given) and test borders.
-            ckpt_path: the checkpoint to evaluate: a path (the CLI resolves ``best`` and ``last``);
-                none for baselines.
+            ckpt_path: the checkpoint to evaluate: a path, or ``best`` or ``last``: as in Lightning's ``test``,
+                the file that this trainer's checkpoint callback saved in its fit (the CLI finds those of the
+                newest run); none for baselines.
             start: first forecast step of the first window: a row of each series (negative: from its
                 end), a time such as ``2018-02-01`` (in Python also a ``datetime`` or pandas ``Timestamp``,
                 which the command line has no use for), or none for the start of the test part.
@@ -119,11 +120,13 @@ class ForecastTrainer(Trainer):
             The test metrics over all windows (with ``refit_every``: of all refits).
 
         Raises:
-            ValueError: ``refit_every`` with a ``ckpt_path`` (a refit starts from the model as given),
+            ValueError: ``ckpt_path`` ``best`` or ``last`` where this trainer saved no such checkpoint;
+                ``refit_every`` with a ``ckpt_path`` (a refit starts from the model as given),
                 or under more than one process; the model reads windows of another lookback, horizon or
                 channel count than the data module's (``forecast.model_checks.check_data``).
         """
         check_data(model, datamodule)  # its windows reach the model as dataloaders, which setup cannot check
+        ckpt_path = self._saved(ckpt_path)
         callbacks = callback_list(self.settings.get("callbacks"))  # Lightning takes one callback or a list
         if refit_every is None:
             fitted = None  # without a checkpoint, the model and scalers were fitted on the data module's split
@@ -157,3 +160,21 @@ class ForecastTrainer(Trainer):
         if verbose:  # Lightning's table, as ``test`` prints it
             _EvaluationLoop._print_results(results, "test")
         return results
+
+    def _saved(self, ckpt_path: str | None) -> str | None:
+        """``best`` or ``last`` as the file this trainer's checkpoint callback saved, as Lightning's ``test`` reads
+        them (a backtest tests in a trainer of its own, which saved none); another ``ckpt_path`` as given.
+
+        Raises:
+            ValueError: this trainer saved no such checkpoint, naming the fix.
+        """
+        if ckpt_path not in ("best", "last"):
+            return ckpt_path
+        callback = self.checkpoint_callback
+        path = getattr(callback, f"{ckpt_path}_model_path", "") if callback is not None else ""
+        if not path:
+            raise ValueError(
+                f"backtest ckpt_path={ckpt_path!r}: this trainer has saved no {ckpt_path} checkpoint; fit first (with a "
+                "ModelCheckpoint, and save_last for 'last'), or give the path of a .ckpt file"
+            )
+        return path
