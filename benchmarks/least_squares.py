@@ -1,0 +1,79 @@
+"""A linear map of each channel's lookback to its horizon in closed form (ridge least squares), on validation only.
+
+The reference a linear model trained by gradient steps (``configs/ltsf/linear.yaml``) should reach, and the
+quickest way to ask a data set how much of a window's level a forecast should keep: with ``last`` the map sees
+the window less its last value and adds it back (the recurrent configs' ``LastValueNormalization``); with
+``none`` it sees the scaled window as it is, with an intercept. The windows are the data module's (the split
+preset, the scalers fitted on the training rows); with ``--origins 3`` also the two earlier validation parts that
+``ltsf.py --origins`` scores, each with training rows that end where it begins. The test part is never read.
+
+    python benchmarks/least_squares.py --lookback 720 --horizons 96 336 720 --origins 3
+"""
+
+import argparse
+
+import numpy as np
+
+from forecast import datasets
+from forecast.data import RowSplit, TimeSeriesDataModule
+
+
+def windows(data: TimeSeriesDataModule, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every window of ``part`` as rows of one channel each: (windows x channels, L) inputs, (..., H) targets."""
+    dataset = data.dataset(part)
+    batch = dataset.__getitems__(list(range(len(dataset))))
+    past = batch.past[..., : data.target_size].double().numpy()  # the targets come first
+    target = batch.target.double().numpy()
+    return past.transpose(0, 2, 1).reshape(-1, past.shape[1]), target.transpose(0, 2, 1).reshape(-1, target.shape[1])
+
+
+def validation_mse(data: TimeSeriesDataModule, normalization: str, ridge: float) -> float:
+    """The validation MSE of the ridge least-squares map fitted on the training windows (the intercept unpenalized)."""
+    inputs, targets = windows(data, "train")
+    val_inputs, val_targets = windows(data, "val")
+
+    def design(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        level = rows[:, -1:] if normalization == "last" else np.zeros((len(rows), 1))
+        return np.hstack([rows - level, np.ones((len(rows), 1))]), level
+
+    features, level = design(inputs)
+    penalty = ridge * np.eye(features.shape[1])
+    penalty[-1, -1] = 0
+    weights = np.linalg.solve(features.T @ features + penalty, features.T @ (targets - level))
+    val_features, val_level = design(val_inputs)
+    return float(np.mean((val_features @ weights + val_level - val_targets) ** 2))
+
+
+def splits(dataset: str, origins: int) -> list[RowSplit]:
+    """The preset's validation part, then ``origins - 1`` each half a validation part earlier, as ``ltsf.py``."""
+    borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders[0]
+    val_start, test_start = int(borders[0]), int(borders[1])
+    length, step = test_start - val_start, (test_start - val_start) // 2
+    starts = [val_start - k * step for k in range(origins)]
+    return [RowSplit(start, start + length, start + 2 * length) for start in starts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="etth1", choices=datasets.names())
+    parser.add_argument("--lookback", type=int, default=720)
+    parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
+    parser.add_argument("--origins", type=int, default=1)
+    parser.add_argument("--ridge", type=float, default=1000.0, help="penalty on the squared weights")
+    args = parser.parse_args()
+    print(f"{args.dataset}, lookback {args.lookback}, ridge {args.ridge:g}: validation MSE (scaled)")
+    print("| H | validation from row | none | last |\n|---|---|---|---|")
+    for horizon in args.horizons:
+        scores = []
+        for split in splits(args.dataset, args.origins):
+            data = TimeSeriesDataModule(args.dataset, args.lookback, horizon, split=split, nan_policy="ffill")
+            data.setup("fit")
+            scores.append([validation_mse(data, name, args.ridge) for name in ("none", "last")])
+            print(f"| {horizon} | {split.val_start} | {scores[-1][0]:.4f} | {scores[-1][1]:.4f} |", flush=True)
+        if len(scores) > 1:
+            none, last = np.mean(scores, axis=0)
+            print(f"| {horizon} | mean | {none:.4f} | {last:.4f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""benchmarks/least_squares.py: the closed-form linear map it scores, against scikit-learn's ridge."""
+
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from forecast.data import FractionSplit, TimeSeriesDataModule
+
+script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks/least_squares.py"), run_name="ls")
+
+
+@pytest.mark.parametrize("normalization", ["none", "last"])
+def test_the_validation_mse_is_that_of_scikit_learns_ridge_on_the_same_windows(wide_frame, normalization):
+    """Each channel's window one row, the intercept unpenalized; ``last`` maps the window less its last value."""
+    data = TimeSeriesDataModule(wide_frame, 16, 4, split=FractionSplit())
+    data.setup("fit")
+    inputs, targets = script["windows"](data, "train")
+    val_inputs, val_targets = script["windows"](data, "val")
+    batch = data.dataset("train").__getitems__([0])
+    assert np.allclose(inputs[0], batch.past[0, :, 0].double().numpy())  # window 0, channel 0
+    assert np.allclose(targets[1], batch.target[0, :, 1].double().numpy())  # window 0, channel 1
+    level, val_level = ((x[:, -1:] if normalization == "last" else 0 * x[:, -1:]) for x in (inputs, val_inputs))
+    ridge = Ridge(alpha=3.0).fit(inputs - level, targets - level)
+    expected = np.mean((ridge.predict(val_inputs - val_level) + val_level - val_targets) ** 2)
+    assert script["validation_mse"](data, normalization, 3.0) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_origins_move_the_preset_back_half_a_validation_part_each():
+    starts = [(split.val_start, split.test_start, split.test_end) for split in script["splits"]("etth1", 3)]
+    assert starts == [(8640, 11520, 14400), (7200, 10080, 12960), (5760, 8640, 11520)]
