@@ -1,6 +1,7 @@
 """What a study's trials would fit, checked before any trial trains (``check_fits``): that they validate, that
-they log the study's metric, and that the data has windows for every lookback the space may take. A trial would
-find each out only after it fitted or once its data was read, and fail.
+they log the study's metric, and that the data has windows for every lookback the space may take (and, without
+``data.drop_short``, no series too short for one). A trial would find each out only after it fitted or once its data
+was read, and fail.
 """
 
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from .cli import ForecastCLI
 from .cli import main as cli_main
 from .data import TimeSeriesDataModule
 from .data.splits import part_windows
+from .errors import where
 from .fit_config import override_args, print_config
 from .model import Forecaster
 from .monitors import fit_metrics, may_log, not_logged
@@ -32,8 +34,8 @@ _PROBE = {"trainer.logger": False, "checkpoint.monitor": "val/loss"}
 def check_fits(space: SearchSpace, fit_args: Sequence[str], config: dict[str, Any], metric: str) -> None:
     """Refuses, before any trial trains, a fit that runs no validation, a ``metric`` that no model of the space logs,
     and a ``data.lookback`` of the space (or of the config, in trials where the space leaves it unset) that leaves a
-    trial no training or validation window; a trial would find each out only after it fitted or once its data was
-    read, and fail.
+    trial no training or validation window, or a series too short for a window (without ``data.drop_short``); a trial
+    would find each out only after it fitted or once its data was read, and fail.
 
     It builds, without training (``forecast.cli.main(run=False)``), a trial's model and data for each loss the space
     may choose (``model.loss``, which decides the metrics a fit logs), with the space's first choice or lowest value
@@ -108,25 +110,40 @@ def _lookbacks(space: SearchSpace, config: dict[str, Any]) -> list[tuple[str, in
 
 def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: TimeSeriesDataModule) -> None:
     """Refuses the longest lookback a trial may fit with, of ``space`` or of ``config`` where the space may leave it
-    unset, when the data of ``datamodule`` has no training or validation window for it (``longest_lookback``).
+    unset, when the data of ``datamodule`` has no training or validation window for it, or a series too short for a
+    window without ``drop_short`` (``longest_lookback``).
 
     Raises:
         ValueError: naming where the lookback comes from, the longest one the data allows and the fix.
     """
-    where, _, highest = max(_lookbacks(space, config), key=lambda lookback: lookback[2], default=("", 0, 0))
+    origin, _, highest = max(_lookbacks(space, config), key=lambda lookback: lookback[2], default=("", 0, 0))
     longest = longest_lookback(datamodule)
     if highest <= longest:
         return
     horizon = f"data.horizon {datamodule.horizon}"
     if longest == 0:
         raise ValueError(
-            f"{where}, but no lookback leaves the data a training and a validation window at {horizon}; use longer "
+            f"{origin}, but no lookback leaves the data a training and a validation window at {horizon}; use longer "
             "series, a shorter horizon or other split borders"
         )
     raise ValueError(
-        f"{where}, which leaves the data no training or validation window at {horizon}: the longest lookback it "
-        f"allows is {longest}; give lookbacks of at most {longest}"
+        f"{origin}, which {_what_fails(datamodule, highest, horizon)}: the longest lookback it allows is {longest}; "
+        f"give lookbacks of at most {longest}"
     )
+
+
+def _what_fails(datamodule: TimeSeriesDataModule, lookback: int, horizon: str) -> str:
+    """What a ``lookback`` longer than ``longest_lookback`` leaves: a series of long data shorter than a window, which
+    the data refuses as it reads them unless ``drop_short``, else no training or validation window."""
+    table = datamodule.table
+    short = table.observed < lookback + datamodule.horizon
+    if table.named and not datamodule.hparams["drop_short"] and short.any():
+        i = int(short.argmax())
+        return (
+            f"leaves {where(series=table.names[i])} ({table.observed[i]} rows) shorter than a window at {horizon} "
+            "(data.drop_short is false)"
+        )
+    return f"leaves the data no training or validation window at {horizon}"
 
 
 def _check_validates(trainer: L.Trainer) -> None:

@@ -105,9 +105,9 @@ class ForecastTrainer(Trainer):
         Args:
             model: the model to evaluate.
             datamodule: the data; its series, scaling (a checkpoint's, when given) and test borders.
-            ckpt_path: the checkpoint to evaluate: a path, or ``best`` or ``last``: as in Lightning's ``test``,
-                the file that this trainer's checkpoint callback saved in its fit (the CLI finds those of the
-                newest run); none for baselines.
+            ckpt_path: the checkpoint to evaluate: a path, or ``best`` or ``last``: the best file (as in
+                Lightning's ``test``) or the last one (``save_last``) that this trainer's checkpoint callback
+                saved in its fit (the CLI finds those of the newest run); none for baselines.
             start: first forecast step of the first window: a row of each series (negative: from its
                 end), a time such as ``2018-02-01`` (in Python also a ``datetime`` or pandas ``Timestamp``,
                 which the command line has no use for), or none for the start of the test part.
@@ -162,8 +162,9 @@ class ForecastTrainer(Trainer):
         return results
 
     def _saved(self, ckpt_path: str | None) -> str | None:
-        """``best`` or ``last`` as the file this trainer's checkpoint callback saved, as Lightning's ``test`` reads
-        them (a backtest tests in a trainer of its own, which saved none); another ``ckpt_path`` as given.
+        """``best`` or ``last`` as the file this trainer's checkpoint callback saved (its ``best_model_path``, as
+        Lightning's ``test`` reads ``best``, or ``last_model_path``), since a backtest tests in a trainer of its own,
+        which saved none; another ``ckpt_path`` as given.
 
         Raises:
             ValueError: this trainer saved no such checkpoint, naming the fix.
@@ -174,7 +175,7 @@ class ForecastTrainer(Trainer):
         path = getattr(callback, f"{ckpt_path}_model_path", "") if callback is not None else ""
         if not path:
             raise ValueError(
-                f"backtest ckpt_path={ckpt_path!r}: this trainer has saved no {ckpt_path} checkpoint; fit first (with a "
-                "ModelCheckpoint, and save_last for 'last'), or give the path of a .ckpt file"
+                f"backtest ckpt_path={ckpt_path!r}: this trainer has saved no {ckpt_path} checkpoint; fit first (with "
+                "a ModelCheckpoint, and save_last for 'last'), or give the path of a .ckpt file"
             )
         return path

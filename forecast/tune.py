@@ -95,8 +95,9 @@ def tune(
             ``checkpoint.save_top_k`` of 0, in the space or the config, which keeps no checkpoint of a trial's best
             validation (``check_keeps_checkpoint``); before any trial trains (``check_fits``), a fit that runs no
             validation, a ``metric`` that no model of the space logs (naming the nearest one), or a ``data.lookback``
-            that leaves a trial no training or validation window (naming the longest one the data allows); or, once
-            the results are written, the study has no complete trial (``TrialFits.check_completed``).
+            that leaves a trial no training or validation window, or a series too short for a window (naming the
+            longest one the data allows); or, once the results are written, the study has no complete trial
+            (``TrialFits.check_completed``).
     """
     _check_args(args, worker_argv)
     space = SearchSpace(args.space, space_source)

@@ -140,8 +140,8 @@ def _fill_lacking(ranks: np.ndarray, rows: np.ndarray, parts: np.ndarray, world_
     windows of (and no process without series): each time the change that leaves the fewest, a swap before a
     move (``_change`` picks the series).
 
-    Taking series in turn can leave a process lacking a part that a swap gives it: of a, b, c and d (longest
-    first) with windows of (train, val), (train, test), train alone and (val, test), process 0 takes a and d,
+    Taking series in turn can leave a process lacking a part that a swap gives it: of a, d, b and c (longest
+    first) with windows of (train, val), (val, test), (train, test) and train alone, process 0 takes a and d,
     and b and c lack val; a swap of d and b gives both processes all three. Changes ``ranks`` in place; where no
     change helps, ``check_shares`` names what is lacking.
     """
@@ -172,7 +172,8 @@ def _change(
 ) -> None:
     """Give process ``b`` the shortest series of ``a`` with windows of parts ``x`` and, unless ``y`` is ``None``,
     process ``a`` the series of ``b`` with windows of parts ``y`` closest to it in rows, so that the loads stay
-    near; ties go to the first in ``order`` (longest first, then by id), whatever the order of the data."""
+    near; ties go by ``order`` (longest first, then by id), whatever the order of the data: of equally short
+    series of ``a`` the last in it, of equally close ones of ``b`` the first."""
     ones = order[(ranks[order] == a) & (parts[order] == np.asarray(x)).all(1)]  # longest first
     ranks[ones[-1]] = b
     if y is not None:

@@ -319,8 +319,8 @@ def check_windows(
     windows: Windows, part: str, borders: np.ndarray, table: SeriesTable, lookback: int, horizon: int
 ) -> None:
     """Refuse a split part without a window in any series, naming the rows of it of the series nearest to one:
-    the one with the most target rows of the part after a lookback (then the longest), which a series that
-    ends before the part (``DateSplit``), however long, never is.
+    the one with the most target rows of the part after a lookback (then the longest), among those with rows of the
+    part; a series that ends before the part (``DateSplit``), however long, only where none has any.
 
     Raises:
         ForecastDataError: ``windows`` (of ``part``) holds none.
@@ -330,6 +330,7 @@ def check_windows(
     column = {"train": 0, "val": 1, "test": 2}[part]
     starts = borders[:, column - 1] if column else np.zeros(len(borders), dtype=np.int64)
     usable = borders[:, column] - np.maximum(starts, lookback)  # -> (N,) target rows after a lookback
+    usable = np.where(borders[:, column] > starts, usable, np.iinfo(np.int64).min)  # no rows of the part: last
     i = int(np.lexsort((-np.arange(len(usable)), table.observed, usable))[-1])  # the first of the nearest
     start, end = int(starts[i]), int(borders[i, column])
     series = f" ({where(series=table.names[i])}, the nearest to a window)" if table.named else ""

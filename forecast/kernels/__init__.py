@@ -59,7 +59,8 @@ def sru_recurrence(
     only once (``SRURecurrenceCPU``).
 
     Raises:
-        ValueError: shapes that do not fit together, a window of no time steps, or tensors on different devices.
+        ValueError: shapes that do not fit together, a window of no time steps, or tensors on different devices
+            (not checked while TorchScript traces).
     """
     if not torch.jit.is_tracing():  # there, each shape compared warns (TracerWarning) that the trace fixes it
         check_recurrence_inputs(u, highway, v, b, c0)

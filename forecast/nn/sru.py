@@ -141,8 +141,8 @@ class SRUEncoder(StackedEncoder):
         TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int, or ``highway_bias`` is
             no number.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, ``dropout`` is outside [0, 1],
-            ``projection_size`` is negative, or ``highway_bias`` is NaN or infinite (a NaN one makes every
-            output NaN).
+            ``projection_size`` is negative, or ``highway_bias`` is NaN or infinite (a NaN one makes the output
+            of every step NaN).
     """
 
     state_holds_last = False  # the state is the cell state c; the highway shapes only the output h

@@ -69,6 +69,15 @@ def test_a_part_without_a_window_names_the_series_nearest_to_one_not_the_longest
         data.setup("fit")
 
 
+def test_a_part_without_a_window_names_a_series_with_rows_of_it_over_one_that_ends_before_it():
+    """s0 ends before validation (0 rows of it); s1 has 3 validation rows, fewer than its lookback reaches (-1 after
+    a lookback): the message named s0's empty rows [100, 100) as the nearest to a window."""
+    frame = long_frame([100, 20], ["2020-01-01", "2020-04-03"])
+    data = TimeSeriesDataModule(frame, 12, 3, columns=COLUMNS, split=DateSplit("2020-04-11", "2020-04-14"))
+    with pytest.raises(ForecastDataError, match=r"span rows \[8, 11\) of 20 \(series 's1', the nearest to a window\)"):
+        data.setup("fit")
+
+
 @pytest.mark.parametrize("rows_per_hour", [1, 4])
 def test_ett_borders_are_12_4_4_months_of_30_days(rows_per_hour):
     month = 30 * 24 * rows_per_hour

@@ -33,7 +33,7 @@ def tanh_of_one_step(recurrence, x, dtype):
 def test_sru_triton_tanh_is_within_2_ulp_also_near_zero_and_keeps_nan_and_infinities_interpreted(
     interpreted_triton, dtype
 ):
-    """2 sigmoid(2x) - 1 was off by up to 1.7e-7 in float32 whatever tanh's size: h = tanh(1e-8) came out 0, and
+    """2 sigmoid(2x) - 1 was off by up to 1.9e-7 in float32 whatever tanh's size: h = tanh(1e-8) came out 0, and
     h within 1e-4 of 0 was wrong from its third or fourth digit."""
     tiny = torch.logspace(-8, 0, 201, dtype=torch.float64)
     special = [float("nan"), float("inf"), -float("inf"), 0.0]
