@@ -267,22 +267,26 @@ def _check_same_data(
         raise ValueError(
             f"{checkpoint} differs from {first_checkpoint} in {differing}: an ensemble's members forecast the "
             "same data (source, split, horizon, columns, scaling); only their models, lookbacks and batches "
-            f"may differ{_relative_sources(differing, member, first)}"
+            f"may differ{_relative_sources(member, first)}"
         )
 
 
-def _relative_sources(differing: str, member: dict[str, Any], first: dict[str, Any]) -> str:
-    """Where members differ in a source that one of them records as a relative path, the files the two read as, and
-    why: a checkpoint records ``data.source`` as given, not the folder its fit read it from, so ``combine`` reads a
-    relative one from the current folder; else nothing."""
+def _relative_sources(member: dict[str, Any], first: dict[str, Any]) -> str:
+    """Where two members' recorded sources read other files and one is a relative path, the files the two read as,
+    and why: a checkpoint records ``data.source`` as given, not the folder its fit read it from, so ``combine`` reads
+    a relative one from the current folder; else nothing. It is said whichever key the message names as the first that
+    differs (``nan_policy`` and ``scaling`` sort before ``source``)."""
     sources = [(contents.get("datamodule_hyper_parameters") or {}).get("source") for contents in (member, first)]
-    if differing != "datamodule_hyper_parameters.source" or not any(map(_relative_file, sources)):
+    if not any(map(_relative_file, sources)) or not all(isinstance(source, str) for source in sources):
+        return ""  # no relative path, or a frame (its source is not recorded)
+    files = [_source_read(source) for source in sources]
+    if files[0] == files[1]:
         return ""
-    files = " and ".join(f"{source!r} as {_source_read(source)!r}" for source in sources)
+    read = " and ".join(f"{source!r} as {file!r}" for source, file in zip(sources, files, strict=True))
     return (
-        f" (read {files}: a checkpoint records data.source as given, not the folder its fit read it from, so "
-        f"combine reads a relative one from the current folder, {str(Path.cwd())!r}; run combine from the folder "
-        "the members were fitted in)"
+        f" (their data.source differs: combine reads {read}; a checkpoint records data.source as given, not the "
+        f"folder its fit read it from, so combine reads a relative one from the current folder, {str(Path.cwd())!r}; "
+        "run combine from the folder the members were fitted in)"
     )
 
 

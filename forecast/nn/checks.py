@@ -5,7 +5,7 @@ import numbers
 
 from ..errors import whole_number
 
-__all__ = ["check_finite", "check_range", "check_size"]
+__all__ = ["check_finite", "check_flag", "check_range", "check_size"]
 
 
 def _check_number(key: str, value: float) -> None:
@@ -51,3 +51,15 @@ def check_size(key: str, value: int, low: int) -> None:
     check_range(key, value, low)
     if not whole_number(value):
         raise TypeError(f"{key}={value!r} is not a whole number; give an int")
+
+
+def check_flag(key: str, value: bool) -> None:
+    """Refuse an on/off option that is no bool, naming ``key``: torch's recurrent layers failed on ``"yes"`` or
+    ``1.0`` as "gru() received an invalid combination of arguments" in the first step, and the SRU took the text
+    ``"false"`` as on. As the CLI types it, ``1`` and ``0`` are no bools either.
+
+    Raises:
+        TypeError: ``value`` is not ``True`` or ``False``.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{key}={value!r} is not a bool; give true or false")

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checks import check_size
+
 __all__ = ["ResidualCycle"]
 
 
@@ -29,14 +31,15 @@ class ResidualCycle(nn.Module):
         period: steps of the season (the data's ``season_length``, linked by the CLI: 24 for hourly data).
 
     Raises:
-        ValueError: ``period`` is below 1; or, when loading weights, they hold a cycle of another period
-            (a checkpoint trained on data of another frequency), naming both periods and the fix.
+        TypeError: ``channels`` or ``period`` is no int (a float, a bool), as ``check_size`` says it.
+        ValueError: ``channels`` or ``period`` is below 1; or, when loading weights, they hold a cycle of another
+            period (a checkpoint trained on data of another frequency), naming both periods and the fix.
     """
 
     def __init__(self, channels: int, period: int):
         super().__init__()
-        if period < 1:
-            raise ValueError(f"ResidualCycle needs a period >= 1; got {period}")
+        check_size("ResidualCycle channels", channels, 1)
+        check_size("ResidualCycle period", period, 1)
         self.period = period
         self.values = nn.Parameter(torch.zeros(period, channels))  # zero: the network alone, until fit starts it
 

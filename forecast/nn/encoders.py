@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import user_stacklevel
-from .checks import check_range, check_size
+from .checks import check_flag, check_range, check_size
 
 __all__ = ["State", "EncoderOutput", "Encoder", "StackedEncoder", "RNNEncoder", "LSTMEncoder", "GRUEncoder"]
 
@@ -137,11 +137,16 @@ class StackedEncoder(Encoder):
         bidirectional: the layers read the window both ways, forward direction first in the features.
         dropout: dropout between layers (not after the last one).
         layer_norm: normalize each layer's output before the next layer reads it.
+
+    Raises:
+        TypeError: ``bidirectional`` or ``layer_norm`` is no bool, as ``check_flag`` says it.
     """
 
     def __init__(
         self, layers: list[nn.Module], output_size: int, bidirectional: bool, dropout: float, layer_norm: bool
     ):
+        check_flag("model.encoder.init_args.bidirectional", bidirectional)
+        check_flag("model.encoder.init_args.layer_norm", layer_norm)
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.between = nn.ModuleList(
@@ -298,7 +303,7 @@ class _TorchRecurrentEncoder(StackedEncoder):
         layer_norm: layer normalization between layers.
 
     Raises:
-        TypeError: ``hidden_size`` or ``num_layers`` is no int.
+        TypeError: ``hidden_size`` or ``num_layers`` is no int, or ``bidirectional`` or ``layer_norm`` no bool.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, or ``dropout`` is outside [0, 1].
     """
 

@@ -138,8 +138,8 @@ class SRUEncoder(StackedEncoder):
         use_tanh: ``g = tanh`` on the cell state; identity otherwise.
 
     Raises:
-        TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int, or ``highway_bias`` is
-            no number.
+        TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int, ``highway_bias`` is
+            no number, or ``bidirectional`` or ``layer_norm`` no bool.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, ``dropout`` is outside [0, 1],
             ``projection_size`` is negative, or ``highway_bias`` is NaN or infinite (a NaN one makes the output
             of every step NaN).
