@@ -147,6 +147,8 @@ class Forecaster(L.LightningModule):
         # checkpoint records it; None: the network. Only a loaded checkpoint sets it, fit clears it.
         self.naive_fallback: int | None = None
         self.members = torch.nn.ModuleList()  # an ensemble's other networks (forecast.ensemble.combine)
+        # Whether the fit resumed in the middle of the epoch it trains (forecast.model_state.restore_state).
+        self.resumed_mid_epoch = False
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -258,6 +260,19 @@ class Forecaster(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self.pass_metrics.start("test")
+
+    def on_train_epoch_end(self) -> None:
+        """Have Lightning step a per-epoch ``ReduceLROnPlateau`` after an epoch that the fit resumed in the middle of.
+
+        Lightning skips that step after such an epoch (its fit loop is still restarting), as the metrics it reads were
+        not saved: the resumed fit cut the learning rate an epoch later than one never stopped, or never. The
+        epoch's mean training loss is restored (``forecast.model_state.restore_state``), and a validation metric is
+        logged anew by the epoch's validation; without the monitored value (no validation this epoch) it is skipped,
+        and so it is after a resume from a checkpoint that keeps no such mean (one from before it was kept).
+        """
+        if self.resumed_mid_epoch and self.lr_scheduler_config["monitor"] in self.trainer.callback_metrics:
+            self.trainer.fit_loop.restarting = False
+        self.resumed_mid_epoch = False
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.pass_metrics.overall_means("val"), sync_dist=False)  # synced by compute()

@@ -18,7 +18,8 @@ class PassMetrics(torch.nn.Module):
 
     The Forecaster starts a pass's metrics at its start (``start``), adds each batch (``add_loss`` in training,
     ``add`` in validation and test) and logs their means after it (``overall_means``). Their states are
-    torchmetrics', which are not persistent: a model's ``state_dict`` holds none of them.
+    torchmetrics', which are not persistent: a model's ``state_dict`` holds none of them (a checkpoint written in the
+    middle of a training epoch keeps that epoch's sums beside it, ``forecast.model_state.record_state``).
 
     Args:
         horizon: H, steps forecast per window.
@@ -35,6 +36,20 @@ class PassMetrics(torch.nn.Module):
     def mean_loss(self, split: str) -> MeanMetric:
         """The mean loss of ``split``: ``train``, ``val`` or ``test``."""
         return self.mean_train_loss if split == "train" else self.mean_losses[split]
+
+    def train_loss_sums(self) -> dict[str, torch.Tensor]:
+        """The sums the training epoch's mean loss holds so far (of this process): of loss x scored targets, and of
+        scored targets; what a checkpoint written in the middle of an epoch keeps of it (``resume_train_loss``)."""
+        return {name: value.detach().clone() for name, value in self.mean_train_loss.metric_state.items()}
+
+    def resume_train_loss(self, sums: dict[str, torch.Tensor]) -> None:
+        """Start the training epoch's mean loss at ``sums`` (``train_loss_sums``), those of the batches of the epoch
+        before a resume, which the batches after it add to: its state is not in the ``state_dict``."""
+        metric = self.mean_train_loss
+        metric.reset()
+        metric.merge_state(
+            {name: sums[name].to(value.device, value.dtype) for name, value in metric.metric_state.items()}
+        )
 
     def add_loss(self, split: str, loss: torch.Tensor, batch: Batch) -> None:
         """Add a batch's loss to the mean loss of ``split`` over every scored target of all processes (so every

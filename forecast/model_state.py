@@ -27,6 +27,7 @@ __all__ = [
 ]  # fmt: skip
 
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
+_TRAIN_LOSS_SUMS = "train_loss_sums"  # the sums of the mean training loss of an epoch a checkpoint falls inside
 
 Model = TypeVar("Model", bound=L.LightningModule)
 
@@ -100,8 +101,12 @@ def _data_windows(model: L.LightningModule) -> dict[str, Any]:
 def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     """Write into ``checkpoint`` the version, ``model``'s naive fallback (unless ``NaiveComparison`` recorded this
     epoch's), its ensemble members' hyperparameters, and its own as plain specs when it was built in Python, with
-    the data's window sizes for a model without parameters (``_data_windows``)."""
+    the data's window sizes for a model without parameters (``_data_windows``); in the middle of a training epoch,
+    the sums of its mean training loss so far (``_train_loss_sums``)."""
     checkpoint["forecast_version"] = version("forecast")
+    sums = _train_loss_sums(model)
+    if sums is not None:
+        checkpoint[_TRAIN_LOSS_SUMS] = sums
     checkpoint.setdefault("naive_fallback", model.naive_fallback)
     checkpoint["ensemble_members"] = 1 + len(model.members)
     if len(model.members):
@@ -115,7 +120,8 @@ def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
 def restore_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     """Restore into ``model`` what ``record_state`` wrote beside the weights of ``checkpoint``: its naive fallback
     (none in checkpoints from before it existed), an ensemble's members (``restore_members``) and the weights'
-    dtype (``restore_dtype``), before the weights load into it.
+    dtype (``restore_dtype``), before the weights load into it; in a fit resumed in the middle of an epoch, the
+    epoch's mean training loss so far (``_resume_train_loss``).
 
     Raises:
         ValueError: as ``restore_members`` lists.
@@ -123,6 +129,43 @@ def restore_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     model.naive_fallback = checkpoint.get("naive_fallback")
     restore_members(model, checkpoint)
     restore_dtype(model, checkpoint)
+    model.resumed_mid_epoch = _resume_train_loss(model, checkpoint)
+
+
+def _train_loss_sums(model: L.LightningModule) -> dict[str, torch.Tensor] | None:
+    """The sums of the mean training loss of the epoch ``model``'s fit is in the middle of (batches of it are left to
+    train), over all processes; ``None`` at any other moment.
+
+    A per-epoch scheduler on ``train/loss`` reads that mean after the epoch (``Forecaster.lr_scheduler_step``), and a
+    fit resumed from the checkpoint trains only the epoch's later batches: without these sums it read their mean.
+    An epoch whose batches are done keeps none: the scores of the steps it owes are the checkpoint callback's
+    (``forecast.callbacks.ResumableModelCheckpoint``), and the next epoch's mean starts empty.
+    """
+    trainer = model._trainer
+    if trainer is None or trainer.state.fn != TrainerFn.FITTING or not _inside_epoch(trainer):
+        return None
+    sums = model.pass_metrics.train_loss_sums()
+    return {name: trainer.strategy.reduce(value, reduce_op="sum") for name, value in sums.items()}
+
+
+def _inside_epoch(trainer: L.Trainer) -> bool:
+    """Whether ``trainer``'s fit has started a training epoch and has batches of it left to train."""
+    batches, epochs = trainer.fit_loop.epoch_loop.batch_progress, trainer.fit_loop.epoch_progress.current
+    batches_done = batches.current.ready == trainer.num_training_batches or batches.is_last_batch
+    return epochs.started > epochs.processed and not batches_done
+
+
+def _resume_train_loss(model: L.LightningModule, checkpoint: dict[str, Any]) -> bool:
+    """Start the mean training loss of the epoch a fit resumes in the middle of at the sums ``checkpoint`` keeps (on
+    rank 0 alone: they are every process's, and the mean sums the processes'), and say whether it did: not outside a
+    fit, nor from a checkpoint written at another moment or before the sums were kept."""
+    sums = checkpoint.get(_TRAIN_LOSS_SUMS)
+    trainer = model._trainer
+    if sums is None or trainer is None or trainer.state.fn != TrainerFn.FITTING:
+        return False
+    own = sums if trainer.global_rank == 0 else {name: torch.zeros_like(value) for name, value in sums.items()}
+    model.pass_metrics.resume_train_loss(own)
+    return True
 
 
 def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
