@@ -33,8 +33,10 @@ def validation_mse(data: TimeSeriesDataModule, normalization: str, ridge: float)
     val_inputs, val_targets = windows(data, "val")
 
     def design(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        level = rows[:, -1:] if normalization == "last" else np.zeros((len(rows), 1))
-        return np.hstack([rows - level, np.ones((len(rows), 1))]), level
+        if normalization == "last":  # the last step less itself is 0: left out, so that no penalty is needed
+            level = rows[:, -1:]
+            return np.hstack([rows[:, :-1] - level, np.ones((len(rows), 1))]), level
+        return np.hstack([rows, np.ones((len(rows), 1))]), np.zeros((len(rows), 1))
 
     features, level = design(inputs)
     penalty = ridge * np.eye(features.shape[1])
@@ -59,7 +61,7 @@ def main() -> None:
     parser.add_argument("--lookback", type=int, default=720)
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--origins", type=int, default=1)
-    parser.add_argument("--ridge", type=float, default=1000.0, help="penalty on the squared weights")
+    parser.add_argument("--ridge", type=float, default=1000.0, help="penalty on the squared weights (0: none)")
     args = parser.parse_args()
     print(f"{args.dataset}, lookback {args.lookback}, ridge {args.ridge:g}: validation MSE (scaled)")
     print("| H | validation from row | none | last |\n|---|---|---|---|")

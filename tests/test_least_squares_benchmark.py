@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LinearRegression, Ridge
 
 from forecast.data import FractionSplit, TimeSeriesDataModule
 
@@ -13,8 +13,10 @@ script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks/le
 
 
 @pytest.mark.parametrize("normalization", ["none", "last"])
-def test_the_validation_mse_is_that_of_scikit_learns_ridge_on_the_same_windows(wide_frame, normalization):
-    """Each channel's window one row, the intercept unpenalized; ``last`` maps the window less its last value."""
+@pytest.mark.parametrize("penalty", [3.0, 0.0])
+def test_the_validation_mse_is_that_of_scikit_learns_ridge_on_the_same_windows(wide_frame, normalization, penalty):
+    """Each channel's window one row, the intercept unpenalized; ``last`` maps the window less its last value (whose
+    last step, always 0, left no solution without a penalty)."""
     data = TimeSeriesDataModule(wide_frame, 16, 4, split=FractionSplit())
     data.setup("fit")
     inputs, targets = script["windows"](data, "train")
@@ -23,9 +25,10 @@ def test_the_validation_mse_is_that_of_scikit_learns_ridge_on_the_same_windows(w
     assert np.allclose(inputs[0], batch.past[0, :, 0].double().numpy())  # window 0, channel 0
     assert np.allclose(targets[1], batch.target[0, :, 1].double().numpy())  # window 0, channel 1
     level, val_level = ((x[:, -1:] if normalization == "last" else 0 * x[:, -1:]) for x in (inputs, val_inputs))
-    ridge = Ridge(alpha=3.0).fit(inputs - level, targets - level)
-    expected = np.mean((ridge.predict(val_inputs - val_level) + val_level - val_targets) ** 2)
-    assert script["validation_mse"](data, normalization, 3.0) == pytest.approx(expected, rel=1e-9)
+    reference = Ridge(alpha=penalty) if penalty else LinearRegression()
+    reference.fit(inputs - level, targets - level)
+    expected = np.mean((reference.predict(val_inputs - val_level) + val_level - val_targets) ** 2)
+    assert script["validation_mse"](data, normalization, penalty) == pytest.approx(expected, rel=1e-9)
 
 
 def test_the_origins_move_the_preset_back_half_a_validation_part_each():
