@@ -16,7 +16,7 @@ from .data import TimeSeriesDataModule
 from .data.sharding import check_predict_shares
 from .errors import check_count, whole_number
 from .losses import Loss
-from .nn.checks import check_size
+from .nn.checks import check_flag, check_size
 
 __all__ = [
     "SEASON_SIZES",
@@ -138,8 +138,7 @@ def check_options(
             ``static_cardinalities`` does not give one entry per static feature or holds an entry that is no
             whole number of 0 or more, or a cycle is set without a ``season_channel``.
     """
-    if not isinstance(channel_independent, bool):
-        raise TypeError(f"model.channel_independent={channel_independent!r} is not a bool; give true or false")
+    check_flag("model.channel_independent", channel_independent)
     check_size("model.channel_embedding_size", channel_embedding_size, 0)
     if channel_embedding_size and not channel_independent:
         raise ValueError(f"model.channel_embedding_size={channel_embedding_size} needs model.channel_independent: true")

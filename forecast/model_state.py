@@ -141,8 +141,8 @@ def _train_loss_sums(model: L.LightningModule) -> dict[str, torch.Tensor] | None
     An epoch whose batches are done keeps none: the scores of the steps it owes are the checkpoint callback's
     (``forecast.callbacks.ResumableModelCheckpoint``), and the next epoch's mean starts empty.
     """
-    trainer = model._trainer
-    if trainer is None or trainer.state.fn != TrainerFn.FITTING or not _inside_epoch(trainer):
+    trainer = _fitting(model)
+    if trainer is None or not _inside_epoch(trainer):
         return None
     sums = model.pass_metrics.train_loss_sums()
     return {name: trainer.strategy.reduce(value, reduce_op="sum") for name, value in sums.items()}
@@ -159,9 +159,8 @@ def _resume_train_loss(model: L.LightningModule, checkpoint: dict[str, Any]) -> 
     """Start the mean training loss of the epoch a fit resumes in the middle of at the sums ``checkpoint`` keeps (on
     rank 0 alone: they are every process's, and the mean sums the processes'), and say whether it did: not outside a
     fit, nor from a checkpoint written at another moment or before the sums were kept."""
-    sums = checkpoint.get(_TRAIN_LOSS_SUMS)
-    trainer = model._trainer
-    if sums is None or trainer is None or trainer.state.fn != TrainerFn.FITTING:
+    sums, trainer = checkpoint.get(_TRAIN_LOSS_SUMS), _fitting(model)
+    if sums is None or trainer is None:
         return False
     own = sums if trainer.global_rank == 0 else {name: torch.zeros_like(value) for name, value in sums.items()}
     model.pass_metrics.resume_train_loss(own)
@@ -211,10 +210,16 @@ def restore_dtype(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
 def _fit_dtype(model: L.LightningModule) -> torch.dtype | None:
     """The dtype of the weights that the fit ``model`` is restored into trains: float64 under a ``64-true``
     ``trainer.precision``, else the model's own (the mixed precisions train float32 weights); None outside a fit."""
-    trainer = model._trainer  # a Lightning attribute: ``model.trainer`` raises where no trainer holds the model
-    if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+    trainer = _fitting(model)
+    if trainer is None:
         return None
     return torch.float64 if str(trainer.precision).startswith("64") else model.dtype
+
+
+def _fitting(model: L.LightningModule) -> L.Trainer | None:
+    """The trainer that fits ``model`` now; None where none holds it, or it validates, tests or predicts."""
+    trainer = model._trainer  # a Lightning attribute: ``model.trainer`` raises where no trainer holds the model
+    return trainer if trainer is not None and trainer.state.fn == TrainerFn.FITTING else None
 
 
 def load_model(cls: type[Model], path: str | Path, map_location: str | torch.device) -> Model:

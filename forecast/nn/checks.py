@@ -54,9 +54,9 @@ def check_size(key: str, value: int, low: int) -> None:
 
 
 def check_flag(key: str, value: bool) -> None:
-    """Refuse an on/off option that is no bool, naming ``key``: torch's recurrent layers failed on ``"yes"`` or
-    ``1.0`` as "gru() received an invalid combination of arguments" in the first step, and the SRU took the text
-    ``"false"`` as on. As the CLI types it, ``1`` and ``0`` are no bools either.
+    """Refuse an on/off option that is no bool, naming ``key``: the text ``"false"`` is true to Python (the SRU took
+    it as on), and torch's recurrent layers failed on ``"yes"`` or ``1.0`` in their first step. As the CLI types
+    it, ``1`` and ``0`` are no bools either.
 
     Raises:
         TypeError: ``value`` is not ``True`` or ``False``.
