@@ -77,8 +77,9 @@ SEASON = "season"
 
 def seasonal_period(freq: str | pd.DateOffset) -> int | None:
     """The steps of one season at ``freq``: a day of sub-daily data, a week of daily data (5 steps of business
-    days), a year of weekly, semi-monthly, monthly or quarterly data; ``None`` when no such cycle is common
-    (yearly data), or when one step spans the whole season (``12MS``: yearly data; ``8bh``: a business day a step).
+    days, or as many as a custom weekmask has: 6 of ``Mon Tue Wed Thu Fri Sat``), a year of weekly, semi-monthly,
+    monthly or quarterly data; ``None`` when no such cycle is common (yearly data), or when one step spans the whole
+    season (``12MS``: yearly data; ``8bh``: a business day a step).
 
     Business hours are sub-daily data too: their season is the business day, its opening hours as the
     offset states them (8 of ``bh``'s 09:00-17:00, 10 of ``BusinessHour(start="08:00", end="18:00")``),
@@ -115,10 +116,19 @@ def seasonal_period(freq: str | pd.DateOffset) -> int | None:
         if step % week != pd.Timedelta(0):
             return None
         offset = pd.offsets.Week(step // week)  # whole weeks (7D, 14D, 336h) have the season of W-SUN's weeks
+    if isinstance(offset, pd.offsets.BusinessDay):  # custom business days too, a week of their weekmask's days
+        return _steps_of(int(_business_weekdays(offset).sum()), offset.n)
     # A season counted in these steps, when n of them divide it (2 months: 6 a year; 5 months: none).
-    seasons = {pd.offsets.Week: 52, _HALF_MONTHS: 24, _MONTHS: 12, _QUARTERS: 4, pd.offsets.BusinessDay: 5}
+    seasons = {pd.offsets.Week: 52, _HALF_MONTHS: 24, _MONTHS: 12, _QUARTERS: 4}
     steps = next((steps for kind, steps in seasons.items() if isinstance(offset, kind)), None)
     return _steps_of(steps, offset.n) if steps is not None else None
+
+
+def _business_weekdays(offset: pd.offsets.BusinessDay) -> np.ndarray:
+    """Which days of the week, Monday first, are business days: a custom weekmask's (``Sun Mon Tue Wed Thu``), else
+    Monday to Friday."""
+    calendar = getattr(offset, "calendar", None)  # CustomBusinessDay's; BusinessDay has none
+    return np.asarray(calendar.weekmask if calendar is not None else [True] * 5 + [False] * 2)
 
 
 def _steps_of(season: int, n: int) -> int | None:
@@ -198,8 +208,8 @@ def season_positions(times: pd.DatetimeIndex, freq: str | pd.DateOffset) -> np.n
         steps = (wall - pd.Timestamp(0)) // pd.Timedelta(offset)  # steps since 1970-01-01 00:00
     elif isinstance(offset, pd.offsets.BusinessHour):
         steps = _business_time(offset, wall) // np.timedelta64(1, "h")
-    elif isinstance(offset, pd.offsets.BusinessDay):
-        steps = wall.day_of_week
+    elif isinstance(offset, pd.offsets.BusinessDay):  # the business days of the week, counted from Monday
+        steps = (np.cumsum(_business_weekdays(offset)) - 1)[wall.day_of_week]
     elif isinstance(offset, pd.offsets.Week):
         steps = (wall - pd.Timestamp(0)).days // 7
     elif isinstance(offset, _HALF_MONTHS):  # half months since 1970: the second opens on SMS's 15th, after SME's

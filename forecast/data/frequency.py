@@ -2,6 +2,7 @@
 checked on every series, naming the first row that leaves it and whether rows are missing there.
 """
 
+import datetime
 import re
 import warnings
 from collections import Counter
@@ -61,6 +62,7 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
         raise ForecastDataError(
             f"time at {table.where(row)} does not follow frequency {freq!r} (expected {expected}); {fix}, or "
             f"{other}{_daylight_saving(table.times[start : row + 1], offset)}{_clock_forward(table, row, offset)}"
+            f"{_fixed_offset(table.times[start : row + 1], offset)}"
         )
     return freq
 
@@ -125,6 +127,26 @@ def _daylight_saving(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:
     )
 
 
+def _fixed_offset(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:
+    """For a message about the last of ``times`` (a series' times up to it) being off a calendar frequency (days,
+    weeks, months) by an hour, in UTC or another fixed UTC offset: those are likely a time zone's local times (its
+    midnights, say), which move by an hour against UTC at each daylight-saving change, as text of several UTC
+    offsets does once read as UTC (``times.read_times``). In their own zone they keep to the wall clock's steps."""
+    if len(times) < 2 or not _is_fixed_offset(times.tz) or fixed_step(offset, times) is not None:
+        return ""
+    if abs(times[-1] - _next_step(times[:-1], offset)) != pd.Timedelta(hours=1):
+        return ""
+    return (
+        f"; or, if these are a time zone's local times, which move by an hour against {times.tz} where daylight "
+        "saving starts or ends, give them their zone: tz_convert(zone) on the time index or the time column's .dt"
+    )
+
+
+def _is_fixed_offset(zone: datetime.tzinfo | None) -> bool:
+    """Whether ``zone`` is UTC or another fixed UTC offset (``+01:00``), a zone without daylight saving."""
+    return isinstance(zone, datetime.timezone) or str(zone) in ("UTC", "Etc/UTC")
+
+
 def first_off_step(table: SeriesTable, freq: str) -> int | None:
     """The first row that is not one step of ``freq`` after the row before it in its series (a series'
     first row: that is not a time of the frequency), or ``None`` when every series follows it.
@@ -178,6 +200,7 @@ def _infer_frequency(table: SeriesTable) -> str:
         f"they leave the steps of {freq!r}, the likeliest frequency; put the times on a frequency's steps (monthly "
         "data on month starts or ends: pandas has no frequency for another day of the month) and state it "
         f"with data.freq, e.g. data.freq: MS{_daylight_saving(times[: row - start + 1], _as_offset(freq))}"
+        f"{_fixed_offset(times[: row - start + 1], _as_offset(freq))}"
     )
 
 
