@@ -157,7 +157,11 @@ class HuberLoss(_PointLoss):
         self.delta = delta
 
     def elementwise(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return functional.huber_loss(self.point(params), target, reduction="none", delta=self.delta)
+        # In one dtype: torch's Huber backward fails on a forecast and target of two ("Found dtype Float but expected
+        # Double"), as a model cast to float64 or bfloat16 gives against the data's float32 targets.
+        forecast = self.point(params)
+        dtype = torch.result_type(forecast, target)
+        return functional.huber_loss(forecast.to(dtype), target.to(dtype), reduction="none", delta=self.delta)
 
 
 class _LocationScaleLoss(Loss):

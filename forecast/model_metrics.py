@@ -1,6 +1,8 @@
 """The metrics of a Forecaster's passes: built per split, added to per batch, and after each pass logged (validation,
 test) or read by a per-epoch scheduler (the training loss)."""
 
+from typing import Any
+
 import torch
 from torchmetrics import MeanMetric
 
@@ -124,4 +126,14 @@ def _exact_mean() -> MeanMetric:
 
 
 class _ExactMean(ExactSums, MeanMetric):
-    """torchmetrics' weighted mean, whose sums keep their dtype when the model is cast (``ExactSums``)."""
+    """torchmetrics' weighted mean, with float64 sums that keep their dtype when the model is cast (``ExactSums``),
+    computed in the metric's dtype. torchmetrics sums in float32, which past 2**24 scored targets drops a batch of
+    one scored target and rounds off every later batch's term."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        for name in ("mean_value", "weight"):
+            self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def compute(self) -> torch.Tensor:
+        return super().compute().to(self.dtype)

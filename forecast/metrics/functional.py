@@ -78,7 +78,9 @@ def _pinball_losses(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -
         preds: (..., Q), target: (...) -> (..., Q)
     """
     _check_quantile_shapes(preds, target, len(quantiles))
-    levels = preds.new_tensor(quantiles)  # -> (Q,)
+    # In float32 or wider: bfloat16 rounds 0.9 to 0.8984 and float16 to 0.8999, which moves the quantile a
+    # QuantileLoss trains and scores, and integer forecasts would make integer levels, all 0.
+    levels = torch.tensor(quantiles, dtype=torch.promote_types(preds.dtype, torch.float32), device=preds.device)  # (Q,)
     error = target.unsqueeze(-1) - preds  # -> (..., Q)
     return torch.maximum(levels * error, (levels - 1) * error)
 
@@ -86,8 +88,8 @@ def _pinball_losses(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -
 def _pinball_loss_update(preds: Tensor, target: Tensor, quantiles: Sequence[float]) -> tuple[Tensor, int]:
     """Sum of the pinball losses over all values and levels, and the number of (value, level) pairs.
 
-    In float64, whatever the forecasts' dtype: a float16 sum overflows past 65504 (to inf), bfloat16
-    rounds the levels (0.1 to 0.1001), and integer forecasts (of counts, say) would make integer levels, all 0.
+    In float64, whatever the forecasts' dtype: a float16 sum overflows past 65504 (to inf), and a float32 sum
+    of many values rounds off the small terms that come after large ones.
 
     Shapes:
         preds: (..., Q), target: (...)
