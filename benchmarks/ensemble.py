@@ -2,9 +2,10 @@
 
 Reads the run directories that ``benchmarks/ltsf.py`` wrote (``ROOT/DATASET/CONFIG/H*/seed*``), combines
 each horizon's tested checkpoints (the ``best`` that each seed's ``result.json`` records: the setting chosen on
-validation) into one ensemble checkpoint (``forecast.ensemble.combine``), and scores every seed and the
-ensemble through the CLI's ``validate`` and ``test``, with the arguments the leaderboard tested each with
-(``args`` there; the ensemble: those of its longest lookback). A seed whose checkpoint fell back to a naive
+validation) into one ensemble checkpoint (``forecast.ensemble.combine``), and scores every seed through the CLI's
+``validate`` and the ensemble through its ``validate`` and ``test``, with the arguments the leaderboard tested
+each with (``args`` there; the ensemble: those of its longest lookback). A seed's test figures are the ones its
+``result.json`` records: its test part is not read again. A seed whose checkpoint fell back to a naive
 forecast (``naive_comparison.fallback``, which the ltsf configs set) is scored as the leaderboard scored it, and
 left out of the ensemble, as ``ltsf.py --ensemble`` leaves it out: its network lost to that naive forecast.
 Validation decides whether the ensemble is worth its cost; the test figures are read once, beside it:
@@ -49,11 +50,17 @@ def run_result(path: Path, config: Path) -> dict:
     reading of the checkpoint that also checks it.
 
     Raises:
-        ValueError: a result that records no tested checkpoint, another config's (by the sha256 of its
-            contents, which ``ltsf.py`` records), or one that tested an ensemble (``ltsf.py --ensemble``
-            chose one), which ``combine`` takes as no member.
+        ValueError: no result, or only part of one (its leaderboard run unfinished), a result of a
+            ``--validation-only`` run (nothing tested), one that records no tested checkpoint, another
+            config's (by the sha256 of its contents, which ``ltsf.py`` records), or one that tested an
+            ensemble (``ltsf.py --ensemble`` chose one), which ``combine`` takes as no member.
     """
-    saved = json.loads(path.read_text())
+    saved = finished_run(path, config)
+    if not saved.get("test", True):
+        raise ValueError(
+            f"{path} is of a --validation-only run, which tested nothing; rerun the ltsf.py command without "
+            "--validation-only (it reads its fits back, not fitting them again)"
+        )
     if "best" not in saved["result"]:
         raise ValueError(
             f"{path} records no tested checkpoint and arguments (it was written before ltsf.py recorded them); "
@@ -74,6 +81,22 @@ def run_result(path: Path, config: Path) -> dict:
             "reads its fits back, not fitting them again)"
         )
     return saved["result"] | {"fell_back": checkpoint.get("naive_fallback") is not None}
+
+
+def finished_run(path: Path, config: Path) -> dict:
+    """What the ``result.json`` at ``path`` of a leaderboard run of ``config`` holds.
+
+    Raises:
+        ValueError: there is none, or only part of one: that run is unfinished.
+    """
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as error:
+        kind = "no such file" if isinstance(error, FileNotFoundError) else "only part of a result"
+        raise ValueError(
+            f"{path}: {kind}, so that leaderboard run is unfinished; run the ltsf.py command of --configs {config} "
+            "with these --horizons and --seeds to finish it (it reads back the fits that finished)"
+        ) from None
 
 
 def ensemble_name(joined: list[int], left_out: list[int]) -> str:

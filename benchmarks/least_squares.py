@@ -47,10 +47,21 @@ def validation_mse(data: TimeSeriesDataModule, normalization: str, ridge: float)
 
 
 def splits(dataset: str, origins: int) -> list[RowSplit]:
-    """The preset's validation part, then ``origins - 1`` each half a validation part earlier, as ``ltsf.py``."""
+    """The preset's validation part, then ``origins - 1`` each half a validation part earlier, as ``ltsf.py``.
+
+    Raises:
+        ValueError: ``origins`` below 1, more than 1 of a validation part of one row, or so many that an origin
+            would leave no training rows (naming the most that leave some).
+    """
     borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders[0]
     val_start, test_start = int(borders[0]), int(borders[1])
     length, step = test_start - val_start, (test_start - val_start) // 2
+    most = (val_start - 1) // step + 1 if step else 1  # a validation part of one row does not move
+    if not 1 <= origins <= most:
+        raise ValueError(
+            f"--origins {origins}: the validation part of {dataset} starts at row {val_start}, and each origin moves "
+            f"it back {step} rows; use --origins 1 to {most}, so that training rows remain"
+        )
     starts = [val_start - k * step for k in range(origins)]
     return [RowSplit(start, start + length, start + 2 * length) for start in starts]
 

@@ -153,14 +153,28 @@ def fit(args: list[str], directory: Path) -> dict:
     return summary
 
 
+def saved_json(path: Path) -> dict:
+    """What ``path`` holds, or an empty dict where there is no such file, or only part of one (a run killed while
+    writing it): that fit or run is done again, and the file named."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        print(f"{path} is not whole (a run killed while writing it?): running it again", flush=True)
+        return {}
+
+
 def fitted(args: list[str], directory: Path) -> dict | None:
     """The summary of a ``fit`` with ``args`` that finished in ``directory`` before (its ``fit.json``, with the
-    same arguments and config contents), or ``None``."""
-    saved = directory / "fit.json"
-    earlier = json.loads(saved.read_text()) if saved.is_file() else {}
-    if earlier.get("args") == args and earlier.get("configs") == config_hashes(args):
-        return earlier["fit"]
-    return None
+    same arguments and config contents, and its best checkpoint still on disk), or ``None``."""
+    earlier = saved_json(directory / "fit.json")
+    if earlier.get("args") != args or earlier.get("configs") != config_hashes(args):
+        return None
+    if not Path(earlier["fit"]["best"]).is_file():
+        print(f"{directory / 'fit.json'}: its checkpoint {earlier['fit']['best']} is gone: fitting again", flush=True)
+        return None
+    return earlier["fit"]
 
 
 def fit_in_process(args: list[str], directory: Path) -> str | None:
@@ -230,8 +244,9 @@ def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[
     validation part earlier, as JSON.
 
     Raises:
-        ValueError: the preset splits the data set's series at different rows, an origin would leave
-            no training rows, or a split of one's own with ``origins`` > 1 (they move the preset's).
+        ValueError: the preset splits the data set's series at different rows, its validation part is too
+            short to move (under 2 rows), an origin would leave no training rows (naming the most origins
+            that leave some), or a split of one's own with ``origins`` > 1 (they move the preset's).
     """
     preset = split or json.dumps(datasets.info(dataset).split)
     if origins == 1:
@@ -244,10 +259,16 @@ def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[
     if (borders != borders[0]).any():
         raise ValueError(f"--origins needs every series of {dataset} split at the same rows; use --origins 1")
     step = int(borders[0, 1] - borders[0, 0]) // 2
+    if step < 1:
+        raise ValueError(
+            f"--origins {origins}: the validation part of {dataset} has {borders[0, 1] - borders[0, 0]} rows, too "
+            "few to move back by half of it; use --origins 1"
+        )
     if borders[0, 0] - (origins - 1) * step < 1:
+        most = (int(borders[0, 0]) - 1) // step + 1  # the most that leave a training row before each validation part
         raise ValueError(
             f"--origins {origins}: the validation part of {dataset} starts at row {borders[0, 0]}, too early to "
-            f"move it back {origins - 1} times by {step} rows; use fewer origins"
+            f"move it back {origins - 1} times by {step} rows; use --origins {most} or fewer"
         )
     keys = ["val_start", "test_start", "test_end"]
     moved = [dict(zip(keys, map(int, borders[0] - origin * step), strict=True)) for origin in range(1, origins)]
@@ -517,15 +538,17 @@ def run(
 
     With ``choices`` (``candidates``: a name and arguments each), the config is fitted with each one's
     arguments (each in its own directory, the name) and only the one with the best validation score is
-    tested: the setting chosen on validation. With ``origins`` > 1 each fit is repeated at earlier
-    splits (``origin_splits``) and the validation score is their mean. Without ``test`` nothing is
-    tested (MSE and MAE are NaN). ``members`` (other configs) are fitted too, on the same data, horizon
-    and seed at the longest lookback of the run's fits, each one more candidate (named by its file:
+    tested: the setting chosen on validation (of equal scores, the first: the choices in the order given, the
+    last option's values varying fastest, then the members, then the ensembles). With ``origins`` > 1 each
+    fit is repeated at earlier splits (``origin_splits``) and the validation score is their mean. Without
+    ``test`` nothing is tested (MSE and MAE are NaN). ``members`` (other configs) are fitted too, on the same
+    data, horizon and seed at the longest lookback of the run's fits, each one more candidate (named by its file:
     ``check_member_names``). With ``ensemble``, the mean forecast of every two or more of those fits is
     one more candidate (``ensembles``), at no further fit; their data settings are compared before any
     fit (``check_alike``). The result is also written to ``result.json`` in the run's directory; a later
     call with the same arguments and config contents (``config_hashes``) reads it back instead of running
-    again, and each finished fit is read back from its ``fit.json``, so an interrupted leaderboard resumes.
+    again, and each finished fit is read back from its ``fit.json``, so an interrupted leaderboard resumes (a
+    file only partly written, or a fit whose checkpoint is gone, is done again: ``saved_json``, ``fitted``).
 
     Returns:
         The run's keys, its validation score, test MSE and MAE, its lookback, the name of the chosen
@@ -545,7 +568,7 @@ def run(
     settings = {name: [*args, *setting] for name, setting in choices.items()} or {None: args}  # each fit's arguments
     settings |= {member.stem: ["--config", str(member), *args[2:]] for member in members}  # lookback: after the fits
     saved = directory / "result.json"
-    earlier = json.loads(saved.read_text()) if saved.is_file() else {}
+    earlier = saved_json(saved)
     plan = {"args": args, "choices": choices, "origins": origins, "test": test, "ensemble": ensemble}
     plan["members"] = [str(member) for member in members]
     plan["configs"] = config_hashes([arg for setting in settings.values() for arg in setting])
@@ -657,6 +680,14 @@ OWN_ARGUMENTS = {
 }
 
 
+def count(value: str) -> int:
+    """A whole number of 1 or more, for ``--seeds``, ``--origins`` and ``--jobs``: ``--seeds 0`` would run and
+    table nothing, and ``--origins 0`` would be taken as 1."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of 1 or more")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the leaderboard; returns the summary table that it also writes and prints."""
     # No abbreviations: the CLI's --config (a preset composed after the config) would be read as --configs.
@@ -664,7 +695,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--datasets", nargs="+", default=["etth1"], choices=datasets.names())
     parser.add_argument("--configs", nargs="+", type=Path, default=[Path("configs/etth1/segrnn_gru.yaml")])
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
-    parser.add_argument("--seeds", type=int, default=3, help="runs per cell, with seeds 0, 1, ...")
+    parser.add_argument("--seeds", type=count, default=3, help="runs per cell, with seeds 0, 1, ...")
     parser.add_argument("--lookbacks", nargs="+", type=int, default=[], help="fit each, test the best on validation")
     parser.add_argument("--choose", nargs="+", action="append", default=[], metavar="KEY VALUE",
                         help="fit with --KEY at each VALUE, test the best on validation (repeat to cross)")  # fmt: skip
@@ -672,9 +703,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                         help="also score the mean forecast of each two or more fits, as more settings")  # fmt: skip
     parser.add_argument("--members", nargs="+", type=Path, default=[], metavar="CONFIG",
                         help="also fit these configs at the run's longest lookback, as more settings")  # fmt: skip
-    parser.add_argument("--origins", type=int, default=1, help="validation origins to average each fit's score over")
+    parser.add_argument("--origins", type=count, default=1, help="validation origins to average each fit's score over")
     parser.add_argument("--validation-only", action="store_true", help="fit and score on validation, test nothing")
-    parser.add_argument("--jobs", type=int, default=1, help="fits side by side, each in its own process, first")
+    parser.add_argument("--jobs", type=count, default=1, help="fits side by side, each in its own process, first")
     parser.add_argument("--fit-one", metavar="JSON", help="one fit's arguments and directory: what --jobs runs")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="run directories")
     parser.add_argument("--out", type=Path, default=Path("runs/ltsf/leaderboard"), help="writes OUT.md and OUT.csv")
