@@ -33,6 +33,8 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
     A ``time`` of dates (or text) comes back as ``TimestampNTZType``: forecasts can fall within a day.
 
     Raises:
+        FileNotFoundError: there is no checkpoint file at ``checkpoint``.
+        ValueError: as ``forecast.partition.load_cached``: ``checkpoint`` is no loadable forecast checkpoint.
         ForecastDataError: ``history`` lacks the id or time column the checkpoint was trained with, or its ids
             are structs, arrays or maps.
     """
@@ -287,8 +289,8 @@ def predict(
 
     Args:
         frame: history in the long layout: the checkpoint's id and time columns, its targets and
-            covariates; when the model reads future covariates, each series ends with ``horizon``
-            rows that hold them.
+            covariates; when the model reads future covariates, each series ends with the rows of
+            the trained horizon that hold them (all of them, also for a shorter ``horizon``).
         checkpoint: path of the checkpoint file, or its ``file:`` URL.
         horizon: forecast this many steps (at most the trained horizon); ``None``: all of them.
         batch_size: windows per forward pass.
@@ -301,9 +303,10 @@ def predict(
 
     Raises:
         TypeError: ``frame`` is a pandas DataFrame.
+        FileNotFoundError: there is no checkpoint file at ``checkpoint``.
         ValueError: ``horizon`` is out of range, ``batch_size``, ``num_partitions`` or ``rows_per_call``
-            is not a whole number of 1 or more, ``checkpoint`` is a URL of another scheme than ``file:``,
-            or times are read on a session time zone that pandas does not know.
+            is not a whole number of 1 or more, ``checkpoint`` is a URL of another scheme than ``file:`` or
+            no loadable forecast checkpoint, or times are read on a session time zone that pandas does not know.
         ForecastDataError: here, ``frame`` lacks the id or time column or a column the checkpoint
             reads, its ids are structs, arrays or maps, or a target, past or future covariate is
             text. When the job runs, a series is too short, a future covariate is missing, or (for a
