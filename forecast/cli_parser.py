@@ -1,8 +1,10 @@
-"""The CLI's argument parser: Lightning's, whose refusal of a misspelt key or flag names the nearest one it accepts."""
+"""The CLI's argument parser: Lightning's, whose refusal of a misspelt key, flag or class names the nearest one."""
 
 import argparse
 import difflib
+import inspect
 import re
+import sys
 from typing import NoReturn
 
 from lightning.pytorch.cli import LightningArgumentParser
@@ -16,20 +18,24 @@ _UNKNOWN_KEY = re.compile(
     r"|(Group '(?P<group>[^']+)'|Subcommand '[^']+') does not accept option '(?P<subkey>[^']+)'"
 )
 _UNKNOWN_FLAG = re.compile(r"unrecognized arguments: --(?P<key>[^\s=]+)")
+# jsonargparse's refusal of a class path whose module imports but holds no such name (``forecast.nn.GRUEncodr``).
+_UNKNOWN_CLASS = re.compile(r"module '(?P<module>[\w.]+)' has no attribute '(?P<name>\w+)'")
 
 
 class ForecastArgumentParser(LightningArgumentParser):
-    """Lightning's parser, whose refusal of a misspelt key or flag names the nearest one it accepts.
+    """Lightning's parser, whose refusal of a misspelt key, flag or class names the nearest one it accepts.
 
     jsonargparse names the key it does not know (``Group 'trainer' does not accept option 'max_epoch'``), but
     not the one meant; Python's argparse suggests one only from Python 3.14. The parsers of a class's own
     settings (``model.encoder.init_args``, a callback's) are of this class too, so they suggest their keys.
+    A class path whose module holds no such class (``module 'forecast.nn' has no attribute 'GRUEncodr'``)
+    gets the nearest class of that module (``forecast.nn.GRUEncoder``).
     """
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        """jsonargparse's error, with ``did you mean ...?`` after an unknown key where one accepted is near it."""
+        """jsonargparse's error, with ``did you mean ...?`` after an unknown key or class where one is near it."""
         parser = getattr(ex, "subcommand_parser", None) or self  # a config's section of a subcommand
-        super().error(message + _nearest_key_hint(message, parser), ex)
+        super().error(message + (_nearest_key_hint(message, parser) or _nearest_class_hint(message)), ex)
 
 
 def _nearest_key_hint(message: str, parser: argparse.ArgumentParser) -> str:
@@ -57,3 +63,16 @@ def _parser_keys(parser: argparse.ArgumentParser) -> set[str]:
         elif action.option_strings and not isinstance(action, argparse._HelpAction):
             keys.add(action.dest)
     return keys
+
+
+def _nearest_class_hint(message: str) -> str:
+    """`` (did you mean 'module.Class'?)`` for the first class path that jsonargparse's ``message`` refuses as
+    missing from its module, where that module, imported by jsonargparse already, has a class near it; else
+    nothing."""
+    missing = _UNKNOWN_CLASS.search(message)
+    module = sys.modules.get(missing["module"]) if missing else None
+    if module is None:
+        return ""
+    classes = [name for name, value in vars(module).items() if inspect.isclass(value) and not name.startswith("_")]
+    nearest = difflib.get_close_matches(missing["name"], sorted(classes), n=1)
+    return f" (did you mean '{missing['module']}.{nearest[0]}'?)" if nearest else ""

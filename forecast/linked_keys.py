@@ -17,6 +17,11 @@ __all__ = ["WEIGHT_SIZES", "check_linked_flags", "check_linked_keys", "flag_valu
 WEIGHT_SIZES = ("input_size", "target_size", "future_size", "static_size", "static_cardinalities")
 _DATA_SIZES = (*WEIGHT_SIZES, "season_channel", "season_length")
 _LINKED_KEYS = ("lookback", "horizon", *_DATA_SIZES)
+# The shortest abbreviation of a flag that argparse may take for it, as it takes one that begins no other flag:
+# ``--c`` before the subcommand, where the only other flag is ``--print_config`` (after it, ``--ckpt_path`` and
+# ``--checkpoint.*`` begin so too, and ``--co`` is the shortest). Every abbreviation of ``--model`` begins
+# ``--model.*`` flags too, so argparse takes none.
+_ABBREVIATIONS = {"--config": "--c"}
 
 
 def _command_line(args: ArgsType) -> list[str]:
@@ -38,13 +43,37 @@ def _read_settings(value: str, folder: Path) -> object:
 
 
 def flag_values(args: Sequence[str], names: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """Each flag of ``names`` among the command line's ``args`` with its value, in their order, as jsonargparse
-    reads them (``--config X``, ``--config=X``, ``-c X``); a flag that ends the line, without a value, is left out."""
+    """Each flag of ``names`` among the command line's ``args`` with its value, in their order, as argparse reads
+    them: ``--config X``, ``--config=X``, ``-c X``, ``-cX`` (a short flag's value joined to it) and ``--conf X``
+    (an abbreviation, ``_ABBREVIATIONS``), each under its full name; a flag that ends the line, without a value,
+    is left out."""
+    names = list(names)
     for arg, following in pairwise([*args, None]):
+        joined = _joined_short_flag(arg, names)
+        if joined is not None:
+            yield joined
+            continue
         name, equals, value = arg.partition("=")
-        value = value if equals else following
-        if name in names and value is not None:
+        name, value = _full_name(name, names), value if equals else following
+        if name is not None and value is not None:
             yield name, value
+
+
+def _joined_short_flag(arg: str, names: Sequence[str]) -> tuple[str, str] | None:
+    """``arg`` as a short flag of ``names`` with its value joined to it (``-cX``, ``-c=X``); ``None`` otherwise."""
+    name, rest = arg[:2], arg[2:]
+    if arg.startswith("--") or name not in names or not rest:
+        return None
+    return name, rest.removeprefix("=")
+
+
+def _full_name(name: str, names: Sequence[str]) -> str | None:
+    """The flag of ``names`` that ``name`` is, written out or abbreviated as argparse takes it; ``None`` for none."""
+    for full in names:
+        shortest = _ABBREVIATIONS.get(full, full)
+        if name == full or (name.startswith(shortest) and full.startswith(name)):
+            return full
+    return None
 
 
 def check_linked_keys(args: ArgsType, subcommands: Iterable[str]) -> None:
