@@ -86,6 +86,9 @@ def seasonal_period(freq: str | pd.DateOffset) -> int | None:
     as hourly data's is the day's 24 hours and not the week's 168. Opening hours that are not whole
     steps (09:30-17:00 in hours) carry the rest over into the next day, so they have no season.
 
+    A plain ``pd.DateOffset`` of one unit has the season of that unit's named offset (``_named_offset``):
+    ``DateOffset(months=1)`` is monthly, ``DateOffset(days=1)`` daily.
+
     Example:
         >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("D"), seasonal_period("B")
         (24, 96, 7, 5)
@@ -101,8 +104,10 @@ def seasonal_period(freq: str | pd.DateOffset) -> int | None:
         (None, None, None, None)
         >>> seasonal_period("SMS"), seasonal_period("SME"), seasonal_period("WOM-1MON"), seasonal_period("LWOM-FRI")
         (24, 24, 12, 12)
+        >>> seasonal_period(pd.DateOffset(months=1)), seasonal_period(pd.DateOffset(months=2))
+        (12, 6)
     """
-    offset = pd.tseries.frequencies.to_offset(freq)
+    offset = _named_offset(freq)
     if isinstance(offset, pd.offsets.BusinessHour):  # custom business hours too
         hours, rest = divmod(_opening_time(offset), pd.Timedelta(hours=1))
         return _steps_of(hours, offset.n) if rest == pd.Timedelta(0) else None
@@ -122,6 +127,29 @@ def seasonal_period(freq: str | pd.DateOffset) -> int | None:
     seasons = {pd.offsets.Week: 52, _HALF_MONTHS: 24, _MONTHS: 12, _QUARTERS: 4}
     steps = next((steps for kind, steps in seasons.items() if isinstance(offset, kind)), None)
     return _steps_of(steps, offset.n) if steps is not None else None
+
+
+# The named offset of each unit that a plain pd.DateOffset steps by; a month's season counts months on any day of
+# the month, as MonthBegin's does, and a week's counts weeks from any weekday, as Week's does.
+_UNITS = {"years": pd.offsets.YearBegin, "months": pd.offsets.MonthBegin, "weeks": pd.offsets.Week}
+_UNITS |= {"days": pd.offsets.Day, "hours": pd.offsets.Hour, "minutes": pd.offsets.Minute}
+_UNITS |= {"seconds": pd.offsets.Second, "milliseconds": pd.offsets.Milli, "microseconds": pd.offsets.Micro}
+_UNITS |= {"nanoseconds": pd.offsets.Nano}
+
+
+def _named_offset(freq: str | pd.DateOffset) -> pd.DateOffset:
+    """The offset of ``freq``; a plain ``pd.DateOffset`` that steps by one unit (``DateOffset(months=2)``, which no
+    frequency name describes) as the named offset of as many of that unit (``MonthBegin(2)``), which has the same
+    season and positions. ``DateOffset()`` steps a day, as pandas adds it; one of several units or of a set field
+    (``DateOffset(month=1)``) stays as it is, without a season."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if type(offset) is not pd.DateOffset:  # isinstance holds for every pandas offset
+        return offset
+    units = offset.kwds or {"days": 1}
+    if len(units) != 1 or next(iter(units)) not in _UNITS:
+        return offset
+    count = offset.n * next(iter(units.values()))
+    return _UNITS[next(iter(units))](count) if count > 0 else offset
 
 
 def _business_weekdays(offset: pd.offsets.BusinessDay) -> np.ndarray:
@@ -201,7 +229,7 @@ def season_positions(times: pd.DatetimeIndex, freq: str | pd.DateOffset) -> np.n
         ForecastDataError: ``freq`` has no season (yearly data).
     """
     period = season_steps(freq)
-    offset = pd.tseries.frequencies.to_offset(freq)
+    offset = _named_offset(freq)
     wall = wall_clock(times)
     fixed = isinstance(offset, pd.offsets.Tick | pd.offsets.Day)
     if fixed:

@@ -70,12 +70,13 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
 def _clock_back(table: SeriesTable, row: int) -> str:
     """For a message about the time at ``row`` repeating or going back on the one before: where local times
     without a time zone repeat an hour as daylight saving ends, neither removing nor sorting is the fix. Only
-    for sub-daily times that go back an hour at most, after a step of their own series."""
+    for sub-daily times that go back an hour at most, after a step of their own series, to a time of the night
+    where clocks change (``_at_clock_change``: the repeated hour starts at the time at ``row``)."""
     times = table.times
     if times.tz is not None or row - 1 <= table.offsets[table.series_of(row)]:
         return ""
     back, before = times[row - 1] - times[row], times[row - 1] - times[row - 2]
-    if back > pd.Timedelta(hours=1) or before >= pd.Timedelta(days=1):
+    if back > pd.Timedelta(hours=1) or before >= pd.Timedelta(days=1) or not _at_clock_change(times[row]):
         return ""
     return (
         "; or, if these are local times that repeat an hour where daylight saving ends, give them their time "
@@ -86,17 +87,29 @@ def _clock_back(table: SeriesTable, row: int) -> str:
 def _clock_forward(table: SeriesTable, row: int, offset: pd.DateOffset) -> str:
     """For a message about a gap before the time at ``row``: where local times without a time zone skip an hour
     as daylight saving starts, filling the gap would add an hour the clock never showed. Only for sub-daily
-    steps of fixed length that come out one hour longer there, after a row of the time's own series."""
+    steps of fixed length that come out one hour longer there, after a row of the time's own series, where the
+    skipped hour (the one before the time at ``row``) is a time of the night where clocks change
+    (``_at_clock_change``)."""
     times = table.times
     if times.tz is not None or row <= table.offsets[table.series_of(row)]:
         return ""
     step = pd.Timedelta(offset) if isinstance(offset, pd.offsets.Tick) else None  # hours, minutes: not days
     if step is None or step >= pd.Timedelta(days=1) or times[row] - times[row - 1] != step + pd.Timedelta(hours=1):
         return ""
+    if not _at_clock_change(times[row] - pd.Timedelta(hours=1)):
+        return ""
     return (
         "; or, if these are local times that skip an hour where daylight saving starts, give them their time "
         "zone: tz_localize(zone, ambiguous='infer') on the time index or the time column's .dt"
     )
+
+
+def _at_clock_change(start: pd.Timestamp) -> bool:
+    """Whether the wall-clock hour from ``start`` lies between 21:00 and 06:00, the night where zones skip or
+    repeat an hour for daylight saving (zoneinfo, 1990-2030: from Easter Island, which repeats 21:00, to Baku,
+    which skipped 05:00 in 1996); an hour missing or repeated by day (07:00, noon) is a gap or a duplicate."""
+    since_evening = (start - start.normalize() - pd.Timedelta(hours=21)) % pd.Timedelta(days=1)
+    return since_evening <= pd.Timedelta(hours=8)
 
 
 def _daylight_saving(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:
@@ -199,9 +212,18 @@ def _infer_frequency(table: SeriesTable) -> str:
         f"cannot infer the frequency: pandas infers none that fits the times; at {table.where(row)} ({after}) "
         f"they leave the steps of {freq!r}, the likeliest frequency; put the times on a frequency's steps (monthly "
         "data on month starts or ends: pandas has no frequency for another day of the month) and state it "
-        f"with data.freq, e.g. data.freq: MS{_daylight_saving(times[: row - start + 1], _as_offset(freq))}"
+        f"with data.freq, e.g. data.freq: {_example(freq)}"
+        f"{_daylight_saving(times[: row - start + 1], _as_offset(freq))}"
         f"{_fixed_offset(times[: row - start + 1], _as_offset(freq))}"
     )
+
+
+def _example(freq: str) -> str:
+    """What to suggest as ``data.freq`` for times that leave the steps of ``freq``, the likeliest frequency: ``freq``
+    itself, except for steps of 28 to 31 days, the likeliest for monthly data on another day of the month, which
+    the message asks to move to month starts: ``MS``."""
+    offset = _as_offset(freq)
+    return "MS" if isinstance(offset, pd.offsets.Day) and 28 <= offset.n <= 31 else freq
 
 
 def _never_inferred(times: pd.DatetimeIndex) -> list[str]:

@@ -8,6 +8,7 @@ with the Q levels in increasing order.
 """
 
 import itertools
+import numbers
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -145,6 +146,21 @@ def continuous_ranked_probability_score(preds: Tensor, target: Tensor, quantiles
     return 2 * mean_pinball_loss(preds, target, quantiles)
 
 
+def _check_column_index(index: object, name: str) -> None:
+    """Refuse an interval bound's column that is no integer: a float (``0.0``) or a bool would pass the range
+    check and then fail in torch's indexing, whose message names neither the argument nor the fix.
+
+    Raises:
+        TypeError: ``index`` is a bool or not an integer (Python's or numpy's).
+    """
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer column of the quantile levels (0 for the lowest, -1 for the highest); got "
+            f"{index!r} of type {type(index).__name__}: give it as an int, as the defaults lower_index=0 and "
+            "upper_index=-1 are"
+        )
+
+
 def _covered(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: int = -1) -> Tensor:
     """Whether each target lies inside [lower, upper], bounds included: 1 or 0, and NaN where the target or
     a bound is NaN, so that a NaN forecast gives a NaN coverage as it gives a NaN pinball loss, not a miss.
@@ -154,6 +170,8 @@ def _covered(preds: Tensor, target: Tensor, lower_index: int = 0, upper_index: i
         preds: (..., Q), target: (...) -> (...) float64
     """
     _check_quantile_shapes(preds, target)
+    _check_column_index(lower_index, "lower_index")
+    _check_column_index(upper_index, "upper_index")
     num_levels = preds.shape[-1]
     if num_levels < 2:
         raise ValueError(
@@ -200,6 +218,7 @@ def interval_coverage(preds: Tensor, target: Tensor, lower_index: int = 0, upper
         preds: (..., Q), target: (...) -> scalar
 
     Raises:
+        TypeError: if an index is no integer (a float such as ``0.0``, or a bool).
         ValueError: if the predictions have fewer than two levels, the indices are out of range or the lower bound's
             column is not before the upper's.
 
