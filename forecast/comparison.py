@@ -268,8 +268,11 @@ class NaiveComparison(L.Callback):
         self._write(trainer, {"val_mse": {}, "winner": None, "fallback": None, "margin": self.margin})
 
     def _write(self, trainer: L.Trainer, report: dict[str, Any]) -> None:
-        """``report`` as ``naive_comparison.json`` in the run directory (by the first process)."""
+        """``report`` as ``naive_comparison.json`` in the run directory (by the first process), a NaN MSE (the
+        network's forecasts overflowed) as ``null``: standard JSON, which ``jq`` and JavaScript read too."""
+        scores = {name: mse if math.isfinite(mse) else None for name, mse in report["val_mse"].items()}
         directory = run_directory(trainer)  # on every process
         if trainer.is_global_zero:
             directory.mkdir(parents=True, exist_ok=True)
-            (directory / "naive_comparison.json").write_text(json.dumps(report, indent=2))
+            text = json.dumps(report | {"val_mse": scores}, indent=2, allow_nan=False)
+            (directory / "naive_comparison.json").write_text(text)
