@@ -371,8 +371,9 @@ class Forecaster(L.LightningModule):
 
         ``frame`` is history in the training format (wide or long, one or many series), with at
         least ``lookback`` rows per series; when the model reads future covariates, each series ends
-        with ``horizon`` rows that hold them and leave the targets empty, and its forecasts start after
-        its last target instead. Missing values of the history are repaired as in training
+        with as many rows as the trained horizon (``hparams["horizon"]``, also where a shorter ``horizon``
+        is asked for) that hold them and leave the targets empty, and its forecasts start after its last
+        target instead. Missing values of the history are repaired as in training
         (``nan_policy``): a series whose last targets are missing is forecast after its last row, from
         the repaired values. Calendar covariates are
         generated. Series never seen in training are fine; scaled per series, they get scalers fitted
@@ -397,7 +398,7 @@ class Forecaster(L.LightningModule):
             ValueError: the model was not loaded from a checkpoint, or ``horizon`` is out of range, or
                 ``batch_size`` is not a whole number of 1 or more.
             ForecastDataError: ``frame`` lacks a column, a series is too short, or the future
-                covariates of the horizon are missing.
+                covariates of the trained horizon are missing.
         """
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"predict reads a pandas DataFrame of history (wide or long); got a {type(frame).__name__}")

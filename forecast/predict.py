@@ -21,6 +21,7 @@ from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
+from .data.validate import UnrepairablePart
 from .errors import ForecastDataError, check_count, user_stacklevel, whole_number
 from .specs import from_spec
 
@@ -236,8 +237,9 @@ def history_module(
         )
     except ForecastDataError as error:  # its fixes may name data options, which at predict are the checkpoint's
         policy = options.get("nan_policy", "error")
+        said = error.in_history if isinstance(error, UnrepairablePart) else str(error)  # history has no train part
         raise ForecastDataError(
-            f"{error} (predict reads the frame with the checkpoint's data options, nan_policy {policy!r} and "
+            f"{said} (predict reads the frame with the checkpoint's data options, nan_policy {policy!r} and "
             f"frequency {state['freq']!r}: change the frame to fit them, or train a model with others)"
         ) from None
     data.load_state_dict(_with_new_series(state, data, unbuilt) if state["scale_per_series"] else state)

@@ -289,10 +289,45 @@ def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index,
             f"the ids {alike} of column {ids.name!r} all read {where(series=name)} as text; give each series "
             f"its own id, of one type (e.g. frame[{ids.name!r}] = frame[{ids.name!r}].astype(str))"
         )
+    _check_joined_ids(ids, codes, rows)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
     runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
     order = None if runs == len(uniques) else np.argsort(codes, kind="stable")
     return pd.Index(uniques), offsets, order
+
+
+def _check_joined_ids(ids: pd.Series, codes: np.ndarray, rows: np.ndarray | None) -> None:
+    """Refuse ids that pandas groups as one series though they read differently as text: values of different
+    types that Python takes as equal (``1``, ``1.0`` and ``True``; ``(1, 'a')`` and ``(1.0, 'a')``), whose rows
+    would be joined into one series (where their times overlap, read as time going backwards). Only a column of
+    objects holds them.
+
+    Raises:
+        ForecastDataError: naming both ids, their types, their first rows, and the fix.
+    """
+    if ids.dtype != object or pd.api.types.infer_dtype(ids, skipna=False) == "string":
+        return
+    texts = pd.factorize(np.array(id_names(ids), dtype=object))[0]
+    width = int(texts.max()) + 1
+    pairs = np.unique(codes.astype(np.int64) * width + texts)  # each group's texts
+    joined = np.bincount(pairs // width) > 1
+    if not joined.any():
+        return
+    members = codes == int(np.argmax(joined))
+    first = int(np.argmax(members))
+    other = int(np.argmax(members & (texts != texts[first])))
+    first_id, other_id = (_describe_id(ids.iloc[row], given_row(row, rows)) for row in (first, other))
+    name = ids.name
+    raise ForecastDataError(
+        f"the ids {first_id} and {other_id} of column {name!r} differ, yet pandas groups them as one series (Python "
+        f"takes them as equal); give the column one type of id: frame[{name!r}] = frame[{name!r}].astype(str) keeps "
+        "them apart, one type of number joins them"
+    )
+
+
+def _describe_id(value: Any, row: int) -> str:
+    """An id for messages: its value, its type and its row (``1.0 (float, row 40)``)."""
+    return f"{_plain(value)!r} ({type(value).__name__}, row {row})"
 
 
 def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:

@@ -16,7 +16,7 @@ from .buffer import SeriesBuffer
 from .frames import Roles, SeriesTable
 
 __all__ = [
-    "NanPolicy", "REPAIR_PARTS", "check_lengths", "long_enough", "repair_missing",
+    "NanPolicy", "REPAIR_PARTS", "UnrepairablePart", "check_lengths", "long_enough", "repair_missing",
     "check_future_rows", "check_naive_scale",
 ]  # fmt: skip
 
@@ -95,6 +95,40 @@ REPAIR_PARTS = ("train", "val", "test", "after test", "future rows")
 rows after the test part, and the future-only rows (future covariates of the horizon after the data)."""
 
 
+class UnrepairablePart(ForecastDataError):
+    """A column of a series without a finite value in a part of it or before it to repair the part from
+    (``repair_missing``); ``in_history`` says it of history to forecast from (predict's, all of it one part).
+
+    Args:
+        place: the first row of the part, as ``SeriesTable.where`` names it.
+        part: the part's index in ``REPAIR_PARTS``.
+        end: the end of the part, in rows into the series.
+    """
+
+    def __init__(self, place: str, part: int, end: int) -> None:
+        super().__init__(
+            f"no finite value to repair from at {place} and before the end of the {REPAIR_PARTS[part]} part ({end} "
+            "rows into the series): a part is repaired from its own rows and earlier ones only; give the series some "
+            "values in this column there, set nan_policy: zero, or leave the series out"
+        )
+        self.place, self.part, self.end = place, part, end
+
+    def __reduce__(self) -> tuple:
+        """Pickle by the arguments (a worker process sends the refusal back whole)."""
+        return type(self), (self.place, self.part, self.end)
+
+    @property
+    def in_history(self) -> str:
+        """The refusal for history given to predict, which has no train, val or test part: its rows up to the
+        last target, then the future rows that carry the future covariates of the horizon."""
+        rows = "history" if self.part == 0 else "future rows"
+        return (
+            f"no finite value to repair from at {self.place} and before the end of the {rows} given to predict "
+            f"({self.end} rows into the series); give the series some values in this column there, or leave the "
+            "series out"
+        )
+
+
 def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders: np.ndarray) -> dict[str, np.ndarray]:
     """Refuse NaN or infinite values, or (by ``policy``) repair each part of each series from its own
     rows and the rows before it only; log how many values were repaired, per column and per part.
@@ -121,8 +155,8 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders:
         A repaired copy of every column that had a missing value.
 
     Raises:
-        ForecastDataError: a value is NaN or infinite and the policy is ``error``, or a column of a
-            series has no finite value in a part or before it to repair the part from.
+        ForecastDataError: a value is NaN or infinite and the policy is ``error``, or (``UnrepairablePart``) a
+            column of a series has no finite value in a part or before it to repair the part from.
     """
     zero = np.zeros((len(borders), 1), dtype=np.int64)
     cuts = np.hstack([zero, borders, table.observed[:, None], table.lengths[:, None]])  # -> (N, 6) part starts/ends
@@ -175,12 +209,7 @@ def _repair(
             else:
                 known = known.interpolate(limit_direction="both")
             if known.isna().any():
-                raise ForecastDataError(
-                    f"no finite value to repair from at {table.where(int(start + begin), column)} and before "
-                    f"the end of the {REPAIR_PARTS[part]} part ({end} rows into the series): a part is repaired "
-                    "from its own rows and earlier ones only; give the series some values in this column there, "
-                    "set nan_policy: zero, or leave the series out"
-                )
+                raise UnrepairablePart(table.where(int(start + begin), column), part, int(end))
             values[start + begin : start + end] = known.to_numpy()[begin:]
     return values, counts
 
