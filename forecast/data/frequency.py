@@ -234,9 +234,11 @@ def _never_inferred(times: pd.DatetimeIndex) -> list[str]:
 
 
 def _duration(step: pd.Timedelta) -> str:
-    """A step for messages: whole days in days ("29 days"), else as a frequency ("90min")."""
+    """A step for messages: whole days in days ("29 days", "1 day"), else as a frequency ("90min")."""
     days = step / pd.Timedelta(days=1)
-    return f"{days:g} days" if days.is_integer() else pd.tseries.frequencies.to_offset(step).freqstr
+    if not days.is_integer():
+        return pd.tseries.frequencies.to_offset(step).freqstr
+    return f"{days:g} day" if days == 1 else f"{days:g} days"
 
 
 def _stretch_frequencies(times: pd.DatetimeIndex) -> list[str]:

@@ -12,7 +12,13 @@ import torch
 from torch import Tensor
 
 from .exact import ExactSums
-from .functional import _interval_coverage_update, _mean_compute, _pinball_loss_update, check_quantile_levels
+from .functional import (
+    _check_column_index,
+    _interval_coverage_update,
+    _mean_compute,
+    _pinball_loss_update,
+    check_quantile_levels,
+)
 
 __all__ = ["MeanPinballLoss", "ContinuousRankedProbabilityScore", "IntervalCoverage"]
 
@@ -111,6 +117,7 @@ class IntervalCoverage(_MeanOverObservations):
         update(preds (B, H, C, Q), target (B, H, C)); any leading shape works alike.
 
     Raises:
+        TypeError: an index that is no integer (a float such as ``0.0``, or a bool).
         ValueError: in ``update``, for predictions of fewer than two levels, an index out of range or the lower column
             not before the upper.
 
@@ -127,6 +134,8 @@ class IntervalCoverage(_MeanOverObservations):
 
     def __init__(self, lower_index: int = 0, upper_index: int = -1, **kwargs: Any):
         super().__init__(**kwargs)
+        _check_column_index(lower_index, "lower_index")  # here, where it is given, not at the first update
+        _check_column_index(upper_index, "upper_index")
         self.lower_index, self.upper_index = lower_index, upper_index
 
     def update(self, preds: Tensor, target: Tensor) -> None:
