@@ -16,7 +16,6 @@ them that its own lookback spans. An ensemble is not trained further.
 
 import argparse
 import inspect
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import torch
 
 from . import datasets
-from .checkpointing import output_file, read_checkpoint
+from .checkpointing import AtomicCheckpointIO, output_file, read_checkpoint
 from .data.datamodule import TimeSeriesDataModule
 from .data.options import grouped_config
 from .data.state import frequency_steps
@@ -171,7 +170,8 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     Args:
         checkpoints: two or more checkpoints trained on the same data (e.g. the best checkpoints of
             several seeds of one config, or of several configs or lookbacks), each a single model.
-        path: the ensemble's checkpoint file, written atomically (a temporary file, then renamed).
+        path: the ensemble's checkpoint file, written atomically (``AtomicCheckpointIO``: a temporary file beside it,
+            synced, then renamed onto it; a write cut short leaves the file as it was, and no temporary file).
 
     Returns:
         ``path``.
@@ -199,10 +199,7 @@ def combine(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
         _check_alone(checkpoint, member)
         _check_same_data(checkpoint, member, checkpoints[0], members[0])
         _check_no_twin(checkpoint, member, checkpoints[:index], members[:index])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(_ensemble(members), temporary)
-    os.replace(temporary, path)
+    AtomicCheckpointIO().save_checkpoint(_ensemble(members), path)
     return path
 
 

@@ -184,6 +184,8 @@ def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> Non
     # Built anew also where the model has as many members: those of another ensemble, whose lookbacks may differ.
     configs = checkpoint.get("ensemble_hyper_parameters") or [_plain(model.hparams)] * others
     members = [instantiate_module(type(model), config) for config in configs]
+    for member, config in zip(members, configs, strict=True):
+        member._set_hparams(config)  # the plain specs, as the leading network keeps its own: it saves as it was read
     check_ensemble_loss(model.loss, "the ensemble's own network")
     for index, member in enumerate(members, start=1):
         check_ensemble_loss(member.loss, f"ensemble member {index}")
