@@ -20,7 +20,7 @@ from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import Calendar, Columns, Scaling, check_choice
 from .parts import loader_options, part_dataset, target_maps
 from .reading import SeriesReader
-from .scaled import ScaledSeries, fit_scalings
+from .scaled import ScaledSeries, fit_scalings, warn_unscalable
 from .scaling import TRAINING_UNFITTED, AffineScaling
 from .sharding import alike
 from .shares import check_windowed_shares, own_share, read_shard
@@ -200,7 +200,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.table.values = {**self._given, **repair_missing(given, self.roles, self.nan_policy, self.borders)}
 
     def setup(self, stage: str) -> None:
-        """Fit the scalings on the training rows (once; a checkpoint's take precedence), check the parts.
+        """Fit the scalings on the training rows (once; a checkpoint's take precedence), warning in ``fit`` of
+        values they cannot scale well (``scaled.warn_unscalable``), and check the parts.
 
         ``stage`` is Lightning's (``fit``, ``validate``, ``test``, ``predict``) or ``backtest``, which checks no
         part: a backtest reads windows of its own (``forecast.backtest``), which it checks itself.
@@ -218,6 +219,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             self._shard = read_shard(self._index, self._read_share, self._windowed)
         if self.scalings is None:
             self.scalings = self.fit_scalings()
+            if stage == "fit":  # test and predict of a checkpoint take its scalings, which Lightning restores later
+                targets = self.scalings[0] if self.scaling.scaler is not None else None
+                warn_unscalable(self.table, self._given, self.borders, self.roles, targets)
         for part in {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, ()):
             if sharded:  # before a process's own check, so that all processes refuse alike
                 check_windowed_shares(part, int(np.count_nonzero(self._windows(part, check=False).counts)))

@@ -1,5 +1,6 @@
 """Scaling a data module's series: the scalings fitted on their training rows, and the series scaled by them as
-its windows read them (buffer, statics, MASE scales, the rows given before each origin).
+its windows read them (buffer, statics, MASE scales, the rows given before each origin), and the values that
+those scalings cannot scale well (a missing-value code, a target constant on its training rows), warned of.
 
 The scaled arrays are built once from one table, split and set of scalings; the data module builds a new
 ``ScaledSeries`` whenever any of those changes (a checkpoint loads, a backtest moves the split), so nothing stale
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import warn_on_rank_zero, where
 from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale
 from .calendar import CalendarEncoding
 from .frames import Roles, SeriesTable
@@ -22,7 +24,10 @@ from .splits import Windows
 from .validate import NanPolicy
 from .windows import OriginRepair, WindowDataset, window_origins
 
-__all__ = ["ScaledSeries", "fit_scalings"]
+__all__ = ["ScaledSeries", "fit_scalings", "warn_unscalable"]
+
+# Values that data sets write for a missing one (weather stations: -9999), which a scaler would take for a value.
+MISSING_CODES = (-99999.0, -9999.0, -999.0, 9999.0, 99999.0)
 
 
 class ScaledSeries:
@@ -182,3 +187,78 @@ def _static_scaling(scaler: Any, numbers: list[np.ndarray], sharded: bool) -> Af
         numbers = [np.concatenate(values) for values in zip(*gather_objects(numbers), strict=True)]
     count = len(numbers[0]) if numbers else 0
     return fit_scaling(scaler, numbers, np.arange(count), np.arange(count) + 1)
+
+
+def warn_unscalable(
+    table: SeriesTable,
+    given: dict[str, np.ndarray],
+    borders: np.ndarray,
+    roles: Roles,
+    targets: AffineScaling | None,
+) -> None:
+    """Warn of values as read that the scalers fitted on the training rows cannot scale well: a missing-value code
+    among a column's values (``missing_codes``), and targets constant on a series' training rows
+    (``constant_targets``), whose fitted scale (of ``targets``, the targets' scaling; ``None``: the data are not
+    scaled, and then nothing is said of them) is no measure of their changes. Under ``shard: series``, of process
+    zero's own series."""
+    for column, code, rows, others in missing_codes(given, [*roles.targets, *roles.past, *roles.future]):
+        warn_on_rank_zero(
+            f"{table.where(int(rows[0]), column)} holds {code:g} (on {rows.size} rows), far outside the column's "
+            f"other values ({others[0]:.4g} to {others[1]:.4g}): a code for a missing value? The scaler takes it for a "
+            f"value; read it as missing (pandas.read_csv(..., na_values=[{code:g}]), or replace it with NaN) and "
+            "choose data.nan_policy"
+        )
+    constant = constant_targets(table, given, borders, roles.targets) if targets is not None else []
+    if not constant:
+        return
+    groups = len(targets.scale)  # one map of all series, or one per series
+    listed = [
+        f"{where(column=column, series=table.names[i] if table.named else None)} ({value:g}, scale "
+        f"{targets.scale[i if groups > 1 else 0, roles.targets.index(column)]:g})"
+        for i, column, value in constant[:10]
+    ]
+    more = f" and {len(constant) - 10} more" if len(constant) > 10 else ""
+    warn_on_rank_zero(
+        f"{'; '.join(listed)}{more}: the target is constant on its training rows, so its scaler learns no spread "
+        "from them and its scale is no measure of its changes: its loss and scaled metrics on validation and test "
+        "may outweigh the other targets'; move data.split so that training sees it change, or give it no target role"
+    )
+
+
+def missing_codes(
+    given: dict[str, np.ndarray], columns: list[str]
+) -> list[tuple[str, float, np.ndarray, tuple[float, float]]]:
+    """Per column of ``columns`` and value of ``MISSING_CODES`` that it holds far outside its other finite values
+    (further from their range than three times its width; any distance where they are constant): the column, the
+    code, the rows of the table that hold it, and the range of the other values."""
+    found = []
+    for column in columns:
+        values = given[column]
+        coded = np.isin(values, MISSING_CODES)
+        others = values[~coded & np.isfinite(values)]
+        if not coded.any() or others.size == 0:
+            continue
+        low, high = float(others.min()), float(others.max())
+        for code in np.unique(values[coded]).tolist():
+            if code < low - 3 * (high - low) or code > high + 3 * (high - low):
+                found.append((column, code, np.flatnonzero(values == code), (low, high)))
+    return found
+
+
+def constant_targets(
+    table: SeriesTable, given: dict[str, np.ndarray], borders: np.ndarray, targets: list[str]
+) -> list[tuple[int, str, float]]:
+    """The series (index), target and value of every target whose finite values on a series' training rows are one
+    value, given on at least two rows (one value alone is no sign of a constant)."""
+    starts = table.offsets[:-1]
+    training = np.arange(len(table.times)) - np.repeat(starts, table.lengths) < np.repeat(borders[:, 0], table.lengths)
+    constant = []
+    for column in targets:
+        values = given[column]
+        counted = training & np.isfinite(values)
+        counts = np.add.reduceat(counted.astype(np.int64), starts)  # every series has rows: reduceat reads no empty run
+        low = np.minimum.reduceat(np.where(counted, values, np.inf), starts)
+        high = np.maximum.reduceat(np.where(counted, values, -np.inf), starts)
+        for i in np.flatnonzero((counts >= 2) & (low == high)).tolist():
+            constant.append((i, column, float(low[i])))
+    return sorted(constant, key=lambda found: found[0])  # by series, each in the order of its targets

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import datasets
-from ..errors import ForecastDataError, check_count, where, whole_number
+from ..errors import ForecastDataError, check_count, warn_on_rank_zero, where, whole_number
 from ..specs import from_spec
 from .frames import SeriesTable
 
@@ -123,6 +123,25 @@ class ETTSplit(RowSplit):
         month = 30 * 24 * rows_per_hour
         super().__init__(val_start=12 * month, test_start=16 * month, test_end=20 * month)
         self.rows_per_hour = rows_per_hour
+
+    def _borders(self, table: SeriesTable) -> np.ndarray:
+        """The protocol's borders, with a warning where the data's first step is not ``rows_per_hour``'s: the
+        months would be counted in rows of another length (a 10-minute data set's 12 months of hourly rows are 60
+        days), which is no ETT protocol; data sets without ETT borders take ``FractionSplit``."""
+        hour = pd.Timedelta(hours=1)
+        step = pd.Timedelta(table.times[1] - table.times[0]) if table.lengths[0] > 1 else hour / self.rows_per_hour
+        if step * self.rows_per_hour != hour:
+            per_hour = hour / step
+            other = (
+                f", or ETTSplit(rows_per_hour={per_hour:g}) for ETT-like borders" if per_hour == int(per_hour) else ""
+            )
+            warn_on_rank_zero(
+                f"data.split is {self!r}, which counts the ETT protocol's 12, 4 and 4 months of 30 days at "
+                f"{self.rows_per_hour} row(s) an hour, but the data have a row every {step}: training would end after "
+                f"{self.val_start * step} and test after {self.test_end * step}; on data without ETT borders set "
+                f"data.split to forecast.data.FractionSplit (the literature's 70/10/20 split){other}"
+            )
+        return super()._borders(table)
 
     def __repr__(self) -> str:
         return f"ETTSplit(rows_per_hour={self.rows_per_hour})"
