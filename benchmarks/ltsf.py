@@ -211,7 +211,9 @@ def standard_protocol(dataset: str, data: dict) -> bool:
     standardized = scaler.get("class_path") == "sklearn.preprocessing.StandardScaler" and all(
         scaler.get("init_args", {}).get(key, True) for key in ("with_mean", "with_std")
     )
-    return data["split"] == datasets.info(dataset).split and not named and data["eval_stride"] == 1 and standardized
+    preset = datasets.info(dataset).split
+    split = data["split"] or preset  # none given: the data module takes the data set's preset
+    return split == preset and not named and data["eval_stride"] == 1 and standardized
 
 
 def tested_every_window(trainer: L.Trainer) -> bool:
