@@ -1,5 +1,6 @@
 """Callbacks the CLI adds to every run."""
 
+import hashlib
 import importlib
 import os
 import random
@@ -16,6 +17,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .data import TimeSeriesDataModule
+from .data.sharding import gather_objects
 from .predict import forecast_table
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "PredictionWriter",
     "RandomStateCheckpoint",
     "ResumableModelCheckpoint",
+    "SameCheckpointCheck",
     "callback_list",
     "gather_windows",
     "run_directory",
@@ -250,6 +253,60 @@ class RandomStateCheckpoint(Callback):
             cuda = state_dict["cuda"]
             # Checkpoints from before kept every device of the saving process: rank 0's, usually the first.
             torch.cuda.set_rng_state(cuda[0] if isinstance(cuda, list) else cuda)
+
+
+class SameCheckpointCheck(Callback):
+    """Refuses, on every process alike, a run whose processes did not all find the same ``--ckpt_path`` file.
+
+    Each process resolves ``--ckpt_path`` on its own node's disk (``best`` and ``last``: in the newest run under
+    ``trainer.default_root_dir``). Where the nodes keep their runs on disks of their own, a node finds no run, or
+    another run than the first node's: its processes failed alone, or loaded other weights and epochs, and the
+    others waited at their next collective until the process group timed out (30 minutes by default). Once the
+    process group is up (``setup``), the processes compare what they found: the file's SHA-256, or why none.
+
+    Args:
+        ckpt_path: the file this process found for ``--ckpt_path`` (Lightning's ``trainer.ckpt_path`` is set only
+            after ``setup``, as the file loads).
+        missing: why this process found no checkpoint (its ``FileNotFoundError``'s message), which the CLI keeps
+            for this check where the process is one of several, so that every process refuses alike.
+    """
+
+    def __init__(self, ckpt_path: str | None = None, missing: str | None = None):
+        self.ckpt_path = ckpt_path
+        self.missing = missing
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Raises FileNotFoundError where a process found no checkpoint, ValueError where they found different
+        files; each naming the processes, their nodes and the fix."""
+        if trainer.world_size == 1:
+            if self.missing:
+                raise FileNotFoundError(self.missing)
+            return
+        found = gather_objects((trainer.node_rank, self.missing, self.ckpt_path, _digest(self.ckpt_path)))
+        fix = (
+            "every process reads --ckpt_path on its own node: keep trainer.default_root_dir (and checkpoint.dirpath) "
+            "on a filesystem all nodes share, or copy the checkpoint to the same path on every node and pass that path"
+        )
+        missing = [(rank, node, error) for rank, (node, error, _, _) in enumerate(found) if error]
+        if missing:
+            where = ", ".join(f"{rank} (node {node})" for rank, node, _ in missing)
+            raise FileNotFoundError(
+                f"process {where} of {len(found)} found no checkpoint: {missing[0][2]}. Across nodes, {fix}"
+            )
+        if len({digest for *_, digest in found}) > 1:
+            files = "; ".join(f"process {rank} (node {node}): {path}" for rank, (node, _, path, _) in enumerate(found))
+            raise ValueError(f"the processes found different checkpoints for --ckpt_path ({files}); {fix}")
+
+
+def _digest(path: str | None) -> str | None:
+    """The SHA-256 of the local file ``path``; a remote path (``s3://...``) or none as it is."""
+    if not path or not Path(path).is_file():
+        return path
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ResumableModelCheckpoint(ModelCheckpoint):

@@ -17,6 +17,7 @@ from .callbacks import (
     PredictionWriter,
     RandomStateCheckpoint,
     ResumableModelCheckpoint,
+    SameCheckpointCheck,
     callback_list,
     run_directory,
 )
@@ -158,6 +159,13 @@ def _check_accelerator(accelerator: object) -> None:
         )
 
 
+def _one_of_several_processes() -> bool:
+    """Whether a launcher started this process as one of several: torchrun (``WORLD_SIZE``), SLURM's ``srun``
+    (``SLURM_NTASKS``), or Lightning's DDP launcher (``WORLD_SIZE``, in the processes it starts)."""
+    sizes = (os.environ.get(name, "1") for name in ("WORLD_SIZE", "SLURM_NTASKS"))
+    return any(size.isdigit() and int(size) > 1 for size in sizes)
+
+
 def _check_checkpointing(enabled: object) -> None:
     """Refuse ``trainer.enable_checkpointing false``, naming the keys that save no checkpoint.
 
@@ -216,6 +224,7 @@ class ForecastCLI(LightningCLI):
         **kwargs,
     ):
         self._trained_cardinalities: list[int] | None = None  # the checkpoint's, once parse_arguments reads one
+        self._missing_checkpoint: str | None = None  # why this process, one of several, found no --ckpt_path file
         super().__init__(*args, save_config_callback=save_config_callback, parser_class=parser_class, **kwargs)
 
     @staticmethod
@@ -262,10 +271,12 @@ class ForecastCLI(LightningCLI):
         be. Refused before anything is built, with an error naming the fix: a damaged file, or one
         naming a class outside a part's base, or one trained on windows of another lookback or horizon
         than ``data.lookback`` and ``data.horizon`` (its weights would not fit) (ValueError); a path
-        that names no file (FileNotFoundError); a ``trainer.accelerator`` of a GPU that this machine
-        lacks, ``trainer.enable_checkpointing false``, and model settings that set a model key linked from
-        the data (``model.lookback`` in a config or model file, or inline in ``--model '{...}'``; refused
-        also under ``--print_config``), or a flag that sets a size (``--model.input_size``) (ValueError).
+        that names no file (FileNotFoundError; in a process that is one of several, raised once the
+        process group is up, by every process alike: ``SameCheckpointCheck``); a ``trainer.accelerator``
+        of a GPU that this machine lacks, ``trainer.enable_checkpointing false``, and model settings that
+        set a model key linked from the data (``model.lookback`` in a config or model file, or inline in
+        ``--model '{...}'``; refused also under ``--print_config``), or a flag that sets a size
+        (``--model.input_size``) (ValueError).
         ``predict`` reads all of its data as history (``HistorySplit``), whatever ``data.split`` says:
         the split is for fitting and evaluating, and the forecast starts after each series' last row.
         """
@@ -282,8 +293,7 @@ class ForecastCLI(LightningCLI):
         settings = config["checkpoint"].as_dict()
         settings.pop("__path__", None)  # the file of `--checkpoint checkpoint.yaml`
         checkpoint = ResumableModelCheckpoint(**settings)  # where and what it saves; it writes nothing yet
-        ckpt_path = config["ckpt_path"] = resolve_checkpoint(config.get("ckpt_path"), root, checkpoint)
-        check_checkpoint_exists(ckpt_path, root)
+        ckpt_path = config["ckpt_path"] = self._resolve_checkpoint(config.get("ckpt_path"), root, checkpoint)
         if ckpt_path and Path(ckpt_path).is_file():
             trained = read_checkpoint(ckpt_path, Forecaster)["hyper_parameters"]
             self._trained_cardinalities = _cardinalities(trained)
@@ -295,6 +305,20 @@ class ForecastCLI(LightningCLI):
                 raise ValueError(f"{ckpt_path} was trained on windows of {needed}, not {given}: pass {flags}")
         if subcommand == "predict":  # every row is history, as for Forecaster.predict: a series needs its lookback
             config["data.split"] = Namespace(class_path="forecast.predict.HistorySplit", init_args=Namespace())
+
+    def _resolve_checkpoint(self, ckpt_path: str | None, root: str, checkpoint: ModelCheckpoint) -> str | None:
+        """``resolve_checkpoint`` and ``check_checkpoint_exists``; where this process is one of several and finds no
+        file, ``None``, its error kept for ``SameCheckpointCheck``: raised here, it would end this process alone,
+        and the others, on nodes that found the file, would wait for it until the process group timed out."""
+        try:
+            resolved = resolve_checkpoint(ckpt_path, root, checkpoint)
+            check_checkpoint_exists(resolved, root)
+        except FileNotFoundError as error:
+            if not _one_of_several_processes():
+                raise
+            self._missing_checkpoint = str(error)
+            return None
+        return resolved
 
     def _report_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]
@@ -339,6 +363,9 @@ class ForecastCLI(LightningCLI):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
         if not trainer.get("plugins"):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
+        # Among the trainer's arguments, so that a backtest's tester, made with them, checks its checkpoint too.
+        same = SameCheckpointCheck(self._get(self.config_init, "ckpt_path"), self._missing_checkpoint)
+        kwargs["callbacks"] = [*callback_list(trainer.get("callbacks")), same]
         built = super().instantiate_trainer(**kwargs)
         checkpoint = self._get(self.config_init, "checkpoint")
         _checkpoint_first(built, checkpoint)
