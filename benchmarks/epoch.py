@@ -25,10 +25,13 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import functools  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import lightning as L  # noqa: E402
@@ -84,10 +87,22 @@ class EpochTimer(L.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
+@contextlib.contextmanager
+def program_name_only() -> Iterator[None]:
+    """``sys.argv`` reduced to the program's name while the block runs, then restored: the CLI built inside
+    reads only the arguments it is given, not this script's own flags (LightningCLI warns of both)."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def config_epoch_seconds(config: str, preset: str | None, epochs: int) -> tuple[float, int]:
     """Median seconds of the training epochs after the first of ``config``'s fit, and its training windows."""
     presets = ["--config", preset] if preset else []
-    with tempfile.TemporaryDirectory() as root:
+    with tempfile.TemporaryDirectory() as root, program_name_only():
         cli = cli_main(["--config", config, *presets, "--trainer.max_epochs", str(epochs),
                         "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
                         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
