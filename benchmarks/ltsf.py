@@ -44,9 +44,10 @@ four months did, benchmarks/README.md). With ``--origins 3`` every fit is repeat
 back by half a validation part, twice: the training rows end where each earlier validation part
 starts, and the test part is never read by a fit. A run's validation score, on which its lookback is
 chosen, is the mean over the origins of the best-validation scores; its test is of the fit at the
-preset's own split. ``--validation-only`` fits without testing: the table to choose settings on. A
-``--data.split`` of one's own (data without the preset's borders) replaces the preset in every fit,
-validation and test, and takes ``--origins 1``.
+preset's own split. Origins that would leave a fit no training window at its lookback and horizon are
+refused before any fit, naming the most that work. ``--validation-only`` fits without testing: the table
+to choose settings on. A ``--data.split`` of one's own (data without the preset's borders) replaces the
+preset in every fit, validation and test, and takes ``--origins 1``.
 
 With ``--jobs N`` the fits of every run (each setting at each origin; not the members', whose lookback
 follows the fits) go first, N at a time, each in a process of its own, its output in ``fit.log`` beside
@@ -86,6 +87,7 @@ from forecast import datasets  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
+from forecast.errors import ForecastDataError  # noqa: E402
 
 # Published test MSE / MAE at lookback 96 unless the name says otherwise, clean test loaders only (every
 # test window; benchmarks/README.md says why). Sources: SegRNN (Lin et al., arXiv 2308.11200, figures after
@@ -275,6 +277,43 @@ def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[
     keys = ["val_start", "test_start", "test_end"]
     moved = [dict(zip(keys, map(int, borders[0] - origin * step), strict=True)) for origin in range(1, origins)]
     return [preset, *(json.dumps({"class_path": "forecast.data.RowSplit", "init_args": rows}) for rows in moved)]
+
+
+def windowless(args: list[str], split: str) -> str | None:
+    """Why a fit with ``args`` at ``split`` would have no training or validation window, or ``None`` where it has
+    them: its data module is built and set up for ``fit`` (it reads the data, fits nothing)."""
+    try:
+        cli([*args, "--data.split", split], run=False).datamodule.setup("fit")
+    except ForecastDataError as error:
+        return str(error)
+    return None
+
+
+def check_origins(
+    dataset: str, config: Path, horizon: int, extra: list[str], choices: dict[str, list[str]], origins: int
+) -> None:
+    """Refuse, before any fit, ``origins`` whose earliest split leaves a setting's fit no training or validation
+    window at its lookback and ``horizon``: ``origin_splits`` knows only the rows, and that fit would fail after
+    every later origin's. Each setting's data module is built at that split (``windowless``).
+
+    Raises:
+        ValueError: naming the setting, the origin, the data module's reason and the most origins that work.
+    """
+    if origins == 1:
+        return
+    _, splits, args = layout(dataset, config, horizon, 0, Path("."), extra, origins)
+    for name, (setting, _) in setting_fits(args, choices, Path(".")).items():
+        reason = windowless(setting, splits[-1])
+        if reason is None:
+            continue
+        most = origins - 1  # an earlier split has fewer training rows: those that work come before the first that fails
+        while most > 1 and windowless(setting, splits[most - 1]) is not None:
+            most -= 1
+        which = f"{config}{f' ({name})' if name else ''} on {dataset} at horizon {horizon}"
+        raise ValueError(
+            f"--origins {origins}: the fit of {which} at the earliest origin (its split moved back {origins - 1} "
+            f"times) would have no window: {reason}; use --origins {most} or fewer"
+        )
 
 
 def origin_fits(args: list[str], directory: Path, splits: list[str]) -> list[tuple[list[str], Path]]:
@@ -734,6 +773,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for horizon in args.horizons
         for seed in range(args.seeds)
     ]
+    for dataset, config, horizon in dict.fromkeys(cell[:3] for cell in cells):
+        check_origins(dataset, config, horizon, extra, choices, args.origins)
     if args.jobs > 1:
         planned = [planned_fits(*cell, args.root, extra, choices, args.origins) for cell in cells]
         fit_side_by_side([each for fits in planned for each in fits], args.jobs)
