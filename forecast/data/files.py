@@ -2,6 +2,7 @@
 needs, with errors that name the file and the fix."""
 
 import lzma
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ __all__ = ["check_unique", "is_long", "read_file"]
 
 _COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # that pandas reads a CSV from, by its name
 _READ_ERRORS = (ValueError, OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)  # of pandas, pyarrow, codecs
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")  # '0,5': a number written with a decimal comma
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ def read_file(
             "nor an existing file; give a CSV/Parquet path or a DataFrame"
         )
     suffix = path.suffix.lower()
-    if suffix not in {".parquet", ".csv", *_COMPRESSIONS}:
+    if not _known_type(path):
         raise ForecastDataError(
-            f"data source {str(path)!r}: unknown file type {path.suffix!r}; use .csv (or a compressed one: "
+            f"data source {str(path)!r}: unknown file type {_file_type(path)!r}; use .csv (or a compressed one: "
             f"{', '.join('.csv' + kind for kind in sorted(_COMPRESSIONS))}) or .parquet"
         )
     try:
@@ -130,12 +132,8 @@ def _read_rows(
     header = _read_header(path)
     available = header.available
     check_unique([name for name in header.written if name], f"the header of data source {str(path)!r}")
-    separator = next((mark for mark in ";\t|" if len(available) == 1 and mark in available[0]), None)
-    if separator is not None:
-        raise ForecastDataError(
-            f"data source {str(path)!r} reads as one column {available[0]!r}: its values are separated by "
-            f"{separator!r}, not commas; write it with commas, or give pandas.read_csv(path, sep={separator!r})"
-        )
+    _check_separator(path, header)
+    _check_spaced_names(path, available, id_column, time_column, columns)
     _check_named_columns(path, columns, available)
     wanted = None  # every column, also when a role names one by a number: its error tells the name to give
     if columns is not None and set(columns) <= set(available):
@@ -163,13 +161,24 @@ def _read_parquet(
     ``id_column`` is among ``series`` (``None``: all), and those rows' numbers in the file (``None`` where every
     row is read)."""
     filters = None if series is None else _id_filter(header.schema, id_column, series)
-    frame = pd.read_parquet(path, columns=wanted, filters=filters)
+    frame = _decimals_as_floats(pd.read_parquet(path, columns=wanted, filters=filters), header.schema, id_column)
     if filters is None:
         return frame, None
     ids = pq.read_table(path, columns=[id_column]).column(id_column)  # counted in the file, filtered the same way
     if pa.types.is_dictionary(ids.type):
         ids = ids.cast(ids.type.value_type)
     return frame, np.flatnonzero(pc.is_in(ids, value_set=pa.array(filters[0][2], ids.type)).to_numpy())
+
+
+def _decimals_as_floats(frame: pd.DataFrame, schema: pa.Schema, id_column: str) -> pd.DataFrame:
+    """The frame with its decimal columns (a database's ``NUMERIC``, which pandas reads as Python ``Decimal``
+    objects) as doubles, as numbers to forecast or condition on; an id column stays as read."""
+    decimals = [
+        field.name
+        for field in schema
+        if pa.types.is_decimal(field.type) and field.name in frame.columns and field.name != id_column
+    ]
+    return frame.astype(dict.fromkeys(decimals, "float64")) if decimals else frame
 
 
 def _read_csv(
@@ -185,6 +194,63 @@ def _read_csv(
     index_col = False if _rows_end_in_separator(path, header) else None
     frame = _without_empty_columns(pd.read_csv(path, usecols=wanted, index_col=index_col), columns)
     return _without_written_index(frame, path, id_column, time_column, columns)
+
+
+def _known_type(path: Path) -> bool:
+    """Whether the file's name says Parquet, CSV, or CSV compressed as pandas reads it by its name ('.csv.gz'):
+    a '.parquet.gz' or '.json.gz' read as CSV would fail on its bytes or read its text as column names."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes[-1:] in ([".parquet"], [".csv"]):
+        return True
+    return len(suffixes) >= 2 and suffixes[-1] in _COMPRESSIONS and suffixes[-2] == ".csv"
+
+
+def _file_type(path: Path) -> str:
+    """The file's type as its name says: its last suffix, and the one before where the last is a compression."""
+    return "".join(path.suffixes[-2:]) if path.suffix.lower() in _COMPRESSIONS else path.suffix
+
+
+def _check_separator(path: Path, header: _Header) -> None:
+    """Refuse a CSV whose header reads as one column holding a ';', tab or '|': its values are separated by that
+    mark, not commas. Where its first row writes numbers with a decimal comma ('0,5'), the fix says so too.
+
+    Raises:
+        ForecastDataError: naming the file, the separator and the pandas reading that reads the file.
+    """
+    available = header.available
+    separator = next((mark for mark in ";\t|" if len(available) == 1 and mark in available[0]), None)
+    if separator is None:
+        return
+    values = ",".join(header.first_row).split(separator)  # the row as written, its commas put back
+    decimal = any(_DECIMAL_COMMA.fullmatch(value.strip()) for value in values)
+    reading = f"sep={separator!r}" + (", decimal=','" if decimal else "")
+    numbers = " and its numbers with a decimal point" if decimal else ""
+    raise ForecastDataError(
+        f"data source {str(path)!r} reads as one column {available[0]!r}: its values are separated by "
+        f"{separator!r}, not commas; write it with commas{numbers}, or give pandas.read_csv(path, {reading})"
+    )
+
+
+def _check_spaced_names(
+    path: Path, available: list[str], id_column: str, time_column: str, columns: list[str] | None
+) -> None:
+    """Refuse a header that writes a column the data module asks for by name with spaces around it ('id, time,
+    units' names ' time'): the id column of long data (else the file would be read as one wide series), the
+    time column of long data, and the role columns.
+
+    Raises:
+        ForecastDataError: naming the file, the column as written, and the fix.
+    """
+    spaced = {name.strip(): name for name in available if name != name.strip()}
+    long = id_column in available or id_column in spaced
+    asked = [id_column, *([time_column] if long else []), *(str(column) for column in columns or [])]
+    name = next((name for name in asked if name not in available and name in spaced), None)
+    if name is not None:
+        raise ForecastDataError(
+            f"data source {str(path)!r} has no {name!r} column (its columns are {available[:20]}); name its "
+            f"column {spaced[name]!r}, written with spaces around {name!r}, in data.columns, or write the file's "
+            "header without spaces around the names"
+        )
 
 
 def _check_named_columns(path: Path, columns: list[str] | None, available: list[str]) -> None:
