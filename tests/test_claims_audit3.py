@@ -64,7 +64,8 @@ def test_the_search_yamls_pruner_lets_every_trial_train_the_epochs_its_comment_s
     assert claimed, comment
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     args, _, _ = parse_args(["--search", str(path)])
-    study = optuna.create_study(pruner=args.pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+    # Named: Hyperband puts a trial in a bracket by a hash of the study's name, which is random when not given
+    study = optuna.create_study(study_name="claims", pruner=args.pruner, sampler=optuna.samplers.RandomSampler(seed=0))
     for trial in range(6):  # good trials, each reaching every rung
         assert _validations_until_pruned(study, [1.0 - 0.01 * trial - 0.001 * step for step in range(10)]) is None
     pruned = [_validations_until_pruned(study, [5.0 + step for step in range(10)]) for _ in range(12)]
