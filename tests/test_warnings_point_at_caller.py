@@ -104,7 +104,7 @@ def test_dropping_short_series_warns_at_the_callers_line():
 
 def test_one_process_dropping_series_of_its_share_warns_at_the_callers_line():
     """Under ``data.shard: series`` each process warns of its own share; the warning named validate.py."""
-    with pytest.warns(UserWarning, match=r"\[rank: 1\] drop_short: leaving out 1 series") as caught:
+    with pytest.warns(UserWarning, match=r"\[rank: 1\] data.drop_short: leaving out 1 series") as caught:
         long_enough(["short", "long"], np.array([2, 10]), 4, 2, True, (1, 2))
     assert filenames(caught) == [Path(__file__)]
 

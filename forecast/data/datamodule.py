@@ -238,7 +238,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         share = own_share(sharded)  # then warnings name this process's own series
 
         def check() -> None:
-            check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share)
+            check_naive_scale(self.borders[tested, 0], self.seasonal_period, names, scale, share, self.roles.targets)
 
         alike(check) if sharded else check()  # under shard: series, where one process refuses, all refuse alike
 

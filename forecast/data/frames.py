@@ -157,7 +157,11 @@ def resolve_roles(frame_columns: list, columns: Columns, index_names: list | Non
                 )
             if column in seen:
                 twice = seen[column] == role
-                place = f"twice in {role}" if twice else f"in both {seen[column]} and {role}"
+                place = (
+                    f"twice in data.columns.{role}"
+                    if twice
+                    else f"in both data.columns.{seen[column]} and data.columns.{role}"
+                )
                 fix = "name it once" if twice else "give each column one role"
                 raise ForecastDataError(f"column {column!r} is {place}; {fix}")
             seen[column] = role

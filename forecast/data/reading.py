@@ -1,11 +1,16 @@
 """Reading a data module's source: the frame of the series asked for, checked into a table of series; under
-``shard: series`` first the index of all series, from which each process takes its share to read."""
+``shard: series`` first the index of all series, from which each process takes its share to read. Where the
+source is a file, every refusal names it, so that a user who reads several files can tell which one is at fault."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
+from .. import datasets
+from ..errors import ForecastDataError
 from .frames import Roles, SeriesTable, to_table
 from .frequency import check_times
 from .options import Columns
@@ -14,6 +19,8 @@ from .sources import named_series, read_source
 from .validate import check_lengths, long_enough
 
 __all__ = ["SeriesReader"]
+
+T = TypeVar("T")  # what a read returns
 
 
 class SeriesReader:
@@ -43,7 +50,9 @@ class SeriesReader:
             ForecastDataError: the source cannot be read, or ``series`` names ids that the data lack (``read_source``).
         """
         columns = self.columns
-        return read_source(self.source, columns.id_column, columns.time_column, columns.to_read(), series)
+        return self._naming_file(
+            lambda: read_source(self.source, columns.id_column, columns.time_column, columns.to_read(), series)
+        )
 
     def index(self, series: list[str] | None) -> pd.DataFrame:
         """The index of the series of long data (``sharding.series_index``) of the ids ``series`` (``None``: all),
@@ -54,6 +63,10 @@ class SeriesReader:
             ForecastDataError: the data are wide, ``series`` names ids the data lack, or a series is too short
                 and ``drop_short`` is false, or all are.
         """
+        return self._naming_file(lambda: self._index(series))
+
+    def _index(self, series: list[str] | None) -> pd.DataFrame:
+        """``index``'s series, refused without naming the file."""
         index = named_series(series_index(self.source, self.columns), series, self.columns.id_column)
         rows = index["rows"].to_numpy()  # rows with targets are no more: a series short here is short
         return index[long_enough(list(index["id"]), rows, self.lookback, self.rows_after, self.drop_short)]
@@ -78,6 +91,32 @@ class SeriesReader:
                 within a series (``to_table``), the times do not follow the frequency (``check_times``), or a
                 series is too short and ``drop_short`` is false, or all are (``check_lengths``).
         """
-        table = to_table(frame, roles, self.columns.id_column, self.columns.time_column, rows)
-        freq = check_times(table, freq)
-        return check_lengths(table, self.lookback, self.rows_after, self.drop_short, share), freq
+
+        def read() -> tuple[SeriesTable, str]:
+            table = to_table(frame, roles, self.columns.id_column, self.columns.time_column, rows)
+            checked = check_times(table, freq)
+            return check_lengths(table, self.lookback, self.rows_after, self.drop_short, share), checked
+
+        return self._naming_file(read)
+
+    def _naming_file(self, read: Callable[[], T]) -> T:
+        """``read()``, whose refusal names the file that the source is, unless it names it already (the checks
+        of the file itself do) or the source is no file (a DataFrame, a built-in data set).
+
+        Raises:
+            ForecastDataError: ``read``'s, starting ``data source 'path':``.
+        """
+        try:
+            return read()
+        except ForecastDataError as error:
+            path = _file(self.source)
+            if path is None or repr(path) in str(error):
+                raise
+            raise ForecastDataError(f"data source {path!r}: {error}") from error
+
+
+def _file(source: str | Path | pd.DataFrame) -> str | None:
+    """The path of the file that ``source`` names as ``read_source`` reads it, or ``None`` where it names none."""
+    if isinstance(source, str) and source.lower() in datasets.names():
+        return None
+    return str(Path(source).expanduser()) if isinstance(source, (str, Path)) else None

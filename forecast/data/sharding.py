@@ -63,10 +63,7 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
     path = Path(source).expanduser() if isinstance(source, (str, Path)) else None
     if path is not None and path.suffix.lower() == ".parquet" and path.is_file():
         if {id_column, *statics} <= set(pq.read_schema(path).names):  # else read_source names what it lacks
-            table = pq.read_table(path, columns=[id_column, *statics])
-            for i, field in enumerate(table.schema):  # pyarrow groups and aggregates no dictionary (category) column
-                if pa.types.is_dictionary(field.type):
-                    table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+            table = _as_read(pq.read_table(path, columns=[id_column, *statics]), id_column)
             aggregates = [(id_column, "count"), *((column, "first") for column in statics)]
             counted = table.group_by(id_column, use_threads=False).aggregate(aggregates)
             index = counted.to_pandas().rename(columns={id_column: "id", f"{id_column}_count": "rows"})
@@ -83,6 +80,20 @@ def series_index(source: str | Path | pd.DataFrame, columns: Columns) -> pd.Data
     grouped = frame[list(statics)].groupby(ids.to_numpy(), sort=True)
     index = grouped.first() if statics else pd.DataFrame(index=grouped.size().index)
     return index.assign(rows=grouped.size()).rename_axis("id").reset_index()
+
+
+def _as_read(table: pa.Table, id_column: str) -> pa.Table:
+    """A Parquet file's id and static columns, of the values that training reads (``files.read_file``), in types
+    that pyarrow groups and aggregates: a dictionary (category) column as its values, and a decimal column other
+    than the ids as doubles (pyarrow's ``first`` takes no decimal column)."""
+    for i, field in enumerate(table.schema):
+        column = table.column(i)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_decimal(column.type) and field.name != id_column:
+            column = column.cast(pa.float64())
+        table = table.set_column(i, field.name, column)
+    return table
 
 
 def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.ndarray | None = None) -> np.ndarray:

@@ -70,14 +70,16 @@ def long_enough(
     more = f" and {short.sum() - 10} more" if short.sum() > 10 else ""
     listing = f"{short.sum()} series shorter than {needed} rows: {', '.join(listed)}{more}"
     if not drop_short:
-        fix = "set drop_short: true to leave them out, or shorten lookback or horizon"
+        fix = "set data.drop_short: true to leave them out, or shorten lookback or horizon"
         fix = fix if horizon else f"give each at least {lookback} rows of history"
         raise ForecastDataError(f"{listing}; {fix}")
     if short.all():
         of = "" if share is None else f" of process {share[0]}'s share (data.shard: series, {share[1]} processes)"
         fewer = "" if share is None else ", or use fewer processes"
-        raise ForecastDataError(f"drop_short leaves no series{of}: all {listing}; shorten lookback or horizon{fewer}")
-    _warn(f"drop_short: leaving out {listing}", share)
+        raise ForecastDataError(
+            f"data.drop_short leaves no series{of}: all {listing}; shorten lookback or horizon{fewer}"
+        )
+    _warn(f"data.drop_short: leaving out {listing}", share)
     return ~short
 
 
@@ -109,7 +111,7 @@ class UnrepairablePart(ForecastDataError):
         super().__init__(
             f"no finite value to repair from at {place} and before the end of the {REPAIR_PARTS[part]} part ({end} "
             "rows into the series): a part is repaired from its own rows and earlier ones only; give the series some "
-            "values in this column there, set nan_policy: zero, or leave the series out"
+            "values in this column there, set data.nan_policy: zero, or leave the series out"
         )
         self.place, self.part, self.end = place, part, end
 
@@ -173,7 +175,7 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders:
         if policy == "error":
             row = int(np.argmax(bad))
             raise ForecastDataError(
-                f"value {values[row]} at {table.where(row, column)}; fill or drop it, or set nan_policy "
+                f"value {values[row]} at {table.where(row, column)}; fill or drop it, or set data.nan_policy "
                 "to ffill, interpolate or zero"
             )
         repaired[column], counts = _repair(table, column, bad, policy, cuts)
@@ -181,7 +183,7 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders:
     if repaired:
         by_part = {name: int(count) for name, count in zip(REPAIR_PARTS, parts, strict=True) if count}
         rank_zero_info(
-            f"nan_policy={policy}: repaired {sum(columns.values())} NaN or infinite values {columns}, "
+            f"data.nan_policy={policy}: repaired {sum(columns.values())} NaN or infinite values {columns}, "
             f"per part {by_part}"
         )
     return repaired
@@ -236,6 +238,7 @@ def check_naive_scale(
     names: list[str],
     scale: np.ndarray,
     share: tuple[int, int] | None = None,
+    targets: list[str] | None = None,
 ) -> None:
     """Refuse series whose training part is too short for the scale of MASE; warn of those without one.
 
@@ -243,8 +246,9 @@ def check_naive_scale(
     starts after ``test_start``) has no scale at any period: its scale is NaN, MASE leaves its windows
     out, and the warning names it. So does a series whose training targets do not change over the
     period (all zero, say: an item not yet sold), whose scale would be 0, or have no two values given
-    (not repaired) the period apart, which the scale is the mean over. A series with training rows,
-    but too few for the period, is refused: the period or the split is to change.
+    (not repaired) the period apart, which the scale is the mean over; the warning names the target columns
+    of each such series that have no scale. A series with training rows, but too few for the period, is
+    refused: the period or the split is to change.
 
     Args:
         train_rows: the training rows of each series tested, shape (N,).
@@ -254,6 +258,8 @@ def check_naive_scale(
             has none.
         share: the process and the number of processes, when the series are one process's share
             (``data.shard: series``): that process warns.
+        targets: the target columns, one per channel of ``scale``, which the warning names with each series
+            without a scale in some of them (``None``: named by their channel, "channel 0").
 
     Raises:
         ForecastDataError: a series has training rows, but no more than ``seasonal_period``.
@@ -277,9 +283,15 @@ def check_naive_scale(
     flat = np.flatnonzero((train_rows > 0) & ~np.isfinite(scale).all(1))  # trained on enough rows, yet no scale
     if flat.size:
         more = f" and {flat.size - 10} more" if flat.size > 10 else ""
+        columns = targets if targets is not None else [f"channel {channel}" for channel in range(scale.shape[1])]
+        unscaled = "; ".join(
+            f"series {names[i]!r}: {[columns[channel] for channel in np.flatnonzero(~np.isfinite(scale[i]))]}"
+            for i in flat[:10]
+        )
         _warn(
             f"series {[names[i] for i in flat[:10]]}{more} have training targets that do not change over the "
             f"seasonal period (data.seasonal_period={seasonal_period}), or no two values given (not repaired) that "
-            "far apart, so MASE has no scale for them: MASE leaves them out; the other metrics count them",
+            f"far apart, so MASE has no scale for them in the target columns ({unscaled}): MASE leaves those "
+            "columns of those series out; the other metrics count them",
             share,
         )

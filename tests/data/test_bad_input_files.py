@@ -128,7 +128,7 @@ def test_the_index_that_to_csv_writes_is_no_target(tmp_path, frame):
 
 
 def test_a_column_named_twice_in_one_role_is_refused_as_such():
-    with pytest.raises(ForecastDataError, match=r"column 'y' is twice in targets; name it once"):
+    with pytest.raises(ForecastDataError, match=r"column 'y' is twice in data.columns.targets; name it once"):
         data(LONG, columns=Columns(targets=["y", "y"]))
 
 

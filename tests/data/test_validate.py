@@ -50,7 +50,9 @@ def test_the_id_or_time_column_cannot_take_a_role(long_frame, key, column):
 
 
 def test_column_with_two_roles_is_refused(long_frame):
-    with pytest.raises(ForecastDataError, match="column 'load' is in both targets and past_covariates"):
+    with pytest.raises(
+        ForecastDataError, match="column 'load' is in both data.columns.targets and data.columns.past_covariates"
+    ):
         make_long(long_frame, {"targets": ["y", "load"]})
 
 
@@ -279,7 +281,7 @@ def test_a_process_other_than_0_warns_of_the_series_of_its_own_share_that_drop_s
         data.setup("fit")
     assert data.series_names == ["c"]
     assert [str(warning.message) for warning in given] == [
-        "[rank: 1] drop_short: leaving out 1 series shorter than lookback + horizon = 15 rows: 'b' (12 rows)"
+        "[rank: 1] data.drop_short: leaving out 1 series shorter than lookback + horizon = 15 rows: 'b' (12 rows)"
     ]
 
 
