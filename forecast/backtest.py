@@ -60,22 +60,46 @@ def _start_rows(data: TimeSeriesDataModule, start: int | pd.Timestamp | None) ->
 
 
 def _start_stamp(start: str | date | np.datetime64, zone: tzinfo | None) -> pd.Timestamp:
-    """``--start`` as a time in the data's time zone ``zone`` (``None``: naive times)."""
+    """``--start`` as a time in the data's time zone ``zone`` (``None``: naive times); one without a UTC offset is
+    read on the data's wall clock (``_localize``).
+
+    Raises:
+        ValueError: ``start`` reads as no time, names a time zone where the data's times have none, or is a
+            wall-clock time that daylight saving repeats.
+    """
     try:
         stamp = pd.Timestamp(start)
         if stamp is pd.NaT:
             raise ValueError("it reads as no time")
         if zone is None and stamp.tz is not None:
             raise ValueError(f"it has the time zone {stamp.tz}, and the data's times have none")
-        if zone is not None:
-            stamp = stamp.tz_localize(zone) if stamp.tz is None else stamp.tz_convert(zone)
-    except ValueError as error:  # unparsable, or a local time that daylight saving skips or repeats
+    except ValueError as error:  # unparsable
         zoned = f" (read in the data's time zone, {zone}, unless it names its own)" if zone is not None else ""
         raise ValueError(
             f"--start {start!r} is no time of the data ({error}); give a row number, or a time such as "
             f"'2018-02-01 00:00'{zoned}"
         ) from None
-    return stamp
+    if zone is None:
+        return stamp
+    return stamp.tz_convert(zone) if stamp.tz is not None else _localize(start, stamp, zone)
+
+
+def _localize(start: str | date | np.datetime64, stamp: pd.Timestamp, zone: tzinfo) -> pd.Timestamp:
+    """The wall-clock time ``stamp`` of ``--start`` in ``zone``: one that daylight saving skips is the first time
+    after the gap, where the data's times hold it (``wall_clock_range``: daily data keep the day of a skipped
+    midnight at 01:00), so that the date of such a day starts at that day's row.
+
+    Raises:
+        ValueError: daylight saving repeats ``stamp``, so it stands for two times: naming the UTC offset of each.
+    """
+    try:
+        return stamp.tz_localize(zone, nonexistent="shift_forward")
+    except ValueError:  # pandas' "Cannot infer dst time": a time the clock repeats
+        first, second = (stamp.tz_localize(zone, ambiguous=dst) for dst in (True, False))
+        raise ValueError(
+            f"--start {start!r} occurs twice in the data's time zone, {zone}, where daylight saving repeats it; "
+            f"give it with its UTC offset: '{first}' (the first) or '{second}' (the second)"
+        ) from None
 
 
 def backtest_windows(
@@ -90,7 +114,8 @@ def backtest_windows(
         data: the data module (its series, lookback, horizon and test borders).
         start: the first forecast step of the first window: a row of each series (negative: from its
             end), a time such as ``"2018-02-01 00:00"``, ``pd.Timestamp("2018-02-01")``, a ``datetime.date`` or
-            a ``np.datetime64`` (in the data's time zone unless it names one), or ``None`` for the start of the
+            a ``np.datetime64`` (in the data's time zone unless it names one; a wall-clock time that daylight
+            saving skips is the first time after the gap, as the data's times take it), or ``None`` for the start of the
             test part (of each series that has a test window, as ``test`` evaluates them; from row ``lookback``
             where the test part starts earlier).
         stride: rows between origins; ``None`` means the horizon (windows side by side).
@@ -98,7 +123,8 @@ def backtest_windows(
 
     Raises:
         ValueError: ``start`` is text that reads as no time, names a time zone where the data's times
-            have none, or is a number but no whole one.
+            have none, is a wall-clock time that daylight saving repeats (naming its two UTC offsets), or is a
+            number but no whole one.
         ForecastDataError: a series has no room for its lookback before ``start`` (a later start is the
             fix), for one window after it or for ``num_windows`` (an earlier start, fewer windows).
         ValueError: ``stride`` or ``num_windows`` below 1 or no whole number.

@@ -238,3 +238,26 @@ def check_data(model: L.LightningModule, data: Any) -> None:
             f"with the data module's settings, Forecaster({fix}, ...), as the CLI links them; or, for a "
             f"trained model, the data module with {wanted}"
         )
+    if any(True for _ in model.parameters()) and "static_size" in hparams:
+        _check_static_kinds(hparams.get("static_cardinalities") or [0] * hparams["static_size"], data)
+
+
+def _check_static_kinds(cardinalities: list[int], data: TimeSeriesDataModule) -> None:
+    """Refuse a model that reads a static column as a number where the data hold categories, or the other way:
+    a category's code would reach the network as a quantity ("west" twice "south"), or a number as a code.
+
+    Raises:
+        ValueError: naming the columns, the model's and the data module's ``static_cardinalities``, and the fix.
+    """
+    given = data.static_cardinalities
+    kind = {True: "categories", False: "a number"}
+    differing = [
+        f"{column!r} ({kind[held > 0]} in the data, {kind[built > 0]} to the model)"
+        for column, built, held in zip(data.roles.static, cardinalities, given, strict=True)
+        if (built > 0) != (held > 0)
+    ]
+    if differing:
+        raise ValueError(
+            f"static columns of another kind: {', '.join(differing)}; build the Forecaster with "
+            f"static_cardinalities=data.static_cardinalities ({given}), as the CLI links it"
+        )
