@@ -51,8 +51,8 @@ def sru_recurrence(
 
     Arguments and shapes as in ``sru_recurrence_reference``: ``u`` (B, T, dirs, 3 or 4, D) holds the
     pre-activations ``[x~, f, r(, x')]`` of every step from one matrix product; returns ``h``
-    (B, T, dirs, D) and the final cell state (B, dirs, D), in ``u``'s dtype, which it runs in (the other
-    inputs are cast to it), or float32 for half-precision ``u`` (autocast). With ``overwrite_u``, for a
+    (B, T, dirs, D) and the final cell state (B, dirs, D) in ``u``'s dtype. It runs in that dtype, the other
+    inputs cast to it, or in float32 for a half-precision ``u`` (autocast). With ``overwrite_u``, for a
     caller whose ``u`` is a temporary (as in ``SRULayer``), the compiled CPU path keeps the gates it
     computes for the backward in ``u``'s ``f`` and ``r`` components instead of in memory of their own, and
     writes ``u``'s gradient over ``u``; ``u`` must not be read afterwards, and the graph can be walked back

@@ -11,10 +11,13 @@ v2 peephole terms:
 
 Only the last four lines are sequential, and they are element-wise: ``forecast.kernels`` runs them, every
 step of both directions, in one Triton kernel launch on CUDA and in one call of a compiled C kernel on
-CPU (and the backward in one more), reading ``u`` where the product wrote it. On CPU the forward writes
-the gates ``f_t`` and ``r_t`` over ``u``'s ``f'`` and ``r'``, so that the backward computes no sigmoid, and
-the backward writes ``u``'s gradient over ``u``, so that it allocates nothing of ``u``'s size: a graph
-through a layer can be walked back once only (a second ``backward`` with ``retain_graph`` raises).
+CPU (and the backward in one more), reading ``u`` where the product wrote it (a half-precision ``u`` is
+first copied to float32); without Triton or a C compiler, a Python loop over time steps of tensor ops runs
+them instead. In training on CPU the forward writes the gates ``f_t`` and ``r_t`` over ``u``'s ``f'`` and
+``r'``, so that the backward computes no sigmoid, and the backward writes ``u``'s gradient over ``u``, so
+that it allocates nothing of ``u``'s size: a graph through a layer can be walked back once only (a second
+``backward`` with ``retain_graph`` raises). Where ``x' = x``, the input's width is ``dirs * hidden_size``
+and direction ``d`` carries its ``d``-th block of ``hidden_size`` features.
 """
 
 import math
@@ -23,7 +26,7 @@ import torch
 from torch import nn
 
 from ..kernels import sru_recurrence
-from .checks import check_finite, check_size
+from .checks import check_finite, check_flag, check_size
 from .encoders import StackedEncoder, check_stack, split_linear
 
 __all__ = ["SRULayer", "SRUEncoder"]
@@ -44,6 +47,10 @@ class SRULayer(nn.Module):
 
     Shapes:
         x: (B, T, D_in), state: (dirs, B, hidden_size) or None -> (B, T, dirs * hidden_size), state
+
+    Raises:
+        TypeError: ``bidirectional`` or ``use_tanh`` is no bool: the text ``"false"`` would be taken as on by the
+            tensor-op recurrence and fail the compiled one's call with a ctypes error.
     """
 
     def __init__(
@@ -55,6 +62,8 @@ class SRULayer(nn.Module):
         highway_bias: float = 0.0,
         use_tanh: bool = False,
     ):
+        check_flag("bidirectional", bidirectional)
+        check_flag("use_tanh", use_tanh)
         super().__init__()
         self.hidden_size = hidden_size
         self.directions = 2 if bidirectional else 1
@@ -139,7 +148,7 @@ class SRUEncoder(StackedEncoder):
 
     Raises:
         TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int, ``highway_bias`` is
-            no number, or ``bidirectional`` or ``layer_norm`` no bool.
+            no number, or ``bidirectional``, ``layer_norm`` or ``use_tanh`` no bool.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, ``dropout`` is outside [0, 1],
             ``projection_size`` is negative, or ``highway_bias`` is NaN or infinite (a NaN one makes the output
             of every step NaN).
@@ -163,6 +172,8 @@ class SRUEncoder(StackedEncoder):
         check_stack(hidden_size, num_layers, dropout)
         check_size("model.encoder.init_args.projection_size", projection_size, 0)
         check_finite("model.encoder.init_args.highway_bias", highway_bias)
+        check_flag("model.encoder.init_args.bidirectional", bidirectional)  # before the layers check it unnamed
+        check_flag("model.encoder.init_args.use_tanh", use_tanh)
         output_size = hidden_size * (2 if bidirectional else 1)
         layers = [
             SRULayer(size, hidden_size, bidirectional, projection_size, highway_bias, use_tanh)
