@@ -9,7 +9,9 @@ must share the data's settings and fitted scalers (the same data, split and hori
 how training batched them may differ) and a point loss; none may be an ensemble already, have fallen back to a
 naive forecast (``naive_comparison.fallback``) or hold the network of another (a copy); their models may differ
 in anything else. The ensemble reads windows of its longest member's lookback, and each member the last steps of
-them that its own lookback spans. An ensemble is not trained further.
+them that its own lookback spans. An ensemble of members of other dtypes (one fitted with ``trainer.precision:
+64-true``, one in float32) loads in the widest of them, in which every network computes: the float64 member forecasts
+as alone, the float32 one within its own rounding. An ensemble is not trained further.
 
     python -m forecast.ensemble runs/seed*/checkpoints/epoch=*.ckpt --out runs/ensemble.ckpt
 """

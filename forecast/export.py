@@ -69,21 +69,23 @@ EXPORTERS = {".pt2": "to_program", ".onnx": "to_onnx"}  # each format's suffix, 
 def example_inputs(model: Forecaster, batch_size: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random ``(past, future, static)`` of the model's sizes: (B, L, C_in), (B, H, C_fut), (B, S).
 
-    A categorical static feature gets a random index among its categories, as the data module gives it
-    (any other number would be no row of its embedding).
+    In float32, as the data module gives windows, whatever the model's dtype and torch's default dtype: a program
+    traced from float64 windows (``torch.set_default_dtype(torch.float64)``) refuses a server's float32 ones. A
+    categorical static feature gets a random index among its categories, as the data module gives it (any other
+    number would be no row of its embedding).
 
     Raises:
         ValueError: ``batch_size`` is no int of 1 or more (a negative one failed as torch's "negative dimension").
     """
     check_count("batch_size", batch_size, "windows per example batch")
-    dims, device = model.hparams, model.device
-    static = torch.randn(batch_size, dims["static_size"], device=device)
+    dims, options = model.hparams, {"device": model.device, "dtype": torch.float32}
+    static = torch.randn(batch_size, dims["static_size"], **options)
     for column, categories in enumerate(dims.get("static_cardinalities") or []):
         if categories:
-            static[:, column] = torch.randint(categories, (batch_size,), device=device).float()
+            static[:, column] = torch.randint(categories, (batch_size,), device=model.device).float()
     return (
-        torch.randn(batch_size, dims["lookback"], dims["input_size"], device=device),
-        torch.randn(batch_size, dims["horizon"], dims["future_size"], device=device),
+        torch.randn(batch_size, dims["lookback"], dims["input_size"], **options),
+        torch.randn(batch_size, dims["horizon"], dims["future_size"], **options),
         static,
     )
 

@@ -5,6 +5,7 @@ spec (as the CLI records them), so that it loads with ``torch.load(weights_only=
 that would build anything else, naming the file.
 """
 
+import functools
 from argparse import ArgumentError
 from importlib.metadata import version
 from pathlib import Path
@@ -200,11 +201,12 @@ def restore_dtype(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     (``trainer.precision: 64-true``, ``model.double()``) loaded into it were rounded to float32, by
     ``Forecaster.load`` and by the CLI's ``--ckpt_path`` alike (Lightning restores the weights before its
     precision plugin casts the model), and its forecasts moved. A fit resumed from such a checkpoint trains in
-    its own precision: under ``32-true`` (which casts nothing) it would otherwise have trained in float64.
+    its own precision: under ``32-true`` (which casts nothing) it would otherwise have trained in float64. Weights
+    of several dtypes (an ensemble of a float32 and a float64 member) load in the widest, which holds each exactly.
     """
     weights = checkpoint.get("state_dict", {})
     dtypes = {weights[name].dtype for name, _ in model.named_parameters() if name in weights}
-    dtype = _fit_dtype(model) or (dtypes.pop() if len(dtypes) == 1 else model.dtype)
+    dtype = _fit_dtype(model) or (functools.reduce(torch.promote_types, dtypes) if dtypes else model.dtype)
     if model.dtype != dtype:
         model.to(dtype)
 
