@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import runpy  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -33,6 +34,9 @@ from forecast import Forecaster, datasets  # noqa: E402
 from forecast.checkpointing import read_checkpoint  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.ensemble import combine  # noqa: E402
+
+# ltsf.py, a script beside this one (benchmarks/ is no package): its way of refusing and of counting, shared.
+ltsf = runpy.run_path(str(Path(__file__).with_name("ltsf.py")), run_name="ltsf")
 
 
 def scores(subcommand: str, args: list[str], checkpoint: Path) -> dict[str, float]:
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--dataset", default="etth1", choices=datasets.names())
     parser.add_argument("--config", type=Path, default=Path("configs/ltsf/segrnn_l96.yaml"))
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
-    parser.add_argument("--seeds", type=int, default=3, help="members: the runs of seeds 0, 1, ...")
+    parser.add_argument("--seeds", type=ltsf["count"], default=3, help="members: the runs of seeds 0, 1, ...")
     parser.add_argument("--root", type=Path, default=Path("runs/ltsf"), help="the leaderboard's run directories")
     parser.add_argument("--out", type=Path, default=Path("runs/ltsf/ensemble"), help="writes OUT.md")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -154,4 +158,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    ltsf["command"](main)

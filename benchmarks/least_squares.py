@@ -11,11 +11,16 @@ preset, the scalers fitted on the training rows); with ``--origins 3`` also the 
 """
 
 import argparse
+import runpy
+from pathlib import Path
 
 import numpy as np
 
 from forecast import datasets
 from forecast.data import RowSplit, TimeSeriesDataModule
+
+# ltsf.py, a script beside this one (benchmarks/ is no package): its origins and its way of refusing, shared.
+ltsf = runpy.run_path(str(Path(__file__).with_name("ltsf.py")), run_name="ltsf")
 
 
 def windows(data: TimeSeriesDataModule, part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,38 +52,31 @@ def validation_mse(data: TimeSeriesDataModule, normalization: str, ridge: float)
 
 
 def splits(dataset: str, origins: int) -> list[RowSplit]:
-    """The preset's validation part, then ``origins - 1`` each half a validation part earlier, as ``ltsf.py``.
+    """The preset's validation part, then ``origins - 1`` each half a validation part earlier: ``ltsf.py``'s origins
+    (its ``origin_rows``), each as the rows of a split.
 
     Raises:
-        ValueError: ``origins`` below 1, more than 1 of a validation part of one row, or so many that an origin
-            would leave no training rows (naming the most that leave some).
+        ValueError: ``origin_rows``'s refusals: ``origins`` below 1, more than 1 of a validation part of one row, or
+            so many that an origin would leave no training rows (naming the most that leave some).
     """
-    borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders[0]
-    val_start, test_start = int(borders[0]), int(borders[1])
-    length, step = test_start - val_start, (test_start - val_start) // 2
-    most = (val_start - 1) // step + 1 if step else 1  # a validation part of one row does not move
-    if not 1 <= origins <= most:
-        raise ValueError(
-            f"--origins {origins}: the validation part of {dataset} starts at row {val_start}, and each origin moves "
-            f"it back {step} rows; use --origins 1 to {most}, so that training rows remain"
-        )
-    starts = [val_start - k * step for k in range(origins)]
-    return [RowSplit(start, start + length, start + 2 * length) for start in starts]
+    return [RowSplit(**rows) for rows in ltsf["origin_rows"](dataset, origins)]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Print the validation MSE of both maps per horizon and origin, and their mean over the origins."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="etth1", choices=datasets.names())
     parser.add_argument("--lookback", type=int, default=720)
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
-    parser.add_argument("--origins", type=int, default=1)
+    parser.add_argument("--origins", type=ltsf["count"], default=1)
     parser.add_argument("--ridge", type=float, default=1000.0, help="penalty on the squared weights (0: none)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    origins = splits(args.dataset, args.origins)  # refused before any table is printed
     print(f"{args.dataset}, lookback {args.lookback}, ridge {args.ridge:g}: validation MSE (scaled)")
     print("| H | validation from row | none | last |\n|---|---|---|---|")
     for horizon in args.horizons:
         scores = []
-        for split in splits(args.dataset, args.origins):
+        for split in origins:
             data = TimeSeriesDataModule(args.dataset, args.lookback, horizon, split=split, nan_policy="ffill")
             data.setup("fit")
             scores.append([validation_mse(data, name, args.ridge) for name in ("none", "last")])
@@ -89,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    ltsf["command"](main)

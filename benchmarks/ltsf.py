@@ -63,6 +63,10 @@ protocol (``protocol``: not a univariate run, nor a split or scaler of one's own
 only). A run that finished before, with the same arguments and config contents (sha256), is read back from
 its directory's ``result.json``, which also records the tested checkpoint and its arguments
 (``benchmarks/ensemble.py`` reads them): rerun the same command to resume; an edited config is fitted again.
+
+A refusal, this script's or the CLI's (a config key out of range, a missing column), is printed alone on stderr,
+``error: MESSAGE``, with exit status 1 as ``python -m forecast`` gives, as in ``least_squares.py`` and
+``ensemble.py`` (``command``); any other error shows its traceback.
 """
 
 import os
@@ -77,6 +81,7 @@ import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -84,6 +89,7 @@ import lightning as L  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from forecast import datasets  # noqa: E402
+from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
@@ -243,14 +249,44 @@ def given_split(extra: list[str]) -> str | None:
     return split
 
 
-def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[str]:
-    """The data set's split preset (or ``split``, given instead), then ``origins - 1`` splits each half a
-    validation part earlier, as JSON.
+def origin_rows(dataset: str, origins: int) -> list[dict[str, int]]:
+    """The rows of the data set's split preset (``val_start``, ``test_start``, ``test_end``), then of ``origins - 1``
+    splits each moved back by half a validation part more: the arithmetic of ``--origins``, here and in
+    ``benchmarks/least_squares.py``. It reads the data set (a data module's borders), and fits nothing.
 
     Raises:
-        ValueError: the preset splits the data set's series at different rows, its validation part is too
-            short to move (under 2 rows), an origin would leave no training rows (naming the most origins
-            that leave some), or a split of one's own with ``origins`` > 1 (they move the preset's).
+        ValueError: ``origins`` below 1, the preset splits the data set's series at different rows, its validation
+            part is too short to move (under 2 rows) with ``origins`` > 1, or an origin would leave no training
+            rows (naming the most origins that leave some).
+    """
+    if origins < 1:
+        raise ValueError(f"--origins {origins}: give 1 or more (1 scores the preset's validation part alone)")
+    borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders
+    if (borders != borders[0]).any():
+        raise ValueError(f"--origins needs every series of {dataset} split at the same rows; use --origins 1")
+    step = int(borders[0, 1] - borders[0, 0]) // 2
+    if origins > 1 and step < 1:
+        raise ValueError(
+            f"--origins {origins}: the validation part of {dataset} has {borders[0, 1] - borders[0, 0]} rows, too "
+            "few to move back by half of it; use --origins 1"
+        )
+    if origins > 1 and borders[0, 0] - (origins - 1) * step < 1:
+        most = (int(borders[0, 0]) - 1) // step + 1  # the most that leave a training row before each validation part
+        raise ValueError(
+            f"--origins {origins}: the validation part of {dataset} starts at row {borders[0, 0]}, too early to "
+            f"move it back {origins - 1} times by {step} rows; use --origins {most} or fewer"
+        )
+    keys = ["val_start", "test_start", "test_end"]
+    return [dict(zip(keys, map(int, borders[0] - origin * step), strict=True)) for origin in range(origins)]
+
+
+def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[str]:
+    """The data set's split preset (or ``split``, given instead), then ``origins - 1`` splits each half a
+    validation part earlier (``origin_rows``), as JSON.
+
+    Raises:
+        ValueError: ``origin_rows``'s refusals, or a split of one's own with ``origins`` > 1 (they move the
+            preset's).
     """
     preset = split or json.dumps(datasets.info(dataset).split)
     if origins == 1:
@@ -259,23 +295,7 @@ def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[
         raise ValueError(
             f"--origins {origins} moves the preset split of {dataset} back; with --data.split use --origins 1"
         )
-    borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders
-    if (borders != borders[0]).any():
-        raise ValueError(f"--origins needs every series of {dataset} split at the same rows; use --origins 1")
-    step = int(borders[0, 1] - borders[0, 0]) // 2
-    if step < 1:
-        raise ValueError(
-            f"--origins {origins}: the validation part of {dataset} has {borders[0, 1] - borders[0, 0]} rows, too "
-            "few to move back by half of it; use --origins 1"
-        )
-    if borders[0, 0] - (origins - 1) * step < 1:
-        most = (int(borders[0, 0]) - 1) // step + 1  # the most that leave a training row before each validation part
-        raise ValueError(
-            f"--origins {origins}: the validation part of {dataset} starts at row {borders[0, 0]}, too early to "
-            f"move it back {origins - 1} times by {step} rows; use --origins {most} or fewer"
-        )
-    keys = ["val_start", "test_start", "test_end"]
-    moved = [dict(zip(keys, map(int, borders[0] - origin * step), strict=True)) for origin in range(1, origins)]
+    moved = origin_rows(dataset, origins)[1:]
     return [preset, *(json.dumps({"class_path": "forecast.data.RowSplit", "init_args": rows}) for rows in moved)]
 
 
@@ -729,6 +749,24 @@ def count(value: str) -> int:
     return int(value)
 
 
+BENCHMARKS = Path(__file__).resolve().parent  # the scripts whose refusals ``command`` prints alone
+PACKAGE = Path(datasets.__file__).resolve().parents[1]  # the forecast package, whose refusals the CLI's runs pass on
+
+
+def command(main: Callable[[list[str]], object], argv: list[str] | None = None) -> None:
+    """Run a benchmark script's ``main`` on ``argv`` (the command line's by default) as ``python -m forecast`` runs
+    its subcommands: a refusal (an error that a ``raise`` of the forecast package or of a script here raised for
+    the user) is printed alone on stderr, ``error: MESSAGE``, with exit status 1; any other error keeps its
+    traceback, a bug to report."""
+    try:
+        main(sys.argv[1:] if argv is None else argv)
+    except _USER_ERRORS as error:
+        if not _is_our_message(error, (PACKAGE, BENCHMARKS)):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the leaderboard; returns the summary table that it also writes and prints."""
     # No abbreviations: the CLI's --config (a preset composed after the config) would be read as --configs.
@@ -792,4 +830,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    command(main)

@@ -16,9 +16,10 @@ _PACKAGE = Path(__file__).resolve().parent
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FloatingPointError)
 
 
-def _is_our_message(error: Exception) -> bool:
+def _is_our_message(error: Exception, roots: tuple[Path, ...] = (_PACKAGE,)) -> bool:
     """Whether ``error`` is a ``ForecastDataError``, or one of ``_USER_ERRORS`` that a ``raise`` statement
-    of the forecast package raised: a message written for the user, naming the key or column and the fix.
+    of the forecast package (or of another folder of ``roots``: the benchmark scripts pass theirs) raised: a
+    message written for the user, naming the key or column and the fix.
 
     The same types raised inside torch, pandas, Lightning or jsonargparse, or by a builtin that our code
     called (``int("x")`` fails in our frame, but at no ``raise`` of ours), are bugs to report, with their
@@ -30,7 +31,7 @@ def _is_our_message(error: Exception) -> bool:
     while innermost.tb_next is not None:
         innermost = innermost.tb_next
     code = innermost.tb_frame.f_code
-    if not Path(code.co_filename).resolve().is_relative_to(_PACKAGE):
+    if not any(Path(code.co_filename).resolve().is_relative_to(root) for root in roots):
         return False
     return any(
         instruction.offset == innermost.tb_lasti and instruction.opname == "RAISE_VARARGS"

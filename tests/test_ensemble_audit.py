@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from ensemble_members import write_member
 
 from forecast import Forecaster, TimeSeriesDataModule
 from forecast.data import FractionSplit
@@ -63,25 +64,16 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame(values, index=index)
 
 
-def write_member(path: Path, frame: pd.DataFrame, lookback: int, seed: int, **model) -> Path:
-    """The checkpoint of an untrained network (weights drawn from ``seed``) with the data state of ``frame``, as
-    ``fit`` records them."""
-    data = TimeSeriesDataModule(frame, lookback, HORIZON, split=FractionSplit())
-    data.setup("fit")
-    torch.manual_seed(seed)
-    network = Forecaster(lookback=lookback, horizon=HORIZON, input_size=2, target_size=2, **model)
-    checkpoint = {"state_dict": network.state_dict(), "hyper_parameters": dict(network.hparams)}
-    network.on_save_checkpoint(checkpoint)  # the plain specs that fit records
-    checkpoint |= {"datamodule_hyper_parameters": dict(data.hparams), "TimeSeriesDataModule": data.state_dict()}
-    torch.save(checkpoint | {"pytorch-lightning_version": L.__version__}, path)
-    return path
+def member_data(frame: pd.DataFrame, lookback: int) -> TimeSeriesDataModule:
+    """The data settings of a member on ``frame``: every column a target, FractionSplit's borders."""
+    return TimeSeriesDataModule(frame, lookback, HORIZON, split=FractionSplit())
 
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, frame) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("members")
     return {
-        name: write_member(root / f"{name}.ckpt", frame, lookback, seed, **model)
+        name: write_member(root / f"{name}.ckpt", member_data(frame, lookback), seed, **model)
         for seed, (name, (lookback, model)) in enumerate(MEMBERS.items())
     }
 
@@ -156,8 +148,10 @@ def test_the_ensemble_command_names_an_out_path_it_cannot_write(members, tmp_pat
 def test_combine_takes_two_baselines_without_weights(frame, tmp_path):
     """Networks without weights are told apart by their hyperparameters: the last value and the lookback's mean
     are two forecasts, not one counted twice."""
-    last = write_member(tmp_path / "last.ckpt", frame, 8, 0, encoder=IdentityEncoder, head=LastValueHead)
-    mean = write_member(tmp_path / "mean.ckpt", frame, 8, 0, encoder=IdentityEncoder, head=LookbackMeanHead)
+    last = write_member(tmp_path / "last.ckpt", member_data(frame, 8), 0, encoder=IdentityEncoder, head=LastValueHead)
+    mean = write_member(
+        tmp_path / "mean.ckpt", member_data(frame, 8), 0, encoder=IdentityEncoder, head=LookbackMeanHead
+    )
     ensemble = Forecaster.load(combine([last, mean], tmp_path / "ensemble.ckpt"))
     history = frame.to_numpy()
     expected = (history[-1] + history[-8:].mean(0)) / 2
@@ -243,9 +237,13 @@ def test_an_ensemble_loaded_into_a_model_with_members_of_other_lookbacks_gets_it
     """A model that had as many members as the checkpoint kept them, and so their lookbacks: the checkpoint's
     member of lookback 16 read the last 12 steps, as the model's own member did, with the checkpoint's weights."""
     gru = {"encoder": functools.partial(GRUEncoder, hidden_size=4)}
-    lead = write_member(tmp_path / "lead.ckpt", frame, 24, 0, **gru)
-    short = combine([lead, write_member(tmp_path / "m12.ckpt", frame, 12, 1, **gru)], tmp_path / "short.ckpt")
-    long = combine([lead, write_member(tmp_path / "m16.ckpt", frame, 16, 1, **gru)], tmp_path / "long.ckpt")
+    lead = write_member(tmp_path / "lead.ckpt", member_data(frame, 24), 0, **gru)
+    short = combine(
+        [lead, write_member(tmp_path / "m12.ckpt", member_data(frame, 12), 1, **gru)], tmp_path / "short.ckpt"
+    )
+    long = combine(
+        [lead, write_member(tmp_path / "m16.ckpt", member_data(frame, 16), 1, **gru)], tmp_path / "long.ckpt"
+    )
     data = TimeSeriesDataModule(frame, 24, HORIZON, split=FractionSplit())
     trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     into_short = trainer.test(Forecaster.load(short), datamodule=data, ckpt_path=long, verbose=False)[0]

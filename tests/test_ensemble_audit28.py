@@ -7,11 +7,11 @@ import functools
 import shutil
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from ensemble_members import write_member
 from sklearn.preprocessing import MinMaxScaler
 
 from forecast import Columns, Forecaster, TimeSeriesDataModule
@@ -65,24 +65,12 @@ def history(frame) -> pd.DataFrame:
     return rows
 
 
-def write_member(
-    path: Path, source: str | pd.DataFrame, lookback: int, seed: int, dtype: torch.dtype = torch.float32, **model
-) -> Path:
-    """The checkpoint of an untrained network (weights drawn from ``seed``, in ``dtype``) with the data settings and
-    state that ``fit`` records for ``source``: per-series scaling and an hourly calendar feature."""
-    data = TimeSeriesDataModule(
+def member_data(source: str | pd.DataFrame, lookback: int) -> TimeSeriesDataModule:
+    """The data settings of a member on ``source``: per-series scaling and an hourly calendar feature."""
+    return TimeSeriesDataModule(
         source, lookback, HORIZON, columns=COLUMNS, calendar=Calendar(features=["hour"]),
         scaling=Scaling(per_series=True), split=FractionSplit(),
     )  # fmt: skip
-    data.setup("fit")
-    torch.manual_seed(seed)
-    sizes = {"input_size": data.input_size, "target_size": data.target_size, "future_size": data.future_size}
-    network = Forecaster(lookback=lookback, horizon=HORIZON, **sizes, **model).to(dtype)
-    checkpoint = {"state_dict": network.state_dict(), "hyper_parameters": dict(network.hparams)}
-    network.on_save_checkpoint(checkpoint)  # the plain specs that fit records
-    checkpoint |= {"datamodule_hyper_parameters": dict(data.hparams), "TimeSeriesDataModule": data.state_dict()}
-    torch.save(checkpoint | {"pytorch-lightning_version": L.__version__}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +79,12 @@ def members(tmp_path_factory, frame) -> dict[str, Path]:
     and float64 copies of a GRU and an LSTM."""
     root = tmp_path_factory.mktemp("members")
     return {
-        "gru": write_member(root / "gru.ckpt", frame, 12, 0, **GRU),
-        "lstm": write_member(root / "lstm.ckpt", frame, 8, 1, **LSTM),
-        "linear12": write_member(root / "linear12.ckpt", frame, 12, 2, **LINEAR),
-        "linear6": write_member(root / "linear6.ckpt", frame, 6, 3, **LINEAR),
-        "gru64": write_member(root / "gru64.ckpt", frame, 12, 4, torch.float64, **GRU),
-        "lstm64": write_member(root / "lstm64.ckpt", frame, 8, 5, torch.float64, **LSTM),
+        "gru": write_member(root / "gru.ckpt", member_data(frame, 12), 0, **GRU),
+        "lstm": write_member(root / "lstm.ckpt", member_data(frame, 8), 1, **LSTM),
+        "linear12": write_member(root / "linear12.ckpt", member_data(frame, 12), 2, **LINEAR),
+        "linear6": write_member(root / "linear6.ckpt", member_data(frame, 6), 3, **LINEAR),
+        "gru64": write_member(root / "gru64.ckpt", member_data(frame, 12), 4, torch.float64, **GRU),
+        "lstm64": write_member(root / "lstm64.ckpt", member_data(frame, 8), 5, torch.float64, **LSTM),
     }
 
 
@@ -322,8 +310,8 @@ def test_the_cli_predicts_and_backtests_an_ensemble_as_the_mean_of_its_members(f
     an LSTM (8 steps), each window against the members' own forecasts from the rows before its origin."""
     frame.to_csv(tmp_path / "frame.csv", index=False)
     source = str(tmp_path / "frame.csv")
-    checkpoints = [write_member(tmp_path / "lstm.ckpt", source, 8, 1, **LSTM)]
-    checkpoints.append(write_member(tmp_path / "gru.ckpt", source, 12, 0, **GRU))
+    checkpoints = [write_member(tmp_path / "lstm.ckpt", member_data(source, 8), 1, **LSTM)]
+    checkpoints.append(write_member(tmp_path / "gru.ckpt", member_data(source, 12), 0, **GRU))
     ensemble = combine(checkpoints, tmp_path / "ensemble.ckpt")
     args = ["--config", str(ROOT / "configs/etth1/gru.yaml"), "--data.source", source, "--data.lookback", "12",
             "--data.horizon", str(HORIZON), "--data.split", "forecast.data.FractionSplit", "--data.columns.targets",

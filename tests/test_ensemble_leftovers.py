@@ -8,11 +8,11 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from ensemble_members import save, write_member
 
 from forecast import Columns, Forecaster, TimeSeriesDataModule
 from forecast.data import FractionSplit
@@ -31,32 +31,18 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame({"a": 5 + np.sin(np.arange(80) / 3), "b": rng.standard_normal(80)}, index=index)
 
 
-def save(network: Forecaster, path: Path, data: TimeSeriesDataModule | None = None) -> Path:
-    """``network``'s checkpoint as ``fit`` records it, with ``data``'s settings and state where given."""
-    checkpoint = {"state_dict": network.state_dict(), "hyper_parameters": dict(network.hparams)}
-    network.on_save_checkpoint(checkpoint)  # the plain specs that fit records
-    if data is not None:
-        checkpoint |= {"datamodule_hyper_parameters": dict(data.hparams), "TimeSeriesDataModule": data.state_dict()}
-    torch.save(checkpoint | {"pytorch-lightning_version": L.__version__}, path)
-    return path
-
-
-def write_member(path: Path, source: str | pd.DataFrame, columns: Columns, seed: int, **data: object) -> Path:
+def gru_member(path: Path, source: str | pd.DataFrame, columns: Columns, seed: int, **data: object) -> Path:
     """An untrained GRU's checkpoint (weights drawn from ``seed``) on ``source`` read with ``columns`` and the other
     ``data`` settings."""
     data = TimeSeriesDataModule(source, 8, HORIZON, columns=columns, split=FractionSplit(), **data)
-    data.setup("fit")
-    torch.manual_seed(seed)
-    sizes = {"input_size": data.input_size, "target_size": data.target_size}
-    network = Forecaster(lookback=8, horizon=HORIZON, encoder=functools.partial(GRUEncoder, hidden_size=4), **sizes)
-    return save(network, path, data)
+    return write_member(path, data, seed, encoder=functools.partial(GRUEncoder, hidden_size=4))
 
 
 def test_combine_takes_targets_null_beside_the_same_targets_listed(frame, tmp_path):
     """``targets: null`` takes every column without a role: here ``a``, the list the other member names."""
     members = [
-        write_member(tmp_path / "null.ckpt", frame, Columns(past_covariates=["b"]), seed=0),
-        write_member(tmp_path / "listed.ckpt", frame, Columns(targets=["a"], past_covariates=["b"]), seed=1),
+        gru_member(tmp_path / "null.ckpt", frame, Columns(past_covariates=["b"]), seed=0),
+        gru_member(tmp_path / "listed.ckpt", frame, Columns(targets=["a"], past_covariates=["b"]), seed=1),
     ]
     ensemble = Forecaster.load(combine(members, tmp_path / "ensemble.ckpt"))
     own = [Forecaster.load(member).predict(frame)["a"].to_numpy() for member in members]
@@ -65,8 +51,8 @@ def test_combine_takes_targets_null_beside_the_same_targets_listed(frame, tmp_pa
 
 def test_combine_refuses_targets_that_resolve_to_other_columns(frame, tmp_path):
     members = [
-        write_member(tmp_path / "a.ckpt", frame, Columns(past_covariates=["b"]), seed=0),
-        write_member(tmp_path / "b.ckpt", frame, Columns(targets=["b"], past_covariates=["a"]), seed=1),
+        gru_member(tmp_path / "a.ckpt", frame, Columns(past_covariates=["b"]), seed=0),
+        gru_member(tmp_path / "b.ckpt", frame, Columns(targets=["b"], past_covariates=["a"]), seed=1),
     ]
     with pytest.raises(ValueError, match=r"b.ckpt differs from .*a.ckpt in datamodule_hyper_parameters.columns.past"):
         combine(members, tmp_path / "ensemble.ckpt")
@@ -74,8 +60,8 @@ def test_combine_refuses_targets_that_resolve_to_other_columns(frame, tmp_path):
 
 def test_a_refused_ensemble_leaves_no_folder_behind(frame, tmp_path):
     members = [
-        write_member(tmp_path / "a.ckpt", frame, Columns(past_covariates=["b"]), seed=0),
-        write_member(tmp_path / "b.ckpt", frame, Columns(targets=["b"], past_covariates=["a"]), seed=1),
+        gru_member(tmp_path / "a.ckpt", frame, Columns(past_covariates=["b"]), seed=0),
+        gru_member(tmp_path / "b.ckpt", frame, Columns(targets=["b"], past_covariates=["a"]), seed=1),
     ]
     with pytest.raises(ValueError, match="differs from"):
         combine(members, tmp_path / "ensembles" / "ensemble.ckpt")
@@ -88,10 +74,10 @@ def test_combine_takes_one_file_named_by_a_relative_and_an_absolute_path(frame, 
     (tmp_path / "copy").mkdir()
     frame.to_csv(tmp_path / "copy" / "frame.csv")
     monkeypatch.chdir(tmp_path)
-    relative = write_member(tmp_path / "relative.ckpt", "frame.csv", Columns(), seed=0)
-    absolute = write_member(tmp_path / "absolute.ckpt", str(tmp_path / "frame.csv"), Columns(), seed=1)
+    relative = gru_member(tmp_path / "relative.ckpt", "frame.csv", Columns(), seed=0)
+    absolute = gru_member(tmp_path / "absolute.ckpt", str(tmp_path / "frame.csv"), Columns(), seed=1)
     assert combine([relative, absolute], tmp_path / "ensemble.ckpt").is_file()
-    other = write_member(tmp_path / "other.ckpt", "copy/frame.csv", Columns(), seed=2)
+    other = gru_member(tmp_path / "other.ckpt", "copy/frame.csv", Columns(), seed=2)
     with pytest.raises(ValueError, match=r"other.ckpt differs from .*relative.ckpt in datamodule_hyper_parameters.sou"):
         combine([relative, other], tmp_path / "other_ensemble.ckpt")
 
@@ -104,11 +90,11 @@ def test_combine_takes_all_series_named_or_taken_by_null(tmp_path):
         for number, name in enumerate("BAC")
     )
     members = [
-        write_member(tmp_path / f"{number}.ckpt", frame, Columns(), number, series=series)
+        gru_member(tmp_path / f"{number}.ckpt", frame, Columns(), number, series=series)
         for number, series in enumerate([None, ["C", "A", "B"]])
     ]
     assert combine(members, tmp_path / "ensemble.ckpt").is_file()
-    fewer = write_member(tmp_path / "fewer.ckpt", frame, Columns(), 2, series=["A", "B"])
+    fewer = gru_member(tmp_path / "fewer.ckpt", frame, Columns(), 2, series=["A", "B"])
     with pytest.raises(ValueError, match=r"fewer.ckpt differs from .*0.ckpt in datamodule_hyper_parameters.series"):
         combine([members[0], fewer], tmp_path / "fewer_ensemble.ckpt")
 
@@ -140,8 +126,8 @@ def test_combine_takes_a_number_recorded_as_none_beside_one_recorded_as_zero_cat
 
 def test_the_ensemble_benchmark_reads_each_checkpoint_once_before_combine(frame, tmp_path, monkeypatch):
     """Per seed, the benchmark read its checkpoint to refuse an ensemble and again to tell a fallback."""
-    members = [write_member(tmp_path / f"m{seed}.ckpt", frame, Columns(), seed) for seed in range(2)]
-    fell = torch.load(write_member(tmp_path / "fell.ckpt", frame, Columns(), 2), weights_only=True)
+    members = [gru_member(tmp_path / f"m{seed}.ckpt", frame, Columns(), seed) for seed in range(2)]
+    fell = torch.load(gru_member(tmp_path / "fell.ckpt", frame, Columns(), 2), weights_only=True)
     torch.save(fell | {"naive_fallback": 1}, tmp_path / "fell.ckpt")
     runs = tmp_path / "runs/etth1/linear/H3"
     for seed, checkpoint in enumerate([*members, tmp_path / "fell.ckpt"]):
