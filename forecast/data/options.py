@@ -59,8 +59,10 @@ class Columns:
     Args:
         targets: columns to forecast, in this order; ``None`` means every column without a role.
         past_covariates: numeric columns known only up to the forecast start (``past`` after the targets).
-        future_covariates: numeric columns known over the horizon too (``future``). To forecast
-            beyond the data, give each series ``horizon`` more rows with these and empty targets.
+        future_covariates: numeric columns known over the horizon too (``future``: their values at the
+            forecast steps, not over the lookback; a copy under another name in ``past_covariates`` gives
+            their history). To forecast beyond the data, give each series ``horizon`` more rows with these
+            and empty targets.
         static_covariates: columns with one value per series (``static``): numbers scaled by the
             covariate scaler fitted over the series with training rows (one value each), anything
             else (text, categories) as an index into a sorted vocabulary, which the model embeds
