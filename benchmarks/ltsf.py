@@ -757,14 +757,19 @@ def command(main: Callable[[list[str]], object], argv: list[str] | None = None) 
     """Run a benchmark script's ``main`` on ``argv`` (the command line's by default) as ``python -m forecast`` runs
     its subcommands: a refusal (an error that a ``raise`` of the forecast package or of a script here raised for
     the user) is printed alone on stderr, ``error: MESSAGE``, with exit status 1; any other error keeps its
-    traceback, a bug to report."""
+    traceback, a bug to report. While ``main`` runs, ``sys.argv`` holds the program's name alone: the CLI runs
+    inside read the arguments they are given, not the script's own flags (LightningCLI warns of both)."""
+    program = sys.argv
+    sys.argv = program[:1]
     try:
-        main(sys.argv[1:] if argv is None else argv)
+        main(program[1:] if argv is None else argv)
     except _USER_ERRORS as error:
         if not _is_our_message(error, (PACKAGE, BENCHMARKS)):
             raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    finally:
+        sys.argv = program
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import json
 import runpy
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,22 @@ def test_each_script_run_from_the_shell_prints_its_refusal_alone(script, argv, m
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(message.format(root=tmp_path)) and done.stderr.count("\n") == 1
     assert done.returncode == 1
+
+
+def test_the_cli_run_inside_a_command_reads_no_command_line_and_lightning_does_not_warn(monkeypatch):
+    """The scripts' own flags stayed in ``sys.argv`` while their CLI runs were built: LightningCLI warned that both
+    ``args`` and command line arguments were given, at every fit; ``sys.argv`` is whole again afterwards."""
+    argv = ["ltsf.py", "--horizons", "24"]
+    monkeypatch.setattr(sys, "argv", list(argv))
+    seen = {}
+
+    def main(given: list[str]) -> None:
+        seen["argv"] = given
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ltsf["cli"](["--config", str(ROOT / "configs/ltsf/linear.yaml")], run=False)
+        seen["warnings"] = [str(warning.message) for warning in caught if "provide both" in str(warning.message)]
+
+    ltsf["command"](main)
+    assert seen == {"argv": ["--horizons", "24"], "warnings": []}
+    assert sys.argv == argv
