@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional
 
 from ..batch import ModelDims
-from .checks import check_size
+from .checks import check_flag, check_size
 from .encoders import Encoder, EncoderOutput, State
 from .heads import Decoding, Head
 
@@ -187,7 +187,7 @@ class LookbackLinearHead(_WindowHead):
             ``channel_independent`` the head sees one channel at a time, so all channels share one map.
 
     Raises:
-        TypeError: ``moving_average`` is no int.
+        TypeError: ``moving_average`` is no int, or ``individual`` no bool (the text "false" is true to Python).
         ValueError: ``moving_average`` is negative or even.
     """
 
@@ -196,6 +196,7 @@ class LookbackLinearHead(_WindowHead):
     ):
         super().__init__(dims, decoding, point_only=False)
         check_size("model.head.init_args.moving_average", moving_average, 0)
+        check_flag("model.head.init_args.individual", individual)
         if moving_average and moving_average % 2 == 0:
             raise ValueError(
                 f"model.head.init_args.moving_average={moving_average} must be 0 (no decomposition) or odd, "

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..batch import ModelDims
-from .checks import check_range, check_size
+from .checks import check_flag, check_range, check_size
 from .encoders import Encoder, EncoderOutput
 
 __all__ = ["Decoding", "Head", "LinearHead", "SegmentHead", "AutoregressiveHead"]
@@ -67,6 +67,7 @@ class LinearHead(Head):
         dropout: dropout on the features before the linear map.
 
     Raises:
+        TypeError: ``from_sequence`` is no bool (the text "false" is true to Python).
         ValueError: ``dropout`` is outside [0, 1].
     """
 
@@ -74,6 +75,7 @@ class LinearHead(Head):
         self, dims: ModelDims, decoding: Decoding | None = None, *, from_sequence: bool = False, dropout: float = 0.0
     ):
         super().__init__()
+        check_flag("model.head.init_args.from_sequence", from_sequence)
         check_range("model.head.init_args.dropout", dropout, 0, 1)
         self.from_sequence = from_sequence
         self.out_shape = (dims.horizon, dims.target_size, dims.num_params)
@@ -101,7 +103,8 @@ class SegmentHead(Head):
     """Parallel multi-step decoding (SegRNN's PMF): the horizon in segments, all decoded at once.
 
     Each of the ceil(H / seg_len) segments is one recurrent step from the encoder's final state, whose
-    input says which segment it is (a learned position embedding), plus the static features
+    input says which segment it is (a learned position embedding, started at N(0, 1 / position_size) so
+    that its vector has about unit norm, where SegRNN's starts at N(0, 1)), plus the static features
     (including a channel embedding under channel independence) and the segment's future covariates.
     A linear layer maps each step's output to the segment's values; when the encoder's state does
     not hold its output at the end of the window (``Encoder.state_holds_last``: the SRU's cell state

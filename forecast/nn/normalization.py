@@ -11,6 +11,8 @@ import numbers
 import torch
 from torch import nn
 
+from .checks import check_flag
+
 __all__ = ["Normalization", "NoNormalization", "LastValueNormalization", "InstanceNormalization"]
 
 Rescale = tuple[torch.Tensor, torch.Tensor]
@@ -73,20 +75,23 @@ class InstanceNormalization(Normalization):
     data) has a variance beyond float32, whose overflow would make every forecast of it NaN.
 
     Raises:
-        TypeError: ``eps`` is no number (text such as "1e-5").
-        ValueError: ``eps`` is not positive (a flat window would divide zero by zero), or its square is
+        TypeError: ``affine`` is no bool (the text "false" is true to Python), or ``eps`` is no number (text such
+            as "1e-5").
+        ValueError: ``eps`` is not positive (a flat window would divide zero by zero) or infinite (every window
+            would normalize to zeros and every forecast be NaN), or its square is
             below the smallest normal number of the parameters' dtype (float32: ``eps`` below 1.1e-19),
             where ``eps**2`` no longer keeps a weight trained to zero from dividing by zero.
     """
 
     def __init__(self, input_size: int, *, affine: bool = True, eps: float = 1e-5):
         super().__init__()
+        check_flag("model.normalization.init_args.affine", affine)
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real):  # "1e-5" as text, say
             raise TypeError(f"model.normalization.init_args.eps={eps!r} is not a number; give one such as 1e-5")
-        if not eps > 0:
+        if not 0 < eps < math.inf:
             raise ValueError(
-                f"model.normalization.init_args.eps={eps} must be positive: it keeps a flat window's deviation "
-                "above zero; RevIN's is 1e-5"
+                f"model.normalization.init_args.eps={eps} must be positive and finite: it keeps a flat window's "
+                "deviation above zero, and an infinite one makes every forecast NaN; RevIN's is 1e-5"
             )
         self.weight = nn.Parameter(torch.ones(input_size), requires_grad=affine)
         self.bias = nn.Parameter(torch.zeros(input_size), requires_grad=affine)
