@@ -411,7 +411,8 @@ class Forecaster(L.LightningModule):
 
         ``train/loss`` is logged every step (for the progress bar and the logs), so the value Lightning hands a
         scheduler after the epoch is the last batch's loss: ``ReduceLROnPlateau`` decided on one batch, not on the
-        epoch. A per-step scheduler reads each step's loss, as logged.
+        epoch. A per-step scheduler reads each optimizer step's loss as logged: under ``accumulate_grad_batches``,
+        the loss of the last batch the step accumulated.
         """
         if metric is not None and self.lr_scheduler_config == {"interval": "epoch", "monitor": "train/loss"}:
             metric = self.pass_metrics.mean_train_loss.compute()
