@@ -8,6 +8,7 @@ stops at 2**24 categories, and a weight per window costs O(windows) memory).
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
@@ -21,7 +22,9 @@ class SeriesBalancedSampler(Sampler[int]):
 
     Deterministic given ``seed`` and the epoch, so that under distributed training every process
     draws the same sequence and Lightning's ``DistributedSamplerWrapper`` splits it without overlap.
-    The epoch advances with each pass, or is set by ``set_epoch`` (which Lightning calls).
+    The epoch advances with each pass, or is set by ``set_epoch`` (which Lightning calls). Each epoch's
+    generator is seeded from the pair ``(seed, epoch)``, not from their sum, so that runs of other seeds
+    draw other epochs: a seed of ``seed + epoch`` would give seed 1 the epochs of seed 0, one epoch later.
 
     Args:
         counts: windows per series, shape (N,).
@@ -44,8 +47,14 @@ class SeriesBalancedSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.num_samples
 
+    def _generator(self) -> torch.Generator:
+        """The generator of the current epoch's draws, seeded from ``(seed, epoch)`` mixed by numpy's
+        ``SeedSequence`` (a negative seed taken modulo 2**64)."""
+        state = np.random.SeedSequence((self.seed % 2**64, self.epoch)).generate_state(1, np.uint64)[0]
+        return torch.Generator().manual_seed(int(state))
+
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        generator = self._generator()
         self.epoch += 1
         for start in range(0, self.num_samples, _CHUNK):
             size = min(_CHUNK, self.num_samples - start)

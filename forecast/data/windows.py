@@ -4,6 +4,7 @@ The windows of a part are never listed: window ``k`` belongs to the series whose
 count passes ``k`` (one ``searchsorted``), so the index costs O(series), not O(windows).
 """
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -300,7 +301,8 @@ class ResumableDataLoader(DataLoader):
 
     Lightning saves its ``state_dict`` (the seed of the pass's shuffle) in every checkpoint and hands
     it back on resume; the resumed pass then repeats that shuffle from the batch where the training
-    loop stopped, so a run killed mid-epoch ends as if never stopped.
+    loop stopped, so a run killed mid-epoch ends as if never stopped. Resumed on data of no more batches than
+    the loop had taken (another ``train_stride``, say), with either sampling the pass yields none: the epoch ends.
 
     Args:
         args, kwargs: ``DataLoader``'s.
@@ -330,9 +332,8 @@ class ResumableDataLoader(DataLoader):
         batches = super().__iter__()  # draws a seed for its workers, from the global generator unless given one
         if skip:  # this pass began, and drew, before the checkpoint that restored the generator
             torch.set_rng_state(random_state)
-        for _ in range(skip - skipped):  # another sampler: read and dropped
-            next(batches)
-        yield from batches
+        # Another sampler: its first batches read and dropped, all of them where the data have no more.
+        yield from itertools.islice(batches, skip - skipped, None)
 
 
 def collate_batch(batch: Batch) -> Batch:

@@ -276,7 +276,7 @@ def test_trainer_restores_the_data_state_from_the_checkpoint(long_frame, tmp_pat
         )
 
     data = module(long_frame)
-    sizes = dict(input_size=2, target_size=1, future_size=1, static_size=2)
+    sizes = dict(input_size=2, target_size=1, future_size=1, static_size=2, static_cardinalities=[2, 0])
     model = Forecaster(lookback=12, horizon=4, **sizes, encoder=functools.partial(GRUEncoder, hidden_size=4))
     options = dict(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
     trainer = L.Trainer(**options, default_root_dir=tmp_path)
