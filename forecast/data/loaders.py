@@ -44,7 +44,9 @@ def training_loader(
 ) -> ResumableDataLoader:
     """The training windows, drawn as ``sampling`` names; a sharded process's own, padded to the longest share."""
     if sharded and world()[1] > 1:
-        sampler = ShardSampler(dataset, max(gather_objects(len(dataset))), shuffle=True, seed=_seed() + world()[0])
+        sampler = ShardSampler(
+            dataset, max(gather_objects(len(dataset))), shuffle=True, seed=_seed(), process=world()[0]
+        )
         return ResumableDataLoader(dataset, batch_size=batch_size, sampler=sampler, consumed=consumed, **options)
     return SAMPLING[sampling](dataset, batch_size, consumed=consumed, **options)
 

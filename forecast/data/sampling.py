@@ -17,6 +17,14 @@ __all__ = ["SeriesBalancedSampler"]
 _CHUNK = 1 << 16
 
 
+def seeded_generator(*keys: int) -> torch.Generator:
+    """A torch generator seeded from ``keys`` (a run's seed, an epoch, a process) mixed by numpy's ``SeedSequence``
+    (negative keys taken modulo 2**64): other keys draw unrelated numbers, where a seed of their sum would give
+    ``(seed + 1, epoch)`` the draws of ``(seed, epoch + 1)``."""
+    state = np.random.SeedSequence([key % 2**64 for key in keys]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
 class SeriesBalancedSampler(Sampler[int]):
     """Window indices drawn so that every series with windows is equally likely.
 
@@ -47,14 +55,8 @@ class SeriesBalancedSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.num_samples
 
-    def _generator(self) -> torch.Generator:
-        """The generator of the current epoch's draws, seeded from ``(seed, epoch)`` mixed by numpy's
-        ``SeedSequence`` (a negative seed taken modulo 2**64)."""
-        state = np.random.SeedSequence((self.seed % 2**64, self.epoch)).generate_state(1, np.uint64)[0]
-        return torch.Generator().manual_seed(int(state))
-
     def __iter__(self) -> Iterator[int]:
-        generator = self._generator()
+        generator = seeded_generator(self.seed, self.epoch)
         self.epoch += 1
         for start in range(0, self.num_samples, _CHUNK):
             size = min(_CHUNK, self.num_samples - start)

@@ -32,6 +32,7 @@ from ..errors import ForecastDataError
 from .files import is_long
 from .frames import id_names, series_ids
 from .options import Columns
+from .sampling import seeded_generator
 from .scaling import AffineScaling, check_fitted
 from .sources import read_source
 
@@ -403,13 +404,15 @@ class ShardSampler(DistributedSampler):
     Args:
         dataset: this process's windows.
         length: indices per epoch, at least ``len(dataset)``.
-        shuffle: a new permutation each epoch (``set_epoch``), from ``seed``.
-        seed: base seed of the permutations.
+        shuffle: a new permutation each epoch (``set_epoch``), from ``seed`` and ``process``.
+        seed: the run's seed of the permutations.
+        process: this process's rank, which the permutations are seeded from with the seed and the epoch
+            (``sampling.seeded_generator``: a seed of their sum gave seed 1 the permutations of seed 0 shifted).
     """
 
-    def __init__(self, dataset: Any, length: int, shuffle: bool, seed: int = 0):
+    def __init__(self, dataset: Any, length: int, shuffle: bool, seed: int = 0, process: int = 0):
         super().__init__(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=False)
-        self.length = length
+        self.length, self.process = length, process
 
     def __len__(self) -> int:
         return self.length
@@ -417,8 +420,7 @@ class ShardSampler(DistributedSampler):
     def __iter__(self) -> Iterator[int]:
         windows = len(self.dataset)
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(windows, generator=generator)
+            order = torch.randperm(windows, generator=seeded_generator(self.seed, self.process, self.epoch))
         else:
             order = torch.arange(windows)
         repeats = -(-self.length // max(windows, 1))

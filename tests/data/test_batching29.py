@@ -179,3 +179,19 @@ def test_a_loader_resumed_past_its_last_batch_ends_the_epoch(frame, sampling):
     loader.load_state_dict({"seed": 5})
     assert list(loader) == []
     assert len(list(loader)) == len(loader)  # the next epoch is whole
+
+
+def test_a_shard_sampler_draws_other_permutations_for_other_seeds_and_processes():
+    """``data.shard: series`` seeded each process's permutation with ``seed + rank + epoch``: seed 1's epoch 0 was
+    seed 0's epoch 1, and process 1's epoch e process 0's epoch e + 1."""
+    from forecast.data.sharding import ShardSampler
+
+    def order(seed: int, process: int, epoch: int) -> list[int]:
+        sampler = ShardSampler(list(range(50)), 50, shuffle=True, seed=seed, process=process)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    assert order(0, 0, 1) == order(0, 0, 1) and sorted(order(0, 0, 1)) == list(range(50))
+    assert order(1, 0, 0) != order(0, 0, 1)
+    assert order(0, 1, 0) != order(0, 0, 1)
+    assert order(0, 1, 0) != order(0, 0, 0)
