@@ -1,12 +1,9 @@
 """Which metrics a fit logs, and the refusal of a callback that monitors one it never logs, before the fit trains."""
 
 import difflib
-from typing import TYPE_CHECKING
 
+import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint
-
-if TYPE_CHECKING:  # model.py imports this module (its scheduler's monitor): imported back at run time, a cycle
-    from .model import Forecaster
 
 __all__ = ["check_monitors", "fit_metrics", "may_log", "not_logged"]
 
@@ -14,14 +11,15 @@ __all__ = ["check_monitors", "fit_metrics", "may_log", "not_logged"]
 _LOGGING_FREE_PACKAGES = ("lightning.", "pytorch_lightning.", "forecast.")
 
 
-def fit_metrics(model: "Forecaster") -> set[str]:
-    """The metrics a fit of ``model`` logs: the training and validation losses, and each validation metric scaled and
-    in original units (a probabilistic loss adds ``pinball``, ``crps`` and ``coverage``)."""
+def fit_metrics(model: L.LightningModule) -> set[str]:
+    """The metrics a fit of ``model`` (a ``Forecaster``) logs: the training and validation losses, and each
+    validation metric scaled and in original units (a probabilistic loss adds ``pinball``, ``crps``
+    and ``coverage``)."""
     names = model.metrics["val"].overall()  # of no window yet: NaN values under the keys validation logs
     return {"train/loss", "val/loss"} | {f"val/{name}{units}" for name in names for units in ("", "_orig")}
 
 
-def check_monitors(callbacks: list[Callback], model: "Forecaster", own: ModelCheckpoint) -> None:
+def check_monitors(callbacks: list[Callback], model: L.LightningModule, own: ModelCheckpoint) -> None:
     """Refuse a ModelCheckpoint, or an EarlyStopping that stops on a missing metric (``strict``), whose ``monitor``
     the fit never logs (``val/mse_typo``, a ``test/`` metric), before it trains.
 
