@@ -21,7 +21,7 @@ from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
 from .data.splits import Split
-from .data.validate import UnrepairablePart
+from .data.validate import UnrepairablePart, check_history_end
 from .errors import ForecastDataError, check_count, user_stacklevel, whole_number
 from .specs import from_spec
 
@@ -242,6 +242,7 @@ def history_module(
             f"{said} (predict reads the frame with the checkpoint's data options, nan_policy {policy!r} and "
             f"frequency {state['freq']!r}: change the frame to fit them, or train a model with others)"
         ) from None
+    check_history_end(data.table, data.roles.past)
     data.load_state_dict(_with_new_series(state, data, unbuilt) if state["scale_per_series"] else state)
     return data
 

@@ -26,7 +26,7 @@ from .sharding import alike
 from .shares import check_windowed_shares, own_share, read_shard
 from .splits import Split, Windows, check_windows, default_split, part_windows
 from .state import check_schema, check_static_numbers, checkpoint_scalings, data_state, in_time_zone, schema
-from .validate import NanPolicy, check_naive_scale, repair_missing
+from .validate import NanPolicy, check_history_end, check_naive_scale, repair_missing
 from .windows import WindowDataset
 
 __all__ = ["TimeSeriesDataModule"]
@@ -215,6 +215,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         sharded = self.shard == "series"
         if sharded and stage == "predict":  # also after a fit on this module, which read its share
             raise ValueError("data.shard: series is for fit, validate and test; predict with data.shard: none")
+        if stage == "predict":
+            check_history_end(self.table, self.roles.past)
         if sharded and not hasattr(self, "_shard"):
             self._shard = read_shard(self._index, self._read_share, self._windowed)
         if self.scalings is None:

@@ -17,7 +17,7 @@ from .frames import Roles, SeriesTable
 
 __all__ = [
     "NanPolicy", "REPAIR_PARTS", "UnrepairablePart", "check_lengths", "long_enough", "repair_missing",
-    "check_future_rows", "check_naive_scale",
+    "check_future_rows", "check_naive_scale", "check_history_end",
 ]  # fmt: skip
 
 NanPolicy = Literal["error", "ffill", "interpolate", "zero"]
@@ -295,3 +295,33 @@ def check_naive_scale(
             "columns of those series out; the other metrics count them",
             share,
         )
+
+
+def check_history_end(table: SeriesTable, past: list[str]) -> None:
+    """Refuse a series whose history seems to end after its last target: some rows after it hold a past covariate,
+    and others do not.
+
+    With future covariates, the rows after a series' last target are read as the horizon's future rows. A missing
+    last target (a day without a sales count) would then move the forecast's start back into the history, silently:
+    a past covariate on that row, known only up to the forecast start, but on none of the rows after it, tells that
+    the row is history. Past covariates on every future row, or on none, are left as they are.
+
+    Args:
+        table: the series read for predict (its ``observed``: the rows up to each series' last target).
+        past: the past covariates' columns.
+
+    Raises:
+        ForecastDataError: naming the series, the column and the time of the row, and the fix.
+    """
+    for i in np.flatnonzero((table.observed > 0) & (table.observed < table.lengths)):
+        start, end = table.offsets[i] + table.observed[i], table.offsets[i + 1]
+        for column in past:
+            given = ~np.isnan(table.values[column][start:end])
+            if given.any() and not given.all():
+                row = int(start + np.flatnonzero(given)[-1])
+                raise ForecastDataError(
+                    f"series {table.names[i]!r} holds past covariate {column!r} at {table.times[row]} but its targets "
+                    f"end at {table.times[start - 1]}: predict reads the rows after a series' last target as the "
+                    f"horizon's future rows, so its forecast would start at {table.times[start]}, inside its history; "
+                    f"fill its targets up to {table.times[row]} (with the last value, say), or drop those rows"
+                )
