@@ -10,6 +10,7 @@ CC BY-ND 4.0 (``LICENSE.md`` beside this module), so the main job needs no netwo
 
 import copy
 import dataclasses
+import stat
 import zlib
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ForecastDataError
-from .download import cache_dir, check, download, record, recorded_sha256
+from .download import cache_dir, check, download, downloading, record, recorded_sha256
 from .readers import read_dated_csv, read_headerless
 from .registry import DATASETS, Dataset
 
@@ -61,6 +62,8 @@ def load(name: str) -> pd.DataFrame:
     its hash check), also one put there by hand. A file whose times skip or repeat a step (the
     literature's weather CSV repeats one) keeps every row, stamped every ``info(name).freq`` from its
     first time, with a warning: the literature reads these files by row, and the split presets count rows.
+    Processes that load a data set missing from the cache at once (DDP ranks, parallel jobs) download it
+    once: one downloads it while the others wait, then read its file.
 
     Args:
         name: one of :func:`names` (case-insensitive), e.g. ``"etth1"``.
@@ -73,7 +76,8 @@ def load(name: str) -> pd.DataFrame:
             the URL, if any, and the path where a file put there by hand is picked up.
         ForecastDataError: the file's sha256 differs from the recorded one, the file (or what was
             downloaded, which is then not kept) is not the data set's layout, or the cache folder
-            cannot be created or written, or the hash of a file without a registry hash cannot be recorded in it.
+            cannot be created, reached or written (or is a file), or the hash of a file without a registry
+            hash cannot be recorded in it.
 
     Example:
         >>> frame = load("etth1")
@@ -84,20 +88,60 @@ def load(name: str) -> pd.DataFrame:
     if dataset.name in _SHIPPED:
         with resources.as_file(resources.files(__name__) / _SHIPPED[dataset.name]) as path:
             return read_dated_csv(path, dataset.freq)
-    path = cache_dir() / dataset.file
+    path = _cache_folder() / dataset.file
+    if path.is_file() or dataset.url is None:
+        return _load_cached(dataset, path)
+    with downloading(path):  # processes that load it at once: one downloads, the others wait for its file
+        if path.is_file():
+            return _load_cached(dataset, path)
+        return _download(dataset, path)
+
+
+def _cache_folder() -> Path:
+    """:func:`cache_dir`, refused by name when it cannot hold a data set.
+
+    Raises:
+        ForecastDataError: the folder is a file, or this user may not enter a folder on its way.
+    """
+    folder = cache_dir()
+    try:
+        mode = folder.stat().st_mode  # one look: another process may make the folder at any moment
+    except (FileNotFoundError, NotADirectoryError):  # made when a download needs it
+        return folder
+    except OSError as error:  # a folder on the way that this user may not enter
+        raise ForecastDataError(
+            f"cannot reach the data cache folder {folder} ({error.strerror or error}); point FORECAST_DATA at a "
+            "folder you can read and write"
+        ) from None
+    if not stat.S_ISDIR(mode):
+        raise ForecastDataError(
+            f"cannot create the data cache folder {folder}: it is a file, not a folder (FORECAST_DATA, default "
+            "~/.cache/forecast); point FORECAST_DATA at a folder you can write"
+        )
+    return folder
+
+
+def _load_cached(dataset: Dataset, path: Path) -> pd.DataFrame:
+    """The data set's file at ``path``, checked against its hash, which is recorded now if it has none."""
     expected = recorded_sha256(path, dataset.sha256)
-    if path.is_file():
-        sha256 = check(path, expected, dataset.url)
-        fix = f"delete it to download it again from {dataset.url}" if dataset.url else "put the literature's file there"
-        frame = _read(dataset, path, path, fix)
-    elif dataset.url is None:
+    if not path.is_file():
         raise FileNotFoundError(
             f"data set {dataset.name!r} has no stable download; put the literature's {dataset.file} "
             f"(the CSV bundle of Autoformer, Wu et al. 2021) at {path}, where it is picked up"
         )
-    else:
-        fix = f"nothing kept; if the source has moved, fetch the file elsewhere and put it at {path}"
-        frame, sha256 = download(dataset.url, path, expected, lambda part: _read(dataset, part, dataset.url, fix))
+    sha256 = check(path, expected, dataset.url)
+    fix = f"delete it to download it again from {dataset.url}" if dataset.url else "put the literature's file there"
+    frame = _read(dataset, path, path, fix)
+    if expected is None:
+        record(path, dataset.url, sha256)
+    return frame
+
+
+def _download(dataset: Dataset, path: Path) -> pd.DataFrame:
+    """The data set downloaded to ``path``, checked against its recorded hash, which is recorded now if it has none."""
+    expected = recorded_sha256(path, dataset.sha256)
+    fix = f"nothing kept; if the source has moved, fetch the file elsewhere and put it at {path}"
+    frame, sha256 = download(dataset.url, path, expected, lambda part: _read(dataset, part, dataset.url, fix))
     if expected is None:
         record(path, dataset.url, sha256)
     return frame

@@ -3,11 +3,19 @@
 A download streams into a temporary ``*.part`` file beside its target and is moved into place with
 ``os.replace`` only once it is complete, its hash is right and it reads as the data set, so a killed or
 failed download, or an error page served in its place, never leaves a file under the data set's name: a
-leftover ``*.part`` is ignored, and may be deleted. A file without a hash in the registry gets one
-recorded beside it (``<file>.sha256.json``) at its first download or first use, once it reads; later
-loads, and a later download of the same file, check it against that record.
+``*.part`` left by a killed download is ignored, and deleted by the next download of that file. A file
+without a hash in the registry gets one recorded beside it (``<file>.sha256.json``) at its first download or
+first use, once it reads; later loads, and a later download of the same file, check it against that record.
+
+Processes that load one data set at once (the ranks of a DDP fit, ``benchmarks/ltsf.py --jobs``, test
+workers) download it once: the first holds a lock (``downloading``) while it downloads the file and records
+its hash, and the others wait for it, then find both in place.
 """
 
+import contextlib
+import errno
+import fcntl
+import glob
 import hashlib
 import http.client
 import json
@@ -25,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ForecastDataError
 
-__all__ = ["cache_dir", "recorded_sha256", "download", "check", "record"]
+__all__ = ["cache_dir", "recorded_sha256", "downloading", "download", "check", "record"]
 
 _CHUNK = 1 << 20
 T = TypeVar("T")
@@ -54,17 +62,91 @@ def _download_part(path: Path) -> BinaryIO:
     """The ``*.part`` file (``_part_file``) that a download of ``path`` streams into, its folder made first.
 
     Raises:
-        ForecastDataError: the folder cannot be made, or written (a shared ``FORECAST_DATA`` of another
-            user), naming it and the fix rather than a temporary file.
+        ForecastDataError: the folder cannot be made, or written (``_unwritable_folder``).
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return _part_file(path)
     except OSError as error:
-        raise ForecastDataError(
-            f"cannot create the data cache folder {path.parent} or write into it ({error.strerror or error}); "
-            "point FORECAST_DATA at a folder you can write"
-        ) from None
+        raise _unwritable_folder(path, error) from None
+
+
+def _unwritable_folder(path: Path, error: OSError) -> ForecastDataError:
+    """The error for a cache folder that cannot be made, or written (a shared ``FORECAST_DATA`` of another
+    user), naming it and the fix rather than a temporary file."""
+    return ForecastDataError(
+        f"cannot create the data cache folder {path.parent} or write into it ({error.strerror or error}); "
+        "point FORECAST_DATA at a folder you can write"
+    )
+
+
+@contextlib.contextmanager
+def downloading(path: Path) -> Iterator[None]:
+    """Hold the lock on downloading ``path``, waiting while another process (or thread) holds it.
+
+    The lock is ``<file>.lock`` beside ``path``, locked with ``flock``, which the system releases when its
+    holder dies, also by SIGKILL. Once it is held, any ``*.part`` of a download of ``path`` is a killed
+    download's leftover, and is deleted. The lock file is removed on release; a waiter that then holds the
+    lock of a removed file takes the lock afresh. Files that this user may not delete (another user's, in
+    a shared folder that only their owners may delete from) are left. On a file system without ``flock``
+    (Lustre mounted without it, some FUSE ones) nothing is locked, and each process downloads into a
+    ``*.part`` of its own, as a single one does.
+
+    Raises:
+        ForecastDataError: the cache folder cannot be made, or written (``_unwritable_folder``).
+    """
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = _lock(lock)
+    except OSError as error:
+        raise _unwritable_folder(path, error) from None
+    try:
+        if handle is not None:
+            for leftover in path.parent.glob(f"{glob.escape(path.name)}.{'[0-9a-f]' * 32}.part"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        if handle is not None:
+            os.close(handle)
+
+
+_NO_FLOCK = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP}
+
+
+def _lock(lock: Path) -> int | None:
+    """A descriptor of ``lock`` holding its ``flock``, once the file locked is the one at that path (not one
+    that its last holder removed while this process waited); ``None`` where the file system has no ``flock``.
+
+    The file is opened for reading only, which is all ``flock`` needs: another user's lock file, left by
+    a killed download in a shared folder, can be locked by everyone who may read it.
+    """
+    while True:
+        handle = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as error:
+            os.close(handle)
+            if error.errno in _NO_FLOCK:
+                return None
+            raise
+        except BaseException:  # interrupted while it waited
+            os.close(handle)
+            raise
+        if _same_file(lock, handle):
+            return handle
+        os.close(handle)
+
+
+def _same_file(path: Path, handle: int) -> bool:
+    """Whether ``path`` names the file open as ``handle``."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _sha256(path: Path) -> str:

@@ -6,9 +6,10 @@ cached under ``$XDG_CACHE_HOME/forecast/kernels`` (else ``~/.cache/forecast/kern
 of the source, the compiler command, the flags and the CPU, so an edited source, another compiler or
 another machine sharing the home folder builds anew. It is written to a temporary file and renamed into
 place: processes that compile at once (DDP ranks, DataLoader workers, parallel tests) each load a
-complete library. A cached file that does not load (cut short by a crash) is built again, and a cache
-folder that cannot be written (a read-only home) or named (no home folder) gives way to a temporary folder
-of the process's own.
+complete library. A cached file cut short (by a crash, a full disk, a partial copy of the cache), which the
+loader would map past its end (the process would die of SIGBUS), or that does not load, is built again, and
+a cache folder that cannot be written (a read-only home) or named (no home folder) gives way to a temporary
+folder of the process's own, removed once the library built there is loaded.
 
 ``-fopenmp`` links the system's ``libgomp.so.1``; when torch ships its own ``libgomp.so.1`` and has been
 imported first (``forecast.kernels`` imports it), the loader reuses that one by its name, so the kernels
@@ -20,6 +21,8 @@ import hashlib
 import os
 import platform
 import shlex
+import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -62,10 +65,34 @@ def load_library(source: Path) -> ctypes.CDLL:
         library = _own_folder() / name
     if library.exists():
         try:
-            return ctypes.CDLL(str(library))
-        except OSError:  # cut short by a crash, or a file this user may not read: built anew below
+            if not _cut_short(library):
+                return ctypes.CDLL(str(library))
+        except OSError:  # not a library, or a file this user may not read: built anew below
             pass
-    return ctypes.CDLL(str(_compile(compiler, source, library)))
+    built = _compile(compiler, source, library)
+    try:
+        return ctypes.CDLL(str(built))
+    finally:
+        if _own(built.parent):  # loaded (the loader keeps its pages), and no other process looks there
+            shutil.rmtree(built.parent, ignore_errors=True)
+
+
+def _cut_short(library: Path) -> bool:
+    """Whether ``library`` is an ELF file shorter than its header says: its section headers, which the linker
+    writes last, end past the end of the file. The loader would map such a file's segments past its end, and
+    the process would die of SIGBUS where they are read; a file that is not ELF it refuses with an OSError.
+    """
+    with open(library, "rb") as file:
+        header = file.read(64)
+    if header[:4] != b"\x7fELF":
+        return False
+    wide = header[4:5] == b"\x02"  # ELFCLASS64; its header is 64 bytes long, ELFCLASS32's 52
+    if len(header) < (64 if wide else 52):
+        return True
+    order = "<" if header[5:6] == b"\x01" else ">"  # ELFDATA2LSB, else ELFDATA2MSB
+    (offset,) = struct.unpack_from(order + ("Q" if wide else "I"), header, 0x28 if wide else 0x20)
+    size, count = struct.unpack_from(order + "HH", header, 0x3A if wide else 0x2E)
+    return library.stat().st_size < offset + size * count
 
 
 def _compiler() -> list[str]:
@@ -81,9 +108,18 @@ def _compiler() -> list[str]:
         raise OSError(f"$CC={os.environ['CC']!r} is not a command ({error}): fix its quoting, or unset it") from None
 
 
+_OWN = "forecast-kernels-"
+
+
 def _own_folder() -> Path:
-    """A new temporary folder for this process alone, where the cache folder cannot be made or written."""
-    return Path(tempfile.mkdtemp(prefix="forecast-kernels-"))
+    """A new temporary folder for this process alone, where the cache folder cannot be made or written;
+    ``load_library`` removes it once it has loaded the library built there."""
+    return Path(tempfile.mkdtemp(prefix=_OWN))
+
+
+def _own(folder: Path) -> bool:
+    """Whether ``folder`` is one of ``_own_folder``'s."""
+    return folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(_OWN)
 
 
 def _cpu() -> str:
