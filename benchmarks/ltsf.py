@@ -92,27 +92,9 @@ from forecast import datasets  # noqa: E402
 from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
+from forecast.datasets.published import PUBLISHED, standard_protocol  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
 from forecast.errors import ForecastDataError  # noqa: E402
-
-# Published test MSE / MAE at lookback 96 unless the name says otherwise, clean test loaders only (every
-# test window; benchmarks/README.md says why). Sources: SegRNN (Lin et al., arXiv 2308.11200, figures after
-# its 2024-06 loader fix), TQNet (Lin et al., 2025), CycleNet (Lin et al., NeurIPS 2024), iTransformer
-# (Liu et al., ICLR 2024), DLinear (Zeng et al., AAAI 2023), TimeBase (Huang et al., ICML 2025) and FITS
-# (Xu et al., ICLR 2024) at lookback 720, the best published at any lookback <= 720 (FITS gives no MAE):
-# the table of benchmarks/README.md.
-PUBLISHED: dict[str, dict[int, dict[str, tuple[float, float | None]]]] = {
-    "etth1": {
-        96: {"SegRNN": (0.368, 0.395), "TQNet": (0.371, 0.393), "CycleNet": (0.378, 0.391),
-             "iTransformer": (0.386, 0.405), "DLinear": (0.386, 0.400), "best L<=720": (0.350, 0.384)},
-        192: {"SegRNN": (0.408, 0.419), "TQNet": (0.428, 0.426), "CycleNet": (0.427, 0.419),
-              "iTransformer": (0.441, 0.436), "DLinear": (0.437, 0.432), "best L<=720": (0.388, 0.410)},
-        336: {"SegRNN": (0.444, 0.440), "TQNet": (0.476, 0.446), "CycleNet": (0.464, 0.439),
-              "iTransformer": (0.487, 0.458), "DLinear": (0.481, 0.459), "best L<=720": (0.409, 0.419)},
-        720: {"SegRNN": (0.446, 0.457), "TQNet": (0.487, 0.470), "CycleNet": (0.462, 0.461),
-              "iTransformer": (0.503, 0.491), "DLinear": (0.519, 0.516), "best L<=720": (0.424, None)},
-    },
-}  # fmt: skip
 
 
 def config_hashes(args: list[str]) -> dict[str, str]:
@@ -206,22 +188,6 @@ def fit_side_by_side(fits: list[tuple[list[str], Path]], jobs: int) -> None:
         for failed in pool.map(lambda fit: fit_in_process(*fit), todo):
             if failed:
                 print(f"a fit failed, see {failed}", flush=True)
-
-
-def standard_protocol(dataset: str, data: dict) -> bool:
-    """Whether a fit's data settings (``fit``'s ``data``) are those of the published figures: the data set's
-    split preset, every column both input and target (none named as a target or covariate), every window
-    evaluated, and the targets standardized (``StandardScaler`` with mean and scale: the scale that test
-    MSE and MAE are on, ``test/mse``; another scaler puts them on another)."""
-    roles = ["targets", "past_covariates", "future_covariates", "static_covariates"]
-    named = any(data["columns"].get(role) for role in roles)
-    scaler = data["scaling"]["scaler"] or {}
-    standardized = scaler.get("class_path") == "sklearn.preprocessing.StandardScaler" and all(
-        scaler.get("init_args", {}).get(key, True) for key in ("with_mean", "with_std")
-    )
-    preset = datasets.info(dataset).split
-    split = data["split"] or preset  # none given: the data module takes the data set's preset
-    return split == preset and not named and data["eval_stride"] == 1 and standardized
 
 
 def tested_every_window(trainer: L.Trainer) -> bool:

@@ -25,6 +25,7 @@ from .checkpointing import AtomicCheckpointIO, read_checkpoint
 from .cli_parser import ForecastArgumentParser
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
+from .datasets.published import PUBLISHED, standard_protocol, standing
 from .errors import warn_on_rank_zero
 from .linked_keys import WEIGHT_SIZES, check_linked_flags, check_linked_keys
 from .model import Forecaster
@@ -62,6 +63,13 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
             f"{ckpt_path} was trained on data of {needed}, but this config's data give {given}: pass the data "
             "it was trained on (data.source, data.columns, data.calendar as in its run's config.yaml)"
         )
+
+
+def _tested_every_window(trainer: Trainer) -> bool:
+    """Whether the trainer's test scored every batch of its test loaders (not so under ``limit_test_batches``)."""
+    loaders = trainer.test_dataloaders
+    loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+    return sum(trainer.num_test_batches) == sum(len(loader) for loader in loaders)
 
 
 def _cardinalities(trained: dict) -> list[int] | None:
@@ -382,6 +390,21 @@ class ForecastCLI(LightningCLI):
         if self.subcommand == "backtest":
             return bool(self.config_init[self.subcommand].get("refit_every"))
         return self.subcommand in (None, "fit")
+
+    def after_test(self) -> None:
+        """Where the test scored a cell of the long-horizon benchmark as its published figures were (a named data
+        set, its protocol, every test window), a line of where it stands among them (``datasets.published``)."""
+        source, metrics = self.datamodule.hparams.get("source"), self.trainer.callback_metrics
+        dataset = source.lower() if isinstance(source, str) else None
+        if (
+            dataset in PUBLISHED
+            and standard_protocol(dataset, self.datamodule.hparams)
+            and _tested_every_window(self.trainer)
+            and {"test/mse", "test/mae"} <= metrics.keys()
+        ):
+            line = standing(dataset, self.datamodule.horizon, float(metrics["test/mse"]), float(metrics["test/mae"]))
+            if line:
+                rank_zero_info(line)
 
     def after_fit(self) -> None:
         rank_zero_info(f"run directory: {run_directory(self.trainer)}")
