@@ -63,7 +63,7 @@ def splits(dataset: str, origins: int) -> list[RowSplit]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the validation MSE of both maps per horizon and origin, and their mean over the origins."""
+    """Print the validation MSE of both maps per horizon and origin, and with several origins their mean."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="etth1", choices=datasets.names())
     parser.add_argument("--lookback", type=int, default=720)

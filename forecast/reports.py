@@ -10,7 +10,9 @@
   and actual values in original units (an actual value the data module repaired is left empty: it is
   no observation, and no metric counts it). The actual values are the data's own, as read (an integer
   count stays that integer); the ``_orig`` metrics are computed from the scaled float32 windows mapped
-  back to original units, so they agree with the file's values to float32 rounding (about 1e-7 relative).
+  back to original units, so they agree with the file's values to float32 rounding of the scaled values:
+  within 6e-8 of a value's distance from its scaler's offset (the training mean, for a ``StandardScaler``),
+  not of the value itself (a count of 0 may come back as 1.7e-07).
 """
 
 import copy

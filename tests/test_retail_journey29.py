@@ -98,7 +98,7 @@ def test_a_missing_last_day_with_its_price_is_refused_naming_the_store(naive):
         naive.predict(_with_future(history, HORIZON))
     message = str(error.value)
     assert "store_01" in message and "'price'" in message and "2024-12-30" in message
-    assert "fill its targets up to 2024-12-30" in message and "drop those rows" in message
+    assert "fill its targets up to 2024-12-30" in message and "leave the series out" in message
 
 
 def test_a_price_given_on_every_future_row_is_read_as_before(naive):

@@ -1,6 +1,7 @@
 """Reading a data module's source: the frame of the series asked for, checked into a table of series; under
 ``shard: series`` first the index of all series, from which each process takes its share to read. Where the
-source is a file, every refusal names it, so that a user who reads several files can tell which one is at fault."""
+source is a file, every refusal of this reading names it, so that a user who reads several files can tell which
+one is at fault; those of later checks (a missing value under ``nan_policy: error``) do not."""
 
 from collections.abc import Callable
 from pathlib import Path

@@ -323,5 +323,5 @@ def check_history_end(table: SeriesTable, past: list[str]) -> None:
                     f"series {table.names[i]!r} holds past covariate {column!r} at {table.times[row]} but its targets "
                     f"end at {table.times[start - 1]}: predict reads the rows after a series' last target as the "
                     f"horizon's future rows, so its forecast would start at {table.times[start]}, inside its history; "
-                    f"fill its targets up to {table.times[row]} (with the last value, say), or drop those rows"
+                    f"fill its targets up to {table.times[row]} (with the last value, say), or leave the series out"
                 )

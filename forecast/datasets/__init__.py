@@ -63,7 +63,7 @@ def load(name: str) -> pd.DataFrame:
     literature's weather CSV repeats one) keeps every row, stamped every ``info(name).freq`` from its
     first time, with a warning: the literature reads these files by row, and the split presets count rows.
     Processes that load a data set missing from the cache at once (DDP ranks, parallel jobs) download it
-    once: one downloads it while the others wait, then read its file.
+    once where the file system has ``flock``: one downloads it while the others wait, then read its file.
 
     Args:
         name: one of :func:`names` (case-insensitive), e.g. ``"etth1"``.

@@ -3,13 +3,14 @@
 A download streams into a temporary ``*.part`` file beside its target and is moved into place with
 ``os.replace`` only once it is complete, its hash is right and it reads as the data set, so a killed or
 failed download, or an error page served in its place, never leaves a file under the data set's name: a
-``*.part`` left by a killed download is ignored, and deleted by the next download of that file. A file
-without a hash in the registry gets one recorded beside it (``<file>.sha256.json``) at its first download or
-first use, once it reads; later loads, and a later download of the same file, check it against that record.
+``*.part`` left by a killed download is ignored, and deleted by the next download of that file where the file
+system has ``flock`` (``downloading``). A file without a hash in the registry gets one recorded beside it
+(``<file>.sha256.json``) at its first download or first use, once it reads; later loads, and a later download
+of the same file, check it against that record.
 
 Processes that load one data set at once (the ranks of a DDP fit, ``benchmarks/ltsf.py --jobs``, test
-workers) download it once: the first holds a lock (``downloading``) while it downloads the file and records
-its hash, and the others wait for it, then find both in place.
+workers) download it once where the file system has ``flock``: the first holds a lock (``downloading``) while
+it downloads the file and records its hash, and the others wait for it, then find both in place.
 """
 
 import contextlib
