@@ -17,6 +17,7 @@ import lightning as L
 import optuna
 from lightning.fabric.utilities.seed import max_seed_value
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .checkpointing import read_checkpoint
 from .cli import main as cli_main
@@ -210,11 +211,13 @@ class TrialFits:
         except optuna.TrialPruned:
             raise
         except SystemExit as exit_:
-            if not isinstance(exit_.__context__, KeyboardInterrupt):
+            stopped_by = _stopped_by(exit_)
+            if stopped_by is None:
                 raise
-            # Lightning answers Ctrl-C with exit status 1: in a fit it was taken for a failed fit and the study went
-            # on to its next trial; in the naive fallback's validate it left the trial running in the storage.
-            trial.set_user_attr("error", "KeyboardInterrupt: stopped by Ctrl-C")
+            # Lightning answers Ctrl-C with exit status 1, and SIGTERM (``timeout``, ``kill``, a scheduler ending the
+            # job) with its SIGTERMException: in a fit each was taken for a failed fit and the study went on to its
+            # next trial; in the naive fallback's validate Ctrl-C left the trial running in the storage.
+            trial.set_user_attr("error", f"KeyboardInterrupt: stopped by {stopped_by}")
             raise KeyboardInterrupt from exit_  # Optuna fails the trial and stops the study
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
@@ -233,7 +236,7 @@ class TrialFits:
         try:
             cli = cli_main(trial_args, trainer_defaults={"callbacks": [pruning]})
         except SystemExit as exit_:
-            if isinstance(exit_.__context__, KeyboardInterrupt):
+            if _stopped_by(exit_):
                 raise
             print_config(trial_args)  # raises the CLI's message as a ValueError
             raise ValueError(f"fit exited with status {exit_.code}") from exit_
@@ -373,6 +376,14 @@ def _working_directory(path: str | None) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
+
+
+def _stopped_by(exit_: SystemExit) -> str | None:
+    """What stopped a run that Lightning exited from: "SIGTERM" (its ``SIGTERMException``), "Ctrl-C" (its exit after a
+    ``KeyboardInterrupt``), or ``None``: no stop, a failed fit or a refusal."""
+    if isinstance(exit_, SIGTERMException):
+        return "SIGTERM"
+    return "Ctrl-C" if isinstance(exit_.__context__, KeyboardInterrupt) else None
 
 
 def _flag_name(arg: str) -> str:

@@ -75,7 +75,7 @@ def tune(
 ) -> optuna.Study:
     """Runs (or resumes, or joins) the study until it has ``args.n_trials`` trials, then writes its results.
 
-    Ctrl-C stops the study: the running trial fails, the results of those before it are written, and a rerun
+    Ctrl-C or SIGTERM stops the study: the running trial fails, the results of those before it are written, and a rerun
     resumes the study, with a new trial in place of the interrupted one.
 
     Args:
