@@ -215,7 +215,13 @@ def _ensemble_path(checkpoints: Sequence[str | Path], path: str | Path) -> Path:
     if isinstance(checkpoints, (str, Path)):  # its characters would be read as files
         raise TypeError(f"combine takes a list of two or more checkpoint files; got one path {str(checkpoints)!r}")
     if len(checkpoints) < 2:
-        raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}")
+        missing = [str(checkpoint) for checkpoint in checkpoints if not Path(checkpoint).exists()]
+        unmatched = (  # a shell passes a pattern that matches no file on as written: one "checkpoint"
+            f" ({missing[0]!r} does not exist: a shell pattern that matches no file is passed on as written)"
+            if missing
+            else ""
+        )
+        raise ValueError(f"an ensemble needs two or more checkpoints; got {len(checkpoints)}{unmatched}")
     files = [Path(checkpoint).expanduser().resolve() for checkpoint in checkpoints]
     repeated = next(
         (checkpoint for checkpoint, file in zip(checkpoints, files, strict=True) if files.count(file) > 1), None

@@ -142,3 +142,13 @@ def test_predictions_csv_continues_each_series_at_its_own_times_with_one_row_per
         times = pd.date_range(series["time"].iloc[-1], periods=HORIZON + 1, freq="ME")[1:]
         expected.append(pd.DataFrame({"id": name, "time": times, "y": series["y"].iloc[-1]}))
     pd.testing.assert_frame_equal(table, pd.concat(expected, ignore_index=True), check_dtype=False, rtol=1e-6)
+
+
+def test_an_ensemble_of_a_shell_pattern_that_matched_nothing_names_the_pattern(tmp_path):
+    """``python -m forecast.ensemble runs/.../epoch=*.ckpt`` where no run exists: the shell passes the pattern on as
+    one path, and the refusal said only "got 1"."""
+    from forecast.ensemble import combine
+
+    pattern = str(tmp_path / "seed*/checkpoints/epoch=*.ckpt")
+    with pytest.raises(ValueError, match=r"got 1 \('.*seed\*/checkpoints/epoch=\*\.ckpt' does not exist: a shell"):
+        combine([pattern], tmp_path / "ensemble.ckpt")
