@@ -27,18 +27,23 @@ def tiny_fit(tmp_path, wide_frame, tiny_cli) -> list[str]:
 
 
 @pytest.mark.slow  # a tiny tune through the CLI: seconds
-def test_ctrl_c_in_a_trial_stops_the_study(tiny_fit, tmp_path, monkeypatch):
-    def pressed_ctrl_c(self, batch, batch_idx):
-        os.kill(os.getpid(), signal.SIGINT)
-        raise AssertionError("SIGINT did not interrupt the step")
+@pytest.mark.parametrize(("signum", "stopped_by"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_or_sigterm_in_a_trial_stops_the_study(tiny_fit, tmp_path, monkeypatch, signum, stopped_by):
+    """Ctrl-C, and SIGTERM (``timeout``, ``kill``, a scheduler ending the job; Lightning's SIGTERMException), were
+    taken for a failed fit, and the study went on to its next trial."""
+    step = Forecaster.training_step
 
-    monkeypatch.setattr(Forecaster, "training_step", pressed_ctrl_c)
+    def signalled(self, batch, batch_idx):
+        os.kill(os.getpid(), signum)  # SIGINT interrupts here; Lightning notes SIGTERM and stops after the step
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(Forecaster, "training_step", signalled)
     args = TuneArgs(space=LR, n_trials=2, run_dir=str(tmp_path / "run"), study_name="tiny")
     with pytest.raises(KeyboardInterrupt):
         tune(args, tiny_fit)
     trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'run/study.db'}").trials
     assert [trial.state for trial in trials] == [optuna.trial.TrialState.FAIL]
-    assert "Ctrl-C" in trials[0].user_attrs["error"]
+    assert stopped_by in trials[0].user_attrs["error"]
     assert pd.read_csv(tmp_path / "run/trials.csv")["state"].tolist() == ["FAIL"]  # the results so far
 
 
@@ -68,24 +73,3 @@ def test_a_plateau_scheduler_steps_once_per_validation_counted_in_batches_across
 def test_a_plateau_scheduler_on_validations_that_skip_some_epoch_ends_is_refused_naming_the_interval():
     with pytest.raises(ValueError, match=r"trainer.val_check_interval=3 batches across epochs of 2.*at most 2"):
         fit_with_plateau(val_check_interval=3)
-
-
-@pytest.mark.slow  # a tiny tune through the CLI: seconds
-def test_sigterm_in_a_trial_stops_the_study(tiny_fit, tmp_path, monkeypatch):
-    """``timeout``, ``kill`` and schedulers stop a job with SIGTERM, which Lightning turns into its SIGTERMException:
-    it was taken for a failed fit ("fit exited with status None") and the study went on to its next trial."""
-
-    step = Forecaster.training_step
-
-    def terminated(self, batch, batch_idx):
-        os.kill(os.getpid(), signal.SIGTERM)  # Lightning notes it, and stops the fit after the step
-        return step(self, batch, batch_idx)
-
-    monkeypatch.setattr(Forecaster, "training_step", terminated)
-    args = TuneArgs(space=LR, n_trials=2, run_dir=str(tmp_path / "run"), study_name="tiny")
-    with pytest.raises(KeyboardInterrupt):
-        tune(args, tiny_fit)
-    trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'run/study.db'}").trials
-    assert [trial.state for trial in trials] == [optuna.trial.TrialState.FAIL]
-    assert "SIGTERM" in trials[0].user_attrs["error"]
-    assert pd.read_csv(tmp_path / "run/trials.csv")["state"].tolist() == ["FAIL"]  # the results so far
