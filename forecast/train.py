@@ -13,10 +13,11 @@ import pandas as pd
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import CheckpointIO
 
-from .callbacks import FiniteLossCheck, ResumableModelCheckpoint, callback_list
+from .callbacks import FiniteLossCheck, RandomStateCheckpoint, ResumableModelCheckpoint, callback_list
 from .checkpointing import AtomicCheckpointIO
 from .data import Calendar, Columns, Scaling, TimeSeriesDataModule
 from .model import Forecaster
+from .monitors import check_monitors
 
 __all__ = ["fit"]
 
@@ -33,15 +34,18 @@ def fit(
     data: dict[str, Any] | None = None,
     model: dict[str, Any] | None = None,
     trainer: dict[str, Any] | None = None,
+    **misplaced: Any,
 ) -> Forecaster:
     """Train a forecaster and return its best checkpoint, loaded and ready to ``predict``.
 
     A thin wrapper, not a second training loop: it builds ``TimeSeriesDataModule(source, lookback,
     horizon, **data)`` and ``Forecaster(**model)`` with the sizes and season the data give (as the CLI
     links them), and runs ``lightning.Trainer(**trainer).fit`` with the CLI's checkpointing (best on
-    ``val/loss``, and ``last.ckpt``, written atomically) under ``trainer["default_root_dir"]``, and its
-    stop at a NaN or infinite training loss (``FiniteLossCheck``: a ``FloatingPointError``, no
-    checkpoint of such weights).
+    ``val/loss``, and ``last.ckpt``, written atomically, with the random generators' states of
+    ``RandomStateCheckpoint``, so that ``python -m forecast fit --ckpt_path`` resumes it exactly) under
+    ``trainer["default_root_dir"]``, and its stop at a NaN or infinite training loss (``FiniteLossCheck``: a
+    ``FloatingPointError``, no checkpoint of such weights). Seed it as the CLI does: ``lightning.seed_everything(N,
+    workers=True)`` before the call.
 
     Args:
         source: what ``TimeSeriesDataModule`` reads: a DataFrame, a CSV/Parquet path or a built-in name.
@@ -56,13 +60,18 @@ def fit(
             among the callbacks takes the place of fit's own: fit returns its best checkpoint (its last where it
             monitors nothing). A ``CheckpointIO`` among the plugins writes the checkpoints instead of fit's
             atomic writer; other plugins keep it.
+        misplaced: none is taken; a keyword other than the above is refused, naming the group it belongs in.
 
     Raises:
-        TypeError: ``data``, ``model`` or ``trainer`` is not a mapping, or sets an argument its class does not
+        TypeError: a keyword that is no argument of fit (``max_epochs=5``, ``trainers=...``: naming the group
+            that takes it, or the nearest argument); ``data``, ``model`` or ``trainer`` is not a mapping, or sets
+            an argument its class does not
             take (naming the group, the key and the nearest argument), ``data`` or ``model`` sets an argument
             that fit sets itself (``lookback``, ``horizon``, the source, the sizes the data give), or
             ``trainer["callbacks"]`` holds something other than a Lightning callback (a class, say).
-        ValueError: ``trainer`` turns checkpointing off, or the fit wrote no checkpoint to return
+        ValueError: ``trainer`` turns checkpointing off; a ModelCheckpoint or strict EarlyStopping among
+            ``trainer["callbacks"]`` monitors a metric that the fit never logs (before it trains, as the CLI
+            refuses it: ``forecast.monitors.check_monitors``); the fit wrote no checkpoint to return
             (``fast_dev_run``, ``max_steps=0``, ...).
 
     Example:
@@ -73,6 +82,7 @@ def fit(
         >>> forecaster = fit(frame, lookback=48, horizon=12, **options)  # doctest: +SKIP
         >>> forecaster.predict(frame)  # doctest: +SKIP
     """
+    _check_misplaced(misplaced)
     _check_groups(data=data, model=model, trainer=trainer)
     options = dict(trainer or {})
     if options.get("enable_checkpointing") is False:
@@ -86,12 +96,41 @@ def fit(
     forecaster = Forecaster(lookback=lookback, horizon=horizon, **sizes, **(model or {}))
     callbacks = callback_list(options.get("callbacks"))
     given = [callback for callback in callbacks if isinstance(callback, ModelCheckpoint)]
+    own = ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
     # The caller's own ModelCheckpoint takes the place of fit's (two alike would clash in Lightning).
-    checkpoint = given[0] if given else ResumableModelCheckpoint(monitor="val/loss", mode="min", save_last=True)
-    options["callbacks"] = [FiniteLossCheck(), *([] if given else [checkpoint]), *callbacks]
+    checkpoint = given[0] if given else own
+    options["callbacks"] = [FiniteLossCheck(), *_own_callbacks(callbacks, own), *callbacks]
+    check_monitors(options["callbacks"], forecaster, own)
     options["plugins"] = _with_atomic_writes(options.get("plugins"))
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(_written(checkpoint))
+
+
+def _own_callbacks(callbacks: list[Callback], checkpoint: ModelCheckpoint) -> list[Callback]:
+    """The CLI's checkpointing callbacks that ``callbacks`` lack: ``checkpoint`` unless they hold a ModelCheckpoint,
+    and ``RandomStateCheckpoint`` unless they hold one (Lightning refuses two of a stateful callback)."""
+    kinds = {ModelCheckpoint: checkpoint, RandomStateCheckpoint: RandomStateCheckpoint()}
+    return [own for kind, own in kinds.items() if not any(isinstance(callback, kind) for callback in callbacks)]
+
+
+def _check_misplaced(misplaced: Mapping[str, Any]) -> None:
+    """Refuse a keyword that is no argument of fit, naming the group that takes it (``max_epochs=5`` belongs in
+    ``trainer``) or the nearest argument (``trainers``): Python's own error names neither.
+
+    Raises:
+        TypeError: naming the keyword and where it belongs.
+    """
+    fields = {field.name for kind in _DATA_GROUPS.values() for field in dataclasses.fields(kind)}
+    for key in misplaced:
+        groups = [group for group in _BUILDS if key in _settings(group)]
+        if groups:
+            fix = f"give it in its group: {groups[0]}={{{key!r}: ...}}"
+        elif key in fields:
+            fix = _known_fix("data", key, _settings("data"))
+        else:
+            near = difflib.get_close_matches(key, _FIT_ARGUMENTS, n=1)
+            fix = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(_FIT_ARGUMENTS)}"
+        raise TypeError(f"forecast.fit takes no argument {key!r}; {fix}")
 
 
 def _with_atomic_writes(plugins: Any) -> list[Any]:
@@ -139,6 +178,7 @@ def _check_groups(**groups: Mapping[str, Any] | None) -> None:
 # What each group of fit's arguments builds, and, for ``data``, the option groups that hold further settings.
 _BUILDS = {"data": TimeSeriesDataModule, "model": Forecaster, "trainer": L.Trainer}
 _DATA_GROUPS = {"columns": Columns, "scaling": Scaling, "calendar": Calendar}
+_FIT_ARGUMENTS = ("source", "lookback", "horizon", *_BUILDS)
 
 
 def _check_known(group: str, options: Mapping[str, Any]) -> None:
@@ -151,11 +191,16 @@ def _check_known(group: str, options: Mapping[str, Any]) -> None:
             (``targets`` given flat in ``data`` belongs in ``data["columns"]``).
     """
     built = _BUILDS[group]
-    known = list(inspect.signature(built).parameters)
+    known = _settings(group)
     for key in options:
         if key not in known:
             fix = _known_fix(group, str(key), known)
             raise TypeError(f"forecast.fit's {group} sets {key!r}, which {built.__name__} does not take; {fix}")
+
+
+def _settings(group: str) -> list[str]:
+    """The arguments of the class that ``group`` of fit's arguments builds."""
+    return list(inspect.signature(_BUILDS[group]).parameters)
 
 
 def _known_fix(group: str, key: str, known: list[str]) -> str:
