@@ -55,6 +55,13 @@ def falls_short(model: float, naive: float, margin: float = 0.0) -> bool:
     return not model * (1 - TIE) <= naive * (1 - margin)
 
 
+def _figure(mse: float) -> str:
+    """An MSE as the log says it: four decimals, or three significant digits where four decimals would keep fewer
+    than two (a seasonal naive forecast of a season that barely varies: 2.1e-06, not 0.0000, which reads as no
+    error)."""
+    return f"{mse:.4f}" if mse == 0 or abs(mse) >= 0.001 or not math.isfinite(mse) else f"{mse:.3g}"
+
+
 def _gap(model: float, naive: float) -> str:
     """How far the model's validation MSE lies from a naive forecast's: a share of the naive's, or, where that
     has no error (a validation part flat, or repeating its last season), the model's own MSE above it. A
@@ -86,7 +93,8 @@ class NaiveComparison(L.Callback):
     best checkpoint is no worse than the last value on validation. A network that leads a naive forecast
     by a little on one validation part may well trail it on the next: on a random walk its forecast
     differs from the last value by noise that happens to fit that part, so ``margin`` asks for a lead
-    larger than such luck. Only the validation windows decide.
+    larger than such luck. Only the validation windows decide: a fit that scores no naive forecast (it validated
+    no epoch, or read no data module) decides no fallback, and a warning says so.
 
     Args:
         seasonal_period: steps of the seasonal naive's season; ``None`` derives it from the data's
@@ -231,14 +239,16 @@ class NaiveComparison(L.Callback):
             self._report_no_comparison(trainer)
             return
         if not self.epochs or not self.naive:
+            if self.fallback:
+                self._warn_no_fallback(trainer)
             return
         model = self._chosen_epoch_mse(trainer.checkpoint_callback)
         scores = {"model": model} | self.naive
         best = min(self.naive, key=self.naive.get)
         winner = best if falls_short(model, self.naive[best]) else "model"
-        gaps = ", ".join(f"{name} {value:.4f} ({_gap(model, value)})" for name, value in self.naive.items())
+        gaps = ", ".join(f"{name} {_figure(value)} ({_gap(model, value)})" for name, value in self.naive.items())
         note = self._left_out_season(trainer.datamodule.freq, trainer.datamodule.lookback)  # the windows scored
-        message = f"validation MSE (scaled): model {model:.4f}; {gaps}{note}: the {winner} wins"
+        message = f"validation MSE (scaled): model {_figure(model)}; {gaps}{note}: the {winner} wins"
         fallback = best if self.fallback and falls_short(model, self.naive[best], self.margin) else None
         if fallback and winner == "model":
             warn_on_rank_zero(
@@ -252,6 +262,17 @@ class NaiveComparison(L.Callback):
         else:
             warn_on_rank_zero(f"{message}; the model loses to a naive forecast on validation")
         self._write(trainer, {"val_mse": scores, "winner": winner, "fallback": fallback, "margin": self.margin})
+
+    def _warn_no_fallback(self, trainer: L.Trainer) -> None:
+        """Under ``fallback``, where the fit scored no naive forecast, a warning that it decided no fallback: the fit
+        validated no epoch (``trainer.limit_val_batches`` 0, or it stopped before its first validation), or it read
+        no data module, whose frequency gives the season and whose windows the naive forecasts are scored on."""
+        why = (
+            "the fit read its windows from no data module (trainer.fit(model, datamodule=...) compares them)"
+            if trainer.datamodule is None
+            else "the fit validated no epoch (let it validate: trainer.limit_val_batches above 0)"
+        )
+        warn_on_rank_zero(f"naive_comparison.fallback decided nothing: {why}, so the checkpoints forecast the network")
 
     def _report_no_comparison(self, trainer: L.Trainer) -> None:
         """Where the validation windows hold no observed target (every one missing, repaired by ``nan_policy``),

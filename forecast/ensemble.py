@@ -250,7 +250,7 @@ def _check_alone(checkpoint: str | Path, member: dict[str, Any]) -> None:
     if member.get("naive_fallback") is not None:
         raise ValueError(
             f"{checkpoint} fell back to a naive forecast on validation (naive_comparison.fallback); "
-            "its network lost there, so leave it out"
+            "its network fell short of it there (lost, or led by less than naive_comparison.margin), so leave it out"
         )
     loss = from_spec(member["hyper_parameters"].get("loss"), Loss) or MSELoss()  # the model's default: MSE
     check_ensemble_loss(loss, str(checkpoint))

@@ -112,7 +112,8 @@ def _say_what_is_exported(model: Forecaster) -> None:
     _refuse_what_is_no_forecaster(model)
     if model.naive_fallback is not None:
         warnings.warn(
-            f"this checkpoint lost to a naive forecast on validation and falls back to it: the program "
+            f"this checkpoint fell short of a naive forecast on validation (lost to it, or led it by less than "
+            f"naive_comparison.margin) and falls back to it: the program "
             f"repeats the value {model.naive_fallback} step(s) before each forecast step, not the network",
             stacklevel=user_stacklevel(),
         )
