@@ -20,14 +20,14 @@ import torch
 from fsspec.core import strip_protocol
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
-from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from sklearn.base import TransformerMixin
 
 from .data.options import grouped_config
 from .data.splits import Split
 from .specs import check_spec, hint_bases, imported
 
-__all__ = ["AtomicCheckpointIO", "output_file", "read_checkpoint"]
+__all__ = ["AtomicCheckpointIO", "output_file", "read_checkpoint", "with_atomic_writes"]
 
 _FORECAST_KEYS = ("state_dict", "hyper_parameters", "forecast_version")
 
@@ -65,6 +65,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.unlink(temporary)
             raise
         _remove_abandoned(path)
+
+
+def with_atomic_writes(plugins: Any) -> list[Any]:
+    """``trainer.plugins`` (one, a list or none) with ``AtomicCheckpointIO`` added unless one of them writes the
+    checkpoints: an environment or precision plugin (``SLURMEnvironment()``, say) keeps the atomic writer."""
+    plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [] if plugins is None else [plugins]
+    writes = any(isinstance(plugin, CheckpointIO) for plugin in plugins)
+    return plugins if writes else [*plugins, AtomicCheckpointIO()]
 
 
 _HOST = socket.gethostname()

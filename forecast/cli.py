@@ -21,7 +21,7 @@ from .callbacks import (
     callback_list,
     run_directory,
 )
-from .checkpointing import AtomicCheckpointIO, read_checkpoint
+from .checkpointing import read_checkpoint, with_atomic_writes
 from .cli_parser import ForecastArgumentParser
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
@@ -347,8 +347,9 @@ class ForecastCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The trainer, logging to CSV in ``default_root_dir`` unless ``trainer.logger`` chooses a logger,
-        and writing checkpoints atomically unless ``trainer.plugins`` are given; ``trainer.callbacks``
-        come in addition to the CLI's own (``checkpoint``, ``prediction_writer``, ...). A fit that sets
+        and writing checkpoints atomically unless a ``CheckpointIO`` among ``trainer.plugins`` writes them (an
+        environment plugin keeps the writer, as in ``forecast.fit``); ``trainer.callbacks`` come in addition to the
+        CLI's own (``checkpoint``, ``prediction_writer``, ...). A fit that sets
         no limit of its own trains ``_DEFAULT_MAX_EPOCHS`` epochs at most (``_sets_no_limit``). Where it
         trains (``_trains``), a ModelCheckpoint or EarlyStopping that monitors a metric the fit never logs is
         refused before it starts (``forecast.monitors.check_monitors``), unless ``trainer_defaults`` add callbacks:
@@ -369,8 +370,7 @@ class ForecastCLI(LightningCLI):
                 )
         if trainer.get("logger") in (None, True):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
-        if not trainer.get("plugins"):
-            kwargs.setdefault("plugins", [AtomicCheckpointIO()])
+        kwargs["plugins"] = with_atomic_writes(trainer.get("plugins"))
         # Among the trainer's arguments, so that a backtest's tester, made with them, checks its checkpoint too.
         same = SameCheckpointCheck(self._get(self.config_init, "ckpt_path"), self._missing_checkpoint)
         kwargs["callbacks"] = [*callback_list(trainer.get("callbacks")), same]

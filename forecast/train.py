@@ -4,6 +4,7 @@
 import dataclasses
 import difflib
 import inspect
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,10 @@ from typing import Any
 import lightning as L
 import pandas as pd
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.loggers import CSVLogger
 
 from .callbacks import FiniteLossCheck, RandomStateCheckpoint, ResumableModelCheckpoint, callback_list
-from .checkpointing import AtomicCheckpointIO
+from .checkpointing import with_atomic_writes
 from .data import Calendar, Columns, Scaling, TimeSeriesDataModule
 from .model import Forecaster
 from .monitors import check_monitors
@@ -44,8 +45,9 @@ def fit(
     ``val/loss``, and ``last.ckpt``, written atomically, with the random generators' states of
     ``RandomStateCheckpoint``, so that ``python -m forecast fit --ckpt_path`` resumes it exactly) under
     ``trainer["default_root_dir"]``, and its stop at a NaN or infinite training loss (``FiniteLossCheck``: a
-    ``FloatingPointError``, no checkpoint of such weights). Seed it as the CLI does: ``lightning.seed_everything(N,
-    workers=True)`` before the call.
+    ``FloatingPointError``, no checkpoint of such weights), logging to CSV in ``default_root_dir`` unless
+    ``trainer["logger"]`` chooses a logger, as the CLI does. Seed it as the CLI does:
+    ``lightning.seed_everything(N, workers=True)`` before the call.
 
     Args:
         source: what ``TimeSeriesDataModule`` reads: a DataFrame, a CSV/Parquet path or a built-in name.
@@ -101,7 +103,9 @@ def fit(
     checkpoint = given[0] if given else own
     options["callbacks"] = [FiniteLossCheck(), *_own_callbacks(callbacks, own), *callbacks]
     check_monitors(options["callbacks"], forecaster, own)
-    options["plugins"] = _with_atomic_writes(options.get("plugins"))
+    options["plugins"] = with_atomic_writes(options.get("plugins"))
+    if options.get("logger") in (None, True):  # as the CLI logs: Lightning's default is TensorBoard where installed
+        options["logger"] = CSVLogger(options.get("default_root_dir") or os.getcwd())
     L.Trainer(**options).fit(forecaster, datamodule)
     return Forecaster.load(_written(checkpoint))
 
@@ -131,14 +135,6 @@ def _check_misplaced(misplaced: Mapping[str, Any]) -> None:
             near = difflib.get_close_matches(key, _FIT_ARGUMENTS, n=1)
             fix = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(_FIT_ARGUMENTS)}"
         raise TypeError(f"forecast.fit takes no argument {key!r}; {fix}")
-
-
-def _with_atomic_writes(plugins: Any) -> list[Any]:
-    """``trainer["plugins"]`` (one, a list or none) with ``AtomicCheckpointIO`` added unless one of them writes
-    the checkpoints: an environment or precision plugin (``SLURMEnvironment()``, say) leaves the writing to fit."""
-    plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [] if plugins is None else [plugins]
-    writes = any(isinstance(plugin, CheckpointIO) for plugin in plugins)
-    return plugins if writes else [*plugins, AtomicCheckpointIO()]
 
 
 def _check_groups(**groups: Mapping[str, Any] | None) -> None:

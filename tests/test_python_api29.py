@@ -117,3 +117,29 @@ def test_a_python_fit_resumed_by_the_cli_ends_with_the_weights_of_one_run(wide_f
     whole = _weights(tmp_path / "whole/checkpoints/last.ckpt")
     for name, value in _weights(tmp_path / "resumed/checkpoints/last.ckpt").items():
         torch.testing.assert_close(value, whole[name], rtol=0, atol=0)
+
+
+def test_fit_logs_to_csv_as_the_cli_does_where_tensorboard_is_installed(wide_frame, tmp_path, monkeypatch):
+    """Lightning's default logger is TensorBoard wherever it is installed; ``forecast.fit`` left it to Lightning,
+    so a Python fit on such a machine wrote no ``metrics.csv`` where the CLI's does."""
+    from lightning.pytorch.trainer.connectors.logger_connector import logger_connector
+
+    monkeypatch.setattr(logger_connector, "_TENSORBOARD_AVAILABLE", True)  # as on a machine with tensorboard
+    trainer = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "default_root_dir": str(tmp_path)}
+    trainer |= {"enable_progress_bar": False, "enable_model_summary": False}
+    encoder = functools.partial(GRUEncoder, hidden_size=2)
+    forecast.fit(wide_frame, lookback=LOOKBACK, horizon=HORIZON, model={"encoder": encoder}, trainer=trainer)
+    assert list(tmp_path.glob("lightning_logs/version_0/metrics.csv"))
+
+
+def test_the_cli_keeps_its_atomic_checkpoint_writer_beside_an_environment_plugin(tmp_path):
+    """Any ``trainer.plugins`` (a cluster environment, say) dropped the CLI's atomic writer; ``forecast.fit``
+    kept it."""
+    from forecast.checkpointing import AtomicCheckpointIO
+
+    config = str(Path(__file__).resolve().parents[1] / "configs/etth1/last_value.yaml")
+    plugin = "lightning.fabric.plugins.environments.LightningEnvironment"
+    cli = main(
+        ["--config", config, "--trainer.plugins", plugin, "--trainer.default_root_dir", str(tmp_path)], run=False
+    )
+    assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
