@@ -31,6 +31,8 @@ def test_a_test_stands_ahead_level_or_behind_each_published_model_by_its_three_d
         ({"eval_stride": 2}, False),
         ({"columns": {"targets": ["OT"]}}, False),
         ({"split": {"class_path": "forecast.data.FractionSplit"}}, False),
+        ({"split": {"class_path": "forecast.data.splits.ETTSplit", "init_args": {"rows_per_hour": 1}}}, True),
+        ({"split": {"class_path": "forecast.data.ETTSplit", "init_args": {"rows_per_hour": 4}}}, False),
         ({"scaling": {"scaler": {"class_path": "sklearn.preprocessing.MinMaxScaler"}}}, False),
     ],
 )

@@ -41,22 +41,25 @@ def standard_protocol(dataset: str, data: Mapping[str, Any]) -> bool:
     roles = ["targets", "past_covariates", "future_covariates", "static_covariates"]
     named = any(data["columns"].get(role) for role in roles)
     scaler = data["scaling"]["scaler"] or {}
-    standardized = _names_standard_scaler(scaler.get("class_path", "")) and all(
+    standardized = _named(scaler.get("class_path", "")) is StandardScaler and all(
         scaler.get("init_args", {}).get(key, True) for key in ("with_mean", "with_std")
     )
     preset = DATASETS[dataset].split
     split = data["split"] or preset  # none given: the data module takes the data set's preset
-    return split == preset and not named and data["eval_stride"] == 1 and standardized
+    same_class = _named(split.get("class_path", "")) is _named(preset["class_path"])
+    same_split = same_class and split.get("init_args") == preset["init_args"]
+    return same_split and not named and data["eval_stride"] == 1 and standardized
 
 
-def _names_standard_scaler(class_path: str) -> bool:
-    """Whether ``class_path`` names scikit-learn's ``StandardScaler``, as a config writes it
-    (``sklearn.preprocessing.StandardScaler``) or as a data module records it (``sklearn.preprocessing._data...``)."""
+def _named(class_path: str) -> Any:
+    """The class that ``class_path`` names, as a config writes it (``forecast.data.ETTSplit``) or as a data module
+    records it (``forecast.data.splits.ETTSplit``, ``sklearn.preprocessing._data.StandardScaler``); ``None`` where it
+    names none."""
     module, _, name = class_path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module), name, None) is StandardScaler
+        return getattr(importlib.import_module(module), name, None)
     except (ImportError, ValueError):  # no module of that name, or none named
-        return False
+        return None
 
 
 def standing(dataset: str, horizon: int, mse: float, mae: float) -> str | None:
