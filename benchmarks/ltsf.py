@@ -85,14 +85,13 @@ from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import lightning as L  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from forecast import datasets  # noqa: E402
 from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
-from forecast.datasets.published import PUBLISHED, standard_protocol  # noqa: E402
+from forecast.datasets.published import PUBLISHED, standard_protocol, tested_every_window  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
 from forecast.errors import ForecastDataError  # noqa: E402
 
@@ -188,12 +187,6 @@ def fit_side_by_side(fits: list[tuple[list[str], Path]], jobs: int) -> None:
         for failed in pool.map(lambda fit: fit_in_process(*fit), todo):
             if failed:
                 print(f"a fit failed, see {failed}", flush=True)
-
-
-def tested_every_window(trainer: L.Trainer) -> bool:
-    """Whether a ``test`` scored every window of the test part, as the published figures do: not when
-    ``--trainer.limit_test_batches`` (a smoke run's) left batches out."""
-    return sum(trainer.num_test_batches) == len(trainer.test_dataloaders)
 
 
 def given_split(extra: list[str]) -> str | None:

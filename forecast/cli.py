@@ -25,7 +25,7 @@ from .checkpointing import read_checkpoint, with_atomic_writes
 from .cli_parser import ForecastArgumentParser
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
-from .datasets.published import PUBLISHED, standard_protocol, standing
+from .datasets.published import PUBLISHED, standard_protocol, standing, tested_every_window
 from .errors import warn_on_rank_zero
 from .linked_keys import WEIGHT_SIZES, check_linked_flags, check_linked_keys
 from .model import Forecaster
@@ -63,13 +63,6 @@ def _check_checkpoint_data(ckpt_path: str, model: LightningModule) -> None:
             f"{ckpt_path} was trained on data of {needed}, but this config's data give {given}: pass the data "
             "it was trained on (data.source, data.columns, data.calendar as in its run's config.yaml)"
         )
-
-
-def _tested_every_window(trainer: Trainer) -> bool:
-    """Whether the trainer's test scored every batch of its test loaders (not so under ``limit_test_batches``)."""
-    loaders = trainer.test_dataloaders
-    loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
-    return sum(trainer.num_test_batches) == sum(len(loader) for loader in loaders)
 
 
 def _cardinalities(trained: dict) -> list[int] | None:
@@ -399,7 +392,7 @@ class ForecastCLI(LightningCLI):
         if (
             dataset in PUBLISHED
             and standard_protocol(dataset, self.datamodule.hparams)
-            and _tested_every_window(self.trainer)
+            and tested_every_window(self.trainer)
             and {"test/mse", "test/mae"} <= metrics.keys()
         ):
             line = standing(dataset, self.datamodule.horizon, float(metrics["test/mse"]), float(metrics["test/mae"]))

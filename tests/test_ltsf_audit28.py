@@ -69,7 +69,7 @@ def stub_run_parts(monkeypatch, scores: dict[tuple[str, str], float], ensemble_s
     class Trainer:
         callback_metrics = {"val/loss": ensemble_score, "test/mse": 0.3, "test/mae": 0.2}
         num_test_batches = [1]
-        test_dataloaders = [None]
+        test_dataloaders = [[None]]  # one loader of one batch, all of it tested
 
     def cli(args, run=True):
         if run:

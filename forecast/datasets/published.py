@@ -13,11 +13,12 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
+import lightning as L
 from sklearn.preprocessing import StandardScaler
 
 from .registry import DATASETS
 
-__all__ = ["PUBLISHED", "standard_protocol", "standing"]
+__all__ = ["PUBLISHED", "standard_protocol", "standing", "tested_every_window"]
 
 PUBLISHED: dict[str, dict[int, dict[str, tuple[float, float | None]]]] = {
     "etth1": {
@@ -49,6 +50,14 @@ def standard_protocol(dataset: str, data: Mapping[str, Any]) -> bool:
     same_class = _named(split.get("class_path", "")) is _named(preset["class_path"])
     same_split = same_class and split.get("init_args") == preset["init_args"]
     return same_split and not named and data["eval_stride"] == 1 and standardized
+
+
+def tested_every_window(trainer: L.Trainer) -> bool:
+    """Whether the trainer's test scored every window of the test part, as the published figures do: not when
+    ``trainer.limit_test_batches`` (a smoke run's) left batches out."""
+    loaders = trainer.test_dataloaders
+    loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+    return sum(trainer.num_test_batches) == sum(len(loader) for loader in loaders)
 
 
 def _named(class_path: str) -> Any:
