@@ -3,6 +3,8 @@
 The reference a linear model trained by gradient steps (``configs/ltsf/linear.yaml``) should reach, and the
 quickest way to ask a data set how much of a window's level a forecast should keep: with ``last`` the map sees
 the window less its last value and adds it back (the recurrent configs' ``LastValueNormalization``); with
+``instance`` it sees the window standardized by its own mean and deviation and maps back with them (RevIN,
+``InstanceNormalization``, without its learned per-channel affine map: the normalization FITS and RLinear put around their linear maps); with
 ``none`` it sees the scaled window as it is, with an intercept. The windows are the data module's (the split
 preset, the scalers fitted on the training rows); with ``--origins 3`` also the two earlier validation parts that
 ``ltsf.py --origins`` scores, each with training rows that end where it begins. The test part is never read.
@@ -21,6 +23,7 @@ from forecast.data import RowSplit, TimeSeriesDataModule
 
 # ltsf.py, a script beside this one (benchmarks/ is no package): its origins and its way of refusing, shared.
 ltsf = runpy.run_path(str(Path(__file__).with_name("ltsf.py")), run_name="ltsf")
+NORMALIZATIONS = ("none", "last", "instance")  # the table's columns
 
 
 def windows(data: TimeSeriesDataModule, part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,18 +40,23 @@ def validation_mse(data: TimeSeriesDataModule, normalization: str, ridge: float)
     inputs, targets = windows(data, "train")
     val_inputs, val_targets = windows(data, "val")
 
-    def design(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def design(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The map's inputs, and the level and scale that its outputs are given back with."""
+        ones = np.ones((len(rows), 1))
         if normalization == "last":  # the last step less itself is 0: left out, so that no penalty is needed
             level = rows[:, -1:]
-            return np.hstack([rows[:, :-1] - level, np.ones((len(rows), 1))]), level
-        return np.hstack([rows, np.ones((len(rows), 1))]), np.zeros((len(rows), 1))
+            return np.hstack([rows[:, :-1] - level, ones]), level, ones
+        if normalization == "instance":  # RevIN's statistics: the population variance, eps 1e-5
+            level, scale = rows.mean(axis=1, keepdims=True), np.sqrt(rows.var(axis=1, keepdims=True) + 1e-5)
+            return np.hstack([(rows - level) / scale, ones]), level, scale
+        return np.hstack([rows, ones]), 0 * ones, ones
 
-    features, level = design(inputs)
+    features, level, scale = design(inputs)
     penalty = ridge * np.eye(features.shape[1])
     penalty[-1, -1] = 0
-    weights = np.linalg.solve(features.T @ features + penalty, features.T @ (targets - level))
-    val_features, val_level = design(val_inputs)
-    return float(np.mean((val_features @ weights + val_level - val_targets) ** 2))
+    weights = np.linalg.solve(features.T @ features + penalty, features.T @ ((targets - level) / scale))
+    val_features, val_level, val_scale = design(val_inputs)
+    return float(np.mean((val_features @ weights * val_scale + val_level - val_targets) ** 2))
 
 
 def splits(dataset: str, origins: int) -> list[RowSplit]:
@@ -63,7 +71,7 @@ def splits(dataset: str, origins: int) -> list[RowSplit]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the validation MSE of both maps per horizon and origin, and with several origins their mean."""
+    """Print the validation MSE of each map per horizon and origin, and with several origins their mean."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="etth1", choices=datasets.names())
     parser.add_argument("--lookback", type=int, default=720)
@@ -73,17 +81,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     origins = splits(args.dataset, args.origins)  # refused before any table is printed
     print(f"{args.dataset}, lookback {args.lookback}, ridge {args.ridge:g}: validation MSE (scaled)")
-    print("| H | validation from row | none | last |\n|---|---|---|---|")
+    print(f"| H | validation from row | {' | '.join(NORMALIZATIONS)} |\n|---|---|{'---|' * len(NORMALIZATIONS)}")
     for horizon in args.horizons:
         scores = []
         for split in origins:
             data = TimeSeriesDataModule(args.dataset, args.lookback, horizon, split=split, nan_policy="ffill")
             data.setup("fit")
-            scores.append([validation_mse(data, name, args.ridge) for name in ("none", "last")])
-            print(f"| {horizon} | {split.val_start} | {scores[-1][0]:.4f} | {scores[-1][1]:.4f} |", flush=True)
+            scores.append([validation_mse(data, name, args.ridge) for name in NORMALIZATIONS])
+            print(f"| {horizon} | {split.val_start} | {row(scores[-1])} |", flush=True)
         if len(scores) > 1:
-            none, last = np.mean(scores, axis=0)
-            print(f"| {horizon} | mean | {none:.4f} | {last:.4f} |")
+            print(f"| {horizon} | mean | {row(np.mean(scores, axis=0))} |")
+
+
+def row(scores: list[float]) -> str:
+    """One table row's scores, one per map."""
+    return " | ".join(f"{score:.4f}" for score in scores)
 
 
 if __name__ == "__main__":
