@@ -121,7 +121,10 @@ class SearchSpace:
                         "`choice` of the space; add it as `{choice: [...]}` without `when`"
                     )
                 if missing := [value for value in values if not _among(value, parent.choices)]:
-                    raise ValueError(f"{source}: {param.key}: `when` value(s) {missing} are not choices of {key}")
+                    raise ValueError(
+                        f"{source}: {param.key}: `when` value(s) {missing} are not choices of {key}; give values "
+                        f"among its choices {list(parent.choices)}"
+                    )
         setters: dict[str, list[Param]] = {}  # every key the space sets, with the entries that set it
         for param in params:
             for key in (param.key, *param.also):

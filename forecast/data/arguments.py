@@ -22,15 +22,16 @@ def whole_counts(counts: dict[str, Any], optional: Collection[str] = ("batch_cha
     Raises:
         TypeError: a count is no whole number (10.5 steps would be cut somewhere, silently), or ``None`` where
             it is not ``optional`` (a lookback of ``None`` failed later as Python's "unsupported operand").
-        ValueError: a count is below 1.
+        ValueError: a count is below 1, naming its key.
     """
     given = {name: count for name, count in counts.items() if not (count is None and name in optional)}
     fractional = [name for name, count in given.items() if not whole_number(count)]
     if fractional:
         name = fractional[0]
         raise TypeError(f"data.{name}={given[name]!r} must be a whole number; give an int")
-    if min(given.values()) < 1:
-        raise ValueError(f"lookback, horizon, strides, seasonal_period and batch sizes must be >= 1; got {given}")
+    if below := [name for name, count in given.items() if count < 1]:
+        name = below[0]
+        raise ValueError(f"data.{name}={given[name]!r} must be at least 1; give a whole number of 1 or more")
     return {name: None if count is None else int(count) for name, count in counts.items()}
 
 

@@ -268,7 +268,7 @@ def calendar_columns(features: list[str], encoding: CalendarEncoding) -> list[st
     """The names of the channels :func:`calendar_features` makes, e.g. ``hour_sin, hour_cos``.
 
     Raises:
-        ForecastDataError: a feature is not one of ``CALENDAR_FEATURES``.
+        ForecastDataError: a feature is neither one of ``CALENDAR_FEATURES`` nor ``season``.
     """
     _check(features)
     if encoding == "integer":
@@ -291,7 +291,9 @@ def calendar_features(
         (T,) -> (T, len(calendar_columns(features, encoding)))
 
     Raises:
-        ForecastDataError: a feature is not one of ``CALENDAR_FEATURES``.
+        ForecastDataError: a feature is neither one of ``CALENDAR_FEATURES`` nor ``season``, or ``season`` is
+            among them and ``freq`` has no season (yearly data).
+        ValueError: ``season`` is among the features and ``freq`` is ``None``.
     """
     _check(features)
     channels = []

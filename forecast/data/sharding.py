@@ -347,7 +347,8 @@ def _min_max(fitted: MinMaxScaler, values: np.ndarray, seen: np.ndarray) -> tupl
     lower, upper = fitted.feature_range
     if not lower < upper:  # as scikit-learn's own fit refuses it
         raise ValueError(
-            f"MinMaxScaler's feature_range {fitted.feature_range} must run from a smaller to a larger value"
+            f"MinMaxScaler's feature_range {fitted.feature_range} must run from a smaller to a larger value; give "
+            "the scaler of data.scaling one such as (0, 1)"
         )
     with np.errstate(invalid="ignore"):  # inf - inf: a channel without a value
         spread = high - low

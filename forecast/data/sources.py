@@ -156,7 +156,7 @@ def named_series(index: pd.DataFrame, series: list[str] | None, id_column: str) 
     ``read_source`` checks them without a shard, so that both refuse the same ``data.series``.
 
     Raises:
-        TypeError: ``source`` is none of these, or ``series`` is one id (text or a number), not a list of ids.
+        TypeError: ``series`` is one id (text or a number), not a list of ids.
         ForecastDataError: ``series`` is empty, or names ids that the data lack.
     """
     if series is None:

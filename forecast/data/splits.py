@@ -157,6 +157,10 @@ class FractionSplit(Split):
     Args:
         val: fraction of rows whose targets are for validation.
         test: fraction of rows whose targets are for testing.
+
+    Raises:
+        TypeError: ``val`` or ``test`` is no number (text, a bool), naming its key ``data.split.<field>``.
+        ValueError: ``val`` or ``test`` is not above 0, or together they leave no training rows.
     """
 
     def __init__(self, val: float = 0.1, test: float = 0.2):
@@ -164,7 +168,10 @@ class FractionSplit(Split):
             if isinstance(fraction, bool) or not isinstance(fraction, int | float | np.integer | np.floating):
                 raise TypeError(f"data.split.{field}={fraction!r} is not a number; give a fraction such as 0.1")
         if not (0 < val and 0 < test and val + test < 1):
-            raise ValueError(f"FractionSplit needs val > 0, test > 0, val + test < 1; got val={val}, test={test}")
+            raise ValueError(
+                f"FractionSplit needs data.split.val > 0, data.split.test > 0 and val + test < 1; got val={val}, "
+                f"test={test}: give fractions of each series' rows, such as val=0.1, test=0.2"
+            )
         self.val = val
         self.test = test
 
@@ -196,6 +203,10 @@ class DateSplit(Split):
         val_start: first time of the validation targets, e.g. ``"2017-06-26"`` (in the data's time zone).
         test_start: first time of the test targets.
         test_end: first time after the test targets; ``None`` means the end of each series.
+
+    Raises:
+        ValueError: ``val_start`` or ``test_start`` is ``None``, a time is no time, some times have a time zone
+            and others none, or the times are out of order; each naming its key ``data.split.<field>``.
     """
 
     def __init__(self, val_start: str, test_start: str, test_end: str | None = None):

@@ -197,7 +197,7 @@ def check_stack(hidden_size: int, num_layers: int, dropout: float) -> None:
     """Refuse the options of a stacked encoder that build no working stack, naming each config key.
 
     Raises:
-        TypeError: ``hidden_size`` or ``num_layers`` is no int.
+        TypeError: ``hidden_size`` or ``num_layers`` is no int, or ``dropout`` no number.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, or ``dropout`` is outside [0, 1].
     """
     check_size("model.encoder.init_args.hidden_size", hidden_size, 1)
@@ -303,7 +303,8 @@ class _TorchRecurrentEncoder(StackedEncoder):
         layer_norm: layer normalization between layers.
 
     Raises:
-        TypeError: ``hidden_size`` or ``num_layers`` is no int, or ``bidirectional`` or ``layer_norm`` no bool.
+        TypeError: ``hidden_size`` or ``num_layers`` is no int, ``dropout`` no number, or ``bidirectional`` or
+            ``layer_norm`` no bool.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, or ``dropout`` is outside [0, 1].
     """
 

@@ -67,7 +67,7 @@ class LinearHead(Head):
         dropout: dropout on the features before the linear map.
 
     Raises:
-        TypeError: ``from_sequence`` is no bool (the text "false" is true to Python).
+        TypeError: ``from_sequence`` is no bool (the text "false" is true to Python), or ``dropout`` no number.
         ValueError: ``dropout`` is outside [0, 1].
     """
 
@@ -124,7 +124,7 @@ class SegmentHead(Head):
         dropout: dropout on the decoder's output before the linear map.
 
     Raises:
-        TypeError: ``seg_len`` or ``position_size`` is no int.
+        TypeError: ``seg_len`` or ``position_size`` is no int, or ``dropout`` no number.
         ValueError: ``seg_len`` or ``position_size`` is below 1, ``dropout`` is outside [0, 1], or the
             Forecaster gave no encoder factory.
     """
@@ -207,7 +207,7 @@ class AutoregressiveHead(Head):
         dropout: dropout on the decoder's output before the linear map.
 
     Raises:
-        TypeError: ``step`` is no int.
+        TypeError: ``step`` is no int, or ``teacher_forcing`` or ``dropout`` no number.
         ValueError: ``step`` is below 1, does not divide the horizon or is longer than the lookback,
             ``teacher_forcing`` or ``dropout`` is outside [0, 1], or the Forecaster gave no encoder factory.
     """

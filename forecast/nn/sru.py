@@ -147,8 +147,8 @@ class SRUEncoder(StackedEncoder):
         use_tanh: ``g = tanh`` on the cell state; identity otherwise.
 
     Raises:
-        TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int, ``highway_bias`` is
-            no number, or ``bidirectional``, ``layer_norm`` or ``use_tanh`` no bool.
+        TypeError: ``hidden_size``, ``num_layers`` or ``projection_size`` is no int, ``dropout`` or
+            ``highway_bias`` no number, or ``bidirectional``, ``layer_norm`` or ``use_tanh`` no bool.
         ValueError: ``hidden_size`` or ``num_layers`` is below 1, ``dropout`` is outside [0, 1],
             ``projection_size`` is negative, or ``highway_bias`` is NaN or infinite (a NaN one makes the output
             of every step NaN).

@@ -324,9 +324,10 @@ def test_batch_channels_sets_the_windows_per_batch_from_the_number_of_targets(ch
     assert len(next(iter(data.val_dataloader()))) == min(windows, len(data.dataset("val")))
 
 
-def test_zero_batch_sizes_are_refused_by_name():
-    with pytest.raises(ValueError, match=r"'batch_channels': 0"):
-        TimeSeriesDataModule("etth1", batch_channels=0)
+@pytest.mark.parametrize("key", ["batch_channels", "lookback", "eval_stride"])
+def test_zero_counts_are_refused_naming_their_key(key):
+    with pytest.raises(ValueError, match=rf"^data\.{key}=0 must be at least 1; give a whole number"):
+        TimeSeriesDataModule("etth1", **{key: 0})
 
 
 @pytest.mark.parametrize(
