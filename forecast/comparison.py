@@ -8,6 +8,7 @@ whose network loses to a naive forecast on validation forecasts that naive forec
 
 import json
 import math
+import numbers
 from typing import Any
 
 import lightning as L
@@ -18,8 +19,9 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from .batch import Batch
 from .callbacks import run_directory
 from .data.calendar import seasonal_period
-from .errors import warn_on_rank_zero
+from .errors import warn_on_rank_zero, whole_number
 from .nn.baselines import seasonal_naive
+from .nn.checks import check_flag
 
 __all__ = ["seasonal_period", "naive_forecasts", "NaiveComparison"]
 
@@ -107,11 +109,21 @@ class NaiveComparison(L.Callback):
             it to keep its own forecast under ``fallback``: 0.05 keeps it at 5% below.
 
     Raises:
+        TypeError: ``seasonal_period`` is no whole number, ``fallback`` no bool (the text "false" is true to
+            Python) or ``margin`` no number.
         ValueError: ``seasonal_period`` below 1, ``margin`` outside [0, 1); at the start of ``fit``,
             ``fallback`` with a probabilistic loss, or with a ``ModelCheckpoint`` that saves weights only.
     """
 
     def __init__(self, seasonal_period: int | None = None, fallback: bool = False, margin: float = 0.0):
+        if seasonal_period is not None and not whole_number(seasonal_period):  # "24" failed as Python's "'<' not ..."
+            raise TypeError(
+                f"naive_comparison.seasonal_period={seasonal_period!r} is not a whole number; give an int such as 24, "
+                "or null to take it from the data's frequency"
+            )
+        check_flag("naive_comparison.fallback", fallback)
+        if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
+            raise TypeError(f"naive_comparison.margin={margin!r} is not a number; give a share such as 0.05")
         if seasonal_period is not None and seasonal_period < 1:  # 0 would read as None, a negative as no season
             raise ValueError(
                 f"naive_comparison.seasonal_period must be at least 1 step, or null to take it from the data's "

@@ -452,3 +452,18 @@ def test_the_naive_forecasts_follow_the_windows_of_the_data_not_the_lookback_of_
     assert comparison.naive == pytest.approx(expected, rel=1e-6)
     left_out = f"(no seasonal naive: its season, 24 steps, is longer than the lookback, {data_lookback})"
     assert (left_out in said[0]) == (len(naive) == 1)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seasonal_period": "24"}, r"naive_comparison\.seasonal_period='24' is not a whole number; give an int"),
+        ({"seasonal_period": 24.0}, r"naive_comparison\.seasonal_period=24\.0 is not a whole number"),
+        ({"fallback": "false"}, r"naive_comparison\.fallback='false'"),
+        ({"margin": "0.05"}, r"naive_comparison\.margin='0\.05' is not a number; give a share such as 0\.05"),
+    ],
+)
+def test_options_of_the_wrong_type_from_python_are_refused_naming_the_key(options, message):
+    """The CLI types these; from Python "24" failed as "'<' not supported" and "false" switched the fallback on."""
+    with pytest.raises(TypeError, match=message):
+        NaiveComparison(**options)
