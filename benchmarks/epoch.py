@@ -25,13 +25,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: benchmarks/README.md's thread trap
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
 import functools  # noqa: E402
+import runpy  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import lightning as L  # noqa: E402
@@ -43,6 +41,9 @@ from forecast.data import ETTSplit  # noqa: E402
 from forecast.nn import GRUEncoder, LSTMEncoder, SRUEncoder  # noqa: E402
 
 ENCODERS = {"GRU": GRUEncoder, "LSTM": LSTMEncoder, "SRU": SRUEncoder}
+
+# ltsf.py, a script beside this one (benchmarks/ is no package): its way of running the CLI from a script, shared.
+ltsf = runpy.run_path(str(Path(__file__).with_name("ltsf.py")), run_name="ltsf")
 
 
 def epoch_seconds(encoder: type, data: TimeSeriesDataModule, accelerator: str, batches: int | None = None) -> float:
@@ -87,30 +88,28 @@ class EpochTimer(L.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-@contextlib.contextmanager
-def program_name_only() -> Iterator[None]:
-    """``sys.argv`` reduced to the program's name while the block runs, then restored: the CLI built inside
-    reads only the arguments it is given, not this script's own flags (LightningCLI warns of both)."""
-    saved = sys.argv
-    sys.argv = saved[:1]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
 def config_epoch_seconds(config: str, preset: str | None, epochs: int) -> tuple[float, int]:
-    """Median seconds of the training epochs after the first of ``config``'s fit, and its training windows."""
+    """Median seconds of the training epochs after the first of ``config``'s fit, and its training windows.
+
+    The fit runs under ``ltsf.py``'s ``command``: the CLI reads only the arguments given here, not this script's
+    flags in ``sys.argv`` (LightningCLI warns of both), and a refusal of the config is printed alone on stderr,
+    ``error: MESSAGE``, with exit status 1, as the other benchmark scripts and ``python -m forecast`` give.
+    """
     presets = ["--config", preset] if preset else []
-    with tempfile.TemporaryDirectory() as root, program_name_only():
-        cli = cli_main(["--config", config, *presets, "--trainer.max_epochs", str(epochs),
-                        "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
-                        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-                        "--trainer.default_root_dir", root], run=False)  # fmt: skip
-        timer = EpochTimer()
+    timer, windows = EpochTimer(), []
+
+    def fit(args: list[str]) -> None:
+        cli = cli_main(args, run=False)
         cli.trainer.callbacks.append(timer)
         cli.trainer.fit(cli.model, cli.datamodule)
-    return statistics.median(timer.seconds[1:]), len(cli.datamodule.dataset("train"))
+        windows.append(len(cli.datamodule.dataset("train")))
+
+    with tempfile.TemporaryDirectory() as root:
+        ltsf["command"](fit, ["--config", config, *presets, "--trainer.max_epochs", str(epochs),
+                              "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
+                              "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+                              "--trainer.default_root_dir", root])  # fmt: skip
+    return statistics.median(timer.seconds[1:]), windows[0]
 
 
 def compare_configs(configs: list[str], preset: str | None, epochs: int) -> None:

@@ -1,6 +1,7 @@
 """The command line: ``python -m forecast {fit,validate,test,predict,backtest} --config ...``."""
 
 import os
+import shutil
 from pathlib import Path
 
 from jsonargparse import Namespace
@@ -8,7 +9,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.trainer import Trainer
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
@@ -183,6 +184,16 @@ def _check_checkpointing(enabled: object) -> None:
         )
 
 
+def _new_run_directory(trainer: Trainer) -> Path | None:
+    """The run's folder where its logger makes one of its own for each run (a CSV or TensorBoard logger's
+    ``version_N``) and this run's does not exist yet, else ``None``: a folder given (``logger.version`` of an
+    earlier run), or shared (another logger's ``save_dir``, ``default_root_dir`` without a logger), holds more
+    than this run."""
+    directory = run_directory(trainer)
+    own = isinstance(trainer.logger, (CSVLogger, TensorBoardLogger))
+    return directory if own and not directory.exists() else None
+
+
 class RunConfigCallback(SaveConfigCallback):
     """Lightning's ``config.yaml`` of a run, also under a logger that keeps no local directory.
 
@@ -226,6 +237,7 @@ class ForecastCLI(LightningCLI):
     ):
         self._trained_cardinalities: list[int] | None = None  # the checkpoint's, once parse_arguments reads one
         self._missing_checkpoint: str | None = None  # why this process, one of several, found no --ckpt_path file
+        self._new_run: Path | None = None  # the run folder the trainer is to make (_new_run_directory)
         super().__init__(*args, save_config_callback=save_config_callback, parser_class=parser_class, **kwargs)
 
     @staticmethod
@@ -374,8 +386,24 @@ class ForecastCLI(LightningCLI):
             check_monitors(built.callbacks, self.model, checkpoint)
         # The logger's version, fixed here by asking for its directory: a spawning strategy (ddp_spawn) runs the fit in
         # copies of this trainer, and this process's logger, which never logs, would name the next free version after.
-        run_directory(built)
+        self._new_run = _new_run_directory(built)
         return built
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Lightning's run of ``subcommand``, less the run folder that a failed evaluation made.
+
+        A ``validate``, ``test``, ``predict`` or ``backtest`` without refits that fails once the trainer runs (data
+        that ``setup`` refuses, say) would leave a new ``version_N`` holding only ``config.yaml`` and ``hparams.yaml``,
+        or nothing, which reads as a run with results: rank zero removes it, and the error is raised as it was. A
+        run that trains (``fit``, a backtest with ``refit_every``) keeps its folder, whose checkpoints resume it; so
+        does a folder that existed before (``logger.version``).
+        """
+        try:
+            super()._run_subcommand(subcommand)
+        except Exception:
+            if self._new_run is not None and not self._trains() and self.trainer.is_global_zero:
+                shutil.rmtree(self._new_run, ignore_errors=True)
+            raise
 
     def _trains(self) -> bool:
         """Whether the subcommand trains the model: ``fit``, a ``backtest`` with ``refit_every``, or none given

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from test_datasets import _ett_csv
 
-from forecast import ForecastDataError, datasets
+from forecast import ForecastDataError, datasets, locks
 from forecast.datasets import registry
 from forecast.kernels import build
 
@@ -292,14 +292,17 @@ def test_a_cache_folder_that_is_a_file_is_refused_by_name_for_a_data_set_put_the
         datasets.load("weather")
 
 
-# The kernel cache: ``build.py`` alone, loaded from its file in a fresh interpreter (no torch to import).
+# The kernel cache: ``build.py`` alone, with the one module it imports (``forecast.locks``), each loaded from its
+# file in a fresh interpreter (no torch to import).
 _BUILD = f"""
 import importlib.util, sys
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("build", {str(Path(build.__file__))!r})
-build = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(build)
-print(build.load_library(Path(sys.argv[1])).answer())
+files = {{"forecast.locks": {str(Path(locks.__file__))!r}, "forecast.kernels.build": {str(Path(build.__file__))!r}}}
+for name, file in files.items():
+    spec = importlib.util.spec_from_file_location(name, file)
+    sys.modules[name] = module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+print(module.load_library(Path(sys.argv[1])).answer())
 """
 
 

@@ -14,8 +14,6 @@ it downloads the file and records its hash, and the others wait for it, then fin
 """
 
 import contextlib
-import errno
-import fcntl
 import glob
 import hashlib
 import http.client
@@ -33,6 +31,7 @@ from typing import BinaryIO, TypeVar
 from tqdm.auto import tqdm
 
 from ..errors import ForecastDataError
+from ..locks import holding
 
 __all__ = ["cache_dir", "recorded_sha256", "downloading", "download", "check", "record"]
 
@@ -96,58 +95,16 @@ def downloading(path: Path) -> Iterator[None]:
     Raises:
         ForecastDataError: the cache folder cannot be made, or written (``_unwritable_folder``).
     """
-    lock = path.with_name(path.name + ".lock")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = _lock(lock)
-    except OSError as error:
-        raise _unwritable_folder(path, error) from None
-    try:
-        if handle is not None:
+    with contextlib.ExitStack() as stack:
+        try:
+            locked = stack.enter_context(holding(path.with_name(path.name + ".lock")))
+        except OSError as error:
+            raise _unwritable_folder(path, error) from None
+        if locked:
             for leftover in path.parent.glob(f"{glob.escape(path.name)}.{'[0-9a-f]' * 32}.part"):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
         yield
-    finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()
-        if handle is not None:
-            os.close(handle)
-
-
-_NO_FLOCK = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP}
-
-
-def _lock(lock: Path) -> int | None:
-    """A descriptor of ``lock`` holding its ``flock``, once the file locked is the one at that path (not one
-    that its last holder removed while this process waited); ``None`` where the file system has no ``flock``.
-
-    The file is opened for reading only, which is all ``flock`` needs: another user's lock file, left by
-    a killed download in a shared folder, can be locked by everyone who may read it.
-    """
-    while True:
-        handle = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError as error:
-            os.close(handle)
-            if error.errno in _NO_FLOCK:
-                return None
-            raise
-        except BaseException:  # interrupted while it waited
-            os.close(handle)
-            raise
-        if _same_file(lock, handle):
-            return handle
-        os.close(handle)
-
-
-def _same_file(path: Path, handle: int) -> bool:
-    """Whether ``path`` names the file open as ``handle``."""
-    try:
-        return os.stat(path).st_ino == os.fstat(handle).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def _sha256(path: Path) -> str:

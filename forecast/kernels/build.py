@@ -4,9 +4,12 @@ No compiler is needed to install forecast: the C compiler (``$CC``, else or if e
 time a kernel is called, which takes about a second for a plain C file without torch headers. The library is
 cached under ``$XDG_CACHE_HOME/forecast/kernels`` (else ``~/.cache/forecast/kernels``), named by a hash
 of the source, the compiler command, the flags and the CPU, so an edited source, another compiler or
-another machine sharing the home folder builds anew. It is written to a temporary file and renamed into
-place: processes that compile at once (DDP ranks, DataLoader workers, parallel tests) each load a
-complete library. A cached file cut short (by a crash, a full disk, a partial copy of the cache), which the
+another machine sharing the home folder builds anew. Processes that need one library at once (DDP ranks,
+DataLoader workers, parallel tests) build it once where the file system has ``flock``: the first holds a lock
+(``<library>.lock`` beside it, removed on release: ``forecast.locks``, which downloads take too) while it
+compiles, and the others wait for it, then load its library. The library is written to a temporary file and
+renamed into place, so that a process never loads one half written (nor, without ``flock``, where each
+process compiles its own). A cached file cut short (by a crash, a full disk, a partial copy of the cache), which the
 loader would map past its end (the process would die of SIGBUS), or that does not load, is built again, and
 a cache folder that cannot be written (a read-only home) or named (no home folder) gives way to a temporary
 folder of the process's own, removed once the library built there is loaded.
@@ -16,6 +19,7 @@ imported first (``forecast.kernels`` imports it), the loader reuses that one by 
 and torch share one OpenMP thread pool and one wait policy.
 """
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -26,7 +30,10 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from ..locks import holding
 
 __all__ = ["FLAGS", "LIBRARIES", "cache_dir", "load_library"]
 
@@ -63,18 +70,42 @@ def load_library(source: Path) -> ctypes.CDLL:
         library = cache_dir() / name
     except RuntimeError:  # no home folder to cache in (a container run under an arbitrary user id)
         library = _own_folder() / name
-    if library.exists():
-        try:
-            if not _cut_short(library):
-                return ctypes.CDLL(str(library))
-        except OSError:  # not a library, or a file this user may not read: built anew below
-            pass
-    built = _compile(compiler, source, library)
+    cached = _load_cached(library)
+    if cached is not None:
+        return cached
+    with _building(library):
+        cached = _load_cached(library)  # built by the process that held the lock while this one waited
+        if cached is not None:
+            return cached
+        built = _compile(compiler, source, library)
     try:
         return ctypes.CDLL(str(built))
     finally:
         if _own(built.parent):  # loaded (the loader keeps its pages), and no other process looks there
             shutil.rmtree(built.parent, ignore_errors=True)
+
+
+def _load_cached(library: Path) -> ctypes.CDLL | None:
+    """``library`` loaded, or ``None`` where it is to be built: there is no such file, or it is cut short
+    (``_cut_short``), not a library, or a file this user may not read."""
+    if not library.exists():
+        return None
+    try:
+        return None if _cut_short(library) else ctypes.CDLL(str(library))
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def _building(library: Path) -> Iterator[None]:
+    """Hold the lock on building ``library`` (``<library>.lock``, ``forecast.locks.holding``), waiting while
+    another process or thread holds it. Where the cache folder cannot be made or written, or its file system has
+    no ``flock``, nothing is locked: ``_compile`` builds in a folder of this process's own, or each process into a
+    temporary file of its own."""
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):
+            stack.enter_context(holding(library.with_name(library.name + ".lock")))
+        yield
 
 
 def _cut_short(library: Path) -> bool:
