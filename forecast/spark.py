@@ -35,8 +35,8 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
     Raises:
         FileNotFoundError: there is no checkpoint file at ``checkpoint``.
         ValueError: as ``forecast.partition.load_cached``: ``checkpoint`` is no loadable forecast checkpoint.
-        ForecastDataError: ``history`` lacks the id or time column the checkpoint was trained with, or its ids
-            are structs, arrays or maps.
+        ForecastDataError: ``history`` lacks the id or time column the checkpoint was trained with, its ids
+            are structs, arrays or maps, or its times are neither timestamps, dates nor text.
     """
     from pyspark.sql.types import DoubleType, StructField, StructType, TimestampNTZType, TimestampType
 
@@ -51,6 +51,7 @@ def forecast_schema(checkpoint: str | Path, history: StructType) -> StructType:
             f"{history.fieldNames()}; rename them"
         )
     _check_id_type(id_column, history[id_column].dataType)
+    _check_time_type(time_column, history[time_column].dataType)
     time_type = history[time_column].dataType
     if not isinstance(time_type, (TimestampType, TimestampNTZType)):
         time_type = TimestampNTZType()
@@ -74,22 +75,47 @@ def _check_id_type(id_column: str, id_type: DataType) -> None:
         )
 
 
+def _check_time_type(time_column: str, time_type: DataType) -> None:
+    """Refuse times of a type that ``Forecaster.predict`` reads as no time (numbers, booleans, bytes...), before a
+    job that would fail on every task with a fix in pandas' terms.
+
+    Raises:
+        ForecastDataError: naming the column, its type and Spark's conversions.
+    """
+    from pyspark.sql.types import DateType, StringType, TimestampNTZType, TimestampType
+
+    if not isinstance(time_type, (TimestampType, TimestampNTZType, DateType, StringType)):
+        raise ForecastDataError(
+            f"column {time_column!r} holds times of type {time_type.simpleString()}, which predict does not read "
+            f"as times; convert them, e.g. frame.withColumn({time_column!r}, "
+            f"functions.timestamp_seconds({_quoted(time_column)!r})) for seconds since 1970, or "
+            f"functions.to_date(functions.col({_quoted(time_column)!r}).cast('string'), 'yyyyMMdd') for 20240131"
+        )
+
+
 def _check_value_columns(state: dict[str, Any], schema: StructType) -> None:
-    """Refuse a frame that lacks a column the checkpoint read, or holds one of its values as text (a CSV read
-    without a schema), before a job that would fail on every task.
+    """Refuse a frame that lacks a column the checkpoint read, or holds one of its values as other than numbers
+    (text from a CSV read without a schema, booleans, times), before a job that would fail on every task with a
+    fix in pandas' terms.
 
     Raises:
         ForecastDataError: naming the column and the fix (``check_role_columns``'s, for a missing one).
     """
-    from pyspark.sql.types import StringType
+    from pyspark.sql.types import NumericType, StringType
 
     check_role_columns(state, set(schema.fieldNames()))
     values = [*state["targets"], *state["past_covariates"], *state["future_covariates"]]
-    if text := [name for name in values if isinstance(schema[name].dataType, StringType)]:
+    if other := [name for name in values if not isinstance(schema[name].dataType, NumericType)]:
+        name, kind = other[0], schema[other[0]].dataType
+        cast = f"frame.withColumn({name!r}, functions.col({_quoted(name)!r}).cast('double'))"
+        if isinstance(kind, StringType):
+            raise ForecastDataError(
+                f"column {name!r} holds text, where the checkpoint reads numbers; cast it, e.g. {cast}, or read "
+                "the file with its schema (inferSchema=True)"
+            )
         raise ForecastDataError(
-            f"column {text[0]!r} holds text, where the checkpoint reads numbers; cast it, e.g. "
-            f"frame.withColumn({text[0]!r}, functions.col({_quoted(text[0])!r}).cast('double')), or read the "
-            "file with its schema (inferSchema=True)"
+            f"column {name!r} holds values of type {kind.simpleString()}, where the checkpoint reads numbers; "
+            f"cast it, e.g. {cast}"
         )
 
 
@@ -308,9 +334,10 @@ def predict(
             is not a whole number of 1 or more, ``checkpoint`` is a URL of another scheme than ``file:`` or
             no loadable forecast checkpoint, or times are read on a session time zone that pandas does not know.
         ForecastDataError: here, ``frame`` lacks the id or time column or a column the checkpoint
-            reads, its ids are structs, arrays or maps, or a target, past or future covariate is
-            text. When the job runs, a series is too short, a future covariate is missing, or (for a
-            checkpoint trained on zoned times) text times are not ones Spark reads: the job fails, and
+            reads, its ids are structs, arrays or maps, its times are neither timestamps, dates nor
+            text, or a target, past or future covariate is not numbers (text, booleans...). When the
+            job runs, a series is too short, a future covariate is missing, or (for a checkpoint
+            trained on zoned times) text times are not ones Spark reads: the job fails, and
             its exception's text holds the ``ForecastDataError`` message ``Forecaster.predict``
             gives for the partition's rows, less the row numbers (which count within a slice of
             the partition): a bad value is named by its column, series and time.
