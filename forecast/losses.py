@@ -8,7 +8,9 @@ then maps the constrained parameters to the target's units (``value * scale + lo
 after it (``forward``, ``point``, ``quantiles``, ``distribution``) reads constrained parameters in
 the target's units. Constraining before the affine map keeps the map exact: the distribution of
 the rescaled parameters is the normalized distribution mapped by ``value * scale + loc``, with no
-inverse softplus in between. A softplus floor such as ``min_scale`` is therefore in normalized
+inverse softplus in between (for a negative scale, a RevIN weight turned negative, exactly so for the symmetric
+Gaussian and Student-t; ``QuantileLoss`` keeps its steps above its anchor on the upper levels, mapped by the
+scale's absolute value). A softplus floor such as ``min_scale`` is therefore in normalized
 units, where 1 is the size of the window's own variation.
 
 Shapes use the legend of ``forecast.batch``; P is ``num_params`` and Q the number of quantile levels.
