@@ -20,6 +20,7 @@ from .data.calendar import fixed_step
 from .data.frames import SeriesTable
 from .data.options import Calendar, Columns, Scaling
 from .data.scaling import AffineScaling
+from .data.sources import times_in_first_column
 from .data.splits import Split
 from .data.validate import UnrepairablePart, check_history_end
 from .errors import ForecastDataError, check_count, user_stacklevel, whole_number
@@ -65,12 +66,16 @@ def _times(data: TimeSeriesDataModule, series: np.ndarray, time: np.ndarray, hor
 
 def history_time_dtype(config: dict[str, Any], frame: pd.DataFrame) -> Any:
     """The dtype of ``frame``'s times, where ``history_module`` reads them: its time column, else its index
-    level of that name, else its index (a wide frame's); ``config`` is the checkpoint's data options."""
-    time_column = config["columns"].get("time_column", Columns.time_column)
+    level of that name, else a wide frame's first column where the data module reads its times there (a default
+    index, and a first column of times or text: ``reset_index()``'s, ``read_csv``'s), else its index (a wide
+    frame's); ``config`` is the checkpoint's data options."""
+    id_column, time_column = (config["columns"].get(key, getattr(Columns, key)) for key in ("id_column", "time_column"))
     if time_column in frame.columns:
         return frame[time_column].dtype
     if time_column in frame.index.names:
         return frame.index.get_level_values(time_column).dtype
+    if times_in_first_column(frame, id_column, time_column):
+        return frame.iloc[:, 0].dtype
     return frame.index.dtype
 
 

@@ -48,7 +48,7 @@ def read_source(
     positions = None  # the row in the source of each row read, where some were skipped in reading
     if isinstance(source, pd.DataFrame):
         frame = source.rename(columns=str)  # column names as the roles spell them; no copy of the data
-        if _times_in_first_column(frame, id_column, time_column):  # as in a file: a wide frame's time may lead
+        if times_in_first_column(frame, id_column, time_column):  # as in a file: a wide frame's time may lead
             frame = frame.set_index(frame.columns[0])
     elif isinstance(source, str) and source.lower() in datasets.names():
         frame = datasets.load(source)
@@ -78,7 +78,7 @@ def _check_id_column(frame: pd.DataFrame, id_column: str) -> None:
     )
 
 
-def _times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str) -> bool:
+def times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str) -> bool:
     """A wide frame with a default index, no ``time_column`` and times in its first column: of times
     (``reset_index()``'s), or of text or objects, read as times as a wide file's first column is (a frame
     from ``pandas.read_csv``); ``to_table`` names the first value that is not a time."""
