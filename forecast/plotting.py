@@ -203,7 +203,7 @@ def plot_forecasts(
 
 
 def plot_error_by_horizon(table: pd.DataFrame, metric: str = "mae", units: str = "scaled") -> Any:
-    """A metric against the horizon step: one line per target column, a thick one over all columns.
+    """A metric against the horizon step: one line per target column, a thick one over all columns, in step order.
 
     Args:
         table: a per-step table as ``metrics_by_horizon.csv`` holds (units, target, step, metrics).
@@ -236,6 +236,7 @@ def plot_error_by_horizon(table: pd.DataFrame, metric: str = "mae", units: str =
     figure.set_size_inches(2 * _PANEL_SIZE[0], 2 * _PANEL_SIZE[1])
     ax = axes[0, 0]
     for target, part in rows.groupby("target", sort=False):
+        part = part.sort_values("step")  # a table sorted by its errors, or concatenated, draws each line in step order
         overall = target == "all"
         marker = "o" if len(part) == 1 else None  # a line through one step (horizon 1) draws nothing
         ax.plot(part["step"], part[metric], linewidth=2.5 if overall else 0.9, color="black" if overall else None,
