@@ -5,6 +5,7 @@ import lzma
 import re
 import zipfile
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = ["check_unique", "is_long", "read_file"]
 _COMPRESSIONS = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # that pandas reads a CSV from, by its name
 _READ_ERRORS = (ValueError, OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)  # of pandas, pyarrow, codecs
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+")  # '0,5': a number written with a decimal comma
+_GROUPED_DECIMAL_COMMA = re.compile(r"-?\d{1,3}(?:([. ])\d{3})+,\d+")  # '1.000,5', '1 000,5': thousands too
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ def read_file(
             f"data source {str(path)!r} needs a package to be read ({error}); install it, or give the file uncompressed"
         ) from error
     except _READ_ERRORS as error:  # an empty, truncated or corrupt file, or one of another format
+        long_line = _long_line(path, error)
+        if long_line is not None:
+            raise long_line from error
         kind, fix = ("Parquet", "a Parquet file") if suffix == ".parquet" else ("CSV", "a CSV file with a header row")
         if isinstance(error, UnicodeDecodeError):  # Excel's "Unicode text" (UTF-16), or Latin-1
             fix = "a CSV file encoded as UTF-8 (save it so, or give pandas.read_csv(path, encoding=...))"
@@ -122,6 +127,21 @@ def read_file(
         raise ForecastDataError(
             f"data source {str(path)!r} cannot be read as {kind} ({type(error).__name__}: {error}); give {fix}"
         ) from error
+
+
+def _long_line(path: Path, error: Exception) -> ForecastDataError | None:
+    """The refusal of a CSV with a line of more values than its header names, which pandas cannot split into a
+    table ("Expected 2 fields in line 7, saw 3"): the line, and the likely cause, a number written with a comma
+    ('1,000') or another value holding one, unquoted; ``None`` for any other error."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+    if not isinstance(error, pd.errors.ParserError) or found is None:
+        return None
+    names, line, values = found.groups()
+    return ForecastDataError(
+        f"data source {str(path)!r}: line {line} (as pandas counts them, the header line 1) holds {values} values, "
+        f"and the header {names} names; quote each value that holds a comma (a number written with one, '1,000', "
+        "and give pandas.read_csv(path, thousands=',') or decimal=','), or write its numbers without commas"
+    )
 
 
 def _read_rows(
@@ -212,7 +232,8 @@ def _file_type(path: Path) -> str:
 
 def _check_separator(path: Path, header: _Header) -> None:
     """Refuse a CSV whose header reads as one column holding a ';', tab or '|': its values are separated by that
-    mark, not commas. Where its first row writes numbers with a decimal comma ('0,5'), the fix says so too.
+    mark, not commas. Where its first row writes numbers with a decimal comma ('0,5'), the fix says so too, and
+    where it groups their thousands with a point or a space ('1.000,5'), that as well.
 
     Raises:
         ForecastDataError: naming the file, the separator and the pandas reading that reads the file.
@@ -221,10 +242,14 @@ def _check_separator(path: Path, header: _Header) -> None:
     separator = next((mark for mark in ";\t|" if len(available) == 1 and mark in available[0]), None)
     if separator is None:
         return
-    values = ",".join(header.first_row).split(separator)  # the row as written, its commas put back
-    decimal = any(_DECIMAL_COMMA.fullmatch(value.strip()) for value in values)
-    reading = f"sep={separator!r}" + (", decimal=','" if decimal else "")
+    values = [value.strip() for value in ",".join(header.first_row).split(separator)]  # the row as written
+    grouped = next((match[1] for match in map(_GROUPED_DECIMAL_COMMA.fullmatch, values) if match), None)
+    decimal = grouped is not None or any(_DECIMAL_COMMA.fullmatch(value) for value in values)
+    reading = (
+        f"sep={separator!r}" + (", decimal=','" if decimal else "") + (f", thousands={grouped!r}" if grouped else "")
+    )
     numbers = " and its numbers with a decimal point" if decimal else ""
+    numbers += ", without thousands separators" if grouped else ""
     raise ForecastDataError(
         f"data source {str(path)!r} reads as one column {available[0]!r}: its values are separated by "
         f"{separator!r}, not commas; write it with commas{numbers}, or give pandas.read_csv(path, {reading})"
@@ -295,8 +320,23 @@ def _rows_end_in_separator(path: Path, header: _Header) -> bool:
         return True
     raise ForecastDataError(
         f"data source {str(path)!r}: its first row holds {values} values, and its header {names} names; give "
-        "every column a name in the header"
+        f"every column a name in the header{_split_number(header.first_row)}"
     )
+
+
+def _split_number(values: list[str]) -> str:
+    """Of a CSV row that holds more values than its header names: where two values in turn read as one number
+    written with a comma ('1,000', '0,5'; thousands first), which the comma splits in two, how to write it;
+    else nothing."""
+    pairs = [f"{first.strip()},{second.strip()}" for first, second in pairwise(values)]
+    for pattern in (r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", _DECIMAL_COMMA.pattern):
+        number = next((pair for pair in pairs if re.fullmatch(pattern, pair)), None)
+        if number is not None:
+            return (
+                f"; or, if {number!r} is one number, the comma splits it: write the file's numbers without commas, "
+                "or quote them and give pandas.read_csv(path, thousands=',') (or decimal=',')"
+            )
+    return ""
 
 
 def _without_empty_columns(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:

@@ -294,6 +294,7 @@ def _group_by_series(ids: pd.Series, rows: np.ndarray | None) -> tuple[pd.Index,
             f"its own id, of one type (e.g. frame[{ids.name!r}] = frame[{ids.name!r}].astype(str))"
         )
     _check_joined_ids(ids, codes, rows)
+    _check_spaced_ids(names, ids.name, codes, rows)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
     runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
     order = None if runs == len(uniques) else np.argsort(codes, kind="stable")
@@ -326,6 +327,25 @@ def _check_joined_ids(ids: pd.Series, codes: np.ndarray, rows: np.ndarray | None
         f"the ids {first_id} and {other_id} of column {name!r} differ, yet pandas groups them as one series (Python "
         f"takes them as equal); give the column one type of id: frame[{name!r}] = frame[{name!r}].astype(str) keeps "
         "them apart, one type of number joins them"
+    )
+
+
+def _check_spaced_ids(names: pd.Index, column: Hashable, codes: np.ndarray, rows: np.ndarray | None) -> None:
+    """Refuse ids that differ only in spaces around them ('a' and 'a '), as a file's hand-edited or padded ids
+    are written: each would be a series of its own, and two series that take turns in the rows of one
+    would each step twice its frequency, silently.
+
+    Raises:
+        ForecastDataError: naming both ids, their first rows, and the fix.
+    """
+    stripped = names.str.strip()
+    if not stripped.has_duplicates:
+        return
+    alike = np.flatnonzero(stripped == stripped[stripped.duplicated()][0])[:2]
+    first, other = (f"{names[i]!r} (row {given_row(int(np.argmax(codes == i)), rows)})" for i in alike)
+    raise ForecastDataError(
+        f"the ids {first} and {other} of column {column!r} differ only in spaces around them, which would make "
+        f"them two series; write each id without spaces around it (frame[{column!r}] = frame[{column!r}].str.strip())"
     )
 
 
@@ -369,7 +389,28 @@ def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
     if not bad.any():
         return f", though all its values read as numbers: frame[{name!r}] = pandas.to_numeric(frame[{name!r}])"
     row = int(np.argmax(bad))
-    return f": it holds {column.iloc[row]!r} at {where(column=name, row=given_row(row, rows))}"
+    place = f": it holds {column.iloc[row]!r} at {where(column=name, row=given_row(row, rows))}"
+    return place + _comma_hint(column[column.notna()].astype(str).str.strip(), name)
+
+
+def _comma_hint(texts: pd.Series, name: str) -> str:
+    """Of a column's values as text where some hold a comma ('1,000', '0,5'): the reading under which all of them
+    are numbers, of thousands separated by commas or of a decimal comma (both, each for its meaning, where either
+    reads them all: '1,500'); else nothing."""
+    number = texts.str.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+    readings = [
+        ("thousands=','", "separate thousands", "''", texts.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")),
+        ("decimal=','", "mark decimals", "'.'", texts.str.fullmatch(r"[-+]?\d+,\d+")),
+    ]
+    fits = [
+        (reading, meaning, new) for reading, meaning, new, comma in readings if comma.any() and (number | comma).all()
+    ]
+    ways = [
+        f"pandas.read_csv(path, {reading}) or frame[{name!r}] = pandas.to_numeric(frame[{name!r}].str.replace(',', "
+        f"{new}))" + (f" where the commas {meaning}" if len(fits) > 1 else "")
+        for reading, meaning, new in fits
+    ]
+    return f"; its numbers are written with commas: read them with {'; or '.join(ways)}" if ways else ""
 
 
 def _observed(values: dict[str, np.ndarray], offsets: np.ndarray, roles: Roles) -> np.ndarray:

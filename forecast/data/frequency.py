@@ -28,8 +28,9 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
     Raises:
         ForecastDataError: a time repeats or goes backwards within a series, the frequency cannot be
             inferred, ``freq`` is not a pandas frequency or an offset that its name does not describe in
-            full (opening hours, holidays), or a step does not follow the frequency (the message says
-            whether rows are missing there or the time is off the frequency's steps).
+            full (opening hours, holidays), a series of long data steps by a fixed step of its own throughout
+            (``_check_own_step``), or a step does not follow the frequency (the message says whether rows are
+            missing there or the time is off the frequency's steps).
     """
     if isinstance(freq, pd.offsets.BaseOffset):
         freq = _offset_name(freq)
@@ -54,6 +55,7 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
     offset = _as_offset(freq)
     row = first_off_step(table, freq)
     if row is not None:
+        _check_own_step(table, row, freq, offset)
         start = int(table.offsets[table.series_of(row)])
         expected = "a time on that frequency" if row == start else _next_step(table.times[start:row], offset)
         on_steps = row > start and _steps_from_start(table.times[start : row + 1], offset)[-1] >= 0
@@ -65,6 +67,27 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
             f"{_fixed_offset(table.times[start : row + 1], offset)}"
         )
     return freq
+
+
+def _check_own_step(table: SeriesTable, row: int, freq: str, offset: pd.DateOffset) -> None:
+    """Refuse a series of long data that steps by one fixed step from its first row to its last, other than that of
+    ``freq``, a frequency of fixed steps (two hours among hourly series): it has a frequency of its own, not gaps
+    to fill. A frequency of calendar steps (months, days in a time zone) is left to ``check_times``'s message.
+
+    Raises:
+        ForecastDataError: naming the series, its step, the data's frequency, and the fix.
+    """
+    series = table.series_of(row)
+    steps = np.unique(np.diff(table.times.asi8[table.offsets[series] : table.offsets[series + 1]]))
+    fixed = fixed_step(offset, table.times)
+    if not table.named or fixed is None or len(steps) != 1 or steps[0] == fixed:
+        return
+    step = _duration(pd.Timedelta(int(steps[0]), unit=table.times.unit))
+    raise ForecastDataError(
+        f"series {table.names[series]!r} steps {step} from its first row to its last, not by the data's frequency "
+        f"{freq!r} (at {table.where(row)}): it has a frequency of its own, not gaps to fill; resample it to "
+        f"{freq!r} (or the other series to its step), or leave it out"
+    )
 
 
 def _clock_back(table: SeriesTable, row: int) -> str:

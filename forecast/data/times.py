@@ -203,6 +203,12 @@ def _utc_times(column: pd.Series, name: str, rows: np.ndarray | None, form: str 
                 "format, or convert them with pandas.to_datetime(..., format='mixed') (dayfirst=True for dates "
                 "written day first) and give the frame"
             ) from error
+        if column.iloc[row] == name:
+            raise ForecastDataError(
+                f"the time column holds its own name {name!r} at {place}: the header repeated among the rows, as "
+                f"files joined with their headers hold it; write the header once, or drop such rows (frame = "
+                f"frame[frame[{name!r}] != {name!r}]) and convert the value columns with pandas.to_numeric"
+            ) from error
         raise ForecastDataError(
             f"the time column holds {column.iloc[row]!r}, not a time, at {place}; "
             "give times (the index or first column of a wide frame, the first column of a wide CSV)"
