@@ -138,9 +138,13 @@ class StackedEncoder(Encoder):
         dropout: dropout between layers (not after the last one).
         layer_norm: normalize each layer's output before the next layer reads it.
 
+    ``state_parts`` says what a state is: one tensor (1), or a tuple of that many (the LSTM's ``(h, c)``).
+
     Raises:
         TypeError: ``bidirectional`` or ``layer_norm`` is no bool, as ``check_flag`` says it.
     """
+
+    state_parts: int = 1
 
     def __init__(
         self, layers: list[nn.Module], output_size: int, bidirectional: bool, dropout: float, layer_norm: bool
@@ -170,9 +174,13 @@ class StackedEncoder(Encoder):
         """Each layer's initial state from a state this encoder returned, for ``batch`` rows (any when ``None``).
 
         Raises:
+            TypeError: ``state`` is not what this encoder returns: a tensor, or a tuple of ``state_parts``
+                tensors (another encoder's state: the layers would fail on it with an error of their own).
             ValueError: a part of ``state`` is not (num_layers * dirs, B, hidden): split by layer, it would
                 reach the layers as shapes the caller never wrote, or not reach the last layers at all.
         """
+        if state is not None:
+            self._check_state_kind(state)
         parts = () if state is None else state if isinstance(state, tuple) else (state,)  # LSTM: (h, c)
         for part in parts:
             rows = part.shape[1] if batch is None and part.dim() > 1 else batch
@@ -183,6 +191,20 @@ class StackedEncoder(Encoder):
                     f"for {rows} rows, got {tuple(part.shape)}: pass the state of an encoder built alike, or None"
                 )
         return _split_state(state, len(self.layers))
+
+    def _check_state_kind(self, state: State) -> None:
+        """Refuse a ``state`` of another kind than this encoder returns, as ``state_parts`` says it."""
+        parts = state if isinstance(state, tuple) else (state,)
+        tensors = all(isinstance(part, torch.Tensor) for part in parts)
+        if tensors and isinstance(state, tuple) == (self.state_parts > 1) and len(parts) == self.state_parts:
+            return
+        expected = "a tensor" if self.state_parts == 1 else f"a tuple of {self.state_parts} tensors"
+        kinds = ", ".join(type(part).__name__ for part in parts)
+        given = f"a tuple ({kinds})" if isinstance(state, tuple) else f"a {kinds}"
+        raise TypeError(
+            f"state must be {expected}, as {type(self).__name__} returns it, got {given}: "
+            "pass the state of an encoder built alike, or None"
+        )
 
     def broadcast_step(self, inputs: list[torch.Tensor], state: State) -> torch.Tensor:
         # inputs: each (B or 1, S or 1, F_i), state: (num_layers * dirs, B, hidden) or a tuple of those
@@ -340,6 +362,7 @@ class LSTMEncoder(_TorchRecurrentEncoder):
     """Long short-term memory (``torch.nn.LSTM``); its state is the tuple ``(h, c)``."""
 
     cell = nn.LSTM
+    state_parts = 2
 
 
 class GRUEncoder(_TorchRecurrentEncoder):
