@@ -1,7 +1,8 @@
 """What a ``forecast tune`` study leaves in its run directory.
 
 - ``trials.csv``: one row per trial: number, state, value (the metric of its best validation, or of
-  the naive forecast its checkpoint forecasts instead when it fell back to one), ``datetime_start``,
+  the naive forecast its checkpoint forecasts instead when it fell back to one; of a pruned trial, Optuna's: the
+  metric of the validation it was pruned at), ``datetime_start``,
   ``epochs`` (trained, whatever the validation schedule: a fraction where a validation within an epoch
   pruned it, 0 while it runs), ``duration`` (seconds), one ``params_<key>``
   column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),

@@ -85,7 +85,8 @@ def tune(
         worker_argv: the ``tune`` command line that the ``args.n_jobs - 1`` extra processes run.
 
     Raises:
-        ValueError: ``n_jobs`` above 1 without ``worker_argv``; a ``metric`` that is not a validation one; a
+        ValueError: a negative ``n_trials``, an ``n_jobs`` or ``heartbeat_interval`` below 1, a ``timeout`` of 0 or
+            less; ``n_jobs`` above 1 without ``worker_argv``; a ``metric`` that is not a validation one; a
             ``seed`` outside Lightning's range (0 to ``max_seed_value``); a resumed study of another direction,
             metric or ``forecast.study_scoring.SCORED`` setting, or whose earlier trials sampled a key of the
             space as another kind, with other choices or another log scale (``SearchSpace.check_study``); a bad
@@ -142,12 +143,13 @@ def tune(
 
 
 def _check_args(args: TuneArgs, worker_argv: Sequence[str]) -> None:
-    """Refuses options that no study could run with: extra processes without their command line, a metric that
-    is not a validation one, a seed Lightning does not take.
+    """Refuses options that no study could run with: a count or interval out of its range, extra processes without
+    their command line, a metric that is not a validation one, a seed Lightning does not take.
 
     Raises:
         ValueError: naming the option and the values it takes.
     """
+    _check_counts(args)
     if args.n_jobs > 1 and not worker_argv:
         raise ValueError("n_jobs > 1 needs worker_argv, the `tune` command line the other processes run")
     if not args.metric.startswith("val/"):
@@ -159,6 +161,32 @@ def _check_args(args: TuneArgs, worker_argv: Sequence[str]) -> None:
         raise ValueError(
             f"--seed {args.seed} is out of range: trial N fits with seed_everything seed + N, and Lightning takes "
             f"seeds from 0 to {max_seed_value}; pass --seed 0 or more"
+        )
+
+
+def _check_counts(args: TuneArgs) -> None:
+    """Refuses a negative ``--n_trials`` and a ``--timeout`` of 0 or less, under which the study would create its
+    storage, run no trial, then fail as if none had completed; an ``--n_jobs`` below 1, which would run one process
+    as if it said 1; and a ``--heartbeat_interval`` below 1, which Optuna's storage refuses with its own traceback.
+
+    Raises:
+        ValueError: naming the option and the values it takes.
+    """
+    if args.n_trials < 0:
+        raise ValueError(
+            f"--n_trials {args.n_trials} is negative; pass the number of trials the study runs over all its processes "
+            "(0 runs none and writes the results of the trials it has)"
+        )
+    for flag, value, what in [
+        ("--n_jobs", args.n_jobs, "the number of processes on this machine"),
+        ("--heartbeat_interval", args.heartbeat_interval, "the seconds between a running trial's heartbeats"),
+    ]:
+        if value < 1:
+            raise ValueError(f"{flag} {value} is below 1; pass {what}, 1 or more")
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(
+            f"--timeout {args.timeout} would start no trial; pass the seconds after which this process starts no new "
+            "trial (more than 0), or leave it out for no limit"
         )
 
 
