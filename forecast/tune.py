@@ -60,11 +60,18 @@ def main(argv: Sequence[str] | None = None) -> optuna.Study | float:
     """``python -m forecast tune ...``: splits the flags, then a study (or the LR finder).
 
     ``argv`` replaces ``sys.argv[1:]`` (so this is also a console script's entry point). Returns the
-    study, or the suggested learning rate with ``--lr_find true``.
+    study, or the suggested learning rate with ``--lr_find true`` (which searches no space: a warning says so where
+    one is given).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args, fit_args, space_source = parse_args(argv)
     if args.lr_find:
+        if args.space:
+            warnings.warn(
+                f"--lr_find true runs the learning-rate finder on the config as given: the space of {space_source} "
+                f"({', '.join(args.space)}) is not searched; run tune without --lr_find to search it",
+                stacklevel=2,
+            )
         config = yaml.safe_load(print_config(["fit", *fit_args]))
         return find_lr(fit_args, Path(args.run_dir or _root_dir(config) / "lr_find").expanduser(), args.lr_find_steps)
     return tune(args, fit_args, space_source, worker_argv=argv)

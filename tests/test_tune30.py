@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import forecast.tune as tune_module
 from forecast.data import TimeSeriesDataModule
 from forecast.tune import main as tune_main
 from forecast.tune import tune
@@ -132,3 +133,12 @@ def test_trials_score_on_the_validation_part_whatever_the_test_part_holds(tmp_pa
         values.append([trial.value for trial in study.trials])
     assert values[0] == values[1] and len(values[0]) == 2
     assert set(stages) == {"fit"}
+
+
+def test_lr_find_with_a_search_space_warns_that_the_space_is_not_searched(monkeypatch, tmp_path):
+    """``--lr_find true`` beside ``--space`` ran the finder and ignored the space without a word."""
+    monkeypatch.setattr(tune_module, "find_lr", lambda fit_args, run_dir, steps: 0.01)
+    monkeypatch.setattr(tune_module, "print_config", lambda argv: "{}")
+    space = '{"model.optimizer.init_args.lr": {"float": [0.001, 0.1]}}'
+    with pytest.warns(UserWarning, match=r"the space of --space \(model\.optimizer\.init_args\.lr\) is not searched"):
+        assert tune_module.main(["--lr_find", "true", "--space", space, "--run_dir", str(tmp_path)]) == 0.01
