@@ -24,11 +24,12 @@ def message(times: pd.DatetimeIndex, freq: str | None = None) -> str:
     return str(error.value)
 
 
-def clock_change_hours() -> set[int]:
-    """The wall-clock hours (of the day) at which some zone skips or repeats an hour for daylight saving,
-    1990-2030, from zoneinfo: the days on which a zone's UTC offset changes, then their quarter hours."""
+def clock_changes() -> dict[tuple[int, bool], pd.Timestamp]:
+    """For each wall-clock hour (of the day) at which some zone skips (True) or repeats (False) a whole hour for
+    daylight saving, 1990-2030, the first naive wall time at which one does, from zoneinfo: the days on which a
+    zone's UTC offset changes, then their quarter hours."""
     days = pd.date_range("1990-01-01", "2031-01-01", freq="D", tz="UTC", unit="s")
-    found = set()
+    found = {}
     for zone in sorted(zoneinfo.available_timezones()):
         changed = np.flatnonzero(np.diff(days.tz_convert(zone).tz_localize(None).asi8 - days.asi8))
         quarters = (days.asi8[changed, None] + np.arange(0, 86401, 900)).ravel()
@@ -38,23 +39,32 @@ def clock_change_hours() -> set[int]:
         for i in np.flatnonzero(np.abs(np.diff(offsets)) == 3600):
             start = wall[i + 1] - 3600 * (offsets[i + 1] > offsets[i])  # the skipped hour's, or the repeated one's
             hour = int(start // 3600 % 24)
-            if hour not in found and zoned[i].dst() != zoned[i + 1].dst():  # not a change of standard time
-                found.add(hour)
+            on_the_hour = start % 3600 == 0
+            if on_the_hour and zoned[i].dst() != zoned[i + 1].dst():  # not a change of standard time
+                key = (hour, bool(offsets[i + 1] > offsets[i]))  # the wall clock jumps forward: an hour skipped
+                found[key] = min(found.get(key, pd.Timestamp.max), pd.Timestamp(start, unit="s"))
     return found
 
 
-def test_naive_hours_get_the_daylight_saving_hint_exactly_at_the_hours_where_zoneinfo_changes_clocks():
-    """A missing hour of naive hourly data gets the skip hint, and a repeated one the repeat hint, at the hours
-    where some zone changes its clock for daylight saving (Easter Island at 21:00 to Baku at 05:00), and no hint
-    at any other hour (a gap at 07:00 or noon is a gap)."""
-    changes = clock_change_hours()
-    assert {21, 22, 23, 0, 1, 2, 3, 4, 5} <= changes and not changes & {7, 12, 15}  # the reference is sane
+def test_naive_hours_get_the_daylight_saving_hint_exactly_where_zoneinfo_changes_clocks():
+    """A missing hour of naive hourly data gets the skip hint, and a repeated one the repeat hint, at the wall
+    times where some zone changes its clock for daylight saving on that date (Easter Island at 21:00 to Baku at
+    05:00), and no hint on a date where none does (2 January: a gap at 02:00 then is a gap), nor by day."""
+    changes = clock_changes()
+    hours = {hour for hour, _ in changes}
+    assert {21, 22, 23, 0, 1, 2, 3, 4, 5} <= hours and not hours & {7, 12, 15}  # the reference is sane
     times = pd.date_range("2024-01-01", periods=72, freq="h")
     for hour in range(24):
         gap = message(times.delete(24 + hour), freq="h")
-        assert "fill the gap" in gap and (SKIP_HINT in gap) == (hour in changes), (hour, gap)
+        assert "fill the gap" in gap and SKIP_HINT not in gap, (hour, gap)
         repeat = message(times.insert(24 + hour, times[24 + hour]), freq="h")
-        assert "duplicate time" in repeat and (REPEAT_HINT in repeat) == (hour in changes), (hour, repeat)
+        assert "duplicate time" in repeat and REPEAT_HINT not in repeat, (hour, repeat)
+    for (_, skipped), start in changes.items():  # each hint where a zone skips or repeats that hour, not the other
+        around = pd.date_range(start - pd.Timedelta(hours=24), periods=72, freq="h")
+        gap = message(around.delete(24), freq="h")
+        assert "fill the gap" in gap and (SKIP_HINT in gap) == skipped, (start, gap)
+        repeat = message(around.insert(24, around[24]), freq="h")
+        assert "duplicate time" in repeat and (REPEAT_HINT in repeat) != skipped, (start, repeat)
 
 
 @pytest.mark.parametrize("freq, row", [("h", 26), ("15min", 104)])

@@ -3,8 +3,10 @@ checked on every series, naming the first row that leaves it and whether rows ar
 """
 
 import datetime
+import functools
 import re
 import warnings
+import zoneinfo
 from collections import Counter
 
 import numpy as np
@@ -93,13 +95,17 @@ def _check_own_step(table: SeriesTable, row: int, freq: str, offset: pd.DateOffs
 def _clock_back(table: SeriesTable, row: int) -> str:
     """For a message about the time at ``row`` repeating or going back on the one before: where local times
     without a time zone repeat an hour as daylight saving ends, neither removing nor sorting is the fix. Only
-    for sub-daily times that go back an hour at most, after a step of their own series, to a time of the night
-    where clocks change (``_at_clock_change``: the repeated hour starts at the time at ``row``)."""
+    for sub-daily times that go back an hour at most, after a step of their own series, to a time that some zone
+    repeats on that date (``_at_clock_change``: the repeated hour starts at the time at ``row``)."""
     times = table.times
     if times.tz is not None or row - 1 <= table.offsets[table.series_of(row)]:
         return ""
     back, before = times[row - 1] - times[row], times[row - 1] - times[row - 2]
-    if back > pd.Timedelta(hours=1) or before >= pd.Timedelta(days=1) or not _at_clock_change(times[row]):
+    if (
+        back > pd.Timedelta(hours=1)
+        or before >= pd.Timedelta(days=1)
+        or not _at_clock_change(times[row], skipped=False)
+    ):
         return ""
     return (
         "; or, if these are local times that repeat an hour where daylight saving ends, give them their time "
@@ -111,7 +117,7 @@ def _clock_forward(table: SeriesTable, row: int, offset: pd.DateOffset) -> str:
     """For a message about a gap before the time at ``row``: where local times without a time zone skip an hour
     as daylight saving starts, filling the gap would add an hour the clock never showed. Only for sub-daily
     steps of fixed length that come out one hour longer there, after a row of the time's own series, where the
-    skipped hour (the one before the time at ``row``) is a time of the night where clocks change
+    skipped hour (the one before the time at ``row``) is one that some zone skips on that date
     (``_at_clock_change``)."""
     times = table.times
     if times.tz is not None or row <= table.offsets[table.series_of(row)]:
@@ -119,7 +125,7 @@ def _clock_forward(table: SeriesTable, row: int, offset: pd.DateOffset) -> str:
     step = pd.Timedelta(offset) if isinstance(offset, pd.offsets.Tick) else None  # hours, minutes: not days
     if step is None or step >= pd.Timedelta(days=1) or times[row] - times[row - 1] != step + pd.Timedelta(hours=1):
         return ""
-    if not _at_clock_change(times[row] - pd.Timedelta(hours=1)):
+    if not _at_clock_change(times[row] - pd.Timedelta(hours=1), skipped=True):
         return ""
     return (
         "; or, if these are local times that skip an hour where daylight saving starts, give them their time "
@@ -127,12 +133,26 @@ def _clock_forward(table: SeriesTable, row: int, offset: pd.DateOffset) -> str:
     )
 
 
-def _at_clock_change(start: pd.Timestamp) -> bool:
-    """Whether the wall-clock hour from ``start`` lies between 21:00 and 06:00, the night where zones skip or
-    repeat an hour for daylight saving (zoneinfo, 1990-2030: from Easter Island, which repeats 21:00, to Baku,
-    which skipped 05:00 in 1996); an hour missing or repeated by day (07:00, noon) is a gap or a duplicate."""
-    since_evening = (start - start.normalize() - pd.Timedelta(hours=21)) % pd.Timedelta(days=1)
-    return since_evening <= pd.Timedelta(hours=8)
+def _at_clock_change(start: pd.Timestamp, skipped: bool) -> bool:
+    """Whether some zone of the tz database (``zoneinfo``) skips (``skipped``) or else repeats the wall-clock time
+    ``start`` (naive) for daylight saving: the skipped or repeated hour of such a zone holds it on its date. An hour
+    missing or repeated at any other time (07:00, noon; 02:00 on 1 January) is a gap or a duplicate. Changes of a
+    zone's standard time (Almaty's on 1 March 2024) are no daylight saving, which the hint names."""
+    wall = start.to_pydatetime(warn=False)
+    for zone in _zones():
+        # PEP 495: of a skipped time, fold 0 takes the offset before the change and fold 1 the one after, a larger
+        # one; of a repeated time, fold 0 takes the first (larger) offset and fold 1 the second.
+        early, late = wall.replace(tzinfo=zone), wall.replace(tzinfo=zone, fold=1)
+        moved = late.utcoffset() - early.utcoffset()
+        if moved and early.dst() != late.dst() and (moved > datetime.timedelta(0)) == skipped:
+            return True
+    return False
+
+
+@functools.cache
+def _zones() -> tuple[zoneinfo.ZoneInfo, ...]:
+    """Every zone of the tz database (about 600; loaded once, in about 0.1 s, where a hint is asked for)."""
+    return tuple(zoneinfo.ZoneInfo(name) for name in sorted(zoneinfo.available_timezones()))
 
 
 def _daylight_saving(times: pd.DatetimeIndex, offset: pd.DateOffset) -> str:

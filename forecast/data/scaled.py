@@ -160,17 +160,19 @@ def fit_scalings(
     trained = np.flatnonzero(borders[series, 0] > 0)
     numbers = [table.statics[c][series][trained].astype(np.float64) for c in roles.static if c not in vocabularies]
 
-    def fit(scaler: Any, columns: list[str]) -> AffineScaling:
+    def fit(field: str, columns: list[str]) -> AffineScaling:
         # The values as read, whose missing ones (NaN, infinite) both fits leave out: a repair is no observation.
-        values = [given[c] for c in columns]
+        scaler, key, values = getattr(scaling, field), f"data.scaling.{field}", [given[c] for c in columns]
         if scaling.per_series:
-            return fit_scaling(scaler, values, starts, ends, per_series=names, names=columns, unfitted=unfitted)
+            return fit_scaling(
+                scaler, values, starts, ends, names=columns, key=key, per_series=names, unfitted=unfitted
+            )
         if sharded:
             return global_scaling(scaler, values, starts, ends, names=columns)
-        return fit_scaling(scaler, values, starts, ends, names=columns)
+        return fit_scaling(scaler, values, starts, ends, names=columns, key=key)
 
     def dynamic() -> tuple[AffineScaling, AffineScaling]:
-        return fit(scaling.scaler, roles.targets), fit(scaling.covariate_scaler, roles.past + roles.future)
+        return fit("scaler", roles.targets), fit("covariate_scaler", roles.past + roles.future)
 
     # Each process fits its own series' scalers under shard: series and per_series; where one refuses its series,
     # all refuse alike, before the statics are gathered.
@@ -179,14 +181,14 @@ def fit_scalings(
 
 
 def _static_scaling(scaler: Any, numbers: list[np.ndarray], sharded: bool) -> AffineScaling:
-    """The scaling of the numeric statics, fitted on their values (one per series with training rows, shape (N,)
-    per column); under ``shard: series`` on those of every process, gathered: a value per series is little to
-    send, and so any scaler fits them as one process reading all series would, also one that ``global_scaling``
-    cannot rebuild from sums (``RobustScaler``)."""
+    """The scaling of the numeric statics by ``data.scaling.covariate_scaler``, fitted on their values (one per
+    series with training rows, shape (N,) per column); under ``shard: series`` on those of every process, gathered:
+    a value per series is little to send, and so any scaler fits them as one process reading all series would, also
+    one that ``global_scaling`` cannot rebuild from sums (``RobustScaler``)."""
     if sharded:
         numbers = [np.concatenate(values) for values in zip(*gather_objects(numbers), strict=True)]
     count = len(numbers[0]) if numbers else 0
-    return fit_scaling(scaler, numbers, np.arange(count), np.arange(count) + 1)
+    return fit_scaling(scaler, numbers, np.arange(count), np.arange(count) + 1, key="data.scaling.covariate_scaler")
 
 
 def warn_unscalable(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from sklearn.base import TransformerMixin
+from sklearn.preprocessing import MinMaxScaler
 
 from ..errors import ForecastDataError, where
 
@@ -64,6 +65,7 @@ def fit_scaling(
     per_series: list[str] | None = None,
     names: list[str] | None = None,
     unfitted: str = TRAINING_UNFITTED,
+    key: str | None = None,
 ) -> AffineScaling:
     """Fit a scikit-learn scaler on the training rows of every series and keep its affine map.
 
@@ -78,6 +80,8 @@ def fit_scaling(
             scikit-learn's scalers ignore in ``fit``.
         names: the channels' names, for messages (``channel 0``, ... without them).
         unfitted: per series, the message for a channel without a finite value (``check_fitted``).
+        key: the config key the scaler was given under (``data.scaling.scaler`` or
+            ``data.scaling.covariate_scaler``), which a refusal of the scaler names; ``None``: "scaler".
 
     Missing values (NaN, and infinite ones, which are missing too) are left out of the fit, as
     scikit-learn's scalers leave out NaN: values a ``nan_policy`` would repair are no observations.
@@ -86,18 +90,19 @@ def fit_scaling(
         ForecastDataError: there are no training rows (for some series, when per series), or a channel
             has no finite value on them.
         ValueError: the scaler makes no transformer with a way back (``LinearRegression``, ``Normalizer``), is not a
-            per-channel affine map (``QuantileTransformer``, ``OneHotEncoder``), or its transform does not undo its
-            inverse (``MinMaxScaler(clip=True)``, a ``FunctionTransformer`` without ``inverse_func``).
+            per-channel affine map (``QuantileTransformer``, ``OneHotEncoder``), its transform does not undo its
+            inverse (``MinMaxScaler(clip=True)``, a ``FunctionTransformer`` without ``inverse_func``), it maps values
+            in reverse, or it is a ``MinMaxScaler`` whose ``feature_range`` does not rise; each names ``key``.
     """
     groups, num_channels = (1 if per_series is None else len(starts)), len(columns)
     if scaler is None or num_channels == 0:
         return AffineScaling(np.ones((groups, num_channels)).tolist(), np.zeros((groups, num_channels)).tolist())
-    _check_scaler(scaler())
+    _check_scaler(scaler(), key)
     rows = ends - starts
     if per_series is None:
         if rows.sum() == 0:
             raise ForecastDataError("no series has training rows; move the validation start later")
-        scale, offset = _fit_all(scaler, columns, starts, ends)
+        scale, offset = _fit_all(scaler, columns, starts, ends, key)
         check_fitted(scale[None], names, None)
         return AffineScaling([scale.tolist()], [offset.tolist()])
     if (rows == 0).any():
@@ -107,7 +112,7 @@ def fit_scaling(
             "set data.scaling.per_series: false, or leave the series out"
         )
     scale, offset = np.empty((groups, num_channels)), np.empty((groups, num_channels))
-    order, shifted = np.argsort(rows, kind="stable"), hasattr(scaler(), "partial_fit") and _follows_shifts(scaler)
+    order, shifted = np.argsort(rows, kind="stable"), hasattr(scaler(), "partial_fit") and _follows_shifts(scaler, key)
     for chunk in series_chunks(rows[order] * num_channels, _CHUNK_CELLS, ascending=True):
         series = order[chunk]
         block = np.full((rows[series].max(), len(series) * num_channels), np.nan)  # -> (T, N_chunk * C)
@@ -117,7 +122,7 @@ def fit_scaling(
         # Shifted as in ``_fit_channel``: scikit-learn's means come from sums, and a block's columns are summed row
         # after row, which kept fewer digits than the sum of one column (a mean off by 1.6e-3 of a spread 1 at 1e12).
         shift = _first_values(block) if shifted else np.zeros(block.shape[1])  # -> (N_chunk * C,)
-        chunk_scale, chunk_offset = _affine(scaler().fit(block - shift), block.shape[1])
+        chunk_scale, chunk_offset = _affine(scaler().fit(block - shift), block.shape[1], key)
         chunk_offset = chunk_offset + shift
         scale[series], offset[series] = chunk_scale.reshape(-1, num_channels), chunk_offset.reshape(-1, num_channels)
     check_fitted(scale, names, per_series, unfitted)
@@ -166,7 +171,7 @@ def check_fitted(
 
 
 def _fit_all(
-    scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray
+    scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray, key: str | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The scale and offset per channel of one scaler over the training rows of all series, NaN for a
     channel without a finite value there (``check_fitted`` names it).
@@ -177,21 +182,27 @@ def _fit_all(
     channel at a time in chunks of rows, so that a chunk without a value of one channel can be left out of that
     channel's fit: scikit-learn's ``partial_fit`` takes a batch whose column is all NaN as NaN statistics.
     """
-    shifted = hasattr(scaler(), "partial_fit") and _follows_shifts(scaler)
+    shifted = hasattr(scaler(), "partial_fit") and _follows_shifts(scaler, key)
     rows = int((ends - starts).sum())
     if rows <= _CHUNK_CELLS:
-        return _fit_blocks(scaler, columns, starts, ends, shifted, max(1, _CHUNK_CELLS // max(rows, 1)))
+        return _fit_blocks(scaler, columns, starts, ends, shifted, max(1, _CHUNK_CELLS // max(rows, 1)), key)
     scale, offset = np.full(len(columns), np.nan), np.full(len(columns), np.nan)
     for channel, column in enumerate(columns):
         fitted, shift = _fit_channel(scaler, column, starts, ends, shifted)
         if fitted is not None:
-            (scale[channel],), (offset[channel],) = _affine(fitted, 1)
+            (scale[channel],), (offset[channel],) = _affine(fitted, 1, key)
             offset[channel] += shift
     return scale, offset
 
 
 def _fit_blocks(
-    scaler: Scaler, columns: list[np.ndarray], starts: np.ndarray, ends: np.ndarray, shifted: bool, width: int
+    scaler: Scaler,
+    columns: list[np.ndarray],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    shifted: bool,
+    width: int,
+    key: str | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The scale and offset per channel, fitted on blocks of ``width`` channels side by side, each column less its
     first finite value where the scaler follows shifts (as in ``_fit_channel``)."""
@@ -201,7 +212,7 @@ def _fit_blocks(
         shift = _first_values(block) if shifted else np.zeros(block.shape[1])
         with warnings.catch_warnings():  # a channel without a finite value: NaN statistics, which check_fitted names
             warnings.simplefilter("ignore", RuntimeWarning)
-            block_scale, block_offset = _affine(scaler().fit(block - shift), block.shape[1])
+            block_scale, block_offset = _affine(scaler().fit(block - shift), block.shape[1], key)
         scale[first : first + width], offset[first : first + width] = block_scale, block_offset + shift
     return scale, offset
 
@@ -234,11 +245,13 @@ def _fit_channel(
     return (None, 0.0) if shift is None else (fitted, shift)
 
 
-def _follows_shifts(scaler: Scaler) -> bool:
+def _follows_shifts(scaler: Scaler, key: str | None) -> bool:
     """Whether ``scaler`` fitted on values 8 higher has the same scale and an offset 8 higher
     (``StandardScaler``, ``MinMaxScaler``; not ``MaxAbsScaler`` or ``StandardScaler(with_mean=False)``)."""
     probe = np.array([[0.0], [1.0], [2.0], [4.0]])
-    (scale, offset), (shifted_scale, shifted_offset) = (_affine(scaler().fit(probe + level), 1) for level in (0, 8))
+    (scale, offset), (shifted_scale, shifted_offset) = (
+        _affine(scaler().fit(probe + level), 1, key) for level in (0, 8)
+    )
     return bool(np.allclose(shifted_scale, scale) and np.allclose(shifted_offset - offset, 8.0))
 
 
@@ -272,32 +285,44 @@ def series_chunks(cells: np.ndarray, limit: int, ascending: bool = False) -> Ite
     yield slice(start, len(cells))
 
 
-def _check_scaler(made: object) -> None:
+def _check_scaler(made: object, key: str | None) -> None:
     """Refuse a scaler factory that makes no scikit-learn transformer with a way back (a model such as
     ``LinearRegression``, whose ``fit`` needs targets; ``Normalizer``, which scales rows, not channels, and has no
-    ``inverse_transform``), before it is fitted.
+    ``inverse_transform``), or a ``MinMaxScaler`` whose ``feature_range`` does not rise (scikit-learn's own ``fit``
+    would refuse it naming neither the scaler nor ``key``), before it is fitted.
 
     Raises:
-        ValueError: naming what it made, and the scalers to use.
+        ValueError: naming ``key``, what it made, and the fix.
     """
     missing = [
         method for method in ("fit", "transform", "inverse_transform") if not callable(getattr(made, method, None))
     ]
     if missing:
         raise ValueError(
-            f"scaler {type(made).__name__} has no {' or '.join(missing)}, which a scaler needs to scale the data and "
-            "the model to report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
+            f"{_named(made, key)} has no {' or '.join(missing)}, which a scaler needs to scale the data and the model "
+            "to report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
+        )
+    if isinstance(made, MinMaxScaler) and not made.feature_range[0] < made.feature_range[1]:
+        raise ValueError(
+            f"{_named(made, key)}'s feature_range {made.feature_range} must run from a smaller to a larger value; "
+            "give one such as (0, 1)"
         )
 
 
-def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.ndarray]:
-    """The scale and offset per column of a fitted scaler, checked to be an affine map."""
+def _named(made: object, key: str | None) -> str:
+    """A scaler in a message: its class, after the config key it was given under (``scaler`` without one)."""
+    return f"{key}: {type(made).__name__}" if key else f"scaler {type(made).__name__}"
+
+
+def _affine(fitted: TransformerMixin, num_columns: int, key: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and offset per column of a fitted scaler, checked to be an affine map (refusals name ``key``, the
+    config key it was given under)."""
     probe = np.repeat(np.array([[0.0], [1.0], [2.0]]), num_columns, axis=1)
     try:
         zero, one, two = fitted.inverse_transform(probe)
     except ValueError as error:  # OneHotEncoder: other columns than it was given; SimpleImputer: no way back
         raise ValueError(
-            f"scaler {type(fitted).__name__} cannot map scaled values back ({error}), so it is no per-channel affine "
+            f"{_named(fitted, key)} cannot map scaled values back ({error}), so it is no per-channel affine "
             "map, which the model needs to report original units; use StandardScaler, MinMaxScaler, RobustScaler or "
             "MaxAbsScaler"
         ) from error
@@ -305,7 +330,7 @@ def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.
     zero_size = np.abs(zero[fitted_columns]).max(initial=0.0)
     if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (zero_size + 1), equal_nan=True):
         raise ValueError(
-            f"scaler {type(fitted).__name__} is not a per-channel affine map, which the model needs to "
+            f"{_named(fitted, key)} is not a per-channel affine map, which the model needs to "
             "report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
     # The scale read far from the offset: ``one - zero`` keeps only the digits of the scale that the
@@ -320,7 +345,7 @@ def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.
         back = fitted.transform(np.stack([low, high]))[:, fitted_columns]
     if not np.allclose(back, far[:, fitted_columns], rtol=1e-6):
         raise ValueError(
-            f"scaler {type(fitted).__name__}'s transform does not undo its inverse_transform (MinMaxScaler(clip=True) "
+            f"{_named(fitted, key)}'s transform does not undo its inverse_transform (MinMaxScaler(clip=True) "
             "clips rows outside the training range; a FunctionTransformer needs the inverse_func of its func), so it "
             "is no per-channel affine map, which the model needs to report original units; use StandardScaler, "
             "MinMaxScaler, RobustScaler or MaxAbsScaler"
@@ -328,7 +353,7 @@ def _affine(fitted: TransformerMixin, num_columns: int) -> tuple[np.ndarray, np.
     scale = (high - low) / (2 * _FAR)
     if (scale[fitted_columns] < 0).any():  # a mirrored map: the quantile of level q would come back as that of 1 - q
         raise ValueError(
-            f"scaler {type(fitted).__name__} maps values in reverse (a negative scale), which turns a forecast's lower "
+            f"{_named(fitted, key)} maps values in reverse (a negative scale), which turns a forecast's lower "
             "quantiles into its upper ones in original units; use StandardScaler, MinMaxScaler, RobustScaler or "
             "MaxAbsScaler"
         )

@@ -81,8 +81,12 @@ def _check_id_column(frame: pd.DataFrame, id_column: str) -> None:
 def times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str) -> bool:
     """A wide frame with a default index, no ``time_column`` and times in its first column: of times
     (``reset_index()``'s), or of text or objects, read as times as a wide file's first column is (a frame
-    from ``pandas.read_csv``); ``to_table`` names the first value that is not a time."""
-    if is_long(frame, id_column) or time_column in frame.columns or not isinstance(frame.index, pd.RangeIndex):
+    from ``pandas.read_csv``); ``to_table`` names the first value that is not a time.
+
+    A default index is one of row labels, whole numbers: ``reset_index()``'s, also where a row filter
+    (``frame.reset_index()[lambda d: d.date >= start]``), a sort or ``pd.concat`` left them other than 0, 1, 2, ...
+    """
+    if is_long(frame, id_column) or time_column in frame.columns or not _row_labels(frame.index):
         return False
     if len(frame.columns) < 2:  # no column to read times from and one left to forecast (an empty frame, say)
         return False
@@ -90,6 +94,11 @@ def times_in_first_column(frame: pd.DataFrame, id_column: str, time_column: str)
     times = pd.api.types.is_datetime64_any_dtype(first)
     text = first.dtype == object or pd.api.types.is_string_dtype(first)
     return times or text
+
+
+def _row_labels(index: pd.Index) -> bool:
+    """Whether ``index`` is one of row labels: of one level and of whole numbers, not times."""
+    return index.nlevels == 1 and pd.api.types.is_integer_dtype(index)
 
 
 def _check_column_names(frame: pd.DataFrame) -> None:

@@ -133,7 +133,8 @@ class UnrepairablePart(ForecastDataError):
 
 def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders: np.ndarray) -> dict[str, np.ndarray]:
     """Refuse NaN or infinite values, or (by ``policy``) repair each part of each series from its own
-    rows and the rows before it only; log how many values were repaired, per column and per part.
+    rows and the rows before it only; log how many values were repaired, per column and per part (of history to
+    forecast from, borders of no val or test rows: in the history, and how many of them in its future rows).
 
     A part is repaired as a whole-series repair would repair it if the series ended where the part
     ends, so no training value is ever computed from a validation or test row, nor a validation value
@@ -181,12 +182,22 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders:
         repaired[column], counts = _repair(table, column, bad, policy, cuts)
         columns[column], parts = int(bad.sum()), parts + counts
     if repaired:
-        by_part = {name: int(count) for name, count in zip(REPAIR_PARTS, parts, strict=True) if count}
         rank_zero_info(
             f"data.nan_policy={policy}: repaired {sum(columns.values())} NaN or infinite values {columns}, "
-            f"per part {by_part}"
+            f"{_where_repaired(parts, (borders == table.observed[:, None]).all())}"
         )
     return repaired
+
+
+def _where_repaired(parts: np.ndarray, history: bool) -> str:
+    """Where the values of the repair log lie: per part of ``REPAIR_PARTS`` (``parts``, counts of each), or, of
+    ``history`` (borders of no val, test or after-test rows in any series: predict's ``HistorySplit``), in the
+    history, which has no train part: its rows up to each series' last target, then its future rows."""
+    if not history:
+        by_part = {name: int(count) for name, count in zip(REPAIR_PARTS, parts, strict=True) if count}
+        return f"per part {by_part}"
+    future = f" ({parts[-1]} of them in its future rows)" if parts[-1] else ""
+    return f"in the history{future}"
 
 
 def _repair(

@@ -161,7 +161,19 @@ class StackedEncoder(Encoder):
         self.directions = 2 if bidirectional else 1
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> EncoderOutput:
+        """Read the window ``x`` from ``state`` (``None``: zeros).
+
+        Raises:
+            ValueError: ``x`` is not (B, T, D_in) with T >= 1: a window of no steps has no last output (torch
+                refuses it naming no shape), and one without its batch dimension, (T, D_in), would come out as
+                (T, output_size) with a ``last`` of one feature per step.
+        """
         # x: (B, T, D_in), state: (num_layers * dirs, B, hidden) or a tuple of those, or None
+        if x.dim() != 3 or x.shape[1] < 1:
+            raise ValueError(
+                f"x must be a window (B, T, D_in) with T >= 1 steps, got shape {tuple(x.shape)}: give each window "
+                "at least one step, and a batch dimension (x[None] for one window)"
+            )
         initial = self._layer_states(state, x.shape[0])
         sequence, last = self.layers[0](x, initial[0])  # -> (B, T, output_size)
         states = [last]
