@@ -1,3 +1,4 @@
+import functools
 import os
 import shutil
 import sys
@@ -75,6 +76,27 @@ def _fit_last_value(frame: pd.DataFrame, root: Path, lookback: int, horizon: int
     model = {"encoder": IdentityEncoder, "head": LastValueHead}
     forecast.fit(frame, lookback=lookback, horizon=horizon, data=data, model=model, trainer=trainer)
     return next(root.rglob("last.ckpt"))
+
+
+def _fit_tiny_gru(frame: pd.DataFrame, root: Path, lookback: int, horizon: int):
+    """A ``forecast.fit`` of a GRU of hidden size 4 on ``frame`` for one batch (batches of 16), repairing missing
+    values by forward fill, under ``root``: the fitted ``Forecaster``."""
+    import forecast
+    from forecast.nn import GRUEncoder
+
+    trainer = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "default_root_dir": str(root),
+               "enable_progress_bar": False, "enable_model_summary": False, "logger": False}  # fmt: skip
+    return forecast.fit(
+        frame, lookback=lookback, horizon=horizon, data={"batch_size": 16, "nan_policy": "ffill"},
+        model={"encoder": functools.partial(GRUEncoder, hidden_size=4)}, trainer=trainer,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def fit_tiny_gru():
+    """``fit_tiny_gru(frame, root, lookback, horizon) -> Forecaster``: a GRU fitted for one batch under ``ffill``
+    (a function, so that module-scoped fixtures call it)."""
+    return _fit_tiny_gru
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import torch
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import MinMaxScaler, QuantileTransformer
 
-import forecast
 from forecast import ForecastDataError, TimeSeriesDataModule
 from forecast.data import Columns, Scaling
 from forecast.nn import GRUEncoder, LSTMEncoder
@@ -35,15 +34,9 @@ def wide() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def model(tmp_path_factory, fit_tiny_gru):
     """A tiny GRU fitted for one batch on the wide frame, repairing missing values by forward fill."""
-    trainer = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "logger": False,
-               "default_root_dir": str(tmp_path_factory.mktemp("fit")), "enable_progress_bar": False,
-               "enable_model_summary": False}  # fmt: skip
-    return forecast.fit(
-        wide(), lookback=LOOKBACK, horizon=HORIZON, data={"batch_size": 16, "nan_policy": "ffill"},
-        model={"encoder": functools.partial(GRUEncoder, hidden_size=4)}, trainer=trainer,
-    )  # fmt: skip
+    return fit_tiny_gru(wide(), tmp_path_factory.mktemp("fit"), LOOKBACK, HORIZON)
 
 
 # 1. The repair log of history given to predict, which has no train part.

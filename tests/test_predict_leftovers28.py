@@ -5,7 +5,6 @@ The reference for the ids is Python's own equality (``1 == 1.0 == True``, as pan
 text (``str``, as series are named); for the repair, the parts a predict history has (no train, val or test part).
 """
 
-import functools
 import pickle
 import re
 
@@ -13,10 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import forecast
 from forecast import ForecastDataError, TimeSeriesDataModule
 from forecast.data.validate import UnrepairablePart
-from forecast.nn import GRUEncoder
 
 LOOKBACK, HORIZON, ROWS = 8, 3, 40
 
@@ -31,15 +28,9 @@ def hourly(ids: list, rows: int = ROWS) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def model(tmp_path_factory, fit_tiny_gru):
     """A tiny GRU fitted for one batch on series "a" and "b", repairing missing values by forward fill."""
-    trainer = {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1, "logger": False,
-               "default_root_dir": str(tmp_path_factory.mktemp("fit")), "enable_progress_bar": False,
-               "enable_model_summary": False}  # fmt: skip
-    return forecast.fit(
-        hourly(["a", "b"]), lookback=LOOKBACK, horizon=HORIZON, data={"batch_size": 16, "nan_policy": "ffill"},
-        model={"encoder": functools.partial(GRUEncoder, hidden_size=4)}, trainer=trainer,
-    )  # fmt: skip
+    return fit_tiny_gru(hourly(["a", "b"]), tmp_path_factory.mktemp("fit"), LOOKBACK, HORIZON)
 
 
 JOINED = [([1, 1.0], "1 (int, row 0) and 1.0 (float, row 40)"),
