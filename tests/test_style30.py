@@ -16,10 +16,11 @@ def test_a_when_value_that_is_no_choice_is_refused_with_the_choices_to_give():
         SearchSpace(space, source="search.yaml")
 
 
-def test_a_reversed_feature_range_under_series_shards_is_refused_with_a_range_to_give():
+def test_a_reversed_feature_range_under_series_shards_is_refused_naming_the_key_and_a_range_to_give():
     scaler = functools.partial(MinMaxScaler, feature_range=(1, 0))
-    with pytest.raises(ValueError, match=r"feature_range \(1, 0\) .*; give the scaler of data\.scaling one such as"):
-        sharding.global_scaling(scaler, [np.arange(10.0)], np.array([0]), np.array([5]))
+    key = "data.scaling.covariate_scaler"
+    with pytest.raises(ValueError, match=rf"^{key}: MinMaxScaler's feature_range \(1, 0\) .*; give one such as"):
+        sharding.global_scaling(scaler, [np.arange(10.0)], np.array([0]), np.array([5]), key=key)
 
 
 @pytest.mark.parametrize(("val", "test"), [(0.5, 0.6), (0.0, 0.2), (0.1, -0.1)])

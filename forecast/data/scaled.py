@@ -168,7 +168,7 @@ def fit_scalings(
                 scaler, values, starts, ends, names=columns, key=key, per_series=names, unfitted=unfitted
             )
         if sharded:
-            return global_scaling(scaler, values, starts, ends, names=columns)
+            return global_scaling(scaler, values, starts, ends, names=columns, key=key)
         return fit_scaling(scaler, values, starts, ends, names=columns, key=key)
 
     def dynamic() -> tuple[AffineScaling, AffineScaling]:

@@ -14,7 +14,10 @@ from sklearn.preprocessing import MinMaxScaler
 
 from ..errors import ForecastDataError, where
 
-__all__ = ["TRAINING_UNFITTED", "AffineScaling", "check_fitted", "fit_scaling", "series_chunks"]
+__all__ = [
+    "TRAINING_UNFITTED", "AffineScaling", "check_fitted", "check_scaler", "fit_scaling", "named_scaler",
+    "series_chunks",
+]  # fmt: skip
 
 Scaler = Callable[[], TransformerMixin]
 
@@ -97,7 +100,7 @@ def fit_scaling(
     groups, num_channels = (1 if per_series is None else len(starts)), len(columns)
     if scaler is None or num_channels == 0:
         return AffineScaling(np.ones((groups, num_channels)).tolist(), np.zeros((groups, num_channels)).tolist())
-    _check_scaler(scaler(), key)
+    check_scaler(scaler(), key)
     rows = ends - starts
     if per_series is None:
         if rows.sum() == 0:
@@ -285,7 +288,7 @@ def series_chunks(cells: np.ndarray, limit: int, ascending: bool = False) -> Ite
     yield slice(start, len(cells))
 
 
-def _check_scaler(made: object, key: str | None) -> None:
+def check_scaler(made: object, key: str | None) -> None:
     """Refuse a scaler factory that makes no scikit-learn transformer with a way back (a model such as
     ``LinearRegression``, whose ``fit`` needs targets; ``Normalizer``, which scales rows, not channels, and has no
     ``inverse_transform``), or a ``MinMaxScaler`` whose ``feature_range`` does not rise (scikit-learn's own ``fit``
@@ -299,17 +302,17 @@ def _check_scaler(made: object, key: str | None) -> None:
     ]
     if missing:
         raise ValueError(
-            f"{_named(made, key)} has no {' or '.join(missing)}, which a scaler needs to scale the data and the model "
-            "to report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
+            f"{named_scaler(made, key)} has no {' or '.join(missing)}, which a scaler needs to scale the data and the "
+            "model to report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
     if isinstance(made, MinMaxScaler) and not made.feature_range[0] < made.feature_range[1]:
         raise ValueError(
-            f"{_named(made, key)}'s feature_range {made.feature_range} must run from a smaller to a larger value; "
-            "give one such as (0, 1)"
+            f"{named_scaler(made, key)}'s feature_range {made.feature_range} must run from a smaller to a larger "
+            "value; give one such as (0, 1)"
         )
 
 
-def _named(made: object, key: str | None) -> str:
+def named_scaler(made: object, key: str | None) -> str:
     """A scaler in a message: its class, after the config key it was given under (``scaler`` without one)."""
     return f"{key}: {type(made).__name__}" if key else f"scaler {type(made).__name__}"
 
@@ -322,7 +325,7 @@ def _affine(fitted: TransformerMixin, num_columns: int, key: str | None) -> tupl
         zero, one, two = fitted.inverse_transform(probe)
     except ValueError as error:  # OneHotEncoder: other columns than it was given; SimpleImputer: no way back
         raise ValueError(
-            f"{_named(fitted, key)} cannot map scaled values back ({error}), so it is no per-channel affine "
+            f"{named_scaler(fitted, key)} cannot map scaled values back ({error}), so it is no per-channel affine "
             "map, which the model needs to report original units; use StandardScaler, MinMaxScaler, RobustScaler or "
             "MaxAbsScaler"
         ) from error
@@ -330,7 +333,7 @@ def _affine(fitted: TransformerMixin, num_columns: int, key: str | None) -> tupl
     zero_size = np.abs(zero[fitted_columns]).max(initial=0.0)
     if not np.allclose(two, 2 * one - zero, rtol=1e-6, atol=1e-9 * (zero_size + 1), equal_nan=True):
         raise ValueError(
-            f"{_named(fitted, key)} is not a per-channel affine map, which the model needs to "
+            f"{named_scaler(fitted, key)} is not a per-channel affine map, which the model needs to "
             "report original units; use StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler"
         )
     # The scale read far from the offset: ``one - zero`` keeps only the digits of the scale that the
@@ -345,7 +348,7 @@ def _affine(fitted: TransformerMixin, num_columns: int, key: str | None) -> tupl
         back = fitted.transform(np.stack([low, high]))[:, fitted_columns]
     if not np.allclose(back, far[:, fitted_columns], rtol=1e-6):
         raise ValueError(
-            f"{_named(fitted, key)}'s transform does not undo its inverse_transform (MinMaxScaler(clip=True) "
+            f"{named_scaler(fitted, key)}'s transform does not undo its inverse_transform (MinMaxScaler(clip=True) "
             "clips rows outside the training range; a FunctionTransformer needs the inverse_func of its func), so it "
             "is no per-channel affine map, which the model needs to report original units; use StandardScaler, "
             "MinMaxScaler, RobustScaler or MaxAbsScaler"
@@ -353,7 +356,7 @@ def _affine(fitted: TransformerMixin, num_columns: int, key: str | None) -> tupl
     scale = (high - low) / (2 * _FAR)
     if (scale[fitted_columns] < 0).any():  # a mirrored map: the quantile of level q would come back as that of 1 - q
         raise ValueError(
-            f"{_named(fitted, key)} maps values in reverse (a negative scale), which turns a forecast's lower "
+            f"{named_scaler(fitted, key)} maps values in reverse (a negative scale), which turns a forecast's lower "
             "quantiles into its upper ones in original units; use StandardScaler, MinMaxScaler, RobustScaler or "
             "MaxAbsScaler"
         )

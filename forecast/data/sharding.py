@@ -33,7 +33,7 @@ from .files import is_long
 from .frames import id_names, series_ids
 from .options import Columns
 from .sampling import seeded_generator
-from .scaling import AffineScaling, check_fitted
+from .scaling import AffineScaling, check_fitted, check_scaler, named_scaler
 from .sources import read_source
 
 T = TypeVar("T")  # what a run that every process makes returns
@@ -280,6 +280,7 @@ def global_scaling(
     starts: np.ndarray,
     ends: np.ndarray,
     names: list[str] | None = None,
+    key: str | None = None,
 ) -> AffineScaling:
     """The scaler of all processes' rows ``[starts, ends)`` of ``columns``, from summed statistics.
 
@@ -287,10 +288,12 @@ def global_scaling(
     count and sum, then the sum of squared deviations from the mean of all rows (``StandardScaler``: two
     passes, as scikit-learn's variance, exact also where the mean is large against the spread), or the
     minimum and maximum (``MinMaxScaler``), are all-reduced, so every process gets the affine map that one
-    process fitting on all rows would. ``names`` are the channels', for messages.
+    process fitting on all rows would. ``names`` are the channels', and ``key`` the config key of the scaler
+    (``data.scaling.scaler``...), for messages.
 
     Raises:
-        ValueError: a scaler other than ``StandardScaler`` or ``MinMaxScaler``, whose fit needs all rows.
+        ValueError: a scaler other than ``StandardScaler`` or ``MinMaxScaler``, whose fit needs all rows, one that
+            clips, or one that ``check_scaler`` refuses (a ``feature_range`` that does not rise); each naming ``key``.
         ForecastDataError: a channel has no finite value on the rows of any process (naming it), as
             ``fit_scaling`` refuses, rather than a map of NaN.
     """
@@ -300,14 +303,16 @@ def global_scaling(
     fitted = scaler()
     if not isinstance(fitted, (StandardScaler, MinMaxScaler)):
         raise ValueError(
-            f"data.shard: series fits a scaler of all series from summed statistics, which {type(fitted).__name__} "
-            "has none of; use StandardScaler or MinMaxScaler, or data.scaling.per_series: true"
+            f"{key + ': ' if key else ''}data.shard: series fits a scaler of all series from summed statistics, "
+            f"which {type(fitted).__name__} has none of; use StandardScaler or MinMaxScaler, or "
+            "data.scaling.per_series: true"
         )
     if isinstance(fitted, MinMaxScaler) and fitted.clip:  # as fit_scaling refuses it
         raise ValueError(
-            "MinMaxScaler(clip=True) clips the rows outside the training range, which no affine map does, and the "
-            "model reports original units through one: drop clip"
+            f"{named_scaler(fitted, key)}(clip=True) clips the rows outside the training range, which no affine map "
+            "does, and the model reports original units through one: drop clip"
         )
+    check_scaler(fitted, key)
     # A process may hold no rows (a share whose series only test): it adds zeros to the sums.
     ranges = [np.arange(start, end) for start, end in zip(starts, ends, strict=True)]
     rows = np.concatenate([np.zeros(0, dtype=np.int64), *ranges]).astype(np.int64)
@@ -344,12 +349,7 @@ def _min_max(fitted: MinMaxScaler, values: np.ndarray, seen: np.ndarray) -> tupl
     not finite for a channel without a value."""
     low = _all_reduce(np.where(seen, values, np.inf).min(0, initial=np.inf), np.min)
     high = _all_reduce(np.where(seen, values, -np.inf).max(0, initial=-np.inf), np.max)
-    lower, upper = fitted.feature_range
-    if not lower < upper:  # as scikit-learn's own fit refuses it
-        raise ValueError(
-            f"MinMaxScaler's feature_range {fitted.feature_range} must run from a smaller to a larger value; give "
-            "the scaler of data.scaling one such as (0, 1)"
-        )
+    lower, upper = fitted.feature_range  # rising: check_scaler refused others
     with np.errstate(invalid="ignore"):  # inf - inf: a channel without a value
         spread = high - low
         spread = np.where(spread == 0, 1.0, spread)  # scikit-learn's choice for a constant channel
