@@ -42,10 +42,10 @@ class Forecaster(L.LightningModule):
     them twice. With ``channel_independent`` each target channel is its own series through the same
     weights (with its past covariates alongside), as in PatchTST and SegRNN. Validation and test log every metric of
     ``HorizonMetrics`` (mse, mae, rmse, mape, smape, mase) as ``{split}/{metric}`` on the scaled data
-    (the ETT protocol) and ``{split}/{metric}_orig`` in original units, means over all windows; a
-    probabilistic loss adds ``pinball``, ``crps`` and, with two levels or more, ``coverage`` (the share of
-    targets inside the interval between its lowest and highest quantile levels), and ``predict`` returns
-    its quantiles.
+    (the ETT protocol) and ``{split}/{metric}_orig`` in original units, means over the observed target values of
+    all windows (a target the data module repaired is none); a probabilistic loss adds ``pinball``, ``crps`` and,
+    with two levels or more, ``coverage`` (the share of targets inside the interval between its lowest and highest
+    quantile levels), and ``predict`` returns its quantiles.
     A checkpoint whose network lost to a naive forecast on validation can record that forecast
     (``NaiveComparison(fallback=True)``): loaded, the model's ``forward`` forecasts it instead. An
     ensemble's checkpoint (``forecast.ensemble.combine``) adds its other networks as ``members``, each a
