@@ -115,7 +115,9 @@ def _check_value_columns(state: dict[str, Any], schema: StructType) -> None:
             )
         raise ForecastDataError(
             f"column {name!r} holds values of type {kind.simpleString()}, where the checkpoint reads numbers; "
-            f"cast it, e.g. {cast}"
+            f"make them numbers, e.g. {cast} for booleans or timestamps (seconds since 1970), or "
+            f"frame.withColumn({name!r}, functions.unix_date({_quoted(name)!r})) for dates (days since 1970), which "
+            "Spark casts to no number"
         )
 
 

@@ -396,7 +396,8 @@ def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
 def _comma_hint(texts: pd.Series, name: str) -> str:
     """Of a column's values as text where some hold a comma ('1,000', '0,5'): the reading under which all of them
     are numbers, of thousands separated by commas or of a decimal comma (both, each for its meaning, where either
-    reads them all: '1,500'); else nothing."""
+    reads them all: '1,500'); else nothing. Its conversion of a frame's column reads each value as text first, so
+    that numbers among the text (a column of mixed values) are kept, not made NaN by ``.str``."""
     number = texts.str.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
     readings = [
         ("thousands=','", "separate thousands", "''", texts.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")),
@@ -406,8 +407,8 @@ def _comma_hint(texts: pd.Series, name: str) -> str:
         (reading, meaning, new) for reading, meaning, new, comma in readings if comma.any() and (number | comma).all()
     ]
     ways = [
-        f"pandas.read_csv(path, {reading}) or frame[{name!r}] = pandas.to_numeric(frame[{name!r}].str.replace(',', "
-        f"{new}))" + (f" where the commas {meaning}" if len(fits) > 1 else "")
+        f"pandas.read_csv(path, {reading}) or frame[{name!r}] = pandas.to_numeric(frame[{name!r}].astype(str)"
+        f".str.replace(',', {new}))" + (f" where the commas {meaning}" if len(fits) > 1 else "")
         for reading, meaning, new in fits
     ]
     return f"; its numbers are written with commas: read them with {'; or '.join(ways)}" if ways else ""
