@@ -72,17 +72,19 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
 
 
 def _check_own_step(table: SeriesTable, row: int, freq: str, offset: pd.DateOffset) -> None:
-    """Refuse a series of long data that steps by one fixed step from its first row to its last, other than that of
-    ``freq``, a frequency of fixed steps (two hours among hourly series): it has a frequency of its own, not gaps
-    to fill. A frequency of calendar steps (months, days in a time zone) is left to ``check_times``'s message.
+    """Refuse a series of long data of three rows or more that steps by one fixed step from its first row to its last,
+    other than that of ``freq``, a frequency of fixed steps (two hours among hourly series): it has a frequency of
+    its own, not gaps to fill. A frequency of calendar steps (months, days in a time zone) is left to ``check_times``'s message.
 
     Raises:
         ForecastDataError: naming the series, its step, the data's frequency, and the fix.
     """
     series = table.series_of(row)
-    steps = np.unique(np.diff(table.times.asi8[table.offsets[series] : table.offsets[series + 1]]))
+    diffs = np.diff(table.times.asi8[table.offsets[series] : table.offsets[series + 1]])
+    steps = np.unique(diffs)
     fixed = fixed_step(offset, table.times)
-    if not table.named or fixed is None or len(steps) != 1 or steps[0] == fixed:
+    # One step of two rows is a gap as likely as a frequency: of a series that short (drop_short's), say a gap.
+    if not table.named or fixed is None or len(diffs) < 2 or len(steps) != 1 or steps[0] == fixed:
         return
     step = _duration(pd.Timedelta(int(steps[0]), unit=table.times.unit))
     raise ForecastDataError(

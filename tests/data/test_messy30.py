@@ -129,3 +129,13 @@ def test_a_byte_order_mark_trailing_empty_lines_and_a_time_shared_by_two_series_
     assert module.table.names == ["a", "b"]
     np.testing.assert_array_equal(module.table.times, given["time"])
     np.testing.assert_array_equal(module.table.values["y"], given["y"].to_numpy(float))
+
+
+def test_a_series_of_two_rows_with_one_gap_is_a_gap_not_a_frequency_of_its_own(tmp_path):
+    """Rows at 00:00 and 02:00 among hourly series: one step says nothing of a frequency."""
+    path = tmp_path / "sales.csv"
+    hourly = long_csv(ids=("a",)).splitlines()
+    short = long_csv(ids=("b",), times=pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 02:00"])).splitlines()
+    path.write_text("\n".join([*hourly, *short[1:]]) + "\n")
+    with pytest.raises(ForecastDataError, match=r"series 'b'.* does not follow frequency 'h' .*; fill the gap"):
+        data(path)
