@@ -74,7 +74,8 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
 def _check_own_step(table: SeriesTable, row: int, freq: str, offset: pd.DateOffset) -> None:
     """Refuse a series of long data of three rows or more that steps by one fixed step from its first row to its last,
     other than that of ``freq``, a frequency of fixed steps (two hours among hourly series): it has a frequency of
-    its own, not gaps to fill. A frequency of calendar steps (months, days in a time zone) is left to ``check_times``'s message.
+    its own, not gaps to fill. A frequency of calendar steps (months, days in a time zone) is left to
+    ``check_times``'s message.
 
     Raises:
         ForecastDataError: naming the series, its step, the data's frequency, and the fix.
