@@ -78,6 +78,13 @@ def _fit_last_value(frame: pd.DataFrame, root: Path, lookback: int, horizon: int
     return next(root.rglob("last.ckpt"))
 
 
+@pytest.fixture
+def data_cache(tmp_path, monkeypatch) -> Path:
+    """``FORECAST_DATA`` pointed at ``tmp_path / "cache"``, a folder not yet made: the data sets' cache of a test."""
+    monkeypatch.setenv("FORECAST_DATA", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 def _fit_tiny_gru(frame: pd.DataFrame, root: Path, lookback: int, horizon: int):
     """A ``forecast.fit`` of a GRU of hidden size 4 on ``frame`` for one batch (batches of 16), repairing missing
     values by forward fill, under ``root``: the fitted ``Forecaster``."""

@@ -71,12 +71,6 @@ def server():
     httpd.server_close()
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FORECAST_DATA", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def _serve(server, monkeypatch, *bodies: bytes) -> str:
     """Serve ``bodies`` in turn as ETTm1 (no hash in the registry: its first download records one)."""
     path = "/ETTm1.csv"
@@ -97,7 +91,7 @@ def _settled(folder: Path, body: bytes) -> None:
     assert json.loads((folder / "ETTm1.csv.sha256.json").read_text())["sha256"] == hashlib.sha256(body).hexdigest()
 
 
-def test_threads_loading_one_data_set_into_an_empty_cache_download_it_once_and_agree(server, monkeypatch, cache):
+def test_threads_loading_one_data_set_into_an_empty_cache_download_it_once_and_agree(server, monkeypatch, data_cache):
     """Each load downloaded the file for itself: N processes fetched it N times, and a source that changed in
     between left one process's bytes in place under another's recorded hash, refused by every later load."""
     path = _serve(server, monkeypatch, FIRST, SECOND)
@@ -118,7 +112,7 @@ def test_threads_loading_one_data_set_into_an_empty_cache_download_it_once_and_a
     assert server.requests[path] == 1
     for frame in frames:
         np.testing.assert_array_equal(frame.to_numpy(), _frame(FIRST).to_numpy())
-    _settled(cache, FIRST)
+    _settled(data_cache, FIRST)
     np.testing.assert_array_equal(datasets.load("ettm1").to_numpy(), _frame(FIRST).to_numpy())
 
 
@@ -131,7 +125,7 @@ def _load_into(queue, barrier) -> None:
 
 
 @pytest.mark.slow
-def test_processes_loading_one_data_set_into_an_empty_cache_download_it_once_and_agree(server, monkeypatch, cache):
+def test_processes_loading_one_data_set_into_an_empty_cache_download_it_once_and_agree(server, monkeypatch, data_cache):
     path = _serve(server, monkeypatch, FIRST, SECOND)
     context = multiprocessing.get_context("fork")
     queue, barrier = context.Queue(), context.Barrier(4)
@@ -144,28 +138,28 @@ def test_processes_loading_one_data_set_into_an_empty_cache_download_it_once_and
     expected = hashlib.sha256(_frame(FIRST).rename_axis("date").to_csv().encode()).hexdigest()
     assert answers == [expected] * 4
     assert server.requests[path] == 1
-    _settled(cache, FIRST)
+    _settled(data_cache, FIRST)
 
 
-def test_a_leftover_part_of_a_killed_download_is_deleted_by_the_next_download(server, monkeypatch, cache):
+def test_a_leftover_part_of_a_killed_download_is_deleted_by_the_next_download(server, monkeypatch, data_cache):
     """What a SIGKILL mid-download leaves (``<file>.<random>.part``, up to the data set's size) stayed forever."""
     _serve(server, monkeypatch, FIRST)
     server.pause = 0
-    cache.mkdir()
-    (cache / f"ETTm1.csv.{'0' * 32}.part").write_bytes(FIRST[:100])
+    data_cache.mkdir()
+    (data_cache / f"ETTm1.csv.{'0' * 32}.part").write_bytes(FIRST[:100])
     np.testing.assert_array_equal(datasets.load("ettm1").to_numpy(), _frame(FIRST).to_numpy())
-    _settled(cache, FIRST)
+    _settled(data_cache, FIRST)
 
 
 @pytest.mark.slow
-def test_a_download_killed_mid_way_leaves_a_cache_the_next_load_downloads_into_cleanly(server, monkeypatch, cache):
+def test_a_download_killed_mid_way_leaves_a_cache_the_next_load_downloads_into_cleanly(server, monkeypatch, data_cache):
     body = _ett_csv(40000)  # half of it is more than the megabyte the download reads at a time: written to disk
     _serve(server, monkeypatch, body)
     server.stall.set()
     process = multiprocessing.get_context("fork").Process(target=datasets.load, args=("ettm1",))
     process.start()
     deadline = time.monotonic() + 20
-    while not any(path.suffix == ".part" and path.stat().st_size for path in cache.glob("*")):
+    while not any(path.suffix == ".part" and path.stat().st_size for path in data_cache.glob("*")):
         assert time.monotonic() < deadline, "the download never began"
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
@@ -173,7 +167,7 @@ def test_a_download_killed_mid_way_leaves_a_cache_the_next_load_downloads_into_c
     server.stall.clear()
     server.released.set()
     np.testing.assert_array_equal(datasets.load("ettm1").to_numpy(), _frame(body).to_numpy())
-    _settled(cache, body)
+    _settled(data_cache, body)
 
 
 as_root = pytest.mark.skipif(os.getuid() != 0, reason="switches to another user, as root only can")
@@ -253,7 +247,7 @@ def test_a_lock_and_a_part_another_user_left_in_a_shared_folder_do_not_stop_a_do
     )
 
 
-def test_a_file_system_without_flock_still_downloads(server, monkeypatch, cache):
+def test_a_file_system_without_flock_still_downloads(server, monkeypatch, data_cache):
     """Lustre mounted without ``flock``, some FUSE file systems: the lock is refused with ENOLCK or ENOSYS."""
     _serve(server, monkeypatch, FIRST)
     server.pause = 0
@@ -263,7 +257,7 @@ def test_a_file_system_without_flock_still_downloads(server, monkeypatch, cache)
 
     monkeypatch.setattr(fcntl, "flock", no_flock)
     np.testing.assert_array_equal(datasets.load("ettm1").to_numpy(), _frame(FIRST).to_numpy())
-    _settled(cache, FIRST)
+    _settled(data_cache, FIRST)
 
 
 @as_root
@@ -292,7 +286,7 @@ def test_a_cache_folder_that_is_a_file_is_refused_by_name_for_a_data_set_put_the
         datasets.load("weather")
 
 
-# The kernel cache: ``build.py`` alone, with the one module it imports (``forecast.locks``), each loaded from its
+# The kernel data_cache: ``build.py`` alone, with the one module it imports (``forecast.locks``), each loaded from its
 # file in a fresh interpreter (no torch to import).
 _BUILD = f"""
 import importlib.util, sys

@@ -67,12 +67,6 @@ def server():
     httpd.server_close()
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FORECAST_DATA", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def _serve(
     server, monkeypatch, name: str, body: bytes, cut: bool = False, unsized: bool = False, reset: bool = False
 ) -> str:
@@ -124,54 +118,56 @@ def test_info_split_preset_fits_the_frequency(name):
     assert record.licence and record.citation
 
 
-def test_download_reads_the_served_file_and_records_its_hash(server, monkeypatch, cache):
+def test_download_reads_the_served_file_and_records_its_hash(server, monkeypatch, data_cache):
     body = _ett_csv(50)
     url = _serve(server, monkeypatch, "ettm1", body)
     frame = datasets.load("ettm1")
     assert frame.index.freqstr == "15min" and list(frame.columns) == ETT_COLUMNS
     np.testing.assert_array_equal(frame.to_numpy(), np.arange(350).reshape(50, 7) / 8)
-    record = json.loads((cache / "ETTm1.csv.sha256.json").read_text())
+    record = json.loads((data_cache / "ETTm1.csv.sha256.json").read_text())
     assert record == {"url": url, "sha256": hashlib.sha256(body).hexdigest()}
-    assert sorted(path.name for path in cache.iterdir()) == ["ETTm1.csv", "ETTm1.csv.sha256.json"]
+    assert sorted(path.name for path in data_cache.iterdir()) == ["ETTm1.csv", "ETTm1.csv.sha256.json"]
 
 
-def test_load_refuses_a_file_changed_after_its_hash_was_recorded(server, monkeypatch, cache):
+def test_load_refuses_a_file_changed_after_its_hash_was_recorded(server, monkeypatch, data_cache):
     _serve(server, monkeypatch, "ettm2", _ett_csv(20))
     datasets.load("ettm2")
-    (cache / "ETTm2.csv").write_bytes(_ett_csv(19))
+    (data_cache / "ETTm2.csv").write_bytes(_ett_csv(19))
     with pytest.raises(ForecastDataError, match="ETTm2.csv has sha256 .* delete .*ETTm2.csv and"):
         datasets.load("ettm2")
 
 
-def test_download_with_a_wrong_checksum_keeps_nothing(server, monkeypatch, cache):
+def test_download_with_a_wrong_checksum_keeps_nothing(server, monkeypatch, data_cache):
     _serve(server, monkeypatch, "etth2", _ett_csv(20, freq="h"))  # ETTh2's recorded sha256 is not this file's
     with pytest.raises(ForecastDataError, match="not the recorded a3dc2c59"):
         datasets.load("etth2")
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
-def _interrupted(url: str, cache: Path, cause: str) -> str:
+def _interrupted(url: str, data_cache: Path, cause: str) -> str:
     """The message of a download of ``url`` that stopped part-way: interrupted, the cause, the path, the retry."""
-    path = re.escape(str(cache / "ETTm1.csv"))
+    path = re.escape(str(data_cache / "ETTm1.csv"))
     return rf"the download of {re.escape(url)} was interrupted \({cause}.*nothing kept at {path}: .*again to retry"
 
 
-def test_interrupted_download_keeps_nothing(server, monkeypatch, cache):
+def test_interrupted_download_keeps_nothing(server, monkeypatch, data_cache):
     url = _serve(server, monkeypatch, "ettm1", _ett_csv(50), cut=True)
-    with pytest.raises(FileNotFoundError, match=_interrupted(url, cache, "the server closed the connection after")):
+    with pytest.raises(
+        FileNotFoundError, match=_interrupted(url, data_cache, "the server closed the connection after")
+    ):
         datasets.load("ettm1")
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
-def test_a_connection_reset_mid_download_says_it_was_interrupted_and_keeps_nothing(server, monkeypatch, cache):
+def test_a_connection_reset_mid_download_says_it_was_interrupted_and_keeps_nothing(server, monkeypatch, data_cache):
     """A reset while reading the body was told as being offline ("without internet, fetch that file elsewhere")."""
     url = _serve(server, monkeypatch, "ettm1", _ett_csv(2000), reset=True)
-    with pytest.raises(FileNotFoundError, match=_interrupted(url, cache, r"\[Errno \d+\] Connection reset")):
+    with pytest.raises(FileNotFoundError, match=_interrupted(url, data_cache, r"\[Errno \d+\] Connection reset")):
         datasets.load("ettm1")
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
-def test_a_network_lost_mid_download_is_not_taken_for_a_full_disk(server, monkeypatch, cache):
+def test_a_network_lost_mid_download_is_not_taken_for_a_full_disk(server, monkeypatch, data_cache):
     """A socket error while reading the body other than a reset (the route to the server lost) was reported
     as a failed write: "cannot write the download ... free some space there"."""
     url = _serve(server, monkeypatch, "ettm1", _ett_csv(2000), cut=True)
@@ -184,39 +180,41 @@ def test_a_network_lost_mid_download_is_not_taken_for_a_full_disk(server, monkey
         return received
 
     monkeypatch.setattr(socket.socket, "recv_into", losing_the_route)
-    with pytest.raises(FileNotFoundError, match=_interrupted(url, cache, r"\[Errno \d+\] No route to host")):
+    with pytest.raises(FileNotFoundError, match=_interrupted(url, data_cache, r"\[Errno \d+\] No route to host")):
         datasets.load("ettm1")
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
-def test_leftover_part_file_of_a_killed_download_is_not_taken_as_the_data(server, monkeypatch, cache):
+def test_leftover_part_file_of_a_killed_download_is_not_taken_as_the_data(server, monkeypatch, data_cache):
     body = _ett_csv(50)
     _serve(server, monkeypatch, "ettm1", body)
-    cache.mkdir()
-    (cache / "ETTm1.csv.k1ll3d.part").write_bytes(body[: len(body) // 2])  # what a SIGKILL mid-download leaves
+    data_cache.mkdir()
+    (data_cache / "ETTm1.csv.k1ll3d.part").write_bytes(body[: len(body) // 2])  # what a SIGKILL mid-download leaves
     assert len(datasets.load("ettm1")) == 50
 
 
-def test_offline_load_names_the_url_and_the_path(monkeypatch, cache):
+def test_offline_load_names_the_url_and_the_path(monkeypatch, data_cache):
     with socket.socket() as closed:  # a port that nothing listens on: the download is refused, as offline
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}/ETTm1.csv"
     monkeypatch.setitem(registry.DATASETS, "ettm1", dataclasses.replace(datasets.info("ettm1"), url=url))
-    with pytest.raises(FileNotFoundError, match=f"cannot download {url} .*put it at {cache / 'ETTm1.csv'}, where"):
+    with pytest.raises(FileNotFoundError, match=f"cannot download {url} .*put it at {data_cache / 'ETTm1.csv'}, where"):
         datasets.load("ettm1")
 
 
-def test_file_put_by_hand_at_the_named_path_is_loaded(cache):
-    with pytest.raises(FileNotFoundError, match=f"no stable download; put the literature's weather.csv .* at {cache}"):
+def test_file_put_by_hand_at_the_named_path_is_loaded(data_cache):
+    with pytest.raises(
+        FileNotFoundError, match=f"no stable download; put the literature's weather.csv .* at {data_cache}"
+    ):
         datasets.load("weather")
-    cache.mkdir()
-    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    data_cache.mkdir()
+    (data_cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
     frame = datasets.load("weather")
     assert (len(frame), frame.index.freqstr) == (30, "10min")
-    assert (cache / "weather.csv.sha256.json").is_file()
+    assert (data_cache / "weather.csv.sha256.json").is_file()
 
 
-def test_headerless_file_gets_the_literature_times_and_columns(server, monkeypatch, cache):
+def test_headerless_file_gets_the_literature_times_and_columns(server, monkeypatch, data_cache):
     values = np.arange(12, dtype=np.float64).reshape(4, 3) / 4
     body = gzip.compress(pd.DataFrame(values).to_csv(header=False, index=False).encode())
     _serve(server, monkeypatch, "electricity", body)
@@ -226,9 +224,9 @@ def test_headerless_file_gets_the_literature_times_and_columns(server, monkeypat
     np.testing.assert_array_equal(frame.to_numpy(), values)
 
 
-def test_data_source_ettm1_from_the_cache_takes_the_ett_preset(cache):
-    cache.mkdir()
-    (cache / "ETTm1.csv").write_bytes(_ett_csv(20 * 30 * 24 * 4))  # the ETT borders' 20 months of 15 minutes
+def test_data_source_ettm1_from_the_cache_takes_the_ett_preset(data_cache):
+    data_cache.mkdir()
+    (data_cache / "ETTm1.csv").write_bytes(_ett_csv(20 * 30 * 24 * 4))  # the ETT borders' 20 months of 15 minutes
     split = ETTSplit(**datasets.info("ettm1").split["init_args"])
     data = TimeSeriesDataModule(source="ettm1", lookback=96, horizon=96, split=split)
     assert (data.freq, data.input_size) == ("15min", 7)
@@ -239,14 +237,14 @@ ERROR_PAGE = b"<html><body>429 Too Many Requests</body></html>"
 
 
 @pytest.mark.parametrize("name", ["ettm1", "electricity"])
-def test_an_error_page_served_as_the_file_keeps_nothing_and_records_no_hash(server, monkeypatch, cache, name):
+def test_an_error_page_served_as_the_file_keeps_nothing_and_records_no_hash(server, monkeypatch, data_cache, name):
     url = _serve(server, monkeypatch, name, ERROR_PAGE)
     with pytest.raises(ForecastDataError, match=f"{url} is not {name}'s .* nothing kept"):
         datasets.load(name)
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
-def test_a_gzip_file_cut_short_without_a_length_keeps_nothing(server, monkeypatch, cache):
+def test_a_gzip_file_cut_short_without_a_length_keeps_nothing(server, monkeypatch, data_cache):
     # exchange_rate's recorded sha256 is the real file's: without it, only the reader can tell
     monkeypatch.setitem(
         registry.DATASETS, "exchange_rate", dataclasses.replace(datasets.info("exchange_rate"), sha256=None)
@@ -254,33 +252,33 @@ def test_a_gzip_file_cut_short_without_a_length_keeps_nothing(server, monkeypatc
     _serve(server, monkeypatch, "exchange_rate", gzip.compress(b"0.5,0.25\n" * 200), unsized=True)
     with pytest.raises(ForecastDataError, match="is not exchange_rate's gzip file .* nothing kept"):
         datasets.load("exchange_rate")
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
-def test_a_second_download_is_checked_against_the_hash_recorded_at_the_first(server, monkeypatch, cache):
+def test_a_second_download_is_checked_against_the_hash_recorded_at_the_first(server, monkeypatch, data_cache):
     first = _ett_csv(20)
     _serve(server, monkeypatch, "ettm1", first)
     datasets.load("ettm1")
-    (cache / "ETTm1.csv").unlink()  # the record stays
+    (data_cache / "ETTm1.csv").unlink()  # the record stays
     _serve(server, monkeypatch, "ettm1", _ett_csv(19))
     with pytest.raises(
         ForecastDataError, match="not the recorded .* nothing kept .delete .*ETTm1.csv.sha256.json to accept"
     ):
         datasets.load("ettm1")
-    assert sorted(path.name for path in cache.iterdir()) == ["ETTm1.csv.sha256.json"]
+    assert sorted(path.name for path in data_cache.iterdir()) == ["ETTm1.csv.sha256.json"]
     _serve(server, monkeypatch, "ettm1", first)
     assert len(datasets.load("ettm1")) == 20
 
 
-def test_a_file_placed_by_hand_is_recorded_only_once_it_reads(cache):
-    cache.mkdir()
-    (cache / "weather.csv").write_bytes(ERROR_PAGE)
+def test_a_file_placed_by_hand_is_recorded_only_once_it_reads(data_cache):
+    data_cache.mkdir()
+    (data_cache / "weather.csv").write_bytes(ERROR_PAGE)
     with pytest.raises(ForecastDataError, match="weather.csv is not weather's CSV .* put the literature's file"):
         datasets.load("weather")
-    assert not (cache / "weather.csv.sha256.json").exists()
-    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    assert not (data_cache / "weather.csv.sha256.json").exists()
+    (data_cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
     assert len(datasets.load("weather")) == 30
-    (cache / "weather.csv").write_bytes(_ett_csv(31, freq="10min"))
+    (data_cache / "weather.csv").write_bytes(_ett_csv(31, freq="10min"))
     with pytest.raises(ForecastDataError, match="put the literature's file back, or delete .*weather.csv.sha256.json"):
         datasets.load("weather")
 
@@ -302,14 +300,14 @@ def test_bad_names_and_cache_folders_are_refused_by_name(tmp_path, monkeypatch):
     assert datasets.cache_dir() == Path.home() / "forecast-data"
 
 
-def test_a_file_with_a_repeated_time_and_a_gap_is_stamped_by_row_as_the_literature_reads_it(cache):
+def test_a_file_with_a_repeated_time_and_a_gap_is_stamped_by_row_as_the_literature_reads_it(data_cache):
     """The Autoformer bundle's weather.csv repeats 2020-05-12 06:00 and skips steps: every row is kept, in
     order, so the 70/10/20 borders are the published ones, and the data module takes the source."""
     times = pd.date_range("2020-01-01 00:10", periods=40, freq="10min")
     times = times[:10].append(times[9:20]).append(times[22:])  # row 10 repeats row 9's time; two steps skipped
     values = np.arange(len(times) * 3, dtype=np.float64).reshape(-1, 3)
-    cache.mkdir()
-    pd.DataFrame(values, index=times.rename("date"), columns=["p", "T", "OT"]).to_csv(cache / "weather.csv")
+    data_cache.mkdir()
+    pd.DataFrame(values, index=times.rename("date"), columns=["p", "T", "OT"]).to_csv(data_cache / "weather.csv")
     with pytest.warns(UserWarning, match=r"weather.csv: 2 step\(s\) are not 10min .* row 10, 2020-01-01 01:40:00 then"):
         frame = datasets.load("weather")
     assert frame.index.equals(pd.date_range("2020-01-01 00:10", periods=len(times), freq="10min", name="date"))
@@ -326,19 +324,19 @@ def umask_022():
     os.umask(previous)
 
 
-def test_downloaded_files_get_the_permissions_of_any_new_file(server, monkeypatch, cache, umask_022):
+def test_downloaded_files_get_the_permissions_of_any_new_file(server, monkeypatch, data_cache, umask_022):
     """They were moved into place from ``tempfile``'s files, readable by their owner only (0600): the other
     users of a shared ``FORECAST_DATA`` could not load the data set."""
     _serve(server, monkeypatch, "ettm1", _ett_csv(20))
     datasets.load("ettm1")
-    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in cache.iterdir()}
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in data_cache.iterdir()}
     assert modes == {"ETTm1.csv": 0o644, "ETTm1.csv.sha256.json": 0o644}
 
 
-def test_a_hash_that_cannot_be_recorded_is_refused_by_name_and_leaves_no_part_file(cache, monkeypatch):
+def test_a_hash_that_cannot_be_recorded_is_refused_by_name_and_leaves_no_part_file(data_cache, monkeypatch):
     """In a read-only folder, a file put there by hand failed with a bare PermissionError of a temporary name."""
-    cache.mkdir()
-    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    data_cache.mkdir()
+    (data_cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
     replace = os.replace
 
     def read_only(source, target):
@@ -350,7 +348,7 @@ def test_a_hash_that_cannot_be_recorded_is_refused_by_name_and_leaves_no_part_fi
     with pytest.raises(ForecastDataError, match=r"cannot record the sha256 of .*weather.csv .*Permission denied.*"
                        r"load it once where .*cache is writable"):  # fmt: skip
         datasets.load("weather")
-    assert sorted(path.name for path in cache.iterdir()) == ["weather.csv"]
+    assert sorted(path.name for path in data_cache.iterdir()) == ["weather.csv"]
 
 
 def _unwritable(monkeypatch, folder: Path) -> None:
@@ -366,24 +364,24 @@ def _unwritable(monkeypatch, folder: Path) -> None:
     monkeypatch.setattr(module, "open", refusing, raising=False)
 
 
-def test_a_download_into_a_cache_folder_that_cannot_be_written_is_refused_by_name(server, monkeypatch, cache):
+def test_a_download_into_a_cache_folder_that_cannot_be_written_is_refused_by_name(server, monkeypatch, data_cache):
     """A shared, read-only FORECAST_DATA failed with a bare PermissionError naming a temporary ``.part`` file."""
     _serve(server, monkeypatch, "ettm1", _ett_csv(20))
-    cache.mkdir()
-    _unwritable(monkeypatch, cache)
+    data_cache.mkdir()
+    _unwritable(monkeypatch, data_cache)
     with pytest.raises(ForecastDataError, match=r"data cache folder .*cache.*Permission denied.*point FORECAST_DATA"):
         datasets.load("ettm1")
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
 @pytest.mark.parametrize("unreadable", ["weather.csv", "weather.csv.sha256.json"])
-def test_a_cached_file_another_user_left_unreadable_is_refused_by_name(unreadable, cache, monkeypatch):
+def test_a_cached_file_another_user_left_unreadable_is_refused_by_name(unreadable, data_cache, monkeypatch):
     """Files of a shared FORECAST_DATA that an earlier version downloaded were readable by their owner only:
     the other users' loads failed with a bare PermissionError."""
-    cache.mkdir()
-    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    data_cache.mkdir()
+    (data_cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
     datasets.load("weather")  # records its hash
-    refused = cache / unreadable
+    refused = data_cache / unreadable
     module, read_text = importlib.import_module("forecast.datasets.download"), Path.read_text
 
     def refuse(file: Path) -> None:  # as a file of mode 0600 of another user refuses a reader other than root
@@ -424,7 +422,7 @@ class _Failing(http.server.BaseHTTPRequestHandler):
     ("path", "status"),
     [("/gone", r"HTTP 404 Not Found"), ("/broken", r"HTTP 500 Internal Server Error"), ("/moved", r"HTTP 404 .*/gone")],
 )
-def test_an_http_error_names_its_status_and_where_a_redirect_led(monkeypatch, cache, path, status):
+def test_an_http_error_names_its_status_and_where_a_redirect_led(monkeypatch, data_cache, path, status):
     """A 404 or 500 said only "(Not Found)", told to do without internet though the server had answered, and
     hid where a redirect led."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
@@ -440,15 +438,15 @@ def test_an_http_error_names_its_status_and_where_a_redirect_led(monkeypatch, ca
         httpd.shutdown()
         httpd.server_close()
     assert "internet" not in str(error.value)
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
 @pytest.mark.parametrize("recorded", [None, "", "not a hash", 7])
-def test_a_hash_record_without_a_sha256_is_refused_by_name(cache, recorded):
+def test_a_hash_record_without_a_sha256_is_refused_by_name(data_cache, recorded):
     """A record of ``{"sha256": null}`` was taken as no record: any file was accepted and the record rewritten."""
-    cache.mkdir()
-    (cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
-    (cache / "weather.csv.sha256.json").write_text(json.dumps({"url": None, "sha256": recorded}))
+    data_cache.mkdir()
+    (data_cache / "weather.csv").write_bytes(_ett_csv(30, freq="10min"))
+    (data_cache / "weather.csv.sha256.json").write_text(json.dumps({"url": None, "sha256": recorded}))
     with pytest.raises(ForecastDataError, match=r"weather.csv.sha256.json holds no sha256; delete it"):
         datasets.load("weather")
 
@@ -496,23 +494,23 @@ class _FullDisk(io.FileIO):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def test_a_disk_that_fills_mid_download_is_refused_by_name_and_keeps_nothing(server, monkeypatch, cache):
+def test_a_disk_that_fills_mid_download_is_refused_by_name_and_keeps_nothing(server, monkeypatch, data_cache):
     """A full disk gave a bare ``OSError: [Errno 28]`` that named neither the download nor the folder."""
     url = _serve(server, monkeypatch, "ettm1", _ett_csv(20))
     module = importlib.import_module("forecast.datasets.download")
     monkeypatch.setattr(module, "open", lambda file, mode="r", *args, **kwargs: _FullDisk(file, mode), raising=False)
     with pytest.raises(ForecastDataError, match=rf"cannot write the download of {url} into .*cache \(No space left"):
         datasets.load("ettm1")
-    assert list(cache.iterdir()) == []
+    assert list(data_cache.iterdir()) == []
 
 
-def test_a_file_put_by_hand_over_a_recorded_download_is_told_how_to_be_accepted(server, monkeypatch, cache):
+def test_a_file_put_by_hand_over_a_recorded_download_is_told_how_to_be_accepted(server, monkeypatch, data_cache):
     """For a file whose hash was recorded at its download (not in the registry), the message told only how to
     download it again, not how to keep a file put there by hand, as it does for a set without a URL."""
     _serve(server, monkeypatch, "ettm1", _ett_csv(20))
     datasets.load("ettm1")
-    (cache / "ETTm1.csv").write_bytes(_ett_csv(21))
+    (data_cache / "ETTm1.csv").write_bytes(_ett_csv(21))
     with pytest.raises(ForecastDataError, match=r"download it again, or only .*ETTm1.csv.sha256.json to accept"):
         datasets.load("ettm1")
-    (cache / "ETTm1.csv.sha256.json").unlink()
+    (data_cache / "ETTm1.csv.sha256.json").unlink()
     assert len(datasets.load("ettm1")) == 21
