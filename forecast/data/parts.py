@@ -6,12 +6,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import ForecastDataError
+from .buffer import SeriesBuffer
 from .scaled import ScaledSeries
 from .splits import Windows
 from .validate import check_future_rows
-from .windows import WindowDataset, collate_batch
+from .windows import WindowDataset, collate_batch, window_origins
 
-__all__ = ["loader_options", "part_dataset", "target_maps"]
+__all__ = ["loader_options", "observed_windows", "part_dataset", "target_maps"]
 
 
 def part_dataset(
@@ -22,7 +24,8 @@ def part_dataset(
     A ``predict`` window forecasts the ``horizon`` steps after its series' data, so it has no target. The
     others, training windows too, read their inputs from the rows before their origin alone
     (``ScaledSeries.before_origins``), so that a model learns from inputs as it will be given them at
-    forecast time.
+    forecast time. Training leaves out the windows whose targets were all repaired (``nan_policy``): they have
+    no loss, and a batch of them alone would still step the optimizer (its momentum moves the weights).
 
     Args:
         scaled: the series, scaled.
@@ -33,7 +36,8 @@ def part_dataset(
         sizes: C_out, C_in and C_fut.
 
     Raises:
-        ForecastDataError: (predict) a series lacks the future covariates of the steps after its data.
+        ForecastDataError: (predict) a series lacks the future covariates of the steps after its data, or (train)
+            no training window has an observed target.
     """
     buffer = scaled.buffer
     if part == "predict" and scaled.roles.future:
@@ -48,7 +52,33 @@ def part_dataset(
         **target_maps(scaled),
         with_target=part != "predict",
     )
+    if part == "train":
+        arguments["keep"] = observed_windows(buffer, windows, horizon, scaled.roles.targets)
     return scaled.before_origins(arguments) if part != "predict" else WindowDataset(**arguments)
+
+
+def observed_windows(buffer: SeriesBuffer, windows: Windows, horizon: int, targets: list[str]) -> np.ndarray | None:
+    """The indices of the windows of ``windows`` with at least one observed target value (``buffer.observed``), in
+    ``window_origins``' order; ``None`` where every window has one.
+
+    Raises:
+        ForecastDataError: none has one.
+    """
+    if buffer.observed is None:
+        return None
+    series, origins = window_origins(windows)
+    starts = buffer.offsets[series] + origins  # -> (W,) buffer row of each window's first target
+    seen = np.concatenate([[0], np.cumsum(buffer.observed.numpy().any(1), dtype=np.int64)])  # -> (rows + 1,)
+    has = seen[starts + horizon] > seen[starts]  # -> (W,)
+    if has.all():
+        return None
+    if not has.any():
+        raise ForecastDataError(
+            f"none of the {len(has)} training windows has an observed value of the targets {targets}: every one "
+            "was repaired (data.nan_policy); give data with target values in the training part, or an earlier "
+            "validation start (data.split)"
+        )
+    return np.flatnonzero(has)
 
 
 def target_maps(scaled: ScaledSeries) -> dict[str, torch.Tensor]:

@@ -1,7 +1,8 @@
 """Forecast windows as indices into series stored once: a batch is one vectorised gather per field.
 
 The windows of a part are never listed: window ``k`` belongs to the series whose cumulative window
-count passes ``k`` (one ``searchsorted``), so the index costs O(series), not O(windows).
+count passes ``k`` (one ``searchsorted``), so the index costs O(series), not O(windows). Only a part that leaves some
+of its windows out (the training windows without an observed target) lists the ones it keeps.
 """
 
 import itertools
@@ -47,6 +48,8 @@ class WindowDataset(Dataset):
         naive_scale: per series the scale of MASE (``buffer.naive_scale``), shape (N, C_out).
         with_target: ``False`` for windows whose horizon lies beyond the data (forecasting the
             future): their ``target`` is NaN.
+        keep: the indices (ascending) of the windows of ``windows`` to read, in ``window_origins``' order;
+            ``None``: all of them. ``counts`` and the window indices count the kept windows only.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class WindowDataset(Dataset):
         target_offset: torch.Tensor,
         naive_scale: torch.Tensor,
         with_target: bool = True,
+        keep: np.ndarray | None = None,
     ):
         self.values = buffer.values
         self.observed = buffer.observed
@@ -77,7 +81,10 @@ class WindowDataset(Dataset):
         # per-call overhead is ten times that.
         self.series_rows = buffer.offsets.astype(np.int64)  # (N,) first buffer row of each series
         self.first = windows.first.astype(np.int64)  # (N,) first target row within each series
-        self.counts = windows.counts.astype(np.int64)  # (N,)
+        self.every = np.concatenate([[0], np.cumsum(windows.counts, dtype=np.int64)])  # (N + 1,) of all windows
+        self.keep = None if keep is None else np.asarray(keep, dtype=np.int64)  # (W_kept,) or None
+        counts = windows.counts if keep is None else np.diff(np.searchsorted(self.keep, self.every))
+        self.counts = counts.astype(np.int64)  # (N,) windows read per series
         self.cumulative = np.concatenate([[0], np.cumsum(self.counts)])  # (N + 1,)
 
     def __len__(self) -> int:
@@ -95,8 +102,9 @@ class WindowDataset(Dataset):
         index = np.asarray(index, dtype=np.int64)
         if len(index) and (index.min() < 0 or index.max() >= len(self)):
             raise IndexError(f"window index out of range [0, {len(self)})")
-        series = np.searchsorted(self.cumulative, index, side="right") - 1  # -> (B,)
-        time = self.first[series] + (index - self.cumulative[series]) * self.stride  # -> (B,)
+        index = index if self.keep is None else self.keep[index]  # -> (B,) among all windows of the part
+        series = np.searchsorted(self.every, index, side="right") - 1  # -> (B,)
+        time = self.first[series] + (index - self.every[series]) * self.stride  # -> (B,)
         return series, time
 
     def index_of(self, series: np.ndarray, time: np.ndarray) -> np.ndarray:
@@ -106,7 +114,8 @@ class WindowDataset(Dataset):
             series (B,), time (B,) -> (B,)
         """
         series = np.asarray(series, dtype=np.int64)
-        return self.cumulative[series] + (np.asarray(time, dtype=np.int64) - self.first[series]) // self.stride
+        index = self.every[series] + (np.asarray(time, dtype=np.int64) - self.first[series]) // self.stride
+        return index if self.keep is None else np.searchsorted(self.keep, index)
 
     def _gather(
         self, start: np.ndarray, steps: int, first_channel: int, channels: int, source: torch.Tensor | None = None
@@ -193,7 +202,7 @@ class OriginRepair(WindowDataset):
 
     def __init__(self, known: np.ndarray, **kwargs: Any):
         super().__init__(**kwargs)
-        self.known = known
+        self.known = known if self.keep is None else known[self.keep]  # -> (W_kept, C_in)
 
     def __getitems__(self, indices: list[int]) -> Batch:
         batch = super().__getitems__(indices)

@@ -142,7 +142,8 @@ class Reference:
                 self.values[n][column] = ((fixed - offset) / scale, np.isfinite(raw))
 
     def windows(self, part):
-        """(series name, origin) of every window of ``part``, in the order of the series."""
+        """(series name, origin) of every window of ``part``, in the order of the series; training leaves out the
+        windows without an observed target."""
         found = []
         for n, (val, test, end) in self.borders.items():
             if part == "predict":
@@ -151,7 +152,9 @@ class Reference:
             start, stop = {"train": (0, val), "val": (val, test), "test": (test, end)}[part]
             origin = max(start, self.lookback)
             while origin + self.horizon <= stop:
-                found.append((n, origin))
+                seen = [self.values[n][column][1][origin : origin + self.horizon].any() for column in self.targets]
+                if part != "train" or any(seen):
+                    found.append((n, origin))
                 origin += self.strides[part]
         return found
 
