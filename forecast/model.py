@@ -188,8 +188,8 @@ class Forecaster(L.LightningModule):
     def forward(
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor, target: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Loss parameters for every horizon step; ``target`` (training only) lets a head teacher-force.
-        An ensemble's are the mean of its members', all of point losses: the mean forecast.
+        """Loss parameters for every horizon step; ``target`` (training only, NaN where not observed) lets a head
+        teacher-force. An ensemble's are the mean of its members', all of point losses: the mean forecast.
 
         Shapes:
             past: (B, L, C_in), future: (B, H, C_fut), static: (B, S), target: (B, H, C_out) -> (B, H, C_out, P)
@@ -230,7 +230,8 @@ class Forecaster(L.LightningModule):
         return self.loss.rescale(params, loc, scale)  # -> (B, H, C_out, P)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch.past, batch.future, batch.static, batch.target), batch.target, batch.observed)
+        teacher = batch.target if batch.observed is None else batch.target.masked_fill(~batch.observed, float("nan"))
+        loss = self.loss(self(batch.past, batch.future, batch.static, teacher), batch.target, batch.observed)
         # The mean over all processes, so that a scheduler or callback monitoring it decides alike on every one: each
         # process's own made ReduceLROnPlateau cut the rate at different steps, and DDP's weights drift apart.
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)

@@ -32,8 +32,9 @@ class Head(nn.Module):
     ``Decoding`` factories that only recurrent heads read.
 
     ``history`` is the targets' own lookback on the normalized scale, for heads that continue it (an
-    autoregressive decoder starts from its last values). ``target``, the normalized target, is given in
-    training only, for heads that teacher-force; the others ignore it.
+    autoregressive decoder starts from its last values). ``target``, the normalized target with NaN where
+    the data module repaired it (no observation), is given in training only, for heads that teacher-force;
+    the others ignore it.
 
     Shapes:
         encoded: EncoderOutput with sequence (B, T, D), last (B, D); history: (B, L, C_out),
@@ -195,7 +196,8 @@ class AutoregressiveHead(Head):
     the SRU: see ``SegmentHead``) to the step's values. In training,
     ``teacher_forcing`` is the probability that a batch reads the true previous values instead
     (Williams and Zipser, 1989), which speeds training up but shows the decoder inputs it never
-    sees at prediction time. The decoder is built from the encoder's own factory.
+    sees at prediction time; where a true value is NaN (not observed), it reads its own forecast of
+    that value. The decoder is built from the encoder's own factory.
 
     Args:
         dims: sizes from the Forecaster.
@@ -269,5 +271,14 @@ class AutoregressiveHead(Head):
                 features = torch.cat([features, encoded.last], dim=-1)  # -> (B, 2 D)
             params = self.linear(self.dropout(features)).view(batch, *self.out_shape)  # -> (B, step, C_out, P)
             outputs.append(params)
-            previous = (target[:, window] if teacher else self.point(params)).flatten(1)  # -> (B, step * C_out)
+            previous = self.point(params)  # -> (B, step, C_out)
+            if teacher:
+                previous = _observed_or(target[:, window], previous)
+            previous = previous.flatten(1)  # -> (B, step * C_out)
         return torch.cat(outputs, dim=1)  # -> (B, H, C_out, P)
+
+
+def _observed_or(truth: torch.Tensor, forecast: torch.Tensor) -> torch.Tensor:
+    """The true values where they are observed, the forecast where they are NaN: a teacher-forced decoder
+    never continues from a value the data module made up. (B, step, C_out) twice -> (B, step, C_out)."""
+    return torch.where(truth.isnan(), forecast, truth)
