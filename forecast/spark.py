@@ -21,7 +21,7 @@ from .predict import check_horizon, check_role_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
-    from pyspark.sql.types import DataType, StructType
+    from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
 __all__ = ["forecast_schema", "predict"]
 
@@ -99,7 +99,8 @@ def _check_value_columns(state: dict[str, Any], schema: StructType) -> None:
     fix in pandas' terms.
 
     Raises:
-        ForecastDataError: naming the column and the fix (``check_role_columns``'s, for a missing one).
+        ForecastDataError: naming the column, its type and a conversion that Spark runs on it
+            (``check_role_columns``'s, for a missing one).
     """
     from pyspark.sql.types import NumericType, StringType
 
@@ -107,18 +108,71 @@ def _check_value_columns(state: dict[str, Any], schema: StructType) -> None:
     values = [*state["targets"], *state["past_covariates"], *state["future_covariates"]]
     if other := [name for name in values if not isinstance(schema[name].dataType, NumericType)]:
         name, kind = other[0], schema[other[0]].dataType
-        cast = f"frame.withColumn({name!r}, functions.col({_quoted(name)!r}).cast('double'))"
         if isinstance(kind, StringType):
+            cast = f"frame.withColumn({name!r}, functions.col({_quoted(name)!r}).cast('double'))"
             raise ForecastDataError(
                 f"column {name!r} holds text, where the checkpoint reads numbers; cast it, e.g. {cast}, or read "
                 "the file with its schema (inferSchema=True)"
             )
+        conversion, meaning = _to_numbers(f"functions.col({_quoted(name)!r})", kind)
         raise ForecastDataError(
             f"column {name!r} holds values of type {kind.simpleString()}, where the checkpoint reads numbers; "
-            f"make them numbers, e.g. {cast} for booleans or timestamps (seconds since 1970), or "
-            f"frame.withColumn({name!r}, functions.unix_date({_quoted(name)!r})) for dates (days since 1970), which "
-            "Spark casts to no number"
+            f"make them numbers, e.g. frame.withColumn({name!r}, {conversion}) ({meaning})"
         )
+
+
+def _to_numbers(column: str, kind: DataType) -> tuple[str, str]:
+    """The code of a Spark conversion to numbers of ``column`` (the code of a column) of type ``kind``, and what
+    the numbers are (nothing where they are numbers already). Spark casts no date, timestamp without a zone, bytes
+    or interval to a double, so each has its own conversion; of an array, a map or a struct (of fields), it is the
+    conversion of one value within it; of another type, a cast to double.
+    """
+    from pyspark.sql.types import (
+        ArrayType,
+        BinaryType,
+        BooleanType,
+        DateType,
+        DayTimeIntervalType,
+        MapType,
+        NumericType,
+        StructType,
+        TimestampNTZType,
+        TimestampType,
+        YearMonthIntervalType,
+    )
+
+    if isinstance(kind, (ArrayType, MapType)) or isinstance(kind, StructType) and kind.fields:
+        return _to_numbers_within(column, kind)
+    if isinstance(kind, NumericType):
+        return column, ""
+    if isinstance(kind, BooleanType):
+        return f"{column}.cast('double')", "1 for true, 0 for false"
+    if isinstance(kind, DateType):
+        return f"functions.unix_date({column})", "days since 1970"
+    if isinstance(kind, TimestampType):
+        return f"{column}.cast('double')", "seconds since 1970"
+    if isinstance(kind, TimestampNTZType):
+        return f"functions.unix_seconds({column})", "whole seconds since 1970, the times read as UTC"
+    if isinstance(kind, BinaryType):
+        return f"{column}.cast('string').cast('double')", "where the bytes are the text of numbers"
+    if isinstance(kind, (DayTimeIntervalType, YearMonthIntervalType)):
+        return f"{column}.cast('long')", f"a count of {kind.simpleString().split()[-1]}s"
+    return f"{column}.cast('double')", "where Spark casts its values to numbers"
+
+
+def _to_numbers_within(column: str, kind: ArrayType | MapType | StructType) -> tuple[str, str]:
+    """``_to_numbers`` of one value within each array, map or struct of ``column``: the first element or map
+    value, the first field of numbers (else the first field)."""
+    from pyspark.sql.types import ArrayType, MapType, NumericType
+
+    if isinstance(kind, ArrayType):
+        inner, which = _to_numbers(f"{column}[0]", kind.elementType), "the first element of each array"
+    elif isinstance(kind, MapType):
+        inner, which = _to_numbers(f"functions.map_values({column})[0]", kind.valueType), "each map's first value"
+    else:
+        field = next((field for field in kind.fields if isinstance(field.dataType, NumericType)), kind.fields[0])
+        inner, which = _to_numbers(f"{column}[{field.name!r}]", field.dataType), f"the field {field.name!r}"
+    return inner[0], ", ".join(part for part in (which, inner[1]) if part)
 
 
 def _quoted(name: str) -> str:

@@ -43,7 +43,7 @@ def test_spark_predict_refuses_a_value_column_of_no_numbers_before_the_job(colum
     """A boolean flag or a date as a covariate failed every task with predict's fix in pandas' terms
     (``pandas.to_numeric``), which a Spark DataFrame has no use for. Only the frame's schema is read."""
     frame = SimpleNamespace(schema=schema(**{column: kind}))
-    message = rf"column '{column}' holds values of type {kind.simpleString()}, .*functions.col\('`{column}`'\).cast"
+    message = rf"column '{column}' holds values of type {kind.simpleString()}, .*functions.col\('`{column}`'\)"
     with pytest.raises(ForecastDataError, match=message):
         spark.predict(frame, CHECKPOINT)
 

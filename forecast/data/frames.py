@@ -173,7 +173,12 @@ def resolve_roles(frame_columns: list, columns: Columns, index_names: list | Non
 
 
 def to_table(
-    frame: pd.DataFrame, roles: Roles, id_column: str, time_column: str, rows: np.ndarray | None = None
+    frame: pd.DataFrame,
+    roles: Roles,
+    id_column: str,
+    time_column: str,
+    rows: np.ndarray | None = None,
+    csv: bool = False,
 ) -> SeriesTable:
     """Group a long frame by series (or take a wide one as one series) into a table of float64 columns.
 
@@ -184,6 +189,9 @@ def to_table(
         time_column: the time column (or index level) of long data, or of a wide frame without a DatetimeIndex.
         rows: the row of the frame as given that each row of ``frame`` is (``sources.read_source`` picked some
             series), for messages; ``None``: ``frame`` is the frame as given.
+        csv: ``frame`` was read from a CSV file, so that a refusal of numbers written with commas offers the
+            ``pandas.read_csv`` options that read them as well as the conversion of the frame's column; otherwise
+            (a DataFrame, a Parquet file) it offers the conversion alone.
 
     With future covariates, each series' trailing rows without any target are future rows (``observed``): they
     carry the covariates of the horizon after the data, and may leave a static column empty.
@@ -216,7 +224,7 @@ def to_table(
         times = read_times(pd.Series(frame.index), name, rows, offsets, order)
     if order is not None:
         times = times[order]
-    values = {column: _numeric(frame[column], column, order, rows) for column in roles.dynamic}
+    values = {column: _numeric(frame[column], column, order, rows, csv) for column in roles.dynamic}
     table = SeriesTable(
         ids=ids,
         offsets=offsets,
@@ -354,17 +362,18 @@ def _describe_id(value: Any, row: int) -> str:
     return f"{_plain(value)!r} ({type(value).__name__}, row {row})"
 
 
-def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray:
+def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.ndarray | None, csv: bool) -> np.ndarray:
     """A dynamic column as float64 in ``order`` (a view of the frame's own array where it is float64
-    already and in order).
+    already and in order). ``csv``: the frame was read from a CSV file (``to_table``).
 
     Raises:
         ForecastDataError: the column holds something other than numbers.
     """
     real = not (pd.api.types.is_bool_dtype(column) or pd.api.types.is_complex_dtype(column))
     if not (pd.api.types.is_numeric_dtype(column) and real):
+        hint = _text_hint(column, name, rows, csv)
         raise ForecastDataError(
-            f"column {name!r} has dtype {column.dtype}, not numbers (int or float){_text_hint(column, name, rows)}; "
+            f"column {name!r} has dtype {column.dtype}, not numbers (int or float){hint}; "
             "convert it, or give it no role (or a static_covariates role, where text is a category)"
         )
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -379,7 +388,7 @@ def _numeric(column: pd.Series, name: str, order: np.ndarray | None, rows: np.nd
     return values if order is None else values[order]
 
 
-def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
+def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None, csv: bool) -> str:
     """Of a column of text or objects (a CSV column with one value that is no number, say): where its first
     value that is not a number is, or how to read its values, which all are, as numbers; else nothing."""
     if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
@@ -390,14 +399,16 @@ def _text_hint(column: pd.Series, name: str, rows: np.ndarray | None) -> str:
         return f", though all its values read as numbers: frame[{name!r}] = pandas.to_numeric(frame[{name!r}])"
     row = int(np.argmax(bad))
     place = f": it holds {column.iloc[row]!r} at {where(column=name, row=given_row(row, rows))}"
-    return place + _comma_hint(column[column.notna()].astype(str).str.strip(), name)
+    return place + _comma_hint(column[column.notna()].astype(str).str.strip(), name, csv)
 
 
-def _comma_hint(texts: pd.Series, name: str) -> str:
+def _comma_hint(texts: pd.Series, name: str, csv: bool) -> str:
     """Of a column's values as text where some hold a comma ('1,000', '0,5'): the reading under which all of them
     are numbers, of thousands separated by commas or of a decimal comma (both, each for its meaning, where either
-    reads them all: '1,500'); else nothing. Its conversion of a frame's column reads each value as text first, so
-    that numbers among the text (a column of mixed values) are kept, not made NaN by ``.str``."""
+    reads them all: '1,500'); else nothing. Each reading is the conversion of the frame's column, and where the
+    frame was read from a CSV file (``csv``) the ``pandas.read_csv`` options before it. The conversion reads each
+    value as text first, so that numbers among the text (a column of mixed values) are kept, not made NaN by
+    ``.str``."""
     number = texts.str.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
     readings = [
         ("thousands=','", "separate thousands", "''", texts.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")),
@@ -407,11 +418,13 @@ def _comma_hint(texts: pd.Series, name: str) -> str:
         (reading, meaning, new) for reading, meaning, new, comma in readings if comma.any() and (number | comma).all()
     ]
     ways = [
-        f"pandas.read_csv(path, {reading}) or frame[{name!r}] = pandas.to_numeric(frame[{name!r}].astype(str)"
-        f".str.replace(',', {new}))" + (f" where the commas {meaning}" if len(fits) > 1 else "")
+        (f"pandas.read_csv(path, {reading}) or " if csv else "")
+        + f"frame[{name!r}] = pandas.to_numeric(frame[{name!r}].astype(str).str.replace(',', {new}))"
+        + (f" where the commas {meaning}" if len(fits) > 1 else "")
         for reading, meaning, new in fits
     ]
-    return f"; its numbers are written with commas: read them with {'; or '.join(ways)}" if ways else ""
+    verb = "read them" if csv else "convert them"
+    return f"; its numbers are written with commas: {verb} with {'; or '.join(ways)}" if ways else ""
 
 
 def _observed(values: dict[str, np.ndarray], offsets: np.ndarray, roles: Roles) -> np.ndarray:

@@ -94,7 +94,8 @@ class SeriesReader:
         """
 
         def read() -> tuple[SeriesTable, str]:
-            table = to_table(frame, roles, self.columns.id_column, self.columns.time_column, rows)
+            columns = self.columns
+            table = to_table(frame, roles, columns.id_column, columns.time_column, rows, csv=_csv(self.source))
             checked = check_times(table, freq)
             return check_lengths(table, self.lookback, self.rows_after, self.drop_short, share), checked
 
@@ -121,3 +122,9 @@ def _file(source: str | Path | pd.DataFrame) -> str | None:
     if isinstance(source, str) and source.lower() in datasets.names():
         return None
     return str(Path(source).expanduser()) if isinstance(source, (str, Path)) else None
+
+
+def _csv(source: str | Path | pd.DataFrame) -> bool:
+    """Whether ``source`` names a CSV file (compressed or not): a file that ``read_source`` reads as no Parquet."""
+    path = _file(source)
+    return path is not None and Path(path).suffix.lower() != ".parquet"
