@@ -149,6 +149,8 @@ class Forecaster(L.LightningModule):
         self.members = torch.nn.ModuleList()  # an ensemble's other networks (forecast.ensemble.combine)
         # Whether the fit resumed in the middle of the epoch it trains (forecast.model_state.restore_state).
         self.resumed_mid_epoch = False
+        # The losses of the batches the next optimizer step accumulates (Forecaster.lr_scheduler_step).
+        self.step_losses: list[torch.Tensor] = []
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -236,6 +238,7 @@ class Forecaster(L.LightningModule):
         # process's own made ReduceLROnPlateau cut the rate at different steps, and DDP's weights drift apart.
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)
         self.pass_metrics.add_loss("train", loss, batch)
+        self._add_step_loss(loss.detach(), batch_idx)
         return loss if loss.requires_grad else None  # a baseline with nothing to learn skips the step
 
     def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
@@ -407,17 +410,36 @@ class Forecaster(L.LightningModule):
         data = history_module(self.data_config, self.data_state, frame, batch_size)
         return forecast_frame(self, data, horizon, history_time_dtype(self.data_config, frame))
 
+    def _add_step_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Keep ``loss`` among the losses of the batches the next optimizer step accumulates: the first batch of each
+        accumulation (``trainer.accumulate_grad_batches``) starts them, as Lightning starts the gradients there; those a
+        resumed fit restored (``forecast.model_state.restore_state``) come to the device of the batches after them."""
+        accumulated = self._trainer.accumulate_grad_batches if self._trainer is not None else 1
+        earlier = [earlier.to(loss.device) for earlier in self.step_losses] if batch_idx % accumulated else []
+        self.step_losses = [*earlier, loss]
+
     def lr_scheduler_step(self, scheduler: LRSchedulerTypeUnion, metric: Any | None) -> None:
-        """Step ``scheduler``; a per-epoch one monitoring ``train/loss`` reads the epoch's mean training loss.
+        """Step ``scheduler``; one monitoring ``train/loss`` reads the mean training loss of the epoch, or per step of
+        the batches the optimizer step accumulated.
 
         ``train/loss`` is logged every step (for the progress bar and the logs), so the value Lightning hands a
         scheduler after the epoch is the last batch's loss: ``ReduceLROnPlateau`` decided on one batch, not on the
-        epoch. A per-step scheduler reads each optimizer step's loss as logged: under ``accumulate_grad_batches``,
-        the loss of the last batch the step accumulated.
+        epoch. Per step under ``accumulate_grad_batches``, it is the loss of the last batch the step accumulated,
+        where the step's gradient descends the mean loss of them all (at the end of an epoch, of the batches since the
+        previous step); here the scheduler reads that mean, over all processes as ``train/loss`` is.
         """
         if metric is not None and self.lr_scheduler_config == {"interval": "epoch", "monitor": "train/loss"}:
             metric = self.pass_metrics.mean_train_loss.compute()
+        elif metric is not None and self.lr_scheduler_config == {"interval": "step", "monitor": "train/loss"}:
+            metric = self._mean_step_loss(metric)
         super().lr_scheduler_step(scheduler, metric)
+
+    def _mean_step_loss(self, logged: torch.Tensor) -> torch.Tensor:
+        """The mean loss of the batches the optimizer step accumulated, over all processes; ``logged``, the last
+        batch's, where a step accumulates one batch."""
+        if self.trainer.accumulate_grad_batches == 1:
+            return logged
+        return self.trainer.strategy.reduce(torch.stack(self.step_losses).mean(), reduce_op="mean")
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any] | None:
         """The optimizer, and the scheduler with its interval and monitor, built from their factories and

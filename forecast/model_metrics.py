@@ -34,6 +34,7 @@ class PassMetrics(torch.nn.Module):
         self.metrics = _split_metrics(horizon, target_size, levels)
         self.mean_losses = torch.nn.ModuleDict({"val": _exact_mean(), "test": _exact_mean()})
         self.mean_train_loss = _exact_mean()
+        self.forecast_dtypes: dict[str, torch.dtype] = {}
 
     def mean_loss(self, split: str) -> MeanMetric:
         """The mean loss of ``split``: ``train``, ``val`` or ``test``."""
@@ -70,6 +71,7 @@ class PassMetrics(torch.nn.Module):
             forecast: (B, H, C_out), quantiles: (B, H, C_out, Q), both on the scaled data
         """
         self.add_loss(split, loss, batch)
+        self.forecast_dtypes[split] = forecast.dtype
         self.metrics[split].update(forecast, batch.target, batch.naive_scale, quantiles, batch.observed)
         to_original = batch.to_original
         self.metrics[f"{split}_orig"].update(
@@ -95,12 +97,17 @@ class PassMetrics(torch.nn.Module):
 
     def overall_means(self, split: str) -> dict[str, torch.Tensor]:
         """Each metric's mean over all windows of all processes (synced by ``compute``), steps and columns, keyed
-        ``{split}/{metric}[_orig]``; a pass with no window (a sanity check cut to none) has none."""
+        ``{split}/{metric}[_orig]``; a pass with no window (a sanity check cut to none) has none.
+
+        In the dtype of the pass's forecasts, at least float32: a float64 model's means keep their float64 digits
+        (the sums are float64 whatever the model's dtype), a float32, float16 or bfloat16 model's are float32.
+        """
         means = {}
         for units in ("", "_orig"):
             metric = self.metrics[f"{split}{units}"]
             if metric.update_count:
-                means |= {f"{split}/{name}{units}": value.float() for name, value in metric.overall().items()}
+                dtype = torch.promote_types(self.forecast_dtypes[split], torch.float32)
+                means |= {f"{split}/{name}{units}": value.to(dtype) for name, value in metric.overall().items()}
         return means
 
 
@@ -119,21 +126,36 @@ def _split_metrics(horizon: int, target_size: int, levels: tuple[float, ...]) ->
 
 def _exact_mean() -> MeanMetric:
     """A pass's mean loss: sums of loss x scored targets and of scored targets, synced as sums, so exact when
-    processes hold uneven shares. A NaN loss stays NaN (nan_strategy "disable" would drop the weights in
-    torchmetrics 1.9, Lightning-AI/torchmetrics#3434; a float strategy puts that float, NaN, where the loss is NaN).
-    """
-    return _ExactMean(nan_strategy=float("nan"))
+    processes hold uneven shares. A NaN loss stays NaN."""
+    return _ExactMean()
 
 
 class _ExactMean(ExactSums, MeanMetric):
     """torchmetrics' weighted mean, with float64 sums that keep their dtype when the model is cast (``ExactSums``),
-    computed in the metric's dtype. torchmetrics sums in float32, which past 2**24 scored targets drops a batch of
-    one scored target and rounds off every later batch's term."""
+    in the wider of the metric's dtype and the losses': a float64 model's mean loss keeps its float64 digits
+    (torchmetrics casts each loss to the metric's dtype, which ``double`` leaves float32), a float32, float16 or
+    bfloat16 model's is in the metric's dtype. torchmetrics sums in float32, which past 2**24 scored targets drops
+    a batch of one scored target and rounds off every later batch's term."""
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         for name in ("mean_value", "weight"):
             self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.loss_dtype: torch.dtype | None = None
+
+    def update(self, value: torch.Tensor, weight: torch.Tensor | int) -> None:
+        """Add ``value``, a batch's mean loss, weighed by ``weight``, its scored targets. A NaN loss makes the
+        mean NaN (torchmetrics' ``nan_strategy`` "disable" would drop the weights in torchmetrics 1.9,
+        Lightning-AI/torchmetrics#3434)."""
+        self.loss_dtype = torch.promote_types(self.dtype, value.dtype)
+        value = value.to(self.loss_dtype)
+        weight = torch.as_tensor(weight, dtype=self.loss_dtype, device=value.device).broadcast_to(value.shape)
+        self.mean_value += (value * weight).sum()
+        self.weight += weight.sum()
 
     def compute(self) -> torch.Tensor:
-        return super().compute().to(self.dtype)
+        return super().compute().to(self.loss_dtype or self.dtype)
+
+    def reset(self) -> None:
+        super().reset()
+        self.loss_dtype = None

@@ -29,6 +29,7 @@ __all__ = [
 
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
 _TRAIN_LOSS_SUMS = "train_loss_sums"  # the sums of the mean training loss of an epoch a checkpoint falls inside
+_STEP_LOSSES = "step_losses"  # the losses of the batches of an accumulation a checkpoint falls inside
 
 Model = TypeVar("Model", bound=L.LightningModule)
 
@@ -103,11 +104,14 @@ def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     """Write into ``checkpoint`` the version, ``model``'s naive fallback (unless ``NaiveComparison`` recorded this
     epoch's), its ensemble members' hyperparameters, and its own as plain specs when it was built in Python, with
     the data's window sizes for a model without parameters (``_data_windows``); in the middle of a training epoch,
-    the sums of its mean training loss so far (``_train_loss_sums``)."""
+    the sums of its mean training loss so far (``_train_loss_sums``), and between two optimizer steps of an
+    accumulation, the losses of its batches so far (``_step_losses``)."""
     checkpoint["forecast_version"] = version("forecast")
-    sums = _train_loss_sums(model)
+    sums, losses = _train_loss_sums(model), _step_losses(model)
     if sums is not None:
         checkpoint[_TRAIN_LOSS_SUMS] = sums
+    if losses is not None:
+        checkpoint[_STEP_LOSSES] = losses
     checkpoint.setdefault("naive_fallback", model.naive_fallback)
     checkpoint["ensemble_members"] = 1 + len(model.members)
     if len(model.members):
@@ -122,7 +126,8 @@ def restore_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     """Restore into ``model`` what ``record_state`` wrote beside the weights of ``checkpoint``: its naive fallback
     (none in checkpoints from before it existed), an ensemble's members (``restore_members``) and the weights'
     dtype (``restore_dtype``), before the weights load into it; in a fit resumed in the middle of an epoch, the
-    epoch's mean training loss so far (``_resume_train_loss``).
+    epoch's mean training loss so far (``_resume_train_loss``), and between two optimizer steps, the losses of the
+    batches the next step accumulates so far.
 
     Raises:
         ValueError: as ``restore_members`` lists.
@@ -131,6 +136,8 @@ def restore_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     restore_members(model, checkpoint)
     restore_dtype(model, checkpoint)
     model.resumed_mid_epoch = _resume_train_loss(model, checkpoint)
+    losses = checkpoint.get(_STEP_LOSSES)
+    model.step_losses = list(losses.unbind()) if losses is not None and _fitting(model) is not None else []
 
 
 def _train_loss_sums(model: L.LightningModule) -> dict[str, torch.Tensor] | None:
@@ -147,6 +154,20 @@ def _train_loss_sums(model: L.LightningModule) -> dict[str, torch.Tensor] | None
         return None
     sums = model.pass_metrics.train_loss_sums()
     return {name: trainer.strategy.reduce(value, reduce_op="sum") for name, value in sums.items()}
+
+
+def _step_losses(model: L.LightningModule) -> torch.Tensor | None:
+    """The losses of the batches since the last optimizer step of ``model``'s fit, each the mean over all processes,
+    where the fit is between two steps of an accumulation (``trainer.accumulate_grad_batches``); ``None`` at any other
+    moment.
+
+    A per-step scheduler on ``train/loss`` reads their mean at the next step (``Forecaster.lr_scheduler_step``), and a
+    fit resumed from the checkpoint trains only the step's later batches: without these it read their mean alone.
+    """
+    trainer = _fitting(model)
+    if trainer is None or not model.automatic_optimization or not trainer.fit_loop._should_accumulate():
+        return None
+    return trainer.strategy.reduce(torch.stack(model.step_losses), reduce_op="mean")
 
 
 def _inside_epoch(trainer: L.Trainer) -> bool:

@@ -5,7 +5,8 @@
   metric of the validation it was pruned at), ``datetime_start``,
   ``epochs`` (trained, whatever the validation schedule: a fraction where a validation within an epoch
   pruned it, 0 while it runs), ``duration`` (seconds), one ``params_<key>``
-  column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file),
+  column per searched key, and the ``user_attrs_`` columns: ``checkpoint`` (its best epoch's file; of a pruned
+  trial, the best of those saved before the validation that pruned it, empty where none was),
   ``error`` (why a trial failed), ``naive_fallback`` (the naive forecast its checkpoint fell back to),
   ``fit_args`` (the fit flags it ran with), ``cwd`` (the directory it ran in, where their relative paths
   lead), ``overrides`` (its ``fit`` values, ``also`` keys included), ``seed`` (its ``seed_everything``) and

@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 import optuna
 from lightning.fabric.utilities.seed import max_seed_value
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .checkpointing import read_checkpoint
@@ -112,6 +112,9 @@ class TrialPruning(Callback):
     validations count, not the ``validate`` that scores a checkpoint's naive fallback.
 
     ``epochs`` counts the epochs trained, whatever the validation schedule (``trials.csv``'s column).
+    ``checkpoint`` is, once the pruner stopped the fit, the file its checkpoint held as best then (the best of
+    the validations before the pruned one, which saved none), as a complete trial records its own; empty where
+    none was saved.
 
     Args:
         trial: the running trial.
@@ -124,6 +127,7 @@ class TrialPruning(Callback):
     def __init__(self, trial: optuna.Trial, monitor: str):
         self.trial, self.monitor, self.scores = trial, monitor, []
         self.epochs = 0.0  # trained so far: a fraction within an epoch, where a validation may prune the trial
+        self.checkpoint = ""
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -143,6 +147,16 @@ class TrialPruning(Callback):
         self.trial.report(score, step=step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after validation {step} at {self.monitor}={score:.6g}")
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, optuna.TrialPruned):
+            self.checkpoint = _scored_checkpoint(trainer, self.monitor).best_model_path
+
+
+def _scored_checkpoint(trainer: L.Trainer, monitor: str) -> ModelCheckpoint:
+    """The checkpoint callback of a trial's fit that keeps its best validation's ``monitor``: the ``checkpoint``
+    key's (``TrialFits.fit_flags`` sets its monitor), not one of the user's ``trainer.callbacks``."""
+    return next(callback for callback in trainer.checkpoint_callbacks if callback.monitor == monitor)
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -235,6 +249,10 @@ class TrialFits:
         pruning = TrialPruning(trial, self.args.metric)
         try:
             cli = cli_main(trial_args, trainer_defaults={"callbacks": [pruning]})
+        except optuna.TrialPruned:
+            if pruning.checkpoint:
+                trial.set_user_attr("checkpoint", pruning.checkpoint)
+            raise
         except SystemExit as exit_:
             if _stopped_by(exit_):
                 raise
@@ -242,8 +260,7 @@ class TrialFits:
             raise ValueError(f"fit exited with status {exit_.code}") from exit_
         finally:
             trial.set_user_attr("epochs", pruning.epochs)  # a pruned or failed trial's too
-        # the checkpoint key's callback, which monitors the metric; not one of the user's trainer.callbacks
-        checkpoint = next(c for c in cli.trainer.checkpoint_callbacks if c.monitor == self.args.metric)
+        checkpoint = _scored_checkpoint(cli.trainer, self.args.metric)
         trial.set_user_attr("checkpoint", checkpoint.best_model_path)
         # before the network's score, which fails a trial whose every validation was NaN: its checkpoint
         # (the first NaN epoch's, which lost to the naive forecasts) may still forecast a finite naive forecast

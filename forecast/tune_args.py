@@ -26,7 +26,8 @@ class TuneArgs:
             forecast that the trial's checkpoint forecasts when it fell back to one.
         direction: whether a lower or a higher ``metric`` is better.
         sampler: an ``optuna.samplers`` class; default TPESampler seeded with ``seed``. A class given on the
-            command line (or in ``--search``) that takes a ``seed`` and names none is seeded with ``seed`` too.
+            command line (or in ``--search``) that takes a ``seed`` and names none is seeded with ``seed`` too, as
+            ``--print_config`` shows it.
         pruner: an ``optuna.pruners`` class (MedianPruner, HyperbandPruner...) that stops trials on
             each validation's ``metric``; default Optuna's MedianPruner.
         n_trials: trials the study runs over all its processes, failed ones included; a rerun runs
@@ -90,19 +91,21 @@ def parse_args(argv: Sequence[str]) -> tuple[TuneArgs, list[str], str]:
     own = {option.name for option in fields(TuneArgs)} | {"search", "help", "print_config"}
     tune_argv, fit_args = _split_flags(argv, own)
     tune_parser = _parser()
-    config = tune_parser.parse_args(tune_argv)
-    _seed_sampler(config)
+    unprinted = [arg for arg in tune_argv if _flag_name(arg) != "print_config"]
+    # parsed again with the sampler's seed, so that --print_config (which exits there) shows the seed the run uses
+    config = tune_parser.parse_args([*tune_argv, *_sampler_seed(tune_parser.parse_args(unprinted))])
     space_source = str(config.search[-1]) if config.get("search") else "--space"
     options = {key: value for key, value in vars(tune_parser.instantiate(config)).items() if key != "search"}
     return TuneArgs(**options), fit_args, space_source
 
 
-def _seed_sampler(config: Namespace) -> None:
-    """Gives a ``--sampler`` class that takes a seed and names none the study's ``--seed``, as the default sampler
-    has it, so that a rerun of a new study samples the same trials."""
+def _sampler_seed(config: Namespace) -> list[str]:
+    """The flags that give a ``--sampler`` class that takes a seed and names none the study's ``--seed``, as the
+    default sampler has it, so that a rerun of a new study samples the same trials; none for another sampler."""
     init_args = config.sampler.get("init_args") if config.get("sampler") else None
     if init_args is not None and "seed" in init_args and init_args.seed is None:
-        init_args.seed = config.seed
+        return ["--sampler.init_args.seed", str(config.seed)]
+    return []
 
 
 def _split_flags(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[str]]:
@@ -113,7 +116,11 @@ def _split_flags(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[st
     target = fit_argv
     for arg in argv:
         if arg.startswith("-") and not NEGATIVE_NUMBER.fullmatch(arg):
-            name = arg.lstrip("-").split("=")[0].split(".")[0]
-            target = tune_argv if name in own or arg == "-h" else fit_argv
+            target = tune_argv if _flag_name(arg).split(".")[0] in own or arg == "-h" else fit_argv
         target.append(arg)
     return tune_argv, fit_argv
+
+
+def _flag_name(arg: str) -> str:
+    """The dotted key of a flag (``--sampler.init_args.seed=1`` -> ``sampler.init_args.seed``)."""
+    return arg.lstrip("-").split("=")[0]
