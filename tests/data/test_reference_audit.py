@@ -333,7 +333,11 @@ def test_scales_profiles_statics_and_inverse_maps_equal_their_references(data):
     for part in PARTS:
         if not module._windows(part, check=False).counts.sum():
             continue
-        batch = every_window(module.dataset(part))
+        try:
+            batch = every_window(module.dataset(part))
+        except ForecastDataError as error:  # training windows whose every target was repaired
+            assert part == "train" and "has an observed value" in str(error), error
+            continue
         original = batch.to_original(batch.target)[..., 0].numpy()
         for k, (series, time) in enumerate(zip(batch.series.tolist(), batch.time.tolist(), strict=True)):
             raw = frame.loc[frame["id"] == names[series], "y"].to_numpy()[time : time + horizon]
