@@ -190,8 +190,9 @@ class AutoregressiveHead(Head):
     its own previous forecast.
 
     The decoder starts from the encoder's final state; each of its steps reads the previous
-    ``step`` values (before the first forecast: the last ``step`` observed values of ``history``),
-    the future covariates of the ``step`` steps it forecasts and the static features; a linear layer
+    ``step`` values (before the first forecast: the last ``step`` values of ``history``, as the encoder
+    reads them, repaired where missing), the future covariates of the ``step`` steps it forecasts and
+    the static features; a linear layer
     maps its output (beside ``EncoderOutput.last`` when the encoder's state does not hold it, as for
     the SRU: see ``SegmentHead``) to the step's values. In training,
     ``teacher_forcing`` is the probability that a batch reads the true previous values instead
@@ -239,7 +240,7 @@ class AutoregressiveHead(Head):
         if step > dims.lookback:
             raise ValueError(
                 f"model.head.init_args.step={step} must be at most the lookback {dims.lookback}: the first "
-                "decoder step reads the last `step` observed values"
+                "decoder step reads the last `step` values of the lookback"
             )
         self.decoder = decoding.encoder(step * (dims.target_size + dims.future_size) + dims.static_size)
         self.dropout = nn.Dropout(dropout)
@@ -260,7 +261,7 @@ class AutoregressiveHead(Head):
         # static: (B, S), target: (B, H, C_out)
         batch, horizon = future.shape[:2]
         teacher = target is not None and self.training and bool(torch.rand(()) < self.teacher_forcing)
-        previous = history[:, -self.step :].flatten(1)  # -> (B, step * C_out), the last observed values
+        previous = history[:, -self.step :].flatten(1)  # -> (B, step * C_out), the lookback's last values
         state, outputs = encoded.state, []
         for start in range(0, horizon, self.step):
             window = slice(start, start + self.step)
