@@ -151,6 +151,8 @@ class Forecaster(L.LightningModule):
         self.resumed_mid_epoch = False
         # The losses of the batches the next optimizer step accumulates (Forecaster.lr_scheduler_step).
         self.step_losses: list[torch.Tensor] = []
+        # By name, the logged values the per-step plateau step a resumed fit owes reads (Forecaster.on_train_start).
+        self.step_metrics: dict[str, torch.Tensor] = {}
         self.target_size = target_size
         self.channel_independent = channel_independent
         self.normalization = normalization(input_size)
@@ -328,8 +330,26 @@ class Forecaster(L.LightningModule):
         self.naive_fallback = None
 
     def on_train_start(self) -> None:
-        """Refuse a per-step ``OneCycleLR`` shorter than the fit (``forecast.optimization.check_one_cycle_steps``)."""
+        """Refuse a per-step ``OneCycleLR`` shorter than the fit (``forecast.optimization.check_one_cycle_steps``); in a
+        fit resumed from a checkpoint written between an optimizer step and the per-step ``ReduceLROnPlateau`` step
+        after it, hand the values that step reads back to ``trainer.callback_metrics``, where Lightning reads them, and
+        bring the restored losses (``forecast.model_state.restore_state``) to the model's device.
+
+        Resumed from the checkpoint of a validation, Lightning ends that batch again and takes the step; resumed from
+        one of its ``on_train_batch_end`` (``every_n_train_steps``), it does not, and ``on_train_batch_start`` does.
+        """
         check_one_cycle_steps(self.trainer)
+        self.step_losses = [loss.to(self.device) for loss in self.step_losses]
+        self.step_metrics = {name: value.to(self.device) for name, value in self.step_metrics.items()}
+        self.trainer.callback_metrics.update(self.step_metrics)
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        """Take the per-step plateau step the resumed fit owes (``on_train_start``) before its first batch trains,
+        where Lightning did not take it on restart."""
+        owed, self.step_metrics = self.step_metrics, {}
+        for config in self.trainer.lr_scheduler_configs:
+            if config.reduce_on_plateau and config.interval == "step" and config.monitor in owed:
+                self.lr_scheduler_step(config.scheduler, owed[config.monitor])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Record the version, the naive fallback (unless ``NaiveComparison`` recorded this epoch's), and the
@@ -412,11 +432,9 @@ class Forecaster(L.LightningModule):
 
     def _add_step_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
         """Keep ``loss`` among the losses of the batches the next optimizer step accumulates: the first batch of each
-        accumulation (``trainer.accumulate_grad_batches``) starts them, as Lightning starts the gradients there; those a
-        resumed fit restored (``forecast.model_state.restore_state``) come to the device of the batches after them."""
+        accumulation (``trainer.accumulate_grad_batches``) starts them, as Lightning starts the gradients there."""
         accumulated = self._trainer.accumulate_grad_batches if self._trainer is not None else 1
-        earlier = [earlier.to(loss.device) for earlier in self.step_losses] if batch_idx % accumulated else []
-        self.step_losses = [*earlier, loss]
+        self.step_losses = [*self.step_losses, loss] if batch_idx % accumulated else [loss]
 
     def lr_scheduler_step(self, scheduler: LRSchedulerTypeUnion, metric: Any | None) -> None:
         """Step ``scheduler``; one monitoring ``train/loss`` reads the mean training loss of the epoch, or per step of
@@ -432,6 +450,8 @@ class Forecaster(L.LightningModule):
             metric = self.pass_metrics.mean_train_loss.compute()
         elif metric is not None and self.lr_scheduler_config == {"interval": "step", "monitor": "train/loss"}:
             metric = self._mean_step_loss(metric)
+        if metric is not None:  # the plateau step a resumed fit owed, if any, is taken
+            self.step_metrics = {}
         super().lr_scheduler_step(scheduler, metric)
 
     def _mean_step_loss(self, logged: torch.Tensor) -> torch.Tensor:

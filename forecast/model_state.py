@@ -30,6 +30,7 @@ __all__ = [
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
 _TRAIN_LOSS_SUMS = "train_loss_sums"  # the sums of the mean training loss of an epoch a checkpoint falls inside
 _STEP_LOSSES = "step_losses"  # the losses of the batches of an accumulation a checkpoint falls inside
+_STEP_METRICS = "step_metrics"  # the logged values a per-step plateau step reads that a checkpoint falls before
 
 Model = TypeVar("Model", bound=L.LightningModule)
 
@@ -105,13 +106,16 @@ def record_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     epoch's), its ensemble members' hyperparameters, and its own as plain specs when it was built in Python, with
     the data's window sizes for a model without parameters (``_data_windows``); in the middle of a training epoch,
     the sums of its mean training loss so far (``_train_loss_sums``), and between two optimizer steps of an
-    accumulation, the losses of its batches so far (``_step_losses``)."""
+    accumulation, the losses of its batches so far (``_step_losses``); between an optimizer step and the per-step
+    plateau step after it, those losses and the values the plateau step reads (``_step_metrics``)."""
     checkpoint["forecast_version"] = version("forecast")
-    sums, losses = _train_loss_sums(model), _step_losses(model)
+    sums, losses, metrics = _train_loss_sums(model), _step_losses(model), _step_metrics(model)
     if sums is not None:
         checkpoint[_TRAIN_LOSS_SUMS] = sums
     if losses is not None:
         checkpoint[_STEP_LOSSES] = losses
+    if metrics:
+        checkpoint[_STEP_METRICS] = metrics
     checkpoint.setdefault("naive_fallback", model.naive_fallback)
     checkpoint["ensemble_members"] = 1 + len(model.members)
     if len(model.members):
@@ -126,8 +130,9 @@ def restore_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     """Restore into ``model`` what ``record_state`` wrote beside the weights of ``checkpoint``: its naive fallback
     (none in checkpoints from before it existed), an ensemble's members (``restore_members``) and the weights'
     dtype (``restore_dtype``), before the weights load into it; in a fit resumed in the middle of an epoch, the
-    epoch's mean training loss so far (``_resume_train_loss``), and between two optimizer steps, the losses of the
-    batches the next step accumulates so far.
+    epoch's mean training loss so far (``_resume_train_loss``), between two optimizer steps, the losses of the
+    batches the next step accumulates so far, and before a per-step plateau step, its losses and the values it reads
+    (``Forecaster.on_train_start`` hands those back to Lightning).
 
     Raises:
         ValueError: as ``restore_members`` lists.
@@ -137,7 +142,9 @@ def restore_state(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
     restore_dtype(model, checkpoint)
     model.resumed_mid_epoch = _resume_train_loss(model, checkpoint)
     losses = checkpoint.get(_STEP_LOSSES)
-    model.step_losses = list(losses.unbind()) if losses is not None and _fitting(model) is not None else []
+    fitting = _fitting(model) is not None
+    model.step_losses = list(losses.unbind()) if losses is not None and fitting else []
+    model.step_metrics = dict(checkpoint.get(_STEP_METRICS, {})) if fitting else {}
 
 
 def _train_loss_sums(model: L.LightningModule) -> dict[str, torch.Tensor] | None:
@@ -163,11 +170,47 @@ def _step_losses(model: L.LightningModule) -> torch.Tensor | None:
 
     A per-step scheduler on ``train/loss`` reads their mean at the next step (``Forecaster.lr_scheduler_step``), and a
     fit resumed from the checkpoint trains only the step's later batches: without these it read their mean alone.
+    Right after a step whose plateau step is still to come (``_owes_plateau_step``), they are the losses that step
+    reads: the fit resumed from the checkpoint takes it.
     """
     trainer = _fitting(model)
-    if trainer is None or not model.automatic_optimization or not trainer.fit_loop._should_accumulate():
+    if trainer is None or not model.automatic_optimization:
+        return None
+    if not (trainer.fit_loop._should_accumulate() or _owes_plateau_step(trainer)):
         return None
     return trainer.strategy.reduce(torch.stack(model.step_losses), reduce_op="mean")
+
+
+def _step_metrics(model: L.LightningModule) -> dict[str, torch.Tensor]:
+    """By name, the logged value each per-step ``ReduceLROnPlateau`` of ``model``'s fit monitors, where the fit has
+    taken an optimizer step and not yet the plateau step after it (``_owes_plateau_step``); none at any other moment.
+
+    Lightning steps such a scheduler after the batch's validation, with the value of ``trainer.callback_metrics``, which
+    a checkpoint does not keep: a fit resumed from a checkpoint of that validation (``trainer.val_check_interval``)
+    took the step with none and failed ("ReduceLROnPlateau conditioned on metric train/loss which is not available"),
+    and one resumed from a checkpoint of the batch's end (``every_n_train_steps``) never took it.
+    """
+    trainer = _fitting(model)
+    if trainer is None or not model.automatic_optimization or not _owes_plateau_step(trainer):
+        return {}
+    logged = trainer.callback_metrics
+    monitors = {config.monitor for config in _step_plateaus(trainer)}
+    return {name: logged[name].detach().clone() for name in monitors if name in logged}
+
+
+def _step_plateaus(trainer: L.Trainer) -> list[Any]:
+    """The configs of ``trainer``'s ``ReduceLROnPlateau`` schedulers stepped per optimizer step."""
+    return [config for config in trainer.lr_scheduler_configs if config.reduce_on_plateau and config.interval == "step"]
+
+
+def _owes_plateau_step(trainer: L.Trainer) -> bool:
+    """Whether ``trainer``'s fit is between the optimizer step of its batch and the per-step plateau step after it:
+    in the batch's ``on_train_batch_end`` (where ``every_n_train_steps`` writes a checkpoint) or its validation, which
+    Lightning runs before stepping a ``ReduceLROnPlateau`` per step."""
+    batches = trainer.fit_loop.epoch_loop.batch_progress.current
+    stepped = 0 < batches.ready == batches.processed and not trainer.fit_loop._should_accumulate()
+    in_batch_end = batches.completed < batches.processed
+    return bool(_step_plateaus(trainer)) and stepped and (in_batch_end or trainer.validating)
 
 
 def _inside_epoch(trainer: L.Trainer) -> bool:
