@@ -24,7 +24,8 @@ from .callbacks import run_directory
 from .data.calendar import wall_clock_range
 from .data.datamodule import TimeSeriesDataModule
 from .data.loaders import evaluation_loader
-from .data.splits import Windows
+from .data.parts import has_observed_target
+from .data.splits import Windows, part_windows
 from .data.windows import window_origins
 from .errors import ForecastDataError, warn_on_rank_zero, where, whole_number
 from .reports import EvaluationReport
@@ -322,12 +323,14 @@ def refit_borders(data: TimeSeriesDataModule, origins: np.ndarray) -> np.ndarray
 
 
 def check_refit_start(data: TimeSeriesDataModule, groups: list[Windows]) -> None:
-    """The first refit must have a training window in every series it tests: its rows before the validation part.
+    """The first refit must have a training window in every series it tests: its rows before the validation part;
+    and one at least with an observed target (``_check_refit_targets``). A later refit trains on more rows.
 
     Raises:
-        ForecastDataError: naming the series and the rows it has, and ``--start`` as the fix.
+        ForecastDataError: naming the series and the rows it has, or the targets, and ``--start`` as the fix.
     """
-    rows = refit_borders(data, groups[0].first)[:, 0]
+    borders = refit_borders(data, groups[0].first)
+    rows = borders[:, 0]
     needed = data.lookback + data.horizon
     short = (rows < needed) & (groups[0].counts > 0)  # a series without windows may train on fewer
     if short.any():
@@ -337,6 +340,29 @@ def check_refit_start(data: TimeSeriesDataModule, groups: list[Windows]) -> None
             f"validation part (as long as the data module's, before row {groups[0].first[i]}), fewer than lookback + "
             f"horizon = {needed}: no training window; choose a later --start"
         )
+    _check_refit_targets(data, borders)
+
+
+def _check_refit_targets(data: TimeSeriesDataModule, borders: np.ndarray) -> None:
+    """Training leaves out the windows whose targets were all repaired (``nan_policy``): the first refit, split at
+    ``borders``, must have one whose targets were not, or its fit would refuse, naming the data module's split
+    (``parts.observed_windows``), where the refit's validation part starts before ``--start``.
+
+    Raises:
+        ForecastDataError: naming the targets, and ``--start`` as the fix.
+    """
+    observed = data.buffer.observed
+    if observed is None:
+        return
+    windows = part_windows(borders, data.table.observed, "train", data.lookback, data.horizon, data.strides["train"])
+    if has_observed_target(data.buffer.offsets, observed, windows, data.horizon).any():
+        return
+    raise ForecastDataError(
+        f"the first refit would train on {int(windows.counts.sum())} windows before its validation part (as long as "
+        f"the data module's, before each series' first origin), and none has an observed value of the targets "
+        f"{data.roles.targets}: every one was repaired (data.nan_policy); choose a later --start, or a shorter "
+        "validation part (data.split)"
+    )
 
 
 def backtest_report(

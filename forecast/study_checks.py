@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import optuna
 from lightning.pytorch.callbacks import Callback
 
 from .cli import ForecastCLI
 from .cli import main as cli_main
 from .data import TimeSeriesDataModule
+from .data.parts import has_observed_target
 from .data.splits import part_windows
 from .errors import where
 from .fit_config import override_args, print_config
@@ -64,29 +66,44 @@ def check_fits(space: SearchSpace, fit_args: Sequence[str], config: dict[str, An
 
 
 def longest_lookback(datamodule: TimeSeriesDataModule) -> int:
-    """The longest lookback that leaves the data of ``datamodule`` a training and a validation window at its horizon,
-    split and strides, and that every series is long enough for (unless ``drop_short``); 0 when none does.
+    """The longest lookback that leaves the data of ``datamodule`` a training window with an observed target (training
+    leaves out the others, ``parts.observed_windows``) and a validation window at its horizon, split and strides, and
+    that every series is long enough for (unless ``drop_short``); 0 when none does.
 
-    The borders of the split do not depend on the lookback, and a longer one never adds a window, so the longest
-    is found by bisection.
+    The borders of the split do not depend on the lookback, and a longer one never adds a window (nor, at a training
+    stride of 1, a training window with an observed target), so the longest is found by bisection.
     """
+    given = _given_targets(datamodule)
     low, high = 0, int(datamodule.table.observed.max())
     while low < high:
         middle = (low + high + 1) // 2
-        low, high = (middle, high) if _has_windows(datamodule, middle) else (low, middle - 1)
+        low, high = (middle, high) if _has_windows(datamodule, middle, given) else (low, middle - 1)
     return low
 
 
-def _has_windows(datamodule: TimeSeriesDataModule, lookback: int) -> bool:
-    """Whether a fit of ``datamodule``'s data with ``lookback`` has a training and a validation window, and no
-    series shorter than lookback + horizon (which the data refuses unless ``drop_short``)."""
+def _given_targets(datamodule: TimeSeriesDataModule) -> np.ndarray | None:
+    """Per row of the data's table whether a target value was given, not repaired (``nan_policy``); ``None`` where
+    every one was."""
+    table = datamodule.table
+    values = [np.asarray(datamodule._given[column], dtype=np.float64) for column in datamodule.roles.targets]
+    given = np.isfinite(np.stack(values, axis=1)).any(1)  # -> (rows,)
+    rows = np.arange(len(given)) - np.repeat(table.offsets[:-1], np.diff(table.offsets))  # -> (rows,) within series
+    targets = rows < np.repeat(table.observed, np.diff(table.offsets))  # the rows with targets, not future ones
+    return None if given[targets].all() else given
+
+
+def _has_windows(datamodule: TimeSeriesDataModule, lookback: int, given: np.ndarray | None) -> bool:
+    """Whether a fit of ``datamodule``'s data with ``lookback`` has a training window with a target value in
+    ``given`` (``None``: any training window) and a validation window, and no series shorter than lookback +
+    horizon (which the data refuses unless ``drop_short``)."""
     observed, horizon = datamodule.table.observed, datamodule.horizon
     if not datamodule.hparams["drop_short"] and (observed < lookback + horizon).any():
         return False
-    return all(
-        part_windows(datamodule.borders, observed, part, lookback, horizon, datamodule.strides[part]).counts.sum()
-        for part in ("train", "val")
-    )
+    borders, strides = datamodule.borders, datamodule.strides
+    train, val = (part_windows(borders, observed, part, lookback, horizon, strides[part]) for part in ("train", "val"))
+    if not (train.counts.sum() and val.counts.sum()):
+        return False
+    return given is None or bool(has_observed_target(datamodule.table.offsets[:-1], given, train, horizon).any())
 
 
 def _lookbacks(space: SearchSpace, config: dict[str, Any]) -> list[tuple[str, int, int]]:
@@ -134,7 +151,8 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
 
 def _what_fails(datamodule: TimeSeriesDataModule, lookback: int, horizon: str) -> str:
     """What a ``lookback`` longer than ``longest_lookback`` leaves: a series of long data shorter than a window, which
-    the data refuses as it reads them unless ``drop_short``, else no training or validation window."""
+    the data refuses as it reads them unless ``drop_short``, else no training window with an observed target where
+    there are training windows, else no training or validation window."""
     table = datamodule.table
     short = table.observed < lookback + datamodule.horizon
     if table.named and not datamodule.hparams["drop_short"] and short.any():
@@ -142,6 +160,11 @@ def _what_fails(datamodule: TimeSeriesDataModule, lookback: int, horizon: str) -
         return (
             f"leaves {where(series=table.names[i])} ({table.observed[i]} rows) shorter than a window at {horizon} "
             "(data.drop_short is false)"
+        )
+    if _has_windows(datamodule, lookback, None):
+        return (
+            f"leaves the data no training window at {horizon} with an observed value of the targets "
+            f"{datamodule.roles.targets}: the targets of every one were repaired (data.nan_policy)"
         )
     return f"leaves the data no training or validation window at {horizon}"
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -107,19 +108,25 @@ SCRIPT = textwrap.dedent(
 RUNS = ["windows-none", "series-none", "windows-series"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> dict:
-    """Each process's facts of the six fits, and the folder they wrote to."""
-    root = tmp_path_factory.mktemp("ddp30")
-    (root / "ddp_data.py").write_text(DATA)
-    (root / "fit.py").write_text(SCRIPT)
+def run_script(root: Path, data: str, script: str) -> list[dict]:
+    """Run ``script`` (which starts the processes) in ``root`` beside ``data`` as the module ``ddp_data``, and read
+    each of the two processes' facts from ``rank{0,1}.json``."""
+    (root / "ddp_data.py").write_text(data)
+    (root / "fit.py").write_text(script)
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(root)}
     result = subprocess.run(
         [sys.executable, str(root / "fit.py"), str(root)], capture_output=True, text=True, env=env, cwd=root,
         timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return {"root": root, "ranks": [json.loads((root / f"rank{rank}.json").read_text()) for rank in (0, 1)]}
+    return [json.loads((root / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    """Each process's facts of the six fits, and the folder they wrote to."""
+    root = tmp_path_factory.mktemp("ddp30")
+    return {"root": root, "ranks": run_script(root, DATA, SCRIPT)}
 
 
 def data_module(sampling: str = "windows") -> TimeSeriesDataModule:

@@ -9,11 +9,12 @@ import torch
 from ..errors import ForecastDataError
 from .buffer import SeriesBuffer
 from .scaled import ScaledSeries
+from .sharding import gather_objects
 from .splits import Windows
 from .validate import check_future_rows
 from .windows import WindowDataset, collate_batch, window_origins
 
-__all__ = ["loader_options", "observed_windows", "part_dataset", "target_maps"]
+__all__ = ["has_observed_target", "loader_options", "observed_windows", "part_dataset", "target_maps"]
 
 
 def part_dataset(
@@ -37,7 +38,7 @@ def part_dataset(
 
     Raises:
         ForecastDataError: (predict) a series lacks the future covariates of the steps after its data, or (train)
-            no training window has an observed target.
+            no training window has an observed target, or (``data.shard: series``) none of some process's has.
     """
     buffer = scaled.buffer
     if part == "predict" and scaled.roles.future:
@@ -61,24 +62,65 @@ def observed_windows(buffer: SeriesBuffer, windows: Windows, horizon: int, targe
     """The indices of the windows of ``windows`` with at least one observed target value (``buffer.observed``), in
     ``window_origins``' order; ``None`` where every window has one.
 
+    Under distributed training every process builds its training loader, so every one calls it, and all refuse
+    alike: under ``data.shard: series`` a process whose series have no such window while the others' have some
+    would fail alone, and leave the others at their next collective (gloo's "Connection closed by peer").
+
     Raises:
-        ForecastDataError: none has one.
+        ForecastDataError: none has one, or (``data.shard: series``) none of some process's windows has one.
     """
-    if buffer.observed is None:
-        return None
+    has = None if buffer.observed is None else has_observed_target(buffer.offsets, buffer.observed, windows, horizon)
+    total = int(windows.counts.sum())
+    kept = total if has is None else int(np.count_nonzero(has))
+    _check_observed(gather_objects((kept, total)), targets)
+    return None if has is None or has.all() else np.flatnonzero(has)
+
+
+def has_observed_target(
+    offsets: np.ndarray, observed: torch.Tensor | np.ndarray, windows: Windows, horizon: int
+) -> np.ndarray:
+    """Whether each window of ``windows`` (in ``window_origins``' order) has at least one observed target value.
+
+    Args:
+        offsets: per series its first row in ``observed``, shape (N,).
+        observed: which target values were in the data, not repaired, shape (rows, C_out) or (rows,).
+        windows: per series the first window's first target row, the window counts, and the stride.
+        horizon: H, the target rows of a window.
+
+    Shapes:
+        -> (W,)
+    """
+    rows = np.asarray(observed).reshape(len(observed), -1).any(1)  # -> (rows,)
     series, origins = window_origins(windows)
-    starts = buffer.offsets[series] + origins  # -> (W,) buffer row of each window's first target
-    seen = np.concatenate([[0], np.cumsum(buffer.observed.numpy().any(1), dtype=np.int64)])  # -> (rows + 1,)
-    has = seen[starts + horizon] > seen[starts]  # -> (W,)
-    if has.all():
-        return None
-    if not has.any():
+    starts = np.asarray(offsets, dtype=np.int64)[series] + origins  # -> (W,) row of each window's first target
+    seen = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])  # -> (rows + 1,)
+    return seen[starts + horizon] > seen[starts]
+
+
+def _check_observed(counts: list[tuple[int, int]], targets: list[str]) -> None:
+    """Refuse, on every process alike, training data where some process keeps no window: ``counts`` per process,
+    its windows with an observed target and all its training windows.
+
+    Raises:
+        ForecastDataError: no process keeps one (the data's fault), or some do and others not (the shares').
+    """
+    kept, total = [count for count, _ in counts], sum(windows for _, windows in counts)
+    if all(kept):
+        return
+    if not any(kept):
         raise ForecastDataError(
-            f"none of the {len(has)} training windows has an observed value of the targets {targets}: every one "
-            "was repaired (data.nan_policy); give data with target values in the training part, or an earlier "
-            "validation start (data.split)"
+            f"none of the {total} training windows has an observed value of the targets {targets}: every one "
+            "was repaired (data.nan_policy); give data with target values in the training part, or a later "
+            "validation start (data.split), so that the training part reaches some"
         )
-    return np.flatnonzero(has)
+    empty = [rank for rank, count in enumerate(kept) if count == 0]
+    which = f"process{'es' if len(empty) > 1 else ''} {', '.join(map(str, empty))}"
+    raise ForecastDataError(
+        f"data.shard: series gives each of the {len(kept)} processes its own series, and none of the training "
+        f"windows of the series of {which} has an observed value of the targets {targets}: every one was repaired "
+        "(data.nan_policy), so it would have no batch to train on; use fewer devices (trainer.devices), or "
+        "data.shard: none"
+    )
 
 
 def target_maps(scaled: ScaledSeries) -> dict[str, torch.Tensor]:
