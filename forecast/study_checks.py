@@ -71,7 +71,10 @@ def longest_lookback(datamodule: TimeSeriesDataModule) -> int:
     that every series is long enough for (unless ``drop_short``); 0 when none does.
 
     The borders of the split do not depend on the lookback, and a longer one never adds a window (nor, at a training
-    stride of 1, a training window with an observed target), so the longest is found by bisection.
+    stride of 1, a training window with an observed target), so the longest is found by bisection. At a longer
+    training stride the training windows' origins move with the lookback, and may gain or lose one with an observed
+    target: the bisection then finds a lookback that has one, not always the longest, and a shorter lookback may
+    have none.
     """
     given = _given_targets(datamodule)
     low, high = 0, int(datamodule.table.observed.max())
@@ -127,8 +130,8 @@ def _lookbacks(space: SearchSpace, config: dict[str, Any]) -> list[tuple[str, in
 
 def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: TimeSeriesDataModule) -> None:
     """Refuses the longest lookback a trial may fit with, of ``space`` or of ``config`` where the space may leave it
-    unset, when the data of ``datamodule`` has no training or validation window for it, or a series too short for a
-    window without ``drop_short`` (``longest_lookback``).
+    unset, when the data of ``datamodule`` has no validation window for it, or no training window with an observed
+    target, or a series too short for a window without ``drop_short`` (``longest_lookback``).
 
     Raises:
         ValueError: naming where the lookback comes from, the longest one the data allows and the fix.
@@ -141,7 +144,9 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
     if longest == 0:
         raise ValueError(
             f"{origin}, but no lookback leaves the data a training and a validation window at {horizon}; use longer "
-            "series, a shorter horizon or other split borders"
+            "series, a shorter horizon or other split borders (data.split; a training window counts only with an "
+            f"observed value of the targets {datamodule.roles.targets}, not one data.nan_policy repaired throughout: "
+            "a later validation start reaches more)"
         )
     raise ValueError(
         f"{origin}, which {_what_fails(datamodule, highest, horizon)}: the longest lookback it allows is {longest}; "
