@@ -4,10 +4,11 @@ The reference a linear model trained by gradient steps (``configs/ltsf/linear.ya
 quickest way to ask a data set how much of a window's level a forecast should keep: with ``last`` the map sees
 the window less its last value and adds it back (the recurrent configs' ``LastValueNormalization``); with
 ``instance`` it sees the window standardized by its own mean and deviation and maps back with them (RevIN,
-``InstanceNormalization``, without its learned per-channel affine map: the normalization FITS and RLinear put around their linear maps); with
-``none`` it sees the scaled window as it is, with an intercept. The windows are the data module's (the split
-preset, the scalers fitted on the training rows); with ``--origins 3`` also the two earlier validation parts that
-``ltsf.py --origins`` scores, each with training rows that end where it begins. The test part is never read.
+``InstanceNormalization``, without its learned per-channel affine map: the normalization FITS and RLinear put
+around their linear maps); with ``none`` it sees the scaled window as it is, with an intercept. The windows are
+the data module's (the split preset, the scalers fitted on the training rows); with ``--origins 3`` also the two
+earlier validation parts that ``ltsf.py --origins`` scores, each with training rows that end where it begins. The
+test part is never read.
 
     python benchmarks/least_squares.py --lookback 720 --horizons 96 336 720 --origins 3
 """
