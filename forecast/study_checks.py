@@ -70,18 +70,27 @@ def longest_lookback(datamodule: TimeSeriesDataModule) -> int:
     leaves out the others, ``parts.observed_windows``) and a validation window at its horizon, split and strides, and
     that every series is long enough for (unless ``drop_short``); 0 when none does.
 
-    The borders of the split do not depend on the lookback, and a longer one never adds a window (nor, at a training
-    stride of 1, a training window with an observed target), so the longest is found by bisection. At a longer
-    training stride the training windows' origins move with the lookback, and may gain or lose one with an observed
-    target: the bisection then finds a lookback that has one, not always the longest, and a shorter lookback may
-    have none.
+    The borders of the split do not depend on the lookback, and a longer one never adds a window, so the longest with
+    windows is found by bisection; so is the longest with an observed target at a training stride of 1. At a longer
+    stride the training windows' origins move with the lookback and may gain or lose one with an observed target
+    (``_monotone``), so the lookbacks below the longest with windows are tried in turn.
     """
     given = _given_targets(datamodule)
+    monotone = _monotone(datamodule, given)
     low, high = 0, int(datamodule.table.observed.max())
     while low < high:
         middle = (low + high + 1) // 2
-        low, high = (middle, high) if _has_windows(datamodule, middle, given) else (low, middle - 1)
-    return low
+        trainable = _has_windows(datamodule, middle, given if monotone else None)
+        low, high = (middle, high) if trainable else (low, middle - 1)
+    if monotone:
+        return low
+    return next((lookback for lookback in range(low, 0, -1) if _has_windows(datamodule, lookback, given)), 0)
+
+
+def _monotone(datamodule: TimeSeriesDataModule, given: np.ndarray | None) -> bool:
+    """Whether a lookback that leaves a training window with an observed target (``given``) leaves one to every
+    shorter lookback with windows: where no target was repaired, or at a training stride of 1."""
+    return given is None or datamodule.strides["train"] == 1
 
 
 def _given_targets(datamodule: TimeSeriesDataModule) -> np.ndarray | None:
@@ -136,9 +145,11 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
     Raises:
         ValueError: naming where the lookback comes from, the longest one the data allows and the fix.
     """
-    origin, _, highest = max(_lookbacks(space, config), key=lambda lookback: lookback[2], default=("", 0, 0))
+    lookbacks = _lookbacks(space, config)
+    origin, _, highest = max(lookbacks, key=lambda lookback: lookback[2], default=("", 0, 0))
     longest = longest_lookback(datamodule)
     if highest <= longest:
+        _check_shorter(lookbacks, datamodule)
         return
     horizon = f"data.horizon {datamodule.horizon}"
     if longest == 0:
@@ -154,8 +165,28 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
     )
 
 
+def _check_shorter(lookbacks: list[tuple[str, int, int]], datamodule: TimeSeriesDataModule) -> None:
+    """Refuse a lookback of ``lookbacks`` (each at most ``longest_lookback``) that leaves no training window with an
+    observed target, which only a training stride above 1 on data with repaired targets may (``_monotone``).
+
+    Raises:
+        ValueError: naming where the lookback comes from, the lookback, and the fix.
+    """
+    given = _given_targets(datamodule)
+    if _monotone(datamodule, given):
+        return
+    for origin, low, high in lookbacks:
+        failing = next((lb for lb in range(low, high + 1) if not _has_windows(datamodule, lb, given)), None)
+        if failing is not None:
+            fails, stride = _what_fails(datamodule, failing, f"data.horizon {datamodule.horizon}"), datamodule.strides
+            raise ValueError(
+                f"{origin}, and lookback {failing} {fails} (at data.train_stride {stride['train']} the training "
+                "windows' origins move with the lookback); give lookbacks that train, or data.train_stride 1"
+            )
+
+
 def _what_fails(datamodule: TimeSeriesDataModule, lookback: int, horizon: str) -> str:
-    """What a ``lookback`` longer than ``longest_lookback`` leaves: a series of long data shorter than a window, which
+    """What a ``lookback`` that fails ``_has_windows`` leaves: a series of long data shorter than a window, which
     the data refuses as it reads them unless ``drop_short``, else no training window with an observed target where
     there are training windows, else no training or validation window."""
     table = datamodule.table
