@@ -85,10 +85,9 @@ class WindowDataset(Dataset):
         self.keep = None if keep is None else np.asarray(keep, dtype=np.int64)  # (W_kept,) or None
         counts = windows.counts if keep is None else np.diff(np.searchsorted(self.keep, self.every))
         self.counts = counts.astype(np.int64)  # (N,) windows read per series
-        self.cumulative = np.concatenate([[0], np.cumsum(self.counts)])  # (N + 1,)
 
     def __len__(self) -> int:
-        return int(self.cumulative[-1])
+        return int(self.every[-1]) if self.keep is None else len(self.keep)
 
     def locate(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The series of each window and the row (within it) of its first target step.
