@@ -27,7 +27,7 @@ LOOKBACK, HORIZON = 12, 3
 
 # Series A, C on process 0 and B, D on process 1 (shards by rows). A misses y in rows 30-59 (windows from 30 to 57
 # see none), D in rows 5-39, after which its training part (rows before 36) ends: D keeps no training window.
-# REFUSED: B and D miss all but their first two values, so process 1's series keep none.
+# REFUSED: B, C and D miss all but their first two values, so only A keeps training windows: one process has none.
 DATA = textwrap.dedent(
     """
     import numpy as np, pandas as pd
@@ -35,7 +35,7 @@ DATA = textwrap.dedent(
     from forecast.data import FractionSplit
 
     GAPS = {"A": slice(30, 60), "D": slice(5, 40)}
-    REFUSED = {"B": slice(2, 120), "D": slice(2, 60)}
+    REFUSED = {"B": slice(2, 120), "C": slice(2, 120), "D": slice(2, 60)}
 
     def frame(gaps):
         parts = []

@@ -18,7 +18,7 @@ from .calendar import seasonal_period as steps_per_season  # __init__ has an arg
 from .frames import resolve_roles
 from .loaders import SAMPLING, evaluation_loader, training_loader
 from .options import Calendar, Columns, Scaling, check_choice
-from .parts import loader_options, part_dataset, target_maps
+from .parts import kept_counts, loader_options, part_dataset, target_maps
 from .reading import SeriesReader
 from .scaled import ScaledSeries, fit_scalings, warn_unscalable
 from .scaling import TRAINING_UNFITTED, AffineScaling
@@ -249,9 +249,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self._read(*self._reader.frame(ids), self.freq, share)
 
     def _windowed(self) -> tuple[list[str], np.ndarray]:
-        """The series read, and per series whether it has windows of train, val and test, shape (N, 3)."""
-        windowed = [self._windows(part, check=False).counts > 0 for part in ("train", "val", "test")]
-        return list(self.series_names), np.stack(windowed, 1)
+        """The series read, and per series whether training keeps one of its windows (one with an observed target:
+        ``parts.kept_counts``) and whether it has windows of val and test, shape (N, 3): the parts that the series
+        are dealt out by under ``shard: series``."""
+        train = self._windows("train", check=False)
+        kept = kept_counts(self.table, self._given, self.roles.targets, train, self.horizon) > 0
+        evaluated = [self._windows(part, check=False).counts > 0 for part in ("val", "test")]
+        return list(self.series_names), np.stack([kept, *evaluated], 1)
 
     def resplit(
         self, borders: np.ndarray, scalings: tuple[AffineScaling, AffineScaling, AffineScaling] | None = None

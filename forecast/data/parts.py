@@ -8,13 +8,14 @@ import torch
 
 from ..errors import ForecastDataError
 from .buffer import SeriesBuffer
+from .frames import SeriesTable
 from .scaled import ScaledSeries
 from .sharding import gather_objects
 from .splits import Windows
 from .validate import check_future_rows
 from .windows import WindowDataset, collate_batch, window_origins
 
-__all__ = ["has_observed_target", "loader_options", "observed_windows", "part_dataset", "target_maps"]
+__all__ = ["has_observed_target", "kept_counts", "loader_options", "observed_windows", "part_dataset", "target_maps"]
 
 
 def part_dataset(
@@ -95,6 +96,31 @@ def has_observed_target(
     starts = np.asarray(offsets, dtype=np.int64)[series] + origins  # -> (W,) row of each window's first target
     seen = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])  # -> (rows + 1,)
     return seen[starts + horizon] > seen[starts]
+
+
+def kept_counts(
+    table: SeriesTable, given: dict[str, np.ndarray], targets: list[str], windows: Windows, horizon: int
+) -> np.ndarray:
+    """Per series, how many of its windows in ``windows`` (training windows) training keeps: those with at least one
+    target value in the data, ``given`` being the values as read, before any repair.
+
+    The windows ``observed_windows`` keeps of the same series, counted before anything is scaled: under
+    ``data.shard: series`` the series are dealt out to the processes by it, before the scalers are fitted.
+
+    Args:
+        table: the series read.
+        given: per column its values as read (NaN or infinite: missing), shape (rows,) each.
+        targets: the target columns.
+        windows: the windows of ``table``'s series.
+        horizon: H, the target rows of a window.
+
+    Shapes:
+        -> (N,)
+    """
+    observed = np.stack([np.isfinite(given[column]) for column in targets], axis=1)  # -> (rows, C_out)
+    has = has_observed_target(table.offsets[:-1], observed, windows, horizon)  # -> (W,)
+    series, _ = window_origins(windows)
+    return np.bincount(series[has], minlength=len(windows.counts))
 
 
 def _check_observed(counts: list[tuple[int, int]], targets: list[str]) -> None:

@@ -1,7 +1,8 @@
 """Sharded training data: under DDP each process reads, checks and buffers only its share of the series.
 
 ``data.shard: series`` assigns every series to one process, balanced by rows, and such that every
-process holds windows of each split part that the series have (``assign_shards``); a process then reads
+process holds windows of each split part that the series have (``assign_shards``), of training windows those
+that training keeps (with an observed target: ``parts.kept_counts``); a process then reads
 only its series (Parquet: only their rows, through pyarrow's filters; CSV or a DataFrame: filtered
 after reading). A scaler fitted on all series (``scaling.per_series: false``) is rebuilt from
 sufficient statistics reduced over the processes (minima, sums, maxima), so it equals the scaler of one

@@ -27,7 +27,7 @@ def read_shard(index: pd.DataFrame, read: Read, windowed: Callable[[], tuple[lis
         read: reads and checks the series of the ids given as this process's share: its rank and the number
             of processes.
         windowed: the series read (without those ``drop_short`` left out), and per series whether it has
-            windows of train, val and test, shape (N, 3).
+            training windows that training keeps (with an observed target) and windows of val and test, shape (N, 3).
 
     Raises:
         ForecastDataError: some process refused the data of its series, on every process alike, quoting the error
