@@ -347,28 +347,34 @@ def test_best_yaml_trains_the_best_trial_again_with_fit(study, tmp_path):
     assert model.hparams["lookback"] == 24
 
 
-def test_a_study_resumed_without_its_best_trials_key_or_seed_writes_that_trials_values_and_seed(tiny_csv, tmp_path):
+@pytest.fixture(scope="module")
+def resumable(tiny_csv, tmp_path_factory):
+    """A study of one trial of the tiny fit for one epoch, of --seed 7, whose lr also sets the weight decay:
+    the study, its options and its fit flags, for reruns that find it has its trial and write only its results."""
     lr = {"float": [1e-3, 1e-1], "log": True, "also": ["model.optimizer.init_args.weight_decay"]}
-    args = TuneArgs(space={"model.optimizer.init_args.lr": lr}, n_trials=1, run_dir=str(tmp_path), study_name="s")
-    args.seed = 7
+    run_dir = str(tmp_path_factory.mktemp("resumable"))
+    args = TuneArgs(space={"model.optimizer.init_args.lr": lr}, n_trials=1, run_dir=run_dir, study_name="s", seed=7)
     fit_args = tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1")
-    study = tune(args, fit_args)
-    args.space = {"model.encoder.init_args.hidden_size": {"int": [4, 8]}}  # the search file no longer has lr
-    args.seed = 0  # nor the rerun --seed 7
-    tune(args, fit_args)
-    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    return tune(args, fit_args), args, fit_args
+
+
+def test_a_study_resumed_without_its_best_trials_key_or_seed_writes_that_trials_values_and_seed(resumable):
+    study, args, fit_args = resumable
+    # the search file no longer has lr, nor the rerun --seed 7
+    rerun = TuneArgs(**(vars(args) | {"space": {"model.encoder.init_args.hidden_size": {"int": [4, 8]}}, "seed": 0}))
+    tune(rerun, fit_args)
+    best = yaml.safe_load((Path(args.run_dir) / "best.yaml").read_text())
     value = study.best_trial.params["model.optimizer.init_args.lr"]
     optimizer = best["model"]["optimizer"]["init_args"]
     assert optimizer["lr"] == pytest.approx(value) and optimizer["weight_decay"] == pytest.approx(value)
     assert best["seed_everything"] == 7  # trial 0 of --seed 7
 
 
-def test_a_study_resumed_with_other_fit_flags_writes_the_best_trials_own_flags(tiny_csv, tmp_path):
+def test_a_study_resumed_with_other_fit_flags_writes_the_best_trials_own_flags(resumable):
     """best.yaml reproduces the best trial: the fit flags it ran with, not those of the process writing it."""
-    args = TuneArgs(space={"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1]}}, n_trials=1, run_dir=str(tmp_path))
-    tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "1"))
-    tune(args, tiny_fit_args(tiny_csv, "--trainer.max_epochs", "3"))  # the study has its trial: this one writes only
-    assert yaml.safe_load((tmp_path / "best.yaml").read_text())["trainer"]["max_epochs"] == 1
+    _, args, fit_args = resumable
+    tune(args, [*fit_args, "--trainer.max_epochs", "3"])  # the study has its trial: this one writes only
+    assert yaml.safe_load((Path(args.run_dir) / "best.yaml").read_text())["trainer"]["max_epochs"] == 1
 
 
 def test_best_yaml_of_an_older_study_without_recorded_overrides_uses_its_parameters(tiny_csv, tmp_path):
@@ -496,12 +502,17 @@ def test_a_resumed_study_runs_its_ended_mlflow_run_again(tmp_path, monkeypatch):
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
+def worker_args(csv: str, run_dir: Path, *extra: str) -> list[str]:
+    """The ``tune`` flags of a worker on the shared SQLite study of ``run_dir``."""
+    return [*tiny_fit_args(csv), "--study_name", "shared",
+            "--space", '{"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": true}}',
+            "--storage", f"sqlite:///{run_dir / 'study.db'}", "--run_dir", str(run_dir), *extra]  # fmt: skip
+
+
 def start_worker(csv: str, run_dir: Path, name: str, *extra: str) -> subprocess.Popen:
     """``python -m forecast tune`` on the shared SQLite study of ``run_dir``, as a user would start it;
     its output goes to ``run_dir/<name>.log``."""
-    command = [sys.executable, "-m", "forecast", "tune", *tiny_fit_args(csv), "--study_name", "shared",
-               "--space", '{"model.optimizer.init_args.lr": {"float": [1e-3, 1e-1], "log": true}}',
-               "--storage", f"sqlite:///{run_dir / 'study.db'}", "--run_dir", str(run_dir), *extra]  # fmt: skip
+    command = [sys.executable, "-m", "forecast", "tune", *worker_args(csv, run_dir, *extra)]
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     with open(run_dir / f"{name}.log", "w") as log:
         return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -522,9 +533,26 @@ def assert_finished_once(run_dir: Path, n_trials: int) -> pd.DataFrame:
     return table
 
 
-def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path):
-    wait_all(tmp_path, {name: start_worker(tiny_csv, tmp_path, name, "--n_trials", "4") for name in ("a", "b")})
-    table = assert_finished_once(tmp_path, 4)
+def test_two_workers_share_one_study_without_repeats(tiny_csv, tmp_path, monkeypatch):
+    """This process and a worker process run the study's n_trials between them. This one fits a second trial only
+    once the other has begun one, so that each fits some of the trials whatever their start-up times."""
+    other = start_worker(tiny_csv, tmp_path, "other", "--n_trials", "3")
+    fit, mine = TrialFits.__call__, set()
+
+    def once_the_other_began(self: TrialFits, trial: optuna.Trial) -> float:
+        deadline = time.monotonic() + 300
+        while mine and {t.number for t in trial.study.get_trials(deepcopy=False)} <= mine | {trial.number}:
+            if other.poll() is not None or time.monotonic() > deadline:
+                other.kill()
+                pytest.fail(f"the other worker began no trial: {(tmp_path / 'other.log').read_text()[-3000:]}")
+            time.sleep(0.1)
+        mine.add(trial.number)
+        return fit(self, trial)
+
+    monkeypatch.setattr(TrialFits, "__call__", once_the_other_began)
+    tune_main(worker_args(tiny_csv, tmp_path, "--n_trials", "3"))
+    wait_all(tmp_path, {"other": other})
+    table = assert_finished_once(tmp_path, 3)
     assert table["user_attrs_worker"].nunique() == 2
     assert (tmp_path / "param_importances.png").stat().st_size > 0
 
