@@ -1,8 +1,12 @@
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,7 @@ import yaml
 from sklearn.preprocessing import MinMaxScaler
 
 from forecast import Calendar, Columns, Forecaster, Scaling, TimeSeriesDataModule
-from forecast.cli import main
+from forecast.cli import ForecastCLI, main
 from forecast.data import FractionSplit
 from forecast.runs import resolve_checkpoint
 
@@ -23,21 +27,36 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(path for path in ROOT.glob("configs/**/*.yaml") if path.parent.name not in ("trainer", "tune"))
 
 
-def print_config(args: list[str], capsys) -> dict:
+@pytest.fixture(scope="module")
+def built_cli(tmp_path_factory, tiny_cli) -> ForecastCLI:
+    """One run of the CLI (``validate`` of the parameter-free last-value config on a small frame), whose parser
+    the configs' parses share: the CLI builds the same parser whatever the config, and building it is most of
+    the cost of a parse."""
+    root = tmp_path_factory.mktemp("parser")
+    steps = np.arange(60)
+    frame = pd.DataFrame({"a": np.sin(steps / 4)}, index=pd.date_range("2024-01-01", periods=60, freq="h", name="date"))
+    frame.to_csv(root / "small.csv")
+    config = str(ROOT / "configs/etth1/last_value.yaml")
+    return main(["validate", "--config", config, *tiny_cli(root / "small.csv", root)])
+
+
+def print_config(cli: ForecastCLI, args: list[str], capsys) -> dict:
+    """What ``--print_config`` prints after ``args``, parsed as the CLI parses its arguments (its own checks
+    included) with the parser that ``cli`` built."""
     with pytest.raises(SystemExit) as exit_info:
-        main(args + ["--print_config"])
+        cli.parse_arguments(cli.parser, [*args, "--print_config"])
     assert exit_info.value.code == 0
     return yaml.safe_load(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: str(path.relative_to(ROOT / "configs")))
-def test_config_parses_with_the_real_cli_and_reprints_itself(config, capsys, tmp_path):
-    printed = print_config(["fit", "--config", str(config)], capsys)
+def test_config_parses_with_the_real_cli_and_reprints_itself(config, built_cli, capsys, tmp_path):
+    printed = print_config(built_cli, ["fit", "--config", str(config)], capsys)
     assert printed["model"]["encoder"]["class_path"].startswith("forecast.nn.")
     assert "lookback" not in printed["model"]  # linked from data, never written twice
     again = tmp_path / "printed.yaml"
     again.write_text(yaml.safe_dump(printed))
-    assert print_config(["fit", "--config", str(again)], capsys) == printed
+    assert print_config(built_cli, ["fit", "--config", str(again)], capsys) == printed
 
 
 def test_unknown_config_key_is_named(capsys):
@@ -105,9 +124,25 @@ def metrics_of(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "metrics.csv")
 
 
+@contextlib.contextmanager
+def lightning_output() -> Iterator[io.StringIO]:
+    """What Lightning's loggers print (on stderr) while the block runs: the lines a user reads after a run."""
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield output
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory, run_cli):
-    """A two-epoch fit on a 200-row frame, in its own process; shared by the round-trip tests."""
+def fitted(tmp_path_factory, tiny_cli):
+    """A two-epoch fit on a 200-row frame, in this process (``test`` runs in a new one below); shared by the
+    round-trip tests, with what the fit printed."""
     root = tmp_path_factory.mktemp("runs")
     steps = np.arange(200)
     frame = pd.DataFrame(
@@ -116,8 +151,9 @@ def fitted(tmp_path_factory, run_cli):
     )
     csv = str(root / "wide.csv")
     frame.to_csv(csv)
-    fit = run_cli("fit", root=root, csv=csv)
-    return root, csv, frame, fit
+    with lightning_output() as output:
+        in_process("fit", root=root, csv=csv, tiny_cli=tiny_cli)
+    return root, csv, frame, output.getvalue()
 
 
 def independent_forecast(checkpoint: str, csv: str, part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -132,16 +168,16 @@ def independent_forecast(checkpoint: str, csv: str, part: str) -> tuple[np.ndarr
 
 
 def test_fit_writes_best_and_last_checkpoints(fitted):
-    root, _, _, fit = fitted
+    root, _, _, printed = fitted
     checkpoints = sorted(path.name for path in root.glob("lightning_logs/version_0/checkpoints/*.ckpt"))
     assert len(checkpoints) == 2 and "last.ckpt" in checkpoints
-    assert "run directory:" in fit.stderr + fit.stdout
+    assert f"run directory: {root / 'lightning_logs/version_0'}" in printed
     assert metrics_of(root / "lightning_logs/version_0")["val/loss"].notna().sum() == 2
 
 
 def test_test_in_a_new_process_uses_the_best_checkpoint(fitted, run_cli):
     root, csv, _, _ = fitted
-    result = run_cli("test", "--ckpt_path", "best", root=root, csv=csv)
+    result = run_cli("test", "--ckpt_path", "best", "--report.num_plots", "0", root=root, csv=csv)
     best = resolve_checkpoint("best", root)
     assert Path(best).name != "last.ckpt" and best in result.stderr + result.stdout
     run_dir = max(root.glob("lightning_logs/version_*"), key=lambda path: int(path.name.split("_")[1]))
@@ -212,7 +248,7 @@ def test_fit_resumes_from_last_and_continues_the_epoch_count(fitted, tiny_cli):
 
 def test_runs_log_to_csv_by_default(wide_csv, tmp_path, tiny_cli):
     args = ["test", "--config", str(ROOT / "configs/etth1/last_value.yaml"), *tiny_cli(wide_csv, tmp_path)]
-    cli = main(args)
+    cli = main([*args, "--report.num_plots", "0"])
     assert type(cli.trainer.logger).__name__ == "CSVLogger"
     assert (tmp_path / "lightning_logs/version_0/metrics.csv").is_file()
     assert (tmp_path / "lightning_logs/version_0/metrics.json").is_file()
@@ -252,7 +288,7 @@ def test_best_and_last_read_the_checkpoints_model_settings_as_its_path_does(wide
     trial.mkdir(parents=True)
     (trial / "last.ckpt").write_bytes((fit_checkpoints / "last.ckpt").read_bytes())
     for ckpt_path in ("best", "last"):  # the config's hidden_size is 32; the checkpoint's 8
-        tested = main(["test", *args, "--ckpt_path", ckpt_path])
+        tested = main(["test", *args, "--ckpt_path", ckpt_path, "--report.num_plots", "0"])
         assert Path(tested.trainer.ckpt_path).parent == fit_checkpoints
         assert tested.model.encoder.output_size == 8
     with pytest.raises(ValueError, match="trained on windows of lookback 24, not lookback 12: pass --data.lookback 24"):

@@ -102,9 +102,12 @@ def test_etth1_config_fits_and_tests_its_checkpoint_through_the_cli(config, wide
     """Each config trains one batch on a 200-row frame, then ``test`` scores the checkpoint it wrote: the
     metrics logged are those of the trained model's forecasts, over test batches of unequal sizes."""
     tiny = [*tiny_cli(wide_csv, tmp_path, batch_size=16), "--trainer.logger", "false", "--trainer.max_epochs", "1",
-            "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]  # fmt: skip
-    if "seg_len" in config.read_text():
-        tiny += ["--model.embedding.init_args.seg_len", "6", "--model.head.init_args.seg_len", "6"]
+            "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+            "--report.num_plots", "0"]  # fmt: skip
+    if "seg_len" in config.read_text():  # segments of the 24-step lookback; SegRNN's widths 16 and 8, not 512 and 256
+        tiny += ["--model.embedding.init_args.seg_len", "6", "--model.head.init_args.seg_len", "6",
+                 "--model.embedding.init_args.embedding_size", "16", "--model.encoder.init_args.hidden_size", "16",
+                 "--model.channel_embedding_size", "8"]  # fmt: skip
     fitted = main(["fit", "--config", str(config), *tiny])
     checkpoint = fitted.trainer.checkpoint_callback.last_model_path  # written after the one training step
     tested = main(["test", "--config", str(config), *tiny, "--ckpt_path", checkpoint])
