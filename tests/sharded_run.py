@@ -1,11 +1,12 @@
-"""One process of a sharded DDP run, started by ``torch.distributed.run`` from tests/test_sharding.py.
+"""The processes of sharded DDP runs, started by ``torch.distributed.run`` from tests/test_sharding.py.
 
 Usage: python -m torch.distributed.run --nproc_per_node 2 tests/sharded_run.py OUT SOURCE [VAL_START TEST_START]
+[, OUT SOURCE [VAL_START TEST_START] ...]
 
-Each process validates a seeded tiny GRU, trains it for one epoch and saves a checkpoint, all on
-``data.shard: series`` (split by ``FractionSplit``, or a ``DateSplit`` at VAL_START and TEST_START),
-tests it with the evaluation report (``OUT/metrics.json``), and writes what it holds and the warnings
-it gave to ``OUT/rank{R}.json``.
+Each run, in turn and on one process group, validates a seeded tiny GRU, trains it for one epoch and saves a
+checkpoint, all on ``data.shard: series`` (split by ``FractionSplit``, or a ``DateSplit`` at VAL_START and
+TEST_START), tests it with the evaluation report (``OUT/metrics.json``), and writes what each process holds and
+the warnings it gave to ``OUT/rank{R}.json``. Several runs share one start of the processes.
 """
 
 import functools
@@ -55,10 +56,24 @@ def main(out: Path, source: str, split: DateSplit | None, given: list[warnings.W
     facts["test_mse"] = trainer.test(model, data, verbose=False)[0]["test/mse"]
     facts["warnings"] = [str(warning.message) for warning in given]
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(facts))
-    torch.distributed.destroy_process_group()  # left to shutdown, gloo's group aborts the process now and then
+
+
+def runs(args: list[str]) -> list[tuple[Path, str, DateSplit | None]]:
+    """The runs of the command line: ``OUT SOURCE [VAL_START TEST_START]`` each, separated by ``,``."""
+    found, run = [], []
+    for arg in [*args, ","]:
+        if arg != ",":
+            run.append(arg)
+            continue
+        out, source, *split = run
+        found.append((Path(out), source, DateSplit(*split) if split else None))
+        run = []
+    return found
 
 
 if __name__ == "__main__":
-    with warnings.catch_warnings(record=True) as given:  # every process's own, also those of ranks other than 0
-        warnings.simplefilter("always")
-        main(Path(sys.argv[1]), sys.argv[2], DateSplit(*sys.argv[3:5]) if len(sys.argv) > 3 else None, given)
+    for out, source, split in runs(sys.argv[1:]):
+        with warnings.catch_warnings(record=True) as given:  # every process's own, also those of ranks other than 0
+            warnings.simplefilter("always")
+            main(out, source, split, given)
+    torch.distributed.destroy_process_group()  # left to shutdown, gloo's group aborts the process now and then

@@ -1,4 +1,9 @@
-"""DDP on CPU (gloo) against one process with the same global batches, each in its own `python -m forecast`."""
+"""DDP on CPU (gloo) against one process with the same global batches.
+
+The 2-process fit and test run in one pair of processes, started by Lightning's own launcher: a script that
+calls ``forecast.__main__.main()`` for each command, as ``python -m forecast`` does. The 1-process runs use
+this process.
+"""
 
 import json
 import os
@@ -9,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch.distributed
 
+from forecast.__main__ import main as forecast_main
 from forecast.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,17 +41,38 @@ def run_cli(subcommand: str, root: Path, tiny: list[str], *args: str) -> None:
     run_python(["-m", "forecast", *cli_args(subcommand, tiny, *args)], root)
 
 
-def run_main_and_tell_the_group(subcommand: str, root: Path, tiny: list[str], *args: str) -> str:
-    """``run_cli`` through ``forecast.__main__.main()``, which then returns to a script that says whether a
-    process group is still ``"open"`` or ``"closed"``."""
-    script = (
+def run_commands_and_tell_the_group(commands: list[list[str]], root: Path) -> list[str]:
+    """Each of ``commands`` (``cli_args`` lists) in turn through ``forecast.__main__.main()``, in a script that
+    Lightning's launcher starts again for each further process of a DDP command; after each command, every
+    process prints whether a process group is still ``"open"`` or ``"closed"``: those lines."""
+    script = root / "commands.py"
+    script.write_text(
         "import sys, torch.distributed\n"
         "from forecast.__main__ import main\n"
-        f"sys.argv = ['forecast', *{cli_args(subcommand, tiny, *args)!r}]\n"
-        "main()\n"
-        "print('open' if torch.distributed.is_initialized() else 'closed')\n"
+        f"for command in {commands!r}:\n"
+        "    sys.argv[1:] = command\n"
+        "    main()\n"
+        "    print('open' if torch.distributed.is_initialized() else 'closed', flush=True)\n"
     )
-    return run_python(["-c", script], root).splitlines()[-1]
+    return [line for line in run_python([str(script)], root).splitlines() if line in ("open", "closed")]
+
+
+def run_main_here_and_tell_the_group(args: list[str]) -> str:
+    """``forecast.__main__.main()`` on ``args`` in this process; whether it left a process group ``"open"`` or
+    ``"closed"``. The process is then left with no group and the environment it had: Lightning's launcher sets
+    ``MASTER_PORT``, ``LOCAL_RANK`` and ``WORLD_SIZE`` there, which would make later runs here take themselves
+    for processes of a DDP run."""
+    environ, argv = dict(os.environ), sys.argv
+    sys.argv = ["forecast", *args]
+    try:
+        forecast_main()
+        return "open" if torch.distributed.is_initialized() else "closed"
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        sys.argv = argv
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +100,18 @@ def runs(tmp_path_factory, tiny_cli) -> dict:
     frame.to_csv(csv, index=False)
     uneven = ["--data.eval_stride", "7"]
     two, one = tiny_cli(csv, root / "two"), tiny_cli(csv, root / "one")
-    run_cli("fit", root / "two", two, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--data.batch_size", "16",
-            *uneven)  # fmt: skip
-    one_process = ["--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32", *uneven]
-    group_after_fit = run_main_and_tell_the_group("fit", root / "one", one, *one_process)
     last = str(root / "two/lightning_logs/version_0/checkpoints/last.ckpt")
     tested = [*uneven, "--ckpt_path", last, "--report.write_forecasts", "true"]
-    run_cli("test", root / "test_two", tiny_cli(csv, root / "test_two"), *tested, "--trainer.devices", "2",
-            "--trainer.strategy", "ddp")  # fmt: skip
+    ddp = ["--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    groups = run_commands_and_tell_the_group(
+        [cli_args("fit", two, *ddp, "--data.batch_size", "16", *uneven),
+         cli_args("test", tiny_cli(csv, root / "test_two"), *tested, *ddp)],
+        root,
+    )  # fmt: skip
+    one_process = ["--trainer.devices", "1", "--trainer.strategy", "ddp", "--data.batch_size", "32", *uneven]
+    groups.append(run_main_here_and_tell_the_group(cli_args("fit", one, *one_process)))
     main(cli_args("test", tiny_cli(csv, root / "test_one"), *tested, "--trainer.devices", "1"))
-    return {"root": root, "group_after_fit": group_after_fit, "two": two, "last": last}
+    return {"root": root, "groups": groups, "two": two, "last": last}
 
 
 @pytest.fixture(scope="module")
@@ -137,4 +167,4 @@ def test_ddp_test_report_writes_every_window_once(runs):
 
 def test_the_command_closes_its_process_group_when_the_run_ends(runs):
     """A gloo group left open to the interpreter's shutdown aborted DDP runs now and then (exit status -6)."""
-    assert runs["group_after_fit"] == "closed"  # the 1-process DDP fit of the fixture
+    assert runs["groups"] == ["closed"] * 5  # both processes after the 2-process fit and test, then the 1-process fit

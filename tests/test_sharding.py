@@ -158,13 +158,15 @@ def test_global_scaling_of_a_share_without_rows_takes_part_in_the_sums(scaler):
         global_scaling(getattr(preprocessing, scaler), [np.array([1.5, 2.0])], none, none, names=["size"])
 
 
-def run_sharded(root: Path, source: Path, *split: str) -> subprocess.CompletedProcess:
-    """``tests/sharded_run.py`` on 2 processes, reading ``source`` split at the ``DateSplit`` times ``split``."""
+def run_sharded(*runs: tuple[Path | str, ...]) -> subprocess.CompletedProcess:
+    """``tests/sharded_run.py`` on 2 processes, for each of ``runs`` in turn: its run directory, its source and the
+    ``DateSplit`` times to split that at, if any."""
     with socket.socket() as probe:  # a free port for the process group
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    args = [str(arg) for run in runs for arg in (",", *run)][1:]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               str(ROOT / "tests/sharded_run.py"), str(root), str(source), *split]  # fmt: skip
+               str(ROOT / "tests/sharded_run.py"), *args]  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
@@ -189,10 +191,8 @@ def hourly_series(spans: list[tuple[str, str, int]]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-@pytest.fixture(scope="module")
-def sharded(tmp_path_factory) -> dict:
-    """Seven series of different lengths and starts in a Parquet file, run on 2 processes with shard: series."""
-    root = tmp_path_factory.mktemp("sharded")
+def seven_series(root: Path) -> tuple[pd.DataFrame, Path]:
+    """Seven series of different lengths and starts, and the Parquet file under ``root`` that holds them."""
     rng = np.random.default_rng(0)
     parts = []
     for i, rows in enumerate([150, 60, 90, 120, 70, 110, 80]):
@@ -211,10 +211,44 @@ def sharded(tmp_path_factory) -> dict:
     frame = pd.concat(parts, ignore_index=True)
     source = root / "series.parquet"
     frame.to_parquet(source, index=False)
-    result = run_sharded(root, source)
+    return frame, source
+
+
+SPLIT = ("2024-01-05 12:00", "2024-01-06 12:00")  # DateSplit's val_start and test_start
+
+
+def four_uneven_series(root: Path) -> Path:
+    """Of four series only a and d have validation and test windows (b and c end before val_start, d starts
+    there): the CSV file under ``root`` that holds them."""
+    spans = [("a", "2024-01-01", 150), ("b", "2024-01-01", 80), ("c", "2024-01-01", 70), ("d", SPLIT[0], 60)]
+    source = root / "series.csv"
+    hourly_series(spans).to_csv(source, index=False)
+    return source
+
+
+@pytest.fixture(scope="module")
+def sharded_runs(tmp_path_factory) -> dict:
+    """The run directories of ``sharded`` and ``uneven``, run one after the other in one start of 2 processes,
+    and the frame of ``sharded``."""
+    roots = {"sharded": tmp_path_factory.mktemp("sharded"), "uneven": tmp_path_factory.mktemp("uneven")}
+    frame, source = seven_series(roots["sharded"])
+    uneven_source = four_uneven_series(roots["uneven"])
+    result = run_sharded((roots["sharded"], source), (roots["uneven"], uneven_source, *SPLIT))
     assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [json.loads((root / f"rank{r}.json").read_text()) for r in range(2)]
-    return {"frame": frame, "source": str(source), "ranks": ranks, "root": root, "checkpoint": root / "sharded.ckpt"}
+    return {**roots, "frame": frame}
+
+
+def ranks(root: Path) -> list[dict]:
+    """What each of the 2 processes of the run in ``root`` held and warned of."""
+    return [json.loads((root / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def sharded(sharded_runs) -> dict:
+    """Seven series of different lengths and starts in a Parquet file, run on 2 processes with shard: series."""
+    root = sharded_runs["sharded"]
+    return {"frame": sharded_runs["frame"], "source": str(root / "series.parquet"), "ranks": ranks(root),
+            "root": root, "checkpoint": root / "sharded.ckpt"}  # fmt: skip
 
 
 def test_shards_are_disjoint_cover_every_series_and_hold_about_half_the_rows(sharded):
@@ -251,22 +285,12 @@ def test_sharded_checkpoint_carries_every_series_and_predicts_them(sharded):
     assert sorted(forecasts["id"].unique()) == sorted(state["series"]) and len(forecasts) == 7 * 4
 
 
-SPLIT = ("2024-01-05 12:00", "2024-01-06 12:00")  # DateSplit's val_start and test_start
-
-
 @pytest.fixture(scope="module")
-def uneven(tmp_path_factory) -> dict:
+def uneven(sharded_runs) -> dict:
     """Of four series only a and d have validation and test windows (b and c end before val_start, d starts
     there), which shares by rows alone would both give to process 0: the shares give process 1 d instead."""
-    root = tmp_path_factory.mktemp("uneven")
-    spans = [("a", "2024-01-01", 150), ("b", "2024-01-01", 80), ("c", "2024-01-01", 70), ("d", SPLIT[0], 60)]
-    frame = hourly_series(spans)
-    source = root / "series.csv"
-    frame.to_csv(source, index=False)
-    result = run_sharded(root, source, *SPLIT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [json.loads((root / f"rank{r}.json").read_text()) for r in range(2)]
-    return {"source": str(source), "ranks": ranks, "root": root}
+    root = sharded_runs["uneven"]
+    return {"source": str(root / "series.csv"), "ranks": ranks(root), "root": root}
 
 
 def test_sharded_run_whose_rows_alone_leave_a_process_without_validation_windows_equals_one_process(uneven):
@@ -297,7 +321,7 @@ def test_fewer_series_with_validation_windows_than_processes_are_refused_alike_o
     """Only a has validation windows; b and c end before val_start. Both processes refuse, naming the counts."""
     frame = hourly_series([("a", "2024-01-01", 150), ("b", "2024-01-01", 80), ("c", "2024-01-01", 70)])
     frame.to_csv(tmp_path / "series.csv", index=False)
-    result = run_sharded(tmp_path, tmp_path / "series.csv", *SPLIT)
+    result = run_sharded((tmp_path, tmp_path / "series.csv", *SPLIT))
     refusal = (
         "ForecastDataError: data.shard: series gives each of the 2 processes its own series, and each needs some "
         "with windows of the val part, but only 1 series has them, so process 1 would have none; use at most 1 "

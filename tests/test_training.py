@@ -56,6 +56,23 @@ def test_fit_stops_at_a_nan_loss_naming_step_and_batch(wide_csv, tmp_path, fit):
     assert not list(tmp_path.glob("**/*.ckpt"))  # no checkpoint of NaN weights
 
 
+@pytest.fixture(scope="module")
+def three_epochs(tmp_path_factory, fit):
+    """``three_epochs(csv, workers) -> Path``: the ``last.ckpt`` of a 3-epoch ``fit`` of ``csv`` with ``workers``
+    data loader workers, run once for each content of ``csv`` and ``workers`` (the stop tests below share it)."""
+    runs = {}
+
+    def run(csv: str, workers: str) -> Path:
+        key = (Path(csv).read_bytes(), workers)
+        if key not in runs:
+            root = tmp_path_factory.mktemp("whole")
+            fit(csv, root, "--trainer.max_epochs", "3", "--data.num_workers", workers)
+            runs[key] = resolve_checkpoint("last", root)
+        return runs[key]
+
+    return run
+
+
 @pytest.mark.parametrize(
     ("stop", "stopped_at", "workers"),
     [
@@ -65,13 +82,14 @@ def test_fit_stops_at_a_nan_loss_naming_step_and_batch(wide_csv, tmp_path, fit):
     ],
     ids=["epoch-boundary", "mid-epoch", "epoch-boundary-workers"],
 )
-def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(stop, stopped_at, workers, wide_csv, tmp_path, fit):
-    fit(wide_csv, tmp_path / "whole", "--trainer.max_epochs", "3", "--data.num_workers", workers)
+def test_fit_stopped_and_resumed_ends_with_the_weights_of_one_run(
+    stop, stopped_at, workers, wide_csv, tmp_path, fit, three_epochs
+):
     fit(wide_csv, tmp_path / "parts", *stop, "--data.num_workers", workers)
     stopped = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
     assert stopped["global_step"] == stopped_at
     fit(wide_csv, tmp_path / "parts", "--trainer.max_epochs", "3", "--ckpt_path", "last", "--data.num_workers", workers)
-    whole = torch.load(resolve_checkpoint("last", tmp_path / "whole"), weights_only=True)
+    whole = torch.load(three_epochs(wide_csv, workers), weights_only=True)
     parts = torch.load(resolve_checkpoint("last", tmp_path / "parts"), weights_only=True)
     assert (parts["epoch"], parts["global_step"]) == (whole["epoch"], whole["global_step"]) == (2, 12)
     for name, weight in whole["state_dict"].items():
@@ -100,15 +118,20 @@ KILL_POINTS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def forecast_fit(tiny_cli):
-    """``forecast_fit(csv, root, *args, kill=None)``: ``forecast fit`` in a process of its own (killed at a
-    hook's call with ``kill``); its return code."""
+def killable_args(csv: Path, root: Path, tiny_cli, *args: str) -> list[str]:
+    """``forecast fit`` of the quickstart config on ``csv`` into ``root``, as ``KILLABLE`` sets it, then ``args``."""
+    return ["fit", "--config", str(ROOT / "configs/quickstart.yaml"), *tiny_cli(csv, root, batch_size=32), *KILLABLE,
+            *args]  # fmt: skip
 
-    def run(csv: Path, root: Path, *args: str, kill: tuple[str, int] | None = None) -> int:
-        program = [str(ROOT / "tests/killed_fit.py"), *map(str, kill)] if kill else ["-m", "forecast"]
-        command = [sys.executable, *program, "fit", "--config", str(ROOT / "configs/quickstart.yaml"),
-                   *tiny_cli(csv, root, batch_size=32), *KILLABLE, *args]  # fmt: skip
+
+@pytest.fixture(scope="module")
+def killed_fit(tiny_cli):
+    """``killed_fit(csv, root, hook, count)``: the ``killable_args`` fit in a process of its own, with one thread,
+    killed at the ``count``-th call of ``hook``; its return code."""
+
+    def run(csv: Path, root: Path, hook: str, count: int) -> int:
+        program = [str(ROOT / "tests/killed_fit.py"), hook, str(count)]
+        command = [sys.executable, *program, *killable_args(csv, root, tiny_cli)]
         env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
         return subprocess.run(command, env=env, cwd=root.parent, capture_output=True, timeout=300).returncode
 
@@ -116,11 +139,27 @@ def forecast_fit(tiny_cli):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, forecast_fit) -> dict[str, Path]:
+def killable_fit(tiny_cli):
+    """``killable_fit(csv, root, *args)``: the ``killable_args`` fit in this process, with one thread as
+    ``killed_fit`` has, so that the two compute alike to the last bit."""
+
+    def run(csv: Path, root: Path, *args: str) -> None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            main(killable_args(csv, root, tiny_cli, *args))
+        finally:
+            torch.set_num_threads(threads)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, killable_fit) -> dict[str, Path]:
     """200 hourly rows of 3 ETTh1 columns, and the run directory of a fit of them never killed."""
     root = tmp_path_factory.mktemp("killable")
     load("etth1").iloc[:200, :3].to_csv(root / "etth1.csv")
-    assert forecast_fit(root / "etth1.csv", root / "whole") == 0
+    killable_fit(root / "etth1.csv", root / "whole")
     return {"csv": root / "etth1.csv", "whole": root / "whole"}
 
 
@@ -139,12 +178,14 @@ DEFAULT_KILLS = [("on_validation_start", 3)]
     ("hook", "count"),
     [*DEFAULT_KILLS, *(pytest.param(*p, marks=pytest.mark.slow) for p in KILL_POINTS if p not in DEFAULT_KILLS)],
 )
-def test_fit_killed_and_resumed_ends_with_the_weights_of_one_run(hook, count, uninterrupted, tmp_path, forecast_fit):
+def test_fit_killed_and_resumed_ends_with_the_weights_of_one_run(
+    hook, count, uninterrupted, tmp_path, killed_fit, killable_fit
+):
     csv, run = uninterrupted["csv"], tmp_path / "run"
-    assert forecast_fit(csv, run, kill=(hook, count)) == -signal.SIGKILL
+    assert killed_fit(csv, run, hook, count) == -signal.SIGKILL
     killed = torch.load(resolve_checkpoint("last", run), weights_only=True)  # whole, despite the kill
     progress = killed["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
-    assert forecast_fit(csv, run, "--ckpt_path", "last") == 0
+    killable_fit(csv, run, "--ckpt_path", "last")
     resumed = torch.load(resolve_checkpoint("last", run), weights_only=True)
     whole = torch.load(resolve_checkpoint("last", uninterrupted["whole"]), weights_only=True)
     assert resumed["global_step"] == whole["global_step"] == 16, f"killed at {progress}"
