@@ -1,8 +1,9 @@
 """Sharded training data: under DDP each process reads, checks and buffers only its share of the series.
 
 ``data.shard: series`` assigns every series to one process, balanced by rows, and such that every
-process holds windows of each split part that the series have (``assign_shards``), of training windows those
-that training keeps (with an observed target: ``parts.kept_counts``); a process then reads
+process holds windows of each split part that the series have, of training windows those that training keeps
+(with an observed target: ``parts.kept_counts``), or where the deal cannot, such that processes lack test windows
+rather than validation windows, and those rather than training windows (``assign_shards``); a process then reads
 only its series (Parquet: only their rows, through pyarrow's filters; CSV or a DataFrame: filtered
 after reading). A scaler fitted on all series (``scaling.per_series: false``) is rebuilt from
 sufficient statistics reduced over the processes (minima, sums, maxima), so it equals the scaler of one
@@ -110,7 +111,9 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
 
     The same ids and rows (and parts) give the same shards for a given number of processes, whatever
     the order of the data, so a resumed run reads the same series in every process. Where that still leaves a
-    process without windows of a part, series are swapped between processes while that helps (``_fill_lacking``).
+    process without windows of a part, series are swapped between processes while that helps, and where that
+    cannot give every process every part, while it leaves processes lacking test windows rather than validation
+    windows, and those rather than training windows (``_fill_lacking``).
 
     Raises:
         ForecastDataError: fewer series than processes.
@@ -151,28 +154,63 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
 def _fill_lacking(ranks: np.ndarray, rows: np.ndarray, parts: np.ndarray, world_size: int, order: np.ndarray) -> None:
     """Swap two series between processes, or move one, while that leaves fewer parts that some process lacks
     windows of (and no process without series): each time the change that leaves the fewest, a swap before a
-    move (``_change`` picks the series).
+    move (``_change`` picks the series). Where some process still lacks one, changes go on while they leave
+    processes lacking later parts of ``parts`` rather than earlier ones (``_in_order``): test windows rather than
+    validation windows, and those rather than training windows. The fewest come first so that where they give
+    every process every part, the deal is theirs whatever the order of the parts.
 
     Taking series in turn can leave a process lacking a part that a swap gives it: of a, d, b and c (longest
     first) with windows of (train, val), (val, test), (train, test) and train alone, process 0 takes a and d,
-    and b and c lack val; a swap of d and b gives both processes all three. Changes ``ranks`` in place; where no
-    change helps, ``check_shares`` names what is lacking.
+    and b and c lack val; a swap of d and b gives both processes all three. Where no deal gives every process
+    every part, the fewest lacking parts can still be the wrong ones: of (val, test), (train, test) and
+    (train, val) on two processes, {(train, val)} and {(val, test), (train, test)} leave one process without test
+    windows, and ``fit`` runs; {(val, test)} and the others leave one without training windows, and it cannot.
+    Changes ``ranks`` in place; where no change helps, ``check_shares`` names what is lacking.
     """
+    for lack in (_fewest, _in_order):
+        _change_while_better(ranks, rows, parts, world_size, order, lack)
+
+
+def _fewest(lacking: np.ndarray) -> tuple[int, ...]:
+    """How many parts the processes lack windows of, from ``lacking`` (W, P): whether each process lacks each."""
+    return (int(lacking.sum()),)
+
+
+def _in_order(lacking: np.ndarray) -> tuple[int, ...]:
+    """Whether some process lacks windows of each part, in the order of ``parts`` (train, val, test), then how many
+    parts the processes lack, from ``lacking`` (W, P): ``fit`` needs training and validation windows on every
+    process, ``validate`` validation windows and ``test`` test windows (``TimeSeriesDataModule.setup``), so where
+    some process must lack a part, test windows are the ones to leave out, and then validation windows."""
+    return (*lacking.any(0).astype(int).tolist(), int(lacking.sum()))
+
+
+def _change_while_better(
+    ranks: np.ndarray,
+    rows: np.ndarray,
+    parts: np.ndarray,
+    world_size: int,
+    order: np.ndarray,
+    lack: Callable[[np.ndarray], tuple[int, ...]],
+) -> None:
+    """Swap two series between processes, or move one, while that lowers the ``lack`` of the processes (of whether
+    each process lacks windows of each part, (W, P); tuples compare in order): each time the change that lowers it
+    most, a swap before a move (``_fill_lacking``)."""
     wanted = parts.any(0)  # -> (P,)
     while True:
         counts = np.stack([parts[ranks == rank].sum(0) for rank in range(world_size)])  # -> (W, P)
-        lacking = ((counts == 0) & wanted).sum(1)  # -> (W,)
+        lacking = (counts == 0) & wanted  # -> (W, P)
         if not lacking.any():
             return
         kinds = sorted({(int(rank), tuple(held.tolist())) for rank, held in zip(ranks, parts, strict=True)})
         moves = [(rank, None) for rank in range(world_size)]
-        best, fewest = None, int(lacking.sum())
+        best, fewest = None, lack(lacking)
         for (a, x), (b, y) in ((one, other) for one in kinds for other in [*kinds, *moves]):
             if a == b or (y is None and (ranks == a).sum() == 1):  # a process keeps one series at least
                 continue
             change = np.asarray(x, dtype=np.int64) - np.asarray(y or np.zeros_like(x), dtype=np.int64)
-            after = [((counts[a] - change == 0) & wanted).sum(), ((counts[b] + change == 0) & wanted).sum()]
-            left = int(lacking.sum() - lacking[a] - lacking[b] + sum(after))
+            after = lacking.copy()
+            after[a], after[b] = (counts[a] - change == 0) & wanted, (counts[b] + change == 0) & wanted
+            left = lack(after)
             if left < fewest or (left == fewest and best is not None and best[3] is None and y is not None):
                 best, fewest = (a, x, b, y), left
         if best is None:

@@ -129,7 +129,7 @@ def test_shares_swap_series_where_taking_them_in_turn_leaves_a_process_without_a
 
 @settings(max_examples=20, deadline=None)
 @given(data=st.data(), world_size=st.integers(2, 3))
-def test_shares_give_every_process_every_part_wherever_some_sharing_does(data, world_size):
+def test_shares_give_every_process_training_and_validation_windows_wherever_some_sharing_does(data, world_size):
     count = data.draw(st.integers(world_size, 5))
     parts = np.array(
         data.draw(st.lists(st.lists(st.booleans(), min_size=3, max_size=3), min_size=count, max_size=count))
@@ -137,10 +137,10 @@ def test_shares_give_every_process_every_part_wherever_some_sharing_does(data, w
     rows = np.array(data.draw(st.lists(st.integers(1, 50), min_size=count, max_size=count)))
     ids = [f"s{i}" for i in range(count)]
 
-    def complete(ranks) -> bool:
-        ranks = np.asarray(ranks)
-        held = [parts[ranks == rank].any(0) for rank in range(world_size)]
-        return all(len(parts[ranks == rank]) and (held[rank] == parts.any(0)).all() for rank in range(world_size))
+    def complete(ranks) -> bool:  # of training and validation windows, which fit needs on every process
+        ranks, needed = np.asarray(ranks), parts[:, :2]
+        held = [needed[ranks == rank].any(0) for rank in range(world_size)]
+        return all(len(needed[ranks == rank]) and (held[rank] == needed.any(0)).all() for rank in range(world_size))
 
     ranks = assign_shards(ids, rows, world_size, parts)
     if any(complete(choice) for choice in itertools.product(range(world_size), repeat=count)):
