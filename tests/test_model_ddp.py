@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-pytestmark = [pytest.mark.ddp, pytest.mark.slow]  # two processes that import Lightning: about 25 s on two cores
+pytestmark = [pytest.mark.ddp, pytest.mark.slow]  # two runs of two processes that import Lightning: 24 s on two cores
 
 SCRIPT = textwrap.dedent(
     """
@@ -34,6 +34,7 @@ SCRIPT = textwrap.dedent(
     trainer = L.Trainer(
         max_steps=12, accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[RecordRates()],
+        accumulate_grad_batches=int(sys.argv[2]),
     )
     trainer.fit(model, data)
     weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()]).tolist()
@@ -44,14 +45,21 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_plateau_scheduler_on_the_training_loss_steps_every_process_alike(tmp_path):
+@pytest.mark.parametrize("accumulated", [1, 2])
+def test_a_plateau_scheduler_on_the_training_loss_steps_every_process_alike(tmp_path, accumulated):
     """Each process logged its own train/loss, so ReduceLROnPlateau cut the rate at different steps on each, and
-    their weights, which DDP keeps equal only when every process takes the same step, drifted apart."""
+    their weights, which DDP keeps equal only when every process takes the same step, drifted apart. Under
+    accumulation the step reads the mean loss of the batches it accumulated, averaged over the processes too."""
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT)
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        [sys.executable, str(script), str(tmp_path), str(accumulated)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
