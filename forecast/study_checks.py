@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from .cli import ForecastCLI
 from .cli import main as cli_main
 from .data import TimeSeriesDataModule
-from .data.parts import has_observed_target
+from .data.parts import given_target_rows, has_observed_target
 from .data.splits import part_windows
 from .errors import where
 from .fit_config import override_args, print_config
@@ -75,7 +75,11 @@ def longest_lookback(datamodule: TimeSeriesDataModule) -> int:
     stride the training windows' origins move with the lookback and may gain or lose one with an observed target
     (``_monotone``), so the lookbacks below the longest with windows are tried in turn.
     """
-    given = _given_targets(datamodule)
+    return _longest(datamodule, _given_targets(datamodule))
+
+
+def _longest(datamodule: TimeSeriesDataModule, given: np.ndarray | None) -> int:
+    """``longest_lookback`` with the rows whose target was given (``_given_targets``)."""
     monotone = _monotone(datamodule, given)
     low, high = 0, int(datamodule.table.observed.max())
     while low < high:
@@ -97,8 +101,7 @@ def _given_targets(datamodule: TimeSeriesDataModule) -> np.ndarray | None:
     """Per row of the data's table whether a target value was given, not repaired (``nan_policy``); ``None`` where
     every one was."""
     table = datamodule.table
-    values = [np.asarray(datamodule._given[column], dtype=np.float64) for column in datamodule.roles.targets]
-    given = np.isfinite(np.stack(values, axis=1)).any(1)  # -> (rows,)
+    given = given_target_rows(datamodule._given, datamodule.roles.targets)  # -> (rows,)
     rows = np.arange(len(given)) - np.repeat(table.offsets[:-1], np.diff(table.offsets))  # -> (rows,) within series
     targets = rows < np.repeat(table.observed, np.diff(table.offsets))  # the rows with targets, not future ones
     return None if given[targets].all() else given
@@ -147,9 +150,10 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
     """
     lookbacks = _lookbacks(space, config)
     origin, _, highest = max(lookbacks, key=lambda lookback: lookback[2], default=("", 0, 0))
-    longest = longest_lookback(datamodule)
+    given = _given_targets(datamodule)
+    longest = _longest(datamodule, given)
     if highest <= longest:
-        _check_shorter(lookbacks, datamodule)
+        _check_shorter(lookbacks, datamodule, given)
         return
     horizon = f"data.horizon {datamodule.horizon}"
     if longest == 0:
@@ -165,14 +169,15 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
     )
 
 
-def _check_shorter(lookbacks: list[tuple[str, int, int]], datamodule: TimeSeriesDataModule) -> None:
-    """Refuse a lookback of ``lookbacks`` (each at most ``longest_lookback``) that leaves no training window with an
-    observed target, which only a training stride above 1 on data with repaired targets may (``_monotone``).
+def _check_shorter(
+    lookbacks: list[tuple[str, int, int]], datamodule: TimeSeriesDataModule, given: np.ndarray | None
+) -> None:
+    """Refuse a lookback of ``lookbacks`` (each at most ``longest_lookback``) that leaves no training window with a
+    target in ``given``, which only a training stride above 1 on data with repaired targets may (``_monotone``).
 
     Raises:
         ValueError: naming where the lookback comes from, the lookback, and the fix.
     """
-    given = _given_targets(datamodule)
     if _monotone(datamodule, given):
         return
     for origin, low, high in lookbacks:

@@ -15,7 +15,10 @@ from .splits import Windows
 from .validate import check_future_rows
 from .windows import WindowDataset, collate_batch, window_origins
 
-__all__ = ["has_observed_target", "kept_counts", "loader_options", "observed_windows", "part_dataset", "target_maps"]
+__all__ = [
+    "given_target_rows", "has_observed_target", "kept_counts", "loader_options", "observed_windows", "part_dataset",
+    "target_maps",
+]  # fmt: skip
 
 
 def part_dataset(
@@ -98,6 +101,17 @@ def has_observed_target(
     return seen[starts + horizon] > seen[starts]
 
 
+def given_target_rows(given: dict[str, np.ndarray], targets: list[str]) -> np.ndarray:
+    """Per row whether some target value was in the data, ``given`` being per column its values as read (NaN or
+    infinite: missing), before any repair.
+
+    Shapes:
+        -> (rows,)
+    """
+    values = np.stack([np.asarray(given[column], dtype=np.float64) for column in targets], axis=1)  # -> (rows, C_out)
+    return np.isfinite(values).any(1)
+
+
 def kept_counts(
     table: SeriesTable, given: dict[str, np.ndarray], targets: list[str], windows: Windows, horizon: int
 ) -> np.ndarray:
@@ -117,8 +131,7 @@ def kept_counts(
     Shapes:
         -> (N,)
     """
-    observed = np.stack([np.isfinite(given[column]) for column in targets], axis=1)  # -> (rows, C_out)
-    has = has_observed_target(table.offsets[:-1], observed, windows, horizon)  # -> (W,)
+    has = has_observed_target(table.offsets[:-1], given_target_rows(given, targets), windows, horizon)  # -> (W,)
     series, _ = window_origins(windows)
     return np.bincount(series[has], minlength=len(windows.counts))
 
