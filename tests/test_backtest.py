@@ -217,7 +217,10 @@ def test_backtest_with_refits_trains_each_refit_on_the_rows_before_its_origins(
     args = ["backtest", "--config", str(ROOT / "configs/etth1/linear.yaml"),
             *tiny_cli(wide_csv, tmp_path, batch_size=16), "--trainer.max_epochs", "2",
             "--start", "2024-01-06 00:00", "--stride", "12", "--num_windows", "5", "--refit_every", "2"]  # fmt: skip
-    cli = main(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main(args)
+    assert not [w for w in caught if "untrained weights" in str(w.message)]  # the refits train them
     run = tmp_path / "lightning_logs" / "version_0"
     table = pd.read_csv(run / "forecasts.csv", parse_dates=["origin", "time"])
     assert len(table) == 5 * 6

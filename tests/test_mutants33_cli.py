@@ -285,3 +285,19 @@ def test_tune_from_python_refuses_extra_processes_without_their_command_line():
     with pytest.raises(ValueError, match=r"n_jobs > 1 needs worker_argv, the `tune` command line"):
         _check_args(args, [])
     _check_args(args, ["--config", "fit.yaml", "--n_jobs", "2"])
+
+
+@pytest.mark.slow  # a real two-epoch fit: about 3 s
+def test_fit_returns_the_best_checkpoint_of_the_users_own_model_checkpoint(tmp_path):
+    """A ModelCheckpoint among the callbacks takes the place of fit's own, and fit returns its best: here the
+    epoch of the highest validation MSE (mode max), whose weights the returned model holds."""
+    frame = _hourly(y=np.sin(np.arange(240) / 3.0) + np.arange(240) / 100.0)
+    own = ModelCheckpoint(monitor="val/mse", mode="max", dirpath=tmp_path / "own", filename="{epoch}")
+    trainer = {"callbacks": [own], "max_epochs": 2, "default_root_dir": str(tmp_path), "logger": False,
+               "enable_progress_bar": False, "enable_model_summary": False}  # fmt: skip
+    model = forecast.fit(frame, lookback=24, horizon=6, data={"split": forecast.data.FractionSplit()},
+                         model={"encoder": functools.partial(GRUEncoder, hidden_size=8)}, trainer=trainer)  # fmt: skip
+    assert own.best_model_path.startswith(str(tmp_path / "own"))
+    best = torch.load(own.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, best[name], rtol=0, atol=0)
