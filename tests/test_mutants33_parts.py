@@ -1,23 +1,34 @@
 """Hand mutation testing, round 5: tests for the mutants of the parts no round had mutated (a pass's metrics,
 ``forecast.model_metrics``; the published figures' standing, ``forecast.datasets.published``; the parts' range
 checks, ``forecast.nn.checks``; the CLI's refusal of linked keys, ``forecast.linked_keys``; its parser's hints,
-``forecast.cli_parser``; and ``forecast tune``'s command line, storage and MLflow run) that the suite let through.
+``forecast.cli_parser``; and ``forecast tune``'s command line, storage, MLflow run and trials' ``fit`` flags) that
+the suite let through.
 Each fails under its mutant and passes on the real code."""
 
+import argparse
 import re
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import optuna
 import pytest
+import sqlalchemy
 import torch
 
 from forecast import TimeSeriesDataModule
 from forecast.batch import Batch
+from forecast.cli_parser import ForecastArgumentParser
 from forecast.datasets import published
-from forecast.linked_keys import check_linked_keys
+from forecast.fit_config import override_args
+from forecast.linked_keys import check_linked_flags, check_linked_keys
 from forecast.model_metrics import PassMetrics
 from forecast.nn import GRUEncoder
+from forecast.nn.checks import check_finite
+from forecast.study_storage import fail_orphaned_trials, rdb_storage
+from forecast.study_tracking import StudyTracking
+from forecast.tune_args import parse_args
 
 BENCHMARKS_README = Path(__file__).resolve().parents[1] / "benchmarks/README.md"
 
@@ -190,3 +201,130 @@ def test_a_short_config_flag_and_its_value_apart_are_checked_for_linked_keys(tmp
     )
     with pytest.raises(ValueError, match=re.escape(message) + "$"):  # no word of sizes it does not set
         check_linked_keys(["fit", "-c", "config.yaml"], ["fit"])
+
+
+def test_a_negative_fraction_after_a_tune_flag_is_its_value():
+    """``--timeout -.5`` (argparse's negative number, a fraction too) is tune's value, not a flag for ``fit``."""
+    options, fit_args, _ = parse_args(["--timeout", "-.5", "--trainer.max_epochs", "2"])
+    assert (options.timeout, fit_args) == (-0.5, ["--trainer.max_epochs", "2"])
+
+
+def test_tune_dash_h_prints_tunes_own_help(capsys):
+    """``-h``, as ``--help``, is tune's: it prints tune's options, not a flag left for every trial's ``fit``."""
+    with pytest.raises(SystemExit):
+        parse_args(["-h"])
+    assert "--n_trials" in capsys.readouterr().out
+
+
+def test_the_space_of_several_search_files_is_named_by_the_last(tmp_path):
+    """Two ``--search`` files: the space's errors name the last one, whose settings win."""
+    first, last = tmp_path / "first.yaml", tmp_path / "last.yaml"
+    first.write_text("n_trials: 3\n")
+    last.write_text("space:\n  model.learning_rate: [0.001, 0.1]\n")
+    assert parse_args(["--search", str(first), "--search", str(last)])[2] == str(last)
+
+
+def test_a_storage_that_fails_on_its_last_attempt_raises_the_database_error(tmp_path):
+    """A SQLite "file" that is a folder: the database's own error, at once with one attempt (no storage of None)."""
+    with pytest.raises(sqlalchemy.exc.DBAPIError):
+        rdb_storage(f"sqlite:///{tmp_path}", heartbeat_interval=60, attempts=1)
+
+
+def test_a_running_trial_of_another_machine_is_not_failed():
+    """A worker ``host:pid`` of another machine, whose pid is no process here, is left running."""
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.set_user_attr("worker", f"{socket.gethostname()}-other:999999999")
+    fail_orphaned_trials(study)
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING
+
+
+@pytest.fixture
+def mlflow_config(tmp_path, monkeypatch) -> tuple[str, dict]:
+    """A tracking URI in a folder and a config whose ``MLFlowLogger`` logs there."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    logger = {"class_path": "lightning.pytorch.loggers.MLFlowLogger",
+              "init_args": {"tracking_uri": uri, "experiment_name": "tiny"}}  # fmt: skip
+    return uri, {"trainer": {"logger": logger}}
+
+
+def test_the_best_value_is_logged_at_the_step_of_the_trials_the_study_has(mlflow_config):
+    """Two trials: the best value is logged at step 2, so that its history follows the study's growth."""
+    mlflow = pytest.importorskip("mlflow")
+    uri, config = mlflow_config
+    study = optuna.create_study(study_name="stepped")
+    for value in (3.0, 1.0):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    with StudyTracking.of(config, study) as tracking:
+        tracking.log_results(study, study.best_trial, [])
+    history = mlflow.MlflowClient(uri).get_metric_history(study.user_attrs["mlflow_run_id"], "best_value")
+    assert [(metric.step, metric.value) for metric in history] == [(2, 1.0)]
+
+
+def test_a_single_mlflow_logger_stays_one_logger_in_a_trials_settings(mlflow_config):
+    """The config's one ``MLFlowLogger`` (no list): trial 2's ``trainer.logger`` is that logger, named and made a
+    child of the study's run, not a list of it (the trial's saved config keeps the user's shape)."""
+    pytest.importorskip("mlflow")
+    _, config = mlflow_config
+    study = optuna.create_study(study_name="single")
+    with StudyTracking.of(config, study) as tracking:
+        logger = tracking.trial_overrides(2)["trainer.logger"]
+    assert logger["class_path"] == "lightning.pytorch.loggers.MLFlowLogger"
+    assert logger["init_args"]["run_name"] == "single-trial-2"
+    assert logger["init_args"]["tags"] == {"mlflow.parentRunId": study.user_attrs["mlflow_run_id"], "optuna.trial": 2}
+
+
+def test_the_training_loss_sums_taken_are_not_moved_by_later_batches():
+    """The sums a checkpoint takes in the middle of an epoch stay those of its batches so far (loss 2, 6 targets)."""
+    metrics = PassMetrics(horizon=3, target_size=1, levels=())
+    target = torch.zeros(2, 3, 1)
+    metrics.add_loss("train", torch.tensor(2.0), _batch(target, 1.0, 0.0))
+    sums = metrics.train_loss_sums()
+    metrics.add_loss("train", torch.tensor(5.0), _batch(target, 1.0, 0.0))
+    assert sorted(value.item() for value in sums.values()) == [6.0, 12.0]
+
+
+def test_fit_flags_of_overrides_sort_a_class_before_its_init_args():
+    """A trial's ``fit`` flags: the encoder class, then its ``init_args``, whatever order the space gave them."""
+    overrides = {"model.encoder.init_args.hidden_size": 8, "model.encoder": "GRUEncoder"}
+    assert override_args(overrides) == [
+        "--model.encoder", "GRUEncoder", "--model.encoder.init_args.hidden_size", "8",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), float("nan")])
+def test_an_infinite_or_nan_value_is_refused_as_no_finite_number(value):
+    with pytest.raises(ValueError, match=re.escape(f"model.clip={value} must be a finite number")):
+        check_finite("model.clip", value)
+
+
+@pytest.mark.parametrize("key", ["season_length", "season_channel", "input_size"])
+def test_a_model_size_flag_the_data_gives_is_refused_naming_it(key):
+    with pytest.raises(ValueError, match=re.escape(f"--model.{key}: the CLI sets it from the data")):
+        check_linked_flags(["fit", f"--model.{key}", "24"])
+
+
+def test_a_command_line_holding_no_string_is_left_to_jsonargparse():
+    """A ``Path`` among the arguments: jsonargparse refuses it by name, so the linked keys check nothing."""
+    assert check_linked_keys(["fit", "--config", Path("config.yaml")], ["fit"]) is None
+
+
+class _Model:
+    def __init__(self, horizons: int = 1):
+        """A model whose option is ``horizons``."""
+
+
+class _Data:
+    def __init__(self, horizon: int = 1):
+        """Data whose option is ``horizon``."""
+
+
+def test_a_misspelt_key_of_a_group_names_the_nearest_key_of_that_group():
+    """``model: {horizon: 3}``: the model's ``horizons`` is meant, not the data's ``horizon`` of another group."""
+    parser = ForecastArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(_Model, "model")
+    parser.add_class_arguments(_Data, "data")
+    message = "Group 'model' does not accept option 'horizon' (did you mean 'model.horizons'?)"
+    with pytest.raises(argparse.ArgumentError, match=re.escape(message)):
+        parser.parse_object({"model": {"horizon": 3}})
