@@ -301,3 +301,13 @@ def test_fit_returns_the_best_checkpoint_of_the_users_own_model_checkpoint(tmp_p
     best = torch.load(own.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, best[name], rtol=0, atol=0)
+
+
+@pytest.mark.slow  # two parses of the CLI: about 2 s
+def test_tune_names_the_clis_own_error_for_a_trial_that_does_not_build(tmp_path):
+    """A trial's settings the CLI refuses (here a misspelt trainer key) are refused with the CLI's message, which
+    names the key and the nearest one, not only the status jsonargparse exited with."""
+    config = tmp_path / "bad.yaml"
+    config.write_text("trainer:\n  max_epoch: 1\n")
+    with pytest.raises(ValueError, match=r"max_epoch.*did you mean 'trainer.max_epochs'"):
+        study_checks._build(["--config", str(config)], {})
