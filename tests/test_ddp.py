@@ -44,17 +44,26 @@ def run_cli(subcommand: str, root: Path, tiny: list[str], *args: str) -> None:
 def run_commands_and_tell_the_group(commands: list[list[str]], root: Path) -> list[str]:
     """Each of ``commands`` (``cli_args`` lists) in turn through ``forecast.__main__.main()``, in a script that
     Lightning's launcher starts again for each further process of a DDP command; after each command, every
-    process prints whether a process group is still ``"open"`` or ``"closed"``: those lines."""
+    process appends whether a process group is still ``"open"`` or ``"closed"`` to a file of its own rank:
+    those lines, rank 0's first.
+
+    Files, not standard output: both processes write to the one pipe, where a line of rank 1 can land inside a
+    line that rank 0's buffer flushed half-way (once, CI read 3 of the 5 lines).
+    """
     script = root / "commands.py"
     script.write_text(
-        "import sys, torch.distributed\n"
+        "import os, sys, torch.distributed\n"
         "from forecast.__main__ import main\n"
         f"for command in {commands!r}:\n"
         "    sys.argv[1:] = command\n"
         "    main()\n"
-        "    print('open' if torch.distributed.is_initialized() else 'closed', flush=True)\n"
+        "    with open(f\"group.{os.environ.get('LOCAL_RANK', 'none')}.txt\", 'a') as told:\n"
+        "        print('open' if torch.distributed.is_initialized() else 'closed', file=told)\n"
     )
-    return [line for line in run_python([str(script)], root).splitlines() if line in ("open", "closed")]
+    run_python([str(script)], root)
+    told = sorted(root.glob("group.*.txt"))
+    assert [path.name for path in told] == ["group.0.txt", "group.1.txt"]
+    return [line for path in told for line in path.read_text().splitlines()]
 
 
 def run_main_here_and_tell_the_group(args: list[str]) -> str:
