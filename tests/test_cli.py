@@ -18,6 +18,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from forecast import Calendar, Columns, Forecaster, Scaling, TimeSeriesDataModule
 from forecast.cli import ForecastCLI, main
+from forecast.cli_parser import _parser_keys
 from forecast.data import FractionSplit
 from forecast.runs import resolve_checkpoint
 
@@ -29,15 +30,16 @@ CONFIGS = sorted(path for path in ROOT.glob("configs/**/*.yaml") if path.parent.
 
 @pytest.fixture(scope="module")
 def built_cli(tmp_path_factory, tiny_cli) -> ForecastCLI:
-    """One run of the CLI (``validate`` of the parameter-free last-value config on a small frame), whose parser
-    the configs' parses share: the CLI builds the same parser whatever the config, and building it is most of
-    the cost of a parse."""
+    """One ``fit`` of the CLI (the quickstart config, one batch of a small frame), whose parser the configs' parses
+    of ``fit`` share: the CLI builds the same parser whatever the config (that of the subcommand named first, the
+    others bare), and building it is most of the cost of a parse."""
     root = tmp_path_factory.mktemp("parser")
     steps = np.arange(60)
     frame = pd.DataFrame({"a": np.sin(steps / 4)}, index=pd.date_range("2024-01-01", periods=60, freq="h", name="date"))
     frame.to_csv(root / "small.csv")
-    config = str(ROOT / "configs/etth1/last_value.yaml")
-    return main(["validate", "--config", config, *tiny_cli(root / "small.csv", root)])
+    config = str(ROOT / "configs/quickstart.yaml")
+    one_batch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    return main(["fit", "--config", config, *tiny_cli(root / "small.csv", root), *one_batch])
 
 
 def print_config(cli: ForecastCLI, args: list[str], capsys) -> dict:
@@ -57,6 +59,25 @@ def test_config_parses_with_the_real_cli_and_reprints_itself(config, built_cli, 
     again = tmp_path / "printed.yaml"
     again.write_text(yaml.safe_dump(printed))
     assert print_config(built_cli, ["fit", "--config", str(again)], capsys) == printed
+
+
+def test_a_run_builds_the_whole_parser_of_its_own_subcommand_alone(built_cli):
+    """Lightning builds every subcommand's parser on each run, about half of a small run's time; the subcommands not
+    named stay choices whose parsers hold no settings."""
+    parsers = built_cli._subcommand_parsers
+    assert set(parsers) == {"fit", "validate", "test", "predict", "backtest"}
+    assert {"trainer.max_epochs", "data.lookback", "checkpoint.monitor", "ckpt_path"} <= _parser_keys(parsers["fit"])
+    assert all(_parser_keys(parsers[name]) == {"config", "print_config"} for name in parsers.keys() - {"fit"})
+
+
+def test_help_lists_every_subcommand_and_a_subcommands_help_its_own_settings(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "{fit,validate,test,predict,backtest}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["backtest", "--help"])
+    shown = capsys.readouterr().out
+    assert "--refit_every" in shown and "--trainer.max_epochs" in shown and "--data.lookback" in shown
 
 
 def test_unknown_config_key_is_named(capsys):
