@@ -187,6 +187,7 @@ SCRIPT = textwrap.dedent(
     except Exception as error:
         facts = {"refused": f"{type(error).__name__}: {error}"}
     (Path(sys.argv[1]) / f"rank{torch.distributed.get_rank()}.json").write_text(json.dumps(facts))
+    torch.distributed.destroy_process_group()  # a gloo group left to the interpreter's exit aborts it now and then
     """
 )
 
