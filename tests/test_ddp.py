@@ -47,8 +47,8 @@ def run_commands_and_tell_the_group(commands: list[list[str]], root: Path) -> li
     process appends whether a process group is still ``"open"`` or ``"closed"`` to a file of its own rank:
     those lines, rank 0's first.
 
-    Files, not standard output: both processes write to the one pipe, where a line of rank 1 can land inside a
-    line that rank 0's buffer flushed half-way (once, CI read 3 of the 5 lines).
+    Files, not standard output: both processes write to the one pipe, where their output can mix (once, CI kept
+    2 of the script's 4 lines).
     """
     script = root / "commands.py"
     script.write_text(
