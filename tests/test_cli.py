@@ -80,6 +80,21 @@ def test_help_lists_every_subcommand_and_a_subcommands_help_its_own_settings(cap
     assert "--refit_every" in shown and "--trainer.max_epochs" in shown and "--data.lookback" in shown
 
 
+def test_a_config_of_the_subcommands_settings_given_before_it_builds_every_parser(tmp_path, capsys):
+    """``--config x.yaml fit``: the arguments do not begin with the subcommand, whose settings the file holds under
+    its name, so its parser is built in full as every other's."""
+    settings = yaml.safe_load((ROOT / "configs/quickstart.yaml").read_text())
+    (tmp_path / "runs.yaml").write_text(yaml.safe_dump({"fit": settings | {"seed_everything": 7}}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(tmp_path / "runs.yaml"), "fit", "--data.lookback", "12", "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["seed_everything"] == 7 and printed["data"]["lookback"] == 12
+    encoder = settings["model"]["encoder"]
+    assert printed["model"]["encoder"]["class_path"] == encoder["class_path"]
+    assert printed["model"]["encoder"]["init_args"].items() >= encoder["init_args"].items()
+
+
 def test_unknown_config_key_is_named(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", str(ROOT / "configs/quickstart.yaml"), "--model.encoder.init_args.hiden_size", "8"])
