@@ -31,6 +31,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torch.utils.data import DistributedSampler
 
 from ..errors import ForecastDataError
+from .covers import best_cover
 from .files import is_long
 from .frames import id_names, series_ids
 from .options import Columns
@@ -113,7 +114,8 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
     the order of the data, so a resumed run reads the same series in every process. Where that still leaves a
     process without windows of a part, series are swapped between processes while that helps, and where that
     cannot give every process every part, while it leaves processes lacking test windows rather than validation
-    windows, and those rather than training windows (``_fill_lacking``).
+    windows, and those rather than training windows (``_fill_lacking``). Where the swaps fall short of the deal
+    that gives every process the most parts in that order, an exact search deals the series anew (``_deal_exactly``).
 
     Raises:
         ForecastDataError: fewer series than processes.
@@ -148,6 +150,7 @@ def assign_shards(ids: list[str], rows: np.ndarray, world_size: int, parts: np.n
             ranks[i], loads[rank] = rank, loads[rank] + rows[i]
     if parts is not None:
         _fill_lacking(ranks, rows, np.asarray(parts, dtype=bool), world_size, np.asarray(order))
+        _deal_exactly(ranks, rows, np.asarray(parts, dtype=bool), world_size, np.asarray(order))
     return ranks
 
 
@@ -169,6 +172,38 @@ def _fill_lacking(ranks: np.ndarray, rows: np.ndarray, parts: np.ndarray, world_
     """
     for lack in (_fewest, _in_order):
         _change_while_better(ranks, rows, parts, world_size, order, lack)
+
+
+def _deal_exactly(ranks: np.ndarray, rows: np.ndarray, parts: np.ndarray, world_size: int, order: np.ndarray) -> None:
+    """Deal the series anew where the swaps (``_fill_lacking``) left some process lacking a part that an exact search
+    gives every process, preferring training windows, then validation windows, then test windows (``best_cover``):
+    each process first takes a group of series that gives it those (of each kind the longest left, ties by id), then
+    the series left go longest first to the process with the fewest rows so far, and the swaps that leave fewer parts
+    lacking follow. Changes ``ranks`` in place; a deal the swaps completed is kept, as is one where the search runs
+    out of its budget."""
+    wanted = parts.any(0)
+    held = _held_everywhere(ranks, parts, world_size)
+    if held.tolist() == wanted.tolist():
+        return
+    found = best_cover(parts, world_size)
+    if found is None or (found[0] | ~wanted).tolist() <= (held | ~wanted).tolist():
+        return
+    target, groups = found
+    ranks[:], loads = -1, np.zeros(world_size, dtype=np.int64)
+    for rank, group in enumerate(groups):
+        for kind in group:
+            i = next(i for i in order if ranks[i] < 0 and tuple(parts[i, target].tolist()) == kind)
+            ranks[i], loads[rank] = rank, loads[rank] + rows[i]
+    for i in order:
+        if ranks[i] < 0:
+            rank = int(np.argmin(loads))
+            ranks[i], loads[rank] = rank, loads[rank] + rows[i]
+    _change_while_better(ranks, rows, parts, world_size, order, _in_order)
+
+
+def _held_everywhere(ranks: np.ndarray, parts: np.ndarray, world_size: int) -> np.ndarray:
+    """Per part, whether every process has windows of it: (P,)."""
+    return np.stack([parts[ranks == rank].any(0) for rank in range(world_size)]).all(0)
 
 
 def _fewest(lacking: np.ndarray) -> tuple[int, ...]:

@@ -1,7 +1,8 @@
 """``data.shard: series`` deals the series so that, where no deal gives every process windows of every part, every
 process has training windows wherever some deal gives them, then validation windows, then test windows: ``fit``
 refuses shares of which one lacks training or validation windows, ``test`` one that lacks test windows
-(``TimeSeriesDataModule.setup``). Checked against every deal of a few series."""
+(``TimeSeriesDataModule.setup``); where swapping series one at a time falls short of that, an exact search over the
+sets of parts the series have deals them (``forecast.data.covers``). Checked against every deal of a few series."""
 
 import itertools
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forecast.data import covers
 from forecast.data.sharding import assign_shards
 
 PARTS = ("train", "val", "test")
@@ -80,11 +82,63 @@ def test_data_whose_every_process_can_have_every_part_keep_the_deal_that_leaves_
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), world_size=st.integers(2, 3))
-def test_every_process_has_training_then_validation_windows_wherever_some_deal_gives_them(data, world_size):
+@given(data=st.data(), world_size=st.integers(2, 4))
+def test_every_process_has_training_then_validation_then_test_windows_wherever_some_deal_gives_them(data, world_size):
     count = data.draw(st.integers(world_size, 6))
     series = st.lists(st.booleans(), min_size=3, max_size=3)
     parts = np.array(data.draw(st.lists(series, min_size=count, max_size=count)), dtype=bool)
     rows = np.array(data.draw(st.lists(st.integers(1, 60), min_size=count, max_size=count)))
     ranks = assign_shards([f"s{i}" for i in range(count)], rows, world_size, parts)
-    assert everywhere(parts, ranks, world_size)[:2] == best(parts, world_size)[:2]
+    assert everywhere(parts, ranks, world_size) == best(parts, world_size)
+
+
+@pytest.mark.parametrize(
+    ("parts", "rows", "world_size", "expected"),
+    [
+        # Swaps left a process without validation windows, and fit refused; a deal gives all four train and val (none
+        # gives all four test windows too: each would need two of the six series).
+        (
+            [[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]],
+            [35, 46, 28, 39, 14, 26],
+            4,
+            [("train", "val", "test")] * 2 + [("train", "val")] * 2,
+        ),
+        # Swaps left a process without test windows, where {(train, val, test)}, {(train, val), (val, test)} and
+        # {(train), (train, test)} give each all three.
+        (
+            [[0, 0, 0], [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 1, 1], [0, 1, 1]],
+            [41, 16, 9, 42, 22, 25],
+            3,
+            [("train", "val", "test")] * 3,
+        ),
+    ],
+)
+def test_deals_that_swaps_one_at_a_time_miss_come_from_the_exact_search(parts, rows, world_size, expected):
+    parts, rows = np.array(parts, dtype=bool), np.array(rows)
+    ids = [f"s{i}" for i in range(len(rows))]
+    ranks = assign_shards(ids, rows, world_size, parts)
+    assert sorted(held(parts, ranks, world_size), reverse=True) == sorted(expected, reverse=True)
+    assert everywhere(parts, ranks, world_size) == best(parts, world_size)
+    reordered = assign_shards(ids[::-1], rows[::-1], world_size, parts[::-1])[::-1]
+    assert reordered.tolist() == ranks.tolist()
+
+
+def test_a_search_out_of_its_budget_keeps_the_deal_of_the_swaps(monkeypatch):
+    parts = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=bool)
+    rows = np.array([35, 46, 28, 39, 14, 26])
+    monkeypatch.setattr(covers, "BUDGET", 2)
+    assert covers.best_cover(parts, 4) is None
+    ranks = assign_shards([f"s{i}" for i in range(6)], rows, 4, parts)
+    assert everywhere(parts, ranks, 4) == (True, False, True)  # what the swaps reach alone
+
+
+def test_the_search_of_many_series_for_many_processes_finds_the_parts_held_everywhere():
+    """64 processes, 200 series: 58 have test windows, so no deal gives every process test windows, and the search
+    proves it by counting rather than by trying deals; training and validation windows go to every process."""
+    rng = np.random.default_rng(1)
+    parts = rng.random((200, 3)) < np.array([0.9, 0.5, 0.3])
+    assert parts[:, 2].sum() < 64 <= parts[:, 1].sum()
+    target, groups = covers.best_cover(parts, 64)
+    assert target.tolist() == [True, True, False] and len(groups) == 64
+    ranks = assign_shards([f"s{i}" for i in range(200)], rng.integers(1, 1000, 200), 64, parts)
+    assert everywhere(parts, ranks, 64)[:2] == (True, True)
