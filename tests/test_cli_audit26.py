@@ -150,3 +150,17 @@ def test_a_subcommand_that_does_not_train_takes_any_monitor(wide_csv, tmp_path, 
             "--trainer.logger", "false", "--checkpoint.monitor", "val/mse_typo"]  # fmt: skip
     cli = main(args)
     assert "val/mse" in cli.trainer.callback_metrics
+
+
+def test_a_misspelt_key_in_a_config_before_the_subcommand_names_the_subcommands_key(tmp_path, capsys):
+    """A config given before the subcommand is read by the parser of no subcommand, which has no trainer keys: the
+    guess comes from its subcommands' parsers."""
+    config = tmp_path / "typo.yaml"
+    config.write_text(yaml.safe_dump({"trainer": {"max_epoch": 3}}))
+    with pytest.raises(SystemExit) as exit_info:  # --print_config after the subcommand prints without this check
+        main(["--config", str(config), "fit", "--config", QUICKSTART, *QUIET, *ONE_BATCH])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err[err.index("error: ") :].strip() == (
+        "error: Option 'trainer.max_epoch' is not accepted before subcommand 'fit' (did you mean 'trainer.max_epochs'?)"
+    )
