@@ -84,3 +84,4 @@ class ModelDims:
     encoder_steps: int
     encoder_size: int
     num_params: int
+    season_length: int = 1  # the steps of the data's season (24 for hourly data); 1 where it has none or is unknown

@@ -171,7 +171,7 @@ class Forecaster(L.LightningModule):
             lookback=lookback, horizon=horizon, input_size=series_size,
             target_size=1 if channel_independent else target_size, future_size=future_size,
             static_size=self.static_embedding.output_size + channel_embedding_size, encoder_steps=self.embedding.steps,
-            encoder_size=self.encoder.output_size, num_params=self.loss.num_params,
+            encoder_size=self.encoder.output_size, num_params=self.loss.num_params, season_length=season_length,
         )  # fmt: skip
         self.head = head(self.dims, Decoding(encoder, self.loss.raw_point))
         self.optimizer = optimizer

@@ -120,26 +120,37 @@ class LastValueHead(_WindowHead):
 class SeasonalNaiveHead(_WindowHead):
     """Seasonal naive forecast: each step repeats the value one season earlier, ``y[t] = y[t - period]``.
 
-    Steps beyond the first season repeat the last observed season again.
+    Steps beyond the first season repeat the last observed season again. By default the season is the data's,
+    from its frequency (``dims.season_length``, which the CLI links from the data module: 24 steps for hourly
+    data, 7 for daily, 52 for weekly, 144 for 10-minute data), as for the seasonal naive that ``fit`` compares a
+    model with (``NaiveComparison``), so that a config runs on data of any frequency; where the frequency has no
+    common season (yearly data), that is the last value.
 
     Args:
         dims: sizes from the Forecaster.
-        period: steps per season (24 for a daily cycle of hourly data); at most the lookback.
+        period: steps per season, at most the lookback; ``None``: the data's season.
 
     Raises:
         TypeError: ``period`` is no int.
-        ValueError: ``period`` is below 1 or longer than the lookback.
+        ValueError: ``period`` (or the data's season) is below 1 or longer than the lookback.
     """
 
-    def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, period: int = 24):
+    def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, period: int | None = None):
         super().__init__(dims, decoding)
-        check_size("model.head.init_args.period", period, 1)
-        if period > dims.lookback:
+        if period is not None:
+            check_size("model.head.init_args.period", period, 1)
+        elif dims.season_length > dims.lookback:
+            raise ValueError(
+                f"model.head.init_args.period: the data's season has {dims.season_length} steps, more than "
+                f"data.lookback={dims.lookback}: the last season must be inside the window; raise data.lookback to "
+                f"{dims.season_length} or more, or set the period"
+            )
+        self.period = dims.season_length if period is None else period
+        if self.period > dims.lookback:
             raise ValueError(
                 f"model.head.init_args.period={period} must lie in [1, lookback={dims.lookback}]: the last season "
                 "must be inside the window; lower the period or raise data.lookback"
             )
-        self.period = period
 
     def forward(
         self,

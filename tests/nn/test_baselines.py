@@ -2,6 +2,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -105,21 +106,39 @@ def test_seasonal_naive_period_longer_than_lookback_names_the_key():
         forecast(functools.partial(SeasonalNaiveHead, period=8))
 
 
+def test_seasonal_naive_without_a_period_repeats_the_datas_season():
+    """The season the data module links into the model (``season_length``: 24 for hourly data), 3 steps here: the
+    forecast of ``period=3``; without one (``season_length`` 1, as for data without a common season), the last
+    value."""
+    torch.testing.assert_close(forecast(SeasonalNaiveHead, season_length=3), PAST[:, [3, 4, 5, 3, 4, 5, 3], :2])
+    torch.testing.assert_close(forecast(SeasonalNaiveHead), forecast(LastValueHead))
+
+
+def test_seasonal_naive_of_a_season_longer_than_the_lookback_names_the_fix():
+    with pytest.raises(ValueError, match=r"the data's season has 8 steps, more than data.lookback=6: .* raise "
+                       r"data.lookback to 8 or more, or set the period"):  # fmt: skip
+        forecast(SeasonalNaiveHead, season_length=8)
+
+
 def test_baseline_head_behind_a_recurrent_encoder_says_which_encoder_to_use():
     with pytest.raises(ValueError, match="model.encoder: forecast.nn.IdentityEncoder"):
         Forecaster(lookback=L, horizon=H, input_size=3, target_size=2, encoder=GRUEncoder, head=LastValueHead)
 
 
-def test_seasonal_naive_config_tests_without_fit_or_checkpoint(wide_frame, wide_csv, tmp_path, tiny_cli):
-    """The CLI's test of the seasonal naive config gives the numpy seasonal-naive error on the same windows."""
+@pytest.mark.parametrize(("freq", "season"), [("h", 24), ("D", 7), ("W-SUN", 52)])
+def test_seasonal_naive_config_tests_without_fit_or_checkpoint(freq, season, wide_frame, tmp_path, tiny_cli):
+    """The CLI's test of the seasonal naive config gives the numpy seasonal-naive error on the same windows, of the
+    season of the data's frequency (the config's head had a period of 24 steps, whatever the data)."""
+    frame = wide_frame.set_axis(pd.date_range("2024-01-07", periods=len(wide_frame), freq=freq, name="date"))
+    frame.to_csv(tmp_path / "wide.csv")
     args = ["test", "--config", str(ROOT / "configs/etth1/seasonal_naive.yaml"),
-            *tiny_cli(wide_csv, tmp_path, lookback=48, horizon=30)]  # fmt: skip
+            *tiny_cli(tmp_path / "wide.csv", tmp_path, lookback=60, horizon=30)]  # fmt: skip
     scores = main(args).trainer.callback_metrics
-    values = wide_frame.to_numpy()
+    values = frame.to_numpy()
     test_start = len(values) - int(len(values) * 0.2)  # FractionSplit's test rows
     errors = []
     for start in range(test_start, len(values) - 30 + 1):
-        seasonal = values[start - 24 : start][np.arange(30) % 24]
+        seasonal = values[start - season : start][np.arange(30) % season]
         errors.append(seasonal - values[start : start + 30])
     assert scores["test/mse_orig"].item() == pytest.approx(np.mean(np.square(errors)), rel=1e-5)
     assert scores["test/mae_orig"].item() == pytest.approx(np.mean(np.abs(errors)), rel=1e-5)
