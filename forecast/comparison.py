@@ -151,6 +151,7 @@ class NaiveComparison(L.Callback):
                 f"naive_comparison.fallback needs a point loss (MSELoss, MAELoss, HuberLoss): a naive forecast "
                 f"has no quantiles, and model.loss is {type(loss).__name__}"
                 + (f" of levels {list(loss.levels)}" if loss.levels else "")
+                + "; set naive_comparison.fallback false to train it without one"
             )
         if self.fallback and any(checkpoint.save_weights_only for checkpoint in trainer.checkpoint_callbacks):
             raise ValueError(  # Lightning calls no callback's on_save_checkpoint for a weights-only checkpoint

@@ -177,6 +177,19 @@ def test_fallback_needs_a_point_loss(tmp_path, tiny_cli, walk_csv):
         main(["fit", *args, "--naive_comparison.fallback", "true", "--trainer.max_epochs", "1"])
 
 
+def test_a_recurrent_config_given_a_quantile_loss_is_refused_naming_the_fallback_to_turn_off(
+    tmp_path, tiny_cli, walk_csv
+):
+    """The recurrent configs fall back to a naive forecast that validation prefers; a user who swaps in a quantile
+    loss is told which key to turn off."""
+    args = ["--config", str(ROOT / "configs/etth1/gru.yaml"), *tiny_cli(str(walk_csv), tmp_path)]
+    args += ["--model.loss", "forecast.losses.QuantileLoss", "--trainer.max_epochs", "1"]
+    with pytest.raises(
+        ValueError, match=r"model.loss is QuantileLoss of levels .*; set naive_comparison.fallback false"
+    ):
+        main(["fit", *args])
+
+
 def test_fallback_refuses_a_quantile_loss_of_one_level():
     """One level has one parameter per value, as a point loss, but forecasts that quantile: before, a 0.9-quantile
     model that lost to the last value on MSE fell back to it, in its y_q0.9 column too."""

@@ -104,7 +104,7 @@ def test_etth1_config_fits_and_tests_its_checkpoint_through_the_cli(config, wide
     metrics logged are those of the trained model's forecasts, over test batches of unequal sizes."""
     tiny = [*tiny_cli(wide_csv, tmp_path, batch_size=16), "--trainer.logger", "false", "--trainer.max_epochs", "1",
             "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
-            "--report.num_plots", "0"]  # fmt: skip
+            "--report.num_plots", "0", "--naive_comparison.fallback", "false"]  # fmt: skip  # the network's forecasts
     if "seg_len" in config.read_text():  # segments of the 24-step lookback; SegRNN's widths 16 and 8, not 512 and 256
         tiny += ["--model.embedding.init_args.seg_len", "6", "--model.head.init_args.seg_len", "6",
                  "--model.embedding.init_args.embedding_size", "16", "--model.encoder.init_args.hidden_size", "16",
@@ -163,3 +163,17 @@ def test_every_shipped_config_sets_up_on_data_of_another_frequency_and_size(conf
     for stage in ("fit", "test"):
         cli.datamodule.setup(stage)
     assert cli.model.dims.horizon == horizon
+
+
+def test_every_recurrent_config_of_a_point_loss_falls_back_to_the_naive_forecast_validation_prefers():
+    """On data where a network loses to the last value (a random walk), a config must not: each recurrent config
+    of the benchmarks forecasts the better naive forecast where its network does not beat it by 5% on validation.
+    The baselines are published models' recipes, and a quantile loss has no naive forecast."""
+    recurrent = {}
+    for path in SHIPPED:
+        config = yaml.safe_load(path.read_text())
+        if path.stem != "quickstart" and config["model"]["encoder"]["class_path"] != "forecast.nn.IdentityEncoder":
+            recurrent[f"{path.parent.name}/{path.stem}"] = config.get("naive_comparison")
+    point = {name: value for name, value in recurrent.items() if name != "etth1/gru_quantile"}
+    assert len(point) == 12 and recurrent["etth1/gru_quantile"] is None
+    assert all(value == {"fallback": True, "margin": 0.05} for value in point.values()), point
