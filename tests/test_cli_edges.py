@@ -46,7 +46,8 @@ def test_a_data_error_exits_non_zero_with_its_message_alone(tmp_path, tiny_cli, 
     frame = pd.read_csv(csv)
     frame.loc[5, "a"] = np.nan
     frame.to_csv(csv, index=False)
-    monkeypatch.setattr(sys, "argv", ["forecast", "fit", "--config", QUICKSTART, *tiny_cli(csv, tmp_path)])
+    refuse = ["--data.nan_policy", "error"]  # the config repairs gaps (ffill)
+    monkeypatch.setattr(sys, "argv", ["forecast", "fit", "--config", QUICKSTART, *tiny_cli(csv, tmp_path), *refuse])
     with pytest.raises(SystemExit) as exit_info:
         forecast_command()
     assert exit_info.value.code == 1

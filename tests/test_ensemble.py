@@ -142,7 +142,8 @@ def python_member(members) -> str:
     trainer = {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "logger": False,
                "enable_progress_bar": False, "enable_model_summary": False,
                "default_root_dir": str(members["root"] / "python")}  # fmt: skip
-    forecast.fit(members["root"] / "frame.csv", lookback=24, horizon=6, data={"split": FractionSplit()},
+    data = {"split": FractionSplit(), "nan_policy": "ffill"}  # the data settings of the config the CLI fits
+    forecast.fit(members["root"] / "frame.csv", lookback=24, horizon=6, data=data,
                  model={"encoder": functools.partial(GRUEncoder, hidden_size=8)}, trainer=trainer)  # fmt: skip
     return str(members["root"] / "python/checkpoints/last.ckpt")
 

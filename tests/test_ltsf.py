@@ -357,13 +357,14 @@ def test_ltsf_published_figures_stand_only_beside_runs_of_their_protocol(tmp_pat
 
 
 def test_ltsf_ensemble_refuses_members_of_other_data_settings_before_any_fit(tmp_path, monkeypatch):
-    """configs/etth1/linear.yaml refuses missing values (``data.nan_policy: error``), configs/ltsf/ carries them
-    forward: no ensemble could combine their fits, which ``--ensemble`` says before fitting either."""
+    """A linear config that fills missing values with zeros, where configs/ltsf/ carries them forward: no ensemble could
+    combine their fits, which ``--ensemble`` says before fitting either."""
     monkeypatch.setitem(ltsf["run"].__globals__, "fit", lambda args, directory: pytest.fail("fitted"))
-    config, member = ROOT / "configs/ltsf/segrnn_l336.yaml", ROOT / "configs/etth1/linear.yaml"
+    config, member = ROOT / "configs/ltsf/segrnn_l336.yaml", tmp_path / "linear.yaml"
+    member.write_text((ROOT / "configs/etth1/linear.yaml").read_text().replace("nan_policy: ffill", "nan_policy: zero"))
     with pytest.raises(ValueError, match="--ensemble: the fits of") as raised:
         ltsf["run"]("etth1", config, 24, 0, tmp_path, [], ltsf["candidates"]([48]), ensemble=True, members=[member])
-    assert f"{config} (L48) and {member} (linear) would differ in data.nan_policy 'ffill' vs 'error';" in str(
+    assert f"{config} (L48) and {member} (linear) would differ in data.nan_policy 'ffill' vs 'zero';" in str(
         raised.value
     )
 
