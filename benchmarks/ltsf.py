@@ -18,7 +18,9 @@ each run's config), e.g. a tiny run or a univariate target:
         --data.columns.targets '[OT]' --model.head.init_args.seg_len 24  # univariate OT
 
 With ``--lookbacks 96 336 720`` each run fits the config at every one of those lookbacks and tests
-only the one that scored best on validation (its fit seconds are those of all its fits). ``--choose KEY
+only the one that scored best on validation (its fit seconds are those of all its fits); a setting that has no
+training or validation window on a data set (a lookback longer than its training rows allow) is left out of that
+data set's choice, and standard error says so (``trainable``). ``--choose KEY
 VALUE ...`` does the same for any setting the CLI takes, per horizon and seed, among fits of one loss (the
 validation score is the loss) scored on the same validation windows and scale (``SCORED_DATA``); several
 ``--choose`` (and ``--lookbacks``) are crossed:
@@ -266,6 +268,25 @@ def windowless(args: list[str], split: str) -> str | None:
     except ForecastDataError as error:
         return str(error)
     return None
+
+
+def trainable(
+    dataset: str, config: Path, horizon: int, extra: list[str], choices: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """``choices`` without the settings whose fit would have no training or validation window on ``dataset`` at
+    ``horizon`` (a lookback longer than its training rows allow: 720 steps of weekly data over 18 years), each named
+    on standard error with the data module's reason (``windowless``): validation cannot choose a setting that cannot
+    train, and the others can still be chosen among. Where none can train, ``choices`` as given, whose fits name it.
+    """
+    _, splits, args = layout(dataset, config, horizon, 0, Path("."), extra)
+    kept = {}
+    for name, (setting, _) in setting_fits(args, choices, Path(".")).items() if choices else ():
+        reason = windowless(setting, splits[0])
+        if reason is None:
+            kept[name] = choices[name]
+        else:
+            print(f"ltsf.py: {config} on {dataset} at horizon {horizon}: {name} left out: {reason}", file=sys.stderr)
+    return kept or choices
 
 
 def check_origins(
@@ -775,13 +796,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for horizon in args.horizons
         for seed in range(args.seeds)
     ]
-    for dataset, config, horizon in dict.fromkeys(cell[:3] for cell in cells):
-        check_origins(dataset, config, horizon, extra, choices, args.origins)
+    kept = {key: trainable(*key, extra, choices) for key in dict.fromkeys(cell[:3] for cell in cells)}
+    for (dataset, config, horizon), its in kept.items():
+        check_origins(dataset, config, horizon, extra, its, args.origins)
     if args.jobs > 1:
-        planned = [planned_fits(*cell, args.root, extra, choices, args.origins) for cell in cells]
+        planned = [planned_fits(*cell, args.root, extra, kept[cell[:3]], args.origins) for cell in cells]
         fit_side_by_side([each for fits in planned for each in fits], args.jobs)
     runs = [
-        run(*cell, args.root, extra, choices, args.origins, not args.validation_only, args.ensemble, args.members)
+        run(
+            *cell, args.root, extra, kept[cell[:3]], args.origins, not args.validation_only, args.ensemble, args.members
+        )
         for cell in cells
     ]
     table = summarize(pd.DataFrame(runs))

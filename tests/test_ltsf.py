@@ -406,3 +406,15 @@ def test_ltsf_jobs_fit_side_by_side_in_processes_of_their_own_and_the_runs_read_
             scores.setdefault(name, []).append(json.loads((where / "fit.json").read_text())["fit"]["val_loss"])
     chosen = min(scores, key=lambda name: sum(scores[name]))
     assert table["chosen"].tolist() == [chosen] and table["val_mean"].iloc[0] == pytest.approx(sum(scores[chosen]) / 2)
+
+
+def test_ltsf_leaves_out_a_lookback_the_data_cannot_train_and_chooses_among_the_others(tmp_path, capsys):
+    """On data of a thousand training rows a lookback of 1200 has no training window: the run fitted it, failed,
+    and the leaderboard stopped; the data set's choice is now among the lookbacks that train, and it says so."""
+    split = json.dumps({"class_path": "forecast.data.RowSplit", "init_args": {"val_start": 1000, "test_start": 1200,
+                                                                              "test_end": 1400}})  # fmt: skip
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--lookbacks", "48", "1200", "--data.split", split, "--root", str(tmp_path / "runs")]
+    table = ltsf["main"]([*args, "--out", str(tmp_path / "board"), *TINY])
+    assert table["chosen"].tolist() == ["L48"] and not (tmp_path / "runs/etth1/linear/H24/seed0/L1200").exists()
+    assert "linear.yaml on etth1 at horizon 24: L1200 left out: the train part has no window" in capsys.readouterr().err
