@@ -132,7 +132,7 @@ class SeasonalNaiveHead(_WindowHead):
 
     Raises:
         TypeError: ``period`` is no int.
-        ValueError: ``period`` (or the data's season) is below 1 or longer than the lookback.
+        ValueError: ``period`` is below 1 or longer than the lookback, or without it, the data's season is.
     """
 
     def __init__(self, dims: ModelDims, decoding: Decoding | None = None, *, period: int | None = None):
