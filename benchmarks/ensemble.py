@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from forecast import Forecaster, datasets  # noqa: E402
+from forecast import Forecaster  # noqa: E402
 from forecast.checkpointing import read_checkpoint  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.ensemble import combine  # noqa: E402
@@ -118,7 +118,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Score the seeds and their ensemble per horizon; returns the table it also writes and prints."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="etth1", choices=datasets.names())
+    parser.add_argument("--dataset", default="etth1", type=ltsf["data_set"], help="a built-in name or a file")
     parser.add_argument("--config", type=Path, default=Path("configs/ltsf/segrnn_l96.yaml"))
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
     parser.add_argument("--seeds", type=ltsf["count"], default=3, help="members: the runs of seeds 0, 1, ...")
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     rows = []
     for horizon in args.horizons:
-        runs = args.root / args.dataset / args.config.stem / f"H{horizon}"
+        runs = args.root / ltsf["label"](args.dataset) / args.config.stem / f"H{horizon}"
         here = ["--trainer.default_root_dir", str(runs / "ensemble")]  # the logs of these scores, not the runs'
         results = [run_result(runs / f"seed{seed}" / "result.json", args.config) for seed in range(args.seeds)]
         for seed, result in enumerate(results):

@@ -1,7 +1,8 @@
 """The long-horizon leaderboard: each (data set, config, horizon, seed) through the CLI, beside published figures.
 
 Each run follows the protocol of benchmarks/README.md: the config's model and lookback on the data
-set's split preset (``forecast.datasets.info(name).split``), a ``fit`` whose early stopping and
+set's split preset (``forecast.datasets.info(name).split``; a file of one's own as ``--datasets FILE``: 70/10/20,
+``data_set``), a ``fit`` whose early stopping and
 checkpoint choice see validation only, then one ``test`` of the best-validation checkpoint. The
 figures are what a user gets from the same commands. Arguments this script does not know are passed
 to both ``fit`` and ``test`` unchanged (but for those it sets for each run, ``OWN_ARGUMENTS``: give
@@ -191,6 +192,32 @@ def fit_side_by_side(fits: list[tuple[list[str], Path]], jobs: int) -> None:
                 print(f"a fit failed, see {failed}", flush=True)
 
 
+def data_set(value: str) -> str:
+    """A ``--datasets`` value: a built-in data set's name, or a CSV or Parquet file of one's own, whose runs are kept
+    and tabled under the file's name without its suffix (``label``), split as ``forecast.data.default_split`` splits a
+    file (70/10/20) unless ``--data.split`` is given, and shown beside no published figure.
+
+    Raises:
+        argparse.ArgumentTypeError: neither a built-in name nor a file.
+    """
+    if value in datasets.names() or Path(value).is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is no built-in data set ({', '.join(datasets.names())}) and no file")
+
+
+def label(dataset: str) -> str:
+    """The name a data set's runs are kept and tabled under: a built-in one's own, a file's name without its suffix."""
+    return dataset if dataset in datasets.names() else Path(dataset).name.split(".")[0]
+
+
+def preset_split(dataset: str) -> dict:
+    """The split a fit of ``dataset`` takes when none is given (``forecast.data.default_split``), as a spec: a
+    built-in data set's preset, else 70/10/20."""
+    if dataset in datasets.names():
+        return datasets.info(dataset).split
+    return {"class_path": "forecast.data.FractionSplit", "init_args": {"val": 0.1, "test": 0.2}}
+
+
 def given_split(extra: list[str]) -> str | None:
     """The split given among the arguments passed on to the CLI (``--data.split VALUE``, the last one), which
     takes the preset's place in every fit, validation and test; ``None`` when none is given.
@@ -249,7 +276,7 @@ def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[
         ValueError: ``origin_rows``'s refusals, or a split of one's own with ``origins`` > 1 (they move the
             preset's).
     """
-    preset = split or json.dumps(datasets.info(dataset).split)
+    preset = split or json.dumps(preset_split(dataset))
     if origins == 1:
         return [preset]
     if split is not None:
@@ -533,7 +560,7 @@ def layout(
 ) -> tuple[Path, list[str], list[str]]:
     """Where a run of ``config`` on ``dataset`` at ``horizon`` with ``seed`` keeps its fits (below ``root``), its
     splits (``origin_splits``: the origins' and the ensemble's) and the arguments of its fit without a choice."""
-    directory = root / dataset / config.stem / f"H{horizon}" / f"seed{seed}"
+    directory = root / label(dataset) / config.stem / f"H{horizon}" / f"seed{seed}"
     splits = origin_splits(dataset, origins, given_split(extra))
     args = ["--config", str(config), "--data.source", dataset, "--data.split", splits[0]]
     args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
@@ -635,7 +662,7 @@ def run(
     tested = cli(["test", *test_args, "--ckpt_path", fits[chosen]["best"]]).trainer if test else None
     scores = tested.callback_metrics if tested else {}
     result = {
-        "dataset": dataset,
+        "dataset": label(dataset),
         "config": config.stem,
         "horizon": horizon,
         "seed": seed,
@@ -647,7 +674,9 @@ def run(
         "fit_s": sum(summary["fit_s"] for summary in fits.values()),
         "epochs": fits[chosen]["epochs"],
         "val_winner": fits[chosen]["val_winner"],
-        "protocol": standard_protocol(dataset, fits[leader]["data"]) and (not test or tested_every_window(tested)),
+        "protocol": dataset in datasets.names()
+        and standard_protocol(dataset, fits[leader]["data"])
+        and (not test or tested_every_window(tested)),
         "best": fits[chosen]["best"],
         "args": test_args,
     }
@@ -756,7 +785,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the leaderboard; returns the summary table that it also writes and prints."""
     # No abbreviations: the CLI's --config (a preset composed after the config) would be read as --configs.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--datasets", nargs="+", default=["etth1"], choices=datasets.names())
+    parser.add_argument("--datasets", nargs="+", default=["etth1"], type=data_set, help="built-in names or files")
     parser.add_argument("--configs", nargs="+", type=Path, default=[Path("configs/etth1/segrnn_gru.yaml")])
     parser.add_argument("--horizons", nargs="+", type=int, default=[96, 192, 336, 720])
     parser.add_argument("--seeds", type=count, default=3, help="runs per cell, with seeds 0, 1, ...")

@@ -418,3 +418,30 @@ def test_ltsf_leaves_out_a_lookback_the_data_cannot_train_and_chooses_among_the_
     table = ltsf["main"]([*args, "--out", str(tmp_path / "board"), *TINY])
     assert table["chosen"].tolist() == ["L48"] and not (tmp_path / "runs/etth1/linear/H24/seed0/L1200").exists()
     assert "linear.yaml on etth1 at horizon 24: L1200 left out: the train part has no window" in capsys.readouterr().err
+
+
+def test_ltsf_and_ensemble_take_a_file_of_ones_own_as_a_data_set(tmp_path, capsys):
+    """``--datasets`` took built-in names only, so held-out data could not run through the leaderboard: a file runs
+    as one, split 70/10/20 as a file's fit is, kept and tabled under its name, beside no published figure."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(0, 0.01, (800, 3)).cumsum(0), columns=["a", "b", "OT"])
+    frame.index = pd.date_range("1990-01-01", periods=800, freq="D", name="date")
+    source = tmp_path / "walk.csv"
+    frame.to_csv(source)
+    args = ["--horizons", "24", "--seeds", "2", "--root", str(tmp_path / "runs")]
+    config = str(ROOT / "configs/etth1/linear.yaml")
+    table = ltsf["main"](["--datasets", str(source), "--configs", config, *args, "--out", str(tmp_path / "b"), *TINY])
+    assert table[["dataset", "config", "seeds"]].values.tolist() == [["walk", "linear", 2]]
+    assert table["protocol"].tolist() == [False]  # no published figure beside it
+    result = json.loads((tmp_path / "runs/walk/linear/H24/seed1/result.json").read_text())["result"]
+    split = result["args"][result["args"].index("--data.split") + 1]
+    assert json.loads(split) == {"class_path": "forecast.data.FractionSplit", "init_args": {"val": 0.1, "test": 0.2}}
+    assert result["args"][result["args"].index("--data.source") + 1] == str(source)
+    ensemble = runpy.run_path(str(ROOT / "benchmarks" / "ensemble.py"), run_name="ensemble")
+    scored = ensemble["main"](["--dataset", str(source), "--config", config, *args, "--out", str(tmp_path / "e")])
+    assert scored.set_index("model").loc["ensemble of 2", ["val_mse", "test_mse"]].notna().all()
+    with pytest.raises(SystemExit):
+        ltsf["main"](["--datasets", str(tmp_path / "missing.csv"), "--configs", config])
+    error = capsys.readouterr().err
+    assert f"'{tmp_path / 'missing.csv'}' is no built-in data set (" in error and "etth1, " in error
+    assert error.rstrip().endswith("and no file")
