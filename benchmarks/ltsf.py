@@ -813,6 +813,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for flag, values in (("--datasets", args.datasets), ("--horizons", args.horizons)):
         if len(set(values)) < len(values):  # one run twice: counted as two seeds, fitted twice into one directory
             parser.error(f"{flag} {' '.join(map(str, values))}: one is given twice; give each once")
+    labels = [label(dataset) for dataset in args.datasets]
+    if len(set(labels)) < len(labels):  # runs are kept and tabled by the data set's name
+        parser.error(f"--datasets {' '.join(args.datasets)}: two are named alike ({', '.join(labels)}); rename one")
     if args.fit_one:
         one = json.loads(args.fit_one)
         fit(one["args"], Path(one["directory"]))

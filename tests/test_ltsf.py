@@ -445,3 +445,7 @@ def test_ltsf_and_ensemble_take_a_file_of_ones_own_as_a_data_set(tmp_path, capsy
     error = capsys.readouterr().err
     assert f"'{tmp_path / 'missing.csv'}' is no built-in data set (" in error and "etth1, " in error
     assert error.rstrip().endswith("and no file")
+    (tmp_path / "etth1.csv").write_text(source.read_text())  # kept under runs/etth1 as the built-in one is
+    with pytest.raises(SystemExit):
+        ltsf["main"](["--datasets", "etth1", str(tmp_path / "etth1.csv"), "--configs", config])
+    assert "two are named alike (etth1, etth1); rename one" in capsys.readouterr().err
