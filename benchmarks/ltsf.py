@@ -115,7 +115,8 @@ def fit(args: list[str], directory: Path) -> dict:
     Returns:
         The best-validation checkpoint, its monitored validation score (of the naive forecast it forecasts
         when it fell back to one: ``validate`` of the checkpoint), the lookback, the fit seconds, the
-        epochs trained, what won on validation (``naive_comparison.json``), the data settings (the data
+        epochs trained, what won on validation (``naive_comparison.json``; the naive forecast the checkpoint falls
+        back to, also where the network led it by less than ``naive_comparison.margin``), the data settings (the data
         module's hyperparameters) and the loss (``model.loss``; ``None``: the default, ``MSELoss``), which
         the validation score is of.
     """
@@ -127,15 +128,18 @@ def fit(args: list[str], directory: Path) -> dict:
     seconds = time.perf_counter() - start
     best = trained.trainer.checkpoint_callback.best_model_path  # the CLI's own, first of the ModelCheckpoints
     score = float(trained.trainer.checkpoint_callback.best_model_score)  # the network's, not a naive forecast's
+    comparison = json.loads((Path(trained.trainer.log_dir) / "naive_comparison.json").read_text())
+    winner = comparison["winner"]  # on validation: the network ("model") or a naive forecast
     if fell_back(best):  # it forecasts a naive forecast: score what it forecasts, as ensemble_at_origins does
         score = float(cli(["validate", *args, "--ckpt_path", best]).trainer.callback_metrics["val/loss"])
+        winner = comparison.get("fallback") or winner  # also where the network led it by less than the margin
     summary = {
         "best": best,
         "val_loss": score,
         "lookback": trained.datamodule.lookback,
         "fit_s": seconds,
         "epochs": trained.trainer.current_epoch,
-        "val_winner": json.loads((Path(trained.trainer.log_dir) / "naive_comparison.json").read_text())["winner"],
+        "val_winner": winner,
         "data": dict(trained.datamodule.hparams),
         "loss": trained.model.hparams["loss"],
     }

@@ -449,3 +449,17 @@ def test_ltsf_and_ensemble_take_a_file_of_ones_own_as_a_data_set(tmp_path, capsy
     with pytest.raises(SystemExit):
         ltsf["main"](["--datasets", "etth1", str(tmp_path / "etth1.csv"), "--configs", config])
     assert "two are named alike (etth1, etth1); rename one" in capsys.readouterr().err
+
+
+def test_ltsf_counts_a_seed_whose_checkpoint_falls_back_within_the_margin_as_a_naive_win(tmp_path):
+    """A network that leads the better naive forecast by less than ``naive_comparison.margin`` tests as that naive
+    forecast; the table said no naive forecast won (the comparison's winner was the network)."""
+    args = ["--configs", str(ROOT / "configs/ltsf/linear.yaml"), "--horizons", "24", "--seeds", "1"]
+    args += ["--data.lookback", "48", "--trainer.max_epochs", "1", "--report.num_plots", "0"]  # least squares: leads
+    args += ["--naive_comparison.margin", "0.99"]
+    table = ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "board")])
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+    comparison = json.loads(next(run.glob("**/version_0/naive_comparison.json")).read_text())
+    assert comparison["winner"] == "model" and comparison["fallback"] in comparison["val_mse"]
+    assert json.loads((run / "result.json").read_text())["result"]["val_winner"] == comparison["fallback"]
+    assert table["naive_wins"].tolist() == [1]
