@@ -7,7 +7,8 @@ validation) into one ensemble checkpoint (``forecast.ensemble.combine``), and sc
 each with (``args`` there; the ensemble: those of its longest lookback). A seed's test figures are the ones its
 ``result.json`` records: its test part is not read again. A seed whose checkpoint fell back to a naive
 forecast (``naive_comparison.fallback``, which the ltsf configs set) is scored as the leaderboard scored it, and
-left out of the ensemble, as ``ltsf.py --ensemble`` leaves it out: its network lost to that naive forecast.
+left out of the ensemble, as ``ltsf.py --ensemble`` leaves it out: its network lost to that naive forecast on
+validation, or led it by less than the fallback's margin.
 Validation decides whether the ensemble is worth its cost; the test figures are read once, beside it:
 
     python benchmarks/ltsf.py --configs configs/ltsf/segrnn_l96.yaml --horizons 96 192 --seeds 3

@@ -159,7 +159,8 @@ def _shared(member: dict[str, Any], part: str) -> Any:
 
 def fell_back(checkpoint: str | Path) -> bool:
     """Whether a checkpoint forecasts the naive forecast its fit fell back to (``naive_comparison.fallback``: its
-    network lost on validation), which ``combine`` takes as no member."""
+    network lost on validation, or led by less than ``naive_comparison.margin``), which ``combine`` takes as no
+    member."""
     return read_checkpoint(checkpoint, Forecaster).get("naive_fallback") is not None
 
 
