@@ -210,8 +210,14 @@ def data_set(value: str) -> str:
 
 
 def label(dataset: str) -> str:
-    """The name a data set's runs are kept and tabled under: a built-in one's own, a file's name without its suffix."""
-    return dataset if dataset in datasets.names() else Path(dataset).name.split(".")[0]
+    """The name a data set's runs are kept and tabled under: a built-in one's own, a file's name without its suffix
+    (nor a compression's: ``walk.csv.gz`` is ``walk``)."""
+    if dataset in datasets.names():
+        return dataset
+    name = Path(dataset).name
+    for compression in (".gz", ".bz2", ".xz", ".zip", ".zst", ".tar"):
+        name = name.removesuffix(compression)
+    return Path(name).stem
 
 
 def preset_split(dataset: str) -> dict:

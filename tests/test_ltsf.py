@@ -432,6 +432,7 @@ def test_ltsf_and_ensemble_take_a_file_of_ones_own_as_a_data_set(tmp_path, capsy
     config = str(ROOT / "configs/etth1/linear.yaml")
     table = ltsf["main"](["--datasets", str(source), "--configs", config, *args, "--out", str(tmp_path / "b"), *TINY])
     assert table[["dataset", "config", "seeds"]].values.tolist() == [["walk", "linear", 2]]
+    assert [ltsf["label"](name) for name in ("etth1", "walk.csv.gz", "my.data.parquet")] == ["etth1", "walk", "my.data"]
     assert table["protocol"].tolist() == [False]  # no published figure beside it
     result = json.loads((tmp_path / "runs/walk/linear/H24/seed1/result.json").read_text())["result"]
     split = result["args"][result["args"].index("--data.split") + 1]
