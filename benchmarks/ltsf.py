@@ -94,9 +94,11 @@ from forecast import datasets  # noqa: E402
 from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
+from forecast.data.splits import default_split  # noqa: E402
 from forecast.datasets.published import PUBLISHED, standard_protocol, tested_every_window  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
 from forecast.errors import ForecastDataError  # noqa: E402
+from forecast.specs import to_spec  # noqa: E402
 
 
 def config_hashes(args: list[str]) -> dict[str, str]:
@@ -221,11 +223,9 @@ def label(dataset: str) -> str:
 
 
 def preset_split(dataset: str) -> dict:
-    """The split a fit of ``dataset`` takes when none is given (``forecast.data.default_split``), as a spec: a
-    built-in data set's preset, else 70/10/20."""
-    if dataset in datasets.names():
-        return datasets.info(dataset).split
-    return {"class_path": "forecast.data.FractionSplit", "init_args": {"val": 0.1, "test": 0.2}}
+    """The split a fit of ``dataset`` takes when none is given, as a spec: a built-in data set's preset as its
+    registry records it, else ``forecast.data.default_split``'s for a file (70/10/20)."""
+    return datasets.info(dataset).split if dataset in datasets.names() else to_spec(default_split(dataset))
 
 
 def given_split(extra: list[str]) -> str | None:

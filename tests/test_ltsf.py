@@ -436,7 +436,10 @@ def test_ltsf_and_ensemble_take_a_file_of_ones_own_as_a_data_set(tmp_path, capsy
     assert table["protocol"].tolist() == [False]  # no published figure beside it
     result = json.loads((tmp_path / "runs/walk/linear/H24/seed1/result.json").read_text())["result"]
     split = result["args"][result["args"].index("--data.split") + 1]
-    assert json.loads(split) == {"class_path": "forecast.data.FractionSplit", "init_args": {"val": 0.1, "test": 0.2}}
+    assert json.loads(split) == {
+        "class_path": "forecast.data.splits.FractionSplit",
+        "init_args": {"val": 0.1, "test": 0.2},
+    }
     assert result["args"][result["args"].index("--data.source") + 1] == str(source)
     ensemble = runpy.run_path(str(ROOT / "benchmarks" / "ensemble.py"), run_name="ensemble")
     scored = ensemble["main"](["--dataset", str(source), "--config", config, *args, "--out", str(tmp_path / "e")])
