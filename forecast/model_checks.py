@@ -213,7 +213,9 @@ def check_data(model: L.LightningModule, data: Any) -> None:
     by design: only its horizon and target channels, the shape of its forecast, must be the data's.
     A model with a residual cycle also reads the data's season: with another ``season_channel`` it read
     another covariate as the steps' positions silently, and with another ``season_length`` fit failed as
-    torch's size mismatch when it started the cycle at the data's seasonal profile.
+    torch's size mismatch when it started the cycle at the data's seasonal profile. A ``SeasonalNaiveHead``
+    without a period repeats the model's ``season_length``: of another season (a Forecaster built without one
+    has 1), it forecast another season's naive forecast (the last value) as the seasonal naive, silently.
 
     Args:
         model: the model, whose hyperparameters hold ``lookback``, ``horizon``, the channel sizes and the season.
@@ -228,6 +230,8 @@ def check_data(model: L.LightningModule, data: Any) -> None:
     keys = WINDOW_SIZES if any(True for _ in model.parameters()) else ("horizon", "target_size")
     if getattr(model, "cycle", None) is not None:
         keys += SEASON_SIZES
+    elif getattr(model.head, "reads_season", False):
+        keys += ("season_length",)
     differing = [key for key in keys if key in hparams and hparams[key] != getattr(data, key)]
     if differing:
         wanted = ", ".join(f"{key}={hparams[key]}" for key in differing)

@@ -146,6 +146,7 @@ class SeasonalNaiveHead(_WindowHead):
                 f"{dims.season_length} or more, or set the period"
             )
         self.period = dims.season_length if period is None else period
+        self.reads_season = period is None  # the data's season: the data module's must be the model's (check_data)
         if self.period > dims.lookback:
             raise ValueError(
                 f"model.head.init_args.period={period} must lie in [1, lookback={dims.lookback}]: the last season "

@@ -1,12 +1,13 @@
 import functools
 from pathlib import Path
 
+import lightning
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from forecast import Forecaster
+from forecast import Forecaster, TimeSeriesDataModule
 from forecast.cli import main
 from forecast.nn import (
     GRUEncoder,
@@ -118,6 +119,28 @@ def test_seasonal_naive_of_a_season_longer_than_the_lookback_names_the_fix():
     with pytest.raises(ValueError, match=r"the data's season has 8 steps, more than data.lookback=6: .* raise "
                        r"data.lookback to 8 or more, or set the period"):  # fmt: skip
         forecast(SeasonalNaiveHead, season_length=8)
+
+
+def test_seasonal_naive_built_in_python_without_the_datas_season_is_refused_naming_it():
+    """Built in Python, a Forecaster has no season (``season_length`` 1) unless given the data module's: its seasonal
+    naive was the last value, tested on hourly data as if it were the 24-step seasonal naive. Given the data's
+    season it tests as numpy's 24-step seasonal naive on the same windows."""
+    values = np.sin(np.arange(400) * 2 * np.pi / 24)[:, None] + np.arange(400)[:, None] / 400 * np.array([[1.0, 2.0]])
+    frame = pd.DataFrame(values, columns=["a", "b"], index=pd.date_range("2024-01-01", periods=400, freq="h"))
+    data = TimeSeriesDataModule(frame, lookback=48, horizon=24)
+    trainer = lightning.Trainer(logger=False, enable_progress_bar=False, enable_checkpointing=False)
+
+    def model(**season) -> Forecaster:
+        return Forecaster(lookback=48, horizon=24, input_size=2, target_size=2, encoder=IdentityEncoder,
+                          head=SeasonalNaiveHead, **season)  # fmt: skip
+
+    with pytest.raises(ValueError, match=r"season_length=1, but the data module gives season_length=24: .*"
+                                         r"Forecaster\(season_length=data.season_length"):  # fmt: skip
+        trainer.test(model(), data, verbose=False)
+    mse = trainer.test(model(season_length=data.season_length), data, verbose=False)[0]["test/mse_orig"]
+    test_start = 400 - int(400 * 0.2)  # FractionSplit's test rows
+    errors = [values[start - 24 : start] - values[start : start + 24] for start in range(test_start, 400 - 24 + 1)]
+    assert mse == pytest.approx(np.mean(np.square(errors)), rel=1e-5)
 
 
 def test_baseline_head_behind_a_recurrent_encoder_says_which_encoder_to_use():
