@@ -275,7 +275,6 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.nda
         static=data.static,
         **data.target_maps(),
     )
-    known = None
     if data.nan_policy in ("ffill", "interpolate"):
         known = data.scaled.last_given(windows)
         if (known < 0).any():
@@ -287,7 +286,7 @@ def backtest_loader(data: TimeSeriesDataModule, windows: Windows, fitted: np.nda
                 f"nan_policy={data.nan_policy} would fill its inputs from the rows it forecasts or later; choose a "
                 "later --start"
             )
-    dataset = data.scaled.before_origins(arguments, known)
+    dataset = data.scaled.before_origins(arguments)
     # Under DDP each process reads its share of the windows, none repeated, as the data module's test part.
     return evaluation_loader(dataset, data.batch_size, sharded=False, **data.loader_options())
 

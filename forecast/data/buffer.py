@@ -18,7 +18,15 @@ from .calendar import CalendarEncoding, calendar_columns, calendar_features, fix
 from .frames import Roles, SeriesTable
 from .scaling import AffineScaling, series_chunks
 
-__all__ = ["SeriesBuffer", "build_buffer", "naive_scale", "season_means", "static_vocabularies", "encode_statics"]
+__all__ = [
+    "SeriesBuffer",
+    "build_buffer",
+    "naive_scale",
+    "ranges",
+    "season_means",
+    "static_vocabularies",
+    "encode_statics",
+]
 
 _CHUNK_CELLS = 1 << 20  # values copied at once (8 MiB of float64; the row indices take four times that)
 
@@ -81,8 +89,8 @@ def build_buffer(
         series = np.arange(chunk.start, chunk.stop)
         channel = 0
         for columns, scaling, rows in groups:
-            source = _ranges(table.offsets[series], rows[series])
-            target = _ranges(offsets[series], rows[series])
+            source = ranges(table.offsets[series], rows[series])
+            target = ranges(offsets[series], rows[series])
             group = np.repeat(series, rows[series]) if len(scaling.scale) > 1 else 0
             block = np.stack([table.values[column][source] for column in columns], axis=1) if columns else None
             if block is not None:
@@ -98,11 +106,11 @@ def build_buffer(
             )
     observed = None
     if unrepaired is not None:  # the targets as read, on each series' rows with targets
-        source = _ranges(table.offsets[:-1], table.observed)
+        source = ranges(table.offsets[:-1], table.observed)
         finite = np.stack([np.isfinite(unrepaired[column][source]) for column in roles.targets], axis=1)
         if not finite.all():
             observed = torch.zeros(offsets[-1], len(roles.targets), dtype=torch.bool)  # none past the targets
-            observed[_ranges(offsets[:-1], table.observed)] = torch.from_numpy(finite)
+            observed[ranges(offsets[:-1], table.observed)] = torch.from_numpy(finite)
     return SeriesBuffer(torch.from_numpy(values), offsets[:-1], given - table.observed, observed)
 
 
@@ -144,8 +152,8 @@ def _calendar_times(table: SeriesTable, series: np.ndarray, counts: np.ndarray, 
         return times
     rows = np.minimum(table.lengths[series], counts)
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    own = table.times[_ranges(table.offsets[series], rows)]
-    missed = set(np.repeat(series, rows)[own != times[_ranges(bounds[:-1], rows)]].tolist())
+    own = table.times[ranges(table.offsets[series], rows)]
+    missed = set(np.repeat(series, rows)[own != times[ranges(bounds[:-1], rows)]].tolist())
     if not missed:
         return times
     pieces = [
@@ -235,7 +243,7 @@ def season_means(buffer: SeriesBuffer, train_rows: np.ndarray, targets: int, cha
     return torch.where(seen, means - centre, 0.0).float()
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The rows ``starts[i] + k`` for ``k < counts[i]``, series after series."""
     first = np.repeat(np.cumsum(counts) - counts, counts)
     return np.repeat(starts, counts) + np.arange(counts.sum()) - first

@@ -26,8 +26,8 @@ def part_dataset(
 ) -> WindowDataset:
     """The ``WindowDataset`` of ``windows``, the windows of ``part`` (``train``, ``val``, ``test`` or ``predict``).
 
-    A ``predict`` window forecasts the ``horizon`` steps after its series' data, so it has no target. The
-    others, training windows too, read their inputs from the rows before their origin alone
+    A ``predict`` window forecasts the ``horizon`` steps after its series' data, so it has no target. Every
+    window, training windows too, reads its inputs from the rows before its origin alone
     (``ScaledSeries.before_origins``), so that a model learns from inputs as it will be given them at
     forecast time. Training leaves out the windows whose targets were all repaired (``nan_policy``): they have
     no loss, and a batch of them alone would still step the optimizer (its momentum moves the weights).
@@ -59,7 +59,7 @@ def part_dataset(
     )
     if part == "train":
         arguments["keep"] = observed_windows(buffer, windows, horizon, scaled.roles.targets)
-    return scaled.before_origins(arguments) if part != "predict" else WindowDataset(**arguments)
+    return scaled.before_origins(arguments)
 
 
 def observed_windows(buffer: SeriesBuffer, windows: Windows, horizon: int, targets: list[str]) -> np.ndarray | None:

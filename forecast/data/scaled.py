@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import warn_on_rank_zero, where
-from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale
+from .buffer import SeriesBuffer, build_buffer, encode_statics, naive_scale, ranges
 from .calendar import CalendarEncoding
 from .frames import Roles, SeriesTable
 from .options import Scaling
@@ -83,30 +83,35 @@ class ScaledSeries:
         """Each series' MASE scale per target on its scaled training rows (``buffer.naive_scale``), shape (N, C_out)."""
         return naive_scale(self.buffer, self.borders[:, 0], len(self.roles.targets), self.seasonal_period)
 
-    def before_origins(self, arguments: dict[str, Any], known: np.ndarray | None = None) -> WindowDataset:
-        """The ``WindowDataset`` of ``arguments`` whose windows read inputs from the rows before their origin
-        alone: an ``OriginRepair`` where ``interpolate`` drew inputs just before an origin from later rows, or
-        ``ffill`` or ``interpolate`` gave a window's inputs a channel's first value from its origin on.
+    def before_origins(self, arguments: dict[str, Any]) -> WindowDataset:
+        """The ``WindowDataset`` of ``arguments`` whose windows read inputs from the values given before their
+        origin alone: an ``OriginRepair`` where ``ffill`` or ``interpolate`` repaired an input value (a repair
+        may draw on later rows: ``interpolate``'s towards a window's own targets, a gap's repair across a part's
+        border, a channel's first value given at or after the origin).
 
         Args:
             arguments: ``WindowDataset``'s.
-            known: ``last_given`` of its windows, where the caller has it already.
         """
-        if self.nan_policy not in ("ffill", "interpolate"):
+        if self.nan_policy not in ("ffill", "interpolate") or self.given_inputs.all():
             return WindowDataset(**arguments)
-        known = self.last_given(arguments["windows"]) if known is None else known
-        # ffill already gives a gap before an origin the last value before it: only a channel's leading values differ.
-        later = (
-            known < 0 if self.nan_policy == "ffill" else known < window_origins(arguments["windows"])[1][:, None] - 1
-        )
-        if later.any():
-            return OriginRepair(known=known, **arguments)
-        return WindowDataset(**arguments)
+        return OriginRepair(given=self.given_inputs, policy=self.nan_policy, **arguments)
+
+    @cached_property
+    def given_inputs(self) -> np.ndarray:
+        """Per buffer row and input channel (targets, then past covariates), whether its value was given, not
+        repaired; the future rows kept after each series (``pad``) hold none. Shape (rows, C_in)."""
+        columns = [*self.roles.targets, *self.roles.past]
+        source = ranges(self.table.offsets[:-1], self.table.observed)  # the rows with targets, series after series
+        target = ranges(self.buffer.offsets, self.table.observed)
+        given = np.zeros((len(self.buffer.values), len(columns)), dtype=bool)
+        for channel, column in enumerate(columns):
+            given[target, channel] = np.isfinite(self.given[column][source])
+        return given
 
     def last_given(self, windows: Windows) -> np.ndarray:
         """Per window of ``windows`` and input channel (targets, then past covariates), the row within its
         series of the last value given (not repaired) before the window's first forecast row; -1 where the
-        series has none. Shape (W, C_in); ``OriginRepair`` reads it."""
+        series has none. Shape (W, C_in); ``backtest_loader`` refuses a window with none."""
         series, origins = window_origins(windows)
         starts = self.table.offsets[series]
         columns = [*self.roles.targets, *self.roles.past]

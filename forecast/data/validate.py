@@ -143,9 +143,11 @@ def repair_missing(table: SeriesTable, roles: Roles, policy: NanPolicy, borders:
     ``interpolate`` draws a straight line between neighbours (a part's trailing values take the last
     one before them, a series' leading values the first); ``zero`` puts 0. Within a part,
     ``interpolate`` reads later rows of the same part, so a window's inputs in a gap before its origin
-    would be drawn towards its own targets: its dataset (``OriginRepair``) gives those inputs the last
-    value before the gap instead. ``ffill`` reads a later row only for a series' leading values; a
-    window whose origin comes at or before a channel's first value reads 0 there instead (``OriginRepair``).
+    would be drawn towards its own targets, and a gap across a part's border holds the earlier part's
+    repair before the border and the later part's after it: a window's dataset (``OriginRepair``) repairs
+    its missing inputs again from the values given before its origin. ``ffill`` reads a later row only for
+    a series' leading values; a window whose origin comes at or before a channel's first value reads 0
+    there instead (``OriginRepair``).
     Future-only rows are checked only in the future covariates they carry.
 
     Args:

@@ -181,38 +181,60 @@ def window_origins(windows: Windows) -> tuple[np.ndarray, np.ndarray]:
 
 
 class OriginRepair(WindowDataset):
-    """Windows whose inputs are repaired as if their series ended at the window's origin.
+    """Windows whose missing inputs are repaired from the values given before the window's origin alone, as a
+    forecast's from a series that ends there.
 
-    ``interpolate`` repairs a missing value from the next value given after it: where that lies at or
-    after a window's origin, the window's last inputs would be drawn towards the values it forecasts.
-    Those inputs (the missing ones after the last value given before the origin) take that last value
-    instead, as ``interpolate`` repairs a series' trailing missing values; inputs in a gap that ends
-    before the origin keep their interpolated values. Both ``ffill`` and ``interpolate`` give the values
-    before a channel's first one that first value: in a window whose origin comes at or before it, no
-    value was given before the origin, and the channel's inputs read 0 (the scaled data's zero: the
-    training mean under the default ``StandardScaler``) rather than one of the window's own targets.
+    The buffer repairs each split part from its own rows and the rows before it, so that training never reads a
+    later part. A window can still read a repair drawn from later rows: ``interpolate`` draws a gap just before
+    the origin towards the values the window forecasts, and a gap that began in an earlier part holds that part's
+    repair there (its trailing values, the last value) and another after the border. So each missing input is
+    repaired again from the values given (not repaired) in its series before the window's origin: under
+    ``ffill`` the last one before it; under ``interpolate`` the straight line from the last one before it to the
+    next one where that comes before the origin, else the last one before it (as ``interpolate`` repairs a
+    series' trailing values). Inputs before a channel's first value take that first value where it comes before
+    the origin; a channel with no value given before the origin reads 0 (the scaled data's zero: the training
+    mean under the default ``StandardScaler``) rather than one of the window's own targets.
 
     Args:
-        known: per window and input channel, the row within its series of the last value given (not
-            repaired) before the window's first forecast row, -1 where there is none;
-            ``ScaledSeries.last_given``. Shape (W, C_in).
+        given: per buffer row and input channel, whether its value was given (not repaired); shape (rows, C_in).
+            ``ScaledSeries.given_inputs``.
+        policy: the buffer's ``nan_policy``: ``"ffill"`` or ``"interpolate"``.
         kwargs: ``WindowDataset``'s.
     """
 
-    def __init__(self, known: np.ndarray, **kwargs: Any):
+    def __init__(self, given: np.ndarray, policy: str, **kwargs: Any):
         super().__init__(**kwargs)
-        self.known = known if self.keep is None else known[self.keep]  # -> (W_kept, C_in)
+        self.given, self.policy = given, policy
+        rows = np.argwhere(given.T)  # -> (K, 2) every given value's (channel, row), channel-major and sorted
+        self.keys = rows[:, 0] * len(given) + rows[:, 1]  # -> (K,) one sorted key per given value
 
     def __getitems__(self, indices: list[int]) -> Batch:
         batch = super().__getitems__(indices)
         series, time = self.locate(indices)
-        known = self.known[np.asarray(indices)]  # -> (B, C_in)
-        rows = time[:, None] - self.lookback + np.arange(self.lookback)  # -> (B, L) the inputs' rows in their series
-        after = (rows[:, :, None] > known[:, None, :]) & (known[:, None, :] >= 0)  # -> (B, L, C_in)
-        channels = np.arange(self.input_size)
-        last = self.values.numpy()[self.series_rows[series][:, None] + np.maximum(known, 0), channels]  # (B, C_in)
-        past = torch.where(torch.from_numpy(after), torch.from_numpy(last)[:, None, :], batch.past)
-        return replace(batch, past=past.masked_fill(torch.from_numpy(known < 0)[:, None, :], 0.0))
+        start = self.series_rows[series]  # -> (B,) the first buffer row of each window's series
+        origin = start + time  # -> (B,) the buffer row of each window's first forecast step
+        rows = origin[:, None] - self.lookback + np.arange(self.lookback)  # -> (B, L) the inputs' buffer rows
+        b, step, channel = np.nonzero(~self.given[rows])  # -> (M,) each missing input
+        if not len(b):
+            return batch
+        row, offset = rows[b, step], channel * len(self.given)
+        at = np.searchsorted(self.keys, offset + row)  # -> (M,) the first given value at or after each, by channel
+        previous = self.keys[np.maximum(at - 1, 0)] - offset if len(self.keys) else np.full_like(row, -1)
+        following = self.keys[np.minimum(at, len(self.keys) - 1)] - offset if len(self.keys) else row
+        # A neighbour of another channel lies below 0 or beyond every row: outside the series or after the origin.
+        has_previous = (at > 0) & (previous >= start[b])
+        has_following = (at < len(self.keys)) & (following > row) & (following < origin[b])
+        values = self.values.numpy()
+        before = values[np.where(has_previous, previous, 0), channel].astype(np.float64)
+        after = values[np.where(has_following, following, 0), channel].astype(np.float64)
+        repaired = np.where(has_previous, before, np.where(has_following, after, 0.0))
+        if self.policy == "interpolate":
+            both = has_previous & has_following
+            share = (row - previous) / np.where(both, following - previous, 1)
+            repaired = np.where(both, before + (after - before) * share, repaired)
+        past = batch.past.clone()
+        past[b, step, channel] = torch.from_numpy(repaired).to(past.dtype)
+        return replace(batch, past=past)
 
 
 class WindowBatchSampler(BatchSampler):

@@ -159,6 +159,45 @@ def test_interpolate_repairs_a_windows_inputs_from_the_rows_before_its_origin(pa
     np.testing.assert_allclose(inputs[1, -6:-2, 0].numpy(), interpolated, rtol=1e-5)
 
 
+@pytest.mark.parametrize("border", ["val", "test", "end"])
+def test_interpolate_repairs_a_gap_across_a_parts_border_as_a_series_ending_at_the_origin(border):
+    """A gap that begins in one part and ends in the next was repaired part by part: its rows before the border
+    held the earlier part's fill (the last value), those after it a line towards the value after the gap. A window
+    of the later part (or a backtest's, or a forecast's from the data's end) whose origin lies after the gap read
+    both; as a forecast from a series ending at its origin it reads one straight line across the gap."""
+    import pandas as pd
+
+    from forecast.backtest import backtest_loader, backtest_windows
+    from forecast.data import RowSplit
+
+    rows, lookback = 60, 8
+    y = np.arange(rows, dtype=float) ** 2 / 10  # curved: neither a last value nor another line fits a line
+    cut = {"val": 30, "test": 40, "end": 50}[border]
+    gap = np.arange(cut - 3, cut + 3)  # three rows either side of the border
+    y[gap] = np.nan
+    frame = pd.DataFrame({"y": y}, index=pd.date_range("2024-01-01", periods=rows, freq="h"))
+    data = TimeSeriesDataModule(frame, lookback, 2, split=RowSplit(30, 40, 50), nan_policy="interpolate")
+    line = np.interp(gap, [gap[0] - 1, gap[-1] + 1], y[[gap[0] - 1, gap[-1] + 1]])
+    origin = gap[-1] + 2  # the gap ends before it, inside the window's lookback
+    if border == "end":  # the forecast from the data's end: its window reads the last rows, the gap among them
+        frame, origin = frame.iloc[:origin], origin
+        data = TimeSeriesDataModule(frame, lookback, 2, split=RowSplit(30, 40, 50), nan_policy="interpolate")
+        data.setup("predict")
+        batches = [data.dataset("predict").__getitems__([0])]
+    else:
+        part = border
+        data.setup("test" if part == "test" else "fit")
+        dataset = data.dataset(part)
+        batches = [dataset.__getitems__([int(dataset.index_of(np.array([0]), np.array([origin]))[0])])]
+        windows = backtest_windows(data, start=int(origin), num_windows=1)
+        batches.append(next(iter(backtest_loader(data, windows))))
+    for batch in batches:
+        inputs = batch.to_original(batch.past[:, :, :1])[0, :, 0].numpy()  # rows origin - 8 .. origin - 1
+        expected = y[origin - lookback : origin].copy()
+        expected[np.isnan(expected)] = line[gap >= origin - lookback]
+        np.testing.assert_allclose(inputs, expected, rtol=1e-5)
+
+
 @pytest.mark.parametrize("policy", ["ffill", "interpolate"])
 def test_a_windows_inputs_before_a_series_first_value_read_nothing_of_its_targets(policy):
     """Values before a channel's first given one take that first value; for a window whose origin comes at or
