@@ -7,7 +7,8 @@ checkpoint choice see validation only, then one ``test`` of the best-validation 
 figures are what a user gets from the same commands. Arguments this script does not know are passed
 to both ``fit`` and ``test`` unchanged (but for those it sets for each run, ``OWN_ARGUMENTS``: give
 ``--datasets``, ``--horizons``, ``--seeds``, ``--root`` instead; ``--config FILE`` composes a preset after
-each run's config), e.g. a tiny run or a univariate target:
+each run's config, and may set none of those keys, nor the split: ``check_presets``), e.g. a tiny run or a
+univariate target:
 
     python benchmarks/ltsf.py --datasets etth1 --configs configs/etth1/segrnn_gru.yaml \\
         --horizons 96 192 336 720 --seeds 3
@@ -88,7 +89,9 @@ from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from forecast import datasets  # noqa: E402
 from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
@@ -247,10 +250,11 @@ def given_split(extra: list[str]) -> str | None:
     return split
 
 
-def origin_rows(dataset: str, origins: int) -> list[dict[str, int]]:
+def origin_rows(dataset: str, origins: int, borders: np.ndarray | None = None) -> list[dict[str, int]]:
     """The rows of the data set's split preset (``val_start``, ``test_start``, ``test_end``), then of ``origins - 1``
     splits each moved back by half a validation part more: the arithmetic of ``--origins``, here and in
-    ``benchmarks/least_squares.py``. It reads the data set (a data module's borders), and fits nothing.
+    ``benchmarks/least_squares.py``. It reads the data set (a data module's borders; ``borders``: those of a run's
+    own data module, of its columns and series), and fits nothing.
 
     Raises:
         ValueError: ``origins`` below 1, the preset splits the data set's series at different rows, its validation
@@ -259,7 +263,8 @@ def origin_rows(dataset: str, origins: int) -> list[dict[str, int]]:
     """
     if origins < 1:
         raise ValueError(f"--origins {origins}: give 1 or more (1 scores the preset's validation part alone)")
-    borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders
+    if borders is None:
+        borders = TimeSeriesDataModule(dataset, lookback=1, horizon=1, nan_policy="ffill").borders
     if (borders != borders[0]).any():
         raise ValueError(f"--origins needs every series of {dataset} split at the same rows; use --origins 1")
     step = int(borders[0, 1] - borders[0, 0]) // 2
@@ -278,9 +283,10 @@ def origin_rows(dataset: str, origins: int) -> list[dict[str, int]]:
     return [dict(zip(keys, map(int, borders[0] - origin * step), strict=True)) for origin in range(origins)]
 
 
-def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[str]:
+def origin_splits(dataset: str, origins: int, split: str | None = None, args: list[str] = ()) -> list[str]:
     """The data set's split preset (or ``split``, given instead), then ``origins - 1`` splits each half a
-    validation part earlier (``origin_rows``), as JSON.
+    validation part earlier (``origin_rows``, of the borders of the data module that a run's ``args`` build: its
+    columns, series and frequency), as JSON.
 
     Raises:
         ValueError: ``origin_rows``'s refusals, or a split of one's own with ``origins`` > 1 (they move the
@@ -293,7 +299,8 @@ def origin_splits(dataset: str, origins: int, split: str | None = None) -> list[
         raise ValueError(
             f"--origins {origins} moves the preset split of {dataset} back; with --data.split use --origins 1"
         )
-    moved = origin_rows(dataset, origins)[1:]
+    borders = cli([*args, "--data.split", preset], run=False).datamodule.borders if args else None
+    moved = origin_rows(dataset, origins, borders)[1:]
     return [preset, *(json.dumps({"class_path": "forecast.data.RowSplit", "init_args": rows}) for rows in moved)]
 
 
@@ -518,14 +525,14 @@ def check_one_validation(fits: dict[str | None, dict], config: Path) -> None:
             )
 
 
-def check_member_names(members: list[Path], choices: dict[str, list[str]]) -> None:
+def check_member_names(members: list[Path], choices: dict[str, list[str]], own: str | None = None) -> None:
     """Refuse ``members`` whose fits would overwrite others': a member's fit is kept in the directory of its
     file's stem, and is a setting of that name.
 
     Raises:
         ValueError: two members of one file name, or a file name that is one of the run's own settings
-            or directories (a name of ``choices``, ``ensemble``, ``ensemble_*``, ``origin1``, ...,
-            ``lightning_logs``).
+            or directories (a name of ``choices``, the config's own, ``own``, ``ensemble``, ``ensemble_*``,
+            ``origin1``, ..., ``lightning_logs``).
     """
     for stem in dict.fromkeys(member.stem for member in members):
         named = [str(member) for member in members if member.stem == stem]
@@ -533,10 +540,11 @@ def check_member_names(members: list[Path], choices: dict[str, list[str]]) -> No
             raise ValueError(
                 f"--members {' '.join(named)}: each is kept under its file name, {stem!r}; rename all but one"
             )
-        if stem in choices or stem == "lightning_logs" or re.fullmatch(r"ensemble(_.*)?|origin\d+", stem):
+        if stem in choices or stem in (own, "lightning_logs") or re.fullmatch(r"ensemble(_.*)?|origin\d+", stem):
             raise ValueError(
                 f"--members {named[0]}: its file name {stem!r} is one ltsf.py gives its own settings or directories "
-                "(those of --lookbacks and --choose, ensemble, ensemble_*, origin1, ..., lightning_logs); rename it"
+                "(those of --lookbacks and --choose, the config's, ensemble, ensemble_*, origin1, ..., "
+                "lightning_logs); rename it"
             )
 
 
@@ -571,11 +579,12 @@ def layout(
     """Where a run of ``config`` on ``dataset`` at ``horizon`` with ``seed`` keeps its fits (below ``root``), its
     splits (``origin_splits``: the origins' and the ensemble's) and the arguments of its fit without a choice."""
     directory = root / label(dataset) / config.stem / f"H{horizon}" / f"seed{seed}"
-    splits = origin_splits(dataset, origins, given_split(extra))
-    args = ["--config", str(config), "--data.source", dataset, "--data.split", splits[0]]
+    # The arguments passed on (a preset's --config too) come before the run's own, which they cannot change.
+    args = ["--config", str(config), *extra, "--data.source", dataset]
     args += ["--data.horizon", str(horizon), "--seed_everything", str(seed)]
-    args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false", *extra]
-    return directory, splits, args
+    args += ["--trainer.default_root_dir", str(directory), "--trainer.enable_progress_bar", "false"]
+    splits = origin_splits(dataset, origins, given_split(extra), args)
+    return directory, splits, [*args, "--data.split", splits[0]]
 
 
 def setting_fits(args: list[str], choices: dict[str, list[str]], directory: Path) -> dict:
@@ -641,9 +650,10 @@ def run(
     """
     choices = choices or {}
     members = list(members)
-    check_member_names(members, choices)
+    own = config.stem if members and not choices else None  # the config's fit beside members: named by its file
+    check_member_names(members, choices, own)
     directory, splits, args = layout(dataset, config, horizon, seed, root, extra, origins)
-    settings = {name: [*args, *setting] for name, setting in choices.items()} or {None: args}  # each fit's arguments
+    settings = {name: [*args, *setting] for name, setting in choices.items()} or {own: args}  # each fit's arguments
     settings |= {member.stem: ["--config", str(member), *args[2:]] for member in members}  # lookback: after the fits
     saved = directory / "result.json"
     earlier = saved_json(saved)
@@ -656,7 +666,8 @@ def run(
         return earlier["result"]
     if ensemble and len(settings) > 1:
         check_alike(settings)
-    fits = {name: fit_at_origins(*first, splits) for name, first in setting_fits(args, choices, directory).items()}
+    firsts = setting_fits(args, choices, directory).items()
+    fits = {own if name is None else name: fit_at_origins(*first, splits) for name, first in firsts}
     longest = max(summary["lookback"] for summary in fits.values())
     for member in members:  # other configs, at the run's data, horizon, seed and longest lookback
         name, where = member.stem, directory / member.stem
@@ -760,6 +771,30 @@ OWN_ARGUMENTS = {
 }
 
 
+def check_presets(extra: list[str]) -> None:
+    """Refuse a preset (``--config FILE`` among the arguments passed on) that sets a key ltsf.py sets for each run
+    (``OWN_ARGUMENTS``) or the split (given as ``--data.split``, which the origins and the ensembles read): the
+    run's own arguments come after it and would replace its value unseen.
+
+    Raises:
+        ValueError: naming the file, the key and the argument of ltsf.py to use instead.
+    """
+    own = {flag.removeprefix("--"): use for flag, use in OWN_ARGUMENTS.items()} | {"data.split": "--data.split"}
+    for index, arg in enumerate(extra):
+        path = extra[index + 1] if arg == "--config" and index + 1 < len(extra) else arg.partition("=")[2]
+        if not (arg == "--config" or arg.startswith("--config=")) or not Path(path).is_file():
+            continue
+        keys, stack = set(), [("", yaml.safe_load(Path(path).read_text()) or {})]
+        while stack:  # every key of the file, nested or dotted, as its dotted name
+            prefix, node = stack.pop()
+            for key, value in node.items() if isinstance(node, dict) else ():
+                keys.add(f"{prefix}{key}")
+                stack.append((f"{prefix}{key}.", value))
+        for key, use in own.items():
+            if key in keys:
+                raise ValueError(f"--config {path} sets {key}, which ltsf.py sets for each run; use {use} instead")
+
+
 def count(value: str) -> int:
     """A whole number of 1 or more, for ``--seeds``, ``--origins`` and ``--jobs``: ``--seeds 0`` would run and
     table nothing, and ``--origins 0`` would be taken as 1."""
@@ -820,6 +855,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for given, own in OWN_ARGUMENTS.items():  # set per run after the config; one given would override them all
         if any(arg == given or arg.startswith(f"{given}=") for arg in extra):
             parser.error(f"{given}: ltsf.py sets it for each run; use {own}")
+    try:
+        check_presets(extra)
+    except ValueError as error:
+        parser.error(str(error))
     for flag, values in (("--datasets", args.datasets), ("--horizons", args.horizons)):
         if len(set(values)) < len(values):  # one run twice: counted as two seeds, fitted twice into one directory
             parser.error(f"{flag} {' '.join(map(str, values))}: one is given twice; give each once")

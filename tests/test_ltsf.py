@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from forecast import datasets
 
@@ -158,7 +159,8 @@ def test_ltsf_origins_score_the_mean_over_origins_and_validation_only_tests_noth
     table = ltsf["main"]([*args, *TINY])
     run = tmp_path / "runs/etth1/linear/H24/seed0"
     fits = [json.loads((where / "fit.json").read_text()) for where in (run, run / "origin1")]
-    assert "RowSplit" in fits[1]["args"][fits[1]["args"].index("--data.split", 5) + 1]  # the moved split, last
+    splits = [fits[1]["args"][i + 1] for i, arg in enumerate(fits[1]["args"]) if arg == "--data.split"]
+    assert "RowSplit" in splits[-1]  # the moved split, last
     scores = [saved["fit"]["val_loss"] for saved in fits]
     assert scores[0] != scores[1]
     assert table["val_mean"].iloc[0] == pytest.approx(sum(scores) / 2)
@@ -467,3 +469,81 @@ def test_ltsf_counts_a_seed_whose_checkpoint_falls_back_within_the_margin_as_a_n
     assert comparison["winner"] == "model" and comparison["fallback"] in comparison["val_mse"]
     assert json.loads((run / "result.json").read_text())["result"]["val_winner"] == comparison["fallback"]
     assert table["naive_wins"].tolist() == [1]
+
+
+@pytest.mark.parametrize(
+    ("preset", "key", "use"),
+    [
+        ("data: {horizon: 48}", "data.horizon", "--horizons"),
+        ("seed_everything: 0", "seed_everything", "--seeds"),
+        ("data.source: etth1", "data.source", "--datasets"),
+        ("trainer: {default_root_dir: runs/x}", "trainer.default_root_dir", "--root"),
+        ("data: {split: {class_path: forecast.data.FractionSplit}}", "data.split", "--data.split"),
+    ],
+)
+def test_ltsf_refuses_a_preset_that_sets_what_it_sets_for_each_run(preset, key, use, tmp_path, capsys):
+    """A preset (``--config FILE`` passed on) came after the run's own arguments: one that set the horizon or the
+    seed replaced every run's, so that rows were tabled under horizons and seeds they were not fitted at."""
+    path = tmp_path / "preset.yaml"
+    path.write_text(preset)
+    with pytest.raises(SystemExit):
+        ltsf["main"](["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--config", str(path)])
+    assert f"--config {path} sets {key}, which ltsf.py sets for each run; use {use} instead" in capsys.readouterr().err
+
+
+def test_ltsf_composes_a_preset_before_the_runs_own_horizon_and_seed(tmp_path):
+    """A preset of other keys composes after the config, and each run keeps its own horizon and seed."""
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("trainer: {accelerator: cpu}\nmodel: {optimizer: {init_args: {lr: 0.002}}}\n")
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "24", "--seeds", "2"]
+    args += ["--config", str(preset), "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b")]
+    table = ltsf["main"]([*args, *TINY])
+    assert table[["horizon", "seeds"]].values.tolist() == [[24, 2]] and table["mse_std"].iloc[0] > 0
+    for seed in (0, 1):
+        run = tmp_path / f"runs/etth1/linear/H24/seed{seed}"
+        written = yaml.safe_load(next(run.glob("lightning_logs/version_0/config.yaml")).read_text())
+        assert (written["seed_everything"], written["data"]["horizon"]) == (seed, 24)
+        assert written["model"]["optimizer"]["init_args"]["lr"] == 0.002
+
+
+def test_ltsf_origins_of_a_long_file_read_its_columns_as_the_run_does(tmp_path):
+    """``--origins`` read a file's split borders with the default columns (``id``, ``time``), so a long file of
+    other column names, which its runs read by ``--data.columns``, was refused at its second origin."""
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2020-01-01", periods=600, freq="h")
+    frame = pd.concat(
+        pd.DataFrame({"series": name, "date": times, "value": rng.normal(size=600).cumsum()}) for name in ("a", "b")
+    )
+    source = tmp_path / "long.csv"
+    frame.to_csv(source, index=False)
+    args = ["--datasets", str(source), "--configs", str(ROOT / "configs/etth1/linear.yaml"), "--horizons", "12"]
+    args += ["--seeds", "1", "--origins", "2", "--validation-only", "--data.lookback", "24"]
+    args += ["--data.columns.id_column", "series", "--data.columns.time_column", "date"]
+    ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b"), *TINY])
+    fitted = json.loads((tmp_path / "runs/long/linear/H12/seed0/origin1/fit.json").read_text())
+    split = json.loads(fitted["args"][max(i for i, arg in enumerate(fitted["args"]) if arg == "--data.split") + 1])
+    assert split["init_args"] == {"val_start": 390, "test_start": 450, "test_end": 570}  # 420/480/600, 30 rows back
+
+
+def test_ltsf_names_the_configs_own_fit_beside_members_by_its_file(tmp_path):
+    """Beside members (and without --lookbacks or --choose), a seed that chose the config's own fit recorded no
+    name: the table's ``chosen`` left it out, as if every seed had chosen a member."""
+    member = tmp_path / "adam.yaml"
+    member.write_text(
+        (ROOT / "configs/etth1/linear.yaml").read_text().replace("moving_average: 25", "moving_average: 5")
+    )
+    args = ["--configs", str(ROOT / "configs/etth1/linear.yaml"), "--members", str(member), "--horizons", "24"]
+    args += ["--seeds", "1", "--validation-only", "--ensemble", "--root", str(tmp_path / "runs")]
+    table = ltsf["main"]([*args, "--out", str(tmp_path / "b"), *TINY])
+    run = tmp_path / "runs/etth1/linear/H24/seed0"
+    own = json.loads((run / "fit.json").read_text())["fit"]["val_loss"]
+    other = json.loads((run / "adam/fit.json").read_text())["fit"]["val_loss"]
+    mean = json.loads((run / "ensemble/ensemble.json").read_text())
+    assert mean["members"] == ["linear", "adam"]
+    chosen = min([("linear", own), ("adam", other), ("ensemble", mean["val_loss"])], key=lambda pair: pair[1])[0]
+    assert table["chosen"].tolist() == [chosen]
+    twin = tmp_path / "twin/linear.yaml"
+    twin.parent.mkdir()
+    twin.write_text(member.read_text())
+    with pytest.raises(ValueError, match=re.escape(f"--members {twin}: its file name 'linear' is one ltsf.py")):
+        ltsf["run"]("etth1", ROOT / "configs/etth1/linear.yaml", 24, 0, tmp_path, [], members=[twin])
