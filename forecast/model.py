@@ -16,7 +16,7 @@ from .inference import forecast_frame
 from .losses import Loss, MSELoss
 from .model_checks import check_data, check_factories, check_loss, check_options, check_sizes, check_trainer
 from .model_metrics import PassMetrics
-from .model_state import check_not_ensemble, load_model, record_state, restore_state
+from .model_state import check_not_ensemble, close_resumed_epoch, load_model, record_state, restore_state
 from .monitors import fit_metrics, may_log
 from .nn.baselines import seasonal_naive
 from .nn.channels import merge_channels, split_channels
@@ -277,7 +277,9 @@ class Forecaster(L.LightningModule):
         and so it is after a resume from a checkpoint that keeps no such mean (one from before it was kept).
         """
         if self.resumed_mid_epoch and self.lr_scheduler_config["monitor"] in self.trainer.callback_metrics:
-            self.trainer.fit_loop.restarting = False
+            # Only the fit loop's own flag, which the step reads: its setter keeps the flag under max_steps, and
+            # sets it on the inner loops too (every later epoch then trained and validated nothing).
+            self.trainer.fit_loop._restarting = False
         self.resumed_mid_epoch = False
 
     def on_validation_epoch_end(self) -> None:
@@ -337,8 +339,10 @@ class Forecaster(L.LightningModule):
 
         Resumed from the checkpoint of a validation, Lightning ends that batch again and takes the step; resumed from
         one of its ``on_train_batch_end`` (``every_n_train_steps``), it does not, and ``on_train_batch_start`` does.
+        A fit bounded by ``max_steps`` resumed from an epoch's end starts the next epoch (``close_resumed_epoch``).
         """
         check_one_cycle_steps(self.trainer)
+        close_resumed_epoch(self.trainer)
         self.step_losses = [loss.to(self.device) for loss in self.step_losses]
         self.step_metrics = {name: value.to(self.device) for name, value in self.step_metrics.items()}
         self.trainer.callback_metrics.update(self.step_metrics)

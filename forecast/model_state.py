@@ -23,8 +23,8 @@ from .losses import Loss
 from .specs import to_spec
 
 __all__ = [
-    "check_ensemble_loss", "check_not_ensemble", "load_model", "record_state", "restore_dtype", "restore_members",
-    "restore_state",
+    "check_ensemble_loss", "check_not_ensemble", "close_resumed_epoch", "load_model", "record_state", "restore_dtype",
+    "restore_members", "restore_state",
 ]  # fmt: skip
 
 _INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # rebuilds the parts from their specs on load
@@ -230,6 +230,31 @@ def _resume_train_loss(model: L.LightningModule, checkpoint: dict[str, Any]) -> 
     own = sums if trainer.global_rank == 0 else {name: torch.zeros_like(value) for name, value in sums.items()}
     model.pass_metrics.resume_train_loss(own)
     return True
+
+
+def close_resumed_epoch(trainer: L.Trainer) -> None:
+    """Start a fit bounded by ``max_steps`` that resumes from a checkpoint of a finished epoch at the next epoch, as one
+    bounded by ``max_epochs`` starts.
+
+    Lightning's fit loop stays restarting under ``max_steps`` (its setter keeps the flag whatever it is given), also
+    where the checkpoint's epoch had finished: it restarted on that epoch's end and ran its ``on_train_epoch_end``
+    hooks a second time, or restarted its loop of batches on the last batch and ended the next epoch at once; either
+    way without the validation metrics those hooks read (``EarlyStopping`` refused the fit, as the README's own
+    ``max_steps`` then ``--ckpt_path last`` did). This clears the restart and closes the epoch as the fit loop does
+    for a fit bounded by epochs; called from ``on_train_start``, after the loops were reset and before the next epoch.
+    """
+    loop = trainer.fit_loop
+    progress = loop.epoch_progress.current
+    finished = progress.ready == progress.started == progress.processed
+    if trainer.max_steps == -1 or not (loop.restarting and finished):  # by epochs the loop clears it itself
+        return
+    if loop.restarted_on_epoch_end:  # written before the epoch's end counted it
+        loop.epoch_progress.increment_completed()
+    loop.reset_restart_stage()
+    loop._restarting = False  # the fit loop's own flag: its setter would keep it under max_steps
+    loop.epoch_loop.restarting = False  # and its inner loops'
+    loop.epoch_loop.reset_restart_stage()
+    loop.epoch_loop.val_loop.reset_restart_stage()
 
 
 def restore_members(model: L.LightningModule, checkpoint: dict[str, Any]) -> None:
