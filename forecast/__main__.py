@@ -64,7 +64,8 @@ def main() -> None:
     that the forecast package raised for a user's mistake (a config key out of range, a missing column
     or checkpoint, a NaN training loss, ``tune`` without Optuna), names the fix: it is printed alone (exit
     status 1), without the traceback through Lightning and jsonargparse that would bury it. Any other error
-    keeps its traceback: it is a bug to report.
+    keeps its traceback: it is a bug to report. A stop (Ctrl-C, or SIGTERM in ``tune``) says so and exits with
+    status 130.
 
     A DDP run leaves its process group open (Lightning closes only NCCL's, at exit); a gloo group left
     to the interpreter's shutdown aborts the process now and then ("terminate called without an active
@@ -82,6 +83,9 @@ def main() -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM in tune: the stop, not a traceback (exit status 130)
+        print(f"{stop or 'stopped by Ctrl-C'}", file=sys.stderr)
+        raise SystemExit(130) from None
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -6,12 +6,18 @@ from typing import Any
 
 import optuna
 
-__all__ = ["SCORED", "TARGET_SCALING", "UNRANKED", "check_ranked", "check_scored_on", "cli_value", "scored_on"]
+__all__ = [
+    "BATCHED", "SCORED", "TARGET_SCALING", "UNRANKED", "check_ranked", "check_scored_on", "cli_value", "scored_on",
+]  # fmt: skip
 
 # The settings that decide which windows validation scores, in which units, and when (the steps the pruner compares):
 # the trials of a study compare only under one value of each (and of --metric), so a rerun with another is refused.
-SCORED = ("data.horizon", "data.split", "data.columns", "data.series", "data.scaling", "data.eval_stride",
-          "trainer.limit_val_batches", "trainer.val_check_interval", "trainer.check_val_every_n_epoch")  # fmt: skip
+SCORED = ("data.source", "data.horizon", "data.split", "data.columns", "data.series", "data.scaling",
+          "data.eval_stride", "trainer.limit_val_batches", "trainer.val_check_interval",
+          "trainer.check_val_every_n_epoch")  # fmt: skip
+# Under a count of validation batches (an int ``trainer.limit_val_batches``), the windows a batch holds decide which
+# windows are scored too.
+BATCHED = ("data.batch_size", "data.batch_channels")
 # The SCORED settings a space may not search, as the values of trials that differ in one do not rank: why not.
 _OTHER_WINDOWS = "it changes which validation windows a trial is scored on, and scores of other windows do not rank"
 _OTHER_SCHEDULE = (
@@ -19,6 +25,8 @@ _OTHER_SCHEDULE = (
     "pruner compares trials validation by validation"
 )
 UNRANKED = {
+    "data.source": "trials of other data score other windows, whose errors do not rank; run one study per "
+    "--data.source",
     "data.horizon": "trials of other horizons forecast other lengths, whose errors do not rank (a longer horizon "
     "scores worse); run one study per --data.horizon",
     "data.split": _OTHER_WINDOWS,
@@ -34,9 +42,10 @@ UNRANKED = {
 TARGET_SCALING = ("data.scaling.scaler", "data.scaling.per_series")
 
 
-def check_ranked(searched: set[str], metric: str, source: str) -> None:
-    """Refuses a search of a setting under which the trials' ``metric`` values do not rank (``UNRANKED``), or of
-    the targets' scaling (``TARGET_SCALING``) unless ``metric`` is in original units.
+def check_ranked(searched: set[str], metric: str, source: str, config: dict[str, Any] | None = None) -> None:
+    """Refuses a search of a setting under which the trials' ``metric`` values do not rank (``UNRANKED``; under a
+    count of validation batches in ``config``, also ``BATCHED``), of the loss with ``--metric val/loss`` (each loss's
+    value is in its own units), or of the targets' scaling (``TARGET_SCALING``) unless ``metric`` is in original units.
 
     Raises:
         ValueError: naming the key, why its trials do not rank, and what to do instead.
@@ -45,6 +54,18 @@ def check_ranked(searched: set[str], metric: str, source: str) -> None:
         unranked = [setting for setting in UNRANKED if key == setting or key.startswith(f"{setting}.")]
         if unranked:
             raise ValueError(f"{source}: {key!r} may not be searched: {UNRANKED[unranked[0]]}")
+        if _under(key, BATCHED) and _counted_batches(config):
+            raise ValueError(
+                f"{source}: {key!r} may not be searched with trainer.limit_val_batches="
+                f"{_counted_batches(config)}: a count of batches scores as many windows as they hold, so "
+                f"{_OTHER_WINDOWS}; give trainer.limit_val_batches as a fraction (1.0: every window)"
+            )
+        if _under(key, ("model.loss",)) and metric == "val/loss":
+            raise ValueError(
+                f"{source}: {key!r} may not be searched with --metric val/loss: each loss's val/loss is in its own "
+                "units (a pinball loss against a squared error) and the values do not rank; search it with a metric "
+                "every loss logs alike, e.g. --metric val/mse or val/mae"
+            )
         scaling = any(key == setting or key.startswith(f"{setting}.") for setting in TARGET_SCALING)
         if scaling and not metric.endswith("_orig"):
             raise ValueError(
@@ -54,11 +75,24 @@ def check_ranked(searched: set[str], metric: str, source: str) -> None:
             )
 
 
+def _under(key: str, settings: tuple[str, ...]) -> bool:
+    """Whether dotted ``key`` is one of ``settings`` or lies under one."""
+    return any(key == setting or key.startswith(f"{setting}.") for setting in settings)
+
+
+def _counted_batches(config: dict[str, Any] | None) -> int | None:
+    """``config``'s ``trainer.limit_val_batches`` where it is a count of batches (an int), else ``None``."""
+    limit = ((config or {}).get("trainer") or {}).get("limit_val_batches")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+
 def scored_on(metric: str, config: dict[str, Any], searched: set[str]) -> dict[str, Any]:
     """What a trial's value measures: ``metric`` and each ``SCORED`` setting of ``config`` (dotted key ->
-    value, as the storage keeps it) that no ``searched`` key sets."""
+    value, as the storage keeps it) that no ``searched`` key sets; under a count of validation batches also
+    ``BATCHED``, and under ``val/loss`` the loss, whose units it is in."""
     settings = {"metric": metric}
-    for key in SCORED:
+    scored = SCORED + (BATCHED if _counted_batches(config) else ()) + (("model.loss",) if metric == "val/loss" else ())
+    for key in scored:
         group, name = key.split(".")
         settings |= _leaves((config.get(group) or {}).get(name), key)
     unsearched = {
@@ -84,7 +118,8 @@ def check_scored_on(study: optuna.Study, scored: dict[str, Any], url: str) -> No
         # this run's value of the setting: its own key, or one above or below it where the setting changed shape
         # (a scaler of null where the study's had a class_path)
         ours = [(other, scored[other]) for other in scored if _related(key, other)]
-        if ours and ours[0] != (key, value):
+        # as JSON: 1 and 1.0 are equal in Python, yet Lightning reads one as a count of batches, the other a share
+        if ours and (ours[0][0], json.dumps(ours[0][1])) != (key, json.dumps(value)):
             flag = "--metric" if key == "metric" else f"--{key}"
             this_run = f"{ours[0][1]!r}" if ours[0][0] == key else f"{ours[0][0]}={ours[0][1]!r}"
             raise ValueError(

@@ -31,7 +31,7 @@ from .study_tracking import StudyTracking
 from .tune_args import TuneArgs
 
 __all__ = [
-    "TUNE_SETS", "TrialFits", "TrialPruning", "check_keeps_checkpoint", "check_tune_sets", "trial_seed",
+    "TUNE_SETS", "Terminated", "TrialFits", "TrialPruning", "check_keeps_checkpoint", "check_tune_sets", "trial_seed",
 ]  # fmt: skip
 
 # The trials that count towards n_trials: finished or still running, and (TrialFits.spent) those failed in this
@@ -232,7 +232,10 @@ class TrialFits:
             # job) with its SIGTERMException: in a fit each was taken for a failed fit and the study went on to its
             # next trial; in the naive fallback's validate Ctrl-C left the trial running in the storage.
             trial.set_user_attr("error", f"KeyboardInterrupt: stopped by {stopped_by}")
-            raise KeyboardInterrupt from exit_  # Optuna fails the trial and stops the study
+            raise (Terminated if stopped_by == "SIGTERM" else KeyboardInterrupt) from exit_  # Optuna fails the trial
+        except KeyboardInterrupt as stop:  # outside a fit (its parsing, sampling): Optuna fails the trial
+            trial.set_user_attr("error", f"KeyboardInterrupt: stopped by {_stop_name(stop)}")
+            raise
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
             raise
@@ -395,12 +398,23 @@ def _working_directory(path: str | None) -> Iterator[None]:
         os.chdir(previous)
 
 
+class Terminated(KeyboardInterrupt):
+    """A stop by SIGTERM (``timeout``, ``kill``, a scheduler ending the job), taken as Ctrl-C is: the running trial
+    fails and the study stops; ``tune`` also stops the processes that ``--n_jobs`` started, which a SIGTERM to it
+    alone does not reach (Ctrl-C in a terminal reaches them all)."""
+
+
 def _stopped_by(exit_: SystemExit) -> str | None:
     """What stopped a run that Lightning exited from: "SIGTERM" (its ``SIGTERMException``), "Ctrl-C" (its exit after a
     ``KeyboardInterrupt``), or ``None``: no stop, a failed fit or a refusal."""
     if isinstance(exit_, SIGTERMException):
         return "SIGTERM"
     return "Ctrl-C" if isinstance(exit_.__context__, KeyboardInterrupt) else None
+
+
+def _stop_name(stop: KeyboardInterrupt) -> str:
+    """What raised ``stop``: "SIGTERM" (``Terminated``) or "Ctrl-C"."""
+    return "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
 
 
 def _flag_name(arg: str) -> str:

@@ -26,8 +26,10 @@ The run directory (``<trainer.default_root_dir>/tune/<study_name>`` unless ``--r
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +48,7 @@ from .study_checks import check_fits
 from .study_scoring import check_ranked, check_scored_on, scored_on
 from .study_storage import fail_orphaned_trials, rdb_storage
 from .study_tracking import StudyTracking
-from .study_trials import TrialFits, check_keeps_checkpoint, check_tune_sets
+from .study_trials import Terminated, TrialFits, check_keeps_checkpoint, check_tune_sets
 from .tune_args import TuneArgs, parse_args
 
 __all__ = ["main", "tune"]
@@ -111,8 +113,8 @@ def tune(
     space = SearchSpace(args.space, space_source)
     searched = {key for param in space.params for key in (param.key, *param.also)}
     check_tune_sets(searched, fit_args, space_source)
-    check_ranked(searched, args.metric, space_source)
     config = yaml.safe_load(print_config(["fit", *fit_args]))
+    check_ranked(searched, args.metric, space_source, config)
     check_keeps_checkpoint(space, config, space_source)
     space.check_keys(lambda overrides: config_keys(fit_args, overrides) if overrides else set(dotted_keys(config)))
     check_fits(space, fit_args, config, args.metric)
@@ -126,23 +128,28 @@ def tune(
         fail_orphaned_trials(study)  # nor one of a process of this machine that has ended, heartbeat or not
         run_start = int(os.environ.get(RUN_START, len(study.get_trials(deepcopy=False))))
         trials = TrialFits(space, args, fit_args, run_dir, tracking, run_start)
-        workers = [_spawn_worker(worker_argv, run_start) for _ in range(args.n_jobs - 1)]
-        remaining = args.n_trials - trials.spent(study.get_trials(deepcopy=False))
-        if remaining > 0:
+        with _sigterm_stops():
+            workers = [_spawn_worker(worker_argv, run_start) for _ in range(args.n_jobs - 1)]
+            remaining = args.n_trials - trials.spent(study.get_trials(deepcopy=False))
             try:
-                study.optimize(
-                    trials,
-                    n_trials=remaining,
-                    timeout=args.timeout,
-                    catch=(Exception,),
-                    callbacks=[trials.stop_when_spent],
-                    show_progress_bar=True,
-                )
-            except KeyboardInterrupt:  # Ctrl-C: the results of the trials so far, then the stop
+                if remaining > 0:
+                    study.optimize(
+                        trials,
+                        n_trials=remaining,
+                        timeout=args.timeout,
+                        catch=(Exception,),
+                        callbacks=[trials.stop_when_spent],
+                        show_progress_bar=True,
+                    )
+                for worker in workers:
+                    worker.wait()
+            except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the results of the trials so far, then the stop
+                for worker in workers if isinstance(stop, Terminated) else ():  # Ctrl-C in a terminal reached them
+                    worker.terminate()
+                for worker in workers:
+                    worker.wait()
                 trials.write_results(study)
                 raise
-        for worker in workers:
-            worker.wait()
         trials.write_results(study)
         if RUN_START not in os.environ:  # a process --n_jobs started leaves this to the one that started it
             trials.check_completed(study)
@@ -239,6 +246,27 @@ def _last_config(fit_args: Sequence[str]) -> str | None:
 def _root_dir(config: dict[str, Any]) -> Path:
     """The config's ``trainer.default_root_dir`` (``runs`` when it names none): the home of tune's run directories."""
     return Path((config.get("trainer") or {}).get("default_root_dir") or "runs")
+
+
+@contextlib.contextmanager
+def _sigterm_stops():
+    """SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) while the study runs, wherever it lands: Lightning
+    handles it only inside a fit (its ``SIGTERMException``), and elsewhere (a trial's parsing, the sampler, between
+    trials) it killed tune at once, its trial left running in the storage and no results written. Inside a fit
+    Lightning's handler runs first and calls this one, which then leaves the stop to it (at the batch's end)."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        if signal.getsignal(signal.SIGTERM) is stop:  # not called by a fit's own handler
+            raise Terminated(f"stopped by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _spawn_worker(argv: Sequence[str], run_start: int) -> subprocess.Popen:
