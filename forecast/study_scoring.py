@@ -51,7 +51,7 @@ def check_ranked(searched: set[str], metric: str, source: str, config: dict[str,
         ValueError: naming the key, why its trials do not rank, and what to do instead.
     """
     for key in sorted(searched):
-        unranked = [setting for setting in UNRANKED if key == setting or key.startswith(f"{setting}.")]
+        unranked = [setting for setting in UNRANKED if _under(key, (setting,))]
         if unranked:
             raise ValueError(f"{source}: {key!r} may not be searched: {UNRANKED[unranked[0]]}")
         if _under(key, BATCHED) and _counted_batches(config):
@@ -66,8 +66,7 @@ def check_ranked(searched: set[str], metric: str, source: str, config: dict[str,
                 "units (a pinball loss against a squared error) and the values do not rank; search it with a metric "
                 "every loss logs alike, e.g. --metric val/mse or val/mae"
             )
-        scaling = any(key == setting or key.startswith(f"{setting}.") for setting in TARGET_SCALING)
-        if scaling and not metric.endswith("_orig"):
+        if _under(key, TARGET_SCALING) and not metric.endswith("_orig"):
             raise ValueError(
                 f"{source}: {key!r} may not be searched with --metric {metric}: it scales the targets, so each trial's "
                 f"{metric} is in its own units and the values do not rank; search it with a metric in original "

@@ -232,7 +232,8 @@ class TrialFits:
             # job) with its SIGTERMException: in a fit each was taken for a failed fit and the study went on to its
             # next trial; in the naive fallback's validate Ctrl-C left the trial running in the storage.
             trial.set_user_attr("error", f"KeyboardInterrupt: stopped by {stopped_by}")
-            raise (Terminated if stopped_by == "SIGTERM" else KeyboardInterrupt) from exit_  # Optuna fails the trial
+            stop = Terminated if stopped_by == "SIGTERM" else KeyboardInterrupt
+            raise stop(f"stopped by {stopped_by}") from exit_  # Optuna fails the trial and stops the study
         except KeyboardInterrupt as stop:  # outside a fit (its parsing, sampling): Optuna fails the trial
             trial.set_user_attr("error", f"KeyboardInterrupt: stopped by {_stop_name(stop)}")
             raise

@@ -260,7 +260,7 @@ def _sigterm_stops():
 
     def stop(signum: int, frame: Any) -> None:
         if signal.getsignal(signal.SIGTERM) is stop:  # not called by a fit's own handler
-            raise Terminated(f"stopped by signal {signum}")
+            raise Terminated("stopped by SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:

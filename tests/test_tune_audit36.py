@@ -90,7 +90,7 @@ def test_sigterm_outside_a_fit_stops_the_study_and_the_processes_it_started(tiny
     monkeypatch.setattr(tune_module, "_spawn_worker", spawn)
     monkeypatch.setattr(TrialFits, "_fit", signalled)
     args = TuneArgs(space=LR, n_trials=3, n_jobs=2, run_dir=str(tmp_path / "run"), study_name="tiny")
-    with pytest.raises(KeyboardInterrupt, match="stopped by signal 15"):
+    with pytest.raises(KeyboardInterrupt, match="stopped by SIGTERM"):
         tune(args, tiny_fit, worker_argv=["--config", QUICKSTART])
     assert started[0].poll() == -signal.SIGTERM  # stopped, not left running
     trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'run/study.db'}").trials
