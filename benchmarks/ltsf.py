@@ -531,7 +531,7 @@ def check_member_names(members: list[Path], choices: dict[str, list[str]], own: 
 
     Raises:
         ValueError: two members of one file name, or a file name that is one of the run's own settings
-            or directories (a name of ``choices``, the config's own, ``own``, ``ensemble``, ``ensemble_*``,
+            or directories (a name of ``choices``, the config's own fit's (``own``), ``ensemble``, ``ensemble_*``,
             ``origin1``, ..., ``lightning_logs``).
     """
     for stem in dict.fromkeys(member.stem for member in members):
