@@ -285,8 +285,8 @@ def origin_rows(dataset: str, origins: int, borders: np.ndarray | None = None) -
 
 def origin_splits(dataset: str, origins: int, split: str | None = None, args: list[str] = ()) -> list[str]:
     """The data set's split preset (or ``split``, given instead), then ``origins - 1`` splits each half a
-    validation part earlier (``origin_rows``, of the borders of the data module that a run's ``args`` build: its
-    columns, series and frequency), as JSON.
+    validation part earlier (``origin_rows``; for a file, of the borders of the data module that a run's ``args``
+    build: its columns, series and frequency), as JSON.
 
     Raises:
         ValueError: ``origin_rows``'s refusals, or a split of one's own with ``origins`` > 1 (they move the
@@ -299,7 +299,9 @@ def origin_splits(dataset: str, origins: int, split: str | None = None, args: li
         raise ValueError(
             f"--origins {origins} moves the preset split of {dataset} back; with --data.split use --origins 1"
         )
-    borders = cli([*args, "--data.split", preset], run=False).datamodule.borders if args else None
+    # A file's borders as its runs read it (its columns, series, frequency); a built-in data set is one wide series.
+    own_file = args and dataset not in datasets.names()
+    borders = cli([*args, "--data.split", preset], run=False).datamodule.borders if own_file else None
     moved = origin_rows(dataset, origins, borders)[1:]
     return [preset, *(json.dumps({"class_path": "forecast.data.RowSplit", "init_args": rows}) for rows in moved)]
 

@@ -74,9 +74,8 @@ def stub_run_parts(monkeypatch, scores: dict[tuple[str, str], float], ensemble_s
     def cli(args, run=True):
         if run:
             read.append((args[0], last_value(args, "--data.split"), last_value(args, "--ckpt_path")))
-        return SimpleNamespace(trainer=Trainer(), datamodule=SimpleNamespace(hparams={}, borders=borders))
+        return SimpleNamespace(trainer=Trainer(), datamodule=SimpleNamespace(hparams={}))
 
-    borders = TimeSeriesDataModule("etth1", lookback=1, horizon=1).borders  # what the origins move back
     monkeypatch.setitem(module, "fit", fit)
     monkeypatch.setitem(module, "cli", cli)
     monkeypatch.setitem(module, "combine", lambda members, path: path.parent.mkdir(parents=True, exist_ok=True) or path)
