@@ -129,12 +129,12 @@ class ForecastTrainer(Trainer):
         ckpt_path = self._saved(ckpt_path)
         callbacks = callback_list(self.settings.get("callbacks"))  # Lightning takes one callback or a list
         if refit_every is None:
-            fitted = None  # without a checkpoint, the model and scalers were fitted on the data module's split
+            state = None  # without a checkpoint, the model and scalers were fitted on the data module's split
             if ckpt_path is not None:  # its scalers scale the windows, so they load before the loader is built
                 state = read_checkpoint(ckpt_path, type(model)).get(type(datamodule).__qualname__, {})
                 datamodule.load_state_dict(state)
-                fitted = fitted_rows(datamodule, state)
-            datamodule.setup("backtest")
+            datamodule.setup("backtest")  # under data.shard: series, this process's series from here on
+            fitted = fitted_rows(datamodule, state) if state is not None else None
             report, others = backtest_report(callbacks, datamodule)
             tester = Trainer(**self.trainer_settings() | {"callbacks": [*others, report]})
             windows = backtest_windows(datamodule, start, stride, num_windows)

@@ -1,6 +1,7 @@
 """Backtests against hand computations on tiny frames: counts that are no whole number, the default start."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import pytest
 
 from forecast import Forecaster, TimeSeriesDataModule
 from forecast.backtest import backtest_windows, refit_groups
+from forecast.cli import main
 from forecast.data import DateSplit
 from forecast.data.splits import Windows
 from forecast.nn import IdentityEncoder, LastValueHead
@@ -77,3 +79,22 @@ def test_backtest_by_default_forecasts_the_windows_that_test_evaluates(tmp_path)
     assert backtested.groupby("id")["window"].nunique().to_dict() == {"A": 60 - 36 - 1, "C": 20 - 4 - 1}
     keys = ["id", "origin", "time", "y", "y_actual"]
     pd.testing.assert_frame_equal(backtested[keys], tested[keys])
+
+
+def test_a_backtest_of_sharded_data_from_a_checkpoint_is_the_backtest_of_all_series(long_frame, tmp_path, tiny_cli):
+    """Under ``data.shard: series`` the rows a checkpoint was fitted on were counted before the data module read its
+    share (one series' worth): the backtest failed with "IndexError: index 1 is out of bounds for axis 0 with
+    size 1". Of one process's share of every series, it is the backtest of the data unsharded."""
+    long_frame.to_csv(tmp_path / "long.csv", index=False)
+    config = ["--config", str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml")]
+    config += ["--data.columns.targets", "[y]", "--data.columns.static_covariates", "[region]"]
+    small = [*tiny_cli(tmp_path / "long.csv", lookback=12, horizon=4), "--trainer.accelerator", "cpu"]
+    fit = ["fit", *config, *small, "--trainer.max_epochs", "1", "--data.shard", "series"]
+    fitted = main([*fit, "--trainer.default_root_dir", str(tmp_path / "fit")]).trainer.checkpoint_callback
+    forecasts = {}
+    for shard in ("series", "none"):
+        main(["backtest", *config, *small, "--data.shard", shard, "--ckpt_path", fitted.last_model_path,
+              "--stride", "4", "--num_windows", "2", "--trainer.default_root_dir", str(tmp_path / shard)])  # fmt: skip
+        forecasts[shard] = pd.read_csv(tmp_path / shard / "lightning_logs/version_0/forecasts.csv")
+    assert len(forecasts["none"]) == 3 * 2 * 4  # every series, two origins, four steps
+    pd.testing.assert_frame_equal(forecasts["series"], forecasts["none"])
