@@ -128,7 +128,8 @@ def _checkpoint_first(trainer: Trainer, checkpoint: ModelCheckpoint) -> None:
 
 def _sets_no_limit(trainer: dict, callbacks: list[Callback]) -> bool:
     """Whether a fit would run Lightning's default 1000 epochs: no ``max_epochs``, ``max_steps`` or
-    ``max_time``, and no EarlyStopping or Timer among ``callbacks`` to end it sooner.
+    ``max_time``, and no EarlyStopping or Timer among ``callbacks`` to end it sooner, nor a ``min_steps`` (the
+    epochs it takes are unknown here, and Lightning lets a maximum cut a fit below its minimum).
 
     Lightning's own rule, plus EarlyStopping: ``max_steps``, ``max_time`` or a Timer alone lift the epoch
     limit (``max_epochs`` -1), and an EarlyStopping ends a run on its own, as the ETTh1 configs' do.
@@ -137,6 +138,7 @@ def _sets_no_limit(trainer: dict, callbacks: list[Callback]) -> bool:
         trainer.get("max_epochs") is None
         and trainer.get("max_steps", -1) == -1
         and trainer.get("max_time") is None
+        and trainer.get("min_steps") is None
         and not any(isinstance(callback, (EarlyStopping, Timer)) for callback in callbacks)
     )
 
@@ -377,7 +379,8 @@ class ForecastCLI(LightningCLI):
         and writing checkpoints atomically unless a ``CheckpointIO`` among ``trainer.plugins`` writes them (an
         environment plugin keeps the writer, as in ``forecast.fit``); ``trainer.callbacks`` come in addition to the
         CLI's own (``checkpoint``, ``prediction_writer``, ...). A fit that sets
-        no limit of its own trains ``_DEFAULT_MAX_EPOCHS`` epochs at most (``_sets_no_limit``). Where it
+        no limit of its own trains ``_DEFAULT_MAX_EPOCHS`` epochs at most, or its ``min_epochs`` where more
+        (``_sets_no_limit``). Where it
         trains (``_trains``), a ModelCheckpoint or EarlyStopping that monitors a metric the fit never logs is
         refused before it starts (``forecast.monitors.check_monitors``), unless ``trainer_defaults`` add callbacks:
         a caller of ``main`` that adds its own (``forecast tune``'s pruning on ``--metric``) checks what they monitor.
@@ -389,11 +392,12 @@ class ForecastCLI(LightningCLI):
         _check_own_callbacks(trainer.get("callbacks"), self._get(self.config_init, "checkpoint"))
         callbacks = callback_list(trainer.get("callbacks")) + callback_list(self.trainer_defaults.get("callbacks"))
         if _sets_no_limit(trainer, callbacks):
-            kwargs.setdefault("max_epochs", _DEFAULT_MAX_EPOCHS)
+            most = max(_DEFAULT_MAX_EPOCHS, trainer.get("min_epochs") or 0)  # never below the fit's own minimum
+            kwargs.setdefault("max_epochs", most)
             if self.subcommand in ("fit", "backtest"):
                 rank_zero_info(
                     "trainer.max_epochs, max_steps and max_time not set, nor an EarlyStopping or a Timer: training at "
-                    f"most {_DEFAULT_MAX_EPOCHS} epochs (pass --trainer.max_epochs N, or -1 for no limit)"
+                    f"most {most} epochs (pass --trainer.max_epochs N, or -1 for no limit)"
                 )
         if trainer.get("logger") in (None, True):
             kwargs.setdefault("logger", CSVLogger(trainer.get("default_root_dir") or os.getcwd()))
@@ -473,7 +477,7 @@ def main(args: list[str] | None = None, *, run: bool = True, trainer_defaults: d
             "prog": "python -m forecast",
             "description": "Recurrent time series forecasting: fit, validate, test, predict and backtest a config "
             "(`python -m forecast tune --help`: an Optuna study of its settings). A fit that sets none of "
-            "trainer.max_epochs, max_steps, max_time, an EarlyStopping or a Timer trains "
-            f"{_DEFAULT_MAX_EPOCHS} epochs at most, not Lightning's 1000.",
+            "trainer.max_epochs, max_steps, max_time, min_steps, an EarlyStopping or a Timer trains "
+            f"{_DEFAULT_MAX_EPOCHS} epochs at most (trainer.min_epochs where more), not Lightning's 1000.",
         },
     )

@@ -14,7 +14,7 @@ __all__ = ["ForecastArgumentParser"]
 # jsonargparse's refusals of a key it does not know: in a config (a whole key or one of a group's, where the
 # subcommand is known), or as a flag.
 _UNKNOWN_KEY = re.compile(
-    r"Option '(?P<key>[^']+)' is not accepted( before subcommand .*)?"
+    r"Option '(?P<key>[^']+)' is not accepted( before subcommand '(?P<subcommand>[^']+)'.*)?"
     r"|(Group '(?P<group>[^']+)'|Subcommand '[^']+') does not accept option '(?P<subkey>[^']+)'"
 )
 _UNKNOWN_FLAG = re.compile(r"unrecognized arguments: --(?P<key>[^\s=]+)")
@@ -48,10 +48,24 @@ def _nearest_key_hint(message: str, parser: argparse.ArgumentParser) -> str:
         key = flag["key"]
     else:
         return ""
-    nearest = difflib.get_close_matches(key, sorted(_parser_keys(parser)), n=1)
+    keys = _parser_keys(parser)
+    subcommand = known and known["subcommand"]
+    if subcommand and _accepts(keys, key):  # a subcommand's own key, in a config read before the subcommand
+        return f" (a setting of {subcommand}: give this config after the subcommand, or under a section {subcommand}:)"
+    nearest = difflib.get_close_matches(key, sorted(keys), n=1)
     if not nearest:
         return ""
     return f" (did you mean --{nearest[0]}?)" if flag else f" (did you mean {nearest[0]!r}?)"
+
+
+def _accepts(keys: set[str], key: str) -> bool:
+    """Whether dotted ``key`` is one of ``keys`` or lies under one that holds a value of its own (a class's settings:
+    ``model.encoder.init_args.hidden_size`` under ``model.encoder``), not under a group of keys (``trainer``); a
+    class's key has one key under it, its ``help``."""
+    if key in keys:
+        return True
+    holders = [other for other in keys if key.startswith(f"{other}.")]
+    return any(not any(k.startswith(f"{other}.") and k != f"{other}.help" for k in keys) for other in holders)
 
 
 def _parser_keys(parser: argparse.ArgumentParser) -> set[str]:

@@ -48,7 +48,7 @@ def test_the_help_names_every_setting_that_lifts_the_ten_epoch_default(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     described = " ".join(capsys.readouterr().out.split())
-    assert "max_steps, max_time, an EarlyStopping or a Timer trains 10 epochs at most" in described
+    assert "max_steps, max_time, min_steps, an EarlyStopping or a Timer trains 10 epochs at most" in described
 
 
 def test_the_clis_checkpoint_is_the_trainers_beside_a_configs_own_of_another_monitor(tmp_path, wide_frame, tiny_cli):

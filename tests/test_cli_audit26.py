@@ -164,3 +164,32 @@ def test_a_misspelt_key_in_a_config_before_the_subcommand_names_the_subcommands_
     assert err[err.index("error: ") :].strip() == (
         "error: Option 'trainer.max_epoch' is not accepted before subcommand 'fit' (did you mean 'trainer.max_epochs'?)"
     )
+
+
+GRU = {"class_path": "forecast.nn.GRUEncoder", "init_args": {"hidden_size": 8}}
+
+
+@pytest.mark.parametrize("settings", [{"trainer": {"accelerator": "cpu"}}, {"model": {"encoder": GRU}}])
+def test_a_subcommands_own_key_in_a_config_before_the_subcommand_says_where_the_config_goes(settings, tmp_path, capsys):
+    """A valid key in a config given before ``fit`` got a guess of itself (``did you mean 'trainer.accelerator'?``)
+    or of an unrelated key (``model.target_size`` for ``model.encoder.init_args.hidden_size``)."""
+    config = tmp_path / "early.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    with pytest.raises(SystemExit):
+        main(["--config", str(config), "fit", "--config", QUICKSTART, *QUIET, *ONE_BATCH])
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(
+        "is not accepted before subcommand 'fit' (a setting of fit: give this config after the subcommand, or under a "
+        "section fit:)"
+    )
+
+
+def test_the_default_epoch_limit_keeps_a_fits_own_minimum(tmp_path):
+    """Without a limit the CLI trains 10 epochs at most; a ``min_epochs`` of 12 was cut to 10 (Lightning lets the
+    maximum win), and a ``min_steps`` by as many epochs as those allow."""
+    cli = main(["--config", QUICKSTART, "--trainer.max_epochs", "null", "--trainer.min_epochs", "12"], run=False)
+    assert cli.trainer.max_epochs == 12
+    cli = main(["--config", QUICKSTART, "--trainer.max_epochs", "null", "--trainer.min_steps", "500"], run=False)
+    assert cli.trainer.max_epochs is None  # Lightning's own, as with a max_steps
+    cli = main(["--config", QUICKSTART, "--trainer.max_epochs", "null"], run=False)
+    assert cli.trainer.max_epochs == 10
