@@ -101,6 +101,7 @@ from forecast.data.splits import default_split  # noqa: E402
 from forecast.datasets.published import PUBLISHED, standard_protocol, tested_every_window  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
 from forecast.errors import ForecastDataError  # noqa: E402
+from forecast.fit_config import dotted_keys  # noqa: E402
 from forecast.specs import to_spec  # noqa: E402
 
 
@@ -786,12 +787,7 @@ def check_presets(extra: list[str]) -> None:
         path = extra[index + 1] if arg == "--config" and index + 1 < len(extra) else arg.partition("=")[2]
         if not (arg == "--config" or arg.startswith("--config=")) or not Path(path).is_file():
             continue
-        keys, stack = set(), [("", yaml.safe_load(Path(path).read_text()) or {})]
-        while stack:  # every key of the file, nested or dotted, as its dotted name
-            prefix, node = stack.pop()
-            for key, value in node.items() if isinstance(node, dict) else ():
-                keys.add(f"{prefix}{key}")
-                stack.append((f"{prefix}{key}.", value))
+        keys = set(dotted_keys(yaml.safe_load(Path(path).read_text())))  # nested or dotted, as dotted names
         for key, use in own.items():
             if key in keys:
                 raise ValueError(f"--config {path} sets {key}, which ltsf.py sets for each run; use {use} instead")

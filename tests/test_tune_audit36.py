@@ -62,14 +62,7 @@ def test_a_rerun_with_a_count_where_the_study_had_a_share_is_refused():
         check_scored_on(study, scored_on("val/loss", {"trainer": {"limit_val_batches": 1}}, set()), "memory")
 
 
-@pytest.fixture
-def tiny_fit(tmp_path, wide_frame, tiny_cli) -> list[str]:
-    wide_frame.to_csv(tmp_path / "wide.csv")
-    return ["--config", QUICKSTART, *tiny_cli(tmp_path / "wide.csv"), "--trainer.max_epochs", "1",
-            "--trainer.limit_train_batches", "2", "--model.encoder.init_args.hidden_size", "4"]  # fmt: skip
-
-
-def test_sigterm_outside_a_fit_stops_the_study_and_the_processes_it_started(tiny_fit, tmp_path, monkeypatch):
+def test_sigterm_outside_a_fit_stops_the_study_and_the_processes_it_started(tune_fit_args, tmp_path, monkeypatch):
     """A SIGTERM before a trial's fit (its parsing, the sampler) took the default action: tune died at once, its trial
     left running in the storage, no results written; and a SIGTERM to tune left the processes of --n_jobs running."""
     started = []
@@ -91,7 +84,7 @@ def test_sigterm_outside_a_fit_stops_the_study_and_the_processes_it_started(tiny
     monkeypatch.setattr(TrialFits, "_fit", signalled)
     args = TuneArgs(space=LR, n_trials=3, n_jobs=2, run_dir=str(tmp_path / "run"), study_name="tiny")
     with pytest.raises(KeyboardInterrupt, match="stopped by SIGTERM"):
-        tune(args, tiny_fit, worker_argv=["--config", QUICKSTART])
+        tune(args, tune_fit_args, worker_argv=["--config", QUICKSTART])
     assert started[0].poll() == -signal.SIGTERM  # stopped, not left running
     trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'run/study.db'}").trials
     assert [trial.state.name for trial in trials] == ["COMPLETE", "FAIL"]
