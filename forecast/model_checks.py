@@ -17,6 +17,7 @@ from .data.sharding import check_predict_shares
 from .errors import check_count, whole_number
 from .losses import Loss
 from .nn.checks import check_flag, check_size
+from .predict import forecast_columns
 
 __all__ = [
     "SEASON_SIZES",
@@ -223,6 +224,8 @@ def check_data(model: L.LightningModule, data: Any) -> None:
 
     Raises:
         ValueError: naming each setting with the model's and the data module's value, and the fix.
+        ForecastDataError: a target named as another target's quantile column of the model's loss (``y`` and
+            ``y_q0.5`` under the level 0.5): its forecasts would share a column (``forecast_columns``).
     """
     if not isinstance(data, TimeSeriesDataModule):
         return
@@ -242,6 +245,7 @@ def check_data(model: L.LightningModule, data: Any) -> None:
             f"with the data module's settings, Forecaster({fix}, ...), as the CLI links them; or, for a "
             f"trained model, the data module with {wanted}"
         )
+    forecast_columns(data.targets, model.loss.levels)  # a target named like another's quantile column
     if any(True for _ in model.parameters()) and "static_size" in hparams:
         _check_static_kinds(hparams.get("static_cardinalities") or [0] * hparams["static_size"], data)
 

@@ -32,9 +32,14 @@ def _figure(rows: int, columns: int) -> tuple[Any, Any]:
 
 
 def _band(window: pd.DataFrame, target: str) -> tuple[str, str] | None:
-    """The columns of the lowest and highest quantile level of ``target``, if the table has quantiles."""
+    """The columns of the lowest and highest quantile level of ``target``, if the table has quantiles.
+
+    A level lies strictly between 0 and 1, and a column with an ``_actual`` twin is another target's forecast (the
+    targets ``sales``, ``sales_q1`` and ``sales_q0.5``), not a quantile of ``target``.
+    """
     level = re.compile(re.escape(f"{target}_q") + r"(\d*\.?\d+(?:e-\d+)?)")  # 0.1, 0.975, 1e-05: ``:g`` levels
-    levels = sorted((float(found[1]), column) for column in window if (found := level.fullmatch(column)))
+    found = ((level.fullmatch(column), column) for column in window if f"{column}_actual" not in window)
+    levels = sorted((float(match[1]), column) for match, column in found if match and 0 < float(match[1]) < 1)
     return (levels[0][1], levels[-1][1]) if len(levels) > 1 else None
 
 

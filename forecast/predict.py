@@ -100,8 +100,22 @@ def forecast_time_dtype(history_dtype: Any, unit: str, zone: tzinfo | str | None
 
 def forecast_columns(targets: list[str], levels: tuple[float, ...] = ()) -> list[str]:
     """The value columns of a forecast table, in order: one per target, then ``{target}_q{level}`` per
-    target and quantile level (known before any data is read, so an engine can declare its schema)."""
-    return list(targets) + [f"{target}_q{level:g}" for target in targets for level in levels]
+    target and quantile level (known before any data is read, so an engine can declare its schema).
+
+    Raises:
+        ForecastDataError: where two of the table's columns (with ``id`` and ``time``) would share a name, e.g. the
+            targets ``y`` and ``y_q0.5`` under a loss of the level 0.5 (the second would be ``y``'s median too).
+    """
+    columns = list(targets) + [f"{target}_q{level:g}" for target in targets for level in levels]
+    everything = ["id", "time", *columns]
+    taken = sorted({column for column in everything if everything.count(column) > 1})
+    if taken:
+        raise ForecastDataError(
+            f"a forecast table would hold the columns {taken} twice: its columns are id, time, then per target "
+            f"column its forecast and {{target}}_q{{level}} per quantile level of the loss {list(levels)}; rename "
+            "those target columns in the data (e.g. frame.rename(columns={'y_q0.5': 'y_median'}))"
+        )
+    return columns
 
 
 def forecast_table(
