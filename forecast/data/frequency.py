@@ -245,7 +245,7 @@ def _infer_frequency(table: SeriesTable) -> str:
         inferred = pd.DatetimeIndex(own, freq="infer").freq if len(own) >= 3 else None
         if inferred is not None and (_steps_from_start(times, inferred) >= 0).all():
             return inferred.freqstr
-    candidates = [*_stretch_frequencies(times), _most_common_step(table), *_never_inferred(times)]
+    candidates = [*_stretch_frequencies(times), *_most_common_steps(table), *_never_inferred(times)]
     positions = {freq: _steps_from_start(times, _as_offset(freq)) for freq in candidates}
     freq = max(candidates, key=lambda freq: _single_steps(positions[freq]))  # the first of equals
     off = positions[freq] < 0
@@ -302,9 +302,10 @@ def _stretch_frequencies(times: pd.DatetimeIndex) -> list[str]:
     return [freq for freq, _ in found.most_common(5)]
 
 
-def _most_common_step(table: SeriesTable) -> str:
+def _most_common_steps(table: SeriesTable) -> list[str]:
     """The most common step within series, as a frequency: whole days in days (``D``, a calendar day in a time
-    zone, where pandas 3 would name 24 hours ``24h``, which a daylight-saving change leaves), else as a ``Tick``.
+    zone, where pandas 3 would name 24 hours ``24h``, which a daylight-saving change leaves), else as a ``Tick``;
+    in a time zone, whole days also as elapsed time (``24h``): UTC midnights shown in a local zone keep those.
 
     Raises:
         ForecastDataError: the series have one row each, so no step.
@@ -318,7 +319,11 @@ def _most_common_step(table: SeriesTable) -> str:
     values, counts = np.unique(steps, return_counts=True)
     step = pd.Timedelta(int(values[np.argmax(counts)]), unit=table.times.unit)
     days = step / pd.Timedelta(days=1)
-    return pd.tseries.frequencies.to_offset(f"{int(days)}D" if days.is_integer() else step).freqstr
+    elapsed = pd.tseries.frequencies.to_offset(step).freqstr
+    if not days.is_integer():
+        return [elapsed]
+    calendar = pd.tseries.frequencies.to_offset(f"{int(days)}D").freqstr
+    return [calendar, elapsed] if table.times.tz is not None else [calendar]
 
 
 def _steps_from_start(times: pd.DatetimeIndex, offset: pd.DateOffset) -> np.ndarray:
