@@ -275,7 +275,19 @@ class Forecaster(L.LightningModule):
         epoch's mean training loss is restored (``forecast.model_state.restore_state``), and a validation metric is
         logged anew by the epoch's validation; without the monitored value (no validation this epoch) it is skipped,
         and so it is after a resume from a checkpoint that keeps no such mean (one from before it was kept).
+
+        An epoch cut short by ``max_steps`` takes its per-epoch step of the other schedules here, before its checkpoint
+        is written: a resume starts the next epoch, which a schedule of epochs (``StepLR``) then trains at its rate.
         """
+        loop = self.trainer.fit_loop.epoch_loop
+        if (
+            self.trainer.max_steps != -1
+            and loop.global_step >= self.trainer.max_steps
+            and not loop._num_ready_batches_reached()
+        ):
+            # An epoch cut short by max_steps is closed (a resume starts the next one): it takes its per-epoch step,
+            # which Lightning takes only after an epoch's last batch (the epoch's count and the schedule's would part).
+            loop.update_lr_schedulers("epoch", update_plateau_schedulers=False)
         if self.resumed_mid_epoch and self.lr_scheduler_config["monitor"] in self.trainer.callback_metrics:
             # Only the fit loop's own flag, which the step reads: its setter keeps the flag under max_steps, and
             # sets it on the inner loops too (every later epoch then trained and validated nothing).
