@@ -14,7 +14,15 @@ from lightning.pytorch.utilities.types import LRSchedulerTypeUnion
 from .batch import Batch, ModelDims
 from .inference import forecast_frame
 from .losses import Loss, MSELoss
-from .model_checks import check_data, check_factories, check_loss, check_options, check_sizes, check_trainer
+from .model_checks import (
+    check_data,
+    check_factories,
+    check_loss,
+    check_options,
+    check_recordable,
+    check_sizes,
+    check_trainer,
+)
 from .model_metrics import PassMetrics
 from .model_state import check_not_ensemble, close_resumed_epoch, load_model, record_state, restore_state
 from .monitors import fit_metrics, may_log
@@ -30,6 +38,9 @@ from .optimization import check_one_cycle_steps, optimization
 from .predict import check_horizon, history_module, history_time_dtype
 
 __all__ = ["Forecaster"]
+
+# The parts a Forecaster builds from factories, which its checkpoints record as specs.
+_PARTS = ("normalization", "embedding", "encoder", "head", "optimizer", "lr_scheduler", "cycle")
 
 
 class Forecaster(L.LightningModule):
@@ -318,17 +329,22 @@ class Forecaster(L.LightningModule):
         without parameters to train, a distributed predict of fewer series than processes) and a data module of
         other windows than the model's (``check_data``: another lookback, horizon or channel count, or for a
         residual cycle another season channel or length); in a fit, start a residual cycle that is still at its zero
-        start at the data's seasonal profile (``ResidualCycle.start``, ``season_means`` of the data module).
+        start at the data's seasonal profile (``ResidualCycle.start``, ``season_means`` of the data module); before a
+        fit that writes checkpoints, refuse parts whose arguments its checkpoints could not rebuild
+        (``check_recordable``: ``LambdaLR``'s function).
 
         Lightning calls this after the data module's ``setup`` and before a resumed fit's checkpoint is
         loaded (which then replaces it) and before distributed training copies rank 0's weights to all.
 
         Raises:
             ValueError, ForecastDataError: as ``forecast.model_checks.check_trainer`` and ``check_data`` list.
+            TypeError: as ``forecast.model_checks.check_recordable`` lists.
         """
         check_trainer(self._trainer, stage, self)
         datamodule = self.trainer.datamodule if self._trainer else None
         check_data(self, datamodule)
+        if stage == "fit" and self.trainer.checkpoint_callbacks:
+            check_recordable(self, _PARTS)
         if stage == "fit" and self.cycle is not None:
             self.cycle.start(getattr(datamodule, "season_means", None))
 

@@ -18,6 +18,7 @@ from .errors import check_count, whole_number
 from .losses import Loss
 from .nn.checks import check_flag, check_size
 from .predict import forecast_columns
+from .specs import check_spec, to_spec
 
 __all__ = [
     "SEASON_SIZES",
@@ -26,6 +27,7 @@ __all__ = [
     "check_factories",
     "check_loss",
     "check_options",
+    "check_recordable",
     "check_sizes",
     "check_trainer",
 ]
@@ -61,6 +63,29 @@ def check_factories(**parts: Any) -> None:
             f"model.{name} is {form}: in Python pass the class or a functools.partial of it, e.g. "
             f"functools.partial(GRUEncoder, hidden_size=64) for an encoder"
         )
+
+
+def check_recordable(model: L.LightningModule, parts: tuple[str, ...]) -> None:
+    """Refuse, before a fit that writes checkpoints, a part built in Python whose arguments its checkpoint cannot
+    rebuild, as ``Forecaster.load`` would refuse them after the whole fit: a function (``LambdaLR``'s
+    ``lr_lambda``), a lambda, a class that is no subclass of its parameter's annotation. A fit without
+    checkpoints may use them.
+
+    Raises:
+        TypeError: naming the argument's key (``model.lr_scheduler.init_args.lr_lambda``) and the fixes.
+    """
+    for name in parts:
+        part = model.hparams.get(name)
+        if not isinstance(part, functools.partial) or part.func.__module__.startswith("jsonargparse."):
+            continue
+        try:
+            check_spec(to_spec(part), (part.func,), f"model.{name}")
+        except TypeError as error:
+            raise TypeError(
+                f"{error}, so the fit's checkpoints would not load (Forecaster.load builds classes only); give its "
+                "arguments as plain values (numbers, strings, lists) or as classes or functools.partial of them, "
+                "or fit without checkpoints (trainer enable_checkpointing=False)"
+            ) from None
 
 
 def _builds_by_function(part: Any) -> bool:

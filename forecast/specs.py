@@ -221,7 +221,7 @@ def hint_bases(hint: Any) -> tuple[type, ...]:
         return ()
     if origin is not None:
         return tuple(base for arg in args for base in hint_bases(arg))
-    return (hint,) if inspect.isclass(hint) and hint is not type(None) else ()
+    return (hint,) if inspect.isclass(hint) and hint not in (type(None), Any) else ()  # Any is a class from 3.11
 
 
 def check_spec(spec: Any, bases: tuple[type, ...], key: str) -> None:

@@ -151,7 +151,7 @@ def test_lr_scheduler_steps_at_the_configured_interval(interval, wide_frame, tmp
     reference = torch.optim.lr_scheduler.OneCycleLR(
         torch.optim.SGD([torch.zeros(1, requires_grad=True)]), max_lr=0.01, total_steps=100
     )
-    for _ in range(5 if interval == "step" else 0):  # 5 steps within the first epoch
+    for _ in range(5 if interval == "step" else 1):  # 5 steps within the first epoch, which max_steps closes
         reference.optimizer.step()
         reference.step()
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(reference.get_last_lr()[0])
