@@ -120,7 +120,8 @@ def backtest_windows(
             test part (of each series that has a test window, as ``test`` evaluates them; from row ``lookback``
             where the test part starts earlier).
         stride: rows between origins; ``None`` means the horizon (windows side by side).
-        num_windows: origins per series; ``None`` means as many as fit before the end of each series.
+        num_windows: origins per series; ``None`` means as many as fit before the end of each series (with the
+            default ``start``, of its test part: none past a ``DateSplit``'s ``test_end``).
 
     Raises:
         ValueError: ``start`` is text that reads as no time, names a time zone where the data's times
@@ -142,14 +143,20 @@ def backtest_windows(
     stamp = _start_stamp(start, zone) if isinstance(start, (str, date, np.datetime64)) else None
     first = _start_rows(data, start if stamp is None else stamp)
     observed = data.table.observed
-    fits = np.where(observed - horizon >= first, (observed - horizon - first) // stride + 1, 0)
+    # By default the test part's windows, as test evaluates them: none past its end (a DateSplit's test_end).
+    end = np.minimum(data.borders[:, 2], observed) if start is None else observed
+    fits = np.where(end - horizon >= first, (end - horizon - first) // stride + 1, 0)
     wanted = fits if num_windows is None else np.full_like(fits, num_windows)
     # By default, as in test, a series whose test part holds no window (it ends before it) is left out.
     untested = (fits == 0) & (start is None) & fits.any()
     wanted = np.where(untested, 0, wanted)
-    last = observed - horizon  # the last row a window's first forecast step can take
+    last = end - horizon  # the last row a window's first forecast step can take
     if stamp is None:  # the fixes of a start too early and too late, for series i
-        later, earlier = (lambda i: f" (row {data.lookback} or later)"), (lambda i: "")
+        ended = start is None  # the windows end with the test part, which a start of one's own runs past
+        later, earlier = (
+            (lambda i: f" (row {data.lookback} or later)"),
+            (lambda i: f" (by default the windows end with the test part, row {end[i]})" * ended),
+        )
     else:
         windows = "a window" if num_windows is None else f"{num_windows} windows {stride} rows apart"
         later, earlier = _start_times(data, last - (0 if num_windows is None else num_windows - 1) * stride, windows)

@@ -59,11 +59,16 @@ def _date_split_frame() -> pd.DataFrame:
     )
 
 
-def test_backtest_by_default_forecasts_the_windows_that_test_evaluates(tmp_path):
+@pytest.mark.parametrize(
+    ("test_end", "windows"), [(None, {"A": 60 - 36 - 1, "C": 20 - 4 - 1}), ("2024-01-02 20:00", {"A": 7, "C": 1})]
+)
+def test_backtest_by_default_forecasts_the_windows_that_test_evaluates(tmp_path, test_end, windows):
     """With no --start the backtest starts at the test part, as ``test`` does: a series whose test part holds no
     window (B) is left out, not refused with "choose an earlier --start"; one whose test part starts before its
-    lookback (C) starts at row lookback. With stride 1 its windows are those of ``test``."""
-    data = TimeSeriesDataModule(_date_split_frame(), 4, 2, split=DateSplit("2024-01-01 20:00", "2024-01-02 12:00"))
+    lookback (C) starts at row lookback. With stride 1 its windows are those of ``test``: also where a ``test_end``
+    holds out the rows after it (the backtest ran on to each series' end, into them)."""
+    split = DateSplit("2024-01-01 20:00", "2024-01-02 12:00", test_end=test_end)
+    data = TimeSeriesDataModule(_date_split_frame(), 4, 2, split=split)
     model = Forecaster(lookback=4, horizon=2, input_size=1, target_size=1, encoder=IdentityEncoder, head=LastValueHead)
     settings = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False}
     report = EvaluationReport(num_plots=0, write_forecasts=True)
@@ -76,7 +81,7 @@ def test_backtest_by_default_forecasts_the_windows_that_test_evaluates(tmp_path)
             model, data, stride=1, verbose=False
         )
     tested, backtested = (pd.read_csv(tmp_path / run / "forecasts.csv") for run in ("test", "backtest"))
-    assert backtested.groupby("id")["window"].nunique().to_dict() == {"A": 60 - 36 - 1, "C": 20 - 4 - 1}
+    assert backtested.groupby("id")["window"].nunique().to_dict() == windows
     keys = ["id", "origin", "time", "y", "y_actual"]
     pd.testing.assert_frame_equal(backtested[keys], tested[keys])
 
