@@ -97,7 +97,7 @@ from forecast import datasets  # noqa: E402
 from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
-from forecast.data.splits import default_split  # noqa: E402
+from forecast.data.splits import default_split, part_windows  # noqa: E402
 from forecast.datasets.published import PUBLISHED, standard_protocol, tested_every_window  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
 from forecast.errors import ForecastDataError  # noqa: E402
@@ -120,28 +120,42 @@ def fit(args: list[str], directory: Path) -> dict:
 
     Returns:
         The best-validation checkpoint, its monitored validation score (of the naive forecast it forecasts
-        when it fell back to one: ``validate`` of the checkpoint), the lookback, the fit seconds, the
-        epochs trained, what won on validation (``naive_comparison.json``; the naive forecast the checkpoint falls
-        back to, also where the network led it by less than ``naive_comparison.margin``), the data settings (the data
-        module's hyperparameters) and the loss (``model.loss``; ``None``: the default, ``MSELoss``), which
-        the validation score is of.
+        when it fell back to one: ``validate`` of the checkpoint), the validation windows it is scored on (per
+        series the first target row and their count: ``check_one_validation`` compares them), the lookback, the
+        fit seconds, the epochs trained, what won on validation (``naive_comparison.json``; the naive forecast the
+        checkpoint falls back to, also where the network led it by less than ``naive_comparison.margin``), the data
+        settings (the data module's hyperparameters) and the loss (``model.loss``; ``None``: the default,
+        ``MSELoss``), which the validation score is of.
+
+    Raises:
+        ValueError: the checkpoint keeps another best than the least ``val/loss`` (``check_monitor``), or the fit
+            kept no validation score (it validated no epoch).
     """
     earlier = fitted(args, directory)
     if earlier is not None:
         return earlier
+    check_monitor(args)
     start = time.perf_counter()
     trained = cli(["fit", *args])
     seconds = time.perf_counter() - start
     best = trained.trainer.checkpoint_callback.best_model_path  # the CLI's own, first of the ModelCheckpoints
+    if trained.trainer.checkpoint_callback.best_model_score is None:
+        raise ValueError(
+            f"the fit into {directory} kept no validation score to choose on (trainer.limit_val_batches 0, or "
+            "trainer.check_val_every_n_epoch above the epochs trained): validate every epoch"
+        )
     score = float(trained.trainer.checkpoint_callback.best_model_score)  # the network's, not a naive forecast's
     comparison = json.loads((Path(trained.trainer.log_dir) / "naive_comparison.json").read_text())
     winner = comparison["winner"]  # on validation: the network ("model") or a naive forecast
     if fell_back(best):  # it forecasts a naive forecast: score what it forecasts, as ensemble_at_origins does
         score = float(cli(["validate", *args, "--ckpt_path", best]).trainer.callback_metrics["val/loss"])
         winner = comparison.get("fallback") or winner  # also where the network led it by less than the margin
+    data = trained.datamodule
+    windows = part_windows(data.borders, data.table.observed, "val", data.lookback, data.horizon, data.strides["val"])
     summary = {
         "best": best,
         "val_loss": score,
+        "val_windows": [windows.first.tolist(), windows.counts.tolist()],  # per series: first target row, windows
         "lookback": trained.datamodule.lookback,
         "fit_s": seconds,
         "epochs": trained.trainer.current_epoch,
@@ -489,8 +503,9 @@ def check_one_loss(fits: dict[str | None, dict], config: Path) -> None:
 
 # The data settings that choose which validation windows score a fit, and on what scale: fits chosen among
 # must share them, or one fit's validation rows may be another's test rows. The lookback may differ (the
-# targets of every part lie at the same rows whatever it is), and so may the inputs beside the targets and
-# data.nan_policy (no metric scores a repaired value).
+# targets of every part lie at the same rows whatever it is, but for a series of long data that starts shortly
+# before its validation part: ``fit`` records the windows, ``check_one_validation`` compares them), and so may
+# the inputs beside the targets and data.nan_policy (no metric scores a repaired value).
 SCORED_DATA = {
     "source": None, "horizon": None, "split": None, "eval_stride": None, "drop_short": None, "series": None,
     "freq": None, "columns": ("targets", "id_column", "time_column"), "scaling": ("scaler", "per_series"),
@@ -509,8 +524,9 @@ def scored_data(data: dict) -> dict:
 def check_one_validation(fits: dict[str | None, dict], config: Path) -> None:
     """Refuse to choose among fits scored on other validation windows or another scale (``SCORED_DATA``): e.g.
     ``--choose data.split ...``, whose validation part may be the preset's test part, or a member of other
-    target columns; their scores are not one measure to choose on. Fits from before ``fit`` recorded their data
-    settings are not compared.
+    target columns; their scores are not one measure to choose on. Nor among fits of other windows (``fit``'s
+    ``val_windows``): a longer lookback leaves a series of long data that starts shortly before its validation part
+    fewer. Fits from before ``fit`` recorded their data settings or windows are not compared.
 
     Raises:
         ValueError: naming two settings (the config's own by its file name) and the settings they differ in.
@@ -525,6 +541,17 @@ def check_one_validation(fits: dict[str | None, dict], config: Path) -> None:
                 f"the fits {first or config.stem} and {name or config.stem} are scored on other validation windows "
                 f"or scales ({values}): their validation scores are not one measure to choose on; choose among "
                 "settings of one data, or set those alike in the configs"
+            )
+    windows = {name: summary["val_windows"] for name, summary in fits.items() if "val_windows" in summary}
+    first, *others = windows or [None]
+    for name in others:
+        if windows[name] != windows[first]:
+            (_, a), (_, b) = windows[first], windows[name]
+            raise ValueError(
+                f"the fits {first or config.stem} and {name or config.stem} are scored on other validation windows "
+                f"({sum(a)} and {sum(b)}: a longer lookback leaves a series that starts shortly before its "
+                "validation part fewer windows): their validation scores are not one measure to choose on; choose "
+                "among lookbacks that every series has before its validation part, or leave such series out"
             )
 
 
@@ -774,6 +801,38 @@ OWN_ARGUMENTS = {
 }
 
 
+def check_run_configs(configs: list[Path]) -> None:
+    """Refuse a run's config (``--configs``, ``--members``) that sets ``data.split``: every fit takes the data set's
+    preset or a ``--data.split`` given (which the origins and the ensembles read), after the config.
+
+    Raises:
+        ValueError: naming the file and the argument to give the split with instead.
+    """
+    for config in configs:
+        if Path(config).is_file() and "data.split" in set(dotted_keys(yaml.safe_load(Path(config).read_text()))):
+            raise ValueError(
+                f"{config} sets data.split, which ltsf.py replaces with the data set's preset in every fit; give a "
+                "split of one's own as --data.split (whole, as JSON) instead"
+            )
+
+
+def check_monitor(args: list[str]) -> None:
+    """Refuse, before a fit, a checkpoint that keeps another best than the least ``val/loss``: fits are chosen on
+    their checkpoint's best score, ensembles and naive fallbacks on ``val/loss``, and the least is taken, so
+    another monitor (``--checkpoint.monitor val/mse_orig``) or ``mode: max`` would compare other measures. Its
+    trainer is built from the fit's arguments (``cli(..., run=False)``: it reads the data, fits nothing).
+
+    Raises:
+        ValueError: naming the fit's config, the monitor and the mode.
+    """
+    checkpoint = cli(args, run=False).trainer.checkpoint_callback
+    if checkpoint is not None and (checkpoint.monitor, checkpoint.mode) != ("val/loss", "min"):
+        raise ValueError(
+            f"{args[1]}: its checkpoint keeps the {checkpoint.mode} {checkpoint.monitor}, but ltsf.py chooses among "
+            "fits and ensembles on the least val/loss; leave checkpoint.monitor val/loss and checkpoint.mode min"
+        )
+
+
 def check_presets(extra: list[str]) -> None:
     """Refuse a preset (``--config FILE`` among the arguments passed on) that sets a key ltsf.py sets for each run
     (``OWN_ARGUMENTS``) or the split (given as ``--data.split``, which the origins and the ensembles read): the
@@ -855,6 +914,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             parser.error(f"{given}: ltsf.py sets it for each run; use {own}")
     try:
         check_presets(extra)
+        check_run_configs([*args.configs, *args.members])
     except ValueError as error:
         parser.error(str(error))
     for flag, values in (("--datasets", args.datasets), ("--horizons", args.horizons)):

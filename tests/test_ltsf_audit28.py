@@ -258,17 +258,16 @@ def stub_fit_of_cli(monkeypatch, tmp_path) -> list[str]:
     ran = []
 
     def cli(args, run=True):
-        ran.append(args[0])
+        ran.extend([args[0]] * run)  # not the check of its checkpoint's monitor (run=False)
         (tmp_path / "logs").mkdir(exist_ok=True)
         (tmp_path / "logs/naive_comparison.json").write_text('{"winner": "model"}')
         (tmp_path / "b.ckpt").write_bytes(b"")
         checkpoint = SimpleNamespace(best_model_path=str(tmp_path / "b.ckpt"), best_model_score=torch.tensor(0.5))
+        checkpoint.monitor, checkpoint.mode = "val/loss", "min"
         trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path / "logs"), current_epoch=1)
-        return SimpleNamespace(
-            trainer=trainer,
-            datamodule=SimpleNamespace(lookback=8, hparams={}),
-            model=SimpleNamespace(hparams={"loss": None}),
-        )
+        data = SimpleNamespace(lookback=8, horizon=2, hparams={}, borders=np.array([[20, 30, 40]]), strides={"val": 1})
+        data.table = SimpleNamespace(observed=np.array([40]))
+        return SimpleNamespace(trainer=trainer, datamodule=data, model=SimpleNamespace(hparams={"loss": None}))
 
     monkeypatch.setitem(ltsf["fit"].__globals__, "cli", cli)
     monkeypatch.setitem(ltsf["fit"].__globals__, "fell_back", lambda checkpoint: False)
