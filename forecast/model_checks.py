@@ -7,6 +7,7 @@ step with a message that names no setting (a size mismatch), or run silently (a 
 
 import functools
 import inspect
+import typing
 from typing import Any
 
 import lightning as L
@@ -18,7 +19,7 @@ from .errors import check_count, whole_number
 from .losses import Loss
 from .nn.checks import check_flag, check_size
 from .predict import forecast_columns
-from .specs import check_spec, to_spec
+from .specs import check_spec, hint_bases, to_spec
 
 __all__ = [
     "SEASON_SIZES",
@@ -66,25 +67,30 @@ def check_factories(**parts: Any) -> None:
 
 
 def check_recordable(model: L.LightningModule, parts: tuple[str, ...]) -> None:
-    """Refuse, before a fit that writes checkpoints, a part built in Python whose arguments its checkpoint cannot
-    rebuild, as ``Forecaster.load`` would refuse them after the whole fit: a function (``LambdaLR``'s
-    ``lr_lambda``), a lambda, a class that is no subclass of its parameter's annotation. A fit without
-    checkpoints may use them.
+    """Refuse, before a fit that writes checkpoints, a part built in Python that its checkpoint cannot rebuild, as
+    ``Forecaster.load`` would refuse it after the whole fit (``forecast.checkpointing``: the same check): a class
+    that is no subclass of what the model's parameter is annotated with (an encoder that is no ``Encoder``), or an
+    argument that names a function (``LambdaLR``'s ``lr_lambda``), a lambda or a class its own annotation does not
+    name. A fit without checkpoints may use them.
 
     Raises:
-        TypeError: naming the argument's key (``model.lr_scheduler.init_args.lr_lambda``) and the fixes.
+        TypeError: naming the key (``model.lr_scheduler.init_args.lr_lambda``) and the fixes.
     """
+    hints = typing.get_type_hints(type(model).__init__)
     for name in parts:
         part = model.hparams.get(name)
-        if not isinstance(part, functools.partial) or part.func.__module__.startswith("jsonargparse."):
-            continue
+        factory = part.func if isinstance(part, functools.partial) else part
+        if not inspect.isclass(factory) or factory.__module__.startswith("jsonargparse."):
+            continue  # the CLI's parts and specs: the checkpoint records their config's class_path
         try:
-            check_spec(to_spec(part), (part.func,), f"model.{name}")
+            check_spec(to_spec(part), hint_bases(hints.get(name, Any)), f"model.{name}")
         except TypeError as error:
             raise TypeError(
-                f"{error}, so the fit's checkpoints would not load (Forecaster.load builds classes only); give its "
-                "arguments as plain values (numbers, strings, lists) or as classes or functools.partial of them, "
-                "or fit without checkpoints (trainer enable_checkpointing=False)"
+                f"{error}, so the fit's checkpoints would not load (Forecaster.load rebuilds a part only from classes "
+                "its annotations name, with plain arguments): give the part as such a class, or a functools.partial "
+                "of one with plain values (numbers, strings, lists), e.g. for LambdaLR's function a subclass of "
+                "LambdaLR that builds it from plain arguments; or train with lightning.Trainer(enable_checkpointing="
+                "False)"
             ) from None
 
 

@@ -22,8 +22,9 @@ __all__ = ["check_times", "first_off_step"]
 def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
     """Check that every series moves forward in regular steps, and return the frequency by its name.
 
-    The frequency is ``freq`` when given, else the one ``_infer_frequency`` finds; every series must
-    follow it without gaps. A pandas offset given as ``freq`` comes back as its name (``Hour(2)``:
+    The frequency is ``freq`` when given, else the one ``_infer_frequency`` finds (or, in a time zone, where
+    a series leaves the days or weeks inferred but keeps their elapsed length, that: ``24h``, ``168h``); every
+    series must follow it without gaps. A pandas offset given as ``freq`` comes back as its name (``Hour(2)``:
     ``2h``), since a checkpoint records the frequency as text; a name that pandas deprecates comes back
     as pandas' name now (``d``: ``D``, ``_current_name``), so that a later pandas reads the checkpoint.
 
@@ -53,9 +54,12 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
             f"sort the frame by time{_clock_back(table, row)}"
         )
     other = f"correct data.freq={freq!r}" if freq else "state the frequency with data.freq"
-    freq = _current_name(freq) if freq else _infer_frequency(table)
+    given, freq = freq, _current_name(freq) if freq else _infer_frequency(table)
     offset = _as_offset(freq)
     row = first_off_step(table, freq)
+    elapsed = _elapsed(freq) if row is not None and not given and table.times.tz is not None else None
+    if elapsed is not None and first_off_step(table, elapsed) is None:
+        return elapsed  # UTC midnights in a local zone, of series that the longest, inferred as days, does not show
     if row is not None:
         _check_own_step(table, row, freq, offset)
         start = int(table.offsets[table.series_of(row)])
@@ -69,6 +73,13 @@ def check_times(table: SeriesTable, freq: str | pd.DateOffset | None) -> str:
             f"{_fixed_offset(table.times[start : row + 1], offset)}"
         )
     return freq
+
+
+def _elapsed(freq: str) -> str | None:
+    """``freq`` of whole days or weeks as elapsed time (``D``: ``24h``, ``W-SUN``: ``168h``), else ``None``."""
+    offset = _as_offset(freq)
+    days = {pd.offsets.Day: 1, pd.offsets.Week: 7}.get(type(offset), 0) * offset.n
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(days=days)).freqstr if days > 0 else None
 
 
 def _check_own_step(table: SeriesTable, row: int, freq: str, offset: pd.DateOffset) -> None:
