@@ -275,10 +275,16 @@ def _parse_choices(choices: Any, where: str) -> tuple[Any, ...]:
             f"{where}: `choice` takes plain values (numbers, text, true/false, null), got {plain[0]!r}; choose "
             "the class path and give its init_args keys their own entries (with `when`)"
         )
-    typed = [(type(choice), choice) for choice in choices]  # 1 and true are two choices
-    repeated = [choice for i, choice in enumerate(choices) if typed[i] in typed[:i]]
-    if repeated:  # a repeat weighs its value twice in random sampling; often a typo for another value
-        raise ValueError(f"{where}: `choice` lists {repeated[0]!r} more than once; list each value once")
+    for i, choice in enumerate(choices):
+        equal = [other for other in choices[:i] if other == choice]
+        if equal and type(equal[0]) is type(choice):  # a repeat weighs its value twice in random sampling; a typo?
+            raise ValueError(f"{where}: `choice` lists {choice!r} more than once; list each value once")
+        if equal:  # 1 == 1.0 == true: Optuna records a choice by the index of the first equal one (1.0 as 1)
+            raise ValueError(
+                f"{where}: `choice` lists {equal[0]!r} and {choice!r}, which Optuna records as one value (they are "
+                "equal in Python), though they may set other things (limit_train_batches 1 is one batch, 1.0 the "
+                "whole epoch); keep one of them"
+            )
     return tuple(choices)
 
 
@@ -333,8 +339,8 @@ def _exclusive(param: Param, other: Param) -> bool:
 
 
 def _among(value: Any, values: Collection[Any]) -> bool:
-    """Whether ``value`` is one of ``values`` of its own type: a choice of 1 and one of true are two choices (as
-    ``_parse_choices`` counts them), which Python's ``==`` takes for one."""
+    """Whether ``value`` is one of ``values`` of its own type: a condition on the choice 1 is none on true, which
+    Python's ``==`` takes for 1."""
     return any(type(value) is type(other) and value == other for other in values)
 
 

@@ -222,6 +222,12 @@ def _check_validates(trainer: L.Trainer) -> None:
             "trainer.limit_val_batches is 0, so no trial validates, and tune scores a trial by its best validation; "
             "drop --trainer.limit_val_batches or give it 1 or more batches (or a fraction above 0)"
         )
+    every, epochs = trainer.check_val_every_n_epoch, trainer.max_epochs
+    if every is not None and epochs is not None and epochs >= 0 and trainer.max_steps == -1 and every > epochs:
+        raise ValueError(
+            f"trainer.check_val_every_n_epoch is {every}, above trainer.max_epochs {epochs}, so no trial validates, "
+            "and tune scores a trial by its best validation; give check_val_every_n_epoch at most max_epochs"
+        )
 
 
 def check_metric(metric: str, models: Sequence[Forecaster], callbacks: Sequence[Callback]) -> None:

@@ -101,7 +101,10 @@ def _write_plots(study: optuna.Study, run_dir: Path) -> list[Path]:
     chosen = {"optimization_history.png": plots.plot_optimization_history} if complete else {}
     if any(trial.intermediate_values for trial in study.get_trials(deepcopy=False)):
         chosen["intermediate_values.png"] = plots.plot_intermediate_values
-    if len({trial.value for trial in complete if math.isfinite(trial.value)}) >= 2:  # a variation to explain
+    finite = [trial for trial in complete if math.isfinite(trial.value)]
+    names = {name for trial in finite for name in trial.params}
+    varied = any(len({repr(trial.params.get(name)) for trial in finite}) > 1 for name in names)
+    if len({trial.value for trial in finite}) >= 2 and varied:  # a variation, and a setting that varied to explain it
         chosen["param_importances.png"] = partial(plots.plot_param_importances, evaluator=_IMPORTANCE)
     files = []
     for name, plot in chosen.items():
