@@ -154,6 +154,7 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
     longest = _longest(datamodule, given)
     if highest <= longest:
         _check_shorter(lookbacks, datamodule, given)
+        _check_one_validation(lookbacks, datamodule)
         return
     horizon = f"data.horizon {datamodule.horizon}"
     if longest == 0:
@@ -166,6 +167,34 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
     raise ValueError(
         f"{origin}, which {_what_fails(datamodule, highest, horizon)}: the longest lookback it allows is {longest}; "
         f"give lookbacks of at most {longest}"
+    )
+
+
+def _check_one_validation(lookbacks: list[tuple[str, int, int]], datamodule: TimeSeriesDataModule) -> None:
+    """Refuse lookbacks (each at most ``longest_lookback``) whose trials would be scored on other validation windows:
+    a longer lookback leaves a series of long data whose validation part starts before it fewer (``part_windows``),
+    and trials are ranked on one set of windows.
+
+    Raises:
+        ValueError: naming where the longest lookback comes from, the windows of both, and the longest lookback
+            that keeps the shortest one's windows.
+    """
+    lowest = min(low for _, low, _ in lookbacks)
+    origin, _, highest = max(lookbacks, key=lambda lookback: lookback[2])
+
+    def windows(lookback: int) -> tuple[list[int], list[int]]:
+        found = part_windows(datamodule.borders, datamodule.table.observed, "val", lookback, datamodule.horizon,
+                             datamodule.strides["val"])  # fmt: skip
+        return found.first.tolist(), found.counts.tolist()
+
+    first = windows(lowest)
+    if windows(highest) == first:
+        return
+    same = next(lookback for lookback in range(highest, lowest - 1, -1) if windows(lookback) == first)
+    raise ValueError(
+        f"{origin}, which scores trials on {sum(windows(highest)[1])} validation windows where lookback {lowest} "
+        f"scores {sum(first[1])} (a longer lookback leaves a series whose validation part starts before it fewer), "
+        f"and trials are ranked on one set of windows; give lookbacks of {lowest} to {same}"
     )
 
 
