@@ -119,7 +119,8 @@ class PredictionWriter(BasePredictionWriter):
             ``None`` writes ``predictions.csv`` in the run directory.
 
     Raises:
-        ValueError: ``output`` names neither a CSV nor a Parquet file; or ``predict`` was given no
+        ValueError: ``output`` names neither a CSV nor a Parquet file, or names a folder or a path under a file;
+            or ``predict`` was given no
             ``TimeSeriesDataModule`` (dataloaders alone), whose series ids, times and targets the table needs.
     """
 
@@ -127,6 +128,11 @@ class PredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="epoch")
         if output is not None:
             _table_format(output)  # refused now, not after the forecasts
+            path = Path(output).expanduser()
+            blocking = path if path.is_dir() else next((part for part in path.parents if part.is_file()), None)
+            if blocking is not None:
+                where = "is a folder" if blocking == path else f"lies under {blocking}, a file"
+                raise ValueError(f"prediction_writer.output {output} {where}; give the path of a file in a folder")
         self.output = output
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

@@ -160,7 +160,7 @@ def _check_accelerator(accelerator: object) -> None:
         raise ValueError(
             f"trainer.accelerator {accelerator!r} (configs/trainer/gpu.yaml, ddp.yaml and multinode.yaml set it), "
             "but torch finds no GPU of that kind here; on this machine use configs/trainer/cpu.yaml in place of the "
-            "GPU preset, or pass --trainer.accelerator cpu"
+            "GPU preset (a preset's devices, strategy and num_nodes are a GPU machine's too)"
         )
 
 
@@ -185,6 +185,23 @@ def _check_checkpointing(enabled: object) -> None:
             "trainer.enable_checkpointing false: the CLI's checkpoint callback (checkpoint.*) is always on; to "
             "save no checkpoint, pass --checkpoint.save_top_k 0 --checkpoint.save_last false instead"
         )
+
+
+def _check_folders(settings: dict[str, object]) -> None:
+    """Refuse a folder setting (``trainer.default_root_dir``, ``checkpoint.dirpath``) that names a file or lies under
+    one, before anything is read or trained (Lightning's logger, or the first checkpoint after an epoch, failed with
+    ``NotADirectoryError`` or ``FileExistsError``).
+
+    Raises:
+        ValueError: naming the key, the path and the file in the way.
+    """
+    for key, folder in settings.items():
+        if not folder:
+            continue
+        path = Path(str(folder)).expanduser()
+        blocking = next((part for part in (path, *path.parents) if part.exists() and not part.is_dir()), None)
+        if blocking is not None:
+            raise ValueError(f"{key} {folder} is a folder setting, but {blocking} is a file; give a folder")
 
 
 def _named_subcommand(args: ArgsType, subcommands: dict[str, set[str]]) -> str | None:
@@ -326,6 +343,7 @@ class ForecastCLI(LightningCLI):
         config = self.config[subcommand]
         _check_accelerator(config.get("trainer.accelerator"))
         _check_checkpointing(config.get("trainer.enable_checkpointing"))
+        _check_folders({key: config.get(key) for key in ("trainer.default_root_dir", "checkpoint.dirpath")})
         root = config.get("trainer.default_root_dir") or os.getcwd()  # the trainer's default
         settings = config["checkpoint"].as_dict()
         settings.pop("__path__", None)  # the file of `--checkpoint checkpoint.yaml`
