@@ -240,8 +240,8 @@ def _what_fails(datamodule: TimeSeriesDataModule, lookback: int, horizon: str) -
 
 
 def _check_validates(trainer: L.Trainer) -> None:
-    """Refuses a fit that runs no validation (``trainer.limit_val_batches`` 0), which would fail every trial after it
-    trained: a trial's score is its best validation.
+    """Refuses a fit that runs no validation (``trainer.limit_val_batches`` 0, or ``check_val_every_n_epoch`` above
+    ``max_epochs``), which would fail every trial after it trained: a trial's score is its best validation.
 
     Raises:
         ValueError: naming the key and the fix.

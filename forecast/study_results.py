@@ -102,9 +102,10 @@ def _write_plots(study: optuna.Study, run_dir: Path) -> list[Path]:
     if any(trial.intermediate_values for trial in study.get_trials(deepcopy=False)):
         chosen["intermediate_values.png"] = plots.plot_intermediate_values
     finite = [trial for trial in complete if math.isfinite(trial.value)]
-    names = {name for trial in finite for name in trial.params}
+    # Optuna's importances read the settings of its intersection search space: one must vary to explain a variation.
+    names = optuna.search_space.intersection_search_space(study.get_trials(deepcopy=False))
     varied = any(len({repr(trial.params.get(name)) for trial in finite}) > 1 for name in names)
-    if len({trial.value for trial in finite}) >= 2 and varied:  # a variation, and a setting that varied to explain it
+    if len({trial.value for trial in finite}) >= 2 and varied:
         chosen["param_importances.png"] = partial(plots.plot_param_importances, evaluator=_IMPORTANCE)
     files = []
     for name, plot in chosen.items():
