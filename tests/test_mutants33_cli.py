@@ -264,7 +264,8 @@ def test_tune_checks_its_metric_against_every_loss_at_the_shortest_lookback(monk
         loss = losses.QuantileLoss() if overrides.get("model.loss", "").endswith("QuantileLoss") else losses.MSELoss()
         lookback = overrides["data.lookback"]
         model = Forecaster(lookback=lookback, horizon=6, input_size=1, target_size=1, loss=loss)
-        trainer = SimpleNamespace(limit_val_batches=1.0, callbacks=[])
+        trainer = SimpleNamespace(limit_val_batches=1.0, callbacks=[], check_val_every_n_epoch=1, max_epochs=1)
+        trainer.max_steps = -1
         return SimpleNamespace(model=model, trainer=trainer, datamodule=TimeSeriesDataModule(frame, lookback, 6))
 
     monkeypatch.setattr(study_checks, "_build", build)

@@ -135,8 +135,10 @@ def test_search_space_refuses_a_repeated_choice():
         SearchSpace(space)
 
 
-def test_search_space_keeps_one_and_true_as_two_choices():
-    assert SearchSpace({"model.x": {"choice": [1, True]}}).params[0].choices == (1, True)
+def test_search_space_refuses_one_and_true_as_choices_optuna_records_as_one():
+    """Optuna records a trial that sampled true as one of 1 (the index of the first equal choice)."""
+    with pytest.raises(ValueError, match=r"model.x: `choice` lists 1 and True, which Optuna records as one value"):
+        SearchSpace({"model.x": {"choice": [1, True]}})
 
 
 @pytest.mark.parametrize(
