@@ -327,7 +327,8 @@ class ForecastCLI(LightningCLI):
         than ``data.lookback`` and ``data.horizon`` (its weights would not fit) (ValueError); a path
         that names no file (FileNotFoundError; in a process that is one of several, raised once the
         process group is up, by every process alike: ``SameCheckpointCheck``); a ``trainer.accelerator``
-        of a GPU that this machine lacks, ``trainer.enable_checkpointing false``, and model settings that
+        of a GPU that this machine lacks, ``trainer.enable_checkpointing false``, a folder setting that names a
+        file (``_check_folders``), a ``predict`` of ``trainer.limit_predict_batches`` 0, and model settings that
         set a model key linked from the data (``model.lookback`` in a config or model file, or inline in
         ``--model '{...}'``; refused also under ``--print_config``), or a flag that sets a size
         (``--model.input_size``) (ValueError).
@@ -344,6 +345,11 @@ class ForecastCLI(LightningCLI):
         _check_accelerator(config.get("trainer.accelerator"))
         _check_checkpointing(config.get("trainer.enable_checkpointing"))
         _check_folders({key: config.get(key) for key in ("trainer.default_root_dir", "checkpoint.dirpath")})
+        if subcommand == "predict" and config.get("trainer.limit_predict_batches") == 0:  # Lightning skips the loop
+            raise ValueError(
+                "trainer.limit_predict_batches is 0, so predict would forecast and write nothing, and say nothing; "
+                "drop it (every series' forecast) or give it 1 or more batches"
+            )
         root = config.get("trainer.default_root_dir") or os.getcwd()  # the trainer's default
         settings = config["checkpoint"].as_dict()
         settings.pop("__path__", None)  # the file of `--checkpoint checkpoint.yaml`

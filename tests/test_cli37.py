@@ -1,6 +1,7 @@
-"""Paths that cannot be what a setting names are refused before anything is read or trained, naming the key: a
+"""Settings that cannot do what they say are refused before anything is read or trained, naming the key: a
 prediction output that is a folder or lies under a file, a run or checkpoint folder that is a file (each ended in a
-raw OSError, the prediction output's after the forecasts, the checkpoint folder's after an epoch)."""
+raw OSError, the prediction output's after the forecasts, the checkpoint folder's after an epoch), and a predict of
+no batch (it wrote nothing and said nothing)."""
 
 from pathlib import Path
 
@@ -29,3 +30,10 @@ def test_a_folder_setting_that_names_a_file_is_refused(tmp_path, wide_csv, tiny_
     with pytest.raises(ValueError, match=rf"{key} .*notes.txt is a folder setting, but .*notes.txt is a file"):
         main([*args, f"--{key}", str(tmp_path / "notes.txt")])
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_a_predict_of_no_batch_is_refused(tmp_path, wide_csv, tiny_cli):
+    quickstart = str(Path(__file__).resolve().parents[1] / "configs/quickstart.yaml")
+    args = ["predict", "--config", quickstart, *tiny_cli(wide_csv, tmp_path), "--trainer.limit_predict_batches", "0"]
+    with pytest.raises(ValueError, match=r"trainer.limit_predict_batches is 0, so predict would forecast and write"):
+        main(args)
