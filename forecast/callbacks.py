@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelChe
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
+from .checkpointing import output_file
 from .data import TimeSeriesDataModule
 from .data.sharding import gather_objects
 from .predict import forecast_table
@@ -128,11 +129,7 @@ class PredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="epoch")
         if output is not None:
             _table_format(output)  # refused now, not after the forecasts
-            path = Path(output).expanduser()
-            blocking = path if path.is_dir() else next((part for part in path.parents if part.is_file()), None)
-            if blocking is not None:
-                where = "is a folder" if blocking == path else f"lies under {blocking}, a file"
-                raise ValueError(f"prediction_writer.output {output} {where}; give the path of a file in a folder")
+            output_file(output, "prediction_writer.output", "predictions.csv", make_folder=False)
         self.output = output
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

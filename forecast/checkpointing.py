@@ -27,7 +27,7 @@ from .data.options import grouped_config
 from .data.splits import Split
 from .specs import check_spec, hint_bases, imported
 
-__all__ = ["AtomicCheckpointIO", "output_file", "read_checkpoint", "with_atomic_writes"]
+__all__ = ["AtomicCheckpointIO", "file_in_the_way", "output_file", "read_checkpoint", "with_atomic_writes"]
 
 _FORECAST_KEYS = ("state_dict", "hyper_parameters", "forecast_version")
 
@@ -232,6 +232,12 @@ def _load(path: Path, map_location: str | torch.device) -> Any:
         ) from None
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The first of ``path``'s folders that is a file, where no folder can be made (``NotADirectoryError``), or
+    ``None``."""
+    return next((parent for parent in path.parents if parent.is_file()), None)
+
+
 def output_file(path: str | Path, kind: str = "output", example: str = "model.ckpt", make_folder: bool = True) -> Path:
     """The file ``path`` that a checkpoint or an export (its ``kind``) is written to: a leading ``~`` the home
     folder (no shell expands a path from a config file or a Python string), its folder made if missing (unless
@@ -240,7 +246,7 @@ def output_file(path: str | Path, kind: str = "output", example: str = "model.ck
     Raises:
         TypeError: ``path`` is no path (a number, say: pathlib's error names no argument).
         ValueError: ``path`` is a folder (the atomic rename failed as ``IsADirectoryError``, torch as "open file
-            failed"), naming a file in it such as ``example``.
+            failed"), naming a file in it such as ``example``; or it lies under a file (``file_in_the_way``).
     """
     if not isinstance(path, (str, Path)):
         raise TypeError(f"the {kind} path {path!r} is of type {type(path).__name__}; give the file as text or a Path")
@@ -249,6 +255,9 @@ def output_file(path: str | Path, kind: str = "output", example: str = "model.ck
             f"the {kind} path {str(path)!r} is a folder; give a file in it, e.g. {str(Path(path) / example)!r}"
         )
     path = Path(path).expanduser()
+    blocking = file_in_the_way(path)
+    if blocking is not None:
+        raise ValueError(f"the {kind} path {str(path)!r} lies under {blocking}, a file; give a path in a folder")
     if make_folder:
         path.parent.mkdir(parents=True, exist_ok=True)
     return path

@@ -23,7 +23,7 @@ from .callbacks import (
     callback_list,
     run_directory,
 )
-from .checkpointing import read_checkpoint, with_atomic_writes
+from .checkpointing import file_in_the_way, read_checkpoint, with_atomic_writes
 from .cli_parser import ForecastArgumentParser
 from .comparison import NaiveComparison
 from .data.datamodule import TimeSeriesDataModule
@@ -199,7 +199,7 @@ def _check_folders(settings: dict[str, object]) -> None:
         if not folder:
             continue
         path = Path(str(folder)).expanduser()
-        blocking = next((part for part in (path, *path.parents) if part.exists() and not part.is_dir()), None)
+        blocking = path if path.exists() and not path.is_dir() else file_in_the_way(path)
         if blocking is not None:
             raise ValueError(f"{key} {folder} is a folder setting, but {blocking} is a file; give a folder")
 

@@ -16,8 +16,8 @@ def test_a_prediction_output_that_cannot_be_a_file_is_refused(tmp_path, where):
     (tmp_path / "out.csv").mkdir()
     (tmp_path / "afile").write_text("")
     output = tmp_path / ("out.csv" if where == "folder" else "afile/forecasts.csv")
-    expected = "is a folder" if where == "folder" else f"lies under {tmp_path / 'afile'}, a file"
-    with pytest.raises(ValueError, match=rf"prediction_writer.output .* {expected}; give the path of a file"):
+    expected = "is a folder; give a file in it" if where == "folder" else f"lies under {tmp_path / 'afile'}, a file"
+    with pytest.raises(ValueError, match=rf"the prediction_writer.output path .* {expected}"):
         PredictionWriter(str(output))
     PredictionWriter(str(tmp_path / "new" / "forecasts.csv"))  # a folder yet to be made is fine
 
