@@ -92,6 +92,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
+from lightning.pytorch import LightningModule  # noqa: E402
 
 from forecast import datasets  # noqa: E402
 from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
@@ -120,12 +121,10 @@ def fit(args: list[str], directory: Path) -> dict:
 
     Returns:
         The best-validation checkpoint, its monitored validation score (of the naive forecast it forecasts
-        when it fell back to one: ``validate`` of the checkpoint), the validation windows it is scored on (per
-        series the first target row and their count: ``check_one_validation`` compares them), the lookback, the
-        fit seconds, the epochs trained, what won on validation (``naive_comparison.json``; the naive forecast the
-        checkpoint falls back to, also where the network led it by less than ``naive_comparison.margin``), the data
-        settings (the data module's hyperparameters) and the loss (``model.loss``; ``None``: the default,
-        ``MSELoss``), which the validation score is of.
+        when it fell back to one: ``validate`` of the checkpoint), what that score is of (``scored_on``: the
+        validation windows, lookback, data settings and loss), the fit seconds, the epochs trained and what won
+        on validation (``naive_comparison.json``; the naive forecast the checkpoint falls back to, also where the
+        network led it by less than ``naive_comparison.margin``).
 
     Raises:
         ValueError: the checkpoint keeps another best than the least ``val/loss`` (``check_monitor``), or the fit
@@ -150,23 +149,32 @@ def fit(args: list[str], directory: Path) -> dict:
     if fell_back(best):  # it forecasts a naive forecast: score what it forecasts, as ensemble_at_origins does
         score = float(cli(["validate", *args, "--ckpt_path", best]).trainer.callback_metrics["val/loss"])
         winner = comparison.get("fallback") or winner  # also where the network led it by less than the margin
-    data = trained.datamodule
-    windows = part_windows(data.borders, data.table.observed, "val", data.lookback, data.horizon, data.strides["val"])
     summary = {
         "best": best,
         "val_loss": score,
-        "val_windows": [windows.first.tolist(), windows.counts.tolist()],  # per series: first target row, windows
-        "lookback": trained.datamodule.lookback,
+        **scored_on(trained.model, trained.datamodule),
         "fit_s": seconds,
         "epochs": trained.trainer.current_epoch,
         "val_winner": winner,
-        "data": dict(trained.datamodule.hparams),
-        "loss": trained.model.hparams["loss"],
     }
     directory.mkdir(parents=True, exist_ok=True)
     saved = {"args": args, "configs": config_hashes(args), "fit": summary}
     (directory / "fit.json").write_text(json.dumps(saved, indent=1))
     return summary
+
+
+def scored_on(model: LightningModule, data: TimeSeriesDataModule) -> dict:
+    """What a fit's validation score is of, as ``check_one_loss`` and ``check_one_validation`` compare it: the
+    validation windows (per series the first target row and their count), the lookback, the data settings (the
+    data module's hyperparameters) and the loss (``model.loss``; ``None``: the default, ``MSELoss``). ``data``
+    is set up for ``fit``."""
+    windows = part_windows(data.borders, data.table.observed, "val", data.lookback, data.horizon, data.strides["val"])
+    return {
+        "val_windows": [windows.first.tolist(), windows.counts.tolist()],
+        "lookback": data.lookback,
+        "data": dict(data.hparams),
+        "loss": model.hparams["loss"],
+    }
 
 
 def saved_json(path: Path) -> dict:
@@ -375,6 +383,46 @@ def check_origins(
             f"--origins {origins}: the fit of {which} at the earliest origin (its split moved back {origins - 1} "
             f"times) would have no window: {reason}; use --origins {most} or fewer"
         )
+
+
+def check_choosable(
+    dataset: str, config: Path, horizon: int, extra: list[str], choices: dict[str, list[str]], members: list[Path]
+) -> None:
+    """Refuse, before any fit, what ``run`` would refuse after every fit of a run: settings or members (at the
+    longest of the settings' lookbacks) of other losses (``check_one_loss``) or scored on other validation windows
+    or scales (``check_one_validation``). Each one's model and data module are built and the data set up for
+    ``fit`` (it reads the data, fits nothing); a setting whose data has no window is left to its fit to name why.
+
+    Raises:
+        ValueError: ``check_one_loss``'s or ``check_one_validation``'s refusal.
+    """
+    _, _, args = layout(dataset, config, horizon, 0, Path("."), extra)
+    own = config.stem if members and not choices else None  # named as ``run`` names them
+    settings = {
+        own if name is None else name: setting for name, (setting, _) in setting_fits(args, choices, Path(".")).items()
+    }
+    if len(settings) + len(members) < 2:  # one fit: nothing to choose among
+        return
+
+    def summary(setting: list[str]) -> dict | None:
+        built = cli(setting, run=False)
+        try:
+            built.datamodule.setup("fit")
+        except ForecastDataError:
+            return None
+        return scored_on(built.model, built.datamodule)
+
+    summaries = {name: summary(setting) for name, setting in settings.items()}
+    summaries = {name: one for name, one in summaries.items() if one is not None}
+    if not summaries:
+        return
+    longest = max(one["lookback"] for one in summaries.values())
+    for member in members:
+        one = summary(["--config", str(member), *args[2:], "--data.lookback", str(longest)])
+        if one is not None:
+            summaries[member.stem] = one
+    check_one_loss(summaries, config)
+    check_one_validation(summaries, config)
 
 
 def origin_fits(args: list[str], directory: Path, splits: list[str]) -> list[tuple[list[str], Path]]:
@@ -676,7 +724,8 @@ def run(
 
     Raises:
         ValueError: ``check_member_names``'s, ``check_one_loss``'s or ``check_one_validation``'s (after the
-            fits) or, with ``ensemble``, ``check_alike``'s refusal.
+            fits; ``main`` checks them before any fit too: ``check_choosable``) or, with ``ensemble``,
+            ``check_alike``'s refusal.
     """
     choices = choices or {}
     members = list(members)
@@ -938,6 +987,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     kept = {key: trainable(*key, extra, choices) for key in dict.fromkeys(cell[:3] for cell in cells)}
     for (dataset, config, horizon), its in kept.items():
         check_origins(dataset, config, horizon, extra, its, args.origins)
+        check_choosable(dataset, config, horizon, extra, its, args.members)
     if args.jobs > 1:
         planned = [planned_fits(*cell, args.root, extra, kept[cell[:3]], args.origins) for cell in cells]
         fit_side_by_side([each for fits in planned for each in fits], args.jobs)
