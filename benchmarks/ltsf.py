@@ -34,8 +34,9 @@ With ``--ensemble`` the mean forecast of every two or more of those fits (``fore
 the lookbacks, encoders or sizes of the settings may differ) is one more setting, scored by ``validate``
 on the same windows: all of them as ``ensemble``, fewer as ``ensemble_L336+L720`` and the like. It costs
 no fit, and validation chooses one only where it beats every other setting. ``--members CONFIG ...`` fits
-other configs too (on the same data, horizon and seed, at the run's longest lookback), each one more
-setting and a member of the ensembles, kept and named by its file's stem (two of one name are refused),
+other configs too (on the same data, horizon and seed, at each lookback of the run's fits), each fit one more
+setting and a member of the ensembles, kept and named by its file's stem (with the lookback, ``linear_L336``,
+where the run has several; two of one file name are refused),
 e.g. a linear model beside the recurrent ones; with ``--ensemble``, settings whose data settings no
 ensemble could combine are refused before any fit:
 
@@ -388,8 +389,8 @@ def check_origins(
 def check_choosable(
     dataset: str, config: Path, horizon: int, extra: list[str], choices: dict[str, list[str]], members: list[Path]
 ) -> None:
-    """Refuse, before any fit, what ``run`` would refuse after every fit of a run: settings or members (at the
-    longest of the settings' lookbacks) of other losses (``check_one_loss``) or scored on other validation windows
+    """Refuse, before any fit, what ``run`` would refuse after every fit of a run: settings or members (at each of
+    the settings' lookbacks) of other losses (``check_one_loss``) or scored on other validation windows
     or scales (``check_one_validation``). Each one's model and data module are built and the data set up for
     ``fit`` (it reads the data, fits nothing); a setting whose data has no window is left to its fit to name why.
 
@@ -416,11 +417,11 @@ def check_choosable(
     summaries = {name: one for name, one in summaries.items() if one is not None}
     if not summaries:
         return
-    longest = max(one["lookback"] for one in summaries.values())
-    for member in members:
-        one = summary(["--config", str(member), *args[2:], "--data.lookback", str(longest)])
+    lookbacks = list(dict.fromkeys(one["lookback"] for one in summaries.values()))
+    for name, (setting, _) in member_fits(members, lookbacks, args, Path(".")).items():
+        one = summary(setting)
         if one is not None:
-            summaries[member.stem] = one
+            summaries[name] = one
     check_one_loss(summaries, config)
     check_one_validation(summaries, config)
 
@@ -603,6 +604,24 @@ def check_one_validation(fits: dict[str | None, dict], config: Path) -> None:
             )
 
 
+def member_fits(
+    members: list[Path], lookbacks: list[int], args: list[str], directory: Path
+) -> dict[str, tuple[list[str], Path]]:
+    """Each member's fit at each of ``lookbacks`` (those of the run's fits), its arguments (the run's ``args`` with
+    the member's config for the run's) and directory, by name: the member's file stem where the run has one lookback
+    (in ``directory/STEM``), else the stem and the lookback, ``STEM_L336`` (in ``directory/STEM/L336``). A member
+    is another model beside the run's, so it is fitted, and may be chosen, at each lookback that they are."""
+    several = len(lookbacks) > 1
+    return {
+        f"{member.stem}_L{lookback}" if several else member.stem: (
+            ["--config", str(member), *args[2:], "--data.lookback", str(lookback)],
+            directory / member.stem / (f"L{lookback}" if several else ""),
+        )
+        for member in members
+        for lookback in lookbacks
+    }
+
+
 def check_member_names(members: list[Path], choices: dict[str, list[str]], own: str | None = None) -> None:
     """Refuse ``members`` whose fits would overwrite others': a member's fit is kept in the directory of its
     file's stem, and is a setting of that name.
@@ -707,8 +726,8 @@ def run(
     last option's values varying fastest, then the members, then the ensembles). With ``origins`` > 1 each
     fit is repeated at earlier splits (``origin_splits``) and the validation score is their mean. Without
     ``test`` nothing is tested (MSE and MAE are NaN). ``members`` (other configs) are fitted too, on the same
-    data, horizon and seed at the longest lookback of the run's fits, each one more candidate (named by its file:
-    ``check_member_names``). With ``ensemble``, the mean forecast of every two or more of those fits is
+    data, horizon and seed at each lookback of the run's fits (``member_fits``), each fit one more candidate (named
+    by its file: ``check_member_names``). With ``ensemble``, the mean forecast of every two or more of those fits is
     one more candidate (``ensembles``), at no further fit; their data settings are compared before any
     fit (``check_alike``). The result is also written to ``result.json`` in the run's directory; a later
     call with the same arguments and config contents (``config_hashes``) reads it back instead of running
@@ -747,11 +766,11 @@ def run(
         check_alike(settings)
     firsts = setting_fits(args, choices, directory).items()
     fits = {own if name is None else name: fit_at_origins(*first, splits) for name, first in firsts}
-    longest = max(summary["lookback"] for summary in fits.values())
-    for member in members:  # other configs, at the run's data, horizon, seed and longest lookback
-        name, where = member.stem, directory / member.stem
-        settings[name] += ["--data.lookback", str(longest)]
-        fits[name] = fit_at_origins([*settings[name], "--trainer.default_root_dir", str(where)], where, splits)
+    lookbacks = list(dict.fromkeys(summary["lookback"] for summary in fits.values()))
+    settings = {name: setting for name, setting in settings.items() if name not in {member.stem for member in members}}
+    for name, (setting, where) in member_fits(members, lookbacks, args, directory).items():
+        settings[name] = setting
+        fits[name] = fit_at_origins([*setting, "--trainer.default_root_dir", str(where)], where, splits)
     check_one_loss(fits, config)
     check_one_validation(fits, config)
     if ensemble:
@@ -946,7 +965,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--ensemble", action="store_true",
                         help="also score the mean forecast of each two or more fits, as more settings")  # fmt: skip
     parser.add_argument("--members", nargs="+", type=Path, default=[], metavar="CONFIG",
-                        help="also fit these configs at the run's longest lookback, as more settings")  # fmt: skip
+                        help="also fit these configs at each of the run's lookbacks, as more settings")  # fmt: skip
     parser.add_argument("--origins", type=count, default=1, help="validation origins to average each fit's score over")
     parser.add_argument("--validation-only", action="store_true", help="fit and score on validation, test nothing")
     parser.add_argument("--jobs", type=count, default=1, help="fits side by side, each in its own process, first")

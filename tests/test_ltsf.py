@@ -1,3 +1,4 @@
+import itertools
 import json
 import re
 import runpy
@@ -257,11 +258,11 @@ def test_ltsf_refuses_two_configs_of_one_file_name(tmp_path):
         ltsf["main"](["--configs", *configs, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b")])
 
 
-# Three fits and four ensembles; its small form, an ensemble of two lookbacks, is
+# Four fits and eleven ensembles; its small form, an ensemble of two lookbacks, is
 # test_ltsf_ensemble_of_the_lookbacks_is_one_more_setting_chosen_on_validation.
 @pytest.mark.slow
-def test_ltsf_members_join_the_run_at_its_longest_lookback_and_every_subset_is_an_ensemble(tmp_path):
-    """``--members configs/ltsf/linear.yaml`` fits the linear model beside the recurrent config's lookbacks
+def test_ltsf_members_join_the_run_at_each_lookback_and_every_subset_is_an_ensemble(tmp_path):
+    """``--members configs/ltsf/linear.yaml`` fits the linear model at each of the recurrent config's lookbacks
     (the same data settings, so that ``combine`` takes it) and ``--ensemble`` scores the mean forecast of every
     two or more fits; the best of all on validation is the one tested."""
     args = ["--configs", str(ROOT / "configs/ltsf/segrnn_l336.yaml"), "--horizons", "24", "--seeds", "1"]
@@ -269,17 +270,18 @@ def test_ltsf_members_join_the_run_at_its_longest_lookback_and_every_subset_is_a
     args += ["--naive_comparison.fallback", "false"]  # two batches of training lose to the naive forecasts
     ltsf["main"]([*args, "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "b"), *TINY])
     run = tmp_path / "runs/etth1/segrnn_l336/H24/seed0"
-    linear = json.loads((run / "linear/fit.json").read_text())
-    assert linear["fit"]["lookback"] == 96 and linear["args"][:2] == [
-        "--config",
-        str(ROOT / "configs/ltsf/linear.yaml"),
-    ]
+    for lookback in (48, 96):
+        linear = json.loads((run / f"linear/L{lookback}/fit.json").read_text())
+        assert linear["fit"]["lookback"] == lookback
+        assert linear["args"][:2] == ["--config", str(ROOT / "configs/ltsf/linear.yaml")]
+    fits = {"L48": "L48", "L96": "L96", "linear_L48": "linear/L48", "linear_L96": "linear/L96"}
     ensembles = {path.parent.relative_to(run).as_posix() for path in run.glob("ensemble/**/ensemble.json")}
-    assert ensembles == {"ensemble", "ensemble/L48+L96", "ensemble/L48+linear", "ensemble/L96+linear"}
+    subsets = [c for size in (2, 3) for c in itertools.combinations(fits, size)]
+    assert ensembles == {"ensemble"} | {f"ensemble/{'+'.join(subset)}" for subset in subsets}
     members = json.loads((run / "ensemble/ensemble.json").read_text())["members"]
-    assert members == ["L96", "L48", "linear"]  # the first of the longest lookback leads
+    assert members == ["L96", "L48", "linear_L48", "linear_L96"]  # the first of the longest lookback leads
     scores = {
-        name: json.loads((run / name / "fit.json").read_text())["fit"]["val_loss"] for name in ("L48", "L96", "linear")
+        name: json.loads((run / where / "fit.json").read_text())["fit"]["val_loss"] for name, where in fits.items()
     }
     for where in ensembles:
         scores[where] = json.loads((run / where / "ensemble.json").read_text())["val_loss"]

@@ -471,24 +471,27 @@ def test_settings_of_other_lookbacks_and_batches_are_ensembled_but_not_of_other_
     assert not (tmp_path / "etth1/linear/H24/seed1").exists()  # no fit
 
 
-def test_members_are_fitted_at_the_longest_lookback_of_the_runs_fits(tmp_path, monkeypatch):
-    """``--lookbacks 48 336 --members other.yaml``: the member's fit takes ``--data.lookback 336`` after its config."""
-    ran = stub_run(monkeypatch, {"L48": 0.4, "L336": 0.5, "other": 0.6})
+def test_members_are_fitted_at_each_lookback_of_the_runs_fits(tmp_path, monkeypatch):
+    """``--lookbacks 48 336 --members other.yaml``: the member is fitted twice, after the run's fits, with
+    ``--data.lookback 48`` and ``336`` after its config, into ``other/L48`` and ``other/L336``."""
+    ran = stub_run(monkeypatch, {"L48": 0.4, "L336": 0.5})
     fitted_args = {}
     module = ltsf["run"].__globals__
     fit = module["fit"]
 
     def recorded(args, directory):
-        fitted_args[directory.name] = args
+        fitted_args[directory.relative_to(tmp_path / "etth1/linear/H24/seed0").as_posix()] = args
         return fit(args, directory)
 
     monkeypatch.setitem(module, "fit", recorded)
     member = tmp_path / "other.yaml"
     member.write_text(CONFIG.read_text())
     ltsf["run"]("etth1", CONFIG, 24, 0, tmp_path, [], ltsf["candidates"]([48, 336]), members=[member])
-    args = fitted_args["other"]
-    assert args[:2] == ["--config", str(member)] and args[args.index("--data.lookback") + 1] == "336"
-    assert ran[:3] == ["fit L48", "fit L336", "fit other"]
+    assert list(fitted_args) == ["L48", "L336", "other/L48", "other/L336"]
+    for lookback in ("48", "336"):
+        args = fitted_args[f"other/L{lookback}"]
+        assert args[:2] == ["--config", str(member)] and args[args.index("--data.lookback") + 1] == lookback
+    assert ran[:4] == ["fit L48", "fit L336", "fit L48", "fit L336"]
 
 
 def test_the_validation_score_of_a_cell_is_the_mean_and_sample_deviation_over_its_seeds():
