@@ -623,8 +623,8 @@ def member_fits(
 
 
 def check_member_names(members: list[Path], choices: dict[str, list[str]], own: str | None = None) -> None:
-    """Refuse ``members`` whose fits would overwrite others': a member's fit is kept in the directory of its
-    file's stem, and is a setting of that name.
+    """Refuse ``members`` whose fits would overwrite others': a member's fits are kept in the directory of its
+    file's stem, and are settings of that name (``member_fits``).
 
     Raises:
         ValueError: two members of one file name, or a file name that is one of the run's own settings
