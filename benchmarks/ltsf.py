@@ -99,7 +99,7 @@ from forecast import datasets  # noqa: E402
 from forecast.__main__ import _USER_ERRORS, _is_our_message  # noqa: E402
 from forecast.cli import main as cli  # noqa: E402
 from forecast.data import TimeSeriesDataModule  # noqa: E402
-from forecast.data.splits import default_split, part_windows  # noqa: E402
+from forecast.data.splits import default_split  # noqa: E402
 from forecast.datasets.published import PUBLISHED, standard_protocol, tested_every_window  # noqa: E402
 from forecast.ensemble import MEMBERS_MAY_DIFFER, combine, fell_back  # noqa: E402
 from forecast.errors import ForecastDataError  # noqa: E402
@@ -169,7 +169,7 @@ def scored_on(model: LightningModule, data: TimeSeriesDataModule) -> dict:
     validation windows (per series the first target row and their count), the lookback, the data settings (the
     data module's hyperparameters) and the loss (``model.loss``; ``None``: the default, ``MSELoss``). ``data``
     is set up for ``fit``."""
-    windows = part_windows(data.borders, data.table.observed, "val", data.lookback, data.horizon, data.strides["val"])
+    windows = data.windows_of("val")
     return {
         "val_windows": [windows.first.tolist(), windows.counts.tolist()],
         "lookback": data.lookback,
@@ -399,9 +399,7 @@ def check_choosable(
     """
     _, _, args = layout(dataset, config, horizon, 0, Path("."), extra)
     own = config.stem if members and not choices else None  # named as ``run`` names them
-    settings = {
-        own if name is None else name: setting for name, (setting, _) in setting_fits(args, choices, Path(".")).items()
-    }
+    settings = {name: setting for name, (setting, _) in setting_fits(args, choices, Path("."), own).items()}
     if len(settings) + len(members) < 2:  # one fit: nothing to choose among
         return
 
@@ -684,14 +682,15 @@ def layout(
     return directory, splits, [*args, "--data.split", splits[0]]
 
 
-def setting_fits(args: list[str], choices: dict[str, list[str]], directory: Path) -> dict:
+def setting_fits(args: list[str], choices: dict[str, list[str]], directory: Path, own: str | None = None) -> dict:
     """Each setting's fit at the preset's split, arguments and directory, by name: the run's ``args`` and
-    ``directory`` without ``choices``, else each choice's arguments added, into a directory of its name."""
+    ``directory`` without ``choices`` (named ``own``), else each choice's arguments added, into a directory of its
+    name."""
     fits = {
         name: ([*args, *setting, "--trainer.default_root_dir", str(directory / name)], directory / name)
         for name, setting in choices.items()
     }
-    return fits or {None: (args, directory)}
+    return fits or {own: (args, directory)}
 
 
 def planned_fits(
@@ -752,22 +751,21 @@ def run(
     check_member_names(members, choices, own)
     directory, splits, args = layout(dataset, config, horizon, seed, root, extra, origins)
     settings = {name: [*args, *setting] for name, setting in choices.items()} or {own: args}  # each fit's arguments
-    settings |= {member.stem: ["--config", str(member), *args[2:]] for member in members}  # lookback: after the fits
+    # The members' arguments before their lookback, which follows the fits (``member_fits``).
+    unfitted = settings | {member.stem: ["--config", str(member), *args[2:]] for member in members}
     saved = directory / "result.json"
     earlier = saved_json(saved)
     plan = {"args": args, "choices": choices, "origins": origins, "test": test, "ensemble": ensemble}
     plan["members"] = [str(member) for member in members]
-    plan["configs"] = config_hashes([arg for setting in settings.values() for arg in setting])
+    plan["configs"] = config_hashes([arg for setting in unfitted.values() for arg in setting])
     earlier.setdefault("ensemble", False)  # a result from before the key was always written: without --ensemble
     earlier.setdefault("members", [])
     if {key: earlier.get(key) for key in plan} == plan:
         return earlier["result"]
-    if ensemble and len(settings) > 1:
-        check_alike(settings)
-    firsts = setting_fits(args, choices, directory).items()
-    fits = {own if name is None else name: fit_at_origins(*first, splits) for name, first in firsts}
+    if ensemble and len(unfitted) > 1:
+        check_alike(unfitted)
+    fits = {name: fit_at_origins(*first, splits) for name, first in setting_fits(args, choices, directory, own).items()}
     lookbacks = list(dict.fromkeys(summary["lookback"] for summary in fits.values()))
-    settings = {name: setting for name, setting in settings.items() if name not in {member.stem for member in members}}
     for name, (setting, where) in member_fits(members, lookbacks, args, directory).items():
         settings[name] = setting
         fits[name] = fit_at_origins([*setting, "--trainer.default_root_dir", str(where)], where, splits)

@@ -172,7 +172,7 @@ def check_lookbacks(space: SearchSpace, config: dict[str, Any], datamodule: Time
 
 def _check_one_validation(lookbacks: list[tuple[str, int, int]], datamodule: TimeSeriesDataModule) -> None:
     """Refuse lookbacks (each at most ``longest_lookback``) whose trials would be scored on other validation windows:
-    a longer lookback leaves a series of long data whose validation part starts before it fewer (``part_windows``),
+    a longer lookback leaves a series of long data whose validation part starts before it fewer (``windows_of``),
     and trials are ranked on one set of windows.
 
     Raises:
@@ -183,16 +183,15 @@ def _check_one_validation(lookbacks: list[tuple[str, int, int]], datamodule: Tim
     origin, _, highest = max(lookbacks, key=lambda lookback: lookback[2])
 
     def windows(lookback: int) -> tuple[list[int], list[int]]:
-        found = part_windows(datamodule.borders, datamodule.table.observed, "val", lookback, datamodule.horizon,
-                             datamodule.strides["val"])  # fmt: skip
+        found = datamodule.windows_of("val", lookback)
         return found.first.tolist(), found.counts.tolist()
 
-    first = windows(lowest)
-    if windows(highest) == first:
+    first, last = windows(lowest), windows(highest)
+    if last == first:
         return
     same = next(lookback for lookback in range(highest, lowest - 1, -1) if windows(lookback) == first)
     raise ValueError(
-        f"{origin}, which scores trials on {sum(windows(highest)[1])} validation windows where lookback {lowest} "
+        f"{origin}, which scores trials on {sum(last[1])} validation windows where lookback {lowest} "
         f"scores {sum(first[1])} (a longer lookback leaves a series whose validation part starts before it fewer), "
         f"and trials are ranked on one set of windows; give lookbacks of {lowest} to {same}"
     )

@@ -5,6 +5,7 @@ seed ensemble's score. Most fits here are stubbed; the real ones run on a tiny g
 import json
 import re
 import runpy
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -267,6 +268,7 @@ def stub_fit_of_cli(monkeypatch, tmp_path) -> list[str]:
         trainer = SimpleNamespace(checkpoint_callback=checkpoint, log_dir=str(tmp_path / "logs"), current_epoch=1)
         data = SimpleNamespace(lookback=8, horizon=2, hparams={}, borders=np.array([[20, 30, 40]]), strides={"val": 1})
         data.table = SimpleNamespace(observed=np.array([40]))
+        data.windows_of = partial(TimeSeriesDataModule.windows_of, data)  # the data module's own, on these borders
         return SimpleNamespace(trainer=trainer, datamodule=data, model=SimpleNamespace(hparams={"loss": None}))
 
     monkeypatch.setitem(ltsf["fit"].__globals__, "cli", cli)

@@ -315,13 +315,21 @@ class TimeSeriesDataModule(L.LightningDataModule):
         channel = self.input_size + self.season_channel  # the buffer: [targets | past | future channels]
         return season_means(self.buffer, self.borders[:, 0], self.target_size, channel, self.season_length)
 
+    def windows_of(self, part: str, lookback: int | None = None) -> Windows:
+        """The windows of ``part`` at ``lookback`` (the data module's own by default), unchecked: which windows score
+        a part at another lookback, as ``forecast tune`` and ``benchmarks/ltsf.py`` compare them before choosing
+        among lookbacks (a longer one leaves a series whose part starts shortly after its first row fewer). Set up
+        first."""
+        lookback = self.lookback if lookback is None else lookback
+        return part_windows(self.borders, self.table.observed, part, lookback, self.horizon, self.strides[part])
+
     def _windows(self, part: str, check: bool = True) -> Windows:
         """The windows of ``part``.
 
         Raises:
             ForecastDataError: (``check``) a split part has no window in any series.
         """
-        windows = part_windows(self.borders, self.table.observed, part, self.lookback, self.horizon, self.strides[part])
+        windows = self.windows_of(part)
         if check and part != "predict":
             check_windows(windows, part, self.borders, self.table, self.lookback, self.horizon)
         return windows
